@@ -1,0 +1,118 @@
+/**
+ * linear.wgsl against the reference on random shapes (rows and k not multiples of the
+ * workgroup, token counts across tile boundaries), and its batch invariance: a row's result
+ * is bit-identical whether it is computed alone (decode), in a verify batch or in a prefill.
+ *
+ * Tolerance: float32 sums of k products of values in [-1, 1] carry a rounding error of order
+ * sqrt(k) * 2^-24 * |terms|; atol 1e-5 and rtol 1e-5 leave a wide margin at k <= 2048.
+ */
+
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createStorage, readBuffer, STORAGE, uploadBuffer } from '../gpu/buffers';
+import type { Gpu } from '../gpu/device';
+import { linear } from '../ref/linear';
+import { expectBitwiseEqual, expectClose } from '../testing/compare';
+import { expectNoGpuErrors, testGpu } from '../testing/gpu';
+import { Rng } from '../util/rng';
+import { LinearKernel } from './linear';
+import { StepUniform } from './step';
+
+const TOLERANCE = { atol: 1e-5, rtol: 1e-5 };
+
+let gpu: Gpu;
+beforeAll(async () => {
+  gpu = await testGpu();
+});
+
+interface Case {
+  rows: number;
+  k: number;
+  tokens: number;
+  tileN: number;
+  bias?: boolean;
+  accumulate?: boolean;
+}
+
+async function runLinear(c: Case, rng: Rng) {
+  const { device } = gpu;
+  const weight = rng.floats(c.rows * c.k);
+  const bias = c.bias ? rng.floats(c.rows) : new Float32Array(c.rows);
+  const x = rng.floats(c.tokens * c.k);
+  const y0 = c.accumulate ? rng.floats(c.tokens * c.rows) : new Float32Array(c.tokens * c.rows);
+
+  const kernel = new LinearKernel(device, { rows: c.rows, k: c.k, tileN: c.tileN, accumulate: c.accumulate });
+  const step = new StepUniform(device);
+  const buffers = {
+    step: step.buffer,
+    weight: uploadBuffer(device, weight, STORAGE, 'weight'),
+    bias: uploadBuffer(device, bias, STORAGE, 'bias'),
+    x: uploadBuffer(device, x, STORAGE, 'x'),
+    y: c.accumulate ? uploadBuffer(device, y0, STORAGE, 'y') : createStorage(device, y0.byteLength, 'y'),
+  };
+  const out = await expectNoGpuErrors(device, async () => {
+    const bindGroup = kernel.bind(buffers);
+    step.write(c.tokens);
+    const encoder = device.createCommandEncoder();
+    const pass = encoder.beginComputePass();
+    kernel.encode(pass, bindGroup, c.tokens);
+    pass.end();
+    device.queue.submit([encoder.finish()]);
+    return new Float32Array(await readBuffer(device, buffers.y, y0.byteLength));
+  });
+  const expected = linear(x, weight, c.rows, c.bias ? bias : undefined, y0.slice());
+  return { out, expected, weight, x };
+}
+
+describe('linear kernel', () => {
+  const rng = new Rng(1234);
+  const cases: Case[] = [
+    { rows: 1, k: 4, tokens: 1, tileN: 1 },
+    { rows: 37, k: 100, tokens: 1, tileN: 1 },
+    { rows: 256, k: 256, tokens: 1, tileN: 1, bias: true },
+    { rows: 300, k: 1028, tokens: 1, tileN: 1 },
+    { rows: 129, k: 2048, tokens: 1, tileN: 1, accumulate: true },
+    { rows: 65, k: 132, tokens: 5, tileN: 16, bias: true },
+    { rows: 96, k: 384, tokens: 16, tileN: 16 },
+    { rows: 50, k: 200, tokens: 37, tileN: 16, accumulate: true, bias: true },
+    { rows: 17, k: 64, tokens: 3, tileN: 4 },
+  ];
+  for (const c of cases) {
+    it(`matches the reference: ${JSON.stringify(c)}`, async () => {
+      const { out, expected } = await runLinear(c, rng);
+      expectClose(out, expected, TOLERANCE, 'y');
+    });
+  }
+
+  it('is batch-invariant: a token gives the same bits alone, in a verify batch and in a prefill tile', async () => {
+    const rows = 70;
+    const k = 520;
+    const tokens = 21;
+    const seed = 99;
+    // The same weights and inputs (same seed), computed three ways.
+    const prefill = await runLinear({ rows, k, tokens, tileN: 16 }, new Rng(seed));
+    const verify = await runLinear({ rows, k, tokens, tileN: 5 }, new Rng(seed));
+    expectBitwiseEqual(verify.out, prefill.out, 'verify vs prefill');
+    const { device } = gpu;
+    const decode = new LinearKernel(device, { rows, k, tileN: 1 });
+    const step = new StepUniform(device);
+    const weight = uploadBuffer(device, prefill.weight, STORAGE, 'weight');
+    const bias = createStorage(device, rows * 4, 'bias');
+    for (const n of [0, 15, 16, 20]) {
+      const x = uploadBuffer(device, prefill.x.subarray(n * k, (n + 1) * k), STORAGE, 'x');
+      const y = createStorage(device, rows * 4, 'y');
+      const bindGroup = decode.bind({ step: step.buffer, weight, bias, x, y });
+      step.write(1);
+      const encoder = device.createCommandEncoder();
+      const pass = encoder.beginComputePass();
+      decode.encode(pass, bindGroup, 1);
+      pass.end();
+      device.queue.submit([encoder.finish()]);
+      const alone = new Float32Array(await readBuffer(device, y));
+      expectBitwiseEqual(alone, prefill.out.subarray(n * rows, (n + 1) * rows), `token ${n} alone vs prefill`);
+    }
+  });
+
+  it('refuses a k that is not a multiple of 4', () => {
+    expect(() => new LinearKernel(gpu.device, { rows: 4, k: 6 })).toThrow(/multiple of 4/);
+  });
+});

@@ -1,0 +1,32 @@
+/**
+ * The GPU for GPU tests: a real adapter through Dawn (SwiftShader where the machine has no
+ * GPU). There is no fallback and no mock: without an adapter the tests fail, unless
+ * TANDEM_SKIP_GPU=1 says to leave the GPU test project out (see vitest.config.ts).
+ */
+
+import type { Gpu } from '../gpu/device';
+import { requestNodeGpu } from '../gpu/node';
+
+let shared: Promise<Gpu> | undefined;
+
+/** One device per test file (vitest runs each file in its own process), checked healthy after use. */
+export function testGpu(): Promise<Gpu> {
+  shared ??= requestNodeGpu().then((gpu) => {
+    const { vendor, architecture, description } = gpu.info;
+    console.info(`GPU tests on adapter: ${vendor} / ${architecture} ${description}`.trim());
+    return gpu;
+  });
+  return shared;
+}
+
+/** Runs `fn` inside validation and out-of-memory error scopes and fails on any error they catch. */
+export async function expectNoGpuErrors<T>(device: GPUDevice, fn: () => Promise<T> | T): Promise<T> {
+  device.pushErrorScope('out-of-memory');
+  device.pushErrorScope('validation');
+  const result = await fn();
+  const validation = await device.popErrorScope();
+  const memory = await device.popErrorScope();
+  if (validation) throw new Error(`WebGPU validation error: ${validation.message}`);
+  if (memory) throw new Error(`WebGPU out-of-memory error: ${memory.message}`);
+  return result;
+}

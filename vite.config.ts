@@ -1,0 +1,58 @@
+/**
+ * One config for the app (Vite) and the tests (Vitest). The tests come in three projects,
+ * split by what they need:
+ *   unit  - plain TypeScript, no GPU            (*.test.ts)
+ *   gpu   - a real WebGPU adapter through Dawn   (*.gpu.test.ts)
+ *   e2e   - the app in headless Chromium         (*.e2e.test.ts)
+ * GPU and browser work is heavy on a 2-core machine, so those projects run files one at a time.
+ */
+
+import { defineConfig } from 'vitest/config';
+
+const skipGpu = process.env.TANDEM_SKIP_GPU === '1';
+if (skipGpu) console.warn('TANDEM_SKIP_GPU=1: the GPU and end-to-end tests are left out.');
+
+export default defineConfig({
+  server: { host: '127.0.0.1' },
+  preview: { host: '127.0.0.1' },
+  worker: { format: 'es' },
+  build: { target: 'es2022' },
+  test: {
+    passWithNoTests: skipGpu,
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'unit',
+          include: ['src/**/*.test.ts', 'bench/**/*.test.ts', 'worker/**/*.test.ts'],
+          exclude: ['**/*.gpu.test.ts', '**/*.e2e.test.ts', '**/node_modules/**'],
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'gpu',
+          include: skipGpu ? [] : ['src/**/*.gpu.test.ts', 'bench/**/*.gpu.test.ts'],
+          globalSetup: ['src/testing/gpu-setup.ts'],
+          pool: 'forks',
+          fileParallelism: false,
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+          env: { XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' },
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'e2e',
+          include: skipGpu ? [] : ['src/**/*.e2e.test.ts', 'bench/**/*.e2e.test.ts'],
+          globalSetup: ['src/testing/e2e-setup.ts'],
+          pool: 'forks',
+          fileParallelism: false,
+          testTimeout: 180_000,
+          hookTimeout: 180_000,
+        },
+      },
+    ],
+  },
+});
