@@ -24,6 +24,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'unit',
+          setupFiles: ['src/node/require-shim.ts'],
           include: ['src/**/*.test.ts', 'bench/**/*.test.ts', 'worker/**/*.test.ts'],
           exclude: ['**/*.gpu.test.ts', '**/*.e2e.test.ts', '**/node_modules/**'],
         },
@@ -32,6 +33,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'gpu',
+          setupFiles: ['src/node/require-shim.ts'],
           include: skipGpu ? [] : ['src/**/*.gpu.test.ts', 'bench/**/*.gpu.test.ts'],
           globalSetup: ['src/testing/gpu-setup.ts'],
           pool: 'forks',

@@ -50,3 +50,58 @@ export class ModelTooLargeError extends TandemError {
     this.name = 'ModelTooLargeError';
   }
 }
+
+/** A model file could not be read: missing, not served, or the download failed. */
+export class ModelFileMissingError extends TandemError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'ModelFileMissingError';
+  }
+}
+
+/** A safetensors file is malformed: truncated, bad header, unknown dtype, bad offsets. */
+export class SafetensorsFormatError extends TandemError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'SafetensorsFormatError';
+  }
+}
+
+/** config.json is missing a field, has a bad value, or names an architecture Tandem does not run. */
+export class ModelConfigError extends TandemError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'ModelConfigError';
+  }
+}
+
+export class UnsupportedArchitectureError extends TandemError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'UnsupportedArchitectureError';
+  }
+}
+
+/** A tensor the config requires is not in the weights file. */
+export class TensorMissingError extends TandemError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'TensorMissingError';
+  }
+}
+
+/** A tensor's shape disagrees with what config.json implies. */
+export class TensorShapeError extends TandemError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'TensorShapeError';
+  }
+}
+
+/** tokenizer.json or tokenizer_config.json is missing or cannot be parsed. */
+export class TokenizerError extends TandemError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'TokenizerError';
+  }
+}

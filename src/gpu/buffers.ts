@@ -7,9 +7,12 @@
 export const STORAGE = 0x80 | 0x08 | 0x04; // STORAGE | COPY_DST | COPY_SRC, without needing globals at import
 export const UNIFORM = 0x40 | 0x08; // UNIFORM | COPY_DST
 
-/** A buffer filled from `data`, sized up to a multiple of 4 bytes as WebGPU requires. */
+/**
+ * A buffer filled from `data`, padded with zeros to a multiple of 16 bytes, so that kernels
+ * may read it as vec4 words whatever its element type.
+ */
 export function uploadBuffer(device: GPUDevice, data: ArrayBufferView, usage: number, label: string): GPUBuffer {
-  const size = Math.max(4, Math.ceil(data.byteLength / 4) * 4);
+  const size = Math.max(16, Math.ceil(data.byteLength / 16) * 16);
   const buffer = device.createBuffer({ label, size, usage, mappedAtCreation: true });
   new Uint8Array(buffer.getMappedRange()).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
   buffer.unmap();

@@ -4,6 +4,7 @@
  * TANDEM_SKIP_GPU=1 says to leave the GPU test project out (see vitest.config.ts).
  */
 
+import { readBuffer } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
 import { requestNodeGpu } from '../gpu/node';
 
@@ -29,4 +30,20 @@ export async function expectNoGpuErrors<T>(device: GPUDevice, fn: () => Promise<
   if (validation) throw new Error(`WebGPU validation error: ${validation.message}`);
   if (memory) throw new Error(`WebGPU out-of-memory error: ${memory.message}`);
   return result;
+}
+
+/** Records one compute pass with `record`, submits it, and checks no GPU error was raised. */
+export async function runPass(device: GPUDevice, record: (pass: GPUComputePassEncoder) => void): Promise<void> {
+  await expectNoGpuErrors(device, async () => {
+    const encoder = device.createCommandEncoder();
+    const pass = encoder.beginComputePass();
+    record(pass);
+    pass.end();
+    device.queue.submit([encoder.finish()]);
+    await device.queue.onSubmittedWorkDone();
+  });
+}
+
+export async function readFloats(device: GPUDevice, buffer: GPUBuffer, count: number): Promise<Float32Array> {
+  return new Float32Array(await readBuffer(device, buffer, count * 4));
 }

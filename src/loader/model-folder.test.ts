@@ -1,0 +1,92 @@
+/** Loading the committed fixture folders, and the named error for each way a folder can be wrong. */
+
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { FIXTURES, fixturePath, loadFixture } from '../testing/fixtures';
+import { loadModelFolder } from './model-folder';
+import { parseSafetensors, tensorData } from './safetensors';
+import { encodeSafetensors, type TensorToWrite } from './safetensors-writer';
+import { memorySource } from './source';
+
+const folder = fixturePath(FIXTURES.target);
+const files = () =>
+  Object.fromEntries(
+    ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'].map((f) => [
+      f,
+      readFileSync(join(folder, f)) as Uint8Array,
+    ]),
+  );
+
+/** The fixture's weights rewritten with `edit` applied to the tensor list. */
+function editedWeights(edit: (tensors: Record<string, TensorToWrite>) => void): Uint8Array {
+  const file = parseSafetensors(files()['model.safetensors']);
+  const tensors: Record<string, TensorToWrite> = {};
+  for (const [name, info] of file.tensors) {
+    tensors[name] = { dtype: info.dtype, shape: info.shape, data: tensorData(file, info) };
+  }
+  edit(tensors);
+  return encodeSafetensors(tensors);
+}
+
+async function loadError(overrides: Record<string, Uint8Array | string>): Promise<Error> {
+  const error = await loadModelFolder(memorySource('edited', { ...files(), ...overrides })).catch((e: Error) => e);
+  if (!(error instanceof Error)) throw new Error('expected the load to fail');
+  return error;
+}
+
+describe('loadModelFolder', () => {
+  it('loads every fixture with the dtype it was saved in', async () => {
+    for (const [name, dtype] of [
+      [FIXTURES.target, 'F32'],
+      [FIXTURES.targetF16, 'F16'],
+      [FIXTURES.targetBF16, 'BF16'],
+      [FIXTURES.draft, 'F32'],
+      [FIXTURES.qwen2, 'F32'],
+    ] as const) {
+      const model = await loadFixture(name);
+      expect(model.weights.get('model.embed_tokens.weight')?.dtype).toBe(dtype);
+      expect(model.weights.get('model.norm.weight')?.shape).toEqual([model.config.hiddenSize]);
+      model.tokenizer.dispose();
+    }
+  });
+
+  it('raises TensorMissingError naming the tensor', async () => {
+    const error = await loadError({
+      'model.safetensors': editedWeights((t) => {
+        delete t['model.layers.1.mlp.up_proj.weight'];
+      }),
+    });
+    expect(error.name).toBe('TensorMissingError');
+    expect(error.message).toMatch(/model\.layers\.1\.mlp\.up_proj\.weight/);
+  });
+
+  it('raises TensorShapeError when a tensor disagrees with config.json', async () => {
+    const config = JSON.parse(files()['config.json'].toString());
+    const error = await loadError({ 'config.json': JSON.stringify({ ...config, intermediate_size: 400 }) });
+    expect(error.name).toBe('TensorShapeError');
+    expect(error.message).toMatch(/gate_proj\.weight" has shape \[\d+,\d+\] but config\.json implies \[400,/);
+  });
+
+  it('raises UnsupportedArchitectureError for an architecture we do not run', async () => {
+    const config = JSON.parse(files()['config.json'].toString());
+    const error = await loadError({
+      'config.json': JSON.stringify({ ...config, architectures: ['MambaForCausalLM'] }),
+    });
+    expect(error.name).toBe('UnsupportedArchitectureError');
+  });
+
+  it('raises SafetensorsFormatError for truncated weights and ModelFileMissingError for missing ones', async () => {
+    const weights = files()['model.safetensors'];
+    const truncated = await loadError({ 'model.safetensors': weights.subarray(0, weights.byteLength - 100) });
+    expect(truncated.name).toBe('SafetensorsFormatError');
+    const { 'model.safetensors': _, ...rest } = files();
+    const missing = await loadModelFolder(memorySource('no-weights', rest)).catch((e: Error) => e);
+    expect((missing as Error).name).toBe('ModelFileMissingError');
+  });
+
+  it('raises ModelConfigError for a config.json that is not JSON', async () => {
+    const error = await loadError({ 'config.json': '{"architectures": [' });
+    expect(error.name).toBe('ModelConfigError');
+  });
+});

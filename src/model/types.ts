@@ -1,0 +1,35 @@
+/**
+ * The interface every model implements, the reference (CPU) one and the GPU one, so that
+ * generation, speculative decoding and the prefix cache run on either.
+ *
+ * A model holds weights; a Sequence holds one stream's KV cache. The sequence's length is the
+ * single truth about its state: it is the number of tokens whose keys and values are cached,
+ * and so the position of the next token. `truncate(n)` is the only rollback: rejected draft
+ * tokens and a reused prefix are both just a shorter length; nothing is copied or cleared.
+ */
+
+import type { ModelConfig } from './config';
+
+export interface Sequence {
+  readonly length: number;
+  readonly capacity: number;
+  truncate(length: number): void;
+}
+
+/** Which tokens of a forward pass the output is wanted for: each of them, or the last one. */
+export type Rows = 'all' | 'last';
+
+/**
+ * Every method runs `tokens` at positions sequence.length, sequence.length + 1, ..., and
+ * appends their keys and values; they differ in what they return.
+ */
+export interface CausalLM<S extends Sequence = Sequence> {
+  readonly config: ModelConfig;
+  createSequence(capacity: number): S;
+  /** Logits for each token: (tokens.length, vocabSize). */
+  forward(sequence: S, tokens: ArrayLike<number>): Promise<Float32Array>;
+  /** Logits for the last token only: (vocabSize). */
+  forwardLast(sequence: S, tokens: ArrayLike<number>): Promise<Float32Array>;
+  /** The argmax after each token ('all') or after the last one ('last'). */
+  greedy(sequence: S, tokens: ArrayLike<number>, rows?: Rows): Promise<Uint32Array>;
+}

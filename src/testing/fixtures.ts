@@ -1,0 +1,57 @@
+/**
+ * The committed fixture models (public/models/, made by scripts/fixtures/train.py) and their
+ * golden outputs from the independent PyTorch implementation.
+ */
+
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { loadModelFolder, type ModelFolder } from '../loader/model-folder';
+import { directorySource } from '../loader/node-source';
+import { parseSafetensors, tensorData } from '../loader/safetensors';
+
+export const MODELS_DIR = resolve(import.meta.dirname, '../../public/models');
+
+export const FIXTURES = {
+  target: 'tandem-target',
+  targetF16: 'tandem-target-f16',
+  targetBF16: 'tandem-target-bf16',
+  draft: 'tandem-draft',
+  qwen2: 'tandem-qwen2',
+} as const;
+
+export function fixturePath(name: string): string {
+  return join(MODELS_DIR, name);
+}
+
+export function loadFixture(name: string): Promise<ModelFolder> {
+  return loadModelFolder(directorySource(fixturePath(name)));
+}
+
+export interface GoldenPrompt {
+  text: string;
+  ids: number[];
+  greedyIds: number[];
+  greedyText: string;
+  minTop2Margin: number;
+  logits: Float32Array; // (ids.length, vocab)
+}
+
+export function loadGolden(name: string): GoldenPrompt[] {
+  const folder = fixturePath(name);
+  const json = JSON.parse(readFileSync(join(folder, 'golden.json'), 'utf8')) as {
+    prompts: { text: string; ids: number[]; greedy_ids: number[]; greedy_text: string; min_top2_margin: number }[];
+  };
+  const tensors = parseSafetensors(readFileSync(join(folder, 'golden.safetensors')), 'golden.safetensors');
+  return json.prompts.map((p, i) => {
+    const info = tensors.tensors.get(`logits.${i}`);
+    if (!info) throw new Error(`${folder}: golden logits.${i} missing`);
+    return {
+      text: p.text,
+      ids: p.ids,
+      greedyIds: p.greedy_ids,
+      greedyText: p.greedy_text,
+      minTop2Margin: p.min_top2_margin,
+      logits: tensorData(tensors, info) as Float32Array,
+    };
+  });
+}
