@@ -10,11 +10,14 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createStorage, readBuffer, STORAGE, uploadBuffer } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
+import { f32ToF16, widenBF16, widenF16 } from '../loader/half';
+import type { WeightDType } from '../loader/weights';
 import { linear } from '../ref/linear';
 import { expectBitwiseEqual, expectClose } from '../testing/compare';
 import { expectNoGpuErrors, testGpu } from '../testing/gpu';
 import { Rng } from '../util/rng';
 import { LinearKernel } from './linear';
+import { CPU_PROFILE, GPU_PROFILE } from './profile';
 import { StepUniform } from './step';
 
 const TOLERANCE = { atol: 1e-5, rtol: 1e-5 };
@@ -25,8 +28,10 @@ beforeAll(async () => {
 });
 
 interface Case {
+  wordsPerLane?: number;
   rows: number;
   k: number;
+  dtype?: WeightDType;
   tokens: number;
   tileN: number;
   bias?: boolean;
@@ -35,16 +40,24 @@ interface Case {
 
 async function runLinear(c: Case, rng: Rng) {
   const { device } = gpu;
-  const weight = rng.floats(c.rows * c.k);
+  const dtype = c.dtype ?? 'F32';
+  const { packed, values: weight } = weightsIn(dtype, rng.floats(c.rows * c.k));
   const bias = c.bias ? rng.floats(c.rows) : new Float32Array(c.rows);
   const x = rng.floats(c.tokens * c.k);
   const y0 = c.accumulate ? rng.floats(c.tokens * c.rows) : new Float32Array(c.tokens * c.rows);
 
-  const kernel = new LinearKernel(device, { rows: c.rows, k: c.k, tileN: c.tileN, accumulate: c.accumulate });
+  const kernel = new LinearKernel(device, {
+    rows: c.rows,
+    k: c.k,
+    dtype,
+    tileN: c.tileN,
+    accumulate: c.accumulate,
+    wordsPerLane: c.wordsPerLane,
+  });
   const step = new StepUniform(device);
   const buffers = {
     step: step.buffer,
-    weight: uploadBuffer(device, weight, STORAGE, 'weight'),
+    weight: uploadBuffer(device, packed, STORAGE, 'weight'),
     bias: uploadBuffer(device, bias, STORAGE, 'bias'),
     x: uploadBuffer(device, x, STORAGE, 'x'),
     y: c.accumulate ? uploadBuffer(device, y0, STORAGE, 'y') : createStorage(device, y0.byteLength, 'y'),
@@ -63,7 +76,21 @@ async function runLinear(c: Case, rng: Rng) {
   return { out, expected, weight, x };
 }
 
-describe('linear kernel', () => {
+/** The weights as the GPU receives them (packed for f16 / bf16) and the values they stand for. */
+function weightsIn(dtype: WeightDType, values: Float32Array) {
+  if (dtype === 'F32') return { packed: values, values };
+  const packed = new Uint16Array(values.length);
+  for (let i = 0; i < values.length; i++) {
+    // bf16 by truncation is enough here: the test needs exact values, not the best rounding
+    packed[i] = dtype === 'F16' ? f32ToF16(values[i]) : new Uint32Array(Float32Array.of(values[i]).buffer)[0] >>> 16;
+  }
+  return { packed, values: dtype === 'F16' ? widenF16(packed) : widenBF16(packed) };
+}
+
+describe.each([
+  ['GPU', GPU_PROFILE],
+  ['CPU', CPU_PROFILE],
+])('linear kernel, %s profile', (_, { wordsPerLane }) => {
   const rng = new Rng(1234);
   const cases: Case[] = [
     { rows: 1, k: 4, tokens: 1, tileN: 1 },
@@ -75,10 +102,14 @@ describe('linear kernel', () => {
     { rows: 96, k: 384, tokens: 16, tileN: 16 },
     { rows: 50, k: 200, tokens: 37, tileN: 16, accumulate: true, bias: true },
     { rows: 17, k: 64, tokens: 3, tileN: 4 },
+    { rows: 45, k: 136, tokens: 1, tileN: 1, dtype: 'F16', bias: true },
+    { rows: 200, k: 1024, tokens: 7, tileN: 16, dtype: 'F16', accumulate: true },
+    { rows: 33, k: 264, tokens: 1, tileN: 1, dtype: 'BF16' },
+    { rows: 64, k: 512, tokens: 18, tileN: 16, dtype: 'BF16', bias: true },
   ];
   for (const c of cases) {
     it(`matches the reference: ${JSON.stringify(c)}`, async () => {
-      const { out, expected } = await runLinear(c, rng);
+      const { out, expected } = await runLinear({ ...c, wordsPerLane }, rng);
       expectClose(out, expected, TOLERANCE, 'y');
     });
   }
@@ -89,11 +120,11 @@ describe('linear kernel', () => {
     const tokens = 21;
     const seed = 99;
     // The same weights and inputs (same seed), computed three ways.
-    const prefill = await runLinear({ rows, k, tokens, tileN: 16 }, new Rng(seed));
-    const verify = await runLinear({ rows, k, tokens, tileN: 5 }, new Rng(seed));
+    const prefill = await runLinear({ rows, k, tokens, tileN: 16, wordsPerLane }, new Rng(seed));
+    const verify = await runLinear({ rows, k, tokens, tileN: 5, wordsPerLane }, new Rng(seed));
     expectBitwiseEqual(verify.out, prefill.out, 'verify vs prefill');
     const { device } = gpu;
-    const decode = new LinearKernel(device, { rows, k, tileN: 1 });
+    const decode = new LinearKernel(device, { rows, k, tileN: 1, wordsPerLane });
     const step = new StepUniform(device);
     const weight = uploadBuffer(device, prefill.weight, STORAGE, 'weight');
     const bias = createStorage(device, rows * 4, 'bias');
@@ -112,7 +143,8 @@ describe('linear kernel', () => {
     }
   });
 
-  it('refuses a k that is not a multiple of 4', () => {
+  it('refuses a k that is not a multiple of the weight word', () => {
     expect(() => new LinearKernel(gpu.device, { rows: 4, k: 6 })).toThrow(/multiple of 4/);
+    expect(() => new LinearKernel(gpu.device, { rows: 4, k: 12, dtype: 'F16' })).toThrow(/multiple of 8/);
   });
 });

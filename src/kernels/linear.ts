@@ -1,32 +1,39 @@
 /**
  * The linear layer on the GPU (linear.wgsl): y = x W^T + bias, optionally added into y
- * (a fused residual add). One pipeline per weight shape, built at load; one bind group per
- * set of buffers, built at load; `encode` only records a dispatch.
+ * (a fused residual add), for f32, f16 or bf16 weights. One pipeline per weight shape and
+ * format, built at load; bind groups built at load; `encode` only records a dispatch.
  */
 
 import { bindBuffers, computePipeline } from '../gpu/pipelines';
+import type { WeightDType } from '../loader/weights';
 import code from './linear.wgsl?raw';
 
 export const MAX_TILE_N = 16;
 const MAX_GRID = 65535;
+const FORMATS: Record<WeightDType, number> = { F32: 0, F16: 1, BF16: 2 };
 
 export interface LinearShape {
   rows: number; // output features
-  k: number; // input features, a multiple of 4
+  k: number; // input features: a multiple of 4 (f32) or 8 (f16, bf16)
+  dtype?: WeightDType;
   /** Tokens per workgroup: 1 for the decode pipeline, up to 16 for verify and prefill. */
   tileN?: number;
   accumulate?: boolean;
+  /** At least this many words per lane before lanes are added (see KernelProfile). */
+  wordsPerLane?: number;
 }
 
+const WORKGROUP = 64;
+
 /**
- * Threads per row. It depends on k alone (never on the token count), which keeps the
- * summation order, and so every bit of the result, the same for any batch.
+ * Threads per row: enough that each adds at least `wordsPerLane` words of the row. It depends
+ * on the row's length and the device's profile alone (never on the token count), which keeps
+ * the summation order, and so every bit of the result, the same for any batch.
  */
-export function linearWorkgroupSize(k: number): number {
-  const chunksPerThread = 4; // vec4 chunks each thread adds before the tree reduction
-  let wg = MAX_TILE_N;
-  while (wg < 256 && wg * chunksPerThread * 4 * 2 <= k) wg *= 2;
-  return wg;
+export function linearLanes(words: number, wordsPerLane: number): number {
+  let lanes = 1;
+  while (lanes < WORKGROUP && lanes * wordsPerLane * 2 <= words) lanes *= 2;
+  return lanes;
 }
 
 export class LinearKernel {
@@ -35,22 +42,31 @@ export class LinearKernel {
   readonly k: number;
   readonly tileN: number;
   private readonly gridX: number;
+  private readonly gridY: number;
 
   constructor(
     private readonly device: GPUDevice,
     shape: LinearShape,
   ) {
-    const { rows, k, tileN = 1, accumulate = false } = shape;
-    if (k % 4 !== 0) throw new RangeError(`linear: k = ${k} must be a multiple of 4`);
+    const { rows, k, dtype = 'F32', tileN = 1, accumulate = false, wordsPerLane = 16 } = shape;
+    const valuesPerWord = dtype === 'F32' ? 4 : 8;
+    if (k % valuesPerWord !== 0) {
+      throw new RangeError(`linear: k = ${k} must be a multiple of ${valuesPerWord} for ${dtype} weights`);
+    }
     if (tileN < 1 || tileN > MAX_TILE_N) throw new RangeError(`linear: tileN = ${tileN} must be 1..${MAX_TILE_N}`);
     this.rows = rows;
     this.k = k;
     this.tileN = tileN;
-    this.gridX = Math.min(rows, MAX_GRID);
-    this.pipeline = computePipeline(device, `linear ${rows}x${k}/${tileN}`, code, {
+    const lanes = linearLanes(k / valuesPerWord, wordsPerLane);
+    const groups = Math.ceil(rows / (WORKGROUP / lanes)); // workgroups along the rows
+    this.gridX = Math.min(groups, MAX_GRID);
+    this.gridY = Math.ceil(groups / this.gridX);
+    this.pipeline = computePipeline(device, `linear ${dtype} ${rows}x${k}/${tileN}`, code, {
       ROWS: rows,
-      K4: k / 4,
-      WG: linearWorkgroupSize(k), // >= MAX_TILE_N: the threads that write results cover the tile
+      K: k,
+      FORMAT: FORMATS[dtype],
+      WG: WORKGROUP,
+      LANES: lanes,
       TILE_N: tileN,
       GRID_X: this.gridX,
       ACCUMULATE: accumulate,
@@ -67,6 +83,6 @@ export class LinearKernel {
   encode(pass: GPUComputePassEncoder, bindGroup: GPUBindGroup, tokens: number): void {
     pass.setPipeline(this.pipeline);
     pass.setBindGroup(0, bindGroup);
-    pass.dispatchWorkgroups(this.gridX, Math.ceil(this.rows / this.gridX), Math.ceil(tokens / this.tileN));
+    pass.dispatchWorkgroups(this.gridX, this.gridY, Math.ceil(tokens / this.tileN));
   }
 }

@@ -1,0 +1,32 @@
+/**
+ * `npm run bench -- [--quick] [--json FILE] [--target DIR]`: the benchmark suites in Node
+ * through Dawn, on this machine's adapter. Prints a summary and, with --json, writes the
+ * results (schema in bench/README.md).
+ */
+
+import '../src/node/require-shim';
+import { writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { requestNodeGpu } from '../src/gpu/node';
+import { loadModelFolder } from '../src/loader/model-folder';
+import { directorySource } from '../src/loader/node-source';
+import { runBench } from './run';
+
+export async function main(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      quick: { type: 'boolean', default: false },
+      json: { type: 'string' },
+      target: { type: 'string', default: 'public/models/tandem-target' },
+    },
+  });
+  const gpu = await requestNodeGpu();
+  const target = await loadModelFolder(directorySource(values.target));
+  const results = await runBench(gpu, { target, quick: values.quick, environment: `node ${process.version}` }, (line) =>
+    console.error(line),
+  );
+  if (values.json) writeFileSync(values.json, `${JSON.stringify(results, null, 2)}\n`);
+  console.log(JSON.stringify(results, null, 2));
+  return 0;
+}

@@ -1,0 +1,49 @@
+/**
+ * The benchmark, shared by the CLI (bench/cli.ts) and the page: runs the suites on one GPU and
+ * returns one results object (schema: bench/README.md).
+ */
+
+import type { Gpu, GpuInfo } from '../src/gpu/device';
+import type { ModelFolder } from '../src/loader/model-folder';
+import { type KernelResults, runKernelSuite } from './suites/kernels';
+import { type ModelResults, runModelSuite } from './suites/model';
+
+export const SCHEMA_VERSION = 1;
+
+export interface BenchOptions {
+  target: ModelFolder;
+  quick: boolean;
+  /** Where it ran: "node v20.20.2", or the browser's user agent. */
+  environment: string;
+}
+
+export interface BenchResults {
+  schema: number;
+  date: string;
+  quick: boolean;
+  environment: string;
+  device: GpuInfo;
+  kernels: KernelResults;
+  model: ModelResults;
+}
+
+export async function runBench(gpu: Gpu, options: BenchOptions, log: (line: string) => void): Promise<BenchResults> {
+  log(`bench on ${gpu.info.vendor} ${gpu.info.architecture} (${options.quick ? 'quick' : 'full'})`);
+  const kernels = await runKernelSuite(gpu, options.quick);
+  log(
+    `copy ${kernels.copy_gb_s} GB/s; ${kernels.linear.map((l) => `${l.dtype} ${l.rows}x${l.k}: ${l.gb_s} GB/s (${l.fraction_of_copy} of copy)`).join('; ')}`,
+  );
+  const model = await runModelSuite(gpu, options.target, options.quick);
+  log(
+    `model: prefill ${model.prefill_tok_s} tok/s, decode ${model.decode_tok_s} tok/s, verify(5)/decode ${model.verify5_ratio}`,
+  );
+  return {
+    schema: SCHEMA_VERSION,
+    date: new Date().toISOString(),
+    quick: options.quick,
+    environment: options.environment,
+    device: gpu.info,
+    kernels,
+    model,
+  };
+}

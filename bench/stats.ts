@@ -1,0 +1,65 @@
+/** Summaries of repeated timings: the median is reported, with the spread around it. */
+
+export interface Summary {
+  median: number;
+  min: number;
+  max: number;
+  /** Half the interquartile range relative to the median: a robust "plus or minus" share. */
+  spread: number;
+  runs: number;
+}
+
+export function quantile(sorted: number[], q: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const at = (sorted.length - 1) * q;
+  const lo = Math.floor(at);
+  const hi = Math.ceil(at);
+  return sorted[lo] + (sorted[hi] - sorted[lo]) * (at - lo);
+}
+
+export function summarize(samples: number[]): Summary {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const median = quantile(sorted, 0.5);
+  const iqr = quantile(sorted, 0.75) - quantile(sorted, 0.25);
+  return {
+    median,
+    min: sorted[0],
+    max: sorted[sorted.length - 1],
+    spread: median > 0 ? iqr / 2 / median : 0,
+    runs: sorted.length,
+  };
+}
+
+/** Times `run` `runs` times after `warmup` untimed runs; returns milliseconds per run. */
+export async function time(run: () => Promise<unknown>, runs: number, warmup = 1): Promise<Summary> {
+  for (let i = 0; i < warmup; i++) await run();
+  const samples: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const start = performance.now();
+    await run();
+    samples.push(performance.now() - start);
+  }
+  return summarize(samples);
+}
+
+/**
+ * Times two alternatives A and B interleaved (A, B, A, B, ...) so that drifts in machine
+ * load hit both alike; returns both summaries.
+ */
+export async function timeAB(a: () => Promise<unknown>, b: () => Promise<unknown>, runs: number, warmup = 1) {
+  for (let i = 0; i < warmup; i++) {
+    await a();
+    await b();
+  }
+  const sa: number[] = [];
+  const sb: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    let start = performance.now();
+    await a();
+    sa.push(performance.now() - start);
+    start = performance.now();
+    await b();
+    sb.push(performance.now() - start);
+  }
+  return { a: summarize(sa), b: summarize(sb) };
+}

@@ -1,0 +1,122 @@
+/**
+ * Kernel suite: the copy kernel's bandwidth (the device's practical memory speed), and the
+ * linear kernel's weight-read bandwidth next to it, per weight type, in the same run.
+ *
+ * Bandwidth = bytes moved / time: a copy moves 2 x size (read + write); a linear layer reads
+ * its weights once (x and y are small and cached). Times are wall-clock per dispatch, taken
+ * over several dispatches in one command buffer so submission overhead is amortised.
+ */
+
+import { createStorage, STORAGE, uploadBuffer } from '../../src/gpu/buffers';
+import type { Gpu } from '../../src/gpu/device';
+import { bindBuffers, computePipeline } from '../../src/gpu/pipelines';
+import { LinearKernel } from '../../src/kernels/linear';
+import { kernelProfile } from '../../src/kernels/profile';
+import { StepUniform } from '../../src/kernels/step';
+import type { WeightDType } from '../../src/loader/weights';
+import copyCode from '../copy.wgsl?raw';
+import { time } from '../stats';
+
+export interface LinearResult {
+  dtype: WeightDType;
+  rows: number;
+  k: number;
+  ms: number;
+  gb_s: number;
+  /** gb_s / copy_gb_s: the share of the device's copy bandwidth the kernel reaches. */
+  fraction_of_copy: number;
+}
+
+export interface KernelResults {
+  copy_gb_s: number;
+  copy_bytes: number;
+  linear: LinearResult[];
+}
+
+async function submit(device: GPUDevice, record: (pass: GPUComputePassEncoder) => void) {
+  const encoder = device.createCommandEncoder();
+  const pass = encoder.beginComputePass();
+  record(pass);
+  pass.end();
+  device.queue.submit([encoder.finish()]);
+  await device.queue.onSubmittedWorkDone();
+}
+
+export async function copyBandwidth(gpu: Gpu, bytes: number, repeats: number, runs: number) {
+  const { device } = gpu;
+  const src = createStorage(device, bytes, 'copy src');
+  const dst = createStorage(device, bytes, 'copy dst');
+  const pipeline = computePipeline(device, 'copy', copyCode);
+  const bindGroup = bindBuffers(device, pipeline, 'copy', [src, dst]);
+  const groups = Math.ceil(bytes / 16 / 64);
+  const x = Math.min(groups, 65535);
+  const summary = await time(
+    () =>
+      submit(device, (pass) => {
+        pass.setPipeline(pipeline);
+        pass.setBindGroup(0, bindGroup);
+        for (let i = 0; i < repeats; i++) pass.dispatchWorkgroups(x, Math.ceil(groups / x));
+      }),
+    runs,
+  );
+  src.destroy();
+  dst.destroy();
+  return (2 * bytes * repeats) / (summary.median / 1000) / 1e9;
+}
+
+export async function linearBandwidth(
+  gpu: Gpu,
+  shape: { rows: number; k: number; dtype: WeightDType },
+  repeats: number,
+  runs: number,
+) {
+  const { device } = gpu;
+  const { rows, k, dtype } = shape;
+  const bytesPerValue = dtype === 'F32' ? 4 : 2;
+  const weightData = dtype === 'F32' ? new Float32Array(rows * k).fill(0.01) : new Uint16Array(rows * k).fill(0x2000);
+  const weight = uploadBuffer(device, weightData, STORAGE, 'weight');
+  const step = new StepUniform(device);
+  step.write(1);
+  const kernel = new LinearKernel(device, { rows, k, dtype, wordsPerLane: kernelProfile(gpu.info).wordsPerLane });
+  const buffers = {
+    step: step.buffer,
+    weight,
+    bias: createStorage(device, rows * 4, 'bias'),
+    x: createStorage(device, k * 4, 'x'),
+    y: createStorage(device, rows * 4, 'y'),
+  };
+  const bindGroup = kernel.bind(buffers);
+  const summary = await time(
+    () =>
+      submit(device, (pass) => {
+        for (let i = 0; i < repeats; i++) kernel.encode(pass, bindGroup, 1);
+      }),
+    runs,
+  );
+  for (const buffer of Object.values(buffers)) buffer.destroy();
+  const ms = summary.median / repeats;
+  return { ms, gbPerS: (rows * k * bytesPerValue) / (ms / 1000) / 1e9 };
+}
+
+export async function runKernelSuite(gpu: Gpu, quick: boolean): Promise<KernelResults> {
+  const copyBytes = quick ? 8 << 20 : 32 << 20;
+  const runs = quick ? 3 : 7;
+  const copy = await copyBandwidth(gpu, copyBytes, 4, runs);
+  const shapes = quick
+    ? [{ rows: 2048, k: 1024 }]
+    : [
+        { rows: 2048, k: 1024 },
+        { rows: 4096, k: 2048 },
+        { rows: 576, k: 1536 },
+      ];
+  const linear: LinearResult[] = [];
+  for (const shape of shapes) {
+    for (const dtype of ['F32', 'F16'] as const) {
+      const { ms, gbPerS } = await linearBandwidth(gpu, { ...shape, dtype }, 4, runs);
+      linear.push({ dtype, ...shape, ms: round(ms), gb_s: round(gbPerS), fraction_of_copy: round(gbPerS / copy) });
+    }
+  }
+  return { copy_gb_s: round(copy), copy_bytes: copyBytes, linear };
+}
+
+export const round = (x: number, digits = 3) => Number(x.toFixed(digits));

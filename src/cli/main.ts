@@ -1,0 +1,65 @@
+/**
+ * The `tandem` command line (Node, WebGPU through Dawn).
+ *
+ *   npx tandem generate --target <model dir> --prompt "..." [options]
+ *
+ * Run `npx tandem help` for the options.
+ */
+
+import '../node/require-shim';
+import { parseArgs } from 'node:util';
+import { runGenerate } from './generate';
+
+export const USAGE = `Usage: npx tandem generate --target <model dir> --prompt "..." [options]
+
+  --target DIR        a Hugging Face model folder (config.json, model.safetensors, tokenizer.json)
+  --prompt TEXT       the user's message
+  --system TEXT       a system prompt
+  --max-tokens N      most tokens to generate (default 128)
+  --temperature T     0 for greedy decoding (default 0)
+  --top-p P           nucleus sampling (default 1)
+  --top-k K           keep the K most likely tokens (default 0: off)
+  --seed S            seed for sampling (default 0)
+  --raw               use the prompt as plain text, without the chat template
+  --json              print one JSON object instead of streaming text`;
+
+export async function main(args: string[]): Promise<number> {
+  const [command, ...rest] = args;
+  if (command === 'generate') {
+    const { values } = parseArgs({
+      args: rest,
+      options: {
+        target: { type: 'string' },
+        prompt: { type: 'string' },
+        system: { type: 'string' },
+        'max-tokens': { type: 'string', default: '128' },
+        temperature: { type: 'string', default: '0' },
+        'top-p': { type: 'string', default: '1' },
+        'top-k': { type: 'string', default: '0' },
+        seed: { type: 'string', default: '0' },
+        raw: { type: 'boolean', default: false },
+        json: { type: 'boolean', default: false },
+      },
+    });
+    if (!values.target || values.prompt === undefined) {
+      console.error(USAGE);
+      return 2;
+    }
+    return runGenerate({
+      target: values.target,
+      prompt: values.prompt,
+      system: values.system,
+      maxTokens: Number(values['max-tokens']),
+      sampling: {
+        temperature: Number(values.temperature),
+        topP: Number(values['top-p']),
+        topK: Number(values['top-k']),
+      },
+      seed: Number(values.seed),
+      raw: values.raw,
+      json: values.json,
+    });
+  }
+  console.error(USAGE);
+  return command === 'help' || command === '--help' ? 0 : 2;
+}

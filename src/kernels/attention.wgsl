@@ -1,0 +1,81 @@
+// Causal attention over the KV cache with grouped-query heads.
+// One workgroup per (query head, token): token n sits at position p = step.start + n and
+// attends to cached positions 0..p. Query head h reads KV head h / (NH / NKV).
+//
+// Keys are visited in tiles of WG positions with an online softmax: for each tile,
+//   m' = max(m, max_j s_j),  l' = l e^(m - m') + sum_j e^(s_j - m'),
+//   acc' = acc e^(m - m') + sum_j e^(s_j - m') v_j,     out = acc / l at the end,
+// where s_j = q . k_j / sqrt(HD). Tiles always start at position 0 and step by WG, so a token's
+// result depends on its position only, never on how many tokens share the dispatch.
+
+override NH: u32;
+override NKV: u32;
+override HD: u32;
+override WG: u32 = 64u;     // >= HD: thread d accumulates output dimension d
+
+const NEG_LARGE = -3.0e38;  // stands for -infinity (WGSL constants cannot be infinite)
+
+struct Step { tokens: u32, start: u32, kv_len: u32, _pad: u32 }
+
+@group(0) @binding(0) var<uniform> step: Step;
+@group(0) @binding(1) var<storage, read> q: array<f32>;          // (tokens, NH, HD), rotated
+@group(0) @binding(2) var<storage, read> k_cache: array<f32>;    // (capacity, NKV, HD), rotated
+@group(0) @binding(3) var<storage, read> v_cache: array<f32>;    // (capacity, NKV, HD)
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;  // (tokens, NH, HD)
+
+var<workgroup> q_tile: array<f32, HD>;
+var<workgroup> probs: array<f32, WG>;
+var<workgroup> reduce: array<f32, WG>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
+  let h = wg.x;
+  let n = wg.y;
+  if (n >= step.tokens) { return; }
+  let kvh = h / (NH / NKV);
+  let length = step.start + n + 1u;
+  let scale = inverseSqrt(f32(HD));
+  if (t < HD) { q_tile[t] = q[(n * NH + h) * HD + t]; }
+  workgroupBarrier();
+
+  var m = NEG_LARGE;  // running max of the scores
+  var l = 0.0;        // running softmax denominator
+  var acc = 0.0;      // running numerator of output dimension t
+  for (var tile = 0u; tile < length; tile += WG) {
+    let pos = tile + t;
+    var s = NEG_LARGE;
+    if (pos < length) {
+      let k = (pos * NKV + kvh) * HD;
+      var dot = 0.0;
+      for (var i = 0u; i < HD; i++) { dot += q_tile[i] * k_cache[k + i]; }
+      s = dot * scale;
+    }
+    reduce[t] = s;
+    workgroupBarrier();
+    for (var w = WG / 2u; w > 0u; w >>= 1u) {
+      if (t < w) { reduce[t] = max(reduce[t], reduce[t + w]); }
+      workgroupBarrier();
+    }
+    let m_new = max(m, reduce[0]);
+    workgroupBarrier();
+    let e = select(0.0, exp(s - m_new), pos < length);
+    probs[t] = e;
+    reduce[t] = e;
+    workgroupBarrier();
+    for (var w = WG / 2u; w > 0u; w >>= 1u) {
+      if (t < w) { reduce[t] += reduce[t + w]; }
+      workgroupBarrier();
+    }
+    let correction = exp(m - m_new);
+    l = l * correction + reduce[0];
+    if (t < HD) {
+      var sum = 0.0;
+      let count = min(WG, length - tile);
+      for (var j = 0u; j < count; j++) { sum += probs[j] * v_cache[((tile + j) * NKV + kvh) * HD + t]; }
+      acc = acc * correction + sum;
+    }
+    m = m_new;
+    workgroupBarrier();
+  }
+  if (t < HD) { out[(n * NH + h) * HD + t] = acc / l; }
+}

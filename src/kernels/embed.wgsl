@@ -1,0 +1,28 @@
+// Embedding lookup: x[n, :] = table[tokens[n], :], widened to f32.
+// The table may be f32 or packed 16-bit (f16 / bf16, two values per u32): tied models share it
+// with the LM head, so it stays in the weights' own format.
+
+override D: u32;                // hidden size
+override FORMAT: u32 = 0u;      // 0 = f32, 1 = f16, 2 = bf16
+
+struct Step { tokens: u32, start: u32, kv_len: u32, _pad: u32 }
+
+@group(0) @binding(0) var<uniform> step: Step;
+@group(0) @binding(1) var<storage, read> table: array<u32>;       // (vocab, D) in FORMAT
+@group(0) @binding(2) var<storage, read> tokens: array<u32>;      // (tokens)
+@group(0) @binding(3) var<storage, read_write> x: array<f32>;     // (tokens, D)
+
+fn load(i: u32) -> f32 {
+  if (FORMAT == 0u) { return bitcast<f32>(table[i]); }
+  let word = table[i / 2u];
+  if (FORMAT == 1u) { return unpack2x16float(word)[i % 2u]; }
+  return bitcast<f32>(select(word << 16u, word & 0xffff0000u, i % 2u == 1u));
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) id: vec3u) {
+  let n = id.y;
+  let i = id.x;
+  if (n >= step.tokens || i >= D) { return; }
+  x[n * D + i] = load(tokens[n] * D + i);
+}

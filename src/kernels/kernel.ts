@@ -1,0 +1,31 @@
+/**
+ * What every kernel wrapper shares: a pipeline specialised by override constants (compiled
+ * once, from the pipeline cache), bind groups made at load from buffers in binding order,
+ * and a dispatch. Each op's wrapper adds typed buffers and its own grid.
+ */
+
+import { bindBuffers, computePipeline } from '../gpu/pipelines';
+
+export class ComputeKernel {
+  readonly pipeline: GPUComputePipeline;
+
+  constructor(
+    protected readonly device: GPUDevice,
+    label: string,
+    code: string,
+    constants: Record<string, number | boolean>,
+  ) {
+    this.pipeline = computePipeline(device, label, code, constants);
+  }
+
+  /** A bind group with `buffers` at bindings 0, 1, 2, ...; binding 0 is always the step uniform. */
+  bindAll(buffers: GPUBuffer[]): GPUBindGroup {
+    return bindBuffers(this.device, this.pipeline, this.pipeline.label, buffers);
+  }
+
+  protected dispatch(pass: GPUComputePassEncoder, bindGroup: GPUBindGroup, x: number, y = 1, z = 1): void {
+    pass.setPipeline(this.pipeline);
+    pass.setBindGroup(0, bindGroup);
+    pass.dispatchWorkgroups(x, y, z);
+  }
+}

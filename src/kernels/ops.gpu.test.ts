@@ -1,0 +1,191 @@
+/**
+ * The forward pass's small kernels against their references (src/ref/ops.ts) on random data.
+ * Tolerances: element-wise kernels (embedding, RoPE, SiLU-gate) agree to float32 rounding
+ * (atol 1e-6, rtol 1e-5); RMSNorm and attention sum up to a few thousand terms
+ * (atol 1e-5, rtol 1e-4); argmax must agree exactly.
+ */
+
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createStorage, STORAGE, uploadBuffer } from '../gpu/buffers';
+import type { Gpu } from '../gpu/device';
+import { f32ToF16, widenF16 } from '../loader/half';
+import { applyRope, attention, rmsNorm, ropeTables, siluGate } from '../ref/ops';
+import { argmax } from '../sampling/sampling';
+import { expectClose } from '../testing/compare';
+import { readFloats, runPass, testGpu } from '../testing/gpu';
+import { Rng } from '../util/rng';
+import { ArgmaxKernel, AttentionKernel, EmbedKernel, RmsNormKernel, RopeKernel, SiluGateKernel } from './ops';
+import { StepUniform } from './step';
+
+const EXACT = { atol: 1e-6, rtol: 1e-5 };
+const SUMS = { atol: 1e-5, rtol: 1e-4 };
+
+let gpu: Gpu;
+let device: GPUDevice;
+let step: StepUniform;
+beforeAll(async () => {
+  gpu = await testGpu();
+  device = gpu.device;
+  step = new StepUniform(device);
+});
+
+const upload = (data: ArrayBufferView, label = 'data') => uploadBuffer(device, data, STORAGE, label);
+
+describe('embedding', () => {
+  it.each([
+    ['F32', 37, 24],
+    ['F16', 50, 100],
+  ] as const)('looks up %s rows (vocab %i, d %i)', async (dtype, vocab, d) => {
+    const rng = new Rng(1);
+    let table = rng.floats(vocab * d);
+    const packed = dtype === 'F16' ? Uint16Array.from(table, f32ToF16) : table;
+    if (dtype === 'F16') table = widenF16(packed as Uint16Array);
+    const tokens = Uint32Array.from([3, 0, vocab - 1, 3, 17]);
+    const x = createStorage(device, tokens.length * d * 4, 'x');
+    const kernel = new EmbedKernel(device, d, dtype);
+    const bindGroup = kernel.bind({ step: step.buffer, table: upload(packed), tokens: upload(tokens), x });
+    step.write(tokens.length);
+    await runPass(device, (pass) => kernel.encode(pass, bindGroup, tokens.length));
+    const expected = new Float32Array(tokens.length * d);
+    tokens.forEach((t, n) => {
+      expected.set(table.subarray(t * d, (t + 1) * d), n * d);
+    });
+    expectClose(await readFloats(device, x, expected.length), expected, EXACT, 'x');
+  });
+});
+
+describe('rmsnorm', () => {
+  it.each([
+    [1, 64],
+    [7, 100],
+    [3, 576],
+  ])('normalises %i tokens of %i', async (tokens, d) => {
+    const rng = new Rng(2);
+    const x = rng.floats(tokens * d, -3, 3);
+    const weight = rng.floats(d, 0.5, 1.5);
+    const out = createStorage(device, x.byteLength, 'out');
+    const kernel = new RmsNormKernel(device, d, 1e-5);
+    const bindGroup = kernel.bind({ step: step.buffer, weight: upload(weight), x: upload(x), out });
+    step.write(tokens);
+    await runPass(device, (pass) => kernel.encode(pass, bindGroup, tokens));
+    expectClose(await readFloats(device, out, x.length), rmsNorm(x, weight, 1e-5), SUMS, 'out');
+  });
+});
+
+describe('rope and the KV-cache write', () => {
+  it.each([
+    [4, 2, 32, 3, 0],
+    [6, 2, 16, 5, 9],
+    [2, 1, 64, 1, 40],
+  ])('rotates nh %i, nkv %i, hd %i for %i tokens from position %i', async (nh, nkv, hd, tokens, start) => {
+    const rng = new Rng(3);
+    const width = (nh + 2 * nkv) * hd;
+    const qkv = rng.floats(tokens * width);
+    const capacity = 64;
+    const invFreq = Float64Array.from({ length: hd / 2 }, (_, i) => 1 / 10000 ** ((2 * i) / hd));
+    const { cos, sin } = ropeTables(invFreq, capacity);
+    const q = createStorage(device, tokens * nh * hd * 4, 'q');
+    const kCache = createStorage(device, capacity * nkv * hd * 4, 'k');
+    const vCache = createStorage(device, capacity * nkv * hd * 4, 'v');
+    const kernel = new RopeKernel(device, { numHeads: nh, numKvHeads: nkv, headDim: hd });
+    const bindGroup = kernel.bind({
+      step: step.buffer,
+      qkv: upload(qkv),
+      cos: upload(cos),
+      sin: upload(sin),
+      q,
+      kCache,
+      vCache,
+    });
+    step.write(tokens, start);
+    await runPass(device, (pass) => kernel.encode(pass, bindGroup, tokens));
+
+    const gotQ = await readFloats(device, q, tokens * nh * hd);
+    const gotK = await readFloats(device, kCache, capacity * nkv * hd);
+    const gotV = await readFloats(device, vCache, capacity * nkv * hd);
+    for (let n = 0; n < tokens; n++) {
+      const row = qkv.subarray(n * width, (n + 1) * width);
+      const wantQ = row.slice(0, nh * hd);
+      const wantK = row.slice(nh * hd, (nh + nkv) * hd);
+      applyRope(wantQ, nh, start + n, cos, sin);
+      applyRope(wantK, nkv, start + n, cos, sin);
+      const at = (start + n) * nkv * hd;
+      expectClose(gotQ.subarray(n * nh * hd, (n + 1) * nh * hd), wantQ, EXACT, `q of token ${n}`);
+      expectClose(gotK.subarray(at, at + nkv * hd), wantK, EXACT, `k of token ${n}`);
+      expectClose(gotV.subarray(at, at + nkv * hd), row.slice((nh + nkv) * hd), EXACT, `v of token ${n}`);
+    }
+  });
+});
+
+describe('attention', () => {
+  it.each([
+    [4, 2, 32, 1, 0],
+    [4, 2, 32, 5, 60],
+    [6, 3, 16, 9, 130],
+    [2, 2, 64, 2, 200],
+    [8, 1, 128, 3, 7],
+  ])('nh %i, nkv %i, hd %i: %i tokens after %i cached', async (nh, nkv, hd, tokens, start) => {
+    const rng = new Rng(4);
+    const capacity = start + tokens;
+    const q = rng.floats(tokens * nh * hd, -2, 2);
+    const keys = rng.floats(capacity * nkv * hd, -2, 2);
+    const values = rng.floats(capacity * nkv * hd);
+    const out = createStorage(device, q.byteLength, 'out');
+    const kernel = new AttentionKernel(device, { numHeads: nh, numKvHeads: nkv, headDim: hd });
+    const bindGroup = kernel.bind({
+      step: step.buffer,
+      q: upload(q),
+      kCache: upload(keys),
+      vCache: upload(values),
+      out,
+    });
+    step.write(tokens, start);
+    await runPass(device, (pass) => kernel.encode(pass, bindGroup, tokens));
+    const got = await readFloats(device, out, q.length);
+    for (let n = 0; n < tokens; n++) {
+      const want = attention(q.subarray(n * nh * hd, (n + 1) * nh * hd), keys, values, start + n + 1, nh, nkv);
+      expectClose(got.subarray(n * nh * hd, (n + 1) * nh * hd), want, SUMS, `attention of token ${n}`);
+    }
+  });
+});
+
+describe('silu gate', () => {
+  it('computes silu(gate) * up on the fused output', async () => {
+    const rng = new Rng(5);
+    const tokens = 3;
+    const f = 100;
+    const gateUp = rng.floats(tokens * 2 * f, -6, 6);
+    const out = createStorage(device, tokens * f * 4, 'out');
+    const kernel = new SiluGateKernel(device, f);
+    const bindGroup = kernel.bind({ step: step.buffer, gateUp: upload(gateUp), out });
+    step.write(tokens);
+    await runPass(device, (pass) => kernel.encode(pass, bindGroup, tokens));
+    const expected = new Float32Array(tokens * f);
+    for (let n = 0; n < tokens; n++) {
+      const row = gateUp.subarray(n * 2 * f, (n + 1) * 2 * f);
+      expected.set(siluGate(row.subarray(0, f), row.subarray(f)), n * f);
+    }
+    expectClose(await readFloats(device, out, expected.length), expected, EXACT, 'out');
+  });
+});
+
+describe('argmax', () => {
+  it('finds each row maximum, the lowest index among ties', async () => {
+    const rng = new Rng(6);
+    const vocab = 1000;
+    const rows = 4;
+    const logits = rng.floats(rows * vocab);
+    logits[1 * vocab + 10] = 5;
+    logits[1 * vocab + 900] = 5; // a tie: 10 wins
+    logits[2 * vocab + vocab - 1] = 9;
+    const ids = createStorage(device, rows * 4, 'ids');
+    const kernel = new ArgmaxKernel(device, vocab);
+    const bindGroup = kernel.bind({ step: step.buffer, logits: upload(logits), ids });
+    step.write(rows);
+    await runPass(device, (pass) => kernel.encode(pass, bindGroup, rows));
+    const got = new Uint32Array((await readFloats(device, ids, rows)).buffer);
+    const want = Array.from({ length: rows }, (_, n) => argmax(logits, n * vocab, vocab));
+    expect(Array.from(got)).toEqual(want);
+    expect(want[1]).toBe(10);
+  });
+});

@@ -1,0 +1,37 @@
+// RMSNorm of each token: out[n, :] = x[n, :] / sqrt(mean(x[n, :]^2) + EPS) * weight.
+// One workgroup per token; the sum of squares is formed in a fixed order (thread t adds
+// elements t, t + WG, ..., then a fixed tree), so a token's result never depends on the batch.
+
+override D: u32;
+override EPS: f32;
+override WG: u32 = 64u;
+
+struct Step { tokens: u32, start: u32, kv_len: u32, _pad: u32 }
+
+@group(0) @binding(0) var<uniform> step: Step;
+@group(0) @binding(1) var<storage, read> weight: array<f32>;      // (D)
+@group(0) @binding(2) var<storage, read> x: array<f32>;           // (tokens, D)
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;   // (tokens, D)
+
+var<workgroup> partial: array<f32, WG>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
+  let n = wg.x;
+  if (n >= step.tokens) { return; }
+  var sum = 0.0;
+  for (var i = t; i < D; i += WG) {
+    let v = x[n * D + i];
+    sum += v * v;
+  }
+  partial[t] = sum;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    if (t < s) { partial[t] += partial[t + s]; }
+    workgroupBarrier();
+  }
+  let scale = inverseSqrt(partial[0] / f32(D) + EPS);
+  for (var i = t; i < D; i += WG) {
+    out[n * D + i] = x[n * D + i] * scale * weight[i];
+  }
+}

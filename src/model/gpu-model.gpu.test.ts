@@ -1,0 +1,111 @@
+/**
+ * The whole GPU model against the golden PyTorch logits and against the reference model, on
+ * every fixture (f32, f16, bf16 weights; the draft; the Qwen2-style variant), and its KV cache.
+ *
+ * Tolerances: against PyTorch as for the reference (atol 2e-3, rtol 1e-3); against the
+ * reference model, which sums in float64 where the GPU sums in float32, atol 1e-3, rtol 1e-3.
+ * Greedy continuations must be identical token for token.
+ */
+
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Gpu } from '../gpu/device';
+import { CPU_PROFILE, GPU_PROFILE } from '../kernels/profile';
+import type { ModelFolder } from '../loader/model-folder';
+import { ReferenceModel } from '../ref/model';
+import { GREEDY } from '../sampling/sampling';
+import { expectBitwiseEqual, expectClose } from '../testing/compare';
+import { FIXTURES, loadFixture, loadGolden } from '../testing/fixtures';
+import { testGpu } from '../testing/gpu';
+import { generate } from './generate';
+import { GpuModel } from './gpu-model';
+
+const GOLDEN = { atol: 2e-3, rtol: 1e-3 };
+
+let gpu: Gpu;
+const folders = new Map<string, ModelFolder>();
+beforeAll(async () => {
+  gpu = await testGpu();
+  for (const name of Object.values(FIXTURES)) folders.set(name, await loadFixture(name));
+});
+
+const folder = (name: string) => folders.get(name) as ModelFolder;
+
+describe.each(Object.values(FIXTURES))('GPU model on %s', (name) => {
+  it('matches the golden logits at every position', async () => {
+    const { config, weights } = folder(name);
+    const model = await GpuModel.create(gpu, config, weights, { maxBatch: 16, maxContext: 256 });
+    for (const golden of loadGolden(name)) {
+      const sequence = model.createSequence(128);
+      const logits = await model.forward(sequence, golden.ids); // more than maxBatch: chunked
+      expectClose(logits, golden.logits, GOLDEN, `${name} logits`);
+      sequence.release();
+    }
+    model.destroy();
+  });
+
+  it('generates 64 greedy tokens identical to the reference model and to PyTorch', async () => {
+    const { config, weights } = folder(name);
+    const model = await GpuModel.create(gpu, config, weights, { maxContext: 256 });
+    const reference = new ReferenceModel(config, weights);
+    for (const golden of loadGolden(name)) {
+      const options = { maxTokens: golden.greedyIds.length, sampling: GREEDY };
+      const sequence = model.createSequence(256);
+      const onGpu = await generate(model, sequence, golden.ids, options);
+      const onCpu = await generate(reference, reference.createSequence(256), golden.ids, options);
+      expect(onGpu).toEqual(onCpu);
+      expect(onGpu).toEqual(golden.greedyIds);
+      sequence.release();
+    }
+    model.destroy();
+  });
+});
+
+describe('GPU KV cache and batching', () => {
+  it('truncating and running again gives exactly the logits of a fresh computation', async () => {
+    const { config, weights } = folder(FIXTURES.target);
+    const model = await GpuModel.create(gpu, config, weights, { maxContext: 256 });
+    const { ids } = loadGolden(FIXTURES.target)[0];
+    const vocab = config.vocabSize;
+    const fresh = await model.forward(model.createSequence(128), ids);
+
+    const sequence = model.createSequence(128);
+    await model.forward(sequence, ids);
+    await model.greedy(sequence, [5, 6, 7, 8]); // a rejected draft
+    sequence.truncate(ids.length - 3);
+    const again = await model.forward(sequence, ids.slice(-3));
+    expectBitwiseEqual(again, fresh.subarray(-3 * vocab), 'logits after truncate');
+    model.destroy();
+  });
+
+  it.each([
+    ['GPU', GPU_PROFILE],
+    ['CPU', CPU_PROFILE],
+  ])('%s profile: a prompt in one chunk, in chunks, or token by token gives the same bits', async (_, profile) => {
+    const { config, weights } = folder(FIXTURES.targetF16);
+    const { ids } = loadGolden(FIXTURES.targetF16)[2];
+    const whole = await GpuModel.create(gpu, config, weights, { maxBatch: 64, maxContext: 256, profile });
+    const chunked = await GpuModel.create(gpu, config, weights, { maxBatch: 5, maxContext: 256, profile });
+    const a = await whole.forward(whole.createSequence(64), ids);
+    const b = await chunked.forward(chunked.createSequence(64), ids);
+    expectBitwiseEqual(b, a, 'chunked vs whole');
+    const sequence = whole.createSequence(64);
+    const vocab = config.vocabSize;
+    for (let i = 0; i < ids.length; i++) {
+      const one = await whole.forward(sequence, [ids[i]]);
+      expectBitwiseEqual(one, a.subarray(i * vocab, (i + 1) * vocab), `token ${i} alone`);
+    }
+    whole.destroy();
+    chunked.destroy();
+  });
+
+  it('refuses a model that exceeds the adapter limits, naming the limit', async () => {
+    const { config, weights } = folder(FIXTURES.target);
+    const small = {
+      ...gpu,
+      info: { ...gpu.info, limits: { ...gpu.info.limits, maxStorageBufferBindingSize: 100_000 } },
+    };
+    const error = await GpuModel.create(small, config, weights).catch((e: Error) => e);
+    expect((error as Error).name).toBe('ModelTooLargeError');
+    expect((error as Error).message).toMatch(/maxStorageBufferBindingSize is 0\.1 MiB/);
+  });
+});

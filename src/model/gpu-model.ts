@@ -1,0 +1,342 @@
+/**
+ * The Llama forward pass on the GPU, behind the same interface as the reference model.
+ *
+ * Everything is made at load: weights (gpu-weights.ts), pipelines, activation buffers for up
+ * to `maxBatch` tokens, bind groups. A sequence adds its KV cache and the bind groups that
+ * read it. A forward pass then writes the step uniform, records ~9 dispatches per layer into
+ * one command buffer, and reads back only what the caller asked for: token ids (greedy), or
+ * logits. Longer inputs run in chunks of `maxBatch`; kernels are batch-invariant, so chunking
+ * changes no bit of the result.
+ *
+ * Per layer (d = hidden size, B = tokens in the step):
+ *   normed = rmsnorm(x)                       (B, d)
+ *   qkv    = normed W_qkv^T + b_qkv           (B, (nh + 2 nkv) hd)
+ *   q, cache[k, v] = rope(qkv)                q: (B, nh, hd)
+ *   attn   = attention(q, cache)              (B, nh, hd)
+ *   x     += attn W_o^T
+ *   normed = rmsnorm(x)
+ *   gateUp = normed W_gate|up^T               (B, 2f)
+ *   gated  = silu(gate) * up                  (B, f)
+ *   x     += gated W_down^T
+ * then logits = rmsnorm(x) W_head^T and, for greedy decoding, ids = argmax(logits).
+ */
+
+import { GPUOutOfMemoryError } from '../errors';
+import { createStorage } from '../gpu/buffers';
+import type { Gpu } from '../gpu/device';
+import { LinearKernel } from '../kernels/linear';
+import { ArgmaxKernel, AttentionKernel, EmbedKernel, RmsNormKernel, RopeKernel, SiluGateKernel } from '../kernels/ops';
+import { type KernelProfile, kernelProfile } from '../kernels/profile';
+import { StepUniform } from '../kernels/step';
+import type { ModelWeights } from '../loader/weights';
+import { ropeTables } from '../ref/ops';
+import { type ModelConfig, ropeInverseFrequencies } from './config';
+import { checkLimits, type GpuMatrix, type GpuWeights, uploadWeights } from './gpu-weights';
+import type { CausalLM, Rows, Sequence } from './types';
+
+export interface GpuModelOptions {
+  /** Kernel choices; by default chosen from the adapter (see kernels/profile.ts). */
+  profile?: KernelProfile;
+  /** Most tokens in one forward pass; longer inputs are split. */
+  maxBatch?: number;
+  /** Longest sequence this model will be asked to hold (RoPE tables are built for it). */
+  maxContext?: number;
+}
+
+interface Activations {
+  tokens: GPUBuffer; // (B) u32
+  x: GPUBuffer; // (B, d) the residual stream
+  normed: GPUBuffer; // (B, d)
+  qkv: GPUBuffer; // (B, (nh + 2 nkv) hd)
+  q: GPUBuffer; // (B, nh hd)
+  attn: GPUBuffer; // (B, nh hd)
+  gateUp: GPUBuffer; // (B, 2f)
+  gated: GPUBuffer; // (B, f)
+  headIn: GPUBuffer; // (B, d) the rows the LM head reads
+  logits: GPUBuffer; // (B, vocab)
+  ids: GPUBuffer; // (B) u32
+  idsReadback: GPUBuffer; // (B) u32, MAP_READ
+  logitsReadback: GPUBuffer; // (B, vocab), MAP_READ
+}
+
+/** A linear layer's two pipelines: one token (decode) and a tile of tokens (verify, prefill). */
+interface LinearPair {
+  one: LinearKernel;
+  many: LinearKernel;
+  bindOne: GPUBindGroup;
+  bindMany: GPUBindGroup;
+}
+
+export class GpuSequence implements Sequence {
+  length = 0;
+  constructor(
+    readonly capacity: number,
+    readonly model: GpuModel,
+    readonly kCache: GPUBuffer[], // per layer: (capacity, nkv, hd)
+    readonly vCache: GPUBuffer[],
+    readonly ropeBinds: GPUBindGroup[],
+    readonly attentionBinds: GPUBindGroup[],
+  ) {}
+
+  truncate(length: number): void {
+    if (length < 0 || length > this.length) throw new RangeError(`truncate(${length}) on a sequence of ${this.length}`);
+    this.length = length;
+  }
+
+  /** Frees the KV cache. */
+  release(): void {
+    for (const buffer of [...this.kCache, ...this.vCache]) buffer.destroy();
+  }
+}
+
+export class GpuModel implements CausalLM<GpuSequence> {
+  readonly maxBatch: number;
+  readonly maxContext: number;
+  readonly profile: KernelProfile;
+  private readonly step: StepUniform; // the main body's step: B tokens from the sequence's length
+  private readonly headStep: StepUniform; // the LM head's step: B rows, or 1
+  private readonly act: Activations;
+  private readonly tokenIds: Uint32Array<ArrayBuffer>; // (B) staging for the token ids of a chunk
+  private readonly embed: EmbedKernel;
+  private readonly embedBind: GPUBindGroup;
+  private readonly norm: RmsNormKernel;
+  private readonly rope: RopeKernel;
+  private readonly attention: AttentionKernel;
+  private readonly siluGate: SiluGateKernel;
+  private readonly argmax: ArgmaxKernel;
+  private readonly layerBinds: {
+    inputNorm: GPUBindGroup;
+    postNorm: GPUBindGroup;
+    qkv: LinearPair;
+    o: LinearPair;
+    gateUp: LinearPair;
+    down: LinearPair;
+    siluGate: GPUBindGroup;
+  }[];
+  private readonly finalNormBind: GPUBindGroup;
+  private readonly head: LinearPair;
+  private readonly argmaxBind: GPUBindGroup;
+  private readonly cos: GPUBuffer;
+  private readonly sin: GPUBuffer;
+
+  private constructor(
+    readonly gpu: Gpu,
+    readonly config: ModelConfig,
+    readonly weights: GpuWeights,
+    options: GpuModelOptions,
+  ) {
+    const { device } = gpu;
+    const { hiddenSize: d, intermediateSize: f, numHeads: nh, numKvHeads: nkv, headDim: hd, vocabSize } = config;
+    const B = (this.maxBatch = options.maxBatch ?? 64);
+    this.profile = options.profile ?? kernelProfile(gpu.info);
+    this.maxContext = Math.min(options.maxContext ?? 4096, config.maxPositions);
+    checkLimits(gpu, `The logits of ${B} tokens`, B * vocabSize * 4);
+
+    this.tokenIds = new Uint32Array(B);
+    this.step = new StepUniform(device);
+    this.headStep = new StepUniform(device);
+    const f32 = (count: number, label: string) => createStorage(device, count * 4, label);
+    const readback = (count: number, label: string) =>
+      device.createBuffer({ label, size: count * 4, usage: 0x01 | 0x08 }); // MAP_READ | COPY_DST
+    this.act = {
+      tokens: f32(B, 'tokens'),
+      x: f32(B * d, 'x'),
+      normed: f32(B * d, 'normed'),
+      qkv: f32(B * (nh + 2 * nkv) * hd, 'qkv'),
+      q: f32(B * nh * hd, 'q'),
+      attn: f32(B * nh * hd, 'attn'),
+      gateUp: f32(B * 2 * f, 'gate_up'),
+      gated: f32(B * f, 'gated'),
+      headIn: f32(B * d, 'head_in'),
+      logits: f32(B * vocabSize, 'logits'),
+      ids: f32(B, 'ids'),
+      idsReadback: readback(B, 'ids readback'),
+      logitsReadback: readback(B * vocabSize, 'logits readback'),
+    };
+    const tables = ropeTables(ropeInverseFrequencies(config), this.maxContext);
+    this.cos = createStorage(device, tables.cos.byteLength, 'rope cos');
+    this.sin = createStorage(device, tables.sin.byteLength, 'rope sin');
+    device.queue.writeBuffer(this.cos, 0, tables.cos);
+    device.queue.writeBuffer(this.sin, 0, tables.sin);
+
+    const heads = { numHeads: nh, numKvHeads: nkv, headDim: hd };
+    this.embed = new EmbedKernel(device, d, weights.embed.dtype);
+    this.norm = new RmsNormKernel(device, d, config.rmsNormEps);
+    this.rope = new RopeKernel(device, heads);
+    this.attention = new AttentionKernel(device, heads);
+    this.siluGate = new SiluGateKernel(device, f);
+    this.argmax = new ArgmaxKernel(device, vocabSize);
+
+    const step = this.step.buffer;
+    const { act } = this;
+    this.embedBind = this.embed.bind({ step, table: weights.embed.buffer, tokens: act.tokens, x: act.x });
+    this.layerBinds = weights.layers.map((w) => ({
+      inputNorm: this.norm.bind({ step, weight: w.inputNorm, x: act.x, out: act.normed }),
+      qkv: this.linear(w.qkv, w.qkvBias, act.normed, act.qkv, false, step),
+      o: this.linear(w.o, weights.zeros, act.attn, act.x, true, step),
+      postNorm: this.norm.bind({ step, weight: w.postNorm, x: act.x, out: act.normed }),
+      gateUp: this.linear(w.gateUp, weights.zeros, act.normed, act.gateUp, false, step),
+      siluGate: this.siluGate.bind({ step, gateUp: act.gateUp, out: act.gated }),
+      down: this.linear(w.down, weights.zeros, act.gated, act.x, true, step),
+    }));
+    const headStep = this.headStep.buffer;
+    this.finalNormBind = this.norm.bind({ step: headStep, weight: weights.finalNorm, x: act.headIn, out: act.normed });
+    this.head = this.linear(weights.lmHead, weights.zeros, act.normed, act.logits, false, headStep);
+    this.argmaxBind = this.argmax.bind({ step: headStep, logits: act.logits, ids: act.ids });
+  }
+
+  static async create(gpu: Gpu, config: ModelConfig, weights: ModelWeights, options: GpuModelOptions = {}) {
+    const { device } = gpu;
+    device.pushErrorScope('out-of-memory');
+    const model = new GpuModel(gpu, config, uploadWeights(gpu, config, weights), options);
+    const oom = await device.popErrorScope();
+    if (oom) throw new GPUOutOfMemoryError(`The GPU ran out of memory loading the model: ${oom.message}`);
+    return model;
+  }
+
+  private linear(
+    m: GpuMatrix,
+    bias: GPUBuffer,
+    x: GPUBuffer,
+    y: GPUBuffer,
+    accumulate: boolean,
+    step: GPUBuffer,
+  ): LinearPair {
+    const { wordsPerLane, tileN } = this.profile;
+    const shape = { rows: m.rows, k: m.cols, dtype: m.dtype, accumulate, wordsPerLane };
+    const one = new LinearKernel(this.gpu.device, { ...shape, tileN: 1 });
+    const many = new LinearKernel(this.gpu.device, { ...shape, tileN });
+    const buffers = { step, weight: m.buffer, bias, x, y };
+    return { one, many, bindOne: one.bind(buffers), bindMany: many.bind(buffers) };
+  }
+
+  createSequence(capacity: number): GpuSequence {
+    if (capacity > this.maxContext) {
+      throw new RangeError(`capacity ${capacity} exceeds this model's context of ${this.maxContext} tokens`);
+    }
+    const { device } = this.gpu;
+    const { numLayers, numKvHeads, headDim } = this.config;
+    const bytes = capacity * numKvHeads * headDim * 4;
+    checkLimits(this.gpu, `A KV cache of ${capacity} tokens`, bytes);
+    // An out-of-memory here is reported by the device's uncaptured-error handler, and the
+    // first forward pass on this sequence raises it as GPUOutOfMemoryError.
+    const kCache = Array.from({ length: numLayers }, (_, l) => createStorage(device, bytes, `k cache ${l}`));
+    const vCache = Array.from({ length: numLayers }, (_, l) => createStorage(device, bytes, `v cache ${l}`));
+    const step = this.step.buffer;
+    const { act } = this;
+    const ropeBinds = kCache.map((k, l) =>
+      this.rope.bind({ step, qkv: act.qkv, cos: this.cos, sin: this.sin, q: act.q, kCache: k, vCache: vCache[l] }),
+    );
+    const attentionBinds = kCache.map((k, l) =>
+      this.attention.bind({ step, q: act.q, kCache: k, vCache: vCache[l], out: act.attn }),
+    );
+    return new GpuSequence(capacity, this, kCache, vCache, ropeBinds, attentionBinds);
+  }
+
+  /** Logits of every token: (tokens.length, vocab). Reads back logits: for tests and sampling. */
+  async forward(sequence: GpuSequence, tokens: ArrayLike<number>): Promise<Float32Array> {
+    return this.run(sequence, tokens, 'all', 'logits') as Promise<Float32Array>;
+  }
+
+  /** Logits of the last token only (prefill before sampling). */
+  async forwardLast(sequence: GpuSequence, tokens: ArrayLike<number>): Promise<Float32Array> {
+    return this.run(sequence, tokens, 'last', 'logits') as Promise<Float32Array>;
+  }
+
+  /** The argmax after each token (rows 'all') or after the last one: only ids are read back. */
+  async greedy(sequence: GpuSequence, tokens: ArrayLike<number>, rows: Rows = 'all'): Promise<Uint32Array> {
+    return this.run(sequence, tokens, rows, 'ids') as Promise<Uint32Array>;
+  }
+
+  private async run(sequence: GpuSequence, tokens: ArrayLike<number>, rows: Rows, want: 'ids' | 'logits') {
+    this.gpu.assertHealthy();
+    if (sequence.model !== this) throw new Error('this sequence belongs to another model');
+    if (tokens.length === 0) throw new RangeError('forward needs at least one token');
+    if (sequence.length + tokens.length > sequence.capacity) {
+      throw new RangeError(
+        `${sequence.length} + ${tokens.length} tokens exceed the sequence's capacity of ${sequence.capacity}`,
+      );
+    }
+    const vocab = this.config.vocabSize;
+    const outputRows = rows === 'all' ? tokens.length : 1;
+    const out = want === 'ids' ? new Uint32Array(outputRows) : new Float32Array(outputRows * vocab);
+    for (let begin = 0; begin < tokens.length; begin += this.maxBatch) {
+      const end = Math.min(tokens.length, begin + this.maxBatch);
+      const last = end === tokens.length;
+      const chunkRows = rows === 'all' ? end - begin : last ? 1 : 0;
+      for (let i = begin; i < end; i++) this.tokenIds[i - begin] = tokens[i];
+      const result = await this.chunk(sequence, end - begin, chunkRows, want);
+      if (result) out.set(result as never, rows === 'all' ? begin * (want === 'ids' ? 1 : vocab) : 0);
+    }
+    return out;
+  }
+
+  /** One command buffer: the body for `n` tokens of tokenIds, then the head for its last `headRows` rows (0: none). */
+  private async chunk(sequence: GpuSequence, n: number, headRows: number, want: 'ids' | 'logits') {
+    const { device } = this.gpu;
+    const { act } = this;
+    device.queue.writeBuffer(act.tokens, 0, this.tokenIds, 0, n);
+    this.step.write(n, sequence.length);
+    if (headRows > 0) this.headStep.write(headRows, sequence.length + n - headRows);
+
+    const encoder = device.createCommandEncoder();
+    let pass = encoder.beginComputePass();
+    this.embed.encode(pass, this.embedBind, n);
+    for (let l = 0; l < this.layerBinds.length; l++) {
+      const b = this.layerBinds[l];
+      this.norm.encode(pass, b.inputNorm, n);
+      encodeLinear(pass, b.qkv, n);
+      this.rope.encode(pass, sequence.ropeBinds[l], n);
+      this.attention.encode(pass, sequence.attentionBinds[l], n);
+      encodeLinear(pass, b.o, n);
+      this.norm.encode(pass, b.postNorm, n);
+      encodeLinear(pass, b.gateUp, n);
+      this.siluGate.encode(pass, b.siluGate, n);
+      encodeLinear(pass, b.down, n);
+    }
+    pass.end();
+    if (headRows > 0) {
+      const d = this.config.hiddenSize;
+      encoder.copyBufferToBuffer(act.x, (n - headRows) * d * 4, act.headIn, 0, headRows * d * 4);
+      pass = encoder.beginComputePass();
+      this.norm.encode(pass, this.finalNormBind, headRows);
+      encodeLinear(pass, this.head, headRows);
+      if (want === 'ids') this.argmax.encode(pass, this.argmaxBind, headRows);
+      pass.end();
+      const vocab = this.config.vocabSize;
+      if (want === 'ids') encoder.copyBufferToBuffer(act.ids, 0, act.idsReadback, 0, headRows * 4);
+      else encoder.copyBufferToBuffer(act.logits, 0, act.logitsReadback, 0, headRows * vocab * 4);
+    }
+    device.queue.submit([encoder.finish()]);
+    sequence.length += n;
+    if (headRows === 0) return undefined;
+
+    const readback = want === 'ids' ? act.idsReadback : act.logitsReadback;
+    const bytes = headRows * 4 * (want === 'ids' ? 1 : this.config.vocabSize);
+    await readback.mapAsync(0x0001, 0, bytes); // GPUMapMode.READ
+    const data = readback.getMappedRange(0, bytes).slice(0);
+    readback.unmap();
+    this.gpu.assertHealthy();
+    return want === 'ids' ? new Uint32Array(data) : new Float32Array(data);
+  }
+
+  /** Frees the weights and activations (sequences are freed with their own `release`). */
+  destroy(): void {
+    for (const buffer of Object.values(this.act)) buffer.destroy();
+    this.step.buffer.destroy();
+    this.headStep.buffer.destroy();
+    this.cos.destroy();
+    this.sin.destroy();
+    const w = this.weights;
+    const matrices = [w.embed, ...w.layers.flatMap((l) => [l.qkv, l.o, l.gateUp, l.down]), w.lmHead];
+    for (const m of matrices) m.buffer.destroy();
+    for (const l of w.layers) for (const b of [l.inputNorm, l.postNorm, l.qkvBias]) b.destroy();
+    w.finalNorm.destroy();
+    w.zeros.destroy();
+  }
+}
+
+function encodeLinear(pass: GPUComputePassEncoder, linear: LinearPair, tokens: number): void {
+  if (tokens === 1) linear.one.encode(pass, linear.bindOne, 1);
+  else linear.many.encode(pass, linear.bindMany, tokens);
+}
