@@ -19,12 +19,13 @@ export interface GenerateCommand {
   maxTokens: number;
   sampling: SamplingParams;
   seed: number;
-  raw: boolean;
+  chat: boolean;
   json: boolean;
 }
 
-export function promptText(tokenizer: TextTokenizer, prompt: string, system: string | undefined, raw: boolean) {
-  if (raw || !tokenizer.hasChatTemplate) return system ? `${system}\n\n${prompt}` : prompt;
+/** The prompt as text: as given, or as a chat (system and user turns) through the model's template. */
+export function promptText(tokenizer: TextTokenizer, prompt: string, system: string | undefined, chat: boolean) {
+  if (!chat || !tokenizer.hasChatTemplate) return system ? `${system}\n\n${prompt}` : prompt;
   const messages: ChatMessage[] = system ? [{ role: 'system', content: system }] : [];
   messages.push({ role: 'user', content: prompt });
   return tokenizer.applyChatTemplate(messages);
@@ -34,7 +35,7 @@ export async function runGenerate(command: GenerateCommand): Promise<number> {
   const gpu = await requestNodeGpu();
   const folder = await loadModelFolder(directorySource(command.target));
   const promptIds = folder.tokenizer.encodePrompt(
-    promptText(folder.tokenizer, command.prompt, command.system, command.raw),
+    promptText(folder.tokenizer, command.prompt, command.system, command.chat),
   );
   const model = await GpuModel.create(gpu, folder.config, folder.weights, {
     maxContext: Math.min(folder.config.maxPositions, promptIds.length + command.maxTokens + 1),

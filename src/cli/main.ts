@@ -13,14 +13,14 @@ import { runGenerate } from './generate';
 export const USAGE = `Usage: npx tandem generate --target <model dir> --prompt "..." [options]
 
   --target DIR        a Hugging Face model folder (config.json, model.safetensors, tokenizer.json)
-  --prompt TEXT       the user's message
-  --system TEXT       a system prompt
+  --prompt TEXT       the text to continue, or with --chat the user's message
+  --chat              wrap the prompt in the model's chat template (as a user turn)
+  --system TEXT       a system prompt (implies --chat)
   --max-tokens N      most tokens to generate (default 128)
   --temperature T     0 for greedy decoding (default 0)
   --top-p P           nucleus sampling (default 1)
   --top-k K           keep the K most likely tokens (default 0: off)
   --seed S            seed for sampling (default 0)
-  --raw               use the prompt as plain text, without the chat template
   --json              print one JSON object instead of streaming text`;
 
 export async function main(args: string[]): Promise<number> {
@@ -37,7 +37,7 @@ export async function main(args: string[]): Promise<number> {
         'top-p': { type: 'string', default: '1' },
         'top-k': { type: 'string', default: '0' },
         seed: { type: 'string', default: '0' },
-        raw: { type: 'boolean', default: false },
+        chat: { type: 'boolean', default: false },
         json: { type: 'boolean', default: false },
       },
     });
@@ -56,7 +56,7 @@ export async function main(args: string[]): Promise<number> {
         topK: Number(values['top-k']),
       },
       seed: Number(values.seed),
-      raw: values.raw,
+      chat: values.chat || values.system !== undefined,
       json: values.json,
     });
   }

@@ -4,8 +4,8 @@
  * format, built at load; bind groups built at load; `encode` only records a dispatch.
  */
 
-import { bindBuffers, computePipeline } from '../gpu/pipelines';
 import type { WeightDType } from '../loader/weights';
+import { ComputeKernel } from './kernel';
 import code from './linear.wgsl?raw';
 
 export const MAX_TILE_N = 16;
@@ -36,53 +36,47 @@ export function linearLanes(words: number, wordsPerLane: number): number {
   return lanes;
 }
 
-export class LinearKernel {
-  readonly pipeline: GPUComputePipeline;
+export class LinearKernel extends ComputeKernel {
   readonly rows: number;
   readonly k: number;
   readonly tileN: number;
   private readonly gridX: number;
   private readonly gridY: number;
 
-  constructor(
-    private readonly device: GPUDevice,
-    shape: LinearShape,
-  ) {
+  constructor(device: GPUDevice, shape: LinearShape) {
     const { rows, k, dtype = 'F32', tileN = 1, accumulate = false, wordsPerLane = 16 } = shape;
     const valuesPerWord = dtype === 'F32' ? 4 : 8;
     if (k % valuesPerWord !== 0) {
       throw new RangeError(`linear: k = ${k} must be a multiple of ${valuesPerWord} for ${dtype} weights`);
     }
     if (tileN < 1 || tileN > MAX_TILE_N) throw new RangeError(`linear: tileN = ${tileN} must be 1..${MAX_TILE_N}`);
-    this.rows = rows;
-    this.k = k;
-    this.tileN = tileN;
     const lanes = linearLanes(k / valuesPerWord, wordsPerLane);
     const groups = Math.ceil(rows / (WORKGROUP / lanes)); // workgroups along the rows
-    this.gridX = Math.min(groups, MAX_GRID);
-    this.gridY = Math.ceil(groups / this.gridX);
-    this.pipeline = computePipeline(device, `linear ${dtype} ${rows}x${k}/${tileN}`, code, {
+    const gridX = Math.min(groups, MAX_GRID);
+    super(device, `linear ${dtype} ${rows}x${k}/${tileN}`, code, {
       ROWS: rows,
       K: k,
       FORMAT: FORMATS[dtype],
       WG: WORKGROUP,
       LANES: lanes,
       TILE_N: tileN,
-      GRID_X: this.gridX,
+      GRID_X: gridX,
       ACCUMULATE: accumulate,
     });
+    this.rows = rows;
+    this.k = k;
+    this.tileN = tileN;
+    this.gridX = gridX;
+    this.gridY = Math.ceil(groups / gridX);
   }
 
   /** Binds step (uniform), weight (rows, k), bias (rows), x (tokens, k), y (tokens, rows). */
-  bind(buffers: { step: GPUBuffer; weight: GPUBuffer; bias: GPUBuffer; x: GPUBuffer; y: GPUBuffer }): GPUBindGroup {
-    const { step, weight, bias, x, y } = buffers;
-    return bindBuffers(this.device, this.pipeline, this.pipeline.label, [step, weight, bias, x, y]);
+  bind(b: { step: GPUBuffer; weight: GPUBuffer; bias: GPUBuffer; x: GPUBuffer; y: GPUBuffer }): GPUBindGroup {
+    return this.bindAll([b.step, b.weight, b.bias, b.x, b.y]);
   }
 
   /** Records the layer for `tokens` tokens (the same count the step uniform holds). */
   encode(pass: GPUComputePassEncoder, bindGroup: GPUBindGroup, tokens: number): void {
-    pass.setPipeline(this.pipeline);
-    pass.setBindGroup(0, bindGroup);
-    pass.dispatchWorkgroups(this.gridX, this.gridY, Math.ceil(tokens / this.tileN));
+    this.dispatch(pass, bindGroup, this.gridX, this.gridY, Math.ceil(tokens / this.tileN));
   }
 }
