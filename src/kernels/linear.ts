@@ -16,7 +16,7 @@ export interface LinearShape {
   rows: number; // output features
   k: number; // input features: a multiple of 4 (f32) or 8 (f16, bf16)
   dtype?: WeightDType;
-  /** Tokens per workgroup: 1 for the decode pipeline, up to 16 for verify and prefill. */
+  /** Tokens per workgroup: 1 for the decode pipeline; 4, 8, 12 or 16 for verify and prefill. */
   tileN?: number;
   accumulate?: boolean;
   /** At least this many words per lane before lanes are added (see KernelProfile). */
@@ -49,7 +49,9 @@ export class LinearKernel extends ComputeKernel {
     if (k % valuesPerWord !== 0) {
       throw new RangeError(`linear: k = ${k} must be a multiple of ${valuesPerWord} for ${dtype} weights`);
     }
-    if (tileN < 1 || tileN > MAX_TILE_N) throw new RangeError(`linear: tileN = ${tileN} must be 1..${MAX_TILE_N}`);
+    if (!(tileN === 1 || (tileN % 4 === 0 && tileN <= MAX_TILE_N))) {
+      throw new RangeError(`linear: tileN = ${tileN} must be 1, 4, 8, 12 or ${MAX_TILE_N}`);
+    }
     const lanes = linearLanes(k / valuesPerWord, wordsPerLane);
     const groups = Math.ceil(rows / (WORKGROUP / lanes)); // workgroups along the rows
     const gridX = Math.min(groups, MAX_GRID);

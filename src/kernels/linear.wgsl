@@ -7,24 +7,24 @@
 //   FORMAT 2: bf16, one word = 8 values (a bf16 is the top 16 bits of an f32)
 //
 // A workgroup of WG threads computes WG / LANES rows, LANES threads per row, for TILE_N tokens:
-// each weight word read from memory serves all of them, which is what makes verifying k+1
-// tokens cost about one decode step on a memory-bound GPU.
+// each weight read from memory serves all of them, which is what makes verifying k+1 tokens
+// cost about one decode step on a memory-bound GPU. Accumulators live in registers: one f32
+// for a single token, vec4s a0..a3 for tiles of 4..16 tokens (arrays would spill).
 //
 // Batch invariance: the sum for one (row, token) pair is always formed in the same order:
-// lane l adds words l, l + LANES, l + 2 LANES, ... of the row, then the LANES partial sums are
-// combined by a fixed binary tree. LANES depends on K only, never on the token count, so decode
-// (1 token), verify (k+1) and prefill (any chunking) give bit-identical rows.
+// lane l adds the dot products of 4-value chunks l, l + LANES, ... (f32) or of word l's two
+// chunks, then word l + LANES's, ... (f16, bf16), then the LANES partial sums are combined by a
+// fixed binary tree. LANES depends on K and the device only, never on the token count, so
+// decode (1 token), verify (k+1) and prefill (any chunking) give bit-identical rows.
 
 override ROWS: u32;
 override K: u32;
 override FORMAT: u32 = 0u;
 override WG: u32 = 64u;        // threads per workgroup
 override LANES: u32 = 64u;     // threads per row: a power of two dividing WG
-override TILE_N: u32 = 1u;     // tokens per workgroup, at most MAX_TILE_N
+override TILE_N: u32 = 1u;     // tokens per workgroup: 1, 4, 8, 12 or 16
 override GRID_X: u32 = 65535u; // workgroups along x; rows past it continue along y
 override ACCUMULATE: bool = false;
-
-const MAX_TILE_N = 16u;        // function-scope arrays need a constant size
 
 struct Step { tokens: u32, start: u32, kv_len: u32, _pad: u32 }
 
@@ -36,8 +36,44 @@ struct Step { tokens: u32, start: u32, kv_len: u32, _pad: u32 }
 
 var<workgroup> partial: array<f32, WG * TILE_N>;                  // (WG, TILE_N)
 
+var<private> s: f32;           // the sum for a single token (TILE_N == 1)
+var<private> a0: vec4f;        // tokens n0 .. n0 + 3 of the tile
+var<private> a1: vec4f;        // n0 + 4 .. n0 + 7
+var<private> a2: vec4f;        // n0 + 8 .. n0 + 11
+var<private> a3: vec4f;        // n0 + 12 .. n0 + 15
+
 fn bf16x2(word: u32) -> vec2f {
   return vec2f(bitcast<f32>(word << 16u), bitcast<f32>(word & 0xffff0000u));
+}
+
+// w . x[n, chunk c] for tokens first .. first + 3; tokens past `last` repeat `last` (discarded).
+fn dot4(w: vec4f, c: u32, first: u32, last: u32) -> vec4f {
+  let k4 = K / 4u;
+  return vec4f(
+    dot(w, x[min(first, last) * k4 + c]),
+    dot(w, x[min(first + 1u, last) * k4 + c]),
+    dot(w, x[min(first + 2u, last) * k4 + c]),
+    dot(w, x[min(first + 3u, last) * k4 + c]));
+}
+
+// Adds weight chunk w (values 4c .. 4c + 3 of the row) times every token of the tile.
+fn add(w: vec4f, c: u32, n0: u32, last: u32) {
+  if (TILE_N == 1u) {
+    s += dot(w, x[n0 * (K / 4u) + c]);
+    return;
+  }
+  a0 += dot4(w, c, n0, last);
+  if (TILE_N > 4u && n0 + 4u <= last) { a1 += dot4(w, c, n0 + 4u, last); }
+  if (TILE_N > 8u && n0 + 8u <= last) { a2 += dot4(w, c, n0 + 8u, last); }
+  if (TILE_N > 12u && n0 + 12u <= last) { a3 += dot4(w, c, n0 + 12u, last); }
+}
+
+fn sum_of(j: u32) -> f32 {
+  if (TILE_N == 1u) { return s; }
+  if (j < 4u) { return a0[j]; }
+  if (j < 8u) { return a1[j - 4u]; }
+  if (j < 12u) { return a2[j - 8u]; }
+  return a3[j - 12u];
 }
 
 @compute @workgroup_size(WG)
@@ -46,57 +82,44 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
   let row = (wg.y * GRID_X + wg.x) * (WG / LANES) + t / LANES;
   let n0 = wg.z * TILE_N;
   let tokens = min(TILE_N, step.tokens - n0);
+  let last = n0 + tokens - 1u;
   let live = row < ROWS;  // rows past the end still reach every barrier
-  let k4 = K / 4u;
 
-  var acc: array<f32, MAX_TILE_N>;
   if (live && FORMAT == 0u) {
+    let k4 = K / 4u;
     for (var c = lane; c < k4; c += LANES) {
-      let w = bitcast<vec4f>(weight[row * k4 + c]);
-      for (var j = 0u; j < TILE_N; j++) {
-        if (j < tokens) { acc[j] += dot(w, x[(n0 + j) * k4 + c]); }
-      }
+      add(bitcast<vec4f>(weight[row * k4 + c]), c, n0, last);
     }
   } else if (live) {
     let k8 = K / 8u;
     for (var c = lane; c < k8; c += LANES) {
       let word = weight[row * k8 + c];
-      var lo: vec4f;
-      var hi: vec4f;
       if (FORMAT == 1u) {
-        lo = vec4f(unpack2x16float(word.x), unpack2x16float(word.y));
-        hi = vec4f(unpack2x16float(word.z), unpack2x16float(word.w));
+        add(vec4f(unpack2x16float(word.x), unpack2x16float(word.y)), 2u * c, n0, last);
+        add(vec4f(unpack2x16float(word.z), unpack2x16float(word.w)), 2u * c + 1u, n0, last);
       } else {
-        lo = vec4f(bf16x2(word.x), bf16x2(word.y));
-        hi = vec4f(bf16x2(word.z), bf16x2(word.w));
-      }
-      for (var j = 0u; j < TILE_N; j++) {
-        if (j < tokens) {
-          let xi = (n0 + j) * k4 + 2u * c;
-          acc[j] += dot(lo, x[xi]);
-          acc[j] += dot(hi, x[xi + 1u]);
-        }
+        add(vec4f(bf16x2(word.x), bf16x2(word.y)), 2u * c, n0, last);
+        add(vec4f(bf16x2(word.z), bf16x2(word.w)), 2u * c + 1u, n0, last);
       }
     }
   }
+
   if (LANES > 1u) {
-    for (var j = 0u; j < TILE_N; j++) { partial[t * TILE_N + j] = acc[j]; }
+    for (var j = 0u; j < TILE_N; j++) { partial[t * TILE_N + j] = sum_of(j); }
     workgroupBarrier();
-    for (var s = LANES / 2u; s > 0u; s >>= 1u) {
-      if (lane < s) {
-        for (var j = 0u; j < TILE_N; j++) { partial[t * TILE_N + j] += partial[(t + s) * TILE_N + j]; }
+    for (var stride = LANES / 2u; stride > 0u; stride >>= 1u) {
+      if (lane < stride) {
+        for (var j = 0u; j < TILE_N; j++) { partial[t * TILE_N + j] += partial[(t + stride) * TILE_N + j]; }
       }
       workgroupBarrier();
     }
-    for (var j = 0u; j < TILE_N; j++) { acc[j] = partial[t * TILE_N + j]; }
   }
   if (live && lane == 0u) {
-    for (var j = 0u; j < TILE_N; j++) {
-      if (j < tokens) {
-        let i = (n0 + j) * ROWS + row;
-        let value = acc[j] + bias[row];
-        if (ACCUMULATE) { y[i] = y[i] + value; } else { y[i] = value; }
-      }
+    for (var j = 0u; j < tokens; j++) {
+      let total = select(sum_of(j), partial[t * TILE_N + j], LANES > 1u);
+      let i = (n0 + j) * ROWS + row;
+      let value = total + bias[row];
+      if (ACCUMULATE) { y[i] = y[i] + value; } else { y[i] = value; }
     }
   }
 }

@@ -1,8 +1,8 @@
 /**
  * Per-device kernel choices. A GPU is memory-bound: several lanes cooperate on a weight row
- * so reads coalesce, and a tile of tokens shares each weight read. A CPU adapter (SwiftShader,
+ * so reads coalesce, and a tile of up to 16 tokens shares each weight read. A CPU adapter (SwiftShader,
  * or another software rasteriser) is compute-bound and pays dearly for workgroup barriers
- * and private arrays: one lane per row and one token per workgroup suit it best.
+ * and for work its SIMD lanes cannot skip: one lane per row and tiles of 4 tokens suit it.
  *
  * Choices depend on the device only, never on the batch, so kernels stay batch-invariant.
  */
@@ -17,7 +17,7 @@ export interface KernelProfile {
 }
 
 export const GPU_PROFILE: KernelProfile = { wordsPerLane: 16, tileN: 16 };
-export const CPU_PROFILE: KernelProfile = { wordsPerLane: Number.POSITIVE_INFINITY, tileN: 1 };
+export const CPU_PROFILE: KernelProfile = { wordsPerLane: Number.POSITIVE_INFINITY, tileN: 4 };
 
 export function isCpuAdapter(info: GpuInfo): boolean {
   return /swiftshader|llvmpipe|lavapipe|warp|software/i.test(`${info.architecture} ${info.description} ${info.vendor}`);
