@@ -19,11 +19,14 @@ export async function main(args: string[]): Promise<number> {
       quick: { type: 'boolean', default: false },
       json: { type: 'string' },
       target: { type: 'string', default: 'public/models/tandem-target' },
+      draft: { type: 'string', default: 'public/models/tandem-draft' },
     },
   });
   const gpu = await requestNodeGpu();
   const target = await loadModelFolder(directorySource(values.target));
-  const results = await runBench(gpu, { target, quick: values.quick, environment: `node ${process.version}` }, (line) =>
+  const draft = await loadModelFolder(directorySource(values.draft));
+  const environment = `node ${process.version}`;
+  const results = await runBench(gpu, { target, draft, quick: values.quick, environment }, (line) =>
     console.error(line),
   );
   if (values.json) writeFileSync(values.json, `${JSON.stringify(results, null, 2)}\n`);

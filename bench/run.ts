@@ -5,6 +5,7 @@
 
 import type { Gpu, GpuInfo } from '../src/gpu/device';
 import type { ModelFolder } from '../src/loader/model-folder';
+import { type DecodeResults, runDecodeSuite } from './suites/decode';
 import { type KernelResults, runKernelSuite } from './suites/kernels';
 import { type ModelResults, runModelSuite } from './suites/model';
 
@@ -12,6 +13,7 @@ export const SCHEMA_VERSION = 1;
 
 export interface BenchOptions {
   target: ModelFolder;
+  draft: ModelFolder;
   quick: boolean;
   /** Where it ran: "node v20.20.2", or the browser's user agent. */
   environment: string;
@@ -25,6 +27,7 @@ export interface BenchResults {
   device: GpuInfo;
   kernels: KernelResults;
   model: ModelResults;
+  decode: DecodeResults;
 }
 
 export async function runBench(gpu: Gpu, options: BenchOptions, log: (line: string) => void): Promise<BenchResults> {
@@ -37,6 +40,14 @@ export async function runBench(gpu: Gpu, options: BenchOptions, log: (line: stri
   log(
     `model: prefill ${model.prefill_tok_s} tok/s, decode ${model.decode_tok_s} tok/s, verify(5)/decode ${model.verify5_ratio}`,
   );
+  const decode = await runDecodeSuite(gpu, options.target, options.draft, options.quick);
+  for (const run of decode.runs) {
+    log(
+      `decode ${run.draft} k=${run.draft_length} T=${run.temperature}: plain ${run.plain_tok_s} tok/s, ` +
+        `speculative ${run.spec_tok_s} tok/s (x${run.speedup}), acceptance ${run.acceptance_rate}, ` +
+        `${run.mean_accepted_length} tokens per target pass`,
+    );
+  }
   return {
     schema: SCHEMA_VERSION,
     date: new Date().toISOString(),
@@ -45,5 +56,6 @@ export async function runBench(gpu: Gpu, options: BenchOptions, log: (line: stri
     device: gpu.info,
     kernels,
     model,
+    decode,
   };
 }

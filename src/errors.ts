@@ -105,3 +105,11 @@ export class TokenizerError extends TandemError {
     this.name = 'TokenizerError';
   }
 }
+
+/** The draft and target models do not share a tokenizer, so the draft's tokens mean nothing to the target. */
+export class VocabularyMismatchError extends TandemError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'VocabularyMismatchError';
+  }
+}

@@ -9,6 +9,7 @@
 
 import { createStorage, STORAGE, uploadBuffer } from '../../src/gpu/buffers';
 import type { Gpu } from '../../src/gpu/device';
+import { runComputePass } from '../../src/gpu/passes';
 import { bindBuffers, computePipeline } from '../../src/gpu/pipelines';
 import { LinearKernel } from '../../src/kernels/linear';
 import { kernelProfile } from '../../src/kernels/profile';
@@ -33,15 +34,6 @@ export interface KernelResults {
   linear: LinearResult[];
 }
 
-async function submit(device: GPUDevice, record: (pass: GPUComputePassEncoder) => void) {
-  const encoder = device.createCommandEncoder();
-  const pass = encoder.beginComputePass();
-  record(pass);
-  pass.end();
-  device.queue.submit([encoder.finish()]);
-  await device.queue.onSubmittedWorkDone();
-}
-
 export async function copyBandwidth(gpu: Gpu, bytes: number, repeats: number, runs: number) {
   const { device } = gpu;
   const src = createStorage(device, bytes, 'copy src');
@@ -52,7 +44,7 @@ export async function copyBandwidth(gpu: Gpu, bytes: number, repeats: number, ru
   const x = Math.min(groups, 65535);
   const summary = await time(
     () =>
-      submit(device, (pass) => {
+      runComputePass(device, (pass) => {
         pass.setPipeline(pipeline);
         pass.setBindGroup(0, bindGroup);
         for (let i = 0; i < repeats; i++) pass.dispatchWorkgroups(x, Math.ceil(groups / x));
@@ -88,7 +80,7 @@ export async function linearBandwidth(
   const bindGroup = kernel.bind(buffers);
   const summary = await time(
     () =>
-      submit(device, (pass) => {
+      runComputePass(device, (pass) => {
         for (let i = 0; i < repeats; i++) kernel.encode(pass, bindGroup, 1);
       }),
     runs,

@@ -21,6 +21,8 @@ export const USAGE = `Usage: npx tandem generate --target <model dir> --prompt "
   --top-p P           nucleus sampling (default 1)
   --top-k K           keep the K most likely tokens (default 0: off)
   --seed S            seed for sampling (default 0)
+  --draft DIR|ngram   speculative decoding with a draft model folder, or prompt lookup
+  --draft-len K|auto  tokens drafted per step (default auto)
   --json              print one JSON object instead of streaming text`;
 
 export async function main(args: string[]): Promise<number> {
@@ -37,6 +39,8 @@ export async function main(args: string[]): Promise<number> {
         'top-p': { type: 'string', default: '1' },
         'top-k': { type: 'string', default: '0' },
         seed: { type: 'string', default: '0' },
+        draft: { type: 'string' },
+        'draft-len': { type: 'string', default: 'auto' },
         chat: { type: 'boolean', default: false },
         json: { type: 'boolean', default: false },
       },
@@ -56,6 +60,8 @@ export async function main(args: string[]): Promise<number> {
         topK: Number(values['top-k']),
       },
       seed: Number(values.seed),
+      draft: values.draft,
+      draftLength: values['draft-len'] === 'auto' ? 'auto' : Number(values['draft-len']),
       chat: values.chat || values.system !== undefined,
       json: values.json,
     });

@@ -127,7 +127,8 @@ export class GpuModel implements CausalLM<GpuSequence> {
   ) {
     const { device } = gpu;
     const { hiddenSize: d, intermediateSize: f, numHeads: nh, numKvHeads: nkv, headDim: hd, vocabSize } = config;
-    const B = (this.maxBatch = options.maxBatch ?? 64);
+    this.maxBatch = options.maxBatch ?? 64;
+    const B = this.maxBatch;
     this.profile = options.profile ?? kernelProfile(gpu.info);
     this.maxContext = Math.min(options.maxContext ?? 4096, config.maxPositions);
     checkLimits(gpu, `The logits of ${B} tokens`, B * vocabSize * 4);

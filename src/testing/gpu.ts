@@ -7,6 +7,7 @@
 import { readBuffer } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
 import { requestNodeGpu } from '../gpu/node';
+import { runComputePass } from '../gpu/passes';
 
 let shared: Promise<Gpu> | undefined;
 
@@ -34,14 +35,7 @@ export async function expectNoGpuErrors<T>(device: GPUDevice, fn: () => Promise<
 
 /** Records one compute pass with `record`, submits it, and checks no GPU error was raised. */
 export async function runPass(device: GPUDevice, record: (pass: GPUComputePassEncoder) => void): Promise<void> {
-  await expectNoGpuErrors(device, async () => {
-    const encoder = device.createCommandEncoder();
-    const pass = encoder.beginComputePass();
-    record(pass);
-    pass.end();
-    device.queue.submit([encoder.finish()]);
-    await device.queue.onSubmittedWorkDone();
-  });
+  await expectNoGpuErrors(device, () => runComputePass(device, record));
 }
 
 export async function readFloats(device: GPUDevice, buffer: GPUBuffer, count: number): Promise<Float32Array> {

@@ -1,0 +1,160 @@
+/**
+ * Decode suite: plain vs speculative decoding on the fixture pair, on held-out chat prompts,
+ * measured in the same run and interleaved (plain, speculative, plain, ...) so that drifts in
+ * machine load hit both. Plain decoding runs through the same loop with no draft source, so
+ * both sides are timed identically (decode only: from the first token to the last).
+ * The measured fallback is off here: the point is to measure speculation itself.
+ */
+
+import type { Gpu } from '../../src/gpu/device';
+import type { ModelFolder } from '../../src/loader/model-folder';
+import { GpuModel } from '../../src/model/gpu-model';
+import type { SamplingParams } from '../../src/sampling/sampling';
+import { type DraftSource, noDraft } from '../../src/spec/draft-source';
+import { ModelDraftSource } from '../../src/spec/model-draft';
+import { PromptLookupSource } from '../../src/spec/prompt-lookup';
+import { AUTO_CONFIDENCE, type DraftLength, speculativeGenerate } from '../../src/spec/speculative';
+import { checkVocabularies } from '../../src/spec/vocabulary';
+import { summarize } from '../stats';
+import { round } from './kernels';
+
+export interface DecodeRun {
+  draft: 'model' | 'ngram';
+  draft_length: DraftLength;
+  temperature: number;
+  plain_tok_s: number;
+  spec_tok_s: number;
+  speedup: number;
+  acceptance_rate: number;
+  mean_accepted_length: number;
+  per_position: number[];
+  target_forwards_per_token: number;
+  draft_forwards_per_token: number;
+}
+
+export interface DecodeResults {
+  /** Headline: the draft model with draft length 'auto', greedy. */
+  plain_tok_s: number;
+  spec_tok_s: number;
+  speedup: number;
+  acceptance_rate: number;
+  mean_accepted_length: number;
+  runs: DecodeRun[];
+}
+
+export const HELD_OUT_REQUESTS = [
+  'Can you tell me a story about Zoe the turtle?',
+  'Please write a short story about a bear called Max.',
+  'I would like a story about a curious owl. Its name is Ruby.',
+];
+
+export async function runDecodeSuite(
+  gpu: Gpu,
+  target: ModelFolder,
+  draft: ModelFolder,
+  quick: boolean,
+): Promise<DecodeResults> {
+  checkVocabularies(target.tokenizer, draft.tokenizer);
+  const tokens = quick ? 32 : 64;
+  const capacity = 256;
+  const targetModel = await GpuModel.create(gpu, target.config, target.weights, { maxContext: capacity });
+  const draftModel = await GpuModel.create(gpu, draft.config, draft.weights, { maxContext: capacity });
+  const requests = quick ? HELD_OUT_REQUESTS.slice(0, 1) : HELD_OUT_REQUESTS;
+  const prompts = requests.map((user) =>
+    target.tokenizer.encodePrompt(
+      target.tokenizer.applyChatTemplate([
+        { role: 'system', content: 'You are a friendly storyteller.' },
+        { role: 'user', content: user },
+      ]),
+    ),
+  );
+
+  const decode = async (prompt: number[], source: DraftSource, draftLength: DraftLength, sampling: SamplingParams) => {
+    const sequence = targetModel.createSequence(capacity);
+    const result = await speculativeGenerate(targetModel, sequence, source, prompt, {
+      maxTokens: tokens,
+      sampling,
+      seed: 7,
+      draftLength,
+      fallback: false,
+    });
+    sequence.release();
+    source.release();
+    return result;
+  };
+
+  const measure = async (
+    kind: 'model' | 'ngram',
+    draftLength: DraftLength,
+    temperature: number,
+  ): Promise<DecodeRun> => {
+    const sampling = { temperature, topK: 0, topP: 1 };
+    const makeSource = () =>
+      kind === 'ngram'
+        ? new PromptLookupSource()
+        : new ModelDraftSource(draftModel, capacity, draftLength === 'auto' ? AUTO_CONFIDENCE : 0);
+    const plain: number[] = [];
+    const spec: number[] = [];
+    let drafted = 0;
+    let accepted = 0;
+    let steps = 0;
+    let produced = 0;
+    let targetForwards = 0;
+    let draftForwards = 0;
+    const perPosition: number[][] = [];
+    for (const prompt of prompts) {
+      await decode(prompt, noDraft, 1, sampling); // warm-up
+      for (let repeat = 0; repeat < (quick ? 1 : 2); repeat++) {
+        plain.push((await decode(prompt, noDraft, 1, sampling)).stats.decode_tok_s);
+        const { tokens: out, stats } = await decode(prompt, makeSource(), draftLength, sampling);
+        spec.push(stats.decode_tok_s);
+        drafted += stats.drafted;
+        accepted += stats.accepted;
+        steps += stats.steps;
+        produced += out.length;
+        targetForwards += stats.target_forwards;
+        draftForwards += stats.draft_forwards;
+        perPosition.push(stats.per_position);
+      }
+    }
+    const plainTokS = summarize(plain).median;
+    const specTokS = summarize(spec).median;
+    const positions = Math.max(...perPosition.map((p) => p.length));
+    return {
+      draft: kind,
+      draft_length: draftLength,
+      temperature,
+      plain_tok_s: round(plainTokS, 1),
+      spec_tok_s: round(specTokS, 1),
+      speedup: round(specTokS / plainTokS),
+      acceptance_rate: round(drafted > 0 ? accepted / drafted : 0),
+      mean_accepted_length: round(steps > 0 ? (accepted + steps) / steps : 0),
+      per_position: Array.from({ length: positions }, (_, i) => {
+        const seen = perPosition.filter((p) => p.length > i);
+        return round(seen.reduce((sum, p) => sum + p[i], 0) / seen.length);
+      }),
+      target_forwards_per_token: round(targetForwards / produced),
+      draft_forwards_per_token: round(draftForwards / produced),
+    };
+  };
+
+  const runs: DecodeRun[] = [];
+  const lengths: DraftLength[] = quick ? [1, 2, 4, 'auto'] : [1, 2, 3, 4, 5, 6, 7, 8, 'auto'];
+  for (const k of lengths) runs.push(await measure('model', k, 0));
+  runs.push(await measure('ngram', 'auto', 0));
+  runs.push(await measure('model', 'auto', 0.7));
+  targetModel.destroy();
+  draftModel.destroy();
+
+  const headline = runs.find(
+    (r) => r.draft === 'model' && r.draft_length === 'auto' && r.temperature === 0,
+  ) as DecodeRun;
+  return {
+    plain_tok_s: headline.plain_tok_s,
+    spec_tok_s: headline.spec_tok_s,
+    speedup: headline.speedup,
+    acceptance_rate: headline.acceptance_rate,
+    mean_accepted_length: headline.mean_accepted_length,
+    runs,
+  };
+}

@@ -1,0 +1,62 @@
+/**
+ * A draft model as a draft source. It keeps its own KV cache over the context, catches up on
+ * whatever it has not seen (at least the newest token) and then runs one token at a time.
+ * With a confidence threshold it stops drafting early when its top probability falls below it
+ * (a low-confidence token is likely to be rejected, and drafting it costs a forward pass).
+ *
+ * Greedy drafting without a threshold reads back token ids only; otherwise the last row of
+ * logits is read back to form the distribution.
+ */
+
+import type { CausalLM, Sequence } from '../model/types';
+import { argmax, distribution, type SamplingParams, sample } from '../sampling/sampling';
+import type { Rng } from '../util/rng';
+import type { Draft, DraftSource } from './draft-source';
+
+export class ModelDraftSource<S extends Sequence> implements DraftSource {
+  readonly kind = 'model';
+  forwards = 0;
+  readonly sequence: S;
+
+  constructor(
+    private readonly model: CausalLM<S>,
+    capacity: number,
+    /** Stop drafting when the draft's top probability is below this (0: never). */
+    private readonly confidence = 0,
+  ) {
+    this.sequence = model.createSequence(capacity);
+  }
+
+  async propose(context: readonly number[], k: number, sampling: SamplingParams, rng: Rng): Promise<Draft> {
+    const tokens: number[] = [];
+    const probs: Float64Array[] = [];
+    const greedy = sampling.temperature <= 0;
+    // Room in the cache: the context, then k - 1 drafts (the last draft is never fed).
+    const room = this.sequence.capacity - context.length + 1;
+    let pending = context.slice(this.sequence.length);
+    for (let i = 0; i < Math.min(k, room); i++) {
+      this.forwards++;
+      let token: number;
+      if (greedy && this.confidence <= 0) {
+        token = (await this.model.greedy(this.sequence, pending, 'last'))[0];
+      } else {
+        const logits = await this.model.forwardLast(this.sequence, pending);
+        const p = distribution(logits, greedy ? { temperature: 1, topK: 0, topP: 1 } : sampling);
+        token = greedy ? argmax(logits) : sample(p, rng);
+        if (this.confidence > 0 && i > 0 && p[argmax(p)] < this.confidence) break;
+        if (!greedy) probs.push(p);
+      }
+      tokens.push(token);
+      pending = [token];
+    }
+    return greedy ? { tokens } : { tokens, probs };
+  }
+
+  rollback(length: number): void {
+    if (length < this.sequence.length) this.sequence.truncate(length);
+  }
+
+  release(): void {
+    (this.sequence as Sequence & { release?: () => void }).release?.();
+  }
+}

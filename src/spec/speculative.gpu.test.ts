@@ -1,0 +1,104 @@
+/** Speculative decoding on the GPU models: greedy output equal to plain GPU greedy, exact caches. */
+
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Gpu } from '../gpu/device';
+import { generate } from '../model/generate';
+import { GpuModel } from '../model/gpu-model';
+import { GREEDY } from '../sampling/sampling';
+import { FIXTURES, loadFixture, loadGolden } from '../testing/fixtures';
+import { testGpu } from '../testing/gpu';
+import { expectCachesFresh } from '../testing/spec';
+import { ModelDraftSource } from './model-draft';
+import { PromptLookupSource } from './prompt-lookup';
+import { type DraftLength, speculativeGenerate } from './speculative';
+
+let gpu: Gpu;
+let target: GpuModel;
+let draft: GpuModel;
+beforeAll(async () => {
+  gpu = await testGpu();
+  const t = await loadFixture(FIXTURES.targetF16);
+  const d = await loadFixture(FIXTURES.draft);
+  target = await GpuModel.create(gpu, t.config, t.weights, { maxContext: 256 });
+  draft = await GpuModel.create(gpu, d.config, d.weights, { maxContext: 256 });
+});
+
+const TOKENS = 48;
+
+describe('speculative decoding on the GPU', () => {
+  const prompts = () => loadGolden(FIXTURES.targetF16).map((g) => g.ids);
+
+  it.each([1, 3, 4, 5, 8, 'auto'] as DraftLength[])(
+    'greedy with the draft model, k = %s, equals plain greedy',
+    async (k) => {
+      for (const prompt of prompts()) {
+        const expected = await generate(target, target.createSequence(256), prompt, {
+          maxTokens: TOKENS,
+          sampling: GREEDY,
+        });
+        const source = new ModelDraftSource(draft, 256, k === 'auto' ? 0.5 : 0);
+        const sequence = target.createSequence(256);
+        const { tokens, stats } = await speculativeGenerate(target, sequence, source, prompt, {
+          maxTokens: TOKENS,
+          sampling: GREEDY,
+          draftLength: k,
+          fallback: false,
+        });
+        expect(tokens).toEqual(expected);
+        expect(stats.acceptance_rate).toBeGreaterThan(0.3);
+        sequence.release();
+        source.release();
+      }
+    },
+  );
+
+  it('greedy with prompt lookup equals plain greedy', async () => {
+    for (const prompt of prompts()) {
+      const expected = await generate(target, target.createSequence(256), prompt, {
+        maxTokens: TOKENS,
+        sampling: GREEDY,
+      });
+      const { tokens } = await speculativeGenerate(
+        target,
+        target.createSequence(256),
+        new PromptLookupSource(),
+        prompt,
+        {
+          maxTokens: TOKENS,
+          sampling: GREEDY,
+          draftLength: 'auto',
+        },
+      );
+      expect(tokens).toEqual(expected);
+    }
+  });
+
+  it('leaves both caches exactly as a fresh computation would, after rejections', async () => {
+    const prompt = prompts()[2];
+    const source = new ModelDraftSource(draft, 256);
+    const sequence = target.createSequence(256);
+    const { tokens, stats } = await speculativeGenerate(target, sequence, source, prompt, {
+      maxTokens: TOKENS,
+      sampling: GREEDY,
+      draftLength: 6,
+      fallback: false,
+    });
+    expect(stats.accepted).toBeLessThan(stats.drafted);
+    await expectCachesFresh(target, sequence, draft, source.sequence, [...prompt, ...tokens]);
+  });
+
+  it('samples reproducibly from a seed at temperature 0.7', async () => {
+    const run = () =>
+      speculativeGenerate(target, target.createSequence(256), new ModelDraftSource(draft, 256), prompts()[1], {
+        maxTokens: 32,
+        sampling: { temperature: 0.7, topK: 0, topP: 0.95 },
+        seed: 42,
+        draftLength: 4,
+        fallback: false,
+      });
+    const a = await run();
+    const b = await run();
+    expect(a.tokens).toEqual(b.tokens);
+    expect(a.stats.acceptance_rate).toBeGreaterThan(0.3);
+  });
+});

@@ -1,0 +1,194 @@
+/**
+ * Speculative decoding on the reference models (the GPU run is in speculative.gpu.test.ts):
+ * greedy output equal to plain greedy output token for token, edge cases of acceptance,
+ * exact caches after rejections, and the target's distribution preserved under sampling.
+ */
+
+import { beforeAll, describe, expect, it } from 'vitest';
+import { generate } from '../model/generate';
+import { randomModel } from '../model/random-weights';
+import { ReferenceModel } from '../ref/model';
+import { distribution, GREEDY, type SamplingParams } from '../sampling/sampling';
+import { FIXTURES, loadFixture, loadGolden } from '../testing/fixtures';
+import { expectCachesFresh } from '../testing/spec';
+import type { Draft, DraftSource } from './draft-source';
+import { ModelDraftSource } from './model-draft';
+import { PromptLookupSource } from './prompt-lookup';
+import { type DraftLength, speculativeGenerate } from './speculative';
+
+let target: ReferenceModel;
+let draft: ReferenceModel;
+let prompts: number[][];
+beforeAll(async () => {
+  const t = await loadFixture(FIXTURES.target);
+  const d = await loadFixture(FIXTURES.draft);
+  target = new ReferenceModel(t.config, t.weights);
+  draft = new ReferenceModel(d.config, d.weights);
+  const chat = (user: string) =>
+    t.tokenizer.encodePrompt(
+      t.tokenizer.applyChatTemplate([
+        { role: 'system', content: 'You tell short, happy stories for children.' },
+        { role: 'user', content: user },
+      ]),
+    );
+  prompts = [
+    ...loadGolden(FIXTURES.target).map((g) => g.ids),
+    chat('Can you tell me a story about Zoe the turtle?'),
+    chat('Please write a short story about a bear called Max.'),
+  ];
+  t.tokenizer.dispose();
+  d.tokenizer.dispose();
+});
+
+const TOKENS = 40;
+
+async function plain(prompt: number[]) {
+  return generate(target, target.createSequence(256), prompt, { maxTokens: TOKENS, sampling: GREEDY });
+}
+
+async function speculative(
+  prompt: number[],
+  source: DraftSource,
+  draftLength: DraftLength,
+  sampling = GREEDY,
+  seed = 0,
+) {
+  const sequence = target.createSequence(256);
+  const result = await speculativeGenerate(target, sequence, source, prompt, {
+    maxTokens: TOKENS,
+    sampling,
+    seed,
+    draftLength,
+    fallback: false,
+  });
+  return { ...result, sequence };
+}
+
+describe('greedy speculative decoding equals plain greedy decoding', () => {
+  const lengths: DraftLength[] = [1, 2, 3, 4, 5, 6, 7, 8, 'auto'];
+  it.each(lengths)('with the draft model, k = %s', async (k) => {
+    for (const prompt of prompts) {
+      const source = new ModelDraftSource(draft, 256, k === 'auto' ? 0.5 : 0);
+      const { tokens, stats } = await speculative(prompt, source, k);
+      expect(tokens).toEqual(await plain(prompt));
+      expect(stats.acceptance_rate).toBeGreaterThan(0.3);
+    }
+  });
+
+  it.each(lengths)('with prompt lookup, k = %s', async (k) => {
+    for (const prompt of prompts) {
+      const { tokens } = await speculative(prompt, new PromptLookupSource(), k);
+      expect(tokens).toEqual(await plain(prompt));
+    }
+  });
+
+  it('accepts everything when the draft is the target itself', async () => {
+    const { tokens, stats } = await speculative(prompts[1], new ModelDraftSource(target, 256), 4);
+    expect(tokens).toEqual(await plain(prompts[1]));
+    expect(stats.acceptance_rate).toBe(1);
+    expect(stats.mean_accepted_length).toBeCloseTo(5, 0); // 4 drafts + the bonus, until the end
+  });
+
+  it('accepts nothing from a draft that is always wrong, and still gives the same output', async () => {
+    const padding = target.config.vocabSize - 1; // a padding id the target never chooses
+    const wrong: DraftSource = {
+      kind: 'model',
+      forwards: 0,
+      async propose(_context, k): Promise<Draft> {
+        return { tokens: new Array(k).fill(padding) };
+      },
+      rollback() {},
+      release() {},
+    };
+    const { tokens, stats } = await speculative(prompts[0], wrong, 3);
+    expect(tokens).toEqual(await plain(prompts[0]));
+    expect(stats.drafted).toBeGreaterThan(0);
+    expect(stats.acceptance_rate).toBe(0);
+    expect(stats.mean_accepted_length).toBe(1);
+  });
+
+  it('leaves both caches exactly as a fresh computation would, after rejections', async () => {
+    const source = new ModelDraftSource(draft, 256);
+    const prompt = prompts[3];
+    const { tokens, stats, sequence } = await speculative(prompt, source, 6);
+    expect(stats.accepted).toBeLessThan(stats.drafted); // there were rejections
+    await expectCachesFresh(target, sequence, draft, source.sequence, [...prompt, ...tokens]);
+  });
+});
+
+describe('speculative sampling keeps the target distribution', () => {
+  // Tiny random models whose next-token distributions can be enumerated exactly.
+  const shape = {
+    vocab_size: 6,
+    hidden_size: 16,
+    intermediate_size: 32,
+    num_hidden_layers: 1,
+    num_attention_heads: 2,
+    num_key_value_heads: 1,
+  };
+  const tinyTarget = () => {
+    const { config, weights } = randomModel(shape, 1);
+    return new ReferenceModel(config, weights);
+  };
+  const tinyDraft = () => {
+    const { config, weights } = randomModel(shape, 2);
+    return new ReferenceModel(config, weights);
+  };
+  const prompt = [0, 3];
+  const sampling: SamplingParams = { temperature: 1, topK: 0, topP: 1 };
+
+  /** The exact marginal distribution of the token at output position `at` under the target alone. */
+  function exactMarginal(model: ReferenceModel, at: number): Float64Array {
+    const vocab = model.config.vocabSize;
+    const marginal = new Float64Array(vocab);
+    const walk = (context: number[], weight: number, depth: number) => {
+      const logits = model.forwardSync(model.createSequence(16), context);
+      const p = distribution(logits.subarray(-vocab), sampling);
+      if (depth === at) {
+        for (let i = 0; i < vocab; i++) marginal[i] += weight * p[i];
+        return;
+      }
+      for (let i = 0; i < vocab; i++) walk([...context, i], weight * p[i], depth + 1);
+    };
+    walk(prompt, 1, 0);
+    return marginal;
+  }
+
+  /** Pearson's chi-square statistic of `counts` against `expected` probabilities. */
+  function chiSquare(counts: number[], expected: Float64Array) {
+    const n = counts.reduce((a, b) => a + b, 0);
+    return counts.reduce((sum, c, i) => sum + (c - n * expected[i]) ** 2 / (n * expected[i]), 0);
+  }
+
+  it.each([
+    ['the draft model', 'model'],
+    ['prompt lookup', 'ngram'],
+  ])('with %s: tokens 3 and 4 (from a speculative step) match the exact marginals', async (_, kind) => {
+    const t = tinyTarget();
+    const d = tinyDraft();
+    const samples = 3000;
+    const counts = [new Array(6).fill(0), new Array(6).fill(0)];
+    let drafted = 0;
+    let accepted = 0;
+    for (let seed = 0; seed < samples; seed++) {
+      const source = kind === 'model' ? new ModelDraftSource(d, 16) : new PromptLookupSource(2, 1);
+      const { tokens, stats } = await speculativeGenerate(t, t.createSequence(16), source, prompt, {
+        maxTokens: 5,
+        sampling,
+        seed,
+        draftLength: 3,
+        fallback: false,
+      });
+      counts[0][tokens[2]]++;
+      counts[1][tokens[3]]++;
+      drafted += stats.drafted;
+      accepted += stats.accepted;
+    }
+    // Both rejections and acceptances happened, so both branches of the rule were exercised.
+    expect(accepted / drafted).toBeGreaterThan(0.1);
+    expect(accepted / drafted).toBeLessThan(0.9);
+    // 5 degrees of freedom: P(chi2 > 20.5) = 0.001. The seeds are fixed, so this is deterministic.
+    expect(chiSquare(counts[0], exactMarginal(t, 2))).toBeLessThan(20.5);
+    expect(chiSquare(counts[1], exactMarginal(t, 3))).toBeLessThan(20.5);
+  });
+});
