@@ -8,6 +8,7 @@ import type { ModelFolder } from '../src/loader/model-folder';
 import { type DecodeResults, runDecodeSuite } from './suites/decode';
 import { type KernelResults, runKernelSuite } from './suites/kernels';
 import { type ModelResults, runModelSuite } from './suites/model';
+import { runTtftSuite, type TtftResults } from './suites/ttft';
 
 export const SCHEMA_VERSION = 1;
 
@@ -28,6 +29,7 @@ export interface BenchResults {
   kernels: KernelResults;
   model: ModelResults;
   decode: DecodeResults;
+  ttft: TtftResults;
 }
 
 export async function runBench(gpu: Gpu, options: BenchOptions, log: (line: string) => void): Promise<BenchResults> {
@@ -48,6 +50,11 @@ export async function runBench(gpu: Gpu, options: BenchOptions, log: (line: stri
         `${run.mean_accepted_length} tokens per target pass`,
     );
   }
+  const ttft = await runTtftSuite(gpu, options.target, options.quick);
+  log(
+    `ttft (${ttft.system_tokens}-token system prompt): cold ${ttft.cold_ms} ms, warm ${ttft.warm_ms} ms ` +
+      `(${ttft.warm_ratio} of cold), typed-ahead ${ttft.typeahead_ms} ms; one decode step ${ttft.decode_step_ms} ms`,
+  );
   return {
     schema: SCHEMA_VERSION,
     date: new Date().toISOString(),
@@ -57,5 +64,6 @@ export async function runBench(gpu: Gpu, options: BenchOptions, log: (line: stri
     kernels,
     model,
     decode,
+    ttft,
   };
 }

@@ -59,6 +59,7 @@ export async function runDecodeSuite(
   const capacity = 256;
   const targetModel = await GpuModel.create(gpu, target.config, target.weights, { maxContext: capacity });
   const draftModel = await GpuModel.create(gpu, draft.config, draft.weights, { maxContext: capacity });
+  const draftSequence = draftModel.createSequence(capacity);
   const requests = quick ? HELD_OUT_REQUESTS.slice(0, 1) : HELD_OUT_REQUESTS;
   const prompts = requests.map((user) =>
     target.tokenizer.encodePrompt(
@@ -89,10 +90,12 @@ export async function runDecodeSuite(
     temperature: number,
   ): Promise<DecodeRun> => {
     const sampling = { temperature, topK: 0, topP: 1 };
-    const makeSource = () =>
-      kind === 'ngram'
+    const makeSource = () => {
+      draftSequence.truncate(0);
+      return kind === 'ngram'
         ? new PromptLookupSource()
-        : new ModelDraftSource(draftModel, capacity, draftLength === 'auto' ? AUTO_CONFIDENCE : 0);
+        : new ModelDraftSource(draftModel, draftSequence, draftLength === 'auto' ? AUTO_CONFIDENCE : 0);
+    };
     const plain: number[] = [];
     const spec: number[] = [];
     let drafted = 0;
@@ -143,6 +146,7 @@ export async function runDecodeSuite(
   for (const k of lengths) runs.push(await measure('model', k, 0));
   runs.push(await measure('ngram', 'auto', 0));
   runs.push(await measure('model', 'auto', 0.7));
+  draftSequence.release();
   targetModel.destroy();
   draftModel.destroy();
 

@@ -1,20 +1,18 @@
 /**
- * `tandem generate`: load a model folder onto the GPU, build the prompt with the chat
- * template, and stream the reply (or print one JSON object with the text, tokens, usage,
- * timings and the adapter).
+ * `tandem generate`: load a model folder (and a draft) onto the GPU, build the prompt, and
+ * stream the reply, or print JSON with the text, tokens, usage (prefix-cache figures included),
+ * timings, the adapter and, with a draft, the speculative decoding figures. Requests go through
+ * the prefix cache, so with --repeat the second and later requests reuse the first's prompt.
  */
 
-import type { Gpu } from '../gpu/device';
+import { readFileSync } from 'node:fs';
+import { CachedGenerator, type CachedResult, type DraftKind } from '../cache/cached-generator';
 import { requestNodeGpu } from '../gpu/node';
 import { loadModelFolder } from '../loader/model-folder';
 import { directorySource } from '../loader/node-source';
-import { generate } from '../model/generate';
 import { GpuModel } from '../model/gpu-model';
 import type { SamplingParams } from '../sampling/sampling';
-import type { DraftSource } from '../spec/draft-source';
-import { ModelDraftSource } from '../spec/model-draft';
-import { PromptLookupSource } from '../spec/prompt-lookup';
-import { AUTO_CONFIDENCE, type DraftLength, type SpecStats, speculativeGenerate } from '../spec/speculative';
+import type { DraftLength, SpecStats } from '../spec/speculative';
 import { checkVocabularies } from '../spec/vocabulary';
 import type { ChatMessage, TextTokenizer } from '../tokenizer/tokenizer';
 
@@ -22,6 +20,7 @@ export interface GenerateCommand {
   target: string;
   prompt: string;
   system?: string;
+  systemFile?: string;
   maxTokens: number;
   sampling: SamplingParams;
   seed: number;
@@ -30,6 +29,8 @@ export interface GenerateCommand {
   /** A draft model folder, or 'ngram' for prompt lookup; none for plain decoding. */
   draft?: string;
   draftLength: DraftLength;
+  /** Send the same request this many times (the prefix cache serves the later ones). */
+  repeat: number;
 }
 
 /** The prompt as text: as given, or as a chat (system and user turns) through the model's template. */
@@ -43,88 +44,113 @@ export function promptText(tokenizer: TextTokenizer, prompt: string, system: str
 export async function runGenerate(command: GenerateCommand): Promise<number> {
   const gpu = await requestNodeGpu();
   const folder = await loadModelFolder(directorySource(command.target));
-  const promptIds = folder.tokenizer.encodePrompt(
-    promptText(folder.tokenizer, command.prompt, command.system, command.chat),
-  );
-  const capacity = promptIds.length + command.maxTokens + 16; // room for a verify pass's drafts
+  const { tokenizer } = folder;
+  const system = command.systemFile ? readFileSync(command.systemFile, 'utf8').trim() : command.system;
+  const promptIds = tokenizer.encodePrompt(promptText(tokenizer, command.prompt, system, command.chat || !!system));
+  const capacity = Math.min(folder.config.maxPositions, promptIds.length + command.maxTokens + 16);
   const model = await GpuModel.create(gpu, folder.config, folder.weights, { maxContext: capacity });
-  const sequence = model.createSequence(capacity);
-  const source = await draftSource(command, gpu, folder.tokenizer, capacity);
 
-  let printed = '';
-  const tokens: number[] = [];
-  const start = performance.now();
-  let firstTokenAt = 0;
-  const options = {
-    maxTokens: command.maxTokens,
-    sampling: command.sampling,
-    seed: command.seed,
-    stopTokens: folder.stopTokenIds,
-    onToken(token: number) {
-      if (tokens.length === 0) firstTokenAt = performance.now();
-      tokens.push(token);
-      if (command.json || folder.stopTokenIds.includes(token)) return;
-      const text = folder.tokenizer.decode(tokens);
-      if (text.length > printed.length && !text.endsWith('\uFFFD')) {
-        process.stdout.write(text.slice(printed.length));
-        printed = text;
-      }
-    },
-  };
-  let spec: SpecStats | undefined;
-  let completion: number[];
-  if (source) {
-    const result = await speculativeGenerate(model, sequence, source, promptIds, {
-      ...options,
-      draftLength: command.draftLength,
-    });
-    completion = result.tokens;
-    spec = result.stats;
-    source.release();
-  } else {
-    completion = await generate(model, sequence, promptIds, options);
+  let draftKind: DraftKind = 'none';
+  let draftModel: GpuModel | undefined;
+  if (command.draft === 'ngram') draftKind = 'ngram';
+  else if (command.draft) {
+    const draft = await loadModelFolder(directorySource(command.draft));
+    checkVocabularies(tokenizer, draft.tokenizer);
+    draft.tokenizer.dispose();
+    draftModel = await GpuModel.create(gpu, draft.config, draft.weights, { maxContext: capacity });
+    draftKind = 'model';
   }
-  const end = performance.now();
+  const generator = new CachedGenerator(model, draftModel, { capacity, budgetBytes: 512 << 20 });
 
-  const reply = completion.filter((t) => !folder.stopTokenIds.includes(t));
-  const text = folder.tokenizer.decode(reply);
-  const decodeSeconds = (end - firstTokenAt) / 1000;
-  const result = {
-    text,
-    tokens: completion,
-    usage: {
-      prompt_tokens: promptIds.length,
-      completion_tokens: completion.length,
-      total_tokens: promptIds.length + completion.length,
-    },
-    stats: {
-      ttft_ms: round(firstTokenAt - start),
-      prefill_tok_s: round(promptIds.length / ((firstTokenAt - start) / 1000)),
-      decode_tok_s: completion.length > 1 ? round((completion.length - 1) / decodeSeconds) : null,
-    },
-    finish_reason: completion.length < command.maxTokens ? 'stop' : 'length',
-    ...(spec ? { spec: roundStats(spec) } : {}),
-    adapter: { vendor: gpu.info.vendor, architecture: gpu.info.architecture, description: gpu.info.description },
-  };
-  if (command.json) console.log(JSON.stringify(result, null, 2));
-  else {
-    process.stdout.write(text.slice(printed.length));
-    console.error(
-      `\n\n[${result.usage.prompt_tokens} prompt tokens, ${result.usage.completion_tokens} generated; ` +
-        `TTFT ${result.stats.ttft_ms} ms, prefill ${result.stats.prefill_tok_s} tok/s, decode ${result.stats.decode_tok_s} tok/s ` +
-        `on ${gpu.info.vendor} ${gpu.info.architecture}]`,
-    );
-    if (spec) {
-      console.error(
-        `[speculative (${spec.draft}): ${spec.accepted}/${spec.drafted} drafts accepted (${(spec.acceptance_rate * 100).toFixed(0)}%), ` +
-          `${spec.mean_accepted_length.toFixed(2)} tokens per target pass${spec.fell_back ? `; ${spec.fallback_reason}` : ''}]`,
-      );
+  const results = [];
+  for (let r = 0; r < command.repeat; r++) {
+    const stream = command.json ? undefined : streamer(tokenizer, folder.stopTokenIds);
+    const result = await generator.generate(promptIds, {
+      maxTokens: command.maxTokens,
+      sampling: command.sampling,
+      seed: command.seed,
+      stopTokens: folder.stopTokenIds,
+      draft: draftKind,
+      draftLength: command.draftLength,
+      onToken: stream?.write,
+    });
+    const report = describe(result, tokenizer, folder.stopTokenIds, command.maxTokens, draftKind !== 'none');
+    results.push({ ...report, adapter: { vendor: gpu.info.vendor, architecture: gpu.info.architecture } });
+    if (stream) {
+      stream.end();
+      console.error(summary(report.usage, report.stats, report.spec, gpu.info.architecture));
     }
   }
-  sequence.release();
+  if (command.json) console.log(JSON.stringify(command.repeat === 1 ? results[0] : results, null, 2));
+  generator.cache.clear();
   model.destroy();
-  folder.tokenizer.dispose();
+  draftModel?.destroy();
+  tokenizer.dispose();
   return 0;
+}
+
+function describe(result: CachedResult, tokenizer: TextTokenizer, stops: number[], maxTokens: number, spec: boolean) {
+  const { usage } = result;
+  const computed = usage.prompt_tokens - usage.cache_read_input_tokens;
+  return {
+    text: tokenizer.decode(result.tokens.filter((t) => !stops.includes(t))),
+    tokens: result.tokens,
+    usage: {
+      prompt_tokens: usage.prompt_tokens,
+      completion_tokens: usage.completion_tokens,
+      total_tokens: usage.total_tokens,
+      cache_creation_input_tokens: usage.cache_creation_input_tokens,
+      cache_read_input_tokens: usage.cache_read_input_tokens,
+      prompt_tokens_details: usage.prompt_tokens_details,
+    },
+    stats: {
+      ttft_ms: round(usage.ttft_ms),
+      prefill_tok_s: round(computed / (usage.ttft_ms / 1000)),
+      decode_tok_s: round(result.spec.decode_tok_s),
+    },
+    finish_reason: result.tokens.length < maxTokens ? 'stop' : 'length',
+    ...(spec ? { spec: roundStats(result.spec) } : {}),
+  };
+}
+
+/** Prints the reply as it comes, whole characters only (a token may end inside one). */
+function streamer(tokenizer: TextTokenizer, stops: number[]) {
+  const tokens: number[] = [];
+  let printed = '';
+  const flush = (final: boolean) => {
+    const text = tokenizer.decode(tokens);
+    if (text.length > printed.length && (final || !text.endsWith('\uFFFD'))) {
+      process.stdout.write(text.slice(printed.length));
+      printed = text;
+    }
+  };
+  return {
+    write(token: number) {
+      if (stops.includes(token)) return;
+      tokens.push(token);
+      flush(false);
+    },
+    end() {
+      flush(true);
+      process.stdout.write('\n');
+    },
+  };
+}
+
+type Report = ReturnType<typeof describe>;
+
+function summary(usage: Report['usage'], stats: Report['stats'], spec: Report['spec'], architecture: string) {
+  let line =
+    `\n[${usage.prompt_tokens} prompt tokens (${usage.cache_read_input_tokens} from the cache), ` +
+    `${usage.completion_tokens} generated; TTFT ${stats.ttft_ms} ms, prefill ${stats.prefill_tok_s} tok/s, ` +
+    `decode ${stats.decode_tok_s} tok/s on ${architecture}]`;
+  if (spec) {
+    line +=
+      `\n[speculative (${spec.draft}): ${spec.accepted}/${spec.drafted} drafts accepted ` +
+      `(${(spec.acceptance_rate * 100).toFixed(0)}%), ${spec.mean_accepted_length} tokens per target pass` +
+      `${spec.fell_back ? `; ${spec.fallback_reason}` : ''}]`;
+  }
+  return line;
 }
 
 const round = (x: number) => Math.round(x * 10) / 10;
@@ -138,19 +164,4 @@ function roundStats(stats: SpecStats) {
     per_position: stats.per_position.map(r3),
     decode_tok_s: round(stats.decode_tok_s),
   };
-}
-
-async function draftSource(
-  command: GenerateCommand,
-  gpu: Gpu,
-  tokenizer: TextTokenizer,
-  capacity: number,
-): Promise<DraftSource | undefined> {
-  if (!command.draft) return undefined;
-  if (command.draft === 'ngram') return new PromptLookupSource();
-  const folder = await loadModelFolder(directorySource(command.draft));
-  checkVocabularies(tokenizer, folder.tokenizer);
-  folder.tokenizer.dispose();
-  const model = await GpuModel.create(gpu, folder.config, folder.weights, { maxContext: capacity });
-  return new ModelDraftSource(model, capacity, command.draftLength === 'auto' ? AUTO_CONFIDENCE : 0);
 }

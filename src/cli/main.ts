@@ -16,6 +16,8 @@ export const USAGE = `Usage: npx tandem generate --target <model dir> --prompt "
   --prompt TEXT       the text to continue, or with --chat the user's message
   --chat              wrap the prompt in the model's chat template (as a user turn)
   --system TEXT       a system prompt (implies --chat)
+  --system-file FILE  the system prompt from a file (implies --chat)
+  --repeat N          send the request N times: later ones reuse the cached prompt (default 1)
   --max-tokens N      most tokens to generate (default 128)
   --temperature T     0 for greedy decoding (default 0)
   --top-p P           nucleus sampling (default 1)
@@ -34,6 +36,8 @@ export async function main(args: string[]): Promise<number> {
         target: { type: 'string' },
         prompt: { type: 'string' },
         system: { type: 'string' },
+        'system-file': { type: 'string' },
+        repeat: { type: 'string', default: '1' },
         'max-tokens': { type: 'string', default: '128' },
         temperature: { type: 'string', default: '0' },
         'top-p': { type: 'string', default: '1' },
@@ -53,6 +57,8 @@ export async function main(args: string[]): Promise<number> {
       target: values.target,
       prompt: values.prompt,
       system: values.system,
+      systemFile: values['system-file'],
+      repeat: Math.max(1, Number(values.repeat)),
       maxTokens: Number(values['max-tokens']),
       sampling: {
         temperature: Number(values.temperature),
@@ -62,7 +68,7 @@ export async function main(args: string[]): Promise<number> {
       seed: Number(values.seed),
       draft: values.draft,
       draftLength: values['draft-len'] === 'auto' ? 'auto' : Number(values['draft-len']),
-      chat: values.chat || values.system !== undefined,
+      chat: values.chat,
       json: values.json,
     });
   }

@@ -16,16 +16,14 @@ import type { Draft, DraftSource } from './draft-source';
 export class ModelDraftSource<S extends Sequence> implements DraftSource {
   readonly kind = 'model';
   forwards = 0;
-  readonly sequence: S;
 
   constructor(
     private readonly model: CausalLM<S>,
-    capacity: number,
+    /** The draft's KV cache over the context; the caller owns it (it may come from the prefix cache). */
+    readonly sequence: S,
     /** Stop drafting when the draft's top probability is below this (0: never). */
     private readonly confidence = 0,
-  ) {
-    this.sequence = model.createSequence(capacity);
-  }
+  ) {}
 
   async propose(context: readonly number[], k: number, sampling: SamplingParams, rng: Rng): Promise<Draft> {
     const tokens: number[] = [];
@@ -56,7 +54,5 @@ export class ModelDraftSource<S extends Sequence> implements DraftSource {
     if (length < this.sequence.length) this.sequence.truncate(length);
   }
 
-  release(): void {
-    (this.sequence as Sequence & { release?: () => void }).release?.();
-  }
+  release(): void {}
 }

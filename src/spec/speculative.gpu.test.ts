@@ -36,7 +36,7 @@ describe('speculative decoding on the GPU', () => {
           maxTokens: TOKENS,
           sampling: GREEDY,
         });
-        const source = new ModelDraftSource(draft, 256, k === 'auto' ? 0.5 : 0);
+        const source = new ModelDraftSource(draft, draft.createSequence(256), k === 'auto' ? 0.5 : 0);
         const sequence = target.createSequence(256);
         const { tokens, stats } = await speculativeGenerate(target, sequence, source, prompt, {
           maxTokens: TOKENS,
@@ -75,7 +75,7 @@ describe('speculative decoding on the GPU', () => {
 
   it('leaves both caches exactly as a fresh computation would, after rejections', async () => {
     const prompt = prompts()[2];
-    const source = new ModelDraftSource(draft, 256);
+    const source = new ModelDraftSource(draft, draft.createSequence(256));
     const sequence = target.createSequence(256);
     const { tokens, stats } = await speculativeGenerate(target, sequence, source, prompt, {
       maxTokens: TOKENS,
@@ -89,13 +89,19 @@ describe('speculative decoding on the GPU', () => {
 
   it('samples reproducibly from a seed at temperature 0.7', async () => {
     const run = () =>
-      speculativeGenerate(target, target.createSequence(256), new ModelDraftSource(draft, 256), prompts()[1], {
-        maxTokens: 32,
-        sampling: { temperature: 0.7, topK: 0, topP: 0.95 },
-        seed: 42,
-        draftLength: 4,
-        fallback: false,
-      });
+      speculativeGenerate(
+        target,
+        target.createSequence(256),
+        new ModelDraftSource(draft, draft.createSequence(256)),
+        prompts()[1],
+        {
+          maxTokens: 32,
+          sampling: { temperature: 0.7, topK: 0, topP: 0.95 },
+          seed: 42,
+          draftLength: 4,
+          fallback: false,
+        },
+      );
     const a = await run();
     const b = await run();
     expect(a.tokens).toEqual(b.tokens);

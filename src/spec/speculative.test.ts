@@ -68,7 +68,7 @@ describe('greedy speculative decoding equals plain greedy decoding', () => {
   const lengths: DraftLength[] = [1, 2, 3, 4, 5, 6, 7, 8, 'auto'];
   it.each(lengths)('with the draft model, k = %s', async (k) => {
     for (const prompt of prompts) {
-      const source = new ModelDraftSource(draft, 256, k === 'auto' ? 0.5 : 0);
+      const source = new ModelDraftSource(draft, draft.createSequence(256), k === 'auto' ? 0.5 : 0);
       const { tokens, stats } = await speculative(prompt, source, k);
       expect(tokens).toEqual(await plain(prompt));
       expect(stats.acceptance_rate).toBeGreaterThan(0.3);
@@ -83,7 +83,11 @@ describe('greedy speculative decoding equals plain greedy decoding', () => {
   });
 
   it('accepts everything when the draft is the target itself', async () => {
-    const { tokens, stats } = await speculative(prompts[1], new ModelDraftSource(target, 256), 4);
+    const { tokens, stats } = await speculative(
+      prompts[1],
+      new ModelDraftSource(target, target.createSequence(256)),
+      4,
+    );
     expect(tokens).toEqual(await plain(prompts[1]));
     expect(stats.acceptance_rate).toBe(1);
     expect(stats.mean_accepted_length).toBeCloseTo(5, 0); // 4 drafts + the bonus, until the end
@@ -108,7 +112,7 @@ describe('greedy speculative decoding equals plain greedy decoding', () => {
   });
 
   it('leaves both caches exactly as a fresh computation would, after rejections', async () => {
-    const source = new ModelDraftSource(draft, 256);
+    const source = new ModelDraftSource(draft, draft.createSequence(256));
     const prompt = prompts[3];
     const { tokens, stats, sequence } = await speculative(prompt, source, 6);
     expect(stats.accepted).toBeLessThan(stats.drafted); // there were rejections
@@ -171,7 +175,7 @@ describe('speculative sampling keeps the target distribution', () => {
     let drafted = 0;
     let accepted = 0;
     for (let seed = 0; seed < samples; seed++) {
-      const source = kind === 'model' ? new ModelDraftSource(d, 16) : new PromptLookupSource(2, 1);
+      const source = kind === 'model' ? new ModelDraftSource(d, d.createSequence(16)) : new PromptLookupSource(2, 1);
       const { tokens, stats } = await speculativeGenerate(t, t.createSequence(16), source, prompt, {
         maxTokens: 5,
         sampling,

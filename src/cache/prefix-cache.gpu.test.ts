@@ -1,0 +1,48 @@
+/** The prefix cache on the GPU: a reply with the prefix cached equals the reply computed from scratch. */
+
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Gpu } from '../gpu/device';
+import { GpuModel } from '../model/gpu-model';
+import { GREEDY } from '../sampling/sampling';
+import { FIXTURES, loadFixture } from '../testing/fixtures';
+import { testGpu } from '../testing/gpu';
+import type { TextTokenizer } from '../tokenizer/tokenizer';
+import { CachedGenerator } from './cached-generator';
+
+let gpu: Gpu;
+let target: GpuModel;
+let draft: GpuModel;
+let tokenizer: TextTokenizer;
+beforeAll(async () => {
+  gpu = await testGpu();
+  const t = await loadFixture(FIXTURES.targetF16);
+  const d = await loadFixture(FIXTURES.draft);
+  target = await GpuModel.create(gpu, t.config, t.weights, { maxContext: 256 });
+  draft = await GpuModel.create(gpu, d.config, d.weights, { maxContext: 256 });
+  tokenizer = t.tokenizer;
+});
+
+describe('prefix cache on the GPU', () => {
+  it.each(['none', 'model'] as const)('gives the same reply cached as fresh (draft: %s)', async (kind) => {
+    const chat = (user: string) =>
+      tokenizer.encodePrompt(
+        tokenizer.applyChatTemplate([
+          { role: 'system', content: 'You are a kind teacher who tells simple stories.' },
+          { role: 'user', content: user },
+        ]),
+      );
+    const options = { capacity: 256, budgetBytes: 64 << 20 };
+    const request = { maxTokens: 32, sampling: GREEDY, draft: kind, draftLength: 'auto' as const, fallback: false };
+    const cached = new CachedGenerator(target, draft, options);
+    await cached.generate(chat('Tell me a story about a brave fox named Leo.'), request);
+    const hit = await cached.generate(chat('Can you tell me a story about Mia the duck?'), request);
+    expect(hit.usage.cache_read_input_tokens).toBeGreaterThan(15);
+    const fresh = await new CachedGenerator(target, draft, options).generate(
+      chat('Can you tell me a story about Mia the duck?'),
+      request,
+    );
+    expect(fresh.usage.cache_read_input_tokens).toBe(0);
+    expect(hit.tokens).toEqual(fresh.tokens);
+    cached.cache.clear();
+  });
+});

@@ -1,0 +1,159 @@
+/**
+ * The prefix cache on the reference models: outputs with a cached prefix equal outputs from
+ * scratch (with and without speculation), reuse stops exactly at the first differing token,
+ * a request during a warm of its prefix computes nothing twice, typed-ahead warming computes
+ * only the new tokens, and a tiny budget (evictions) keeps results correct.
+ */
+
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { ModelConfig } from '../model/config';
+import type { CausalLM, Rows } from '../model/types';
+import { ReferenceModel, type ReferenceSequence } from '../ref/model';
+import { GREEDY } from '../sampling/sampling';
+import { FIXTURES, loadFixture } from '../testing/fixtures';
+import type { TextTokenizer } from '../tokenizer/tokenizer';
+import { CachedGenerator, type CachedRequest } from './cached-generator';
+import { kvBytes } from './prefix-cache';
+
+/** A model that counts the tokens it is asked to compute. */
+class Counting implements CausalLM<ReferenceSequence> {
+  computed = 0;
+  constructor(private readonly model: ReferenceModel) {}
+  get config(): ModelConfig {
+    return this.model.config;
+  }
+  createSequence(capacity: number) {
+    return this.model.createSequence(capacity);
+  }
+  forward(s: ReferenceSequence, t: ArrayLike<number>) {
+    this.computed += t.length;
+    return this.model.forward(s, t);
+  }
+  forwardLast(s: ReferenceSequence, t: ArrayLike<number>) {
+    this.computed += t.length;
+    return this.model.forwardLast(s, t);
+  }
+  greedy(s: ReferenceSequence, t: ArrayLike<number>, rows?: Rows) {
+    this.computed += t.length;
+    return this.model.greedy(s, t, rows);
+  }
+}
+
+const CAPACITY = 320;
+const SYSTEM =
+  'You are a kind teacher who tells simple stories. Every story has a name, an animal, a place and a friend. ' +
+  'Stories are short and happy, and they end well.';
+
+let target: Counting;
+let draft: Counting;
+let tokenizer: TextTokenizer;
+const generator = (entries: number, withDraft = true) =>
+  new CachedGenerator(target, withDraft ? draft : undefined, {
+    capacity: CAPACITY,
+    budgetBytes: entries * (kvBytes(target, CAPACITY) + (withDraft ? kvBytes(draft, CAPACITY) : 0)),
+  });
+const chat = (system: string, user: string) =>
+  tokenizer.encodePrompt(
+    tokenizer.applyChatTemplate([
+      { role: 'system', content: system },
+      { role: 'user', content: user },
+    ]),
+  );
+const request = (draftKind: CachedRequest['draft']): CachedRequest => ({
+  maxTokens: 24,
+  sampling: GREEDY,
+  draft: draftKind,
+  draftLength: 'auto',
+  fallback: false,
+});
+
+beforeAll(async () => {
+  const t = await loadFixture(FIXTURES.target);
+  const d = await loadFixture(FIXTURES.draft);
+  target = new Counting(new ReferenceModel(t.config, t.weights));
+  draft = new Counting(new ReferenceModel(d.config, d.weights));
+  tokenizer = t.tokenizer;
+  d.tokenizer.dispose();
+});
+
+describe('prefix cache', () => {
+  it.each(['none', 'model', 'ngram'] as const)(
+    'gives the same reply with the system prompt cached as from scratch (draft: %s)',
+    async (kind) => {
+      const first = chat(SYSTEM, 'Tell me a story about a brave fox named Leo.');
+      const second = chat(SYSTEM, 'Can you tell me a story about Mia the duck?');
+      const cached = generator(2);
+      await cached.generate(first, request(kind));
+      const hit = await cached.generate(second, request(kind));
+      const fresh = await generator(1).generate(second, request(kind));
+      expect(hit.tokens).toEqual(fresh.tokens);
+      expect(fresh.usage.cache_read_input_tokens).toBe(0);
+      const shared = second.findIndex((id, i) => id !== first[i]);
+      expect(hit.usage.cache_read_input_tokens).toBe(shared);
+      expect(hit.usage.cache_creation_input_tokens).toBe(second.length - shared);
+      expect(hit.usage.prompt_tokens_details.cached_tokens).toBe(shared);
+    },
+  );
+
+  it('reuses exactly the tokens before the first difference (one character changed)', async () => {
+    const cached = generator(2);
+    const a = chat(SYSTEM, 'Tell me a story about a brave fox named Leo.');
+    const changed = `${SYSTEM.slice(0, 40)}${SYSTEM[40] === 'a' ? 'e' : 'a'}${SYSTEM.slice(41)}`;
+    const b = chat(changed, 'Tell me a story about a brave fox named Leo.');
+    await cached.warm(a);
+    const firstDifference = b.findIndex((id, i) => id !== a[i]);
+    expect(firstDifference).toBeGreaterThan(5);
+    const before = target.computed;
+    const result = await cached.generate(b, { ...request('none'), maxTokens: 1 });
+    expect(result.usage.cache_read_input_tokens).toBe(firstDifference);
+    expect(target.computed - before).toBe(b.length - firstDifference);
+  });
+
+  it('lets a request arriving during a warm of its prefix wait for it and compute nothing twice', async () => {
+    const cached = generator(2);
+    const system = chat(SYSTEM, '').slice(0, -6); // the system turn and a little more
+    const full = chat(SYSTEM, 'Please write a short story about a bear called Max.');
+    const before = { target: target.computed, draft: draft.computed };
+    const warming = cached.warm(system);
+    const result = await cached.generate(full, { ...request('model'), maxTokens: 1 });
+    await warming;
+    expect(result.usage.cache_read_input_tokens).toBe(system.length);
+    expect(target.computed - before.target).toBe(full.length); // every prompt token exactly once
+    expect(draft.computed - before.draft).toBeLessThanOrEqual(full.length);
+  });
+
+  it('warms a message as it is typed, computing only the new tokens each time', async () => {
+    const cached = generator(1);
+    const typed = ['Tell me', 'Tell me a story about', 'Tell me a story about a shy owl named Nora.'];
+    await cached.warm(chat(SYSTEM, '').slice(0, -4));
+    let last = 0;
+    for (const text of typed) {
+      const prompt = chat(SYSTEM, text).slice(0, -4); // as typed: without the closing turn tokens
+      const { computed, reused } = await cached.warm(prompt);
+      expect(reused).toBeGreaterThanOrEqual(last - 2);
+      expect(computed).toBeLessThan(12);
+      last = prompt.length;
+    }
+    const final = chat(SYSTEM, typed[2]);
+    const result = await cached.generate(final, request('model'));
+    expect(result.usage.cache_creation_input_tokens).toBeLessThanOrEqual(5);
+    const fresh = await generator(1).generate(final, request('model'));
+    expect(result.tokens).toEqual(fresh.tokens);
+  });
+
+  it('stays correct when a one-entry budget forces every other request to start over', async () => {
+    const cached = generator(1, false);
+    const prompts = [
+      chat('You are a friendly storyteller.', 'Tell me a story about a brave fox named Leo.'),
+      chat('You tell short, happy stories for children.', 'Tell me a story about a cat named Tom.'),
+    ];
+    const fresh = await Promise.all(prompts.map((p) => generator(1, false).generate(p, request('none'))));
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < prompts.length; i++) {
+        const result = await cached.generate(prompts[i], request('none'));
+        expect(result.tokens).toEqual(fresh[i].tokens);
+      }
+    }
+    expect(cached.cache.entries.length).toBe(1);
+  });
+});

@@ -1,0 +1,157 @@
+/**
+ * The prefix KV cache. Entries are the KV caches themselves: idle sequences of the target (and
+ * of the draft model, so a hit skips both prefills), each with the tokens whose keys and values
+ * it holds. A request takes the idle entry sharing the longest prefix with its prompt, sets its
+ * length to that prefix (truncate: nothing is copied) and prefills only the rest; when it ends,
+ * the entry holds the whole conversation so far, ready for the next turn.
+ *
+ * Prefixes match token for token: anything after the first differing token is recomputed,
+ * everything before it is reused. Entries belong to one loaded model pair, so a changed model
+ * never meets a stale entry. A byte budget bounds how many entries are kept; the least recently
+ * used idle entry is evicted first, and an entry in use is never evicted.
+ *
+ * Work on the cache is serialised (there is one GPU queue anyway): a request that arrives while
+ * a warm of its prefix is running waits for it, then finds that prefix cached.
+ */
+
+import { TandemError } from '../errors';
+import type { CausalLM, Sequence } from '../model/types';
+
+export interface CacheEntry<S extends Sequence, D extends Sequence> {
+  /** The tokens whose KV the target sequence holds (the draft holds a prefix of them). */
+  tokens: number[];
+  target: S;
+  draft: D | undefined;
+  lastUsed: number;
+  inUse: boolean;
+}
+
+export interface Lease<S extends Sequence, D extends Sequence> {
+  entry: CacheEntry<S, D>;
+  /** Prompt tokens whose KV was already cached: cache_read_input_tokens. */
+  reused: number;
+}
+
+export interface PrefixCacheOptions<S extends Sequence, D extends Sequence> {
+  target: CausalLM<S>;
+  draft?: CausalLM<D>;
+  /** Tokens each entry can hold (prompt and reply). */
+  capacity: number;
+  /** GPU bytes the cache may keep in KV caches. */
+  budgetBytes: number;
+}
+
+/** Bytes of one sequence's KV cache: keys and values, every layer, float32. */
+export function kvBytes(model: CausalLM<Sequence>, capacity: number): number {
+  const { numLayers, numKvHeads, headDim } = model.config;
+  return 2 * numLayers * capacity * numKvHeads * headDim * 4;
+}
+
+export class CacheFullError extends TandemError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CacheFullError';
+  }
+}
+
+export class PrefixCache<S extends Sequence, D extends Sequence = Sequence> {
+  readonly entries: CacheEntry<S, D>[] = [];
+  readonly entryBytes: number;
+  readonly maxEntries: number;
+  private queue: Promise<unknown> = Promise.resolve();
+  private clock = 0;
+
+  constructor(private readonly options: PrefixCacheOptions<S, D>) {
+    const { target, draft, capacity, budgetBytes } = options;
+    this.entryBytes = kvBytes(target, capacity) + (draft ? kvBytes(draft, capacity) : 0);
+    this.maxEntries = Math.floor(budgetBytes / this.entryBytes);
+    if (this.maxEntries < 1) {
+      throw new CacheFullError(
+        `A cache budget of ${budgetBytes} bytes holds no sequence of ${capacity} tokens (${this.entryBytes} bytes each).`,
+      );
+    }
+  }
+
+  /** Runs `work` after every earlier piece of cache work has finished. */
+  exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(work, work);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * An entry for `prompt`: the idle one sharing the longest prefix with it, cut to that prefix,
+   * or a new one. At least the prompt's last token is left to run, so that its logits exist.
+   */
+  acquire(prompt: readonly number[]): Lease<S, D> {
+    let best: CacheEntry<S, D> | undefined;
+    let bestLength = 0;
+    for (const entry of this.entries) {
+      const length = entry.inUse ? 0 : commonPrefix(entry.tokens, prompt);
+      if (length > bestLength) {
+        best = entry;
+        bestLength = length;
+      }
+    }
+    // No shared prefix: a new entry while the budget allows, else the least recently used idle one.
+    best ??= this.entries.length < this.maxEntries ? this.create() : this.leastRecentlyUsedIdle();
+    const reused = Math.min(bestLength, prompt.length - 1);
+    best.target.truncate(Math.min(reused, best.target.length));
+    if (best.draft) best.draft.truncate(Math.min(reused, best.draft.length));
+    best.tokens = best.tokens.slice(0, reused);
+    best.inUse = true;
+    best.lastUsed = ++this.clock;
+    return { entry: best, reused };
+  }
+
+  /** Returns an entry after use; `context` is every token of the request (prompt and reply). */
+  release(entry: CacheEntry<S, D>, context: readonly number[]): void {
+    entry.tokens = context.slice(0, entry.target.length) as number[];
+    entry.inUse = false;
+    entry.lastUsed = ++this.clock;
+  }
+
+  /** Tokens of all idle entries' KV, for reporting. */
+  get cachedTokens(): number {
+    return this.entries.reduce((sum, e) => sum + e.tokens.length, 0);
+  }
+
+  private create(): CacheEntry<S, D> {
+    const { target, draft, capacity } = this.options;
+    const entry: CacheEntry<S, D> = {
+      tokens: [],
+      target: target.createSequence(capacity),
+      draft: draft?.createSequence(capacity),
+      lastUsed: 0,
+      inUse: false,
+    };
+    this.entries.push(entry);
+    return entry;
+  }
+
+  /** The entry to give up: its KV is overwritten by the next request (eviction without reallocation). */
+  private leastRecentlyUsedIdle(): CacheEntry<S, D> {
+    const idle = this.entries.filter((e) => !e.inUse).sort((a, b) => a.lastUsed - b.lastUsed);
+    if (!idle[0]) throw new CacheFullError('Every cached sequence is in use; raise the cache budget or wait.');
+    return idle[0];
+  }
+
+  /** Frees every entry. */
+  clear(): void {
+    for (const entry of this.entries.splice(0)) {
+      release(entry.target);
+      if (entry.draft) release(entry.draft);
+    }
+  }
+}
+
+export function commonPrefix(a: readonly number[], b: readonly number[]): number {
+  const n = Math.min(a.length, b.length);
+  let i = 0;
+  while (i < n && a[i] === b[i]) i++;
+  return i;
+}
+
+function release(sequence: Sequence): void {
+  (sequence as Sequence & { release?: () => void }).release?.();
+}
