@@ -33,6 +33,12 @@ export type DraftKind = 'model' | 'ngram' | 'none';
 export interface CachedRequest extends Omit<SpeculativeOptions, 'draftLength'> {
   draft: DraftKind;
   draftLength: SpeculativeOptions['draftLength'];
+  /**
+   * Explicit cache breakpoint: the first `keep` prompt tokens are a prefix worth keeping (the end
+   * of a message marked cache_control: {type: 'ephemeral'}); later requests that diverge inside
+   * it leave it intact.
+   */
+  keep?: number;
 }
 
 export interface CachedResult {
@@ -52,8 +58,12 @@ export class CachedGenerator<S extends Sequence, D extends Sequence> {
     this.cache = new PrefixCache<S, D>({ target, draft, ...options });
   }
 
-  /** Computes and caches the KV of `prompt` (both models); returns how many tokens it had to compute. */
-  warm(prompt: readonly number[]): Promise<{ computed: number; reused: number }> {
+  /**
+   * Computes and caches the KV of `prompt` (both models), keeping its first `keep` tokens pinned
+   * (all of it by default; a message still being typed would pin only what precedes it).
+   * Returns how many tokens it had to compute.
+   */
+  warm(prompt: readonly number[], keep = prompt.length): Promise<{ computed: number; reused: number }> {
     return this.cache.exclusive(async () => {
       const { entry, reused } = this.cache.acquire(prompt);
       try {
@@ -65,7 +75,7 @@ export class CachedGenerator<S extends Sequence, D extends Sequence> {
         }
         return { computed: prompt.length - reused, reused };
       } finally {
-        this.cache.release(entry, prompt);
+        this.cache.release(entry, prompt, keep);
       }
     });
   }
@@ -98,7 +108,7 @@ export class CachedGenerator<S extends Sequence, D extends Sequence> {
         };
         return { tokens: result.tokens, usage, spec: result.stats };
       } finally {
-        this.cache.release(entry, [...prompt, ...tokens]);
+        this.cache.release(entry, [...prompt, ...tokens], request.keep);
       }
     });
   }

@@ -4,6 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { Gpu } from '../gpu/device';
 import { GpuModel } from '../model/gpu-model';
 import { GREEDY } from '../sampling/sampling';
+import { expectBitwiseEqual } from '../testing/compare';
 import { FIXTURES, loadFixture } from '../testing/fixtures';
 import { testGpu } from '../testing/gpu';
 import type { TextTokenizer } from '../tokenizer/tokenizer';
@@ -44,5 +45,19 @@ describe('prefix cache on the GPU', () => {
     expect(fresh.usage.cache_read_input_tokens).toBe(0);
     expect(hit.tokens).toEqual(fresh.tokens);
     cached.cache.clear();
+  });
+
+  it('copies a KV prefix on the GPU exactly: logits after the copy equal a fresh computation', async () => {
+    const ids = tokenizer.encodePrompt(
+      'Once upon a time, there was a little cat named Tom. Tom lived in a small house.',
+    );
+    const source = target.createSequence(64);
+    await target.forward(source, ids);
+    const copy = target.createSequence(64);
+    target.copyPrefix(source, copy, ids.length - 3);
+    const vocab = target.config.vocabSize;
+    const fromCopy = await target.forward(copy, ids.slice(-3));
+    const fresh = await target.forward(target.createSequence(64), ids);
+    expectBitwiseEqual(fromCopy, fresh.subarray(-3 * vocab), 'logits after copyPrefix');
   });
 });

@@ -37,6 +37,9 @@ class Counting implements CausalLM<ReferenceSequence> {
     this.computed += t.length;
     return this.model.greedy(s, t, rows);
   }
+  copyPrefix(from: ReferenceSequence, to: ReferenceSequence, length: number) {
+    this.model.copyPrefix(from, to, length);
+  }
 }
 
 const CAPACITY = 320;
@@ -139,6 +142,37 @@ describe('prefix cache', () => {
     expect(result.usage.cache_creation_input_tokens).toBeLessThanOrEqual(5);
     const fresh = await generator(1).generate(final, request('model'));
     expect(result.tokens).toEqual(fresh.tokens);
+  });
+
+  it('keeps a pinned prefix (a breakpoint) intact while a request that diverges inside it is served', async () => {
+    const cached = generator(2);
+    const keptSystem = chat(SYSTEM, '').slice(0, -6);
+    await cached.warm(keptSystem); // pinned: a system prompt worth keeping
+    const other = chat('You are a friendly storyteller.', 'Tell me a story about a cat named Tom.');
+    const diverging = await cached.generate(other, request('model'));
+    expect(diverging.tokens).toEqual((await generator(1).generate(other, request('model'))).tokens);
+    const before = target.computed;
+    const prompt = chat(SYSTEM, 'Tell me a story about a brave fox named Leo.');
+    const back = await cached.generate(prompt, { ...request('model'), maxTokens: 1 });
+    expect(back.usage.cache_read_input_tokens).toBe(keptSystem.length);
+    expect(target.computed - before).toBe(prompt.length - keptSystem.length);
+  });
+
+  it('honours an explicit breakpoint on a request: the prefix it marks outlives a diverging request', async () => {
+    const systemPrefix = chat(SYSTEM, '').slice(0, -6);
+    const first = chat(SYSTEM, 'Tell me a story about a brave fox named Leo.');
+    const other = chat('You are a friendly storyteller.', 'Tell me a story about a cat named Tom.');
+    const later = chat(SYSTEM, 'Can you tell me a story about Mia the duck?');
+    for (const keep of [0, systemPrefix.length]) {
+      const cached = generator(2);
+      await cached.generate(first, { ...request('none'), keep });
+      await cached.generate(other, request('none')); // shares only the template's first tokens
+      const result = await cached.generate(later, { ...request('none'), maxTokens: 1 });
+      const shared = later.findIndex((id, i) => id !== first[i]);
+      // Without the breakpoint the diverging request took that entry and cut it; with it, it did not.
+      if (keep === 0) expect(result.usage.cache_read_input_tokens).toBeLessThan(systemPrefix.length);
+      else expect(result.usage.cache_read_input_tokens).toBe(shared);
+    }
   });
 
   it('stays correct when a one-entry budget forces every other request to start over', async () => {

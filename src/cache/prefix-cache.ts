@@ -6,7 +6,9 @@
  * the entry holds the whole conversation so far, ready for the next turn.
  *
  * Prefixes match token for token: anything after the first differing token is recomputed,
- * everything before it is reused. Entries belong to one loaded model pair, so a changed model
+ * everything before it is reused. An entry may pin a prefix worth keeping (an explicit cache
+ * breakpoint, a warmed system prompt): it is never cut below that length. A request that
+ * diverges inside a pinned prefix gets another entry, seeded with a copy of the shared part. Entries belong to one loaded model pair, so a changed model
  * never meets a stale entry. A byte budget bounds how many entries are kept; the least recently
  * used idle entry is evicted first, and an entry in use is never evicted.
  *
@@ -20,6 +22,8 @@ import type { CausalLM, Sequence } from '../model/types';
 export interface CacheEntry<S extends Sequence, D extends Sequence> {
   /** The tokens whose KV the target sequence holds (the draft holds a prefix of them). */
   tokens: number[];
+  /** A prefix worth keeping (a breakpoint, a warmed system prompt): never cut below this length. */
+  pinned: number;
   target: S;
   draft: D | undefined;
   lastUsed: number;
@@ -81,7 +85,8 @@ export class PrefixCache<S extends Sequence, D extends Sequence = Sequence> {
 
   /**
    * An entry for `prompt`: the idle one sharing the longest prefix with it, cut to that prefix,
-   * or a new one. At least the prompt's last token is left to run, so that its logits exist.
+   * or a new one. At least the prompt's last token is left to run, so that its logits exist
+   * (when the prompt is exactly a pinned prefix, that token is cut and computed again, the same).
    */
   acquire(prompt: readonly number[]): Lease<S, D> {
     let best: CacheEntry<S, D> | undefined;
@@ -93,9 +98,25 @@ export class PrefixCache<S extends Sequence, D extends Sequence = Sequence> {
         bestLength = length;
       }
     }
-    // No shared prefix: a new entry while the budget allows, else the least recently used idle one.
-    best ??= this.entries.length < this.maxEntries ? this.create() : this.leastRecentlyUsedIdle();
     const reused = Math.min(bestLength, prompt.length - 1);
+    if (best && bestLength < best.pinned) {
+      // Serving this request from `best` would cut its pinned prefix: copy the shared part instead.
+      const source = best;
+      const other = this.spareEntry(source);
+      if (other) {
+        this.options.target.copyPrefix(source.target, other.target, Math.min(reused, source.target.length));
+        if (source.draft && other.draft && this.options.draft) {
+          this.options.draft.copyPrefix(source.draft, other.draft, Math.min(reused, source.draft.length));
+        }
+        other.tokens = source.tokens.slice(0, other.target.length);
+        other.pinned = 0;
+        best = other;
+      } else {
+        best.pinned = 0; // no room: the pin gives way
+      }
+    }
+    // No shared prefix: a new entry while the budget allows, else the least recently used idle one.
+    best ??= this.spareEntry(undefined) ?? this.leastRecentlyUsedIdle();
     best.target.truncate(Math.min(reused, best.target.length));
     if (best.draft) best.draft.truncate(Math.min(reused, best.draft.length));
     best.tokens = best.tokens.slice(0, reused);
@@ -104,9 +125,13 @@ export class PrefixCache<S extends Sequence, D extends Sequence = Sequence> {
     return { entry: best, reused };
   }
 
-  /** Returns an entry after use; `context` is every token of the request (prompt and reply). */
-  release(entry: CacheEntry<S, D>, context: readonly number[]): void {
+  /**
+   * Returns an entry after use; `context` is every token of the request (prompt and reply), and
+   * the first `keep` of them (if given) are pinned as a prefix worth keeping.
+   */
+  release(entry: CacheEntry<S, D>, context: readonly number[], keep = 0): void {
     entry.tokens = context.slice(0, entry.target.length) as number[];
+    entry.pinned = Math.min(Math.max(entry.pinned, keep), entry.tokens.length);
     entry.inUse = false;
     entry.lastUsed = ++this.clock;
   }
@@ -120,6 +145,7 @@ export class PrefixCache<S extends Sequence, D extends Sequence = Sequence> {
     const { target, draft, capacity } = this.options;
     const entry: CacheEntry<S, D> = {
       tokens: [],
+      pinned: 0,
       target: target.createSequence(capacity),
       draft: draft?.createSequence(capacity),
       lastUsed: 0,
@@ -129,10 +155,22 @@ export class PrefixCache<S extends Sequence, D extends Sequence = Sequence> {
     return entry;
   }
 
-  /** The entry to give up: its KV is overwritten by the next request (eviction without reallocation). */
+  /**
+   * An entry that can be overwritten without losing a pinned prefix, other than `except`:
+   * a new one while the budget allows, else the least recently used unpinned idle one.
+   */
+  private spareEntry(except: CacheEntry<S, D> | undefined): CacheEntry<S, D> | undefined {
+    if (this.entries.length < this.maxEntries) return this.create();
+    return this.entries
+      .filter((e) => e !== except && !e.inUse && e.pinned === 0)
+      .sort((a, b) => a.lastUsed - b.lastUsed)[0];
+  }
+
+  /** The entry to give up when nothing is spare: its KV is overwritten by the next request. */
   private leastRecentlyUsedIdle(): CacheEntry<S, D> {
     const idle = this.entries.filter((e) => !e.inUse).sort((a, b) => a.lastUsed - b.lastUsed);
     if (!idle[0]) throw new CacheFullError('Every cached sequence is in use; raise the cache budget or wait.');
+    idle[0].pinned = 0;
     return idle[0];
   }
 

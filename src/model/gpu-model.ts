@@ -234,6 +234,21 @@ export class GpuModel implements CausalLM<GpuSequence> {
     return new GpuSequence(capacity, this, kCache, vCache, ropeBinds, attentionBinds);
   }
 
+  /** Copies the first `length` positions of `from`'s KV cache into `to`, on the GPU queue. */
+  copyPrefix(from: GpuSequence, to: GpuSequence, length: number): void {
+    if (length > from.length || length > to.capacity) throw new RangeError(`copyPrefix(${length}) out of range`);
+    const bytes = length * this.config.numKvHeads * this.config.headDim * 4;
+    if (bytes > 0) {
+      const encoder = this.gpu.device.createCommandEncoder();
+      for (let l = 0; l < this.config.numLayers; l++) {
+        encoder.copyBufferToBuffer(from.kCache[l], 0, to.kCache[l], 0, bytes);
+        encoder.copyBufferToBuffer(from.vCache[l], 0, to.vCache[l], 0, bytes);
+      }
+      this.gpu.device.queue.submit([encoder.finish()]);
+    }
+    to.length = length;
+  }
+
   /** Logits of every token: (tokens.length, vocab). Reads back logits: for tests and sampling. */
   async forward(sequence: GpuSequence, tokens: ArrayLike<number>): Promise<Float32Array> {
     return this.run(sequence, tokens, 'all', 'logits') as Promise<Float32Array>;

@@ -32,4 +32,6 @@ export interface CausalLM<S extends Sequence = Sequence> {
   forwardLast(sequence: S, tokens: ArrayLike<number>): Promise<Float32Array>;
   /** The argmax after each token ('all') or after the last one ('last'). */
   greedy(sequence: S, tokens: ArrayLike<number>, rows?: Rows): Promise<Uint32Array>;
+  /** Makes `to` hold the first `length` positions of `from` (a copy of their keys and values). */
+  copyPrefix(from: S, to: S, length: number): void;
 }

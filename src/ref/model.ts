@@ -112,6 +112,16 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
     return Uint32Array.from({ length: tokens.length }, (_, i) => argmax(logits, i * vocab, vocab));
   }
 
+  copyPrefix(from: ReferenceSequence, to: ReferenceSequence, length: number): void {
+    if (length > from.length || length > to.capacity) throw new RangeError(`copyPrefix(${length}) out of range`);
+    const rows = length * this.config.numKvHeads * this.config.headDim;
+    for (let l = 0; l < this.config.numLayers; l++) {
+      to.keys[l].set(from.keys[l].subarray(0, rows));
+      to.values[l].set(from.values[l].subarray(0, rows));
+    }
+    to.length = length;
+  }
+
   /** The same as `forward`, without a promise (the reference does no asynchronous work). */
   forwardSync(sequence: ReferenceSequence, tokens: ArrayLike<number>): Float32Array {
     const { vocabSize } = this.config;
