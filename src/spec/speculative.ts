@@ -28,6 +28,8 @@ export interface SpeculativeOptions extends GenerateOptions {
   draftLength: DraftLength;
   /** Measured fallback to plain decoding (default true). */
   fallback?: boolean;
+  /** Polled between steps: returning true ends generation early (interrupt, stop strings). */
+  shouldStop?: () => boolean;
 }
 
 export interface SpecStats {
@@ -89,7 +91,7 @@ export async function speculativeGenerate<S extends Sequence>(
     out.push(token);
     context.push(token);
     options.onToken?.(token);
-    if (stop.has(token) || out.length >= maxTokens) done = true;
+    if (stop.has(token) || out.length >= maxTokens || options.shouldStop?.()) done = true;
   };
   /** The target's next token after `tokens`, from the last row (plain decoding). */
   const plainStep = async (tokens: ArrayLike<number>) => {

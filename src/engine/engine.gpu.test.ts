@@ -1,0 +1,119 @@
+/** The engine's web-llm-compatible API on the GPU (Node), with the fixture pair. */
+
+import type { ChatCompletion, ChatCompletionChunk } from '@mlc-ai/web-llm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FIXTURES, fixturePath } from '../testing/fixtures';
+import { testGpu } from '../testing/gpu';
+import { createEngine, type TandemEngine, type TandemUsage } from './engine';
+
+let engine: TandemEngine;
+beforeAll(async () => {
+  const reports: number[] = [];
+  engine = await createEngine({
+    target: fixturePath(FIXTURES.target),
+    draft: fixturePath(FIXTURES.draft),
+    gpu: await testGpu(),
+    contextLength: 512,
+    initProgressCallback: (r) => reports.push(r.progress),
+  });
+  expect(reports.at(-1)).toBe(1);
+});
+afterAll(() => engine.unload());
+
+const SYSTEM = { role: 'system' as const, content: 'You are a friendly storyteller.' };
+const ask = (content: string) => [SYSTEM, { role: 'user' as const, content }];
+
+async function collect(stream: AsyncIterable<ChatCompletionChunk>) {
+  const chunks: ChatCompletionChunk[] = [];
+  for await (const chunk of stream) chunks.push(chunk);
+  return chunks;
+}
+
+describe('engine.chat.completions.create', () => {
+  it('answers a request, reporting usage with cache and speculation figures', async () => {
+    const reply = (await engine.chat.completions.create({
+      messages: ask('Tell me a story about a brave fox named Leo.'),
+      temperature: 0,
+      max_tokens: 48,
+    })) as ChatCompletion;
+    expect(reply.object).toBe('chat.completion');
+    expect(reply.choices[0].message.content).toMatch(/Leo/);
+    const usage = reply.usage as TandemUsage;
+    expect(usage.completion_tokens).toBeGreaterThan(10);
+    expect(usage.cache_read_input_tokens + usage.cache_creation_input_tokens).toBe(usage.prompt_tokens);
+    expect(usage.spec?.acceptance_rate).toBeGreaterThan(0.3);
+    expect(usage.extra.time_to_first_token_s).toBeGreaterThan(0);
+  });
+
+  it('streams the same text it returns whole, ending with finish_reason and usage', async () => {
+    const request = { messages: ask('Can you tell me a story about Mia the duck?'), temperature: 0, max_tokens: 40 };
+    const whole = (await engine.chat.completions.create(request)) as ChatCompletion;
+    const chunks = await collect(
+      await engine.chat.completions.create({ ...request, stream: true, stream_options: { include_usage: true } }),
+    );
+    const text = chunks.map((c) => c.choices[0]?.delta.content ?? '').join('');
+    expect(text).toBe(whole.choices[0].message.content);
+    expect(chunks.at(-2)?.choices[0].finish_reason).toBe(whole.choices[0].finish_reason);
+    const usage = chunks.at(-1)?.usage as TandemUsage;
+    expect(usage.cache_read_input_tokens).toBeGreaterThan(10); // the system prompt, from the cache
+  });
+
+  it('gives the same greedy reply with speculation on and off', async () => {
+    const messages = ask('Please write a short story about a bear called Max.');
+    const on = (await engine.chat.completions.create({ messages, temperature: 0, max_tokens: 40 })) as ChatCompletion;
+    const off = (await engine.chat.completions.create({
+      messages,
+      temperature: 0,
+      max_tokens: 40,
+      draft: 'none',
+    })) as ChatCompletion;
+    expect(on.choices[0].message.content).toBe(off.choices[0].message.content);
+  });
+
+  it('stops at a stop string, and can be interrupted', async () => {
+    const stopped = (await engine.chat.completions.create({
+      messages: ask('Tell me a story about a cat named Tom.'),
+      temperature: 0,
+      max_tokens: 60,
+      stop: ['lived'],
+    })) as ChatCompletion;
+    expect(stopped.choices[0].finish_reason).toBe('stop');
+    expect(stopped.choices[0].message.content).not.toMatch(/lived/);
+
+    const stream = await engine.chat.completions.create({
+      messages: ask('Tell me a story about a dog named Ben.'),
+      temperature: 0,
+      max_tokens: 200,
+      stream: true,
+    });
+    const chunks: ChatCompletionChunk[] = [];
+    for await (const chunk of stream) {
+      chunks.push(chunk);
+      if (chunks.length === 3) engine.interrupt();
+    }
+    expect(chunks.at(-1)?.choices[0].finish_reason).toBe('abort');
+    expect(chunks.length).toBeLessThan(40);
+  });
+
+  it('warms a prompt so that the request computes only what is new', async () => {
+    const messages = ask('I would like a story about a curious owl. Its name is Ruby.');
+    const warmed = await engine.warm({ messages });
+    expect(warmed.computed).toBeGreaterThan(0);
+    const reply = (await engine.chat.completions.create({ messages, temperature: 0, max_tokens: 8 })) as ChatCompletion;
+    const usage = reply.usage as TandemUsage;
+    expect(usage.cache_creation_input_tokens).toBeLessThanOrEqual(4); // the assistant turn's opening
+  });
+
+  it('raises a named error for a bad request and stays usable', async () => {
+    const error = await engine.chat.completions
+      .create({ messages: [{ role: 'tool', content: 'x', tool_call_id: '1' }] })
+      .catch((e: Error) => e);
+    expect((error as Error).name).toBe('InvalidRequestError');
+    const reply = (await engine.chat.completions.create({
+      messages: ask('Tell me a story about a frog named Finn.'),
+      temperature: 0,
+      max_tokens: 8,
+    })) as ChatCompletion;
+    expect(reply.choices[0].message.content?.length).toBeGreaterThan(0);
+  });
+});

@@ -1,0 +1,103 @@
+/**
+ * The engine's side of the worker boundary: an object exposed with comlink in a Web Worker (or
+ * on any MessagePort). Options cross as data: model folders as URLs, paths (Node) or files
+ * already fetched (ArrayBuffers, transferred); callbacks (progress, stream chunks) cross as
+ * comlink proxies. Errors cross with their `name` and message, and leave the engine usable.
+ */
+
+import type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, InitProgressReport } from '@mlc-ai/web-llm';
+import type { Gpu, GpuInfo } from '../gpu/device';
+import { memorySource } from '../loader/source';
+import {
+  createEngine,
+  type EngineOptions,
+  type ModelLocation,
+  type RequestOptions,
+  type TandemEngine,
+  type TandemUsage,
+} from './engine';
+
+/** A model folder that can cross a worker boundary. */
+export type PortableLocation = string | { name: string; files: Record<string, ArrayBuffer> };
+
+export interface WorkerEngineOptions extends Omit<EngineOptions, 'target' | 'draft' | 'initProgressCallback' | 'gpu'> {
+  target: PortableLocation;
+  draft?: PortableLocation | 'ngram' | 'none';
+}
+
+export interface LoadedInfo {
+  modelId: string;
+  adapter: GpuInfo;
+  contextLength: number;
+}
+
+export class EngineHost {
+  private engine: TandemEngine | undefined;
+
+  /** `gpu` gives the device to use (tests in Node); in a worker, `navigator.gpu`'s is used. */
+  constructor(private readonly gpu?: () => Promise<Gpu>) {}
+
+  async load(options: WorkerEngineOptions, progress?: (report: InitProgressReport) => void): Promise<LoadedInfo> {
+    await this.engine?.unload();
+    this.engine = undefined;
+    this.engine = await createEngine({
+      ...options,
+      target: location(options.target),
+      draft: options.draft === 'ngram' || options.draft === 'none' ? options.draft : optional(options.draft),
+      gpu: this.gpu ? await this.gpu() : undefined,
+      initProgressCallback: progress,
+    });
+    return { modelId: this.engine.modelId, adapter: this.engine.gpu.info, contextLength: this.engine.contextLength };
+  }
+
+  async complete(request: ChatCompletionRequest & RequestOptions): Promise<ChatCompletion> {
+    return (await this.loaded().chat.completions.create({ ...request, stream: false })) as ChatCompletion;
+  }
+
+  /**
+   * Streams the reply through `onChunk`; resolves when the last chunk has been delivered. Each
+   * delivery is awaited: a proxied callback travels on its own port, so without the wait this
+   * call's result could overtake the last chunks (and a slow page would not hold back the GPU).
+   */
+  async stream(
+    request: ChatCompletionRequest & RequestOptions,
+    onChunk: (chunk: ChatCompletionChunk) => void | Promise<void>,
+  ) {
+    const chunks = await this.loaded().chat.completions.create({ ...request, stream: true });
+    for await (const chunk of chunks) await onChunk(chunk);
+  }
+
+  warm(request: Parameters<TandemEngine['warm']>[0]) {
+    return this.loaded().warm(request);
+  }
+
+  interrupt(): void {
+    this.engine?.interrupt();
+  }
+
+  lastUsage(): TandemUsage | undefined {
+    return this.engine?.lastUsage;
+  }
+
+  async unload(): Promise<void> {
+    await this.engine?.unload();
+    this.engine = undefined;
+  }
+
+  private loaded(): TandemEngine {
+    if (!this.engine) {
+      const error = new Error('No model is loaded: call load() first.');
+      error.name = 'ModelNotLoadedError';
+      throw error;
+    }
+    return this.engine;
+  }
+}
+
+function location(portable: PortableLocation): ModelLocation {
+  return typeof portable === 'string' ? portable : memorySource(portable.name, portable.files);
+}
+
+function optional(portable: PortableLocation | undefined): ModelLocation | undefined {
+  return portable === undefined ? undefined : location(portable);
+}
