@@ -139,10 +139,20 @@ export class TandemEngine {
     );
   }
 
-  /** Computes and caches the prompt of `request` (its messages; the assistant turn is not opened). */
+  /**
+   * Computes and caches the prompt of `request` ahead of time. Everything before the last user
+   * message (the system prompt, earlier turns) is kept as a pinned prefix; a last user message
+   * may still be half typed, so it is cached but not pinned: warming again as it grows
+   * computes only the new tokens.
+   */
   async warm(request: { messages: ChatCompletionMessageParam[] }): Promise<{ computed: number; cached: number }> {
-    const { ids } = buildPrompt(this.target.folder.tokenizer, request.messages);
-    const { computed, reused } = await this.generator.warm(ids.slice(0, this.contextLength - 1));
+    const { tokenizer } = this.target.folder;
+    const { messages } = request;
+    const { ids } = buildPrompt(tokenizer, messages);
+    const settled = messages.at(-1)?.role === 'user' ? messages.slice(0, -1) : messages;
+    const keep = settled.length > 0 ? buildPrompt(tokenizer, settled, false).ids.length : 0;
+    const prompt = ids.slice(0, this.contextLength - 1);
+    const { computed, reused } = await this.generator.warm(prompt, Math.min(keep, prompt.length));
     return { computed, cached: reused };
   }
 

@@ -51,10 +51,11 @@ export function toChatMessages(messages: ChatCompletionMessageParam[]): {
   return { messages: out, breakpoint };
 }
 
-export function buildPrompt(tokenizer: TextTokenizer, request: ChatCompletionMessageParam[]): Prompt {
+/** The prompt's ids; `openReply` adds the opening of the assistant's turn (the generation prompt). */
+export function buildPrompt(tokenizer: TextTokenizer, request: ChatCompletionMessageParam[], openReply = true): Prompt {
   if (request.length === 0) throw new InvalidRequestError('A request needs at least one message.');
   const { messages, breakpoint } = toChatMessages(request);
-  const ids = tokenizer.encodePrompt(tokenizer.applyChatTemplate(messages, true));
+  const ids = tokenizer.encodePrompt(tokenizer.applyChatTemplate(messages, openReply));
   let keep = 0;
   if (breakpoint >= 0) {
     const prefix = tokenizer.encodePrompt(tokenizer.applyChatTemplate(messages.slice(0, breakpoint + 1), false));

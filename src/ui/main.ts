@@ -1,12 +1,66 @@
-/** The page's entry point: finds the GPU and shows what it found. */
+/**
+ * The chat page's entry point: checks for WebGPU (explaining how to get it when absent), starts
+ * the engine in a Web Worker with the bundled fixture models (or other model folders given by
+ * URL) and a progress bar, and hands it to the chat. A lost device or an out-of-memory offers
+ * to reload the models; the conversation stays.
+ */
 
+import { createWorkerEngine, type WorkerEngine } from '../engine/worker-client';
 import { requestGpu } from '../gpu/device';
+import { Chat, showBanner } from './chat';
 import { showGpu, showNoGpu } from './gpu-panel';
+import { modelUrls } from './settings';
 import './style.css';
 
 const panel = document.getElementById('gpu') as HTMLElement;
+const status = document.querySelector('[data-testid="model-status"]') as HTMLElement;
+const statusText = status.querySelector('.status-text') as HTMLElement;
+const progress = status.querySelector('progress') as HTMLProgressElement;
 
-requestGpu(navigator.gpu).then(
-  (gpu) => showGpu(panel, gpu.info),
-  (error: Error) => showNoGpu(panel, error),
-);
+let worker: Worker | undefined;
+let engine: WorkerEngine | undefined;
+const chat = new Chat((error) => showBanner(error, { label: 'Reload the model', run: () => void loadModels() }));
+
+function setStatus(state: string, text: string, value?: number): void {
+  status.dataset.state = state;
+  statusText.textContent = text;
+  if (value !== undefined) progress.value = value;
+}
+
+async function loadModels(): Promise<void> {
+  chat.attach(undefined);
+  worker?.terminate();
+  worker = new Worker(new URL('../../worker/engine.worker.ts', import.meta.url), { type: 'module' });
+  const { target, draft } = modelUrls();
+  setStatus('loading', 'Loading models…', 0);
+  try {
+    engine = await createWorkerEngine(worker, {
+      target,
+      draft: draft || 'ngram',
+      contextLength: 2048,
+      initProgressCallback: (report) => setStatus('loading', report.text, report.progress),
+    });
+    setStatus('ready', `${engine.modelId} on ${engine.info.adapter.vendor} ${engine.info.adapter.architecture}`, 1);
+    chat.attach(engine);
+  } catch (error) {
+    setStatus('error', 'The models could not be loaded.');
+    showBanner(error as Error, { label: 'Try again', run: () => void loadModels() });
+  }
+}
+
+async function start(): Promise<void> {
+  try {
+    const gpu = await requestGpu(navigator.gpu);
+    showGpu(panel, gpu.info);
+    gpu.destroy(); // the engine's worker opens its own device
+  } catch (error) {
+    showNoGpu(panel, error as Error);
+    setStatus('unavailable', 'WebGPU is not available in this browser.');
+    showBanner(error as Error);
+    return;
+  }
+  (document.querySelector('[data-testid="reload"]') as HTMLElement).addEventListener('click', () => void loadModels());
+  await loadModels();
+}
+
+void start();

@@ -1,0 +1,169 @@
+/**
+ * The conversation: messages on screen and in memory, sending with a streamed reply, stop, a
+ * new chat, and warming the prefix cache while the user types (the system prompt as soon as it
+ * is set, then the typed text, debounced). Errors are shown and the conversation is kept.
+ */
+
+import type { ChatCompletionMessageParam } from '@mlc-ai/web-llm';
+import type { TandemUsage } from '../engine/engine';
+import type { WorkerEngine } from '../engine/worker-client';
+import { showLiveSpeed, showUsage } from './metrics';
+import { readSettings } from './settings';
+
+const el = <T extends HTMLElement>(id: string) => document.querySelector(`[data-testid="${id}"]`) as T;
+
+export class Chat {
+  private engine: WorkerEngine | undefined;
+  private history: { role: 'user' | 'assistant'; content: string }[] = [];
+  private busy = false;
+  private warmTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly input = el<HTMLTextAreaElement>('input');
+
+  constructor(private readonly onEngineError: (error: Error) => void) {
+    el<HTMLFormElement>('composer').addEventListener('submit', (event) => {
+      event.preventDefault();
+      void this.send();
+    });
+    this.input.addEventListener('keydown', (event) => {
+      if (event.key === 'Enter' && !event.shiftKey) {
+        event.preventDefault();
+        void this.send();
+      }
+    });
+    this.input.addEventListener('input', () => this.scheduleWarm(300));
+    el('system-prompt').addEventListener('input', () => this.scheduleWarm(500));
+    el('stop').addEventListener('click', () => void this.engine?.interrupt());
+    el('new-chat').addEventListener('click', () => this.newChat());
+  }
+
+  /** Connects (or reconnects, after a reload) the engine; the conversation stays. */
+  attach(engine: WorkerEngine | undefined): void {
+    this.engine = engine;
+    this.setBusy(false);
+    if (engine) this.scheduleWarm(0);
+  }
+
+  private messages(userText?: string): ChatCompletionMessageParam[] {
+    const { system } = readSettings();
+    const messages: ChatCompletionMessageParam[] = system ? [{ role: 'system', content: system }] : [];
+    messages.push(...this.history);
+    if (userText !== undefined) messages.push({ role: 'user', content: userText });
+    return messages;
+  }
+
+  private scheduleWarm(delayMs: number): void {
+    clearTimeout(this.warmTimer);
+    this.warmTimer = setTimeout(() => void this.warm(), delayMs);
+  }
+
+  private async warm(): Promise<void> {
+    if (!this.engine || this.busy) return;
+    const typed = this.input.value.trim();
+    const messages = this.messages(typed || undefined);
+    if (messages.length === 0) return;
+    const indicator = el('warming');
+    indicator.hidden = false;
+    try {
+      await this.engine.warm({ messages });
+    } catch {
+      // Warming is an optimisation: a failure here shows up, if real, on the next request.
+    } finally {
+      indicator.hidden = true;
+    }
+  }
+
+  private async send(): Promise<void> {
+    const text = this.input.value.trim();
+    if (!text || !this.engine || this.busy) return;
+    clearTimeout(this.warmTimer);
+    const settings = readSettings();
+    const messages = this.messages(text);
+    this.history.push({ role: 'user', content: text });
+    this.input.value = '';
+    this.render('user', text);
+    const bubble = this.render('assistant', '');
+    bubble.dataset.state = 'streaming';
+    this.setBusy(true);
+    hideBanner();
+
+    let reply = '';
+    const started = performance.now();
+    let tokens = 0;
+    try {
+      const stream = await this.engine.chat.completions.create({
+        messages,
+        stream: true,
+        stream_options: { include_usage: true },
+        temperature: settings.temperature,
+        max_tokens: settings.maxTokens,
+        draft: settings.draft,
+        draftLength: settings.draftLength,
+      });
+      let finish: string | null = null;
+      for await (const chunk of stream) {
+        const choice = chunk.choices[0];
+        if (choice?.delta.content) {
+          reply += choice.delta.content;
+          bubble.firstChild ? ((bubble.firstChild as Text).data = reply) : bubble.append(reply);
+          tokens++;
+          showLiveSpeed(tokens, (performance.now() - started) / 1000);
+        }
+        if (choice?.finish_reason) finish = choice.finish_reason;
+        if (chunk.usage) showUsage(chunk.usage as TandemUsage);
+      }
+      bubble.dataset.state = finish === 'abort' ? 'stopped' : 'done';
+      this.history.push({ role: 'assistant', content: reply });
+    } catch (error) {
+      bubble.dataset.state = 'error';
+      this.history.pop(); // the unanswered question stays on screen but leaves the context
+      showBanner(error as Error);
+      if (/DeviceLost|OutOfMemory/.test((error as Error).name)) this.onEngineError(error as Error);
+    } finally {
+      this.setBusy(false);
+    }
+  }
+
+  private newChat(): void {
+    if (this.busy) return;
+    this.history = [];
+    el('messages').replaceChildren();
+    this.scheduleWarm(0);
+  }
+
+  private render(role: 'user' | 'assistant', text: string): HTMLElement {
+    const item = document.createElement('li');
+    item.className = 'message';
+    item.dataset.role = role;
+    item.dataset.testid = `message-${role}`;
+    if (text) item.append(text);
+    el('messages').append(item);
+    item.scrollIntoView({ block: 'end' });
+    return item;
+  }
+
+  private setBusy(busy: boolean): void {
+    this.busy = busy;
+    const ready = !!this.engine;
+    el<HTMLButtonElement>('send').disabled = busy || !ready;
+    el<HTMLButtonElement>('stop').disabled = !busy;
+    this.input.disabled = !ready;
+  }
+}
+
+export function showBanner(error: Error, action?: { label: string; run: () => void }): void {
+  const banner = el('banner');
+  banner.hidden = false;
+  banner.dataset.error = error.name;
+  banner.textContent = `${error.message}`;
+  if (action) {
+    const button = document.createElement('button');
+    button.className = 'secondary';
+    button.textContent = action.label;
+    button.addEventListener('click', action.run);
+    banner.append(' ', button);
+  }
+}
+
+function hideBanner(): void {
+  el('banner').hidden = true;
+}
