@@ -104,7 +104,7 @@ export class Chat {
         const choice = chunk.choices[0];
         if (choice?.delta.content) {
           reply += choice.delta.content;
-          bubble.firstChild ? ((bubble.firstChild as Text).data = reply) : bubble.append(reply);
+          bubble.textContent = reply;
           tokens++;
           showLiveSpeed(tokens, (performance.now() - started) / 1000);
         }
