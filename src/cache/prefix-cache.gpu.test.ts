@@ -2,10 +2,10 @@
 
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Gpu } from '../gpu/device';
-import { GpuModel } from '../model/gpu-model';
+import type { GpuModel } from '../model/gpu-model';
 import { GREEDY } from '../sampling/sampling';
 import { expectBitwiseEqual } from '../testing/compare';
-import { FIXTURES, loadFixture } from '../testing/fixtures';
+import { loadGpuPair } from '../testing/fixtures';
 import { testGpu } from '../testing/gpu';
 import type { TextTokenizer } from '../tokenizer/tokenizer';
 import { CachedGenerator } from './cached-generator';
@@ -16,11 +16,7 @@ let draft: GpuModel;
 let tokenizer: TextTokenizer;
 beforeAll(async () => {
   gpu = await testGpu();
-  const t = await loadFixture(FIXTURES.targetF16);
-  const d = await loadFixture(FIXTURES.draft);
-  target = await GpuModel.create(gpu, t.config, t.weights, { maxContext: 256 });
-  draft = await GpuModel.create(gpu, d.config, d.weights, { maxContext: 256 });
-  tokenizer = t.tokenizer;
+  ({ target, draft, tokenizer } = await loadGpuPair(gpu));
 });
 
 describe('prefix cache on the GPU', () => {

@@ -63,14 +63,17 @@ export interface RequestOptions {
 
 type Request<R> = R & RequestOptions;
 
+/** `chat.completions.create`, typed as web-llm's: a stream for `stream: true`, else a whole reply. */
+export interface ChatCompletionsCreate {
+  (request: Request<ChatCompletionRequestStreaming>): Promise<AsyncIterable<ChatCompletionChunk>>;
+  (request: Request<ChatCompletionRequestNonStreaming>): Promise<ChatCompletion>;
+  (request: Request<ChatCompletionRequest>): Promise<AsyncIterable<ChatCompletionChunk> | ChatCompletion>;
+}
+
 export class TandemEngine {
   readonly chat = {
     completions: {
-      create: ((request: Request<ChatCompletionRequest>) => this.create(request)) as {
-        (request: Request<ChatCompletionRequestStreaming>): Promise<AsyncIterable<ChatCompletionChunk>>;
-        (request: Request<ChatCompletionRequestNonStreaming>): Promise<ChatCompletion>;
-        (request: Request<ChatCompletionRequest>): Promise<AsyncIterable<ChatCompletionChunk> | ChatCompletion>;
-      },
+      create: ((request: Request<ChatCompletionRequest>) => this.create(request)) as ChatCompletionsCreate,
     },
   };
   lastUsage: TandemUsage | undefined;

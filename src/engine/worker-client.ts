@@ -5,16 +5,9 @@
  * thread never blocks on the GPU.
  */
 
-import type {
-  ChatCompletion,
-  ChatCompletionChunk,
-  ChatCompletionRequest,
-  ChatCompletionRequestNonStreaming,
-  ChatCompletionRequestStreaming,
-  InitProgressReport,
-} from '@mlc-ai/web-llm';
+import type { ChatCompletionChunk, ChatCompletionRequest, InitProgressReport } from '@mlc-ai/web-llm';
 import * as Comlink from 'comlink';
-import type { RequestOptions, TandemUsage } from './engine';
+import type { ChatCompletionsCreate, RequestOptions, TandemUsage } from './engine';
 import { AsyncQueue } from './queue';
 import type { EngineHost, LoadedInfo, WorkerEngineOptions } from './worker-host';
 
@@ -22,16 +15,10 @@ export interface WorkerEngineLoadOptions extends WorkerEngineOptions {
   initProgressCallback?: (report: InitProgressReport) => void;
 }
 
-type Request<R> = R & RequestOptions;
-
 export class WorkerEngine {
   readonly chat = {
     completions: {
-      create: ((request: Request<ChatCompletionRequest>) => this.create(request)) as {
-        (request: Request<ChatCompletionRequestStreaming>): Promise<AsyncIterable<ChatCompletionChunk>>;
-        (request: Request<ChatCompletionRequestNonStreaming>): Promise<ChatCompletion>;
-        (request: Request<ChatCompletionRequest>): Promise<AsyncIterable<ChatCompletionChunk> | ChatCompletion>;
-      },
+      create: ((request: ChatCompletionRequest & RequestOptions) => this.create(request)) as ChatCompletionsCreate,
     },
   };
 
@@ -60,7 +47,7 @@ export class WorkerEngine {
     return this.host.unload();
   }
 
-  private async create(request: Request<ChatCompletionRequest>) {
+  private async create(request: ChatCompletionRequest & RequestOptions) {
     if (!request.stream) return this.host.complete(request);
     const queue = new AsyncQueue<ChatCompletionChunk>();
     this.host

@@ -3,9 +3,9 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Gpu } from '../gpu/device';
 import { generate } from '../model/generate';
-import { GpuModel } from '../model/gpu-model';
+import type { GpuModel } from '../model/gpu-model';
 import { GREEDY } from '../sampling/sampling';
-import { FIXTURES, loadFixture, loadGolden } from '../testing/fixtures';
+import { FIXTURES, loadGolden, loadGpuPair } from '../testing/fixtures';
 import { testGpu } from '../testing/gpu';
 import { expectCachesFresh } from '../testing/spec';
 import { ModelDraftSource } from './model-draft';
@@ -17,10 +17,7 @@ let target: GpuModel;
 let draft: GpuModel;
 beforeAll(async () => {
   gpu = await testGpu();
-  const t = await loadFixture(FIXTURES.targetF16);
-  const d = await loadFixture(FIXTURES.draft);
-  target = await GpuModel.create(gpu, t.config, t.weights, { maxContext: 256 });
-  draft = await GpuModel.create(gpu, d.config, d.weights, { maxContext: 256 });
+  ({ target, draft } = await loadGpuPair(gpu));
 });
 
 const TOKENS = 48;

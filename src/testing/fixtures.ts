@@ -5,9 +5,11 @@
 
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import type { Gpu } from '../gpu/device';
 import { loadModelFolder, type ModelFolder } from '../loader/model-folder';
 import { directorySource } from '../loader/node-source';
 import { parseSafetensors, tensorData } from '../loader/safetensors';
+import { GpuModel } from '../model/gpu-model';
 
 export const MODELS_DIR = resolve(import.meta.dirname, '../../public/models');
 
@@ -54,4 +56,16 @@ export function loadGolden(name: string): GoldenPrompt[] {
       logits: tensorData(tensors, info) as Float32Array,
     };
   });
+}
+
+/** The fixture pair on the GPU: the f16 target and the draft, with the target's tokenizer. */
+export async function loadGpuPair(gpu: Gpu, maxContext = 256) {
+  const t = await loadFixture(FIXTURES.targetF16);
+  const d = await loadFixture(FIXTURES.draft);
+  d.tokenizer.dispose();
+  return {
+    target: await GpuModel.create(gpu, t.config, t.weights, { maxContext }),
+    draft: await GpuModel.create(gpu, d.config, d.weights, { maxContext }),
+    tokenizer: t.tokenizer,
+  };
 }
