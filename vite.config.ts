@@ -25,6 +25,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           setupFiles: ['src/node/require-shim.ts'],
+          testTimeout: 30_000, // reference-model tests take seconds on a busy 2-core machine
           include: ['src/**/*.test.ts', 'bench/**/*.test.ts', 'worker/**/*.test.ts'],
           exclude: ['**/*.gpu.test.ts', '**/*.e2e.test.ts', '**/node_modules/**'],
         },

@@ -9,7 +9,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { ModelConfig } from '../model/config';
 import type { CausalLM, Rows } from '../model/types';
 import { ReferenceModel, type ReferenceSequence } from '../ref/model';
-import { GREEDY } from '../sampling/sampling';
+import { GREEDY, type SamplingParams } from '../sampling/sampling';
 import { FIXTURES, loadFixture } from '../testing/fixtures';
 import type { TextTokenizer } from '../tokenizer/tokenizer';
 import { CachedGenerator, type CachedRequest } from './cached-generator';
@@ -36,6 +36,10 @@ class Counting implements CausalLM<ReferenceSequence> {
   greedy(s: ReferenceSequence, t: ArrayLike<number>, rows?: Rows) {
     this.computed += t.length;
     return this.model.greedy(s, t, rows);
+  }
+  sample(s: ReferenceSequence, t: ArrayLike<number>, sampling: SamplingParams, seed: number) {
+    this.computed += t.length;
+    return this.model.sample(s, t, sampling, seed);
   }
   copyPrefix(from: ReferenceSequence, to: ReferenceSequence, length: number) {
     this.model.copyPrefix(from, to, length);

@@ -11,6 +11,7 @@ import embedCode from './embed.wgsl?raw';
 import { ComputeKernel } from './kernel';
 import rmsnormCode from './rmsnorm.wgsl?raw';
 import ropeCode from './rope.wgsl?raw';
+import sampleCode from './sample.wgsl?raw';
 import siluGateCode from './silu_gate.wgsl?raw';
 
 const FORMATS: Record<WeightDType, number> = { F32: 0, F16: 1, BF16: 2 };
@@ -127,4 +128,33 @@ export class ArgmaxKernel extends ComputeKernel {
   encode(pass: GPUComputePassEncoder, bindGroup: GPUBindGroup, tokens: number) {
     this.dispatch(pass, bindGroup, tokens);
   }
+}
+
+/** ids[n] = a token drawn from softmax(logits[n, :] / T) within top-k / top-p (sample.wgsl). */
+export class SampleKernel extends ComputeKernel {
+  constructor(device: GPUDevice, vocabSize: number) {
+    super(device, `sample ${vocabSize}`, sampleCode, { V: vocabSize, WG: 256 });
+  }
+  bind(b: { step: GPUBuffer; params: GPUBuffer; logits: GPUBuffer; ids: GPUBuffer }) {
+    return this.bindAll([b.step, b.params, b.logits, b.ids]);
+  }
+  encode(pass: GPUComputePassEncoder, bindGroup: GPUBindGroup, tokens: number) {
+    this.dispatch(pass, bindGroup, tokens);
+  }
+}
+
+/** The sampling uniform: struct Sampling { temperature: f32, top_p: f32, top_k: u32, seed: u32 }. */
+export function writeSamplingParams(
+  device: GPUDevice,
+  buffer: GPUBuffer,
+  params: { temperature: number; topP: number; topK: number },
+  seed: number,
+  scratch = new ArrayBuffer(16),
+): void {
+  const view = new DataView(scratch);
+  view.setFloat32(0, params.temperature, true);
+  view.setFloat32(4, params.topP, true);
+  view.setUint32(8, params.topK, true);
+  view.setUint32(12, seed >>> 0, true);
+  device.queue.writeBuffer(buffer, 0, scratch);
 }

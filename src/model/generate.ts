@@ -4,8 +4,7 @@
  * distribution (sampling).
  */
 
-import { type SamplingParams, sampleToken } from '../sampling/sampling';
-import { Rng } from '../util/rng';
+import type { SamplingParams } from '../sampling/sampling';
 import type { CausalLM, Sequence } from './types';
 
 export interface GenerateOptions {
@@ -24,14 +23,12 @@ export async function generate<S extends Sequence>(
   prompt: number[],
   options: GenerateOptions,
 ): Promise<number[]> {
-  const rng = new Rng(options.seed ?? 0);
   const stop = new Set(options.stopTokens ?? []);
   const greedy = options.sampling.temperature <= 0;
-  // Greedy decoding reads back one token id per step; sampling needs the last row of logits.
+  const seed = options.seed ?? 0;
+  // Either way one token id per step is read back: the argmax, or a draw made where the logits are.
   const next = async (tokens: ArrayLike<number>) =>
-    greedy
-      ? (await model.greedy(sequence, tokens, 'last'))[0]
-      : sampleToken(await model.forwardLast(sequence, tokens), options.sampling, rng);
+    greedy ? (await model.greedy(sequence, tokens, 'last'))[0] : model.sample(sequence, tokens, options.sampling, seed);
   const out: number[] = [];
   let token = await next(prompt.slice(sequence.length));
   for (;;) {

@@ -98,6 +98,20 @@ describe('GPU KV cache and batching', () => {
     chunked.destroy();
   });
 
+  it('samples on the GPU reproducibly from a seed, reading back ids only', async () => {
+    const { config, weights } = folder(FIXTURES.target);
+    const model = await GpuModel.create(gpu, config, weights, { maxContext: 256 });
+    const { ids } = loadGolden(FIXTURES.target)[1];
+    const sampling = { temperature: 0.8, topK: 40, topP: 0.95 };
+    const run = (seed: number) => generate(model, model.createSequence(256), ids, { maxTokens: 40, sampling, seed });
+    const a = await run(1);
+    expect(await run(1)).toEqual(a);
+    const others = await Promise.all([2, 3, 4].map(run));
+    expect(others.some((o) => o.join() !== a.join())).toBe(true);
+    expect(a.every((t) => t < 762)).toBe(true); // never a padding id of the embedding table
+    model.destroy();
+  });
+
   it('refuses a model that exceeds the adapter limits, naming the limit', async () => {
     const { config, weights } = folder(FIXTURES.target);
     const small = {

@@ -4,8 +4,8 @@
  * Everything is made at load: weights (gpu-weights.ts), pipelines, activation buffers for up
  * to `maxBatch` tokens, bind groups. A sequence adds its KV cache and the bind groups that
  * read it. A forward pass then writes the step uniform, records ~9 dispatches per layer into
- * one command buffer, and reads back only what the caller asked for: token ids (greedy), or
- * logits. Longer inputs run in chunks of `maxBatch`; kernels are batch-invariant, so chunking
+ * one command buffer, and reads back only what the caller asked for: a token id (greedy, or
+ * sampled on the GPU), or logits. Longer inputs run in chunks of `maxBatch`; kernels are batch-invariant, so chunking
  * changes no bit of the result.
  *
  * Per layer (d = hidden size, B = tokens in the step):
@@ -22,14 +22,24 @@
  */
 
 import { GPUOutOfMemoryError } from '../errors';
-import { createStorage } from '../gpu/buffers';
+import { createStorage, createUniform } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
 import { LinearKernel } from '../kernels/linear';
-import { ArgmaxKernel, AttentionKernel, EmbedKernel, RmsNormKernel, RopeKernel, SiluGateKernel } from '../kernels/ops';
+import {
+  ArgmaxKernel,
+  AttentionKernel,
+  EmbedKernel,
+  RmsNormKernel,
+  RopeKernel,
+  SampleKernel,
+  SiluGateKernel,
+  writeSamplingParams,
+} from '../kernels/ops';
 import { type KernelProfile, kernelProfile } from '../kernels/profile';
 import { StepUniform } from '../kernels/step';
 import type { ModelWeights } from '../loader/weights';
 import { ropeTables } from '../ref/ops';
+import type { SamplingParams } from '../sampling/sampling';
 import { type ModelConfig, ropeInverseFrequencies } from './config';
 import { checkLimits, type GpuMatrix, type GpuWeights, uploadWeights } from './gpu-weights';
 import type { CausalLM, Rows, Sequence } from './types';
@@ -66,6 +76,9 @@ interface LinearPair {
   bindOne: GPUBindGroup;
   bindMany: GPUBindGroup;
 }
+
+/** What a forward pass reads back: the logits, the argmax ids, or sampled ids. */
+type Want = 'logits' | 'ids' | 'sample';
 
 export class GpuSequence implements Sequence {
   length = 0;
@@ -104,6 +117,10 @@ export class GpuModel implements CausalLM<GpuSequence> {
   private readonly attention: AttentionKernel;
   private readonly siluGate: SiluGateKernel;
   private readonly argmax: ArgmaxKernel;
+  private readonly sampler: SampleKernel;
+  private readonly samplingParams: GPUBuffer; // struct Sampling, written per sampled step
+  private readonly samplingScratch = new ArrayBuffer(16);
+  private pending: Promise<unknown> = Promise.resolve();
   private readonly layerBinds: {
     inputNorm: GPUBindGroup;
     postNorm: GPUBindGroup;
@@ -116,6 +133,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
   private readonly finalNormBind: GPUBindGroup;
   private readonly head: LinearPair;
   private readonly argmaxBind: GPUBindGroup;
+  private readonly sampleBind: GPUBindGroup;
   private readonly cos: GPUBuffer;
   private readonly sin: GPUBuffer;
 
@@ -167,6 +185,8 @@ export class GpuModel implements CausalLM<GpuSequence> {
     this.attention = new AttentionKernel(device, heads);
     this.siluGate = new SiluGateKernel(device, f);
     this.argmax = new ArgmaxKernel(device, vocabSize);
+    this.sampler = new SampleKernel(device, vocabSize);
+    this.samplingParams = createUniform(device, 16, 'sampling');
 
     const step = this.step.buffer;
     const { act } = this;
@@ -184,6 +204,12 @@ export class GpuModel implements CausalLM<GpuSequence> {
     this.finalNormBind = this.norm.bind({ step: headStep, weight: weights.finalNorm, x: act.headIn, out: act.normed });
     this.head = this.linear(weights.lmHead, weights.zeros, act.normed, act.logits, false, headStep);
     this.argmaxBind = this.argmax.bind({ step: headStep, logits: act.logits, ids: act.ids });
+    this.sampleBind = this.sampler.bind({
+      step: headStep,
+      params: this.samplingParams,
+      logits: act.logits,
+      ids: act.ids,
+    });
   }
 
   static async create(gpu: Gpu, config: ModelConfig, weights: ModelWeights, options: GpuModelOptions = {}) {
@@ -264,7 +290,27 @@ export class GpuModel implements CausalLM<GpuSequence> {
     return this.run(sequence, tokens, rows, 'ids') as Promise<Uint32Array>;
   }
 
-  private async run(sequence: GpuSequence, tokens: ArrayLike<number>, rows: Rows, want: 'ids' | 'logits') {
+  /** A token drawn on the GPU from the last token's distribution: only its id is read back. */
+  async sample(sequence: GpuSequence, tokens: ArrayLike<number>, sampling: SamplingParams, seed: number) {
+    if (sampling.temperature <= 0) return (await this.greedy(sequence, tokens, 'last'))[0];
+    const write = () => writeSamplingParams(this.gpu.device, this.samplingParams, sampling, seed, this.samplingScratch);
+    return ((await this.run(sequence, tokens, 'last', 'sample', write)) as Uint32Array)[0];
+  }
+
+  /**
+   * Forward passes share the activation and readback buffers, so they run one after another:
+   * callers may overlap them (several generations on one model), the GPU work never does.
+   */
+  private run(sequence: GpuSequence, tokens: ArrayLike<number>, rows: Rows, want: Want, before?: () => void) {
+    const result = this.pending.then(() => {
+      before?.(); // per-pass uniforms are written when the pass's turn comes
+      return this.runNow(sequence, tokens, rows, want);
+    });
+    this.pending = result.catch(() => undefined);
+    return result;
+  }
+
+  private async runNow(sequence: GpuSequence, tokens: ArrayLike<number>, rows: Rows, want: Want) {
     this.gpu.assertHealthy();
     if (sequence.model !== this) throw new Error('this sequence belongs to another model');
     if (tokens.length === 0) throw new RangeError('forward needs at least one token');
@@ -275,20 +321,20 @@ export class GpuModel implements CausalLM<GpuSequence> {
     }
     const vocab = this.config.vocabSize;
     const outputRows = rows === 'all' ? tokens.length : 1;
-    const out = want === 'ids' ? new Uint32Array(outputRows) : new Float32Array(outputRows * vocab);
+    const out = want === 'logits' ? new Float32Array(outputRows * vocab) : new Uint32Array(outputRows);
     for (let begin = 0; begin < tokens.length; begin += this.maxBatch) {
       const end = Math.min(tokens.length, begin + this.maxBatch);
       const last = end === tokens.length;
       const chunkRows = rows === 'all' ? end - begin : last ? 1 : 0;
       for (let i = begin; i < end; i++) this.tokenIds[i - begin] = tokens[i];
       const result = await this.chunk(sequence, end - begin, chunkRows, want);
-      if (result) out.set(result as never, rows === 'all' ? begin * (want === 'ids' ? 1 : vocab) : 0);
+      if (result) out.set(result as never, rows === 'all' ? begin * (want === 'logits' ? vocab : 1) : 0);
     }
     return out;
   }
 
   /** One command buffer: the body for `n` tokens of tokenIds, then the head for its last `headRows` rows (0: none). */
-  private async chunk(sequence: GpuSequence, n: number, headRows: number, want: 'ids' | 'logits') {
+  private async chunk(sequence: GpuSequence, n: number, headRows: number, want: Want) {
     const { device } = this.gpu;
     const { act } = this;
     device.queue.writeBuffer(act.tokens, 0, this.tokenIds, 0, n);
@@ -318,22 +364,23 @@ export class GpuModel implements CausalLM<GpuSequence> {
       this.norm.encode(pass, this.finalNormBind, headRows);
       encodeLinear(pass, this.head, headRows);
       if (want === 'ids') this.argmax.encode(pass, this.argmaxBind, headRows);
+      if (want === 'sample') this.sampler.encode(pass, this.sampleBind, headRows);
       pass.end();
       const vocab = this.config.vocabSize;
-      if (want === 'ids') encoder.copyBufferToBuffer(act.ids, 0, act.idsReadback, 0, headRows * 4);
-      else encoder.copyBufferToBuffer(act.logits, 0, act.logitsReadback, 0, headRows * vocab * 4);
+      if (want === 'logits') encoder.copyBufferToBuffer(act.logits, 0, act.logitsReadback, 0, headRows * vocab * 4);
+      else encoder.copyBufferToBuffer(act.ids, 0, act.idsReadback, 0, headRows * 4);
     }
     device.queue.submit([encoder.finish()]);
     sequence.length += n;
     if (headRows === 0) return undefined;
 
-    const readback = want === 'ids' ? act.idsReadback : act.logitsReadback;
-    const bytes = headRows * 4 * (want === 'ids' ? 1 : this.config.vocabSize);
+    const readback = want === 'logits' ? act.logitsReadback : act.idsReadback;
+    const bytes = headRows * 4 * (want === 'logits' ? this.config.vocabSize : 1);
     await readback.mapAsync(0x0001, 0, bytes); // GPUMapMode.READ
     const data = readback.getMappedRange(0, bytes).slice(0);
     readback.unmap();
     this.gpu.assertHealthy();
-    return want === 'ids' ? new Uint32Array(data) : new Float32Array(data);
+    return want === 'logits' ? new Float32Array(data) : new Uint32Array(data);
   }
 
   /** Frees the weights and activations (sequences are freed with their own `release`). */
@@ -341,6 +388,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
     for (const buffer of Object.values(this.act)) buffer.destroy();
     this.step.buffer.destroy();
     this.headStep.buffer.destroy();
+    this.samplingParams.destroy();
     this.cos.destroy();
     this.sin.destroy();
     const w = this.weights;

@@ -8,6 +8,7 @@
  * tokens and a reused prefix are both just a shorter length; nothing is copied or cleared.
  */
 
+import type { SamplingParams } from '../sampling/sampling';
 import type { ModelConfig } from './config';
 
 export interface Sequence {
@@ -32,6 +33,11 @@ export interface CausalLM<S extends Sequence = Sequence> {
   forwardLast(sequence: S, tokens: ArrayLike<number>): Promise<Float32Array>;
   /** The argmax after each token ('all') or after the last one ('last'). */
   greedy(sequence: S, tokens: ArrayLike<number>, rows?: Rows): Promise<Uint32Array>;
+  /**
+   * A token drawn from the last token's next-token distribution under `sampling` (temperature,
+   * top-k, top-p), with randomness fixed by `seed` and the position: reproducible.
+   */
+  sample(sequence: S, tokens: ArrayLike<number>, sampling: SamplingParams, seed: number): Promise<number>;
   /** Makes `to` hold the first `length` positions of `from` (a copy of their keys and values). */
   copyPrefix(from: S, to: S, length: number): void;
 }

@@ -13,7 +13,8 @@ import { widenBF16, widenF16 } from '../loader/half';
 import type { ModelWeights, WeightTensor } from '../loader/weights';
 import { type ModelConfig, ropeInverseFrequencies } from '../model/config';
 import type { CausalLM, Rows, Sequence } from '../model/types';
-import { argmax } from '../sampling/sampling';
+import { argmax, type SamplingParams, sampleToken } from '../sampling/sampling';
+import { Rng } from '../util/rng';
 import { linear } from './linear';
 import { applyRope, attention, rmsNorm, ropeTables, siluGate } from './ops';
 
@@ -110,6 +111,12 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
     const logits = this.forwardSync(sequence, tokens);
     if (rows === 'last') return Uint32Array.of(argmax(logits, logits.length - vocab, vocab));
     return Uint32Array.from({ length: tokens.length }, (_, i) => argmax(logits, i * vocab, vocab));
+  }
+
+  async sample(sequence: ReferenceSequence, tokens: ArrayLike<number>, sampling: SamplingParams, seed: number) {
+    const position = sequence.length + tokens.length - 1;
+    const logits = this.forwardSync(sequence, tokens).subarray(-this.config.vocabSize);
+    return sampleToken(logits, sampling, new Rng((seed ^ Math.imul(position + 1, 0x9e3779b1)) >>> 0));
   }
 
   copyPrefix(from: ReferenceSequence, to: ReferenceSequence, length: number): void {

@@ -93,12 +93,12 @@ export async function speculativeGenerate<S extends Sequence>(
     options.onToken?.(token);
     if (stop.has(token) || out.length >= maxTokens || options.shouldStop?.()) done = true;
   };
-  /** The target's next token after `tokens`, from the last row (plain decoding). */
+  /** The target's next token after `tokens`, from the last row (plain decoding: an id is read back). */
   const plainStep = async (tokens: ArrayLike<number>) => {
     stats.target_forwards++;
     return greedy
       ? (await target.greedy(sequence, tokens, 'last'))[0]
-      : sampleToken(await target.forwardLast(sequence, tokens), sampling, rng);
+      : target.sample(sequence, tokens, sampling, rng.nextUint32());
   };
 
   emit(await plainStep(prompt.slice(sequence.length)));
