@@ -41,25 +41,3 @@ export async function time(run: () => Promise<unknown>, runs: number, warmup = 1
   }
   return summarize(samples);
 }
-
-/**
- * Times two alternatives A and B interleaved (A, B, A, B, ...) so that drifts in machine
- * load hit both alike; returns both summaries.
- */
-export async function timeAB(a: () => Promise<unknown>, b: () => Promise<unknown>, runs: number, warmup = 1) {
-  for (let i = 0; i < warmup; i++) {
-    await a();
-    await b();
-  }
-  const sa: number[] = [];
-  const sb: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    let start = performance.now();
-    await a();
-    sa.push(performance.now() - start);
-    start = performance.now();
-    await b();
-    sb.push(performance.now() - start);
-  }
-  return { a: summarize(sa), b: summarize(sb) };
-}

@@ -136,11 +136,6 @@ export class PrefixCache<S extends Sequence, D extends Sequence = Sequence> {
     entry.lastUsed = ++this.clock;
   }
 
-  /** Tokens of all idle entries' KV, for reporting. */
-  get cachedTokens(): number {
-    return this.entries.reduce((sum, e) => sum + e.tokens.length, 0);
-  }
-
   private create(): CacheEntry<S, D> {
     const { target, draft, capacity } = this.options;
     const entry: CacheEntry<S, D> = {
