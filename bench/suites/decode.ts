@@ -80,7 +80,6 @@ export async function runDecodeSuite(
       fallback: false,
     });
     sequence.release();
-    source.release();
     return result;
   };
 

@@ -4,7 +4,7 @@
 override V: u32;            // vocabulary size (row length)
 override WG: u32 = 256u;
 
-struct Step { tokens: u32, start: u32, kv_len: u32, _pad: u32 }
+struct Step { tokens: u32, start: u32, _pad0: u32, _pad1: u32 }
 
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<storage, read> logits: array<f32>;     // (tokens, V)

@@ -15,7 +15,7 @@ override WG: u32 = 64u;     // >= HD: thread d accumulates output dimension d
 
 const NEG_LARGE = -3.0e38;  // stands for -infinity (WGSL constants cannot be infinite)
 
-struct Step { tokens: u32, start: u32, kv_len: u32, _pad: u32 }
+struct Step { tokens: u32, start: u32, _pad0: u32, _pad1: u32 }
 
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<storage, read> q: array<f32>;          // (tokens, NH, HD), rotated

@@ -5,7 +5,7 @@
 override D: u32;                // hidden size
 override FORMAT: u32 = 0u;      // 0 = f32, 1 = f16, 2 = bf16
 
-struct Step { tokens: u32, start: u32, kv_len: u32, _pad: u32 }
+struct Step { tokens: u32, start: u32, _pad0: u32, _pad1: u32 }
 
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<storage, read> table: array<u32>;       // (vocab, D) in FORMAT

@@ -26,7 +26,7 @@ override TILE_N: u32 = 1u;     // tokens per workgroup: 1, 4, 8, 12 or 16
 override GRID_X: u32 = 65535u; // workgroups along x; rows past it continue along y
 override ACCUMULATE: bool = false;
 
-struct Step { tokens: u32, start: u32, kv_len: u32, _pad: u32 }
+struct Step { tokens: u32, start: u32, _pad0: u32, _pad1: u32 }
 
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<storage, read> weight: array<vec4u>;    // (ROWS, K / values per word)

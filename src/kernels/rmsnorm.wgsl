@@ -6,7 +6,7 @@ override D: u32;
 override EPS: f32;
 override WG: u32 = 64u;
 
-struct Step { tokens: u32, start: u32, kv_len: u32, _pad: u32 }
+struct Step { tokens: u32, start: u32, _pad0: u32, _pad1: u32 }
 
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<storage, read> weight: array<f32>;      // (D)

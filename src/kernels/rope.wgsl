@@ -8,7 +8,7 @@ override NH: u32;     // query heads
 override NKV: u32;    // key/value heads
 override HD: u32;     // head dim
 
-struct Step { tokens: u32, start: u32, kv_len: u32, _pad: u32 }
+struct Step { tokens: u32, start: u32, _pad0: u32, _pad1: u32 }
 
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<storage, read> qkv: array<f32>;             // (tokens, (NH + 2 NKV) HD)

@@ -3,7 +3,7 @@
 
 override F: u32;   // intermediate size
 
-struct Step { tokens: u32, start: u32, kv_len: u32, _pad: u32 }
+struct Step { tokens: u32, start: u32, _pad0: u32, _pad1: u32 }
 
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<storage, read> gate_up: array<f32>;     // (tokens, 2F)

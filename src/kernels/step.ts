@@ -4,7 +4,7 @@
  * buffer at binding 0 and declares the same `Step` struct, so a forward pass writes it once
  * and encodes all its dispatches against it. Shapes are `override` constants, fixed at load.
  *
- *   struct Step { tokens: u32, start: u32, kv_len: u32, _pad: u32 }
+ *   struct Step { tokens: u32, start: u32, _pad0: u32, _pad1: u32 }   (uniforms come in 16 bytes)
  */
 
 import { createUniform } from '../gpu/buffers';
@@ -19,11 +19,10 @@ export class StepUniform {
     this.buffer = createUniform(device, STEP_BYTES, 'step');
   }
 
-  /** `tokens` new tokens at positions start..start+tokens-1; the KV cache then holds start+tokens. */
+  /** `tokens` new tokens at positions start..start+tokens-1. */
   write(tokens: number, start = 0): void {
     this.values[0] = tokens;
     this.values[1] = start;
-    this.values[2] = start + tokens;
     this.device.queue.writeBuffer(this.buffer, 0, this.values);
   }
 }

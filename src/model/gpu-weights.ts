@@ -9,7 +9,7 @@
  * model that cannot fit is refused with ModelTooLargeError naming the tensor and the limit.
  */
 
-import { ModelTooLargeError } from '../errors';
+import { ModelTooLargeError, TensorShapeError } from '../errors';
 import { STORAGE, uploadBuffer } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
 import type { ModelWeights, WeightDType, WeightTensor } from '../loader/weights';
@@ -84,7 +84,11 @@ export function uploadWeights(gpu: Gpu, config: ModelConfig, weights: ModelWeigh
   };
   const matrix = (label: string, parts: WeightTensor[]): GpuMatrix => {
     const formats = new Set(parts.map((p) => p.dtype));
-    if (formats.size !== 1) throw new ModelTooLargeError(`${label}: parts have mixed dtypes ${[...formats]}`);
+    if (formats.size !== 1) {
+      throw new TensorShapeError(
+        `${label}: its parts are stored in different dtypes (${[...formats]}); they must share one`,
+      );
+    }
     const [first] = parts;
     const data = concat(parts.map((p) => p.data));
     const rows = parts.reduce((sum, p) => sum + p.shape[0], 0);

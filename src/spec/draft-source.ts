@@ -25,8 +25,6 @@ export interface DraftSource {
   propose(context: readonly number[], k: number, sampling: SamplingParams, rng: Rng): Promise<Draft>;
   /** The first `length` tokens of the context are final: forget any state past them. */
   rollback(length: number): void;
-  /** Frees what the source holds (a draft model's KV cache). */
-  release(): void;
 }
 
 /** Plain decoding: proposes nothing. */
@@ -37,5 +35,4 @@ export const noDraft: DraftSource = {
     return { tokens: [] };
   },
   rollback() {},
-  release() {},
 };

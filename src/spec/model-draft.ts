@@ -53,6 +53,4 @@ export class ModelDraftSource<S extends Sequence> implements DraftSource {
   rollback(length: number): void {
     if (length < this.sequence.length) this.sequence.truncate(length);
   }
-
-  release(): void {}
 }

@@ -23,7 +23,6 @@ export class PromptLookupSource implements DraftSource {
   }
 
   rollback(): void {}
-  release(): void {}
 }
 
 export function lookup(context: readonly number[], k: number, maxNgram: number, minNgram: number): number[] {

@@ -102,7 +102,6 @@ describe('greedy speculative decoding equals plain greedy decoding', () => {
         return { tokens: new Array(k).fill(padding) };
       },
       rollback() {},
-      release() {},
     };
     const { tokens, stats } = await speculative(prompts[0], wrong, 3);
     expect(tokens).toEqual(await plain(prompts[0]));
