@@ -61,6 +61,11 @@ export interface RequestOptions {
   draftLength?: DraftLength;
 }
 
+/** Tokens a sequence may hold, unless the options say otherwise (and the model allows). */
+export const DEFAULT_CONTEXT_LENGTH = 2048;
+/** GPU memory the prefix cache may keep in KV caches, unless the options say otherwise. */
+export const DEFAULT_CACHE_BUDGET_BYTES = 256 << 20;
+
 type Request<R> = R & RequestOptions;
 
 /** `chat.completions.create`, typed as web-llm's: a stream for `stream: true`, else a whole reply. */
@@ -116,7 +121,7 @@ export class TandemEngine {
         `Loading ${p.file}: ${(p.loaded / 2 ** 20).toFixed(1)}${p.total ? ` of ${(p.total / 2 ** 20).toFixed(1)}` : ''} MB`,
       );
     const targetFolder = await loadModelFolder(await sourceFor(options.target), onFile(hasDraftModel ? 0.8 : 1, 0));
-    const contextLength = Math.min(options.contextLength ?? 2048, targetFolder.config.maxPositions);
+    const contextLength = Math.min(options.contextLength ?? DEFAULT_CONTEXT_LENGTH, targetFolder.config.maxPositions);
     const targetModel = await GpuModel.create(gpu, targetFolder.config, targetFolder.weights, {
       maxContext: contextLength,
     });
@@ -138,7 +143,7 @@ export class TandemEngine {
       defaultDraft,
       options.draftLength ?? 'auto',
       contextLength,
-      options.cacheBudgetBytes ?? 256 << 20,
+      options.cacheBudgetBytes ?? DEFAULT_CACHE_BUDGET_BYTES,
     );
   }
 

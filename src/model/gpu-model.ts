@@ -91,6 +91,11 @@ export class GpuSequence implements Sequence {
     readonly attentionBinds: GPUBindGroup[],
   ) {}
 
+  /** GPU memory its KV cache takes: keys and values, every layer, `capacity` tokens, f32. */
+  get bytes(): number {
+    return [...this.kCache, ...this.vCache].reduce((sum, buffer) => sum + buffer.size, 0);
+  }
+
   truncate(length: number): void {
     if (length < 0 || length > this.length) throw new RangeError(`truncate(${length}) on a sequence of ${this.length}`);
     this.length = length;
@@ -106,6 +111,8 @@ export class GpuModel implements CausalLM<GpuSequence> {
   readonly maxBatch: number;
   readonly maxContext: number;
   readonly profile: KernelProfile;
+  /** GPU memory of the activations, staging buffers and RoPE tables (besides weights and KV caches). */
+  readonly scratchBytes: number;
   private readonly step: StepUniform; // the main body's step: B tokens from the sequence's length
   private readonly headStep: StepUniform; // the LM head's step: B rows, or 1
   private readonly act: Activations;
@@ -177,6 +184,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
     this.sin = createStorage(device, tables.sin.byteLength, 'rope sin');
     device.queue.writeBuffer(this.cos, 0, tables.cos);
     device.queue.writeBuffer(this.sin, 0, tables.sin);
+    this.scratchBytes = [...Object.values(this.act), this.cos, this.sin].reduce((sum, b) => sum + b.size, 0);
 
     const heads = { numHeads: nh, numKvHeads: nkv, headDim: hd };
     this.embed = new EmbedKernel(device, d, weights.embed.dtype);

@@ -48,6 +48,36 @@ export function randomWeights(config: ModelConfig, seed: number, dtype: WeightDT
   return weights;
 }
 
+/**
+ * Weights for timing only, in the shapes of real checkpoints (up to billions of values): each
+ * f16 matrix is tiled from a pool of 64 Ki random values drawn with the same bounds as
+ * `randomWeights`, copied in blocks at random offsets. That takes a memory copy's time instead
+ * of minutes of drawing every value; a kernel's speed does not depend on the values it reads.
+ */
+export function timingWeights(config: ModelConfig, seed: number): ModelWeights {
+  const rng = new Rng(seed);
+  const weights: ModelWeights = new Map();
+  const POOL = 1 << 16;
+  const BLOCK = 1 << 12;
+  for (const [name, shape] of expectedTensors(config)) {
+    const count = shape.reduce((a, b) => a * b, 1);
+    if (shape.length !== 2) {
+      const values = name.endsWith('.bias') ? rng.floats(count, -0.1, 0.1) : rng.floats(count, 0.8, 1.2);
+      weights.set(name, { name, dtype: 'F32', shape, data: values });
+      continue;
+    }
+    const bound = name.includes('embed_tokens') ? 1 : Math.sqrt(3 / shape[1]);
+    const pool = Uint16Array.from(rng.floats(POOL + BLOCK, -bound, bound), f32ToF16);
+    const data = new Uint16Array(count);
+    for (let at = 0; at < count; at += BLOCK) {
+      const from = rng.int(0, POOL);
+      data.set(pool.subarray(from, from + Math.min(BLOCK, count - at)), at);
+    }
+    weights.set(name, { name, dtype: 'F16', shape, data });
+  }
+  return weights;
+}
+
 export function randomModel(fields: Record<string, unknown>, seed: number, dtype: WeightDType = 'F32') {
   const config = parseModelConfig(llamaConfigJson(fields), 'random model');
   return { config, weights: randomWeights(config, seed, dtype) };
