@@ -7,10 +7,12 @@ import type { Gpu, GpuInfo } from '../src/gpu/device';
 import type { ModelFolder } from '../src/loader/model-folder';
 import { type DecodeResults, runDecodeSuite } from './suites/decode';
 import { type KernelResults, runKernelSuite } from './suites/kernels';
+import { type MemoryResults, runMemorySuite } from './suites/memory';
 import { type ModelResults, runModelSuite } from './suites/model';
+import { runShapesSuite, type ShapeResults } from './suites/shapes';
 import { runTtftSuite, type TtftResults } from './suites/ttft';
 
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 export interface BenchOptions {
   target: ModelFolder;
@@ -18,7 +20,19 @@ export interface BenchOptions {
   quick: boolean;
   /** Where it ran: "node v20.20.2", or the browser's user agent. */
   environment: string;
+  /** Called before each suite with the share of the run done so far. */
+  progress?: (done: number, stage: string) => void;
 }
+
+/** The suites in the order they run, with their rough share of a run's time. */
+const STAGES = [
+  ['kernels', 0.05],
+  ['model', 0.1],
+  ['decode', 0.3],
+  ['ttft', 0.2],
+  ['memory', 0.05],
+  ['shapes', 0.3],
+] as const;
 
 export interface BenchResults {
   schema: number;
@@ -30,31 +44,55 @@ export interface BenchResults {
   model: ModelResults;
   decode: DecodeResults;
   ttft: TtftResults;
+  memory: MemoryResults;
+  shapes: ShapeResults;
 }
 
 export async function runBench(gpu: Gpu, options: BenchOptions, log: (line: string) => void): Promise<BenchResults> {
   log(`bench on ${gpu.info.vendor} ${gpu.info.architecture} (${options.quick ? 'quick' : 'full'})`);
+  let done = 0;
+  const stage = (name: (typeof STAGES)[number][0]) => {
+    options.progress?.(done, name);
+    done += STAGES.find(([n]) => n === name)?.[1] ?? 0;
+  };
+  stage('kernels');
   const kernels = await runKernelSuite(gpu, options.quick);
   log(
     `copy ${kernels.copy_gb_s} GB/s; ${kernels.linear.map((l) => `${l.dtype} ${l.rows}x${l.k}: ${l.gb_s} GB/s (${l.fraction_of_copy} of copy)`).join('; ')}`,
   );
+  stage('model');
   const model = await runModelSuite(gpu, options.target, options.quick);
   log(
     `model: prefill ${model.prefill_tok_s} tok/s, decode ${model.decode_tok_s} tok/s, verify(5)/decode ${model.verify5_ratio}`,
   );
-  const decode = await runDecodeSuite(gpu, options.target, options.draft, options.quick);
+  stage('decode');
+  const decode = await runDecodeSuite(gpu, options.target, options.draft, options.quick, model.verify);
   for (const run of decode.runs) {
     log(
       `decode ${run.draft} k=${run.draft_length} T=${run.temperature}: plain ${run.plain_tok_s} tok/s, ` +
         `speculative ${run.spec_tok_s} tok/s (x${run.speedup}), acceptance ${run.acceptance_rate}, ` +
-        `${run.mean_accepted_length} tokens per target pass`,
+        `${run.mean_accepted_length} tokens per target pass (cost model: x${run.predicted_speedup})`,
     );
   }
+  stage('ttft');
   const ttft = await runTtftSuite(gpu, options.target, options.quick);
   log(
     `ttft (${ttft.system_tokens}-token system prompt): cold ${ttft.cold_ms} ms, warm ${ttft.warm_ms} ms ` +
       `(${ttft.warm_ratio} of cold), typed-ahead ${ttft.typeahead_ms} ms; one decode step ${ttft.decode_step_ms} ms`,
   );
+  stage('memory');
+  const memory = await runMemorySuite(gpu, options.target, options.draft);
+  log(
+    `memory: ${memory.models.map((m) => `${m.model} weights ${mib(m.weight_bytes)}`).join(', ')}; ` +
+      `prefix cache ${memory.prefix_cache.entries} entries, ${mib(memory.prefix_cache.bytes)}; total ${mib(memory.total_bytes)}`,
+  );
+  stage('shapes');
+  const shapes = await runShapesSuite(gpu, options.quick, log);
+  for (const pair of shapes.pairs) {
+    const best = pair.predicted.map((p) => `a=${p.acceptance}: x${p.best_speedup} at k=${p.best_k}`).join(', ');
+    log(`predicted ${pair.target} + ${pair.draft} (draft/target step ${pair.draft_cost_ratio}): ${best}`);
+  }
+  options.progress?.(1, 'done');
   return {
     schema: SCHEMA_VERSION,
     date: new Date().toISOString(),
@@ -65,5 +103,11 @@ export async function runBench(gpu: Gpu, options: BenchOptions, log: (line: stri
     model,
     decode,
     ttft,
+    memory,
+    shapes,
   };
+}
+
+function mib(bytes: number): string {
+  return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 }

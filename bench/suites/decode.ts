@@ -15,8 +15,10 @@ import { ModelDraftSource } from '../../src/spec/model-draft';
 import { PromptLookupSource } from '../../src/spec/prompt-lookup';
 import { AUTO_CONFIDENCE, type DraftLength, speculativeGenerate } from '../../src/spec/speculative';
 import { checkVocabularies } from '../../src/spec/vocabulary';
-import { summarize } from '../stats';
+import { verifyMs } from '../predict';
+import { summarize, time } from '../stats';
 import { round } from './kernels';
+import type { VerifyCost } from './model';
 
 export interface DecodeRun {
   draft: 'model' | 'ngram';
@@ -30,6 +32,12 @@ export interface DecodeRun {
   per_position: number[];
   target_forwards_per_token: number;
   draft_forwards_per_token: number;
+  /**
+   * The speed-up the cost model (bench/predict.ts) gives for this run's measured tokens per
+   * target pass and draft steps per pass: close to `speedup` when the measured step and verify
+   * costs explain it, as the real-shape predictions assume.
+   */
+  predicted_speedup: number;
 }
 
 export interface DecodeResults {
@@ -39,6 +47,9 @@ export interface DecodeResults {
   speedup: number;
   acceptance_rate: number;
   mean_accepted_length: number;
+  /** One plain decode step of the target and of the draft at the prompts' end. */
+  target_step_ms: number;
+  draft_step_ms: number;
   runs: DecodeRun[];
 }
 
@@ -53,6 +64,7 @@ export async function runDecodeSuite(
   target: ModelFolder,
   draft: ModelFolder,
   quick: boolean,
+  verify: VerifyCost[],
 ): Promise<DecodeResults> {
   checkVocabularies(target.tokenizer, draft.tokenizer);
   const tokens = quick ? 32 : 64;
@@ -82,6 +94,20 @@ export async function runDecodeSuite(
     sequence.release();
     return result;
   };
+
+  // Step costs at the end of the first prompt, for the cost model's prediction.
+  const stepMs = async (model: GpuModel) => {
+    const sequence = model.createSequence(capacity);
+    await model.greedy(sequence, prompts[0], 'last');
+    const summary = await time(async () => {
+      sequence.truncate(prompts[0].length - 1);
+      await model.greedy(sequence, prompts[0].slice(-1), 'last');
+    }, 5);
+    sequence.release();
+    return summary.median;
+  };
+  const targetStepMs = await stepMs(targetModel);
+  const draftStepMs = await stepMs(draftModel);
 
   const measure = async (
     kind: 'model' | 'ngram',
@@ -122,6 +148,9 @@ export async function runDecodeSuite(
     const plainTokS = summarize(plain).median;
     const specTokS = summarize(spec).median;
     const positions = Math.max(...perPosition.map((p) => p.length));
+    // The cost model with this run's counts per target pass (bench/predict.ts).
+    const passMs = (draftForwards / steps) * draftStepMs + verifyMs(verify, 1 + drafted / steps);
+    const predicted = (((accepted + steps) / steps) * targetStepMs) / passMs;
     return {
       draft: kind,
       draft_length: draftLength,
@@ -137,6 +166,7 @@ export async function runDecodeSuite(
       }),
       target_forwards_per_token: round(targetForwards / produced),
       draft_forwards_per_token: round(draftForwards / produced),
+      predicted_speedup: round(predicted),
     };
   };
 
@@ -158,6 +188,8 @@ export async function runDecodeSuite(
     speedup: headline.speedup,
     acceptance_rate: headline.acceptance_rate,
     mean_accepted_length: headline.mean_accepted_length,
+    target_step_ms: round(targetStepMs),
+    draft_step_ms: round(draftStepMs),
     runs,
   };
 }

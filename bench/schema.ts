@@ -1,0 +1,165 @@
+/**
+ * The results JSON's fields, as documented in bench/README.md, and a check that a results
+ * object has every one with a sane value. The CLI, the page (when a file is loaded back) and
+ * the tests use it; a unit test keeps the README in step with this list.
+ *
+ * A path's `[]` means every element of that array; kinds:
+ *   positive  a finite number > 0          count     an integer >= 0
+ *   fraction  a number in [0, 1]            number    any finite number
+ *   string / boolean / object / array, and `k` (an integer >= 1 or "auto")
+ */
+
+type Kind = 'positive' | 'count' | 'fraction' | 'number' | 'string' | 'boolean' | 'object' | 'array' | 'k';
+
+export const RESULT_FIELDS: Record<string, Kind> = {
+  schema: 'positive',
+  date: 'string',
+  quick: 'boolean',
+  environment: 'string',
+  'device.vendor': 'string',
+  'device.architecture': 'string',
+  'device.features': 'array',
+  'device.limits': 'object',
+
+  'kernels.copy_gb_s': 'positive',
+  'kernels.copy_bytes': 'positive',
+  'kernels.linear[].dtype': 'string',
+  'kernels.linear[].rows': 'positive',
+  'kernels.linear[].k': 'positive',
+  'kernels.linear[].ms': 'positive',
+  'kernels.linear[].gb_s': 'positive',
+  'kernels.linear[].fraction_of_copy': 'positive',
+
+  'model.model': 'string',
+  'model.parameters': 'positive',
+  'model.weight_bytes': 'positive',
+  'model.prefill_tokens': 'positive',
+  'model.prefill_tok_s': 'positive',
+  'model.decode_tok_s': 'positive',
+  'model.decode_ms': 'positive',
+  'model.verify[].tokens': 'positive',
+  'model.verify[].ms': 'positive',
+  'model.verify[].ratio': 'positive',
+  'model.verify5_ratio': 'positive',
+
+  'decode.plain_tok_s': 'positive',
+  'decode.spec_tok_s': 'positive',
+  'decode.speedup': 'positive',
+  'decode.acceptance_rate': 'fraction',
+  'decode.mean_accepted_length': 'positive',
+  'decode.target_step_ms': 'positive',
+  'decode.draft_step_ms': 'positive',
+  'decode.runs[].draft': 'string',
+  'decode.runs[].draft_length': 'k',
+  'decode.runs[].temperature': 'number',
+  'decode.runs[].plain_tok_s': 'positive',
+  'decode.runs[].spec_tok_s': 'positive',
+  'decode.runs[].speedup': 'positive',
+  'decode.runs[].acceptance_rate': 'fraction',
+  'decode.runs[].mean_accepted_length': 'positive',
+  'decode.runs[].per_position': 'array',
+  'decode.runs[].target_forwards_per_token': 'positive',
+  'decode.runs[].draft_forwards_per_token': 'number',
+  'decode.runs[].predicted_speedup': 'positive',
+
+  'ttft.system_tokens': 'positive',
+  'ttft.prompt_tokens': 'positive',
+  'ttft.cold_ms': 'positive',
+  'ttft.warm_ms': 'positive',
+  'ttft.typeahead_ms': 'positive',
+  'ttft.warm_ratio': 'positive',
+  'ttft.typeahead_ratio': 'positive',
+  'ttft.decode_step_ms': 'positive',
+
+  'memory.context_tokens': 'positive',
+  'memory.models[].model': 'string',
+  'memory.models[].weight_bytes': 'positive',
+  'memory.models[].scratch_bytes': 'positive',
+  'memory.models[].kv_bytes_per_token': 'positive',
+  'memory.prefix_cache.budget_bytes': 'positive',
+  'memory.prefix_cache.entry_bytes': 'positive',
+  'memory.prefix_cache.max_entries': 'positive',
+  'memory.prefix_cache.entries': 'count',
+  'memory.prefix_cache.bytes': 'count',
+  'memory.total_bytes': 'positive',
+
+  'shapes.context_tokens': 'positive',
+  'shapes.acceptance_rates': 'array',
+  'shapes.models[].name': 'string',
+  'shapes.models[].role': 'string',
+  'shapes.models[].parameters': 'positive',
+  'shapes.models[].weight_bytes': 'positive',
+  'shapes.models[].scratch_bytes': 'positive',
+  'shapes.models[].kv_bytes_per_token': 'positive',
+  'shapes.models[].prefill_tok_s': 'positive',
+  'shapes.models[].decode_ms': 'positive',
+  'shapes.models[].decode_tok_s': 'positive',
+  'shapes.models[].verify[].tokens': 'positive',
+  'shapes.models[].verify[].ms': 'positive',
+  'shapes.models[].verify[].ratio': 'positive',
+  'shapes.pairs[].target': 'string',
+  'shapes.pairs[].draft': 'string',
+  'shapes.pairs[].target_decode_ms': 'positive',
+  'shapes.pairs[].draft_decode_ms': 'positive',
+  'shapes.pairs[].draft_cost_ratio': 'positive',
+  'shapes.pairs[].predicted[].acceptance': 'fraction',
+  'shapes.pairs[].predicted[].by_k[].k': 'positive',
+  'shapes.pairs[].predicted[].by_k[].speedup': 'positive',
+  'shapes.pairs[].predicted[].best_k': 'positive',
+  'shapes.pairs[].predicted[].best_speedup': 'positive',
+};
+
+/** The values at `path` (several where it goes through arrays; none where something is missing). */
+function valuesAt(root: unknown, path: string): { where: string; value: unknown }[] {
+  let found = [{ where: '', value: root }];
+  for (const part of path.split('.')) {
+    const isArray = part.endsWith('[]');
+    const key = isArray ? part.slice(0, -2) : part;
+    const next: { where: string; value: unknown }[] = [];
+    for (const { where, value } of found) {
+      const child = (value as Record<string, unknown> | null)?.[key];
+      const at = where ? `${where}.${key}` : key;
+      if (!isArray) next.push({ where: at, value: child });
+      else if (Array.isArray(child) && child.length > 0)
+        next.push(...child.map((v, i) => ({ where: `${at}[${i}]`, value: v })));
+      else next.push({ where: `${at}[]`, value: undefined });
+    }
+    found = next;
+  }
+  return found;
+}
+
+function fits(kind: Kind, value: unknown): boolean {
+  const finite = typeof value === 'number' && Number.isFinite(value);
+  switch (kind) {
+    case 'positive':
+      return finite && (value as number) > 0;
+    case 'count':
+      return Number.isInteger(value) && (value as number) >= 0;
+    case 'fraction':
+      return finite && (value as number) >= 0 && (value as number) <= 1;
+    case 'number':
+      return finite;
+    case 'k':
+      return value === 'auto' || (Number.isInteger(value) && (value as number) >= 1);
+    case 'array':
+      return Array.isArray(value);
+    case 'object':
+      return typeof value === 'object' && value !== null && !Array.isArray(value);
+    default:
+      return typeof value === kind;
+  }
+}
+
+/** Every field missing or out of range, as "path: why"; empty for a sound results object. */
+export function checkResults(results: unknown): string[] {
+  const problems: string[] = [];
+  for (const [path, kind] of Object.entries(RESULT_FIELDS)) {
+    for (const { where, value } of valuesAt(results, path)) {
+      if (value === undefined) problems.push(`${where}: missing`);
+      else if (!fits(kind, value))
+        problems.push(`${where}: ${JSON.stringify(value)} is not ${kind === 'k' ? 'a draft length' : `a ${kind}`}`);
+    }
+  }
+  return problems;
+}

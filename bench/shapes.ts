@@ -1,0 +1,104 @@
+/**
+ * The exact shapes of real checkpoints (their config.json fields, as published on the Hugging
+ * Face Hub), for benchmarks with random weights: the timings are real, the text is not.
+ *
+ * A draft must share its target's vocabulary. The SmolLM2 pair is a real one; for the other
+ * targets the draft is SmolLM2-135M's stack of layers with the target's vocabulary (a
+ * 135M-class draft trained for that tokenizer), since the embedding table and LM head it brings
+ * are a real part of a draft step's cost.
+ */
+
+import { type ModelConfig, parseModelConfig } from '../src/model/config';
+import { llamaConfigJson } from '../src/model/random-weights';
+
+export interface Shape {
+  name: string;
+  config: ModelConfig;
+}
+
+const SMOLLM2_135M = {
+  hidden_size: 576,
+  intermediate_size: 1536,
+  num_hidden_layers: 30,
+  num_attention_heads: 9,
+  num_key_value_heads: 3,
+  vocab_size: 49152,
+  tie_word_embeddings: true,
+  rope_theta: 100000,
+  max_position_embeddings: 8192,
+};
+
+const SMOLLM2_360M = {
+  ...SMOLLM2_135M,
+  hidden_size: 960,
+  intermediate_size: 2560,
+  num_hidden_layers: 32,
+  num_attention_heads: 15,
+  num_key_value_heads: 5,
+};
+
+const QWEN25_05B = {
+  architectures: ['Qwen2ForCausalLM'],
+  hidden_size: 896,
+  intermediate_size: 4864,
+  num_hidden_layers: 24,
+  num_attention_heads: 14,
+  num_key_value_heads: 2,
+  vocab_size: 151936,
+  tie_word_embeddings: true,
+  rope_theta: 1000000,
+  rms_norm_eps: 1e-6,
+  max_position_embeddings: 32768,
+};
+
+const LLAMA32_1B = {
+  hidden_size: 2048,
+  intermediate_size: 8192,
+  num_hidden_layers: 16,
+  num_attention_heads: 32,
+  num_key_value_heads: 8,
+  head_dim: 64,
+  vocab_size: 128256,
+  tie_word_embeddings: true,
+  rope_theta: 500000,
+  rope_scaling: {
+    rope_type: 'llama3',
+    factor: 32,
+    low_freq_factor: 1,
+    high_freq_factor: 4,
+    original_max_position_embeddings: 8192,
+  },
+  max_position_embeddings: 131072,
+};
+
+function shape(name: string, fields: Record<string, unknown>): Shape {
+  return { name, config: parseModelConfig(llamaConfigJson(fields), name) };
+}
+
+export interface ShapePair {
+  target: Shape;
+  draft: Shape;
+}
+
+/** Target/draft pairs, smallest first. `quick` keeps the first. */
+export const SHAPE_PAIRS: ShapePair[] = [
+  { target: shape('SmolLM2-360M', SMOLLM2_360M), draft: shape('SmolLM2-135M', SMOLLM2_135M) },
+  {
+    target: shape('Qwen2.5-0.5B', QWEN25_05B),
+    draft: shape('135M-class draft, Qwen2.5 vocabulary', { ...SMOLLM2_135M, vocab_size: QWEN25_05B.vocab_size }),
+  },
+  {
+    target: shape('Llama-3.2-1B', LLAMA32_1B),
+    draft: shape('135M-class draft, Llama 3 vocabulary', { ...SMOLLM2_135M, vocab_size: LLAMA32_1B.vocab_size }),
+  },
+];
+
+/** Parameters in a model of this shape (tied embeddings counted once). */
+export function parameterCount(config: ModelConfig): number {
+  const { hiddenSize: d, intermediateSize: f, numHeads, numKvHeads, headDim, vocabSize, numLayers } = config;
+  const attention = d * (numHeads + 2 * numKvHeads) * headDim + numHeads * headDim * d;
+  const bias = config.attentionBias ? (numHeads + 2 * numKvHeads) * headDim : 0;
+  const layer = attention + bias + 3 * d * f + 2 * d;
+  const embeddings = vocabSize * d * (config.tieWordEmbeddings ? 1 : 2);
+  return numLayers * layer + embeddings + d;
+}

@@ -1,0 +1,85 @@
+/**
+ * Memory suite: the GPU memory the engine allocates for the fixture pair at its default context
+ * length and cache budget: weights, scratch (activations, staging, RoPE tables), and the KV
+ * caches the prefix cache holds after two conversations with different system prompts, each
+ * warmed first. Each
+ * figure is the sum of the sizes of the buffers actually created, not a formula.
+ */
+
+import { CachedGenerator } from '../../src/cache/cached-generator';
+import { DEFAULT_CACHE_BUDGET_BYTES, DEFAULT_CONTEXT_LENGTH } from '../../src/engine/engine';
+import type { Gpu } from '../../src/gpu/device';
+import type { ModelFolder } from '../../src/loader/model-folder';
+import { GpuModel } from '../../src/model/gpu-model';
+import { GREEDY } from '../../src/sampling/sampling';
+
+export interface ModelMemory {
+  model: string;
+  weight_bytes: number;
+  scratch_bytes: number;
+  kv_bytes_per_token: number;
+}
+
+export interface MemoryResults {
+  context_tokens: number;
+  models: ModelMemory[];
+  prefix_cache: {
+    budget_bytes: number;
+    /** One entry: a target and a draft KV cache of `context_tokens` tokens. */
+    entry_bytes: number;
+    max_entries: number;
+    /** Entries held after the two conversations, and their bytes. */
+    entries: number;
+    bytes: number;
+  };
+  /** Weights + scratch of both models + the prefix cache's KV caches. */
+  total_bytes: number;
+}
+
+export async function runMemorySuite(gpu: Gpu, target: ModelFolder, draft: ModelFolder): Promise<MemoryResults> {
+  const context = Math.min(DEFAULT_CONTEXT_LENGTH, target.config.maxPositions);
+  const options = { maxContext: context };
+  const models = [
+    { folder: target, model: await GpuModel.create(gpu, target.config, target.weights, options) },
+    { folder: draft, model: await GpuModel.create(gpu, draft.config, draft.weights, options) },
+  ];
+  const [targetModel, draftModel] = models.map((m) => m.model);
+  const generator = new CachedGenerator(targetModel, draftModel, {
+    capacity: context,
+    budgetBytes: DEFAULT_CACHE_BUDGET_BYTES,
+  });
+  // Two system prompts, each warmed (and pinned) as the engine does when one is set, then a
+  // conversation under each.
+  const { tokenizer } = target;
+  for (const system of ['You are a friendly storyteller.', 'You are a kind teacher who tells simple stories.']) {
+    const messages = [{ role: 'system' as const, content: system }];
+    await generator.warm(tokenizer.encodePrompt(tokenizer.applyChatTemplate(messages, false)));
+    const prompt = tokenizer.encodePrompt(
+      tokenizer.applyChatTemplate([...messages, { role: 'user', content: 'Tell me a story.' }]),
+    );
+    await generator.generate(prompt, { maxTokens: 4, sampling: GREEDY, draft: 'model', draftLength: 4 });
+  }
+  const { cache } = generator;
+  const cacheBytes = cache.entries.reduce((sum, e) => sum + e.target.bytes + (e.draft?.bytes ?? 0), 0);
+  const memory = models.map(({ folder, model }) => ({
+    model: folder.name,
+    weight_bytes: model.weights.bytes,
+    scratch_bytes: model.scratchBytes,
+    kv_bytes_per_token: 2 * model.config.numLayers * model.config.numKvHeads * model.config.headDim * 4,
+  }));
+  const results: MemoryResults = {
+    context_tokens: context,
+    models: memory,
+    prefix_cache: {
+      budget_bytes: DEFAULT_CACHE_BUDGET_BYTES,
+      entry_bytes: cache.entryBytes,
+      max_entries: cache.maxEntries,
+      entries: cache.entries.length,
+      bytes: cacheBytes,
+    },
+    total_bytes: memory.reduce((sum, m) => sum + m.weight_bytes + m.scratch_bytes, 0) + cacheBytes,
+  };
+  cache.clear();
+  for (const { model } of models) model.destroy();
+  return results;
+}
