@@ -16,7 +16,11 @@ export default defineConfig({
   server: { host: '127.0.0.1' },
   preview: { host: '127.0.0.1' },
   worker: { format: 'es' },
-  build: { target: 'es2022' },
+  build: {
+    target: 'es2022',
+    // Two pages: the chat (/) and the benchmark (/bench/).
+    rolldownOptions: { input: { chat: 'index.html', bench: 'bench/index.html' } },
+  },
   test: {
     passWithNoTests: skipGpu,
     projects: [

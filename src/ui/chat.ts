@@ -7,6 +7,7 @@
 import type { ChatCompletionMessageParam } from '@mlc-ai/web-llm';
 import type { TandemUsage } from '../engine/engine';
 import type { WorkerEngine } from '../engine/worker-client';
+import { showBanner } from './banner';
 import { showLiveSpeed, showUsage } from './metrics';
 import { readSettings } from './settings';
 
@@ -147,20 +148,6 @@ export class Chat {
     el<HTMLButtonElement>('send').disabled = busy || !ready;
     el<HTMLButtonElement>('stop').disabled = !busy;
     this.input.disabled = !ready;
-  }
-}
-
-export function showBanner(error: Error, action?: { label: string; run: () => void }): void {
-  const banner = el('banner');
-  banner.hidden = false;
-  banner.dataset.error = error.name;
-  banner.textContent = `${error.message}`;
-  if (action) {
-    const button = document.createElement('button');
-    button.className = 'secondary';
-    button.textContent = action.label;
-    button.addEventListener('click', action.run);
-    banner.append(' ', button);
   }
 }
 

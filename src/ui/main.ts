@@ -7,7 +7,8 @@
 
 import { createWorkerEngine, type WorkerEngine } from '../engine/worker-client';
 import { requestGpu } from '../gpu/device';
-import { Chat, showBanner } from './chat';
+import { showBanner } from './banner';
+import { Chat } from './chat';
 import { showGpu, showNoGpu } from './gpu-panel';
 import { modelUrls } from './settings';
 import './style.css';

@@ -1,0 +1,63 @@
+/**
+ * The benchmark page in Chromium on a real WebGPU adapter: a quick run through
+ * `window.tandemBench` gives results with every documented field and sane values, the report
+ * shows them, and results load back for comparison (while a file that is not one is refused).
+ */
+
+import type { Browser } from 'playwright-core';
+import { afterAll, describe, expect, it } from 'vitest';
+import { launchBrowser, openApp } from '../src/testing/browser';
+import type { BenchResults } from './run';
+import { checkResults } from './schema';
+
+describe('benchmark page', () => {
+  let browser: Browser | undefined;
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  it('runs the quick suite and reports it', { timeout: 1_200_000 }, async () => {
+    browser = await launchBrowser({ webgpu: true });
+    const { page, errors } = await openApp(browser, '/bench/');
+    await expect.poll(() => page.getByTestId('start').isEnabled(), { timeout: 60_000 }).toBe(true);
+
+    const results = (await page.evaluate(() => window.tandemBench.run({ quick: true }))) as BenchResults;
+    console.info(`bench page quick run: ${JSON.stringify(results.decode.runs.map((r) => r.speedup))} speed-ups`);
+    expect(checkResults(results)).toEqual([]);
+    expect(results.quick).toBe(true);
+    expect(results.environment).toMatch(/Chrome/);
+    expect(await page.evaluate(() => window.tandemBench.state)).toBe('done');
+
+    // Sane values beyond their types: the headline and the predictions are there.
+    expect(results.decode.runs.length).toBeGreaterThanOrEqual(4);
+    for (const run of results.decode.runs) {
+      expect(run.spec_tok_s).toBeGreaterThan(0);
+      expect(run.acceptance_rate).toBeGreaterThanOrEqual(0);
+      expect(run.acceptance_rate).toBeLessThanOrEqual(1);
+    }
+    expect(results.decode.acceptance_rate).toBeGreaterThan(0.3); // the fixture pair agrees often
+    expect(results.ttft.warm_ms).toBeLessThan(results.ttft.cold_ms);
+    expect(results.shapes.pairs[0].target).toBe('SmolLM2-360M');
+    expect(results.shapes.pairs[0].predicted.map((p) => p.acceptance)).toEqual([0.6, 0.7, 0.8]);
+    expect(results.memory.prefix_cache.entries).toBeGreaterThan(0);
+
+    // The report: summary, the four charts, the tables; download now offered.
+    await expect.poll(() => page.getByTestId('bench-summary').isVisible()).toBe(true);
+    for (const chart of ['chart-tok-s', 'chart-speedup', 'chart-verify', 'chart-ttft']) {
+      expect(await page.getByTestId(chart).locator('svg rect, svg polyline').count()).toBeGreaterThan(0);
+    }
+    expect(await page.getByTestId('bench-predicted').textContent()).toMatch(/Predicted, not measured/);
+    expect(await page.getByTestId('download').isEnabled()).toBe(true);
+
+    // Loading results back adds a column to compare; a file that is not results is refused.
+    await page.evaluate((r) => window.tandemBench.load({ ...r, date: '2020-01-01T00:00:00.000Z' }), results);
+    expect(await page.getByTestId('bench-summary').locator('thead th').count()).toBe(3);
+    await page.getByTestId('load').setInputFiles({
+      name: 'other.json',
+      mimeType: 'application/json',
+      buffer: Buffer.from(JSON.stringify({ schema: 1 })),
+    });
+    await expect.poll(() => page.getByTestId('banner').getAttribute('data-error')).toBe('BenchResultsError');
+    expect(errors).toEqual([]);
+  });
+});

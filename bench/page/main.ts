@@ -1,0 +1,164 @@
+/**
+ * The benchmark page: finds the GPU, loads the fixture models, runs the suites of bench/run.ts
+ * (quick or full) with a progress bar, and shows the report. Results download as the JSON the
+ * CLI writes, and results files load back to compare machines. `window.tandemBench` drives it
+ * from scripts and tests (bench/README.md).
+ */
+
+import { type Gpu, requestGpu } from '../../src/gpu/device';
+import { loadModelFolder } from '../../src/loader/model-folder';
+import { urlSource } from '../../src/loader/source';
+import { showBanner } from '../../src/ui/banner';
+import { showGpu, showNoGpu } from '../../src/ui/gpu-panel';
+import { type BenchResults, runBench } from '../run';
+import { checkResults } from '../schema';
+import { renderReport } from './report';
+import '../../src/ui/style.css';
+import './bench.css';
+
+type State = 'idle' | 'running' | 'done' | 'error';
+
+export interface TandemBench {
+  run(options?: { quick?: boolean }): Promise<BenchResults>;
+  load(results: BenchResults): void;
+  readonly state: State;
+  readonly results: BenchResults | undefined;
+}
+
+declare global {
+  interface Window {
+    tandemBench: TandemBench;
+  }
+}
+
+const byId = <T extends HTMLElement>(id: string) => document.querySelector(`[data-testid="${id}"]`) as T;
+const status = byId('bench-status');
+const statusText = status.querySelector('.status-text') as HTMLElement;
+const progress = byId<HTMLProgressElement>('bench-progress');
+const start = byId<HTMLButtonElement>('start');
+const download = byId<HTMLButtonElement>('download');
+const logView = byId('bench-log');
+const modelsUrl = `${import.meta.env.BASE_URL}models/`;
+
+let gpu: Gpu | undefined;
+let state: State = 'idle';
+let latest: BenchResults | undefined;
+const compared: BenchResults[] = [];
+
+function setState(next: State, text: string, value?: number): void {
+  state = next;
+  status.dataset.state = next;
+  statusText.textContent = text;
+  if (value !== undefined) progress.value = value;
+}
+
+function log(line: string): void {
+  logView.textContent += `${line}\n`;
+  logView.scrollTop = logView.scrollHeight;
+}
+
+function render(): void {
+  renderReport(byId('report'), [...(latest ? [latest] : []), ...compared]);
+}
+
+async function run(options: { quick?: boolean } = {}): Promise<BenchResults> {
+  if (!gpu) throw new Error('WebGPU is not available in this browser, so there is nothing to benchmark.');
+  if (state === 'running') throw new Error('A benchmark is already running.');
+  const quick = options.quick ?? true;
+  start.disabled = true;
+  logView.textContent = '';
+  setState('running', 'Loading the fixture models…', 0);
+  try {
+    const target = await loadModelFolder(urlSource(`${modelsUrl}tandem-target/`));
+    const draft = await loadModelFolder(urlSource(`${modelsUrl}tandem-draft/`));
+    const results = await runBench(
+      gpu,
+      {
+        target,
+        draft,
+        quick,
+        environment: navigator.userAgent,
+        progress: (done, stage) => setState('running', `Running: ${stage}…`, done),
+      },
+      log,
+    );
+    latest = results;
+    setState('done', `Done: ${quick ? 'quick' : 'full'} run on ${gpu.info.vendor} ${gpu.info.architecture}`, 1);
+    download.disabled = false;
+    render();
+    return results;
+  } catch (error) {
+    setState('error', 'The benchmark stopped.');
+    showBanner(error as Error);
+    throw error;
+  } finally {
+    start.disabled = false;
+  }
+}
+
+function load(results: BenchResults): void {
+  const problems = checkResults(results);
+  if (problems.length > 0) {
+    const error = new Error(`That is not a Tandem results file (schema 2): ${problems.slice(0, 3).join('; ')}`);
+    error.name = 'BenchResultsError';
+    throw error;
+  }
+  compared.push(results);
+  render();
+}
+
+window.tandemBench = {
+  run,
+  load,
+  get state() {
+    return state;
+  },
+  get results() {
+    return latest;
+  },
+};
+
+start.addEventListener('click', () => {
+  const mode = (document.querySelector('input[name="mode"]:checked') as HTMLInputElement).value;
+  run({ quick: mode === 'quick' }).catch(() => {}); // shown in the banner
+});
+
+download.addEventListener('click', () => {
+  if (!latest) return;
+  const blob = new Blob([`${JSON.stringify(latest, null, 2)}\n`], { type: 'application/json' });
+  const link = Object.assign(document.createElement('a'), {
+    href: URL.createObjectURL(blob),
+    download: `tandem-bench-${latest.date.slice(0, 19).replace(/:/g, '-')}.json`,
+  });
+  link.click();
+  URL.revokeObjectURL(link.href);
+});
+
+byId<HTMLInputElement>('load').addEventListener('change', async (event) => {
+  const input = event.target as HTMLInputElement;
+  for (const file of input.files ?? []) {
+    try {
+      load(JSON.parse(await file.text()));
+    } catch (error) {
+      const reason = error instanceof SyntaxError ? new Error(`${file.name} is not JSON: ${error.message}`) : error;
+      showBanner(reason as Error);
+    }
+  }
+  input.value = '';
+});
+
+async function init(): Promise<void> {
+  const panel = document.getElementById('gpu') as HTMLElement;
+  try {
+    gpu = await requestGpu(navigator.gpu);
+    showGpu(panel, gpu.info);
+    setState('idle', 'Ready to run.');
+    start.disabled = false;
+  } catch (error) {
+    showNoGpu(panel, error as Error);
+    setState('error', 'WebGPU is not available in this browser.');
+    showBanner(error as Error);
+  }
+}
+
+void init();

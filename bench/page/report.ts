@@ -1,0 +1,257 @@
+/**
+ * The benchmark page's report: a summary table with one column per results file (this run and
+ * any loaded for comparison), charts, and the detail tables of the first. Predicted figures are
+ * labelled as such wherever they appear.
+ */
+
+import type { BenchResults } from '../run';
+import { type BarGroup, barChart, lineChart, type Series } from './charts';
+
+type Cell = string | number;
+
+function table(headers: string[], rows: Cell[][], testId: string, caption?: string): HTMLElement {
+  const t = document.createElement('table');
+  t.dataset.testid = testId;
+  if (caption) t.createCaption().textContent = caption;
+  const head = t.createTHead().insertRow();
+  for (const h of headers) head.append(Object.assign(document.createElement('th'), { textContent: h }));
+  const body = t.createTBody();
+  for (const row of rows) {
+    const tr = body.insertRow();
+    row.forEach((cell, i) => {
+      const td = i === 0 ? Object.assign(document.createElement('th'), { scope: 'row' }) : tr.insertCell();
+      if (i === 0) tr.append(td);
+      td.textContent = typeof cell === 'number' ? formatNumber(cell) : cell;
+      if (typeof cell === 'number') td.className = 'num';
+    });
+  }
+  return t;
+}
+
+function formatNumber(value: number): string {
+  if (!Number.isFinite(value)) return '–';
+  if (Math.abs(value) >= 1000) return Math.round(value).toLocaleString('en');
+  return Number(value.toPrecision(3)).toString();
+}
+
+const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+const ms = (value: number) => `${formatNumber(value)} ms`;
+const times = (value: number) => `${formatNumber(value)}x`;
+
+/** A short name for a results object: the adapter, and the date. */
+export function label(r: BenchResults): string {
+  return `${r.device.vendor || 'GPU'} ${r.device.architecture || ''} · ${r.date.slice(0, 10)}${r.quick ? ' · quick' : ''}`.replace(
+    /\s+/g,
+    ' ',
+  );
+}
+
+function section(title: string, ...children: HTMLElement[]): HTMLElement {
+  const s = document.createElement('section');
+  s.className = 'report-section';
+  s.append(Object.assign(document.createElement('h2'), { textContent: title }), ...children);
+  return s;
+}
+
+function summary(all: BenchResults[]): HTMLElement {
+  const row = (name: string, pick: (r: BenchResults) => Cell): Cell[] => [name, ...all.map(pick)];
+  const f32 = (r: BenchResults) => r.kernels.linear.find((l) => l.dtype === 'F32')?.fraction_of_copy ?? Number.NaN;
+  const rows = [
+    row('Environment', (r) => r.environment),
+    row('Copy bandwidth', (r) => `${formatNumber(r.kernels.copy_gb_s)} GB/s`),
+    row('Matrix-vector, f32, share of copy', (r) => formatNumber(f32(r))),
+    row('Fixture target: decode', (r) => `${formatNumber(r.model.decode_tok_s)} tok/s`),
+    row('Fixture target: prefill', (r) => `${formatNumber(r.model.prefill_tok_s)} tok/s`),
+    row('Verify 5 tokens / decode 1', (r) => times(r.model.verify5_ratio)),
+    row('Speculative speed-up (measured, auto)', (r) => times(r.decode.speedup)),
+    row('Acceptance rate', (r) => formatNumber(r.decode.acceptance_rate)),
+    row('Tokens per target pass', (r) => formatNumber(r.decode.mean_accepted_length)),
+    row('TTFT cold', (r) => ms(r.ttft.cold_ms)),
+    row('TTFT warm prefix', (r) => ms(r.ttft.warm_ms)),
+    row('TTFT typed-ahead', (r) => ms(r.ttft.typeahead_ms)),
+    row('GPU memory (fixture pair + cache)', (r) => mib(r.memory.total_bytes)),
+  ];
+  const pairs = [...new Set(all.flatMap((r) => r.shapes.pairs.map((p) => p.target)))];
+  for (const target of pairs) {
+    rows.push(
+      row(`${target}: decode`, (r) => {
+        const m = r.shapes.models.find((s) => s.name === target);
+        return m ? `${formatNumber(m.decode_tok_s)} tok/s` : '–';
+      }),
+      row(`${target}: predicted speed-up at 0.7`, (r) => {
+        const p = r.shapes.pairs.find((s) => s.target === target)?.predicted.find((e) => e.acceptance === 0.7);
+        return p ? `${times(p.best_speedup)} (k=${p.best_k}), predicted` : '–';
+      }),
+    );
+  }
+  return table(['', ...all.map(label)], rows, 'bench-summary');
+}
+
+function charts(all: BenchResults[]): HTMLElement {
+  const [first] = all;
+  const wrap = document.createElement('div');
+  wrap.className = 'charts';
+  const runName = (r: BenchResults['decode']['runs'][number]) =>
+    `${r.draft === 'ngram' ? 'lookup' : 'draft'} k=${r.draft_length}${r.temperature > 0 ? ` T=${r.temperature}` : ''}`;
+
+  const tokS: BarGroup[] = first.decode.runs.map((r) => ({
+    label: runName(r),
+    values: [
+      { name: 'plain', value: r.plain_tok_s },
+      { name: 'speculative', value: r.spec_tok_s },
+    ],
+  }));
+  wrap.append(
+    barChart({
+      title: 'Tokens/s, plain vs speculative (fixture pair, measured)',
+      yLabel: 'tokens/s',
+      groups: tokS,
+      testId: 'chart-tok-s',
+    }),
+  );
+
+  const speedups: Series[] = all.map((r) => ({
+    name: `measured, fixture pair · ${label(r)}`,
+    points: r.decode.runs
+      .filter((run) => run.draft === 'model' && run.temperature === 0 && typeof run.draft_length === 'number')
+      .map((run) => ({ x: run.draft_length as number, y: run.speedup })),
+  }));
+  for (const pair of first.shapes.pairs) {
+    const p = pair.predicted.find((e) => e.acceptance === 0.7) ?? pair.predicted[0];
+    speedups.push({
+      name: `predicted, ${pair.target} at acceptance ${p.acceptance}`,
+      points: p.by_k.map((e) => ({ x: e.k, y: e.speedup })),
+      dashed: true,
+    });
+  }
+  wrap.append(
+    lineChart({
+      title: 'Speed-up vs draft length',
+      xLabel: 'draft length k',
+      yLabel: 'speed-up',
+      series: speedups,
+      guide: { y: 1, label: 'no gain' },
+      testId: 'chart-speedup',
+    }),
+  );
+
+  const verify: Series[] = all.map((r) => ({
+    name: `fixture target · ${label(r)}`,
+    points: r.model.verify.map((v) => ({ x: v.tokens, y: v.ratio })),
+  }));
+  for (const m of first.shapes.models.filter((s) => s.role === 'target')) {
+    verify.push({ name: m.name, points: m.verify.map((v) => ({ x: v.tokens, y: v.ratio })) });
+  }
+  wrap.append(
+    lineChart({
+      title: 'Cost of a verify pass over n tokens, relative to one',
+      xLabel: 'tokens in the pass',
+      yLabel: 'x one-token step',
+      series: verify,
+      guide: { y: 1, label: 'free (memory-bound ideal)' },
+      testId: 'chart-verify',
+    }),
+  );
+
+  const ttft: BarGroup[] = all.map((r) => ({
+    label: label(r),
+    values: [
+      { name: 'cold', value: r.ttft.cold_ms },
+      { name: 'warm prefix', value: r.ttft.warm_ms },
+      { name: 'typed-ahead', value: r.ttft.typeahead_ms },
+    ],
+  }));
+  wrap.append(
+    barChart({
+      title: `Time to first token, ${first.ttft.system_tokens}-token system prompt`,
+      yLabel: 'ms',
+      groups: ttft,
+      testId: 'chart-ttft',
+    }),
+  );
+  return wrap;
+}
+
+function details(r: BenchResults): HTMLElement[] {
+  const kernels = table(
+    ['Kernel', 'Shape', 'ms', 'GB/s', 'share of copy'],
+    [
+      ['copy', mib(r.kernels.copy_bytes), Number.NaN, r.kernels.copy_gb_s, 1],
+      ...r.kernels.linear.map((l): Cell[] => [
+        `linear ${l.dtype}`,
+        `${l.rows}x${l.k}`,
+        l.ms,
+        l.gb_s,
+        l.fraction_of_copy,
+      ]),
+    ],
+    'bench-kernels',
+  );
+  const decode = table(
+    ['Configuration', 'plain tok/s', 'speculative tok/s', 'speed-up', 'cost model', 'acceptance', 'tokens/pass'],
+    r.decode.runs.map((run) => [
+      `${run.draft} k=${run.draft_length} T=${run.temperature}`,
+      run.plain_tok_s,
+      run.spec_tok_s,
+      run.speedup,
+      run.predicted_speedup,
+      run.acceptance_rate,
+      run.mean_accepted_length,
+    ]),
+    'bench-decode',
+    'Measured on the fixture pair; "cost model" is the speed-up the measured step and verify costs predict for the measured tokens per pass.',
+  );
+  const memory = table(
+    ['Buffer', 'Bytes'],
+    [
+      ...r.memory.models.flatMap((m): Cell[][] => [
+        [`${m.model}: weights`, mib(m.weight_bytes)],
+        [`${m.model}: scratch`, mib(m.scratch_bytes)],
+        [`${m.model}: KV per token`, `${m.kv_bytes_per_token} B`],
+      ]),
+      [
+        `prefix cache: ${r.memory.prefix_cache.entries} of ${r.memory.prefix_cache.max_entries} entries`,
+        mib(r.memory.prefix_cache.bytes),
+      ],
+      ['total', mib(r.memory.total_bytes)],
+    ],
+    'bench-memory',
+    `Engine defaults: ${r.memory.context_tokens}-token context, ${mib(r.memory.prefix_cache.budget_bytes)} cache budget.`,
+  );
+  const shapes = table(
+    ['Shape (random weights)', 'role', 'parameters', 'weights', 'prefill tok/s', 'decode ms', 'verify(n) / decode'],
+    r.shapes.models.map((m) => [
+      m.name,
+      m.role,
+      `${(m.parameters / 1e6).toFixed(0)} M`,
+      mib(m.weight_bytes),
+      m.prefill_tok_s,
+      m.decode_ms,
+      m.verify.length > 1 ? m.verify.map((v) => `${v.tokens}: ${formatNumber(v.ratio)}`).join(', ') : '–',
+    ]),
+    'bench-shapes',
+    `Timings measured at position ${r.shapes.context_tokens}.`,
+  );
+  const predictions = table(
+    ['Pair', 'draft/target step', ...r.shapes.acceptance_rates.map((a) => `acceptance ${a}`)],
+    r.shapes.pairs.map((p) => [
+      `${p.target} + ${p.draft}`,
+      p.draft_cost_ratio,
+      ...p.predicted.map((e) => `${times(e.best_speedup)} at k=${e.best_k}`),
+    ]),
+    'bench-predicted',
+    'Predicted, not measured: random weights have no meaningful acceptance, so these apply the measured costs at stated acceptance rates.',
+  );
+  return [
+    section('Kernels', kernels),
+    section('Speculative decoding', decode),
+    section('Memory', memory),
+    section('Real model shapes', shapes, predictions),
+  ];
+}
+
+export function renderReport(container: HTMLElement, all: BenchResults[]): void {
+  container.replaceChildren();
+  if (all.length === 0) return;
+  container.append(section('Summary', summary(all)), section('Charts', charts(all)), ...details(all[0]));
+}
