@@ -113,3 +113,11 @@ export class VocabularyMismatchError extends TandemError {
     this.name = 'VocabularyMismatchError';
   }
 }
+
+/** Browser storage refused a model file (quota exceeded, or storage unavailable). */
+export class StorageQuotaError extends TandemError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'StorageQuotaError';
+  }
+}

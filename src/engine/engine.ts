@@ -23,6 +23,7 @@ import type {
 import { CachedGenerator, type DraftKind } from '../cache/cached-generator';
 import { type Gpu, requestGpu } from '../gpu/device';
 import { loadModelFolder, type ModelFolder } from '../loader/model-folder';
+import { storedSource } from '../loader/model-store';
 import { type FileProgress, type ModelSource, urlSource } from '../loader/source';
 import { GpuModel } from '../model/gpu-model';
 import type { DraftLength, SpecStats } from '../spec/speculative';
@@ -82,6 +83,8 @@ export class TandemEngine {
     },
   };
   lastUsage: TandemUsage | undefined;
+  /** What went wrong without stopping the load: a model file browser storage would not keep. */
+  readonly warnings: { name: string; message: string }[] = [];
   private interrupted = false;
   private readonly generator: CachedGenerator<
     ReturnType<GpuModel['createSequence']>,
@@ -120,14 +123,22 @@ export class TandemEngine {
         offset + share * (p.total > 0 ? p.loaded / p.total : 0),
         `Loading ${p.file}: ${(p.loaded / 2 ** 20).toFixed(1)}${p.total ? ` of ${(p.total / 2 ** 20).toFixed(1)}` : ''} MB`,
       );
-    const targetFolder = await loadModelFolder(await sourceFor(options.target), onFile(hasDraftModel ? 0.8 : 1, 0));
+    const warnings: { name: string; message: string }[] = [];
+    const onStoreError = (error: Error) => warnings.push({ name: error.name, message: error.message });
+    const targetFolder = await loadModelFolder(
+      await sourceFor(options.target, onStoreError),
+      onFile(hasDraftModel ? 0.8 : 1, 0),
+    );
     const contextLength = Math.min(options.contextLength ?? DEFAULT_CONTEXT_LENGTH, targetFolder.config.maxPositions);
     const targetModel = await GpuModel.create(gpu, targetFolder.config, targetFolder.weights, {
       maxContext: contextLength,
     });
     let draft: { folder: ModelFolder; model: GpuModel } | undefined;
     if (hasDraftModel) {
-      const folder = await loadModelFolder(await sourceFor(options.draft as ModelLocation), onFile(0.2, 0.8));
+      const folder = await loadModelFolder(
+        await sourceFor(options.draft as ModelLocation, onStoreError),
+        onFile(0.2, 0.8),
+      );
       checkVocabularies(targetFolder.tokenizer, folder.tokenizer);
       draft = {
         folder,
@@ -136,7 +147,7 @@ export class TandemEngine {
     }
     report(1, 'Ready');
     const defaultDraft: DraftKind = draft ? 'model' : options.draft === 'ngram' ? 'ngram' : 'none';
-    return new TandemEngine(
+    const engine = new TandemEngine(
       gpu,
       { folder: targetFolder, model: targetModel },
       draft,
@@ -145,6 +156,8 @@ export class TandemEngine {
       contextLength,
       options.cacheBudgetBytes ?? DEFAULT_CACHE_BUDGET_BYTES,
     );
+    engine.warnings.push(...warnings);
+    return engine;
   }
 
   /**
@@ -301,11 +314,12 @@ export function createEngine(options: EngineOptions): Promise<TandemEngine> {
 
 const isNode = typeof process !== 'undefined' && !!process.versions?.node && typeof window === 'undefined';
 
-async function sourceFor(location: ModelLocation): Promise<ModelSource> {
+/** A folder path in Node; a URL elsewhere, kept in browser storage where there is one. */
+async function sourceFor(location: ModelLocation, onStoreError: (error: Error) => void): Promise<ModelSource> {
   if (typeof location !== 'string') return location;
   if (isNode && !/^https?:\/\//.test(location)) {
     const { directorySource } = await import('../loader/node-source');
     return directorySource(location);
   }
-  return urlSource(location);
+  return isNode ? urlSource(location) : storedSource(location, onStoreError);
 }

@@ -29,6 +29,8 @@ export interface LoadedInfo {
   modelId: string;
   adapter: GpuInfo;
   contextLength: number;
+  /** Problems that did not stop the load (a model file browser storage would not keep). */
+  warnings: { name: string; message: string }[];
 }
 
 export class EngineHost {
@@ -47,7 +49,8 @@ export class EngineHost {
       gpu: this.gpu ? await this.gpu() : undefined,
       initProgressCallback: progress,
     });
-    return { modelId: this.engine.modelId, adapter: this.engine.gpu.info, contextLength: this.engine.contextLength };
+    const { modelId, gpu, contextLength, warnings } = this.engine;
+    return { modelId, adapter: gpu.info, contextLength, warnings };
   }
 
   async complete(request: ChatCompletionRequest & RequestOptions): Promise<ChatCompletion> {

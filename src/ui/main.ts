@@ -1,7 +1,8 @@
 /**
  * The chat page's entry point: checks for WebGPU (explaining how to get it when absent), starts
  * the engine in a Web Worker with the bundled fixture models (or other model folders given by
- * URL) and a progress bar, and hands it to the chat. A lost device or an out-of-memory offers
+ * URL) and a progress bar, and hands it to the chat. A service worker keeps the app for use
+ * offline; model files are kept in browser storage and listed in the stored-models panel. A lost device or an out-of-memory offers
  * to reload the models; the conversation stays.
  */
 
@@ -10,7 +11,9 @@ import { requestGpu } from '../gpu/device';
 import { showBanner } from './banner';
 import { Chat } from './chat';
 import { showGpu, showNoGpu } from './gpu-panel';
+import { enableOffline } from './offline';
 import { modelUrls } from './settings';
+import { showStoredModels } from './storage-panel';
 import './style.css';
 
 const panel = document.getElementById('gpu') as HTMLElement;
@@ -43,6 +46,8 @@ async function loadModels(): Promise<void> {
     });
     setStatus('ready', `${engine.modelId} on ${engine.info.adapter.vendor} ${engine.info.adapter.architecture}`, 1);
     chat.attach(engine);
+    for (const warning of engine.info.warnings) showBanner(Object.assign(new Error(warning.message), warning));
+    void showStoredModels();
   } catch (error) {
     setStatus('error', 'The models could not be loaded.');
     showBanner(error as Error, { label: 'Try again', run: () => void loadModels() });
@@ -50,6 +55,7 @@ async function loadModels(): Promise<void> {
 }
 
 async function start(): Promise<void> {
+  void showStoredModels();
   try {
     const gpu = await requestGpu(navigator.gpu);
     showGpu(panel, gpu.info);
@@ -61,6 +67,7 @@ async function start(): Promise<void> {
     return;
   }
   (document.querySelector('[data-testid="reload"]') as HTMLElement).addEventListener('click', () => void loadModels());
+  await enableOffline();
   await loadModels();
 }
 

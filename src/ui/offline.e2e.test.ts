@@ -1,0 +1,79 @@
+/**
+ * Offline use in Chromium: after one visit the app reloads and chats with the network off (the
+ * service worker keeps the app, the model store keeps the models, listed in the page). The
+ * store never hands out a damaged file and keeps nothing of an interrupted download.
+ */
+
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchBrowser, openApp } from '../testing/browser';
+
+let browser: Browser;
+let page: Page;
+let errors: string[];
+beforeAll(async () => {
+  browser = await launchBrowser({ webgpu: true });
+  ({ page, errors } = await openApp(browser));
+  await page.locator('[data-testid="model-status"][data-state="ready"]').waitFor({ timeout: 120_000 });
+});
+afterAll(() => browser.close());
+
+const ready = () => page.locator('[data-testid="model-status"][data-state="ready"]').waitFor({ timeout: 120_000 });
+
+describe('offline', () => {
+  it('lists the models kept in browser storage', async () => {
+    const stored = page.getByTestId('stored-model');
+    await expect.poll(() => stored.count(), { timeout: 30_000 }).toBe(2);
+    expect(await page.getByTestId('stored-models').textContent()).toMatch(/tandem-target · 5\.\d MB/);
+  });
+
+  it('reloads and chats with the network off', async () => {
+    await page.context().setOffline(true);
+    try {
+      await page.reload();
+      await ready();
+      await page.getByTestId('temperature').fill('0');
+      await page.getByTestId('max-tokens').fill('24');
+      await page.getByTestId('input').fill('Tell me a story about a cat named Tom.');
+      await page.getByTestId('send').click();
+      const reply = page.getByTestId('message-assistant').last();
+      await expect.poll(() => reply.getAttribute('data-state'), { timeout: 120_000 }).toBe('done');
+      expect((await reply.textContent())?.length).toBeGreaterThan(10);
+    } finally {
+      await page.context().setOffline(false);
+    }
+    expect(errors).toEqual([]);
+  });
+
+  it('replaces a damaged stored file and stores nothing of an interrupted download', async () => {
+    // A download that stops short: the server promised more bytes than it sends.
+    await page.route('**/models/partial/**', (route) =>
+      route.fulfill({ status: 200, headers: { 'content-length': '100000' }, body: 'truncated' }),
+    );
+    // A string, so that the test runner leaves the page's dynamic import alone.
+    const outcome = await page.evaluate(`(async () => {
+      const store = await import('/src/loader/model-store.ts');
+      const url = new URL('/models/tandem-draft/config.json', location.href).href;
+      const cache = await caches.open(store.MODEL_CACHE);
+      const good = await (await cache.match(url)).text();
+      // Damage the stored copy but keep its recorded size and checksum: the read must notice.
+      const headers = new Headers((await cache.match(url)).headers);
+      await cache.put(url, new Response(good.slice(0, -2) + '!}', { headers }));
+      const read = new TextDecoder().decode(await store.storedSource('/models/tandem-draft').read('config.json'));
+      const restored = await (await cache.match(url)).text();
+
+      const partial = new URL('/models/partial/model.safetensors', location.href).href;
+      const failure = await store
+        .storedSource('/models/partial')
+        .read('model.safetensors')
+        .then(() => 'read', (error) => error.name);
+      return { same: read === good, restored: restored === good, failure, kept: !!(await cache.match(partial)) };
+    })()`);
+    expect(outcome).toEqual({ same: true, restored: true, failure: 'ModelFileMissingError', kept: false });
+  });
+
+  it('deletes a stored model from the panel', async () => {
+    await page.getByTestId('stored-model').filter({ hasText: 'tandem-draft' }).getByTestId('delete-model').click();
+    await expect.poll(() => page.getByTestId('stored-model').count()).toBe(1);
+  });
+});
