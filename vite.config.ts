@@ -1,5 +1,6 @@
 /**
- * One config for the app (Vite) and the tests (Vitest). The tests come in three projects,
+ * One config for the app (Vite), the embeddable script (`vite build --mode embed`) and the
+ * tests (Vitest). The tests come in three projects,
  * split by what they need:
  *   unit  - plain TypeScript, no GPU            (*.test.ts)
  *   gpu   - a real WebGPU adapter through Dawn   (*.gpu.test.ts)
@@ -12,7 +13,28 @@ import { defineConfig } from 'vitest/config';
 const skipGpu = process.env.TANDEM_SKIP_GPU === '1';
 if (skipGpu) console.warn('TANDEM_SKIP_GPU=1: the GPU and end-to-end tests are left out.');
 
-export default defineConfig({
+/**
+ * tandem-embed.js: one ES module for host pages, written next to the app in dist/. Its engine
+ * worker and shared chunks go to dist/assets/ and are found relative to the script
+ * (`base: './'`), so the files work from any folder of any static host. Loaded only when the
+ * chat first opens, the worker costs a host page nothing until then.
+ */
+const embed = defineConfig({
+  base: './',
+  publicDir: false,
+  worker: { format: 'es' },
+  build: {
+    target: 'es2022',
+    emptyOutDir: false,
+    rolldownOptions: {
+      input: { embed: 'src/embed/embed.ts' },
+      preserveEntrySignatures: 'exports-only',
+      output: { entryFileNames: 'tandem-embed.js', chunkFileNames: 'assets/embed-[name]-[hash].js' },
+    },
+  },
+});
+
+const app = defineConfig({
   server: { host: '127.0.0.1' },
   preview: { host: '127.0.0.1' },
   worker: { format: 'es' },
@@ -63,3 +85,5 @@ export default defineConfig({
     ],
   },
 });
+
+export default defineConfig(({ mode }) => (mode === 'embed' ? embed : app));

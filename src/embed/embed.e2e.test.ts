@@ -1,0 +1,108 @@
+/**
+ * The embeddable script as a host would use it: `npm run build`'s output on a plain static
+ * server, and public/embed-demo.html, a page with its own (loud) styles and only the script
+ * tag. The launcher appears, opens, warms, answers; the host page's styles are untouched; and
+ * without WebGPU the chat says why it is unavailable.
+ */
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { build } from 'vite';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchBrowser } from '../testing/browser';
+import { serveStatic } from '../testing/static-server';
+
+let outDir: string;
+let server: Server;
+let demoUrl: string;
+const browsers: Browser[] = [];
+
+beforeAll(async () => {
+  outDir = mkdtempSync(join(tmpdir(), 'tandem-embed-'));
+  for (const mode of ['production', 'embed']) {
+    await build({ configFile: 'vite.config.ts', mode, logLevel: 'warn', build: { outDir, emptyOutDir: false } });
+  }
+  const served = await serveStatic(outDir);
+  server = served.server;
+  demoUrl = `${served.url}embed-demo.html`;
+}, 180_000);
+
+afterAll(async () => {
+  await Promise.all(browsers.map((b) => b.close()));
+  server?.close();
+  rmSync(outDir, { recursive: true, force: true });
+});
+
+async function open(webgpu: boolean): Promise<{ page: Page; errors: string[] }> {
+  const browser = await launchBrowser({ webgpu });
+  browsers.push(browser);
+  const page = await browser.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (error) => errors.push(error.message));
+  await page.goto(demoUrl);
+  return { page, errors };
+}
+
+/** The computed styles of the host page's own elements, and its style sheets. */
+const hostStyles = (page: Page) =>
+  page.evaluate(() => {
+    const pick = (selector: string) => {
+      const s = getComputedStyle(document.querySelector(selector) as Element);
+      return { color: s.color, background: s.backgroundColor, font: s.fontFamily, margin: s.margin };
+    };
+    return {
+      body: pick('body'),
+      text: pick('[data-testid="host-text"]'),
+      button: pick('[data-testid="host-button"]'),
+      sheets: document.styleSheets.length,
+    };
+  });
+
+describe('embeddable script', () => {
+  it('opens, answers with its figures, and leaves the host page as it was', async () => {
+    const { page, errors } = await open(true);
+    const before = await hostStyles(page);
+    const launcher = page.getByTestId('tandem-launcher');
+    await launcher.waitFor({ timeout: 30_000 });
+    expect(await launcher.textContent()).toContain('Ask our storyteller');
+    // Inside the shadow root the host's `button { background: red }` does not apply.
+    expect(await launcher.evaluate((b) => getComputedStyle(b).backgroundColor)).not.toBe('rgb(255, 0, 0)');
+
+    await page.evaluate(() => {
+      (window as unknown as { replies: string[] }).replies = [];
+      window.tandemEmbed?.onReply((reply) => (window as unknown as { replies: string[] }).replies.push(reply.text));
+    });
+    await launcher.click();
+    await expect.poll(() => page.getByTestId('tandem-input').isEnabled(), { timeout: 120_000 }).toBe(true);
+    await page.getByTestId('tandem-input').fill('Tell me a story about a cat named Tom.');
+    await page.getByTestId('tandem-send').click();
+    const reply = page.getByTestId('tandem-message-assistant').last();
+    await expect.poll(() => reply.getAttribute('data-state'), { timeout: 120_000 }).toBe('done');
+    expect((await reply.textContent())?.length).toBeGreaterThan(10);
+    expect(await page.getByTestId('tandem-figures').textContent()).toMatch(/tok\/s · acceptance [\d.]+ · TTFT \d+ ms/);
+    // The system prompt was warmed on open, so the question found it cached.
+    expect(await page.getByTestId('tandem-figures').textContent()).toMatch(/[1-9]\d* cached/);
+    expect(await page.evaluate(() => (window as unknown as { replies: string[] }).replies.length)).toBe(1);
+
+    // The host API: ask programmatically.
+    const answer = await page.evaluate(() => window.tandemEmbed?.ask('And a story about a dog?').then((r) => r.text));
+    expect(answer?.length).toBeGreaterThan(10);
+
+    expect(await hostStyles(page)).toEqual(before);
+    await page.getByTestId('tandem-close').click();
+    expect(await page.getByTestId('tandem-panel').isHidden()).toBe(true);
+    expect(errors).toEqual([]);
+  });
+
+  it('explains why the chat is unavailable without WebGPU', async () => {
+    const { page } = await open(false);
+    await page.getByTestId('tandem-launcher').click();
+    const status = page.getByTestId('tandem-status');
+    await expect.poll(() => status.getAttribute('data-state'), { timeout: 30_000 }).toBe('unavailable');
+    expect(await status.textContent()).toMatch(/unavailable here.*WebGPU/);
+    expect(await page.getByTestId('tandem-input').isDisabled()).toBe(true);
+  });
+});

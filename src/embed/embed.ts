@@ -1,0 +1,78 @@
+/**
+ * tandem-embed.js: one script tag puts a private, on-device chat on any page.
+ *
+ *   <script type="module" src="https://example.com/tandem/tandem-embed.js"
+ *           data-target="models/tandem-target" data-draft="models/tandem-draft"
+ *           data-system-prompt="You are the help desk of Example Inc."></script>
+ *
+ * Model folder URLs are resolved against the script's own URL (or are absolute). The engine's
+ * worker is loaded from the script's origin: directly when the page shares it, else through a
+ * small module worker that imports it, which needs the files served with CORS.
+ *
+ * Hosts can drive it: `window.tandemEmbed` (also this module's default export) has open(),
+ * close(), setSystemPrompt(text), ask(text) and onReply(listener).
+ */
+
+import { ChatWidget, type Reply } from './widget';
+
+export interface TandemEmbed {
+  open(): Promise<void>;
+  close(): void;
+  setSystemPrompt(text: string): void;
+  ask(text: string): Promise<Reply>;
+  onReply(listener: (reply: Reply) => void): () => void;
+}
+
+declare global {
+  interface Window {
+    tandemEmbed?: TandemEmbed;
+  }
+}
+
+const scriptUrl = import.meta.url;
+const script = [...document.querySelectorAll<HTMLScriptElement>('script[src]')].find(
+  (s) => new URL(s.src, location.href).href === scriptUrl,
+);
+const data = script?.dataset ?? {};
+const resolve = (url: string) => new URL(url, scriptUrl).href;
+
+/**
+ * Worker, able to start a module worker from another origin: a page may not do that directly,
+ * but a worker of its own may import one (served with CORS). Named `Worker` so the build still
+ * sees `new Worker(new URL(...))` below and bundles the engine's worker.
+ */
+const Worker = class extends globalThis.Worker {
+  constructor(url: URL, options: WorkerOptions) {
+    if (url.origin === location.origin) super(url, options);
+    else
+      super(
+        URL.createObjectURL(new Blob([`import ${JSON.stringify(url.href)};`], { type: 'text/javascript' })),
+        options,
+      );
+  }
+};
+
+const spawnWorker = () => new Worker(new URL('../../worker/engine.worker.ts', import.meta.url), { type: 'module' });
+
+const draft = data.draft ?? 'ngram';
+const widget = new ChatWidget({
+  target: resolve(data.target ?? 'models/tandem-target'),
+  draft: draft === 'ngram' || draft === 'none' ? draft : resolve(draft),
+  systemPrompt: data.systemPrompt ?? '',
+  title: data.title ?? 'Chat',
+  spawnWorker,
+});
+
+const mount = () => document.body.append(widget.host);
+if (document.body) mount();
+else document.addEventListener('DOMContentLoaded', mount, { once: true });
+
+const api: TandemEmbed = {
+  open: () => widget.open(),
+  close: () => widget.close(),
+  setSystemPrompt: (text) => widget.setSystemPrompt(text),
+  ask: (text) => widget.ask(text),
+  onReply: (listener) => widget.onReply(listener),
+};
+window.tandemEmbed = api;
+export default api;

@@ -1,0 +1,232 @@
+/**
+ * The embeddable chat: a launcher button and a chat panel inside a shadow root, so the host
+ * page's styles cannot reach in and ours cannot leak out. The engine starts in a Web Worker on
+ * first open, and the system prompt is warmed as soon as it is loaded (and again whenever the
+ * host changes it), so the first question only pays for its own tokens. Without WebGPU the
+ * panel says why the chat is unavailable.
+ */
+
+import type { ChatCompletionMessageParam } from '@mlc-ai/web-llm';
+import type { TandemUsage } from '../engine/engine';
+import { createWorkerEngine, type WorkerEngine } from '../engine/worker-client';
+import { requestGpu } from '../gpu/device';
+import css from './embed.css?inline';
+
+export interface WidgetConfig {
+  target: string;
+  /** A draft model folder URL, 'ngram' or 'none'. */
+  draft: string;
+  systemPrompt: string;
+  title: string;
+  /** Starts the engine's Web Worker. */
+  spawnWorker: () => Worker;
+}
+
+export interface Reply {
+  text: string;
+  usage: TandemUsage | undefined;
+}
+
+const TEMPLATE = `
+  <button class="launcher" part="launcher" data-testid="tandem-launcher" aria-expanded="false" aria-controls="panel">
+    <svg aria-hidden="true" viewBox="0 0 24 24" width="18" height="18"><path fill="currentColor" d="M4 4h16a2 2 0 0 1 2 2v9a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z"/></svg>
+    <span class="label"></span>
+  </button>
+  <section class="panel" id="panel" role="dialog" aria-label="Chat" data-testid="tandem-panel" hidden>
+    <header>
+      <strong class="title"></strong>
+      <button class="close" data-testid="tandem-close" aria-label="Close">×</button>
+    </header>
+    <p class="status" data-testid="tandem-status" data-state="idle"></p>
+    <ol class="messages" data-testid="tandem-messages" aria-live="polite"></ol>
+    <p class="figures" data-testid="tandem-figures">on-device · private</p>
+    <form class="composer">
+      <textarea rows="2" data-testid="tandem-input" placeholder="Ask something…" disabled></textarea>
+      <button type="submit" data-testid="tandem-send" disabled>Send</button>
+    </form>
+  </section>`;
+
+export class ChatWidget {
+  readonly host: HTMLElement;
+  private readonly root: ShadowRoot;
+  private engine: WorkerEngine | undefined;
+  private loading: Promise<void> | undefined;
+  private history: ChatCompletionMessageParam[] = [];
+  private readonly listeners = new Set<(reply: Reply) => void>();
+  private busy = false;
+
+  constructor(private readonly config: WidgetConfig) {
+    this.host = document.createElement('div');
+    this.host.dataset.tandemEmbed = '';
+    this.root = this.host.attachShadow({ mode: 'open' });
+    const style = document.createElement('style');
+    style.textContent = css;
+    const template = document.createElement('template');
+    template.innerHTML = TEMPLATE;
+    this.root.append(style, template.content);
+    this.$('.label').textContent = config.title;
+    this.$('.title').textContent = config.title;
+    this.$('.launcher').addEventListener('click', () => (this.isOpen ? this.close() : void this.open()));
+    this.$('.close').addEventListener('click', () => this.close());
+    this.$('form').addEventListener('submit', (event) => {
+      event.preventDefault();
+      void this.send();
+    });
+    this.input.addEventListener('keydown', (event) => {
+      if (event.key === 'Enter' && !event.shiftKey) {
+        event.preventDefault();
+        void this.send();
+      }
+    });
+  }
+
+  get isOpen(): boolean {
+    return !this.$('.panel').hidden;
+  }
+
+  async open(): Promise<void> {
+    this.$('.panel').hidden = false;
+    this.$('.launcher').setAttribute('aria-expanded', 'true');
+    this.loading ??= this.load();
+    await this.loading;
+    this.input.focus();
+  }
+
+  close(): void {
+    this.$('.panel').hidden = true;
+    this.$('.launcher').setAttribute('aria-expanded', 'false');
+  }
+
+  /** Sets the system prompt for the next conversation turns, and warms it. */
+  setSystemPrompt(text: string): void {
+    this.config.systemPrompt = text;
+    void this.warm();
+  }
+
+  /** Asks as the user would; resolves with the reply. */
+  async ask(text: string): Promise<Reply> {
+    await this.open();
+    this.input.value = text;
+    return this.send();
+  }
+
+  onReply(listener: (reply: Reply) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private async load(): Promise<void> {
+    this.setStatus('loading', 'Looking for WebGPU…');
+    try {
+      const gpu = await requestGpu(navigator.gpu);
+      gpu.destroy(); // the worker opens its own device
+    } catch (error) {
+      this.setStatus(
+        'unavailable',
+        `This chat runs on your own GPU, and is unavailable here. ${(error as Error).message}`,
+      );
+      this.root.host.setAttribute('data-state', 'unavailable');
+      return;
+    }
+    try {
+      const { target, draft } = this.config;
+      this.engine = await createWorkerEngine(this.config.spawnWorker(), {
+        target,
+        draft,
+        initProgressCallback: (report) =>
+          this.setStatus('loading', `${report.text} (${Math.round(report.progress * 100)}%)`),
+      });
+      this.setStatus('ready', '');
+      this.input.disabled = false;
+      (this.$('button[type="submit"]') as HTMLButtonElement).disabled = false;
+      await this.warm();
+    } catch (error) {
+      this.setStatus('error', `The chat could not start: ${(error as Error).message}`);
+      this.loading = undefined; // opening again retries
+    }
+  }
+
+  private async warm(): Promise<void> {
+    if (!this.engine || !this.config.systemPrompt) return;
+    await this.engine.warm({ messages: [{ role: 'system', content: this.config.systemPrompt }] });
+  }
+
+  private async send(): Promise<Reply> {
+    const text = this.input.value.trim();
+    if (!this.engine || this.busy || !text) return { text: '', usage: undefined };
+    this.busy = true;
+    this.input.value = '';
+    this.render('user', text);
+    const bubble = this.render('assistant', '');
+    bubble.dataset.state = 'streaming';
+    this.history.push({ role: 'user', content: text });
+    const system = this.config.systemPrompt;
+    const messages: ChatCompletionMessageParam[] = [
+      ...(system ? [{ role: 'system' as const, content: system }] : []),
+      ...this.history,
+    ];
+    let reply = '';
+    let usage: TandemUsage | undefined;
+    try {
+      const stream = await this.engine.chat.completions.create({
+        messages,
+        stream: true,
+        stream_options: { include_usage: true },
+        max_tokens: 256,
+        temperature: 0.7,
+      });
+      for await (const chunk of stream) {
+        const delta = chunk.choices[0]?.delta.content;
+        if (delta) {
+          reply += delta;
+          bubble.textContent = reply;
+        }
+        if (chunk.usage) usage = chunk.usage as TandemUsage;
+      }
+      bubble.dataset.state = 'done';
+      this.history.push({ role: 'assistant', content: reply });
+      if (usage) this.showFigures(usage);
+    } catch (error) {
+      bubble.dataset.state = 'error';
+      bubble.textContent = (error as Error).message;
+      this.history.pop();
+    } finally {
+      this.busy = false;
+    }
+    const result = { text: reply, usage };
+    for (const listener of this.listeners) listener(result);
+    return result;
+  }
+
+  private showFigures(usage: TandemUsage): void {
+    const parts = [`${usage.extra.decode_tokens_per_s.toFixed(1)} tok/s`];
+    if (usage.spec) parts.push(`acceptance ${usage.spec.acceptance_rate.toFixed(2)}`);
+    parts.push(`TTFT ${Math.round(usage.ttft_ms)} ms`, `${usage.cache_read_input_tokens} cached`);
+    this.$('.figures').textContent = parts.join(' · ');
+  }
+
+  private render(role: 'user' | 'assistant', text: string): HTMLElement {
+    const item = document.createElement('li');
+    item.className = role;
+    item.dataset.testid = `tandem-message-${role}`;
+    item.textContent = text;
+    this.$('.messages').append(item);
+    item.scrollIntoView({ block: 'end' });
+    return item;
+  }
+
+  private setStatus(state: string, text: string): void {
+    const status = this.$('.status');
+    status.dataset.state = state;
+    status.textContent = text;
+    status.hidden = text === '';
+  }
+
+  private get input(): HTMLTextAreaElement {
+    return this.$('textarea') as HTMLTextAreaElement;
+  }
+
+  private $(selector: string): HTMLElement {
+    return this.root.querySelector(selector) as HTMLElement;
+  }
+}
