@@ -10,6 +10,7 @@ import type { ChatCompletionMessageParam } from '@mlc-ai/web-llm';
 import type { TandemUsage } from '../engine/engine';
 import { createWorkerEngine, type WorkerEngine } from '../engine/worker-client';
 import { requestGpu } from '../gpu/device';
+import { onSend } from '../ui/composer';
 import css from './embed.css?inline';
 
 export interface WidgetConfig {
@@ -68,16 +69,7 @@ export class ChatWidget {
     this.$('.title').textContent = config.title;
     this.$('.launcher').addEventListener('click', () => (this.isOpen ? this.close() : void this.open()));
     this.$('.close').addEventListener('click', () => this.close());
-    this.$('form').addEventListener('submit', (event) => {
-      event.preventDefault();
-      void this.send();
-    });
-    this.input.addEventListener('keydown', (event) => {
-      if (event.key === 'Enter' && !event.shiftKey) {
-        event.preventDefault();
-        void this.send();
-      }
-    });
+    onSend(this.$('form') as HTMLFormElement, this.input, () => void this.send());
   }
 
   get isOpen(): boolean {

@@ -16,3 +16,10 @@ export async function openApp(browser: Browser, path = '/'): Promise<{ page: Pag
   await page.goto(new URL(path, inject('appUrl')).href);
   return { page, errors };
 }
+
+/** Opens the chat page and waits until its models are loaded. */
+export async function openReadyApp(browser: Browser): Promise<{ page: Page; errors: string[] }> {
+  const opened = await openApp(browser);
+  await opened.page.locator('[data-testid="model-status"][data-state="ready"]').waitFor({ timeout: 120_000 });
+  return opened;
+}

@@ -8,6 +8,7 @@ import type { ChatCompletionMessageParam } from '@mlc-ai/web-llm';
 import type { TandemUsage } from '../engine/engine';
 import type { WorkerEngine } from '../engine/worker-client';
 import { showBanner } from './banner';
+import { onSend } from './composer';
 import { showLiveSpeed, showUsage } from './metrics';
 import { readSettings } from './settings';
 
@@ -21,16 +22,7 @@ export class Chat {
   private readonly input = el<HTMLTextAreaElement>('input');
 
   constructor(private readonly onEngineError: (error: Error) => void) {
-    el<HTMLFormElement>('composer').addEventListener('submit', (event) => {
-      event.preventDefault();
-      void this.send();
-    });
-    this.input.addEventListener('keydown', (event) => {
-      if (event.key === 'Enter' && !event.shiftKey) {
-        event.preventDefault();
-        void this.send();
-      }
-    });
+    onSend(el<HTMLFormElement>('composer'), this.input, () => void this.send());
     this.input.addEventListener('input', () => this.scheduleWarm(300));
     el('system-prompt').addEventListener('input', () => this.scheduleWarm(500));
     el('stop').addEventListener('click', () => void this.engine?.interrupt());

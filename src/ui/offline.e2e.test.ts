@@ -6,15 +6,14 @@
 
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchBrowser, openApp } from '../testing/browser';
+import { launchBrowser, openReadyApp } from '../testing/browser';
 
 let browser: Browser;
 let page: Page;
 let errors: string[];
 beforeAll(async () => {
   browser = await launchBrowser({ webgpu: true });
-  ({ page, errors } = await openApp(browser));
-  await page.locator('[data-testid="model-status"][data-state="ready"]').waitFor({ timeout: 120_000 });
+  ({ page, errors } = await openReadyApp(browser));
 });
 afterAll(() => browser.close());
 
