@@ -5,7 +5,8 @@
  * from scripts and tests (bench/README.md).
  */
 
-import { type Gpu, requestGpu } from '../../src/gpu/device';
+import { WebGPUUnavailableError } from '../../src/errors';
+import { type Gpu, NO_WEBGPU_HELP, requestGpu } from '../../src/gpu/device';
 import { loadModelFolder } from '../../src/loader/model-folder';
 import { urlSource } from '../../src/loader/source';
 import { showBanner } from '../../src/ui/banner';
@@ -62,7 +63,7 @@ function render(): void {
 }
 
 async function run(options: { quick?: boolean } = {}): Promise<BenchResults> {
-  if (!gpu) throw new Error('WebGPU is not available in this browser, so there is nothing to benchmark.');
+  if (!gpu) throw new WebGPUUnavailableError(NO_WEBGPU_HELP);
   if (state === 'running') throw new Error('A benchmark is already running.');
   const quick = options.quick ?? true;
   start.disabled = true;

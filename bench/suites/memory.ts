@@ -61,11 +61,13 @@ export async function runMemorySuite(gpu: Gpu, target: ModelFolder, draft: Model
   }
   const { cache } = generator;
   const cacheBytes = cache.entries.reduce((sum, e) => sum + e.target.bytes + (e.draft?.bytes ?? 0), 0);
-  const memory = models.map(({ folder, model }) => ({
+  const [entry] = cache.entries;
+  const kvBytes = [entry.target.bytes, entry.draft?.bytes ?? 0];
+  const memory = models.map(({ folder, model }, i) => ({
     model: folder.name,
     weight_bytes: model.weights.bytes,
     scratch_bytes: model.scratchBytes,
-    kv_bytes_per_token: 2 * model.config.numLayers * model.config.numKvHeads * model.config.headDim * 4,
+    kv_bytes_per_token: kvBytes[i] / context,
   }));
   const results: MemoryResults = {
     context_tokens: context,

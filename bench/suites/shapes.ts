@@ -118,12 +118,11 @@ export async function runShapesSuite(
     log(
       `shape ${target.name}: decode ${target.decode_ms} ms, verify(${maxK + 1})/decode ${target.verify.at(-1)?.ratio}`,
     );
-    const draft =
-      models.find((m) => m.name === pair.draft.name) ??
-      (await measureShape(gpu, pair.draft, 'draft', context, [1], runs));
+    const measured = models.find((m) => m.name === pair.draft.name); // drafts may serve several targets
+    const draft = measured ?? (await measureShape(gpu, pair.draft, 'draft', context, [1], runs));
     log(`shape ${draft.name}: decode ${draft.decode_ms} ms`);
-    if (!models.includes(target)) models.push(target);
-    if (!models.includes(draft)) models.push(draft);
+    models.push(target);
+    if (!measured) models.push(draft);
     const costs = { targetStepMs: target.decode_ms, draftStepMs: draft.decode_ms, verify: target.verify };
     pairs.push({
       target: target.name,

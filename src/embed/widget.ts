@@ -117,7 +117,7 @@ export class ChatWidget {
         'unavailable',
         `This chat runs on your own GPU, and is unavailable here. ${(error as Error).message}`,
       );
-      this.root.host.setAttribute('data-state', 'unavailable');
+      this.host.dataset.state = 'unavailable';
       return;
     }
     try {

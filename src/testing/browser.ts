@@ -17,9 +17,14 @@ export async function openApp(browser: Browser, path = '/'): Promise<{ page: Pag
   return { page, errors };
 }
 
+/** Waits until the chat page has loaded its models. */
+export function modelsReady(page: Page): Promise<void> {
+  return page.locator('[data-testid="model-status"][data-state="ready"]').waitFor({ timeout: 120_000 });
+}
+
 /** Opens the chat page and waits until its models are loaded. */
 export async function openReadyApp(browser: Browser): Promise<{ page: Page; errors: string[] }> {
   const opened = await openApp(browser);
-  await opened.page.locator('[data-testid="model-status"][data-state="ready"]').waitFor({ timeout: 120_000 });
+  await modelsReady(opened.page);
   return opened;
 }

@@ -6,7 +6,7 @@
 
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchBrowser, openReadyApp } from '../testing/browser';
+import { launchBrowser, modelsReady, openReadyApp } from '../testing/browser';
 
 let browser: Browser;
 let page: Page;
@@ -16,8 +16,6 @@ beforeAll(async () => {
   ({ page, errors } = await openReadyApp(browser));
 });
 afterAll(() => browser.close());
-
-const ready = () => page.locator('[data-testid="model-status"][data-state="ready"]').waitFor({ timeout: 120_000 });
 
 describe('offline', () => {
   it('lists the models kept in browser storage', async () => {
@@ -30,7 +28,7 @@ describe('offline', () => {
     await page.context().setOffline(true);
     try {
       await page.reload();
-      await ready();
+      await modelsReady(page);
       await page.getByTestId('temperature').fill('0');
       await page.getByTestId('max-tokens').fill('24');
       await page.getByTestId('input').fill('Tell me a story about a cat named Tom.');
