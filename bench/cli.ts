@@ -1,7 +1,8 @@
 /**
- * `npm run bench -- [--quick] [--json FILE] [--target DIR]`: the benchmark suites in Node
- * through Dawn, on this machine's adapter. Prints a summary and, with --json, writes the
- * results (schema in bench/README.md).
+ * `npm run bench -- [--quick] [--json FILE] [--target DIR] [--draft DIR]`: the benchmark
+ * suites in Node through Dawn, on this machine's adapter. Prints a summary and, with --json,
+ * writes the results (schema in bench/README.md). `--profile` instead times every kernel of a
+ * decode and a verify step, per model (bench/profile.ts).
  */
 
 import '../src/node/require-shim';
@@ -10,6 +11,7 @@ import { parseArgs } from 'node:util';
 import { requestNodeGpu } from '../src/gpu/node';
 import { loadModelFolder } from '../src/loader/model-folder';
 import { directorySource } from '../src/loader/node-source';
+import { runProfile } from './profile';
 import { runBench } from './run';
 
 export async function main(args: string[]): Promise<number> {
@@ -20,15 +22,24 @@ export async function main(args: string[]): Promise<number> {
       json: { type: 'string' },
       target: { type: 'string', default: 'public/models/tandem-target' },
       draft: { type: 'string', default: 'public/models/tandem-draft' },
+      profile: { type: 'boolean', default: false },
     },
   });
   const gpu = await requestNodeGpu();
   const target = await loadModelFolder(directorySource(values.target));
   const draft = await loadModelFolder(directorySource(values.draft));
   const environment = `node ${process.version}`;
-  const results = await runBench(gpu, { target, draft, quick: values.quick, environment }, (line) =>
-    console.error(line),
-  );
+  const log = (line: string) => console.error(line);
+  const results = values.profile
+    ? await runProfile(
+        gpu,
+        [
+          { ...target, name: 'fixture target' },
+          { ...draft, name: 'fixture draft' },
+        ],
+        log,
+      )
+    : await runBench(gpu, { target, draft, quick: values.quick, environment }, log);
   if (values.json) writeFileSync(values.json, `${JSON.stringify(results, null, 2)}\n`);
   console.log(JSON.stringify(results, null, 2));
   return 0;

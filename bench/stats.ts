@@ -30,9 +30,21 @@ export function summarize(samples: number[]): Summary {
   };
 }
 
-/** Times `run` `runs` times after `warmup` untimed runs; returns milliseconds per run. */
+/**
+ * A GPU left idle drops its clocks and takes a while to raise them again under a light load
+ * such as one decode step at a time: timings taken right after an idle moment (a model being
+ * built on the CPU, say) come out several times too slow. Warming up therefore lasts at least
+ * this long, besides its number of runs.
+ */
+export const WARMUP_MS = 300;
+
+/**
+ * Times `run` `runs` times after `warmup` untimed runs (and at least WARMUP_MS of them when
+ * `warmup` > 0); returns milliseconds per run.
+ */
 export async function time(run: () => Promise<unknown>, runs: number, warmup = 1): Promise<Summary> {
-  for (let i = 0; i < warmup; i++) await run();
+  const warmupStart = performance.now();
+  for (let i = 0; i < warmup || (warmup > 0 && performance.now() - warmupStart < WARMUP_MS); i++) await run();
   const samples: number[] = [];
   for (let i = 0; i < runs; i++) {
     const start = performance.now();

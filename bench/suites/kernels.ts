@@ -69,7 +69,8 @@ export async function linearBandwidth(
   const weight = uploadBuffer(device, weightData, STORAGE, 'weight');
   const step = new StepUniform(device);
   step.write(1);
-  const kernel = new LinearKernel(device, { rows, k, dtype, wordsPerLane: kernelProfile(gpu.info).wordsPerLane });
+  const { wordsPerLane, minWorkgroups } = kernelProfile(gpu.info);
+  const kernel = new LinearKernel(device, { rows, k, dtype, wordsPerLane, minWorkgroups });
   const buffers = {
     step: step.buffer,
     weight,

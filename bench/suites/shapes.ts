@@ -59,7 +59,8 @@ async function measureShape(
   counts: number[],
   runs: number,
 ): Promise<ShapeModelResult> {
-  // Prefill runs the many-token kernels, so the verify passes need no warm-up of their own.
+  // Prefill runs the many-token kernels and the decode warm-up keeps the GPU busy right before
+  // them, so the verify passes need no warm-up of their own.
   const { config } = shape;
   const model = await GpuModel.create(gpu, config, timingWeights(config, 1), { maxContext: context + 32 });
   const sequence = model.createSequence(context + 32);
@@ -72,7 +73,6 @@ async function measureShape(
         await model.greedy(sequence, prompt, 'last');
       },
       role === 'target' ? runs : 1,
-      0,
     );
     const step = async (n: number) => {
       sequence.truncate(context);

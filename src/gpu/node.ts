@@ -31,7 +31,9 @@ const NODE_HELP =
 const instances: GPU[] = [];
 
 function createInstance(create: (options: string[]) => GPU): GPU {
-  const gpu = create([]);
+  // Timestamp queries are rounded to ~65 us by default (a browser's guard against timing
+  // attacks); Node runs our own benchmarks, which need them exact (bench --profile).
+  const gpu = create(['disable-dawn-features=timestamp_quantization']);
   instances.push(gpu);
   return gpu;
 }

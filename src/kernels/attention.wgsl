@@ -7,6 +7,10 @@
 //   acc' = acc e^(m - m') + sum_j e^(s_j - m') v_j,     out = acc / l at the end,
 // where s_j = q . k_j / sqrt(HD). Tiles always start at position 0 and step by WG, so a token's
 // result depends on its position only, never on how many tokens share the dispatch.
+//
+// Keys are read as vec4s and the value sum keeps four independent partial sums (positions
+// j mod 4, added as (s0 + s1) + (s2 + s3)): short dependency chains let the GPU keep several
+// loads in flight, where one long chain of scalar loads waits on memory at every step.
 
 override NH: u32;
 override NKV: u32;
@@ -18,12 +22,12 @@ const NEG_LARGE = -3.0e38;  // stands for -infinity (WGSL constants cannot be in
 struct Step { tokens: u32, start: u32, _pad0: u32, _pad1: u32 }
 
 @group(0) @binding(0) var<uniform> step: Step;
-@group(0) @binding(1) var<storage, read> q: array<f32>;          // (tokens, NH, HD), rotated
-@group(0) @binding(2) var<storage, read> k_cache: array<f32>;    // (capacity, NKV, HD), rotated
+@group(0) @binding(1) var<storage, read> q: array<vec4f>;        // (tokens, NH, HD / 4), rotated
+@group(0) @binding(2) var<storage, read> k_cache: array<vec4f>;  // (capacity, NKV, HD / 4), rotated
 @group(0) @binding(3) var<storage, read> v_cache: array<f32>;    // (capacity, NKV, HD)
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;  // (tokens, NH, HD)
 
-var<workgroup> q_tile: array<f32, HD>;
+var<workgroup> q_tile: array<vec4f, HD / 4u>;
 var<workgroup> probs: array<f32, WG>;
 var<workgroup> reduce: array<f32, WG>;
 
@@ -35,7 +39,8 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
   let kvh = h / (NH / NKV);
   let length = step.start + n + 1u;
   let scale = inverseSqrt(f32(HD));
-  if (t < HD) { q_tile[t] = q[(n * NH + h) * HD + t]; }
+  let hd4 = HD / 4u;
+  if (t < hd4) { q_tile[t] = q[(n * NH + h) * hd4 + t]; }
   workgroupBarrier();
 
   var m = NEG_LARGE;  // running max of the scores
@@ -45,10 +50,10 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
     let pos = tile + t;
     var s = NEG_LARGE;
     if (pos < length) {
-      let k = (pos * NKV + kvh) * HD;
-      var dot = 0.0;
-      for (var i = 0u; i < HD; i++) { dot += q_tile[i] * k_cache[k + i]; }
-      s = dot * scale;
+      let k = (pos * NKV + kvh) * hd4;
+      var qk = 0.0;
+      for (var i = 0u; i < hd4; i++) { qk += dot(q_tile[i], k_cache[k + i]); }
+      s = qk * scale;
     }
     reduce[t] = s;
     workgroupBarrier();
@@ -69,10 +74,22 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
     let correction = exp(m - m_new);
     l = l * correction + reduce[0];
     if (t < HD) {
-      var sum = 0.0;
       let count = min(WG, length - tile);
-      for (var j = 0u; j < count; j++) { sum += probs[j] * v_cache[((tile + j) * NKV + kvh) * HD + t]; }
-      acc = acc * correction + sum;
+      let v = (tile * NKV + kvh) * HD + t;  // v_cache index of position tile, dimension t
+      let stride = NKV * HD;                // from one position to the next
+      var s0 = 0.0;
+      var s1 = 0.0;
+      var s2 = 0.0;
+      var s3 = 0.0;
+      var j = 0u;
+      for (; j + 4u <= count; j += 4u) {
+        s0 += probs[j] * v_cache[v + j * stride];
+        s1 += probs[j + 1u] * v_cache[v + (j + 1u) * stride];
+        s2 += probs[j + 2u] * v_cache[v + (j + 2u) * stride];
+        s3 += probs[j + 3u] * v_cache[v + (j + 3u) * stride];
+      }
+      for (; j < count; j++) { s0 += probs[j] * v_cache[v + j * stride]; }
+      acc = acc * correction + ((s0 + s1) + (s2 + s3));
     }
     m = m_new;
     workgroupBarrier();

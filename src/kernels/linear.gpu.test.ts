@@ -29,6 +29,7 @@ beforeAll(async () => {
 
 interface Case {
   wordsPerLane?: number;
+  minWorkgroups?: number;
   rows: number;
   k: number;
   dtype?: WeightDType;
@@ -53,6 +54,7 @@ async function runLinear(c: Case, rng: Rng) {
     tileN: c.tileN,
     accumulate: c.accumulate,
     wordsPerLane: c.wordsPerLane,
+    minWorkgroups: c.minWorkgroups,
   });
   const step = new StepUniform(device);
   const buffers = {
@@ -90,7 +92,7 @@ function weightsIn(dtype: WeightDType, values: Float32Array) {
 describe.each([
   ['GPU', GPU_PROFILE],
   ['CPU', CPU_PROFILE],
-])('linear kernel, %s profile', (_, { wordsPerLane }) => {
+])('linear kernel, %s profile', (_, { wordsPerLane, minWorkgroups }) => {
   const rng = new Rng(1234);
   const cases: Case[] = [
     { rows: 1, k: 4, tokens: 1, tileN: 1 },
@@ -111,7 +113,7 @@ describe.each([
   ];
   for (const c of cases) {
     it(`matches the reference: ${JSON.stringify(c)}`, async () => {
-      const { out, expected } = await runLinear({ ...c, wordsPerLane }, rng);
+      const { out, expected } = await runLinear({ ...c, wordsPerLane, minWorkgroups }, rng);
       expectClose(out, expected, TOLERANCE, 'y');
     });
   }
@@ -122,11 +124,11 @@ describe.each([
     const tokens = 21;
     const seed = 99;
     // The same weights and inputs (same seed), computed three ways.
-    const prefill = await runLinear({ rows, k, tokens, tileN: 16, wordsPerLane }, new Rng(seed));
-    const verify = await runLinear({ rows, k, tokens, tileN: 4, wordsPerLane }, new Rng(seed));
+    const prefill = await runLinear({ rows, k, tokens, tileN: 16, wordsPerLane, minWorkgroups }, new Rng(seed));
+    const verify = await runLinear({ rows, k, tokens, tileN: 4, wordsPerLane, minWorkgroups }, new Rng(seed));
     expectBitwiseEqual(verify.out, prefill.out, 'verify vs prefill');
     const { device } = gpu;
-    const decode = new LinearKernel(device, { rows, k, tileN: 1, wordsPerLane });
+    const decode = new LinearKernel(device, { rows, k, tileN: 1, wordsPerLane, minWorkgroups });
     const step = new StepUniform(device);
     const weight = uploadBuffer(device, prefill.weight, STORAGE, 'weight');
     const bias = createStorage(device, rows * 4, 'bias');

@@ -21,18 +21,23 @@ export interface LinearShape {
   accumulate?: boolean;
   /** At least this many words per lane before lanes are added (see KernelProfile). */
   wordsPerLane?: number;
+  /** More lanes until the layer spans this many workgroups (see KernelProfile). */
+  minWorkgroups?: number;
 }
 
 const WORKGROUP = 64;
 
 /**
- * Threads per row: enough that each adds at least `wordsPerLane` words of the row. It depends
- * on the row's length and the device's profile alone (never on the token count), which keeps
- * the summation order, and so every bit of the result, the same for any batch.
+ * Threads per row: enough that each adds at least `wordsPerLane` words of the row, and more
+ * (while each still gets two words) until the layer spans `minWorkgroups` workgroups, so that
+ * a small layer still fills a GPU. Lanes depend on the layer's shape and the device's profile
+ * alone (never on the token count), which keeps the summation order, and so every bit of the
+ * result, the same for any batch.
  */
-export function linearLanes(words: number, wordsPerLane: number): number {
+export function linearLanes(words: number, wordsPerLane: number, rows = 0, minWorkgroups = 0): number {
   let lanes = 1;
   while (lanes < WORKGROUP && lanes * wordsPerLane * 2 <= words) lanes *= 2;
+  while (lanes < WORKGROUP && lanes * 2 * 2 <= words && (rows * lanes) / WORKGROUP < minWorkgroups) lanes *= 2;
   return lanes;
 }
 
@@ -44,7 +49,7 @@ export class LinearKernel extends ComputeKernel {
   private readonly gridY: number;
 
   constructor(device: GPUDevice, shape: LinearShape) {
-    const { rows, k, dtype = 'F32', tileN = 1, accumulate = false, wordsPerLane = 16 } = shape;
+    const { rows, k, dtype = 'F32', tileN = 1, accumulate = false, wordsPerLane = 16, minWorkgroups = 0 } = shape;
     const valuesPerWord = dtype === 'F32' ? 4 : 8;
     if (k % valuesPerWord !== 0) {
       throw new RangeError(`linear: k = ${k} must be a multiple of ${valuesPerWord} for ${dtype} weights`);
@@ -52,7 +57,7 @@ export class LinearKernel extends ComputeKernel {
     if (!(tileN === 1 || (tileN % 4 === 0 && tileN <= MAX_TILE_N))) {
       throw new RangeError(`linear: tileN = ${tileN} must be 1, 4, 8, 12 or ${MAX_TILE_N}`);
     }
-    const lanes = linearLanes(k / valuesPerWord, wordsPerLane);
+    const lanes = linearLanes(k / valuesPerWord, wordsPerLane, rows, minWorkgroups);
     const groups = Math.ceil(rows / (WORKGROUP / lanes)); // workgroups along the rows
     const gridX = Math.min(groups, MAX_GRID);
     super(device, `linear ${dtype} ${rows}x${k}/${tileN}`, code, {

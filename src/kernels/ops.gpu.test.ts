@@ -56,15 +56,17 @@ describe('embedding', () => {
 
 describe('rmsnorm', () => {
   it.each([
-    [1, 64],
-    [7, 100],
-    [3, 576],
-  ])('normalises %i tokens of %i', async (tokens, d) => {
+    [1, 64, 64],
+    [7, 100, 64],
+    [3, 576, 64],
+    [3, 576, 256],
+    [2, 2048, 256],
+  ])('normalises %i tokens of %i, %i threads a token', async (tokens, d, workgroup) => {
     const rng = new Rng(2);
     const x = rng.floats(tokens * d, -3, 3);
     const weight = rng.floats(d, 0.5, 1.5);
     const out = createStorage(device, x.byteLength, 'out');
-    const kernel = new RmsNormKernel(device, d, 1e-5);
+    const kernel = new RmsNormKernel(device, d, 1e-5, workgroup);
     const bindGroup = kernel.bind({ step: step.buffer, weight: upload(weight), x: upload(x), out });
     step.write(tokens);
     await runPass(device, (pass) => kernel.encode(pass, bindGroup, tokens));

@@ -35,8 +35,9 @@ export class EmbedKernel extends ComputeKernel {
 
 /** out[n, :] = rmsnorm(x[n, :]) * weight. */
 export class RmsNormKernel extends ComputeKernel {
-  constructor(device: GPUDevice, d: number, eps: number) {
-    super(device, `rmsnorm ${d}`, rmsnormCode, { D: d, EPS: eps, WG: 64 });
+  /** `workgroup` threads per token: a power of two (the reduction tree halves it). */
+  constructor(device: GPUDevice, d: number, eps: number, workgroup = 64) {
+    super(device, `rmsnorm ${d}`, rmsnormCode, { D: d, EPS: eps, WG: workgroup });
   }
   bind(b: { step: GPUBuffer; weight: GPUBuffer; x: GPUBuffer; out: GPUBuffer }) {
     return this.bindAll([b.step, b.weight, b.x, b.out]);
@@ -85,6 +86,7 @@ export class AttentionKernel extends ComputeKernel {
     device: GPUDevice,
     private readonly heads: HeadShape,
   ) {
+    if (heads.headDim % 4 !== 0) throw new RangeError(`attention: head dim ${heads.headDim} is not a multiple of 4`);
     const wg = Math.max(64, 2 ** Math.ceil(Math.log2(heads.headDim)));
     super(device, `attention ${heads.numHeads}/${heads.numKvHeads}x${heads.headDim}`, attentionCode, {
       NH: heads.numHeads,

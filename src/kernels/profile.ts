@@ -1,8 +1,17 @@
 /**
- * Per-device kernel choices. A GPU is memory-bound: several lanes cooperate on a weight row
- * so reads coalesce, and a tile of up to 16 tokens shares each weight read. A CPU adapter (SwiftShader,
- * or another software rasteriser) is compute-bound and pays dearly for workgroup barriers
- * and for work its SIMD lanes cannot skip: one lane per row and tiles of 4 tokens suit it.
+ * Per-device kernel choices. A GPU hides memory latency with parallelism: several lanes
+ * cooperate on each weight row so reads coalesce, and a small layer gets more lanes a row until
+ * it spreads over enough workgroups to fill the device (with 4 lanes a row, SmolLM2-135M's
+ * 576x1536 layer ran as 36 workgroups and took 33 us on an H100, 11 us with 64; bench --profile
+ * shows such costs). Lanes are not added beyond that: the more lanes, the longer the reduction
+ * of a tile of 16 tokens (Llama-3.2-1B's 16384x2048 layer over 5 tokens took 124 us with 16
+ * lanes, 211 us with 64). A tile of up to 16 tokens shares each weight read, and row
+ * reductions use wide workgroups. The recording of a step is
+ * split over a few command buffers, so the GPU starts on the first layers while the CPU records
+ * the rest. A CPU adapter (SwiftShader, or another software rasteriser) is compute-bound and
+ * pays dearly for workgroup barriers and for work its SIMD lanes cannot skip: one lane per
+ * row, tiles of 4 tokens and narrow workgroups suit it, and recording is cheap next to its
+ * kernels.
  *
  * Choices depend on the device only, never on the batch, so kernels stay batch-invariant.
  */
@@ -12,12 +21,30 @@ import type { GpuInfo } from '../gpu/device';
 export interface KernelProfile {
   /** Words of a weight row each lane adds at least, before more lanes join (linear.wgsl). */
   wordsPerLane: number;
+  /** More lanes join a row (down to two words each) until a layer spans this many workgroups. */
+  minWorkgroups: number;
   /** Tokens per workgroup for multi-token linear layers. */
   tileN: number;
+  /** Threads per workgroup of a one-row reduction (RMSNorm). */
+  normWorkgroup: number;
+  /** Command buffers a forward step is recorded and submitted in (the layers split evenly). */
+  commandBuffers: number;
 }
 
-export const GPU_PROFILE: KernelProfile = { wordsPerLane: 16, tileN: 16 };
-export const CPU_PROFILE: KernelProfile = { wordsPerLane: Number.POSITIVE_INFINITY, tileN: 4 };
+export const GPU_PROFILE: KernelProfile = {
+  wordsPerLane: 16,
+  minWorkgroups: 1024,
+  tileN: 16,
+  normWorkgroup: 256,
+  commandBuffers: 8,
+};
+export const CPU_PROFILE: KernelProfile = {
+  wordsPerLane: Number.POSITIVE_INFINITY,
+  minWorkgroups: 0,
+  tileN: 4,
+  normWorkgroup: 64,
+  commandBuffers: 1,
+};
 
 export function isCpuAdapter(info: GpuInfo): boolean {
   return /swiftshader|llvmpipe|lavapipe|warp|software/i.test(`${info.architecture} ${info.description} ${info.vendor}`);

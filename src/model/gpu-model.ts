@@ -3,10 +3,11 @@
  *
  * Everything is made at load: weights (gpu-weights.ts), pipelines, activation buffers for up
  * to `maxBatch` tokens, bind groups. A sequence adds its KV cache and the bind groups that
- * read it. A forward pass then writes the step uniform, records ~9 dispatches per layer into
- * one command buffer, and reads back only what the caller asked for: a token id (greedy, or
- * sampled on the GPU), or logits. Longer inputs run in chunks of `maxBatch`; kernels are batch-invariant, so chunking
- * changes no bit of the result.
+ * read it. A forward pass then writes the step uniform, records ~9 dispatches per layer (into
+ * one command buffer, or on a GPU a few submitted as they are recorded, so the GPU need not
+ * wait for the whole step to be recorded), and reads back only what the caller asked for: a
+ * token id (greedy, or sampled on the GPU), or logits. Longer inputs run in chunks of
+ * `maxBatch`; kernels are batch-invariant, so chunking changes no bit of the result.
  *
  * Per layer (d = hidden size, B = tokens in the step):
  *   normed = rmsnorm(x)                       (B, d)
@@ -24,6 +25,7 @@
 import { GPUOutOfMemoryError } from '../errors';
 import { createStorage, createUniform } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
+import type { DispatchProfiler } from '../gpu/dispatch-profiler';
 import { LinearKernel } from '../kernels/linear';
 import {
   ArgmaxKernel,
@@ -113,6 +115,10 @@ export class GpuModel implements CausalLM<GpuSequence> {
   readonly profile: KernelProfile;
   /** GPU memory of the activations, staging buffers and RoPE tables (besides weights and KV caches). */
   readonly scratchBytes: number;
+  /** Command buffers a step is recorded and submitted in: the profile's choice (benchmarks try others). */
+  commandBuffers: number;
+  /** When set, every dispatch of a forward pass is timed (benchmarks only: it splits the passes). */
+  profiler?: DispatchProfiler;
   private readonly step: StepUniform; // the main body's step: B tokens from the sequence's length
   private readonly headStep: StepUniform; // the LM head's step: B rows, or 1
   private readonly act: Activations;
@@ -155,6 +161,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
     this.maxBatch = options.maxBatch ?? 64;
     const B = this.maxBatch;
     this.profile = options.profile ?? kernelProfile(gpu.info);
+    this.commandBuffers = this.profile.commandBuffers;
     this.maxContext = Math.min(options.maxContext ?? 4096, config.maxPositions);
     checkLimits(gpu, `The logits of ${B} tokens`, B * vocabSize * 4);
 
@@ -188,7 +195,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
 
     const heads = { numHeads: nh, numKvHeads: nkv, headDim: hd };
     this.embed = new EmbedKernel(device, d, weights.embed.dtype);
-    this.norm = new RmsNormKernel(device, d, config.rmsNormEps);
+    this.norm = new RmsNormKernel(device, d, config.rmsNormEps, this.profile.normWorkgroup);
     this.rope = new RopeKernel(device, heads);
     this.attention = new AttentionKernel(device, heads);
     this.siluGate = new SiluGateKernel(device, f);
@@ -237,8 +244,8 @@ export class GpuModel implements CausalLM<GpuSequence> {
     accumulate: boolean,
     step: GPUBuffer,
   ): LinearPair {
-    const { wordsPerLane, tileN } = this.profile;
-    const shape = { rows: m.rows, k: m.cols, dtype: m.dtype, accumulate, wordsPerLane };
+    const { wordsPerLane, minWorkgroups, tileN } = this.profile;
+    const shape = { rows: m.rows, k: m.cols, dtype: m.dtype, accumulate, wordsPerLane, minWorkgroups };
     const one = new LinearKernel(this.gpu.device, { ...shape, tileN: 1 });
     const many = new LinearKernel(this.gpu.device, { ...shape, tileN });
     const buffers = { step, weight: m.buffer, bias, x, y };
@@ -341,7 +348,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
     return out;
   }
 
-  /** One command buffer: the body for `n` tokens of tokenIds, then the head for its last `headRows` rows (0: none). */
+  /** The body for `n` tokens of tokenIds, then the head for its last `headRows` rows (0: none). */
   private async chunk(sequence: GpuSequence, n: number, headRows: number, want: Want) {
     const { device } = this.gpu;
     const { act } = this;
@@ -349,10 +356,19 @@ export class GpuModel implements CausalLM<GpuSequence> {
     this.step.write(n, sequence.length);
     if (headRows > 0) this.headStep.write(headRows, sequence.length + n - headRows);
 
-    const encoder = device.createCommandEncoder();
-    let pass = encoder.beginComputePass();
+    let encoder = device.createCommandEncoder();
+    let pass = this.beginPass(encoder);
     this.embed.encode(pass, this.embedBind, n);
-    for (let l = 0; l < this.layerBinds.length; l++) {
+    const layers = this.layerBinds.length;
+    const layersPerBuffer = Math.ceil(layers / this.commandBuffers);
+    for (let l = 0; l < layers; l++) {
+      if (l > 0 && l % layersPerBuffer === 0) {
+        // The GPU starts on these layers while the rest are recorded.
+        pass.end();
+        device.queue.submit([encoder.finish()]);
+        encoder = device.createCommandEncoder();
+        pass = this.beginPass(encoder);
+      }
       const b = this.layerBinds[l];
       this.norm.encode(pass, b.inputNorm, n);
       encodeLinear(pass, b.qkv, n);
@@ -368,7 +384,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
     if (headRows > 0) {
       const d = this.config.hiddenSize;
       encoder.copyBufferToBuffer(act.x, (n - headRows) * d * 4, act.headIn, 0, headRows * d * 4);
-      pass = encoder.beginComputePass();
+      pass = this.beginPass(encoder);
       this.norm.encode(pass, this.finalNormBind, headRows);
       encodeLinear(pass, this.head, headRows);
       if (want === 'ids') this.argmax.encode(pass, this.argmaxBind, headRows);
@@ -378,6 +394,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
       if (want === 'logits') encoder.copyBufferToBuffer(act.logits, 0, act.logitsReadback, 0, headRows * vocab * 4);
       else encoder.copyBufferToBuffer(act.ids, 0, act.idsReadback, 0, headRows * 4);
     }
+    this.profiler?.resolve(encoder);
     device.queue.submit([encoder.finish()]);
     sequence.length += n;
     if (headRows === 0) return undefined;
@@ -389,6 +406,10 @@ export class GpuModel implements CausalLM<GpuSequence> {
     readback.unmap();
     this.gpu.assertHealthy();
     return want === 'logits' ? new Float32Array(data) : new Uint32Array(data);
+  }
+
+  private beginPass(encoder: GPUCommandEncoder): GPUComputePassEncoder {
+    return this.profiler ? this.profiler.pass(encoder) : encoder.beginComputePass();
   }
 
   /** Frees the weights and activations (sequences are freed with their own `release`). */

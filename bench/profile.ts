@@ -1,0 +1,209 @@
+/**
+ * `npm run bench -- --profile`: where a forward step's time goes. For the fixture models and
+ * the real shapes (bench/shapes.ts), a decode step and a verify step over 5 tokens are timed
+ * wall-clock as the decode loop runs them, then again with every dispatch timed on the GPU
+ * (src/gpu/dispatch-profiler.ts), summed by kernel; and the CPU time to record the step and its
+ * GPU span. Wall time minus GPU span is what the step spends outside the GPU: recording,
+ * submission, waking up for the readback.
+ */
+
+import { createStorage } from '../src/gpu/buffers';
+import type { Gpu } from '../src/gpu/device';
+import { DispatchProfiler, type ProfileMode, type StepTimes } from '../src/gpu/dispatch-profiler';
+import { bindBuffers, computePipeline } from '../src/gpu/pipelines';
+import type { ModelWeights } from '../src/loader/weights';
+import type { ModelConfig } from '../src/model/config';
+import { GpuModel } from '../src/model/gpu-model';
+import { timingWeights } from '../src/model/random-weights';
+import { Rng } from '../src/util/rng';
+import copyCode from './copy.wgsl?raw';
+import { SHAPE_PAIRS } from './shapes';
+import { time } from './stats';
+import { round } from './suites/kernels';
+
+export interface KernelTime {
+  label: string;
+  calls: number;
+  /** GPU microseconds per step, all calls together */
+  us: number;
+}
+
+export interface StepProfile {
+  tokens: number;
+  /** The step as the decode loop runs it: record, submit, wait, read back */
+  wall_ms: number;
+  /** The same with the step recorded in this many command buffers (the profile's choice above) */
+  wall_by_command_buffers: { command_buffers: number; ms: number }[];
+  /** CPU time recording the step's commands */
+  record_ms: number;
+  /** GPU time from the step's first pass starting to its last pass ending */
+  gpu_ms: number;
+  /** Sum of the dispatches' GPU times, each dispatch in a pass of its own */
+  kernels_ms: number;
+  kernels: KernelTime[];
+}
+
+export interface ModelProfile {
+  name: string;
+  context_tokens: number;
+  steps: StepProfile[];
+}
+
+/** The fixed cost of one small dispatch that depends on the one before it (a barrier between). */
+export interface DispatchCost {
+  dispatches: number;
+  /** CPU microseconds to record one (setPipeline, setBindGroup, dispatchWorkgroups) */
+  record_us: number;
+  /** GPU microseconds per dispatch over one pass of them */
+  gpu_us: number;
+}
+
+export interface ProfileResults {
+  device: string;
+  dispatch: DispatchCost;
+  models: ModelProfile[];
+}
+
+export interface ProfiledModel {
+  name: string;
+  config: ModelConfig;
+  weights: ModelWeights;
+}
+
+const CONTEXT = 64;
+const STEP_TOKENS = [1, 5];
+const COMMAND_BUFFERS = [1, 2, 4, 8];
+
+function byKernel(times: { label: string; ns: number }[]): KernelTime[] {
+  const totals = new Map<string, KernelTime>();
+  for (const { label, ns } of times) {
+    const entry = totals.get(label) ?? { label, calls: 0, us: 0 };
+    entry.calls++;
+    entry.us += ns / 1000;
+    totals.set(label, entry);
+  }
+  return [...totals.values()].map((k) => ({ ...k, us: round(k.us, 1) })).sort((a, b) => b.us - a.us);
+}
+
+export async function profileModel(gpu: Gpu, subject: ProfiledModel, runs = 10): Promise<ModelProfile> {
+  const { config } = subject;
+  const model = await GpuModel.create(gpu, config, subject.weights, { maxContext: CONTEXT + 32 });
+  const sequence = model.createSequence(CONTEXT + 32);
+  const profiler = new DispatchProfiler(gpu.device);
+  const rng = new Rng(3);
+  const prompt = Array.from({ length: CONTEXT }, () => rng.int(0, config.vocabSize));
+  try {
+    await model.greedy(sequence, prompt, 'last');
+    const steps: StepProfile[] = [];
+    for (const tokens of STEP_TOKENS) {
+      const step = async () => {
+        sequence.truncate(CONTEXT);
+        await model.greedy(sequence, prompt.slice(0, tokens), tokens === 1 ? 'last' : 'all');
+      };
+      const wall = await time(step, runs, 2);
+      const chosen = model.commandBuffers;
+      const wallByCommandBuffers = [];
+      for (const count of COMMAND_BUFFERS) {
+        model.commandBuffers = count;
+        wallByCommandBuffers.push({ command_buffers: count, ms: round((await time(step, runs, 2)).median) });
+      }
+      model.commandBuffers = chosen;
+      model.profiler = profiler;
+      const profiled = async (mode: ProfileMode) => {
+        profiler.mode = mode;
+        await step(); // the first profiled step pays for new pass objects; keep the second
+        await profiler.read();
+        await step();
+        return profiler.read();
+      };
+      const whole = await profiled('passes');
+      const split = await profiled('dispatches');
+      model.profiler = undefined;
+      const kernelsNs = split.passes.reduce((sum, t) => sum + t.ns, 0);
+      steps.push({
+        tokens,
+        wall_ms: round(wall.median),
+        wall_by_command_buffers: wallByCommandBuffers,
+        record_ms: round(whole.recordMs),
+        gpu_ms: round(whole.spanNs / 1e6),
+        kernels_ms: round(kernelsNs / 1e6),
+        kernels: byKernel(split.passes),
+      });
+    }
+    return { name: subject.name, context_tokens: CONTEXT, steps };
+  } finally {
+    profiler.destroy();
+    sequence.release();
+    model.destroy();
+  }
+}
+
+/** Records `count` one-workgroup copies into the same buffer in one pass, timed. */
+export async function dispatchCost(gpu: Gpu, count = 1000): Promise<DispatchCost> {
+  const { device } = gpu;
+  const src = createStorage(device, 1024, 'overhead src');
+  const dst = createStorage(device, 1024, 'overhead dst');
+  const pipeline = computePipeline(device, 'copy', copyCode);
+  const bindGroup = bindBuffers(device, pipeline, 'copy', [src, dst]);
+  const profiler = new DispatchProfiler(device);
+  profiler.mode = 'passes';
+  let best: StepTimes | undefined;
+  for (let run = 0; run < 5; run++) {
+    const encoder = device.createCommandEncoder();
+    const pass = profiler.pass(encoder);
+    for (let i = 0; i < count; i++) {
+      pass.setPipeline(pipeline);
+      pass.setBindGroup(0, bindGroup);
+      pass.dispatchWorkgroups(1);
+    }
+    pass.end();
+    profiler.resolve(encoder);
+    device.queue.submit([encoder.finish()]);
+    const times = await profiler.read();
+    if (!best || times.spanNs < best.spanNs) best = times;
+  }
+  profiler.destroy();
+  src.destroy();
+  dst.destroy();
+  const { spanNs, recordMs } = best as StepTimes;
+  return {
+    dispatches: count,
+    record_us: round((recordMs * 1000) / count, 2),
+    gpu_us: round(spanNs / 1000 / count, 2),
+  };
+}
+
+/** The fixture models given, then every real shape (targets and drafts, each once). */
+export async function runProfile(
+  gpu: Gpu,
+  fixtures: ProfiledModel[],
+  log: (line: string) => void = () => {},
+): Promise<ProfileResults> {
+  const shapes = SHAPE_PAIRS.flatMap((pair) => [pair.target, pair.draft]);
+  const subjects: (() => ProfiledModel)[] = [
+    ...fixtures.map((f) => () => f),
+    ...shapes
+      .filter((s, i) => shapes.findIndex((t) => t.name === s.name) === i)
+      .map((s) => () => ({ name: s.name, config: s.config, weights: timingWeights(s.config, 1) })),
+  ];
+  const dispatch = await dispatchCost(gpu);
+  log(`one small dependent dispatch: recording ${dispatch.record_us} us, GPU ${dispatch.gpu_us} us`);
+  const models: ModelProfile[] = [];
+  for (const subject of subjects) {
+    const profile = await profileModel(gpu, subject());
+    models.push(profile);
+    for (const step of profile.steps) {
+      const top = step.kernels
+        .slice(0, 4)
+        .map((k) => `${k.label} ${k.us} us/${k.calls}`)
+        .join('; ');
+      log(
+        `${profile.name}, ${step.tokens} token(s): wall ${step.wall_ms} ms ` +
+          `(${step.wall_by_command_buffers.map((w) => `${w.ms} in ${w.command_buffers}`).join(', ')}), ` +
+          `recording ${step.record_ms} ms, ` +
+          `GPU ${step.gpu_ms} ms, kernels one by one ${step.kernels_ms} ms (${top})`,
+      );
+    }
+  }
+  return { device: `${gpu.info.vendor} ${gpu.info.device || gpu.info.architecture}`, dispatch, models };
+}
