@@ -1,8 +1,8 @@
 /**
  * `npm run bench -- [--quick] [--json FILE] [--target DIR] [--draft DIR]`: the benchmark
  * suites in Node through Dawn, on this machine's adapter. Prints a summary and, with --json,
- * writes the results (schema in bench/README.md). `--profile` instead times every kernel of a
- * decode and a verify step, per model (bench/profile.ts).
+ * writes the results (schema in bench/README.md). `--profile [--shape NAME]` instead times every
+ * kernel of a decode and a verify step, per model (bench/profile.ts).
  */
 
 import '../src/node/require-shim';
@@ -23,6 +23,7 @@ export async function main(args: string[]): Promise<number> {
       target: { type: 'string', default: 'public/models/tandem-target' },
       draft: { type: 'string', default: 'public/models/tandem-draft' },
       profile: { type: 'boolean', default: false },
+      shape: { type: 'string', default: '' },
     },
   });
   const gpu = await requestNodeGpu();
@@ -38,6 +39,7 @@ export async function main(args: string[]): Promise<number> {
           { ...draft, name: 'fixture draft' },
         ],
         log,
+        values.shape,
       )
     : await runBench(gpu, { target, draft, quick: values.quick, environment }, log);
   if (values.json) writeFileSync(values.json, `${JSON.stringify(results, null, 2)}\n`);

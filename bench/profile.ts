@@ -173,13 +173,14 @@ export async function dispatchCost(gpu: Gpu, count = 1000): Promise<DispatchCost
   };
 }
 
-/** The fixture models given, then every real shape (targets and drafts, each once). */
+/** The fixture models given, then every real shape (targets and drafts, each once) whose name contains `only`. */
 export async function runProfile(
   gpu: Gpu,
   fixtures: ProfiledModel[],
   log: (line: string) => void = () => {},
+  only = '',
 ): Promise<ProfileResults> {
-  const shapes = SHAPE_PAIRS.flatMap((pair) => [pair.target, pair.draft]);
+  const shapes = SHAPE_PAIRS.flatMap((pair) => [pair.target, pair.draft]).filter((s) => s.name.includes(only));
   const subjects: (() => ProfiledModel)[] = [
     ...fixtures.map((f) => () => f),
     ...shapes

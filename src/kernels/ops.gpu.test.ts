@@ -172,22 +172,26 @@ describe('silu gate', () => {
 });
 
 describe('argmax', () => {
-  it('finds each row maximum, the lowest index among ties', async () => {
+  it.each([
+    [1000, 4],
+    [10_000, 5], // three slices of 4096, the last one partial
+    [151_936, 2], // Qwen2.5's vocabulary: 38 slices
+  ])('finds each row maximum of %i logits, the lowest index among ties (%i rows)', async (vocab, rows) => {
     const rng = new Rng(6);
-    const vocab = 1000;
-    const rows = 4;
     const logits = rng.floats(rows * vocab);
     logits[1 * vocab + 10] = 5;
-    logits[1 * vocab + 900] = 5; // a tie: 10 wins
-    logits[2 * vocab + vocab - 1] = 9;
+    logits[1 * vocab + vocab - 100] = 5; // a tie, in another slice when there are several: 10 wins
+    logits[0 * vocab + vocab - 1] = 9; // the very last logit
     const ids = createStorage(device, rows * 4, 'ids');
-    const kernel = new ArgmaxKernel(device, vocab);
-    const bindGroup = kernel.bind({ step: step.buffer, logits: upload(logits), ids });
+    const kernel = new ArgmaxKernel(device, vocab, rows);
+    const bindGroups = kernel.bind({ step: step.buffer, logits: upload(logits), ids });
     step.write(rows);
-    await runPass(device, (pass) => kernel.encode(pass, bindGroup, rows));
+    await runPass(device, (pass) => kernel.encode(pass, bindGroups, rows));
     const got = new Uint32Array((await readFloats(device, ids, rows)).buffer);
     const want = Array.from({ length: rows }, (_, n) => argmax(logits, n * vocab, vocab));
     expect(Array.from(got)).toEqual(want);
+    expect(want[0]).toBe(vocab - 1);
     expect(want[1]).toBe(10);
+    kernel.destroy();
   });
 });

@@ -4,6 +4,7 @@
  * for a step of `tokens` tokens (the count the step uniform holds).
  */
 
+import { createStorage } from '../gpu/buffers';
 import type { WeightDType } from '../loader/weights';
 import argmaxCode from './argmax.wgsl?raw';
 import attentionCode from './attention.wgsl?raw';
@@ -119,16 +120,47 @@ export class SiluGateKernel extends ComputeKernel {
   }
 }
 
-/** ids[n] = argmax(logits[n, :]), lowest index among ties. */
-export class ArgmaxKernel extends ComputeKernel {
-  constructor(device: GPUDevice, vocabSize: number) {
-    super(device, `argmax ${vocabSize}`, argmaxCode, { V: vocabSize, WG: 256 });
+/** One stage of the argmax (argmax.wgsl): 0 reduces slices of each row, 1 reduces those results. */
+class ArgmaxStage extends ComputeKernel {
+  constructor(device: GPUDevice, vocabSize: number, stage: 0 | 1) {
+    super(device, `argmax ${vocabSize}${stage === 0 ? ' slices' : ''}`, argmaxCode, {
+      V: vocabSize,
+      SLICE: ARGMAX_SLICE,
+      STAGE: stage,
+      WG: 256,
+    });
   }
-  bind(b: { step: GPUBuffer; logits: GPUBuffer; ids: GPUBuffer }) {
-    return this.bindAll([b.step, b.logits, b.ids]);
+  run(pass: GPUComputePassEncoder, bindGroup: GPUBindGroup, x: number, y: number) {
+    this.dispatch(pass, bindGroup, x, y);
   }
-  encode(pass: GPUComputePassEncoder, bindGroup: GPUBindGroup, tokens: number) {
-    this.dispatch(pass, bindGroup, tokens);
+}
+
+const ARGMAX_SLICE = 4096;
+
+/** ids[n] = argmax(logits[n, :]), lowest index among ties, in two dispatches (argmax.wgsl). */
+export class ArgmaxKernel {
+  private readonly slices: number;
+  private readonly stages: [ArgmaxStage, ArgmaxStage];
+  /** (maxRows, slices) partial results, made at load */
+  private readonly best: GPUBuffer;
+
+  constructor(device: GPUDevice, vocabSize: number, maxRows: number) {
+    this.slices = Math.ceil(vocabSize / ARGMAX_SLICE);
+    this.stages = [new ArgmaxStage(device, vocabSize, 0), new ArgmaxStage(device, vocabSize, 1)];
+    this.best = createStorage(device, maxRows * this.slices * 8, 'argmax slices');
+  }
+  get bytes(): number {
+    return this.best.size;
+  }
+  bind(b: { step: GPUBuffer; logits: GPUBuffer; ids: GPUBuffer }): GPUBindGroup[] {
+    return this.stages.map((stage) => stage.bindAll([b.step, b.logits, this.best, b.ids]));
+  }
+  encode(pass: GPUComputePassEncoder, bindGroups: GPUBindGroup[], tokens: number) {
+    this.stages[0].run(pass, bindGroups[0], this.slices, tokens);
+    this.stages[1].run(pass, bindGroups[1], tokens, 1);
+  }
+  destroy(): void {
+    this.best.destroy();
   }
 }
 

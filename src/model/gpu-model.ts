@@ -145,7 +145,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
   }[];
   private readonly finalNormBind: GPUBindGroup;
   private readonly head: LinearPair;
-  private readonly argmaxBind: GPUBindGroup;
+  private readonly argmaxBind: GPUBindGroup[];
   private readonly sampleBind: GPUBindGroup;
   private readonly cos: GPUBuffer;
   private readonly sin: GPUBuffer;
@@ -191,7 +191,6 @@ export class GpuModel implements CausalLM<GpuSequence> {
     this.sin = createStorage(device, tables.sin.byteLength, 'rope sin');
     device.queue.writeBuffer(this.cos, 0, tables.cos);
     device.queue.writeBuffer(this.sin, 0, tables.sin);
-    this.scratchBytes = [...Object.values(this.act), this.cos, this.sin].reduce((sum, b) => sum + b.size, 0);
 
     const heads = { numHeads: nh, numKvHeads: nkv, headDim: hd };
     this.embed = new EmbedKernel(device, d, weights.embed.dtype);
@@ -199,9 +198,11 @@ export class GpuModel implements CausalLM<GpuSequence> {
     this.rope = new RopeKernel(device, heads);
     this.attention = new AttentionKernel(device, heads);
     this.siluGate = new SiluGateKernel(device, f);
-    this.argmax = new ArgmaxKernel(device, vocabSize);
+    this.argmax = new ArgmaxKernel(device, vocabSize, B);
     this.sampler = new SampleKernel(device, vocabSize);
     this.samplingParams = createUniform(device, 16, 'sampling');
+    this.scratchBytes =
+      [...Object.values(this.act), this.cos, this.sin].reduce((sum, b) => sum + b.size, 0) + this.argmax.bytes;
 
     const step = this.step.buffer;
     const { act } = this;
@@ -418,6 +419,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
     this.step.buffer.destroy();
     this.headStep.buffer.destroy();
     this.samplingParams.destroy();
+    this.argmax.destroy();
     this.cos.destroy();
     this.sin.destroy();
     const w = this.weights;
