@@ -5,13 +5,13 @@
  * 576x1536 layer ran as 36 workgroups and took 33 us on an H100, 11 us with 64; bench --profile
  * shows such costs). Lanes are not added beyond that: the more lanes, the longer the reduction
  * of a tile of 16 tokens (Llama-3.2-1B's 16384x2048 layer over 5 tokens took 124 us with 16
- * lanes, 211 us with 64). A tile of up to 16 tokens shares each weight read, and row
- * reductions use wide workgroups. The recording of a step is
- * split over a few command buffers, so the GPU starts on the first layers while the CPU records
- * the rest. A CPU adapter (SwiftShader, or another software rasteriser) is compute-bound and
- * pays dearly for workgroup barriers and for work its SIMD lanes cannot skip: one lane per
- * row, tiles of 4 tokens and narrow workgroups suit it, and recording is cheap next to its
- * kernels.
+ * lanes, 211 us with 64). A tile of up to 16 tokens shares each weight read, row reductions use
+ * wide workgroups, and a step is recorded in several command buffers, each submitted as soon as
+ * it is recorded, so the GPU starts on the first layers while the CPU records the rest.
+ *
+ * A CPU adapter (SwiftShader, or another software rasteriser) is compute-bound and pays dearly
+ * for workgroup barriers and for work its SIMD lanes cannot skip: one lane per row, tiles of 4
+ * tokens and narrow workgroups suit it, and recording is cheap next to its kernels.
  *
  * Choices depend on the device only, never on the batch, so kernels stay batch-invariant.
  */
