@@ -121,3 +121,11 @@ export class StorageQuotaError extends TandemError {
     this.name = 'StorageQuotaError';
   }
 }
+
+/** The GPU lacks an optional feature that a tool needs (timestamp queries, for profiling). */
+export class GPUFeatureMissingError extends TandemError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'GPUFeatureMissingError';
+  }
+}

@@ -12,6 +12,8 @@
  * where the time goes, the span and the wall-clock time say how much there is.
  */
 
+import { GPUFeatureMissingError } from '../errors';
+
 export interface DispatchTime {
   label: string;
   ns: number;
@@ -45,7 +47,10 @@ export class DispatchProfiler {
     private readonly capacity = 2048, // WebGPU allows 4096 queries in a set
   ) {
     if (!device.features.has('timestamp-query')) {
-      throw new Error('Profiling dispatches needs the timestamp-query feature, which this GPU does not offer.');
+      throw new GPUFeatureMissingError(
+        'Profiling needs the timestamp-query feature, which this GPU does not offer; ' +
+          'the benchmark without --profile still runs.',
+      );
     }
     const count = 2 * capacity;
     this.querySet = device.createQuerySet({ label: 'dispatch times', type: 'timestamp', count });
