@@ -52,6 +52,9 @@ describe('benchmark page', () => {
     // Loading results back adds a column to compare; a file that is not results is refused.
     await page.evaluate((r) => window.tandemBench.load({ ...r, date: '2020-01-01T00:00:00.000Z' }), results);
     expect(await page.getByTestId('bench-summary').locator('thead th').count()).toBe(3);
+    await page.getByTestId('compare-h100').click(); // the published run, bundled with the page
+    expect(await page.getByTestId('bench-summary').locator('thead th').count()).toBe(4);
+    expect(await page.getByTestId('bench-summary').locator('thead').textContent()).toMatch(/nvidia-h100/);
     await page.getByTestId('load').setInputFiles({
       name: 'other.json',
       mimeType: 'application/json',

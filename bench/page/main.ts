@@ -1,8 +1,8 @@
 /**
  * The benchmark page: finds the GPU, loads the fixture models, runs the suites of bench/run.ts
  * (quick or full) with a progress bar, and shows the report. Results download as the JSON the
- * CLI writes, and results files load back to compare machines. `window.tandemBench` drives it
- * from scripts and tests (bench/README.md).
+ * CLI writes, and results files (or the published H100 run) load back to compare machines.
+ * `window.tandemBench` drives it from scripts and tests (bench/README.md).
  */
 
 import { WebGPUUnavailableError } from '../../src/errors';
@@ -11,6 +11,7 @@ import { loadModelFolder } from '../../src/loader/model-folder';
 import { urlSource } from '../../src/loader/source';
 import { showBanner } from '../../src/ui/banner';
 import { showGpu, showNoGpu } from '../../src/ui/gpu-panel';
+import h100 from '../results/h100.json';
 import { type BenchResults, runBench } from '../run';
 import { checkResults } from '../schema';
 import { renderReport } from './report';
@@ -133,6 +134,12 @@ download.addEventListener('click', () => {
   });
   link.click();
   URL.revokeObjectURL(link.href);
+});
+
+// A full run published with the project (bench/README.md), to compare this machine against.
+byId<HTMLButtonElement>('compare-h100').addEventListener('click', (event) => {
+  load(h100 as unknown as BenchResults);
+  (event.target as HTMLButtonElement).disabled = true;
 });
 
 byId<HTMLInputElement>('load').addEventListener('change', async (event) => {

@@ -38,12 +38,11 @@ const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 const ms = (value: number) => `${formatNumber(value)} ms`;
 const times = (value: number) => `${formatNumber(value)}x`;
 
-/** A short name for a results object: the adapter, and the date. */
+/** A short name for a results object: the adapter (its architecture, else its device name), and the date. */
 export function label(r: BenchResults): string {
-  return `${r.device.vendor || 'GPU'} ${r.device.architecture || ''} · ${r.date.slice(0, 10)}${r.quick ? ' · quick' : ''}`.replace(
-    /\s+/g,
-    ' ',
-  );
+  const { vendor, architecture, device } = r.device;
+  const model = architecture && architecture !== 'unknown' ? architecture : device;
+  return `${vendor || 'GPU'} ${model || ''} · ${r.date.slice(0, 10)}${r.quick ? ' · quick' : ''}`.replace(/\s+/g, ' ');
 }
 
 function section(title: string, ...children: HTMLElement[]): HTMLElement {
