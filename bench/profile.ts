@@ -100,14 +100,15 @@ export async function profileModel(gpu: Gpu, subject: ProfiledModel, runs = 10):
         sequence.truncate(CONTEXT);
         await model.greedy(sequence, prompt.slice(0, tokens), tokens === 1 ? 'last' : 'all');
       };
-      const wall = await time(step, runs, 2);
-      const chosen = model.commandBuffers;
+      const chosen = model.commandBuffers; // the profile's choice: one of COMMAND_BUFFERS
       const wallByCommandBuffers = [];
       for (const count of COMMAND_BUFFERS) {
         model.commandBuffers = count;
         wallByCommandBuffers.push({ command_buffers: count, ms: round((await time(step, runs, 2)).median) });
       }
       model.commandBuffers = chosen;
+      const wall = wallByCommandBuffers.find((w) => w.command_buffers === chosen);
+      if (!wall) throw new RangeError(`the profile's ${chosen} command buffers are not among ${COMMAND_BUFFERS}`);
       model.profiler = profiler;
       const profiled = async (mode: ProfileMode) => {
         profiler.mode = mode;
@@ -122,7 +123,7 @@ export async function profileModel(gpu: Gpu, subject: ProfiledModel, runs = 10):
       const kernelsNs = split.passes.reduce((sum, t) => sum + t.ns, 0);
       steps.push({
         tokens,
-        wall_ms: round(wall.median),
+        wall_ms: wall.ms,
         wall_by_command_buffers: wallByCommandBuffers,
         record_ms: round(whole.recordMs),
         gpu_ms: round(whole.spanNs / 1e6),

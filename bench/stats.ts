@@ -43,8 +43,10 @@ export const WARMUP_MS = 300;
  * `warmup` > 0); returns milliseconds per run.
  */
 export async function time(run: () => Promise<unknown>, runs: number, warmup = 1): Promise<Summary> {
-  const warmupStart = performance.now();
-  for (let i = 0; i < warmup || (warmup > 0 && performance.now() - warmupStart < WARMUP_MS); i++) await run();
+  if (warmup > 0) {
+    const warmUntil = performance.now() + WARMUP_MS;
+    for (let i = 0; i < warmup || performance.now() < warmUntil; i++) await run();
+  }
   const samples: number[] = [];
   for (let i = 0; i < runs; i++) {
     const start = performance.now();

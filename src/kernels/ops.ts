@@ -120,6 +120,8 @@ export class SiluGateKernel extends ComputeKernel {
   }
 }
 
+const ARGMAX_SLICE = 4096; // logits per workgroup of the argmax's first stage
+
 /** One stage of the argmax (argmax.wgsl): 0 reduces slices of each row, 1 reduces those results. */
 class ArgmaxStage extends ComputeKernel {
   constructor(device: GPUDevice, vocabSize: number, stage: 0 | 1) {
@@ -130,12 +132,10 @@ class ArgmaxStage extends ComputeKernel {
       WG: 256,
     });
   }
-  run(pass: GPUComputePassEncoder, bindGroup: GPUBindGroup, x: number, y: number) {
+  encode(pass: GPUComputePassEncoder, bindGroup: GPUBindGroup, x: number, y: number) {
     this.dispatch(pass, bindGroup, x, y);
   }
 }
-
-const ARGMAX_SLICE = 4096;
 
 /** ids[n] = argmax(logits[n, :]), lowest index among ties, in two dispatches (argmax.wgsl). */
 export class ArgmaxKernel {
@@ -156,8 +156,8 @@ export class ArgmaxKernel {
     return this.stages.map((stage) => stage.bindAll([b.step, b.logits, this.best, b.ids]));
   }
   encode(pass: GPUComputePassEncoder, bindGroups: GPUBindGroup[], tokens: number) {
-    this.stages[0].run(pass, bindGroups[0], this.slices, tokens);
-    this.stages[1].run(pass, bindGroups[1], tokens, 1);
+    this.stages[0].encode(pass, bindGroups[0], this.slices, tokens);
+    this.stages[1].encode(pass, bindGroups[1], tokens, 1);
   }
   destroy(): void {
     this.best.destroy();
