@@ -69,8 +69,8 @@ export async function linearBandwidth(
   const weight = uploadBuffer(device, weightData, STORAGE, 'weight');
   const step = new StepUniform(device);
   step.write(1);
-  const { wordsPerLane, minWorkgroups } = kernelProfile(gpu.info);
-  const kernel = new LinearKernel(device, { rows, k, dtype, wordsPerLane, minWorkgroups });
+  const { wordsPerLane, minWorkgroups, rowBlock } = kernelProfile(gpu.info);
+  const kernel = new LinearKernel(device, { rows, k, dtype, wordsPerLane, minWorkgroups, rowBlock });
   const buffers = {
     step: step.buffer,
     weight,

@@ -1,7 +1,9 @@
 /**
- * linear.wgsl against the reference on random shapes (rows and k not multiples of the
- * workgroup, token counts across tile boundaries), and its batch invariance: a row's result
- * is bit-identical whether it is computed alone (decode), in a verify batch or in a prefill.
+ * The linear layer (linear.wgsl for the GPU profile, linear_blocked.wgsl for the CPU profile)
+ * against the reference on random shapes (rows and k not multiples of the workgroup or the
+ * block, token counts across tile boundaries), and its batch invariance: a row's result is
+ * bit-identical whether it is computed alone (decode), in a verify batch or in a prefill.
+ * The blocked kernel also gives the same bits as linear.wgsl with one lane a row.
  *
  * Tolerance: float32 sums of k products of values in [-1, 1] carry a rounding error of order
  * sqrt(k) * 2^-24 * |terms|; atol 1e-5 and rtol 1e-5 leave a wide margin at k <= 2048.
@@ -30,6 +32,7 @@ beforeAll(async () => {
 interface Case {
   wordsPerLane?: number;
   minWorkgroups?: number;
+  rowBlock?: 1 | 4;
   rows: number;
   k: number;
   dtype?: WeightDType;
@@ -55,6 +58,7 @@ async function runLinear(c: Case, rng: Rng) {
     accumulate: c.accumulate,
     wordsPerLane: c.wordsPerLane,
     minWorkgroups: c.minWorkgroups,
+    rowBlock: c.rowBlock,
   });
   const step = new StepUniform(device);
   const buffers = {
@@ -92,7 +96,11 @@ function weightsIn(dtype: WeightDType, values: Float32Array) {
 describe.each([
   ['GPU', GPU_PROFILE],
   ['CPU', CPU_PROFILE],
-])('linear kernel, %s profile', (_, { wordsPerLane, minWorkgroups }) => {
+])('linear kernel, %s profile', (_, profile) => {
+  const { wordsPerLane, minWorkgroups, rowBlock } = profile;
+  const kernelChoice = { wordsPerLane, minWorkgroups, rowBlock };
+  /** The case's tile, or the profile's largest where that is smaller. */
+  const tile = (tileN: number) => Math.min(tileN, profile.tileN);
   const rng = new Rng(1234);
   const cases: Case[] = [
     { rows: 1, k: 4, tokens: 1, tileN: 1 },
@@ -113,7 +121,7 @@ describe.each([
   ];
   for (const c of cases) {
     it(`matches the reference: ${JSON.stringify(c)}`, async () => {
-      const { out, expected } = await runLinear({ ...c, wordsPerLane, minWorkgroups }, rng);
+      const { out, expected } = await runLinear({ ...c, tileN: tile(c.tileN), ...kernelChoice }, rng);
       expectClose(out, expected, TOLERANCE, 'y');
     });
   }
@@ -124,11 +132,11 @@ describe.each([
     const tokens = 21;
     const seed = 99;
     // The same weights and inputs (same seed), computed three ways.
-    const prefill = await runLinear({ rows, k, tokens, tileN: 16, wordsPerLane, minWorkgroups }, new Rng(seed));
-    const verify = await runLinear({ rows, k, tokens, tileN: 4, wordsPerLane, minWorkgroups }, new Rng(seed));
+    const prefill = await runLinear({ rows, k, tokens, tileN: tile(16), ...kernelChoice }, new Rng(seed));
+    const verify = await runLinear({ rows, k, tokens, tileN: 4, ...kernelChoice }, new Rng(seed));
     expectBitwiseEqual(verify.out, prefill.out, 'verify vs prefill');
     const { device } = gpu;
-    const decode = new LinearKernel(device, { rows, k, tileN: 1, wordsPerLane, minWorkgroups });
+    const decode = new LinearKernel(device, { rows, k, tileN: 1, ...kernelChoice });
     const step = new StepUniform(device);
     const weight = uploadBuffer(device, prefill.weight, STORAGE, 'weight');
     const bias = createStorage(device, rows * 4, 'bias');
@@ -148,7 +156,29 @@ describe.each([
   });
 
   it('refuses a k that is not a multiple of the weight word', () => {
-    expect(() => new LinearKernel(gpu.device, { rows: 4, k: 6 })).toThrow(/multiple of 4/);
-    expect(() => new LinearKernel(gpu.device, { rows: 4, k: 12, dtype: 'F16' })).toThrow(/multiple of 8/);
+    expect(() => new LinearKernel(gpu.device, { rows: 4, k: 6, rowBlock })).toThrow(/multiple of 4/);
+    expect(() => new LinearKernel(gpu.device, { rows: 4, k: 12, dtype: 'F16', rowBlock })).toThrow(/multiple of 8/);
+  });
+});
+
+describe('linear kernel, blocks of 4 rows', () => {
+  const oneLaneARow = { wordsPerLane: Number.POSITIVE_INFINITY, rowBlock: 1 } as const;
+  for (const dtype of ['F32', 'F16', 'BF16'] as const) {
+    for (const [tokens, tileN] of [
+      [1, 1],
+      [7, 4],
+    ]) {
+      it(`gives the bits of one lane a row: ${dtype}, ${tokens} tokens, tiles of ${tileN}`, async () => {
+        // 131 rows: the last block of 4 hangs over the end.
+        const c = { rows: 131, k: 136, dtype, tokens, tileN, bias: true, accumulate: true };
+        const blocked = await runLinear({ ...c, rowBlock: 4 }, new Rng(7));
+        const lanes = await runLinear({ ...c, ...oneLaneARow }, new Rng(7));
+        expectBitwiseEqual(blocked.out, lanes.out, 'blocked vs one lane a row');
+      });
+    }
+  }
+
+  it('refuses tiles of more than 4 tokens', () => {
+    expect(() => new LinearKernel(gpu.device, { rows: 8, k: 8, tileN: 8, rowBlock: 4 })).toThrow(/tileN 1 or 4/);
   });
 });

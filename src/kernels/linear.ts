@@ -1,12 +1,15 @@
 /**
- * The linear layer on the GPU (linear.wgsl): y = x W^T + bias, optionally added into y
- * (a fused residual add), for f32, f16 or bf16 weights. One pipeline per weight shape and
- * format, built at load; bind groups built at load; `encode` only records a dispatch.
+ * The linear layer on the GPU: y = x W^T + bias, optionally added into y (a fused residual
+ * add), for f32, f16 or bf16 weights. GPUs run linear.wgsl (lanes of a workgroup share each
+ * row); CPU adapters run linear_blocked.wgsl (each thread a block of 4 rows). One pipeline per
+ * weight shape and format, built at load; bind groups built at load; `encode` only records a
+ * dispatch.
  */
 
 import type { WeightDType } from '../loader/weights';
 import { ComputeKernel } from './kernel';
 import code from './linear.wgsl?raw';
+import blockedCode from './linear_blocked.wgsl?raw';
 
 export const MAX_TILE_N = 16;
 const MAX_GRID = 65535;
@@ -23,9 +26,12 @@ export interface LinearShape {
   wordsPerLane?: number;
   /** More lanes until the layer spans this many workgroups (see KernelProfile). */
   minWorkgroups?: number;
+  /** Rows a thread computes: 1 (lanes share rows, linear.wgsl) or 4 (linear_blocked.wgsl; tileN 1 or 4). */
+  rowBlock?: 1 | 4;
 }
 
 const WORKGROUP = 64;
+const BLOCKED_WORKGROUP = 32; // threads, 4 rows each: 128 rows a workgroup
 
 /**
  * Threads per row: enough that each adds at least `wordsPerLane` words of the row, and more
@@ -50,6 +56,7 @@ export class LinearKernel extends ComputeKernel {
 
   constructor(device: GPUDevice, shape: LinearShape) {
     const { rows, k, dtype = 'F32', tileN = 1, accumulate = false, wordsPerLane = 16, minWorkgroups = 0 } = shape;
+    const blocked = shape.rowBlock === 4;
     const valuesPerWord = dtype === 'F32' ? 4 : 8;
     if (k % valuesPerWord !== 0) {
       throw new RangeError(`linear: k = ${k} must be a multiple of ${valuesPerWord} for ${dtype} weights`);
@@ -57,18 +64,19 @@ export class LinearKernel extends ComputeKernel {
     if (!(tileN === 1 || (tileN % 4 === 0 && tileN <= MAX_TILE_N))) {
       throw new RangeError(`linear: tileN = ${tileN} must be 1, 4, 8, 12 or ${MAX_TILE_N}`);
     }
-    const lanes = linearLanes(k / valuesPerWord, wordsPerLane, rows, minWorkgroups);
-    const groups = Math.ceil(rows / (WORKGROUP / lanes)); // workgroups along the rows
+    if (blocked && tileN > 4) throw new RangeError(`linear: blocks of 4 rows take tileN 1 or 4, not ${tileN}`);
+    const lanes = blocked ? 1 : linearLanes(k / valuesPerWord, wordsPerLane, rows, minWorkgroups);
+    const rowsPerGroup = blocked ? BLOCKED_WORKGROUP * 4 : WORKGROUP / lanes;
+    const groups = Math.ceil(rows / rowsPerGroup); // workgroups along the rows
     const gridX = Math.min(groups, MAX_GRID);
-    super(device, `linear ${dtype} ${rows}x${k}/${tileN}`, code, {
+    super(device, `linear ${dtype} ${rows}x${k}/${tileN}${blocked ? ' blocked' : ''}`, blocked ? blockedCode : code, {
       ROWS: rows,
       K: k,
       FORMAT: FORMATS[dtype],
-      WG: WORKGROUP,
-      LANES: lanes,
       TILE_N: tileN,
       GRID_X: gridX,
       ACCUMULATE: accumulate,
+      ...(blocked ? { WG: BLOCKED_WORKGROUP } : { WG: WORKGROUP, LANES: lanes }),
     });
     this.rows = rows;
     this.k = k;

@@ -119,13 +119,17 @@ describe('rope and the KV-cache write', () => {
   });
 });
 
-describe('attention', () => {
+describe.each([
+  ['workgroup', false],
+  ['serial', true],
+])('attention, %s kernel', (_, serial) => {
   it.each([
     [4, 2, 32, 1, 0],
     [4, 2, 32, 5, 60],
     [6, 3, 16, 9, 130],
     [2, 2, 64, 2, 200],
     [8, 1, 128, 3, 7],
+    [3, 1, 256, 2, 40],
   ])('nh %i, nkv %i, hd %i: %i tokens after %i cached', async (nh, nkv, hd, tokens, start) => {
     const rng = new Rng(4);
     const capacity = start + tokens;
@@ -133,7 +137,7 @@ describe('attention', () => {
     const keys = rng.floats(capacity * nkv * hd, -2, 2);
     const values = rng.floats(capacity * nkv * hd);
     const out = createStorage(device, q.byteLength, 'out');
-    const kernel = new AttentionKernel(device, { numHeads: nh, numKvHeads: nkv, headDim: hd });
+    const kernel = new AttentionKernel(device, { numHeads: nh, numKvHeads: nkv, headDim: hd }, serial);
     const bindGroup = kernel.bind({
       step: step.buffer,
       q: upload(q),

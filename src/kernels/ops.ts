@@ -8,6 +8,7 @@ import { createStorage } from '../gpu/buffers';
 import type { WeightDType } from '../loader/weights';
 import argmaxCode from './argmax.wgsl?raw';
 import attentionCode from './attention.wgsl?raw';
+import attentionSerialCode from './attention_serial.wgsl?raw';
 import embedCode from './embed.wgsl?raw';
 import { ComputeKernel } from './kernel';
 import rmsnormCode from './rmsnorm.wgsl?raw';
@@ -81,26 +82,39 @@ export class RopeKernel extends ComputeKernel {
   }
 }
 
-/** Causal grouped-query attention of each new token over the cache. */
+const SERIAL_WORKGROUP = 4; // threads: one SIMD register's lanes on SwiftShader
+const SERIAL_MAX_HEAD_DIM = 256; // attention_serial.wgsl: 4 * MAX_HD4
+
+/**
+ * Causal grouped-query attention of each new token over the cache: a workgroup per head and
+ * token (attention.wgsl), or with `serial` a thread per head and token (attention_serial.wgsl,
+ * for CPU adapters).
+ */
 export class AttentionKernel extends ComputeKernel {
+  private readonly serial: boolean;
   constructor(
     device: GPUDevice,
     private readonly heads: HeadShape,
+    serial = false,
   ) {
-    if (heads.headDim % 4 !== 0) throw new RangeError(`attention: head dim ${heads.headDim} is not a multiple of 4`);
-    const wg = Math.max(64, 2 ** Math.ceil(Math.log2(heads.headDim)));
-    super(device, `attention ${heads.numHeads}/${heads.numKvHeads}x${heads.headDim}`, attentionCode, {
-      NH: heads.numHeads,
-      NKV: heads.numKvHeads,
-      HD: heads.headDim,
-      WG: wg,
-    });
+    const { numHeads: nh, numKvHeads: nkv, headDim: hd } = heads;
+    if (hd % 4 !== 0) throw new RangeError(`attention: head dim ${hd} is not a multiple of 4`);
+    if (serial && hd > SERIAL_MAX_HEAD_DIM) {
+      throw new RangeError(`attention: head dim ${hd} exceeds ${SERIAL_MAX_HEAD_DIM}, the serial kernel's largest`);
+    }
+    // The workgroup kernel: a thread per output dimension, and a power of two for its reductions.
+    const wg = serial ? SERIAL_WORKGROUP : Math.max(64, 2 ** Math.ceil(Math.log2(hd)));
+    const label = `attention ${nh}/${nkv}x${hd}${serial ? ' serial' : ''}`;
+    super(device, label, serial ? attentionSerialCode : attentionCode, { NH: nh, NKV: nkv, HD: hd, WG: wg });
+    this.serial = serial;
   }
   bind(b: { step: GPUBuffer; q: GPUBuffer; kCache: GPUBuffer; vCache: GPUBuffer; out: GPUBuffer }) {
     return this.bindAll([b.step, b.q, b.kCache, b.vCache, b.out]);
   }
   encode(pass: GPUComputePassEncoder, bindGroup: GPUBindGroup, tokens: number) {
-    this.dispatch(pass, bindGroup, this.heads.numHeads, tokens);
+    const { numHeads } = this.heads;
+    if (this.serial) this.dispatch(pass, bindGroup, Math.ceil((numHeads * tokens) / SERIAL_WORKGROUP));
+    else this.dispatch(pass, bindGroup, numHeads, tokens);
   }
 }
 

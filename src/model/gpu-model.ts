@@ -196,7 +196,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
     this.embed = new EmbedKernel(device, d, weights.embed.dtype);
     this.norm = new RmsNormKernel(device, d, config.rmsNormEps, this.profile.normWorkgroup);
     this.rope = new RopeKernel(device, heads);
-    this.attention = new AttentionKernel(device, heads);
+    this.attention = new AttentionKernel(device, heads, this.profile.serialAttention);
     this.siluGate = new SiluGateKernel(device, f);
     this.argmax = new ArgmaxKernel(device, vocabSize, B);
     this.sampler = new SampleKernel(device, vocabSize);
@@ -245,8 +245,8 @@ export class GpuModel implements CausalLM<GpuSequence> {
     accumulate: boolean,
     step: GPUBuffer,
   ): LinearPair {
-    const { wordsPerLane, minWorkgroups, tileN } = this.profile;
-    const shape = { rows: m.rows, k: m.cols, dtype: m.dtype, accumulate, wordsPerLane, minWorkgroups };
+    const { wordsPerLane, minWorkgroups, tileN, rowBlock } = this.profile;
+    const shape = { rows: m.rows, k: m.cols, dtype: m.dtype, accumulate, wordsPerLane, minWorkgroups, rowBlock };
     const one = new LinearKernel(this.gpu.device, { ...shape, tileN: 1 });
     const many = new LinearKernel(this.gpu.device, { ...shape, tileN });
     const buffers = { step, weight: m.buffer, bias, x, y };

@@ -1,0 +1,69 @@
+// Causal attention over the KV cache with grouped-query heads, for CPU adapters: one thread
+// per (query head, token), no workgroup memory and no barriers. Same bindings and result as
+// attention.wgsl (to float32 rounding).
+//
+// A software adapter runs a workgroup's threads as SIMD lanes and switches between them at
+// every barrier; attention.wgsl spends ~17 barriers on each tile of 64 positions, which on
+// SwiftShader costs far more than the arithmetic. Here each thread walks its positions alone.
+//
+// Positions are visited in tiles of TILE with an online softmax (see attention.wgsl for the
+// update): scores of a tile are kept, their max taken, then the tile's values are added. Tiles
+// start at position 0 and step by TILE, so a token's result depends on its position only,
+// never on how many tokens share the dispatch.
+
+override NH: u32;
+override NKV: u32;
+override HD: u32;           // head dim: a multiple of 4, at most 4 * MAX_HD4
+override WG: u32 = 4u;      // threads per workgroup
+
+const TILE = 16u;
+const MAX_HD4 = 64u;
+const NEG_LARGE = -3.0e38;  // stands for -infinity (WGSL constants cannot be infinite)
+
+struct Step { tokens: u32, start: u32, _pad0: u32, _pad1: u32 }
+
+@group(0) @binding(0) var<uniform> step: Step;
+@group(0) @binding(1) var<storage, read> q: array<vec4f>;        // (tokens, NH, HD / 4), rotated
+@group(0) @binding(2) var<storage, read> k_cache: array<vec4f>;  // (capacity, NKV, HD / 4), rotated
+@group(0) @binding(3) var<storage, read> v_cache: array<vec4f>;  // (capacity, NKV, HD / 4)
+@group(0) @binding(4) var<storage, read_write> out: array<vec4f>; // (tokens, NH, HD / 4)
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) id: vec3u) {
+  let h = id.x % NH;
+  let n = id.x / NH;
+  if (n >= step.tokens) { return; }
+  let hd4 = HD / 4u;
+  let kvh = h / (NH / NKV);
+  let length = step.start + n + 1u;
+  let scale = inverseSqrt(f32(HD));
+  let q_at = (n * NH + h) * hd4;
+
+  var scores: array<f32, TILE>;
+  var acc: array<vec4f, MAX_HD4>;  // running numerator, output dimensions 4i .. 4i + 3
+  var m = NEG_LARGE;               // running max of the scores
+  var l = 0.0;                     // running softmax denominator
+  for (var tile = 0u; tile < length; tile += TILE) {
+    let count = min(TILE, length - tile);
+    var tile_max = NEG_LARGE;
+    for (var j = 0u; j < count; j++) {
+      let k = ((tile + j) * NKV + kvh) * hd4;
+      var qk = 0.0;
+      for (var i = 0u; i < hd4; i++) { qk += dot(q[q_at + i], k_cache[k + i]); }
+      scores[j] = qk * scale;
+      tile_max = max(tile_max, scores[j]);
+    }
+    let m_new = max(m, tile_max);
+    let correction = exp(m - m_new);
+    l *= correction;
+    for (var i = 0u; i < hd4; i++) { acc[i] *= correction; }
+    for (var j = 0u; j < count; j++) {
+      let e = exp(scores[j] - m_new);
+      l += e;
+      let v = ((tile + j) * NKV + kvh) * hd4;
+      for (var i = 0u; i < hd4; i++) { acc[i] += e * v_cache[v + i]; }
+    }
+    m = m_new;
+  }
+  for (var i = 0u; i < hd4; i++) { out[q_at + i] = acc[i] / l; }
+}

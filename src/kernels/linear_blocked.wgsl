@@ -1,0 +1,117 @@
+// Linear layer for CPU adapters: y[n, r] = (ACCUMULATE ? y[n, r] : 0) + (W[r, :] . x[n, :] + bias[r])
+// Same bindings, weight formats (FORMAT 0 f32, 1 f16, 2 bf16) and result as linear.wgsl.
+//
+// A software adapter such as SwiftShader runs invocations as the lanes of CPU SIMD registers
+// and pays for every load instruction (each lane's address is gathered), far more than for
+// the arithmetic. So one thread computes a block of 4 rows for a tile of TILE_N tokens: each
+// chunk of 4 inputs is loaded once for the 4 rows and each weight chunk once for the tile's
+// tokens, 8 loads feeding 16 dot products where one row at a time needs 20.
+//
+// Batch invariance, and the same bits as linear.wgsl with one lane a row: the sum for one
+// (row, token) pair adds the dot products of 4-value chunks 0, 1, 2, ... in order (f16, bf16:
+// word c holds chunks 2c and 2c + 1) and nothing depends on the token count.
+
+override ROWS: u32;
+override K: u32;
+override FORMAT: u32 = 0u;
+override WG: u32 = 32u;        // threads per workgroup, 4 rows each
+override TILE_N: u32 = 1u;     // tokens per workgroup: 1 or 4
+override GRID_X: u32 = 65535u; // workgroups along x; rows past it continue along y
+override ACCUMULATE: bool = false;
+
+struct Step { tokens: u32, start: u32, _pad0: u32, _pad1: u32 }
+
+@group(0) @binding(0) var<uniform> step: Step;
+@group(0) @binding(1) var<storage, read> weight: array<vec4u>;    // (ROWS, K / values per word)
+@group(0) @binding(2) var<storage, read> bias: array<f32>;        // (ROWS), zeros when the layer has none
+@group(0) @binding(3) var<storage, read> x: array<vec4f>;         // (tokens, K / 4)
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;     // (tokens, ROWS)
+
+// TILE_N == 1: s[i] is row r0 + i's sum. TILE_N == 4: a_i[j] is row r0 + i's sum for token n0 + j.
+var<private> s: vec4f;
+var<private> a0: vec4f;
+var<private> a1: vec4f;
+var<private> a2: vec4f;
+var<private> a3: vec4f;
+
+fn bf16x2(word: u32) -> vec2f {
+  return vec2f(bitcast<f32>(word << 16u), bitcast<f32>(word & 0xffff0000u));
+}
+
+// The low (half == 0) or high 4 values of an f16 or bf16 word.
+fn widen(word: vec4u, half: u32) -> vec4f {
+  let pair = select(word.xy, word.zw, half == 1u);
+  if (FORMAT == 1u) { return vec4f(unpack2x16float(pair.x), unpack2x16float(pair.y)); }
+  return vec4f(bf16x2(pair.x), bf16x2(pair.y));
+}
+
+// dot(w, x_n) for the tile's 4 tokens; tokens past `last` repeat `last` (discarded).
+fn dots(w: vec4f, x0: vec4f, x1: vec4f, x2: vec4f, x3: vec4f) -> vec4f {
+  return vec4f(dot(w, x0), dot(w, x1), dot(w, x2), dot(w, x3));
+}
+
+// Adds chunk c of the block's 4 weight rows (w0..w3) times every token of the tile.
+fn add(w0: vec4f, w1: vec4f, w2: vec4f, w3: vec4f, c: u32, n0: u32, last: u32) {
+  let k4 = K / 4u;
+  if (TILE_N == 1u) {
+    let v = x[n0 * k4 + c];
+    s += vec4f(dot(w0, v), dot(w1, v), dot(w2, v), dot(w3, v));
+    return;
+  }
+  let x0 = x[n0 * k4 + c];
+  let x1 = x[min(n0 + 1u, last) * k4 + c];
+  let x2 = x[min(n0 + 2u, last) * k4 + c];
+  let x3 = x[min(n0 + 3u, last) * k4 + c];
+  a0 += dots(w0, x0, x1, x2, x3);
+  a1 += dots(w1, x0, x1, x2, x3);
+  a2 += dots(w2, x0, x1, x2, x3);
+  a3 += dots(w3, x0, x1, x2, x3);
+}
+
+fn sum_of(i: u32, j: u32) -> f32 {
+  if (TILE_N == 1u) { return s[i]; }
+  if (i == 0u) { return a0[j]; }
+  if (i == 1u) { return a1[j]; }
+  if (i == 2u) { return a2[j]; }
+  return a3[j];
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
+  let r0 = ((wg.y * GRID_X + wg.x) * WG + t) * 4u;
+  if (r0 >= ROWS) { return; }  // no barriers here: threads past the end just leave
+  let n0 = wg.z * TILE_N;
+  let tokens = min(TILE_N, step.tokens - n0);
+  let last = n0 + tokens - 1u;
+  // The last block may hang over the end: its missing rows read the last row, and are not written.
+  let r1 = min(r0 + 1u, ROWS - 1u);
+  let r2 = min(r0 + 2u, ROWS - 1u);
+  let r3 = min(r0 + 3u, ROWS - 1u);
+
+  if (FORMAT == 0u) {
+    let k4 = K / 4u;
+    for (var c = 0u; c < k4; c++) {
+      add(bitcast<vec4f>(weight[r0 * k4 + c]), bitcast<vec4f>(weight[r1 * k4 + c]),
+          bitcast<vec4f>(weight[r2 * k4 + c]), bitcast<vec4f>(weight[r3 * k4 + c]), c, n0, last);
+    }
+  } else {
+    let k8 = K / 8u;
+    for (var c = 0u; c < k8; c++) {
+      let u0 = weight[r0 * k8 + c];
+      let u1 = weight[r1 * k8 + c];
+      let u2 = weight[r2 * k8 + c];
+      let u3 = weight[r3 * k8 + c];
+      add(widen(u0, 0u), widen(u1, 0u), widen(u2, 0u), widen(u3, 0u), 2u * c, n0, last);
+      add(widen(u0, 1u), widen(u1, 1u), widen(u2, 1u), widen(u3, 1u), 2u * c + 1u, n0, last);
+    }
+  }
+
+  for (var i = 0u; i < 4u && r0 + i < ROWS; i++) {
+    let row = r0 + i;
+    for (var j = 0u; j < tokens; j++) {
+      let at = (n0 + j) * ROWS + row;
+      let value = sum_of(i, j) + bias[row];
+      if (ACCUMULATE) { y[at] = y[at] + value; } else { y[at] = value; }
+    }
+  }
+}
