@@ -12,7 +12,7 @@ import type { Gpu } from '../../src/gpu/device';
 import { runComputePass } from '../../src/gpu/passes';
 import { bindBuffers, computePipeline } from '../../src/gpu/pipelines';
 import { LinearKernel } from '../../src/kernels/linear';
-import { kernelProfile } from '../../src/kernels/profile';
+import { kernelProfile, linearChoices } from '../../src/kernels/profile';
 import { StepUniform } from '../../src/kernels/step';
 import type { WeightDType } from '../../src/loader/weights';
 import copyCode from '../copy.wgsl?raw';
@@ -69,8 +69,8 @@ export async function linearBandwidth(
   const weight = uploadBuffer(device, weightData, STORAGE, 'weight');
   const step = new StepUniform(device);
   step.write(1);
-  const { wordsPerLane, minWorkgroups, rowBlock } = kernelProfile(gpu.info);
-  const kernel = new LinearKernel(device, { rows, k, dtype, wordsPerLane, minWorkgroups, rowBlock });
+  const choices = linearChoices(kernelProfile(gpu.info), gpu.subgroupShuffle);
+  const kernel = new LinearKernel(device, { rows, k, dtype, ...choices });
   const buffers = {
     step: step.buffer,
     weight,

@@ -4,11 +4,13 @@
  * `requestGpu(navigator.gpu)` asks for the adapter, requests the optional features Tandem
  * can use (`shader-f16`, `subgroups`, `timestamp-query`) and the adapter's own maxima for
  * the limits that bound model size, and returns the device with a description of what it
- * got. Device loss and uncaptured errors are turned into named errors: the first one is
- * kept as `gpu.failure`, and `gpu.assertHealthy()` rethrows it where the caller can act.
+ * got, and how far its subgroup shuffles reach (src/gpu/subgroups.ts). Device loss and
+ * uncaptured errors are turned into named errors: the first one is kept as `gpu.failure`,
+ * and `gpu.assertHealthy()` rethrows it where the caller can act.
  */
 
 import { GPUDeviceLostError, GPUOutOfMemoryError, GPUValidationError, WebGPUUnavailableError } from '../errors';
+import { subgroupShuffleWidth } from './subgroups';
 
 /** Optional features we use when the adapter has them. */
 const WANTED_FEATURES: GPUFeatureName[] = ['shader-f16', 'subgroups', 'timestamp-query'];
@@ -38,7 +40,8 @@ export interface Gpu {
   device: GPUDevice;
   info: GpuInfo;
   hasF16: boolean;
-  hasSubgroups: boolean;
+  /** Aligned blocks of this many consecutive lanes share a subgroup (1: no subgroup shuffles). */
+  subgroupShuffle: number;
   hasTimestamps: boolean;
   /** The first fatal error seen (device lost, out of memory, validation), if any. */
   readonly failure: Error | undefined;
@@ -72,7 +75,8 @@ export async function requestGpu(gpu: GPU | undefined): Promise<Gpu> {
   } catch (cause) {
     throw new WebGPUUnavailableError(`The GPU adapter refused to create a device: ${String(cause)}`, { cause });
   }
-  return wrapDevice(adapter, device, describe(adapter.info, device));
+  const subgroupShuffle = await subgroupShuffleWidth(device, adapter.info);
+  return wrapDevice(adapter, device, describe(adapter.info, device), subgroupShuffle);
 }
 
 function describe(adapterInfo: GPUAdapterInfo, device: GPUDevice): GpuInfo {
@@ -88,7 +92,7 @@ function describe(adapterInfo: GPUAdapterInfo, device: GPUDevice): GpuInfo {
   };
 }
 
-function wrapDevice(adapter: GPUAdapter, device: GPUDevice, info: GpuInfo): Gpu {
+function wrapDevice(adapter: GPUAdapter, device: GPUDevice, info: GpuInfo, subgroupShuffle: number): Gpu {
   let failure: Error | undefined;
   let destroyed = false;
   const listeners: ((error: Error) => void)[] = [];
@@ -122,7 +126,7 @@ function wrapDevice(adapter: GPUAdapter, device: GPUDevice, info: GpuInfo): Gpu 
     device,
     info,
     hasF16: device.features.has('shader-f16'),
-    hasSubgroups: device.features.has('subgroups'),
+    subgroupShuffle,
     hasTimestamps: device.features.has('timestamp-query'),
     get failure() {
       return failure;

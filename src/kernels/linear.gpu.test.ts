@@ -3,7 +3,8 @@
  * against the reference on random shapes (rows and k not multiples of the workgroup or the
  * block, token counts across tile boundaries), and its batch invariance: a row's result is
  * bit-identical whether it is computed alone (decode), in a verify batch or in a prefill.
- * The blocked kernel also gives the same bits as linear.wgsl with one lane a row.
+ * The blocked kernel also gives the same bits as linear.wgsl with one lane a row, and a
+ * reduction ended by subgroup shuffles the same bits as one through workgroup memory.
  *
  * Tolerance: float32 sums of k products of values in [-1, 1] carry a rounding error of order
  * sqrt(k) * 2^-24 * |terms|; atol 1e-5 and rtol 1e-5 leave a wide margin at k <= 2048.
@@ -19,7 +20,7 @@ import { expectBitwiseEqual, expectClose } from '../testing/compare';
 import { expectNoGpuErrors, testGpu } from '../testing/gpu';
 import { Rng } from '../util/rng';
 import { LinearKernel } from './linear';
-import { CPU_PROFILE, GPU_PROFILE } from './profile';
+import { CPU_PROFILE, GPU_PROFILE, linearChoices } from './profile';
 import { StepUniform } from './step';
 
 const TOLERANCE = { atol: 1e-5, rtol: 1e-5 };
@@ -33,6 +34,7 @@ interface Case {
   wordsPerLane?: number;
   minWorkgroups?: number;
   rowBlock?: 1 | 4;
+  shuffle?: number;
   rows: number;
   k: number;
   dtype?: WeightDType;
@@ -59,6 +61,7 @@ async function runLinear(c: Case, rng: Rng) {
     wordsPerLane: c.wordsPerLane,
     minWorkgroups: c.minWorkgroups,
     rowBlock: c.rowBlock,
+    shuffle: c.shuffle,
   });
   const step = new StepUniform(device);
   const buffers = {
@@ -97,8 +100,8 @@ describe.each([
   ['GPU', GPU_PROFILE],
   ['CPU', CPU_PROFILE],
 ])('linear kernel, %s profile', (_, profile) => {
-  const { wordsPerLane, minWorkgroups, rowBlock } = profile;
-  const kernelChoice = { wordsPerLane, minWorkgroups, rowBlock };
+  const { rowBlock } = profile;
+  const choices = () => linearChoices(profile, gpu.subgroupShuffle);
   /** The case's tile, or the profile's largest where that is smaller. */
   const tile = (tileN: number) => Math.min(tileN, profile.tileN);
   const rng = new Rng(1234);
@@ -121,7 +124,7 @@ describe.each([
   ];
   for (const c of cases) {
     it(`matches the reference: ${JSON.stringify(c)}`, async () => {
-      const { out, expected } = await runLinear({ ...c, tileN: tile(c.tileN), ...kernelChoice }, rng);
+      const { out, expected } = await runLinear({ ...c, tileN: tile(c.tileN), ...choices() }, rng);
       expectClose(out, expected, TOLERANCE, 'y');
     });
   }
@@ -132,11 +135,11 @@ describe.each([
     const tokens = 21;
     const seed = 99;
     // The same weights and inputs (same seed), computed three ways.
-    const prefill = await runLinear({ rows, k, tokens, tileN: tile(16), ...kernelChoice }, new Rng(seed));
-    const verify = await runLinear({ rows, k, tokens, tileN: 4, ...kernelChoice }, new Rng(seed));
+    const prefill = await runLinear({ rows, k, tokens, tileN: tile(16), ...choices() }, new Rng(seed));
+    const verify = await runLinear({ rows, k, tokens, tileN: 4, ...choices() }, new Rng(seed));
     expectBitwiseEqual(verify.out, prefill.out, 'verify vs prefill');
     const { device } = gpu;
-    const decode = new LinearKernel(device, { rows, k, tileN: 1, ...kernelChoice });
+    const decode = new LinearKernel(device, { rows, k, tileN: 1, ...choices() });
     const step = new StepUniform(device);
     const weight = uploadBuffer(device, prefill.weight, STORAGE, 'weight');
     const bias = createStorage(device, rows * 4, 'bias');
@@ -180,5 +183,44 @@ describe('linear kernel, blocks of 4 rows', () => {
 
   it('refuses tiles of more than 4 tokens', () => {
     expect(() => new LinearKernel(gpu.device, { rows: 8, k: 8, tileN: 8, rowBlock: 4 })).toThrow(/tileN 1 or 4/);
+  });
+});
+
+describe('linear kernel, subgroup shuffles', () => {
+  it('are used where the device has subgroups', () => {
+    if (!gpu.device.features.has('subgroups')) {
+      expect(gpu.subgroupShuffle).toBe(1);
+      return;
+    }
+    expect(gpu.subgroupShuffle).toBeGreaterThan(1);
+    const { subgroupMinSize } = gpu.adapter.info;
+    if (subgroupMinSize) expect(gpu.subgroupShuffle).toBeLessThanOrEqual(subgroupMinSize);
+  });
+
+  // Lanes a row: 64 (k = 1024 f32 words at 2 a lane: four strides in workgroup memory before
+  // the shuffles), 8, and 2 (fewer lanes than a subgroup: shuffles alone).
+  for (const [k, wordsPerLane] of [
+    [1024, 2],
+    [256, 8],
+    [64, 8],
+  ]) {
+    for (const [tokens, tileN] of [
+      [1, 1],
+      [13, 16],
+    ]) {
+      it(`give the bits of workgroup memory: k ${k}, ${wordsPerLane} words a lane, ${tokens} tokens`, async () => {
+        const c = { rows: 67, k, wordsPerLane, tokens, tileN, bias: true, accumulate: true };
+        const memory = await runLinear({ ...c, shuffle: 1 }, new Rng(11));
+        for (let shuffle = 2; shuffle <= gpu.subgroupShuffle; shuffle *= 2) {
+          const shuffled = await runLinear({ ...c, shuffle }, new Rng(11));
+          expectBitwiseEqual(shuffled.out, memory.out, `shuffles across ${shuffle} lanes vs workgroup memory`);
+        }
+        expectClose(memory.out, memory.expected, TOLERANCE, 'y');
+      });
+    }
+  }
+
+  it('refuses a width that is not a power of two', () => {
+    expect(() => new LinearKernel(gpu.device, { rows: 8, k: 8, shuffle: 3 })).toThrow(/power of two/);
   });
 });

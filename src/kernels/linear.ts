@@ -1,9 +1,9 @@
 /**
  * The linear layer on the GPU: y = x W^T + bias, optionally added into y (a fused residual
  * add), for f32, f16 or bf16 weights. GPUs run linear.wgsl (lanes of a workgroup share each
- * row); CPU adapters run linear_blocked.wgsl (each thread a block of 4 rows). One pipeline per
- * weight shape and format, built at load; bind groups built at load; `encode` only records a
- * dispatch.
+ * row, and end their reduction with subgroup shuffles where the device has them); CPU adapters
+ * run linear_blocked.wgsl (each thread a block of 4 rows). One pipeline per weight shape and
+ * format, built at load; bind groups built at load; `encode` only records a dispatch.
  */
 
 import type { WeightDType } from '../loader/weights';
@@ -28,7 +28,15 @@ export interface LinearShape {
   minWorkgroups?: number;
   /** Rows a thread computes: 1 (lanes share rows, linear.wgsl) or 4 (linear_blocked.wgsl; tileN 1 or 4). */
   rowBlock?: 1 | 4;
+  /** Lanes that may reduce by subgroup shuffles: `Gpu.subgroupShuffle`, or 1 for none. */
+  shuffle?: number;
 }
+
+// linear.wgsl ends its reduction tree with `lane_shuffle_xor` when SHUFFLE > 1.
+const WITH_SUBGROUPS = (code: string) =>
+  `enable subgroups;\n${code}\nfn lane_shuffle_xor(v: f32, mask: u32) -> f32 { return subgroupShuffleXor(v, mask); }\n`;
+const WITHOUT_SUBGROUPS = (code: string) =>
+  `${code}\n// Never called: SHUFFLE is 1 without subgroups.\nfn lane_shuffle_xor(v: f32, mask: u32) -> f32 { return v; }\n`;
 
 const WORKGROUP = 64;
 const BLOCKED_WORKGROUP = 32; // threads, 4 rows each: 128 rows a workgroup
@@ -57,6 +65,9 @@ export class LinearKernel extends ComputeKernel {
   constructor(device: GPUDevice, shape: LinearShape) {
     const { rows, k, dtype = 'F32', tileN = 1, accumulate = false, wordsPerLane = 16, minWorkgroups = 0 } = shape;
     const blocked = shape.rowBlock === 4;
+    const shuffle = shape.shuffle ?? 1;
+    if (shuffle < 1 || (shuffle & (shuffle - 1)) !== 0)
+      throw new RangeError(`linear: shuffle = ${shuffle} must be a power of two`);
     const valuesPerWord = dtype === 'F32' ? 4 : 8;
     if (k % valuesPerWord !== 0) {
       throw new RangeError(`linear: k = ${k} must be a multiple of ${valuesPerWord} for ${dtype} weights`);
@@ -69,14 +80,16 @@ export class LinearKernel extends ComputeKernel {
     const rowsPerGroup = blocked ? BLOCKED_WORKGROUP * 4 : WORKGROUP / lanes;
     const groups = Math.ceil(rows / rowsPerGroup); // workgroups along the rows
     const gridX = Math.min(groups, MAX_GRID);
-    super(device, `linear ${dtype} ${rows}x${k}/${tileN}${blocked ? ' blocked' : ''}`, blocked ? blockedCode : code, {
+    const source = blocked ? blockedCode : shuffle > 1 ? WITH_SUBGROUPS(code) : WITHOUT_SUBGROUPS(code);
+    const variant = blocked ? ' blocked' : shuffle > 1 ? ` shuffle ${shuffle}` : '';
+    super(device, `linear ${dtype} ${rows}x${k}/${tileN}${variant}`, source, {
       ROWS: rows,
       K: k,
       FORMAT: FORMATS[dtype],
       TILE_N: tileN,
       GRID_X: gridX,
       ACCUMULATE: accumulate,
-      ...(blocked ? { WG: BLOCKED_WORKGROUP } : { WG: WORKGROUP, LANES: lanes }),
+      ...(blocked ? { WG: BLOCKED_WORKGROUP } : { WG: WORKGROUP, LANES: lanes, SHUFFLE: shuffle }),
     });
     this.rows = rows;
     this.k = k;

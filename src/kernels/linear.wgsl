@@ -16,6 +16,12 @@
 // chunks, then word l + LANES's, ... (f16, bf16), then the LANES partial sums are combined by a
 // fixed binary tree. LANES depends on K and the device only, never on the token count, so
 // decode (1 token), verify (k+1) and prefill (any chunking) give bit-identical rows.
+//
+// The tree's strides of SHUFFLE and more go through workgroup memory, a barrier each; the
+// strides below SHUFFLE (lanes within one subgroup) by subgroupShuffleXor, with no barrier.
+// Lane i < stride adds lane i + stride's value either way, so the sums are bit-identical.
+// linear.ts appends `lane_shuffle_xor`: subgroupShuffleXor where the device has subgroups,
+// else a function that is never called (SHUFFLE is then 1).
 
 override ROWS: u32;
 override K: u32;
@@ -23,6 +29,7 @@ override FORMAT: u32 = 0u;
 override WG: u32 = 64u;        // threads per workgroup
 override LANES: u32 = 64u;     // threads per row: a power of two dividing WG
 override TILE_N: u32 = 1u;     // tokens per workgroup: 1, 4, 8, 12 or 16
+override SHUFFLE: u32 = 1u;    // aligned blocks of this many lanes share a subgroup (power of two)
 override GRID_X: u32 = 65535u; // workgroups along x; rows past it continue along y
 override ACCUMULATE: bool = false;
 
@@ -104,19 +111,22 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
     }
   }
 
-  if (LANES > 1u) {
+  if (LANES > SHUFFLE) {
     for (var j = 0u; j < TILE_N; j++) { partial[t * TILE_N + j] = sum_of(j); }
     workgroupBarrier();
-    for (var stride = LANES / 2u; stride > 0u; stride >>= 1u) {
+    for (var stride = LANES / 2u; stride >= SHUFFLE; stride >>= 1u) {
       if (lane < stride) {
         for (var j = 0u; j < TILE_N; j++) { partial[t * TILE_N + j] += partial[(t + stride) * TILE_N + j]; }
       }
       workgroupBarrier();
     }
   }
-  if (live && lane == 0u) {
-    for (var j = 0u; j < tokens; j++) {
-      let total = select(sum_of(j), partial[t * TILE_N + j], LANES > 1u);
+  for (var j = 0u; j < TILE_N; j++) {
+    var total = select(sum_of(j), partial[t * TILE_N + j], LANES > SHUFFLE);
+    for (var stride = min(LANES, SHUFFLE) / 2u; stride > 0u; stride >>= 1u) {
+      total += lane_shuffle_xor(total, stride);
+    }
+    if (live && lane == 0u && j < tokens) {
       let i = (n0 + j) * ROWS + row;
       let value = total + bias[row];
       if (ACCUMULATE) { y[i] = y[i] + value; } else { y[i] = value; }

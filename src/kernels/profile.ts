@@ -15,6 +15,9 @@
  * than one row a thread on SwiftShader), attention runs a thread per head and token, and
  * recording is cheap next to its kernels.
  *
+ * Where the device has subgroups, the GPU kernels end a row's reduction with shuffles inside a
+ * subgroup instead of barriers (src/gpu/subgroups.ts says how far they reach), bit-identical.
+ *
  * Choices depend on the device only, never on the batch, so kernels stay batch-invariant.
  */
 
@@ -27,6 +30,8 @@ export interface KernelProfile {
   wordsPerLane: number;
   /** More lanes join a row (down to two words each) until a layer spans this many workgroups. */
   minWorkgroups: number;
+  /** End the lanes' reduction with subgroup shuffles where the device has them (linear.wgsl). */
+  subgroups: boolean;
   /** Tokens per workgroup for multi-token linear layers (at most 4 with blocks of 4 rows). */
   tileN: number;
   /** Attention by a thread per head and token with no barriers (CPU adapters), not a workgroup. */
@@ -41,6 +46,7 @@ export const GPU_PROFILE: KernelProfile = {
   rowBlock: 1,
   wordsPerLane: 16,
   minWorkgroups: 1024,
+  subgroups: true,
   tileN: 16,
   serialAttention: false,
   normWorkgroup: 256,
@@ -50,6 +56,7 @@ export const CPU_PROFILE: KernelProfile = {
   rowBlock: 4,
   wordsPerLane: Number.POSITIVE_INFINITY,
   minWorkgroups: 0,
+  subgroups: false,
   tileN: 4,
   serialAttention: true,
   normWorkgroup: 64,
@@ -62,4 +69,10 @@ export function isCpuAdapter(info: GpuInfo): boolean {
 
 export function kernelProfile(info: GpuInfo): KernelProfile {
   return isCpuAdapter(info) ? CPU_PROFILE : GPU_PROFILE;
+}
+
+/** The profile's choices for a linear layer (see LinearShape) on a device with `subgroupShuffle`. */
+export function linearChoices(profile: KernelProfile, subgroupShuffle: number) {
+  const { wordsPerLane, minWorkgroups, rowBlock, subgroups } = profile;
+  return { wordsPerLane, minWorkgroups, rowBlock, shuffle: subgroups ? subgroupShuffle : 1 };
 }

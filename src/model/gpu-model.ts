@@ -37,7 +37,7 @@ import {
   SiluGateKernel,
   writeSamplingParams,
 } from '../kernels/ops';
-import { type KernelProfile, kernelProfile } from '../kernels/profile';
+import { type KernelProfile, kernelProfile, linearChoices } from '../kernels/profile';
 import { StepUniform } from '../kernels/step';
 import type { ModelWeights } from '../loader/weights';
 import { ropeTables } from '../ref/ops';
@@ -245,10 +245,10 @@ export class GpuModel implements CausalLM<GpuSequence> {
     accumulate: boolean,
     step: GPUBuffer,
   ): LinearPair {
-    const { wordsPerLane, minWorkgroups, tileN, rowBlock } = this.profile;
-    const shape = { rows: m.rows, k: m.cols, dtype: m.dtype, accumulate, wordsPerLane, minWorkgroups, rowBlock };
+    const choices = linearChoices(this.profile, this.gpu.subgroupShuffle);
+    const shape = { rows: m.rows, k: m.cols, dtype: m.dtype, accumulate, ...choices };
     const one = new LinearKernel(this.gpu.device, { ...shape, tileN: 1 });
-    const many = new LinearKernel(this.gpu.device, { ...shape, tileN });
+    const many = new LinearKernel(this.gpu.device, { ...shape, tileN: this.profile.tileN });
     const buffers = { step, weight: m.buffer, bias, x, y };
     return { one, many, bindOne: one.bind(buffers), bindMany: many.bind(buffers) };
   }
