@@ -61,6 +61,8 @@ describe('rmsnorm', () => {
     [3, 576, 64],
     [3, 576, 256],
     [2, 2048, 256],
+    [7, 100, 4],
+    [3, 576, 4],
   ])('normalises %i tokens of %i, %i threads a token', async (tokens, d, workgroup) => {
     const rng = new Rng(2);
     const x = rng.floats(tokens * d, -3, 3);
@@ -177,25 +179,30 @@ describe('silu gate', () => {
 
 describe('argmax', () => {
   it.each([
-    [1000, 4],
-    [10_000, 5], // three slices of 4096, the last one partial
-    [151_936, 2], // Qwen2.5's vocabulary: 38 slices
-  ])('finds each row maximum of %i logits, the lowest index among ties (%i rows)', async (vocab, rows) => {
-    const rng = new Rng(6);
-    const logits = rng.floats(rows * vocab);
-    logits[1 * vocab + 10] = 5;
-    logits[1 * vocab + vocab - 100] = 5; // a tie, in another slice when there are several: 10 wins
-    logits[0 * vocab + vocab - 1] = 9; // the very last logit
-    const ids = createStorage(device, rows * 4, 'ids');
-    const kernel = new ArgmaxKernel(device, vocab, rows);
-    const bindGroups = kernel.bind({ step: step.buffer, logits: upload(logits), ids });
-    step.write(rows);
-    await runPass(device, (pass) => kernel.encode(pass, bindGroups, rows));
-    const got = new Uint32Array((await readFloats(device, ids, rows)).buffer);
-    const want = Array.from({ length: rows }, (_, n) => argmax(logits, n * vocab, vocab));
-    expect(Array.from(got)).toEqual(want);
-    expect(want[0]).toBe(vocab - 1);
-    expect(want[1]).toBe(10);
-    kernel.destroy();
-  });
+    [1000, 4, 256],
+    [10_000, 5, 256], // three slices of 4096, the last one partial
+    [151_936, 2, 256], // Qwen2.5's vocabulary: 38 slices
+    [1000, 4, 4],
+    [10_000, 5, 4],
+  ])(
+    'finds each row maximum of %i logits, the lowest index among ties (%i rows, %i threads)',
+    async (vocab, rows, workgroup) => {
+      const rng = new Rng(6);
+      const logits = rng.floats(rows * vocab);
+      logits[1 * vocab + 10] = 5;
+      logits[1 * vocab + vocab - 100] = 5; // a tie, in another slice when there are several: 10 wins
+      logits[0 * vocab + vocab - 1] = 9; // the very last logit
+      const ids = createStorage(device, rows * 4, 'ids');
+      const kernel = new ArgmaxKernel(device, vocab, rows, workgroup);
+      const bindGroups = kernel.bind({ step: step.buffer, logits: upload(logits), ids });
+      step.write(rows);
+      await runPass(device, (pass) => kernel.encode(pass, bindGroups, rows));
+      const got = new Uint32Array((await readFloats(device, ids, rows)).buffer);
+      const want = Array.from({ length: rows }, (_, n) => argmax(logits, n * vocab, vocab));
+      expect(Array.from(got)).toEqual(want);
+      expect(want[0]).toBe(vocab - 1);
+      expect(want[1]).toBe(10);
+      kernel.destroy();
+    },
+  );
 });

@@ -138,12 +138,12 @@ const ARGMAX_SLICE = 4096; // logits per workgroup of the argmax's first stage
 
 /** One stage of the argmax (argmax.wgsl): 0 reduces slices of each row, 1 reduces those results. */
 class ArgmaxStage extends ComputeKernel {
-  constructor(device: GPUDevice, vocabSize: number, stage: 0 | 1) {
+  constructor(device: GPUDevice, vocabSize: number, stage: 0 | 1, workgroup: number) {
     super(device, `argmax ${vocabSize}${stage === 0 ? ' slices' : ''}`, argmaxCode, {
       V: vocabSize,
       SLICE: ARGMAX_SLICE,
       STAGE: stage,
-      WG: 256,
+      WG: workgroup,
     });
   }
   encode(pass: GPUComputePassEncoder, bindGroup: GPUBindGroup, x: number, y: number) {
@@ -158,9 +158,10 @@ export class ArgmaxKernel {
   /** (maxRows, slices) partial results, made at load */
   private readonly best: GPUBuffer;
 
-  constructor(device: GPUDevice, vocabSize: number, maxRows: number) {
+  /** `workgroup` threads a row: a power of two (the choice is exact, so any width gives the same ids). */
+  constructor(device: GPUDevice, vocabSize: number, maxRows: number, workgroup = 256) {
     this.slices = Math.ceil(vocabSize / ARGMAX_SLICE);
-    this.stages = [new ArgmaxStage(device, vocabSize, 0), new ArgmaxStage(device, vocabSize, 1)];
+    this.stages = [new ArgmaxStage(device, vocabSize, 0, workgroup), new ArgmaxStage(device, vocabSize, 1, workgroup)];
     this.best = createStorage(device, maxRows * this.slices * 8, 'argmax slices');
   }
   get bytes(): number {
@@ -180,8 +181,9 @@ export class ArgmaxKernel {
 
 /** ids[n] = a token drawn from softmax(logits[n, :] / T) within top-k / top-p (sample.wgsl). */
 export class SampleKernel extends ComputeKernel {
-  constructor(device: GPUDevice, vocabSize: number) {
-    super(device, `sample ${vocabSize}`, sampleCode, { V: vocabSize, WG: 256 });
+  /** `workgroup` threads a row: a power of two (the reductions are trees). */
+  constructor(device: GPUDevice, vocabSize: number, workgroup = 256) {
+    super(device, `sample ${vocabSize}`, sampleCode, { V: vocabSize, WG: workgroup });
   }
   bind(b: { step: GPUBuffer; params: GPUBuffer; logits: GPUBuffer; ids: GPUBuffer }) {
     return this.bindAll([b.step, b.params, b.logits, b.ids]);

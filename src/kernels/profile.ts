@@ -12,8 +12,9 @@
  * A CPU adapter (SwiftShader, or another software rasteriser) runs invocations as SIMD lanes,
  * pays for every load instruction and dearly for workgroup barriers: each thread computes a
  * block of 4 rows for a tile of 4 tokens with no barrier (linear_blocked.wgsl: 2-3x faster
- * than one row a thread on SwiftShader), attention runs a thread per head and token, and
- * recording is cheap next to its kernels.
+ * than one row a thread on SwiftShader), attention runs a thread per head and token, a row's
+ * reduction (RMSNorm, argmax, sampling) 4 threads (with 256, argmax over 1024 logits took 15x
+ * longer), and recording is cheap next to its kernels.
  *
  * Where the device has subgroups, the GPU kernels end a row's reduction with shuffles inside a
  * subgroup instead of barriers (src/gpu/subgroups.ts says how far they reach), bit-identical.
@@ -36,8 +37,8 @@ export interface KernelProfile {
   tileN: number;
   /** Attention by a thread per head and token with no barriers (CPU adapters), not a workgroup. */
   serialAttention: boolean;
-  /** Threads per workgroup of a one-row reduction (RMSNorm). */
-  normWorkgroup: number;
+  /** Threads per workgroup of a kernel that reduces a row alone (RMSNorm, argmax, sampling). */
+  rowWorkgroup: number;
   /** Command buffers a forward step is recorded and submitted in (the layers split evenly). */
   commandBuffers: number;
 }
@@ -49,7 +50,7 @@ export const GPU_PROFILE: KernelProfile = {
   subgroups: true,
   tileN: 16,
   serialAttention: false,
-  normWorkgroup: 256,
+  rowWorkgroup: 256,
   commandBuffers: 8,
 };
 export const CPU_PROFILE: KernelProfile = {
@@ -59,7 +60,7 @@ export const CPU_PROFILE: KernelProfile = {
   subgroups: false,
   tileN: 4,
   serialAttention: true,
-  normWorkgroup: 64,
+  rowWorkgroup: 4,
   commandBuffers: 1,
 };
 

@@ -26,57 +26,62 @@ beforeAll(async () => {
 
 describe('GPU sampling', () => {
   it.each([
-    [{ temperature: 1, topK: 0, topP: 1 }, 40],
-    [{ temperature: 0.7, topK: 10, topP: 1 }, 40],
-    [{ temperature: 1, topK: 0, topP: 0.8 }, 40],
-    [{ temperature: 1.3, topK: 5, topP: 0.9 }, 300],
-  ] as [SamplingParams, number][])('draws from the kept distribution: %o, vocab %i', async (params, vocab) => {
-    const { device } = gpu;
-    const rows = 64;
-    const rounds = 20;
-    const logits = new Rng(vocab).floats(vocab, -3, 3);
-    const tiled = new Float32Array(rows * vocab);
-    for (let r = 0; r < rows; r++) tiled.set(logits, r * vocab);
-    const step = new StepUniform(device);
-    const paramsBuffer = createUniform(device, 16, 'sampling');
-    const ids = createStorage(device, rows * 4, 'ids');
-    const kernel = new SampleKernel(device, vocab);
-    const bindGroup = kernel.bind({
-      step: step.buffer,
-      params: paramsBuffer,
-      logits: uploadBuffer(device, tiled, STORAGE, 'l'),
-      ids,
-    });
-    const counts = new Array(vocab).fill(0);
-    writeSamplingParams(device, paramsBuffer, params, 12345);
-    for (let round = 0; round < rounds; round++) {
-      step.write(rows, round * rows); // each row at its own position: its own random number
-      await runPass(device, (pass) => kernel.encode(pass, bindGroup, rows));
-      for (const id of new Uint32Array(await readBuffer(device, ids, rows * 4))) counts[id]++;
-    }
-    const p = distribution(logits, params);
-    const n = rows * rounds;
-    const kept = [...p.keys()].filter((i) => p[i] > 0);
-    expect(counts.filter((c, i) => c > 0 && p[i] === 0)).toEqual([]);
-    // Pool rare tokens so every expected count is at least 5.
-    let chi = 0;
-    let poolCount = 0;
-    let poolExpected = 0;
-    let bins = 0;
-    for (const i of kept) {
-      if (n * p[i] >= 5) {
-        chi += (counts[i] - n * p[i]) ** 2 / (n * p[i]);
-        bins++;
-      } else {
-        poolCount += counts[i];
-        poolExpected += n * p[i];
+    [{ temperature: 1, topK: 0, topP: 1 }, 40, 256],
+    [{ temperature: 0.7, topK: 10, topP: 1 }, 40, 256],
+    [{ temperature: 1, topK: 0, topP: 0.8 }, 40, 256],
+    [{ temperature: 1.3, topK: 5, topP: 0.9 }, 300, 256],
+    [{ temperature: 1, topK: 0, topP: 0.8 }, 40, 4],
+    [{ temperature: 1.3, topK: 5, topP: 0.9 }, 300, 4],
+  ] as [SamplingParams, number, number][])(
+    'draws from the kept distribution: %o, vocab %i, %i threads',
+    async (params, vocab, workgroup) => {
+      const { device } = gpu;
+      const rows = 64;
+      const rounds = 20;
+      const logits = new Rng(vocab).floats(vocab, -3, 3);
+      const tiled = new Float32Array(rows * vocab);
+      for (let r = 0; r < rows; r++) tiled.set(logits, r * vocab);
+      const step = new StepUniform(device);
+      const paramsBuffer = createUniform(device, 16, 'sampling');
+      const ids = createStorage(device, rows * 4, 'ids');
+      const kernel = new SampleKernel(device, vocab, workgroup);
+      const bindGroup = kernel.bind({
+        step: step.buffer,
+        params: paramsBuffer,
+        logits: uploadBuffer(device, tiled, STORAGE, 'l'),
+        ids,
+      });
+      const counts = new Array(vocab).fill(0);
+      writeSamplingParams(device, paramsBuffer, params, 12345);
+      for (let round = 0; round < rounds; round++) {
+        step.write(rows, round * rows); // each row at its own position: its own random number
+        await runPass(device, (pass) => kernel.encode(pass, bindGroup, rows));
+        for (const id of new Uint32Array(await readBuffer(device, ids, rows * 4))) counts[id]++;
       }
-    }
-    if (poolExpected > 0) {
-      chi += (poolCount - poolExpected) ** 2 / poolExpected;
-      bins++;
-    }
-    expect(bins).toBeGreaterThanOrEqual(3);
-    expect(chi).toBeLessThan(chiSquareCritical(bins - 1));
-  });
+      const p = distribution(logits, params);
+      const n = rows * rounds;
+      const kept = [...p.keys()].filter((i) => p[i] > 0);
+      expect(counts.filter((c, i) => c > 0 && p[i] === 0)).toEqual([]);
+      // Pool rare tokens so every expected count is at least 5.
+      let chi = 0;
+      let poolCount = 0;
+      let poolExpected = 0;
+      let bins = 0;
+      for (const i of kept) {
+        if (n * p[i] >= 5) {
+          chi += (counts[i] - n * p[i]) ** 2 / (n * p[i]);
+          bins++;
+        } else {
+          poolCount += counts[i];
+          poolExpected += n * p[i];
+        }
+      }
+      if (poolExpected > 0) {
+        chi += (poolCount - poolExpected) ** 2 / poolExpected;
+        bins++;
+      }
+      expect(bins).toBeGreaterThanOrEqual(3);
+      expect(chi).toBeLessThan(chiSquareCritical(bins - 1));
+    },
+  );
 });

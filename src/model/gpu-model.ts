@@ -194,12 +194,12 @@ export class GpuModel implements CausalLM<GpuSequence> {
 
     const heads = { numHeads: nh, numKvHeads: nkv, headDim: hd };
     this.embed = new EmbedKernel(device, d, weights.embed.dtype);
-    this.norm = new RmsNormKernel(device, d, config.rmsNormEps, this.profile.normWorkgroup);
+    this.norm = new RmsNormKernel(device, d, config.rmsNormEps, this.profile.rowWorkgroup);
     this.rope = new RopeKernel(device, heads);
     this.attention = new AttentionKernel(device, heads, this.profile.serialAttention);
     this.siluGate = new SiluGateKernel(device, f);
-    this.argmax = new ArgmaxKernel(device, vocabSize, B);
-    this.sampler = new SampleKernel(device, vocabSize);
+    this.argmax = new ArgmaxKernel(device, vocabSize, B, this.profile.rowWorkgroup);
+    this.sampler = new SampleKernel(device, vocabSize, this.profile.rowWorkgroup);
     this.samplingParams = createUniform(device, 16, 'sampling');
     this.scratchBytes =
       [...Object.values(this.act), this.cos, this.sin].reduce((sum, b) => sum + b.size, 0) + this.argmax.bytes;
