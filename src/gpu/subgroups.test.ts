@@ -13,6 +13,11 @@ function pairs(workgroup: number, groups: number, size: number, laneOf = (t: num
   return words;
 }
 
+const inOrder = (t: number) => t;
+const reversedIn32 = (t: number) => 31 - (t % 32);
+const modulo24 = (t: number) => t % 24;
+const allZero = () => 0;
+
 describe('shuffleWidth', () => {
   it('is the subgroup size when subgroups are aligned runs of lanes', () => {
     expect(shuffleWidth(pairs(64, 4, 32), 64)).toBe(32);
@@ -22,33 +27,13 @@ describe('shuffleWidth', () => {
   it('is bounded by the adapter minimum and the workgroup', () => {
     expect(shuffleWidth(pairs(64, 4, 32), 64, 8)).toBe(8);
     expect(shuffleWidth(pairs(64, 4, 32), 64, 12)).toBe(8);
-    expect(
-      shuffleWidth(
-        pairs(64, 2, 128, (t) => t),
-        64,
-      ),
-    ).toBe(64);
+    expect(shuffleWidth(pairs(64, 2, 128, inOrder), 64)).toBe(64);
   });
 
   it('is 1 when lanes are not laid out in order, or sizes are odd or vary', () => {
-    expect(
-      shuffleWidth(
-        pairs(64, 4, 32, (t) => 31 - (t % 32)),
-        64,
-      ),
-    ).toBe(1);
-    expect(
-      shuffleWidth(
-        pairs(64, 4, 24, (t) => t % 24),
-        64,
-      ),
-    ).toBe(1);
-    expect(
-      shuffleWidth(
-        pairs(64, 4, 1, () => 0),
-        64,
-      ),
-    ).toBe(1);
+    expect(shuffleWidth(pairs(64, 4, 32, reversedIn32), 64)).toBe(1);
+    expect(shuffleWidth(pairs(64, 4, 24, modulo24), 64)).toBe(1);
+    expect(shuffleWidth(pairs(64, 4, 1, allZero), 64)).toBe(1);
     const mixed = pairs(64, 4, 32);
     mixed[mixed.length - 1] = 16;
     expect(shuffleWidth(mixed, 64)).toBe(1);

@@ -66,8 +66,9 @@ export class LinearKernel extends ComputeKernel {
     const { rows, k, dtype = 'F32', tileN = 1, accumulate = false, wordsPerLane = 16, minWorkgroups = 0 } = shape;
     const blocked = shape.rowBlock === 4;
     const shuffle = shape.shuffle ?? 1;
-    if (shuffle < 1 || (shuffle & (shuffle - 1)) !== 0)
+    if (shuffle < 1 || (shuffle & (shuffle - 1)) !== 0) {
       throw new RangeError(`linear: shuffle = ${shuffle} must be a power of two`);
+    }
     const valuesPerWord = dtype === 'F32' ? 4 : 8;
     if (k % valuesPerWord !== 0) {
       throw new RangeError(`linear: k = ${k} must be a multiple of ${valuesPerWord} for ${dtype} weights`);
