@@ -13,11 +13,11 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createStorage, readBuffer, STORAGE, uploadBuffer } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
-import { f32ToF16, widenBF16, widenF16 } from '../loader/half';
 import type { WeightDType } from '../loader/weights';
 import { linear } from '../ref/linear';
 import { expectBitwiseEqual, expectClose } from '../testing/compare';
 import { expectNoGpuErrors, testGpu } from '../testing/gpu';
+import { packWeights } from '../testing/weights';
 import { Rng } from '../util/rng';
 import { LinearKernel } from './linear';
 import { CPU_PROFILE, GPU_PROFILE, linearChoices } from './profile';
@@ -47,7 +47,7 @@ interface Case {
 async function runLinear(c: Case, rng: Rng) {
   const { device } = gpu;
   const dtype = c.dtype ?? 'F32';
-  const { packed, values: weight } = weightsIn(dtype, rng.floats(c.rows * c.k));
+  const { packed, values: weight } = packWeights(dtype, rng.floats(c.rows * c.k));
   const bias = c.bias ? rng.floats(c.rows) : new Float32Array(c.rows);
   const x = rng.floats(c.tokens * c.k);
   const y0 = c.accumulate ? rng.floats(c.tokens * c.rows) : new Float32Array(c.tokens * c.rows);
@@ -83,17 +83,6 @@ async function runLinear(c: Case, rng: Rng) {
   });
   const expected = linear(x, weight, c.rows, c.bias ? bias : undefined, y0.slice());
   return { out, expected, weight, x };
-}
-
-/** The weights as the GPU receives them (packed for f16 / bf16) and the values they stand for. */
-function weightsIn(dtype: WeightDType, values: Float32Array) {
-  if (dtype === 'F32') return { packed: values, values };
-  const packed = new Uint16Array(values.length);
-  for (let i = 0; i < values.length; i++) {
-    // bf16 by truncation is enough here: the test needs exact values, not the best rounding
-    packed[i] = dtype === 'F16' ? f32ToF16(values[i]) : new Uint32Array(Float32Array.of(values[i]).buffer)[0] >>> 16;
-  }
-  return { packed, values: dtype === 'F16' ? widenF16(packed) : widenBF16(packed) };
 }
 
 describe.each([

@@ -1,22 +1,45 @@
 /**
  * The linear layer on the GPU: y = x W^T + bias, optionally added into y (a fused residual
- * add), for f32, f16 or bf16 weights. GPUs run linear.wgsl (lanes of a workgroup share each
- * row, and end their reduction with subgroup shuffles where the device has them); CPU adapters
- * run linear_blocked.wgsl (each thread a block of 4 rows). One pipeline per weight shape and
- * format, built at load; bind groups built at load; `encode` only records a dispatch.
+ * add), for f32, f16 or bf16 weights, or with an epilogue that takes the place of the next
+ * kernel: SwiGLU's gate after the gate|up projection, RoPE and the KV-cache write after the
+ * q|k|v projection. GPUs run linear.wgsl (lanes of a workgroup share each row, and end their
+ * reduction with subgroup shuffles where the device has them); CPU adapters run
+ * linear_blocked.wgsl (each thread a block of 4 rows). One pipeline per weight shape, format
+ * and epilogue, built at load; bind groups built at load; `encode` only records a dispatch.
  */
 
 import type { WeightDType } from '../loader/weights';
+import ropeCode from './epilogue_rope.wgsl?raw';
+import siluGateCode from './epilogue_silu_gate.wgsl?raw';
 import { ComputeKernel } from './kernel';
 import code from './linear.wgsl?raw';
 import blockedCode from './linear_blocked.wgsl?raw';
+import type { HeadShape } from './ops';
 
 export const MAX_TILE_N = 16;
 const MAX_GRID = 65535;
 const FORMATS: Record<WeightDType, number> = { F32: 0, F16: 1, BF16: 2 };
 
+/**
+ * What becomes of a pair of rows' sums (linear.wgsl, PAIR_SPAN): 'silu-gate' (weights: gate
+ * then up, 2f rows) writes silu(gate) * up, (tokens, f); 'rope' (weights: q, k and v heads)
+ * writes rotated queries to y, (tokens, nh, hd), and rotated keys and the values into the KV
+ * cache at the step's positions.
+ */
+export type LinearEpilogue = { kind: 'silu-gate' } | { kind: 'rope'; heads: HeadShape };
+
+export interface LinearBuffers {
+  step: GPUBuffer;
+  weight: GPUBuffer; // (rows, k)
+  bias: GPUBuffer; // (rows)
+  x: GPUBuffer; // (tokens, k)
+  y: GPUBuffer; // (tokens, rows), or the epilogue's output
+  /** The 'rope' epilogue's tables, (positions, hd/2) each, and the KV cache, (capacity, nkv, hd) each */
+  rope?: { cos: GPUBuffer; sin: GPUBuffer; kCache: GPUBuffer; vCache: GPUBuffer };
+}
+
 export interface LinearShape {
-  rows: number; // output features
+  rows: number; // weight rows: output features, or twice the outputs with an epilogue
   k: number; // input features: a multiple of 4 (f32) or 8 (f16, bf16)
   dtype?: WeightDType;
   /** Tokens per workgroup: 1 for the decode pipeline; 4, 8, 12 or 16 for verify and prefill. */
@@ -30,6 +53,7 @@ export interface LinearShape {
   rowBlock?: 1 | 4;
   /** Lanes that may reduce by subgroup shuffles: `Gpu.subgroupShuffle`, or 1 for none. */
   shuffle?: number;
+  epilogue?: LinearEpilogue;
 }
 
 // linear.wgsl ends its reduction tree with `lane_shuffle_xor` when SHUFFLE > 1.
@@ -37,6 +61,12 @@ const WITH_SUBGROUPS = (code: string) =>
   `enable subgroups;\n${code}\nfn lane_shuffle_xor(v: f32, mask: u32) -> f32 { return subgroupShuffleXor(v, mask); }\n`;
 const WITHOUT_SUBGROUPS = (code: string) =>
   `${code}\n// Never called: SHUFFLE is 1 without subgroups.\nfn lane_shuffle_xor(v: f32, mask: u32) -> f32 { return v; }\n`;
+// Both linear kernels call `store_pair` when PAIR_SPAN > 0.
+const EPILOGUES = {
+  none: '// Never called: PAIR_SPAN is 0.\nfn store_pair(j: u32, n: u32, a: f32, b: f32) {}\n',
+  'silu-gate': siluGateCode,
+  rope: ropeCode,
+};
 
 const WORKGROUP = 64;
 const BLOCKED_WORKGROUP = 32; // threads, 4 rows each: 128 rows a workgroup
@@ -59,11 +89,13 @@ export class LinearKernel extends ComputeKernel {
   readonly rows: number;
   readonly k: number;
   readonly tileN: number;
+  readonly epilogue?: LinearEpilogue;
   private readonly gridX: number;
   private readonly gridY: number;
 
   constructor(device: GPUDevice, shape: LinearShape) {
     const { rows, k, dtype = 'F32', tileN = 1, accumulate = false, wordsPerLane = 16, minWorkgroups = 0 } = shape;
+    const { epilogue } = shape;
     const blocked = shape.rowBlock === 4;
     const shuffle = shape.shuffle ?? 1;
     if (shuffle < 1 || (shuffle & (shuffle - 1)) !== 0) {
@@ -77,35 +109,71 @@ export class LinearKernel extends ComputeKernel {
       throw new RangeError(`linear: tileN = ${tileN} must be 1, 4, 8, 12 or ${MAX_TILE_N}`);
     }
     if (blocked && tileN > 4) throw new RangeError(`linear: blocks of 4 rows take tileN 1 or 4, not ${tileN}`);
+    const pairSpan = epilogue ? pairSpanOf(epilogue, rows, accumulate) : 0;
+    const outputs = epilogue ? rows / 2 : rows;
+    // Lanes follow the weight rows, so a layer sums in the same order with or without an epilogue.
     const lanes = blocked ? 1 : linearLanes(k / valuesPerWord, wordsPerLane, rows, minWorkgroups);
-    const rowsPerGroup = blocked ? BLOCKED_WORKGROUP * 4 : WORKGROUP / lanes;
-    const groups = Math.ceil(rows / rowsPerGroup); // workgroups along the rows
+    // A pair's rows share a workgroup: in linear.wgsl, as its first and second half of rows.
+    const workgroup = epilogue ? Math.max(WORKGROUP, 2 * lanes) : WORKGROUP;
+    const outputsPerGroup = blocked ? BLOCKED_WORKGROUP * (epilogue ? 2 : 4) : workgroup / lanes / (epilogue ? 2 : 1);
+    const groups = Math.ceil(outputs / outputsPerGroup); // workgroups along the outputs
     const gridX = Math.min(groups, MAX_GRID);
-    const source = blocked ? blockedCode : shuffle > 1 ? WITH_SUBGROUPS(code) : WITHOUT_SUBGROUPS(code);
-    const variant = blocked ? ' blocked' : shuffle > 1 ? ` shuffle ${shuffle}` : '';
-    super(device, `linear ${dtype} ${rows}x${k}/${tileN}${variant}`, source, {
-      ROWS: rows,
-      K: k,
-      FORMAT: FORMATS[dtype],
-      TILE_N: tileN,
-      GRID_X: gridX,
-      ACCUMULATE: accumulate,
-      ...(blocked ? { WG: BLOCKED_WORKGROUP } : { WG: WORKGROUP, LANES: lanes, SHUFFLE: shuffle }),
-    });
+    const kernel = blocked ? blockedCode : shuffle > 1 ? WITH_SUBGROUPS(code) : WITHOUT_SUBGROUPS(code);
+    const variant =
+      (blocked ? ' blocked' : shuffle > 1 ? ` shuffle ${shuffle}` : '') + (epilogue ? ` ${epilogue.kind}` : '');
+    const heads = epilogue?.kind === 'rope' ? epilogue.heads : undefined;
+    super(
+      device,
+      `linear ${dtype} ${rows}x${k}/${tileN}${variant}`,
+      `${kernel}\n${EPILOGUES[epilogue?.kind ?? 'none']}`,
+      {
+        ROWS: rows,
+        K: k,
+        FORMAT: FORMATS[dtype],
+        TILE_N: tileN,
+        GRID_X: gridX,
+        ACCUMULATE: accumulate,
+        PAIR_SPAN: pairSpan,
+        ...(blocked ? { WG: BLOCKED_WORKGROUP } : { WG: workgroup, LANES: lanes, SHUFFLE: shuffle }),
+        ...(heads ? { NH: heads.numHeads, NKV: heads.numKvHeads, HD: heads.headDim } : {}),
+      },
+    );
     this.rows = rows;
     this.k = k;
     this.tileN = tileN;
+    this.epilogue = epilogue;
     this.gridX = gridX;
     this.gridY = Math.ceil(groups / gridX);
   }
 
-  /** Binds step (uniform), weight (rows, k), bias (rows), x (tokens, k), y (tokens, rows). */
-  bind(b: { step: GPUBuffer; weight: GPUBuffer; bias: GPUBuffer; x: GPUBuffer; y: GPUBuffer }): GPUBindGroup {
-    return this.bindAll([b.step, b.weight, b.bias, b.x, b.y]);
+  /** Binds the buffers (see LinearBuffers; `rope` with the 'rope' epilogue only). */
+  bind(b: LinearBuffers): GPUBindGroup {
+    const buffers = [b.step, b.weight, b.bias, b.x, b.y];
+    if (this.epilogue?.kind === 'rope') {
+      if (!b.rope) throw new Error(`${this.pipeline.label}: the rope epilogue needs its tables and the KV cache`);
+      buffers.push(b.rope.cos, b.rope.sin, b.rope.kCache, b.rope.vCache);
+    }
+    return this.bindAll(buffers);
   }
 
   /** Records the layer for `tokens` tokens (the same count the step uniform holds). */
   encode(pass: GPUComputePassEncoder, bindGroup: GPUBindGroup, tokens: number): void {
     this.dispatch(pass, bindGroup, this.gridX, this.gridY, Math.ceil(tokens / this.tileN));
   }
+}
+
+/** How far apart an epilogue's paired rows are (PAIR_SPAN in linear.wgsl), after checking the shape. */
+function pairSpanOf(epilogue: LinearEpilogue, rows: number, accumulate: boolean): number {
+  if (accumulate) throw new RangeError(`linear: the ${epilogue.kind} epilogue does not accumulate`);
+  if (epilogue.kind === 'silu-gate') {
+    if (rows % 2 !== 0) throw new RangeError(`linear: silu-gate needs gate and up rows, an even count, not ${rows}`);
+    return rows / 2;
+  }
+  const { numHeads, numKvHeads, headDim } = epilogue.heads;
+  if (rows !== (numHeads + 2 * numKvHeads) * headDim || headDim % 2 !== 0) {
+    throw new RangeError(
+      `linear: rope needs (${numHeads} + 2 x ${numKvHeads}) heads of an even ${headDim} rows, not ${rows}`,
+    );
+  }
+  return headDim / 2;
 }

@@ -1,5 +1,6 @@
 // Linear layer over a batch of tokens: y[n, r] = (ACCUMULATE ? y[n, r] : 0) + (W[r, :] . x[n, :] + bias[r])
-// W is row-major (ROWS, K) as Hugging Face stores nn.Linear; x is (tokens, K); y is (tokens, ROWS).
+// W is row-major (ROWS, K) as Hugging Face stores nn.Linear; x is (tokens, K); y is (tokens, ROWS)
+// (or, with PAIR_SPAN > 0, what an epilogue makes of pairs of rows: see the end of this comment).
 // Weights arrive as vec4<u32> words in their file's format, so half-precision weights stay
 // half the size in memory and are widened in registers:
 //   FORMAT 0: f32,  one word = 4 values
@@ -22,8 +23,16 @@
 // Lane i < stride adds lane i + stride's value either way, so the sums are bit-identical.
 // linear.ts appends `lane_shuffle_xor`: subgroupShuffleXor where the device has subgroups,
 // else a function that is never called (SHUFFLE is then 1).
+//
+// Pairs: with PAIR_SPAN > 0, output j (of ROWS / 2) combines rows a = (j / PAIR_SPAN) *
+// 2 PAIR_SPAN + j % PAIR_SPAN and b = a + PAIR_SPAN (gate and up; or dimensions i and
+// i + HD/2 of a head) through `store_pair`, the epilogue linear.ts appends. The first half of
+// a workgroup's rows are the a rows of its outputs and the second half their b rows, each row
+// summed exactly as without an epilogue; lane 0 of each row leaves its sums in workgroup memory
+// and after a barrier the a rows' lane 0 hands each pair to the epilogue. Without pairs,
+// linear.ts appends a `store_pair` that is never called.
 
-override ROWS: u32;
+override ROWS: u32;            // weight rows
 override K: u32;
 override FORMAT: u32 = 0u;
 override WG: u32 = 64u;        // threads per workgroup
@@ -32,6 +41,7 @@ override TILE_N: u32 = 1u;     // tokens per workgroup: 1, 4, 8, 12 or 16
 override SHUFFLE: u32 = 1u;    // aligned blocks of this many lanes share a subgroup (power of two)
 override GRID_X: u32 = 65535u; // workgroups along x; rows past it continue along y
 override ACCUMULATE: bool = false;
+override PAIR_SPAN: u32 = 0u;  // 0: rows stand alone; else an epilogue pairs rows this far apart
 
 struct Step { tokens: u32, start: u32, _pad0: u32, _pad1: u32 }
 
@@ -39,9 +49,10 @@ struct Step { tokens: u32, start: u32, _pad0: u32, _pad1: u32 }
 @group(0) @binding(1) var<storage, read> weight: array<vec4u>;    // (ROWS, K / values per word)
 @group(0) @binding(2) var<storage, read> bias: array<f32>;        // (ROWS), zeros when the layer has none
 @group(0) @binding(3) var<storage, read> x: array<vec4f>;         // (tokens, K / 4)
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;     // (tokens, ROWS)
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;     // (tokens, ROWS), or the epilogue's
 
 var<workgroup> partial: array<f32, WG * TILE_N>;                  // (WG, TILE_N)
+var<workgroup> totals: array<f32, WG / LANES * TILE_N>;           // pairs: (rows of the workgroup, TILE_N)
 
 var<private> s: f32;           // the sum for a single token (TILE_N == 1)
 var<private> a0: vec4f;        // tokens n0 .. n0 + 3 of the tile
@@ -51,6 +62,12 @@ var<private> a3: vec4f;        // n0 + 12 .. n0 + 15
 
 fn bf16x2(word: u32) -> vec2f {
   return vec2f(bitcast<f32>(word << 16u), bitcast<f32>(word & 0xffff0000u));
+}
+
+// Row a of pair j.
+fn pair_row(j: u32) -> u32 {
+  let span = max(PAIR_SPAN, 1u);  // never 0 here, but a division by a constant 0 does not compile
+  return (j / span) * 2u * span + j % span;
 }
 
 // w . x[n, chunk c] for tokens first .. first + 3; tokens past `last` repeat `last` (discarded).
@@ -86,11 +103,16 @@ fn sum_of(j: u32) -> f32 {
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
   let lane = t % LANES;
-  let row = (wg.y * GRID_X + wg.x) * (WG / LANES) + t / LANES;
+  let slot = t / LANES;  // this thread's row among the workgroup's
+  let group = wg.y * GRID_X + wg.x;
+  var row = group * (WG / LANES) + slot;
+  let pairs = max(WG / LANES / 2u, 1u);  // pairs a workgroup (PAIR_SPAN > 0: WG / LANES is even)
+  let pair = group * pairs + slot % pairs;
+  if (PAIR_SPAN > 0u) { row = select(pair_row(pair), pair_row(pair) + PAIR_SPAN, slot >= pairs); }
   let n0 = wg.z * TILE_N;
   let tokens = min(TILE_N, step.tokens - n0);
   let last = n0 + tokens - 1u;
-  let live = row < ROWS;  // rows past the end still reach every barrier
+  let live = row < ROWS && (PAIR_SPAN == 0u || pair < ROWS / 2u);  // rows past the end still reach every barrier
 
   if (live && FORMAT == 0u) {
     let k4 = K / 4u;
@@ -126,10 +148,20 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
     for (var stride = min(LANES, SHUFFLE) / 2u; stride > 0u; stride >>= 1u) {
       total += lane_shuffle_xor(total, stride);
     }
-    if (live && lane == 0u && j < tokens) {
+    if (PAIR_SPAN > 0u) {
+      if (lane == 0u) { totals[slot * TILE_N + j] = total + bias[min(row, ROWS - 1u)]; }
+    } else if (live && lane == 0u && j < tokens) {
       let i = (n0 + j) * ROWS + row;
       let value = total + bias[row];
       if (ACCUMULATE) { y[i] = y[i] + value; } else { y[i] = value; }
+    }
+  }
+  if (PAIR_SPAN > 0u) {
+    workgroupBarrier();
+    if (live && lane == 0u && slot < pairs) {
+      for (var j = 0u; j < tokens; j++) {
+        store_pair(pair, n0 + j, totals[slot * TILE_N + j], totals[(slot + pairs) * TILE_N + j]);
+      }
     }
   }
 }

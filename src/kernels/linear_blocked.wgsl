@@ -10,24 +10,30 @@
 // Batch invariance, and the same bits as linear.wgsl with one lane a row: the sum for one
 // (row, token) pair adds the dot products of 4-value chunks 0, 1, 2, ... in order (f16, bf16:
 // word c holds chunks 2c and 2c + 1) and nothing depends on the token count.
+//
+// Pairs (PAIR_SPAN > 0, see linear.wgsl): a thread's block of 4 weight rows is rows a and b of
+// 2 outputs, and the epilogue's `store_pair` combines them.
 
-override ROWS: u32;
+override ROWS: u32;            // weight rows
 override K: u32;
 override FORMAT: u32 = 0u;
-override WG: u32 = 32u;        // threads per workgroup, 4 rows each
+override WG: u32 = 32u;        // threads per workgroup, 4 weight rows each
 override TILE_N: u32 = 1u;     // tokens per workgroup: 1 or 4
-override GRID_X: u32 = 65535u; // workgroups along x; rows past it continue along y
+override GRID_X: u32 = 65535u; // workgroups along x; outputs past it continue along y
 override ACCUMULATE: bool = false;
+override PAIR_SPAN: u32 = 0u;  // 0: an output is a weight row; else a pair of rows this far apart
+override PAIRED: bool = PAIR_SPAN > 0u;
+override OUTPUTS: u32 = select(ROWS, ROWS / 2u, PAIRED);  // rows, or pairs of them
 
 struct Step { tokens: u32, start: u32, _pad0: u32, _pad1: u32 }
 
 @group(0) @binding(0) var<uniform> step: Step;
-@group(0) @binding(1) var<storage, read> weight: array<vec4u>;    // (ROWS, K / values per word)
-@group(0) @binding(2) var<storage, read> bias: array<f32>;        // (ROWS), zeros when the layer has none
+@group(0) @binding(1) var<storage, read> weight: array<vec4u>;    // (rows, K / values per word)
+@group(0) @binding(2) var<storage, read> bias: array<f32>;        // (rows), zeros when the layer has none
 @group(0) @binding(3) var<storage, read> x: array<vec4f>;         // (tokens, K / 4)
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;     // (tokens, ROWS)
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;     // (tokens, ROWS), or the epilogue's
 
-// TILE_N == 1: s[i] is row r0 + i's sum. TILE_N == 4: a_i[j] is row r0 + i's sum for token n0 + j.
+// TILE_N == 1: s[i] is the block's row i's sum. TILE_N == 4: a_i[j] is row i's sum for token n0 + j.
 var<private> s: vec4f;
 var<private> a0: vec4f;
 var<private> a1: vec4f;
@@ -36,6 +42,13 @@ var<private> a3: vec4f;
 
 fn bf16x2(word: u32) -> vec2f {
   return vec2f(bitcast<f32>(word << 16u), bitcast<f32>(word & 0xffff0000u));
+}
+
+// The weight row of output j (row a of its pair).
+fn weight_row(j: u32) -> u32 {
+  if (!PAIRED) { return j; }
+  let span = max(PAIR_SPAN, 1u);  // never 0 here, but a division by a constant 0 does not compile
+  return (j / span) * 2u * span + j % span;
 }
 
 // The low (half == 0) or high 4 values of an f16 or bf16 word.
@@ -78,15 +91,19 @@ fn sum_of(i: u32, j: u32) -> f32 {
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
-  let r0 = ((wg.y * GRID_X + wg.x) * WG + t) * 4u;
-  if (r0 >= ROWS) { return; }  // no barriers here: threads past the end just leave
+  // Outputs j0 .. j0 + 3, or the pairs j0 and j0 + 1: weight rows a(j0), a(j0 + 1), b(j0), b(j0 + 1).
+  let outputs = select(4u, 2u, PAIRED);
+  let j0 = ((wg.y * GRID_X + wg.x) * WG + t) * outputs;
+  if (j0 >= OUTPUTS) { return; }  // no barriers here: threads past the end just leave
   let n0 = wg.z * TILE_N;
   let tokens = min(TILE_N, step.tokens - n0);
   let last = n0 + tokens - 1u;
-  // The last block may hang over the end: its missing rows read the last row, and are not written.
-  let r1 = min(r0 + 1u, ROWS - 1u);
-  let r2 = min(r0 + 2u, ROWS - 1u);
-  let r3 = min(r0 + 3u, ROWS - 1u);
+  // The last block may hang over the end: its missing outputs read the last one's rows, and are not written.
+  let j1 = min(j0 + 1u, OUTPUTS - 1u);
+  let r0 = weight_row(j0);
+  let r1 = weight_row(j1);
+  let r2 = select(min(j0 + 2u, ROWS - 1u), r0 + PAIR_SPAN, PAIRED);
+  let r3 = select(min(j0 + 3u, ROWS - 1u), r1 + PAIR_SPAN, PAIRED);
 
   if (FORMAT == 0u) {
     let k4 = K / 4u;
@@ -106,8 +123,18 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
     }
   }
 
-  for (var i = 0u; i < 4u && r0 + i < ROWS; i++) {
-    let row = r0 + i;
+  if (PAIRED) {
+    for (var i = 0u; i < 2u && j0 + i < OUTPUTS; i++) {
+      let ra = select(r0, r1, i == 1u);
+      let rb = select(r2, r3, i == 1u);
+      for (var j = 0u; j < tokens; j++) {
+        store_pair(j0 + i, n0 + j, sum_of(i, j) + bias[ra], sum_of(i + 2u, j) + bias[rb]);
+      }
+    }
+    return;
+  }
+  for (var i = 0u; i < 4u && j0 + i < ROWS; i++) {
+    let row = j0 + i;
     for (var j = 0u; j < tokens; j++) {
       let at = (n0 + j) * ROWS + row;
       let value = sum_of(i, j) + bias[row];

@@ -1,0 +1,42 @@
+// Epilogue of the fused q|k|v projection, appended to linear.wgsl or linear_blocked.wgsl with
+// PAIR_SPAN = HD / 2 (ROWS = (NH + 2 NKV) HD weight rows): output j pairs dimensions i and
+// i + HD/2 of one head (the Hugging Face "rotate half" pairing), which rotary position
+// embedding turns together by the angle p * inv_freq[i] of the token's position p:
+//   (a, b) -> (a cos - b sin, b cos + a sin)
+// Rotated queries go to y; rotated keys, and values as they are, straight into the KV cache at
+// position p, so the projection's output never goes through memory.
+
+override NH: u32;     // query heads
+override NKV: u32;    // key/value heads
+override HD: u32;     // head dim
+
+@group(0) @binding(5) var<storage, read> cos_table: array<f32>;       // (positions, HD/2)
+@group(0) @binding(6) var<storage, read> sin_table: array<f32>;       // (positions, HD/2)
+@group(0) @binding(7) var<storage, read_write> k_cache: array<f32>;   // (capacity, NKV, HD)
+@group(0) @binding(8) var<storage, read_write> v_cache: array<f32>;   // (capacity, NKV, HD)
+
+// y is (tokens, NH, HD): the queries.
+fn store_pair(j: u32, n: u32, a: f32, b: f32) {
+  let half = HD / 2u;
+  let head = j / half;  // query heads first, then key heads, then value heads
+  let i = j % half;
+  let p = step.start + n;
+  if (head >= NH + NKV) {
+    let at = (p * NKV + head - NH - NKV) * HD;
+    v_cache[at + i] = a;
+    v_cache[at + half + i] = b;
+    return;
+  }
+  let cos_pi = cos_table[p * half + i];
+  let sin_pi = sin_table[p * half + i];
+  let ra = a * cos_pi - b * sin_pi;
+  let rb = b * cos_pi + a * sin_pi;
+  if (head < NH) {
+    y[(n * NH + head) * HD + i] = ra;
+    y[(n * NH + head) * HD + half + i] = rb;
+  } else {
+    let at = (p * NKV + head - NH) * HD;
+    k_cache[at + i] = ra;
+    k_cache[at + half + i] = rb;
+  }
+}

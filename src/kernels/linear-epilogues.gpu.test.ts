@@ -1,0 +1,157 @@
+/**
+ * The linear layer's epilogues (epilogue_silu_gate.wgsl, epilogue_rope.wgsl) on both
+ * profiles' kernels, against the reference: the layer (src/ref/linear.ts), then SwiGLU's gate
+ * or RoPE and the KV-cache layout (src/ref/ops.ts). A pair's rows are summed just as without
+ * an epilogue: the values the rope epilogue copies into the cache carry the bits of the plain
+ * layer's rows, computed one token at a time.
+ *
+ * Tolerance: a sum of k products of values in [-1, 1] reaches ~20 in size at k = 1024, with
+ * a float32 rounding error of ~1e-6 (~2e-6 summed in order, as on the CPU profile); the gate
+ * and the rotation multiply one sum's error by another sum (or by cos and sin) and add a few
+ * roundings and the GPU's exp: atol 1e-4, rtol 1e-4.
+ */
+
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createStorage, STORAGE, uploadBuffer } from '../gpu/buffers';
+import type { Gpu } from '../gpu/device';
+import type { WeightDType } from '../loader/weights';
+import { linear } from '../ref/linear';
+import { applyRope, ropeTables, siluGate } from '../ref/ops';
+import { expectBitwiseEqual, expectClose } from '../testing/compare';
+import { readFloats, runPass, testGpu } from '../testing/gpu';
+import { packWeights } from '../testing/weights';
+import { Rng } from '../util/rng';
+import { LinearKernel } from './linear';
+import { CPU_PROFILE, GPU_PROFILE, linearChoices } from './profile';
+import { StepUniform } from './step';
+
+const TOLERANCE = { atol: 1e-4, rtol: 1e-4 };
+
+let gpu: Gpu;
+let device: GPUDevice;
+let step: StepUniform;
+beforeAll(async () => {
+  gpu = await testGpu();
+  device = gpu.device;
+  step = new StepUniform(device);
+});
+
+const upload = (data: ArrayBufferView, label = 'data') => uploadBuffer(device, data, STORAGE, label);
+
+/** Random weights (rows, k) in `dtype`, bias and inputs; `values` are what the packed weights stand for. */
+function layer(rng: Rng, rows: number, k: number, tokens: number, dtype: WeightDType, withBias: boolean) {
+  const { packed, values } = packWeights(dtype, rng.floats(rows * k));
+  const bias = withBias ? rng.floats(rows) : new Float32Array(rows);
+  const x = rng.floats(tokens * k);
+  return { weight: upload(packed), values, bias, biasBuffer: upload(bias), x, xBuffer: upload(x) };
+}
+
+describe.each([
+  ['GPU', GPU_PROFILE],
+  ['CPU', CPU_PROFILE],
+])('linear epilogues, %s profile', (_, profile) => {
+  const choices = () => linearChoices(profile, gpu.subgroupShuffle);
+  const tile = (tokens: number) => (tokens === 1 ? 1 : profile.tileN);
+
+  it.each([
+    [37, 100, 1, 'F32', false],
+    [64, 1024, 7, 'F32', true], // GPU profile: 64 lanes an output, both rows' sums through the tree
+    [64, 264, 18, 'F16', true],
+    [50, 136, 5, 'BF16', false],
+  ] as const)('silu-gate: f %i, k %i, %i tokens, %s weights, bias %s', async (f, k, tokens, dtype, withBias) => {
+    const rng = new Rng(21);
+    const l = layer(rng, 2 * f, k, tokens, dtype, withBias);
+    const y = createStorage(device, tokens * f * 4, 'gated');
+    const kernel = new LinearKernel(device, {
+      rows: 2 * f,
+      k,
+      dtype,
+      tileN: tile(tokens),
+      epilogue: { kind: 'silu-gate' },
+      ...choices(),
+    });
+    const bindGroup = kernel.bind({ step: step.buffer, weight: l.weight, bias: l.biasBuffer, x: l.xBuffer, y });
+    step.write(tokens);
+    await runPass(device, (pass) => kernel.encode(pass, bindGroup, tokens));
+
+    const gateUp = linear(l.x, l.values, 2 * f, l.bias);
+    const expected = new Float32Array(tokens * f);
+    for (let n = 0; n < tokens; n++) {
+      const row = gateUp.subarray(n * 2 * f, (n + 1) * 2 * f);
+      expected.set(siluGate(row.subarray(0, f), row.subarray(f)), n * f);
+    }
+    expectClose(await readFloats(device, y, expected.length), expected, TOLERANCE, 'silu(gate) * up');
+  });
+
+  it.each([
+    [4, 2, 32, 64, 3, 0, 'F32', false],
+    [6, 2, 16, 96, 5, 9, 'F16', true],
+    [2, 1, 64, 128, 1, 40, 'F32', true],
+    [8, 2, 64, 512, 17, 3, 'BF16', true],
+  ] as const)(
+    'rope: nh %i, nkv %i, hd %i, k %i: %i tokens from position %i, %s weights, bias %s',
+    async (nh, nkv, hd, k, tokens, start, dtype, withBias) => {
+      const rng = new Rng(22);
+      const rows = (nh + 2 * nkv) * hd;
+      const capacity = 64;
+      const l = layer(rng, rows, k, tokens, dtype, withBias);
+      const invFreq = Float64Array.from({ length: hd / 2 }, (_, i) => 1 / 10000 ** ((2 * i) / hd));
+      const tables = ropeTables(invFreq, capacity);
+      const q = createStorage(device, tokens * nh * hd * 4, 'q');
+      const kCache = createStorage(device, capacity * nkv * hd * 4, 'k');
+      const vCache = createStorage(device, capacity * nkv * hd * 4, 'v');
+      const heads = { numHeads: nh, numKvHeads: nkv, headDim: hd };
+      const shape = { rows, k, dtype, ...choices() };
+      const kernel = new LinearKernel(device, { ...shape, tileN: tile(tokens), epilogue: { kind: 'rope', heads } });
+      const rope = { cos: upload(tables.cos), sin: upload(tables.sin), kCache, vCache };
+      const bindGroup = kernel.bind({
+        step: step.buffer,
+        weight: l.weight,
+        bias: l.biasBuffer,
+        x: l.xBuffer,
+        y: q,
+        rope,
+      });
+      step.write(tokens, start);
+      await runPass(device, (pass) => kernel.encode(pass, bindGroup, tokens));
+
+      // The same layer without an epilogue, a token a workgroup: the plain rows' bits.
+      const plain = new LinearKernel(device, { ...shape, tileN: 1 });
+      const qkv = createStorage(device, tokens * rows * 4, 'qkv');
+      const plainBind = plain.bind({ step: step.buffer, weight: l.weight, bias: l.biasBuffer, x: l.xBuffer, y: qkv });
+      await runPass(device, (pass) => plain.encode(pass, plainBind, tokens));
+      const plainRows = await readFloats(device, qkv, tokens * rows);
+
+      const gotQ = await readFloats(device, q, tokens * nh * hd);
+      const gotK = await readFloats(device, kCache, capacity * nkv * hd);
+      const gotV = await readFloats(device, vCache, capacity * nkv * hd);
+      const reference = linear(l.x, l.values, rows, l.bias);
+      for (let n = 0; n < tokens; n++) {
+        const row = reference.subarray(n * rows, (n + 1) * rows);
+        const wantQ = row.slice(0, nh * hd);
+        const wantK = row.slice(nh * hd, (nh + nkv) * hd);
+        applyRope(wantQ, nh, start + n, tables.cos, tables.sin);
+        applyRope(wantK, nkv, start + n, tables.cos, tables.sin);
+        const at = (start + n) * nkv * hd;
+        expectClose(gotQ.subarray(n * nh * hd, (n + 1) * nh * hd), wantQ, TOLERANCE, `q of token ${n}`);
+        expectClose(gotK.subarray(at, at + nkv * hd), wantK, TOLERANCE, `k of token ${n}`);
+        const plainV = plainRows.subarray(n * rows + (nh + nkv) * hd, (n + 1) * rows);
+        expectBitwiseEqual(gotV.subarray(at, at + nkv * hd), plainV, `v of token ${n} vs the plain layer`);
+        expectClose(plainV, row.subarray((nh + nkv) * hd), TOLERANCE, `v of token ${n}`);
+      }
+    },
+  );
+
+  it('refuses shapes an epilogue cannot pair', () => {
+    const { rowBlock } = profile;
+    const heads = { numHeads: 4, numKvHeads: 2, headDim: 16 };
+    expect(() => new LinearKernel(device, { rows: 7, k: 8, rowBlock, epilogue: { kind: 'silu-gate' } })).toThrow(
+      /even count/,
+    );
+    expect(() => new LinearKernel(device, { rows: 100, k: 8, rowBlock, epilogue: { kind: 'rope', heads } })).toThrow(
+      /rope needs/,
+    );
+    const accumulate = { rows: 8, k: 8, rowBlock, accumulate: true, epilogue: { kind: 'silu-gate' } } as const;
+    expect(() => new LinearKernel(device, accumulate)).toThrow(/does not accumulate/);
+  });
+});
