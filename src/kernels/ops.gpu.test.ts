@@ -1,20 +1,20 @@
 /**
  * The forward pass's small kernels against their references (src/ref/ops.ts) on random data.
- * Tolerances: element-wise kernels (embedding, RoPE, SiLU-gate) agree to float32 rounding
- * (atol 1e-6, rtol 1e-5); RMSNorm and attention sum up to a few thousand terms
- * (atol 1e-5, rtol 1e-4); argmax must agree exactly.
+ * (RoPE and SwiGLU's gate are epilogues of the linear layer: linear-epilogues.gpu.test.ts.)
+ * Tolerances: the embedding lookup agrees to float32 rounding (atol 1e-6, rtol 1e-5); RMSNorm
+ * and attention sum up to a few thousand terms (atol 1e-5, rtol 1e-4); argmax must agree exactly.
  */
 
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createStorage, STORAGE, uploadBuffer } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
 import { f32ToF16, widenF16 } from '../loader/half';
-import { applyRope, attention, rmsNorm, ropeTables, siluGate } from '../ref/ops';
+import { attention, rmsNorm } from '../ref/ops';
 import { argmax } from '../sampling/sampling';
 import { expectClose } from '../testing/compare';
 import { readFloats, runPass, testGpu } from '../testing/gpu';
 import { Rng } from '../util/rng';
-import { ArgmaxKernel, AttentionKernel, EmbedKernel, RmsNormKernel, RopeKernel, SiluGateKernel } from './ops';
+import { ArgmaxKernel, AttentionKernel, EmbedKernel, RmsNormKernel } from './ops';
 import { StepUniform } from './step';
 
 const EXACT = { atol: 1e-6, rtol: 1e-5 };
@@ -76,51 +76,6 @@ describe('rmsnorm', () => {
   });
 });
 
-describe('rope and the KV-cache write', () => {
-  it.each([
-    [4, 2, 32, 3, 0],
-    [6, 2, 16, 5, 9],
-    [2, 1, 64, 1, 40],
-  ])('rotates nh %i, nkv %i, hd %i for %i tokens from position %i', async (nh, nkv, hd, tokens, start) => {
-    const rng = new Rng(3);
-    const width = (nh + 2 * nkv) * hd;
-    const qkv = rng.floats(tokens * width);
-    const capacity = 64;
-    const invFreq = Float64Array.from({ length: hd / 2 }, (_, i) => 1 / 10000 ** ((2 * i) / hd));
-    const { cos, sin } = ropeTables(invFreq, capacity);
-    const q = createStorage(device, tokens * nh * hd * 4, 'q');
-    const kCache = createStorage(device, capacity * nkv * hd * 4, 'k');
-    const vCache = createStorage(device, capacity * nkv * hd * 4, 'v');
-    const kernel = new RopeKernel(device, { numHeads: nh, numKvHeads: nkv, headDim: hd });
-    const bindGroup = kernel.bind({
-      step: step.buffer,
-      qkv: upload(qkv),
-      cos: upload(cos),
-      sin: upload(sin),
-      q,
-      kCache,
-      vCache,
-    });
-    step.write(tokens, start);
-    await runPass(device, (pass) => kernel.encode(pass, bindGroup, tokens));
-
-    const gotQ = await readFloats(device, q, tokens * nh * hd);
-    const gotK = await readFloats(device, kCache, capacity * nkv * hd);
-    const gotV = await readFloats(device, vCache, capacity * nkv * hd);
-    for (let n = 0; n < tokens; n++) {
-      const row = qkv.subarray(n * width, (n + 1) * width);
-      const wantQ = row.slice(0, nh * hd);
-      const wantK = row.slice(nh * hd, (nh + nkv) * hd);
-      applyRope(wantQ, nh, start + n, cos, sin);
-      applyRope(wantK, nkv, start + n, cos, sin);
-      const at = (start + n) * nkv * hd;
-      expectClose(gotQ.subarray(n * nh * hd, (n + 1) * nh * hd), wantQ, EXACT, `q of token ${n}`);
-      expectClose(gotK.subarray(at, at + nkv * hd), wantK, EXACT, `k of token ${n}`);
-      expectClose(gotV.subarray(at, at + nkv * hd), row.slice((nh + nkv) * hd), EXACT, `v of token ${n}`);
-    }
-  });
-});
-
 describe.each([
   ['workgroup', false],
   ['serial', true],
@@ -154,26 +109,6 @@ describe.each([
       const want = attention(q.subarray(n * nh * hd, (n + 1) * nh * hd), keys, values, start + n + 1, nh, nkv);
       expectClose(got.subarray(n * nh * hd, (n + 1) * nh * hd), want, SUMS, `attention of token ${n}`);
     }
-  });
-});
-
-describe('silu gate', () => {
-  it('computes silu(gate) * up on the fused output', async () => {
-    const rng = new Rng(5);
-    const tokens = 3;
-    const f = 100;
-    const gateUp = rng.floats(tokens * 2 * f, -6, 6);
-    const out = createStorage(device, tokens * f * 4, 'out');
-    const kernel = new SiluGateKernel(device, f);
-    const bindGroup = kernel.bind({ step: step.buffer, gateUp: upload(gateUp), out });
-    step.write(tokens);
-    await runPass(device, (pass) => kernel.encode(pass, bindGroup, tokens));
-    const expected = new Float32Array(tokens * f);
-    for (let n = 0; n < tokens; n++) {
-      const row = gateUp.subarray(n * 2 * f, (n + 1) * 2 * f);
-      expected.set(siluGate(row.subarray(0, f), row.subarray(f)), n * f);
-    }
-    expectClose(await readFloats(device, out, expected.length), expected, EXACT, 'out');
   });
 });
 

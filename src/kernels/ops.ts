@@ -12,9 +12,7 @@ import attentionSerialCode from './attention_serial.wgsl?raw';
 import embedCode from './embed.wgsl?raw';
 import { ComputeKernel } from './kernel';
 import rmsnormCode from './rmsnorm.wgsl?raw';
-import ropeCode from './rope.wgsl?raw';
 import sampleCode from './sample.wgsl?raw';
-import siluGateCode from './silu_gate.wgsl?raw';
 
 const FORMATS: Record<WeightDType, number> = { F32: 0, F16: 1, BF16: 2 };
 
@@ -55,33 +53,6 @@ export interface HeadShape {
   headDim: number;
 }
 
-/** RoPE on q and k of the fused q|k|v output; rotated k and v written into the cache. */
-export class RopeKernel extends ComputeKernel {
-  private readonly pairs: number;
-  constructor(device: GPUDevice, heads: HeadShape) {
-    super(device, `rope ${heads.numHeads}/${heads.numKvHeads}x${heads.headDim}`, ropeCode, {
-      NH: heads.numHeads,
-      NKV: heads.numKvHeads,
-      HD: heads.headDim,
-    });
-    this.pairs = ((heads.numHeads + heads.numKvHeads) * heads.headDim) / 2;
-  }
-  bind(b: {
-    step: GPUBuffer;
-    qkv: GPUBuffer;
-    cos: GPUBuffer;
-    sin: GPUBuffer;
-    q: GPUBuffer;
-    kCache: GPUBuffer;
-    vCache: GPUBuffer;
-  }) {
-    return this.bindAll([b.step, b.qkv, b.cos, b.sin, b.q, b.kCache, b.vCache]);
-  }
-  encode(pass: GPUComputePassEncoder, bindGroup: GPUBindGroup, tokens: number) {
-    this.dispatch(pass, bindGroup, Math.ceil(this.pairs / 64), tokens);
-  }
-}
-
 const SERIAL_WORKGROUP = 4; // threads: one SIMD register's lanes on SwiftShader
 const SERIAL_MAX_HEAD_DIM = 256; // attention_serial.wgsl: 4 * MAX_HD4
 
@@ -115,22 +86,6 @@ export class AttentionKernel extends ComputeKernel {
     const { numHeads } = this.heads;
     if (this.serial) this.dispatch(pass, bindGroup, Math.ceil((numHeads * tokens) / SERIAL_WORKGROUP));
     else this.dispatch(pass, bindGroup, numHeads, tokens);
-  }
-}
-
-/** out[n, i] = silu(gate_up[n, i]) * gate_up[n, F + i]. */
-export class SiluGateKernel extends ComputeKernel {
-  constructor(
-    device: GPUDevice,
-    private readonly f: number,
-  ) {
-    super(device, `silu_gate ${f}`, siluGateCode, { F: f });
-  }
-  bind(b: { step: GPUBuffer; gateUp: GPUBuffer; out: GPUBuffer }) {
-    return this.bindAll([b.step, b.gateUp, b.out]);
-  }
-  encode(pass: GPUComputePassEncoder, bindGroup: GPUBindGroup, tokens: number) {
-    this.dispatch(pass, bindGroup, Math.ceil(this.f / 64), tokens);
   }
 }
 

@@ -31,9 +31,12 @@ beforeAll(async () => {
 const folder = (name: string) => folders.get(name) as ModelFolder;
 
 describe.each(Object.values(FIXTURES))('GPU model on %s', (name) => {
-  it('matches the golden logits at every position', async () => {
+  it.each([
+    ['GPU', GPU_PROFILE],
+    ['CPU', CPU_PROFILE],
+  ])('matches the golden logits at every position, %s profile', async (_, profile) => {
     const { config, weights } = folder(name);
-    const model = await GpuModel.create(gpu, config, weights, { maxBatch: 16, maxContext: 256 });
+    const model = await GpuModel.create(gpu, config, weights, { maxBatch: 16, maxContext: 256, profile });
     for (const golden of loadGolden(name)) {
       const sequence = model.createSequence(128);
       const logits = await model.forward(sequence, golden.ids); // more than maxBatch: chunked

@@ -3,22 +3,21 @@
  *
  * Everything is made at load: weights (gpu-weights.ts), pipelines, activation buffers for up
  * to `maxBatch` tokens, bind groups. A sequence adds its KV cache and the bind groups that
- * read it. A forward pass then writes the step uniform, records ~9 dispatches per layer (into
+ * read it. A forward pass then writes the step uniform, records 7 dispatches per layer (into
  * one command buffer, or on a GPU a few submitted as they are recorded, so the GPU need not
  * wait for the whole step to be recorded), and reads back only what the caller asked for: a
  * token id (greedy, or sampled on the GPU), or logits. Longer inputs run in chunks of
  * `maxBatch`; kernels are batch-invariant, so chunking changes no bit of the result.
  *
  * Per layer (d = hidden size, B = tokens in the step):
- *   normed = rmsnorm(x)                       (B, d)
- *   qkv    = normed W_qkv^T + b_qkv           (B, (nh + 2 nkv) hd)
- *   q, cache[k, v] = rope(qkv)                q: (B, nh, hd)
- *   attn   = attention(q, cache)              (B, nh, hd)
+ *   normed = rmsnorm(x)                                      (B, d)
+ *   q, cache[k, v] = rope(normed W_qkv^T + b_qkv)            q: (B, nh, hd)   one dispatch
+ *   attn   = attention(q, cache)                             (B, nh, hd)
  *   x     += attn W_o^T
  *   normed = rmsnorm(x)
- *   gateUp = normed W_gate|up^T               (B, 2f)
- *   gated  = silu(gate) * up                  (B, f)
+ *   gated  = silu(normed W_gate^T) * (normed W_up^T)         (B, f)           one dispatch
  *   x     += gated W_down^T
+ * (RoPE with the KV-cache write, and SwiGLU's gate, are epilogues of their projections.)
  * then logits = rmsnorm(x) W_head^T and, for greedy decoding, ids = argmax(logits).
  */
 
@@ -26,15 +25,13 @@ import { GPUOutOfMemoryError } from '../errors';
 import { createStorage, createUniform } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
 import type { DispatchProfiler } from '../gpu/dispatch-profiler';
-import { LinearKernel } from '../kernels/linear';
+import { type LinearBuffers, type LinearEpilogue, LinearKernel } from '../kernels/linear';
 import {
   ArgmaxKernel,
   AttentionKernel,
   EmbedKernel,
   RmsNormKernel,
-  RopeKernel,
   SampleKernel,
-  SiluGateKernel,
   writeSamplingParams,
 } from '../kernels/ops';
 import { type KernelProfile, kernelProfile, linearChoices } from '../kernels/profile';
@@ -59,10 +56,8 @@ interface Activations {
   tokens: GPUBuffer; // (B) u32
   x: GPUBuffer; // (B, d) the residual stream
   normed: GPUBuffer; // (B, d)
-  qkv: GPUBuffer; // (B, (nh + 2 nkv) hd)
   q: GPUBuffer; // (B, nh hd)
   attn: GPUBuffer; // (B, nh hd)
-  gateUp: GPUBuffer; // (B, 2f)
   gated: GPUBuffer; // (B, f)
   headIn: GPUBuffer; // (B, d) the rows the LM head reads
   logits: GPUBuffer; // (B, vocab)
@@ -75,8 +70,17 @@ interface Activations {
 interface LinearPair {
   one: LinearKernel;
   many: LinearKernel;
-  bindOne: GPUBindGroup;
-  bindMany: GPUBindGroup;
+}
+
+/** Their bind groups: the model's, or a sequence's for the q|k|v projection (it writes the KV cache). */
+interface LinearBinds {
+  one: GPUBindGroup;
+  many: GPUBindGroup;
+}
+
+interface LinearOptions {
+  accumulate?: boolean;
+  epilogue?: LinearEpilogue;
 }
 
 /** What a forward pass reads back: the logits, the argmax ids, or sampled ids. */
@@ -89,7 +93,7 @@ export class GpuSequence implements Sequence {
     readonly model: GpuModel,
     readonly kCache: GPUBuffer[], // per layer: (capacity, nkv, hd)
     readonly vCache: GPUBuffer[],
-    readonly ropeBinds: GPUBindGroup[],
+    readonly qkvBinds: LinearBinds[],
     readonly attentionBinds: GPUBindGroup[],
   ) {}
 
@@ -126,25 +130,22 @@ export class GpuModel implements CausalLM<GpuSequence> {
   private readonly embed: EmbedKernel;
   private readonly embedBind: GPUBindGroup;
   private readonly norm: RmsNormKernel;
-  private readonly rope: RopeKernel;
   private readonly attention: AttentionKernel;
-  private readonly siluGate: SiluGateKernel;
   private readonly argmax: ArgmaxKernel;
   private readonly sampler: SampleKernel;
   private readonly samplingParams: GPUBuffer; // struct Sampling, written per sampled step
   private readonly samplingScratch = new ArrayBuffer(16);
   private pending: Promise<unknown> = Promise.resolve();
-  private readonly layerBinds: {
+  private readonly layers: {
     inputNorm: GPUBindGroup;
     postNorm: GPUBindGroup;
-    qkv: LinearPair;
-    o: LinearPair;
-    gateUp: LinearPair;
-    down: LinearPair;
-    siluGate: GPUBindGroup;
+    qkv: LinearPair; // bound per sequence
+    o: LinearPair & { binds: LinearBinds };
+    gateUp: LinearPair & { binds: LinearBinds };
+    down: LinearPair & { binds: LinearBinds };
   }[];
   private readonly finalNormBind: GPUBindGroup;
-  private readonly head: LinearPair;
+  private readonly head: LinearPair & { binds: LinearBinds };
   private readonly argmaxBind: GPUBindGroup[];
   private readonly sampleBind: GPUBindGroup;
   private readonly cos: GPUBuffer;
@@ -175,10 +176,8 @@ export class GpuModel implements CausalLM<GpuSequence> {
       tokens: f32(B, 'tokens'),
       x: f32(B * d, 'x'),
       normed: f32(B * d, 'normed'),
-      qkv: f32(B * (nh + 2 * nkv) * hd, 'qkv'),
       q: f32(B * nh * hd, 'q'),
       attn: f32(B * nh * hd, 'attn'),
-      gateUp: f32(B * 2 * f, 'gate_up'),
       gated: f32(B * f, 'gated'),
       headIn: f32(B * d, 'head_in'),
       logits: f32(B * vocabSize, 'logits'),
@@ -195,9 +194,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
     const heads = { numHeads: nh, numKvHeads: nkv, headDim: hd };
     this.embed = new EmbedKernel(device, d, weights.embed.dtype);
     this.norm = new RmsNormKernel(device, d, config.rmsNormEps, this.profile.rowWorkgroup);
-    this.rope = new RopeKernel(device, heads);
     this.attention = new AttentionKernel(device, heads, this.profile.serialAttention);
-    this.siluGate = new SiluGateKernel(device, f);
     this.argmax = new ArgmaxKernel(device, vocabSize, B, this.profile.rowWorkgroup);
     this.sampler = new SampleKernel(device, vocabSize, this.profile.rowWorkgroup);
     this.samplingParams = createUniform(device, 16, 'sampling');
@@ -207,18 +204,17 @@ export class GpuModel implements CausalLM<GpuSequence> {
     const step = this.step.buffer;
     const { act } = this;
     this.embedBind = this.embed.bind({ step, table: weights.embed.buffer, tokens: act.tokens, x: act.x });
-    this.layerBinds = weights.layers.map((w) => ({
+    this.layers = weights.layers.map((w) => ({
       inputNorm: this.norm.bind({ step, weight: w.inputNorm, x: act.x, out: act.normed }),
-      qkv: this.linear(w.qkv, w.qkvBias, act.normed, act.qkv, false, step),
-      o: this.linear(w.o, weights.zeros, act.attn, act.x, true, step),
+      qkv: this.linearPipelines(w.qkv, { epilogue: { kind: 'rope', heads } }),
+      o: this.linear(w.o, act.attn, act.x, { accumulate: true }),
       postNorm: this.norm.bind({ step, weight: w.postNorm, x: act.x, out: act.normed }),
-      gateUp: this.linear(w.gateUp, weights.zeros, act.normed, act.gateUp, false, step),
-      siluGate: this.siluGate.bind({ step, gateUp: act.gateUp, out: act.gated }),
-      down: this.linear(w.down, weights.zeros, act.gated, act.x, true, step),
+      gateUp: this.linear(w.gateUp, act.normed, act.gated, { epilogue: { kind: 'silu-gate' } }),
+      down: this.linear(w.down, act.gated, act.x, { accumulate: true }),
     }));
     const headStep = this.headStep.buffer;
     this.finalNormBind = this.norm.bind({ step: headStep, weight: weights.finalNorm, x: act.headIn, out: act.normed });
-    this.head = this.linear(weights.lmHead, weights.zeros, act.normed, act.logits, false, headStep);
+    this.head = this.linear(weights.lmHead, act.normed, act.logits, { step: headStep });
     this.argmaxBind = this.argmax.bind({ step: headStep, logits: act.logits, ids: act.ids });
     this.sampleBind = this.sampler.bind({
       step: headStep,
@@ -237,20 +233,20 @@ export class GpuModel implements CausalLM<GpuSequence> {
     return model;
   }
 
-  private linear(
-    m: GpuMatrix,
-    bias: GPUBuffer,
-    x: GPUBuffer,
-    y: GPUBuffer,
-    accumulate: boolean,
-    step: GPUBuffer,
-  ): LinearPair {
+  /** The pipelines of the layer with weights `m`: for one token, and for tiles of the profile's size. */
+  private linearPipelines(m: GpuMatrix, options: LinearOptions = {}): LinearPair {
     const choices = linearChoices(this.profile, this.gpu.subgroupShuffle);
-    const shape = { rows: m.rows, k: m.cols, dtype: m.dtype, accumulate, ...choices };
+    const shape = { rows: m.rows, k: m.cols, dtype: m.dtype, ...options, ...choices };
     const one = new LinearKernel(this.gpu.device, { ...shape, tileN: 1 });
     const many = new LinearKernel(this.gpu.device, { ...shape, tileN: this.profile.tileN });
-    const buffers = { step, weight: m.buffer, bias, x, y };
-    return { one, many, bindOne: one.bind(buffers), bindMany: many.bind(buffers) };
+    return { one, many };
+  }
+
+  /** The layer with weights `m` (and no bias) from x to y, bound to the main step or `options.step`. */
+  private linear(m: GpuMatrix, x: GPUBuffer, y: GPUBuffer, options: LinearOptions & { step?: GPUBuffer } = {}) {
+    const { step = this.step.buffer, ...shape } = options;
+    const pair = this.linearPipelines(m, shape);
+    return { ...pair, binds: bindLinear(pair, { step, weight: m.buffer, bias: this.weights.zeros, x, y }) };
   }
 
   createSequence(capacity: number): GpuSequence {
@@ -267,13 +263,20 @@ export class GpuModel implements CausalLM<GpuSequence> {
     const vCache = Array.from({ length: numLayers }, (_, l) => createStorage(device, bytes, `v cache ${l}`));
     const step = this.step.buffer;
     const { act } = this;
-    const ropeBinds = kCache.map((k, l) =>
-      this.rope.bind({ step, qkv: act.qkv, cos: this.cos, sin: this.sin, q: act.q, kCache: k, vCache: vCache[l] }),
+    const qkvBinds = kCache.map((k, l) =>
+      bindLinear(this.layers[l].qkv, {
+        step,
+        weight: this.weights.layers[l].qkv.buffer,
+        bias: this.weights.layers[l].qkvBias,
+        x: act.normed,
+        y: act.q,
+        rope: { cos: this.cos, sin: this.sin, kCache: k, vCache: vCache[l] },
+      }),
     );
     const attentionBinds = kCache.map((k, l) =>
       this.attention.bind({ step, q: act.q, kCache: k, vCache: vCache[l], out: act.attn }),
     );
-    return new GpuSequence(capacity, this, kCache, vCache, ropeBinds, attentionBinds);
+    return new GpuSequence(capacity, this, kCache, vCache, qkvBinds, attentionBinds);
   }
 
   /** Copies the first `length` positions of `from`'s KV cache into `to`, on the GPU queue. */
@@ -360,7 +363,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
     let encoder = device.createCommandEncoder();
     let pass = this.beginPass(encoder);
     this.embed.encode(pass, this.embedBind, n);
-    const layers = this.layerBinds.length;
+    const layers = this.layers.length;
     const layersPerBuffer = Math.ceil(layers / this.commandBuffers);
     for (let l = 0; l < layers; l++) {
       if (l > 0 && l % layersPerBuffer === 0) {
@@ -370,16 +373,14 @@ export class GpuModel implements CausalLM<GpuSequence> {
         encoder = device.createCommandEncoder();
         pass = this.beginPass(encoder);
       }
-      const b = this.layerBinds[l];
-      this.norm.encode(pass, b.inputNorm, n);
-      encodeLinear(pass, b.qkv, n);
-      this.rope.encode(pass, sequence.ropeBinds[l], n);
+      const layer = this.layers[l];
+      this.norm.encode(pass, layer.inputNorm, n);
+      encodeLinear(pass, layer.qkv, sequence.qkvBinds[l], n);
       this.attention.encode(pass, sequence.attentionBinds[l], n);
-      encodeLinear(pass, b.o, n);
-      this.norm.encode(pass, b.postNorm, n);
-      encodeLinear(pass, b.gateUp, n);
-      this.siluGate.encode(pass, b.siluGate, n);
-      encodeLinear(pass, b.down, n);
+      encodeLinear(pass, layer.o, layer.o.binds, n);
+      this.norm.encode(pass, layer.postNorm, n);
+      encodeLinear(pass, layer.gateUp, layer.gateUp.binds, n);
+      encodeLinear(pass, layer.down, layer.down.binds, n);
     }
     pass.end();
     if (headRows > 0) {
@@ -387,7 +388,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
       encoder.copyBufferToBuffer(act.x, (n - headRows) * d * 4, act.headIn, 0, headRows * d * 4);
       pass = this.beginPass(encoder);
       this.norm.encode(pass, this.finalNormBind, headRows);
-      encodeLinear(pass, this.head, headRows);
+      encodeLinear(pass, this.head, this.head.binds, headRows);
       if (want === 'ids') this.argmax.encode(pass, this.argmaxBind, headRows);
       if (want === 'sample') this.sampler.encode(pass, this.sampleBind, headRows);
       pass.end();
@@ -431,7 +432,11 @@ export class GpuModel implements CausalLM<GpuSequence> {
   }
 }
 
-function encodeLinear(pass: GPUComputePassEncoder, linear: LinearPair, tokens: number): void {
-  if (tokens === 1) linear.one.encode(pass, linear.bindOne, 1);
-  else linear.many.encode(pass, linear.bindMany, tokens);
+function bindLinear(pair: LinearPair, buffers: LinearBuffers): LinearBinds {
+  return { one: pair.one.bind(buffers), many: pair.many.bind(buffers) };
+}
+
+function encodeLinear(pass: GPUComputePassEncoder, pair: LinearPair, binds: LinearBinds, tokens: number): void {
+  if (tokens === 1) pair.one.encode(pass, binds.one, 1);
+  else pair.many.encode(pass, binds.many, tokens);
 }
