@@ -51,7 +51,9 @@ describe.each([
   ['CPU', CPU_PROFILE],
 ])('linear epilogues, %s profile', (_, profile) => {
   const choices = () => linearChoices(profile, gpu.subgroupShuffle);
-  const tile = (tokens: number) => (tokens === 1 ? 1 : profile.tileN);
+  /** The tile a model runs for a step of `tokens` tokens. */
+  const tile = (tokens: number) =>
+    [1, ...profile.tiles].find((t) => t >= tokens) ?? profile.tiles[profile.tiles.length - 1];
 
   it.each([
     [37, 100, 1, 'F32', false],

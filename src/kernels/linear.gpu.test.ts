@@ -92,7 +92,7 @@ describe.each([
   const { rowBlock } = profile;
   const choices = () => linearChoices(profile, gpu.subgroupShuffle);
   /** The case's tile, or the profile's largest where that is smaller. */
-  const tile = (tileN: number) => Math.min(tileN, profile.tileN);
+  const tile = (tileN: number) => Math.min(tileN, profile.tiles[profile.tiles.length - 1]);
   const rng = new Rng(1234);
   const cases: Case[] = [
     { rows: 1, k: 4, tokens: 1, tileN: 1 },
@@ -125,8 +125,10 @@ describe.each([
     const seed = 99;
     // The same weights and inputs (same seed), computed three ways.
     const prefill = await runLinear({ rows, k, tokens, tileN: tile(16), ...choices() }, new Rng(seed));
-    const verify = await runLinear({ rows, k, tokens, tileN: 4, ...choices() }, new Rng(seed));
-    expectBitwiseEqual(verify.out, prefill.out, 'verify vs prefill');
+    for (const tileN of profile.tiles) {
+      const verify = await runLinear({ rows, k, tokens, tileN, ...choices() }, new Rng(seed));
+      expectBitwiseEqual(verify.out, prefill.out, `tiles of ${tileN} vs ${tile(16)}`);
+    }
     const { device } = gpu;
     const decode = new LinearKernel(device, { rows, k, tileN: 1, ...choices() });
     const step = new StepUniform(device);

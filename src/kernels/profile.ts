@@ -5,7 +5,8 @@
  * 576x1536 layer ran as 36 workgroups and took 33 us on an H100, 11 us with 64; bench --profile
  * shows such costs). Lanes are not added beyond that: the more lanes, the longer the reduction
  * of a tile of 16 tokens (Llama-3.2-1B's 16384x2048 layer over 5 tokens took 124 us with 16
- * lanes, 211 us with 64). A tile of up to 16 tokens shares each weight read, row reductions use
+ * lanes, 211 us with 64). A tile of up to 16 tokens shares each weight read (a step runs the
+ * smallest tile that holds it, so a thread reduces no more sums than it must), row reductions use
  * wide workgroups, and a step is recorded in several command buffers, each submitted as soon as
  * it is recorded, so the GPU starts on the first layers while the CPU records the rest.
  *
@@ -33,8 +34,13 @@ export interface KernelProfile {
   minWorkgroups: number;
   /** End the lanes' reduction with subgroup shuffles where the device has them (linear.wgsl). */
   subgroups: boolean;
-  /** Tokens per workgroup for multi-token linear layers (at most 4 with blocks of 4 rows). */
-  tileN: number;
+  /**
+   * Token tiles of the linear layers' pipelines besides the one-token one, ascending (4, 8, 12
+   * or 16; only 4 with blocks of 4 rows). A step runs the smallest tile that holds its tokens,
+   * else the largest: a thread keeps and reduces a sum for every token of its tile, so a verify
+   * pass over 5 tokens in tiles of 16 would reduce 16 sums a thread for 5 results.
+   */
+  tiles: number[];
   /** Attention by a thread per head and token with no barriers (CPU adapters), not a workgroup. */
   serialAttention: boolean;
   /** Threads per workgroup of a kernel that reduces a row alone (RMSNorm, argmax, sampling). */
@@ -48,7 +54,7 @@ export const GPU_PROFILE: KernelProfile = {
   wordsPerLane: 16,
   minWorkgroups: 1024,
   subgroups: true,
-  tileN: 16,
+  tiles: [4, 8, 16],
   serialAttention: false,
   rowWorkgroup: 256,
   commandBuffers: 8,
@@ -58,7 +64,7 @@ export const CPU_PROFILE: KernelProfile = {
   wordsPerLane: Number.POSITIVE_INFINITY,
   minWorkgroups: 0,
   subgroups: false,
-  tileN: 4,
+  tiles: [4],
   serialAttention: true,
   rowWorkgroup: 4,
   commandBuffers: 1,

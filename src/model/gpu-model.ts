@@ -66,16 +66,19 @@ interface Activations {
   logitsReadback: GPUBuffer; // (B, vocab), MAP_READ
 }
 
-/** A linear layer's two pipelines: one token (decode) and a tile of tokens (verify, prefill). */
-interface LinearPair {
-  one: LinearKernel;
-  many: LinearKernel;
-}
+/**
+ * A linear layer's pipelines, one per token tile: 1 (decode), then the profile's tiles (verify,
+ * prefill), ascending. Tiles change how many tokens a workgroup serves, never a sum's order.
+ */
+type LinearTiles = LinearKernel[];
 
-/** Their bind groups: the model's, or a sequence's for the q|k|v projection (it writes the KV cache). */
-interface LinearBinds {
-  one: GPUBindGroup;
-  many: GPUBindGroup;
+/** Their bind groups, in the same order: the model's, or a sequence's for the q|k|v projection (it writes the KV cache). */
+type LinearBinds = GPUBindGroup[];
+
+/** A layer's pipelines with the model's bind groups. */
+interface BoundLinear {
+  kernels: LinearTiles;
+  binds: LinearBinds;
 }
 
 interface LinearOptions {
@@ -139,13 +142,13 @@ export class GpuModel implements CausalLM<GpuSequence> {
   private readonly layers: {
     inputNorm: GPUBindGroup;
     postNorm: GPUBindGroup;
-    qkv: LinearPair; // bound per sequence
-    o: LinearPair & { binds: LinearBinds };
-    gateUp: LinearPair & { binds: LinearBinds };
-    down: LinearPair & { binds: LinearBinds };
+    qkv: LinearTiles; // bound per sequence
+    o: BoundLinear;
+    gateUp: BoundLinear;
+    down: BoundLinear;
   }[];
   private readonly finalNormBind: GPUBindGroup;
-  private readonly head: LinearPair & { binds: LinearBinds };
+  private readonly head: BoundLinear;
   private readonly argmaxBind: GPUBindGroup[];
   private readonly sampleBind: GPUBindGroup;
   private readonly cos: GPUBuffer;
@@ -233,20 +236,18 @@ export class GpuModel implements CausalLM<GpuSequence> {
     return model;
   }
 
-  /** The pipelines of the layer with weights `m`: for one token, and for tiles of the profile's size. */
-  private linearPipelines(m: GpuMatrix, options: LinearOptions = {}): LinearPair {
+  /** The pipelines of the layer with weights `m`: for one token, and for each of the profile's tiles. */
+  private linearPipelines(m: GpuMatrix, options: LinearOptions = {}): LinearTiles {
     const choices = linearChoices(this.profile, this.gpu.subgroupShuffle);
     const shape = { rows: m.rows, k: m.cols, dtype: m.dtype, ...options, ...choices };
-    const one = new LinearKernel(this.gpu.device, { ...shape, tileN: 1 });
-    const many = new LinearKernel(this.gpu.device, { ...shape, tileN: this.profile.tileN });
-    return { one, many };
+    return [1, ...this.profile.tiles].map((tileN) => new LinearKernel(this.gpu.device, { ...shape, tileN }));
   }
 
   /** The layer with weights `m` (and no bias) from x to y, bound to the main step or `options.step`. */
   private linear(m: GpuMatrix, x: GPUBuffer, y: GPUBuffer, options: LinearOptions & { step?: GPUBuffer } = {}) {
     const { step = this.step.buffer, ...shape } = options;
-    const pair = this.linearPipelines(m, shape);
-    return { ...pair, binds: bindLinear(pair, { step, weight: m.buffer, bias: this.weights.zeros, x, y }) };
+    const kernels = this.linearPipelines(m, shape);
+    return { kernels, binds: bindLinear(kernels, { step, weight: m.buffer, bias: this.weights.zeros, x, y }) };
   }
 
   createSequence(capacity: number): GpuSequence {
@@ -377,10 +378,10 @@ export class GpuModel implements CausalLM<GpuSequence> {
       this.norm.encode(pass, layer.inputNorm, n);
       encodeLinear(pass, layer.qkv, sequence.qkvBinds[l], n);
       this.attention.encode(pass, sequence.attentionBinds[l], n);
-      encodeLinear(pass, layer.o, layer.o.binds, n);
+      encodeLinear(pass, layer.o.kernels, layer.o.binds, n);
       this.norm.encode(pass, layer.postNorm, n);
-      encodeLinear(pass, layer.gateUp, layer.gateUp.binds, n);
-      encodeLinear(pass, layer.down, layer.down.binds, n);
+      encodeLinear(pass, layer.gateUp.kernels, layer.gateUp.binds, n);
+      encodeLinear(pass, layer.down.kernels, layer.down.binds, n);
     }
     pass.end();
     if (headRows > 0) {
@@ -388,7 +389,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
       encoder.copyBufferToBuffer(act.x, (n - headRows) * d * 4, act.headIn, 0, headRows * d * 4);
       pass = this.beginPass(encoder);
       this.norm.encode(pass, this.finalNormBind, headRows);
-      encodeLinear(pass, this.head, this.head.binds, headRows);
+      encodeLinear(pass, this.head.kernels, this.head.binds, headRows);
       if (want === 'ids') this.argmax.encode(pass, this.argmaxBind, headRows);
       if (want === 'sample') this.sampler.encode(pass, this.sampleBind, headRows);
       pass.end();
@@ -432,11 +433,13 @@ export class GpuModel implements CausalLM<GpuSequence> {
   }
 }
 
-function bindLinear(pair: LinearPair, buffers: LinearBuffers): LinearBinds {
-  return { one: pair.one.bind(buffers), many: pair.many.bind(buffers) };
+function bindLinear(kernels: LinearTiles, buffers: LinearBuffers): LinearBinds {
+  return kernels.map((kernel) => kernel.bind(buffers));
 }
 
-function encodeLinear(pass: GPUComputePassEncoder, pair: LinearPair, binds: LinearBinds, tokens: number): void {
-  if (tokens === 1) pair.one.encode(pass, binds.one, 1);
-  else pair.many.encode(pass, binds.many, tokens);
+/** Records the layer for `tokens` tokens with the smallest tile that holds them, else the largest. */
+function encodeLinear(pass: GPUComputePassEncoder, kernels: LinearTiles, binds: LinearBinds, tokens: number): void {
+  const i = kernels.findIndex((kernel) => kernel.tileN >= tokens);
+  const at = i < 0 ? kernels.length - 1 : i;
+  kernels[at].encode(pass, binds[at], tokens);
 }
