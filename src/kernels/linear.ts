@@ -110,13 +110,13 @@ export class LinearKernel extends ComputeKernel {
     }
     if (blocked && tileN > 4) throw new RangeError(`linear: blocks of 4 rows take tileN 1 or 4, not ${tileN}`);
     const pairSpan = epilogue ? pairSpanOf(epilogue, rows, accumulate) : 0;
-    const outputs = epilogue ? rows / 2 : rows;
     // Lanes follow the weight rows, so a layer sums in the same order with or without an epilogue.
     const lanes = blocked ? 1 : linearLanes(k / valuesPerWord, wordsPerLane, rows, minWorkgroups);
-    // A pair's rows share a workgroup: in linear.wgsl, as its first and second half of rows.
+    // A pair's rows share a workgroup (in linear.wgsl as its first and second half of rows), so
+    // it takes at least two rows; either way a workgroup computes as many weight rows.
     const workgroup = epilogue ? Math.max(WORKGROUP, 2 * lanes) : WORKGROUP;
-    const outputsPerGroup = blocked ? BLOCKED_WORKGROUP * (epilogue ? 2 : 4) : workgroup / lanes / (epilogue ? 2 : 1);
-    const groups = Math.ceil(outputs / outputsPerGroup); // workgroups along the outputs
+    const rowsPerGroup = blocked ? BLOCKED_WORKGROUP * 4 : workgroup / lanes;
+    const groups = Math.ceil(rows / rowsPerGroup); // workgroups along the rows
     const gridX = Math.min(groups, MAX_GRID);
     const kernel = blocked ? blockedCode : shuffle > 1 ? WITH_SUBGROUPS(code) : WITHOUT_SUBGROUPS(code);
     const variant =

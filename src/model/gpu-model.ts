@@ -72,7 +72,10 @@ interface Activations {
  */
 type LinearTiles = LinearKernel[];
 
-/** Their bind groups, in the same order: the model's, or a sequence's for the q|k|v projection (it writes the KV cache). */
+/**
+ * Their bind groups, in the same order: the model's, or for the q|k|v projection a sequence's
+ * (its epilogue writes that sequence's KV cache).
+ */
 type LinearBinds = GPUBindGroup[];
 
 /** A layer's pipelines with the model's bind groups. */
