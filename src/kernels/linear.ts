@@ -16,7 +16,7 @@ import code from './linear.wgsl?raw';
 import blockedCode from './linear_blocked.wgsl?raw';
 import type { HeadShape } from './ops';
 
-export const MAX_TILE_N = 16;
+const MAX_TILE_N = 16;
 const MAX_GRID = 65535;
 const FORMATS: Record<WeightDType, number> = { F32: 0, F16: 1, BF16: 2 };
 

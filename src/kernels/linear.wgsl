@@ -52,7 +52,8 @@ struct Step { tokens: u32, start: u32, _pad0: u32, _pad1: u32 }
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;     // (tokens, ROWS), or the epilogue's
 
 var<workgroup> partial: array<f32, WG * TILE_N>;                  // (WG, TILE_N)
-var<workgroup> totals: array<f32, WG / LANES * TILE_N>;           // pairs: (rows of the workgroup, TILE_N)
+// Pairs: (rows of the workgroup, TILE_N); a single unused slot without pairs.
+var<workgroup> totals: array<f32, select(1u, WG / LANES * TILE_N, PAIR_SPAN > 0u)>;
 
 var<private> s: f32;           // the sum for a single token (TILE_N == 1)
 var<private> a0: vec4f;        // tokens n0 .. n0 + 3 of the tile

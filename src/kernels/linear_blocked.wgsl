@@ -44,9 +44,8 @@ fn bf16x2(word: u32) -> vec2f {
   return vec2f(bitcast<f32>(word << 16u), bitcast<f32>(word & 0xffff0000u));
 }
 
-// The weight row of output j (row a of its pair).
-fn weight_row(j: u32) -> u32 {
-  if (!PAIRED) { return j; }
+// Row a of pair j.
+fn pair_row(j: u32) -> u32 {
   let span = max(PAIR_SPAN, 1u);  // never 0 here, but a division by a constant 0 does not compile
   return (j / span) * 2u * span + j % span;
 }
@@ -92,16 +91,16 @@ fn sum_of(i: u32, j: u32) -> f32 {
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
   // Outputs j0 .. j0 + 3, or the pairs j0 and j0 + 1: weight rows a(j0), a(j0 + 1), b(j0), b(j0 + 1).
-  let outputs = select(4u, 2u, PAIRED);
-  let j0 = ((wg.y * GRID_X + wg.x) * WG + t) * outputs;
+  let per_thread = select(4u, 2u, PAIRED);
+  let j0 = ((wg.y * GRID_X + wg.x) * WG + t) * per_thread;
   if (j0 >= OUTPUTS) { return; }  // no barriers here: threads past the end just leave
   let n0 = wg.z * TILE_N;
   let tokens = min(TILE_N, step.tokens - n0);
   let last = n0 + tokens - 1u;
   // The last block may hang over the end: its missing outputs read the last one's rows, and are not written.
   let j1 = min(j0 + 1u, OUTPUTS - 1u);
-  let r0 = weight_row(j0);
-  let r1 = weight_row(j1);
+  let r0 = select(j0, pair_row(j0), PAIRED);
+  let r1 = select(j1, pair_row(j1), PAIRED);
   let r2 = select(min(j0 + 2u, ROWS - 1u), r0 + PAIR_SPAN, PAIRED);
   let r3 = select(min(j0 + 3u, ROWS - 1u), r1 + PAIR_SPAN, PAIRED);
 

@@ -25,7 +25,7 @@ import { GPUOutOfMemoryError } from '../errors';
 import { createStorage, createUniform } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
 import type { DispatchProfiler } from '../gpu/dispatch-profiler';
-import { type LinearBuffers, type LinearEpilogue, LinearKernel } from '../kernels/linear';
+import { type LinearBuffers, LinearKernel, type LinearShape } from '../kernels/linear';
 import {
   ArgmaxKernel,
   AttentionKernel,
@@ -84,10 +84,7 @@ interface BoundLinear {
   binds: LinearBinds;
 }
 
-interface LinearOptions {
-  accumulate?: boolean;
-  epilogue?: LinearEpilogue;
-}
+type LinearOptions = Pick<LinearShape, 'accumulate' | 'epilogue'>;
 
 /** What a forward pass reads back: the logits, the argmax ids, or sampled ids. */
 type Want = 'logits' | 'ids' | 'sample';
