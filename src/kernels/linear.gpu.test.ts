@@ -19,7 +19,7 @@ import { expectBitwiseEqual, expectClose } from '../testing/compare';
 import { expectNoGpuErrors, testGpu } from '../testing/gpu';
 import { packWeights } from '../testing/weights';
 import { Rng } from '../util/rng';
-import { LinearKernel } from './linear';
+import { LinearKernel, linearLanes } from './linear';
 import { CPU_PROFILE, GPU_PROFILE, linearChoices } from './profile';
 import { StepUniform } from './step';
 
@@ -40,6 +40,8 @@ interface Case {
   dtype?: WeightDType;
   tokens: number;
   tileN: number;
+  /** linear_prefill.wgsl, which chooses its own tile (tileN is then ignored). */
+  prefill?: boolean;
   bias?: boolean;
   accumulate?: boolean;
 }
@@ -56,7 +58,8 @@ async function runLinear(c: Case, rng: Rng) {
     rows: c.rows,
     k: c.k,
     dtype,
-    tileN: c.tileN,
+    tileN: c.prefill ? undefined : c.tileN,
+    prefill: c.prefill,
     accumulate: c.accumulate,
     wordsPerLane: c.wordsPerLane,
     minWorkgroups: c.minWorkgroups,
@@ -152,6 +155,37 @@ describe.each([
   it('refuses a k that is not a multiple of the weight word', () => {
     expect(() => new LinearKernel(gpu.device, { rows: 4, k: 6, rowBlock })).toThrow(/multiple of 4/);
     expect(() => new LinearKernel(gpu.device, { rows: 4, k: 12, dtype: 'F16', rowBlock })).toThrow(/multiple of 8/);
+  });
+});
+
+describe('linear kernel, prefill tiles in workgroup memory', () => {
+  // Lanes a row 64, 32, 16, 4 and 1 (words / wordsPerLane, see linearLanes), so tiles of
+  // 8x4 up to 64x32 rows x tokens; words that do not fill the last step of LANES; 75 rows and
+  // 37 tokens, which no tile divides.
+  const cases = [
+    { k: 1024, dtype: 'F32', wordsPerLane: 2 },
+    { k: 1024, dtype: 'F16', wordsPerLane: 2 },
+    { k: 520, dtype: 'F32', wordsPerLane: 4 },
+    { k: 136, dtype: 'BF16', wordsPerLane: 2 },
+    { k: 200, dtype: 'F16', wordsPerLane: Number.POSITIVE_INFINITY },
+  ] as const;
+  for (const shape of cases) {
+    const lanes = linearLanes(shape.k / (shape.dtype === 'F32' ? 4 : 8), shape.wordsPerLane);
+    it(`gives linear.wgsl's bits and matches the reference: ${shape.dtype}, k ${shape.k}, ${lanes} lanes a row`, async () => {
+      for (const shuffle of new Set([1, gpu.subgroupShuffle])) {
+        const c = { ...shape, rows: 75, tokens: 37, tileN: 16, bias: true, accumulate: true, shuffle };
+        const prefill = await runLinear({ ...c, prefill: true }, new Rng(5));
+        expectClose(prefill.out, prefill.expected, TOLERANCE, 'y');
+        const lanes = await runLinear(c, new Rng(5));
+        expectBitwiseEqual(prefill.out, lanes.out, `prefill vs tiles of 16, shuffle ${shuffle}`);
+      }
+    });
+  }
+
+  it('refuses a tile or blocks chosen for it', () => {
+    const shape = { rows: 8, k: 8, prefill: true };
+    expect(() => new LinearKernel(gpu.device, { ...shape, tileN: 16 })).toThrow(/chooses its own tile/);
+    expect(() => new LinearKernel(gpu.device, { ...shape, rowBlock: 4 })).toThrow(/chooses its own tile/);
   });
 });
 

@@ -1,7 +1,7 @@
 /** How the linear kernel splits a weight row over lanes: a function of the layer's shape and the device alone. */
 
 import { describe, expect, it } from 'vitest';
-import { linearLanes } from './linear';
+import { linearLanes, prefillTile } from './linear';
 import { CPU_PROFILE, GPU_PROFILE } from './profile';
 
 const lanes = (words: number, rows: number, profile = GPU_PROFILE) =>
@@ -20,5 +20,30 @@ describe('linearLanes', () => {
 
   it('keeps one lane a row on a CPU adapter', () => {
     expect(lanes(192, 576, CPU_PROFILE)).toBe(1);
+  });
+});
+
+describe('prefillTile', () => {
+  const tile = (lanes: number, chunks: number, storage = 32768) => {
+    const { rowThreads, tokenThreads } = prefillTile(lanes, chunks, storage);
+    return { rows: 4 * rowThreads, tokens: 4 * tokenThreads, threads: lanes * rowThreads * tokenThreads };
+  };
+
+  it('grows the tokens first, then the rows, within 256 threads', () => {
+    expect(tile(16, 2)).toEqual({ rows: 8, tokens: 32, threads: 256 }); // SmolLM2-135M q|k|v (f16)
+    expect(tile(8, 1)).toEqual({ rows: 16, tokens: 32, threads: 256 });
+  });
+
+  it('keeps a step of words within the workgroup memory', () => {
+    // 64 lanes of f16 words: 8 rows x 64 words and 8 tokens x 128 chunks, 16 bytes each, take 24 KiB.
+    expect(tile(64, 2)).toEqual({ rows: 8, tokens: 8, threads: 256 });
+    expect(tile(64, 2, 16384)).toEqual({ rows: 8, tokens: 4, threads: 128 });
+    for (const lanes of [1, 2, 4, 8, 16, 32, 64]) {
+      for (const chunks of [1, 2]) {
+        const { rows, tokens, threads } = tile(lanes, chunks, 16384);
+        expect(16 * lanes * (rows + tokens * chunks)).toBeLessThanOrEqual(16384);
+        expect(threads).toBeLessThanOrEqual(256);
+      }
+    }
   });
 });

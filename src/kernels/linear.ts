@@ -3,9 +3,10 @@
  * add), for f32, f16 or bf16 weights, or with an epilogue that takes the place of the next
  * kernel: SwiGLU's gate after the gate|up projection, RoPE and the KV-cache write after the
  * q|k|v projection. GPUs run linear.wgsl (lanes of a workgroup share each row, and end their
- * reduction with subgroup shuffles where the device has them); CPU adapters run
- * linear_blocked.wgsl (each thread a block of 4 rows). One pipeline per weight shape, format
- * and epilogue, built at load; bind groups built at load; `encode` only records a dispatch.
+ * reduction with subgroup shuffles where the device has them) and, for steps of many tokens,
+ * linear_prefill.wgsl (the same sums over tiles staged in workgroup memory); CPU adapters run
+ * linear_blocked.wgsl (each thread a block of 4 rows). One pipeline per weight shape, format,
+ * tile and epilogue, built at load; bind groups built at load; `encode` only records a dispatch.
  */
 
 import type { WeightDType } from '../loader/weights';
@@ -14,6 +15,7 @@ import siluGateCode from './epilogue_silu_gate.wgsl?raw';
 import { ComputeKernel } from './kernel';
 import code from './linear.wgsl?raw';
 import blockedCode from './linear_blocked.wgsl?raw';
+import prefillCode from './linear_prefill.wgsl?raw';
 import type { HeadShape } from './ops';
 
 const MAX_TILE_N = 16;
@@ -44,6 +46,8 @@ export interface LinearShape {
   dtype?: WeightDType;
   /** Tokens per workgroup: 1 for the decode pipeline; 4, 8, 12 or 16 for verify and prefill. */
   tileN?: number;
+  /** linear_prefill.wgsl: tiles of rows and tokens in workgroup memory (its tile is chosen, see prefillTile). */
+  prefill?: boolean;
   accumulate?: boolean;
   /** At least this many words per lane before lanes are added (see KernelProfile). */
   wordsPerLane?: number;
@@ -56,7 +60,7 @@ export interface LinearShape {
   epilogue?: LinearEpilogue;
 }
 
-// linear.wgsl ends its reduction tree with `lane_shuffle_xor` when SHUFFLE > 1.
+// linear.wgsl and linear_prefill.wgsl end their reduction tree with `lane_shuffle_xor` when SHUFFLE > 1.
 const WITH_SUBGROUPS = (code: string) =>
   `enable subgroups;\n${code}\nfn lane_shuffle_xor(v: f32, mask: u32) -> f32 { return subgroupShuffleXor(v, mask); }\n`;
 const WITHOUT_SUBGROUPS = (code: string) =>
@@ -69,6 +73,9 @@ const EPILOGUES = {
 };
 
 const WORKGROUP = 64;
+const PREFILL_INVOCATIONS = 256;
+const PREFILL_STORAGE = 32768; // bytes of workgroup memory at most, where the device has them
+const PREFILL_TOKENS = 32; // a prefill runs in chunks of the model's maxBatch (64 by default)
 const BLOCKED_WORKGROUP = 32; // threads, 4 rows each: 128 rows a workgroup
 
 /**
@@ -88,14 +95,15 @@ export function linearLanes(words: number, wordsPerLane: number, rows = 0, minWo
 export class LinearKernel extends ComputeKernel {
   readonly rows: number;
   readonly k: number;
+  /** Tokens a workgroup serves: a step of n tokens runs ceil(n / tileN) workgroups along z. */
   readonly tileN: number;
   readonly epilogue?: LinearEpilogue;
   private readonly gridX: number;
   private readonly gridY: number;
 
   constructor(device: GPUDevice, shape: LinearShape) {
-    const { rows, k, dtype = 'F32', tileN = 1, accumulate = false, wordsPerLane = 16, minWorkgroups = 0 } = shape;
-    const { epilogue } = shape;
+    const { rows, k, dtype = 'F32', accumulate = false, wordsPerLane = 16, minWorkgroups = 0 } = shape;
+    const { epilogue, prefill = false } = shape;
     const blocked = shape.rowBlock === 4;
     const shuffle = shape.shuffle ?? 1;
     if (shuffle < 1 || (shuffle & (shuffle - 1)) !== 0) {
@@ -105,23 +113,38 @@ export class LinearKernel extends ComputeKernel {
     if (k % valuesPerWord !== 0) {
       throw new RangeError(`linear: k = ${k} must be a multiple of ${valuesPerWord} for ${dtype} weights`);
     }
-    if (!(tileN === 1 || (tileN % 4 === 0 && tileN <= MAX_TILE_N))) {
+    if (prefill && (blocked || shape.tileN !== undefined)) {
+      throw new RangeError('linear: the prefill kernel chooses its own tile, and has no blocks of 4 rows');
+    }
+    const pairSpan = epilogue ? pairSpanOf(epilogue, rows, accumulate) : 0;
+    // Lanes follow the weight rows, so a layer sums in the same order with or without an
+    // epilogue, and in either GPU kernel.
+    const lanes = blocked ? 1 : linearLanes(k / valuesPerWord, wordsPerLane, rows, minWorkgroups);
+    const storage = Math.min(device.limits.maxComputeWorkgroupStorageSize, PREFILL_STORAGE);
+    const tile = prefill ? prefillTile(lanes, valuesPerWord / 4, storage) : undefined;
+    const tileN = tile ? 4 * tile.tokenThreads : (shape.tileN ?? 1);
+    if (!tile && !(tileN === 1 || (tileN % 4 === 0 && tileN <= MAX_TILE_N))) {
       throw new RangeError(`linear: tileN = ${tileN} must be 1, 4, 8, 12 or ${MAX_TILE_N}`);
     }
     if (blocked && tileN > 4) throw new RangeError(`linear: blocks of 4 rows take tileN 1 or 4, not ${tileN}`);
-    const pairSpan = epilogue ? pairSpanOf(epilogue, rows, accumulate) : 0;
-    // Lanes follow the weight rows, so a layer sums in the same order with or without an epilogue.
-    const lanes = blocked ? 1 : linearLanes(k / valuesPerWord, wordsPerLane, rows, minWorkgroups);
     // A pair's rows share a workgroup (in linear.wgsl as its first and second half of rows), so
     // it takes at least two rows; either way a workgroup computes as many weight rows.
     const workgroup = epilogue ? Math.max(WORKGROUP, 2 * lanes) : WORKGROUP;
-    const rowsPerGroup = blocked ? BLOCKED_WORKGROUP * 4 : workgroup / lanes;
+    const rowsPerGroup = tile ? 4 * tile.rowThreads : blocked ? BLOCKED_WORKGROUP * 4 : workgroup / lanes;
     const groups = Math.ceil(rows / rowsPerGroup); // workgroups along the rows
     const gridX = Math.min(groups, MAX_GRID);
-    const kernel = blocked ? blockedCode : shuffle > 1 ? WITH_SUBGROUPS(code) : WITHOUT_SUBGROUPS(code);
+    const lanesCode = prefill ? prefillCode : code;
+    const kernel = blocked ? blockedCode : shuffle > 1 ? WITH_SUBGROUPS(lanesCode) : WITHOUT_SUBGROUPS(lanesCode);
     const variant =
-      (blocked ? ' blocked' : shuffle > 1 ? ` shuffle ${shuffle}` : '') + (epilogue ? ` ${epilogue.kind}` : '');
+      (blocked ? ' blocked' : shuffle > 1 ? ` shuffle ${shuffle}` : '') +
+      (tile ? ` prefill ${rowsPerGroup}x${tileN}` : '') +
+      (epilogue ? ` ${epilogue.kind}` : '');
     const heads = epilogue?.kind === 'rope' ? epilogue.heads : undefined;
+    const threads: Record<string, number> = tile
+      ? { LANES: lanes, SHUFFLE: shuffle, ROW_THREADS: tile.rowThreads, TOKEN_THREADS: tile.tokenThreads }
+      : blocked
+        ? { WG: BLOCKED_WORKGROUP, TILE_N: tileN }
+        : { WG: workgroup, LANES: lanes, SHUFFLE: shuffle, TILE_N: tileN };
     super(
       device,
       `linear ${dtype} ${rows}x${k}/${tileN}${variant}`,
@@ -130,11 +153,10 @@ export class LinearKernel extends ComputeKernel {
         ROWS: rows,
         K: k,
         FORMAT: FORMATS[dtype],
-        TILE_N: tileN,
         GRID_X: gridX,
         ACCUMULATE: accumulate,
         PAIR_SPAN: pairSpan,
-        ...(blocked ? { WG: BLOCKED_WORKGROUP } : { WG: workgroup, LANES: lanes, SHUFFLE: shuffle }),
+        ...threads,
         ...(heads ? { NH: heads.numHeads, NKV: heads.numKvHeads, HD: heads.headDim } : {}),
       },
     );
@@ -159,6 +181,30 @@ export class LinearKernel extends ComputeKernel {
   /** Records the layer for `tokens` tokens (the same count the step uniform holds). */
   encode(pass: GPUComputePassEncoder, bindGroup: GPUBindGroup, tokens: number): void {
     this.dispatch(pass, bindGroup, this.gridX, this.gridY, Math.ceil(tokens / this.tileN));
+  }
+}
+
+/**
+ * The prefill kernel's tile (linear_prefill.wgsl) for a layer of `lanes` lanes a row and
+ * weight words of `chunks` 4-value chunks: threads along the tokens and along the rows, 4 of
+ * each a thread. Tokens grow first (each weight word read then serves more of them) up to
+ * PREFILL_TOKENS, then rows, while the workgroup keeps to 256 invocations (WebGPU's default
+ * limit) and `storage` bytes of workgroup memory, which holds a step's words of TILE_R rows and
+ * 4-value chunks of TILE_N tokens, LANES of each a row, 16 bytes each (the lanes' sums later
+ * take 64 bytes a thread: 16 KiB at most). The tile decides how work is shared out, never the
+ * order of a sum.
+ */
+export function prefillTile(lanes: number, chunks: number, storage: number) {
+  const fits = (rowThreads: number, tokenThreads: number) =>
+    lanes * rowThreads * tokenThreads <= PREFILL_INVOCATIONS &&
+    4 * tokenThreads <= PREFILL_TOKENS &&
+    16 * lanes * 4 * (rowThreads + tokenThreads * chunks) <= storage;
+  let rowThreads = 1;
+  let tokenThreads = 1;
+  for (;;) {
+    if (fits(rowThreads, 2 * tokenThreads)) tokenThreads *= 2;
+    else if (fits(2 * rowThreads, tokenThreads)) rowThreads *= 2;
+    else return { rowThreads, tokenThreads };
   }
 }
 
