@@ -13,7 +13,7 @@
  * callers fall back to workgroup memory.
  */
 
-const PROBE_WORKGROUP = 64; // the linear kernel's workgroup size
+const PROBE_WORKGROUP = 256; // the largest workgroup of a kernel that shuffles (linear_prefill.wgsl)
 const PROBE_GROUPS = 4;
 const MAX_SHUFFLE = 64;
 

@@ -1,6 +1,7 @@
 /**
  * The linear layer's epilogues (epilogue_silu_gate.wgsl, epilogue_rope.wgsl) on both
- * profiles' kernels, against the reference: the layer (src/ref/linear.ts), then SwiGLU's gate
+ * profiles' kernels (on the GPU profile, steps of more than 16 tokens run the prefill kernel),
+ * against the reference: the layer (src/ref/linear.ts), then SwiGLU's gate
  * or RoPE and the KV-cache layout (src/ref/ops.ts). A pair's rows are summed just as without
  * an epilogue: the values the rope epilogue copies into the cache carry the bits of the plain
  * layer's rows, computed one token at a time.
@@ -51,14 +52,18 @@ describe.each([
   ['CPU', CPU_PROFILE],
 ])('linear epilogues, %s profile', (_, profile) => {
   const choices = () => linearChoices(profile, gpu.subgroupShuffle);
-  /** The tile a model runs for a step of `tokens` tokens. */
-  const tile = (tokens: number) =>
-    [1, ...profile.tiles].find((t) => t >= tokens) ?? profile.tiles[profile.tiles.length - 1];
+  /** The pipeline a model runs for a step of `tokens` tokens: the smallest tile that holds them, else prefill's. */
+  const pipeline = (tokens: number) => {
+    const tileN = [1, ...profile.tiles].find((t) => t >= tokens);
+    if (tileN === undefined && profile.prefill) return { prefill: true };
+    return { tileN: tileN ?? profile.tiles[profile.tiles.length - 1] };
+  };
 
   it.each([
     [37, 100, 1, 'F32', false],
     [64, 1024, 7, 'F32', true], // GPU profile: 64 lanes an output, both rows' sums through the tree
     [64, 264, 18, 'F16', true],
+    [40, 1024, 37, 'F32', true], // GPU profile: prefill tiles of 4 pairs x 8 tokens
     [50, 136, 5, 'BF16', false],
   ] as const)('silu-gate: f %i, k %i, %i tokens, %s weights, bias %s', async (f, k, tokens, dtype, withBias) => {
     const rng = new Rng(21);
@@ -68,7 +73,7 @@ describe.each([
       rows: 2 * f,
       k,
       dtype,
-      tileN: tile(tokens),
+      ...pipeline(tokens),
       epilogue: { kind: 'silu-gate' },
       ...choices(),
     });
@@ -104,7 +109,7 @@ describe.each([
       const vCache = createStorage(device, capacity * nkv * hd * 4, 'v');
       const heads = { numHeads: nh, numKvHeads: nkv, headDim: hd };
       const shape = { rows, k, dtype, ...choices() };
-      const kernel = new LinearKernel(device, { ...shape, tileN: tile(tokens), epilogue: { kind: 'rope', heads } });
+      const kernel = new LinearKernel(device, { ...shape, ...pipeline(tokens), epilogue: { kind: 'rope', heads } });
       const rope = { cos: upload(tables.cos), sin: upload(tables.sin), kCache, vCache };
       const bindGroup = kernel.bind({
         step: step.buffer,

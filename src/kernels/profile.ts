@@ -6,7 +6,8 @@
  * shows such costs). Lanes are not added beyond that: the more lanes, the longer the reduction
  * of a tile of 16 tokens (Llama-3.2-1B's 16384x2048 layer over 5 tokens took 124 us with 16
  * lanes, 211 us with 64). A tile of up to 16 tokens shares each weight read (a step runs the
- * smallest tile that holds it, so a thread reduces no more sums than it must), row reductions use
+ * smallest tile that holds it, so a thread reduces no more sums than it must), a longer step
+ * stages tiles of rows and tokens in workgroup memory, row reductions use
  * wide workgroups, and a step is recorded in several command buffers, each submitted as soon as
  * it is recorded, so the GPU starts on the first layers while the CPU records the rest.
  *
@@ -41,6 +42,11 @@ export interface KernelProfile {
    * pass over 5 tokens in tiles of 16 would reduce 16 sums a thread for 5 results.
    */
   tiles: number[];
+  /**
+   * Steps of more tokens than the largest tile run linear_prefill.wgsl: tiles of rows and
+   * tokens staged in workgroup memory, a thread 4 rows x 4 tokens of them.
+   */
+  prefill: boolean;
   /** Attention by a thread per head and token with no barriers (CPU adapters), not a workgroup. */
   serialAttention: boolean;
   /** Threads per workgroup of a kernel that reduces a row alone (RMSNorm, argmax, sampling). */
@@ -55,6 +61,7 @@ export const GPU_PROFILE: KernelProfile = {
   minWorkgroups: 1024,
   subgroups: true,
   tiles: [4, 8, 16],
+  prefill: true,
   serialAttention: false,
   rowWorkgroup: 256,
   commandBuffers: 8,
@@ -65,6 +72,7 @@ export const CPU_PROFILE: KernelProfile = {
   minWorkgroups: 0,
   subgroups: false,
   tiles: [4],
+  prefill: false,
   serialAttention: true,
   rowWorkgroup: 4,
   commandBuffers: 1,

@@ -68,7 +68,8 @@ interface Activations {
 
 /**
  * A linear layer's pipelines, one per token tile: 1 (decode), then the profile's tiles (verify,
- * prefill), ascending. Tiles change how many tokens a workgroup serves, never a sum's order.
+ * prefill), ascending, and last on GPUs the prefill kernel, for steps longer than every tile.
+ * Tiles change how many tokens a workgroup serves, never a sum's order.
  */
 type LinearTiles = LinearKernel[];
 
@@ -124,6 +125,8 @@ export class GpuModel implements CausalLM<GpuSequence> {
   readonly scratchBytes: number;
   /** Command buffers a step is recorded and submitted in: the profile's choice (benchmarks try others). */
   commandBuffers: number;
+  /** Steps longer than every tile run the prefill kernel: the profile's choice (benchmarks compare). */
+  prefillKernel: boolean;
   /** When set, every dispatch of a forward pass is timed (benchmarks only: it splits the passes). */
   profiler?: DispatchProfiler;
   private readonly step: StepUniform; // the main body's step: B tokens from the sequence's length
@@ -166,6 +169,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
     const B = this.maxBatch;
     this.profile = options.profile ?? kernelProfile(gpu.info);
     this.commandBuffers = this.profile.commandBuffers;
+    this.prefillKernel = this.profile.prefill;
     this.maxContext = Math.min(options.maxContext ?? 4096, config.maxPositions);
     checkLimits(gpu, `The logits of ${B} tokens`, B * vocabSize * 4);
 
@@ -236,11 +240,13 @@ export class GpuModel implements CausalLM<GpuSequence> {
     return model;
   }
 
-  /** The pipelines of the layer with weights `m`: for one token, and for each of the profile's tiles. */
+  /** The pipelines of the layer with weights `m`: for one token, each of the profile's tiles, and prefill. */
   private linearPipelines(m: GpuMatrix, options: LinearOptions = {}): LinearTiles {
     const choices = linearChoices(this.profile, this.gpu.subgroupShuffle);
     const shape = { rows: m.rows, k: m.cols, dtype: m.dtype, ...options, ...choices };
-    return [1, ...this.profile.tiles].map((tileN) => new LinearKernel(this.gpu.device, { ...shape, tileN }));
+    const { device } = this.gpu;
+    const tiles = [1, ...this.profile.tiles].map((tileN) => new LinearKernel(device, { ...shape, tileN }));
+    return this.profile.prefill ? [...tiles, new LinearKernel(device, { ...shape, prefill: true })] : tiles;
   }
 
   /** The layer with weights `m` (and no bias) from x to y, bound to the main step or `options.step`. */
@@ -376,12 +382,12 @@ export class GpuModel implements CausalLM<GpuSequence> {
       }
       const layer = this.layers[l];
       this.norm.encode(pass, layer.inputNorm, n);
-      encodeLinear(pass, layer.qkv, sequence.qkvBinds[l], n);
+      this.encodeLinear(pass, layer.qkv, sequence.qkvBinds[l], n);
       this.attention.encode(pass, sequence.attentionBinds[l], n);
-      encodeLinear(pass, layer.o.kernels, layer.o.binds, n);
+      this.encodeLinear(pass, layer.o.kernels, layer.o.binds, n);
       this.norm.encode(pass, layer.postNorm, n);
-      encodeLinear(pass, layer.gateUp.kernels, layer.gateUp.binds, n);
-      encodeLinear(pass, layer.down.kernels, layer.down.binds, n);
+      this.encodeLinear(pass, layer.gateUp.kernels, layer.gateUp.binds, n);
+      this.encodeLinear(pass, layer.down.kernels, layer.down.binds, n);
     }
     pass.end();
     if (headRows > 0) {
@@ -389,7 +395,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
       encoder.copyBufferToBuffer(act.x, (n - headRows) * d * 4, act.headIn, 0, headRows * d * 4);
       pass = this.beginPass(encoder);
       this.norm.encode(pass, this.finalNormBind, headRows);
-      encodeLinear(pass, this.head.kernels, this.head.binds, headRows);
+      this.encodeLinear(pass, this.head.kernels, this.head.binds, headRows);
       if (want === 'ids') this.argmax.encode(pass, this.argmaxBind, headRows);
       if (want === 'sample') this.sampler.encode(pass, this.sampleBind, headRows);
       pass.end();
@@ -409,6 +415,17 @@ export class GpuModel implements CausalLM<GpuSequence> {
     readback.unmap();
     this.gpu.assertHealthy();
     return want === 'logits' ? new Float32Array(data) : new Uint32Array(data);
+  }
+
+  /**
+   * Records the layer for `tokens` tokens with the smallest tile that holds them, else the last
+   * pipeline: the prefill kernel, or without one (or with `prefillKernel` off) the largest tile.
+   */
+  private encodeLinear(pass: GPUComputePassEncoder, kernels: LinearTiles, binds: LinearBinds, tokens: number) {
+    const usable = this.profile.prefill && !this.prefillKernel ? kernels.length - 1 : kernels.length;
+    const i = kernels.findIndex((kernel, at) => at < usable && kernel.tileN >= tokens);
+    const at = i < 0 ? usable - 1 : i;
+    kernels[at].encode(pass, binds[at], tokens);
   }
 
   private beginPass(encoder: GPUCommandEncoder): GPUComputePassEncoder {
@@ -435,11 +452,4 @@ export class GpuModel implements CausalLM<GpuSequence> {
 
 function bindLinear(kernels: LinearTiles, buffers: LinearBuffers): LinearBinds {
   return kernels.map((kernel) => kernel.bind(buffers));
-}
-
-/** Records the layer for `tokens` tokens with the smallest tile that holds them, else the largest. */
-function encodeLinear(pass: GPUComputePassEncoder, kernels: LinearTiles, binds: LinearBinds, tokens: number): void {
-  const i = kernels.findIndex((kernel) => kernel.tileN >= tokens);
-  const at = i < 0 ? kernels.length - 1 : i;
-  kernels[at].encode(pass, binds[at], tokens);
 }
