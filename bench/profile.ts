@@ -1,7 +1,8 @@
 /**
  * `npm run bench -- --profile`: where a forward step's time goes. For the fixture models and
- * the real shapes (bench/shapes.ts), a decode step and a verify step over 5 tokens are timed
- * wall-clock as the decode loop runs them, then again with every dispatch timed on the GPU
+ * the real shapes (bench/shapes.ts), a decode step, a verify step over 5 tokens and a prefill
+ * step of 64 are timed wall-clock as the decode loop runs them (the prefill also without the
+ * prefill kernel, on a profile that has one), then again with every dispatch timed on the GPU
  * (src/gpu/dispatch-profiler.ts), summed by kernel; and the CPU time to record the step and its
  * GPU span. Wall time minus GPU span is what the step spends outside the GPU: recording,
  * submission, waking up for the readback.
@@ -34,6 +35,8 @@ export interface StepProfile {
   wall_ms: number;
   /** The same with the step recorded in this many command buffers (the profile's choice above) */
   wall_by_command_buffers: { command_buffers: number; ms: number }[];
+  /** Steps longer than every tile, on a profile with the prefill kernel: the wall time in tiles instead */
+  wall_without_prefill_kernel_ms?: number;
   /** CPU time recording the step's commands */
   record_ms: number;
   /** GPU time from the step's first pass starting to its last pass ending */
@@ -71,7 +74,8 @@ export interface ProfiledModel {
 }
 
 const CONTEXT = 64;
-const STEP_TOKENS = [1, 5];
+/** Decode, verify and prefill steps; all but verify read back the last token's id only. */
+const STEP_TOKENS = [1, 5, 64];
 const COMMAND_BUFFERS = [1, 2, 4, 8];
 
 function byKernel(times: { label: string; ns: number }[]): KernelTime[] {
@@ -87,8 +91,9 @@ function byKernel(times: { label: string; ns: number }[]): KernelTime[] {
 
 export async function profileModel(gpu: Gpu, subject: ProfiledModel, runs = 10): Promise<ModelProfile> {
   const { config } = subject;
-  const model = await GpuModel.create(gpu, config, subject.weights, { maxContext: CONTEXT + 32 });
-  const sequence = model.createSequence(CONTEXT + 32);
+  const capacity = CONTEXT + Math.max(...STEP_TOKENS);
+  const model = await GpuModel.create(gpu, config, subject.weights, { maxContext: capacity });
+  const sequence = model.createSequence(capacity);
   const profiler = new DispatchProfiler(gpu.device);
   const rng = new Rng(3);
   const prompt = Array.from({ length: CONTEXT }, () => rng.int(0, config.vocabSize));
@@ -98,7 +103,7 @@ export async function profileModel(gpu: Gpu, subject: ProfiledModel, runs = 10):
     for (const tokens of STEP_TOKENS) {
       const step = async () => {
         sequence.truncate(CONTEXT);
-        await model.greedy(sequence, prompt.slice(0, tokens), tokens === 1 ? 'last' : 'all');
+        await model.greedy(sequence, prompt.slice(0, tokens), tokens === 5 ? 'all' : 'last');
       };
       const chosen = model.commandBuffers; // the profile's choice: one of COMMAND_BUFFERS
       const wallByCommandBuffers = [];
@@ -109,6 +114,12 @@ export async function profileModel(gpu: Gpu, subject: ProfiledModel, runs = 10):
       model.commandBuffers = chosen;
       const wall = wallByCommandBuffers.find((w) => w.command_buffers === chosen);
       if (!wall) throw new RangeError(`the profile's ${chosen} command buffers are not among ${COMMAND_BUFFERS}`);
+      let withoutPrefillKernel: number | undefined;
+      if (model.prefillKernel && tokens > Math.max(...model.profile.tiles)) {
+        model.prefillKernel = false;
+        withoutPrefillKernel = round((await time(step, runs, 2)).median);
+        model.prefillKernel = true;
+      }
       model.profiler = profiler;
       const profiled = async (mode: ProfileMode) => {
         profiler.mode = mode;
@@ -125,6 +136,7 @@ export async function profileModel(gpu: Gpu, subject: ProfiledModel, runs = 10):
         tokens,
         wall_ms: wall.ms,
         wall_by_command_buffers: wallByCommandBuffers,
+        ...(withoutPrefillKernel === undefined ? {} : { wall_without_prefill_kernel_ms: withoutPrefillKernel }),
         record_ms: round(whole.recordMs),
         gpu_ms: round(whole.spanNs / 1e6),
         kernels_ms: round(kernelsNs / 1e6),
@@ -201,7 +213,8 @@ export async function runProfile(
         .join('; ');
       log(
         `${profile.name}, ${step.tokens} token(s): wall ${step.wall_ms} ms ` +
-          `(${step.wall_by_command_buffers.map((w) => `${w.ms} in ${w.command_buffers}`).join(', ')}), ` +
+          `(${step.wall_by_command_buffers.map((w) => `${w.ms} in ${w.command_buffers}`).join(', ')}` +
+          `${step.wall_without_prefill_kernel_ms === undefined ? '' : `; ${step.wall_without_prefill_kernel_ms} in tiles`}), ` +
           `recording ${step.record_ms} ms, ` +
           `GPU ${step.gpu_ms} ms, kernels one by one ${step.kernels_ms} ms (${top})`,
       );
