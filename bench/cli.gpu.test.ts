@@ -1,6 +1,7 @@
 /**
  * `npm run bench -- --quick --json FILE` on the real adapter writes results with every
- * documented field: the same schema the page's quick run is checked against.
+ * documented field: the same schema the page's quick run is checked against. `--invariance`
+ * finds every split of a prompt identical to the whole, on both kernel profiles.
  */
 
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -8,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { main } from './cli';
+import type { InvarianceResults } from './invariance';
 import { checkResults } from './schema';
 
 describe('bench CLI', () => {
@@ -23,5 +25,24 @@ describe('bench CLI', () => {
     expect(checkResults(results)).toEqual([]);
     expect(results.environment).toMatch(/^node v/);
     expect(results.quick).toBe(true);
+  });
+
+  it('checks batch invariance on the fixtures', { timeout: 900_000 }, async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'tandem-bench-')), 'invariance.json');
+    const quiet = vi.spyOn(console, 'log').mockImplementation(() => {});
+    try {
+      expect(await main(['--invariance', '--shape', 'none', '--json', file])).toBe(0);
+    } finally {
+      quiet.mockRestore();
+    }
+    const results = JSON.parse(readFileSync(file, 'utf8')) as InvarianceResults;
+    expect(results.identical).toBe(true);
+    const checked = results.checks.map((c) => `${c.model} ${c.profile} ${c.splits.length}`);
+    expect(checked).toEqual([
+      'fixture target GPU 3',
+      'fixture target CPU 3',
+      'fixture draft GPU 3',
+      'fixture draft CPU 3',
+    ]);
   });
 });

@@ -2,7 +2,9 @@
  * `npm run bench -- [--quick] [--json FILE] [--target DIR] [--draft DIR]`: the benchmark
  * suites in Node through Dawn, on this machine's adapter. Prints a summary and, with --json,
  * writes the results (schema in bench/README.md). `--profile [--shape NAME]` instead times every
- * kernel of a decode and a verify step, per model (bench/profile.ts).
+ * kernel of a decode, a verify and a prefill step, per model (bench/profile.ts);
+ * `--invariance [--shape NAME]` checks that splitting a prompt changes no bit of its logits
+ * (bench/invariance.ts), and exits with 1 if one does.
  */
 
 import '../src/node/require-shim';
@@ -11,6 +13,7 @@ import { parseArgs } from 'node:util';
 import { requestNodeGpu } from '../src/gpu/node';
 import { loadModelFolder } from '../src/loader/model-folder';
 import { directorySource } from '../src/loader/node-source';
+import { runInvariance } from './invariance';
 import { runProfile } from './profile';
 import { runBench } from './run';
 
@@ -23,6 +26,7 @@ export async function main(args: string[]): Promise<number> {
       target: { type: 'string', default: 'public/models/tandem-target' },
       draft: { type: 'string', default: 'public/models/tandem-draft' },
       profile: { type: 'boolean', default: false },
+      invariance: { type: 'boolean', default: false },
       shape: { type: 'string', default: '' },
     },
   });
@@ -31,18 +35,16 @@ export async function main(args: string[]): Promise<number> {
   const draft = await loadModelFolder(directorySource(values.draft));
   const environment = `node ${process.version}`;
   const log = (line: string) => console.error(line);
-  const results = values.profile
-    ? await runProfile(
-        gpu,
-        [
-          { ...target, name: 'fixture target' },
-          { ...draft, name: 'fixture draft' },
-        ],
-        log,
-        values.shape,
-      )
-    : await runBench(gpu, { target, draft, quick: values.quick, environment }, log);
+  const fixtures = [
+    { ...target, name: 'fixture target' },
+    { ...draft, name: 'fixture draft' },
+  ];
+  const results = values.invariance
+    ? await runInvariance(gpu, fixtures, log, values.shape)
+    : values.profile
+      ? await runProfile(gpu, fixtures, log, values.shape)
+      : await runBench(gpu, { target, draft, quick: values.quick, environment }, log);
   if (values.json) writeFileSync(values.json, `${JSON.stringify(results, null, 2)}\n`);
   console.log(JSON.stringify(results, null, 2));
-  return 0;
+  return 'identical' in results && !results.identical ? 1 : 0;
 }

@@ -186,24 +186,31 @@ export async function dispatchCost(gpu: Gpu, count = 1000): Promise<DispatchCost
   };
 }
 
-/** The fixture models given, then every real shape (targets and drafts, each once) whose name contains `only`. */
+/**
+ * The fixture models given, then every real shape (targets and drafts, each once, with random
+ * weights) whose name contains `only`; each made when it is called, so one at a time is in memory.
+ */
+export function modelsToRun(fixtures: ProfiledModel[], only: string): (() => ProfiledModel)[] {
+  const shapes = SHAPE_PAIRS.flatMap((pair) => [pair.target, pair.draft]).filter((s) => s.name.includes(only));
+  return [
+    ...fixtures.map((f) => () => f),
+    ...shapes
+      .filter((s, i) => shapes.findIndex((t) => t.name === s.name) === i)
+      .map((s) => () => ({ name: s.name, config: s.config, weights: timingWeights(s.config, 1) })),
+  ];
+}
+
+/** The fixture models given, then the real shapes whose name contains `only` (see modelsToRun). */
 export async function runProfile(
   gpu: Gpu,
   fixtures: ProfiledModel[],
   log: (line: string) => void = () => {},
   only = '',
 ): Promise<ProfileResults> {
-  const shapes = SHAPE_PAIRS.flatMap((pair) => [pair.target, pair.draft]).filter((s) => s.name.includes(only));
-  const subjects: (() => ProfiledModel)[] = [
-    ...fixtures.map((f) => () => f),
-    ...shapes
-      .filter((s, i) => shapes.findIndex((t) => t.name === s.name) === i)
-      .map((s) => () => ({ name: s.name, config: s.config, weights: timingWeights(s.config, 1) })),
-  ];
   const dispatch = await dispatchCost(gpu);
   log(`one small dependent dispatch: recording ${dispatch.record_us} us, GPU ${dispatch.gpu_us} us`);
   const models: ModelProfile[] = [];
-  for (const subject of subjects) {
+  for (const subject of modelsToRun(fixtures, only)) {
     const profile = await profileModel(gpu, subject());
     models.push(profile);
     for (const step of profile.steps) {
