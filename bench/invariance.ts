@@ -91,8 +91,9 @@ export async function checkModel(gpu: Gpu, subject: ProfiledModel): Promise<Inva
     try {
       const whole = await logitsInChunks(model, ids, ids.length);
       const splits = [];
-      for (const [split, chunk] of SPLITS)
+      for (const [split, chunk] of SPLITS) {
         splits.push(compareBits(split, await logitsInChunks(model, ids, chunk), whole));
+      }
       checks.push({ model: subject.name, profile: name, tokens: ids.length, splits });
     } finally {
       model.destroy();

@@ -38,7 +38,7 @@ export interface KernelProfile {
   /**
    * Token tiles of the linear layers' pipelines besides the one-token one, ascending (4, 8, 12
    * or 16; only 4 with blocks of 4 rows). A step runs the smallest tile that holds its tokens,
-   * else the largest: a thread keeps and reduces a sum for every token of its tile, so a verify
+   * else the prefill kernel (below) or without it the largest tile: a thread keeps and reduces a sum for every token of its tile, so a verify
    * pass over 5 tokens in tiles of 16 would reduce 16 sums a thread for 5 results.
    */
   tiles: number[];
