@@ -44,7 +44,7 @@ export interface LinearShape {
   rows: number; // weight rows: output features, or twice the outputs with an epilogue
   k: number; // input features: a multiple of 4 (f32) or 8 (f16, bf16)
   dtype?: WeightDType;
-  /** Tokens per workgroup: 1 for the decode pipeline; 4, 8, 12 or 16 for verify and prefill. */
+  /** Tokens per workgroup: 1 for the decode pipeline, up to 16 for verify passes. */
   tileN?: number;
   /** linear_prefill.wgsl: tiles of rows and tokens in workgroup memory (its tile is chosen, see prefillTile). */
   prefill?: boolean;
@@ -123,8 +123,8 @@ export class LinearKernel extends ComputeKernel {
     const storage = Math.min(device.limits.maxComputeWorkgroupStorageSize, PREFILL_STORAGE);
     const tile = prefill ? prefillTile(lanes, valuesPerWord / 4, storage) : undefined;
     const tileN = tile ? 4 * tile.tokenThreads : (shape.tileN ?? 1);
-    if (!tile && !(tileN === 1 || (tileN % 4 === 0 && tileN <= MAX_TILE_N))) {
-      throw new RangeError(`linear: tileN = ${tileN} must be 1, 4, 8, 12 or ${MAX_TILE_N}`);
+    if (!tile && !(Number.isInteger(tileN) && tileN >= 1 && tileN <= MAX_TILE_N)) {
+      throw new RangeError(`linear: tileN = ${tileN} must be a whole number from 1 to ${MAX_TILE_N}`);
     }
     if (blocked && tileN > 4) throw new RangeError(`linear: blocks of 4 rows take tileN 1 or 4, not ${tileN}`);
     // A pair's rows share a workgroup (in linear.wgsl as its first and second half of rows), so

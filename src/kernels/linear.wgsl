@@ -10,7 +10,7 @@
 // A workgroup of WG threads computes WG / LANES rows, LANES threads per row, for TILE_N tokens:
 // each weight read from memory serves all of them, which is what makes verifying k+1 tokens
 // cost about one decode step on a memory-bound GPU. Accumulators live in registers: one f32
-// for a single token, vec4s a0..a3 for tiles of 4..16 tokens (arrays would spill).
+// for a single token, vec4s a0..a3 for tiles of 2..16 tokens (arrays would spill).
 //
 // Batch invariance: the sum for one (row, token) pair is always formed in the same order:
 // lane l adds the dot products of 4-value chunks l, l + LANES, ... (f32) or of word l's two
@@ -37,7 +37,7 @@ override K: u32;
 override FORMAT: u32 = 0u;
 override WG: u32 = 64u;        // threads per workgroup
 override LANES: u32 = 64u;     // threads per row: a power of two dividing WG
-override TILE_N: u32 = 1u;     // tokens per workgroup: 1, 4, 8, 12 or 16
+override TILE_N: u32 = 1u;     // tokens per workgroup: 1 to 16
 override SHUFFLE: u32 = 1u;    // aligned blocks of this many lanes share a subgroup (power of two)
 override GRID_X: u32 = 65535u; // workgroups along x; rows past it continue along y
 override ACCUMULATE: bool = false;
@@ -71,14 +71,17 @@ fn pair_row(j: u32) -> u32 {
   return (j / span) * 2u * span + j % span;
 }
 
-// w . x[n, chunk c] for tokens first .. first + 3; tokens past `last` repeat `last` (discarded).
-fn dot4(w: vec4f, c: u32, first: u32, last: u32) -> vec4f {
+// w . x[n, chunk c] for tokens n0 + 4g .. n0 + 4g + 3, those of them the tile has: TILE_N and g
+// are constants, so a tile of 5 or 6 tokens computes 5 or 6 products, not 8. Tokens past
+// `last` repeat `last` (their sums are discarded).
+fn dot4(w: vec4f, c: u32, n0: u32, g: u32, last: u32) -> vec4f {
   let k4 = K / 4u;
-  return vec4f(
-    dot(w, x[min(first, last) * k4 + c]),
-    dot(w, x[min(first + 1u, last) * k4 + c]),
-    dot(w, x[min(first + 2u, last) * k4 + c]),
-    dot(w, x[min(first + 3u, last) * k4 + c]));
+  let n = n0 + 4u * g;
+  var d = vec4f(dot(w, x[min(n, last) * k4 + c]), 0.0, 0.0, 0.0);
+  if (TILE_N > 4u * g + 1u) { d.y = dot(w, x[min(n + 1u, last) * k4 + c]); }
+  if (TILE_N > 4u * g + 2u) { d.z = dot(w, x[min(n + 2u, last) * k4 + c]); }
+  if (TILE_N > 4u * g + 3u) { d.w = dot(w, x[min(n + 3u, last) * k4 + c]); }
+  return d;
 }
 
 // Adds weight chunk w (values 4c .. 4c + 3 of the row) times every token of the tile.
@@ -87,10 +90,10 @@ fn add(w: vec4f, c: u32, n0: u32, last: u32) {
     s += dot(w, x[n0 * (K / 4u) + c]);
     return;
   }
-  a0 += dot4(w, c, n0, last);
-  if (TILE_N > 4u && n0 + 4u <= last) { a1 += dot4(w, c, n0 + 4u, last); }
-  if (TILE_N > 8u && n0 + 8u <= last) { a2 += dot4(w, c, n0 + 8u, last); }
-  if (TILE_N > 12u && n0 + 12u <= last) { a3 += dot4(w, c, n0 + 12u, last); }
+  a0 += dot4(w, c, n0, 0u, last);
+  if (TILE_N > 4u && n0 + 4u <= last) { a1 += dot4(w, c, n0, 1u, last); }
+  if (TILE_N > 8u && n0 + 8u <= last) { a2 += dot4(w, c, n0, 2u, last); }
+  if (TILE_N > 12u && n0 + 12u <= last) { a3 += dot4(w, c, n0, 3u, last); }
 }
 
 fn sum_of(j: u32) -> f32 {
