@@ -67,13 +67,10 @@ async function measureShape(
   const rng = new Rng(2);
   const prompt = Array.from({ length: context }, () => rng.int(0, config.vocabSize));
   try {
-    const prefill = await time(
-      async () => {
-        sequence.truncate(0);
-        await model.greedy(sequence, prompt, 'last');
-      },
-      role === 'target' ? runs : 1,
-    );
+    const prefill = await time(async () => {
+      sequence.truncate(0);
+      await model.greedy(sequence, prompt, 'last');
+    }, runs);
     const step = async (n: number) => {
       sequence.truncate(context);
       await model.greedy(sequence, prompt.slice(0, n), n === 1 ? 'last' : 'all');
