@@ -24,14 +24,26 @@ describe('linearLanes', () => {
 });
 
 describe('prefillTile', () => {
-  const tile = (lanes: number, chunks: number, storage = 32768) => {
-    const { rowThreads, tokenThreads } = prefillTile(lanes, chunks, storage);
+  const tile = (lanes: number, chunks: number, storage = 32768, invocations = 256) => {
+    const { rowThreads, tokenThreads } = prefillTile(lanes, chunks, storage, invocations);
     return { rows: 4 * rowThreads, tokens: 4 * tokenThreads, threads: lanes * rowThreads * tokenThreads };
   };
 
   it('grows the tokens first, then the rows, within 256 threads', () => {
     expect(tile(16, 2)).toEqual({ rows: 8, tokens: 32, threads: 256 }); // SmolLM2-135M q|k|v (f16)
     expect(tile(8, 1)).toEqual({ rows: 16, tokens: 32, threads: 256 });
+  });
+
+  it("takes more threads where the device allows them, and the lanes' sums stay within the memory", () => {
+    expect(tile(16, 2, 32768, 512)).toEqual({ rows: 16, tokens: 32, threads: 512 }); // Llama-3.2-1B gate|up (f16)
+    expect(tile(8, 2, 32768, 1024)).toEqual({ rows: 32, tokens: 32, threads: 512 }); // sums: 64 bytes x 512 threads
+    for (const lanes of [1, 2, 4, 8, 16, 32, 64]) {
+      for (const invocations of [256, 512, 1024]) {
+        const { threads } = tile(lanes, 2, 32768, invocations);
+        expect(threads).toBeLessThanOrEqual(invocations);
+        expect(64 * threads).toBeLessThanOrEqual(32768);
+      }
+    }
   });
 
   it('keeps a step of words within the workgroup memory', () => {

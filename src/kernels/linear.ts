@@ -73,7 +73,7 @@ const EPILOGUES = {
 };
 
 const WORKGROUP = 64;
-const PREFILL_INVOCATIONS = 256;
+const PREFILL_INVOCATIONS = 512; // threads a workgroup at most, where the device allows them
 const PREFILL_STORAGE = 32768; // bytes of workgroup memory at most, where the device has them
 const PREFILL_TOKENS = 32; // a prefill runs in chunks of the model's maxBatch (64 by default)
 const BLOCKED_WORKGROUP = 32; // threads, 4 rows each: 128 rows a workgroup
@@ -121,7 +121,8 @@ export class LinearKernel extends ComputeKernel {
     // epilogue, and in either GPU kernel.
     const lanes = blocked ? 1 : linearLanes(k / valuesPerWord, wordsPerLane, rows, minWorkgroups);
     const storage = Math.min(device.limits.maxComputeWorkgroupStorageSize, PREFILL_STORAGE);
-    const tile = prefill ? prefillTile(lanes, valuesPerWord / 4, storage) : undefined;
+    const invocations = Math.min(device.limits.maxComputeInvocationsPerWorkgroup, PREFILL_INVOCATIONS);
+    const tile = prefill ? prefillTile(lanes, valuesPerWord / 4, storage, invocations) : undefined;
     const tileN = tile ? 4 * tile.tokenThreads : (shape.tileN ?? 1);
     if (!tile && !(Number.isInteger(tileN) && tileN >= 1 && tileN <= MAX_TILE_N)) {
       throw new RangeError(`linear: tileN = ${tileN} must be a whole number from 1 to ${MAX_TILE_N}`);
@@ -188,15 +189,17 @@ export class LinearKernel extends ComputeKernel {
  * The prefill kernel's tile (linear_prefill.wgsl) for a layer of `lanes` lanes a row and
  * weight words of `chunks` 4-value chunks: threads along the tokens and along the rows, 4 of
  * each a thread. Tokens grow first (each weight word read then serves more of them) up to
- * PREFILL_TOKENS, then rows, while the workgroup keeps to 256 invocations (WebGPU's default
- * limit) and `storage` bytes of workgroup memory, which holds a step's words of TILE_R rows and
- * 4-value chunks of TILE_N tokens, LANES of each a row, 16 bytes each (the lanes' sums later
- * take 64 bytes a thread: 16 KiB at most). The tile decides how work is shared out, never the
- * order of a sum.
+ * PREFILL_TOKENS, then rows, while the workgroup keeps to `invocations` threads and `storage`
+ * bytes of workgroup memory, which holds a step's words of TILE_R rows and 4-value chunks of
+ * TILE_N tokens, LANES of each a row, 16 bytes each, and later the lanes' sums, 64 bytes a
+ * thread. On an H100, 512 threads (where WebGPU's default limit allows 256) made Llama-3.2-1B's
+ * largest layers 8-14% faster over 64 tokens. The tile decides how work is shared out, never
+ * the order of a sum.
  */
-export function prefillTile(lanes: number, chunks: number, storage: number) {
+export function prefillTile(lanes: number, chunks: number, storage: number, invocations: number) {
   const fits = (rowThreads: number, tokenThreads: number) =>
-    lanes * rowThreads * tokenThreads <= PREFILL_INVOCATIONS &&
+    lanes * rowThreads * tokenThreads <= invocations &&
+    64 * lanes * rowThreads * tokenThreads <= storage &&
     4 * tokenThreads <= PREFILL_TOKENS &&
     16 * lanes * 4 * (rowThreads + tokenThreads * chunks) <= storage;
   let rowThreads = 1;
