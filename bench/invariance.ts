@@ -81,7 +81,7 @@ export function compareBits(split: string, got: Float32Array, whole: Float32Arra
   return { split, mismatched, max_abs_diff: maxAbsDiff };
 }
 
-export async function checkModel(gpu: Gpu, subject: ProfiledModel): Promise<InvarianceCheck[]> {
+async function checkModel(gpu: Gpu, subject: ProfiledModel): Promise<InvarianceCheck[]> {
   const rng = new Rng(11);
   const ids = Array.from({ length: PROMPT_TOKENS }, () => rng.int(0, subject.config.vocabSize));
   const checks: InvarianceCheck[] = [];

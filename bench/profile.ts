@@ -74,8 +74,9 @@ export interface ProfiledModel {
 }
 
 const CONTEXT = 64;
+const VERIFY_TOKENS = 5;
 /** Decode, verify and prefill steps; all but verify read back the last token's id only. */
-const STEP_TOKENS = [1, 5, 64];
+const STEP_TOKENS = [1, VERIFY_TOKENS, 64];
 const COMMAND_BUFFERS = [1, 2, 4, 8];
 
 function byKernel(times: { label: string; ns: number }[]): KernelTime[] {
@@ -103,7 +104,7 @@ export async function profileModel(gpu: Gpu, subject: ProfiledModel, runs = 10):
     for (const tokens of STEP_TOKENS) {
       const step = async () => {
         sequence.truncate(CONTEXT);
-        await model.greedy(sequence, prompt.slice(0, tokens), tokens === 5 ? 'all' : 'last');
+        await model.greedy(sequence, prompt.slice(0, tokens), tokens === VERIFY_TOKENS ? 'all' : 'last');
       };
       const chosen = model.commandBuffers; // the profile's choice: one of COMMAND_BUFFERS
       const wallByCommandBuffers = [];

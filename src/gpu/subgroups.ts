@@ -13,14 +13,15 @@
  * callers fall back to workgroup memory.
  */
 
-const PROBE_WORKGROUP = 256; // the largest workgroup of a kernel that shuffles (linear_prefill.wgsl)
+// The largest workgroup of a kernel that shuffles (linear_prefill.wgsl), where the device allows it.
+const PROBE_WORKGROUP = 512;
 const PROBE_GROUPS = 4;
 const MAX_SHUFFLE = 64;
 
-const PROBE = /* wgsl */ `
+const probe = (workgroup: number) => /* wgsl */ `
 enable subgroups;
 @group(0) @binding(0) var<storage, read_write> out: array<vec2u>;
-@compute @workgroup_size(${PROBE_WORKGROUP})
+@compute @workgroup_size(${workgroup})
 fn main(@builtin(global_invocation_id) id: vec3u,
         @builtin(subgroup_invocation_id) lane: u32,
         @builtin(subgroup_size) size: u32) {
@@ -30,7 +31,8 @@ fn main(@builtin(global_invocation_id) id: vec3u,
 /** The width of an aligned block of lanes that always shares a subgroup (1: no shuffles). */
 export async function subgroupShuffleWidth(device: GPUDevice, adapterInfo: GPUAdapterInfo): Promise<number> {
   if (!device.features.has('subgroups')) return 1;
-  const invocations = PROBE_WORKGROUP * PROBE_GROUPS;
+  const workgroup = Math.min(PROBE_WORKGROUP, device.limits.maxComputeInvocationsPerWorkgroup);
+  const invocations = workgroup * PROBE_GROUPS;
   const bytes = invocations * 8;
   device.pushErrorScope('validation');
   const out = device.createBuffer({ size: bytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
@@ -39,7 +41,7 @@ export async function subgroupShuffleWidth(device: GPUDevice, adapterInfo: GPUAd
     const pipeline = device.createComputePipeline({
       label: 'subgroup probe',
       layout: 'auto',
-      compute: { module: device.createShaderModule({ code: PROBE }), entryPoint: 'main' },
+      compute: { module: device.createShaderModule({ code: probe(workgroup) }), entryPoint: 'main' },
     });
     const bindGroup = device.createBindGroup({
       layout: pipeline.getBindGroupLayout(0),
@@ -57,7 +59,7 @@ export async function subgroupShuffleWidth(device: GPUDevice, adapterInfo: GPUAd
     await readback.mapAsync(GPUMapMode.READ);
     const words = new Uint32Array(readback.getMappedRange().slice(0));
     readback.unmap();
-    return shuffleWidth(words, PROBE_WORKGROUP, adapterInfo.subgroupMinSize);
+    return shuffleWidth(words, workgroup, adapterInfo.subgroupMinSize);
   } finally {
     out.destroy();
     readback.destroy();

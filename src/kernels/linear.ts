@@ -73,7 +73,8 @@ const EPILOGUES = {
 };
 
 const WORKGROUP = 64;
-const PREFILL_INVOCATIONS = 512; // threads a workgroup at most, where the device allows them
+// Threads a workgroup at most, where the device allows them (src/gpu/subgroups.ts probes as many).
+const PREFILL_INVOCATIONS = 512;
 const PREFILL_STORAGE = 32768; // bytes of workgroup memory at most, where the device has them
 const PREFILL_TOKENS = 32; // a prefill runs in chunks of the model's maxBatch (64 by default)
 const BLOCKED_WORKGROUP = 32; // threads, 4 rows each: 128 rows a workgroup

@@ -6,8 +6,9 @@
  * shows such costs). Lanes are not added beyond that: the more lanes, the longer the reduction
  * of a tile of 16 tokens (Llama-3.2-1B's 16384x2048 layer over 5 tokens took 124 us with 16
  * lanes, 211 us with 64). A tile of up to 16 tokens shares each weight read (a step runs the
- * smallest tile that holds it, so a thread reduces no more sums than it must), a longer step
- * stages tiles of rows and tokens in workgroup memory, row reductions use
+ * smallest tile that holds it, and verify passes of 2 to 9 tokens have a tile each, so a thread
+ * computes no more products than it must), a longer step stages tiles of rows and tokens in
+ * workgroup memory, row reductions use
  * wide workgroups, and a step is recorded in several command buffers, each submitted as soon as
  * it is recorded, so the GPU starts on the first layers while the CPU records the rest.
  *

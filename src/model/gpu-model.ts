@@ -423,8 +423,8 @@ export class GpuModel implements CausalLM<GpuSequence> {
    */
   private encodeLinear(pass: GPUComputePassEncoder, kernels: LinearTiles, binds: LinearBinds, tokens: number) {
     const usable = this.profile.prefill && !this.prefillKernel ? kernels.length - 1 : kernels.length;
-    const i = kernels.findIndex((kernel, at) => at < usable && kernel.tileN >= tokens);
-    const at = i < 0 ? usable - 1 : i;
+    let at = 0;
+    while (at < usable - 1 && kernels[at].tileN < tokens) at++;
     kernels[at].encode(pass, binds[at], tokens);
   }
 
