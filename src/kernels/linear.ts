@@ -19,6 +19,7 @@ import prefillCode from './linear_prefill.wgsl?raw';
 import type { HeadShape } from './ops';
 
 const MAX_TILE_N = 16;
+const MAX_BLOCKED_TILE_N = 8; // linear_blocked.wgsl keeps 4 rows x 8 tokens of sums
 const MAX_GRID = 65535;
 const FORMATS: Record<WeightDType, number> = { F32: 0, F16: 1, BF16: 2 };
 
@@ -53,7 +54,7 @@ export interface LinearShape {
   wordsPerLane?: number;
   /** More lanes until the layer spans this many workgroups (see KernelProfile). */
   minWorkgroups?: number;
-  /** Rows a thread computes: 1 (lanes share rows, linear.wgsl) or 4 (linear_blocked.wgsl; tileN 1 or 4). */
+  /** Rows a thread computes: 1 (lanes share rows, linear.wgsl) or 4 (linear_blocked.wgsl; tileN up to 8). */
   rowBlock?: 1 | 4;
   /** Lanes that may reduce by subgroup shuffles: `Gpu.subgroupShuffle`, or 1 for none. */
   shuffle?: number;
@@ -128,7 +129,9 @@ export class LinearKernel extends ComputeKernel {
     if (!tile && !(Number.isInteger(tileN) && tileN >= 1 && tileN <= MAX_TILE_N)) {
       throw new RangeError(`linear: tileN = ${tileN} must be a whole number from 1 to ${MAX_TILE_N}`);
     }
-    if (blocked && tileN > 4) throw new RangeError(`linear: blocks of 4 rows take tileN 1 or 4, not ${tileN}`);
+    if (blocked && tileN > MAX_BLOCKED_TILE_N) {
+      throw new RangeError(`linear: blocks of 4 rows take tileN 1 to ${MAX_BLOCKED_TILE_N}, not ${tileN}`);
+    }
     // A pair's rows share a workgroup (in linear.wgsl as its first and second half of rows), so
     // it takes at least two rows; either way a workgroup computes as many weight rows.
     const workgroup = epilogue ? Math.max(WORKGROUP, 2 * lanes) : WORKGROUP;

@@ -3,9 +3,10 @@
 //
 // A software adapter such as SwiftShader runs invocations as the lanes of CPU SIMD registers
 // and pays for every load instruction (each lane's address is gathered), far more than for
-// the arithmetic. So one thread computes a block of 4 rows for a tile of TILE_N tokens: each
-// chunk of 4 inputs is loaded once for the 4 rows and each weight chunk once for the tile's
-// tokens, 8 loads feeding 16 dot products where one row at a time needs 20.
+// the arithmetic. So one thread computes a block of 4 rows for a tile of TILE_N tokens (1 to
+// 8): each chunk of 4 inputs is loaded once for the 4 rows and each weight chunk once for the
+// tile's tokens, 8 loads feeding 16 dot products in a tile of 4 where one row at a time needs
+// 20. TILE_N is a constant, so a tile of 5 tokens computes 5 products a row, not 8.
 //
 // Batch invariance, and the same bits as linear.wgsl with one lane a row: the sum for one
 // (row, token) pair adds the dot products of 4-value chunks 0, 1, 2, ... in order (f16, bf16:
@@ -18,7 +19,7 @@ override ROWS: u32;            // weight rows
 override K: u32;
 override FORMAT: u32 = 0u;
 override WG: u32 = 32u;        // threads per workgroup, 4 weight rows each
-override TILE_N: u32 = 1u;     // tokens per workgroup: 1 or 4
+override TILE_N: u32 = 1u;     // tokens per workgroup: 1 to 8
 override GRID_X: u32 = 65535u; // workgroups along x; outputs past it continue along y
 override ACCUMULATE: bool = false;
 override PAIR_SPAN: u32 = 0u;  // 0: an output is a weight row; else a pair of rows this far apart
@@ -33,12 +34,17 @@ struct Step { tokens: u32, start: u32, _pad0: u32, _pad1: u32 }
 @group(0) @binding(3) var<storage, read> x: array<vec4f>;         // (tokens, K / 4)
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;     // (tokens, ROWS), or the epilogue's
 
-// TILE_N == 1: s[i] is the block's row i's sum. TILE_N == 4: a_i[j] is row i's sum for token n0 + j.
+// TILE_N == 1: s[i] is the block's row i's sum. Else a_i[j] is row i's sum for token n0 + j and
+// b_i[j] for token n0 + 4 + j.
 var<private> s: vec4f;
 var<private> a0: vec4f;
 var<private> a1: vec4f;
 var<private> a2: vec4f;
 var<private> a3: vec4f;
+var<private> b0: vec4f;
+var<private> b1: vec4f;
+var<private> b2: vec4f;
+var<private> b3: vec4f;
 
 fn bf16x2(word: u32) -> vec2f {
   return vec2f(bitcast<f32>(word << 16u), bitcast<f32>(word & 0xffff0000u));
@@ -57,35 +63,50 @@ fn widen(word: vec4u, half: u32) -> vec4f {
   return vec4f(bf16x2(pair.x), bf16x2(pair.y));
 }
 
-// dot(w, x_n) for the tile's 4 tokens; tokens past `last` repeat `last` (discarded).
-fn dots(w: vec4f, x0: vec4f, x1: vec4f, x2: vec4f, x3: vec4f) -> vec4f {
-  return vec4f(dot(w, x0), dot(w, x1), dot(w, x2), dot(w, x3));
+// Chunk c of token n, or of `last` for tokens past it (their sums are discarded).
+fn input(n: u32, c: u32, last: u32) -> vec4f {
+  return x[min(n, last) * (K / 4u) + c];
+}
+
+// dot(w, x_n) for the 4 tokens of group g (tokens n0 + 4g ..), those the tile has: TILE_N and g
+// are constants, so the others cost nothing.
+fn dots(w: vec4f, x0: vec4f, x1: vec4f, x2: vec4f, x3: vec4f, g: u32) -> vec4f {
+  var d = vec4f(dot(w, x0), 0.0, 0.0, 0.0);
+  if (TILE_N > 4u * g + 1u) { d.y = dot(w, x1); }
+  if (TILE_N > 4u * g + 2u) { d.z = dot(w, x2); }
+  if (TILE_N > 4u * g + 3u) { d.w = dot(w, x3); }
+  return d;
 }
 
 // Adds chunk c of the block's 4 weight rows (w0..w3) times every token of the tile.
 fn add(w0: vec4f, w1: vec4f, w2: vec4f, w3: vec4f, c: u32, n0: u32, last: u32) {
-  let k4 = K / 4u;
   if (TILE_N == 1u) {
-    let v = x[n0 * k4 + c];
+    let v = x[n0 * (K / 4u) + c];
     s += vec4f(dot(w0, v), dot(w1, v), dot(w2, v), dot(w3, v));
     return;
   }
-  let x0 = x[n0 * k4 + c];
-  let x1 = x[min(n0 + 1u, last) * k4 + c];
-  let x2 = x[min(n0 + 2u, last) * k4 + c];
-  let x3 = x[min(n0 + 3u, last) * k4 + c];
-  a0 += dots(w0, x0, x1, x2, x3);
-  a1 += dots(w1, x0, x1, x2, x3);
-  a2 += dots(w2, x0, x1, x2, x3);
-  a3 += dots(w3, x0, x1, x2, x3);
+  var v = array<vec4f, 8>();
+  for (var j = 0u; j < TILE_N; j++) { v[j] = input(n0 + j, c, last); }
+  a0 += dots(w0, v[0], v[1], v[2], v[3], 0u);
+  a1 += dots(w1, v[0], v[1], v[2], v[3], 0u);
+  a2 += dots(w2, v[0], v[1], v[2], v[3], 0u);
+  a3 += dots(w3, v[0], v[1], v[2], v[3], 0u);
+  if (TILE_N > 4u) {
+    b0 += dots(w0, v[4], v[5], v[6], v[7], 1u);
+    b1 += dots(w1, v[4], v[5], v[6], v[7], 1u);
+    b2 += dots(w2, v[4], v[5], v[6], v[7], 1u);
+    b3 += dots(w3, v[4], v[5], v[6], v[7], 1u);
+  }
 }
 
 fn sum_of(i: u32, j: u32) -> f32 {
   if (TILE_N == 1u) { return s[i]; }
-  if (i == 0u) { return a0[j]; }
-  if (i == 1u) { return a1[j]; }
-  if (i == 2u) { return a2[j]; }
-  return a3[j];
+  let low = j < 4u;
+  let k = j % 4u;
+  if (i == 0u) { return select(b0[k], a0[k], low); }
+  if (i == 1u) { return select(b1[k], a1[k], low); }
+  if (i == 2u) { return select(b2[k], a2[k], low); }
+  return select(b3[k], a3[k], low);
 }
 
 @compute @workgroup_size(WG)

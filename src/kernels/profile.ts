@@ -14,8 +14,10 @@
  *
  * A CPU adapter (SwiftShader, or another software rasteriser) runs invocations as SIMD lanes,
  * pays for every load instruction and dearly for workgroup barriers: each thread computes a
- * block of 4 rows for a tile of 4 tokens with no barrier (linear_blocked.wgsl: 2-3x faster
- * than one row a thread on SwiftShader), attention runs a thread per head and token, a row's
+ * block of 4 rows for a tile of up to 8 tokens with no barrier (linear_blocked.wgsl: 2-3x
+ * faster than one row a thread on SwiftShader), a tile for each verify length from 2 to 8 (on
+ * SwiftShader a verify pass over 5 tokens of the fixture target took 30 ms in a tile of 5,
+ * 41 ms in two tiles of 4; one token, 10-12 ms), attention runs a thread per head and token, a row's
  * reduction (RMSNorm, argmax, sampling) 4 threads (with 256, argmax over 1024 logits took 15x
  * longer), and recording is cheap next to its kernels.
  *
@@ -38,7 +40,7 @@ export interface KernelProfile {
   subgroups: boolean;
   /**
    * Token tiles of the linear layers' pipelines besides the one-token one, ascending (2 to 16;
-   * only 4 with blocks of 4 rows). A step runs the smallest tile that holds its tokens, else the
+   * up to 8 with blocks of 4 rows). A step runs the smallest tile that holds its tokens, else the
    * prefill kernel (below) or without it the largest tile. A thread computes a product and keeps
    * a sum for every token of its tile, live or not, so a tile a verify pass fills exactly costs
    * least: on an H100, Llama-3.2-1B's 16384x2048 layer took 61 us over 5 tokens in a tile of 5
@@ -74,7 +76,7 @@ export const CPU_PROFILE: KernelProfile = {
   wordsPerLane: Number.POSITIVE_INFINITY,
   minWorkgroups: 0,
   subgroups: false,
-  tiles: [4],
+  tiles: [2, 3, 4, 5, 6, 7, 8],
   prefill: false,
   serialAttention: true,
   rowWorkgroup: 4,

@@ -91,7 +91,7 @@ describe('GPU KV cache and batching', () => {
     const whole = await GpuModel.create(gpu, config, weights, { maxBatch: 64, maxContext: 256, profile });
     const a = await whole.forward(whole.createSequence(64), ids);
     for (const maxBatch of [5, 3]) {
-      // chunks of 5 and 3 tokens: the tiles of a verify pass (8 and 4 on the GPU profile)
+      // chunks of 5 and 3 tokens: the tiles of verify passes
       const chunked = await GpuModel.create(gpu, config, weights, { maxBatch, maxContext: 256, profile });
       const b = await chunked.forward(chunked.createSequence(64), ids);
       expectBitwiseEqual(b, a, `chunks of ${maxBatch} vs whole`);
