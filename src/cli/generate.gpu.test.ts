@@ -1,0 +1,126 @@
+/**
+ * `tandem generate` on the real adapter, through the same `main` the `npx tandem` command runs:
+ * its greedy continuation of the golden prompts is PyTorch's, token for token (plain text, and
+ * a chat with a system prompt through the model's template); `--json` gives every documented
+ * field; streamed text is the JSON's text; a draft model changes no token; bad arguments and
+ * bad model folders end with a usage message or a named error.
+ */
+
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { FIXTURES, fixturePath, loadGolden } from '../testing/fixtures';
+import { main } from './main';
+
+const target = fixturePath(FIXTURES.target);
+const golden = loadGolden(FIXTURES.target); // their 64-token greedy continuations hold no stop token
+
+/** Runs the CLI and returns what it wrote to stdout (console.log and streamed text) and stderr. */
+async function run(args: string[]) {
+  let stdout = '';
+  let stderr = '';
+  vi.spyOn(console, 'log').mockImplementation((...parts) => {
+    stdout += `${parts.join(' ')}\n`;
+  });
+  vi.spyOn(console, 'error').mockImplementation((...parts) => {
+    stderr += `${parts.join(' ')}\n`;
+  });
+  vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
+    stdout += String(chunk);
+    return true;
+  });
+  const code = await main(args);
+  vi.restoreAllMocks();
+  return { code, stdout, stderr };
+}
+
+afterEach(() => vi.restoreAllMocks());
+
+describe('tandem generate', () => {
+  it('continues a prompt as PyTorch does, and --json has every field', { timeout: 300_000 }, async () => {
+    const prompt = golden[0];
+    const { code, stdout } = await run([
+      'generate',
+      '--target',
+      target,
+      '--prompt',
+      prompt.text,
+      '--max-tokens',
+      '64',
+      '--json',
+    ]);
+    expect(code).toBe(0);
+    const result = JSON.parse(stdout);
+    expect(result.tokens).toEqual(prompt.greedyIds.slice(0, 64));
+    expect(result.text).toBe(prompt.greedyText.slice(0, result.text.length));
+    expect(result.text.length).toBeGreaterThan(100);
+    expect(result.usage).toMatchObject({
+      prompt_tokens: prompt.ids.length,
+      completion_tokens: result.tokens.length,
+      total_tokens: prompt.ids.length + result.tokens.length,
+      cache_read_input_tokens: 0,
+    });
+    for (const field of ['ttft_ms', 'prefill_tok_s', 'decode_tok_s']) expect(result.stats[field]).toBeGreaterThan(0);
+    expect(result.adapter.vendor).toBeTypeOf('string');
+    expect(result.finish_reason).toBe('length');
+  });
+
+  it('streams the same text, then a summary on stderr', { timeout: 300_000 }, async () => {
+    const prompt = golden[2];
+    const args = ['generate', '--target', target, '--prompt', prompt.text, '--max-tokens', '24'];
+    const streamed = await run(args);
+    const json = await run([...args, '--json']);
+    expect(streamed.code).toBe(0);
+    expect(streamed.stdout).toBe(`${JSON.parse(json.stdout).text}\n`);
+    expect(streamed.stderr).toMatch(
+      /prompt tokens .* generated; TTFT [\d.]+ ms, prefill [\d.]+ tok\/s, decode [\d.]+ tok\/s/,
+    );
+  });
+
+  it('builds a chat with --system through the template, and a draft changes no token', {
+    timeout: 300_000,
+  }, async () => {
+    const prompt = golden[1]; // "You are a friendly storyteller." / "Tell me a story about a shy owl named Nora."
+    const system = 'You are a friendly storyteller.';
+    const user = 'Tell me a story about a shy owl named Nora.';
+    const args = ['generate', '--target', target, '--system', system, '--prompt', user, '--max-tokens', '40', '--json'];
+    const plain = JSON.parse((await run(args)).stdout);
+    expect(plain.usage.prompt_tokens).toBe(prompt.ids.length);
+    expect(plain.tokens).toEqual(prompt.greedyIds.slice(0, 40));
+
+    const draft = JSON.parse((await run([...args, '--draft', fixturePath(FIXTURES.draft)])).stdout);
+    expect(draft.tokens).toEqual(plain.tokens);
+    expect(draft.spec.draft).toBe('model');
+    expect(draft.spec.drafted).toBeGreaterThan(0);
+  });
+
+  it('prints its usage for missing arguments or an unknown command', async () => {
+    const missing = await run(['generate', '--prompt', 'Hello']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/Usage: npx tandem generate --target/);
+    expect((await run(['translate'])).code).toBe(2);
+    expect((await run(['help'])).code).toBe(0);
+  });
+
+  it('names the error for a folder that is not a model', async () => {
+    const empty = mkdtempSync(join(tmpdir(), 'tandem-cli-'));
+    await expect(run(['generate', '--target', empty, '--prompt', 'Hello'])).rejects.toMatchObject({
+      name: 'ModelFileMissingError',
+    });
+  });
+
+  it('refuses a draft whose vocabulary differs from the target', { timeout: 120_000 }, async () => {
+    // The draft fixture with two tokens' ids swapped in its tokenizer.
+    const draft = join(mkdtempSync(join(tmpdir(), 'tandem-cli-')), 'draft');
+    cpSync(fixturePath(FIXTURES.draft), draft, { recursive: true });
+    const tokenizer = JSON.parse(readFileSync(join(draft, 'tokenizer.json'), 'utf8'));
+    const vocab: Record<string, number> = tokenizer.model.vocab;
+    const [a, b] = Object.keys(vocab).filter((token) => vocab[token] >= 100);
+    [vocab[a], vocab[b]] = [vocab[b], vocab[a]];
+    writeFileSync(join(draft, 'tokenizer.json'), JSON.stringify(tokenizer));
+    await expect(
+      run(['generate', '--target', target, '--prompt', 'Hello', '--draft', draft, '--max-tokens', '4']),
+    ).rejects.toMatchObject({ name: 'VocabularyMismatchError' });
+  });
+});
