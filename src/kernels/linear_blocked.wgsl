@@ -71,42 +71,59 @@ fn input(n: u32, c: u32, last: u32) -> vec4f {
 // dot(w, x_n) for the 4 tokens of group g (tokens n0 + 4g ..), those the tile has: TILE_N and g
 // are constants, so the others cost nothing.
 fn dots(w: vec4f, x0: vec4f, x1: vec4f, x2: vec4f, x3: vec4f, g: u32) -> vec4f {
+  if (TILE_N >= 4u * g + 4u) { return vec4f(dot(w, x0), dot(w, x1), dot(w, x2), dot(w, x3)); }
   var d = vec4f(dot(w, x0), 0.0, 0.0, 0.0);
   if (TILE_N > 4u * g + 1u) { d.y = dot(w, x1); }
   if (TILE_N > 4u * g + 2u) { d.z = dot(w, x2); }
-  if (TILE_N > 4u * g + 3u) { d.w = dot(w, x3); }
   return d;
 }
 
-// Adds chunk c of the block's 4 weight rows (w0..w3) times every token of the tile.
+// Adds chunk c of the block's 4 weight rows (w0..w3) times every token of the tile. Inputs are
+// named variables, not an array: a software adapter would keep an array in memory.
 fn add(w0: vec4f, w1: vec4f, w2: vec4f, w3: vec4f, c: u32, n0: u32, last: u32) {
   if (TILE_N == 1u) {
     let v = x[n0 * (K / 4u) + c];
     s += vec4f(dot(w0, v), dot(w1, v), dot(w2, v), dot(w3, v));
     return;
   }
-  var v = array<vec4f, 8>();
-  for (var j = 0u; j < TILE_N; j++) { v[j] = input(n0 + j, c, last); }
-  a0 += dots(w0, v[0], v[1], v[2], v[3], 0u);
-  a1 += dots(w1, v[0], v[1], v[2], v[3], 0u);
-  a2 += dots(w2, v[0], v[1], v[2], v[3], 0u);
-  a3 += dots(w3, v[0], v[1], v[2], v[3], 0u);
+  let x0 = input(n0, c, last);
+  var x1 = x0;
+  var x2 = x0;
+  var x3 = x0;
+  if (TILE_N > 1u) { x1 = input(n0 + 1u, c, last); }
+  if (TILE_N > 2u) { x2 = input(n0 + 2u, c, last); }
+  if (TILE_N > 3u) { x3 = input(n0 + 3u, c, last); }
+  a0 += dots(w0, x0, x1, x2, x3, 0u);
+  a1 += dots(w1, x0, x1, x2, x3, 0u);
+  a2 += dots(w2, x0, x1, x2, x3, 0u);
+  a3 += dots(w3, x0, x1, x2, x3, 0u);
   if (TILE_N > 4u) {
-    b0 += dots(w0, v[4], v[5], v[6], v[7], 1u);
-    b1 += dots(w1, v[4], v[5], v[6], v[7], 1u);
-    b2 += dots(w2, v[4], v[5], v[6], v[7], 1u);
-    b3 += dots(w3, v[4], v[5], v[6], v[7], 1u);
+    let x4 = input(n0 + 4u, c, last);
+    var x5 = x4;
+    var x6 = x4;
+    var x7 = x4;
+    if (TILE_N > 5u) { x5 = input(n0 + 5u, c, last); }
+    if (TILE_N > 6u) { x6 = input(n0 + 6u, c, last); }
+    if (TILE_N > 7u) { x7 = input(n0 + 7u, c, last); }
+    b0 += dots(w0, x4, x5, x6, x7, 1u);
+    b1 += dots(w1, x4, x5, x6, x7, 1u);
+    b2 += dots(w2, x4, x5, x6, x7, 1u);
+    b3 += dots(w3, x4, x5, x6, x7, 1u);
   }
 }
 
 fn sum_of(i: u32, j: u32) -> f32 {
   if (TILE_N == 1u) { return s[i]; }
-  let low = j < 4u;
-  let k = j % 4u;
-  if (i == 0u) { return select(b0[k], a0[k], low); }
-  if (i == 1u) { return select(b1[k], a1[k], low); }
-  if (i == 2u) { return select(b2[k], a2[k], low); }
-  return select(b3[k], a3[k], low);
+  if (j >= 4u) {
+    if (i == 0u) { return b0[j - 4u]; }
+    if (i == 1u) { return b1[j - 4u]; }
+    if (i == 2u) { return b2[j - 4u]; }
+    return b3[j - 4u];
+  }
+  if (i == 0u) { return a0[j]; }
+  if (i == 1u) { return a1[j]; }
+  if (i == 2u) { return a2[j]; }
+  return a3[j];
 }
 
 @compute @workgroup_size(WG)

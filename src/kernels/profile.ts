@@ -14,10 +14,10 @@
  *
  * A CPU adapter (SwiftShader, or another software rasteriser) runs invocations as SIMD lanes,
  * pays for every load instruction and dearly for workgroup barriers: each thread computes a
- * block of 4 rows for a tile of up to 8 tokens with no barrier (linear_blocked.wgsl: 2-3x
- * faster than one row a thread on SwiftShader), a tile for each verify length from 2 to 8 (on
- * SwiftShader a verify pass over 5 tokens of the fixture target took 30 ms in a tile of 5,
- * 41 ms in two tiles of 4; one token, 10-12 ms), attention runs a thread per head and token, a row's
+ * block of 4 rows for a tile of up to 6 tokens with no barrier (linear_blocked.wgsl: 2-3x
+ * faster than one row a thread on SwiftShader), a tile for each verify length from 2 to 6 (on
+ * SwiftShader a verify pass over 5 tokens of the fixture target took 23-24 ms in a tile of 5,
+ * 31-32 ms in two tiles of 4; one token 10-12 ms), attention runs a thread per head and token, a row's
  * reduction (RMSNorm, argmax, sampling) 4 threads (with 256, argmax over 1024 logits took 15x
  * longer), and recording is cheap next to its kernels.
  *
@@ -41,7 +41,8 @@ export interface KernelProfile {
   /**
    * Token tiles of the linear layers' pipelines besides the one-token one, ascending (2 to 16;
    * up to 8 with blocks of 4 rows). A step runs the smallest tile that holds its tokens, else the
-   * prefill kernel (below) or without it the largest tile. A thread computes a product and keeps
+   * prefill kernel (below), or without it as few tiles as the largest needs, each the smallest
+   * that gives that many (`tileFor`). A thread computes a product and keeps
    * a sum for every token of its tile, live or not, so a tile a verify pass fills exactly costs
    * least: on an H100, Llama-3.2-1B's 16384x2048 layer took 61 us over 5 tokens in a tile of 5
    * against 102 us in a tile of 8 (34 us for one token; bench --profile).
@@ -76,7 +77,7 @@ export const CPU_PROFILE: KernelProfile = {
   wordsPerLane: Number.POSITIVE_INFINITY,
   minWorkgroups: 0,
   subgroups: false,
-  tiles: [2, 3, 4, 5, 6, 7, 8],
+  tiles: [2, 3, 4, 5, 6],
   prefill: false,
   serialAttention: true,
   rowWorkgroup: 4,
@@ -95,4 +96,19 @@ export function kernelProfile(info: GpuInfo): KernelProfile {
 export function linearChoices(profile: KernelProfile, subgroupShuffle: number) {
   const { wordsPerLane, minWorkgroups, rowBlock, subgroups } = profile;
   return { wordsPerLane, minWorkgroups, rowBlock, shuffle: subgroups ? subgroupShuffle : 1 };
+}
+
+/**
+ * Which of `tiles` (token tiles, ascending; 1 first) runs a step of `tokens` tokens, as an
+ * index: as few tiles along z as the largest tile needs, each the smallest tile that gives that
+ * many. Up to the largest tile that is the smallest tile holding the step; with tiles up to 6,
+ * 9 tokens run two tiles of 5 (10 tokens' work) rather than two of 6 (12). Any choice gives the
+ * same bits: tiles share out the tokens, never a sum.
+ */
+export function tileFor(tiles: readonly number[], tokens: number): number {
+  const largest = tiles[tiles.length - 1];
+  const need = Math.ceil(tokens / Math.ceil(tokens / largest));
+  let at = 0;
+  while (tiles[at] < need) at++;
+  return at;
 }

@@ -34,7 +34,7 @@ import {
   SampleKernel,
   writeSamplingParams,
 } from '../kernels/ops';
-import { type KernelProfile, kernelProfile, linearChoices } from '../kernels/profile';
+import { type KernelProfile, kernelProfile, linearChoices, tileFor } from '../kernels/profile';
 import { StepUniform } from '../kernels/step';
 import type { ModelWeights } from '../loader/weights';
 import { ropeTables } from '../ref/ops';
@@ -129,6 +129,8 @@ export class GpuModel implements CausalLM<GpuSequence> {
   prefillKernel: boolean;
   /** When set, every dispatch of a forward pass is timed (benchmarks only: it splits the passes). */
   profiler?: DispatchProfiler;
+  /** Tokens of each linear layer's token tiles, in pipeline order: 1, then the profile's tiles. */
+  private readonly tileSizes: number[];
   private readonly step: StepUniform; // the main body's step: B tokens from the sequence's length
   private readonly headStep: StepUniform; // the LM head's step: B rows, or 1
   private readonly act: Activations;
@@ -170,6 +172,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
     this.profile = options.profile ?? kernelProfile(gpu.info);
     this.commandBuffers = this.profile.commandBuffers;
     this.prefillKernel = this.profile.prefill;
+    this.tileSizes = [1, ...this.profile.tiles];
     this.maxContext = Math.min(options.maxContext ?? 4096, config.maxPositions);
     checkLimits(gpu, `The logits of ${B} tokens`, B * vocabSize * 4);
 
@@ -245,7 +248,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
     const choices = linearChoices(this.profile, this.gpu.subgroupShuffle);
     const shape = { rows: m.rows, k: m.cols, dtype: m.dtype, ...options, ...choices };
     const { device } = this.gpu;
-    const tiles = [1, ...this.profile.tiles].map((tileN) => new LinearKernel(device, { ...shape, tileN }));
+    const tiles = this.tileSizes.map((tileN) => new LinearKernel(device, { ...shape, tileN }));
     return this.profile.prefill ? [...tiles, new LinearKernel(device, { ...shape, prefill: true })] : tiles;
   }
 
@@ -418,13 +421,13 @@ export class GpuModel implements CausalLM<GpuSequence> {
   }
 
   /**
-   * Records the layer for `tokens` tokens with the smallest tile that holds them, else the last
-   * pipeline: the prefill kernel, or without one (or with `prefillKernel` off) the largest tile.
+   * Records the layer for `tokens` tokens: steps longer than every tile run the prefill kernel
+   * where the profile has it (and `prefillKernel` is on), others the tile `tileFor` picks.
    */
   private encodeLinear(pass: GPUComputePassEncoder, kernels: LinearTiles, binds: LinearBinds, tokens: number) {
-    const usable = this.profile.prefill && !this.prefillKernel ? kernels.length - 1 : kernels.length;
-    let at = 0;
-    while (at < usable - 1 && kernels[at].tileN < tokens) at++;
+    const tiles = this.tileSizes;
+    const prefill = this.profile.prefill && this.prefillKernel && tokens > tiles[tiles.length - 1];
+    const at = prefill ? tiles.length : tileFor(tiles, tokens);
     kernels[at].encode(pass, binds[at], tokens);
   }
 
