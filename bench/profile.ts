@@ -116,7 +116,7 @@ export async function profileModel(gpu: Gpu, subject: ProfiledModel, runs = 10):
       const wall = wallByCommandBuffers.find((w) => w.command_buffers === chosen);
       if (!wall) throw new RangeError(`the profile's ${chosen} command buffers are not among ${COMMAND_BUFFERS}`);
       let withoutPrefillKernel: number | undefined;
-      if (model.prefillKernel && tokens > Math.max(...model.profile.tiles)) {
+      if (model.usesPrefillKernel(tokens)) {
         model.prefillKernel = false;
         withoutPrefillKernel = round((await time(step, runs, 2)).median);
         model.prefillKernel = true;

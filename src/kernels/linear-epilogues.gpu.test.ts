@@ -23,7 +23,7 @@ import { readFloats, runPass, testGpu } from '../testing/gpu';
 import { packWeights } from '../testing/weights';
 import { Rng } from '../util/rng';
 import { LinearKernel } from './linear';
-import { CPU_PROFILE, GPU_PROFILE, linearChoices } from './profile';
+import { CPU_PROFILE, GPU_PROFILE, linearChoices, tileFor } from './profile';
 import { StepUniform } from './step';
 
 const TOLERANCE = { atol: 1e-4, rtol: 1e-4 };
@@ -52,11 +52,11 @@ describe.each([
   ['CPU', CPU_PROFILE],
 ])('linear epilogues, %s profile', (_, profile) => {
   const choices = () => linearChoices(profile, gpu.subgroupShuffle);
-  /** The pipeline a model runs for a step of `tokens` tokens: the smallest tile that holds them, else prefill's. */
+  /** The pipeline a model runs for `tokens` tokens: prefill's beyond every tile (where it exists), else tileFor's. */
   const pipeline = (tokens: number) => {
-    const tileN = [1, ...profile.tiles].find((t) => t >= tokens);
-    if (tileN === undefined && profile.prefill) return { prefill: true };
-    return { tileN: tileN ?? profile.tiles[profile.tiles.length - 1] };
+    const tiles = [1, ...profile.tiles];
+    if (profile.prefill && tokens > tiles[tiles.length - 1]) return { prefill: true };
+    return { tileN: tiles[tileFor(tiles, tokens)] };
   };
 
   it.each([

@@ -63,52 +63,49 @@ fn widen(word: vec4u, half: u32) -> vec4f {
   return vec4f(bf16x2(pair.x), bf16x2(pair.y));
 }
 
-// Chunk c of token n, or of `last` for tokens past it (their sums are discarded).
-fn input(n: u32, c: u32, last: u32) -> vec4f {
-  return x[min(n, last) * (K / 4u) + c];
+// Chunk c of the 4 tokens of group g (tokens n0 + 4g ..), those the tile has (TILE_N and g are
+// constants, so the others are never loaded); tokens past `last` read `last` (their sums are
+// discarded). Named fields, not an array: a software adapter would keep an array in memory.
+struct Inputs { x0: vec4f, x1: vec4f, x2: vec4f, x3: vec4f }
+
+fn inputs(c: u32, n0: u32, g: u32, last: u32) -> Inputs {
+  let k4 = K / 4u;
+  let n = n0 + 4u * g;
+  var v: Inputs;
+  v.x0 = x[min(n, last) * k4 + c];
+  if (TILE_N > 4u * g + 1u) { v.x1 = x[min(n + 1u, last) * k4 + c]; }
+  if (TILE_N > 4u * g + 2u) { v.x2 = x[min(n + 2u, last) * k4 + c]; }
+  if (TILE_N > 4u * g + 3u) { v.x3 = x[min(n + 3u, last) * k4 + c]; }
+  return v;
 }
 
-// dot(w, x_n) for the 4 tokens of group g (tokens n0 + 4g ..), those the tile has: TILE_N and g
-// are constants, so the others cost nothing.
-fn dots(w: vec4f, x0: vec4f, x1: vec4f, x2: vec4f, x3: vec4f, g: u32) -> vec4f {
-  if (TILE_N >= 4u * g + 4u) { return vec4f(dot(w, x0), dot(w, x1), dot(w, x2), dot(w, x3)); }
-  var d = vec4f(dot(w, x0), 0.0, 0.0, 0.0);
-  if (TILE_N > 4u * g + 1u) { d.y = dot(w, x1); }
-  if (TILE_N > 4u * g + 2u) { d.z = dot(w, x2); }
+// dot(w, x_n) for the tokens of group g that the tile has; the others cost nothing.
+fn dots(w: vec4f, v: Inputs, g: u32) -> vec4f {
+  if (TILE_N >= 4u * g + 4u) { return vec4f(dot(w, v.x0), dot(w, v.x1), dot(w, v.x2), dot(w, v.x3)); }
+  var d = vec4f(dot(w, v.x0), 0.0, 0.0, 0.0);
+  if (TILE_N > 4u * g + 1u) { d.y = dot(w, v.x1); }
+  if (TILE_N > 4u * g + 2u) { d.z = dot(w, v.x2); }
   return d;
 }
 
-// Adds chunk c of the block's 4 weight rows (w0..w3) times every token of the tile. Inputs are
-// named variables, not an array: a software adapter would keep an array in memory.
+// Adds chunk c of the block's 4 weight rows (w0..w3) times every token of the tile.
 fn add(w0: vec4f, w1: vec4f, w2: vec4f, w3: vec4f, c: u32, n0: u32, last: u32) {
   if (TILE_N == 1u) {
     let v = x[n0 * (K / 4u) + c];
     s += vec4f(dot(w0, v), dot(w1, v), dot(w2, v), dot(w3, v));
     return;
   }
-  let x0 = input(n0, c, last);
-  var x1 = x0;
-  var x2 = x0;
-  var x3 = x0;
-  if (TILE_N > 1u) { x1 = input(n0 + 1u, c, last); }
-  if (TILE_N > 2u) { x2 = input(n0 + 2u, c, last); }
-  if (TILE_N > 3u) { x3 = input(n0 + 3u, c, last); }
-  a0 += dots(w0, x0, x1, x2, x3, 0u);
-  a1 += dots(w1, x0, x1, x2, x3, 0u);
-  a2 += dots(w2, x0, x1, x2, x3, 0u);
-  a3 += dots(w3, x0, x1, x2, x3, 0u);
+  let low = inputs(c, n0, 0u, last);
+  a0 += dots(w0, low, 0u);
+  a1 += dots(w1, low, 0u);
+  a2 += dots(w2, low, 0u);
+  a3 += dots(w3, low, 0u);
   if (TILE_N > 4u) {
-    let x4 = input(n0 + 4u, c, last);
-    var x5 = x4;
-    var x6 = x4;
-    var x7 = x4;
-    if (TILE_N > 5u) { x5 = input(n0 + 5u, c, last); }
-    if (TILE_N > 6u) { x6 = input(n0 + 6u, c, last); }
-    if (TILE_N > 7u) { x7 = input(n0 + 7u, c, last); }
-    b0 += dots(w0, x4, x5, x6, x7, 1u);
-    b1 += dots(w1, x4, x5, x6, x7, 1u);
-    b2 += dots(w2, x4, x5, x6, x7, 1u);
-    b3 += dots(w3, x4, x5, x6, x7, 1u);
+    let high = inputs(c, n0, 1u, last);
+    b0 += dots(w0, high, 1u);
+    b1 += dots(w1, high, 1u);
+    b2 += dots(w2, high, 1u);
+    b3 += dots(w3, high, 1u);
   }
 }
 

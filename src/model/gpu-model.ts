@@ -421,13 +421,16 @@ export class GpuModel implements CausalLM<GpuSequence> {
   }
 
   /**
-   * Records the layer for `tokens` tokens: steps longer than every tile run the prefill kernel
-   * where the profile has it (and `prefillKernel` is on), others the tile `tileFor` picks.
+   * Whether a step of `tokens` tokens runs the prefill kernel: it is longer than every tile, the
+   * profile has the kernel, and `prefillKernel` is on.
    */
+  usesPrefillKernel(tokens: number): boolean {
+    return this.profile.prefill && this.prefillKernel && tokens > this.tileSizes[this.tileSizes.length - 1];
+  }
+
+  /** Records the layer for `tokens` tokens: the prefill kernel (usesPrefillKernel), else the tile `tileFor` picks. */
   private encodeLinear(pass: GPUComputePassEncoder, kernels: LinearTiles, binds: LinearBinds, tokens: number) {
-    const tiles = this.tileSizes;
-    const prefill = this.profile.prefill && this.prefillKernel && tokens > tiles[tiles.length - 1];
-    const at = prefill ? tiles.length : tileFor(tiles, tokens);
+    const at = this.usesPrefillKernel(tokens) ? this.tileSizes.length : tileFor(this.tileSizes, tokens);
     kernels[at].encode(pass, binds[at], tokens);
   }
 
