@@ -5,46 +5,32 @@
  * a prefix without generating: the system prompt as soon as it is set, then the user's message
  * as it is typed, so that on submit only the last few tokens remain.
  *
- * Usage is reported as hosted APIs report it: prompt_tokens, cache_read_input_tokens (prompt
- * tokens whose KV was reused), cache_creation_input_tokens (prompt tokens computed and now
- * cached), prompt_tokens_details.cached_tokens, and the time to first token.
+ * It reports how many prompt tokens came from the cache (`reused`: what hosted APIs call
+ * cache_read_input_tokens); the request pipeline (src/engine/generation.ts) turns that into usage.
  */
 
 import type { CausalLM, Sequence } from '../model/types';
-import type { DraftSource } from '../spec/draft-source';
-import { noDraft } from '../spec/draft-source';
-import { ModelDraftSource } from '../spec/model-draft';
-import { PromptLookupSource } from '../spec/prompt-lookup';
-import { AUTO_CONFIDENCE, type SpecStats, type SpeculativeOptions, speculativeGenerate } from '../spec/speculative';
+import { type DraftKind, draftSource } from '../speculative/draft-source';
+import { type SpeculativeCounts, type SpeculativeOptions, speculativeGenerate } from '../speculative/speculative';
 import { PrefixCache } from './prefix-cache';
 
-export interface Usage {
-  prompt_tokens: number;
-  completion_tokens: number;
-  total_tokens: number;
-  cache_creation_input_tokens: number;
-  cache_read_input_tokens: number;
-  prompt_tokens_details: { cached_tokens: number };
-  ttft_ms: number;
-}
-
-export type DraftKind = 'model' | 'ngram' | 'none';
-
-export interface CachedRequest extends Omit<SpeculativeOptions, 'draftLength'> {
+export interface CachedRequest extends SpeculativeOptions {
   draft: DraftKind;
-  draftLength: SpeculativeOptions['draftLength'];
   /**
    * Explicit cache breakpoint: the first `keep` prompt tokens are a prefix worth keeping (the end
    * of a message marked cache_control: {type: 'ephemeral'}); later requests that diverge inside
    * it leave it intact.
    */
   keep?: number;
+  /** Called when the request's turn comes, after any cache work queued before it. */
+  onStart?: () => void;
 }
 
 export interface CachedResult {
   tokens: number[];
-  usage: Usage;
-  spec: SpecStats;
+  /** Prompt tokens whose KV came from the cache. */
+  reused: number;
+  counts: SpeculativeCounts;
 }
 
 export class CachedGenerator<S extends Sequence, D extends Sequence> {
@@ -82,43 +68,24 @@ export class CachedGenerator<S extends Sequence, D extends Sequence> {
 
   /** Generates a reply to `prompt`, reusing and then extending the cache. */
   generate(prompt: readonly number[], request: CachedRequest): Promise<CachedResult> {
-    const start = performance.now();
-    let firstTokenAt = 0;
     return this.cache.exclusive(async () => {
+      request.onStart?.();
       const { entry, reused } = this.cache.acquire(prompt);
       const tokens: number[] = [];
       try {
-        const source = this.draftSource(request, entry.draft);
+        const draftModel = this.draft && entry.draft ? { model: this.draft, sequence: entry.draft } : undefined;
+        const source = draftSource(request.draft, draftModel);
         const result = await speculativeGenerate(this.target, entry.target, source, [...prompt], {
           ...request,
           onToken: (token) => {
-            if (tokens.length === 0) firstTokenAt = performance.now();
             tokens.push(token);
             request.onToken?.(token);
           },
         });
-        const usage: Usage = {
-          prompt_tokens: prompt.length,
-          completion_tokens: result.tokens.length,
-          total_tokens: prompt.length + result.tokens.length,
-          cache_creation_input_tokens: prompt.length - reused,
-          cache_read_input_tokens: reused,
-          prompt_tokens_details: { cached_tokens: reused },
-          ttft_ms: firstTokenAt - start,
-        };
-        return { tokens: result.tokens, usage, spec: result.stats };
+        return { tokens: result.tokens, reused, counts: result.counts };
       } finally {
         this.cache.release(entry, [...prompt, ...tokens], request.keep);
       }
     });
-  }
-
-  private draftSource(request: CachedRequest, sequence: D | undefined): DraftSource {
-    if (request.draft === 'ngram') return new PromptLookupSource();
-    if (request.draft === 'model' && this.draft && sequence) {
-      const confidence = request.draftLength === 'auto' ? AUTO_CONFIDENCE : 0;
-      return new ModelDraftSource(this.draft, sequence, confidence);
-    }
-    return noDraft;
   }
 }

@@ -22,23 +22,21 @@ beforeAll(async () => {
 describe('prefix cache on the GPU', () => {
   it.each(['none', 'model'] as const)('gives the same reply cached as fresh (draft: %s)', async (kind) => {
     const chat = (user: string) =>
-      tokenizer.encodePrompt(
-        tokenizer.applyChatTemplate([
-          { role: 'system', content: 'You are a kind teacher who tells simple stories.' },
-          { role: 'user', content: user },
-        ]),
-      );
+      tokenizer.encodeChat([
+        { role: 'system', content: 'You are a kind teacher who tells simple stories.' },
+        { role: 'user', content: user },
+      ]);
     const options = { capacity: 256, budgetBytes: 64 << 20 };
     const request = { maxTokens: 32, sampling: GREEDY, draft: kind, draftLength: 'auto' as const, fallback: false };
     const cached = new CachedGenerator(target, draft, options);
     await cached.generate(chat('Tell me a story about a brave fox named Leo.'), request);
     const hit = await cached.generate(chat('Can you tell me a story about Mia the duck?'), request);
-    expect(hit.usage.cache_read_input_tokens).toBeGreaterThan(15);
+    expect(hit.reused).toBeGreaterThan(15);
     const fresh = await new CachedGenerator(target, draft, options).generate(
       chat('Can you tell me a story about Mia the duck?'),
       request,
     );
-    expect(fresh.usage.cache_read_input_tokens).toBe(0);
+    expect(fresh.reused).toBe(0);
     expect(hit.tokens).toEqual(fresh.tokens);
     cached.cache.clear();
   });

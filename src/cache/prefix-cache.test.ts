@@ -60,12 +60,10 @@ const generator = (entries: number, withDraft = true) =>
     budgetBytes: entries * (kvBytes(target, CAPACITY) + (withDraft ? kvBytes(draft, CAPACITY) : 0)),
   });
 const chat = (system: string, user: string) =>
-  tokenizer.encodePrompt(
-    tokenizer.applyChatTemplate([
-      { role: 'system', content: system },
-      { role: 'user', content: user },
-    ]),
-  );
+  tokenizer.encodeChat([
+    { role: 'system', content: system },
+    { role: 'user', content: user },
+  ]);
 const request = (draftKind: CachedRequest['draft']): CachedRequest => ({
   maxTokens: 24,
   sampling: GREEDY,
@@ -94,11 +92,8 @@ describe('prefix cache', () => {
       const hit = await cached.generate(second, request(kind));
       const fresh = await generator(1).generate(second, request(kind));
       expect(hit.tokens).toEqual(fresh.tokens);
-      expect(fresh.usage.cache_read_input_tokens).toBe(0);
-      const shared = second.findIndex((id, i) => id !== first[i]);
-      expect(hit.usage.cache_read_input_tokens).toBe(shared);
-      expect(hit.usage.cache_creation_input_tokens).toBe(second.length - shared);
-      expect(hit.usage.prompt_tokens_details.cached_tokens).toBe(shared);
+      expect(fresh.reused).toBe(0);
+      expect(hit.reused).toBe(second.findIndex((id, i) => id !== first[i]));
     },
   );
 
@@ -112,7 +107,7 @@ describe('prefix cache', () => {
     expect(firstDifference).toBeGreaterThan(5);
     const before = target.computed;
     const result = await cached.generate(b, { ...request('none'), maxTokens: 1 });
-    expect(result.usage.cache_read_input_tokens).toBe(firstDifference);
+    expect(result.reused).toBe(firstDifference);
     expect(target.computed - before).toBe(b.length - firstDifference);
   });
 
@@ -124,7 +119,7 @@ describe('prefix cache', () => {
     const warming = cached.warm(system);
     const result = await cached.generate(full, { ...request('model'), maxTokens: 1 });
     await warming;
-    expect(result.usage.cache_read_input_tokens).toBe(system.length);
+    expect(result.reused).toBe(system.length);
     expect(target.computed - before.target).toBe(full.length); // every prompt token exactly once
     expect(draft.computed - before.draft).toBeLessThanOrEqual(full.length);
   });
@@ -143,7 +138,7 @@ describe('prefix cache', () => {
     }
     const final = chat(SYSTEM, typed[2]);
     const result = await cached.generate(final, request('model'));
-    expect(result.usage.cache_creation_input_tokens).toBeLessThanOrEqual(5);
+    expect(final.length - result.reused).toBeLessThanOrEqual(5);
     const fresh = await generator(1).generate(final, request('model'));
     expect(result.tokens).toEqual(fresh.tokens);
   });
@@ -158,7 +153,7 @@ describe('prefix cache', () => {
     const before = target.computed;
     const prompt = chat(SYSTEM, 'Tell me a story about a brave fox named Leo.');
     const back = await cached.generate(prompt, { ...request('model'), maxTokens: 1 });
-    expect(back.usage.cache_read_input_tokens).toBe(keptSystem.length);
+    expect(back.reused).toBe(keptSystem.length);
     expect(target.computed - before).toBe(prompt.length - keptSystem.length);
   });
 
@@ -174,8 +169,8 @@ describe('prefix cache', () => {
       const result = await cached.generate(later, { ...request('none'), maxTokens: 1 });
       const shared = later.findIndex((id, i) => id !== first[i]);
       // Without the breakpoint the diverging request took that entry and cut it; with it, it did not.
-      if (keep === 0) expect(result.usage.cache_read_input_tokens).toBeLessThan(systemPrefix.length);
-      else expect(result.usage.cache_read_input_tokens).toBe(shared);
+      if (keep === 0) expect(result.reused).toBeLessThan(systemPrefix.length);
+      else expect(result.reused).toBe(shared);
     }
   });
 

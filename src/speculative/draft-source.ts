@@ -1,11 +1,19 @@
 /**
  * Where draft tokens come from. A draft source proposes up to k tokens that may follow the
  * context; the target then verifies them all in one forward pass. Sources: a small draft
- * model (model-draft.ts), prompt lookup (prompt-lookup.ts), or none.
+ * model (model-draft.ts), prompt lookup (prompt-lookup.ts), or none; `draftSource` makes the
+ * one a request names.
  */
 
+import { InvalidRequestError } from '../errors';
+import type { CausalLM, Sequence } from '../model/types';
 import type { SamplingParams } from '../sampling/sampling';
 import type { Rng } from '../util/rng';
+import { ModelDraftSource } from './model-draft';
+import { PromptLookupSource } from './prompt-lookup';
+
+/** The kinds of draft source: a draft model, prompt lookup (n-grams of the context), or none. */
+export type DraftKind = 'model' | 'ngram' | 'none';
 
 export interface Draft {
   tokens: number[];
@@ -17,12 +25,21 @@ export interface Draft {
   probs?: Float64Array[];
 }
 
+export interface DraftRequest {
+  /** Tokens to propose at most. */
+  k: number;
+  /** A draft model stops early when its top probability falls below this (0: never). */
+  minConfidence: number;
+  sampling: SamplingParams;
+  rng: Rng;
+}
+
 export interface DraftSource {
-  readonly kind: 'model' | 'ngram' | 'none';
+  readonly kind: DraftKind;
   /** Forward passes of a draft model so far (0 for sources without one). */
   readonly forwards: number;
-  /** Up to `k` tokens that may follow `context` (every token so far: prompt and reply). */
-  propose(context: readonly number[], k: number, sampling: SamplingParams, rng: Rng): Promise<Draft>;
+  /** Up to `request.k` tokens that may follow `context` (every token so far: prompt and reply). */
+  propose(context: readonly number[], request: DraftRequest): Promise<Draft>;
   /** The first `length` tokens of the context are final: forget any state past them. */
   rollback(length: number): void;
 }
@@ -36,3 +53,21 @@ export const noDraft: DraftSource = {
   },
   rollback() {},
 };
+
+/**
+ * The draft source of `kind`. A draft model drafts into `model.sequence`, its KV cache over
+ * the context, which the caller owns (it may come from the prefix cache).
+ */
+export function draftSource<D extends Sequence>(
+  kind: DraftKind,
+  model?: { model: CausalLM<D>; sequence: D },
+): DraftSource {
+  if (kind === 'none') return noDraft;
+  if (kind === 'ngram') return new PromptLookupSource();
+  if (!model) {
+    throw new InvalidRequestError(
+      'This request asks for a draft model, but none is loaded: load one, or use draft "ngram" or "none".',
+    );
+  }
+  return new ModelDraftSource(model.model, model.sequence);
+}

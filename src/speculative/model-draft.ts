@@ -1,17 +1,16 @@
 /**
  * A draft model as a draft source. It keeps its own KV cache over the context, catches up on
  * whatever it has not seen (at least the newest token) and then runs one token at a time.
- * With a confidence threshold it stops drafting early when its top probability falls below it
- * (a low-confidence token is likely to be rejected, and drafting it costs a forward pass).
+ * Given a confidence threshold it stops drafting early when its top probability falls below
+ * it (see draft-length.ts).
  *
  * Greedy drafting without a threshold reads back token ids only; otherwise the last row of
  * logits is read back to form the distribution.
  */
 
 import type { CausalLM, Sequence } from '../model/types';
-import { argmax, distribution, type SamplingParams, sample } from '../sampling/sampling';
-import type { Rng } from '../util/rng';
-import type { Draft, DraftSource } from './draft-source';
+import { argmax, distribution, sample } from '../sampling/sampling';
+import type { Draft, DraftRequest, DraftSource } from './draft-source';
 
 export class ModelDraftSource<S extends Sequence> implements DraftSource {
   readonly kind = 'model';
@@ -21,11 +20,9 @@ export class ModelDraftSource<S extends Sequence> implements DraftSource {
     private readonly model: CausalLM<S>,
     /** The draft's KV cache over the context; the caller owns it (it may come from the prefix cache). */
     readonly sequence: S,
-    /** Stop drafting when the draft's top probability is below this (0: never). */
-    private readonly confidence = 0,
   ) {}
 
-  async propose(context: readonly number[], k: number, sampling: SamplingParams, rng: Rng): Promise<Draft> {
+  async propose(context: readonly number[], { k, minConfidence, sampling, rng }: DraftRequest): Promise<Draft> {
     const tokens: number[] = [];
     const probs: Float64Array[] = [];
     const greedy = sampling.temperature <= 0;
@@ -35,13 +32,13 @@ export class ModelDraftSource<S extends Sequence> implements DraftSource {
     for (let i = 0; i < Math.min(k, room); i++) {
       this.forwards++;
       let token: number;
-      if (greedy && this.confidence <= 0) {
+      if (greedy && minConfidence <= 0) {
         token = (await this.model.greedy(this.sequence, pending, 'last'))[0];
       } else {
         const logits = await this.model.forwardLast(this.sequence, pending);
         const p = distribution(logits, greedy ? { temperature: 1, topK: 0, topP: 1 } : sampling);
         token = greedy ? argmax(logits) : sample(p, rng);
-        if (this.confidence > 0 && i > 0 && p[argmax(p)] < this.confidence) break;
+        if (minConfidence > 0 && i > 0 && p[argmax(p)] < minConfidence) break;
         if (!greedy) probs.push(p);
       }
       tokens.push(token);

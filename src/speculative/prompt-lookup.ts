@@ -7,7 +7,7 @@
  * Tries n-grams from `maxNgram` down to `minNgram` tokens; proposals are deterministic.
  */
 
-import type { Draft, DraftSource } from './draft-source';
+import type { Draft, DraftRequest, DraftSource } from './draft-source';
 
 export class PromptLookupSource implements DraftSource {
   readonly kind = 'ngram';
@@ -18,7 +18,7 @@ export class PromptLookupSource implements DraftSource {
     private readonly minNgram = 1,
   ) {}
 
-  async propose(context: readonly number[], k: number): Promise<Draft> {
+  async propose(context: readonly number[], { k }: DraftRequest): Promise<Draft> {
     return { tokens: lookup(context, k, this.maxNgram, this.minNgram) };
   }
 

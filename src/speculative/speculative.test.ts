@@ -11,10 +11,12 @@ import { ReferenceModel } from '../ref/model';
 import { distribution, GREEDY, type SamplingParams } from '../sampling/sampling';
 import { FIXTURES, loadFixture, loadGolden } from '../testing/fixtures';
 import { expectCachesFresh } from '../testing/spec';
+import type { DraftLength } from './draft-length';
 import type { Draft, DraftSource } from './draft-source';
 import { ModelDraftSource } from './model-draft';
 import { PromptLookupSource } from './prompt-lookup';
-import { type DraftLength, speculativeGenerate } from './speculative';
+import { speculativeGenerate } from './speculative';
+import { speculativeStats } from './stats';
 
 let target: ReferenceModel;
 let draft: ReferenceModel;
@@ -25,12 +27,10 @@ beforeAll(async () => {
   target = new ReferenceModel(t.config, t.weights);
   draft = new ReferenceModel(d.config, d.weights);
   const chat = (user: string) =>
-    t.tokenizer.encodePrompt(
-      t.tokenizer.applyChatTemplate([
-        { role: 'system', content: 'You tell short, happy stories for children.' },
-        { role: 'user', content: user },
-      ]),
-    );
+    t.tokenizer.encodeChat([
+      { role: 'system', content: 'You tell short, happy stories for children.' },
+      { role: 'user', content: user },
+    ]);
   prompts = [
     ...loadGolden(FIXTURES.target).map((g) => g.ids),
     chat('Can you tell me a story about Zoe the turtle?'),
@@ -54,21 +54,21 @@ async function speculative(
   seed = 0,
 ) {
   const sequence = target.createSequence(256);
-  const result = await speculativeGenerate(target, sequence, source, prompt, {
+  const { tokens, counts } = await speculativeGenerate(target, sequence, source, prompt, {
     maxTokens: TOKENS,
     sampling,
     seed,
     draftLength,
     fallback: false,
   });
-  return { ...result, sequence };
+  return { tokens, stats: speculativeStats(counts), sequence };
 }
 
 describe('greedy speculative decoding equals plain greedy decoding', () => {
   const lengths: DraftLength[] = [1, 2, 3, 4, 5, 6, 7, 8, 'auto'];
   it.each(lengths)('with the draft model, k = %s', async (k) => {
     for (const prompt of prompts) {
-      const source = new ModelDraftSource(draft, draft.createSequence(256), k === 'auto' ? 0.5 : 0);
+      const source = new ModelDraftSource(draft, draft.createSequence(256));
       const { tokens, stats } = await speculative(prompt, source, k);
       expect(tokens).toEqual(await plain(prompt));
       expect(stats.acceptance_rate).toBeGreaterThan(0.3);
@@ -98,7 +98,7 @@ describe('greedy speculative decoding equals plain greedy decoding', () => {
     const wrong: DraftSource = {
       kind: 'model',
       forwards: 0,
-      async propose(_context, k): Promise<Draft> {
+      async propose(_context, { k }): Promise<Draft> {
         return { tokens: new Array(k).fill(padding) };
       },
       rollback() {},
@@ -175,7 +175,7 @@ describe('speculative sampling keeps the target distribution', () => {
     let accepted = 0;
     for (let seed = 0; seed < samples; seed++) {
       const source = kind === 'model' ? new ModelDraftSource(d, d.createSequence(16)) : new PromptLookupSource(2, 1);
-      const { tokens, stats } = await speculativeGenerate(t, t.createSequence(16), source, prompt, {
+      const { tokens, counts: step } = await speculativeGenerate(t, t.createSequence(16), source, prompt, {
         maxTokens: 5,
         sampling,
         seed,
@@ -184,6 +184,7 @@ describe('speculative sampling keeps the target distribution', () => {
       });
       counts[0][tokens[2]]++;
       counts[1][tokens[3]]++;
+      const stats = speculativeStats(step);
       drafted += stats.drafted;
       accepted += stats.accepted;
     }

@@ -11,7 +11,10 @@
  *
  * The first token comes from the prompt's prefill and the second from one plain decode step,
  * whose time is the yardstick: if speculation is measured slower than plain decoding over a
- * window of steps, the rest of the request is decoded plainly, and the stats say so.
+ * window of steps, the rest of the request is decoded plainly.
+ *
+ * Like gpt-fast's `speculative_decode`, the loop returns tokens and raw counts; what they mean
+ * (acceptance, tokens per target pass) is derived in stats.ts, and time is measured by callers.
  */
 
 import type { GenerateOptions } from '../model/generate';
@@ -19,12 +22,11 @@ import type { CausalLM, Sequence } from '../model/types';
 import { distribution, sampleToken } from '../sampling/sampling';
 import { Rng } from '../util/rng';
 import { acceptOrResample } from './acceptance';
-import type { DraftSource } from './draft-source';
-
-export type DraftLength = number | 'auto';
+import { type DraftLength, DraftLengthPolicy } from './draft-length';
+import type { DraftKind, DraftSource } from './draft-source';
 
 export interface SpeculativeOptions extends GenerateOptions {
-  /** Tokens drafted per step: fixed, or 'auto' (adapted to the running acceptance). */
+  /** Tokens drafted per step: fixed, or 'auto' (draft-length.ts). */
   draftLength: DraftLength;
   /** Measured fallback to plain decoding (default true). */
   fallback?: boolean;
@@ -32,28 +34,23 @@ export interface SpeculativeOptions extends GenerateOptions {
   shouldStop?: () => boolean;
 }
 
-export interface SpecStats {
-  draft: DraftSource['kind'];
-  steps: number; // speculative steps (one target forward each)
-  drafted: number;
-  accepted: number;
-  acceptance_rate: number;
-  /** Tokens produced per target forward in speculative steps, the bonus or replacement included. */
-  mean_accepted_length: number;
-  /** Acceptance rate at each draft position: [P(first accepted), P(second accepted | drafted), ...]. */
-  per_position: number[];
-  target_forwards: number;
-  draft_forwards: number;
-  decode_tok_s: number;
-  /** Set when speculation was measured slower than plain decoding and switched off. */
-  fell_back: boolean;
-  fallback_reason?: string;
+/** What happened in a generation, counted as it ran. */
+export interface SpeculativeCounts {
+  draft: DraftKind;
+  /** Speculative steps: one target pass over drafted tokens each. */
+  steps: number;
+  /** Tokens those steps produced: the accepted drafts and each step's own token. */
+  produced: number;
+  /** drafted[i]: steps that drafted a token at position i (0 = the first draft of a step). */
+  drafted: number[];
+  /** accepted[i]: steps whose draft at position i was accepted. */
+  accepted: number[];
+  targetForwards: number;
+  draftForwards: number;
+  /** Why speculation was switched off part way (measured slower than plain decoding), if it was. */
+  fallback?: string;
 }
 
-export const AUTO_START = 4;
-/** With draftLength 'auto', a draft model stops drafting below this top probability. */
-export const AUTO_CONFIDENCE = 0.5;
-export const AUTO_MAX = 8;
 const FALLBACK_WINDOW = 8; // speculative steps per comparison with plain decoding
 
 export async function speculativeGenerate<S extends Sequence>(
@@ -62,28 +59,22 @@ export async function speculativeGenerate<S extends Sequence>(
   source: DraftSource,
   prompt: number[],
   options: SpeculativeOptions,
-): Promise<{ tokens: number[]; stats: SpecStats }> {
+): Promise<{ tokens: number[]; counts: SpeculativeCounts }> {
   const { sampling, maxTokens } = options;
   const greedy = sampling.temperature <= 0;
   const rng = new Rng(options.seed ?? 0);
   const stop = new Set(options.stopTokens ?? []);
+  const policy = new DraftLengthPolicy(options.draftLength);
   const out: number[] = [];
   const context = [...prompt];
-  const longest = Math.max(AUTO_MAX, options.draftLength === 'auto' ? 0 : options.draftLength);
-  const draftedAt = new Array<number>(longest).fill(0);
-  const acceptedAt = new Array<number>(longest).fill(0);
-  const stats: SpecStats = {
+  const counts: SpeculativeCounts = {
     draft: source.kind,
     steps: 0,
-    drafted: 0,
-    accepted: 0,
-    acceptance_rate: 0,
-    mean_accepted_length: 0,
-    per_position: [],
-    target_forwards: 0,
-    draft_forwards: 0,
-    decode_tok_s: 0,
-    fell_back: false,
+    produced: 0,
+    drafted: new Array<number>(policy.longest).fill(0),
+    accepted: new Array<number>(policy.longest).fill(0),
+    targetForwards: 0,
+    draftForwards: 0,
   };
   let done = false;
   const emit = (token: number) => {
@@ -95,7 +86,7 @@ export async function speculativeGenerate<S extends Sequence>(
   };
   /** The target's next token after `tokens`, from the last row (plain decoding: an id is read back). */
   const plainStep = async (tokens: ArrayLike<number>) => {
-    stats.target_forwards++;
+    counts.targetForwards++;
     return greedy
       ? (await target.greedy(sequence, tokens, 'last'))[0]
       : target.sample(sequence, tokens, sampling, rng.nextUint32());
@@ -103,20 +94,18 @@ export async function speculativeGenerate<S extends Sequence>(
 
   emit(await plainStep(prompt.slice(sequence.length)));
   const decodeStart = performance.now();
-  const producedBeforeDecode = out.length;
   if (!done) emit(await plainStep([context[context.length - 1]]));
   const plainMsPerToken = performance.now() - decodeStart;
 
-  let k = options.draftLength === 'auto' ? AUTO_START : options.draftLength;
   let speculating = source.kind !== 'none';
   let windowStart = performance.now();
   let windowTokens = 0;
   let windowSteps = 0;
-  let specTokens = 0;
   while (!done) {
     const last = context[context.length - 1];
+    const k = Math.min(policy.k, maxTokens - out.length - 1);
     const draft = speculating
-      ? await source.propose(context, Math.min(k, maxTokens - out.length - 1), sampling, rng)
+      ? await source.propose(context, { k, minConfidence: policy.minConfidence, sampling, rng })
       : { tokens: [] };
     if (draft.tokens.length === 0) {
       emit(await plainStep([last]));
@@ -126,8 +115,8 @@ export async function speculativeGenerate<S extends Sequence>(
     const base = sequence.length;
     const contextLength = context.length;
     const input = [last, ...draft.tokens];
-    stats.steps++;
-    stats.target_forwards++;
+    counts.steps++;
+    counts.targetForwards++;
     let accepted = 0;
     let next: number;
     if (greedy) {
@@ -152,27 +141,21 @@ export async function speculativeGenerate<S extends Sequence>(
     sequence.truncate(base + 1 + accepted); // keep the newest token and the accepted drafts
     source.rollback(contextLength + accepted);
 
-    stats.drafted += draft.tokens.length;
-    stats.accepted += accepted;
-    for (let i = 0; i < draft.tokens.length; i++) draftedAt[i]++;
-    for (let i = 0; i < accepted; i++) acceptedAt[i]++;
+    for (let i = 0; i < draft.tokens.length; i++) counts.drafted[i]++;
+    for (let i = 0; i < accepted; i++) counts.accepted[i]++;
     const before = out.length;
     for (let i = 0; i < accepted; i++) emit(draft.tokens[i]);
     emit(next);
-    specTokens += out.length - before;
+    counts.produced += out.length - before;
     windowTokens += out.length - before;
     windowSteps++;
+    policy.update(accepted, draft.tokens.length);
 
-    if (options.draftLength === 'auto') {
-      if (accepted === draft.tokens.length) k = Math.min(k + 1, AUTO_MAX);
-      else if (accepted < draft.tokens.length / 2) k = Math.max(k - 1, 1);
-    }
     if (options.fallback !== false && windowSteps === FALLBACK_WINDOW) {
       const specMsPerToken = (performance.now() - windowStart) / windowTokens;
       if (specMsPerToken > plainMsPerToken) {
         speculating = false;
-        stats.fell_back = true;
-        stats.fallback_reason =
+        counts.fallback =
           `speculation took ${specMsPerToken.toFixed(1)} ms per token over ${windowSteps} steps, ` +
           `plain decoding ${plainMsPerToken.toFixed(1)} ms: decoding the rest plainly`;
       }
@@ -181,13 +164,6 @@ export async function speculativeGenerate<S extends Sequence>(
       windowSteps = 0;
     }
   }
-
-  stats.draft_forwards = source.forwards;
-  stats.acceptance_rate = stats.drafted > 0 ? stats.accepted / stats.drafted : 0;
-  stats.mean_accepted_length = stats.steps > 0 ? specTokens / stats.steps : 0;
-  const used = draftedAt.findLastIndex((n) => n > 0) + 1;
-  stats.per_position = draftedAt.slice(0, used).map((n, i) => acceptedAt[i] / n);
-  const decodeSeconds = (performance.now() - decodeStart) / 1000;
-  stats.decode_tok_s = decodeSeconds > 0 ? (out.length - producedBeforeDecode) / decodeSeconds : 0;
-  return { tokens: out, stats };
+  counts.draftForwards = source.forwards;
+  return { tokens: out, counts };
 }

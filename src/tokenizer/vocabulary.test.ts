@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { memorySource } from '../loader/source';
 import { FIXTURES, fixturePath } from '../testing/fixtures';
-import { TextTokenizer } from '../tokenizer/tokenizer';
+import { TextTokenizer } from './tokenizer';
 import { checkVocabularies } from './vocabulary';
 
 const tokenizerJson = (name: string) => JSON.parse(readFileSync(join(fixturePath(name), 'tokenizer.json'), 'utf8'));

@@ -6,7 +6,7 @@
  */
 
 import { VocabularyMismatchError } from '../errors';
-import type { TextTokenizer } from '../tokenizer/tokenizer';
+import type { TextTokenizer } from './tokenizer';
 
 export function checkVocabularies(target: TextTokenizer, draft: TextTokenizer): void {
   const size = Math.max(target.vocabSize, draft.vocabSize);
