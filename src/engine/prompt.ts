@@ -1,20 +1,14 @@
 /**
- * From OpenAI-style chat messages to prompt token ids, through the model's chat template.
- * Text content parts are joined; a part carrying `cache_control: {type: 'ephemeral'}` marks
- * the end of its message as a prefix worth keeping in the cache (the last such mark wins), the
- * way hosted APIs take explicit cache breakpoints.
+ * From OpenAI-style chat messages to prompt token ids, through the model's chat template, the
+ * messages' content read as plain text (TextTokenizer.encodeChat). Text content parts are
+ * joined; a part carrying `cache_control: {type: 'ephemeral'}` marks the end of its message as
+ * a prefix worth keeping in the cache (the last such mark wins), the way hosted APIs take
+ * explicit cache breakpoints.
  */
 
 import type { ChatCompletionMessageParam } from '@mlc-ai/web-llm';
-import { TandemError } from '../errors';
+import { InvalidRequestError } from '../errors';
 import type { ChatMessage, TextTokenizer } from '../tokenizer/tokenizer';
-
-export class InvalidRequestError extends TandemError {
-  constructor(message: string) {
-    super(message);
-    this.name = 'InvalidRequestError';
-  }
-}
 
 interface CacheControlled {
   cache_control?: { type: string };
@@ -55,10 +49,10 @@ export function toChatMessages(messages: ChatCompletionMessageParam[]): {
 export function buildPrompt(tokenizer: TextTokenizer, request: ChatCompletionMessageParam[], openReply = true): Prompt {
   if (request.length === 0) throw new InvalidRequestError('A request needs at least one message.');
   const { messages, breakpoint } = toChatMessages(request);
-  const ids = tokenizer.encodePrompt(tokenizer.applyChatTemplate(messages, openReply));
+  const ids = tokenizer.encodeChat(messages, openReply);
   let keep = 0;
   if (breakpoint >= 0) {
-    const prefix = tokenizer.encodePrompt(tokenizer.applyChatTemplate(messages.slice(0, breakpoint + 1), false));
+    const prefix = tokenizer.encodeChat(messages.slice(0, breakpoint + 1), false);
     // Honoured only where the template renders the earlier messages as a prefix of the whole.
     if (prefix.every((id, i) => ids[i] === id)) keep = prefix.length;
   }

@@ -1,8 +1,16 @@
 /**
- * Text <-> token ids, and chat messages -> prompt text, from a model folder's
- * `tokenizer.json` (the Hugging Face tokenizers library compiled to WebAssembly, the same one
- * web-llm uses: byte-level BPE, SentencePiece-style, added special tokens) and
- * `tokenizer_config.json` (BOS/EOS, and the Jinja chat template, run by @huggingface/jinja).
+ * Text <-> token ids, and chat messages -> prompt ids, from a model folder's `tokenizer.json`
+ * (the Hugging Face tokenizers library compiled to WebAssembly, the same one web-llm uses:
+ * byte-level BPE, SentencePiece-style, added special tokens) and `tokenizer_config.json`
+ * (BOS/EOS, and the Jinja chat template, run by @huggingface/jinja).
+ *
+ * Two rules a chat product needs that a plain encode does not give:
+ *  - Message content is text. Only the chat template's own markers become control tokens; a
+ *    user who types `<|im_end|>` gets those characters, not the token (`encodeChat`).
+ *  - Special tokens are never shown: decoding for display skips them (`decode(ids, {skipSpecial})`).
+ * And prompts start as the Hugging Face tokenizer starts them: with the tokens of
+ * tokenizer.json's post-processor (Llama 3's `<|begin_of_text|>`), or BOS where
+ * tokenizer_config.json asks for it, exactly once.
  */
 
 import { Template } from '@huggingface/jinja';
@@ -22,12 +30,36 @@ interface TokenizerConfig {
   add_bos_token?: boolean;
 }
 
+/** The parts of tokenizer.json read here (the wasm library reads the rest). */
+interface TokenizerJson {
+  added_tokens?: { id: number; content: string; special?: boolean }[];
+  post_processor?: PostProcessor | null;
+}
+
+type TemplatePiece = { SpecialToken?: { id: string }; Sequence?: { id: string } };
+interface PostProcessor {
+  type: string;
+  single?: TemplatePiece[];
+  special_tokens?: Record<string, { ids: number[] }>;
+  processors?: PostProcessor[];
+}
+
+/** Marks a special token's text inside message content while the template renders (private-use characters). */
+const LITERAL = (index: number) => `\uE000tandem:${index}\uE001`;
+const LITERAL_PATTERN = /\uE000tandem:(\d+)\uE001/;
+
 export class TextTokenizer {
   private readonly template: Template | undefined;
+  /** Ids of the special tokens (added tokens marked special): control tokens, never shown. */
+  readonly specialIds: ReadonlySet<number>;
+  private readonly specialPattern: RegExp | undefined;
+  /** Ids the post-processor puts before and after a single sequence. */
+  private readonly frame: { before: number[]; after: number[] };
 
   private constructor(
     private readonly wasm: WasmTokenizer,
     private readonly config: TokenizerConfig,
+    json: TokenizerJson,
     private readonly source: string,
   ) {
     const chat = Array.isArray(config.chat_template)
@@ -40,28 +72,34 @@ export class TextTokenizer {
         cause,
       });
     }
+    const special = (json.added_tokens ?? []).filter((t) => t.special);
+    this.specialIds = new Set(special.map((t) => t.id));
+    const texts = special.map((t) => t.content).sort((a, b) => b.length - a.length);
+    this.specialPattern = texts.length > 0 ? new RegExp(texts.map(escapeRegExp).join('|'), 'g') : undefined;
+    this.frame = singleFrame(json.post_processor ?? undefined) ?? this.bosFrame();
   }
 
   static async load(source: ModelSource): Promise<TextTokenizer> {
-    const json = await source.read('tokenizer.json').catch((cause) => {
+    const bytes = await source.read('tokenizer.json').catch((cause) => {
       throw new TokenizerError(`${source.name}: tokenizer.json is missing: ${(cause as Error).message}`, { cause });
     });
     const config = (await readJson(source, 'tokenizer_config.json', TokenizerError).catch((cause) => {
       if ((cause as Error).name === 'TokenizerError') throw cause;
       return {}; // optional: without it there is no chat template, and no BOS/EOS names
     })) as TokenizerConfig;
+    let json: TokenizerJson;
     try {
-      JSON.parse(new TextDecoder().decode(json)); // the wasm library aborts on bad JSON with no message
+      json = JSON.parse(new TextDecoder().decode(bytes)); // the wasm library aborts on bad JSON with no message
     } catch (cause) {
       throw new TokenizerError(`${source.name}/tokenizer.json is not valid JSON: ${String(cause)}`, { cause });
     }
     let wasm: WasmTokenizer;
     try {
-      wasm = await wasmTokenizerClass().fromJSON(json.slice().buffer);
+      wasm = await wasmTokenizerClass().fromJSON(bytes.slice().buffer);
     } catch (cause) {
       throw new TokenizerError(`${source.name}/tokenizer.json could not be loaded: ${String(cause)}`, { cause });
     }
-    return new TextTokenizer(wasm, config, source.name);
+    return new TextTokenizer(wasm, config, json, source.name);
   }
 
   /** Ids of `text`; special tokens written in the text (e.g. <|im_start|>) become their ids. */
@@ -69,8 +107,26 @@ export class TextTokenizer {
     return Array.from(this.wasm.encode(text));
   }
 
-  decode(ids: ArrayLike<number>): string {
-    return this.wasm.decode(Int32Array.from(ids));
+  /**
+   * Ids of `text` read as plain text: wherever a special token's string occurs, the text is cut
+   * after its first character, so no control token can come out of it.
+   */
+  encodeLiteral(text: string): number[] {
+    const ids: number[] = [];
+    let rest = text;
+    while (rest.length > 0) {
+      const at = this.specialPattern ? rest.search(this.specialPattern) : -1;
+      const cut = at < 0 ? rest.length : at + 1;
+      ids.push(...this.encode(rest.slice(0, cut)));
+      rest = rest.slice(cut);
+    }
+    return ids;
+  }
+
+  /** The text of `ids`; with `skipSpecial`, special tokens leave no trace (what a reader is shown). */
+  decode(ids: ArrayLike<number>, options: { skipSpecial?: boolean } = {}): string {
+    const kept = options.skipSpecial ? Array.from(ids).filter((id) => !this.specialIds.has(id)) : ids;
+    return this.wasm.decode(Int32Array.from(kept));
   }
 
   /** Number of tokens the tokenizer defines (special tokens included); a model may pad beyond it. */
@@ -95,17 +151,13 @@ export class TextTokenizer {
     return tokenText(this.config.eos_token);
   }
 
-  get addBosToken(): boolean {
-    return this.config.add_bos_token === true;
-  }
-
   get hasChatTemplate(): boolean {
     return this.template !== undefined;
   }
 
   /** The prompt text for `messages`, ending with the assistant's turn opened when asked. */
   applyChatTemplate(messages: ChatMessage[], addGenerationPrompt = true): string {
-    if (!this.template) throw new TokenizerError(`${this.source}: tokenizer_config.json has no chat_template`);
+    if (!this.template) throw new TokenizerError(`${this.source}: tokenizer_config.json has no chat template`);
     return this.template.render({
       messages,
       add_generation_prompt: addGenerationPrompt,
@@ -114,19 +166,86 @@ export class TextTokenizer {
     });
   }
 
-  /** Prompt ids for `text`, with BOS first when the tokenizer config asks for it. */
+  /**
+   * Prompt ids for `messages` through the chat template, the content of every message read as
+   * plain text. Special-token strings in content are swapped for placeholders the template
+   * passes through untouched; the rendered text is encoded as the Hugging Face tokenizer
+   * encodes it, and each placeholder as its literal text. Content without such strings gives
+   * exactly the ids of encoding the rendered template.
+   */
+  encodeChat(messages: ChatMessage[], addGenerationPrompt = true): number[] {
+    const literals: string[] = [];
+    const withPlaceholders = (content: string) =>
+      this.specialPattern
+        ? content.replace(this.specialPattern, (marker) => LITERAL(literals.push(marker) - 1))
+        : content;
+    const text = this.applyChatTemplate(
+      messages.map((m) => ({ ...m, content: withPlaceholders(m.content) })),
+      addGenerationPrompt,
+    );
+    const pieces = text.split(LITERAL_PATTERN); // text, literal index, text, literal index, ...
+    const ids = pieces.flatMap((piece, i) => {
+      if (i % 2 === 0) return piece ? this.encode(piece) : [];
+      return this.encodeLiteral(literals[Number(piece)] ?? '');
+    });
+    return this.framed(ids);
+  }
+
+  /** Prompt ids for raw `text` (no chat template), framed as the Hugging Face tokenizer frames them. */
   encodePrompt(text: string): number[] {
-    const ids = this.encode(text);
-    const bos = this.bosToken === undefined ? undefined : this.tokenId(this.bosToken);
-    return this.addBosToken && bos !== undefined && ids[0] !== bos ? [bos, ...ids] : ids;
+    return this.framed(this.encode(text));
   }
 
   dispose(): void {
     this.wasm.dispose();
   }
+
+  /** `ids` with the post-processor's tokens around them; a frame the text already has is not added twice. */
+  private framed(ids: number[]): number[] {
+    const { before, after } = this.frame;
+    const hasBefore = before.length > 0 && before.every((id, i) => ids[i] === id);
+    const hasAfter = after.length > 0 && after.every((id, i) => ids[ids.length - after.length + i] === id);
+    return [...(hasBefore ? [] : before), ...ids, ...(hasAfter ? [] : after)];
+  }
+
+  /** Without a post-processor template: BOS first when tokenizer_config.json's add_bos_token says so. */
+  private bosFrame(): { before: number[]; after: number[] } {
+    const bos = this.bosToken === undefined ? undefined : this.tokenId(this.bosToken);
+    return { before: this.config.add_bos_token === true && bos !== undefined ? [bos] : [], after: [] };
+  }
+}
+
+/**
+ * The ids a TemplateProcessing post-processor (alone or inside a Sequence) puts before and after
+ * a single sequence: its `single` template is special tokens around `$A`.
+ */
+function singleFrame(processor: PostProcessor | undefined): { before: number[]; after: number[] } | undefined {
+  if (!processor) return undefined;
+  if (processor.type === 'Sequence') {
+    for (const inner of processor.processors ?? []) {
+      const frame = singleFrame(inner);
+      if (frame) return frame;
+    }
+    return undefined;
+  }
+  if (processor.type !== 'TemplateProcessing' || !processor.single) return undefined;
+  const frame = { before: [] as number[], after: [] as number[] };
+  let seenSequence = false;
+  for (const piece of processor.single) {
+    if (piece.Sequence) seenSequence = true;
+    else if (piece.SpecialToken) {
+      const ids = processor.special_tokens?.[piece.SpecialToken.id]?.ids ?? [];
+      (seenSequence ? frame.after : frame.before).push(...ids);
+    }
+  }
+  return frame;
 }
 
 function tokenText(token: string | { content: string } | null | undefined): string | undefined {
   if (token == null) return undefined;
   return typeof token === 'string' ? token : token.content;
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
