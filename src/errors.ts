@@ -129,3 +129,11 @@ export class GPUFeatureMissingError extends TandemError {
     this.name = 'GPUFeatureMissingError';
   }
 }
+
+/** A request the engine cannot serve as given: a bad field, an unsupported option, too long a conversation. */
+export class InvalidRequestError extends TandemError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'InvalidRequestError';
+  }
+}

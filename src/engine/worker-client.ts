@@ -5,10 +5,11 @@
  * thread never blocks on the GPU.
  */
 
-import type { ChatCompletionChunk, ChatCompletionRequest, InitProgressReport } from '@mlc-ai/web-llm';
+import type { ChatCompletionChunk, Completion, InitProgressReport } from '@mlc-ai/web-llm';
 import * as Comlink from 'comlink';
-import type { ChatCompletionsCreate, RequestOptions, TandemUsage } from './engine';
+import type { ChatCompletionsCreate, CompletionsCreate, TandemUsage } from './engine';
 import { AsyncQueue } from './queue';
+import type { TandemChatRequest, TandemCompletionRequest } from './request';
 import type { EngineHost, LoadedInfo, WorkerEngineOptions } from './worker-host';
 
 export interface WorkerEngineLoadOptions extends WorkerEngineOptions {
@@ -17,9 +18,10 @@ export interface WorkerEngineLoadOptions extends WorkerEngineOptions {
 
 export class WorkerEngine {
   readonly chat = {
-    completions: {
-      create: ((request: ChatCompletionRequest & RequestOptions) => this.create(request)) as ChatCompletionsCreate,
-    },
+    completions: { create: ((request: TandemChatRequest) => this.createChat(request)) as ChatCompletionsCreate },
+  };
+  readonly completions = {
+    create: ((request: TandemCompletionRequest) => this.createCompletion(request)) as CompletionsCreate,
   };
 
   constructor(
@@ -47,20 +49,25 @@ export class WorkerEngine {
     return this.host.unload();
   }
 
-  private async create(request: ChatCompletionRequest & RequestOptions) {
+  private async createChat(request: TandemChatRequest) {
     if (!request.stream) return this.host.complete(request);
-    const queue = new AsyncQueue<ChatCompletionChunk>();
-    this.host
-      .stream(
-        request,
-        Comlink.proxy((chunk: ChatCompletionChunk) => queue.push(chunk)),
-      )
-      .then(
-        () => queue.close(),
-        (error) => queue.fail(error),
-      );
-    return queue;
+    return chunks<ChatCompletionChunk>((onChunk) => this.host.stream(request, onChunk));
   }
+
+  private async createCompletion(request: TandemCompletionRequest) {
+    if (!request.stream) return this.host.completeText(request);
+    return chunks<Completion>((onChunk) => this.host.streamText(request, onChunk));
+  }
+}
+
+/** The chunks a host streams through a proxied callback, as an async iterable. */
+function chunks<T>(stream: (onChunk: (chunk: T) => void) => Promise<void>): AsyncIterable<T> {
+  const queue = new AsyncQueue<T>();
+  stream(Comlink.proxy((chunk: T) => queue.push(chunk))).then(
+    () => queue.close(),
+    (error) => queue.fail(error),
+  );
+  return queue;
 }
 
 /** Loads the engine in `worker` (a Worker running worker/engine.worker.ts, or any MessagePort). */

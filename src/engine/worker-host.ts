@@ -5,24 +5,19 @@
  * comlink proxies. Errors cross with their `name` and message, and leave the engine usable.
  */
 
-import type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, InitProgressReport } from '@mlc-ai/web-llm';
+import type { ChatCompletion, ChatCompletionChunk, Completion, InitProgressReport } from '@mlc-ai/web-llm';
 import type { Gpu, GpuInfo } from '../gpu/device';
 import { memorySource } from '../loader/source';
-import {
-  createEngine,
-  type EngineOptions,
-  type ModelLocation,
-  type RequestOptions,
-  type TandemEngine,
-  type TandemUsage,
-} from './engine';
+import type { DraftKind } from '../speculative/draft-source';
+import { createEngine, type EngineOptions, type ModelLocation, type TandemEngine, type TandemUsage } from './engine';
+import type { TandemChatRequest, TandemCompletionRequest } from './request';
 
 /** A model folder that can cross a worker boundary. */
 export type PortableLocation = string | { name: string; files: Record<string, ArrayBuffer> };
 
 export interface WorkerEngineOptions extends Omit<EngineOptions, 'target' | 'draft' | 'initProgressCallback' | 'gpu'> {
   target: PortableLocation;
-  draft?: PortableLocation | 'ngram' | 'none';
+  draft?: PortableLocation | Exclude<DraftKind, 'model'>;
 }
 
 export interface LoadedInfo {
@@ -53,8 +48,12 @@ export class EngineHost {
     return { modelId, adapter: gpu.info, contextLength, warnings };
   }
 
-  async complete(request: ChatCompletionRequest & RequestOptions): Promise<ChatCompletion> {
-    return (await this.loaded().chat.completions.create({ ...request, stream: false })) as ChatCompletion;
+  async complete(request: TandemChatRequest): Promise<ChatCompletion> {
+    return this.loaded().chat.completions.create({ ...request, stream: false });
+  }
+
+  async completeText(request: TandemCompletionRequest): Promise<Completion> {
+    return this.loaded().completions.create({ ...request, stream: false });
   }
 
   /**
@@ -62,11 +61,14 @@ export class EngineHost {
    * delivery is awaited: a proxied callback travels on its own port, so without the wait this
    * call's result could overtake the last chunks (and a slow page would not hold back the GPU).
    */
-  async stream(
-    request: ChatCompletionRequest & RequestOptions,
-    onChunk: (chunk: ChatCompletionChunk) => void | Promise<void>,
-  ) {
+  async stream(request: TandemChatRequest, onChunk: (chunk: ChatCompletionChunk) => void | Promise<void>) {
     const chunks = await this.loaded().chat.completions.create({ ...request, stream: true });
+    for await (const chunk of chunks) await onChunk(chunk);
+  }
+
+  /** `stream` for a text completion. */
+  async streamText(request: TandemCompletionRequest, onChunk: (chunk: Completion) => void | Promise<void>) {
+    const chunks = await this.loaded().completions.create({ ...request, stream: true });
     for await (const chunk of chunks) await onChunk(chunk);
   }
 

@@ -1,0 +1,86 @@
+/**
+ * A reply in the shapes of web-llm's (OpenAI's) API: a ChatCompletion or a Completion when
+ * whole, ChatCompletionChunks or Completion chunks when streamed. Streaming runs the reply and
+ * yields its pieces as they come, then the finish reason, then (when asked) the usage.
+ */
+
+import type { ChatCompletion, ChatCompletionChunk, Completion } from '@mlc-ai/web-llm';
+import type { Reply } from './generation';
+import { AsyncQueue } from './queue';
+import type { TandemUsage } from './usage';
+
+interface Envelope {
+  id: string;
+  created: number;
+  model: string;
+}
+
+export function envelope(model: string, kind: 'chatcmpl' | 'cmpl'): Envelope {
+  return { id: `${kind}-${Math.random().toString(36).slice(2)}`, created: Math.floor(Date.now() / 1000), model };
+}
+
+export function chatCompletion(e: Envelope, reply: Reply): ChatCompletion {
+  return {
+    ...e,
+    object: 'chat.completion',
+    choices: [
+      {
+        index: 0,
+        message: { role: 'assistant', content: reply.text },
+        finish_reason: reply.finishReason,
+        logprobs: null,
+      },
+    ],
+    usage: reply.usage,
+  } as ChatCompletion;
+}
+
+export function textCompletion(e: Envelope, reply: Reply): Completion {
+  return {
+    ...e,
+    object: 'text_completion',
+    choices: [{ index: 0, text: reply.text, finish_reason: reply.finishReason, logprobs: null }],
+    usage: reply.usage,
+  };
+}
+
+type Piece = { text: string } | { finish: Reply['finishReason'] } | { usage: TandemUsage };
+
+export function chatChunk(e: Envelope, piece: Piece | { role: 'assistant' }): ChatCompletionChunk {
+  const base = { ...e, object: 'chat.completion.chunk' as const };
+  if ('usage' in piece) return { ...base, choices: [], usage: piece.usage };
+  const delta = 'role' in piece ? { role: piece.role, content: '' } : 'text' in piece ? { content: piece.text } : {};
+  const finish = 'finish' in piece ? piece.finish : null;
+  return { ...base, choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }] };
+}
+
+export function completionChunk(e: Envelope, piece: Piece): Completion {
+  const base = { ...e, object: 'text_completion' as const };
+  if ('usage' in piece) return { ...base, choices: [], usage: piece.usage };
+  const text = 'text' in piece ? piece.text : '';
+  const finish = 'finish' in piece ? piece.finish : null;
+  return { ...base, choices: [{ index: 0, text, finish_reason: finish, logprobs: null }] };
+}
+
+/**
+ * Streams a reply: `first` (if any), then a chunk per piece of text as `run` produces it, a
+ * chunk with the finish reason, and one with the usage when `includeUsage`. A failure ends
+ * the stream with that error.
+ */
+export function streamReply<T>(
+  run: (onText: (text: string) => void) => Promise<Reply>,
+  chunk: (piece: Piece) => T,
+  options: { includeUsage: boolean; first?: T },
+): AsyncIterable<T> {
+  const queue = new AsyncQueue<T>();
+  if (options.first) queue.push(options.first);
+  run((text) => queue.push(chunk({ text }))).then(
+    (reply) => {
+      queue.push(chunk({ finish: reply.finishReason }));
+      if (options.includeUsage) queue.push(chunk({ usage: reply.usage }));
+      queue.close();
+    },
+    (error) => queue.fail(error),
+  );
+  return queue;
+}

@@ -1,0 +1,87 @@
+/**
+ * A reply's usage: the one place it is built, for every caller, in the field names of web-llm
+ * and of the hosted APIs' prompt caching.
+ *
+ *   prompt_tokens                 tokens of the prompt
+ *   cache_read_input_tokens       of those, read from the prefix cache (= prompt_tokens_details.cached_tokens)
+ *   cache_creation_input_tokens   of those, computed and now cached
+ *   completion_tokens             tokens generated
+ *   extra                         web-llm's timings: time to first token, prefill and decode speed,
+ *                                 time per output token, end-to-end latency
+ *   spec                          with a draft source: acceptance and tokens per target pass
+ *
+ * All timings come from one clock (`ReplyClock`): started when the request starts, read when
+ * its first token arrives and when it ends. Prefill speed is the computed prompt tokens over the
+ * time to the first token; decode speed is the tokens after the first over the time after it.
+ */
+
+import type { CompletionUsage } from '@mlc-ai/web-llm';
+import type { SpecStats } from '../speculative/stats';
+
+export interface TandemUsage extends CompletionUsage {
+  cache_creation_input_tokens: number;
+  cache_read_input_tokens: number;
+  prompt_tokens_details: { cached_tokens: number };
+  spec?: SpecStats;
+}
+
+/** One clock for a reply: when it started, when its first token came, when it ended (milliseconds). */
+export class ReplyClock {
+  readonly started = performance.now();
+  firstToken: number | undefined;
+  ended: number | undefined;
+
+  /** Notes a token; only the first one's time is kept. */
+  token(): void {
+    this.firstToken ??= performance.now();
+  }
+
+  end(): void {
+    this.ended = performance.now();
+  }
+
+  /** Milliseconds to the first token (the whole reply's time if none came). */
+  get ttftMs(): number {
+    return (this.firstToken ?? this.endedAt) - this.started;
+  }
+
+  /** Tokens per second after the first one, for a reply of `tokens` tokens (0 with fewer than two). */
+  decodeTokensPerSecond(tokens: number): number {
+    const seconds = (this.endedAt - (this.firstToken ?? this.endedAt)) / 1000;
+    return tokens > 1 && seconds > 0 ? (tokens - 1) / seconds : 0;
+  }
+
+  private get endedAt(): number {
+    return this.ended ?? performance.now();
+  }
+}
+
+export interface UsageCounts {
+  promptTokens: number;
+  /** Prompt tokens read from the prefix cache. */
+  cachedTokens: number;
+  completionTokens: number;
+  clock: ReplyClock;
+  spec?: SpecStats;
+}
+
+export function buildUsage({ promptTokens, cachedTokens, completionTokens, clock, spec }: UsageCounts): TandemUsage {
+  const ttft = clock.ttftMs / 1000;
+  const decodeTokS = clock.decodeTokensPerSecond(completionTokens);
+  return {
+    prompt_tokens: promptTokens,
+    completion_tokens: completionTokens,
+    total_tokens: promptTokens + completionTokens,
+    cache_creation_input_tokens: promptTokens - cachedTokens,
+    cache_read_input_tokens: cachedTokens,
+    prompt_tokens_details: { cached_tokens: cachedTokens },
+    extra: {
+      e2e_latency_s: ((clock.ended ?? performance.now()) - clock.started) / 1000,
+      prefill_tokens_per_s: ttft > 0 ? (promptTokens - cachedTokens) / ttft : 0,
+      decode_tokens_per_s: decodeTokS,
+      time_to_first_token_s: ttft,
+      time_per_output_token_s: decodeTokS > 0 ? 1 / decodeTokS : 0,
+    },
+    ...(spec ? { spec } : {}),
+  };
+}
