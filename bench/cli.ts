@@ -11,8 +11,8 @@ import '../src/node/require-shim';
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { requestNodeGpu } from '../src/gpu/node';
-import { loadModelFolder } from '../src/loader/model-folder';
 import { directorySource } from '../src/loader/node-source';
+import { readPair } from '../src/model/pair';
 import { runInvariance } from './invariance';
 import { runProfile } from './profile';
 import { runBench } from './run';
@@ -31,8 +31,8 @@ export async function main(args: string[]): Promise<number> {
     },
   });
   const gpu = await requestNodeGpu();
-  const target = await loadModelFolder(directorySource(values.target));
-  const draft = await loadModelFolder(directorySource(values.draft));
+  const pair = await readPair({ target: directorySource(values.target), draft: directorySource(values.draft) });
+  const { target, draft } = pair as Required<typeof pair>;
   const environment = `node ${process.version}`;
   const log = (line: string) => console.error(line);
   const fixtures = [
@@ -43,7 +43,7 @@ export async function main(args: string[]): Promise<number> {
     ? await runInvariance(gpu, fixtures, log, values.shape)
     : values.profile
       ? await runProfile(gpu, fixtures, log, values.shape)
-      : await runBench(gpu, { target, draft, quick: values.quick, environment }, log);
+      : await runBench(gpu, { pair, quick: values.quick, environment }, log);
   if (values.json) writeFileSync(values.json, `${JSON.stringify(results, null, 2)}\n`);
   console.log(JSON.stringify(results, null, 2));
   return 'identical' in results && !results.identical ? 1 : 0;

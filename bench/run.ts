@@ -4,7 +4,7 @@
  */
 
 import type { Gpu, GpuInfo } from '../src/gpu/device';
-import type { ModelFolder } from '../src/loader/model-folder';
+import type { FolderPair } from '../src/model/pair';
 import { type DecodeResults, runDecodeSuite } from './suites/decode';
 import { type KernelResults, runKernelSuite } from './suites/kernels';
 import { type MemoryResults, runMemorySuite } from './suites/memory';
@@ -15,8 +15,8 @@ import { runTtftSuite, type TtftResults } from './suites/ttft';
 export const SCHEMA_VERSION = 2;
 
 export interface BenchOptions {
-  target: ModelFolder;
-  draft: ModelFolder;
+  /** The fixture pair (a draft model is needed), read by `readPair`. */
+  pair: FolderPair;
   quick: boolean;
   /** Where it ran: "node v20.20.2", or the browser's user agent. */
   environment: string;
@@ -61,12 +61,13 @@ export async function runBench(gpu: Gpu, options: BenchOptions, log: (line: stri
     `copy ${kernels.copy_gb_s} GB/s; ${kernels.linear.map((l) => `${l.dtype} ${l.rows}x${l.k}: ${l.gb_s} GB/s (${l.fraction_of_copy} of copy)`).join('; ')}`,
   );
   stage('model');
-  const model = await runModelSuite(gpu, options.target, options.quick);
+  const { target } = options.pair;
+  const model = await runModelSuite(gpu, target, options.quick);
   log(
     `model: prefill ${model.prefill_tok_s} tok/s, decode ${model.decode_tok_s} tok/s, verify(5)/decode ${model.verify5_ratio}`,
   );
   stage('decode');
-  const decode = await runDecodeSuite(gpu, options.target, options.draft, options.quick, model.verify);
+  const decode = await runDecodeSuite(gpu, options.pair, options.quick, model.verify);
   for (const run of decode.runs) {
     log(
       `decode ${run.draft} k=${run.draft_length} T=${run.temperature}: plain ${run.plain_tok_s} tok/s, ` +
@@ -75,13 +76,13 @@ export async function runBench(gpu: Gpu, options: BenchOptions, log: (line: stri
     );
   }
   stage('ttft');
-  const ttft = await runTtftSuite(gpu, options.target, options.quick);
+  const ttft = await runTtftSuite(gpu, target, options.quick);
   log(
     `ttft (${ttft.system_tokens}-token system prompt): cold ${ttft.cold_ms} ms, warm ${ttft.warm_ms} ms ` +
       `(${ttft.warm_ratio} of cold), typed-ahead ${ttft.typeahead_ms} ms; one decode step ${ttft.decode_step_ms} ms`,
   );
   stage('memory');
-  const memory = await runMemorySuite(gpu, options.target, options.draft);
+  const memory = await runMemorySuite(gpu, options.pair);
   log(
     `memory: ${memory.models.map((m) => `${m.model} weights ${mib(m.weight_bytes)}`).join(', ')}; ` +
       `prefix cache ${memory.prefix_cache.entries} entries, ${mib(memory.prefix_cache.bytes)}; total ${mib(memory.total_bytes)}`,

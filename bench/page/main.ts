@@ -7,8 +7,8 @@
 
 import { WebGPUUnavailableError } from '../../src/errors';
 import { type Gpu, NO_WEBGPU_HELP, requestGpu } from '../../src/gpu/device';
-import { loadModelFolder } from '../../src/loader/model-folder';
 import { urlSource } from '../../src/loader/source';
+import { readPair } from '../../src/model/pair';
 import { showBanner } from '../../src/ui/banner';
 import { showGpu, showNoGpu } from '../../src/ui/gpu-panel';
 import h100 from '../results/h100.json';
@@ -71,13 +71,14 @@ async function run(options: { quick?: boolean } = {}): Promise<BenchResults> {
   logView.textContent = '';
   setState('running', 'Loading the fixture models…', 0);
   try {
-    const target = await loadModelFolder(urlSource(`${modelsUrl}tandem-target/`));
-    const draft = await loadModelFolder(urlSource(`${modelsUrl}tandem-draft/`));
+    const pair = await readPair({
+      target: urlSource(`${modelsUrl}tandem-target/`),
+      draft: urlSource(`${modelsUrl}tandem-draft/`),
+    });
     const results = await runBench(
       gpu,
       {
-        target,
-        draft,
+        pair,
         quick,
         environment: navigator.userAgent,
         progress: (done, stage) => setState('running', `Running: ${stage}…`, done),

@@ -6,22 +6,22 @@
  * The measured fallback is off here: the point is to measure speculation itself.
  */
 
+import { ReplyClock } from '../../src/engine/usage';
 import type { Gpu } from '../../src/gpu/device';
-import type { ModelFolder } from '../../src/loader/model-folder';
-import { GpuModel } from '../../src/model/gpu-model';
+import type { GpuModel } from '../../src/model/gpu-model';
+import { type FolderPair, uploadPair } from '../../src/model/pair';
 import type { SamplingParams } from '../../src/sampling/sampling';
-import { type DraftSource, noDraft } from '../../src/spec/draft-source';
-import { ModelDraftSource } from '../../src/spec/model-draft';
-import { PromptLookupSource } from '../../src/spec/prompt-lookup';
-import { AUTO_CONFIDENCE, type DraftLength, speculativeGenerate } from '../../src/spec/speculative';
-import { checkVocabularies } from '../../src/spec/vocabulary';
+import type { DraftLength } from '../../src/speculative/draft-length';
+import { type DraftKind, draftSource } from '../../src/speculative/draft-source';
+import { speculativeGenerate } from '../../src/speculative/speculative';
+import { speculativeStats } from '../../src/speculative/stats';
 import { verifyMs } from '../predict';
 import { summarize, time } from '../stats';
 import { round } from './kernels';
 import type { VerifyCost } from './model';
 
 export interface DecodeRun {
-  draft: 'model' | 'ngram';
+  draft: Exclude<DraftKind, 'none'>;
   draft_length: DraftLength;
   temperature: number;
   plain_tok_s: number;
@@ -61,38 +61,44 @@ export const HELD_OUT_REQUESTS = [
 
 export async function runDecodeSuite(
   gpu: Gpu,
-  target: ModelFolder,
-  draft: ModelFolder,
+  folders: FolderPair,
   quick: boolean,
   verify: VerifyCost[],
 ): Promise<DecodeResults> {
-  checkVocabularies(target.tokenizer, draft.tokenizer);
   const tokens = quick ? 32 : 64;
   const capacity = 256;
-  const targetModel = await GpuModel.create(gpu, target.config, target.weights, { maxContext: capacity });
-  const draftModel = await GpuModel.create(gpu, draft.config, draft.weights, { maxContext: capacity });
+  const pair = await uploadPair(gpu, folders, { maxContext: capacity });
+  const targetModel = pair.target.model;
+  if (!pair.draft) throw new RangeError('the decode suite needs a draft model');
+  const draftModel = pair.draft.model;
   const draftSequence = draftModel.createSequence(capacity);
   const requests = quick ? HELD_OUT_REQUESTS.slice(0, 1) : HELD_OUT_REQUESTS;
   const prompts = requests.map((user) =>
-    target.tokenizer.encodePrompt(
-      target.tokenizer.applyChatTemplate([
-        { role: 'system', content: 'You are a friendly storyteller.' },
-        { role: 'user', content: user },
-      ]),
-    ),
+    folders.target.tokenizer.encodeChat([
+      { role: 'system', content: 'You are a friendly storyteller.' },
+      { role: 'user', content: user },
+    ]),
   );
 
-  const decode = async (prompt: number[], source: DraftSource, draftLength: DraftLength, sampling: SamplingParams) => {
+  /** Decodes `prompt` with a draft source of `kind`; the speed counts the tokens after the first. */
+  const decode = async (prompt: number[], kind: DraftKind, draftLength: DraftLength, sampling: SamplingParams) => {
     const sequence = targetModel.createSequence(capacity);
-    const result = await speculativeGenerate(targetModel, sequence, source, prompt, {
-      maxTokens: tokens,
-      sampling,
-      seed: 7,
-      draftLength,
-      fallback: false,
-    });
+    draftSequence.truncate(0);
+    const clock = new ReplyClock();
+    const result = await speculativeGenerate(
+      targetModel,
+      sequence,
+      draftSource(kind, { model: draftModel, sequence: draftSequence }),
+      prompt,
+      { maxTokens: tokens, sampling, seed: 7, draftLength, fallback: false, onToken: () => clock.token() },
+    );
+    clock.end();
     sequence.release();
-    return result;
+    return {
+      tokens: result.tokens,
+      stats: speculativeStats(result.counts),
+      tokS: clock.decodeTokensPerSecond(result.tokens.length),
+    };
   };
 
   // Step costs at the end of the first prompt, for the cost model's prediction.
@@ -110,17 +116,11 @@ export async function runDecodeSuite(
   const draftStepMs = await stepMs(draftModel);
 
   const measure = async (
-    kind: 'model' | 'ngram',
+    kind: Exclude<DraftKind, 'none'>,
     draftLength: DraftLength,
     temperature: number,
   ): Promise<DecodeRun> => {
     const sampling = { temperature, topK: 0, topP: 1 };
-    const makeSource = () => {
-      draftSequence.truncate(0);
-      return kind === 'ngram'
-        ? new PromptLookupSource()
-        : new ModelDraftSource(draftModel, draftSequence, draftLength === 'auto' ? AUTO_CONFIDENCE : 0);
-    };
     const plain: number[] = [];
     const spec: number[] = [];
     let drafted = 0;
@@ -131,11 +131,11 @@ export async function runDecodeSuite(
     let draftForwards = 0;
     const perPosition: number[][] = [];
     for (const prompt of prompts) {
-      await decode(prompt, noDraft, 1, sampling); // warm-up
+      await decode(prompt, 'none', 1, sampling); // warm-up
       for (let repeat = 0; repeat < (quick ? 1 : 2); repeat++) {
-        plain.push((await decode(prompt, noDraft, 1, sampling)).stats.decode_tok_s);
-        const { tokens: out, stats } = await decode(prompt, makeSource(), draftLength, sampling);
-        spec.push(stats.decode_tok_s);
+        plain.push((await decode(prompt, 'none', 1, sampling)).tokS);
+        const { tokens: out, stats, tokS } = await decode(prompt, kind, draftLength, sampling);
+        spec.push(tokS);
         drafted += stats.drafted;
         accepted += stats.accepted;
         steps += stats.steps;

@@ -9,8 +9,7 @@
 import { CachedGenerator } from '../../src/cache/cached-generator';
 import { DEFAULT_CACHE_BUDGET_BYTES, DEFAULT_CONTEXT_LENGTH } from '../../src/engine/engine';
 import type { Gpu } from '../../src/gpu/device';
-import type { ModelFolder } from '../../src/loader/model-folder';
-import { GpuModel } from '../../src/model/gpu-model';
+import { type FolderPair, uploadPair } from '../../src/model/pair';
 import { GREEDY } from '../../src/sampling/sampling';
 
 export interface ModelMemory {
@@ -36,13 +35,10 @@ export interface MemoryResults {
   total_bytes: number;
 }
 
-export async function runMemorySuite(gpu: Gpu, target: ModelFolder, draft: ModelFolder): Promise<MemoryResults> {
-  const context = Math.min(DEFAULT_CONTEXT_LENGTH, target.config.maxPositions);
-  const options = { maxContext: context };
-  const models = [
-    { folder: target, model: await GpuModel.create(gpu, target.config, target.weights, options) },
-    { folder: draft, model: await GpuModel.create(gpu, draft.config, draft.weights, options) },
-  ];
+export async function runMemorySuite(gpu: Gpu, folders: FolderPair): Promise<MemoryResults> {
+  const context = Math.min(DEFAULT_CONTEXT_LENGTH, folders.target.config.maxPositions);
+  const pair = await uploadPair(gpu, folders, { maxContext: context });
+  const models = [pair.target, ...(pair.draft ? [pair.draft] : [])];
   const [targetModel, draftModel] = models.map((m) => m.model);
   const generator = new CachedGenerator(targetModel, draftModel, {
     capacity: context,
@@ -50,13 +46,11 @@ export async function runMemorySuite(gpu: Gpu, target: ModelFolder, draft: Model
   });
   // Two system prompts, each warmed (and pinned) as the engine does when one is set, then a
   // conversation under each.
-  const { tokenizer } = target;
+  const { tokenizer } = folders.target;
   for (const system of ['You are a friendly storyteller.', 'You are a kind teacher who tells simple stories.']) {
     const messages = [{ role: 'system' as const, content: system }];
-    await generator.warm(tokenizer.encodePrompt(tokenizer.applyChatTemplate(messages, false)));
-    const prompt = tokenizer.encodePrompt(
-      tokenizer.applyChatTemplate([...messages, { role: 'user', content: 'Tell me a story.' }]),
-    );
+    await generator.warm(tokenizer.encodeChat(messages, false));
+    const prompt = tokenizer.encodeChat([...messages, { role: 'user', content: 'Tell me a story.' }]);
     await generator.generate(prompt, { maxTokens: 4, sampling: GREEDY, draft: 'model', draftLength: 4 });
   }
   const { cache } = generator;

@@ -9,9 +9,10 @@
  */
 
 import { CachedGenerator } from '../../src/cache/cached-generator';
+import { type GenerationParams, generateReply } from '../../src/engine/generation';
 import type { Gpu } from '../../src/gpu/device';
 import type { ModelFolder } from '../../src/loader/model-folder';
-import { GpuModel } from '../../src/model/gpu-model';
+import { GpuModel, type GpuSequence } from '../../src/model/gpu-model';
 import { GREEDY } from '../../src/sampling/sampling';
 import { summarize } from '../stats';
 import { round } from './kernels';
@@ -49,40 +50,46 @@ export async function runTtftSuite(gpu: Gpu, target: ModelFolder, quick: boolean
   const { tokenizer } = target;
   const system = longSystemPrompt(1024, target);
   const question = 'Please tell me a story about a brave fox named Leo who finds a magic map.';
-  const prompt = tokenizer.encodePrompt(
-    tokenizer.applyChatTemplate([
-      { role: 'system', content: system },
-      { role: 'user', content: question },
-    ]),
-  );
-  const systemTokens = tokenizer.encodePrompt(
-    tokenizer.applyChatTemplate([{ role: 'system', content: system }], false),
-  );
+  const prompt = tokenizer.encodeChat([
+    { role: 'system', content: system },
+    { role: 'user', content: question },
+  ]);
+  const systemTokens = tokenizer.encodeChat([{ role: 'system', content: system }], false);
   const typed = prompt.slice(0, prompt.length - 4); // the question as typed, before its last words
   const capacity = prompt.length + 8;
   const model = await GpuModel.create(gpu, target.config, target.weights, { maxContext: capacity, maxBatch: 128 });
   const options = { capacity, budgetBytes: 256 << 20 };
-  const request = { maxTokens: 1, sampling: GREEDY, draft: 'none' as const, draftLength: 1, fallback: false };
+  const params: GenerationParams = {
+    maxTokens: 1,
+    sampling: GREEDY,
+    seed: 0,
+    stop: [],
+    draft: 'none',
+    draftLength: 1,
+    keep: 0,
+  };
+  /** The request pipeline's time to first token for `prompt` through `generator`. */
+  const ttftMs = async (generator: CachedGenerator<GpuSequence, GpuSequence>) => {
+    const reply = await generateReply(generator, target, prompt, params);
+    generator.cache.clear();
+    return reply.usage.extra.time_to_first_token_s * 1000;
+  };
 
   const cold: number[] = [];
   const warm: number[] = [];
   const typeahead: number[] = [];
   const runs = quick ? 1 : 3;
   for (let i = 0; i < runs; i++) {
-    const coldGenerator = new CachedGenerator(model, undefined, options);
-    cold.push((await coldGenerator.generate(prompt, request)).usage.ttft_ms);
-    coldGenerator.cache.clear();
+    cold.push(await ttftMs(new CachedGenerator(model, undefined, options)));
 
-    const warmGenerator = new CachedGenerator(model, undefined, options);
+    const warmGenerator = new CachedGenerator<GpuSequence, GpuSequence>(model, undefined, options);
     await warmGenerator.warm(systemTokens);
-    warm.push((await warmGenerator.generate(prompt, request)).usage.ttft_ms);
-    warmGenerator.cache.clear();
+    warm.push(await ttftMs(warmGenerator));
 
-    const typingGenerator = new CachedGenerator(model, undefined, options);
+    const typingGenerator = new CachedGenerator<GpuSequence, GpuSequence>(model, undefined, options);
     await typingGenerator.warm(systemTokens);
     await typingGenerator.warm(typed);
-    typeahead.push((await typingGenerator.generate(prompt, request)).usage.ttft_ms);
-    typingGenerator.cache.clear();
+    typeahead.push(await ttftMs(typingGenerator));
   }
 
   const sequence = model.createSequence(capacity);

@@ -2,8 +2,8 @@
  * `tandem generate` on the real adapter, through the same `main` the `npx tandem` command runs:
  * its greedy continuation of the golden prompts is PyTorch's, token for token (plain text, and
  * a chat with a system prompt through the model's template); `--json` gives every documented
- * field; streamed text is the JSON's text; a draft model changes no token; bad arguments and
- * bad model folders end with a usage message or a named error.
+ * field, usage as the engine reports it; streamed text is the JSON's text; a draft model
+ * changes no token; bad arguments and bad model folders end with a usage message or a named error.
  */
 
 import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -61,7 +61,9 @@ describe('tandem generate', () => {
       total_tokens: prompt.ids.length + result.tokens.length,
       cache_read_input_tokens: 0,
     });
-    for (const field of ['ttft_ms', 'prefill_tok_s', 'decode_tok_s']) expect(result.stats[field]).toBeGreaterThan(0);
+    for (const field of ['time_to_first_token_s', 'prefill_tokens_per_s', 'decode_tokens_per_s']) {
+      expect(result.usage.extra[field]).toBeGreaterThan(0);
+    }
     expect(result.adapter.vendor).toBeTypeOf('string');
     expect(result.finish_reason).toBe('length');
   });
@@ -91,8 +93,8 @@ describe('tandem generate', () => {
 
     const draft = JSON.parse((await run([...args, '--draft', fixturePath(FIXTURES.draft)])).stdout);
     expect(draft.tokens).toEqual(plain.tokens);
-    expect(draft.spec.draft).toBe('model');
-    expect(draft.spec.drafted).toBeGreaterThan(0);
+    expect(draft.usage.spec.draft).toBe('model');
+    expect(draft.usage.spec.drafted).toBeGreaterThan(0);
   });
 
   it('prints its usage for missing arguments or an unknown command', async () => {

@@ -8,6 +8,7 @@
 
 import '../node/require-shim';
 import { parseArgs } from 'node:util';
+import { parseDraftLength } from '../speculative/draft-length';
 import { runGenerate } from './generate';
 
 export const USAGE = `Usage: npx tandem generate --target <model dir> --prompt "..." [options]
@@ -25,7 +26,8 @@ export const USAGE = `Usage: npx tandem generate --target <model dir> --prompt "
   --seed S            seed for sampling (default 0)
   --draft DIR|ngram   speculative decoding with a draft model folder, or prompt lookup
   --draft-len K|auto  tokens drafted per step (default auto)
-  --json              print one JSON object instead of streaming text`;
+  --json              print one JSON object (text, token ids, finish reason, usage, adapter)
+                      instead of streaming text`;
 
 export async function main(args: string[]): Promise<number> {
   const [command, ...rest] = args;
@@ -60,14 +62,12 @@ export async function main(args: string[]): Promise<number> {
       systemFile: values['system-file'],
       repeat: Math.max(1, Number(values.repeat)),
       maxTokens: Number(values['max-tokens']),
-      sampling: {
-        temperature: Number(values.temperature),
-        topP: Number(values['top-p']),
-        topK: Number(values['top-k']),
-      },
+      temperature: Number(values.temperature),
+      topP: Number(values['top-p']),
+      topK: Number(values['top-k']),
       seed: Number(values.seed),
       draft: values.draft,
-      draftLength: values['draft-len'] === 'auto' ? 'auto' : Number(values['draft-len']),
+      draftLength: parseDraftLength(values['draft-len']),
       chat: values.chat,
       json: values.json,
     });

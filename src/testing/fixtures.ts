@@ -9,7 +9,7 @@ import type { Gpu } from '../gpu/device';
 import { loadModelFolder, type ModelFolder } from '../loader/model-folder';
 import { directorySource } from '../loader/node-source';
 import { parseSafetensors, tensorData } from '../loader/safetensors';
-import { GpuModel } from '../model/gpu-model';
+import { loadPair, type ModelPair } from '../model/pair';
 
 export const MODELS_DIR = resolve(import.meta.dirname, '../../public/models');
 
@@ -58,14 +58,13 @@ export function loadGolden(name: string): GoldenPrompt[] {
   });
 }
 
-/** The fixture pair on the GPU: the f16 target and the draft, with the target's tokenizer. */
+/** The fixture pair on the GPU (loadPair): the f16 target and the draft, with the target's tokenizer. */
 export async function loadGpuPair(gpu: Gpu, maxContext = 256) {
-  const t = await loadFixture(FIXTURES.targetF16);
-  const d = await loadFixture(FIXTURES.draft);
-  d.tokenizer.dispose();
-  return {
-    target: await GpuModel.create(gpu, t.config, t.weights, { maxContext }),
-    draft: await GpuModel.create(gpu, d.config, d.weights, { maxContext }),
-    tokenizer: t.tokenizer,
-  };
+  const pair = await loadPair(
+    gpu,
+    { target: directorySource(fixturePath(FIXTURES.targetF16)), draft: directorySource(fixturePath(FIXTURES.draft)) },
+    { maxContext },
+  );
+  const { target, draft } = pair as Required<ModelPair>;
+  return { target: target.model, draft: draft.model, tokenizer: target.folder.tokenizer };
 }
