@@ -6,11 +6,11 @@
  * panel says why the chat is unavailable.
  */
 
-import type { ChatCompletionMessageParam } from '@mlc-ai/web-llm';
 import type { TandemUsage } from '../engine/engine';
 import { createWorkerEngine, type WorkerEngine } from '../engine/worker-client';
 import { requestGpu } from '../gpu/device';
 import { onSend } from '../ui/composer';
+import { Conversation } from '../ui/conversation';
 import css from './embed.css?inline';
 
 export interface WidgetConfig {
@@ -52,11 +52,12 @@ export class ChatWidget {
   private readonly root: ShadowRoot;
   private engine: WorkerEngine | undefined;
   private loading: Promise<void> | undefined;
-  private history: ChatCompletionMessageParam[] = [];
+  private readonly conversation: Conversation;
   private readonly listeners = new Set<(reply: Reply) => void>();
   private busy = false;
 
   constructor(private readonly config: WidgetConfig) {
+    this.conversation = new Conversation(() => this.config.systemPrompt);
     this.host = document.createElement('div');
     this.host.dataset.tandemEmbed = '';
     this.root = this.host.attachShadow({ mode: 'open' });
@@ -151,41 +152,20 @@ export class ChatWidget {
     this.render('user', text);
     const bubble = this.render('assistant', '');
     bubble.dataset.state = 'streaming';
-    this.history.push({ role: 'user', content: text });
-    const system = this.config.systemPrompt;
-    const messages: ChatCompletionMessageParam[] = [
-      ...(system ? [{ role: 'system' as const, content: system }] : []),
-      ...this.history,
-    ];
-    let reply = '';
-    let usage: TandemUsage | undefined;
+    let result: Reply = { text: '', usage: undefined };
     try {
-      const stream = await this.engine.chat.completions.create({
-        messages,
-        stream: true,
-        stream_options: { include_usage: true },
-        max_tokens: 256,
-        temperature: 0.7,
+      const reply = await this.conversation.send(this.engine, text, { max_tokens: 256, temperature: 0.7 }, (so) => {
+        bubble.textContent = so;
       });
-      for await (const chunk of stream) {
-        const delta = chunk.choices[0]?.delta.content;
-        if (delta) {
-          reply += delta;
-          bubble.textContent = reply;
-        }
-        if (chunk.usage) usage = chunk.usage as TandemUsage;
-      }
+      result = { text: reply.text, usage: reply.usage };
       bubble.dataset.state = 'done';
-      this.history.push({ role: 'assistant', content: reply });
-      if (usage) this.showFigures(usage);
+      if (reply.usage) this.showFigures(reply.usage);
     } catch (error) {
       bubble.dataset.state = 'error';
       bubble.textContent = (error as Error).message;
-      this.history.pop();
     } finally {
       this.busy = false;
     }
-    const result = { text: reply, usage };
     for (const listener of this.listeners) listener(result);
     return result;
   }
@@ -193,7 +173,10 @@ export class ChatWidget {
   private showFigures(usage: TandemUsage): void {
     const parts = [`${usage.extra.decode_tokens_per_s.toFixed(1)} tok/s`];
     if (usage.spec) parts.push(`acceptance ${usage.spec.acceptance_rate.toFixed(2)}`);
-    parts.push(`TTFT ${Math.round(usage.ttft_ms)} ms`, `${usage.cache_read_input_tokens} cached`);
+    parts.push(
+      `TTFT ${Math.round(usage.extra.time_to_first_token_s * 1000)} ms`,
+      `${usage.cache_read_input_tokens} cached`,
+    );
     this.$('.figures').textContent = parts.join(' · ');
   }
 

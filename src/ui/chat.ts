@@ -4,11 +4,10 @@
  * is set, then the typed text, debounced). Errors are shown and the conversation is kept.
  */
 
-import type { ChatCompletionMessageParam } from '@mlc-ai/web-llm';
-import type { TandemUsage } from '../engine/engine';
 import type { WorkerEngine } from '../engine/worker-client';
 import { showBanner } from './banner';
 import { onSend } from './composer';
+import { Conversation } from './conversation';
 import { showLiveSpeed, showUsage } from './metrics';
 import { readSettings } from './settings';
 
@@ -16,7 +15,7 @@ const el = <T extends HTMLElement>(id: string) => document.querySelector(`[data-
 
 export class Chat {
   private engine: WorkerEngine | undefined;
-  private history: { role: 'user' | 'assistant'; content: string }[] = [];
+  private readonly conversation = new Conversation(() => readSettings().system);
   private busy = false;
   private warmTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly input = el<HTMLTextAreaElement>('input');
@@ -36,14 +35,6 @@ export class Chat {
     if (engine) this.scheduleWarm(0);
   }
 
-  private messages(userText?: string): ChatCompletionMessageParam[] {
-    const { system } = readSettings();
-    const messages: ChatCompletionMessageParam[] = system ? [{ role: 'system', content: system }] : [];
-    messages.push(...this.history);
-    if (userText !== undefined) messages.push({ role: 'user', content: userText });
-    return messages;
-  }
-
   private scheduleWarm(delayMs: number): void {
     clearTimeout(this.warmTimer);
     this.warmTimer = setTimeout(() => void this.warm(), delayMs);
@@ -52,7 +43,7 @@ export class Chat {
   private async warm(): Promise<void> {
     if (!this.engine || this.busy) return;
     const typed = this.input.value.trim();
-    const messages = this.messages(typed || undefined);
+    const messages = this.conversation.messages(typed || undefined);
     if (messages.length === 0) return;
     const indicator = el('warming');
     indicator.hidden = false;
@@ -70,8 +61,6 @@ export class Chat {
     if (!text || !this.engine || this.busy) return;
     clearTimeout(this.warmTimer);
     const settings = readSettings();
-    const messages = this.messages(text);
-    this.history.push({ role: 'user', content: text });
     this.input.value = '';
     this.render('user', text);
     const bubble = this.render('assistant', '');
@@ -79,36 +68,27 @@ export class Chat {
     this.setBusy(true);
     hideBanner();
 
-    let reply = '';
     const started = performance.now();
-    let tokens = 0;
+    let pieces = 0;
     try {
-      const stream = await this.engine.chat.completions.create({
-        messages,
-        stream: true,
-        stream_options: { include_usage: true },
-        temperature: settings.temperature,
-        max_tokens: settings.maxTokens,
-        draft: settings.draft,
-        draftLength: settings.draftLength,
-      });
-      let finish: string | null = null;
-      for await (const chunk of stream) {
-        const choice = chunk.choices[0];
-        if (choice?.delta.content) {
-          reply += choice.delta.content;
-          bubble.textContent = reply;
-          tokens++;
-          showLiveSpeed(tokens, (performance.now() - started) / 1000);
-        }
-        if (choice?.finish_reason) finish = choice.finish_reason;
-        if (chunk.usage) showUsage(chunk.usage as TandemUsage);
-      }
-      bubble.dataset.state = finish === 'abort' ? 'stopped' : 'done';
-      this.history.push({ role: 'assistant', content: reply });
+      const reply = await this.conversation.send(
+        this.engine,
+        text,
+        {
+          temperature: settings.temperature,
+          max_tokens: settings.maxTokens,
+          draft: settings.draft,
+          draftLength: settings.draftLength,
+        },
+        (textSoFar) => {
+          bubble.textContent = textSoFar;
+          showLiveSpeed(++pieces, (performance.now() - started) / 1000);
+        },
+      );
+      if (reply.usage) showUsage(reply.usage);
+      bubble.dataset.state = reply.finishReason === 'abort' ? 'stopped' : 'done';
     } catch (error) {
-      bubble.dataset.state = 'error';
-      this.history.pop(); // the unanswered question stays on screen but leaves the context
+      bubble.dataset.state = 'error'; // the unanswered question stays on screen but leaves the context
       showBanner(error as Error);
       if (/DeviceLost|OutOfMemory/.test((error as Error).name)) this.onEngineError(error as Error);
     } finally {
@@ -118,7 +98,7 @@ export class Chat {
 
   private newChat(): void {
     if (this.busy) return;
-    this.history = [];
+    this.conversation.clear();
     el('messages').replaceChildren();
     this.scheduleWarm(0);
   }

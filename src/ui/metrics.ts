@@ -12,7 +12,7 @@ export function showUsage(usage: TandemUsage): void {
   set('tok-s', usage.extra.decode_tokens_per_s, 1);
   set('acceptance-rate', usage.spec?.acceptance_rate, 2);
   set('mean-accepted-length', usage.spec?.mean_accepted_length, 2);
-  set('ttft-ms', usage.ttft_ms, 0);
+  set('ttft-ms', usage.extra.time_to_first_token_s * 1000, 0);
   set('prompt-tokens', usage.prompt_tokens);
   set('cache-read-tokens', usage.cache_read_input_tokens);
   set('cache-creation-tokens', usage.cache_creation_input_tokens);
