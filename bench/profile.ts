@@ -12,9 +12,12 @@ import { createStorage } from '../src/gpu/buffers';
 import type { Gpu } from '../src/gpu/device';
 import { DispatchProfiler, type ProfileMode, type StepTimes } from '../src/gpu/dispatch-profiler';
 import { bindBuffers, computePipeline } from '../src/gpu/pipelines';
+import { runsPrefill } from '../src/kernels/linear-layer';
+import { type KernelProfile, kernelProfile } from '../src/kernels/profile';
 import type { ModelWeights } from '../src/loader/weights';
 import type { ModelConfig } from '../src/model/config';
 import { GpuModel } from '../src/model/gpu-model';
+import { destroyWeights, uploadWeights } from '../src/model/gpu-weights';
 import { timingWeights } from '../src/model/random-weights';
 import { Rng } from '../src/util/rng';
 import copyCode from './copy.wgsl?raw';
@@ -93,45 +96,61 @@ function byKernel(times: { label: string; ns: number }[]): KernelTime[] {
 export async function profileModel(gpu: Gpu, subject: ProfiledModel, runs = 10): Promise<ModelProfile> {
   const { config } = subject;
   const capacity = CONTEXT + Math.max(...STEP_TOKENS);
-  const model = await GpuModel.create(gpu, config, subject.weights, { maxContext: capacity });
-  const sequence = model.createSequence(capacity);
+  const weights = uploadWeights(gpu, config, subject.weights); // one upload; each variant below builds on it
+  const profile = kernelProfile(gpu.info);
   const profiler = new DispatchProfiler(gpu.device);
   const rng = new Rng(3);
   const prompt = Array.from({ length: CONTEXT }, () => rng.int(0, config.vocabSize));
-  try {
+  /** A model with `changes` to the device's kernel profile (or a profiler), its context prefilled. */
+  const variant = async (changes: Partial<KernelProfile>, withProfiler?: DispatchProfiler) => {
+    const model = await GpuModel.onWeights(gpu, config, weights, {
+      maxContext: capacity,
+      profile: { ...profile, ...changes },
+      profiler: withProfiler,
+    });
+    const sequence = model.createSequence(capacity);
     await model.greedy(sequence, prompt, 'last');
+    const step = async (tokens: number) => {
+      sequence.truncate(CONTEXT);
+      await model.greedy(sequence, prompt.slice(0, tokens), tokens === VERIFY_TOKENS ? 'all' : 'last');
+    };
+    const dispose = () => {
+      sequence.release();
+      model.destroy();
+    };
+    return { step, dispose };
+  };
+  const wallMs = async (changes: Partial<KernelProfile>, tokens: number) => {
+    const { step, dispose } = await variant(changes);
+    const ms = round((await time(() => step(tokens), runs, 2)).median);
+    dispose();
+    return ms;
+  };
+  if (!COMMAND_BUFFERS.includes(profile.commandBuffers)) {
+    throw new RangeError(`the profile's ${profile.commandBuffers} command buffers are not among ${COMMAND_BUFFERS}`);
+  }
+  try {
     const steps: StepProfile[] = [];
     for (const tokens of STEP_TOKENS) {
-      const step = async () => {
-        sequence.truncate(CONTEXT);
-        await model.greedy(sequence, prompt.slice(0, tokens), tokens === VERIFY_TOKENS ? 'all' : 'last');
-      };
-      const chosen = model.commandBuffers; // the profile's choice: one of COMMAND_BUFFERS
       const wallByCommandBuffers = [];
       for (const count of COMMAND_BUFFERS) {
-        model.commandBuffers = count;
-        wallByCommandBuffers.push({ command_buffers: count, ms: round((await time(step, runs, 2)).median) });
+        wallByCommandBuffers.push({ command_buffers: count, ms: await wallMs({ commandBuffers: count }, tokens) });
       }
-      model.commandBuffers = chosen;
-      const wall = wallByCommandBuffers.find((w) => w.command_buffers === chosen);
-      if (!wall) throw new RangeError(`the profile's ${chosen} command buffers are not among ${COMMAND_BUFFERS}`);
-      let withoutPrefillKernel: number | undefined;
-      if (model.usesPrefillKernel(tokens)) {
-        model.prefillKernel = false;
-        withoutPrefillKernel = round((await time(step, runs, 2)).median);
-        model.prefillKernel = true;
-      }
-      model.profiler = profiler;
-      const profiled = async (mode: ProfileMode) => {
+      const wall = wallByCommandBuffers.find((w) => w.command_buffers === profile.commandBuffers) as {
+        ms: number;
+      };
+      const withoutPrefillKernel = runsPrefill(profile, tokens) ? await wallMs({ prefill: false }, tokens) : undefined;
+      const profiled = await variant({}, profiler);
+      const timed = async (mode: ProfileMode) => {
         profiler.mode = mode;
-        await step(); // the first profiled step pays for new pass objects; keep the second
+        await profiled.step(tokens); // the first profiled step pays for new pass objects; keep the second
         await profiler.read();
-        await step();
+        await profiled.step(tokens);
         return profiler.read();
       };
-      const whole = await profiled('passes');
-      const split = await profiled('dispatches');
-      model.profiler = undefined;
+      const whole = await timed('passes');
+      const split = await timed('dispatches');
+      profiled.dispose();
       const kernelsNs = split.passes.reduce((sum, t) => sum + t.ns, 0);
       steps.push({
         tokens,
@@ -147,8 +166,7 @@ export async function profileModel(gpu: Gpu, subject: ProfiledModel, runs = 10):
     return { name: subject.name, context_tokens: CONTEXT, steps };
   } finally {
     profiler.destroy();
-    sequence.release();
-    model.destroy();
+    destroyWeights(weights);
   }
 }
 

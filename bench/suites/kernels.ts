@@ -12,7 +12,8 @@ import type { Gpu } from '../../src/gpu/device';
 import { runComputePass } from '../../src/gpu/passes';
 import { bindBuffers, computePipeline } from '../../src/gpu/pipelines';
 import { LinearKernel } from '../../src/kernels/linear';
-import { kernelProfile, linearChoices } from '../../src/kernels/profile';
+import { layerVariants } from '../../src/kernels/linear-layer';
+import { kernelProfile } from '../../src/kernels/profile';
 import { StepUniform } from '../../src/kernels/step';
 import type { WeightDType } from '../../src/loader/weights';
 import copyCode from '../copy.wgsl?raw';
@@ -69,8 +70,9 @@ export async function linearBandwidth(
   const weight = uploadBuffer(device, weightData, STORAGE, 'weight');
   const step = new StepUniform(device);
   step.write(1);
-  const choices = linearChoices(kernelProfile(gpu.info), gpu.subgroupShuffle);
-  const kernel = new LinearKernel(device, { rows, k, dtype, ...choices });
+  // The decode pipeline a model of the device's profile runs: the layer's one-token variant.
+  const [decode] = layerVariants(shape, kernelProfile(gpu.info), gpu.subgroupShuffle);
+  const kernel = new LinearKernel(device, shape, { kind: 'store' }, decode);
   const buffers = {
     step: step.buffer,
     weight,

@@ -22,8 +22,9 @@ import { expectBitwiseEqual, expectClose } from '../testing/compare';
 import { readFloats, runPass, testGpu } from '../testing/gpu';
 import { packWeights } from '../testing/weights';
 import { Rng } from '../util/rng';
-import { LinearKernel } from './linear';
-import { CPU_PROFILE, GPU_PROFILE, linearChoices, tileFor } from './profile';
+import { LinearKernel, type LinearOutput, type LinearShape } from './linear';
+import { LinearLayer, layerVariants } from './linear-layer';
+import { CPU_PROFILE, GPU_PROFILE } from './profile';
 import { StepUniform } from './step';
 
 const TOLERANCE = { atol: 1e-4, rtol: 1e-4 };
@@ -51,13 +52,9 @@ describe.each([
   ['GPU', GPU_PROFILE],
   ['CPU', CPU_PROFILE],
 ])('linear epilogues, %s profile', (_, profile) => {
-  const choices = () => linearChoices(profile, gpu.subgroupShuffle);
-  /** The pipeline a model runs for `tokens` tokens: prefill's beyond every tile (where it exists), else tileFor's. */
-  const pipeline = (tokens: number) => {
-    const tiles = [1, ...profile.tiles];
-    if (profile.prefill && tokens > tiles[tiles.length - 1]) return { prefill: true };
-    return { tileN: tiles[tileFor(tiles, tokens)] };
-  };
+  /** The layer as a model of this profile runs it: the pipeline it chooses for each step. */
+  const modelLayer = (shape: LinearShape, output: LinearOutput) =>
+    new LinearLayer(device, shape, output, profile, gpu.subgroupShuffle);
 
   it.each([
     [37, 100, 1, 'F32', false],
@@ -69,17 +66,10 @@ describe.each([
     const rng = new Rng(21);
     const l = layer(rng, 2 * f, k, tokens, dtype, withBias);
     const y = createStorage(device, tokens * f * 4, 'gated');
-    const kernel = new LinearKernel(device, {
-      rows: 2 * f,
-      k,
-      dtype,
-      ...pipeline(tokens),
-      epilogue: { kind: 'silu-gate' },
-      ...choices(),
-    });
-    const bindGroup = kernel.bind({ step: step.buffer, weight: l.weight, bias: l.biasBuffer, x: l.xBuffer, y });
+    const kernel = modelLayer({ rows: 2 * f, k, dtype }, { kind: 'silu-gate' });
+    const binds = kernel.bind({ step: step.buffer, weight: l.weight, bias: l.biasBuffer, x: l.xBuffer, y });
     step.write(tokens);
-    await runPass(device, (pass) => kernel.encode(pass, bindGroup, tokens));
+    await runPass(device, (pass) => kernel.encode(pass, binds, tokens));
 
     const gateUp = linear(l.x, l.values, 2 * f, l.bias);
     const expected = new Float32Array(tokens * f);
@@ -108,10 +98,10 @@ describe.each([
       const kCache = createStorage(device, capacity * nkv * hd * 4, 'k');
       const vCache = createStorage(device, capacity * nkv * hd * 4, 'v');
       const heads = { numHeads: nh, numKvHeads: nkv, headDim: hd };
-      const shape = { rows, k, dtype, ...choices() };
-      const kernel = new LinearKernel(device, { ...shape, ...pipeline(tokens), epilogue: { kind: 'rope', heads } });
+      const shape = { rows, k, dtype };
+      const kernel = modelLayer(shape, { kind: 'rope', heads });
       const rope = { cos: upload(tables.cos), sin: upload(tables.sin), kCache, vCache };
-      const bindGroup = kernel.bind({
+      const binds = kernel.bind({
         step: step.buffer,
         weight: l.weight,
         bias: l.biasBuffer,
@@ -120,10 +110,11 @@ describe.each([
         rope,
       });
       step.write(tokens, start);
-      await runPass(device, (pass) => kernel.encode(pass, bindGroup, tokens));
+      await runPass(device, (pass) => kernel.encode(pass, binds, tokens));
 
       // The same layer without an epilogue, a token a workgroup: the plain rows' bits.
-      const plain = new LinearKernel(device, { ...shape, tileN: 1 });
+      const [decode] = layerVariants(shape, profile, gpu.subgroupShuffle);
+      const plain = new LinearKernel(device, shape, { kind: 'store' }, decode);
       const qkv = createStorage(device, tokens * rows * 4, 'qkv');
       const plainBind = plain.bind({ step: step.buffer, weight: l.weight, bias: l.biasBuffer, x: l.xBuffer, y: qkv });
       await runPass(device, (pass) => plain.encode(pass, plainBind, tokens));
@@ -150,15 +141,8 @@ describe.each([
   );
 
   it('refuses shapes an epilogue cannot pair', () => {
-    const { rowBlock } = profile;
     const heads = { numHeads: 4, numKvHeads: 2, headDim: 16 };
-    expect(() => new LinearKernel(device, { rows: 7, k: 8, rowBlock, epilogue: { kind: 'silu-gate' } })).toThrow(
-      /even count/,
-    );
-    expect(() => new LinearKernel(device, { rows: 100, k: 8, rowBlock, epilogue: { kind: 'rope', heads } })).toThrow(
-      /rope needs/,
-    );
-    const accumulate = { rows: 8, k: 8, rowBlock, accumulate: true, epilogue: { kind: 'silu-gate' } } as const;
-    expect(() => new LinearKernel(device, accumulate)).toThrow(/does not accumulate/);
+    expect(() => modelLayer({ rows: 7, k: 8, dtype: 'F32' }, { kind: 'silu-gate' })).toThrow(/even count/);
+    expect(() => modelLayer({ rows: 100, k: 8, dtype: 'F32' }, { kind: 'rope', heads })).toThrow(/rope needs/);
   });
 });

@@ -1,7 +1,35 @@
-/** Which token tile runs a step (`tileFor`): the fewest tiles along z, each as small as it can be. */
+/**
+ * A layer's kernels as a profile makes them (`layerVariants`), and which token tile runs a step
+ * (`tileFor`): the fewest tiles along z, each as small as it can be.
+ */
 
 import { describe, expect, it } from 'vitest';
-import { CPU_PROFILE, GPU_PROFILE, tileFor } from './profile';
+import { layerVariants, runsPrefill, tileFor } from './linear-layer';
+import { CPU_PROFILE, GPU_PROFILE } from './profile';
+
+describe('layerVariants', () => {
+  const shape = { rows: 16384, k: 2048, dtype: 'F16' } as const; // Llama-3.2-1B gate|up
+
+  it('gives a GPU a lanes kernel per tile, all with the same lanes, then the prefill kernel', () => {
+    const variants = layerVariants(shape, GPU_PROFILE, 32);
+    expect(variants.map((v) => (v.kind === 'prefill' ? 'prefill' : v.tileN))).toEqual([
+      1,
+      ...GPU_PROFILE.tiles,
+      'prefill',
+    ]);
+    expect(new Set(variants.map((v) => (v.kind === 'blocked' ? 0 : v.lanes)))).toEqual(new Set([16]));
+    expect(variants.every((v) => v.kind !== 'blocked' && v.shuffle === 32)).toBe(true);
+    expect(runsPrefill(GPU_PROFILE, 16)).toBe(false);
+    expect(runsPrefill(GPU_PROFILE, 17)).toBe(true);
+  });
+
+  it('gives a CPU adapter blocks of 4 rows, a tile each, and no prefill kernel', () => {
+    const variants = layerVariants(shape, CPU_PROFILE, 32);
+    expect(variants).toEqual([1, ...CPU_PROFILE.tiles].map((tileN) => ({ kind: 'blocked', tileN })));
+    expect(runsPrefill(CPU_PROFILE, 64)).toBe(false);
+    expect(() => layerVariants(shape, { ...CPU_PROFILE, prefill: true }, 1)).toThrow(/no prefill kernel/);
+  });
+});
 
 const tileOf = (tiles: number[], tokens: number) => tiles[tileFor(tiles, tokens)];
 

@@ -25,7 +25,8 @@ import { GPUOutOfMemoryError } from '../errors';
 import { createStorage, createUniform } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
 import type { DispatchProfiler } from '../gpu/dispatch-profiler';
-import { type LinearBuffers, LinearKernel, type LinearShape } from '../kernels/linear';
+import type { LinearOutput } from '../kernels/linear';
+import { LinearLayer } from '../kernels/linear-layer';
 import {
   ArgmaxKernel,
   AttentionKernel,
@@ -34,22 +35,24 @@ import {
   SampleKernel,
   writeSamplingParams,
 } from '../kernels/ops';
-import { type KernelProfile, kernelProfile, linearChoices, tileFor } from '../kernels/profile';
+import { type KernelProfile, kernelProfile } from '../kernels/profile';
 import { StepUniform } from '../kernels/step';
 import type { ModelWeights } from '../loader/weights';
 import { ropeTables } from '../ref/ops';
 import type { SamplingParams } from '../sampling/sampling';
 import { type ModelConfig, ropeInverseFrequencies } from './config';
-import { checkLimits, type GpuMatrix, type GpuWeights, uploadWeights } from './gpu-weights';
+import { checkLimits, destroyWeights, type GpuMatrix, type GpuWeights, uploadWeights } from './gpu-weights';
 import type { CausalLM, Rows, Sequence } from './types';
 
 export interface GpuModelOptions {
-  /** Kernel choices; by default chosen from the adapter (see kernels/profile.ts). */
+  /** Kernel choices; by default chosen from the adapter (see kernels/profile.ts). Benchmarks pass others. */
   profile?: KernelProfile;
   /** Most tokens in one forward pass; longer inputs are split. */
   maxBatch?: number;
   /** Longest sequence this model will be asked to hold (RoPE tables are built for it). */
   maxContext?: number;
+  /** Times every dispatch (benchmarks only: it splits each pass into one per dispatch). */
+  profiler?: DispatchProfiler;
 }
 
 interface Activations {
@@ -67,25 +70,16 @@ interface Activations {
 }
 
 /**
- * A linear layer's pipelines, one per token tile: 1 (decode), then the profile's tiles (verify,
- * prefill), ascending, and last on GPUs the prefill kernel, for steps longer than every tile.
- * Tiles change how many tokens a workgroup serves, never a sum's order.
- */
-type LinearTiles = LinearKernel[];
-
-/**
- * Their bind groups, in the same order: the model's, or for the q|k|v projection a sequence's
- * (its epilogue writes that sequence's KV cache).
+ * A linear layer's bind groups, one per pipeline of its LinearLayer: the model's, or for the
+ * q|k|v projection a sequence's (its epilogue writes that sequence's KV cache).
  */
 type LinearBinds = GPUBindGroup[];
 
 /** A layer's pipelines with the model's bind groups. */
 interface BoundLinear {
-  kernels: LinearTiles;
+  layer: LinearLayer;
   binds: LinearBinds;
 }
-
-type LinearOptions = Pick<LinearShape, 'accumulate' | 'epilogue'>;
 
 /** What a forward pass reads back: the logits, the argmax ids, or sampled ids. */
 type Want = 'logits' | 'ids' | 'sample';
@@ -123,14 +117,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
   readonly profile: KernelProfile;
   /** GPU memory of the activations, staging buffers and RoPE tables (besides weights and KV caches). */
   readonly scratchBytes: number;
-  /** Command buffers a step is recorded and submitted in: the profile's choice (benchmarks try others). */
-  commandBuffers: number;
-  /** Steps longer than every tile run the prefill kernel: the profile's choice (benchmarks compare). */
-  prefillKernel: boolean;
-  /** When set, every dispatch of a forward pass is timed (benchmarks only: it splits the passes). */
-  profiler?: DispatchProfiler;
-  /** Tokens of each linear layer's token tiles, in pipeline order: 1, then the profile's tiles. */
-  private readonly tileSizes: number[];
+  private readonly profiler: DispatchProfiler | undefined;
   private readonly step: StepUniform; // the main body's step: B tokens from the sequence's length
   private readonly headStep: StepUniform; // the LM head's step: B rows, or 1
   private readonly act: Activations;
@@ -147,7 +134,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
   private readonly layers: {
     inputNorm: GPUBindGroup;
     postNorm: GPUBindGroup;
-    qkv: LinearTiles; // bound per sequence
+    qkv: LinearLayer; // bound per sequence
     o: BoundLinear;
     gateUp: BoundLinear;
     down: BoundLinear;
@@ -164,15 +151,15 @@ export class GpuModel implements CausalLM<GpuSequence> {
     readonly config: ModelConfig,
     readonly weights: GpuWeights,
     options: GpuModelOptions,
+    /** Whether `destroy` frees the weights (not when they were uploaded for several models). */
+    private readonly ownsWeights: boolean,
   ) {
     const { device } = gpu;
     const { hiddenSize: d, intermediateSize: f, numHeads: nh, numKvHeads: nkv, headDim: hd, vocabSize } = config;
     this.maxBatch = options.maxBatch ?? 64;
     const B = this.maxBatch;
     this.profile = options.profile ?? kernelProfile(gpu.info);
-    this.commandBuffers = this.profile.commandBuffers;
-    this.prefillKernel = this.profile.prefill;
-    this.tileSizes = [1, ...this.profile.tiles];
+    this.profiler = options.profiler;
     this.maxContext = Math.min(options.maxContext ?? 4096, config.maxPositions);
     checkLimits(gpu, `The logits of ${B} tokens`, B * vocabSize * 4);
 
@@ -216,15 +203,15 @@ export class GpuModel implements CausalLM<GpuSequence> {
     this.embedBind = this.embed.bind({ step, table: weights.embed.buffer, tokens: act.tokens, x: act.x });
     this.layers = weights.layers.map((w) => ({
       inputNorm: this.norm.bind({ step, weight: w.inputNorm, x: act.x, out: act.normed }),
-      qkv: this.linearPipelines(w.qkv, { epilogue: { kind: 'rope', heads } }),
-      o: this.linear(w.o, act.attn, act.x, { accumulate: true }),
+      qkv: this.linearLayer(w.qkv, { kind: 'rope', heads }),
+      o: this.linear(w.o, act.attn, act.x, { kind: 'accumulate' }),
       postNorm: this.norm.bind({ step, weight: w.postNorm, x: act.x, out: act.normed }),
-      gateUp: this.linear(w.gateUp, act.normed, act.gated, { epilogue: { kind: 'silu-gate' } }),
-      down: this.linear(w.down, act.gated, act.x, { accumulate: true }),
+      gateUp: this.linear(w.gateUp, act.normed, act.gated, { kind: 'silu-gate' }),
+      down: this.linear(w.down, act.gated, act.x, { kind: 'accumulate' }),
     }));
     const headStep = this.headStep.buffer;
     this.finalNormBind = this.norm.bind({ step: headStep, weight: weights.finalNorm, x: act.headIn, out: act.normed });
-    this.head = this.linear(weights.lmHead, act.normed, act.logits, { step: headStep });
+    this.head = this.linear(weights.lmHead, act.normed, act.logits, { kind: 'store' }, headStep);
     this.argmaxBind = this.argmax.bind({ step: headStep, logits: act.logits, ids: act.ids });
     this.sampleBind = this.sampler.bind({
       step: headStep,
@@ -234,29 +221,44 @@ export class GpuModel implements CausalLM<GpuSequence> {
     });
   }
 
+  /** Uploads `weights` and builds the model on them; `destroy` frees them. */
   static async create(gpu: Gpu, config: ModelConfig, weights: ModelWeights, options: GpuModelOptions = {}) {
+    return GpuModel.build(gpu, config, () => uploadWeights(gpu, config, weights), options, true);
+  }
+
+  /**
+   * A model on weights already uploaded (`uploadWeights`), which the caller keeps and frees:
+   * benchmarks build variants of one model (other kernel profiles, a profiler) on one upload.
+   */
+  static async onWeights(gpu: Gpu, config: ModelConfig, weights: GpuWeights, options: GpuModelOptions = {}) {
+    return GpuModel.build(gpu, config, () => weights, options, false);
+  }
+
+  private static async build(
+    gpu: Gpu,
+    config: ModelConfig,
+    weights: () => GpuWeights,
+    options: GpuModelOptions,
+    ownsWeights: boolean,
+  ) {
     const { device } = gpu;
     device.pushErrorScope('out-of-memory');
-    const model = new GpuModel(gpu, config, uploadWeights(gpu, config, weights), options);
+    const model = new GpuModel(gpu, config, weights(), options, ownsWeights);
     const oom = await device.popErrorScope();
     if (oom) throw new GPUOutOfMemoryError(`The GPU ran out of memory loading the model: ${oom.message}`);
     return model;
   }
 
-  /** The pipelines of the layer with weights `m`: for one token, each of the profile's tiles, and prefill. */
-  private linearPipelines(m: GpuMatrix, options: LinearOptions = {}): LinearTiles {
-    const choices = linearChoices(this.profile, this.gpu.subgroupShuffle);
-    const shape = { rows: m.rows, k: m.cols, dtype: m.dtype, ...options, ...choices };
-    const { device } = this.gpu;
-    const tiles = this.tileSizes.map((tileN) => new LinearKernel(device, { ...shape, tileN }));
-    return this.profile.prefill ? [...tiles, new LinearKernel(device, { ...shape, prefill: true })] : tiles;
+  /** The pipelines of the layer with weights `m` (kernels/linear-layer.ts). */
+  private linearLayer(m: GpuMatrix, output: LinearOutput): LinearLayer {
+    const shape = { rows: m.rows, k: m.cols, dtype: m.dtype };
+    return new LinearLayer(this.gpu.device, shape, output, this.profile, this.gpu.subgroupShuffle);
   }
 
-  /** The layer with weights `m` (and no bias) from x to y, bound to the main step or `options.step`. */
-  private linear(m: GpuMatrix, x: GPUBuffer, y: GPUBuffer, options: LinearOptions & { step?: GPUBuffer } = {}) {
-    const { step = this.step.buffer, ...shape } = options;
-    const kernels = this.linearPipelines(m, shape);
-    return { kernels, binds: bindLinear(kernels, { step, weight: m.buffer, bias: this.weights.zeros, x, y }) };
+  /** The layer with weights `m` (and no bias) from x to y, bound to the main step or `step`. */
+  private linear(m: GpuMatrix, x: GPUBuffer, y: GPUBuffer, output: LinearOutput, step = this.step.buffer) {
+    const layer = this.linearLayer(m, output);
+    return { layer, binds: layer.bind({ step, weight: m.buffer, bias: this.weights.zeros, x, y }) };
   }
 
   createSequence(capacity: number): GpuSequence {
@@ -274,7 +276,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
     const step = this.step.buffer;
     const { act } = this;
     const qkvBinds = kCache.map((k, l) =>
-      bindLinear(this.layers[l].qkv, {
+      this.layers[l].qkv.bind({
         step,
         weight: this.weights.layers[l].qkv.buffer,
         bias: this.weights.layers[l].qkvBias,
@@ -374,7 +376,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
     let pass = this.beginPass(encoder);
     this.embed.encode(pass, this.embedBind, n);
     const layers = this.layers.length;
-    const layersPerBuffer = Math.ceil(layers / this.commandBuffers);
+    const layersPerBuffer = Math.ceil(layers / this.profile.commandBuffers);
     for (let l = 0; l < layers; l++) {
       if (l > 0 && l % layersPerBuffer === 0) {
         // The GPU starts on these layers while the rest are recorded.
@@ -385,12 +387,12 @@ export class GpuModel implements CausalLM<GpuSequence> {
       }
       const layer = this.layers[l];
       this.norm.encode(pass, layer.inputNorm, n);
-      this.encodeLinear(pass, layer.qkv, sequence.qkvBinds[l], n);
+      layer.qkv.encode(pass, sequence.qkvBinds[l], n);
       this.attention.encode(pass, sequence.attentionBinds[l], n);
-      this.encodeLinear(pass, layer.o.kernels, layer.o.binds, n);
+      layer.o.layer.encode(pass, layer.o.binds, n);
       this.norm.encode(pass, layer.postNorm, n);
-      this.encodeLinear(pass, layer.gateUp.kernels, layer.gateUp.binds, n);
-      this.encodeLinear(pass, layer.down.kernels, layer.down.binds, n);
+      layer.gateUp.layer.encode(pass, layer.gateUp.binds, n);
+      layer.down.layer.encode(pass, layer.down.binds, n);
     }
     pass.end();
     if (headRows > 0) {
@@ -398,7 +400,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
       encoder.copyBufferToBuffer(act.x, (n - headRows) * d * 4, act.headIn, 0, headRows * d * 4);
       pass = this.beginPass(encoder);
       this.norm.encode(pass, this.finalNormBind, headRows);
-      this.encodeLinear(pass, this.head.kernels, this.head.binds, headRows);
+      this.head.layer.encode(pass, this.head.binds, headRows);
       if (want === 'ids') this.argmax.encode(pass, this.argmaxBind, headRows);
       if (want === 'sample') this.sampler.encode(pass, this.sampleBind, headRows);
       pass.end();
@@ -420,25 +422,11 @@ export class GpuModel implements CausalLM<GpuSequence> {
     return want === 'logits' ? new Float32Array(data) : new Uint32Array(data);
   }
 
-  /**
-   * Whether a step of `tokens` tokens runs the prefill kernel: it is longer than every tile, the
-   * profile has the kernel, and `prefillKernel` is on.
-   */
-  usesPrefillKernel(tokens: number): boolean {
-    return this.profile.prefill && this.prefillKernel && tokens > this.tileSizes[this.tileSizes.length - 1];
-  }
-
-  /** Records the layer for `tokens` tokens: the prefill kernel (usesPrefillKernel), else the tile `tileFor` picks. */
-  private encodeLinear(pass: GPUComputePassEncoder, kernels: LinearTiles, binds: LinearBinds, tokens: number) {
-    const at = this.usesPrefillKernel(tokens) ? this.tileSizes.length : tileFor(this.tileSizes, tokens);
-    kernels[at].encode(pass, binds[at], tokens);
-  }
-
   private beginPass(encoder: GPUCommandEncoder): GPUComputePassEncoder {
     return this.profiler ? this.profiler.pass(encoder) : encoder.beginComputePass();
   }
 
-  /** Frees the weights and activations (sequences are freed with their own `release`). */
+  /** Frees the activations, and the weights if this model uploaded them (sequences are freed with their own `release`). */
   destroy(): void {
     for (const buffer of Object.values(this.act)) buffer.destroy();
     this.step.buffer.destroy();
@@ -447,15 +435,6 @@ export class GpuModel implements CausalLM<GpuSequence> {
     this.argmax.destroy();
     this.cos.destroy();
     this.sin.destroy();
-    const w = this.weights;
-    const matrices = [w.embed, ...w.layers.flatMap((l) => [l.qkv, l.o, l.gateUp, l.down]), w.lmHead];
-    for (const m of matrices) m.buffer.destroy();
-    for (const l of w.layers) for (const b of [l.inputNorm, l.postNorm, l.qkvBias]) b.destroy();
-    w.finalNorm.destroy();
-    w.zeros.destroy();
+    if (this.ownsWeights) destroyWeights(this.weights);
   }
-}
-
-function bindLinear(kernels: LinearTiles, buffers: LinearBuffers): LinearBinds {
-  return kernels.map((kernel) => kernel.bind(buffers));
 }

@@ -143,3 +143,12 @@ function concat(parts: (Float32Array | Uint16Array)[]): Float32Array | Uint16Arr
   }
   return out;
 }
+
+/** Frees every buffer of `uploadWeights`. */
+export function destroyWeights(w: GpuWeights): void {
+  const matrices = [w.embed, ...w.layers.flatMap((l) => [l.qkv, l.o, l.gateUp, l.down]), w.lmHead];
+  for (const m of new Set(matrices.map((m) => m.buffer))) m.destroy();
+  for (const l of w.layers) for (const b of [l.inputNorm, l.postNorm, l.qkvBias]) b.destroy();
+  w.finalNorm.destroy();
+  w.zeros.destroy();
+}

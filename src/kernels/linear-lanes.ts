@@ -1,0 +1,59 @@
+/**
+ * The GPU's linear kernel (linear.wgsl): a workgroup of 64 threads (more with a pair epilogue
+ * whose pairs span more lanes) computes 64 / LANES weight rows, LANES threads a row, for a tile
+ * of TILE_N tokens held in registers, so each weight read serves the whole tile.
+ *
+ * LANES is a function of the layer's shape and the device's profile (`linearLanes`), never of
+ * the token count, so every tile sums a row in one order: a token's result is the same bits
+ * in a decode step, a verify pass and a prefill chunk.
+ */
+
+import code from './linear.wgsl?raw';
+import {
+  type KernelPlan,
+  type LinearOutput,
+  type LinearShape,
+  planLabel,
+  sharedConstants,
+  withEpilogue,
+  withShuffle,
+} from './linear-shape';
+
+const WORKGROUP = 64;
+const MAX_TILE_N = 16;
+
+/**
+ * Threads per row: enough that each adds at least `wordsPerLane` words of the row, and more
+ * (while each still gets two words) until the layer spans `minWorkgroups` workgroups, so that
+ * a small layer still fills a GPU. Lanes depend on the layer's shape and the device's profile
+ * alone (never on the token count), which keeps the summation order, and so every bit of the
+ * result, the same for any batch.
+ */
+export function linearLanes(words: number, wordsPerLane: number, rows = 0, minWorkgroups = 0): number {
+  let lanes = 1;
+  while (lanes < WORKGROUP && lanes * wordsPerLane * 2 <= words) lanes *= 2;
+  while (lanes < WORKGROUP && lanes * 2 * 2 <= words && (rows * lanes) / WORKGROUP < minWorkgroups) lanes *= 2;
+  return lanes;
+}
+
+export function lanesPlan(
+  shape: LinearShape,
+  output: LinearOutput,
+  variant: { tileN: number; lanes: number; shuffle: number },
+): KernelPlan {
+  const { tileN, lanes, shuffle } = variant;
+  if (!(Number.isInteger(tileN) && tileN >= 1 && tileN <= MAX_TILE_N)) {
+    throw new RangeError(`linear: tileN = ${tileN} must be a whole number from 1 to ${MAX_TILE_N}`);
+  }
+  // A pair's rows share a workgroup (its first and second half of rows), so it takes at least
+  // two rows; either way a workgroup computes as many weight rows.
+  const paired = output.kind === 'silu-gate' || output.kind === 'rope';
+  const workgroup = paired ? Math.max(WORKGROUP, 2 * lanes) : WORKGROUP;
+  return {
+    label: planLabel(shape, tileN, shuffle > 1 ? `shuffle ${shuffle}` : '', output),
+    code: withEpilogue(withShuffle(code, shuffle), output),
+    constants: { ...sharedConstants(shape, output), WG: workgroup, LANES: lanes, SHUFFLE: shuffle, TILE_N: tileN },
+    rowsPerGroup: workgroup / lanes,
+    tileN,
+  };
+}

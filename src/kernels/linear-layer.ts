@@ -1,0 +1,85 @@
+/**
+ * A linear layer as a model runs it: the pipelines its device profile calls for, one per token
+ * tile (1 for decode, then the profile's verify tiles, ascending), and on GPUs the prefill
+ * kernel, with the choice of which one runs a step of n tokens. The choice changes how tokens
+ * are shared out among workgroups, never the order of a sum, so any choice gives the same bits.
+ */
+
+import { LinearKernel } from './linear';
+import { linearLanes } from './linear-lanes';
+import {
+  type LinearBuffers,
+  type LinearOutput,
+  type LinearShape,
+  type LinearVariant,
+  valuesPerWord,
+} from './linear-shape';
+import type { KernelProfile } from './profile';
+
+export class LinearLayer {
+  /** One kernel per tile of `tiles`, then the prefill kernel where the profile has it. */
+  readonly kernels: LinearKernel[];
+  /** Tokens of each tile: 1, then the profile's tiles. */
+  private readonly tiles: number[];
+
+  constructor(
+    device: GPUDevice,
+    shape: LinearShape,
+    output: LinearOutput,
+    private readonly profile: KernelProfile,
+    subgroupShuffle: number,
+  ) {
+    this.tiles = [1, ...profile.tiles];
+    this.kernels = layerVariants(shape, profile, subgroupShuffle).map(
+      (variant) => new LinearKernel(device, shape, output, variant),
+    );
+  }
+
+  /** A bind group for each kernel, in the same order. */
+  bind(buffers: LinearBuffers): GPUBindGroup[] {
+    return this.kernels.map((kernel) => kernel.bind(buffers));
+  }
+
+  /** Records the layer for a step of `tokens` tokens with `binds` (from `bind`). */
+  encode(pass: GPUComputePassEncoder, binds: GPUBindGroup[], tokens: number): void {
+    const at = runsPrefill(this.profile, tokens) ? this.tiles.length : tileFor(this.tiles, tokens);
+    this.kernels[at].encode(pass, binds[at], tokens);
+  }
+}
+
+/** The variants a profile gives a layer of `shape`: a tile each, then prefill where the profile has it. */
+export function layerVariants(shape: LinearShape, profile: KernelProfile, subgroupShuffle: number): LinearVariant[] {
+  const tiles = [1, ...profile.tiles];
+  if (profile.rowBlock === 4) {
+    if (profile.prefill) throw new RangeError('kernel profile: blocks of 4 rows have no prefill kernel');
+    return tiles.map((tileN) => ({ kind: 'blocked', tileN }));
+  }
+  const lanes = linearLanes(
+    shape.k / valuesPerWord(shape.dtype),
+    profile.wordsPerLane,
+    shape.rows,
+    profile.minWorkgroups,
+  );
+  const shuffle = profile.subgroups ? subgroupShuffle : 1;
+  const variants: LinearVariant[] = tiles.map((tileN) => ({ kind: 'lanes', tileN, lanes, shuffle }));
+  return profile.prefill ? [...variants, { kind: 'prefill', lanes, shuffle }] : variants;
+}
+
+/** Whether a step of `tokens` tokens runs the prefill kernel: the profile has it and no tile holds the step. */
+export function runsPrefill(profile: KernelProfile, tokens: number): boolean {
+  return profile.prefill && tokens > profile.tiles[profile.tiles.length - 1];
+}
+
+/**
+ * Which of `tiles` (token tiles, ascending; 1 first) runs a step of `tokens` tokens, as an
+ * index: as few tiles along z as the largest tile needs, each the smallest tile that gives that
+ * many. Up to the largest tile that is the smallest tile holding the step; with tiles up to 6,
+ * 9 tokens run two tiles of 5 (10 tokens' work) rather than two of 6 (12).
+ */
+export function tileFor(tiles: readonly number[], tokens: number): number {
+  const largest = tiles[tiles.length - 1];
+  const need = Math.ceil(tokens / Math.ceil(tokens / largest));
+  let at = 0;
+  while (tiles[at] < need) at++;
+  return at;
+}

@@ -1,0 +1,134 @@
+/**
+ * What every linear kernel variant shares: the layer's shape, what becomes of its sums (the
+ * output), the variants themselves, and the pieces of WGSL and constants they have in common.
+ *
+ * Variants (one WGSL file and one TypeScript file each), chosen per device profile by
+ * linear-layer.ts, never by the batch:
+ *   lanes    linear.wgsl          LANES threads share each weight row; tiles of 1 to 16 tokens
+ *   blocked  linear_blocked.wgsl  each thread 4 rows for a tile of 1 to 8 tokens (CPU adapters)
+ *   prefill  linear_prefill.wgsl  tiles of rows and tokens staged in workgroup memory
+ * Each sums a row in the same order as `lanes` with the same LANES (blocked: one lane), so
+ * their bits agree.
+ */
+
+import type { WeightDType } from '../loader/weights';
+import ropeCode from './epilogue_rope.wgsl?raw';
+import siluGateCode from './epilogue_silu_gate.wgsl?raw';
+import type { HeadShape } from './ops';
+
+export interface LinearShape {
+  rows: number; // weight rows: output features, or twice the outputs with a pair epilogue
+  k: number; // input features: a multiple of 4 (f32) or 8 (f16, bf16)
+  dtype: WeightDType;
+}
+
+/**
+ * What becomes of y = x W^T + bias: stored; added into y (a fused residual add); or handed, a
+ * pair of rows at a time, to an epilogue that takes the place of the next kernel:
+ * 'silu-gate' (weights: gate then up, 2f rows) writes silu(gate) * up, (tokens, f); 'rope'
+ * (weights: q, k and v heads) writes rotated queries to y, (tokens, nh, hd), and rotated keys
+ * and the values into the KV cache at the step's positions.
+ */
+export type LinearOutput =
+  | { kind: 'store' }
+  | { kind: 'accumulate' }
+  | { kind: 'silu-gate' }
+  | { kind: 'rope'; heads: HeadShape };
+
+export type LinearVariant =
+  /** linear.wgsl: `lanes` threads a row, `tileN` tokens a workgroup (1 to 16). */
+  | { kind: 'lanes'; tileN: number; lanes: number; shuffle: number }
+  /** linear_blocked.wgsl: a thread computes 4 rows for `tileN` tokens (1 to 8), no barrier. */
+  | { kind: 'blocked'; tileN: number }
+  /** linear_prefill.wgsl: `lanes` threads a row over tiles in workgroup memory (their size from the device). */
+  | { kind: 'prefill'; lanes: number; shuffle: number };
+
+export interface LinearBuffers {
+  step: GPUBuffer;
+  weight: GPUBuffer; // (rows, k)
+  bias: GPUBuffer; // (rows)
+  x: GPUBuffer; // (tokens, k)
+  y: GPUBuffer; // (tokens, rows), or the epilogue's output
+  /** The 'rope' epilogue's tables, (positions, hd/2) each, and the KV cache, (capacity, nkv, hd) each */
+  rope?: { cos: GPUBuffer; sin: GPUBuffer; kCache: GPUBuffer; vCache: GPUBuffer };
+}
+
+/** A variant's pipeline: its code and constants, and how it spreads a step over workgroups. */
+export interface KernelPlan {
+  label: string;
+  code: string;
+  constants: Record<string, number | boolean>;
+  /** Weight rows a workgroup computes. */
+  rowsPerGroup: number;
+  /** Tokens a workgroup serves. */
+  tileN: number;
+}
+
+const FORMATS: Record<WeightDType, number> = { F32: 0, F16: 1, BF16: 2 };
+
+/** Values in one 32-bit word of a weight row: 4 chunks' worth of f32 words hold 4, half-precision ones 8. */
+export function valuesPerWord(dtype: WeightDType): number {
+  return dtype === 'F32' ? 4 : 8;
+}
+
+/** The constants every variant takes: the shape, the format, the output, the epilogue's heads. */
+export function sharedConstants(shape: LinearShape, output: LinearOutput): Record<string, number | boolean> {
+  const { rows, k, dtype } = shape;
+  if (k % valuesPerWord(dtype) !== 0) {
+    throw new RangeError(`linear: k = ${k} must be a multiple of ${valuesPerWord(dtype)} for ${dtype} weights`);
+  }
+  const heads = output.kind === 'rope' ? output.heads : undefined;
+  return {
+    ROWS: rows,
+    K: k,
+    FORMAT: FORMATS[dtype],
+    ACCUMULATE: output.kind === 'accumulate',
+    PAIR_SPAN: pairSpan(output, rows),
+    ...(heads ? { NH: heads.numHeads, NKV: heads.numKvHeads, HD: heads.headDim } : {}),
+  };
+}
+
+/** The kernel's code followed by its output's epilogue (every variant calls `store_pair` when PAIR_SPAN > 0). */
+export function withEpilogue(code: string, output: LinearOutput): string {
+  const epilogue =
+    output.kind === 'silu-gate'
+      ? siluGateCode
+      : output.kind === 'rope'
+        ? ropeCode
+        : '// Never called: PAIR_SPAN is 0.\nfn store_pair(j: u32, n: u32, a: f32, b: f32) {}\n';
+  return `${code}\n${epilogue}`;
+}
+
+/** linear.wgsl and linear_prefill.wgsl end their reduction tree with `lane_shuffle_xor` when SHUFFLE > 1. */
+export function withShuffle(code: string, shuffle: number): string {
+  if (shuffle < 1 || (shuffle & (shuffle - 1)) !== 0) {
+    throw new RangeError(`linear: shuffle = ${shuffle} must be a power of two`);
+  }
+  return shuffle > 1
+    ? `enable subgroups;\n${code}\nfn lane_shuffle_xor(v: f32, mask: u32) -> f32 { return subgroupShuffleXor(v, mask); }\n`
+    : `${code}\n// Never called: SHUFFLE is 1 without subgroups.\nfn lane_shuffle_xor(v: f32, mask: u32) -> f32 { return v; }\n`;
+}
+
+/** A label naming the layer, its tile and variant, and its output: "linear F16 2048x576/5 shuffle 32 rope". */
+export function planLabel(shape: LinearShape, tileN: number, variant: string, output: LinearOutput): string {
+  const out = output.kind === 'store' || output.kind === 'accumulate' ? '' : ` ${output.kind}`;
+  return `linear ${shape.dtype} ${shape.rows}x${shape.k}/${tileN}${variant ? ` ${variant}` : ''}${out}`;
+}
+
+/** How far apart an epilogue's paired rows are (PAIR_SPAN in the WGSL; 0 without pairs), after checking the shape. */
+function pairSpan(output: LinearOutput, rows: number): number {
+  if (output.kind === 'silu-gate') {
+    if (rows % 2 !== 0) throw new RangeError(`linear: silu-gate needs gate and up rows, an even count, not ${rows}`);
+    return rows / 2;
+  }
+  if (output.kind === 'rope') {
+    const { numHeads, numKvHeads, headDim } = output.heads;
+    if (rows !== (numHeads + 2 * numKvHeads) * headDim || headDim % 2 !== 0) {
+      throw new RangeError(
+        `linear: rope needs (${numHeads} + 2 x ${numKvHeads}) heads of an even ${headDim} rows, not ${rows}`,
+      );
+    }
+    return headDim / 2;
+  }
+  return 0;
+}
