@@ -7,7 +7,9 @@
  */
 
 import '../node/require-shim';
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import type { TandemRequest } from '../engine/request';
 import { parseDraftLength } from '../speculative/draft-length';
 import { runGenerate } from './generate';
 
@@ -55,20 +57,25 @@ export async function main(args: string[]): Promise<number> {
       console.error(USAGE);
       return 2;
     }
+    const system = values['system-file'] ? readFileSync(values['system-file'], 'utf8').trim() : values.system;
+    const fields = {
+      max_tokens: Number(values['max-tokens']),
+      temperature: Number(values.temperature),
+      top_p: Number(values['top-p']),
+      top_k: Number(values['top-k']),
+      seed: Number(values.seed),
+    };
+    const user = { role: 'user' as const, content: values.prompt };
+    const request: TandemRequest =
+      values.chat || system
+        ? { ...fields, messages: system ? [{ role: 'system', content: system }, user] : [user] }
+        : { ...fields, prompt: values.prompt };
     return runGenerate({
       target: values.target,
-      prompt: values.prompt,
-      system: values.system,
-      systemFile: values['system-file'],
-      repeat: Math.max(1, Number(values.repeat)),
-      maxTokens: Number(values['max-tokens']),
-      temperature: Number(values.temperature),
-      topP: Number(values['top-p']),
-      topK: Number(values['top-k']),
-      seed: Number(values.seed),
       draft: values.draft,
       draftLength: parseDraftLength(values['draft-len']),
-      chat: values.chat,
+      request,
+      repeat: Math.max(1, Number(values.repeat)),
       json: values.json,
     });
   }
