@@ -85,6 +85,23 @@ describe('loadModelFolder', () => {
     expect((missing as Error).name).toBe('ModelFileMissingError');
   });
 
+  it('refuses weights for more layers than config.json has', async () => {
+    const config = JSON.parse(files()['config.json'].toString());
+    const error = await loadError({
+      'config.json': JSON.stringify({ ...config, num_hidden_layers: config.num_hidden_layers - 1 }),
+    });
+    expect(error.name).toBe('TensorShapeError');
+    expect(error.message).toMatch(/holds "model\.layers\.\d+\..*", but config\.json says the model has \d+ layers/);
+  });
+
+  it('refuses an index whose shard lies outside the model folder, before reading it', async () => {
+    const index = { weight_map: { 'model.embed_tokens.weight': '../../../../../etc/passwd' } };
+    const { 'model.safetensors': _, ...rest } = files();
+    const error = await loadError({ ...rest, 'model.safetensors.index.json': JSON.stringify(index) });
+    expect(error.name).toBe('UnsafeFilePathError');
+    expect(error.message).not.toMatch(/bytes|size/);
+  });
+
   it('raises ModelConfigError for a config.json that is not JSON', async () => {
     const error = await loadError({ 'config.json': '{"architectures": [' });
     expect(error.name).toBe('ModelConfigError');

@@ -4,8 +4,8 @@
  */
 
 import { ModelConfigError } from '../errors';
-import { type ModelConfig, parseModelConfig } from '../model/config';
 import { TextTokenizer } from '../tokenizer/tokenizer';
+import { type ModelConfig, parseModelConfig } from './config';
 import { type FileProgress, type ModelSource, readJson } from './source';
 import { loadWeights, type ModelWeights } from './weights';
 
@@ -29,7 +29,11 @@ export async function loadModelFolder(
   const config = await loadConfig(source);
   const tokenizer = await TextTokenizer.load(source);
   try {
-    const weights = await loadWeights(source, config, onProgress);
+    // A stored weight file found damaged is dropped as it is read: the second try downloads it.
+    const weights = await loadWeights(source, config, onProgress).catch((error: Error) => {
+      if (error.name !== 'StoredFileDamagedError') throw error;
+      return loadWeights(source, config, onProgress);
+    });
     return { name: source.name, config, weights, tokenizer, stopTokenIds: await stopTokens(source, config, tokenizer) };
   } catch (error) {
     tokenizer.dispose();

@@ -1,7 +1,7 @@
 /** safetensors parsing: a good file round-trips; every kind of damage raises SafetensorsFormatError saying what. */
 
 import { describe, expect, it } from 'vitest';
-import { parseSafetensors, tensorData } from './safetensors';
+import { parseSafetensors, readSafetensors, tensorData } from './safetensors';
 import { encodeSafetensors } from './safetensors-writer';
 
 const good = () =>
@@ -72,8 +72,63 @@ describe('parseSafetensors', () => {
     expect(failure(bytes).message).toMatch(/not valid JSON/);
   });
 
+  it('rejects tensors that overlap, leave a gap, or leave bytes over', () => {
+    const overlap = withHeader(
+      {
+        a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] },
+        b: { dtype: 'F32', shape: [2], data_offsets: [0, 8] },
+      },
+      8,
+    );
+    expect(failure(overlap).message).toMatch(/overlaps/);
+    const gap = withHeader({ a: { dtype: 'F32', shape: [1], data_offsets: [4, 8] } }, 8);
+    expect(failure(gap).message).toMatch(/gap of 4 bytes/);
+    const extra = withHeader({ a: { dtype: 'F32', shape: [1], data_offsets: [0, 4] } }, 8);
+    expect(failure(extra).message).toMatch(/4 bytes lie past the last tensor/);
+  });
+
+  it('rejects a header length one byte short: the data would shift onto the padding', () => {
+    const bytes = good();
+    const view = new DataView(bytes.buffer);
+    view.setBigUint64(0, view.getBigUint64(0, true) - 1n, true);
+    expect(failure(bytes).name).toBe('SafetensorsFormatError');
+  });
+
   it('rejects offsets that disagree with the shape', () => {
     const error = failure(withHeader({ x: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }, 8));
     expect(error.message).toMatch(/needs 12 bytes but data_offsets span 8/);
+  });
+});
+
+describe('readSafetensors', () => {
+  /** `bytes` as a stream of chunks of `size` bytes, so reads straddle chunk boundaries. */
+  const chunked = (bytes: Uint8Array, size: number) =>
+    new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let at = 0; at < bytes.byteLength; at += size) controller.enqueue(bytes.slice(at, at + size));
+        controller.close();
+      },
+    });
+
+  it('reads the wanted tensors from a stream into arrays of their own, passing over the rest', async () => {
+    for (const size of [1, 5, 7, 4096]) {
+      const tensors = await readSafetensors(chunked(good(), size), 'x', (info) => info.name === 'b.weight');
+      expect([...tensors.keys()]).toEqual(['b.weight']);
+      expect(Array.from(tensors.get('b.weight')?.data ?? [])).toEqual([0x3c00, 0x4000, 0xc000, 0]);
+    }
+  });
+
+  it('shows the header before reading a tensor, and names a stream that ends early', async () => {
+    const seen: string[] = [];
+    const bytes = good();
+    const error = await readSafetensors(
+      chunked(bytes.subarray(0, bytes.byteLength - 2), 3),
+      'cut.safetensors',
+      () => true,
+      (header) => seen.push(...header.tensors.keys()),
+    ).catch((e: Error) => e);
+    expect(seen).toEqual(['a.weight', 'b.weight']);
+    expect((error as Error).name).toBe('SafetensorsFormatError');
+    expect((error as Error).message).toMatch(/cut\.safetensors ends at byte \d+, 2 bytes short/);
   });
 });

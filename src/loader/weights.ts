@@ -1,13 +1,16 @@
 /**
  * The weights of a model: one `model.safetensors`, or the shards listed by
- * `model.safetensors.index.json`. Every tensor the config implies must be present with the
- * shape it implies, in a float dtype; otherwise TensorMissingError / TensorShapeError name it.
+ * `model.safetensors.index.json`, each read as a stream, every tensor straight into its own
+ * array. Every tensor the config implies must be present with the shape it implies, in a float
+ * dtype, and no layer past the config's count may be in the files; this is checked from the
+ * headers (and the index), before any tensor's bytes are read. Otherwise TensorMissingError /
+ * TensorShapeError name the tensor.
  */
 
 import { ModelFileMissingError, SafetensorsFormatError, TensorMissingError, TensorShapeError } from '../errors';
-import { expectedTensors, type ModelConfig } from '../model/config';
-import { parseSafetensors, type Safetensors, tensorData } from './safetensors';
-import { type FileProgress, type ModelSource, readJson } from './source';
+import { expectedTensors, type ModelConfig } from './config';
+import { readSafetensors, type SafetensorsHeader } from './safetensors';
+import { confined, type FileProgress, type ModelSource, readJson } from './source';
 
 export type WeightDType = 'F32' | 'F16' | 'BF16';
 
@@ -29,48 +32,88 @@ export async function loadWeights(
   config: ModelConfig,
   onProgress?: (progress: FileProgress) => void,
 ): Promise<ModelWeights> {
-  return checkWeights(await readWeightFiles(source, onProgress), config, source.name);
+  const expected = expectedTensors(config);
+  const weights: ModelWeights = new Map();
+  for (const { file, names } of await weightFiles(source, expected)) {
+    const opened = await source.open(file, onProgress);
+    let tensors: Awaited<ReturnType<typeof readSafetensors>>;
+    try {
+      tensors = await readSafetensors(
+        opened.stream,
+        file,
+        (info) => expected.has(info.name),
+        (header) => checkHeader(header, names, expected, config, source.name),
+      );
+    } catch (error) {
+      await opened.settle(false);
+      throw error;
+    }
+    await opened.settle(true);
+    for (const [name, { info, data }] of tensors) {
+      weights.set(name, { name, dtype: info.dtype as WeightDType, shape: info.shape, data: data as never });
+    }
+  }
+  return weights;
 }
 
-async function readWeightFiles(source: ModelSource, onProgress?: (p: FileProgress) => void): Promise<Safetensors[]> {
-  let single: Uint8Array;
+/** The weight files and the expected tensors each must hold: the single file, or the index's shards. */
+async function weightFiles(source: ModelSource, expected: Map<string, number[]>) {
+  let index: unknown;
   try {
-    single = await source.read(SINGLE_FILE, onProgress);
+    index = await readJson(source, INDEX_FILE, SafetensorsFormatError);
   } catch (error) {
     if ((error as Error).name !== 'ModelFileMissingError') throw error;
-    const index = await readJson(source, INDEX_FILE, SafetensorsFormatError).catch(() => {
-      throw new ModelFileMissingError(`${source.name}: neither ${SINGLE_FILE} nor ${INDEX_FILE} could be read`, {
-        cause: error,
-      });
-    });
-    const weightMap = (index as { weight_map?: Record<string, string> }).weight_map;
-    if (!weightMap) throw new SafetensorsFormatError(`${source.name}/${INDEX_FILE} has no weight_map`);
-    const shards = [...new Set(Object.values(weightMap))].sort();
-    const files: Safetensors[] = [];
-    for (const shard of shards) files.push(parseSafetensors(await source.read(shard, onProgress), shard));
-    return files;
+    return [{ file: SINGLE_FILE, names: [...expected.keys()] }];
   }
-  return [parseSafetensors(single, SINGLE_FILE)];
+  const weightMap = (index as { weight_map?: Record<string, unknown> }).weight_map;
+  if (typeof weightMap !== 'object' || weightMap === null) {
+    throw new SafetensorsFormatError(`${source.name}/${INDEX_FILE} has no weight_map`);
+  }
+  const shards = new Map<string, string[]>();
+  for (const [name, shard] of Object.entries(weightMap)) {
+    if (typeof shard !== 'string') {
+      throw new SafetensorsFormatError(`${source.name}/${INDEX_FILE}: "${name}" maps to ${JSON.stringify(shard)}`);
+    }
+    confined(source.name, shard);
+    if (!shards.has(shard)) shards.set(shard, []);
+    if (expected.has(name)) shards.get(shard)?.push(name);
+  }
+  for (const name of expected.keys()) {
+    if (!Object.hasOwn(weightMap, name)) {
+      throw new TensorMissingError(`${source.name}: tensor "${name}" is not in ${INDEX_FILE}'s weight_map`);
+    }
+  }
+  if (shards.size === 0) throw new ModelFileMissingError(`${source.name}/${INDEX_FILE} lists no shard`);
+  return [...shards].sort(([a], [b]) => a.localeCompare(b)).map(([file, names]) => ({ file, names }));
 }
 
-export function checkWeights(files: Safetensors[], config: ModelConfig, where: string): ModelWeights {
-  const weights: ModelWeights = new Map();
-  for (const [name, shape] of expectedTensors(config)) {
-    const file = files.find((f) => f.tensors.has(name));
-    const info = file?.tensors.get(name);
-    if (!file || !info) {
-      throw new TensorMissingError(
-        `${where}: tensor "${name}" is missing from ${files.map((f) => f.fileName).join(', ')}`,
-      );
-    }
+/** The header of a file that should hold `names`: each there with the config's shape and a float dtype. */
+function checkHeader(
+  header: SafetensorsHeader,
+  names: string[],
+  expected: Map<string, number[]>,
+  config: ModelConfig,
+  where: string,
+): void {
+  for (const name of names) {
+    const info = header.tensors.get(name);
+    if (!info) throw new TensorMissingError(`${where}: tensor "${name}" is missing from ${header.fileName}`);
+    const shape = expected.get(name) as number[];
     if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
       throw new TensorShapeError(
         `${where}: tensor "${name}" has shape [${info.shape}] but config.json implies [${shape}]`,
       );
     }
-    if (info.dtype === 'I32')
+    if (info.dtype === 'I32') {
       throw new TensorShapeError(`${where}: tensor "${name}" is I32; weights must be F32, F16 or BF16`);
-    weights.set(name, { name, dtype: info.dtype, shape, data: tensorData(file, info) as Float32Array | Uint16Array });
+    }
   }
-  return weights;
+  for (const name of header.tensors.keys()) {
+    const layer = /^model\.layers\.(\d+)\./.exec(name);
+    if (layer && Number(layer[1]) >= config.numLayers) {
+      throw new TensorShapeError(
+        `${where}: ${header.fileName} holds "${name}", but config.json says the model has ${config.numLayers} layers`,
+      );
+    }
+  }
 }
