@@ -14,8 +14,8 @@ import { DispatchProfiler, type ProfileMode, type StepTimes } from '../src/gpu/d
 import { bindBuffers, computePipeline } from '../src/gpu/pipelines';
 import { runsPrefill } from '../src/kernels/linear-layer';
 import { type KernelProfile, kernelProfile } from '../src/kernels/profile';
+import type { ModelConfig } from '../src/loader/config';
 import type { ModelWeights } from '../src/loader/weights';
-import type { ModelConfig } from '../src/model/config';
 import { GpuModel } from '../src/model/gpu-model';
 import { destroyWeights, uploadWeights } from '../src/model/gpu-weights';
 import { timingWeights } from '../src/model/random-weights';

@@ -8,7 +8,7 @@
  * are a real part of a draft step's cost.
  */
 
-import { type ModelConfig, parseModelConfig } from '../src/model/config';
+import { type ModelConfig, parseModelConfig } from '../src/loader/config';
 import { llamaConfigJson } from '../src/model/random-weights';
 
 export interface Shape {
@@ -97,7 +97,7 @@ export const SHAPE_PAIRS: ShapePair[] = [
 export function parameterCount(config: ModelConfig): number {
   const { hiddenSize: d, intermediateSize: f, numHeads, numKvHeads, headDim, vocabSize, numLayers } = config;
   const attention = d * (numHeads + 2 * numKvHeads) * headDim + numHeads * headDim * d;
-  const bias = config.attentionBias ? (numHeads + 2 * numKvHeads) * headDim : 0;
+  const bias = config.qkvBias ? (numHeads + 2 * numKvHeads) * headDim : 0;
   const layer = attention + bias + 3 * d * f + 2 * d;
   const embeddings = vocabSize * d * (config.tieWordEmbeddings ? 1 : 2);
   return numLayers * layer + embeddings + d;

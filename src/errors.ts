@@ -137,3 +137,19 @@ export class InvalidRequestError extends TandemError {
     this.name = 'InvalidRequestError';
   }
 }
+
+/** A model file names another file outside its folder (a shard path with `..`, an absolute path, another origin). */
+export class UnsafeFilePathError extends TandemError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'UnsafeFilePathError';
+  }
+}
+
+/** A model file kept in browser storage no longer matches its recorded size and SHA-256: it was dropped, to be downloaded again. */
+export class StoredFileDamagedError extends TandemError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'StoredFileDamagedError';
+  }
+}

@@ -6,7 +6,7 @@
  */
 
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { ModelConfig } from '../model/config';
+import type { ModelConfig } from '../loader/config';
 import type { CausalLM, Rows } from '../model/types';
 import { ReferenceModel, type ReferenceSequence } from '../ref/model';
 import { GREEDY, type SamplingParams } from '../sampling/sampling';

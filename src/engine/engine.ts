@@ -137,6 +137,15 @@ export class TandemEngine {
       );
     const wanted = options.contextLength ?? DEFAULT_CONTEXT_LENGTH;
     const pair = await loadPair(gpu, sources, { maxContext: wanted, onProgress });
+    for (const { folder } of [pair.target, ...(pair.draft ? [pair.draft] : [])]) {
+      if (folder.config.unknownKeys.length === 0) continue;
+      warnings.push({
+        name: 'UnknownConfigKeys',
+        message:
+          `${folder.name}/config.json has keys Tandem does not know: ${folder.config.unknownKeys.join(', ')}. ` +
+          'If one of them changes how the model computes, its output may differ from the reference implementation.',
+      });
+    }
     report(1, 'Ready');
     const draft: DraftKind = pair.draft ? 'model' : options.draft === 'ngram' ? 'ngram' : 'none';
     const defaults: EngineDefaults = {

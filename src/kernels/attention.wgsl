@@ -1,12 +1,15 @@
 // Causal attention over the KV cache with grouped-query heads.
 // One workgroup per (query head, token): token n sits at position p = step.start + n and
-// attends to cached positions 0..p. Query head h reads KV head h / (NH / NKV).
+// attends to cached positions 0..p, or with a WINDOW to the last WINDOW of them (p - WINDOW, p].
+// Query head h reads KV head h / (NH / NKV). Scores are q . k * SCALE, soft-capped to
+// SOFTCAP tanh(s / SOFTCAP) when SOFTCAP > 0 (Gemma 2).
 //
 // Keys are visited in tiles of WG positions with an online softmax: for each tile,
 //   m' = max(m, max_j s_j),  l' = l e^(m - m') + sum_j e^(s_j - m'),
 //   acc' = acc e^(m - m') + sum_j e^(s_j - m') v_j,     out = acc / l at the end,
-// where s_j = q . k_j / sqrt(HD). Tiles always start at position 0 and step by WG, so a token's
-// result depends on its position only, never on how many tokens share the dispatch.
+// Tiles sit at multiples of WG (a window skips the tiles wholly before it, which would add
+// nothing), so a token's result depends on its position only, never on how many tokens share
+// the dispatch.
 //
 // Keys are read as vec4s and the value sum keeps four independent partial sums (positions
 // j mod 4, added as (s0 + s1) + (s2 + s3)): short dependency chains let the GPU keep several
@@ -16,6 +19,9 @@ override NH: u32;
 override NKV: u32;
 override HD: u32;
 override WG: u32 = 64u;     // >= HD: thread d accumulates output dimension d
+override SCALE: f32;
+override SOFTCAP: f32 = 0.0;
+override WINDOW: u32 = 0u;  // 0: every position
 
 const NEG_LARGE = -3.0e38;  // stands for -infinity (WGSL constants cannot be infinite)
 
@@ -38,7 +44,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
   if (n >= step.tokens) { return; }
   let kvh = h / (NH / NKV);
   let length = step.start + n + 1u;
-  let scale = inverseSqrt(f32(HD));
+  let first = select(0u, length - WINDOW, WINDOW > 0u && length > WINDOW);  // the first position seen
   let hd4 = HD / 4u;
   if (t < hd4) { q_tile[t] = q[(n * NH + h) * hd4 + t]; }
   workgroupBarrier();
@@ -46,14 +52,16 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
   var m = NEG_LARGE;  // running max of the scores
   var l = 0.0;        // running softmax denominator
   var acc = 0.0;      // running numerator of output dimension t
-  for (var tile = 0u; tile < length; tile += WG) {
+  for (var tile = first / WG * WG; tile < length; tile += WG) {
     let pos = tile + t;
+    let seen = pos >= first && pos < length;
     var s = NEG_LARGE;
-    if (pos < length) {
+    if (seen) {
       let k = (pos * NKV + kvh) * hd4;
       var qk = 0.0;
       for (var i = 0u; i < hd4; i++) { qk += dot(q_tile[i], k_cache[k + i]); }
-      s = qk * scale;
+      s = qk * SCALE;
+      if (SOFTCAP > 0.0) { s = SOFTCAP * tanh(clamp(s / SOFTCAP, -15.0, 15.0)); }
     }
     reduce[t] = s;
     workgroupBarrier();
@@ -63,7 +71,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
     }
     let m_new = max(m, reduce[0]);
     workgroupBarrier();
-    let e = select(0.0, exp(s - m_new), pos < length);
+    let e = select(0.0, exp(s - m_new), seen);
     probs[t] = e;
     reduce[t] = e;
     workgroupBarrier();

@@ -7,14 +7,17 @@
 // SwiftShader costs far more than the arithmetic. Here each thread walks its positions alone.
 //
 // Positions are visited in tiles of TILE with an online softmax (see attention.wgsl for the
-// update): scores of a tile are kept, their max taken, then the tile's values are added. Tiles
-// start at position 0 and step by TILE, so a token's result depends on its position only,
-// never on how many tokens share the dispatch.
+// update, the window, the scale and the soft cap): scores of a tile are kept, their max taken,
+// then the tile's values are added. Tiles sit at multiples of TILE, so a token's result
+// depends on its position only, never on how many tokens share the dispatch.
 
 override NH: u32;
 override NKV: u32;
 override HD: u32;           // head dim: a multiple of 4, at most 4 * MAX_HD4
 override WG: u32 = 4u;      // threads per workgroup
+override SCALE: f32;
+override SOFTCAP: f32 = 0.0;
+override WINDOW: u32 = 0u;  // 0: every position
 
 const TILE = 16u;
 const MAX_HD4 = 64u;
@@ -36,28 +39,35 @@ fn main(@builtin(global_invocation_id) id: vec3u) {
   let hd4 = HD / 4u;
   let kvh = h / (NH / NKV);
   let length = step.start + n + 1u;
-  let scale = inverseSqrt(f32(HD));
+  let first = select(0u, length - WINDOW, WINDOW > 0u && length > WINDOW);  // the first position seen
   let q_at = (n * NH + h) * hd4;
 
   var scores: array<f32, TILE>;
   var acc: array<vec4f, MAX_HD4>;  // running numerator, output dimensions 4i .. 4i + 3
   var m = NEG_LARGE;               // running max of the scores
   var l = 0.0;                     // running softmax denominator
-  for (var tile = 0u; tile < length; tile += TILE) {
+  for (var tile = first / TILE * TILE; tile < length; tile += TILE) {
     let count = min(TILE, length - tile);
     var tile_max = NEG_LARGE;
     for (var j = 0u; j < count; j++) {
+      if (tile + j < first) {
+        scores[j] = NEG_LARGE;
+        continue;
+      }
       let k = ((tile + j) * NKV + kvh) * hd4;
       var qk = 0.0;
       for (var i = 0u; i < hd4; i++) { qk += dot(q[q_at + i], k_cache[k + i]); }
-      scores[j] = qk * scale;
-      tile_max = max(tile_max, scores[j]);
+      var s = qk * SCALE;
+      if (SOFTCAP > 0.0) { s = SOFTCAP * tanh(clamp(s / SOFTCAP, -15.0, 15.0)); }
+      scores[j] = s;
+      tile_max = max(tile_max, s);
     }
     let m_new = max(m, tile_max);
     let correction = exp(m - m_new);
     l *= correction;
     for (var i = 0u; i < hd4; i++) { acc[i] *= correction; }
     for (var j = 0u; j < count; j++) {
+      if (tile + j < first) { continue; }
       let e = exp(scores[j] - m_new);
       l += e;
       let v = ((tile + j) * NKV + kvh) * hd4;

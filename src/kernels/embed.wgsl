@@ -1,9 +1,13 @@
-// Embedding lookup: x[n, :] = table[tokens[n], :], widened to f32.
+// Embedding lookup: x[n, :] = table[tokens[n], :] * SCALE, widened to f32 (SCALE: Gemma's sqrt(d), else 1).
 // The table may be f32 or packed 16-bit (f16 / bf16, two values per u32): tied models share it
 // with the LM head, so it stays in the weights' own format.
 
 override D: u32;                // hidden size
 override FORMAT: u32 = 0u;      // 0 = f32, 1 = f16, 2 = bf16
+override SCALE: f32 = 1.0;
+// A table split by rows: this buffer holds ids ROW_OFFSET .. ROW_OFFSET + PART_ROWS - 1.
+override ROW_OFFSET: u32 = 0u;
+override PART_ROWS: u32 = 0xffffffffu;
 
 struct Step { tokens: u32, start: u32, _pad0: u32, _pad1: u32 }
 
@@ -24,5 +28,7 @@ fn main(@builtin(global_invocation_id) id: vec3u) {
   let n = id.y;
   let i = id.x;
   if (n >= step.tokens || i >= D) { return; }
-  x[n * D + i] = load(tokens[n] * D + i);
+  let token = tokens[n];
+  if (token < ROW_OFFSET || token - ROW_OFFSET >= PART_ROWS) { return; }
+  x[n * D + i] = load((token - ROW_OFFSET) * D + i) * SCALE;
 }

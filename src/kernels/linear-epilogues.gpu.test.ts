@@ -1,5 +1,5 @@
 /**
- * The linear layer's epilogues (epilogue_silu_gate.wgsl, epilogue_rope.wgsl) on both
+ * The linear layer's epilogues (epilogue_gate.wgsl: SwiGLU and GeGLU; epilogue_rope.wgsl) on both
  * profiles' kernels (on the GPU profile, steps of more than 16 tokens run the prefill kernel),
  * against the reference: the layer (src/ref/linear.ts), then SwiGLU's gate
  * or RoPE and the KV-cache layout (src/ref/ops.ts). A pair's rows are summed just as without
@@ -17,7 +17,8 @@ import { createStorage, STORAGE, uploadBuffer } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
 import type { WeightDType } from '../loader/weights';
 import { linear } from '../ref/linear';
-import { applyRope, ropeTables, siluGate } from '../ref/ops';
+import { applyRope, geluGate, siluGate } from '../ref/ops';
+import { ropeTables } from '../ref/rope';
 import { expectBitwiseEqual, expectClose } from '../testing/compare';
 import { readFloats, runPass, testGpu } from '../testing/gpu';
 import { packWeights } from '../testing/weights';
@@ -57,28 +58,33 @@ describe.each([
     new LinearLayer(device, shape, output, profile, gpu.subgroupShuffle);
 
   it.each([
-    [37, 100, 1, 'F32', false],
-    [64, 1024, 7, 'F32', true], // GPU profile: 64 lanes an output, both rows' sums through the tree
-    [64, 264, 18, 'F16', true],
-    [40, 1024, 37, 'F32', true], // GPU profile: prefill tiles of 4 pairs x 8 tokens
-    [50, 136, 5, 'BF16', false],
-  ] as const)('silu-gate: f %i, k %i, %i tokens, %s weights, bias %s', async (f, k, tokens, dtype, withBias) => {
-    const rng = new Rng(21);
-    const l = layer(rng, 2 * f, k, tokens, dtype, withBias);
-    const y = createStorage(device, tokens * f * 4, 'gated');
-    const kernel = modelLayer({ rows: 2 * f, k, dtype }, { kind: 'silu-gate' });
-    const binds = kernel.bind({ step: step.buffer, weight: l.weight, bias: l.biasBuffer, x: l.xBuffer, y });
-    step.write(tokens);
-    await runPass(device, (pass) => kernel.encode(pass, binds, tokens));
+    [37, 100, 1, 'F32', false, 'silu'],
+    [64, 1024, 7, 'F32', true, 'silu'], // GPU profile: 64 lanes an output, both rows' sums through the tree
+    [64, 264, 18, 'F16', true, 'gelu-tanh'],
+    [40, 1024, 37, 'F32', true, 'silu'], // GPU profile: prefill tiles of 4 pairs x 8 tokens
+    [50, 136, 5, 'BF16', false, 'gelu-tanh'],
+    [40, 1024, 37, 'F32', true, 'gelu-tanh'],
+  ] as const)(
+    'gate: f %i, k %i, %i tokens, %s weights, bias %s, %s',
+    async (f, k, tokens, dtype, withBias, activation) => {
+      const rng = new Rng(21);
+      const l = layer(rng, 2 * f, k, tokens, dtype, withBias);
+      const y = createStorage(device, tokens * f * 4, 'gated');
+      const kernel = modelLayer({ rows: 2 * f, k, dtype }, { kind: 'gate', activation });
+      const binds = kernel.bind({ step: step.buffer, weight: l.weight, bias: l.biasBuffer, x: l.xBuffer, y });
+      step.write(tokens);
+      await runPass(device, (pass) => kernel.encode(pass, binds, tokens));
 
-    const gateUp = linear(l.x, l.values, 2 * f, l.bias);
-    const expected = new Float32Array(tokens * f);
-    for (let n = 0; n < tokens; n++) {
-      const row = gateUp.subarray(n * 2 * f, (n + 1) * 2 * f);
-      expected.set(siluGate(row.subarray(0, f), row.subarray(f)), n * f);
-    }
-    expectClose(await readFloats(device, y, expected.length), expected, TOLERANCE, 'silu(gate) * up');
-  });
+      const gateUp = linear(l.x, l.values, 2 * f, l.bias);
+      const expected = new Float32Array(tokens * f);
+      const gate = activation === 'silu' ? siluGate : geluGate;
+      for (let n = 0; n < tokens; n++) {
+        const row = gateUp.subarray(n * 2 * f, (n + 1) * 2 * f);
+        expected.set(gate(row.subarray(0, f), row.subarray(f)), n * f);
+      }
+      expectClose(await readFloats(device, y, expected.length), expected, TOLERANCE, `${activation}(gate) * up`);
+    },
+  );
 
   it.each([
     [4, 2, 32, 64, 3, 0, 'F32', false],
@@ -92,8 +98,7 @@ describe.each([
       const rows = (nh + 2 * nkv) * hd;
       const capacity = 64;
       const l = layer(rng, rows, k, tokens, dtype, withBias);
-      const invFreq = Float64Array.from({ length: hd / 2 }, (_, i) => 1 / 10000 ** ((2 * i) / hd));
-      const tables = ropeTables(invFreq, capacity);
+      const tables = ropeTables({ theta: 10000, scaling: { type: 'default' } }, hd, capacity);
       const q = createStorage(device, tokens * nh * hd * 4, 'q');
       const kCache = createStorage(device, capacity * nkv * hd * 4, 'k');
       const vCache = createStorage(device, capacity * nkv * hd * 4, 'v');
@@ -142,7 +147,9 @@ describe.each([
 
   it('refuses shapes an epilogue cannot pair', () => {
     const heads = { numHeads: 4, numKvHeads: 2, headDim: 16 };
-    expect(() => modelLayer({ rows: 7, k: 8, dtype: 'F32' }, { kind: 'silu-gate' })).toThrow(/even count/);
+    expect(() => modelLayer({ rows: 7, k: 8, dtype: 'F32' }, { kind: 'gate', activation: 'silu' })).toThrow(
+      /even count/,
+    );
     expect(() => modelLayer({ rows: 100, k: 8, dtype: 'F32' }, { kind: 'rope', heads })).toThrow(/rope needs/);
   });
 });

@@ -47,7 +47,7 @@ export function lanesPlan(
   }
   // A pair's rows share a workgroup (its first and second half of rows), so it takes at least
   // two rows; either way a workgroup computes as many weight rows.
-  const paired = output.kind === 'silu-gate' || output.kind === 'rope';
+  const paired = output.kind === 'gate' || output.kind === 'rope';
   const workgroup = paired ? Math.max(WORKGROUP, 2 * lanes) : WORKGROUP;
   return {
     label: planLabel(shape, tileN, shuffle > 1 ? `shuffle ${shuffle}` : '', output),

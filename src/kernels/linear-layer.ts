@@ -17,33 +17,55 @@ import {
 import type { KernelProfile } from './profile';
 
 export class LinearLayer {
-  /** One kernel per tile of `tiles`, then the prefill kernel where the profile has it. */
-  readonly kernels: LinearKernel[];
+  /** For each part of the matrix's rows: one kernel per tile, then the prefill kernel where the profile has it. */
+  private readonly parts: LinearKernel[][];
   /** Tokens of each tile: 1, then the profile's tiles. */
   private readonly tiles: number[];
 
+  /**
+   * `partRows`: the rows of each buffer the weights are split over (gpu-weights.ts), all in one
+   * by default. Lanes follow the whole matrix, so a split changes no bit of any row.
+   */
   constructor(
     device: GPUDevice,
     shape: LinearShape,
     output: LinearOutput,
     private readonly profile: KernelProfile,
     subgroupShuffle: number,
+    partRows: number[] = [shape.rows],
   ) {
     this.tiles = [1, ...profile.tiles];
-    this.kernels = layerVariants(shape, profile, subgroupShuffle).map(
-      (variant) => new LinearKernel(device, shape, output, variant),
+    const variants = layerVariants(shape, profile, subgroupShuffle);
+    if (partRows.length > 1 && output.kind !== 'store' && output.kind !== 'accumulate') {
+      throw new RangeError(`linear: a ${output.kind} epilogue pairs rows across the matrix; it cannot be split`);
+    }
+    let offset = 0;
+    this.parts = partRows.map((rows) => {
+      const part = partRows.length > 1 ? { ...output, part: { offset, total: shape.rows } } : output;
+      offset += rows;
+      return variants.map((variant) => new LinearKernel(device, { ...shape, rows }, part, variant));
+    });
+  }
+
+  /** A bind group for each part and kernel; `weight` (and `bias`) one buffer per part. */
+  bind(
+    buffers: Omit<LinearBuffers, 'weight' | 'bias'> & {
+      weight: GPUBuffer | GPUBuffer[];
+      bias: GPUBuffer | GPUBuffer[];
+    },
+  ): GPUBindGroup[][] {
+    const pick = (b: GPUBuffer | GPUBuffer[], i: number) => (Array.isArray(b) ? b[i] : b);
+    return this.parts.map((kernels, i) =>
+      kernels.map((kernel) =>
+        kernel.bind({ ...buffers, weight: pick(buffers.weight, i), bias: pick(buffers.bias, i) }),
+      ),
     );
   }
 
-  /** A bind group for each kernel, in the same order. */
-  bind(buffers: LinearBuffers): GPUBindGroup[] {
-    return this.kernels.map((kernel) => kernel.bind(buffers));
-  }
-
   /** Records the layer for a step of `tokens` tokens with `binds` (from `bind`). */
-  encode(pass: GPUComputePassEncoder, binds: GPUBindGroup[], tokens: number): void {
+  encode(pass: GPUComputePassEncoder, binds: GPUBindGroup[][], tokens: number): void {
     const at = runsPrefill(this.profile, tokens) ? this.tiles.length : tileFor(this.tiles, tokens);
-    this.kernels[at].encode(pass, binds[at], tokens);
+    for (let i = 0; i < this.parts.length; i++) this.parts[i][at].encode(pass, binds[i][at], tokens);
   }
 }
 

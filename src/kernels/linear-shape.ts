@@ -11,9 +11,10 @@
  * their bits agree.
  */
 
+import type { Activation } from '../loader/config';
 import type { WeightDType } from '../loader/weights';
+import gateCode from './epilogue_gate.wgsl?raw';
 import ropeCode from './epilogue_rope.wgsl?raw';
-import siluGateCode from './epilogue_silu_gate.wgsl?raw';
 import type { HeadShape } from './ops';
 
 export interface LinearShape {
@@ -24,16 +25,22 @@ export interface LinearShape {
 
 /**
  * What becomes of y = x W^T + bias: stored; added into y (a fused residual add); or handed, a
- * pair of rows at a time, to an epilogue that takes the place of the next kernel:
- * 'silu-gate' (weights: gate then up, 2f rows) writes silu(gate) * up, (tokens, f); 'rope'
- * (weights: q, k and v heads) writes rotated queries to y, (tokens, nh, hd), and rotated keys
- * and the values into the KV cache at the step's positions.
+ * pair of rows at a time, to an epilogue that takes the place of the next kernel: 'gate'
+ * (weights: gate then up, 2f rows) writes act(gate) * up, (tokens, f), act SiLU or GELU;
+ * 'rope' (weights: q, k and v heads) writes rotated queries to y, (tokens, nh, hd), and rotated
+ * keys and the values into the KV cache at the step's positions.
  */
 export type LinearOutput =
-  | { kind: 'store' }
-  | { kind: 'accumulate' }
-  | { kind: 'silu-gate' }
+  | { kind: 'store'; part?: RowPart }
+  | { kind: 'accumulate'; part?: RowPart }
+  | { kind: 'gate'; activation: Activation }
   | { kind: 'rope'; heads: HeadShape };
+
+/** A matrix's rows split over several buffers: this kernel's rows start at `offset` of `total`. */
+export interface RowPart {
+  offset: number;
+  total: number;
+}
 
 export type LinearVariant =
   /** linear.wgsl: `lanes` threads a row, `tileN` tokens a workgroup (1 to 16). */
@@ -85,14 +92,18 @@ export function sharedConstants(shape: LinearShape, output: LinearOutput): Recor
     ACCUMULATE: output.kind === 'accumulate',
     PAIR_SPAN: pairSpan(output, rows),
     ...(heads ? { NH: heads.numHeads, NKV: heads.numKvHeads, HD: heads.headDim } : {}),
+    ...(output.kind === 'gate' ? { ACTIVATION: output.activation === 'silu' ? 0 : 1 } : {}),
+    ...((output.kind === 'store' || output.kind === 'accumulate') && output.part
+      ? { ROW_OFFSET: output.part.offset, Y_ROWS: output.part.total }
+      : {}),
   };
 }
 
 /** The kernel's code followed by its output's epilogue (every variant calls `store_pair` when PAIR_SPAN > 0). */
 export function withEpilogue(code: string, output: LinearOutput): string {
   const epilogue =
-    output.kind === 'silu-gate'
-      ? siluGateCode
+    output.kind === 'gate'
+      ? gateCode
       : output.kind === 'rope'
         ? ropeCode
         : '// Never called: PAIR_SPAN is 0.\nfn store_pair(j: u32, n: u32, a: f32, b: f32) {}\n';
@@ -111,14 +122,14 @@ export function withShuffle(code: string, shuffle: number): string {
 
 /** A label naming the layer, its tile and variant, and its output: "linear F16 2048x576/5 shuffle 32 rope". */
 export function planLabel(shape: LinearShape, tileN: number, variant: string, output: LinearOutput): string {
-  const out = output.kind === 'store' || output.kind === 'accumulate' ? '' : ` ${output.kind}`;
+  const out = output.kind === 'gate' ? ` ${output.activation}-gate` : output.kind === 'rope' ? ' rope' : '';
   return `linear ${shape.dtype} ${shape.rows}x${shape.k}/${tileN}${variant ? ` ${variant}` : ''}${out}`;
 }
 
 /** How far apart an epilogue's paired rows are (PAIR_SPAN in the WGSL; 0 without pairs), after checking the shape. */
 function pairSpan(output: LinearOutput, rows: number): number {
-  if (output.kind === 'silu-gate') {
-    if (rows % 2 !== 0) throw new RangeError(`linear: silu-gate needs gate and up rows, an even count, not ${rows}`);
+  if (output.kind === 'gate') {
+    if (rows % 2 !== 0) throw new RangeError(`linear: the gate needs gate and up rows, an even count, not ${rows}`);
     return rows / 2;
   }
   if (output.kind === 'rope') {

@@ -41,6 +41,10 @@ override TILE_N: u32 = 1u;     // tokens per workgroup: 1 to 16
 override SHUFFLE: u32 = 1u;    // aligned blocks of this many lanes share a subgroup (power of two)
 override GRID_X: u32 = 65535u; // workgroups along x; rows past it continue along y
 override ACCUMULATE: bool = false;
+// A matrix split by rows over several buffers (one over the binding limit) runs a dispatch per
+// part: this part's rows are outputs ROW_OFFSET .. ROW_OFFSET + ROWS of rows of Y_ROWS.
+override ROW_OFFSET: u32 = 0u;
+override Y_ROWS: u32 = ROWS;
 override PAIR_SPAN: u32 = 0u;  // 0: rows stand alone; else an epilogue pairs rows this far apart
 
 struct Step { tokens: u32, start: u32, _pad0: u32, _pad1: u32 }
@@ -155,7 +159,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
     if (PAIR_SPAN > 0u) {
       if (lane == 0u) { totals[slot * TILE_N + j] = total + bias[min(row, ROWS - 1u)]; }
     } else if (live && lane == 0u && j < tokens) {
-      let i = (n0 + j) * ROWS + row;
+      let i = (n0 + j) * Y_ROWS + ROW_OFFSET + row;
       let value = total + bias[row];
       if (ACCUMULATE) { y[i] = y[i] + value; } else { y[i] = value; }
     }

@@ -22,6 +22,10 @@ override WG: u32 = 32u;        // threads per workgroup, 4 weight rows each
 override TILE_N: u32 = 1u;     // tokens per workgroup: 1 to 8
 override GRID_X: u32 = 65535u; // workgroups along x; outputs past it continue along y
 override ACCUMULATE: bool = false;
+// A matrix split by rows over several buffers (one over the binding limit) runs a dispatch per
+// part: this part's rows are outputs ROW_OFFSET .. ROW_OFFSET + ROWS of rows of Y_ROWS.
+override ROW_OFFSET: u32 = 0u;
+override Y_ROWS: u32 = ROWS;
 override PAIR_SPAN: u32 = 0u;  // 0: an output is a weight row; else a pair of rows this far apart
 override PAIRED: bool = PAIR_SPAN > 0u;
 override OUTPUTS: u32 = select(ROWS, ROWS / 2u, PAIRED);  // rows, or pairs of them
@@ -170,7 +174,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
   for (var i = 0u; i < 4u && j0 + i < ROWS; i++) {
     let row = j0 + i;
     for (var j = 0u; j < tokens; j++) {
-      let at = (n0 + j) * ROWS + row;
+      let at = (n0 + j) * Y_ROWS + ROW_OFFSET + row;
       let value = sum_of(i, j) + bias[row];
       if (ACCUMULATE) { y[at] = y[at] + value; } else { y[at] = value; }
     }

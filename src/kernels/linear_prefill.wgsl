@@ -32,6 +32,10 @@ override TOKEN_THREADS: u32 = 4u;  // threads along the tokens, 4 tokens each
 override SHUFFLE: u32 = 1u;    // aligned blocks of this many lanes share a subgroup (power of two)
 override GRID_X: u32 = 65535u; // workgroups along x; rows past it continue along y
 override ACCUMULATE: bool = false;
+// A matrix split by rows over several buffers (one over the binding limit) runs a dispatch per
+// part: this part's rows are outputs ROW_OFFSET .. ROW_OFFSET + ROWS of rows of Y_ROWS.
+override ROW_OFFSET: u32 = 0u;
+override Y_ROWS: u32 = ROWS;
 override PAIR_SPAN: u32 = 0u;  // 0: rows stand alone; else an epilogue pairs rows this far apart
 
 override WG: u32 = LANES * ROW_THREADS * TOKEN_THREADS;
@@ -190,7 +194,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
     if (row >= ROWS) { continue; }
     let total = sums(m);
     for (var j = 0u; j < 4u && first + j <= last; j++) {
-      let at = (first + j) * ROWS + row;
+      let at = (first + j) * Y_ROWS + ROW_OFFSET + row;
       let value = total[j] + bias[row];
       if (ACCUMULATE) { y[at] = y[at] + value; } else { y[at] = value; }
     }

@@ -1,20 +1,22 @@
 /**
  * The forward pass's small kernels against their references (src/ref/ops.ts) on random data.
- * (RoPE and SwiGLU's gate are epilogues of the linear layer: linear-epilogues.gpu.test.ts.)
- * Tolerances: the embedding lookup agrees to float32 rounding (atol 1e-6, rtol 1e-5); RMSNorm
- * and attention sum up to a few thousand terms (atol 1e-5, rtol 1e-4); argmax must agree exactly.
+ * (RoPE and the gates are epilogues of the linear layer: linear-epilogues.gpu.test.ts.)
+ * Tolerances: the embedding lookup and soft capping agree to float32 rounding (atol 1e-6,
+ * rtol 1e-5); RMSNorm, the per-head norm with RoPE, and attention sum up to a few thousand
+ * terms (atol 1e-5, rtol 1e-4); argmax must agree exactly.
  */
 
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createStorage, STORAGE, uploadBuffer } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
 import { f32ToF16, widenF16 } from '../loader/half';
-import { attention, rmsNorm } from '../ref/ops';
+import { applyRope, attention, rmsNorm, softcap } from '../ref/ops';
+import { ropeTables } from '../ref/rope';
 import { argmax } from '../sampling/sampling';
 import { expectClose } from '../testing/compare';
 import { readFloats, runPass, testGpu } from '../testing/gpu';
 import { Rng } from '../util/rng';
-import { ArgmaxKernel, AttentionKernel, EmbedKernel, RmsNormKernel } from './ops';
+import { ArgmaxKernel, AttentionKernel, EmbedKernel, QkNormRopeKernel, RmsNormKernel, SoftcapKernel } from './ops';
 import { StepUniform } from './step';
 
 const EXACT = { atol: 1e-6, rtol: 1e-5 };
@@ -33,22 +35,26 @@ const upload = (data: ArrayBufferView, label = 'data') => uploadBuffer(device, d
 
 describe('embedding', () => {
   it.each([
-    ['F32', 37, 24],
-    ['F16', 50, 100],
-  ] as const)('looks up %s rows (vocab %i, d %i)', async (dtype, vocab, d) => {
+    ['F32', 37, 24, 1],
+    ['F16', 50, 100, 1],
+    ['F32', 37, 24, Math.sqrt(24)], // Gemma scales the rows by sqrt(d)
+  ] as const)('looks up %s rows (vocab %i, d %i), scaled by %d', async (dtype, vocab, d, scale) => {
     const rng = new Rng(1);
     let table = rng.floats(vocab * d);
     const packed = dtype === 'F16' ? Uint16Array.from(table, f32ToF16) : table;
     if (dtype === 'F16') table = widenF16(packed as Uint16Array);
     const tokens = Uint32Array.from([3, 0, vocab - 1, 3, 17]);
     const x = createStorage(device, tokens.length * d * 4, 'x');
-    const kernel = new EmbedKernel(device, d, dtype);
+    const kernel = new EmbedKernel(device, d, dtype, scale);
     const bindGroup = kernel.bind({ step: step.buffer, table: upload(packed), tokens: upload(tokens), x });
     step.write(tokens.length);
     await runPass(device, (pass) => kernel.encode(pass, bindGroup, tokens.length));
     const expected = new Float32Array(tokens.length * d);
     tokens.forEach((t, n) => {
-      expected.set(table.subarray(t * d, (t + 1) * d), n * d);
+      expected.set(
+        table.subarray(t * d, (t + 1) * d).map((v) => v * Math.fround(scale)),
+        n * d,
+      );
     });
     expectClose(await readFloats(device, x, expected.length), expected, EXACT, 'x');
   });
@@ -74,6 +80,83 @@ describe('rmsnorm', () => {
     await runPass(device, (pass) => kernel.encode(pass, bindGroup, tokens));
     expectClose(await readFloats(device, out, x.length), rmsNorm(x, weight, 1e-5), SUMS, 'out');
   });
+
+  it.each([64, 4])('adds the norm into its output when it accumulates (%i threads)', async (workgroup) => {
+    const rng = new Rng(3);
+    const [tokens, d] = [5, 100];
+    const x = rng.floats(tokens * d, -3, 3);
+    const weight = rng.floats(d, 0.5, 1.5);
+    const before = rng.floats(tokens * d);
+    const out = upload(before, 'out');
+    const kernel = new RmsNormKernel(device, d, 1e-6, workgroup, true);
+    const bindGroup = kernel.bind({ step: step.buffer, weight: upload(weight), x: upload(x), out });
+    step.write(tokens);
+    await runPass(device, (pass) => kernel.encode(pass, bindGroup, tokens));
+    const want = rmsNorm(x, weight, 1e-6).map((v, i) => v + before[i]);
+    expectClose(await readFloats(device, out, x.length), want, SUMS, 'out');
+  });
+});
+
+describe('per-head q/k norm with RoPE', () => {
+  it.each([
+    [4, 2, 32, 3, 0, 64],
+    [2, 1, 128, 2, 9, 64],
+    [4, 2, 32, 5, 17, 4],
+  ])('nh %i, nkv %i, hd %i: %i tokens from position %i, %i threads', async (nh, nkv, hd, tokens, start, workgroup) => {
+    const rng = new Rng(8);
+    const capacity = 32;
+    const heads = nh + 2 * nkv;
+    const qkv = rng.floats(tokens * heads * hd, -2, 2);
+    const qNorm = rng.floats(hd, 0.5, 1.5);
+    const kNorm = rng.floats(hd, 0.5, 1.5);
+    const tables = ropeTables({ theta: 1000000, scaling: { type: 'default' } }, hd, capacity);
+    const q = createStorage(device, tokens * nh * hd * 4, 'q');
+    const kCache = createStorage(device, capacity * nkv * hd * 4, 'k');
+    const vCache = createStorage(device, capacity * nkv * hd * 4, 'v');
+    const kernel = new QkNormRopeKernel(device, { numHeads: nh, numKvHeads: nkv, headDim: hd }, 1e-6, workgroup);
+    const bindGroup = kernel.bind({
+      step: step.buffer,
+      qkv: upload(qkv),
+      qNorm: upload(qNorm),
+      kNorm: upload(kNorm),
+      cos: upload(tables.cos),
+      sin: upload(tables.sin),
+      q,
+      kCache,
+      vCache,
+    });
+    step.write(tokens, start);
+    await runPass(device, (pass) => kernel.encode(pass, bindGroup, tokens));
+    const gotQ = await readFloats(device, q, tokens * nh * hd);
+    const gotK = await readFloats(device, kCache, capacity * nkv * hd);
+    const gotV = await readFloats(device, vCache, capacity * nkv * hd);
+    for (let n = 0; n < tokens; n++) {
+      const row = qkv.subarray(n * heads * hd, (n + 1) * heads * hd);
+      const wantQ = rmsNorm(row.slice(0, nh * hd), qNorm, 1e-6);
+      const wantK = rmsNorm(row.slice(nh * hd, (nh + nkv) * hd), kNorm, 1e-6);
+      applyRope(wantQ, nh, start + n, tables.cos, tables.sin);
+      applyRope(wantK, nkv, start + n, tables.cos, tables.sin);
+      const at = (start + n) * nkv * hd;
+      expectClose(gotQ.subarray(n * nh * hd, (n + 1) * nh * hd), wantQ, SUMS, `q of token ${n}`);
+      expectClose(gotK.subarray(at, at + nkv * hd), wantK, SUMS, `k of token ${n}`);
+      expectClose(gotV.subarray(at, at + nkv * hd), row.slice((nh + nkv) * hd), EXACT, `v of token ${n}`);
+    }
+  });
+});
+
+describe('soft capping', () => {
+  it('caps logits to c tanh(x / c), rows of the step only', async () => {
+    const rng = new Rng(9);
+    const [rows, vocab] = [3, 1000];
+    const logits = rng.floats(rows * vocab, -80, 80);
+    const buffer = upload(logits);
+    const kernel = new SoftcapKernel(device, vocab, 30);
+    step.write(2);
+    await runPass(device, (pass) => kernel.encode(pass, kernel.bind({ step: step.buffer, logits: buffer }), 2));
+    const got = await readFloats(device, buffer, logits.length);
+    expectClose(got.subarray(0, 2 * vocab), softcap(logits.slice(0, 2 * vocab), 30), EXACT, 'capped rows');
+    expectClose(got.subarray(2 * vocab), logits.subarray(2 * vocab), EXACT, 'the row past the step');
+  });
 });
 
 describe.each([
@@ -81,20 +164,25 @@ describe.each([
   ['serial', true],
 ])('attention, %s kernel', (_, serial) => {
   it.each([
-    [4, 2, 32, 1, 0],
-    [4, 2, 32, 5, 60],
-    [6, 3, 16, 9, 130],
-    [2, 2, 64, 2, 200],
-    [8, 1, 128, 3, 7],
-    [3, 1, 256, 2, 40],
-  ])('nh %i, nkv %i, hd %i: %i tokens after %i cached', async (nh, nkv, hd, tokens, start) => {
+    [4, 2, 32, 1, 0, {}],
+    [4, 2, 32, 5, 60, {}],
+    [6, 3, 16, 9, 130, {}],
+    [2, 2, 64, 2, 200, {}],
+    [8, 1, 128, 3, 7, {}],
+    [3, 1, 256, 2, 40, {}],
+    // Gemma 2: its own scale, soft-capped scores, a window; windows inside and across tiles
+    [4, 1, 32, 5, 60, { scale: 1 / Math.sqrt(24), softcap: 5, window: 8 }],
+    [4, 2, 32, 9, 130, { window: 70 }],
+    [4, 2, 32, 3, 0, { window: 2 }],
+  ])('nh %i, nkv %i, hd %i: %i tokens after %i cached, %o', async (nh, nkv, hd, tokens, start, options) => {
     const rng = new Rng(4);
     const capacity = start + tokens;
     const q = rng.floats(tokens * nh * hd, -2, 2);
     const keys = rng.floats(capacity * nkv * hd, -2, 2);
     const values = rng.floats(capacity * nkv * hd);
     const out = createStorage(device, q.byteLength, 'out');
-    const kernel = new AttentionKernel(device, { numHeads: nh, numKvHeads: nkv, headDim: hd }, serial);
+    const shape = { scale: 1 / Math.sqrt(hd), softcap: null, window: null, ...options };
+    const kernel = new AttentionKernel(device, { numHeads: nh, numKvHeads: nkv, headDim: hd }, serial, shape);
     const bindGroup = kernel.bind({
       step: step.buffer,
       q: upload(q),
@@ -106,7 +194,7 @@ describe.each([
     await runPass(device, (pass) => kernel.encode(pass, bindGroup, tokens));
     const got = await readFloats(device, out, q.length);
     for (let n = 0; n < tokens; n++) {
-      const want = attention(q.subarray(n * nh * hd, (n + 1) * nh * hd), keys, values, start + n + 1, nh, nkv);
+      const want = attention(q.subarray(n * nh * hd, (n + 1) * nh * hd), keys, values, start + n + 1, nh, nkv, shape);
       expectClose(got.subarray(n * nh * hd, (n + 1) * nh * hd), want, SUMS, `attention of token ${n}`);
     }
   });

@@ -11,19 +11,33 @@ import attentionCode from './attention.wgsl?raw';
 import attentionSerialCode from './attention_serial.wgsl?raw';
 import embedCode from './embed.wgsl?raw';
 import { ComputeKernel } from './kernel';
+import qkNormRopeCode from './qk_norm_rope.wgsl?raw';
 import rmsnormCode from './rmsnorm.wgsl?raw';
 import sampleCode from './sample.wgsl?raw';
+import softcapCode from './softcap.wgsl?raw';
 
 const FORMATS: Record<WeightDType, number> = { F32: 0, F16: 1, BF16: 2 };
 
-/** x[n, :] = table[tokens[n], :]. */
+/**
+ * x[n, :] = table[tokens[n], :] * scale. A table split by rows over several buffers (one over
+ * the binding limit) takes a kernel per part: `rows` says which ids its buffer holds, and
+ * tokens outside them are left to the other parts.
+ */
 export class EmbedKernel extends ComputeKernel {
   constructor(
     device: GPUDevice,
     private readonly d: number,
     dtype: WeightDType,
+    scale = 1,
+    rows?: { offset: number; count: number },
   ) {
-    super(device, `embed ${dtype} ${d}`, embedCode, { D: d, FORMAT: FORMATS[dtype] });
+    const part: Record<string, number> = rows ? { ROW_OFFSET: rows.offset, PART_ROWS: rows.count } : {};
+    super(device, `embed ${dtype} ${d}`, embedCode, {
+      D: d,
+      FORMAT: FORMATS[dtype],
+      SCALE: Math.fround(scale),
+      ...part,
+    });
   }
   bind(b: { step: GPUBuffer; table: GPUBuffer; tokens: GPUBuffer; x: GPUBuffer }) {
     return this.bindAll([b.step, b.table, b.tokens, b.x]);
@@ -33,11 +47,12 @@ export class EmbedKernel extends ComputeKernel {
   }
 }
 
-/** out[n, :] = rmsnorm(x[n, :]) * weight. */
+/** out[n, :] = rmsnorm(x[n, :]) * weight, or with `accumulate` out[n, :] += that. */
 export class RmsNormKernel extends ComputeKernel {
   /** `workgroup` threads per token: a power of two (the reduction tree halves it). */
-  constructor(device: GPUDevice, d: number, eps: number, workgroup = 64) {
-    super(device, `rmsnorm ${d}`, rmsnormCode, { D: d, EPS: eps, WG: workgroup });
+  constructor(device: GPUDevice, d: number, eps: number, workgroup = 64, accumulate = false) {
+    const label = `rmsnorm ${d}${accumulate ? ' accumulate' : ''}`;
+    super(device, label, rmsnormCode, { D: d, EPS: eps, WG: workgroup, ACCUMULATE: accumulate });
   }
   bind(b: { step: GPUBuffer; weight: GPUBuffer; x: GPUBuffer; out: GPUBuffer }) {
     return this.bindAll([b.step, b.weight, b.x, b.out]);
@@ -53,13 +68,20 @@ export interface HeadShape {
   headDim: number;
 }
 
+/** How a layer attends (see AttentionOptions of src/ref/ops.ts). */
+export interface AttentionShape {
+  scale: number;
+  softcap: number | null;
+  window: number | null;
+}
+
 const SERIAL_WORKGROUP = 4; // threads: one SIMD register's lanes on SwiftShader
 const SERIAL_MAX_HEAD_DIM = 256; // attention_serial.wgsl: 4 * MAX_HD4
 
 /**
  * Causal grouped-query attention of each new token over the cache: a workgroup per head and
  * token (attention.wgsl), or with `serial` a thread per head and token (attention_serial.wgsl,
- * for CPU adapters).
+ * for CPU adapters); scaled, soft-capped and windowed as `shape` says.
  */
 export class AttentionKernel extends ComputeKernel {
   private readonly serial: boolean;
@@ -67,6 +89,7 @@ export class AttentionKernel extends ComputeKernel {
     device: GPUDevice,
     private readonly heads: HeadShape,
     serial = false,
+    shape: AttentionShape = { scale: 1 / Math.sqrt(heads.headDim), softcap: null, window: null },
   ) {
     const { numHeads: nh, numKvHeads: nkv, headDim: hd } = heads;
     if (hd % 4 !== 0) throw new RangeError(`attention: head dim ${hd} is not a multiple of 4`);
@@ -75,8 +98,16 @@ export class AttentionKernel extends ComputeKernel {
     }
     // The workgroup kernel: a thread per output dimension, and a power of two for its reductions.
     const wg = serial ? SERIAL_WORKGROUP : Math.max(64, 2 ** Math.ceil(Math.log2(hd)));
-    const label = `attention ${nh}/${nkv}x${hd}${serial ? ' serial' : ''}`;
-    super(device, label, serial ? attentionSerialCode : attentionCode, { NH: nh, NKV: nkv, HD: hd, WG: wg });
+    const label = `attention ${nh}/${nkv}x${hd}${serial ? ' serial' : ''}${shape.window ? ` window ${shape.window}` : ''}`;
+    super(device, label, serial ? attentionSerialCode : attentionCode, {
+      NH: nh,
+      NKV: nkv,
+      HD: hd,
+      WG: wg,
+      SCALE: Math.fround(shape.scale),
+      SOFTCAP: shape.softcap ?? 0,
+      WINDOW: shape.window ?? 0,
+    });
     this.serial = serial;
   }
   bind(b: { step: GPUBuffer; q: GPUBuffer; kCache: GPUBuffer; vCache: GPUBuffer; out: GPUBuffer }) {
@@ -86,6 +117,62 @@ export class AttentionKernel extends ComputeKernel {
     const { numHeads } = this.heads;
     if (this.serial) this.dispatch(pass, bindGroup, Math.ceil((numHeads * tokens) / SERIAL_WORKGROUP));
     else this.dispatch(pass, bindGroup, numHeads, tokens);
+  }
+}
+
+/**
+ * Per-head RMSNorm of queries and keys, RoPE, and the KV-cache write (qk_norm_rope.wgsl), after
+ * a q|k|v projection that stored its rows: Qwen3's and Gemma 3's attention.
+ */
+export class QkNormRopeKernel extends ComputeKernel {
+  constructor(
+    device: GPUDevice,
+    private readonly heads: HeadShape,
+    eps: number,
+    workgroup = 64,
+  ) {
+    const { numHeads: nh, numKvHeads: nkv, headDim: hd } = heads;
+    super(device, `qk-norm rope ${nh}/${nkv}x${hd}`, qkNormRopeCode, {
+      NH: nh,
+      NKV: nkv,
+      HD: hd,
+      EPS: eps,
+      WG: workgroup,
+    });
+  }
+  bind(b: {
+    step: GPUBuffer;
+    qkv: GPUBuffer;
+    qNorm: GPUBuffer;
+    kNorm: GPUBuffer;
+    cos: GPUBuffer;
+    sin: GPUBuffer;
+    q: GPUBuffer;
+    kCache: GPUBuffer;
+    vCache: GPUBuffer;
+  }) {
+    return this.bindAll([b.step, b.qkv, b.qNorm, b.kNorm, b.cos, b.sin, b.q, b.kCache, b.vCache]);
+  }
+  encode(pass: GPUComputePassEncoder, bindGroup: GPUBindGroup, tokens: number) {
+    const { numHeads, numKvHeads } = this.heads;
+    this.dispatch(pass, bindGroup, numHeads + 2 * numKvHeads, tokens);
+  }
+}
+
+/** logits[n, :] = cap tanh(logits[n, :] / cap), in place (softcap.wgsl): Gemma 2's final logits. */
+export class SoftcapKernel extends ComputeKernel {
+  constructor(
+    device: GPUDevice,
+    private readonly vocabSize: number,
+    cap: number,
+  ) {
+    super(device, `softcap ${vocabSize}`, softcapCode, { V: vocabSize, CAP: cap });
+  }
+  bind(b: { step: GPUBuffer; logits: GPUBuffer }) {
+    return this.bindAll([b.step, b.logits]);
+  }
+  encode(pass: GPUComputePassEncoder, bindGroup: GPUBindGroup, rows: number) {
+    this.dispatch(pass, bindGroup, Math.ceil(this.vocabSize / 256), rows);
   }
 }
 

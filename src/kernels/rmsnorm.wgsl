@@ -1,10 +1,12 @@
-// RMSNorm of each token: out[n, :] = x[n, :] / sqrt(mean(x[n, :]^2) + EPS) * weight.
+// RMSNorm of each token: out[n, :] = x[n, :] / sqrt(mean(x[n, :]^2) + EPS) * weight, or with
+// ACCUMULATE added into out (Gemma's norm at the end of a branch, then the residual add).
 // One workgroup per token; the sum of squares is formed in a fixed order (thread t adds
 // elements t, t + WG, ..., then a fixed tree), so a token's result never depends on the batch.
 
 override D: u32;
 override EPS: f32;
 override WG: u32 = 64u;
+override ACCUMULATE: bool = false;
 
 struct Step { tokens: u32, start: u32, _pad0: u32, _pad1: u32 }
 
@@ -32,6 +34,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
   }
   let scale = inverseSqrt(partial[0] / f32(D) + EPS);
   for (var i = t; i < D; i += WG) {
-    out[n * D + i] = x[n * D + i] * scale * weight[i];
+    let value = x[n * D + i] * scale * weight[i];
+    if (ACCUMULATE) { out[n * D + i] += value; } else { out[n * D + i] = value; }
   }
 }

@@ -1,7 +1,8 @@
 /** config.json parsing for the checkpoints Tandem targets, and refusals by name. */
 
 import { describe, expect, it } from 'vitest';
-import { expectedTensors, parseModelConfig, ropeInverseFrequencies } from './config';
+import { inverseFrequencies, ropeTables } from '../ref/rope';
+import { CONFIG_KEYS, expectedTensors, parseModelConfig } from './config';
 
 // Trimmed from the published config.json files of these checkpoints.
 const SMOLLM2_135M = {
@@ -44,6 +45,131 @@ const LLAMA_32_1B = {
   eos_token_id: [128001, 128008, 128009],
 };
 
+// Published config.json files, trimmed of nothing but their size: every key kept.
+const QWEN3_06B = {
+  architectures: ['Qwen3ForCausalLM'],
+  attention_bias: false,
+  attention_dropout: 0.0,
+  bos_token_id: 151643,
+  eos_token_id: 151645,
+  head_dim: 128,
+  hidden_act: 'silu',
+  hidden_size: 1024,
+  initializer_range: 0.02,
+  intermediate_size: 3072,
+  max_position_embeddings: 40960,
+  max_window_layers: 28,
+  model_type: 'qwen3',
+  num_attention_heads: 16,
+  num_hidden_layers: 28,
+  num_key_value_heads: 8,
+  rms_norm_eps: 1e-6,
+  rope_scaling: null,
+  rope_theta: 1000000,
+  sliding_window: null,
+  tie_word_embeddings: true,
+  torch_dtype: 'bfloat16',
+  transformers_version: '4.51.0',
+  use_cache: true,
+  use_sliding_window: false,
+  vocab_size: 151936,
+};
+const GEMMA2_2B = {
+  architectures: ['Gemma2ForCausalLM'],
+  attention_bias: false,
+  attention_dropout: 0.0,
+  attn_logit_softcapping: 50.0,
+  bos_token_id: 2,
+  cache_implementation: 'hybrid',
+  eos_token_id: [1, 107],
+  final_logit_softcapping: 30.0,
+  head_dim: 256,
+  hidden_act: 'gelu_pytorch_tanh',
+  hidden_activation: 'gelu_pytorch_tanh',
+  hidden_size: 2304,
+  initializer_range: 0.02,
+  intermediate_size: 9216,
+  max_position_embeddings: 8192,
+  model_type: 'gemma2',
+  num_attention_heads: 8,
+  num_hidden_layers: 26,
+  num_key_value_heads: 4,
+  pad_token_id: 0,
+  query_pre_attn_scalar: 256,
+  rms_norm_eps: 1e-6,
+  rope_theta: 10000.0,
+  sliding_window: 4096,
+  torch_dtype: 'float32',
+  transformers_version: '4.42.4',
+  use_cache: true,
+  vocab_size: 256000,
+};
+const GEMMA3_1B = {
+  architectures: ['Gemma3ForCausalLM'],
+  attention_bias: false,
+  attention_dropout: 0.0,
+  attn_logit_softcapping: null,
+  bos_token_id: 2,
+  cache_implementation: 'hybrid',
+  eos_token_id: [1, 106],
+  final_logit_softcapping: null,
+  head_dim: 256,
+  hidden_activation: 'gelu_pytorch_tanh',
+  hidden_size: 1152,
+  initializer_range: 0.02,
+  intermediate_size: 6912,
+  max_position_embeddings: 32768,
+  model_type: 'gemma3_text',
+  num_attention_heads: 4,
+  num_hidden_layers: 26,
+  num_key_value_heads: 1,
+  pad_token_id: 0,
+  query_pre_attn_scalar: 256,
+  rms_norm_eps: 1e-6,
+  rope_local_base_freq: 10000,
+  rope_scaling: null,
+  rope_theta: 1000000,
+  sliding_window: 512,
+  sliding_window_pattern: 6,
+  torch_dtype: 'bfloat16',
+  transformers_version: '4.50.0.dev0',
+  use_cache: true,
+  vocab_size: 262144,
+};
+const PHI35_MINI = {
+  architectures: ['Phi3ForCausalLM'],
+  attention_bias: false,
+  attention_dropout: 0.0,
+  bos_token_id: 1,
+  embd_pdrop: 0.0,
+  eos_token_id: 32000,
+  hidden_act: 'silu',
+  hidden_size: 3072,
+  initializer_range: 0.02,
+  intermediate_size: 8192,
+  max_position_embeddings: 131072,
+  model_type: 'phi3',
+  num_attention_heads: 32,
+  num_hidden_layers: 32,
+  num_key_value_heads: 32,
+  original_max_position_embeddings: 4096,
+  pad_token_id: 32000,
+  resid_pdrop: 0.0,
+  rms_norm_eps: 1e-5,
+  rope_scaling: {
+    long_factor: Array.from({ length: 48 }, (_, i) => 1 + i * 1.5),
+    short_factor: Array.from({ length: 48 }, (_, i) => 1 + i * 0.02),
+    type: 'longrope',
+  },
+  rope_theta: 10000.0,
+  sliding_window: 262144,
+  tie_word_embeddings: false,
+  torch_dtype: 'bfloat16',
+  transformers_version: '4.43.3',
+  use_cache: true,
+  vocab_size: 32064,
+};
+
 describe('parseModelConfig', () => {
   it('reads a SmolLM2 config: GQA, tied embeddings, head_dim derived', () => {
     const config = parseModelConfig(SMOLLM2_135M);
@@ -56,7 +182,7 @@ describe('parseModelConfig', () => {
   it('reads Llama 3 RoPE scaling: long wavelengths slowed by the factor, short ones kept', () => {
     const config = parseModelConfig(LLAMA_32_1B);
     expect(config.eosTokenIds).toEqual([128001, 128008, 128009]);
-    const inv = ropeInverseFrequencies(config);
+    const inv = inverseFrequencies(config.ropes[0], config.headDim);
     expect(inv[0]).toBe(1); // wavelength 2 pi: far below highWavelen, unchanged
     const plain = 1 / 500000 ** (62 / 64);
     expect(inv[31]).toBeCloseTo(plain / 32, 15); // the longest wavelength: divided by 32
@@ -64,7 +190,8 @@ describe('parseModelConfig', () => {
 
   it('gives Qwen2 its q/k/v biases', () => {
     const config = parseModelConfig({ ...SMOLLM2_135M, architectures: ['Qwen2ForCausalLM'] });
-    expect(config.attentionBias).toBe(true);
+    expect(config.qkvBias).toBe(true);
+    expect(config.outputBias).toBe(false);
     expect(expectedTensors(config).get('model.layers.0.self_attn.q_proj.bias')).toEqual([576]);
   });
 
@@ -80,9 +207,109 @@ describe('parseModelConfig', () => {
     expect(error?.message).toMatch(/GPT2LMHeadModel.*LlamaForCausalLM/);
   });
 
+  it('reads Qwen3: per-head q/k norms, an explicit head_dim, no biases, no window unless asked', () => {
+    const config = parseModelConfig(QWEN3_06B);
+    expect(config).toMatchObject({ qkNorm: true, headDim: 128, qkvBias: false, normOffset: 0, activation: 'silu' });
+    expect(config.layers.every((l) => l.window === null)).toBe(true);
+    expect(expectedTensors(config).get('model.layers.3.self_attn.q_norm.weight')).toEqual([128]);
+    expect(expectedTensors(config).get('model.layers.3.self_attn.q_proj.weight')).toEqual([16 * 128, 1024]);
+    expect(config.unknownKeys).toEqual([]);
+  });
+
+  it('reads Gemma 2: (1 + w) norms on both ends of each branch, GELU, soft caps, a window every other layer', () => {
+    const config = parseModelConfig(GEMMA2_2B);
+    expect(config).toMatchObject({
+      normOffset: 1,
+      sandwichNorms: true,
+      activation: 'gelu-tanh',
+      attentionSoftcap: 50,
+      finalSoftcap: 30,
+      tieWordEmbeddings: true,
+    });
+    expect(config.embeddingScale).toBeCloseTo(Math.sqrt(2304));
+    expect(config.attentionScale).toBeCloseTo(1 / 16);
+    expect(config.layers.slice(0, 4).map((l) => l.window)).toEqual([4096, null, 4096, null]);
+    const names = expectedTensors(config);
+    expect(names.has('model.layers.0.pre_feedforward_layernorm.weight')).toBe(true);
+    expect(names.has('model.layers.0.post_feedforward_layernorm.weight')).toBe(true);
+    expect(names.has('lm_head.weight')).toBe(false);
+  });
+
+  it('reads Gemma 3: five windowed layers to one global, each kind with its own RoPE', () => {
+    const config = parseModelConfig(GEMMA3_1B);
+    expect(config.qkNorm).toBe(true);
+    expect(config.attentionSoftcap).toBeNull();
+    expect(config.layers.slice(0, 7)).toEqual([
+      { window: 512, rope: 1 },
+      { window: 512, rope: 1 },
+      { window: 512, rope: 1 },
+      { window: 512, rope: 1 },
+      { window: 512, rope: 1 },
+      { window: null, rope: 0 },
+      { window: 512, rope: 1 },
+    ]);
+    expect(config.ropes.map((r) => r.theta)).toEqual([1000000, 10000]);
+    // transformers 5 writes layer_types and rope_parameters instead.
+    const layerTypes = config.layers.map((l) => (l.window ? 'sliding_attention' : 'full_attention'));
+    const v5 = parseModelConfig({
+      ...GEMMA3_1B,
+      layer_types: layerTypes,
+      rope_parameters: {
+        full_attention: { rope_type: 'linear', factor: 8, rope_theta: 1000000 },
+        sliding_attention: { rope_type: 'default', rope_theta: 10000 },
+      },
+    });
+    expect(v5.layers).toEqual(config.layers);
+    expect(v5.ropes[0]).toEqual({ theta: 1000000, scaling: { type: 'linear', factor: 8 } });
+  });
+
+  it("reads Phi-3.5: fused weights, LongRoPE's factors and scale, a window on every layer", () => {
+    const config = parseModelConfig(PHI35_MINI);
+    expect(config.fusedWeights).toBe(true);
+    expect(expectedTensors(config).get('model.layers.0.self_attn.qkv_proj.weight')).toEqual([3 * 3072, 3072]);
+    expect(expectedTensors(config).get('model.layers.0.mlp.gate_up_proj.weight')).toEqual([2 * 8192, 3072]);
+    expect(config.layers[0].window).toBe(262144);
+    const rope = config.ropes[0];
+    if (rope.scaling.type !== 'longrope') throw new Error('expected longrope');
+    expect(rope.scaling.attentionFactor).toBeCloseTo(Math.sqrt(1 + Math.log(32) / Math.log(4096)));
+    // Positions below the original context take the short factors, the others the long ones.
+    const tables = ropeTables(rope, 96, 4097);
+    const base = 1 / 10000 ** (2 / 96); // frequency 1 of 48
+    const { short_factor: short, long_factor: long } = PHI35_MINI.rope_scaling;
+    const scale = rope.scaling.attentionFactor;
+    expect(tables.cos[1 * 48 + 1]).toBeCloseTo(Math.cos(base / short[1]) * scale, 6);
+    expect(tables.cos[4095 * 48 + 1]).toBeCloseTo(Math.cos((4095 * base) / short[1]) * scale, 5);
+    expect(tables.cos[4096 * 48 + 1]).toBeCloseTo(Math.cos((4096 * base) / long[1]) * scale, 5);
+  });
+
+  it('applies attention_bias, mlp_bias and a Mistral window, and refuses what it cannot compute', () => {
+    const biased = parseModelConfig({ ...SMOLLM2_135M, attention_bias: true, mlp_bias: true });
+    const names = expectedTensors(biased);
+    for (const name of ['self_attn.o_proj.bias', 'mlp.gate_proj.bias', 'mlp.up_proj.bias', 'mlp.down_proj.bias']) {
+      expect(names.has(`model.layers.0.${name}`)).toBe(true);
+    }
+    const mistral = parseModelConfig({ ...SMOLLM2_135M, architectures: ['MistralForCausalLM'], sliding_window: 4096 });
+    expect(mistral.layers.every((l) => l.window === 4096)).toBe(true);
+    const refuse = (fields: Record<string, unknown>) => () => parseModelConfig({ ...SMOLLM2_135M, ...fields });
+    expect(refuse({ rope_scaling: { rope_type: 'llama3', factor: 32 } })).toThrow(/low_freq_factor/);
+    expect(refuse({ quantization_config: { quant_method: 'gptq' } })).toThrow(/quantized/);
+    expect(refuse({ num_local_experts: 8 })).toThrow(/mixture of experts/);
+    expect(refuse({ partial_rotary_factor: 0.75 })).toThrow(/partial_rotary_factor/);
+    expect(refuse({ rope_theta: Number.POSITIVE_INFINITY })).toThrow(/rope_theta/);
+    expect(refuse({ num_hidden_layers: 2147483648 })).toThrow(/num_hidden_layers/);
+  });
+
+  it('decides about every key of these configs: read, irrelevant with a reason, or reported', () => {
+    for (const json of [SMOLLM2_135M, LLAMA_32_1B, QWEN3_06B, GEMMA2_2B, GEMMA3_1B, PHI35_MINI]) {
+      expect(parseModelConfig(json).unknownKeys).toEqual([]);
+    }
+    expect(Object.values(CONFIG_KEYS).every((why) => why.length > 5)).toBe(true);
+    expect(parseModelConfig({ ...SMOLLM2_135M, brand_new_feature: 1 }).unknownKeys).toEqual(['brand_new_feature']);
+  });
+
   it('refuses a missing or bad field, naming it', () => {
     const { hidden_size: _, ...noHidden } = SMOLLM2_135M;
-    expect(() => parseModelConfig(noHidden)).toThrow(/"hidden_size" must be a positive integer/);
+    expect(() => parseModelConfig(noHidden)).toThrow(/"hidden_size" must be a whole number/);
     expect(() => parseModelConfig({ ...SMOLLM2_135M, num_key_value_heads: 4 })).toThrow(/not a multiple/);
     expect(() => parseModelConfig({ ...SMOLLM2_135M, hidden_act: 'gelu' })).toThrow(/gelu/);
     expect(() => parseModelConfig({ ...SMOLLM2_135M, rope_scaling: { rope_type: 'yarn' } })).toThrow(/yarn/);

@@ -1,6 +1,7 @@
 /**
  * The whole GPU model against the golden PyTorch logits and against the reference model, on
- * every fixture (f32, f16, bf16 weights; the draft; the Qwen2-style variant), and its KV cache.
+ * every fixture (f32, f16, bf16 weights; the draft; Qwen2, Qwen3, Phi-3, Gemma 2 and Gemma 3
+ * variants; Llama with every bias), and its KV cache.
  *
  * Tolerances: against PyTorch as for the reference (atol 2e-3, rtol 1e-3); against the
  * reference model, which sums in float64 where the GPU sums in float32, atol 1e-3, rtol 1e-3.
@@ -83,28 +84,33 @@ describe('GPU KV cache and batching', () => {
   });
 
   it.each([
-    ['GPU', GPU_PROFILE],
-    ['CPU', CPU_PROFILE],
-  ])('%s profile: a prompt in one chunk, in chunks, or token by token gives the same bits', async (_, profile) => {
-    const { config, weights } = folder(FIXTURES.targetF16);
-    const { ids } = loadGolden(FIXTURES.targetF16)[1]; // 31 tokens: the prefill kernel on the GPU profile
-    const whole = await GpuModel.create(gpu, config, weights, { maxBatch: 64, maxContext: 256, profile });
-    const a = await whole.forward(whole.createSequence(64), ids);
-    for (const maxBatch of [5, 3]) {
-      // chunks of 5 and 3 tokens: the tiles of verify passes
-      const chunked = await GpuModel.create(gpu, config, weights, { maxBatch, maxContext: 256, profile });
-      const b = await chunked.forward(chunked.createSequence(64), ids);
-      expectBitwiseEqual(b, a, `chunks of ${maxBatch} vs whole`);
-      chunked.destroy();
-    }
-    const sequence = whole.createSequence(64);
-    const vocab = config.vocabSize;
-    for (let i = 0; i < ids.length; i++) {
-      const one = await whole.forward(sequence, [ids[i]]);
-      expectBitwiseEqual(one, a.subarray(i * vocab, (i + 1) * vocab), `token ${i} alone`);
-    }
-    whole.destroy();
-  });
+    ['GPU', FIXTURES.targetF16, GPU_PROFILE],
+    ['CPU', FIXTURES.targetF16, CPU_PROFILE],
+    ['GPU', FIXTURES.gemma3, GPU_PROFILE], // windows of 8, per-head norms, two RoPEs
+    ['CPU', FIXTURES.phi3, CPU_PROFILE], // a window of 24, LongRoPE switching at 16
+  ] as const)(
+    '%s profile, %s: a prompt in one chunk, in chunks, or token by token gives the same bits',
+    async (_, name, profile) => {
+      const { config, weights } = folder(name);
+      const { ids } = loadGolden(name)[1]; // 31 tokens: the prefill kernel on the GPU profile
+      const whole = await GpuModel.create(gpu, config, weights, { maxBatch: 64, maxContext: 256, profile });
+      const a = await whole.forward(whole.createSequence(64), ids);
+      for (const maxBatch of [5, 3]) {
+        // chunks of 5 and 3 tokens: the tiles of verify passes
+        const chunked = await GpuModel.create(gpu, config, weights, { maxBatch, maxContext: 256, profile });
+        const b = await chunked.forward(chunked.createSequence(64), ids);
+        expectBitwiseEqual(b, a, `chunks of ${maxBatch} vs whole`);
+        chunked.destroy();
+      }
+      const sequence = whole.createSequence(64);
+      const vocab = config.vocabSize;
+      for (let i = 0; i < ids.length; i++) {
+        const one = await whole.forward(sequence, [ids[i]]);
+        expectBitwiseEqual(one, a.subarray(i * vocab, (i + 1) * vocab), `token ${i} alone`);
+      }
+      whole.destroy();
+    },
+  );
 
   it('samples on the GPU reproducibly from a seed, reading back ids only', async () => {
     const { config, weights } = folder(FIXTURES.target);
@@ -129,6 +135,26 @@ describe('GPU KV cache and batching', () => {
     };
     const error = await GpuModel.create(small, config, weights).catch((e: Error) => e);
     expect((error as Error).name).toBe('ModelTooLargeError');
-    expect((error as Error).message).toMatch(/maxStorageBufferBindingSize is 0\.1 MiB/);
+    // The embedding and LM head would split; the fused q|k|v matrix (128 KiB) cannot.
+    expect((error as Error).message).toMatch(
+      /qkv_proj \(q\|k\|v\) needs a 0\.1 MiB buffer.*maxStorageBufferBindingSize is 0\.1 MiB/,
+    );
+  });
+
+  it('splits an embedding and LM head over the binding limit across buffers, changing no bit', async () => {
+    const { config, weights } = folder(FIXTURES.target); // f32, untied: 512 KiB each
+    const limit = 400_000; // under either of them, over every other buffer
+    const split = { ...gpu, info: { ...gpu.info, limits: { ...gpu.info.limits, maxStorageBufferBindingSize: limit } } };
+    const small = await GpuModel.create(split, config, weights, { maxContext: 128 });
+    expect(small.weights.embed.partRows).toEqual([781, 243]);
+    expect(small.weights.lmHead.partRows).toEqual([781, 243]);
+    const whole = await GpuModel.create(gpu, config, weights, { maxContext: 128 });
+    for (const golden of loadGolden(FIXTURES.target)) {
+      const a = await small.forward(small.createSequence(128), golden.ids);
+      const b = await whole.forward(whole.createSequence(128), golden.ids);
+      expectBitwiseEqual(a, b, 'logits with the tables split');
+    }
+    small.destroy();
+    whole.destroy();
   });
 });

@@ -1,47 +1,35 @@
 /**
- * The Llama forward pass on the GPU, behind the same interface as the reference model.
+ * The forward pass on the GPU, behind the same interface as the reference model.
  *
  * Everything is made at load: weights (gpu-weights.ts), pipelines, activation buffers for up
- * to `maxBatch` tokens, bind groups. A sequence adds its KV cache and the bind groups that
- * read it. A forward pass then writes the step uniform, records 7 dispatches per layer (into
- * one command buffer, or on a GPU a few submitted as they are recorded, so the GPU need not
- * wait for the whole step to be recorded), and reads back only what the caller asked for: a
- * token id (greedy, or sampled on the GPU), or logits. Longer inputs run in chunks of
- * `maxBatch`; kernels are batch-invariant, so chunking changes no bit of the result.
+ * to `maxBatch` tokens, bind groups, RoPE tables. A sequence adds its KV cache and the bind
+ * groups that read it. A forward pass then writes the step uniform, records the embedding, each
+ * layer's dispatches (gpu-layer.ts: 7 for a Llama layer) and the head (into one command buffer,
+ * or on a GPU a few submitted as they are recorded, so the GPU need not wait for the whole step
+ * to be recorded), and reads back only what the caller asked for: a token id (greedy, or
+ * sampled on the GPU), or logits. Longer inputs run in chunks of `maxBatch`; kernels are
+ * batch-invariant, so chunking changes no bit of the result.
  *
- * Per layer (d = hidden size, B = tokens in the step):
- *   normed = rmsnorm(x)                                      (B, d)
- *   q, cache[k, v] = rope(normed W_qkv^T + b_qkv)            q: (B, nh, hd)   one dispatch
- *   attn   = attention(q, cache)                             (B, nh, hd)
- *   x     += attn W_o^T
- *   normed = rmsnorm(x)
- *   gated  = silu(normed W_gate^T) * (normed W_up^T)         (B, f)           one dispatch
- *   x     += gated W_down^T
- * (RoPE with the KV-cache write, and SwiGLU's gate, are epilogues of their projections.)
- * then logits = rmsnorm(x) W_head^T and, for greedy decoding, ids = argmax(logits).
+ *   x = embed(tokens) * scale            (B, d)
+ *   x = layer(x), for each layer
+ *   logits = rmsnorm(x) W_head^T          soft-capped for Gemma 2
+ *   ids = argmax(logits), or a draw
  */
 
 import { GPUOutOfMemoryError } from '../errors';
 import { createStorage, createUniform } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
 import type { DispatchProfiler } from '../gpu/dispatch-profiler';
-import type { LinearOutput } from '../kernels/linear';
-import { LinearLayer } from '../kernels/linear-layer';
-import {
-  ArgmaxKernel,
-  AttentionKernel,
-  EmbedKernel,
-  RmsNormKernel,
-  SampleKernel,
-  writeSamplingParams,
-} from '../kernels/ops';
+import type { LinearLayer } from '../kernels/linear-layer';
+import { ArgmaxKernel, EmbedKernel, SampleKernel, SoftcapKernel, writeSamplingParams } from '../kernels/ops';
 import { type KernelProfile, kernelProfile } from '../kernels/profile';
 import { StepUniform } from '../kernels/step';
+import type { ModelConfig } from '../loader/config';
 import type { ModelWeights } from '../loader/weights';
-import { ropeTables } from '../ref/ops';
+import { ropeTables } from '../ref/rope';
 import type { SamplingParams } from '../sampling/sampling';
-import { type ModelConfig, ropeInverseFrequencies } from './config';
-import { checkLimits, destroyWeights, type GpuMatrix, type GpuWeights, uploadWeights } from './gpu-weights';
+import { GpuLayer, type LayerActivations, LayerKernels, type SequenceBinds } from './gpu-layer';
+import { checkLimits, destroyWeights, type GpuWeights, uploadWeights } from './gpu-weights';
 import type { CausalLM, Rows, Sequence } from './types';
 
 export interface GpuModelOptions {
@@ -55,30 +43,13 @@ export interface GpuModelOptions {
   profiler?: DispatchProfiler;
 }
 
-interface Activations {
+interface Activations extends LayerActivations {
   tokens: GPUBuffer; // (B) u32
-  x: GPUBuffer; // (B, d) the residual stream
-  normed: GPUBuffer; // (B, d)
-  q: GPUBuffer; // (B, nh hd)
-  attn: GPUBuffer; // (B, nh hd)
-  gated: GPUBuffer; // (B, f)
   headIn: GPUBuffer; // (B, d) the rows the LM head reads
   logits: GPUBuffer; // (B, vocab)
   ids: GPUBuffer; // (B) u32
   idsReadback: GPUBuffer; // (B) u32, MAP_READ
   logitsReadback: GPUBuffer; // (B, vocab), MAP_READ
-}
-
-/**
- * A linear layer's bind groups, one per pipeline of its LinearLayer: the model's, or for the
- * q|k|v projection a sequence's (its epilogue writes that sequence's KV cache).
- */
-type LinearBinds = GPUBindGroup[];
-
-/** A layer's pipelines with the model's bind groups. */
-interface BoundLinear {
-  layer: LinearLayer;
-  binds: LinearBinds;
 }
 
 /** What a forward pass reads back: the logits, the argmax ids, or sampled ids. */
@@ -91,8 +62,8 @@ export class GpuSequence implements Sequence {
     readonly model: GpuModel,
     readonly kCache: GPUBuffer[], // per layer: (capacity, nkv, hd)
     readonly vCache: GPUBuffer[],
-    readonly qkvBinds: LinearBinds[],
-    readonly attentionBinds: GPUBindGroup[],
+    /** Per layer: the bind groups that read and write this sequence's KV cache. */
+    readonly binds: SequenceBinds[],
   ) {}
 
   /** GPU memory its KV cache takes: keys and values, every layer, `capacity` tokens, f32. */
@@ -122,29 +93,22 @@ export class GpuModel implements CausalLM<GpuSequence> {
   private readonly headStep: StepUniform; // the LM head's step: B rows, or 1
   private readonly act: Activations;
   private readonly tokenIds: Uint32Array<ArrayBuffer>; // (B) staging for the token ids of a chunk
-  private readonly embed: EmbedKernel;
-  private readonly embedBind: GPUBindGroup;
-  private readonly norm: RmsNormKernel;
-  private readonly attention: AttentionKernel;
+  /** The embedding lookup: a kernel and bind group for each part of the table's rows. */
+  private readonly embed: { kernel: EmbedKernel; bind: GPUBindGroup }[];
+  private readonly kernels: LayerKernels;
   private readonly argmax: ArgmaxKernel;
   private readonly sampler: SampleKernel;
   private readonly samplingParams: GPUBuffer; // struct Sampling, written per sampled step
   private readonly samplingScratch = new ArrayBuffer(16);
   private pending: Promise<unknown> = Promise.resolve();
-  private readonly layers: {
-    inputNorm: GPUBindGroup;
-    postNorm: GPUBindGroup;
-    qkv: LinearLayer; // bound per sequence
-    o: BoundLinear;
-    gateUp: BoundLinear;
-    down: BoundLinear;
-  }[];
+  private readonly layers: GpuLayer[];
   private readonly finalNormBind: GPUBindGroup;
-  private readonly head: BoundLinear;
+  private readonly head: { layer: LinearLayer; binds: GPUBindGroup[][] };
+  private readonly softcap?: { kernel: SoftcapKernel; bind: GPUBindGroup };
   private readonly argmaxBind: GPUBindGroup[];
   private readonly sampleBind: GPUBindGroup;
-  private readonly cos: GPUBuffer;
-  private readonly sin: GPUBuffer;
+  /** One pair of tables for each of the config's RoPEs: (maxContext, hd/2) each. */
+  private readonly ropes: { cos: GPUBuffer; sin: GPUBuffer }[];
 
   private constructor(
     readonly gpu: Gpu,
@@ -173,8 +137,10 @@ export class GpuModel implements CausalLM<GpuSequence> {
       tokens: f32(B, 'tokens'),
       x: f32(B * d, 'x'),
       normed: f32(B * d, 'normed'),
+      ...(config.qkNorm ? { qkv: f32(B * (nh + 2 * nkv) * hd, 'qkv') } : {}),
       q: f32(B * nh * hd, 'q'),
       attn: f32(B * nh * hd, 'attn'),
+      ...(config.sandwichNorms ? { branch: f32(B * d, 'branch') } : {}),
       gated: f32(B * f, 'gated'),
       headIn: f32(B * d, 'head_in'),
       logits: f32(B * vocabSize, 'logits'),
@@ -182,36 +148,57 @@ export class GpuModel implements CausalLM<GpuSequence> {
       idsReadback: readback(B, 'ids readback'),
       logitsReadback: readback(B * vocabSize, 'logits readback'),
     };
-    const tables = ropeTables(ropeInverseFrequencies(config), this.maxContext);
-    this.cos = createStorage(device, tables.cos.byteLength, 'rope cos');
-    this.sin = createStorage(device, tables.sin.byteLength, 'rope sin');
-    device.queue.writeBuffer(this.cos, 0, tables.cos);
-    device.queue.writeBuffer(this.sin, 0, tables.sin);
+    this.ropes = config.ropes.map((rope, i) => {
+      const tables = ropeTables(rope, hd, this.maxContext);
+      const cos = createStorage(device, tables.cos.byteLength, `rope ${i} cos`);
+      const sin = createStorage(device, tables.sin.byteLength, `rope ${i} sin`);
+      device.queue.writeBuffer(cos, 0, tables.cos);
+      device.queue.writeBuffer(sin, 0, tables.sin);
+      return { cos, sin };
+    });
 
-    const heads = { numHeads: nh, numKvHeads: nkv, headDim: hd };
-    this.embed = new EmbedKernel(device, d, weights.embed.dtype);
-    this.norm = new RmsNormKernel(device, d, config.rmsNormEps, this.profile.rowWorkgroup);
-    this.attention = new AttentionKernel(device, heads, this.profile.serialAttention);
+    let firstRow = 0;
+    this.embed = weights.embed.parts.map((table, i) => {
+      const rows = { offset: firstRow, count: weights.embed.partRows[i] };
+      firstRow += rows.count;
+      const kernel = new EmbedKernel(device, d, weights.embed.dtype, config.embeddingScale, rows);
+      return { kernel, bind: kernel.bind({ step: this.step.buffer, table, tokens: this.act.tokens, x: this.act.x }) };
+    });
+    this.kernels = new LayerKernels(gpu, config, this.profile);
     this.argmax = new ArgmaxKernel(device, vocabSize, B, this.profile.rowWorkgroup);
     this.sampler = new SampleKernel(device, vocabSize, this.profile.rowWorkgroup);
     this.samplingParams = createUniform(device, 16, 'sampling');
     this.scratchBytes =
-      [...Object.values(this.act), this.cos, this.sin].reduce((sum, b) => sum + b.size, 0) + this.argmax.bytes;
+      [...Object.values(this.act), ...this.ropes.flatMap((r) => [r.cos, r.sin])].reduce((sum, b) => sum + b.size, 0) +
+      this.argmax.bytes;
 
     const step = this.step.buffer;
     const { act } = this;
-    this.embedBind = this.embed.bind({ step, table: weights.embed.buffer, tokens: act.tokens, x: act.x });
-    this.layers = weights.layers.map((w) => ({
-      inputNorm: this.norm.bind({ step, weight: w.inputNorm, x: act.x, out: act.normed }),
-      qkv: this.linearLayer(w.qkv, { kind: 'rope', heads }),
-      o: this.linear(w.o, act.attn, act.x, { kind: 'accumulate' }),
-      postNorm: this.norm.bind({ step, weight: w.postNorm, x: act.x, out: act.normed }),
-      gateUp: this.linear(w.gateUp, act.normed, act.gated, { kind: 'silu-gate' }),
-      down: this.linear(w.down, act.gated, act.x, { kind: 'accumulate' }),
-    }));
+    this.layers = weights.layers.map(
+      (w, l) => new GpuLayer(this.kernels, config, l, w, act, step, weights.zeros, this.ropes[config.layers[l].rope]),
+    );
     const headStep = this.headStep.buffer;
-    this.finalNormBind = this.norm.bind({ step: headStep, weight: weights.finalNorm, x: act.headIn, out: act.normed });
-    this.head = this.linear(weights.lmHead, act.normed, act.logits, { kind: 'store' }, headStep);
+    this.finalNormBind = this.kernels.norm.bind({
+      step: headStep,
+      weight: weights.finalNorm,
+      x: act.headIn,
+      out: act.normed,
+    });
+    const head = this.kernels.linear(weights.lmHead, { kind: 'store' });
+    this.head = {
+      layer: head,
+      binds: head.bind({
+        step: headStep,
+        weight: weights.lmHead.parts,
+        bias: weights.zeros,
+        x: act.normed,
+        y: act.logits,
+      }),
+    };
+    if (config.finalSoftcap !== null) {
+      const kernel = new SoftcapKernel(device, vocabSize, config.finalSoftcap);
+      this.softcap = { kernel, bind: kernel.bind({ step: headStep, logits: act.logits }) };
+    }
     this.argmaxBind = this.argmax.bind({ step: headStep, logits: act.logits, ids: act.ids });
     this.sampleBind = this.sampler.bind({
       step: headStep,
@@ -249,18 +236,6 @@ export class GpuModel implements CausalLM<GpuSequence> {
     return model;
   }
 
-  /** The pipelines of the layer with weights `m` (kernels/linear-layer.ts). */
-  private linearLayer(m: GpuMatrix, output: LinearOutput): LinearLayer {
-    const shape = { rows: m.rows, k: m.cols, dtype: m.dtype };
-    return new LinearLayer(this.gpu.device, shape, output, this.profile, this.gpu.subgroupShuffle);
-  }
-
-  /** The layer with weights `m` (and no bias) from x to y, bound to the main step or `step`. */
-  private linear(m: GpuMatrix, x: GPUBuffer, y: GPUBuffer, output: LinearOutput, step = this.step.buffer) {
-    const layer = this.linearLayer(m, output);
-    return { layer, binds: layer.bind({ step, weight: m.buffer, bias: this.weights.zeros, x, y }) };
-  }
-
   createSequence(capacity: number): GpuSequence {
     if (capacity > this.maxContext) {
       throw new RangeError(`capacity ${capacity} exceeds this model's context of ${this.maxContext} tokens`);
@@ -273,22 +248,8 @@ export class GpuModel implements CausalLM<GpuSequence> {
     // first forward pass on this sequence raises it as GPUOutOfMemoryError.
     const kCache = Array.from({ length: numLayers }, (_, l) => createStorage(device, bytes, `k cache ${l}`));
     const vCache = Array.from({ length: numLayers }, (_, l) => createStorage(device, bytes, `v cache ${l}`));
-    const step = this.step.buffer;
-    const { act } = this;
-    const qkvBinds = kCache.map((k, l) =>
-      this.layers[l].qkv.bind({
-        step,
-        weight: this.weights.layers[l].qkv.buffer,
-        bias: this.weights.layers[l].qkvBias,
-        x: act.normed,
-        y: act.q,
-        rope: { cos: this.cos, sin: this.sin, kCache: k, vCache: vCache[l] },
-      }),
-    );
-    const attentionBinds = kCache.map((k, l) =>
-      this.attention.bind({ step, q: act.q, kCache: k, vCache: vCache[l], out: act.attn }),
-    );
-    return new GpuSequence(capacity, this, kCache, vCache, qkvBinds, attentionBinds);
+    const binds = this.layers.map((layer, l) => layer.bindSequence(kCache[l], vCache[l]));
+    return new GpuSequence(capacity, this, kCache, vCache, binds);
   }
 
   /** Copies the first `length` positions of `from`'s KV cache into `to`, on the GPU queue. */
@@ -374,7 +335,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
 
     let encoder = device.createCommandEncoder();
     let pass = this.beginPass(encoder);
-    this.embed.encode(pass, this.embedBind, n);
+    for (const { kernel, bind } of this.embed) kernel.encode(pass, bind, n);
     const layers = this.layers.length;
     const layersPerBuffer = Math.ceil(layers / this.profile.commandBuffers);
     for (let l = 0; l < layers; l++) {
@@ -385,22 +346,16 @@ export class GpuModel implements CausalLM<GpuSequence> {
         encoder = device.createCommandEncoder();
         pass = this.beginPass(encoder);
       }
-      const layer = this.layers[l];
-      this.norm.encode(pass, layer.inputNorm, n);
-      layer.qkv.encode(pass, sequence.qkvBinds[l], n);
-      this.attention.encode(pass, sequence.attentionBinds[l], n);
-      layer.o.layer.encode(pass, layer.o.binds, n);
-      this.norm.encode(pass, layer.postNorm, n);
-      layer.gateUp.layer.encode(pass, layer.gateUp.binds, n);
-      layer.down.layer.encode(pass, layer.down.binds, n);
+      this.layers[l].encode(pass, sequence.binds[l], n);
     }
     pass.end();
     if (headRows > 0) {
       const d = this.config.hiddenSize;
       encoder.copyBufferToBuffer(act.x, (n - headRows) * d * 4, act.headIn, 0, headRows * d * 4);
       pass = this.beginPass(encoder);
-      this.norm.encode(pass, this.finalNormBind, headRows);
+      this.kernels.norm.encode(pass, this.finalNormBind, headRows);
       this.head.layer.encode(pass, this.head.binds, headRows);
+      if (this.softcap) this.softcap.kernel.encode(pass, this.softcap.bind, headRows);
       if (want === 'ids') this.argmax.encode(pass, this.argmaxBind, headRows);
       if (want === 'sample') this.sampler.encode(pass, this.sampleBind, headRows);
       pass.end();
@@ -433,8 +388,10 @@ export class GpuModel implements CausalLM<GpuSequence> {
     this.headStep.buffer.destroy();
     this.samplingParams.destroy();
     this.argmax.destroy();
-    this.cos.destroy();
-    this.sin.destroy();
+    for (const { cos, sin } of this.ropes) {
+      cos.destroy();
+      sin.destroy();
+    }
     if (this.ownsWeights) destroyWeights(this.weights);
   }
 }

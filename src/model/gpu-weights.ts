@@ -1,7 +1,8 @@
 /**
  * Uploading a model's weights to the GPU, once, in the layout the kernels read:
  *   - q, k, v concatenated by rows into one (q_rows + 2 kv_rows, d) matrix, and gate, up into
- *     one (2f, d) matrix, so each is one dispatch instead of three or two;
+ *     one (2f, d) matrix, so each is one dispatch instead of three or two (Phi-3's files hold
+ *     them so already);
  *   - matrices stay in their file's format (f32, or f16 / bf16 packed two to a u32);
  *   - norms and biases widened to f32 (they are tiny);
  *   - a tied LM head is the embedding buffer itself.
@@ -12,25 +13,37 @@
 import { ModelTooLargeError, TensorShapeError } from '../errors';
 import { STORAGE, uploadBuffer } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
+import { layerTensorNames, type ModelConfig } from '../loader/config';
 import type { ModelWeights, WeightDType, WeightTensor } from '../loader/weights';
 import { toFloat32 } from '../ref/model';
-import type { ModelConfig } from './config';
 
 export interface GpuMatrix {
-  buffer: GPUBuffer;
+  /**
+   * The rows, in one buffer, or in consecutive parts of `partRows[i]` rows each where the
+   * whole would exceed the adapter's binding or buffer size (a large vocabulary's embedding).
+   */
+  parts: GPUBuffer[];
+  partRows: number[];
   dtype: WeightDType;
   rows: number;
   cols: number;
 }
 
 export interface GpuLayerWeights {
-  inputNorm: GPUBuffer; // (d) f32
+  inputNorm: GPUBuffer; // (d) f32; Gemma's norms hold 1 + w
   qkv: GpuMatrix; // ((nh + 2 nkv) hd, d)
-  qkvBias: GPUBuffer; // ((nh + 2 nkv) hd) f32, zeros without biases
+  qkvBias?: GPUBuffer; // ((nh + 2 nkv) hd) f32
+  qNorm?: GPUBuffer; // (hd) f32, Qwen3 and Gemma 3
+  kNorm?: GPUBuffer; // (hd) f32
   o: GpuMatrix; // (d, nh hd)
-  postNorm: GPUBuffer; // (d) f32
+  oBias?: GPUBuffer; // (d)
+  attentionOutNorm?: GPUBuffer; // (d), Gemma: the norm on the attention branch
+  mlpNorm: GPUBuffer; // (d)
   gateUp: GpuMatrix; // (2f, d)
+  gateUpBias?: GPUBuffer; // (2f)
   down: GpuMatrix; // (d, f)
+  downBias?: GPUBuffer; // (d)
+  mlpOutNorm?: GPUBuffer; // (d), Gemma: the norm on the MLP branch
 }
 
 export interface GpuWeights {
@@ -38,27 +51,19 @@ export interface GpuWeights {
   layers: GpuLayerWeights[];
   finalNorm: GPUBuffer; // (d) f32
   lmHead: GpuMatrix; // (vocab, d), the embedding buffer when tied
-  zeros: GPUBuffer; // biases of layers that have none: max(rows) f32 zeros
+  zeros: GPUBuffer; // the bias of layers that have none: max(rows) f32 zeros
   bytes: number;
 }
 
-const BYTES: Record<WeightDType, number> = { F32: 4, F16: 2, BF16: 2 };
-
-/** Bytes of the largest single buffer the model needs, and its name, for the limit check. */
-export function largestWeightBuffer(config: ModelConfig, dtype: WeightDType): { name: string; bytes: number } {
-  const { hiddenSize: d, intermediateSize: f, numHeads, numKvHeads, headDim, vocabSize } = config;
-  const candidates = [
-    { name: 'model.embed_tokens.weight', bytes: vocabSize * d * BYTES[dtype] },
-    { name: 'mlp.gate_proj + up_proj (fused)', bytes: 2 * f * d * BYTES[dtype] },
-    { name: 'mlp.down_proj', bytes: d * f * BYTES[dtype] },
-    { name: 'self_attn.q/k/v_proj (fused)', bytes: (numHeads + 2 * numKvHeads) * headDim * d * BYTES[dtype] },
-  ];
-  return candidates.reduce((a, b) => (b.bytes > a.bytes ? b : a));
+/** The most bytes one buffer the kernels bind may hold on this adapter. */
+export function bufferLimit(gpu: Gpu): number {
+  const { maxStorageBufferBindingSize: binding, maxBufferSize: buffer } = gpu.info.limits;
+  return Math.min(binding, buffer);
 }
 
 export function checkLimits(gpu: Gpu, what: string, bytes: number): void {
   const { maxStorageBufferBindingSize: binding, maxBufferSize: buffer } = gpu.info.limits;
-  const limit = Math.min(binding, buffer);
+  const limit = bufferLimit(gpu);
   if (bytes > limit) {
     const name = binding <= buffer ? 'maxStorageBufferBindingSize' : 'maxBufferSize';
     throw new ModelTooLargeError(
@@ -70,63 +75,122 @@ export function checkLimits(gpu: Gpu, what: string, bytes: number): void {
 
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 
+/** A matrix to upload: its tensors (stacked by rows) under one label; `splits` if its rows may be split. */
+interface MatrixPlan {
+  label: string;
+  parts: WeightTensor[];
+  splits?: boolean;
+}
+
 export function uploadWeights(gpu: Gpu, config: ModelConfig, weights: ModelWeights): GpuWeights {
   const { device } = gpu;
   const get = (name: string) => weights.get(name) as WeightTensor;
-  const dtype = get('model.embed_tokens.weight').dtype;
-  const largest = largestWeightBuffer(config, dtype);
-  checkLimits(gpu, `Tensor ${largest.name}`, largest.bytes);
-  let bytes = 0;
+  const optional = (name: string) => weights.get(name);
 
+  // Every matrix, as it will be laid out: each checked against the limits before any upload.
+  const plans = {
+    embed: { label: 'model.embed_tokens.weight', parts: [get('model.embed_tokens.weight')], splits: true },
+    lmHead: config.tieWordEmbeddings
+      ? undefined
+      : { label: 'lm_head.weight', parts: [get('lm_head.weight')], splits: true },
+    layers: Array.from({ length: config.numLayers }, (_, l) => {
+      const t = layerTensorNames(config, l);
+      const fused = config.fusedWeights;
+      return {
+        qkv: {
+          label: `${t.qkv} (q|k|v)`,
+          parts: fused ? [get(`${t.qkv}.weight`)] : [t.q, t.k, t.v].map((n) => get(`${n}.weight`)),
+        },
+        o: { label: `${t.o}.weight`, parts: [get(`${t.o}.weight`)], splits: !config.outputBias },
+        gateUp: {
+          label: `${t.gateUp} (gate|up)`,
+          parts: fused ? [get(`${t.gateUp}.weight`)] : [t.gate, t.up].map((n) => get(`${n}.weight`)),
+        },
+        down: { label: `${t.down}.weight`, parts: [get(`${t.down}.weight`)], splits: !config.mlpBias },
+      };
+    }),
+  };
+  const all: MatrixPlan[] = [plans.embed, ...(plans.lmHead ? [plans.lmHead] : [])];
+  for (const layer of plans.layers) all.push(layer.qkv, layer.o, layer.gateUp, layer.down);
+  for (const plan of all) {
+    const formats = new Set(plan.parts.map((p) => p.dtype));
+    if (formats.size !== 1) {
+      throw new TensorShapeError(
+        `${plan.label}: its parts are stored in different dtypes (${[...formats]}); they must share one`,
+      );
+    }
+    // A matrix that may be split needs only a row to fit; the fused ones (their epilogues pair
+    // rows across the whole matrix) and biased ones must fit whole.
+    const rowBytes = plan.parts[0].data.byteLength / plan.parts[0].shape[0];
+    const bytes = plan.splits ? rowBytes : plan.parts.reduce((sum, p) => sum + p.data.byteLength, 0);
+    checkLimits(gpu, `Tensor ${plan.label}${plan.splits ? ' (a row of it)' : ''}`, bytes);
+  }
+  const limit = bufferLimit(gpu);
+
+  let bytes = 0;
   const upload = (data: ArrayBufferView, label: string) => {
     bytes += data.byteLength;
     return uploadBuffer(device, data, STORAGE, label);
   };
-  const matrix = (label: string, parts: WeightTensor[]): GpuMatrix => {
-    const formats = new Set(parts.map((p) => p.dtype));
-    if (formats.size !== 1) {
-      throw new TensorShapeError(
-        `${label}: its parts are stored in different dtypes (${[...formats]}); they must share one`,
-      );
-    }
-    const [first] = parts;
-    const data = concat(parts.map((p) => p.data));
+  const matrix = ({ label, parts }: MatrixPlan): GpuMatrix => {
     const rows = parts.reduce((sum, p) => sum + p.shape[0], 0);
-    return { buffer: upload(data, label), dtype: first.dtype, rows, cols: first.shape[1] };
+    const data = concat(parts.map((p) => p.data));
+    const valuesPerRow = data.length / rows;
+    // Rows per buffer: all of them, or as many as the binding limit holds.
+    const perPart = Math.min(rows, Math.floor(limit / (data.byteLength / rows)));
+    const partRows = Array.from({ length: Math.ceil(rows / perPart) }, (_, i) => Math.min(perPart, rows - i * perPart));
+    const buffers = partRows.map((count, i) => {
+      const from = i * perPart * valuesPerRow;
+      const name = partRows.length > 1 ? `${label} rows ${i * perPart}-${i * perPart + count - 1}` : label;
+      return upload(data.subarray(from, from + count * valuesPerRow), name);
+    });
+    return { parts: buffers, partRows, dtype: parts[0].dtype, rows, cols: parts[0].shape[1] };
   };
-  const vector = (label: string, parts: (WeightTensor | undefined)[], length: number) => {
-    const values = new Float32Array(length);
+  /** Small f32 vectors: norms (Gemma's as 1 + w, formed in f32 as PyTorch forms it) and biases. */
+  const vector = (label: string, parts: (WeightTensor | undefined)[], offset = 0) => {
+    if (parts.some((p) => !p)) return undefined;
+    const values = new Float32Array(parts.reduce((sum, p) => sum + (p as WeightTensor).shape[0], 0));
     let at = 0;
-    for (const part of parts) {
-      if (part) values.set(toFloat32(part), at);
-      at += part ? part.shape[0] : 0;
+    for (const part of parts as WeightTensor[]) {
+      values.set(
+        toFloat32(part).map((w) => w + offset),
+        at,
+      );
+      at += part.shape[0];
     }
     return upload(values, label);
   };
+  const norm = (name: string) => vector(name, [get(name)], config.normOffset) as GPUBuffer;
+  const bias = (names: string[]) =>
+    vector(
+      `${names[0]} bias`,
+      names.map((n) => optional(`${n}.bias`)),
+    );
 
-  const embed = matrix('embed_tokens', [get('model.embed_tokens.weight')]);
-  const qkvRows = (config.numHeads + 2 * config.numKvHeads) * config.headDim;
-  const layers = Array.from({ length: config.numLayers }, (_, l): GpuLayerWeights => {
-    const p = `model.layers.${l}`;
-    const projections = ['q', 'k', 'v'].map((x) => get(`${p}.self_attn.${x}_proj.weight`));
-    const biases = ['q', 'k', 'v'].map((x) => weights.get(`${p}.self_attn.${x}_proj.bias`));
-    const qkvBias = vector(`${p}.qkv_bias`, config.attentionBias ? biases : [], qkvRows);
+  const embed = matrix(plans.embed);
+  const layers = plans.layers.map((plan, l): GpuLayerWeights => {
+    const t = layerTensorNames(config, l);
+    const fused = config.fusedWeights;
     return {
-      inputNorm: vector(`${p}.input_layernorm`, [get(`${p}.input_layernorm.weight`)], config.hiddenSize),
-      qkv: matrix(`${p}.qkv_proj`, projections),
-      qkvBias,
-      o: matrix(`${p}.o_proj`, [get(`${p}.self_attn.o_proj.weight`)]),
-      postNorm: vector(
-        `${p}.post_attention_layernorm`,
-        [get(`${p}.post_attention_layernorm.weight`)],
-        config.hiddenSize,
-      ),
-      gateUp: matrix(`${p}.gate_up_proj`, [get(`${p}.mlp.gate_proj.weight`), get(`${p}.mlp.up_proj.weight`)]),
-      down: matrix(`${p}.down_proj`, [get(`${p}.mlp.down_proj.weight`)]),
+      inputNorm: norm(t.inputNorm),
+      qkv: matrix(plan.qkv),
+      qkvBias: config.qkvBias ? bias(fused ? [t.qkv] : [t.q, t.k, t.v]) : undefined,
+      qNorm: config.qkNorm ? norm(t.qNorm) : undefined,
+      kNorm: config.qkNorm ? norm(t.kNorm) : undefined,
+      o: matrix(plan.o),
+      oBias: config.outputBias ? bias([t.o]) : undefined,
+      attentionOutNorm: t.attentionOutNorm ? norm(t.attentionOutNorm) : undefined,
+      mlpNorm: norm(t.mlpNorm),
+      gateUp: matrix(plan.gateUp),
+      gateUpBias: config.mlpBias ? bias(fused ? [t.gateUp] : [t.gate, t.up]) : undefined,
+      down: matrix(plan.down),
+      downBias: config.mlpBias ? bias([t.down]) : undefined,
+      mlpOutNorm: t.mlpOutNorm ? norm(t.mlpOutNorm) : undefined,
     };
   });
-  const finalNorm = vector('norm', [get('model.norm.weight')], config.hiddenSize);
-  const lmHead = config.tieWordEmbeddings ? embed : matrix('lm_head', [get('lm_head.weight')]);
+  const finalNorm = norm('model.norm.weight');
+  const lmHead = plans.lmHead ? matrix(plans.lmHead) : embed;
+  const qkvRows = (config.numHeads + 2 * config.numKvHeads) * config.headDim;
   const maxRows = Math.max(qkvRows, 2 * config.intermediateSize, config.hiddenSize, config.vocabSize);
   const zeros = upload(new Float32Array(maxRows), 'zeros');
   return { embed, layers, finalNorm, lmHead, zeros, bytes };
@@ -147,8 +211,19 @@ function concat(parts: (Float32Array | Uint16Array)[]): Float32Array | Uint16Arr
 /** Frees every buffer of `uploadWeights`. */
 export function destroyWeights(w: GpuWeights): void {
   const matrices = [w.embed, ...w.layers.flatMap((l) => [l.qkv, l.o, l.gateUp, l.down]), w.lmHead];
-  for (const m of new Set(matrices.map((m) => m.buffer))) m.destroy();
-  for (const l of w.layers) for (const b of [l.inputNorm, l.postNorm, l.qkvBias]) b.destroy();
-  w.finalNorm.destroy();
-  w.zeros.destroy();
+  const vectors = w.layers.flatMap((l) => [
+    l.inputNorm,
+    l.qkvBias,
+    l.qNorm,
+    l.kNorm,
+    l.oBias,
+    l.attentionOutNorm,
+    l.mlpNorm,
+    l.gateUpBias,
+    l.downBias,
+    l.mlpOutNorm,
+  ]);
+  for (const buffer of new Set([...matrices.flatMap((m) => m.parts), ...vectors, w.finalNorm, w.zeros])) {
+    buffer?.destroy();
+  }
 }

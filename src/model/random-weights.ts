@@ -4,10 +4,10 @@
  * timings are real and the text is not. Nothing is downloaded; the weights come from a seed.
  */
 
+import { expectedTensors, type ModelConfig, parseModelConfig } from '../loader/config';
 import { f32ToF16 } from '../loader/half';
 import type { ModelWeights, WeightDType } from '../loader/weights';
 import { Rng } from '../util/rng';
-import { expectedTensors, type ModelConfig, parseModelConfig } from './config';
 
 /** A config.json object for a Llama-family model: the fields a checkpoint would have. */
 export function llamaConfigJson(fields: Record<string, unknown>): Record<string, unknown> {
@@ -32,7 +32,8 @@ export function randomWeights(config: ModelConfig, seed: number, dtype: WeightDT
   for (const [name, shape] of expectedTensors(config)) {
     const count = shape.reduce((a, b) => a * b, 1);
     let values: Float32Array;
-    if (name.endsWith('norm.weight')) values = rng.floats(count, 0.8, 1.2);
+    // Norms near 1: weights near 1, or near 0 where the norm scales by 1 + w (Gemma).
+    if (name.endsWith('norm.weight')) values = rng.floats(count, 0.8 - config.normOffset, 1.2 - config.normOffset);
     else if (name.endsWith('.bias')) values = rng.floats(count, -0.1, 0.1);
     else {
       const bound = name.includes('embed_tokens') ? 1 : Math.sqrt(3 / shape[1]);
@@ -62,7 +63,8 @@ export function timingWeights(config: ModelConfig, seed: number): ModelWeights {
   for (const [name, shape] of expectedTensors(config)) {
     const count = shape.reduce((a, b) => a * b, 1);
     if (shape.length !== 2) {
-      const values = name.endsWith('.bias') ? rng.floats(count, -0.1, 0.1) : rng.floats(count, 0.8, 1.2);
+      const norm = 1 - config.normOffset;
+      const values = name.endsWith('.bias') ? rng.floats(count, -0.1, 0.1) : rng.floats(count, norm - 0.2, norm + 0.2);
       weights.set(name, { name, dtype: 'F32', shape, data: values });
       continue;
     }

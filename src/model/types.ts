@@ -8,8 +8,8 @@
  * tokens and a reused prefix are both just a shorter length; nothing is copied or cleared.
  */
 
+import type { ModelConfig } from '../loader/config';
 import type { SamplingParams } from '../sampling/sampling';
-import type { ModelConfig } from './config';
 
 export interface Sequence {
   readonly length: number;

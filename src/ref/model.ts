@@ -1,36 +1,48 @@
 /**
- * The reference Llama forward pass: plain TypeScript over Float32Arrays, written to be read,
- * and the definition of correct for the GPU model. Half-precision weights are widened to
- * float32 at load; sums are formed in float64.
+ * The reference forward pass: plain TypeScript over Float32Arrays, written to be read, and the
+ * definition of correct for the GPU model. Half-precision weights are widened to float32 at
+ * load; sums are formed in float64.
  *
- * Per token, per layer (d = hiddenSize):
- *   h = x + o_proj(attention(rope(q_proj(n)), rope(k_proj(n)), v_proj(n)))   n = rmsnorm(x)
- *   x = h + down_proj(silu(gate_proj(m)) * up_proj(m))                       m = rmsnorm(h)
- * then logits = lm_head(rmsnorm(x)), with lm_head = embed_tokens when the embeddings are tied.
+ * Per token, per layer (d = hiddenSize; n = rmsnorm, with Gemma's norms scaling by 1 + w):
+ *   q, k, v = q_proj(n(x)), k_proj(n(x)), v_proj(n(x))          (+ biases where the config has them)
+ *   q, k    = rope(qnorm(q)), rope(knorm(k))                      (per-head norms: Qwen3, Gemma 3)
+ *   a       = o_proj(attention(q, cache + k, cache + v))         (scale, soft cap, window per layer)
+ *   x       = x + a                       or, Gemma:  x = x + n(a)
+ *   m       = down_proj(act(gate_proj(n(x))) * up_proj(n(x)))    (act: SiLU, or GELU-tanh for Gemma)
+ *   x       = x + m                       or, Gemma:  x = x + n(m)
+ * The embedding is scaled (Gemma: sqrt(d)); logits = lm_head(n(x)), lm_head = embed_tokens
+ * when tied, soft-capped for Gemma 2.
  */
 
+import { type Activation, layerTensorNames, type ModelConfig } from '../loader/config';
 import { widenBF16, widenF16 } from '../loader/half';
 import type { ModelWeights, WeightTensor } from '../loader/weights';
-import { type ModelConfig, ropeInverseFrequencies } from '../model/config';
 import type { CausalLM, Rows, Sequence } from '../model/types';
 import { argmax, type SamplingParams, sampleToken } from '../sampling/sampling';
 import { Rng } from '../util/rng';
 import { linear } from './linear';
-import { applyRope, attention, rmsNorm, ropeTables, siluGate } from './ops';
+import { applyRope, attention, geluGate, rmsNorm, siluGate, softcap } from './ops';
+import { ropeTables } from './rope';
+
+interface Projection {
+  weight: Float32Array; // (rows, in)
+  bias?: Float32Array; // (rows)
+}
 
 interface LayerWeights {
   inputNorm: Float32Array; // (d)
-  q: Float32Array; // (nh * hd, d)
-  k: Float32Array; // (nkv * hd, d)
-  v: Float32Array; // (nkv * hd, d)
-  qBias?: Float32Array;
-  kBias?: Float32Array;
-  vBias?: Float32Array;
-  o: Float32Array; // (d, nh * hd)
-  postNorm: Float32Array; // (d)
-  gate: Float32Array; // (f, d)
-  up: Float32Array; // (f, d)
-  down: Float32Array; // (d, f)
+  q: Projection; // (nh * hd, d)
+  k: Projection; // (nkv * hd, d)
+  v: Projection; // (nkv * hd, d)
+  qNorm?: Float32Array; // (hd)
+  kNorm?: Float32Array; // (hd)
+  o: Projection; // (d, nh * hd)
+  attentionOutNorm?: Float32Array; // (d), Gemma
+  mlpNorm: Float32Array; // (d)
+  gate: Projection; // (f, d)
+  up: Projection; // (f, d)
+  down: Projection; // (d, f)
+  mlpOutNorm?: Float32Array; // (d), Gemma
 }
 
 export class ReferenceSequence implements Sequence {
@@ -58,8 +70,9 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
   private readonly layers: LayerWeights[];
   private readonly finalNorm: Float32Array; // (d)
   private readonly lmHead: Float32Array; // (vocab, d)
-  private readonly invFreq: Float64Array;
-  private rope = { cos: new Float32Array(0), sin: new Float32Array(0), positions: 0 };
+  /** Each of the config's RoPEs: cos and sin, (positions, hd/2) each, grown as sequences need. */
+  private ropes: { cos: Float32Array; sin: Float32Array }[] = [];
+  private ropePositions = 0;
 
   constructor(
     readonly config: ModelConfig,
@@ -67,34 +80,51 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
   ) {
     const get = (name: string) => toFloat32(weights.get(name) as WeightTensor);
     const optional = (name: string) => (weights.has(name) ? get(name) : undefined);
+    // Gemma's norms multiply by 1 + w, formed once here in float32 (as PyTorch forms it).
+    const norm = (name: string) => get(name).map((w) => w + config.normOffset);
+    const projection = (name: string): Projection => ({
+      weight: get(`${name}.weight`),
+      bias: optional(`${name}.bias`),
+    });
+    const { numHeads: nh, numKvHeads: nkv, headDim: hd, hiddenSize: d, intermediateSize: f } = config;
     this.embed = get('model.embed_tokens.weight');
     this.layers = Array.from({ length: config.numLayers }, (_, l) => {
-      const p = `model.layers.${l}`;
+      const t = layerTensorNames(config, l);
+      // Phi-3 keeps q|k|v and gate|up as one tensor each: their rows, split.
+      const qkv = config.fusedWeights ? projection(t.qkv) : undefined;
+      const gateUp = config.fusedWeights ? projection(t.gateUp) : undefined;
+      const rows = (p: Projection, from: number, count: number, width: number): Projection => ({
+        weight: p.weight.subarray(from * width, (from + count) * width),
+        bias: p.bias?.subarray(from, from + count),
+      });
       return {
-        inputNorm: get(`${p}.input_layernorm.weight`),
-        q: get(`${p}.self_attn.q_proj.weight`),
-        k: get(`${p}.self_attn.k_proj.weight`),
-        v: get(`${p}.self_attn.v_proj.weight`),
-        qBias: optional(`${p}.self_attn.q_proj.bias`),
-        kBias: optional(`${p}.self_attn.k_proj.bias`),
-        vBias: optional(`${p}.self_attn.v_proj.bias`),
-        o: get(`${p}.self_attn.o_proj.weight`),
-        postNorm: get(`${p}.post_attention_layernorm.weight`),
-        gate: get(`${p}.mlp.gate_proj.weight`),
-        up: get(`${p}.mlp.up_proj.weight`),
-        down: get(`${p}.mlp.down_proj.weight`),
+        inputNorm: norm(t.inputNorm),
+        q: qkv ? rows(qkv, 0, nh * hd, d) : projection(t.q),
+        k: qkv ? rows(qkv, nh * hd, nkv * hd, d) : projection(t.k),
+        v: qkv ? rows(qkv, (nh + nkv) * hd, nkv * hd, d) : projection(t.v),
+        qNorm: config.qkNorm ? norm(t.qNorm) : undefined,
+        kNorm: config.qkNorm ? norm(t.kNorm) : undefined,
+        o: projection(t.o),
+        attentionOutNorm: t.attentionOutNorm ? norm(t.attentionOutNorm) : undefined,
+        mlpNorm: norm(t.mlpNorm),
+        gate: gateUp ? rows(gateUp, 0, f, d) : projection(t.gate),
+        up: gateUp ? rows(gateUp, f, f, d) : projection(t.up),
+        down: projection(t.down),
+        mlpOutNorm: t.mlpOutNorm ? norm(t.mlpOutNorm) : undefined,
       };
     });
-    this.finalNorm = get('model.norm.weight');
+    this.finalNorm = norm('model.norm.weight');
     this.lmHead = config.tieWordEmbeddings ? this.embed : get('lm_head.weight');
-    this.invFreq = ropeInverseFrequencies(config);
   }
 
   createSequence(capacity: number): ReferenceSequence {
     if (capacity > this.config.maxPositions) {
       throw new RangeError(`capacity ${capacity} exceeds max_position_embeddings ${this.config.maxPositions}`);
     }
-    if (capacity > this.rope.positions) this.rope = { ...ropeTables(this.invFreq, capacity), positions: capacity };
+    if (capacity > this.ropePositions) {
+      this.ropes = this.config.ropes.map((rope) => ropeTables(rope, this.config.headDim, capacity));
+      this.ropePositions = capacity;
+    }
     return new ReferenceSequence(this.config, capacity);
   }
 
@@ -144,32 +174,56 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
 
   /** One token at position sequence.length: appends its KV, returns its logits. */
   private step(sequence: ReferenceSequence, token: number): Float32Array {
-    const { hiddenSize: d, numHeads: nh, numKvHeads: nkv, headDim: hd, rmsNormEps: eps } = this.config;
-    if (!(token >= 0 && token < this.config.vocabSize)) throw new RangeError(`token id ${token} out of range`);
+    const c = this.config;
+    const { hiddenSize: d, numHeads: nh, numKvHeads: nkv, headDim: hd, rmsNormEps: eps } = c;
+    if (!(token >= 0 && token < c.vocabSize)) throw new RangeError(`token id ${token} out of range`);
     const position = sequence.length;
     const x = this.embed.slice(token * d, (token + 1) * d);
+    if (c.embeddingScale !== 1) for (let i = 0; i < d; i++) x[i] *= Math.fround(c.embeddingScale);
     for (let l = 0; l < this.layers.length; l++) {
       const w = this.layers[l];
+      const { cos, sin } = this.ropes[c.layers[l].rope];
       const n = rmsNorm(x, w.inputNorm, eps);
-      const q = linear(n, w.q, nh * hd, w.qBias);
-      const k = linear(n, w.k, nkv * hd, w.kBias);
-      const v = linear(n, w.v, nkv * hd, w.vBias);
-      applyRope(q, nh, position, this.rope.cos, this.rope.sin);
-      applyRope(k, nkv, position, this.rope.cos, this.rope.sin);
+      const q = project(n, w.q);
+      const k = project(n, w.k);
+      const v = project(n, w.v);
+      if (w.qNorm && w.kNorm) {
+        rmsNorm(q, w.qNorm, eps, q); // each head of hd values
+        rmsNorm(k, w.kNorm, eps, k);
+      }
+      applyRope(q, nh, position, cos, sin);
+      applyRope(k, nkv, position, cos, sin);
       sequence.keys[l].set(k, position * nkv * hd);
       sequence.values[l].set(v, position * nkv * hd);
-      const attended = attention(q, sequence.keys[l], sequence.values[l], position + 1, nh, nkv);
-      linear(attended, w.o, d, undefined, x); // x += o_proj(attended)
-      const m = rmsNorm(x, w.postNorm, eps);
-      const gated = siluGate(
-        linear(m, w.gate, this.config.intermediateSize),
-        linear(m, w.up, this.config.intermediateSize),
-      );
-      linear(gated, w.down, d, undefined, x); // x += down_proj(gated)
+      const attended = attention(q, sequence.keys[l], sequence.values[l], position + 1, nh, nkv, {
+        scale: c.attentionScale,
+        softcap: c.attentionSoftcap,
+        window: c.layers[l].window,
+      });
+      addBranch(x, project(attended, w.o), w.attentionOutNorm, eps);
+      const m = rmsNorm(x, w.mlpNorm, eps);
+      const gated = gate(c.activation, project(m, w.gate), project(m, w.up));
+      addBranch(x, project(gated, w.down), w.mlpOutNorm, eps);
     }
     sequence.length = position + 1;
-    return linear(rmsNorm(x, this.finalNorm, eps), this.lmHead, this.config.vocabSize);
+    const logits = linear(rmsNorm(x, this.finalNorm, eps), this.lmHead, c.vocabSize);
+    return c.finalSoftcap === null ? logits : softcap(logits, c.finalSoftcap);
   }
+}
+
+/** x W^T + b for one token. */
+function project(x: Float32Array, p: Projection): Float32Array {
+  return linear(x, p.weight, p.weight.length / x.length, p.bias);
+}
+
+/** x += branch, or with a norm on the branch (Gemma), x += rmsnorm(branch). */
+function addBranch(x: Float32Array, branch: Float32Array, norm: Float32Array | undefined, eps: number): void {
+  const add = norm ? rmsNorm(branch, norm, eps) : branch;
+  for (let i = 0; i < x.length; i++) x[i] += add[i];
+}
+
+function gate(activation: Activation, g: Float32Array, up: Float32Array): Float32Array {
+  return activation === 'silu' ? siluGate(g, up) : geluGate(g, up);
 }
 
 export function toFloat32(tensor: WeightTensor): Float32Array {

@@ -1,11 +1,16 @@
 /**
- * Reference versions of the Llama ops in plain TypeScript, for the reference model and as the
- * definition each GPU kernel is tested against. Dimension names follow the config:
+ * Reference versions of the model's ops in plain TypeScript, for the reference model and as
+ * the definition each GPU kernel is tested against. Dimension names follow the config:
  * d = hiddenSize, hd = headDim, nh = numHeads, nkv = numKvHeads.
  */
 
 /** out = x / sqrt(mean(x^2) + eps) * weight, for each row of x (rows, d). */
-export function rmsNorm(x: Float32Array, weight: Float32Array, eps: number, out = new Float32Array(x.length)) {
+export function rmsNorm(
+  x: Float32Array,
+  weight: Float32Array,
+  eps: number,
+  out: Float32Array = new Float32Array(x.length),
+) {
   const d = weight.length;
   for (let row = 0; row < x.length / d; row++) {
     let sumSquares = 0;
@@ -14,23 +19,6 @@ export function rmsNorm(x: Float32Array, weight: Float32Array, eps: number, out 
     for (let i = 0; i < d; i++) out[row * d + i] = x[row * d + i] * scale * weight[i];
   }
   return out;
-}
-
-/**
- * Cosine and sine tables for RoPE: (positions, hd/2) each, angle = position * invFreq[i],
- * computed in float64 and rounded once.
- */
-export function ropeTables(invFreq: Float64Array, positions: number) {
-  const half = invFreq.length;
-  const cos = new Float32Array(positions * half);
-  const sin = new Float32Array(positions * half);
-  for (let p = 0; p < positions; p++) {
-    for (let i = 0; i < half; i++) {
-      cos[p * half + i] = Math.cos(p * invFreq[i]);
-      sin[p * half + i] = Math.sin(p * invFreq[i]);
-    }
-  }
-  return { cos, sin };
 }
 
 /**
@@ -53,6 +41,16 @@ export function applyRope(x: Float32Array, heads: number, position: number, cos:
   }
 }
 
+/** How a layer attends: the score scale, an optional soft cap, an optional window of recent positions. */
+export interface AttentionOptions {
+  /** Scores are q . k times this (1 / sqrt(hd) unless the model says otherwise). */
+  scale?: number;
+  /** Scores become cap * tanh(score / cap) (Gemma 2). */
+  softcap?: number | null;
+  /** Only the last `window` positions, the query's own included, are attended to. */
+  window?: number | null;
+}
+
 /**
  * Attention of one query token over the first `length` cached positions (causal: the caller
  * passes the query's own position + 1). Grouped-query: query head h reads KV head
@@ -65,29 +63,32 @@ export function attention(
   length: number,
   nh: number,
   nkv: number,
+  options: AttentionOptions = {},
   out = new Float32Array(q.length),
 ) {
   const hd = q.length / nh;
   const group = nh / nkv;
-  const scale = 1 / Math.sqrt(hd);
+  const scale = options.scale ?? 1 / Math.sqrt(hd);
+  const first = options.window ? Math.max(0, length - options.window) : 0;
+  const cap = options.softcap ?? null;
   const scores = new Float64Array(length);
   for (let h = 0; h < nh; h++) {
     const kvh = Math.floor(h / group);
     let max = Number.NEGATIVE_INFINITY;
-    for (let t = 0; t < length; t++) {
+    for (let t = first; t < length; t++) {
       let dot = 0;
       for (let i = 0; i < hd; i++) dot += q[h * hd + i] * keys[(t * nkv + kvh) * hd + i];
-      scores[t] = dot * scale;
+      scores[t] = cap === null ? dot * scale : cap * Math.tanh((dot * scale) / cap);
       max = Math.max(max, scores[t]);
     }
     let sum = 0;
-    for (let t = 0; t < length; t++) {
+    for (let t = first; t < length; t++) {
       scores[t] = Math.exp(scores[t] - max);
       sum += scores[t];
     }
     for (let i = 0; i < hd; i++) {
       let acc = 0;
-      for (let t = 0; t < length; t++) acc += scores[t] * values[(t * nkv + kvh) * hd + i];
+      for (let t = first; t < length; t++) acc += scores[t] * values[(t * nkv + kvh) * hd + i];
       out[h * hd + i] = acc / sum;
     }
   }
@@ -98,4 +99,23 @@ export function attention(
 export function siluGate(gate: Float32Array, up: Float32Array, out = new Float32Array(gate.length)) {
   for (let i = 0; i < gate.length; i++) out[i] = (gate[i] / (1 + Math.exp(-gate[i]))) * up[i];
   return out;
+}
+
+/**
+ * GeGLU's gate (Gemma): gelu(gate) * up, with GELU's tanh approximation (PyTorch's
+ * gelu(approximate='tanh')): gelu(x) = x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+ */
+export function geluGate(gate: Float32Array, up: Float32Array, out = new Float32Array(gate.length)) {
+  const c = Math.sqrt(2 / Math.PI);
+  for (let i = 0; i < gate.length; i++) {
+    const x = gate[i];
+    out[i] = 0.5 * x * (1 + Math.tanh(c * (x + 0.044715 * x * x * x))) * up[i];
+  }
+  return out;
+}
+
+/** Soft capping: x -> cap * tanh(x / cap), elementwise, in place (Gemma 2's final logits). */
+export function softcap(x: Float32Array, cap: number): Float32Array {
+  for (let i = 0; i < x.length; i++) x[i] = cap * Math.tanh(x[i] / cap);
+  return x;
 }

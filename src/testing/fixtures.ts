@@ -19,6 +19,11 @@ export const FIXTURES = {
   targetBF16: 'tandem-target-bf16',
   draft: 'tandem-draft',
   qwen2: 'tandem-qwen2',
+  qwen3: 'tandem-qwen3',
+  phi3: 'tandem-phi3',
+  gemma2: 'tandem-gemma2',
+  gemma3: 'tandem-gemma3',
+  llamaBias: 'tandem-llama-bias',
 } as const;
 
 export function fixturePath(name: string): string {

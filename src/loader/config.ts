@@ -1,0 +1,461 @@
+/**
+ * config.json of the architectures Tandem runs, as published checkpoints spell it, reduced to
+ * what the forward pass needs, and the tensor names and shapes it implies.
+ *
+ *   Llama, Mistral, Qwen2   the Llama layer (RMSNorm, RoPE, grouped-query attention, SwiGLU)
+ *   Qwen3                   + an RMSNorm over each head of q and k before RoPE
+ *   Phi-3, Phi-3.5          + q|k|v and gate|up fused in the file; LongRoPE
+ *   Gemma 2                 + norms scaled by (1 + w) and on both ends of each branch, GELU,
+ *                             a scaled embedding, soft-capped attention and logits,
+ *                             sliding-window attention every other layer
+ *   Gemma 3 (text)          Gemma 2 without soft caps, with Qwen3's q/k norms, five
+ *                             sliding-window layers to one global, and a RoPE for each kind
+ *
+ * Nothing in a config.json is ignored without a decision: every key is read, or listed in
+ * CONFIG_KEYS as irrelevant to the forward pass (with why), or refused by name when it asks
+ * for something Tandem does not compute. Keys no list knows are reported (`unknownKeys`) so
+ * the engine can warn about them.
+ */
+
+import { ModelConfigError, UnsupportedArchitectureError } from '../errors';
+
+export const SUPPORTED_ARCHITECTURES = [
+  'LlamaForCausalLM',
+  'MistralForCausalLM',
+  'Qwen2ForCausalLM',
+  'Qwen3ForCausalLM',
+  'Phi3ForCausalLM',
+  'Gemma2ForCausalLM',
+  'Gemma3ForCausalLM',
+] as const;
+export type Architecture = (typeof SUPPORTED_ARCHITECTURES)[number];
+
+/** RoPE frequency scaling. */
+export type RopeScaling =
+  | { type: 'default' }
+  /** Positions divided by `factor` (Gemma 3's global layers). */
+  | { type: 'linear'; factor: number }
+  /** Llama 3: long wavelengths slowed by `factor`, short ones kept, smooth in between. */
+  | { type: 'llama3'; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositions: number }
+  /**
+   * LongRoPE (Phi-3, Phi-3.5): each frequency divided by its own factor, `short` below
+   * `originalMaxPositions` and `long` from there (chosen per position, so a position's rotation
+   * never depends on the sequence around it), cos and sin scaled by `attentionFactor`.
+   */
+  | { type: 'longrope'; short: number[]; long: number[]; originalMaxPositions: number; attentionFactor: number };
+
+export interface Rope {
+  theta: number;
+  scaling: RopeScaling;
+}
+
+export type Activation = 'silu' | 'gelu-tanh';
+
+export interface LayerAttention {
+  /** Keys a query attends to: the last `window` positions (its own included), or all (null). */
+  window: number | null;
+  /** Index into `ropes` of the rotation this layer's queries and keys take. */
+  rope: number;
+}
+
+export interface ModelConfig {
+  architecture: Architecture;
+  vocabSize: number;
+  hiddenSize: number; // d
+  intermediateSize: number; // f, the MLP's hidden width
+  numLayers: number;
+  numHeads: number; // query heads
+  numKvHeads: number; // key/value heads (grouped-query attention when < numHeads)
+  headDim: number;
+  rmsNormEps: number;
+  tieWordEmbeddings: boolean;
+  maxPositions: number;
+  bosTokenId: number | null;
+  eosTokenIds: number[];
+  /** Biases on q, k, v (Qwen2 always; attention_bias elsewhere), on o (attention_bias, not Qwen2), on the MLP. */
+  qkvBias: boolean;
+  outputBias: boolean;
+  mlpBias: boolean;
+  /** An RMSNorm over each head of q and of k, before RoPE (Qwen3, Gemma 3). */
+  qkNorm: boolean;
+  /** Norms multiply by (1 + weight) instead of weight (Gemma). */
+  normOffset: 0 | 1;
+  /** A norm at the end of the attention and MLP branches too, before each is added (Gemma). */
+  sandwichNorms: boolean;
+  activation: Activation;
+  /** The embedding rows are multiplied by this (Gemma: sqrt(d)). */
+  embeddingScale: number;
+  /** Attention scores are q . k times this (1 / sqrt(headDim), or Gemma's query_pre_attn_scalar^-1/2). */
+  attentionScale: number;
+  /** Scores and final logits become c tanh(x / c) (Gemma 2), or are left alone (null). */
+  attentionSoftcap: number | null;
+  finalSoftcap: number | null;
+  /** The rotations the layers use: one, or Gemma 3's local and global ones. */
+  ropes: Rope[];
+  layers: LayerAttention[];
+  /** q|k|v and gate|up come fused in the file (Phi-3). */
+  fusedWeights: boolean;
+  /** Keys of config.json that no decision below covers: the engine warns about them. */
+  unknownKeys: string[];
+}
+
+/**
+ * Keys that do not change the forward pass of inference, and why; every key Tandem reads is
+ * in READ_KEYS, and keys that ask for what Tandem does not compute are refused in parseModelConfig.
+ */
+export const CONFIG_KEYS: Record<string, string> = {
+  model_type: 'named in messages only',
+  torch_dtype: 'weights keep the dtype of their file',
+  dtype: 'weights keep the dtype of their file',
+  transformers_version: 'provenance',
+  _name_or_path: 'provenance',
+  auto_map: 'names Python classes; the architecture decides',
+  use_cache: 'inference always keeps a KV cache',
+  cache_implementation: 'the KV cache is Tandem own',
+  initializer_range: 'training only',
+  attention_dropout: 'training only',
+  hidden_dropout: 'training only',
+  embd_pdrop: 'training only',
+  resid_pdrop: 'training only',
+  pretraining_tp: 'splits the same products over devices in training; the sums are the same',
+  pad_token_id: 'padding is never computed',
+  output_attentions: 'a Python API switch',
+  output_hidden_states: 'a Python API switch',
+  return_dict: 'a Python API switch',
+  use_return_dict: 'a Python API switch',
+  max_window_layers: 'read with use_sliding_window (Qwen2)',
+  use_sliding_window: 'read with sliding_window (Qwen2)',
+  tokenizer_class: 'the tokenizer files decide',
+  _attn_implementation: 'a Python kernel choice',
+  rope_local_base_freq: 'read (Gemma 3)',
+  sliding_window_pattern: 'read (Gemma 3)',
+  original_max_position_embeddings: 'read with rope_scaling (Phi-3)',
+  is_decoder: 'every model here is a decoder',
+};
+
+/** Keys the forward pass reads. */
+const READ_KEYS = new Set([
+  'architectures',
+  'vocab_size',
+  'hidden_size',
+  'intermediate_size',
+  'num_hidden_layers',
+  'num_attention_heads',
+  'num_key_value_heads',
+  'head_dim',
+  'hidden_act',
+  'hidden_activation',
+  'max_position_embeddings',
+  'rms_norm_eps',
+  'rope_theta',
+  'rope_scaling',
+  'rope_parameters',
+  'tie_word_embeddings',
+  'attention_bias',
+  'mlp_bias',
+  'bos_token_id',
+  'eos_token_id',
+  'sliding_window',
+  'layer_types',
+  'query_pre_attn_scalar',
+  'attn_logit_softcapping',
+  'final_logit_softcapping',
+  'partial_rotary_factor',
+  'use_bidirectional_attention',
+  'quantization_config',
+  'num_experts',
+  'num_local_experts',
+]);
+
+const MAX_LAYERS = 1024;
+const MAX_DIMENSION = 1 << 20;
+const MAX_VOCAB = 1 << 22;
+
+export function parseModelConfig(json: unknown, source = 'config.json'): ModelConfig {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    throw new ModelConfigError(`${source} is not a JSON object`);
+  }
+  const raw = json as Record<string, unknown>;
+  const architectures = raw.architectures;
+  const architecture = Array.isArray(architectures) ? architectures[0] : undefined;
+  if (!SUPPORTED_ARCHITECTURES.includes(architecture)) {
+    const named = architecture ?? (raw.model_type ? `model_type ${JSON.stringify(raw.model_type)}` : null);
+    throw new UnsupportedArchitectureError(
+      `${source}: ${architecture === undefined ? 'no "architectures" entry' : `architecture ${JSON.stringify(named)}`} ` +
+        `is not one Tandem runs (${SUPPORTED_ARCHITECTURES.join(', ')}).`,
+    );
+  }
+  const arch = architecture as Architecture;
+  const fail = (message: string) => new ModelConfigError(`${source}: ${message}`);
+  const int = (key: string, fallback?: number, max = MAX_DIMENSION): number => {
+    const value = raw[key] ?? fallback;
+    if (!Number.isSafeInteger(value) || (value as number) <= 0 || (value as number) > max) {
+      throw fail(`"${key}" must be a whole number from 1 to ${max}, got ${JSON.stringify(raw[key])}`);
+    }
+    return value as number;
+  };
+  const num = (key: string, fallback: number): number => {
+    const value = raw[key] ?? fallback;
+    if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value)) {
+      throw fail(`"${key}" must be a positive finite number, got ${JSON.stringify(raw[key])}`);
+    }
+    return value;
+  };
+  const optionalNum = (key: string): number | null => (raw[key] == null ? null : num(key, 0));
+
+  for (const key of ['quantization_config', 'num_experts', 'num_local_experts']) {
+    if (raw[key] != null && raw[key] !== 0) {
+      throw fail(
+        `"${key}" asks for ${key === 'quantization_config' ? 'quantized weights in this folder' : 'a mixture of experts'}, which Tandem does not run`,
+      );
+    }
+  }
+  if (raw.use_bidirectional_attention === true) throw fail('bidirectional attention is not a causal language model');
+  if (raw.partial_rotary_factor != null && raw.partial_rotary_factor !== 1) {
+    throw fail(`partial_rotary_factor ${raw.partial_rotary_factor}: RoPE over part of a head is not supported`);
+  }
+
+  const gemma = arch === 'Gemma2ForCausalLM' || arch === 'Gemma3ForCausalLM';
+  const act = raw.hidden_activation ?? raw.hidden_act ?? (gemma ? 'gelu_pytorch_tanh' : 'silu');
+  const activation: Activation | undefined =
+    act === 'silu' ? 'silu' : act === 'gelu_pytorch_tanh' || (gemma && act === 'gelu') ? 'gelu-tanh' : undefined;
+  if (!activation) throw fail(`hidden activation ${JSON.stringify(act)} is not supported (silu, gelu_pytorch_tanh)`);
+
+  const hiddenSize = int('hidden_size');
+  const numHeads = int('num_attention_heads', undefined, 4096);
+  const numKvHeads = int('num_key_value_heads', numHeads, 4096);
+  const headDim = int('head_dim', Math.floor(hiddenSize / numHeads), 4096);
+  const numLayers = int('num_hidden_layers', undefined, MAX_LAYERS);
+  if (numHeads % numKvHeads !== 0) {
+    throw fail(`num_attention_heads ${numHeads} is not a multiple of num_key_value_heads ${numKvHeads}`);
+  }
+  if (headDim % 4 !== 0) throw fail(`head_dim ${headDim} must be a multiple of 4`);
+  const eos = raw.eos_token_id;
+  const eosTokenIds = Array.isArray(eos) ? eos : eos == null ? [] : [eos];
+  if (!eosTokenIds.every((id) => Number.isSafeInteger(id) && id >= 0)) {
+    throw fail(`eos_token_id ${JSON.stringify(eos)} is not a token id or a list of them`);
+  }
+
+  const maxPositions = int('max_position_embeddings', 2048, 1 << 24);
+  // transformers 5 writes rope_parameters: one set, or one per layer type (Gemma 3).
+  const parameters = raw.rope_parameters as Record<string, Record<string, unknown>> | undefined;
+  const perType = parameters?.full_attention ?? parameters?.sliding_attention;
+  const globalParameters = (perType ? parameters?.full_attention : parameters) as Record<string, unknown> | undefined;
+  const ropeOf = (from: Record<string, unknown> | undefined, theta: number, scaling: unknown): Rope => ({
+    theta: from?.rope_theta === undefined ? theta : positiveNumber(from.rope_theta, 'rope_theta', fail),
+    scaling: parseRopeScaling(from ?? scaling, raw, maxPositions, headDim, fail),
+  });
+  const ropes: Rope[] = [ropeOf(globalParameters, num('rope_theta', 10000), raw.rope_scaling)];
+  const windowOf = () => int('sliding_window', undefined, 1 << 24);
+  let layers: LayerAttention[] = Array.from({ length: numLayers }, () => ({ window: null, rope: 0 }));
+  const slidingLayers = parseLayerTypes(raw, arch, numLayers, fail);
+  if (arch === 'Gemma3ForCausalLM') {
+    const local = perType ? parameters?.sliding_attention : undefined;
+    ropes.push(ropeOf(local, num('rope_local_base_freq', 10000), null));
+    layers = slidingLayers.map((sliding) => (sliding ? { window: windowOf(), rope: 1 } : { window: null, rope: 0 }));
+  } else if (arch === 'Gemma2ForCausalLM') {
+    layers = slidingLayers.map((sliding) => ({ window: sliding ? windowOf() : null, rope: 0 }));
+  } else if (arch === 'Qwen2ForCausalLM' || arch === 'Qwen3ForCausalLM') {
+    // Qwen's sliding window applies only when use_sliding_window says so, from max_window_layers on.
+    if (raw.use_sliding_window === true && raw.sliding_window != null) {
+      const from = raw.max_window_layers == null ? 0 : int('max_window_layers', undefined, MAX_LAYERS);
+      layers = layers.map((l, i) => ({ ...l, window: i >= from ? windowOf() : null }));
+    }
+  } else if (raw.sliding_window != null) {
+    // Mistral v0.1 and Phi-3 attend within a window on every layer.
+    layers = layers.map((l) => ({ ...l, window: windowOf() }));
+  }
+
+  const attentionBias = raw.attention_bias === true;
+  return {
+    architecture: arch,
+    vocabSize: int('vocab_size', undefined, MAX_VOCAB),
+    hiddenSize,
+    intermediateSize: int('intermediate_size'),
+    numLayers,
+    numHeads,
+    numKvHeads,
+    headDim,
+    rmsNormEps: num('rms_norm_eps', 1e-6),
+    tieWordEmbeddings: raw.tie_word_embeddings === true || (gemma && raw.tie_word_embeddings !== false),
+    maxPositions,
+    bosTokenId: Number.isSafeInteger(raw.bos_token_id) ? (raw.bos_token_id as number) : null,
+    eosTokenIds,
+    qkvBias: arch === 'Qwen2ForCausalLM' || attentionBias,
+    outputBias: arch !== 'Qwen2ForCausalLM' && attentionBias,
+    mlpBias: raw.mlp_bias === true,
+    qkNorm: arch === 'Qwen3ForCausalLM' || arch === 'Gemma3ForCausalLM',
+    normOffset: gemma ? 1 : 0,
+    sandwichNorms: gemma,
+    activation,
+    embeddingScale: gemma ? Math.sqrt(hiddenSize) : 1,
+    attentionScale: 1 / Math.sqrt(gemma ? num('query_pre_attn_scalar', headDim) : headDim),
+    attentionSoftcap: arch === 'Gemma2ForCausalLM' ? optionalNum('attn_logit_softcapping') : null,
+    finalSoftcap: arch === 'Gemma2ForCausalLM' ? optionalNum('final_logit_softcapping') : null,
+    ropes,
+    layers,
+    fusedWeights: arch === 'Phi3ForCausalLM',
+    unknownKeys: Object.keys(raw).filter((key) => !READ_KEYS.has(key) && !Object.hasOwn(CONFIG_KEYS, key)),
+  };
+}
+
+/** Which layers attend within a sliding window (Gemma): `layer_types`, else the architecture's pattern. */
+function parseLayerTypes(
+  raw: Record<string, unknown>,
+  arch: Architecture,
+  numLayers: number,
+  fail: (message: string) => Error,
+): boolean[] {
+  const types = raw.layer_types;
+  if (Array.isArray(types)) {
+    if (types.length !== numLayers || !types.every((t) => t === 'sliding_attention' || t === 'full_attention')) {
+      throw fail(`layer_types must name sliding_attention or full_attention for each of the ${numLayers} layers`);
+    }
+    return types.map((t) => t === 'sliding_attention');
+  }
+  // Gemma 2: every other layer, starting with the first; Gemma 3: all but every sixth.
+  const every = arch === 'Gemma3ForCausalLM' ? Number(raw.sliding_window_pattern ?? 6) : 2;
+  if (!Number.isSafeInteger(every) || every < 1) throw fail(`sliding_window_pattern ${every} is not a period`);
+  return Array.from({ length: numLayers }, (_, i) => (i + 1) % every !== 0);
+}
+
+function positiveNumber(value: unknown, key: string, fail: (message: string) => Error): number {
+  if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value)) {
+    throw fail(`"${key}" must be a positive finite number, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+function parseRopeScaling(
+  value: unknown,
+  raw: Record<string, unknown>,
+  maxPositions: number,
+  headDim: number,
+  fail: (message: string) => Error,
+): RopeScaling {
+  if (value == null) return { type: 'default' };
+  const scaling = value as Record<string, unknown>;
+  const type = scaling.rope_type ?? scaling.type ?? 'default';
+  const positive = (key: string, from = scaling) => {
+    const v = from[key];
+    if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) {
+      throw fail(`rope_scaling (${String(type)}) needs a positive "${key}", got ${JSON.stringify(v)}`);
+    }
+    return v;
+  };
+  if (type === 'default') return { type: 'default' };
+  if (type === 'linear') return { type: 'linear', factor: positive('factor') };
+  if (type === 'llama3') {
+    const low = positive('low_freq_factor');
+    const high = positive('high_freq_factor');
+    if (!(high > low)) throw fail(`rope_scaling (llama3): high_freq_factor ${high} must exceed low_freq_factor ${low}`);
+    return {
+      type: 'llama3',
+      factor: positive('factor'),
+      lowFreqFactor: low,
+      highFreqFactor: high,
+      originalMaxPositions: positive('original_max_position_embeddings'),
+    };
+  }
+  if (type === 'longrope' || type === 'su') {
+    const half = headDim / 2;
+    const factors = (key: string) => {
+      const list = scaling[key];
+      if (!Array.isArray(list) || list.length !== half || !list.every((f) => typeof f === 'number' && f > 0)) {
+        throw fail(`rope_scaling (longrope) needs "${key}": ${half} positive factors, one per frequency`);
+      }
+      return list as number[];
+    };
+    const original =
+      typeof scaling.original_max_position_embeddings === 'number'
+        ? positive('original_max_position_embeddings')
+        : positive('original_max_position_embeddings', raw);
+    // Phi-3's scaling of cos and sin: sqrt(1 + ln(s) / ln(original)) for a context s times the original.
+    const s = maxPositions / original;
+    const attentionFactor =
+      typeof scaling.attention_factor === 'number'
+        ? positive('attention_factor')
+        : s <= 1
+          ? 1
+          : Math.sqrt(1 + Math.log(s) / Math.log(original));
+    return {
+      type: 'longrope',
+      short: factors('short_factor'),
+      long: factors('long_factor'),
+      originalMaxPositions: original,
+      attentionFactor,
+    };
+  }
+  throw fail(`rope_scaling type ${JSON.stringify(type)} is not supported (default, linear, llama3, longrope)`);
+}
+
+/** The Hugging Face names of layer `l`'s tensors, by their part in the forward pass. */
+export function layerTensorNames(config: ModelConfig, l: number) {
+  const p = `model.layers.${l}`;
+  const gemma = config.sandwichNorms;
+  return {
+    inputNorm: `${p}.input_layernorm.weight`,
+    /** Gemma: the norm on the attention branch's output; elsewhere none. */
+    attentionOutNorm: gemma ? `${p}.post_attention_layernorm.weight` : undefined,
+    /** The norm before the MLP: Gemma's pre_feedforward_layernorm, Llama's post_attention_layernorm. */
+    mlpNorm: gemma ? `${p}.pre_feedforward_layernorm.weight` : `${p}.post_attention_layernorm.weight`,
+    mlpOutNorm: gemma ? `${p}.post_feedforward_layernorm.weight` : undefined,
+    q: `${p}.self_attn.q_proj`,
+    k: `${p}.self_attn.k_proj`,
+    v: `${p}.self_attn.v_proj`,
+    qkv: `${p}.self_attn.qkv_proj`,
+    o: `${p}.self_attn.o_proj`,
+    qNorm: `${p}.self_attn.q_norm.weight`,
+    kNorm: `${p}.self_attn.k_norm.weight`,
+    gate: `${p}.mlp.gate_proj`,
+    up: `${p}.mlp.up_proj`,
+    gateUp: `${p}.mlp.gate_up_proj`,
+    down: `${p}.mlp.down_proj`,
+  };
+}
+
+/** Every tensor the config implies, by its Hugging Face name, with its shape [out, in] or [n]. */
+export function expectedTensors(config: ModelConfig): Map<string, number[]> {
+  const { hiddenSize: d, intermediateSize: f, numHeads, numKvHeads, headDim: hd, vocabSize } = config;
+  const qRows = numHeads * hd;
+  const kvRows = numKvHeads * hd;
+  const shapes = new Map<string, number[]>();
+  shapes.set('model.embed_tokens.weight', [vocabSize, d]);
+  for (let l = 0; l < config.numLayers; l++) {
+    const t = layerTensorNames(config, l);
+    shapes.set(t.inputNorm, [d]);
+    if (t.attentionOutNorm) shapes.set(t.attentionOutNorm, [d]);
+    shapes.set(t.mlpNorm, [d]);
+    if (t.mlpOutNorm) shapes.set(t.mlpOutNorm, [d]);
+    if (config.fusedWeights) {
+      shapes.set(`${t.qkv}.weight`, [qRows + 2 * kvRows, d]);
+      if (config.qkvBias) shapes.set(`${t.qkv}.bias`, [qRows + 2 * kvRows]);
+      shapes.set(`${t.gateUp}.weight`, [2 * f, d]);
+      if (config.mlpBias) shapes.set(`${t.gateUp}.bias`, [2 * f]);
+    } else {
+      for (const [name, rows] of [
+        [t.q, qRows],
+        [t.k, kvRows],
+        [t.v, kvRows],
+      ] as const) {
+        shapes.set(`${name}.weight`, [rows, d]);
+        if (config.qkvBias) shapes.set(`${name}.bias`, [rows]);
+      }
+      for (const name of [t.gate, t.up]) {
+        shapes.set(`${name}.weight`, [f, d]);
+        if (config.mlpBias) shapes.set(`${name}.bias`, [f]);
+      }
+    }
+    if (config.qkNorm) {
+      shapes.set(t.qNorm, [hd]);
+      shapes.set(t.kNorm, [hd]);
+    }
+    shapes.set(`${t.o}.weight`, [d, qRows]);
+    if (config.outputBias) shapes.set(`${t.o}.bias`, [d]);
+    shapes.set(`${t.down}.weight`, [d, f]);
+    if (config.mlpBias) shapes.set(`${t.down}.bias`, [d]);
+  }
+  shapes.set('model.norm.weight', [d]);
+  if (!config.tieWordEmbeddings) shapes.set('lm_head.weight', [vocabSize, d]);
+  return shapes;
+}

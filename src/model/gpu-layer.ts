@@ -1,0 +1,199 @@
+/**
+ * One decoder layer on the GPU: its kernels' bind groups, made at load, and the dispatches of
+ * a step. What a layer is depends on the config (loader/config.ts); per layer, B tokens:
+ *
+ *   normed = rmsnorm(x)                                       (B, d)
+ *   q, cache[k, v] = rope(normed W_qkv^T + b_qkv)             one dispatch: the rope epilogue
+ *     or, with per-head q/k norms (Qwen3, Gemma 3):
+ *   qkv = normed W_qkv^T + b_qkv;  q, cache[k, v] = rope(headnorm(qkv))   two dispatches
+ *   attn   = attention(q, cache)                              window, scale, soft cap per layer
+ *   x     += attn W_o^T + b_o          Gemma: x += rmsnorm(attn W_o^T)    (one or two dispatches)
+ *   normed = rmsnorm(x)
+ *   gated  = act(normed W_gate^T) * (normed W_up^T)           one dispatch: the gate epilogue
+ *   x     += gated W_down^T + b_down    Gemma: x += rmsnorm(gated W_down^T)
+ *
+ * So a Llama layer is 7 dispatches, Qwen3's 8, Gemma 2's 9 and Gemma 3's 10. The q|k|v step
+ * and attention read a sequence's KV cache: their bind groups are made with each sequence.
+ */
+
+import type { Gpu } from '../gpu/device';
+import { LinearLayer } from '../kernels/linear-layer';
+import type { LinearOutput } from '../kernels/linear-shape';
+import { AttentionKernel, type HeadShape, QkNormRopeKernel, RmsNormKernel } from '../kernels/ops';
+import type { KernelProfile } from '../kernels/profile';
+import type { ModelConfig } from '../loader/config';
+import type { GpuLayerWeights, GpuMatrix } from './gpu-weights';
+
+/** The activations a layer reads and writes, (B, ...) each, shared by every layer. */
+export interface LayerActivations {
+  x: GPUBuffer; // (B, d) the residual stream
+  normed: GPUBuffer; // (B, d)
+  qkv?: GPUBuffer; // (B, (nh + 2 nkv) hd): the projection's rows, with per-head q/k norms
+  q: GPUBuffer; // (B, nh, hd)
+  attn: GPUBuffer; // (B, nh, hd)
+  branch?: GPUBuffer; // (B, d): a branch's output before its norm (Gemma)
+  gated: GPUBuffer; // (B, f)
+}
+
+/** The kernels every layer of a model shares, built once. */
+export class LayerKernels {
+  readonly norm: RmsNormKernel;
+  /** x += rmsnorm(branch): the norm at the end of a branch (Gemma). */
+  readonly normAdd?: RmsNormKernel;
+  readonly qkNormRope?: QkNormRopeKernel;
+  private readonly attention = new Map<number, AttentionKernel>();
+
+  constructor(
+    private readonly gpu: Gpu,
+    private readonly config: ModelConfig,
+    readonly profile: KernelProfile,
+  ) {
+    const { device } = gpu;
+    const { hiddenSize: d, rmsNormEps: eps } = config;
+    this.norm = new RmsNormKernel(device, d, eps, profile.rowWorkgroup);
+    if (config.sandwichNorms) this.normAdd = new RmsNormKernel(device, d, eps, profile.rowWorkgroup, true);
+    if (config.qkNorm) this.qkNormRope = new QkNormRopeKernel(device, this.heads, eps, profile.rowWorkgroup);
+  }
+
+  get heads(): HeadShape {
+    const { numHeads, numKvHeads, headDim } = this.config;
+    return { numHeads, numKvHeads, headDim };
+  }
+
+  /** The attention kernel for a window (0: none): layers with the same one share it. */
+  attentionFor(window: number | null): AttentionKernel {
+    const key = window ?? 0;
+    let kernel = this.attention.get(key);
+    if (!kernel) {
+      const { attentionScale: scale, attentionSoftcap: softcap } = this.config;
+      kernel = new AttentionKernel(this.gpu.device, this.heads, this.profile.serialAttention, {
+        scale,
+        softcap,
+        window,
+      });
+      this.attention.set(key, kernel);
+    }
+    return kernel;
+  }
+
+  /** The pipelines of a linear layer with weights `m` (split as they are) and `output`. */
+  linear(m: GpuMatrix, output: LinearOutput): LinearLayer {
+    const shape = { rows: m.rows, k: m.cols, dtype: m.dtype };
+    return new LinearLayer(this.gpu.device, shape, output, this.profile, this.gpu.subgroupShuffle, m.partRows);
+  }
+}
+
+/** A layer's bind groups that read one sequence's KV cache. */
+export interface SequenceBinds {
+  /** The rope epilogue's bind groups (it writes the cache), or the qk-norm kernel's. */
+  qkv: GPUBindGroup[][] | GPUBindGroup;
+  attention: GPUBindGroup;
+}
+
+interface Bound {
+  layer: LinearLayer;
+  binds: GPUBindGroup[][];
+}
+
+export class GpuLayer {
+  private readonly inputNorm: GPUBindGroup;
+  private readonly mlpNorm: GPUBindGroup;
+  private readonly qkv: LinearLayer;
+  /** With per-head q/k norms: the projection's own bind groups (it stores to act.qkv). */
+  private readonly qkvStore?: GPUBindGroup[][];
+  private readonly o: Bound;
+  private readonly attentionOutNorm?: GPUBindGroup;
+  private readonly gateUp: Bound;
+  private readonly down: Bound;
+  private readonly mlpOutNorm?: GPUBindGroup;
+  private readonly attention: AttentionKernel;
+
+  constructor(
+    private readonly kernels: LayerKernels,
+    config: ModelConfig,
+    readonly index: number,
+    private readonly w: GpuLayerWeights,
+    private readonly act: LayerActivations,
+    private readonly step: GPUBuffer,
+    private readonly zeros: GPUBuffer,
+    /** The layer's RoPE tables, (positions, hd/2) each. */
+    private readonly rope: { cos: GPUBuffer; sin: GPUBuffer },
+  ) {
+    const { norm } = kernels;
+    const sandwich = config.sandwichNorms;
+    const bound = (m: GpuMatrix, output: LinearOutput, x: GPUBuffer, y: GPUBuffer, bias?: GPUBuffer): Bound => {
+      const layer = kernels.linear(m, output);
+      return { layer, binds: layer.bind({ step, weight: m.parts, bias: bias ?? zeros, x, y }) };
+    };
+    this.inputNorm = norm.bind({ step, weight: w.inputNorm, x: act.x, out: act.normed });
+    this.mlpNorm = norm.bind({ step, weight: w.mlpNorm, x: act.x, out: act.normed });
+    if (config.qkNorm && act.qkv) {
+      this.qkv = kernels.linear(w.qkv, { kind: 'store' });
+      this.qkvStore = this.qkv.bind({
+        step,
+        weight: w.qkv.parts,
+        bias: w.qkvBias ?? zeros,
+        x: act.normed,
+        y: act.qkv,
+      });
+    } else {
+      this.qkv = kernels.linear(w.qkv, { kind: 'rope', heads: kernels.heads });
+    }
+    this.attention = kernels.attentionFor(config.layers[index].window);
+    const branch = act.branch ?? act.x;
+    this.o = bound(w.o, { kind: sandwich ? 'store' : 'accumulate' }, act.attn, branch, w.oBias);
+    this.gateUp = bound(w.gateUp, { kind: 'gate', activation: config.activation }, act.normed, act.gated, w.gateUpBias);
+    this.down = bound(w.down, { kind: sandwich ? 'store' : 'accumulate' }, act.gated, branch, w.downBias);
+    if (sandwich && kernels.normAdd && w.attentionOutNorm && w.mlpOutNorm) {
+      this.attentionOutNorm = kernels.normAdd.bind({ step, weight: w.attentionOutNorm, x: branch, out: act.x });
+      this.mlpOutNorm = kernels.normAdd.bind({ step, weight: w.mlpOutNorm, x: branch, out: act.x });
+    }
+  }
+
+  /** The bind groups that read and write a sequence's KV cache for this layer. */
+  bindSequence(kCache: GPUBuffer, vCache: GPUBuffer): SequenceBinds {
+    const { step, act, w, rope } = this;
+    const attention = this.attention.bind({ step, q: act.q, kCache, vCache, out: act.attn });
+    if (this.kernels.qkNormRope && act.qkv && w.qNorm && w.kNorm) {
+      const bind = this.kernels.qkNormRope.bind({
+        step,
+        qkv: act.qkv,
+        qNorm: w.qNorm,
+        kNorm: w.kNorm,
+        cos: rope.cos,
+        sin: rope.sin,
+        q: act.q,
+        kCache,
+        vCache,
+      });
+      return { qkv: bind, attention };
+    }
+    const qkv = this.qkv.bind({
+      step,
+      weight: w.qkv.parts,
+      bias: w.qkvBias ?? this.zeros,
+      x: act.normed,
+      y: act.q,
+      rope: { cos: rope.cos, sin: rope.sin, kCache, vCache },
+    });
+    return { qkv, attention };
+  }
+
+  /** Records the layer for a step of `n` tokens on a sequence bound by `binds`. */
+  encode(pass: GPUComputePassEncoder, binds: SequenceBinds, n: number): void {
+    const { norm, normAdd, qkNormRope } = this.kernels;
+    norm.encode(pass, this.inputNorm, n);
+    if (Array.isArray(binds.qkv)) this.qkv.encode(pass, binds.qkv, n);
+    else if (this.qkvStore && qkNormRope) {
+      this.qkv.encode(pass, this.qkvStore, n);
+      qkNormRope.encode(pass, binds.qkv, n);
+    }
+    this.attention.encode(pass, binds.attention, n);
+    this.o.layer.encode(pass, this.o.binds, n);
+    if (normAdd && this.attentionOutNorm) normAdd.encode(pass, this.attentionOutNorm, n);
+    norm.encode(pass, this.mlpNorm, n);
+    this.gateUp.layer.encode(pass, this.gateUp.binds, n);
+    this.down.layer.encode(pass, this.down.binds, n);
+    if (normAdd && this.mlpOutNorm) normAdd.encode(pass, this.mlpOutNorm, n);
+  }
+}
