@@ -28,6 +28,7 @@ import type { GpuModel, GpuSequence } from '../model/gpu-model';
 import { destroyPair, loadPair, type ModelPair } from '../model/pair';
 import type { DraftLength } from '../speculative/draft-length';
 import type { DraftKind } from '../speculative/draft-source';
+import type { TemplateVariables } from '../tokenizer/tokenizer';
 import { generateReply, type Reply } from './generation';
 import { type ModelLocation, sourceFor } from './locations';
 import { buildPrompt } from './prompt';
@@ -39,6 +40,7 @@ import {
   type TandemChatRequest,
   type TandemCompletionRequest,
   type TandemRequest,
+  templateVariables,
 } from './request';
 import { chatChunk, chatCompletion, completionChunk, envelope, streamReply, textCompletion } from './responses';
 import type { TandemUsage } from './usage';
@@ -197,12 +199,16 @@ export class TandemEngine {
    * may still be half typed, so it is cached but not pinned: warming again as it grows
    * computes only the new tokens.
    */
-  async warm(request: { messages: ChatCompletionMessageParam[] }): Promise<{ computed: number; cached: number }> {
+  async warm(request: {
+    messages: ChatCompletionMessageParam[];
+    chat_template_kwargs?: TemplateVariables;
+  }): Promise<{ computed: number; cached: number }> {
     const { tokenizer } = this.pair.target.folder;
     const { messages } = request;
-    const { ids } = buildPrompt(tokenizer, messages);
+    const variables = templateVariables(request);
+    const { ids } = buildPrompt(tokenizer, messages, true, variables);
     const settled = messages.at(-1)?.role === 'user' ? messages.slice(0, -1) : messages;
-    const keep = settled.length > 0 ? buildPrompt(tokenizer, settled, false).ids.length : 0;
+    const keep = settled.length > 0 ? buildPrompt(tokenizer, settled, false, variables).ids.length : 0;
     const prompt = ids.slice(0, this.contextLength - 1);
     const { computed, reused } = await this.generator.warm(prompt, Math.min(keep, prompt.length));
     return { computed, cached: reused };

@@ -8,7 +8,7 @@
 
 import type { ChatCompletionMessageParam } from '@mlc-ai/web-llm';
 import { InvalidRequestError } from '../errors';
-import type { ChatMessage, TextTokenizer } from '../tokenizer/tokenizer';
+import type { ChatMessage, TemplateVariables, TextTokenizer } from '../tokenizer/tokenizer';
 
 interface CacheControlled {
   cache_control?: { type: string };
@@ -46,13 +46,18 @@ export function toChatMessages(messages: ChatCompletionMessageParam[]): {
 }
 
 /** The prompt's ids; `openReply` adds the opening of the assistant's turn (the generation prompt). */
-export function buildPrompt(tokenizer: TextTokenizer, request: ChatCompletionMessageParam[], openReply = true): Prompt {
+export function buildPrompt(
+  tokenizer: TextTokenizer,
+  request: ChatCompletionMessageParam[],
+  openReply = true,
+  variables: TemplateVariables = {},
+): Prompt {
   if (request.length === 0) throw new InvalidRequestError('A request needs at least one message.');
   const { messages, breakpoint } = toChatMessages(request);
-  const ids = tokenizer.encodeChat(messages, openReply);
+  const ids = tokenizer.encodeChat(messages, openReply, variables);
   let keep = 0;
   if (breakpoint >= 0) {
-    const prefix = tokenizer.encodeChat(messages.slice(0, breakpoint + 1), false);
+    const prefix = tokenizer.encodeChat(messages.slice(0, breakpoint + 1), false, variables);
     // Honoured only where the template renders the earlier messages as a prefix of the whole.
     if (prefix.every((id, i) => ids[i] === id)) keep = prefix.length;
   }

@@ -8,7 +8,7 @@ import { InvalidRequestError } from '../errors';
 import type { SamplingParams } from '../sampling/sampling';
 import type { DraftLength } from '../speculative/draft-length';
 import type { DraftKind } from '../speculative/draft-source';
-import type { TextTokenizer } from '../tokenizer/tokenizer';
+import type { TemplateVariables, TextTokenizer } from '../tokenizer/tokenizer';
 import type { GenerationParams } from './generation';
 import { buildPrompt, type Prompt } from './prompt';
 
@@ -19,6 +19,8 @@ export interface RequestOptions {
   draftLength?: DraftLength;
   /** Keep only the k most likely tokens when sampling (0: off). */
   top_k?: number;
+  /** Values the chat template reads beside the messages, as transformers' `apply_chat_template` takes them. */
+  chat_template_kwargs?: TemplateVariables;
 }
 
 export type TandemChatRequest = ChatCompletionRequest & RequestOptions;
@@ -41,8 +43,17 @@ export function isChat(request: TandemRequest): request is TandemChatRequest {
 
 /** The prompt's ids: the chat template over the messages, or the raw prompt text. */
 export function requestPrompt(tokenizer: TextTokenizer, request: TandemRequest): Prompt {
-  if (isChat(request)) return buildPrompt(tokenizer, request.messages);
+  if (isChat(request)) return buildPrompt(tokenizer, request.messages, true, templateVariables(request));
   return { ids: tokenizer.encodePrompt(request.prompt), keep: 0 };
+}
+
+/**
+ * What the chat template reads besides the messages: `chat_template_kwargs`, and web-llm's
+ * `extra_body.enable_thinking` (Qwen3's switch for its reasoning).
+ */
+export function templateVariables(request: TandemChatRequest | { chat_template_kwargs?: TemplateVariables }) {
+  const thinking = (request as TandemChatRequest).extra_body?.enable_thinking;
+  return { ...(thinking == null ? {} : { enable_thinking: thinking }), ...request.chat_template_kwargs };
 }
 
 /** The pipeline's parameters for `request`, its prompt `prompt` and a context of `contextLength` tokens. */

@@ -75,6 +75,31 @@ describe('TextTokenizer on the fixture tokenizer', () => {
   });
 });
 
+describe('chat template variables', () => {
+  it("passes values beside the messages, as Qwen3's template reads enable_thinking", async () => {
+    // The end of Qwen3's chat template: an empty reasoning block when thinking is switched off.
+    const template =
+      "{% for m in messages %}{{ '<|im_start|>' + m.role + '\\n' + m.content + '<|im_end|>\\n' }}{% endfor %}" +
+      "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}" +
+      "{% if enable_thinking is defined and enable_thinking is false %}{{ '<think>\\n\\n</think>\\n\\n' }}{% endif %}{% endif %}";
+    const tokenizer = await TextTokenizer.load(
+      memorySource('qwen3-like', {
+        'tokenizer.json': file('tokenizer.json'),
+        'tokenizer_config.json': JSON.stringify({ chat_template: template }),
+      }),
+    );
+    const messages = [{ role: 'user' as const, content: 'Hi' }];
+    expect(tokenizer.applyChatTemplate(messages)).toBe('<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n');
+    expect(tokenizer.applyChatTemplate(messages, true, { enable_thinking: false })).toMatch(
+      /<think>\n\n<\/think>\n\n$/,
+    );
+    expect(tokenizer.encodeChat(messages, true, { enable_thinking: false }).length).toBeGreaterThan(
+      tokenizer.encodeChat(messages).length,
+    );
+    tokenizer.dispose();
+  });
+});
+
 describe("a tokenizer.json post-processor's frame (Llama 3's <|begin_of_text|>)", () => {
   /** The fixture tokenizer with Llama 3's kind of post-processor: BOS from TemplateProcessing, none from the config. */
   async function withTemplateProcessing(after: boolean) {

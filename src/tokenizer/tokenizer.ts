@@ -23,6 +23,9 @@ export interface ChatMessage {
   content: string;
 }
 
+/** Values a chat template may read besides the messages (`enable_thinking`, `tools`...). */
+export type TemplateVariables = Record<string, unknown>;
+
 interface TokenizerConfig {
   chat_template?: string | { name: string; template: string }[];
   bos_token?: string | { content: string } | null;
@@ -155,10 +158,14 @@ export class TextTokenizer {
     return this.template !== undefined;
   }
 
-  /** The prompt text for `messages`, ending with the assistant's turn opened when asked. */
-  applyChatTemplate(messages: ChatMessage[], addGenerationPrompt = true): string {
+  /**
+   * The prompt text for `messages`, ending with the assistant's turn opened when asked.
+   * `variables` reach the template beside the messages (Qwen3's `enable_thinking`).
+   */
+  applyChatTemplate(messages: ChatMessage[], addGenerationPrompt = true, variables: TemplateVariables = {}): string {
     if (!this.template) throw new TokenizerError(`${this.source}: tokenizer_config.json has no chat template`);
     return this.template.render({
+      ...variables,
       messages,
       add_generation_prompt: addGenerationPrompt,
       bos_token: this.bosToken ?? '',
@@ -173,7 +180,7 @@ export class TextTokenizer {
    * encodes it, and each placeholder as its literal text. Content without such strings gives
    * exactly the ids of encoding the rendered template.
    */
-  encodeChat(messages: ChatMessage[], addGenerationPrompt = true): number[] {
+  encodeChat(messages: ChatMessage[], addGenerationPrompt = true, variables: TemplateVariables = {}): number[] {
     const literals: string[] = [];
     const withPlaceholders = (content: string) =>
       this.specialPattern
@@ -182,6 +189,7 @@ export class TextTokenizer {
     const text = this.applyChatTemplate(
       messages.map((m) => ({ ...m, content: withPlaceholders(m.content) })),
       addGenerationPrompt,
+      variables,
     );
     const pieces = text.split(LITERAL_PATTERN); // text, literal index, text, literal index, ...
     const ids = pieces.flatMap((piece, i) => {
