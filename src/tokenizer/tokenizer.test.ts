@@ -155,14 +155,14 @@ describe('TextTokenizer failures', () => {
     expect((error as Error).message).toMatch(/not valid JSON/);
   });
 
-  it('raises TokenizerError when the chat template does not parse', async () => {
+  it('raises ChatTemplateError when the chat template does not parse', async () => {
     const error = await TextTokenizer.load(
       memorySource('bad-template', {
         'tokenizer.json': file('tokenizer.json'),
         'tokenizer_config.json': JSON.stringify({ chat_template: '{% for m in messages %}' }),
       }),
     ).catch((e) => e);
-    expect((error as Error).name).toBe('TokenizerError');
+    expect((error as Error).name).toBe('ChatTemplateError');
     expect((error as Error).message).toMatch(/chat template/);
   });
 });

@@ -13,9 +13,9 @@
  * tokenizer_config.json asks for it, exactly once.
  */
 
-import { Template } from '@huggingface/jinja';
-import { TokenizerError } from '../errors';
+import { ChatTemplateError, TokenizerError } from '../errors';
 import { type ModelSource, readJson } from '../loader/source';
+import { ChatTemplate } from './chat-template';
 import { type WasmTokenizer, wasmTokenizerClass } from './wasm';
 
 export interface ChatMessage {
@@ -52,7 +52,7 @@ const LITERAL = (index: number) => `\uE000tandem:${index}\uE001`;
 const LITERAL_PATTERN = /\uE000tandem:(\d+)\uE001/;
 
 export class TextTokenizer {
-  private readonly template: Template | undefined;
+  private readonly template: ChatTemplate | undefined;
   /** Ids of the special tokens (added tokens marked special): control tokens, never shown. */
   readonly specialIds: ReadonlySet<number>;
   private readonly specialPattern: RegExp | undefined;
@@ -69,11 +69,9 @@ export class TextTokenizer {
       ? config.chat_template.find((t) => t.name === 'default')?.template
       : config.chat_template;
     try {
-      this.template = chat ? new Template(chat) : undefined;
+      this.template = chat ? new ChatTemplate(chat) : undefined;
     } catch (cause) {
-      throw new TokenizerError(`${source}/tokenizer_config.json: the chat template does not parse: ${String(cause)}`, {
-        cause,
-      });
+      throw new ChatTemplateError(`${source}/tokenizer_config.json: ${(cause as Error).message}`, { cause });
     }
     const special = (json.added_tokens ?? []).filter((t) => t.special);
     this.specialIds = new Set(special.map((t) => t.id));
@@ -163,14 +161,18 @@ export class TextTokenizer {
    * `variables` reach the template beside the messages (Qwen3's `enable_thinking`).
    */
   applyChatTemplate(messages: ChatMessage[], addGenerationPrompt = true, variables: TemplateVariables = {}): string {
-    if (!this.template) throw new TokenizerError(`${this.source}: tokenizer_config.json has no chat template`);
-    return this.template.render({
-      ...variables,
-      messages,
-      add_generation_prompt: addGenerationPrompt,
-      bos_token: this.bosToken ?? '',
-      eos_token: this.eosToken ?? '',
-    });
+    if (!this.template) throw new ChatTemplateError(`${this.source}: tokenizer_config.json has no chat template`);
+    try {
+      return this.template.render({
+        ...variables,
+        messages,
+        add_generation_prompt: addGenerationPrompt,
+        bos_token: this.bosToken ?? '',
+        eos_token: this.eosToken ?? '',
+      });
+    } catch (cause) {
+      throw new ChatTemplateError(`${this.source}: ${(cause as Error).message}`, { cause });
+    }
   }
 
   /**
