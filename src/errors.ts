@@ -153,3 +153,83 @@ export class StoredFileDamagedError extends TandemError {
     this.name = 'StoredFileDamagedError';
   }
 }
+
+/*
+ * Request fields out of range, named as web-llm names them so that an app written for web-llm
+ * branches on the same names (web-llm calls its range error "RangeError"; so does this one).
+ */
+
+/** A field must be greater than a minimum: max_tokens > 0, repetition_penalty > 0. */
+export class MinValueError extends InvalidRequestError {
+  constructor(field: string, min: number, got: unknown) {
+    super(`Make sure \`${field}\` > ${min}; got ${JSON.stringify(got)}.`);
+    this.name = 'MinValueError';
+  }
+}
+
+/** A field must not be negative: temperature >= 0. */
+export class NonNegativeError extends InvalidRequestError {
+  constructor(field: string, got: unknown) {
+    super(`Make sure \`${field}\` >= 0; got ${JSON.stringify(got)}.`);
+    this.name = 'NonNegativeError';
+  }
+}
+
+/** A field must lie in a range: top_p in (0, 1], the penalties in [-2, 2], logit_bias in [-100, 100]. */
+export class ValueRangeError extends InvalidRequestError {
+  constructor(field: string, range: string, got: unknown) {
+    super(`Make sure \`${field}\` is in ${range}; got ${JSON.stringify(got)}.`);
+    this.name = 'RangeError';
+  }
+}
+
+/** `seed` must be an integer. */
+export class SeedTypeError extends InvalidRequestError {
+  constructor(got: unknown) {
+    super(`\`seed\` should be an integer, but got ${JSON.stringify(got)}.`);
+    this.name = 'SeedTypeError';
+  }
+}
+
+/** A request asks for something Tandem does not do (tools, structured output, n > 1, ...). */
+export class UnsupportedFieldsError extends InvalidRequestError {
+  constructor(fields: string[]) {
+    super(`These request fields are not supported: ${fields.join(', ')}. Leave them out.`);
+    this.name = 'UnsupportedFieldsError';
+  }
+}
+
+/** A message's role is not system, user or assistant. */
+export class UnsupportedRoleError extends InvalidRequestError {
+  constructor(role: unknown) {
+    super(`Unsupported role of message: ${JSON.stringify(role)} (system, user, assistant).`);
+    this.name = 'UnsupportedRoleError';
+  }
+}
+
+/** The conversation does not end with the user's message. */
+export class MessageOrderError extends InvalidRequestError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'MessageOrderError';
+  }
+}
+
+/** The prompt does not fit in the engine's context. */
+export class ContextWindowSizeExceededError extends InvalidRequestError {
+  constructor(promptTokens: number, contextLength: number) {
+    super(
+      `The conversation is ${promptTokens} tokens long; this engine holds ${contextLength}. ` +
+        'Start a new conversation or shorten it.',
+    );
+    this.name = 'ContextWindowSizeExceededError';
+  }
+}
+
+/** A model's chat template does not parse, fails on a conversation, or runs past its bounds. */
+export class ChatTemplateError extends TandemError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'ChatTemplateError';
+  }
+}

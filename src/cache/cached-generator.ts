@@ -10,6 +10,7 @@
  */
 
 import type { CausalLM, Sequence } from '../model/types';
+import type { LogitRules } from '../sampling/logit-rules';
 import { type DraftKind, draftSource } from '../speculative/draft-source';
 import { type SpeculativeCounts, type SpeculativeOptions, speculativeGenerate } from '../speculative/speculative';
 import { PrefixCache } from './prefix-cache';
@@ -24,6 +25,8 @@ export interface CachedRequest extends SpeculativeOptions {
   keep?: number;
   /** Called when the request's turn comes, after any cache work queued before it. */
   onStart?: () => void;
+  /** Logit bias and penalties (sampling/logit-rules.ts), on the target and the draft model alike. */
+  rules?: LogitRules;
 }
 
 export interface CachedResult {
@@ -72,6 +75,10 @@ export class CachedGenerator<S extends Sequence, D extends Sequence> {
       request.onStart?.();
       const { entry, reused } = this.cache.acquire(prompt);
       const tokens: number[] = [];
+      // Generated tokens count from the end of the prompt; the draft takes the same rules, so
+      // that it proposes what the target will choose.
+      entry.target.setLogitRules(request.rules, prompt.length);
+      entry.draft?.setLogitRules(request.rules, prompt.length);
       try {
         const draftModel = this.draft && entry.draft ? { model: this.draft, sequence: entry.draft } : undefined;
         const source = draftSource(request.draft, draftModel);
@@ -84,6 +91,8 @@ export class CachedGenerator<S extends Sequence, D extends Sequence> {
         });
         return { tokens: result.tokens, reused, counts: result.counts };
       } finally {
+        entry.target.setLogitRules(undefined, 0);
+        entry.draft?.setLogitRules(undefined, 0);
         this.cache.release(entry, [...prompt, ...tokens], request.keep);
       }
     });

@@ -157,7 +157,7 @@ describe('engine.chat.completions.create', () => {
     const error = await engine.chat.completions
       .create({ messages: [{ role: 'tool', content: 'x', tool_call_id: '1' }] })
       .catch((e: Error) => e);
-    expect((error as Error).name).toBe('InvalidRequestError');
+    expect((error as Error).name).toBe('UnsupportedRoleError');
     const reply = (await engine.chat.completions.create({
       messages: ask('Tell me a story about a frog named Finn.'),
       temperature: 0,

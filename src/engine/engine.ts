@@ -153,7 +153,7 @@ export class TandemEngine {
     const defaults: EngineDefaults = {
       draft,
       draftLength: options.draftLength ?? 'auto',
-      sampling: { temperature: 1, topP: 1, topK: 0 },
+      generation: pair.target.folder.generation,
     };
     const contextLength = Math.min(wanted, pair.target.model.maxContext, pair.draft?.model.maxContext ?? wanted);
     const engine = new TandemEngine(
@@ -176,7 +176,13 @@ export class TandemEngine {
     this.gpu.assertHealthy();
     const { tokenizer, stopTokenIds } = this.pair.target.folder;
     const prompt = requestPrompt(tokenizer, request);
-    const params = generationParams(request, prompt, this.contextLength, this.defaults);
+    const params = generationParams(
+      request,
+      prompt,
+      this.contextLength,
+      this.pair.target.model.config.vocabSize,
+      this.defaults,
+    );
     const state = { interrupted: false };
     try {
       const reply = await generateReply(this.generator, { tokenizer, stopTokenIds }, prompt.ids, params, {
@@ -210,6 +216,7 @@ export class TandemEngine {
     const settled = messages.at(-1)?.role === 'user' ? messages.slice(0, -1) : messages;
     const keep = settled.length > 0 ? buildPrompt(tokenizer, settled, false, variables).ids.length : 0;
     const prompt = ids.slice(0, this.contextLength - 1);
+    if (prompt.length === 0) return { computed: 0, cached: 0 };
     const { computed, reused } = await this.generator.warm(prompt, Math.min(keep, prompt.length));
     return { computed, cached: reused };
   }

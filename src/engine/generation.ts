@@ -7,6 +7,7 @@
 
 import type { CachedGenerator } from '../cache/cached-generator';
 import type { Sequence } from '../model/types';
+import type { LogitRules } from '../sampling/logit-rules';
 import type { SamplingParams } from '../sampling/sampling';
 import type { DraftLength } from '../speculative/draft-length';
 import type { DraftKind } from '../speculative/draft-source';
@@ -26,6 +27,8 @@ export interface GenerationParams {
   draftLength: DraftLength;
   /** Prompt tokens to keep pinned in the prefix cache (an explicit breakpoint; 0: none). */
   keep: number;
+  /** Logit bias and penalties (none: NO_RULES). */
+  rules?: LogitRules;
 }
 
 /** web-llm's finish reasons: a stop token or string, max_tokens, or an interrupt. */
@@ -76,6 +79,7 @@ export async function generateReply<S extends Sequence, D extends Sequence>(
     draft: params.draft,
     draftLength: params.draftLength,
     keep: params.keep,
+    rules: params.rules,
     onStart: hooks.onStart,
     shouldStop: () => text.stopped || aborted(),
     onToken: (token) => {

@@ -7,7 +7,7 @@
  */
 
 import type { ChatCompletionMessageParam } from '@mlc-ai/web-llm';
-import { InvalidRequestError } from '../errors';
+import { InvalidRequestError, UnsupportedRoleError } from '../errors';
 import type { ChatMessage, TemplateVariables, TextTokenizer } from '../tokenizer/tokenizer';
 
 interface CacheControlled {
@@ -24,23 +24,29 @@ export function toChatMessages(messages: ChatCompletionMessageParam[]): {
   messages: ChatMessage[];
   breakpoint: number;
 } {
+  if (!Array.isArray(messages) || messages.length === 0) {
+    throw new InvalidRequestError('`messages` must be a non-empty array of { role, content } messages.');
+  }
   let breakpoint = -1;
   const out = messages.map((message, index): ChatMessage => {
-    if (message.role !== 'system' && message.role !== 'user' && message.role !== 'assistant') {
-      throw new InvalidRequestError(
-        `Messages with role "${message.role}" are not supported (system, user, assistant).`,
-      );
-    }
+    const role = (message as { role?: unknown } | null)?.role;
+    if (role !== 'system' && role !== 'user' && role !== 'assistant') throw new UnsupportedRoleError(role);
     const content = message.content ?? '';
-    if (typeof content === 'string') return { role: message.role, content };
+    if (typeof content === 'string') return { role, content };
+    if (!Array.isArray(content)) {
+      throw new InvalidRequestError(`Message ${index}: content must be a string or an array of text parts.`);
+    }
     const texts: string[] = [];
-    for (const part of content as (ChatCompletionMessageParam & CacheControlled & { type: string; text?: string })[]) {
-      if (part.type !== 'text')
-        throw new InvalidRequestError(`Content parts of type "${part.type}" are not supported.`);
-      texts.push(part.text ?? '');
+    for (const part of content as (CacheControlled & { type?: unknown; text?: unknown })[]) {
+      if (part?.type !== 'text' || typeof part.text !== 'string') {
+        throw new InvalidRequestError(
+          `Message ${index}: content parts of type ${JSON.stringify(part?.type)} are not supported (text, with a string).`,
+        );
+      }
+      texts.push(part.text);
       if (part.cache_control?.type === 'ephemeral') breakpoint = index;
     }
-    return { role: message.role, content: texts.join('') };
+    return { role, content: texts.join('') };
   });
   return { messages: out, breakpoint };
 }
@@ -52,7 +58,6 @@ export function buildPrompt(
   openReply = true,
   variables: TemplateVariables = {},
 ): Prompt {
-  if (request.length === 0) throw new InvalidRequestError('A request needs at least one message.');
   const { messages, breakpoint } = toChatMessages(request);
   const ids = tokenizer.encodeChat(messages, openReply, variables);
   let keep = 0;

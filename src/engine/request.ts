@@ -1,12 +1,25 @@
 /**
  * Reading a request: web-llm's chat and text completion fields (plus Tandem's draft options)
- * into the prompt and the GenerationParams of the pipeline.
+ * into the prompt and the GenerationParams of the pipeline. Every field is checked as web-llm
+ * checks it, with web-llm's error names (src/errors.ts); a field Tandem does not implement is
+ * refused by name rather than ignored. A field the request leaves out takes the model's default
+ * (generation_config.json), then the engine's.
  */
 
 import type { ChatCompletionRequest, CompletionCreateParams } from '@mlc-ai/web-llm';
-import { InvalidRequestError } from '../errors';
-import type { SamplingParams } from '../sampling/sampling';
-import type { DraftLength } from '../speculative/draft-length';
+import {
+  ContextWindowSizeExceededError,
+  InvalidRequestError,
+  MessageOrderError,
+  MinValueError,
+  NonNegativeError,
+  SeedTypeError,
+  UnsupportedFieldsError,
+  ValueRangeError,
+} from '../errors';
+import type { GenerationDefaults } from '../loader/model-folder';
+import type { LogitRules } from '../sampling/logit-rules';
+import { AUTO_MAX, type DraftLength } from '../speculative/draft-length';
 import type { DraftKind } from '../speculative/draft-source';
 import type { TemplateVariables, TextTokenizer } from '../tokenizer/tokenizer';
 import type { GenerationParams } from './generation';
@@ -31,20 +44,49 @@ export type TandemRequest = TandemChatRequest | TandemCompletionRequest;
 export interface EngineDefaults {
   draft: DraftKind;
   draftLength: DraftLength;
-  sampling: SamplingParams;
+  /** The model's generation_config.json, over Tandem's own defaults. */
+  generation: GenerationDefaults;
 }
 
 /** Tokens kept free past the prompt and reply for a verify pass's drafts. */
 const VERIFY_ROOM = 16;
+/** Fields of web-llm's requests that Tandem does not implement: refused when set. */
+const UNSUPPORTED = [
+  'tools',
+  'tool_choice',
+  'logprobs',
+  'top_logprobs',
+  'response_format',
+  'suffix',
+  'echo',
+  'best_of',
+];
+const DRAFT_KINDS: readonly DraftKind[] = ['model', 'ngram', 'none'];
 
 export function isChat(request: TandemRequest): request is TandemChatRequest {
-  return 'messages' in request;
+  return typeof request === 'object' && request !== null && 'messages' in request;
 }
 
 /** The prompt's ids: the chat template over the messages, or the raw prompt text. */
 export function requestPrompt(tokenizer: TextTokenizer, request: TandemRequest): Prompt {
-  if (isChat(request)) return buildPrompt(tokenizer, request.messages, true, templateVariables(request));
-  return { ids: tokenizer.encodePrompt(request.prompt), keep: 0 };
+  if (typeof request !== 'object' || request === null) {
+    throw new InvalidRequestError('A request is an object with `messages` (a chat) or `prompt` (a text completion).');
+  }
+  let prompt: Prompt;
+  if (isChat(request)) {
+    prompt = buildPrompt(tokenizer, request.messages, true, templateVariables(request));
+    if (request.messages.at(-1)?.role !== 'user')
+      throw new MessageOrderError('The last message should be from the user.');
+  } else {
+    if (typeof request.prompt !== 'string') {
+      throw new InvalidRequestError('`prompt` must be a string (or send `messages` for a chat).');
+    }
+    prompt = { ids: tokenizer.encodePrompt(request.prompt), keep: 0 };
+  }
+  if (prompt.ids.length === 0) {
+    throw new InvalidRequestError('The prompt is empty: there is nothing to continue (is the chat template empty?).');
+  }
+  return prompt;
 }
 
 /**
@@ -56,32 +98,97 @@ export function templateVariables(request: TandemChatRequest | { chat_template_k
   return { ...(thinking == null ? {} : { enable_thinking: thinking }), ...request.chat_template_kwargs };
 }
 
-/** The pipeline's parameters for `request`, its prompt `prompt` and a context of `contextLength` tokens. */
+/**
+ * The pipeline's parameters for `request`, its prompt `prompt`, a context of `contextLength`
+ * tokens and a vocabulary of `vocabSize` ids.
+ */
 export function generationParams(
   request: TandemRequest,
   prompt: Prompt,
   contextLength: number,
+  vocabSize: number,
   defaults: EngineDefaults,
 ): GenerationParams {
-  if ((request.n ?? 1) !== 1) throw new InvalidRequestError('Only n = 1 is supported.');
-  if (prompt.ids.length >= contextLength) {
-    throw new InvalidRequestError(
-      `The conversation is ${prompt.ids.length} tokens long; this engine holds ${contextLength}. Start a new conversation or shorten it.`,
-    );
+  const r = request as TandemRequest & Record<string, unknown>;
+  const set = (key: string) => r[key] !== undefined && r[key] !== null;
+  const unsupported = UNSUPPORTED.filter((key) => set(key) && r[key] !== false && !isPlainText(key, r[key]));
+  if (set('n') && r.n !== 1) unsupported.push('n (other than 1)');
+  if (unsupported.length > 0) throw new UnsupportedFieldsError(unsupported);
+  if (set('stream_options') && !r.stream) {
+    throw new InvalidRequestError('Only specify stream_options when stream is true.');
   }
+  if (prompt.ids.length >= contextLength) throw new ContextWindowSizeExceededError(prompt.ids.length, contextLength);
+
+  const g = defaults.generation;
+  const temperature = r.temperature ?? (g.doSample === false ? 0 : (g.temperature ?? 1));
+  if (!(typeof temperature === 'number' && temperature >= 0 && Number.isFinite(temperature))) {
+    throw new NonNegativeError('temperature', temperature);
+  }
+  const topP = r.top_p ?? g.topP ?? 1;
+  if (!(typeof topP === 'number' && topP > 0 && topP <= 1)) throw new ValueRangeError('top_p', '(0, 1]', topP);
+  const topK = r.top_k ?? g.topK ?? 0;
+  if (!(Number.isSafeInteger(topK) && topK >= 0)) throw new NonNegativeError('top_k (a whole number)', topK);
   const room = contextLength - prompt.ids.length - VERIFY_ROOM;
-  const stop = request.stop == null ? [] : Array.isArray(request.stop) ? request.stop : [request.stop];
+  if (set('max_tokens') && !(Number.isSafeInteger(r.max_tokens) && (r.max_tokens as number) > 0)) {
+    throw new MinValueError('max_tokens (a whole number)', 0, r.max_tokens);
+  }
+  if (set('seed') && !Number.isSafeInteger(r.seed)) throw new SeedTypeError(r.seed);
+  const draftLength = r.draftLength ?? defaults.draftLength;
+  if (draftLength !== 'auto' && !(Number.isSafeInteger(draftLength) && draftLength >= 1 && draftLength <= 16)) {
+    throw new ValueRangeError('draftLength', `'auto' or 1 to 16 (auto reaches ${AUTO_MAX})`, draftLength);
+  }
+  const draft = r.draft ?? defaults.draft;
+  if (!DRAFT_KINDS.includes(draft)) throw new ValueRangeError('draft', DRAFT_KINDS.join(', '), draft);
   return {
-    maxTokens: Math.max(1, Math.min(request.max_tokens ?? room, room)),
-    sampling: {
-      temperature: request.temperature ?? defaults.sampling.temperature,
-      topP: request.top_p ?? defaults.sampling.topP,
-      topK: request.top_k ?? defaults.sampling.topK,
-    },
-    seed: request.seed ?? Math.floor(Math.random() * 2 ** 31),
-    stop,
-    draft: request.draft ?? defaults.draft,
-    draftLength: request.draftLength ?? defaults.draftLength,
+    maxTokens: Math.max(1, Math.min(r.max_tokens ?? room, room)),
+    sampling: { temperature, topP, topK },
+    seed: r.seed ?? Math.floor(Math.random() * 2 ** 31),
+    stop: stopStrings(r.stop),
+    draft,
+    draftLength,
     keep: prompt.keep,
+    rules: logitRules(r, vocabSize, g),
   };
+}
+
+/** `response_format: { type: 'text' }` asks for nothing: plain text is what Tandem gives. */
+function isPlainText(key: string, value: unknown): boolean {
+  return key === 'response_format' && (value as { type?: unknown })?.type === 'text';
+}
+
+function stopStrings(stop: unknown): string[] {
+  if (stop == null) return [];
+  const stops = Array.isArray(stop) ? stop : [stop];
+  if (!stops.every((s) => typeof s === 'string' && s.length > 0) || stops.length > 16) {
+    throw new InvalidRequestError('`stop` must be a non-empty string or a list of up to 16 of them.');
+  }
+  return stops;
+}
+
+/** logit_bias and the penalties, checked as web-llm checks them. */
+function logitRules(r: TandemRequest, vocabSize: number, g: GenerationDefaults): LogitRules {
+  const frequency = r.frequency_penalty ?? 0;
+  const presence = r.presence_penalty ?? 0;
+  const repetition = r.repetition_penalty ?? g.repetitionPenalty ?? 1;
+  for (const [field, value] of [
+    ['frequency_penalty', frequency],
+    ['presence_penalty', presence],
+  ] as const) {
+    if (!(typeof value === 'number' && value >= -2 && value <= 2)) throw new ValueRangeError(field, '[-2, 2]', value);
+  }
+  if (!(typeof repetition === 'number' && repetition > 0 && Number.isFinite(repetition))) {
+    throw new MinValueError('repetition_penalty', 0, repetition);
+  }
+  const logitBias = new Map<number, number>();
+  for (const [key, value] of Object.entries(r.logit_bias ?? {})) {
+    const token = Number(key);
+    if (!(Number.isSafeInteger(token) && token >= 0 && token < vocabSize && String(token) === key)) {
+      throw new ValueRangeError("logit_bias's token ids", `0 to ${vocabSize - 1}, written as decimal strings`, key);
+    }
+    if (!(typeof value === 'number' && value >= -100 && value <= 100)) {
+      throw new ValueRangeError(`logit_bias["${key}"]`, '[-100, 100]', value);
+    }
+    logitBias.set(token, value);
+  }
+  return { repetitionPenalty: repetition, frequencyPenalty: frequency, presencePenalty: presence, logitBias };
 }

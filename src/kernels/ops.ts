@@ -11,6 +11,7 @@ import attentionCode from './attention.wgsl?raw';
 import attentionSerialCode from './attention_serial.wgsl?raw';
 import embedCode from './embed.wgsl?raw';
 import { ComputeKernel } from './kernel';
+import logitRulesCode from './logit_rules.wgsl?raw';
 import qkNormRopeCode from './qk_norm_rope.wgsl?raw';
 import rmsnormCode from './rmsnorm.wgsl?raw';
 import sampleCode from './sample.wgsl?raw';
@@ -174,6 +175,47 @@ export class SoftcapKernel extends ComputeKernel {
   encode(pass: GPUComputePassEncoder, bindGroup: GPUBindGroup, rows: number) {
     this.dispatch(pass, bindGroup, Math.ceil(this.vocabSize / 256), rows);
   }
+}
+
+/** The request's logit bias and penalties on the rows the LM head wrote (logit_rules.wgsl). */
+export class LogitRulesKernel extends ComputeKernel {
+  constructor(
+    device: GPUDevice,
+    private readonly vocabSize: number,
+  ) {
+    super(device, `logit rules ${vocabSize}`, logitRulesCode, { V: vocabSize });
+  }
+  bind(b: {
+    head: GPUBuffer;
+    step: GPUBuffer;
+    rules: GPUBuffer;
+    counts: GPUBuffer;
+    bias: GPUBuffer;
+    tokens: GPUBuffer;
+    logits: GPUBuffer;
+  }) {
+    return this.bindAll([b.head, b.step, b.rules, b.counts, b.bias, b.tokens, b.logits]);
+  }
+  encode(pass: GPUComputePassEncoder, bindGroup: GPUBindGroup, rows: number) {
+    this.dispatch(pass, bindGroup, Math.ceil(this.vocabSize / 256), rows);
+  }
+}
+
+/** The rules uniform: struct Rules { repetition, inverse_repetition, frequency, presence: f32, count_from: u32 }. */
+export function writeLogitRules(
+  device: GPUDevice,
+  buffer: GPUBuffer,
+  rules: { repetitionPenalty: number; frequencyPenalty: number; presencePenalty: number },
+  countFrom: number,
+): void {
+  const data = new ArrayBuffer(32);
+  const view = new DataView(data);
+  view.setFloat32(0, rules.repetitionPenalty, true);
+  view.setFloat32(4, Math.fround(1 / Math.fround(rules.repetitionPenalty)), true);
+  view.setFloat32(8, rules.frequencyPenalty, true);
+  view.setFloat32(12, rules.presencePenalty, true);
+  view.setUint32(16, countFrom, true);
+  device.queue.writeBuffer(buffer, 0, data);
 }
 
 const ARGMAX_SLICE = 4096; // logits per workgroup of the argmax's first stage

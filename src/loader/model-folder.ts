@@ -1,6 +1,7 @@
 /**
- * Loading a whole model folder: config.json, the weights (checked against the config) and
- * the tokenizer, with one progress callback for the bytes of every file.
+ * Loading a whole model folder: config.json, the weights (checked against the config), the
+ * tokenizer, and generation_config.json (the stop tokens and the sampling defaults the model's
+ * authors publish), with one progress callback for the bytes of every file.
  */
 
 import { ModelConfigError } from '../errors';
@@ -9,6 +10,16 @@ import { type ModelConfig, parseModelConfig } from './config';
 import { type FileProgress, type ModelSource, readJson } from './source';
 import { loadWeights, type ModelWeights } from './weights';
 
+/** What generation_config.json says a request that does not say otherwise should use. */
+export interface GenerationDefaults {
+  /** false: greedy decoding, whatever the temperature says (as transformers reads it). */
+  doSample?: boolean;
+  temperature?: number;
+  topP?: number;
+  topK?: number;
+  repetitionPenalty?: number;
+}
+
 export interface ModelFolder {
   name: string;
   config: ModelConfig;
@@ -16,6 +27,7 @@ export interface ModelFolder {
   tokenizer: TextTokenizer;
   /** Ids that end a reply: config.json's and generation_config.json's EOS, and the tokenizer's. */
   stopTokenIds: number[];
+  generation: GenerationDefaults;
 }
 
 export async function loadConfig(source: ModelSource): Promise<ModelConfig> {
@@ -34,19 +46,53 @@ export async function loadModelFolder(
       if (error.name !== 'StoredFileDamagedError') throw error;
       return loadWeights(source, config, onProgress);
     });
-    return { name: source.name, config, weights, tokenizer, stopTokenIds: await stopTokens(source, config, tokenizer) };
+    const generation = await readGenerationConfig(source);
+    return {
+      name: source.name,
+      config,
+      weights,
+      tokenizer,
+      stopTokenIds: stopTokens(config, generation.eosTokenIds, tokenizer),
+      generation: generation.defaults,
+    };
   } catch (error) {
     tokenizer.dispose();
     throw error;
   }
 }
 
-async function stopTokens(source: ModelSource, config: ModelConfig, tokenizer: TextTokenizer): Promise<number[]> {
-  const ids = new Set(config.eosTokenIds);
-  const generation = (await readJson(source, 'generation_config.json', ModelConfigError).catch(() => ({}))) as {
-    eos_token_id?: number | number[];
+/** generation_config.json, which is optional; values of the wrong type are refused by name. */
+async function readGenerationConfig(source: ModelSource) {
+  const json = (await readJson(source, 'generation_config.json', ModelConfigError).catch((error: Error) => {
+    if (error.name === 'ModelFileMissingError') return {};
+    throw error;
+  })) as Record<string, unknown>;
+  const where = `${source.name}/generation_config.json`;
+  const number = (key: string, valid: (x: number) => boolean) => {
+    const value = json[key];
+    if (value == null) return undefined;
+    if (typeof value !== 'number' || !valid(value)) {
+      throw new ModelConfigError(`${where}: "${key}" is ${JSON.stringify(value)}, not a value it can take`);
+    }
+    return value;
   };
-  for (const id of [generation.eos_token_id ?? []].flat()) ids.add(id);
+  const eos = json.eos_token_id;
+  const eosTokenIds = [eos ?? []].flat();
+  if (!eosTokenIds.every((id) => Number.isSafeInteger(id) && (id as number) >= 0)) {
+    throw new ModelConfigError(`${where}: eos_token_id ${JSON.stringify(eos)} is not a token id or a list of them`);
+  }
+  const defaults: GenerationDefaults = {
+    doSample: typeof json.do_sample === 'boolean' ? json.do_sample : undefined,
+    temperature: number('temperature', (t) => t >= 0 && Number.isFinite(t)),
+    topP: number('top_p', (p) => p > 0 && p <= 1),
+    topK: number('top_k', (k) => Number.isSafeInteger(k) && k >= 0),
+    repetitionPenalty: number('repetition_penalty', (r) => r > 0 && Number.isFinite(r)),
+  };
+  return { eosTokenIds: eosTokenIds as number[], defaults };
+}
+
+function stopTokens(config: ModelConfig, generationEos: number[], tokenizer: TextTokenizer): number[] {
+  const ids = new Set([...config.eosTokenIds, ...generationEos]);
   const eos = tokenizer.eosToken === undefined ? undefined : tokenizer.tokenId(tokenizer.eosToken);
   if (eos !== undefined) ids.add(eos);
   return [...ids].sort((a, b) => a - b);

@@ -112,6 +112,44 @@ describe('GPU KV cache and batching', () => {
     },
   );
 
+  it('applies logit bias and penalties as the reference does, per row, across chunks and truncations', async () => {
+    const { config, weights } = folder(FIXTURES.target);
+    const { ids } = loadGolden(FIXTURES.target)[1]; // 31 tokens: chunks of 24 and 7
+    const rules = {
+      repetitionPenalty: 1.5,
+      frequencyPenalty: 0.7,
+      presencePenalty: 0.3,
+      logitBias: new Map([
+        [ids[20], 2],
+        [5, -3],
+      ]),
+    };
+    const countFrom = ids.length - 12; // the last 12 tokens count as generated: every row counts its own
+    const model = await GpuModel.create(gpu, config, weights, { maxBatch: 24, maxContext: 256 });
+    const reference = new ReferenceModel(config, weights);
+    const expected = reference.createSequence(64);
+    expected.setLogitRules(rules, countFrom);
+    const want = await reference.forward(expected, ids);
+    const sequence = model.createSequence(64);
+    sequence.setLogitRules(rules, countFrom);
+    const got = await model.forward(sequence, ids);
+    expectClose(got, want, { atol: 1e-3, rtol: 1e-3 }, 'logits under the rules');
+    // Cut back into the counted tokens and run them again: the counts follow, the bits too.
+    sequence.truncate(ids.length - 5);
+    const again = await model.forward(sequence, ids.slice(-5));
+    expectBitwiseEqual(again, got.subarray(-5 * config.vocabSize), 'after a truncate');
+    // Greedy decoding under the rules, token for token as the reference.
+    const options = { maxTokens: 40, sampling: GREEDY };
+    const fresh = model.createSequence(256);
+    fresh.setLogitRules(rules, ids.length);
+    const referenceSequence = reference.createSequence(256);
+    referenceSequence.setLogitRules(rules, ids.length);
+    const onGpu = await generate(model, fresh, ids, options);
+    expect(onGpu).toEqual(await generate(reference, referenceSequence, ids, options));
+    expect(onGpu).not.toEqual(loadGolden(FIXTURES.target)[1].greedyIds.slice(0, 40));
+    model.destroy();
+  });
+
   it('samples on the GPU reproducibly from a seed, reading back ids only', async () => {
     const { config, weights } = folder(FIXTURES.target);
     const model = await GpuModel.create(gpu, config, weights, { maxContext: 256 });

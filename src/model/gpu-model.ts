@@ -21,14 +21,23 @@ import { createStorage, createUniform } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
 import type { DispatchProfiler } from '../gpu/dispatch-profiler';
 import type { LinearLayer } from '../kernels/linear-layer';
-import { ArgmaxKernel, EmbedKernel, SampleKernel, SoftcapKernel, writeSamplingParams } from '../kernels/ops';
+import {
+  ArgmaxKernel,
+  EmbedKernel,
+  LogitRulesKernel,
+  SampleKernel,
+  SoftcapKernel,
+  writeSamplingParams,
+} from '../kernels/ops';
 import { type KernelProfile, kernelProfile } from '../kernels/profile';
 import { StepUniform } from '../kernels/step';
 import type { ModelConfig } from '../loader/config';
 import type { ModelWeights } from '../loader/weights';
 import { ropeTables } from '../ref/rope';
+import { hasRules, type LogitRules } from '../sampling/logit-rules';
 import type { SamplingParams } from '../sampling/sampling';
 import { GpuLayer, type LayerActivations, LayerKernels, type SequenceBinds } from './gpu-layer';
+import { SequenceRules } from './gpu-logit-rules';
 import { checkLimits, destroyWeights, type GpuWeights, uploadWeights } from './gpu-weights';
 import type { CausalLM, Rows, Sequence } from './types';
 
@@ -57,6 +66,11 @@ type Want = 'logits' | 'ids' | 'sample';
 
 export class GpuSequence implements Sequence {
   length = 0;
+  /** The token at each position (the logit rules count them). */
+  readonly tokens: Uint32Array;
+  /** The request's logit rules, once a request has set some (gpu-logit-rules.ts). */
+  rules: SequenceRules | undefined;
+
   constructor(
     readonly capacity: number,
     readonly model: GpuModel,
@@ -64,7 +78,18 @@ export class GpuSequence implements Sequence {
     readonly vCache: GPUBuffer[],
     /** Per layer: the bind groups that read and write this sequence's KV cache. */
     readonly binds: SequenceBinds[],
-  ) {}
+  ) {
+    this.tokens = new Uint32Array(capacity);
+  }
+
+  setLogitRules(rules: LogitRules | undefined, countFrom: number): void {
+    if (!hasRules(rules)) {
+      if (this.rules) this.rules.active = false;
+      return;
+    }
+    this.rules ??= new SequenceRules(this.model.gpu.device, this.model.config.vocabSize);
+    this.rules.set(rules, countFrom, this.tokens, this.length);
+  }
 
   /** GPU memory its KV cache takes: keys and values, every layer, `capacity` tokens, f32. */
   get bytes(): number {
@@ -73,12 +98,14 @@ export class GpuSequence implements Sequence {
 
   truncate(length: number): void {
     if (length < 0 || length > this.length) throw new RangeError(`truncate(${length}) on a sequence of ${this.length}`);
+    if (this.rules?.active) this.rules.change(this.tokens, length, this.length, -1);
     this.length = length;
   }
 
   /** Frees the KV cache. */
   release(): void {
     for (const buffer of [...this.kCache, ...this.vCache]) buffer.destroy();
+    this.rules?.destroy();
   }
 }
 
@@ -97,6 +124,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
   private readonly embed: { kernel: EmbedKernel; bind: GPUBindGroup }[];
   private readonly kernels: LayerKernels;
   private readonly argmax: ArgmaxKernel;
+  private readonly logitRules: LogitRulesKernel;
   private readonly sampler: SampleKernel;
   private readonly samplingParams: GPUBuffer; // struct Sampling, written per sampled step
   private readonly samplingScratch = new ArrayBuffer(16);
@@ -166,6 +194,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
     });
     this.kernels = new LayerKernels(gpu, config, this.profile);
     this.argmax = new ArgmaxKernel(device, vocabSize, B, this.profile.rowWorkgroup);
+    this.logitRules = new LogitRulesKernel(device, vocabSize);
     this.sampler = new SampleKernel(device, vocabSize, this.profile.rowWorkgroup);
     this.samplingParams = createUniform(device, 16, 'sampling');
     this.scratchBytes =
@@ -264,6 +293,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
       }
       this.gpu.device.queue.submit([encoder.finish()]);
     }
+    to.tokens.set(from.tokens.subarray(0, length));
     to.length = length;
   }
 
@@ -330,6 +360,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
     const { device } = this.gpu;
     const { act } = this;
     device.queue.writeBuffer(act.tokens, 0, this.tokenIds, 0, n);
+    sequence.tokens.set(this.tokenIds.subarray(0, n), sequence.length);
     this.step.write(n, sequence.length);
     if (headRows > 0) this.headStep.write(headRows, sequence.length + n - headRows);
 
@@ -356,6 +387,15 @@ export class GpuModel implements CausalLM<GpuSequence> {
       this.kernels.norm.encode(pass, this.finalNormBind, headRows);
       this.head.layer.encode(pass, this.head.binds, headRows);
       if (this.softcap) this.softcap.kernel.encode(pass, this.softcap.bind, headRows);
+      if (sequence.rules?.active) {
+        const bind = sequence.rules.bindTo(this.logitRules, {
+          head: this.headStep.buffer,
+          step: this.step.buffer,
+          tokens: act.tokens,
+          logits: act.logits,
+        });
+        this.logitRules.encode(pass, bind, headRows);
+      }
       if (want === 'ids') this.argmax.encode(pass, this.argmaxBind, headRows);
       if (want === 'sample') this.sampler.encode(pass, this.sampleBind, headRows);
       pass.end();
@@ -365,6 +405,8 @@ export class GpuModel implements CausalLM<GpuSequence> {
     }
     this.profiler?.resolve(encoder);
     device.queue.submit([encoder.finish()]);
+    // Counted after the pass: the rules kernel counted this step's tokens itself.
+    if (sequence.rules?.active) sequence.rules.change(sequence.tokens, sequence.length, sequence.length + n, 1);
     sequence.length += n;
     if (headRows === 0) return undefined;
 

@@ -6,15 +6,22 @@
  * single truth about its state: it is the number of tokens whose keys and values are cached,
  * and so the position of the next token. `truncate(n)` is the only rollback: rejected draft
  * tokens and a reused prefix are both just a shorter length; nothing is copied or cleared.
+ *
+ * A sequence may carry a request's logit rules (bias and penalties, sampling/logit-rules.ts):
+ * every row of logits it gives is then adjusted by them, counting the tokens from `countFrom`
+ * (the first generated position) up to that row's own token.
  */
 
 import type { ModelConfig } from '../loader/config';
+import type { LogitRules } from '../sampling/logit-rules';
 import type { SamplingParams } from '../sampling/sampling';
 
 export interface Sequence {
   readonly length: number;
   readonly capacity: number;
   truncate(length: number): void;
+  /** Applies `rules` to the logits of this sequence's later passes (none: `undefined`); tokens count from `countFrom`. */
+  setLogitRules(rules: LogitRules | undefined, countFrom: number): void;
 }
 
 /** Which tokens of a forward pass the output is wanted for: each of them, or the last one. */

@@ -18,6 +18,7 @@ import { type Activation, layerTensorNames, type ModelConfig } from '../loader/c
 import { widenBF16, widenF16 } from '../loader/half';
 import type { ModelWeights, WeightTensor } from '../loader/weights';
 import type { CausalLM, Rows, Sequence } from '../model/types';
+import { applyLogitRules, hasRules, type LogitRules, tokenCounts } from '../sampling/logit-rules';
 import { argmax, type SamplingParams, sampleToken } from '../sampling/sampling';
 import { Rng } from '../util/rng';
 import { linear } from './linear';
@@ -49,6 +50,10 @@ export class ReferenceSequence implements Sequence {
   length = 0;
   readonly keys: Float32Array[]; // per layer: (capacity, nkv, hd), after RoPE
   readonly values: Float32Array[]; // per layer: (capacity, nkv, hd)
+  /** The token at each position. */
+  readonly tokens: Int32Array;
+  rules: LogitRules | undefined;
+  countFrom = 0;
 
   constructor(
     config: ModelConfig,
@@ -57,6 +62,12 @@ export class ReferenceSequence implements Sequence {
     const size = capacity * config.numKvHeads * config.headDim;
     this.keys = Array.from({ length: config.numLayers }, () => new Float32Array(size));
     this.values = Array.from({ length: config.numLayers }, () => new Float32Array(size));
+    this.tokens = new Int32Array(capacity);
+  }
+
+  setLogitRules(rules: LogitRules | undefined, countFrom: number): void {
+    this.rules = hasRules(rules) ? rules : undefined;
+    this.countFrom = countFrom;
   }
 
   truncate(length: number): void {
@@ -156,6 +167,7 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
       to.keys[l].set(from.keys[l].subarray(0, rows));
       to.values[l].set(from.values[l].subarray(0, rows));
     }
+    to.tokens.set(from.tokens.subarray(0, length));
     to.length = length;
   }
 
@@ -205,9 +217,14 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
       const gated = gate(c.activation, project(m, w.gate), project(m, w.up));
       addBranch(x, project(gated, w.down), w.mlpOutNorm, eps);
     }
+    sequence.tokens[position] = token;
     sequence.length = position + 1;
     const logits = linear(rmsNorm(x, this.finalNorm, eps), this.lmHead, c.vocabSize);
-    return c.finalSoftcap === null ? logits : softcap(logits, c.finalSoftcap);
+    if (c.finalSoftcap !== null) softcap(logits, c.finalSoftcap);
+    if (!sequence.rules) return logits;
+    // The generated tokens of this row's context: from countFrom up to this token.
+    const generated = sequence.tokens.subarray(Math.min(sequence.countFrom, position + 1), position + 1);
+    return applyLogitRules(logits, tokenCounts(generated), sequence.rules);
   }
 }
 

@@ -50,6 +50,30 @@ describe('speculative decoding on the GPU', () => {
     },
   );
 
+  it('greedy with logit bias and penalties equals plain greedy under the same rules', async () => {
+    const rules = { repetitionPenalty: 2, frequencyPenalty: 3, presencePenalty: 1, logitBias: new Map([[7, 3]]) };
+    for (const prompt of prompts()) {
+      const ruled = <S extends { setLogitRules: (r: typeof rules, from: number) => void }>(sequence: S) => {
+        sequence.setLogitRules(rules, prompt.length);
+        return sequence;
+      };
+      const expected = await generate(target, ruled(target.createSequence(256)), prompt, {
+        maxTokens: TOKENS,
+        sampling: GREEDY,
+      });
+      for (const k of [3, 'auto'] as DraftLength[]) {
+        const source = new ModelDraftSource(draft, ruled(draft.createSequence(256)));
+        const { tokens } = await speculativeGenerate(target, ruled(target.createSequence(256)), source, prompt, {
+          maxTokens: TOKENS,
+          sampling: GREEDY,
+          draftLength: k,
+          fallback: false,
+        });
+        expect(tokens).toEqual(expected);
+      }
+    }
+  });
+
   it('greedy with prompt lookup equals plain greedy', async () => {
     for (const prompt of prompts()) {
       const expected = await generate(target, target.createSequence(256), prompt, {

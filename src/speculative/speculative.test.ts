@@ -7,7 +7,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { generate } from '../model/generate';
 import { randomModel } from '../model/random-weights';
-import { ReferenceModel } from '../ref/model';
+import { ReferenceModel, type ReferenceSequence } from '../ref/model';
+import type { LogitRules } from '../sampling/logit-rules';
 import { distribution, GREEDY, type SamplingParams } from '../sampling/sampling';
 import { FIXTURES, loadFixture, loadGolden } from '../testing/fixtures';
 import { expectCachesFresh } from '../testing/spec';
@@ -110,6 +111,34 @@ describe('greedy speculative decoding equals plain greedy decoding', () => {
     expect(stats.mean_accepted_length).toBe(1);
   });
 
+  it('with logit bias and penalties, equals plain greedy decoding under the same rules', async () => {
+    const rules: LogitRules = {
+      repetitionPenalty: 2,
+      frequencyPenalty: 3,
+      presencePenalty: 1,
+      logitBias: new Map([[prompts[2][prompts[2].length - 3], 4]]),
+    };
+    for (const prompt of prompts.slice(2)) {
+      const ruled = (sequence: ReferenceSequence) => {
+        sequence.setLogitRules(rules, prompt.length);
+        return sequence;
+      };
+      const expected = await generate(target, ruled(target.createSequence(256)), prompt, {
+        maxTokens: TOKENS,
+        sampling: GREEDY,
+      });
+      expect(expected).not.toEqual(await plain(prompt)); // the rules changed the reply
+      const source = new ModelDraftSource(draft, ruled(draft.createSequence(256)));
+      const { tokens } = await speculativeGenerate(target, ruled(target.createSequence(256)), source, prompt, {
+        maxTokens: TOKENS,
+        sampling: GREEDY,
+        draftLength: 4,
+        fallback: false,
+      });
+      expect(tokens).toEqual(expected);
+    }
+  });
+
   it('leaves both caches exactly as a fresh computation would, after rejections', async () => {
     const source = new ModelDraftSource(draft, draft.createSequence(256));
     const prompt = prompts[3];
@@ -141,11 +170,13 @@ describe('speculative sampling keeps the target distribution', () => {
   const sampling: SamplingParams = { temperature: 1, topK: 0, topP: 1 };
 
   /** The exact marginal distribution of the token at output position `at` under the target alone. */
-  function exactMarginal(model: ReferenceModel, at: number): Float64Array {
+  function exactMarginal(model: ReferenceModel, at: number, rules?: LogitRules): Float64Array {
     const vocab = model.config.vocabSize;
     const marginal = new Float64Array(vocab);
     const walk = (context: number[], weight: number, depth: number) => {
-      const logits = model.forwardSync(model.createSequence(16), context);
+      const sequence = model.createSequence(16);
+      sequence.setLogitRules(rules, prompt.length);
+      const logits = model.forwardSync(sequence, context);
       const p = distribution(logits.subarray(-vocab), sampling);
       if (depth === at) {
         for (let i = 0; i < vocab; i++) marginal[i] += weight * p[i];
@@ -163,10 +194,19 @@ describe('speculative sampling keeps the target distribution', () => {
     return counts.reduce((sum, c, i) => sum + (c - n * expected[i]) ** 2 / (n * expected[i]), 0);
   }
 
+  // Penalties strong enough to move these tiny distributions, and a bias on one token.
+  const rules: LogitRules = {
+    repetitionPenalty: 1.6,
+    frequencyPenalty: 0.4,
+    presencePenalty: 0.3,
+    logitBias: new Map([[2, 0.7]]),
+  };
+
   it.each([
-    ['the draft model', 'model'],
-    ['prompt lookup', 'ngram'],
-  ])('with %s: tokens 3 and 4 (from a speculative step) match the exact marginals', async (_, kind) => {
+    ['the draft model', 'model', undefined],
+    ['prompt lookup', 'ngram', undefined],
+    ['the draft model, with logit bias and penalties', 'model', rules],
+  ] as const)('with %s: tokens 3 and 4 (from a speculative step) match the exact marginals', async (_, kind, rules) => {
     const t = tinyTarget();
     const d = tinyDraft();
     const samples = 3000;
@@ -174,8 +214,12 @@ describe('speculative sampling keeps the target distribution', () => {
     let drafted = 0;
     let accepted = 0;
     for (let seed = 0; seed < samples; seed++) {
-      const source = kind === 'model' ? new ModelDraftSource(d, d.createSequence(16)) : new PromptLookupSource(2, 1);
-      const { tokens, counts: step } = await speculativeGenerate(t, t.createSequence(16), source, prompt, {
+      const draftSequence = d.createSequence(16);
+      draftSequence.setLogitRules(rules, prompt.length);
+      const source = kind === 'model' ? new ModelDraftSource(d, draftSequence) : new PromptLookupSource(2, 1);
+      const sequence = t.createSequence(16);
+      sequence.setLogitRules(rules, prompt.length);
+      const { tokens, counts: step } = await speculativeGenerate(t, sequence, source, prompt, {
         maxTokens: 5,
         sampling,
         seed,
@@ -192,7 +236,8 @@ describe('speculative sampling keeps the target distribution', () => {
     expect(accepted / drafted).toBeGreaterThan(0.1);
     expect(accepted / drafted).toBeLessThan(0.9);
     // 5 degrees of freedom: P(chi2 > 20.5) = 0.001. The seeds are fixed, so this is deterministic.
-    expect(chiSquare(counts[0], exactMarginal(t, 2))).toBeLessThan(20.5);
-    expect(chiSquare(counts[1], exactMarginal(t, 3))).toBeLessThan(20.5);
+    expect(chiSquare(counts[0], exactMarginal(t, 2, rules))).toBeLessThan(20.5);
+    expect(chiSquare(counts[1], exactMarginal(t, 3, rules))).toBeLessThan(20.5);
+    if (rules) expect(chiSquare(counts[1], exactMarginal(t, 3))).toBeGreaterThan(20.5); // the rules mattered
   });
 });

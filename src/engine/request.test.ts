@@ -1,0 +1,99 @@
+/**
+ * Reading a request's fields: the model's defaults for what it leaves out, web-llm's checks
+ * (and error names) for what it sets, and fields Tandem does not implement refused by name.
+ */
+
+import { describe, expect, it } from 'vitest';
+import { type EngineDefaults, generationParams, type TandemRequest } from './request';
+
+const defaults: EngineDefaults = { draft: 'none', draftLength: 'auto', generation: {} };
+const prompt = { ids: [1, 2, 3, 4], keep: 0 };
+const read = (request: Record<string, unknown>, generation = {}) =>
+  generationParams({ messages: [{ role: 'user', content: 'hi' }], ...request } as TandemRequest, prompt, 100, 50, {
+    ...defaults,
+    generation,
+  });
+const failure = (request: Record<string, unknown>) => {
+  try {
+    read(request);
+  } catch (error) {
+    return error as Error;
+  }
+  throw new Error(`expected ${JSON.stringify(request)} to be refused`);
+};
+
+describe('generationParams', () => {
+  it("takes what a request leaves out from the model's generation_config.json", () => {
+    // Qwen2.5's published defaults.
+    const qwen = { doSample: true, temperature: 0.7, topP: 0.8, topK: 20, repetitionPenalty: 1.05 };
+    const params = read({}, qwen);
+    expect(params.sampling).toEqual({ temperature: 0.7, topP: 0.8, topK: 20 });
+    expect(params.rules?.repetitionPenalty).toBe(1.05);
+    expect(read({ temperature: 0.2, top_k: 0 }, qwen).sampling).toEqual({ temperature: 0.2, topP: 0.8, topK: 0 });
+    // do_sample false: greedy unless the request says otherwise; no file at all: temperature 1.
+    expect(read({}, { doSample: false, temperature: 0.6 }).sampling.temperature).toBe(0);
+    expect(read({}).sampling).toEqual({ temperature: 1, topP: 1, topK: 0 });
+  });
+
+  it('reads logit_bias and the penalties', () => {
+    const { rules } = read({ logit_bias: { '7': 5, '0': -100 }, frequency_penalty: 0.5, presence_penalty: -1 });
+    expect(rules).toEqual({
+      repetitionPenalty: 1,
+      frequencyPenalty: 0.5,
+      presencePenalty: -1,
+      logitBias: new Map([
+        [0, -100],
+        [7, 5],
+      ]),
+    });
+  });
+
+  it('refuses values web-llm refuses, by the names web-llm gives them', () => {
+    const cases: [Record<string, unknown>, string, RegExp][] = [
+      [{ temperature: Number.NaN }, 'NonNegativeError', /temperature/],
+      [{ temperature: 'hot' }, 'NonNegativeError', /temperature/],
+      [{ temperature: -1 }, 'NonNegativeError', /temperature/],
+      [{ top_p: 0 }, 'RangeError', /top_p/],
+      [{ top_p: 1.5 }, 'RangeError', /top_p/],
+      [{ top_p: Number.NaN }, 'RangeError', /top_p/],
+      [{ max_tokens: 0 }, 'MinValueError', /max_tokens/],
+      [{ max_tokens: -5 }, 'MinValueError', /max_tokens/],
+      [{ max_tokens: 2.5 }, 'MinValueError', /max_tokens/],
+      [{ seed: Number.NaN }, 'SeedTypeError', /seed/],
+      [{ seed: 1.5 }, 'SeedTypeError', /seed/],
+      [{ frequency_penalty: 3 }, 'RangeError', /frequency_penalty/],
+      [{ presence_penalty: Number.NaN }, 'RangeError', /presence_penalty/],
+      [{ repetition_penalty: 0 }, 'MinValueError', /repetition_penalty/],
+      [{ logit_bias: { '7': 101 } }, 'RangeError', /logit_bias/],
+      [{ logit_bias: { abc: 1 } }, 'RangeError', /token ids/],
+      [{ logit_bias: { '50': 1 } }, 'RangeError', /token ids/], // past the vocabulary
+      [{ draftLength: 1e9 }, 'RangeError', /draftLength/],
+      [{ draftLength: Number.NaN }, 'RangeError', /draftLength/],
+      [{ draft: 'oracle' }, 'RangeError', /draft/],
+      [{ n: 2 }, 'UnsupportedFieldsError', /\bn\b/],
+      [{ tools: [{ type: 'function' }] }, 'UnsupportedFieldsError', /tools/],
+      [{ logprobs: true, top_logprobs: 2 }, 'UnsupportedFieldsError', /logprobs, top_logprobs/],
+      [{ response_format: { type: 'json_object' } }, 'UnsupportedFieldsError', /response_format/],
+      [{ stream_options: { include_usage: true } }, 'InvalidRequestError', /stream_options/],
+      [{ stop: [''] }, 'InvalidRequestError', /stop/],
+    ];
+    for (const [request, name, message] of cases) {
+      const error = failure(request);
+      expect(error.name, JSON.stringify(request)).toBe(name);
+      expect(error.message, JSON.stringify(request)).toMatch(message);
+    }
+    expect(read({ response_format: { type: 'text' }, logprobs: false }).maxTokens).toBeGreaterThan(0);
+  });
+
+  it('refuses a prompt longer than the context, saying both lengths', () => {
+    const error = (() => {
+      try {
+        generationParams({ prompt: 'x' }, { ids: new Array(100).fill(1), keep: 0 }, 100, 50, defaults);
+      } catch (e) {
+        return e as Error;
+      }
+    })();
+    expect(error?.name).toBe('ContextWindowSizeExceededError');
+    expect(error?.message).toMatch(/100 tokens long; this engine holds 100/);
+  });
+});
