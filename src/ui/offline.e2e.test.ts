@@ -4,9 +4,13 @@
  * store never hands out a damaged file and keeps nothing of an interrupted download.
  */
 
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchBrowser, modelsReady, openReadyApp } from '../testing/browser';
+
+const DRAFT = resolve(import.meta.dirname, '../../public/models/tandem-draft');
 
 let browser: Browser;
 let page: Page;
@@ -76,8 +80,48 @@ describe('offline', () => {
     expect(['SafetensorsFormatError', 'ModelFileMissingError']).toContain((outcome as { failure: string }).failure);
   });
 
+  it("keeps model files out of the app's shell cache, wherever they are served from", async () => {
+    // The draft fixture served from a folder outside /models/.
+    await page.route('**/elsewhere/draft/**', (route) => {
+      const file = new URL(route.request().url()).pathname.split('/').pop() as string;
+      const path = join(DRAFT, file);
+      return existsSync(path)
+        ? route.fulfill({ status: 200, body: readFileSync(path) })
+        : route.fulfill({ status: 404, body: 'not found' });
+    });
+    const outcome = await page.evaluate(`(async () => {
+      const store = await import('/src/loader/model-store.ts');
+      const { loadModelFolder } = await import('/src/loader/model-folder.ts');
+      const folder = await loadModelFolder(store.storedSource('/elsewhere/draft'));
+      folder.tokenizer.dispose();
+      navigator.serviceWorker.controller.postMessage({ type: 'cache', urls: ['https://example.com/evil.js'] });
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const kept = [];
+      for (const name of await caches.keys()) {
+        if (name === store.MODEL_CACHE) continue; // every cache but the model store's is the shell's
+        kept.push(...(await (await caches.open(name)).keys()).map((request) => request.url));
+      }
+      const stored = (await store.listStoredModels()).map((model) => model.folder);
+      return { kept, stored };
+    })()`);
+    const { kept, stored } = outcome as { kept: string[]; stored: string[] };
+    expect(kept.length).toBeGreaterThan(3); // the app itself
+    const modelFile =
+      /\/(model\.safetensors|tokenizer\.json|tokenizer_config\.json|config\.json)$|elsewhere|example\.com/;
+    expect(kept.filter((url) => modelFile.test(url))).toEqual([]);
+    expect(stored.some((folder) => folder.endsWith('/elsewhere/draft/'))).toBe(true);
+  });
+
   it('deletes a stored model from the panel', async () => {
-    await page.getByTestId('stored-model').filter({ hasText: 'tandem-draft' }).getByTestId('delete-model').click();
-    await expect.poll(() => page.getByTestId('stored-model').count()).toBe(1);
+    await page.reload();
+    await modelsReady(page);
+    const before = await page.getByTestId('stored-model').count();
+    await page
+      .getByTestId('stored-model')
+      .filter({ hasText: 'tandem-draft' })
+      .first()
+      .getByTestId('delete-model')
+      .click();
+    await expect.poll(() => page.getByTestId('stored-model').count()).toBe(before - 1);
   });
 });

@@ -18,9 +18,11 @@ export async function enableOffline(): Promise<void> {
         new Promise((resolve) => setTimeout(resolve, 3000)),
       ]);
     }
-    const urls = [location.href, ...performance.getEntriesByType('resource').map((entry) => entry.name)].filter(
-      (url) => new URL(url).origin === location.origin && !new URL(url).pathname.includes('/models/'),
-    );
+    // What the page loaded as part of itself; files fetched by code (models) are the model store's.
+    const loaded = (performance.getEntriesByType('resource') as PerformanceResourceTiming[])
+      .filter((entry) => entry.initiatorType !== 'fetch' && entry.initiatorType !== 'xmlhttprequest')
+      .map((entry) => entry.name);
+    const urls = [location.href, ...loaded].filter((url) => new URL(url).origin === location.origin);
     serviceWorker.controller?.postMessage({ type: 'cache', urls });
   } catch (error) {
     console.warn('Offline use is unavailable:', error);
