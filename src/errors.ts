@@ -233,3 +233,11 @@ export class ChatTemplateError extends TandemError {
     this.name = 'ChatTemplateError';
   }
 }
+
+/** The model's logits are not numbers (NaN): damaged weights, or an overflow. */
+export class InvalidLogitsError extends TandemError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'InvalidLogitsError';
+  }
+}

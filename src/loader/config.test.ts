@@ -297,6 +297,7 @@ describe('parseModelConfig', () => {
     expect(refuse({ partial_rotary_factor: 0.75 })).toThrow(/partial_rotary_factor/);
     expect(refuse({ rope_theta: Number.POSITIVE_INFINITY })).toThrow(/rope_theta/);
     expect(refuse({ num_hidden_layers: 2147483648 })).toThrow(/num_hidden_layers/);
+    expect(refuse({ intermediate_size: 383 })).toThrow(/intermediate_size is 383; .* multiple of 8/);
   });
 
   it('decides about every key of these configs: read, irrelevant with a reason, or reported', () => {

@@ -230,6 +230,15 @@ export function parseModelConfig(json: unknown, source = 'config.json'): ModelCo
     throw fail(`num_attention_heads ${numHeads} is not a multiple of num_key_value_heads ${numKvHeads}`);
   }
   if (headDim % 4 !== 0) throw fail(`head_dim ${headDim} must be a multiple of 4`);
+  // A linear kernel reads a row 8 half-precision values at a time: every input width is a multiple of 8.
+  const intermediateSize = int('intermediate_size');
+  for (const [what, width] of [
+    ['hidden_size', hiddenSize],
+    ['intermediate_size', intermediateSize],
+    ['num_attention_heads x head_dim', numHeads * headDim],
+  ] as const) {
+    if (width % 8 !== 0) throw fail(`${what} is ${width}; Tandem's kernels need a multiple of 8`);
+  }
   const eos = raw.eos_token_id;
   const eosTokenIds = Array.isArray(eos) ? eos : eos == null ? [] : [eos];
   if (!eosTokenIds.every((id) => Number.isSafeInteger(id) && id >= 0)) {
@@ -271,7 +280,7 @@ export function parseModelConfig(json: unknown, source = 'config.json'): ModelCo
     architecture: arch,
     vocabSize: int('vocab_size', undefined, MAX_VOCAB),
     hiddenSize,
-    intermediateSize: int('intermediate_size'),
+    intermediateSize,
     numLayers,
     numHeads,
     numKvHeads,

@@ -10,8 +10,10 @@
 
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Gpu } from '../gpu/device';
+import { requestNodeGpu } from '../gpu/node';
 import { CPU_PROFILE, GPU_PROFILE } from '../kernels/profile';
 import type { ModelFolder } from '../loader/model-folder';
+import type { WeightTensor } from '../loader/weights';
 import { ReferenceModel } from '../ref/model';
 import { GREEDY } from '../sampling/sampling';
 import { expectBitwiseEqual, expectClose } from '../testing/compare';
@@ -177,6 +179,33 @@ describe('GPU KV cache and batching', () => {
     expect((error as Error).message).toMatch(
       /qkv_proj \(q\|k\|v\) needs a 0\.1 MiB buffer.*maxStorageBufferBindingSize is 0\.1 MiB/,
     );
+  });
+
+  it('refuses logits that are not numbers by name, instead of choosing no token', async () => {
+    const { config, weights } = folder(FIXTURES.target);
+    const damaged = new Map(weights);
+    const norm = weights.get('model.norm.weight') as WeightTensor;
+    damaged.set('model.norm.weight', { ...norm, data: new Float32Array(norm.data.length).fill(Number.NaN) });
+    const model = await GpuModel.create(gpu, config, damaged, { maxContext: 64 });
+    const ids = loadGolden(FIXTURES.target)[0].ids;
+    const greedy = await model.greedy(model.createSequence(64), ids).catch((e: Error) => e);
+    expect((greedy as Error).name).toBe('InvalidLogitsError');
+    const logits = await model.forward(model.createSequence(64), ids).catch((e: Error) => e);
+    expect((logits as Error).name).toBe('InvalidLogitsError');
+    model.destroy();
+  });
+
+  it('names a device lost in the middle of a forward pass', async () => {
+    const { config, weights } = folder(FIXTURES.target);
+    const own = await requestNodeGpu(); // a device of its own, to lose
+    const model = await GpuModel.create(own, config, weights, { maxContext: 64 });
+    const sequence = model.createSequence(64);
+    const pass = model.greedy(sequence, loadGolden(FIXTURES.target)[1].ids, 'all');
+    own.device.destroy();
+    const error = await pass.catch((e: Error) => e);
+    expect((error as Error).name).toBe('GPUDeviceLostError');
+    const next = await model.greedy(model.createSequence(64), [1, 2]).catch((e: Error) => e);
+    expect((next as Error).name).toBe('GPUDeviceLostError');
   });
 
   it('splits an embedding and LM head over the binding limit across buffers, changing no bit', async () => {

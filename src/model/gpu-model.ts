@@ -16,7 +16,7 @@
  *   ids = argmax(logits), or a draw
  */
 
-import { GPUOutOfMemoryError } from '../errors';
+import { GPUDeviceLostError, GPUOutOfMemoryError, InvalidLogitsError } from '../errors';
 import { createStorage, createUniform } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
 import type { DispatchProfiler } from '../gpu/dispatch-profiler';
@@ -412,11 +412,21 @@ export class GpuModel implements CausalLM<GpuSequence> {
 
     const readback = want === 'logits' ? act.logitsReadback : act.idsReadback;
     const bytes = headRows * 4 * (want === 'logits' ? this.config.vocabSize : 1);
-    await readback.mapAsync(0x0001, 0, bytes); // GPUMapMode.READ
+    try {
+      await readback.mapAsync(0x0001, 0, bytes); // GPUMapMode.READ
+    } catch (cause) {
+      // Mapping fails when the device is lost or destroyed under the pass: say so by name.
+      this.gpu.assertHealthy();
+      throw new GPUDeviceLostError(`The GPU was lost during a forward pass (${String(cause)}). Reload the model.`, {
+        cause,
+      });
+    }
     const data = readback.getMappedRange(0, bytes).slice(0);
     readback.unmap();
     this.gpu.assertHealthy();
-    return want === 'logits' ? new Float32Array(data) : new Uint32Array(data);
+    return want === 'logits'
+      ? checkLogits(new Float32Array(data))
+      : checkIds(new Uint32Array(data), this.config.vocabSize);
   }
 
   private beginPass(encoder: GPUCommandEncoder): GPUComputePassEncoder {
@@ -436,4 +446,25 @@ export class GpuModel implements CausalLM<GpuSequence> {
     }
     if (this.ownsWeights) destroyWeights(this.weights);
   }
+}
+
+/**
+ * Logits that are not numbers (NaN from damaged weights, or an overflow) leave the argmax and the
+ * draw without a token: they come back as an id past the vocabulary. Either is refused by name.
+ */
+function checkIds(ids: Uint32Array, vocabSize: number): Uint32Array {
+  if (ids.some((id) => id >= vocabSize)) throw invalidLogits();
+  return ids;
+}
+
+function checkLogits(logits: Float32Array): Float32Array {
+  for (let i = 0; i < logits.length; i++) if (Number.isNaN(logits[i])) throw invalidLogits();
+  return logits;
+}
+
+function invalidLogits(): InvalidLogitsError {
+  return new InvalidLogitsError(
+    'The model produced logits that are not numbers (NaN), so no token can be chosen: its weights may be damaged ' +
+      '(load it again), or its activations overflow.',
+  );
 }
