@@ -13,7 +13,16 @@
 const SHELL = 'tandem-shell-v2';
 const OLD_SHELLS = ['tandem-shell-v1'];
 /** What a page loads as part of itself; a fetch() has the empty destination and is not the shell. */
-const SHELL_DESTINATIONS = new Set(['document', 'script', 'style', 'worker', 'sharedworker', 'font', 'image', 'manifest']);
+const SHELL_DESTINATIONS = new Set([
+  'document',
+  'script',
+  'style',
+  'worker',
+  'sharedworker',
+  'font',
+  'image',
+  'manifest',
+]);
 
 self.addEventListener('install', () => self.skipWaiting());
 self.addEventListener('activate', (event) =>
