@@ -165,4 +165,51 @@ describe('TextTokenizer failures', () => {
     expect((error as Error).name).toBe('ChatTemplateError');
     expect((error as Error).message).toMatch(/chat template/);
   });
+
+  // Each of these made the WebAssembly library abort with only "Aborted()".
+  const fixture = () => JSON.parse(file('tokenizer.json').toString());
+  const model = (json: Json) => json.model as NonNullable<Json['model']>;
+  interface Json {
+    model?: { type?: string; vocab: Record<string, unknown> | string[]; merges?: unknown };
+    added_tokens: { id?: number }[] | object;
+    decoder?: object;
+  }
+  const malformed: [string, (json: Json) => void, RegExp][] = [
+    ['no model', (json) => delete json.model, /"model".*is missing/],
+    ['an unknown model type', (json) => (model(json).type = 'Nope'), /model\.type "Nope" is not one of BPE/],
+    ['a vocabulary that is a list', (json) => (model(json).vocab = ['a', 'b']), /map each token to a non-negative/],
+    ['a Unigram vocabulary of strings', (json) => Object.assign(model(json), { type: 'Unigram' }), /\[piece, score\]/],
+    ['a token id that is a string', (json) => (model(json).vocab = { a: '7' }), /map each token to a non-negative/],
+    ['merges that are not strings', (json) => (model(json).merges = [1, 2]), /model\.merges of a BPE model/],
+    ['added tokens that are an object', (json) => (json.added_tokens = {}), /"added_tokens" must be a list/],
+    [
+      'an added token without an id',
+      (json) => delete (json.added_tokens as { id?: number }[])[0].id,
+      /added_tokens\[0\] needs an integer/,
+    ],
+    ['a decoder without a type', (json) => (json.decoder = { x: 1 }), /"decoder" must be null or an object/],
+  ];
+  it.each(malformed)('names what is wrong in a tokenizer.json with %s', async (_, mutate, message) => {
+    const json = fixture();
+    mutate(json);
+    const error = await TextTokenizer.load(memorySource('bad', { 'tokenizer.json': JSON.stringify(json) })).catch(
+      (e) => e,
+    );
+    expect((error as Error).name).toBe('TokenizerError');
+    expect((error as Error).message).toMatch(message);
+  });
+
+  it('names the component types when the library refuses a file of the right shape', async () => {
+    const json = fixture();
+    json.pre_tokenizer = { type: 'NoSuchPreTokenizer' };
+    const error = await TextTokenizer.load(memorySource('bad', { 'tokenizer.json': JSON.stringify(json) })).catch(
+      (e) => e,
+    );
+    expect((error as Error).name).toBe('TokenizerError');
+    expect((error as Error).message).toMatch(/pre_tokenizer "NoSuchPreTokenizer"/);
+    // The library survives its abort: the next tokenizer loads.
+    const good = await TextTokenizer.load(memorySource('good', { 'tokenizer.json': file('tokenizer.json') }));
+    expect(good.encode('hello').length).toBeGreaterThan(0);
+    good.dispose();
+  });
 });

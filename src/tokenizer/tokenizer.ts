@@ -16,6 +16,7 @@
 import { ChatTemplateError, TokenizerError } from '../errors';
 import { type ModelSource, readJson } from '../loader/source';
 import { ChatTemplate } from './chat-template';
+import { describeTokenizer, type PostProcessor, parseTokenizerJson, type TokenizerJson } from './tokenizer-json';
 import { type WasmTokenizer, wasmTokenizerClass } from './wasm';
 
 export interface ChatMessage {
@@ -31,20 +32,6 @@ interface TokenizerConfig {
   bos_token?: string | { content: string } | null;
   eos_token?: string | { content: string } | null;
   add_bos_token?: boolean;
-}
-
-/** The parts of tokenizer.json read here (the wasm library reads the rest). */
-interface TokenizerJson {
-  added_tokens?: { id: number; content: string; special?: boolean }[];
-  post_processor?: PostProcessor | null;
-}
-
-type TemplatePiece = { SpecialToken?: { id: string }; Sequence?: { id: string } };
-interface PostProcessor {
-  type: string;
-  single?: TemplatePiece[];
-  special_tokens?: Record<string, { ids: number[] }>;
-  processors?: PostProcessor[];
 }
 
 /** Marks a special token's text inside message content while the template renders (private-use characters). */
@@ -88,17 +75,17 @@ export class TextTokenizer {
       if ((cause as Error).name === 'TokenizerError') throw cause;
       return {}; // optional: without it there is no chat template, and no BOS/EOS names
     })) as TokenizerConfig;
-    let json: TokenizerJson;
-    try {
-      json = JSON.parse(new TextDecoder().decode(bytes)); // the wasm library aborts on bad JSON with no message
-    } catch (cause) {
-      throw new TokenizerError(`${source.name}/tokenizer.json is not valid JSON: ${String(cause)}`, { cause });
-    }
+    // The wasm library aborts on a file it cannot read with no message: the shape is checked first.
+    const json = parseTokenizerJson(bytes, `${source.name}/tokenizer.json`);
     let wasm: WasmTokenizer;
     try {
       wasm = await wasmTokenizerClass().fromJSON(bytes.slice().buffer);
     } catch (cause) {
-      throw new TokenizerError(`${source.name}/tokenizer.json could not be loaded: ${String(cause)}`, { cause });
+      throw new TokenizerError(
+        `${source.name}/tokenizer.json could not be read by the tokenizers library (${describeTokenizer(json)}): ` +
+          'a component type or option it does not know, or a field of the wrong type.',
+        { cause },
+      );
     }
     return new TextTokenizer(wasm, config, json, source.name);
   }
