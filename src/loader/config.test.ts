@@ -298,6 +298,10 @@ describe('parseModelConfig', () => {
     expect(refuse({ rope_theta: Number.POSITIVE_INFINITY })).toThrow(/rope_theta/);
     expect(refuse({ num_hidden_layers: 2147483648 })).toThrow(/num_hidden_layers/);
     expect(refuse({ intermediate_size: 383 })).toThrow(/intermediate_size is 383; .* multiple of 8/);
+    expect(refuse({ attention_bias: [1, 2] })).toThrow(/"attention_bias" must be true or false/);
+    expect(refuse({ tie_word_embeddings: 'yes' })).toThrow(/"tie_word_embeddings" must be true or false/);
+    expect(refuse({ eos_token_id: 49152 })).toThrow(/eos_token_id 49152 is not a token id below vocab_size/);
+    expect(refuse({ bos_token_id: 'text' })).toThrow(/bos_token_id "text"/);
   });
 
   it('decides about every key of these configs: read, irrelevant with a reason, or reported', () => {

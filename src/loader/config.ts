@@ -202,6 +202,11 @@ export function parseModelConfig(json: unknown, source = 'config.json'): ModelCo
     return value;
   };
   const optionalNum = (key: string): number | null => (raw[key] == null ? null : num(key, 0));
+  const flag = (key: string, fallback: boolean): boolean => {
+    const value = raw[key] ?? fallback;
+    if (typeof value !== 'boolean') throw fail(`"${key}" must be true or false, got ${JSON.stringify(raw[key])}`);
+    return value;
+  };
 
   for (const key of ['quantization_config', 'num_experts', 'num_local_experts']) {
     if (raw[key] != null && raw[key] !== 0) {
@@ -239,10 +244,11 @@ export function parseModelConfig(json: unknown, source = 'config.json'): ModelCo
   ] as const) {
     if (width % 8 !== 0) throw fail(`${what} is ${width}; Tandem's kernels need a multiple of 8`);
   }
+  const vocabSize = int('vocab_size', undefined, MAX_VOCAB);
   const eos = raw.eos_token_id;
   const eosTokenIds = Array.isArray(eos) ? eos : eos == null ? [] : [eos];
-  if (!eosTokenIds.every((id) => Number.isSafeInteger(id) && id >= 0)) {
-    throw fail(`eos_token_id ${JSON.stringify(eos)} is not a token id or a list of them`);
+  if (!eosTokenIds.every((id) => Number.isSafeInteger(id) && id >= 0 && id < vocabSize)) {
+    throw fail(`eos_token_id ${JSON.stringify(eos)} is not a token id below vocab_size or a list of them`);
   }
 
   const maxPositions = int('max_position_embeddings', 2048, 1 << 24);
@@ -266,7 +272,7 @@ export function parseModelConfig(json: unknown, source = 'config.json'): ModelCo
     layers = slidingLayers.map((sliding) => ({ window: sliding ? windowOf() : null, rope: 0 }));
   } else if (arch === 'Qwen2ForCausalLM' || arch === 'Qwen3ForCausalLM') {
     // Qwen's sliding window applies only when use_sliding_window says so, from max_window_layers on.
-    if (raw.use_sliding_window === true && raw.sliding_window != null) {
+    if (flag('use_sliding_window', false) && raw.sliding_window != null) {
       const from = raw.max_window_layers == null ? 0 : int('max_window_layers', undefined, MAX_LAYERS);
       layers = layers.map((l, i) => ({ ...l, window: i >= from ? windowOf() : null }));
     }
@@ -275,10 +281,14 @@ export function parseModelConfig(json: unknown, source = 'config.json'): ModelCo
     layers = layers.map((l) => ({ ...l, window: windowOf() }));
   }
 
-  const attentionBias = raw.attention_bias === true;
+  const attentionBias = flag('attention_bias', false);
+  const bos = raw.bos_token_id;
+  if (bos != null && !(Number.isSafeInteger(bos) && (bos as number) >= 0 && (bos as number) < vocabSize)) {
+    throw fail(`bos_token_id ${JSON.stringify(bos)} is not a token id below vocab_size`);
+  }
   return {
     architecture: arch,
-    vocabSize: int('vocab_size', undefined, MAX_VOCAB),
+    vocabSize,
     hiddenSize,
     intermediateSize,
     numLayers,
@@ -286,13 +296,13 @@ export function parseModelConfig(json: unknown, source = 'config.json'): ModelCo
     numKvHeads,
     headDim,
     rmsNormEps: num('rms_norm_eps', 1e-6),
-    tieWordEmbeddings: raw.tie_word_embeddings === true || (gemma && raw.tie_word_embeddings !== false),
+    tieWordEmbeddings: flag('tie_word_embeddings', gemma),
     maxPositions,
-    bosTokenId: Number.isSafeInteger(raw.bos_token_id) ? (raw.bos_token_id as number) : null,
+    bosTokenId: (bos as number | undefined) ?? null,
     eosTokenIds,
     qkvBias: arch === 'Qwen2ForCausalLM' || attentionBias,
     outputBias: arch !== 'Qwen2ForCausalLM' && attentionBias,
-    mlpBias: raw.mlp_bias === true,
+    mlpBias: flag('mlp_bias', false),
     qkNorm: arch === 'Qwen3ForCausalLM' || arch === 'Gemma3ForCausalLM',
     normOffset: gemma ? 1 : 0,
     sandwichNorms: gemma,

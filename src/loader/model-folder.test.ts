@@ -12,10 +12,9 @@ import { memorySource } from './source';
 const folder = fixturePath(FIXTURES.target);
 const files = () =>
   Object.fromEntries(
-    ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'].map((f) => [
-      f,
-      readFileSync(join(folder, f)) as Uint8Array,
-    ]),
+    ['config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'].map(
+      (f) => [f, readFileSync(join(folder, f)) as Uint8Array],
+    ),
   );
 
 /** The fixture's weights rewritten with `edit` applied to the tensor list. */
@@ -66,6 +65,27 @@ describe('loadModelFolder', () => {
     const error = await loadError({ 'config.json': JSON.stringify({ ...config, intermediate_size: 400 }) });
     expect(error.name).toBe('TensorShapeError');
     expect(error.message).toMatch(/gate_proj\.weight" has shape \[\d+,\d+\] but config\.json implies \[400,/);
+  });
+
+  it('raises TokenizerError for a tokenizer with more tokens than the model has rows', async () => {
+    const tokenizer = JSON.parse(files()['tokenizer.json'].toString());
+    const vocab = tokenizer.model.vocab as Record<string, number>;
+    const count = Object.keys(vocab).length;
+    for (let i = 0; i < 600; i++) vocab[`extra${i}`] = count + i;
+    const error = await loadError({ 'tokenizer.json': JSON.stringify(tokenizer) });
+    expect(error.name).toBe('TokenizerError');
+    expect(error.message).toMatch(/has \d+ tokens but the model's vocab_size is 1024/);
+  });
+
+  it('raises ModelConfigError for stop tokens past the vocabulary and a do_sample that is not a flag', async () => {
+    const generation = JSON.parse(files()['generation_config.json'].toString());
+    const eos = await loadError({
+      'generation_config.json': JSON.stringify({ ...generation, eos_token_id: [2, 5000] }),
+    });
+    expect(eos.name).toBe('ModelConfigError');
+    expect(eos.message).toMatch(/eos_token_id 5000 is past the model's vocab_size 1024/);
+    const doSample = await loadError({ 'generation_config.json': JSON.stringify({ ...generation, do_sample: 1.5 }) });
+    expect(doSample.message).toMatch(/"do_sample" is 1.5, not true or false/);
   });
 
   it('raises UnsupportedArchitectureError for an architecture we do not run', async () => {

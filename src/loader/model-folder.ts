@@ -4,7 +4,7 @@
  * authors publish), with one progress callback for the bytes of every file.
  */
 
-import { ModelConfigError } from '../errors';
+import { ModelConfigError, TokenizerError } from '../errors';
 import { TextTokenizer } from '../tokenizer/tokenizer';
 import { type ModelConfig, parseModelConfig } from './config';
 import { type FileProgress, type ModelSource, readJson } from './source';
@@ -41,6 +41,7 @@ export async function loadModelFolder(
   const config = await loadConfig(source);
   const tokenizer = await TextTokenizer.load(source);
   try {
+    checkVocabulary(config, tokenizer, source.name);
     // A stored weight file found damaged is dropped as it is read: the second try downloads it.
     const weights = await loadWeights(source, config, onProgress).catch((error: Error) => {
       if (error.name !== 'StoredFileDamagedError') throw error;
@@ -52,7 +53,7 @@ export async function loadModelFolder(
       config,
       weights,
       tokenizer,
-      stopTokenIds: stopTokens(config, generation.eosTokenIds, tokenizer),
+      stopTokenIds: stopTokens(config, generation.eosTokenIds, tokenizer, source.name),
       generation: generation.defaults,
     };
   } catch (error) {
@@ -76,13 +77,21 @@ async function readGenerationConfig(source: ModelSource) {
     }
     return value;
   };
+  const flag = (key: string) => {
+    const value = json[key];
+    if (value == null) return undefined;
+    if (typeof value !== 'boolean') {
+      throw new ModelConfigError(`${where}: "${key}" is ${JSON.stringify(value)}, not true or false`);
+    }
+    return value;
+  };
   const eos = json.eos_token_id;
   const eosTokenIds = [eos ?? []].flat();
   if (!eosTokenIds.every((id) => Number.isSafeInteger(id) && (id as number) >= 0)) {
     throw new ModelConfigError(`${where}: eos_token_id ${JSON.stringify(eos)} is not a token id or a list of them`);
   }
   const defaults: GenerationDefaults = {
-    doSample: typeof json.do_sample === 'boolean' ? json.do_sample : undefined,
+    doSample: flag('do_sample'),
     temperature: number('temperature', (t) => t >= 0 && Number.isFinite(t)),
     topP: number('top_p', (p) => p > 0 && p <= 1),
     topK: number('top_k', (k) => Number.isSafeInteger(k) && k >= 0),
@@ -91,9 +100,28 @@ async function readGenerationConfig(source: ModelSource) {
   return { eosTokenIds: eosTokenIds as number[], defaults };
 }
 
-function stopTokens(config: ModelConfig, generationEos: number[], tokenizer: TextTokenizer): number[] {
+function stopTokens(config: ModelConfig, generationEos: number[], tokenizer: TextTokenizer, name: string): number[] {
   const ids = new Set([...config.eosTokenIds, ...generationEos]);
   const eos = tokenizer.eosToken === undefined ? undefined : tokenizer.tokenId(tokenizer.eosToken);
   if (eos !== undefined) ids.add(eos);
+  const outside = [...ids].filter((id) => id >= config.vocabSize);
+  if (outside.length > 0) {
+    throw new ModelConfigError(
+      `${name}/generation_config.json: eos_token_id ${outside.join(', ')} is past the model's vocab_size ${config.vocabSize}`,
+    );
+  }
   return [...ids].sort((a, b) => a - b);
+}
+
+/**
+ * A tokenizer that can make ids the model has no embedding row for would fail mid-request:
+ * refused at load. (A model may have more rows than the tokenizer has tokens: padding.)
+ */
+function checkVocabulary(config: ModelConfig, tokenizer: TextTokenizer, name: string): void {
+  if (tokenizer.vocabSize > config.vocabSize) {
+    throw new TokenizerError(
+      `${name}: tokenizer.json has ${tokenizer.vocabSize} tokens but the model's vocab_size is ${config.vocabSize}: ` +
+        'the tokenizer belongs to another model',
+    );
+  }
 }
