@@ -68,7 +68,9 @@ export function urlSource(folderUrl: string, fetchFile: typeof fetch = fetch): M
     const url = new URL(confined(folderUrl, file), base).href;
     let response: Response;
     try {
-      response = await fetchFile(url);
+      // Past the browser's HTTP cache: the model store keeps model files (they are not stored
+      // twice), and a bad answer a host once sent with a long max-age is never served again.
+      response = await fetchFile(url, { cache: 'no-store' });
     } catch (cause) {
       throw new ModelFileMissingError(`Could not download ${url}: ${String(cause)}. Check the network and the URL.`, {
         cause,
