@@ -183,6 +183,14 @@ export class ValueRangeError extends InvalidRequestError {
   }
 }
 
+/** A field that needs another field set: `top_logprobs` without `logprobs: true`. */
+export class DependencyError extends InvalidRequestError {
+  constructor(dependent: string, required: string, value: unknown) {
+    super(`\`${dependent}\` requires \`${required}\` to be ${JSON.stringify(value)}.`);
+    this.name = 'DependencyError';
+  }
+}
+
 /** `seed` must be an integer. */
 export class SeedTypeError extends InvalidRequestError {
   constructor(got: unknown) {

@@ -41,6 +41,14 @@ class Counting implements CausalLM<ReferenceSequence> {
     this.computed += t.length;
     return this.model.sample(s, t, sampling, seed);
   }
+  greedyWithLogits(s: ReferenceSequence, t: ArrayLike<number>, rows?: Rows) {
+    this.computed += t.length;
+    return this.model.greedyWithLogits(s, t, rows);
+  }
+  sampleWithLogits(s: ReferenceSequence, t: ArrayLike<number>, sampling: SamplingParams, seed: number) {
+    this.computed += t.length;
+    return this.model.sampleWithLogits(s, t, sampling, seed);
+  }
   copyPrefix(from: ReferenceSequence, to: ReferenceSequence, length: number) {
     this.model.copyPrefix(from, to, length);
   }

@@ -58,6 +58,38 @@ describe('engine.chat.completions.create', () => {
     expect(usage.cache_read_input_tokens).toBeGreaterThan(10); // the system prompt, from the cache
   });
 
+  it('reports log-probabilities, whole or streamed, speculating or not, all the same', async () => {
+    const request = {
+      messages: ask('Tell me a story about a little frog named Pip.'),
+      temperature: 0,
+      max_tokens: 40,
+      logprobs: true,
+      top_logprobs: 3,
+    };
+    const whole = (await engine.chat.completions.create(request)) as ChatCompletion;
+    const plain = (await engine.chat.completions.create({ ...request, draft: 'none' })) as ChatCompletion;
+    const content = whole.choices[0].logprobs?.content ?? [];
+    expect(content.length).toBe(whole.usage?.completion_tokens);
+    expect(plain.choices[0].logprobs?.content).toEqual(content);
+    for (const entry of content) {
+      // Greedy: each token is its position's most likely one.
+      expect(entry.top_logprobs).toHaveLength(3);
+      expect(entry.top_logprobs[0]).toEqual({ token: entry.token, bytes: entry.bytes, logprob: entry.logprob });
+      expect(entry.top_logprobs[1].logprob).toBeLessThanOrEqual(entry.logprob);
+      expect(entry.logprob).toBeLessThanOrEqual(0);
+    }
+    expect(content.map((entry) => entry.token).join('')).toBe(whole.choices[0].message.content);
+    const chunks = await collect(await engine.chat.completions.create({ ...request, stream: true }));
+    expect(chunks.flatMap((chunk) => chunk.choices[0]?.logprobs?.content ?? [])).toEqual(content);
+    const without = (await engine.chat.completions.create({
+      ...request,
+      logprobs: false,
+      top_logprobs: undefined,
+    })) as ChatCompletion;
+    expect(without.choices[0].logprobs).toBeNull();
+    expect(without.choices[0].message.content).toBe(whole.choices[0].message.content);
+  });
+
   it('gives the same greedy reply with speculation on and off', async () => {
     const messages = ask('Please write a short story about a bear called Max.');
     const on = (await engine.chat.completions.create({ messages, temperature: 0, max_tokens: 40 })) as ChatCompletion;

@@ -29,7 +29,7 @@ import { destroyPair, loadPair, type ModelPair } from '../model/pair';
 import type { DraftLength } from '../speculative/draft-length';
 import type { DraftKind } from '../speculative/draft-source';
 import type { TemplateVariables } from '../tokenizer/tokenizer';
-import { generateReply, type Reply } from './generation';
+import { generateReply, type Reply, type ReplyHooks } from './generation';
 import { type ModelLocation, sourceFor } from './locations';
 import { buildPrompt } from './prompt';
 import {
@@ -168,11 +168,12 @@ export class TandemEngine {
   }
 
   /**
-   * One reply through the pipeline, `onText` called with each new piece of text: the text,
-   * every generated token id, the finish reason and the usage. `chat.completions.create` and
-   * `completions.create` are this, in web-llm's shapes.
+   * One reply through the pipeline, `onText` called with each new piece of text (and the
+   * tokens' log-probabilities, when asked): the text, every generated token id, the finish
+   * reason and the usage. `chat.completions.create` and `completions.create` are this, in
+   * web-llm's shapes.
    */
-  async generate(request: TandemRequest, onText?: (text: string) => void): Promise<Reply> {
+  async generate(request: TandemRequest, onText?: ReplyHooks['onText']): Promise<Reply> {
     this.gpu.assertHealthy();
     const { tokenizer, stopTokenIds } = this.pair.target.folder;
     const prompt = requestPrompt(tokenizer, request);

@@ -5,15 +5,18 @@
  * ids become text in StreamingText; the finish reason is decided and the usage built here.
  */
 
+import type { ChatCompletionTokenLogprob } from '@mlc-ai/web-llm';
 import type { CachedGenerator } from '../cache/cached-generator';
 import type { Sequence } from '../model/types';
 import type { LogitRules } from '../sampling/logit-rules';
+import type { TokenLogprob } from '../sampling/logprobs';
 import type { SamplingParams } from '../sampling/sampling';
 import type { DraftLength } from '../speculative/draft-length';
 import type { DraftKind } from '../speculative/draft-source';
 import { speculativeStats } from '../speculative/stats';
 import type { TextTokenizer } from '../tokenizer/tokenizer';
 import { StreamingText } from './streaming-text';
+import { describeLogprob } from './token-logprobs';
 import { buildUsage, ReplyClock, type TandemUsage } from './usage';
 
 /** How a reply is generated, once a request's fields are read and checked. */
@@ -29,6 +32,8 @@ export interface GenerationParams {
   keep: number;
   /** Logit bias and penalties (none: NO_RULES). */
   rules?: LogitRules;
+  /** Log-probabilities of each token with this many alternatives (`top_logprobs`); unset: none. */
+  logprobs?: number;
 }
 
 /** web-llm's finish reasons: a stop token or string, max_tokens, or an interrupt. */
@@ -40,11 +45,16 @@ export interface Reply {
   tokens: number[];
   finishReason: FinishReason;
   usage: TandemUsage;
+  /** One per generated token but a stop token, when asked for (`logprobs`). */
+  logprobs?: ChatCompletionTokenLogprob[];
 }
 
 export interface ReplyHooks {
-  /** Each new piece of final text, as it comes. */
-  onText?: (text: string) => void;
+  /**
+   * Each new piece of final text, as it comes, with the log-probabilities (when asked) of the
+   * tokens produced since the last piece; the last call may have text and no tokens, or the reverse.
+   */
+  onText?: (text: string, logprobs?: ChatCompletionTokenLogprob[]) => void;
   /** The request's turn has come (earlier requests and cache work are done). */
   onStart?: () => void;
   /** Polled between steps: true ends the reply with finish reason "abort". */
@@ -68,9 +78,17 @@ export async function generateReply<S extends Sequence, D extends Sequence>(
   const text = new StreamingText(model.tokenizer, params.stop);
   const stopTokens = new Set(model.stopTokenIds);
   const aborted = () => hooks.aborted?.() ?? false;
-  const send = (piece: string) => {
-    if (piece) hooks.onText?.(piece);
+  const wantLogprobs = params.logprobs !== undefined;
+  const logprobs: ChatCompletionTokenLogprob[] = [];
+  let sent = 0; // log-probabilities already sent with a piece of text
+  /** Sends a piece of text with the log-probabilities since the last; held back text holds them back too. */
+  const send = (piece: string, last = false) => {
+    if (!piece && !(last && sent < logprobs.length)) return;
+    const fresh = logprobs.slice(sent);
+    sent = logprobs.length;
+    hooks.onText?.(piece, wantLogprobs ? fresh : undefined);
   };
+  let latest: TokenLogprob | undefined; // given just before its token
   const result = await generator.generate(prompt, {
     maxTokens: params.maxTokens,
     sampling: params.sampling,
@@ -80,14 +98,20 @@ export async function generateReply<S extends Sequence, D extends Sequence>(
     draftLength: params.draftLength,
     keep: params.keep,
     rules: params.rules,
+    logprobs: params.logprobs,
+    onLogprob: (logprob) => {
+      latest = logprob;
+    },
     onStart: hooks.onStart,
     shouldStop: () => text.stopped || aborted(),
     onToken: (token) => {
       clock.token();
-      if (!stopTokens.has(token)) send(text.push(token));
+      if (stopTokens.has(token)) return;
+      if (latest) logprobs.push(describeLogprob(model.tokenizer, latest));
+      send(text.push(token));
     },
   });
-  send(text.end());
+  send(text.end(), true);
   clock.end();
   const last = result.tokens[result.tokens.length - 1];
   const finishReason: FinishReason = aborted() ? 'abort' : text.stopped || stopTokens.has(last) ? 'stop' : 'length';
@@ -98,5 +122,5 @@ export async function generateReply<S extends Sequence, D extends Sequence>(
     clock,
     spec: result.counts.draft === 'none' ? undefined : speculativeStats(result.counts),
   });
-  return { text: text.final, tokens: result.tokens, finishReason, usage };
+  return { text: text.final, tokens: result.tokens, finishReason, usage, ...(wantLogprobs ? { logprobs } : {}) };
 }

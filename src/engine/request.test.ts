@@ -72,7 +72,10 @@ describe('generationParams', () => {
       [{ draft: 'oracle' }, 'RangeError', /draft/],
       [{ n: 2 }, 'UnsupportedFieldsError', /\bn\b/],
       [{ tools: [{ type: 'function' }] }, 'UnsupportedFieldsError', /tools/],
-      [{ logprobs: true, top_logprobs: 2 }, 'UnsupportedFieldsError', /logprobs, top_logprobs/],
+      [{ top_logprobs: 2 }, 'DependencyError', /`top_logprobs` requires `logprobs` to be true/],
+      [{ logprobs: true, top_logprobs: 6 }, 'RangeError', /top_logprobs/],
+      [{ logprobs: true, top_logprobs: 1.5 }, 'RangeError', /top_logprobs/],
+      [{ logprobs: 'yes' }, 'InvalidRequestError', /logprobs/],
       [{ response_format: { type: 'json_object' } }, 'UnsupportedFieldsError', /response_format/],
       [{ stream_options: { include_usage: true } }, 'InvalidRequestError', /stream_options/],
       [{ stop: [''] }, 'InvalidRequestError', /stop/],
@@ -83,6 +86,9 @@ describe('generationParams', () => {
       expect(error.message, JSON.stringify(request)).toMatch(message);
     }
     expect(read({ response_format: { type: 'text' }, logprobs: false }).maxTokens).toBeGreaterThan(0);
+    expect(read({ logprobs: false }).logprobs).toBeUndefined();
+    expect(read({ logprobs: true }).logprobs).toBe(0);
+    expect(read({ logprobs: true, top_logprobs: 5 }).logprobs).toBe(5);
   });
 
   it('refuses a prompt longer than the context, saying both lengths', () => {

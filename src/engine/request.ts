@@ -9,6 +9,7 @@
 import type { ChatCompletionRequest, CompletionCreateParams } from '@mlc-ai/web-llm';
 import {
   ContextWindowSizeExceededError,
+  DependencyError,
   InvalidRequestError,
   MessageOrderError,
   MinValueError,
@@ -51,16 +52,7 @@ export interface EngineDefaults {
 /** Tokens kept free past the prompt and reply for a verify pass's drafts. */
 const VERIFY_ROOM = 16;
 /** Fields of web-llm's requests that Tandem does not implement: refused when set. */
-const UNSUPPORTED = [
-  'tools',
-  'tool_choice',
-  'logprobs',
-  'top_logprobs',
-  'response_format',
-  'suffix',
-  'echo',
-  'best_of',
-];
+const UNSUPPORTED = ['tools', 'tool_choice', 'response_format', 'suffix', 'echo', 'best_of'];
 const DRAFT_KINDS: readonly DraftKind[] = ['model', 'ngram', 'none'];
 
 export function isChat(request: TandemRequest): request is TandemChatRequest {
@@ -148,7 +140,20 @@ export function generationParams(
     draftLength,
     keep: prompt.keep,
     rules: logitRules(r, vocabSize, g),
+    logprobs: topLogprobs(r),
   };
+}
+
+/** How many alternatives each token's log-probability comes with; undefined: none asked for (web-llm's rules). */
+function topLogprobs(r: TandemRequest): number | undefined {
+  const logprobs = r.logprobs ?? false;
+  if (typeof logprobs !== 'boolean') throw new InvalidRequestError('`logprobs` must be true or false.');
+  const top = r.top_logprobs;
+  if (top != null) {
+    if (!logprobs) throw new DependencyError('top_logprobs', 'logprobs', true);
+    if (!(Number.isSafeInteger(top) && top >= 0 && top <= 5)) throw new ValueRangeError('top_logprobs', '0 to 5', top);
+  }
+  return logprobs ? (top ?? 0) : undefined;
 }
 
 /** `response_format: { type: 'text' }` asks for nothing: plain text is what Tandem gives. */

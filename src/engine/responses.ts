@@ -4,7 +4,7 @@
  * yields its pieces as they come, then the finish reason, then (when asked) the usage.
  */
 
-import type { ChatCompletion, ChatCompletionChunk, Completion } from '@mlc-ai/web-llm';
+import type { ChatCompletion, ChatCompletionChunk, ChatCompletionTokenLogprob, Completion } from '@mlc-ai/web-llm';
 import type { Reply } from './generation';
 import { AsyncQueue } from './queue';
 import type { TandemUsage } from './usage';
@@ -28,7 +28,7 @@ export function chatCompletion(e: Envelope, reply: Reply): ChatCompletion {
         index: 0,
         message: { role: 'assistant', content: reply.text },
         finish_reason: reply.finishReason,
-        logprobs: null,
+        logprobs: logprobsOf(reply.logprobs),
       },
     ],
     usage: reply.usage,
@@ -39,19 +39,28 @@ export function textCompletion(e: Envelope, reply: Reply): Completion {
   return {
     ...e,
     object: 'text_completion',
-    choices: [{ index: 0, text: reply.text, finish_reason: reply.finishReason, logprobs: null }],
+    choices: [{ index: 0, text: reply.text, finish_reason: reply.finishReason, logprobs: logprobsOf(reply.logprobs) }],
     usage: reply.usage,
   };
 }
 
-type Piece = { text: string } | { finish: Reply['finishReason'] } | { usage: TandemUsage };
+type Piece =
+  | { text: string; logprobs?: ChatCompletionTokenLogprob[] }
+  | { finish: Reply['finishReason'] }
+  | { usage: TandemUsage };
+
+/** A choice's `logprobs`: the tokens' entries when they were asked for, else null. */
+function logprobsOf(entries: ChatCompletionTokenLogprob[] | undefined) {
+  return entries ? { content: entries } : null;
+}
 
 export function chatChunk(e: Envelope, piece: Piece | { role: 'assistant' }): ChatCompletionChunk {
   const base = { ...e, object: 'chat.completion.chunk' as const };
   if ('usage' in piece) return { ...base, choices: [], usage: piece.usage };
   const delta = 'role' in piece ? { role: piece.role, content: '' } : 'text' in piece ? { content: piece.text } : {};
   const finish = 'finish' in piece ? piece.finish : null;
-  return { ...base, choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }] };
+  const logprobs = logprobsOf('logprobs' in piece ? piece.logprobs : undefined);
+  return { ...base, choices: [{ index: 0, delta, finish_reason: finish, logprobs }] };
 }
 
 export function completionChunk(e: Envelope, piece: Piece): Completion {
@@ -59,7 +68,8 @@ export function completionChunk(e: Envelope, piece: Piece): Completion {
   if ('usage' in piece) return { ...base, choices: [], usage: piece.usage };
   const text = 'text' in piece ? piece.text : '';
   const finish = 'finish' in piece ? piece.finish : null;
-  return { ...base, choices: [{ index: 0, text, finish_reason: finish, logprobs: null }] };
+  const logprobs = logprobsOf('logprobs' in piece ? piece.logprobs : undefined);
+  return { ...base, choices: [{ index: 0, text, finish_reason: finish, logprobs }] };
 }
 
 /**
@@ -68,13 +78,13 @@ export function completionChunk(e: Envelope, piece: Piece): Completion {
  * the stream with that error.
  */
 export function streamReply<T>(
-  run: (onText: (text: string) => void) => Promise<Reply>,
+  run: (onText: (text: string, logprobs?: ChatCompletionTokenLogprob[]) => void) => Promise<Reply>,
   chunk: (piece: Piece) => T,
   options: { includeUsage: boolean; first?: T },
 ): AsyncIterable<T> {
   const queue = new AsyncQueue<T>();
   if (options.first) queue.push(options.first);
-  run((text) => queue.push(chunk({ text }))).then(
+  run((text, logprobs) => queue.push(chunk({ text, logprobs }))).then(
     (reply) => {
       queue.push(chunk({ finish: reply.finishReason }));
       if (options.includeUsage) queue.push(chunk({ usage: reply.usage }));

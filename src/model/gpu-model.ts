@@ -62,7 +62,14 @@ interface Activations extends LayerActivations {
 }
 
 /** What a forward pass reads back: the logits, the argmax ids, or sampled ids. */
+/** What a pass's head computes per row: logits only, or an id too (the argmax, or a draw). */
 type Want = 'logits' | 'ids' | 'sample';
+
+/** What a pass reads back: ids (unless only logits were wanted), logits when asked. */
+interface PassOutput {
+  ids?: Uint32Array;
+  logits?: Float32Array;
+}
 
 export class GpuSequence implements Sequence {
   length = 0;
@@ -299,40 +306,74 @@ export class GpuModel implements CausalLM<GpuSequence> {
 
   /** Logits of every token: (tokens.length, vocab). Reads back logits: for tests and sampling. */
   async forward(sequence: GpuSequence, tokens: ArrayLike<number>): Promise<Float32Array> {
-    return this.run(sequence, tokens, 'all', 'logits') as Promise<Float32Array>;
+    return (await this.run(sequence, tokens, 'all', 'logits')).logits as Float32Array;
   }
 
   /** Logits of the last token only (prefill before sampling). */
   async forwardLast(sequence: GpuSequence, tokens: ArrayLike<number>): Promise<Float32Array> {
-    return this.run(sequence, tokens, 'last', 'logits') as Promise<Float32Array>;
+    return (await this.run(sequence, tokens, 'last', 'logits')).logits as Float32Array;
   }
 
   /** The argmax after each token (rows 'all') or after the last one: only ids are read back. */
   async greedy(sequence: GpuSequence, tokens: ArrayLike<number>, rows: Rows = 'all'): Promise<Uint32Array> {
-    return this.run(sequence, tokens, rows, 'ids') as Promise<Uint32Array>;
+    return (await this.run(sequence, tokens, rows, 'ids')).ids as Uint32Array;
   }
 
   /** A token drawn on the GPU from the last token's distribution: only its id is read back. */
   async sample(sequence: GpuSequence, tokens: ArrayLike<number>, sampling: SamplingParams, seed: number) {
-    if (sampling.temperature <= 0) return (await this.greedy(sequence, tokens, 'last'))[0];
-    const write = () => writeSamplingParams(this.gpu.device, this.samplingParams, sampling, seed, this.samplingScratch);
-    return ((await this.run(sequence, tokens, 'last', 'sample', write)) as Uint32Array)[0];
+    return (await this.sampleWithLogits(sequence, tokens, sampling, seed, false)).id;
+  }
+
+  /** As `greedy`, and the rows' logits read back beside the ids (for log-probabilities). */
+  async greedyWithLogits(sequence: GpuSequence, tokens: ArrayLike<number>, rows: Rows = 'all') {
+    const { ids, logits } = await this.run(sequence, tokens, rows, 'ids', { withLogits: true });
+    return { ids: ids as Uint32Array, logits: logits as Float32Array };
+  }
+
+  /** As `sample`, and the last row's logits read back beside the id (for log-probabilities). */
+  async sampleWithLogits(
+    sequence: GpuSequence,
+    tokens: ArrayLike<number>,
+    sampling: SamplingParams,
+    seed: number,
+    withLogits = true,
+  ): Promise<{ id: number; logits: Float32Array }> {
+    const greedy = sampling.temperature <= 0;
+    const before = () =>
+      writeSamplingParams(this.gpu.device, this.samplingParams, sampling, seed, this.samplingScratch);
+    const { ids, logits } = await this.run(sequence, tokens, 'last', greedy ? 'ids' : 'sample', {
+      before: greedy ? undefined : before,
+      withLogits,
+    });
+    return { id: (ids as Uint32Array)[0], logits: logits ?? new Float32Array(0) };
   }
 
   /**
    * Forward passes share the activation and readback buffers, so they run one after another:
    * callers may overlap them (several generations on one model), the GPU work never does.
    */
-  private run(sequence: GpuSequence, tokens: ArrayLike<number>, rows: Rows, want: Want, before?: () => void) {
+  private run(
+    sequence: GpuSequence,
+    tokens: ArrayLike<number>,
+    rows: Rows,
+    want: Want,
+    options: { before?: () => void; withLogits?: boolean } = {},
+  ): Promise<PassOutput> {
     const result = this.pending.then(() => {
-      before?.(); // per-pass uniforms are written when the pass's turn comes
-      return this.runNow(sequence, tokens, rows, want);
+      options.before?.(); // per-pass uniforms are written when the pass's turn comes
+      return this.runNow(sequence, tokens, rows, want, want === 'logits' || options.withLogits === true);
     });
     this.pending = result.catch(() => undefined);
     return result;
   }
 
-  private async runNow(sequence: GpuSequence, tokens: ArrayLike<number>, rows: Rows, want: Want) {
+  private async runNow(
+    sequence: GpuSequence,
+    tokens: ArrayLike<number>,
+    rows: Rows,
+    want: Want,
+    withLogits: boolean,
+  ): Promise<PassOutput> {
     this.gpu.assertHealthy();
     if (sequence.model !== this) throw new Error('this sequence belongs to another model');
     if (tokens.length === 0) throw new RangeError('forward needs at least one token');
@@ -343,20 +384,34 @@ export class GpuModel implements CausalLM<GpuSequence> {
     }
     const vocab = this.config.vocabSize;
     const outputRows = rows === 'all' ? tokens.length : 1;
-    const out = want === 'logits' ? new Float32Array(outputRows * vocab) : new Uint32Array(outputRows);
+    const out: PassOutput = {
+      ids: want === 'logits' ? undefined : new Uint32Array(outputRows),
+      logits: withLogits ? new Float32Array(outputRows * vocab) : undefined,
+    };
     for (let begin = 0; begin < tokens.length; begin += this.maxBatch) {
       const end = Math.min(tokens.length, begin + this.maxBatch);
       const last = end === tokens.length;
       const chunkRows = rows === 'all' ? end - begin : last ? 1 : 0;
       for (let i = begin; i < end; i++) this.tokenIds[i - begin] = tokens[i];
-      const result = await this.chunk(sequence, end - begin, chunkRows, want);
-      if (result) out.set(result as never, rows === 'all' ? begin * (want === 'logits' ? vocab : 1) : 0);
+      const result = await this.chunk(sequence, end - begin, chunkRows, want, withLogits);
+      const row = rows === 'all' ? begin : 0;
+      if (result.ids) out.ids?.set(result.ids, row);
+      if (result.logits) out.logits?.set(result.logits, row * vocab);
     }
     return out;
   }
 
-  /** The body for `n` tokens of tokenIds, then the head for its last `headRows` rows (0: none). */
-  private async chunk(sequence: GpuSequence, n: number, headRows: number, want: Want) {
+  /**
+   * The body for `n` tokens of tokenIds, then the head for its last `headRows` rows (0: none),
+   * reading back their ids (argmax or draw) and, `withLogits`, their logits.
+   */
+  private async chunk(
+    sequence: GpuSequence,
+    n: number,
+    headRows: number,
+    want: Want,
+    withLogits: boolean,
+  ): Promise<PassOutput> {
     const { device } = this.gpu;
     const { act } = this;
     device.queue.writeBuffer(act.tokens, 0, this.tokenIds, 0, n);
@@ -380,6 +435,8 @@ export class GpuModel implements CausalLM<GpuSequence> {
       this.layers[l].encode(pass, sequence.binds[l], n);
     }
     pass.end();
+    const wantIds = want !== 'logits';
+    const vocab = this.config.vocabSize;
     if (headRows > 0) {
       const d = this.config.hiddenSize;
       encoder.copyBufferToBuffer(act.x, (n - headRows) * d * 4, act.headIn, 0, headRows * d * 4);
@@ -399,19 +456,28 @@ export class GpuModel implements CausalLM<GpuSequence> {
       if (want === 'ids') this.argmax.encode(pass, this.argmaxBind, headRows);
       if (want === 'sample') this.sampler.encode(pass, this.sampleBind, headRows);
       pass.end();
-      const vocab = this.config.vocabSize;
-      if (want === 'logits') encoder.copyBufferToBuffer(act.logits, 0, act.logitsReadback, 0, headRows * vocab * 4);
-      else encoder.copyBufferToBuffer(act.ids, 0, act.idsReadback, 0, headRows * 4);
+      if (withLogits) encoder.copyBufferToBuffer(act.logits, 0, act.logitsReadback, 0, headRows * vocab * 4);
+      if (wantIds) encoder.copyBufferToBuffer(act.ids, 0, act.idsReadback, 0, headRows * 4);
     }
     this.profiler?.resolve(encoder);
     device.queue.submit([encoder.finish()]);
     // Counted after the pass: the rules kernel counted this step's tokens itself.
     if (sequence.rules?.active) sequence.rules.change(sequence.tokens, sequence.length, sequence.length + n, 1);
     sequence.length += n;
-    if (headRows === 0) return undefined;
+    if (headRows === 0) return {};
 
-    const readback = want === 'logits' ? act.logitsReadback : act.idsReadback;
-    const bytes = headRows * 4 * (want === 'logits' ? this.config.vocabSize : 1);
+    const [ids, logits] = await Promise.all([
+      wantIds ? this.readBack(act.idsReadback, headRows * 4) : undefined,
+      withLogits ? this.readBack(act.logitsReadback, headRows * vocab * 4) : undefined,
+    ]);
+    return {
+      ids: ids && checkIds(new Uint32Array(ids), vocab),
+      logits: logits && checkLogits(new Float32Array(logits)),
+    };
+  }
+
+  /** The first `bytes` of a readback buffer, once the GPU has written them. */
+  private async readBack(readback: GPUBuffer, bytes: number): Promise<ArrayBuffer> {
     try {
       await readback.mapAsync(0x0001, 0, bytes); // GPUMapMode.READ
     } catch (cause) {
@@ -424,9 +490,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
     const data = readback.getMappedRange(0, bytes).slice(0);
     readback.unmap();
     this.gpu.assertHealthy();
-    return want === 'logits'
-      ? checkLogits(new Float32Array(data))
-      : checkIds(new Uint32Array(data), this.config.vocabSize);
+    return data;
   }
 
   private beginPass(encoder: GPUCommandEncoder): GPUComputePassEncoder {

@@ -45,6 +45,19 @@ export interface CausalLM<S extends Sequence = Sequence> {
    * top-k, top-p), with randomness fixed by `seed` and the position: reproducible.
    */
   sample(sequence: S, tokens: ArrayLike<number>, sampling: SamplingParams, seed: number): Promise<number>;
+  /** As `greedy`, with the logits of the rows the choices were made from (for log-probabilities). */
+  greedyWithLogits(
+    sequence: S,
+    tokens: ArrayLike<number>,
+    rows?: Rows,
+  ): Promise<{ ids: Uint32Array; logits: Float32Array }>;
+  /** As `sample`, with the logits of the row drawn from (for log-probabilities). */
+  sampleWithLogits(
+    sequence: S,
+    tokens: ArrayLike<number>,
+    sampling: SamplingParams,
+    seed: number,
+  ): Promise<{ id: number; logits: Float32Array }>;
   /** Makes `to` hold the first `length` positions of `from` (a copy of their keys and values). */
   copyPrefix(from: S, to: S, length: number): void;
 }

@@ -148,16 +148,31 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
   }
 
   async greedy(sequence: ReferenceSequence, tokens: ArrayLike<number>, rows: Rows = 'all'): Promise<Uint32Array> {
+    return (await this.greedyWithLogits(sequence, tokens, rows)).ids;
+  }
+
+  async greedyWithLogits(sequence: ReferenceSequence, tokens: ArrayLike<number>, rows: Rows = 'all') {
     const vocab = this.config.vocabSize;
-    const logits = this.forwardSync(sequence, tokens);
-    if (rows === 'last') return Uint32Array.of(argmax(logits, logits.length - vocab, vocab));
-    return Uint32Array.from({ length: tokens.length }, (_, i) => argmax(logits, i * vocab, vocab));
+    const all = this.forwardSync(sequence, tokens);
+    const logits = rows === 'last' ? all.slice(-vocab) : all;
+    const ids = Uint32Array.from({ length: logits.length / vocab }, (_, i) => argmax(logits, i * vocab, vocab));
+    return { ids, logits };
   }
 
   async sample(sequence: ReferenceSequence, tokens: ArrayLike<number>, sampling: SamplingParams, seed: number) {
+    return (await this.sampleWithLogits(sequence, tokens, sampling, seed)).id;
+  }
+
+  async sampleWithLogits(
+    sequence: ReferenceSequence,
+    tokens: ArrayLike<number>,
+    sampling: SamplingParams,
+    seed: number,
+  ) {
     const position = sequence.length + tokens.length - 1;
-    const logits = this.forwardSync(sequence, tokens).subarray(-this.config.vocabSize);
-    return sampleToken(logits, sampling, new Rng((seed ^ Math.imul(position + 1, 0x9e3779b1)) >>> 0));
+    const logits = this.forwardSync(sequence, tokens).slice(-this.config.vocabSize);
+    const id = sampleToken(logits, sampling, new Rng((seed ^ Math.imul(position + 1, 0x9e3779b1)) >>> 0));
+    return { id, logits };
   }
 
   copyPrefix(from: ReferenceSequence, to: ReferenceSequence, length: number): void {

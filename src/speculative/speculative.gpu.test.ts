@@ -4,11 +4,13 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { Gpu } from '../gpu/device';
 import { generate } from '../model/generate';
 import type { GpuModel } from '../model/gpu-model';
-import { GREEDY } from '../sampling/sampling';
+import { type TokenLogprob, tokenLogprob } from '../sampling/logprobs';
+import { GREEDY, type SamplingParams } from '../sampling/sampling';
 import { FIXTURES, loadGolden, loadGpuPair } from '../testing/fixtures';
 import { testGpu } from '../testing/gpu';
 import { expectCachesFresh } from '../testing/spec';
 import type { DraftLength } from './draft-length';
+import { draftSource } from './draft-source';
 import { ModelDraftSource } from './model-draft';
 import { PromptLookupSource } from './prompt-lookup';
 import { speculativeGenerate } from './speculative';
@@ -130,4 +132,56 @@ describe('speculative decoding on the GPU', () => {
     expect(a.tokens).toEqual(b.tokens);
     expect(speculativeStats(a.counts).acceptance_rate).toBeGreaterThan(0.3);
   });
+
+  it.each([
+    ['greedy', GREEDY],
+    ['sampled at temperature 0.7', { temperature: 0.7, topK: 0, topP: 0.95 }],
+  ] as [string, SamplingParams][])(
+    '%s: log-probabilities are those of a fresh pass, bit for bit, speculative or not',
+    async (_, sampling) => {
+      const rules = {
+        repetitionPenalty: 1.3,
+        frequencyPenalty: 0.5,
+        presencePenalty: 0.5,
+        logitBias: new Map([[7, 2]]),
+      };
+      const prompt = prompts()[1];
+      const vocab = target.config.vocabSize;
+      const run = async (kind: 'model' | 'none') => {
+        const sequence = target.createSequence(256);
+        const draftSequence = draft.createSequence(256);
+        sequence.setLogitRules(rules, prompt.length);
+        draftSequence.setLogitRules(rules, prompt.length);
+        const logprobs: TokenLogprob[] = [];
+        const source = draftSource(kind, { model: draft, sequence: draftSequence });
+        const { tokens } = await speculativeGenerate(target, sequence, source, prompt, {
+          maxTokens: TOKENS,
+          sampling,
+          seed: 5,
+          draftLength: 4,
+          fallback: false,
+          logprobs: 2,
+          onLogprob: (entry) => logprobs.push(entry),
+        });
+        sequence.release();
+        draftSequence.release();
+        return { tokens, logprobs };
+      };
+      const spec = await run('model');
+      const plainRun = await run('none');
+      if (sampling.temperature === 0) expect(spec).toEqual(plainRun);
+      for (const { tokens, logprobs } of [spec, plainRun]) {
+        // One pass over the prompt and the reply: its rows are the rows each token was chosen from.
+        const fresh = target.createSequence(256);
+        fresh.setLogitRules(rules, prompt.length);
+        const logits = await target.forward(fresh, [...prompt, ...tokens]);
+        fresh.release();
+        const rows = tokens.map((token, i) => {
+          const row = prompt.length - 1 + i;
+          return tokenLogprob(logits.subarray(row * vocab, (row + 1) * vocab), token, 2);
+        });
+        expect(logprobs).toEqual(rows);
+      }
+    },
+  );
 });

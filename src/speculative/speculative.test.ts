@@ -9,11 +9,12 @@ import { generate } from '../model/generate';
 import { randomModel } from '../model/random-weights';
 import { ReferenceModel, type ReferenceSequence } from '../ref/model';
 import type { LogitRules } from '../sampling/logit-rules';
+import { type TokenLogprob, tokenLogprob } from '../sampling/logprobs';
 import { distribution, GREEDY, type SamplingParams } from '../sampling/sampling';
 import { FIXTURES, loadFixture, loadGolden } from '../testing/fixtures';
 import { expectCachesFresh } from '../testing/spec';
 import type { DraftLength } from './draft-length';
-import type { Draft, DraftSource } from './draft-source';
+import { type Draft, type DraftSource, draftSource } from './draft-source';
 import { ModelDraftSource } from './model-draft';
 import { PromptLookupSource } from './prompt-lookup';
 import { speculativeGenerate } from './speculative';
@@ -239,5 +240,83 @@ describe('speculative sampling keeps the target distribution', () => {
     expect(chiSquare(counts[0], exactMarginal(t, 2, rules))).toBeLessThan(20.5);
     expect(chiSquare(counts[1], exactMarginal(t, 3, rules))).toBeLessThan(20.5);
     if (rules) expect(chiSquare(counts[1], exactMarginal(t, 3))).toBeGreaterThan(20.5); // the rules mattered
+  });
+});
+
+describe('log-probabilities', () => {
+  const rules: LogitRules = {
+    repetitionPenalty: 1.5,
+    frequencyPenalty: 0.5,
+    presencePenalty: 0.5,
+    logitBias: new Map([[5, 2]]),
+  };
+
+  /** Tokens and log-probabilities (3 alternatives each) of a generation, speculative or plain. */
+  async function run(prompt: number[], kind: 'model' | 'none', sampling: SamplingParams, ruled?: LogitRules) {
+    const sequence = target.createSequence(256);
+    sequence.setLogitRules(ruled, prompt.length);
+    const draftSequence = draft.createSequence(256);
+    draftSequence.setLogitRules(ruled, prompt.length);
+    const source = draftSource(kind, { model: draft, sequence: draftSequence });
+    const logprobs: TokenLogprob[] = [];
+    const { tokens } = await speculativeGenerate(target, sequence, source, prompt, {
+      maxTokens: TOKENS,
+      sampling,
+      seed: 11,
+      draftLength: 4,
+      fallback: false,
+      logprobs: 3,
+      onLogprob: (entry) => logprobs.push(entry),
+    });
+    return { tokens, logprobs };
+  }
+
+  /** The log-probabilities of `tokens` read from one fresh pass over the prompt and them. */
+  async function teacherForced(prompt: number[], tokens: number[], ruled?: LogitRules) {
+    const sequence = target.createSequence(256);
+    sequence.setLogitRules(ruled, prompt.length);
+    const logits = await target.forward(sequence, [...prompt, ...tokens]);
+    const vocab = target.config.vocabSize;
+    return tokens.map((token, i) => {
+      const row = prompt.length - 1 + i;
+      return tokenLogprob(logits.subarray(row * vocab, (row + 1) * vocab), token, 3);
+    });
+  }
+
+  it.each([
+    ['greedy', GREEDY, undefined],
+    ['greedy, with logit bias and penalties', GREEDY, rules],
+    ['sampled', { temperature: 0.8, topP: 0.9, topK: 0 }, undefined],
+    ['sampled, with logit bias and penalties', { temperature: 0.8, topP: 0.9, topK: 0 }, rules],
+  ] as const)('%s: are those of a fresh pass over the reply, speculative or not', async (_, sampling, ruled) => {
+    for (const prompt of prompts.slice(2)) {
+      const spec = await run(prompt, 'model', sampling, ruled);
+      const plainRun = await run(prompt, 'none', sampling, ruled);
+      expect(spec.logprobs).toHaveLength(spec.tokens.length);
+      expect(spec.logprobs.map((entry) => entry.token)).toEqual(spec.tokens);
+      expect(spec.logprobs).toEqual(await teacherForced(prompt, spec.tokens, ruled));
+      expect(plainRun.logprobs).toEqual(await teacherForced(prompt, plainRun.tokens, ruled));
+      if (sampling.temperature === 0) expect(spec).toEqual(plainRun);
+      for (const entry of spec.logprobs) {
+        expect(entry.top).toHaveLength(3);
+        expect(entry.top[0].logprob).toBeGreaterThanOrEqual(entry.top[2].logprob);
+      }
+    }
+  });
+
+  it('do not change the reply: the same tokens with and without them, for the same seed', async () => {
+    const sampling = { temperature: 0.8, topP: 0.9, topK: 0 };
+    for (const kind of ['model', 'none'] as const) {
+      const sequence = target.createSequence(256);
+      const source = draftSource(kind, { model: draft, sequence: draft.createSequence(256) });
+      const without = await speculativeGenerate(target, sequence, source, prompts[2], {
+        maxTokens: TOKENS,
+        sampling,
+        seed: 11,
+        draftLength: 4,
+        fallback: false,
+      });
+      expect((await run(prompts[2], kind, sampling)).tokens).toEqual(without.tokens);
+    }
   });
 });

@@ -19,6 +19,7 @@
 
 import type { GenerateOptions } from '../model/generate';
 import type { CausalLM, Sequence } from '../model/types';
+import { type TokenLogprob, tokenLogprob } from '../sampling/logprobs';
 import { distribution, sampleToken } from '../sampling/sampling';
 import { Rng } from '../util/rng';
 import { acceptOrResample } from './acceptance';
@@ -32,6 +33,12 @@ export interface SpeculativeOptions extends GenerateOptions {
   fallback?: boolean;
   /** Polled between steps: returning true ends generation early (interrupt, stop strings). */
   shouldStop?: () => boolean;
+  /**
+   * Log-probabilities for each token with this many alternatives (sampling/logprobs.ts), given
+   * to `onLogprob`; unset: none are computed, and no logits are read back for them.
+   */
+  logprobs?: number;
+  onLogprob?: (logprob: TokenLogprob) => void;
 }
 
 /** What happened in a generation, counted as it ran. */
@@ -77,24 +84,39 @@ export async function speculativeGenerate<S extends Sequence>(
     draftForwards: 0,
   };
   let done = false;
-  const emit = (token: number) => {
+  const vocab = target.config.vocabSize;
+  const logprobs = options.logprobs;
+  /** Emits `token`, chosen from `row` (its logits), which log-probabilities are read from when asked. */
+  const emit = (token: number, row: Float32Array | undefined) => {
     if (done) return;
     out.push(token);
     context.push(token);
+    if (logprobs !== undefined && row) options.onLogprob?.(tokenLogprob(row, token, logprobs));
     options.onToken?.(token);
     if (stop.has(token) || out.length >= maxTokens || options.shouldStop?.()) done = true;
   };
-  /** The target's next token after `tokens`, from the last row (plain decoding: an id is read back). */
-  const plainStep = async (tokens: ArrayLike<number>) => {
+  /**
+   * The target's next token after `tokens`, from the last row: plain decoding reads back an id
+   * (the argmax, or a draw made where the logits are), and the row too when log-probabilities are asked.
+   */
+  const plainStep = async (tokens: ArrayLike<number>): Promise<[number, Float32Array | undefined]> => {
     counts.targetForwards++;
-    return greedy
-      ? (await target.greedy(sequence, tokens, 'last'))[0]
-      : target.sample(sequence, tokens, sampling, rng.nextUint32());
+    const seed = greedy ? 0 : rng.nextUint32();
+    if (logprobs !== undefined) {
+      const { id, logits } = await target.sampleWithLogits(sequence, tokens, sampling, seed);
+      return [id, logits];
+    }
+    return [
+      greedy
+        ? (await target.greedy(sequence, tokens, 'last'))[0]
+        : await target.sample(sequence, tokens, sampling, seed),
+      undefined,
+    ];
   };
 
-  emit(await plainStep(prompt.slice(sequence.length)));
+  emit(...(await plainStep(prompt.slice(sequence.length))));
   const decodeStart = performance.now();
-  if (!done) emit(await plainStep([context[context.length - 1]]));
+  if (!done) emit(...(await plainStep([context[context.length - 1]])));
   const plainMsPerToken = performance.now() - decodeStart;
 
   let speculating = source.kind !== 'none';
@@ -108,7 +130,7 @@ export async function speculativeGenerate<S extends Sequence>(
       ? await source.propose(context, { k, minConfidence: policy.minConfidence, sampling, rng })
       : { tokens: [] };
     if (draft.tokens.length === 0) {
-      emit(await plainStep([last]));
+      emit(...(await plainStep([last])));
       continue;
     }
 
@@ -119,14 +141,17 @@ export async function speculativeGenerate<S extends Sequence>(
     counts.targetForwards++;
     let accepted = 0;
     let next: number;
+    let logits: Float32Array | undefined; // read back for sampling, or for log-probabilities
     if (greedy) {
-      const choices = await target.greedy(sequence, input, 'all');
+      let choices: Uint32Array;
+      if (logprobs === undefined) choices = await target.greedy(sequence, input, 'all');
+      else ({ ids: choices, logits } = await target.greedyWithLogits(sequence, input, 'all'));
       while (accepted < draft.tokens.length && draft.tokens[accepted] === choices[accepted]) accepted++;
       next = choices[accepted];
     } else {
-      const logits = await target.forward(sequence, input);
-      const vocab = target.config.vocabSize;
-      const row = (i: number) => distribution(logits.subarray(i * vocab, (i + 1) * vocab), sampling);
+      const rows = await target.forward(sequence, input);
+      logits = rows;
+      const row = (i: number) => distribution(rows.subarray(i * vocab, (i + 1) * vocab), sampling);
       next = -1;
       while (accepted < draft.tokens.length) {
         const verdict = acceptOrResample(row(accepted), draft.probs?.[accepted], draft.tokens[accepted], rng);
@@ -136,16 +161,17 @@ export async function speculativeGenerate<S extends Sequence>(
         }
         accepted++;
       }
-      if (next < 0) next = sampleToken(logits.subarray(accepted * vocab, (accepted + 1) * vocab), sampling, rng);
+      if (next < 0) next = sampleToken(rows.subarray(accepted * vocab, (accepted + 1) * vocab), sampling, rng);
     }
+    const rowOf = (i: number) => logits?.subarray(i * vocab, (i + 1) * vocab);
     sequence.truncate(base + 1 + accepted); // keep the newest token and the accepted drafts
     source.rollback(contextLength + accepted);
 
     for (let i = 0; i < draft.tokens.length; i++) counts.drafted[i]++;
     for (let i = 0; i < accepted; i++) counts.accepted[i]++;
     const before = out.length;
-    for (let i = 0; i < accepted; i++) emit(draft.tokens[i]);
-    emit(next);
+    for (let i = 0; i < accepted; i++) emit(draft.tokens[i], rowOf(i));
+    emit(next, rowOf(accepted));
     counts.produced += out.length - before;
     windowTokens += out.length - before;
     windowSteps++;
