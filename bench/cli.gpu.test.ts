@@ -41,6 +41,8 @@ describe('bench CLI', () => {
     expect(checked).toEqual([
       'fixture target GPU 3',
       'fixture target CPU 3',
+      'fixture target q4f16_1 GPU 3',
+      'fixture target q4f16_1 CPU 3',
       'fixture draft GPU 3',
       'fixture draft CPU 3',
     ]);

@@ -12,6 +12,7 @@ import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { requestNodeGpu } from '../src/gpu/node';
 import { directorySource } from '../src/loader/node-source';
+import { quantizeWeights } from '../src/loader/tensors';
 import { readPair } from '../src/model/pair';
 import { runInvariance } from './invariance';
 import { runProfile } from './profile';
@@ -37,6 +38,7 @@ export async function main(args: string[]): Promise<number> {
   const log = (line: string) => console.error(line);
   const fixtures = [
     { ...target, name: 'fixture target' },
+    { ...target, name: 'fixture target q4f16_1', weights: quantizeWeights(target.weights, 'Q4F16') },
     { ...draft, name: 'fixture draft' },
   ];
   const results = values.invariance

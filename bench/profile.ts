@@ -215,7 +215,11 @@ export function modelsToRun(fixtures: ProfiledModel[], only: string): (() => Pro
     ...fixtures.map((f) => () => f),
     ...shapes
       .filter((s, i) => shapes.findIndex((t) => t.name === s.name) === i)
-      .map((s) => () => ({ name: s.name, config: s.config, weights: timingWeights(s.config, 1) })),
+      .map((s) => () => ({
+        name: s.name,
+        config: s.config,
+        weights: timingWeights(s.config, 1, s.quantization === 'q4f16_1' ? 'Q4F16' : 'F16'),
+      })),
   ];
 }
 

@@ -87,6 +87,7 @@ export const RESULT_FIELDS: Record<string, Kind> = {
   'shapes.acceptance_rates': 'array',
   'shapes.models[].name': 'string',
   'shapes.models[].role': 'string',
+  'shapes.models[].quantization': 'string',
   'shapes.models[].parameters': 'positive',
   'shapes.models[].weight_bytes': 'positive',
   'shapes.models[].scratch_bytes': 'positive',
@@ -94,6 +95,7 @@ export const RESULT_FIELDS: Record<string, Kind> = {
   'shapes.models[].prefill_tok_s': 'positive',
   'shapes.models[].decode_ms': 'positive',
   'shapes.models[].decode_tok_s': 'positive',
+  'shapes.models[].decode_gb_s': 'positive',
   'shapes.models[].verify[].tokens': 'positive',
   'shapes.models[].verify[].ms': 'positive',
   'shapes.models[].verify[].ratio': 'positive',
@@ -152,9 +154,17 @@ function fits(kind: Kind, value: unknown): boolean {
 }
 
 /** Every field missing or out of range, as "path: why"; empty for a sound results object. */
+/** Fields added by a later schema, with the version that added them: older results lack them. */
+export const FIELDS_SINCE: Record<string, number> = {
+  'shapes.models[].quantization': 3,
+  'shapes.models[].decode_gb_s': 3,
+};
+
 export function checkResults(results: unknown): string[] {
   const problems: string[] = [];
+  const version = (results as { schema?: unknown } | null)?.schema;
   for (const [path, kind] of Object.entries(RESULT_FIELDS)) {
+    if (typeof version === 'number' && version < (FIELDS_SINCE[path] ?? 0)) continue;
     for (const { where, value } of valuesAt(results, path)) {
       if (value === undefined) problems.push(`${where}: missing`);
       else if (!fits(kind, value))

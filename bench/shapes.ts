@@ -11,9 +11,13 @@
 import { type ModelConfig, parseModelConfig } from '../src/loader/config';
 import { llamaConfigJson } from '../src/model/random-weights';
 
+/** How the weights are stored: f16 (MLC's name for it, q0f16) or MLC's 4-bit q4f16_1. */
+export type Quantization = 'q0f16' | 'q4f16_1';
+
 export interface Shape {
   name: string;
   config: ModelConfig;
+  quantization: Quantization;
 }
 
 const SMOLLM2_135M = {
@@ -71,27 +75,74 @@ const LLAMA32_1B = {
   max_position_embeddings: 131072,
 };
 
-function shape(name: string, fields: Record<string, unknown>): Shape {
-  return { name, config: parseModelConfig(llamaConfigJson(fields), name) };
+const LLAMA32_3B = {
+  ...LLAMA32_1B,
+  hidden_size: 3072,
+  num_hidden_layers: 28,
+  num_attention_heads: 24,
+  head_dim: 128,
+};
+
+const LLAMA31_8B = {
+  ...LLAMA32_1B,
+  hidden_size: 4096,
+  intermediate_size: 14336,
+  num_hidden_layers: 32,
+  num_attention_heads: 32,
+  head_dim: 128,
+  tie_word_embeddings: false,
+  rope_scaling: { ...LLAMA32_1B.rope_scaling, factor: 8 },
+};
+
+const QWEN25_7B = {
+  ...QWEN25_05B,
+  hidden_size: 3584,
+  intermediate_size: 18944,
+  num_hidden_layers: 28,
+  num_attention_heads: 28,
+  num_key_value_heads: 4,
+  vocab_size: 152064,
+  tie_word_embeddings: false,
+};
+
+function shape(name: string, fields: Record<string, unknown>, quantization: Quantization = 'q0f16'): Shape {
+  const label = quantization === 'q0f16' ? name : `${name} ${quantization}`;
+  return { name: label, config: parseModelConfig(llamaConfigJson(fields), name), quantization };
 }
+
+const q4 = (name: string, fields: Record<string, unknown>) => shape(name, fields, 'q4f16_1');
 
 export interface ShapePair {
   target: Shape;
   draft: Shape;
 }
 
-/** Target/draft pairs, smallest first. `quick` keeps the first. */
+const LLAMA3_DRAFT = { ...SMOLLM2_135M, vocab_size: LLAMA32_1B.vocab_size };
+
+/**
+ * Target/draft pairs, smallest first, in f16 and as web-llm serves them (q4f16_1); the 3B and
+ * 8B Llama and the 7B Qwen take the 1B Llama and the 0.5B Qwen of their families as drafts.
+ * `quick` keeps the first pair of each kind (QUICK_PAIRS).
+ */
 export const SHAPE_PAIRS: ShapePair[] = [
   { target: shape('SmolLM2-360M', SMOLLM2_360M), draft: shape('SmolLM2-135M', SMOLLM2_135M) },
+  { target: q4('SmolLM2-360M', SMOLLM2_360M), draft: q4('SmolLM2-135M', SMOLLM2_135M) },
   {
     target: shape('Qwen2.5-0.5B', QWEN25_05B),
     draft: shape('135M-class draft, Qwen2.5 vocabulary', { ...SMOLLM2_135M, vocab_size: QWEN25_05B.vocab_size }),
   },
   {
     target: shape('Llama-3.2-1B', LLAMA32_1B),
-    draft: shape('135M-class draft, Llama 3 vocabulary', { ...SMOLLM2_135M, vocab_size: LLAMA32_1B.vocab_size }),
+    draft: shape('135M-class draft, Llama 3 vocabulary', LLAMA3_DRAFT),
   },
+  { target: q4('Llama-3.2-1B', LLAMA32_1B), draft: q4('135M-class draft, Llama 3 vocabulary', LLAMA3_DRAFT) },
+  { target: q4('Llama-3.2-3B', LLAMA32_3B), draft: q4('Llama-3.2-1B', LLAMA32_1B) },
+  { target: q4('Llama-3.1-8B', LLAMA31_8B), draft: q4('Llama-3.2-1B', LLAMA32_1B) },
+  { target: q4('Qwen2.5-7B', QWEN25_7B), draft: q4('Qwen2.5-0.5B', QWEN25_05B) },
 ];
+
+/** What a quick run measures: the smallest pair in f16 and in q4f16_1. */
+export const QUICK_PAIRS = SHAPE_PAIRS.slice(0, 2);
 
 /** Parameters in a model of this shape (tied embeddings counted once). */
 export function parameterCount(config: ModelConfig): number {

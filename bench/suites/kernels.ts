@@ -15,7 +15,8 @@ import { LinearKernel } from '../../src/kernels/linear';
 import { layerVariants } from '../../src/kernels/linear-layer';
 import { kernelProfile } from '../../src/kernels/profile';
 import { StepUniform } from '../../src/kernels/step';
-import type { WeightDType } from '../../src/loader/weights';
+import type { WeightDType, WeightTensor } from '../../src/loader/weights';
+import { matrixBuffer } from '../../src/model/gpu-weights';
 import copyCode from '../copy.wgsl?raw';
 import { time } from '../stats';
 
@@ -65,8 +66,8 @@ export async function linearBandwidth(
 ) {
   const { device } = gpu;
   const { rows, k, dtype } = shape;
-  const bytesPerValue = dtype === 'F32' ? 4 : 2;
-  const weightData = dtype === 'F32' ? new Float32Array(rows * k).fill(0.01) : new Uint16Array(rows * k).fill(0x2000);
+  // The bytes a step reads: the matrix as its buffer holds it (q4: packed values and scales).
+  const weightData = matrixBuffer(constantWeights(rows, k, dtype));
   const weight = uploadBuffer(device, weightData, STORAGE, 'weight');
   const step = new StepUniform(device);
   step.write(1);
@@ -90,23 +91,40 @@ export async function linearBandwidth(
   );
   for (const buffer of Object.values(buffers)) buffer.destroy();
   const ms = summary.median / repeats;
-  return { ms, gbPerS: (rows * k * bytesPerValue) / (ms / 1000) / 1e9 };
+  return { ms, gbPerS: weightData.byteLength / (ms / 1000) / 1e9 };
+}
+
+/** A (rows, k) matrix of one small value in `dtype`: a kernel's speed does not depend on the values. */
+function constantWeights(rows: number, k: number, dtype: WeightDType): WeightTensor {
+  const tensor = { name: 'weight', dtype, shape: [rows, k] };
+  if (dtype === 'F32') return { ...tensor, data: new Float32Array(rows * k).fill(0.01) };
+  if (dtype === 'F16' || dtype === 'BF16') return { ...tensor, data: new Uint16Array(rows * k).fill(0x2000) };
+  const scales =
+    dtype === 'Q4F16' ? new Uint16Array((rows * k) / 32).fill(0x2000) : new Float32Array((rows * k) / 32).fill(0.01);
+  return { ...tensor, data: new Uint32Array((rows * k) / 8).fill(0x89abcdef), scales };
 }
 
 export async function runKernelSuite(gpu: Gpu, quick: boolean): Promise<KernelResults> {
   const copyBytes = quick ? 8 << 20 : 32 << 20;
   const runs = quick ? 3 : 7;
   const copy = await copyBandwidth(gpu, copyBytes, 4, runs);
-  const shapes = quick
-    ? [{ rows: 2048, k: 1024 }]
+  const all = ['F32', 'F16', 'Q4F16', 'Q4F32'] as const;
+  const halfAndQ4 = ['F16', 'Q4F16'] as const;
+  const shapes: { rows: number; k: number; dtypes: readonly WeightDType[] }[] = quick
+    ? [{ rows: 2048, k: 1024, dtypes: all }]
     : [
-        { rows: 2048, k: 1024 },
-        { rows: 4096, k: 2048 },
-        { rows: 576, k: 1536 },
+        { rows: 2048, k: 1024, dtypes: all },
+        { rows: 4096, k: 2048, dtypes: all },
+        { rows: 576, k: 1536, dtypes: all },
+        // Llama-3.1-8B's matrices: q|k|v, o, gate|up and down.
+        { rows: 6144, k: 4096, dtypes: halfAndQ4 },
+        { rows: 4096, k: 4096, dtypes: halfAndQ4 },
+        { rows: 28672, k: 4096, dtypes: halfAndQ4 },
+        { rows: 4096, k: 14336, dtypes: halfAndQ4 },
       ];
   const linear: LinearResult[] = [];
-  for (const shape of shapes) {
-    for (const dtype of ['F32', 'F16'] as const) {
+  for (const { dtypes, ...shape } of shapes) {
+    for (const dtype of dtypes) {
       const { ms, gbPerS } = await linearBandwidth(gpu, { ...shape, dtype }, 4, runs);
       linear.push({ dtype, ...shape, ms: round(ms), gb_s: round(gbPerS), fraction_of_copy: round(gbPerS / copy) });
     }

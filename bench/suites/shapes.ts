@@ -11,7 +11,7 @@ import { GpuModel } from '../../src/model/gpu-model';
 import { timingWeights } from '../../src/model/random-weights';
 import { Rng } from '../../src/util/rng';
 import { type Prediction, predict } from '../predict';
-import { parameterCount, SHAPE_PAIRS, type Shape } from '../shapes';
+import { parameterCount, QUICK_PAIRS, type Quantization, SHAPE_PAIRS, type Shape } from '../shapes';
 import { time } from '../stats';
 import { round } from './kernels';
 import type { VerifyCost } from './model';
@@ -22,13 +22,18 @@ export const STATED_ACCEPTANCE = [0.6, 0.7, 0.8];
 export interface ShapeModelResult {
   name: string;
   role: 'target' | 'draft';
+  /** How its weights are stored: q0f16 (f16) or q4f16_1 (MLC's 4-bit groups). */
+  quantization: Quantization;
   parameters: number;
+  /** Bytes its weights take on the GPU: what a decode step reads. */
   weight_bytes: number;
   scratch_bytes: number;
   kv_bytes_per_token: number;
   prefill_tok_s: number;
   decode_ms: number;
   decode_tok_s: number;
+  /** weight_bytes / decode_ms: the bandwidth a decode step reaches on its weights. */
+  decode_gb_s: number;
   /** Forward passes over n tokens at the context's end (targets; a draft only has n = 1). */
   verify: VerifyCost[];
 }
@@ -62,7 +67,8 @@ async function measureShape(
   // Prefill runs the many-token kernels and the decode warm-up keeps the GPU busy right before
   // them, so the verify passes need no warm-up of their own.
   const { config } = shape;
-  const model = await GpuModel.create(gpu, config, timingWeights(config, 1), { maxContext: context + 32 });
+  const dtype = shape.quantization === 'q4f16_1' ? 'Q4F16' : 'F16';
+  const model = await GpuModel.create(gpu, config, timingWeights(config, 1, dtype), { maxContext: context + 32 });
   const sequence = model.createSequence(context + 32);
   const rng = new Rng(2);
   const prompt = Array.from({ length: context }, () => rng.int(0, config.vocabSize));
@@ -84,6 +90,7 @@ async function measureShape(
     return {
       name: shape.name,
       role,
+      quantization: shape.quantization,
       parameters: parameterCount(config),
       weight_bytes: model.weights.bytes,
       scratch_bytes: model.scratchBytes,
@@ -91,6 +98,7 @@ async function measureShape(
       prefill_tok_s: round(context / (prefill.median / 1000), 1),
       decode_ms: round(decode.median),
       decode_tok_s: round(1000 / decode.median, 1),
+      decode_gb_s: round(model.weights.bytes / (decode.median / 1000) / 1e9),
       verify,
     };
   } finally {
@@ -110,7 +118,7 @@ export async function runShapesSuite(
   const maxK = Math.max(...counts) - 1;
   const models: ShapeModelResult[] = [];
   const pairs: ShapePairResult[] = [];
-  for (const pair of quick ? SHAPE_PAIRS.slice(0, 1) : SHAPE_PAIRS) {
+  for (const pair of quick ? QUICK_PAIRS : SHAPE_PAIRS) {
     const target = await measureShape(gpu, pair.target, 'target', context, counts, runs);
     log(
       `shape ${target.name}: decode ${target.decode_ms} ms, verify(${maxK + 1})/decode ${target.verify.at(-1)?.ratio}`,

@@ -1,9 +1,10 @@
 // Embedding lookup: x[n, :] = table[tokens[n], :] * SCALE, widened to f32 (SCALE: Gemma's sqrt(d), else 1).
-// The table may be f32 or packed 16-bit (f16 / bf16, two values per u32): tied models share it
-// with the LM head, so it stays in the weights' own format.
+// The table may be f32, packed 16-bit (f16 / bf16, two values per u32) or MLC's 4-bit groups
+// (q4.wgsl: eight values per u32, the scales after them): tied models share it with the LM
+// head, so it stays in the weights' own format.
 
 override D: u32;                // hidden size
-override FORMAT: u32 = 0u;      // 0 = f32, 1 = f16, 2 = bf16
+override FORMAT: u32 = 0u;      // 0 = f32, 1 = f16, 2 = bf16, 3 = q4 with f16 scales, 4 = with f32 scales
 override SCALE: f32 = 1.0;
 // A table split by rows: this buffer holds ids ROW_OFFSET .. ROW_OFFSET + PART_ROWS - 1.
 override ROW_OFFSET: u32 = 0u;
@@ -18,6 +19,18 @@ struct Step { tokens: u32, start: u32, _pad0: u32, _pad1: u32 }
 
 fn load(i: u32) -> f32 {
   if (FORMAT == 0u) { return bitcast<f32>(table[i]); }
+  if (FORMAT >= 3u) {
+    let q = (table[i / 8u] >> (4u * (i % 8u))) & 15u;
+    let group = i / 32u;
+    let base = PART_ROWS * (D / 8u);  // the scales follow the packed values of the part's rows
+    var scale: f32;
+    if (FORMAT == 4u) {
+      scale = bitcast<f32>(table[base + group]);
+    } else {
+      scale = unpack2x16float(table[base + group / 2u])[group % 2u];
+    }
+    return (f32(q) - 7.0) * scale;
+  }
   let word = table[i / 2u];
   if (FORMAT == 1u) { return unpack2x16float(word)[i % 2u]; }
   return bitcast<f32>(select(word << 16u, word & 0xffff0000u, i % 2u == 1u));

@@ -11,9 +11,9 @@ import {
   type KernelPlan,
   type LinearOutput,
   type LinearShape,
+  linearCode,
   planLabel,
   sharedConstants,
-  withEpilogue,
 } from './linear-shape';
 
 const WORKGROUP = 32; // threads, 4 rows each: 128 rows a workgroup
@@ -26,7 +26,7 @@ export function blockedPlan(shape: LinearShape, output: LinearOutput, variant: {
   }
   return {
     label: planLabel(shape, tileN, 'blocked', output),
-    code: withEpilogue(code, output),
+    code: linearCode(code, output),
     constants: { ...sharedConstants(shape, output), WG: WORKGROUP, TILE_N: tileN },
     rowsPerGroup: 4 * WORKGROUP,
     tileN,

@@ -64,6 +64,8 @@ describe.each([
     [40, 1024, 37, 'F32', true, 'silu'], // GPU profile: prefill tiles of 4 pairs x 8 tokens
     [50, 136, 5, 'BF16', false, 'gelu-tanh'],
     [40, 1024, 37, 'F32', true, 'gelu-tanh'],
+    [48, 256, 9, 'Q4F16', false, 'silu'],
+    [40, 1024, 37, 'Q4F32', true, 'silu'],
   ] as const)(
     'gate: f %i, k %i, %i tokens, %s weights, bias %s, %s',
     async (f, k, tokens, dtype, withBias, activation) => {
@@ -91,6 +93,8 @@ describe.each([
     [6, 2, 16, 96, 5, 9, 'F16', true],
     [2, 1, 64, 128, 1, 40, 'F32', true],
     [8, 2, 64, 512, 17, 3, 'BF16', true],
+    [4, 2, 32, 128, 6, 2, 'Q4F16', false],
+    [8, 2, 64, 512, 17, 3, 'Q4F16', true],
   ] as const)(
     'rope: nh %i, nkv %i, hd %i, k %i: %i tokens from position %i, %s weights, bias %s',
     async (nh, nkv, hd, k, tokens, start, dtype, withBias) => {

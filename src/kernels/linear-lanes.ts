@@ -13,9 +13,9 @@ import {
   type KernelPlan,
   type LinearOutput,
   type LinearShape,
+  linearCode,
   planLabel,
   sharedConstants,
-  withEpilogue,
   withShuffle,
 } from './linear-shape';
 
@@ -51,7 +51,7 @@ export function lanesPlan(
   const workgroup = paired ? Math.max(WORKGROUP, 2 * lanes) : WORKGROUP;
   return {
     label: planLabel(shape, tileN, shuffle > 1 ? `shuffle ${shuffle}` : '', output),
-    code: withEpilogue(withShuffle(code, shuffle), output),
+    code: linearCode(withShuffle(code, shuffle), output),
     constants: { ...sharedConstants(shape, output), WG: workgroup, LANES: lanes, SHUFFLE: shuffle, TILE_N: tileN },
     rowsPerGroup: workgroup / lanes,
     tileN,

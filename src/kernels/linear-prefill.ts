@@ -11,10 +11,10 @@ import {
   type KernelPlan,
   type LinearOutput,
   type LinearShape,
+  linearCode,
   planLabel,
   sharedConstants,
   valuesPerWord,
-  withEpilogue,
   withShuffle,
 } from './linear-shape';
 
@@ -62,7 +62,7 @@ export function prefillPlan(
   const shuffled = shuffle > 1 ? `shuffle ${shuffle} ` : '';
   return {
     label: planLabel(shape, tileN, `${shuffled}prefill ${rowsPerGroup}x${tileN}`, output),
-    code: withEpilogue(withShuffle(code, shuffle), output),
+    code: linearCode(withShuffle(code, shuffle), output),
     constants: {
       ...sharedConstants(shape, output),
       LANES: lanes,

@@ -16,10 +16,11 @@ import type { WeightDType } from '../loader/weights';
 import gateCode from './epilogue_gate.wgsl?raw';
 import ropeCode from './epilogue_rope.wgsl?raw';
 import type { HeadShape } from './ops';
+import q4Code from './q4.wgsl?raw';
 
 export interface LinearShape {
   rows: number; // weight rows: output features, or twice the outputs with a pair epilogue
-  k: number; // input features: a multiple of 4 (f32) or 8 (f16, bf16)
+  k: number; // input features: a multiple of 4 (f32), 8 (f16, bf16) or 32 (q4)
   dtype: WeightDType;
 }
 
@@ -71,11 +72,11 @@ export interface KernelPlan {
   tileN: number;
 }
 
-const FORMATS: Record<WeightDType, number> = { F32: 0, F16: 1, BF16: 2 };
+const FORMATS: Record<WeightDType, number> = { F32: 0, F16: 1, BF16: 2, Q4F16: 3, Q4F32: 4 };
 
-/** Values in one 32-bit word of a weight row: 4 chunks' worth of f32 words hold 4, half-precision ones 8. */
+/** Values in one word (a vec4u) of a weight row: 4 in f32, 8 in f16 or bf16, a group of 32 in q4. */
 export function valuesPerWord(dtype: WeightDType): number {
-  return dtype === 'F32' ? 4 : 8;
+  return dtype === 'F32' ? 4 : dtype === 'F16' || dtype === 'BF16' ? 8 : 32;
 }
 
 /** The constants every variant takes: the shape, the format, the output, the epilogue's heads. */
@@ -99,15 +100,18 @@ export function sharedConstants(shape: LinearShape, output: LinearOutput): Recor
   };
 }
 
-/** The kernel's code followed by its output's epilogue (every variant calls `store_pair` when PAIR_SPAN > 0). */
-export function withEpilogue(code: string, output: LinearOutput): string {
+/**
+ * The kernel's code followed by the q4 weight functions and its output's epilogue (every
+ * variant calls `store_pair` when PAIR_SPAN > 0).
+ */
+export function linearCode(code: string, output: LinearOutput): string {
   const epilogue =
     output.kind === 'gate'
       ? gateCode
       : output.kind === 'rope'
         ? ropeCode
         : '// Never called: PAIR_SPAN is 0.\nfn store_pair(j: u32, n: u32, a: f32, b: f32) {}\n';
-  return `${code}\n${epilogue}`;
+  return `${code}\n${q4Code}\n${epilogue}`;
 }
 
 /** linear.wgsl and linear_prefill.wgsl end their reduction tree with `lane_shuffle_xor` when SHUFFLE > 1. */

@@ -22,6 +22,7 @@ import { packWeights } from '../testing/weights';
 import { Rng } from '../util/rng';
 import { LinearKernel, type LinearVariant, linearLanes } from './linear';
 import { layerVariants } from './linear-layer';
+import { valuesPerWord } from './linear-shape';
 import { CPU_PROFILE, GPU_PROFILE, type KernelProfile } from './profile';
 import { StepUniform } from './step';
 
@@ -71,7 +72,7 @@ async function runLinear(c: Case, variant: LinearVariant, rng: Rng) {
     return new Float32Array(await readBuffer(device, buffers.y, y0.byteLength));
   });
   const expected = linear(x, weight, c.rows, c.bias ? bias : undefined, y0.slice());
-  return { out, expected, weight, x };
+  return { out, expected, packed, x };
 }
 
 /** The variant a model of `profile` builds for `c`'s layer, with a tile of `tileN` tokens (within the profile's largest). */
@@ -83,7 +84,7 @@ function profileVariant(c: Case, profile: KernelProfile, tileN: number): LinearV
 /** linear.wgsl with `lanes` lanes a row. */
 const lanes = (lanes: number, tileN: number, shuffle = 1): LinearVariant => ({ kind: 'lanes', lanes, tileN, shuffle });
 const lanesFor = (k: number, dtype: WeightDType, wordsPerLane: number) =>
-  linearLanes(k / (dtype === 'F32' ? 4 : 8), wordsPerLane);
+  linearLanes(k / valuesPerWord(dtype), wordsPerLane);
 
 describe.each([
   ['GPU', GPU_PROFILE],
@@ -110,6 +111,11 @@ describe.each([
     { rows: 200, k: 1024, tokens: 7, tileN: 16, dtype: 'F16', accumulate: true },
     { rows: 33, k: 264, tokens: 1, tileN: 1, dtype: 'BF16' },
     { rows: 64, k: 512, tokens: 18, tileN: 16, dtype: 'BF16', bias: true },
+    { rows: 37, k: 96, tokens: 1, tileN: 1, dtype: 'Q4F16' },
+    { rows: 129, k: 2048, tokens: 1, tileN: 1, dtype: 'Q4F16', accumulate: true },
+    { rows: 65, k: 256, tokens: 5, tileN: 5, dtype: 'Q4F32', bias: true },
+    { rows: 31, k: 64, tokens: 9, tileN: 9, dtype: 'Q4F32' },
+    { rows: 50, k: 320, tokens: 37, tileN: 16, dtype: 'Q4F16', accumulate: true, bias: true },
   ];
   for (const c of cases) {
     it(`matches the reference: ${JSON.stringify(c)}`, async () => {
@@ -118,34 +124,39 @@ describe.each([
     });
   }
 
-  it('is batch-invariant: a token gives the same bits alone, in a verify batch and in a prefill tile', async () => {
-    const c = { rows: 70, k: 520, tokens: 21 };
-    const seed = 99;
-    // The same weights and inputs (same seed), computed three ways.
-    const prefill = await runLinear(c, profileVariant(c, profile, 16), new Rng(seed));
-    for (const tileN of profile.tiles) {
-      const verify = await runLinear(c, profileVariant(c, profile, tileN), new Rng(seed));
-      expectBitwiseEqual(verify.out, prefill.out, `tiles of ${tileN} vs the largest`);
-    }
-    const { device } = gpu;
-    const decode = new LinearKernel(device, { ...c, dtype: 'F32' }, { kind: 'store' }, profileVariant(c, profile, 1));
-    const step = new StepUniform(device);
-    const weight = uploadBuffer(device, prefill.weight, STORAGE, 'weight');
-    const bias = createStorage(device, c.rows * 4, 'bias');
-    for (const n of [0, 15, 16, 20]) {
-      const x = uploadBuffer(device, prefill.x.subarray(n * c.k, (n + 1) * c.k), STORAGE, 'x');
-      const y = createStorage(device, c.rows * 4, 'y');
-      const bindGroup = decode.bind({ step: step.buffer, weight, bias, x, y });
-      step.write(1);
-      const encoder = device.createCommandEncoder();
-      const pass = encoder.beginComputePass();
-      decode.encode(pass, bindGroup, 1);
-      pass.end();
-      device.queue.submit([encoder.finish()]);
-      const alone = new Float32Array(await readBuffer(device, y));
-      expectBitwiseEqual(alone, prefill.out.subarray(n * c.rows, (n + 1) * c.rows), `token ${n} alone vs prefill`);
-    }
-  });
+  it.each([
+    { rows: 70, k: 520, tokens: 21, dtype: 'F32' },
+    { rows: 70, k: 544, tokens: 21, dtype: 'Q4F16' },
+  ] as const)(
+    'is batch-invariant: a token gives the same bits alone, in a verify batch and in a prefill tile ($dtype)',
+    async (c) => {
+      const seed = 99;
+      // The same weights and inputs (same seed), computed three ways.
+      const prefill = await runLinear(c, profileVariant(c, profile, 16), new Rng(seed));
+      for (const tileN of profile.tiles) {
+        const verify = await runLinear(c, profileVariant(c, profile, tileN), new Rng(seed));
+        expectBitwiseEqual(verify.out, prefill.out, `tiles of ${tileN} vs the largest`);
+      }
+      const { device } = gpu;
+      const decode = new LinearKernel(device, c, { kind: 'store' }, profileVariant(c, profile, 1));
+      const step = new StepUniform(device);
+      const weight = uploadBuffer(device, prefill.packed, STORAGE, 'weight');
+      const bias = createStorage(device, c.rows * 4, 'bias');
+      for (const n of [0, 15, 16, 20]) {
+        const x = uploadBuffer(device, prefill.x.subarray(n * c.k, (n + 1) * c.k), STORAGE, 'x');
+        const y = createStorage(device, c.rows * 4, 'y');
+        const bindGroup = decode.bind({ step: step.buffer, weight, bias, x, y });
+        step.write(1);
+        const encoder = device.createCommandEncoder();
+        const pass = encoder.beginComputePass();
+        decode.encode(pass, bindGroup, 1);
+        pass.end();
+        device.queue.submit([encoder.finish()]);
+        const alone = new Float32Array(await readBuffer(device, y));
+        expectBitwiseEqual(alone, prefill.out.subarray(n * c.rows, (n + 1) * c.rows), `token ${n} alone vs prefill`);
+      }
+    },
+  );
 
   it('refuses a k that is not a multiple of the weight word', () => {
     const variant = profileVariant({ rows: 4, k: 8, tokens: 1 }, profile, 1);
@@ -154,6 +165,9 @@ describe.each([
     );
     expect(() => new LinearKernel(gpu.device, { rows: 4, k: 12, dtype: 'F16' }, { kind: 'store' }, variant)).toThrow(
       /multiple of 8/,
+    );
+    expect(() => new LinearKernel(gpu.device, { rows: 4, k: 48, dtype: 'Q4F16' }, { kind: 'store' }, variant)).toThrow(
+      /multiple of 32/,
     );
   });
 });
@@ -168,6 +182,9 @@ describe('linear kernel, prefill tiles in workgroup memory', () => {
     { k: 520, dtype: 'F32', wordsPerLane: 4 },
     { k: 136, dtype: 'BF16', wordsPerLane: 2 },
     { k: 200, dtype: 'F16', wordsPerLane: Number.POSITIVE_INFINITY },
+    { k: 1024, dtype: 'Q4F16', wordsPerLane: 2 },
+    { k: 160, dtype: 'Q4F32', wordsPerLane: 1 },
+    { k: 96, dtype: 'Q4F16', wordsPerLane: Number.POSITIVE_INFINITY },
   ] as const;
   for (const shape of cases) {
     const laneCount = lanesFor(shape.k, shape.dtype, shape.wordsPerLane);
@@ -184,7 +201,7 @@ describe('linear kernel, prefill tiles in workgroup memory', () => {
 });
 
 describe('linear kernel, blocks of 4 rows', () => {
-  for (const dtype of ['F32', 'F16', 'BF16'] as const) {
+  for (const dtype of ['F32', 'F16', 'BF16', 'Q4F16', 'Q4F32'] as const) {
     for (const [tokens, tileN] of [
       [1, 1],
       [7, 4],
@@ -193,7 +210,7 @@ describe('linear kernel, blocks of 4 rows', () => {
     ]) {
       it(`gives the bits of one lane a row: ${dtype}, ${tokens} tokens, tiles of ${tileN}`, async () => {
         // 131 rows: the last block of 4 hangs over the end.
-        const c = { rows: 131, k: 136, dtype, tokens, bias: true, accumulate: true };
+        const c = { rows: 131, k: dtype.startsWith('Q4') ? 160 : 136, dtype, tokens, bias: true, accumulate: true };
         const blocked = await runLinear(c, { kind: 'blocked', tileN }, new Rng(7));
         const oneLane = await runLinear(c, lanes(1, tileN), new Rng(7));
         expectBitwiseEqual(blocked.out, oneLane.out, 'blocked vs one lane a row');

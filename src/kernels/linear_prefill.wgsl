@@ -1,5 +1,5 @@
 // Linear layer for prefill on GPUs: y[n, r] = (ACCUMULATE ? y[n, r] : 0) + (W[r, :] . x[n, :] + bias[r])
-// Same bindings, weight formats (FORMAT 0 f32, 1 f16, 2 bf16), epilogues and result, to the
+// Same bindings, weight formats (FORMAT 0 f32, 1 f16, 2 bf16, 3 and 4 q4), epilogues and result, to the
 // bit, as linear.wgsl; used for steps of more tokens than linear.wgsl's largest tile.
 //
 // With many tokens a linear layer stops being bound by reading the weights once and becomes
@@ -15,7 +15,8 @@
 // and the LANES partial sums meet by the same binary tree, through workgroup memory for strides
 // of SHUFFLE and more and by subgroup shuffles below. So the workgroup walks K in steps of
 // LANES words: each step stages word base + l of every tile row for lane l, and the inputs
-// that meet them.
+// that meet them, STAGED chunks of each word at a time (a q4 word's eight chunks of inputs
+// would not fit in workgroup memory at once; the order of the additions is unchanged).
 //
 // Threads: t = block * LANES + lane, block = token_block * ROW_THREADS + row_block. A thread's
 // rows are the workgroup's rows row_block + m ROW_THREADS (m = 0..3), its tokens 4 token_block
@@ -41,7 +42,8 @@ override PAIR_SPAN: u32 = 0u;  // 0: rows stand alone; else an epilogue pairs ro
 override WG: u32 = LANES * ROW_THREADS * TOKEN_THREADS;
 override TILE_R: u32 = 4u * ROW_THREADS;                // weight rows a workgroup
 override TILE_N: u32 = 4u * TOKEN_THREADS;              // tokens a workgroup
-override CHUNKS: u32 = select(2u, 1u, FORMAT == 0u);    // 4-value chunks a weight word
+override CHUNKS: u32 = select(select(2u, 8u, FORMAT >= 3u), 1u, FORMAT == 0u);  // 4-value chunks a weight word
+override STAGED: u32 = min(CHUNKS, 2u);                 // chunks of inputs staged at a time
 override WORDS: u32 = K / (4u * CHUNKS);                // words a weight row
 
 struct Step { tokens: u32, start: u32, _pad0: u32, _pad1: u32 }
@@ -52,10 +54,13 @@ struct Step { tokens: u32, start: u32, _pad0: u32, _pad1: u32 }
 @group(0) @binding(3) var<storage, read> x: array<vec4f>;         // (tokens, K / 4)
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;     // (tokens, ROWS), or the epilogue's
 
-// One step's weights, (TILE_R, LANES) words, then its inputs, (TILE_N, CHUNKS, LANES) chunks
+// One step's weights, (TILE_R, LANES) words, then its inputs, (TILE_N, STAGED, LANES) chunks
 // (bit patterns: integers keep every bit); afterwards the lanes' sums, (WG, 4) vec4s.
 override X_TILE: u32 = TILE_R * LANES;
-var<workgroup> tile: array<vec4u, max(X_TILE + TILE_N * CHUNKS * LANES, WG * 4u)>;
+var<workgroup> tile: array<vec4u, max(X_TILE + TILE_N * STAGED * LANES, WG * 4u)>;
+// q4: the scales of the staged weight words, (TILE_R, LANES); one unused slot otherwise.
+override SCALE_SLOTS: u32 = select(1u, X_TILE, FORMAT >= 3u);
+var<workgroup> scale_tile: array<f32, SCALE_SLOTS>;
 
 var<private> a0: vec4f;        // row m = 0 of the thread's block, its 4 tokens
 var<private> a1: vec4f;
@@ -66,9 +71,10 @@ fn bf16x2(word: u32) -> vec2f {
   return vec2f(bitcast<f32>(word << 16u), bitcast<f32>(word & 0xffff0000u));
 }
 
-// Chunk h of a weight word as 4 floats.
-fn widen(word: vec4u, h: u32) -> vec4f {
+// Chunk h of a weight word as 4 floats (q4: with the word's scale).
+fn widen(word: vec4u, h: u32, scale: f32) -> vec4f {
   if (FORMAT == 0u) { return bitcast<vec4f>(word); }
+  if (FORMAT >= 3u) { return q4_chunk(word, h, scale); }
   let pair = select(word.xy, word.zw, h == 1u);
   if (FORMAT == 1u) { return vec4f(unpack2x16float(pair.x), unpack2x16float(pair.y)); }
   return vec4f(bf16x2(pair.x), bf16x2(pair.y));
@@ -116,32 +122,40 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
   for (var base = 0u; base < WORDS; base += LANES) {
     for (var i = t; i < X_TILE; i += WG) {
       let row = min(weight_row(group, i / LANES), ROWS - 1u);  // rows past the end: discarded
-      tile[i] = weight[row * WORDS + min(base + i % LANES, WORDS - 1u)];
+      let word = min(base + i % LANES, WORDS - 1u);
+      tile[i] = weight[row * WORDS + word];
+      if (FORMAT >= 3u) { scale_tile[min(i, SCALE_SLOTS - 1u)] = q4_scale(row, word); }
     }
-    for (var i = t; i < TILE_N * CHUNKS * LANES; i += WG) {
-      let n = min(n0 + i / (CHUNKS * LANES), last);
-      let chunk = (base + i % LANES) * CHUNKS + (i / LANES) % CHUNKS;
-      tile[X_TILE + i] = bitcast<vec4u>(x[n * (K / 4u) + min(chunk, K / 4u - 1u)]);
-    }
-    workgroupBarrier();
-    if (base + lane < WORDS) {
-      let w0 = tile[row_block * LANES + lane];
-      let w1 = tile[(row_block + ROW_THREADS) * LANES + lane];
-      let w2 = tile[(row_block + 2u * ROW_THREADS) * LANES + lane];
-      let w3 = tile[(row_block + 3u * ROW_THREADS) * LANES + lane];
-      for (var h = 0u; h < CHUNKS; h++) {
-        let at = X_TILE + (4u * token_block * CHUNKS + h) * LANES + lane;
-        let x0 = bitcast<vec4f>(tile[at]);
-        let x1 = bitcast<vec4f>(tile[at + CHUNKS * LANES]);
-        let x2 = bitcast<vec4f>(tile[at + 2u * CHUNKS * LANES]);
-        let x3 = bitcast<vec4f>(tile[at + 3u * CHUNKS * LANES]);
-        a0 += dots(widen(w0, h), x0, x1, x2, x3);
-        a1 += dots(widen(w1, h), x0, x1, x2, x3);
-        a2 += dots(widen(w2, h), x0, x1, x2, x3);
-        a3 += dots(widen(w3, h), x0, x1, x2, x3);
+    for (var h0 = 0u; h0 < CHUNKS; h0 += STAGED) {
+      for (var i = t; i < TILE_N * STAGED * LANES; i += WG) {
+        let n = min(n0 + i / (STAGED * LANES), last);
+        let chunk = (base + i % LANES) * CHUNKS + h0 + (i / LANES) % STAGED;
+        tile[X_TILE + i] = bitcast<vec4u>(x[n * (K / 4u) + min(chunk, K / 4u - 1u)]);
       }
+      workgroupBarrier();
+      if (base + lane < WORDS) {
+        let i0 = row_block * LANES + lane;
+        let i1 = (row_block + ROW_THREADS) * LANES + lane;
+        let i2 = (row_block + 2u * ROW_THREADS) * LANES + lane;
+        let i3 = (row_block + 3u * ROW_THREADS) * LANES + lane;
+        let s0 = scale_tile[min(i0, SCALE_SLOTS - 1u)];
+        let s1 = scale_tile[min(i1, SCALE_SLOTS - 1u)];
+        let s2 = scale_tile[min(i2, SCALE_SLOTS - 1u)];
+        let s3 = scale_tile[min(i3, SCALE_SLOTS - 1u)];
+        for (var h = 0u; h < STAGED; h++) {
+          let at = X_TILE + (4u * token_block * STAGED + h) * LANES + lane;
+          let x0 = bitcast<vec4f>(tile[at]);
+          let x1 = bitcast<vec4f>(tile[at + STAGED * LANES]);
+          let x2 = bitcast<vec4f>(tile[at + 2u * STAGED * LANES]);
+          let x3 = bitcast<vec4f>(tile[at + 3u * STAGED * LANES]);
+          a0 += dots(widen(tile[i0], h0 + h, s0), x0, x1, x2, x3);
+          a1 += dots(widen(tile[i1], h0 + h, s1), x0, x1, x2, x3);
+          a2 += dots(widen(tile[i2], h0 + h, s2), x0, x1, x2, x3);
+          a3 += dots(widen(tile[i3], h0 + h, s3), x0, x1, x2, x3);
+        }
+      }
+      workgroupBarrier();
     }
-    workgroupBarrier();
   }
 
   // The lanes' sums meet, each lane adding its partner's: linear.wgsl's tree, 16 sums at a time.

@@ -9,12 +9,12 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createStorage, STORAGE, uploadBuffer } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
-import { f32ToF16, widenF16 } from '../loader/half';
 import { applyRope, attention, rmsNorm, softcap } from '../ref/ops';
 import { ropeTables } from '../ref/rope';
 import { argmax } from '../sampling/sampling';
 import { expectClose } from '../testing/compare';
 import { readFloats, runPass, testGpu } from '../testing/gpu';
+import { packWeights } from '../testing/weights';
 import { Rng } from '../util/rng';
 import { ArgmaxKernel, AttentionKernel, EmbedKernel, QkNormRopeKernel, RmsNormKernel, SoftcapKernel } from './ops';
 import { StepUniform } from './step';
@@ -38,14 +38,14 @@ describe('embedding', () => {
     ['F32', 37, 24, 1],
     ['F16', 50, 100, 1],
     ['F32', 37, 24, Math.sqrt(24)], // Gemma scales the rows by sqrt(d)
+    ['Q4F16', 50, 96, 1],
+    ['Q4F32', 37, 64, Math.sqrt(64)],
   ] as const)('looks up %s rows (vocab %i, d %i), scaled by %d', async (dtype, vocab, d, scale) => {
     const rng = new Rng(1);
-    let table = rng.floats(vocab * d);
-    const packed = dtype === 'F16' ? Uint16Array.from(table, f32ToF16) : table;
-    if (dtype === 'F16') table = widenF16(packed as Uint16Array);
+    const { packed, values: table } = packWeights(dtype, rng.floats(vocab * d));
     const tokens = Uint32Array.from([3, 0, vocab - 1, 3, 17]);
     const x = createStorage(device, tokens.length * d * 4, 'x');
-    const kernel = new EmbedKernel(device, d, dtype, scale);
+    const kernel = new EmbedKernel(device, d, dtype, scale, { offset: 0, count: vocab });
     const bindGroup = kernel.bind({ step: step.buffer, table: upload(packed), tokens: upload(tokens), x });
     step.write(tokens.length);
     await runPass(device, (pass) => kernel.encode(pass, bindGroup, tokens.length));

@@ -17,7 +17,7 @@ import rmsnormCode from './rmsnorm.wgsl?raw';
 import sampleCode from './sample.wgsl?raw';
 import softcapCode from './softcap.wgsl?raw';
 
-const FORMATS: Record<WeightDType, number> = { F32: 0, F16: 1, BF16: 2 };
+const FORMATS: Record<WeightDType, number> = { F32: 0, F16: 1, BF16: 2, Q4F16: 3, Q4F32: 4 };
 
 /**
  * x[n, :] = table[tokens[n], :] * scale. A table split by rows over several buffers (one over

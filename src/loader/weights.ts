@@ -12,15 +12,21 @@ import { expectedTensors, type ModelConfig } from './config';
 import { readSafetensors, type SafetensorsHeader } from './safetensors';
 import { confined, type FileProgress, type ModelSource, readJson } from './source';
 
-export type WeightDType = 'F32' | 'F16' | 'BF16';
+/** Floats as stored, or MLC's 4-bit groups with f16 or f32 scales (q4.ts). */
+export type WeightDType = 'F32' | 'F16' | 'BF16' | 'Q4F16' | 'Q4F32';
 
 export interface WeightTensor {
   name: string;
   dtype: WeightDType;
+  /** The logical shape, (rows, k) for a quantized matrix. */
   shape: number[];
-  /** F32: the values; F16 / BF16: the packed 16-bit patterns. */
-  data: Float32Array | Uint16Array;
+  /** F32: the values; F16 / BF16: the packed 16-bit patterns; Q4: the packed 4-bit values. */
+  data: Float32Array | Uint16Array | Uint32Array;
+  /** Q4F16 / Q4F32: one scale per group of 32 values of a row (f16 bit patterns or f32). */
+  scales?: Uint16Array | Float32Array;
 }
+
+export const isQuantized = (dtype: WeightDType) => dtype === 'Q4F16' || dtype === 'Q4F32';
 
 export type ModelWeights = Map<string, WeightTensor>;
 

@@ -13,12 +13,14 @@ import type { Gpu } from '../gpu/device';
 import { requestNodeGpu } from '../gpu/node';
 import { CPU_PROFILE, GPU_PROFILE } from '../kernels/profile';
 import type { ModelFolder } from '../loader/model-folder';
+import { quantizeWeights } from '../loader/tensors';
 import type { WeightTensor } from '../loader/weights';
 import { ReferenceModel } from '../ref/model';
 import { GREEDY } from '../sampling/sampling';
 import { expectBitwiseEqual, expectClose } from '../testing/compare';
 import { FIXTURES, loadFixture, loadGolden } from '../testing/fixtures';
 import { testGpu } from '../testing/gpu';
+
 import { generate } from './generate';
 import { GpuModel } from './gpu-model';
 
@@ -65,6 +67,56 @@ describe.each(Object.values(FIXTURES))('GPU model on %s', (name) => {
       sequence.release();
     }
     model.destroy();
+  });
+});
+
+describe('GPU model on 4-bit weights (the target fixture quantized as MLC quantizes)', () => {
+  it.each([
+    ['Q4F16', 'GPU', GPU_PROFILE],
+    ['Q4F16', 'CPU', CPU_PROFILE],
+    ['Q4F32', 'GPU', GPU_PROFILE],
+  ] as const)(
+    '%s, %s profile: the reference on the dequantized weights, logit for logit and token for token',
+    async (dtype, _, profile) => {
+      const { config, weights } = folder(FIXTURES.target);
+      const quantized = quantizeWeights(weights, dtype);
+      const model = await GpuModel.create(gpu, config, quantized, { maxBatch: 24, maxContext: 256, profile });
+      const reference = new ReferenceModel(config, quantized);
+      for (const golden of loadGolden(FIXTURES.target)) {
+        const logits = await model.forward(model.createSequence(128), golden.ids);
+        const expected = await reference.forward(reference.createSequence(128), golden.ids);
+        expectClose(logits, expected, { atol: 1e-3, rtol: 1e-3 }, `${dtype} logits`);
+        const options = { maxTokens: 32, sampling: GREEDY };
+        const onGpu = await generate(model, model.createSequence(256), golden.ids, options);
+        expect(onGpu).toEqual(await generate(reference, reference.createSequence(256), golden.ids, options));
+      }
+      // Chunks of 5 tokens (verify tiles) give the bits of one prefill.
+      const chunked = await GpuModel.create(gpu, config, quantized, { maxBatch: 5, maxContext: 256, profile });
+      const { ids } = loadGolden(FIXTURES.target)[1];
+      const a = await model.forward(model.createSequence(64), ids);
+      expectBitwiseEqual(await chunked.forward(chunked.createSequence(64), ids), a, 'chunks of 5 vs whole');
+      chunked.destroy();
+      model.destroy();
+    },
+  );
+
+  it('splits a 4-bit embedding and LM head over the binding limit, scales with their rows, changing no bit', async () => {
+    const { config, weights } = folder(FIXTURES.target);
+    const quantized = quantizeWeights(weights, 'Q4F16'); // rows of 64 + 8 bytes
+    const limit = 60_000; // under the tables (72 KiB), over every other matrix
+    const split = { ...gpu, info: { ...gpu.info, limits: { ...gpu.info.limits, maxStorageBufferBindingSize: limit } } };
+    const small = await GpuModel.create(split, config, quantized, { maxBatch: 8, maxContext: 128 });
+    expect(small.weights.embed.partRows).toEqual([833, 191]);
+    expect(small.weights.lmHead.partRows).toEqual([833, 191]);
+    const whole = await GpuModel.create(gpu, config, quantized, { maxContext: 128 });
+    const { ids } = loadGolden(FIXTURES.target)[0];
+    expectBitwiseEqual(
+      await small.forward(small.createSequence(128), ids),
+      await whole.forward(whole.createSequence(128), ids),
+      'logits with the tables split',
+    );
+    small.destroy();
+    whole.destroy();
   });
 });
 

@@ -14,8 +14,8 @@ import { ModelTooLargeError, TensorShapeError } from '../errors';
 import { STORAGE, uploadBuffer } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
 import { layerTensorNames, type ModelConfig } from '../loader/config';
+import { toFloat32 } from '../loader/tensors';
 import type { ModelWeights, WeightDType, WeightTensor } from '../loader/weights';
-import { toFloat32 } from '../ref/model';
 
 export interface GpuMatrix {
   /**
@@ -68,7 +68,7 @@ export function checkLimits(gpu: Gpu, what: string, bytes: number): void {
     const name = binding <= buffer ? 'maxStorageBufferBindingSize' : 'maxBufferSize';
     throw new ModelTooLargeError(
       `${what} needs a ${mib(bytes)} buffer, but this GPU's ${name} is ${mib(limit)} ` +
-        `(${mib(bytes - limit)} too many). Use a smaller model, or half-precision weights.`,
+        `(${mib(bytes - limit)} too many). Use a smaller model, or one with half-precision or 4-bit weights.`,
     );
   }
 }
@@ -121,8 +121,7 @@ export function uploadWeights(gpu: Gpu, config: ModelConfig, weights: ModelWeigh
     }
     // A matrix that may be split needs only a row to fit; the fused ones (their epilogues pair
     // rows across the whole matrix) and biased ones must fit whole.
-    const rowBytes = plan.parts[0].data.byteLength / plan.parts[0].shape[0];
-    const bytes = plan.splits ? rowBytes : plan.parts.reduce((sum, p) => sum + p.data.byteLength, 0);
+    const bytes = plan.splits ? rowBytes(plan.parts[0]) : plan.parts.reduce((sum, p) => sum + tensorBytes(p), 0);
     checkLimits(gpu, `Tensor ${plan.label}${plan.splits ? ' (a row of it)' : ''}`, bytes);
   }
   const limit = bufferLimit(gpu);
@@ -134,15 +133,13 @@ export function uploadWeights(gpu: Gpu, config: ModelConfig, weights: ModelWeigh
   };
   const matrix = ({ label, parts }: MatrixPlan): GpuMatrix => {
     const rows = parts.reduce((sum, p) => sum + p.shape[0], 0);
-    const data = concat(parts.map((p) => p.data));
-    const valuesPerRow = data.length / rows;
+    const stacked = stack(parts);
     // Rows per buffer: all of them, or as many as the binding limit holds.
-    const perPart = Math.min(rows, Math.floor(limit / (data.byteLength / rows)));
+    const perPart = Math.min(rows, Math.floor(limit / rowBytes(parts[0])));
     const partRows = Array.from({ length: Math.ceil(rows / perPart) }, (_, i) => Math.min(perPart, rows - i * perPart));
     const buffers = partRows.map((count, i) => {
-      const from = i * perPart * valuesPerRow;
       const name = partRows.length > 1 ? `${label} rows ${i * perPart}-${i * perPart + count - 1}` : label;
-      return upload(data.subarray(from, from + count * valuesPerRow), name);
+      return upload(stacked.rows(i * perPart, count), name);
     });
     return { parts: buffers, partRows, dtype: parts[0].dtype, rows, cols: parts[0].shape[1] };
   };
@@ -196,16 +193,50 @@ export function uploadWeights(gpu: Gpu, config: ModelConfig, weights: ModelWeigh
   return { embed, layers, finalNorm, lmHead, zeros, bytes };
 }
 
-function concat(parts: (Float32Array | Uint16Array)[]): Float32Array | Uint16Array {
+type Values = Float32Array | Uint16Array | Uint32Array;
+
+function concat<T extends Values>(parts: T[]): T {
   if (parts.length === 1) return parts[0];
   const total = parts.reduce((sum, p) => sum + p.length, 0);
-  const out = parts[0] instanceof Float32Array ? new Float32Array(total) : new Uint16Array(total);
+  const out = new (parts[0].constructor as new (length: number) => T)(total);
   let at = 0;
   for (const part of parts) {
     out.set(part, at);
     at += part.length;
   }
   return out;
+}
+
+/** One tensor as a single buffer holds it (q4: the packed values, then the scales). */
+export const matrixBuffer = (t: WeightTensor) => stack([t]).rows(0, t.shape[0]);
+
+const tensorBytes = (t: WeightTensor) => t.data.byteLength + (t.scales?.byteLength ?? 0);
+
+/** Bytes a row of `t` takes in a buffer: its values, and a q4 row's scales. */
+const rowBytes = (t: WeightTensor) => tensorBytes(t) / t.shape[0];
+
+/**
+ * The matrix whose rows are `parts`' rows, one part after another, and any run of its rows as
+ * a buffer holds them: the values; for q4, the packed values and then their scales (q4.wgsl),
+ * padded to a whole word.
+ */
+function stack(parts: WeightTensor[]) {
+  const rows = parts.reduce((sum, p) => sum + p.shape[0], 0);
+  const values = concat<Values>(parts.map((p) => p.data));
+  const scales = parts[0].scales ? concat<Values>(parts.map((p) => p.scales as Values)) : undefined;
+  return {
+    rows(from: number, count: number): ArrayBufferView {
+      const per = values.length / rows;
+      const slice = values.subarray(from * per, (from + count) * per);
+      if (!scales) return slice;
+      const perScales = scales.length / rows;
+      const scaleSlice = scales.subarray(from * perScales, (from + count) * perScales);
+      const out = new Uint8Array(slice.byteLength + Math.ceil(scaleSlice.byteLength / 4) * 4);
+      out.set(new Uint8Array(slice.buffer, slice.byteOffset, slice.byteLength));
+      out.set(new Uint8Array(scaleSlice.buffer, scaleSlice.byteOffset, scaleSlice.byteLength), slice.byteLength);
+      return out;
+    },
+  };
 }
 
 /** Frees every buffer of `uploadWeights`. */

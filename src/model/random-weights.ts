@@ -6,7 +6,8 @@
 
 import { expectedTensors, type ModelConfig, parseModelConfig } from '../loader/config';
 import { f32ToF16 } from '../loader/half';
-import type { ModelWeights, WeightDType } from '../loader/weights';
+import { Q4_GROUP, quantizeQ4 } from '../loader/q4';
+import { isQuantized, type ModelWeights, type WeightDType } from '../loader/weights';
 import { Rng } from '../util/rng';
 
 /** A config.json object for a Llama-family model: the fields a checkpoint would have. */
@@ -42,6 +43,9 @@ export function randomWeights(config: ModelConfig, seed: number, dtype: WeightDT
     const isMatrix = shape.length === 2;
     if (isMatrix && dtype === 'F16') {
       weights.set(name, { name, dtype, shape, data: Uint16Array.from(values, f32ToF16) });
+    } else if (isMatrix && isQuantized(dtype)) {
+      const { weights: data, scales } = quantizeQ4(values, shape[0], shape[1], dtype === 'Q4F16' ? 'F16' : 'F32');
+      weights.set(name, { name, dtype, shape, data, scales });
     } else {
       weights.set(name, { name, dtype: 'F32', shape, data: values });
     }
@@ -52,10 +56,11 @@ export function randomWeights(config: ModelConfig, seed: number, dtype: WeightDT
 /**
  * Weights for timing only, in the shapes of real checkpoints (up to billions of values): each
  * f16 matrix is tiled from a pool of 64 Ki random values drawn with the same bounds as
- * `randomWeights`, copied in blocks at random offsets. That takes a memory copy's time instead
- * of minutes of drawing every value; a kernel's speed does not depend on the values it reads.
+ * `randomWeights`, copied in blocks at random offsets (q4: random 4-bit words, one scale per
+ * matrix that gives the same bounds). That takes a memory copy's time instead of minutes of
+ * drawing every value; a kernel's speed does not depend on the values it reads.
  */
-export function timingWeights(config: ModelConfig, seed: number): ModelWeights {
+export function timingWeights(config: ModelConfig, seed: number, dtype: 'F16' | 'Q4F16' = 'F16'): ModelWeights {
   const rng = new Rng(seed);
   const weights: ModelWeights = new Map();
   const POOL = 1 << 16;
@@ -69,6 +74,10 @@ export function timingWeights(config: ModelConfig, seed: number): ModelWeights {
       continue;
     }
     const bound = name.includes('embed_tokens') ? 1 : Math.sqrt(3 / shape[1]);
+    if (dtype === 'Q4F16') {
+      weights.set(name, { name, dtype, shape, ...timingQ4(rng, count, bound) });
+      continue;
+    }
     const pool = Uint16Array.from(rng.floats(POOL + BLOCK, -bound, bound), f32ToF16);
     const data = new Uint16Array(count);
     for (let at = 0; at < count; at += BLOCK) {
@@ -78,6 +87,16 @@ export function timingWeights(config: ModelConfig, seed: number): ModelWeights {
     weights.set(name, { name, dtype: 'F16', shape, data });
   }
   return weights;
+}
+
+/** Random 4-bit values and a scale of bound / 7 for every group: q4f16_1 matrices of `count` values. */
+function timingQ4(rng: Rng, count: number, bound: number) {
+  const POOL = 1 << 14;
+  const pool = Uint32Array.from({ length: POOL }, () => rng.nextUint32());
+  const data = new Uint32Array(count / 8);
+  for (let at = 0; at < data.length; at += POOL) data.set(pool.subarray(0, Math.min(POOL, data.length - at)), at);
+  const scales = new Uint16Array(count / Q4_GROUP).fill(f32ToF16(bound / 7));
+  return { data, scales };
 }
 
 export function randomModel(fields: Record<string, unknown>, seed: number, dtype: WeightDType = 'F32') {

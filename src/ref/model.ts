@@ -15,7 +15,7 @@
  */
 
 import { type Activation, layerTensorNames, type ModelConfig } from '../loader/config';
-import { widenBF16, widenF16 } from '../loader/half';
+import { toFloat32 } from '../loader/tensors';
 import type { ModelWeights, WeightTensor } from '../loader/weights';
 import type { CausalLM, Rows, Sequence } from '../model/types';
 import { applyLogitRules, hasRules, type LogitRules, tokenCounts } from '../sampling/logit-rules';
@@ -256,9 +256,4 @@ function addBranch(x: Float32Array, branch: Float32Array, norm: Float32Array | u
 
 function gate(activation: Activation, g: Float32Array, up: Float32Array): Float32Array {
   return activation === 'silu' ? siluGate(g, up) : geluGate(g, up);
-}
-
-export function toFloat32(tensor: WeightTensor): Float32Array {
-  if (tensor.dtype === 'F32') return tensor.data as Float32Array;
-  return tensor.dtype === 'F16' ? widenF16(tensor.data as Uint16Array) : widenBF16(tensor.data as Uint16Array);
 }

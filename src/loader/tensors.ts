@@ -1,0 +1,32 @@
+/**
+ * A tensor's values, whatever its stored type: f32 as it is, f16 and bf16 widened, MLC's q4
+ * dequantized (exactly, see q4.ts). And a model's weights quantized as MLC's q4 quantizes them.
+ */
+
+import { widenBF16, widenF16 } from './half';
+import { dequantizeQ4, quantizeQ4 } from './q4';
+import type { ModelWeights, WeightTensor } from './weights';
+
+export function toFloat32(tensor: WeightTensor): Float32Array {
+  if (tensor.dtype === 'F32') return tensor.data as Float32Array;
+  if (tensor.dtype === 'Q4F16' || tensor.dtype === 'Q4F32') {
+    const [rows, k] = tensor.shape;
+    return dequantizeQ4({ weights: tensor.data as Uint32Array, scales: tensor.scales as Uint16Array }, rows, k);
+  }
+  return tensor.dtype === 'F16' ? widenF16(tensor.data as Uint16Array) : widenBF16(tensor.data as Uint16Array);
+}
+
+/** `weights` with every matrix quantized to q4 (q4f16_1 or q4f32_1); norms and biases kept as they are. */
+export function quantizeWeights(weights: ModelWeights, dtype: 'Q4F16' | 'Q4F32'): ModelWeights {
+  const out: ModelWeights = new Map();
+  for (const [name, tensor] of weights) {
+    if (tensor.shape.length !== 2) {
+      out.set(name, tensor);
+      continue;
+    }
+    const [rows, k] = tensor.shape;
+    const q4 = quantizeQ4(toFloat32(tensor), rows, k, dtype === 'Q4F16' ? 'F16' : 'F32');
+    out.set(name, { name, dtype, shape: tensor.shape, data: q4.weights, scales: q4.scales });
+  }
+  return out;
+}
