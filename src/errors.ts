@@ -67,6 +67,30 @@ export class SafetensorsFormatError extends TandemError {
   }
 }
 
+/** An MLC model folder's tensor-cache.json, or a shard it lists, is malformed or disagrees with it. */
+export class TensorCacheFormatError extends TandemError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'TensorCacheFormatError';
+  }
+}
+
+/** A quantization Tandem does not run (MLC's q3, q4f16_0 in the KN layout, AWQ...). */
+export class UnsupportedQuantizationError extends TandemError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'UnsupportedQuantizationError';
+  }
+}
+
+/** A folder holding parts of two formats (Hugging Face's config.json and MLC's tensor cache, say). */
+export class MixedModelFormatsError extends TandemError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'MixedModelFormatsError';
+  }
+}
+
 /** config.json is missing a field, has a bad value, or names an architecture Tandem does not run. */
 export class ModelConfigError extends TandemError {
   constructor(message: string, options?: ErrorOptions) {

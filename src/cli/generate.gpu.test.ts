@@ -68,6 +68,18 @@ describe('tandem generate', () => {
     expect(result.finish_reason).toBe('length');
   });
 
+  it('runs an MLC folder (q4f16_1) with its draft, continuing as PyTorch does on its weights', {
+    timeout: 300_000,
+  }, async () => {
+    const prompt = loadGolden(FIXTURES.targetQ4)[0];
+    const args = ['generate', '--target', fixturePath(FIXTURES.targetQ4), '--draft', fixturePath(FIXTURES.draftQ4)];
+    const { code, stdout } = await run([...args, '--prompt', prompt.text, '--max-tokens', '48', '--json']);
+    expect(code).toBe(0);
+    const result = JSON.parse(stdout);
+    expect(result.tokens).toEqual(prompt.greedyIds.slice(0, 48));
+    expect(result.usage.spec.acceptance_rate).toBeGreaterThan(0.3);
+  });
+
   it('streams the same text, then a summary on stderr', { timeout: 300_000 }, async () => {
     const prompt = golden[2];
     const args = ['generate', '--target', target, '--prompt', prompt.text, '--max-tokens', '24'];

@@ -83,7 +83,7 @@ describe('loadModelFolder', () => {
       'generation_config.json': JSON.stringify({ ...generation, eos_token_id: [2, 5000] }),
     });
     expect(eos.name).toBe('ModelConfigError');
-    expect(eos.message).toMatch(/eos_token_id 5000 is past the model's vocab_size 1024/);
+    expect(eos.message).toMatch(/stop token id 5000 \(eos_token_id\) is past the model's vocab_size 1024/);
     const doSample = await loadError({ 'generation_config.json': JSON.stringify({ ...generation, do_sample: 1.5 }) });
     expect(doSample.message).toMatch(/"do_sample" is 1.5, not true or false/);
   });

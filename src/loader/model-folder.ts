@@ -4,10 +4,12 @@
  * authors publish), with one progress callback for the bytes of every file.
  */
 
-import { ModelConfigError, TokenizerError } from '../errors';
+import { MixedModelFormatsError, ModelConfigError, ModelFileMissingError, TokenizerError } from '../errors';
 import { TextTokenizer } from '../tokenizer/tokenizer';
 import { type ModelConfig, parseModelConfig } from './config';
+import { type MlcFolderConfig, parseMlcConfig } from './mlc-config';
 import { type FileProgress, type ModelSource, readJson } from './source';
+import { loadMlcWeights } from './tensor-cache';
 import { loadWeights, type ModelWeights } from './weights';
 
 /** What generation_config.json says a request that does not say otherwise should use. */
@@ -34,20 +36,44 @@ export async function loadConfig(source: ModelSource): Promise<ModelConfig> {
   return parseModelConfig(await readJson(source, 'config.json', ModelConfigError), `${source.name}/config.json`);
 }
 
+/** A folder's config in the format the folder has: Hugging Face's config.json, or MLC's mlc-chat-config.json. */
+export type FolderConfig = { format: 'huggingface'; config: ModelConfig } | ({ format: 'mlc' } & MlcFolderConfig);
+
+export async function readFolderConfig(source: ModelSource): Promise<FolderConfig> {
+  try {
+    return { format: 'huggingface', config: await loadConfig(source) };
+  } catch (error) {
+    if ((error as Error).name !== 'ModelFileMissingError') throw error;
+  }
+  const json = await readJson(source, 'mlc-chat-config.json', ModelConfigError).catch((error: Error) => {
+    if (error.name !== 'ModelFileMissingError') throw error;
+    throw new ModelFileMissingError(
+      `${source.name} has neither config.json (a Hugging Face model folder) nor mlc-chat-config.json (an MLC one). ` +
+        'Is the folder URL right?',
+      { cause: error },
+    );
+  });
+  return { format: 'mlc', ...parseMlcConfig(json, `${source.name}/mlc-chat-config.json`) };
+}
+
 export async function loadModelFolder(
   source: ModelSource,
   onProgress?: (progress: FileProgress) => void,
 ): Promise<ModelFolder> {
-  const config = await loadConfig(source);
-  const tokenizer = await TextTokenizer.load(source);
+  const folder = await readFolderConfig(source);
+  const { config } = folder;
+  const tokenizer = await TextTokenizer.load(source, folder.format === 'mlc' ? folder.conv : undefined);
   try {
     checkVocabulary(config, tokenizer, source.name);
     // A stored weight file found damaged is dropped as it is read: the second try downloads it.
-    const weights = await loadWeights(source, config, onProgress).catch((error: Error) => {
+    const weights = await readWeights(source, folder, onProgress).catch((error: Error) => {
       if (error.name !== 'StoredFileDamagedError') throw error;
-      return loadWeights(source, config, onProgress);
+      return readWeights(source, folder, onProgress);
     });
-    const generation = await readGenerationConfig(source);
+    const generation =
+      folder.format === 'mlc'
+        ? { eosTokenIds: folder.stopTokenIds, defaults: folder.generation }
+        : await readGenerationConfig(source);
     return {
       name: source.name,
       config,
@@ -59,6 +85,41 @@ export async function loadModelFolder(
   } catch (error) {
     tokenizer.dispose();
     throw error;
+  }
+}
+
+/** The weights in the folder's format; weights of the other format beside its config are refused by name. */
+async function readWeights(source: ModelSource, folder: FolderConfig, onProgress?: (p: FileProgress) => void) {
+  try {
+    return folder.format === 'mlc'
+      ? await loadMlcWeights(source, folder.config, folder.quantization, onProgress)
+      : await loadWeights(source, folder.config, onProgress);
+  } catch (error) {
+    if ((error as Error).name !== 'ModelFileMissingError') throw error;
+    const [has, other] =
+      folder.format === 'mlc'
+        ? ['mlc-chat-config.json (MLC)', 'model.safetensors']
+        : ['config.json (Hugging Face)', 'tensor-cache.json'];
+    if (await exists(source, other)) {
+      throw new MixedModelFormatsError(
+        `${source.name} has ${has} but its weights are ${other}, of the other format: a model folder holds one ` +
+          'format. Use the folder as it was published.',
+        { cause: error },
+      );
+    }
+    throw error;
+  }
+}
+
+/** Whether `file` is in the folder, without reading it (its stream is opened and cancelled). */
+async function exists(source: ModelSource, file: string): Promise<boolean> {
+  try {
+    const opened = await source.open(file);
+    await opened.stream.cancel().catch(() => undefined);
+    await opened.settle(false);
+    return true;
+  } catch {
+    return false;
   }
 }
 
@@ -107,7 +168,7 @@ function stopTokens(config: ModelConfig, generationEos: number[], tokenizer: Tex
   const outside = [...ids].filter((id) => id >= config.vocabSize);
   if (outside.length > 0) {
     throw new ModelConfigError(
-      `${name}/generation_config.json: eos_token_id ${outside.join(', ')} is past the model's vocab_size ${config.vocabSize}`,
+      `${name}: stop token id ${outside.join(', ')} (eos_token_id) is past the model's vocab_size ${config.vocabSize}`,
     );
   }
   return [...ids].sort((a, b) => a - b);

@@ -2,11 +2,13 @@
 
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Gpu } from '../gpu/device';
+import { directorySource } from '../loader/node-source';
 import { generate } from '../model/generate';
 import type { GpuModel } from '../model/gpu-model';
+import { destroyPair, loadPair, type ModelPair } from '../model/pair';
 import { type TokenLogprob, tokenLogprob } from '../sampling/logprobs';
 import { GREEDY, type SamplingParams } from '../sampling/sampling';
-import { FIXTURES, loadGolden, loadGpuPair } from '../testing/fixtures';
+import { FIXTURES, fixturePath, loadGolden, loadGpuPair } from '../testing/fixtures';
 import { testGpu } from '../testing/gpu';
 import { expectCachesFresh } from '../testing/spec';
 import type { DraftLength } from './draft-length';
@@ -184,4 +186,38 @@ describe('speculative decoding on the GPU', () => {
       }
     },
   );
+
+  it('greedy on the 4-bit MLC pair (q4f16_1 target and draft) equals plain greedy', async () => {
+    const pair = await loadPair(
+      gpu,
+      {
+        target: directorySource(fixturePath(FIXTURES.targetQ4)),
+        draft: directorySource(fixturePath(FIXTURES.draftQ4)),
+      },
+      { maxContext: 256 },
+    );
+    const { target: q4Target, draft: q4Draft } = pair as Required<ModelPair>;
+    try {
+      for (const { ids } of loadGolden(FIXTURES.targetQ4)) {
+        const options = { maxTokens: TOKENS, sampling: GREEDY };
+        const expected = await generate(q4Target.model, q4Target.model.createSequence(256), ids, options);
+        const source = new ModelDraftSource(q4Draft.model, q4Draft.model.createSequence(256));
+        const { tokens, counts } = await speculativeGenerate(
+          q4Target.model,
+          q4Target.model.createSequence(256),
+          source,
+          ids,
+          {
+            ...options,
+            draftLength: 'auto',
+            fallback: false,
+          },
+        );
+        expect(tokens).toEqual(expected);
+        expect(speculativeStats(counts).acceptance_rate).toBeGreaterThan(0.3);
+      }
+    } finally {
+      destroyPair(pair);
+    }
+  });
 });

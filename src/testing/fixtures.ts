@@ -24,6 +24,9 @@ export const FIXTURES = {
   gemma2: 'tandem-gemma2',
   gemma3: 'tandem-gemma3',
   llamaBias: 'tandem-llama-bias',
+  /** MLC folders, q4f16_1 (scripts/fixtures/mlc.py): the target with its Jinja template, the draft with MLC's conv_template. */
+  targetQ4: 'tandem-target-q4f16_1-MLC',
+  draftQ4: 'tandem-draft-q4f16_1-MLC',
 } as const;
 
 export function fixturePath(name: string): string {

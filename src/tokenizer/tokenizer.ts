@@ -14,10 +14,12 @@
  */
 
 import { ChatTemplateError, TokenizerError } from '../errors';
+import type { ConvTemplate } from '../loader/mlc-config';
 import { type ModelSource, readJson } from '../loader/source';
 import { ChatTemplate } from './chat-template';
+import { ConvTemplateFormat } from './conv-template';
 import { describeTokenizer, type PostProcessor, parseTokenizerJson, type TokenizerJson } from './tokenizer-json';
-import { type WasmTokenizer, wasmTokenizerClass } from './wasm';
+import { loadWasmTokenizer, type WasmTokenizer } from './wasm';
 
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant';
@@ -39,7 +41,8 @@ const LITERAL = (index: number) => `\uE000tandem:${index}\uE001`;
 const LITERAL_PATTERN = /\uE000tandem:(\d+)\uE001/;
 
 export class TextTokenizer {
-  private readonly template: ChatTemplate | undefined;
+  /** The folder's Jinja chat template, else an MLC folder's conversation template. */
+  private readonly template: ChatTemplate | ConvTemplateFormat | undefined;
   /** Ids of the special tokens (added tokens marked special): control tokens, never shown. */
   readonly specialIds: ReadonlySet<number>;
   private readonly specialPattern: RegExp | undefined;
@@ -51,12 +54,17 @@ export class TextTokenizer {
     private readonly config: TokenizerConfig,
     json: TokenizerJson,
     private readonly source: string,
+    conv?: ConvTemplate,
   ) {
     const chat = Array.isArray(config.chat_template)
       ? config.chat_template.find((t) => t.name === 'default')?.template
       : config.chat_template;
     try {
-      this.template = chat ? new ChatTemplate(chat) : undefined;
+      this.template = chat
+        ? new ChatTemplate(chat)
+        : conv
+          ? new ConvTemplateFormat(conv, (id) => this.wasm.idToToken(id))
+          : undefined;
     } catch (cause) {
       throw new ChatTemplateError(`${source}/tokenizer_config.json: ${(cause as Error).message}`, { cause });
     }
@@ -67,7 +75,8 @@ export class TextTokenizer {
     this.frame = singleFrame(json.post_processor ?? undefined) ?? this.bosFrame();
   }
 
-  static async load(source: ModelSource): Promise<TextTokenizer> {
+  /** `conv`: an MLC folder's conversation template, used when tokenizer_config.json has no chat template. */
+  static async load(source: ModelSource, conv?: ConvTemplate): Promise<TextTokenizer> {
     const bytes = await source.read('tokenizer.json').catch((cause) => {
       throw new TokenizerError(`${source.name}: tokenizer.json is missing: ${(cause as Error).message}`, { cause });
     });
@@ -79,7 +88,7 @@ export class TextTokenizer {
     const json = parseTokenizerJson(bytes, `${source.name}/tokenizer.json`);
     let wasm: WasmTokenizer;
     try {
-      wasm = await wasmTokenizerClass().fromJSON(bytes.slice().buffer);
+      wasm = await loadWasmTokenizer(bytes.slice().buffer);
     } catch (cause) {
       throw new TokenizerError(
         `${source.name}/tokenizer.json could not be read by the tokenizers library (${describeTokenizer(json)}): ` +
@@ -87,7 +96,7 @@ export class TextTokenizer {
         { cause },
       );
     }
-    return new TextTokenizer(wasm, config, json, source.name);
+    return new TextTokenizer(wasm, config, json, source.name, conv);
   }
 
   /** Ids of `text`; special tokens written in the text (e.g. <|im_start|>) become their ids. */

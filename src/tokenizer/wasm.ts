@@ -18,3 +18,16 @@ export function wasmTokenizerClass(): TokenizerClass {
 }
 
 export type WasmTokenizer = Awaited<ReturnType<TokenizerClass['fromJSON']>>;
+
+let queue: Promise<unknown> = Promise.resolve();
+
+/**
+ * A tokenizer from tokenizer.json's bytes. Loads run one at a time: the library initializes its
+ * WebAssembly module on the first load, and two first loads at once make two modules whose
+ * objects the other refuses ("Expected null or instance of VectorInt").
+ */
+export function loadWasmTokenizer(json: ArrayBuffer): Promise<WasmTokenizer> {
+  const load = queue.then(() => wasmTokenizerClass().fromJSON(json));
+  queue = load.catch(() => undefined);
+  return load;
+}

@@ -1,0 +1,154 @@
+/**
+ * mlc-chat-config.json, the config of an MLC model folder (every model in web-llm's catalogue):
+ * `model_type`, `quantization`, `model_config` (the Hugging Face config's fields, MLC-named
+ * where MLC renames them), the sampling defaults, the stop tokens and the conversation template.
+ *
+ * The model config is read by translating it back into a Hugging Face config.json and parsing
+ * that (config.ts), so both formats meet every check config.ts makes; MLC's fused q|k|v and
+ * gate|up matrices are the layout Tandem already runs for Phi-3 (`fusedWeights`).
+ */
+
+import { ModelConfigError, UnsupportedArchitectureError, UnsupportedQuantizationError } from '../errors';
+import { type ModelConfig, parseModelConfig } from './config';
+import type { WeightDType } from './weights';
+
+/** MLC's model types that Tandem runs, as Hugging Face architectures: the Llama family. */
+const ARCHITECTURES: Record<string, string> = {
+  llama: 'LlamaForCausalLM',
+  mistral: 'MistralForCausalLM',
+  qwen2: 'Qwen2ForCausalLM',
+  qwen3: 'Qwen3ForCausalLM',
+};
+
+/** Why the other model types of web-llm's catalogue are not offered. */
+export const UNSUPPORTED_MODEL_TYPES: Record<string, string> = {
+  phi3: "MLC's Phi-3 folders store LongRoPE's factors in a layout Tandem does not read yet",
+  gemma2: "MLC's Gemma 2 folders are not read yet (their norms are stored as 1 + w)",
+  gemma3_text: "MLC's Gemma 3 folders are not read yet",
+  gemma: 'Gemma 1 is not an architecture Tandem runs',
+  phi: 'Phi-1/2 (parallel attention and MLP) is not an architecture Tandem runs',
+  gpt2: 'GPT-2 is not an architecture Tandem runs',
+  stablelm: 'StableLM is not an architecture Tandem runs',
+  rwkv6: 'RWKV is not a transformer',
+  gpt_bigcode: 'GPTBigCode is not an architecture Tandem runs',
+  phi3_v: 'vision-language models are not run',
+  qwen2_moe: 'mixtures of experts are not run',
+  mixtral: 'mixtures of experts are not run',
+};
+
+/** MLC's quantizations Tandem runs, by the dtype their matrices load as (q0: unquantized). */
+const QUANTIZATIONS: Record<string, { matrices: WeightDType; vectors: 'float16' | 'float32' }> = {
+  q4f16_1: { matrices: 'Q4F16', vectors: 'float16' },
+  q4f32_1: { matrices: 'Q4F32', vectors: 'float32' },
+  q0f16: { matrices: 'F16', vectors: 'float16' },
+  q0f32: { matrices: 'F32', vectors: 'float32' },
+};
+
+export type MlcQuantization = { name: string } & (typeof QUANTIZATIONS)[string];
+
+/** MLC's conversation template (mlc-llm's conversation_protocol.py), as much of it as a chat needs. */
+export interface ConvTemplate {
+  name?: string;
+  system_template: string;
+  system_message: string;
+  render_empty_system_message?: boolean;
+  system_prefix_token_ids?: number[] | null;
+  add_role_after_system_message?: boolean;
+  roles: Record<string, string>;
+  role_templates?: Record<string, string>;
+  seps: string[];
+  role_content_sep?: string;
+  role_empty_sep?: string;
+  stop_str?: string[];
+  stop_token_ids?: number[];
+}
+
+export interface MlcFolderConfig {
+  config: ModelConfig;
+  quantization: MlcQuantization;
+  conv: ConvTemplate | undefined;
+  /** Ids that end a reply: eos_token_id and the template's stop_token_ids. */
+  stopTokenIds: number[];
+  generation: { temperature?: number; topP?: number; repetitionPenalty?: number };
+}
+
+/** model_config keys that only steer MLC's compiler and runtime: not part of the model. */
+const MLC_ONLY_KEYS = [
+  'position_embedding_base',
+  'context_window_size',
+  'prefill_chunk_size',
+  'sliding_window_size',
+  'attention_sink_size',
+  'tensor_parallel_shards',
+  'pipeline_parallel_stages',
+  'max_batch_size',
+  'disaggregation',
+  'dtype',
+  'kwargs',
+];
+
+export function parseMlcConfig(json: unknown, where: string): MlcFolderConfig {
+  const fail = (what: string) => new ModelConfigError(`${where}: ${what}`);
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw fail('not a JSON object');
+  const raw = json as Record<string, unknown>;
+  const modelType = raw.model_type;
+  if (typeof modelType !== 'string') throw fail('"model_type" is missing');
+  const architecture = ARCHITECTURES[modelType];
+  if (!architecture) {
+    const why = UNSUPPORTED_MODEL_TYPES[modelType] ?? 'not an architecture Tandem runs';
+    throw new UnsupportedArchitectureError(
+      `${where}: model_type "${modelType}": ${why}. Tandem runs ${Object.keys(ARCHITECTURES).join(', ')}.`,
+    );
+  }
+  const quantizationName = raw.quantization;
+  const quantization = typeof quantizationName === 'string' ? QUANTIZATIONS[quantizationName] : undefined;
+  if (!quantization) {
+    throw new UnsupportedQuantizationError(
+      `${where}: quantization ${JSON.stringify(quantizationName)} is not one Tandem runs ` +
+        `(${Object.keys(QUANTIZATIONS).join(', ')})`,
+    );
+  }
+  const model = raw.model_config;
+  if (typeof model !== 'object' || model === null || Array.isArray(model)) throw fail('"model_config" is missing');
+  const m = model as Record<string, unknown>;
+  // Back into a Hugging Face config.json: MLC's names for the RoPE base and the context.
+  const hf: Record<string, unknown> = Object.fromEntries(Object.entries(m).filter(([k]) => !MLC_ONLY_KEYS.includes(k)));
+  hf.architectures = [architecture];
+  hf.model_type = modelType;
+  hf.rope_theta ??= m.position_embedding_base;
+  hf.max_position_embeddings ??= m.context_window_size ?? raw.context_window_size;
+  const window = m.sliding_window_size ?? raw.sliding_window_size;
+  if (typeof window === 'number' && window > 0) hf.sliding_window ??= window;
+  hf.eos_token_id = raw.eos_token_id ?? hf.eos_token_id;
+  hf.bos_token_id = raw.bos_token_id ?? hf.bos_token_id;
+  const config = { ...parseModelConfig(hf, `${where} (model_config)`), fusedWeights: true };
+
+  const conv = raw.conv_template;
+  const template = typeof conv === 'object' && conv !== null ? checkConvTemplate(conv, fail) : undefined;
+  const stops = new Set([...config.eosTokenIds, ...(template?.stop_token_ids ?? [])]);
+  const number = (key: string) => (typeof raw[key] === 'number' ? (raw[key] as number) : undefined);
+  return {
+    config,
+    quantization: { name: quantizationName as string, ...quantization },
+    conv: template,
+    stopTokenIds: [...stops].sort((a, b) => a - b),
+    generation: {
+      temperature: number('temperature'),
+      topP: number('top_p'),
+      repetitionPenalty: number('repetition_penalty'),
+    },
+  };
+}
+
+function checkConvTemplate(conv: object, fail: (what: string) => Error): ConvTemplate {
+  const c = conv as Record<string, unknown>;
+  const strings = (key: string) => Array.isArray(c[key]) && (c[key] as unknown[]).every((s) => typeof s === 'string');
+  if (typeof c.system_template !== 'string' || typeof c.roles !== 'object' || !strings('seps')) {
+    throw fail('conv_template needs system_template, roles and seps');
+  }
+  if ((c.seps as string[]).length === 0) throw fail('conv_template has no seps');
+  const ids = (key: string) =>
+    c[key] == null || (Array.isArray(c[key]) && (c[key] as unknown[]).every(Number.isSafeInteger));
+  if (!ids('stop_token_ids') || !ids('system_prefix_token_ids')) throw fail('conv_template token ids must be integers');
+  return { system_message: '', ...c } as ConvTemplate;
+}

@@ -1,0 +1,251 @@
+/**
+ * MLC model folders: mlc-chat-config.json (the fixtures' and a published one), tensor-cache.json
+ * and its shards, the conversation template, and every way such a folder can be wrong.
+ */
+
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FIXTURES, fixturePath, loadFixture } from '../testing/fixtures';
+import { parseMlcConfig } from './mlc-config';
+import type { ModelFolder } from './model-folder';
+import { loadModelFolder } from './model-folder';
+import { memorySource } from './source';
+
+/** mlc-chat-config.json of Qwen2.5-1.5B-Instruct-q4f16_1-MLC as published (conv_template abridged). */
+const QWEN25_15B_MLC = {
+  version: '0.1.0',
+  model_type: 'qwen2',
+  quantization: 'q4f16_1',
+  model_config: {
+    hidden_act: 'silu',
+    hidden_size: 1536,
+    intermediate_size: 8960,
+    num_attention_heads: 12,
+    num_hidden_layers: 28,
+    num_key_value_heads: 2,
+    rms_norm_eps: 1e-6,
+    rope_theta: 1000000.0,
+    vocab_size: 151936,
+    tie_word_embeddings: true,
+    context_window_size: 32768,
+    prefill_chunk_size: 2048,
+    tensor_parallel_shards: 1,
+    head_dim: 128,
+    dtype: 'float32',
+    max_batch_size: 80,
+  },
+  vocab_size: 151936,
+  context_window_size: 32768,
+  sliding_window_size: -1,
+  prefill_chunk_size: 2048,
+  attention_sink_size: -1,
+  tensor_parallel_shards: 1,
+  temperature: 0.7,
+  presence_penalty: 0.0,
+  frequency_penalty: 0.0,
+  repetition_penalty: 1.1,
+  top_p: 0.8,
+  tokenizer_files: ['tokenizer.json', 'vocab.json', 'merges.txt', 'tokenizer_config.json'],
+  tokenizer_info: { token_postproc_method: 'byte_level', prepend_space_in_encode: false, strip_space_in_decode: false },
+  conv_template: {
+    name: 'chatml',
+    system_template: '<|im_start|>system\n{system_message}<|im_end|>\n',
+    system_message: 'A conversation between a user and an LLM-based AI assistant.',
+    roles: { user: '<|im_start|>user', assistant: '<|im_start|>assistant' },
+    seps: ['<|im_end|>\n'],
+    role_content_sep: '\n',
+    role_empty_sep: '\n',
+    stop_str: ['<|im_end|>'],
+    stop_token_ids: [151643, 151645],
+  },
+  pad_token_id: 151643,
+  bos_token_id: 151643,
+  eos_token_id: [151645, 151643],
+};
+
+const folderFiles = (name: string) => {
+  const folder = fixturePath(name);
+  return Object.fromEntries(readdirSync(folder).map((f) => [f, new Uint8Array(readFileSync(join(folder, f)))]));
+};
+const json = (bytes: Uint8Array) => JSON.parse(new TextDecoder().decode(bytes));
+const text = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
+
+async function loadError(files: Record<string, Uint8Array>): Promise<Error> {
+  const error = await loadModelFolder(memorySource('mlc', files)).then(
+    (folder) => {
+      folder.tokenizer.dispose();
+      return undefined;
+    },
+    (e: Error) => e,
+  );
+  if (!error) throw new Error('expected the load to fail');
+  return error;
+}
+
+describe('mlc-chat-config.json', () => {
+  it("reads a published config: Qwen2's fields, MLC's context, sampling defaults and stop tokens", () => {
+    const { config, quantization, stopTokenIds, generation, conv } = parseMlcConfig(QWEN25_15B_MLC, 'qwen');
+    expect(config.architecture).toBe('Qwen2ForCausalLM');
+    expect(config.qkvBias).toBe(true);
+    expect(config.fusedWeights).toBe(true);
+    expect(config.tieWordEmbeddings).toBe(true);
+    expect(config.headDim).toBe(128);
+    expect(config.maxPositions).toBe(32768);
+    expect(config.ropes[0].theta).toBe(1000000);
+    expect(config.unknownKeys).toEqual([]);
+    expect(quantization).toMatchObject({ name: 'q4f16_1', matrices: 'Q4F16', vectors: 'float16' });
+    expect(stopTokenIds).toEqual([151643, 151645]);
+    expect(generation).toEqual({ temperature: 0.7, topP: 0.8, repetitionPenalty: 1.1 });
+    expect(conv?.roles.user).toBe('<|im_start|>user');
+  });
+
+  it("reads Llama's position_embedding_base as the RoPE base", () => {
+    const fixture = json(folderFiles(FIXTURES.targetQ4)['mlc-chat-config.json']);
+    const { config } = parseMlcConfig(fixture, 'fixture');
+    expect(config.ropes[0].theta).toBe(10000);
+    expect(config.maxPositions).toBe(2048);
+    expect(config.architecture).toBe('LlamaForCausalLM');
+  });
+
+  it('refuses a quantization or a model type it does not run, saying which and why', () => {
+    expect(() => parseMlcConfig({ ...QWEN25_15B_MLC, quantization: 'q3f16_1' }, 'x')).toThrow(
+      expect.objectContaining({ name: 'UnsupportedQuantizationError', message: expect.stringMatching(/q3f16_1/) }),
+    );
+    expect(() => parseMlcConfig({ ...QWEN25_15B_MLC, model_type: 'phi3' }, 'x')).toThrow(
+      expect.objectContaining({ name: 'UnsupportedArchitectureError', message: expect.stringMatching(/LongRoPE/) }),
+    );
+    expect(() => parseMlcConfig({ ...QWEN25_15B_MLC, model_config: undefined }, 'x')).toThrow(
+      expect.objectContaining({ name: 'ModelConfigError' }),
+    );
+  });
+});
+
+describe('MLC fixture folders', () => {
+  let target: ModelFolder;
+  let draft: ModelFolder;
+  let huggingFace: ModelFolder;
+  beforeAll(async () => {
+    target = await loadFixture(FIXTURES.targetQ4);
+    draft = await loadFixture(FIXTURES.draftQ4);
+    huggingFace = await loadFixture(FIXTURES.target);
+  });
+  afterAll(() => {
+    for (const folder of [target, draft, huggingFace]) folder.tokenizer.dispose();
+  });
+
+  it('load as q4f16_1 matrices, f16 norms, fused q|k|v and gate|up, the stop tokens of the config', () => {
+    const qkv = target.weights.get('model.layers.0.self_attn.qkv_proj.weight');
+    expect(qkv).toMatchObject({ dtype: 'Q4F16', shape: [256, 128] });
+    expect(qkv?.data).toBeInstanceOf(Uint32Array);
+    expect(qkv?.scales?.length).toBe((256 * 128) / 32);
+    expect(target.weights.get('model.layers.5.mlp.gate_up_proj.weight')?.shape).toEqual([768, 128]);
+    expect(target.weights.get('model.norm.weight')?.dtype).toBe('F16');
+    expect(target.weights.get('lm_head.weight')?.dtype).toBe('Q4F16');
+    expect(target.stopTokenIds).toEqual([0, 2]);
+  });
+
+  it("render chats through MLC's conv_template exactly as through the Jinja template", () => {
+    const chats = [
+      [{ role: 'user' as const, content: 'Tell me a story about a cat.' }],
+      [
+        { role: 'system' as const, content: 'You are a friendly storyteller.' },
+        { role: 'user' as const, content: 'A story about Max, please.' },
+        { role: 'assistant' as const, content: 'Once upon a time, Max the bear...' },
+        { role: 'user' as const, content: 'Another one.' },
+      ],
+    ];
+    for (const chat of chats) {
+      // The draft folder has no Jinja template: its conv_template renders the chat.
+      expect(draft.tokenizer.encodeChat(chat)).toEqual(huggingFace.tokenizer.encodeChat(chat));
+      expect(target.tokenizer.encodeChat(chat)).toEqual(huggingFace.tokenizer.encodeChat(chat));
+    }
+  });
+});
+
+describe('MLC folders that are wrong', () => {
+  const files = () => folderFiles(FIXTURES.targetQ4);
+  const cache = () => json(files()['tensor-cache.json']);
+
+  it('a shard shorter than its records: the file and the record', async () => {
+    const shard = files()['params_shard_1.bin'];
+    const error = await loadError({ ...files(), 'params_shard_1.bin': shard.subarray(0, 1000) });
+    expect(error.name).toBe('TensorCacheFormatError');
+    expect(error.message).toMatch(
+      /params_shard_1\.bin ends at byte 1000, .* \(in record "[^"]+"\): the shard is shorter/,
+    );
+  });
+
+  it('a record out of its shard, listed twice, or of the wrong size', async () => {
+    for (const [edit, message] of [
+      [(c: CacheJson) => (c.records[0].records[1].byteOffset = c.records[0].nbytes), /leaves its shard/],
+      [(c: CacheJson) => c.records[1].records.push({ ...c.records[0].records[0] }), /listed twice/],
+      [(c: CacheJson) => (c.records[0].records[0].nbytes += 4), /nbytes \d+; its shape and dtype make/],
+      [(c: CacheJson) => (c.records[0].dataPath = '../../secret.bin'), /outside|folder/],
+    ] as const) {
+      const edited = cache();
+      edit(edited);
+      const error = await loadError({ ...files(), 'tensor-cache.json': text(edited) });
+      expect(['TensorCacheFormatError', 'UnsafeFilePathError']).toContain(error.name);
+      expect(error.message).toMatch(message);
+    }
+  });
+
+  it('a dtype or shape the config and the quantization do not imply, and a record that is missing', async () => {
+    const scaleAsF32 = cache();
+    // The same bytes read as f32 scales: half as many columns.
+    const scale = scaleAsF32.records[0].records.find((r: CacheRecord) => r.name.endsWith('q_scale')) as CacheRecord;
+    scale.dtype = 'float32';
+    scale.shape = [1024, 2];
+    const dtype = await loadError({ ...files(), 'tensor-cache.json': text(scaleAsF32) });
+    expect(dtype.name).toBe('TensorShapeError');
+    expect(dtype.message).toMatch(
+      /"model\.embed_tokens\.q_scale" is float32 \[1024,2\]; q4f16_1 and the config imply float16 \[1024,4\]/,
+    );
+
+    const config = json(files()['mlc-chat-config.json']);
+    config.model_config.intermediate_size = 416;
+    const shape = await loadError({ ...files(), 'mlc-chat-config.json': text(config) });
+    expect(shape.name).toBe('TensorShapeError');
+    expect(shape.message).toMatch(/gate_up_proj\.q_weight" is uint32 \[768,16\]; .* imply uint32 \[832,16\]/);
+
+    const missing = cache();
+    for (const shard of missing.records) {
+      shard.records = shard.records.filter((r: CacheRecord) => r.name !== 'lm_head.q_weight');
+    }
+    const gone = await loadError({ ...files(), 'tensor-cache.json': text(missing) });
+    expect(gone.name).toBe('TensorMissingError');
+    expect(gone.message).toMatch(/no record "lm_head\.q_weight"/);
+  });
+
+  it('an unknown quantization, and a folder that mixes the two formats', async () => {
+    const config = json(files()['mlc-chat-config.json']);
+    const unknown = await loadError({
+      ...files(),
+      'mlc-chat-config.json': text({ ...config, quantization: 'q4f16_0' }),
+    });
+    expect(unknown.name).toBe('UnsupportedQuantizationError');
+
+    const { 'tensor-cache.json': _, ...withoutCache } = files();
+    const hf = folderFiles(FIXTURES.target);
+    const mixed = await loadError({ ...withoutCache, 'model.safetensors': hf['model.safetensors'] });
+    expect(mixed.name).toBe('MixedModelFormatsError');
+    expect(mixed.message).toMatch(/mlc-chat-config\.json \(MLC\) but its weights are model\.safetensors/);
+
+    const { 'mlc-chat-config.json': __, ...neither } = withoutCache;
+    const none = await loadError(neither);
+    expect(none.name).toBe('ModelFileMissingError');
+    expect(none.message).toMatch(/neither config\.json .* nor mlc-chat-config\.json/);
+  });
+});
+
+interface CacheRecord {
+  name: string;
+  dtype: string;
+  shape: number[];
+  nbytes: number;
+  byteOffset: number;
+}
+interface CacheJson {
+  records: { dataPath: string; nbytes: number; records: CacheRecord[] }[];
+}
