@@ -91,6 +91,17 @@ export class MixedModelFormatsError extends TandemError {
   }
 }
 
+/** No model of that id in the catalogue (web-llm's prebuiltAppConfig, or the app's appConfig). */
+export class ModelNotFoundError extends TandemError {
+  constructor(modelId: string) {
+    super(
+      `Cannot find model record in appConfig for ${modelId}. Check that the model id is right and in the ` +
+        "catalogue's model_list (see listModels()).",
+    );
+    this.name = 'ModelNotFoundError';
+  }
+}
+
 /** config.json is missing a field, has a bad value, or names an architecture Tandem does not run. */
 export class ModelConfigError extends TandemError {
   constructor(message: string, options?: ErrorOptions) {

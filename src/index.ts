@@ -4,16 +4,24 @@
  *
  *   const engine = await createEngine({ target: '/models/tandem-target', draft: '/models/tandem-draft' });
  *   const reply = await engine.chat.completions.create({ messages, stream: true });
+ *
+ * or, as in web-llm, by a model id of its catalogue (a draft model comes with it):
+ *
+ *   const engine = await CreateMLCEngine('Llama-3.2-3B-Instruct-q4f16_1-MLC', { initProgressCallback });
  */
 
 export type { EngineOptions, ModelLocation, RequestOptions, TandemUsage } from './engine/engine';
 export { createEngine, TandemEngine } from './engine/engine';
 export type { FinishReason, Reply } from './engine/generation';
+export type { MLCChatOptions, MLCEngineConfig } from './engine/mlc-engine';
+export { CreateMLCEngine, CreateWebWorkerMLCEngine, catalogueEngineOptions } from './engine/mlc-engine';
 export type { WorkerEngineLoadOptions } from './engine/worker-client';
 export { createWorkerEngine, WorkerEngine } from './engine/worker-client';
 export type { PortableLocation } from './engine/worker-host';
 export * from './errors';
 export type { GpuInfo } from './gpu/device';
+export type { CatalogueModel } from './loader/catalogue';
+export { catalogue as listModels, resolveModel } from './loader/catalogue';
 export type { DraftLength } from './speculative/draft-length';
 export type { DraftKind } from './speculative/draft-source';
 export type { SpecStats } from './speculative/stats';

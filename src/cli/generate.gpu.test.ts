@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { FIXTURES, fixturePath, loadGolden } from '../testing/fixtures';
+import { serveModelHub } from '../testing/model-hub';
 import { main } from './main';
 
 const target = fixturePath(FIXTURES.target);
@@ -78,6 +79,44 @@ describe('tandem generate', () => {
     const result = JSON.parse(stdout);
     expect(result.tokens).toEqual(prompt.greedyIds.slice(0, 48));
     expect(result.usage.spec.acceptance_rate).toBeGreaterThan(0.3);
+  });
+
+  it('runs a model named by its catalogue id, with the draft it names, from a model hub', {
+    timeout: 300_000,
+  }, async () => {
+    const hub = await serveModelHub({
+      'tandem/Tandem-Target-q4f16_1-MLC': fixturePath(FIXTURES.targetQ4),
+      'tandem/Tandem-Draft-q4f16_1-MLC': fixturePath(FIXTURES.draftQ4),
+    });
+    const appConfig = join(mkdtempSync(join(tmpdir(), 'tandem-cli-')), 'app-config.json');
+    const record = (id: string) => ({ model: `${hub.url}/tandem/${id}`, model_id: id, model_lib: '' });
+    writeFileSync(
+      appConfig,
+      JSON.stringify({ model_list: [record('Tandem-Target-q4f16_1-MLC'), record('Tandem-Draft-q4f16_1-MLC')] }),
+    );
+    try {
+      const prompt = loadGolden(FIXTURES.targetQ4)[0];
+      const { code, stdout } = await run([
+        'generate',
+        '--target',
+        'Tandem-Target-q4f16_1-MLC',
+        '--draft',
+        'Tandem-Draft-q4f16_1-MLC',
+        '--app-config',
+        appConfig,
+        '--prompt',
+        prompt.text,
+        '--max-tokens',
+        '32',
+        '--json',
+      ]);
+      expect(code).toBe(0);
+      const result = JSON.parse(stdout);
+      expect(result.tokens).toEqual(prompt.greedyIds.slice(0, 32));
+      expect(result.usage.spec.acceptance_rate).toBeGreaterThan(0.3);
+    } finally {
+      await hub.close();
+    }
   });
 
   it('streams the same text, then a summary on stderr', { timeout: 300_000 }, async () => {

@@ -6,16 +6,21 @@
  * is sent again: the later ones read their prompt from the prefix cache.
  */
 
-import { createEngine } from '../engine/engine';
+import type { AppConfig } from '@mlc-ai/web-llm';
+import { createEngine, type EngineOptions } from '../engine/engine';
+import { catalogueEngineOptions } from '../engine/mlc-engine';
 import type { TandemRequest } from '../engine/request';
 import { requestNodeGpu } from '../gpu/node';
 import type { DraftLength } from '../speculative/draft-length';
 import { usageSummary } from './summary';
 
 export interface GenerateCommand {
+  /** A model folder (a path or a URL), or a model id of the catalogue. */
   target: string;
-  /** A draft model folder, or 'ngram' for prompt lookup; none for plain decoding. */
+  /** A draft model (folder or catalogue id), or 'ngram' for prompt lookup, or 'none'. */
   draft?: string;
+  /** The catalogue model ids are looked up in (default: web-llm's). */
+  appConfig?: AppConfig;
   draftLength: DraftLength;
   request: TandemRequest;
   /** Send the request this many times (the prefix cache serves the later ones). */
@@ -24,8 +29,8 @@ export interface GenerateCommand {
 }
 
 export async function runGenerate(command: GenerateCommand): Promise<number> {
-  const { target, draft, draftLength, request } = command;
-  const engine = await createEngine({ target, draft, draftLength, gpu: await requestNodeGpu() });
+  const { request } = command;
+  const engine = await createEngine({ ...engineOptions(command), gpu: await requestNodeGpu() });
   const adapter = { vendor: engine.gpu.info.vendor, architecture: engine.gpu.info.architecture };
   const results = [];
   try {
@@ -43,4 +48,16 @@ export async function runGenerate(command: GenerateCommand): Promise<number> {
   }
   if (command.json) console.log(JSON.stringify(command.repeat === 1 ? results[0] : results, null, 2));
   return 0;
+}
+
+/** A folder is a path or a URL (it has a slash); anything else is a model id of the catalogue. */
+const isFolder = (location: string) => location.includes('/') || location.includes('\\');
+
+function engineOptions(command: GenerateCommand): EngineOptions {
+  const { target, draft, draftLength } = command;
+  if (isFolder(target)) return { target, draft, draftLength };
+  // A catalogue model: its draft is the catalogue's suggestion unless --draft names another.
+  const draftModel = draft !== undefined && !isFolder(draft) ? draft : undefined;
+  const options = catalogueEngineOptions(target, { appConfig: command.appConfig, draftModel, draftLength });
+  return draft !== undefined && isFolder(draft) ? { ...options, draft } : options;
 }

@@ -13,9 +13,11 @@ import type { TandemRequest } from '../engine/request';
 import { parseDraftLength } from '../speculative/draft-length';
 import { runGenerate } from './generate';
 
-export const USAGE = `Usage: npx tandem generate --target <model dir> --prompt "..." [options]
+export const USAGE = `Usage: npx tandem generate --target <model dir|model id> --prompt "..." [options]
 
-  --target DIR        a Hugging Face model folder (config.json, model.safetensors, tokenizer.json)
+  --target DIR|ID     a model folder (Hugging Face or MLC), or a model id of web-llm's catalogue
+                      (e.g. Llama-3.2-1B-Instruct-q4f16_1-MLC, downloaded with its suggested draft)
+  --app-config FILE   look model ids up in this appConfig JSON ({ model_list: [...] }) instead
   --prompt TEXT       the text to continue, or with --chat the user's message
   --chat              wrap the prompt in the model's chat template (as a user turn)
   --system TEXT       a system prompt (implies --chat)
@@ -26,7 +28,8 @@ export const USAGE = `Usage: npx tandem generate --target <model dir> --prompt "
   --top-p P           nucleus sampling (default 1)
   --top-k K           keep the K most likely tokens (default 0: off)
   --seed S            seed for sampling (default 0)
-  --draft DIR|ngram   speculative decoding with a draft model folder, or prompt lookup
+  --draft DIR|ID|ngram|none
+                      speculative decoding with a draft model (folder or id), prompt lookup, or none
   --draft-len K|auto  tokens drafted per step (default auto)
   --json              print one JSON object (text, token ids, finish reason, usage, adapter)
                       instead of streaming text`;
@@ -38,6 +41,7 @@ export async function main(args: string[]): Promise<number> {
       args: rest,
       options: {
         target: { type: 'string' },
+        'app-config': { type: 'string' },
         prompt: { type: 'string' },
         system: { type: 'string' },
         'system-file': { type: 'string' },
@@ -73,6 +77,7 @@ export async function main(args: string[]): Promise<number> {
     return runGenerate({
       target: values.target,
       draft: values.draft,
+      appConfig: values['app-config'] ? JSON.parse(readFileSync(values['app-config'], 'utf8')) : undefined,
       draftLength: parseDraftLength(values['draft-len']),
       request,
       repeat: Math.max(1, Number(values.repeat)),

@@ -51,6 +51,8 @@ export type { TandemUsage } from './usage';
 
 export interface EngineOptions {
   target: ModelLocation;
+  /** The id replies name as their `model` (a catalogue id); by default the target folder's name. */
+  modelId?: string;
   /** A draft model, 'ngram' for prompt lookup, or 'none' (the default when absent). */
   draft?: ModelLocation | Exclude<DraftKind, 'model'>;
   draftLength?: DraftLength;
@@ -105,6 +107,7 @@ export class TandemEngine {
     private readonly defaults: EngineDefaults,
     readonly contextLength: number,
     cacheBudgetBytes: number,
+    private readonly name?: string,
   ) {
     this.generator = new CachedGenerator<GpuSequence, GpuSequence>(pair.target.model, pair.draft?.model, {
       capacity: contextLength,
@@ -113,7 +116,7 @@ export class TandemEngine {
   }
 
   get modelId(): string {
-    return this.pair.target.folder.name;
+    return this.name ?? this.pair.target.folder.name;
   }
 
   static async load(options: EngineOptions): Promise<TandemEngine> {
@@ -162,6 +165,7 @@ export class TandemEngine {
       defaults,
       contextLength,
       options.cacheBudgetBytes ?? DEFAULT_CACHE_BUDGET_BYTES,
+      options.modelId,
     );
     engine.warnings.push(...warnings);
     return engine;
