@@ -13,8 +13,9 @@
 export type { EngineOptions, ModelLocation, RequestOptions, TandemUsage } from './engine/engine';
 export { createEngine, TandemEngine } from './engine/engine';
 export type { FinishReason, Reply } from './engine/generation';
-export type { MLCChatOptions, MLCEngineConfig } from './engine/mlc-engine';
-export { CreateMLCEngine, CreateWebWorkerMLCEngine, catalogueEngineOptions } from './engine/mlc-engine';
+export { CreateMLCEngine, CreateWebWorkerMLCEngine } from './engine/mlc-engine';
+export type { MLCChatOptions, MLCEngineConfig } from './engine/model-options';
+export { catalogueEngineOptions, modelOptions } from './engine/model-options';
 export type { WorkerEngineLoadOptions } from './engine/worker-client';
 export { createWorkerEngine, WorkerEngine } from './engine/worker-client';
 export type { PortableLocation } from './engine/worker-host';

@@ -6,11 +6,11 @@
  * is sent again: the later ones read their prompt from the prefix cache.
  */
 
-import type { AppConfig } from '@mlc-ai/web-llm';
 import { createEngine, type EngineOptions } from '../engine/engine';
-import { catalogueEngineOptions } from '../engine/mlc-engine';
+import { modelOptions } from '../engine/model-options';
 import type { TandemRequest } from '../engine/request';
 import { requestNodeGpu } from '../gpu/node';
+import type { Catalogue } from '../loader/catalogue';
 import type { DraftLength } from '../speculative/draft-length';
 import { usageSummary } from './summary';
 
@@ -20,7 +20,7 @@ export interface GenerateCommand {
   /** A draft model (folder or catalogue id), or 'ngram' for prompt lookup, or 'none'. */
   draft?: string;
   /** The catalogue model ids are looked up in (default: web-llm's). */
-  appConfig?: AppConfig;
+  appConfig?: Catalogue;
   draftLength: DraftLength;
   request: TandemRequest;
   /** Send the request this many times (the prefix cache serves the later ones). */
@@ -50,14 +50,7 @@ export async function runGenerate(command: GenerateCommand): Promise<number> {
   return 0;
 }
 
-/** A folder is a path or a URL (it has a slash); anything else is a model id of the catalogue. */
-const isFolder = (location: string) => location.includes('/') || location.includes('\\');
-
 function engineOptions(command: GenerateCommand): EngineOptions {
-  const { target, draft, draftLength } = command;
-  if (isFolder(target)) return { target, draft, draftLength };
-  // A catalogue model: its draft is the catalogue's suggestion unless --draft names another.
-  const draftModel = draft !== undefined && !isFolder(draft) ? draft : undefined;
-  const options = catalogueEngineOptions(target, { appConfig: command.appConfig, draftModel, draftLength });
-  return draft !== undefined && isFolder(draft) ? { ...options, draft } : options;
+  const { target, draft, draftLength, appConfig } = command;
+  return { ...modelOptions(target, { draft, appConfig }), draftLength };
 }

@@ -5,20 +5,24 @@
  * without WebGPU the chat says why it is unavailable.
  */
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { build } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchBrowser } from '../testing/browser';
+import { type ModelHub, serveModelHub } from '../testing/model-hub';
 import { serveStatic } from '../testing/static-server';
 
 let outDir: string;
 let server: Server;
 let demoUrl: string;
+let byIdUrl: string;
+let hub: ModelHub;
 const browsers: Browser[] = [];
+const MODELS = resolve(import.meta.dirname, '../../public/models');
 
 beforeAll(async () => {
   outDir = mkdtempSync(join(tmpdir(), 'tandem-embed-'));
@@ -28,21 +32,34 @@ beforeAll(async () => {
   const served = await serveStatic(outDir);
   server = served.server;
   demoUrl = `${served.url}embed-demo.html`;
+  // A host page naming its model by catalogue id, from a catalogue of its own on a model hub.
+  hub = await serveModelHub({
+    'tandem/Tandem-Target-q4f16_1-MLC': join(MODELS, 'tandem-target-q4f16_1-MLC'),
+    'tandem/Tandem-Draft-q4f16_1-MLC': join(MODELS, 'tandem-draft-q4f16_1-MLC'),
+  });
+  writeFileSync(
+    join(outDir, 'embed-by-id.html'),
+    `<!doctype html><title>By id</title><script type="module" src="tandem-embed.js"
+      data-target="Tandem-Target-q4f16_1-MLC" data-draft="Tandem-Draft-q4f16_1-MLC"
+      data-app-config="${hub.appConfigUrl}" data-system-prompt="You are a storyteller."></script>`,
+  );
+  byIdUrl = `${served.url}embed-by-id.html`;
 }, 180_000);
 
 afterAll(async () => {
   await Promise.all(browsers.map((b) => b.close()));
   server?.close();
+  await hub?.close();
   rmSync(outDir, { recursive: true, force: true });
 });
 
-async function open(webgpu: boolean): Promise<{ page: Page; errors: string[] }> {
+async function open(webgpu: boolean, url = demoUrl): Promise<{ page: Page; errors: string[] }> {
   const browser = await launchBrowser({ webgpu });
   browsers.push(browser);
   const page = await browser.newPage();
   const errors: string[] = [];
   page.on('pageerror', (error) => errors.push(error.message));
-  await page.goto(demoUrl);
+  await page.goto(url);
   return { page, errors };
 }
 
@@ -94,6 +111,16 @@ describe('embeddable script', () => {
     expect(await hostStyles(page)).toEqual(before);
     await page.getByTestId('tandem-close').click();
     expect(await page.getByTestId('tandem-panel').isHidden()).toBe(true);
+    expect(errors).toEqual([]);
+  });
+
+  it("loads a model by its catalogue id (the site's own appConfig) with the draft it names", async () => {
+    const { page, errors } = await open(true, byIdUrl);
+    await page.getByTestId('tandem-launcher').click();
+    await expect.poll(() => page.getByTestId('tandem-input').isEnabled(), { timeout: 120_000 }).toBe(true);
+    const answer = await page.evaluate(() => window.tandemEmbed?.ask('Tell me a story about a fox.').then((r) => r));
+    expect(answer?.text.length).toBeGreaterThan(10);
+    expect(answer?.usage?.spec?.draft).toBe('model');
     expect(errors).toEqual([]);
   });
 

@@ -5,7 +5,10 @@
  *           data-target="models/tandem-target" data-draft="models/tandem-draft"
  *           data-system-prompt="You are the help desk of Example Inc."></script>
  *
- * Model folder URLs are resolved against the script's own URL (or are absolute). The engine's
+ * data-target is a model folder or a model id of web-llm's catalogue
+ * (data-target="Llama-3.2-1B-Instruct-q4f16_1-MLC", its draft then coming with it), data-draft
+ * a folder, an id, "ngram" or "none", and data-app-config the URL of a catalogue of the site's
+ * own. Folder URLs are resolved against the script's own URL (or are absolute). The engine's
  * worker is loaded from the script's origin: directly when the page shares it, else through a
  * small module worker that imports it, which needs the files served with CORS.
  *
@@ -13,6 +16,8 @@
  * close(), setSystemPrompt(text), ask(text) and onReply(listener).
  */
 
+import { isFolder, modelOptions } from '../engine/model-options';
+import type { Catalogue } from '../loader/catalogue';
 import { ChatWidget, type Reply } from './widget';
 
 export interface TandemEmbed {
@@ -54,10 +59,16 @@ const Worker = class extends globalThis.Worker {
 
 const spawnWorker = () => new Worker(new URL('../../worker/engine.worker.ts', import.meta.url), { type: 'module' });
 
-const draft = data.draft ?? 'ngram';
+/** The models the data attributes name: folders resolved against the script, or catalogue ids. */
+async function models() {
+  const folder = (location: string) => (isFolder(location) ? resolve(location) : location);
+  const appConfig = data.appConfig ? ((await (await fetch(resolve(data.appConfig))).json()) as Catalogue) : undefined;
+  const target = folder(data.target ?? 'models/tandem-target');
+  return modelOptions(target, { draft: data.draft && folder(data.draft), appConfig, folderDraft: 'ngram' });
+}
+
 const widget = new ChatWidget({
-  target: resolve(data.target ?? 'models/tandem-target'),
-  draft: draft === 'ngram' || draft === 'none' ? draft : resolve(draft),
+  models,
   systemPrompt: data.systemPrompt ?? '',
   title: data.title ?? 'Chat',
   spawnWorker,

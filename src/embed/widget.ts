@@ -14,9 +14,8 @@ import { Conversation } from '../ui/conversation';
 import css from './embed.css?inline';
 
 export interface WidgetConfig {
-  target: string;
-  /** A draft model folder URL, 'ngram' or 'none'. */
-  draft: string;
+  /** The models to load, chosen when the chat first opens (a site's catalogue may be fetched then). */
+  models: () => Promise<{ target: string; draft?: string; modelId?: string }>;
   systemPrompt: string;
   title: string;
   /** Starts the engine's Web Worker. */
@@ -122,10 +121,8 @@ export class ChatWidget {
       return;
     }
     try {
-      const { target, draft } = this.config;
       this.engine = await createWorkerEngine(this.config.spawnWorker(), {
-        target,
-        draft,
+        ...(await this.config.models()),
         initProgressCallback: (report) =>
           this.setStatus('loading', `${report.text} (${Math.round(report.progress * 100)}%)`),
       });

@@ -10,50 +10,12 @@
  * loaded too), else prompt lookup; `draftModel` chooses otherwise ('none' for no speculation).
  */
 
-import type { AppConfig, InitProgressReport } from '@mlc-ai/web-llm';
 import type * as Comlink from 'comlink';
-import type { Gpu } from '../gpu/device';
-import { resolveModel } from '../loader/catalogue';
-import type { DraftLength } from '../speculative/draft-length';
-import { createEngine, type EngineOptions, type TandemEngine } from './engine';
+import { createEngine, type TandemEngine } from './engine';
+import { catalogueEngineOptions, type MLCChatOptions, type MLCEngineConfig } from './model-options';
 import { createWorkerEngine, type WorkerEngine } from './worker-client';
 
-export interface MLCEngineConfig {
-  /** The catalogue of model ids (default: web-llm's prebuiltAppConfig). */
-  appConfig?: AppConfig;
-  initProgressCallback?: (report: InitProgressReport) => void;
-  /** A catalogue id, 'ngram' (prompt lookup) or 'none'; by default the catalogue's suggestion. */
-  draftModel?: string;
-  draftLength?: DraftLength;
-  /** GPU bytes the prefix cache may hold. */
-  cacheBudgetBytes?: number;
-  /** A GPU to use (Node); by default `navigator.gpu`'s. */
-  gpu?: Gpu;
-}
-
-/** web-llm's per-model chat options that Tandem reads. */
-export interface MLCChatOptions {
-  context_window_size?: number;
-}
-
-/** The engine options for a catalogue model: its folder URL, its draft's, and the context asked for. */
-export function catalogueEngineOptions(
-  modelId: string,
-  config: MLCEngineConfig = {},
-  chatOptions: MLCChatOptions = {},
-): Omit<EngineOptions, 'initProgressCallback' | 'gpu'> & { target: string; draft: string } {
-  const model = resolveModel(modelId, config.appConfig);
-  const draftId = config.draftModel ?? model.draft ?? 'ngram';
-  const draft = draftId === 'ngram' || draftId === 'none' ? draftId : resolveModel(draftId, config.appConfig).url;
-  return {
-    target: model.url,
-    modelId,
-    draft,
-    draftLength: config.draftLength,
-    cacheBudgetBytes: config.cacheBudgetBytes,
-    contextLength: chatOptions.context_window_size,
-  };
-}
+export type { MLCChatOptions, MLCEngineConfig } from './model-options';
 
 /** A Tandem engine in this thread, for a model of the catalogue. */
 export async function CreateMLCEngine(

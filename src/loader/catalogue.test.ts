@@ -1,7 +1,7 @@
 /** web-llm's catalogue as Tandem reads it: what runs, why the rest does not, and each target's draft. */
 
 import { describe, expect, it } from 'vitest';
-import { catalogue, modelFolderUrl, resolveModel } from './catalogue';
+import { catalogue, modelFolderUrl, resolveModel, WEB_LLM_CATALOGUE } from './catalogue';
 
 const byId = new Map(catalogue().map((m) => [m.id, m]));
 
@@ -58,5 +58,24 @@ describe("web-llm's catalogue", () => {
       url: 'http://127.0.0.1:9/me/My-Model-q4f16_1-MLC/resolve/main/',
       supported: true,
     });
+  });
+});
+
+describe('the catalogue snapshot', () => {
+  it("is the installed web-llm's prebuiltAppConfig model list (regenerate: node scripts/web-llm-models.mjs)", async () => {
+    const { prebuiltAppConfig } = await import('@mlc-ai/web-llm');
+    const installed = prebuiltAppConfig.model_list.map((r) => ({
+      model: r.model,
+      model_id: r.model_id,
+      vram_required_MB: r.vram_required_MB,
+      model_type: r.model_type,
+    }));
+    const snapshot = WEB_LLM_CATALOGUE.model_list.map((r) => ({
+      model: r.model,
+      model_id: r.model_id,
+      vram_required_MB: r.vram_required_MB,
+      model_type: r.model_type,
+    }));
+    expect(snapshot).toEqual(installed);
   });
 });

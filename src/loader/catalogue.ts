@@ -1,5 +1,6 @@
 /**
- * web-llm's model catalogue (`prebuiltAppConfig` of @mlc-ai/web-llm, or an app's own
+ * web-llm's model catalogue (the model list of @mlc-ai/web-llm's `prebuiltAppConfig`, kept as
+ * web-llm-models.json so that the page and the worker need not bundle web-llm, or an app's own
  * `appConfig`), read as Tandem can run it: each model id with the folder its files come from
  * (the Hugging Face repo's `resolve/main/`, as web-llm fetches it), whether Tandem runs it (and
  * why not), and the draft that shares its tokenizer: the smallest model of its family, in the
@@ -10,9 +11,16 @@
  * word when it loads.
  */
 
-import { type AppConfig, type ModelRecord, prebuiltAppConfig } from '@mlc-ai/web-llm';
+import type { AppConfig, ModelRecord } from '@mlc-ai/web-llm';
 import { ModelNotFoundError, UnsupportedArchitectureError, UnsupportedQuantizationError } from '../errors';
 import { UNSUPPORTED_MODEL_TYPES } from './mlc-config';
+import webLlmModels from './web-llm-models.json';
+
+/** The part of an appConfig Tandem reads. */
+export type Catalogue = { model_list: Pick<ModelRecord, 'model' | 'model_id' | 'vram_required_MB' | 'model_type'>[] };
+
+/** web-llm's own catalogue: its prebuiltAppConfig's models. */
+export const WEB_LLM_CATALOGUE: Catalogue = { model_list: webLlmModels as Catalogue['model_list'] };
 
 export interface CatalogueModel {
   id: string;
@@ -74,7 +82,7 @@ export function modelFolderUrl(model: string): string {
   return /.+\/resolve\/.+\//.test(base) ? base : `${base}resolve/main/`;
 }
 
-export function catalogue(appConfig: AppConfig = prebuiltAppConfig): CatalogueModel[] {
+export function catalogue(appConfig: Catalogue | AppConfig = WEB_LLM_CATALOGUE): CatalogueModel[] {
   const models = appConfig.model_list.map(describe);
   for (const model of models) {
     if (model.supported) model.draft = draftFor(model, models);
@@ -83,7 +91,7 @@ export function catalogue(appConfig: AppConfig = prebuiltAppConfig): CatalogueMo
 }
 
 /** A catalogue model by id, to run: refused by name when it is unknown or not runnable. */
-export function resolveModel(id: string, appConfig: AppConfig = prebuiltAppConfig): CatalogueModel {
+export function resolveModel(id: string, appConfig: Catalogue | AppConfig = WEB_LLM_CATALOGUE): CatalogueModel {
   const model = catalogue(appConfig).find((m) => m.id === id);
   if (!model) throw new ModelNotFoundError(id);
   if (!model.supported) {
@@ -95,7 +103,7 @@ export function resolveModel(id: string, appConfig: AppConfig = prebuiltAppConfi
   return model;
 }
 
-function describe(record: ModelRecord): CatalogueModel {
+function describe(record: Catalogue['model_list'][number]): CatalogueModel {
   const id = record.model_id;
   const quantization = QUANTIZATION.exec(id)?.[1] ?? 'unknown';
   const model = { id, url: modelFolderUrl(record.model), quantization, vramMB: record.vram_required_MB };

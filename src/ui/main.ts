@@ -1,18 +1,21 @@
 /**
  * The chat page's entry point: checks for WebGPU (explaining how to get it when absent), starts
  * the engine in a Web Worker with the bundled fixture models (or other model folders given by
- * URL) and a progress bar, and hands it to the chat. A service worker keeps the app for use
+ * URL, or models of web-llm's catalogue by id, from the Models panel or the page's address) and
+ * a progress bar, and hands it to the chat. A service worker keeps the app for use
  * offline; model files are kept in browser storage and listed in the stored-models panel. A lost device or an out-of-memory offers
  * to reload the models; the conversation stays.
  */
 
+import { modelOptions } from '../engine/model-options';
 import { createWorkerEngine, type WorkerEngine } from '../engine/worker-client';
 import { requestGpu } from '../gpu/device';
+import { type Catalogue, catalogue } from '../loader/catalogue';
 import { showBanner } from './banner';
 import { Chat } from './chat';
 import { showGpu, showNoGpu } from './gpu-panel';
 import { enableOffline } from './offline';
-import { modelUrls } from './settings';
+import { applyAddress, modelChoice } from './settings';
 import { showStoredModels } from './storage-panel';
 import './style.css';
 
@@ -23,6 +26,7 @@ const progress = status.querySelector('progress') as HTMLProgressElement;
 
 let worker: Worker | undefined;
 let engine: WorkerEngine | undefined;
+let appConfig: Catalogue | undefined;
 const chat = new Chat((error) => showBanner(error, { label: 'Reload the model', run: () => void loadModels() }));
 
 function setStatus(state: string, text: string, value?: number): void {
@@ -35,12 +39,12 @@ async function loadModels(): Promise<void> {
   chat.attach(undefined);
   worker?.terminate();
   worker = new Worker(new URL('../../worker/engine.worker.ts', import.meta.url), { type: 'module' });
-  const { target, draft } = modelUrls();
+  const choice = modelChoice();
   setStatus('loading', 'Loading models…', 0);
   try {
+    const models = modelOptions(choice.target, { draft: choice.draft || undefined, appConfig, folderDraft: 'ngram' });
     engine = await createWorkerEngine(worker, {
-      target,
-      draft: draft || 'ngram',
+      ...models,
       contextLength: 2048,
       initProgressCallback: (report) => setStatus('loading', report.text, report.progress),
     });
@@ -67,6 +71,11 @@ async function start(): Promise<void> {
     return;
   }
   (document.querySelector('[data-testid="reload"]') as HTMLElement).addEventListener('click', () => void loadModels());
+  appConfig = await applyAddress(
+    catalogue()
+      .filter((m) => m.supported)
+      .map((m) => m.id),
+  );
   await enableOffline();
   await loadModels();
 }

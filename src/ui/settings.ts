@@ -1,5 +1,6 @@
 /** The settings panel, read when a message is sent. */
 
+import type { Catalogue } from '../loader/catalogue';
 import { type DraftLength, parseDraftLength } from '../speculative/draft-length';
 import type { DraftKind } from '../speculative/draft-source';
 
@@ -25,6 +26,30 @@ export function readSettings(): ChatSettings {
   };
 }
 
-export function modelUrls(): { target: string; draft: string } {
-  return { target: input<HTMLInputElement>('target-url').value, draft: input<HTMLInputElement>('draft-url').value };
+/** The models to load: folder URLs or model ids, as the Models panel has them. */
+export function modelChoice(): { target: string; draft: string } {
+  return {
+    target: input<HTMLInputElement>('target-url').value.trim(),
+    draft: input<HTMLInputElement>('draft-url').value.trim(),
+  };
+}
+
+/**
+ * The page's address may choose the models: `?model=<id or folder>&draft=<...>`, and
+ * `&app-config=<URL of an appConfig JSON>` for a catalogue of the site's own.
+ */
+export async function applyAddress(catalogueIds: string[]): Promise<Catalogue | undefined> {
+  const query = new URLSearchParams(location.search);
+  const model = query.get('model');
+  if (model) {
+    input<HTMLInputElement>('target-url').value = model;
+    input<HTMLInputElement>('draft-url').value = query.get('draft') ?? '';
+  }
+  const appConfigUrl = query.get('app-config');
+  const appConfig = appConfigUrl ? ((await (await fetch(appConfigUrl)).json()) as Catalogue) : undefined;
+  const ids = appConfig ? appConfig.model_list.map((m) => m.model_id) : catalogueIds;
+  input<HTMLDataListElement>('model-ids').replaceChildren(
+    ...ids.map((id) => Object.assign(document.createElement('option'), { value: id })),
+  );
+  return appConfig;
 }

@@ -1,0 +1,66 @@
+/**
+ * The chat page loading models by their catalogue ids: the page's address names them and a
+ * catalogue of the site's own (served by a local model hub, as the Hugging Face Hub serves
+ * web-llm's), and the Models panel offers web-llm's ids.
+ */
+
+import { resolve } from 'node:path';
+import type { Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchBrowser, modelsReady, openApp } from '../testing/browser';
+import { type ModelHub, serveModelHub } from '../testing/model-hub';
+
+const MODELS = resolve(import.meta.dirname, '../../public/models');
+
+let browser: Browser;
+let hub: ModelHub;
+beforeAll(async () => {
+  browser = await launchBrowser({ webgpu: true });
+  hub = await serveModelHub({
+    'tandem/Tandem-Target-q4f16_1-MLC': resolve(MODELS, 'tandem-target-q4f16_1-MLC'),
+    'tandem/Tandem-Draft-q4f16_1-MLC': resolve(MODELS, 'tandem-draft-q4f16_1-MLC'),
+  });
+});
+afterAll(async () => {
+  await browser.close();
+  await hub.close();
+});
+
+describe('models by id', () => {
+  it('loads the model and draft the address names, from the catalogue it names, and chats', async () => {
+    const query = new URLSearchParams({
+      model: 'Tandem-Target-q4f16_1-MLC',
+      draft: 'Tandem-Draft-q4f16_1-MLC',
+      'app-config': hub.appConfigUrl,
+    });
+    const { page, errors } = await openApp(browser, `/?${query}`);
+    await modelsReady(page);
+    expect(await page.getByTestId('model-status').textContent()).toContain('Tandem-Target-q4f16_1-MLC');
+    const offered = await page
+      .getByTestId('model-ids')
+      .locator('option')
+      .evaluateAll((o) => o.map((e) => e.getAttribute('value')));
+    expect(offered).toEqual(['Tandem-Target-q4f16_1-MLC', 'Tandem-Draft-q4f16_1-MLC']);
+
+    await page.getByTestId('temperature').fill('0');
+    await page.getByTestId('max-tokens').fill('24');
+    await page.getByTestId('input').fill('Tell me a story about a cat named Tom.');
+    await page.getByTestId('send').click();
+    const reply = page.getByTestId('message-assistant').last();
+    await expect.poll(() => reply.getAttribute('data-state'), { timeout: 120_000 }).toBe('done');
+    expect((await reply.textContent())?.length).toBeGreaterThan(10);
+    expect(errors).toEqual([]);
+  });
+
+  it("offers web-llm's catalogue ids, and names an unknown id in a banner", async () => {
+    const { page } = await openApp(browser, '/?model=No-Such-Model-q4f16_1-MLC');
+    const banner = page.getByTestId('banner');
+    await expect.poll(() => banner.textContent(), { timeout: 60_000 }).toMatch(/ModelNotFoundError|No-Such-Model/);
+    const offered = await page
+      .getByTestId('model-ids')
+      .locator('option')
+      .evaluateAll((o) => o.map((e) => e.getAttribute('value')));
+    expect(offered).toContain('Llama-3.1-8B-Instruct-q4f16_1-MLC');
+    expect(offered).not.toContain('Phi-3.5-mini-instruct-q4f16_1-MLC');
+  });
+});
