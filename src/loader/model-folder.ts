@@ -40,17 +40,19 @@ export async function loadConfig(source: ModelSource): Promise<ModelConfig> {
 export type FolderConfig = { format: 'huggingface'; config: ModelConfig } | ({ format: 'mlc' } & MlcFolderConfig);
 
 export async function readFolderConfig(source: ModelSource): Promise<FolderConfig> {
+  let missing: Error;
   try {
     return { format: 'huggingface', config: await loadConfig(source) };
   } catch (error) {
     if ((error as Error).name !== 'ModelFileMissingError') throw error;
+    missing = error as Error;
   }
   const json = await readJson(source, 'mlc-chat-config.json', ModelConfigError).catch((error: Error) => {
     if (error.name !== 'ModelFileMissingError') throw error;
     throw new ModelFileMissingError(
-      `${source.name} has neither config.json (a Hugging Face model folder) nor mlc-chat-config.json (an MLC one). ` +
-        'Is the folder URL right?',
-      { cause: error },
+      `${source.name} has neither config.json (a Hugging Face model folder) nor mlc-chat-config.json (an MLC ` +
+        `one). Is the folder URL right? (${missing.message})`,
+      { cause: missing },
     );
   });
   return { format: 'mlc', ...parseMlcConfig(json, `${source.name}/mlc-chat-config.json`) };
