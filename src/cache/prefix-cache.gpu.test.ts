@@ -2,13 +2,14 @@
 
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Gpu } from '../gpu/device';
-import type { GpuModel } from '../model/gpu-model';
+import { GpuModel } from '../model/gpu-model';
 import { GREEDY } from '../sampling/sampling';
 import { expectBitwiseEqual } from '../testing/compare';
 import { loadGpuPair } from '../testing/fixtures';
 import { testGpu } from '../testing/gpu';
 import type { TextTokenizer } from '../tokenizer/tokenizer';
 import { CachedGenerator } from './cached-generator';
+import { kvBytes } from './prefix-cache';
 
 let gpu: Gpu;
 let target: GpuModel;
@@ -41,17 +42,24 @@ describe('prefix cache on the GPU', () => {
     cached.cache.clear();
   });
 
-  it('copies a KV prefix on the GPU exactly: logits after the copy equal a fresh computation', async () => {
-    const ids = tokenizer.encodePrompt(
-      'Once upon a time, there was a little cat named Tom. Tom lived in a small house.',
-    );
-    const source = target.createSequence(64);
-    await target.forward(source, ids);
-    const copy = target.createSequence(64);
-    target.copyPrefix(source, copy, ids.length - 3);
-    const vocab = target.config.vocabSize;
-    const fromCopy = await target.forward(copy, ids.slice(-3));
-    const fresh = await target.forward(target.createSequence(64), ids);
-    expectBitwiseEqual(fromCopy, fresh.subarray(-3 * vocab), 'logits after copyPrefix');
-  });
+  it.each(['f32', 'f16'] as const)(
+    'copies a KV prefix on the GPU exactly (%s cache): logits after the copy equal a fresh computation',
+    async (kv) => {
+      const model =
+        kv === 'f32' ? target : await GpuModel.onWeights(gpu, target.config, target.weights, { kvCache: kv });
+      const ids = tokenizer.encodePrompt(
+        'Once upon a time, there was a little cat named Tom. Tom lived in a small house.',
+      );
+      const source = model.createSequence(64);
+      await model.forward(source, ids);
+      const copy = model.createSequence(64);
+      model.copyPrefix(source, copy, ids.length - 3);
+      const vocab = model.config.vocabSize;
+      const fromCopy = await model.forward(copy, ids.slice(-3));
+      const fresh = await model.forward(model.createSequence(64), ids);
+      expectBitwiseEqual(fromCopy, fresh.subarray(-3 * vocab), 'logits after copyPrefix');
+      expect(kvBytes(model, 64)).toBe(source.bytes);
+      if (model !== target) model.destroy();
+    },
+  );
 });

@@ -22,6 +22,9 @@ class Counting implements CausalLM<ReferenceSequence> {
   get config(): ModelConfig {
     return this.model.config;
   }
+  get kvFormat() {
+    return this.model.kvFormat;
+  }
   createSequence(capacity: number) {
     return this.model.createSequence(capacity);
   }

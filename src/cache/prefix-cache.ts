@@ -17,6 +17,7 @@
  */
 
 import { TandemError } from '../errors';
+import { kvValueBytes } from '../kernels/kv-cache';
 import type { CausalLM, Sequence } from '../model/types';
 
 export interface CacheEntry<S extends Sequence, D extends Sequence> {
@@ -48,7 +49,7 @@ export interface PrefixCacheOptions<S extends Sequence, D extends Sequence> {
 /** Bytes of one sequence's KV cache: keys and values, every layer, float32. */
 export function kvBytes(model: CausalLM<Sequence>, capacity: number): number {
   const { numLayers, numKvHeads, headDim } = model.config;
-  return 2 * numLayers * capacity * numKvHeads * headDim * 4;
+  return 2 * numLayers * capacity * numKvHeads * headDim * kvValueBytes(model.kvFormat);
 }
 
 export class CacheFullError extends TandemError {

@@ -23,6 +23,7 @@ import type {
 } from '@mlc-ai/web-llm';
 import { CachedGenerator } from '../cache/cached-generator';
 import { type Gpu, requestGpu } from '../gpu/device';
+import type { KvFormat } from '../kernels/kv-cache';
 import type { FileProgress, ModelSource } from '../loader/source';
 import type { GpuModel, GpuSequence } from '../model/gpu-model';
 import { destroyPair, loadPair, type ModelPair } from '../model/pair';
@@ -60,6 +61,8 @@ export interface EngineOptions {
   cacheBudgetBytes?: number;
   /** Tokens a conversation may reach (default: the model's, at most 2048). */
   contextLength?: number;
+  /** How KV caches hold keys and values: 'f16' halves their memory (default: f16 for 3B-class models and up). */
+  kvCache?: KvFormat;
   initProgressCallback?: (report: InitProgressReport) => void;
   /** A GPU to use; by default `navigator.gpu`'s. */
   gpu?: Gpu;
@@ -141,7 +144,7 @@ export class TandemEngine {
         `Loading ${p.file}: ${(p.loaded / 2 ** 20).toFixed(1)}${p.total ? ` of ${(p.total / 2 ** 20).toFixed(1)}` : ''} MB`,
       );
     const wanted = options.contextLength ?? DEFAULT_CONTEXT_LENGTH;
-    const pair = await loadPair(gpu, sources, { maxContext: wanted, onProgress });
+    const pair = await loadPair(gpu, sources, { maxContext: wanted, onProgress, kvCache: options.kvCache });
     for (const { folder } of [pair.target, ...(pair.draft ? [pair.draft] : [])]) {
       if (folder.config.unknownKeys.length === 0) continue;
       warnings.push({

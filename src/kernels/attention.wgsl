@@ -29,8 +29,7 @@ struct Step { tokens: u32, start: u32, _pad0: u32, _pad1: u32 }
 
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<storage, read> q: array<vec4f>;        // (tokens, NH, HD / 4), rotated
-@group(0) @binding(2) var<storage, read> k_cache: array<vec4f>;  // (capacity, NKV, HD / 4), rotated
-@group(0) @binding(3) var<storage, read> v_cache: array<f32>;    // (capacity, NKV, HD)
+// Bindings 2 and 3, the KV cache, and its accessors key4 / value come from kv-cache.ts (f32 or f16).
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;  // (tokens, NH, HD)
 
 var<workgroup> q_tile: array<vec4f, HD / 4u>;
@@ -59,7 +58,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
     if (seen) {
       let k = (pos * NKV + kvh) * hd4;
       var qk = 0.0;
-      for (var i = 0u; i < hd4; i++) { qk += dot(q_tile[i], k_cache[k + i]); }
+      for (var i = 0u; i < hd4; i++) { qk += dot(q_tile[i], key4(k + i)); }
       s = qk * SCALE;
       if (SOFTCAP > 0.0) { s = SOFTCAP * tanh(clamp(s / SOFTCAP, -15.0, 15.0)); }
     }
@@ -83,7 +82,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
     l = l * correction + reduce[0];
     if (t < HD) {
       let count = min(WG, length - tile);
-      let v = (tile * NKV + kvh) * HD + t;  // v_cache index of position tile, dimension t
+      let v = (tile * NKV + kvh) * HD + t;  // the cache index of position tile, dimension t
       let stride = NKV * HD;                // from one position to the next
       var s0 = 0.0;
       var s1 = 0.0;
@@ -91,12 +90,12 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
       var s3 = 0.0;
       var j = 0u;
       for (; j + 4u <= count; j += 4u) {
-        s0 += probs[j] * v_cache[v + j * stride];
-        s1 += probs[j + 1u] * v_cache[v + (j + 1u) * stride];
-        s2 += probs[j + 2u] * v_cache[v + (j + 2u) * stride];
-        s3 += probs[j + 3u] * v_cache[v + (j + 3u) * stride];
+        s0 += probs[j] * value(v + j * stride);
+        s1 += probs[j + 1u] * value(v + (j + 1u) * stride);
+        s2 += probs[j + 2u] * value(v + (j + 2u) * stride);
+        s3 += probs[j + 3u] * value(v + (j + 3u) * stride);
       }
-      for (; j < count; j++) { s0 += probs[j] * v_cache[v + j * stride]; }
+      for (; j < count; j++) { s0 += probs[j] * value(v + j * stride); }
       acc = acc * correction + ((s0 + s1) + (s2 + s3));
     }
     m = m_new;

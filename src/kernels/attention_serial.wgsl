@@ -27,8 +27,7 @@ struct Step { tokens: u32, start: u32, _pad0: u32, _pad1: u32 }
 
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<storage, read> q: array<vec4f>;        // (tokens, NH, HD / 4), rotated
-@group(0) @binding(2) var<storage, read> k_cache: array<vec4f>;  // (capacity, NKV, HD / 4), rotated
-@group(0) @binding(3) var<storage, read> v_cache: array<vec4f>;  // (capacity, NKV, HD / 4)
+// Bindings 2 and 3, the KV cache, and its accessors key4 / value4 come from kv-cache.ts (f32 or f16).
 @group(0) @binding(4) var<storage, read_write> out: array<vec4f>; // (tokens, NH, HD / 4)
 
 @compute @workgroup_size(WG)
@@ -56,7 +55,7 @@ fn main(@builtin(global_invocation_id) id: vec3u) {
       }
       let k = ((tile + j) * NKV + kvh) * hd4;
       var qk = 0.0;
-      for (var i = 0u; i < hd4; i++) { qk += dot(q[q_at + i], k_cache[k + i]); }
+      for (var i = 0u; i < hd4; i++) { qk += dot(q[q_at + i], key4(k + i)); }
       var s = qk * SCALE;
       if (SOFTCAP > 0.0) { s = SOFTCAP * tanh(clamp(s / SOFTCAP, -15.0, 15.0)); }
       scores[j] = s;
@@ -71,7 +70,7 @@ fn main(@builtin(global_invocation_id) id: vec3u) {
       let e = exp(scores[j] - m_new);
       l += e;
       let v = ((tile + j) * NKV + kvh) * hd4;
-      for (var i = 0u; i < hd4; i++) { acc[i] += e * v_cache[v + i]; }
+      for (var i = 0u; i < hd4; i++) { acc[i] += e * value4(v + i); }
     }
     m = m_new;
   }

@@ -12,8 +12,7 @@ override HD: u32;     // head dim
 
 @group(0) @binding(5) var<storage, read> cos_table: array<f32>;       // (positions, HD/2)
 @group(0) @binding(6) var<storage, read> sin_table: array<f32>;       // (positions, HD/2)
-@group(0) @binding(7) var<storage, read_write> k_cache: array<f32>;   // (capacity, NKV, HD)
-@group(0) @binding(8) var<storage, read_write> v_cache: array<f32>;   // (capacity, NKV, HD)
+// Bindings 7 and 8, the KV cache, and its store_k / store_v come from kv-cache.ts (f32 or f16).
 
 // y is (tokens, NH, HD): the queries.
 fn store_pair(j: u32, n: u32, a: f32, b: f32) {
@@ -23,8 +22,8 @@ fn store_pair(j: u32, n: u32, a: f32, b: f32) {
   let p = step.start + n;
   if (head >= NH + NKV) {
     let at = (p * NKV + head - NH - NKV) * HD;
-    v_cache[at + i] = a;
-    v_cache[at + half + i] = b;
+    store_v(at + i, a);
+    store_v(at + half + i, b);
     return;
   }
   let cos_pi = cos_table[p * half + i];
@@ -36,7 +35,7 @@ fn store_pair(j: u32, n: u32, a: f32, b: f32) {
     y[(n * NH + head) * HD + half + i] = rb;
   } else {
     let at = (p * NKV + head - NH) * HD;
-    k_cache[at + i] = ra;
-    k_cache[at + half + i] = rb;
+    store_k(at + i, ra);
+    store_k(at + half + i, rb);
   }
 }

@@ -13,8 +13,9 @@
  */
 
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createStorage, STORAGE, uploadBuffer } from '../gpu/buffers';
+import { createStorage, readBuffer, STORAGE, uploadBuffer } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
+import { f16ToF32, f32ToF16, widenF16 } from '../loader/half';
 import type { WeightDType } from '../loader/weights';
 import { linear } from '../ref/linear';
 import { applyRope, geluGate, siluGate } from '../ref/ops';
@@ -23,6 +24,7 @@ import { expectBitwiseEqual, expectClose } from '../testing/compare';
 import { readFloats, runPass, testGpu } from '../testing/gpu';
 import { packWeights } from '../testing/weights';
 import { Rng } from '../util/rng';
+import { type KvFormat, kvValueBytes } from './kv-cache';
 import { LinearKernel, type LinearOutput, type LinearShape } from './linear';
 import { LinearLayer, layerVariants } from './linear-layer';
 import { CPU_PROFILE, GPU_PROFILE } from './profile';
@@ -98,56 +100,80 @@ describe.each([
   ] as const)(
     'rope: nh %i, nkv %i, hd %i, k %i: %i tokens from position %i, %s weights, bias %s',
     async (nh, nkv, hd, k, tokens, start, dtype, withBias) => {
-      const rng = new Rng(22);
-      const rows = (nh + 2 * nkv) * hd;
-      const capacity = 64;
-      const l = layer(rng, rows, k, tokens, dtype, withBias);
-      const tables = ropeTables({ theta: 10000, scaling: { type: 'default' } }, hd, capacity);
-      const q = createStorage(device, tokens * nh * hd * 4, 'q');
-      const kCache = createStorage(device, capacity * nkv * hd * 4, 'k');
-      const vCache = createStorage(device, capacity * nkv * hd * 4, 'v');
-      const heads = { numHeads: nh, numKvHeads: nkv, headDim: hd };
-      const shape = { rows, k, dtype };
-      const kernel = modelLayer(shape, { kind: 'rope', heads });
-      const rope = { cos: upload(tables.cos), sin: upload(tables.sin), kCache, vCache };
-      const binds = kernel.bind({
-        step: step.buffer,
-        weight: l.weight,
-        bias: l.biasBuffer,
-        x: l.xBuffer,
-        y: q,
-        rope,
-      });
-      step.write(tokens, start);
-      await runPass(device, (pass) => kernel.encode(pass, binds, tokens));
-
-      // The same layer without an epilogue, a token a workgroup: the plain rows' bits.
-      const [decode] = layerVariants(shape, profile, gpu.subgroupShuffle);
-      const plain = new LinearKernel(device, shape, { kind: 'store' }, decode);
-      const qkv = createStorage(device, tokens * rows * 4, 'qkv');
-      const plainBind = plain.bind({ step: step.buffer, weight: l.weight, bias: l.biasBuffer, x: l.xBuffer, y: qkv });
-      await runPass(device, (pass) => plain.encode(pass, plainBind, tokens));
-      const plainRows = await readFloats(device, qkv, tokens * rows);
-
-      const gotQ = await readFloats(device, q, tokens * nh * hd);
-      const gotK = await readFloats(device, kCache, capacity * nkv * hd);
-      const gotV = await readFloats(device, vCache, capacity * nkv * hd);
-      const reference = linear(l.x, l.values, rows, l.bias);
-      for (let n = 0; n < tokens; n++) {
-        const row = reference.subarray(n * rows, (n + 1) * rows);
-        const wantQ = row.slice(0, nh * hd);
-        const wantK = row.slice(nh * hd, (nh + nkv) * hd);
-        applyRope(wantQ, nh, start + n, tables.cos, tables.sin);
-        applyRope(wantK, nkv, start + n, tables.cos, tables.sin);
-        const at = (start + n) * nkv * hd;
-        expectClose(gotQ.subarray(n * nh * hd, (n + 1) * nh * hd), wantQ, TOLERANCE, `q of token ${n}`);
-        expectClose(gotK.subarray(at, at + nkv * hd), wantK, TOLERANCE, `k of token ${n}`);
-        const plainV = plainRows.subarray(n * rows + (nh + nkv) * hd, (n + 1) * rows);
-        expectBitwiseEqual(gotV.subarray(at, at + nkv * hd), plainV, `v of token ${n} vs the plain layer`);
-        expectClose(plainV, row.subarray((nh + nkv) * hd), TOLERANCE, `v of token ${n}`);
-      }
+      for (const kv of ['f32', 'f16'] as const) await ropeCase(nh, nkv, hd, k, tokens, start, dtype, withBias, kv);
     },
   );
+
+  /** The rope epilogue writing a KV cache in `kv`: an f16 cache holds the f32 results rounded to halves. */
+  async function ropeCase(
+    nh: number,
+    nkv: number,
+    hd: number,
+    k: number,
+    tokens: number,
+    start: number,
+    dtype: WeightDType,
+    withBias: boolean,
+    kv: KvFormat,
+  ) {
+    const rng = new Rng(22);
+    const rows = (nh + 2 * nkv) * hd;
+    const capacity = 64;
+    const l = layer(rng, rows, k, tokens, dtype, withBias);
+    const tables = ropeTables({ theta: 10000, scaling: { type: 'default' } }, hd, capacity);
+    const q = createStorage(device, tokens * nh * hd * 4, 'q');
+    const kCache = createStorage(device, capacity * nkv * hd * kvValueBytes(kv), 'k');
+    const vCache = createStorage(device, capacity * nkv * hd * kvValueBytes(kv), 'v');
+    const heads = { numHeads: nh, numKvHeads: nkv, headDim: hd };
+    const shape = { rows, k, dtype };
+    const kernel = modelLayer(shape, { kind: 'rope', heads, kv });
+    const rope = { cos: upload(tables.cos), sin: upload(tables.sin), kCache, vCache };
+    const binds = kernel.bind({
+      step: step.buffer,
+      weight: l.weight,
+      bias: l.biasBuffer,
+      x: l.xBuffer,
+      y: q,
+      rope,
+    });
+    step.write(tokens, start);
+    await runPass(device, (pass) => kernel.encode(pass, binds, tokens));
+
+    // The same layer without an epilogue, a token a workgroup: the plain rows' bits.
+    const [decode] = layerVariants(shape, profile, gpu.subgroupShuffle);
+    const plain = new LinearKernel(device, shape, { kind: 'store' }, decode);
+    const qkv = createStorage(device, tokens * rows * 4, 'qkv');
+    const plainBind = plain.bind({ step: step.buffer, weight: l.weight, bias: l.biasBuffer, x: l.xBuffer, y: qkv });
+    await runPass(device, (pass) => plain.encode(pass, plainBind, tokens));
+    const plainRows = await readFloats(device, qkv, tokens * rows);
+
+    const gotQ = await readFloats(device, q, tokens * nh * hd);
+    const cache = async (buffer: GPUBuffer) =>
+      kv === 'f32'
+        ? readFloats(device, buffer, capacity * nkv * hd)
+        : widenF16(new Uint16Array(await readBuffer(device, buffer, capacity * nkv * hd * 2)));
+    const toCache = (values: Float32Array) => (kv === 'f32' ? values : values.map((x) => f16ToF32(f32ToF16(x))));
+    const gotK = await cache(kCache);
+    const gotV = await cache(vCache);
+    // A rounding to f16 may go either way (WGSL leaves it open): one f16 step of tolerance.
+    const cached = kv === 'f32' ? TOLERANCE : { atol: 2e-3, rtol: 1e-3 };
+    const reference = linear(l.x, l.values, rows, l.bias);
+    for (let n = 0; n < tokens; n++) {
+      const row = reference.subarray(n * rows, (n + 1) * rows);
+      const wantQ = row.slice(0, nh * hd);
+      const wantK = row.slice(nh * hd, (nh + nkv) * hd);
+      applyRope(wantQ, nh, start + n, tables.cos, tables.sin);
+      applyRope(wantK, nkv, start + n, tables.cos, tables.sin);
+      const at = (start + n) * nkv * hd;
+      expectClose(gotQ.subarray(n * nh * hd, (n + 1) * nh * hd), wantQ, TOLERANCE, `q of token ${n}`);
+      expectClose(gotK.subarray(at, at + nkv * hd), toCache(wantK), cached, `${kv} k of token ${n}`);
+      const plainV = plainRows.subarray(n * rows + (nh + nkv) * hd, (n + 1) * rows);
+      if (kv === 'f32')
+        expectBitwiseEqual(gotV.subarray(at, at + nkv * hd), plainV, `v of token ${n} vs the plain layer`);
+      expectClose(gotV.subarray(at, at + nkv * hd), toCache(plainV), cached, `${kv} v of token ${n}`);
+      expectClose(plainV, row.subarray((nh + nkv) * hd), TOLERANCE, `v of token ${n}`);
+    }
+  }
 
   it('refuses shapes an epilogue cannot pair', () => {
     const heads = { numHeads: 4, numKvHeads: 2, headDim: 16 };

@@ -15,6 +15,7 @@ import type { Activation } from '../loader/config';
 import type { WeightDType } from '../loader/weights';
 import gateCode from './epilogue_gate.wgsl?raw';
 import ropeCode from './epilogue_rope.wgsl?raw';
+import { type KvFormat, kvWriteCode } from './kv-cache';
 import type { HeadShape } from './ops';
 import q4Code from './q4.wgsl?raw';
 
@@ -35,7 +36,7 @@ export type LinearOutput =
   | { kind: 'store'; part?: RowPart }
   | { kind: 'accumulate'; part?: RowPart }
   | { kind: 'gate'; activation: Activation }
-  | { kind: 'rope'; heads: HeadShape };
+  | { kind: 'rope'; heads: HeadShape; kv?: KvFormat };
 
 /** A matrix's rows split over several buffers: this kernel's rows start at `offset` of `total`. */
 export interface RowPart {
@@ -109,7 +110,7 @@ export function linearCode(code: string, output: LinearOutput): string {
     output.kind === 'gate'
       ? gateCode
       : output.kind === 'rope'
-        ? ropeCode
+        ? `${ropeCode}${kvWriteCode(output.kv ?? 'f32', 7)}`
         : '// Never called: PAIR_SPAN is 0.\nfn store_pair(j: u32, n: u32, a: f32, b: f32) {}\n';
   return `${code}\n${q4Code}\n${epilogue}`;
 }
@@ -126,7 +127,8 @@ export function withShuffle(code: string, shuffle: number): string {
 
 /** A label naming the layer, its tile and variant, and its output: "linear F16 2048x576/5 shuffle 32 rope". */
 export function planLabel(shape: LinearShape, tileN: number, variant: string, output: LinearOutput): string {
-  const out = output.kind === 'gate' ? ` ${output.activation}-gate` : output.kind === 'rope' ? ' rope' : '';
+  const out =
+    output.kind === 'gate' ? ` ${output.activation}-gate` : output.kind === 'rope' ? ` rope ${output.kv ?? 'f32'}` : '';
   return `linear ${shape.dtype} ${shape.rows}x${shape.k}/${tileN}${variant ? ` ${variant}` : ''}${out}`;
 }
 

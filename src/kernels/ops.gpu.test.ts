@@ -7,8 +7,9 @@
  */
 
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createStorage, STORAGE, uploadBuffer } from '../gpu/buffers';
+import { createStorage, readBuffer, STORAGE, uploadBuffer } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
+import { f16ToF32, f32ToF16, widenF16 } from '../loader/half';
 import { applyRope, attention, rmsNorm, softcap } from '../ref/ops';
 import { ropeTables } from '../ref/rope';
 import { argmax } from '../sampling/sampling';
@@ -16,6 +17,7 @@ import { expectClose } from '../testing/compare';
 import { readFloats, runPass, testGpu } from '../testing/gpu';
 import { packWeights } from '../testing/weights';
 import { Rng } from '../util/rng';
+import { kvValueBytes } from './kv-cache';
 import { ArgmaxKernel, AttentionKernel, EmbedKernel, QkNormRopeKernel, RmsNormKernel, SoftcapKernel } from './ops';
 import { StepUniform } from './step';
 
@@ -99,49 +101,67 @@ describe('rmsnorm', () => {
 
 describe('per-head q/k norm with RoPE', () => {
   it.each([
-    [4, 2, 32, 3, 0, 64],
-    [2, 1, 128, 2, 9, 64],
-    [4, 2, 32, 5, 17, 4],
-  ])('nh %i, nkv %i, hd %i: %i tokens from position %i, %i threads', async (nh, nkv, hd, tokens, start, workgroup) => {
-    const rng = new Rng(8);
-    const capacity = 32;
-    const heads = nh + 2 * nkv;
-    const qkv = rng.floats(tokens * heads * hd, -2, 2);
-    const qNorm = rng.floats(hd, 0.5, 1.5);
-    const kNorm = rng.floats(hd, 0.5, 1.5);
-    const tables = ropeTables({ theta: 1000000, scaling: { type: 'default' } }, hd, capacity);
-    const q = createStorage(device, tokens * nh * hd * 4, 'q');
-    const kCache = createStorage(device, capacity * nkv * hd * 4, 'k');
-    const vCache = createStorage(device, capacity * nkv * hd * 4, 'v');
-    const kernel = new QkNormRopeKernel(device, { numHeads: nh, numKvHeads: nkv, headDim: hd }, 1e-6, workgroup);
-    const bindGroup = kernel.bind({
-      step: step.buffer,
-      qkv: upload(qkv),
-      qNorm: upload(qNorm),
-      kNorm: upload(kNorm),
-      cos: upload(tables.cos),
-      sin: upload(tables.sin),
-      q,
-      kCache,
-      vCache,
-    });
-    step.write(tokens, start);
-    await runPass(device, (pass) => kernel.encode(pass, bindGroup, tokens));
-    const gotQ = await readFloats(device, q, tokens * nh * hd);
-    const gotK = await readFloats(device, kCache, capacity * nkv * hd);
-    const gotV = await readFloats(device, vCache, capacity * nkv * hd);
-    for (let n = 0; n < tokens; n++) {
-      const row = qkv.subarray(n * heads * hd, (n + 1) * heads * hd);
-      const wantQ = rmsNorm(row.slice(0, nh * hd), qNorm, 1e-6);
-      const wantK = rmsNorm(row.slice(nh * hd, (nh + nkv) * hd), kNorm, 1e-6);
-      applyRope(wantQ, nh, start + n, tables.cos, tables.sin);
-      applyRope(wantK, nkv, start + n, tables.cos, tables.sin);
-      const at = (start + n) * nkv * hd;
-      expectClose(gotQ.subarray(n * nh * hd, (n + 1) * nh * hd), wantQ, SUMS, `q of token ${n}`);
-      expectClose(gotK.subarray(at, at + nkv * hd), wantK, SUMS, `k of token ${n}`);
-      expectClose(gotV.subarray(at, at + nkv * hd), row.slice((nh + nkv) * hd), EXACT, `v of token ${n}`);
-    }
-  });
+    [4, 2, 32, 3, 0, 64, 'f32'],
+    [2, 1, 128, 2, 9, 64, 'f32'],
+    [4, 2, 32, 5, 17, 4, 'f32'],
+    [4, 2, 32, 5, 17, 64, 'f16'],
+    [2, 1, 128, 2, 9, 4, 'f16'],
+  ] as const)(
+    'nh %i, nkv %i, hd %i: %i tokens from position %i, %i threads, %s KV cache',
+    async (nh, nkv, hd, tokens, start, workgroup, kv) => {
+      const rng = new Rng(8);
+      const capacity = 32;
+      const heads = nh + 2 * nkv;
+      const qkv = rng.floats(tokens * heads * hd, -2, 2);
+      const qNorm = rng.floats(hd, 0.5, 1.5);
+      const kNorm = rng.floats(hd, 0.5, 1.5);
+      const tables = ropeTables({ theta: 1000000, scaling: { type: 'default' } }, hd, capacity);
+      const q = createStorage(device, tokens * nh * hd * 4, 'q');
+      const kCache = createStorage(device, capacity * nkv * hd * kvValueBytes(kv), 'k');
+      const vCache = createStorage(device, capacity * nkv * hd * kvValueBytes(kv), 'v');
+      const heads3 = { numHeads: nh, numKvHeads: nkv, headDim: hd };
+      const kernel = new QkNormRopeKernel(device, heads3, 1e-6, workgroup, kv);
+      const bindGroup = kernel.bind({
+        step: step.buffer,
+        qkv: upload(qkv),
+        qNorm: upload(qNorm),
+        kNorm: upload(kNorm),
+        cos: upload(tables.cos),
+        sin: upload(tables.sin),
+        q,
+        kCache,
+        vCache,
+      });
+      step.write(tokens, start);
+      await runPass(device, (pass) => kernel.encode(pass, bindGroup, tokens));
+      const gotQ = await readFloats(device, q, tokens * nh * hd);
+      // An f16 cache holds the results rounded to halves, either way (WGSL leaves the direction open).
+      const cache = async (buffer: GPUBuffer) =>
+        kv === 'f32'
+          ? readFloats(device, buffer, capacity * nkv * hd)
+          : widenF16(new Uint16Array(await readBuffer(device, buffer, capacity * nkv * hd * 2)));
+      const toCache = (values: Float32Array) => (kv === 'f32' ? values : values.map((x) => f16ToF32(f32ToF16(x))));
+      const cached = kv === 'f32' ? SUMS : { atol: 2e-3, rtol: 1e-3 };
+      const gotK = await cache(kCache);
+      const gotV = await cache(vCache);
+      for (let n = 0; n < tokens; n++) {
+        const row = qkv.subarray(n * heads * hd, (n + 1) * heads * hd);
+        const wantQ = rmsNorm(row.slice(0, nh * hd), qNorm, 1e-6);
+        const wantK = rmsNorm(row.slice(nh * hd, (nh + nkv) * hd), kNorm, 1e-6);
+        applyRope(wantQ, nh, start + n, tables.cos, tables.sin);
+        applyRope(wantK, nkv, start + n, tables.cos, tables.sin);
+        const at = (start + n) * nkv * hd;
+        expectClose(gotQ.subarray(n * nh * hd, (n + 1) * nh * hd), wantQ, SUMS, `q of token ${n}`);
+        expectClose(gotK.subarray(at, at + nkv * hd), toCache(wantK), cached, `k of token ${n}`);
+        expectClose(
+          gotV.subarray(at, at + nkv * hd),
+          toCache(row.slice((nh + nkv) * hd)),
+          kv === 'f32' ? EXACT : cached,
+          `v of token ${n}`,
+        );
+      }
+    },
+  );
 });
 
 describe('soft capping', () => {
@@ -160,9 +180,11 @@ describe('soft capping', () => {
 });
 
 describe.each([
-  ['workgroup', false],
-  ['serial', true],
-])('attention, %s kernel', (_, serial) => {
+  ['workgroup', false, 'f32'],
+  ['serial', true, 'f32'],
+  ['workgroup', false, 'f16'],
+  ['serial', true, 'f16'],
+] as const)('attention, %s kernel, %s KV cache', (_, serial, kv) => {
   it.each([
     [4, 2, 32, 1, 0, {}],
     [4, 2, 32, 5, 60, {}],
@@ -178,23 +200,33 @@ describe.each([
     const rng = new Rng(4);
     const capacity = start + tokens;
     const q = rng.floats(tokens * nh * hd, -2, 2);
-    const keys = rng.floats(capacity * nkv * hd, -2, 2);
-    const values = rng.floats(capacity * nkv * hd);
+    // An f16 cache holds the nearest halves: the reference attends to exactly those values.
+    const cache = (values: Float32Array) => (kv === 'f16' ? packWeights('F16', values) : { packed: values, values });
+    const keys = cache(rng.floats(capacity * nkv * hd, -2, 2));
+    const values = cache(rng.floats(capacity * nkv * hd));
     const out = createStorage(device, q.byteLength, 'out');
     const shape = { scale: 1 / Math.sqrt(hd), softcap: null, window: null, ...options };
-    const kernel = new AttentionKernel(device, { numHeads: nh, numKvHeads: nkv, headDim: hd }, serial, shape);
+    const kernel = new AttentionKernel(device, { numHeads: nh, numKvHeads: nkv, headDim: hd }, serial, shape, kv);
     const bindGroup = kernel.bind({
       step: step.buffer,
       q: upload(q),
-      kCache: upload(keys),
-      vCache: upload(values),
+      kCache: upload(keys.packed),
+      vCache: upload(values.packed),
       out,
     });
     step.write(tokens, start);
     await runPass(device, (pass) => kernel.encode(pass, bindGroup, tokens));
     const got = await readFloats(device, out, q.length);
     for (let n = 0; n < tokens; n++) {
-      const want = attention(q.subarray(n * nh * hd, (n + 1) * nh * hd), keys, values, start + n + 1, nh, nkv, shape);
+      const want = attention(
+        q.subarray(n * nh * hd, (n + 1) * nh * hd),
+        keys.values,
+        values.values,
+        start + n + 1,
+        nh,
+        nkv,
+        shape,
+      );
       expectClose(got.subarray(n * nh * hd, (n + 1) * nh * hd), want, SUMS, `attention of token ${n}`);
     }
   });

@@ -11,6 +11,7 @@ import attentionCode from './attention.wgsl?raw';
 import attentionSerialCode from './attention_serial.wgsl?raw';
 import embedCode from './embed.wgsl?raw';
 import { ComputeKernel } from './kernel';
+import { type KvFormat, kvReadCode, kvWriteCode } from './kv-cache';
 import logitRulesCode from './logit_rules.wgsl?raw';
 import qkNormRopeCode from './qk_norm_rope.wgsl?raw';
 import rmsnormCode from './rmsnorm.wgsl?raw';
@@ -91,6 +92,7 @@ export class AttentionKernel extends ComputeKernel {
     private readonly heads: HeadShape,
     serial = false,
     shape: AttentionShape = { scale: 1 / Math.sqrt(heads.headDim), softcap: null, window: null },
+    kv: KvFormat = 'f32',
   ) {
     const { numHeads: nh, numKvHeads: nkv, headDim: hd } = heads;
     if (hd % 4 !== 0) throw new RangeError(`attention: head dim ${hd} is not a multiple of 4`);
@@ -99,8 +101,11 @@ export class AttentionKernel extends ComputeKernel {
     }
     // The workgroup kernel: a thread per output dimension, and a power of two for its reductions.
     const wg = serial ? SERIAL_WORKGROUP : Math.max(64, 2 ** Math.ceil(Math.log2(hd)));
-    const label = `attention ${nh}/${nkv}x${hd}${serial ? ' serial' : ''}${shape.window ? ` window ${shape.window}` : ''}`;
-    super(device, label, serial ? attentionSerialCode : attentionCode, {
+    const label = `attention ${nh}/${nkv}x${hd}${serial ? ' serial' : ''}${shape.window ? ` window ${shape.window}` : ''} ${kv}`;
+    const code = serial
+      ? `${attentionSerialCode}${kvReadCode(kv, 'four')}`
+      : `${attentionCode}${kvReadCode(kv, 'one')}`;
+    super(device, label, code, {
       NH: nh,
       NKV: nkv,
       HD: hd,
@@ -131,9 +136,10 @@ export class QkNormRopeKernel extends ComputeKernel {
     private readonly heads: HeadShape,
     eps: number,
     workgroup = 64,
+    kv: KvFormat = 'f32',
   ) {
     const { numHeads: nh, numKvHeads: nkv, headDim: hd } = heads;
-    super(device, `qk-norm rope ${nh}/${nkv}x${hd}`, qkNormRopeCode, {
+    super(device, `qk-norm rope ${nh}/${nkv}x${hd} ${kv}`, `${qkNormRopeCode}${kvWriteCode(kv, 7)}`, {
       NH: nh,
       NKV: nkv,
       HD: hd,

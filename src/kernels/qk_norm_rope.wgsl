@@ -24,8 +24,7 @@ struct Step { tokens: u32, start: u32, _pad0: u32, _pad1: u32 }
 @group(0) @binding(4) var<storage, read> cos_table: array<f32>;       // (positions, HD/2)
 @group(0) @binding(5) var<storage, read> sin_table: array<f32>;       // (positions, HD/2)
 @group(0) @binding(6) var<storage, read_write> q: array<f32>;         // (tokens, NH, HD)
-@group(0) @binding(7) var<storage, read_write> k_cache: array<f32>;   // (capacity, NKV, HD)
-@group(0) @binding(8) var<storage, read_write> v_cache: array<f32>;   // (capacity, NKV, HD)
+// Bindings 7 and 8, the KV cache, and its store_k / store_v come from kv-cache.ts (f32 or f16).
 
 var<workgroup> partial: array<f32, WG>;
 
@@ -38,7 +37,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
   let p = step.start + n;
   if (head >= NH + NKV) {
     let at = (p * NKV + head - NH - NKV) * HD;
-    for (var i = t; i < HD; i += WG) { v_cache[at + i] = qkv[src + i]; }
+    for (var i = t; i < HD; i += WG) { store_v(at + i, qkv[src + i]); }
     return;
   }
   var sum = 0.0;
@@ -73,8 +72,8 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
       q[(n * NH + head) * HD + half + i] = rb;
     } else {
       let at = (p * NKV + head - NH) * HD;
-      k_cache[at + i] = ra;
-      k_cache[at + half + i] = rb;
+      store_k(at + i, ra);
+      store_k(at + half + i, rb);
     }
   }
 }

@@ -17,6 +17,7 @@
  */
 
 import type { Gpu } from '../gpu/device';
+import type { KvFormat } from '../kernels/kv-cache';
 import { LinearLayer } from '../kernels/linear-layer';
 import type { LinearOutput } from '../kernels/linear-shape';
 import { AttentionKernel, type HeadShape, QkNormRopeKernel, RmsNormKernel } from '../kernels/ops';
@@ -47,12 +48,14 @@ export class LayerKernels {
     private readonly gpu: Gpu,
     private readonly config: ModelConfig,
     readonly profile: KernelProfile,
+    /** How the KV cache stores keys and values. */
+    readonly kv: KvFormat,
   ) {
     const { device } = gpu;
     const { hiddenSize: d, rmsNormEps: eps } = config;
     this.norm = new RmsNormKernel(device, d, eps, profile.rowWorkgroup);
     if (config.sandwichNorms) this.normAdd = new RmsNormKernel(device, d, eps, profile.rowWorkgroup, true);
-    if (config.qkNorm) this.qkNormRope = new QkNormRopeKernel(device, this.heads, eps, profile.rowWorkgroup);
+    if (config.qkNorm) this.qkNormRope = new QkNormRopeKernel(device, this.heads, eps, profile.rowWorkgroup, kv);
   }
 
   get heads(): HeadShape {
@@ -66,11 +69,13 @@ export class LayerKernels {
     let kernel = this.attention.get(key);
     if (!kernel) {
       const { attentionScale: scale, attentionSoftcap: softcap } = this.config;
-      kernel = new AttentionKernel(this.gpu.device, this.heads, this.profile.serialAttention, {
-        scale,
-        softcap,
-        window,
-      });
+      kernel = new AttentionKernel(
+        this.gpu.device,
+        this.heads,
+        this.profile.serialAttention,
+        { scale, softcap, window },
+        this.kv,
+      );
       this.attention.set(key, kernel);
     }
     return kernel;
@@ -137,7 +142,7 @@ export class GpuLayer {
         y: act.qkv,
       });
     } else {
-      this.qkv = kernels.linear(w.qkv, { kind: 'rope', heads: kernels.heads });
+      this.qkv = kernels.linear(w.qkv, { kind: 'rope', heads: kernels.heads, kv: kernels.kv });
     }
     this.attention = kernels.attentionFor(config.layers[index].window);
     const branch = act.branch ?? act.x;

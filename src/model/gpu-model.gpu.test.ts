@@ -22,7 +22,7 @@ import { FIXTURES, loadFixture, loadGolden } from '../testing/fixtures';
 import { testGpu } from '../testing/gpu';
 
 import { generate } from './generate';
-import { GpuModel } from './gpu-model';
+import { defaultKvFormat, GpuModel } from './gpu-model';
 
 const GOLDEN = { atol: 2e-3, rtol: 1e-3 };
 
@@ -118,6 +118,61 @@ describe('GPU model on 4-bit weights (the target fixture quantized as MLC quanti
     small.destroy();
     whole.destroy();
   });
+});
+
+describe('GPU model with an f16 KV cache', () => {
+  it('is the default for large models only', () => {
+    const llama8b = { ...folder(FIXTURES.target).config, numLayers: 32, numKvHeads: 8, headDim: 128 };
+    expect(defaultKvFormat(llama8b)).toBe('f16'); // 256 KiB a token in f32
+    expect(defaultKvFormat(folder(FIXTURES.target).config)).toBe('f32');
+  });
+
+  it.each([
+    [FIXTURES.target, 'GPU', GPU_PROFILE],
+    [FIXTURES.gemma3, 'CPU', CPU_PROFILE], // windows, per-head norms (qk_norm_rope.wgsl writes the cache)
+    [FIXTURES.phi3, 'CPU', CPU_PROFILE], // the serial attention kernel
+  ] as const)(
+    '%s, %s profile: the reference with its cache rounded to f16, half the memory, the same bits in any chunks',
+    async (name, _, profile) => {
+      const { config, weights } = folder(name);
+      const model = await GpuModel.create(gpu, config, weights, {
+        maxBatch: 24,
+        maxContext: 256,
+        profile,
+        kvCache: 'f16',
+      });
+      const reference = new ReferenceModel(config, weights, { kvCache: 'f16' });
+      expect(model.createSequence(64).bytes).toBe(2 * config.numLayers * 64 * config.numKvHeads * config.headDim * 2);
+      for (const golden of loadGolden(name)) {
+        const logits = await model.forward(model.createSequence(128), golden.ids);
+        const expected = await reference.forward(reference.createSequence(128), golden.ids);
+        expectClose(logits, expected, { atol: 2e-3, rtol: 2e-3 }, `${name} logits, f16 cache`);
+        const options = { maxTokens: 16, sampling: GREEDY };
+        const onGpu = await generate(model, model.createSequence(256), golden.ids, options);
+        expect(onGpu).toEqual(await generate(reference, reference.createSequence(256), golden.ids, options));
+      }
+      const { ids } = loadGolden(name)[1];
+      const whole = await model.forward(model.createSequence(64), ids);
+      const chunked = await GpuModel.create(gpu, config, weights, {
+        maxBatch: 5,
+        maxContext: 256,
+        profile,
+        kvCache: 'f16',
+      });
+      expectBitwiseEqual(await chunked.forward(chunked.createSequence(64), ids), whole, 'chunks of 5 vs whole');
+      const sequence = model.createSequence(64);
+      const vocab = config.vocabSize;
+      for (let i = 0; i < ids.length; i++) {
+        expectBitwiseEqual(
+          await model.forward(sequence, [ids[i]]),
+          whole.subarray(i * vocab, (i + 1) * vocab),
+          `token ${i}`,
+        );
+      }
+      chunked.destroy();
+      model.destroy();
+    },
+  );
 });
 
 describe('GPU KV cache and batching', () => {

@@ -20,6 +20,7 @@ import { GPUDeviceLostError, GPUOutOfMemoryError, InvalidLogitsError } from '../
 import { createStorage, createUniform } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
 import type { DispatchProfiler } from '../gpu/dispatch-profiler';
+import { type KvFormat, kvValueBytes } from '../kernels/kv-cache';
 import type { LinearLayer } from '../kernels/linear-layer';
 import {
   ArgmaxKernel,
@@ -50,6 +51,21 @@ export interface GpuModelOptions {
   maxContext?: number;
   /** Times every dispatch (benchmarks only: it splits each pass into one per dispatch). */
   profiler?: DispatchProfiler;
+  /**
+   * How KV caches store keys and values: 'f16' halves their memory and the bytes attention
+   * reads. By default f16 for a model whose cache would take 128 KiB a token in f32 (3B and
+   * larger), f32 for smaller ones.
+   */
+  kvCache?: KvFormat;
+}
+
+/** A token's f32 KV cache at or above which a model's caches default to f16. */
+const F16_KV_FROM_BYTES = 128 << 10;
+
+/** The KV format a model of `config` uses unless told otherwise. */
+export function defaultKvFormat(config: ModelConfig): KvFormat {
+  const perToken = 2 * config.numLayers * config.numKvHeads * config.headDim * 4;
+  return perToken >= F16_KV_FROM_BYTES ? 'f16' : 'f32';
 }
 
 interface Activations extends LayerActivations {
@@ -61,7 +77,6 @@ interface Activations extends LayerActivations {
   logitsReadback: GPUBuffer; // (B, vocab), MAP_READ
 }
 
-/** What a forward pass reads back: the logits, the argmax ids, or sampled ids. */
 /** What a pass's head computes per row: logits only, or an id too (the argmax, or a draw). */
 type Want = 'logits' | 'ids' | 'sample';
 
@@ -98,7 +113,7 @@ export class GpuSequence implements Sequence {
     this.rules.set(rules, countFrom, this.tokens, this.length);
   }
 
-  /** GPU memory its KV cache takes: keys and values, every layer, `capacity` tokens, f32. */
+  /** GPU memory its KV cache takes: keys and values, every layer, `capacity` tokens. */
   get bytes(): number {
     return [...this.kCache, ...this.vCache].reduce((sum, buffer) => sum + buffer.size, 0);
   }
@@ -120,6 +135,8 @@ export class GpuModel implements CausalLM<GpuSequence> {
   readonly maxBatch: number;
   readonly maxContext: number;
   readonly profile: KernelProfile;
+  /** How its KV caches store keys and values. */
+  readonly kvFormat: KvFormat;
   /** GPU memory of the activations, staging buffers and RoPE tables (besides weights and KV caches). */
   readonly scratchBytes: number;
   private readonly profiler: DispatchProfiler | undefined;
@@ -159,6 +176,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
     const B = this.maxBatch;
     this.profile = options.profile ?? kernelProfile(gpu.info);
     this.profiler = options.profiler;
+    this.kvFormat = options.kvCache ?? defaultKvFormat(config);
     this.maxContext = Math.min(options.maxContext ?? 4096, config.maxPositions);
     checkLimits(gpu, `The logits of ${B} tokens`, B * vocabSize * 4);
 
@@ -199,7 +217,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
       const kernel = new EmbedKernel(device, d, weights.embed.dtype, config.embeddingScale, rows);
       return { kernel, bind: kernel.bind({ step: this.step.buffer, table, tokens: this.act.tokens, x: this.act.x }) };
     });
-    this.kernels = new LayerKernels(gpu, config, this.profile);
+    this.kernels = new LayerKernels(gpu, config, this.profile, this.kvFormat);
     this.argmax = new ArgmaxKernel(device, vocabSize, B, this.profile.rowWorkgroup);
     this.logitRules = new LogitRulesKernel(device, vocabSize);
     this.sampler = new SampleKernel(device, vocabSize, this.profile.rowWorkgroup);
@@ -278,7 +296,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
     }
     const { device } = this.gpu;
     const { numLayers, numKvHeads, headDim } = this.config;
-    const bytes = capacity * numKvHeads * headDim * 4;
+    const bytes = capacity * numKvHeads * headDim * kvValueBytes(this.kvFormat);
     checkLimits(this.gpu, `A KV cache of ${capacity} tokens`, bytes);
     // An out-of-memory here is reported by the device's uncaptured-error handler, and the
     // first forward pass on this sequence raises it as GPUOutOfMemoryError.
@@ -291,7 +309,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
   /** Copies the first `length` positions of `from`'s KV cache into `to`, on the GPU queue. */
   copyPrefix(from: GpuSequence, to: GpuSequence, length: number): void {
     if (length > from.length || length > to.capacity) throw new RangeError(`copyPrefix(${length}) out of range`);
-    const bytes = length * this.config.numKvHeads * this.config.headDim * 4;
+    const bytes = length * this.config.numKvHeads * this.config.headDim * kvValueBytes(this.kvFormat);
     if (bytes > 0) {
       const encoder = this.gpu.device.createCommandEncoder();
       for (let l = 0; l < this.config.numLayers; l++) {

@@ -12,6 +12,7 @@
  * (the first generated position) up to that row's own token.
  */
 
+import type { KvFormat } from '../kernels/kv-cache';
 import type { ModelConfig } from '../loader/config';
 import type { LogitRules } from '../sampling/logit-rules';
 import type { SamplingParams } from '../sampling/sampling';
@@ -33,6 +34,8 @@ export type Rows = 'all' | 'last';
  */
 export interface CausalLM<S extends Sequence = Sequence> {
   readonly config: ModelConfig;
+  /** How its KV caches store keys and values (f32, or f16: half the memory). */
+  readonly kvFormat: KvFormat;
   createSequence(capacity: number): S;
   /** Logits for each token: (tokens.length, vocabSize). */
   forward(sequence: S, tokens: ArrayLike<number>): Promise<Float32Array>;

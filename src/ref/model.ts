@@ -14,7 +14,9 @@
  * when tied, soft-capped for Gemma 2.
  */
 
+import type { KvFormat } from '../kernels/kv-cache';
 import { type Activation, layerTensorNames, type ModelConfig } from '../loader/config';
+import { f16ToF32, f32ToF16 } from '../loader/half';
 import { toFloat32 } from '../loader/tensors';
 import type { ModelWeights, WeightTensor } from '../loader/weights';
 import type { CausalLM, Rows, Sequence } from '../model/types';
@@ -85,10 +87,15 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
   private ropes: { cos: Float32Array; sin: Float32Array }[] = [];
   private ropePositions = 0;
 
+  /** How its KV caches keep keys and values: f16 rounds each one as the GPU's f16 cache does. */
+  readonly kvFormat: KvFormat;
+
   constructor(
     readonly config: ModelConfig,
     weights: ModelWeights,
+    options: { kvCache?: KvFormat } = {},
   ) {
+    this.kvFormat = options.kvCache ?? 'f32';
     const get = (name: string) => toFloat32(weights.get(name) as WeightTensor);
     const optional = (name: string) => (weights.has(name) ? get(name) : undefined);
     // Gemma's norms multiply by 1 + w, formed once here in float32 (as PyTorch forms it).
@@ -220,8 +227,8 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
       }
       applyRope(q, nh, position, cos, sin);
       applyRope(k, nkv, position, cos, sin);
-      sequence.keys[l].set(k, position * nkv * hd);
-      sequence.values[l].set(v, position * nkv * hd);
+      sequence.keys[l].set(this.kvFormat === 'f16' ? roundToF16(k) : k, position * nkv * hd);
+      sequence.values[l].set(this.kvFormat === 'f16' ? roundToF16(v) : v, position * nkv * hd);
       const attended = attention(q, sequence.keys[l], sequence.values[l], position + 1, nh, nkv, {
         scale: c.attentionScale,
         softcap: c.attentionSoftcap,
@@ -256,4 +263,9 @@ function addBranch(x: Float32Array, branch: Float32Array, norm: Float32Array | u
 
 function gate(activation: Activation, g: Float32Array, up: Float32Array): Float32Array {
   return activation === 'silu' ? siluGate(g, up) : geluGate(g, up);
+}
+
+/** Each value rounded to the nearest f16 (a GPU may take the other neighbour: WGSL leaves it open, so tests compare with a tolerance). */
+function roundToF16(values: Float32Array): Float32Array {
+  return values.map((x) => f16ToF32(f32ToF16(x)));
 }

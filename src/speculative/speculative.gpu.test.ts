@@ -187,14 +187,14 @@ describe('speculative decoding on the GPU', () => {
     },
   );
 
-  it('greedy on the 4-bit MLC pair (q4f16_1 target and draft) equals plain greedy', async () => {
+  it('greedy on the 4-bit MLC pair (q4f16_1 target and draft, f16 KV caches) equals plain greedy, caches exact', async () => {
     const pair = await loadPair(
       gpu,
       {
         target: directorySource(fixturePath(FIXTURES.targetQ4)),
         draft: directorySource(fixturePath(FIXTURES.draftQ4)),
       },
-      { maxContext: 256 },
+      { maxContext: 256, kvCache: 'f16' },
     );
     const { target: q4Target, draft: q4Draft } = pair as Required<ModelPair>;
     try {
@@ -202,19 +202,15 @@ describe('speculative decoding on the GPU', () => {
         const options = { maxTokens: TOKENS, sampling: GREEDY };
         const expected = await generate(q4Target.model, q4Target.model.createSequence(256), ids, options);
         const source = new ModelDraftSource(q4Draft.model, q4Draft.model.createSequence(256));
-        const { tokens, counts } = await speculativeGenerate(
-          q4Target.model,
-          q4Target.model.createSequence(256),
-          source,
-          ids,
-          {
-            ...options,
-            draftLength: 'auto',
-            fallback: false,
-          },
-        );
+        const targetSequence = q4Target.model.createSequence(256);
+        const { tokens, counts } = await speculativeGenerate(q4Target.model, targetSequence, source, ids, {
+          ...options,
+          draftLength: 'auto',
+          fallback: false,
+        });
         expect(tokens).toEqual(expected);
         expect(speculativeStats(counts).acceptance_rate).toBeGreaterThan(0.3);
+        await expectCachesFresh(q4Target.model, targetSequence, q4Draft.model, source.sequence, [...ids, ...tokens]);
       }
     } finally {
       destroyPair(pair);
