@@ -80,6 +80,12 @@ interface Activations extends LayerActivations {
 /** What a pass's head computes per row: logits only, or an id too (the argmax, or a draw). */
 type Want = 'logits' | 'ids' | 'sample';
 
+/** Token ids a pass reads from a GPU buffer (another pass's choices), at `offset` bytes. */
+export interface DeviceTokens {
+  buffer: GPUBuffer;
+  offset: number;
+}
+
 /** What a pass reads back: ids (unless only logits were wanted), logits when asked. */
 interface PassOutput {
   ids?: Uint32Array;
@@ -153,6 +159,8 @@ export class GpuModel implements CausalLM<GpuSequence> {
   private readonly samplingParams: GPUBuffer; // struct Sampling, written per sampled step
   private readonly samplingScratch = new ArrayBuffer(16);
   private pending: Promise<unknown> = Promise.resolve();
+  /** GPU-to-CPU readbacks so far (a speculative step on the device does one: tests count them). */
+  readbacks = 0;
   private readonly layers: GpuLayer[];
   private readonly finalNormBind: GPUBindGroup;
   private readonly head: { layer: LinearLayer; binds: GPUBindGroup[][] };
@@ -322,6 +330,50 @@ export class GpuModel implements CausalLM<GpuSequence> {
     to.length = length;
   }
 
+  /**
+   * Runs `fn` once this model's earlier passes are recorded, and keeps later ones waiting until
+   * it is done: a speculative step on the device records passes of two models back to back.
+   */
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const result = this.pending.then(fn);
+    this.pending = result.catch(() => undefined);
+    return result;
+  }
+
+  /** Where the head writes the ids it chooses: (rows) u32, row order. */
+  get idsBuffer(): GPUBuffer {
+    return this.act.ids;
+  }
+
+  /**
+   * Records passes that append `tokens` to the sequence's KV cache, with no head and nothing
+   * read back or waited for (call inside `exclusive`).
+   */
+  appendTokens(sequence: GpuSequence, tokens: ArrayLike<number>): void {
+    for (let begin = 0; begin < tokens.length; begin += this.maxBatch) {
+      const chunk = Array.from({ length: Math.min(this.maxBatch, tokens.length - begin) }, (_, i) => tokens[begin + i]);
+      this.record(sequence, { n: chunk.length, headRows: 0, want: 'ids', tokens: chunk });
+    }
+  }
+
+  /**
+   * Records a greedy pass without waiting (call inside `exclusive`): `tokens`, then `count`
+   * ids copied on the GPU from `fromGpu`, appended to the sequence; the argmax of the last
+   * `rows` rows goes to `idsBuffer`, and `after` appends copies to the same command buffer.
+   */
+  recordGreedy(
+    sequence: GpuSequence,
+    input: { tokens: ArrayLike<number>; fromGpu?: DeviceTokens & { count: number } },
+    rows: number,
+    after?: (encoder: GPUCommandEncoder) => void,
+  ): void {
+    const n = input.tokens.length + (input.fromGpu?.count ?? 0);
+    if (n === 0 || n > this.maxBatch || rows > n)
+      throw new RangeError(`a recorded pass takes 1 to ${this.maxBatch} tokens`);
+    if (sequence.length + n > sequence.capacity) throw new RangeError('the pass would overflow the sequence');
+    this.record(sequence, { n, headRows: rows, want: 'ids', tokens: input.tokens, fromGpu: input.fromGpu }, after);
+  }
+
   /** Logits of every token: (tokens.length, vocab). Reads back logits: for tests and sampling. */
   async forward(sequence: GpuSequence, tokens: ArrayLike<number>): Promise<Float32Array> {
     return (await this.run(sequence, tokens, 'all', 'logits')).logits as Float32Array;
@@ -430,60 +482,15 @@ export class GpuModel implements CausalLM<GpuSequence> {
     want: Want,
     withLogits: boolean,
   ): Promise<PassOutput> {
-    const { device } = this.gpu;
     const { act } = this;
-    device.queue.writeBuffer(act.tokens, 0, this.tokenIds, 0, n);
-    sequence.tokens.set(this.tokenIds.subarray(0, n), sequence.length);
-    this.step.write(n, sequence.length);
-    if (headRows > 0) this.headStep.write(headRows, sequence.length + n - headRows);
-
-    let encoder = device.createCommandEncoder();
-    let pass = this.beginPass(encoder);
-    for (const { kernel, bind } of this.embed) kernel.encode(pass, bind, n);
-    const layers = this.layers.length;
-    const layersPerBuffer = Math.ceil(layers / this.profile.commandBuffers);
-    for (let l = 0; l < layers; l++) {
-      if (l > 0 && l % layersPerBuffer === 0) {
-        // The GPU starts on these layers while the rest are recorded.
-        pass.end();
-        device.queue.submit([encoder.finish()]);
-        encoder = device.createCommandEncoder();
-        pass = this.beginPass(encoder);
-      }
-      this.layers[l].encode(pass, sequence.binds[l], n);
-    }
-    pass.end();
-    const wantIds = want !== 'logits';
     const vocab = this.config.vocabSize;
-    if (headRows > 0) {
-      const d = this.config.hiddenSize;
-      encoder.copyBufferToBuffer(act.x, (n - headRows) * d * 4, act.headIn, 0, headRows * d * 4);
-      pass = this.beginPass(encoder);
-      this.kernels.norm.encode(pass, this.finalNormBind, headRows);
-      this.head.layer.encode(pass, this.head.binds, headRows);
-      if (this.softcap) this.softcap.kernel.encode(pass, this.softcap.bind, headRows);
-      if (sequence.rules?.active) {
-        const bind = sequence.rules.bindTo(this.logitRules, {
-          head: this.headStep.buffer,
-          step: this.step.buffer,
-          tokens: act.tokens,
-          logits: act.logits,
-        });
-        this.logitRules.encode(pass, bind, headRows);
-      }
-      if (want === 'ids') this.argmax.encode(pass, this.argmaxBind, headRows);
-      if (want === 'sample') this.sampler.encode(pass, this.sampleBind, headRows);
-      pass.end();
+    const wantIds = want !== 'logits';
+    this.record(sequence, { n, headRows, want, tokens: this.tokenIds.subarray(0, n) }, (encoder) => {
+      if (headRows === 0) return;
       if (withLogits) encoder.copyBufferToBuffer(act.logits, 0, act.logitsReadback, 0, headRows * vocab * 4);
       if (wantIds) encoder.copyBufferToBuffer(act.ids, 0, act.idsReadback, 0, headRows * 4);
-    }
-    this.profiler?.resolve(encoder);
-    device.queue.submit([encoder.finish()]);
-    // Counted after the pass: the rules kernel counted this step's tokens itself.
-    if (sequence.rules?.active) sequence.rules.change(sequence.tokens, sequence.length, sequence.length + n, 1);
-    sequence.length += n;
+    });
     if (headRows === 0) return {};
-
     const [ids, logits] = await Promise.all([
       wantIds ? this.readBack(act.idsReadback, headRows * 4) : undefined,
       withLogits ? this.readBack(act.logitsReadback, headRows * vocab * 4) : undefined,
@@ -494,8 +501,81 @@ export class GpuModel implements CausalLM<GpuSequence> {
     };
   }
 
-  /** The first `bytes` of a readback buffer, once the GPU has written them. */
-  private async readBack(readback: GPUBuffer, bytes: number): Promise<ArrayBuffer> {
+  /**
+   * Records and submits the body for `pass.n` tokens and the head for the last `headRows`
+   * rows, without waiting for the GPU. The token ids are `tokens` (written from the CPU),
+   * followed by `fromGpu` (copied on the GPU from another pass's chosen ids, which the CPU has
+   * not seen: a draft step's). `after` appends to the pass's last command buffer.
+   */
+  private record(
+    sequence: GpuSequence,
+    pass: { n: number; headRows: number; want: Want; tokens: ArrayLike<number>; fromGpu?: DeviceTokens },
+    after?: (encoder: GPUCommandEncoder) => void,
+  ): void {
+    const { device } = this.gpu;
+    const { act } = this;
+    const { n, headRows, want } = pass;
+    const fromCpu = pass.tokens.length;
+    if (fromCpu > 0) {
+      for (let i = 0; i < fromCpu; i++) this.tokenIds[i] = pass.tokens[i];
+      device.queue.writeBuffer(act.tokens, 0, this.tokenIds, 0, fromCpu);
+      sequence.tokens.set(this.tokenIds.subarray(0, fromCpu), sequence.length);
+    }
+    if (pass.fromGpu && sequence.rules?.active) throw new Error('logit rules count tokens the CPU has seen');
+    this.step.write(n, sequence.length);
+    if (headRows > 0) this.headStep.write(headRows, sequence.length + n - headRows);
+
+    let encoder = device.createCommandEncoder();
+    if (pass.fromGpu) {
+      const { buffer, offset } = pass.fromGpu;
+      encoder.copyBufferToBuffer(buffer, offset, act.tokens, fromCpu * 4, (n - fromCpu) * 4);
+    }
+    let compute = this.beginPass(encoder);
+    for (const { kernel, bind } of this.embed) kernel.encode(compute, bind, n);
+    const layers = this.layers.length;
+    const layersPerBuffer = Math.ceil(layers / this.profile.commandBuffers);
+    for (let l = 0; l < layers; l++) {
+      if (l > 0 && l % layersPerBuffer === 0) {
+        // The GPU starts on these layers while the rest are recorded.
+        compute.end();
+        device.queue.submit([encoder.finish()]);
+        encoder = device.createCommandEncoder();
+        compute = this.beginPass(encoder);
+      }
+      this.layers[l].encode(compute, sequence.binds[l], n);
+    }
+    compute.end();
+    if (headRows > 0) {
+      const d = this.config.hiddenSize;
+      encoder.copyBufferToBuffer(act.x, (n - headRows) * d * 4, act.headIn, 0, headRows * d * 4);
+      compute = this.beginPass(encoder);
+      this.kernels.norm.encode(compute, this.finalNormBind, headRows);
+      this.head.layer.encode(compute, this.head.binds, headRows);
+      if (this.softcap) this.softcap.kernel.encode(compute, this.softcap.bind, headRows);
+      if (sequence.rules?.active) {
+        const bind = sequence.rules.bindTo(this.logitRules, {
+          head: this.headStep.buffer,
+          step: this.step.buffer,
+          tokens: act.tokens,
+          logits: act.logits,
+        });
+        this.logitRules.encode(compute, bind, headRows);
+      }
+      if (want === 'ids') this.argmax.encode(compute, this.argmaxBind, headRows);
+      if (want === 'sample') this.sampler.encode(compute, this.sampleBind, headRows);
+      compute.end();
+    }
+    after?.(encoder);
+    this.profiler?.resolve(encoder);
+    device.queue.submit([encoder.finish()]);
+    // Counted after the pass: the rules kernel counted this step's tokens itself.
+    if (sequence.rules?.active) sequence.rules.change(sequence.tokens, sequence.length, sequence.length + n, 1);
+    sequence.length += n;
+  }
+
+  /** The first `bytes` of a readback buffer (MAP_READ), once the GPU has written them. */
+  async readBack(readback: GPUBuffer, bytes: number): Promise<ArrayBuffer> {
+    this.readbacks++;
     try {
       await readback.mapAsync(0x0001, 0, bytes); // GPUMapMode.READ
     } catch (cause) {

@@ -6,6 +6,7 @@
  */
 
 import { InvalidRequestError } from '../errors';
+import type { DeviceStep } from '../model/gpu-speculation';
 import type { CausalLM, Sequence } from '../model/types';
 import type { SamplingParams } from '../sampling/sampling';
 import type { Rng } from '../util/rng';
@@ -42,6 +43,16 @@ export interface DraftSource {
   propose(context: readonly number[], request: DraftRequest): Promise<Draft>;
   /** The first `length` tokens of the context are final: forget any state past them. */
   rollback(length: number): void;
+  /**
+   * Drafts k tokens and has `target` verify them greedily on the device in one go, when this
+   * source and the target can (a draft model on the target's GPU); else undefined, and the
+   * step is taken the usual way. Leaves both caches as `propose` and a verify pass would.
+   */
+  greedyStepOnDevice?<S extends Sequence>(
+    target: { model: CausalLM<S>; sequence: S },
+    context: readonly number[],
+    k: number,
+  ): Promise<DeviceStep | undefined>;
 }
 
 /** Plain decoding: proposes nothing. */

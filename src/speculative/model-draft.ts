@@ -5,9 +5,11 @@
  * it (see draft-length.ts).
  *
  * Greedy drafting without a threshold reads back token ids only; otherwise the last row of
- * logits is read back to form the distribution.
+ * logits is read back to form the distribution. On a GPU, a greedy step can run whole on the
+ * device (model/gpu-speculation.ts): the drafts never come back to the CPU one by one.
  */
 
+import { type DeviceStep, greedyStepOnDevice } from '../model/gpu-speculation';
 import type { CausalLM, Sequence } from '../model/types';
 import { argmax, distribution, sample } from '../sampling/sampling';
 import type { Draft, DraftRequest, DraftSource } from './draft-source';
@@ -49,5 +51,15 @@ export class ModelDraftSource<S extends Sequence> implements DraftSource {
 
   rollback(length: number): void {
     if (length < this.sequence.length) this.sequence.truncate(length);
+  }
+
+  async greedyStepOnDevice<T extends Sequence>(
+    target: { model: CausalLM<T>; sequence: T },
+    context: readonly number[],
+    k: number,
+  ): Promise<DeviceStep | undefined> {
+    const step = await greedyStepOnDevice(target, { model: this.model, sequence: this.sequence }, context, k);
+    if (step) this.forwards += k;
+    return step;
   }
 }

@@ -78,6 +78,27 @@ describe('speculative decoding on the GPU', () => {
     }
   });
 
+  it('takes a greedy step with the draft model on the GPU with one readback: none for the drafts', async () => {
+    for (const k of [1, 4, 8, 'auto'] as DraftLength[]) {
+      const prompt = prompts()[1];
+      const source = new ModelDraftSource(draft, draft.createSequence(256));
+      const before = { target: target.readbacks, draft: draft.readbacks };
+      const { tokens, counts } = await speculativeGenerate(target, target.createSequence(256), source, prompt, {
+        maxTokens: TOKENS,
+        sampling: GREEDY,
+        draftLength: k,
+        fallback: false,
+      });
+      expect(draft.readbacks - before.draft).toBe(0);
+      // Every target pass, plain or verifying, read back once; the steps drafted k tokens each.
+      expect(target.readbacks - before.target).toBe(counts.targetForwards);
+      expect(counts.steps).toBeGreaterThan(3);
+      expect(tokens).toEqual(
+        await generate(target, target.createSequence(256), prompt, { maxTokens: TOKENS, sampling: GREEDY }),
+      );
+    }
+  });
+
   it('greedy with prompt lookup equals plain greedy', async () => {
     for (const prompt of prompts()) {
       const expected = await generate(target, target.createSequence(256), prompt, {

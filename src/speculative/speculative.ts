@@ -24,7 +24,7 @@ import { distribution, sampleToken } from '../sampling/sampling';
 import { Rng } from '../util/rng';
 import { acceptOrResample } from './acceptance';
 import { type DraftLength, DraftLengthPolicy } from './draft-length';
-import type { DraftKind, DraftSource } from './draft-source';
+import type { Draft, DraftKind, DraftSource } from './draft-source';
 
 export interface SpeculativeOptions extends GenerateOptions {
   /** Tokens drafted per step: fixed, or 'auto' (draft-length.ts). */
@@ -59,6 +59,16 @@ export interface SpeculativeCounts {
 }
 
 const FALLBACK_WINDOW = 8; // speculative steps per comparison with plain decoding
+
+/** A verified step: the drafts (at least the accepted ones), how many were drafted and accepted, the target's next token. */
+interface VerifiedStep {
+  drafts: number[];
+  drafted: number;
+  accepted: number;
+  next: number;
+  /** The rows the tokens were chosen from, when they were read back. */
+  logits?: Float32Array;
+}
 
 export async function speculativeGenerate<S extends Sequence>(
   target: CausalLM<S>,
@@ -119,26 +129,9 @@ export async function speculativeGenerate<S extends Sequence>(
   if (!done) emit(...(await plainStep([context[context.length - 1]])));
   const plainMsPerToken = performance.now() - decodeStart;
 
-  let speculating = source.kind !== 'none';
-  let windowStart = performance.now();
-  let windowTokens = 0;
-  let windowSteps = 0;
-  while (!done) {
-    const last = context[context.length - 1];
-    const k = Math.min(policy.k, maxTokens - out.length - 1);
-    const draft = speculating
-      ? await source.propose(context, { k, minConfidence: policy.minConfidence, sampling, rng })
-      : { tokens: [] };
-    if (draft.tokens.length === 0) {
-      emit(...(await plainStep([last])));
-      continue;
-    }
-
-    const base = sequence.length;
-    const contextLength = context.length;
+  /** The target's verify pass over the newest token and `draft`, and the acceptance rule. */
+  const verify = async (draft: Draft, last: number): Promise<VerifiedStep> => {
     const input = [last, ...draft.tokens];
-    counts.steps++;
-    counts.targetForwards++;
     let accepted = 0;
     let next: number;
     let logits: Float32Array | undefined; // read back for sampling, or for log-probabilities
@@ -163,19 +156,58 @@ export async function speculativeGenerate<S extends Sequence>(
       }
       if (next < 0) next = sampleToken(rows.subarray(accepted * vocab, (accepted + 1) * vocab), sampling, rng);
     }
+    return { drafts: draft.tokens, drafted: draft.tokens.length, accepted, next, logits };
+  };
+
+  let speculating = source.kind !== 'none';
+  let windowStart = performance.now();
+  let windowTokens = 0;
+  let windowSteps = 0;
+  while (!done) {
+    const last = context[context.length - 1];
+    const k = Math.min(policy.k, maxTokens - out.length - 1);
+    const base = sequence.length;
+    const contextLength = context.length;
+    // A greedy step on the device when the source can take one (drafts, verify and acceptance
+    // with one readback); else the draft comes back to the CPU and is verified here.
+    const onDevice =
+      speculating && greedy && logprobs === undefined && k >= 1
+        ? await source.greedyStepOnDevice?.({ model: target, sequence }, context, k)
+        : undefined;
+    let step: VerifiedStep;
+    if (onDevice) {
+      step = {
+        drafts: onDevice.accepted,
+        drafted: onDevice.drafted,
+        accepted: onDevice.accepted.length,
+        next: onDevice.next,
+      };
+    } else {
+      const draft = speculating
+        ? await source.propose(context, { k, minConfidence: policy.minConfidence, sampling, rng })
+        : { tokens: [] };
+      if (draft.tokens.length === 0) {
+        emit(...(await plainStep([last])));
+        continue;
+      }
+      step = await verify(draft, last);
+    }
+    counts.steps++;
+    counts.targetForwards++;
+    const { drafts, accepted, next, logits } = step;
     const rowOf = (i: number) => logits?.subarray(i * vocab, (i + 1) * vocab);
     sequence.truncate(base + 1 + accepted); // keep the newest token and the accepted drafts
     source.rollback(contextLength + accepted);
 
-    for (let i = 0; i < draft.tokens.length; i++) counts.drafted[i]++;
+    for (let i = 0; i < step.drafted; i++) counts.drafted[i]++;
     for (let i = 0; i < accepted; i++) counts.accepted[i]++;
     const before = out.length;
-    for (let i = 0; i < accepted; i++) emit(draft.tokens[i], rowOf(i));
+    for (let i = 0; i < accepted; i++) emit(drafts[i], rowOf(i));
     emit(next, rowOf(accepted));
     counts.produced += out.length - before;
     windowTokens += out.length - before;
     windowSteps++;
-    policy.update(accepted, draft.tokens.length);
+    policy.update(accepted, step.drafted);
 
     if (options.fallback !== false && windowSteps === FALLBACK_WINDOW) {
       const specMsPerToken = (performance.now() - windowStart) / windowTokens;

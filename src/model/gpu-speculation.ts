@@ -1,0 +1,152 @@
+/**
+ * A greedy speculative step on the GPU with one readback. The draft model's k steps, the
+ * target's verify pass over the newest token and the k drafts, and the acceptance decision are
+ * recorded back to back: each draft step's argmax is copied on the GPU to where the next step
+ * reads its token and into a list of drafts, the verify pass reads the drafts from that list,
+ * and a one-thread kernel compares them with the target's choices (accept_greedy.wgsl). The CPU
+ * waits once, for the accepted count, the target's next token and the drafts. Plain greedy
+ * speculation reads back after every draft step and the verify pass: k + 1 round trips.
+ *
+ * The output is the same as the step on the CPU side: the kernels and the acceptance rule are
+ * the same. Requests with logit rules, which count tokens on the CPU, take the other path.
+ * Buffers are made once per (target, draft) pair.
+ */
+
+import { InvalidLogitsError } from '../errors';
+import { createStorage, createUniform } from '../gpu/buffers';
+import acceptCode from '../kernels/accept_greedy.wgsl?raw';
+import { ComputeKernel } from '../kernels/kernel';
+import { GpuModel, type GpuSequence } from './gpu-model';
+import type { Sequence } from './types';
+
+/** The most drafts one device step takes. */
+export const MAX_DEVICE_DRAFTS = 16;
+
+export interface DeviceStep {
+  /** The drafts the target accepted, in order. */
+  accepted: number[];
+  /** The target's own token after them. */
+  next: number;
+  /** Drafts proposed (accepted or not). */
+  drafted: number;
+}
+
+class AcceptKernel extends ComputeKernel {
+  constructor(device: GPUDevice) {
+    super(device, 'accept greedy', acceptCode, {});
+  }
+  encode(pass: GPUComputePassEncoder, bindGroup: GPUBindGroup) {
+    this.dispatch(pass, bindGroup, 1);
+  }
+}
+
+/** What a (target, draft) pair's device steps reuse: made on the first step. */
+interface StepBuffers {
+  drafts: GPUBuffer; // (MAX_DEVICE_DRAFTS) u32
+  result: GPUBuffer; // accepted, next, then the drafts: (2 + MAX_DEVICE_DRAFTS) u32
+  readback: GPUBuffer;
+  params: GPUBuffer;
+  accept: AcceptKernel;
+  bind: GPUBindGroup;
+}
+
+const pairs = new WeakMap<GpuModel, WeakMap<GpuModel, StepBuffers>>();
+
+function stepBuffers(target: GpuModel, draft: GpuModel): StepBuffers {
+  const byDraft = pairs.get(target) ?? new WeakMap<GpuModel, StepBuffers>();
+  pairs.set(target, byDraft);
+  let buffers = byDraft.get(draft);
+  if (!buffers) {
+    const { device } = target.gpu;
+    const drafts = createStorage(device, MAX_DEVICE_DRAFTS * 4, 'device step drafts');
+    const result = createStorage(device, (2 + MAX_DEVICE_DRAFTS) * 4, 'device step result');
+    const readback = device.createBuffer({
+      label: 'device step readback',
+      size: (2 + MAX_DEVICE_DRAFTS) * 4,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    const params = createUniform(device, 16, 'device step params');
+    const accept = new AcceptKernel(device);
+    const bind = accept.bindAll([params, drafts, target.idsBuffer, result]);
+    buffers = { drafts, result, readback, params, accept, bind };
+    byDraft.set(draft, buffers);
+  }
+  return buffers;
+}
+
+/**
+ * A greedy step of k drafts on the GPU, if both models are GPU models on one device and the
+ * step fits (no logit rules, k within MAX_DEVICE_DRAFTS and the models' batch, room in both
+ * caches); otherwise undefined, and the caller takes the step its usual way. Leaves both
+ * sequences one past the accepted tokens, as the usual step does before its rollback.
+ */
+export async function greedyStepOnDevice<S extends Sequence, D extends Sequence>(
+  target: { model: unknown; sequence: S },
+  draft: { model: unknown; sequence: D },
+  context: readonly number[],
+  k: number,
+): Promise<DeviceStep | undefined> {
+  if (!(target.model instanceof GpuModel) || !(draft.model instanceof GpuModel)) return undefined;
+  const [t, d] = [target.model, draft.model];
+  const [ts, ds] = [target.sequence as unknown as GpuSequence, draft.sequence as unknown as GpuSequence];
+  if (t.gpu.device !== d.gpu.device || ts.rules?.active || ds.rules?.active) return undefined;
+  const pending = context.slice(ds.length);
+  const fits =
+    k >= 1 &&
+    k <= MAX_DEVICE_DRAFTS &&
+    k + 1 <= t.maxBatch &&
+    pending.length >= 1 &&
+    ds.length + pending.length + k - 1 <= ds.capacity &&
+    ts.length + k + 1 <= ts.capacity &&
+    ts.length === context.length - 1;
+  if (!fits) return undefined;
+  const buffers = stepBuffers(t, d);
+  const { device } = t.gpu;
+  const last = context[context.length - 1];
+
+  return t.exclusive(() =>
+    d.exclusive(async () => {
+      // The draft catches up on what it has not seen, then drafts k tokens, each step reading
+      // the previous one's choice from the list of drafts.
+      d.appendTokens(ds, pending.slice(0, -1));
+      const keep = (i: number) => (encoder: GPUCommandEncoder) =>
+        encoder.copyBufferToBuffer(d.idsBuffer, 0, buffers.drafts, i * 4, 4);
+      d.recordGreedy(ds, { tokens: pending.slice(-1) }, 1, keep(0));
+      for (let i = 1; i < k; i++) {
+        d.recordGreedy(
+          ds,
+          { tokens: [], fromGpu: { buffer: buffers.drafts, offset: (i - 1) * 4, count: 1 } },
+          1,
+          keep(i),
+        );
+      }
+      // The target verifies the newest token and the k drafts, and the acceptance is decided.
+      device.queue.writeBuffer(buffers.params, 0, Uint32Array.of(k, 0, 0, 0));
+      t.recordGreedy(
+        ts,
+        { tokens: [last], fromGpu: { buffer: buffers.drafts, offset: 0, count: k } },
+        k + 1,
+        (encoder) => {
+          const pass = encoder.beginComputePass();
+          buffers.accept.encode(pass, buffers.bind);
+          pass.end();
+          encoder.copyBufferToBuffer(buffers.drafts, 0, buffers.result, 8, k * 4);
+          encoder.copyBufferToBuffer(buffers.result, 0, buffers.readback, 0, (2 + k) * 4);
+        },
+      );
+      const words = new Uint32Array(await t.readBack(buffers.readback, (2 + k) * 4));
+      const accepted = Array.from(words.subarray(2, 2 + Math.min(words[0], k)));
+      const next = words[1];
+      if (words[0] > k || next >= t.config.vocabSize || accepted.some((id) => id >= t.config.vocabSize)) {
+        throw new InvalidLogitsError(
+          'The model produced logits that are not numbers (NaN), so no token can be chosen: its weights may be ' +
+            'damaged (load it again), or its activations overflow.',
+        );
+      }
+      // The CPU's record of the tokens at each position: the accepted drafts were copied on the GPU.
+      ts.tokens.set(accepted, context.length);
+      ds.tokens.set(accepted, context.length);
+      return { accepted, next, drafted: k };
+    }),
+  );
+}
