@@ -60,6 +60,7 @@ export const RESULT_FIELDS: Record<string, Kind> = {
   'decode.runs[].per_position': 'array',
   'decode.runs[].target_forwards_per_token': 'positive',
   'decode.runs[].draft_forwards_per_token': 'number',
+  'decode.runs[].round_trips_per_token': 'positive',
   'decode.runs[].predicted_speedup': 'positive',
 
   'ttft.system_tokens': 'positive',
@@ -158,6 +159,7 @@ function fits(kind: Kind, value: unknown): boolean {
 export const FIELDS_SINCE: Record<string, number> = {
   'shapes.models[].quantization': 3,
   'shapes.models[].decode_gb_s': 3,
+  'decode.runs[].round_trips_per_token': 3,
 };
 
 export function checkResults(results: unknown): string[] {

@@ -32,6 +32,8 @@ export interface DecodeRun {
   per_position: number[];
   target_forwards_per_token: number;
   draft_forwards_per_token: number;
+  /** GPU-to-CPU readbacks (each a wait for the GPU) per generated token, speculating: target and draft together. */
+  round_trips_per_token: number;
   /**
    * The speed-up the cost model (bench/predict.ts) gives for this run's measured tokens per
    * target pass and draft steps per pass: close to `speedup` when the measured step and verify
@@ -85,6 +87,7 @@ export async function runDecodeSuite(
     const sequence = targetModel.createSequence(capacity);
     draftSequence.truncate(0);
     const clock = new ReplyClock();
+    const readbacks = targetModel.readbacks + draftModel.readbacks;
     const result = await speculativeGenerate(
       targetModel,
       sequence,
@@ -95,6 +98,7 @@ export async function runDecodeSuite(
     clock.end();
     sequence.release();
     return {
+      roundTrips: targetModel.readbacks + draftModel.readbacks - readbacks,
       tokens: result.tokens,
       stats: speculativeStats(result.counts),
       tokS: clock.decodeTokensPerSecond(result.tokens.length),
@@ -129,13 +133,15 @@ export async function runDecodeSuite(
     let produced = 0;
     let targetForwards = 0;
     let draftForwards = 0;
+    let roundTrips = 0;
     const perPosition: number[][] = [];
     for (const prompt of prompts) {
       await decode(prompt, 'none', 1, sampling); // warm-up
       for (let repeat = 0; repeat < (quick ? 1 : 2); repeat++) {
         plain.push((await decode(prompt, 'none', 1, sampling)).tokS);
-        const { tokens: out, stats, tokS } = await decode(prompt, kind, draftLength, sampling);
+        const { tokens: out, stats, tokS, roundTrips: trips } = await decode(prompt, kind, draftLength, sampling);
         spec.push(tokS);
+        roundTrips += trips;
         drafted += stats.drafted;
         accepted += stats.accepted;
         steps += stats.steps;
@@ -166,6 +172,7 @@ export async function runDecodeSuite(
       }),
       target_forwards_per_token: round(targetForwards / produced),
       draft_forwards_per_token: round(draftForwards / produced),
+      round_trips_per_token: round(roundTrips / produced),
       predicted_speedup: round(predicted),
     };
   };
