@@ -157,6 +157,14 @@ export class StorageQuotaError extends TandemError {
   }
 }
 
+/** A prefix kept on disk failed its check (size or SHA-256): it was dropped and the prefix computed afresh. */
+export class StoredPrefixDamagedError extends TandemError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'StoredPrefixDamagedError';
+  }
+}
+
 /** The GPU lacks an optional feature that a tool needs (timestamp queries, for profiling). */
 export class GPUFeatureMissingError extends TandemError {
   constructor(message: string, options?: ErrorOptions) {

@@ -5,15 +5,24 @@
  * a prefix without generating: the system prompt as soon as it is set, then the user's message
  * as it is typed, so that on submit only the last few tokens remain.
  *
+ * With a prefix store (prefix-store.ts), pinned prefixes outlive the page: a warm or a request
+ * whose prompt starts with a stored prefix that memory does not hold reads its rows from disk
+ * into an entry, and a newly pinned prefix is read back from the GPU and stored. The read-back
+ * is queued inside the request's turn (so what it reads is fixed) but awaited outside it, and
+ * the write runs behind: no reply waits for the disk.
+ *
  * It reports how many prompt tokens came from the cache (`reused`: what hosted APIs call
- * cache_read_input_tokens); the request pipeline (src/engine/generation.ts) turns that into usage.
+ * cache_read_input_tokens), how many of those were read from disk for this request, and where
+ * the prompt parted from the cached tokens sharing most with it; the request pipeline
+ * (src/engine/generation.ts) turns that into usage.
  */
 
-import type { CausalLM, Sequence } from '../model/types';
+import { type CausalLM, prefixBytes, type Sequence } from '../model/types';
 import type { LogitRules } from '../sampling/logit-rules';
 import { type DraftKind, draftSource } from '../speculative/draft-source';
 import { type SpeculativeCounts, type SpeculativeOptions, speculativeGenerate } from '../speculative/speculative';
-import { PrefixCache } from './prefix-cache';
+import { type CacheEntry, type Divergence, PrefixCache } from './prefix-cache';
+import type { PrefixStore } from './prefix-store';
 
 export interface CachedRequest extends SpeculativeOptions {
   draft: DraftKind;
@@ -33,18 +42,37 @@ export interface CachedResult {
   tokens: number[];
   /** Prompt tokens whose KV came from the cache. */
   reused: number;
+  /** Of those, the ones read from the prefix store (disk) for this request. */
+  restored: number;
+  /** Where the prompt parted from the cached tokens sharing most with it, if it did. */
+  divergence?: Divergence;
   counts: SpeculativeCounts;
+}
+
+export interface GeneratorOptions {
+  /** Tokens each cache entry can hold (prompt and reply). */
+  capacity: number;
+  /** GPU bytes the cache may keep in KV caches. */
+  budgetBytes: number;
+  /** Pinned prefixes kept on disk across pages (none: memory only). */
+  store?: PrefixStore;
+  /** A text for a stored prefix's listing. */
+  describe?: (tokens: readonly number[]) => string;
 }
 
 export class CachedGenerator<S extends Sequence, D extends Sequence> {
   readonly cache: PrefixCache<S, D>;
 
+  readonly store: PrefixStore | undefined;
+
   constructor(
     readonly target: CausalLM<S>,
     readonly draft: CausalLM<D> | undefined,
-    options: { capacity: number; budgetBytes: number },
+    private readonly options: GeneratorOptions,
   ) {
-    this.cache = new PrefixCache<S, D>({ target, draft, ...options });
+    const { capacity, budgetBytes } = options;
+    this.cache = new PrefixCache<S, D>({ target, draft, capacity, budgetBytes });
+    this.store = options.store;
   }
 
   /**
@@ -52,8 +80,12 @@ export class CachedGenerator<S extends Sequence, D extends Sequence> {
    * (all of it by default; a message still being typed would pin only what precedes it).
    * Returns how many tokens it had to compute.
    */
-  warm(prompt: readonly number[], keep = prompt.length): Promise<{ computed: number; reused: number }> {
+  warm(
+    prompt: readonly number[],
+    keep = prompt.length,
+  ): Promise<{ computed: number; reused: number; restored: number }> {
     return this.cache.exclusive(async () => {
+      const fromDisk = await this.restore(prompt);
       const { entry, reused } = this.cache.acquire(prompt);
       try {
         const rest = prompt.slice(entry.target.length);
@@ -62,7 +94,8 @@ export class CachedGenerator<S extends Sequence, D extends Sequence> {
           const draftRest = prompt.slice(entry.draft.length);
           if (draftRest.length > 0) await this.draft.greedy(entry.draft, draftRest, 'last');
         }
-        return { computed: prompt.length - reused, reused };
+        await this.persist(entry, prompt.slice(0, keep));
+        return { computed: prompt.length - reused, reused, restored: Math.min(fromDisk, reused) };
       } finally {
         this.cache.release(entry, prompt, keep);
       }
@@ -73,7 +106,10 @@ export class CachedGenerator<S extends Sequence, D extends Sequence> {
   generate(prompt: readonly number[], request: CachedRequest): Promise<CachedResult> {
     return this.cache.exclusive(async () => {
       request.onStart?.();
-      const { entry, reused } = this.cache.acquire(prompt);
+      await this.restore(prompt);
+      const divergence = this.cache.divergence(prompt);
+      const { entry, reused, restored } = this.cache.acquire(prompt);
+      entry.restored = 0; // reported by this request
       const tokens: number[] = [];
       // Generated tokens count from the end of the prompt; the draft takes the same rules, so
       // that it proposes what the target will choose.
@@ -89,12 +125,54 @@ export class CachedGenerator<S extends Sequence, D extends Sequence> {
             request.onToken?.(token);
           },
         });
-        return { tokens: result.tokens, reused, counts: result.counts };
+        if (request.keep) await this.persist(entry, prompt.slice(0, request.keep));
+        return { tokens: result.tokens, reused, restored, divergence, counts: result.counts };
       } finally {
         entry.target.setLogitRules(undefined, 0);
         entry.draft?.setLogitRules(undefined, 0);
         this.cache.release(entry, [...prompt, ...tokens], request.keep);
       }
     });
+  }
+
+  /**
+   * Reads the stored prefix sharing most with `prompt` into a cache entry, when it holds more of
+   * the prompt than memory does. A stored prefix whose rows do not fit these models is dropped.
+   */
+  private async restore(prompt: readonly number[]): Promise<number> {
+    const { store } = this;
+    if (!store) return 0;
+    const found = await store.longest(prompt, this.options.capacity);
+    if (!found || Math.min(found.shared, prompt.length - 1) <= this.cache.longestMatch(prompt)) return 0;
+    const rows = await store.load(found.record);
+    if (!rows) return 0;
+    const { tokens } = found.record;
+    const fits =
+      rows.target.byteLength === prefixBytes(this.target, tokens.length) &&
+      (!this.draft || rows.draft?.byteLength === prefixBytes(this.draft, tokens.length));
+    if (!fits) {
+      await store.discard(found.record, 'its rows do not fit the loaded models');
+      return 0;
+    }
+    this.cache.adopt(tokens, (entry) => {
+      this.target.writePrefix(entry.target, tokens, rows.target);
+      if (this.draft && entry.draft && rows.draft) this.draft.writePrefix(entry.draft, tokens, rows.draft);
+    });
+    return tokens.length;
+  }
+
+  /**
+   * Stores the first `tokens` of an entry, unless the store holds them already: the rows'
+   * copies are queued now, inside this turn; reading them back and writing run behind.
+   */
+  private async persist(entry: CacheEntry<S, D>, tokens: readonly number[]): Promise<void> {
+    const { store } = this;
+    const n = tokens.length;
+    if (!store || n === 0 || entry.target.length < n || (this.draft && (entry.draft?.length ?? 0) < n)) return;
+    if (await store.holds(tokens)) return;
+    const target = this.target.readPrefix(entry.target, n);
+    const draft = this.draft && entry.draft ? this.draft.readPrefix(entry.draft, n) : undefined;
+    const rows = Promise.all([target, draft]).then(([t, d]) => ({ target: t, ...(d ? { draft: d } : {}) }));
+    void store.save(tokens, rows, this.options.describe?.(tokens) ?? '');
   }
 }

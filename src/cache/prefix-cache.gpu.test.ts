@@ -2,10 +2,14 @@
 
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Gpu } from '../gpu/device';
+import { widenF16 } from '../loader/half';
+import type { ModelFolder } from '../loader/model-folder';
 import { GpuModel } from '../model/gpu-model';
+import { prefixBytes } from '../model/types';
+import { ReferenceModel } from '../ref/model';
 import { GREEDY } from '../sampling/sampling';
-import { expectBitwiseEqual } from '../testing/compare';
-import { loadGpuPair } from '../testing/fixtures';
+import { expectBitwiseEqual, expectClose } from '../testing/compare';
+import { FIXTURES, loadFixture, loadGpuPair } from '../testing/fixtures';
 import { testGpu } from '../testing/gpu';
 import type { TextTokenizer } from '../tokenizer/tokenizer';
 import { CachedGenerator } from './cached-generator';
@@ -15,9 +19,11 @@ let gpu: Gpu;
 let target: GpuModel;
 let draft: GpuModel;
 let tokenizer: TextTokenizer;
+let targetFolder: ModelFolder;
 beforeAll(async () => {
   gpu = await testGpu();
   ({ target, draft, tokenizer } = await loadGpuPair(gpu));
+  targetFolder = await loadFixture(FIXTURES.targetF16);
 });
 
 describe('prefix cache on the GPU', () => {
@@ -59,6 +65,43 @@ describe('prefix cache on the GPU', () => {
       const fresh = await model.forward(model.createSequence(64), ids);
       expectBitwiseEqual(fromCopy, fresh.subarray(-3 * vocab), 'logits after copyPrefix');
       expect(kvBytes(model, 64)).toBe(source.bytes);
+      if (model !== target) model.destroy();
+    },
+  );
+
+  it.each(['f32', 'f16'] as const)(
+    'reads a KV prefix out and writes it into another sequence exactly (%s cache), laid out as the reference lays it out',
+    async (kv) => {
+      const model =
+        kv === 'f32' ? target : await GpuModel.onWeights(gpu, target.config, target.weights, { kvCache: kv });
+      const ids = tokenizer.encodePrompt('Once upon a time, there was a little dog named Max. Max liked to run.');
+      const keep = ids.length - 4;
+      const source = model.createSequence(64);
+      await model.forward(source, ids);
+      const rows = await model.readPrefix(source, keep);
+      expect(rows.byteLength).toBe(prefixBytes(model, keep));
+      // What is read is fixed at the call: a pass after it changes nothing.
+      source.truncate(keep);
+      const late = model.readPrefix(source, keep);
+      await model.forward(source, ids.slice(keep));
+      expect(await late).toEqual(await model.readPrefix(source, keep));
+
+      const restored = model.createSequence(64);
+      model.writePrefix(restored, ids.slice(0, keep), rows);
+      expect(restored.length).toBe(keep);
+      const vocab = model.config.vocabSize;
+      const fromRows = await model.forward(restored, ids.slice(keep));
+      const fresh = await model.forward(model.createSequence(64), ids);
+      expectBitwiseEqual(fromRows, fresh.subarray(-4 * vocab), 'logits after writePrefix');
+
+      // The same layout as the reference model's, values within the model tolerance.
+      const reference = new ReferenceModel(model.config, targetFolder.weights, { kvCache: kv });
+      const refSequence = reference.createSequence(64);
+      await reference.forward(refSequence, ids.slice(0, keep));
+      const mine = kv === 'f16' ? widenF16(new Uint16Array(rows.buffer)) : new Float32Array(rows.buffer);
+      const theirs = await reference.readPrefix(refSequence, keep);
+      const expected = kv === 'f16' ? widenF16(new Uint16Array(theirs.buffer)) : new Float32Array(theirs.buffer);
+      expectClose(mine, expected, { atol: 2e-3, rtol: 2e-3 }, 'KV rows against the reference');
       if (model !== target) model.destroy();
     },
   );

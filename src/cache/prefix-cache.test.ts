@@ -55,6 +55,12 @@ class Counting implements CausalLM<ReferenceSequence> {
   copyPrefix(from: ReferenceSequence, to: ReferenceSequence, length: number) {
     this.model.copyPrefix(from, to, length);
   }
+  readPrefix(s: ReferenceSequence, length: number) {
+    return this.model.readPrefix(s, length);
+  }
+  writePrefix(s: ReferenceSequence, tokens: ArrayLike<number>, rows: Uint8Array<ArrayBuffer>) {
+    this.model.writePrefix(s, tokens, rows);
+  }
 }
 
 const CAPACITY = 320;

@@ -29,12 +29,16 @@ export interface CacheEntry<S extends Sequence, D extends Sequence> {
   draft: D | undefined;
   lastUsed: number;
   inUse: boolean;
+  /** Leading positions read from the prefix store (disk) that no request has used yet. */
+  restored: number;
 }
 
 export interface Lease<S extends Sequence, D extends Sequence> {
   entry: CacheEntry<S, D>;
   /** Prompt tokens whose KV was already cached: cache_read_input_tokens. */
   reused: number;
+  /** Of those, the ones read from the prefix store (disk) for this prompt. */
+  restored: number;
 }
 
 export interface PrefixCacheOptions<S extends Sequence, D extends Sequence> {
@@ -50,6 +54,12 @@ export interface PrefixCacheOptions<S extends Sequence, D extends Sequence> {
 export function kvBytes(model: CausalLM<Sequence>, capacity: number): number {
   const { numLayers, numKvHeads, headDim } = model.config;
   return 2 * numLayers * capacity * numKvHeads * headDim * kvValueBytes(model.kvFormat);
+}
+
+/** Where a prompt parts from the cached tokens sharing most with it: `cached` goes on differently from `at`. */
+export interface Divergence {
+  at: number;
+  cached: readonly number[];
 }
 
 export class CacheFullError extends TandemError {
@@ -111,6 +121,7 @@ export class PrefixCache<S extends Sequence, D extends Sequence = Sequence> {
         }
         other.tokens = source.tokens.slice(0, other.target.length);
         other.pinned = 0;
+        other.restored = Math.min(source.restored, other.tokens.length);
         best = other;
       } else {
         best.pinned = 0; // no room: the pin gives way
@@ -121,9 +132,45 @@ export class PrefixCache<S extends Sequence, D extends Sequence = Sequence> {
     best.target.truncate(Math.min(reused, best.target.length));
     if (best.draft) best.draft.truncate(Math.min(reused, best.draft.length));
     best.tokens = best.tokens.slice(0, reused);
+    best.restored = Math.min(best.restored, reused);
     best.inUse = true;
     best.lastUsed = ++this.clock;
-    return { entry: best, reused };
+    return { entry: best, reused, restored: best.restored };
+  }
+
+  /** The most prompt tokens an idle entry holds already. */
+  longestMatch(prompt: readonly number[]): number {
+    return Math.max(0, ...this.entries.filter((e) => !e.inUse).map((e) => commonPrefix(e.tokens, prompt)));
+  }
+
+  /**
+   * The idle entry (or stored `tokens`) sharing the longest prefix with `prompt`, when the two
+   * part ways after that prefix (both go on): where a request stops reusing the cache, for
+   * diagnostics (the usual cause is a timestamp or a template that differs).
+   */
+  divergence(prompt: readonly number[], stored: readonly (readonly number[])[] = []): Divergence | undefined {
+    let best: Divergence | undefined;
+    for (const tokens of [...this.entries.filter((e) => !e.inUse).map((e) => e.tokens), ...stored]) {
+      const at = commonPrefix(tokens, prompt);
+      if (at > (best?.at ?? 0) || (at === best?.at && tokens.length > best.cached.length)) {
+        best = { at, cached: tokens };
+      }
+    }
+    return best && best.at < best.cached.length && best.at < prompt.length ? best : undefined;
+  }
+
+  /**
+   * Takes a spare entry (or the least recently used idle one) for a prefix read from the prefix
+   * store: `write` fills its sequences; it is pinned, as the prefix was where it was stored.
+   */
+  adopt(tokens: readonly number[], write: (entry: CacheEntry<S, D>) => void): CacheEntry<S, D> {
+    const entry = this.spareEntry(undefined) ?? this.leastRecentlyUsedIdle();
+    write(entry);
+    entry.tokens = [...tokens];
+    entry.pinned = tokens.length;
+    entry.restored = tokens.length;
+    entry.lastUsed = ++this.clock;
+    return entry;
   }
 
   /**
@@ -146,6 +193,7 @@ export class PrefixCache<S extends Sequence, D extends Sequence = Sequence> {
       draft: draft?.createSequence(capacity),
       lastUsed: 0,
       inUse: false,
+      restored: 0,
     };
     this.entries.push(entry);
     return entry;

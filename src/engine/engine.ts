@@ -22,6 +22,8 @@ import type {
   InitProgressReport,
 } from '@mlc-ai/web-llm';
 import { CachedGenerator } from '../cache/cached-generator';
+import { type FileDirectory, originDirectory } from '../cache/file-directory';
+import { modelKey, PREFIX_DIRECTORY, PrefixStore } from '../cache/prefix-store';
 import { type Gpu, requestGpu } from '../gpu/device';
 import type { KvFormat } from '../kernels/kv-cache';
 import type { FileProgress, ModelSource } from '../loader/source';
@@ -66,6 +68,14 @@ export interface EngineOptions {
   initProgressCallback?: (report: InitProgressReport) => void;
   /** A GPU to use; by default `navigator.gpu`'s. */
   gpu?: Gpu;
+  /**
+   * Where pinned prefixes (warmed system prompts, cache breakpoints) are kept across pages and
+   * visits: a directory, or false for memory only. By default the origin's private file system
+   * where there is one (browsers); none in Node.
+   */
+  prefixStore?: FileDirectory | false;
+  /** Disk the prefix store may use, over every model's entries (default 512 MiB). */
+  prefixStoreBudgetBytes?: number;
 }
 
 /** Tokens a sequence may hold, unless the options say otherwise (and the model allows). */
@@ -98,8 +108,6 @@ export class TandemEngine {
     create: ((request: TandemCompletionRequest) => this.createCompletion(request)) as CompletionsCreate,
   };
   lastUsage: TandemUsage | undefined;
-  /** What went wrong without stopping the load: a model file browser storage would not keep. */
-  readonly warnings: { name: string; message: string }[] = [];
   /** The request running now (a queued one is not running yet), and whether it was interrupted. */
   private running: { interrupted: boolean } | undefined;
   private readonly generator: CachedGenerator<GpuSequence, GpuSequence>;
@@ -110,12 +118,26 @@ export class TandemEngine {
     private readonly defaults: EngineDefaults,
     readonly contextLength: number,
     cacheBudgetBytes: number,
+    /**
+     * What went wrong without stopping anything: a model file browser storage would not keep,
+     * a stored prefix found damaged (dropped, and computed instead).
+     */
+    readonly warnings: { name: string; message: string }[],
+    store: PrefixStore | undefined,
     private readonly name?: string,
   ) {
+    const { tokenizer } = pair.target.folder;
     this.generator = new CachedGenerator<GpuSequence, GpuSequence>(pair.target.model, pair.draft?.model, {
       capacity: contextLength,
       budgetBytes: cacheBudgetBytes,
+      store,
+      describe: (tokens) => tokenizer.decode(tokens, { skipSpecial: true }).trim(),
     });
+  }
+
+  /** The prefix store this engine reads and writes (none: memory only). */
+  get prefixStore(): PrefixStore | undefined {
+    return this.generator.store;
   }
 
   get modelId(): string {
@@ -162,16 +184,29 @@ export class TandemEngine {
       generation: pair.target.folder.generation,
     };
     const contextLength = Math.min(wanted, pair.target.model.maxContext, pair.draft?.model.maxContext ?? wanted);
-    const engine = new TandemEngine(
+    const directory =
+      options.prefixStore === false ? undefined : (options.prefixStore ?? (await originDirectory(PREFIX_DIRECTORY)));
+    const store =
+      directory &&
+      new PrefixStore(directory, {
+        model: await modelKey(pairIdentity(gpu, pair)),
+        modelName: [pair.target, pair.draft].flatMap((m) => (m ? [m.folder.name] : [])).join(' + '),
+        budgetBytes: options.prefixStoreBudgetBytes,
+        onWarning: (error) => {
+          console.warn(`${error.name}: ${error.message}`);
+          warnings.push({ name: error.name, message: error.message });
+        },
+      });
+    return new TandemEngine(
       gpu,
       pair,
       defaults,
       contextLength,
       options.cacheBudgetBytes ?? DEFAULT_CACHE_BUDGET_BYTES,
+      warnings,
+      store,
       options.modelId,
     );
-    engine.warnings.push(...warnings);
-    return engine;
   }
 
   /**
@@ -211,12 +246,13 @@ export class TandemEngine {
    * Computes and caches the prompt of `request` ahead of time. Everything before the last user
    * message (the system prompt, earlier turns) is kept as a pinned prefix; a last user message
    * may still be half typed, so it is cached but not pinned: warming again as it grows
-   * computes only the new tokens.
+   * computes only the new tokens. `restored`: of the cached tokens, those read from the prefix
+   * store on disk just now.
    */
   async warm(request: {
     messages: ChatCompletionMessageParam[];
     chat_template_kwargs?: TemplateVariables;
-  }): Promise<{ computed: number; cached: number }> {
+  }): Promise<{ computed: number; cached: number; restored: number }> {
     const { tokenizer } = this.pair.target.folder;
     const { messages } = request;
     const variables = templateVariables(request);
@@ -224,9 +260,9 @@ export class TandemEngine {
     const settled = messages.at(-1)?.role === 'user' ? messages.slice(0, -1) : messages;
     const keep = settled.length > 0 ? buildPrompt(tokenizer, settled, false, variables).ids.length : 0;
     const prompt = ids.slice(0, this.contextLength - 1);
-    if (prompt.length === 0) return { computed: 0, cached: 0 };
-    const { computed, reused } = await this.generator.warm(prompt, Math.min(keep, prompt.length));
-    return { computed, cached: reused };
+    if (prompt.length === 0) return { computed: 0, cached: 0, restored: 0 };
+    const { computed, reused, restored } = await this.generator.warm(prompt, Math.min(keep, prompt.length));
+    return { computed, cached: reused, restored };
   }
 
   /** Ends the request running now after its current step; it finishes with finish_reason "abort". */
@@ -236,6 +272,7 @@ export class TandemEngine {
 
   async unload(): Promise<void> {
     await this.generator.cache.exclusive(async () => this.generator.cache.clear());
+    await this.generator.store?.flush();
     destroyPair(this.pair);
   }
 
@@ -263,6 +300,22 @@ export class TandemEngine {
       { includeUsage: !!request.stream_options?.include_usage },
     );
   }
+}
+
+/**
+ * What the bits of a pair's KV rows depend on: each model's weights and config (fingerprint),
+ * its KV format and kernel profile, and the adapter (batch invariance holds per device and
+ * profile). Stored prefixes are kept under its hash.
+ */
+function pairIdentity(gpu: Gpu, pair: ModelPair) {
+  const { vendor, architecture, description } = gpu.info;
+  return {
+    layout: 1,
+    adapter: { vendor, architecture, description },
+    models: [pair.target, pair.draft].map(
+      (m) => m && { fingerprint: m.folder.fingerprint, kv: m.model.kvFormat, profile: m.model.profile },
+    ),
+  };
 }
 
 /** The engine in this thread. */

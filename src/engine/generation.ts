@@ -7,6 +7,7 @@
 
 import type { ChatCompletionTokenLogprob } from '@mlc-ai/web-llm';
 import type { CachedGenerator } from '../cache/cached-generator';
+import type { Divergence } from '../cache/prefix-cache';
 import type { Sequence } from '../model/types';
 import type { LogitRules } from '../sampling/logit-rules';
 import type { TokenLogprob } from '../sampling/logprobs';
@@ -17,7 +18,7 @@ import { speculativeStats } from '../speculative/stats';
 import type { TextTokenizer } from '../tokenizer/tokenizer';
 import { StreamingText } from './streaming-text';
 import { describeLogprob } from './token-logprobs';
-import { buildUsage, ReplyClock, type TandemUsage } from './usage';
+import { buildUsage, type CacheMiss, ReplyClock, type TandemUsage } from './usage';
 
 /** How a reply is generated, once a request's fields are read and checked. */
 export interface GenerationParams {
@@ -118,9 +119,24 @@ export async function generateReply<S extends Sequence, D extends Sequence>(
   const usage = buildUsage({
     promptTokens: prompt.length,
     cachedTokens: result.reused,
+    diskTokens: result.restored,
+    cacheMiss: result.divergence && describeMiss(model.tokenizer, prompt, result.divergence),
     completionTokens: result.tokens.length,
     clock,
     spec: result.counts.draft === 'none' ? undefined : speculativeStats(result.counts),
   });
   return { text: text.final, tokens: result.tokens, finishReason, usage, ...(wantLogprobs ? { logprobs } : {}) };
+}
+
+/** Tokens of context shown either side of where a prompt parts from the cache. */
+const MISS_CONTEXT = 8;
+
+/** The divergence as text: the same few tokens before it, then what was cached and what came. */
+function describeMiss(tokenizer: TextTokenizer, prompt: readonly number[], { at, cached }: Divergence): CacheMiss {
+  const before = prompt.slice(Math.max(0, at - MISS_CONTEXT), at);
+  return {
+    at_token: at,
+    cached_text: tokenizer.decode([...before, ...cached.slice(at, at + MISS_CONTEXT)]),
+    prompt_text: tokenizer.decode([...before, ...prompt.slice(at, at + MISS_CONTEXT)]),
+  };
 }

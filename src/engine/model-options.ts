@@ -35,7 +35,7 @@ export function catalogueEngineOptions(
   modelId: string,
   config: MLCEngineConfig = {},
   chatOptions: MLCChatOptions = {},
-): Omit<EngineOptions, 'initProgressCallback' | 'gpu'> & { target: string; draft: string } {
+): Omit<EngineOptions, 'initProgressCallback' | 'gpu' | 'prefixStore'> & { target: string; draft: string } {
   const model = resolveModel(modelId, config.appConfig);
   const draftId = config.draftModel ?? model.draft ?? 'ngram';
   const draft = draftId === 'ngram' || draftId === 'none' ? draftId : resolveModel(draftId, config.appConfig).url;

@@ -5,6 +5,11 @@
  *   prompt_tokens                 tokens of the prompt
  *   cache_read_input_tokens       of those, read from the prefix cache (= prompt_tokens_details.cached_tokens)
  *   cache_creation_input_tokens   of those, computed and now cached
+ *   prompt_tokens_details         cached_tokens, and where they came from (cache_source): this
+ *                                 page's memory, or the prefix store on disk (disk_tokens of them)
+ *   cache_miss                    where the prompt parted from the cached tokens sharing most with
+ *                                 it, with both texts there: the usual cause of a miss is a
+ *                                 timestamp or a template that differs
  *   completion_tokens             tokens generated
  *   extra                         web-llm's timings: time to first token, prefill and decode speed,
  *                                 time per output token, end-to-end latency
@@ -21,8 +26,24 @@ import type { SpecStats } from '../speculative/stats';
 export interface TandemUsage extends CompletionUsage {
   cache_creation_input_tokens: number;
   cache_read_input_tokens: number;
-  prompt_tokens_details: { cached_tokens: number };
+  prompt_tokens_details: {
+    cached_tokens: number;
+    /** 'disk' when some of them were read from the prefix store for this request. */
+    cache_source: 'none' | 'memory' | 'disk';
+    /** Of the cached tokens, those read from the prefix store on disk. */
+    disk_tokens: number;
+  };
+  cache_miss?: CacheMiss;
   spec?: SpecStats;
+}
+
+/** Where a prompt parted from the cached tokens sharing most with it. */
+export interface CacheMiss {
+  /** The first prompt token that differs: tokens before it were read from the cache. */
+  at_token: number;
+  /** The text around that token, as cached and as in this prompt (a few tokens either side). */
+  cached_text: string;
+  prompt_text: string;
 }
 
 /** One clock for a reply: when it started, when its first token came, when it ended (milliseconds). */
@@ -60,12 +81,23 @@ export interface UsageCounts {
   promptTokens: number;
   /** Prompt tokens read from the prefix cache. */
   cachedTokens: number;
+  /** Of those, read from the prefix store on disk. */
+  diskTokens?: number;
+  cacheMiss?: CacheMiss;
   completionTokens: number;
   clock: ReplyClock;
   spec?: SpecStats;
 }
 
-export function buildUsage({ promptTokens, cachedTokens, completionTokens, clock, spec }: UsageCounts): TandemUsage {
+export function buildUsage({
+  promptTokens,
+  cachedTokens,
+  diskTokens = 0,
+  cacheMiss,
+  completionTokens,
+  clock,
+  spec,
+}: UsageCounts): TandemUsage {
   const ttft = clock.ttftMs / 1000;
   const decodeTokS = clock.decodeTokensPerSecond(completionTokens);
   return {
@@ -74,7 +106,11 @@ export function buildUsage({ promptTokens, cachedTokens, completionTokens, clock
     total_tokens: promptTokens + completionTokens,
     cache_creation_input_tokens: promptTokens - cachedTokens,
     cache_read_input_tokens: cachedTokens,
-    prompt_tokens_details: { cached_tokens: cachedTokens },
+    prompt_tokens_details: {
+      cached_tokens: cachedTokens,
+      cache_source: diskTokens > 0 ? 'disk' : cachedTokens > 0 ? 'memory' : 'none',
+      disk_tokens: diskTokens,
+    },
     extra: {
       e2e_latency_s: ((clock.ended ?? performance.now()) - clock.started) / 1000,
       prefill_tokens_per_s: ttft > 0 ? (promptTokens - cachedTokens) / ttft : 0,
@@ -82,6 +118,7 @@ export function buildUsage({ promptTokens, cachedTokens, completionTokens, clock
       time_to_first_token_s: ttft,
       time_per_output_token_s: decodeTokS > 0 ? 1 / decodeTokS : 0,
     },
+    ...(cacheMiss ? { cache_miss: cacheMiss } : {}),
     ...(spec ? { spec } : {}),
   };
 }

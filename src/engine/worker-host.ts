@@ -15,9 +15,12 @@ import type { TandemChatRequest, TandemCompletionRequest } from './request';
 /** A model folder that can cross a worker boundary. */
 export type PortableLocation = string | { name: string; files: Record<string, ArrayBuffer> };
 
-export interface WorkerEngineOptions extends Omit<EngineOptions, 'target' | 'draft' | 'initProgressCallback' | 'gpu'> {
+export interface WorkerEngineOptions
+  extends Omit<EngineOptions, 'target' | 'draft' | 'initProgressCallback' | 'gpu' | 'prefixStore'> {
   target: PortableLocation;
   draft?: PortableLocation | Exclude<DraftKind, 'model'>;
+  /** false: keep prefixes in memory only (by default the origin's private file system keeps pinned ones). */
+  prefixStore?: false;
 }
 
 export interface LoadedInfo {

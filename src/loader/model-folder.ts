@@ -7,6 +7,7 @@
 import { MixedModelFormatsError, ModelConfigError, ModelFileMissingError, TokenizerError } from '../errors';
 import { TextTokenizer } from '../tokenizer/tokenizer';
 import { type ModelConfig, parseModelConfig } from './config';
+import { modelFingerprint } from './fingerprint';
 import { type MlcFolderConfig, parseMlcConfig } from './mlc-config';
 import { type FileProgress, type ModelSource, readJson } from './source';
 import { loadMlcWeights } from './tensor-cache';
@@ -30,6 +31,8 @@ export interface ModelFolder {
   /** Ids that end a reply: config.json's and generation_config.json's EOS, and the tokenizer's. */
   stopTokenIds: number[];
   generation: GenerationDefaults;
+  /** Changes when the weights or the config do (fingerprint.ts): keys of what outlives the page. */
+  fingerprint: string;
 }
 
 export async function loadConfig(source: ModelSource): Promise<ModelConfig> {
@@ -83,6 +86,7 @@ export async function loadModelFolder(
       tokenizer,
       stopTokenIds: stopTokens(config, generation.eosTokenIds, tokenizer, source.name),
       generation: generation.defaults,
+      fingerprint: modelFingerprint(config, weights),
     };
   } catch (error) {
     tokenizer.dispose();

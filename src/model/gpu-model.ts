@@ -40,7 +40,7 @@ import type { SamplingParams } from '../sampling/sampling';
 import { GpuLayer, type LayerActivations, LayerKernels, type SequenceBinds } from './gpu-layer';
 import { SequenceRules } from './gpu-logit-rules';
 import { checkLimits, destroyWeights, type GpuWeights, uploadWeights } from './gpu-weights';
-import type { CausalLM, Rows, Sequence } from './types';
+import { type CausalLM, prefixBytes, type Rows, type Sequence } from './types';
 
 export interface GpuModelOptions {
   /** Kernel choices; by default chosen from the adapter (see kernels/profile.ts). Benchmarks pass others. */
@@ -328,6 +328,55 @@ export class GpuModel implements CausalLM<GpuSequence> {
     }
     to.tokens.set(from.tokens.subarray(0, length));
     to.length = length;
+  }
+
+  async readPrefix(sequence: GpuSequence, length: number): Promise<Uint8Array<ArrayBuffer>> {
+    if (length > sequence.length) throw new RangeError(`readPrefix(${length}) on a sequence of ${sequence.length}`);
+    const { device } = this.gpu;
+    const layerBytes = prefixBytes(this, length) / (2 * this.config.numLayers);
+    const out = new Uint8Array(2 * this.config.numLayers * layerBytes);
+    if (layerBytes === 0) return out;
+    // One staging buffer a layer (its keys, then its values): the copies are queued now, so
+    // later passes cannot change what they read; the whole prefix may exceed one buffer's limit.
+    const encoder = device.createCommandEncoder();
+    const staging = sequence.kCache.map((k, l) => {
+      const buffer = device.createBuffer({ size: 2 * layerBytes, usage: 0x0001 | 0x0008 }); // MAP_READ | COPY_DST
+      encoder.copyBufferToBuffer(k, 0, buffer, 0, layerBytes);
+      encoder.copyBufferToBuffer(sequence.vCache[l], 0, buffer, layerBytes, layerBytes);
+      return buffer;
+    });
+    device.queue.submit([encoder.finish()]);
+    try {
+      await Promise.all(
+        staging.map(async (buffer, l) => {
+          await buffer.mapAsync(0x0001); // GPUMapMode.READ
+          out.set(new Uint8Array(buffer.getMappedRange()), 2 * l * layerBytes);
+        }),
+      );
+    } catch (cause) {
+      this.gpu.assertHealthy();
+      throw new GPUDeviceLostError(`The GPU was lost reading a KV cache (${String(cause)}). Reload the model.`, {
+        cause,
+      });
+    } finally {
+      for (const buffer of staging) buffer.destroy();
+    }
+    return out;
+  }
+
+  writePrefix(sequence: GpuSequence, tokens: ArrayLike<number>, rows: Uint8Array<ArrayBuffer>): void {
+    const length = tokens.length;
+    if (length > sequence.capacity || rows.byteLength !== prefixBytes(this, length)) {
+      throw new RangeError(`writePrefix: ${rows.byteLength} bytes for ${length} positions`);
+    }
+    const layerBytes = rows.byteLength / (2 * this.config.numLayers);
+    const { queue } = this.gpu.device;
+    for (let l = 0; l < this.config.numLayers && layerBytes > 0; l++) {
+      queue.writeBuffer(sequence.kCache[l], 0, rows, 2 * l * layerBytes, layerBytes);
+      queue.writeBuffer(sequence.vCache[l], 0, rows, (2 * l + 1) * layerBytes, layerBytes);
+    }
+    sequence.tokens.set(Array.from(tokens));
+    sequence.length = length;
   }
 
   /**

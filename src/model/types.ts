@@ -12,7 +12,7 @@
  * (the first generated position) up to that row's own token.
  */
 
-import type { KvFormat } from '../kernels/kv-cache';
+import { type KvFormat, kvValueBytes } from '../kernels/kv-cache';
 import type { ModelConfig } from '../loader/config';
 import type { LogitRules } from '../sampling/logit-rules';
 import type { SamplingParams } from '../sampling/sampling';
@@ -63,4 +63,18 @@ export interface CausalLM<S extends Sequence = Sequence> {
   ): Promise<{ id: number; logits: Float32Array }>;
   /** Makes `to` hold the first `length` positions of `from` (a copy of their keys and values). */
   copyPrefix(from: S, to: S, length: number): void;
+  /**
+   * The keys and values of the first `length` positions as the cache holds them (f32 values, or
+   * f16 bit patterns): layer by layer, its keys then its values, each (length, kvHeads, headDim).
+   * What is read is fixed at the call: passes run after it do not change it.
+   */
+  readPrefix(sequence: S, length: number): Promise<Uint8Array<ArrayBuffer>>;
+  /** Makes `sequence` hold `tokens`, with the keys and values `rows` laid out as `readPrefix` gives them. */
+  writePrefix(sequence: S, tokens: ArrayLike<number>, rows: Uint8Array<ArrayBuffer>): void;
+}
+
+/** Bytes `readPrefix` gives for `length` positions of a model. */
+export function prefixBytes(model: Pick<CausalLM, 'config' | 'kvFormat'>, length: number): number {
+  const { numLayers, numKvHeads, headDim } = model.config;
+  return 2 * numLayers * length * numKvHeads * headDim * kvValueBytes(model.kvFormat);
 }

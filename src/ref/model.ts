@@ -16,10 +16,10 @@
 
 import type { KvFormat } from '../kernels/kv-cache';
 import { type Activation, layerTensorNames, type ModelConfig } from '../loader/config';
-import { f16ToF32, f32ToF16 } from '../loader/half';
+import { f16ToF32, f32ToF16, widenF16 } from '../loader/half';
 import { toFloat32 } from '../loader/tensors';
 import type { ModelWeights, WeightTensor } from '../loader/weights';
-import type { CausalLM, Rows, Sequence } from '../model/types';
+import { type CausalLM, prefixBytes, type Rows, type Sequence } from '../model/types';
 import { applyLogitRules, hasRules, type LogitRules, tokenCounts } from '../sampling/logit-rules';
 import { argmax, type SamplingParams, sampleToken } from '../sampling/sampling';
 import { Rng } from '../util/rng';
@@ -191,6 +191,45 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
     }
     to.tokens.set(from.tokens.subarray(0, length));
     to.length = length;
+  }
+
+  async readPrefix(sequence: ReferenceSequence, length: number): Promise<Uint8Array<ArrayBuffer>> {
+    if (length > sequence.length) throw new RangeError(`readPrefix(${length}) on a sequence of ${sequence.length}`);
+    const rows = length * this.config.numKvHeads * this.config.headDim;
+    const out = new Uint8Array(prefixBytes(this, length));
+    const half = this.kvFormat === 'f16';
+    let at = 0;
+    for (let l = 0; l < this.config.numLayers; l++) {
+      for (const cache of [sequence.keys[l], sequence.values[l]]) {
+        const values = cache.subarray(0, rows);
+        const bytes = half ? Uint16Array.from(values, f32ToF16) : values.slice();
+        out.set(new Uint8Array(bytes.buffer), at);
+        at += bytes.byteLength;
+      }
+    }
+    return out;
+  }
+
+  writePrefix(sequence: ReferenceSequence, tokens: ArrayLike<number>, rows: Uint8Array<ArrayBuffer>): void {
+    const length = tokens.length;
+    if (length > sequence.capacity || rows.byteLength !== prefixBytes(this, length)) {
+      throw new RangeError(`writePrefix: ${rows.byteLength} bytes for ${length} positions`);
+    }
+    const count = length * this.config.numKvHeads * this.config.headDim;
+    const copy = rows.slice(); // aligned
+    const half = this.kvFormat === 'f16';
+    const width = half ? 2 : 4;
+    for (let l = 0; l < this.config.numLayers; l++) {
+      for (const [i, cache] of [sequence.keys[l], sequence.values[l]].entries()) {
+        const offset = (2 * l + i) * count * width;
+        const values = half
+          ? widenF16(new Uint16Array(copy.buffer, offset, count))
+          : new Float32Array(copy.buffer, offset, count);
+        cache.set(values);
+      }
+    }
+    sequence.tokens.set(Array.from(tokens));
+    sequence.length = length;
   }
 
   /** The same as `forward`, without a promise (the reference does no asynchronous work). */
