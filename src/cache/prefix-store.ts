@@ -80,8 +80,11 @@ function stamp(): number {
 
 export const entryBytes = (record: StoredPrefix) => record.targetBytes + record.draftBytes;
 
-/** Every entry the directory holds (of any model), dropping the halves of interrupted writes. */
-export async function listStoredPrefixes(directory: FileDirectory): Promise<StoredPrefix[]> {
+/**
+ * Every entry the directory holds (of any model), dropping the halves of interrupted writes
+ * unless `tidy` is false (a page listing them while its engine may be writing one).
+ */
+export async function listStoredPrefixes(directory: FileDirectory, tidy = true): Promise<StoredPrefix[]> {
   const names = new Set(await directory.names());
   const records: StoredPrefix[] = [];
   for (const name of names) {
@@ -92,6 +95,7 @@ export async function listStoredPrefixes(directory: FileDirectory): Promise<Stor
       continue;
     }
     // A record without rows, rows without a record, a partial write, a record that does not parse.
+    if (!tidy) continue;
     if (!name.endsWith('.kv') || !names.has(`${name.slice(0, -3)}.json`)) await directory.remove(name);
     else if (id) await directory.remove(`${id}.kv`);
   }

@@ -21,6 +21,8 @@ let server: Server;
 let demoUrl: string;
 let byIdUrl: string;
 let hub: ModelHub;
+let siteUrl: string;
+const HELP_DESK = `You are the help desk of a children's library. ${'Every story has a name, an animal, a place and a friend. '.repeat(10)}`;
 const browsers: Browser[] = [];
 const MODELS = resolve(import.meta.dirname, '../../public/models');
 
@@ -44,6 +46,16 @@ beforeAll(async () => {
       data-app-config="${hub.appConfigUrl}" data-system-prompt="You are a storyteller."></script>`,
   );
   byIdUrl = `${served.url}embed-by-id.html`;
+  // Two pages of one site with the same help-desk prompt: the second reads it from disk.
+  for (const page of ['help-a', 'help-b']) {
+    writeFileSync(
+      join(outDir, `${page}.html`),
+      `<!doctype html><title>${page}</title><script type="module" src="tandem-embed.js"
+        data-target="models/tandem-target" data-draft="models/tandem-draft"
+        data-system-prompt="${HELP_DESK}"></script>`,
+    );
+  }
+  siteUrl = served.url;
 }, 180_000);
 
 afterAll(async () => {
@@ -121,6 +133,38 @@ describe('embeddable script', () => {
     const answer = await page.evaluate(() => window.tandemEmbed?.ask('Tell me a story about a fox.').then((r) => r));
     expect(answer?.text.length).toBeGreaterThan(10);
     expect(answer?.usage?.spec?.draft).toBe('model');
+    expect(errors).toEqual([]);
+  });
+
+  it('reads the system prompt another page of the site warmed from disk', async () => {
+    const browser = await launchBrowser({ webgpu: true });
+    browsers.push(browser);
+    const page = await browser.newPage(); // one context: the site's private file system is shared
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    const stored = () =>
+      page.evaluate(async () => {
+        const root = await navigator.storage.getDirectory();
+        const folder = await root.getDirectoryHandle('tandem-prefixes', { create: true });
+        const names: string[] = [];
+        for await (const name of (folder as unknown as { keys(): AsyncIterable<string> }).keys()) names.push(name);
+        return names.filter((n) => n.endsWith('.json')).length;
+      });
+    const openChat = async () => {
+      await page.getByTestId('tandem-launcher').click();
+      await expect.poll(() => page.getByTestId('tandem-input').isEnabled(), { timeout: 120_000 }).toBe(true);
+    };
+
+    await page.goto(`${siteUrl}help-a.html`);
+    await openChat(); // warms the system prompt, which is stored
+    await expect.poll(stored, { timeout: 60_000 }).toBe(1);
+
+    await page.goto(`${siteUrl}help-b.html`);
+    await openChat();
+    const answer = await page.evaluate(() => window.tandemEmbed?.ask('Tell me a story about a fox.'));
+    expect(answer?.text.length).toBeGreaterThan(10);
+    expect(answer?.usage?.prompt_tokens_details.cache_source).toBe('disk');
+    expect(answer?.usage?.prompt_tokens_details.disk_tokens).toBeGreaterThan(100);
     expect(errors).toEqual([]);
   });
 

@@ -41,6 +41,16 @@ export class WorkerEngine {
     return this.host.interrupt();
   }
 
+  /** Resolves once pinned prefixes computed so far are written to the prefix store. */
+  prefixStoreSettled(): Promise<void> {
+    return this.host.prefixStoreSettled();
+  }
+
+  /** Problems met since the load that stopped nothing (a stored prefix found damaged, say). */
+  warnings(): Promise<{ name: string; message: string }[]> {
+    return this.host.warnings();
+  }
+
   lastUsage(): Promise<TandemUsage | undefined> {
     return this.host.lastUsage();
   }

@@ -83,6 +83,16 @@ export class EngineHost {
     this.engine?.interrupt();
   }
 
+  /** Resolves once the prefix store's queued writes are done (a page lists stored prompts after). */
+  async prefixStoreSettled(): Promise<void> {
+    await this.engine?.prefixStore?.flush();
+  }
+
+  /** Problems met since the load that stopped nothing (a stored prefix found damaged, say). */
+  warnings(): { name: string; message: string }[] {
+    return this.engine?.warnings ?? [];
+  }
+
   lastUsage(): TandemUsage | undefined {
     return this.engine?.lastUsage;
   }

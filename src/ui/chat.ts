@@ -20,7 +20,11 @@ export class Chat {
   private warmTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly input = el<HTMLTextAreaElement>('input');
 
-  constructor(private readonly onEngineError: (error: Error) => void) {
+  constructor(
+    private readonly onEngineError: (error: Error) => void,
+    /** Called once prompts the engine pinned are written to the prefix store (the page lists them). */
+    private readonly onStored: () => void = () => {},
+  ) {
     onSend(el<HTMLFormElement>('composer'), this.input, () => void this.send());
     this.input.addEventListener('input', () => this.scheduleWarm(300));
     el('system-prompt').addEventListener('input', () => this.scheduleWarm(500));
@@ -49,6 +53,7 @@ export class Chat {
     indicator.hidden = false;
     try {
       await this.engine.warm({ messages });
+      void this.engine.prefixStoreSettled().then(this.onStored, () => undefined);
     } catch {
       // Warming is an optimisation: a failure here shows up, if real, on the next request.
     } finally {

@@ -2,9 +2,10 @@
  * The chat page's entry point: checks for WebGPU (explaining how to get it when absent), starts
  * the engine in a Web Worker with the bundled fixture models (or other model folders given by
  * URL, or models of web-llm's catalogue by id, from the Models panel or the page's address) and
- * a progress bar, and hands it to the chat. A service worker keeps the app for use
- * offline; model files are kept in browser storage and listed in the stored-models panel. A lost device or an out-of-memory offers
- * to reload the models; the conversation stays.
+ * a progress bar, and hands it to the chat. A service worker keeps the app for use offline;
+ * model files are kept in browser storage and listed in the stored-models panel, and warmed
+ * system prompts in the prefix store, listed beside them. Settings are kept for the next visit.
+ * A lost device or an out-of-memory offers to reload the models; the conversation stays.
  */
 
 import { modelOptions } from '../engine/model-options';
@@ -15,8 +16,8 @@ import { showBanner } from './banner';
 import { Chat } from './chat';
 import { showGpu, showNoGpu } from './gpu-panel';
 import { enableOffline } from './offline';
-import { applyAddress, modelChoice } from './settings';
-import { showStoredModels } from './storage-panel';
+import { applyAddress, keepSettings, modelChoice } from './settings';
+import { showStoredModels, showStoredPrefixes } from './storage-panel';
 import './style.css';
 
 const panel = document.getElementById('gpu') as HTMLElement;
@@ -27,7 +28,10 @@ const progress = status.querySelector('progress') as HTMLProgressElement;
 let worker: Worker | undefined;
 let engine: WorkerEngine | undefined;
 let appConfig: Catalogue | undefined;
-const chat = new Chat((error) => showBanner(error, { label: 'Reload the model', run: () => void loadModels() }));
+const chat = new Chat(
+  (error) => showBanner(error, { label: 'Reload the model', run: () => void loadModels() }),
+  () => void showStoredPrefixes(),
+);
 
 function setStatus(state: string, text: string, value?: number): void {
   status.dataset.state = state;
@@ -59,7 +63,9 @@ async function loadModels(): Promise<void> {
 }
 
 async function start(): Promise<void> {
+  keepSettings();
   void showStoredModels();
+  void showStoredPrefixes();
   try {
     const gpu = await requestGpu(navigator.gpu);
     showGpu(panel, gpu.info);

@@ -1,4 +1,8 @@
-/** The figures panel: speed, acceptance and cache figures of the current or last reply, numbers alone. */
+/**
+ * The figures panel: speed, acceptance and cache figures of the current or last reply, numbers
+ * alone; where the cached tokens came from (memory, or the prefix store on disk), and where a
+ * prompt parted from the cache, when it did.
+ */
 
 import type { TandemUsage } from '../engine/engine';
 
@@ -16,6 +20,15 @@ export function showUsage(usage: TandemUsage): void {
   set('prompt-tokens', usage.prompt_tokens);
   set('cache-read-tokens', usage.cache_read_input_tokens);
   set('cache-creation-tokens', usage.cache_creation_input_tokens);
+  const { cache_source: source, disk_tokens: disk } = usage.prompt_tokens_details;
+  field('cache-source').textContent = source === 'disk' ? `disk (${disk})` : source === 'memory' ? 'memory' : '–';
+  const miss = usage.cache_miss;
+  const note = field('cache-miss');
+  note.hidden = !miss;
+  note.textContent = miss
+    ? `This prompt parted from the cached one at token ${miss.at_token}: cached “${miss.cached_text}”, ` +
+      `this prompt “${miss.prompt_text}”. Keep what changes after what stays the same.`
+    : '';
 }
 
 /** While a reply streams: its running speed. */

@@ -1,4 +1,4 @@
-/** The settings panel, read when a message is sent. */
+/** The settings panel, read when a message is sent, and kept in this browser for the next visit. */
 
 import type { Catalogue } from '../loader/catalogue';
 import { type DraftLength, parseDraftLength } from '../speculative/draft-length';
@@ -12,6 +12,41 @@ export interface ChatSettings {
   draftLength: DraftLength;
   temperature: number;
   maxTokens: number;
+}
+
+/** Fields kept across visits (the models are chosen by the Models panel or the address). */
+const KEPT = ['system-prompt', 'speculative', 'draft-source', 'draft-length', 'temperature', 'max-tokens'];
+const SETTINGS_KEY = 'tandem-settings';
+
+/** Restores the settings this browser used last, and keeps them as they change. */
+export function keepSettings(): void {
+  let saved: Record<string, unknown> = {};
+  try {
+    saved = JSON.parse(localStorage.getItem(SETTINGS_KEY) ?? '{}');
+  } catch {
+    // Storage refused or the entry damaged: the page's defaults.
+  }
+  const save = () => {
+    const values = Object.fromEntries(
+      KEPT.map((id) => {
+        const field = input<HTMLInputElement>(id);
+        return [id, field.type === 'checkbox' ? field.checked : field.value];
+      }),
+    );
+    try {
+      localStorage.setItem(SETTINGS_KEY, JSON.stringify(values));
+    } catch {
+      // Not kept; nothing else is lost.
+    }
+  };
+  for (const id of KEPT) {
+    const field = input<HTMLInputElement>(id);
+    const value = saved[id];
+    if (field.type === 'checkbox' && typeof value === 'boolean') field.checked = value;
+    else if (field.type !== 'checkbox' && typeof value === 'string') field.value = value;
+    field.addEventListener('input', save);
+    field.addEventListener('change', save);
+  }
 }
 
 export function readSettings(): ChatSettings {
