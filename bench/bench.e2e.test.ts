@@ -37,6 +37,9 @@ describe('benchmark page', () => {
     }
     expect(results.decode.acceptance_rate).toBeGreaterThan(0.3); // the fixture pair agrees often
     expect(results.ttft.warm_ms).toBeLessThan(results.ttft.cold_ms);
+    // The page's prefix store is the origin's private file system: the prefix came from there.
+    expect(results.ttft.restored_ms).toBeLessThan(results.ttft.cold_ms);
+    expect(results.ttft.shape.restored_ms).toBeLessThan(results.ttft.shape.cold_ms);
     expect(results.shapes.pairs[0].target).toBe('SmolLM2-360M');
     expect(results.shapes.pairs[0].predicted.map((p) => p.acceptance)).toEqual([0.6, 0.7, 0.8]);
     expect(results.memory.prefix_cache.entries).toBeGreaterThan(0);

@@ -79,7 +79,9 @@ export async function runBench(gpu: Gpu, options: BenchOptions, log: (line: stri
   const ttft = await runTtftSuite(gpu, target, options.quick);
   log(
     `ttft (${ttft.system_tokens}-token system prompt): cold ${ttft.cold_ms} ms, warm ${ttft.warm_ms} ms ` +
-      `(${ttft.warm_ratio} of cold), typed-ahead ${ttft.typeahead_ms} ms; one decode step ${ttft.decode_step_ms} ms`,
+      `(${ttft.warm_ratio} of cold), typed-ahead ${ttft.typeahead_ms} ms, read from disk ${ttft.restored_ms} ms ` +
+      `(${ttft.restored_ratio} of cold); one decode step ${ttft.decode_step_ms} ms; ${ttft.shape.name} ` +
+      `(${ttft.shape.prefix_tokens}-token prefix): cold ${ttft.shape.cold_ms} ms, read from disk ${ttft.shape.restored_ms} ms`,
   );
   stage('memory');
   const memory = await runMemorySuite(gpu, options.pair);

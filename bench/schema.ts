@@ -71,6 +71,13 @@ export const RESULT_FIELDS: Record<string, Kind> = {
   'ttft.warm_ratio': 'positive',
   'ttft.typeahead_ratio': 'positive',
   'ttft.decode_step_ms': 'positive',
+  'ttft.restored_ms': 'positive',
+  'ttft.restored_ratio': 'positive',
+  'ttft.shape.name': 'string',
+  'ttft.shape.prefix_tokens': 'positive',
+  'ttft.shape.cold_ms': 'positive',
+  'ttft.shape.restored_ms': 'positive',
+  'ttft.shape.restored_ratio': 'positive',
 
   'memory.context_tokens': 'positive',
   'memory.models[].model': 'string',
@@ -160,6 +167,13 @@ export const FIELDS_SINCE: Record<string, number> = {
   'shapes.models[].quantization': 3,
   'shapes.models[].decode_gb_s': 3,
   'decode.runs[].round_trips_per_token': 3,
+  'ttft.restored_ms': 3,
+  'ttft.restored_ratio': 3,
+  'ttft.shape.name': 3,
+  'ttft.shape.prefix_tokens': 3,
+  'ttft.shape.cold_ms': 3,
+  'ttft.shape.restored_ms': 3,
+  'ttft.shape.restored_ratio': 3,
 };
 
 export function checkResults(results: unknown): string[] {

@@ -8,8 +8,16 @@
  * or, as in web-llm, by a model id of its catalogue (a draft model comes with it):
  *
  *   const engine = await CreateMLCEngine('Llama-3.2-3B-Instruct-q4f16_1-MLC', { initProgressCallback });
+ *
+ * Pinned prefixes are kept in the origin's private file system (`PREFIX_DIRECTORY`): list and
+ * delete them with `listStoredPrefixes(await originDirectory(PREFIX_DIRECTORY))`. In Node,
+ * `nodeDirectory(path)` from `src/cache/node-directory.ts` gives the engine a folder instead.
  */
 
+export type { FileDirectory } from './cache/file-directory';
+export { originDirectory } from './cache/file-directory';
+export type { StoredPrefix } from './cache/prefix-store';
+export { deleteStoredPrefix, listStoredPrefixes, PREFIX_DIRECTORY } from './cache/prefix-store';
 export type { EngineOptions, ModelLocation, RequestOptions, TandemUsage } from './engine/engine';
 export { createEngine, TandemEngine } from './engine/engine';
 export type { FinishReason, Reply } from './engine/generation';

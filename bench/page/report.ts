@@ -68,6 +68,13 @@ function summary(all: BenchResults[]): HTMLElement {
     row('TTFT cold', (r) => ms(r.ttft.cold_ms)),
     row('TTFT warm prefix', (r) => ms(r.ttft.warm_ms)),
     row('TTFT typed-ahead', (r) => ms(r.ttft.typeahead_ms)),
+    // Results of schema 2 have no restored figures.
+    row('TTFT read from disk (after a reload)', (r) => (r.ttft.restored_ms ? ms(r.ttft.restored_ms) : '–')),
+    row('Real shape: TTFT cold / read from disk', (r) =>
+      r.ttft.shape
+        ? `${r.ttft.shape.name}, ${r.ttft.shape.prefix_tokens} tokens: ${ms(r.ttft.shape.cold_ms)} / ${ms(r.ttft.shape.restored_ms)}`
+        : '–',
+    ),
     row('GPU memory (fixture pair + cache)', (r) => mib(r.memory.total_bytes)),
   ];
   const pairs = [...new Set(all.flatMap((r) => r.shapes.pairs.map((p) => p.target)))];
@@ -158,6 +165,7 @@ function charts(all: BenchResults[]): HTMLElement {
       { name: 'cold', value: r.ttft.cold_ms },
       { name: 'warm prefix', value: r.ttft.warm_ms },
       { name: 'typed-ahead', value: r.ttft.typeahead_ms },
+      ...(r.ttft.restored_ms ? [{ name: 'read from disk', value: r.ttft.restored_ms }] : []),
     ],
   }));
   wrap.append(

@@ -26,3 +26,11 @@ export async function nodeDirectory(path: string): Promise<FileDirectory> {
     remove: (name) => rm(join(path, name), { force: true }),
   };
 }
+
+/** A new, empty folder under the system's temporary directory (benchmarks, tests). */
+export async function scratchFolder(prefix: string): Promise<{ directory: FileDirectory; remove(): Promise<void> }> {
+  const { mkdtemp } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const path = await mkdtemp(join(tmpdir(), prefix));
+  return { directory: await nodeDirectory(path), remove: () => rm(path, { recursive: true, force: true }) };
+}
