@@ -143,15 +143,7 @@ export class CachedGenerator<S extends Sequence, D extends Sequence> {
     const { store } = this;
     if (!store) return 0;
     const found = await store.longest(prompt, this.options.capacity);
-    // Worth reading when it holds more of the prompt than memory does, and when most of what is
-    // read is used (an entry is read whole: its size and hash are checked).
-    if (
-      !found ||
-      Math.min(found.shared, prompt.length - 1) <= this.cache.longestMatch(prompt) ||
-      2 * found.shared < found.record.tokens.length
-    ) {
-      return 0;
-    }
+    if (!found || Math.min(found.shared, prompt.length - 1) <= this.cache.longestMatch(prompt)) return 0;
     const rows = await store.load(found.record);
     if (!rows) return 0;
     const { tokens } = found.record;

@@ -173,6 +173,22 @@ describe('prefix store', () => {
     expect(await a.save([9], rows(4000), 'too big')).toBeUndefined();
   });
 
+  it('keeps a system prompt beside a long conversation that starts with it, and serves each from its own', async () => {
+    const a = store('pair-a');
+    const rows = (n: number) => Promise.resolve({ target: new Uint8Array(n) });
+    const system = [1, 2, 3, 4];
+    const conversation = [...system, ...Array.from({ length: 12 }, (_, i) => 10 + i)];
+    await a.save(system, rows(40), 'system');
+    await a.save(conversation, rows(160), 'conversation, turn 1');
+    await a.save([...conversation, 30, 31], rows(180), 'conversation, turn 2'); // covers turn 1
+    const stored = await listStoredPrefixes(directory);
+    expect(stored.map((r) => r.preview).sort()).toEqual(['conversation, turn 2', 'system']);
+    expect((await a.longest([...system, 99, 98], 100))?.record.preview).toBe('system');
+    expect((await a.longest([...conversation, 30, 5], 100))?.record.preview).toBe('conversation, turn 2');
+    expect(await a.holds(conversation)).toBe(true);
+    expect(await a.holds(system.slice(0, 3))).toBe(true);
+  });
+
   it('says where a prompt parts from the cached tokens sharing most with it', async () => {
     const monday = chat(`${SYSTEM} Today is Monday.`, 'Tell me a story.');
     const tuesday = chat(`${SYSTEM} Today is Tuesday.`, 'Tell me a story.');

@@ -78,6 +78,18 @@ function stamp(): number {
   return lastStamp;
 }
 
+/**
+ * Whether an entry serves a prompt starting with `tokens`: they start it, and make at least half
+ * of it (an entry is read whole, so most of what is read should be used).
+ */
+export function covers(record: StoredPrefix, tokens: readonly number[]): boolean {
+  return (
+    tokens.length > 0 &&
+    2 * tokens.length >= record.tokens.length &&
+    commonPrefix(record.tokens, tokens) === tokens.length
+  );
+}
+
 export const entryBytes = (record: StoredPrefix) => record.targetBytes + record.draftBytes;
 
 /**
@@ -144,16 +156,26 @@ export class PrefixStore {
     return this.index;
   }
 
-  /** The entry sharing the longest prefix with `prompt` (at most `capacity` tokens long), and how many tokens it shares. */
+  /**
+   * The entry sharing the longest prefix with `prompt` (at most `capacity` tokens long), and how
+   * many tokens it shares; only entries mostly used that way count (`covers`), and among equals
+   * the shortest, which is the least to read.
+   */
   async longest(
     prompt: readonly number[],
     capacity: number,
   ): Promise<{ record: StoredPrefix; shared: number } | undefined> {
     let best: { record: StoredPrefix; shared: number } | undefined;
     for (const record of await this.records()) {
-      if (record.tokens.length > capacity) continue;
       const shared = commonPrefix(record.tokens, prompt);
-      if (shared > (best?.shared ?? 0)) best = { record, shared };
+      if (record.tokens.length > capacity || !covers(record, prompt.slice(0, shared))) continue;
+      if (
+        !best ||
+        shared > best.shared ||
+        (shared === best.shared && record.tokens.length < best.record.tokens.length)
+      ) {
+        best = { record, shared };
+      }
     }
     return best;
   }
@@ -190,15 +212,16 @@ export class PrefixStore {
     await this.drop(record);
   }
 
-  /** Whether `tokens` are already stored (as an entry or the start of a longer one). */
+  /** Whether `tokens` are already stored, as an entry or as most of a longer one (`covers`). */
   async holds(tokens: readonly number[]): Promise<boolean> {
-    return (await this.records()).some((r) => commonPrefix(r.tokens, tokens) === tokens.length);
+    return (await this.records()).some((r) => covers(r, tokens));
   }
 
   /**
    * Stores `tokens` with their rows (a promise: the rows may still be on their way back from the
-   * GPU), queued behind earlier writes; entries it makes redundant (shorter prefixes of it) are
-   * dropped, and then the least recently used until the store fits its budget. Failures are
+   * GPU), queued behind earlier writes; entries it makes redundant (those it `covers`: the turns
+   * before it of one conversation, not a short system prompt at its start) are dropped, and then
+   * the least recently used until the store fits its budget. Failures are
    * warnings: the store is an optimisation, never a condition.
    */
   save(tokens: readonly number[], rows: Promise<PrefixRows>, preview: string): Promise<StoredPrefix | undefined> {
@@ -226,9 +249,7 @@ export class PrefixStore {
         await this.directory.write(`${record.id}.kv`, data);
         await this.writeRecord(record);
         const records = await this.records();
-        for (const shorter of records.filter((r) => commonPrefix(r.tokens, tokens) === r.tokens.length)) {
-          await this.drop(shorter);
-        }
+        for (const shorter of records.filter((r) => covers(record, r.tokens))) await this.drop(shorter);
         records.push(record);
         await this.evict(record);
         return record;
