@@ -12,7 +12,7 @@ import { ReferenceModel, type ReferenceSequence } from '../ref/model';
 import { GREEDY, type SamplingParams } from '../sampling/sampling';
 import { FIXTURES, loadFixture } from '../testing/fixtures';
 import type { TextTokenizer } from '../tokenizer/tokenizer';
-import { CachedGenerator, type CachedRequest } from './cached-generator';
+import { CachedGenerator, type CachedRequest, PREFILL_CHUNK } from './cached-generator';
 import { kvBytes } from './prefix-cache';
 
 /** A model that counts the tokens it is asked to compute. */
@@ -189,6 +189,30 @@ describe('prefix cache', () => {
       if (keep === 0) expect(result.reused).toBeLessThan(systemPrefix.length);
       else expect(result.reused).toBe(shared);
     }
+  });
+
+  it('stops a long prefill between chunks, keeps what it computed, and answers the same afterwards', async () => {
+    const capacity = 3 * PREFILL_CHUNK;
+    const long = new CachedGenerator(target, draft, {
+      capacity,
+      budgetBytes: kvBytes(target, capacity) + kvBytes(draft, capacity),
+    });
+    const prompt = chat(SYSTEM.repeat(12), 'Tell me a story about a brave fox named Leo.');
+    expect(prompt.length).toBeGreaterThan(2 * PREFILL_CHUNK);
+    const before = target.computed;
+    const stopped = await long.generate(prompt, {
+      ...request('model'),
+      shouldStop: () => target.computed - before >= PREFILL_CHUNK,
+    });
+    expect(stopped.tokens).toEqual([]);
+    expect(target.computed - before).toBe(PREFILL_CHUNK); // one chunk, then Stop was seen
+    const again = await long.generate(prompt, { ...request('model'), maxTokens: 8 });
+    expect(again.reused).toBe(PREFILL_CHUNK);
+    const fresh = new CachedGenerator(target, draft, {
+      capacity,
+      budgetBytes: kvBytes(target, capacity) + kvBytes(draft, capacity),
+    });
+    expect(again.tokens).toEqual((await fresh.generate(prompt, { ...request('model'), maxTokens: 8 })).tokens);
   });
 
   it('stays correct when a one-entry budget forces every other request to start over', async () => {

@@ -144,6 +144,11 @@ export class TandemEngine {
     return this.name ?? this.pair.target.folder.name;
   }
 
+  /** How requests draft unless they say otherwise: with the loaded draft model, prompt lookup, or not at all. */
+  get draftKind(): DraftKind {
+    return this.defaults.draft;
+  }
+
   static async load(options: EngineOptions): Promise<TandemEngine> {
     const started = performance.now();
     const report = (progress: number, text: string) =>

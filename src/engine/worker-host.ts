@@ -27,6 +27,8 @@ export interface LoadedInfo {
   modelId: string;
   adapter: GpuInfo;
   contextLength: number;
+  /** How requests draft by default: 'model' when a draft model is loaded. */
+  draft: DraftKind;
   /** Problems that did not stop the load (a model file browser storage would not keep). */
   warnings: { name: string; message: string }[];
 }
@@ -47,8 +49,8 @@ export class EngineHost {
       gpu: this.gpu ? await this.gpu() : undefined,
       initProgressCallback: progress,
     });
-    const { modelId, gpu, contextLength, warnings } = this.engine;
-    return { modelId, adapter: gpu.info, contextLength, warnings };
+    const { modelId, gpu, contextLength, warnings, draftKind } = this.engine;
+    return { modelId, adapter: gpu.info, contextLength, draft: draftKind, warnings };
   }
 
   async complete(request: TandemChatRequest): Promise<ChatCompletion> {

@@ -1,22 +1,47 @@
 /**
- * The conversation: messages on screen and in memory, sending with a streamed reply, stop, a
- * new chat, and warming the prefix cache while the user types (the system prompt as soon as it
- * is set, then the typed text, debounced). Errors are shown and the conversation is kept.
+ * The conversation on the page: messages on screen and in memory, sending with a streamed reply
+ * rendered as sanitised markdown, each reply's state (done, stopped, cut off, failed) and
+ * figures, Stop (also Esc, and during a long prompt's prefill), a new chat (also during a
+ * reply), past conversations kept in this browser, and warming the prefix cache while the user
+ * types (the system prompt as soon as it is set, then the typed text, debounced). Errors are
+ * shown beside the composer, cleared by the next success, and the conversation is kept.
  */
 
+import type { TandemUsage } from '../engine/engine';
+import type { FinishReason } from '../engine/generation';
 import type { WorkerEngine } from '../engine/worker-client';
-import { showBanner } from './banner';
+import { hideBanner, showBanner } from './banner';
 import { onSend } from './composer';
-import { Conversation } from './conversation';
-import { showLiveSpeed, showUsage } from './metrics';
-import { readSettings } from './settings';
+import { Conversation, type Turn } from './conversation';
+import {
+  deleteConversation,
+  listConversations,
+  loadConversation,
+  newConversationId,
+  saveConversation,
+} from './history';
+import { copyText, renderMarkdown } from './markdown';
+import { describeUsage, resetFigures, showLiveSpeed, showUsage } from './metrics';
+import { checkSettings, readSettings } from './settings';
 
 const el = <T extends HTMLElement>(id: string) => document.querySelector(`[data-testid="${id}"]`) as T;
+
+/** A reply's state on screen, and the note that says it. */
+type ReplyState = 'streaming' | 'done' | 'stopped' | 'truncated' | 'failed';
+const NOTES: Partial<Record<ReplyState, string>> = {
+  stopped: 'Stopped.',
+  truncated: 'Cut off: the reply reached max tokens or the end of the context window.',
+};
+const stateOf = (reason: FinishReason | undefined): ReplyState =>
+  reason === 'abort' ? 'stopped' : reason === 'length' ? 'truncated' : 'done';
 
 export class Chat {
   private engine: WorkerEngine | undefined;
   private readonly conversation = new Conversation(() => readSettings().system);
+  private conversationId = newConversationId();
   private busy = false;
+  /** New chat was asked for during a reply: it starts when the reply has stopped. */
+  private newChatPending = false;
   private warmTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly input = el<HTMLTextAreaElement>('input');
 
@@ -28,8 +53,11 @@ export class Chat {
     onSend(el<HTMLFormElement>('composer'), this.input, () => void this.send());
     this.input.addEventListener('input', () => this.scheduleWarm(300));
     el('system-prompt').addEventListener('input', () => this.scheduleWarm(500));
-    el('stop').addEventListener('click', () => void this.engine?.interrupt());
+    el('stop').addEventListener('click', () => this.stop());
     el('new-chat').addEventListener('click', () => this.newChat());
+    document.addEventListener('keydown', (event) => {
+      if (event.key === 'Escape' && this.busy) this.stop();
+    });
   }
 
   /** Connects (or reconnects, after a reload) the engine; the conversation stays. */
@@ -37,6 +65,17 @@ export class Chat {
     this.engine = engine;
     this.setBusy(false);
     if (engine) this.scheduleWarm(0);
+  }
+
+  /** Shows the latest kept conversation (after a reload) and the list of past ones. */
+  async resume(): Promise<void> {
+    const [latest] = await listConversations();
+    if (latest && this.conversation.history.length === 0) this.open(latest.id, latest.turns);
+    await this.showPast();
+  }
+
+  private stop(): void {
+    void this.engine?.interrupt();
   }
 
   private scheduleWarm(delayMs: number): void {
@@ -64,14 +103,21 @@ export class Chat {
   private async send(): Promise<void> {
     const text = this.input.value.trim();
     if (!text || !this.engine || this.busy) return;
+    if (checkSettings().length > 0) {
+      showBanner(
+        Object.assign(new Error('Some settings are out of their limits: see the fields marked beside them.'), {
+          name: 'InvalidSettingsError',
+        }),
+      );
+      return;
+    }
     clearTimeout(this.warmTimer);
     const settings = readSettings();
     this.input.value = '';
     this.render('user', text);
-    const bubble = this.render('assistant', '');
-    bubble.dataset.state = 'streaming';
+    const { item: bubble, body, figures } = this.renderReply('');
     this.setBusy(true);
-    hideBanner();
+    resetFigures();
 
     const started = performance.now();
     let pieces = 0;
@@ -86,26 +132,111 @@ export class Chat {
           draftLength: settings.draftLength,
         },
         (textSoFar) => {
-          bubble.textContent = textSoFar;
+          renderMarkdown(body, textSoFar);
           showLiveSpeed(++pieces, (performance.now() - started) / 1000);
         },
       );
-      if (reply.usage) showUsage(reply.usage);
-      bubble.dataset.state = reply.finishReason === 'abort' ? 'stopped' : 'done';
+      renderMarkdown(body, reply.text);
+      this.finish(bubble, stateOf(reply.finishReason), reply.usage, figures);
+      hideBanner();
+      void saveConversation(this.conversationId, this.conversation.history).then(() => this.showPast());
     } catch (error) {
-      bubble.dataset.state = 'error'; // the unanswered question stays on screen but leaves the context
+      // The unanswered question stays on screen but leaves the context.
+      this.finish(bubble, 'failed', undefined, figures, (error as Error).message);
       showBanner(error as Error);
       if (/DeviceLost|OutOfMemory/.test((error as Error).name)) this.onEngineError(error as Error);
     } finally {
       this.setBusy(false);
+      if (this.newChatPending) this.newChat();
+    }
+  }
+
+  /** Marks a reply's end: its state, a note saying it where there is one, its figures. */
+  private finish(
+    bubble: HTMLElement,
+    state: ReplyState,
+    usage: TandemUsage | undefined,
+    figures: HTMLElement,
+    failure?: string,
+  ): void {
+    bubble.dataset.state = state;
+    const note = failure ? `Failed: ${failure}` : NOTES[state];
+    if (note) {
+      bubble.append(Object.assign(document.createElement('span'), { className: 'note', textContent: note }));
+    }
+    if (usage) {
+      showUsage(usage);
+      figures.textContent = describeUsage(usage);
     }
   }
 
   private newChat(): void {
-    if (this.busy) return;
-    this.conversation.clear();
-    el('messages').replaceChildren();
+    if (this.busy) {
+      // The reply is stopped first; the new chat starts when it has.
+      this.newChatPending = true;
+      this.stop();
+      return;
+    }
+    this.newChatPending = false;
+    this.open(newConversationId(), []);
+    hideBanner();
+    resetFigures();
     this.scheduleWarm(0);
+  }
+
+  /** Shows conversation `id` with `turns`, and makes it the one new messages go to. */
+  private open(id: string, turns: readonly Turn[]): void {
+    this.conversationId = id;
+    this.conversation.restore(turns);
+    el('messages').replaceChildren();
+    for (const turn of turns) {
+      if (turn.role === 'user') this.render('user', turn.content);
+      else this.finish(this.renderReply(turn.content).item, 'done', undefined, document.createElement('span'));
+    }
+  }
+
+  /** The list of kept conversations: open one, or delete it. */
+  private async showPast(): Promise<void> {
+    const list = el('conversations');
+    const past = await listConversations();
+    list.replaceChildren();
+    if (past.length === 0) {
+      list.append(Object.assign(document.createElement('li'), { className: 'note', textContent: 'None yet.' }));
+    }
+    for (const saved of past) {
+      const item = document.createElement('li');
+      item.dataset.testid = 'conversation';
+      if (saved.id === this.conversationId) item.setAttribute('aria-current', 'true');
+      const title = saved.title || 'Untitled';
+      const open = Object.assign(document.createElement('button'), {
+        type: 'button',
+        className: 'link',
+        textContent: title,
+      });
+      open.setAttribute('aria-label', `Open the conversation “${title}”`);
+      open.addEventListener('click', async () => {
+        if (this.busy) return;
+        const loaded = await loadConversation(saved.id);
+        if (loaded) this.open(loaded.id, loaded.turns);
+        hideBanner();
+        resetFigures();
+        await this.showPast();
+        this.scheduleWarm(0);
+      });
+      const remove = Object.assign(document.createElement('button'), {
+        type: 'button',
+        className: 'secondary',
+        textContent: 'Delete',
+      });
+      remove.setAttribute('aria-label', `Delete the conversation “${title}”`);
+      remove.addEventListener('click', async () => {
+        await deleteConversation(saved.id);
+        if (saved.id === this.conversationId && !this.busy) this.open(newConversationId(), []);
+        await this.showPast();
+      });
+      item.append(open, remove);
+      list.append(item);
+    }
   }
 
   private render(role: 'user' | 'assistant', text: string): HTMLElement {
@@ -113,10 +244,33 @@ export class Chat {
     item.className = 'message';
     item.dataset.role = role;
     item.dataset.testid = `message-${role}`;
-    if (text) item.append(text);
+    if (text) item.append(text); // the user's words as text: never HTML
     el('messages').append(item);
     item.scrollIntoView({ block: 'end' });
     return item;
+  }
+
+  /** A reply's bubble: its markdown body, a copy button and a line for its figures. */
+  private renderReply(text: string): { item: HTMLElement; body: HTMLElement; figures: HTMLElement } {
+    const item = this.render('assistant', '');
+    item.dataset.state = 'streaming';
+    const body = Object.assign(document.createElement('div'), { className: 'markdown' });
+    body.dataset.testid = 'reply-text';
+    renderMarkdown(body, text);
+    const figures = Object.assign(document.createElement('span'), { className: 'figures' });
+    figures.dataset.testid = 'message-figures';
+    const copy = Object.assign(document.createElement('button'), {
+      type: 'button',
+      className: 'secondary copy',
+      textContent: 'Copy',
+    });
+    copy.setAttribute('aria-label', 'Copy this reply');
+    copy.dataset.testid = 'copy-reply';
+    copy.addEventListener('click', () => void copyText(copy, body.textContent ?? ''));
+    const footer = Object.assign(document.createElement('div'), { className: 'reply-footer' });
+    footer.append(figures, copy);
+    item.append(body, footer);
+    return { item, body, figures };
   }
 
   private setBusy(busy: boolean): void {
@@ -126,8 +280,4 @@ export class Chat {
     el<HTMLButtonElement>('stop').disabled = !busy;
     this.input.disabled = !ready;
   }
-}
-
-function hideBanner(): void {
-  el('banner').hidden = true;
 }

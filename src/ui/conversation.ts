@@ -24,8 +24,13 @@ export interface SentReply {
   usage: TandemUsage | undefined;
 }
 
+export interface Turn {
+  role: 'user' | 'assistant';
+  content: string;
+}
+
 export class Conversation {
-  private turns: { role: 'user' | 'assistant'; content: string }[] = [];
+  private turns: Turn[] = [];
 
   /** `systemPrompt` is read at every send and warm: it may change between turns. */
   constructor(private readonly systemPrompt: () => string) {}
@@ -42,6 +47,15 @@ export class Conversation {
 
   clear(): void {
     this.turns = [];
+  }
+
+  /** The turns so far (a copy): what a page keeps, and shows again with `restore`. */
+  get history(): Turn[] {
+    return [...this.turns];
+  }
+
+  restore(turns: readonly Turn[]): void {
+    this.turns = [...turns];
   }
 
   /**

@@ -8,16 +8,16 @@
  * A lost device or an out-of-memory offers to reload the models; the conversation stays.
  */
 
-import { modelOptions } from '../engine/model-options';
+import { isFolder, modelOptions } from '../engine/model-options';
 import { createWorkerEngine, type WorkerEngine } from '../engine/worker-client';
 import { requestGpu } from '../gpu/device';
 import { type Catalogue, catalogue } from '../loader/catalogue';
-import { showBanner } from './banner';
+import { hideBanner, showBanner } from './banner';
 import { Chat } from './chat';
 import { showGpu, showNoGpu } from './gpu-panel';
 import { enableOffline } from './offline';
-import { applyAddress, keepSettings, modelChoice } from './settings';
-import { showStoredModels, showStoredPrefixes } from './storage-panel';
+import { applyAddress, applyDependencies, keepSettings, modelChoice } from './settings';
+import { folderName, showStoredModels, showStoredPrefixes } from './storage-panel';
 import './style.css';
 
 const panel = document.getElementById('gpu') as HTMLElement;
@@ -39,31 +39,80 @@ function setStatus(state: string, text: string, value?: number): void {
   if (value !== undefined) progress.value = value;
 }
 
+/** A folder given relative to this page (`models/x`) as a URL: the engine's worker lives elsewhere. */
+const absolute = (location: string) =>
+  isFolder(location) && !/^[a-z][a-z0-9+.-]*:/i.test(location) ? new URL(location, document.baseURI).href : location;
+
+/**
+ * Loads the models the Models panel names in a new worker. The engine in use keeps its worker
+ * until the new one is ready: a failed load leaves it running, and the chat goes on with it.
+ */
 async function loadModels(): Promise<void> {
+  const previous = engine && worker ? { engine, worker } : undefined;
   chat.attach(undefined);
-  worker?.terminate();
-  worker = new Worker(new URL('../../worker/engine.worker.ts', import.meta.url), { type: 'module' });
+  const candidate = new Worker(new URL('../../worker/engine.worker.ts', import.meta.url), { type: 'module' });
   const choice = modelChoice();
   setStatus('loading', 'Loading models…', 0);
   try {
-    const models = modelOptions(choice.target, { draft: choice.draft || undefined, appConfig, folderDraft: 'ngram' });
-    engine = await createWorkerEngine(worker, {
+    const models = modelOptions(absolute(choice.target), {
+      draft: choice.draft ? absolute(choice.draft) : undefined,
+      appConfig,
+      folderDraft: 'ngram',
+    });
+    const loaded = await createWorkerEngine(candidate, {
       ...models,
       contextLength: 2048,
       initProgressCallback: (report) => setStatus('loading', report.text, report.progress),
     });
-    setStatus('ready', `${engine.modelId} on ${engine.info.adapter.vendor} ${engine.info.adapter.architecture}`, 1);
-    chat.attach(engine);
-    for (const warning of engine.info.warnings) showBanner(Object.assign(new Error(warning.message), warning));
+    previous?.worker.terminate();
+    worker = candidate;
+    engine = loaded;
+    hideBanner();
+    setStatus('ready', `${shownName(loaded)} on ${loaded.info.adapter.vendor} ${loaded.info.adapter.architecture}`, 1);
+    applyDependencies(loaded.info.draft === 'model');
+    chat.attach(loaded);
+    for (const warning of loaded.info.warnings) showBanner(Object.assign(new Error(warning.message), warning));
     void showStoredModels();
   } catch (error) {
-    setStatus('error', 'The models could not be loaded.');
+    candidate.terminate();
+    if (previous) {
+      setStatus('ready', `Still using ${shownName(previous.engine)}: the new models could not be loaded.`, 1);
+      chat.attach(previous.engine);
+    } else {
+      setStatus('error', 'The models could not be loaded.');
+    }
     showBanner(error as Error, { label: 'Try again', run: () => void loadModels() });
+    void showStoredModels();
   }
+}
+
+/** A model's name for the status line: a catalogue id as it is, a folder URL by its folder's name. */
+const shownName = (loaded: WorkerEngine) =>
+  /^https?:/.test(loaded.modelId) ? folderName(loaded.modelId) : loaded.modelId;
+
+/** The theme: the system's, or the one chosen with the toggle (kept for the next visit). */
+function themeToggle(): void {
+  const button = document.querySelector('[data-testid="theme"]') as HTMLButtonElement;
+  const apply = (theme: string | null) => {
+    if (theme) document.documentElement.dataset.theme = theme;
+    const dark = theme ? theme === 'dark' : matchMedia('(prefers-color-scheme: dark)').matches;
+    button.setAttribute('aria-pressed', String(dark));
+  };
+  apply(localStorage.getItem('tandem-theme'));
+  button.addEventListener('click', () => {
+    const theme = button.getAttribute('aria-pressed') === 'true' ? 'light' : 'dark';
+    localStorage.setItem('tandem-theme', theme);
+    apply(theme);
+  });
 }
 
 async function start(): Promise<void> {
   keepSettings();
+  themeToggle();
+  void chat.resume();
+  (document.querySelector('[data-testid="speculative"]') as HTMLElement).addEventListener('change', () =>
+    applyDependencies(engine?.info.draft === 'model'),
+  );
   void showStoredModels();
   void showStoredPrefixes();
   try {

@@ -14,8 +14,8 @@ export interface ChatSettings {
   maxTokens: number;
 }
 
-/** Fields kept across visits (the models are chosen by the Models panel or the address). */
-const KEPT = ['system-prompt', 'speculative', 'draft-source', 'draft-length', 'temperature', 'max-tokens'];
+/** Fields kept across visits (the models, and so the draft source, are chosen at each load). */
+const KEPT = ['system-prompt', 'speculative', 'draft-length', 'temperature', 'max-tokens'];
 const SETTINGS_KEY = 'tandem-settings';
 
 /** Restores the settings this browser used last, and keeps them as they change. */
@@ -47,6 +47,50 @@ export function keepSettings(): void {
     field.addEventListener('input', save);
     field.addEventListener('change', save);
   }
+  for (const id of Object.keys(LIMITED)) input(id).addEventListener('input', () => checkSettings());
+  input<HTMLSelectElement>('draft-source').addEventListener('change', (event) => {
+    (event.target as HTMLSelectElement).dataset.chosen = 'yes'; // the user's choice outlives a reload of the models
+  });
+}
+
+/** Settings whose values have limits, with the words that state them. */
+const LIMITED: Record<string, string> = {
+  temperature: 'Temperature is a number from 0 to 2.',
+  'max-tokens': 'Max tokens is a whole number from 1 to 1024.',
+};
+
+/**
+ * Checks every setting with limits, marks the ones out of them and says why beside them;
+ * returns the messages (none: all good).
+ */
+export function checkSettings(): string[] {
+  const errors: string[] = [];
+  for (const [id, message] of Object.entries(LIMITED)) {
+    const field = input<HTMLInputElement>(id);
+    const valid = field.value.trim() !== '' && field.checkValidity();
+    field.setAttribute('aria-invalid', String(!valid));
+    const note = document.querySelector(`[data-testid="${id}-error"]`) as HTMLElement;
+    note.hidden = valid;
+    note.textContent = valid ? '' : message;
+    if (!valid) errors.push(message);
+  }
+  return errors;
+}
+
+/**
+ * Settings that depend on others: the draft's source and length apply only with speculation
+ * on, and "Draft model" only when a draft model is loaded (else prompt lookup is chosen).
+ */
+export function applyDependencies(hasDraftModel: boolean): void {
+  const speculative = input<HTMLInputElement>('speculative').checked;
+  const source = input<HTMLSelectElement>('draft-source');
+  const modelOption = source.querySelector('option[value="model"]') as HTMLOptionElement;
+  modelOption.disabled = !hasDraftModel;
+  modelOption.textContent = hasDraftModel ? 'Draft model' : 'Draft model (none loaded)';
+  if (!hasDraftModel && source.value === 'model') source.value = 'ngram';
+  if (hasDraftModel && !source.dataset.chosen) source.value = 'model';
+  source.disabled = !speculative;
+  input<HTMLSelectElement>('draft-length').disabled = !speculative;
 }
 
 export function readSettings(): ChatSettings {
