@@ -33,6 +33,7 @@ import type { DraftLength } from '../speculative/draft-length';
 import type { DraftKind } from '../speculative/draft-source';
 import type { TemplateVariables } from '../tokenizer/tokenizer';
 import { generateReply, type Reply, type ReplyHooks } from './generation';
+import { LoadProgress } from './load-progress';
 import { type ModelLocation, sourceFor } from './locations';
 import { buildPrompt } from './prompt';
 import {
@@ -165,10 +166,11 @@ export class TandemEngine {
     };
     // The target's files are the first 80% of the bar when a draft model follows.
     const share = { target: hasDraftModel ? 0.8 : 1, draft: 0.2 };
+    const lines = new LoadProgress();
     const onProgress = (role: 'target' | 'draft', p: FileProgress) =>
       report(
         (role === 'draft' ? share.target : 0) + share[role] * (p.total > 0 ? p.loaded / p.total : 0),
-        `Loading ${p.file}: ${(p.loaded / 2 ** 20).toFixed(1)}${p.total ? ` of ${(p.total / 2 ** 20).toFixed(1)}` : ''} MB`,
+        lines.describe(sources[role]?.name ?? role, p),
       );
     const wanted = options.contextLength ?? DEFAULT_CONTEXT_LENGTH;
     const pair = await loadPair(gpu, sources, { maxContext: wanted, onProgress, kvCache: options.kvCache });

@@ -8,6 +8,7 @@
  * A lost device or an out-of-memory offers to reload the models; the conversation stays.
  */
 
+import { shortName } from '../engine/load-progress';
 import { isFolder, modelOptions } from '../engine/model-options';
 import { createWorkerEngine, type WorkerEngine } from '../engine/worker-client';
 import { requestGpu } from '../gpu/device';
@@ -15,9 +16,10 @@ import { type Catalogue, catalogue } from '../loader/catalogue';
 import { hideBanner, showBanner } from './banner';
 import { Chat } from './chat';
 import { showGpu, showNoGpu } from './gpu-panel';
+import { showModelPicker } from './model-picker';
 import { enableOffline } from './offline';
 import { applyAddress, applyDependencies, keepSettings, modelChoice } from './settings';
-import { folderName, showStoredModels, showStoredPrefixes } from './storage-panel';
+import { showStoredModels, showStoredPrefixes } from './storage-panel';
 import './style.css';
 
 const panel = document.getElementById('gpu') as HTMLElement;
@@ -88,7 +90,7 @@ async function loadModels(): Promise<void> {
 
 /** A model's name for the status line: a catalogue id as it is, a folder URL by its folder's name. */
 const shownName = (loaded: WorkerEngine) =>
-  /^https?:/.test(loaded.modelId) ? folderName(loaded.modelId) : loaded.modelId;
+  /^https?:/.test(loaded.modelId) ? shortName(loaded.modelId) : loaded.modelId;
 
 /** The theme: the system's, or the one chosen with the toggle (kept for the next visit). */
 function themeToggle(): void {
@@ -131,6 +133,7 @@ async function start(): Promise<void> {
       .filter((m) => m.supported)
       .map((m) => m.id),
   );
+  showModelPicker(appConfig);
   await enableOffline();
   await loadModels();
 }

@@ -216,6 +216,19 @@ describe('chat page as a product', () => {
     expect(await text('model-status')).toMatch(/Still using tandem-target/);
     expect((await ask('Tell me a story about a frog named Finn.')).state).toMatch(/^(done|truncated)$/);
 
+    // The picker: the catalogue with memory needs and drafts, the bundled pair first.
+    const picker = page.getByTestId('model-picker');
+    expect(
+      await picker
+        .locator('option', {
+          hasText:
+            /^Llama-3\.1-8B-Instruct-q4f16_1-MLC · needs [\d.]+ GB of GPU memory · draft Llama-3\.2-1B-Instruct-q4f16_1-MLC$/,
+        })
+        .count(),
+    ).toBe(1);
+    expect(await picker.locator('option[disabled]', { hasText: /Phi/ }).count()).toBeGreaterThan(0);
+    await picker.selectOption('bundled');
+    expect(await page.getByTestId('target-url').inputValue()).toBe('/models/tandem-target');
     await page.getByTestId('target-url').fill('models/tandem-target'); // relative, as a user types it
     await page.getByTestId('draft-url').fill('models/tandem-draft');
     await page.getByTestId('reload').click();

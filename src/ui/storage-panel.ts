@@ -6,17 +6,8 @@
 
 import { originDirectory } from '../cache/file-directory';
 import { deleteStoredPrefix, entryBytes, listStoredPrefixes, PREFIX_DIRECTORY } from '../cache/prefix-store';
+import { shortName } from '../engine/load-progress';
 import { deleteStoredModel, listStoredModels } from '../loader/model-store';
-
-/**
- * A folder's name as people know it: the repository of a Hugging Face `resolve/<revision>/`
- * URL (`Llama-3.2-1B-Instruct-q4f16_1-MLC`), else the folder's last segment.
- */
-export function folderName(folder: string): string {
-  const segments = new URL(folder).pathname.split('/').filter(Boolean);
-  const resolve = segments.indexOf('resolve');
-  return (resolve > 0 ? segments[resolve - 1] : segments.at(-1)) ?? folder;
-}
 
 export async function showStoredModels(): Promise<void> {
   const list = document.querySelector('[data-testid="stored-models"]') as HTMLElement;
@@ -31,7 +22,7 @@ export async function showStoredModels(): Promise<void> {
     item.dataset.testid = 'stored-model';
     item.dataset.folder = model.folder;
     item.title = model.files.map((f) => `${f.url.slice(model.folder.length)}  sha256 ${f.sha256}`).join('\n');
-    const name = folderName(model.folder);
+    const name = shortName(model.folder);
     const size = `${(model.bytes / 2 ** 20).toFixed(1)} MB, ${model.files.length} files`;
     const remove = Object.assign(document.createElement('button'), {
       className: 'secondary',
