@@ -61,6 +61,8 @@ export const RESULT_FIELDS: Record<string, Kind> = {
   'decode.runs[].target_forwards_per_token': 'positive',
   'decode.runs[].draft_forwards_per_token': 'number',
   'decode.runs[].round_trips_per_token': 'positive',
+  'decode.runs[].plain_tok_s_range': 'array',
+  'decode.runs[].spec_tok_s_range': 'array',
   'decode.runs[].predicted_speedup': 'positive',
 
   'ttft.system_tokens': 'positive',
@@ -167,6 +169,8 @@ export const FIELDS_SINCE: Record<string, number> = {
   'shapes.models[].quantization': 3,
   'shapes.models[].decode_gb_s': 3,
   'decode.runs[].round_trips_per_token': 3,
+  'decode.runs[].plain_tok_s_range': 3,
+  'decode.runs[].spec_tok_s_range': 3,
   'ttft.restored_ms': 3,
   'ttft.restored_ratio': 3,
   'ttft.shape.name': 3,

@@ -1,6 +1,7 @@
 /**
- * Small SVG charts for the benchmark page: grouped bars and lines, with axes, a legend and an
- * optional guide line (speed-up 1, for instance). A few dozen points each; no library needed.
+ * Small SVG charts for the benchmark page: grouped bars (with whiskers for a range, and a log
+ * scale for values that span decades) and lines, with axes, a legend and an optional guide
+ * line (speed-up 1, for instance). A few dozen points each; no library needed.
  */
 
 const SVG = 'http://www.w3.org/2000/svg';
@@ -18,7 +19,8 @@ export interface Series {
 
 export interface BarGroup {
   label: string;
-  values: { name: string; value: number }[];
+  /** A bar each; `range` ([min, max]) is drawn as a whisker over it. */
+  values: { name: string; value: number; range?: [number, number] }[];
 }
 
 interface Frame {
@@ -27,6 +29,8 @@ interface Frame {
   yLabel: string;
   /** A horizontal line at this y, labelled. */
   guide?: { y: number; label: string };
+  /** A logarithmic y axis (decades), for values that span several. */
+  log?: boolean;
 }
 
 function el<K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string, string | number>, text?: string) {
@@ -51,13 +55,24 @@ function format(value: number): string {
   return Number(value.toPrecision(3)).toString();
 }
 
-function frame(options: Frame, yMax: number) {
+function frame(options: Frame, yMax: number, yMin = yMax) {
   const svg = el('svg', { viewBox: `0 0 ${WIDTH} ${HEIGHT}`, role: 'img', class: 'chart' });
+  svg.dataset.scale = options.log ? 'log' : 'linear';
   svg.append(el('title', {}, options.title));
-  const yTicks = ticks(Math.max(yMax, options.guide?.y ?? 0));
-  const top = yTicks[yTicks.length - 1];
   const plot = { x0: PAD.left, x1: WIDTH - PAD.right, y0: HEIGHT - PAD.bottom, y1: PAD.top };
-  const y = (v: number) => plot.y0 - ((plot.y0 - plot.y1) * v) / top;
+  let y: (v: number) => number;
+  let yTicks: number[];
+  if (options.log) {
+    // Whole decades from below the smallest value to above the largest.
+    const lo = Math.floor(Math.log10(Math.max(yMin, 1e-9)));
+    const hi = Math.max(lo + 1, Math.ceil(Math.log10(Math.max(yMax, 1e-9))));
+    yTicks = Array.from({ length: hi - lo + 1 }, (_, i) => 10 ** (lo + i));
+    y = (v: number) => plot.y0 - ((plot.y0 - plot.y1) * (Math.log10(Math.max(v, 10 ** lo)) - lo)) / (hi - lo);
+  } else {
+    yTicks = ticks(Math.max(yMax, options.guide?.y ?? 0));
+    const top = yTicks[yTicks.length - 1];
+    y = (v: number) => plot.y0 - ((plot.y0 - plot.y1) * v) / top;
+  }
   for (const t of yTicks) {
     svg.append(el('line', { x1: plot.x0, x2: plot.x1, y1: y(t), y2: y(t), class: 'grid' }));
     svg.append(el('text', { x: plot.x0 - 6, y: y(t) + 4, 'text-anchor': 'end', class: 'tick' }, format(t)));
@@ -139,12 +154,13 @@ export function lineChart(options: Frame & { series: Series[]; testId: string })
 
 export function barChart(options: Frame & { groups: BarGroup[]; testId: string }): HTMLElement {
   const names = [...new Set(options.groups.flatMap((g) => g.values.map((v) => v.name)))];
-  const { svg, plot, y } = frame(options, Math.max(0, ...options.groups.flatMap((g) => g.values.map((v) => v.value))));
+  const all = options.groups.flatMap((g) => g.values.flatMap((v) => [v.value, ...(v.range ?? [])]));
+  const { svg, plot, y } = frame(options, Math.max(0, ...all), Math.min(...all.filter((v) => v > 0)));
   const groupWidth = (plot.x1 - plot.x0) / Math.max(1, options.groups.length);
   const barWidth = (groupWidth * 0.8) / Math.max(1, names.length);
   options.groups.forEach((group, g) => {
     const left = plot.x0 + g * groupWidth + groupWidth * 0.1;
-    for (const { name, value } of group.values) {
+    for (const { name, value, range } of group.values) {
       const i = names.indexOf(name);
       const bar = el('rect', {
         x: left + i * barWidth,
@@ -155,10 +171,13 @@ export function barChart(options: Frame & { groups: BarGroup[]; testId: string }
       });
       bar.append(el('title', {}, `${group.label}, ${name}: ${format(value)}`));
       const centre = left + i * barWidth + (barWidth - 2) / 2;
-      svg.append(
-        bar,
-        el('text', { x: centre, y: y(value) - 4, 'text-anchor': 'middle', class: 'value' }, format(value)),
-      );
+      const top = range ? Math.min(y(range[1]), y(value)) : y(value);
+      svg.append(bar, el('text', { x: centre, y: top - 4, 'text-anchor': 'middle', class: 'value' }, format(value)));
+      if (range) {
+        const whisker = el('line', { x1: centre, x2: centre, y1: y(range[0]), y2: y(range[1]), class: 'whisker' });
+        whisker.append(el('title', {}, `${group.label}, ${name}: ${format(range[0])} to ${format(range[1])}`));
+        svg.append(whisker);
+      }
     }
     const labelX = left + groupWidth * 0.4;
     svg.append(

@@ -1,20 +1,21 @@
 /**
- * The benchmark page: finds the GPU, loads the fixture models, runs the suites of bench/run.ts
- * (quick or full) with a progress bar, and shows the report. Results download as the JSON the
- * CLI writes, and results files (or the published H100 run) load back to compare machines.
- * `window.tandemBench` drives it from scripts and tests (bench/README.md).
+ * The benchmark page: finds the GPU, runs the suites of bench/run.ts (quick or full) in a Web
+ * Worker (bench.worker.ts) with a progress bar, so the page stays responsive, and shows the
+ * report. Results download as the JSON the CLI writes, and results files (or the published
+ * H100 run) load back to compare machines, each removable. `window.tandemBench` drives it
+ * from scripts and tests (bench/README.md).
  */
 
+import * as Comlink from 'comlink';
 import { WebGPUUnavailableError } from '../../src/errors';
-import { type Gpu, NO_WEBGPU_HELP, requestGpu } from '../../src/gpu/device';
-import { urlSource } from '../../src/loader/source';
-import { readPair } from '../../src/model/pair';
-import { showBanner } from '../../src/ui/banner';
+import { type GpuInfo, NO_WEBGPU_HELP, requestGpu } from '../../src/gpu/device';
+import { hideBanner, showBanner } from '../../src/ui/banner';
 import { showGpu, showNoGpu } from '../../src/ui/gpu-panel';
 import h100 from '../results/h100.json';
-import { type BenchResults, runBench } from '../run';
+import type { BenchResults } from '../run';
 import { checkResults } from '../schema';
-import { renderReport } from './report';
+import type { BenchWorker } from './bench.worker';
+import { renderReport, sameRun } from './report';
 import '../../src/ui/style.css';
 import './bench.css';
 
@@ -40,9 +41,9 @@ const progress = byId<HTMLProgressElement>('bench-progress');
 const start = byId<HTMLButtonElement>('start');
 const download = byId<HTMLButtonElement>('download');
 const logView = byId('bench-log');
-const modelsUrl = `${import.meta.env.BASE_URL}models/`;
+const modelsUrl = new URL(`${import.meta.env.BASE_URL}models/`, location.href).href;
 
-let gpu: Gpu | undefined;
+let gpu: GpuInfo | undefined;
 let state: State = 'idle';
 let latest: BenchResults | undefined;
 const compared: BenchResults[] = [];
@@ -60,7 +61,11 @@ function log(line: string): void {
 }
 
 function render(): void {
-  renderReport(byId('report'), [...(latest ? [latest] : []), ...compared]);
+  renderReport(byId('report'), latest, compared, (removed) => {
+    compared.splice(compared.indexOf(removed), 1);
+    if (sameRun(removed, h100 as unknown as BenchResults)) byId<HTMLButtonElement>('compare-h100').disabled = false;
+    render();
+  });
 }
 
 async function run(options: { quick?: boolean } = {}): Promise<BenchResults> {
@@ -70,23 +75,17 @@ async function run(options: { quick?: boolean } = {}): Promise<BenchResults> {
   start.disabled = true;
   logView.textContent = '';
   setState('running', 'Loading the fixture models…', 0);
+  hideBanner();
+  const thread = new Worker(new URL('./bench.worker.ts', import.meta.url), { type: 'module' });
   try {
-    const pair = await readPair({
-      target: urlSource(`${modelsUrl}tandem-target/`),
-      draft: urlSource(`${modelsUrl}tandem-draft/`),
-    });
-    const results = await runBench(
-      gpu,
-      {
-        pair,
-        quick,
-        environment: navigator.userAgent,
-        progress: (done, stage) => setState('running', `Running: ${stage}…`, done),
-      },
-      log,
+    const worker = Comlink.wrap<BenchWorker>(thread);
+    const results = await worker.run(
+      { quick, environment: navigator.userAgent, modelsUrl },
+      Comlink.proxy((done: number, stage: string) => setState('running', `Running: ${stage}…`, done)),
+      Comlink.proxy(log),
     );
     latest = results;
-    setState('done', `Done: ${quick ? 'quick' : 'full'} run on ${gpu.info.vendor} ${gpu.info.architecture}`, 1);
+    setState('done', `Done: ${quick ? 'quick' : 'full'} run on ${gpu.vendor} ${gpu.architecture}`, 1);
     download.disabled = false;
     render();
     return results;
@@ -95,6 +94,7 @@ async function run(options: { quick?: boolean } = {}): Promise<BenchResults> {
     showBanner(error as Error);
     throw error;
   } finally {
+    thread.terminate();
     start.disabled = false;
   }
 }
@@ -102,11 +102,12 @@ async function run(options: { quick?: boolean } = {}): Promise<BenchResults> {
 function load(results: BenchResults): void {
   const problems = checkResults(results);
   if (problems.length > 0) {
-    const error = new Error(`That is not a Tandem results file (schema 2): ${problems.slice(0, 3).join('; ')}`);
+    const error = new Error(`That is not a Tandem results file: ${problems.slice(0, 3).join('; ')}`);
     error.name = 'BenchResultsError';
     throw error;
   }
-  compared.push(results);
+  // The same run loaded twice is shown once.
+  if (!compared.some((r) => sameRun(r, results)) && !(latest && sameRun(latest, results))) compared.push(results);
   render();
 }
 
@@ -159,8 +160,10 @@ byId<HTMLInputElement>('load').addEventListener('change', async (event) => {
 async function init(): Promise<void> {
   const panel = document.getElementById('gpu') as HTMLElement;
   try {
-    gpu = await requestGpu(navigator.gpu);
-    showGpu(panel, gpu.info);
+    const device = await requestGpu(navigator.gpu);
+    gpu = device.info;
+    showGpu(panel, gpu);
+    device.destroy(); // the worker opens its own
     setState('idle', 'Ready to run.');
     start.disabled = false;
   } catch (error) {

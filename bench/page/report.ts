@@ -1,7 +1,8 @@
 /**
  * The benchmark page's report: a summary table with one column per results file (this run and
- * any loaded for comparison), charts, and the detail tables of the first. Predicted figures are
- * labelled as such wherever they appear.
+ * any loaded for comparison, each removable), what each figure means beneath it, charts, and the
+ * detail tables of the first. Medians come with the spread of the runs behind them; predicted
+ * figures are labelled as such wherever they appear.
  */
 
 import type { BenchResults } from '../run';
@@ -28,12 +29,66 @@ function table(headers: string[], rows: Cell[][], testId: string, caption?: stri
   return t;
 }
 
+/** Whether two results objects are the same run (loaded twice, say). */
+export function sameRun(a: BenchResults, b: BenchResults): boolean {
+  return a.date === b.date && a.environment === b.environment && JSON.stringify(a.device) === JSON.stringify(b.device);
+}
+
+/** What the summary's figures mean, shown beneath it. */
+const GLOSSARY: [string, string][] = [
+  [
+    'Share of copy',
+    "The matrix-vector kernel's bandwidth as a share of a plain buffer copy's on this GPU: 1 means it reads weights as fast as the GPU moves memory.",
+  ],
+  [
+    'Speculative speed-up',
+    'Speculative tokens/s over plain tokens/s on the fixture pair, each the median of several runs; the range after it is the slowest and fastest plain run, so a speed-up within that swing is noise.',
+  ],
+  ['Acceptance rate', 'The share of drafted tokens the target kept.'],
+  [
+    'Tokens per target pass',
+    'Tokens produced by each verify pass of the target: the accepted drafts and the one the target adds.',
+  ],
+  [
+    'TTFT cold / warm prefix',
+    'Time to the first token of a reply with nothing cached, and with the 1,000-token system prompt already cached.',
+  ],
+  [
+    'TTFT typed-ahead',
+    'With the system prompt and all but the last few words of the question computed while the user typed: on submit only those remain.',
+  ],
+  [
+    'TTFT read from disk',
+    'With the system prompt stored on disk by an earlier visit (the prefix store), read and checked instead of computed: what a reload costs.',
+  ],
+  [
+    'Predicted',
+    'Real model shapes run with random weights: their costs are measured, their acceptance is not, so their speed-ups are computed from the costs at stated acceptance rates.',
+  ],
+];
+
+function glossary(): HTMLElement {
+  const list = document.createElement('dl');
+  list.className = 'glossary';
+  list.dataset.testid = 'bench-glossary';
+  for (const [term, meaning] of GLOSSARY) {
+    list.append(
+      Object.assign(document.createElement('dt'), { textContent: term }),
+      Object.assign(document.createElement('dd'), { textContent: meaning }),
+    );
+  }
+  return list;
+}
+
 function formatNumber(value: number): string {
   if (!Number.isFinite(value)) return '–';
   if (Math.abs(value) >= 1000) return Math.round(value).toLocaleString('en');
   return Number(value.toPrecision(3)).toString();
 }
 
+/** A median with the range of the runs behind it, where the results have one. */
+const withRange = (median: number, range?: [number, number]) =>
+  range ? `${formatNumber(median)} (${formatNumber(range[0])}–${formatNumber(range[1])})` : median;
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 const ms = (value: number) => `${formatNumber(value)} ms`;
 const times = (value: number) => `${formatNumber(value)}x`;
@@ -58,11 +113,15 @@ function summary(all: BenchResults[]): HTMLElement {
   const rows = [
     row('Environment', (r) => r.environment),
     row('Copy bandwidth', (r) => `${formatNumber(r.kernels.copy_gb_s)} GB/s`),
-    row('Matrix-vector, f32, share of copy', (r) => formatNumber(f32(r))),
+    row('Matrix-vector f32: share of copy', (r) => formatNumber(f32(r))),
     row('Fixture target: decode', (r) => `${formatNumber(r.model.decode_tok_s)} tok/s`),
     row('Fixture target: prefill', (r) => `${formatNumber(r.model.prefill_tok_s)} tok/s`),
     row('Verify 5 tokens / decode 1', (r) => times(r.model.verify5_ratio)),
-    row('Speculative speed-up (measured, auto)', (r) => times(r.decode.speedup)),
+    row('Speculative speed-up (measured, auto)', (r) => {
+      const run = r.decode.runs.find((x) => x.draft === 'model' && x.draft_length === 'auto' && x.temperature === 0);
+      const range = run?.plain_tok_s_range; // results of schema 2 have none
+      return range ? `${times(r.decode.speedup)} (plain ${range[0]}–${range[1]} tok/s)` : times(r.decode.speedup);
+    }),
     row('Acceptance rate', (r) => formatNumber(r.decode.acceptance_rate)),
     row('Tokens per target pass', (r) => formatNumber(r.decode.mean_accepted_length)),
     row('TTFT cold', (r) => ms(r.ttft.cold_ms)),
@@ -93,6 +152,29 @@ function summary(all: BenchResults[]): HTMLElement {
   return table(['', ...all.map(label)], rows, 'bench-summary');
 }
 
+/** The summary, with a Remove button over each compared run's column. */
+function summaryWithRemoval(
+  latest: BenchResults | undefined,
+  compared: BenchResults[],
+  remove: (run: BenchResults) => void,
+): HTMLElement {
+  const all = [...(latest ? [latest] : []), ...compared];
+  const t = summary(all);
+  const headers = t.querySelectorAll('thead th');
+  compared.forEach((run, i) => {
+    const button = Object.assign(document.createElement('button'), {
+      type: 'button',
+      className: 'secondary remove',
+      textContent: 'Remove',
+    });
+    button.setAttribute('aria-label', `Remove ${label(run)} from the comparison`);
+    button.dataset.testid = 'remove-run';
+    button.addEventListener('click', () => remove(run));
+    headers[(latest ? 2 : 1) + i].append(' ', button);
+  });
+  return t;
+}
+
 function charts(all: BenchResults[]): HTMLElement {
   const [first] = all;
   const wrap = document.createElement('div');
@@ -103,13 +185,13 @@ function charts(all: BenchResults[]): HTMLElement {
   const tokS: BarGroup[] = first.decode.runs.map((r) => ({
     label: runName(r),
     values: [
-      { name: 'plain', value: r.plain_tok_s },
-      { name: 'speculative', value: r.spec_tok_s },
+      { name: 'plain', value: r.plain_tok_s, range: r.plain_tok_s_range },
+      { name: 'speculative', value: r.spec_tok_s, range: r.spec_tok_s_range },
     ],
   }));
   wrap.append(
     barChart({
-      title: 'Tokens/s, plain vs speculative (fixture pair, measured)',
+      title: 'Tokens/s, plain vs speculative (fixture pair, measured; whiskers: slowest to fastest run)',
       yLabel: 'tokens/s',
       groups: tokS,
       testId: 'chart-tok-s',
@@ -170,10 +252,11 @@ function charts(all: BenchResults[]): HTMLElement {
   }));
   wrap.append(
     barChart({
-      title: `Time to first token, ${first.ttft.system_tokens}-token system prompt`,
+      title: `Time to first token, ${first.ttft.system_tokens}-token system prompt (log scale)`,
       yLabel: 'ms',
       groups: ttft,
       testId: 'chart-ttft',
+      log: true, // cold and typed-ahead differ by 10-100x, and GPUs by as much again
     }),
   );
   return wrap;
@@ -198,15 +281,15 @@ function details(r: BenchResults): HTMLElement[] {
     ['Configuration', 'plain tok/s', 'speculative tok/s', 'speed-up', 'cost model', 'acceptance', 'tokens/pass'],
     r.decode.runs.map((run) => [
       `${run.draft} k=${run.draft_length} T=${run.temperature}`,
-      run.plain_tok_s,
-      run.spec_tok_s,
+      withRange(run.plain_tok_s, run.plain_tok_s_range),
+      withRange(run.spec_tok_s, run.spec_tok_s_range),
       run.speedup,
       run.predicted_speedup,
       run.acceptance_rate,
       run.mean_accepted_length,
     ]),
     'bench-decode',
-    'Measured on the fixture pair; "cost model" is the speed-up the measured step and verify costs predict for the measured tokens per pass.',
+    'Measured on the fixture pair: medians, with the slowest and fastest run in brackets; "cost model" is the speed-up the measured step and verify costs predict for the measured tokens per pass.',
   );
   const memory = table(
     ['Buffer', 'Bytes'],
@@ -257,8 +340,19 @@ function details(r: BenchResults): HTMLElement[] {
   ];
 }
 
-export function renderReport(container: HTMLElement, all: BenchResults[]): void {
+/** The report of `latest` (if any) beside `compared` runs; `remove` takes a compared run away. */
+export function renderReport(
+  container: HTMLElement,
+  latest: BenchResults | undefined,
+  compared: BenchResults[],
+  remove: (run: BenchResults) => void = () => {},
+): void {
   container.replaceChildren();
+  const all = [...(latest ? [latest] : []), ...compared];
   if (all.length === 0) return;
-  container.append(section('Summary', summary(all)), section('Charts', charts(all)), ...details(all[0]));
+  container.append(
+    section('Summary', summaryWithRemoval(latest, compared, remove), glossary()),
+    section('Charts', charts(all)),
+    ...details(all[0]),
+  );
 }

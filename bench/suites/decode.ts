@@ -26,6 +26,9 @@ export interface DecodeRun {
   temperature: number;
   plain_tok_s: number;
   spec_tok_s: number;
+  /** The fastest and slowest of the runs behind each median: how far this machine's timings swing. */
+  plain_tok_s_range: [number, number];
+  spec_tok_s_range: [number, number];
   speedup: number;
   acceptance_rate: number;
   mean_accepted_length: number;
@@ -151,8 +154,10 @@ export async function runDecodeSuite(
         perPosition.push(stats.per_position);
       }
     }
-    const plainTokS = summarize(plain).median;
-    const specTokS = summarize(spec).median;
+    const plainSummary = summarize(plain);
+    const specSummary = summarize(spec);
+    const plainTokS = plainSummary.median;
+    const specTokS = specSummary.median;
     const positions = Math.max(...perPosition.map((p) => p.length));
     // The cost model with this run's counts per target pass (bench/predict.ts).
     const passMs = (draftForwards / steps) * draftStepMs + verifyMs(verify, 1 + drafted / steps);
@@ -163,6 +168,8 @@ export async function runDecodeSuite(
       temperature,
       plain_tok_s: round(plainTokS, 1),
       spec_tok_s: round(specTokS, 1),
+      plain_tok_s_range: [round(plainSummary.min, 1), round(plainSummary.max, 1)],
+      spec_tok_s_range: [round(specSummary.min, 1), round(specSummary.max, 1)],
       speedup: round(specTokS / plainTokS),
       acceptance_rate: round(drafted > 0 ? accepted / drafted : 0),
       mean_accepted_length: round(steps > 0 ? (accepted + steps) / steps : 0),

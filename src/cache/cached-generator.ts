@@ -107,8 +107,10 @@ export class CachedGenerator<S extends Sequence, D extends Sequence> {
     return this.cache.exclusive(async () => {
       request.onStart?.();
       await this.restore(prompt);
-      const divergence = this.cache.divergence(prompt);
+      const parted = this.cache.divergence(prompt);
       const { entry, reused, restored } = this.cache.acquire(prompt);
+      // A miss only if nothing else in the cache served the prompt further.
+      const divergence = parted && reused <= parted.at ? parted : undefined;
       entry.restored = 0; // reported by this request
       const tokens: number[] = [];
       // Generated tokens count from the end of the prompt; the draft takes the same rules, so

@@ -56,7 +56,7 @@ export function kvBytes(model: CausalLM<Sequence>, capacity: number): number {
   return 2 * numLayers * capacity * numKvHeads * headDim * kvValueBytes(model.kvFormat);
 }
 
-/** Where a prompt parts from the cached tokens sharing most with it: `cached` goes on differently from `at`. */
+/** Where a prompt parts from the pinned prefix sharing most with it: `cached` goes on differently from `at`. */
 export interface Divergence {
   at: number;
   cached: readonly number[];
@@ -144,17 +144,18 @@ export class PrefixCache<S extends Sequence, D extends Sequence = Sequence> {
   }
 
   /**
-   * The idle entry (or stored `tokens`) sharing the longest prefix with `prompt`, when the two
-   * part ways after that prefix (both go on): where a request stops reusing the cache, for
-   * diagnostics (the usual cause is a timestamp or a template that differs).
+   * Where `prompt` parts from the pinned prefix (a system prompt, a breakpoint: what the cache
+   * is meant to serve) sharing most with it, when both go on after the shared part: a miss worth
+   * a diagnostic (the usual cause is a timestamp or a template that differs). A message typed
+   * ahead is cached but not pinned, so its edits are not reported.
    */
-  divergence(prompt: readonly number[], stored: readonly (readonly number[])[] = []): Divergence | undefined {
+  divergence(prompt: readonly number[]): Divergence | undefined {
     let best: Divergence | undefined;
-    for (const tokens of [...this.entries.filter((e) => !e.inUse).map((e) => e.tokens), ...stored]) {
-      const at = commonPrefix(tokens, prompt);
-      if (at > (best?.at ?? 0) || (at === best?.at && tokens.length > best.cached.length)) {
-        best = { at, cached: tokens };
-      }
+    for (const entry of this.entries) {
+      if (entry.inUse || entry.pinned === 0) continue;
+      const cached = entry.tokens.slice(0, entry.pinned);
+      const at = commonPrefix(cached, prompt);
+      if (at > (best?.at ?? 0)) best = { at, cached };
     }
     return best && best.at < best.cached.length && best.at < prompt.length ? best : undefined;
   }

@@ -250,11 +250,11 @@ export class TandemEngine {
   }
 
   /**
-   * Computes and caches the prompt of `request` ahead of time. Everything before the last user
-   * message (the system prompt, earlier turns) is kept as a pinned prefix; a last user message
-   * may still be half typed, so it is cached but not pinned: warming again as it grows
-   * computes only the new tokens. `restored`: of the cached tokens, those read from the prefix
-   * store on disk just now.
+   * Computes and caches the prompt of `request` ahead of time. What comes before the first user
+   * message (the system prompt) is kept as a pinned prefix, and in the prefix store: it is what
+   * every conversation starts with. Later turns are cached but not pinned, and a last user
+   * message may still be half typed: warming again as it grows computes only the new tokens.
+   * `restored`: of the cached tokens, those read from the prefix store on disk just now.
    */
   async warm(request: {
     messages: ChatCompletionMessageParam[];
@@ -263,8 +263,11 @@ export class TandemEngine {
     const { tokenizer } = this.pair.target.folder;
     const { messages } = request;
     const variables = templateVariables(request);
-    const { ids } = buildPrompt(tokenizer, messages, true, variables);
-    const settled = messages.at(-1)?.role === 'user' ? messages.slice(0, -1) : messages;
+    // A reply's header follows a user message; after a system prompt alone, a user turn comes next.
+    const typing = messages.at(-1)?.role === 'user';
+    const { ids } = buildPrompt(tokenizer, messages, typing, variables);
+    const firstUser = messages.findIndex((m) => m.role === 'user');
+    const settled = firstUser < 0 ? messages : messages.slice(0, firstUser);
     const keep = settled.length > 0 ? buildPrompt(tokenizer, settled, false, variables).ids.length : 0;
     const prompt = ids.slice(0, this.contextLength - 1);
     if (prompt.length === 0) return { computed: 0, cached: 0, restored: 0 };

@@ -237,4 +237,14 @@ describe('chat page as a product', () => {
     expect(await page.getByTestId('banner').isHidden()).toBe(true); // cleared by the successful load
     expect(errors).toEqual([]);
   });
+
+  it('is pictured in docs/chat.png (the README shows it)', async () => {
+    await page.getByTestId('new-chat').click();
+    await settings({ maxTokens: '64', temperature: '0' });
+    await ask('Tell me a story about a brave fox named Leo.');
+    if ((await page.getByTestId('theme').getAttribute('aria-pressed')) === 'true')
+      await page.getByTestId('theme').click();
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await page.screenshot({ path: 'docs/chat.png' });
+  });
 });
