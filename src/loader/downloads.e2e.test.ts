@@ -1,8 +1,9 @@
 /**
  * Downloads that go wrong, in Chromium against a real HTTP host: a web page served for a JSON
- * file, weights cut short, gzip encoding. Each first load ends as it should (a named error, or
- * loaded), nothing bad is kept, and once the host is fixed the same call loads the model, with
- * no reload and nothing cleared by hand; a later load then comes from the model store.
+ * file, weights cut short, gzip encoding, a connection dropped halfway. Each first load ends
+ * as it should (a named error, or loaded), nothing bad is kept, and once the host is fixed the
+ * same call loads the model, with no reload and nothing cleared by hand (a dropped download
+ * resuming where it stopped); a later load then comes from the model store.
  */
 
 import { resolve } from 'node:path';
@@ -45,11 +46,17 @@ describe('downloads that go wrong', () => {
     ['html-for-json', /^ModelFileMissingError: .*answered with a web page/],
     ['truncated', /^(SafetensorsFormatError|ModelFileMissingError): /],
     ['gzip', /^loaded$/],
+    ['dropped', /^(SafetensorsFormatError|ModelFileMissingError): /],
   ])('%s: the first load ends by name, and the next loads once the host is fixed', async (fault, first) => {
     host.fault = fault;
     expect(await load(fault)).toMatch(first);
     host.fault = 'none';
+    const ranges = host.ranges.length;
     expect(await load(fault)).toBe('loaded');
+    // A dropped download resumes: the weights are asked for from where they stopped, not again whole.
+    const resumed = host.ranges.slice(ranges);
+    if (fault === 'dropped') expect(resumed).toEqual([expect.stringMatching(/^bytes=[1-9]\d*-$/)]);
+    else expect(resumed).toEqual([]);
     // Now kept: served from the store even while the host is broken again.
     host.fault = fault;
     const requests = host.requests.length;

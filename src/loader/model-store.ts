@@ -10,6 +10,9 @@
  * replaced at once; a damaged weight file fails its read with StoredFileDamagedError after
  * being dropped, so the next attempt downloads it afresh.
  *
+ * A weight download that breaks off resumes where it stopped on the next attempt
+ * (partial-downloads.ts).
+ *
  * Storing is a convenience, never a condition: when the browser refuses (quota, private mode),
  * the model still loads from the network and `onStoreError` hears why.
  */
@@ -17,6 +20,7 @@
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { StorageQuotaError, StoredFileDamagedError, type TandemError } from '../errors';
+import { forgetPartial, type ResumableStream, resumableDownload } from './partial-downloads';
 import { confined, type FileStream, type ModelSource, urlSource } from './source';
 
 export const MODEL_CACHE = 'tandem-models-v2';
@@ -134,7 +138,7 @@ export function storedSource(folderUrl: string, onStoreError?: (error: TandemErr
         return checkedAsRead(hit.body, record, file, onProgress, () => forget(cache, url));
       }
       if (hit || record) await forget(cache, url);
-      return storedAsRead(await network.open(file, onProgress), cache, url, keep, refused);
+      return storedAsRead(await resumableDownload(url, file, onProgress), cache, url, keep, refused);
     },
   };
 }
@@ -177,7 +181,7 @@ function checkedAsRead(
  * hashed on the way; the file is kept only when the reader settles it as valid.
  */
 function storedAsRead(
-  download: FileStream,
+  download: ResumableStream,
   cache: Cache,
   url: string,
   keep: (cache: Cache, url: string, record: FileRecord) => Promise<void>,
@@ -219,6 +223,9 @@ function storedAsRead(
     stream,
     async settle(valid) {
       await download.settle(valid);
+      // A download that broke off keeps its part for the next attempt; a whole file, valid or
+      // not, has no use for it.
+      if (valid || download.whole()) await forgetPartial(url);
       if (!valid) {
         toCopy((c) => c.error(new Error('the download was not a valid model file')));
         await putting;

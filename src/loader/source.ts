@@ -61,26 +61,33 @@ export function confined(folder: string, file: string): string {
   return file;
 }
 
+/**
+ * `url` fetched past the browser's HTTP cache (the model store keeps model files, so they are
+ * not stored twice, and a bad answer a host once sent with a long max-age is never served
+ * again); a failed fetch or an error status is refused by name.
+ */
+export async function fetchModelFile(url: string, headers?: HeadersInit, fetchFile: typeof fetch = fetch) {
+  let response: Response;
+  try {
+    response = await fetchFile(url, { cache: 'no-store', headers });
+  } catch (cause) {
+    throw new ModelFileMissingError(`Could not download ${url}: ${String(cause)}. Check the network and the URL.`, {
+      cause,
+    });
+  }
+  if (!response.ok) {
+    const what = response.status === 404 || response.status === 410 ? 'was not found' : 'could not be downloaded';
+    throw new ModelFileMissingError(`${url} ${what} (HTTP ${response.status} ${response.statusText}).`);
+  }
+  return response;
+}
+
 /** Files under a folder URL; weights are streamed, so progress shows while they download. */
 export function urlSource(folderUrl: string, fetchFile: typeof fetch = fetch): ModelSource {
   const base = new URL(folderUrl.endsWith('/') ? folderUrl : `${folderUrl}/`, globalThis.location?.href);
   const get = async (file: string) => {
     const url = new URL(confined(folderUrl, file), base).href;
-    let response: Response;
-    try {
-      // Past the browser's HTTP cache: the model store keeps model files (they are not stored
-      // twice), and a bad answer a host once sent with a long max-age is never served again.
-      response = await fetchFile(url, { cache: 'no-store' });
-    } catch (cause) {
-      throw new ModelFileMissingError(`Could not download ${url}: ${String(cause)}. Check the network and the URL.`, {
-        cause,
-      });
-    }
-    if (!response.ok) {
-      const what = response.status === 404 || response.status === 410 ? 'was not found' : 'could not be downloaded';
-      throw new ModelFileMissingError(`${url} ${what} (HTTP ${response.status} ${response.statusText}).`);
-    }
-    return { url, response };
+    return { url, response: await fetchModelFile(url, undefined, fetchFile) };
   };
   return {
     name: folderUrl,
