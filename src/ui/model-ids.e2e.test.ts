@@ -4,6 +4,7 @@
  * web-llm's), and the Models panel offers web-llm's ids.
  */
 
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -41,6 +42,20 @@ describe('models by id', () => {
       .locator('option')
       .evaluateAll((o) => o.map((e) => e.getAttribute('value')));
     expect(offered).toEqual(['Tandem-Target-q4f16_1-MLC', 'Tandem-Draft-q4f16_1-MLC']);
+
+    // The picker says what a model downloads: its shards (and its draft's, where the catalogue
+    // suggests one: not for these ids), from their records.
+    await page.locator('summary', { hasText: 'Models' }).click();
+    await page.getByTestId('model-picker').selectOption('Tandem-Target-q4f16_1-MLC');
+    const shards = (name: string) =>
+      (
+        JSON.parse(readFileSync(resolve(MODELS, name, 'tensor-cache.json'), 'utf8')).records as { nbytes: number }[]
+      ).reduce((sum, shard) => sum + shard.nbytes, 0);
+    const expected = shards('tandem-target-q4f16_1-MLC') / 2 ** 20;
+    await expect
+      .poll(() => page.getByTestId('model-size').textContent())
+      .toBe(`Download: ${expected.toFixed(1)} MB of weights.`);
+    expect(await page.getByTestId('draft-url').inputValue()).toBe('');
 
     await page.getByTestId('temperature').fill('0');
     await page.getByTestId('max-tokens').fill('24');
