@@ -69,7 +69,7 @@ async function loadModels(): Promise<void> {
     previous?.worker.terminate();
     worker = candidate;
     engine = loaded;
-    hideBanner();
+    hideBanner('models-banner');
     setStatus('ready', `${shownName(loaded)} on ${loaded.info.adapter.vendor} ${loaded.info.adapter.architecture}`, 1);
     applyDependencies(loaded.info.draft === 'model');
     chat.attach(loaded);
@@ -83,7 +83,7 @@ async function loadModels(): Promise<void> {
     } else {
       setStatus('error', 'The models could not be loaded.');
     }
-    showBanner(error as Error, { label: 'Try again', run: () => void loadModels() });
+    showBanner(error as Error, { label: 'Try again', run: () => void loadModels() }, 'models-banner');
     void showStoredModels();
   }
 }

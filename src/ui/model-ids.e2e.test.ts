@@ -69,7 +69,7 @@ describe('models by id', () => {
 
   it("offers web-llm's catalogue ids, and names an unknown id in a banner", async () => {
     const { page } = await openApp(browser, '/?model=No-Such-Model-q4f16_1-MLC');
-    const banner = page.getByTestId('banner');
+    const banner = page.getByTestId('models-banner');
     await expect.poll(() => banner.textContent(), { timeout: 60_000 }).toMatch(/ModelNotFoundError|No-Such-Model/);
     const offered = await page
       .getByTestId('model-ids')

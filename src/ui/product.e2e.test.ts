@@ -210,9 +210,10 @@ describe('chat page as a product', () => {
     await page.getByTestId('target-url').fill('models/does-not-exist');
     await page.getByTestId('reload').click();
     await expect
-      .poll(() => page.getByTestId('banner').getAttribute('data-error'), { timeout: 60_000 })
+      .poll(() => page.getByTestId('models-banner').getAttribute('data-error'), { timeout: 60_000 })
       .toBe('ModelFileMissingError');
-    expect(await text('banner')).toMatch(/not found/);
+    expect(await text('models-banner')).toMatch(/not found/); // in the Models panel, beside what failed
+    expect(await page.getByTestId('banner').isHidden()).toBe(true);
     expect(await text('model-status')).toMatch(/Still using tandem-target/);
     expect((await ask('Tell me a story about a frog named Finn.')).state).toMatch(/^(done|truncated)$/);
 
@@ -234,7 +235,7 @@ describe('chat page as a product', () => {
     await page.getByTestId('reload').click();
     await modelsReady(page);
     expect(await text('model-status')).not.toMatch(/Still using/);
-    expect(await page.getByTestId('banner').isHidden()).toBe(true); // cleared by the successful load
+    expect(await page.getByTestId('models-banner').isHidden()).toBe(true); // cleared by the successful load
     expect(errors).toEqual([]);
   });
 
