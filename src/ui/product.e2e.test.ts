@@ -236,6 +236,13 @@ describe('chat page as a product', () => {
     await modelsReady(page);
     expect(await text('model-status')).not.toMatch(/Still using/);
     expect(await page.getByTestId('models-banner').isHidden()).toBe(true); // cleared by the successful load
+
+    // Without a draft model, "Draft model" cannot be chosen: prompt lookup drafts instead.
+    await page.getByTestId('draft-url').fill('');
+    await page.getByTestId('reload').click();
+    await modelsReady(page);
+    expect(await page.getByTestId('draft-source').inputValue()).toBe('ngram');
+    expect(await page.locator('[data-testid="draft-source"] option[value="model"]').isDisabled()).toBe(true);
     expect(errors).toEqual([]);
   });
 
