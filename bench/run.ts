@@ -72,9 +72,15 @@ export async function runBench(gpu: Gpu, options: BenchOptions, log: (line: stri
     log(
       `decode ${run.draft} k=${run.draft_length} T=${run.temperature}: plain ${run.plain_tok_s} tok/s, ` +
         `speculative ${run.spec_tok_s} tok/s (x${run.speedup}), acceptance ${run.acceptance_rate}, ` +
-        `${run.mean_accepted_length} tokens per target pass (cost model: x${run.predicted_speedup})`,
+        `${run.mean_accepted_length} tokens per target pass (cost model: x${run.predicted_speedup}); a step ` +
+        `${run.step_ms} ms: record ${run.record_ms} ms, wait ${run.wait_ms} ms; ${run.round_trips_per_token} round trips per token`,
     );
   }
+  const { dispatches } = decode;
+  log(
+    `dispatches per decode step: target ${dispatches.target_per_step} (${dispatches.target_per_layer} a layer), ` +
+      `draft ${dispatches.draft_per_step} (${dispatches.draft_per_layer} a layer)`,
+  );
   stage('ttft');
   const ttft = await runTtftSuite(gpu, target, options.quick);
   log(

@@ -124,6 +124,9 @@ function summary(all: BenchResults[]): HTMLElement {
     }),
     row('Acceptance rate', (r) => formatNumber(r.decode.acceptance_rate)),
     row('Tokens per target pass', (r) => formatNumber(r.decode.mean_accepted_length)),
+    row('Dispatches per decode step (target, a layer)', (r) =>
+      r.decode.dispatches ? `${r.decode.dispatches.target_per_step} (${r.decode.dispatches.target_per_layer})` : '–',
+    ),
     row('TTFT cold', (r) => ms(r.ttft.cold_ms)),
     row('TTFT warm prefix', (r) => ms(r.ttft.warm_ms)),
     row('TTFT typed-ahead', (r) => ms(r.ttft.typeahead_ms)),
@@ -278,7 +281,17 @@ function details(r: BenchResults): HTMLElement[] {
     'bench-kernels',
   );
   const decode = table(
-    ['Configuration', 'plain tok/s', 'speculative tok/s', 'speed-up', 'cost model', 'acceptance', 'tokens/pass'],
+    [
+      'Configuration',
+      'plain tok/s',
+      'speculative tok/s',
+      'speed-up',
+      'cost model',
+      'acceptance',
+      'tokens/pass',
+      'step ms (record / wait)',
+      'round trips/token',
+    ],
     r.decode.runs.map((run) => [
       `${run.draft} k=${run.draft_length} T=${run.temperature}`,
       withRange(run.plain_tok_s, run.plain_tok_s_range),
@@ -287,9 +300,14 @@ function details(r: BenchResults): HTMLElement[] {
       run.predicted_speedup,
       run.acceptance_rate,
       run.mean_accepted_length,
+      // Results of schema 2 have no step split or round trips.
+      run.step_ms
+        ? `${formatNumber(run.step_ms)} (${formatNumber(run.record_ms)} / ${formatNumber(run.wait_ms)})`
+        : '–',
+      run.round_trips_per_token ?? '–',
     ]),
     'bench-decode',
-    'Measured on the fixture pair: medians, with the slowest and fastest run in brackets; "cost model" is the speed-up the measured step and verify costs predict for the measured tokens per pass.',
+    'Measured on the fixture pair: medians, with the slowest and fastest run in brackets; "cost model" is the speed-up the measured step and verify costs predict for the measured tokens per pass; a step\'s wall time, of which the CPU spent "record" recording and submitting passes and "wait" waiting for results; round trips: GPU-to-CPU readbacks per generated token.',
   );
   const memory = table(
     ['Buffer', 'Bytes'],

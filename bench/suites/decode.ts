@@ -38,6 +38,14 @@ export interface DecodeRun {
   /** GPU-to-CPU readbacks (each a wait for the GPU) per generated token, speculating: target and draft together. */
   round_trips_per_token: number;
   /**
+   * A speculative step's wall time (ms), and of it the CPU's time recording and submitting
+   * passes (target and draft) and waiting for the GPU's results; the rest is the loop's own
+   * work (acceptance, sampling, bookkeeping).
+   */
+  step_ms: number;
+  record_ms: number;
+  wait_ms: number;
+  /**
    * The speed-up the cost model (bench/predict.ts) gives for this run's measured tokens per
    * target pass and draft steps per pass: close to `speedup` when the measured step and verify
    * costs explain it, as the real-shape predictions assume.
@@ -55,6 +63,8 @@ export interface DecodeResults {
   /** One plain decode step of the target and of the draft at the prompts' end. */
   target_step_ms: number;
   draft_step_ms: number;
+  /** Dispatches one decode step records: in each decoder layer, and in all (embedding and head too). */
+  dispatches: { target_per_layer: number; target_per_step: number; draft_per_layer: number; draft_per_step: number };
   runs: DecodeRun[];
 }
 
@@ -91,16 +101,41 @@ export async function runDecodeSuite(
     draftSequence.truncate(0);
     const clock = new ReplyClock();
     const readbacks = targetModel.readbacks + draftModel.readbacks;
+    const cpu = () => ({
+      record: targetModel.cpuTime.recordMs + draftModel.cpuTime.recordMs,
+      wait: targetModel.cpuTime.waitMs + draftModel.cpuTime.waitMs,
+    });
+    // Counted from the first token on: the prompt's prefill is not a step.
+    let before = cpu();
+    let started = performance.now();
+    const firstToken = () => {
+      if (clock.firstToken !== undefined) return;
+      before = cpu();
+      started = performance.now();
+    };
     const result = await speculativeGenerate(
       targetModel,
       sequence,
       draftSource(kind, { model: draftModel, sequence: draftSequence }),
       prompt,
-      { maxTokens: tokens, sampling, seed: 7, draftLength, fallback: false, onToken: () => clock.token() },
+      {
+        maxTokens: tokens,
+        sampling,
+        seed: 7,
+        draftLength,
+        fallback: false,
+        onToken: () => {
+          firstToken();
+          clock.token();
+        },
+      },
     );
     clock.end();
+    const wallMs = performance.now() - started;
+    const after = cpu();
     sequence.release();
     return {
+      time: { wallMs, recordMs: after.record - before.record, waitMs: after.wait - before.wait },
       roundTrips: targetModel.readbacks + draftModel.readbacks - readbacks,
       tokens: result.tokens,
       stats: speculativeStats(result.counts),
@@ -121,6 +156,14 @@ export async function runDecodeSuite(
   };
   const targetStepMs = await stepMs(targetModel);
   const draftStepMs = await stepMs(draftModel);
+  const dispatchCount = (model: GpuModel) => {
+    const sequence = model.createSequence(capacity);
+    const count = model.countDispatches(sequence, 1);
+    sequence.release();
+    return count;
+  };
+  const targetDispatches = dispatchCount(targetModel);
+  const draftDispatches = dispatchCount(draftModel);
 
   const measure = async (
     kind: Exclude<DraftKind, 'none'>,
@@ -137,14 +180,24 @@ export async function runDecodeSuite(
     let targetForwards = 0;
     let draftForwards = 0;
     let roundTrips = 0;
+    const time = { wallMs: 0, recordMs: 0, waitMs: 0 };
     const perPosition: number[][] = [];
     for (const prompt of prompts) {
       await decode(prompt, 'none', 1, sampling); // warm-up
       for (let repeat = 0; repeat < (quick ? 1 : 2); repeat++) {
         plain.push((await decode(prompt, 'none', 1, sampling)).tokS);
-        const { tokens: out, stats, tokS, roundTrips: trips } = await decode(prompt, kind, draftLength, sampling);
+        const {
+          tokens: out,
+          stats,
+          tokS,
+          roundTrips: trips,
+          time: t,
+        } = await decode(prompt, kind, draftLength, sampling);
         spec.push(tokS);
         roundTrips += trips;
+        time.wallMs += t.wallMs;
+        time.recordMs += t.recordMs;
+        time.waitMs += t.waitMs;
         drafted += stats.drafted;
         accepted += stats.accepted;
         steps += stats.steps;
@@ -180,6 +233,10 @@ export async function runDecodeSuite(
       target_forwards_per_token: round(targetForwards / produced),
       draft_forwards_per_token: round(draftForwards / produced),
       round_trips_per_token: round(roundTrips / produced),
+      // Per speculative step, from the first token on.
+      step_ms: round(time.wallMs / steps),
+      record_ms: round(time.recordMs / steps),
+      wait_ms: round(time.waitMs / steps),
       predicted_speedup: round(predicted),
     };
   };
@@ -204,6 +261,12 @@ export async function runDecodeSuite(
     mean_accepted_length: headline.mean_accepted_length,
     target_step_ms: round(targetStepMs),
     draft_step_ms: round(draftStepMs),
+    dispatches: {
+      target_per_layer: targetDispatches.perLayer,
+      target_per_step: targetDispatches.total,
+      draft_per_layer: draftDispatches.perLayer,
+      draft_per_step: draftDispatches.total,
+    },
     runs,
   };
 }

@@ -331,4 +331,22 @@ describe('GPU KV cache and batching', () => {
     small.destroy();
     whole.destroy();
   });
+
+  it('counts the dispatches a decode step records, and its CPU time recording and waiting', async () => {
+    const { config, weights } = folder(FIXTURES.target);
+    const model = await GpuModel.create(gpu, config, weights, { maxContext: 64 });
+    const sequence = model.createSequence(64);
+    const { perLayer, total } = model.countDispatches(sequence, 1);
+    // A Llama layer: RMSNorm, q|k|v with the RoPE epilogue, attention, o, RMSNorm, gate|up with
+    // SwiGLU's epilogue, down. The step adds the embedding, the final norm, the LM head and
+    // argmax's two stages (slices of the vocabulary, then their best).
+    expect(perLayer).toBe(7);
+    expect(total).toBe(7 * config.numLayers + 5);
+    const before = { ...model.cpuTime };
+    await model.greedy(sequence, [1, 2, 3], 'last');
+    expect(model.cpuTime.recordMs).toBeGreaterThan(before.recordMs);
+    expect(model.cpuTime.waitMs).toBeGreaterThan(before.waitMs);
+    sequence.release();
+    model.destroy();
+  });
 });

@@ -161,6 +161,13 @@ export class GpuModel implements CausalLM<GpuSequence> {
   private pending: Promise<unknown> = Promise.resolve();
   /** GPU-to-CPU readbacks so far (a speculative step on the device does one: tests count them). */
   readbacks = 0;
+  /**
+   * Where a step's wall time goes on the CPU, so far (benchmarks): recording and submitting
+   * passes, and waiting for the GPU to hand results back (ms).
+   */
+  readonly cpuTime = { recordMs: 0, waitMs: 0 };
+  private waiting = 0;
+  private waitStarted = 0;
   private readonly layers: GpuLayer[];
   private readonly finalNormBind: GPUBindGroup;
   private readonly head: { layer: LinearLayer; binds: GPUBindGroup[][] };
@@ -561,6 +568,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
     pass: { n: number; headRows: number; want: Want; tokens: ArrayLike<number>; fromGpu?: DeviceTokens },
     after?: (encoder: GPUCommandEncoder) => void,
   ): void {
+    const started = performance.now();
     const { device } = this.gpu;
     const { act } = this;
     const { n, headRows, want } = pass;
@@ -620,11 +628,39 @@ export class GpuModel implements CausalLM<GpuSequence> {
     // Counted after the pass: the rules kernel counted this step's tokens itself.
     if (sequence.rules?.active) sequence.rules.change(sequence.tokens, sequence.length, sequence.length + n, 1);
     sequence.length += n;
+    this.cpuTime.recordMs += performance.now() - started;
+  }
+
+  /**
+   * Dispatches a forward step over `n` tokens records: in each decoder layer, and in all
+   * (embedding, layers, the head of one row choosing an id). Counted by recording into a pass
+   * that only counts (benchmarks).
+   */
+  countDispatches(sequence: GpuSequence, n: number): { perLayer: number; total: number } {
+    let count = 0;
+    const counter = {
+      setPipeline() {},
+      setBindGroup() {},
+      dispatchWorkgroups() {
+        count++;
+      },
+    } as unknown as GPUComputePassEncoder;
+    for (const { kernel, bind } of this.embed) kernel.encode(counter, bind, n);
+    const beforeLayers = count;
+    for (let l = 0; l < this.layers.length; l++) this.layers[l].encode(counter, sequence.binds[l], n);
+    const perLayer = (count - beforeLayers) / this.layers.length;
+    this.kernels.norm.encode(counter, this.finalNormBind, 1);
+    this.head.layer.encode(counter, this.head.binds, 1);
+    if (this.softcap) this.softcap.kernel.encode(counter, this.softcap.bind, 1);
+    this.argmax.encode(counter, this.argmaxBind, 1);
+    return { perLayer, total: count };
   }
 
   /** The first `bytes` of a readback buffer (MAP_READ), once the GPU has written them. */
   async readBack(readback: GPUBuffer, bytes: number): Promise<ArrayBuffer> {
     this.readbacks++;
+    // Time waited counts once however many readbacks wait together.
+    if (this.waiting++ === 0) this.waitStarted = performance.now();
     try {
       await readback.mapAsync(0x0001, 0, bytes); // GPUMapMode.READ
     } catch (cause) {
@@ -633,6 +669,8 @@ export class GpuModel implements CausalLM<GpuSequence> {
       throw new GPUDeviceLostError(`The GPU was lost during a forward pass (${String(cause)}). Reload the model.`, {
         cause,
       });
+    } finally {
+      if (--this.waiting === 0) this.cpuTime.waitMs += performance.now() - this.waitStarted;
     }
     const data = readback.getMappedRange(0, bytes).slice(0);
     readback.unmap();
