@@ -36,6 +36,8 @@ export interface CachedRequest extends SpeculativeOptions {
   onStart?: () => void;
   /** Logit bias and penalties (sampling/logit-rules.ts), on the target and the draft model alike. */
   rules?: LogitRules;
+  /** Called after each chunk of the prompt's prefill: target positions done, of the prompt's. */
+  onPrefill?: (done: number, total: number) => void;
 }
 
 export interface CachedResult {
@@ -199,6 +201,7 @@ export class CachedGenerator<S extends Sequence, D extends Sequence> {
           prompt.slice(sequence.length, Math.min(end, sequence.length + PREFILL_CHUNK)),
           'last',
         );
+        if (model === this.target) request.onPrefill?.(sequence.length, prompt.length);
       }
     }
     return request.shouldStop?.() ?? false;

@@ -198,7 +198,8 @@ describe('prefix cache', () => {
       budgetBytes: kvBytes(target, capacity) + kvBytes(draft, capacity),
     });
     const prompt = chat(SYSTEM.repeat(12), 'Tell me a story about a brave fox named Leo.');
-    expect(prompt.length).toBeGreaterThan(2 * PREFILL_CHUNK);
+    expect(prompt.length).toBeGreaterThan(2 * PREFILL_CHUNK + 1);
+    expect(prompt.length).toBeLessThan(3 * PREFILL_CHUNK);
     const before = target.computed;
     const stopped = await long.generate(prompt, {
       ...request('model'),
@@ -212,7 +213,18 @@ describe('prefix cache', () => {
       capacity,
       budgetBytes: kvBytes(target, capacity) + kvBytes(draft, capacity),
     });
-    expect(again.tokens).toEqual((await fresh.generate(prompt, { ...request('model'), maxTokens: 8 })).tokens);
+    const progress: number[] = [];
+    const computed = await fresh.generate(prompt, {
+      ...request('model'),
+      maxTokens: 8,
+      onPrefill: (done, total) => {
+        expect(total).toBe(prompt.length);
+        progress.push(done);
+      },
+    });
+    expect(again.tokens).toEqual(computed.tokens);
+    // Chunk by chunk, up to all but the last prompt token (which the first step computes).
+    expect(progress).toEqual([PREFILL_CHUNK, 2 * PREFILL_CHUNK, prompt.length - 1]);
   });
 
   it('stays correct when a one-entry budget forces every other request to start over', async () => {

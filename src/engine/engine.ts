@@ -241,6 +241,7 @@ export class TandemEngine {
           this.running = state;
         },
         aborted: () => state.interrupted,
+        onPrefill: request.onPrefillProgress,
       });
       this.lastUsage = reply.usage;
       return reply;

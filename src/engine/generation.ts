@@ -60,6 +60,8 @@ export interface ReplyHooks {
   onStart?: () => void;
   /** Polled between steps: true ends the reply with finish reason "abort". */
   aborted?: () => boolean;
+  /** After each chunk of a long prompt's prefill: prompt tokens done, of all. */
+  onPrefill?: (done: number, total: number) => void;
 }
 
 export interface ModelText {
@@ -104,6 +106,7 @@ export async function generateReply<S extends Sequence, D extends Sequence>(
       latest = logprob;
     },
     onStart: hooks.onStart,
+    onPrefill: hooks.onPrefill,
     shouldStop: () => text.stopped || aborted(),
     onToken: (token) => {
       clock.token();

@@ -35,6 +35,11 @@ export interface RequestOptions {
   top_k?: number;
   /** Values the chat template reads beside the messages, as transformers' `apply_chat_template` takes them. */
   chat_template_kwargs?: TemplateVariables;
+  /**
+   * Called as the prompt is read, chunk by chunk: prompt tokens done (cached ones included) of
+   * all. A long prompt takes a while before the first token; this says how far it is.
+   */
+  onPrefillProgress?: (done: number, total: number) => void;
 }
 
 export type TandemChatRequest = ChatCompletionRequest & RequestOptions;

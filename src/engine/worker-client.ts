@@ -60,13 +60,18 @@ export class WorkerEngine {
   }
 
   private async createChat(request: TandemChatRequest) {
-    if (!request.stream) return this.host.complete(request);
-    return chunks<ChatCompletionChunk>((onChunk) => this.host.stream(request, onChunk));
+    // A callback crosses the boundary as a proxy of its own, not inside the request.
+    const { onPrefillProgress, ...data } = request;
+    if (!data.stream) return this.host.complete(data);
+    const progress = onPrefillProgress && Comlink.proxy(onPrefillProgress);
+    return chunks<ChatCompletionChunk>((onChunk) => this.host.stream(data, onChunk, progress));
   }
 
   private async createCompletion(request: TandemCompletionRequest) {
-    if (!request.stream) return this.host.completeText(request);
-    return chunks<Completion>((onChunk) => this.host.streamText(request, onChunk));
+    const { onPrefillProgress, ...data } = request;
+    if (!data.stream) return this.host.completeText(data);
+    const progress = onPrefillProgress && Comlink.proxy(onPrefillProgress);
+    return chunks<Completion>((onChunk) => this.host.streamText(data, onChunk, progress));
   }
 }
 

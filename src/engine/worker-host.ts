@@ -66,14 +66,22 @@ export class EngineHost {
    * delivery is awaited: a proxied callback travels on its own port, so without the wait this
    * call's result could overtake the last chunks (and a slow page would not hold back the GPU).
    */
-  async stream(request: TandemChatRequest, onChunk: (chunk: ChatCompletionChunk) => void | Promise<void>) {
-    const chunks = await this.loaded().chat.completions.create({ ...request, stream: true });
+  async stream(
+    request: TandemChatRequest,
+    onChunk: (chunk: ChatCompletionChunk) => void | Promise<void>,
+    onPrefillProgress?: (done: number, total: number) => void,
+  ) {
+    const chunks = await this.loaded().chat.completions.create({ ...request, stream: true, onPrefillProgress });
     for await (const chunk of chunks) await onChunk(chunk);
   }
 
   /** `stream` for a text completion. */
-  async streamText(request: TandemCompletionRequest, onChunk: (chunk: Completion) => void | Promise<void>) {
-    const chunks = await this.loaded().completions.create({ ...request, stream: true });
+  async streamText(
+    request: TandemCompletionRequest,
+    onChunk: (chunk: Completion) => void | Promise<void>,
+    onPrefillProgress?: (done: number, total: number) => void,
+  ) {
+    const chunks = await this.loaded().completions.create({ ...request, stream: true, onPrefillProgress });
     for await (const chunk of chunks) await onChunk(chunk);
   }
 

@@ -32,6 +32,18 @@ const NOTES: Partial<Record<ReplyState, string>> = {
   stopped: 'Stopped.',
   truncated: 'Cut off: the reply reached max tokens or the end of the context window.',
 };
+/** How far a long prompt has been read, in its reply's bubble until the first words come. */
+function showPrefill(bubble: HTMLElement, done: number, total: number): void {
+  if (bubble.dataset.state !== 'streaming') return;
+  let note = bubble.querySelector<HTMLElement>('[data-testid="prefill-progress"]');
+  if (!note) {
+    note = Object.assign(document.createElement('span'), { className: 'note' });
+    note.dataset.testid = 'prefill-progress';
+    bubble.prepend(note);
+  }
+  note.textContent = `Reading the prompt: ${done} of ${total} tokens…`;
+}
+
 const stateOf = (reason: FinishReason | undefined): ReplyState =>
   reason === 'abort' ? 'stopped' : reason === 'length' ? 'truncated' : 'done';
 
@@ -130,8 +142,10 @@ export class Chat {
           max_tokens: settings.maxTokens,
           draft: settings.draft,
           draftLength: settings.draftLength,
+          onPrefillProgress: (done, total) => showPrefill(bubble, done, total),
         },
         (textSoFar) => {
+          bubble.querySelector('[data-testid="prefill-progress"]')?.remove();
           renderMarkdown(body, textSoFar);
           showLiveSpeed(++pieces, (performance.now() - started) / 1000);
         },
@@ -160,6 +174,7 @@ export class Chat {
     failure?: string,
   ): void {
     bubble.dataset.state = state;
+    bubble.querySelector('[data-testid="prefill-progress"]')?.remove();
     const note = failure ? `Failed: ${failure}` : NOTES[state];
     if (note) {
       bubble.append(Object.assign(document.createElement('span'), { className: 'note', textContent: note }));

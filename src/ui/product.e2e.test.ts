@@ -167,7 +167,10 @@ describe('chat page as a product', () => {
     await page.getByTestId('input').fill('Tell me a story about an owl.');
     await page.getByTestId('send').click();
     const reply = replies().last();
-    await page.waitForTimeout(800);
+    // How far the prompt has been read shows in the reply until its first words.
+    await expect
+      .poll(() => reply.getByTestId('prefill-progress').textContent(), { timeout: 30_000 })
+      .toMatch(/^Reading the prompt: \d+ of \d{4} tokens…$/);
     const stopAt = Date.now();
     await page.keyboard.press('Escape');
     await expect.poll(() => reply.getAttribute('data-state'), { timeout: 60_000 }).not.toBe('streaming');
@@ -176,6 +179,7 @@ describe('chat page as a product', () => {
     console.log(`Esc during a ${await text('prompt-tokens')}-token prefill: stopped after ${took} ms`);
     expect(took).toBeLessThan(5000);
     expect(await reply.getByTestId('reply-text').textContent()).toBe('');
+    expect(await reply.getByTestId('prefill-progress').count()).toBe(0);
     expect(Number(await text('prompt-tokens'))).toBeGreaterThan(1000);
     expect(await text('ttft-ms')).toBe('–'); // no token came
   });
