@@ -14,6 +14,12 @@
 // Keys are read as vec4s and the value sum keeps four independent partial sums (positions
 // j mod 4, added as (s0 + s1) + (s2 + s3)): short dependency chains let the GPU keep several
 // loads in flight, where one long chain of scalar loads waits on memory at every step.
+//
+// Long contexts are split (flash-decoding): positions fall in segments of SPLIT, a multiple of
+// WG, and workgroup z walks segment z only. A token whose positions fit one segment writes its
+// output; a longer one writes its segment's (acc, m, l) to `partials`, and attention_combine.wgsl
+// merges the segments in order. Segments start at fixed positions, so a token's result still
+// depends on its position only; within the first segment it is what a single walk gives.
 
 override NH: u32;
 override NKV: u32;
@@ -22,6 +28,8 @@ override WG: u32 = 64u;     // >= HD: thread d accumulates output dimension d
 override SCALE: f32;
 override SOFTCAP: f32 = 0.0;
 override WINDOW: u32 = 0u;  // 0: every position
+override SPLIT: u32 = 512u;  // positions a workgroup walks: a multiple of WG
+override SEGMENTS: u32 = 1u; // segments of the longest context: the partials' stride per (token, head)
 
 const NEG_LARGE = -3.0e38;  // stands for -infinity (WGSL constants cannot be infinite)
 
@@ -31,6 +39,8 @@ struct Step { tokens: u32, start: u32, _pad0: u32, _pad1: u32 }
 @group(0) @binding(1) var<storage, read> q: array<vec4f>;        // (tokens, NH, HD / 4), rotated
 // Bindings 2 and 3, the KV cache, and its accessors key4 / value come from kv-cache.ts (f32 or f16).
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;  // (tokens, NH, HD)
+// (tokens, NH, SEGMENTS, HD + 2): a segment's acc, then its m and l, for tokens of several segments.
+@group(0) @binding(5) var<storage, read_write> partials: array<f32>;
 
 var<workgroup> q_tile: array<vec4f, HD / 4u>;
 var<workgroup> probs: array<f32, WG>;
@@ -40,10 +50,15 @@ var<workgroup> reduce: array<f32, WG>;
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
   let h = wg.x;
   let n = wg.y;
+  let segment = wg.z;
   if (n >= step.tokens) { return; }
   let kvh = h / (NH / NKV);
   let length = step.start + n + 1u;
+  let segments = (length + SPLIT - 1u) / SPLIT;
+  if (segment >= segments) { return; }
   let first = select(0u, length - WINDOW, WINDOW > 0u && length > WINDOW);  // the first position seen
+  let seg_from = max(first / WG * WG, segment * SPLIT);
+  let seg_to = min(length, (segment + 1u) * SPLIT);
   let hd4 = HD / 4u;
   if (t < hd4) { q_tile[t] = q[(n * NH + h) * hd4 + t]; }
   workgroupBarrier();
@@ -51,9 +66,9 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
   var m = NEG_LARGE;  // running max of the scores
   var l = 0.0;        // running softmax denominator
   var acc = 0.0;      // running numerator of output dimension t
-  for (var tile = first / WG * WG; tile < length; tile += WG) {
+  for (var tile = seg_from; tile < seg_to; tile += WG) {
     let pos = tile + t;
-    let seen = pos >= first && pos < length;
+    let seen = pos >= first && pos < seg_to;
     var s = NEG_LARGE;
     if (seen) {
       let k = (pos * NKV + kvh) * hd4;
@@ -81,7 +96,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
     let correction = exp(m - m_new);
     l = l * correction + reduce[0];
     if (t < HD) {
-      let count = min(WG, length - tile);
+      let count = min(WG, seg_to - tile);
       let v = (tile * NKV + kvh) * HD + t;  // the cache index of position tile, dimension t
       let stride = NKV * HD;                // from one position to the next
       var s0 = 0.0;
@@ -101,5 +116,16 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
     m = m_new;
     workgroupBarrier();
   }
-  if (t < HD) { out[(n * NH + h) * HD + t] = acc / l; }
+  if (segments == 1u) {
+    if (t < HD) { out[(n * NH + h) * HD + t] = acc / l; }
+    return;
+  }
+  // A segment wholly before a window holds nothing: m stays NEG_LARGE and l 0, which the merge
+  // weighs by e^(NEG_LARGE - m) = 0.
+  let base = ((n * NH + h) * SEGMENTS + segment) * (HD + 2u);
+  if (t < HD) { partials[base + t] = acc; }
+  if (t == 0u) {
+    partials[base + HD] = m;
+    partials[base + HD + 1u] = l;
+  }
 }

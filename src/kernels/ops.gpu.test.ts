@@ -13,7 +13,7 @@ import { f16ToF32, f32ToF16, widenF16 } from '../loader/half';
 import { applyRope, attention, rmsNorm, softcap } from '../ref/ops';
 import { ropeTables } from '../ref/rope';
 import { argmax } from '../sampling/sampling';
-import { expectClose } from '../testing/compare';
+import { expectBitwiseEqual, expectClose } from '../testing/compare';
 import { readFloats, runPass, testGpu } from '../testing/gpu';
 import { packWeights } from '../testing/weights';
 import { Rng } from '../util/rng';
@@ -196,6 +196,12 @@ describe.each([
     [4, 1, 32, 5, 60, { scale: 1 / Math.sqrt(24), softcap: 5, window: 8 }],
     [4, 2, 32, 9, 130, { window: 70 }],
     [4, 2, 32, 3, 0, { window: 2 }],
+    // Long contexts: segments of 512 positions merged (workgroup kernel), across a segment's
+    // end, and with a window that leaves the first segments empty.
+    [4, 2, 32, 3, 1500, {}],
+    [4, 2, 64, 9, 1020, {}],
+    [4, 1, 32, 5, 600, { window: 100 }],
+    [4, 2, 32, 2, 1100, { window: 70, softcap: 5 }],
   ])('nh %i, nkv %i, hd %i: %i tokens after %i cached, %o', async (nh, nkv, hd, tokens, start, options) => {
     const rng = new Rng(4);
     const capacity = start + tokens;
@@ -206,7 +212,10 @@ describe.each([
     const values = cache(rng.floats(capacity * nkv * hd));
     const out = createStorage(device, q.byteLength, 'out');
     const shape = { scale: 1 / Math.sqrt(hd), softcap: null, window: null, ...options };
-    const kernel = new AttentionKernel(device, { numHeads: nh, numKvHeads: nkv, headDim: hd }, serial, shape, kv);
+    const kernel = new AttentionKernel(device, { numHeads: nh, numKvHeads: nkv, headDim: hd }, serial, shape, kv, {
+      maxTokens: tokens,
+      maxContext: capacity,
+    });
     const bindGroup = kernel.bind({
       step: step.buffer,
       q: upload(q),
@@ -215,7 +224,7 @@ describe.each([
       out,
     });
     step.write(tokens, start);
-    await runPass(device, (pass) => kernel.encode(pass, bindGroup, tokens));
+    await runPass(device, (pass) => kernel.encode(pass, bindGroup, tokens, start));
     const got = await readFloats(device, out, q.length);
     for (let n = 0; n < tokens; n++) {
       const want = attention(
@@ -230,6 +239,40 @@ describe.each([
       expectClose(got.subarray(n * nh * hd, (n + 1) * nh * hd), want, SUMS, `attention of token ${n}`);
     }
   });
+});
+
+describe('split attention', () => {
+  it.each(['f32', 'f16'] as const)(
+    'gives a token the same bits alone as among others, across segment ends (%s KV cache)',
+    async (kv) => {
+      const [nh, nkv, hd] = [4, 2, 32];
+      const capacity = 1600;
+      const rng = new Rng(9);
+      const cache = (values: Float32Array) => (kv === 'f16' ? packWeights('F16', values).packed : values);
+      const kCache = upload(cache(rng.floats(capacity * nkv * hd, -2, 2)));
+      const vCache = upload(cache(rng.floats(capacity * nkv * hd)));
+      const q = rng.floats(16 * nh * hd, -2, 2);
+      const kernel = new AttentionKernel(device, { numHeads: nh, numKvHeads: nkv, headDim: hd }, false, undefined, kv, {
+        maxTokens: 16,
+        maxContext: capacity,
+      });
+      /** Attention of the 16 queries as one step after `start`, or one token at a time. */
+      const run = async (start: number, together: boolean) => {
+        const out = createStorage(device, q.byteLength, 'out');
+        const result = new Float32Array(q.length);
+        for (const [first, count] of together ? [[0, 16]] : Array.from({ length: 16 }, (_, i) => [i, 1])) {
+          const queries = upload(q.slice(first * nh * hd, (first + count) * nh * hd));
+          const binds = kernel.bind({ step: step.buffer, q: queries, kCache, vCache, out });
+          step.write(count, start + first);
+          await runPass(device, (pass) => kernel.encode(pass, binds, count, start + first));
+          result.set(await readFloats(device, out, count * nh * hd), first * nh * hd);
+        }
+        return result;
+      };
+      // Positions 1016-1031: the last ones of segment 1 and the first of segment 2.
+      expectBitwiseEqual(await run(1016, true), await run(1016, false), 'split attention, together and alone');
+    },
+  );
 });
 
 describe('argmax', () => {

@@ -8,6 +8,7 @@ import { createStorage } from '../gpu/buffers';
 import type { WeightDType } from '../loader/weights';
 import argmaxCode from './argmax.wgsl?raw';
 import attentionCode from './attention.wgsl?raw';
+import attentionCombineCode from './attention_combine.wgsl?raw';
 import attentionSerialCode from './attention_serial.wgsl?raw';
 import embedCode from './embed.wgsl?raw';
 import { ComputeKernel } from './kernel';
@@ -80,19 +81,34 @@ export interface AttentionShape {
 const SERIAL_WORKGROUP = 4; // threads: one SIMD register's lanes on SwiftShader
 const SERIAL_MAX_HEAD_DIM = 256; // attention_serial.wgsl: 4 * MAX_HD4
 
+/** An attention kernel's bind groups for one KV cache: the walk, and the merge of split segments. */
+export interface AttentionBinds {
+  main: GPUBindGroup;
+  combine?: GPUBindGroup;
+}
+
 /**
- * Causal grouped-query attention of each new token over the cache: a workgroup per head and
- * token (attention.wgsl), or with `serial` a thread per head and token (attention_serial.wgsl,
- * for CPU adapters); scaled, soft-capped and windowed as `shape` says.
+ * Causal grouped-query attention of each new token over the cache: a workgroup per head, token
+ * and segment of `limits.split` positions (attention.wgsl), the segments of a longer context
+ * then merged in order (attention_combine.wgsl); or with `serial` a thread per head and token
+ * (attention_serial.wgsl, for CPU adapters). Scaled, soft-capped and windowed as `shape` says.
+ * `limits` size the segments' scratch: the most tokens of a step and the longest context.
  */
 export class AttentionKernel extends ComputeKernel {
   private readonly serial: boolean;
+  private readonly combine?: ComputeKernel;
+  /** (tokens, NH, segments, HD + 2) floats, shared by every use of this kernel (steps run in order). */
+  private readonly partials?: GPUBuffer;
+  private readonly segments: number;
+  private readonly split: number;
+
   constructor(
     device: GPUDevice,
     private readonly heads: HeadShape,
     serial = false,
     shape: AttentionShape = { scale: 1 / Math.sqrt(heads.headDim), softcap: null, window: null },
     kv: KvFormat = 'f32',
+    limits: { maxTokens: number; maxContext: number; split?: number } = { maxTokens: 64, maxContext: 512 },
   ) {
     const { numHeads: nh, numKvHeads: nkv, headDim: hd } = heads;
     if (hd % 4 !== 0) throw new RangeError(`attention: head dim ${hd} is not a multiple of 4`);
@@ -101,10 +117,14 @@ export class AttentionKernel extends ComputeKernel {
     }
     // The workgroup kernel: a thread per output dimension, and a power of two for its reductions.
     const wg = serial ? SERIAL_WORKGROUP : Math.max(64, 2 ** Math.ceil(Math.log2(hd)));
+    const split = limits.split ?? 512;
+    if (!serial && split % wg !== 0) throw new RangeError(`attention: a split of ${split} is not a multiple of ${wg}`);
+    const segments = serial ? 1 : Math.ceil(limits.maxContext / split);
     const label = `attention ${nh}/${nkv}x${hd}${serial ? ' serial' : ''}${shape.window ? ` window ${shape.window}` : ''} ${kv}`;
     const code = serial
       ? `${attentionSerialCode}${kvReadCode(kv, 'four')}`
       : `${attentionCode}${kvReadCode(kv, 'one')}`;
+    const splitting: Record<string, number> = serial ? {} : { SPLIT: split, SEGMENTS: segments };
     super(device, label, code, {
       NH: nh,
       NKV: nkv,
@@ -113,16 +133,58 @@ export class AttentionKernel extends ComputeKernel {
       SCALE: Math.fround(shape.scale),
       SOFTCAP: shape.softcap ?? 0,
       WINDOW: shape.window ?? 0,
+      ...splitting,
     });
     this.serial = serial;
+    this.segments = segments;
+    this.split = split;
+    if (!serial) {
+      // A context of one segment never writes partials: a word stands in for them.
+      const floats = segments > 1 ? limits.maxTokens * nh * segments * (hd + 2) : 1;
+      this.partials = createStorage(device, floats * 4, `${label} partials`);
+      if (segments > 1) {
+        this.combine = new ComputeKernel(device, `${label} combine`, attentionCombineCode, {
+          NH: nh,
+          HD: hd,
+          WG: wg,
+          ...splitting,
+        });
+      }
+    }
   }
-  bind(b: { step: GPUBuffer; q: GPUBuffer; kCache: GPUBuffer; vCache: GPUBuffer; out: GPUBuffer }) {
-    return this.bindAll([b.step, b.q, b.kCache, b.vCache, b.out]);
+
+  /** GPU memory of the split segments' scratch. */
+  get bytes(): number {
+    return this.partials?.size ?? 0;
   }
-  encode(pass: GPUComputePassEncoder, bindGroup: GPUBindGroup, tokens: number) {
+
+  destroy(): void {
+    this.partials?.destroy();
+  }
+
+  bind(b: { step: GPUBuffer; q: GPUBuffer; kCache: GPUBuffer; vCache: GPUBuffer; out: GPUBuffer }): AttentionBinds {
+    if (!this.partials) return { main: this.bindAll([b.step, b.q, b.kCache, b.vCache, b.out]) };
+    return {
+      main: this.bindAll([b.step, b.q, b.kCache, b.vCache, b.out, this.partials]),
+      combine: this.combine?.bindAll([b.step, this.partials, b.out]),
+    };
+  }
+
+  /** Records attention for `tokens` tokens after `start` cached positions. */
+  encode(pass: GPUComputePassEncoder, binds: AttentionBinds, tokens: number, start: number) {
     const { numHeads } = this.heads;
-    if (this.serial) this.dispatch(pass, bindGroup, Math.ceil((numHeads * tokens) / SERIAL_WORKGROUP));
-    else this.dispatch(pass, bindGroup, numHeads, tokens);
+    if (this.serial) {
+      this.dispatch(pass, binds.main, Math.ceil((numHeads * tokens) / SERIAL_WORKGROUP));
+      return;
+    }
+    const segments = Math.ceil((start + tokens) / this.split);
+    if (segments > this.segments) throw new RangeError(`attention: a context of ${start + tokens} exceeds its limit`);
+    this.dispatch(pass, binds.main, numHeads, tokens, segments);
+    if (segments > 1 && this.combine && binds.combine) {
+      pass.setPipeline(this.combine.pipeline);
+      pass.setBindGroup(0, binds.combine);
+      pass.dispatchWorkgroups(numHeads, tokens);
+    }
   }
 }
 

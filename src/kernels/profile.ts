@@ -46,6 +46,11 @@ export interface KernelProfile {
   prefill: boolean;
   /** Attention by a thread per head and token with no barriers (CPU adapters), not a workgroup. */
   serialAttention: boolean;
+  /**
+   * Positions a workgroup of attention walks: longer contexts split into segments of this many,
+   * walked side by side and merged in order (a multiple of the attention workgroup's width).
+   */
+  attentionSplit: number;
   /** Threads per workgroup of a kernel that reduces a row alone (RMSNorm, argmax, sampling). */
   rowWorkgroup: number;
   /** Command buffers a forward step is recorded and submitted in (the layers split evenly). */
@@ -60,6 +65,7 @@ export const GPU_PROFILE: KernelProfile = {
   tiles: [2, 3, 4, 5, 6, 7, 8, 9, 16],
   prefill: true,
   serialAttention: false,
+  attentionSplit: 512,
   rowWorkgroup: 256,
   commandBuffers: 8,
 };
@@ -71,6 +77,7 @@ export const CPU_PROFILE: KernelProfile = {
   tiles: [2, 3, 4, 5, 6],
   prefill: false,
   serialAttention: true,
+  attentionSplit: 512, // unused: the serial kernel walks every position itself
   rowWorkgroup: 4,
   commandBuffers: 1,
 };

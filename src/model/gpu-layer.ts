@@ -20,7 +20,7 @@ import type { Gpu } from '../gpu/device';
 import type { KvFormat } from '../kernels/kv-cache';
 import { LinearLayer } from '../kernels/linear-layer';
 import type { LinearOutput } from '../kernels/linear-shape';
-import { AttentionKernel, type HeadShape, QkNormRopeKernel, RmsNormKernel } from '../kernels/ops';
+import { type AttentionBinds, AttentionKernel, type HeadShape, QkNormRopeKernel, RmsNormKernel } from '../kernels/ops';
 import type { KernelProfile } from '../kernels/profile';
 import type { ModelConfig } from '../loader/config';
 import type { GpuLayerWeights, GpuMatrix } from './gpu-weights';
@@ -50,6 +50,8 @@ export class LayerKernels {
     readonly profile: KernelProfile,
     /** How the KV cache stores keys and values. */
     readonly kv: KvFormat,
+    /** The most tokens of a step and the longest context: attention's scratch is sized by them. */
+    private readonly limits: { maxTokens: number; maxContext: number },
   ) {
     const { device } = gpu;
     const { hiddenSize: d, rmsNormEps: eps } = config;
@@ -75,10 +77,21 @@ export class LayerKernels {
         this.profile.serialAttention,
         { scale, softcap, window },
         this.kv,
+        { ...this.limits, split: this.profile.attentionSplit },
       );
       this.attention.set(key, kernel);
     }
     return kernel;
+  }
+
+  /** Frees the attention kernels' scratch. */
+  destroy(): void {
+    for (const kernel of this.attention.values()) kernel.destroy();
+  }
+
+  /** GPU memory of the attention kernels' scratch (split segments). */
+  get bytes(): number {
+    return [...this.attention.values()].reduce((sum, kernel) => sum + kernel.bytes, 0);
   }
 
   /** The pipelines of a linear layer with weights `m` (split as they are) and `output`. */
@@ -92,7 +105,7 @@ export class LayerKernels {
 export interface SequenceBinds {
   /** The rope epilogue's bind groups (it writes the cache), or the qk-norm kernel's. */
   qkv: GPUBindGroup[][] | GPUBindGroup;
-  attention: GPUBindGroup;
+  attention: AttentionBinds;
 }
 
 interface Bound {
@@ -184,8 +197,8 @@ export class GpuLayer {
     return { qkv, attention };
   }
 
-  /** Records the layer for a step of `n` tokens on a sequence bound by `binds`. */
-  encode(pass: GPUComputePassEncoder, binds: SequenceBinds, n: number): void {
+  /** Records the layer for a step of `n` tokens after `start` cached ones, on a sequence bound by `binds`. */
+  encode(pass: GPUComputePassEncoder, binds: SequenceBinds, n: number, start: number): void {
     const { norm, normAdd, qkNormRope } = this.kernels;
     norm.encode(pass, this.inputNorm, n);
     if (Array.isArray(binds.qkv)) this.qkv.encode(pass, binds.qkv, n);
@@ -193,7 +206,7 @@ export class GpuLayer {
       this.qkv.encode(pass, this.qkvStore, n);
       qkNormRope.encode(pass, binds.qkv, n);
     }
-    this.attention.encode(pass, binds.attention, n);
+    this.attention.encode(pass, binds.attention, n, start);
     this.o.layer.encode(pass, this.o.binds, n);
     if (normAdd && this.attentionOutNorm) normAdd.encode(pass, this.attentionOutNorm, n);
     norm.encode(pass, this.mlpNorm, n);

@@ -175,6 +175,35 @@ describe('GPU model with an f16 KV cache', () => {
   );
 });
 
+describe('GPU model past one attention segment (split attention)', () => {
+  it('matches the reference across segments, and gives the same bits in one pass, in chunks and token by token', async () => {
+    const { config, weights, tokenizer } = folder(FIXTURES.target);
+    const text = 'Once upon a time, there was a little cat named Tom. Tom lived in a small house near the river. ';
+    const ids = tokenizer.encodePrompt(text.repeat(12)).slice(0, 200);
+    expect(ids.length).toBe(200);
+    // Segments of 64 positions (512 on GPUs): the prompt spans four, and their merges.
+    const profile = { ...GPU_PROFILE, attentionSplit: 64 };
+    const model = await GpuModel.create(gpu, config, weights, { maxContext: 256, maxBatch: 64, profile });
+    const whole = model.createSequence(256);
+    const wholeLogits = await model.forward(whole, ids); // chunks of 64 (the model's batch)
+    const chunked = model.createSequence(256);
+    await model.forward(chunked, ids.slice(0, 100));
+    const chunkLogits = await model.forward(chunked, ids.slice(100, 195));
+    const byToken = model.createSequence(256);
+    await model.forward(byToken, ids.slice(0, 195));
+    const vocab = config.vocabSize;
+    for (const [i, token] of ids.slice(195).entries()) {
+      const row = await model.forward(byToken, [token]);
+      expectBitwiseEqual(row, wholeLogits.subarray((195 + i) * vocab, (196 + i) * vocab), `token ${195 + i} alone`);
+    }
+    expectBitwiseEqual(chunkLogits, wholeLogits.subarray(100 * vocab, 195 * vocab), 'logits computed in chunks');
+    const reference = new ReferenceModel(config, weights);
+    const referenceLogits = await reference.forward(reference.createSequence(256), ids);
+    expectClose(wholeLogits, referenceLogits, { atol: 2e-3, rtol: 2e-3 }, 'logits at every position');
+    model.destroy();
+  });
+});
+
 describe('GPU KV cache and batching', () => {
   it('truncating and running again gives exactly the logits of a fresh computation', async () => {
     const { config, weights } = folder(FIXTURES.target);

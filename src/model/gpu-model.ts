@@ -232,20 +232,23 @@ export class GpuModel implements CausalLM<GpuSequence> {
       const kernel = new EmbedKernel(device, d, weights.embed.dtype, config.embeddingScale, rows);
       return { kernel, bind: kernel.bind({ step: this.step.buffer, table, tokens: this.act.tokens, x: this.act.x }) };
     });
-    this.kernels = new LayerKernels(gpu, config, this.profile, this.kvFormat);
+    this.kernels = new LayerKernels(gpu, config, this.profile, this.kvFormat, {
+      maxTokens: B,
+      maxContext: this.maxContext,
+    });
     this.argmax = new ArgmaxKernel(device, vocabSize, B, this.profile.rowWorkgroup);
     this.logitRules = new LogitRulesKernel(device, vocabSize);
     this.sampler = new SampleKernel(device, vocabSize, this.profile.rowWorkgroup);
     this.samplingParams = createUniform(device, 16, 'sampling');
-    this.scratchBytes =
-      [...Object.values(this.act), ...this.ropes.flatMap((r) => [r.cos, r.sin])].reduce((sum, b) => sum + b.size, 0) +
-      this.argmax.bytes;
-
     const step = this.step.buffer;
     const { act } = this;
     this.layers = weights.layers.map(
       (w, l) => new GpuLayer(this.kernels, config, l, w, act, step, weights.zeros, this.ropes[config.layers[l].rope]),
     );
+    this.scratchBytes =
+      [...Object.values(this.act), ...this.ropes.flatMap((r) => [r.cos, r.sin])].reduce((sum, b) => sum + b.size, 0) +
+      this.argmax.bytes +
+      this.kernels.bytes;
     const headStep = this.headStep.buffer;
     this.finalNormBind = this.kernels.norm.bind({
       step: headStep,
@@ -599,7 +602,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
         encoder = device.createCommandEncoder();
         compute = this.beginPass(encoder);
       }
-      this.layers[l].encode(compute, sequence.binds[l], n);
+      this.layers[l].encode(compute, sequence.binds[l], n, sequence.length);
     }
     compute.end();
     if (headRows > 0) {
@@ -647,7 +650,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
     } as unknown as GPUComputePassEncoder;
     for (const { kernel, bind } of this.embed) kernel.encode(counter, bind, n);
     const beforeLayers = count;
-    for (let l = 0; l < this.layers.length; l++) this.layers[l].encode(counter, sequence.binds[l], n);
+    for (let l = 0; l < this.layers.length; l++) this.layers[l].encode(counter, sequence.binds[l], n, sequence.length);
     const perLayer = (count - beforeLayers) / this.layers.length;
     this.kernels.norm.encode(counter, this.finalNormBind, 1);
     this.head.layer.encode(counter, this.head.binds, 1);
@@ -689,6 +692,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
     this.headStep.buffer.destroy();
     this.samplingParams.destroy();
     this.argmax.destroy();
+    this.kernels.destroy();
     for (const { cos, sin } of this.ropes) {
       cos.destroy();
       sin.destroy();
