@@ -1,7 +1,7 @@
 /** Opening the app in headless Chromium for the end-to-end tests, with or without WebGPU. */
 
 import { type Browser, chromium, type Page } from 'playwright-core';
-import { inject } from 'vitest';
+import { expect, inject } from 'vitest';
 import { chromiumArgs } from './chromium-args';
 
 export async function launchBrowser(options: { webgpu: boolean }): Promise<Browser> {
@@ -27,4 +27,18 @@ export async function openReadyApp(browser: Browser): Promise<{ page: Page; erro
   const opened = await openApp(browser);
   await modelsReady(opened.page);
   return opened;
+}
+
+/** Sends `message` in the chat page and waits for its reply to end: its state and its text. */
+export async function askInChat(page: Page, message: string): Promise<{ state: string | null; reply: string }> {
+  const replies = page.getByTestId('message-assistant');
+  const before = await replies.count();
+  await page.getByTestId('input').fill(message);
+  await page.getByTestId('send').click();
+  const reply = replies.nth(before);
+  await expect.poll(() => reply.getAttribute('data-state'), { timeout: 120_000 }).not.toBe('streaming');
+  return {
+    state: await reply.getAttribute('data-state'),
+    reply: (await reply.getByTestId('reply-text').textContent()) ?? '',
+  };
 }

@@ -6,7 +6,7 @@
 
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchBrowser, openReadyApp } from '../testing/browser';
+import { askInChat, launchBrowser, openReadyApp } from '../testing/browser';
 
 let browser: Browser;
 let page: Page;
@@ -19,16 +19,7 @@ afterAll(() => browser.close());
 
 const number = async (id: string) => Number(await page.getByTestId(id).textContent());
 
-async function ask(text: string): Promise<{ reply: string; state: string | null }> {
-  const replies = page.getByTestId('message-assistant');
-  const before = await replies.count();
-  await page.getByTestId('input').fill(text);
-  await page.getByTestId('send').click();
-  const reply = replies.nth(before);
-  await expect.poll(() => reply.getAttribute('data-state'), { timeout: 120_000 }).not.toBe('streaming');
-  const replyText = (await reply.getByTestId('reply-text').textContent()) ?? '';
-  return { reply: replyText, state: await reply.getAttribute('data-state') };
-}
+const ask = (text: string) => askInChat(page, text);
 
 async function settle(settings: { temperature?: string; speculative?: boolean; maxTokens?: string }) {
   if (settings.temperature !== undefined) await page.getByTestId('temperature').fill(settings.temperature);

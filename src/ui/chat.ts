@@ -20,7 +20,7 @@ import {
   newConversationId,
   saveConversation,
 } from './history';
-import { copyText, renderMarkdown } from './markdown';
+import { copyButton, renderMarkdown } from './markdown';
 import { describeUsage, resetFigures, showLiveSpeed, showUsage } from './metrics';
 import { checkSettings, readSettings } from './settings';
 
@@ -274,14 +274,7 @@ export class Chat {
     renderMarkdown(body, text);
     const figures = Object.assign(document.createElement('span'), { className: 'figures' });
     figures.dataset.testid = 'message-figures';
-    const copy = Object.assign(document.createElement('button'), {
-      type: 'button',
-      className: 'secondary copy',
-      textContent: 'Copy',
-    });
-    copy.setAttribute('aria-label', 'Copy this reply');
-    copy.dataset.testid = 'copy-reply';
-    copy.addEventListener('click', () => void copyText(copy, body.textContent ?? ''));
+    const copy = copyButton('Copy this reply', 'copy-reply', () => body.textContent ?? '');
     const footer = Object.assign(document.createElement('div'), { className: 'reply-footer' });
     footer.append(figures, copy);
     item.append(body, footer);

@@ -18,20 +18,25 @@ export function renderMarkdown(element: HTMLElement, text: string): void {
   element.innerHTML = markdownHtml(text);
   for (const block of element.querySelectorAll('pre')) {
     const code = block.textContent ?? '';
-    const copy = Object.assign(document.createElement('button'), {
-      type: 'button',
-      className: 'secondary copy',
-      textContent: 'Copy',
-    });
-    copy.setAttribute('aria-label', 'Copy this code');
-    copy.dataset.testid = 'copy-code';
-    copy.addEventListener('click', () => void copyText(copy, code));
-    block.prepend(copy);
+    block.prepend(copyButton('Copy this code', 'copy-code', () => code));
   }
 }
 
+/** A Copy button named `label` that copies what `text` gives when pressed. */
+export function copyButton(label: string, testId: string, text: () => string): HTMLButtonElement {
+  const button = Object.assign(document.createElement('button'), {
+    type: 'button',
+    className: 'secondary copy',
+    textContent: 'Copy',
+  });
+  button.setAttribute('aria-label', label);
+  button.dataset.testid = testId;
+  button.addEventListener('click', () => void copyText(button, text()));
+  return button;
+}
+
 /** Copies `text` to the clipboard and says so on the button for a moment. */
-export async function copyText(button: HTMLButtonElement, text: string): Promise<void> {
+async function copyText(button: HTMLButtonElement, text: string): Promise<void> {
   const label = button.textContent;
   try {
     await navigator.clipboard.writeText(text);

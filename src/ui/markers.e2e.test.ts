@@ -7,7 +7,7 @@
 import '../node/require-shim';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchBrowser, openReadyApp } from '../testing/browser';
+import { askInChat, launchBrowser, openReadyApp } from '../testing/browser';
 import { FIXTURES, loadFixture } from '../testing/fixtures';
 import type { TextTokenizer } from '../tokenizer/tokenizer';
 
@@ -29,14 +29,11 @@ afterAll(async () => {
 
 const MARKER = /<\|[a-z_]+\|>|^\s*(system|user|assistant)\s*$/m;
 
+/** A finished reply's text (done, or cut off at max tokens). */
 async function ask(text: string): Promise<string> {
-  const replies = page.getByTestId('message-assistant');
-  const before = await replies.count();
-  await page.getByTestId('input').fill(text);
-  await page.getByTestId('send').click();
-  const reply = replies.nth(before);
-  await expect.poll(() => reply.getAttribute('data-state'), { timeout: 120_000 }).toMatch(/^(done|truncated)$/);
-  return (await reply.getByTestId('reply-text').textContent()) ?? '';
+  const { state, reply } = await askInChat(page, text);
+  expect(state).toMatch(/^(done|truncated)$/);
+  return reply;
 }
 
 describe('template markers', () => {

@@ -8,7 +8,7 @@
 
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchBrowser, modelsReady, openReadyApp } from '../testing/browser';
+import { askInChat, launchBrowser, modelsReady, openReadyApp } from '../testing/browser';
 
 let browser: Browser;
 let page: Page;
@@ -25,14 +25,11 @@ const QUESTION = 'Tell me a story about a cat named Tom.';
 
 const figure = async (id: string) => (await page.getByTestId(id).textContent()) ?? '';
 
+/** A finished reply's text (done, or cut off at max tokens). */
 async function ask(text: string): Promise<string> {
-  const replies = page.getByTestId('message-assistant');
-  const before = await replies.count();
-  await page.getByTestId('input').fill(text);
-  await page.getByTestId('send').click();
-  const reply = replies.nth(before);
-  await expect.poll(() => reply.getAttribute('data-state'), { timeout: 120_000 }).toMatch(/^(done|truncated)$/);
-  return (await reply.getByTestId('reply-text').textContent()) ?? '';
+  const { state, reply } = await askInChat(page, text);
+  expect(state).toMatch(/^(done|truncated)$/);
+  return reply;
 }
 
 /** The prefix store's files: name to SHA-256 of the contents, and the id of the entry for SYSTEM. */

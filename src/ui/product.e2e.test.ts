@@ -8,7 +8,7 @@
 
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchBrowser, modelsReady, openReadyApp } from '../testing/browser';
+import { askInChat, launchBrowser, modelsReady, openReadyApp } from '../testing/browser';
 
 let browser: Browser;
 let page: Page;
@@ -23,17 +23,7 @@ const text = async (id: string) => (await page.getByTestId(id).textContent()) ??
 const replies = () => page.getByTestId('message-assistant');
 
 /** Sends `message` and waits for its reply to end; its state and text. */
-async function ask(message: string): Promise<{ state: string | null; reply: string }> {
-  const before = await replies().count();
-  await page.getByTestId('input').fill(message);
-  await page.getByTestId('send').click();
-  const reply = replies().nth(before);
-  await expect.poll(() => reply.getAttribute('data-state'), { timeout: 120_000 }).not.toBe('streaming');
-  return {
-    state: await reply.getAttribute('data-state'),
-    reply: (await reply.getByTestId('reply-text').textContent()) ?? '',
-  };
-}
+const ask = (message: string) => askInChat(page, message);
 
 async function settings(values: { temperature?: string; maxTokens?: string; system?: string }) {
   if (values.temperature !== undefined) await page.getByTestId('temperature').fill(values.temperature);
