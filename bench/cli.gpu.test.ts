@@ -41,10 +41,13 @@ describe('bench CLI', () => {
     expect(checked).toEqual([
       'fixture target GPU 3',
       'fixture target CPU 3',
+      'fixture target GPU, split attention 2',
       'fixture target q4f16_1 GPU 3',
       'fixture target q4f16_1 CPU 3',
+      'fixture target q4f16_1 GPU, split attention 2',
       'fixture draft GPU 3',
       'fixture draft CPU 3',
+      'fixture draft GPU, split attention 2',
     ]);
   });
 });

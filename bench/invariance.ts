@@ -5,7 +5,9 @@
  * and the real shapes (bench/shapes.ts, random weights), under each kernel profile, a prompt's
  * logits at every position are computed in one pass (on the GPU profile, the prefill kernel),
  * in chunks of 5 and of 3 tokens (the tiles of verify passes) and one token at a time
- * (decode), and each split is compared with the whole prompt value by value.
+ * (decode), and each split is compared with the whole prompt value by value. A longer prompt
+ * on the GPU profile with attention split at its smallest (segments of one workgroup's width)
+ * checks the merge of split attention the same way, in chunks that end inside segments.
  *
  * The GPU tests check the same on the fixtures; this runs it anywhere the bundled benchmark
  * runs (`.device/run.sh bench --invariance`), on a real GPU's compiler and hardware.
@@ -28,7 +30,7 @@ export interface SplitCheck {
 
 export interface InvarianceCheck {
   model: string;
-  profile: 'GPU' | 'CPU';
+  profile: 'GPU' | 'CPU' | 'GPU, split attention';
   tokens: number;
   splits: SplitCheck[];
 }
@@ -45,6 +47,11 @@ const SPLITS: [string, number][] = [
   ['chunks of 5', 5],
   ['chunks of 3', 3],
   ['one at a time', 1],
+];
+/** Chunks whose ends fall inside attention segments, and verify-sized ones. */
+const LONG_SPLITS: [string, number][] = [
+  ['chunks of 37', 37],
+  ['chunks of 5', 5],
 ];
 const PROFILES = [
   ['GPU', GPU_PROFILE],
@@ -83,15 +90,26 @@ export function compareBits(split: string, got: Float32Array, whole: Float32Arra
 
 async function checkModel(gpu: Gpu, subject: ProfiledModel): Promise<InvarianceCheck[]> {
   const rng = new Rng(11);
-  const ids = Array.from({ length: PROMPT_TOKENS }, () => rng.int(0, subject.config.vocabSize));
+  const prompt = (length: number) => Array.from({ length }, () => rng.int(0, subject.config.vocabSize));
+  // Attention's smallest split is its workgroup's width (attention.wgsl): three segments and some.
+  const split = Math.max(64, 2 ** Math.ceil(Math.log2(subject.config.headDim)));
+  const runs = [
+    ...PROFILES.map(([name, profile]) => ({ name, profile, ids: prompt(PROMPT_TOKENS), splits: SPLITS })),
+    {
+      name: 'GPU, split attention' as const,
+      profile: { ...GPU_PROFILE, attentionSplit: split },
+      ids: prompt(3 * split + 11),
+      splits: LONG_SPLITS,
+    },
+  ];
   const checks: InvarianceCheck[] = [];
-  for (const [name, profile] of PROFILES) {
-    const options = { profile, maxBatch: 64, maxContext: PROMPT_TOKENS };
+  for (const { name, profile, ids, splits: chunks } of runs) {
+    const options = { profile, maxBatch: 64, maxContext: ids.length };
     const model = await GpuModel.create(gpu, subject.config, subject.weights, options);
     try {
       const whole = await logitsInChunks(model, ids, ids.length);
       const splits = [];
-      for (const [split, chunk] of SPLITS) {
+      for (const [split, chunk] of chunks) {
         splits.push(compareBits(split, await logitsInChunks(model, ids, chunk), whole));
       }
       checks.push({ model: subject.name, profile: name, tokens: ids.length, splits });
