@@ -85,6 +85,7 @@ export async function keepingPartial(
   let writable: FileSystemWritableFileStream | undefined;
   let written = from;
   let sinceCommit = 0;
+  let broken = false;
   try {
     const recordHandle = await folder.getFileHandle(record, { create: true });
     const recordWriter = await recordHandle.createWritable();
@@ -105,7 +106,12 @@ export async function keepingPartial(
   const commit = async () => {
     const closing = writable;
     writable = undefined;
-    await closing?.close().catch(() => undefined);
+    try {
+      await closing?.close();
+    } catch {
+      broken = true; // what was written since the last commit is lost: the kept bytes would have a gap
+      await forgetPartial(url);
+    }
   };
   const reader = body.getReader();
   return new ReadableStream<Uint8Array>({
@@ -123,17 +129,23 @@ export async function keepingPartial(
         controller.close();
         return;
       }
-      try {
-        if (!writable) await open();
-        await writable?.write(chunk.value as Uint8Array<ArrayBuffer>);
-        written += chunk.value.byteLength;
-        sinceCommit += chunk.value.byteLength;
-        if (sinceCommit >= CHECKPOINT) {
-          sinceCommit = 0;
-          await commit();
+      if (!broken) {
+        try {
+          if (!writable) await open();
+          await writable?.write(chunk.value as Uint8Array<ArrayBuffer>);
+          written += chunk.value.byteLength;
+          sinceCommit += chunk.value.byteLength;
+          if (sinceCommit >= CHECKPOINT) {
+            sinceCommit = 0;
+            await commit();
+          }
+        } catch {
+          // A gap would make the kept bytes wrong: keep none. The download itself goes on.
+          broken = true;
+          await writable?.abort().catch(() => undefined);
+          writable = undefined;
+          await forgetPartial(url);
         }
-      } catch {
-        // Not kept: the download itself goes on.
       }
       controller.enqueue(chunk.value);
     },

@@ -42,3 +42,14 @@ export async function askInChat(page: Page, message: string): Promise<{ state: s
     reply: (await reply.getByTestId('reply-text').textContent()) ?? '',
   };
 }
+
+/** Sets the chat page's settings that are given. */
+export async function chatSettings(
+  page: Page,
+  values: { temperature?: string; maxTokens?: string; system?: string; speculative?: boolean },
+): Promise<void> {
+  if (values.temperature !== undefined) await page.getByTestId('temperature').fill(values.temperature);
+  if (values.maxTokens !== undefined) await page.getByTestId('max-tokens').fill(values.maxTokens);
+  if (values.system !== undefined) await page.getByTestId('system-prompt').fill(values.system);
+  if (values.speculative !== undefined) await page.getByTestId('speculative').setChecked(values.speculative);
+}

@@ -6,7 +6,7 @@
 
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { askInChat, launchBrowser, openReadyApp } from '../testing/browser';
+import { askInChat, chatSettings, launchBrowser, openReadyApp } from '../testing/browser';
 
 let browser: Browser;
 let page: Page;
@@ -21,11 +21,7 @@ const number = async (id: string) => Number(await page.getByTestId(id).textConte
 
 const ask = (text: string) => askInChat(page, text);
 
-async function settle(settings: { temperature?: string; speculative?: boolean; maxTokens?: string }) {
-  if (settings.temperature !== undefined) await page.getByTestId('temperature').fill(settings.temperature);
-  if (settings.maxTokens !== undefined) await page.getByTestId('max-tokens').fill(settings.maxTokens);
-  if (settings.speculative !== undefined) await page.getByTestId('speculative').setChecked(settings.speculative);
-}
+const settle = (values: Parameters<typeof chatSettings>[1]) => chatSettings(page, values);
 
 describe('chat page', () => {
   it('streams a reply and shows its speed and acceptance', async () => {

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchBrowser, modelsReady, openApp } from '../testing/browser';
+import { askInChat, chatSettings, launchBrowser, modelsReady, openApp } from '../testing/browser';
 import { type ModelHub, serveModelHub } from '../testing/model-hub';
 
 const MODELS = resolve(import.meta.dirname, '../../public/models');
@@ -57,13 +57,10 @@ describe('models by id', () => {
       .toBe(`Download: ${expected.toFixed(1)} MB of weights.`);
     expect(await page.getByTestId('draft-url').inputValue()).toBe('');
 
-    await page.getByTestId('temperature').fill('0');
-    await page.getByTestId('max-tokens').fill('24');
-    await page.getByTestId('input').fill('Tell me a story about a cat named Tom.');
-    await page.getByTestId('send').click();
-    const reply = page.getByTestId('message-assistant').last();
-    await expect.poll(() => reply.getAttribute('data-state'), { timeout: 120_000 }).toMatch(/^(done|truncated)$/);
-    expect((await reply.getByTestId('reply-text').textContent())?.length).toBeGreaterThan(10);
+    await chatSettings(page, { temperature: '0', maxTokens: '24' });
+    const { state, reply } = await askInChat(page, 'Tell me a story about a cat named Tom.');
+    expect(state).toMatch(/^(done|truncated)$/);
+    expect(reply.length).toBeGreaterThan(10);
     expect(errors).toEqual([]);
   });
 

@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchBrowser, modelsReady, openReadyApp } from '../testing/browser';
+import { askInChat, chatSettings, launchBrowser, modelsReady, openReadyApp } from '../testing/browser';
 
 const DRAFT = resolve(import.meta.dirname, '../../public/models/tandem-draft');
 
@@ -33,13 +33,10 @@ describe('offline', () => {
     try {
       await page.reload();
       await modelsReady(page);
-      await page.getByTestId('temperature').fill('0');
-      await page.getByTestId('max-tokens').fill('24');
-      await page.getByTestId('input').fill('Tell me a story about a cat named Tom.');
-      await page.getByTestId('send').click();
-      const reply = page.getByTestId('message-assistant').last();
-      await expect.poll(() => reply.getAttribute('data-state'), { timeout: 120_000 }).toMatch(/^(done|truncated)$/);
-      expect((await reply.getByTestId('reply-text').textContent())?.length).toBeGreaterThan(10);
+      await chatSettings(page, { temperature: '0', maxTokens: '24' });
+      const { state, reply } = await askInChat(page, 'Tell me a story about a cat named Tom.');
+      expect(state).toMatch(/^(done|truncated)$/);
+      expect(reply.length).toBeGreaterThan(10);
     } finally {
       await page.context().setOffline(false);
     }

@@ -8,7 +8,7 @@
 
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { askInChat, launchBrowser, modelsReady, openReadyApp } from '../testing/browser';
+import { askInChat, chatSettings, launchBrowser, modelsReady, openReadyApp } from '../testing/browser';
 
 let browser: Browser;
 let page: Page;
@@ -75,9 +75,7 @@ describe('prefix store in the chat page', () => {
   const rows = () => `${stored.id}.kv`;
 
   it('keeps a warmed system prompt on disk and lists it', async () => {
-    await page.getByTestId('temperature').fill('0');
-    await page.getByTestId('max-tokens').fill('24');
-    await page.getByTestId('system-prompt').fill(SYSTEM);
+    await chatSettings(page, { temperature: '0', maxTokens: '24', system: SYSTEM });
     // The page's default system prompt was warmed and stored on load; this one joins it.
     await expect.poll(() => figure('stored-prefixes'), { timeout: 120_000 }).toMatch(/kind teacher.*” · \d{3} tokens/);
     expect(await page.getByTestId('stored-prefix').count()).toBe(2);

@@ -8,7 +8,7 @@
 
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { askInChat, launchBrowser, modelsReady, openReadyApp } from '../testing/browser';
+import { askInChat, chatSettings, launchBrowser, modelsReady, openReadyApp } from '../testing/browser';
 
 let browser: Browser;
 let page: Page;
@@ -25,11 +25,7 @@ const replies = () => page.getByTestId('message-assistant');
 /** Sends `message` and waits for its reply to end; its state and text. */
 const ask = (message: string) => askInChat(page, message);
 
-async function settings(values: { temperature?: string; maxTokens?: string; system?: string }) {
-  if (values.temperature !== undefined) await page.getByTestId('temperature').fill(values.temperature);
-  if (values.maxTokens !== undefined) await page.getByTestId('max-tokens').fill(values.maxTokens);
-  if (values.system !== undefined) await page.getByTestId('system-prompt').fill(values.system);
-}
+const settings = (values: Parameters<typeof chatSettings>[1]) => chatSettings(page, values);
 
 describe('chat page as a product', () => {
   it('fits 360 to 1440 px wide with no horizontal scroll, Send on screen and no figure cut', async () => {
