@@ -149,6 +149,14 @@ export class VocabularyMismatchError extends TandemError {
   }
 }
 
+/** A draft head (EAGLE) was trained for another target: its hidden size, vocabulary or layers do not fit the loaded one. */
+export class DraftHeadMismatchError extends TandemError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'DraftHeadMismatchError';
+  }
+}
+
 /** Browser storage refused a model file (quota exceeded, or storage unavailable). */
 export class StorageQuotaError extends TandemError {
   constructor(message: string, options?: ErrorOptions) {

@@ -17,6 +17,7 @@
  * (src/engine/generation.ts) turns that into usage.
  */
 
+import { isEagleTarget } from '../model/eagle';
 import { type CausalLM, prefixBytes, type Sequence } from '../model/types';
 import type { LogitRules } from '../sampling/logit-rules';
 import { type DraftKind, draftSource } from '../speculative/draft-source';
@@ -124,7 +125,9 @@ export class CachedGenerator<S extends Sequence, D extends Sequence> {
           return { tokens, reused, restored, divergence, counts: NOTHING_GENERATED };
         }
         const draftModel = this.draft && entry.draft ? { model: this.draft, sequence: entry.draft } : undefined;
-        const source = draftSource(request.draft, draftModel);
+        // 'model' asks for the loaded draft: a draft model, or the target's EAGLE head.
+        const kind = request.draft === 'model' && !draftModel && isEagleTarget(this.target) ? 'eagle' : request.draft;
+        const source = draftSource(kind, draftModel, { model: this.target, sequence: entry.target });
         const result = await speculativeGenerate(this.target, entry.target, source, [...prompt], {
           ...request,
           onToken: (token) => {

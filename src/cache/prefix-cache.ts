@@ -17,8 +17,7 @@
  */
 
 import { TandemError } from '../errors';
-import { kvValueBytes } from '../kernels/kv-cache';
-import type { CausalLM, Sequence } from '../model/types';
+import { type CausalLM, prefixBytes, type Sequence } from '../model/types';
 
 export interface CacheEntry<S extends Sequence, D extends Sequence> {
   /** The tokens whose KV the target sequence holds (the draft holds a prefix of them). */
@@ -50,10 +49,9 @@ export interface PrefixCacheOptions<S extends Sequence, D extends Sequence> {
   budgetBytes: number;
 }
 
-/** Bytes of one sequence's KV cache: keys and values, every layer, float32. */
+/** Bytes of one sequence's KV cache (keys and values, every layer) and exported features. */
 export function kvBytes(model: CausalLM<Sequence>, capacity: number): number {
-  const { numLayers, numKvHeads, headDim } = model.config;
-  return 2 * numLayers * capacity * numKvHeads * headDim * kvValueBytes(model.kvFormat);
+  return prefixBytes(model, capacity);
 }
 
 /** Where a prompt parts from the pinned prefix sharing most with it: `cached` goes on differently from `at`. */

@@ -28,6 +28,7 @@ import { type Gpu, requestGpu } from '../gpu/device';
 import type { KvFormat } from '../kernels/kv-cache';
 import type { FileProgress, ModelSource } from '../loader/source';
 import type { GpuModel, GpuSequence } from '../model/gpu-model';
+import type { CausalLM, Sequence } from '../model/types';
 import { destroyPair, loadPair, type ModelPair } from '../model/pair';
 import type { DraftLength } from '../speculative/draft-length';
 import type { DraftKind } from '../speculative/draft-source';
@@ -57,8 +58,8 @@ export interface EngineOptions {
   target: ModelLocation;
   /** The id replies name as their `model` (a catalogue id); by default the target folder's name. */
   modelId?: string;
-  /** A draft model, 'ngram' for prompt lookup, or 'none' (the default when absent). */
-  draft?: ModelLocation | Exclude<DraftKind, 'model'>;
+  /** A draft model or an EAGLE head (its config.json says which), 'ngram' for prompt lookup, or 'none' (the default when absent). */
+  draft?: ModelLocation | Exclude<DraftKind, 'model' | 'eagle'>;
   draftLength?: DraftLength;
   /** GPU bytes the prefix cache may hold (default 256 MiB). */
   cacheBudgetBytes?: number;
@@ -111,7 +112,7 @@ export class TandemEngine {
   lastUsage: TandemUsage | undefined;
   /** The request running now (a queued one is not running yet), and whether it was interrupted. */
   private running: { interrupted: boolean } | undefined;
-  private readonly generator: CachedGenerator<GpuSequence, GpuSequence>;
+  private readonly generator: CachedGenerator<Sequence, GpuSequence>;
 
   private constructor(
     readonly gpu: Gpu,
@@ -128,7 +129,9 @@ export class TandemEngine {
     private readonly name?: string,
   ) {
     const { tokenizer } = pair.target.folder;
-    this.generator = new CachedGenerator<GpuSequence, GpuSequence>(pair.target.model, pair.draft?.model, {
+    // With an EAGLE head, the target and the head are one model whose sequences hold both.
+    const target: CausalLM<Sequence> = pair.eagle?.model ?? pair.target.model;
+    this.generator = new CachedGenerator<Sequence, GpuSequence>(target, pair.draft?.model, {
       capacity: contextLength,
       budgetBytes: cacheBudgetBytes,
       store,
@@ -184,7 +187,7 @@ export class TandemEngine {
       });
     }
     report(1, 'Ready');
-    const draft: DraftKind = pair.draft ? 'model' : options.draft === 'ngram' ? 'ngram' : 'none';
+    const draft: DraftKind = pair.eagle ? 'eagle' : pair.draft ? 'model' : options.draft === 'ngram' ? 'ngram' : 'none';
     const defaults: EngineDefaults = {
       draft,
       draftLength: options.draftLength ?? 'auto',
@@ -197,7 +200,7 @@ export class TandemEngine {
       directory &&
       new PrefixStore(directory, {
         model: await modelKey(pairIdentity(gpu, pair)),
-        modelName: [pair.target, pair.draft].flatMap((m) => (m ? [m.folder.name] : [])).join(' + '),
+        modelName: [pair.target.folder.name, pair.draft?.folder.name ?? pair.eagle?.name].filter(Boolean).join(' + '),
         budgetBytes: options.prefixStoreBudgetBytes,
         onWarning: (error) => {
           console.warn(`${error.name}: ${error.message}`);
@@ -326,6 +329,8 @@ function pairIdentity(gpu: Gpu, pair: ModelPair) {
     models: [pair.target, pair.draft].map(
       (m) => m && { fingerprint: m.folder.fingerprint, kv: m.model.kvFormat, profile: m.model.profile },
     ),
+    // The rows hold the head's features too: they depend on its fc and the layers it reads.
+    eagle: pair.eagle && { name: pair.eagle.name, fingerprint: pair.eagle.fingerprint },
   };
 }
 

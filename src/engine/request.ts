@@ -58,7 +58,7 @@ export interface EngineDefaults {
 const VERIFY_ROOM = 16;
 /** Fields of web-llm's requests that Tandem does not implement: refused when set. */
 const UNSUPPORTED = ['tools', 'tool_choice', 'response_format', 'suffix', 'echo', 'best_of'];
-const DRAFT_KINDS: readonly DraftKind[] = ['model', 'ngram', 'none'];
+const DRAFT_KINDS: readonly DraftKind[] = ['model', 'eagle', 'ngram', 'none'];
 
 export function isChat(request: TandemRequest): request is TandemChatRequest {
   return typeof request === 'object' && request !== null && 'messages' in request;

@@ -18,7 +18,7 @@ export type PortableLocation = string | { name: string; files: Record<string, Ar
 export interface WorkerEngineOptions
   extends Omit<EngineOptions, 'target' | 'draft' | 'initProgressCallback' | 'gpu' | 'prefixStore'> {
   target: PortableLocation;
-  draft?: PortableLocation | Exclude<DraftKind, 'model'>;
+  draft?: PortableLocation | Exclude<DraftKind, 'model' | 'eagle'>;
   /** false: keep prefixes in memory only (by default the origin's private file system keeps pinned ones). */
   prefixStore?: false;
 }
@@ -27,7 +27,7 @@ export interface LoadedInfo {
   modelId: string;
   adapter: GpuInfo;
   contextLength: number;
-  /** How requests draft by default: 'model' when a draft model is loaded. */
+  /** How requests draft by default: 'model' when a draft model is loaded, 'eagle' with an EAGLE head. */
   draft: DraftKind;
   /** Problems that did not stop the load (a model file browser storage would not keep). */
   warnings: { name: string; message: string }[];

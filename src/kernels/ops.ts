@@ -10,6 +10,7 @@ import argmaxCode from './argmax.wgsl?raw';
 import attentionCode from './attention.wgsl?raw';
 import attentionCombineCode from './attention_combine.wgsl?raw';
 import attentionSerialCode from './attention_serial.wgsl?raw';
+import columnsCode from './columns.wgsl?raw';
 import embedCode from './embed.wgsl?raw';
 import { ComputeKernel } from './kernel';
 import { type KvFormat, kvReadCode, kvWriteCode } from './kv-cache';
@@ -52,16 +53,48 @@ export class EmbedKernel extends ComputeKernel {
 
 /** out[n, :] = rmsnorm(x[n, :]) * weight, or with `accumulate` out[n, :] += that. */
 export class RmsNormKernel extends ComputeKernel {
-  /** `workgroup` threads per token: a power of two (the reduction tree halves it). */
-  constructor(device: GPUDevice, d: number, eps: number, workgroup = 64, accumulate = false) {
-    const label = `rmsnorm ${d}${accumulate ? ' accumulate' : ''}`;
-    super(device, label, rmsnormCode, { D: d, EPS: eps, WG: workgroup, ACCUMULATE: accumulate });
+  /**
+   * `workgroup` threads per token: a power of two (the reduction tree halves it). With `into`,
+   * out's rows are `into.stride` wide and the norm fills d columns from `into.offset`.
+   */
+  constructor(
+    device: GPUDevice,
+    d: number,
+    eps: number,
+    workgroup = 64,
+    accumulate = false,
+    into?: { stride: number; offset: number },
+  ) {
+    const label = `rmsnorm ${d}${accumulate ? ' accumulate' : ''}${into ? ` into ${into.offset}/${into.stride}` : ''}`;
+    const columns: Record<string, number> = into ? { OUT_STRIDE: into.stride, OUT_OFFSET: into.offset } : {};
+    super(device, label, rmsnormCode, { D: d, EPS: eps, WG: workgroup, ACCUMULATE: accumulate, ...columns });
   }
   bind(b: { step: GPUBuffer; weight: GPUBuffer; x: GPUBuffer; out: GPUBuffer }) {
     return this.bindAll([b.step, b.weight, b.x, b.out]);
   }
   encode(pass: GPUComputePassEncoder, bindGroup: GPUBindGroup, tokens: number) {
     this.dispatch(pass, bindGroup, tokens);
+  }
+}
+
+/** out[n, offset + i] = x[n, i]: a token's row of d values into a block of columns of rows `stride` wide. */
+export class ColumnsKernel extends ComputeKernel {
+  constructor(
+    device: GPUDevice,
+    private readonly d: number,
+    into: { stride: number; offset: number },
+  ) {
+    super(device, `columns ${d} into ${into.offset}/${into.stride}`, columnsCode, {
+      D: d,
+      STRIDE: into.stride,
+      OFFSET: into.offset,
+    });
+  }
+  bind(b: { step: GPUBuffer; x: GPUBuffer; out: GPUBuffer }) {
+    return this.bindAll([b.step, b.x, b.out]);
+  }
+  encode(pass: GPUComputePassEncoder, bindGroup: GPUBindGroup, tokens: number) {
+    this.dispatch(pass, bindGroup, Math.ceil(this.d / 64), tokens);
   }
 }
 

@@ -97,6 +97,12 @@ export interface ModelConfig {
   fusedWeights: boolean;
   /** Keys of config.json that no decision below covers: the engine warns about them. */
   unknownKeys: string[];
+  /**
+   * An EAGLE draft head (loader/eagle.ts): its one layer's residual stream starts from a hidden
+   * state given with each token (the target's features, or the head's own last one) instead of
+   * the embedding, and its q, k and v read [rmsnorm(embedding) w_in; rmsnorm(hidden) w_hidden].
+   */
+  hiddenInput?: boolean;
 }
 
 /**

@@ -3,12 +3,12 @@
  * generated in memory (random weights in the shapes of real models, for benchmarks).
  */
 
-import type { DType } from './safetensors';
+import type { DType, TensorArray } from './safetensors';
 
 export interface TensorToWrite {
   dtype: DType;
   shape: number[];
-  data: Float32Array | Uint16Array | Int32Array;
+  data: TensorArray;
 }
 
 export function encodeSafetensors(tensors: Record<string, TensorToWrite>, metadata: Record<string, string> = {}) {

@@ -33,10 +33,10 @@ describe('parseSafetensors', () => {
     const a = file.tensors.get('a.weight');
     const b = file.tensors.get('b.weight');
     expect(a?.shape).toEqual([2, 3]);
-    expect(Array.from(tensorData(file, a ?? ({} as never)))).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(Array.from(tensorData(file, a ?? ({} as never)) as Float32Array)).toEqual([1, 2, 3, 4, 5, 6]);
     const packed = tensorData(file, b ?? ({} as never));
     expect(packed).toBeInstanceOf(Uint16Array);
-    expect(Array.from(packed)).toEqual([0x3c00, 0x4000, 0xc000, 0]);
+    expect(Array.from(packed as Uint16Array)).toEqual([0x3c00, 0x4000, 0xc000, 0]);
   });
 
   it('rejects a file too short for the header length', () => {
@@ -114,7 +114,7 @@ describe('readSafetensors', () => {
     for (const size of [1, 5, 7, 4096]) {
       const tensors = await readSafetensors(chunked(good(), size), 'x', (info) => info.name === 'b.weight');
       expect([...tensors.keys()]).toEqual(['b.weight']);
-      expect(Array.from(tensors.get('b.weight')?.data ?? [])).toEqual([0x3c00, 0x4000, 0xc000, 0]);
+      expect(Array.from((tensors.get('b.weight')?.data ?? []) as Uint16Array)).toEqual([0x3c00, 0x4000, 0xc000, 0]);
     }
   });
 

@@ -15,9 +15,10 @@
 import { ModelFileMissingError, SafetensorsFormatError } from '../errors';
 import { ByteReader } from './byte-reader';
 
-export type DType = 'F32' | 'F16' | 'BF16' | 'I32';
+export type DType = 'F32' | 'F16' | 'BF16' | 'I32' | 'I64' | 'BOOL';
 
-const ITEM_SIZE: Record<DType, number> = { F32: 4, F16: 2, BF16: 2, I32: 4 };
+// I64 and BOOL: index tensors such as an EAGLE head's d2t and t2d maps.
+const ITEM_SIZE: Record<DType, number> = { F32: 4, F16: 2, BF16: 2, I32: 4, I64: 8, BOOL: 1 };
 const MAX_HEADER_BYTES = 100 * 1024 * 1024;
 
 export interface TensorInfo {
@@ -38,7 +39,7 @@ export interface SafetensorsHeader {
   fileBytes: number;
 }
 
-export type TensorArray = Float32Array | Int32Array | Uint16Array;
+export type TensorArray = Float32Array | Int32Array | Uint16Array | BigInt64Array | Uint8Array;
 
 export interface Safetensors extends SafetensorsHeader {
   bytes: Uint8Array;
@@ -177,7 +178,7 @@ export function parseSafetensors(bytes: Uint8Array, fileName = 'model.safetensor
   return { ...header, bytes };
 }
 
-/** The tensor's elements: Float32Array for F32, Int32Array for I32, packed Uint16Array for F16/BF16. */
+/** The tensor's elements: Float32Array for F32, Int32Array for I32, packed Uint16Array for F16/BF16, BigInt64Array for I64, Uint8Array for BOOL. */
 export function tensorData(file: Safetensors, info: TensorInfo): TensorArray {
   const length = (info.end - info.begin) / ITEM_SIZE[info.dtype];
   const Type = arrayType(info.dtype);
@@ -187,6 +188,8 @@ export function tensorData(file: Safetensors, info: TensorInfo): TensorArray {
 }
 
 function arrayType(dtype: DType) {
+  if (dtype === 'I64') return BigInt64Array;
+  if (dtype === 'BOOL') return Uint8Array;
   return dtype === 'F32' ? Float32Array : dtype === 'I32' ? Int32Array : Uint16Array;
 }
 

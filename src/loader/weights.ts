@@ -110,8 +110,8 @@ function checkHeader(
         `${where}: tensor "${name}" has shape [${info.shape}] but config.json implies [${shape}]`,
       );
     }
-    if (info.dtype === 'I32') {
-      throw new TensorShapeError(`${where}: tensor "${name}" is I32; weights must be F32, F16 or BF16`);
+    if (info.dtype !== 'F32' && info.dtype !== 'F16' && info.dtype !== 'BF16') {
+      throw new TensorShapeError(`${where}: tensor "${name}" is ${info.dtype}; weights must be F32, F16 or BF16`);
     }
   }
   for (const name of header.tensors.keys()) {

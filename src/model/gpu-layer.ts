@@ -14,6 +14,10 @@
  *
  * So a Llama layer is 7 dispatches, Qwen3's 8, Gemma 2's 9 and Gemma 3's 10. The q|k|v step
  * and attention read a sequence's KV cache: their bind groups are made with each sequence.
+ *
+ * An EAGLE head's layer (config.hiddenInput) starts from a hidden state in x and reads the
+ * token's embedding beside it: normed = [rmsnorm(embedded) w_in; rmsnorm(x) w_hidden], (B, 2d),
+ * two dispatches whose rows interleave, and q|k|v read 2d values a token.
  */
 
 import type { Gpu } from '../gpu/device';
@@ -28,7 +32,8 @@ import type { GpuLayerWeights, GpuMatrix } from './gpu-weights';
 /** The activations a layer reads and writes, (B, ...) each, shared by every layer. */
 export interface LayerActivations {
   x: GPUBuffer; // (B, d) the residual stream
-  normed: GPUBuffer; // (B, d)
+  normed: GPUBuffer; // (B, d), or (B, 2d) for an EAGLE head's attention input
+  embedded?: GPUBuffer; // (B, d): an EAGLE head's token embeddings
   qkv?: GPUBuffer; // (B, (nh + 2 nkv) hd): the projection's rows, with per-head q/k norms
   q: GPUBuffer; // (B, nh, hd)
   attn: GPUBuffer; // (B, nh, hd)
@@ -42,6 +47,8 @@ export class LayerKernels {
   /** x += rmsnorm(branch): the norm at the end of a branch (Gemma). */
   readonly normAdd?: RmsNormKernel;
   readonly qkNormRope?: QkNormRopeKernel;
+  /** An EAGLE head's two input norms, into the first and second d columns of (B, 2d) rows. */
+  readonly hiddenInputNorms?: [RmsNormKernel, RmsNormKernel];
   private readonly attention = new Map<number, AttentionKernel>();
 
   constructor(
@@ -58,6 +65,11 @@ export class LayerKernels {
     this.norm = new RmsNormKernel(device, d, eps, profile.rowWorkgroup);
     if (config.sandwichNorms) this.normAdd = new RmsNormKernel(device, d, eps, profile.rowWorkgroup, true);
     if (config.qkNorm) this.qkNormRope = new QkNormRopeKernel(device, this.heads, eps, profile.rowWorkgroup, kv);
+    if (config.hiddenInput) {
+      const into = (offset: number) =>
+        new RmsNormKernel(device, d, eps, profile.rowWorkgroup, false, { stride: 2 * d, offset });
+      this.hiddenInputNorms = [into(0), into(d)];
+    }
   }
 
   get heads(): HeadShape {
@@ -114,7 +126,8 @@ interface Bound {
 }
 
 export class GpuLayer {
-  private readonly inputNorm: GPUBindGroup;
+  /** The norm before attention, or an EAGLE head's two (embedding, then hidden state). */
+  private readonly inputNorm: GPUBindGroup | [GPUBindGroup, GPUBindGroup];
   private readonly mlpNorm: GPUBindGroup;
   private readonly qkv: LinearLayer;
   /** With per-head q/k norms: the projection's own bind groups (it stores to act.qkv). */
@@ -143,7 +156,14 @@ export class GpuLayer {
       const layer = kernels.linear(m, output);
       return { layer, binds: layer.bind({ step, weight: m.parts, bias: bias ?? zeros, x, y }) };
     };
-    this.inputNorm = norm.bind({ step, weight: w.inputNorm, x: act.x, out: act.normed });
+    const { hiddenInputNorms: pair } = kernels;
+    this.inputNorm =
+      pair && w.hiddenNorm && act.embedded
+        ? [
+            pair[0].bind({ step, weight: w.inputNorm, x: act.embedded, out: act.normed }),
+            pair[1].bind({ step, weight: w.hiddenNorm, x: act.x, out: act.normed }),
+          ]
+        : norm.bind({ step, weight: w.inputNorm, x: act.x, out: act.normed });
     this.mlpNorm = norm.bind({ step, weight: w.mlpNorm, x: act.x, out: act.normed });
     if (config.qkNorm && act.qkv) {
       this.qkv = kernels.linear(w.qkv, { kind: 'store' });
@@ -199,8 +219,11 @@ export class GpuLayer {
 
   /** Records the layer for a step of `n` tokens after `start` cached ones, on a sequence bound by `binds`. */
   encode(pass: GPUComputePassEncoder, binds: SequenceBinds, n: number, start: number): void {
-    const { norm, normAdd, qkNormRope } = this.kernels;
-    norm.encode(pass, this.inputNorm, n);
+    const { norm, normAdd, qkNormRope, hiddenInputNorms } = this.kernels;
+    if (Array.isArray(this.inputNorm) && hiddenInputNorms) {
+      hiddenInputNorms[0].encode(pass, this.inputNorm[0], n);
+      hiddenInputNorms[1].encode(pass, this.inputNorm[1], n);
+    } else if (!Array.isArray(this.inputNorm)) norm.encode(pass, this.inputNorm, n);
     if (Array.isArray(binds.qkv)) this.qkv.encode(pass, binds.qkv, n);
     else if (this.qkvStore && qkNormRope) {
       this.qkv.encode(pass, this.qkvStore, n);

@@ -14,6 +14,11 @@
  *   x = layer(x), for each layer
  *   logits = rmsnorm(x) W_head^T          soft-capped for Gemma 2
  *   ids = argmax(logits), or a draw
+ *
+ * EAGLE (model/eagle.ts): a target built with `features` also gathers the inputs of three
+ * layers, [a; b; c] (B, 3d), projects them by the head's fc and copies the (B, d) rows to its
+ * sequence's features at their positions; a head (config.hiddenInput) starts x from hidden
+ * rows copied in (`forwardHidden`), and keeps its last row of x for its next step.
  */
 
 import { GPUDeviceLostError, GPUOutOfMemoryError, InvalidLogitsError } from '../errors';
@@ -24,6 +29,7 @@ import { type KvFormat, kvValueBytes } from '../kernels/kv-cache';
 import type { LinearLayer } from '../kernels/linear-layer';
 import {
   ArgmaxKernel,
+  ColumnsKernel,
   EmbedKernel,
   LogitRulesKernel,
   SampleKernel,
@@ -33,13 +39,21 @@ import {
 import { type KernelProfile, kernelProfile } from '../kernels/profile';
 import { StepUniform } from '../kernels/step';
 import type { ModelConfig } from '../loader/config';
-import type { ModelWeights } from '../loader/weights';
+import type { ModelWeights, WeightTensor } from '../loader/weights';
+import type { HiddenInput } from '../ref/model';
 import { ropeTables } from '../ref/rope';
 import { hasRules, type LogitRules } from '../sampling/logit-rules';
 import type { SamplingParams } from '../sampling/sampling';
 import { GpuLayer, type LayerActivations, LayerKernels, type SequenceBinds } from './gpu-layer';
 import { SequenceRules } from './gpu-logit-rules';
-import { checkLimits, destroyWeights, type GpuWeights, uploadWeights } from './gpu-weights';
+import {
+  checkLimits,
+  destroyWeights,
+  type GpuMatrix,
+  type GpuWeights,
+  uploadMatrix,
+  uploadWeights,
+} from './gpu-weights';
 import { type CausalLM, prefixBytes, type Rows, type Sequence } from './types';
 
 export interface GpuModelOptions {
@@ -57,6 +71,10 @@ export interface GpuModelOptions {
    * larger), f32 for smaller ones.
    */
   kvCache?: KvFormat;
+  /** Export an EAGLE head's features: the inputs of these layers, projected by its fc (d, 3d). */
+  features?: { layers: number[]; fc: WeightTensor };
+  /** An EAGLE head's target's uploaded embedding, which the head embeds with. */
+  sharedEmbed?: GpuMatrix;
 }
 
 /** A token's f32 KV cache at or above which a model's caches default to f16. */
@@ -75,6 +93,8 @@ interface Activations extends LayerActivations {
   ids: GPUBuffer; // (B) u32
   idsReadback: GPUBuffer; // (B) u32, MAP_READ
   logitsReadback: GPUBuffer; // (B, vocab), MAP_READ
+  captured?: GPUBuffer; // (B, 3d): the inputs of the layers an EAGLE head reads
+  features?: GPUBuffer; // (B, d): those, projected by the head's fc
 }
 
 /** What a pass's head computes per row: logits only, or an id too (the argmax, or a draw). */
@@ -106,6 +126,8 @@ export class GpuSequence implements Sequence {
     readonly vCache: GPUBuffer[],
     /** Per layer: the bind groups that read and write this sequence's KV cache. */
     readonly binds: SequenceBinds[],
+    /** A target's EAGLE features at each position, (capacity, d) f32; an EAGLE head's last hidden state, (d) f32. */
+    readonly extra: { features?: GPUBuffer; hidden?: GPUBuffer } = {},
   ) {
     this.tokens = new Uint32Array(capacity);
   }
@@ -119,9 +141,14 @@ export class GpuSequence implements Sequence {
     this.rules.set(rules, countFrom, this.tokens, this.length);
   }
 
-  /** GPU memory its KV cache takes: keys and values, every layer, `capacity` tokens. */
+  /** GPU memory its KV cache takes: keys and values, every layer, `capacity` tokens (and features). */
   get bytes(): number {
-    return [...this.kCache, ...this.vCache].reduce((sum, buffer) => sum + buffer.size, 0);
+    return this.buffers.reduce((sum, buffer) => sum + buffer.size, 0);
+  }
+
+  private get buffers(): GPUBuffer[] {
+    const { features, hidden } = this.extra;
+    return [...this.kCache, ...this.vCache, ...(features ? [features] : []), ...(hidden ? [hidden] : [])];
   }
 
   truncate(length: number): void {
@@ -132,7 +159,7 @@ export class GpuSequence implements Sequence {
 
   /** Frees the KV cache. */
   release(): void {
-    for (const buffer of [...this.kCache, ...this.vCache]) buffer.destroy();
+    for (const buffer of this.buffers) buffer.destroy();
     this.rules?.destroy();
   }
 }
@@ -176,6 +203,11 @@ export class GpuModel implements CausalLM<GpuSequence> {
   private readonly sampleBind: GPUBindGroup;
   /** One pair of tables for each of the config's RoPEs: (maxContext, hd/2) each. */
   private readonly ropes: { cos: GPUBuffer; sin: GPUBuffer }[];
+  /** A target's EAGLE export: before layer l, each of its `capture` columns; after the last, fc. */
+  private readonly exported?: {
+    capture: { layer: number; kernel: ColumnsKernel; bind: GPUBindGroup }[];
+    fc: { layer: LinearLayer; binds: GPUBindGroup[][]; matrix: GpuMatrix };
+  };
 
   private constructor(
     readonly gpu: Gpu,
@@ -201,10 +233,13 @@ export class GpuModel implements CausalLM<GpuSequence> {
     const f32 = (count: number, label: string) => createStorage(device, count * 4, label);
     const readback = (count: number, label: string) =>
       device.createBuffer({ label, size: count * 4, usage: 0x01 | 0x08 }); // MAP_READ | COPY_DST
+    const hiddenInput = config.hiddenInput === true;
     this.act = {
       tokens: f32(B, 'tokens'),
       x: f32(B * d, 'x'),
-      normed: f32(B * d, 'normed'),
+      normed: f32(B * d * (hiddenInput ? 2 : 1), 'normed'),
+      ...(hiddenInput ? { embedded: f32(B * d, 'embedded') } : {}),
+      ...(options.features ? { captured: f32(B * 3 * d, 'captured'), features: f32(B * d, 'features') } : {}),
       ...(config.qkNorm ? { qkv: f32(B * (nh + 2 * nkv) * hd, 'qkv') } : {}),
       q: f32(B * nh * hd, 'q'),
       attn: f32(B * nh * hd, 'attn'),
@@ -230,7 +265,8 @@ export class GpuModel implements CausalLM<GpuSequence> {
       const rows = { offset: firstRow, count: weights.embed.partRows[i] };
       firstRow += rows.count;
       const kernel = new EmbedKernel(device, d, weights.embed.dtype, config.embeddingScale, rows);
-      return { kernel, bind: kernel.bind({ step: this.step.buffer, table, tokens: this.act.tokens, x: this.act.x }) };
+      const x = this.act.embedded ?? this.act.x;
+      return { kernel, bind: kernel.bind({ step: this.step.buffer, table, tokens: this.act.tokens, x }) };
     });
     this.kernels = new LayerKernels(gpu, config, this.profile, this.kvFormat, {
       maxTokens: B,
@@ -245,6 +281,16 @@ export class GpuModel implements CausalLM<GpuSequence> {
     this.layers = weights.layers.map(
       (w, l) => new GpuLayer(this.kernels, config, l, w, act, step, weights.zeros, this.ropes[config.layers[l].rope]),
     );
+    if (options.features && act.captured && act.features) {
+      const capture = options.features.layers.map((layer, i) => {
+        const kernel = new ColumnsKernel(device, d, { stride: 3 * d, offset: i * d });
+        return { layer, kernel, bind: kernel.bind({ step, x: act.x, out: act.captured as GPUBuffer }) };
+      });
+      const matrix = uploadMatrix(gpu, 'fc.weight (EAGLE)', options.features.fc);
+      const layer = this.kernels.linear(matrix, { kind: 'store' });
+      const binds = layer.bind({ step, weight: matrix.parts, bias: weights.zeros, x: act.captured, y: act.features });
+      this.exported = { capture, fc: { layer, binds, matrix } };
+    }
     this.scratchBytes =
       [...Object.values(this.act), ...this.ropes.flatMap((r) => [r.cos, r.sin])].reduce((sum, b) => sum + b.size, 0) +
       this.argmax.bytes +
@@ -282,7 +328,8 @@ export class GpuModel implements CausalLM<GpuSequence> {
 
   /** Uploads `weights` and builds the model on them; `destroy` frees them. */
   static async create(gpu: Gpu, config: ModelConfig, weights: ModelWeights, options: GpuModelOptions = {}) {
-    return GpuModel.build(gpu, config, () => uploadWeights(gpu, config, weights), options, true);
+    const shared = { embed: options.sharedEmbed };
+    return GpuModel.build(gpu, config, () => uploadWeights(gpu, config, weights, shared), options, true);
   }
 
   /**
@@ -321,7 +368,16 @@ export class GpuModel implements CausalLM<GpuSequence> {
     const kCache = Array.from({ length: numLayers }, (_, l) => createStorage(device, bytes, `k cache ${l}`));
     const vCache = Array.from({ length: numLayers }, (_, l) => createStorage(device, bytes, `v cache ${l}`));
     const binds = this.layers.map((layer, l) => layer.bindSequence(kCache[l], vCache[l]));
-    return new GpuSequence(capacity, this, kCache, vCache, binds);
+    const d = this.config.hiddenSize;
+    return new GpuSequence(capacity, this, kCache, vCache, binds, {
+      features: this.exported ? createStorage(device, capacity * d * 4, 'features') : undefined,
+      hidden: this.config.hiddenInput ? createStorage(device, d * 4, 'hidden') : undefined,
+    });
+  }
+
+  /** Values of exported features per position: the EAGLE head's width, or none. */
+  get featureWidth(): number {
+    return this.exported ? this.config.hiddenSize : 0;
   }
 
   /** Copies the first `length` positions of `from`'s KV cache into `to`, on the GPU queue. */
@@ -334,6 +390,10 @@ export class GpuModel implements CausalLM<GpuSequence> {
         encoder.copyBufferToBuffer(from.kCache[l], 0, to.kCache[l], 0, bytes);
         encoder.copyBufferToBuffer(from.vCache[l], 0, to.vCache[l], 0, bytes);
       }
+      const { features } = from.extra;
+      if (features && to.extra.features) {
+        encoder.copyBufferToBuffer(features, 0, to.extra.features, 0, length * this.featureWidth * 4);
+      }
       this.gpu.device.queue.submit([encoder.finish()]);
     }
     to.tokens.set(from.tokens.subarray(0, length));
@@ -343,18 +403,27 @@ export class GpuModel implements CausalLM<GpuSequence> {
   async readPrefix(sequence: GpuSequence, length: number): Promise<Uint8Array<ArrayBuffer>> {
     if (length > sequence.length) throw new RangeError(`readPrefix(${length}) on a sequence of ${sequence.length}`);
     const { device } = this.gpu;
-    const layerBytes = prefixBytes(this, length) / (2 * this.config.numLayers);
-    const out = new Uint8Array(2 * this.config.numLayers * layerBytes);
+    const featureBytes = length * this.featureWidth * 4;
+    const layerBytes = (prefixBytes(this, length) - featureBytes) / (2 * this.config.numLayers);
+    const out = new Uint8Array(2 * this.config.numLayers * layerBytes + featureBytes);
     if (layerBytes === 0) return out;
-    // One staging buffer a layer (its keys, then its values): the copies are queued now, so
-    // later passes cannot change what they read; the whole prefix may exceed one buffer's limit.
+    // One staging buffer a layer (its keys, then its values) and one for the features: the
+    // copies are queued now, so later passes cannot change what they read; the whole prefix
+    // may exceed one buffer's limit.
     const encoder = device.createCommandEncoder();
+    const staged = (size: number) => device.createBuffer({ size, usage: 0x0001 | 0x0008 }); // MAP_READ | COPY_DST
     const staging = sequence.kCache.map((k, l) => {
-      const buffer = device.createBuffer({ size: 2 * layerBytes, usage: 0x0001 | 0x0008 }); // MAP_READ | COPY_DST
+      const buffer = staged(2 * layerBytes);
       encoder.copyBufferToBuffer(k, 0, buffer, 0, layerBytes);
       encoder.copyBufferToBuffer(sequence.vCache[l], 0, buffer, layerBytes, layerBytes);
       return buffer;
     });
+    const { features } = sequence.extra;
+    if (features && featureBytes > 0) {
+      const buffer = staged(featureBytes);
+      encoder.copyBufferToBuffer(features, 0, buffer, 0, featureBytes);
+      staging.push(buffer);
+    }
     device.queue.submit([encoder.finish()]);
     try {
       await Promise.all(
@@ -379,12 +448,16 @@ export class GpuModel implements CausalLM<GpuSequence> {
     if (length > sequence.capacity || rows.byteLength !== prefixBytes(this, length)) {
       throw new RangeError(`writePrefix: ${rows.byteLength} bytes for ${length} positions`);
     }
-    const layerBytes = rows.byteLength / (2 * this.config.numLayers);
+    const featureBytes = length * this.featureWidth * 4;
+    const layerBytes = (rows.byteLength - featureBytes) / (2 * this.config.numLayers);
     const { queue } = this.gpu.device;
     for (let l = 0; l < this.config.numLayers && layerBytes > 0; l++) {
       queue.writeBuffer(sequence.kCache[l], 0, rows, 2 * l * layerBytes, layerBytes);
       queue.writeBuffer(sequence.vCache[l], 0, rows, (2 * l + 1) * layerBytes, layerBytes);
     }
+    const { features } = sequence.extra;
+    if (features && featureBytes > 0)
+      queue.writeBuffer(features, 0, rows, rows.byteLength - featureBytes, featureBytes);
     sequence.tokens.set(Array.from(tokens));
     sequence.length = length;
   }
@@ -448,6 +521,20 @@ export class GpuModel implements CausalLM<GpuSequence> {
     return (await this.run(sequence, tokens, rows, 'ids')).ids as Uint32Array;
   }
 
+  /**
+   * An EAGLE head's pass (config.hiddenInput): `tokens` with their hidden inputs, rows of a
+   * target sequence's features from a position, or the head's own last state (one token).
+   * Returns the last row's logits over the draft vocabulary.
+   */
+  async forwardHidden(sequence: GpuSequence, tokens: ArrayLike<number>, hidden: HiddenInput<GpuSequence>) {
+    return (await this.run(sequence, tokens, 'last', 'logits', { hidden })).logits as Float32Array;
+  }
+
+  /** As `forwardHidden`, only the last row's argmax (a draft id) read back. */
+  async greedyHidden(sequence: GpuSequence, tokens: ArrayLike<number>, hidden: HiddenInput<GpuSequence>) {
+    return ((await this.run(sequence, tokens, 'last', 'ids', { hidden })).ids as Uint32Array)[0];
+  }
+
   /** A token drawn on the GPU from the last token's distribution: only its id is read back. */
   async sample(sequence: GpuSequence, tokens: ArrayLike<number>, sampling: SamplingParams, seed: number) {
     return (await this.sampleWithLogits(sequence, tokens, sampling, seed, false)).id;
@@ -486,11 +573,12 @@ export class GpuModel implements CausalLM<GpuSequence> {
     tokens: ArrayLike<number>,
     rows: Rows,
     want: Want,
-    options: { before?: () => void; withLogits?: boolean } = {},
+    options: { before?: () => void; withLogits?: boolean; hidden?: HiddenInput<GpuSequence> } = {},
   ): Promise<PassOutput> {
     const result = this.pending.then(() => {
       options.before?.(); // per-pass uniforms are written when the pass's turn comes
-      return this.runNow(sequence, tokens, rows, want, want === 'logits' || options.withLogits === true);
+      const withLogits = want === 'logits' || options.withLogits === true;
+      return this.runNow(sequence, tokens, rows, want, withLogits, options.hidden);
     });
     this.pending = result.catch(() => undefined);
     return result;
@@ -502,9 +590,14 @@ export class GpuModel implements CausalLM<GpuSequence> {
     rows: Rows,
     want: Want,
     withLogits: boolean,
+    hidden?: HiddenInput<GpuSequence>,
   ): Promise<PassOutput> {
     this.gpu.assertHealthy();
     if (sequence.model !== this) throw new Error('this sequence belongs to another model');
+    if ((hidden !== undefined) !== (this.config.hiddenInput === true)) {
+      throw new Error('an EAGLE head runs with hidden inputs, and only a head does');
+    }
+    if (hidden === 'own' && tokens.length !== 1) throw new RangeError('the head feeds itself one token at a time');
     if (tokens.length === 0) throw new RangeError('forward needs at least one token');
     if (sequence.length + tokens.length > sequence.capacity) {
       throw new RangeError(
@@ -522,7 +615,14 @@ export class GpuModel implements CausalLM<GpuSequence> {
       const last = end === tokens.length;
       const chunkRows = rows === 'all' ? end - begin : last ? 1 : 0;
       for (let i = begin; i < end; i++) this.tokenIds[i - begin] = tokens[i];
-      const result = await this.chunk(sequence, end - begin, chunkRows, want, withLogits);
+      const rowBytes = this.config.hiddenSize * 4;
+      const from: DeviceRows | undefined =
+        hidden === undefined
+          ? undefined
+          : hidden === 'own'
+            ? { buffer: sequence.extra.hidden as GPUBuffer, offset: 0 }
+            : { buffer: featuresOf(hidden.of, hidden.from + end - begin), offset: (hidden.from + begin) * rowBytes };
+      const result = await this.chunk(sequence, end - begin, chunkRows, want, withLogits, from);
       const row = rows === 'all' ? begin : 0;
       if (result.ids) out.ids?.set(result.ids, row);
       if (result.logits) out.logits?.set(result.logits, row * vocab);
@@ -540,11 +640,12 @@ export class GpuModel implements CausalLM<GpuSequence> {
     headRows: number,
     want: Want,
     withLogits: boolean,
+    hidden?: DeviceRows,
   ): Promise<PassOutput> {
     const { act } = this;
     const vocab = this.config.vocabSize;
     const wantIds = want !== 'logits';
-    this.record(sequence, { n, headRows, want, tokens: this.tokenIds.subarray(0, n) }, (encoder) => {
+    this.record(sequence, { n, headRows, want, tokens: this.tokenIds.subarray(0, n), hidden }, (encoder) => {
       if (headRows === 0) return;
       if (withLogits) encoder.copyBufferToBuffer(act.logits, 0, act.logitsReadback, 0, headRows * vocab * 4);
       if (wantIds) encoder.copyBufferToBuffer(act.ids, 0, act.idsReadback, 0, headRows * 4);
@@ -568,7 +669,15 @@ export class GpuModel implements CausalLM<GpuSequence> {
    */
   private record(
     sequence: GpuSequence,
-    pass: { n: number; headRows: number; want: Want; tokens: ArrayLike<number>; fromGpu?: DeviceTokens },
+    pass: {
+      n: number;
+      headRows: number;
+      want: Want;
+      tokens: ArrayLike<number>;
+      fromGpu?: DeviceTokens;
+      /** An EAGLE head's hidden inputs: n rows of d values, copied into x. */
+      hidden?: DeviceRows;
+    },
     after?: (encoder: GPUCommandEncoder) => void,
   ): void {
     const started = performance.now();
@@ -590,6 +699,8 @@ export class GpuModel implements CausalLM<GpuSequence> {
       const { buffer, offset } = pass.fromGpu;
       encoder.copyBufferToBuffer(buffer, offset, act.tokens, fromCpu * 4, (n - fromCpu) * 4);
     }
+    const d = this.config.hiddenSize;
+    if (pass.hidden) encoder.copyBufferToBuffer(pass.hidden.buffer, pass.hidden.offset, act.x, 0, n * d * 4);
     let compute = this.beginPass(encoder);
     for (const { kernel, bind } of this.embed) kernel.encode(compute, bind, n);
     const layers = this.layers.length;
@@ -602,11 +713,18 @@ export class GpuModel implements CausalLM<GpuSequence> {
         encoder = device.createCommandEncoder();
         compute = this.beginPass(encoder);
       }
+      for (const { layer, kernel, bind } of this.exported?.capture ?? []) {
+        if (layer === l) kernel.encode(compute, bind, n);
+      }
       this.layers[l].encode(compute, sequence.binds[l], n, sequence.length);
     }
+    if (this.exported) this.exported.fc.layer.encode(compute, this.exported.fc.binds, n);
     compute.end();
+    const { features, hidden } = sequence.extra;
+    if (features && act.features)
+      encoder.copyBufferToBuffer(act.features, 0, features, sequence.length * d * 4, n * d * 4);
+    if (hidden) encoder.copyBufferToBuffer(act.x, (n - 1) * d * 4, hidden, 0, d * 4);
     if (headRows > 0) {
-      const d = this.config.hiddenSize;
       encoder.copyBufferToBuffer(act.x, (n - headRows) * d * 4, act.headIn, 0, headRows * d * 4);
       compute = this.beginPass(encoder);
       this.kernels.norm.encode(compute, this.finalNormBind, headRows);
@@ -688,6 +806,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
   /** Frees the activations, and the weights if this model uploaded them (sequences are freed with their own `release`). */
   destroy(): void {
     for (const buffer of Object.values(this.act)) buffer.destroy();
+    if (this.exported) for (const buffer of this.exported.fc.matrix.parts) buffer.destroy();
     this.step.buffer.destroy();
     this.headStep.buffer.destroy();
     this.samplingParams.destroy();
@@ -699,6 +818,19 @@ export class GpuModel implements CausalLM<GpuSequence> {
     }
     if (this.ownsWeights) destroyWeights(this.weights);
   }
+}
+
+/** Rows of d f32 values in a GPU buffer, from `offset` bytes: an EAGLE head's hidden inputs. */
+interface DeviceRows {
+  buffer: GPUBuffer;
+  offset: number;
+}
+
+/** A target sequence's features buffer, checked to hold positions up to `end`. */
+function featuresOf(sequence: GpuSequence, end: number): GPUBuffer {
+  const { features } = sequence.extra;
+  if (!features || end > sequence.length) throw new RangeError('the target has no features at these positions');
+  return features;
 }
 
 /**

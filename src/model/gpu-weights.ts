@@ -31,6 +31,7 @@ export interface GpuMatrix {
 
 export interface GpuLayerWeights {
   inputNorm: GPUBuffer; // (d) f32; Gemma's norms hold 1 + w
+  hiddenNorm?: GPUBuffer; // (d) f32: an EAGLE head's norm of its hidden input
   qkv: GpuMatrix; // ((nh + 2 nkv) hd, d)
   qkvBias?: GPUBuffer; // ((nh + 2 nkv) hd) f32
   qNorm?: GPUBuffer; // (hd) f32, Qwen3 and Gemma 3
@@ -53,6 +54,8 @@ export interface GpuWeights {
   lmHead: GpuMatrix; // (vocab, d), the embedding buffer when tied
   zeros: GPUBuffer; // the bias of layers that have none: max(rows) f32 zeros
   bytes: number;
+  /** The embedding belongs to another model's weights (an EAGLE head embeds with its target's table). */
+  sharedEmbed?: boolean;
 }
 
 /** The most bytes one buffer the kernels bind may hold on this adapter. */
@@ -82,14 +85,25 @@ interface MatrixPlan {
   splits?: boolean;
 }
 
-export function uploadWeights(gpu: Gpu, config: ModelConfig, weights: ModelWeights): GpuWeights {
+/**
+ * Uploads `weights` for a model of `config`. An EAGLE head (config.hiddenInput) passes its
+ * target's uploaded embedding as `shared.embed`: the table is not uploaded twice.
+ */
+export function uploadWeights(
+  gpu: Gpu,
+  config: ModelConfig,
+  weights: ModelWeights,
+  shared: { embed?: GpuMatrix } = {},
+): GpuWeights {
   const { device } = gpu;
   const get = (name: string) => weights.get(name) as WeightTensor;
   const optional = (name: string) => weights.get(name);
 
   // Every matrix, as it will be laid out: each checked against the limits before any upload.
   const plans = {
-    embed: { label: 'model.embed_tokens.weight', parts: [get('model.embed_tokens.weight')], splits: true },
+    embed: shared.embed
+      ? undefined
+      : { label: 'model.embed_tokens.weight', parts: [get('model.embed_tokens.weight')], splits: true },
     lmHead: config.tieWordEmbeddings
       ? undefined
       : { label: 'lm_head.weight', parts: [get('lm_head.weight')], splits: true },
@@ -110,39 +124,16 @@ export function uploadWeights(gpu: Gpu, config: ModelConfig, weights: ModelWeigh
       };
     }),
   };
-  const all: MatrixPlan[] = [plans.embed, ...(plans.lmHead ? [plans.lmHead] : [])];
+  const all: MatrixPlan[] = [plans.embed, plans.lmHead].filter((plan) => plan !== undefined);
   for (const layer of plans.layers) all.push(layer.qkv, layer.o, layer.gateUp, layer.down);
-  for (const plan of all) {
-    const formats = new Set(plan.parts.map((p) => p.dtype));
-    if (formats.size !== 1) {
-      throw new TensorShapeError(
-        `${plan.label}: its parts are stored in different dtypes (${[...formats]}); they must share one`,
-      );
-    }
-    // A matrix that may be split needs only a row to fit; the fused ones (their epilogues pair
-    // rows across the whole matrix) and biased ones must fit whole.
-    const bytes = plan.splits ? rowBytes(plan.parts[0]) : plan.parts.reduce((sum, p) => sum + tensorBytes(p), 0);
-    checkLimits(gpu, `Tensor ${plan.label}${plan.splits ? ' (a row of it)' : ''}`, bytes);
-  }
-  const limit = bufferLimit(gpu);
+  for (const plan of all) checkPlan(gpu, plan);
 
   let bytes = 0;
   const upload = (data: ArrayBufferView, label: string) => {
     bytes += data.byteLength;
     return uploadBuffer(device, data, STORAGE, label);
   };
-  const matrix = ({ label, parts }: MatrixPlan): GpuMatrix => {
-    const rows = parts.reduce((sum, p) => sum + p.shape[0], 0);
-    const stacked = stack(parts);
-    // Rows per buffer: all of them, or as many as the binding limit holds.
-    const perPart = Math.min(rows, Math.floor(limit / rowBytes(parts[0])));
-    const partRows = Array.from({ length: Math.ceil(rows / perPart) }, (_, i) => Math.min(perPart, rows - i * perPart));
-    const buffers = partRows.map((count, i) => {
-      const name = partRows.length > 1 ? `${label} rows ${i * perPart}-${i * perPart + count - 1}` : label;
-      return upload(stacked.rows(i * perPart, count), name);
-    });
-    return { parts: buffers, partRows, dtype: parts[0].dtype, rows, cols: parts[0].shape[1] };
-  };
+  const matrix = (plan: MatrixPlan) => uploadPlan(gpu, plan, upload);
   /** Small f32 vectors: norms (Gemma's as 1 + w, formed in f32 as PyTorch forms it) and biases. */
   const vector = (label: string, parts: (WeightTensor | undefined)[], offset = 0) => {
     if (parts.some((p) => !p)) return undefined;
@@ -164,12 +155,13 @@ export function uploadWeights(gpu: Gpu, config: ModelConfig, weights: ModelWeigh
       names.map((n) => optional(`${n}.bias`)),
     );
 
-  const embed = matrix(plans.embed);
+  const embed = plans.embed ? matrix(plans.embed) : (shared.embed as GpuMatrix);
   const layers = plans.layers.map((plan, l): GpuLayerWeights => {
     const t = layerTensorNames(config, l);
     const fused = config.fusedWeights;
     return {
       inputNorm: norm(t.inputNorm),
+      hiddenNorm: config.hiddenInput ? norm(`model.layers.${l}.hidden_norm.weight`) : undefined,
       qkv: matrix(plan.qkv),
       qkvBias: config.qkvBias ? bias(fused ? [t.qkv] : [t.q, t.k, t.v]) : undefined,
       qNorm: config.qkNorm ? norm(t.qNorm) : undefined,
@@ -190,7 +182,46 @@ export function uploadWeights(gpu: Gpu, config: ModelConfig, weights: ModelWeigh
   const qkvRows = (config.numHeads + 2 * config.numKvHeads) * config.headDim;
   const maxRows = Math.max(qkvRows, 2 * config.intermediateSize, config.hiddenSize, config.vocabSize);
   const zeros = upload(new Float32Array(maxRows), 'zeros');
-  return { embed, layers, finalNorm, lmHead, zeros, bytes };
+  return { embed, layers, finalNorm, lmHead, zeros, bytes, sharedEmbed: shared.embed !== undefined };
+}
+
+/** One matrix uploaded on its own (an EAGLE head's fc, which its target applies), checked against the limits. */
+export function uploadMatrix(gpu: Gpu, label: string, tensor: WeightTensor): GpuMatrix {
+  const plan = { label, parts: [tensor] };
+  checkPlan(gpu, plan);
+  return uploadPlan(gpu, plan, (data, name) => uploadBuffer(gpu.device, data, STORAGE, name));
+}
+
+/** A matrix's parts share one dtype, and it fits the adapter's limits: whole, or a row when it may be split. */
+function checkPlan(gpu: Gpu, plan: MatrixPlan): void {
+  const formats = new Set(plan.parts.map((p) => p.dtype));
+  if (formats.size !== 1) {
+    throw new TensorShapeError(
+      `${plan.label}: its parts are stored in different dtypes (${[...formats]}); they must share one`,
+    );
+  }
+  // A matrix that may be split needs only a row to fit; the fused ones (their epilogues pair
+  // rows across the whole matrix) and biased ones must fit whole.
+  const bytes = plan.splits ? rowBytes(plan.parts[0]) : plan.parts.reduce((sum, p) => sum + tensorBytes(p), 0);
+  checkLimits(gpu, `Tensor ${plan.label}${plan.splits ? ' (a row of it)' : ''}`, bytes);
+}
+
+/** Uploads a matrix's rows: in one buffer, or in as many as the binding limit asks. */
+function uploadPlan(
+  gpu: Gpu,
+  { label, parts }: MatrixPlan,
+  upload: (data: ArrayBufferView, label: string) => GPUBuffer,
+): GpuMatrix {
+  const rows = parts.reduce((sum, p) => sum + p.shape[0], 0);
+  const stacked = stack(parts);
+  // Rows per buffer: all of them, or as many as the binding limit holds.
+  const perPart = Math.min(rows, Math.floor(bufferLimit(gpu) / rowBytes(parts[0])));
+  const partRows = Array.from({ length: Math.ceil(rows / perPart) }, (_, i) => Math.min(perPart, rows - i * perPart));
+  const buffers = partRows.map((count, i) => {
+    const name = partRows.length > 1 ? `${label} rows ${i * perPart}-${i * perPart + count - 1}` : label;
+    return upload(stacked.rows(i * perPart, count), name);
+  });
+  return { parts: buffers, partRows, dtype: parts[0].dtype, rows, cols: parts[0].shape[1] };
 }
 
 type Values = Float32Array | Uint16Array | Uint32Array;
@@ -241,9 +272,14 @@ function stack(parts: WeightTensor[]) {
 
 /** Frees every buffer of `uploadWeights`. */
 export function destroyWeights(w: GpuWeights): void {
-  const matrices = [w.embed, ...w.layers.flatMap((l) => [l.qkv, l.o, l.gateUp, l.down]), w.lmHead];
+  const matrices = [
+    ...(w.sharedEmbed ? [] : [w.embed]),
+    ...w.layers.flatMap((l) => [l.qkv, l.o, l.gateUp, l.down]),
+    w.lmHead,
+  ];
   const vectors = w.layers.flatMap((l) => [
     l.inputNorm,
+    l.hiddenNorm,
     l.qkvBias,
     l.qNorm,
     l.kNorm,

@@ -3,13 +3,22 @@
  * the benchmark and the tests read a pair and put it on the GPU. The draft's vocabulary is
  * checked against the target's as soon as both tokenizers are read, before any weight is
  * uploaded: a draft whose ids mean other tokens would make speculation silently useless.
+ *
+ * The draft folder may instead hold an EAGLE-3 head (loader/eagle.ts: its config.json says
+ * so), checked against the target it was made for; the target is then built to export the
+ * head's features, the head embeds with the target's table, and `eagle` is the two as one
+ * model (model/eagle.ts).
  */
 
+import { ModelConfigError, TensorMissingError } from '../errors';
 import type { Gpu } from '../gpu/device';
+import { type EagleHead, isEagleConfig, loadEagleHead } from '../loader/eagle';
+import { modelFingerprint } from '../loader/fingerprint';
 import { loadModelFolder, type ModelFolder } from '../loader/model-folder';
-import type { FileProgress, ModelSource } from '../loader/source';
+import { type FileProgress, type ModelSource, readJson } from '../loader/source';
 import { checkVocabularies } from '../tokenizer/vocabulary';
-import { GpuModel, type GpuModelOptions } from './gpu-model';
+import { EagleTarget } from './eagle';
+import { GpuModel, type GpuModelOptions, type GpuSequence } from './gpu-model';
 
 export type PairRole = 'target' | 'draft';
 
@@ -17,6 +26,8 @@ export type PairRole = 'target' | 'draft';
 export interface FolderPair {
   target: ModelFolder;
   draft?: ModelFolder;
+  /** An EAGLE head in place of a draft model, and the folder's name. */
+  head?: { name: string; head: EagleHead };
 }
 
 export interface LoadedModel {
@@ -27,6 +38,8 @@ export interface LoadedModel {
 export interface ModelPair {
   target: LoadedModel;
   draft?: LoadedModel;
+  /** The target with its EAGLE head, as one model; `head` is the head's own. */
+  eagle?: { name: string; model: EagleTarget<GpuSequence, GpuSequence>; head: GpuModel; fingerprint: string };
 }
 
 /** Reads both folders (the draft's after the target's) and checks that their vocabularies agree. */
@@ -37,6 +50,12 @@ export async function readPair(
   const target = await loadModelFolder(sources.target, (p) => onProgress?.('target', p));
   if (!sources.draft) return { target };
   try {
+    if (await holdsEagleHead(sources.draft)) {
+      const embedding = target.weights.get('model.embed_tokens.weight');
+      if (!embedding) throw new TensorMissingError(`${target.name}: no embedding for its EAGLE head to share`);
+      const head = await loadEagleHead(sources.draft, { config: target.config, embedding });
+      return { target, head: { name: sources.draft.name, head } };
+    }
     const draft = await loadModelFolder(sources.draft, (p) => onProgress?.('draft', p));
     try {
       checkVocabularies(target.tokenizer, draft.tokenizer);
@@ -53,7 +72,27 @@ export async function readPair(
 
 /** Uploads both models with the same options (context, batch, kernel profile). */
 export async function uploadPair(gpu: Gpu, folders: FolderPair, options: GpuModelOptions = {}): Promise<ModelPair> {
-  const target = await GpuModel.create(gpu, folders.target.config, folders.target.weights, options);
+  const { head } = folders;
+  const features = head ? { layers: head.head.layerIds, fc: head.head.weights.get('fc.weight') } : undefined;
+  const target = await GpuModel.create(gpu, folders.target.config, folders.target.weights, {
+    ...options,
+    ...(features?.fc ? { features: { layers: features.layers, fc: features.fc } } : {}),
+  });
+  if (head) {
+    try {
+      const { config, weights, draftToTarget } = head.head;
+      const model = await GpuModel.create(gpu, config, weights, { ...options, sharedEmbed: target.weights.embed });
+      const eagle = new EagleTarget(target, model, draftToTarget);
+      const fingerprint = modelFingerprint(config, weights);
+      return {
+        target: { folder: folders.target, model: target },
+        eagle: { name: head.name, model: eagle, head: model, fingerprint },
+      };
+    } catch (error) {
+      target.destroy();
+      throw error;
+    }
+  }
   if (!folders.draft) return { target: { folder: folders.target, model: target } };
   try {
     const draft = await GpuModel.create(gpu, folders.draft.config, folders.draft.weights, options);
@@ -82,9 +121,19 @@ export async function loadPair(
 
 /** Frees both models' GPU memory and tokenizers. */
 export function destroyPair(pair: ModelPair): void {
+  pair.eagle?.head.destroy(); // before the target: it shares the target's embedding
   for (const loaded of [pair.target, pair.draft]) {
     loaded?.model.destroy();
     loaded?.folder.tokenizer.dispose();
+  }
+}
+
+/** Whether a draft folder holds an EAGLE head rather than a draft model (its config.json says which). */
+async function holdsEagleHead(source: ModelSource): Promise<boolean> {
+  try {
+    return isEagleConfig(await readJson(source, 'config.json', ModelConfigError));
+  } catch {
+    return false; // no config.json (an MLC folder), or a broken one: the model loader says what is wrong
   }
 }
 

@@ -36,6 +36,11 @@ export interface CausalLM<S extends Sequence = Sequence> {
   readonly config: ModelConfig;
   /** How its KV caches store keys and values (f32, or f16: half the memory). */
   readonly kvFormat: KvFormat;
+  /**
+   * Values a position's exported features take (an EAGLE head's width, float32), kept in the
+   * sequence beside its KV cache and copied, read and written with it; 0 or absent: none.
+   */
+  readonly featureWidth?: number;
   createSequence(capacity: number): S;
   /** Logits for each token: (tokens.length, vocabSize). */
   forward(sequence: S, tokens: ArrayLike<number>): Promise<Float32Array>;
@@ -65,7 +70,8 @@ export interface CausalLM<S extends Sequence = Sequence> {
   copyPrefix(from: S, to: S, length: number): void;
   /**
    * The keys and values of the first `length` positions as the cache holds them (f32 values, or
-   * f16 bit patterns): layer by layer, its keys then its values, each (length, kvHeads, headDim).
+   * f16 bit patterns): layer by layer, its keys then its values, each (length, kvHeads, headDim);
+   * then the exported features, (length, featureWidth) f32, if the model exports any.
    * What is read is fixed at the call: passes run after it do not change it.
    */
   readPrefix(sequence: S, length: number): Promise<Uint8Array<ArrayBuffer>>;
@@ -73,8 +79,9 @@ export interface CausalLM<S extends Sequence = Sequence> {
   writePrefix(sequence: S, tokens: ArrayLike<number>, rows: Uint8Array<ArrayBuffer>): void;
 }
 
-/** Bytes `readPrefix` gives for `length` positions of a model. */
-export function prefixBytes(model: Pick<CausalLM, 'config' | 'kvFormat'>, length: number): number {
+/** Bytes `readPrefix` gives for `length` positions of a model (and a sequence's KV cache and features hold). */
+export function prefixBytes(model: Pick<CausalLM, 'config' | 'kvFormat' | 'featureWidth'>, length: number): number {
   const { numLayers, numKvHeads, headDim } = model.config;
-  return 2 * numLayers * length * numKvHeads * headDim * kvValueBytes(model.kvFormat);
+  const features = length * (model.featureWidth ?? 0) * 4;
+  return 2 * numLayers * length * numKvHeads * headDim * kvValueBytes(model.kvFormat) + features;
 }

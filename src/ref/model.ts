@@ -34,6 +34,7 @@ interface Projection {
 
 interface LayerWeights {
   inputNorm: Float32Array; // (d)
+  hiddenNorm?: Float32Array; // (d): an EAGLE head's norm of its hidden input
   q: Projection; // (nh * hd, d)
   k: Projection; // (nkv * hd, d)
   v: Projection; // (nkv * hd, d)
@@ -56,15 +57,22 @@ export class ReferenceSequence implements Sequence {
   readonly tokens: Int32Array;
   rules: LogitRules | undefined;
   countFrom = 0;
+  /** A target's features at each position, projected by its EAGLE head's fc: (capacity, d). */
+  readonly features?: Float32Array;
+  /** An EAGLE head's hidden state after its last token (before the final norm): the next draft step's input. */
+  readonly hidden?: Float32Array;
 
   constructor(
     config: ModelConfig,
     readonly capacity: number,
+    exportsFeatures = false,
   ) {
     const size = capacity * config.numKvHeads * config.headDim;
     this.keys = Array.from({ length: config.numLayers }, () => new Float32Array(size));
     this.values = Array.from({ length: config.numLayers }, () => new Float32Array(size));
     this.tokens = new Int32Array(capacity);
+    if (exportsFeatures) this.features = new Float32Array(capacity * config.hiddenSize);
+    if (config.hiddenInput) this.hidden = new Float32Array(config.hiddenSize);
   }
 
   setLogitRules(rules: LogitRules | undefined, countFrom: number): void {
@@ -78,8 +86,21 @@ export class ReferenceSequence implements Sequence {
   }
 }
 
+/**
+ * What a target exports for its EAGLE head: the inputs of three layers, concatenated (3d) and
+ * projected by the head's fc to d, for every position it computes.
+ */
+export interface FeatureExport {
+  layers: number[];
+  fc: WeightTensor; // (d, 3d)
+}
+
+/** The hidden inputs of an EAGLE head's tokens: rows of a target sequence's features from a position, or the head's own last state. */
+export type HiddenInput<S> = { of: S; from: number } | 'own';
+
 export class ReferenceModel implements CausalLM<ReferenceSequence> {
   private readonly embed: Float32Array; // (vocab, d)
+  private readonly features?: { layers: number[]; fc: Float32Array };
   private readonly layers: LayerWeights[];
   private readonly finalNorm: Float32Array; // (d)
   private readonly lmHead: Float32Array; // (vocab, d)
@@ -93,9 +114,10 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
   constructor(
     readonly config: ModelConfig,
     weights: ModelWeights,
-    options: { kvCache?: KvFormat } = {},
+    options: { kvCache?: KvFormat; features?: FeatureExport } = {},
   ) {
     this.kvFormat = options.kvCache ?? 'f32';
+    if (options.features) this.features = { layers: options.features.layers, fc: toFloat32(options.features.fc) };
     const get = (name: string) => toFloat32(weights.get(name) as WeightTensor);
     const optional = (name: string) => (weights.has(name) ? get(name) : undefined);
     // Gemma's norms multiply by 1 + w, formed once here in float32 (as PyTorch forms it).
@@ -117,6 +139,7 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
       });
       return {
         inputNorm: norm(t.inputNorm),
+        hiddenNorm: config.hiddenInput ? norm(`model.layers.${l}.hidden_norm.weight`) : undefined,
         q: qkv ? rows(qkv, 0, nh * hd, d) : projection(t.q),
         k: qkv ? rows(qkv, nh * hd, nkv * hd, d) : projection(t.k),
         v: qkv ? rows(qkv, (nh + nkv) * hd, nkv * hd, d) : projection(t.v),
@@ -143,7 +166,32 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
       this.ropes = this.config.ropes.map((rope) => ropeTables(rope, this.config.headDim, capacity));
       this.ropePositions = capacity;
     }
-    return new ReferenceSequence(this.config, capacity);
+    return new ReferenceSequence(this.config, capacity, this.features !== undefined);
+  }
+
+  /**
+   * An EAGLE head's pass: `tokens` with their hidden inputs (`hidden`: the target's features
+   * from a position, one row per token; or the head's own last state, for one token). Returns
+   * the last row's logits over the draft vocabulary; the head's state after it is kept.
+   */
+  async forwardHidden(
+    sequence: ReferenceSequence,
+    tokens: ArrayLike<number>,
+    hidden: HiddenInput<ReferenceSequence>,
+  ): Promise<Float32Array> {
+    const d = this.config.hiddenSize;
+    if (!this.config.hiddenInput || !sequence.hidden) throw new Error('forwardHidden runs EAGLE heads only');
+    if (hidden === 'own' && tokens.length !== 1) throw new RangeError('the head feeds itself one token at a time');
+    let logits: Float32Array = new Float32Array(0);
+    for (let i = 0; i < tokens.length; i++) {
+      const rows =
+        hidden === 'own'
+          ? sequence.hidden.slice()
+          : hidden.of.features?.slice((hidden.from + i) * d, (hidden.from + i + 1) * d);
+      if (!rows || rows.length !== d) throw new RangeError('the target has no features at these positions');
+      logits = this.step(sequence, tokens[i], rows);
+    }
+    return logits;
   }
 
   async forward(sequence: ReferenceSequence, tokens: ArrayLike<number>): Promise<Float32Array> {
@@ -189,8 +237,17 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
       to.keys[l].set(from.keys[l].subarray(0, rows));
       to.values[l].set(from.values[l].subarray(0, rows));
     }
+    if (from.features && to.features) {
+      const d = this.config.hiddenSize;
+      to.features.set(from.features.subarray(0, length * d));
+    }
     to.tokens.set(from.tokens.subarray(0, length));
     to.length = length;
+  }
+
+  /** Values of exported features per position: the EAGLE head's width, or none. */
+  get featureWidth(): number {
+    return this.features ? this.config.hiddenSize : 0;
   }
 
   async readPrefix(sequence: ReferenceSequence, length: number): Promise<Uint8Array<ArrayBuffer>> {
@@ -207,6 +264,8 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
         at += bytes.byteLength;
       }
     }
+    const features = sequence.features?.slice(0, length * this.featureWidth);
+    if (features) out.set(new Uint8Array(features.buffer), at);
     return out;
   }
 
@@ -228,8 +287,21 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
         cache.set(values);
       }
     }
+    if (sequence.features) {
+      const offset = 2 * this.config.numLayers * count * width;
+      sequence.features.set(new Float32Array(copy.buffer, offset, length * this.featureWidth));
+    }
     sequence.tokens.set(Array.from(tokens));
     sequence.length = length;
+  }
+
+  /** As `forwardHidden`, the last row's argmax (a draft id). */
+  async greedyHidden(
+    sequence: ReferenceSequence,
+    tokens: ArrayLike<number>,
+    hidden: HiddenInput<ReferenceSequence>,
+  ): Promise<number> {
+    return argmax(await this.forwardHidden(sequence, tokens, hidden));
   }
 
   /** The same as `forward`, without a promise (the reference does no asynchronous work). */
@@ -245,18 +317,29 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
     return logits;
   }
 
-  /** One token at position sequence.length: appends its KV, returns its logits. */
-  private step(sequence: ReferenceSequence, token: number): Float32Array {
+  /**
+   * One token at position sequence.length: appends its KV, returns its logits. An EAGLE head's
+   * residual stream starts from `hidden`, and its layer reads the embedding beside it.
+   */
+  private step(sequence: ReferenceSequence, token: number, hidden?: Float32Array): Float32Array {
     const c = this.config;
     const { hiddenSize: d, numHeads: nh, numKvHeads: nkv, headDim: hd, rmsNormEps: eps } = c;
-    if (!(token >= 0 && token < c.vocabSize)) throw new RangeError(`token id ${token} out of range`);
+    if (!(token >= 0 && token < this.embed.length / d)) throw new RangeError(`token id ${token} out of range`);
     const position = sequence.length;
-    const x = this.embed.slice(token * d, (token + 1) * d);
-    if (c.embeddingScale !== 1) for (let i = 0; i < d; i++) x[i] *= Math.fround(c.embeddingScale);
+    const embedded = this.embed.slice(token * d, (token + 1) * d);
+    if (c.embeddingScale !== 1) for (let i = 0; i < d; i++) embedded[i] *= Math.fround(c.embeddingScale);
+    const x = hidden ?? embedded;
+    const features = this.features && sequence.features ? new Float32Array(3 * d) : undefined;
     for (let l = 0; l < this.layers.length; l++) {
       const w = this.layers[l];
       const { cos, sin } = this.ropes[c.layers[l].rope];
-      const n = rmsNorm(x, w.inputNorm, eps);
+      // A target with an EAGLE head keeps the inputs of its chosen layers.
+      this.features?.layers.forEach((layer, i) => {
+        if (layer === l) features?.set(x, i * d);
+      });
+      const n = w.hiddenNorm
+        ? concat(rmsNorm(embedded, w.inputNorm, eps), rmsNorm(x, w.hiddenNorm, eps))
+        : rmsNorm(x, w.inputNorm, eps);
       const q = project(n, w.q);
       const k = project(n, w.k);
       const v = project(n, w.v);
@@ -280,6 +363,10 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
     }
     sequence.tokens[position] = token;
     sequence.length = position + 1;
+    if (features && sequence.features && this.features) {
+      sequence.features.set(linear(features, this.features.fc, d), position * d);
+    }
+    sequence.hidden?.set(x);
     const logits = linear(rmsNorm(x, this.finalNorm, eps), this.lmHead, c.vocabSize);
     if (c.finalSoftcap !== null) softcap(logits, c.finalSoftcap);
     if (!sequence.rules) return logits;
@@ -287,6 +374,13 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
     const generated = sequence.tokens.subarray(Math.min(sequence.countFrom, position + 1), position + 1);
     return applyLogitRules(logits, tokenCounts(generated), sequence.rules);
   }
+}
+
+function concat(a: Float32Array, b: Float32Array): Float32Array {
+  const out = new Float32Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
 }
 
 /** x W^T + b for one token. */

@@ -1,20 +1,22 @@
 /**
  * Where draft tokens come from. A draft source proposes up to k tokens that may follow the
  * context; the target then verifies them all in one forward pass. Sources: a small draft
- * model (model-draft.ts), prompt lookup (prompt-lookup.ts), or none; `draftSource` makes the
- * one a request names.
+ * model (model-draft.ts), an EAGLE head reading the target's features (eagle-draft.ts), prompt
+ * lookup (prompt-lookup.ts), or none; `draftSource` makes the one a request names.
  */
 
 import { InvalidRequestError } from '../errors';
+import { isEagleTarget } from '../model/eagle';
 import type { DeviceStep } from '../model/gpu-speculation';
 import type { CausalLM, Sequence } from '../model/types';
 import type { SamplingParams } from '../sampling/sampling';
 import type { Rng } from '../util/rng';
+import { EagleDraftSource } from './eagle-draft';
 import { ModelDraftSource } from './model-draft';
 import { PromptLookupSource } from './prompt-lookup';
 
-/** The kinds of draft source: a draft model, prompt lookup (n-grams of the context), or none. */
-export type DraftKind = 'model' | 'ngram' | 'none';
+/** The kinds of draft source: a draft model, an EAGLE head, prompt lookup (n-grams of the context), or none. */
+export type DraftKind = 'model' | 'eagle' | 'ngram' | 'none';
 
 export interface Draft {
   tokens: number[];
@@ -67,14 +69,24 @@ export const noDraft: DraftSource = {
 
 /**
  * The draft source of `kind`. A draft model drafts into `model.sequence`, its KV cache over
- * the context, which the caller owns (it may come from the prefix cache).
+ * the context, which the caller owns (it may come from the prefix cache); an EAGLE head into
+ * the head's part of the target's sequence (`target`, a target with a head: model/eagle.ts).
  */
-export function draftSource<D extends Sequence>(
+export function draftSource<D extends Sequence, S extends Sequence>(
   kind: DraftKind,
   model?: { model: CausalLM<D>; sequence: D },
+  target?: { model: CausalLM<S>; sequence: S },
 ): DraftSource {
   if (kind === 'none') return noDraft;
   if (kind === 'ngram') return new PromptLookupSource();
+  if (kind === 'eagle') {
+    if (!target || !isEagleTarget(target.model)) {
+      throw new InvalidRequestError(
+        'This request asks for an EAGLE head, but none is loaded: load one as the draft, or use draft "ngram" or "none".',
+      );
+    }
+    return new EagleDraftSource(target.model, target.sequence as never);
+  }
   if (!model) {
     throw new InvalidRequestError(
       'This request asks for a draft model, but none is loaded: load one, or use draft "ngram" or "none".',

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Gpu } from '../gpu/device';
+import { type EagleHead, loadEagleHead } from '../loader/eagle';
 import { loadModelFolder, type ModelFolder } from '../loader/model-folder';
 import { directorySource } from '../loader/node-source';
 import { parseSafetensors, tensorData } from '../loader/safetensors';
@@ -27,6 +28,8 @@ export const FIXTURES = {
   /** MLC folders, q4f16_1 (scripts/fixtures/mlc.py): the target with its Jinja template, the draft with MLC's conv_template. */
   targetQ4: 'tandem-target-q4f16_1-MLC',
   draftQ4: 'tandem-draft-q4f16_1-MLC',
+  /** An EAGLE-3 head for the target (scripts/fixtures/eagle.py). */
+  eagle: 'tandem-target-eagle3',
 } as const;
 
 export function fixturePath(name: string): string {
@@ -35,6 +38,26 @@ export function fixturePath(name: string): string {
 
 export function loadFixture(name: string): Promise<ModelFolder> {
   return loadModelFolder(directorySource(fixturePath(name)));
+}
+
+/** The fixture EAGLE head, for a loaded target folder. */
+export function loadEagleFixture(target: ModelFolder): Promise<EagleHead> {
+  const embedding = target.weights.get('model.embed_tokens.weight');
+  if (!embedding) throw new Error('the target has no embedding');
+  return loadEagleHead(directorySource(fixturePath(FIXTURES.eagle)), { config: target.config, embedding });
+}
+
+/** The fixture EAGLE head's golden outputs (scripts/fixtures/eagle.py). */
+export function loadEagleGolden() {
+  const folder = fixturePath(FIXTURES.eagle);
+  const json = JSON.parse(readFileSync(join(folder, 'golden.json'), 'utf8')) as {
+    prompt: { ids: number[] };
+    drafts: { context: number[]; k: number; ids: number[] }[];
+  };
+  const tensors = parseSafetensors(readFileSync(join(folder, 'golden.safetensors')), 'golden.safetensors');
+  const info = tensors.tensors.get('logits.0');
+  if (!info) throw new Error(`${folder}: golden logits.0 missing`);
+  return { prompt: json.prompt.ids, drafts: json.drafts, logits: tensorData(tensors, info) as Float32Array };
 }
 
 export interface GoldenPrompt {

@@ -71,7 +71,7 @@ async function loadModels(): Promise<void> {
     engine = loaded;
     hideBanner('models-banner');
     setStatus('ready', `${shownName(loaded)} on ${loaded.info.adapter.vendor} ${loaded.info.adapter.architecture}`, 1);
-    applyDependencies(loaded.info.draft === 'model');
+    applyDependencies(loaded.info.draft === 'model' || loaded.info.draft === 'eagle');
     chat.attach(loaded);
     for (const warning of loaded.info.warnings) showBanner(Object.assign(new Error(warning.message), warning));
     void showStoredModels();
@@ -113,7 +113,7 @@ async function start(): Promise<void> {
   themeToggle();
   void chat.resume();
   (document.querySelector('[data-testid="speculative"]') as HTMLElement).addEventListener('change', () =>
-    applyDependencies(engine?.info.draft === 'model'),
+    applyDependencies(engine?.info.draft === 'model' || engine?.info.draft === 'eagle'),
   );
   void showStoredModels();
   void showStoredPrefixes();

@@ -1,0 +1,21 @@
+// Copies each token's row of x into a block of columns of a wider matrix:
+// out[n, OFFSET + i] = x[n, i] for i < D, out's rows being STRIDE wide. A target with an EAGLE
+// head gathers the inputs of three of its layers side by side so: [a; b; c], 3D wide.
+
+override D: u32;
+override STRIDE: u32;
+override OFFSET: u32;
+
+struct Step { tokens: u32, start: u32, _pad0: u32, _pad1: u32 }
+
+@group(0) @binding(0) var<uniform> step: Step;
+@group(0) @binding(1) var<storage, read> x: array<f32>;           // (tokens, D)
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;   // (tokens, STRIDE)
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) id: vec3u) {
+  let n = id.y;
+  let i = id.x;
+  if (n >= step.tokens || i >= D) { return; }
+  out[n * STRIDE + OFFSET + i] = x[n * D + i];
+}

@@ -1,0 +1,69 @@
+/**
+ * An EAGLE head as a draft source (model/eagle.ts). Before drafting it catches up: the pairs
+ * (features of t, token at t + 1) for every position the target has computed and it has not,
+ * the last of them pairing the target's newest features with the newest token, in one pass.
+ * That pass's last row gives the first draft; each further draft feeds the head its own hidden
+ * state with the draft before it, one position on. After the target's verify pass the self-fed
+ * positions are dropped: the next catch-up replaces them with pairs of real features.
+ */
+
+import type { EagleSequence, EagleTarget } from '../model/eagle';
+import type { Sequence } from '../model/types';
+import { argmax, distribution, sample } from '../sampling/sampling';
+import type { Draft, DraftRequest, DraftSource } from './draft-source';
+
+export class EagleDraftSource<S extends Sequence, H extends Sequence> implements DraftSource {
+  readonly kind = 'eagle';
+  forwards = 0;
+  /** Pairs of real features the head held after its last catch-up. */
+  private realPairs = 0;
+
+  constructor(
+    private readonly model: EagleTarget<S, H>,
+    private readonly sequence: EagleSequence<S, H>,
+  ) {}
+
+  async propose(context: readonly number[], { k, minConfidence, sampling, rng }: DraftRequest): Promise<Draft> {
+    const { head, draftToTarget } = this.model;
+    const { target: targetSequence, head: headSequence } = this.sequence;
+    const computed = targetSequence.length; // the target holds every token but the newest
+    const from = headSequence.length;
+    this.realPairs = computed;
+    const greedy = sampling.temperature <= 0;
+    const tokens: number[] = [];
+    const probs: Float64Array[] = [];
+    // Room in the head's cache: a pair per position up to the one before the last draft.
+    const room = headSequence.capacity - computed + 1;
+    let pending = context.slice(from + 1, computed + 1);
+    for (let i = 0; i < Math.min(k, room); i++) {
+      this.forwards++;
+      const hidden = i === 0 ? { of: targetSequence, from } : 'own';
+      let id: number;
+      if (greedy && minConfidence <= 0) {
+        id = await head.greedyHidden(headSequence, pending, hidden);
+      } else {
+        const logits = await head.forwardHidden(headSequence, pending, hidden);
+        const p = distribution(logits, greedy ? { temperature: 1, topK: 0, topP: 1 } : sampling);
+        id = greedy ? argmax(logits) : sample(p, rng);
+        if (minConfidence > 0 && i > 0 && p[argmax(p)] < minConfidence) break;
+        if (!greedy) probs.push(onTargetVocabulary(p, draftToTarget, this.model.config.vocabSize));
+      }
+      const token = draftToTarget[id];
+      tokens.push(token);
+      pending = [token];
+    }
+    return greedy ? { tokens } : { tokens, probs };
+  }
+
+  rollback(length: number): void {
+    const keep = Math.min(this.realPairs, Math.max(0, length - 1));
+    if (this.sequence.head.length > keep) this.sequence.head.truncate(keep);
+  }
+}
+
+/** A distribution over the draft vocabulary as one over the target's: zero where no draft id maps. */
+function onTargetVocabulary(p: Float64Array, draftToTarget: Uint32Array, vocabSize: number): Float64Array {
+  const out = new Float64Array(vocabSize);
+  for (let i = 0; i < p.length; i++) out[draftToTarget[i]] = p[i];
+  return out;
+}

@@ -1,0 +1,138 @@
+/**
+ * EAGLE-3 heads on the GPU: the target's exported features and the head against the reference
+ * model, the head batch-invariant (a catch-up in one pass or pair by pair gives the same bits),
+ * and greedy speculative decoding with the head equal to plain GPU greedy token for token.
+ */
+
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Gpu } from '../gpu/device';
+import type { EagleHead } from '../loader/eagle';
+import type { ModelFolder } from '../loader/model-folder';
+import { directorySource } from '../loader/node-source';
+import { EagleTarget } from '../model/eagle';
+import { generate } from '../model/generate';
+import type { GpuSequence } from '../model/gpu-model';
+import { destroyPair, loadPair } from '../model/pair';
+import { ReferenceModel, type ReferenceSequence } from '../ref/model';
+import { GREEDY } from '../sampling/sampling';
+import { FIXTURES, fixturePath, loadEagleFixture, loadEagleGolden, loadFixture } from '../testing/fixtures';
+import { testGpu } from '../testing/gpu';
+import type { DraftLength } from './draft-length';
+import { draftSource } from './draft-source';
+import { EagleDraftSource } from './eagle-draft';
+import { speculativeGenerate } from './speculative';
+import { speculativeStats } from './stats';
+
+let gpu: Gpu;
+let folder: ModelFolder;
+let head: EagleHead;
+let model: EagleTarget<GpuSequence, GpuSequence>;
+let reference: EagleTarget<ReferenceSequence, ReferenceSequence>;
+beforeAll(async () => {
+  gpu = await testGpu();
+  const pair = await loadPair(
+    gpu,
+    { target: directorySource(fixturePath(FIXTURES.target)), draft: directorySource(fixturePath(FIXTURES.eagle)) },
+    { maxContext: 256 },
+  );
+  if (!pair.eagle) throw new Error('the pair has no EAGLE head');
+  model = pair.eagle.model;
+  folder = await loadFixture(FIXTURES.target);
+  head = await loadEagleFixture(folder);
+  const fc = head.weights.get('fc.weight');
+  if (!fc) throw new Error('no fc');
+  const target = new ReferenceModel(folder.config, folder.weights, { features: { layers: head.layerIds, fc } });
+  reference = new EagleTarget(target, new ReferenceModel(head.config, head.weights), head.draftToTarget);
+  return () => destroyPair(pair);
+});
+
+const GREEDY_DRAFT = { minConfidence: 0, sampling: GREEDY, rng: null as never };
+
+describe('an EAGLE head on the GPU', () => {
+  it('gives the reference logits at every pair, from the features the target exported', async () => {
+    const { prompt } = loadEagleGolden();
+    const gpuSequence = model.createSequence(256);
+    const refSequence = reference.createSequence(256);
+    await model.greedy(gpuSequence, prompt, 'last');
+    await reference.greedy(refSequence, prompt, 'last');
+    let worst = 0;
+    let scale = 0;
+    for (let t = 0; t < prompt.length - 1; t++) {
+      const token = [prompt[t + 1]];
+      const row = await model.head.forwardHidden(gpuSequence.head, token, { of: gpuSequence.target, from: t });
+      const expected = await reference.head.forwardHidden(refSequence.head, token, { of: refSequence.target, from: t });
+      for (let i = 0; i < row.length; i++) {
+        worst = Math.max(worst, Math.abs(row[i] - expected[i]));
+        scale = Math.max(scale, Math.abs(expected[i]));
+      }
+    }
+    // f32 throughout; the GPU sums in another order than the reference's float64.
+    expect(worst).toBeLessThan(1e-3 * Math.max(1, scale));
+    gpuSequence.release();
+  });
+
+  it('drafts as the reference drafts, and a catch-up in one pass equals one pair at a time, bit for bit', async () => {
+    for (const { context, k, ids } of loadEagleGolden().drafts) {
+      const whole = model.createSequence(256);
+      await model.greedy(whole, context.slice(0, -1), 'last');
+      const draft = await new EagleDraftSource(model, whole).propose(context, { k, ...GREEDY_DRAFT });
+      expect(draft.tokens).toEqual(ids);
+
+      // The same head state reached pair by pair: the last row's logits are the same bits.
+      const a = model.createSequence(256);
+      const b = model.createSequence(256);
+      await model.greedy(a, context.slice(0, -1), 'last');
+      await model.greedy(b, context.slice(0, -1), 'last');
+      const n = context.length - 1;
+      const once = await model.head.forwardHidden(a.head, context.slice(1), { of: a.target, from: 0 });
+      let stepped: Float32Array = new Float32Array(0);
+      for (let t = 0; t < n; t++) {
+        stepped = await model.head.forwardHidden(b.head, [context[t + 1]], { of: b.target, from: t });
+      }
+      expect(Array.from(stepped)).toEqual(Array.from(once));
+      for (const s of [whole, a, b]) s.release();
+    }
+  });
+
+  it.each<DraftLength>([1, 3, 5, 'auto'])('greedy with the head, k = %s, equals plain greedy', async (k) => {
+    const chat = (user: string) =>
+      folder.tokenizer.encodeChat([
+        { role: 'system', content: 'You tell short, happy stories for children.' },
+        { role: 'user', content: user },
+      ]);
+    for (const prompt of [loadEagleGolden().prompt, chat('Can you tell me a story about Zoe the turtle?')]) {
+      const plain = model.target.createSequence(256);
+      const expected = await generate(model.target, plain, prompt, { maxTokens: 48, sampling: GREEDY });
+      const sequence = model.createSequence(256);
+      const { tokens, counts } = await speculativeGenerate(
+        model,
+        sequence,
+        draftSource('eagle', undefined, { model, sequence }),
+        prompt,
+        {
+          maxTokens: 48,
+          sampling: GREEDY,
+          draftLength: k,
+          fallback: false,
+        },
+      );
+      expect(tokens).toEqual(expected);
+      expect(speculativeStats(counts).acceptance_rate).toBeGreaterThan(0.3);
+      plain.release();
+      sequence.release();
+    }
+  });
+
+  it('a prefix read back and written again drafts the same tokens (features travel with the KV rows)', async () => {
+    const { context, k, ids } = loadEagleGolden().drafts[1];
+    const first = model.createSequence(256);
+    const prefix = context.slice(0, -1);
+    await model.greedy(first, prefix, 'last');
+    const rows = await model.readPrefix(first, prefix.length);
+    const restored = model.createSequence(256);
+    model.writePrefix(restored, prefix, rows);
+    const draft = await new EagleDraftSource(model, restored).propose(context, { k, ...GREEDY_DRAFT });
+    expect(draft.tokens).toEqual(ids);
+    for (const s of [first, restored]) s.release();
+  });
+});

@@ -1,0 +1,200 @@
+/**
+ * EAGLE-3 heads on the reference models: the loader (names, shapes, the target it was made
+ * for), the head against the PyTorch golden outputs of scripts/fixtures/eagle.py, and greedy
+ * speculative decoding with the head equal to plain greedy decoding token for token.
+ */
+
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { type EagleHead, loadEagleHead } from '../loader/eagle';
+import type { ModelFolder } from '../loader/model-folder';
+import { parseSafetensors, tensorData } from '../loader/safetensors';
+import { encodeSafetensors, type TensorToWrite } from '../loader/safetensors-writer';
+import { memorySource } from '../loader/source';
+import { EagleSequence, EagleTarget } from '../model/eagle';
+import { generate } from '../model/generate';
+import { ReferenceModel, type ReferenceSequence } from '../ref/model';
+import { GREEDY } from '../sampling/sampling';
+import { FIXTURES, fixturePath, loadEagleFixture, loadEagleGolden, loadFixture } from '../testing/fixtures';
+import type { DraftLength } from './draft-length';
+import { draftSource } from './draft-source';
+import { EagleDraftSource } from './eagle-draft';
+import { speculativeGenerate } from './speculative';
+import { speculativeStats } from './stats';
+
+let folder: ModelFolder;
+let head: EagleHead;
+let model: EagleTarget<ReferenceSequence, ReferenceSequence>;
+let prompts: number[][];
+beforeAll(async () => {
+  folder = await loadFixture(FIXTURES.target);
+  head = await loadEagleFixture(folder);
+  const fc = head.weights.get('fc.weight');
+  if (!fc) throw new Error('no fc');
+  const target = new ReferenceModel(folder.config, folder.weights, { features: { layers: head.layerIds, fc } });
+  model = new EagleTarget(target, new ReferenceModel(head.config, head.weights), head.draftToTarget);
+  const chat = (user: string) =>
+    folder.tokenizer.encodeChat([
+      { role: 'system', content: 'You tell short, happy stories for children.' },
+      { role: 'user', content: user },
+    ]);
+  prompts = [
+    loadEagleGolden().prompt,
+    chat('Can you tell me a story about Zoe the turtle?'),
+    chat('Please write a short story about a bear called Max.'),
+  ];
+});
+
+/** The fixture head's files, with `edit` applied to its config and tensors. */
+function editedHead(
+  edit: { config?: (c: Record<string, unknown>) => void; tensors?: (t: Record<string, TensorToWrite>) => void } = {},
+) {
+  const dir = fixturePath(FIXTURES.eagle);
+  const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+  edit.config?.(config);
+  const file = parseSafetensors(readFileSync(join(dir, 'model.safetensors')));
+  const tensors: Record<string, TensorToWrite> = {};
+  for (const [name, info] of file.tensors)
+    tensors[name] = { dtype: info.dtype, shape: info.shape, data: tensorData(file, info) };
+  edit.tensors?.(tensors);
+  const embedding = folder.weights.get('model.embed_tokens.weight');
+  if (!embedding) throw new Error('no embedding');
+  const source = memorySource('head', {
+    'config.json': JSON.stringify(config),
+    'model.safetensors': encodeSafetensors(tensors),
+  });
+  return loadEagleHead(source, { config: folder.config, embedding });
+}
+
+describe('loading an EAGLE-3 head', () => {
+  it('reads the published layout: one layer over [embedding; hidden], fc, d2t, the layers it reads', () => {
+    expect(head.config.numLayers).toBe(1);
+    expect(head.config.hiddenInput).toBe(true);
+    expect(head.config.vocabSize).toBe(512); // the draft vocabulary
+    expect(head.layerIds).toEqual([1, 3, 5]);
+    expect(head.weights.get('model.layers.0.self_attn.q_proj.weight')?.shape).toEqual([128, 256]);
+    expect(head.weights.get('fc.weight')?.shape).toEqual([128, 384]);
+    expect(head.draftToTarget.length).toBe(512);
+    expect(new Set(head.draftToTarget).size).toBe(512); // distinct target ids
+    expect(Math.max(...head.draftToTarget)).toBeLessThan(folder.config.vocabSize);
+  });
+
+  it('takes layers.0. for midlayer. and defaults the layers to 2, L/2, L - 3', async () => {
+    const renamed = await editedHead({
+      config: (c) => {
+        delete c.eagle_aux_hidden_state_layer_ids;
+      },
+      tensors: (t) => {
+        for (const name of Object.keys(t).filter((n) => n.startsWith('midlayer.'))) {
+          t[name.replace('midlayer.', 'layers.0.')] = t[name];
+          delete t[name];
+        }
+      },
+    });
+    expect(renamed.layerIds).toEqual([2, 3, 3]);
+    expect(renamed.weights.get('model.layers.0.hidden_norm.weight')).toBeDefined();
+  });
+
+  it.each([
+    ['vocab_size', (c: Record<string, unknown>) => (c.vocab_size = 2048)],
+    ['hidden size', (c: Record<string, unknown>) => (c.target_hidden_size = 256)],
+    ['layers', (c: Record<string, unknown>) => (c.eagle_aux_hidden_state_layer_ids = [1, 3, 9])],
+  ])('refuses a head made for another target (%s) by name', async (_what, config) => {
+    await expect(editedHead({ config })).rejects.toMatchObject({
+      name: 'DraftHeadMismatchError',
+      message: expect.stringContaining('made for another target'),
+    });
+  });
+
+  it('names a missing or misshapen tensor, and a d2t past the vocabulary', async () => {
+    await expect(editedHead({ tensors: (t) => delete t['fc.weight'] })).rejects.toMatchObject({
+      name: 'TensorMissingError',
+      message: expect.stringContaining('fc.weight'),
+    });
+    await expect(
+      editedHead({ tensors: (t) => (t['norm.weight'] = { dtype: 'F32', shape: [64], data: new Float32Array(64) }) }),
+    ).rejects.toMatchObject({ name: 'TensorShapeError', message: expect.stringContaining('norm.weight') });
+    await expect(
+      editedHead({
+        tensors: (t) => {
+          const d2t = new BigInt64Array(512);
+          d2t[511] = 1000n;
+          t.d2t = { dtype: 'I64', shape: [512], data: d2t };
+        },
+      }),
+    ).rejects.toMatchObject({ name: 'TensorShapeError', message: expect.stringContaining('d2t') });
+  });
+});
+
+describe('the head on the reference model', () => {
+  it("matches PyTorch's logits at every real pair (features of t, token at t + 1)", async () => {
+    const golden = loadEagleGolden();
+    const sequence = model.createSequence(256);
+    await model.greedy(sequence, golden.prompt, 'last');
+    const vocab = head.config.vocabSize;
+    const n = golden.prompt.length - 1;
+    expect(golden.logits.length).toBe(n * vocab);
+    let worst = 0;
+    for (let t = 0; t < n; t++) {
+      const row = await model.head.forwardHidden(sequence.head, [golden.prompt[t + 1]], {
+        of: sequence.target,
+        from: t,
+      });
+      for (let i = 0; i < vocab; i++) worst = Math.max(worst, Math.abs(row[i] - golden.logits[t * vocab + i]));
+    }
+    expect(worst).toBeLessThan(2e-4);
+  });
+
+  it("drafts PyTorch's drafts, catching up from any point", async () => {
+    for (const { context, k, ids } of loadEagleGolden().drafts) {
+      const sequence = model.createSequence(256);
+      await model.greedy(sequence, context.slice(0, -1), 'last');
+      const source = new EagleDraftSource(model, sequence);
+      const draft = await source.propose(context, { k, minConfidence: 0, sampling: GREEDY, rng: null as never });
+      expect(draft.tokens).toEqual(ids);
+    }
+  });
+});
+
+describe('greedy speculative decoding with the head equals plain greedy decoding', () => {
+  const TOKENS = 40;
+  it.each<DraftLength>([1, 3, 5, 'auto'])('k = %s', async (k) => {
+    for (const prompt of prompts) {
+      const expected = await generate(model.target, model.target.createSequence(256), prompt, {
+        maxTokens: TOKENS,
+        sampling: GREEDY,
+      });
+      const sequence = model.createSequence(256);
+      const source = draftSource('eagle', undefined, { model, sequence });
+      const { tokens, counts } = await speculativeGenerate(model, sequence, source, prompt, {
+        maxTokens: TOKENS,
+        sampling: GREEDY,
+        draftLength: k,
+        fallback: false,
+      });
+      expect(tokens).toEqual(expected);
+      expect(speculativeStats(counts).acceptance_rate).toBeGreaterThan(0.3);
+    }
+  });
+
+  it('a truncated sequence catches up from the features it kept', async () => {
+    const [prompt] = prompts;
+    const sequence = model.createSequence(256);
+    await model.greedy(sequence, prompt.slice(0, -1), 'last');
+    const draft = () =>
+      new EagleDraftSource(model, sequence).propose(prompt, {
+        k: 4,
+        minConfidence: 0,
+        sampling: GREEDY,
+        rng: null as never,
+      });
+    const first = await draft();
+    sequence.truncate(prompt.length - 1); // drops the head's self-fed positions
+    const cut = new EagleSequence(sequence.target, sequence.head);
+    cut.truncate(10);
+    await model.greedy(sequence, prompt.slice(10, -1), 'last');
+    expect(sequence.head.length).toBeLessThanOrEqual(9);
+    expect(await draft()).toEqual(first);
+  });
+});
