@@ -18,7 +18,15 @@ import { readFloats, runPass, testGpu } from '../testing/gpu';
 import { packWeights } from '../testing/weights';
 import { Rng } from '../util/rng';
 import { kvValueBytes } from './kv-cache';
-import { ArgmaxKernel, AttentionKernel, EmbedKernel, QkNormRopeKernel, RmsNormKernel, SoftcapKernel } from './ops';
+import {
+  ArgmaxKernel,
+  AttentionKernel,
+  ColumnsKernel,
+  EmbedKernel,
+  QkNormRopeKernel,
+  RmsNormKernel,
+  SoftcapKernel,
+} from './ops';
 import { StepUniform } from './step';
 
 const EXACT = { atol: 1e-6, rtol: 1e-5 };
@@ -96,6 +104,50 @@ describe('rmsnorm', () => {
     await runPass(device, (pass) => kernel.encode(pass, bindGroup, tokens));
     const want = rmsNorm(x, weight, 1e-6).map((v, i) => v + before[i]);
     expectClose(await readFloats(device, out, x.length), want, SUMS, 'out');
+  });
+
+  it.each([64, 4])(
+    "two norms side by side in rows twice as wide: an EAGLE head's [norm(embedding); norm(hidden)] (%i threads)",
+    async (workgroup) => {
+      const rng = new Rng(4);
+      const [tokens, d] = [5, 96];
+      const [e, h] = [rng.floats(tokens * d, -3, 3), rng.floats(tokens * d, -2, 2)];
+      const [we, wh] = [rng.floats(d, 0.5, 1.5), rng.floats(d, 0.5, 1.5)];
+      const out = createStorage(device, 2 * tokens * d * 4, 'out');
+      const kernels = [0, d].map(
+        (offset) => new RmsNormKernel(device, d, 1e-5, workgroup, false, { stride: 2 * d, offset }),
+      );
+      const binds = [
+        kernels[0].bind({ step: step.buffer, weight: upload(we), x: upload(e), out }),
+        kernels[1].bind({ step: step.buffer, weight: upload(wh), x: upload(h), out }),
+      ];
+      step.write(tokens);
+      await runPass(device, (pass) => kernels.forEach((k, i) => k.encode(pass, binds[i], tokens)));
+      const [ne, nh] = [rmsNorm(e, we, 1e-5), rmsNorm(h, wh, 1e-5)];
+      const want = new Float32Array(2 * tokens * d);
+      for (let n = 0; n < tokens; n++) {
+        want.set(ne.subarray(n * d, (n + 1) * d), 2 * n * d);
+        want.set(nh.subarray(n * d, (n + 1) * d), (2 * n + 1) * d);
+      }
+      expectClose(await readFloats(device, out, want.length), want, SUMS, 'out');
+    },
+  );
+});
+
+describe('columns', () => {
+  it("copies each token's row into a block of columns (a target gathering its EAGLE features)", async () => {
+    const rng = new Rng(5);
+    const [tokens, d] = [4, 70];
+    const x = rng.floats(tokens * d);
+    const before = rng.floats(tokens * 3 * d);
+    const out = upload(before, 'out');
+    const kernel = new ColumnsKernel(device, d, { stride: 3 * d, offset: d });
+    const bindGroup = kernel.bind({ step: step.buffer, x: upload(x), out });
+    step.write(tokens - 1); // the step's count bounds the rows: the last stays as it was
+    await runPass(device, (pass) => kernel.encode(pass, bindGroup, tokens));
+    const want = before.slice();
+    for (let n = 0; n < tokens - 1; n++) want.set(x.subarray(n * d, (n + 1) * d), n * 3 * d + d);
+    expectClose(await readFloats(device, out, want.length), want, EXACT, 'out');
   });
 });
 
