@@ -5,8 +5,10 @@
  */
 
 import { expectedTensors, type ModelConfig, parseModelConfig } from '../loader/config';
+import { EAGLE3_ARCHITECTURE } from '../loader/eagle';
 import { f32ToF16 } from '../loader/half';
 import { Q4_GROUP, quantizeQ4 } from '../loader/q4';
+import { encodeSafetensors, type TensorToWrite } from '../loader/safetensors-writer';
 import { isQuantized, type ModelWeights, type WeightDType } from '../loader/weights';
 import { Rng } from '../util/rng';
 
@@ -102,4 +104,53 @@ function timingQ4(rng: Rng, count: number, bound: number) {
 export function randomModel(fields: Record<string, unknown>, seed: number, dtype: WeightDType = 'F32') {
   const config = parseModelConfig(llamaConfigJson(fields), 'random model');
   return { config, weights: randomWeights(config, seed, dtype) };
+}
+
+/**
+ * The files of an EAGLE-3 head for `target` with random weights (config.json and
+ * model.safetensors, as published heads lay them out): its draft vocabulary is every
+ * `stride`-th target id, its layer as wide as the target's, reading `layerIds`.
+ */
+export function randomEagleHeadFiles(
+  target: ModelConfig,
+  options: { layerIds: number[]; stride: number; seed: number },
+): Record<string, string | Uint8Array> {
+  const rng = new Rng(options.seed);
+  const { hiddenSize: d, intermediateSize: f, numHeads: nh, numKvHeads: nkv, headDim: hd, vocabSize } = target;
+  const draftVocab = Math.ceil(vocabSize / options.stride);
+  const matrix = (rows: number, cols: number): TensorToWrite => {
+    const bound = Math.sqrt(3 / cols);
+    return { dtype: 'F32', shape: [rows, cols], data: rng.floats(rows * cols, -bound, bound) };
+  };
+  const norm = (): TensorToWrite => ({ dtype: 'F32', shape: [d], data: rng.floats(d, 0.8, 1.2) });
+  const d2t = BigInt64Array.from({ length: draftVocab }, (_, i) => BigInt(i * options.stride - i));
+  const tensors: Record<string, TensorToWrite> = {
+    'fc.weight': matrix(d, 3 * d),
+    'midlayer.hidden_norm.weight': norm(),
+    'midlayer.input_layernorm.weight': norm(),
+    'midlayer.self_attn.q_proj.weight': matrix(nh * hd, 2 * d),
+    'midlayer.self_attn.k_proj.weight': matrix(nkv * hd, 2 * d),
+    'midlayer.self_attn.v_proj.weight': matrix(nkv * hd, 2 * d),
+    'midlayer.self_attn.o_proj.weight': matrix(d, nh * hd),
+    'midlayer.post_attention_layernorm.weight': norm(),
+    'midlayer.mlp.gate_proj.weight': matrix(f, d),
+    'midlayer.mlp.up_proj.weight': matrix(f, d),
+    'midlayer.mlp.down_proj.weight': matrix(d, f),
+    'norm.weight': norm(),
+    'lm_head.weight': matrix(draftVocab, d),
+    d2t: { dtype: 'I64', shape: [draftVocab], data: d2t },
+  };
+  const config = llamaConfigJson({
+    architectures: [EAGLE3_ARCHITECTURE],
+    vocab_size: vocabSize,
+    draft_vocab_size: draftVocab,
+    hidden_size: d,
+    intermediate_size: f,
+    num_hidden_layers: 1,
+    num_attention_heads: nh,
+    num_key_value_heads: nkv,
+    head_dim: hd,
+    eagle_aux_hidden_state_layer_ids: options.layerIds,
+  });
+  return { 'config.json': JSON.stringify(config), 'model.safetensors': encodeSafetensors(tensors) };
 }

@@ -10,9 +10,9 @@ import { randomModel } from '../model/random-weights';
 import { ReferenceModel, type ReferenceSequence } from '../ref/model';
 import type { LogitRules } from '../sampling/logit-rules';
 import { type TokenLogprob, tokenLogprob } from '../sampling/logprobs';
-import { distribution, GREEDY, type SamplingParams } from '../sampling/sampling';
+import { GREEDY, type SamplingParams } from '../sampling/sampling';
 import { FIXTURES, loadFixture, loadGolden } from '../testing/fixtures';
-import { expectCachesFresh } from '../testing/spec';
+import { chiSquare, exactMarginal as exactMarginalOf, expectCachesFresh } from '../testing/spec';
 import type { DraftLength } from './draft-length';
 import { type Draft, type DraftSource, draftSource } from './draft-source';
 import { ModelDraftSource } from './model-draft';
@@ -170,30 +170,8 @@ describe('speculative sampling keeps the target distribution', () => {
   const prompt = [0, 3];
   const sampling: SamplingParams = { temperature: 1, topK: 0, topP: 1 };
 
-  /** The exact marginal distribution of the token at output position `at` under the target alone. */
-  function exactMarginal(model: ReferenceModel, at: number, rules?: LogitRules): Float64Array {
-    const vocab = model.config.vocabSize;
-    const marginal = new Float64Array(vocab);
-    const walk = (context: number[], weight: number, depth: number) => {
-      const sequence = model.createSequence(16);
-      sequence.setLogitRules(rules, prompt.length);
-      const logits = model.forwardSync(sequence, context);
-      const p = distribution(logits.subarray(-vocab), sampling);
-      if (depth === at) {
-        for (let i = 0; i < vocab; i++) marginal[i] += weight * p[i];
-        return;
-      }
-      for (let i = 0; i < vocab; i++) walk([...context, i], weight * p[i], depth + 1);
-    };
-    walk(prompt, 1, 0);
-    return marginal;
-  }
-
-  /** Pearson's chi-square statistic of `counts` against `expected` probabilities. */
-  function chiSquare(counts: number[], expected: Float64Array) {
-    const n = counts.reduce((a, b) => a + b, 0);
-    return counts.reduce((sum, c, i) => sum + (c - n * expected[i]) ** 2 / (n * expected[i]), 0);
-  }
+  const exactMarginal = (model: ReferenceModel, at: number, rules?: LogitRules) =>
+    exactMarginalOf(model, prompt, sampling, at, rules);
 
   // Penalties strong enough to move these tiny distributions, and a bias on one token.
   const rules: LogitRules = {

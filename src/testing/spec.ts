@@ -2,7 +2,44 @@
 
 import { expect } from 'vitest';
 import type { CausalLM, Sequence } from '../model/types';
+import type { ReferenceModel } from '../ref/model';
+import type { LogitRules } from '../sampling/logit-rules';
+import { distribution, type SamplingParams } from '../sampling/sampling';
 import { expectBitwiseEqual } from './compare';
+
+/**
+ * The exact marginal distribution of the token at output position `at` after `prompt` under
+ * `model` alone, by enumerating every path (tiny vocabularies only).
+ */
+export function exactMarginal(
+  model: ReferenceModel,
+  prompt: number[],
+  sampling: SamplingParams,
+  at: number,
+  rules?: LogitRules,
+): Float64Array {
+  const vocab = model.config.vocabSize;
+  const marginal = new Float64Array(vocab);
+  const walk = (context: number[], weight: number, depth: number) => {
+    const sequence = model.createSequence(16);
+    sequence.setLogitRules(rules, prompt.length);
+    const logits = model.forwardSync(sequence, context);
+    const p = distribution(logits.subarray(-vocab), sampling);
+    if (depth === at) {
+      for (let i = 0; i < vocab; i++) marginal[i] += weight * p[i];
+      return;
+    }
+    for (let i = 0; i < vocab; i++) walk([...context, i], weight * p[i], depth + 1);
+  };
+  walk(prompt, 1, 0);
+  return marginal;
+}
+
+/** Pearson's chi-square statistic of `counts` against `expected` probabilities. */
+export function chiSquare(counts: number[], expected: Float64Array): number {
+  const n = counts.reduce((a, b) => a + b, 0);
+  return counts.reduce((sum, c, i) => sum + (c - n * expected[i]) ** 2 / (n * expected[i]), 0);
+}
 
 /**
  * After speculative decoding over `context`, the target's cache must hold every token but the
