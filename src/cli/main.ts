@@ -29,7 +29,8 @@ export const USAGE = `Usage: npx tandem generate --target <model dir|model id> -
   --top-k K           keep the K most likely tokens (default 0: off)
   --seed S            seed for sampling (default 0)
   --draft DIR|ID|ngram|none
-                      speculative decoding with a draft model (folder or id), prompt lookup, or none
+                      speculative decoding with a draft model (folder or id) or an EAGLE-3 head
+                      (a folder whose config.json says LlamaForCausalLMEagle3), prompt lookup, or none
   --draft-len K|auto  tokens drafted per step (default auto)
   --json              print one JSON object (text, token ids, finish reason, usage, adapter)
                       instead of streaming text`;
