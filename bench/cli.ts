@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import { requestNodeGpu } from '../src/gpu/node';
 import { directorySource } from '../src/loader/node-source';
 import { quantizeWeights } from '../src/loader/tensors';
-import { readPair } from '../src/model/pair';
+import { readHead, readPair } from '../src/model/pair';
 import { runInvariance } from './invariance';
 import { runProfile } from './profile';
 import { runBench } from './run';
@@ -26,14 +26,16 @@ export async function main(args: string[]): Promise<number> {
       json: { type: 'string' },
       target: { type: 'string', default: 'public/models/tandem-target' },
       draft: { type: 'string', default: 'public/models/tandem-draft' },
+      head: { type: 'string', default: 'public/models/tandem-target-eagle3' },
       profile: { type: 'boolean', default: false },
       invariance: { type: 'boolean', default: false },
       shape: { type: 'string', default: '' },
     },
   });
   const gpu = await requestNodeGpu();
-  const pair = await readPair({ target: directorySource(values.target), draft: directorySource(values.draft) });
-  const { target, draft } = pair as Required<typeof pair>;
+  const folders = await readPair({ target: directorySource(values.target), draft: directorySource(values.draft) });
+  const { target, draft } = folders as Required<typeof folders>;
+  const pair = { ...folders, head: await readHead(directorySource(values.head), target) };
   const environment = `node ${process.version}`;
   const log = (line: string) => console.error(line);
   const fixtures = [

@@ -12,10 +12,10 @@ import { type ModelResults, runModelSuite } from './suites/model';
 import { runShapesSuite, type ShapeResults } from './suites/shapes';
 import { runTtftSuite, type TtftResults } from './suites/ttft';
 
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 export interface BenchOptions {
-  /** The fixture pair (a draft model is needed), read by `readPair`. */
+  /** The fixture pair (a draft model is needed), read by `readPair`, and the target's EAGLE head if given. */
   pair: FolderPair;
   quick: boolean;
   /** Where it ran: "node v20.20.2", or the browser's user agent. */
@@ -74,6 +74,13 @@ export async function runBench(gpu: Gpu, options: BenchOptions, log: (line: stri
         `speculative ${run.spec_tok_s} tok/s (x${run.speedup}), acceptance ${run.acceptance_rate}, ` +
         `${run.mean_accepted_length} tokens per target pass (cost model: x${run.predicted_speedup}); a step ` +
         `${run.step_ms} ms: record ${run.record_ms} ms, wait ${run.wait_ms} ms; ${run.round_trips_per_token} round trips per token`,
+    );
+  }
+  if (decode.eagle) {
+    const e = decode.eagle;
+    log(
+      `EAGLE head: a step ${e.head_step_ms} ms (${e.head_step_ratio} of the target's); auto, greedy: x${e.speedup}, ` +
+        `acceptance ${e.acceptance_rate}, ${e.mean_accepted_length} tokens per target pass`,
     );
   }
   const { dispatches } = decode;

@@ -71,6 +71,11 @@ export const RESULT_FIELDS: Record<string, Kind> = {
   'decode.dispatches.draft_per_step': 'positive',
   'decode.runs[].spec_tok_s_range': 'array',
   'decode.runs[].predicted_speedup': 'positive',
+  'decode.eagle.head_step_ms': 'positive',
+  'decode.eagle.head_step_ratio': 'positive',
+  'decode.eagle.speedup': 'positive',
+  'decode.eagle.acceptance_rate': 'fraction',
+  'decode.eagle.mean_accepted_length': 'positive',
 
   'ttft.system_tokens': 'positive',
   'ttft.prompt_tokens': 'positive',
@@ -126,6 +131,12 @@ export const RESULT_FIELDS: Record<string, Kind> = {
   'shapes.pairs[].predicted[].by_k[].speedup': 'positive',
   'shapes.pairs[].predicted[].best_k': 'positive',
   'shapes.pairs[].predicted[].best_speedup': 'positive',
+  'shapes.eagle[].target': 'string',
+  'shapes.eagle[].draft_vocab': 'positive',
+  'shapes.eagle[].head_step_ms': 'positive',
+  'shapes.eagle[].target_decode_ms': 'positive',
+  'shapes.eagle[].head_step_ratio': 'positive',
+  'shapes.eagle[].predicted': 'array',
 };
 
 /** The values at `path` (several where it goes through arrays; none where something is missing). */
@@ -192,6 +203,17 @@ export const FIELDS_SINCE: Record<string, number> = {
   'ttft.shape.cold_ms': 3,
   'ttft.shape.restored_ms': 3,
   'ttft.shape.restored_ratio': 3,
+  'shapes.eagle[].target': 4,
+  'shapes.eagle[].draft_vocab': 4,
+  'shapes.eagle[].head_step_ms': 4,
+  'shapes.eagle[].target_decode_ms': 4,
+  'shapes.eagle[].head_step_ratio': 4,
+  'shapes.eagle[].predicted': 4,
+  'decode.eagle.head_step_ms': 4,
+  'decode.eagle.head_step_ratio': 4,
+  'decode.eagle.speedup': 4,
+  'decode.eagle.acceptance_rate': 4,
+  'decode.eagle.mean_accepted_length': 4,
 };
 
 export function checkResults(results: unknown): string[] {

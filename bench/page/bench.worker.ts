@@ -7,7 +7,7 @@
 import { expose } from 'comlink';
 import { requestGpu } from '../../src/gpu/device';
 import { urlSource } from '../../src/loader/source';
-import { readPair } from '../../src/model/pair';
+import { readHead, readPair } from '../../src/model/pair';
 import { type BenchResults, runBench } from '../run';
 
 export interface BenchWorker {
@@ -27,10 +27,11 @@ const worker: BenchWorker = {
     const gpu = await requestGpu(navigator.gpu);
     try {
       progress(0, 'loading the fixture models');
-      const pair = await readPair({
+      const folders = await readPair({
         target: urlSource(`${modelsUrl}tandem-target/`),
         draft: urlSource(`${modelsUrl}tandem-draft/`),
       });
+      const pair = { ...folders, head: await readHead(urlSource(`${modelsUrl}tandem-target-eagle3/`), folders.target) };
       try {
         return await runBench(gpu, { pair, quick, environment, progress }, log);
       } finally {

@@ -4,6 +4,10 @@
  * machine load hit both. Plain decoding runs through the same loop with no draft source, so
  * both sides are timed identically (decode only: from the first token to the last).
  * The measured fallback is off here: the point is to measure speculation itself.
+ *
+ * Given the target's EAGLE head too, it measures drafting with the head (runs with draft
+ * 'eagle', against plain decoding of the target without the head's feature export) and the
+ * head's step against the target's (`eagle`).
  */
 
 import { ReplyClock } from '../../src/engine/usage';
@@ -66,6 +70,14 @@ export interface DecodeResults {
   /** Dispatches one decode step records: in each decoder layer, and in all (embedding and head too). */
   dispatches: { target_per_layer: number; target_per_step: number; draft_per_layer: number; draft_per_step: number };
   runs: DecodeRun[];
+  /** With an EAGLE head: its decode step, and as a share of the target's; its headline run ('auto', greedy). */
+  eagle?: {
+    head_step_ms: number;
+    head_step_ratio: number;
+    speedup: number;
+    acceptance_rate: number;
+    mean_accepted_length: number;
+  };
 }
 
 export const HELD_OUT_REQUESTS = [
@@ -82,7 +94,12 @@ export async function runDecodeSuite(
 ): Promise<DecodeResults> {
   const tokens = quick ? 32 : 64;
   const capacity = 256;
-  const pair = await uploadPair(gpu, folders, { maxContext: capacity });
+  const pair = await uploadPair(gpu, { target: folders.target, draft: folders.draft }, { maxContext: capacity });
+  // The target again, built to export its EAGLE head's features, with the head.
+  const eaglePair = folders.head
+    ? await uploadPair(gpu, { target: folders.target, head: folders.head }, { maxContext: capacity })
+    : undefined;
+  const eagle = eaglePair?.eagle;
   const targetModel = pair.target.model;
   if (!pair.draft) throw new RangeError('the decode suite needs a draft model');
   const draftModel = pair.draft.model;
@@ -97,14 +114,14 @@ export async function runDecodeSuite(
 
   /** Decodes `prompt` with a draft source of `kind`; the speed counts the tokens after the first. */
   const decode = async (prompt: number[], kind: DraftKind, draftLength: DraftLength, sampling: SamplingParams) => {
-    const sequence = targetModel.createSequence(capacity);
+    const models = kind === 'eagle' && eagle ? [eagle.model.target as GpuModel, eagle.head] : [targetModel, draftModel];
+    const model = kind === 'eagle' && eagle ? eagle.model : targetModel;
+    const sequence = model.createSequence(capacity);
     draftSequence.truncate(0);
     const clock = new ReplyClock();
-    const readbacks = targetModel.readbacks + draftModel.readbacks;
-    const cpu = () => ({
-      record: targetModel.cpuTime.recordMs + draftModel.cpuTime.recordMs,
-      wait: targetModel.cpuTime.waitMs + draftModel.cpuTime.waitMs,
-    });
+    const sum = (of: (m: GpuModel) => number) => models.reduce((total, m) => total + of(m), 0);
+    const readbacks = sum((m) => m.readbacks);
+    const cpu = () => ({ record: sum((m) => m.cpuTime.recordMs), wait: sum((m) => m.cpuTime.waitMs) });
     // Counted from the first token on: the prompt's prefill is not a step.
     let before = cpu();
     let started = performance.now();
@@ -114,9 +131,9 @@ export async function runDecodeSuite(
       started = performance.now();
     };
     const result = await speculativeGenerate(
-      targetModel,
-      sequence,
-      draftSource(kind, { model: draftModel, sequence: draftSequence }),
+      model as typeof targetModel,
+      sequence as never,
+      draftSource(kind, { model: draftModel, sequence: draftSequence }, { model, sequence }),
       prompt,
       {
         maxTokens: tokens,
@@ -136,7 +153,7 @@ export async function runDecodeSuite(
     sequence.release();
     return {
       time: { wallMs, recordMs: after.record - before.record, waitMs: after.wait - before.wait },
-      roundTrips: targetModel.readbacks + draftModel.readbacks - readbacks,
+      roundTrips: sum((m) => m.readbacks) - readbacks,
       tokens: result.tokens,
       stats: speculativeStats(result.counts),
       tokS: clock.decodeTokensPerSecond(result.tokens.length),
@@ -156,6 +173,22 @@ export async function runDecodeSuite(
   };
   const targetStepMs = await stepMs(targetModel);
   const draftStepMs = await stepMs(draftModel);
+  // The head's step: one draft token fed its own hidden state, after a catch-up over the prompt.
+  let headStepMs = 0;
+  if (eagle) {
+    const sequence = eagle.model.createSequence(capacity);
+    const prompt = prompts[0];
+    await eagle.model.greedy(sequence, prompt.slice(0, -1), 'last');
+    await eagle.head.greedyHidden(sequence.head, prompt.slice(1), { of: sequence.target, from: 0 });
+    const length = sequence.head.length;
+    headStepMs = (
+      await time(async () => {
+        sequence.head.truncate(length);
+        await eagle.head.greedyHidden(sequence.head, prompt.slice(-1), 'own');
+      }, 5)
+    ).median;
+    sequence.release();
+  }
   const dispatchCount = (model: GpuModel) => {
     const sequence = model.createSequence(capacity);
     const count = model.countDispatches(sequence, 1);
@@ -213,7 +246,8 @@ export async function runDecodeSuite(
     const specTokS = specSummary.median;
     const positions = Math.max(...perPosition.map((p) => p.length));
     // The cost model with this run's counts per target pass (bench/predict.ts).
-    const passMs = (draftForwards / steps) * draftStepMs + verifyMs(verify, 1 + drafted / steps);
+    const passMs =
+      (draftForwards / steps) * (kind === 'eagle' ? headStepMs : draftStepMs) + verifyMs(verify, 1 + drafted / steps);
     const predicted = (((accepted + steps) / steps) * targetStepMs) / passMs;
     return {
       draft: kind,
@@ -246,9 +280,17 @@ export async function runDecodeSuite(
   for (const k of lengths) runs.push(await measure('model', k, 0));
   runs.push(await measure('ngram', 'auto', 0));
   runs.push(await measure('model', 'auto', 0.7));
+  if (eagle) {
+    for (const k of (quick ? ['auto'] : [3, 5, 'auto']) as DraftLength[]) runs.push(await measure('eagle', k, 0));
+    runs.push(await measure('eagle', 'auto', 0.7));
+  }
   draftSequence.release();
   targetModel.destroy();
   draftModel.destroy();
+  // The head first: it shares the target's embedding. The tokenizer is the caller's.
+  eagle?.head.destroy();
+  eaglePair?.target.model.destroy();
+  const eagleRun = runs.find((r) => r.draft === 'eagle' && r.draft_length === 'auto' && r.temperature === 0);
 
   const headline = runs.find(
     (r) => r.draft === 'model' && r.draft_length === 'auto' && r.temperature === 0,
@@ -268,5 +310,14 @@ export async function runDecodeSuite(
       draft_per_step: draftDispatches.total,
     },
     runs,
+    ...(eagleRun && {
+      eagle: {
+        head_step_ms: round(headStepMs),
+        head_step_ratio: round(headStepMs / targetStepMs),
+        speedup: eagleRun.speedup,
+        acceptance_rate: eagleRun.acceptance_rate,
+        mean_accepted_length: eagleRun.mean_accepted_length,
+      },
+    }),
   };
 }

@@ -4,13 +4,18 @@
  * weights agree with nothing), so for each target/draft pair the suite reports the speed-up
  * *predicted* from the measured draft step, target step and verify costs at stated acceptance
  * rates (bench/predict.ts). Models are loaded one at a time and freed after.
+ *
+ * EAGLE-3 heads of the Llama targets' shapes (one layer over [embedding; hidden], a draft
+ * vocabulary of 32,000) are measured too: their step against the target's, and the speed-up
+ * predicted at stated mean accepted lengths (`eagle`).
  */
 
 import type { Gpu } from '../../src/gpu/device';
 import { GpuModel } from '../../src/model/gpu-model';
-import { timingWeights } from '../../src/model/random-weights';
+import { timingEagleHead, timingWeights } from '../../src/model/random-weights';
+import { prefixBytes } from '../../src/model/types';
 import { Rng } from '../../src/util/rng';
-import { type Prediction, predict } from '../predict';
+import { type Prediction, predict, verifyMs } from '../predict';
 import { parameterCount, QUICK_PAIRS, type Quantization, SHAPE_PAIRS, type Shape } from '../shapes';
 import { time } from '../stats';
 import { round } from './kernels';
@@ -49,11 +54,57 @@ export interface ShapePairResult {
   predicted: Prediction[];
 }
 
+/** An EAGLE-3 head of a target's shape: its step, and the speed-up predicted from it. */
+export interface ShapeEagleResult {
+  target: string;
+  draft_vocab: number;
+  head_step_ms: number;
+  target_decode_ms: number;
+  /** head step / target step */
+  head_step_ratio: number;
+  /** Predicted, not measured: k = 4 drafts a pass, at stated tokens per target pass. */
+  predicted: { tokens_per_pass: number; k: number; speedup: number }[];
+}
+
 export interface ShapeResults {
   context_tokens: number;
   acceptance_rates: number[];
   models: ShapeModelResult[];
   pairs: ShapePairResult[];
+  eagle: ShapeEagleResult[];
+}
+
+/** Tokens per target pass the EAGLE predictions are made at (EAGLE-3 reports 3-4 and more with trees). */
+export const STATED_ACCEPTED_LENGTHS = [3, 4];
+const EAGLE_DRAFT_VOCAB = 32000;
+const EAGLE_K = 4;
+/** The targets whose heads are measured: Llama 3's, as published heads exist for them. */
+const EAGLE_TARGETS = ['Llama-3.2-1B', 'Llama-3.2-1B q4f16_1', 'Llama-3.1-8B q4f16_1'];
+
+/** An EAGLE head's decode step for a target of `shape`, after `context` positions, ms. */
+async function measureHeadStep(gpu: Gpu, shape: Shape, context: number, runs: number): Promise<number> {
+  const dtype = shape.quantization === 'q4f16_1' ? 'Q4F16' : 'F16';
+  const { config, weights } = timingEagleHead(
+    shape.config,
+    Math.min(EAGLE_DRAFT_VOCAB, shape.config.vocabSize),
+    3,
+    dtype,
+  );
+  const head = await GpuModel.create(gpu, config, weights, { maxContext: context + 32 });
+  const sequence = head.createSequence(context + 32);
+  try {
+    // A context of `context` positions (their keys and values are zeros: the timing is the same).
+    head.writePrefix(sequence, new Array(context).fill(0), new Uint8Array(prefixBytes(head, context)));
+    return (
+      await time(async () => {
+        sequence.truncate(context);
+        await head.greedyHidden(sequence, [1], 'own');
+      }, runs + 2)
+    ).median;
+  } finally {
+    sequence.release();
+    head.destroy();
+  }
 }
 
 async function measureShape(
@@ -146,5 +197,30 @@ export async function runShapesSuite(
       }),
     });
   }
-  return { context_tokens: context, acceptance_rates: STATED_ACCEPTANCE, models, pairs };
+  const eagle: ShapeEagleResult[] = [];
+  const heads = quick
+    ? [QUICK_PAIRS[0].target]
+    : SHAPE_PAIRS.map((p) => p.target).filter((t) => EAGLE_TARGETS.includes(t.name));
+  for (const shape of heads) {
+    const target = models.find((m) => m.name === shape.name && m.role === 'target');
+    if (!target) continue;
+    const headMs = await measureHeadStep(gpu, shape, context, runs);
+    const passMs = EAGLE_K * headMs + verifyMs(target.verify, EAGLE_K + 1);
+    eagle.push({
+      target: target.name,
+      draft_vocab: Math.min(EAGLE_DRAFT_VOCAB, shape.config.vocabSize),
+      head_step_ms: round(headMs),
+      target_decode_ms: target.decode_ms,
+      head_step_ratio: round(headMs / target.decode_ms),
+      predicted: STATED_ACCEPTED_LENGTHS.map((length) => ({
+        tokens_per_pass: length,
+        k: EAGLE_K,
+        speedup: round((length * target.decode_ms) / passMs),
+      })),
+    });
+    log(
+      `shape ${target.name}: EAGLE head step ${round(headMs)} ms (${round(headMs / target.decode_ms)} of the target's)`,
+    );
+  }
+  return { context_tokens: context, acceptance_rates: STATED_ACCEPTANCE, models, pairs, eagle };
 }

@@ -96,7 +96,7 @@ export function parseEagleConfig(json: unknown, target: ModelConfig, source = 'c
 }
 
 /** The head's tensors by the names the models read, with the shape each must have. */
-function expectedHeadTensors(head: ModelConfig): Map<string, number[]> {
+export function expectedHeadTensors(head: ModelConfig): Map<string, number[]> {
   const { hiddenSize: d, intermediateSize: f, numHeads: nh, numKvHeads: nkv, headDim: hd } = head;
   const p = 'model.layers.0';
   return new Map([

@@ -50,12 +50,7 @@ export async function readPair(
   const target = await loadModelFolder(sources.target, (p) => onProgress?.('target', p));
   if (!sources.draft) return { target };
   try {
-    if (await holdsEagleHead(sources.draft)) {
-      const embedding = target.weights.get('model.embed_tokens.weight');
-      if (!embedding) throw new TensorMissingError(`${target.name}: no embedding for its EAGLE head to share`);
-      const head = await loadEagleHead(sources.draft, { config: target.config, embedding });
-      return { target, head: { name: sources.draft.name, head } };
-    }
+    if (await holdsEagleHead(sources.draft)) return { target, head: await readHead(sources.draft, target) };
     const draft = await loadModelFolder(sources.draft, (p) => onProgress?.('draft', p));
     try {
       checkVocabularies(target.tokenizer, draft.tokenizer);
@@ -126,6 +121,13 @@ export function destroyPair(pair: ModelPair): void {
     loaded?.model.destroy();
     loaded?.folder.tokenizer.dispose();
   }
+}
+
+/** The EAGLE head in `source`, checked against `target`, which it embeds with. */
+export async function readHead(source: ModelSource, target: ModelFolder): Promise<{ name: string; head: EagleHead }> {
+  const embedding = target.weights.get('model.embed_tokens.weight');
+  if (!embedding) throw new TensorMissingError(`${target.name}: no embedding for its EAGLE head to share`);
+  return { name: source.name, head: await loadEagleHead(source, { config: target.config, embedding }) };
 }
 
 /** Whether a draft folder holds an EAGLE head rather than a draft model (its config.json says which). */

@@ -5,7 +5,7 @@
  */
 
 import { expectedTensors, type ModelConfig, parseModelConfig } from '../loader/config';
-import { EAGLE3_ARCHITECTURE } from '../loader/eagle';
+import { EAGLE3_ARCHITECTURE, expectedHeadTensors } from '../loader/eagle';
 import { f32ToF16 } from '../loader/half';
 import { Q4_GROUP, quantizeQ4 } from '../loader/q4';
 import { encodeSafetensors, type TensorToWrite } from '../loader/safetensors-writer';
@@ -62,12 +62,17 @@ export function randomWeights(config: ModelConfig, seed: number, dtype: WeightDT
  * matrix that gives the same bounds). That takes a memory copy's time instead of minutes of
  * drawing every value; a kernel's speed does not depend on the values it reads.
  */
-export function timingWeights(config: ModelConfig, seed: number, dtype: 'F16' | 'Q4F16' = 'F16'): ModelWeights {
+export function timingWeights(
+  config: ModelConfig,
+  seed: number,
+  dtype: 'F16' | 'Q4F16' = 'F16',
+  shapes: Map<string, number[]> = expectedTensors(config),
+): ModelWeights {
   const rng = new Rng(seed);
   const weights: ModelWeights = new Map();
   const POOL = 1 << 16;
   const BLOCK = 1 << 12;
-  for (const [name, shape] of expectedTensors(config)) {
+  for (const [name, shape] of shapes) {
     const count = shape.reduce((a, b) => a * b, 1);
     if (shape.length !== 2) {
       const norm = 1 - config.normOffset;
@@ -153,4 +158,23 @@ export function randomEagleHeadFiles(
     eagle_aux_hidden_state_layer_ids: options.layerIds,
   });
   return { 'config.json': JSON.stringify(config), 'model.safetensors': encodeSafetensors(tensors) };
+}
+
+/**
+ * An EAGLE-3 head for a target of `target`'s shape, with timing weights (`timingWeights`) and
+ * its own copy of an embedding of the target's shape: for benchmarks of a head's step.
+ */
+export function timingEagleHead(target: ModelConfig, draftVocab: number, seed: number, dtype: 'F16' | 'Q4F16' = 'F16') {
+  const config: ModelConfig = {
+    ...target,
+    numLayers: 1,
+    layers: target.layers.slice(0, 1),
+    vocabSize: draftVocab,
+    tieWordEmbeddings: false,
+    hiddenInput: true,
+  };
+  const shapes = expectedHeadTensors(config);
+  shapes.delete('fc.weight'); // the target applies it
+  shapes.set('model.embed_tokens.weight', [target.vocabSize, target.hiddenSize]);
+  return { config, weights: timingWeights(config, seed, dtype, shapes) };
 }

@@ -79,14 +79,14 @@ export function checkSettings(): string[] {
 
 /**
  * Settings that depend on others: the draft's source and length apply only with speculation
- * on, and "Draft model" only when a draft model is loaded (else prompt lookup is chosen).
+ * on, and "Draft model" only when a draft model or an EAGLE head is loaded (else prompt lookup is chosen).
  */
 export function applyDependencies(hasDraftModel: boolean): void {
   const speculative = input<HTMLInputElement>('speculative').checked;
   const source = input<HTMLSelectElement>('draft-source');
   const modelOption = source.querySelector('option[value="model"]') as HTMLOptionElement;
   modelOption.disabled = !hasDraftModel;
-  modelOption.textContent = hasDraftModel ? 'Draft model' : 'Draft model (none loaded)';
+  modelOption.textContent = hasDraftModel ? 'Draft model or EAGLE head' : 'Draft model (none loaded)';
   if (!hasDraftModel && source.value === 'model') source.value = 'ngram';
   if (hasDraftModel && !source.dataset.chosen) source.value = 'model';
   source.disabled = !speculative;
