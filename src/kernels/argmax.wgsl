@@ -14,7 +14,7 @@ override SLICES: u32 = (V + SLICE - 1u) / SLICE;
 override STAGE: u32 = 0u;
 override WG: u32 = 256u;
 
-struct Step { tokens: u32, start: u32, _pad0: u32, _pad1: u32 }
+struct Step { tokens: u32, start: u32, chain: u32, _pad1: u32 }
 
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<storage, read> logits: array<f32>;       // (tokens, V)

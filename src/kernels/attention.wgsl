@@ -1,6 +1,8 @@
 // Causal attention over the KV cache with grouped-query heads.
 // One workgroup per (query head, token): token n sits at position p = step.start + n and
 // attends to cached positions 0..p, or with a WINDOW to the last WINDOW of them (p - WINDOW, p].
+// In a tree pass a leaf's position p = position_of(n) is below its slot step.start + n: it walks
+// positions 0..p as a token at p would, reading position p's key and value from its own slot.
 // Query head h reads KV head h / (NH / NKV). Scores are q . k * SCALE, soft-capped to
 // SOFTCAP tanh(s / SOFTCAP) when SOFTCAP > 0 (Gemma 2).
 //
@@ -33,7 +35,7 @@ override SEGMENTS: u32 = 1u; // segments of the longest context: the partials' s
 
 const NEG_LARGE = -3.0e38;  // stands for -infinity (WGSL constants cannot be infinite)
 
-struct Step { tokens: u32, start: u32, _pad0: u32, _pad1: u32 }
+struct Step { tokens: u32, start: u32, chain: u32, _pad1: u32 }
 
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<storage, read> q: array<vec4f>;        // (tokens, NH, HD / 4), rotated
@@ -53,7 +55,9 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
   let segment = wg.z;
   if (n >= step.tokens) { return; }
   let kvh = h / (NH / NKV);
-  let length = step.start + n + 1u;
+  let p = position_of(n);
+  let own = step.start + n;  // the slot its key and value were written to
+  let length = p + 1u;
   let segments = (length + SPLIT - 1u) / SPLIT;
   if (segment >= segments) { return; }
   let first = select(0u, length - WINDOW, WINDOW > 0u && length > WINDOW);  // the first position seen
@@ -71,7 +75,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
     let seen = pos >= first && pos < seg_to;
     var s = NEG_LARGE;
     if (seen) {
-      let k = (pos * NKV + kvh) * hd4;
+      let k = (select(pos, own, pos == p) * NKV + kvh) * hd4;
       var qk = 0.0;
       for (var i = 0u; i < hd4; i++) { qk += dot(q_tile[i], key4(k + i)); }
       s = qk * SCALE;
@@ -97,20 +101,18 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
     l = l * correction + reduce[0];
     if (t < HD) {
       let count = min(WG, seg_to - tile);
-      let v = (tile * NKV + kvh) * HD + t;  // the cache index of position tile, dimension t
-      let stride = NKV * HD;                // from one position to the next
       var s0 = 0.0;
       var s1 = 0.0;
       var s2 = 0.0;
       var s3 = 0.0;
       var j = 0u;
       for (; j + 4u <= count; j += 4u) {
-        s0 += probs[j] * value(v + j * stride);
-        s1 += probs[j + 1u] * value(v + (j + 1u) * stride);
-        s2 += probs[j + 2u] * value(v + (j + 2u) * stride);
-        s3 += probs[j + 3u] * value(v + (j + 3u) * stride);
+        s0 += probs[j] * value_at(tile + j, p, own, kvh, t);
+        s1 += probs[j + 1u] * value_at(tile + j + 1u, p, own, kvh, t);
+        s2 += probs[j + 2u] * value_at(tile + j + 2u, p, own, kvh, t);
+        s3 += probs[j + 3u] * value_at(tile + j + 3u, p, own, kvh, t);
       }
-      for (; j < count; j++) { s0 += probs[j] * value(v + j * stride); }
+      for (; j < count; j++) { s0 += probs[j] * value_at(tile + j, p, own, kvh, t); }
       acc = acc * correction + ((s0 + s1) + (s2 + s3));
     }
     m = m_new;
@@ -128,4 +130,10 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
     partials[base + HD] = m;
     partials[base + HD + 1u] = l;
   }
+}
+
+// Dimension t of KV head kvh's value at position pos, for a token at position p whose own key
+// and value are in slot `own` (p itself but in a tree pass).
+fn value_at(pos: u32, p: u32, own: u32, kvh: u32, t: u32) -> f32 {
+  return value((select(pos, own, pos == p) * NKV + kvh) * HD + t);
 }

@@ -11,7 +11,7 @@ override WG: u32 = 64u;     // >= HD
 override SPLIT: u32 = 512u;
 override SEGMENTS: u32 = 1u;
 
-struct Step { tokens: u32, start: u32, _pad0: u32, _pad1: u32 }
+struct Step { tokens: u32, start: u32, chain: u32, _pad1: u32 }
 
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<storage, read> partials: array<f32>;  // (tokens, NH, SEGMENTS, HD + 2)
@@ -22,7 +22,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
   let h = wg.x;
   let n = wg.y;
   if (n >= step.tokens || t >= HD) { return; }
-  let length = step.start + n + 1u;
+  let length = position_of(n) + 1u;
   let segments = (length + SPLIT - 1u) / SPLIT;
   if (segments == 1u) { return; }
   let base = (n * NH + h) * SEGMENTS * (HD + 2u);

@@ -23,7 +23,7 @@ const TILE = 16u;
 const MAX_HD4 = 64u;
 const NEG_LARGE = -3.0e38;  // stands for -infinity (WGSL constants cannot be infinite)
 
-struct Step { tokens: u32, start: u32, _pad0: u32, _pad1: u32 }
+struct Step { tokens: u32, start: u32, chain: u32, _pad1: u32 }
 
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<storage, read> q: array<vec4f>;        // (tokens, NH, HD / 4), rotated
@@ -37,7 +37,9 @@ fn main(@builtin(global_invocation_id) id: vec3u) {
   if (n >= step.tokens) { return; }
   let hd4 = HD / 4u;
   let kvh = h / (NH / NKV);
-  let length = step.start + n + 1u;
+  let p = position_of(n);    // below its slot for a leaf of a tree pass (attention.wgsl)
+  let own = step.start + n;  // the slot its key and value were written to
+  let length = p + 1u;
   let first = select(0u, length - WINDOW, WINDOW > 0u && length > WINDOW);  // the first position seen
   let q_at = (n * NH + h) * hd4;
 
@@ -53,7 +55,7 @@ fn main(@builtin(global_invocation_id) id: vec3u) {
         scores[j] = NEG_LARGE;
         continue;
       }
-      let k = ((tile + j) * NKV + kvh) * hd4;
+      let k = (select(tile + j, own, tile + j == p) * NKV + kvh) * hd4;
       var qk = 0.0;
       for (var i = 0u; i < hd4; i++) { qk += dot(q[q_at + i], key4(k + i)); }
       var s = qk * SCALE;
@@ -69,7 +71,7 @@ fn main(@builtin(global_invocation_id) id: vec3u) {
       if (tile + j < first) { continue; }
       let e = exp(scores[j] - m_new);
       l += e;
-      let v = ((tile + j) * NKV + kvh) * hd4;
+      let v = (select(tile + j, own, tile + j == p) * NKV + kvh) * hd4;
       for (var i = 0u; i < hd4; i++) { acc[i] += e * value4(v + i); }
     }
     m = m_new;

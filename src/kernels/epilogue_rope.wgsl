@@ -4,7 +4,8 @@
 // embedding turns together by the angle p * inv_freq[i] of the token's position p:
 //   (a, b) -> (a cos - b sin, b cos + a sin)
 // Rotated queries go to y; rotated keys, and values as they are, straight into the KV cache at
-// position p, so the projection's output never goes through memory.
+// the token's slot, so the projection's output never goes through memory. The slot is
+// step.start + n; the position p is the same but for a tree pass's leaves (position_of).
 
 override NH: u32;     // query heads
 override NKV: u32;    // key/value heads
@@ -19,9 +20,10 @@ fn store_pair(j: u32, n: u32, a: f32, b: f32) {
   let half = HD / 2u;
   let head = j / half;  // query heads first, then key heads, then value heads
   let i = j % half;
-  let p = step.start + n;
+  let p = position_of(n);
+  let slot = step.start + n;
   if (head >= NH + NKV) {
-    let at = (p * NKV + head - NH - NKV) * HD;
+    let at = (slot * NKV + head - NH - NKV) * HD;
     store_v(at + i, a);
     store_v(at + half + i, b);
     return;
@@ -34,7 +36,7 @@ fn store_pair(j: u32, n: u32, a: f32, b: f32) {
     y[(n * NH + head) * HD + i] = ra;
     y[(n * NH + head) * HD + half + i] = rb;
   } else {
-    let at = (p * NKV + head - NH) * HD;
+    let at = (slot * NKV + head - NH) * HD;
     store_k(at + i, ra);
     store_k(at + half + i, rb);
   }

@@ -18,6 +18,7 @@ import ropeCode from './epilogue_rope.wgsl?raw';
 import { type KvFormat, kvWriteCode } from './kv-cache';
 import type { HeadShape } from './ops';
 import q4Code from './q4.wgsl?raw';
+import { TREE_POSITION_CODE } from './step';
 
 export interface LinearShape {
   rows: number; // weight rows: output features, or twice the outputs with a pair epilogue
@@ -110,7 +111,7 @@ export function linearCode(code: string, output: LinearOutput): string {
     output.kind === 'gate'
       ? gateCode
       : output.kind === 'rope'
-        ? `${ropeCode}${kvWriteCode(output.kv ?? 'f32', 7)}`
+        ? `${ropeCode}${kvWriteCode(output.kv ?? 'f32', 7)}${TREE_POSITION_CODE}`
         : '// Never called: PAIR_SPAN is 0.\nfn store_pair(j: u32, n: u32, a: f32, b: f32) {}\n';
   return `${code}\n${q4Code}\n${epilogue}`;
 }

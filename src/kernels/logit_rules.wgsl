@@ -10,7 +10,7 @@
 
 override V: u32;
 
-struct Step { tokens: u32, start: u32, _pad0: u32, _pad1: u32 }
+struct Step { tokens: u32, start: u32, chain: u32, _pad1: u32 }
 struct Rules { repetition: f32, inverse_repetition: f32, frequency: f32, presence: f32, count_from: u32, _pad0: u32, _pad1: u32, _pad2: u32 }
 
 @group(0) @binding(0) var<uniform> head: Step;                    // the rows: head.tokens of them

@@ -19,6 +19,7 @@ import qkNormRopeCode from './qk_norm_rope.wgsl?raw';
 import rmsnormCode from './rmsnorm.wgsl?raw';
 import sampleCode from './sample.wgsl?raw';
 import softcapCode from './softcap.wgsl?raw';
+import { TREE_POSITION_CODE } from './step';
 
 const FORMATS: Record<WeightDType, number> = { F32: 0, F16: 1, BF16: 2, Q4F16: 3, Q4F32: 4 };
 
@@ -155,8 +156,8 @@ export class AttentionKernel extends ComputeKernel {
     const segments = serial ? 1 : Math.ceil(limits.maxContext / split);
     const label = `attention ${nh}/${nkv}x${hd}${serial ? ' serial' : ''}${shape.window ? ` window ${shape.window}` : ''} ${kv}`;
     const code = serial
-      ? `${attentionSerialCode}${kvReadCode(kv, 'four')}`
-      : `${attentionCode}${kvReadCode(kv, 'one')}`;
+      ? `${attentionSerialCode}${kvReadCode(kv, 'four')}${TREE_POSITION_CODE}`
+      : `${attentionCode}${kvReadCode(kv, 'one')}${TREE_POSITION_CODE}`;
     const splitting: Record<string, number> = serial ? {} : { SPLIT: split, SEGMENTS: segments };
     super(device, label, code, {
       NH: nh,
@@ -176,7 +177,7 @@ export class AttentionKernel extends ComputeKernel {
       const floats = segments > 1 ? limits.maxTokens * nh * segments * (hd + 2) : 1;
       this.partials = createStorage(device, floats * 4, `${label} partials`);
       if (segments > 1) {
-        this.combine = new ComputeKernel(device, `${label} combine`, attentionCombineCode, {
+        this.combine = new ComputeKernel(device, `${label} combine`, `${attentionCombineCode}${TREE_POSITION_CODE}`, {
           NH: nh,
           HD: hd,
           WG: wg,
@@ -234,13 +235,18 @@ export class QkNormRopeKernel extends ComputeKernel {
     kv: KvFormat = 'f32',
   ) {
     const { numHeads: nh, numKvHeads: nkv, headDim: hd } = heads;
-    super(device, `qk-norm rope ${nh}/${nkv}x${hd} ${kv}`, `${qkNormRopeCode}${kvWriteCode(kv, 7)}`, {
-      NH: nh,
-      NKV: nkv,
-      HD: hd,
-      EPS: eps,
-      WG: workgroup,
-    });
+    super(
+      device,
+      `qk-norm rope ${nh}/${nkv}x${hd} ${kv}`,
+      `${qkNormRopeCode}${kvWriteCode(kv, 7)}${TREE_POSITION_CODE}`,
+      {
+        NH: nh,
+        NKV: nkv,
+        HD: hd,
+        EPS: eps,
+        WG: workgroup,
+      },
+    );
   }
   bind(b: {
     step: GPUBuffer;

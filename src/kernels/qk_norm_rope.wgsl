@@ -15,7 +15,7 @@ override HD: u32;
 override EPS: f32;
 override WG: u32 = 64u;
 
-struct Step { tokens: u32, start: u32, _pad0: u32, _pad1: u32 }
+struct Step { tokens: u32, start: u32, chain: u32, _pad1: u32 }
 
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<storage, read> qkv: array<f32>;             // (tokens, (NH + 2 NKV) HD)
@@ -34,9 +34,10 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
   let n = wg.y;
   if (n >= step.tokens) { return; }
   let src = (n * (NH + 2u * NKV) + head) * HD;
-  let p = step.start + n;
+  let p = position_of(n);    // RoPE's position; the KV cache slot is step.start + n
+  let slot = step.start + n;
   if (head >= NH + NKV) {
-    let at = (p * NKV + head - NH - NKV) * HD;
+    let at = (slot * NKV + head - NH - NKV) * HD;
     for (var i = t; i < HD; i += WG) { store_v(at + i, qkv[src + i]); }
     return;
   }
@@ -71,7 +72,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
       q[(n * NH + head) * HD + i] = ra;
       q[(n * NH + head) * HD + half + i] = rb;
     } else {
-      let at = (p * NKV + head - NH) * HD;
+      let at = (slot * NKV + head - NH) * HD;
       store_k(at + i, ra);
       store_k(at + half + i, rb);
     }

@@ -14,7 +14,7 @@
 override V: u32;
 override WG: u32 = 256u;
 
-struct Step { tokens: u32, start: u32, _pad0: u32, _pad1: u32 }
+struct Step { tokens: u32, start: u32, chain: u32, _pad1: u32 }
 struct Sampling { temperature: f32, top_p: f32, top_k: u32, seed: u32 }
 
 @group(0) @binding(0) var<uniform> step: Step;

@@ -107,6 +107,15 @@ export class EagleTarget<S extends Sequence, H extends Sequence> implements Caus
     return this.target.sampleWithLogits(sequence.target, tokens, sampling, seed);
   }
 
+  greedyTree(sequence: EagleSequence<S, H>, tokens: ArrayLike<number>, chain: number): Promise<Uint32Array> {
+    if (!this.target.greedyTree) throw new Error('this target has no tree verify pass');
+    return this.target.greedyTree(sequence.target, tokens, chain);
+  }
+
+  moveSlot(sequence: EagleSequence<S, H>, from: number, to: number): void {
+    this.target.moveSlot?.(sequence.target, from, to);
+  }
+
   copyPrefix(from: EagleSequence<S, H>, to: EagleSequence<S, H>, length: number): void {
     this.target.copyPrefix(from.target, to.target, length);
     this.head.copyPrefix(from.head, to.head, Math.min(from.head.length, Math.max(0, length - 1)));

@@ -93,6 +93,7 @@ interface Activations extends LayerActivations {
   ids: GPUBuffer; // (B) u32
   idsReadback: GPUBuffer; // (B) u32, MAP_READ
   logitsReadback: GPUBuffer; // (B, vocab), MAP_READ
+  slot: GPUBuffer; // one position's keys and values, every layer, and its features: moveSlot's stop on the way
   captured?: GPUBuffer; // (B, 3d): the inputs of the layers an EAGLE head reads
   features?: GPUBuffer; // (B, d): those, projected by the head's fc
 }
@@ -249,6 +250,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
       logits: f32(B * vocabSize, 'logits'),
       ids: f32(B, 'ids'),
       idsReadback: readback(B, 'ids readback'),
+      slot: f32(2 * config.numLayers * nkv * hd + d, 'slot'),
       logitsReadback: readback(B * vocabSize, 'logits readback'),
     };
     this.ropes = config.ropes.map((rope, i) => {
@@ -535,6 +537,35 @@ export class GpuModel implements CausalLM<GpuSequence> {
     return ((await this.run(sequence, tokens, 'last', 'ids', { hidden })).ids as Uint32Array)[0];
   }
 
+  /**
+   * A tree verify pass (speculative/tree.ts): the first `chain` tokens are the newest token and
+   * its chain of drafts, the rest leaves beside the chain (kernels/step.ts). The argmax of each row.
+   */
+  async greedyTree(sequence: GpuSequence, tokens: ArrayLike<number>, chain: number): Promise<Uint32Array> {
+    if (tokens.length > this.maxBatch) throw new RangeError(`a tree pass takes at most ${this.maxBatch} tokens`);
+    if (sequence.rules?.active) throw new Error('logit rules count tokens along a chain, not a tree');
+    return (await this.run(sequence, tokens, 'all', 'ids', { chain })).ids as Uint32Array;
+  }
+
+  /** Makes slot `to` hold slot `from`'s keys, values and features (a tree's accepted leaf, moved to its position). */
+  moveSlot(sequence: GpuSequence, from: number, to: number): void {
+    const { numKvHeads, headDim } = this.config;
+    const bytes = numKvHeads * headDim * kvValueBytes(this.kvFormat);
+    const rows = [...sequence.kCache, ...sequence.vCache].map((buffer) => ({ buffer, bytes }));
+    const { features } = sequence.extra;
+    if (features) rows.push({ buffer: features, bytes: this.featureWidth * 4 });
+    // A buffer cannot be copied onto itself: through `slot`, in one command buffer.
+    const encoder = this.gpu.device.createCommandEncoder();
+    let at = 0;
+    for (const row of rows) {
+      encoder.copyBufferToBuffer(row.buffer, from * row.bytes, this.act.slot, at, row.bytes);
+      encoder.copyBufferToBuffer(this.act.slot, at, row.buffer, to * row.bytes, row.bytes);
+      at += Math.ceil(row.bytes / 4) * 4;
+    }
+    this.gpu.device.queue.submit([encoder.finish()]);
+    sequence.tokens[to] = sequence.tokens[from];
+  }
+
   /** A token drawn on the GPU from the last token's distribution: only its id is read back. */
   async sample(sequence: GpuSequence, tokens: ArrayLike<number>, sampling: SamplingParams, seed: number) {
     return (await this.sampleWithLogits(sequence, tokens, sampling, seed, false)).id;
@@ -573,12 +604,12 @@ export class GpuModel implements CausalLM<GpuSequence> {
     tokens: ArrayLike<number>,
     rows: Rows,
     want: Want,
-    options: { before?: () => void; withLogits?: boolean; hidden?: HiddenInput<GpuSequence> } = {},
+    options: { before?: () => void; withLogits?: boolean; hidden?: HiddenInput<GpuSequence>; chain?: number } = {},
   ): Promise<PassOutput> {
     const result = this.pending.then(() => {
       options.before?.(); // per-pass uniforms are written when the pass's turn comes
       const withLogits = want === 'logits' || options.withLogits === true;
-      return this.runNow(sequence, tokens, rows, want, withLogits, options.hidden);
+      return this.runNow(sequence, tokens, rows, want, withLogits, options.hidden, options.chain);
     });
     this.pending = result.catch(() => undefined);
     return result;
@@ -591,6 +622,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
     want: Want,
     withLogits: boolean,
     hidden?: HiddenInput<GpuSequence>,
+    chain = 0,
   ): Promise<PassOutput> {
     this.gpu.assertHealthy();
     if (sequence.model !== this) throw new Error('this sequence belongs to another model');
@@ -622,7 +654,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
           : hidden === 'own'
             ? { buffer: sequence.extra.hidden as GPUBuffer, offset: 0 }
             : { buffer: featuresOf(hidden.of, hidden.from + end - begin), offset: (hidden.from + begin) * rowBytes };
-      const result = await this.chunk(sequence, end - begin, chunkRows, want, withLogits, from);
+      const result = await this.chunk(sequence, end - begin, chunkRows, want, withLogits, from, chain);
       const row = rows === 'all' ? begin : 0;
       if (result.ids) out.ids?.set(result.ids, row);
       if (result.logits) out.logits?.set(result.logits, row * vocab);
@@ -641,11 +673,13 @@ export class GpuModel implements CausalLM<GpuSequence> {
     want: Want,
     withLogits: boolean,
     hidden?: DeviceRows,
+    chain = 0,
   ): Promise<PassOutput> {
     const { act } = this;
     const vocab = this.config.vocabSize;
     const wantIds = want !== 'logits';
-    this.record(sequence, { n, headRows, want, tokens: this.tokenIds.subarray(0, n), hidden }, (encoder) => {
+    const tokens = this.tokenIds.subarray(0, n);
+    this.record(sequence, { n, headRows, want, tokens, hidden, chain }, (encoder) => {
       if (headRows === 0) return;
       if (withLogits) encoder.copyBufferToBuffer(act.logits, 0, act.logitsReadback, 0, headRows * vocab * 4);
       if (wantIds) encoder.copyBufferToBuffer(act.ids, 0, act.idsReadback, 0, headRows * 4);
@@ -677,6 +711,8 @@ export class GpuModel implements CausalLM<GpuSequence> {
       fromGpu?: DeviceTokens;
       /** An EAGLE head's hidden inputs: n rows of d values, copied into x. */
       hidden?: DeviceRows;
+      /** A tree pass: the first `chain` tokens are the chain, the rest leaves (kernels/step.ts). */
+      chain?: number;
     },
     after?: (encoder: GPUCommandEncoder) => void,
   ): void {
@@ -691,7 +727,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
       sequence.tokens.set(this.tokenIds.subarray(0, fromCpu), sequence.length);
     }
     if (pass.fromGpu && sequence.rules?.active) throw new Error('logit rules count tokens the CPU has seen');
-    this.step.write(n, sequence.length);
+    this.step.write(n, sequence.length, pass.chain ?? 0);
     if (headRows > 0) this.headStep.write(headRows, sequence.length + n - headRows);
 
     let encoder = device.createCommandEncoder();

@@ -66,6 +66,15 @@ export interface CausalLM<S extends Sequence = Sequence> {
     sampling: SamplingParams,
     seed: number,
   ): Promise<{ id: number; logits: Float32Array }>;
+  /**
+   * A tree verify pass (speculative/tree.ts), where a model has one: the first `chain` tokens
+   * are the newest token and its chain of drafts, each after it a leaf beside the chain's token
+   * one depth further (the i-th at depth i + 1), at that token's position, seeing what it sees.
+   * Every token's keys and values go to the next slot. The argmax after each token.
+   */
+  greedyTree?(sequence: S, tokens: ArrayLike<number>, chain: number): Promise<Uint32Array>;
+  /** Makes slot `to` hold slot `from`'s keys, values and features: an accepted leaf moved to its position. */
+  moveSlot?(sequence: S, from: number, to: number): void;
   /** Makes `to` hold the first `length` positions of `from` (a copy of their keys and values). */
   copyPrefix(from: S, to: S, length: number): void;
   /**

@@ -318,14 +318,42 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
   }
 
   /**
-   * One token at position sequence.length: appends its KV, returns its logits. An EAGLE head's
-   * residual stream starts from `hidden`, and its layer reads the embedding beside it.
+   * A tree verify pass (speculative/tree.ts): the first `chain` tokens run as usual; a leaf
+   * after them, the i-th, sits at the position of the chain's token i + 1 and sees the
+   * positions before it and itself, its keys and values in the next slot. The argmax of each row.
    */
-  private step(sequence: ReferenceSequence, token: number, hidden?: Float32Array): Float32Array {
+  async greedyTree(sequence: ReferenceSequence, tokens: ArrayLike<number>, chain: number): Promise<Uint32Array> {
+    const vocab = this.config.vocabSize;
+    const start = sequence.length;
+    if (start + tokens.length > sequence.capacity)
+      throw new RangeError(`sequence capacity ${sequence.capacity} exceeded`);
+    return Uint32Array.from({ length: tokens.length }, (_, i) => {
+      const position = i < chain ? start + i : start + i - chain + 1;
+      return argmax(this.step(sequence, tokens[i], undefined, position), 0, vocab);
+    });
+  }
+
+  /** Makes slot `to` hold slot `from`'s keys, values, token and features (a tree's accepted leaf, moved to its position). */
+  moveSlot(sequence: ReferenceSequence, from: number, to: number): void {
+    const width = this.config.numKvHeads * this.config.headDim;
+    for (const cache of [...sequence.keys, ...sequence.values])
+      cache.copyWithin(to * width, from * width, (from + 1) * width);
+    const d = this.config.hiddenSize;
+    sequence.features?.copyWithin(to * d, from * d, (from + 1) * d);
+    sequence.tokens[to] = sequence.tokens[from];
+  }
+
+  /**
+   * One token in the next slot: appends its KV, returns its logits. An EAGLE head's residual
+   * stream starts from `hidden`, and its layer reads the embedding beside it. Its position is
+   * its slot's, or (a tree's leaf) an earlier one: it then attends to the positions before that
+   * and to itself.
+   */
+  private step(sequence: ReferenceSequence, token: number, hidden?: Float32Array, at = sequence.length): Float32Array {
     const c = this.config;
     const { hiddenSize: d, numHeads: nh, numKvHeads: nkv, headDim: hd, rmsNormEps: eps } = c;
     if (!(token >= 0 && token < this.embed.length / d)) throw new RangeError(`token id ${token} out of range`);
-    const position = sequence.length;
+    const position = sequence.length; // the slot
     const embedded = this.embed.slice(token * d, (token + 1) * d);
     if (c.embeddingScale !== 1) for (let i = 0; i < d; i++) embedded[i] *= Math.fround(c.embeddingScale);
     const x = hidden ?? embedded;
@@ -347,11 +375,16 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
         rmsNorm(q, w.qNorm, eps, q); // each head of hd values
         rmsNorm(k, w.kNorm, eps, k);
       }
-      applyRope(q, nh, position, cos, sin);
-      applyRope(k, nkv, position, cos, sin);
+      applyRope(q, nh, at, cos, sin);
+      applyRope(k, nkv, at, cos, sin);
       sequence.keys[l].set(this.kvFormat === 'f16' ? roundToF16(k) : k, position * nkv * hd);
       sequence.values[l].set(this.kvFormat === 'f16' ? roundToF16(v) : v, position * nkv * hd);
-      const attended = attention(q, sequence.keys[l], sequence.values[l], position + 1, nh, nkv, {
+      // A leaf sees positions 0..at - 1 and its own slot: as the cache would hold it at `at`.
+      const seen = (cache: Float32Array) =>
+        at === position
+          ? cache
+          : concat(cache.subarray(0, at * nkv * hd), cache.subarray(position * nkv * hd, (position + 1) * nkv * hd));
+      const attended = attention(q, seen(sequence.keys[l]), seen(sequence.values[l]), at + 1, nh, nkv, {
         scale: c.attentionScale,
         softcap: c.attentionSoftcap,
         window: c.layers[l].window,

@@ -26,6 +26,8 @@ export interface Draft {
    * proposal, which counts as one-hot.
    */
   probs?: Float64Array[];
+  /** Runner-up tokens beside the first ones (leaves[i] beside tokens[i]): a tree to verify (tree.ts). */
+  leaves?: number[];
 }
 
 export interface DraftRequest {
@@ -35,6 +37,8 @@ export interface DraftRequest {
   minConfidence: number;
   sampling: SamplingParams;
   rng: Rng;
+  /** Greedy: also propose the runner-up at each of the first `leaves` depths (a source may ignore it). */
+  leaves?: number;
 }
 
 export interface DraftSource {

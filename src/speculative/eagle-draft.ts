@@ -4,7 +4,8 @@
  * the last of them pairing the target's newest features with the newest token, in one pass.
  * That pass's last row gives the first draft; each further draft feeds the head its own hidden
  * state with the draft before it, one position on. After the target's verify pass the self-fed
- * positions are dropped: the next catch-up replaces them with pairs of real features.
+ * positions are dropped: the next catch-up replaces them with pairs of real features. Asked for
+ * leaves (greedy), it proposes its runner-up beside each of the first drafts: a tree (tree.ts).
  */
 
 import type { EagleSequence, EagleTarget } from '../model/eagle';
@@ -23,7 +24,10 @@ export class EagleDraftSource<S extends Sequence, H extends Sequence> implements
     private readonly sequence: EagleSequence<S, H>,
   ) {}
 
-  async propose(context: readonly number[], { k, minConfidence, sampling, rng }: DraftRequest): Promise<Draft> {
+  async propose(
+    context: readonly number[],
+    { k, minConfidence, sampling, rng, leaves = 0 }: DraftRequest,
+  ): Promise<Draft> {
     const { head, draftToTarget } = this.model;
     const { target: targetSequence, head: headSequence } = this.sequence;
     const computed = targetSequence.length; // the target holds every token but the newest
@@ -32,6 +36,7 @@ export class EagleDraftSource<S extends Sequence, H extends Sequence> implements
     const greedy = sampling.temperature <= 0;
     const tokens: number[] = [];
     const probs: Float64Array[] = [];
+    const runnersUp: number[] = [];
     // Room in the head's cache: a pair per position up to the one before the last draft.
     const room = headSequence.capacity - computed + 1;
     let pending = context.slice(from + 1, computed + 1);
@@ -39,12 +44,14 @@ export class EagleDraftSource<S extends Sequence, H extends Sequence> implements
       this.forwards++;
       const hidden = i === 0 ? { of: targetSequence, from } : 'own';
       let id: number;
-      if (greedy && minConfidence <= 0) {
+      const tree = greedy && i < leaves;
+      if (greedy && minConfidence <= 0 && !tree) {
         id = await head.greedyHidden(headSequence, pending, hidden);
       } else {
         const logits = await head.forwardHidden(headSequence, pending, hidden);
         const p = distribution(logits, greedy ? { temperature: 1, topK: 0, topP: 1 } : sampling);
         id = greedy ? argmax(logits) : sample(p, rng);
+        if (tree) runnersUp.push(draftToTarget[runnerUp(logits, id)]);
         if (minConfidence > 0 && i > 0 && p[argmax(p)] < minConfidence) break;
         if (!greedy) probs.push(onTargetVocabulary(p, draftToTarget, this.model.config.vocabSize));
       }
@@ -52,13 +59,21 @@ export class EagleDraftSource<S extends Sequence, H extends Sequence> implements
       tokens.push(token);
       pending = [token];
     }
-    return greedy ? { tokens } : { tokens, probs };
+    if (!greedy) return { tokens, probs };
+    return runnersUp.length > 0 ? { tokens, leaves: runnersUp.slice(0, tokens.length) } : { tokens };
   }
 
   rollback(length: number): void {
     const keep = Math.min(this.realPairs, Math.max(0, length - 1));
     if (this.sequence.head.length > keep) this.sequence.head.truncate(keep);
   }
+}
+
+/** The highest of `logits` but the one at `best`. */
+function runnerUp(logits: Float32Array, best: number): number {
+  let at = best === 0 ? 1 : 0;
+  for (let i = 0; i < logits.length; i++) if (i !== best && logits[i] > logits[at]) at = i;
+  return at;
 }
 
 /** A distribution over the draft vocabulary as one over the target's: zero where no draft id maps. */

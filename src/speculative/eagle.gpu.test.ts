@@ -6,15 +6,17 @@
 
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Gpu } from '../gpu/device';
+import { CPU_PROFILE, GPU_PROFILE } from '../kernels/profile';
 import type { EagleHead } from '../loader/eagle';
 import type { ModelFolder } from '../loader/model-folder';
 import { directorySource } from '../loader/node-source';
 import { EagleTarget } from '../model/eagle';
 import { generate } from '../model/generate';
-import type { GpuSequence } from '../model/gpu-model';
+import { GpuModel, type GpuSequence } from '../model/gpu-model';
 import { destroyPair, loadPair } from '../model/pair';
 import { ReferenceModel, type ReferenceSequence } from '../ref/model';
 import { GREEDY } from '../sampling/sampling';
+import { expectBitwiseEqual } from '../testing/compare';
 import { FIXTURES, fixturePath, loadEagleFixture, loadEagleGolden, loadFixture } from '../testing/fixtures';
 import { testGpu } from '../testing/gpu';
 import type { DraftLength } from './draft-length';
@@ -22,6 +24,7 @@ import { draftSource } from './draft-source';
 import { EagleDraftSource } from './eagle-draft';
 import { speculativeGenerate } from './speculative';
 import { speculativeStats } from './stats';
+import { acceptTree, treeTokens } from './tree';
 
 let gpu: Gpu;
 let folder: ModelFolder;
@@ -122,6 +125,67 @@ describe('an EAGLE head on the GPU', () => {
       sequence.release();
     }
   });
+
+  it.each([
+    [3, 2],
+    [5, 3],
+  ])('greedy with the head and a tree, k = %i, %i leaves, equals plain greedy', async (k, tree) => {
+    let leavesTaken = 0;
+    const counting = Object.create(model) as typeof model;
+    counting.moveSlot = (...args) => {
+      leavesTaken++;
+      model.moveSlot(...args);
+    };
+    for (const prompt of [loadEagleGolden().prompt, ...loadEagleGolden().drafts.map((d) => d.context)]) {
+      const plain = model.target.createSequence(256);
+      const expected = await generate(model.target, plain, prompt, { maxTokens: 48, sampling: GREEDY });
+      const sequence = counting.createSequence(256);
+      const source = draftSource('eagle', undefined, { model: counting, sequence });
+      const { tokens } = await speculativeGenerate(counting, sequence, source, prompt, {
+        maxTokens: 48,
+        sampling: GREEDY,
+        draftLength: k,
+        fallback: false,
+        tree,
+      });
+      expect(tokens).toEqual(expected);
+      plain.release();
+      sequence.release();
+    }
+    expect(leavesTaken).toBeGreaterThan(0);
+  });
+
+  it.each([
+    ['CPU', CPU_PROFILE],
+    ['GPU', GPU_PROFILE],
+    ['GPU, split attention', { ...GPU_PROFILE, attentionSplit: 64 }],
+  ])(
+    "%s profile: a tree pass's accepted leaf leaves the cache bit for bit as plain decoding would",
+    async (_, profile) => {
+      const target = await GpuModel.create(gpu, folder.config, folder.weights, { maxContext: 256, profile });
+      const golden = loadEagleGolden().prompt;
+      const prompt = [...golden, ...golden, ...golden].slice(0, 100); // past a segment of 64
+      const plain = target.createSequence(256);
+      const [g1, g2, g3] = await generate(target, plain, prompt, { maxTokens: 3, sampling: GREEDY });
+      const wrong = (token: number) => (token + 1) % 763; // another real token
+      // The chain goes wrong at depth 2, where the leaf is the target's choice; depth 1's leaf is wrong.
+      const tree = { chain: [g1, wrong(g2), wrong(wrong(g2))], leaves: [wrong(g1), g2] };
+      const sequence = target.createSequence(256);
+      await target.greedy(sequence, prompt.slice(0, -1), 'last');
+      const base = sequence.length;
+      const choices = await target.greedyTree(sequence, treeTokens(prompt.at(-1) as number, tree), 4);
+      const verdict = acceptTree(tree, choices);
+      expect(verdict).toEqual({ accepted: [g1, g2], leaf: 1, next: g3 });
+      target.moveSlot(sequence, base + 1 + 3 + 1, base + 2);
+      sequence.truncate(base + 3);
+      const cached = await target.forward(sequence, [g3]);
+      const fresh = target.createSequence(256);
+      const all = await target.forward(fresh, [...prompt, g1, g2, g3]);
+      expectBitwiseEqual(cached, all.subarray(-target.config.vocabSize), 'logits after the moved leaf');
+      for (const s of [plain, sequence, fresh]) s.release();
+      target.destroy();
+    },
+  );
 
   it('a prefix read back and written again drafts the same tokens (features travel with the KV rows)', async () => {
     const { context, k, ids } = loadEagleGolden().drafts[1];

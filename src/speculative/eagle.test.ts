@@ -180,6 +180,36 @@ describe('greedy speculative decoding with the head equals plain greedy decoding
     }
   });
 
+  it.each([
+    [3, 2],
+    [5, 3],
+    ['auto', 8],
+  ] as [DraftLength, number][])('with a tree (k = %s, %i leaves): the same output, leaves taken', async (k, tree) => {
+    let leavesTaken = 0;
+    const counting = Object.create(model) as typeof model;
+    counting.moveSlot = (...args) => {
+      leavesTaken++;
+      model.moveSlot(...args);
+    };
+    for (const prompt of prompts) {
+      const expected = await generate(model.target, model.target.createSequence(256), prompt, {
+        maxTokens: TOKENS,
+        sampling: GREEDY,
+      });
+      const sequence = counting.createSequence(256);
+      const source = draftSource('eagle', undefined, { model: counting, sequence });
+      const { tokens } = await speculativeGenerate(counting, sequence, source, prompt, {
+        maxTokens: TOKENS,
+        sampling: GREEDY,
+        draftLength: k,
+        fallback: false,
+        tree,
+      });
+      expect(tokens).toEqual(expected);
+    }
+    expect(leavesTaken).toBeGreaterThan(0);
+  });
+
   it('a truncated sequence catches up from the features it kept', async () => {
     const [prompt] = prompts;
     const sequence = model.createSequence(256);

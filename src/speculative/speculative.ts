@@ -25,6 +25,7 @@ import { Rng } from '../util/rng';
 import { acceptOrResample } from './acceptance';
 import { type DraftLength, DraftLengthPolicy } from './draft-length';
 import type { Draft, DraftKind, DraftSource } from './draft-source';
+import { acceptTree, treeTokens } from './tree';
 
 export interface SpeculativeOptions extends GenerateOptions {
   /** Tokens drafted per step: fixed, or 'auto' (draft-length.ts). */
@@ -39,6 +40,13 @@ export interface SpeculativeOptions extends GenerateOptions {
    */
   logprobs?: number;
   onLogprob?: (logprob: TokenLogprob) => void;
+  /**
+   * Greedy: verify a tree, the draft source's runner-up beside each of the first `tree` drafts
+   * as a leaf (tree.ts), where the target has a tree pass and the source proposes leaves. Not
+   * with log-probabilities, nor with logit rules (the caller leaves it unset then: their counts
+   * run along a chain).
+   */
+  tree?: number;
 }
 
 /** What happened in a generation, counted as it ran. */
@@ -131,6 +139,19 @@ export async function speculativeGenerate<S extends Sequence>(
 
   /** The target's verify pass over the newest token and `draft`, and the acceptance rule. */
   const verify = async (draft: Draft, last: number): Promise<VerifiedStep> => {
+    const leaves = draft.leaves ?? [];
+    if (greedy && leaves.length > 0 && target.greedyTree) {
+      const base = sequence.length;
+      const tree = { chain: draft.tokens, leaves };
+      const choices = await target.greedyTree(sequence, treeTokens(last, tree), draft.tokens.length + 1);
+      const verdict = acceptTree(tree, choices);
+      // A leaf's keys and values move from their slot to its position: after the accepted chain.
+      if (verdict.leaf !== undefined) {
+        target.moveSlot?.(sequence, base + 1 + draft.tokens.length + verdict.leaf, base + 1 + verdict.leaf);
+      }
+      const { accepted, next } = verdict;
+      return { drafts: accepted, drafted: draft.tokens.length, accepted: accepted.length, next };
+    }
     const input = [last, ...draft.tokens];
     let accepted = 0;
     let next: number;
@@ -183,8 +204,11 @@ export async function speculativeGenerate<S extends Sequence>(
         next: onDevice.next,
       };
     } else {
+      // Leaves only where the tree pass has room in the cache.
+      const room = sequence.capacity - sequence.length - 1 - k;
+      const leaves = greedy && logprobs === undefined && target.greedyTree ? Math.min(options.tree ?? 0, k, room) : 0;
       const draft = speculating
-        ? await source.propose(context, { k, minConfidence: policy.minConfidence, sampling, rng })
+        ? await source.propose(context, { k, minConfidence: policy.minConfidence, sampling, rng, leaves })
         : { tokens: [] };
       if (draft.tokens.length === 0) {
         emit(...(await plainStep([last])));
