@@ -70,7 +70,7 @@ export async function runBench(gpu: Gpu, options: BenchOptions, log: (line: stri
   const decode = await runDecodeSuite(gpu, options.pair, options.quick, model.verify);
   for (const run of decode.runs) {
     log(
-      `decode ${run.draft} k=${run.draft_length} T=${run.temperature}: plain ${run.plain_tok_s} tok/s, ` +
+      `decode ${run.draft} k=${run.draft_length}${run.tree ? ` tree=${run.tree}` : ''} T=${run.temperature}: plain ${run.plain_tok_s} tok/s, ` +
         `speculative ${run.spec_tok_s} tok/s (x${run.speedup}), acceptance ${run.acceptance_rate}, ` +
         `${run.mean_accepted_length} tokens per target pass (cost model: x${run.predicted_speedup}); a step ` +
         `${run.step_ms} ms: record ${run.record_ms} ms, wait ${run.wait_ms} ms; ${run.round_trips_per_token} round trips per token`,

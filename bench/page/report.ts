@@ -182,8 +182,9 @@ function charts(all: BenchResults[]): HTMLElement {
   const [first] = all;
   const wrap = document.createElement('div');
   wrap.className = 'charts';
+  const source = { ngram: 'lookup', model: 'draft', eagle: 'EAGLE' } as const;
   const runName = (r: BenchResults['decode']['runs'][number]) =>
-    `${r.draft === 'ngram' ? 'lookup' : 'draft'} k=${r.draft_length}${r.temperature > 0 ? ` T=${r.temperature}` : ''}`;
+    `${source[r.draft]} k=${r.draft_length}${r.tree ? ` tree ${r.tree}` : ''}${r.temperature > 0 ? ` T=${r.temperature}` : ''}`;
 
   const tokS: BarGroup[] = first.decode.runs.map((r) => ({
     label: runName(r),
@@ -293,7 +294,7 @@ function details(r: BenchResults): HTMLElement[] {
       'round trips/token',
     ],
     r.decode.runs.map((run) => [
-      `${run.draft} k=${run.draft_length} T=${run.temperature}`,
+      `${run.draft} k=${run.draft_length}${run.tree ? ` tree ${run.tree}` : ''} T=${run.temperature}`,
       withRange(run.plain_tok_s, run.plain_tok_s_range),
       withRange(run.spec_tok_s, run.spec_tok_s_range),
       run.speedup,

@@ -27,6 +27,8 @@ import type { VerifyCost } from './model';
 export interface DecodeRun {
   draft: Exclude<DraftKind, 'none'>;
   draft_length: DraftLength;
+  /** Leaves beside the chain's first drafts: a token tree verified in one pass (0: a chain). */
+  tree: number;
   temperature: number;
   plain_tok_s: number;
   spec_tok_s: number;
@@ -113,7 +115,13 @@ export async function runDecodeSuite(
   );
 
   /** Decodes `prompt` with a draft source of `kind`; the speed counts the tokens after the first. */
-  const decode = async (prompt: number[], kind: DraftKind, draftLength: DraftLength, sampling: SamplingParams) => {
+  const decode = async (
+    prompt: number[],
+    kind: DraftKind,
+    draftLength: DraftLength,
+    sampling: SamplingParams,
+    tree = 0,
+  ) => {
     const models = kind === 'eagle' && eagle ? [eagle.model.target as GpuModel, eagle.head] : [targetModel, draftModel];
     const model = kind === 'eagle' && eagle ? eagle.model : targetModel;
     const sequence = model.createSequence(capacity);
@@ -141,6 +149,7 @@ export async function runDecodeSuite(
         seed: 7,
         draftLength,
         fallback: false,
+        tree,
         onToken: () => {
           firstToken();
           clock.token();
@@ -202,6 +211,7 @@ export async function runDecodeSuite(
     kind: Exclude<DraftKind, 'none'>,
     draftLength: DraftLength,
     temperature: number,
+    tree = 0,
   ): Promise<DecodeRun> => {
     const sampling = { temperature, topK: 0, topP: 1 };
     const plain: number[] = [];
@@ -225,7 +235,7 @@ export async function runDecodeSuite(
           tokS,
           roundTrips: trips,
           time: t,
-        } = await decode(prompt, kind, draftLength, sampling);
+        } = await decode(prompt, kind, draftLength, sampling, tree);
         spec.push(tokS);
         roundTrips += trips;
         time.wallMs += t.wallMs;
@@ -252,6 +262,7 @@ export async function runDecodeSuite(
     return {
       draft: kind,
       draft_length: draftLength,
+      tree,
       temperature,
       plain_tok_s: round(plainTokS, 1),
       spec_tok_s: round(specTokS, 1),
@@ -282,6 +293,7 @@ export async function runDecodeSuite(
   runs.push(await measure('model', 'auto', 0.7));
   if (eagle) {
     for (const k of (quick ? ['auto'] : [3, 5, 'auto']) as DraftLength[]) runs.push(await measure('eagle', k, 0));
+    runs.push(await measure('eagle', 5, 0, 3)); // a tree: the runner-up beside the first three drafts
     runs.push(await measure('eagle', 'auto', 0.7));
   }
   draftSequence.release();
@@ -290,7 +302,9 @@ export async function runDecodeSuite(
   // The head first: it shares the target's embedding. The tokenizer is the caller's.
   eagle?.head.destroy();
   eaglePair?.target.model.destroy();
-  const eagleRun = runs.find((r) => r.draft === 'eagle' && r.draft_length === 'auto' && r.temperature === 0);
+  const eagleRun = runs.find(
+    (r) => r.draft === 'eagle' && r.draft_length === 'auto' && r.temperature === 0 && r.tree === 0,
+  );
 
   const headline = runs.find(
     (r) => r.draft === 'model' && r.draft_length === 'auto' && r.temperature === 0,

@@ -168,6 +168,7 @@ export async function runTtftSuite(gpu: Gpu, target: ModelFolder, quick: boolean
     stop: [],
     draft: 'none',
     draftLength: 1,
+    draftTree: 0,
     keep: 0,
   };
   /** The request pipeline's time to first token for `prompt` through `generator`. */

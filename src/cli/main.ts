@@ -32,6 +32,8 @@ export const USAGE = `Usage: npx tandem generate --target <model dir|model id> -
                       speculative decoding with a draft model (folder or id) or an EAGLE-3 head
                       (a folder whose config.json says LlamaForCausalLMEagle3), prompt lookup, or none
   --draft-len K|auto  tokens drafted per step (default auto)
+  --draft-tree W      greedy: verify a token tree, the draft's runner-up beside each of its first
+                      W tokens (default 0: a chain; an EAGLE head proposes them)
   --json              print one JSON object (text, token ids, finish reason, usage, adapter)
                       instead of streaming text`;
 
@@ -54,6 +56,7 @@ export async function main(args: string[]): Promise<number> {
         seed: { type: 'string', default: '0' },
         draft: { type: 'string' },
         'draft-len': { type: 'string', default: 'auto' },
+        'draft-tree': { type: 'string', default: '0' },
         chat: { type: 'boolean', default: false },
         json: { type: 'boolean', default: false },
       },
@@ -69,6 +72,7 @@ export async function main(args: string[]): Promise<number> {
       top_p: Number(values['top-p']),
       top_k: Number(values['top-k']),
       seed: Number(values.seed),
+      draftTree: Number(values['draft-tree']),
     };
     const user = { role: 'user' as const, content: values.prompt };
     const request: TandemRequest =

@@ -38,12 +38,13 @@ const load = (prefixStore: FileDirectory | false) =>
 
 const SYSTEM = { role: 'system' as const, content: 'You are a friendly storyteller.' };
 
-async function ask(engine: TandemEngine, content: string, draft?: 'none') {
+async function ask(engine: TandemEngine, content: string, draft?: 'none', draftTree?: number) {
   const reply = (await engine.chat.completions.create({
     messages: [SYSTEM, { role: 'user', content }],
     temperature: 0,
     max_tokens: 40,
     ...(draft ? { draft } : {}),
+    ...(draftTree ? { draftTree } : {}),
   })) as ChatCompletion;
   return { text: reply.choices[0].message.content, usage: reply.usage as TandemUsage };
 }
@@ -61,6 +62,9 @@ describe('an engine whose draft is an EAGLE head', () => {
     expect(second.usage.cache_read_input_tokens).toBeGreaterThan(10);
     expect(second.usage.spec?.acceptance_rate).toBeGreaterThan(0.5);
     expect(second.text).toBe((await ask(engine, 'Can you tell me a story about Mia the duck?', 'none')).text);
+    // A token tree: the same reply again.
+    const tree = await ask(engine, 'Can you tell me a story about Mia the duck?', undefined, 3);
+    expect(tree.text).toBe(second.text);
     await engine.unload();
   });
 

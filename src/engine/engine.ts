@@ -61,6 +61,8 @@ export interface EngineOptions {
   /** A draft model or an EAGLE head (its config.json says which), 'ngram' for prompt lookup, or 'none' (the default when absent). */
   draft?: ModelLocation | Exclude<DraftKind, 'model' | 'eagle'>;
   draftLength?: DraftLength;
+  /** Greedy requests verify a token tree with this many leaves beside the chain (default 0: a chain). */
+  draftTree?: number;
   /** GPU bytes the prefix cache may hold (default 256 MiB). */
   cacheBudgetBytes?: number;
   /** Tokens a conversation may reach (default: the model's, at most 2048). */
@@ -191,6 +193,7 @@ export class TandemEngine {
     const defaults: EngineDefaults = {
       draft,
       draftLength: options.draftLength ?? 'auto',
+      draftTree: options.draftTree ?? 0,
       generation: pair.target.folder.generation,
     };
     const contextLength = Math.min(wanted, pair.target.model.maxContext, pair.draft?.model.maxContext ?? wanted);

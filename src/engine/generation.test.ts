@@ -30,6 +30,7 @@ const params = (overrides: Partial<GenerationParams> = {}): GenerationParams => 
   stop: [],
   draft: 'none',
   draftLength: 'auto',
+  draftTree: 0,
   keep: 0,
   ...overrides,
 });

@@ -29,6 +29,8 @@ export interface GenerationParams {
   stop: string[];
   draft: DraftKind;
   draftLength: DraftLength;
+  /** Leaves beside the first drafts (a token tree), greedy only (speculative/tree.ts). */
+  draftTree: number;
   /** Prompt tokens to keep pinned in the prefix cache (an explicit breakpoint; 0: none). */
   keep: number;
   /** Logit bias and penalties (none: NO_RULES). */
@@ -99,6 +101,7 @@ export async function generateReply<S extends Sequence, D extends Sequence>(
     stopTokens: [...stopTokens],
     draft: params.draft,
     draftLength: params.draftLength,
+    tree: params.draftTree,
     keep: params.keep,
     rules: params.rules,
     logprobs: params.logprobs,

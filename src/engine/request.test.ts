@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { type EngineDefaults, generationParams, type TandemRequest } from './request';
 
-const defaults: EngineDefaults = { draft: 'none', draftLength: 'auto', generation: {} };
+const defaults: EngineDefaults = { draft: 'none', draftLength: 'auto', draftTree: 0, generation: {} };
 const prompt = { ids: [1, 2, 3, 4], keep: 0 };
 const read = (request: Record<string, unknown>, generation = {}) =>
   generationParams({ messages: [{ role: 'user', content: 'hi' }], ...request } as TandemRequest, prompt, 100, 50, {
@@ -70,6 +70,8 @@ describe('generationParams', () => {
       [{ draftLength: 1e9 }, 'RangeError', /draftLength/],
       [{ draftLength: Number.NaN }, 'RangeError', /draftLength/],
       [{ draft: 'oracle' }, 'RangeError', /draft/],
+      [{ draftTree: 9 }, 'RangeError', /draftTree/],
+      [{ draftTree: 1.5 }, 'RangeError', /draftTree/],
       [{ n: 2 }, 'UnsupportedFieldsError', /\bn\b/],
       [{ tools: [{ type: 'function' }] }, 'UnsupportedFieldsError', /tools/],
       [{ top_logprobs: 2 }, 'DependencyError', /`top_logprobs` requires `logprobs` to be true/],

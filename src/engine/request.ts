@@ -31,6 +31,11 @@ export interface RequestOptions {
   /** The draft source for this request, instead of the engine's. */
   draft?: DraftKind;
   draftLength?: DraftLength;
+  /**
+   * Greedy decoding: verify a token tree, the draft's runner-up beside each of its first
+   * `draftTree` tokens (0: a chain; EAGLE heads propose them). Not with logit rules or logprobs.
+   */
+  draftTree?: number;
   /** Keep only the k most likely tokens when sampling (0: off). */
   top_k?: number;
   /** Values the chat template reads beside the messages, as transformers' `apply_chat_template` takes them. */
@@ -50,6 +55,7 @@ export type TandemRequest = TandemChatRequest | TandemCompletionRequest;
 export interface EngineDefaults {
   draft: DraftKind;
   draftLength: DraftLength;
+  draftTree: number;
   /** The model's generation_config.json, over Tandem's own defaults. */
   generation: GenerationDefaults;
 }
@@ -136,6 +142,10 @@ export function generationParams(
   }
   const draft = r.draft ?? defaults.draft;
   if (!DRAFT_KINDS.includes(draft)) throw new ValueRangeError('draft', DRAFT_KINDS.join(', '), draft);
+  const draftTree = r.draftTree ?? defaults.draftTree;
+  if (!(Number.isSafeInteger(draftTree) && draftTree >= 0 && draftTree <= 8)) {
+    throw new ValueRangeError('draftTree', '0 to 8', draftTree);
+  }
   return {
     maxTokens: Math.max(1, Math.min(r.max_tokens ?? room, room)),
     sampling: { temperature, topP, topK },
@@ -143,6 +153,7 @@ export function generationParams(
     stop: stopStrings(r.stop),
     draft,
     draftLength,
+    draftTree,
     keep: prompt.keep,
     rules: logitRules(r, vocabSize, g),
     logprobs: topLogprobs(r),
