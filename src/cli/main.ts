@@ -32,7 +32,7 @@ export const USAGE = `Usage: npx tandem generate --target <model dir|model id> -
                       speculative decoding with a draft model (folder or id) or an EAGLE-3 head
                       (a folder whose config.json says LlamaForCausalLMEagle3), prompt lookup, or none
   --draft-len K|auto  tokens drafted per step (default auto)
-  --draft-tree W      greedy: verify a token tree, the draft's runner-up beside each of its first
+  --draft-tree W      verify a token tree, a second candidate beside each of the draft's first
                       W tokens (default 0: a chain; an EAGLE head proposes them)
   --json              print one JSON object (text, token ids, finish reason, usage, adapter)
                       instead of streaming text`;

@@ -61,7 +61,7 @@ export interface EngineOptions {
   /** A draft model or an EAGLE head (its config.json says which), 'ngram' for prompt lookup, or 'none' (the default when absent). */
   draft?: ModelLocation | Exclude<DraftKind, 'model' | 'eagle'>;
   draftLength?: DraftLength;
-  /** Greedy requests verify a token tree with this many leaves beside the chain (default 0: a chain). */
+  /** Requests verify a token tree with this many leaves beside the chain (default 0: a chain). */
   draftTree?: number;
   /** GPU bytes the prefix cache may hold (default 256 MiB). */
   cacheBudgetBytes?: number;

@@ -29,7 +29,7 @@ export interface GenerationParams {
   stop: string[];
   draft: DraftKind;
   draftLength: DraftLength;
-  /** Leaves beside the first drafts (a token tree), greedy only (speculative/tree.ts). */
+  /** Leaves beside the first drafts: a token tree (speculative/tree.ts). */
   draftTree: number;
   /** Prompt tokens to keep pinned in the prefix cache (an explicit breakpoint; 0: none). */
   keep: number;

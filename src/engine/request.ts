@@ -32,8 +32,9 @@ export interface RequestOptions {
   draft?: DraftKind;
   draftLength?: DraftLength;
   /**
-   * Greedy decoding: verify a token tree, the draft's runner-up beside each of its first
-   * `draftTree` tokens (0: a chain; EAGLE heads propose them). Not with logit rules or logprobs.
+   * Verify a token tree: a second candidate beside each of the draft's first `draftTree` tokens
+   * (greedy: its runner-up; sampling: a second draw), 0: a chain. EAGLE heads propose them. Not
+   * with logit rules or log-probabilities.
    */
   draftTree?: number;
   /** Keep only the k most likely tokens when sampling (0: off). */

@@ -112,6 +112,11 @@ export class EagleTarget<S extends Sequence, H extends Sequence> implements Caus
     return this.target.greedyTree(sequence.target, tokens, chain);
   }
 
+  forwardTree(sequence: EagleSequence<S, H>, tokens: ArrayLike<number>, chain: number): Promise<Float32Array> {
+    if (!this.target.forwardTree) throw new Error('this target has no tree verify pass');
+    return this.target.forwardTree(sequence.target, tokens, chain);
+  }
+
   moveSlot(sequence: EagleSequence<S, H>, from: number, to: number): void {
     this.target.moveSlot?.(sequence.target, from, to);
   }

@@ -547,6 +547,13 @@ export class GpuModel implements CausalLM<GpuSequence> {
     return (await this.run(sequence, tokens, 'all', 'ids', { chain })).ids as Uint32Array;
   }
 
+  /** As `greedyTree`, the logits of every row read back (sampling). */
+  async forwardTree(sequence: GpuSequence, tokens: ArrayLike<number>, chain: number): Promise<Float32Array> {
+    if (tokens.length > this.maxBatch) throw new RangeError(`a tree pass takes at most ${this.maxBatch} tokens`);
+    if (sequence.rules?.active) throw new Error('logit rules count tokens along a chain, not a tree');
+    return (await this.run(sequence, tokens, 'all', 'logits', { chain })).logits as Float32Array;
+  }
+
   /** Makes slot `to` hold slot `from`'s keys, values and features (a tree's accepted leaf, moved to its position). */
   moveSlot(sequence: GpuSequence, from: number, to: number): void {
     const { numKvHeads, headDim } = this.config;

@@ -73,6 +73,8 @@ export interface CausalLM<S extends Sequence = Sequence> {
    * Every token's keys and values go to the next slot. The argmax after each token.
    */
   greedyTree?(sequence: S, tokens: ArrayLike<number>, chain: number): Promise<Uint32Array>;
+  /** As `greedyTree`, the logits of every row (sampling). */
+  forwardTree?(sequence: S, tokens: ArrayLike<number>, chain: number): Promise<Float32Array>;
   /** Makes slot `to` hold slot `from`'s keys, values and features: an accepted leaf moved to its position. */
   moveSlot?(sequence: S, from: number, to: number): void;
   /** Makes `to` hold the first `length` positions of `from` (a copy of their keys and values). */

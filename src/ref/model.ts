@@ -324,13 +324,23 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
    */
   async greedyTree(sequence: ReferenceSequence, tokens: ArrayLike<number>, chain: number): Promise<Uint32Array> {
     const vocab = this.config.vocabSize;
+    const logits = await this.forwardTree(sequence, tokens, chain);
+    return Uint32Array.from({ length: tokens.length }, (_, i) => argmax(logits, i * vocab, vocab));
+  }
+
+  /** As `greedyTree`, the logits of every row. */
+  async forwardTree(sequence: ReferenceSequence, tokens: ArrayLike<number>, chain: number): Promise<Float32Array> {
+    const vocab = this.config.vocabSize;
     const start = sequence.length;
-    if (start + tokens.length > sequence.capacity)
+    if (start + tokens.length > sequence.capacity) {
       throw new RangeError(`sequence capacity ${sequence.capacity} exceeded`);
-    return Uint32Array.from({ length: tokens.length }, (_, i) => {
+    }
+    const logits = new Float32Array(tokens.length * vocab);
+    for (let i = 0; i < tokens.length; i++) {
       const position = i < chain ? start + i : start + i - chain + 1;
-      return argmax(this.step(sequence, tokens[i], undefined, position), 0, vocab);
-    });
+      logits.set(this.step(sequence, tokens[i], undefined, position), i * vocab);
+    }
+    return logits;
   }
 
   /** Makes slot `to` hold slot `from`'s keys, values, token and features (a tree's accepted leaf, moved to its position). */

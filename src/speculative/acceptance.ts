@@ -11,6 +11,13 @@
  *
  * A deterministic proposal (prompt lookup) is the case q = one-hot(d): accept with probability
  * p(d), else draw from p with d removed.
+ *
+ * Several candidates drawn independently from q (the siblings of a token tree: SpecInfer,
+ * Miao et al. 2024) take turns (`acceptAmong`): each is accepted with probability
+ * min(1, p(x) / q(x)) against the current p, which after a rejection becomes the residual
+ * normalize(max(0, p - q)); if none is accepted, the token is drawn from the last residual.
+ * Each turn is the rule above, against the distribution the turns before it left, so what
+ * comes out is still distributed as p.
  */
 
 import { argmax, sample } from '../sampling/sampling';
@@ -20,18 +27,40 @@ export type Verdict = { accepted: true } | { accepted: false; token: number };
 
 /** p: the target's distribution (its vocabulary); q: the draft's (may be shorter or longer), or undefined for one-hot(d). */
 export function acceptOrResample(p: Float64Array, q: Float64Array | undefined, d: number, rng: Rng): Verdict {
-  const pd = d < p.length ? p[d] : 0;
-  const qd = q ? (d < q.length ? q[d] : 0) : 1;
-  if (qd > 0 && rng.next() < Math.min(1, pd / qd)) return { accepted: true };
-  const residual = new Float64Array(p.length);
+  const verdict = acceptAmong(p, q, [d], rng);
+  return verdict.index === 0 ? { accepted: true } : { accepted: false, token: verdict.token };
+}
+
+/** Which of `candidates` (drawn independently from q) is accepted, in turn; or none, and the token drawn instead. */
+export function acceptAmong(
+  p: Float64Array,
+  q: Float64Array | undefined,
+  candidates: readonly number[],
+  rng: Rng,
+): { index: number; token: number } {
+  let current = p;
+  for (const [index, d] of candidates.entries()) {
+    const pd = d < current.length ? current[d] : 0;
+    const qd = q ? (d < q.length ? q[d] : 0) : 1;
+    if (qd > 0 && rng.next() < Math.min(1, pd / qd)) return { index, token: d };
+    const left = residual(current, q, d);
+    // Nothing left only if current <= q everywhere, i.e. current = q, when acceptance was certain: guard rounding.
+    if (!left) return { index: -1, token: argmax(current) };
+    current = left;
+  }
+  return { index: -1, token: sample(current, rng) };
+}
+
+/** normalize(max(0, p - q)), q = one-hot(d) when absent; undefined when it is all zeros. */
+function residual(p: Float64Array, q: Float64Array | undefined, d: number): Float64Array | undefined {
+  const out = new Float64Array(p.length);
   let total = 0;
   for (let i = 0; i < p.length; i++) {
     const qi = q ? (i < q.length ? q[i] : 0) : i === d ? 1 : 0;
-    residual[i] = Math.max(0, p[i] - qi);
-    total += residual[i];
+    out[i] = Math.max(0, p[i] - qi);
+    total += out[i];
   }
-  // total is 0 only if p <= q everywhere, i.e. p = q, when acceptance was certain: guard rounding.
-  if (!(total > 0)) return { accepted: false, token: argmax(p) };
-  for (let i = 0; i < residual.length; i++) residual[i] /= total;
-  return { accepted: false, token: sample(residual, rng) };
+  if (!(total > 0)) return undefined;
+  for (let i = 0; i < out.length; i++) out[i] /= total;
+  return out;
 }

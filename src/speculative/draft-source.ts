@@ -26,7 +26,7 @@ export interface Draft {
    * proposal, which counts as one-hot.
    */
   probs?: Float64Array[];
-  /** Runner-up tokens beside the first ones (leaves[i] beside tokens[i]): a tree to verify (tree.ts). */
+  /** Second candidates beside the first tokens (leaves[i] beside tokens[i], drawn as it was): a tree to verify (tree.ts). */
   leaves?: number[];
 }
 
@@ -37,7 +37,10 @@ export interface DraftRequest {
   minConfidence: number;
   sampling: SamplingParams;
   rng: Rng;
-  /** Greedy: also propose the runner-up at each of the first `leaves` depths (a source may ignore it). */
+  /**
+   * Also propose a second candidate at each of the first `leaves` depths, a tree (a source may
+   * ignore it): greedy, the runner-up; sampling, a second draw from the same distribution.
+   */
   leaves?: number;
 }
 

@@ -5,7 +5,8 @@
  * That pass's last row gives the first draft; each further draft feeds the head its own hidden
  * state with the draft before it, one position on. After the target's verify pass the self-fed
  * positions are dropped: the next catch-up replaces them with pairs of real features. Asked for
- * leaves (greedy), it proposes its runner-up beside each of the first drafts: a tree (tree.ts).
+ * leaves, it proposes a second candidate beside each of the first drafts, a tree (tree.ts): its
+ * runner-up (greedy), or a second draw from the same distribution (sampling).
  */
 
 import type { EagleSequence, EagleTarget } from '../model/eagle';
@@ -44,14 +45,15 @@ export class EagleDraftSource<S extends Sequence, H extends Sequence> implements
       this.forwards++;
       const hidden = i === 0 ? { of: targetSequence, from } : 'own';
       let id: number;
-      const tree = greedy && i < leaves;
+      const tree = i < leaves;
       if (greedy && minConfidence <= 0 && !tree) {
         id = await head.greedyHidden(headSequence, pending, hidden);
       } else {
         const logits = await head.forwardHidden(headSequence, pending, hidden);
         const p = distribution(logits, greedy ? { temperature: 1, topK: 0, topP: 1 } : sampling);
         id = greedy ? argmax(logits) : sample(p, rng);
-        if (tree) runnersUp.push(draftToTarget[runnerUp(logits, id)]);
+        // A leaf: greedy, the runner-up; sampling, a second draw from the same distribution.
+        if (tree) runnersUp.push(draftToTarget[greedy ? runnerUp(logits, id) : sample(p, rng)]);
         if (minConfidence > 0 && i > 0 && p[argmax(p)] < minConfidence) break;
         if (!greedy) probs.push(onTargetVocabulary(p, draftToTarget, this.model.config.vocabSize));
       }
@@ -59,8 +61,8 @@ export class EagleDraftSource<S extends Sequence, H extends Sequence> implements
       tokens.push(token);
       pending = [token];
     }
-    if (!greedy) return { tokens, probs };
-    return runnersUp.length > 0 ? { tokens, leaves: runnersUp.slice(0, tokens.length) } : { tokens };
+    const tree = runnersUp.length > 0 ? { leaves: runnersUp.slice(0, tokens.length) } : {};
+    return greedy ? { tokens, ...tree } : { tokens, probs, ...tree };
   }
 
   rollback(length: number): void {

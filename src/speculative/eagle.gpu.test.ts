@@ -157,14 +157,14 @@ describe('an EAGLE head on the GPU', () => {
 
   it.each([
     ['CPU', CPU_PROFILE],
-    ['GPU', GPU_PROFILE],
+    // The GPU kernels, with the leaf's position past the first segment of split attention.
     ['GPU, split attention', { ...GPU_PROFILE, attentionSplit: 64 }],
   ])(
     "%s profile: a tree pass's accepted leaf leaves the cache bit for bit as plain decoding would",
     async (_, profile) => {
       const target = await GpuModel.create(gpu, folder.config, folder.weights, { maxContext: 256, profile });
       const golden = loadEagleGolden().prompt;
-      const prompt = [...golden, ...golden, ...golden].slice(0, 100); // past a segment of 64
+      const prompt = [...golden, ...golden, ...golden].slice(0, 66);
       const plain = target.createSequence(256);
       const [g1, g2, g3] = await generate(target, plain, prompt, { maxTokens: 3, sampling: GREEDY });
       const wrong = (token: number) => (token + 1) % 763; // another real token
@@ -186,6 +186,33 @@ describe('an EAGLE head on the GPU', () => {
       target.destroy();
     },
   );
+
+  it('sampling with a tree is reproducible for a seed, and takes leaves', async () => {
+    let leavesTaken = 0;
+    const counting = Object.create(model) as typeof model;
+    counting.moveSlot = (...args) => {
+      leavesTaken++;
+      model.moveSlot(...args);
+    };
+    const run = async () => {
+      const sequence = counting.createSequence(256);
+      const source = draftSource('eagle', undefined, { model: counting, sequence });
+      const { tokens } = await speculativeGenerate(counting, sequence, source, loadEagleGolden().prompt, {
+        maxTokens: 64,
+        sampling: { temperature: 1.5, topK: 0, topP: 1 },
+        seed: 5,
+        draftLength: 4,
+        fallback: false,
+        tree: 3,
+      });
+      sequence.release();
+      return tokens;
+    };
+    const first = await run();
+    expect(first).toHaveLength(64);
+    expect(await run()).toEqual(first);
+    expect(leavesTaken).toBeGreaterThan(0);
+  });
 
   it('a prefix read back and written again drafts the same tokens (features travel with the KV rows)', async () => {
     const { context, k, ids } = loadEagleGolden().drafts[1];

@@ -232,51 +232,64 @@ describe('greedy speculative decoding with the head equals plain greedy decoding
 });
 
 describe('speculative sampling with a head keeps the target distribution', () => {
-  it('tokens 3 and 4 (from a speculative step) match the exact marginals, drafts mapped through d2t', async () => {
-    // A tiny target whose distributions can be enumerated, and a random head over every other id.
-    const shape = {
-      vocab_size: 6,
-      hidden_size: 16,
-      intermediate_size: 32,
-      num_hidden_layers: 1,
-      num_attention_heads: 2,
-      num_key_value_heads: 1,
-    };
-    const { config, weights } = randomModel(shape, 1);
-    const embedding = weights.get('model.embed_tokens.weight');
-    if (!embedding) throw new Error('no embedding');
-    const files = randomEagleHeadFiles(config, { layerIds: [0, 0, 0], stride: 2, seed: 3 });
-    const tiny = await loadEagleHead(memorySource('tiny head', files), { config, embedding });
-    expect(Array.from(tiny.draftToTarget)).toEqual([0, 2, 4]);
-    const fc = tiny.weights.get('fc.weight');
-    if (!fc) throw new Error('no fc');
-    const target = new ReferenceModel(config, weights, { features: { layers: tiny.layerIds, fc } });
-    const pair = new EagleTarget(target, new ReferenceModel(tiny.config, tiny.weights), tiny.draftToTarget);
-    const prompt = [0, 3];
-    const sampling: SamplingParams = { temperature: 1, topK: 0, topP: 1 };
-    const counts = [new Array(6).fill(0), new Array(6).fill(0)];
-    let drafted = 0;
-    let accepted = 0;
-    for (let seed = 0; seed < 3000; seed++) {
-      const sequence = pair.createSequence(16);
-      const { tokens, counts: step } = await speculativeGenerate(
-        pair,
-        sequence,
-        draftSource('eagle', undefined, { model: pair, sequence }),
-        prompt,
-        { maxTokens: 5, sampling, seed, draftLength: 3, fallback: false },
-      );
-      counts[0][tokens[2]]++;
-      counts[1][tokens[3]]++;
-      const stats = speculativeStats(step);
-      drafted += stats.drafted;
-      accepted += stats.accepted;
-    }
-    // Both rejections and acceptances happened, so both branches of the rule were exercised.
-    expect(accepted / drafted).toBeGreaterThan(0.1);
-    expect(accepted / drafted).toBeLessThan(0.9);
-    // 5 degrees of freedom: P(chi2 > 20.5) = 0.001. The seeds are fixed, so this is deterministic.
-    expect(chiSquare(counts[0], exactMarginal(target, prompt, sampling, 2))).toBeLessThan(20.5);
-    expect(chiSquare(counts[1], exactMarginal(target, prompt, sampling, 3))).toBeLessThan(20.5);
-  });
+  it.each([
+    ['a chain', 0],
+    ["a tree (SpecInfer's rule over a chain token and a leaf)", 2],
+  ])(
+    '%s: tokens 3 and 4 (from a speculative step) match the exact marginals, drafts mapped through d2t',
+    async (_, tree) => {
+      // A tiny target whose distributions can be enumerated, and a random head over every other id.
+      const shape = {
+        vocab_size: 6,
+        hidden_size: 16,
+        intermediate_size: 32,
+        num_hidden_layers: 1,
+        num_attention_heads: 2,
+        num_key_value_heads: 1,
+      };
+      const { config, weights } = randomModel(shape, 1);
+      const embedding = weights.get('model.embed_tokens.weight');
+      if (!embedding) throw new Error('no embedding');
+      const files = randomEagleHeadFiles(config, { layerIds: [0, 0, 0], stride: 2, seed: 3 });
+      const tiny = await loadEagleHead(memorySource('tiny head', files), { config, embedding });
+      expect(Array.from(tiny.draftToTarget)).toEqual([0, 2, 4]);
+      const fc = tiny.weights.get('fc.weight');
+      if (!fc) throw new Error('no fc');
+      const target = new ReferenceModel(config, weights, { features: { layers: tiny.layerIds, fc } });
+      const pair = new EagleTarget(target, new ReferenceModel(tiny.config, tiny.weights), tiny.draftToTarget);
+      let leavesTaken = 0;
+      const moveSlot = pair.moveSlot.bind(pair);
+      pair.moveSlot = (...args) => {
+        leavesTaken++;
+        moveSlot(...args);
+      };
+      const prompt = [0, 3];
+      const sampling: SamplingParams = { temperature: 1, topK: 0, topP: 1 };
+      const counts = [new Array(6).fill(0), new Array(6).fill(0)];
+      let drafted = 0;
+      let accepted = 0;
+      for (let seed = 0; seed < 3000; seed++) {
+        const sequence = pair.createSequence(16);
+        const { tokens, counts: step } = await speculativeGenerate(
+          pair,
+          sequence,
+          draftSource('eagle', undefined, { model: pair, sequence }),
+          prompt,
+          { maxTokens: 5, sampling, seed, draftLength: 3, fallback: false, tree },
+        );
+        counts[0][tokens[2]]++;
+        counts[1][tokens[3]]++;
+        const stats = speculativeStats(step);
+        drafted += stats.drafted;
+        accepted += stats.accepted;
+      }
+      // Both rejections and acceptances happened, so both branches of the rule were exercised.
+      expect(accepted / drafted).toBeGreaterThan(0.1);
+      expect(accepted / drafted).toBeLessThan(0.9);
+      // 5 degrees of freedom: P(chi2 > 20.5) = 0.001. The seeds are fixed, so this is deterministic.
+      expect(chiSquare(counts[0], exactMarginal(target, prompt, sampling, 2))).toBeLessThan(20.5);
+      expect(chiSquare(counts[1], exactMarginal(target, prompt, sampling, 3))).toBeLessThan(20.5);
+      if (tree > 0) expect(leavesTaken).toBeGreaterThan(100); // the leaves' branch of the rule was exercised
+    },
+  );
 });

@@ -22,7 +22,7 @@ import type { CausalLM, Sequence } from '../model/types';
 import { type TokenLogprob, tokenLogprob } from '../sampling/logprobs';
 import { distribution, sampleToken } from '../sampling/sampling';
 import { Rng } from '../util/rng';
-import { acceptOrResample } from './acceptance';
+import { acceptAmong, acceptOrResample } from './acceptance';
 import { type DraftLength, DraftLengthPolicy } from './draft-length';
 import type { Draft, DraftKind, DraftSource } from './draft-source';
 import { acceptTree, treeTokens } from './tree';
@@ -41,10 +41,10 @@ export interface SpeculativeOptions extends GenerateOptions {
   logprobs?: number;
   onLogprob?: (logprob: TokenLogprob) => void;
   /**
-   * Greedy: verify a tree, the draft source's runner-up beside each of the first `tree` drafts
-   * as a leaf (tree.ts), where the target has a tree pass and the source proposes leaves. Not
-   * with log-probabilities, nor with logit rules (the caller leaves it unset then: their counts
-   * run along a chain).
+   * Verify a tree: a second candidate beside each of the first `tree` drafts as a leaf
+   * (tree.ts), where the target has a tree pass and the source proposes leaves. Not with
+   * log-probabilities, nor with logit rules (the caller leaves it unset then: their counts run
+   * along a chain).
    */
   tree?: number;
 }
@@ -152,6 +152,7 @@ export async function speculativeGenerate<S extends Sequence>(
       const { accepted, next } = verdict;
       return { drafts: accepted, drafted: draft.tokens.length, accepted: accepted.length, next };
     }
+    if (!greedy && leaves.length > 0 && target.forwardTree) return verifySampledTree(draft, leaves, last);
     const input = [last, ...draft.tokens];
     let accepted = 0;
     let next: number;
@@ -180,6 +181,37 @@ export async function speculativeGenerate<S extends Sequence>(
     return { drafts: draft.tokens, drafted: draft.tokens.length, accepted, next, logits };
   };
 
+  /**
+   * A sampled tree (tree.ts): at each depth the chain's token and then the leaf take turns
+   * under SpecInfer's rule (acceptance.ts: `acceptAmong`, both drawn from the draft's q there);
+   * the chain goes on while its token is accepted, a leaf ends the walk with a draw from its row.
+   */
+  const verifySampledTree = async (draft: Draft, leaves: number[], last: number): Promise<VerifiedStep> => {
+    const base = sequence.length;
+    const chain = draft.tokens;
+    const rows = await target.forwardTree?.(sequence, treeTokens(last, { chain, leaves }), chain.length + 1);
+    if (!rows) throw new Error('the target has no tree verify pass');
+    const row = (i: number) => rows.subarray(i * vocab, (i + 1) * vocab);
+    const accepted: number[] = [];
+    for (let d = 0; d < chain.length; d++) {
+      const candidates = d < leaves.length ? [chain[d], leaves[d]] : [chain[d]];
+      const verdict = acceptAmong(distribution(row(d), sampling), draft.probs?.[d], candidates, rng);
+      if (verdict.index === 0) {
+        accepted.push(chain[d]);
+        continue;
+      }
+      if (verdict.index === 1) {
+        accepted.push(leaves[d]);
+        target.moveSlot?.(sequence, base + 1 + chain.length + d, base + 1 + d);
+        const next = sampleToken(row(chain.length + 1 + d), sampling, rng);
+        return { drafts: accepted, drafted: chain.length, accepted: accepted.length, next };
+      }
+      return { drafts: accepted, drafted: chain.length, accepted: accepted.length, next: verdict.token };
+    }
+    const next = sampleToken(row(chain.length), sampling, rng);
+    return { drafts: accepted, drafted: chain.length, accepted: accepted.length, next };
+  };
+
   let speculating = source.kind !== 'none';
   let windowStart = performance.now();
   let windowTokens = 0;
@@ -206,7 +238,8 @@ export async function speculativeGenerate<S extends Sequence>(
     } else {
       // Leaves only where the tree pass has room in the cache.
       const room = sequence.capacity - sequence.length - 1 - k;
-      const leaves = greedy && logprobs === undefined && target.greedyTree ? Math.min(options.tree ?? 0, k, room) : 0;
+      const treePass = greedy ? target.greedyTree : target.forwardTree;
+      const leaves = logprobs === undefined && treePass ? Math.min(options.tree ?? 0, k, room) : 0;
       const draft = speculating
         ? await source.propose(context, { k, minConfidence: policy.minConfidence, sampling, rng, leaves })
         : { tokens: [] };

@@ -1,7 +1,8 @@
 /**
- * Tree verification, greedy: a draft is a chain of k tokens and, at its first depths, the draft
- * source's runner-up there as a leaf beside the chain (SpecInfer's and EAGLE's token trees, in
- * the shape of a chain with one alternative a depth). The target verifies the whole tree in one
+ * Tree verification: a draft is a chain of k tokens and, at its first depths, a second
+ * candidate there as a leaf beside the chain (SpecInfer's and EAGLE's token trees, in the shape
+ * of a chain with one alternative a depth): greedy, the draft's runner-up; sampling, a second
+ * draw, which speculative.ts verifies with SpecInfer's rule (acceptance.ts). Greedy below. The target verifies the whole tree in one
  * pass (`CausalLM.greedyTree`): the newest token and the chain as usual, then each leaf at the
  * position of the chain token it stands beside, seeing the chain before it and itself.
  *
