@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FileDirectory } from '../cache/file-directory';
 import { nodeDirectory } from '../cache/node-directory';
 import type { Gpu } from '../gpu/device';
-import { FIXTURES, fixturePath } from '../testing/fixtures';
+import { EAGLE_FIXTURE, FIXTURES, fixturePath } from '../testing/fixtures';
 import { testGpu } from '../testing/gpu';
 import { createEngine, type TandemEngine, type TandemUsage } from './engine';
 
@@ -30,7 +30,7 @@ afterAll(() => rm(path, { recursive: true, force: true }));
 const load = (prefixStore: FileDirectory | false) =>
   createEngine({
     target: fixturePath(FIXTURES.target),
-    draft: fixturePath(FIXTURES.eagle),
+    draft: fixturePath(EAGLE_FIXTURE),
     gpu,
     contextLength: 384,
     prefixStore,

@@ -122,7 +122,9 @@ describe('rmsnorm', () => {
         kernels[1].bind({ step: step.buffer, weight: upload(wh), x: upload(h), out }),
       ];
       step.write(tokens);
-      await runPass(device, (pass) => kernels.forEach((k, i) => k.encode(pass, binds[i], tokens)));
+      await runPass(device, (pass) => {
+        for (const [i, kernel] of kernels.entries()) kernel.encode(pass, binds[i], tokens);
+      });
       const [ne, nh] = [rmsNorm(e, we, 1e-5), rmsNorm(h, wh, 1e-5)];
       const want = new Float32Array(2 * tokens * d);
       for (let n = 0; n < tokens; n++) {

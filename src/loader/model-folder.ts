@@ -4,9 +4,16 @@
  * authors publish), with one progress callback for the bytes of every file.
  */
 
-import { MixedModelFormatsError, ModelConfigError, ModelFileMissingError, TokenizerError } from '../errors';
+import {
+  MixedModelFormatsError,
+  ModelConfigError,
+  ModelFileMissingError,
+  TokenizerError,
+  UnsupportedArchitectureError,
+} from '../errors';
 import { TextTokenizer } from '../tokenizer/tokenizer';
 import { type ModelConfig, parseModelConfig } from './config';
+import { isEagleConfig } from './eagle';
 import { modelFingerprint } from './fingerprint';
 import { type MlcFolderConfig, parseMlcConfig } from './mlc-config';
 import { type FileProgress, type ModelSource, readJson } from './source';
@@ -36,7 +43,13 @@ export interface ModelFolder {
 }
 
 export async function loadConfig(source: ModelSource): Promise<ModelConfig> {
-  return parseModelConfig(await readJson(source, 'config.json', ModelConfigError), `${source.name}/config.json`);
+  const json = await readJson(source, 'config.json', ModelConfigError);
+  if (isEagleConfig(json)) {
+    throw new UnsupportedArchitectureError(
+      `${source.name} holds an EAGLE-3 draft head, not a model: load it as the draft of the target it was made for.`,
+    );
+  }
+  return parseModelConfig(json, `${source.name}/config.json`);
 }
 
 /** A folder's config in the format the folder has: Hugging Face's config.json, or MLC's mlc-chat-config.json. */

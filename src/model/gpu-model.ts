@@ -497,7 +497,12 @@ export class GpuModel implements CausalLM<GpuSequence> {
    */
   recordGreedy(
     sequence: GpuSequence,
-    input: { tokens: ArrayLike<number>; fromGpu?: DeviceTokens & { count: number } },
+    input: {
+      tokens: ArrayLike<number>;
+      fromGpu?: DeviceTokens & { count: number };
+      /** An EAGLE head's hidden inputs: a row of d f32 values per token, from `offset` bytes. */
+      hidden?: DeviceTokens;
+    },
     rows: number,
     after?: (encoder: GPUCommandEncoder) => void,
   ): void {
@@ -505,7 +510,11 @@ export class GpuModel implements CausalLM<GpuSequence> {
     if (n === 0 || n > this.maxBatch || rows > n)
       throw new RangeError(`a recorded pass takes 1 to ${this.maxBatch} tokens`);
     if (sequence.length + n > sequence.capacity) throw new RangeError('the pass would overflow the sequence');
-    this.record(sequence, { n, headRows: rows, want: 'ids', tokens: input.tokens, fromGpu: input.fromGpu }, after);
+    if ((input.hidden !== undefined) !== (this.config.hiddenInput === true)) {
+      throw new Error('an EAGLE head runs with hidden inputs, and only a head does');
+    }
+    const pass = { n, headRows: rows, want: 'ids' as const, ...input };
+    this.record(sequence, pass, after);
   }
 
   /** Logits of every token: (tokens.length, vocab). Reads back logits: for tests and sampling. */

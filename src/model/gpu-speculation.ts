@@ -41,7 +41,7 @@ class AcceptKernel extends ComputeKernel {
 }
 
 /** What a (target, draft) pair's device steps reuse: made on the first step. */
-interface StepBuffers {
+export interface StepBuffers {
   drafts: GPUBuffer; // (MAX_DEVICE_DRAFTS) u32
   result: GPUBuffer; // accepted, next, then the drafts: (2 + MAX_DEVICE_DRAFTS) u32
   readback: GPUBuffer;
@@ -52,7 +52,7 @@ interface StepBuffers {
 
 const pairs = new WeakMap<GpuModel, WeakMap<GpuModel, StepBuffers>>();
 
-function stepBuffers(target: GpuModel, draft: GpuModel): StepBuffers {
+export function stepBuffers(target: GpuModel, draft: GpuModel): StepBuffers {
   const byDraft = pairs.get(target) ?? new WeakMap<GpuModel, StepBuffers>();
   pairs.set(target, byDraft);
   let buffers = byDraft.get(draft);
@@ -101,7 +101,6 @@ export async function greedyStepOnDevice<S extends Sequence, D extends Sequence>
     ts.length === context.length - 1;
   if (!fits) return undefined;
   const buffers = stepBuffers(t, d);
-  const { device } = t.gpu;
   const last = context[context.length - 1];
 
   return t.exclusive(() =>
@@ -120,33 +119,43 @@ export async function greedyStepOnDevice<S extends Sequence, D extends Sequence>
           keep(i),
         );
       }
-      // The target verifies the newest token and the k drafts, and the acceptance is decided.
-      device.queue.writeBuffer(buffers.params, 0, Uint32Array.of(k, 0, 0, 0));
-      t.recordGreedy(
-        ts,
-        { tokens: [last], fromGpu: { buffer: buffers.drafts, offset: 0, count: k } },
-        k + 1,
-        (encoder) => {
-          const pass = encoder.beginComputePass();
-          buffers.accept.encode(pass, buffers.bind);
-          pass.end();
-          encoder.copyBufferToBuffer(buffers.drafts, 0, buffers.result, 8, k * 4);
-          encoder.copyBufferToBuffer(buffers.result, 0, buffers.readback, 0, (2 + k) * 4);
-        },
-      );
-      const words = new Uint32Array(await t.readBack(buffers.readback, (2 + k) * 4));
-      const accepted = Array.from(words.subarray(2, 2 + Math.min(words[0], k)));
-      const next = words[1];
-      if (words[0] > k || next >= t.config.vocabSize || accepted.some((id) => id >= t.config.vocabSize)) {
-        throw new InvalidLogitsError(
-          'The model produced logits that are not numbers (NaN), so no token can be chosen: its weights may be ' +
-            'damaged (load it again), or its activations overflow.',
-        );
-      }
+      const { accepted, next } = await verifyOnDevice(t, ts, buffers, last, k);
       // The CPU's record of the tokens at each position: the accepted drafts were copied on the GPU.
       ts.tokens.set(accepted, context.length);
       ds.tokens.set(accepted, context.length);
       return { accepted, next, drafted: k };
     }),
   );
+}
+
+/**
+ * Records the target's verify pass over the newest token and the k drafts in `buffers.drafts`,
+ * and the acceptance kernel after it, then waits once for the result (call inside the models'
+ * `exclusive`).
+ */
+export async function verifyOnDevice(
+  t: GpuModel,
+  ts: GpuSequence,
+  buffers: StepBuffers,
+  last: number,
+  k: number,
+): Promise<{ accepted: number[]; next: number }> {
+  t.gpu.device.queue.writeBuffer(buffers.params, 0, Uint32Array.of(k, 0, 0, 0));
+  t.recordGreedy(ts, { tokens: [last], fromGpu: { buffer: buffers.drafts, offset: 0, count: k } }, k + 1, (encoder) => {
+    const pass = encoder.beginComputePass();
+    buffers.accept.encode(pass, buffers.bind);
+    pass.end();
+    encoder.copyBufferToBuffer(buffers.drafts, 0, buffers.result, 8, k * 4);
+    encoder.copyBufferToBuffer(buffers.result, 0, buffers.readback, 0, (2 + k) * 4);
+  });
+  const words = new Uint32Array(await t.readBack(buffers.readback, (2 + k) * 4));
+  const accepted = Array.from(words.subarray(2, 2 + Math.min(words[0], k)));
+  const next = words[1];
+  if (words[0] > k || next >= t.config.vocabSize || accepted.some((id) => id >= t.config.vocabSize)) {
+    throw new InvalidLogitsError(
+      'The model produced logits that are not numbers (NaN), so no token can be chosen: its weights may be ' +
+        'damaged (load it again), or its activations overflow.',
+    );
+  }
+  return { accepted, next };
 }

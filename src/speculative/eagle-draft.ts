@@ -10,6 +10,8 @@
  */
 
 import type { EagleSequence, EagleTarget } from '../model/eagle';
+import { eagleStepOnDevice } from '../model/gpu-eagle-step';
+import type { DeviceStep } from '../model/gpu-speculation';
 import type { Sequence } from '../model/types';
 import { argmax, distribution, sample } from '../sampling/sampling';
 import type { Draft, DraftRequest, DraftSource } from './draft-source';
@@ -63,6 +65,17 @@ export class EagleDraftSource<S extends Sequence, H extends Sequence> implements
     }
     const tree = runnersUp.length > 0 ? { leaves: runnersUp.slice(0, tokens.length) } : {};
     return greedy ? { tokens, ...tree } : { tokens, probs, ...tree };
+  }
+
+  /** A greedy step whole on the GPU, when target and head are GPU models (model/gpu-eagle-step.ts). */
+  async greedyStepOnDevice(_target: unknown, context: readonly number[], k: number): Promise<DeviceStep | undefined> {
+    const computed = this.sequence.target.length;
+    const step = await eagleStepOnDevice(this.model as never, this.sequence as never, context, k);
+    if (step) {
+      this.forwards += k;
+      this.realPairs = computed;
+    }
+    return step;
   }
 
   rollback(length: number): void {

@@ -17,7 +17,14 @@ import { destroyPair, loadPair } from '../model/pair';
 import { ReferenceModel, type ReferenceSequence } from '../ref/model';
 import { GREEDY } from '../sampling/sampling';
 import { expectBitwiseEqual } from '../testing/compare';
-import { FIXTURES, fixturePath, loadEagleFixture, loadEagleGolden, loadFixture } from '../testing/fixtures';
+import {
+  EAGLE_FIXTURE,
+  FIXTURES,
+  fixturePath,
+  loadEagleFixture,
+  loadEagleGolden,
+  loadFixture,
+} from '../testing/fixtures';
 import { testGpu } from '../testing/gpu';
 import type { DraftLength } from './draft-length';
 import { draftSource } from './draft-source';
@@ -35,7 +42,7 @@ beforeAll(async () => {
   gpu = await testGpu();
   const pair = await loadPair(
     gpu,
-    { target: directorySource(fixturePath(FIXTURES.target)), draft: directorySource(fixturePath(FIXTURES.eagle)) },
+    { target: directorySource(fixturePath(FIXTURES.target)), draft: directorySource(fixturePath(EAGLE_FIXTURE)) },
     { maxContext: 256 },
   );
   if (!pair.eagle) throw new Error('the pair has no EAGLE head');
@@ -186,6 +193,31 @@ describe('an EAGLE head on the GPU', () => {
       target.destroy();
     },
   );
+
+  it('a greedy step whole on the GPU reads back once, and gives what the step through the CPU gives', async () => {
+    const target = model.target as GpuModel;
+    const head = model.head as GpuModel;
+    const generateWith = async (onDevice: boolean) => {
+      const sequence = model.createSequence(256);
+      const source = draftSource('eagle', undefined, { model, sequence });
+      if (!onDevice) source.greedyStepOnDevice = undefined; // every draft read back on its own
+      const before = target.readbacks + head.readbacks;
+      const { tokens, counts } = await speculativeGenerate(model, sequence, source, loadEagleGolden().prompt, {
+        maxTokens: 48,
+        sampling: GREEDY,
+        draftLength: 4,
+        fallback: false,
+      });
+      sequence.release();
+      return { tokens, counts, readbacks: target.readbacks + head.readbacks - before };
+    };
+    const device = await generateWith(true);
+    const cpu = await generateWith(false);
+    expect(device.tokens).toEqual(cpu.tokens);
+    // The prompt's token and one plain step, then one readback a speculative step.
+    expect(device.readbacks).toBe(2 + device.counts.steps);
+    expect(cpu.readbacks).toBeGreaterThan(2 + 4 * cpu.counts.steps);
+  });
 
   it('sampling with a tree is reproducible for a seed, and takes leaves', async () => {
     let leavesTaken = 0;

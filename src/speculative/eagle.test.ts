@@ -17,7 +17,14 @@ import { generate } from '../model/generate';
 import { randomEagleHeadFiles, randomModel } from '../model/random-weights';
 import { ReferenceModel, type ReferenceSequence } from '../ref/model';
 import { GREEDY, type SamplingParams } from '../sampling/sampling';
-import { FIXTURES, fixturePath, loadEagleFixture, loadEagleGolden, loadFixture } from '../testing/fixtures';
+import {
+  EAGLE_FIXTURE,
+  FIXTURES,
+  fixturePath,
+  loadEagleFixture,
+  loadEagleGolden,
+  loadFixture,
+} from '../testing/fixtures';
 import { chiSquare, exactMarginal } from '../testing/spec';
 import type { DraftLength } from './draft-length';
 import { draftSource } from './draft-source';
@@ -52,7 +59,7 @@ beforeAll(async () => {
 function editedHead(
   edit: { config?: (c: Record<string, unknown>) => void; tensors?: (t: Record<string, TensorToWrite>) => void } = {},
 ) {
-  const dir = fixturePath(FIXTURES.eagle);
+  const dir = fixturePath(EAGLE_FIXTURE);
   const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
   edit.config?.(config);
   const file = parseSafetensors(readFileSync(join(dir, 'model.safetensors')));
@@ -106,6 +113,13 @@ describe('loading an EAGLE-3 head', () => {
     await expect(editedHead({ config })).rejects.toMatchObject({
       name: 'DraftHeadMismatchError',
       message: expect.stringContaining('made for another target'),
+    });
+  });
+
+  it('is refused by name where a model is expected', async () => {
+    await expect(loadFixture(EAGLE_FIXTURE)).rejects.toMatchObject({
+      name: 'UnsupportedArchitectureError',
+      message: expect.stringContaining('load it as the draft'),
     });
   });
 

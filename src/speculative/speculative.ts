@@ -224,7 +224,7 @@ export async function speculativeGenerate<S extends Sequence>(
     // A greedy step on the device when the source can take one (drafts, verify and acceptance
     // with one readback); else the draft comes back to the CPU and is verified here.
     const onDevice =
-      speculating && greedy && logprobs === undefined && k >= 1
+      speculating && greedy && logprobs === undefined && k >= 1 && !(options.tree ?? 0)
         ? await source.greedyStepOnDevice?.({ model: target, sequence }, context, k)
         : undefined;
     let step: VerifiedStep;

@@ -28,9 +28,10 @@ export const FIXTURES = {
   /** MLC folders, q4f16_1 (scripts/fixtures/mlc.py): the target with its Jinja template, the draft with MLC's conv_template. */
   targetQ4: 'tandem-target-q4f16_1-MLC',
   draftQ4: 'tandem-draft-q4f16_1-MLC',
-  /** An EAGLE-3 head for the target (scripts/fixtures/eagle.py). */
-  eagle: 'tandem-target-eagle3',
 } as const;
+
+/** An EAGLE-3 head for the target (scripts/fixtures/eagle.py): a draft head, not a model of its own. */
+export const EAGLE_FIXTURE = 'tandem-target-eagle3';
 
 export function fixturePath(name: string): string {
   return join(MODELS_DIR, name);
@@ -44,12 +45,12 @@ export function loadFixture(name: string): Promise<ModelFolder> {
 export function loadEagleFixture(target: ModelFolder): Promise<EagleHead> {
   const embedding = target.weights.get('model.embed_tokens.weight');
   if (!embedding) throw new Error('the target has no embedding');
-  return loadEagleHead(directorySource(fixturePath(FIXTURES.eagle)), { config: target.config, embedding });
+  return loadEagleHead(directorySource(fixturePath(EAGLE_FIXTURE)), { config: target.config, embedding });
 }
 
 /** The fixture EAGLE head's golden outputs (scripts/fixtures/eagle.py). */
 export function loadEagleGolden() {
-  const folder = fixturePath(FIXTURES.eagle);
+  const folder = fixturePath(EAGLE_FIXTURE);
   const json = JSON.parse(readFileSync(join(folder, 'golden.json'), 'utf8')) as {
     prompt: { ids: number[] };
     drafts: { context: number[]; k: number; ids: number[] }[];

@@ -1,0 +1,104 @@
+/**
+ * An EAGLE head's greedy speculative step on the GPU with one readback, as gpu-speculation.ts
+ * takes one with a draft model: the head catches up on the target's features in one pass and
+ * drafts its first token; each further draft step reads its own hidden state and the draft
+ * before it; every draft id is mapped to the target's by d2t on the GPU (draft_to_target.wgsl)
+ * into the list the target's verify pass reads; the acceptance kernel decides, and the CPU
+ * waits once. The passes and the rule are the CPU path's, so the output is the same.
+ */
+
+import { createUniform, STORAGE, uploadBuffer } from '../gpu/buffers';
+import mapCode from '../kernels/draft_to_target.wgsl?raw';
+import { ComputeKernel } from '../kernels/kernel';
+import type { EagleSequence, EagleTarget } from './eagle';
+import { GpuModel, type GpuSequence } from './gpu-model';
+import { type DeviceStep, MAX_DEVICE_DRAFTS, stepBuffers, verifyOnDevice } from './gpu-speculation';
+
+class DraftMapKernel extends ComputeKernel {
+  constructor(device: GPUDevice) {
+    super(device, 'draft to target', mapCode, {});
+  }
+  encode(pass: GPUComputePassEncoder, bindGroup: GPUBindGroup) {
+    this.dispatch(pass, bindGroup, 1);
+  }
+}
+
+/** What a head's device steps reuse, made on the first: its d2t table and the kernel that reads it. */
+interface HeadBuffers {
+  params: GPUBuffer;
+  kernel: DraftMapKernel;
+  bind: GPUBindGroup;
+}
+
+const heads = new WeakMap<GpuModel, HeadBuffers>();
+
+/**
+ * A greedy step of k drafts by `model`'s head on the GPU, when target and head are GPU models
+ * and the step fits (no logit rules, k within MAX_DEVICE_DRAFTS and the batches, room in the
+ * caches, a catch-up of one pass); otherwise undefined. Leaves the target's sequence one past
+ * the accepted tokens, as the usual step does before its rollback.
+ */
+export async function eagleStepOnDevice(
+  model: EagleTarget<GpuSequence, GpuSequence> | EagleTarget<never, never>,
+  sequence: EagleSequence<GpuSequence, GpuSequence>,
+  context: readonly number[],
+  k: number,
+): Promise<DeviceStep | undefined> {
+  const [t, h] = [model.target, model.head];
+  if (!(t instanceof GpuModel) || !(h instanceof GpuModel) || t.gpu.device !== h.gpu.device) return undefined;
+  const { target: ts, head: hs } = sequence;
+  const { features } = ts.extra;
+  const { hidden } = hs.extra;
+  if (!features || !hidden || ts.rules?.active) return undefined;
+  const computed = ts.length; // the target holds every token but the newest
+  const from = hs.length;
+  const pending = context.slice(from + 1, computed + 1);
+  const fits =
+    k >= 1 &&
+    k <= MAX_DEVICE_DRAFTS &&
+    k + 1 <= t.maxBatch &&
+    pending.length >= 1 &&
+    pending.length <= h.maxBatch &&
+    from + pending.length + k - 1 <= hs.capacity &&
+    computed + k + 1 <= ts.capacity &&
+    computed === context.length - 1;
+  if (!fits) return undefined;
+  const buffers = stepBuffers(t, h);
+  const map = headBuffers(h, model.draftToTarget, buffers.drafts);
+  const { queue } = t.gpu.device;
+  const rowBytes = t.config.hiddenSize * 4;
+  const mapTo = (i: number) => {
+    queue.writeBuffer(map.params, 0, Uint32Array.of(i, 0, 0, 0)); // before the pass's submit, after the last's
+    return (encoder: GPUCommandEncoder) => {
+      const pass = encoder.beginComputePass();
+      map.kernel.encode(pass, map.bind);
+      pass.end();
+    };
+  };
+
+  return t.exclusive(() =>
+    h.exclusive(async () => {
+      h.recordGreedy(hs, { tokens: pending, hidden: { buffer: features, offset: from * rowBytes } }, 1, mapTo(0));
+      for (let i = 1; i < k; i++) {
+        const previous = { buffer: buffers.drafts, offset: (i - 1) * 4, count: 1 };
+        h.recordGreedy(hs, { tokens: [], fromGpu: previous, hidden: { buffer: hidden, offset: 0 } }, 1, mapTo(i));
+      }
+      const { accepted, next } = await verifyOnDevice(t, ts, buffers, context[context.length - 1], k);
+      ts.tokens.set(accepted, context.length); // the CPU's record: the drafts were copied on the GPU
+      return { accepted, next, drafted: k };
+    }),
+  );
+}
+
+function headBuffers(head: GpuModel, draftToTarget: Uint32Array, drafts: GPUBuffer): HeadBuffers {
+  let buffers = heads.get(head);
+  if (!buffers) {
+    const { device } = head.gpu;
+    const params = createUniform(device, 16, 'draft map params');
+    const map = uploadBuffer(device, draftToTarget, STORAGE, 'd2t');
+    const kernel = new DraftMapKernel(device);
+    buffers = { params, kernel, bind: kernel.bindAll([params, head.idsBuffer, map, drafts]) };
+    heads.set(head, buffers);
+  }
+  return buffers;
+}
