@@ -37,7 +37,7 @@ export interface MemoryResults {
 
 export async function runMemorySuite(gpu: Gpu, folders: FolderPair): Promise<MemoryResults> {
   const context = Math.min(DEFAULT_CONTEXT_LENGTH, folders.target.config.maxPositions);
-  const pair = await uploadPair(gpu, folders, { maxContext: context });
+  const pair = await uploadPair(gpu, { target: folders.target, draft: folders.draft }, { maxContext: context });
   const models = [pair.target, ...(pair.draft ? [pair.draft] : [])];
   const [targetModel, draftModel] = models.map((m) => m.model);
   const generator = new CachedGenerator(targetModel, draftModel, {

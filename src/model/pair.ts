@@ -68,6 +68,7 @@ export async function readPair(
 /** Uploads both models with the same options (context, batch, kernel profile). */
 export async function uploadPair(gpu: Gpu, folders: FolderPair, options: GpuModelOptions = {}): Promise<ModelPair> {
   const { head } = folders;
+  if (head && folders.draft) throw new Error('a pair drafts with a model or an EAGLE head, not both');
   const features = head ? { layers: head.head.layerIds, fc: head.head.weights.get('fc.weight') } : undefined;
   const target = await GpuModel.create(gpu, folders.target.config, folders.target.weights, {
     ...options,
