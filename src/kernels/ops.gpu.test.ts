@@ -253,6 +253,7 @@ describe.each([
     // Long contexts: segments of 512 positions merged (workgroup kernel), across a segment's
     // end, and with a window that leaves the first segments empty.
     [4, 2, 32, 3, 1500, {}],
+    [4, 2, 32, 2, 8200, {}], // past 8k positions: 17 segments
     [4, 2, 64, 9, 1020, {}],
     [4, 1, 32, 5, 600, { window: 100 }],
     [4, 2, 32, 2, 1100, { window: 70, softcap: 5 }],
@@ -300,7 +301,7 @@ describe('split attention', () => {
     'gives a token the same bits alone as among others, across segment ends (%s KV cache)',
     async (kv) => {
       const [nh, nkv, hd] = [4, 2, 32];
-      const capacity = 1600;
+      const capacity = 8200;
       const rng = new Rng(9);
       const cache = (values: Float32Array) => (kv === 'f16' ? packWeights('F16', values).packed : values);
       const kCache = upload(cache(rng.floats(capacity * nkv * hd, -2, 2)));
@@ -323,8 +324,9 @@ describe('split attention', () => {
         }
         return result;
       };
-      // Positions 1016-1031: the last ones of segment 1 and the first of segment 2.
+      // Positions 1016-1031: the last ones of segment 1 and the first of segment 2; and past 8k.
       expectBitwiseEqual(await run(1016, true), await run(1016, false), 'split attention, together and alone');
+      expectBitwiseEqual(await run(8184, true), await run(8184, false), 'split attention past 8k positions');
     },
   );
 });
