@@ -7,8 +7,10 @@
  */
 
 import { CachedGenerator } from '../../src/cache/cached-generator';
-import { DEFAULT_CACHE_BUDGET_BYTES, DEFAULT_CONTEXT_LENGTH } from '../../src/engine/engine';
+import { pairContext } from '../../src/engine/context-length';
+import { DEFAULT_CACHE_BUDGET_BYTES } from '../../src/engine/engine';
 import type { Gpu } from '../../src/gpu/device';
+import { bufferLimit } from '../../src/model/gpu-weights';
 import { type FolderPair, uploadPair } from '../../src/model/pair';
 import { GREEDY } from '../../src/sampling/sampling';
 
@@ -36,8 +38,11 @@ export interface MemoryResults {
 }
 
 export async function runMemorySuite(gpu: Gpu, folders: FolderPair): Promise<MemoryResults> {
-  const context = Math.min(DEFAULT_CONTEXT_LENGTH, folders.target.config.maxPositions);
-  const pair = await uploadPair(gpu, { target: folders.target, draft: folders.draft }, { maxContext: context });
+  // The engine's context for the pair (context-length.ts).
+  const budgetBytes = DEFAULT_CACHE_BUDGET_BYTES;
+  const pairFolders = { target: folders.target, draft: folders.draft };
+  const context = pairContext(pairFolders, { budgetBytes, bindingBytes: bufferLimit(gpu) }).length;
+  const pair = await uploadPair(gpu, pairFolders, { maxContext: context });
   const models = [pair.target, ...(pair.draft ? [pair.draft] : [])];
   const [targetModel, draftModel] = models.map((m) => m.model);
   const generator = new CachedGenerator(targetModel, draftModel, {

@@ -68,6 +68,30 @@ describe('an engine whose draft is an EAGLE head', () => {
     await engine.unload();
   });
 
+  it("says in its load report what context it took: as asked, or the model's window within the budget", async () => {
+    const texts: string[] = [];
+    const asked = await createEngine({
+      target: fixturePath(FIXTURES.target),
+      draft: fixturePath(EAGLE_FIXTURE),
+      gpu,
+      contextLength: 384,
+      prefixStore: false,
+      initProgressCallback: (report) => texts.push(report.text),
+    });
+    expect(texts.at(-1)).toBe('Ready: a context of 384 tokens (as asked)');
+    await asked.unload();
+    const own = await createEngine({
+      target: fixturePath(FIXTURES.target),
+      draft: fixturePath(EAGLE_FIXTURE),
+      gpu,
+      prefixStore: false,
+      initProgressCallback: (report) => texts.push(report.text),
+    });
+    expect(own.contextLength).toBe(2048); // the fixture's max_position_embeddings
+    expect(texts.at(-1)).toBe("Ready: a context of 2048 tokens (the model's window)");
+    await own.unload();
+  });
+
   it('reads a stored system prompt with its features after a reload, and drafts from it', async () => {
     const first = await load(directory);
     await first.warm({ messages: [SYSTEM] });

@@ -28,11 +28,13 @@ import { type Gpu, requestGpu } from '../gpu/device';
 import type { KvFormat } from '../kernels/kv-cache';
 import type { FileProgress, ModelSource } from '../loader/source';
 import type { GpuModel, GpuSequence } from '../model/gpu-model';
-import { destroyPair, loadPair, type ModelPair } from '../model/pair';
+import { bufferLimit } from '../model/gpu-weights';
+import { destroyPair, disposeFolders, type ModelPair, readPair, uploadPair } from '../model/pair';
 import type { CausalLM, Sequence } from '../model/types';
 import type { DraftLength } from '../speculative/draft-length';
 import type { DraftKind } from '../speculative/draft-source';
 import type { TemplateVariables } from '../tokenizer/tokenizer';
+import { pairContext } from './context-length';
 import { generateReply, type Reply, type ReplyHooks } from './generation';
 import { LoadProgress } from './load-progress';
 import { type ModelLocation, sourceFor } from './locations';
@@ -65,7 +67,11 @@ export interface EngineOptions {
   draftTree?: number;
   /** GPU bytes the prefix cache may hold (default 256 MiB). */
   cacheBudgetBytes?: number;
-  /** Tokens a conversation may reach (default: the model's, at most 2048). */
+  /**
+   * Tokens a conversation may reach. By default the model's window, bounded by what the prefix
+   * cache's budget holds of both models' caches and by the adapter's buffers (context-length.ts);
+   * the load report says which.
+   */
   contextLength?: number;
   /** How KV caches hold keys and values: 'f16' halves their memory (default: f16 for 3B-class models and up). */
   kvCache?: KvFormat;
@@ -82,8 +88,6 @@ export interface EngineOptions {
   prefixStoreBudgetBytes?: number;
 }
 
-/** Tokens a sequence may hold, unless the options say otherwise (and the model allows). */
-export const DEFAULT_CONTEXT_LENGTH = 2048;
 /** GPU memory the prefix cache may keep in KV caches, unless the options say otherwise. */
 export const DEFAULT_CACHE_BUDGET_BYTES = 256 << 20;
 
@@ -177,8 +181,21 @@ export class TandemEngine {
         (role === 'draft' ? share.target : 0) + share[role] * (p.total > 0 ? p.loaded / p.total : 0),
         lines.describe(sources[role]?.name ?? role, p),
       );
-    const wanted = options.contextLength ?? DEFAULT_CONTEXT_LENGTH;
-    const pair = await loadPair(gpu, sources, { maxContext: wanted, onProgress, kvCache: options.kvCache });
+    const folders = await readPair(sources, onProgress);
+    const budgetBytes = options.cacheBudgetBytes ?? DEFAULT_CACHE_BUDGET_BYTES;
+    const context = pairContext(folders, {
+      kvCache: options.kvCache,
+      asked: options.contextLength,
+      budgetBytes,
+      bindingBytes: bufferLimit(gpu),
+    });
+    let pair: ModelPair;
+    try {
+      pair = await uploadPair(gpu, folders, { maxContext: context.length, kvCache: options.kvCache });
+    } catch (error) {
+      disposeFolders(folders);
+      throw error;
+    }
     for (const { folder } of [pair.target, ...(pair.draft ? [pair.draft] : [])]) {
       if (folder.config.unknownKeys.length === 0) continue;
       warnings.push({
@@ -188,7 +205,7 @@ export class TandemEngine {
           'If one of them changes how the model computes, its output may differ from the reference implementation.',
       });
     }
-    report(1, 'Ready');
+    report(1, `Ready: a context of ${context.length} tokens (${context.reason})`);
     const draft: DraftKind = pair.eagle ? 'eagle' : pair.draft ? 'model' : options.draft === 'ngram' ? 'ngram' : 'none';
     const defaults: EngineDefaults = {
       draft,
@@ -196,7 +213,11 @@ export class TandemEngine {
       draftTree: options.draftTree ?? 0,
       generation: pair.target.folder.generation,
     };
-    const contextLength = Math.min(wanted, pair.target.model.maxContext, pair.draft?.model.maxContext ?? wanted);
+    const contextLength = Math.min(
+      context.length,
+      pair.target.model.maxContext,
+      pair.draft?.model.maxContext ?? Infinity,
+    );
     const directory =
       options.prefixStore === false ? undefined : (options.prefixStore ?? (await originDirectory(PREFIX_DIRECTORY)));
     const store =
@@ -210,16 +231,7 @@ export class TandemEngine {
           warnings.push({ name: error.name, message: error.message });
         },
       });
-    return new TandemEngine(
-      gpu,
-      pair,
-      defaults,
-      contextLength,
-      options.cacheBudgetBytes ?? DEFAULT_CACHE_BUDGET_BYTES,
-      warnings,
-      store,
-      options.modelId,
-    );
+    return new TandemEngine(gpu, pair, defaults, contextLength, budgetBytes, warnings, store, options.modelId);
   }
 
   /**

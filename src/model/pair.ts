@@ -140,7 +140,8 @@ async function holdsEagleHead(source: ModelSource): Promise<boolean> {
   }
 }
 
-function disposeFolders(folders: FolderPair): void {
+/** Frees the tokenizers of folders read but not uploaded. */
+export function disposeFolders(folders: FolderPair): void {
   folders.target.tokenizer.dispose();
   folders.draft?.tokenizer.dispose();
 }

@@ -19,6 +19,7 @@ import { GREEDY } from '../sampling/sampling';
 import { expectBitwiseEqual } from '../testing/compare';
 import {
   EAGLE_FIXTURE,
+  EAGLE_Q4_FIXTURE,
   FIXTURES,
   fixturePath,
   loadEagleFixture,
@@ -244,6 +245,34 @@ describe('an EAGLE head on the GPU', () => {
     expect(first).toHaveLength(64);
     expect(await run()).toEqual(first);
     expect(leavesTaken).toBeGreaterThan(0);
+  });
+
+  it('the q4 target (an MLC folder) with its own head: greedy equals plain greedy, on the device step', async () => {
+    const q4 = await loadPair(
+      gpu,
+      {
+        target: directorySource(fixturePath(FIXTURES.targetQ4)),
+        draft: directorySource(fixturePath(EAGLE_Q4_FIXTURE)),
+      },
+      { maxContext: 256 },
+    );
+    if (!q4.eagle) throw new Error('the pair has no EAGLE head');
+    const pair = q4.eagle.model;
+    const { prompt } = loadEagleGolden(EAGLE_Q4_FIXTURE);
+    const plain = pair.target.createSequence(256);
+    const expected = await generate(pair.target, plain, prompt, { maxTokens: 48, sampling: GREEDY });
+    const sequence = pair.createSequence(256);
+    const source = draftSource('eagle', undefined, { model: pair, sequence });
+    const { tokens, counts } = await speculativeGenerate(pair, sequence, source, prompt, {
+      maxTokens: 48,
+      sampling: GREEDY,
+      draftLength: 4,
+      fallback: false,
+    });
+    expect(tokens).toEqual(expected);
+    expect(speculativeStats(counts).acceptance_rate).toBeGreaterThan(0.5);
+    for (const s of [plain, sequence]) s.release();
+    destroyPair(q4);
   });
 
   it('a prefix read back and written again drafts the same tokens (features travel with the KV rows)', async () => {

@@ -19,6 +19,7 @@ import { ReferenceModel, type ReferenceSequence } from '../ref/model';
 import { GREEDY, type SamplingParams } from '../sampling/sampling';
 import {
   EAGLE_FIXTURE,
+  EAGLE_Q4_FIXTURE,
   FIXTURES,
   fixturePath,
   loadEagleFixture,
@@ -242,6 +243,51 @@ describe('greedy speculative decoding with the head equals plain greedy decoding
     await model.greedy(sequence, prompt.slice(10, -1), 'last');
     expect(sequence.head.length).toBeLessThanOrEqual(9);
     expect(await draft()).toEqual(first);
+  });
+});
+
+describe("the q4 target's head (trained on its dequantized weights)", () => {
+  it("matches PyTorch's logits, and greedy speculation with it equals plain decoding", async () => {
+    const q4 = await loadFixture(FIXTURES.targetQ4);
+    const q4Head = await loadEagleFixture(q4, EAGLE_Q4_FIXTURE);
+    const fc = q4Head.weights.get('fc.weight');
+    if (!fc) throw new Error('no fc');
+    const target = new ReferenceModel(q4.config, q4.weights, { features: { layers: q4Head.layerIds, fc } });
+    const pair = new EagleTarget(target, new ReferenceModel(q4Head.config, q4Head.weights), q4Head.draftToTarget);
+    const golden = loadEagleGolden(EAGLE_Q4_FIXTURE);
+    const sequence = pair.createSequence(256);
+    await pair.greedy(sequence, golden.prompt, 'last');
+    const vocab = q4Head.config.vocabSize;
+    let worst = 0;
+    for (let t = 0; t < golden.prompt.length - 1; t++) {
+      const row = await pair.head.forwardHidden(sequence.head, [golden.prompt[t + 1]], {
+        of: sequence.target,
+        from: t,
+      });
+      for (let i = 0; i < vocab; i++) worst = Math.max(worst, Math.abs(row[i] - golden.logits[t * vocab + i]));
+    }
+    expect(worst).toBeLessThan(2e-4);
+
+    const expected = await generate(target, target.createSequence(256), golden.prompt, {
+      maxTokens: 40,
+      sampling: GREEDY,
+    });
+    const spec = pair.createSequence(256);
+    const { tokens, counts } = await speculativeGenerate(
+      pair,
+      spec,
+      draftSource('eagle', undefined, { model: pair, sequence: spec }),
+      golden.prompt,
+      {
+        maxTokens: 40,
+        sampling: GREEDY,
+        draftLength: 4,
+        fallback: false,
+      },
+    );
+    expect(tokens).toEqual(expected);
+    expect(speculativeStats(counts).acceptance_rate).toBeGreaterThan(0.5);
+    q4.tokenizer.dispose();
   });
 });
 

@@ -32,6 +32,8 @@ export const FIXTURES = {
 
 /** An EAGLE-3 head for the target (scripts/fixtures/eagle.py): a draft head, not a model of its own. */
 export const EAGLE_FIXTURE = 'tandem-target-eagle3';
+/** The head trained for the target's MLC q4f16_1 folder (eagle.py --q4). */
+export const EAGLE_Q4_FIXTURE = 'tandem-target-q4-eagle3';
 
 export function fixturePath(name: string): string {
   return join(MODELS_DIR, name);
@@ -41,16 +43,16 @@ export function loadFixture(name: string): Promise<ModelFolder> {
   return loadModelFolder(directorySource(fixturePath(name)));
 }
 
-/** The fixture EAGLE head, for a loaded target folder. */
-export function loadEagleFixture(target: ModelFolder): Promise<EagleHead> {
+/** A fixture EAGLE head, for a loaded target folder. */
+export function loadEagleFixture(target: ModelFolder, name: string = EAGLE_FIXTURE): Promise<EagleHead> {
   const embedding = target.weights.get('model.embed_tokens.weight');
   if (!embedding) throw new Error('the target has no embedding');
-  return loadEagleHead(directorySource(fixturePath(EAGLE_FIXTURE)), { config: target.config, embedding });
+  return loadEagleHead(directorySource(fixturePath(name)), { config: target.config, embedding });
 }
 
-/** The fixture EAGLE head's golden outputs (scripts/fixtures/eagle.py). */
-export function loadEagleGolden() {
-  const folder = fixturePath(EAGLE_FIXTURE);
+/** A fixture EAGLE head's golden outputs (scripts/fixtures/eagle.py). */
+export function loadEagleGolden(name: string = EAGLE_FIXTURE) {
+  const folder = fixturePath(name);
   const json = JSON.parse(readFileSync(join(folder, 'golden.json'), 'utf8')) as {
     prompt: { ids: number[] };
     drafts: { context: number[]; k: number; ids: number[] }[];

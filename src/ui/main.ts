@@ -63,7 +63,6 @@ async function loadModels(): Promise<void> {
     });
     const loaded = await createWorkerEngine(candidate, {
       ...models,
-      contextLength: 2048,
       initProgressCallback: (report) => setStatus('loading', report.text, report.progress),
     });
     previous?.worker.terminate();

@@ -1,0 +1,51 @@
+/** The context a conversation gets: asked for or the model's window, bounded by the cache's budget and the adapter. */
+
+import { describe, expect, it } from 'vitest';
+import { parseModelConfig } from '../loader/config';
+import { llamaConfigJson } from '../model/random-weights';
+import { bytesPerToken, chooseContextLength } from './context-length';
+
+// Llama-3.2-1B's shape: 16 layers of 8 KV heads of 64, a window of 131,072.
+const llama1B = parseModelConfig(
+  llamaConfigJson({
+    vocab_size: 128256,
+    hidden_size: 2048,
+    intermediate_size: 8192,
+    num_hidden_layers: 16,
+    num_attention_heads: 32,
+    num_key_value_heads: 8,
+    head_dim: 64,
+    max_position_embeddings: 131072,
+  }),
+);
+const GiB = 2 ** 30;
+
+describe('the context length', () => {
+  it("is the model's window when the budget holds it", () => {
+    const models = [{ config: llama1B, kvFormat: 'f16' as const }];
+    expect(bytesPerToken(models)).toBe(32768); // 2 x 16 x 8 x 64 x 2 bytes
+    const choice = chooseContextLength({ models, window: 131072, budgetBytes: 8 * GiB, bindingBytes: 2 * GiB });
+    expect(choice).toEqual({ length: 131072, reason: "the model's window" });
+  });
+
+  it("is what the prefix cache's budget holds, said so, for a model and its EAGLE head's features", () => {
+    const models = [{ config: llama1B, kvFormat: 'f16' as const, featureWidth: 2048 }];
+    const choice = chooseContextLength({ models, window: 131072, budgetBytes: 256 << 20, bindingBytes: 2 * GiB });
+    expect(choice.length).toBe(Math.floor((256 << 20) / (32768 + 8192)));
+    expect(choice.reason).toMatch(/budget of 256 MiB .* 40960 bytes a token/);
+  });
+
+  it('is what was asked, within the bounds', () => {
+    const models = [{ config: llama1B, kvFormat: 'f32' as const }];
+    const base = { models, window: 131072, budgetBytes: 16 * GiB, bindingBytes: 2 * GiB };
+    expect(chooseContextLength({ ...base, asked: 4096 })).toEqual({ length: 4096, reason: 'as asked' });
+    expect(chooseContextLength({ ...base, asked: 1e6 }).reason).toMatch(/window/);
+  });
+
+  it("is bounded by a layer's keys in one buffer binding", () => {
+    const models = [{ config: llama1B, kvFormat: 'f32' as const }];
+    const choice = chooseContextLength({ models, window: 131072, budgetBytes: 64 * GiB, bindingBytes: 128 << 20 });
+    expect(choice.length).toBe((128 << 20) / (8 * 64 * 4));
+    expect(choice.reason).toMatch(/binding/);
+  });
+});

@@ -1,0 +1,86 @@
+/**
+ * How many tokens a conversation may hold on this device. Asked for, that many; otherwise the
+ * model's window (`max_position_embeddings`: Llama 3.2's is 131,072). Either way no more than:
+ *
+ *   - the prefix cache's budget holds one entry of every model's KV cache (and an EAGLE
+ *     head's features) at that length: a cache of one conversation at least;
+ *   - one layer's keys (or values) fit one buffer binding of the adapter.
+ *
+ * WebGPU says nothing of a device's memory, so the budget (`cacheBudgetBytes`) is the caller's
+ * word for it. The engine states the result and what bounded it in its load report.
+ */
+
+import { type KvFormat, kvValueBytes } from '../kernels/kv-cache';
+import type { ModelConfig } from '../loader/config';
+import { defaultKvFormat } from '../model/gpu-model';
+import type { FolderPair } from '../model/pair';
+
+/** A model's share of a token's cache: its config, the KV format it will use, features per token (f32 values). */
+export interface CacheShape {
+  config: ModelConfig;
+  kvFormat: KvFormat;
+  featureWidth?: number;
+}
+
+export interface ContextChoice {
+  length: number;
+  /** What decided it, for the load report. */
+  reason: string;
+}
+
+/** Bytes a token takes in the KV caches (and features) of `models`. */
+export function bytesPerToken(models: CacheShape[]): number {
+  return models.reduce((sum, { config, kvFormat, featureWidth = 0 }) => {
+    const kv = 2 * config.numLayers * config.numKvHeads * config.headDim * kvValueBytes(kvFormat);
+    return sum + kv + featureWidth * 4;
+  }, 0);
+}
+
+export function chooseContextLength(options: {
+  models: CacheShape[];
+  /** The window of the model that sets it (the target's). */
+  window: number;
+  asked?: number;
+  budgetBytes: number;
+  /** The adapter's largest buffer binding, bytes. */
+  bindingBytes: number;
+}): ContextChoice {
+  const { models, window, asked, budgetBytes, bindingBytes } = options;
+  const perToken = bytesPerToken(models);
+  const byBudget = Math.floor(budgetBytes / perToken);
+  const byBinding = Math.min(
+    ...models.map(({ config, kvFormat }) =>
+      Math.floor(bindingBytes / (config.numKvHeads * config.headDim * kvValueBytes(kvFormat))),
+    ),
+  );
+  const bounds: [number, string][] = [
+    [asked ?? window, asked ? 'as asked' : "the model's window"],
+    [window, "the model's window"],
+    [byBudget, `what the prefix cache's budget of ${mib(budgetBytes)} holds at ${perToken} bytes a token`],
+    [byBinding, "one layer's keys in a buffer binding of this GPU"],
+  ];
+  const [length, reason] = bounds.reduce((a, b) => (b[0] < a[0] ? b : a));
+  return { length, reason };
+}
+
+/** The context a pair of folders gets: their caches (target, draft model or EAGLE head), in the KV format each will use. */
+export function pairContext(
+  folders: FolderPair,
+  options: { kvCache?: KvFormat; asked?: number; budgetBytes: number; bindingBytes: number },
+): ContextChoice {
+  const shape = (config: ModelConfig, featureWidth = 0): CacheShape => ({
+    config,
+    kvFormat: options.kvCache ?? defaultKvFormat(config),
+    featureWidth,
+  });
+  const { target, draft, head } = folders;
+  const models = [
+    shape(target.config, head ? target.config.hiddenSize : 0),
+    ...(draft ? [shape(draft.config)] : []),
+    ...(head ? [shape(head.head.config)] : []),
+  ];
+  const window = Math.min(target.config.maxPositions, draft?.config.maxPositions ?? Number.POSITIVE_INFINITY);
+  return chooseContextLength({ ...options, models, window });
+}
+
+const mib = (bytes: number) => `${Math.round(bytes / 2 ** 20)} MiB`;
