@@ -1,0 +1,34 @@
+/**
+ * The chat page drafting with an EAGLE-3 head: the address names the head as the draft (its
+ * config.json says what it is), the page loads it beside the target, and a greedy reply is
+ * the one plain decoding gives, with the head's drafts accepted.
+ */
+
+import type { Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { askInChat, chatSettings, launchBrowser, modelsReady, openApp } from '../testing/browser';
+
+let browser: Browser;
+beforeAll(async () => {
+  browser = await launchBrowser({ webgpu: true });
+});
+afterAll(() => browser.close());
+
+describe('an EAGLE head in the chat page', () => {
+  it('loads as the draft and drafts a reply equal to plain decoding', async () => {
+    const query = new URLSearchParams({ model: 'models/tandem-target', draft: 'models/tandem-target-eagle3' });
+    const { page, errors } = await openApp(browser, `/?${query}`);
+    await modelsReady(page);
+    await chatSettings(page, { temperature: '0', maxTokens: '32' });
+    const question = 'Tell me a story about a shy owl named Nora.';
+    const drafted = await askInChat(page, question);
+    const acceptance = Number(await page.getByTestId('acceptance-rate').textContent());
+    expect(acceptance).toBeGreaterThan(0.5);
+
+    await page.getByTestId('speculative').uncheck();
+    await page.getByTestId('new-chat').click();
+    const plain = await askInChat(page, question);
+    expect(drafted.reply).toBe(plain.reply);
+    expect(errors).toEqual([]);
+  });
+});
