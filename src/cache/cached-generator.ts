@@ -80,25 +80,27 @@ export class CachedGenerator<S extends Sequence, D extends Sequence> {
 
   /**
    * Computes and caches the KV of `prompt` (both models), keeping its first `keep` tokens pinned
-   * (all of it by default; a message still being typed would pin only what precedes it).
-   * Returns how many tokens it had to compute.
+   * (all of it by default; a message still being typed would pin only what precedes it), in
+   * chunks of PREFILL_CHUNK with `onPrefill` after each and a look at `shouldStop` between them:
+   * a stopped warm keeps what it computed. Returns how many tokens it had to compute.
    */
   warm(
     prompt: readonly number[],
     keep = prompt.length,
-  ): Promise<{ computed: number; reused: number; restored: number }> {
+    options: Pick<CachedRequest, 'onPrefill' | 'shouldStop' | 'onStart'> = {},
+  ): Promise<{ computed: number; reused: number; restored: number; stopped: boolean }> {
     return this.cache.exclusive(async () => {
+      options.onStart?.();
       const fromDisk = await this.restore(prompt);
       const { entry, reused } = this.cache.acquire(prompt);
       try {
-        const rest = prompt.slice(entry.target.length);
-        if (rest.length > 0) await this.target.greedy(entry.target, rest, 'last');
-        if (this.draft && entry.draft) {
-          const draftRest = prompt.slice(entry.draft.length);
-          if (draftRest.length > 0) await this.draft.greedy(entry.draft, draftRest, 'last');
-        }
-        await this.persist(entry, prompt.slice(0, keep));
-        return { computed: prompt.length - reused, reused, restored: Math.min(fromDisk, reused) };
+        const runs: [CausalLM<Sequence>, Sequence][] = [[this.target, entry.target]];
+        if (this.draft && entry.draft) runs.push([this.draft, entry.draft]);
+        await this.prefillChunks(runs, prompt, prompt.length, options);
+        const stopped = runs.some(([, sequence]) => sequence.length < prompt.length);
+        if (!stopped) await this.persist(entry, prompt.slice(0, keep));
+        const computed = entry.target.length - reused;
+        return { computed, reused, restored: Math.min(fromDisk, reused), stopped };
       } finally {
         this.cache.release(entry, prompt, keep);
       }
@@ -190,26 +192,38 @@ export class CachedGenerator<S extends Sequence, D extends Sequence> {
 
   /**
    * Runs all but the last prompt token through the target (and the draft model, when the
-   * request drafts with it) in chunks of PREFILL_CHUNK, asking `shouldStop` between chunks, so
-   * that Stop ends a long prompt's prefill within one chunk. Returns whether it was stopped.
-   * The rows are the ones one pass would give: kernels are batch-invariant.
+   * request drafts with it): `prefillChunks`. Returns whether it was stopped.
    */
-  private async prefill(entry: CacheEntry<S, D>, prompt: readonly number[], request: CachedRequest): Promise<boolean> {
-    const end = prompt.length - 1;
+  private prefill(entry: CacheEntry<S, D>, prompt: readonly number[], request: CachedRequest): Promise<boolean> {
     const runs: [CausalLM<Sequence>, Sequence][] = [[this.target, entry.target]];
     if (request.draft === 'model' && this.draft && entry.draft) runs.push([this.draft, entry.draft]);
+    return this.prefillChunks(runs, prompt, prompt.length - 1, request);
+  }
+
+  /**
+   * Runs the first `end` prompt tokens through each (model, sequence) of `runs` (what each has
+   * not seen) in chunks of PREFILL_CHUNK, asking `shouldStop` between chunks, so that Stop ends a
+   * long prompt's prefill within one chunk; `onPrefill` hears of the target's progress. The rows
+   * are the ones one pass would give: kernels are batch-invariant. Returns whether it was stopped.
+   */
+  private async prefillChunks(
+    runs: [CausalLM<Sequence>, Sequence][],
+    prompt: readonly number[],
+    end: number,
+    hooks: Pick<CachedRequest, 'onPrefill' | 'shouldStop'>,
+  ): Promise<boolean> {
     for (const [model, sequence] of runs) {
       while (sequence.length < end) {
-        if (request.shouldStop?.()) return true;
+        if (hooks.shouldStop?.()) return true;
         await model.greedy(
           sequence,
           prompt.slice(sequence.length, Math.min(end, sequence.length + PREFILL_CHUNK)),
           'last',
         );
-        if (model === this.target) request.onPrefill?.(sequence.length, prompt.length);
+        if (model === this.target) hooks.onPrefill?.(sequence.length, prompt.length);
       }
     }
-    return request.shouldStop?.() ?? false;
+    return hooks.shouldStop?.() ?? false;
   }
 }
 

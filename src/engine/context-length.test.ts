@@ -25,7 +25,7 @@ describe('the context length', () => {
     const models = [{ config: llama1B, kvFormat: 'f16' as const }];
     expect(bytesPerToken(models)).toBe(32768); // 2 x 16 x 8 x 64 x 2 bytes
     const choice = chooseContextLength({ models, window: 131072, budgetBytes: 8 * GiB, bindingBytes: 2 * GiB });
-    expect(choice).toEqual({ length: 131072, reason: "the model's window" });
+    expect(choice).toEqual({ length: 131072, reason: "the model's window", pastWindow: false });
   });
 
   it("is what the prefix cache's budget holds, said so, for a model and its EAGLE head's features", () => {
@@ -35,11 +35,18 @@ describe('the context length', () => {
     expect(choice.reason).toMatch(/budget of 256 MiB .* 40960 bytes a token/);
   });
 
-  it('is what was asked, within the bounds', () => {
+  it("is what was asked, within the bounds, past the model's window too", () => {
     const models = [{ config: llama1B, kvFormat: 'f32' as const }];
     const base = { models, window: 131072, budgetBytes: 16 * GiB, bindingBytes: 2 * GiB };
-    expect(chooseContextLength({ ...base, asked: 4096 })).toEqual({ length: 4096, reason: 'as asked' });
-    expect(chooseContextLength({ ...base, asked: 1e6 }).reason).toMatch(/window/);
+    expect(chooseContextLength({ ...base, asked: 4096 })).toEqual({
+      length: 4096,
+      reason: 'as asked',
+      pastWindow: false,
+    });
+    // Past the window when asked (the engine warns): here the budget bounds it.
+    const past = chooseContextLength({ ...base, asked: 1e6 });
+    expect(past).toMatchObject({ length: Math.floor((16 * GiB) / 65536), pastWindow: true });
+    expect(past.reason).toMatch(/budget/);
   });
 
   it("is bounded by a layer's keys in one buffer binding", () => {

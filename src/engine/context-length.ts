@@ -1,6 +1,7 @@
 /**
- * How many tokens a conversation may hold on this device. Asked for, that many; otherwise the
- * model's window (`max_position_embeddings`: Llama 3.2's is 131,072). Either way no more than:
+ * How many tokens a conversation may hold on this device. Asked for, that many (past the
+ * model's window too: positions it was not trained on, which the engine warns of); otherwise
+ * the model's window (`max_position_embeddings`: Llama 3.2's is 131,072). Either way no more than:
  *
  *   - the prefix cache's budget holds one entry of every model's KV cache (and an EAGLE
  *     head's features) at that length: a cache of one conversation at least;
@@ -26,6 +27,8 @@ export interface ContextChoice {
   length: number;
   /** What decided it, for the load report. */
   reason: string;
+  /** Positions past the model's window (asked for): it was not trained on them. */
+  pastWindow: boolean;
 }
 
 /** Bytes a token takes in the KV caches (and features) of `models`. */
@@ -54,13 +57,12 @@ export function chooseContextLength(options: {
     ),
   );
   const bounds: [number, string][] = [
-    [asked ?? window, asked ? 'as asked' : "the model's window"],
-    [window, "the model's window"],
+    asked ? [asked, 'as asked'] : [window, "the model's window"],
     [byBudget, `what the prefix cache's budget of ${mib(budgetBytes)} holds at ${perToken} bytes a token`],
     [byBinding, "one layer's keys in a buffer binding of this GPU"],
   ];
   const [length, reason] = bounds.reduce((a, b) => (b[0] < a[0] ? b : a));
-  return { length, reason };
+  return { length, reason, pastWindow: length > window };
 }
 
 /** The context a pair of folders gets: their caches (target, draft model or EAGLE head), in the KV format each will use. */

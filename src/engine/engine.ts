@@ -70,7 +70,7 @@ export interface EngineOptions {
   /**
    * Tokens a conversation may reach. By default the model's window, bounded by what the prefix
    * cache's budget holds of both models' caches and by the adapter's buffers (context-length.ts);
-   * the load report says which.
+   * the load report says which. Asked past the window, it is given, with a warning.
    */
   contextLength?: number;
   /** How KV caches hold keys and values: 'f16' halves their memory (default: f16 for 3B-class models and up). */
@@ -205,6 +205,14 @@ export class TandemEngine {
           'If one of them changes how the model computes, its output may differ from the reference implementation.',
       });
     }
+    if (context.pastWindow) {
+      warnings.push({
+        name: 'ContextPastWindow',
+        message:
+          `A context of ${context.length} tokens was asked for, past ${pair.target.folder.name}'s window of ` +
+          `${pair.target.folder.config.maxPositions} positions: it was not trained on the later ones, and may answer worse there.`,
+      });
+    }
     report(1, `Ready: a context of ${context.length} tokens (${context.reason})`);
     const draft: DraftKind = pair.eagle ? 'eagle' : pair.draft ? 'model' : options.draft === 'ngram' ? 'ngram' : 'none';
     const defaults: EngineDefaults = {
@@ -278,7 +286,9 @@ export class TandemEngine {
   async warm(request: {
     messages: ChatCompletionMessageParam[];
     chat_template_kwargs?: TemplateVariables;
-  }): Promise<{ computed: number; cached: number; restored: number }> {
+    /** Called after each chunk of the prompt: tokens done (cached ones included) of all. */
+    onPrefillProgress?: (done: number, total: number) => void;
+  }): Promise<{ computed: number; cached: number; restored: number; stopped: boolean }> {
     const { tokenizer } = this.pair.target.folder;
     const { messages } = request;
     const variables = templateVariables(request);
@@ -289,12 +299,27 @@ export class TandemEngine {
     const settled = firstUser < 0 ? messages : messages.slice(0, firstUser);
     const keep = settled.length > 0 ? buildPrompt(tokenizer, settled, false, variables).ids.length : 0;
     const prompt = ids.slice(0, this.contextLength - 1);
-    if (prompt.length === 0) return { computed: 0, cached: 0, restored: 0 };
-    const { computed, reused, restored } = await this.generator.warm(prompt, Math.min(keep, prompt.length));
-    return { computed, cached: reused, restored };
+    if (prompt.length === 0) return { computed: 0, cached: 0, restored: 0, stopped: false };
+    // Stop (`interrupt`) ends a long warm between chunks, as it ends a request's prefill.
+    const state = { interrupted: false };
+    try {
+      const { computed, reused, restored, stopped } = await this.generator.warm(prompt, Math.min(keep, prompt.length), {
+        onStart: () => {
+          this.running = state;
+        },
+        shouldStop: () => state.interrupted,
+        onPrefill: request.onPrefillProgress,
+      });
+      return { computed, cached: reused, restored, stopped };
+    } finally {
+      if (this.running === state) this.running = undefined;
+    }
   }
 
-  /** Ends the request running now after its current step; it finishes with finish_reason "abort". */
+  /**
+   * Ends the request running now after its current step (it finishes with finish_reason
+   * "abort"), or a warm between two chunks of its prompt (what it computed stays cached).
+   */
   interrupt(): void {
     if (this.running) this.running.interrupted = true;
   }

@@ -7,7 +7,7 @@
 
 import type { ChatCompletionChunk, Completion, InitProgressReport } from '@mlc-ai/web-llm';
 import * as Comlink from 'comlink';
-import type { ChatCompletionsCreate, CompletionsCreate, TandemUsage } from './engine';
+import type { ChatCompletionsCreate, CompletionsCreate, TandemEngine, TandemUsage } from './engine';
 import { AsyncQueue } from './queue';
 import type { TandemChatRequest, TandemCompletionRequest } from './request';
 import type { EngineHost, LoadedInfo, WorkerEngineOptions } from './worker-host';
@@ -33,8 +33,10 @@ export class WorkerEngine {
     return this.info.modelId;
   }
 
-  warm(request: Parameters<EngineHost['warm']>[0]) {
-    return this.host.warm(request);
+  warm(request: Parameters<TandemEngine['warm']>[0]) {
+    // A callback crosses the boundary as a proxy of its own, not inside the request.
+    const { onPrefillProgress, ...data } = request;
+    return this.host.warm(data, onPrefillProgress && Comlink.proxy(onPrefillProgress));
   }
 
   interrupt(): Promise<void> {

@@ -85,8 +85,12 @@ export class EngineHost {
     for await (const chunk of chunks) await onChunk(chunk);
   }
 
-  warm(request: Parameters<TandemEngine['warm']>[0]) {
-    return this.loaded().warm(request);
+  /** Warms the prefix cache with `request`'s prompt; `onPrefillProgress` crosses as a proxy of its own. */
+  warm(
+    request: Omit<Parameters<TandemEngine['warm']>[0], 'onPrefillProgress'>,
+    onPrefillProgress?: (done: number, total: number) => void,
+  ) {
+    return this.loaded().warm({ ...request, onPrefillProgress });
   }
 
   interrupt(): void {

@@ -13,7 +13,10 @@
  * head's own cache, one layer computed from them, is recomputed when it next drafts.
  */
 
-import type { HiddenInput } from '../ref/model';
+import type { ModelConfig } from '../loader/config';
+import type { EagleHead } from '../loader/eagle';
+import type { ModelWeights } from '../loader/weights';
+import { type HiddenInput, ReferenceModel, type ReferenceSequence } from '../ref/model';
 import type { SamplingParams } from '../sampling/sampling';
 import type { CausalLM, Rows, Sequence } from './types';
 
@@ -134,6 +137,17 @@ export class EagleTarget<S extends Sequence, H extends Sequence> implements Caus
     this.target.writePrefix(sequence.target, tokens, rows);
     sequence.head.truncate(0); // recomputed from the features when the head next drafts
   }
+}
+
+/** A target and its EAGLE head on the reference model: the target built to export the head's features. */
+export function referenceEagle(
+  target: { config: ModelConfig; weights: ModelWeights },
+  head: EagleHead,
+): EagleTarget<ReferenceSequence, ReferenceSequence> {
+  const fc = head.weights.get('fc.weight');
+  if (!fc) throw new Error("the head's fc is missing");
+  const model = new ReferenceModel(target.config, target.weights, { features: { layers: head.layerIds, fc } });
+  return new EagleTarget(model, new ReferenceModel(head.config, head.weights), head.draftToTarget);
 }
 
 /** Whether `model` is a target with an EAGLE head. */

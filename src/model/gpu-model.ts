@@ -61,7 +61,10 @@ export interface GpuModelOptions {
   profile?: KernelProfile;
   /** Most tokens in one forward pass; longer inputs are split. */
   maxBatch?: number;
-  /** Longest sequence this model will be asked to hold (RoPE tables are built for it). */
+  /**
+   * Longest sequence this model will be asked to hold (RoPE tables are built for it); by default
+   * the model's window, at most 4,096. Past the window, the positions are ones it was not trained on.
+   */
   maxContext?: number;
   /** Times every dispatch (benchmarks only: it splits each pass into one per dispatch). */
   profiler?: DispatchProfiler;
@@ -225,7 +228,8 @@ export class GpuModel implements CausalLM<GpuSequence> {
     this.profile = options.profile ?? kernelProfile(gpu.info);
     this.profiler = options.profiler;
     this.kvFormat = options.kvCache ?? defaultKvFormat(config);
-    this.maxContext = Math.min(options.maxContext ?? 4096, config.maxPositions);
+    // Past the model's window only when asked: positions it was not trained on (RoPE's angles go on).
+    this.maxContext = options.maxContext ?? Math.min(4096, config.maxPositions);
     checkLimits(gpu, `The logits of ${B} tokens`, B * vocabSize * 4);
 
     this.tokenIds = new Uint32Array(B);

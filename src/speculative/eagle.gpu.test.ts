@@ -10,11 +10,11 @@ import { CPU_PROFILE, GPU_PROFILE } from '../kernels/profile';
 import type { EagleHead } from '../loader/eagle';
 import type { ModelFolder } from '../loader/model-folder';
 import { directorySource } from '../loader/node-source';
-import { EagleTarget } from '../model/eagle';
+import { type EagleTarget, referenceEagle } from '../model/eagle';
 import { generate } from '../model/generate';
 import { GpuModel, type GpuSequence } from '../model/gpu-model';
 import { destroyPair, loadPair } from '../model/pair';
-import { ReferenceModel, type ReferenceSequence } from '../ref/model';
+import type { ReferenceSequence } from '../ref/model';
 import { GREEDY } from '../sampling/sampling';
 import { expectBitwiseEqual } from '../testing/compare';
 import {
@@ -50,10 +50,7 @@ beforeAll(async () => {
   model = pair.eagle.model;
   folder = await loadFixture(FIXTURES.target);
   head = await loadEagleFixture(folder);
-  const fc = head.weights.get('fc.weight');
-  if (!fc) throw new Error('no fc');
-  const target = new ReferenceModel(folder.config, folder.weights, { features: { layers: head.layerIds, fc } });
-  reference = new EagleTarget(target, new ReferenceModel(head.config, head.weights), head.draftToTarget);
+  reference = referenceEagle(folder, head);
   return () => destroyPair(pair);
 });
 

@@ -12,10 +12,10 @@ import type { ModelFolder } from '../loader/model-folder';
 import { parseSafetensors, tensorData } from '../loader/safetensors';
 import { encodeSafetensors, type TensorToWrite } from '../loader/safetensors-writer';
 import { memorySource } from '../loader/source';
-import { EagleSequence, EagleTarget } from '../model/eagle';
+import { EagleSequence, type EagleTarget, referenceEagle } from '../model/eagle';
 import { generate } from '../model/generate';
 import { randomEagleHeadFiles, randomModel } from '../model/random-weights';
-import { ReferenceModel, type ReferenceSequence } from '../ref/model';
+import type { ReferenceModel, ReferenceSequence } from '../ref/model';
 import { GREEDY, type SamplingParams } from '../sampling/sampling';
 import {
   EAGLE_FIXTURE,
@@ -40,10 +40,7 @@ let prompts: number[][];
 beforeAll(async () => {
   folder = await loadFixture(FIXTURES.target);
   head = await loadEagleFixture(folder);
-  const fc = head.weights.get('fc.weight');
-  if (!fc) throw new Error('no fc');
-  const target = new ReferenceModel(folder.config, folder.weights, { features: { layers: head.layerIds, fc } });
-  model = new EagleTarget(target, new ReferenceModel(head.config, head.weights), head.draftToTarget);
+  model = referenceEagle(folder, head);
   const chat = (user: string) =>
     folder.tokenizer.encodeChat([
       { role: 'system', content: 'You tell short, happy stories for children.' },
@@ -250,10 +247,8 @@ describe("the q4 target's head (trained on its dequantized weights)", () => {
   it("matches PyTorch's logits, and greedy speculation with it equals plain decoding", async () => {
     const q4 = await loadFixture(FIXTURES.targetQ4);
     const q4Head = await loadEagleFixture(q4, EAGLE_Q4_FIXTURE);
-    const fc = q4Head.weights.get('fc.weight');
-    if (!fc) throw new Error('no fc');
-    const target = new ReferenceModel(q4.config, q4.weights, { features: { layers: q4Head.layerIds, fc } });
-    const pair = new EagleTarget(target, new ReferenceModel(q4Head.config, q4Head.weights), q4Head.draftToTarget);
+    const pair = referenceEagle(q4, q4Head);
+    const { target } = pair;
     const golden = loadEagleGolden(EAGLE_Q4_FIXTURE);
     const sequence = pair.createSequence(256);
     await pair.greedy(sequence, golden.prompt, 'last');
@@ -313,10 +308,8 @@ describe('speculative sampling with a head keeps the target distribution', () =>
       const files = randomEagleHeadFiles(config, { layerIds: [0, 0, 0], stride: 2, seed: 3 });
       const tiny = await loadEagleHead(memorySource('tiny head', files), { config, embedding });
       expect(Array.from(tiny.draftToTarget)).toEqual([0, 2, 4]);
-      const fc = tiny.weights.get('fc.weight');
-      if (!fc) throw new Error('no fc');
-      const target = new ReferenceModel(config, weights, { features: { layers: tiny.layerIds, fc } });
-      const pair = new EagleTarget(target, new ReferenceModel(tiny.config, tiny.weights), tiny.draftToTarget);
+      const pair = referenceEagle({ config, weights }, tiny);
+      const target = pair.target as ReferenceModel;
       let leavesTaken = 0;
       const moveSlot = pair.moveSlot.bind(pair);
       pair.moveSlot = (...args) => {

@@ -55,6 +55,8 @@ export class Chat {
   /** New chat was asked for during a reply: it starts when the reply has stopped. */
   private newChatPending = false;
   private warmTimer: ReturnType<typeof setTimeout> | undefined;
+  /** A warm is running: Stop ends it. */
+  private warming = false;
   private readonly input = el<HTMLTextAreaElement>('input');
 
   constructor(
@@ -68,7 +70,7 @@ export class Chat {
     el('stop').addEventListener('click', () => this.stop());
     el('new-chat').addEventListener('click', () => this.newChat());
     document.addEventListener('keydown', (event) => {
-      if (event.key === 'Escape' && this.busy) this.stop();
+      if (event.key === 'Escape' && (this.busy || this.warming)) this.stop();
     });
   }
 
@@ -95,20 +97,36 @@ export class Chat {
     this.warmTimer = setTimeout(() => void this.warm(), delayMs);
   }
 
+  /**
+   * Computes the conversation so far (the system prompt, the message being typed) ahead of the
+   * send. A long prompt says how far it has read, and Stop (or Esc) ends it between chunks:
+   * what was read stays cached.
+   */
   private async warm(): Promise<void> {
     if (!this.engine || this.busy) return;
     const typed = this.input.value.trim();
     const messages = this.conversation.messages(typed || undefined);
     if (messages.length === 0) return;
     const indicator = el('warming');
+    indicator.textContent = 'warming cache…';
     indicator.hidden = false;
+    this.warming = true;
+    el<HTMLButtonElement>('stop').disabled = false;
     try {
-      await this.engine.warm({ messages });
+      await this.engine.warm({
+        messages,
+        onPrefillProgress: (done, total) => {
+          indicator.textContent = `Reading the prompt: ${done} of ${total} tokens…`;
+        },
+      });
       void this.engine.prefixStoreSettled().then(this.onStored, () => undefined);
     } catch {
       // Warming is an optimisation: a failure here shows up, if real, on the next request.
     } finally {
+      this.warming = false;
       indicator.hidden = true;
+      indicator.textContent = 'warming cache…';
+      el<HTMLButtonElement>('stop').disabled = !this.busy;
     }
   }
 

@@ -18,7 +18,7 @@ import { Chat } from './chat';
 import { showGpu, showNoGpu } from './gpu-panel';
 import { showModelPicker } from './model-picker';
 import { enableOffline } from './offline';
-import { applyAddress, applyDependencies, keepSettings, modelChoice } from './settings';
+import { addressContext, applyAddress, applyDependencies, keepSettings, modelChoice } from './settings';
 import { showStoredModels, showStoredPrefixes } from './storage-panel';
 import './style.css';
 
@@ -63,6 +63,7 @@ async function loadModels(): Promise<void> {
     });
     const loaded = await createWorkerEngine(candidate, {
       ...models,
+      contextLength: addressContext(),
       initProgressCallback: (report) => setStatus('loading', report.text, report.progress),
     });
     previous?.worker.terminate();

@@ -113,6 +113,12 @@ export function modelChoice(): { target: string; draft: string } {
   };
 }
 
+/** `&context=N` in the page's address asks for a context of N tokens (by default the engine chooses). */
+export function addressContext(): number | undefined {
+  const value = Number(new URLSearchParams(location.search).get('context'));
+  return Number.isSafeInteger(value) && value > 0 ? value : undefined;
+}
+
 /**
  * The page's address may choose the models: `?model=<id or folder>&draft=<...>`, and
  * `&app-config=<URL of an appConfig JSON>` for a catalogue of the site's own.

@@ -1,0 +1,68 @@
+/**
+ * A long system prompt in the chat page: over 20,000 tokens pasted in (the fixture pair given
+ * a context past its window of 2,048 by the address, `&context=`), warmed chunk by chunk with
+ * its progress shown, then read from the cache by the first question; and Stop during such a
+ * warm ends it within a chunk.
+ */
+
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { askInChat, chatSettings, launchBrowser, modelsReady, openApp } from '../testing/browser';
+
+let browser: Browser;
+let page: Page;
+let errors: string[];
+let knowledge: string;
+beforeAll(async () => {
+  browser = await launchBrowser({ webgpu: true });
+  const query = new URLSearchParams({ model: 'models/tandem-target', draft: 'models/tandem-draft', context: '24576' });
+  ({ page, errors } = await openApp(browser, `/?${query}`));
+  await modelsReady(page);
+  // A knowledge base of over 20,000 tokens (about 19 a fact for the fixtures' tokenizer; the
+  // page's progress says how many exactly).
+  const facts = (i: number) => `Fact ${i}: the fox named Leo ${i % 2 ? 'lives by the river' : 'likes red apples'}. `;
+  knowledge = Array.from({ length: 1100 }, (_, i) => facts(i)).join('');
+}, 300_000);
+afterAll(() => browser.close());
+
+const warming = () => page.getByTestId('warming');
+const progress = async () => {
+  if (await warming().isHidden()) return undefined;
+  const match = /^Reading the prompt: (\d+) of (\d+) tokens…$/.exec((await warming().textContent()) ?? '');
+  return match ? { done: Number(match[1]), total: Number(match[2]) } : undefined;
+};
+
+describe('a 20,000-token system prompt', () => {
+  it('is warmed with its progress shown, and the first question reads it from the cache', async () => {
+    expect(await page.getByTestId('model-status').textContent()).toContain('tandem-target');
+    await chatSettings(page, { temperature: '0', maxTokens: '16', system: knowledge });
+    await expect.poll(async () => (await progress())?.total ?? 0, { timeout: 120_000 }).toBeGreaterThan(20_000);
+    const { total } = (await progress()) as { total: number };
+    await expect.poll(() => warming().isHidden(), { timeout: 600_000, interval: 1000 }).toBe(true);
+
+    const started = Date.now();
+    const { state } = await askInChat(page, 'Where does Leo live?');
+    console.log(`first question after a ${total}-token warm: answered in ${Date.now() - started} ms`);
+    expect(state).toMatch(/^(done|truncated)$/);
+    expect(Number(await page.getByTestId('cache-read-tokens').textContent())).toBeGreaterThan(20_000);
+    expect(errors).toEqual([]);
+  }, 900_000);
+
+  it('stops warming within a chunk when asked, keeping what it read', async () => {
+    await page.getByTestId('new-chat').click();
+    await expect.poll(() => warming().isHidden(), { timeout: 120_000 }).toBe(true); // the cached prompt, again
+    // Another knowledge base: nothing of it is cached, so it is read from the start.
+    await chatSettings(page, { system: `Today is Monday. ${knowledge}` });
+    await expect.poll(async () => (await progress())?.total ?? 0, { timeout: 120_000 }).toBeGreaterThan(20_000);
+    const read = (await progress())?.done ?? 0;
+    expect(read).toBeLessThan(10_000); // a fresh read, well before its end
+    const stopAt = Date.now();
+    await page.getByTestId('stop').click();
+    await expect.poll(() => warming().isHidden(), { timeout: 60_000 }).toBe(true);
+    const took = Date.now() - stopAt;
+    console.log(`Stop during a long warm (at ${read} tokens): ended after ${took} ms`);
+    expect(took).toBeLessThan(15_000);
+    expect(await page.getByTestId('stop').isDisabled()).toBe(true);
+    expect(errors).toEqual([]);
+  }, 300_000);
+});
