@@ -26,7 +26,7 @@ import {
   loadEagleGolden,
   loadFixture,
 } from '../testing/fixtures';
-import { chiSquare, exactMarginal } from '../testing/spec';
+import { chiSquare, countSampledTokens, exactMarginal } from '../testing/spec';
 import type { DraftLength } from './draft-length';
 import { draftSource } from './draft-source';
 import { EagleDraftSource } from './eagle-draft';
@@ -318,27 +318,15 @@ describe('speculative sampling with a head keeps the target distribution', () =>
       };
       const prompt = [0, 3];
       const sampling: SamplingParams = { temperature: 1, topK: 0, topP: 1 };
-      const counts = [new Array(6).fill(0), new Array(6).fill(0)];
-      let drafted = 0;
-      let accepted = 0;
-      for (let seed = 0; seed < 3000; seed++) {
+      const { counts, acceptance } = await countSampledTokens(3000, 6, (seed) => {
         const sequence = pair.createSequence(16);
-        const { tokens, counts: step } = await speculativeGenerate(
-          pair,
-          sequence,
-          draftSource('eagle', undefined, { model: pair, sequence }),
-          prompt,
-          { maxTokens: 5, sampling, seed, draftLength: 3, fallback: false, tree },
-        );
-        counts[0][tokens[2]]++;
-        counts[1][tokens[3]]++;
-        const stats = speculativeStats(step);
-        drafted += stats.drafted;
-        accepted += stats.accepted;
-      }
+        const source = draftSource('eagle', undefined, { model: pair, sequence });
+        const options = { maxTokens: 5, sampling, seed, draftLength: 3, fallback: false, tree };
+        return speculativeGenerate(pair, sequence, source, prompt, options);
+      });
       // Both rejections and acceptances happened, so both branches of the rule were exercised.
-      expect(accepted / drafted).toBeGreaterThan(0.1);
-      expect(accepted / drafted).toBeLessThan(0.9);
+      expect(acceptance).toBeGreaterThan(0.1);
+      expect(acceptance).toBeLessThan(0.9);
       // 5 degrees of freedom: P(chi2 > 20.5) = 0.001. The seeds are fixed, so this is deterministic.
       expect(chiSquare(counts[0], exactMarginal(target, prompt, sampling, 2))).toBeLessThan(20.5);
       expect(chiSquare(counts[1], exactMarginal(target, prompt, sampling, 3))).toBeLessThan(20.5);

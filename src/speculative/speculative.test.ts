@@ -12,7 +12,7 @@ import type { LogitRules } from '../sampling/logit-rules';
 import { type TokenLogprob, tokenLogprob } from '../sampling/logprobs';
 import { GREEDY, type SamplingParams } from '../sampling/sampling';
 import { FIXTURES, loadFixture, loadGolden } from '../testing/fixtures';
-import { chiSquare, exactMarginal as exactMarginalOf, expectCachesFresh } from '../testing/spec';
+import { chiSquare, countSampledTokens, exactMarginal as exactMarginalOf, expectCachesFresh } from '../testing/spec';
 import type { DraftLength } from './draft-length';
 import { type Draft, type DraftSource, draftSource } from './draft-source';
 import { ModelDraftSource } from './model-draft';
@@ -189,31 +189,18 @@ describe('speculative sampling keeps the target distribution', () => {
     const t = tinyTarget();
     const d = tinyDraft();
     const samples = 3000;
-    const counts = [new Array(6).fill(0), new Array(6).fill(0)];
-    let drafted = 0;
-    let accepted = 0;
-    for (let seed = 0; seed < samples; seed++) {
+    const { counts, acceptance } = await countSampledTokens(samples, 6, (seed) => {
       const draftSequence = d.createSequence(16);
       draftSequence.setLogitRules(rules, prompt.length);
       const source = kind === 'model' ? new ModelDraftSource(d, draftSequence) : new PromptLookupSource(2, 1);
       const sequence = t.createSequence(16);
       sequence.setLogitRules(rules, prompt.length);
-      const { tokens, counts: step } = await speculativeGenerate(t, sequence, source, prompt, {
-        maxTokens: 5,
-        sampling,
-        seed,
-        draftLength: 3,
-        fallback: false,
-      });
-      counts[0][tokens[2]]++;
-      counts[1][tokens[3]]++;
-      const stats = speculativeStats(step);
-      drafted += stats.drafted;
-      accepted += stats.accepted;
-    }
+      const options = { maxTokens: 5, sampling, seed, draftLength: 3, fallback: false };
+      return speculativeGenerate(t, sequence, source, prompt, options);
+    });
     // Both rejections and acceptances happened, so both branches of the rule were exercised.
-    expect(accepted / drafted).toBeGreaterThan(0.1);
-    expect(accepted / drafted).toBeLessThan(0.9);
+    expect(acceptance).toBeGreaterThan(0.1);
+    expect(acceptance).toBeLessThan(0.9);
     // 5 degrees of freedom: P(chi2 > 20.5) = 0.001. The seeds are fixed, so this is deterministic.
     expect(chiSquare(counts[0], exactMarginal(t, 2, rules))).toBeLessThan(20.5);
     expect(chiSquare(counts[1], exactMarginal(t, 3, rules))).toBeLessThan(20.5);

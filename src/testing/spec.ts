@@ -5,6 +5,8 @@ import type { CausalLM, Sequence } from '../model/types';
 import type { ReferenceModel } from '../ref/model';
 import type { LogitRules } from '../sampling/logit-rules';
 import { distribution, type SamplingParams } from '../sampling/sampling';
+import type { SpeculativeCounts } from '../speculative/speculative';
+import { speculativeStats } from '../speculative/stats';
 import { expectBitwiseEqual } from './compare';
 
 /**
@@ -33,6 +35,29 @@ export function exactMarginal(
   };
   walk(prompt, 1, 0);
   return marginal;
+}
+
+/**
+ * Runs `generate` once per seed (0 .. seeds - 1) and counts its tokens 3 and 4 (which come from
+ * a speculative step); with the share of drafts accepted over all the runs.
+ */
+export async function countSampledTokens(
+  seeds: number,
+  vocab: number,
+  generate: (seed: number) => Promise<{ tokens: number[]; counts: SpeculativeCounts }>,
+): Promise<{ counts: number[][]; acceptance: number }> {
+  const counts = [new Array(vocab).fill(0), new Array(vocab).fill(0)];
+  let drafted = 0;
+  let accepted = 0;
+  for (let seed = 0; seed < seeds; seed++) {
+    const { tokens, counts: step } = await generate(seed);
+    counts[0][tokens[2]]++;
+    counts[1][tokens[3]]++;
+    const stats = speculativeStats(step);
+    drafted += stats.drafted;
+    accepted += stats.accepted;
+  }
+  return { counts, acceptance: accepted / drafted };
 }
 
 /** Pearson's chi-square statistic of `counts` against `expected` probabilities. */
