@@ -11,6 +11,7 @@
  *
  * A prefix read and written (the prefix store) holds the target's KV rows and features; the
  * head's own cache, one layer computed from them, is recomputed when it next drafts.
+ * `referenceEagle` builds the pair on the reference model; model/pair.ts builds it on the GPU.
  */
 
 import type { ModelConfig } from '../loader/config';

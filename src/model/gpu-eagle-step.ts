@@ -13,6 +13,7 @@ import { ComputeKernel } from '../kernels/kernel';
 import type { EagleSequence, EagleTarget } from './eagle';
 import { GpuModel, type GpuSequence } from './gpu-model';
 import { type DeviceStep, MAX_DEVICE_DRAFTS, stepBuffers, verifyOnDevice } from './gpu-speculation';
+import type { Sequence } from './types';
 
 class DraftMapKernel extends ComputeKernel {
   constructor(device: GPUDevice) {
@@ -38,15 +39,16 @@ const heads = new WeakMap<GpuModel, HeadBuffers>();
  * caches, a catch-up of one pass); otherwise undefined. Leaves the target's sequence one past
  * the accepted tokens, as the usual step does before its rollback.
  */
-export async function eagleStepOnDevice(
-  model: EagleTarget<GpuSequence, GpuSequence> | EagleTarget<never, never>,
-  sequence: EagleSequence<GpuSequence, GpuSequence>,
+export async function eagleStepOnDevice<S extends Sequence, H extends Sequence>(
+  model: EagleTarget<S, H>,
+  sequence: EagleSequence<S, H>,
   context: readonly number[],
   k: number,
 ): Promise<DeviceStep | undefined> {
   const [t, h] = [model.target, model.head];
   if (!(t instanceof GpuModel) || !(h instanceof GpuModel) || t.gpu.device !== h.gpu.device) return undefined;
-  const { target: ts, head: hs } = sequence;
+  // GPU models: their sequences are GPU sequences.
+  const [ts, hs] = [sequence.target as unknown as GpuSequence, sequence.head as unknown as GpuSequence];
   const { features } = ts.extra;
   const { hidden } = hs.extra;
   if (!features || !hidden || ts.rules?.active) return undefined;

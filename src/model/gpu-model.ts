@@ -555,16 +555,19 @@ export class GpuModel implements CausalLM<GpuSequence> {
    * its chain of drafts, the rest leaves beside the chain (kernels/step.ts). The argmax of each row.
    */
   async greedyTree(sequence: GpuSequence, tokens: ArrayLike<number>, chain: number): Promise<Uint32Array> {
-    if (tokens.length > this.maxBatch) throw new RangeError(`a tree pass takes at most ${this.maxBatch} tokens`);
-    if (sequence.rules?.active) throw new Error('logit rules count tokens along a chain, not a tree');
-    return (await this.run(sequence, tokens, 'all', 'ids', { chain })).ids as Uint32Array;
+    return (await this.treePass(sequence, tokens, chain, 'ids')).ids as Uint32Array;
   }
 
   /** As `greedyTree`, the logits of every row read back (sampling). */
   async forwardTree(sequence: GpuSequence, tokens: ArrayLike<number>, chain: number): Promise<Float32Array> {
+    return (await this.treePass(sequence, tokens, chain, 'logits')).logits as Float32Array;
+  }
+
+  /** A tree pass is one chunk (its leaves see the chain), and no logit rules (they count along a chain). */
+  private treePass(sequence: GpuSequence, tokens: ArrayLike<number>, chain: number, want: 'ids' | 'logits') {
     if (tokens.length > this.maxBatch) throw new RangeError(`a tree pass takes at most ${this.maxBatch} tokens`);
     if (sequence.rules?.active) throw new Error('logit rules count tokens along a chain, not a tree');
-    return (await this.run(sequence, tokens, 'all', 'logits', { chain })).logits as Float32Array;
+    return this.run(sequence, tokens, 'all', want, { chain });
   }
 
   /** Makes slot `to` hold slot `from`'s keys, values and features (a tree's accepted leaf, moved to its position). */

@@ -70,7 +70,7 @@ export class EagleDraftSource<S extends Sequence, H extends Sequence> implements
   /** A greedy step whole on the GPU, when target and head are GPU models (model/gpu-eagle-step.ts). */
   async greedyStepOnDevice(_target: unknown, context: readonly number[], k: number): Promise<DeviceStep | undefined> {
     const computed = this.sequence.target.length;
-    const step = await eagleStepOnDevice(this.model as never, this.sequence as never, context, k);
+    const step = await eagleStepOnDevice(this.model, this.sequence, context, k);
     if (step) {
       this.forwards += k;
       this.realPairs = computed;

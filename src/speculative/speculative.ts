@@ -140,18 +140,7 @@ export async function speculativeGenerate<S extends Sequence>(
   /** The target's verify pass over the newest token and `draft`, and the acceptance rule. */
   const verify = async (draft: Draft, last: number): Promise<VerifiedStep> => {
     const leaves = draft.leaves ?? [];
-    if (greedy && leaves.length > 0 && target.greedyTree) {
-      const base = sequence.length;
-      const tree = { chain: draft.tokens, leaves };
-      const choices = await target.greedyTree(sequence, treeTokens(last, tree), draft.tokens.length + 1);
-      const verdict = acceptTree(tree, choices);
-      // A leaf's keys and values move from their slot to its position: after the accepted chain.
-      if (verdict.leaf !== undefined) {
-        target.moveSlot?.(sequence, base + 1 + draft.tokens.length + verdict.leaf, base + 1 + verdict.leaf);
-      }
-      const { accepted, next } = verdict;
-      return { drafts: accepted, drafted: draft.tokens.length, accepted: accepted.length, next };
-    }
+    if (greedy && leaves.length > 0 && target.greedyTree) return verifyGreedyTree(draft, leaves, last);
     if (!greedy && leaves.length > 0 && target.forwardTree) return verifySampledTree(draft, leaves, last);
     const input = [last, ...draft.tokens];
     let accepted = 0;
@@ -181,6 +170,21 @@ export async function speculativeGenerate<S extends Sequence>(
     return { drafts: draft.tokens, drafted: draft.tokens.length, accepted, next, logits };
   };
 
+  /** An accepted leaf's keys and values move from their slot to its position, after the accepted chain. */
+  const moveLeaf = (base: number, chain: number, depth: number) =>
+    target.moveSlot?.(sequence, base + 1 + chain + depth, base + 1 + depth);
+
+  /** A greedy tree (tree.ts): the chain while the target agrees, or the leaf it chose instead. */
+  const verifyGreedyTree = async (draft: Draft, leaves: number[], last: number): Promise<VerifiedStep> => {
+    const base = sequence.length;
+    const tree = { chain: draft.tokens, leaves };
+    const choices = await target.greedyTree?.(sequence, treeTokens(last, tree), draft.tokens.length + 1);
+    if (!choices) throw new Error('the target has no tree verify pass');
+    const { accepted, next, leaf } = acceptTree(tree, choices);
+    if (leaf !== undefined) moveLeaf(base, draft.tokens.length, leaf);
+    return { drafts: accepted, drafted: draft.tokens.length, accepted: accepted.length, next };
+  };
+
   /**
    * A sampled tree (tree.ts): at each depth the chain's token and then the leaf take turns
    * under SpecInfer's rule (acceptance.ts: `acceptAmong`, both drawn from the draft's q there);
@@ -202,7 +206,7 @@ export async function speculativeGenerate<S extends Sequence>(
       }
       if (verdict.index === 1) {
         accepted.push(leaves[d]);
-        target.moveSlot?.(sequence, base + 1 + chain.length + d, base + 1 + d);
+        moveLeaf(base, chain.length, d);
         const next = sampleToken(row(chain.length + 1 + d), sampling, rng);
         return { drafts: accepted, drafted: chain.length, accepted: accepted.length, next };
       }
