@@ -234,11 +234,14 @@ describe('soft capping', () => {
 });
 
 describe.each([
-  ['workgroup', false, 'f32'],
-  ['serial', true, 'f32'],
-  ['workgroup', false, 'f16'],
-  ['serial', true, 'f16'],
-] as const)('attention, %s kernel, %s KV cache', (_, serial, kv) => {
+  ['workgroup', 'f32'],
+  ['serial', 'f32'],
+  ['tiled', 'f32'],
+  ['workgroup', 'f16'],
+  ['serial', 'f16'],
+  ['tiled', 'f16'],
+] as const)('attention, %s kernel, %s KV cache', (walk, kv) => {
+  const serial = walk === 'serial';
   it.each([
     [4, 2, 32, 1, 0, {}],
     [4, 2, 32, 5, 60, {}],
@@ -257,6 +260,17 @@ describe.each([
     [4, 2, 64, 9, 1020, {}],
     [4, 1, 32, 5, 600, { window: 100 }],
     [4, 2, 32, 2, 1100, { window: 70, softcap: 5 }],
+    // Prefill-sized steps (the tiled kernel's, from TILED_ATTENTION_MIN_TOKENS): workgroups of
+    // (token, head) rows, the last one part full; across a segment's end; past 8k; windows.
+    [4, 2, 32, 40, 0, {}],
+    [6, 3, 16, 33, 130, {}],
+    [8, 1, 128, 20, 7, {}],
+    [3, 1, 256, 17, 40, {}],
+    [4, 2, 32, 30, 500, {}],
+    [4, 2, 64, 21, 8190, {}],
+    [4, 1, 32, 24, 60, { scale: 1 / Math.sqrt(24), softcap: 5, window: 8 }],
+    [4, 1, 32, 19, 600, { window: 100 }],
+    [4, 2, 32, 18, 1100, { window: 70, softcap: 5 }],
   ])('nh %i, nkv %i, hd %i: %i tokens after %i cached, %o', async (nh, nkv, hd, tokens, start, options) => {
     const rng = new Rng(4);
     const capacity = start + tokens;
@@ -270,6 +284,7 @@ describe.each([
     const kernel = new AttentionKernel(device, { numHeads: nh, numKvHeads: nkv, headDim: hd }, serial, shape, kv, {
       maxTokens: tokens,
       maxContext: capacity,
+      tiled: walk === 'tiled',
     });
     const bindGroup = kernel.bind({
       step: step.buffer,
@@ -296,26 +311,34 @@ describe.each([
   });
 });
 
-describe('split attention', () => {
-  it.each(['f32', 'f16'] as const)(
-    'gives a token the same bits alone as among others, across segment ends (%s KV cache)',
-    async (kv) => {
-      const [nh, nkv, hd] = [4, 2, 32];
-      const capacity = 8200;
+describe('split and tiled attention', () => {
+  it.each([
+    ['f32', {}],
+    ['f16', {}],
+    ['f32', { window: 70, softcap: 5 }],
+    ['f16', { window: 1000 }],
+  ] as const)(
+    'give a token the same bits alone as among others, across segment ends (%s KV cache, %o)',
+    async (kv, options) => {
+      const [nh, nkv, hd, tokens] = [4, 2, 32, 24];
+      const capacity = 8210;
       const rng = new Rng(9);
       const cache = (values: Float32Array) => (kv === 'f16' ? packWeights('F16', values).packed : values);
       const kCache = upload(cache(rng.floats(capacity * nkv * hd, -2, 2)));
       const vCache = upload(cache(rng.floats(capacity * nkv * hd)));
-      const q = rng.floats(16 * nh * hd, -2, 2);
-      const kernel = new AttentionKernel(device, { numHeads: nh, numKvHeads: nkv, headDim: hd }, false, undefined, kv, {
-        maxTokens: 16,
-        maxContext: capacity,
-      });
-      /** Attention of the 16 queries as one step after `start`, or one token at a time. */
-      const run = async (start: number, together: boolean) => {
+      const q = rng.floats(tokens * nh * hd, -2, 2);
+      const shape = { scale: 1 / Math.sqrt(hd), softcap: null, window: null, ...options };
+      const kernel = (tiled: boolean) =>
+        new AttentionKernel(device, { numHeads: nh, numKvHeads: nkv, headDim: hd }, false, shape, kv, {
+          maxTokens: tokens,
+          maxContext: capacity,
+          tiled,
+        });
+      /** Attention of the queries as one step after `start` (tiled or not), or one token at a time. */
+      const run = async (start: number, kernel: AttentionKernel, together: boolean) => {
         const out = createStorage(device, q.byteLength, 'out');
         const result = new Float32Array(q.length);
-        for (const [first, count] of together ? [[0, 16]] : Array.from({ length: 16 }, (_, i) => [i, 1])) {
+        for (const [first, count] of together ? [[0, tokens]] : Array.from({ length: tokens }, (_, i) => [i, 1])) {
           const queries = upload(q.slice(first * nh * hd, (first + count) * nh * hd));
           const binds = kernel.bind({ step: step.buffer, q: queries, kCache, vCache, out });
           step.write(count, start + first);
@@ -324,9 +347,13 @@ describe('split attention', () => {
         }
         return result;
       };
-      // Positions 1016-1031: the last ones of segment 1 and the first of segment 2; and past 8k.
-      expectBitwiseEqual(await run(1016, true), await run(1016, false), 'split attention, together and alone');
-      expectBitwiseEqual(await run(8184, true), await run(8184, false), 'split attention past 8k positions');
+      const [walked, tiled] = [kernel(false), kernel(true)];
+      // Positions 1016-1039: the last ones of segment 1 and the first of segment 2; and past 8k.
+      for (const start of [1016, 8184]) {
+        const alone = await run(start, walked, false);
+        expectBitwiseEqual(await run(start, walked, true), alone, `split attention after ${start}, together and alone`);
+        expectBitwiseEqual(await run(start, tiled, true), alone, `tiled attention after ${start} and a token alone`);
+      }
     },
   );
 });

@@ -10,6 +10,7 @@ import argmaxCode from './argmax.wgsl?raw';
 import attentionCode from './attention.wgsl?raw';
 import attentionCombineCode from './attention_combine.wgsl?raw';
 import attentionSerialCode from './attention_serial.wgsl?raw';
+import attentionTiledCode from './attention_tiled.wgsl?raw';
 import columnsCode from './columns.wgsl?raw';
 import embedCode from './embed.wgsl?raw';
 import { ComputeKernel } from './kernel';
@@ -113,12 +114,17 @@ export interface AttentionShape {
 }
 
 const SERIAL_WORKGROUP = 4; // threads: one SIMD register's lanes on SwiftShader
+/** Steps this long run tiled attention where it is on: more tokens than a verify pass's largest tile. */
+export const TILED_ATTENTION_MIN_TOKENS = 17;
+/** Workgroup memory every WebGPU device offers (maxComputeWorkgroupStorageSize's default). */
+const WORKGROUP_BYTES = 16384;
 const SERIAL_MAX_HEAD_DIM = 256; // attention_serial.wgsl: 4 * MAX_HD4
 
 /** An attention kernel's bind groups for one KV cache: the walk, and the merge of split segments. */
 export interface AttentionBinds {
   main: GPUBindGroup;
   combine?: GPUBindGroup;
+  tiled?: GPUBindGroup;
 }
 
 /**
@@ -127,6 +133,8 @@ export interface AttentionBinds {
  * then merged in order (attention_combine.wgsl); or with `serial` a thread per head and token
  * (attention_serial.wgsl, for CPU adapters). Scaled, soft-capped and windowed as `shape` says.
  * `limits` size the segments' scratch: the most tokens of a step and the longest context.
+ * With `limits.tiled`, steps of TILED_ATTENTION_MIN_TOKENS or more (prefill) run
+ * attention_tiled.wgsl instead, the same bits for each token with the keys read once for several.
  */
 export class AttentionKernel extends ComputeKernel {
   private readonly serial: boolean;
@@ -135,6 +143,8 @@ export class AttentionKernel extends ComputeKernel {
   private readonly partials?: GPUBuffer;
   private readonly segments: number;
   private readonly split: number;
+  /** attention_tiled.wgsl for long steps, and the (token, head) rows of its workgroups. */
+  private readonly tiled?: { kernel: ComputeKernel; rows: number };
 
   constructor(
     device: GPUDevice,
@@ -142,7 +152,10 @@ export class AttentionKernel extends ComputeKernel {
     serial = false,
     shape: AttentionShape = { scale: 1 / Math.sqrt(heads.headDim), softcap: null, window: null },
     kv: KvFormat = 'f32',
-    limits: { maxTokens: number; maxContext: number; split?: number } = { maxTokens: 64, maxContext: 512 },
+    limits: { maxTokens: number; maxContext: number; split?: number; tiled?: boolean } = {
+      maxTokens: 64,
+      maxContext: 512,
+    },
   ) {
     const { numHeads: nh, numKvHeads: nkv, headDim: hd } = heads;
     if (hd % 4 !== 0) throw new RangeError(`attention: head dim ${hd} is not a multiple of 4`);
@@ -184,6 +197,22 @@ export class AttentionKernel extends ComputeKernel {
           ...splitting,
         });
       }
+      if (limits.tiled) {
+        // Eight rows where their queries, probabilities and reduction fit the workgroup's memory.
+        let rows = 8;
+        while (rows > 1 && rows * (hd + 2 * wg) * 4 > WORKGROUP_BYTES) rows /= 2;
+        const code = attentionTiledCode.replace('const ROWS = 8u;', `const ROWS = ${rows}u;`);
+        const constants = { NH: nh, NKV: nkv, HD: hd, WG: wg, SCALE: Math.fround(shape.scale) };
+        this.tiled = {
+          rows,
+          kernel: new ComputeKernel(device, `${label} tiled`, `${code}${kvReadCode(kv, 'one')}`, {
+            ...constants,
+            SOFTCAP: shape.softcap ?? 0,
+            WINDOW: shape.window ?? 0,
+            ...splitting,
+          }),
+        };
+      }
     }
   }
 
@@ -198,22 +227,30 @@ export class AttentionKernel extends ComputeKernel {
 
   bind(b: { step: GPUBuffer; q: GPUBuffer; kCache: GPUBuffer; vCache: GPUBuffer; out: GPUBuffer }): AttentionBinds {
     if (!this.partials) return { main: this.bindAll([b.step, b.q, b.kCache, b.vCache, b.out]) };
+    const buffers = [b.step, b.q, b.kCache, b.vCache, b.out, this.partials];
     return {
-      main: this.bindAll([b.step, b.q, b.kCache, b.vCache, b.out, this.partials]),
+      main: this.bindAll(buffers),
       combine: this.combine?.bindAll([b.step, this.partials, b.out]),
+      tiled: this.tiled?.kernel.bindAll(buffers),
     };
   }
 
-  /** Records attention for `tokens` tokens after `start` cached positions. */
-  encode(pass: GPUComputePassEncoder, binds: AttentionBinds, tokens: number, start: number) {
-    const { numHeads } = this.heads;
+  /** Records attention for `tokens` tokens after `start` cached positions; `tree`: a tree verify pass. */
+  encode(pass: GPUComputePassEncoder, binds: AttentionBinds, tokens: number, start: number, tree = false) {
+    const { numHeads, numKvHeads } = this.heads;
     if (this.serial) {
       this.dispatch(pass, binds.main, Math.ceil((numHeads * tokens) / SERIAL_WORKGROUP));
       return;
     }
     const segments = Math.ceil((start + tokens) / this.split);
     if (segments > this.segments) throw new RangeError(`attention: a context of ${start + tokens} exceeds its limit`);
-    this.dispatch(pass, binds.main, numHeads, tokens, segments);
+    if (this.tiled && binds.tiled && tokens >= TILED_ATTENTION_MIN_TOKENS && !tree) {
+      // Leaves of a tree read their own slots, which only attention.wgsl does.
+      const rows = Math.ceil((tokens * numHeads) / numKvHeads / this.tiled.rows);
+      pass.setPipeline(this.tiled.kernel.pipeline);
+      pass.setBindGroup(0, binds.tiled);
+      pass.dispatchWorkgroups(numKvHeads, rows, segments);
+    } else this.dispatch(pass, binds.main, numHeads, tokens, segments);
     if (segments > 1 && this.combine && binds.combine) {
       pass.setPipeline(this.combine.pipeline);
       pass.setBindGroup(0, binds.combine);

@@ -47,6 +47,11 @@ export interface KernelProfile {
   /** Attention by a thread per head and token with no barriers (CPU adapters), not a workgroup. */
   serialAttention: boolean;
   /**
+   * Prefill steps (TILED_ATTENTION_MIN_TOKENS or more tokens) attend in workgroups of several
+   * (token, head) rows that share each key and value they read (attention_tiled.wgsl).
+   */
+  tiledAttention: boolean;
+  /**
    * Positions a workgroup of attention walks: longer contexts split into segments of this many,
    * walked side by side and merged in order (a multiple of the attention workgroup's width).
    */
@@ -65,6 +70,7 @@ export const GPU_PROFILE: KernelProfile = {
   tiles: [2, 3, 4, 5, 6, 7, 8, 9, 16],
   prefill: true,
   serialAttention: false,
+  tiledAttention: true,
   attentionSplit: 512,
   rowWorkgroup: 256,
   commandBuffers: 8,
@@ -77,6 +83,7 @@ export const CPU_PROFILE: KernelProfile = {
   tiles: [2, 3, 4, 5, 6],
   prefill: false,
   serialAttention: true,
+  tiledAttention: false,
   attentionSplit: 512, // unused: the serial kernel walks every position itself
   rowWorkgroup: 4,
   commandBuffers: 1,

@@ -89,7 +89,7 @@ export class LayerKernels {
         this.profile.serialAttention,
         { scale, softcap, window },
         this.kv,
-        { ...this.limits, split: this.profile.attentionSplit },
+        { ...this.limits, split: this.profile.attentionSplit, tiled: this.profile.tiledAttention },
       );
       this.attention.set(key, kernel);
     }
@@ -217,8 +217,11 @@ export class GpuLayer {
     return { qkv, attention };
   }
 
-  /** Records the layer for a step of `n` tokens after `start` cached ones, on a sequence bound by `binds`. */
-  encode(pass: GPUComputePassEncoder, binds: SequenceBinds, n: number, start: number): void {
+  /**
+   * Records the layer for a step of `n` tokens after `start` cached ones, on a sequence bound by
+   * `binds`; `tree`: a tree verify pass (kernels/step.ts).
+   */
+  encode(pass: GPUComputePassEncoder, binds: SequenceBinds, n: number, start: number, tree = false): void {
     const { norm, normAdd, qkNormRope, hiddenInputNorms } = this.kernels;
     if (Array.isArray(this.inputNorm) && hiddenInputNorms) {
       hiddenInputNorms[0].encode(pass, this.inputNorm[0], n);
@@ -229,7 +232,7 @@ export class GpuLayer {
       this.qkv.encode(pass, this.qkvStore, n);
       qkNormRope.encode(pass, binds.qkv, n);
     }
-    this.attention.encode(pass, binds.attention, n, start);
+    this.attention.encode(pass, binds.attention, n, start, tree);
     this.o.layer.encode(pass, this.o.binds, n);
     if (normAdd && this.attentionOutNorm) normAdd.encode(pass, this.attentionOutNorm, n);
     norm.encode(pass, this.mlpNorm, n);

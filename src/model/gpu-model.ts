@@ -775,7 +775,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
       for (const { layer, kernel, bind } of this.exported?.capture ?? []) {
         if (layer === l) kernel.encode(compute, bind, n);
       }
-      this.layers[l].encode(compute, sequence.binds[l], n, sequence.length);
+      this.layers[l].encode(compute, sequence.binds[l], n, sequence.length, (pass.chain ?? 0) > 0);
     }
     if (this.exported) this.exported.fc.layer.encode(compute, this.exported.fc.binds, n);
     compute.end();
