@@ -31,7 +31,9 @@ describe('bench CLI', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'tandem-bench-')), 'invariance.json');
     const quiet = vi.spyOn(console, 'log').mockImplementation(() => {});
     try {
-      expect(await main(['--invariance', '--shape', 'none', '--json', file])).toBe(0);
+      // A "long" prompt of 20 tokens: the long check's passes and comparisons, not its length
+      // (a prefill of 512 tokens on the GPU profile takes SwiftShader about a minute).
+      expect(await main(['--invariance', '--shape', 'none', '--long', '20', '--json', file])).toBe(0);
     } finally {
       quiet.mockRestore();
     }
@@ -42,12 +44,15 @@ describe('bench CLI', () => {
       'fixture target GPU 3',
       'fixture target CPU 3',
       'fixture target GPU, split attention 2',
+      'fixture target GPU, long prompt 3',
       'fixture target q4f16_1 GPU 3',
       'fixture target q4f16_1 CPU 3',
       'fixture target q4f16_1 GPU, split attention 2',
+      'fixture target q4f16_1 GPU, long prompt 3',
       'fixture draft GPU 3',
       'fixture draft CPU 3',
       'fixture draft GPU, split attention 2',
+      'fixture draft GPU, long prompt 3',
     ]);
   });
 });

@@ -3,8 +3,9 @@
  * suites in Node through Dawn, on this machine's adapter. Prints a summary and, with --json,
  * writes the results (schema in bench/README.md). `--profile [--shape NAME]` instead times every
  * kernel of a decode, a verify and a prefill step, per model (bench/profile.ts);
- * `--invariance [--shape NAME]` checks that splitting a prompt changes no bit of its logits
- * (bench/invariance.ts), and exits with 1 if one does.
+ * `--invariance [--shape NAME] [--long TOKENS]` checks that splitting a prompt (and with --long
+ * one of TOKENS tokens) changes no bit of its logits (bench/invariance.ts), and exits with 1 if
+ * one does.
  */
 
 import '../src/node/require-shim';
@@ -18,6 +19,12 @@ import { runInvariance } from './invariance';
 import { runProfile } from './profile';
 import { runBench } from './run';
 
+function longPromptTokens(value: string): number {
+  const tokens = Number(value);
+  if (!Number.isSafeInteger(tokens) || tokens < 0) throw new RangeError(`--long: ${value} is not a number of tokens`);
+  return tokens;
+}
+
 export async function main(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
@@ -30,6 +37,7 @@ export async function main(args: string[]): Promise<number> {
       profile: { type: 'boolean', default: false },
       invariance: { type: 'boolean', default: false },
       shape: { type: 'string', default: '' },
+      long: { type: 'string', default: '0' },
     },
   });
   const gpu = await requestNodeGpu();
@@ -44,7 +52,7 @@ export async function main(args: string[]): Promise<number> {
     { ...draft, name: 'fixture draft' },
   ];
   const results = values.invariance
-    ? await runInvariance(gpu, fixtures, log, values.shape)
+    ? await runInvariance(gpu, fixtures, log, values.shape, longPromptTokens(values.long))
     : values.profile
       ? await runProfile(gpu, fixtures, log, values.shape)
       : await runBench(gpu, { pair, quick: values.quick, environment }, log);

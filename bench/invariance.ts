@@ -7,7 +7,11 @@
  * in chunks of 5 and of 3 tokens (the tiles of verify passes) and one token at a time
  * (decode), and each split is compared with the whole prompt value by value. A longer prompt
  * on the GPU profile with attention split at its smallest (segments of one workgroup's width)
- * checks the merge of split attention the same way, in chunks that end inside segments.
+ * checks the merge of split attention the same way, in chunks that end inside segments. With
+ * `long`, a prompt of that many tokens on the GPU profile as it is (segments of 512 positions):
+ * prefill chunks of 512 tokens (tiled attention), against chunks of 509 and of 37 and one token
+ * at a time, compared position by position as the passes go, so that no more than a chunk of
+ * each split's logits is held.
  *
  * The GPU tests check the same on the fixtures; this runs it anywhere the bundled benchmark
  * runs (`.device/run.sh bench --invariance`), on a real GPU's compiler and hardware.
@@ -30,7 +34,7 @@ export interface SplitCheck {
 
 export interface InvarianceCheck {
   model: string;
-  profile: 'GPU' | 'CPU' | 'GPU, split attention';
+  profile: 'GPU' | 'CPU' | 'GPU, split attention' | 'GPU, long prompt';
   tokens: number;
   splits: SplitCheck[];
 }
@@ -52,6 +56,13 @@ const SPLITS: [string, number][] = [
 const LONG_SPLITS: [string, number][] = [
   ['chunks of 37', 37],
   ['chunks of 5', 5],
+];
+/** A long prompt's reference chunk (a prefill chunk's size) and the splits it is checked against. */
+const LONG_CHUNK = 512;
+const LONG_PROMPT_SPLITS: [string, number][] = [
+  ['chunks of 509', 509],
+  ['chunks of 37', 37],
+  ['one at a time', 1],
 ];
 const PROFILES = [
   ['GPU', GPU_PROFILE],
@@ -88,6 +99,69 @@ export function compareBits(split: string, got: Float32Array, whole: Float32Arra
   return { split, mismatched, max_abs_diff: maxAbsDiff };
 }
 
+/**
+ * `ids` fed `chunk` tokens a pass against `reference` tokens a pass, each on a sequence of its
+ * own, the one behind fed next: logits are compared as soon as both have a position's, then
+ * dropped.
+ */
+async function compareChunkings(
+  model: GpuModel,
+  ids: number[],
+  split: [string, number],
+  reference: number,
+): Promise<SplitCheck> {
+  const vocab = model.config.vocabSize;
+  const runs = [reference, split[1]].map((chunk) => ({
+    chunk,
+    sequence: model.createSequence(ids.length),
+    fed: 0,
+    pending: new Float32Array(0), // logits of positions compared .. fed
+  }));
+  let compared = 0;
+  let mismatched = 0;
+  let maxAbsDiff = 0;
+  try {
+    while (compared < ids.length) {
+      const run = runs[0].fed <= runs[1].fed ? runs[0] : runs[1];
+      const logits = await model.forward(run.sequence, ids.slice(run.fed, run.fed + run.chunk));
+      const pending = new Float32Array(run.pending.length + logits.length);
+      pending.set(run.pending);
+      pending.set(logits, run.pending.length);
+      run.pending = pending;
+      run.fed = Math.min(ids.length, run.fed + run.chunk);
+      const both = Math.min(runs[0].fed, runs[1].fed) - compared;
+      if (both === 0) continue;
+      const check = compareBits(
+        split[0],
+        runs[1].pending.subarray(0, both * vocab),
+        runs[0].pending.subarray(0, both * vocab),
+      );
+      mismatched += check.mismatched;
+      maxAbsDiff = Math.max(maxAbsDiff, check.max_abs_diff);
+      for (const r of runs) r.pending = r.pending.slice(both * vocab);
+      compared += both;
+    }
+  } finally {
+    for (const run of runs) run.sequence.release();
+  }
+  return { split: split[0], mismatched, max_abs_diff: maxAbsDiff };
+}
+
+/** A `tokens`-long prompt on the GPU profile as it is, prefill chunks against the long splits. */
+async function checkLongPrompt(gpu: Gpu, subject: ProfiledModel, tokens: number): Promise<InvarianceCheck> {
+  const rng = new Rng(13);
+  const ids = Array.from({ length: tokens }, () => rng.int(0, subject.config.vocabSize));
+  const options = { profile: GPU_PROFILE, maxBatch: LONG_CHUNK, maxContext: tokens };
+  const model = await GpuModel.create(gpu, subject.config, subject.weights, options);
+  try {
+    const splits = [];
+    for (const split of LONG_PROMPT_SPLITS) splits.push(await compareChunkings(model, ids, split, LONG_CHUNK));
+    return { model: subject.name, profile: 'GPU, long prompt', tokens, splits };
+  } finally {
+    model.destroy();
+  }
+}
+
 async function checkModel(gpu: Gpu, subject: ProfiledModel): Promise<InvarianceCheck[]> {
   const rng = new Rng(11);
   const prompt = (length: number) => Array.from({ length }, () => rng.int(0, subject.config.vocabSize));
@@ -120,16 +194,22 @@ async function checkModel(gpu: Gpu, subject: ProfiledModel): Promise<InvarianceC
   return checks;
 }
 
-/** The fixture models given, then the real shapes whose name contains `only` (see modelsToRun). */
+/**
+ * The fixture models given, then the real shapes whose name contains `only` (see modelsToRun);
+ * with `longPrompt` tokens, each with a prompt that long as well.
+ */
 export async function runInvariance(
   gpu: Gpu,
   fixtures: ProfiledModel[],
   log: (line: string) => void = () => {},
   only = '',
+  longPrompt = 0,
 ): Promise<InvarianceResults> {
   const checks: InvarianceCheck[] = [];
   for (const subject of modelsToRun(fixtures, only)) {
-    for (const check of await checkModel(gpu, subject())) {
+    const model = subject();
+    const long = longPrompt > 0 ? [await checkLongPrompt(gpu, model, longPrompt)] : [];
+    for (const check of [...(await checkModel(gpu, model)), ...long]) {
       checks.push(check);
       const splits = check.splits.map((s) => `${s.split}: ${s.mismatched ? `${s.mismatched} differ` : 'identical'}`);
       log(`${check.model}, ${check.profile} profile, ${check.tokens} tokens: ${splits.join('; ')}`);
