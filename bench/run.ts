@@ -12,7 +12,7 @@ import { type ModelResults, runModelSuite } from './suites/model';
 import { runShapesSuite, type ShapeResults } from './suites/shapes';
 import { runTtftSuite, type TtftResults } from './suites/ttft';
 
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 5;
 
 export interface BenchOptions {
   /** The fixture pair (a draft model is needed), read by `readPair`, and the target's EAGLE head if given. */
@@ -96,6 +96,13 @@ export async function runBench(gpu: Gpu, options: BenchOptions, log: (line: stri
       `(${ttft.restored_ratio} of cold); one decode step ${ttft.decode_step_ms} ms; ${ttft.shape.name} ` +
       `(${ttft.shape.prefix_tokens}-token prefix): cold ${ttft.shape.cold_ms} ms, read from disk ${ttft.shape.restored_ms} ms`,
   );
+  for (const long of ttft.long) {
+    log(
+      `ttft, ${long.shape} with a ${long.prefix_tokens}-token prefix: cold ${long.cold_ms} ms, warm ${long.warm_ms} ms ` +
+        `(${long.warm_ratio} of cold), typed-ahead ${long.typeahead_ms} ms; decode step ${long.decode_step_ms} ms ` +
+        `(${long.decode_step_ratio}x the shortest prefix's)`,
+    );
+  }
   stage('memory');
   const memory = await runMemorySuite(gpu, options.pair);
   log(

@@ -93,6 +93,15 @@ export const RESULT_FIELDS: Record<string, Kind> = {
   'ttft.shape.cold_ms': 'positive',
   'ttft.shape.restored_ms': 'positive',
   'ttft.shape.restored_ratio': 'positive',
+  'ttft.long[].shape': 'string',
+  'ttft.long[].prefix_tokens': 'positive',
+  'ttft.long[].cold_ms': 'positive',
+  'ttft.long[].warm_ms': 'positive',
+  'ttft.long[].typeahead_ms': 'positive',
+  'ttft.long[].warm_ratio': 'positive',
+  'ttft.long[].typeahead_ratio': 'positive',
+  'ttft.long[].decode_step_ms': 'positive',
+  'ttft.long[].decode_step_ratio': 'positive',
 
   'memory.context_tokens': 'positive',
   'memory.models[].model': 'string',
@@ -216,6 +225,15 @@ export const FIELDS_SINCE: Record<string, number> = {
   'decode.eagle.speedup': 4,
   'decode.eagle.acceptance_rate': 4,
   'decode.eagle.mean_accepted_length': 4,
+  'ttft.long[].shape': 5,
+  'ttft.long[].prefix_tokens': 5,
+  'ttft.long[].cold_ms': 5,
+  'ttft.long[].warm_ms': 5,
+  'ttft.long[].typeahead_ms': 5,
+  'ttft.long[].warm_ratio': 5,
+  'ttft.long[].typeahead_ratio': 5,
+  'ttft.long[].decode_step_ms': 5,
+  'ttft.long[].decode_step_ratio': 5,
 };
 
 export function checkResults(results: unknown): string[] {

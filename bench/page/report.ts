@@ -137,6 +137,14 @@ function summary(all: BenchResults[]): HTMLElement {
         ? `${r.ttft.shape.name}, ${r.ttft.shape.prefix_tokens} tokens: ${ms(r.ttft.shape.cold_ms)} / ${ms(r.ttft.shape.restored_ms)}`
         : '–',
     ),
+    row('Long prefixes: TTFT cold / warm, decode step', (r) =>
+      // Results before schema 5 have none.
+      r.ttft.long?.length
+        ? r.ttft.long
+            .map((l) => `${l.shape}, ${l.prefix_tokens}: ${ms(l.cold_ms)} / ${ms(l.warm_ms)}, ${ms(l.decode_step_ms)}`)
+            .join('; ')
+        : '–',
+    ),
     row('GPU memory (fixture pair + cache)', (r) => mib(r.memory.total_bytes)),
   ];
   const pairs = [...new Set(all.flatMap((r) => r.shapes.pairs.map((p) => p.target)))];

@@ -7,8 +7,9 @@
  *              while the user typed: on submit only those tokens remain.
  *   restored   the system prompt was stored on disk by an earlier page (the prefix store): the
  *              request reads its rows (checked by SHA-256) instead of computing them.
- * Also one decode step's time, which typed-ahead TTFT should approach, and the same cold and
- * restored comparison on a real checkpoint's shape (random weights: the timings are real).
+ * Also one decode step's time, which typed-ahead TTFT should approach, the same cold and
+ * restored comparison on a real checkpoint's shape (random weights: the timings are real), and
+ * prefixes of up to 32k tokens (long-context.ts).
  */
 
 import { CachedGenerator } from '../../src/cache/cached-generator';
@@ -25,6 +26,7 @@ import { Rng } from '../../src/util/rng';
 import { QUICK_PAIRS, SHAPE_PAIRS, type Shape } from '../shapes';
 import { summarize } from '../stats';
 import { round } from './kernels';
+import { type LongPrefix, runLongContext } from './long-context';
 
 export interface TtftResults {
   system_tokens: number;
@@ -44,6 +46,8 @@ export interface TtftResults {
   restored_ratio: number;
   /** Cold and restored on a real checkpoint's shape: Llama-3.2-1B (SmolLM2-135M in quick runs). */
   shape: ShapeRestore;
+  /** Prefixes of 1k, 8k and 32k tokens (bench/suites/long-context.ts). */
+  long: LongPrefix[];
 }
 
 export interface ShapeRestore {
@@ -241,5 +245,6 @@ export async function runTtftSuite(gpu: Gpu, target: ModelFolder, quick: boolean
     restored_ms: round(restoredMs, 1),
     restored_ratio: round(restoredMs / coldMs),
     shape: await shapeRestore(gpu, shape, quick ? 64 : systemTokens.length, runs),
+    long: await runLongContext(gpu, target, quick),
   };
 }
