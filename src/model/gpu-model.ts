@@ -104,6 +104,14 @@ interface Activations extends LayerActivations {
 /** What a pass's head computes per row: logits only, or an id too (the argmax, or a draw). */
 type Want = 'logits' | 'ids' | 'sample';
 
+/** A recorded pass's tokens: from the CPU, then `count` ids copied on the GPU. */
+interface RecordedInput {
+  tokens: ArrayLike<number>;
+  fromGpu?: DeviceTokens & { count: number };
+  /** An EAGLE head's hidden inputs: a row of d f32 values per token, from `offset` bytes. */
+  hidden?: DeviceTokens;
+}
+
 /** Token ids a pass reads from a GPU buffer (another pass's choices), at `offset` bytes. */
 export interface DeviceTokens {
   buffer: GPUBuffer;
@@ -483,6 +491,16 @@ export class GpuModel implements CausalLM<GpuSequence> {
     return this.act.ids;
   }
 
+  /** Where the head writes its logits: (rows, vocab) f32, row order. */
+  get logitsBuffer(): GPUBuffer {
+    return this.act.logits;
+  }
+
+  /** The distribution and seed of the passes recorded to sample (`recordPass` with 'sample') from now on. */
+  setSampling(sampling: SamplingParams, seed: number): void {
+    writeSamplingParams(this.gpu.device, this.samplingParams, sampling, seed, this.samplingScratch);
+  }
+
   /**
    * Records passes that append `tokens` to the sequence's KV cache, with no head and nothing
    * read back or waited for (call inside `exclusive`).
@@ -501,13 +519,22 @@ export class GpuModel implements CausalLM<GpuSequence> {
    */
   recordGreedy(
     sequence: GpuSequence,
-    input: {
-      tokens: ArrayLike<number>;
-      fromGpu?: DeviceTokens & { count: number };
-      /** An EAGLE head's hidden inputs: a row of d f32 values per token, from `offset` bytes. */
-      hidden?: DeviceTokens;
-    },
+    input: RecordedInput,
     rows: number,
+    after?: (encoder: GPUCommandEncoder) => void,
+  ): void {
+    this.recordPass(sequence, input, rows, 'ids', after);
+  }
+
+  /**
+   * As `recordGreedy`, the last `rows` rows' tokens chosen as `want` says: the argmax ('ids'),
+   * a draw under `setSampling` ('sample', to `idsBuffer`), or none ('logits', in `logitsBuffer`).
+   */
+  recordPass(
+    sequence: GpuSequence,
+    input: RecordedInput,
+    rows: number,
+    want: Want,
     after?: (encoder: GPUCommandEncoder) => void,
   ): void {
     const n = input.tokens.length + (input.fromGpu?.count ?? 0);
@@ -517,7 +544,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
     if ((input.hidden !== undefined) !== (this.config.hiddenInput === true)) {
       throw new Error('an EAGLE head runs with hidden inputs, and only a head does');
     }
-    const pass = { n, headRows: rows, want: 'ids' as const, ...input };
+    const pass = { n, headRows: rows, want, ...input };
     this.record(sequence, pass, after);
   }
 

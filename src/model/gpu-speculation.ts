@@ -1,5 +1,5 @@
 /**
- * A greedy speculative step on the GPU with one readback. The draft model's k steps, the
+ * A speculative step on the GPU with one readback. The draft model's k steps, the
  * target's verify pass over the newest token and the k drafts, and the acceptance decision are
  * recorded back to back: each draft step's argmax is copied on the GPU to where the next step
  * reads its token and into a list of drafts, the verify pass reads the drafts from that list,
@@ -10,12 +10,16 @@
  * The output is the same as the step on the CPU side: the kernels and the acceptance rule are
  * the same. Requests with logit rules, which count tokens on the CPU, take the other path.
  * Buffers are made once per (target, draft) pair.
+ *
+ * A sampled step goes the same way with one readback too, the draft drawing its tokens on the
+ * GPU; the rows the acceptance rule compares come back with them, and the rule runs on the CPU.
  */
 
 import { InvalidLogitsError } from '../errors';
 import { createStorage, createUniform } from '../gpu/buffers';
 import acceptCode from '../kernels/accept_greedy.wgsl?raw';
 import { ComputeKernel } from '../kernels/kernel';
+import type { SamplingParams } from '../sampling/sampling';
 import { GpuModel, type GpuSequence } from './gpu-model';
 import type { Sequence } from './types';
 
@@ -74,18 +78,13 @@ export function stepBuffers(target: GpuModel, draft: GpuModel): StepBuffers {
   return buffers;
 }
 
-/**
- * A greedy step of k drafts on the GPU, if both models are GPU models on one device and the
- * step fits (no logit rules, k within MAX_DEVICE_DRAFTS and the models' batch, room in both
- * caches); otherwise undefined, and the caller takes the step its usual way. Leaves both
- * sequences one past the accepted tokens, as the usual step does before its rollback.
- */
-export async function greedyStepOnDevice<S extends Sequence, D extends Sequence>(
+/** Both models and sequences of a device step, and what the draft has not seen; undefined if the step does not fit. */
+function deviceStepParts<S extends Sequence, D extends Sequence>(
   target: { model: unknown; sequence: S },
   draft: { model: unknown; sequence: D },
   context: readonly number[],
   k: number,
-): Promise<DeviceStep | undefined> {
+) {
   if (!(target.model instanceof GpuModel) || !(draft.model instanceof GpuModel)) return undefined;
   const [t, d] = [target.model, draft.model];
   const [ts, ds] = [target.sequence as unknown as GpuSequence, draft.sequence as unknown as GpuSequence];
@@ -99,7 +98,24 @@ export async function greedyStepOnDevice<S extends Sequence, D extends Sequence>
     ds.length + pending.length + k - 1 <= ds.capacity &&
     ts.length + k + 1 <= ts.capacity &&
     ts.length === context.length - 1;
-  if (!fits) return undefined;
+  return fits ? { t, d, ts, ds, pending } : undefined;
+}
+
+/**
+ * A greedy step of k drafts on the GPU, if both models are GPU models on one device and the
+ * step fits (no logit rules, k within MAX_DEVICE_DRAFTS and the models' batch, room in both
+ * caches); otherwise undefined, and the caller takes the step its usual way. Leaves both
+ * sequences one past the accepted tokens, as the usual step does before its rollback.
+ */
+export async function greedyStepOnDevice<S extends Sequence, D extends Sequence>(
+  target: { model: unknown; sequence: S },
+  draft: { model: unknown; sequence: D },
+  context: readonly number[],
+  k: number,
+): Promise<DeviceStep | undefined> {
+  const parts = deviceStepParts(target, draft, context, k);
+  if (!parts) return undefined;
+  const { t, d, ts, ds, pending } = parts;
   const buffers = stepBuffers(t, d);
   const last = context[context.length - 1];
 
@@ -158,4 +174,106 @@ export async function verifyOnDevice(
     );
   }
   return { accepted, next };
+}
+
+/** A sampled device step's result: what the acceptance rule (speculative/acceptance.ts) reads. */
+export interface SampledDeviceStep {
+  /** The k tokens the draft drew, in order. */
+  drafts: number[];
+  /** The draft's logits at each draw: (k, draft vocabulary). */
+  draftRows: Float32Array;
+  /** The target's logits after the newest token and after each draft: (k + 1, vocabulary). */
+  targetRows: Float32Array;
+}
+
+/** Room for the logits a pair's sampled steps read back: made on the first step. */
+interface SampledBuffers {
+  draftRows: GPUBuffer; // (MAX_DEVICE_DRAFTS, draft vocabulary) f32
+  readback: GPUBuffer; // drafts (MAX_DEVICE_DRAFTS u32), then the draft's rows, then the target's
+}
+
+const sampledPairs = new WeakMap<GpuModel, WeakMap<GpuModel, SampledBuffers>>();
+
+function sampledBuffers(target: GpuModel, draft: GpuModel): SampledBuffers {
+  const byDraft = sampledPairs.get(target) ?? new WeakMap<GpuModel, SampledBuffers>();
+  sampledPairs.set(target, byDraft);
+  let buffers = byDraft.get(draft);
+  if (!buffers) {
+    const { device } = target.gpu;
+    const rowBytes = draft.config.vocabSize * 4;
+    const draftRows = createStorage(device, MAX_DEVICE_DRAFTS * rowBytes, 'sampled step draft rows');
+    const readback = device.createBuffer({
+      label: 'sampled step readback',
+      size: MAX_DEVICE_DRAFTS * (4 + rowBytes) + (MAX_DEVICE_DRAFTS + 1) * target.config.vocabSize * 4,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    buffers = { draftRows, readback };
+    byDraft.set(draft, buffers);
+  }
+  return buffers;
+}
+
+/**
+ * A sampled step of k drafts with one readback, where `greedyStepOnDevice` would take one: the
+ * draft draws each token on the GPU (sample.wgsl, from `seed` and the token's position), which
+ * the next draft step and then the target's verify pass read there, and the drafts, the draft's
+ * rows they were drawn from and the target's rows come back together. The acceptance rule runs
+ * on the CPU over those rows, as for drafts proposed there: the target's distribution is kept.
+ * Leaves both sequences one past the drafts, for the caller's rollback to the accepted ones.
+ */
+export async function sampledStepOnDevice<S extends Sequence, D extends Sequence>(
+  target: { model: unknown; sequence: S },
+  draft: { model: unknown; sequence: D },
+  context: readonly number[],
+  k: number,
+  sampling: SamplingParams,
+  seed: number,
+): Promise<SampledDeviceStep | undefined> {
+  const parts = deviceStepParts(target, draft, context, k);
+  if (!parts) return undefined;
+  const { t, d, ts, ds, pending } = parts;
+  const { drafts } = stepBuffers(t, d);
+  const { draftRows, readback } = sampledBuffers(t, d);
+  const [vocab, draftVocab] = [t.config.vocabSize, d.config.vocabSize];
+  const draftRowsAt = MAX_DEVICE_DRAFTS * 4;
+  const targetRowsAt = draftRowsAt + k * draftVocab * 4;
+  const bytes = targetRowsAt + (k + 1) * vocab * 4;
+  const last = context[context.length - 1];
+
+  return t.exclusive(() =>
+    d.exclusive(async () => {
+      d.appendTokens(ds, pending.slice(0, -1));
+      d.setSampling(sampling, seed);
+      const keep = (i: number) => (encoder: GPUCommandEncoder) => {
+        encoder.copyBufferToBuffer(d.idsBuffer, 0, drafts, i * 4, 4);
+        encoder.copyBufferToBuffer(d.logitsBuffer, 0, draftRows, i * draftVocab * 4, draftVocab * 4);
+      };
+      d.recordPass(ds, { tokens: pending.slice(-1) }, 1, 'sample', keep(0));
+      for (let i = 1; i < k; i++) {
+        const previous = { buffer: drafts, offset: (i - 1) * 4, count: 1 };
+        d.recordPass(ds, { tokens: [], fromGpu: previous }, 1, 'sample', keep(i));
+      }
+      t.recordPass(ts, { tokens: [last], fromGpu: { buffer: drafts, offset: 0, count: k } }, k + 1, 'logits', (e) => {
+        e.copyBufferToBuffer(drafts, 0, readback, 0, k * 4);
+        e.copyBufferToBuffer(draftRows, 0, readback, draftRowsAt, k * draftVocab * 4);
+        e.copyBufferToBuffer(t.logitsBuffer, 0, readback, targetRowsAt, (k + 1) * vocab * 4);
+      });
+      const data = await t.readBack(readback, bytes);
+      const step = {
+        drafts: Array.from(new Uint32Array(data, 0, k)),
+        draftRows: new Float32Array(data, draftRowsAt, k * draftVocab),
+        targetRows: new Float32Array(data, targetRowsAt, (k + 1) * vocab),
+      };
+      if (step.drafts.some((id) => id >= draftVocab) || step.targetRows.some(Number.isNaN)) {
+        throw new InvalidLogitsError(
+          'The model produced logits that are not numbers (NaN), so no token can be chosen: its weights may be ' +
+            'damaged (load it again), or its activations overflow.',
+        );
+      }
+      // The CPU's record of the tokens at each position: the drafts were copied on the GPU.
+      ts.tokens.set(step.drafts, context.length);
+      ds.tokens.set(step.drafts.slice(0, -1), context.length);
+      return step;
+    }),
+  );
 }

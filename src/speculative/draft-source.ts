@@ -7,7 +7,7 @@
 
 import { InvalidRequestError } from '../errors';
 import { isEagleTarget } from '../model/eagle';
-import type { DeviceStep } from '../model/gpu-speculation';
+import type { DeviceStep, SampledDeviceStep } from '../model/gpu-speculation';
 import type { CausalLM, Sequence } from '../model/types';
 import type { SamplingParams } from '../sampling/sampling';
 import type { Rng } from '../util/rng';
@@ -62,6 +62,18 @@ export interface DraftSource {
     context: readonly number[],
     k: number,
   ): Promise<DeviceStep | undefined>;
+  /**
+   * Draws k tokens on the device (from `seed`) and has `target` run its verify pass after them
+   * in the same go, when this source and the target can; the drafts, the draft's rows and the
+   * target's rows come back for the acceptance rule. Else undefined, as above.
+   */
+  sampledStepOnDevice?<S extends Sequence>(
+    target: { model: CausalLM<S>; sequence: S },
+    context: readonly number[],
+    k: number,
+    sampling: SamplingParams,
+    seed: number,
+  ): Promise<SampledDeviceStep | undefined>;
 }
 
 /** Plain decoding: proposes nothing. */

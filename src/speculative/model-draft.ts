@@ -5,13 +5,18 @@
  * it (see draft-length.ts).
  *
  * Greedy drafting without a threshold reads back token ids only; otherwise the last row of
- * logits is read back to form the distribution. On a GPU, a greedy step can run whole on the
- * device (model/gpu-speculation.ts): the drafts never come back to the CPU one by one.
+ * logits is read back to form the distribution. On a GPU, a step can run whole on the device
+ * (model/gpu-speculation.ts): the drafts never come back to the CPU one by one.
  */
 
-import { type DeviceStep, greedyStepOnDevice } from '../model/gpu-speculation';
+import {
+  type DeviceStep,
+  greedyStepOnDevice,
+  type SampledDeviceStep,
+  sampledStepOnDevice,
+} from '../model/gpu-speculation';
 import type { CausalLM, Sequence } from '../model/types';
-import { argmax, distribution, sample } from '../sampling/sampling';
+import { argmax, distribution, type SamplingParams, sample } from '../sampling/sampling';
 import type { Draft, DraftRequest, DraftSource } from './draft-source';
 
 export class ModelDraftSource<S extends Sequence> implements DraftSource {
@@ -59,6 +64,19 @@ export class ModelDraftSource<S extends Sequence> implements DraftSource {
     k: number,
   ): Promise<DeviceStep | undefined> {
     const step = await greedyStepOnDevice(target, { model: this.model, sequence: this.sequence }, context, k);
+    if (step) this.forwards += k;
+    return step;
+  }
+
+  async sampledStepOnDevice<T extends Sequence>(
+    target: { model: CausalLM<T>; sequence: T },
+    context: readonly number[],
+    k: number,
+    sampling: SamplingParams,
+    seed: number,
+  ): Promise<SampledDeviceStep | undefined> {
+    const draft = { model: this.model, sequence: this.sequence };
+    const step = await sampledStepOnDevice(target, draft, context, k, sampling, seed);
     if (step) this.forwards += k;
     return step;
   }

@@ -4,13 +4,15 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { Gpu } from '../gpu/device';
 import { directorySource } from '../loader/node-source';
 import { generate } from '../model/generate';
-import type { GpuModel } from '../model/gpu-model';
+import { GpuModel } from '../model/gpu-model';
 import { destroyPair, loadPair, type ModelPair } from '../model/pair';
+import { randomModel } from '../model/random-weights';
+import { ReferenceModel } from '../ref/model';
 import { type TokenLogprob, tokenLogprob } from '../sampling/logprobs';
 import { GREEDY, type SamplingParams } from '../sampling/sampling';
 import { FIXTURES, fixturePath, loadGolden, loadGpuPair } from '../testing/fixtures';
 import { testGpu } from '../testing/gpu';
-import { expectCachesFresh } from '../testing/spec';
+import { chiSquare, countSampledTokens, exactMarginal, expectCachesFresh } from '../testing/spec';
 import type { DraftLength } from './draft-length';
 import { draftSource } from './draft-source';
 import { ModelDraftSource } from './model-draft';
@@ -96,6 +98,25 @@ describe('speculative decoding on the GPU', () => {
       expect(tokens).toEqual(
         await generate(target, target.createSequence(256), prompt, { maxTokens: TOKENS, sampling: GREEDY }),
       );
+    }
+  });
+
+  it('takes a sampled step with the draft model on the GPU with one readback: none for the drafts', async () => {
+    for (const k of [1, 4, 'auto'] as DraftLength[]) {
+      const source = new ModelDraftSource(draft, draft.createSequence(256));
+      const before = { target: target.readbacks, draft: draft.readbacks };
+      const { tokens, counts } = await speculativeGenerate(target, target.createSequence(256), source, prompts()[1], {
+        maxTokens: TOKENS,
+        sampling: { temperature: 0.7, topK: 0, topP: 0.95 },
+        seed: 3,
+        draftLength: k,
+        fallback: false,
+      });
+      expect(draft.readbacks - before.draft).toBe(0);
+      expect(target.readbacks - before.target).toBe(counts.targetForwards);
+      expect(counts.steps).toBeGreaterThan(3);
+      expect(tokens.length).toBe(TOKENS);
+      expect(speculativeStats(counts).acceptance_rate).toBeGreaterThan(0.3);
     }
   });
 
@@ -237,4 +258,47 @@ describe('speculative decoding on the GPU', () => {
       destroyPair(pair);
     }
   });
+});
+
+describe('speculative sampling on the GPU keeps the target distribution', () => {
+  // Tiny random models whose next-token distributions the reference enumerates exactly; the
+  // steps run on the GPU, the draft drawing its tokens there (model/gpu-speculation.ts).
+  const shape = {
+    vocab_size: 6,
+    hidden_size: 16,
+    intermediate_size: 32,
+    num_hidden_layers: 1,
+    num_attention_heads: 2,
+    num_key_value_heads: 1,
+  };
+  const prompt = [0, 3];
+  const sampling: SamplingParams = { temperature: 1, topK: 0, topP: 1 };
+
+  it('with the draft model: tokens 3 and 4 (from a step on the device) match the exact marginals', async () => {
+    const [t, d] = [randomModel(shape, 1), randomModel(shape, 2)];
+    const gpuTarget = await GpuModel.create(gpu, t.config, t.weights, { maxContext: 16, maxBatch: 8 });
+    const gpuDraft = await GpuModel.create(gpu, d.config, d.weights, { maxContext: 16, maxBatch: 8 });
+    const readbacks = gpuDraft.readbacks;
+    const { counts, acceptance } = await countSampledTokens(3000, 6, async (seed) => {
+      const sequence = gpuTarget.createSequence(16);
+      const draftSequence = gpuDraft.createSequence(16);
+      const source = new ModelDraftSource(gpuDraft, draftSequence);
+      const options = { maxTokens: 5, sampling, seed, draftLength: 3, fallback: false };
+      try {
+        return await speculativeGenerate(gpuTarget, sequence, source, prompt, options);
+      } finally {
+        sequence.release();
+        draftSequence.release();
+      }
+    });
+    expect(gpuDraft.readbacks).toBe(readbacks); // every draft was drawn on the device
+    expect(acceptance).toBeGreaterThan(0.1);
+    expect(acceptance).toBeLessThan(0.9);
+    // 5 degrees of freedom: P(chi2 > 20.5) = 0.001. The seeds are fixed, so this is deterministic.
+    const reference = new ReferenceModel(t.config, t.weights);
+    expect(chiSquare(counts[0], exactMarginal(reference, prompt, sampling, 2))).toBeLessThan(20.5);
+    expect(chiSquare(counts[1], exactMarginal(reference, prompt, sampling, 3))).toBeLessThan(20.5);
+    gpuTarget.destroy();
+    gpuDraft.destroy();
+  }, 600_000);
 });

@@ -18,6 +18,7 @@
  */
 
 import type { GenerateOptions } from '../model/generate';
+import type { SampledDeviceStep } from '../model/gpu-speculation';
 import type { CausalLM, Sequence } from '../model/types';
 import { type TokenLogprob, tokenLogprob } from '../sampling/logprobs';
 import { distribution, sampleToken } from '../sampling/sampling';
@@ -153,21 +154,33 @@ export async function speculativeGenerate<S extends Sequence>(
       while (accepted < draft.tokens.length && draft.tokens[accepted] === choices[accepted]) accepted++;
       next = choices[accepted];
     } else {
-      const rows = await target.forward(sequence, input);
-      logits = rows;
-      const row = (i: number) => distribution(rows.subarray(i * vocab, (i + 1) * vocab), sampling);
-      next = -1;
-      while (accepted < draft.tokens.length) {
-        const verdict = acceptOrResample(row(accepted), draft.probs?.[accepted], draft.tokens[accepted], rng);
-        if (!verdict.accepted) {
-          next = verdict.token;
-          break;
-        }
-        accepted++;
-      }
-      if (next < 0) next = sampleToken(rows.subarray(accepted * vocab, (accepted + 1) * vocab), sampling, rng);
+      logits = await target.forward(sequence, input);
+      ({ accepted, next } = acceptSampled(logits, draft.tokens, (i) => draft.probs?.[i]));
     }
     return { drafts: draft.tokens, drafted: draft.tokens.length, accepted, next, logits };
+  };
+
+  /**
+   * The acceptance rule over the target's rows after the newest token and each draft, left to
+   * right; `probsOf(i)` is the distribution draft i was drawn from (undefined: one-hot).
+   */
+  const acceptSampled = (rows: Float32Array, drafts: number[], probsOf: (i: number) => Float64Array | undefined) => {
+    const row = (i: number) => rows.subarray(i * vocab, (i + 1) * vocab);
+    let accepted = 0;
+    while (accepted < drafts.length) {
+      const verdict = acceptOrResample(distribution(row(accepted), sampling), probsOf(accepted), drafts[accepted], rng);
+      if (!verdict.accepted) return { accepted, next: verdict.token };
+      accepted++;
+    }
+    return { accepted, next: sampleToken(row(accepted), sampling, rng) };
+  };
+
+  /** A sampled step taken on the device: the rule over the rows it read back, each draft's q formed when reached. */
+  const acceptOnDevice = ({ drafts, draftRows, targetRows }: SampledDeviceStep): VerifiedStep => {
+    const draftVocab = draftRows.length / drafts.length;
+    const probsOf = (i: number) => distribution(draftRows.subarray(i * draftVocab, (i + 1) * draftVocab), sampling);
+    const { accepted, next } = acceptSampled(targetRows, drafts, probsOf);
+    return { drafts, drafted: drafts.length, accepted, next };
   };
 
   /** An accepted leaf's keys and values move from their slot to its position, after the accepted chain. */
@@ -225,11 +238,14 @@ export async function speculativeGenerate<S extends Sequence>(
     const k = Math.min(policy.k, maxTokens - out.length - 1);
     const base = sequence.length;
     const contextLength = context.length;
-    // A greedy step on the device when the source can take one (drafts, verify and acceptance
-    // with one readback); else the draft comes back to the CPU and is verified here.
+    // A step on the device when the source can take one (drafts and verify with one readback,
+    // and for greedy the acceptance too); else the draft comes back to the CPU and is verified here.
+    const deviceStep = speculating && logprobs === undefined && k >= 1 && !(options.tree ?? 0);
     const onDevice =
-      speculating && greedy && logprobs === undefined && k >= 1 && !(options.tree ?? 0)
-        ? await source.greedyStepOnDevice?.({ model: target, sequence }, context, k)
+      deviceStep && greedy ? await source.greedyStepOnDevice?.({ model: target, sequence }, context, k) : undefined;
+    const sampledOnDevice =
+      deviceStep && !greedy && source.sampledStepOnDevice
+        ? await source.sampledStepOnDevice({ model: target, sequence }, context, k, sampling, rng.nextUint32())
         : undefined;
     let step: VerifiedStep;
     if (onDevice) {
@@ -239,6 +255,8 @@ export async function speculativeGenerate<S extends Sequence>(
         accepted: onDevice.accepted.length,
         next: onDevice.next,
       };
+    } else if (sampledOnDevice) {
+      step = acceptOnDevice(sampledOnDevice);
     } else {
       // Leaves only where the tree pass has room in the cache.
       const room = sequence.capacity - sequence.length - 1 - k;
