@@ -1,6 +1,6 @@
 /**
- * An EAGLE head's greedy speculative step on the GPU with one readback, as gpu-speculation.ts
- * takes one with a draft model: the head catches up on the target's features in one pass and
+ * An EAGLE head's speculative step on the GPU with one readback, as gpu-speculation.ts takes
+ * one with a draft model (a sampled step reads back the rows the acceptance rule needs): the head catches up on the target's features in one pass and
  * drafts its first token; each further draft step reads its own hidden state and the draft
  * before it; every draft id is mapped to the target's by d2t on the GPU (draft_to_target.wgsl)
  * into the list the target's verify pass reads; the acceptance kernel decides, and the CPU
@@ -10,9 +10,20 @@
 import { createUniform, STORAGE, uploadBuffer } from '../gpu/buffers';
 import mapCode from '../kernels/draft_to_target.wgsl?raw';
 import { ComputeKernel } from '../kernels/kernel';
+import type { SamplingParams } from '../sampling/sampling';
+import type { Rng } from '../util/rng';
 import type { EagleSequence, EagleTarget } from './eagle';
 import { GpuModel, type GpuSequence } from './gpu-model';
-import { type DeviceStep, MAX_DEVICE_DRAFTS, stepBuffers, verifyOnDevice } from './gpu-speculation';
+import {
+  type DeviceStep,
+  keepDraftRow,
+  MAX_DEVICE_DRAFTS,
+  type SampledDeviceStep,
+  sampledBuffers,
+  stepBuffers,
+  verifyOnDevice,
+  verifySampledOnDevice,
+} from './gpu-speculation';
 import type { Sequence } from './types';
 
 class DraftMapKernel extends ComputeKernel {
@@ -34,17 +45,16 @@ interface HeadBuffers {
 const heads = new WeakMap<GpuModel, HeadBuffers>();
 
 /**
- * A greedy step of k drafts by `model`'s head on the GPU, when target and head are GPU models
- * and the step fits (no logit rules, k within MAX_DEVICE_DRAFTS and the batches, room in the
- * caches, a catch-up of one pass); otherwise undefined. Leaves the target's sequence one past
- * the accepted tokens, as the usual step does before its rollback.
+ * Target and head of a device step, their sequences and buffers, and the catch-up's pairs, when
+ * target and head are GPU models and the step fits (no logit rules, k within MAX_DEVICE_DRAFTS
+ * and the batches, room in the caches, a catch-up of one pass); otherwise undefined.
  */
-export async function eagleStepOnDevice<S extends Sequence, H extends Sequence>(
+function eagleStepParts<S extends Sequence, H extends Sequence>(
   model: EagleTarget<S, H>,
   sequence: EagleSequence<S, H>,
   context: readonly number[],
   k: number,
-): Promise<DeviceStep | undefined> {
+) {
   const [t, h] = [model.target, model.head];
   if (!(t instanceof GpuModel) || !(h instanceof GpuModel) || t.gpu.device !== h.gpu.device) return undefined;
   // GPU models: their sequences are GPU sequences.
@@ -68,7 +78,7 @@ export async function eagleStepOnDevice<S extends Sequence, H extends Sequence>(
   const buffers = stepBuffers(t, h);
   const map = headBuffers(h, model.draftToTarget, buffers.drafts);
   const { queue } = t.gpu.device;
-  const rowBytes = t.config.hiddenSize * 4;
+  /** Appends to draft pass i the mapping of its id to the target's, into the list of drafts. */
   const mapTo = (i: number) => {
     queue.writeBuffer(map.params, 0, Uint32Array.of(i, 0, 0, 0)); // before the pass's submit, after the last's
     return (encoder: GPUCommandEncoder) => {
@@ -77,17 +87,73 @@ export async function eagleStepOnDevice<S extends Sequence, H extends Sequence>(
       pass.end();
     };
   };
+  /** Records the k draft passes, each choosing as `want` says, `after(i)` appended to pass i. */
+  const recordDrafts = (want: 'ids' | 'sample', after: (i: number) => (encoder: GPUCommandEncoder) => void) => {
+    const catchUp = { tokens: pending, hidden: { buffer: features, offset: from * t.config.hiddenSize * 4 } };
+    h.recordPass(hs, catchUp, 1, want, after(0));
+    for (let i = 1; i < k; i++) {
+      const previous = { buffer: buffers.drafts, offset: (i - 1) * 4, count: 1 };
+      h.recordPass(hs, { tokens: [], fromGpu: previous, hidden: { buffer: hidden, offset: 0 } }, 1, want, after(i));
+    }
+  };
+  return { t, h, ts, buffers, mapTo, recordDrafts };
+}
 
+/**
+ * A greedy step of k drafts by `model`'s head on the GPU, where it fits (eagleStepParts);
+ * otherwise undefined. Leaves the target's sequence one past the accepted tokens, as the usual
+ * step does before its rollback.
+ */
+export async function eagleStepOnDevice<S extends Sequence, H extends Sequence>(
+  model: EagleTarget<S, H>,
+  sequence: EagleSequence<S, H>,
+  context: readonly number[],
+  k: number,
+): Promise<DeviceStep | undefined> {
+  const parts = eagleStepParts(model, sequence, context, k);
+  if (!parts) return undefined;
+  const { t, h, ts, buffers, mapTo, recordDrafts } = parts;
   return t.exclusive(() =>
     h.exclusive(async () => {
-      h.recordGreedy(hs, { tokens: pending, hidden: { buffer: features, offset: from * rowBytes } }, 1, mapTo(0));
-      for (let i = 1; i < k; i++) {
-        const previous = { buffer: buffers.drafts, offset: (i - 1) * 4, count: 1 };
-        h.recordGreedy(hs, { tokens: [], fromGpu: previous, hidden: { buffer: hidden, offset: 0 } }, 1, mapTo(i));
-      }
+      recordDrafts('ids', mapTo);
       const { accepted, next } = await verifyOnDevice(t, ts, buffers, context[context.length - 1], k);
       ts.tokens.set(accepted, context.length); // the CPU's record: the drafts were copied on the GPU
       return { accepted, next, drafted: k };
+    }),
+  );
+}
+
+/**
+ * A sampled step of k drafts by `model`'s head with one readback, where it fits: the head draws
+ * each token on the GPU (seeded from `rng`), d2t maps it into the list the next draft step and
+ * the verify pass read, and the drafts (target ids), the head's rows (over its own vocabulary)
+ * and the target's rows come back for the acceptance rule (gpu-speculation.ts has the same for
+ * a draft model). Otherwise undefined.
+ */
+export async function eagleSampledStepOnDevice<S extends Sequence, H extends Sequence>(
+  model: EagleTarget<S, H>,
+  sequence: EagleSequence<S, H>,
+  context: readonly number[],
+  k: number,
+  sampling: SamplingParams,
+  rng: Rng,
+): Promise<SampledDeviceStep | undefined> {
+  const parts = eagleStepParts(model, sequence, context, k);
+  if (!parts) return undefined;
+  const { t, h, ts, buffers, mapTo, recordDrafts } = parts;
+  const seed = rng.nextUint32();
+  const rows = sampledBuffers(t, h);
+  return t.exclusive(() =>
+    h.exclusive(async () => {
+      h.setSampling(sampling, seed);
+      recordDrafts('sample', (i) => {
+        const map = mapTo(i);
+        return (encoder) => {
+          map(encoder);
+          keepDraftRow(h, rows, i)(encoder);
+        };
+      });
+      return verifySampledOnDevice(t, ts, buffers.drafts, rows, h.config.vocabSize, context, k);
     }),
   );
 }

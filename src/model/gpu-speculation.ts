@@ -20,6 +20,7 @@ import { createStorage, createUniform } from '../gpu/buffers';
 import acceptCode from '../kernels/accept_greedy.wgsl?raw';
 import { ComputeKernel } from '../kernels/kernel';
 import type { SamplingParams } from '../sampling/sampling';
+import type { Rng } from '../util/rng';
 import { GpuModel, type GpuSequence } from './gpu-model';
 import type { Sequence } from './types';
 
@@ -187,14 +188,14 @@ export interface SampledDeviceStep {
 }
 
 /** Room for the logits a pair's sampled steps read back: made on the first step. */
-interface SampledBuffers {
+export interface SampledBuffers {
   draftRows: GPUBuffer; // (MAX_DEVICE_DRAFTS, draft vocabulary) f32
   readback: GPUBuffer; // drafts (MAX_DEVICE_DRAFTS u32), then the draft's rows, then the target's
 }
 
 const sampledPairs = new WeakMap<GpuModel, WeakMap<GpuModel, SampledBuffers>>();
 
-function sampledBuffers(target: GpuModel, draft: GpuModel): SampledBuffers {
+export function sampledBuffers(target: GpuModel, draft: GpuModel): SampledBuffers {
   const byDraft = sampledPairs.get(target) ?? new WeakMap<GpuModel, SampledBuffers>();
   sampledPairs.set(target, byDraft);
   let buffers = byDraft.get(draft);
@@ -213,13 +214,19 @@ function sampledBuffers(target: GpuModel, draft: GpuModel): SampledBuffers {
   return buffers;
 }
 
+/** Appends to a draft pass the copy of its row of logits (the one it drew from) to row i of the step's. */
+export const keepDraftRow = (draft: GpuModel, rows: SampledBuffers, i: number) => (encoder: GPUCommandEncoder) => {
+  const bytes = draft.config.vocabSize * 4;
+  encoder.copyBufferToBuffer(draft.logitsBuffer, 0, rows.draftRows, i * bytes, bytes);
+};
+
 /**
  * A sampled step of k drafts with one readback, where `greedyStepOnDevice` would take one: the
- * draft draws each token on the GPU (sample.wgsl, from `seed` and the token's position), which
- * the next draft step and then the target's verify pass read there, and the drafts, the draft's
- * rows they were drawn from and the target's rows come back together. The acceptance rule runs
- * on the CPU over those rows, as for drafts proposed there: the target's distribution is kept.
- * Leaves both sequences one past the drafts, for the caller's rollback to the accepted ones.
+ * draft draws each token on the GPU (sample.wgsl, from a seed drawn from `rng` and the token's
+ * position), which the next draft step and then the target's verify pass read there, and the
+ * drafts, the draft's rows they were drawn from and the target's rows come back together. The
+ * acceptance rule runs on the CPU over those rows, as for drafts proposed there: the target's
+ * distribution is kept. Leaves both sequences one past the drafts, for the caller's rollback.
  */
 export async function sampledStepOnDevice<S extends Sequence, D extends Sequence>(
   target: { model: unknown; sequence: S },
@@ -227,18 +234,14 @@ export async function sampledStepOnDevice<S extends Sequence, D extends Sequence
   context: readonly number[],
   k: number,
   sampling: SamplingParams,
-  seed: number,
+  rng: Rng,
 ): Promise<SampledDeviceStep | undefined> {
   const parts = deviceStepParts(target, draft, context, k);
   if (!parts) return undefined;
   const { t, d, ts, ds, pending } = parts;
+  const seed = rng.nextUint32();
   const { drafts } = stepBuffers(t, d);
-  const { draftRows, readback } = sampledBuffers(t, d);
-  const [vocab, draftVocab] = [t.config.vocabSize, d.config.vocabSize];
-  const draftRowsAt = MAX_DEVICE_DRAFTS * 4;
-  const targetRowsAt = draftRowsAt + k * draftVocab * 4;
-  const bytes = targetRowsAt + (k + 1) * vocab * 4;
-  const last = context[context.length - 1];
+  const rows = sampledBuffers(t, d);
 
   return t.exclusive(() =>
     d.exclusive(async () => {
@@ -246,34 +249,57 @@ export async function sampledStepOnDevice<S extends Sequence, D extends Sequence
       d.setSampling(sampling, seed);
       const keep = (i: number) => (encoder: GPUCommandEncoder) => {
         encoder.copyBufferToBuffer(d.idsBuffer, 0, drafts, i * 4, 4);
-        encoder.copyBufferToBuffer(d.logitsBuffer, 0, draftRows, i * draftVocab * 4, draftVocab * 4);
+        keepDraftRow(d, rows, i)(encoder);
       };
       d.recordPass(ds, { tokens: pending.slice(-1) }, 1, 'sample', keep(0));
       for (let i = 1; i < k; i++) {
         const previous = { buffer: drafts, offset: (i - 1) * 4, count: 1 };
         d.recordPass(ds, { tokens: [], fromGpu: previous }, 1, 'sample', keep(i));
       }
-      t.recordPass(ts, { tokens: [last], fromGpu: { buffer: drafts, offset: 0, count: k } }, k + 1, 'logits', (e) => {
-        e.copyBufferToBuffer(drafts, 0, readback, 0, k * 4);
-        e.copyBufferToBuffer(draftRows, 0, readback, draftRowsAt, k * draftVocab * 4);
-        e.copyBufferToBuffer(t.logitsBuffer, 0, readback, targetRowsAt, (k + 1) * vocab * 4);
-      });
-      const data = await t.readBack(readback, bytes);
-      const step = {
-        drafts: Array.from(new Uint32Array(data, 0, k)),
-        draftRows: new Float32Array(data, draftRowsAt, k * draftVocab),
-        targetRows: new Float32Array(data, targetRowsAt, (k + 1) * vocab),
-      };
-      if (step.drafts.some((id) => id >= draftVocab) || step.targetRows.some(Number.isNaN)) {
-        throw new InvalidLogitsError(
-          'The model produced logits that are not numbers (NaN), so no token can be chosen: its weights may be ' +
-            'damaged (load it again), or its activations overflow.',
-        );
-      }
-      // The CPU's record of the tokens at each position: the drafts were copied on the GPU.
-      ts.tokens.set(step.drafts, context.length);
+      const step = await verifySampledOnDevice(t, ts, drafts, rows, d.config.vocabSize, context, k);
       ds.tokens.set(step.drafts.slice(0, -1), context.length);
       return step;
     }),
   );
+}
+
+/**
+ * Records the target's verify pass over the newest token of `context` and the k drafts in
+ * `drafts` (target ids), choosing nothing, and copies the drafts, the draft's rows (`draftVocab`
+ * wide, kept by `keepDraftRow`) and the target's rows to one readback; waits once (call inside
+ * the models' `exclusive`). Leaves the target's sequence one past the drafts.
+ */
+export async function verifySampledOnDevice(
+  t: GpuModel,
+  ts: GpuSequence,
+  drafts: GPUBuffer,
+  rows: SampledBuffers,
+  draftVocab: number,
+  context: readonly number[],
+  k: number,
+): Promise<SampledDeviceStep> {
+  const vocab = t.config.vocabSize;
+  const draftRowsAt = MAX_DEVICE_DRAFTS * 4;
+  const targetRowsAt = draftRowsAt + k * draftVocab * 4;
+  const { readback } = rows;
+  const input = { tokens: [context[context.length - 1]], fromGpu: { buffer: drafts, offset: 0, count: k } };
+  t.recordPass(ts, input, k + 1, 'logits', (encoder) => {
+    encoder.copyBufferToBuffer(drafts, 0, readback, 0, k * 4);
+    encoder.copyBufferToBuffer(rows.draftRows, 0, readback, draftRowsAt, k * draftVocab * 4);
+    encoder.copyBufferToBuffer(t.logitsBuffer, 0, readback, targetRowsAt, (k + 1) * vocab * 4);
+  });
+  const data = await t.readBack(readback, targetRowsAt + (k + 1) * vocab * 4);
+  const step = {
+    drafts: Array.from(new Uint32Array(data, 0, k)),
+    draftRows: new Float32Array(data, draftRowsAt, k * draftVocab),
+    targetRows: new Float32Array(data, targetRowsAt, (k + 1) * vocab),
+  };
+  if (step.drafts.some((id) => id >= vocab) || step.targetRows.some(Number.isNaN)) {
+    throw new InvalidLogitsError(
+      'The model produced logits that are not numbers (NaN), so no token can be chosen: its weights may be ' +
+        'damaged (load it again), or its activations overflow.',
+    );
+  }
+  ts.tokens.set(step.drafts, context.length); // the CPU's record: the drafts were copied on the GPU
+  return step;
 }

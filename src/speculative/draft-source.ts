@@ -63,16 +63,17 @@ export interface DraftSource {
     k: number,
   ): Promise<DeviceStep | undefined>;
   /**
-   * Draws k tokens on the device (from `seed`) and has `target` run its verify pass after them
-   * in the same go, when this source and the target can; the drafts, the draft's rows and the
-   * target's rows come back for the acceptance rule. Else undefined, as above.
+   * Draws k tokens on the device and has `target` run its verify pass after them in the same
+   * go, when this source and the target can; the drafts, the draft's rows and the target's rows
+   * come back for the acceptance rule. The draws' seed comes from `rng`, drawn only when the
+   * step is taken. Else undefined, as above.
    */
   sampledStepOnDevice?<S extends Sequence>(
     target: { model: CausalLM<S>; sequence: S },
     context: readonly number[],
     k: number,
     sampling: SamplingParams,
-    seed: number,
+    rng: Rng,
   ): Promise<SampledDeviceStep | undefined>;
 }
 

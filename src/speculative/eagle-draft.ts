@@ -10,10 +10,11 @@
  */
 
 import type { EagleSequence, EagleTarget } from '../model/eagle';
-import { eagleStepOnDevice } from '../model/gpu-eagle-step';
-import type { DeviceStep } from '../model/gpu-speculation';
+import { eagleSampledStepOnDevice, eagleStepOnDevice } from '../model/gpu-eagle-step';
+import type { DeviceStep, SampledDeviceStep } from '../model/gpu-speculation';
 import type { Sequence } from '../model/types';
-import { argmax, distribution, sample } from '../sampling/sampling';
+import { argmax, distribution, type SamplingParams, sample } from '../sampling/sampling';
+import type { Rng } from '../util/rng';
 import type { Draft, DraftRequest, DraftSource } from './draft-source';
 
 export class EagleDraftSource<S extends Sequence, H extends Sequence> implements DraftSource {
@@ -78,6 +79,29 @@ export class EagleDraftSource<S extends Sequence, H extends Sequence> implements
     return step;
   }
 
+  /**
+   * A sampled step on the GPU (model/gpu-eagle-step.ts); the head's rows come back over the
+   * target's vocabulary, -Infinity where no draft id maps, so that their distribution is the
+   * one `propose` forms.
+   */
+  async sampledStepOnDevice(
+    _target: unknown,
+    context: readonly number[],
+    k: number,
+    sampling: SamplingParams,
+    rng: Rng,
+  ): Promise<SampledDeviceStep | undefined> {
+    const computed = this.sequence.target.length;
+    const step = await eagleSampledStepOnDevice(this.model, this.sequence, context, k, sampling, rng);
+    if (!step) return undefined;
+    this.forwards += k;
+    this.realPairs = computed;
+    return {
+      ...step,
+      draftRows: rowsOnTargetVocabulary(step.draftRows, k, this.model.draftToTarget, this.model.config.vocabSize),
+    };
+  }
+
   rollback(length: number): void {
     const keep = Math.min(this.realPairs, Math.max(0, length - 1));
     if (this.sequence.head.length > keep) this.sequence.head.truncate(keep);
@@ -89,6 +113,16 @@ function runnerUp(logits: Float32Array, best: number): number {
   let at = best === 0 ? 1 : 0;
   for (let i = 0; i < logits.length; i++) if (i !== best && logits[i] > logits[at]) at = i;
   return at;
+}
+
+/** Rows of logits over the draft vocabulary as rows over the target's: -Infinity where no draft id maps. */
+function rowsOnTargetVocabulary(rows: Float32Array, count: number, draftToTarget: Uint32Array, vocabSize: number) {
+  const out = new Float32Array(count * vocabSize).fill(Number.NEGATIVE_INFINITY);
+  const width = draftToTarget.length;
+  for (let r = 0; r < count; r++) {
+    for (let i = 0; i < width; i++) out[r * vocabSize + draftToTarget[i]] = rows[r * width + i];
+  }
+  return out;
 }
 
 /** A distribution over the draft vocabulary as one over the target's: zero where no draft id maps. */

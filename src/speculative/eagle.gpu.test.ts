@@ -7,15 +7,17 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Gpu } from '../gpu/device';
 import { CPU_PROFILE, GPU_PROFILE } from '../kernels/profile';
-import type { EagleHead } from '../loader/eagle';
+import { type EagleHead, loadEagleHead } from '../loader/eagle';
 import type { ModelFolder } from '../loader/model-folder';
 import { directorySource } from '../loader/node-source';
-import { type EagleTarget, referenceEagle } from '../model/eagle';
+import { memorySource } from '../loader/source';
+import { EagleTarget, referenceEagle } from '../model/eagle';
 import { generate } from '../model/generate';
 import { GpuModel, type GpuSequence } from '../model/gpu-model';
 import { destroyPair, loadPair } from '../model/pair';
-import type { ReferenceSequence } from '../ref/model';
-import { GREEDY } from '../sampling/sampling';
+import { randomEagleHeadFiles, randomModel } from '../model/random-weights';
+import { ReferenceModel, type ReferenceSequence } from '../ref/model';
+import { GREEDY, type SamplingParams } from '../sampling/sampling';
 import { expectBitwiseEqual } from '../testing/compare';
 import {
   EAGLE_FIXTURE,
@@ -27,6 +29,7 @@ import {
   loadFixture,
 } from '../testing/fixtures';
 import { testGpu } from '../testing/gpu';
+import { chiSquare, countSampledTokens, exactMarginal } from '../testing/spec';
 import type { DraftLength } from './draft-length';
 import { draftSource } from './draft-source';
 import { EagleDraftSource } from './eagle-draft';
@@ -217,6 +220,30 @@ describe('an EAGLE head on the GPU', () => {
     expect(cpu.readbacks).toBeGreaterThan(2 + 4 * cpu.counts.steps);
   });
 
+  it('a sampled step whole on the GPU reads back once, reproducibly for a seed', async () => {
+    const target = model.target as GpuModel;
+    const head = model.head as GpuModel;
+    const run = async () => {
+      const sequence = model.createSequence(256);
+      const source = draftSource('eagle', undefined, { model, sequence });
+      const before = target.readbacks + head.readbacks;
+      const { tokens, counts } = await speculativeGenerate(model, sequence, source, loadEagleGolden().prompt, {
+        maxTokens: 48,
+        sampling: { temperature: 0.7, topK: 0, topP: 0.95 },
+        seed: 9,
+        draftLength: 4,
+        fallback: false,
+      });
+      sequence.release();
+      return { tokens, counts, readbacks: target.readbacks + head.readbacks - before };
+    };
+    const first = await run();
+    expect(first.tokens).toHaveLength(48);
+    expect(first.readbacks).toBe(2 + first.counts.steps);
+    expect(speculativeStats(first.counts).acceptance_rate).toBeGreaterThan(0.5);
+    expect((await run()).tokens).toEqual(first.tokens);
+  });
+
   it('sampling with a tree is reproducible for a seed, and takes leaves', async () => {
     let leavesTaken = 0;
     const counting = Object.create(model) as typeof model;
@@ -284,4 +311,59 @@ describe('an EAGLE head on the GPU', () => {
     expect(draft.tokens).toEqual(ids);
     for (const s of [first, restored]) s.release();
   });
+});
+
+describe('speculative sampling with a head on the GPU keeps the target distribution', () => {
+  it('tokens 3 and 4 (from a step on the device) match the exact marginals, drafts mapped through d2t', async () => {
+    // A tiny target whose distributions the reference enumerates, and a random head over every other id.
+    const shape = {
+      vocab_size: 6,
+      hidden_size: 16,
+      intermediate_size: 32,
+      num_hidden_layers: 1,
+      num_attention_heads: 2,
+      num_key_value_heads: 1,
+    };
+    const { config, weights } = randomModel(shape, 1);
+    const embedding = weights.get('model.embed_tokens.weight');
+    if (!embedding) throw new Error('no embedding');
+    const files = randomEagleHeadFiles(config, { layerIds: [0, 0, 0], stride: 2, seed: 3 });
+    const tiny = await loadEagleHead(memorySource('tiny head', files), { config, embedding });
+    const fc = tiny.weights.get('fc.weight');
+    if (!fc) throw new Error('no fc');
+    const options = { maxContext: 16, maxBatch: 8 };
+    const target = await GpuModel.create(gpu, config, weights, { ...options, features: { layers: tiny.layerIds, fc } });
+    const head = await GpuModel.create(gpu, tiny.config, tiny.weights, {
+      ...options,
+      sharedEmbed: target.weights.embed,
+    });
+    const pair = new EagleTarget(target, head, tiny.draftToTarget);
+    const readbacks = head.readbacks;
+    const prompt = [0, 3];
+    const sampling: SamplingParams = { temperature: 1, topK: 0, topP: 1 };
+    const { counts, acceptance } = await countSampledTokens(3000, 6, async (seed) => {
+      const sequence = pair.createSequence(16);
+      const source = draftSource('eagle', undefined, { model: pair, sequence });
+      try {
+        return await speculativeGenerate(pair, sequence, source, prompt, {
+          maxTokens: 5,
+          sampling,
+          seed,
+          draftLength: 3,
+          fallback: false,
+        });
+      } finally {
+        sequence.release();
+      }
+    });
+    expect(head.readbacks).toBe(readbacks); // every draft was drawn on the device
+    expect(acceptance).toBeGreaterThan(0.1);
+    expect(acceptance).toBeLessThan(0.9);
+    // 5 degrees of freedom: P(chi2 > 20.5) = 0.001. The seeds are fixed, so this is deterministic.
+    const reference = new ReferenceModel(config, weights);
+    expect(chiSquare(counts[0], exactMarginal(reference, prompt, sampling, 2))).toBeLessThan(20.5);
+    expect(chiSquare(counts[1], exactMarginal(reference, prompt, sampling, 3))).toBeLessThan(20.5);
+    head.destroy();
+    target.destroy();
+  }, 600_000);
 });

@@ -17,6 +17,7 @@ import {
 } from '../model/gpu-speculation';
 import type { CausalLM, Sequence } from '../model/types';
 import { argmax, distribution, type SamplingParams, sample } from '../sampling/sampling';
+import type { Rng } from '../util/rng';
 import type { Draft, DraftRequest, DraftSource } from './draft-source';
 
 export class ModelDraftSource<S extends Sequence> implements DraftSource {
@@ -73,10 +74,10 @@ export class ModelDraftSource<S extends Sequence> implements DraftSource {
     context: readonly number[],
     k: number,
     sampling: SamplingParams,
-    seed: number,
+    rng: Rng,
   ): Promise<SampledDeviceStep | undefined> {
     const draft = { model: this.model, sequence: this.sequence };
-    const step = await sampledStepOnDevice(target, draft, context, k, sampling, seed);
+    const step = await sampledStepOnDevice(target, draft, context, k, sampling, rng);
     if (step) this.forwards += k;
     return step;
   }

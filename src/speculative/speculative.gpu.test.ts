@@ -102,21 +102,41 @@ describe('speculative decoding on the GPU', () => {
   });
 
   it('takes a sampled step with the draft model on the GPU with one readback: none for the drafts', async () => {
+    const vocab = target.config.vocabSize;
     for (const k of [1, 4, 'auto'] as DraftLength[]) {
-      const source = new ModelDraftSource(draft, draft.createSequence(256));
-      const before = { target: target.readbacks, draft: draft.readbacks };
-      const { tokens, counts } = await speculativeGenerate(target, target.createSequence(256), source, prompts()[1], {
-        maxTokens: TOKENS,
-        sampling: { temperature: 0.7, topK: 0, topP: 0.95 },
-        seed: 3,
-        draftLength: k,
-        fallback: false,
-      });
-      expect(draft.readbacks - before.draft).toBe(0);
-      expect(target.readbacks - before.target).toBe(counts.targetForwards);
+      const run = async (logprobs?: number) => {
+        const source = new ModelDraftSource(draft, draft.createSequence(256));
+        const before = { target: target.readbacks, draft: draft.readbacks };
+        const entries: TokenLogprob[] = [];
+        const { tokens, counts } = await speculativeGenerate(target, target.createSequence(256), source, prompts()[1], {
+          maxTokens: TOKENS,
+          sampling: { temperature: 0.7, topK: 0, topP: 0.95 },
+          seed: 3,
+          draftLength: k,
+          fallback: false,
+          logprobs,
+          onLogprob: (entry) => entries.push(entry),
+        });
+        expect(draft.readbacks - before.draft).toBe(0);
+        // One readback a pass; with log-probabilities the two plain passes read ids and logits apart.
+        expect(target.readbacks - before.target).toBe(counts.targetForwards + (logprobs === undefined ? 0 : 2));
+        return { tokens, counts, entries };
+      };
+      const { tokens, counts } = await run();
       expect(counts.steps).toBeGreaterThan(3);
       expect(tokens.length).toBe(TOKENS);
       expect(speculativeStats(counts).acceptance_rate).toBeGreaterThan(0.3);
+      // Log-probabilities come from the rows the step read back: the same reply, and a fresh pass's values.
+      const withLogprobs = await run(2);
+      expect(withLogprobs.tokens).toEqual(tokens);
+      const fresh = target.createSequence(256);
+      const logits = await target.forward(fresh, [...prompts()[1], ...tokens]);
+      fresh.release();
+      const rows = tokens.map((token, i) => {
+        const row = prompts()[1].length - 1 + i;
+        return tokenLogprob(logits.subarray(row * vocab, (row + 1) * vocab), token, 2);
+      });
+      expect(withLogprobs.entries).toEqual(rows);
     }
   });
 

@@ -180,7 +180,7 @@ export async function speculativeGenerate<S extends Sequence>(
     const draftVocab = draftRows.length / drafts.length;
     const probsOf = (i: number) => distribution(draftRows.subarray(i * draftVocab, (i + 1) * draftVocab), sampling);
     const { accepted, next } = acceptSampled(targetRows, drafts, probsOf);
-    return { drafts, drafted: drafts.length, accepted, next };
+    return { drafts, drafted: drafts.length, accepted, next, logits: targetRows };
   };
 
   /** An accepted leaf's keys and values move from their slot to its position, after the accepted chain. */
@@ -240,12 +240,14 @@ export async function speculativeGenerate<S extends Sequence>(
     const contextLength = context.length;
     // A step on the device when the source can take one (drafts and verify with one readback,
     // and for greedy the acceptance too); else the draft comes back to the CPU and is verified here.
-    const deviceStep = speculating && logprobs === undefined && k >= 1 && !(options.tree ?? 0);
+    const deviceStep = speculating && k >= 1 && !(options.tree ?? 0);
     const onDevice =
-      deviceStep && greedy ? await source.greedyStepOnDevice?.({ model: target, sequence }, context, k) : undefined;
+      deviceStep && greedy && logprobs === undefined
+        ? await source.greedyStepOnDevice?.({ model: target, sequence }, context, k)
+        : undefined;
     const sampledOnDevice =
-      deviceStep && !greedy && source.sampledStepOnDevice
-        ? await source.sampledStepOnDevice({ model: target, sequence }, context, k, sampling, rng.nextUint32())
+      deviceStep && !greedy
+        ? await source.sampledStepOnDevice?.({ model: target, sequence }, context, k, sampling, rng)
         : undefined;
     let step: VerifiedStep;
     if (onDevice) {
