@@ -1,10 +1,11 @@
 /**
  * An EAGLE head's speculative step on the GPU with one readback, as gpu-speculation.ts takes
- * one with a draft model (a sampled step reads back the rows the acceptance rule needs): the head catches up on the target's features in one pass and
- * drafts its first token; each further draft step reads its own hidden state and the draft
- * before it; every draft id is mapped to the target's by d2t on the GPU (draft_to_target.wgsl)
- * into the list the target's verify pass reads; the acceptance kernel decides, and the CPU
- * waits once. The passes and the rule are the CPU path's, so the output is the same.
+ * one with a draft model: the head catches up on the target's features in one pass and drafts
+ * its first token; each further draft step reads its own hidden state and the draft before it;
+ * every draft id is mapped to the target's by d2t on the GPU (draft_to_target.wgsl) into the
+ * list the target's verify pass reads; the acceptance kernel decides (greedy), or the rows the
+ * acceptance rule needs come back with the drafts (sampled), and the CPU waits once. The passes
+ * and the rules are the CPU path's.
  */
 
 import { createUniform, STORAGE, uploadBuffer } from '../gpu/buffers';
