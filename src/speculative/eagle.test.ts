@@ -26,7 +26,7 @@ import {
   loadEagleGolden,
   loadFixture,
 } from '../testing/fixtures';
-import { chiSquare, countSampledTokens, exactMarginal } from '../testing/spec';
+import { chiSquare, countSampledTokens, exactMarginal, TINY_SHAPE } from '../testing/spec';
 import type { DraftLength } from './draft-length';
 import { draftSource } from './draft-source';
 import { EagleDraftSource } from './eagle-draft';
@@ -294,15 +294,7 @@ describe('speculative sampling with a head keeps the target distribution', () =>
     '%s: tokens 3 and 4 (from a speculative step) match the exact marginals, drafts mapped through d2t',
     async (_, tree) => {
       // A tiny target whose distributions can be enumerated, and a random head over every other id.
-      const shape = {
-        vocab_size: 6,
-        hidden_size: 16,
-        intermediate_size: 32,
-        num_hidden_layers: 1,
-        num_attention_heads: 2,
-        num_key_value_heads: 1,
-      };
-      const { config, weights } = randomModel(shape, 1);
+      const { config, weights } = randomModel(TINY_SHAPE, 1);
       const embedding = weights.get('model.embed_tokens.weight');
       if (!embedding) throw new Error('no embedding');
       const files = randomEagleHeadFiles(config, { layerIds: [0, 0, 0], stride: 2, seed: 3 });

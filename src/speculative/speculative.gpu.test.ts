@@ -12,7 +12,7 @@ import { type TokenLogprob, tokenLogprob } from '../sampling/logprobs';
 import { GREEDY, type SamplingParams } from '../sampling/sampling';
 import { FIXTURES, fixturePath, loadGolden, loadGpuPair } from '../testing/fixtures';
 import { testGpu } from '../testing/gpu';
-import { chiSquare, countSampledTokens, exactMarginal, expectCachesFresh } from '../testing/spec';
+import { chiSquare, countSampledTokens, exactMarginal, expectCachesFresh, TINY_SHAPE } from '../testing/spec';
 import type { DraftLength } from './draft-length';
 import { draftSource } from './draft-source';
 import { ModelDraftSource } from './model-draft';
@@ -283,19 +283,11 @@ describe('speculative decoding on the GPU', () => {
 describe('speculative sampling on the GPU keeps the target distribution', () => {
   // Tiny random models whose next-token distributions the reference enumerates exactly; the
   // steps run on the GPU, the draft drawing its tokens there (model/gpu-speculation.ts).
-  const shape = {
-    vocab_size: 6,
-    hidden_size: 16,
-    intermediate_size: 32,
-    num_hidden_layers: 1,
-    num_attention_heads: 2,
-    num_key_value_heads: 1,
-  };
   const prompt = [0, 3];
   const sampling: SamplingParams = { temperature: 1, topK: 0, topP: 1 };
 
   it('with the draft model: tokens 3 and 4 (from a step on the device) match the exact marginals', async () => {
-    const [t, d] = [randomModel(shape, 1), randomModel(shape, 2)];
+    const [t, d] = [randomModel(TINY_SHAPE, 1), randomModel(TINY_SHAPE, 2)];
     const gpuTarget = await GpuModel.create(gpu, t.config, t.weights, { maxContext: 16, maxBatch: 8 });
     const gpuDraft = await GpuModel.create(gpu, d.config, d.weights, { maxContext: 16, maxBatch: 8 });
     const readbacks = gpuDraft.readbacks;

@@ -12,7 +12,13 @@ import type { LogitRules } from '../sampling/logit-rules';
 import { type TokenLogprob, tokenLogprob } from '../sampling/logprobs';
 import { GREEDY, type SamplingParams } from '../sampling/sampling';
 import { FIXTURES, loadFixture, loadGolden } from '../testing/fixtures';
-import { chiSquare, countSampledTokens, exactMarginal as exactMarginalOf, expectCachesFresh } from '../testing/spec';
+import {
+  chiSquare,
+  countSampledTokens,
+  exactMarginal as exactMarginalOf,
+  expectCachesFresh,
+  TINY_SHAPE,
+} from '../testing/spec';
 import type { DraftLength } from './draft-length';
 import { type Draft, type DraftSource, draftSource } from './draft-source';
 import { ModelDraftSource } from './model-draft';
@@ -151,20 +157,12 @@ describe('greedy speculative decoding equals plain greedy decoding', () => {
 
 describe('speculative sampling keeps the target distribution', () => {
   // Tiny random models whose next-token distributions can be enumerated exactly.
-  const shape = {
-    vocab_size: 6,
-    hidden_size: 16,
-    intermediate_size: 32,
-    num_hidden_layers: 1,
-    num_attention_heads: 2,
-    num_key_value_heads: 1,
-  };
   const tinyTarget = () => {
-    const { config, weights } = randomModel(shape, 1);
+    const { config, weights } = randomModel(TINY_SHAPE, 1);
     return new ReferenceModel(config, weights);
   };
   const tinyDraft = () => {
-    const { config, weights } = randomModel(shape, 2);
+    const { config, weights } = randomModel(TINY_SHAPE, 2);
     return new ReferenceModel(config, weights);
   };
   const prompt = [0, 3];

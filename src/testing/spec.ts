@@ -10,6 +10,19 @@ import { speculativeStats } from '../speculative/stats';
 import { expectBitwiseEqual } from './compare';
 
 /**
+ * A tiny model's config fields for `randomModel`: six tokens, one layer, so that the
+ * distribution of a reply's next tokens can be enumerated exactly (`exactMarginal`).
+ */
+export const TINY_SHAPE = {
+  vocab_size: 6,
+  hidden_size: 16,
+  intermediate_size: 32,
+  num_hidden_layers: 1,
+  num_attention_heads: 2,
+  num_key_value_heads: 1,
+};
+
+/**
  * The exact marginal distribution of the token at output position `at` after `prompt` under
  * `model` alone, by enumerating every path (tiny vocabularies only).
  */
