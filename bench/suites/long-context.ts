@@ -82,7 +82,7 @@ async function measurePrefix(model: GpuModel, name: string, prefixTokens: number
   const sequence = model.createSequence(capacity);
   const steps: number[] = [];
   try {
-    await model.forward(sequence, prompt);
+    await model.greedy(sequence, prompt, 'last'); // one id read back, not a row of logits a token
     for (let i = 0; i < 5; i++) {
       sequence.truncate(prompt.length - 1);
       const start = performance.now();
