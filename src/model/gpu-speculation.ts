@@ -55,29 +55,35 @@ export interface StepBuffers {
   bind: GPUBindGroup;
 }
 
-const pairs = new WeakMap<GpuModel, WeakMap<GpuModel, StepBuffers>>();
-
-export function stepBuffers(target: GpuModel, draft: GpuModel): StepBuffers {
-  const byDraft = pairs.get(target) ?? new WeakMap<GpuModel, StepBuffers>();
-  pairs.set(target, byDraft);
-  let buffers = byDraft.get(draft);
-  if (!buffers) {
-    const { device } = target.gpu;
-    const drafts = createStorage(device, MAX_DEVICE_DRAFTS * 4, 'device step drafts');
-    const result = createStorage(device, (2 + MAX_DEVICE_DRAFTS) * 4, 'device step result');
-    const readback = device.createBuffer({
-      label: 'device step readback',
-      size: (2 + MAX_DEVICE_DRAFTS) * 4,
-      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-    });
-    const params = createUniform(device, 16, 'device step params');
-    const accept = new AcceptKernel(device);
-    const bind = accept.bindAll([params, drafts, target.idsBuffer, result]);
-    buffers = { drafts, result, readback, params, accept, bind };
-    byDraft.set(draft, buffers);
-  }
-  return buffers;
+/** A getter of what each (target, draft) pair makes once, on its first step, and keeps while both live. */
+function perPair<T>(make: (target: GpuModel, draft: GpuModel) => T): (target: GpuModel, draft: GpuModel) => T {
+  const pairs = new WeakMap<GpuModel, WeakMap<GpuModel, T>>();
+  return (target, draft) => {
+    const byDraft = pairs.get(target) ?? new WeakMap<GpuModel, T>();
+    pairs.set(target, byDraft);
+    let made = byDraft.get(draft);
+    if (made === undefined) {
+      made = make(target, draft);
+      byDraft.set(draft, made);
+    }
+    return made;
+  };
 }
+
+export const stepBuffers = perPair((target): StepBuffers => {
+  const { device } = target.gpu;
+  const drafts = createStorage(device, MAX_DEVICE_DRAFTS * 4, 'device step drafts');
+  const result = createStorage(device, (2 + MAX_DEVICE_DRAFTS) * 4, 'device step result');
+  const readback = device.createBuffer({
+    label: 'device step readback',
+    size: (2 + MAX_DEVICE_DRAFTS) * 4,
+    usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+  });
+  const params = createUniform(device, 16, 'device step params');
+  const accept = new AcceptKernel(device);
+  const bind = accept.bindAll([params, drafts, target.idsBuffer, result]);
+  return { drafts, result, readback, params, accept, bind };
+});
 
 /** Both models and sequences of a device step, and what the draft has not seen; undefined if the step does not fit. */
 function deviceStepParts<S extends Sequence, D extends Sequence>(
@@ -193,26 +199,17 @@ export interface SampledBuffers {
   readback: GPUBuffer; // drafts (MAX_DEVICE_DRAFTS u32), then the draft's rows, then the target's
 }
 
-const sampledPairs = new WeakMap<GpuModel, WeakMap<GpuModel, SampledBuffers>>();
-
-export function sampledBuffers(target: GpuModel, draft: GpuModel): SampledBuffers {
-  const byDraft = sampledPairs.get(target) ?? new WeakMap<GpuModel, SampledBuffers>();
-  sampledPairs.set(target, byDraft);
-  let buffers = byDraft.get(draft);
-  if (!buffers) {
-    const { device } = target.gpu;
-    const rowBytes = draft.config.vocabSize * 4;
-    const draftRows = createStorage(device, MAX_DEVICE_DRAFTS * rowBytes, 'sampled step draft rows');
-    const readback = device.createBuffer({
-      label: 'sampled step readback',
-      size: MAX_DEVICE_DRAFTS * (4 + rowBytes) + (MAX_DEVICE_DRAFTS + 1) * target.config.vocabSize * 4,
-      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-    });
-    buffers = { draftRows, readback };
-    byDraft.set(draft, buffers);
-  }
-  return buffers;
-}
+export const sampledBuffers = perPair((target, draft): SampledBuffers => {
+  const { device } = target.gpu;
+  const rowBytes = draft.config.vocabSize * 4;
+  const draftRows = createStorage(device, MAX_DEVICE_DRAFTS * rowBytes, 'sampled step draft rows');
+  const readback = device.createBuffer({
+    label: 'sampled step readback',
+    size: MAX_DEVICE_DRAFTS * (4 + rowBytes) + (MAX_DEVICE_DRAFTS + 1) * target.config.vocabSize * 4,
+    usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+  });
+  return { draftRows, readback };
+});
 
 /** Appends to a draft pass the copy of its row of logits (the one it drew from) to row i of the step's. */
 export const keepDraftRow = (draft: GpuModel, rows: SampledBuffers, i: number) => (encoder: GPUCommandEncoder) => {
