@@ -12,6 +12,7 @@ import attentionCombineCode from './attention_combine.wgsl?raw';
 import attentionSerialCode from './attention_serial.wgsl?raw';
 import attentionTiledCode from './attention_tiled.wgsl?raw';
 import columnsCode from './columns.wgsl?raw';
+import distributionCode from './distribution.wgsl?raw';
 import embedCode from './embed.wgsl?raw';
 import { ComputeKernel } from './kernel';
 import { type KvFormat, kvReadCode, kvWriteCode } from './kv-cache';
@@ -411,7 +412,7 @@ export class ArgmaxKernel {
 export class SampleKernel extends ComputeKernel {
   /** `workgroup` threads a row: a power of two (the reductions are trees). */
   constructor(device: GPUDevice, vocabSize: number, workgroup = 256) {
-    super(device, `sample ${vocabSize}`, sampleCode, { V: vocabSize, WG: workgroup });
+    super(device, `sample ${vocabSize}`, `${sampleCode}\n${distributionCode}`, { V: vocabSize, WG: workgroup });
   }
   bind(b: { step: GPUBuffer; params: GPUBuffer; logits: GPUBuffer; ids: GPUBuffer }) {
     return this.bindAll([b.step, b.params, b.logits, b.ids]);
