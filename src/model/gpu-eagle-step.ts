@@ -3,16 +3,13 @@
  * one with a draft model: the head catches up on the target's features in one pass and drafts
  * its first token; each further draft step reads its own hidden state and the draft before it;
  * every draft id is mapped to the target's by d2t on the GPU (draft_to_target.wgsl) into the
- * list the target's verify pass reads; the acceptance kernel decides (greedy), or the rows the
- * acceptance rule needs come back with the drafts (sampled), and the CPU waits once. The passes
- * and the rules are the CPU path's.
+ * list the target's verify pass reads; the acceptance kernels decide (greedy or sampled), and
+ * the CPU waits once. The passes and the rules are the CPU path's.
  */
 
 import { createUniform, STORAGE, uploadBuffer } from '../gpu/buffers';
 import mapCode from '../kernels/draft_to_target.wgsl?raw';
 import { ComputeKernel } from '../kernels/kernel';
-import type { SamplingParams } from '../sampling/sampling';
-import type { Rng } from '../util/rng';
 import type { EagleSequence, EagleTarget } from './eagle';
 import { GpuModel, type GpuSequence } from './gpu-model';
 import {
@@ -20,6 +17,7 @@ import {
   keepDraftRow,
   MAX_DEVICE_DRAFTS,
   type SampledDeviceStep,
+  type SampledStepOptions,
   sampledBuffers,
   stepBuffers,
   verifyOnDevice,
@@ -126,9 +124,9 @@ export async function eagleStepOnDevice<S extends Sequence, H extends Sequence>(
 
 /**
  * A sampled step of k drafts by `model`'s head with one readback, where it fits: the head draws
- * each token on the GPU (seeded from `rng`), d2t maps it into the list the next draft step and
- * the verify pass read, and the drafts (target ids), the head's rows (over its own vocabulary)
- * and the target's rows come back for the acceptance rule (gpu-speculation.ts has the same for
+ * each token on the GPU (seeded from `options.rng`), d2t maps it into the list the next draft
+ * step and the verify pass read, and the acceptance rule runs on the GPU over the head's rows
+ * (its own vocabulary, read through d2t) and the target's (gpu-speculation.ts has the same for
  * a draft model). Otherwise undefined.
  */
 export async function eagleSampledStepOnDevice<S extends Sequence, H extends Sequence>(
@@ -136,17 +134,16 @@ export async function eagleSampledStepOnDevice<S extends Sequence, H extends Seq
   sequence: EagleSequence<S, H>,
   context: readonly number[],
   k: number,
-  sampling: SamplingParams,
-  rng: Rng,
+  options: SampledStepOptions,
 ): Promise<SampledDeviceStep | undefined> {
   const parts = eagleStepParts(model, sequence, context, k);
   if (!parts) return undefined;
   const { t, h, ts, buffers, mapTo, recordDrafts } = parts;
-  const seed = rng.nextUint32();
-  const rows = sampledBuffers(t, h);
+  const seed = options.rng.nextUint32();
+  const rows = sampledBuffers(t, h, model.draftToTarget);
   return t.exclusive(() =>
     h.exclusive(async () => {
-      h.setSampling(sampling, seed);
+      h.setSampling(options.sampling, seed);
       recordDrafts('sample', (i) => {
         const map = mapTo(i);
         return (encoder) => {
@@ -154,7 +151,7 @@ export async function eagleSampledStepOnDevice<S extends Sequence, H extends Seq
           keepDraftRow(h, rows, i)(encoder);
         };
       });
-      return verifySampledOnDevice(t, ts, buffers.drafts, rows, h.config.vocabSize, context, k);
+      return verifySampledOnDevice(t, ts, buffers.drafts, rows, context, k, options);
     }),
   );
 }

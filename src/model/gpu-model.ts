@@ -200,6 +200,8 @@ export class GpuModel implements CausalLM<GpuSequence> {
   private pending: Promise<unknown> = Promise.resolve();
   /** GPU-to-CPU readbacks so far (a speculative step on the device does one: tests count them). */
   readbacks = 0;
+  /** Bytes those readbacks carried. */
+  readbackBytes = 0;
   /**
    * Where a step's wall time goes on the CPU, so far (benchmarks): recording and submitting
    * passes, and waiting for the GPU to hand results back (ms).
@@ -866,6 +868,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
   /** The first `bytes` of a readback buffer (MAP_READ), once the GPU has written them. */
   async readBack(readback: GPUBuffer, bytes: number): Promise<ArrayBuffer> {
     this.readbacks++;
+    this.readbackBytes += bytes;
     // Time waited counts once however many readbacks wait together.
     if (this.waiting++ === 0) this.waitStarted = performance.now();
     try {

@@ -11,14 +11,23 @@
  * the same. Requests with logit rules, which count tokens on the CPU, take the other path.
  * Buffers are made once per (target, draft) pair.
  *
- * A sampled step goes the same way with one readback too, the draft drawing its tokens on the
- * GPU; the rows the acceptance rule compares come back with them, and the rule runs on the CPU.
+ * A sampled step goes the same way with one readback too: the draft draws its tokens on the GPU
+ * (sample.wgsl), keeping the row each was drawn from, and after the verify pass the acceptance
+ * rule runs there over those rows and the target's (kernels/sampled-acceptance.ts), so the CPU
+ * reads back the verdict and the drafts, and the target's rows only for log-probabilities.
  */
 
 import { InvalidLogitsError } from '../errors';
-import { createStorage, createUniform } from '../gpu/buffers';
+import { createStorage, createUniform, STORAGE, uploadBuffer } from '../gpu/buffers';
 import acceptCode from '../kernels/accept_greedy.wgsl?raw';
 import { ComputeKernel } from '../kernels/kernel';
+import {
+  ACCEPT_PARAMS_BYTES,
+  AcceptSampledKernel,
+  DistributionStatsKernel,
+  draftIdsOf,
+  writeAcceptParams,
+} from '../kernels/sampled-acceptance';
 import type { SamplingParams } from '../sampling/sampling';
 import type { Rng } from '../util/rng';
 import { GpuModel, type GpuSequence } from './gpu-model';
@@ -26,6 +35,10 @@ import type { Sequence } from './types';
 
 /** The most drafts one device step takes. */
 export const MAX_DEVICE_DRAFTS = 16;
+/** A sampled step's readback: accepted, next and the drafts, then (asked for) the target's rows. */
+const RESULT_BYTES = (2 + MAX_DEVICE_DRAFTS) * 4;
+/** Where the target's rows' statistics start in a sampled step's list, after the draft's. */
+const TARGET_STATS_AT = MAX_DEVICE_DRAFTS;
 
 export interface DeviceStep {
   /** The drafts the target accepted, in order. */
@@ -55,15 +68,20 @@ export interface StepBuffers {
   bind: GPUBindGroup;
 }
 
-/** A getter of what each (target, draft) pair makes once, on its first step, and keeps while both live. */
-function perPair<T>(make: (target: GpuModel, draft: GpuModel) => T): (target: GpuModel, draft: GpuModel) => T {
+/**
+ * A getter of what each (target, draft) pair makes once, on its first step, and keeps while both
+ * live; `args` are read on that first step only (what a pair is made with never changes).
+ */
+function perPair<T, A extends unknown[]>(
+  make: (target: GpuModel, draft: GpuModel, ...args: A) => T,
+): (target: GpuModel, draft: GpuModel, ...args: A) => T {
   const pairs = new WeakMap<GpuModel, WeakMap<GpuModel, T>>();
-  return (target, draft) => {
+  return (target, draft, ...args) => {
     const byDraft = pairs.get(target) ?? new WeakMap<GpuModel, T>();
     pairs.set(target, byDraft);
     let made = byDraft.get(draft);
     if (made === undefined) {
-      made = make(target, draft);
+      made = make(target, draft, ...args);
       byDraft.set(draft, made);
     }
     return made;
@@ -183,32 +201,70 @@ export async function verifyOnDevice(
   return { accepted, next };
 }
 
-/** A sampled device step's result: what the acceptance rule (speculative/acceptance.ts) reads. */
+/** A sampled device step's result: the acceptance rule's verdict, taken on the GPU. */
 export interface SampledDeviceStep {
-  /** The k tokens the draft drew, in order. */
+  /** The k tokens the draft drew, in order (target ids). */
   drafts: number[];
-  /** The draft's logits at each draw: (k, draft vocabulary). */
-  draftRows: Float32Array;
-  /** The target's logits after the newest token and after each draft: (k + 1, vocabulary). */
-  targetRows: Float32Array;
+  /** How many of them the rule accepted. */
+  accepted: number;
+  /** The step's own token: drawn from the residual at the rejection, or from the last row. */
+  next: number;
+  /** Asked for (log-probabilities): the target's logits after the newest token and each draft, (k + 1, vocabulary). */
+  targetRows?: Float32Array;
 }
 
-/** Room for the logits a pair's sampled steps read back: made on the first step. */
+/** What a pair's sampled steps reuse, made on the first: the rows the drafts were drawn from, and the rule's kernels. */
 export interface SampledBuffers {
   draftRows: GPUBuffer; // (MAX_DEVICE_DRAFTS, draft vocabulary) f32
-  readback: GPUBuffer; // drafts (MAX_DEVICE_DRAFTS u32), then the draft's rows, then the target's
+  params: GPUBuffer; // the rule's uniform (kernels/sampled-acceptance.ts)
+  paramsScratch: ArrayBuffer;
+  result: GPUBuffer; // accepted, next, then the drafts: (2 + MAX_DEVICE_DRAFTS) u32
+  readback: GPUBuffer; // the result, then the target's rows when asked for
+  draftStats: DistributionStatsKernel;
+  targetStats: DistributionStatsKernel;
+  accept: AcceptSampledKernel;
+  binds: { draftStats: GPUBindGroup; targetStats: GPUBindGroup; accept: GPUBindGroup };
 }
 
-export const sampledBuffers = perPair((target, draft): SampledBuffers => {
+/**
+ * A pair's sampled-step buffers; `draftToTarget`: a head's d2t, the draft's ids as the target's
+ * (a draft model's ids are the target's).
+ */
+export const sampledBuffers = perPair((target, draft, draftToTarget?: Uint32Array): SampledBuffers => {
   const { device } = target.gpu;
-  const rowBytes = draft.config.vocabSize * 4;
-  const draftRows = createStorage(device, MAX_DEVICE_DRAFTS * rowBytes, 'sampled step draft rows');
+  const vocab = target.config.vocabSize;
+  const width = draft.config.vocabSize;
+  const draftRows = createStorage(device, MAX_DEVICE_DRAFTS * width * 4, 'sampled step draft rows');
+  const params = createUniform(device, ACCEPT_PARAMS_BYTES, 'sampled step params');
+  const result = createStorage(device, (2 + MAX_DEVICE_DRAFTS) * 4, 'sampled step result');
   const readback = device.createBuffer({
     label: 'sampled step readback',
-    size: MAX_DEVICE_DRAFTS * (4 + rowBytes) + (MAX_DEVICE_DRAFTS + 1) * target.config.vocabSize * 4,
+    size: RESULT_BYTES + (MAX_DEVICE_DRAFTS + 1) * vocab * 4,
     usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
   });
-  return { draftRows, readback };
+  // The statistics of the draft's rows, then of the target's from TARGET_STATS_AT.
+  const stats = createStorage(device, (TARGET_STATS_AT + MAX_DEVICE_DRAFTS + 1) * 16, 'sampled step row stats');
+  const draftIds = uploadBuffer(device, draftIdsOf(vocab, width, draftToTarget), STORAGE, 'sampled step draft ids');
+  const workgroup = target.profile.rowWorkgroup;
+  const draftStats = new DistributionStatsKernel(device, width, 0, workgroup);
+  const targetStats = new DistributionStatsKernel(device, vocab, TARGET_STATS_AT, workgroup);
+  const accept = new AcceptSampledKernel(device, vocab, width, TARGET_STATS_AT, workgroup);
+  const logits = target.logitsBuffer;
+  const binds = {
+    draftStats: draftStats.bind({ params, logits: draftRows, stats }),
+    targetStats: targetStats.bind({ params, logits, stats }),
+    accept: accept.bind({
+      params,
+      drafts: stepBuffers(target, draft).drafts,
+      draftIds,
+      stats,
+      draftLogits: draftRows,
+      logits,
+      result,
+    }),
+  };
+  const paramsScratch = new ArrayBuffer(ACCEPT_PARAMS_BYTES);
+  return { draftRows, params, paramsScratch, result, readback, draftStats, targetStats, accept, binds };
 });
 
 /** Appends to a draft pass the copy of its row of logits (the one it drew from) to row i of the step's. */
@@ -217,33 +273,40 @@ export const keepDraftRow = (draft: GpuModel, rows: SampledBuffers, i: number) =
   encoder.copyBufferToBuffer(draft.logitsBuffer, 0, rows.draftRows, i * bytes, bytes);
 };
 
+/** How a sampled step is taken: its sampling, the source of its seeds, and whether the target's rows come back. */
+export interface SampledStepOptions {
+  sampling: SamplingParams;
+  rng: Rng;
+  /** Read the target's rows back too (for log-probabilities). */
+  rows: boolean;
+}
+
 /**
  * A sampled step of k drafts with one readback, where `greedyStepOnDevice` would take one: the
  * draft draws each token on the GPU (sample.wgsl, from a seed drawn from `rng` and the token's
  * position), which the next draft step and then the target's verify pass read there, and the
- * drafts, the draft's rows they were drawn from and the target's rows come back together. The
- * acceptance rule runs on the CPU over those rows, as for drafts proposed there: the target's
- * distribution is kept. Leaves both sequences one past the drafts, for the caller's rollback.
+ * acceptance rule runs on the GPU after the verify pass (`verifySampledOnDevice`): the
+ * target's distribution is kept. Leaves both sequences one past the drafts, for the caller's
+ * rollback.
  */
 export async function sampledStepOnDevice<S extends Sequence, D extends Sequence>(
   target: { model: unknown; sequence: S },
   draft: { model: unknown; sequence: D },
   context: readonly number[],
   k: number,
-  sampling: SamplingParams,
-  rng: Rng,
+  options: SampledStepOptions,
 ): Promise<SampledDeviceStep | undefined> {
   const parts = deviceStepParts(target, draft, context, k);
   if (!parts) return undefined;
   const { t, d, ts, ds, pending } = parts;
-  const seed = rng.nextUint32();
+  const seed = options.rng.nextUint32();
   const { drafts } = stepBuffers(t, d);
   const rows = sampledBuffers(t, d);
 
   return t.exclusive(() =>
     d.exclusive(async () => {
       d.appendTokens(ds, pending.slice(0, -1));
-      d.setSampling(sampling, seed);
+      d.setSampling(options.sampling, seed);
       const keep = (i: number) => (encoder: GPUCommandEncoder) => {
         encoder.copyBufferToBuffer(d.idsBuffer, 0, drafts, i * 4, 4);
         keepDraftRow(d, rows, i)(encoder);
@@ -253,7 +316,7 @@ export async function sampledStepOnDevice<S extends Sequence, D extends Sequence
         const previous = { buffer: drafts, offset: (i - 1) * 4, count: 1 };
         d.recordPass(ds, { tokens: [], fromGpu: previous }, 1, 'sample', keep(i));
       }
-      const step = await verifySampledOnDevice(t, ts, drafts, rows, d.config.vocabSize, context, k);
+      const step = await verifySampledOnDevice(t, ts, drafts, rows, context, k, options);
       ds.tokens.set(step.drafts.slice(0, -1), context.length);
       return step;
     }),
@@ -262,36 +325,45 @@ export async function sampledStepOnDevice<S extends Sequence, D extends Sequence
 
 /**
  * Records the target's verify pass over the newest token of `context` and the k drafts in
- * `drafts` (target ids), choosing nothing, and copies the drafts, the draft's rows (`draftVocab`
- * wide, kept by `keepDraftRow`) and the target's rows to one readback; waits once (call inside
- * the models' `exclusive`). Leaves the target's sequence one past the drafts.
+ * `drafts` (target ids), then the acceptance rule over its rows and the draft's (kept by
+ * `keepDraftRow`), seeded from `options.rng`, and waits once for the verdict and the drafts
+ * (and the target's rows, if asked for); call inside the models' `exclusive`. Leaves the
+ * target's sequence one past the drafts.
  */
 export async function verifySampledOnDevice(
   t: GpuModel,
   ts: GpuSequence,
   drafts: GPUBuffer,
   rows: SampledBuffers,
-  draftVocab: number,
   context: readonly number[],
   k: number,
+  options: SampledStepOptions,
 ): Promise<SampledDeviceStep> {
   const vocab = t.config.vocabSize;
-  const draftRowsAt = MAX_DEVICE_DRAFTS * 4;
-  const targetRowsAt = draftRowsAt + k * draftVocab * 4;
-  const { readback } = rows;
+  const { device } = t.gpu;
+  writeAcceptParams(device, rows.params, options.sampling, options.rng.nextUint32(), k, rows.paramsScratch);
+  const rowBytes = options.rows ? (k + 1) * vocab * 4 : 0;
   const input = { tokens: [context[context.length - 1]], fromGpu: { buffer: drafts, offset: 0, count: k } };
   t.recordPass(ts, input, k + 1, 'logits', (encoder) => {
-    encoder.copyBufferToBuffer(drafts, 0, readback, 0, k * 4);
-    encoder.copyBufferToBuffer(rows.draftRows, 0, readback, draftRowsAt, k * draftVocab * 4);
-    encoder.copyBufferToBuffer(t.logitsBuffer, 0, readback, targetRowsAt, (k + 1) * vocab * 4);
+    const pass = encoder.beginComputePass();
+    rows.draftStats.encode(pass, rows.binds.draftStats, k);
+    rows.targetStats.encode(pass, rows.binds.targetStats, k + 1);
+    rows.accept.encode(pass, rows.binds.accept);
+    pass.end();
+    encoder.copyBufferToBuffer(drafts, 0, rows.result, 8, k * 4);
+    encoder.copyBufferToBuffer(rows.result, 0, rows.readback, 0, (2 + k) * 4);
+    if (rowBytes > 0) encoder.copyBufferToBuffer(t.logitsBuffer, 0, rows.readback, RESULT_BYTES, rowBytes);
   });
-  const data = await t.readBack(readback, targetRowsAt + (k + 1) * vocab * 4);
-  const step = {
-    drafts: Array.from(new Uint32Array(data, 0, k)),
-    draftRows: new Float32Array(data, draftRowsAt, k * draftVocab),
-    targetRows: new Float32Array(data, targetRowsAt, (k + 1) * vocab),
+  const data = await t.readBack(rows.readback, RESULT_BYTES + rowBytes);
+  const words = new Uint32Array(data, 0, 2 + k);
+  const [accepted, next] = words;
+  const step: SampledDeviceStep = {
+    drafts: Array.from(words.subarray(2)),
+    accepted,
+    next,
+    targetRows: rowBytes > 0 ? new Float32Array(data, RESULT_BYTES, (k + 1) * vocab) : undefined,
   };
-  if (step.drafts.some((id) => id >= vocab) || step.targetRows.some(Number.isNaN)) {
+  if (accepted > k || next >= vocab || step.drafts.some((id) => id >= vocab)) {
     throw new InvalidLogitsError(
       'The model produced logits that are not numbers (NaN), so no token can be chosen: its weights may be ' +
         'damaged (load it again), or its activations overflow.',

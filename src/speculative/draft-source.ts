@@ -7,7 +7,7 @@
 
 import { InvalidRequestError } from '../errors';
 import { isEagleTarget } from '../model/eagle';
-import type { DeviceStep, SampledDeviceStep } from '../model/gpu-speculation';
+import type { DeviceStep, SampledDeviceStep, SampledStepOptions } from '../model/gpu-speculation';
 import type { CausalLM, Sequence } from '../model/types';
 import type { SamplingParams } from '../sampling/sampling';
 import type { Rng } from '../util/rng';
@@ -63,17 +63,16 @@ export interface DraftSource {
     k: number,
   ): Promise<DeviceStep | undefined>;
   /**
-   * Draws k tokens on the device and has `target` run its verify pass after them in the same
-   * go, when this source and the target can; the drafts, the draft's rows and the target's rows
-   * come back for the acceptance rule. The draws' seed comes from `rng`, drawn only when the
-   * step is taken. Else undefined, as above.
+   * Draws k tokens on the device and has `target` run its verify pass and the acceptance rule
+   * after them in the same go, when this source and the target can; the verdict and the drafts
+   * come back (and the target's rows, if `options.rows`). The seeds come from `options.rng`,
+   * drawn only when the step is taken. Else undefined, as above.
    */
   sampledStepOnDevice?<S extends Sequence>(
     target: { model: CausalLM<S>; sequence: S },
     context: readonly number[],
     k: number,
-    sampling: SamplingParams,
-    rng: Rng,
+    options: SampledStepOptions,
   ): Promise<SampledDeviceStep | undefined>;
 }
 

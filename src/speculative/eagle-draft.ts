@@ -11,10 +11,9 @@
 
 import type { EagleSequence, EagleTarget } from '../model/eagle';
 import { eagleSampledStepOnDevice, eagleStepOnDevice } from '../model/gpu-eagle-step';
-import type { DeviceStep, SampledDeviceStep } from '../model/gpu-speculation';
+import type { DeviceStep, SampledDeviceStep, SampledStepOptions } from '../model/gpu-speculation';
 import type { Sequence } from '../model/types';
-import { argmax, distribution, type SamplingParams, sample } from '../sampling/sampling';
-import type { Rng } from '../util/rng';
+import { argmax, distribution, sample } from '../sampling/sampling';
 import type { Draft, DraftRequest, DraftSource } from './draft-source';
 
 export class EagleDraftSource<S extends Sequence, H extends Sequence> implements DraftSource {
@@ -79,27 +78,19 @@ export class EagleDraftSource<S extends Sequence, H extends Sequence> implements
     return step;
   }
 
-  /**
-   * A sampled step on the GPU (model/gpu-eagle-step.ts); the head's rows come back over the
-   * target's vocabulary, -Infinity where no draft id maps, so that their distribution is the
-   * one `propose` forms.
-   */
+  /** A sampled step on the GPU (model/gpu-eagle-step.ts): the rule reads the head's rows through d2t there. */
   async sampledStepOnDevice(
     _target: unknown,
     context: readonly number[],
     k: number,
-    sampling: SamplingParams,
-    rng: Rng,
+    options: SampledStepOptions,
   ): Promise<SampledDeviceStep | undefined> {
     const computed = this.sequence.target.length;
-    const step = await eagleSampledStepOnDevice(this.model, this.sequence, context, k, sampling, rng);
+    const step = await eagleSampledStepOnDevice(this.model, this.sequence, context, k, options);
     if (!step) return undefined;
     this.forwards += k;
     this.realPairs = computed;
-    return {
-      ...step,
-      draftRows: rowsOnTargetVocabulary(step.draftRows, k, this.model.draftToTarget, this.model.config.vocabSize),
-    };
+    return step;
   }
 
   rollback(length: number): void {
@@ -113,16 +104,6 @@ function runnerUp(logits: Float32Array, best: number): number {
   let at = best === 0 ? 1 : 0;
   for (let i = 0; i < logits.length; i++) if (i !== best && logits[i] > logits[at]) at = i;
   return at;
-}
-
-/** Rows of logits over the draft vocabulary as rows over the target's: -Infinity where no draft id maps. */
-function rowsOnTargetVocabulary(rows: Float32Array, count: number, draftToTarget: Uint32Array, vocabSize: number) {
-  const out = new Float32Array(count * vocabSize).fill(Number.NEGATIVE_INFINITY);
-  const width = draftToTarget.length;
-  for (let r = 0; r < count; r++) {
-    for (let i = 0; i < width; i++) out[r * vocabSize + draftToTarget[i]] = rows[r * width + i];
-  }
-  return out;
 }
 
 /** A distribution over the draft vocabulary as one over the target's: zero where no draft id maps. */

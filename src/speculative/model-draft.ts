@@ -13,11 +13,11 @@ import {
   type DeviceStep,
   greedyStepOnDevice,
   type SampledDeviceStep,
+  type SampledStepOptions,
   sampledStepOnDevice,
 } from '../model/gpu-speculation';
 import type { CausalLM, Sequence } from '../model/types';
-import { argmax, distribution, type SamplingParams, sample } from '../sampling/sampling';
-import type { Rng } from '../util/rng';
+import { argmax, distribution, sample } from '../sampling/sampling';
 import type { Draft, DraftRequest, DraftSource } from './draft-source';
 
 export class ModelDraftSource<S extends Sequence> implements DraftSource {
@@ -73,11 +73,10 @@ export class ModelDraftSource<S extends Sequence> implements DraftSource {
     target: { model: CausalLM<T>; sequence: T },
     context: readonly number[],
     k: number,
-    sampling: SamplingParams,
-    rng: Rng,
+    options: SampledStepOptions,
   ): Promise<SampledDeviceStep | undefined> {
     const draft = { model: this.model, sequence: this.sequence };
-    const step = await sampledStepOnDevice(target, draft, context, k, sampling, rng);
+    const step = await sampledStepOnDevice(target, draft, context, k, options);
     if (step) this.forwards += k;
     return step;
   }

@@ -18,7 +18,6 @@
  */
 
 import type { GenerateOptions } from '../model/generate';
-import type { SampledDeviceStep } from '../model/gpu-speculation';
 import type { CausalLM, Sequence } from '../model/types';
 import { type TokenLogprob, tokenLogprob } from '../sampling/logprobs';
 import { distribution, sampleToken } from '../sampling/sampling';
@@ -155,32 +154,24 @@ export async function speculativeGenerate<S extends Sequence>(
       next = choices[accepted];
     } else {
       logits = await target.forward(sequence, input);
-      ({ accepted, next } = acceptSampled(logits, draft.tokens, (i) => draft.probs?.[i]));
+      ({ accepted, next } = acceptSampled(logits, draft));
     }
     return { drafts: draft.tokens, drafted: draft.tokens.length, accepted, next, logits };
   };
 
   /**
    * The acceptance rule over the target's rows after the newest token and each draft, left to
-   * right; `probsOf(i)` is the distribution draft i was drawn from (undefined: one-hot).
+   * right, each draft drawn from `draft.probs[i]` (absent: one-hot).
    */
-  const acceptSampled = (rows: Float32Array, drafts: number[], probsOf: (i: number) => Float64Array | undefined) => {
+  const acceptSampled = (rows: Float32Array, { tokens, probs }: Draft) => {
     const row = (i: number) => rows.subarray(i * vocab, (i + 1) * vocab);
     let accepted = 0;
-    while (accepted < drafts.length) {
-      const verdict = acceptOrResample(distribution(row(accepted), sampling), probsOf(accepted), drafts[accepted], rng);
+    while (accepted < tokens.length) {
+      const verdict = acceptOrResample(distribution(row(accepted), sampling), probs?.[accepted], tokens[accepted], rng);
       if (!verdict.accepted) return { accepted, next: verdict.token };
       accepted++;
     }
     return { accepted, next: sampleToken(row(accepted), sampling, rng) };
-  };
-
-  /** A sampled step taken on the device: the rule over the rows it read back, each draft's q formed when reached. */
-  const acceptOnDevice = ({ drafts, draftRows, targetRows }: SampledDeviceStep): VerifiedStep => {
-    const draftVocab = draftRows.length / drafts.length;
-    const probsOf = (i: number) => distribution(draftRows.subarray(i * draftVocab, (i + 1) * draftVocab), sampling);
-    const { accepted, next } = acceptSampled(targetRows, drafts, probsOf);
-    return { drafts, drafted: drafts.length, accepted, next, logits: targetRows };
   };
 
   /** An accepted leaf's keys and values move from their slot to its position, after the accepted chain. */
@@ -247,7 +238,11 @@ export async function speculativeGenerate<S extends Sequence>(
         : undefined;
     const sampledOnDevice =
       deviceStep && !greedy
-        ? await source.sampledStepOnDevice?.({ model: target, sequence }, context, k, sampling, rng)
+        ? await source.sampledStepOnDevice?.({ model: target, sequence }, context, k, {
+            sampling,
+            rng,
+            rows: logprobs !== undefined,
+          })
         : undefined;
     let step: VerifiedStep;
     if (onDevice) {
@@ -258,7 +253,8 @@ export async function speculativeGenerate<S extends Sequence>(
         next: onDevice.next,
       };
     } else if (sampledOnDevice) {
-      step = acceptOnDevice(sampledOnDevice);
+      const { drafts, accepted, next, targetRows } = sampledOnDevice;
+      step = { drafts, drafted: drafts.length, accepted, next, logits: targetRows };
     } else {
       // Leaves only where the tree pass has room in the cache.
       const room = sequence.capacity - sequence.length - 1 - k;
