@@ -14,8 +14,11 @@ import {
   type LinearOutput,
   type LinearShape,
   linearCode,
+  type NormPrologue,
+  normConstants,
   planLabel,
   sharedConstants,
+  withNorm,
   withShuffle,
 } from './linear-shape';
 
@@ -39,9 +42,9 @@ export function linearLanes(words: number, wordsPerLane: number, rows = 0, minWo
 export function lanesPlan(
   shape: LinearShape,
   output: LinearOutput,
-  variant: { tileN: number; lanes: number; shuffle: number },
+  variant: { tileN: number; lanes: number; shuffle: number; norm?: NormPrologue },
 ): KernelPlan {
-  const { tileN, lanes, shuffle } = variant;
+  const { tileN, lanes, shuffle, norm } = variant;
   if (!(Number.isInteger(tileN) && tileN >= 1 && tileN <= MAX_TILE_N)) {
     throw new RangeError(`linear: tileN = ${tileN} must be a whole number from 1 to ${MAX_TILE_N}`);
   }
@@ -50,9 +53,16 @@ export function lanesPlan(
   const paired = output.kind === 'gate' || output.kind === 'rope';
   const workgroup = paired ? Math.max(WORKGROUP, 2 * lanes) : WORKGROUP;
   return {
-    label: planLabel(shape, tileN, shuffle > 1 ? `shuffle ${shuffle}` : '', output),
-    code: linearCode(withShuffle(code, shuffle), output),
-    constants: { ...sharedConstants(shape, output), WG: workgroup, LANES: lanes, SHUFFLE: shuffle, TILE_N: tileN },
+    label: planLabel(shape, tileN, `${shuffle > 1 ? `shuffle ${shuffle}` : ''}${norm ? ' norm' : ''}`.trim(), output),
+    code: withNorm(linearCode(withShuffle(code, shuffle), output), output, norm),
+    constants: {
+      ...sharedConstants(shape, output),
+      ...normConstants(norm),
+      WG: workgroup,
+      LANES: lanes,
+      SHUFFLE: shuffle,
+      TILE_N: tileN,
+    },
     rowsPerGroup: workgroup / lanes,
     tileN,
   };

@@ -12,6 +12,7 @@ import {
   type LinearOutput,
   type LinearShape,
   type LinearVariant,
+  type NormPrologue,
   valuesPerWord,
 } from './linear-shape';
 import type { KernelProfile } from './profile';
@@ -33,9 +34,12 @@ export class LinearLayer {
     private readonly profile: KernelProfile,
     subgroupShuffle: number,
     partRows: number[] = [shape.rows],
+    /** RMSNorm fused into the token tiles' kernels (not the prefill kernel's): see `readsNorm`. */
+    private readonly norm?: NormPrologue,
   ) {
     this.tiles = [1, ...profile.tiles];
-    const variants = layerVariants(shape, profile, subgroupShuffle);
+    const variants = layerVariants(shape, profile, subgroupShuffle, norm);
+    if (norm && partRows.length > 1) throw new RangeError('linear: a norm prologue needs the matrix in one buffer');
     if (partRows.length > 1 && output.kind !== 'store' && output.kind !== 'accumulate') {
       throw new RangeError(`linear: a ${output.kind} epilogue pairs rows across the matrix; it cannot be split`);
     }
@@ -62,6 +66,14 @@ export class LinearLayer {
     );
   }
 
+  /**
+   * Whether a step of `tokens` tokens normalises its input itself (a token tile with the norm
+   * prologue), reading `norm.x`; if not, the caller runs the norm first, into `x`.
+   */
+  readsNorm(tokens: number): boolean {
+    return this.norm !== undefined && !runsPrefill(this.profile, tokens);
+  }
+
   /** Records the layer for a step of `tokens` tokens with `binds` (from `bind`). */
   encode(pass: GPUComputePassEncoder, binds: GPUBindGroup[][], tokens: number): void {
     const at = runsPrefill(this.profile, tokens) ? this.tiles.length : tileFor(this.tiles, tokens);
@@ -70,10 +82,16 @@ export class LinearLayer {
 }
 
 /** The variants a profile gives a layer of `shape`: a tile each, then prefill where the profile has it. */
-export function layerVariants(shape: LinearShape, profile: KernelProfile, subgroupShuffle: number): LinearVariant[] {
+export function layerVariants(
+  shape: LinearShape,
+  profile: KernelProfile,
+  subgroupShuffle: number,
+  norm?: NormPrologue,
+): LinearVariant[] {
   const tiles = [1, ...profile.tiles];
   if (profile.rowBlock === 4) {
     if (profile.prefill) throw new RangeError('kernel profile: blocks of 4 rows have no prefill kernel');
+    if (norm) throw new RangeError('kernel profile: blocks of 4 rows have no norm prologue');
     return tiles.map((tileN) => ({ kind: 'blocked', tileN }));
   }
   const lanes = linearLanes(
@@ -83,7 +101,7 @@ export function layerVariants(shape: LinearShape, profile: KernelProfile, subgro
     profile.minWorkgroups,
   );
   const shuffle = profile.subgroups ? subgroupShuffle : 1;
-  const variants: LinearVariant[] = tiles.map((tileN) => ({ kind: 'lanes', tileN, lanes, shuffle }));
+  const variants: LinearVariant[] = tiles.map((tileN) => ({ kind: 'lanes', tileN, lanes, shuffle, norm }));
   return profile.prefill ? [...variants, { kind: 'prefill', lanes, shuffle }] : variants;
 }
 

@@ -16,6 +16,7 @@ import type { WeightDType } from '../loader/weights';
 import gateCode from './epilogue_gate.wgsl?raw';
 import ropeCode from './epilogue_rope.wgsl?raw';
 import { type KvFormat, kvWriteCode } from './kv-cache';
+import normCode from './linear_norm.wgsl?raw';
 import type { HeadShape } from './ops';
 import q4Code from './q4.wgsl?raw';
 import { TREE_POSITION_CODE } from './step';
@@ -45,9 +46,18 @@ export interface RowPart {
   total: number;
 }
 
+/**
+ * RMSNorm fused in front of a layer as a prologue (linear_norm.wgsl): the norm's epsilon, and
+ * the lanes of its sum of squares (the threads rmsnorm.wgsl runs with, whose bits it repeats).
+ */
+export interface NormPrologue {
+  eps: number;
+  lanes: number;
+}
+
 export type LinearVariant =
-  /** linear.wgsl: `lanes` threads a row, `tileN` tokens a workgroup (1 to 16). */
-  | { kind: 'lanes'; tileN: number; lanes: number; shuffle: number }
+  /** linear.wgsl: `lanes` threads a row, `tileN` tokens a workgroup (1 to 16); `norm`: reads x through a norm. */
+  | { kind: 'lanes'; tileN: number; lanes: number; shuffle: number; norm?: NormPrologue }
   /** linear_blocked.wgsl: a thread computes 4 rows for `tileN` tokens (1 to 8), no barrier. */
   | { kind: 'blocked'; tileN: number }
   /** linear_prefill.wgsl: `lanes` threads a row over tiles in workgroup memory (their size from the device). */
@@ -61,6 +71,16 @@ export interface LinearBuffers {
   y: GPUBuffer; // (tokens, rows), or the epilogue's output
   /** The 'rope' epilogue's tables, (positions, hd/2) each, and the KV cache, (capacity, nkv, hd) each */
   rope?: { cos: GPUBuffer; sin: GPUBuffer; kCache: GPUBuffer; vCache: GPUBuffer };
+  /**
+   * For a layer with a norm prologue: the input before the norm, (tokens, k), and the norm's
+   * weight, (k). Its variants without the prologue (prefill) read `x`, the norm's output.
+   */
+  norm?: { x: GPUBuffer; weight: GPUBuffer };
+}
+
+/** Storage buffers a linear kernel binds: weight, bias, x and y, the rope epilogue's tables and cache, the norm's weight. */
+export function storageBuffers(output: LinearOutput, norm: boolean): number {
+  return 4 + (output.kind === 'rope' ? 4 : 0) + (norm ? 1 : 0);
 }
 
 /** A variant's pipeline: its code and constants, and how it spreads a step over workgroups. */
@@ -114,6 +134,31 @@ export function linearCode(code: string, output: LinearOutput): string {
         ? `${ropeCode}${kvWriteCode(output.kv ?? 'f32', 7)}${TREE_POSITION_CODE}`
         : '// Never called: PAIR_SPAN is 0.\nfn store_pair(j: u32, n: u32, a: f32, b: f32) {}\n';
   return `${code}\n${q4Code}\n${epilogue}`;
+}
+
+/**
+ * linear.wgsl reads its input through `normed`: with a norm prologue linear_norm.wgsl, its
+ * weight bound after every other buffer, else the identity.
+ */
+export function withNorm(code: string, output: LinearOutput, norm: NormPrologue | undefined): string {
+  if (!norm) {
+    return `${code}
+// No norm prologue: the input is read as it is.
+fn norm_prologue(t: u32, n0: u32, tokens: u32) {}
+fn normed(v: vec4f, j: u32, c: u32) -> vec4f { return v; }
+`;
+  }
+  return `${code}
+${normCode.replace('NORM_BINDING', String(storageBuffers(output, true)))}`;
+}
+
+/** The constants of a norm prologue (none without one). */
+export function normConstants(norm: NormPrologue | undefined): Record<string, number> {
+  if (!norm) return {};
+  if (norm.lanes < 1 || (norm.lanes & (norm.lanes - 1)) !== 0) {
+    throw new RangeError(`linear: the norm's lanes (${norm.lanes}) must be a power of two`);
+  }
+  return { NORM_LANES: norm.lanes, NORM_EPS: norm.eps };
 }
 
 /** linear.wgsl and linear_prefill.wgsl end their reduction tree with `lane_shuffle_xor` when SHUFFLE > 1. */

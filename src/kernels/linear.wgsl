@@ -25,6 +25,10 @@
 // linear.ts appends `lane_shuffle_xor`: subgroupShuffleXor where the device has subgroups,
 // else a function that is never called (SHUFFLE is then 1).
 //
+// Norm: where the profile fuses RMSNorm into the layer that reads it, linear-shape.ts appends
+// linear_norm.wgsl, whose prologue normalises each token's input as rmsnorm.wgsl would (to the
+// bit); else `norm_prologue` does nothing and `normed` returns its input.
+//
 // Pairs: with PAIR_SPAN > 0, output j (of ROWS / 2) combines rows a = (j / PAIR_SPAN) *
 // 2 PAIR_SPAN + j % PAIR_SPAN and b = a + PAIR_SPAN (gate and up; or dimensions i and
 // i + HD/2 of a head) through `store_pair`, the epilogue linear.ts appends. The first half of
@@ -76,23 +80,28 @@ fn pair_row(j: u32) -> u32 {
   return (j / span) * 2u * span + j % span;
 }
 
+// Chunk c of token n's input (n0: the tile's first token), through the norm prologue where the
+// layer has one (linear_norm.wgsl; without it `normed` returns the chunk as it is).
+fn input(n: u32, c: u32, n0: u32) -> vec4f {
+  return normed(x[n * (K / 4u) + c], n - n0, c);
+}
+
 // w . x[n, chunk c] for tokens n0 + 4g .. n0 + 4g + 3, those of them the tile has: TILE_N and g
 // are constants, so a tile of 5 or 6 tokens computes 5 or 6 products, not 8. Tokens past
 // `last` repeat `last` (their sums are discarded).
 fn dot4(w: vec4f, c: u32, n0: u32, g: u32, last: u32) -> vec4f {
-  let k4 = K / 4u;
   let n = n0 + 4u * g;
-  var d = vec4f(dot(w, x[min(n, last) * k4 + c]), 0.0, 0.0, 0.0);
-  if (TILE_N > 4u * g + 1u) { d.y = dot(w, x[min(n + 1u, last) * k4 + c]); }
-  if (TILE_N > 4u * g + 2u) { d.z = dot(w, x[min(n + 2u, last) * k4 + c]); }
-  if (TILE_N > 4u * g + 3u) { d.w = dot(w, x[min(n + 3u, last) * k4 + c]); }
+  var d = vec4f(dot(w, input(min(n, last), c, n0)), 0.0, 0.0, 0.0);
+  if (TILE_N > 4u * g + 1u) { d.y = dot(w, input(min(n + 1u, last), c, n0)); }
+  if (TILE_N > 4u * g + 2u) { d.z = dot(w, input(min(n + 2u, last), c, n0)); }
+  if (TILE_N > 4u * g + 3u) { d.w = dot(w, input(min(n + 3u, last), c, n0)); }
   return d;
 }
 
 // Adds weight chunk w (values 4c .. 4c + 3 of the row) times every token of the tile.
 fn add(w: vec4f, c: u32, n0: u32, last: u32) {
   if (TILE_N == 1u) {
-    s += dot(w, x[n0 * (K / 4u) + c]);
+    s += dot(w, input(n0, c, n0));
     return;
   }
   a0 += dot4(w, c, n0, 0u, last);
@@ -122,6 +131,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
   let tokens = min(TILE_N, step.tokens - n0);
   let last = n0 + tokens - 1u;
   let live = row < ROWS && (PAIR_SPAN == 0u || pair < ROWS / 2u);  // rows past the end still reach every barrier
+  norm_prologue(t, n0, tokens);
 
   if (live && FORMAT == 0u) {
     let k4 = K / 4u;
