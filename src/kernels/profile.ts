@@ -58,6 +58,11 @@ export interface KernelProfile {
   attentionSplit: number;
   /** Threads per workgroup of a kernel that reduces a row alone (RMSNorm, argmax, sampling). */
   rowWorkgroup: number;
+  /**
+   * RMSNorm folded into the token tiles of the projection that reads it (linear_norm.wgsl), so
+   * that a decode or verify step runs no norm dispatch of its own; prefill steps keep it.
+   */
+  fusedNorm: boolean;
   /** Command buffers a forward step is recorded and submitted in (the layers split evenly). */
   commandBuffers: number;
 }
@@ -73,6 +78,7 @@ export const GPU_PROFILE: KernelProfile = {
   tiledAttention: true,
   attentionSplit: 512,
   rowWorkgroup: 256,
+  fusedNorm: true,
   commandBuffers: 8,
 };
 export const CPU_PROFILE: KernelProfile = {
@@ -86,6 +92,7 @@ export const CPU_PROFILE: KernelProfile = {
   tiledAttention: false,
   attentionSplit: 512, // unused: the serial kernel walks every position itself
   rowWorkgroup: 4,
+  fusedNorm: false, // blocks of 4 rows have no prologue; a barrier-free norm costs little here
   commandBuffers: 1,
 };
 

@@ -12,7 +12,10 @@
  *   gated  = act(normed W_gate^T) * (normed W_up^T)           one dispatch: the gate epilogue
  *   x     += gated W_down^T + b_down    Gemma: x += rmsnorm(gated W_down^T)
  *
- * So a Llama layer is 7 dispatches, Qwen3's 8, Gemma 2's 9 and Gemma 3's 10. The q|k|v step
+ * So a Llama layer is 7 dispatches, Qwen3's 8, Gemma 2's 9 and Gemma 3's 10. Where the profile
+ * fuses RMSNorm (GPUs: profile.ts), the two norms before q|k|v and gate|up run as the prologue
+ * of those projections in decode and verify steps (linear_norm.wgsl, the same bits), and a
+ * Llama layer is 5 dispatches; prefill steps keep the norms' own dispatches. The q|k|v step
  * and attention read a sequence's KV cache: their bind groups are made with each sequence.
  *
  * An EAGLE head's layer (config.hiddenInput) starts from a hidden state in x and reads the
@@ -23,7 +26,7 @@
 import type { Gpu } from '../gpu/device';
 import type { KvFormat } from '../kernels/kv-cache';
 import { LinearLayer } from '../kernels/linear-layer';
-import type { LinearOutput } from '../kernels/linear-shape';
+import { type LinearOutput, storageBuffers } from '../kernels/linear-shape';
 import { type AttentionBinds, AttentionKernel, type HeadShape, QkNormRopeKernel, RmsNormKernel } from '../kernels/ops';
 import type { KernelProfile } from '../kernels/profile';
 import type { ModelConfig } from '../loader/config';
@@ -106,10 +109,20 @@ export class LayerKernels {
     return [...this.attention.values()].reduce((sum, kernel) => sum + kernel.bytes, 0);
   }
 
-  /** The pipelines of a linear layer with weights `m` (split as they are) and `output`. */
-  linear(m: GpuMatrix, output: LinearOutput): LinearLayer {
+  /**
+   * The pipelines of a linear layer with weights `m` (split as they are) and `output`; with
+   * `normed`, one that reads an RMSNorm of its input, fused into its token tiles where the
+   * profile does so and the device binds enough buffers (see `LinearLayer.readsNorm`).
+   */
+  linear(m: GpuMatrix, output: LinearOutput, normed = false): LinearLayer {
     const shape = { rows: m.rows, k: m.cols, dtype: m.dtype };
-    return new LinearLayer(this.gpu.device, shape, output, this.profile, this.gpu.subgroupShuffle, m.partRows);
+    const fuse =
+      normed &&
+      this.profile.fusedNorm &&
+      m.partRows.length === 1 &&
+      storageBuffers(output, true) <= this.gpu.device.limits.maxStorageBuffersPerShaderStage;
+    const norm = fuse ? { eps: this.config.rmsNormEps, lanes: this.profile.rowWorkgroup } : undefined;
+    return new LinearLayer(this.gpu.device, shape, output, this.profile, this.gpu.subgroupShuffle, m.partRows, norm);
   }
 }
 
@@ -125,6 +138,12 @@ interface Bound {
   binds: GPUBindGroup[][];
 }
 
+/** A norm a linear layer may fold in: its input and its weight. */
+interface Norm {
+  x: GPUBuffer;
+  weight: GPUBuffer;
+}
+
 export class GpuLayer {
   /** The norm before attention, or an EAGLE head's two (embedding, then hidden state). */
   private readonly inputNorm: GPUBindGroup | [GPUBindGroup, GPUBindGroup];
@@ -138,6 +157,8 @@ export class GpuLayer {
   private readonly down: Bound;
   private readonly mlpOutNorm?: GPUBindGroup;
   private readonly attention: AttentionKernel;
+  /** What the q|k|v projection normalises itself where its norm is fused: x and the norm's weight. */
+  private readonly inputNormOf?: Norm;
 
   constructor(
     private readonly kernels: LayerKernels,
@@ -152,11 +173,14 @@ export class GpuLayer {
   ) {
     const { norm } = kernels;
     const sandwich = config.sandwichNorms;
-    const bound = (m: GpuMatrix, output: LinearOutput, x: GPUBuffer, y: GPUBuffer, bias?: GPUBuffer): Bound => {
-      const layer = kernels.linear(m, output);
-      return { layer, binds: layer.bind({ step, weight: m.parts, bias: bias ?? zeros, x, y }) };
+    /** A linear layer reading x, or (`norm`) a norm of it: fused where the profile allows. */
+    const bound = (m: GpuMatrix, output: LinearOutput, x: GPUBuffer, y: GPUBuffer, bias?: GPUBuffer, norm?: Norm) => {
+      const layer = kernels.linear(m, output, norm !== undefined);
+      return { layer, binds: layer.bind({ step, weight: m.parts, bias: bias ?? zeros, x, y, norm }) };
     };
     const { hiddenInputNorms: pair } = kernels;
+    // An EAGLE head's attention reads two norms side by side, which stay dispatches of their own.
+    this.inputNormOf = pair && w.hiddenNorm ? undefined : { x: act.x, weight: w.inputNorm };
     this.inputNorm =
       pair && w.hiddenNorm && act.embedded
         ? [
@@ -166,21 +190,18 @@ export class GpuLayer {
         : norm.bind({ step, weight: w.inputNorm, x: act.x, out: act.normed });
     this.mlpNorm = norm.bind({ step, weight: w.mlpNorm, x: act.x, out: act.normed });
     if (config.qkNorm && act.qkv) {
-      this.qkv = kernels.linear(w.qkv, { kind: 'store' });
-      this.qkvStore = this.qkv.bind({
-        step,
-        weight: w.qkv.parts,
-        bias: w.qkvBias ?? zeros,
-        x: act.normed,
-        y: act.qkv,
-      });
+      const { layer, binds } = bound(w.qkv, { kind: 'store' }, act.normed, act.qkv, w.qkvBias, this.inputNormOf);
+      this.qkv = layer;
+      this.qkvStore = binds;
     } else {
-      this.qkv = kernels.linear(w.qkv, { kind: 'rope', heads: kernels.heads, kv: kernels.kv });
+      const rope = { kind: 'rope', heads: kernels.heads, kv: kernels.kv } as const;
+      this.qkv = kernels.linear(w.qkv, rope, this.inputNormOf !== undefined);
     }
     this.attention = kernels.attentionFor(config.layers[index].window);
     const branch = act.branch ?? act.x;
     this.o = bound(w.o, { kind: sandwich ? 'store' : 'accumulate' }, act.attn, branch, w.oBias);
-    this.gateUp = bound(w.gateUp, { kind: 'gate', activation: config.activation }, act.normed, act.gated, w.gateUpBias);
+    const gate = { kind: 'gate', activation: config.activation } as const;
+    this.gateUp = bound(w.gateUp, gate, act.normed, act.gated, w.gateUpBias, { x: act.x, weight: w.mlpNorm });
     this.down = bound(w.down, { kind: sandwich ? 'store' : 'accumulate' }, act.gated, branch, w.downBias);
     if (sandwich && kernels.normAdd && w.attentionOutNorm && w.mlpOutNorm) {
       this.attentionOutNorm = kernels.normAdd.bind({ step, weight: w.attentionOutNorm, x: branch, out: act.x });
@@ -213,6 +234,7 @@ export class GpuLayer {
       x: act.normed,
       y: act.q,
       rope: { cos: rope.cos, sin: rope.sin, kCache, vCache },
+      norm: this.inputNormOf,
     });
     return { qkv, attention };
   }
@@ -226,7 +248,7 @@ export class GpuLayer {
     if (Array.isArray(this.inputNorm) && hiddenInputNorms) {
       hiddenInputNorms[0].encode(pass, this.inputNorm[0], n);
       hiddenInputNorms[1].encode(pass, this.inputNorm[1], n);
-    } else if (!Array.isArray(this.inputNorm)) norm.encode(pass, this.inputNorm, n);
+    } else if (!Array.isArray(this.inputNorm) && !this.qkv.readsNorm(n)) norm.encode(pass, this.inputNorm, n);
     if (Array.isArray(binds.qkv)) this.qkv.encode(pass, binds.qkv, n);
     else if (this.qkvStore && qkNormRope) {
       this.qkv.encode(pass, this.qkvStore, n);
@@ -235,7 +257,7 @@ export class GpuLayer {
     this.attention.encode(pass, binds.attention, n, start, tree);
     this.o.layer.encode(pass, this.o.binds, n);
     if (normAdd && this.attentionOutNorm) normAdd.encode(pass, this.attentionOutNorm, n);
-    norm.encode(pass, this.mlpNorm, n);
+    if (!this.gateUp.layer.readsNorm(n)) norm.encode(pass, this.mlpNorm, n);
     this.gateUp.layer.encode(pass, this.gateUp.binds, n);
     this.down.layer.encode(pass, this.down.binds, n);
     if (normAdd && this.mlpOutNorm) normAdd.encode(pass, this.mlpOutNorm, n);

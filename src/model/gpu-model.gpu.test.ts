@@ -361,6 +361,27 @@ describe('GPU KV cache and batching', () => {
     whole.destroy();
   });
 
+  it('GPU profile: RMSNorm folded into the projections gives the bits of the norm on its own', async () => {
+    const { config, weights } = folder(FIXTURES.target);
+    const ids = Array.from({ length: 26 }, (_, i) => (i * 37 + 5) % config.vocabSize);
+    const run = async (fusedNorm: boolean) => {
+      const profile = { ...GPU_PROFILE, fusedNorm };
+      const model = await GpuModel.create(gpu, config, weights, { maxContext: 64, maxBatch: 32, profile });
+      const sequence = model.createSequence(64);
+      // A prefill chunk (the norms on their own either way), a decode step and a verify pass.
+      const rows = [
+        await model.forward(sequence, ids.slice(0, 20)),
+        await model.forward(sequence, ids.slice(20, 21)),
+        await model.forward(sequence, ids.slice(21)),
+      ];
+      sequence.release();
+      model.destroy();
+      return rows;
+    };
+    const [fused, apart] = [await run(true), await run(false)];
+    for (const [i, what] of ['prefill', 'decode', 'verify'].entries()) expectBitwiseEqual(fused[i], apart[i], what);
+  }, 300_000);
+
   it('counts the dispatches a decode step records, and its CPU time recording and waiting', async () => {
     const { config, weights } = folder(FIXTURES.target);
     const model = await GpuModel.create(gpu, config, weights, { maxContext: 64 });
@@ -377,5 +398,15 @@ describe('GPU KV cache and batching', () => {
     expect(model.cpuTime.waitMs).toBeGreaterThan(before.waitMs);
     sequence.release();
     model.destroy();
+
+    // The GPU profile folds both RMSNorms into the projections after them in decode and verify
+    // steps (5 a layer); a prefill step runs them on their own (7).
+    const fused = await GpuModel.create(gpu, config, weights, { maxContext: 64, maxBatch: 32, profile: GPU_PROFILE });
+    const fusedSequence = fused.createSequence(64);
+    expect(fused.countDispatches(fusedSequence, 1).perLayer).toBe(5);
+    expect(fused.countDispatches(fusedSequence, 5).perLayer).toBe(5);
+    expect(fused.countDispatches(fusedSequence, 32).perLayer).toBe(7);
+    fusedSequence.release();
+    fused.destroy();
   });
 });
