@@ -40,6 +40,8 @@ export interface StepProfile {
   wall_by_command_buffers: { command_buffers: number; ms: number }[];
   /** Steps longer than every tile, on a profile with the prefill kernel: the wall time in tiles instead */
   wall_without_prefill_kernel_ms?: number;
+  /** Steps the tiles run, on a profile that folds RMSNorm into the projections: the wall time with the norms on their own */
+  wall_without_fused_norm_ms?: number;
   /** CPU time recording the step's commands */
   record_ms: number;
   /** GPU time from the step's first pass starting to its last pass ending */
@@ -140,6 +142,8 @@ export async function profileModel(gpu: Gpu, subject: ProfiledModel, runs = 10):
         ms: number;
       };
       const withoutPrefillKernel = runsPrefill(profile, tokens) ? await wallMs({ prefill: false }, tokens) : undefined;
+      const fusedNorm = profile.fusedNorm && !runsPrefill(profile, tokens);
+      const withoutFusedNorm = fusedNorm ? await wallMs({ fusedNorm: false }, tokens) : undefined;
       const profiled = await variant({}, profiler);
       const timed = async (mode: ProfileMode) => {
         profiler.mode = mode;
@@ -157,6 +161,7 @@ export async function profileModel(gpu: Gpu, subject: ProfiledModel, runs = 10):
         wall_ms: wall.ms,
         wall_by_command_buffers: wallByCommandBuffers,
         ...(withoutPrefillKernel === undefined ? {} : { wall_without_prefill_kernel_ms: withoutPrefillKernel }),
+        ...(withoutFusedNorm === undefined ? {} : { wall_without_fused_norm_ms: withoutFusedNorm }),
         record_ms: round(whole.recordMs),
         gpu_ms: round(whole.spanNs / 1e6),
         kernels_ms: round(kernelsNs / 1e6),
@@ -244,7 +249,8 @@ export async function runProfile(
       log(
         `${profile.name}, ${step.tokens} token(s): wall ${step.wall_ms} ms ` +
           `(${step.wall_by_command_buffers.map((w) => `${w.ms} in ${w.command_buffers}`).join(', ')}` +
-          `${step.wall_without_prefill_kernel_ms === undefined ? '' : `; ${step.wall_without_prefill_kernel_ms} in tiles`}), ` +
+          `${step.wall_without_prefill_kernel_ms === undefined ? '' : `; ${step.wall_without_prefill_kernel_ms} in tiles`}` +
+          `${step.wall_without_fused_norm_ms === undefined ? '' : `; ${step.wall_without_fused_norm_ms} with the norms apart`}), ` +
           `recording ${step.record_ms} ms, ` +
           `GPU ${step.gpu_ms} ms, kernels one by one ${step.kernels_ms} ms (${top})`,
       );
