@@ -62,6 +62,7 @@ export const RESULT_FIELDS: Record<string, Kind> = {
   'decode.runs[].target_forwards_per_token': 'positive',
   'decode.runs[].draft_forwards_per_token': 'number',
   'decode.runs[].round_trips_per_token': 'positive',
+  'decode.runs[].readback_bytes_per_token': 'positive',
   'decode.runs[].plain_tok_s_range': 'array',
   'decode.runs[].step_ms': 'positive',
   'decode.runs[].record_ms': 'positive',
@@ -234,6 +235,7 @@ export const FIELDS_SINCE: Record<string, number> = {
   'ttft.long[].typeahead_ratio': 5,
   'ttft.long[].decode_step_ms': 5,
   'ttft.long[].decode_step_ratio': 5,
+  'decode.runs[].readback_bytes_per_token': 6,
 };
 
 export function checkResults(results: unknown): string[] {

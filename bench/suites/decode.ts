@@ -43,6 +43,8 @@ export interface DecodeRun {
   draft_forwards_per_token: number;
   /** GPU-to-CPU readbacks (each a wait for the GPU) per generated token, speculating: target and draft together. */
   round_trips_per_token: number;
+  /** Bytes those readbacks carried per generated token: token ids and verdicts, or rows of logits. */
+  readback_bytes_per_token: number;
   /**
    * A speculative step's wall time (ms), and of it the CPU's time recording and submitting
    * passes (target and draft) and waiting for the GPU's results; the rest is the loop's own
@@ -129,6 +131,7 @@ export async function runDecodeSuite(
     const clock = new ReplyClock();
     const sum = (of: (m: GpuModel) => number) => models.reduce((total, m) => total + of(m), 0);
     const readbacks = sum((m) => m.readbacks);
+    const readbackBytes = sum((m) => m.readbackBytes);
     const cpu = () => ({ record: sum((m) => m.cpuTime.recordMs), wait: sum((m) => m.cpuTime.waitMs) });
     // Counted from the first token on: the prompt's prefill is not a step.
     let before = cpu();
@@ -163,6 +166,7 @@ export async function runDecodeSuite(
     return {
       time: { wallMs, recordMs: after.record - before.record, waitMs: after.wait - before.wait },
       roundTrips: sum((m) => m.readbacks) - readbacks,
+      readbackBytes: sum((m) => m.readbackBytes) - readbackBytes,
       tokens: result.tokens,
       stats: speculativeStats(result.counts),
       tokS: clock.decodeTokensPerSecond(result.tokens.length),
@@ -223,6 +227,7 @@ export async function runDecodeSuite(
     let targetForwards = 0;
     let draftForwards = 0;
     let roundTrips = 0;
+    let readbackBytes = 0;
     const time = { wallMs: 0, recordMs: 0, waitMs: 0 };
     const perPosition: number[][] = [];
     for (const prompt of prompts) {
@@ -234,10 +239,12 @@ export async function runDecodeSuite(
           stats,
           tokS,
           roundTrips: trips,
+          readbackBytes: bytes,
           time: t,
         } = await decode(prompt, kind, draftLength, sampling, tree);
         spec.push(tokS);
         roundTrips += trips;
+        readbackBytes += bytes;
         time.wallMs += t.wallMs;
         time.recordMs += t.recordMs;
         time.waitMs += t.waitMs;
@@ -278,6 +285,7 @@ export async function runDecodeSuite(
       target_forwards_per_token: round(targetForwards / produced),
       draft_forwards_per_token: round(draftForwards / produced),
       round_trips_per_token: round(roundTrips / produced),
+      readback_bytes_per_token: Math.round(readbackBytes / produced),
       // Per speculative step, from the first token on.
       step_ms: round(time.wallMs / steps),
       record_ms: round(time.recordMs / steps),
