@@ -12,6 +12,8 @@
  * for every load instruction and dearly for workgroup barriers: each thread computes a block
  * of 4 rows with no barrier, a tile for each verify length from 2 to 6, attention takes a
  * thread per head and token, a row's reduction 4 threads, and a step is one command buffer.
+ * Its memory is the CPU's, so reading rows back costs a copy: sampled speculative steps read
+ * them back and apply the acceptance rule in JavaScript, faster than its kernels would.
  *
  * Where the device has subgroups, the GPU kernels end a row's reduction with shuffles inside a
  * subgroup instead of barriers (src/gpu/subgroups.ts says how far they reach), bit-identical.
@@ -63,6 +65,12 @@ export interface KernelProfile {
    * that a decode or verify step runs no norm dispatch of its own; prefill steps keep it.
    */
   fusedNorm: boolean;
+  /**
+   * A sampled speculative step applies the acceptance rule on the device (sampled-acceptance.ts)
+   * and reads back its verdict; else it reads back the rows and the rule runs on the CPU, which
+   * a software adapter, copying rows as fast as it runs kernels, is quicker at.
+   */
+  deviceAcceptance: boolean;
   /** Command buffers a forward step is recorded and submitted in (the layers split evenly). */
   commandBuffers: number;
 }
@@ -79,6 +87,7 @@ export const GPU_PROFILE: KernelProfile = {
   attentionSplit: 512,
   rowWorkgroup: 256,
   fusedNorm: true,
+  deviceAcceptance: true,
   commandBuffers: 8,
 };
 export const CPU_PROFILE: KernelProfile = {
@@ -93,6 +102,7 @@ export const CPU_PROFILE: KernelProfile = {
   attentionSplit: 512, // unused: the serial kernel walks every position itself
   rowWorkgroup: 4,
   fusedNorm: false, // blocks of 4 rows have no prologue; a barrier-free norm costs little here
+  deviceAcceptance: false,
   commandBuffers: 1,
 };
 

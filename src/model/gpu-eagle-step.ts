@@ -125,9 +125,9 @@ export async function eagleStepOnDevice<S extends Sequence, H extends Sequence>(
 /**
  * A sampled step of k drafts by `model`'s head with one readback, where it fits: the head draws
  * each token on the GPU (seeded from `options.rng`), d2t maps it into the list the next draft
- * step and the verify pass read, and the acceptance rule runs on the GPU over the head's rows
- * (its own vocabulary, read through d2t) and the target's (gpu-speculation.ts has the same for
- * a draft model). Otherwise undefined.
+ * step and the verify pass read, and the acceptance rule runs over the head's rows (its own
+ * vocabulary, read through d2t) and the target's, on the device or, as the profile says, on the
+ * CPU (gpu-speculation.ts has the same for a draft model). Otherwise undefined.
  */
 export async function eagleSampledStepOnDevice<S extends Sequence, H extends Sequence>(
   model: EagleTarget<S, H>,
@@ -151,7 +151,7 @@ export async function eagleSampledStepOnDevice<S extends Sequence, H extends Seq
           keepDraftRow(h, rows, i)(encoder);
         };
       });
-      return verifySampledOnDevice(t, ts, buffers.drafts, rows, context, k, options);
+      return verifySampledOnDevice(t, ts, buffers.drafts, rows, h.config.vocabSize, context, k, options);
     }),
   );
 }

@@ -35,7 +35,7 @@ import type { Sequence } from './types';
 
 /** The most drafts one device step takes. */
 export const MAX_DEVICE_DRAFTS = 16;
-/** A sampled step's readback: accepted, next and the drafts, then (asked for) the target's rows. */
+/** A sampled step's readback starts with the verdict (accepted, next) and the drafts, u32 each. */
 const RESULT_BYTES = (2 + MAX_DEVICE_DRAFTS) * 4;
 /** Where the target's rows' statistics start in a sampled step's list, after the draft's. */
 const TARGET_STATS_AT = MAX_DEVICE_DRAFTS;
@@ -201,29 +201,38 @@ export async function verifyOnDevice(
   return { accepted, next };
 }
 
-/** A sampled device step's result: the acceptance rule's verdict, taken on the GPU. */
+/**
+ * A sampled device step's result: the acceptance rule's verdict where the device took it
+ * (profile.deviceAcceptance), else the rows the rule reads on the CPU.
+ */
 export interface SampledDeviceStep {
   /** The k tokens the draft drew, in order (target ids). */
   drafts: number[];
-  /** How many of them the rule accepted. */
-  accepted: number;
-  /** The step's own token: drawn from the residual at the rejection, or from the last row. */
-  next: number;
-  /** Asked for (log-probabilities): the target's logits after the newest token and each draft, (k + 1, vocabulary). */
+  /** The rule's verdict, taken on the device: drafts accepted, and the step's own token. */
+  verdict?: { accepted: number; next: number };
+  /** The draft's logits at each draw, (k, its vocabulary): for the rule on the CPU. */
+  draftRows?: Float32Array;
+  /** The target's logits after the newest token and each draft, (k + 1, vocabulary): for the rule on the CPU, or log-probabilities. */
   targetRows?: Float32Array;
 }
 
-/** What a pair's sampled steps reuse, made on the first: the rows the drafts were drawn from, and the rule's kernels. */
-export interface SampledBuffers {
-  draftRows: GPUBuffer; // (MAX_DEVICE_DRAFTS, draft vocabulary) f32
-  params: GPUBuffer; // the rule's uniform (kernels/sampled-acceptance.ts)
+/** The rule on the device: its uniform, its kernels and their bind groups. */
+interface DeviceRule {
+  params: GPUBuffer; // kernels/sampled-acceptance.ts
   paramsScratch: ArrayBuffer;
-  result: GPUBuffer; // accepted, next, then the drafts: (2 + MAX_DEVICE_DRAFTS) u32
-  readback: GPUBuffer; // the result, then the target's rows when asked for
+  result: GPUBuffer; // accepted, next (u32)
   draftStats: DistributionStatsKernel;
   targetStats: DistributionStatsKernel;
   accept: AcceptSampledKernel;
   binds: { draftStats: GPUBindGroup; targetStats: GPUBindGroup; accept: GPUBindGroup };
+}
+
+/** What a pair's sampled steps reuse: the rows the drafts were drawn from, the readback, the rule where the device takes it. */
+export interface SampledBuffers {
+  draftRows: GPUBuffer; // (MAX_DEVICE_DRAFTS, draft vocabulary) f32
+  /** The verdict and drafts (RESULT_BYTES), then the draft's rows, then the target's. */
+  readback: GPUBuffer;
+  rule?: DeviceRule;
 }
 
 /**
@@ -235,13 +244,15 @@ export const sampledBuffers = perPair((target, draft, draftToTarget?: Uint32Arra
   const vocab = target.config.vocabSize;
   const width = draft.config.vocabSize;
   const draftRows = createStorage(device, MAX_DEVICE_DRAFTS * width * 4, 'sampled step draft rows');
-  const params = createUniform(device, ACCEPT_PARAMS_BYTES, 'sampled step params');
-  const result = createStorage(device, (2 + MAX_DEVICE_DRAFTS) * 4, 'sampled step result');
   const readback = device.createBuffer({
     label: 'sampled step readback',
-    size: RESULT_BYTES + (MAX_DEVICE_DRAFTS + 1) * vocab * 4,
+    size: RESULT_BYTES + MAX_DEVICE_DRAFTS * width * 4 + (MAX_DEVICE_DRAFTS + 1) * vocab * 4,
     usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
   });
+  if (!target.profile.deviceAcceptance) return { draftRows, readback };
+
+  const params = createUniform(device, ACCEPT_PARAMS_BYTES, 'sampled step params');
+  const result = createStorage(device, 8, 'sampled step verdict');
   // The statistics of the draft's rows, then of the target's from TARGET_STATS_AT.
   const stats = createStorage(device, (TARGET_STATS_AT + MAX_DEVICE_DRAFTS + 1) * 16, 'sampled step row stats');
   const draftIds = uploadBuffer(device, draftIdsOf(vocab, width, draftToTarget), STORAGE, 'sampled step draft ids');
@@ -264,8 +275,18 @@ export const sampledBuffers = perPair((target, draft, draftToTarget?: Uint32Arra
     }),
   };
   const paramsScratch = new ArrayBuffer(ACCEPT_PARAMS_BYTES);
-  return { draftRows, params, paramsScratch, result, readback, draftStats, targetStats, accept, binds };
+  const rule = { params, paramsScratch, result, draftStats, targetStats, accept, binds };
+  return { draftRows, readback, rule };
 });
+
+/**
+ * Makes a pair's device-step buffers and kernels now, at load, so that the first step compiles
+ * no pipeline and allocates nothing; `draftToTarget`: a head's d2t.
+ */
+export function prepareDeviceSteps(target: GpuModel, draft: GpuModel, draftToTarget?: Uint32Array): void {
+  stepBuffers(target, draft);
+  sampledBuffers(target, draft, draftToTarget);
+}
 
 /** Appends to a draft pass the copy of its row of logits (the one it drew from) to row i of the step's. */
 export const keepDraftRow = (draft: GpuModel, rows: SampledBuffers, i: number) => (encoder: GPUCommandEncoder) => {
@@ -316,7 +337,7 @@ export async function sampledStepOnDevice<S extends Sequence, D extends Sequence
         const previous = { buffer: drafts, offset: (i - 1) * 4, count: 1 };
         d.recordPass(ds, { tokens: [], fromGpu: previous }, 1, 'sample', keep(i));
       }
-      const step = await verifySampledOnDevice(t, ts, drafts, rows, context, k, options);
+      const step = await verifySampledOnDevice(t, ts, drafts, rows, d.config.vocabSize, context, k, options);
       ds.tokens.set(step.drafts.slice(0, -1), context.length);
       return step;
     }),
@@ -325,45 +346,57 @@ export async function sampledStepOnDevice<S extends Sequence, D extends Sequence
 
 /**
  * Records the target's verify pass over the newest token of `context` and the k drafts in
- * `drafts` (target ids), then the acceptance rule over its rows and the draft's (kept by
- * `keepDraftRow`), seeded from `options.rng`, and waits once for the verdict and the drafts
- * (and the target's rows, if asked for); call inside the models' `exclusive`. Leaves the
- * target's sequence one past the drafts.
+ * `drafts` (target ids), then, where the device takes it, the acceptance rule over its rows and
+ * the draft's (kept by `keepDraftRow`), seeded from `options.rng`; waits once for the drafts
+ * and the verdict, or for the rows the rule needs on the CPU (and the target's rows for
+ * log-probabilities); call inside the models' `exclusive`. Leaves the target's sequence one
+ * past the drafts.
  */
 export async function verifySampledOnDevice(
   t: GpuModel,
   ts: GpuSequence,
   drafts: GPUBuffer,
   rows: SampledBuffers,
+  draftWidth: number,
   context: readonly number[],
   k: number,
   options: SampledStepOptions,
 ): Promise<SampledDeviceStep> {
   const vocab = t.config.vocabSize;
-  const { device } = t.gpu;
-  writeAcceptParams(device, rows.params, options.sampling, options.rng.nextUint32(), k, rows.paramsScratch);
-  const rowBytes = options.rows ? (k + 1) * vocab * 4 : 0;
+  const { rule } = rows;
+  if (rule)
+    writeAcceptParams(t.gpu.device, rule.params, options.sampling, options.rng.nextUint32(), k, rule.paramsScratch);
+  const draftBytes = rule ? 0 : k * draftWidth * 4;
+  const targetBytes = !rule || options.rows ? (k + 1) * vocab * 4 : 0;
+  const targetAt = RESULT_BYTES + draftBytes;
   const input = { tokens: [context[context.length - 1]], fromGpu: { buffer: drafts, offset: 0, count: k } };
   t.recordPass(ts, input, k + 1, 'logits', (encoder) => {
-    const pass = encoder.beginComputePass();
-    rows.draftStats.encode(pass, rows.binds.draftStats, k);
-    rows.targetStats.encode(pass, rows.binds.targetStats, k + 1);
-    rows.accept.encode(pass, rows.binds.accept);
-    pass.end();
-    encoder.copyBufferToBuffer(drafts, 0, rows.result, 8, k * 4);
-    encoder.copyBufferToBuffer(rows.result, 0, rows.readback, 0, (2 + k) * 4);
-    if (rowBytes > 0) encoder.copyBufferToBuffer(t.logitsBuffer, 0, rows.readback, RESULT_BYTES, rowBytes);
+    if (rule) {
+      const pass = encoder.beginComputePass();
+      rule.draftStats.encode(pass, rule.binds.draftStats, k);
+      rule.targetStats.encode(pass, rule.binds.targetStats, k + 1);
+      rule.accept.encode(pass, rule.binds.accept);
+      pass.end();
+      encoder.copyBufferToBuffer(rule.result, 0, rows.readback, 0, 8);
+    }
+    encoder.copyBufferToBuffer(drafts, 0, rows.readback, 8, k * 4);
+    if (draftBytes > 0) encoder.copyBufferToBuffer(rows.draftRows, 0, rows.readback, RESULT_BYTES, draftBytes);
+    if (targetBytes > 0) encoder.copyBufferToBuffer(t.logitsBuffer, 0, rows.readback, targetAt, targetBytes);
   });
-  const data = await t.readBack(rows.readback, RESULT_BYTES + rowBytes);
+  const data = await t.readBack(rows.readback, targetAt + targetBytes);
   const words = new Uint32Array(data, 0, 2 + k);
-  const [accepted, next] = words;
   const step: SampledDeviceStep = {
     drafts: Array.from(words.subarray(2)),
-    accepted,
-    next,
-    targetRows: rowBytes > 0 ? new Float32Array(data, RESULT_BYTES, (k + 1) * vocab) : undefined,
+    verdict: rule ? { accepted: words[0], next: words[1] } : undefined,
+    draftRows: draftBytes > 0 ? new Float32Array(data, RESULT_BYTES, k * draftWidth) : undefined,
+    targetRows: targetBytes > 0 ? new Float32Array(data, targetAt, (k + 1) * vocab) : undefined,
   };
-  if (accepted > k || next >= vocab || step.drafts.some((id) => id >= vocab)) {
+  const { verdict, targetRows } = step;
+  if (
+    step.drafts.some((id) => id >= vocab) ||
+    (verdict && (verdict.accepted > k || verdict.next >= vocab)) ||
+    (!verdict && targetRows?.some(Number.isNaN))
+  ) {
     throw new InvalidLogitsError(
       'The model produced logits that are not numbers (NaN), so no token can be chosen: its weights may be ' +
         'damaged (load it again), or its activations overflow.',

@@ -19,6 +19,7 @@ import { type FileProgress, type ModelSource, readJson } from '../loader/source'
 import { checkVocabularies } from '../tokenizer/vocabulary';
 import { EagleTarget } from './eagle';
 import { GpuModel, type GpuModelOptions, type GpuSequence } from './gpu-model';
+import { prepareDeviceSteps } from './gpu-speculation';
 
 export type PairRole = 'target' | 'draft';
 
@@ -79,6 +80,7 @@ export async function uploadPair(gpu: Gpu, folders: FolderPair, options: GpuMode
       const { config, weights, draftToTarget } = head.head;
       const model = await GpuModel.create(gpu, config, weights, { ...options, sharedEmbed: target.weights.embed });
       const eagle = new EagleTarget(target, model, draftToTarget);
+      prepareDeviceSteps(target, model, draftToTarget);
       const fingerprint = modelFingerprint(config, weights);
       return {
         target: { folder: folders.target, model: target },
@@ -92,6 +94,7 @@ export async function uploadPair(gpu: Gpu, folders: FolderPair, options: GpuMode
   if (!folders.draft) return { target: { folder: folders.target, model: target } };
   try {
     const draft = await GpuModel.create(gpu, folders.draft.config, folders.draft.weights, options);
+    prepareDeviceSteps(target, draft);
     return { target: { folder: folders.target, model: target }, draft: { folder: folders.draft, model: draft } };
   } catch (error) {
     target.destroy();

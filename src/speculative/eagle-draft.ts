@@ -78,7 +78,11 @@ export class EagleDraftSource<S extends Sequence, H extends Sequence> implements
     return step;
   }
 
-  /** A sampled step on the GPU (model/gpu-eagle-step.ts): the rule reads the head's rows through d2t there. */
+  /**
+   * A sampled step on the GPU (model/gpu-eagle-step.ts): the rule reads the head's rows through
+   * d2t there, or here, where they come back over the target's vocabulary, -Infinity where no
+   * draft id maps, so that their distribution is the one `propose` forms.
+   */
   async sampledStepOnDevice(
     _target: unknown,
     context: readonly number[],
@@ -90,7 +94,9 @@ export class EagleDraftSource<S extends Sequence, H extends Sequence> implements
     if (!step) return undefined;
     this.forwards += k;
     this.realPairs = computed;
-    return step;
+    const { draftToTarget, config } = this.model;
+    const draftRows = step.draftRows && rowsOnTargetVocabulary(step.draftRows, k, draftToTarget, config.vocabSize);
+    return { ...step, draftRows };
   }
 
   rollback(length: number): void {
@@ -104,6 +110,16 @@ function runnerUp(logits: Float32Array, best: number): number {
   let at = best === 0 ? 1 : 0;
   for (let i = 0; i < logits.length; i++) if (i !== best && logits[i] > logits[at]) at = i;
   return at;
+}
+
+/** Rows of logits over the draft vocabulary as rows over the target's: -Infinity where no draft id maps. */
+function rowsOnTargetVocabulary(rows: Float32Array, count: number, draftToTarget: Uint32Array, vocabSize: number) {
+  const out = new Float32Array(count * vocabSize).fill(Number.NEGATIVE_INFINITY);
+  const width = draftToTarget.length;
+  for (let r = 0; r < count; r++) {
+    for (let i = 0; i < width; i++) out[r * vocabSize + draftToTarget[i]] = rows[r * width + i];
+  }
+  return out;
 }
 
 /** A distribution over the draft vocabulary as one over the target's: zero where no draft id maps. */

@@ -6,7 +6,7 @@
 
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Gpu } from '../gpu/device';
-import { CPU_PROFILE, GPU_PROFILE } from '../kernels/profile';
+import { CPU_PROFILE, GPU_PROFILE, kernelProfile } from '../kernels/profile';
 import { type EagleHead, loadEagleHead } from '../loader/eagle';
 import type { ModelFolder } from '../loader/model-folder';
 import { directorySource } from '../loader/node-source';
@@ -314,48 +314,58 @@ describe('an EAGLE head on the GPU', () => {
 });
 
 describe('speculative sampling with a head on the GPU keeps the target distribution', () => {
-  it('tokens 3 and 4 (from a step on the device) match the exact marginals, drafts mapped through d2t', async () => {
-    // A tiny target whose distributions the reference enumerates, and a random head over every other id.
-    const { config, weights } = randomModel(TINY_SHAPE, 1);
-    const embedding = weights.get('model.embed_tokens.weight');
-    if (!embedding) throw new Error('no embedding');
-    const files = randomEagleHeadFiles(config, { layerIds: [0, 0, 0], stride: 2, seed: 3 });
-    const tiny = await loadEagleHead(memorySource('tiny head', files), { config, embedding });
-    const fc = tiny.weights.get('fc.weight');
-    if (!fc) throw new Error('no fc');
-    const options = { maxContext: 16, maxBatch: 8 };
-    const target = await GpuModel.create(gpu, config, weights, { ...options, features: { layers: tiny.layerIds, fc } });
-    const head = await GpuModel.create(gpu, tiny.config, tiny.weights, {
-      ...options,
-      sharedEmbed: target.weights.embed,
-    });
-    const pair = new EagleTarget(target, head, tiny.draftToTarget);
-    const readbacks = head.readbacks;
-    const prompt = [0, 3];
-    const sampling: SamplingParams = { temperature: 1, topK: 0, topP: 1 };
-    const { counts, acceptance } = await countSampledTokens(3000, 6, async (seed) => {
-      const sequence = pair.createSequence(16);
-      const source = draftSource('eagle', undefined, { model: pair, sequence });
-      try {
-        return await speculativeGenerate(pair, sequence, source, prompt, {
-          maxTokens: 5,
-          sampling,
-          seed,
-          draftLength: 3,
-          fallback: false,
-        });
-      } finally {
-        sequence.release();
-      }
-    });
-    expect(head.readbacks).toBe(readbacks); // every draft was drawn on the device
-    expect(acceptance).toBeGreaterThan(0.1);
-    expect(acceptance).toBeLessThan(0.9);
-    // 5 degrees of freedom: P(chi2 > 20.5) = 0.001. The seeds are fixed, so this is deterministic.
-    const reference = new ReferenceModel(config, weights);
-    expect(chiSquare(counts[0], exactMarginal(reference, prompt, sampling, 2))).toBeLessThan(20.5);
-    expect(chiSquare(counts[1], exactMarginal(reference, prompt, sampling, 3))).toBeLessThan(20.5);
-    head.destroy();
-    target.destroy();
-  }, 600_000);
+  it.each([
+    ['on the device', true],
+    ['on the CPU', false],
+  ])(
+    'tokens 3 and 4 (from a step on the device) match the exact marginals, drafts mapped through d2t, the rule %s',
+    async (_, deviceAcceptance) => {
+      // A tiny target whose distributions the reference enumerates, and a random head over every other id.
+      const { config, weights } = randomModel(TINY_SHAPE, 1);
+      const embedding = weights.get('model.embed_tokens.weight');
+      if (!embedding) throw new Error('no embedding');
+      const files = randomEagleHeadFiles(config, { layerIds: [0, 0, 0], stride: 2, seed: 3 });
+      const tiny = await loadEagleHead(memorySource('tiny head', files), { config, embedding });
+      const fc = tiny.weights.get('fc.weight');
+      if (!fc) throw new Error('no fc');
+      const options = { maxContext: 16, maxBatch: 8, profile: { ...kernelProfile(gpu.info), deviceAcceptance } };
+      const target = await GpuModel.create(gpu, config, weights, {
+        ...options,
+        features: { layers: tiny.layerIds, fc },
+      });
+      const head = await GpuModel.create(gpu, tiny.config, tiny.weights, {
+        ...options,
+        sharedEmbed: target.weights.embed,
+      });
+      const pair = new EagleTarget(target, head, tiny.draftToTarget);
+      const readbacks = head.readbacks;
+      const prompt = [0, 3];
+      const sampling: SamplingParams = { temperature: 1, topK: 0, topP: 1 };
+      const { counts, acceptance } = await countSampledTokens(3000, 6, async (seed) => {
+        const sequence = pair.createSequence(16);
+        const source = draftSource('eagle', undefined, { model: pair, sequence });
+        try {
+          return await speculativeGenerate(pair, sequence, source, prompt, {
+            maxTokens: 5,
+            sampling,
+            seed,
+            draftLength: 3,
+            fallback: false,
+          });
+        } finally {
+          sequence.release();
+        }
+      });
+      expect(head.readbacks).toBe(readbacks); // every draft was drawn on the device
+      expect(acceptance).toBeGreaterThan(0.1);
+      expect(acceptance).toBeLessThan(0.9);
+      // 5 degrees of freedom: P(chi2 > 20.5) = 0.001. The seeds are fixed, so this is deterministic.
+      const reference = new ReferenceModel(config, weights);
+      expect(chiSquare(counts[0], exactMarginal(reference, prompt, sampling, 2))).toBeLessThan(20.5);
+      expect(chiSquare(counts[1], exactMarginal(reference, prompt, sampling, 3))).toBeLessThan(20.5);
+      head.destroy();
+      target.destroy();
+    },
+    600_000,
+  );
 });

@@ -2,6 +2,7 @@
 
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Gpu } from '../gpu/device';
+import { kernelProfile } from '../kernels/profile';
 import { directorySource } from '../loader/node-source';
 import { generate } from '../model/generate';
 import { GpuModel } from '../model/gpu-model';
@@ -101,52 +102,61 @@ describe('speculative decoding on the GPU', () => {
     }
   });
 
-  it('takes a sampled step with the draft model on the GPU with one readback: none for the drafts', async () => {
-    const vocab = target.config.vocabSize;
-    for (const k of [1, 4, 'auto'] as DraftLength[]) {
-      const run = async (logprobs?: number) => {
-        const source = new ModelDraftSource(draft, draft.createSequence(256));
-        const before = { target: target.readbacks, draft: draft.readbacks, bytes: target.readbackBytes };
-        const entries: TokenLogprob[] = [];
-        const { tokens, counts } = await speculativeGenerate(target, target.createSequence(256), source, prompts()[1], {
-          maxTokens: TOKENS,
-          sampling: { temperature: 0.7, topK: 0, topP: 0.95 },
-          seed: 3,
-          draftLength: k,
-          fallback: false,
-          logprobs,
-          onLogprob: (entry) => entries.push(entry),
+  it.each([
+    ['on the device', true],
+    ['on the CPU', false],
+  ])(
+    'takes a sampled step with the draft model on the GPU with one readback, the rule %s',
+    async (_, deviceAcceptance) => {
+      const vocab = target.config.vocabSize;
+      const pair = await loadGpuPair(gpu, 256, { ...kernelProfile(gpu.info), deviceAcceptance });
+      const [t, d] = [pair.target, pair.draft];
+      for (const k of [1, 4, 'auto'] as DraftLength[]) {
+        const run = async (logprobs?: number) => {
+          const source = new ModelDraftSource(d, d.createSequence(256));
+          const before = { target: t.readbacks, draft: d.readbacks, bytes: t.readbackBytes };
+          const entries: TokenLogprob[] = [];
+          const { tokens, counts } = await speculativeGenerate(t, t.createSequence(256), source, prompts()[1], {
+            maxTokens: TOKENS,
+            sampling: { temperature: 0.7, topK: 0, topP: 0.95 },
+            seed: 3,
+            draftLength: k,
+            fallback: false,
+            logprobs,
+            onLogprob: (entry) => entries.push(entry),
+          });
+          expect(d.readbacks - before.draft).toBe(0);
+          // One readback a pass; with log-probabilities the plain passes (the prompt's, the second
+          // token's, and one at the end if no draft fits) read ids and logits apart.
+          const plainPasses = counts.targetForwards - counts.steps;
+          expect(t.readbacks - before.target).toBe(counts.targetForwards + (logprobs === undefined ? 0 : plainPasses));
+          // With the rule on the device a step reads back its verdict and drafts, 72 bytes at most,
+          // not the rows of logits (unless log-probabilities need the target's).
+          if (deviceAcceptance && logprobs === undefined) {
+            expect(t.readbackBytes - before.bytes).toBeLessThanOrEqual(72 * counts.targetForwards);
+          }
+          return { tokens, counts, entries };
+        };
+        const { tokens, counts } = await run();
+        expect(counts.steps).toBeGreaterThan(3);
+        expect(tokens.length).toBe(TOKENS);
+        expect(speculativeStats(counts).acceptance_rate).toBeGreaterThan(0.3);
+        // Log-probabilities come from the rows the step read back: the same reply, and a fresh pass's values.
+        const withLogprobs = await run(2);
+        expect(withLogprobs.tokens).toEqual(tokens);
+        const fresh = t.createSequence(256);
+        const logits = await t.forward(fresh, [...prompts()[1], ...tokens]);
+        fresh.release();
+        const rows = tokens.map((token, i) => {
+          const row = prompts()[1].length - 1 + i;
+          return tokenLogprob(logits.subarray(row * vocab, (row + 1) * vocab), token, 2);
         });
-        expect(draft.readbacks - before.draft).toBe(0);
-        // One readback a pass; with log-probabilities the plain passes (the prompt's, the second
-        // token's, and one at the end if no draft fits) read ids and logits apart.
-        const plainPasses = counts.targetForwards - counts.steps;
-        expect(target.readbacks - before.target).toBe(
-          counts.targetForwards + (logprobs === undefined ? 0 : plainPasses),
-        );
-        // The acceptance rule ran on the GPU: a step reads back its verdict and drafts, 72 bytes at
-        // most, not the rows of logits (unless log-probabilities need the target's).
-        if (logprobs === undefined)
-          expect(target.readbackBytes - before.bytes).toBeLessThanOrEqual(72 * counts.targetForwards);
-        return { tokens, counts, entries };
-      };
-      const { tokens, counts } = await run();
-      expect(counts.steps).toBeGreaterThan(3);
-      expect(tokens.length).toBe(TOKENS);
-      expect(speculativeStats(counts).acceptance_rate).toBeGreaterThan(0.3);
-      // Log-probabilities come from the rows the step read back: the same reply, and a fresh pass's values.
-      const withLogprobs = await run(2);
-      expect(withLogprobs.tokens).toEqual(tokens);
-      const fresh = target.createSequence(256);
-      const logits = await target.forward(fresh, [...prompts()[1], ...tokens]);
-      fresh.release();
-      const rows = tokens.map((token, i) => {
-        const row = prompts()[1].length - 1 + i;
-        return tokenLogprob(logits.subarray(row * vocab, (row + 1) * vocab), token, 2);
-      });
-      expect(withLogprobs.entries).toEqual(rows);
-    }
-  });
+        expect(withLogprobs.entries).toEqual(rows);
+      }
+      t.destroy();
+      d.destroy();
+    },
+  );
 
   it('greedy with prompt lookup equals plain greedy', async () => {
     for (const prompt of prompts()) {
@@ -294,31 +304,39 @@ describe('speculative sampling on the GPU keeps the target distribution', () => 
   const prompt = [0, 3];
   const sampling: SamplingParams = { temperature: 1, topK: 0, topP: 1 };
 
-  it('with the draft model: tokens 3 and 4 (from a step on the device) match the exact marginals', async () => {
-    const [t, d] = [randomModel(TINY_SHAPE, 1), randomModel(TINY_SHAPE, 2)];
-    const gpuTarget = await GpuModel.create(gpu, t.config, t.weights, { maxContext: 16, maxBatch: 8 });
-    const gpuDraft = await GpuModel.create(gpu, d.config, d.weights, { maxContext: 16, maxBatch: 8 });
-    const readbacks = gpuDraft.readbacks;
-    const { counts, acceptance } = await countSampledTokens(3000, 6, async (seed) => {
-      const sequence = gpuTarget.createSequence(16);
-      const draftSequence = gpuDraft.createSequence(16);
-      const source = new ModelDraftSource(gpuDraft, draftSequence);
-      const options = { maxTokens: 5, sampling, seed, draftLength: 3, fallback: false };
-      try {
-        return await speculativeGenerate(gpuTarget, sequence, source, prompt, options);
-      } finally {
-        sequence.release();
-        draftSequence.release();
-      }
-    });
-    expect(gpuDraft.readbacks).toBe(readbacks); // every draft was drawn on the device
-    expect(acceptance).toBeGreaterThan(0.1);
-    expect(acceptance).toBeLessThan(0.9);
-    // 5 degrees of freedom: P(chi2 > 20.5) = 0.001. The seeds are fixed, so this is deterministic.
-    const reference = new ReferenceModel(t.config, t.weights);
-    expect(chiSquare(counts[0], exactMarginal(reference, prompt, sampling, 2))).toBeLessThan(20.5);
-    expect(chiSquare(counts[1], exactMarginal(reference, prompt, sampling, 3))).toBeLessThan(20.5);
-    gpuTarget.destroy();
-    gpuDraft.destroy();
-  }, 600_000);
+  it.each([
+    ['on the device', true],
+    ['on the CPU', false],
+  ])(
+    'with the draft model: tokens 3 and 4 (from a step on the device) match the exact marginals, the rule %s',
+    async (_, deviceAcceptance) => {
+      const [t, d] = [randomModel(TINY_SHAPE, 1), randomModel(TINY_SHAPE, 2)];
+      const options = { maxContext: 16, maxBatch: 8, profile: { ...kernelProfile(gpu.info), deviceAcceptance } };
+      const gpuTarget = await GpuModel.create(gpu, t.config, t.weights, options);
+      const gpuDraft = await GpuModel.create(gpu, d.config, d.weights, options);
+      const readbacks = gpuDraft.readbacks;
+      const { counts, acceptance } = await countSampledTokens(3000, 6, async (seed) => {
+        const sequence = gpuTarget.createSequence(16);
+        const draftSequence = gpuDraft.createSequence(16);
+        const source = new ModelDraftSource(gpuDraft, draftSequence);
+        const options = { maxTokens: 5, sampling, seed, draftLength: 3, fallback: false };
+        try {
+          return await speculativeGenerate(gpuTarget, sequence, source, prompt, options);
+        } finally {
+          sequence.release();
+          draftSequence.release();
+        }
+      });
+      expect(gpuDraft.readbacks).toBe(readbacks); // every draft was drawn on the device
+      expect(acceptance).toBeGreaterThan(0.1);
+      expect(acceptance).toBeLessThan(0.9);
+      // 5 degrees of freedom: P(chi2 > 20.5) = 0.001. The seeds are fixed, so this is deterministic.
+      const reference = new ReferenceModel(t.config, t.weights);
+      expect(chiSquare(counts[0], exactMarginal(reference, prompt, sampling, 2))).toBeLessThan(20.5);
+      expect(chiSquare(counts[1], exactMarginal(reference, prompt, sampling, 3))).toBeLessThan(20.5);
+      gpuTarget.destroy();
+      gpuDraft.destroy();
+    },
+    600_000,
+  );
 });

@@ -18,6 +18,7 @@
  */
 
 import type { GenerateOptions } from '../model/generate';
+import type { SampledDeviceStep } from '../model/gpu-speculation';
 import type { CausalLM, Sequence } from '../model/types';
 import { type TokenLogprob, tokenLogprob } from '../sampling/logprobs';
 import { distribution, sampleToken } from '../sampling/sampling';
@@ -154,24 +155,37 @@ export async function speculativeGenerate<S extends Sequence>(
       next = choices[accepted];
     } else {
       logits = await target.forward(sequence, input);
-      ({ accepted, next } = acceptSampled(logits, draft));
+      ({ accepted, next } = acceptSampled(logits, draft.tokens, (i) => draft.probs?.[i]));
     }
     return { drafts: draft.tokens, drafted: draft.tokens.length, accepted, next, logits };
   };
 
   /**
    * The acceptance rule over the target's rows after the newest token and each draft, left to
-   * right, each draft drawn from `draft.probs[i]` (absent: one-hot).
+   * right; `probsOf(i)` is the distribution draft i was drawn from (undefined: one-hot).
    */
-  const acceptSampled = (rows: Float32Array, { tokens, probs }: Draft) => {
+  const acceptSampled = (rows: Float32Array, drafts: number[], probsOf: (i: number) => Float64Array | undefined) => {
     const row = (i: number) => rows.subarray(i * vocab, (i + 1) * vocab);
     let accepted = 0;
-    while (accepted < tokens.length) {
-      const verdict = acceptOrResample(distribution(row(accepted), sampling), probs?.[accepted], tokens[accepted], rng);
+    while (accepted < drafts.length) {
+      const verdict = acceptOrResample(distribution(row(accepted), sampling), probsOf(accepted), drafts[accepted], rng);
       if (!verdict.accepted) return { accepted, next: verdict.token };
       accepted++;
     }
     return { accepted, next: sampleToken(row(accepted), sampling, rng) };
+  };
+
+  /**
+   * A sampled step taken on the device: its verdict where the device applied the rule, else
+   * the rule here over the rows it read back, each draft's q formed when reached.
+   */
+  const acceptOnDevice = ({ drafts, verdict, draftRows, targetRows }: SampledDeviceStep): VerifiedStep => {
+    if (verdict) return { drafts, drafted: drafts.length, ...verdict, logits: targetRows };
+    if (!draftRows || !targetRows) throw new Error('a sampled step without its verdict must bring its rows back');
+    const width = draftRows.length / drafts.length;
+    const probsOf = (i: number) => distribution(draftRows.subarray(i * width, (i + 1) * width), sampling);
+    const { accepted, next } = acceptSampled(targetRows, drafts, probsOf);
+    return { drafts, drafted: drafts.length, accepted, next, logits: targetRows };
   };
 
   /** An accepted leaf's keys and values move from their slot to its position, after the accepted chain. */
@@ -253,8 +267,7 @@ export async function speculativeGenerate<S extends Sequence>(
         next: onDevice.next,
       };
     } else if (sampledOnDevice) {
-      const { drafts, accepted, next, targetRows } = sampledOnDevice;
-      step = { drafts, drafted: drafts.length, accepted, next, logits: targetRows };
+      step = acceptOnDevice(sampledOnDevice);
     } else {
       // Leaves only where the tree pass has room in the cache.
       const room = sequence.capacity - sequence.length - 1 - k;

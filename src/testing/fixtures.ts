@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Gpu } from '../gpu/device';
+import type { KernelProfile } from '../kernels/profile';
 import { type EagleHead, loadEagleHead } from '../loader/eagle';
 import { loadModelFolder, type ModelFolder } from '../loader/model-folder';
 import { directorySource } from '../loader/node-source';
@@ -92,12 +93,12 @@ export function loadGolden(name: string): GoldenPrompt[] {
   });
 }
 
-/** The fixture pair on the GPU (loadPair): the f16 target and the draft, with the target's tokenizer. */
-export async function loadGpuPair(gpu: Gpu, maxContext = 256) {
+/** The fixture pair on the GPU (loadPair): the f16 target and the draft, with the target's tokenizer (the device's profile unless `profile`). */
+export async function loadGpuPair(gpu: Gpu, maxContext = 256, profile?: KernelProfile) {
   const pair = await loadPair(
     gpu,
     { target: directorySource(fixturePath(FIXTURES.targetF16)), draft: directorySource(fixturePath(FIXTURES.draft)) },
-    { maxContext },
+    { maxContext, profile },
   );
   const { target, draft } = pair as Required<ModelPair>;
   return { target: target.model, draft: draft.model, tokenizer: target.folder.tokenizer };
