@@ -382,6 +382,45 @@ describe('GPU KV cache and batching', () => {
     for (const [i, what] of ['prefill', 'decode', 'verify'].entries()) expectBitwiseEqual(fused[i], apart[i], what);
   }, 300_000);
 
+  it('grows a sequence as it fills, doubling its buffers, and gives the bits of one allocated whole', async () => {
+    const { config, weights } = folder(FIXTURES.target);
+    const model = await GpuModel.create(gpu, config, weights, { maxContext: 64, maxBatch: 8 });
+    const ids = Array.from({ length: 30 }, (_, i) => (i * 11 + 3) % config.vocabSize);
+    const whole = model.createSequence(64, 64);
+    const grown = model.createSequence(64, 3);
+    expect(grown.allocated).toBe(3);
+    const bytesAt3 = grown.bytes;
+    // A prefill in chunks of 8 (3 -> 8 -> 16), a step of 5 (16 -> 32 at 23 tokens), decode steps.
+    const steps = [ids.slice(0, 13), ids.slice(13, 18), ids.slice(18, 23), ...ids.slice(23).map((id) => [id])];
+    const rows: Float32Array[] = [];
+    for (const tokens of steps) {
+      const logits = await model.forward(whole, tokens);
+      expectBitwiseEqual(await model.forward(grown, tokens), logits, `at ${grown.length}`);
+      for (let i = 0; i < tokens.length; i++)
+        rows.push(logits.subarray(i * config.vocabSize, (i + 1) * config.vocabSize));
+    }
+    expect(grown.allocated).toBe(32);
+    expect(grown.bytes).toBe((bytesAt3 / 3) * 32);
+    // A prefix copied into a small sequence, and one written into another, make room first.
+    const copied = model.createSequence(64, 2);
+    model.copyPrefix(grown, copied, 25);
+    const written = model.createSequence(64, 2);
+    model.writePrefix(written, ids.slice(0, 25), await model.readPrefix(whole, 25));
+    for (const sequence of [copied, written]) {
+      expect(sequence.allocated).toBe(25);
+      const logits = await model.forward(sequence, ids.slice(25));
+      for (let i = 0; i < 5; i++) {
+        expectBitwiseEqual(
+          logits.subarray(i * config.vocabSize, (i + 1) * config.vocabSize),
+          rows[25 + i],
+          `row ${25 + i}`,
+        );
+      }
+    }
+    for (const sequence of [whole, grown, copied, written]) sequence.release();
+    model.destroy();
+  });
+
   it('counts the dispatches a decode step records, and its CPU time recording and waiting', async () => {
     const { config, weights } = folder(FIXTURES.target);
     const model = await GpuModel.create(gpu, config, weights, { maxContext: 64 });

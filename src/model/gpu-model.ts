@@ -124,6 +124,20 @@ interface PassOutput {
   logits?: Float32Array;
 }
 
+/** Positions a new sequence's buffers hold at first; they double as it fills, up to its capacity. */
+export const SEQUENCE_START_TOKENS = 512;
+
+/** A sequence's buffers for `positions` positions: its KV cache, the bind groups that read it, EAGLE features. */
+export interface SequenceStorage {
+  positions: number;
+  kCache: GPUBuffer[]; // per layer: (positions, nkv, hd)
+  vCache: GPUBuffer[];
+  /** Per layer: the bind groups that read and write this KV cache. */
+  binds: SequenceBinds[];
+  /** A target's EAGLE features at each position, (positions, d) f32. */
+  features?: GPUBuffer;
+}
+
 export class GpuSequence implements Sequence {
   length = 0;
   /** The token at each position (the logit rules count them). */
@@ -134,14 +148,36 @@ export class GpuSequence implements Sequence {
   constructor(
     readonly capacity: number,
     readonly model: GpuModel,
-    readonly kCache: GPUBuffer[], // per layer: (capacity, nkv, hd)
-    readonly vCache: GPUBuffer[],
-    /** Per layer: the bind groups that read and write this sequence's KV cache. */
-    readonly binds: SequenceBinds[],
-    /** A target's EAGLE features at each position, (capacity, d) f32; an EAGLE head's last hidden state, (d) f32. */
-    readonly extra: { features?: GPUBuffer; hidden?: GPUBuffer } = {},
+    private storage: SequenceStorage,
+    /** An EAGLE head's last hidden state, (d) f32. */
+    private readonly hidden?: GPUBuffer,
   ) {
     this.tokens = new Uint32Array(capacity);
+  }
+
+  /** Positions its buffers hold now (GpuModel.reserve grows them). */
+  get allocated(): number {
+    return this.storage.positions;
+  }
+  get kCache(): GPUBuffer[] {
+    return this.storage.kCache;
+  }
+  get vCache(): GPUBuffer[] {
+    return this.storage.vCache;
+  }
+  get binds(): SequenceBinds[] {
+    return this.storage.binds;
+  }
+  /** A target's EAGLE features, (allocated, d) f32; an EAGLE head's last hidden state, (d) f32. */
+  get extra(): { features?: GPUBuffer; hidden?: GPUBuffer } {
+    return { features: this.storage.features, hidden: this.hidden };
+  }
+
+  /** Takes `storage` for its buffers (GpuModel.reserve, which copied what they held), freeing the old ones. */
+  replaceStorage(storage: SequenceStorage): void {
+    const old = this.storage;
+    this.storage = storage;
+    for (const buffer of storageBuffers(old)) buffer.destroy();
   }
 
   setLogitRules(rules: LogitRules | undefined, countFrom: number): void {
@@ -153,14 +189,13 @@ export class GpuSequence implements Sequence {
     this.rules.set(rules, countFrom, this.tokens, this.length);
   }
 
-  /** GPU memory its KV cache takes: keys and values, every layer, `capacity` tokens (and features). */
+  /** GPU memory its buffers take now: keys and values, every layer, `allocated` positions (and features). */
   get bytes(): number {
     return this.buffers.reduce((sum, buffer) => sum + buffer.size, 0);
   }
 
   private get buffers(): GPUBuffer[] {
-    const { features, hidden } = this.extra;
-    return [...this.kCache, ...this.vCache, ...(features ? [features] : []), ...(hidden ? [hidden] : [])];
+    return [...storageBuffers(this.storage), ...(this.hidden ? [this.hidden] : [])];
   }
 
   truncate(length: number): void {
@@ -174,6 +209,10 @@ export class GpuSequence implements Sequence {
     for (const buffer of this.buffers) buffer.destroy();
     this.rules?.destroy();
   }
+}
+
+function storageBuffers({ kCache, vCache, features }: SequenceStorage): GPUBuffer[] {
+  return [...kCache, ...vCache, ...(features ? [features] : [])];
 }
 
 export class GpuModel implements CausalLM<GpuSequence> {
@@ -371,24 +410,69 @@ export class GpuModel implements CausalLM<GpuSequence> {
     return model;
   }
 
-  createSequence(capacity: number): GpuSequence {
+  /**
+   * A sequence of up to `capacity` tokens. Its buffers hold `start` positions at first and
+   * double as passes need more (`reserve`), so a short conversation holds little memory
+   * whatever its capacity; the capacity is checked against the device's limits now.
+   */
+  createSequence(capacity: number, start = SEQUENCE_START_TOKENS): GpuSequence {
     if (capacity > this.maxContext) {
       throw new RangeError(`capacity ${capacity} exceeds this model's context of ${this.maxContext} tokens`);
     }
-    const { device } = this.gpu;
-    const { numLayers, numKvHeads, headDim } = this.config;
-    const bytes = capacity * numKvHeads * headDim * kvValueBytes(this.kvFormat);
-    checkLimits(this.gpu, `A KV cache of ${capacity} tokens`, bytes);
-    // An out-of-memory here is reported by the device's uncaptured-error handler, and the
-    // first forward pass on this sequence raises it as GPUOutOfMemoryError.
-    const kCache = Array.from({ length: numLayers }, (_, l) => createStorage(device, bytes, `k cache ${l}`));
-    const vCache = Array.from({ length: numLayers }, (_, l) => createStorage(device, bytes, `v cache ${l}`));
-    const binds = this.layers.map((layer, l) => layer.bindSequence(kCache[l], vCache[l]));
+    checkLimits(this.gpu, `A KV cache of ${capacity} tokens`, capacity * this.kvRowBytes);
     const d = this.config.hiddenSize;
-    return new GpuSequence(capacity, this, kCache, vCache, binds, {
-      features: this.exported ? createStorage(device, capacity * d * 4, 'features') : undefined,
-      hidden: this.config.hiddenInput ? createStorage(device, d * 4, 'hidden') : undefined,
-    });
+    const hidden = this.config.hiddenInput ? createStorage(this.gpu.device, d * 4, 'hidden') : undefined;
+    return new GpuSequence(capacity, this, this.sequenceStorage(Math.max(1, Math.min(capacity, start))), hidden);
+  }
+
+  /** Bytes a position takes in one layer's keys (or values). */
+  private get kvRowBytes(): number {
+    return this.config.numKvHeads * this.config.headDim * kvValueBytes(this.kvFormat);
+  }
+
+  /** Buffers for `positions` positions and their bind groups. */
+  private sequenceStorage(positions: number): SequenceStorage {
+    const { device } = this.gpu;
+    const bytes = positions * this.kvRowBytes;
+    // An out-of-memory here is reported by the device's uncaptured-error handler, and the
+    // next forward pass on this sequence raises it as GPUOutOfMemoryError.
+    const kCache = Array.from({ length: this.config.numLayers }, (_, l) =>
+      createStorage(device, bytes, `k cache ${l}`),
+    );
+    const vCache = Array.from({ length: this.config.numLayers }, (_, l) =>
+      createStorage(device, bytes, `v cache ${l}`),
+    );
+    const binds = this.layers.map((layer, l) => layer.bindSequence(kCache[l], vCache[l]));
+    const features = this.exported ? createStorage(device, positions * this.featureWidth * 4, 'features') : undefined;
+    return { positions, kCache, vCache, binds, features };
+  }
+
+  /**
+   * Makes room for `length` positions in `sequence`: where its buffers hold fewer, new ones
+   * twice as large (or `length`, up to its capacity) take their place, the positions it holds
+   * copied over on the queue, before any pass that follows. Growing by doubling keeps the
+   * copies to a small multiple of the final size, and allocations out of most steps.
+   */
+  reserve(sequence: GpuSequence, length: number): void {
+    if (length <= sequence.allocated) return;
+    if (length > sequence.capacity) {
+      throw new RangeError(`${length} positions exceed the sequence's capacity of ${sequence.capacity}`);
+    }
+    const next = this.sequenceStorage(Math.min(sequence.capacity, Math.max(length, 2 * sequence.allocated)));
+    const held = sequence.length;
+    if (held > 0) {
+      const encoder = this.gpu.device.createCommandEncoder();
+      for (let l = 0; l < this.config.numLayers; l++) {
+        encoder.copyBufferToBuffer(sequence.kCache[l], 0, next.kCache[l], 0, held * this.kvRowBytes);
+        encoder.copyBufferToBuffer(sequence.vCache[l], 0, next.vCache[l], 0, held * this.kvRowBytes);
+      }
+      const { features } = sequence.extra;
+      if (features && next.features) {
+        encoder.copyBufferToBuffer(features, 0, next.features, 0, held * this.featureWidth * 4);
+      }
+      this.gpu.device.queue.submit([encoder.finish()]);
+    }
+    sequence.replaceStorage(next);
   }
 
   /** Values of exported features per position: the EAGLE head's width, or none. */
@@ -399,7 +483,9 @@ export class GpuModel implements CausalLM<GpuSequence> {
   /** Copies the first `length` positions of `from`'s KV cache into `to`, on the GPU queue. */
   copyPrefix(from: GpuSequence, to: GpuSequence, length: number): void {
     if (length > from.length || length > to.capacity) throw new RangeError(`copyPrefix(${length}) out of range`);
-    const bytes = length * this.config.numKvHeads * this.config.headDim * kvValueBytes(this.kvFormat);
+    to.truncate(0); // all it held is overwritten: none of it is copied as its buffers grow
+    this.reserve(to, length);
+    const bytes = length * this.kvRowBytes;
     if (bytes > 0) {
       const encoder = this.gpu.device.createCommandEncoder();
       for (let l = 0; l < this.config.numLayers; l++) {
@@ -466,6 +552,8 @@ export class GpuModel implements CausalLM<GpuSequence> {
     }
     const featureBytes = length * this.featureWidth * 4;
     const layerBytes = (rows.byteLength - featureBytes) / (2 * this.config.numLayers);
+    sequence.truncate(0); // nothing it held survives: none of it is copied as its buffers grow
+    this.reserve(sequence, length);
     const { queue } = this.gpu.device;
     for (let l = 0; l < this.config.numLayers && layerBytes > 0; l++) {
       queue.writeBuffer(sequence.kCache[l], 0, rows, 2 * l * layerBytes, layerBytes);
@@ -772,6 +860,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
     const { device } = this.gpu;
     const { act } = this;
     const { n, headRows, want } = pass;
+    this.reserve(sequence, sequence.length + n);
     const fromCpu = pass.tokens.length;
     if (fromCpu > 0) {
       for (let i = 0; i < fromCpu; i++) this.tokenIds[i] = pass.tokens[i];

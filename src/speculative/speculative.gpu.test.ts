@@ -57,6 +57,27 @@ describe('speculative decoding on the GPU', () => {
     },
   );
 
+  it('greedy and sampled steps on the device grow both sequences inside the step, and greedy equals plain', async () => {
+    const prompt = prompts()[0];
+    const expected = await generate(target, target.createSequence(256), prompt, {
+      maxTokens: TOKENS,
+      sampling: GREEDY,
+    });
+    const run = async (start: number, sampling: SamplingParams) => {
+      // Sequences that start with room for `start` positions: passes inside a step make more.
+      const sequence = target.createSequence(256, start);
+      const source = new ModelDraftSource(draft, draft.createSequence(256, start));
+      const options = { maxTokens: TOKENS, sampling, seed: 4, draftLength: 4 as DraftLength, fallback: false };
+      const { tokens } = await speculativeGenerate(target, sequence, source, prompt, options);
+      expect(sequence.allocated).toBeGreaterThan(start); // it grew after the prompt's prefill
+      sequence.release();
+      return tokens;
+    };
+    expect(await run(prompt.length + 1, GREEDY)).toEqual(expected);
+    const sampled = { temperature: 0.7, topK: 0, topP: 0.95 };
+    expect(await run(prompt.length + 1, sampled)).toEqual(await run(prompt.length + 2, sampled));
+  });
+
   it('greedy with logit bias and penalties equals plain greedy under the same rules', async () => {
     const rules = { repetitionPenalty: 2, frequencyPenalty: 3, presencePenalty: 1, logitBias: new Map([[7, 3]]) };
     for (const prompt of prompts()) {
