@@ -13,7 +13,7 @@ import { FIXTURES, loadFixture, loadGpuPair } from '../testing/fixtures';
 import { testGpu } from '../testing/gpu';
 import type { TextTokenizer } from '../tokenizer/tokenizer';
 import { CachedGenerator } from './cached-generator';
-import { kvBytes } from './prefix-cache';
+import { kvBytes, PrefixCache } from './prefix-cache';
 
 let gpu: Gpu;
 let target: GpuModel;
@@ -27,6 +27,31 @@ beforeAll(async () => {
 });
 
 describe('prefix cache on the GPU', () => {
+  it('counts what entries hold: four short ones share the budget of one long one, trimmed when one grows', async () => {
+    const model = await GpuModel.create(gpu, targetFolder.config, targetFolder.weights, { maxContext: 2048 });
+    // The budget holds one entry at full capacity; entries start at 512 positions, a quarter of it.
+    const cache = new PrefixCache({ target: model, capacity: 2048, budgetBytes: kvBytes(model, 2048) });
+    expect(cache.maxEntries).toBe(1);
+    const request = async (prompt: number[], grow?: number) => {
+      const { entry } = cache.acquire(prompt);
+      await model.greedy(entry.target, prompt.slice(entry.target.length), 'last');
+      if (grow) model.reserve(entry.target, grow);
+      return entry;
+    };
+    for (let i = 0; i < 5; i++) cache.release(await request([i, 1, 2, 3]), [i, 1, 2, 3]);
+    expect(cache.entries.length).toBe(4); // the fifth took over the least recently used
+    expect(cache.entries.map((e) => e.tokens[0])).toEqual([4, 1, 2, 3]);
+    expect(cache.heldBytes).toBe(kvBytes(model, 2048));
+    // One conversation grows to 1,500 positions: after it, the oldest idle entries give way.
+    const entry = await request([3, 1, 2, 3, 9], 1500);
+    expect(cache.heldBytes).toBeGreaterThan(kvBytes(model, 2048));
+    cache.release(entry, [3, 1, 2, 3, 9]);
+    expect(cache.heldBytes).toBe(kvBytes(model, 1500) + kvBytes(model, 512));
+    expect(cache.entries.map((e) => e.tokens[0])).toEqual([4, 3]);
+    cache.clear();
+    model.destroy();
+  });
+
   it.each(['none', 'model'] as const)('gives the same reply cached as fresh (draft: %s)', async (kind) => {
     const chat = (user: string) =>
       tokenizer.encodeChat([

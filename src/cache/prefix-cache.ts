@@ -8,9 +8,15 @@
  * Prefixes match token for token: anything after the first differing token is recomputed,
  * everything before it is reused. An entry may pin a prefix worth keeping (an explicit cache
  * breakpoint, a warmed system prompt): it is never cut below that length. A request that
- * diverges inside a pinned prefix gets another entry, seeded with a copy of the shared part. Entries belong to one loaded model pair, so a changed model
- * never meets a stale entry. A byte budget bounds how many entries are kept; the least recently
- * used idle entry is evicted first, and an entry in use is never evicted.
+ * diverges inside a pinned prefix gets another entry, seeded with a copy of the shared part.
+ * Entries belong to one loaded model pair, so a changed model never meets a stale entry.
+ *
+ * A byte budget bounds what the entries hold. GPU sequences grow as they fill, so an entry
+ * costs what it holds, not its capacity: a new entry is made while the entries and one more at
+ * its starting size fit the budget, else the least recently used idle one is taken over. An
+ * entry grows during its request; after each request the least recently used idle entries are
+ * freed until the rest fit the budget again. An entry in use is never evicted, and the budget
+ * always holds one entry at full capacity (the engine's context length sees to it).
  *
  * Work on the cache is serialised (there is one GPU queue anyway): a request that arrives while
  * a warm of its prefix is running waits for it, then finds that prefix cached.
@@ -69,8 +75,12 @@ export class CacheFullError extends TandemError {
 
 export class PrefixCache<S extends Sequence, D extends Sequence = Sequence> {
   readonly entries: CacheEntry<S, D>[] = [];
+  /** Bytes of an entry at full capacity. */
   readonly entryBytes: number;
+  /** Entries at full capacity the budget holds: at least this many can always be kept. */
   readonly maxEntries: number;
+  /** Bytes of a new entry, as the first one made showed (sequences may start small). */
+  private startBytes: number | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private clock = 0;
 
@@ -181,6 +191,30 @@ export class PrefixCache<S extends Sequence, D extends Sequence = Sequence> {
     entry.pinned = Math.min(Math.max(entry.pinned, keep), entry.tokens.length);
     entry.inUse = false;
     entry.lastUsed = ++this.clock;
+    this.trim();
+  }
+
+  /** GPU bytes the entries hold now. */
+  get heldBytes(): number {
+    return this.entries.reduce((sum, entry) => sum + this.bytesOf(entry), 0);
+  }
+
+  private bytesOf(entry: CacheEntry<S, D>): number {
+    const { target, draft } = this.options;
+    const held = (sequence: Sequence, model: CausalLM<Sequence>) => sequence.bytes ?? kvBytes(model, sequence.capacity);
+    return held(entry.target, target) + (entry.draft && draft ? held(entry.draft, draft) : 0);
+  }
+
+  /** Frees the least recently used idle entries while the entries hold more than the budget. */
+  private trim(): void {
+    while (this.heldBytes > this.options.budgetBytes) {
+      const idle = this.entries.filter((e) => !e.inUse).sort((a, b) => a.lastUsed - b.lastUsed);
+      // The most recent entry stays: the budget holds one at full capacity.
+      if (idle.length === 0 || this.entries.length === 1) return;
+      this.entries.splice(this.entries.indexOf(idle[0]), 1);
+      release(idle[0].target);
+      if (idle[0].draft) release(idle[0].draft);
+    }
   }
 
   private create(): CacheEntry<S, D> {
@@ -195,6 +229,7 @@ export class PrefixCache<S extends Sequence, D extends Sequence = Sequence> {
       restored: 0,
     };
     this.entries.push(entry);
+    this.startBytes ??= this.bytesOf(entry);
     return entry;
   }
 
@@ -203,7 +238,8 @@ export class PrefixCache<S extends Sequence, D extends Sequence = Sequence> {
    * a new one while the budget allows, else the least recently used unpinned idle one.
    */
   private spareEntry(except: CacheEntry<S, D> | undefined): CacheEntry<S, D> | undefined {
-    if (this.entries.length < this.maxEntries) return this.create();
+    const room = this.options.budgetBytes - this.heldBytes;
+    if (this.entries.length === 0 || room >= (this.startBytes ?? this.entryBytes)) return this.create();
     return this.entries
       .filter((e) => e !== except && !e.inUse && e.pinned === 0)
       .sort((a, b) => a.lastUsed - b.lastUsed)[0];

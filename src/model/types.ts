@@ -20,6 +20,8 @@ import type { SamplingParams } from '../sampling/sampling';
 export interface Sequence {
   readonly length: number;
   readonly capacity: number;
+  /** Memory its cache takes now, where it grows as it fills (GPU sequences); else its capacity's worth. */
+  readonly bytes?: number;
   truncate(length: number): void;
   /** Applies `rules` to the logits of this sequence's later passes (none: `undefined`); tokens count from `countFrom`. */
   setLogitRules(rules: LogitRules | undefined, countFrom: number): void;
