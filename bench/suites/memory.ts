@@ -7,8 +7,8 @@
  */
 
 import { CachedGenerator } from '../../src/cache/cached-generator';
-import { pairContext } from '../../src/engine/context-length';
-import { DEFAULT_CACHE_BUDGET_BYTES } from '../../src/engine/engine';
+import { kvBytes } from '../../src/cache/prefix-cache';
+import { defaultCacheBudget, pairContext } from '../../src/engine/context-length';
 import type { Gpu } from '../../src/gpu/device';
 import { bufferLimit } from '../../src/model/gpu-weights';
 import { type FolderPair, uploadPair } from '../../src/model/pair';
@@ -39,15 +39,15 @@ export interface MemoryResults {
 
 export async function runMemorySuite(gpu: Gpu, folders: FolderPair): Promise<MemoryResults> {
   // The engine's context for the pair (context-length.ts).
-  const budgetBytes = DEFAULT_CACHE_BUDGET_BYTES;
   const pairFolders = { target: folders.target, draft: folders.draft };
+  const budgetBytes = defaultCacheBudget(pairFolders);
   const context = pairContext(pairFolders, { budgetBytes, bindingBytes: bufferLimit(gpu) }).length;
   const pair = await uploadPair(gpu, pairFolders, { maxContext: context });
   const models = [pair.target, ...(pair.draft ? [pair.draft] : [])];
   const [targetModel, draftModel] = models.map((m) => m.model);
   const generator = new CachedGenerator(targetModel, draftModel, {
     capacity: context,
-    budgetBytes: DEFAULT_CACHE_BUDGET_BYTES,
+    budgetBytes,
   });
   // Two system prompts, each warmed (and pinned) as the engine does when one is set, then a
   // conversation under each.
@@ -59,26 +59,23 @@ export async function runMemorySuite(gpu: Gpu, folders: FolderPair): Promise<Mem
     await generator.generate(prompt, { maxTokens: 4, sampling: GREEDY, draft: 'model', draftLength: 4 });
   }
   const { cache } = generator;
-  const cacheBytes = cache.entries.reduce((sum, e) => sum + e.target.bytes + (e.draft?.bytes ?? 0), 0);
-  const [entry] = cache.entries;
-  const kvBytes = [entry.target.bytes, entry.draft?.bytes ?? 0];
-  const memory = models.map(({ folder, model }, i) => ({
+  const memory = models.map(({ folder, model }) => ({
     model: folder.name,
     weight_bytes: model.weights.bytes,
     scratch_bytes: model.scratchBytes,
-    kv_bytes_per_token: kvBytes[i] / context,
+    kv_bytes_per_token: kvBytes(model, 1),
   }));
   const results: MemoryResults = {
     context_tokens: context,
     models: memory,
     prefix_cache: {
-      budget_bytes: DEFAULT_CACHE_BUDGET_BYTES,
+      budget_bytes: budgetBytes,
       entry_bytes: cache.entryBytes,
       max_entries: cache.maxEntries,
       entries: cache.entries.length,
-      bytes: cacheBytes,
+      bytes: cache.heldBytes,
     },
-    total_bytes: memory.reduce((sum, m) => sum + m.weight_bytes + m.scratch_bytes, 0) + cacheBytes,
+    total_bytes: memory.reduce((sum, m) => sum + m.weight_bytes + m.scratch_bytes, 0) + cache.heldBytes,
   };
   cache.clear();
   for (const { model } of models) model.destroy();

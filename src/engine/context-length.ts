@@ -8,13 +8,29 @@
  *   - one layer's keys (or values) fit one buffer binding of the adapter.
  *
  * WebGPU says nothing of a device's memory, so the budget (`cacheBudgetBytes`) is the caller's
- * word for it. The engine states the result and what bounded it in its load report.
+ * word for it; by default it is what the models' weights take (at least 256 MiB): a device chosen
+ * to hold a model is taken to hold as much again for its conversations. Their caches grow as
+ * they fill, so the budget bounds what long conversations may take, and short ones take little.
+ * The engine states the result and what bounded it in its load report.
  */
 
 import { type KvFormat, kvValueBytes } from '../kernels/kv-cache';
 import type { ModelConfig } from '../loader/config';
 import { defaultKvFormat } from '../model/gpu-model';
 import type { FolderPair } from '../model/pair';
+
+/** The least GPU memory the prefix cache may hold unless the options say otherwise. */
+export const MIN_CACHE_BUDGET_BYTES = 256 << 20;
+
+/** The prefix cache's budget when the caller names none: the models' weights' bytes, at least MIN_CACHE_BUDGET_BYTES. */
+export function defaultCacheBudget(folders: FolderPair): number {
+  const weights = [folders.target.weights, folders.draft?.weights, folders.head?.head.weights];
+  let bytes = 0;
+  for (const tensors of weights) {
+    for (const tensor of tensors?.values() ?? []) bytes += tensor.data.byteLength + (tensor.scales?.byteLength ?? 0);
+  }
+  return Math.max(MIN_CACHE_BUDGET_BYTES, bytes);
+}
 
 /** A model's share of a token's cache: its config, the KV format it will use, features per token (f32 values). */
 export interface CacheShape {

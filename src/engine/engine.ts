@@ -34,7 +34,7 @@ import type { CausalLM, Sequence } from '../model/types';
 import type { DraftLength } from '../speculative/draft-length';
 import type { DraftKind } from '../speculative/draft-source';
 import type { TemplateVariables } from '../tokenizer/tokenizer';
-import { pairContext } from './context-length';
+import { defaultCacheBudget, pairContext } from './context-length';
 import { generateReply, type Reply, type ReplyHooks } from './generation';
 import { LoadProgress } from './load-progress';
 import { type ModelLocation, sourceFor } from './locations';
@@ -65,7 +65,7 @@ export interface EngineOptions {
   draftLength?: DraftLength;
   /** Requests verify a token tree with this many leaves beside the chain (default 0: a chain). */
   draftTree?: number;
-  /** GPU bytes the prefix cache may hold (default 256 MiB). */
+  /** GPU bytes the prefix cache may hold (default: what the models' weights take, at least 256 MiB). */
   cacheBudgetBytes?: number;
   /**
    * Tokens a conversation may reach. By default the model's window, bounded by what the prefix
@@ -87,9 +87,6 @@ export interface EngineOptions {
   /** Disk the prefix store may use, over every model's entries (default 512 MiB). */
   prefixStoreBudgetBytes?: number;
 }
-
-/** GPU memory the prefix cache may keep in KV caches, unless the options say otherwise. */
-export const DEFAULT_CACHE_BUDGET_BYTES = 256 << 20;
 
 type Streaming<R> = R & RequestOptions & { stream: true };
 type Whole<R> = R & RequestOptions;
@@ -182,7 +179,7 @@ export class TandemEngine {
         lines.describe(sources[role]?.name ?? role, p),
       );
     const folders = await readPair(sources, onProgress);
-    const budgetBytes = options.cacheBudgetBytes ?? DEFAULT_CACHE_BUDGET_BYTES;
+    const budgetBytes = options.cacheBudgetBytes ?? defaultCacheBudget(folders);
     const context = pairContext(folders, {
       kvCache: options.kvCache,
       asked: options.contextLength,
