@@ -2,8 +2,9 @@
 
 import { describe, expect, it } from 'vitest';
 import { parseModelConfig } from '../loader/config';
+import type { FolderPair } from '../model/pair';
 import { llamaConfigJson } from '../model/random-weights';
-import { bytesPerToken, chooseContextLength } from './context-length';
+import { bytesPerToken, chooseContextLength, defaultCacheBudget, MIN_CACHE_BUDGET_BYTES } from './context-length';
 
 // Llama-3.2-1B's shape: 16 layers of 8 KV heads of 64, a window of 131,072.
 const llama1B = parseModelConfig(
@@ -54,5 +55,27 @@ describe('the context length', () => {
     const choice = chooseContextLength({ models, window: 131072, budgetBytes: 64 * GiB, bindingBytes: 128 << 20 });
     expect(choice.length).toBe((128 << 20) / (8 * 64 * 4));
     expect(choice.reason).toMatch(/binding/);
+  });
+});
+
+describe("the prefix cache's default budget", () => {
+  // Only the sizes of the arrays count: stand-ins with their byteLength, not gigabytes of zeros.
+  const tensor = (name: string, bytes: number, scales = 0) => ({
+    name,
+    data: { byteLength: bytes },
+    scales: scales > 0 ? { byteLength: scales } : undefined,
+  });
+  const folders = (target: number, draft?: number) =>
+    ({
+      target: { weights: new Map([['a', tensor('a', target, target / 8)]]) },
+      draft: draft === undefined ? undefined : { weights: new Map([['b', tensor('b', draft)]]) },
+    }) as unknown as FolderPair;
+
+  it("is what the models' weights take, scales included", () => {
+    expect(defaultCacheBudget(folders(2 * GiB, GiB / 4))).toBe(2 * GiB + GiB / 4 + GiB / 4);
+  });
+
+  it('is never less than 256 MiB', () => {
+    expect(defaultCacheBudget(folders(4 << 20))).toBe(MIN_CACHE_BUDGET_BYTES);
   });
 });
