@@ -19,7 +19,7 @@
 
 import { isEagleTarget } from '../model/eagle';
 import { type CausalLM, prefixBytes, type Sequence } from '../model/types';
-import { hasRules, type LogitRules } from '../sampling/logit-rules';
+import type { LogitRules } from '../sampling/logit-rules';
 import { type DraftKind, draftSource } from '../speculative/draft-source';
 import { type SpeculativeCounts, type SpeculativeOptions, speculativeGenerate } from '../speculative/speculative';
 import { type CacheEntry, type Divergence, PrefixCache } from './prefix-cache';
@@ -132,8 +132,7 @@ export class CachedGenerator<S extends Sequence, D extends Sequence> {
         const source = draftSource(kind, draftModel, { model: this.target, sequence: entry.target });
         const result = await speculativeGenerate(this.target, entry.target, source, [...prompt], {
           ...request,
-          // Logit rules count tokens along a chain: no tree with them.
-          tree: hasRules(request.rules) ? 0 : request.tree,
+          tree: request.tree,
           onToken: (token) => {
             tokens.push(token);
             request.onToken?.(token);

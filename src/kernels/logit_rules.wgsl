@@ -3,7 +3,9 @@
 // the token at position p = head.start + r; its counts are those of the generated tokens up to
 // and including p: `counts` holds the ones before this step (positions COUNT_FROM .. step.start
 // - 1, kept up to date by the sequence), and the step's own tokens from COUNT_FROM on, up to p,
-// are added here, so in a verify pass each row counts the drafts before it and no other.
+// are added here, so in a verify pass each row counts the drafts before it and no other. In a
+// tree pass (step.chain > 0) a leaf's context is the chain up to its parent and then itself: it
+// counts those, not the chain after its depth nor the other leaves (step.ts has the layout).
 //   l = logits[r, v] + bias[v]
 //   if count > 0:  l = (l > 0 ? l * inverse_repetition : l * repetition) - (frequency * count + presence)
 // One thread a logit; every operation a float32 one, as in the reference.
@@ -27,10 +29,16 @@ fn main(@builtin(global_invocation_id) id: vec3u) {
   let v = id.x;
   if (r >= head.tokens || v >= V) { return; }
   let p = head.start + r;
+  let n = p - step.start;  // the row's token in the step
+  let leaf = step.chain > 0u && n >= step.chain;
+  // Along the chain: the step's tokens up to this row's, or up to a leaf's parent.
+  let last = select(p, step.start + n - step.chain, leaf);
   var count = counts[v];
-  for (var position = max(rules.count_from, step.start); position <= p; position++) {
+  for (var position = max(rules.count_from, step.start); position <= last; position++) {
     if (tokens[position - step.start] == v) { count += 1u; }
   }
+  // A leaf at depth n - chain + 1 sits at that position after the step's first token.
+  if (leaf && step.start + n - step.chain + 1u >= rules.count_from && tokens[n] == v) { count += 1u; }
   var l = logits[r * V + v] + bias[v];
   if (count > 0u) {
     l = select(l * rules.repetition, l * rules.inverse_repetition, l > 0.0);

@@ -680,10 +680,9 @@ export class GpuModel implements CausalLM<GpuSequence> {
     return (await this.treePass(sequence, tokens, chain, 'logits')).logits as Float32Array;
   }
 
-  /** A tree pass is one chunk (its leaves see the chain), and no logit rules (they count along a chain). */
+  /** A tree pass is one chunk (its leaves see the chain; the logit rules count each leaf's path). */
   private treePass(sequence: GpuSequence, tokens: ArrayLike<number>, chain: number, want: 'ids' | 'logits') {
     if (tokens.length > this.maxBatch) throw new RangeError(`a tree pass takes at most ${this.maxBatch} tokens`);
-    if (sequence.rules?.active) throw new Error('logit rules count tokens along a chain, not a tree');
     return this.run(sequence, tokens, 'all', want, { chain });
   }
 
@@ -703,7 +702,11 @@ export class GpuModel implements CausalLM<GpuSequence> {
       at += Math.ceil(row.bytes / 4) * 4;
     }
     this.gpu.device.queue.submit([encoder.finish()]);
+    // The logit rules' counts follow the tokens the sequence holds: slot `to` changes token.
+    const rules = sequence.rules?.active ? sequence.rules : undefined;
+    rules?.change(sequence.tokens, to, to + 1, -1);
     sequence.tokens[to] = sequence.tokens[from];
+    rules?.change(sequence.tokens, to, to + 1, 1);
   }
 
   /** A token drawn on the GPU from the last token's distribution: only its id is read back. */

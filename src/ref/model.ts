@@ -413,8 +413,13 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
     const logits = linear(rmsNorm(x, this.finalNorm, eps), this.lmHead, c.vocabSize);
     if (c.finalSoftcap !== null) softcap(logits, c.finalSoftcap);
     if (!sequence.rules) return logits;
-    // The generated tokens of this row's context: from countFrom up to this token.
-    const generated = sequence.tokens.subarray(Math.min(sequence.countFrom, position + 1), position + 1);
+    // The generated tokens of this row's context: from countFrom up to this token; for a tree's
+    // leaf (at a position before its slot) the chain up to its parent, then the leaf.
+    const from = Math.min(sequence.countFrom, at);
+    const generated =
+      at === position
+        ? sequence.tokens.subarray(from, position + 1)
+        : [...sequence.tokens.subarray(from, at), ...(at >= sequence.countFrom ? [token] : [])];
     return applyLogitRules(logits, tokenCounts(generated), sequence.rules);
   }
 }

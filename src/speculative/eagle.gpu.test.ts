@@ -163,6 +163,40 @@ describe('an EAGLE head on the GPU', () => {
     expect(leavesTaken).toBeGreaterThan(0);
   });
 
+  it('greedy with the head, a tree and logit rules equals plain greedy under the same rules', async () => {
+    // Each row counts the tokens of its own path: a leaf its chain up to its parent and itself.
+    const rules = { repetitionPenalty: 1.5, frequencyPenalty: 0.5, presencePenalty: 1, logitBias: new Map([[9, 1.5]]) };
+    let leavesTaken = 0;
+    const counting = Object.create(model) as typeof model;
+    counting.moveSlot = (...args) => {
+      leavesTaken++;
+      model.moveSlot(...args);
+    };
+    for (const prompt of [loadEagleGolden().prompt, ...loadEagleGolden().drafts.map((d) => d.context)]) {
+      const plainRun = async (withRules: boolean) => {
+        const plain = model.target.createSequence(256);
+        if (withRules) plain.setLogitRules(rules, prompt.length);
+        const tokens = await generate(model.target, plain, prompt, { maxTokens: 48, sampling: GREEDY });
+        plain.release();
+        return tokens;
+      };
+      const expected = await plainRun(true);
+      expect(expected).not.toEqual(await plainRun(false)); // the rules change the reply
+      for (const [k, tree] of [
+        [3, 2],
+        [5, 3],
+      ]) {
+        const sequence = counting.createSequence(256);
+        sequence.setLogitRules(rules, prompt.length);
+        const source = draftSource('eagle', undefined, { model: counting, sequence });
+        const options = { maxTokens: 48, sampling: GREEDY, draftLength: k, fallback: false, tree };
+        expect((await speculativeGenerate(counting, sequence, source, prompt, options)).tokens).toEqual(expected);
+        sequence.release();
+      }
+    }
+    expect(leavesTaken).toBeGreaterThan(0);
+  });
+
   it.each([
     ['CPU', CPU_PROFILE],
     // The GPU kernels, with the leaf's position past the first segment of split attention.

@@ -222,6 +222,57 @@ describe('greedy speculative decoding with the head equals plain greedy decoding
     expect(leavesTaken).toBeGreaterThan(0);
   });
 
+  it('with a tree under logit rules: the same output as plain decoding under them (a leaf counts its own path)', async () => {
+    const rules = { repetitionPenalty: 1.5, frequencyPenalty: 0.5, presencePenalty: 1, logitBias: new Map([[9, 1.5]]) };
+    let leavesTaken = 0;
+    const counting = Object.create(model) as typeof model;
+    counting.moveSlot = (...args) => {
+      leavesTaken++;
+      model.moveSlot(...args);
+    };
+    for (const prompt of prompts) {
+      const plain = model.target.createSequence(256);
+      plain.setLogitRules(rules, prompt.length);
+      const expected = await generate(model.target, plain, prompt, { maxTokens: TOKENS, sampling: GREEDY });
+      const sequence = counting.createSequence(256);
+      sequence.setLogitRules(rules, prompt.length);
+      for (const [draftLength, tree] of [
+        [3, 2],
+        [5, 3],
+        [8, 8],
+      ]) {
+        sequence.truncate(0);
+        const source = draftSource('eagle', undefined, { model: counting, sequence });
+        const options = { maxTokens: TOKENS, sampling: GREEDY, draftLength, fallback: false, tree };
+        expect((await speculativeGenerate(counting, sequence, source, prompt, options)).tokens).toEqual(expected);
+      }
+    }
+    expect(leavesTaken).toBeGreaterThan(0);
+  });
+
+  it("a tree pass's leaf rows under logit rules are the rows of each leaf's own path", async () => {
+    const rules = { repetitionPenalty: 1.5, frequencyPenalty: 0.5, presencePenalty: 1, logitBias: new Map([[9, 1.5]]) };
+    const reference = model.target as ReferenceModel;
+    const vocab = reference.config.vocabSize;
+    const [prompt] = prompts;
+    const countFrom = prompt.length - 4;
+    const chain = [prompt[prompt.length - 1], prompt[3], prompt[2], prompt[3]]; // repeats: counts matter
+    const leaves = [prompt[2], prompt[4], prompt[3]];
+    const tree = reference.createSequence(256);
+    tree.setLogitRules(rules, countFrom);
+    await reference.forward(tree, prompt.slice(0, -1));
+    const rows = await reference.forwardTree(tree, [...chain, ...leaves], chain.length);
+    for (const [i, leaf] of leaves.entries()) {
+      // Leaf i sits beside chain token i + 1: its path is the chain up to token i, then itself.
+      const plain = reference.createSequence(256);
+      plain.setLogitRules(rules, countFrom);
+      await reference.forward(plain, prompt.slice(0, -1));
+      const path = await reference.forward(plain, [...chain.slice(0, i + 1), leaf]);
+      const row = (chain.length + i) * vocab;
+      expect(rows.subarray(row, row + vocab)).toEqual(path.subarray((i + 1) * vocab, (i + 2) * vocab));
+    }
+  });
+
   it('a truncated sequence catches up from the features it kept', async () => {
     const [prompt] = prompts;
     const sequence = model.createSequence(256);

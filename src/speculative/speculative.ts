@@ -44,8 +44,7 @@ export interface SpeculativeOptions extends GenerateOptions {
   /**
    * Verify a tree: a second candidate beside each of the first `tree` drafts as a leaf
    * (tree.ts), where the target has a tree pass and the source proposes leaves. Not with
-   * log-probabilities, nor with logit rules (the caller leaves it unset then: their counts run
-   * along a chain).
+   * log-probabilities (a step then verifies a chain). Logit rules count each leaf's own path.
    */
   tree?: number;
 }
