@@ -430,10 +430,18 @@ export function writeSamplingParams(
   seed: number,
   scratch = new ArrayBuffer(16),
 ): void {
-  const view = new DataView(scratch);
+  setSamplingParams(new DataView(scratch), params, seed);
+  device.queue.writeBuffer(buffer, 0, scratch);
+}
+
+/** Sets struct Sampling's 16 bytes at the start of `view`. */
+export function setSamplingParams(
+  view: DataView,
+  params: { temperature: number; topP: number; topK: number },
+  seed: number,
+): void {
   view.setFloat32(0, params.temperature, true);
   view.setFloat32(4, params.topP, true);
   view.setUint32(8, params.topK, true);
   view.setUint32(12, seed >>> 0, true);
-  device.queue.writeBuffer(buffer, 0, scratch);
 }

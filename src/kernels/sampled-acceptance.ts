@@ -10,6 +10,7 @@ import acceptCode from './accept_sampled.wgsl?raw';
 import distributionCode from './distribution.wgsl?raw';
 import statsCode from './distribution_stats.wgsl?raw';
 import { ComputeKernel } from './kernel';
+import { setSamplingParams } from './ops';
 
 /** Bytes of the rule's uniform: struct Accept { sampling: Sampling, k: u32, ... }. */
 export const ACCEPT_PARAMS_BYTES = 32;
@@ -73,10 +74,7 @@ export function writeAcceptParams(
   scratch: ArrayBuffer,
 ): void {
   const view = new DataView(scratch);
-  view.setFloat32(0, params.temperature, true);
-  view.setFloat32(4, params.topP, true);
-  view.setUint32(8, params.topK, true);
-  view.setUint32(12, seed >>> 0, true);
+  setSamplingParams(view, params, seed);
   view.setUint32(16, k, true);
   device.queue.writeBuffer(buffer, 0, scratch, 0, ACCEPT_PARAMS_BYTES);
 }

@@ -29,7 +29,7 @@ import {
   loadFixture,
 } from '../testing/fixtures';
 import { testGpu } from '../testing/gpu';
-import { chiSquare, countSampledTokens, exactMarginal, TINY_SHAPE } from '../testing/spec';
+import { chiSquare, countingLeaves, countSampledTokens, exactMarginal, TINY_SHAPE } from '../testing/spec';
 import type { DraftLength } from './draft-length';
 import { draftSource } from './draft-source';
 import { EagleDraftSource } from './eagle-draft';
@@ -138,12 +138,7 @@ describe('an EAGLE head on the GPU', () => {
     [3, 2],
     [5, 3],
   ])('greedy with the head and a tree, k = %i, %i leaves, equals plain greedy', async (k, tree) => {
-    let leavesTaken = 0;
-    const counting = Object.create(model) as typeof model;
-    counting.moveSlot = (...args) => {
-      leavesTaken++;
-      model.moveSlot(...args);
-    };
+    const { model: counting, taken: leavesTaken } = countingLeaves(model);
     for (const prompt of [loadEagleGolden().prompt, ...loadEagleGolden().drafts.map((d) => d.context)]) {
       const plain = model.target.createSequence(256);
       const expected = await generate(model.target, plain, prompt, { maxTokens: 48, sampling: GREEDY });
@@ -160,18 +155,13 @@ describe('an EAGLE head on the GPU', () => {
       plain.release();
       sequence.release();
     }
-    expect(leavesTaken).toBeGreaterThan(0);
+    expect(leavesTaken()).toBeGreaterThan(0);
   });
 
   it('greedy with the head, a tree and logit rules equals plain greedy under the same rules', async () => {
     // Each row counts the tokens of its own path: a leaf its chain up to its parent and itself.
     const rules = { repetitionPenalty: 1.5, frequencyPenalty: 0.5, presencePenalty: 1, logitBias: new Map([[9, 1.5]]) };
-    let leavesTaken = 0;
-    const counting = Object.create(model) as typeof model;
-    counting.moveSlot = (...args) => {
-      leavesTaken++;
-      model.moveSlot(...args);
-    };
+    const { model: counting, taken: leavesTaken } = countingLeaves(model);
     for (const prompt of [loadEagleGolden().prompt, ...loadEagleGolden().drafts.map((d) => d.context)]) {
       const plainRun = async (withRules: boolean) => {
         const plain = model.target.createSequence(256);
@@ -194,7 +184,7 @@ describe('an EAGLE head on the GPU', () => {
         sequence.release();
       }
     }
-    expect(leavesTaken).toBeGreaterThan(0);
+    expect(leavesTaken()).toBeGreaterThan(0);
   });
 
   it.each([
@@ -279,12 +269,7 @@ describe('an EAGLE head on the GPU', () => {
   });
 
   it('sampling with a tree is reproducible for a seed, and takes leaves', async () => {
-    let leavesTaken = 0;
-    const counting = Object.create(model) as typeof model;
-    counting.moveSlot = (...args) => {
-      leavesTaken++;
-      model.moveSlot(...args);
-    };
+    const { model: counting, taken: leavesTaken } = countingLeaves(model);
     const run = async () => {
       const sequence = counting.createSequence(256);
       const source = draftSource('eagle', undefined, { model: counting, sequence });
@@ -302,7 +287,7 @@ describe('an EAGLE head on the GPU', () => {
     const first = await run();
     expect(first).toHaveLength(64);
     expect(await run()).toEqual(first);
-    expect(leavesTaken).toBeGreaterThan(0);
+    expect(leavesTaken()).toBeGreaterThan(0);
   });
 
   it('the q4 target (an MLC folder) with its own head: greedy equals plain greedy, on the device step', async () => {

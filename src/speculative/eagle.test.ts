@@ -26,7 +26,7 @@ import {
   loadEagleGolden,
   loadFixture,
 } from '../testing/fixtures';
-import { chiSquare, countSampledTokens, exactMarginal, TINY_SHAPE } from '../testing/spec';
+import { chiSquare, countingLeaves, countSampledTokens, exactMarginal, TINY_SHAPE } from '../testing/spec';
 import type { DraftLength } from './draft-length';
 import { draftSource } from './draft-source';
 import { EagleDraftSource } from './eagle-draft';
@@ -197,12 +197,7 @@ describe('greedy speculative decoding with the head equals plain greedy decoding
     [5, 3],
     ['auto', 8],
   ] as [DraftLength, number][])('with a tree (k = %s, %i leaves): the same output, leaves taken', async (k, tree) => {
-    let leavesTaken = 0;
-    const counting = Object.create(model) as typeof model;
-    counting.moveSlot = (...args) => {
-      leavesTaken++;
-      model.moveSlot(...args);
-    };
+    const { model: counting, taken: leavesTaken } = countingLeaves(model);
     for (const prompt of prompts) {
       const expected = await generate(model.target, model.target.createSequence(256), prompt, {
         maxTokens: TOKENS,
@@ -219,17 +214,12 @@ describe('greedy speculative decoding with the head equals plain greedy decoding
       });
       expect(tokens).toEqual(expected);
     }
-    expect(leavesTaken).toBeGreaterThan(0);
+    expect(leavesTaken()).toBeGreaterThan(0);
   });
 
   it('with a tree under logit rules: the same output as plain decoding under them (a leaf counts its own path)', async () => {
     const rules = { repetitionPenalty: 1.5, frequencyPenalty: 0.5, presencePenalty: 1, logitBias: new Map([[9, 1.5]]) };
-    let leavesTaken = 0;
-    const counting = Object.create(model) as typeof model;
-    counting.moveSlot = (...args) => {
-      leavesTaken++;
-      model.moveSlot(...args);
-    };
+    const { model: counting, taken: leavesTaken } = countingLeaves(model);
     for (const prompt of prompts) {
       const plain = model.target.createSequence(256);
       plain.setLogitRules(rules, prompt.length);
@@ -247,7 +237,7 @@ describe('greedy speculative decoding with the head equals plain greedy decoding
         expect((await speculativeGenerate(counting, sequence, source, prompt, options)).tokens).toEqual(expected);
       }
     }
-    expect(leavesTaken).toBeGreaterThan(0);
+    expect(leavesTaken()).toBeGreaterThan(0);
   });
 
   it("a tree pass's leaf rows under logit rules are the rows of each leaf's own path", async () => {

@@ -104,3 +104,14 @@ export async function expectCachesFresh<S extends Sequence, D extends Sequence>(
     'draft logits from the cache',
   );
 }
+
+/** `model` with its leaf moves counted (`taken`): how many tree leaves the target accepted. */
+export function countingLeaves<M extends { moveSlot(sequence: never, from: number, to: number): void }>(model: M) {
+  let taken = 0;
+  const counting = Object.create(model) as M;
+  counting.moveSlot = (sequence: never, from: number, to: number) => {
+    taken++;
+    model.moveSlot(sequence, from, to);
+  };
+  return { model: counting, taken: () => taken };
+}
