@@ -415,11 +415,11 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
     if (!sequence.rules) return logits;
     // The generated tokens of this row's context: from countFrom up to this token; for a tree's
     // leaf (at a position before its slot) the chain up to its parent, then the leaf.
-    const from = Math.min(sequence.countFrom, at);
+    const { countFrom } = sequence;
     const generated =
       at === position
-        ? sequence.tokens.subarray(from, position + 1)
-        : [...sequence.tokens.subarray(from, at), ...(at >= sequence.countFrom ? [token] : [])];
+        ? sequence.tokens.subarray(Math.min(countFrom, position + 1), position + 1)
+        : [...sequence.tokens.subarray(Math.min(countFrom, at), at), ...(at >= countFrom ? [token] : [])];
     return applyLogitRules(logits, tokenCounts(generated), sequence.rules);
   }
 }
