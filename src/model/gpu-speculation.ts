@@ -9,12 +9,14 @@
  *
  * The output is the same as the step on the CPU side: the kernels and the acceptance rule are
  * the same. Requests with logit rules, which count tokens on the CPU, take the other path.
- * Buffers are made once per (target, draft) pair.
+ * Buffers and kernels are made once per (target, draft) pair, when it loads.
  *
  * A sampled step goes the same way with one readback too: the draft draws its tokens on the GPU
  * (sample.wgsl), keeping the row each was drawn from, and after the verify pass the acceptance
  * rule runs there over those rows and the target's (kernels/sampled-acceptance.ts), so the CPU
- * reads back the verdict and the drafts, and the target's rows only for log-probabilities.
+ * reads back the verdict and the drafts, and the target's rows only for log-probabilities. On
+ * a software adapter (profile.deviceAcceptance off) the rows come back and the rule runs on the
+ * CPU, as it does for drafts proposed there.
  */
 
 import { InvalidLogitsError } from '../errors';
@@ -230,7 +232,7 @@ interface DeviceRule {
 /** What a pair's sampled steps reuse: the rows the drafts were drawn from, the readback, the rule where the device takes it. */
 export interface SampledBuffers {
   draftRows: GPUBuffer; // (MAX_DEVICE_DRAFTS, draft vocabulary) f32
-  /** The verdict and drafts (RESULT_BYTES), then the draft's rows, then the target's. */
+  /** The verdict and drafts (RESULT_BYTES), then the draft's rows (the rule on the CPU), then the target's. */
   readback: GPUBuffer;
   rule?: DeviceRule;
 }
@@ -243,13 +245,15 @@ export const sampledBuffers = perPair((target, draft, draftToTarget?: Uint32Arra
   const { device } = target.gpu;
   const vocab = target.config.vocabSize;
   const width = draft.config.vocabSize;
+  const onDevice = target.profile.deviceAcceptance;
   const draftRows = createStorage(device, MAX_DEVICE_DRAFTS * width * 4, 'sampled step draft rows');
   const readback = device.createBuffer({
     label: 'sampled step readback',
-    size: RESULT_BYTES + MAX_DEVICE_DRAFTS * width * 4 + (MAX_DEVICE_DRAFTS + 1) * vocab * 4,
+    // The draft's rows come back only for the rule on the CPU.
+    size: RESULT_BYTES + (onDevice ? 0 : MAX_DEVICE_DRAFTS * width * 4) + (MAX_DEVICE_DRAFTS + 1) * vocab * 4,
     usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
   });
-  if (!target.profile.deviceAcceptance) return { draftRows, readback };
+  if (!onDevice) return { draftRows, readback };
 
   const params = createUniform(device, ACCEPT_PARAMS_BYTES, 'sampled step params');
   const result = createStorage(device, 8, 'sampled step verdict');
