@@ -145,14 +145,19 @@ export class GpuSequence implements Sequence {
   /** The request's logit rules, once a request has set some (gpu-logit-rules.ts). */
   rules: SequenceRules | undefined;
 
+  /** A target's EAGLE features, (allocated, d) f32; an EAGLE head's last hidden state, (d) f32. */
+  extra: { readonly features?: GPUBuffer; readonly hidden?: GPUBuffer };
+
   constructor(
     readonly capacity: number,
     readonly model: GpuModel,
-    private storage: SequenceStorage,
+    /** Its buffers now: `replaceStorage` (GpuModel.reserve) changes them as it grows. */
+    public storage: SequenceStorage,
     /** An EAGLE head's last hidden state, (d) f32. */
     private readonly hidden?: GPUBuffer,
   ) {
     this.tokens = new Uint32Array(capacity);
+    this.extra = { features: storage.features, hidden };
   }
 
   /** Positions its buffers hold now (GpuModel.reserve grows them). */
@@ -168,15 +173,11 @@ export class GpuSequence implements Sequence {
   get binds(): SequenceBinds[] {
     return this.storage.binds;
   }
-  /** A target's EAGLE features, (allocated, d) f32; an EAGLE head's last hidden state, (d) f32. */
-  get extra(): { features?: GPUBuffer; hidden?: GPUBuffer } {
-    return { features: this.storage.features, hidden: this.hidden };
-  }
-
   /** Takes `storage` for its buffers (GpuModel.reserve, which copied what they held), freeing the old ones. */
   replaceStorage(storage: SequenceStorage): void {
     const old = this.storage;
     this.storage = storage;
+    this.extra = { features: storage.features, hidden: this.hidden };
     for (const buffer of storageBuffers(old)) buffer.destroy();
   }
 
@@ -459,20 +460,23 @@ export class GpuModel implements CausalLM<GpuSequence> {
       throw new RangeError(`${length} positions exceed the sequence's capacity of ${sequence.capacity}`);
     }
     const next = this.sequenceStorage(Math.min(sequence.capacity, Math.max(length, 2 * sequence.allocated)));
-    const held = sequence.length;
-    if (held > 0) {
-      const encoder = this.gpu.device.createCommandEncoder();
-      for (let l = 0; l < this.config.numLayers; l++) {
-        encoder.copyBufferToBuffer(sequence.kCache[l], 0, next.kCache[l], 0, held * this.kvRowBytes);
-        encoder.copyBufferToBuffer(sequence.vCache[l], 0, next.vCache[l], 0, held * this.kvRowBytes);
-      }
-      const { features } = sequence.extra;
-      if (features && next.features) {
-        encoder.copyBufferToBuffer(features, 0, next.features, 0, held * this.featureWidth * 4);
-      }
-      this.gpu.device.queue.submit([encoder.finish()]);
-    }
+    this.copyPositions(sequence.storage, next, sequence.length);
     sequence.replaceStorage(next);
+  }
+
+  /** Queues the copy of the first `length` positions of `from`'s buffers (KV cache and features) into `to`'s. */
+  private copyPositions(from: SequenceStorage, to: SequenceStorage, length: number): void {
+    if (length === 0) return;
+    const bytes = length * this.kvRowBytes;
+    const encoder = this.gpu.device.createCommandEncoder();
+    for (let l = 0; l < this.config.numLayers; l++) {
+      encoder.copyBufferToBuffer(from.kCache[l], 0, to.kCache[l], 0, bytes);
+      encoder.copyBufferToBuffer(from.vCache[l], 0, to.vCache[l], 0, bytes);
+    }
+    if (from.features && to.features) {
+      encoder.copyBufferToBuffer(from.features, 0, to.features, 0, length * this.featureWidth * 4);
+    }
+    this.gpu.device.queue.submit([encoder.finish()]);
   }
 
   /** Values of exported features per position: the EAGLE head's width, or none. */
@@ -485,19 +489,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
     if (length > from.length || length > to.capacity) throw new RangeError(`copyPrefix(${length}) out of range`);
     to.truncate(0); // all it held is overwritten: none of it is copied as its buffers grow
     this.reserve(to, length);
-    const bytes = length * this.kvRowBytes;
-    if (bytes > 0) {
-      const encoder = this.gpu.device.createCommandEncoder();
-      for (let l = 0; l < this.config.numLayers; l++) {
-        encoder.copyBufferToBuffer(from.kCache[l], 0, to.kCache[l], 0, bytes);
-        encoder.copyBufferToBuffer(from.vCache[l], 0, to.vCache[l], 0, bytes);
-      }
-      const { features } = from.extra;
-      if (features && to.extra.features) {
-        encoder.copyBufferToBuffer(features, 0, to.extra.features, 0, length * this.featureWidth * 4);
-      }
-      this.gpu.device.queue.submit([encoder.finish()]);
-    }
+    this.copyPositions(from.storage, to.storage, length);
     to.tokens.set(from.tokens.subarray(0, length));
     to.length = length;
   }
