@@ -4,15 +4,16 @@
  * Everything is made at load: weights (gpu-weights.ts), pipelines, activation buffers for up
  * to `maxBatch` tokens, bind groups, RoPE tables. A sequence adds its KV cache and the bind
  * groups that read it. A forward pass then writes the step uniform, records the embedding, each
- * layer's dispatches (gpu-layer.ts: 7 for a Llama layer) and the head (into one command buffer,
- * or on a GPU a few submitted as they are recorded, so the GPU need not wait for the whole step
- * to be recorded), and reads back only what the caller asked for: a token id (greedy, or
+ * layer's dispatches (gpu-layer.ts: 7 for a Llama layer, 5 with its norms folded into the
+ * projections) and the head (into one command buffer, or on a GPU a few submitted as they are
+ * recorded, so the GPU need not wait for the whole step to be recorded), and reads back only what the caller asked for: a token id (greedy, or
  * sampled on the GPU), or logits. Longer inputs run in chunks of `maxBatch`; kernels are
  * batch-invariant, so chunking changes no bit of the result.
  *
  *   x = embed(tokens) * scale            (B, d)
  *   x = layer(x), for each layer
- *   logits = rmsnorm(x) W_head^T          soft-capped for Gemma 2
+ *   logits = rmsnorm(x) W_head^T          soft-capped for Gemma 2; the norm folded in as the
+ *                                         layers' are
  *   ids = argmax(logits), or a draw
  *
  * EAGLE (model/eagle.ts): a target built with `features` also gathers the inputs of three
@@ -358,7 +359,8 @@ export class GpuModel implements CausalLM<GpuSequence> {
       x: act.headIn,
       out: act.normed,
     });
-    const head = this.kernels.linear(weights.lmHead, { kind: 'store' });
+    // The final norm runs as the head's prologue where the profile folds norms (decode and verify).
+    const head = this.kernels.linear(weights.lmHead, { kind: 'store' }, true);
     this.head = {
       layer: head,
       binds: head.bind({
@@ -367,6 +369,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
         bias: weights.zeros,
         x: act.normed,
         y: act.logits,
+        norm: { x: act.headIn, weight: weights.finalNorm },
       }),
     };
     if (config.finalSoftcap !== null) {
@@ -899,7 +902,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
     if (headRows > 0) {
       encoder.copyBufferToBuffer(act.x, (n - headRows) * d * 4, act.headIn, 0, headRows * d * 4);
       compute = this.beginPass(encoder);
-      this.kernels.norm.encode(compute, this.finalNormBind, headRows);
+      if (!this.head.layer.readsNorm(headRows)) this.kernels.norm.encode(compute, this.finalNormBind, headRows);
       this.head.layer.encode(compute, this.head.binds, headRows);
       if (this.softcap) this.softcap.kernel.encode(compute, this.softcap.bind, headRows);
       if (sequence.rules?.active) {
@@ -942,7 +945,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
     const beforeLayers = count;
     for (let l = 0; l < this.layers.length; l++) this.layers[l].encode(counter, sequence.binds[l], n, sequence.length);
     const perLayer = (count - beforeLayers) / this.layers.length;
-    this.kernels.norm.encode(counter, this.finalNormBind, 1);
+    if (!this.head.layer.readsNorm(1)) this.kernels.norm.encode(counter, this.finalNormBind, 1);
     this.head.layer.encode(counter, this.head.binds, 1);
     if (this.softcap) this.softcap.kernel.encode(counter, this.softcap.bind, 1);
     this.argmax.encode(counter, this.argmaxBind, 1);
