@@ -7,12 +7,16 @@
 //   STAGE 1: workgroup n finds the best of row n's SLICES results -> ids[n]
 // "Best" is the largest value, then the lowest index: an exact choice, so neither the slicing
 // nor the order of comparisons can change a result.
+//
+// RUNNER_UP: the best but the one ids[n] holds on entry, which it then replaces (a tree's
+// second candidate beside the argmax: speculative/tree.ts).
 
 override V: u32;              // vocabulary size (row length)
 override SLICE: u32 = 4096u;  // logits per stage-0 workgroup
 override SLICES: u32 = (V + SLICE - 1u) / SLICE;
 override STAGE: u32 = 0u;
 override WG: u32 = 256u;
+override RUNNER_UP: bool = false;
 
 struct Step { tokens: u32, start: u32, chain: u32, _pad1: u32 }
 
@@ -35,10 +39,11 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
   var value = -3.0e38;
   var index = 0xffffffffu;
   if (STAGE == 0u) {
+    let skip = select(0xffffffffu, ids[n], RUNNER_UP);
     let end = min(V, (wg.x + 1u) * SLICE);
     for (var i = wg.x * SLICE + t; i < end; i += WG) {
       let v = logits[n * V + i];
-      if (v > value) { value = v; index = i; }  // i increases: ties keep the first
+      if (v > value && i != skip) { value = v; index = i; }  // i increases: ties keep the first
     }
   } else {
     for (var s = t; s < SLICES; s += WG) {

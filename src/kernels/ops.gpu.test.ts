@@ -12,7 +12,7 @@ import type { Gpu } from '../gpu/device';
 import { f16ToF32, f32ToF16, widenF16 } from '../loader/half';
 import { applyRope, attention, rmsNorm, softcap } from '../ref/ops';
 import { ropeTables } from '../ref/rope';
-import { argmax } from '../sampling/sampling';
+import { argmax, runnerUp } from '../sampling/sampling';
 import { expectBitwiseEqual, expectClose } from '../testing/compare';
 import { readFloats, runPass, testGpu } from '../testing/gpu';
 import { packWeights } from '../testing/weights';
@@ -366,7 +366,7 @@ describe('argmax', () => {
     [1000, 4, 4],
     [10_000, 5, 4],
   ])(
-    'finds each row maximum of %i logits, the lowest index among ties (%i rows, %i threads)',
+    'finds each row maximum of %i logits, the lowest index among ties, and the runner-up (%i rows, %i threads)',
     async (vocab, rows, workgroup) => {
       const rng = new Rng(6);
       const logits = rng.floats(rows * vocab);
@@ -383,7 +383,16 @@ describe('argmax', () => {
       expect(Array.from(got)).toEqual(want);
       expect(want[0]).toBe(vocab - 1);
       expect(want[1]).toBe(10);
+      // The runner-up replaces each row's argmax in ids: row 1's is the other 5, its tie.
+      const second = new ArgmaxKernel(device, vocab, rows, workgroup, true);
+      await runPass(device, (pass) =>
+        second.encode(pass, second.bind({ step: step.buffer, logits: upload(logits), ids }), rows),
+      );
+      const runnersUp = new Uint32Array((await readFloats(device, ids, rows)).buffer);
+      expect(Array.from(runnersUp)).toEqual(want.map((best, n) => runnerUp(logits, best, n * vocab, vocab)));
+      expect(runnersUp[1]).toBe(vocab - 100);
       kernel.destroy();
+      second.destroy();
     },
   );
 });

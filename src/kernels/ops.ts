@@ -367,12 +367,14 @@ const ARGMAX_SLICE = 4096; // logits per workgroup of the argmax's first stage
 
 /** One stage of the argmax (argmax.wgsl): 0 reduces slices of each row, 1 reduces those results. */
 class ArgmaxStage extends ComputeKernel {
-  constructor(device: GPUDevice, vocabSize: number, stage: 0 | 1, workgroup: number) {
-    super(device, `argmax ${vocabSize}${stage === 0 ? ' slices' : ''}`, argmaxCode, {
+  constructor(device: GPUDevice, vocabSize: number, stage: 0 | 1, workgroup: number, runnerUp: boolean) {
+    const name = `${runnerUp ? 'runner-up' : 'argmax'} ${vocabSize}${stage === 0 ? ' slices' : ''}`;
+    super(device, name, argmaxCode, {
       V: vocabSize,
       SLICE: ARGMAX_SLICE,
       STAGE: stage,
       WG: workgroup,
+      RUNNER_UP: runnerUp,
     });
   }
   encode(pass: GPUComputePassEncoder, bindGroup: GPUBindGroup, x: number, y: number) {
@@ -380,7 +382,10 @@ class ArgmaxStage extends ComputeKernel {
   }
 }
 
-/** ids[n] = argmax(logits[n, :]), lowest index among ties, in two dispatches (argmax.wgsl). */
+/**
+ * ids[n] = argmax(logits[n, :]), lowest index among ties, in two dispatches (argmax.wgsl); or,
+ * `runnerUp`, the same over every index but the one ids[n] holds (sampling.ts: `runnerUp`).
+ */
 export class ArgmaxKernel {
   private readonly slices: number;
   private readonly stages: [ArgmaxStage, ArgmaxStage];
@@ -388,9 +393,12 @@ export class ArgmaxKernel {
   private readonly best: GPUBuffer;
 
   /** `workgroup` threads a row: a power of two (the choice is exact, so any width gives the same ids). */
-  constructor(device: GPUDevice, vocabSize: number, maxRows: number, workgroup = 256) {
+  constructor(device: GPUDevice, vocabSize: number, maxRows: number, workgroup = 256, runnerUp = false) {
     this.slices = Math.ceil(vocabSize / ARGMAX_SLICE);
-    this.stages = [new ArgmaxStage(device, vocabSize, 0, workgroup), new ArgmaxStage(device, vocabSize, 1, workgroup)];
+    this.stages = [
+      new ArgmaxStage(device, vocabSize, 0, workgroup, runnerUp),
+      new ArgmaxStage(device, vocabSize, 1, workgroup, runnerUp),
+    ];
     this.best = createStorage(device, maxRows * this.slices * 8, 'argmax slices');
   }
   get bytes(): number {

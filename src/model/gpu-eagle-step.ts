@@ -5,17 +5,24 @@
  * every draft id is mapped to the target's by d2t on the GPU (draft_to_target.wgsl) into the
  * list the target's verify pass reads; the acceptance kernels decide (greedy or sampled), and
  * the CPU waits once. The passes and the rules are the CPU path's.
+ *
+ * A greedy step may draft a tree (speculative/tree.ts): at each of its first depths the head's
+ * runner-up (argmax.wgsl's RUNNER_UP, over the row the draft was chosen from) is mapped into the
+ * list after the chain as a leaf, the target verifies the tree in one pass, and an accepted
+ * leaf's keys and values move to its position.
  */
 
 import { createUniform, STORAGE, uploadBuffer } from '../gpu/buffers';
 import mapCode from '../kernels/draft_to_target.wgsl?raw';
 import { ComputeKernel } from '../kernels/kernel';
+import { ArgmaxKernel } from '../kernels/ops';
 import type { EagleSequence, EagleTarget } from './eagle';
 import { GpuModel, type GpuSequence } from './gpu-model';
 import {
   type DeviceStep,
   keepDraftRow,
   MAX_DEVICE_DRAFTS,
+  prepareDeviceSteps,
   type SampledDeviceStep,
   type SampledStepOptions,
   sampledBuffers,
@@ -34,11 +41,20 @@ class DraftMapKernel extends ComputeKernel {
   }
 }
 
-/** What a head's device steps reuse, made on the first: its d2t table and the kernel that reads it. */
+/**
+ * What a head's device steps reuse, made at load: its d2t table and the kernel that reads it
+ * (into the chain's slot `params` names, or the leaf's `leafParams` names), and the runner-up's
+ * kernel over the head's one row.
+ */
 interface HeadBuffers {
   params: GPUBuffer;
+  leafParams: GPUBuffer;
   kernel: DraftMapKernel;
   bind: GPUBindGroup;
+  leafBind: GPUBindGroup;
+  oneRow: GPUBuffer; // a step uniform of one token: the runner-up's
+  runnerUp: ArgmaxKernel;
+  runnerUpBind: GPUBindGroup[];
 }
 
 const heads = new WeakMap<GpuModel, HeadBuffers>();
@@ -53,6 +69,7 @@ function eagleStepParts<S extends Sequence, H extends Sequence>(
   sequence: EagleSequence<S, H>,
   context: readonly number[],
   k: number,
+  leaves = 0,
 ) {
   const [t, h] = [model.target, model.head];
   if (!(t instanceof GpuModel) || !(h instanceof GpuModel) || t.gpu.device !== h.gpu.device) return undefined;
@@ -67,22 +84,32 @@ function eagleStepParts<S extends Sequence, H extends Sequence>(
   const fits =
     k >= 1 &&
     k <= MAX_DEVICE_DRAFTS &&
-    k + 1 <= t.maxBatch &&
+    leaves <= k &&
+    k + 1 + leaves <= t.maxBatch &&
     pending.length >= 1 &&
     pending.length <= h.maxBatch &&
     from + pending.length + k - 1 <= hs.capacity &&
-    computed + k + 1 <= ts.capacity &&
+    computed + k + 1 + leaves <= ts.capacity &&
     computed === context.length - 1;
   if (!fits) return undefined;
   const buffers = stepBuffers(t, h);
   const map = headBuffers(h, model.draftToTarget, buffers.drafts);
   const { queue } = t.gpu.device;
-  /** Appends to draft pass i the mapping of its id to the target's, into the list of drafts. */
+  /**
+   * Appends to draft pass i the mapping of its id to the target's, into the list of drafts; at
+   * a tree's depth (i < leaves), the runner-up's too, after the k drafts of the chain.
+   */
   const mapTo = (i: number) => {
-    queue.writeBuffer(map.params, 0, Uint32Array.of(i, 0, 0, 0)); // before the pass's submit, after the last's
+    // Before the pass's submit, after the last's.
+    queue.writeBuffer(map.params, 0, Uint32Array.of(i, 0, 0, 0));
+    if (i < leaves) queue.writeBuffer(map.leafParams, 0, Uint32Array.of(k + i, 0, 0, 0));
     return (encoder: GPUCommandEncoder) => {
       const pass = encoder.beginComputePass();
       map.kernel.encode(pass, map.bind);
+      if (i < leaves) {
+        map.runnerUp.encode(pass, map.runnerUpBind, 1);
+        map.kernel.encode(pass, map.leafBind);
+      }
       pass.end();
     };
   };
@@ -99,23 +126,27 @@ function eagleStepParts<S extends Sequence, H extends Sequence>(
 }
 
 /**
- * A greedy step of k drafts by `model`'s head on the GPU, where it fits (eagleStepParts);
- * otherwise undefined. Leaves the target's sequence one past the accepted tokens, as the usual
- * step does before its rollback.
+ * A greedy step of k drafts by `model`'s head on the GPU, where it fits (eagleStepParts), with
+ * a leaf beside each of the first `leaves` (a tree); otherwise undefined. Leaves the target's
+ * sequence past the accepted tokens, as the usual step does before its rollback.
  */
 export async function eagleStepOnDevice<S extends Sequence, H extends Sequence>(
   model: EagleTarget<S, H>,
   sequence: EagleSequence<S, H>,
   context: readonly number[],
   k: number,
+  leaves = 0,
 ): Promise<DeviceStep | undefined> {
-  const parts = eagleStepParts(model, sequence, context, k);
+  const parts = eagleStepParts(model, sequence, context, k, leaves);
   if (!parts) return undefined;
   const { t, h, ts, buffers, mapTo, recordDrafts } = parts;
+  const base = ts.length;
   return t.exclusive(() =>
     h.exclusive(async () => {
       recordDrafts('ids', mapTo);
-      const { accepted, next } = await verifyOnDevice(t, ts, buffers, context[context.length - 1], k);
+      const { accepted, next, leaf } = await verifyOnDevice(t, ts, buffers, context[context.length - 1], k, leaves);
+      // An accepted leaf's keys and values, in its slot after the chain's, move to its position.
+      if (leaf !== undefined) model.moveSlot(sequence, base + 1 + k + leaf, base + 1 + leaf);
       ts.tokens.set(accepted, context.length); // the CPU's record: the drafts were copied on the GPU
       return { accepted, next, drafted: k };
     }),
@@ -156,14 +187,37 @@ export async function eagleSampledStepOnDevice<S extends Sequence, H extends Seq
   );
 }
 
+/**
+ * Makes a target and head's device-step buffers and kernels at load (gpu-speculation.ts:
+ * `prepareDeviceSteps`), the head's own with them, so that the first step compiles nothing.
+ */
+export function prepareHeadSteps(target: GpuModel, head: GpuModel, draftToTarget: Uint32Array): void {
+  prepareDeviceSteps(target, head, draftToTarget);
+  headBuffers(head, draftToTarget, stepBuffers(target, head).drafts);
+}
+
 function headBuffers(head: GpuModel, draftToTarget: Uint32Array, drafts: GPUBuffer): HeadBuffers {
   let buffers = heads.get(head);
   if (!buffers) {
     const { device } = head.gpu;
     const params = createUniform(device, 16, 'draft map params');
+    const leafParams = createUniform(device, 16, 'leaf map params');
     const map = uploadBuffer(device, draftToTarget, STORAGE, 'd2t');
     const kernel = new DraftMapKernel(device);
-    buffers = { params, kernel, bind: kernel.bindAll([params, head.idsBuffer, map, drafts]) };
+    const oneRow = createUniform(device, 16, 'runner-up step');
+    device.queue.writeBuffer(oneRow, 0, Uint32Array.of(1, 0, 0, 0)); // kernels/step.ts: one token
+    const { vocabSize } = head.config;
+    const runnerUp = new ArgmaxKernel(device, vocabSize, 1, head.profile.rowWorkgroup, true);
+    buffers = {
+      params,
+      leafParams,
+      kernel,
+      bind: kernel.bindAll([params, head.idsBuffer, map, drafts]),
+      leafBind: kernel.bindAll([leafParams, head.idsBuffer, map, drafts]),
+      oneRow,
+      runnerUp,
+      runnerUpBind: runnerUp.bind({ step: oneRow, logits: head.logitsBuffer, ids: head.idsBuffer }),
+    };
     heads.set(head, buffers);
   }
   return buffers;

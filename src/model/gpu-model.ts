@@ -111,6 +111,8 @@ interface RecordedInput {
   fromGpu?: DeviceTokens & { count: number };
   /** An EAGLE head's hidden inputs: a row of d f32 values per token, from `offset` bytes. */
   hidden?: DeviceTokens;
+  /** A tree pass: the first `chain` tokens are the newest and its chain, the rest leaves (kernels/step.ts). */
+  chain?: number;
 }
 
 /** Token ids a pass reads from a GPU buffer (another pass's choices), at `offset` bytes. */

@@ -7,6 +7,11 @@
  * waits once, for the accepted count, the target's next token and the drafts. Plain greedy
  * speculation reads back after every draft step and the verify pass: k + 1 round trips.
  *
+ * A greedy step may verify a tree (speculative/tree.ts) where its source drafts one on the GPU
+ * (an EAGLE head: gpu-eagle-step.ts): the leaves follow the chain in the list of drafts, the
+ * target's tree pass reads them all, the kernel walks the tree as `acceptTree` does, and an
+ * accepted leaf's keys and values move to its position before the step returns.
+ *
  * The output is the same as the step on the CPU side: the kernels and the acceptance rule are
  * the same. Requests with logit rules, which count tokens on the CPU, take the other path.
  * Buffers and kernels are made once per (target, draft) pair, when it loads.
@@ -43,13 +48,18 @@ const RESULT_BYTES = (2 + MAX_DEVICE_DRAFTS) * 4;
 const TARGET_STATS_AT = MAX_DEVICE_DRAFTS;
 
 export interface DeviceStep {
-  /** The drafts the target accepted, in order. */
+  /** The drafts the target accepted, in order (a tree's: a prefix of the chain, and perhaps a leaf). */
   accepted: number[];
   /** The target's own token after them. */
   next: number;
-  /** Drafts proposed (accepted or not). */
+  /** Drafts proposed (accepted or not): a tree's chain. */
   drafted: number;
 }
+
+/** What the greedy acceptance kernel writes before the drafts: accepted, next, the accepted leaf (u32 each). */
+const VERDICT_WORDS = 3;
+/** accept_greedy.wgsl's mark of a step that took no leaf. */
+const NO_LEAF = 0xffffffff;
 
 class AcceptKernel extends ComputeKernel {
   constructor(device: GPUDevice) {
@@ -62,8 +72,8 @@ class AcceptKernel extends ComputeKernel {
 
 /** What a (target, draft) pair's device steps reuse: made on the first step. */
 export interface StepBuffers {
-  drafts: GPUBuffer; // (MAX_DEVICE_DRAFTS) u32
-  result: GPUBuffer; // accepted, next, then the drafts: (2 + MAX_DEVICE_DRAFTS) u32
+  drafts: GPUBuffer; // (2 MAX_DEVICE_DRAFTS) u32: the chain, then a tree's leaves
+  result: GPUBuffer; // the verdict (VERDICT_WORDS), then the drafts: u32
   readback: GPUBuffer;
   params: GPUBuffer;
   accept: AcceptKernel;
@@ -92,11 +102,12 @@ function perPair<T, A extends unknown[]>(
 
 export const stepBuffers = perPair((target): StepBuffers => {
   const { device } = target.gpu;
-  const drafts = createStorage(device, MAX_DEVICE_DRAFTS * 4, 'device step drafts');
-  const result = createStorage(device, (2 + MAX_DEVICE_DRAFTS) * 4, 'device step result');
+  const drafts = createStorage(device, 2 * MAX_DEVICE_DRAFTS * 4, 'device step drafts');
+  const resultBytes = (VERDICT_WORDS + 2 * MAX_DEVICE_DRAFTS) * 4;
+  const result = createStorage(device, resultBytes, 'device step result');
   const readback = device.createBuffer({
     label: 'device step readback',
-    size: (2 + MAX_DEVICE_DRAFTS) * 4,
+    size: resultBytes,
     usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
   });
   const params = createUniform(device, 16, 'device step params');
@@ -172,9 +183,10 @@ export async function greedyStepOnDevice<S extends Sequence, D extends Sequence>
 }
 
 /**
- * Records the target's verify pass over the newest token and the k drafts in `buffers.drafts`,
- * and the acceptance kernel after it, then waits once for the result (call inside the models'
- * `exclusive`).
+ * Records the target's verify pass over the newest token and the k drafts in `buffers.drafts`
+ * (a tree pass when `leaves` follow them there), and the acceptance kernel after it, then waits
+ * once for the result (call inside the models' `exclusive`). An accepted leaf's depth index
+ * comes back as `leaf`: its keys and values are still in its slot, after the chain's.
  */
 export async function verifyOnDevice(
   t: GpuModel,
@@ -182,25 +194,39 @@ export async function verifyOnDevice(
   buffers: StepBuffers,
   last: number,
   k: number,
-): Promise<{ accepted: number[]; next: number }> {
-  t.gpu.device.queue.writeBuffer(buffers.params, 0, Uint32Array.of(k, 0, 0, 0));
-  t.recordGreedy(ts, { tokens: [last], fromGpu: { buffer: buffers.drafts, offset: 0, count: k } }, k + 1, (encoder) => {
+  leaves = 0,
+): Promise<{ accepted: number[]; next: number; leaf?: number }> {
+  const drafts = k + leaves;
+  t.gpu.device.queue.writeBuffer(buffers.params, 0, Uint32Array.of(k, leaves, 0, 0));
+  const input = {
+    tokens: [last],
+    fromGpu: { buffer: buffers.drafts, offset: 0, count: drafts },
+    chain: leaves > 0 ? k + 1 : 0,
+  };
+  t.recordGreedy(ts, input, drafts + 1, (encoder) => {
     const pass = encoder.beginComputePass();
     buffers.accept.encode(pass, buffers.bind);
     pass.end();
-    encoder.copyBufferToBuffer(buffers.drafts, 0, buffers.result, 8, k * 4);
-    encoder.copyBufferToBuffer(buffers.result, 0, buffers.readback, 0, (2 + k) * 4);
+    encoder.copyBufferToBuffer(buffers.drafts, 0, buffers.result, VERDICT_WORDS * 4, drafts * 4);
+    encoder.copyBufferToBuffer(buffers.result, 0, buffers.readback, 0, (VERDICT_WORDS + drafts) * 4);
   });
-  const words = new Uint32Array(await t.readBack(buffers.readback, (2 + k) * 4));
-  const accepted = Array.from(words.subarray(2, 2 + Math.min(words[0], k)));
-  const next = words[1];
-  if (words[0] > k || next >= t.config.vocabSize || accepted.some((id) => id >= t.config.vocabSize)) {
+  const words = new Uint32Array(await t.readBack(buffers.readback, (VERDICT_WORDS + drafts) * 4));
+  const [count, next, leaf] = words;
+  const list = words.subarray(VERDICT_WORDS);
+  const tookLeaf = leaf !== NO_LEAF;
+  if (
+    count > k ||
+    (tookLeaf && (leaf >= leaves || count !== leaf + 1)) ||
+    next >= t.config.vocabSize ||
+    list.some((id) => id >= t.config.vocabSize)
+  ) {
     throw new InvalidLogitsError(
       'The model produced logits that are not numbers (NaN), so no token can be chosen: its weights may be ' +
         'damaged (load it again), or its activations overflow.',
     );
   }
-  return { accepted, next };
+  if (!tookLeaf) return { accepted: Array.from(list.subarray(0, count)), next };
+  return { accepted: [...list.subarray(0, leaf), list[k + leaf]], next, leaf };
 }
 
 /**

@@ -18,6 +18,7 @@ import { loadModelFolder, type ModelFolder } from '../loader/model-folder';
 import { type FileProgress, type ModelSource, readJson } from '../loader/source';
 import { checkVocabularies } from '../tokenizer/vocabulary';
 import { EagleTarget } from './eagle';
+import { prepareHeadSteps } from './gpu-eagle-step';
 import { GpuModel, type GpuModelOptions, type GpuSequence } from './gpu-model';
 import { prepareDeviceSteps } from './gpu-speculation';
 
@@ -80,7 +81,7 @@ export async function uploadPair(gpu: Gpu, folders: FolderPair, options: GpuMode
       const { config, weights, draftToTarget } = head.head;
       const model = await GpuModel.create(gpu, config, weights, { ...options, sharedEmbed: target.weights.embed });
       const eagle = new EagleTarget(target, model, draftToTarget);
-      prepareDeviceSteps(target, model, draftToTarget);
+      prepareHeadSteps(target, model, draftToTarget);
       const fingerprint = modelFingerprint(config, weights);
       return {
         target: { folder: folders.target, model: target },

@@ -30,6 +30,13 @@ export function argmax(logits: ArrayLike<number>, offset = 0, length = logits.le
   return best;
 }
 
+/** The highest of a row's logits but the one at `best` (an index in the row): the lowest index among ties. */
+export function runnerUp(logits: ArrayLike<number>, best: number, offset = 0, length = logits.length - offset): number {
+  let at = best === 0 ? 1 : 0;
+  for (let i = 0; i < length; i++) if (i !== best && logits[offset + i] > logits[offset + at]) at = i;
+  return at;
+}
+
 /** Probabilities over the vocabulary after temperature, top-k and top-p; zeros outside the kept set. */
 export function distribution(logits: ArrayLike<number>, params: SamplingParams, out?: Float64Array): Float64Array {
   const n = logits.length;

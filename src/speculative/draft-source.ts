@@ -56,11 +56,13 @@ export interface DraftSource {
    * Drafts k tokens and has `target` verify them greedily on the device in one go, when this
    * source and the target can (a draft model on the target's GPU); else undefined, and the
    * step is taken the usual way. Leaves both caches as `propose` and a verify pass would.
+   * `leaves`: a tree, as `DraftRequest.leaves` asks (a source that drafts no trees ignores it).
    */
   greedyStepOnDevice?<S extends Sequence>(
     target: { model: CausalLM<S>; sequence: S },
     context: readonly number[],
     k: number,
+    leaves?: number,
   ): Promise<DeviceStep | undefined>;
   /**
    * Draws k tokens on the device and has `target` run its verify pass and the acceptance rule

@@ -13,7 +13,7 @@ import type { EagleSequence, EagleTarget } from '../model/eagle';
 import { eagleSampledStepOnDevice, eagleStepOnDevice } from '../model/gpu-eagle-step';
 import type { DeviceStep, SampledDeviceStep, SampledStepOptions } from '../model/gpu-speculation';
 import type { Sequence } from '../model/types';
-import { argmax, distribution, sample } from '../sampling/sampling';
+import { argmax, distribution, runnerUp, sample } from '../sampling/sampling';
 import type { Draft, DraftRequest, DraftSource } from './draft-source';
 
 export class EagleDraftSource<S extends Sequence, H extends Sequence> implements DraftSource {
@@ -67,10 +67,18 @@ export class EagleDraftSource<S extends Sequence, H extends Sequence> implements
     return greedy ? { tokens, ...tree } : { tokens, probs, ...tree };
   }
 
-  /** A greedy step whole on the GPU, when target and head are GPU models (model/gpu-eagle-step.ts). */
-  async greedyStepOnDevice(_target: unknown, context: readonly number[], k: number): Promise<DeviceStep | undefined> {
+  /**
+   * A greedy step whole on the GPU, when target and head are GPU models (model/gpu-eagle-step.ts),
+   * with the head's runner-up as a leaf beside each of the first `leaves` drafts.
+   */
+  async greedyStepOnDevice(
+    _target: unknown,
+    context: readonly number[],
+    k: number,
+    leaves = 0,
+  ): Promise<DeviceStep | undefined> {
     const computed = this.sequence.target.length;
-    const step = await eagleStepOnDevice(this.model, this.sequence, context, k);
+    const step = await eagleStepOnDevice(this.model, this.sequence, context, k, leaves);
     if (step) {
       this.forwards += k;
       this.realPairs = computed;
@@ -103,13 +111,6 @@ export class EagleDraftSource<S extends Sequence, H extends Sequence> implements
     const keep = Math.min(this.realPairs, Math.max(0, length - 1));
     if (this.sequence.head.length > keep) this.sequence.head.truncate(keep);
   }
-}
-
-/** The highest of `logits` but the one at `best`. */
-function runnerUp(logits: Float32Array, best: number): number {
-  let at = best === 0 ? 1 : 0;
-  for (let i = 0; i < logits.length; i++) if (i !== best && logits[i] > logits[at]) at = i;
-  return at;
 }
 
 /** Rows of logits over the draft vocabulary as rows over the target's: -Infinity where no draft id maps. */

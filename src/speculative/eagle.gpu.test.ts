@@ -219,30 +219,42 @@ describe('an EAGLE head on the GPU', () => {
     },
   );
 
-  it('a greedy step whole on the GPU reads back once, and gives what the step through the CPU gives', async () => {
-    const target = model.target as GpuModel;
-    const head = model.head as GpuModel;
-    const generateWith = async (onDevice: boolean) => {
-      const sequence = model.createSequence(256);
-      const source = draftSource('eagle', undefined, { model, sequence });
-      if (!onDevice) source.greedyStepOnDevice = undefined; // every draft read back on its own
-      const before = target.readbacks + head.readbacks;
-      const { tokens, counts } = await speculativeGenerate(model, sequence, source, loadEagleGolden().prompt, {
-        maxTokens: 48,
-        sampling: GREEDY,
-        draftLength: 4,
-        fallback: false,
-      });
-      sequence.release();
-      return { tokens, counts, readbacks: target.readbacks + head.readbacks - before };
-    };
-    const device = await generateWith(true);
-    const cpu = await generateWith(false);
-    expect(device.tokens).toEqual(cpu.tokens);
-    // The prompt's token and one plain step, then one readback a speculative step.
-    expect(device.readbacks).toBe(2 + device.counts.steps);
-    expect(cpu.readbacks).toBeGreaterThan(2 + 4 * cpu.counts.steps);
-  });
+  it.each([
+    ['a chain', 0],
+    ['a tree of 3 leaves', 3],
+  ])(
+    'a greedy step whole on the GPU reads back once, and gives what the step through the CPU gives: %s',
+    async (_, tree) => {
+      const target = model.target as GpuModel;
+      const head = model.head as GpuModel;
+      const generateWith = async (onDevice: boolean) => {
+        const { model: counting, taken } = countingLeaves(model);
+        const sequence = counting.createSequence(256);
+        const source = draftSource('eagle', undefined, { model: counting, sequence });
+        if (!onDevice) source.greedyStepOnDevice = undefined; // every draft read back on its own
+        const before = target.readbacks + head.readbacks;
+        const { tokens, counts } = await speculativeGenerate(counting, sequence, source, loadEagleGolden().prompt, {
+          maxTokens: 48,
+          sampling: GREEDY,
+          draftLength: 4,
+          fallback: false,
+          tree,
+        });
+        sequence.release();
+        return { tokens, counts, leaves: taken(), readbacks: target.readbacks + head.readbacks - before };
+      };
+      const device = await generateWith(true);
+      const cpu = await generateWith(false);
+      expect(device.tokens).toEqual(cpu.tokens);
+      // The same drafts, leaves and verdicts, step by step.
+      expect(device.counts.accepted).toEqual(cpu.counts.accepted);
+      expect(device.leaves).toBe(cpu.leaves);
+      if (tree > 0) expect(device.leaves).toBeGreaterThan(0);
+      // The prompt's token and one plain step, then one readback a speculative step.
+      expect(device.readbacks).toBe(2 + device.counts.steps);
+      expect(cpu.readbacks).toBeGreaterThan(2 + 4 * cpu.counts.steps);
+    },
+  );
 
   it('a sampled step whole on the GPU reads back once, reproducibly for a seed', async () => {
     const target = model.target as GpuModel;

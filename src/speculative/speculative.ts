@@ -242,15 +242,20 @@ export async function speculativeGenerate<S extends Sequence>(
     const k = Math.min(policy.k, maxTokens - out.length - 1);
     const base = sequence.length;
     const contextLength = context.length;
+    // Leaves only where the tree pass has room in the cache.
+    const room = sequence.capacity - sequence.length - 1 - k;
+    const treePass = greedy ? target.greedyTree : target.forwardTree;
+    const leaves = logprobs === undefined && treePass ? Math.min(options.tree ?? 0, k, room) : 0;
     // A step on the device when the source can take one (drafts and verify with one readback,
-    // and for greedy the acceptance too); else the draft comes back to the CPU and is verified here.
-    const deviceStep = speculating && k >= 1 && !(options.tree ?? 0);
+    // and for greedy the acceptance too, of a tree as well); else the draft comes back to the CPU
+    // and is verified here.
+    const deviceStep = speculating && k >= 1;
     const onDevice =
       deviceStep && greedy && logprobs === undefined
-        ? await source.greedyStepOnDevice?.({ model: target, sequence }, context, k)
+        ? await source.greedyStepOnDevice?.({ model: target, sequence }, context, k, leaves)
         : undefined;
     const sampledOnDevice =
-      deviceStep && !greedy
+      deviceStep && !greedy && !(options.tree ?? 0)
         ? await source.sampledStepOnDevice?.({ model: target, sequence }, context, k, {
             sampling,
             rng,
@@ -268,10 +273,6 @@ export async function speculativeGenerate<S extends Sequence>(
     } else if (sampledOnDevice) {
       step = acceptOnDevice(sampledOnDevice);
     } else {
-      // Leaves only where the tree pass has room in the cache.
-      const room = sequence.capacity - sequence.length - 1 - k;
-      const treePass = greedy ? target.greedyTree : target.forwardTree;
-      const leaves = logprobs === undefined && treePass ? Math.min(options.tree ?? 0, k, room) : 0;
       const draft = speculating
         ? await source.propose(context, { k, minConfidence: policy.minConfidence, sampling, rng, leaves })
         : { tokens: [] };
