@@ -2,9 +2,10 @@
  * Tree verification: a draft is a chain of k tokens and, at its first depths, a second
  * candidate there as a leaf beside the chain (SpecInfer's and EAGLE's token trees, in the shape
  * of a chain with one alternative a depth): greedy, the draft's runner-up; sampling, a second
- * draw, which speculative.ts verifies with SpecInfer's rule (acceptance.ts). Greedy below. The target verifies the whole tree in one
- * pass (`CausalLM.greedyTree`): the newest token and the chain as usual, then each leaf at the
- * position of the chain token it stands beside, seeing the chain before it and itself.
+ * draw, which speculative.ts verifies with SpecInfer's rule (acceptance.ts). Greedy below. The
+ * target verifies the whole tree in one pass (`CausalLM.greedyTree`): the newest token and the
+ * chain as usual, then each leaf at the position of the chain token it stands beside, seeing
+ * the chain before it and itself.
  *
  *   tokens: [newest, c1, ..., ck, a1, ..., aw]      rows: the target's argmax after each
  *
@@ -13,6 +14,8 @@
  * (its own row) is the next token; or neither, and it is the next token. When a leaf is taken,
  * its keys and values move from their slot to its position (`moveSlot`). Each accepted token is
  * the target's own choice after the ones before it, so the output is plain greedy decoding's.
+ * An EAGLE head on the GPU drafts and walks a greedy tree there (model/gpu-eagle-step.ts,
+ * accept_greedy.wgsl), with one readback a step.
  */
 
 export interface TreeDraft {
