@@ -3,6 +3,7 @@
 reads (it never unpickles files), in the same folder beside config.json:
 
     python3 scripts/eagle-convert.py path/to/EAGLE3-LLaMA3.1-Instruct-8B
+    python3 scripts/eagle-convert.py path/to/EAGLE-LLaMA3-Instruct-8B      # EAGLE-1 heads alike
 
 Tensors keep their names, shapes and dtypes (d2t stays int64, t2d bool); nothing is computed.
 Needs PyTorch (Debian: apt-get install python3-torch).

@@ -29,8 +29,9 @@ export const USAGE = `Usage: npx tandem generate --target <model dir|model id> -
   --top-k K           keep the K most likely tokens (default 0: off)
   --seed S            seed for sampling (default 0)
   --draft DIR|ID|ngram|none
-                      speculative decoding with a draft model (folder or id) or an EAGLE-3 head
-                      (a folder whose config.json says LlamaForCausalLMEagle3), prompt lookup, or none
+                      speculative decoding with a draft model (folder or id) or an EAGLE head
+                      (EAGLE-3: config.json says LlamaForCausalLMEagle3; EAGLE-1: a one-layer
+                      Llama config without a tokenizer), prompt lookup, or none
   --draft-len K|auto  tokens drafted per step (default auto)
   --draft-tree W      verify a token tree, a second candidate beside each of the draft's first
                       W tokens (default 0: a chain; an EAGLE head proposes them)

@@ -98,11 +98,14 @@ export interface ModelConfig {
   /** Keys of config.json that no decision below covers: the engine warns about them. */
   unknownKeys: string[];
   /**
-   * An EAGLE draft head (loader/eagle.ts): its one layer's residual stream starts from a hidden
-   * state given with each token (the target's features, or the head's own last one) instead of
-   * the embedding, and its q, k and v read [rmsnorm(embedding) w_in; rmsnorm(hidden) w_hidden].
+   * An EAGLE draft head (loader/eagle.ts): its one layer reads a hidden state given with each
+   * token (the target's features, or the head's own last one) beside the token's embedding.
+   * 'eagle3': the residual stream starts from the hidden state, and q, k and v read
+   * [rmsnorm(embedding) w_in; rmsnorm(hidden) w_hidden]. 'eagle1' (EAGLE-1 and EAGLE-2 heads):
+   * it starts from fc([embedding; hidden]) + b, the layer has no input norm, and the logits are
+   * the target's LM head over its last state, with no final norm.
    */
-  hiddenInput?: boolean;
+  hiddenInput?: 'eagle3' | 'eagle1';
 }
 
 /**

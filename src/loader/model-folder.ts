@@ -46,7 +46,7 @@ export async function loadConfig(source: ModelSource): Promise<ModelConfig> {
   const json = await readJson(source, 'config.json', ModelConfigError);
   if (isEagleConfig(json)) {
     throw new UnsupportedArchitectureError(
-      `${source.name} holds an EAGLE-3 draft head, not a model: load it as the draft of the target it was made for.`,
+      `${source.name} holds an EAGLE draft head, not a model: load it as the draft of the target it was made for.`,
     );
   }
   return parseModelConfig(json, `${source.name}/config.json`);

@@ -2,8 +2,9 @@
  * A target model with its EAGLE draft head (loader/eagle.ts), as one CausalLM: generation, the
  * prefix cache and the prefix store see a target whose sequences carry the head's state too.
  *
- * The target exports features: every pass writes, for each position it computes, the inputs of
- * the head's three layers projected by the head's fc (d values) beside its KV cache. The head's
+ * The target exports features: every pass writes, for each position it computes, d values beside
+ * its KV cache: the inputs of the head's three layers projected by the head's fc (EAGLE-3), or
+ * its last state after its final norm (EAGLE-1). The head's
  * pair at position t is (features of t, token at t + 1), so it can run a position only once the
  * token after it is known: its cache lags the target's by at least one position, and it catches
  * up when it drafts (speculative/eagle-draft.ts). A truncation cuts both; since the features of
@@ -17,7 +18,7 @@
 import type { ModelConfig } from '../loader/config';
 import type { EagleHead } from '../loader/eagle';
 import type { ModelWeights } from '../loader/weights';
-import { type HiddenInput, ReferenceModel, type ReferenceSequence } from '../ref/model';
+import { type FeatureExport, type HiddenInput, ReferenceModel, type ReferenceSequence } from '../ref/model';
 import type { SamplingParams } from '../sampling/sampling';
 import type { CausalLM, Rows, Sequence } from './types';
 
@@ -140,14 +141,23 @@ export class EagleTarget<S extends Sequence, H extends Sequence> implements Caus
   }
 }
 
+/**
+ * What a target exports for `head`: EAGLE-3, the inputs of its layers projected by the head's
+ * fc; EAGLE-1, its last state after its final norm (the head applies its fc itself).
+ */
+export function featureExport(head: EagleHead): FeatureExport {
+  if (head.layout === 'eagle1') return { normedOutput: true };
+  const fc = head.weights.get('fc.weight');
+  if (!fc) throw new Error("the head's fc is missing");
+  return { layers: head.layerIds, fc };
+}
+
 /** A target and its EAGLE head on the reference model: the target built to export the head's features. */
 export function referenceEagle(
   target: { config: ModelConfig; weights: ModelWeights },
   head: EagleHead,
 ): EagleTarget<ReferenceSequence, ReferenceSequence> {
-  const fc = head.weights.get('fc.weight');
-  if (!fc) throw new Error("the head's fc is missing");
-  const model = new ReferenceModel(target.config, target.weights, { features: { layers: head.layerIds, fc } });
+  const model = new ReferenceModel(target.config, target.weights, { features: featureExport(head) });
   return new EagleTarget(model, new ReferenceModel(head.config, head.weights), head.draftToTarget);
 }
 

@@ -18,9 +18,10 @@
  * Llama layer is 5 dispatches; prefill steps keep the norms' own dispatches. The q|k|v step
  * and attention read a sequence's KV cache: their bind groups are made with each sequence.
  *
- * An EAGLE head's layer (config.hiddenInput) starts from a hidden state in x and reads the
+ * An EAGLE-3 head's layer (config.hiddenInput) starts from a hidden state in x and reads the
  * token's embedding beside it: normed = [rmsnorm(embedded) w_in; rmsnorm(x) w_hidden], (B, 2d),
- * two dispatches whose rows interleave, and q|k|v read 2d values a token.
+ * two dispatches whose rows interleave, and q|k|v read 2d values a token. An EAGLE-1 head's
+ * layer has no input norm: q|k|v read x itself (its fc's output: gpu-model.ts).
  */
 
 import type { Gpu } from '../gpu/device';
@@ -68,7 +69,7 @@ export class LayerKernels {
     this.norm = new RmsNormKernel(device, d, eps, profile.rowWorkgroup);
     if (config.sandwichNorms) this.normAdd = new RmsNormKernel(device, d, eps, profile.rowWorkgroup, true);
     if (config.qkNorm) this.qkNormRope = new QkNormRopeKernel(device, this.heads, eps, profile.rowWorkgroup, kv);
-    if (config.hiddenInput) {
+    if (config.hiddenInput === 'eagle3') {
       const into = (offset: number) =>
         new RmsNormKernel(device, d, eps, profile.rowWorkgroup, false, { stride: 2 * d, offset });
       this.hiddenInputNorms = [into(0), into(d)];
@@ -145,8 +146,8 @@ interface Norm {
 }
 
 export class GpuLayer {
-  /** The norm before attention, or an EAGLE head's two (embedding, then hidden state). */
-  private readonly inputNorm: GPUBindGroup | [GPUBindGroup, GPUBindGroup];
+  /** The norm before attention, or an EAGLE-3 head's two (embedding, then hidden state); none in an EAGLE-1 head. */
+  private readonly inputNorm?: GPUBindGroup | [GPUBindGroup, GPUBindGroup];
   private readonly mlpNorm: GPUBindGroup;
   private readonly qkv: LinearLayer;
   /** With per-head q/k norms: the projection's own bind groups (it stores to act.qkv). */
@@ -159,6 +160,7 @@ export class GpuLayer {
   private readonly attention: AttentionKernel;
   /** What the q|k|v projection normalises itself where its norm is fused: x and the norm's weight. */
   private readonly inputNormOf?: Norm;
+  private readonly qkvInput: GPUBuffer;
 
   constructor(
     private readonly kernels: LayerKernels,
@@ -179,18 +181,20 @@ export class GpuLayer {
       return { layer, binds: layer.bind({ step, weight: m.parts, bias: bias ?? zeros, x, y, norm }) };
     };
     const { hiddenInputNorms: pair } = kernels;
-    // An EAGLE head's attention reads two norms side by side, which stay dispatches of their own.
-    this.inputNormOf = pair && w.hiddenNorm ? undefined : { x: act.x, weight: w.inputNorm };
-    this.inputNorm =
-      pair && w.hiddenNorm && act.embedded
-        ? [
-            pair[0].bind({ step, weight: w.inputNorm, x: act.embedded, out: act.normed }),
-            pair[1].bind({ step, weight: w.hiddenNorm, x: act.x, out: act.normed }),
-          ]
-        : norm.bind({ step, weight: w.inputNorm, x: act.x, out: act.normed });
+    // An EAGLE-3 head's attention reads two norms side by side, which stay dispatches of their own.
+    const { inputNorm } = w;
+    this.inputNormOf = inputNorm && !(pair && w.hiddenNorm) ? { x: act.x, weight: inputNorm } : undefined;
+    if (inputNorm && pair && w.hiddenNorm && act.embedded) {
+      this.inputNorm = [
+        pair[0].bind({ step, weight: inputNorm, x: act.embedded, out: act.normed }),
+        pair[1].bind({ step, weight: w.hiddenNorm, x: act.x, out: act.normed }),
+      ];
+    } else if (inputNorm) this.inputNorm = norm.bind({ step, weight: inputNorm, x: act.x, out: act.normed });
+    /** What q|k|v read: the norm's output, or (no input norm) x itself. */
+    this.qkvInput = inputNorm ? act.normed : act.x;
     this.mlpNorm = norm.bind({ step, weight: w.mlpNorm, x: act.x, out: act.normed });
     if (config.qkNorm && act.qkv) {
-      const { layer, binds } = bound(w.qkv, { kind: 'store' }, act.normed, act.qkv, w.qkvBias, this.inputNormOf);
+      const { layer, binds } = bound(w.qkv, { kind: 'store' }, this.qkvInput, act.qkv, w.qkvBias, this.inputNormOf);
       this.qkv = layer;
       this.qkvStore = binds;
     } else {
@@ -231,7 +235,7 @@ export class GpuLayer {
       step,
       weight: w.qkv.parts,
       bias: w.qkvBias ?? this.zeros,
-      x: act.normed,
+      x: this.qkvInput,
       y: act.q,
       rope: { cos: rope.cos, sin: rope.sin, kCache, vCache },
       norm: this.inputNormOf,
@@ -248,7 +252,9 @@ export class GpuLayer {
     if (Array.isArray(this.inputNorm) && hiddenInputNorms) {
       hiddenInputNorms[0].encode(pass, this.inputNorm[0], n);
       hiddenInputNorms[1].encode(pass, this.inputNorm[1], n);
-    } else if (!Array.isArray(this.inputNorm) && !this.qkv.readsNorm(n)) norm.encode(pass, this.inputNorm, n);
+    } else if (this.inputNorm && !Array.isArray(this.inputNorm) && !this.qkv.readsNorm(n)) {
+      norm.encode(pass, this.inputNorm, n);
+    }
     if (Array.isArray(binds.qkv)) this.qkv.encode(pass, binds.qkv, n);
     else if (this.qkvStore && qkNormRope) {
       this.qkv.encode(pass, this.qkvStore, n);

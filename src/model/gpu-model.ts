@@ -17,9 +17,11 @@
  *   ids = argmax(logits), or a draw
  *
  * EAGLE (model/eagle.ts): a target built with `features` also gathers the inputs of three
- * layers, [a; b; c] (B, 3d), projects them by the head's fc and copies the (B, d) rows to its
- * sequence's features at their positions; a head (config.hiddenInput) starts x from hidden
- * rows copied in (`forwardHidden`), and keeps its last row of x for its next step.
+ * layers, [a; b; c] (B, 3d), projects them by the head's fc (EAGLE-3) or normalises its last
+ * state as its LM head does (EAGLE-1), and copies the (B, d) rows to its sequence's features
+ * at their positions; a head (config.hiddenInput) starts x from hidden rows copied in
+ * (`forwardHidden`; EAGLE-1: x = fc([embedding; hidden]) + b), and keeps its last row of x for
+ * its next step.
  */
 
 import { GPUDeviceLostError, GPUOutOfMemoryError, InvalidLogitsError } from '../errors';
@@ -40,8 +42,8 @@ import {
 import { type KernelProfile, kernelProfile } from '../kernels/profile';
 import { StepUniform } from '../kernels/step';
 import type { ModelConfig } from '../loader/config';
-import type { ModelWeights, WeightTensor } from '../loader/weights';
-import type { HiddenInput } from '../ref/model';
+import type { ModelWeights } from '../loader/weights';
+import type { FeatureExport, HiddenInput } from '../ref/model';
 import { ropeTables } from '../ref/rope';
 import { hasRules, type LogitRules } from '../sampling/logit-rules';
 import type { SamplingParams } from '../sampling/sampling';
@@ -75,10 +77,12 @@ export interface GpuModelOptions {
    * larger), f32 for smaller ones.
    */
   kvCache?: KvFormat;
-  /** Export an EAGLE head's features: the inputs of these layers, projected by its fc (d, 3d). */
-  features?: { layers: number[]; fc: WeightTensor };
+  /** Export an EAGLE head's features (ref/model.ts: `FeatureExport`). */
+  features?: FeatureExport;
   /** An EAGLE head's target's uploaded embedding, which the head embeds with. */
   sharedEmbed?: GpuMatrix;
+  /** An EAGLE-1 head's target's uploaded LM head, which gives the head's logits. */
+  sharedHead?: GpuMatrix;
 }
 
 /** A token's f32 KV cache at or above which a model's caches default to f16. */
@@ -98,8 +102,8 @@ interface Activations extends LayerActivations {
   idsReadback: GPUBuffer; // (B) u32, MAP_READ
   logitsReadback: GPUBuffer; // (B, vocab), MAP_READ
   slot: GPUBuffer; // one position's keys and values, every layer, and its features: moveSlot's stop on the way
-  captured?: GPUBuffer; // (B, 3d): the inputs of the layers an EAGLE head reads
-  features?: GPUBuffer; // (B, d): those, projected by the head's fc
+  captured?: GPUBuffer; // (B, 3d): the inputs of the layers an EAGLE-3 head reads
+  features?: GPUBuffer; // (B, d): those, projected by the head's fc; or x after the final norm (EAGLE-1)
 }
 
 /** What a pass's head computes per row: logits only, or an id too (the argmax, or a draw). */
@@ -253,17 +257,27 @@ export class GpuModel implements CausalLM<GpuSequence> {
   private waiting = 0;
   private waitStarted = 0;
   private readonly layers: GpuLayer[];
-  private readonly finalNormBind: GPUBindGroup;
+  private readonly finalNormBind?: GPUBindGroup;
   private readonly head: { layer: LinearLayer; binds: GPUBindGroup[][] };
   private readonly softcap?: { kernel: SoftcapKernel; bind: GPUBindGroup };
   private readonly argmaxBind: GPUBindGroup[];
   private readonly sampleBind: GPUBindGroup;
   /** One pair of tables for each of the config's RoPEs: (maxContext, hd/2) each. */
   private readonly ropes: { cos: GPUBuffer; sin: GPUBuffer }[];
-  /** A target's EAGLE export: before layer l, each of its `capture` columns; after the last, fc. */
+  /**
+   * A target's EAGLE export: before layer l, each of its `capture` columns, and after the last,
+   * fc (EAGLE-3); or after the last, the final norm of every row (`normed`, EAGLE-1).
+   */
   private readonly exported?: {
     capture: { layer: number; kernel: ColumnsKernel; bind: GPUBindGroup }[];
-    fc: { layer: LinearLayer; binds: GPUBindGroup[][]; matrix: GpuMatrix };
+    fc?: { layer: LinearLayer; binds: GPUBindGroup[][]; matrix: GpuMatrix };
+    normed?: GPUBindGroup;
+  };
+  /** An EAGLE-1 head's first projection: [embedding; hidden] side by side in `normed`, then fc into x. */
+  private readonly inputFc?: {
+    columns: { kernel: ColumnsKernel; bind: GPUBindGroup }[];
+    layer: LinearLayer;
+    binds: GPUBindGroup[][];
   };
 
   private constructor(
@@ -291,13 +305,15 @@ export class GpuModel implements CausalLM<GpuSequence> {
     const f32 = (count: number, label: string) => createStorage(device, count * 4, label);
     const readback = (count: number, label: string) =>
       device.createBuffer({ label, size: count * 4, usage: 0x01 | 0x08 }); // MAP_READ | COPY_DST
-    const hiddenInput = config.hiddenInput === true;
+    const hiddenInput = config.hiddenInput !== undefined;
+    const captures = options.features !== undefined && 'fc' in options.features;
     this.act = {
       tokens: f32(B, 'tokens'),
       x: f32(B * d, 'x'),
       normed: f32(B * d * (hiddenInput ? 2 : 1), 'normed'),
       ...(hiddenInput ? { embedded: f32(B * d, 'embedded') } : {}),
-      ...(options.features ? { captured: f32(B * 3 * d, 'captured'), features: f32(B * d, 'features') } : {}),
+      ...(captures ? { captured: f32(B * 3 * d, 'captured') } : {}),
+      ...(options.features ? { features: f32(B * d, 'features') } : {}),
       ...(config.qkNorm ? { qkv: f32(B * (nh + 2 * nkv) * hd, 'qkv') } : {}),
       q: f32(B * nh * hd, 'q'),
       attn: f32(B * nh * hd, 'attn'),
@@ -340,38 +356,49 @@ export class GpuModel implements CausalLM<GpuSequence> {
     this.layers = weights.layers.map(
       (w, l) => new GpuLayer(this.kernels, config, l, w, act, step, weights.zeros, this.ropes[config.layers[l].rope]),
     );
-    if (options.features && act.captured && act.features) {
-      const capture = options.features.layers.map((layer, i) => {
+    const { features } = options;
+    if (features && 'fc' in features && act.captured && act.features) {
+      const capture = features.layers.map((layer, i) => {
         const kernel = new ColumnsKernel(device, d, { stride: 3 * d, offset: i * d });
         return { layer, kernel, bind: kernel.bind({ step, x: act.x, out: act.captured as GPUBuffer }) };
       });
-      const matrix = uploadMatrix(gpu, 'fc.weight (EAGLE)', options.features.fc);
+      const matrix = uploadMatrix(gpu, 'fc.weight (EAGLE)', features.fc);
       const layer = this.kernels.linear(matrix, { kind: 'store' });
       const binds = layer.bind({ step, weight: matrix.parts, bias: weights.zeros, x: act.captured, y: act.features });
       this.exported = { capture, fc: { layer, binds, matrix } };
+    } else if (features && act.features && weights.finalNorm) {
+      const normed = this.kernels.norm.bind({ step, weight: weights.finalNorm, x: act.x, out: act.features });
+      this.exported = { capture: [], normed };
+    }
+    if (weights.inputFc && act.embedded) {
+      const { matrix, bias } = weights.inputFc;
+      const columns = [act.embedded, act.x].map((x, i) => {
+        const kernel = new ColumnsKernel(device, d, { stride: 2 * d, offset: i * d });
+        return { kernel, bind: kernel.bind({ step, x, out: act.normed }) };
+      });
+      const layer = this.kernels.linear(matrix, { kind: 'store' });
+      const binds = layer.bind({ step, weight: matrix.parts, bias: bias ?? weights.zeros, x: act.normed, y: act.x });
+      this.inputFc = { columns, layer, binds };
     }
     this.scratchBytes =
       [...Object.values(this.act), ...this.ropes.flatMap((r) => [r.cos, r.sin])].reduce((sum, b) => sum + b.size, 0) +
       this.argmax.bytes +
       this.kernels.bytes;
     const headStep = this.headStep.buffer;
-    this.finalNormBind = this.kernels.norm.bind({
-      step: headStep,
-      weight: weights.finalNorm,
-      x: act.headIn,
-      out: act.normed,
-    });
+    const { finalNorm } = weights; // none in an EAGLE-1 head: its LM head reads x
+    this.finalNormBind =
+      finalNorm && this.kernels.norm.bind({ step: headStep, weight: finalNorm, x: act.headIn, out: act.normed });
     // The final norm runs as the head's prologue where the profile folds norms (decode and verify).
-    const head = this.kernels.linear(weights.lmHead, { kind: 'store' }, true);
+    const head = this.kernels.linear(weights.lmHead, { kind: 'store' }, finalNorm !== undefined);
     this.head = {
       layer: head,
       binds: head.bind({
         step: headStep,
         weight: weights.lmHead.parts,
         bias: weights.zeros,
-        x: act.normed,
+        x: finalNorm ? act.normed : act.headIn,
         y: act.logits,
-        norm: { x: act.headIn, weight: weights.finalNorm },
+        norm: finalNorm && { x: act.headIn, weight: finalNorm },
       }),
     };
     if (config.finalSoftcap !== null) {
@@ -389,7 +416,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
 
   /** Uploads `weights` and builds the model on them; `destroy` frees them. */
   static async create(gpu: Gpu, config: ModelConfig, weights: ModelWeights, options: GpuModelOptions = {}) {
-    const shared = { embed: options.sharedEmbed };
+    const shared = { embed: options.sharedEmbed, lmHead: options.sharedHead };
     return GpuModel.build(gpu, config, () => uploadWeights(gpu, config, weights, shared), options, true);
   }
 
@@ -628,7 +655,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
     if (n === 0 || n > this.maxBatch || rows > n)
       throw new RangeError(`a recorded pass takes 1 to ${this.maxBatch} tokens`);
     if (sequence.length + n > sequence.capacity) throw new RangeError('the pass would overflow the sequence');
-    if ((input.hidden !== undefined) !== (this.config.hiddenInput === true)) {
+    if ((input.hidden !== undefined) !== (this.config.hiddenInput !== undefined)) {
       throw new Error('an EAGLE head runs with hidden inputs, and only a head does');
     }
     const pass = { n, headRows: rows, want, ...input };
@@ -766,7 +793,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
   ): Promise<PassOutput> {
     this.gpu.assertHealthy();
     if (sequence.model !== this) throw new Error('this sequence belongs to another model');
-    if ((hidden !== undefined) !== (this.config.hiddenInput === true)) {
+    if ((hidden !== undefined) !== (this.config.hiddenInput !== undefined)) {
       throw new Error('an EAGLE head runs with hidden inputs, and only a head does');
     }
     if (hidden === 'own' && tokens.length !== 1) throw new RangeError('the head feeds itself one token at a time');
@@ -880,6 +907,10 @@ export class GpuModel implements CausalLM<GpuSequence> {
     if (pass.hidden) encoder.copyBufferToBuffer(pass.hidden.buffer, pass.hidden.offset, act.x, 0, n * d * 4);
     let compute = this.beginPass(encoder);
     for (const { kernel, bind } of this.embed) kernel.encode(compute, bind, n);
+    if (this.inputFc) {
+      for (const { kernel, bind } of this.inputFc.columns) kernel.encode(compute, bind, n);
+      this.inputFc.layer.encode(compute, this.inputFc.binds, n);
+    }
     const layers = this.layers.length;
     const layersPerBuffer = Math.ceil(layers / this.profile.commandBuffers);
     for (let l = 0; l < layers; l++) {
@@ -895,7 +926,8 @@ export class GpuModel implements CausalLM<GpuSequence> {
       }
       this.layers[l].encode(compute, sequence.binds[l], n, sequence.length, (pass.chain ?? 0) > 0);
     }
-    if (this.exported) this.exported.fc.layer.encode(compute, this.exported.fc.binds, n);
+    if (this.exported?.fc) this.exported.fc.layer.encode(compute, this.exported.fc.binds, n);
+    if (this.exported?.normed) this.kernels.norm.encode(compute, this.exported.normed, n);
     compute.end();
     const { features, hidden } = sequence.extra;
     if (features && act.features)
@@ -904,7 +936,9 @@ export class GpuModel implements CausalLM<GpuSequence> {
     if (headRows > 0) {
       encoder.copyBufferToBuffer(act.x, (n - headRows) * d * 4, act.headIn, 0, headRows * d * 4);
       compute = this.beginPass(encoder);
-      if (!this.head.layer.readsNorm(headRows)) this.kernels.norm.encode(compute, this.finalNormBind, headRows);
+      if (this.finalNormBind && !this.head.layer.readsNorm(headRows)) {
+        this.kernels.norm.encode(compute, this.finalNormBind, headRows);
+      }
       this.head.layer.encode(compute, this.head.binds, headRows);
       if (this.softcap) this.softcap.kernel.encode(compute, this.softcap.bind, headRows);
       if (sequence.rules?.active) {
@@ -947,7 +981,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
     const beforeLayers = count;
     for (let l = 0; l < this.layers.length; l++) this.layers[l].encode(counter, sequence.binds[l], n, sequence.length);
     const perLayer = (count - beforeLayers) / this.layers.length;
-    if (!this.head.layer.readsNorm(1)) this.kernels.norm.encode(counter, this.finalNormBind, 1);
+    if (this.finalNormBind && !this.head.layer.readsNorm(1)) this.kernels.norm.encode(counter, this.finalNormBind, 1);
     this.head.layer.encode(counter, this.head.binds, 1);
     if (this.softcap) this.softcap.kernel.encode(counter, this.softcap.bind, 1);
     this.argmax.encode(counter, this.argmaxBind, 1);
@@ -984,7 +1018,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
   /** Frees the activations, and the weights if this model uploaded them (sequences are freed with their own `release`). */
   destroy(): void {
     for (const buffer of Object.values(this.act)) buffer.destroy();
-    if (this.exported) for (const buffer of this.exported.fc.matrix.parts) buffer.destroy();
+    for (const buffer of this.exported?.fc?.matrix.parts ?? []) buffer.destroy();
     this.step.buffer.destroy();
     this.headStep.buffer.destroy();
     this.samplingParams.destroy();

@@ -30,7 +30,7 @@ export interface GpuMatrix {
 }
 
 export interface GpuLayerWeights {
-  inputNorm: GPUBuffer; // (d) f32; Gemma's norms hold 1 + w
+  inputNorm?: GPUBuffer; // (d) f32; Gemma's norms hold 1 + w. None in an EAGLE-1 head
   hiddenNorm?: GPUBuffer; // (d) f32: an EAGLE head's norm of its hidden input
   qkv: GpuMatrix; // ((nh + 2 nkv) hd, d)
   qkvBias?: GPUBuffer; // ((nh + 2 nkv) hd) f32
@@ -50,12 +50,16 @@ export interface GpuLayerWeights {
 export interface GpuWeights {
   embed: GpuMatrix; // (vocab, d)
   layers: GpuLayerWeights[];
-  finalNorm: GPUBuffer; // (d) f32
+  finalNorm?: GPUBuffer; // (d) f32; none in an EAGLE-1 head
   lmHead: GpuMatrix; // (vocab, d), the embedding buffer when tied
+  /** An EAGLE-1 head's first projection, x = fc([embedding; hidden]) + b: (d, 2d), and (d). */
+  inputFc?: { matrix: GpuMatrix; bias?: GPUBuffer };
   zeros: GPUBuffer; // the bias of layers that have none: max(rows) f32 zeros
   bytes: number;
   /** The embedding belongs to another model's weights (an EAGLE head embeds with its target's table). */
   sharedEmbed?: boolean;
+  /** So does the LM head (an EAGLE-1 head's logits are its target's LM head's). */
+  sharedHead?: boolean;
 }
 
 /** The most bytes one buffer the kernels bind may hold on this adapter. */
@@ -87,13 +91,14 @@ interface MatrixPlan {
 
 /**
  * Uploads `weights` for a model of `config`. An EAGLE head (config.hiddenInput) passes its
- * target's uploaded embedding as `shared.embed`: the table is not uploaded twice.
+ * target's uploaded embedding as `shared.embed`, and an EAGLE-1 head its LM head as
+ * `shared.lmHead`: no table is uploaded twice.
  */
 export function uploadWeights(
   gpu: Gpu,
   config: ModelConfig,
   weights: ModelWeights,
-  shared: { embed?: GpuMatrix } = {},
+  shared: { embed?: GpuMatrix; lmHead?: GpuMatrix } = {},
 ): GpuWeights {
   const { device } = gpu;
   const get = (name: string) => weights.get(name) as WeightTensor;
@@ -104,9 +109,11 @@ export function uploadWeights(
     embed: shared.embed
       ? undefined
       : { label: 'model.embed_tokens.weight', parts: [get('model.embed_tokens.weight')], splits: true },
-    lmHead: config.tieWordEmbeddings
-      ? undefined
-      : { label: 'lm_head.weight', parts: [get('lm_head.weight')], splits: true },
+    lmHead:
+      config.tieWordEmbeddings || shared.lmHead
+        ? undefined
+        : { label: 'lm_head.weight', parts: [get('lm_head.weight')], splits: true },
+    inputFc: config.hiddenInput === 'eagle1' ? { label: 'fc.weight', parts: [get('fc.weight')] } : undefined,
     layers: Array.from({ length: config.numLayers }, (_, l) => {
       const t = layerTensorNames(config, l);
       const fused = config.fusedWeights;
@@ -124,7 +131,7 @@ export function uploadWeights(
       };
     }),
   };
-  const all: MatrixPlan[] = [plans.embed, plans.lmHead].filter((plan) => plan !== undefined);
+  const all: MatrixPlan[] = [plans.embed, plans.lmHead, plans.inputFc].filter((plan) => plan !== undefined);
   for (const layer of plans.layers) all.push(layer.qkv, layer.o, layer.gateUp, layer.down);
   for (const plan of all) checkPlan(gpu, plan);
 
@@ -156,12 +163,13 @@ export function uploadWeights(
     );
 
   const embed = plans.embed ? matrix(plans.embed) : (shared.embed as GpuMatrix);
+  const eagle1 = config.hiddenInput === 'eagle1';
   const layers = plans.layers.map((plan, l): GpuLayerWeights => {
     const t = layerTensorNames(config, l);
     const fused = config.fusedWeights;
     return {
-      inputNorm: norm(t.inputNorm),
-      hiddenNorm: config.hiddenInput ? norm(`model.layers.${l}.hidden_norm.weight`) : undefined,
+      inputNorm: eagle1 ? undefined : norm(t.inputNorm),
+      hiddenNorm: config.hiddenInput === 'eagle3' ? norm(`model.layers.${l}.hidden_norm.weight`) : undefined,
       qkv: matrix(plan.qkv),
       qkvBias: config.qkvBias ? bias(fused ? [t.qkv] : [t.q, t.k, t.v]) : undefined,
       qNorm: config.qkNorm ? norm(t.qNorm) : undefined,
@@ -177,12 +185,24 @@ export function uploadWeights(
       mlpOutNorm: t.mlpOutNorm ? norm(t.mlpOutNorm) : undefined,
     };
   });
-  const finalNorm = norm('model.norm.weight');
-  const lmHead = plans.lmHead ? matrix(plans.lmHead) : embed;
+  const finalNorm = eagle1 ? undefined : norm('model.norm.weight');
+  const lmHead = shared.lmHead ?? (plans.lmHead ? matrix(plans.lmHead) : embed);
+  const inputFc = plans.inputFc && { matrix: matrix(plans.inputFc), bias: vector('fc.bias', [optional('fc.bias')]) };
   const qkvRows = (config.numHeads + 2 * config.numKvHeads) * config.headDim;
   const maxRows = Math.max(qkvRows, 2 * config.intermediateSize, config.hiddenSize, config.vocabSize);
   const zeros = upload(new Float32Array(maxRows), 'zeros');
-  return { embed, layers, finalNorm, lmHead, zeros, bytes, sharedEmbed: shared.embed !== undefined };
+  return {
+    embed,
+    layers,
+    finalNorm,
+    lmHead,
+    ...(inputFc ? { inputFc } : {}),
+    zeros,
+    bytes,
+    sharedEmbed: shared.embed !== undefined,
+    // A tied head is the embedding: shared when that is.
+    sharedHead: shared.lmHead !== undefined || (plans.lmHead === undefined && shared.embed !== undefined),
+  };
 }
 
 /** One matrix uploaded on its own (an EAGLE head's fc, which its target applies), checked against the limits. */
@@ -275,7 +295,8 @@ export function destroyWeights(w: GpuWeights): void {
   const matrices = [
     ...(w.sharedEmbed ? [] : [w.embed]),
     ...w.layers.flatMap((l) => [l.qkv, l.o, l.gateUp, l.down]),
-    w.lmHead,
+    ...(w.sharedHead ? [] : [w.lmHead]),
+    ...(w.inputFc ? [w.inputFc.matrix] : []),
   ];
   const vectors = w.layers.flatMap((l) => [
     l.inputNorm,
@@ -290,7 +311,13 @@ export function destroyWeights(w: GpuWeights): void {
     l.downBias,
     l.mlpOutNorm,
   ]);
-  for (const buffer of new Set([...matrices.flatMap((m) => m.parts), ...vectors, w.finalNorm, w.zeros])) {
+  for (const buffer of new Set([
+    ...matrices.flatMap((m) => m.parts),
+    ...vectors,
+    w.finalNorm,
+    w.inputFc?.bias,
+    w.zeros,
+  ])) {
     buffer?.destroy();
   }
 }

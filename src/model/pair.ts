@@ -12,12 +12,12 @@
 
 import { ModelConfigError, TensorMissingError } from '../errors';
 import type { Gpu } from '../gpu/device';
-import { type EagleHead, isEagleConfig, loadEagleHead } from '../loader/eagle';
+import { type EagleHead, eagleLayout, isEagleConfig, loadEagleHead } from '../loader/eagle';
 import { modelFingerprint } from '../loader/fingerprint';
 import { loadModelFolder, type ModelFolder } from '../loader/model-folder';
 import { type FileProgress, type ModelSource, readJson } from '../loader/source';
 import { checkVocabularies } from '../tokenizer/vocabulary';
-import { EagleTarget } from './eagle';
+import { EagleTarget, featureExport } from './eagle';
 import { prepareHeadSteps } from './gpu-eagle-step';
 import { GpuModel, type GpuModelOptions, type GpuSequence } from './gpu-model';
 import { prepareDeviceSteps } from './gpu-speculation';
@@ -71,15 +71,18 @@ export async function readPair(
 export async function uploadPair(gpu: Gpu, folders: FolderPair, options: GpuModelOptions = {}): Promise<ModelPair> {
   const { head } = folders;
   if (head && folders.draft) throw new Error('a pair drafts with a model or an EAGLE head, not both');
-  const features = head ? { layers: head.head.layerIds, fc: head.head.weights.get('fc.weight') } : undefined;
   const target = await GpuModel.create(gpu, folders.target.config, folders.target.weights, {
     ...options,
-    ...(features?.fc ? { features: { layers: features.layers, fc: features.fc } } : {}),
+    ...(head ? { features: featureExport(head.head) } : {}),
   });
   if (head) {
     try {
-      const { config, weights, draftToTarget } = head.head;
-      const model = await GpuModel.create(gpu, config, weights, { ...options, sharedEmbed: target.weights.embed });
+      const { config, weights, draftToTarget, layout } = head.head;
+      const model = await GpuModel.create(gpu, config, weights, {
+        ...options,
+        sharedEmbed: target.weights.embed,
+        ...(layout === 'eagle1' ? { sharedHead: target.weights.lmHead } : {}),
+      });
       const eagle = new EagleTarget(target, model, draftToTarget);
       prepareHeadSteps(target, model, draftToTarget);
       const fingerprint = modelFingerprint(config, weights);
@@ -128,19 +131,33 @@ export function destroyPair(pair: ModelPair): void {
   }
 }
 
-/** The EAGLE head in `source`, checked against `target`, which it embeds with. */
+/** The EAGLE head in `source`, checked against `target`, which it embeds with (and an EAGLE-1 head takes its LM head). */
 export async function readHead(source: ModelSource, target: ModelFolder): Promise<{ name: string; head: EagleHead }> {
   const embedding = target.weights.get('model.embed_tokens.weight');
   if (!embedding) throw new TensorMissingError(`${target.name}: no embedding for its EAGLE head to share`);
-  return { name: source.name, head: await loadEagleHead(source, { config: target.config, embedding }) };
+  const lmHead = target.weights.get('lm_head.weight');
+  return { name: source.name, head: await loadEagleHead(source, { config: target.config, embedding, lmHead }) };
 }
 
-/** Whether a draft folder holds an EAGLE head rather than a draft model (its config.json says which). */
+/**
+ * Whether a draft folder holds an EAGLE head rather than a draft model: its config.json names a
+ * head's architecture, or (as the EAGLE repository publishes EAGLE-1 heads) is a one-layer Llama
+ * config in a folder without a tokenizer, which every model has.
+ */
 async function holdsEagleHead(source: ModelSource): Promise<boolean> {
+  let json: unknown;
   try {
-    return isEagleConfig(await readJson(source, 'config.json', ModelConfigError));
+    json = await readJson(source, 'config.json', ModelConfigError);
   } catch {
     return false; // no config.json (an MLC folder), or a broken one: the model loader says what is wrong
+  }
+  if (isEagleConfig(json)) return true;
+  if (eagleLayout(json) !== 'eagle1') return false;
+  try {
+    await source.read('tokenizer.json');
+    return false;
+  } catch {
+    return true;
   }
 }
 

@@ -171,7 +171,7 @@ export function timingEagleHead(target: ModelConfig, draftVocab: number, seed: n
     layers: target.layers.slice(0, 1),
     vocabSize: draftVocab,
     tieWordEmbeddings: false,
-    hiddenInput: true,
+    hiddenInput: 'eagle3',
   };
   const shapes = expectedHeadTensors(config);
   shapes.delete('fc.weight'); // the target applies it

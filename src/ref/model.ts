@@ -11,7 +11,8 @@
  *   m       = down_proj(act(gate_proj(n(x))) * up_proj(n(x)))    (act: SiLU, or GELU-tanh for Gemma)
  *   x       = x + m                       or, Gemma:  x = x + n(m)
  * The embedding is scaled (Gemma: sqrt(d)); logits = lm_head(n(x)), lm_head = embed_tokens
- * when tied, soft-capped for Gemma 2.
+ * when tied, soft-capped for Gemma 2. An EAGLE head (config.hiddenInput) starts x from the
+ * hidden state given with its token (loader/eagle.ts has both layouts).
  */
 
 import type { KvFormat } from '../kernels/kv-cache';
@@ -33,7 +34,7 @@ interface Projection {
 }
 
 interface LayerWeights {
-  inputNorm: Float32Array; // (d)
+  inputNorm?: Float32Array; // (d); none in an EAGLE-1 head
   hiddenNorm?: Float32Array; // (d): an EAGLE head's norm of its hidden input
   q: Projection; // (nh * hd, d)
   k: Projection; // (nkv * hd, d)
@@ -87,22 +88,22 @@ export class ReferenceSequence implements Sequence {
 }
 
 /**
- * What a target exports for its EAGLE head: the inputs of three layers, concatenated (3d) and
- * projected by the head's fc to d, for every position it computes.
+ * What a target exports for its EAGLE head, d values for every position it computes: the inputs
+ * of three layers, concatenated (3d) and projected by the head's fc (EAGLE-3); or its last
+ * hidden state after its final norm, what its LM head reads (EAGLE-1).
  */
-export interface FeatureExport {
-  layers: number[];
-  fc: WeightTensor; // (d, 3d)
-}
+export type FeatureExport = { layers: number[]; fc: WeightTensor } | { normedOutput: true };
 
 /** The hidden inputs of an EAGLE head's tokens: rows of a target sequence's features from a position, or the head's own last state. */
 export type HiddenInput<S> = { of: S; from: number } | 'own';
 
 export class ReferenceModel implements CausalLM<ReferenceSequence> {
   private readonly embed: Float32Array; // (vocab, d)
-  private readonly features?: { layers: number[]; fc: Float32Array };
+  private readonly features?: { layers: number[]; fc: Float32Array } | { normedOutput: true };
+  /** An EAGLE-1 head's first projection: x = fc([embedding; hidden]) + b. */
+  private readonly inputFc?: Projection; // (d, 2d)
   private readonly layers: LayerWeights[];
-  private readonly finalNorm: Float32Array; // (d)
+  private readonly finalNorm?: Float32Array; // (d); none in an EAGLE-1 head
   private readonly lmHead: Float32Array; // (vocab, d)
   /** Each of the config's RoPEs: cos and sin, (positions, hd/2) each, grown as sequences need. */
   private ropes: { cos: Float32Array; sin: Float32Array }[] = [];
@@ -117,7 +118,8 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
     options: { kvCache?: KvFormat; features?: FeatureExport } = {},
   ) {
     this.kvFormat = options.kvCache ?? 'f32';
-    if (options.features) this.features = { layers: options.features.layers, fc: toFloat32(options.features.fc) };
+    const { features } = options;
+    if (features) this.features = 'fc' in features ? { layers: features.layers, fc: toFloat32(features.fc) } : features;
     const get = (name: string) => toFloat32(weights.get(name) as WeightTensor);
     const optional = (name: string) => (weights.has(name) ? get(name) : undefined);
     // Gemma's norms multiply by 1 + w, formed once here in float32 (as PyTorch forms it).
@@ -128,6 +130,8 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
     });
     const { numHeads: nh, numKvHeads: nkv, headDim: hd, hiddenSize: d, intermediateSize: f } = config;
     this.embed = get('model.embed_tokens.weight');
+    const eagle1 = config.hiddenInput === 'eagle1';
+    if (eagle1) this.inputFc = projection('fc');
     this.layers = Array.from({ length: config.numLayers }, (_, l) => {
       const t = layerTensorNames(config, l);
       // Phi-3 keeps q|k|v and gate|up as one tensor each: their rows, split.
@@ -138,8 +142,8 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
         bias: p.bias?.subarray(from, from + count),
       });
       return {
-        inputNorm: norm(t.inputNorm),
-        hiddenNorm: config.hiddenInput ? norm(`model.layers.${l}.hidden_norm.weight`) : undefined,
+        inputNorm: eagle1 ? undefined : norm(t.inputNorm),
+        hiddenNorm: config.hiddenInput === 'eagle3' ? norm(`model.layers.${l}.hidden_norm.weight`) : undefined,
         q: qkv ? rows(qkv, 0, nh * hd, d) : projection(t.q),
         k: qkv ? rows(qkv, nh * hd, nkv * hd, d) : projection(t.k),
         v: qkv ? rows(qkv, (nh + nkv) * hd, nkv * hd, d) : projection(t.v),
@@ -154,7 +158,7 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
         mlpOutNorm: t.mlpOutNorm ? norm(t.mlpOutNorm) : undefined,
       };
     });
-    this.finalNorm = norm('model.norm.weight');
+    this.finalNorm = eagle1 ? undefined : norm('model.norm.weight');
     this.lmHead = config.tieWordEmbeddings ? this.embed : get('lm_head.weight');
   }
 
@@ -366,18 +370,23 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
     const position = sequence.length; // the slot
     const embedded = this.embed.slice(token * d, (token + 1) * d);
     if (c.embeddingScale !== 1) for (let i = 0; i < d; i++) embedded[i] *= Math.fround(c.embeddingScale);
-    const x = hidden ?? embedded;
-    const features = this.features && sequence.features ? new Float32Array(3 * d) : undefined;
+    // An EAGLE-3 head's stream starts from its hidden input; an EAGLE-1 head's from fc over both.
+    const x = hidden && this.inputFc ? project(concat(embedded, hidden), this.inputFc) : (hidden ?? embedded);
+    const taps = this.features && 'layers' in this.features ? this.features : undefined;
+    const features = taps && sequence.features ? new Float32Array(3 * d) : undefined;
     for (let l = 0; l < this.layers.length; l++) {
       const w = this.layers[l];
       const { cos, sin } = this.ropes[c.layers[l].rope];
       // A target with an EAGLE head keeps the inputs of its chosen layers.
-      this.features?.layers.forEach((layer, i) => {
+      taps?.layers.forEach((layer, i) => {
         if (layer === l) features?.set(x, i * d);
       });
-      const n = w.hiddenNorm
-        ? concat(rmsNorm(embedded, w.inputNorm, eps), rmsNorm(x, w.hiddenNorm, eps))
-        : rmsNorm(x, w.inputNorm, eps);
+      const n =
+        w.hiddenNorm && w.inputNorm
+          ? concat(rmsNorm(embedded, w.inputNorm, eps), rmsNorm(x, w.hiddenNorm, eps))
+          : w.inputNorm
+            ? rmsNorm(x, w.inputNorm, eps)
+            : x.slice();
       const q = project(n, w.q);
       const k = project(n, w.k);
       const v = project(n, w.v);
@@ -406,11 +415,11 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
     }
     sequence.tokens[position] = token;
     sequence.length = position + 1;
-    if (features && sequence.features && this.features) {
-      sequence.features.set(linear(features, this.features.fc, d), position * d);
-    }
+    const normed = this.finalNorm ? rmsNorm(x, this.finalNorm, eps) : x;
+    if (features && sequence.features && taps) sequence.features.set(linear(features, taps.fc, d), position * d);
+    if (this.features && 'normedOutput' in this.features) sequence.features?.set(normed, position * d);
     sequence.hidden?.set(x);
-    const logits = linear(rmsNorm(x, this.finalNorm, eps), this.lmHead, c.vocabSize);
+    const logits = linear(normed, this.lmHead, c.vocabSize);
     if (c.finalSoftcap !== null) softcap(logits, c.finalSoftcap);
     if (!sequence.rules) return logits;
     // The generated tokens of this row's context: from countFrom up to this token; for a tree's

@@ -4,13 +4,9 @@
  * speculative decoding with the head equal to plain greedy decoding token for token.
  */
 
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type EagleHead, loadEagleHead } from '../loader/eagle';
 import type { ModelFolder } from '../loader/model-folder';
-import { parseSafetensors, tensorData } from '../loader/safetensors';
-import { encodeSafetensors, type TensorToWrite } from '../loader/safetensors-writer';
 import { memorySource } from '../loader/source';
 import { EagleSequence, type EagleTarget, referenceEagle } from '../model/eagle';
 import { generate } from '../model/generate';
@@ -20,8 +16,9 @@ import { GREEDY, type SamplingParams } from '../sampling/sampling';
 import {
   EAGLE_FIXTURE,
   EAGLE_Q4_FIXTURE,
+  editedEagleHead,
   FIXTURES,
-  fixturePath,
+  type HeadEdit,
   loadEagleFixture,
   loadEagleGolden,
   loadFixture,
@@ -53,31 +50,13 @@ beforeAll(async () => {
   ];
 });
 
-/** The fixture head's files, with `edit` applied to its config and tensors. */
-function editedHead(
-  edit: { config?: (c: Record<string, unknown>) => void; tensors?: (t: Record<string, TensorToWrite>) => void } = {},
-) {
-  const dir = fixturePath(EAGLE_FIXTURE);
-  const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
-  edit.config?.(config);
-  const file = parseSafetensors(readFileSync(join(dir, 'model.safetensors')));
-  const tensors: Record<string, TensorToWrite> = {};
-  for (const [name, info] of file.tensors)
-    tensors[name] = { dtype: info.dtype, shape: info.shape, data: tensorData(file, info) };
-  edit.tensors?.(tensors);
-  const embedding = folder.weights.get('model.embed_tokens.weight');
-  if (!embedding) throw new Error('no embedding');
-  const source = memorySource('head', {
-    'config.json': JSON.stringify(config),
-    'model.safetensors': encodeSafetensors(tensors),
-  });
-  return loadEagleHead(source, { config: folder.config, embedding });
-}
+/** The fixture head, with `edit` applied to its config and tensors. */
+const editedHead = (edit: HeadEdit) => editedEagleHead(folder, EAGLE_FIXTURE, edit);
 
 describe('loading an EAGLE-3 head', () => {
   it('reads the published layout: one layer over [embedding; hidden], fc, d2t, the layers it reads', () => {
     expect(head.config.numLayers).toBe(1);
-    expect(head.config.hiddenInput).toBe(true);
+    expect(head.config.hiddenInput).toBe('eagle3');
     expect(head.config.vocabSize).toBe(512); // the draft vocabulary
     expect(head.layerIds).toEqual([1, 3, 5]);
     expect(head.weights.get('model.layers.0.self_attn.q_proj.weight')?.shape).toEqual([128, 256]);

@@ -11,6 +11,8 @@ import { type EagleHead, loadEagleHead } from '../loader/eagle';
 import { loadModelFolder, type ModelFolder } from '../loader/model-folder';
 import { directorySource } from '../loader/node-source';
 import { parseSafetensors, tensorData } from '../loader/safetensors';
+import { encodeSafetensors, type TensorToWrite } from '../loader/safetensors-writer';
+import { memorySource } from '../loader/source';
 import { loadPair, type ModelPair } from '../model/pair';
 
 export const MODELS_DIR = resolve(import.meta.dirname, '../../public/models');
@@ -35,6 +37,8 @@ export const FIXTURES = {
 export const EAGLE_FIXTURE = 'tandem-target-eagle3';
 /** The head trained for the target's MLC q4f16_1 folder (eagle.py --q4). */
 export const EAGLE_Q4_FIXTURE = 'tandem-target-q4-eagle3';
+/** An EAGLE-1 head for the target, laid out as the EAGLE repository publishes them (scripts/fixtures/eagle1.py). */
+export const EAGLE1_FIXTURE = 'tandem-target-eagle1';
 
 export function fixturePath(name: string): string {
   return join(MODELS_DIR, name);
@@ -48,7 +52,33 @@ export function loadFixture(name: string): Promise<ModelFolder> {
 export function loadEagleFixture(target: ModelFolder, name: string = EAGLE_FIXTURE): Promise<EagleHead> {
   const embedding = target.weights.get('model.embed_tokens.weight');
   if (!embedding) throw new Error('the target has no embedding');
-  return loadEagleHead(directorySource(fixturePath(name)), { config: target.config, embedding });
+  const lmHead = target.weights.get('lm_head.weight');
+  return loadEagleHead(directorySource(fixturePath(name)), { config: target.config, embedding, lmHead });
+}
+
+/** Edits to a fixture head's config.json and tensors (`editedEagleHead`). */
+export interface HeadEdit {
+  config?: (config: Record<string, unknown>) => void;
+  tensors?: (tensors: Record<string, TensorToWrite>) => void;
+}
+
+/** The fixture head `name` for a loaded target folder, loaded from memory with `edit` applied to its files. */
+export function editedEagleHead(target: ModelFolder, name: string, edit: HeadEdit = {}): Promise<EagleHead> {
+  const dir = fixturePath(name);
+  const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+  edit.config?.(config);
+  const file = parseSafetensors(readFileSync(join(dir, 'model.safetensors')));
+  const tensors: Record<string, TensorToWrite> = {};
+  for (const [tensor, info] of file.tensors)
+    tensors[tensor] = { dtype: info.dtype, shape: info.shape, data: tensorData(file, info) };
+  edit.tensors?.(tensors);
+  const embedding = target.weights.get('model.embed_tokens.weight');
+  if (!embedding) throw new Error('the target has no embedding');
+  const source = memorySource('head', {
+    'config.json': JSON.stringify(config),
+    'model.safetensors': encodeSafetensors(tensors),
+  });
+  return loadEagleHead(source, { config: target.config, embedding, lmHead: target.weights.get('lm_head.weight') });
 }
 
 /** A fixture EAGLE head's golden outputs (scripts/fixtures/eagle.py). */

@@ -1,0 +1,149 @@
+/**
+ * An EAGLE-1 head on the GPU (scripts/fixtures/eagle1.py's, for the fixture target): its logits
+ * against the reference model's at every pair, from the normed states the target exports; its
+ * catch-up in one pass equal to one pair at a time, bit for bit; and greedy speculation with it,
+ * as a chain and as a tree, taken on the device with one readback a step, equal to plain greedy.
+ */
+
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Gpu } from '../gpu/device';
+import { GPU_PROFILE } from '../kernels/profile';
+import { directorySource } from '../loader/node-source';
+import { type EagleTarget, referenceEagle } from '../model/eagle';
+import { generate } from '../model/generate';
+import type { GpuModel, GpuSequence } from '../model/gpu-model';
+import { destroyPair, loadPair, type ModelPair } from '../model/pair';
+import type { ReferenceSequence } from '../ref/model';
+import { GREEDY } from '../sampling/sampling';
+import {
+  EAGLE1_FIXTURE,
+  FIXTURES,
+  fixturePath,
+  loadEagleFixture,
+  loadEagleGolden,
+  loadFixture,
+} from '../testing/fixtures';
+import { testGpu } from '../testing/gpu';
+import { countingLeaves } from '../testing/spec';
+import { draftSource } from './draft-source';
+import { EagleDraftSource } from './eagle-draft';
+import { speculativeGenerate } from './speculative';
+
+let gpu: Gpu;
+let pair: ModelPair;
+let model: EagleTarget<GpuSequence, GpuSequence>;
+let reference: EagleTarget<ReferenceSequence, ReferenceSequence>;
+beforeAll(async () => {
+  gpu = await testGpu();
+  pair = await loadPair(
+    gpu,
+    { target: directorySource(fixturePath(FIXTURES.target)), draft: directorySource(fixturePath(EAGLE1_FIXTURE)) },
+    { maxContext: 256 },
+  );
+  if (!pair.eagle) throw new Error('the pair has no EAGLE head');
+  model = pair.eagle.model;
+  const folder = await loadFixture(FIXTURES.target);
+  reference = referenceEagle(folder, await loadEagleFixture(folder, EAGLE1_FIXTURE));
+  return () => destroyPair(pair);
+});
+
+describe('an EAGLE-1 head on the GPU', () => {
+  it("projects with the target's LM head, not a copy", () => {
+    const head = pair.eagle?.head as GpuModel;
+    expect(head.weights.lmHead).toBe(pair.target.model.weights.lmHead);
+    expect(head.weights.embed).toBe(pair.target.model.weights.embed);
+  });
+
+  it('gives the reference logits at every pair, and a catch-up in one pass gives the bits of one pair at a time', async () => {
+    const { prompt } = loadEagleGolden(EAGLE1_FIXTURE);
+    const [whole, stepped] = [model.createSequence(256), model.createSequence(256)];
+    const refSequence = reference.createSequence(256);
+    for (const s of [whole, stepped]) await model.greedy(s, prompt, 'last');
+    await reference.greedy(refSequence, prompt, 'last');
+    let worst = 0;
+    let scale = 0;
+    let last: Float32Array = new Float32Array(0);
+    for (let t = 0; t < prompt.length - 1; t++) {
+      const token = [prompt[t + 1]];
+      last = await model.head.forwardHidden(stepped.head, token, { of: stepped.target, from: t });
+      const expected = await reference.head.forwardHidden(refSequence.head, token, { of: refSequence.target, from: t });
+      for (let i = 0; i < last.length; i++) {
+        worst = Math.max(worst, Math.abs(last[i] - expected[i]));
+        scale = Math.max(scale, Math.abs(expected[i]));
+      }
+    }
+    // f32 throughout; the GPU sums in another order than the reference's float64.
+    expect(worst).toBeLessThan(1e-3 * Math.max(1, scale));
+    const once = await model.head.forwardHidden(whole.head, prompt.slice(1), { of: whole.target, from: 0 });
+    expect(Array.from(once)).toEqual(Array.from(last));
+    for (const s of [whole, stepped]) s.release();
+  });
+
+  it('GPU profile (norms folded into the projections): the same drafts, and speculation equal to plain greedy', async () => {
+    const gpuProfile = await loadPair(
+      gpu,
+      { target: directorySource(fixturePath(FIXTURES.target)), draft: directorySource(fixturePath(EAGLE1_FIXTURE)) },
+      { maxContext: 256, profile: GPU_PROFILE },
+    );
+    const eagle = gpuProfile.eagle?.model as EagleTarget<GpuSequence, GpuSequence>;
+    const golden = loadEagleGolden(EAGLE1_FIXTURE);
+    const greedyDraft = { minConfidence: 0, sampling: GREEDY, rng: null as never };
+    for (const { context, k, ids } of golden.drafts) {
+      const sequence = eagle.createSequence(256);
+      await eagle.greedy(sequence, context.slice(0, -1), 'last');
+      expect((await new EagleDraftSource(eagle, sequence).propose(context, { k, ...greedyDraft })).tokens).toEqual(ids);
+      sequence.release();
+    }
+    const plain = eagle.target.createSequence(256);
+    const expected = await generate(eagle.target, plain, golden.prompt, { maxTokens: 32, sampling: GREEDY });
+    const sequence = eagle.createSequence(256);
+    const source = draftSource('eagle', undefined, { model: eagle, sequence });
+    const options = { maxTokens: 32, sampling: GREEDY, draftLength: 4, fallback: false, tree: 2 };
+    expect((await speculativeGenerate(eagle, sequence, source, golden.prompt, options)).tokens).toEqual(expected);
+    for (const s of [plain, sequence]) s.release();
+    destroyPair(gpuProfile);
+  }, 300_000);
+
+  it("drafts PyTorch's drafts", async () => {
+    const greedyDraft = { minConfidence: 0, sampling: GREEDY, rng: null as never };
+    for (const { context, k, ids } of loadEagleGolden(EAGLE1_FIXTURE).drafts) {
+      const sequence = model.createSequence(256);
+      await model.greedy(sequence, context.slice(0, -1), 'last');
+      expect((await new EagleDraftSource(model, sequence).propose(context, { k, ...greedyDraft })).tokens).toEqual(ids);
+      sequence.release();
+    }
+  });
+
+  it.each([
+    [4, 0],
+    [4, 3],
+  ])(
+    'greedy speculation with it (k = %i, %i leaves) on the device step reads back once a step and equals plain greedy',
+    async (k, tree) => {
+      const target = model.target as GpuModel;
+      const head = model.head as GpuModel;
+      const { model: counting, taken } = countingLeaves(model);
+      const golden = loadEagleGolden(EAGLE1_FIXTURE);
+      for (const prompt of [golden.prompt, ...golden.drafts.map((d) => d.context)]) {
+        const plain = model.target.createSequence(256);
+        const expected = await generate(model.target, plain, prompt, { maxTokens: 48, sampling: GREEDY });
+        const sequence = counting.createSequence(256);
+        const source = draftSource('eagle', undefined, { model: counting, sequence });
+        const before = target.readbacks + head.readbacks;
+        const { tokens, counts } = await speculativeGenerate(counting, sequence, source, prompt, {
+          maxTokens: 48,
+          sampling: GREEDY,
+          draftLength: k,
+          fallback: false,
+          tree,
+        });
+        expect(tokens).toEqual(expected);
+        // The prompt's token and one plain step, then one readback a speculative step.
+        expect(target.readbacks + head.readbacks - before).toBe(2 + counts.steps);
+        expect(counts.accepted[0]).toBeGreaterThan(0);
+        for (const s of [plain, sequence]) s.release();
+      }
+      if (tree > 0) expect(taken()).toBeGreaterThan(0);
+    },
+  );
+});
