@@ -75,6 +75,16 @@ describe("the prefix cache's default budget", () => {
     expect(defaultCacheBudget(folders(2 * GiB, GiB / 4))).toBe(2 * GiB + GiB / 4 + GiB / 4);
   });
 
+  it('counts a tensor an EAGLE head shares with its target once', () => {
+    const pair = folders(2 * GiB);
+    const head = new Map<string, unknown>([
+      ['a', pair.target.weights.get('a')],
+      ['fc', tensor('fc', GiB / 8)],
+    ]);
+    const withHead = { ...pair, head: { name: 'head', head: { weights: head } } } as unknown as FolderPair;
+    expect(defaultCacheBudget(withHead)).toBe(2 * GiB + GiB / 4 + GiB / 8);
+  });
+
   it('is never less than 256 MiB', () => {
     expect(defaultCacheBudget(folders(4 << 20))).toBe(MIN_CACHE_BUDGET_BYTES);
   });

@@ -25,10 +25,10 @@ export const MIN_CACHE_BUDGET_BYTES = 256 << 20;
 /** The prefix cache's budget when the caller names none: the models' weights' bytes, at least MIN_CACHE_BUDGET_BYTES. */
 export function defaultCacheBudget(folders: FolderPair): number {
   const weights = [folders.target.weights, folders.draft?.weights, folders.head?.head.weights];
+  // Each tensor once: an EAGLE head holds its target's embedding (and an EAGLE-1 head its LM head).
+  const tensors = new Set(weights.flatMap((w) => [...(w?.values() ?? [])]));
   let bytes = 0;
-  for (const tensors of weights) {
-    for (const tensor of tensors?.values() ?? []) bytes += tensor.data.byteLength + (tensor.scales?.byteLength ?? 0);
-  }
+  for (const tensor of tensors) bytes += tensor.data.byteLength + (tensor.scales?.byteLength ?? 0);
   return Math.max(MIN_CACHE_BUDGET_BYTES, bytes);
 }
 
