@@ -104,6 +104,35 @@ describe('an EAGLE-1 head on the GPU', () => {
     destroyPair(gpuProfile);
   }, 300_000);
 
+  it('samples on the device step with one readback a step, reproducibly for a seed', async () => {
+    const target = model.target as GpuModel;
+    const head = model.head as GpuModel;
+    const run = async () => {
+      const sequence = model.createSequence(256);
+      const source = draftSource('eagle', undefined, { model, sequence });
+      const before = target.readbacks + head.readbacks;
+      const { tokens, counts } = await speculativeGenerate(
+        model,
+        sequence,
+        source,
+        loadEagleGolden(EAGLE1_FIXTURE).prompt,
+        {
+          maxTokens: 48,
+          sampling: { temperature: 0.7, topK: 0, topP: 0.95 },
+          seed: 9,
+          draftLength: 4,
+          fallback: false,
+        },
+      );
+      sequence.release();
+      return { tokens, counts, readbacks: target.readbacks + head.readbacks - before };
+    };
+    const [first, second] = [await run(), await run()];
+    expect(second.tokens).toEqual(first.tokens);
+    expect(first.readbacks).toBe(2 + first.counts.steps);
+    expect(first.counts.accepted[0]).toBeGreaterThan(0);
+  });
+
   it("drafts PyTorch's drafts", async () => {
     const greedyDraft = { minConfidence: 0, sampling: GREEDY, rng: null as never };
     for (const { context, k, ids } of loadEagleGolden(EAGLE1_FIXTURE).drafts) {
