@@ -6,9 +6,10 @@
  * groups that read it. A forward pass then writes the step uniform, records the embedding, each
  * layer's dispatches (gpu-layer.ts: 7 for a Llama layer, 5 with its norms folded into the
  * projections) and the head (into one command buffer, or on a GPU a few submitted as they are
- * recorded, so the GPU need not wait for the whole step to be recorded), and reads back only what the caller asked for: a token id (greedy, or
- * sampled on the GPU), or logits. Longer inputs run in chunks of `maxBatch`; kernels are
- * batch-invariant, so chunking changes no bit of the result.
+ * recorded, so the GPU need not wait for the whole step to be recorded), and reads back only
+ * what the caller asked for: a token id (greedy, or sampled on the GPU), or logits. Longer
+ * inputs run in chunks of `maxBatch`; kernels are batch-invariant, so chunking changes no bit
+ * of the result.
  *
  *   x = embed(tokens) * scale            (B, d)
  *   x = layer(x), for each layer

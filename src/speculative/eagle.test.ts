@@ -19,6 +19,7 @@ import {
   editedEagleHead,
   FIXTURES,
   type HeadEdit,
+  headGoldenError,
   loadEagleFixture,
   loadEagleGolden,
   loadFixture,
@@ -122,21 +123,7 @@ describe('loading an EAGLE-3 head', () => {
 
 describe('the head on the reference model', () => {
   it("matches PyTorch's logits at every real pair (features of t, token at t + 1)", async () => {
-    const golden = loadEagleGolden();
-    const sequence = model.createSequence(256);
-    await model.greedy(sequence, golden.prompt, 'last');
-    const vocab = head.config.vocabSize;
-    const n = golden.prompt.length - 1;
-    expect(golden.logits.length).toBe(n * vocab);
-    let worst = 0;
-    for (let t = 0; t < n; t++) {
-      const row = await model.head.forwardHidden(sequence.head, [golden.prompt[t + 1]], {
-        of: sequence.target,
-        from: t,
-      });
-      for (let i = 0; i < vocab; i++) worst = Math.max(worst, Math.abs(row[i] - golden.logits[t * vocab + i]));
-    }
-    expect(worst).toBeLessThan(2e-4);
+    expect(await headGoldenError(model, loadEagleGolden())).toBeLessThan(2e-4);
   });
 
   it("drafts PyTorch's drafts, catching up from any point", async () => {
@@ -270,18 +257,7 @@ describe("the q4 target's head (trained on its dequantized weights)", () => {
     const pair = referenceEagle(q4, q4Head);
     const { target } = pair;
     const golden = loadEagleGolden(EAGLE_Q4_FIXTURE);
-    const sequence = pair.createSequence(256);
-    await pair.greedy(sequence, golden.prompt, 'last');
-    const vocab = q4Head.config.vocabSize;
-    let worst = 0;
-    for (let t = 0; t < golden.prompt.length - 1; t++) {
-      const row = await pair.head.forwardHidden(sequence.head, [golden.prompt[t + 1]], {
-        of: sequence.target,
-        from: t,
-      });
-      for (let i = 0; i < vocab; i++) worst = Math.max(worst, Math.abs(row[i] - golden.logits[t * vocab + i]));
-    }
-    expect(worst).toBeLessThan(2e-4);
+    expect(await headGoldenError(pair, golden)).toBeLessThan(2e-4);
 
     const expected = await generate(target, target.createSequence(256), golden.prompt, {
       maxTokens: 40,

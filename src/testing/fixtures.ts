@@ -13,7 +13,9 @@ import { directorySource } from '../loader/node-source';
 import { parseSafetensors, tensorData } from '../loader/safetensors';
 import { encodeSafetensors, type TensorToWrite } from '../loader/safetensors-writer';
 import { memorySource } from '../loader/source';
+import type { EagleTarget } from '../model/eagle';
 import { loadPair, type ModelPair } from '../model/pair';
+import type { Sequence } from '../model/types';
 
 export const MODELS_DIR = resolve(import.meta.dirname, '../../public/models');
 
@@ -92,6 +94,28 @@ export function loadEagleGolden(name: string = EAGLE_FIXTURE) {
   const info = tensors.tensors.get('logits.0');
   if (!info) throw new Error(`${folder}: golden logits.0 missing`);
   return { prompt: json.prompt.ids, drafts: json.drafts, logits: tensorData(tensors, info) as Float32Array };
+}
+
+/**
+ * The largest difference between a head's logits at each real pair of its golden prompt and
+ * PyTorch's: the target runs the prompt, then the head each pair (features of t, token at t + 1).
+ */
+export async function headGoldenError<S extends Sequence, H extends Sequence>(
+  model: EagleTarget<S, H>,
+  golden: { prompt: number[]; logits: Float32Array },
+): Promise<number> {
+  const sequence = model.createSequence(256);
+  await model.greedy(sequence, golden.prompt, 'last');
+  const n = golden.prompt.length - 1;
+  const vocab = golden.logits.length / n;
+  let worst = 0;
+  for (let t = 0; t < n; t++) {
+    const row = await model.head.forwardHidden(sequence.head, [golden.prompt[t + 1]], { of: sequence.target, from: t });
+    if (row.length !== vocab) throw new Error(`the head gives ${row.length} logits a row, the golden ${vocab}`);
+    for (let i = 0; i < vocab; i++) worst = Math.max(worst, Math.abs(row[i] - golden.logits[t * vocab + i]));
+  }
+  sequence.release();
+  return worst;
 }
 
 export interface GoldenPrompt {
