@@ -1,7 +1,9 @@
 /**
- * The chat page drafting with an EAGLE-3 head: the address names the head as the draft (its
- * config.json says what it is), the page loads it beside the target, and a greedy reply is
- * the one plain decoding gives, with the head's drafts accepted.
+ * The chat page drafting with an EAGLE head: the address names the head as the draft (its
+ * config.json says what it is: EAGLE-3 by its architecture, EAGLE-1 as a one-layer Llama config
+ * in a folder without a tokenizer, which the page finds missing over HTTP), the page loads it
+ * beside the target, and a greedy reply is the one plain decoding gives, with the head's drafts
+ * accepted.
  */
 
 import type { Browser } from 'playwright-core';
@@ -15,8 +17,11 @@ beforeAll(async () => {
 afterAll(() => browser.close());
 
 describe('an EAGLE head in the chat page', () => {
-  it('loads as the draft and drafts a reply equal to plain decoding', async () => {
-    const query = new URLSearchParams({ model: 'models/tandem-target', draft: 'models/tandem-target-eagle3' });
+  it.each([
+    ['EAGLE-3', 'models/tandem-target-eagle3'],
+    ['EAGLE-1', 'models/tandem-target-eagle1'],
+  ])('%s: loads as the draft and drafts a reply equal to plain decoding', async (_, draft) => {
+    const query = new URLSearchParams({ model: 'models/tandem-target', draft });
     const { page, errors } = await openApp(browser, `/?${query}`);
     await modelsReady(page);
     await chatSettings(page, { temperature: '0', maxTokens: '32' });
