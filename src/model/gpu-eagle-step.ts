@@ -84,6 +84,7 @@ function eagleStepParts<S extends Sequence, H extends Sequence>(
   const fits =
     k >= 1 &&
     k <= MAX_DEVICE_DRAFTS &&
+    leaves >= 0 &&
     leaves <= k &&
     k + 1 + leaves <= t.maxBatch &&
     pending.length >= 1 &&

@@ -242,10 +242,10 @@ export async function speculativeGenerate<S extends Sequence>(
     const k = Math.min(policy.k, maxTokens - out.length - 1);
     const base = sequence.length;
     const contextLength = context.length;
-    // Leaves only where the tree pass has room in the cache.
+    // Leaves only where the tree pass has room in the cache (none near its end).
     const room = sequence.capacity - sequence.length - 1 - k;
     const treePass = greedy ? target.greedyTree : target.forwardTree;
-    const leaves = logprobs === undefined && treePass ? Math.min(options.tree ?? 0, k, room) : 0;
+    const leaves = logprobs === undefined && treePass ? Math.max(0, Math.min(options.tree ?? 0, k, room)) : 0;
     // A step on the device when the source can take one (drafts and verify with one readback,
     // and for greedy the acceptance too, of a tree as well); else the draft comes back to the CPU
     // and is verified here.
