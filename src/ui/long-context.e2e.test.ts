@@ -67,9 +67,7 @@ describe(`a system prompt of ${LONG_PROMPT_TOKENS} tokens`, () => {
     // Another knowledge base: nothing of it is cached, so it is read from the start. It is longer
     // than the first, so its progress is told from a late one of the cached prompt's.
     await chatSettings(page, { system: `Today is Monday. ${knowledge}` });
-    await expect
-      .poll(async () => (await progress())?.total ?? 0, { timeout: 120_000 })
-      .toBeGreaterThan(warmedTokens);
+    await expect.poll(async () => (await progress())?.total ?? 0, { timeout: 120_000 }).toBeGreaterThan(warmedTokens);
     const read = (await progress())?.done ?? 0;
     expect(read).toBeLessThan(LONG_PROMPT_TOKENS / 2); // a fresh read, well before its end
     const stopAt = Date.now();
