@@ -303,6 +303,7 @@ export async function runDecodeSuite(
     for (const k of (quick ? ['auto'] : [3, 5, 'auto']) as DraftLength[]) runs.push(await measure('eagle', k, 0));
     runs.push(await measure('eagle', 5, 0, 3)); // a tree: the runner-up beside the first three drafts
     runs.push(await measure('eagle', 'auto', 0.7));
+    runs.push(await measure('eagle', 5, 0.7, 3)); // a sampled tree: a second draw beside the first three
   }
   draftSequence.release();
   targetModel.destroy();

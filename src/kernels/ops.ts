@@ -416,11 +416,23 @@ export class ArgmaxKernel {
   }
 }
 
-/** ids[n] = a token drawn from softmax(logits[n, :] / T) within top-k / top-p (sample.wgsl). */
+/**
+ * ids[n] = a token drawn from softmax(logits[n, :] / T) within top-k / top-p (sample.wgsl); with
+ * `withoutChosen`, a second draw without the token ids[n] holds.
+ */
 export class SampleKernel extends ComputeKernel {
   /** `workgroup` threads a row: a power of two (the reductions are trees). */
-  constructor(device: GPUDevice, vocabSize: number, workgroup = 256) {
-    super(device, `sample ${vocabSize}`, `${sampleCode}\n${distributionCode}`, { V: vocabSize, WG: workgroup });
+  constructor(device: GPUDevice, vocabSize: number, workgroup = 256, withoutChosen = false) {
+    super(
+      device,
+      `sample ${vocabSize}${withoutChosen ? ' without chosen' : ''}`,
+      `${sampleCode}\n${distributionCode}`,
+      {
+        V: vocabSize,
+        WG: workgroup,
+        WITHOUT_CHOSEN: withoutChosen,
+      },
+    );
   }
   bind(b: { step: GPUBuffer; params: GPUBuffer; logits: GPUBuffer; ids: GPUBuffer }) {
     return this.bindAll([b.step, b.params, b.logits, b.ids]);

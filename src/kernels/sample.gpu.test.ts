@@ -1,13 +1,14 @@
 /**
  * GPU sampling against the CPU's definition (src/sampling/sampling.ts `distribution`): over
  * thousands of draws on one row of random logits, tokens outside the kept set never appear and
- * the counts of kept tokens pass a chi-square test at p = 0.001 (fixed seeds: deterministic).
+ * the counts of kept tokens pass a chi-square test at p = 0.001 (fixed seeds: deterministic);
+ * a tree's second draw the same, from the distribution without the first draw's token.
  */
 
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createStorage, createUniform, readBuffer, STORAGE, uploadBuffer } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
-import { distribution, type SamplingParams } from '../sampling/sampling';
+import { argmax, distribution, type SamplingParams } from '../sampling/sampling';
 import { runPass, testGpu } from '../testing/gpu';
 import { Rng } from '../util/rng';
 import { SampleKernel, writeSamplingParams } from './ops';
@@ -24,6 +25,67 @@ beforeAll(async () => {
   gpu = await testGpu();
 });
 
+/** Draws `rows` x `rounds` tokens from one row of logits tiled over the rows; `chosen`: the ids a second draw goes without. */
+async function drawMany(
+  logits: Float32Array,
+  params: SamplingParams,
+  workgroup: number,
+  chosen?: number,
+): Promise<number[]> {
+  const { device } = gpu;
+  const vocab = logits.length;
+  const rows = 64;
+  const rounds = 20;
+  const tiled = new Float32Array(rows * vocab);
+  for (let r = 0; r < rows; r++) tiled.set(logits, r * vocab);
+  const step = new StepUniform(device);
+  const paramsBuffer = createUniform(device, 16, 'sampling');
+  const ids = createStorage(device, rows * 4, 'ids');
+  const kernel = new SampleKernel(device, vocab, workgroup, chosen !== undefined);
+  const bindGroup = kernel.bind({
+    step: step.buffer,
+    params: paramsBuffer,
+    logits: uploadBuffer(device, tiled, STORAGE, 'l'),
+    ids,
+  });
+  const counts = new Array(vocab).fill(0);
+  writeSamplingParams(device, paramsBuffer, params, 12345);
+  for (let round = 0; round < rounds; round++) {
+    if (chosen !== undefined) device.queue.writeBuffer(ids, 0, new Uint32Array(rows).fill(chosen));
+    step.write(rows, round * rows); // each row at its own position: its own random number
+    await runPass(device, (pass) => kernel.encode(pass, bindGroup, rows));
+    for (const id of new Uint32Array(await readBuffer(device, ids, rows * 4))) counts[id]++;
+  }
+  return counts;
+}
+
+/** Checks draws against distribution p: none outside it, and a chi-square test at p = 0.001 over its tokens. */
+function expectDrawnFrom(counts: number[], p: Float64Array) {
+  const n = counts.reduce((a, b) => a + b, 0);
+  const kept = [...p.keys()].filter((i) => p[i] > 0);
+  expect(counts.filter((c, i) => c > 0 && p[i] === 0)).toEqual([]);
+  // Pool rare tokens so every expected count is at least 5.
+  let chi = 0;
+  let poolCount = 0;
+  let poolExpected = 0;
+  let bins = 0;
+  for (const i of kept) {
+    if (n * p[i] >= 5) {
+      chi += (counts[i] - n * p[i]) ** 2 / (n * p[i]);
+      bins++;
+    } else {
+      poolCount += counts[i];
+      poolExpected += n * p[i];
+    }
+  }
+  if (poolExpected > 0) {
+    chi += (poolCount - poolExpected) ** 2 / poolExpected;
+    bins++;
+  }
+  expect(bins).toBeGreaterThanOrEqual(3);
+  expect(chi).toBeLessThan(chiSquareCritical(bins - 1));
+}
+
 describe('GPU sampling', () => {
   it.each([
     [{ temperature: 1, topK: 0, topP: 1 }, 40, 256],
@@ -35,53 +97,30 @@ describe('GPU sampling', () => {
   ] as [SamplingParams, number, number][])(
     'draws from the kept distribution: %o, vocab %i, %i threads',
     async (params, vocab, workgroup) => {
-      const { device } = gpu;
-      const rows = 64;
-      const rounds = 20;
       const logits = new Rng(vocab).floats(vocab, -3, 3);
-      const tiled = new Float32Array(rows * vocab);
-      for (let r = 0; r < rows; r++) tiled.set(logits, r * vocab);
-      const step = new StepUniform(device);
-      const paramsBuffer = createUniform(device, 16, 'sampling');
-      const ids = createStorage(device, rows * 4, 'ids');
-      const kernel = new SampleKernel(device, vocab, workgroup);
-      const bindGroup = kernel.bind({
-        step: step.buffer,
-        params: paramsBuffer,
-        logits: uploadBuffer(device, tiled, STORAGE, 'l'),
-        ids,
-      });
-      const counts = new Array(vocab).fill(0);
-      writeSamplingParams(device, paramsBuffer, params, 12345);
-      for (let round = 0; round < rounds; round++) {
-        step.write(rows, round * rows); // each row at its own position: its own random number
-        await runPass(device, (pass) => kernel.encode(pass, bindGroup, rows));
-        for (const id of new Uint32Array(await readBuffer(device, ids, rows * 4))) counts[id]++;
-      }
-      const p = distribution(logits, params);
-      const n = rows * rounds;
-      const kept = [...p.keys()].filter((i) => p[i] > 0);
-      expect(counts.filter((c, i) => c > 0 && p[i] === 0)).toEqual([]);
-      // Pool rare tokens so every expected count is at least 5.
-      let chi = 0;
-      let poolCount = 0;
-      let poolExpected = 0;
-      let bins = 0;
-      for (const i of kept) {
-        if (n * p[i] >= 5) {
-          chi += (counts[i] - n * p[i]) ** 2 / (n * p[i]);
-          bins++;
-        } else {
-          poolCount += counts[i];
-          poolExpected += n * p[i];
-        }
-      }
-      if (poolExpected > 0) {
-        chi += (poolCount - poolExpected) ** 2 / poolExpected;
-        bins++;
-      }
-      expect(bins).toBeGreaterThanOrEqual(3);
-      expect(chi).toBeLessThan(chiSquareCritical(bins - 1));
+      expectDrawnFrom(await drawMany(logits, params, workgroup), distribution(logits, params));
     },
   );
+
+  it.each([
+    [{ temperature: 1, topK: 0, topP: 1 }, 40, 256],
+    [{ temperature: 0.7, topK: 10, topP: 1 }, 300, 4],
+  ] as [SamplingParams, number, number][])(
+    "a tree's second draw goes without the first: %o, vocab %i, %i threads",
+    async (params, vocab, workgroup) => {
+      const logits = new Rng(vocab + 1).floats(vocab, -3, 3);
+      const p = distribution(logits, params);
+      const chosen = p.indexOf(Math.max(...p)); // the likeliest: its removal changes the most
+      const rest = Float64Array.from(p, (x, i) => (i === chosen ? 0 : x / (1 - p[chosen])));
+      expectDrawnFrom(await drawMany(logits, params, workgroup, chosen), rest);
+    },
+  );
+
+  it('a second draw where one token is kept gives that token again', async () => {
+    const logits = new Rng(7).floats(40, -3, 3);
+    const params = { temperature: 1, topK: 1, topP: 1 };
+    const only = argmax(logits);
+    const counts = await drawMany(logits, params, 256, only);
+    expect(counts[only]).toBe(64 * 20);
+  });
 });

@@ -2,9 +2,14 @@
 // token id, not a row of logits. One workgroup per row n (the token at position step.start + n):
 // the row's kept distribution p (distribution.wgsl, appended), then u ~ U[0, mass kept) from
 // (seed, position), and the first token, in index order, whose running kept mass exceeds u.
+//
+// WITHOUT_CHOSEN: a second draw from the same row without the token ids[n] holds on entry (the
+// first draw), which it then replaces: p with that token removed and renormalised, a tree's
+// second candidate (src/speculative/tree.ts). If no other token is kept, the first one stays.
 
 override V: u32;
 override WG: u32 = 256u;
+override WITHOUT_CHOSEN: bool = false;
 
 struct Step { tokens: u32, start: u32, chain: u32, _pad1: u32 }
 
@@ -26,6 +31,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
   let m = stats.m;
   let inv_total = stats.inv_total;
   let tau = stats.tau;
+  let skip = select(0xffffffffu, ids[n], WITHOUT_CHOSEN);
 
   // Kept mass per contiguous chunk of the vocabulary, then the chunk and token where u falls.
   let chunk = (V + WG - 1u) / WG;
@@ -34,7 +40,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
   var kept = 0.0;
   for (var i = begin; i < end; i++) {
     let p = exp((logits[row + i] - m) * inv_t) * inv_total;
-    if (p >= tau) { kept += p; }
+    if (p >= tau && i != skip) { kept += p; }
   }
   sums[t] = kept;
   if (t == 0u) { found = 0xffffffffu; }
@@ -51,7 +57,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
   if (u >= running && u < running + kept) {
     for (var i = begin; i < end; i++) {
       let p = exp((logits[row + i] - m) * inv_t) * inv_total;
-      if (p >= tau) {
+      if (p >= tau && i != skip) {
         running += p;
         if (u < running) {
           found = i;
@@ -67,9 +73,10 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
       // u fell past the last kept token by rounding: take the last kept token.
       for (var i = V; i > 0u; i--) {
         let p = exp((logits[row + i - 1u] - m) * inv_t) * inv_total;
-        if (p >= tau) { choice = i - 1u; break; }
+        if (p >= tau && i - 1u != skip) { choice = i - 1u; break; }
       }
     }
+    if (choice == 0xffffffffu) { choice = skip; }  // nothing else kept: the first draw stays
     ids[n] = choice;
   }
 }

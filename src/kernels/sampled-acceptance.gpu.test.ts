@@ -1,8 +1,9 @@
 /**
  * The sampled acceptance rule on the GPU (accept_sampled.wgsl after distribution_stats.wgsl)
- * against its reference (src/ref/sampled-acceptance.ts): for each seed, the same accepted count
- * and the same token, over draft models of the target's vocabulary, of a wider one, and an
- * EAGLE-like head over a reduced vocabulary mapped by d2t, under temperature, top-k and top-p.
+ * against its reference (src/ref/sampled-acceptance.ts): for each seed, the same accepted count,
+ * the same token and the same leaf, over draft models of the target's vocabulary, of a wider
+ * one, and an EAGLE-like head over a reduced vocabulary mapped by d2t, under temperature, top-k
+ * and top-p, over chains and trees (a leaf beside each of the first drafts).
  * Exact agreement is expected: the kernel computes in f32 what the reference computes in f64,
  * and a seed whose number fell within rounding of a boundary would show as a mismatch here
  * (the seeds are fixed, so the test is deterministic).
@@ -12,7 +13,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createStorage, createUniform, readBuffer, STORAGE, uploadBuffer } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
 import { acceptSampledReference } from '../ref/sampled-acceptance';
-import { type SamplingParams, sampleToken } from '../sampling/sampling';
+import { distribution, type SamplingParams, sample, without } from '../sampling/sampling';
 import { runPass, testGpu } from '../testing/gpu';
 import { Rng } from '../util/rng';
 import {
@@ -35,6 +36,8 @@ interface Case {
   /** An EAGLE-like head's map of its ids to the target's. */
   d2t?: Uint32Array;
   k: number;
+  /** A tree's leaves: a second draw beside each of the first drafts. */
+  leaves?: number;
   sampling: SamplingParams;
   /** How far the draft's logits stray from the target's: lower accepts more. */
   noise: number;
@@ -50,37 +53,48 @@ function randomMap(width: number, vocab: number, rng: Rng): Uint32Array {
   return Uint32Array.from(ids.slice(0, width).sort((a, b) => a - b));
 }
 
-/** Rows for one step: the target's (k + 1, vocab), the draft's near them (k, width), drafts drawn from the draft's. */
+/**
+ * Rows for one step: the target's (k + 1 + leaves, vocab), the draft's near them (k, width),
+ * drafts drawn from the draft's, and a leaf drawn beside each of the first, without it.
+ */
 function stepRows(c: Case, rng: Rng) {
-  const target = rng.floats((c.k + 1) * c.vocab, -4, 4);
+  const leaves = c.leaves ?? 0;
+  const target = rng.floats((c.k + 1 + leaves) * c.vocab, -4, 4);
   if (c.d2t) {
     // A head's vocabulary holds the frequent tokens: the target's mass lies mostly on them.
     const mapped = new Set(c.d2t);
     for (let i = 0; i < target.length; i++) if (!mapped.has(i % c.vocab)) target[i] -= 4;
   }
   const draft = new Float32Array(c.k * c.width);
-  const drafts: number[] = [];
+  const chain: number[] = [];
+  const leafIds: number[] = [];
   for (let i = 0; i < c.k; i++) {
     for (let j = 0; j < c.width; j++) {
       const x = c.d2t ? c.d2t[j] : j;
       const own = x < c.vocab ? target[i * c.vocab + x] : -4;
       draft[i * c.width + j] = own + c.noise * rng.uniform(-1, 1);
     }
-    const j = sampleToken(draft.subarray(i * c.width, (i + 1) * c.width), c.sampling, rng);
-    drafts.push(c.d2t ? c.d2t[j] : Math.min(j, c.vocab - 1));
+    const asTarget = (j: number) => (c.d2t ? c.d2t[j] : Math.min(j, c.vocab - 1));
+    const q = distribution(draft.subarray(i * c.width, (i + 1) * c.width), c.sampling);
+    const j = sample(q, rng);
+    chain.push(asTarget(j));
+    // The leaf: a second draw without the first, or the first again if nothing else has mass.
+    const rest = without(q, [j]);
+    if (i < leaves) leafIds.push(asTarget(rest.some((x) => x > 0) ? sample(rest, rng) : j));
   }
-  return { target, draft, drafts };
+  return { target, draft, tree: { chain, leaves: leafIds } };
 }
 
-/** Runs the two kernels on one step's rows and reads back (accepted, token). */
+/** Runs the two kernels on one step's rows and reads back (accepted, token, leaf). */
 async function acceptOnGpu(c: Case, rows: ReturnType<typeof stepRows>, seed: number, workgroup: number) {
   const { device } = gpu;
+  const leaves = c.leaves ?? 0;
   const params = createUniform(device, ACCEPT_PARAMS_BYTES, 'accept params');
-  writeAcceptParams(device, params, c.sampling, seed, c.k, new ArrayBuffer(ACCEPT_PARAMS_BYTES));
-  const stats = createStorage(device, (2 * c.k + 1) * 16, 'stats');
+  writeAcceptParams(device, params, c.sampling, seed, { k: c.k, leaves }, new ArrayBuffer(ACCEPT_PARAMS_BYTES));
+  const stats = createStorage(device, (2 * c.k + 1 + leaves) * 16, 'stats');
   const draftLogits = uploadBuffer(device, rows.draft, STORAGE, 'draft rows');
   const logits = uploadBuffer(device, rows.target, STORAGE, 'target rows');
-  const result = createStorage(device, 8, 'result');
+  const result = createStorage(device, 12, 'result');
   const draftStats = new DistributionStatsKernel(device, c.width, 0, workgroup);
   const targetStats = new DistributionStatsKernel(device, c.vocab, c.k, workgroup);
   const accept = new AcceptSampledKernel(device, c.vocab, c.width, c.k, workgroup);
@@ -89,7 +103,7 @@ async function acceptOnGpu(c: Case, rows: ReturnType<typeof stepRows>, seed: num
     target: targetStats.bind({ params, logits, stats }),
     accept: accept.bind({
       params,
-      drafts: uploadBuffer(device, Uint32Array.from(rows.drafts), STORAGE, 'drafts'),
+      drafts: uploadBuffer(device, Uint32Array.from([...rows.tree.chain, ...rows.tree.leaves]), STORAGE, 'drafts'),
       draftIds: uploadBuffer(device, draftIdsOf(c.vocab, c.width, c.d2t), STORAGE, 'draft ids'),
       stats,
       draftLogits,
@@ -99,11 +113,11 @@ async function acceptOnGpu(c: Case, rows: ReturnType<typeof stepRows>, seed: num
   };
   await runPass(device, (pass) => {
     draftStats.encode(pass, binds.draft, c.k);
-    targetStats.encode(pass, binds.target, c.k + 1);
+    targetStats.encode(pass, binds.target, c.k + 1 + leaves);
     accept.encode(pass, binds.accept);
   });
-  const [accepted, next] = new Uint32Array(await readBuffer(device, result, 8));
-  return { accepted, next };
+  const [accepted, next, leaf] = new Uint32Array(await readBuffer(device, result, 12));
+  return { accepted, next, leaf: leaf === 0xffffffff ? undefined : leaf };
 }
 
 const T1: SamplingParams = { temperature: 1, topK: 0, topP: 1 };
@@ -121,6 +135,15 @@ const CASES: [string, Case][] = [
     'a head over 96 of 300 ids (d2t), T = 0.7',
     { vocab: 300, width: 96, k: 5, sampling: { temperature: 0.7, topK: 0, topP: 1 }, noise: 0.5 },
   ],
+  [
+    // Few kept tokens: the first draw's share is large, so q without it differs much from q.
+    'a tree of 2 leaves, a draft of the same vocabulary, T = 1 and top-k 4',
+    { vocab: 300, width: 300, k: 4, leaves: 2, sampling: { temperature: 1, topK: 4, topP: 1 }, noise: 0.5 },
+  ],
+  [
+    'a tree of 3 leaves, a head over 96 of 300 ids (d2t), T = 0.7 and top-p 0.9',
+    { vocab: 300, width: 96, k: 3, leaves: 3, sampling: { temperature: 0.7, topK: 0, topP: 0.9 }, noise: 1.5 },
+  ],
 ];
 
 describe('sampled acceptance on the GPU', () => {
@@ -128,16 +151,26 @@ describe('sampled acceptance on the GPU', () => {
     const rng = new Rng(base.vocab + base.width + base.k);
     const c = { ...base, d2t: base.width < base.vocab ? randomMap(base.width, base.vocab, rng) : undefined };
     const seen = new Set<number>();
-    for (let s = 0; s < 24; s++) {
+    let leavesTaken = 0;
+    // A tree's leaf takes its turn only after a rejection: more steps, so that many turns are compared.
+    const steps = c.leaves ? 120 : 24;
+    for (let s = 0; s < steps; s++) {
       const rows = stepRows(c, rng);
       const seed = rng.nextUint32();
-      const want = acceptSampledReference(rows.target, rows.draft, rows.drafts, c.sampling, seed, c.d2t);
+      const want = acceptSampledReference(rows.target, rows.draft, rows.tree, c.sampling, seed, c.d2t);
       const workgroup = s % 2 === 0 ? 256 : 4;
-      expect(await acceptOnGpu(c, rows, seed, workgroup), `seed ${seed}, ${workgroup} threads`).toEqual(want);
-      seen.add(want.accepted);
+      expect(await acceptOnGpu(c, rows, seed, workgroup), `seed ${seed}, ${workgroup} threads`).toEqual({
+        accepted: want.accepted.length,
+        next: want.next,
+        leaf: want.leaf,
+      });
+      seen.add(want.accepted.length);
+      if (want.leaf !== undefined) leavesTaken++;
     }
     // Rejections at several depths and whole acceptances both occurred: each path was compared.
     expect(seen.size).toBeGreaterThanOrEqual(3);
+    // A tree's leaves were taken, and passed over: both turns of the rule were compared.
+    if (c.leaves) expect(leavesTaken).toBeGreaterThan(0);
   });
 
   it('gives no token when the target row is not numbers (NaN), so the step fails clearly', async () => {

@@ -12,7 +12,7 @@ import statsCode from './distribution_stats.wgsl?raw';
 import { ComputeKernel } from './kernel';
 import { setSamplingParams } from './ops';
 
-/** Bytes of the rule's uniform: struct Accept { sampling: Sampling, k: u32, ... }. */
+/** Bytes of the rule's uniform: struct Accept { sampling: Sampling, k: u32, leaves: u32, ... }. */
 export const ACCEPT_PARAMS_BYTES = 32;
 
 /** stats[offset + n] = (max, 1 / total, threshold, kept mass) of row n's kept distribution (distribution_stats.wgsl). */
@@ -34,7 +34,10 @@ export class DistributionStatsKernel extends ComputeKernel {
   }
 }
 
-/** result = (accepted drafts, the step's token) by the acceptance rule (accept_sampled.wgsl). */
+/**
+ * result = (accepted drafts, the step's token, the accepted leaf or 0xffffffff) by the
+ * acceptance rule (accept_sampled.wgsl), over a chain or a tree.
+ */
 export class AcceptSampledKernel extends ComputeKernel {
   /**
    * `vocabSize`: the target's; `draftWidth`: the draft's rows'; `targetAt`: where the target's
@@ -64,18 +67,22 @@ export class AcceptSampledKernel extends ComputeKernel {
   }
 }
 
-/** Writes the rule's uniform: the sampling parameters, the seed of its random numbers, and k (through `scratch`, made at load). */
+/**
+ * Writes the rule's uniform: the sampling parameters, the seed of its random numbers, the
+ * chain's k and a tree's leaves (through `scratch`, made at load).
+ */
 export function writeAcceptParams(
   device: GPUDevice,
   buffer: GPUBuffer,
   params: { temperature: number; topP: number; topK: number },
   seed: number,
-  k: number,
+  tree: { k: number; leaves: number },
   scratch: ArrayBuffer,
 ): void {
   const view = new DataView(scratch);
   setSamplingParams(view, params, seed);
-  view.setUint32(16, k, true);
+  view.setUint32(16, tree.k, true);
+  view.setUint32(20, tree.leaves, true);
   device.queue.writeBuffer(buffer, 0, scratch, 0, ACCEPT_PARAMS_BYTES);
 }
 

@@ -6,16 +6,18 @@
  * list the target's verify pass reads; the acceptance kernels decide (greedy or sampled), and
  * the CPU waits once. The passes and the rules are the CPU path's.
  *
- * A greedy step may draft a tree (speculative/tree.ts): at each of its first depths the head's
- * runner-up (argmax.wgsl's RUNNER_UP, over the row the draft was chosen from) is mapped into the
- * list after the chain as a leaf, the target verifies the tree in one pass, and an accepted
- * leaf's keys and values move to its position.
+ * A step may draft a tree (speculative/tree.ts): at each of its first depths a second candidate
+ * from the row the draft was chosen from, greedy the head's runner-up (argmax.wgsl's RUNNER_UP),
+ * sampling a second draw without the first (sample.wgsl's WITHOUT_CHOSEN, on a stream of its own), is mapped into the list after
+ * the chain as a leaf; the target verifies the tree in one pass, the acceptance kernel walks it
+ * (or, as the profile says, the CPU over the rows read back), and an accepted leaf's keys and
+ * values move to its position.
  */
 
 import { createUniform, STORAGE, uploadBuffer } from '../gpu/buffers';
 import mapCode from '../kernels/draft_to_target.wgsl?raw';
 import { ComputeKernel } from '../kernels/kernel';
-import { ArgmaxKernel } from '../kernels/ops';
+import { ArgmaxKernel, SampleKernel } from '../kernels/ops';
 import type { EagleSequence, EagleTarget } from './eagle';
 import { GpuModel, type GpuSequence } from './gpu-model';
 import {
@@ -43,8 +45,8 @@ class DraftMapKernel extends ComputeKernel {
 
 /**
  * What a head's device steps reuse, made at load: its d2t table and the kernel that reads it
- * (into the chain's slot `params` names, or the leaf's `leafParams` names), and the runner-up's
- * kernel over the head's one row.
+ * (into the chain's slot `params` names, or the leaf's `leafParams` names), and the kernels that
+ * choose a leaf over the head's one row: the runner-up (greedy), a second draw (sampling).
  */
 interface HeadBuffers {
   params: GPUBuffer;
@@ -55,7 +57,16 @@ interface HeadBuffers {
   oneRow: GPUBuffer; // a step uniform of one token: the runner-up's
   runnerUp: ArgmaxKernel;
   runnerUpBind: GPUBindGroup[];
+  leafDrawStep: GPUBuffer; // a step uniform of one token whose start names the leaf draw's stream
+  leafDraw: SampleKernel;
+  leafDrawBind: GPUBindGroup;
 }
+
+/**
+ * The random stream of the leaf drawn at depth i: sample.wgsl draws a pass's token at stream
+ * (its position), which stays far below this, so a leaf's draw is independent of every chain draw.
+ */
+const LEAF_STREAM = 0x80000000;
 
 const heads = new WeakMap<GpuModel, HeadBuffers>();
 
@@ -98,17 +109,22 @@ function eagleStepParts<S extends Sequence, H extends Sequence>(
   const { queue } = t.gpu.device;
   /**
    * Appends to draft pass i the mapping of its id to the target's, into the list of drafts; at
-   * a tree's depth (i < leaves), the runner-up's too, after the k drafts of the chain.
+   * a tree's depth (i < leaves), the leaf's too (the runner-up, or a second draw when
+   * `sampled`), after the k drafts of the chain.
    */
-  const mapTo = (i: number) => {
+  const mapTo = (i: number, sampled = false) => {
     // Before the pass's submit, after the last's.
     queue.writeBuffer(map.params, 0, Uint32Array.of(i, 0, 0, 0));
-    if (i < leaves) queue.writeBuffer(map.leafParams, 0, Uint32Array.of(k + i, 0, 0, 0));
+    if (i < leaves) {
+      queue.writeBuffer(map.leafParams, 0, Uint32Array.of(k + i, 0, 0, 0));
+      if (sampled) queue.writeBuffer(map.leafDrawStep, 0, Uint32Array.of(1, LEAF_STREAM + i, 0, 0));
+    }
     return (encoder: GPUCommandEncoder) => {
       const pass = encoder.beginComputePass();
       map.kernel.encode(pass, map.bind);
       if (i < leaves) {
-        map.runnerUp.encode(pass, map.runnerUpBind, 1);
+        if (sampled) map.leafDraw.encode(pass, map.leafDrawBind, 1);
+        else map.runnerUp.encode(pass, map.runnerUpBind, 1);
         map.kernel.encode(pass, map.leafBind);
       }
       pass.end();
@@ -156,10 +172,12 @@ export async function eagleStepOnDevice<S extends Sequence, H extends Sequence>(
 
 /**
  * A sampled step of k drafts by `model`'s head with one readback, where it fits: the head draws
- * each token on the GPU (seeded from `options.rng`), d2t maps it into the list the next draft
- * step and the verify pass read, and the acceptance rule runs over the head's rows (its own
- * vocabulary, read through d2t) and the target's, on the device or, as the profile says, on the
- * CPU (gpu-speculation.ts has the same for a draft model). Otherwise undefined.
+ * each token on the GPU (seeded from `options.rng`), and a second one beside each of the first
+ * `leaves` (a tree), d2t maps them into the list the next draft step and the verify pass read,
+ * and the acceptance rule runs over the head's rows (its own vocabulary, read through d2t) and
+ * the target's, on the device or, as the profile says, on the CPU (gpu-speculation.ts has the
+ * same for a draft model). An accepted leaf stays in its slot: the caller moves it. Otherwise
+ * undefined.
  */
 export async function eagleSampledStepOnDevice<S extends Sequence, H extends Sequence>(
   model: EagleTarget<S, H>,
@@ -167,8 +185,9 @@ export async function eagleSampledStepOnDevice<S extends Sequence, H extends Seq
   context: readonly number[],
   k: number,
   options: SampledStepOptions,
+  leaves = 0,
 ): Promise<SampledDeviceStep | undefined> {
-  const parts = eagleStepParts(model, sequence, context, k);
+  const parts = eagleStepParts(model, sequence, context, k, leaves);
   if (!parts) return undefined;
   const { t, h, ts, buffers, mapTo, recordDrafts } = parts;
   const seed = options.rng.nextUint32();
@@ -177,13 +196,13 @@ export async function eagleSampledStepOnDevice<S extends Sequence, H extends Seq
     h.exclusive(async () => {
       h.setSampling(options.sampling, seed);
       recordDrafts('sample', (i) => {
-        const map = mapTo(i);
+        const map = mapTo(i, true);
         return (encoder) => {
           map(encoder);
           keepDraftRow(h, rows, i)(encoder);
         };
       });
-      return verifySampledOnDevice(t, ts, buffers.drafts, rows, h.config.vocabSize, context, k, options);
+      return verifySampledOnDevice(t, ts, buffers.drafts, rows, h.config.vocabSize, context, k, options, leaves);
     }),
   );
 }
@@ -209,6 +228,8 @@ function headBuffers(head: GpuModel, draftToTarget: Uint32Array, drafts: GPUBuff
     device.queue.writeBuffer(oneRow, 0, Uint32Array.of(1, 0, 0, 0)); // kernels/step.ts: one token
     const { vocabSize } = head.config;
     const runnerUp = new ArgmaxKernel(device, vocabSize, 1, head.profile.rowWorkgroup, true);
+    const leafDrawStep = createUniform(device, 16, 'leaf draw step');
+    const leafDraw = new SampleKernel(device, vocabSize, head.profile.rowWorkgroup, true);
     buffers = {
       params,
       leafParams,
@@ -218,6 +239,14 @@ function headBuffers(head: GpuModel, draftToTarget: Uint32Array, drafts: GPUBuff
       oneRow,
       runnerUp,
       runnerUpBind: runnerUp.bind({ step: oneRow, logits: head.logitsBuffer, ids: head.idsBuffer }),
+      leafDrawStep,
+      leafDraw,
+      leafDrawBind: leafDraw.bind({
+        step: leafDrawStep,
+        params: head.samplingBuffer,
+        logits: head.logitsBuffer,
+        ids: head.idsBuffer,
+      }),
     };
     heads.set(head, buffers);
   }

@@ -611,6 +611,11 @@ export class GpuModel implements CausalLM<GpuSequence> {
     return this.act.logits;
   }
 
+  /** The uniform of the distribution and seed a sampled pass draws with (struct Sampling): `setSampling` writes it. */
+  get samplingBuffer(): GPUBuffer {
+    return this.samplingParams;
+  }
+
   /** The distribution and seed of the passes recorded to sample (`recordPass` with 'sample') from now on. */
   setSampling(sampling: SamplingParams, seed: number): void {
     writeSamplingParams(this.gpu.device, this.samplingParams, sampling, seed, this.samplingScratch);

@@ -7,10 +7,11 @@
  * waits once, for the accepted count, the target's next token and the drafts. Plain greedy
  * speculation reads back after every draft step and the verify pass: k + 1 round trips.
  *
- * A greedy step may verify a tree (speculative/tree.ts) where its source drafts one on the GPU
- * (an EAGLE head: gpu-eagle-step.ts): the leaves follow the chain in the list of drafts, the
- * target's tree pass reads them all, the kernel walks the tree as `acceptTree` does, and an
- * accepted leaf's keys and values move to its position before the step returns.
+ * A step may verify a tree (speculative/tree.ts) where its source drafts one on the GPU (an
+ * EAGLE head: gpu-eagle-step.ts): the leaves follow the chain in the list of drafts, the
+ * target's tree pass reads them all, the acceptance kernel walks the tree (greedy as
+ * `acceptTree` does, sampled as `acceptSampledTree`), and an accepted leaf's keys and values
+ * move to its position.
  *
  * The output is the same as the step on the CPU side: the kernels and the acceptance rule are
  * the same. Requests with logit rules, which count tokens on the CPU, take the other path.
@@ -42,8 +43,12 @@ import type { Sequence } from './types';
 
 /** The most drafts one device step takes. */
 export const MAX_DEVICE_DRAFTS = 16;
-/** A sampled step's readback starts with the verdict (accepted, next) and the drafts, u32 each. */
-const RESULT_BYTES = (2 + MAX_DEVICE_DRAFTS) * 4;
+/** What the acceptance kernels write before the drafts: accepted, next, the accepted leaf (u32 each). */
+const VERDICT_WORDS = 3;
+/** The acceptance kernels' mark of a step that took no leaf. */
+const NO_LEAF = 0xffffffff;
+/** A sampled step's readback starts with the verdict (accepted, next, leaf) and the drafts (a tree's leaves after the chain), u32 each. */
+const RESULT_BYTES = (VERDICT_WORDS + 2 * MAX_DEVICE_DRAFTS) * 4;
 /** Where the target's rows' statistics start in a sampled step's list, after the draft's. */
 const TARGET_STATS_AT = MAX_DEVICE_DRAFTS;
 
@@ -55,11 +60,6 @@ export interface DeviceStep {
   /** Drafts proposed (accepted or not): a tree's chain. */
   drafted: number;
 }
-
-/** What the greedy acceptance kernel writes before the drafts: accepted, next, the accepted leaf (u32 each). */
-const VERDICT_WORDS = 3;
-/** accept_greedy.wgsl's mark of a step that took no leaf. */
-const NO_LEAF = 0xffffffff;
 
 class AcceptKernel extends ComputeKernel {
   constructor(device: GPUDevice) {
@@ -234,13 +234,19 @@ export async function verifyOnDevice(
  * (profile.deviceAcceptance), else the rows the rule reads on the CPU.
  */
 export interface SampledDeviceStep {
-  /** The k tokens the draft drew, in order (target ids). */
+  /** The k tokens the draft drew, in order (target ids): the chain. */
   drafts: number[];
-  /** The rule's verdict, taken on the device: drafts accepted, and the step's own token. */
-  verdict?: { accepted: number; next: number };
+  /** A tree's leaves (target ids), leaves[i] drawn beside drafts[i] from the same row (speculative/tree.ts). */
+  leaves?: number[];
+  /**
+   * The rule's verdict, taken on the device: tokens accepted (a tree's: a prefix of the chain,
+   * or one ending with the leaf at depth `leaf`, whose keys and values are still in its slot),
+   * and the step's own token.
+   */
+  verdict?: { accepted: number; next: number; leaf?: number };
   /** The draft's logits at each draw, (k, its vocabulary): for the rule on the CPU. */
   draftRows?: Float32Array;
-  /** The target's logits after the newest token and each draft, (k + 1, vocabulary): for the rule on the CPU, or log-probabilities. */
+  /** The target's logits after the newest token, each draft and each leaf, (k + 1 + leaves, vocabulary): for the rule on the CPU, or log-probabilities. */
   targetRows?: Float32Array;
 }
 
@@ -248,7 +254,7 @@ export interface SampledDeviceStep {
 interface DeviceRule {
   params: GPUBuffer; // kernels/sampled-acceptance.ts
   paramsScratch: ArrayBuffer;
-  result: GPUBuffer; // accepted, next (u32)
+  result: GPUBuffer; // accepted, next, leaf (u32)
   draftStats: DistributionStatsKernel;
   targetStats: DistributionStatsKernel;
   accept: AcceptSampledKernel;
@@ -273,18 +279,20 @@ export const sampledBuffers = perPair((target, draft, draftToTarget?: Uint32Arra
   const width = draft.config.vocabSize;
   const onDevice = target.profile.deviceAcceptance;
   const draftRows = createStorage(device, MAX_DEVICE_DRAFTS * width * 4, 'sampled step draft rows');
+  // The target's rows of a pass: the newest token, the drafts and a tree's leaves, at most a batch.
+  const targetRows = Math.min(2 * MAX_DEVICE_DRAFTS + 1, target.maxBatch);
   const readback = device.createBuffer({
     label: 'sampled step readback',
     // The draft's rows come back only for the rule on the CPU.
-    size: RESULT_BYTES + (onDevice ? 0 : MAX_DEVICE_DRAFTS * width * 4) + (MAX_DEVICE_DRAFTS + 1) * vocab * 4,
+    size: RESULT_BYTES + (onDevice ? 0 : MAX_DEVICE_DRAFTS * width * 4) + targetRows * vocab * 4,
     usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
   });
   if (!onDevice) return { draftRows, readback };
 
   const params = createUniform(device, ACCEPT_PARAMS_BYTES, 'sampled step params');
-  const result = createStorage(device, 8, 'sampled step verdict');
+  const result = createStorage(device, VERDICT_WORDS * 4, 'sampled step verdict');
   // The statistics of the draft's rows, then of the target's from TARGET_STATS_AT.
-  const stats = createStorage(device, (TARGET_STATS_AT + MAX_DEVICE_DRAFTS + 1) * 16, 'sampled step row stats');
+  const stats = createStorage(device, (TARGET_STATS_AT + targetRows) * 16, 'sampled step row stats');
   const draftIds = uploadBuffer(device, draftIdsOf(vocab, width, draftToTarget), STORAGE, 'sampled step draft ids');
   const workgroup = target.profile.rowWorkgroup;
   const draftStats = new DistributionStatsKernel(device, width, 0, workgroup);
@@ -376,11 +384,11 @@ export async function sampledStepOnDevice<S extends Sequence, D extends Sequence
 
 /**
  * Records the target's verify pass over the newest token of `context` and the k drafts in
- * `drafts` (target ids), then, where the device takes it, the acceptance rule over its rows and
- * the draft's (kept by `keepDraftRow`), seeded from `options.rng`; waits once for the drafts
- * and the verdict, or for the rows the rule needs on the CPU (and the target's rows for
- * log-probabilities); call inside the models' `exclusive`. Leaves the target's sequence one
- * past the drafts.
+ * `drafts` (target ids; a tree pass when `leaves` follow them there), then, where the device
+ * takes it, the acceptance rule over its rows and the draft's (kept by `keepDraftRow`), seeded
+ * from `options.rng`; waits once for the drafts and the verdict, or for the rows the rule needs
+ * on the CPU (and the target's rows for log-probabilities); call inside the models'
+ * `exclusive`. Leaves the target's sequence one past the drafts and leaves.
  */
 export async function verifySampledOnDevice(
   t: GpuModel,
@@ -391,40 +399,59 @@ export async function verifySampledOnDevice(
   context: readonly number[],
   k: number,
   options: SampledStepOptions,
+  leaves = 0,
 ): Promise<SampledDeviceStep> {
   const vocab = t.config.vocabSize;
   const { rule } = rows;
-  if (rule)
-    writeAcceptParams(t.gpu.device, rule.params, options.sampling, options.rng.nextUint32(), k, rule.paramsScratch);
+  const passRows = k + 1 + leaves;
+  if (rule) {
+    const seed = options.rng.nextUint32();
+    writeAcceptParams(t.gpu.device, rule.params, options.sampling, seed, { k, leaves }, rule.paramsScratch);
+  }
   const draftBytes = rule ? 0 : k * draftWidth * 4;
-  const targetBytes = !rule || options.rows ? (k + 1) * vocab * 4 : 0;
+  const targetBytes = !rule || options.rows ? passRows * vocab * 4 : 0;
   const targetAt = RESULT_BYTES + draftBytes;
-  const input = { tokens: [context[context.length - 1]], fromGpu: { buffer: drafts, offset: 0, count: k } };
-  t.recordPass(ts, input, k + 1, 'logits', (encoder) => {
+  const input = {
+    tokens: [context[context.length - 1]],
+    fromGpu: { buffer: drafts, offset: 0, count: k + leaves },
+    chain: leaves > 0 ? k + 1 : 0,
+  };
+  t.recordPass(ts, input, passRows, 'logits', (encoder) => {
     if (rule) {
       const pass = encoder.beginComputePass();
       rule.draftStats.encode(pass, rule.binds.draftStats, k);
-      rule.targetStats.encode(pass, rule.binds.targetStats, k + 1);
+      rule.targetStats.encode(pass, rule.binds.targetStats, passRows);
       rule.accept.encode(pass, rule.binds.accept);
       pass.end();
-      encoder.copyBufferToBuffer(rule.result, 0, rows.readback, 0, 8);
+      encoder.copyBufferToBuffer(rule.result, 0, rows.readback, 0, VERDICT_WORDS * 4);
     }
-    encoder.copyBufferToBuffer(drafts, 0, rows.readback, 8, k * 4);
+    encoder.copyBufferToBuffer(drafts, 0, rows.readback, VERDICT_WORDS * 4, (k + leaves) * 4);
     if (draftBytes > 0) encoder.copyBufferToBuffer(rows.draftRows, 0, rows.readback, RESULT_BYTES, draftBytes);
     if (targetBytes > 0) encoder.copyBufferToBuffer(t.logitsBuffer, 0, rows.readback, targetAt, targetBytes);
   });
-  const data = await t.readBack(rows.readback, targetAt + targetBytes);
-  const words = new Uint32Array(data, 0, 2 + k);
+  // Rows follow the verdict and drafts' region; without them only the words written come back.
+  const rowBytes = draftBytes + targetBytes;
+  const data = await t.readBack(
+    rows.readback,
+    rowBytes > 0 ? targetAt + targetBytes : (VERDICT_WORDS + k + leaves) * 4,
+  );
+  const words = new Uint32Array(data, 0, VERDICT_WORDS + k + leaves);
+  const list = Array.from(words.subarray(VERDICT_WORDS));
+  const [accepted, next, leaf] = words;
   const step: SampledDeviceStep = {
-    drafts: Array.from(words.subarray(2)),
-    verdict: rule ? { accepted: words[0], next: words[1] } : undefined,
+    drafts: list.slice(0, k),
+    leaves: leaves > 0 ? list.slice(k) : undefined,
+    verdict: rule ? { accepted, next, leaf: leaf === NO_LEAF ? undefined : leaf } : undefined,
     draftRows: draftBytes > 0 ? new Float32Array(data, RESULT_BYTES, k * draftWidth) : undefined,
-    targetRows: targetBytes > 0 ? new Float32Array(data, targetAt, (k + 1) * vocab) : undefined,
+    targetRows: targetBytes > 0 ? new Float32Array(data, targetAt, passRows * vocab) : undefined,
   };
   const { verdict, targetRows } = step;
   if (
-    step.drafts.some((id) => id >= vocab) ||
-    (verdict && (verdict.accepted > k || verdict.next >= vocab)) ||
+    list.some((id) => id >= vocab) ||
+    (verdict &&
+      (verdict.accepted > k ||
+        verdict.next >= vocab ||
+        (leaf !== NO_LEAF && (leaf >= leaves || accepted !== leaf + 1)))) ||
     (!verdict && targetRows?.some(Number.isNaN))
   ) {
     throw new InvalidLogitsError(
@@ -432,6 +459,6 @@ export async function verifySampledOnDevice(
         'damaged (load it again), or its activations overflow.',
     );
   }
-  ts.tokens.set(step.drafts, context.length); // the CPU's record: the drafts were copied on the GPU
+  ts.tokens.set(list, context.length); // the CPU's record: the drafts and leaves were copied on the GPU
   return step;
 }

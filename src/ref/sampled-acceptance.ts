@@ -1,12 +1,13 @@
 /**
  * The reference of the GPU's sampled acceptance (kernels/accept_sampled.wgsl): the rule of
- * speculative/acceptance.ts over rows of logits, with the GPU's random numbers. The n-th number
+ * speculative/acceptance.ts over rows of logits, a chain's or a tree's (speculative/tree.ts),
+ * with the GPU's random numbers. The n-th number
  * the rule asks for is `gpuUniform(seed, n)`, the hash distribution.wgsl draws from, so for a
  * seed the reference and the kernel make the same choices (up to f32 rounding at a boundary).
  */
 
-import { distribution, type SamplingParams, sampleToken } from '../sampling/sampling';
-import { acceptOrResample } from '../speculative/acceptance';
+import { distribution, type SamplingParams } from '../sampling/sampling';
+import { acceptSampledTree, type TreeDraft, type TreeVerdict } from '../speculative/tree';
 import { Rng } from '../util/rng';
 
 /** The PCG hash of distribution.wgsl. */
@@ -36,29 +37,29 @@ class GpuStream extends Rng {
 }
 
 /**
- * The acceptance rule over the target's rows (k + 1, V) and the draft's (k, its width), for
- * drafts (target ids) drawn from the draft's rows; `draftToTarget` maps the draft's ids to the
- * target's (an EAGLE head's d2t; the identity without it).
+ * The acceptance rule over the target's rows (k + 1 + leaves, V) and the draft's (k, its width),
+ * for drafts (target ids: the chain, then a tree's leaves) drawn from the draft's rows;
+ * `draftToTarget` maps the draft's ids to the target's (an EAGLE head's d2t; the identity
+ * without it). The verdict is speculative/tree.ts's, with the GPU's random numbers.
  */
 export function acceptSampledReference(
   targetRows: Float32Array,
   draftRows: Float32Array,
-  drafts: readonly number[],
+  tree: TreeDraft,
   sampling: SamplingParams,
   seed: number,
   draftToTarget?: ArrayLike<number>,
-): { accepted: number; next: number } {
-  const k = drafts.length;
-  const vocab = targetRows.length / (k + 1);
+): TreeVerdict {
+  const k = tree.chain.length;
+  const vocab = targetRows.length / (k + 1 + tree.leaves.length);
   const width = draftRows.length / k;
-  const rng = new GpuStream(seed);
   const row = (i: number) => targetRows.subarray(i * vocab, (i + 1) * vocab);
-  for (let i = 0; i < k; i++) {
+  const probsOf = (i: number) => {
     const own = distribution(draftRows.subarray(i * width, (i + 1) * width), sampling);
-    const q = draftToTarget ? new Float64Array(vocab) : own;
-    if (draftToTarget) for (let j = 0; j < own.length; j++) q[draftToTarget[j]] = own[j];
-    const verdict = acceptOrResample(distribution(row(i), sampling), q, drafts[i], rng);
-    if (!verdict.accepted) return { accepted: i, next: verdict.token };
-  }
-  return { accepted: k, next: sampleToken(row(k), sampling, rng) };
+    if (!draftToTarget) return own;
+    const q = new Float64Array(vocab);
+    for (let j = 0; j < own.length; j++) q[draftToTarget[j]] = own[j];
+    return q;
+  };
+  return acceptSampledTree(row, tree, probsOf, sampling, new GpuStream(seed));
 }

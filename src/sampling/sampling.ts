@@ -92,6 +92,17 @@ export function sample(probs: ArrayLike<number>, rng: Rng): number {
   return last; // rounding left u just above the total
 }
 
+/**
+ * A distribution without the tokens `removed`, renormalised: what a draw made after them without
+ * replacement is drawn from (a tree's second candidate); all zeros when nothing else has mass.
+ */
+export function without(probs: ArrayLike<number>, removed: readonly number[]): Float64Array {
+  const out = Float64Array.from(probs);
+  for (const i of removed) if (i < out.length) out[i] = 0;
+  const total = out.reduce((a, b) => a + b, 0);
+  return out.map((x) => (total > 0 ? x / total : 0));
+}
+
 export function sampleToken(logits: ArrayLike<number>, params: SamplingParams, rng: Rng): number {
   if (params.temperature <= 0) return argmax(logits);
   return sample(distribution(logits, params), rng);

@@ -12,15 +12,19 @@
  * A deterministic proposal (prompt lookup) is the case q = one-hot(d): accept with probability
  * p(d), else draw from p with d removed.
  *
- * Several candidates drawn independently from q (the siblings of a token tree: SpecInfer,
- * Miao et al. 2024) take turns (`acceptAmong`): each is accepted with probability
- * min(1, p(x) / q(x)) against the current p, which after a rejection becomes the residual
- * normalize(max(0, p - q)); if none is accepted, the token is drawn from the last residual.
- * Each turn is the rule above, against the distribution the turns before it left, so what
- * comes out is still distributed as p.
+ * Several candidates (the siblings of a token tree: SpecInfer, Miao et al. 2024) drawn from q
+ * without replacement (each from q_j, q without the ones before it, renormalised, as in
+ * recursive speculative decoding, Jeon et al. 2024, so that siblings differ) take turns
+ * (`acceptAmong`): candidate j is accepted with probability min(1, c(x) / q_j(x)) against the
+ * current distribution c (first p), which after a rejection becomes the residual
+ * normalize(max(0, c - q_j)); if none is accepted, the token is drawn from the last residual.
+ * Each turn is the rule above for whatever the candidates before it were (q_j is exactly what
+ * candidate j was drawn from), so what comes out is still distributed as p; and a rejected
+ * candidate has no mass left in the residual (it was rejected only if c(x) < q_j(x)), so
+ * removing it from the next q loses nothing.
  */
 
-import { argmax, sample } from '../sampling/sampling';
+import { argmax, sample, without } from '../sampling/sampling';
 import type { Rng } from '../util/rng';
 
 export type Verdict = { accepted: true } | { accepted: false; token: number };
@@ -31,7 +35,10 @@ export function acceptOrResample(p: Float64Array, q: Float64Array | undefined, d
   return verdict.index === 0 ? { accepted: true } : { accepted: false, token: verdict.token };
 }
 
-/** Which of `candidates` (drawn independently from q) is accepted, in turn; or none, and the token drawn instead. */
+/**
+ * Which of `candidates` (drawn from q without replacement) is accepted, in turn; or none, and
+ * the token drawn instead. One random number a turn, then one for the draw.
+ */
 export function acceptAmong(
   p: Float64Array,
   q: Float64Array | undefined,
@@ -40,10 +47,12 @@ export function acceptAmong(
 ): { index: number; token: number } {
   let current = p;
   for (const [index, d] of candidates.entries()) {
+    const qj = q && index > 0 ? without(q, candidates.slice(0, index)) : q;
     const pd = d < current.length ? current[d] : 0;
-    const qd = q ? (d < q.length ? q[d] : 0) : 1;
-    if (qd > 0 && rng.next() < Math.min(1, pd / qd)) return { index, token: d };
-    const left = residual(current, q, d);
+    const qd = qj ? (d < qj.length ? qj[d] : 0) : 1;
+    const u = rng.next();
+    if (qd > 0 && u < Math.min(1, pd / qd)) return { index, token: d };
+    const left = residual(current, qj, d);
     // Nothing left only if current <= q everywhere, i.e. current = q, when acceptance was certain: guard rounding.
     if (!left) return { index: -1, token: argmax(current) };
     current = left;

@@ -39,7 +39,8 @@ export interface DraftRequest {
   rng: Rng;
   /**
    * Also propose a second candidate at each of the first `leaves` depths, a tree (a source may
-   * ignore it): greedy, the runner-up; sampling, a second draw from the same distribution.
+   * ignore it): greedy, the runner-up; sampling, a second draw from the same distribution
+   * without the first token (acceptance.ts: `acceptAmong`).
    */
   leaves?: number;
 }
@@ -68,13 +69,15 @@ export interface DraftSource {
    * Draws k tokens on the device and has `target` run its verify pass and the acceptance rule
    * after them in the same go, when this source and the target can; the verdict and the drafts
    * come back (and the target's rows, if `options.rows`). The seeds come from `options.rng`,
-   * drawn only when the step is taken. Else undefined, as above.
+   * drawn only when the step is taken. Else undefined, as above. `leaves`: a tree, a second
+   * draw beside each of the first drafts (a source that drafts no trees ignores it).
    */
   sampledStepOnDevice?<S extends Sequence>(
     target: { model: CausalLM<S>; sequence: S },
     context: readonly number[],
     k: number,
     options: SampledStepOptions,
+    leaves?: number,
   ): Promise<SampledDeviceStep | undefined>;
 }
 

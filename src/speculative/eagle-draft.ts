@@ -6,14 +6,14 @@
  * state with the draft before it, one position on. After the target's verify pass the self-fed
  * positions are dropped: the next catch-up replaces them with pairs of real features. Asked for
  * leaves, it proposes a second candidate beside each of the first drafts, a tree (tree.ts): its
- * runner-up (greedy), or a second draw from the same distribution (sampling).
+ * runner-up (greedy), or a second draw from the same distribution without the first (sampling).
  */
 
 import type { EagleSequence, EagleTarget } from '../model/eagle';
 import { eagleSampledStepOnDevice, eagleStepOnDevice } from '../model/gpu-eagle-step';
 import type { DeviceStep, SampledDeviceStep, SampledStepOptions } from '../model/gpu-speculation';
 import type { Sequence } from '../model/types';
-import { argmax, distribution, runnerUp, sample } from '../sampling/sampling';
+import { argmax, distribution, runnerUp, sample, without } from '../sampling/sampling';
 import type { Draft, DraftRequest, DraftSource } from './draft-source';
 
 export class EagleDraftSource<S extends Sequence, H extends Sequence> implements DraftSource {
@@ -54,8 +54,13 @@ export class EagleDraftSource<S extends Sequence, H extends Sequence> implements
         const logits = await head.forwardHidden(headSequence, pending, hidden);
         const p = distribution(logits, greedy ? { temperature: 1, topK: 0, topP: 1 } : sampling);
         id = greedy ? argmax(logits) : sample(p, rng);
-        // A leaf: greedy, the runner-up; sampling, a second draw from the same distribution.
-        if (tree) runnersUp.push(draftToTarget[greedy ? runnerUp(logits, id) : sample(p, rng)]);
+        // A leaf: greedy, the runner-up; sampling, a second draw from the same distribution
+        // without the first (acceptance.ts; the first again if nothing else has mass).
+        if (tree) {
+          const rest = greedy ? undefined : without(p, [id]);
+          const leaf = greedy ? runnerUp(logits, id) : rest?.some((x) => x > 0) ? sample(rest, rng) : id;
+          runnersUp.push(draftToTarget[leaf]);
+        }
         if (minConfidence > 0 && i > 0 && p[argmax(p)] < minConfidence) break;
         if (!greedy) probs.push(onTargetVocabulary(p, draftToTarget, this.model.config.vocabSize));
       }
@@ -87,7 +92,8 @@ export class EagleDraftSource<S extends Sequence, H extends Sequence> implements
   }
 
   /**
-   * A sampled step on the GPU (model/gpu-eagle-step.ts): the rule reads the head's rows through
+   * A sampled step on the GPU (model/gpu-eagle-step.ts), with a second draw beside each of the
+   * first `leaves` drafts (a tree): the rule reads the head's rows through
    * d2t there, or here, where they come back over the target's vocabulary, -Infinity where no
    * draft id maps, so that their distribution is the one `propose` forms.
    */
@@ -96,9 +102,10 @@ export class EagleDraftSource<S extends Sequence, H extends Sequence> implements
     context: readonly number[],
     k: number,
     options: SampledStepOptions,
+    leaves = 0,
   ): Promise<SampledDeviceStep | undefined> {
     const computed = this.sequence.target.length;
-    const step = await eagleSampledStepOnDevice(this.model, this.sequence, context, k, options);
+    const step = await eagleSampledStepOnDevice(this.model, this.sequence, context, k, options, leaves);
     if (!step) return undefined;
     this.forwards += k;
     this.realPairs = computed;

@@ -280,25 +280,31 @@ describe('an EAGLE head on the GPU', () => {
     expect((await run()).tokens).toEqual(first.tokens);
   });
 
-  it('sampling with a tree is reproducible for a seed, and takes leaves', async () => {
+  it('sampling with a tree is reproducible for a seed, takes leaves, and reads back once a step', async () => {
     const { model: counting, taken: leavesTaken } = countingLeaves(model);
+    const target = model.target as GpuModel;
+    const head = model.head as GpuModel;
     const run = async () => {
       const sequence = counting.createSequence(256);
       const source = draftSource('eagle', undefined, { model: counting, sequence });
-      const { tokens } = await speculativeGenerate(counting, sequence, source, loadEagleGolden().prompt, {
-        maxTokens: 64,
-        sampling: { temperature: 1.5, topK: 0, topP: 1 },
+      const before = target.readbacks + head.readbacks;
+      const { tokens, counts } = await speculativeGenerate(counting, sequence, source, loadEagleGolden().prompt, {
+        maxTokens: 96,
+        // Top-k keeps the head's alternatives plausible: with its long tail, a second draw
+        // without the first is seldom a token the target takes.
+        sampling: { temperature: 1.5, topK: 8, topP: 1 },
         seed: 5,
         draftLength: 4,
         fallback: false,
         tree: 3,
       });
       sequence.release();
-      return tokens;
+      return { tokens, readbacks: target.readbacks + head.readbacks - before, passes: counts.targetForwards };
     };
     const first = await run();
-    expect(first).toHaveLength(64);
-    expect(await run()).toEqual(first);
+    expect(first.tokens).toHaveLength(96);
+    expect(first.readbacks).toBe(first.passes); // one a target pass: the steps' drafts took none
+    expect((await run()).tokens).toEqual(first.tokens);
     expect(leavesTaken()).toBeGreaterThan(0);
   });
 
@@ -346,11 +352,13 @@ describe('an EAGLE head on the GPU', () => {
 
 describe('speculative sampling with a head on the GPU keeps the target distribution', () => {
   it.each([
-    ['on the device', true],
-    ['on the CPU', false],
-  ])(
-    'tokens 3 and 4 (from a step on the device) match the exact marginals, drafts mapped through d2t, the rule %s',
-    async (_, deviceAcceptance) => {
+    ['a chain', 'on the device', 0, true],
+    ['a chain', 'on the CPU', 0, false],
+    ["a tree (SpecInfer's rule over a chain token and a leaf)", 'on the device', 2, true],
+    ["a tree (SpecInfer's rule over a chain token and a leaf)", 'on the CPU', 2, false],
+  ] as const)(
+    '%s: tokens 3 and 4 (from a step on the device) match the exact marginals, drafts mapped through d2t, the rule %s',
+    async (_, __, tree, deviceAcceptance) => {
       // A tiny target whose distributions the reference enumerates, and a random head over every other id.
       const { config, weights } = randomModel(TINY_SHAPE, 1);
       const embedding = weights.get('model.embed_tokens.weight');
@@ -368,7 +376,7 @@ describe('speculative sampling with a head on the GPU keeps the target distribut
         ...options,
         sharedEmbed: target.weights.embed,
       });
-      const pair = new EagleTarget(target, head, tiny.draftToTarget);
+      const { model: pair, taken: leavesTaken } = countingLeaves(new EagleTarget(target, head, tiny.draftToTarget));
       const readbacks = head.readbacks;
       const prompt = [0, 3];
       const sampling: SamplingParams = { temperature: 1, topK: 0, topP: 1 };
@@ -382,6 +390,7 @@ describe('speculative sampling with a head on the GPU keeps the target distribut
             seed,
             draftLength: 3,
             fallback: false,
+            tree,
           });
         } finally {
           sequence.release();
@@ -394,6 +403,7 @@ describe('speculative sampling with a head on the GPU keeps the target distribut
       const reference = new ReferenceModel(config, weights);
       expect(chiSquare(counts[0], exactMarginal(reference, prompt, sampling, 2))).toBeLessThan(20.5);
       expect(chiSquare(counts[1], exactMarginal(reference, prompt, sampling, 3))).toBeLessThan(20.5);
+      if (tree > 0) expect(leavesTaken()).toBeGreaterThan(100); // the leaves' turn of the rule was exercised
       head.destroy();
       target.destroy();
     },

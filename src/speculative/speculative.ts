@@ -21,12 +21,11 @@ import type { GenerateOptions } from '../model/generate';
 import type { SampledDeviceStep } from '../model/gpu-speculation';
 import type { CausalLM, Sequence } from '../model/types';
 import { type TokenLogprob, tokenLogprob } from '../sampling/logprobs';
-import { distribution, sampleToken } from '../sampling/sampling';
+import { distribution } from '../sampling/sampling';
 import { Rng } from '../util/rng';
-import { acceptAmong, acceptOrResample } from './acceptance';
 import { type DraftLength, DraftLengthPolicy } from './draft-length';
 import type { Draft, DraftKind, DraftSource } from './draft-source';
-import { acceptTree, treeTokens } from './tree';
+import { acceptSampledTree, acceptTree, type TreeDraft, treeTokens } from './tree';
 
 export interface SpeculativeOptions extends GenerateOptions {
   /** Tokens drafted per step: fixed, or 'auto' (draft-length.ts). */
@@ -143,94 +142,80 @@ export async function speculativeGenerate<S extends Sequence>(
     if (greedy && leaves.length > 0 && target.greedyTree) return verifyGreedyTree(draft, leaves, last);
     if (!greedy && leaves.length > 0 && target.forwardTree) return verifySampledTree(draft, leaves, last);
     const input = [last, ...draft.tokens];
-    let accepted = 0;
-    let next: number;
-    let logits: Float32Array | undefined; // read back for sampling, or for log-probabilities
-    if (greedy) {
-      let choices: Uint32Array;
-      if (logprobs === undefined) choices = await target.greedy(sequence, input, 'all');
-      else ({ ids: choices, logits } = await target.greedyWithLogits(sequence, input, 'all'));
-      while (accepted < draft.tokens.length && draft.tokens[accepted] === choices[accepted]) accepted++;
-      next = choices[accepted];
-    } else {
-      logits = await target.forward(sequence, input);
-      ({ accepted, next } = acceptSampled(logits, draft.tokens, (i) => draft.probs?.[i]));
+    if (!greedy) {
+      const rows = await target.forward(sequence, input);
+      return acceptSampled(rows, { chain: draft.tokens, leaves: [] }, (i) => draft.probs?.[i]);
     }
+    let choices: Uint32Array;
+    let logits: Float32Array | undefined; // read back for log-probabilities
+    if (logprobs === undefined) choices = await target.greedy(sequence, input, 'all');
+    else ({ ids: choices, logits } = await target.greedyWithLogits(sequence, input, 'all'));
+    let accepted = 0;
+    while (accepted < draft.tokens.length && draft.tokens[accepted] === choices[accepted]) accepted++;
+    const next = choices[accepted];
     return { drafts: draft.tokens, drafted: draft.tokens.length, accepted, next, logits };
   };
 
   /**
    * The acceptance rule over the target's rows after the newest token and each draft, left to
-   * right; `probsOf(i)` is the distribution draft i was drawn from (undefined: one-hot).
+   * right, and over a tree's leaves (tree.ts); `probsOf(i)` is the distribution draft i was
+   * drawn from (undefined: one-hot). An accepted leaf moves to its position.
    */
-  const acceptSampled = (rows: Float32Array, drafts: number[], probsOf: (i: number) => Float64Array | undefined) => {
+  const acceptSampled = (
+    rows: Float32Array,
+    tree: TreeDraft,
+    probsOf: (i: number) => Float64Array | undefined,
+  ): VerifiedStep => {
     const row = (i: number) => rows.subarray(i * vocab, (i + 1) * vocab);
-    let accepted = 0;
-    while (accepted < drafts.length) {
-      const verdict = acceptOrResample(distribution(row(accepted), sampling), probsOf(accepted), drafts[accepted], rng);
-      if (!verdict.accepted) return { accepted, next: verdict.token };
-      accepted++;
-    }
-    return { accepted, next: sampleToken(row(accepted), sampling, rng) };
+    const { accepted, next, leaf } = acceptSampledTree(row, tree, probsOf, sampling, rng);
+    if (leaf !== undefined) moveLeaf(tree, leaf);
+    return { drafts: accepted, drafted: tree.chain.length, accepted: accepted.length, next, logits: rows };
   };
 
   /**
    * A sampled step taken on the device: its verdict where the device applied the rule, else
    * the rule here over the rows it read back, each draft's q formed when reached.
    */
-  const acceptOnDevice = ({ drafts, verdict, draftRows, targetRows }: SampledDeviceStep): VerifiedStep => {
-    if (verdict) return { drafts, drafted: drafts.length, ...verdict, logits: targetRows };
+  const acceptOnDevice = (step: SampledDeviceStep): VerifiedStep => {
+    const { drafts, verdict, draftRows, targetRows } = step;
+    const tree = { chain: drafts, leaves: step.leaves ?? [] };
+    if (verdict) {
+      const { accepted, next, leaf } = verdict;
+      if (leaf !== undefined) moveLeaf(tree, leaf);
+      const taken = leaf === undefined ? drafts.slice(0, accepted) : [...drafts.slice(0, leaf), tree.leaves[leaf]];
+      return { drafts: taken, drafted: drafts.length, accepted, next, logits: targetRows };
+    }
     if (!draftRows || !targetRows) throw new Error('a sampled step without its verdict must bring its rows back');
     const width = draftRows.length / drafts.length;
     const probsOf = (i: number) => distribution(draftRows.subarray(i * width, (i + 1) * width), sampling);
-    const { accepted, next } = acceptSampled(targetRows, drafts, probsOf);
-    return { drafts, drafted: drafts.length, accepted, next, logits: targetRows };
+    return acceptSampled(targetRows, tree, probsOf);
   };
 
-  /** An accepted leaf's keys and values move from their slot to its position, after the accepted chain. */
-  const moveLeaf = (base: number, chain: number, depth: number) =>
-    target.moveSlot?.(sequence, base + 1 + chain + depth, base + 1 + depth);
+  /**
+   * After a tree pass, an accepted leaf's keys and values move from their slot (after the
+   * chain's) to its position, after the accepted part of the chain.
+   */
+  const moveLeaf = (tree: TreeDraft, depth: number) => {
+    const newest = sequence.length - 1 - tree.chain.length - tree.leaves.length; // the pass's first position
+    target.moveSlot?.(sequence, newest + 1 + tree.chain.length + depth, newest + 1 + depth);
+  };
 
   /** A greedy tree (tree.ts): the chain while the target agrees, or the leaf it chose instead. */
   const verifyGreedyTree = async (draft: Draft, leaves: number[], last: number): Promise<VerifiedStep> => {
-    const base = sequence.length;
     const tree = { chain: draft.tokens, leaves };
     const choices = await target.greedyTree?.(sequence, treeTokens(last, tree), draft.tokens.length + 1);
     if (!choices) throw new Error('the target has no tree verify pass');
     const { accepted, next, leaf } = acceptTree(tree, choices);
-    if (leaf !== undefined) moveLeaf(base, draft.tokens.length, leaf);
+    if (leaf !== undefined) moveLeaf(tree, leaf);
     return { drafts: accepted, drafted: draft.tokens.length, accepted: accepted.length, next };
   };
 
-  /**
-   * A sampled tree (tree.ts): at each depth the chain's token and then the leaf take turns
-   * under SpecInfer's rule (acceptance.ts: `acceptAmong`, both drawn from the draft's q there);
-   * the chain goes on while its token is accepted, a leaf ends the walk with a draw from its row.
-   */
+  /** A sampled tree (tree.ts): its pass, then the rule over the rows. */
   const verifySampledTree = async (draft: Draft, leaves: number[], last: number): Promise<VerifiedStep> => {
-    const base = sequence.length;
-    const chain = draft.tokens;
-    const rows = await target.forwardTree?.(sequence, treeTokens(last, { chain, leaves }), chain.length + 1);
+    const tree = { chain: draft.tokens, leaves };
+    const rows = await target.forwardTree?.(sequence, treeTokens(last, tree), tree.chain.length + 1);
     if (!rows) throw new Error('the target has no tree verify pass');
-    const row = (i: number) => rows.subarray(i * vocab, (i + 1) * vocab);
-    const accepted: number[] = [];
-    for (let d = 0; d < chain.length; d++) {
-      const candidates = d < leaves.length ? [chain[d], leaves[d]] : [chain[d]];
-      const verdict = acceptAmong(distribution(row(d), sampling), draft.probs?.[d], candidates, rng);
-      if (verdict.index === 0) {
-        accepted.push(chain[d]);
-        continue;
-      }
-      if (verdict.index === 1) {
-        accepted.push(leaves[d]);
-        moveLeaf(base, chain.length, d);
-        const next = sampleToken(row(chain.length + 1 + d), sampling, rng);
-        return { drafts: accepted, drafted: chain.length, accepted: accepted.length, next };
-      }
-      return { drafts: accepted, drafted: chain.length, accepted: accepted.length, next: verdict.token };
-    }
-    const next = sampleToken(row(chain.length), sampling, rng);
-    return { drafts: accepted, drafted: chain.length, accepted: accepted.length, next };
+    return acceptSampled(rows, tree, (i) => draft.probs?.[i]);
   };
 
   let speculating = source.kind !== 'none';
@@ -246,21 +231,23 @@ export async function speculativeGenerate<S extends Sequence>(
     const room = sequence.capacity - sequence.length - 1 - k;
     const treePass = greedy ? target.greedyTree : target.forwardTree;
     const leaves = logprobs === undefined && treePass ? Math.max(0, Math.min(options.tree ?? 0, k, room)) : 0;
-    // A step on the device when the source can take one (drafts and verify with one readback,
-    // and for greedy the acceptance too, of a tree as well); else the draft comes back to the CPU
-    // and is verified here.
+    // A step on the device when the source can take one (drafts, verify and, as the profile
+    // says, the acceptance rule, of a tree as well, with one readback); else the draft comes back
+    // to the CPU and is verified here.
     const deviceStep = speculating && k >= 1;
     const onDevice =
       deviceStep && greedy && logprobs === undefined
         ? await source.greedyStepOnDevice?.({ model: target, sequence }, context, k, leaves)
         : undefined;
     const sampledOnDevice =
-      deviceStep && !greedy && !(options.tree ?? 0)
-        ? await source.sampledStepOnDevice?.({ model: target, sequence }, context, k, {
-            sampling,
-            rng,
-            rows: logprobs !== undefined,
-          })
+      deviceStep && !greedy
+        ? await source.sampledStepOnDevice?.(
+            { model: target, sequence },
+            context,
+            k,
+            { sampling, rng, rows: logprobs !== undefined },
+            leaves,
+          )
         : undefined;
     let step: VerifiedStep;
     if (onDevice) {

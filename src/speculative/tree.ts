@@ -2,10 +2,9 @@
  * Tree verification: a draft is a chain of k tokens and, at its first depths, a second
  * candidate there as a leaf beside the chain (SpecInfer's and EAGLE's token trees, in the shape
  * of a chain with one alternative a depth): greedy, the draft's runner-up; sampling, a second
- * draw, which speculative.ts verifies with SpecInfer's rule (acceptance.ts). Greedy below. The
- * target verifies the whole tree in one pass (`CausalLM.greedyTree`): the newest token and the
- * chain as usual, then each leaf at the position of the chain token it stands beside, seeing
- * the chain before it and itself.
+ * draw without the first. The target verifies the whole tree in one pass
+ * (`CausalLM.greedyTree`): the newest token and the chain as usual, then each leaf at the
+ * position of the chain token it stands beside, seeing the chain before it and itself.
  *
  *   tokens: [newest, c1, ..., ck, a1, ..., aw]      rows: the target's argmax after each
  *
@@ -14,9 +13,19 @@
  * (its own row) is the next token; or neither, and it is the next token. When a leaf is taken,
  * its keys and values move from their slot to its position (`moveSlot`). Each accepted token is
  * the target's own choice after the ones before it, so the output is plain greedy decoding's.
- * An EAGLE head on the GPU drafts and walks a greedy tree there (model/gpu-eagle-step.ts,
- * accept_greedy.wgsl), with one readback a step.
+ *
+ * Sampling (`acceptSampledTree`): at each depth the chain's token and then the leaf, drawn from
+ * the draft's q there without replacement, take turns under SpecInfer's rule (acceptance.ts:
+ * `acceptAmong`); the chain goes on while its token is accepted, and an accepted leaf ends the
+ * walk with a draw from the leaf's own row.
+ *
+ * An EAGLE head on the GPU drafts and walks a tree there (model/gpu-eagle-step.ts;
+ * accept_greedy.wgsl, accept_sampled.wgsl), with one readback a step.
  */
+
+import { distribution, type SamplingParams, sampleToken } from '../sampling/sampling';
+import type { Rng } from '../util/rng';
+import { acceptAmong } from './acceptance';
 
 export interface TreeDraft {
   chain: number[];
@@ -55,4 +64,35 @@ export function acceptTree(draft: TreeDraft, choices: ArrayLike<number>): TreeVe
     return { accepted, next: choice };
   }
   return { accepted, next: choices[chain.length] };
+}
+
+/**
+ * The sampled rule over a tree pass's rows (`row(i)`: the target's logits after token i of
+ * `treeTokens`); `probsOf(d)`: the draft's distribution at depth d, which chain[d] and leaves[d]
+ * were drawn from (undefined: one-hot, a deterministic proposal). With no leaves it is the
+ * chain rule of speculative sampling.
+ */
+export function acceptSampledTree(
+  row: (i: number) => Float32Array,
+  draft: TreeDraft,
+  probsOf: (depth: number) => Float64Array | undefined,
+  sampling: SamplingParams,
+  rng: Rng,
+): TreeVerdict {
+  const { chain, leaves } = draft;
+  const accepted: number[] = [];
+  for (let d = 0; d < chain.length; d++) {
+    const candidates = d < leaves.length ? [chain[d], leaves[d]] : [chain[d]];
+    const verdict = acceptAmong(distribution(row(d), sampling), probsOf(d), candidates, rng);
+    if (verdict.index === 0) {
+      accepted.push(chain[d]);
+      continue;
+    }
+    if (verdict.index === 1) {
+      accepted.push(leaves[d]);
+      return { accepted, leaf: d, next: sampleToken(row(chain.length + 1 + d), sampling, rng) };
+    }
+    return { accepted, next: verdict.token };
+  }
+  return { accepted, next: sampleToken(row(chain.length), sampling, rng) };
 }
