@@ -12,7 +12,7 @@ import { type ModelResults, runModelSuite } from './suites/model';
 import { runShapesSuite, type ShapeResults } from './suites/shapes';
 import { runTtftSuite, type TtftResults } from './suites/ttft';
 
-export const SCHEMA_VERSION = 6;
+export const SCHEMA_VERSION = 7;
 
 export interface BenchOptions {
   /** The fixture pair (a draft model is needed), read by `readPair`, and the target's EAGLE head if given. */

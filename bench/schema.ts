@@ -143,6 +143,7 @@ export const RESULT_FIELDS: Record<string, Kind> = {
   'shapes.pairs[].predicted[].best_k': 'positive',
   'shapes.pairs[].predicted[].best_speedup': 'positive',
   'shapes.eagle[].target': 'string',
+  'shapes.eagle[].layout': 'string',
   'shapes.eagle[].draft_vocab': 'positive',
   'shapes.eagle[].head_step_ms': 'positive',
   'shapes.eagle[].target_decode_ms': 'positive',
@@ -236,6 +237,7 @@ export const FIELDS_SINCE: Record<string, number> = {
   'ttft.long[].decode_step_ms': 5,
   'ttft.long[].decode_step_ratio': 5,
   'decode.runs[].readback_bytes_per_token': 6,
+  'shapes.eagle[].layout': 7,
 };
 
 export function checkResults(results: unknown): string[] {

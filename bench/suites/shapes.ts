@@ -5,9 +5,10 @@
  * *predicted* from the measured draft step, target step and verify costs at stated acceptance
  * rates (bench/predict.ts). Models are loaded one at a time and freed after.
  *
- * EAGLE-3 heads of the Llama targets' shapes (one layer over [embedding; hidden], a draft
- * vocabulary of 32,000) are measured too: their step against the target's, and the speed-up
- * predicted at stated mean accepted lengths (`eagle`).
+ * EAGLE heads of the Llama targets' shapes are measured too, in both layouts: EAGLE-3's (one
+ * layer over [embedding; hidden], a draft vocabulary of 32,000) and EAGLE-1's (fc over
+ * [hidden; embedding], one layer, the target's LM head over its whole vocabulary): their step
+ * against the target's, and the speed-up predicted at stated mean accepted lengths (`eagle`).
  */
 
 import type { Gpu } from '../../src/gpu/device';
@@ -54,9 +55,12 @@ export interface ShapePairResult {
   predicted: Prediction[];
 }
 
-/** An EAGLE-3 head of a target's shape: its step, and the speed-up predicted from it. */
+/** An EAGLE head of a target's shape: its step, and the speed-up predicted from it. */
 export interface ShapeEagleResult {
   target: string;
+  /** EAGLE-3's layout, or EAGLE-1's (which EAGLE-2 drafts with). */
+  layout: 'eagle3' | 'eagle1';
+  /** Ids its LM head scores: a reduced draft vocabulary (EAGLE-3), or the target's (EAGLE-1). */
   draft_vocab: number;
   head_step_ms: number;
   target_decode_ms: number;
@@ -81,15 +85,21 @@ const EAGLE_K = 4;
 /** The targets whose heads are measured: Llama 3's, as published heads exist for them. */
 const EAGLE_TARGETS = ['Llama-3.2-1B', 'Llama-3.2-1B q4f16_1', 'Llama-3.1-8B q4f16_1'];
 
+/** The ids an EAGLE head of `layout` scores for a target of `shape`. */
+const headVocab = (shape: Shape, layout: 'eagle3' | 'eagle1') =>
+  layout === 'eagle3' ? Math.min(EAGLE_DRAFT_VOCAB, shape.config.vocabSize) : shape.config.vocabSize;
+
 /** An EAGLE head's decode step for a target of `shape`, after `context` positions, ms. */
-async function measureHeadStep(gpu: Gpu, shape: Shape, context: number, runs: number): Promise<number> {
+async function measureHeadStep(
+  gpu: Gpu,
+  shape: Shape,
+  layout: 'eagle3' | 'eagle1',
+  context: number,
+  runs: number,
+): Promise<number> {
   const dtype = shape.quantization === 'q4f16_1' ? 'Q4F16' : 'F16';
-  const { config, weights } = timingEagleHead(
-    shape.config,
-    Math.min(EAGLE_DRAFT_VOCAB, shape.config.vocabSize),
-    3,
-    dtype,
-  );
+  const kind = layout === 'eagle3' ? { layout, draftVocab: headVocab(shape, layout) } : { layout };
+  const { config, weights } = timingEagleHead(shape.config, kind, 3, dtype);
   const head = await GpuModel.create(gpu, config, weights, { maxContext: context + 32 });
   const sequence = head.createSequence(context + 32);
   try {
@@ -204,23 +214,27 @@ export async function runShapesSuite(
   for (const shape of heads) {
     const target = models.find((m) => m.name === shape.name && m.role === 'target');
     if (!target) continue;
-    const headMs = await measureHeadStep(gpu, shape, context, runs);
-    const passMs = EAGLE_K * headMs + verifyMs(target.verify, EAGLE_K + 1);
-    eagle.push({
-      target: target.name,
-      draft_vocab: Math.min(EAGLE_DRAFT_VOCAB, shape.config.vocabSize),
-      head_step_ms: round(headMs),
-      target_decode_ms: target.decode_ms,
-      head_step_ratio: round(headMs / target.decode_ms),
-      predicted: STATED_ACCEPTED_LENGTHS.map((length) => ({
-        tokens_per_pass: length,
-        k: EAGLE_K,
-        speedup: round((length * target.decode_ms) / passMs),
-      })),
-    });
-    log(
-      `shape ${target.name}: EAGLE head step ${round(headMs)} ms (${round(headMs / target.decode_ms)} of the target's)`,
-    );
+    for (const layout of ['eagle3', 'eagle1'] as const) {
+      const headMs = await measureHeadStep(gpu, shape, layout, context, runs);
+      const passMs = EAGLE_K * headMs + verifyMs(target.verify, EAGLE_K + 1);
+      eagle.push({
+        target: target.name,
+        layout,
+        draft_vocab: headVocab(shape, layout),
+        head_step_ms: round(headMs),
+        target_decode_ms: target.decode_ms,
+        head_step_ratio: round(headMs / target.decode_ms),
+        predicted: STATED_ACCEPTED_LENGTHS.map((length) => ({
+          tokens_per_pass: length,
+          k: EAGLE_K,
+          speedup: round((length * target.decode_ms) / passMs),
+        })),
+      });
+      const name = layout === 'eagle3' ? 'EAGLE-3' : 'EAGLE-1';
+      log(
+        `shape ${target.name}: ${name} head step ${round(headMs)} ms (${round(headMs / target.decode_ms)} of the target's)`,
+      );
+    }
   }
   return { context_tokens: context, acceptance_rates: STATED_ACCEPTANCE, models, pairs, eagle };
 }

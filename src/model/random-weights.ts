@@ -161,20 +161,29 @@ export function randomEagleHeadFiles(
 }
 
 /**
- * An EAGLE-3 head for a target of `target`'s shape, with timing weights (`timingWeights`) and
- * its own copy of an embedding of the target's shape: for benchmarks of a head's step.
+ * An EAGLE head for a target of `target`'s shape, with timing weights (`timingWeights`) and its
+ * own copy of an embedding of the target's shape: for benchmarks of a head's step. EAGLE-3's
+ * layout has an LM head over `draftVocab` ids (its fc is the target's to apply); EAGLE-1's
+ * applies its fc itself and reads through an LM head of the target's shape (the target's own).
  */
-export function timingEagleHead(target: ModelConfig, draftVocab: number, seed: number, dtype: 'F16' | 'Q4F16' = 'F16') {
+export function timingEagleHead(
+  target: ModelConfig,
+  head: { layout: 'eagle3'; draftVocab: number } | { layout: 'eagle1' },
+  seed: number,
+  dtype: 'F16' | 'Q4F16' = 'F16',
+) {
   const config: ModelConfig = {
     ...target,
     numLayers: 1,
     layers: target.layers.slice(0, 1),
-    vocabSize: draftVocab,
+    vocabSize: head.layout === 'eagle3' ? head.draftVocab : target.vocabSize,
     tieWordEmbeddings: false,
-    hiddenInput: 'eagle3',
+    hiddenInput: head.layout,
   };
   const shapes = expectedHeadTensors(config);
-  shapes.delete('fc.weight'); // the target applies it
+  if (head.layout === 'eagle3')
+    shapes.delete('fc.weight'); // the target applies it
+  else shapes.set('lm_head.weight', [target.vocabSize, target.hiddenSize]);
   shapes.set('model.embed_tokens.weight', [target.vocabSize, target.hiddenSize]);
   return { config, weights: timingWeights(config, seed, dtype, shapes) };
 }
