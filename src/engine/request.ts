@@ -33,8 +33,8 @@ export interface RequestOptions {
   draftLength?: DraftLength;
   /**
    * Verify a token tree: a second candidate beside each of the draft's first `draftTree` tokens
-   * (greedy: its runner-up; sampling: a second draw), 0: a chain. EAGLE heads propose them. Not
-   * with logit rules or log-probabilities.
+   * (greedy: its runner-up; sampling: a second draw without the first), 0: a chain. EAGLE heads
+   * propose them. Not with log-probabilities (a step then verifies a chain).
    */
   draftTree?: number;
   /** Keep only the k most likely tokens when sampling (0: off). */
