@@ -160,6 +160,7 @@ export class Chat {
           max_tokens: settings.maxTokens,
           draft: settings.draft,
           draftLength: settings.draftLength,
+          draftTree: settings.draftTree,
           onPrefillProgress: (done, total) => showPrefill(bubble, done, total),
         },
         (textSoFar) => {

@@ -81,7 +81,9 @@ describe('chat page as a product', () => {
     await page.getByTestId('speculative').setChecked(false);
     expect(await page.getByTestId('draft-source').isDisabled()).toBe(true);
     expect(await page.getByTestId('draft-length').isDisabled()).toBe(true);
+    expect(await page.getByTestId('draft-tree').isDisabled()).toBe(true);
     await page.getByTestId('speculative').setChecked(true);
+    expect(await page.getByTestId('draft-tree').isEnabled()).toBe(true);
     expect(await page.getByTestId('draft-source').isEnabled()).toBe(true);
     expect(await page.getByTestId('draft-source').inputValue()).toBe('model'); // a draft model is loaded
 

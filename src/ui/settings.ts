@@ -10,12 +10,14 @@ export interface ChatSettings {
   system: string;
   draft: DraftKind;
   draftLength: DraftLength;
+  /** Leaves beside the chain's first drafts: a token tree (0: a chain). */
+  draftTree: number;
   temperature: number;
   maxTokens: number;
 }
 
 /** Fields kept across visits (the models, and so the draft source, are chosen at each load). */
-const KEPT = ['system-prompt', 'speculative', 'draft-length', 'temperature', 'max-tokens'];
+const KEPT = ['system-prompt', 'speculative', 'draft-length', 'draft-tree', 'temperature', 'max-tokens'];
 const SETTINGS_KEY = 'tandem-settings';
 
 /** Restores the settings this browser used last, and keeps them as they change. */
@@ -78,8 +80,9 @@ export function checkSettings(): string[] {
 }
 
 /**
- * Settings that depend on others: the draft's source and length apply only with speculation
- * on, and "Draft model" only when a draft model or an EAGLE head is loaded (else prompt lookup is chosen).
+ * Settings that depend on others: the draft's source, length and tree apply only with
+ * speculation on, and "Draft model" only when a draft model or an EAGLE head is loaded (else
+ * prompt lookup is chosen).
  */
 export function applyDependencies(hasDraftModel: boolean): void {
   const speculative = input<HTMLInputElement>('speculative').checked;
@@ -91,6 +94,7 @@ export function applyDependencies(hasDraftModel: boolean): void {
   if (hasDraftModel && !source.dataset.chosen) source.value = 'model';
   source.disabled = !speculative;
   input<HTMLSelectElement>('draft-length').disabled = !speculative;
+  input<HTMLSelectElement>('draft-tree').disabled = !speculative;
 }
 
 export function readSettings(): ChatSettings {
@@ -100,6 +104,7 @@ export function readSettings(): ChatSettings {
     system: input<HTMLTextAreaElement>('system-prompt').value.trim(),
     draft: speculative ? (input<HTMLSelectElement>('draft-source').value as DraftKind) : 'none',
     draftLength: parseDraftLength(length),
+    draftTree: Number(input<HTMLSelectElement>('draft-tree').value) || 0,
     temperature: Math.max(0, Number(input<HTMLInputElement>('temperature').value) || 0),
     maxTokens: Math.max(1, Math.round(Number(input<HTMLInputElement>('max-tokens').value) || 160)),
   };
