@@ -7,11 +7,11 @@
  * the CPU waits once. The passes and the rules are the CPU path's.
  *
  * A step may draft a tree (speculative/tree.ts): at each of its first depths a second candidate
- * from the row the draft was chosen from, greedy the head's runner-up (argmax.wgsl's RUNNER_UP),
- * sampling a second draw without the first (sample.wgsl's WITHOUT_CHOSEN, on a stream of its own), is mapped into the list after
- * the chain as a leaf; the target verifies the tree in one pass, the acceptance kernel walks it
- * (or, as the profile says, the CPU over the rows read back), and an accepted leaf's keys and
- * values move to its position.
+ * from the row the draft was chosen from (greedy, the head's runner-up: argmax.wgsl's RUNNER_UP;
+ * sampling, a second draw without the first: sample.wgsl's WITHOUT_CHOSEN, on a random stream of
+ * its own) is mapped into the list after the chain as a leaf; the target verifies the tree in
+ * one pass, the acceptance kernel walks it (or, as the profile says, the CPU over the rows read
+ * back), and an accepted leaf's keys and values move to its position.
  */
 
 import { createUniform, STORAGE, uploadBuffer } from '../gpu/buffers';
