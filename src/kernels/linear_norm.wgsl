@@ -22,21 +22,20 @@ var<workgroup> norm_inv: array<f32, TILE_N>;
 fn norm_prologue(t: u32, n0: u32, tokens: u32) {
   let k4 = K / 4u;
   for (var first = 0u; first < tokens; first += NORM_TOKENS) {
-    for (var p = t; p < NORM_TOKENS * NORM_LANES; p += WG) {
-      let j = first + p / NORM_LANES;
+    // Only the slots of live tokens: a decode step's one token fills NORM_LANES of them.
+    let slots = min(NORM_TOKENS, tokens - first) * NORM_LANES;
+    for (var p = t; p < slots; p += WG) {
+      let row = (n0 + first + p / NORM_LANES) * k4;
       var sum = 0.0;
-      if (j < tokens) {
-        let row = (n0 + j) * k4;
-        for (var i = p % NORM_LANES; i < K; i += NORM_LANES) {
-          let v = x[row + i / 4u][i % 4u];
-          sum += v * v;
-        }
+      for (var i = p % NORM_LANES; i < K; i += NORM_LANES) {
+        let v = x[row + i / 4u][i % 4u];
+        sum += v * v;
       }
       norm_sums[p] = sum;
     }
     workgroupBarrier();
     for (var s = NORM_LANES / 2u; s > 0u; s >>= 1u) {
-      for (var p = t; p < NORM_TOKENS * NORM_LANES; p += WG) {
+      for (var p = t; p < slots; p += WG) {
         if (p % NORM_LANES < s) { norm_sums[p] += norm_sums[p + s]; }
       }
       workgroupBarrier();
