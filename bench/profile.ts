@@ -42,6 +42,8 @@ export interface StepProfile {
   wall_without_prefill_kernel_ms?: number;
   /** Steps the tiles run, on a profile that folds RMSNorm into the projections: the wall time with the norms on their own */
   wall_without_fused_norm_ms?: number;
+  /** Steps the tiles run, on a GPU profile that keeps RMSNorm apart: the wall time with it folded into the projections */
+  wall_with_fused_norm_ms?: number;
   /** CPU time recording the step's commands */
   record_ms: number;
   /** GPU time from the step's first pass starting to its last pass ending */
@@ -142,8 +144,9 @@ export async function profileModel(gpu: Gpu, subject: ProfiledModel, runs = 10):
         ms: number;
       };
       const withoutPrefillKernel = runsPrefill(profile, tokens) ? await wallMs({ prefill: false }, tokens) : undefined;
-      const fusedNorm = profile.fusedNorm && !runsPrefill(profile, tokens);
-      const withoutFusedNorm = fusedNorm ? await wallMs({ fusedNorm: false }, tokens) : undefined;
+      // The norms' other placement, where the linear kernel has the prologue (not in blocks of rows).
+      const tiled = profile.rowBlock === 1 && !runsPrefill(profile, tokens);
+      const otherNorm = tiled ? await wallMs({ fusedNorm: !profile.fusedNorm }, tokens) : undefined;
       const profiled = await variant({}, profiler);
       const timed = async (mode: ProfileMode) => {
         profiler.mode = mode;
@@ -161,7 +164,11 @@ export async function profileModel(gpu: Gpu, subject: ProfiledModel, runs = 10):
         wall_ms: wall.ms,
         wall_by_command_buffers: wallByCommandBuffers,
         ...(withoutPrefillKernel === undefined ? {} : { wall_without_prefill_kernel_ms: withoutPrefillKernel }),
-        ...(withoutFusedNorm === undefined ? {} : { wall_without_fused_norm_ms: withoutFusedNorm }),
+        ...(otherNorm === undefined
+          ? {}
+          : profile.fusedNorm
+            ? { wall_without_fused_norm_ms: otherNorm }
+            : { wall_with_fused_norm_ms: otherNorm }),
         record_ms: round(whole.recordMs),
         gpu_ms: round(whole.spanNs / 1e6),
         kernels_ms: round(kernelsNs / 1e6),
@@ -250,7 +257,8 @@ export async function runProfile(
         `${profile.name}, ${step.tokens} token(s): wall ${step.wall_ms} ms ` +
           `(${step.wall_by_command_buffers.map((w) => `${w.ms} in ${w.command_buffers}`).join(', ')}` +
           `${step.wall_without_prefill_kernel_ms === undefined ? '' : `; ${step.wall_without_prefill_kernel_ms} in tiles`}` +
-          `${step.wall_without_fused_norm_ms === undefined ? '' : `; ${step.wall_without_fused_norm_ms} with the norms apart`}), ` +
+          `${step.wall_without_fused_norm_ms === undefined ? '' : `; ${step.wall_without_fused_norm_ms} with the norms apart`}` +
+          `${step.wall_with_fused_norm_ms === undefined ? '' : `; ${step.wall_with_fused_norm_ms} with the norms fused`}), ` +
           `recording ${step.record_ms} ms, ` +
           `GPU ${step.gpu_ms} ms, kernels one by one ${step.kernels_ms} ms (${top})`,
       );

@@ -62,7 +62,9 @@ export interface KernelProfile {
   rowWorkgroup: number;
   /**
    * RMSNorm folded into the token tiles of the projection that reads it (linear_norm.wgsl), so
-   * that a decode or verify step runs no norm dispatch of its own; prefill steps keep it.
+   * that a decode or verify step runs no norm dispatch of its own; prefill steps keep it. Off
+   * on both profiles, by measurement: every workgroup of the projection recomputes its tokens'
+   * norms, which on an H200 cost more than the dispatches it saves (bench/README.md).
    */
   fusedNorm: boolean;
   /**
@@ -86,7 +88,7 @@ export const GPU_PROFILE: KernelProfile = {
   tiledAttention: true,
   attentionSplit: 512,
   rowWorkgroup: 256,
-  fusedNorm: true,
+  fusedNorm: false, // H200: SmolLM2-360M's decode step 2.07 ms with the norms apart, 2.80 fused
   deviceAcceptance: true,
   commandBuffers: 8,
 };

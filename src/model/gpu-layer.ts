@@ -13,9 +13,9 @@
  *   x     += gated W_down^T + b_down    Gemma: x += rmsnorm(gated W_down^T)
  *
  * So a Llama layer is 7 dispatches, Qwen3's 8, Gemma 2's 9 and Gemma 3's 10. Where the profile
- * fuses RMSNorm (GPUs: profile.ts), the two norms before q|k|v and gate|up run as the prologue
- * of those projections in decode and verify steps (linear_norm.wgsl, the same bits), and a
- * Llama layer is 5 dispatches; prefill steps keep the norms' own dispatches. The q|k|v step
+ * fuses RMSNorm (profile.ts; none does by default), the two norms before q|k|v and gate|up run
+ * as the prologue of those projections in decode and verify steps (linear_norm.wgsl, the same
+ * bits), and a Llama layer is 5 dispatches; prefill steps keep the norms' own dispatches. The q|k|v step
  * and attention read a sequence's KV cache: their bind groups are made with each sequence.
  *
  * An EAGLE-3 head's layer (config.hiddenInput) starts from a hidden state in x and reads the
