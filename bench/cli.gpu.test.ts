@@ -1,7 +1,8 @@
 /**
  * `npm run bench -- --quick --json FILE` on the real adapter writes results with every
  * documented field: the same schema the page's quick run is checked against. `--invariance`
- * finds every split of a prompt identical to the whole, on both kernel profiles.
+ * finds every split of a prompt identical to the whole, on both kernel profiles, and writes
+ * what it found after each model.
  */
 
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -27,16 +28,27 @@ describe('bench CLI', () => {
     expect(results.quick).toBe(true);
   });
 
-  it('checks batch invariance on the fixtures', { timeout: 900_000 }, async () => {
+  it('checks batch invariance on the fixtures, writing the file after each model', { timeout: 900_000 }, async () => {
     const file = join(mkdtempSync(join(tmpdir(), 'tandem-bench-')), 'invariance.json');
     const quiet = vi.spyOn(console, 'log').mockImplementation(() => {});
+    // What the file holds when the second model's first line is logged: the first model's checks.
+    let writtenBefore: InvarianceResults | undefined;
+    const lines: string[] = [];
+    const progress = vi.spyOn(console, 'error').mockImplementation((line: string) => {
+      lines.push(line);
+      if (!writtenBefore && line.includes('fixture target q4f16_1'))
+        writtenBefore = JSON.parse(readFileSync(file, 'utf8'));
+    });
     try {
       // A "long" prompt of 20 tokens: the long check's passes and comparisons, not its length
       // (a prefill of 512 tokens on the GPU profile takes SwiftShader about a minute).
       expect(await main(['--invariance', '--shape', 'none', '--long', '20', '--json', file])).toBe(0);
     } finally {
       quiet.mockRestore();
+      progress.mockRestore();
     }
+    expect(writtenBefore?.checks.map((c) => c.model)).toEqual(Array(4).fill('fixture target'));
+    expect(lines.every((line) => /^\[\d+ s\] /.test(line))).toBe(true); // seconds since the start
     const results = JSON.parse(readFileSync(file, 'utf8')) as InvarianceResults;
     expect(results.identical).toBe(true);
     const checked = results.checks.map((c) => `${c.model} ${c.profile} ${c.splits.length}`);

@@ -1,7 +1,8 @@
 /**
  * `npm run bench -- [--quick] [--json FILE] [--target DIR] [--draft DIR]`: the benchmark
  * suites in Node through Dawn, on this machine's adapter. Prints a summary and, with --json,
- * writes the results (schema in bench/README.md). `--profile [--shape NAME]` instead times every
+ * writes the results (schema in bench/README.md), rewritten after each suite or model so that
+ * a run stopped part way keeps what it measured. `--profile [--shape NAME]` instead times every
  * kernel of a decode, a verify and a prefill step, per model (bench/profile.ts);
  * `--invariance [--shape NAME] [--long TOKENS]` checks that splitting a prompt (and with --long
  * one of TOKENS tokens) changes no bit of its logits (bench/invariance.ts), and exits with 1 if
@@ -45,18 +46,21 @@ export async function main(args: string[]): Promise<number> {
   const { target, draft } = folders as Required<typeof folders>;
   const pair = { ...folders, head: await readHead(directorySource(values.head), target) };
   const environment = `node ${process.version}`;
-  const log = (line: string) => console.error(line);
+  // Seconds since the start on each line: what a run on a lent GPU needs to plan the next.
+  const started = performance.now();
+  const log = (line: string) => console.error(`[${Math.round((performance.now() - started) / 1000)} s] ${line}`);
+  const write = (results: object) => values.json && writeFileSync(values.json, `${JSON.stringify(results, null, 2)}\n`);
   const fixtures = [
     { ...target, name: 'fixture target' },
     { ...target, name: 'fixture target q4f16_1', weights: quantizeWeights(target.weights, 'Q4F16') },
     { ...draft, name: 'fixture draft' },
   ];
   const results = values.invariance
-    ? await runInvariance(gpu, fixtures, log, values.shape, longPromptTokens(values.long))
+    ? await runInvariance(gpu, fixtures, log, values.shape, longPromptTokens(values.long), write)
     : values.profile
-      ? await runProfile(gpu, fixtures, log, values.shape)
-      : await runBench(gpu, { pair, quick: values.quick, environment }, log);
-  if (values.json) writeFileSync(values.json, `${JSON.stringify(results, null, 2)}\n`);
+      ? await runProfile(gpu, fixtures, log, values.shape, write)
+      : await runBench(gpu, { pair, quick: values.quick, environment, measured: write }, log);
+  write(results);
   console.log(JSON.stringify(results, null, 2));
   return 'identical' in results && !results.identical ? 1 : 0;
 }

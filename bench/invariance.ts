@@ -204,8 +204,11 @@ export async function runInvariance(
   log: (line: string) => void = () => {},
   only = '',
   longPrompt = 0,
+  measured: (partial: InvarianceResults) => void = () => {},
 ): Promise<InvarianceResults> {
+  const device = `${gpu.info.vendor} ${gpu.info.device || gpu.info.architecture}`;
   const checks: InvarianceCheck[] = [];
+  const identical = () => checks.every((c) => c.splits.every((s) => s.mismatched === 0));
   for (const subject of modelsToRun(fixtures, only)) {
     const model = subject();
     const long = longPrompt > 0 ? [await checkLongPrompt(gpu, model, longPrompt)] : [];
@@ -214,7 +217,7 @@ export async function runInvariance(
       const splits = check.splits.map((s) => `${s.split}: ${s.mismatched ? `${s.mismatched} differ` : 'identical'}`);
       log(`${check.model}, ${check.profile} profile, ${check.tokens} tokens: ${splits.join('; ')}`);
     }
+    measured({ device, identical: identical(), checks });
   }
-  const identical = checks.every((c) => c.splits.every((s) => s.mismatched === 0));
-  return { device: `${gpu.info.vendor} ${gpu.info.device || gpu.info.architecture}`, identical, checks };
+  return { device, identical: identical(), checks };
 }

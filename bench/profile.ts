@@ -241,13 +241,16 @@ export async function runProfile(
   fixtures: ProfiledModel[],
   log: (line: string) => void = () => {},
   only = '',
+  measured: (partial: ProfileResults) => void = () => {},
 ): Promise<ProfileResults> {
+  const device = `${gpu.info.vendor} ${gpu.info.device || gpu.info.architecture}`;
   const dispatch = await dispatchCost(gpu);
   log(`one small dependent dispatch: recording ${dispatch.record_us} us, GPU ${dispatch.gpu_us} us`);
   const models: ModelProfile[] = [];
   for (const subject of modelsToRun(fixtures, only)) {
     const profile = await profileModel(gpu, subject());
     models.push(profile);
+    measured({ device, dispatch, models });
     for (const step of profile.steps) {
       const top = step.kernels
         .slice(0, 4)
@@ -264,5 +267,5 @@ export async function runProfile(
       );
     }
   }
-  return { device: `${gpu.info.vendor} ${gpu.info.device || gpu.info.architecture}`, dispatch, models };
+  return { device, dispatch, models };
 }

@@ -22,6 +22,11 @@ export interface BenchOptions {
   environment: string;
   /** Called before each suite with the share of the run done so far. */
   progress?: (done: number, stage: string) => void;
+  /**
+   * Called after each suite with the results so far, so that a run stopped part way (a GPU
+   * lent for a few minutes) keeps what it measured.
+   */
+  measured?: (partial: Partial<BenchResults>) => void;
 }
 
 /** The suites in the order they run, with their rough share of a run's time. */
@@ -51,23 +56,34 @@ export interface BenchResults {
 export async function runBench(gpu: Gpu, options: BenchOptions, log: (line: string) => void): Promise<BenchResults> {
   log(`bench on ${gpu.info.vendor} ${gpu.info.architecture} (${options.quick ? 'quick' : 'full'})`);
   let done = 0;
+  const partial: Partial<BenchResults> = {
+    schema: SCHEMA_VERSION,
+    date: new Date().toISOString(),
+    quick: options.quick,
+    environment: options.environment,
+    device: gpu.info,
+  };
   const stage = (name: (typeof STAGES)[number][0]) => {
+    if (done > 0) options.measured?.(partial);
     options.progress?.(done, name);
     done += STAGES.find(([n]) => n === name)?.[1] ?? 0;
   };
   stage('kernels');
   const kernels = await runKernelSuite(gpu, options.quick);
+  partial.kernels = kernels;
   log(
     `copy ${kernels.copy_gb_s} GB/s; ${kernels.linear.map((l) => `${l.dtype} ${l.rows}x${l.k}: ${l.gb_s} GB/s (${l.fraction_of_copy} of copy)`).join('; ')}`,
   );
   stage('model');
   const { target } = options.pair;
   const model = await runModelSuite(gpu, target, options.quick);
+  partial.model = model;
   log(
     `model: prefill ${model.prefill_tok_s} tok/s, decode ${model.decode_tok_s} tok/s, verify(5)/decode ${model.verify5_ratio}`,
   );
   stage('decode');
   const decode = await runDecodeSuite(gpu, options.pair, options.quick, model.verify);
+  partial.decode = decode;
   for (const run of decode.runs) {
     log(
       `decode ${run.draft} k=${run.draft_length}${run.tree ? ` tree=${run.tree}` : ''} T=${run.temperature}: plain ${run.plain_tok_s} tok/s, ` +
@@ -90,6 +106,7 @@ export async function runBench(gpu: Gpu, options: BenchOptions, log: (line: stri
   );
   stage('ttft');
   const ttft = await runTtftSuite(gpu, target, options.quick);
+  partial.ttft = ttft;
   log(
     `ttft (${ttft.system_tokens}-token system prompt): cold ${ttft.cold_ms} ms, warm ${ttft.warm_ms} ms ` +
       `(${ttft.warm_ratio} of cold), typed-ahead ${ttft.typeahead_ms} ms, read from disk ${ttft.restored_ms} ms ` +
@@ -105,6 +122,7 @@ export async function runBench(gpu: Gpu, options: BenchOptions, log: (line: stri
   }
   stage('memory');
   const memory = await runMemorySuite(gpu, options.pair);
+  partial.memory = memory;
   log(
     `memory: ${memory.models.map((m) => `${m.model} weights ${mib(m.weight_bytes)}`).join(', ')}; ` +
       `prefix cache ${memory.prefix_cache.entries} entries, ${mib(memory.prefix_cache.bytes)}; total ${mib(memory.total_bytes)}`,
@@ -116,19 +134,7 @@ export async function runBench(gpu: Gpu, options: BenchOptions, log: (line: stri
     log(`predicted ${pair.target} + ${pair.draft} (draft/target step ${pair.draft_cost_ratio}): ${best}`);
   }
   options.progress?.(1, 'done');
-  return {
-    schema: SCHEMA_VERSION,
-    date: new Date().toISOString(),
-    quick: options.quick,
-    environment: options.environment,
-    device: gpu.info,
-    kernels,
-    model,
-    decode,
-    ttft,
-    memory,
-    shapes,
-  };
+  return { ...(partial as Omit<BenchResults, 'shapes'>), shapes };
 }
 
 function mib(bytes: number): string {
