@@ -2,15 +2,20 @@
  * `npm run bench -- --quick --json FILE` on the real adapter writes results with every
  * documented field: the same schema the page's quick run is checked against. `--invariance`
  * finds every split of a prompt identical to the whole, on both kernel profiles, and writes
- * what it found after each model.
+ * what it found after each model. `--profile` times each step and kernel, and the profile's
+ * choices the other way.
  */
 
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
+import { kernelProfile } from '../src/kernels/profile';
+import { FIXTURES, loadFixture } from '../src/testing/fixtures';
+import { testGpu } from '../src/testing/gpu';
 import { main } from './cli';
 import type { InvarianceResults } from './invariance';
+import { alternatives, describeChange, type ProfileResults } from './profile';
 import { checkResults } from './schema';
 
 describe('bench CLI', () => {
@@ -26,6 +31,34 @@ describe('bench CLI', () => {
     expect(checkResults(results)).toEqual([]);
     expect(results.environment).toMatch(/^node v/);
     expect(results.quick).toBe(true);
+  });
+
+  it('profiles the fixtures step by step, kernel by kernel, with its profile timed the other way', {
+    timeout: 900_000,
+  }, async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'tandem-bench-')), 'profile.json');
+    const quiet = vi.spyOn(console, 'log').mockImplementation(() => {});
+    const progress = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      expect(await main(['--profile', '--shape', 'none', '--json', file])).toBe(0);
+    } finally {
+      quiet.mockRestore();
+      progress.mockRestore();
+    }
+    const results = JSON.parse(readFileSync(file, 'utf8')) as ProfileResults;
+    expect(results.models.map((m) => m.name)).toEqual(['fixture target', 'fixture target q4f16_1', 'fixture draft']);
+    const gpu = await testGpu();
+    const [target, draft] = await Promise.all([loadFixture(FIXTURES.target), loadFixture(FIXTURES.draft)]);
+    for (const model of results.models) {
+      const { headDim } = (model.name === 'fixture draft' ? draft : target).config;
+      expect(model.steps.map((s) => s.tokens)).toEqual([1, 5, 64]);
+      for (const step of model.steps) {
+        expect(step.wall_ms).toBeGreaterThan(0);
+        expect(step.kernels.length).toBeGreaterThan(3);
+        const asked = alternatives(kernelProfile(gpu.info), step.tokens, headDim);
+        expect(step.alternatives.map((a) => a.change)).toEqual(asked.map(describeChange));
+      }
+    }
   });
 
   it('checks batch invariance on the fixtures, writing the file after each model', { timeout: 900_000 }, async () => {

@@ -38,12 +38,8 @@ export interface StepProfile {
   wall_ms: number;
   /** The same with the step recorded in this many command buffers (the profile's choice above) */
   wall_by_command_buffers: { command_buffers: number; ms: number }[];
-  /** Steps longer than every tile, on a profile with the prefill kernel: the wall time in tiles instead */
-  wall_without_prefill_kernel_ms?: number;
-  /** Steps the tiles run, on a profile that folds RMSNorm into the projections: the wall time with the norms on their own */
-  wall_without_fused_norm_ms?: number;
-  /** Steps the tiles run, on a GPU profile that keeps RMSNorm apart: the wall time with it folded into the projections */
-  wall_with_fused_norm_ms?: number;
+  /** The same with one choice of the profile changed (`alternatives`), the wall time side by side */
+  alternatives: { change: string; wall_ms: number }[];
   /** CPU time recording the step's commands */
   record_ms: number;
   /** GPU time from the step's first pass starting to its last pass ending */
@@ -97,6 +93,34 @@ function byKernel(times: { label: string; ns: number }[]): KernelTime[] {
   return [...totals.values()].map((k) => ({ ...k, us: round(k.us, 1) })).sort((a, b) => b.us - a.us);
 }
 
+/**
+ * The choices of `profile` worth timing the other way for a step of `tokens`, one at a time:
+ * the questions a short lease of a GPU should answer in one run.
+ */
+export function alternatives(profile: KernelProfile, tokens: number, headDim: number): Partial<KernelProfile>[] {
+  const prefill = runsPrefill(profile, tokens);
+  const changes: Partial<KernelProfile>[] = [];
+  if (prefill) changes.push({ prefill: false }); // tiles of 16 tokens instead of the prefill kernel
+  if (profile.rowBlock === 1) {
+    // The norms' other placement (prologues exist in the token tiles only), and more threads a
+    // layer: on an H200 a matrix's bandwidth grew with its threads (bench/README.md).
+    if (!prefill) changes.push({ fusedNorm: !profile.fusedNorm });
+    changes.push({ minWorkgroups: profile.minWorkgroups * 4 });
+  }
+  // Attention in segments of one workgroup's width (a thread per dimension, at least 64):
+  // several workgroups a head even at short contexts.
+  const segment = Math.max(64, 2 ** Math.ceil(Math.log2(headDim)));
+  if (!profile.serialAttention && profile.attentionSplit > segment) changes.push({ attentionSplit: segment });
+  return changes;
+}
+
+/** "fusedNorm: true": a change as the results name it. */
+export function describeChange(change: Partial<KernelProfile>): string {
+  return Object.entries(change)
+    .map(([key, value]) => `${key}: ${value}`)
+    .join(', ');
+}
+
 export async function profileModel(gpu: Gpu, subject: ProfiledModel, runs = 10): Promise<ModelProfile> {
   const { config } = subject;
   const capacity = CONTEXT + Math.max(...STEP_TOKENS);
@@ -143,10 +167,10 @@ export async function profileModel(gpu: Gpu, subject: ProfiledModel, runs = 10):
       const wall = wallByCommandBuffers.find((w) => w.command_buffers === profile.commandBuffers) as {
         ms: number;
       };
-      const withoutPrefillKernel = runsPrefill(profile, tokens) ? await wallMs({ prefill: false }, tokens) : undefined;
-      // The norms' other placement, where the linear kernel has the prologue (not in blocks of rows).
-      const tiled = profile.rowBlock === 1 && !runsPrefill(profile, tokens);
-      const otherNorm = tiled ? await wallMs({ fusedNorm: !profile.fusedNorm }, tokens) : undefined;
+      const others = [];
+      for (const change of alternatives(profile, tokens, config.headDim)) {
+        others.push({ change: describeChange(change), wall_ms: await wallMs(change, tokens) });
+      }
       const profiled = await variant({}, profiler);
       const timed = async (mode: ProfileMode) => {
         profiler.mode = mode;
@@ -163,12 +187,7 @@ export async function profileModel(gpu: Gpu, subject: ProfiledModel, runs = 10):
         tokens,
         wall_ms: wall.ms,
         wall_by_command_buffers: wallByCommandBuffers,
-        ...(withoutPrefillKernel === undefined ? {} : { wall_without_prefill_kernel_ms: withoutPrefillKernel }),
-        ...(otherNorm === undefined
-          ? {}
-          : profile.fusedNorm
-            ? { wall_without_fused_norm_ms: otherNorm }
-            : { wall_with_fused_norm_ms: otherNorm }),
+        alternatives: others,
         record_ms: round(whole.recordMs),
         gpu_ms: round(whole.spanNs / 1e6),
         kernels_ms: round(kernelsNs / 1e6),
@@ -259,9 +278,7 @@ export async function runProfile(
       log(
         `${profile.name}, ${step.tokens} token(s): wall ${step.wall_ms} ms ` +
           `(${step.wall_by_command_buffers.map((w) => `${w.ms} in ${w.command_buffers}`).join(', ')}` +
-          `${step.wall_without_prefill_kernel_ms === undefined ? '' : `; ${step.wall_without_prefill_kernel_ms} in tiles`}` +
-          `${step.wall_without_fused_norm_ms === undefined ? '' : `; ${step.wall_without_fused_norm_ms} with the norms apart`}` +
-          `${step.wall_with_fused_norm_ms === undefined ? '' : `; ${step.wall_with_fused_norm_ms} with the norms fused`}), ` +
+          `${step.alternatives.map((a) => `; ${a.wall_ms} with ${a.change}`).join('')}), ` +
           `recording ${step.record_ms} ms, ` +
           `GPU ${step.gpu_ms} ms, kernels one by one ${step.kernels_ms} ms (${top})`,
       );

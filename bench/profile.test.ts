@@ -1,0 +1,35 @@
+/** The profile's side-by-side questions: which choices a `--profile` run times the other way. */
+
+import { describe, expect, it } from 'vitest';
+import { CPU_PROFILE, GPU_PROFILE } from '../src/kernels/profile';
+import { alternatives } from './profile';
+
+describe('--profile alternatives', () => {
+  it('times the norms fused, four times the workgroups and short attention segments for a GPU decode step', () => {
+    expect(alternatives(GPU_PROFILE, 1, 64)).toEqual([
+      { fusedNorm: true },
+      { minWorkgroups: 4 * GPU_PROFILE.minWorkgroups },
+      { attentionSplit: 64 },
+    ]);
+    // A verify pass runs a tile too; the norms' placement is the other way on a profile that fuses.
+    expect(alternatives({ ...GPU_PROFILE, fusedNorm: true }, 5, 64)[0]).toEqual({ fusedNorm: false });
+  });
+
+  it('times a prefill step in tiles instead of the prefill kernel, with no norm prologue to try', () => {
+    expect(alternatives(GPU_PROFILE, 64, 64)).toEqual([
+      { prefill: false },
+      { minWorkgroups: 4 * GPU_PROFILE.minWorkgroups },
+      { attentionSplit: 64 },
+    ]);
+  });
+
+  it('sizes attention segments to the workgroup of a head dimension over 64', () => {
+    expect(alternatives(GPU_PROFILE, 1, 128)).toContainEqual({ attentionSplit: 128 });
+    expect(alternatives({ ...GPU_PROFILE, attentionSplit: 128 }, 1, 128)).not.toContainEqual({ attentionSplit: 128 });
+  });
+
+  it('has no question for the CPU profile (blocks of rows, serial attention)', () => {
+    expect(alternatives(CPU_PROFILE, 1, 64)).toEqual([]);
+    expect(alternatives(CPU_PROFILE, 64, 64)).toEqual([]);
+  });
+});
