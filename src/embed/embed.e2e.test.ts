@@ -43,9 +43,15 @@ beforeAll(async () => {
     join(outDir, 'embed-by-id.html'),
     `<!doctype html><title>By id</title><script type="module" src="tandem-embed.js"
       data-target="Tandem-Target-q4f16_1-MLC" data-draft="Tandem-Draft-q4f16_1-MLC"
-      data-app-config="${hub.appConfigUrl}" data-system-prompt="You are a storyteller."></script>`,
+      data-app-config="${hub.appConfigUrl}" data-system-prompt="You are a storyteller."
+      data-temperature="0" data-max-tokens="48" data-draft-length="3" data-draft-tree="2"></script>`,
   );
   byIdUrl = `${served.url}embed-by-id.html`;
+  writeFileSync(
+    join(outDir, 'embed-bad-setting.html'),
+    `<!doctype html><title>Bad setting</title><script type="module" src="tandem-embed.js"
+      data-target="models/tandem-target" data-draft="models/tandem-draft" data-draft-length="many"></script>`,
+  );
   // Two pages of one site with the same help-desk prompt: the second reads it from disk.
   for (const page of ['help-a', 'help-b']) {
     writeFileSync(
@@ -126,14 +132,28 @@ describe('embeddable script', () => {
     expect(errors).toEqual([]);
   });
 
-  it("loads a model by its catalogue id (the site's own appConfig) with the draft it names", async () => {
+  it("loads a model by its catalogue id (the site's own appConfig) with the draft and settings it names", async () => {
     const { page, errors } = await open(true, byIdUrl);
     await page.getByTestId('tandem-launcher').click();
     await expect.poll(() => page.getByTestId('tandem-input').isEnabled(), { timeout: 120_000 }).toBe(true);
     const answer = await page.evaluate(() => window.tandemEmbed?.ask('Tell me a story about a fox.').then((r) => r));
     expect(answer?.text.length).toBeGreaterThan(10);
-    expect(answer?.usage?.spec?.draft).toBe('model');
+    expect(answer?.usage?.completion_tokens).toBeLessThanOrEqual(48); // data-max-tokens
+    const spec = answer?.usage?.spec;
+    expect(spec?.draft).toBe('model');
+    // data-draft-length="3": at most 3 drafts a step (a tree's leaves are not counted as drafts).
+    expect(spec?.per_position.length).toBeLessThanOrEqual(3);
+    expect(spec?.drafted).toBeLessThanOrEqual(3 * (spec?.steps ?? 0));
     expect(errors).toEqual([]);
+  });
+
+  it('stops with the reason when a data attribute is not a setting', async () => {
+    const { page } = await open(true, `${siteUrl}embed-bad-setting.html`);
+    await page.getByTestId('tandem-launcher').click();
+    const status = page.getByTestId('tandem-status');
+    await expect.poll(() => status.getAttribute('data-state'), { timeout: 30_000 }).toBe('error');
+    expect(await status.textContent()).toMatch(/could not start: draft length "many"/);
+    expect(await page.getByTestId('tandem-input').isEnabled()).toBe(false);
   });
 
   it('reads the system prompt another page of the site warmed from disk', async () => {

@@ -8,7 +8,9 @@
  * data-target is a model folder or a model id of web-llm's catalogue
  * (data-target="Llama-3.2-1B-Instruct-q4f16_1-MLC", its draft then coming with it), data-draft
  * a folder, an id, "ngram" or "none", and data-app-config the URL of a catalogue of the site's
- * own. Folder URLs are resolved against the script's own URL (or are absolute). The engine's
+ * own. Replies follow data-temperature (default 0.7), data-max-tokens (256), data-draft-length
+ * ("auto", or tokens drafted a step) and data-draft-tree (leaves beside the first drafts, 0:
+ * a chain); a value that is not a number stops the chat with its reason. Folder URLs are resolved against the script's own URL (or are absolute). The engine's
  * worker is loaded from the script's origin: directly when the page shares it, else through a
  * small module worker that imports it, which needs the files served with CORS.
  *
@@ -18,6 +20,8 @@
 
 import { isFolder, modelOptions } from '../engine/model-options';
 import type { Catalogue } from '../loader/catalogue';
+import { parseDraftLength } from '../speculative/draft-length';
+import type { ReplySettings } from '../ui/conversation';
 import { ChatWidget, type Reply } from './widget';
 
 export interface TandemEmbed {
@@ -67,11 +71,28 @@ async function models() {
   return modelOptions(target, { draft: data.draft && folder(data.draft), appConfig, folderDraft: 'ngram' });
 }
 
+/** How replies are generated, as the data attributes say (ranges are the engine's to check). */
+function reply(): ReplySettings {
+  const number = (name: string, value: string | undefined, fallback: number) => {
+    if (value === undefined) return fallback;
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n)) throw new RangeError(`data-${name}="${value}" is not a number`);
+    return n;
+  };
+  return {
+    temperature: number('temperature', data.temperature, 0.7),
+    max_tokens: number('max-tokens', data.maxTokens, 256),
+    ...(data.draftLength === undefined ? {} : { draftLength: parseDraftLength(data.draftLength) }),
+    ...(data.draftTree === undefined ? {} : { draftTree: number('draft-tree', data.draftTree, 0) }),
+  };
+}
+
 const widget = new ChatWidget({
   models,
   systemPrompt: data.systemPrompt ?? '',
   title: data.title ?? 'Chat',
   spawnWorker,
+  reply,
 });
 
 const mount = () => document.body.append(widget.host);

@@ -10,7 +10,7 @@ import type { TandemUsage } from '../engine/engine';
 import { createWorkerEngine, type WorkerEngine } from '../engine/worker-client';
 import { requestGpu } from '../gpu/device';
 import { onSend } from '../ui/composer';
-import { Conversation } from '../ui/conversation';
+import { Conversation, type ReplySettings } from '../ui/conversation';
 import css from './embed.css?inline';
 
 export interface WidgetConfig {
@@ -20,6 +20,8 @@ export interface WidgetConfig {
   title: string;
   /** Starts the engine's Web Worker. */
   spawnWorker: () => Worker;
+  /** How replies are generated (temperature, length, drafting), read when the chat starts: a bad setting stops it with its reason. */
+  reply: () => ReplySettings;
 }
 
 export interface Reply {
@@ -50,6 +52,7 @@ export class ChatWidget {
   readonly host: HTMLElement;
   private readonly root: ShadowRoot;
   private engine: WorkerEngine | undefined;
+  private replySettings: ReplySettings = {};
   private loading: Promise<void> | undefined;
   private readonly conversation: Conversation;
   private readonly listeners = new Set<(reply: Reply) => void>();
@@ -121,6 +124,7 @@ export class ChatWidget {
       return;
     }
     try {
+      this.replySettings = this.config.reply();
       this.engine = await createWorkerEngine(this.config.spawnWorker(), {
         ...(await this.config.models()),
         initProgressCallback: (report) =>
@@ -151,7 +155,7 @@ export class ChatWidget {
     bubble.dataset.state = 'streaming';
     let result: Reply = { text: '', usage: undefined };
     try {
-      const reply = await this.conversation.send(this.engine, text, { max_tokens: 256, temperature: 0.7 }, (so) => {
+      const reply = await this.conversation.send(this.engine, text, this.replySettings, (so) => {
         bubble.textContent = so;
       });
       result = { text: reply.text, usage: reply.usage };
