@@ -63,6 +63,7 @@ export const RESULT_FIELDS: Record<string, Kind> = {
   'decode.runs[].draft_forwards_per_token': 'number',
   'decode.runs[].round_trips_per_token': 'positive',
   'decode.runs[].readback_bytes_per_token': 'positive',
+  'decode.runs[].submissions_per_step': 'positive',
   'decode.runs[].plain_tok_s_range': 'array',
   'decode.runs[].step_ms': 'positive',
   'decode.runs[].record_ms': 'positive',
@@ -238,6 +239,7 @@ export const FIELDS_SINCE: Record<string, number> = {
   'ttft.long[].decode_step_ratio': 5,
   'decode.runs[].readback_bytes_per_token': 6,
   'shapes.eagle[].layout': 7,
+  'decode.runs[].submissions_per_step': 8,
 };
 
 export function checkResults(results: unknown): string[] {

@@ -45,6 +45,8 @@ export interface DecodeRun {
   round_trips_per_token: number;
   /** Bytes those readbacks carried per generated token: token ids and verdicts, or rows of logits. */
   readback_bytes_per_token: number;
+  /** Command buffers a speculative step submits, target and draft together: each costs the CPU a submission. */
+  submissions_per_step: number;
   /**
    * A speculative step's wall time (ms), and of it the CPU's time recording and submitting
    * passes (target and draft) and waiting for the GPU's results; the rest is the loop's own
@@ -132,6 +134,7 @@ export async function runDecodeSuite(
     const sum = (of: (m: GpuModel) => number) => models.reduce((total, m) => total + of(m), 0);
     const readbacks = sum((m) => m.readbacks);
     const readbackBytes = sum((m) => m.readbackBytes);
+    const submissions = sum((m) => m.submissions);
     const cpu = () => ({ record: sum((m) => m.cpuTime.recordMs), wait: sum((m) => m.cpuTime.waitMs) });
     // Counted from the first token on: the prompt's prefill is not a step.
     let before = cpu();
@@ -167,6 +170,7 @@ export async function runDecodeSuite(
       time: { wallMs, recordMs: after.record - before.record, waitMs: after.wait - before.wait },
       roundTrips: sum((m) => m.readbacks) - readbacks,
       readbackBytes: sum((m) => m.readbackBytes) - readbackBytes,
+      submissions: sum((m) => m.submissions) - submissions,
       tokens: result.tokens,
       stats: speculativeStats(result.counts),
       tokS: clock.decodeTokensPerSecond(result.tokens.length),
@@ -228,6 +232,7 @@ export async function runDecodeSuite(
     let draftForwards = 0;
     let roundTrips = 0;
     let readbackBytes = 0;
+    let submissions = 0;
     const time = { wallMs: 0, recordMs: 0, waitMs: 0 };
     const perPosition: number[][] = [];
     for (const prompt of prompts) {
@@ -240,11 +245,13 @@ export async function runDecodeSuite(
           tokS,
           roundTrips: trips,
           readbackBytes: bytes,
+          submissions: submitted,
           time: t,
         } = await decode(prompt, kind, draftLength, sampling, tree);
         spec.push(tokS);
         roundTrips += trips;
         readbackBytes += bytes;
+        submissions += submitted;
         time.wallMs += t.wallMs;
         time.recordMs += t.recordMs;
         time.waitMs += t.waitMs;
@@ -286,6 +293,7 @@ export async function runDecodeSuite(
       draft_forwards_per_token: round(draftForwards / produced),
       round_trips_per_token: round(roundTrips / produced),
       readback_bytes_per_token: Math.round(readbackBytes / produced),
+      submissions_per_step: round(submissions / steps),
       // Per speculative step, from the first token on.
       step_ms: round(time.wallMs / steps),
       record_ms: round(time.recordMs / steps),

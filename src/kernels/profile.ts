@@ -5,8 +5,9 @@
  * coalesce, and a small layer gets more lanes until it spreads over enough workgroups to fill
  * the device, but no more (the reduction of a tile grows with the lanes). Verify passes of 2 to
  * 9 tokens have a tile each, longer steps run the prefill kernel, row reductions use wide
- * workgroups, and a step is recorded in several command buffers, each submitted as soon as it
- * is recorded, so the GPU starts on the first layers while the CPU records the rest.
+ * workgroups, and a step on an idle GPU is recorded in several command buffers, each submitted
+ * as soon as it is recorded, so the GPU starts on the first layers while the CPU records the
+ * rest (a step queued behind others goes whole: model/gpu-model.ts).
  *
  * A CPU adapter (SwiftShader, or another software rasteriser) runs threads as SIMD lanes, pays
  * for every load instruction and dearly for workgroup barriers: each thread computes a block
@@ -73,7 +74,7 @@ export interface KernelProfile {
    * a software adapter, copying rows as fast as it runs kernels, is quicker at.
    */
   deviceAcceptance: boolean;
-  /** Command buffers a forward step is recorded and submitted in (the layers split evenly). */
+  /** Command buffers a forward step on an idle GPU is recorded and submitted in (the layers split evenly). */
   commandBuffers: number;
 }
 

@@ -135,6 +135,13 @@ interface PassOutput {
 /** Positions a new sequence's buffers hold at first; they double as it fills, up to its capacity. */
 export const SEQUENCE_START_TOKENS = 512;
 
+/**
+ * Devices with forward passes submitted since the CPU last waited for a result: a pass
+ * recorded now runs after those, so splitting it into several submissions gains nothing.
+ * Shared by every model on a device (a draft and its target).
+ */
+const busyDevices = new WeakSet<GPUDevice>();
+
 /** A sequence's buffers for `positions` positions: its KV cache, the bind groups that read it, EAGLE features. */
 export interface SequenceStorage {
   positions: number;
@@ -246,6 +253,8 @@ export class GpuModel implements CausalLM<GpuSequence> {
   private readonly samplingParams: GPUBuffer; // struct Sampling, written per sampled step
   private readonly samplingScratch = new ArrayBuffer(16);
   private pending: Promise<unknown> = Promise.resolve();
+  /** Command buffers its forward passes submitted so far (benchmarks count them a step). */
+  submissions = 0;
   /** GPU-to-CPU readbacks so far (a speculative step on the device does one: tests count them). */
   readbacks = 0;
   /** Bytes those readbacks carried. */
@@ -918,12 +927,16 @@ export class GpuModel implements CausalLM<GpuSequence> {
       this.inputFc.layer.encode(compute, this.inputFc.binds, n);
     }
     const layers = this.layers.length;
-    const layersPerBuffer = Math.ceil(layers / this.profile.commandBuffers);
+    // The GPU starts on the first layers while the rest are recorded, if it is idle: a pass
+    // queued behind others (the drafts and the verify pass of a device step) is submitted
+    // whole, since each submission costs the CPU time the GPU no longer waits for.
+    const split = busyDevices.has(device) ? 1 : this.profile.commandBuffers;
+    const layersPerBuffer = Math.ceil(layers / split);
     for (let l = 0; l < layers; l++) {
       if (l > 0 && l % layersPerBuffer === 0) {
-        // The GPU starts on these layers while the rest are recorded.
         compute.end();
         device.queue.submit([encoder.finish()]);
+        this.submissions++;
         encoder = device.createCommandEncoder();
         compute = this.beginPass(encoder);
       }
@@ -963,6 +976,8 @@ export class GpuModel implements CausalLM<GpuSequence> {
     after?.(encoder);
     this.profiler?.resolve(encoder);
     device.queue.submit([encoder.finish()]);
+    this.submissions++;
+    busyDevices.add(device);
     // Counted after the pass: the rules kernel counted this step's tokens itself.
     if (sequence.rules?.active) sequence.rules.change(sequence.tokens, sequence.length, sequence.length + n, 1);
     sequence.length += n;
@@ -1002,6 +1017,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
     if (this.waiting++ === 0) this.waitStarted = performance.now();
     try {
       await readback.mapAsync(0x0001, 0, bytes); // GPUMapMode.READ
+      busyDevices.delete(this.gpu.device);
     } catch (cause) {
       // Mapping fails when the device is lost or destroyed under the pass: say so by name.
       this.gpu.assertHealthy();

@@ -123,6 +123,47 @@ describe('speculative decoding on the GPU', () => {
     }
   });
 
+  it('submits a pass on an idle GPU in parts, and a pass behind others (drafts, verify) whole', async () => {
+    const profile = { ...kernelProfile(gpu.info), commandBuffers: 8 };
+    const pair = await loadGpuPair(gpu, 256, profile);
+    const [t, d] = [pair.target, pair.draft];
+    const prompt = prompts()[1];
+    // A plain step on an idle GPU: a submission for each group of layers (one layer each here).
+    const plain = t.createSequence(256);
+    await t.greedy(plain, prompt, 'last');
+    const before = t.submissions;
+    await t.greedy(plain, [prompt[0]], 'last');
+    expect(t.submissions - before).toBe(Math.min(t.config.numLayers, 8));
+    plain.release();
+
+    const k = 3;
+    const source = new ModelDraftSource(d, d.createSequence(256));
+    const sequence = t.createSequence(256);
+    await t.greedy(sequence, prompt.slice(0, -1), 'last');
+    const submitted = () => t.submissions + d.submissions;
+    let start: number | undefined; // from the first token on: the prompt's prefill is no step
+    const { counts } = await speculativeGenerate(t, sequence, source, prompt, {
+      maxTokens: TOKENS,
+      sampling: GREEDY,
+      draftLength: k,
+      fallback: false,
+      onToken: () => {
+        start ??= submitted();
+      },
+    });
+    // A step: the draft's first pass in parts (it has two layers), possibly after a catch-up
+    // pass, then k - 1 drafts and the verify pass whole; at the end, a plain step in parts
+    // where too few tokens are left to draft. Every pass split, a step would take 2k + the
+    // target's layers.
+    expect(counts.steps).toBeGreaterThan(3);
+    const plainStep = Math.min(t.config.numLayers, 8);
+    expect(submitted() - (start ?? 0)).toBeLessThanOrEqual(counts.steps * (k + 3) + plainStep);
+    expect(2 * k + t.config.numLayers).toBeGreaterThan(k + 3 + plainStep / counts.steps); // the bound means something
+    sequence.release();
+    t.destroy();
+    d.destroy();
+  });
+
   it.each([
     ['on the device', true],
     ['on the CPU', false],
