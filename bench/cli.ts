@@ -46,7 +46,7 @@ export async function main(args: string[]): Promise<number> {
   const { target, draft } = folders as Required<typeof folders>;
   const pair = { ...folders, head: await readHead(directorySource(values.head), target) };
   const environment = `node ${process.version}`;
-  // Seconds since the start on each line: what a run on a lent GPU needs to plan the next.
+  // Seconds since the start on each line: what planning a time-limited run on a GPU server needs.
   const started = performance.now();
   const log = (line: string) => console.error(`[${Math.round((performance.now() - started) / 1000)} s] ${line}`);
   const write = (results: object) => values.json && writeFileSync(values.json, `${JSON.stringify(results, null, 2)}\n`);

@@ -1,7 +1,7 @@
 /**
  * Every kernel-profile change `--profile` times beside the GPU profile (alternatives) still
- * computes the fixture target's golden logits: a run on a lent GPU must not be the first to
- * build those models.
+ * computes the fixture target's golden logits: a run on a GPU server must not be the first
+ * to build those models.
  */
 
 import { beforeAll, describe, expect, it } from 'vitest';

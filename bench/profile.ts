@@ -95,7 +95,7 @@ function byKernel(times: { label: string; ns: number }[]): KernelTime[] {
 
 /**
  * The choices of `profile` worth timing the other way for a step of `tokens`, one at a time:
- * the questions a short lease of a GPU should answer in one run.
+ * the questions one short run on a GPU server should answer.
  */
 export function alternatives(profile: KernelProfile, tokens: number, headDim: number): Partial<KernelProfile>[] {
   const prefill = runsPrefill(profile, tokens);

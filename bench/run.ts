@@ -23,8 +23,8 @@ export interface BenchOptions {
   /** Called before each suite with the share of the run done so far. */
   progress?: (done: number, stage: string) => void;
   /**
-   * Called after each suite with the results so far, so that a run stopped part way (a GPU
-   * lent for a few minutes) keeps what it measured.
+   * Called after each suite with the results so far, so that a run stopped part way (on a GPU
+   * rented by the minute, say) keeps what it measured.
    */
   measured?: (partial: Partial<BenchResults>) => void;
 }

@@ -31,7 +31,7 @@ xz -T0 -c "$app/node" > .device/node.xz
 
 cat > .device/run.sh <<'RUN'
 #!/usr/bin/env bash
-# On the GPU server, from the repository root: bash .device/run.sh bench --quick --json $OUT/bench.json
+# On the GPU server, from the repository root: bash .device/run.sh bench --quick --json out/bench.json
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 work=/tmp/tandem-device && mkdir -p "$work"
