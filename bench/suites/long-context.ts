@@ -63,35 +63,40 @@ async function measurePrefix(model: GpuModel, name: string, prefixTokens: number
   // Room for the cached prefix and the request's own copy of it.
   const options = { capacity, budgetBytes: 2 * kvBytes(model, capacity) };
   const request = { maxTokens: 1, sampling: GREEDY, draft: 'none' as const, draftLength: 1 };
-  const ttft = async (warmed: number[][]) => {
-    const generator = new CachedGenerator<GpuSequence, GpuSequence>(model, undefined, options);
+  type Generator = CachedGenerator<GpuSequence, GpuSequence>;
+  const ttft = async (warmed: number[][], after?: (generator: Generator) => Promise<void>) => {
+    const generator: Generator = new CachedGenerator(model, undefined, options);
     for (const tokens of warmed) await generator.warm(tokens);
     const start = performance.now();
     const result = await generator.generate(prompt, request);
     const ms = performance.now() - start;
+    await after?.(generator);
     generator.cache.clear();
     const reused = warmed.length > 0 ? warmed[warmed.length - 1].length : 0;
     if (result.reused !== reused)
       throw new Error(`${name}: ${result.reused} tokens read from the cache, not ${reused}`);
     return ms;
   };
-  const coldMs = await ttft([]);
+  // The decode step runs on the cold request's cached prompt (a long prefill is not repeated
+  // for it): the prompt's last token again, one id read back.
+  const steps: number[] = [];
+  const decodeSteps = async (generator: Generator) => {
+    const { entry, reused } = generator.cache.acquire(prompt);
+    try {
+      if (reused < prompt.length - 1) throw new Error(`${name}: the cold request's prompt is not cached`);
+      for (let i = 0; i < 5; i++) {
+        entry.target.truncate(prompt.length - 1);
+        const start = performance.now();
+        await model.greedy(entry.target, prompt.slice(-1), 'last');
+        steps.push(performance.now() - start);
+      }
+    } finally {
+      generator.cache.release(entry, prompt);
+    }
+  };
+  const coldMs = await ttft([], decodeSteps);
   const warmMs = await ttft([prefix]);
   const typeaheadMs = await ttft([prefix, prompt.slice(0, -TYPED_LEFT)]);
-
-  const sequence = model.createSequence(capacity);
-  const steps: number[] = [];
-  try {
-    await model.greedy(sequence, prompt, 'last'); // one id read back, not a row of logits a token
-    for (let i = 0; i < 5; i++) {
-      sequence.truncate(prompt.length - 1);
-      const start = performance.now();
-      await model.greedy(sequence, prompt.slice(-1), 'last');
-      steps.push(performance.now() - start);
-    }
-  } finally {
-    sequence.release();
-  }
   return { coldMs, warmMs, typeaheadMs, stepMs: summarize(steps).median };
 }
 
