@@ -18,6 +18,7 @@
  */
 
 import type { Gpu } from '../src/gpu/device';
+import { attentionWorkgroup } from '../src/kernels/ops';
 import { CPU_PROFILE, GPU_PROFILE } from '../src/kernels/profile';
 import { GpuModel } from '../src/model/gpu-model';
 import { Rng } from '../src/util/rng';
@@ -166,7 +167,7 @@ async function checkModel(gpu: Gpu, subject: ProfiledModel): Promise<InvarianceC
   const rng = new Rng(11);
   const prompt = (length: number) => Array.from({ length }, () => rng.int(0, subject.config.vocabSize));
   // Attention's smallest split is its workgroup's width (attention.wgsl): three segments and some.
-  const split = Math.max(64, 2 ** Math.ceil(Math.log2(subject.config.headDim)));
+  const split = attentionWorkgroup(subject.config.headDim);
   const runs = [
     ...PROFILES.map(([name, profile]) => ({ name, profile, ids: prompt(PROMPT_TOKENS), splits: SPLITS })),
     {

@@ -13,6 +13,7 @@ import type { Gpu } from '../src/gpu/device';
 import { DispatchProfiler, type ProfileMode, type StepTimes } from '../src/gpu/dispatch-profiler';
 import { bindBuffers, computePipeline } from '../src/gpu/pipelines';
 import { runsPrefill } from '../src/kernels/linear-layer';
+import { attentionWorkgroup } from '../src/kernels/ops';
 import { type KernelProfile, kernelProfile } from '../src/kernels/profile';
 import type { ModelConfig } from '../src/loader/config';
 import type { ModelWeights } from '../src/loader/weights';
@@ -107,9 +108,8 @@ export function alternatives(profile: KernelProfile, tokens: number, headDim: nu
     if (!prefill) changes.push({ fusedNorm: !profile.fusedNorm });
     changes.push({ minWorkgroups: profile.minWorkgroups * 4 });
   }
-  // Attention in segments of one workgroup's width (a thread per dimension, at least 64):
-  // several workgroups a head even at short contexts.
-  const segment = Math.max(64, 2 ** Math.ceil(Math.log2(headDim)));
+  // Attention in segments of one workgroup's width: several workgroups a head even at short contexts.
+  const segment = attentionWorkgroup(headDim);
   if (!profile.serialAttention && profile.attentionSplit > segment) changes.push({ attentionSplit: segment });
   return changes;
 }

@@ -10,9 +10,10 @@
  * a folder, an id, "ngram" or "none", and data-app-config the URL of a catalogue of the site's
  * own. Replies follow data-temperature (default 0.7), data-max-tokens (256), data-draft-length
  * ("auto", or tokens drafted a step) and data-draft-tree (leaves beside the first drafts, 0:
- * a chain); a value that is not a number stops the chat with its reason. Folder URLs are resolved against the script's own URL (or are absolute). The engine's
- * worker is loaded from the script's origin: directly when the page shares it, else through a
- * small module worker that imports it, which needs the files served with CORS.
+ * a chain); a value that is not a number stops the chat with its reason. Folder URLs are
+ * resolved against the script's own URL (or are absolute). The engine's worker is loaded from
+ * the script's origin: directly when the page shares it, else through a small module worker
+ * that imports it, which needs the files served with CORS.
  *
  * Hosts can drive it: `window.tandemEmbed` (also this module's default export) has open(),
  * close(), setSystemPrompt(text), ask(text) and onReply(listener).

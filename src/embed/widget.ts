@@ -20,7 +20,10 @@ export interface WidgetConfig {
   title: string;
   /** Starts the engine's Web Worker. */
   spawnWorker: () => Worker;
-  /** How replies are generated (temperature, length, drafting), read when the chat starts: a bad setting stops it with its reason. */
+  /**
+   * How replies are generated (temperature, length, drafting), read when the chat starts: a bad
+   * setting stops it with its reason.
+   */
   reply: () => ReplySettings;
 }
 

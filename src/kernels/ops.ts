@@ -121,6 +121,14 @@ export const TILED_ATTENTION_MIN_TOKENS = 17;
 const WORKGROUP_BYTES = 16384;
 const SERIAL_MAX_HEAD_DIM = 256; // attention_serial.wgsl: 4 * MAX_HD4
 
+/**
+ * Threads of attention.wgsl's workgroup for a head dimension: a thread per output dimension,
+ * at least 64, a power of two for its reductions. Its smallest split of a context.
+ */
+export function attentionWorkgroup(headDim: number): number {
+  return Math.max(64, 2 ** Math.ceil(Math.log2(headDim)));
+}
+
 /** An attention kernel's bind groups for one KV cache: the walk, and the merge of split segments. */
 export interface AttentionBinds {
   main: GPUBindGroup;
@@ -163,8 +171,7 @@ export class AttentionKernel extends ComputeKernel {
     if (serial && hd > SERIAL_MAX_HEAD_DIM) {
       throw new RangeError(`attention: head dim ${hd} exceeds ${SERIAL_MAX_HEAD_DIM}, the serial kernel's largest`);
     }
-    // The workgroup kernel: a thread per output dimension, and a power of two for its reductions.
-    const wg = serial ? SERIAL_WORKGROUP : Math.max(64, 2 ** Math.ceil(Math.log2(hd)));
+    const wg = serial ? SERIAL_WORKGROUP : attentionWorkgroup(hd);
     const split = limits.split ?? 512;
     if (!serial && split % wg !== 0) throw new RangeError(`attention: a split of ${split} is not a multiple of ${wg}`);
     const segments = serial ? 1 : Math.ceil(limits.maxContext / split);

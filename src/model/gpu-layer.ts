@@ -15,8 +15,9 @@
  * So a Llama layer is 7 dispatches, Qwen3's 8, Gemma 2's 9 and Gemma 3's 10. Where the profile
  * fuses RMSNorm (profile.ts; none does by default), the two norms before q|k|v and gate|up run
  * as the prologue of those projections in decode and verify steps (linear_norm.wgsl, the same
- * bits), and a Llama layer is 5 dispatches; prefill steps keep the norms' own dispatches. The q|k|v step
- * and attention read a sequence's KV cache: their bind groups are made with each sequence.
+ * bits), and a Llama layer is 5 dispatches; prefill steps keep the norms' own dispatches. The
+ * q|k|v step and attention read a sequence's KV cache: their bind groups are made with each
+ * sequence.
  *
  * An EAGLE-3 head's layer (config.hiddenInput) starts from a hidden state in x and reads the
  * token's embedding beside it: normed = [rmsnorm(embedded) w_in; rmsnorm(x) w_hidden], (B, 2d),
