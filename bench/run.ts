@@ -12,7 +12,7 @@ import { type ModelResults, runModelSuite } from './suites/model';
 import { runShapesSuite, type ShapeResults } from './suites/shapes';
 import { runTtftSuite, type TtftResults } from './suites/ttft';
 
-export const SCHEMA_VERSION = 8;
+export const SCHEMA_VERSION = 9;
 
 export interface BenchOptions {
   /** The fixture pair (a draft model is needed), read by `readPair`, and the target's EAGLE head if given. */
@@ -72,7 +72,7 @@ export async function runBench(gpu: Gpu, options: BenchOptions, log: (line: stri
   const kernels = await runKernelSuite(gpu, options.quick);
   partial.kernels = kernels;
   log(
-    `copy ${kernels.copy_gb_s} GB/s; ${kernels.linear.map((l) => `${l.dtype} ${l.rows}x${l.k}: ${l.gb_s} GB/s (${l.fraction_of_copy} of copy)`).join('; ')}`,
+    `copy ${kernels.copy_gb_s} GB/s; ${kernels.linear.map((l) => `${l.dtype} ${l.rows}x${l.k}${l.lanes_by === 'q4 words' ? ' (lanes by q4 words)' : ''}: ${l.gb_s} GB/s (${l.fraction_of_copy} of copy, ${l.threads} threads)`).join('; ')}`,
   );
   stage('model');
   const { target } = options.pair;

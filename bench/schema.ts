@@ -29,6 +29,8 @@ export const RESULT_FIELDS: Record<string, Kind> = {
   'kernels.linear[].ms': 'positive',
   'kernels.linear[].gb_s': 'positive',
   'kernels.linear[].fraction_of_copy': 'positive',
+  'kernels.linear[].threads': 'positive',
+  'kernels.linear[].lanes_by': 'string',
 
   'model.model': 'string',
   'model.parameters': 'positive',
@@ -240,6 +242,8 @@ export const FIELDS_SINCE: Record<string, number> = {
   'decode.runs[].readback_bytes_per_token': 6,
   'shapes.eagle[].layout': 7,
   'decode.runs[].submissions_per_step': 8,
+  'kernels.linear[].threads': 9,
+  'kernels.linear[].lanes_by': 9,
 };
 
 export function checkResults(results: unknown): string[] {

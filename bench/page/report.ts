@@ -280,7 +280,7 @@ function details(r: BenchResults): HTMLElement[] {
     [
       ['copy', mib(r.kernels.copy_bytes), Number.NaN, r.kernels.copy_gb_s, 1],
       ...r.kernels.linear.map((l): Cell[] => [
-        `linear ${l.dtype}`,
+        `linear ${l.dtype}${l.lanes_by === 'q4 words' ? ' (lanes by q4 words)' : ''}`,
         `${l.rows}x${l.k}`,
         l.ms,
         l.gb_s,

@@ -11,7 +11,7 @@ import { createStorage, STORAGE, uploadBuffer } from '../../src/gpu/buffers';
 import type { Gpu } from '../../src/gpu/device';
 import { runComputePass } from '../../src/gpu/passes';
 import { bindBuffers, computePipeline } from '../../src/gpu/pipelines';
-import { LinearKernel } from '../../src/kernels/linear';
+import { LinearKernel, linearLanes } from '../../src/kernels/linear';
 import { layerVariants } from '../../src/kernels/linear-layer';
 import { kernelProfile } from '../../src/kernels/profile';
 import { StepUniform } from '../../src/kernels/step';
@@ -28,6 +28,14 @@ export interface LinearResult {
   gb_s: number;
   /** gb_s / copy_gb_s: the share of the device's copy bandwidth the kernel reaches. */
   fraction_of_copy: number;
+  /** Threads of the dispatch: rows x lanes a row, or a thread for every 4 rows (blocked) */
+  threads: number;
+  /**
+   * How the lanes of a q4 row were counted: 'f16 words' (the profile's rule: eight values a
+   * word) or 'q4 words' (32 values a word, the rule before, timed beside it); 'profile' for the
+   * other types.
+   */
+  lanes_by: string;
 }
 
 export interface KernelResults {
@@ -63,6 +71,7 @@ export async function linearBandwidth(
   shape: { rows: number; k: number; dtype: WeightDType },
   repeats: number,
   runs: number,
+  lanes?: number,
 ) {
   const { device } = gpu;
   const { rows, k, dtype } = shape;
@@ -71,8 +80,10 @@ export async function linearBandwidth(
   const weight = uploadBuffer(device, weightData, STORAGE, 'weight');
   const step = new StepUniform(device);
   step.write(1);
-  // The decode pipeline a model of the device's profile runs: the layer's one-token variant.
-  const [decode] = layerVariants(shape, kernelProfile(gpu.info), gpu.subgroupShuffle);
+  // The decode pipeline a model of the device's profile runs (the layer's one-token variant),
+  // unless the caller asks for other lanes.
+  const [profileDecode] = layerVariants(shape, kernelProfile(gpu.info), gpu.subgroupShuffle);
+  const decode = lanes && profileDecode.kind === 'lanes' ? { ...profileDecode, lanes } : profileDecode;
   const kernel = new LinearKernel(device, shape, { kind: 'store' }, decode);
   const buffers = {
     step: step.buffer,
@@ -91,7 +102,8 @@ export async function linearBandwidth(
   );
   for (const buffer of Object.values(buffers)) buffer.destroy();
   const ms = summary.median / repeats;
-  return { ms, gbPerS: weightData.byteLength / (ms / 1000) / 1e9 };
+  const threads = decode.kind === 'lanes' ? rows * decode.lanes : Math.ceil(rows / 4);
+  return { ms, gbPerS: weightData.byteLength / (ms / 1000) / 1e9, threads };
 }
 
 /** A (rows, k) matrix of one small value in `dtype`: a kernel's speed does not depend on the values. */
@@ -123,10 +135,28 @@ export async function runKernelSuite(gpu: Gpu, quick: boolean): Promise<KernelRe
         { rows: 4096, k: 14336, dtypes: halfAndQ4 },
       ];
   const linear: LinearResult[] = [];
+  const profile = kernelProfile(gpu.info);
+  const result = (dtype: WeightDType, shape: { rows: number; k: number }, lanesBy: string, lanes?: number) =>
+    linearBandwidth(gpu, { ...shape, dtype }, 4, runs, lanes).then(
+      ({ ms, gbPerS, threads }): LinearResult => ({
+        dtype,
+        ...shape,
+        ms: round(ms),
+        gb_s: round(gbPerS),
+        fraction_of_copy: round(gbPerS / copy),
+        threads,
+        lanes_by: lanesBy,
+      }),
+    );
   for (const { dtypes, ...shape } of shapes) {
     for (const dtype of dtypes) {
-      const { ms, gbPerS } = await linearBandwidth(gpu, { ...shape, dtype }, 4, runs);
-      linear.push({ dtype, ...shape, ms: round(ms), gb_s: round(gbPerS), fraction_of_copy: round(gbPerS / copy) });
+      const q4 = dtype === 'Q4F16' || dtype === 'Q4F32';
+      linear.push(await result(dtype, shape, q4 ? 'f16 words' : 'profile'));
+      if (q4 && profile.rowBlock === 1) {
+        // Side by side: the lanes a row that counting q4 words (32 values each) would give.
+        const lanes = linearLanes(shape.k / 32, profile.wordsPerLane, shape.rows, profile.minWorkgroups);
+        linear.push(await result(dtype, shape, 'q4 words', lanes));
+      }
     }
   }
   return { copy_gb_s: round(copy), copy_bytes: copyBytes, linear };

@@ -23,6 +23,28 @@ describe('layerVariants', () => {
     expect(runsPrefill(GPU_PROFILE, 17)).toBe(true);
   });
 
+  it('gives a q4 layer the lanes of the f16 layer of its shape, with a q4 word a lane at least', () => {
+    const lanesOf = (rows: number, k: number, dtype: 'F16' | 'Q4F16' | 'Q4F32') => {
+      const [decode] = layerVariants({ rows, k, dtype }, GPU_PROFILE, 32);
+      return decode.kind === 'lanes' ? decode.lanes : 0;
+    };
+    // Llama-3.1-8B's gate|up and down: 32 and 64 lanes (counting q4 words gave 4 and 16).
+    for (const [rows, k] of [
+      [28672, 4096],
+      [4096, 14336],
+      [2048, 1024],
+    ]) {
+      expect(lanesOf(rows, k, 'Q4F16')).toBe(lanesOf(rows, k, 'F16'));
+      expect(lanesOf(rows, k, 'Q4F32')).toBe(lanesOf(rows, k, 'F16'));
+    }
+    expect(lanesOf(28672, 4096, 'Q4F16')).toBe(32);
+    expect(lanesOf(4096, 14336, 'Q4F16')).toBe(64);
+    // A short row of 4 q4 words: 4 lanes, one word each, where its 16 f16 words would ask for 8.
+    expect(lanesOf(64, 128, 'Q4F16')).toBe(4);
+    expect(lanesOf(64, 128, 'F16')).toBe(8);
+    expect(lanesOf(64, 96, 'Q4F16')).toBe(2);
+  });
+
   it('gives a CPU adapter blocks of 4 rows, a tile each, and no prefill kernel', () => {
     const variants = layerVariants(shape, CPU_PROFILE, 32);
     expect(variants).toEqual([1, ...CPU_PROFILE.tiles].map((tileN) => ({ kind: 'blocked', tileN })));

@@ -94,15 +94,24 @@ export function layerVariants(
     if (norm) throw new RangeError('kernel profile: blocks of 4 rows have no norm prologue');
     return tiles.map((tileN) => ({ kind: 'blocked', tileN }));
   }
-  const lanes = linearLanes(
-    shape.k / valuesPerWord(shape.dtype),
-    profile.wordsPerLane,
-    shape.rows,
-    profile.minWorkgroups,
-  );
+  const lanes = layerLanes(shape, profile);
   const shuffle = profile.subgroups ? subgroupShuffle : 1;
   const variants: LinearVariant[] = tiles.map((tileN) => ({ kind: 'lanes', tileN, lanes, shuffle, norm }));
   return profile.prefill ? [...variants, { kind: 'prefill', lanes, shuffle }] : variants;
+}
+
+/**
+ * Threads a row of a lanes kernel: `linearLanes` over the row's words, where a q4 row counts
+ * as the f16 row of its length. A lane's time goes into its input's chunks as much as into its
+ * weight's bytes: a q4 word's 32 values take 8 chunks of x where an f16 word's take 2, so a q4
+ * layer gets the lanes, the threads and the loads in flight of the f16 layer of its shape, but
+ * never more lanes than its row has q4 words.
+ */
+export function layerLanes(shape: LinearShape, profile: KernelProfile): number {
+  const perWord = valuesPerWord(shape.dtype);
+  const lanes = linearLanes(shape.k / Math.min(perWord, 8), profile.wordsPerLane, shape.rows, profile.minWorkgroups);
+  const words = shape.k / perWord;
+  return lanes <= words ? lanes : 2 ** Math.floor(Math.log2(words));
 }
 
 /** Whether a step of `tokens` tokens runs the prefill kernel: the profile has it and no tile holds the step. */
