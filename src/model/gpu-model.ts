@@ -267,8 +267,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
   private waiting = 0;
   private waitStarted = 0;
   private readonly layers: GpuLayer[];
-  private readonly finalNormBind?: GPUBindGroup;
-  private readonly head: { layer: LinearLayer; binds: GPUBindGroup[][] };
+  private readonly head: { layer: LinearLayer; direct: HeadInput; copied: HeadInput };
   private readonly softcap?: { kernel: SoftcapKernel; bind: GPUBindGroup };
   private readonly argmaxBind: GPUBindGroup[];
   private readonly sampleBind: GPUBindGroup;
@@ -396,21 +395,22 @@ export class GpuModel implements CausalLM<GpuSequence> {
       this.kernels.bytes;
     const headStep = this.headStep.buffer;
     const { finalNorm } = weights; // none in an EAGLE-1 head: its LM head reads x
-    this.finalNormBind =
-      finalNorm && this.kernels.norm.bind({ step: headStep, weight: finalNorm, x: act.headIn, out: act.normed });
     // The final norm runs as the head's prologue where the profile folds norms (decode and verify).
     const head = this.kernels.linear(weights.lmHead, { kind: 'store' }, finalNorm !== undefined);
-    this.head = {
-      layer: head,
+    // The head reads its rows where they are, in x, when they are all of a pass's rows (decode,
+    // verify), else the last rows, copied out (prefill).
+    const reading = (input: GPUBuffer): HeadInput => ({
+      norm: finalNorm && this.kernels.norm.bind({ step: headStep, weight: finalNorm, x: input, out: act.normed }),
       binds: head.bind({
         step: headStep,
         weight: weights.lmHead.parts,
         bias: weights.zeros,
-        x: finalNorm ? act.normed : act.headIn,
+        x: finalNorm ? act.normed : input,
         y: act.logits,
-        norm: finalNorm && { x: act.headIn, weight: finalNorm },
+        norm: finalNorm && { x: input, weight: finalNorm },
       }),
-    };
+    });
+    this.head = { layer: head, direct: reading(act.x), copied: reading(act.headIn) };
     if (config.finalSoftcap !== null) {
       const kernel = new SoftcapKernel(device, vocabSize, config.finalSoftcap);
       this.softcap = { kernel, bind: kernel.bind({ step: headStep, logits: act.logits }) };
@@ -947,30 +947,19 @@ export class GpuModel implements CausalLM<GpuSequence> {
     }
     if (this.exported?.fc) this.exported.fc.layer.encode(compute, this.exported.fc.binds, n);
     if (this.exported?.normed) this.kernels.norm.encode(compute, this.exported.normed, n);
+    // A head over every row of the pass reads them in x, in the same pass; else its rows are
+    // copied out after the pass, into a pass of its own.
+    const direct = headRows === n;
+    if (headRows > 0 && direct) this.encodeHead(compute, sequence, headRows, want, this.head.direct);
     compute.end();
     const { features, hidden } = sequence.extra;
     if (features && act.features)
       encoder.copyBufferToBuffer(act.features, 0, features, sequence.length * d * 4, n * d * 4);
     if (hidden) encoder.copyBufferToBuffer(act.x, (n - 1) * d * 4, hidden, 0, d * 4);
-    if (headRows > 0) {
+    if (headRows > 0 && !direct) {
       encoder.copyBufferToBuffer(act.x, (n - headRows) * d * 4, act.headIn, 0, headRows * d * 4);
       compute = this.beginPass(encoder);
-      if (this.finalNormBind && !this.head.layer.readsNorm(headRows)) {
-        this.kernels.norm.encode(compute, this.finalNormBind, headRows);
-      }
-      this.head.layer.encode(compute, this.head.binds, headRows);
-      if (this.softcap) this.softcap.kernel.encode(compute, this.softcap.bind, headRows);
-      if (sequence.rules?.active) {
-        const bind = sequence.rules.bindTo(this.logitRules, {
-          head: this.headStep.buffer,
-          step: this.step.buffer,
-          tokens: act.tokens,
-          logits: act.logits,
-        });
-        this.logitRules.encode(compute, bind, headRows);
-      }
-      if (want === 'ids') this.argmax.encode(compute, this.argmaxBind, headRows);
-      if (want === 'sample') this.sampler.encode(compute, this.sampleBind, headRows);
+      this.encodeHead(compute, sequence, headRows, want, this.head.copied);
       compute.end();
     }
     after?.(encoder);
@@ -982,6 +971,30 @@ export class GpuModel implements CausalLM<GpuSequence> {
     if (sequence.rules?.active) sequence.rules.change(sequence.tokens, sequence.length, sequence.length + n, 1);
     sequence.length += n;
     this.cpuTime.recordMs += performance.now() - started;
+  }
+
+  /** The head over `headRows` rows of `input`: the final norm, the LM head, softcap, logit rules, then the argmax or draw. */
+  private encodeHead(
+    compute: GPUComputePassEncoder,
+    sequence: GpuSequence,
+    headRows: number,
+    want: Want,
+    input: HeadInput,
+  ): void {
+    if (input.norm && !this.head.layer.readsNorm(headRows)) this.kernels.norm.encode(compute, input.norm, headRows);
+    this.head.layer.encode(compute, input.binds, headRows);
+    if (this.softcap) this.softcap.kernel.encode(compute, this.softcap.bind, headRows);
+    if (sequence.rules?.active) {
+      const bind = sequence.rules.bindTo(this.logitRules, {
+        head: this.headStep.buffer,
+        step: this.step.buffer,
+        tokens: this.act.tokens,
+        logits: this.act.logits,
+      });
+      this.logitRules.encode(compute, bind, headRows);
+    }
+    if (want === 'ids') this.argmax.encode(compute, this.argmaxBind, headRows);
+    if (want === 'sample') this.sampler.encode(compute, this.sampleBind, headRows);
   }
 
   /**
@@ -1002,8 +1015,9 @@ export class GpuModel implements CausalLM<GpuSequence> {
     const beforeLayers = count;
     for (let l = 0; l < this.layers.length; l++) this.layers[l].encode(counter, sequence.binds[l], n, sequence.length);
     const perLayer = (count - beforeLayers) / this.layers.length;
-    if (this.finalNormBind && !this.head.layer.readsNorm(1)) this.kernels.norm.encode(counter, this.finalNormBind, 1);
-    this.head.layer.encode(counter, this.head.binds, 1);
+    const head = this.head.direct;
+    if (head.norm && !this.head.layer.readsNorm(1)) this.kernels.norm.encode(counter, head.norm, 1);
+    this.head.layer.encode(counter, head.binds, 1);
     if (this.softcap) this.softcap.kernel.encode(counter, this.softcap.bind, 1);
     this.argmax.encode(counter, this.argmaxBind, 1);
     return { perLayer, total: count };
@@ -1052,6 +1066,12 @@ export class GpuModel implements CausalLM<GpuSequence> {
     }
     if (this.ownsWeights) destroyWeights(this.weights);
   }
+}
+
+/** The head's bind groups over one input buffer: the final norm's (if the model has one), the LM head's. */
+interface HeadInput {
+  norm?: GPUBindGroup;
+  binds: GPUBindGroup[][];
 }
 
 /** Rows of d f32 values in a GPU buffer, from `offset` bytes: an EAGLE head's hidden inputs. */
