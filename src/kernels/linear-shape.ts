@@ -145,7 +145,8 @@ export function withNorm(code: string, output: LinearOutput, norm: NormPrologue 
     return `${code}
 // No norm prologue: the input is read as it is.
 fn norm_prologue(t: u32, n0: u32, tokens: u32) {}
-fn normed(v: vec4f, j: u32, c: u32) -> vec4f { return v; }
+fn norm_gain(c: u32) -> vec4f { return vec4f(1.0); }
+fn normed(v: vec4f, j: u32, gain: vec4f) -> vec4f { return v; }
 `;
   }
   return `${code}

@@ -81,33 +81,35 @@ fn pair_row(j: u32) -> u32 {
 }
 
 // Chunk c of token n's input (n0: the tile's first token), through the norm prologue where the
-// layer has one (linear_norm.wgsl; without it `normed` returns the chunk as it is).
-fn input(n: u32, c: u32, n0: u32) -> vec4f {
-  return normed(x[n * (K / 4u) + c], n - n0, c);
+// layer has one (linear_norm.wgsl: `gain`, the norm's weight for chunk c, is loaded once for
+// the whole tile); without it `normed` returns the chunk as it is.
+fn input(n: u32, c: u32, n0: u32, gain: vec4f) -> vec4f {
+  return normed(x[n * (K / 4u) + c], n - n0, gain);
 }
 
 // w . x[n, chunk c] for tokens n0 + 4g .. n0 + 4g + 3, those of them the tile has: TILE_N and g
 // are constants, so a tile of 5 or 6 tokens computes 5 or 6 products, not 8. Tokens past
 // `last` repeat `last` (their sums are discarded).
-fn dot4(w: vec4f, c: u32, n0: u32, g: u32, last: u32) -> vec4f {
+fn dot4(w: vec4f, c: u32, n0: u32, g: u32, last: u32, gain: vec4f) -> vec4f {
   let n = n0 + 4u * g;
-  var d = vec4f(dot(w, input(min(n, last), c, n0)), 0.0, 0.0, 0.0);
-  if (TILE_N > 4u * g + 1u) { d.y = dot(w, input(min(n + 1u, last), c, n0)); }
-  if (TILE_N > 4u * g + 2u) { d.z = dot(w, input(min(n + 2u, last), c, n0)); }
-  if (TILE_N > 4u * g + 3u) { d.w = dot(w, input(min(n + 3u, last), c, n0)); }
+  var d = vec4f(dot(w, input(min(n, last), c, n0, gain)), 0.0, 0.0, 0.0);
+  if (TILE_N > 4u * g + 1u) { d.y = dot(w, input(min(n + 1u, last), c, n0, gain)); }
+  if (TILE_N > 4u * g + 2u) { d.z = dot(w, input(min(n + 2u, last), c, n0, gain)); }
+  if (TILE_N > 4u * g + 3u) { d.w = dot(w, input(min(n + 3u, last), c, n0, gain)); }
   return d;
 }
 
 // Adds weight chunk w (values 4c .. 4c + 3 of the row) times every token of the tile.
 fn add(w: vec4f, c: u32, n0: u32, last: u32) {
+  let gain = norm_gain(c);
   if (TILE_N == 1u) {
-    s += dot(w, input(n0, c, n0));
+    s += dot(w, input(n0, c, n0, gain));
     return;
   }
-  a0 += dot4(w, c, n0, 0u, last);
-  if (TILE_N > 4u && n0 + 4u <= last) { a1 += dot4(w, c, n0, 1u, last); }
-  if (TILE_N > 8u && n0 + 8u <= last) { a2 += dot4(w, c, n0, 2u, last); }
-  if (TILE_N > 12u && n0 + 12u <= last) { a3 += dot4(w, c, n0, 3u, last); }
+  a0 += dot4(w, c, n0, 0u, last, gain);
+  if (TILE_N > 4u && n0 + 4u <= last) { a1 += dot4(w, c, n0, 1u, last, gain); }
+  if (TILE_N > 8u && n0 + 8u <= last) { a2 += dot4(w, c, n0, 2u, last, gain); }
+  if (TILE_N > 12u && n0 + 12u <= last) { a3 += dot4(w, c, n0, 3u, last, gain); }
 }
 
 fn sum_of(j: u32) -> f32 {

@@ -47,7 +47,12 @@ fn norm_prologue(t: u32, n0: u32, tokens: u32) {
   }
 }
 
-// Chunk c of token n0 + j's input, normalised.
-fn normed(v: vec4f, j: u32, c: u32) -> vec4f {
-  return v * norm_inv[j] * norm_weight[c];
+// The norm's weight for chunk c: loaded once a chunk, for every token of the tile.
+fn norm_gain(c: u32) -> vec4f {
+  return norm_weight[c];
+}
+
+// Chunk v of token n0 + j's input, normalised (gain: `norm_gain` of its chunk).
+fn normed(v: vec4f, j: u32, gain: vec4f) -> vec4f {
+  return v * norm_inv[j] * gain;
 }
