@@ -5,46 +5,68 @@
 //
 // The workgroup first finds each of its tokens' inverse norm exactly as rmsnorm.wgsl does with
 // NORM_LANES threads: lane v adds x[v]^2, x[v + NORM_LANES]^2, ... in order, then the lanes meet
-// by the same binary tree, and normed = x * inv * weight in that order. So the layer sees the
-// bits rmsnorm.wgsl would have written, for any tile: decode, verify and prefill (which runs the
-// norm's own kernel) agree to the bit. Tokens go through the tree NORM_TOKENS at a time.
+// by the same binary tree (at stride s, lane v < s adds lane v + s, for s = NORM_LANES / 2
+// down to 1), and normed = x * inv * weight in that order. So the layer sees the bits
+// rmsnorm.wgsl would have written, for any tile: decode, verify and prefill (which runs the
+// norm's own kernel) agree to the bit.
+//
+// The tree costs few barriers. Thread t holds lanes t, t + NORM_SPAN, ... of every token of the
+// tile; the strides of NORM_SPAN and more add two lanes of one thread, in registers. The
+// strides below meet in workgroup memory down to SHUFFLE, then by subgroupShuffleXor (lane
+// t < s receives lane t ^ s = t + s): each step adds the same two numbers as the norm's tree,
+// so the sums are bit-identical. Three barriers in all, for any tile.
 
 override NORM_LANES: u32;
 override NORM_EPS: f32;
-override NORM_TOKENS: u32 = max(1u, 1024u / NORM_LANES);
+// Threads the lanes are spread over (thread t holds lanes t, t + NORM_SPAN, ...).
+override NORM_SPAN: u32 = min(NORM_LANES, 64u);
+
+// Lanes a thread holds at most: NORM_LANES / NORM_SPAN (linear-shape.ts checks NORM_LANES).
+const NORM_MAX_HELD = 16u;
 
 @group(0) @binding(NORM_BINDING) var<storage, read> norm_weight: array<vec4f>;  // (K / 4)
 
-var<workgroup> norm_sums: array<f32, NORM_TOKENS * NORM_LANES>;
+var<workgroup> norm_sums: array<f32, TILE_N * NORM_SPAN>;  // (TILE_N, NORM_SPAN)
 var<workgroup> norm_inv: array<f32, TILE_N>;
+
+// Lane v's sum of squares of the row starting at chunk `row`: x[v]^2 + x[v + NORM_LANES]^2 + ...
+fn norm_lane_sum(row: u32, v: u32) -> f32 {
+  var sum = 0.0;
+  for (var i = v; i < K; i += NORM_LANES) {
+    let value = x[row + i / 4u][i % 4u];
+    sum += value * value;
+  }
+  return sum;
+}
 
 // Sets norm_inv[j] for tokens n0 + j, j < tokens (all threads call it: it holds barriers).
 fn norm_prologue(t: u32, n0: u32, tokens: u32) {
-  let k4 = K / 4u;
-  for (var first = 0u; first < tokens; first += NORM_TOKENS) {
-    // Only the slots of live tokens: a decode step's one token fills NORM_LANES of them.
-    let slots = min(NORM_TOKENS, tokens - first) * NORM_LANES;
-    for (var p = t; p < slots; p += WG) {
-      let row = (n0 + first + p / NORM_LANES) * k4;
-      var sum = 0.0;
-      for (var i = p % NORM_LANES; i < K; i += NORM_LANES) {
-        let v = x[row + i / 4u][i % 4u];
-        sum += v * v;
+  let held = NORM_LANES / NORM_SPAN;
+  if (t < NORM_SPAN) {
+    for (var j = 0u; j < tokens; j++) {
+      var sums: array<f32, NORM_MAX_HELD>;
+      for (var i = 0u; i < held; i++) { sums[i] = norm_lane_sum((n0 + j) * (K / 4u), t + i * NORM_SPAN); }
+      for (var h = held / 2u; h > 0u; h >>= 1u) {
+        for (var i = 0u; i < h; i++) { sums[i] += sums[i + h]; }
       }
-      norm_sums[p] = sum;
+      norm_sums[j * NORM_SPAN + t] = sums[0];
     }
-    workgroupBarrier();
-    for (var s = NORM_LANES / 2u; s > 0u; s >>= 1u) {
-      for (var p = t; p < slots; p += WG) {
-        if (p % NORM_LANES < s) { norm_sums[p] += norm_sums[p + s]; }
-      }
-      workgroupBarrier();
-    }
-    for (var j = t; j < NORM_TOKENS && first + j < tokens; j += WG) {
-      norm_inv[first + j] = inverseSqrt(norm_sums[j * NORM_LANES] / f32(K) + NORM_EPS);
+  }
+  workgroupBarrier();
+  for (var s = NORM_SPAN / 2u; s >= SHUFFLE; s >>= 1u) {
+    if (t < s) {
+      for (var j = 0u; j < tokens; j++) { norm_sums[j * NORM_SPAN + t] += norm_sums[j * NORM_SPAN + t + s]; }
     }
     workgroupBarrier();
   }
+  for (var j = 0u; j < tokens; j++) {
+    var total = norm_sums[j * NORM_SPAN + t % NORM_SPAN];
+    for (var s = min(NORM_SPAN, SHUFFLE) / 2u; s > 0u; s >>= 1u) {
+      total += lane_shuffle_xor(total, s);
+    }
+    if (t == 0u) { norm_inv[j] = inverseSqrt(total / f32(K) + NORM_EPS); }
+  }
+  workgroupBarrier();
 }
 
 // The norm's weight for chunk c: loaded once a chunk, for every token of the tile.
