@@ -119,7 +119,7 @@ const SERIAL_WORKGROUP = 4; // threads: one SIMD register's lanes on SwiftShader
 export const TILED_ATTENTION_MIN_TOKENS = 17;
 /** Workgroup memory every WebGPU device offers (maxComputeWorkgroupStorageSize's default). */
 const WORKGROUP_BYTES = 16384;
-const SERIAL_MAX_HEAD_DIM = 256; // attention_serial.wgsl: 4 * MAX_HD4
+const SERIAL_MAX_HEAD_DIM = 256; // attention_serial.wgsl: a thread holds 2 HD floats in registers
 
 /**
  * Threads of attention.wgsl's workgroup for a head dimension: a thread per output dimension,
@@ -127,6 +127,13 @@ const SERIAL_MAX_HEAD_DIM = 256; // attention_serial.wgsl: 4 * MAX_HD4
  */
 export function attentionWorkgroup(headDim: number): number {
   return Math.max(64, 2 ** Math.ceil(Math.log2(headDim)));
+}
+
+/** Writes each `// UNROLL line` of `code` as `count` lines, `$` in the i-th replaced by i (attention_serial.wgsl). */
+function unroll(code: string, count: number): string {
+  return code.replace(/^(\s*)\/\/ UNROLL (.*)$/gm, (_, indent: string, line: string) =>
+    Array.from({ length: count }, (_, i) => `${indent}${line.replaceAll('$', String(i))}`).join('\n'),
+  );
 }
 
 /** An attention kernel's bind groups for one KV cache: the walk, and the merge of split segments. */
@@ -177,7 +184,7 @@ export class AttentionKernel extends ComputeKernel {
     const segments = serial ? 1 : Math.ceil(limits.maxContext / split);
     const label = `attention ${nh}/${nkv}x${hd}${serial ? ' serial' : ''}${shape.window ? ` window ${shape.window}` : ''} ${kv}`;
     const code = serial
-      ? `${attentionSerialCode}${kvReadCode(kv, 'four')}${TREE_POSITION_CODE}`
+      ? `${unroll(attentionSerialCode, hd / 4)}${kvReadCode(kv, 'four')}${TREE_POSITION_CODE}`
       : `${attentionCode}${kvReadCode(kv, 'one')}${TREE_POSITION_CODE}`;
     const splitting: Record<string, number> = serial ? {} : { SPLIT: split, SEGMENTS: segments };
     super(device, label, code, {
