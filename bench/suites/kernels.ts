@@ -151,8 +151,9 @@ export async function runKernelSuite(gpu: Gpu, quick: boolean): Promise<KernelRe
   for (const { dtypes, ...shape } of shapes) {
     for (const dtype of dtypes) {
       const q4 = dtype === 'Q4F16' || dtype === 'Q4F32';
-      linear.push(await result(dtype, shape, q4 ? 'f16 words' : 'profile'));
-      if (q4 && profile.rowBlock === 1) {
+      const lanesKernel = profile.rowBlock === 1; // blocks of 4 rows (CPU adapters) have no lanes
+      linear.push(await result(dtype, shape, q4 && lanesKernel ? 'f16 words' : 'profile'));
+      if (q4 && lanesKernel) {
         // Side by side: the lanes a row that counting q4 words (32 values each) would give.
         const lanes = linearLanes(shape.k / 32, profile.wordsPerLane, shape.rows, profile.minWorkgroups);
         linear.push(await result(dtype, shape, 'q4 words', lanes));

@@ -14,7 +14,8 @@
 // tile; the strides of NORM_SPAN and more add two lanes of one thread, in registers. The
 // strides below meet in workgroup memory down to SHUFFLE, then by subgroupShuffleXor (lane
 // t < s receives lane t ^ s = t + s): each step adds the same two numbers as the norm's tree,
-// so the sums are bit-identical. Three barriers in all, for any tile.
+// so the sums are bit-identical. With subgroups of 32 lanes that is three barriers for any
+// tile; without subgroups, one more for each stride below 32.
 
 override NORM_LANES: u32;
 override NORM_EPS: f32;
