@@ -26,6 +26,7 @@ import {
   QkNormRopeKernel,
   RmsNormKernel,
   SoftcapKernel,
+  serialRows,
 } from './ops';
 import { StepUniform } from './step';
 
@@ -356,6 +357,48 @@ describe('split and tiled attention', () => {
       }
     },
   );
+});
+
+describe('serial attention', () => {
+  // Threads of several tokens and heads (serialRows): blocks cut short by the step's end, tokens
+  // of one block whose windows start in different tiles, the heads of a KV head split or not.
+  it.each([
+    [4, 2, 32, {}],
+    [6, 3, 16, { window: 20 }],
+    [8, 2, 16, { window: 37, softcap: 5 }],
+    [8, 1, 64, {}],
+  ])('gives a token the same bits alone as among others: nh %i, nkv %i, hd %i, %o', async (nh, nkv, hd, options) => {
+    const heads = { numHeads: nh, numKvHeads: nkv, headDim: hd };
+    const tokens = 13;
+    const capacity = 1100;
+    const rng = new Rng(10);
+    const kCache = upload(rng.floats(capacity * nkv * hd, -2, 2));
+    const vCache = upload(rng.floats(capacity * nkv * hd));
+    const q = rng.floats(tokens * nh * hd, -2, 2);
+    const shape = { scale: 1 / Math.sqrt(hd), softcap: null, window: null, ...options };
+    const kernel = new AttentionKernel(device, heads, true, shape, 'f32', { maxTokens: tokens, maxContext: capacity });
+    const run = async (start: number, chunk: number) => {
+      const out = createStorage(device, q.byteLength, 'out');
+      const result = new Float32Array(q.length);
+      for (let first = 0; first < tokens; first += chunk) {
+        const count = Math.min(chunk, tokens - first);
+        const queries = upload(q.slice(first * nh * hd, (first + count) * nh * hd));
+        const binds = kernel.bind({ step: step.buffer, q: queries, kCache, vCache, out });
+        step.write(count, start + first);
+        await runPass(device, (pass) => kernel.encode(pass, binds, count, start + first));
+        result.set(await readFloats(device, out, count * nh * hd), first * nh * hd);
+      }
+      return result;
+    };
+    expect(serialRows(heads).tokens * serialRows(heads).heads).toBeGreaterThan(1);
+    for (const start of [9, 1030]) {
+      const alone = await run(start, 1);
+      for (const chunk of [tokens, 3]) {
+        expectBitwiseEqual(await run(start, chunk), alone, `after ${start}, chunks of ${chunk} and alone`);
+      }
+    }
+    kernel.destroy();
+  });
 });
 
 describe('argmax', () => {

@@ -119,7 +119,15 @@ const SERIAL_WORKGROUP = 4; // threads: one SIMD register's lanes on SwiftShader
 export const TILED_ATTENTION_MIN_TOKENS = 17;
 /** Workgroup memory every WebGPU device offers (maxComputeWorkgroupStorageSize's default). */
 const WORKGROUP_BYTES = 16384;
-const SERIAL_MAX_HEAD_DIM = 256; // attention_serial.wgsl: a thread holds 2 HD floats in registers
+/**
+ * Query floats a thread of attention_serial.wgsl holds: 4 rows (token, head) of 32 dimensions.
+ * More rows share each key's load and loop, but outgrow the registers and take the compiler
+ * long: on SwiftShader, 8 rows prefill no faster and take 5x as long to compile (3.5 s).
+ */
+const SERIAL_QUERY_FLOATS = 128;
+/** Tokens a thread of attention_serial.wgsl at most: SwiftShader compiled 8 of 16 dimensions in 10 s, 4 in 0.5 s. */
+const SERIAL_MAX_TOKENS = 4;
+const SERIAL_MAX_HEAD_DIM = 256; // attention_serial.wgsl: a row holds 2 HD floats in registers
 
 /**
  * Threads of attention.wgsl's workgroup for a head dimension: a thread per output dimension,
@@ -129,11 +137,44 @@ export function attentionWorkgroup(headDim: number): number {
   return Math.max(64, 2 ** Math.ceil(Math.log2(headDim)));
 }
 
-/** Writes each `// UNROLL line` of `code` as `count` lines, `$` in the i-th replaced by i (attention_serial.wgsl). */
-function unroll(code: string, count: number): string {
-  return code.replace(/^(\s*)\/\/ UNROLL (.*)$/gm, (_, indent: string, line: string) =>
-    Array.from({ length: count }, (_, i) => `${indent}${line.replaceAll('$', String(i))}`).join('\n'),
-  );
+/**
+ * The rows of a thread of attention_serial.wgsl: `heads` of the heads that read one KV head (a
+ * divisor of their number) for `tokens` tokens, as many as SERIAL_QUERY_FLOATS allows, one at least
+ * and SERIAL_MAX_TOKENS at most.
+ */
+export function serialRows({ numHeads, numKvHeads, headDim }: HeadShape): { heads: number; tokens: number } {
+  const group = numHeads / numKvHeads;
+  let heads = group;
+  while (heads > 1 && (group % heads !== 0 || heads * headDim > SERIAL_QUERY_FLOATS)) heads--;
+  const tokens = Math.floor(SERIAL_QUERY_FLOATS / (heads * headDim));
+  return { heads, tokens: Math.max(1, Math.min(SERIAL_MAX_TOKENS, tokens)) };
+}
+
+/** attention_serial.wgsl written out for `shape`'s rows a thread. */
+function serialCode(shape: HeadShape): string {
+  const { heads, tokens } = serialRows(shape);
+  const code = attentionSerialCode
+    .replace('const T = 1u;', `const T = ${tokens}u;`)
+    .replace('const H = 1u;', `const H = ${heads}u;`);
+  return writeEach(code, { t: tokens, h: heads, d: shape.headDim / 4 });
+}
+
+/**
+ * Writes each `// EACH line` of `code` once for every value of the placeholders it holds,
+ * {t} < counts.t, {h} < counts.h, {d} < counts.d, nested in that order (attention_serial.wgsl).
+ */
+export function writeEach(code: string, counts: { t: number; h: number; d: number }): string {
+  return code.replace(/^(\s*)\/\/ EACH (.*)$/gm, (_, indent: string, line: string) => {
+    let lines = [line];
+    for (const name of ['t', 'h', 'd'] as const) {
+      const placeholder = `{${name}}`;
+      if (!line.includes(placeholder)) continue;
+      lines = lines.flatMap((l) =>
+        Array.from({ length: counts[name] }, (_, i) => l.replaceAll(placeholder, String(i))),
+      );
+    }
+    return lines.map((l) => `${indent}${l}`).join('\n');
+  });
 }
 
 /** An attention kernel's bind groups for one KV cache: the walk, and the merge of split segments. */
@@ -184,7 +225,7 @@ export class AttentionKernel extends ComputeKernel {
     const segments = serial ? 1 : Math.ceil(limits.maxContext / split);
     const label = `attention ${nh}/${nkv}x${hd}${serial ? ' serial' : ''}${shape.window ? ` window ${shape.window}` : ''} ${kv}`;
     const code = serial
-      ? `${unroll(attentionSerialCode, hd / 4)}${kvReadCode(kv, 'four')}${TREE_POSITION_CODE}`
+      ? `${serialCode(heads)}${kvReadCode(kv, 'four')}${TREE_POSITION_CODE}`
       : `${attentionCode}${kvReadCode(kv, 'one')}${TREE_POSITION_CODE}`;
     const splitting: Record<string, number> = serial ? {} : { SPLIT: split, SEGMENTS: segments };
     super(device, label, code, {
@@ -254,7 +295,9 @@ export class AttentionKernel extends ComputeKernel {
   encode(pass: GPUComputePassEncoder, binds: AttentionBinds, tokens: number, start: number, tree = false) {
     const { numHeads, numKvHeads } = this.heads;
     if (this.serial) {
-      this.dispatch(pass, binds.main, Math.ceil((numHeads * tokens) / SERIAL_WORKGROUP));
+      const rows = serialRows(this.heads);
+      const threads = (numHeads / rows.heads) * Math.ceil(tokens / rows.tokens);
+      this.dispatch(pass, binds.main, Math.ceil(threads / SERIAL_WORKGROUP));
       return;
     }
     const segments = Math.ceil((start + tokens) / this.split);
