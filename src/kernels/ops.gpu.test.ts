@@ -312,6 +312,28 @@ describe.each([
   });
 });
 
+/** Attention of queries `q` (rows of `width` floats) after `start` cached positions, `chunk` tokens a step. */
+async function attendInChunks(
+  kernel: AttentionKernel,
+  q: Float32Array,
+  width: number,
+  cache: { kCache: GPUBuffer; vCache: GPUBuffer },
+  start: number,
+  chunk: number,
+): Promise<Float32Array> {
+  const out = createStorage(device, q.byteLength, 'out');
+  const result = new Float32Array(q.length);
+  for (let first = 0; first < q.length / width; first += chunk) {
+    const count = Math.min(chunk, q.length / width - first);
+    const queries = upload(q.slice(first * width, (first + count) * width));
+    const binds = kernel.bind({ step: step.buffer, q: queries, ...cache, out });
+    step.write(count, start + first);
+    await runPass(device, (pass) => kernel.encode(pass, binds, count, start + first));
+    result.set(await readFloats(device, out, count * width), first * width);
+  }
+  return result;
+}
+
 describe('split and tiled attention', () => {
   it.each([
     ['f32', {}],
@@ -336,18 +358,8 @@ describe('split and tiled attention', () => {
           tiled,
         });
       /** Attention of the queries as one step after `start` (tiled or not), or one token at a time. */
-      const run = async (start: number, kernel: AttentionKernel, together: boolean) => {
-        const out = createStorage(device, q.byteLength, 'out');
-        const result = new Float32Array(q.length);
-        for (const [first, count] of together ? [[0, tokens]] : Array.from({ length: tokens }, (_, i) => [i, 1])) {
-          const queries = upload(q.slice(first * nh * hd, (first + count) * nh * hd));
-          const binds = kernel.bind({ step: step.buffer, q: queries, kCache, vCache, out });
-          step.write(count, start + first);
-          await runPass(device, (pass) => kernel.encode(pass, binds, count, start + first));
-          result.set(await readFloats(device, out, count * nh * hd), first * nh * hd);
-        }
-        return result;
-      };
+      const run = (start: number, kernel: AttentionKernel, together: boolean) =>
+        attendInChunks(kernel, q, nh * hd, { kCache, vCache }, start, together ? tokens : 1);
       const [walked, tiled] = [kernel(false), kernel(true)];
       // Positions 1016-1039: the last ones of segment 1 and the first of segment 2; and past 8k.
       for (const start of [1016, 8184]) {
@@ -377,19 +389,7 @@ describe('serial attention', () => {
     const q = rng.floats(tokens * nh * hd, -2, 2);
     const shape = { scale: 1 / Math.sqrt(hd), softcap: null, window: null, ...options };
     const kernel = new AttentionKernel(device, heads, true, shape, 'f32', { maxTokens: tokens, maxContext: capacity });
-    const run = async (start: number, chunk: number) => {
-      const out = createStorage(device, q.byteLength, 'out');
-      const result = new Float32Array(q.length);
-      for (let first = 0; first < tokens; first += chunk) {
-        const count = Math.min(chunk, tokens - first);
-        const queries = upload(q.slice(first * nh * hd, (first + count) * nh * hd));
-        const binds = kernel.bind({ step: step.buffer, q: queries, kCache, vCache, out });
-        step.write(count, start + first);
-        await runPass(device, (pass) => kernel.encode(pass, binds, count, start + first));
-        result.set(await readFloats(device, out, count * nh * hd), first * nh * hd);
-      }
-      return result;
-    };
+    const run = (start: number, chunk: number) => attendInChunks(kernel, q, nh * hd, { kCache, vCache }, start, chunk);
     expect(serialRows(heads).tokens * serialRows(heads).heads).toBeGreaterThan(1);
     for (const start of [9, 1030]) {
       const alone = await run(start, 1);
