@@ -163,7 +163,7 @@ function serialCode(shape: HeadShape): string {
  * Writes each `// EACH line` of `code` once for every value of the placeholders it holds,
  * {t} < counts.t, {h} < counts.h, {d} < counts.d, nested in that order (attention_serial.wgsl).
  */
-export function writeEach(code: string, counts: { t: number; h: number; d: number }): string {
+function writeEach(code: string, counts: { t: number; h: number; d: number }): string {
   return code.replace(/^(\s*)\/\/ EACH (.*)$/gm, (_, indent: string, line: string) => {
     let lines = [line];
     for (const name of ['t', 'h', 'd'] as const) {
@@ -194,7 +194,8 @@ export interface AttentionBinds {
  * attention_tiled.wgsl instead, the same bits for each token with the keys read once for several.
  */
 export class AttentionKernel extends ComputeKernel {
-  private readonly serial: boolean;
+  /** attention_serial.wgsl's rows a thread, for a serial kernel. */
+  private readonly serialRows?: { heads: number; tokens: number };
   private readonly combine?: ComputeKernel;
   /** (tokens, NH, segments, HD + 2) floats, shared by every use of this kernel (steps run in order). */
   private readonly partials?: GPUBuffer;
@@ -238,7 +239,7 @@ export class AttentionKernel extends ComputeKernel {
       WINDOW: shape.window ?? 0,
       ...splitting,
     });
-    this.serial = serial;
+    if (serial) this.serialRows = serialRows(heads);
     this.segments = segments;
     this.split = split;
     if (!serial) {
@@ -294,8 +295,8 @@ export class AttentionKernel extends ComputeKernel {
   /** Records attention for `tokens` tokens after `start` cached positions; `tree`: a tree verify pass. */
   encode(pass: GPUComputePassEncoder, binds: AttentionBinds, tokens: number, start: number, tree = false) {
     const { numHeads, numKvHeads } = this.heads;
-    if (this.serial) {
-      const rows = serialRows(this.heads);
+    if (this.serialRows) {
+      const rows = this.serialRows;
       const threads = (numHeads / rows.heads) * Math.ceil(tokens / rows.tokens);
       this.dispatch(pass, binds.main, Math.ceil(threads / SERIAL_WORKGROUP));
       return;
