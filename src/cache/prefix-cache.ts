@@ -18,6 +18,11 @@
  * freed until the rest fit the budget again. An entry in use is never evicted, and the budget
  * always holds one entry at full capacity (the engine's context length sees to it).
  *
+ * WebGPU says nothing of a device's memory, so the budget is a guess (context-length.ts) until
+ * the device says otherwise: when a sequence cannot grow for want of memory (GpuModel.makeRoom),
+ * the cache frees its least recently used idle entries, unpinned first, one at a time until the
+ * sequence fits, and from then on holds no more than it held when the device refused.
+ *
  * Work on the cache is serialised (there is one GPU queue anyway): a request that arrives while
  * a warm of its prefix is running waits for it, then finds that prefix cached.
  */
@@ -83,6 +88,8 @@ export class PrefixCache<S extends Sequence, D extends Sequence = Sequence> {
   private startBytes: number | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private clock = 0;
+  /** What the entries held when the device last refused more memory: the budget's ceiling since. */
+  private deviceBytes = Number.POSITIVE_INFINITY;
 
   constructor(private readonly options: PrefixCacheOptions<S, D>) {
     const { target, draft, capacity, budgetBytes } = options;
@@ -93,6 +100,35 @@ export class PrefixCache<S extends Sequence, D extends Sequence = Sequence> {
         `A cache budget of ${budgetBytes} bytes holds no sequence of ${capacity} tokens (${this.entryBytes} bytes each).`,
       );
     }
+    const reclaim = (first: boolean) => this.reclaim(first);
+    target.onMemoryShortage?.(reclaim);
+    draft?.onMemoryShortage?.(reclaim);
+  }
+
+  /** The bytes the entries may hold: the budget, or less where the device ran out of memory first. */
+  get budgetBytes(): number {
+    return Math.min(this.options.budgetBytes, this.deviceBytes);
+  }
+
+  /**
+   * The device is out of memory: frees the least recently used idle entry (an unpinned one if
+   * any); at the shortage's `first` call, lowers the budget to what the entries held then.
+   * False when no entry is idle.
+   */
+  private reclaim(first: boolean): boolean {
+    const idle = this.entries
+      .filter((e) => !e.inUse)
+      .sort((a, b) => Number(a.pinned > 0) - Number(b.pinned > 0) || a.lastUsed - b.lastUsed);
+    if (first) this.deviceBytes = Math.min(this.deviceBytes, this.heldBytes);
+    if (!idle[0]) return false;
+    this.free(idle[0]);
+    return true;
+  }
+
+  private free(entry: CacheEntry<S, D>): void {
+    this.entries.splice(this.entries.indexOf(entry), 1);
+    release(entry.target);
+    if (entry.draft) release(entry.draft);
   }
 
   /** Runs `work` after every earlier piece of cache work has finished. */
@@ -207,13 +243,11 @@ export class PrefixCache<S extends Sequence, D extends Sequence = Sequence> {
 
   /** Frees the least recently used idle entries while the entries hold more than the budget. */
   private trim(): void {
-    while (this.heldBytes > this.options.budgetBytes) {
+    while (this.heldBytes > this.budgetBytes) {
       const idle = this.entries.filter((e) => !e.inUse).sort((a, b) => a.lastUsed - b.lastUsed);
       // The most recent entry stays: the budget holds one at full capacity.
       if (idle.length === 0 || this.entries.length === 1) return;
-      this.entries.splice(this.entries.indexOf(idle[0]), 1);
-      release(idle[0].target);
-      if (idle[0].draft) release(idle[0].draft);
+      this.free(idle[0]);
     }
   }
 
@@ -238,7 +272,7 @@ export class PrefixCache<S extends Sequence, D extends Sequence = Sequence> {
    * a new one while the budget allows, else the least recently used unpinned idle one.
    */
   private spareEntry(except: CacheEntry<S, D> | undefined): CacheEntry<S, D> | undefined {
-    const room = this.options.budgetBytes - this.heldBytes;
+    const room = this.budgetBytes - this.heldBytes;
     if (this.entries.length === 0 || room >= (this.startBytes ?? this.entryBytes)) return this.create();
     return this.entries
       .filter((e) => e !== except && !e.inUse && e.pinned === 0)
@@ -255,10 +289,7 @@ export class PrefixCache<S extends Sequence, D extends Sequence = Sequence> {
 
   /** Frees every entry. */
   clear(): void {
-    for (const entry of this.entries.splice(0)) {
-      release(entry.target);
-      if (entry.draft) release(entry.draft);
-    }
+    for (const entry of [...this.entries]) this.free(entry);
   }
 }
 

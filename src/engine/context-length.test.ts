@@ -33,7 +33,7 @@ describe('the context length', () => {
     const models = [{ config: llama1B, kvFormat: 'f16' as const, featureWidth: 2048 }];
     const choice = chooseContextLength({ models, window: 131072, budgetBytes: 256 << 20, bindingBytes: 2 * GiB });
     expect(choice.length).toBe(Math.floor((256 << 20) / (32768 + 8192)));
-    expect(choice.reason).toMatch(/budget of 256 MiB .* 40960 bytes a token/);
+    expect(choice.reason).toMatch(/budget of 256.0 MiB .* 40960 bytes a token/);
   });
 
   it("is what was asked, within the bounds, past the model's window too", () => {

@@ -9,7 +9,8 @@
  *
  * WebGPU says nothing of a device's memory, so the budget (`cacheBudgetBytes`) is the caller's
  * word for it; by default it is what the models' weights take (at least 256 MiB): a device chosen
- * to hold a model is taken to hold as much again for its conversations. Their caches grow as
+ * to hold a model is taken to hold as much again for its conversations. Where the device holds
+ * less, it says so when a sequence cannot grow, and the prefix cache keeps less (prefix-cache.ts). Their caches grow as
  * they fill, so the budget bounds what long conversations may take, and short ones take little.
  * The engine states the result and what bounded it in its load report.
  */
@@ -18,6 +19,7 @@ import { type KvFormat, kvValueBytes } from '../kernels/kv-cache';
 import type { ModelConfig } from '../loader/config';
 import { defaultKvFormat } from '../model/gpu-model';
 import type { FolderPair } from '../model/pair';
+import { mib } from '../util/bytes';
 
 /** The least GPU memory the prefix cache may hold unless the options say otherwise. */
 export const MIN_CACHE_BUDGET_BYTES = 256 << 20;
@@ -100,5 +102,3 @@ export function pairContext(
   const window = Math.min(target.config.maxPositions, draft?.config.maxPositions ?? Number.POSITIVE_INFINITY);
   return chooseContextLength({ ...options, models, window });
 }
-
-const mib = (bytes: number) => `${Math.round(bytes / 2 ** 20)} MiB`;

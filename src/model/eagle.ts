@@ -88,6 +88,11 @@ export class EagleTarget<S extends Sequence, H extends Sequence> implements Caus
     return new EagleSequence(this.target.createSequence(capacity), this.head.createSequence(capacity));
   }
 
+  onMemoryShortage(reclaim: (first: boolean) => boolean) {
+    this.target.onMemoryShortage?.(reclaim);
+    this.head.onMemoryShortage?.(reclaim);
+  }
+
   forward(sequence: EagleSequence<S, H>, tokens: ArrayLike<number>) {
     return this.target.forward(sequence.target, tokens);
   }

@@ -86,9 +86,8 @@ function eagleStepParts<S extends Sequence, H extends Sequence>(
   if (!(t instanceof GpuModel) || !(h instanceof GpuModel) || t.gpu.device !== h.gpu.device) return undefined;
   // GPU models: their sequences are GPU sequences.
   const [ts, hs] = [sequence.target as unknown as GpuSequence, sequence.head as unknown as GpuSequence];
-  const { features } = ts.extra;
   const { hidden } = hs.extra;
-  if (!features || !hidden || ts.rules?.active) return undefined;
+  if (!ts.extra.features || !hidden || ts.rules?.active) return undefined;
   const computed = ts.length; // the target holds every token but the newest
   const from = hs.length;
   const pending = context.slice(from + 1, computed + 1);
@@ -131,7 +130,14 @@ function eagleStepParts<S extends Sequence, H extends Sequence>(
     };
   };
   /** Records the k draft passes, each choosing as `want` says, `after(i)` appended to pass i. */
+  /** Grows both caches for the step before it is recorded (GpuModel.makeRoom): an out-of-memory leaves them as they were. */
+  const makeRoom = async () => {
+    await h.makeRoom(hs, from + pending.length + k - 1);
+    await t.makeRoom(ts, computed + k + 1 + leaves);
+  };
   const recordDrafts = (want: 'ids' | 'sample', after: (i: number) => (encoder: GPUCommandEncoder) => void) => {
+    // The features' buffer as it is now: `makeRoom` may have grown the target's sequence.
+    const features = ts.extra.features as GPUBuffer;
     const catchUp = { tokens: pending, hidden: { buffer: features, offset: from * t.config.hiddenSize * 4 } };
     h.recordPass(hs, catchUp, 1, want, after(0));
     for (let i = 1; i < k; i++) {
@@ -139,7 +145,7 @@ function eagleStepParts<S extends Sequence, H extends Sequence>(
       h.recordPass(hs, { tokens: [], fromGpu: previous, hidden: { buffer: hidden, offset: 0 } }, 1, want, after(i));
     }
   };
-  return { t, h, ts, buffers, mapTo, recordDrafts };
+  return { t, h, ts, buffers, mapTo, makeRoom, recordDrafts };
 }
 
 /**
@@ -156,10 +162,11 @@ export async function eagleStepOnDevice<S extends Sequence, H extends Sequence>(
 ): Promise<DeviceStep | undefined> {
   const parts = eagleStepParts(model, sequence, context, k, leaves);
   if (!parts) return undefined;
-  const { t, h, ts, buffers, mapTo, recordDrafts } = parts;
+  const { t, h, ts, buffers, mapTo, makeRoom, recordDrafts } = parts;
   const base = ts.length;
   return t.exclusive(() =>
     h.exclusive(async () => {
+      await makeRoom();
       recordDrafts('ids', mapTo);
       const { accepted, next, leaf } = await verifyOnDevice(t, ts, buffers, context[context.length - 1], k, leaves);
       // An accepted leaf's keys and values, in its slot after the chain's, move to its position.
@@ -189,11 +196,12 @@ export async function eagleSampledStepOnDevice<S extends Sequence, H extends Seq
 ): Promise<SampledDeviceStep | undefined> {
   const parts = eagleStepParts(model, sequence, context, k, leaves);
   if (!parts) return undefined;
-  const { t, h, ts, buffers, mapTo, recordDrafts } = parts;
+  const { t, h, ts, buffers, mapTo, makeRoom, recordDrafts } = parts;
   const seed = options.rng.nextUint32();
   const rows = sampledBuffers(t, h, model.draftToTarget);
   return t.exclusive(() =>
     h.exclusive(async () => {
+      await makeRoom();
       h.setSampling(options.sampling, seed);
       recordDrafts('sample', (i) => {
         const map = mapTo(i, true);

@@ -25,7 +25,7 @@
  * its next step.
  */
 
-import { GPUDeviceLostError, GPUOutOfMemoryError, InvalidLogitsError } from '../errors';
+import { GPUDeviceLostError, GPUOutOfMemoryError, GPUValidationError, InvalidLogitsError } from '../errors';
 import { createStorage, createUniform } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
 import type { DispatchProfiler } from '../gpu/dispatch-profiler';
@@ -48,6 +48,7 @@ import type { FeatureExport, HiddenInput } from '../ref/model';
 import { ropeTables } from '../ref/rope';
 import { hasRules, type LogitRules } from '../sampling/logit-rules';
 import type { SamplingParams } from '../sampling/sampling';
+import { mib } from '../util/bytes';
 import { GpuLayer, type LayerActivations, LayerKernels, type SequenceBinds } from './gpu-layer';
 import { SequenceRules } from './gpu-logit-rules';
 import {
@@ -253,6 +254,8 @@ export class GpuModel implements CausalLM<GpuSequence> {
   private readonly samplingParams: GPUBuffer; // struct Sampling, written per sampled step
   private readonly samplingScratch = new ArrayBuffer(16);
   private pending: Promise<unknown> = Promise.resolve();
+  /** Who frees memory when a sequence cannot grow (`onMemoryShortage`). */
+  private readonly reclaimers: ((first: boolean) => boolean)[] = [];
   /** Command buffers its forward passes submitted so far (benchmarks count them a step). */
   submissions = 0;
   /** GPU-to-CPU readbacks so far (a speculative step on the device does one: tests count them). */
@@ -495,15 +498,93 @@ export class GpuModel implements CausalLM<GpuSequence> {
    * twice as large (or `length`, up to its capacity) take their place, the positions it holds
    * copied over on the queue, before any pass that follows. Growing by doubling keeps the
    * copies to a small multiple of the final size, and allocations out of most steps.
+   *
+   * An out-of-memory here is the device's (uncaptured: the model must be reloaded); the passes
+   * grow their sequences with `makeRoom` first, which recovers from one.
    */
   reserve(sequence: GpuSequence, length: number): void {
     if (length <= sequence.allocated) return;
+    this.checkRoom(sequence, length);
+    this.grow(sequence, this.sequenceStorage(this.grownSize(sequence, length)));
+  }
+
+  /**
+   * As `reserve`, where the GPU may refuse the memory: the buffers are made inside an error
+   * scope, and when the device has no room for twice the positions, the sequence grows to
+   * `length` alone; failing that, those who hold memory they can give up (the prefix cache's
+   * idle entries: `onMemoryShortage`) free some, one at a time, and it tries again. When nothing
+   * is left to free it throws GPUOutOfMemoryError, the sequence as it was (its tokens, its
+   * buffers) and the device unharmed: the request fails, the conversation and the model stay.
+   * WebGPU says nothing of a device's memory; this is where the device says how much it has.
+   */
+  async makeRoom(sequence: GpuSequence, length: number): Promise<void> {
+    if (length <= sequence.allocated) return;
+    this.checkRoom(sequence, length);
+    const doubled = this.grownSize(sequence, length);
+    let storage = await this.tryStorage(doubled);
+    if (!storage && doubled > length) storage = await this.tryStorage(length);
+    for (let first = true; !storage && this.reclaimers.some((reclaim) => reclaim(first)); first = false) {
+      storage = await this.tryStorage(length);
+    }
+    if (!storage) {
+      const more = (length - sequence.allocated) * this.positionBytes;
+      throw new GPUOutOfMemoryError(
+        `The GPU has no memory for ${length} positions of this conversation (${mib(more)} more than the ` +
+          `${sequence.allocated} it holds). Start a new conversation or shorten the prompt; a smaller model, ` +
+          'or a KV cache in f16, takes less.',
+      );
+    }
+    this.grow(sequence, storage);
+  }
+
+  /**
+   * Has `reclaim` called when a sequence cannot grow (`makeRoom`), until the sequence fits or
+   * none frees anything: it frees what GPU memory it can give up and says whether it freed any.
+   * `first`: the first call for this shortage.
+   */
+  onMemoryShortage(reclaim: (first: boolean) => boolean): void {
+    this.reclaimers.push(reclaim);
+  }
+
+  private checkRoom(sequence: GpuSequence, length: number): void {
     if (length > sequence.capacity) {
       throw new RangeError(`${length} positions exceed the sequence's capacity of ${sequence.capacity}`);
     }
-    const next = this.sequenceStorage(Math.min(sequence.capacity, Math.max(length, 2 * sequence.allocated)));
+  }
+
+  /** Positions a sequence that needs `length` grows to: twice what it holds, at least `length`, at most its capacity. */
+  private grownSize(sequence: GpuSequence, length: number): number {
+    return Math.min(sequence.capacity, Math.max(length, 2 * sequence.allocated));
+  }
+
+  private grow(sequence: GpuSequence, next: SequenceStorage): void {
     this.copyPositions(sequence.storage, next, sequence.length);
     sequence.replaceStorage(next);
+  }
+
+  /**
+   * Buffers for `positions` positions, or undefined where the device is out of memory. Bind
+   * groups over a buffer the device refused are invalid too: their validation errors are
+   * the out-of-memory's, not a bug.
+   */
+  private async tryStorage(positions: number): Promise<SequenceStorage | undefined> {
+    const { device } = this.gpu;
+    device.pushErrorScope('out-of-memory');
+    device.pushErrorScope('validation');
+    const storage = this.sequenceStorage(positions);
+    const [invalid, outOfMemory] = [await device.popErrorScope(), await device.popErrorScope()];
+    if (outOfMemory) {
+      for (const buffer of [...storage.kCache, ...storage.vCache, ...(storage.features ? [storage.features] : [])])
+        buffer.destroy();
+      return undefined;
+    }
+    if (invalid) throw new GPUValidationError(`WebGPU reported an error: ${invalid.message}`);
+    return storage;
+  }
+
+  /** Bytes a position takes in every layer's keys and values, and in the exported features. */
+  private get positionBytes(): number {
+    return 2 * this.config.numLayers * this.kvRowBytes + this.featureWidth * 4;
   }
 
   /** Queues the copy of the first `length` positions of `from`'s buffers (KV cache and features) into `to`'s. */
@@ -861,6 +942,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
     const vocab = this.config.vocabSize;
     const wantIds = want !== 'logits';
     const tokens = this.tokenIds.subarray(0, n);
+    await this.makeRoom(sequence, sequence.length + n);
     this.record(sequence, { n, headRows, want, tokens, hidden, chain }, (encoder) => {
       if (headRows === 0) return;
       if (withLogits) encoder.copyBufferToBuffer(act.logits, 0, act.logitsReadback, 0, headRows * vocab * 4);

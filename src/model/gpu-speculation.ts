@@ -140,6 +140,19 @@ function deviceStepParts<S extends Sequence, D extends Sequence>(
 }
 
 /**
+ * Grows both caches for a step of k drafts before it is recorded (GpuModel.makeRoom): an
+ * out-of-memory then fails the step and leaves the device and both sequences as they were.
+ */
+async function makeRoom(
+  parts: { t: GpuModel; d: GpuModel; ts: GpuSequence; ds: GpuSequence; pending: number[] },
+  k: number,
+) {
+  const { t, d, ts, ds, pending } = parts;
+  await d.makeRoom(ds, ds.length + pending.length + k - 1);
+  await t.makeRoom(ts, ts.length + k + 1);
+}
+
+/**
  * A greedy step of k drafts on the GPU, if both models are GPU models on one device and the
  * step fits (no logit rules, k within MAX_DEVICE_DRAFTS and the models' batch, room in both
  * caches); otherwise undefined, and the caller takes the step its usual way. Leaves both
@@ -159,6 +172,7 @@ export async function greedyStepOnDevice<S extends Sequence, D extends Sequence>
 
   return t.exclusive(() =>
     d.exclusive(async () => {
+      await makeRoom(parts, k);
       // The draft catches up on what it has not seen, then drafts k tokens, each step reading
       // the previous one's choice from the list of drafts.
       d.appendTokens(ds, pending.slice(0, -1));
@@ -364,6 +378,7 @@ export async function sampledStepOnDevice<S extends Sequence, D extends Sequence
 
   return t.exclusive(() =>
     d.exclusive(async () => {
+      await makeRoom(parts, k);
       d.appendTokens(ds, pending.slice(0, -1));
       d.setSampling(options.sampling, seed);
       const keep = (i: number) => (encoder: GPUCommandEncoder) => {

@@ -16,6 +16,7 @@ import type { Gpu } from '../gpu/device';
 import { layerTensorNames, type ModelConfig } from '../loader/config';
 import { toFloat32 } from '../loader/tensors';
 import type { ModelWeights, WeightDType, WeightTensor } from '../loader/weights';
+import { mib } from '../util/bytes';
 
 export interface GpuMatrix {
   /**
@@ -79,8 +80,6 @@ export function checkLimits(gpu: Gpu, what: string, bytes: number): void {
     );
   }
 }
-
-const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 
 /** A matrix to upload: its tensors (stacked by rows) under one label; `splits` if its rows may be split. */
 interface MatrixPlan {

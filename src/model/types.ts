@@ -44,6 +44,12 @@ export interface CausalLM<S extends Sequence = Sequence> {
    */
   readonly featureWidth?: number;
   createSequence(capacity: number): S;
+  /**
+   * Has `reclaim` called when a sequence cannot grow for want of GPU memory, where a model's
+   * sequences grow (GpuModel.makeRoom): it frees what it can give up and says whether it did
+   * (`first`: the first call for this shortage).
+   */
+  onMemoryShortage?(reclaim: (first: boolean) => boolean): void;
   /** Logits for each token: (tokens.length, vocabSize). */
   forward(sequence: S, tokens: ArrayLike<number>): Promise<Float32Array>;
   /** Logits for the last token only: (vocabSize). */
