@@ -18,7 +18,7 @@ override STAGE: u32 = 0u;
 override WG: u32 = 256u;
 override RUNNER_UP: bool = false;
 
-struct Step { tokens: u32, start: u32, chain: u32, _pad1: u32 }
+struct Step { tokens: u32, start: u32, chain: u32, depths: u32 }
 
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<storage, read> logits: array<f32>;       // (tokens, V)

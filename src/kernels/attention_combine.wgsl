@@ -11,7 +11,7 @@ override WG: u32 = 64u;     // >= HD
 override SPLIT: u32 = 512u;
 override SEGMENTS: u32 = 1u;
 
-struct Step { tokens: u32, start: u32, chain: u32, _pad1: u32 }
+struct Step { tokens: u32, start: u32, chain: u32, depths: u32 }
 
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<storage, read> partials: array<f32>;  // (tokens, NH, SEGMENTS, HD + 2)

@@ -40,7 +40,7 @@ const TILE = 16u;
 const NEG_LARGE = -3.0e38;  // stands for -infinity (WGSL constants cannot be infinite)
 const NONE = 0xffffffffu;
 
-struct Step { tokens: u32, start: u32, chain: u32, _pad1: u32 }
+struct Step { tokens: u32, start: u32, chain: u32, depths: u32 }
 
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<storage, read> q: array<vec4f>;        // (tokens, NH, HD / 4), rotated

@@ -30,7 +30,7 @@ override SEGMENTS: u32 = 1u; // segments of the longest context: the partials' s
 const ROWS = 8u;            // (token, head) rows of a workgroup; ops.ts lowers it where HD is large
 const NEG_LARGE = -3.0e38;  // stands for -infinity (WGSL constants cannot be infinite)
 
-struct Step { tokens: u32, start: u32, chain: u32, _pad1: u32 }
+struct Step { tokens: u32, start: u32, chain: u32, depths: u32 }
 
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<storage, read> q: array<vec4f>;        // (tokens, NH, HD / 4), rotated

@@ -6,7 +6,7 @@ override D: u32;
 override STRIDE: u32;
 override OFFSET: u32;
 
-struct Step { tokens: u32, start: u32, chain: u32, _pad1: u32 }
+struct Step { tokens: u32, start: u32, chain: u32, depths: u32 }
 
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<storage, read> x: array<f32>;           // (tokens, D)

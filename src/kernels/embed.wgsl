@@ -10,7 +10,7 @@ override SCALE: f32 = 1.0;
 override ROW_OFFSET: u32 = 0u;
 override PART_ROWS: u32 = 0xffffffffu;
 
-struct Step { tokens: u32, start: u32, chain: u32, _pad1: u32 }
+struct Step { tokens: u32, start: u32, chain: u32, depths: u32 }
 
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<storage, read> table: array<u32>;       // (vocab, D) in FORMAT

@@ -52,7 +52,7 @@ override ROW_OFFSET: u32 = 0u;
 override Y_ROWS: u32 = ROWS;
 override PAIR_SPAN: u32 = 0u;  // 0: rows stand alone; else an epilogue pairs rows this far apart
 
-struct Step { tokens: u32, start: u32, chain: u32, _pad1: u32 }
+struct Step { tokens: u32, start: u32, chain: u32, depths: u32 }
 
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<storage, read> weight: array<vec4u>;    // (ROWS, K / values per word)

@@ -30,7 +30,7 @@ override PAIR_SPAN: u32 = 0u;  // 0: an output is a weight row; else a pair of r
 override PAIRED: bool = PAIR_SPAN > 0u;
 override OUTPUTS: u32 = select(ROWS, ROWS / 2u, PAIRED);  // rows, or pairs of them
 
-struct Step { tokens: u32, start: u32, chain: u32, _pad1: u32 }
+struct Step { tokens: u32, start: u32, chain: u32, depths: u32 }
 
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<storage, read> weight: array<vec4u>;    // (rows, K / values per word)

@@ -46,7 +46,7 @@ override CHUNKS: u32 = select(select(2u, 8u, FORMAT >= 3u), 1u, FORMAT == 0u);  
 override STAGED: u32 = min(CHUNKS, 2u);                 // chunks of inputs staged at a time
 override WORDS: u32 = K / (4u * CHUNKS);                // words a weight row
 
-struct Step { tokens: u32, start: u32, chain: u32, _pad1: u32 }
+struct Step { tokens: u32, start: u32, chain: u32, depths: u32 }
 
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<storage, read> weight: array<vec4u>;    // (ROWS, WORDS)

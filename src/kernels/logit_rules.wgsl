@@ -12,7 +12,7 @@
 
 override V: u32;
 
-struct Step { tokens: u32, start: u32, chain: u32, _pad1: u32 }
+struct Step { tokens: u32, start: u32, chain: u32, depths: u32 }
 struct Rules { repetition: f32, inverse_repetition: f32, frequency: f32, presence: f32, count_from: u32, _pad0: u32, _pad1: u32, _pad2: u32 }
 
 @group(0) @binding(0) var<uniform> head: Step;                    // the rows: head.tokens of them
@@ -31,14 +31,15 @@ fn main(@builtin(global_invocation_id) id: vec3u) {
   let p = head.start + r;
   let n = p - step.start;  // the row's token in the step
   let leaf = step.chain > 0u && n >= step.chain;
+  // A leaf sits at depth (n - chain) mod depths + 1: at that position after the step's first token.
+  let at = select(p, step.start + (n - step.chain) % max(step.depths, 1u) + 1u, leaf);
   // Along the chain: the step's tokens up to this row's, or up to a leaf's parent.
-  let last = select(p, step.start + n - step.chain, leaf);
+  let last = select(p, at - 1u, leaf);
   var count = counts[v];
   for (var position = max(rules.count_from, step.start); position <= last; position++) {
     if (tokens[position - step.start] == v) { count += 1u; }
   }
-  // A leaf at depth n - chain + 1 sits at that position after the step's first token.
-  if (leaf && step.start + n - step.chain + 1u >= rules.count_from && tokens[n] == v) { count += 1u; }
+  if (leaf && at >= rules.count_from && tokens[n] == v) { count += 1u; }
   var l = logits[r * V + v] + bias[v];
   if (count > 0u) {
     l = select(l * rules.repetition, l * rules.inverse_repetition, l > 0.0);

@@ -15,7 +15,7 @@ override HD: u32;
 override EPS: f32;
 override WG: u32 = 64u;
 
-struct Step { tokens: u32, start: u32, chain: u32, _pad1: u32 }
+struct Step { tokens: u32, start: u32, chain: u32, depths: u32 }
 
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<storage, read> qkv: array<f32>;             // (tokens, (NH + 2 NKV) HD)

@@ -12,7 +12,7 @@ override ACCUMULATE: bool = false;
 override OUT_STRIDE: u32 = 0u; // 0: D
 override OUT_OFFSET: u32 = 0u;
 
-struct Step { tokens: u32, start: u32, chain: u32, _pad1: u32 }
+struct Step { tokens: u32, start: u32, chain: u32, depths: u32 }
 
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<storage, read> weight: array<f32>;      // (D)

@@ -11,7 +11,7 @@ override V: u32;
 override WG: u32 = 256u;
 override WITHOUT_CHOSEN: bool = false;
 
-struct Step { tokens: u32, start: u32, chain: u32, _pad1: u32 }
+struct Step { tokens: u32, start: u32, chain: u32, depths: u32 }
 
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<uniform> params: Sampling;

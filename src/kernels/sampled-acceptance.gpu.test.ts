@@ -14,6 +14,7 @@ import { createStorage, createUniform, readBuffer, STORAGE, uploadBuffer } from 
 import type { Gpu } from '../gpu/device';
 import { acceptSampledReference } from '../ref/sampled-acceptance';
 import { distribution, type SamplingParams, sample, without } from '../sampling/sampling';
+import { treeTokens } from '../speculative/tree';
 import { runPass, testGpu } from '../testing/gpu';
 import { Rng } from '../util/rng';
 import {
@@ -82,7 +83,7 @@ function stepRows(c: Case, rng: Rng) {
     const rest = without(q, [j]);
     if (i < leaves) leafIds.push(asTarget(rest.some((x) => x > 0) ? sample(rest, rng) : j));
   }
-  return { target, draft, tree: { chain, leaves: leafIds } };
+  return { target, draft, tree: { chain, leaves: leafIds.length > 0 ? [leafIds] : [] } };
 }
 
 /** Runs the two kernels on one step's rows and reads back (accepted, token, leaf). */
@@ -103,7 +104,7 @@ async function acceptOnGpu(c: Case, rows: ReturnType<typeof stepRows>, seed: num
     target: targetStats.bind({ params, logits, stats }),
     accept: accept.bind({
       params,
-      drafts: uploadBuffer(device, Uint32Array.from([...rows.tree.chain, ...rows.tree.leaves]), STORAGE, 'drafts'),
+      drafts: uploadBuffer(device, Uint32Array.from(treeTokens(0, rows.tree).slice(1)), STORAGE, 'drafts'),
       draftIds: uploadBuffer(device, draftIdsOf(c.vocab, c.width, c.d2t), STORAGE, 'draft ids'),
       stats,
       draftLogits,

@@ -5,7 +5,7 @@
 override V: u32;     // logits a row
 override CAP: f32;
 
-struct Step { tokens: u32, start: u32, chain: u32, _pad1: u32 }
+struct Step { tokens: u32, start: u32, chain: u32, depths: u32 }
 
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<storage, read_write> logits: array<f32>;   // (rows, V)

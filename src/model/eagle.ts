@@ -84,6 +84,10 @@ export class EagleTarget<S extends Sequence, H extends Sequence> implements Caus
     return this.target.featureWidth;
   }
 
+  get maxBatch() {
+    return this.target.maxBatch;
+  }
+
   createSequence(capacity: number): EagleSequence<S, H> {
     return new EagleSequence(this.target.createSequence(capacity), this.head.createSequence(capacity));
   }
@@ -117,14 +121,14 @@ export class EagleTarget<S extends Sequence, H extends Sequence> implements Caus
     return this.target.sampleWithLogits(sequence.target, tokens, sampling, seed);
   }
 
-  greedyTree(sequence: EagleSequence<S, H>, tokens: ArrayLike<number>, chain: number): Promise<Uint32Array> {
+  greedyTree(sequence: EagleSequence<S, H>, tokens: ArrayLike<number>, chain: number, depths?: number) {
     if (!this.target.greedyTree) throw new Error('this target has no tree verify pass');
-    return this.target.greedyTree(sequence.target, tokens, chain);
+    return this.target.greedyTree(sequence.target, tokens, chain, depths);
   }
 
-  forwardTree(sequence: EagleSequence<S, H>, tokens: ArrayLike<number>, chain: number): Promise<Float32Array> {
+  forwardTree(sequence: EagleSequence<S, H>, tokens: ArrayLike<number>, chain: number, depths?: number) {
     if (!this.target.forwardTree) throw new Error('this target has no tree verify pass');
-    return this.target.forwardTree(sequence.target, tokens, chain);
+    return this.target.forwardTree(sequence.target, tokens, chain, depths);
   }
 
   moveSlot(sequence: EagleSequence<S, H>, from: number, to: number): void {

@@ -118,7 +118,13 @@ interface RecordedInput {
   /** An EAGLE head's hidden inputs: a row of d f32 values per token, from `offset` bytes. */
   hidden?: DeviceTokens;
   /** A tree pass: the first `chain` tokens are the newest and its chain, the rest leaves (kernels/step.ts). */
-  chain?: number;
+  tree?: TreeShape;
+}
+
+/** A tree pass's layout (kernels/step.ts): `chain` tokens, then leaves at the first `depths` depths, rank by rank. */
+export interface TreeShape {
+  chain: number;
+  depths: number;
 }
 
 /** Token ids a pass reads from a GPU buffer (another pass's choices), at `offset` bytes. */
@@ -789,21 +795,38 @@ export class GpuModel implements CausalLM<GpuSequence> {
 
   /**
    * A tree verify pass (speculative/tree.ts): the first `chain` tokens are the newest token and
-   * its chain of drafts, the rest leaves beside the chain (kernels/step.ts). The argmax of each row.
+   * its chain of drafts, the rest leaves beside the chain's first `depths` drafts, rank by rank
+   * (kernels/step.ts; one rank unless told). The argmax of each row.
    */
-  async greedyTree(sequence: GpuSequence, tokens: ArrayLike<number>, chain: number): Promise<Uint32Array> {
-    return (await this.treePass(sequence, tokens, chain, 'ids')).ids as Uint32Array;
+  async greedyTree(
+    sequence: GpuSequence,
+    tokens: ArrayLike<number>,
+    chain: number,
+    depths = tokens.length - chain,
+  ): Promise<Uint32Array> {
+    return (await this.treePass(sequence, tokens, { chain, depths }, 'ids')).ids as Uint32Array;
   }
 
   /** As `greedyTree`, the logits of every row read back (sampling). */
-  async forwardTree(sequence: GpuSequence, tokens: ArrayLike<number>, chain: number): Promise<Float32Array> {
-    return (await this.treePass(sequence, tokens, chain, 'logits')).logits as Float32Array;
+  async forwardTree(
+    sequence: GpuSequence,
+    tokens: ArrayLike<number>,
+    chain: number,
+    depths = tokens.length - chain,
+  ): Promise<Float32Array> {
+    return (await this.treePass(sequence, tokens, { chain, depths }, 'logits')).logits as Float32Array;
   }
 
   /** A tree pass is one chunk (its leaves see the chain; the logit rules count each leaf's path). */
-  private treePass(sequence: GpuSequence, tokens: ArrayLike<number>, chain: number, want: 'ids' | 'logits') {
+  private treePass(sequence: GpuSequence, tokens: ArrayLike<number>, tree: TreeShape, want: 'ids' | 'logits') {
     if (tokens.length > this.maxBatch) throw new RangeError(`a tree pass takes at most ${this.maxBatch} tokens`);
-    return this.run(sequence, tokens, 'all', want, { chain });
+    const leaves = tokens.length - tree.chain;
+    if (tree.depths < 1 || tree.depths >= tree.chain || leaves % tree.depths !== 0) {
+      throw new RangeError(
+        `${leaves} leaves do not stand in ranks beside the first ${tree.depths} of ${tree.chain - 1} drafts`,
+      );
+    }
+    return this.run(sequence, tokens, 'all', want, { tree });
   }
 
   /** Makes slot `to` hold slot `from`'s keys, values and features (a tree's accepted leaf, moved to its position). */
@@ -867,12 +890,12 @@ export class GpuModel implements CausalLM<GpuSequence> {
     tokens: ArrayLike<number>,
     rows: Rows,
     want: Want,
-    options: { before?: () => void; withLogits?: boolean; hidden?: HiddenInput<GpuSequence>; chain?: number } = {},
+    options: { before?: () => void; withLogits?: boolean; hidden?: HiddenInput<GpuSequence>; tree?: TreeShape } = {},
   ): Promise<PassOutput> {
     const result = this.pending.then(() => {
       options.before?.(); // per-pass uniforms are written when the pass's turn comes
       const withLogits = want === 'logits' || options.withLogits === true;
-      return this.runNow(sequence, tokens, rows, want, withLogits, options.hidden, options.chain);
+      return this.runNow(sequence, tokens, rows, want, withLogits, options.hidden, options.tree);
     });
     this.pending = result.catch(() => undefined);
     return result;
@@ -885,7 +908,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
     want: Want,
     withLogits: boolean,
     hidden?: HiddenInput<GpuSequence>,
-    chain = 0,
+    tree?: TreeShape,
   ): Promise<PassOutput> {
     this.gpu.assertHealthy();
     if (sequence.model !== this) throw new Error('this sequence belongs to another model');
@@ -917,7 +940,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
           : hidden === 'own'
             ? { buffer: sequence.extra.hidden as GPUBuffer, offset: 0 }
             : { buffer: featuresOf(hidden.of, hidden.from + end - begin), offset: (hidden.from + begin) * rowBytes };
-      const result = await this.chunk(sequence, end - begin, chunkRows, want, withLogits, from, chain);
+      const result = await this.chunk(sequence, end - begin, chunkRows, want, withLogits, from, tree);
       const row = rows === 'all' ? begin : 0;
       if (result.ids) out.ids?.set(result.ids, row);
       if (result.logits) out.logits?.set(result.logits, row * vocab);
@@ -936,14 +959,14 @@ export class GpuModel implements CausalLM<GpuSequence> {
     want: Want,
     withLogits: boolean,
     hidden?: DeviceRows,
-    chain = 0,
+    tree?: TreeShape,
   ): Promise<PassOutput> {
     const { act } = this;
     const vocab = this.config.vocabSize;
     const wantIds = want !== 'logits';
     const tokens = this.tokenIds.subarray(0, n);
     await this.makeRoom(sequence, sequence.length + n);
-    this.record(sequence, { n, headRows, want, tokens, hidden, chain }, (encoder) => {
+    this.record(sequence, { n, headRows, want, tokens, hidden, tree }, (encoder) => {
       if (headRows === 0) return;
       if (withLogits) encoder.copyBufferToBuffer(act.logits, 0, act.logitsReadback, 0, headRows * vocab * 4);
       if (wantIds) encoder.copyBufferToBuffer(act.ids, 0, act.idsReadback, 0, headRows * 4);
@@ -976,7 +999,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
       /** An EAGLE head's hidden inputs: n rows of d values, copied into x. */
       hidden?: DeviceRows;
       /** A tree pass: the first `chain` tokens are the chain, the rest leaves (kernels/step.ts). */
-      chain?: number;
+      tree?: TreeShape;
     },
     after?: (encoder: GPUCommandEncoder) => void,
   ): void {
@@ -992,7 +1015,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
       sequence.tokens.set(this.tokenIds.subarray(0, fromCpu), sequence.length);
     }
     if (pass.fromGpu && sequence.rules?.active) throw new Error('logit rules count tokens the CPU has seen');
-    this.step.write(n, sequence.length, pass.chain ?? 0);
+    this.step.write(n, sequence.length, pass.tree?.chain ?? 0, pass.tree?.depths ?? 0);
     if (headRows > 0) this.headStep.write(headRows, sequence.length + n - headRows);
 
     let encoder = device.createCommandEncoder();
@@ -1025,7 +1048,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
       for (const { layer, kernel, bind } of this.exported?.capture ?? []) {
         if (layer === l) kernel.encode(compute, bind, n);
       }
-      this.layers[l].encode(compute, sequence.binds[l], n, sequence.length, (pass.chain ?? 0) > 0);
+      this.layers[l].encode(compute, sequence.binds[l], n, sequence.length, pass.tree !== undefined);
     }
     if (this.exported?.fc) this.exported.fc.layer.encode(compute, this.exported.fc.binds, n);
     if (this.exported?.normed) this.kernels.norm.encode(compute, this.exported.normed, n);

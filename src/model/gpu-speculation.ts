@@ -215,7 +215,7 @@ export async function verifyOnDevice(
   const input = {
     tokens: [last],
     fromGpu: { buffer: buffers.drafts, offset: 0, count: drafts },
-    chain: leaves > 0 ? k + 1 : 0,
+    ...(leaves > 0 ? { tree: { chain: k + 1, depths: leaves } } : {}),
   };
   t.recordGreedy(ts, input, drafts + 1, (encoder) => {
     const pass = encoder.beginComputePass();
@@ -429,7 +429,7 @@ export async function verifySampledOnDevice(
   const input = {
     tokens: [context[context.length - 1]],
     fromGpu: { buffer: drafts, offset: 0, count: k + leaves },
-    chain: leaves > 0 ? k + 1 : 0,
+    ...(leaves > 0 ? { tree: { chain: k + 1, depths: leaves } } : {}),
   };
   t.recordPass(ts, input, passRows, 'logits', (encoder) => {
     if (rule) {

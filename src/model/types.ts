@@ -43,6 +43,8 @@ export interface CausalLM<S extends Sequence = Sequence> {
    * sequence beside its KV cache and copied, read and written with it; 0 or absent: none.
    */
   readonly featureWidth?: number;
+  /** Tokens one pass of a tree takes at most (GPU models run longer inputs in chunks; a tree pass is one). */
+  readonly maxBatch?: number;
   createSequence(capacity: number): S;
   /**
    * Has `reclaim` called when a sequence cannot grow for want of GPU memory, where a model's
@@ -76,13 +78,14 @@ export interface CausalLM<S extends Sequence = Sequence> {
   ): Promise<{ id: number; logits: Float32Array }>;
   /**
    * A tree verify pass (speculative/tree.ts), where a model has one: the first `chain` tokens
-   * are the newest token and its chain of drafts, each after it a leaf beside the chain's token
-   * one depth further (the i-th at depth i + 1), at that token's position, seeing what it sees.
-   * Every token's keys and values go to the next slot. The argmax after each token.
+   * are the newest token and its chain of drafts; after them leaves, rank by rank, each rank a
+   * leaf beside each of the chain's first `depths` drafts (leaf j at depth j mod depths + 1; one
+   * rank when `depths` is not given), at that draft's position, seeing what it sees. Every
+   * token's keys and values go to the next slot. The argmax after each token.
    */
-  greedyTree?(sequence: S, tokens: ArrayLike<number>, chain: number): Promise<Uint32Array>;
+  greedyTree?(sequence: S, tokens: ArrayLike<number>, chain: number, depths?: number): Promise<Uint32Array>;
   /** As `greedyTree`, the logits of every row (sampling). */
-  forwardTree?(sequence: S, tokens: ArrayLike<number>, chain: number): Promise<Float32Array>;
+  forwardTree?(sequence: S, tokens: ArrayLike<number>, chain: number, depths?: number): Promise<Float32Array>;
   /** Makes slot `to` hold slot `from`'s keys, values and features: an accepted leaf moved to its position. */
   moveSlot?(sequence: S, from: number, to: number): void;
   /** Makes `to` hold the first `length` positions of `from` (a copy of their keys and values). */

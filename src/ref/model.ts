@@ -322,18 +322,29 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
   }
 
   /**
-   * A tree verify pass (speculative/tree.ts): the first `chain` tokens run as usual; a leaf
-   * after them, the i-th, sits at the position of the chain's token i + 1 and sees the
-   * positions before it and itself, its keys and values in the next slot. The argmax of each row.
+   * A tree verify pass (speculative/tree.ts): the first `chain` tokens run as usual; the leaves
+   * after them stand in ranks of `depths` (one rank unless told): leaf j sits at the position
+   * of the chain's token j mod depths + 1 and sees the positions before it and itself, its keys
+   * and values in the next slot. The argmax of each row.
    */
-  async greedyTree(sequence: ReferenceSequence, tokens: ArrayLike<number>, chain: number): Promise<Uint32Array> {
+  async greedyTree(
+    sequence: ReferenceSequence,
+    tokens: ArrayLike<number>,
+    chain: number,
+    depths = tokens.length - chain,
+  ): Promise<Uint32Array> {
     const vocab = this.config.vocabSize;
-    const logits = await this.forwardTree(sequence, tokens, chain);
+    const logits = await this.forwardTree(sequence, tokens, chain, depths);
     return Uint32Array.from({ length: tokens.length }, (_, i) => argmax(logits, i * vocab, vocab));
   }
 
   /** As `greedyTree`, the logits of every row. */
-  async forwardTree(sequence: ReferenceSequence, tokens: ArrayLike<number>, chain: number): Promise<Float32Array> {
+  async forwardTree(
+    sequence: ReferenceSequence,
+    tokens: ArrayLike<number>,
+    chain: number,
+    depths = tokens.length - chain,
+  ): Promise<Float32Array> {
     const vocab = this.config.vocabSize;
     const start = sequence.length;
     if (start + tokens.length > sequence.capacity) {
@@ -341,7 +352,7 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
     }
     const logits = new Float32Array(tokens.length * vocab);
     for (let i = 0; i < tokens.length; i++) {
-      const position = i < chain ? start + i : start + i - chain + 1;
+      const position = i < chain ? start + i : start + ((i - chain) % depths) + 1;
       logits.set(this.step(sequence, tokens[i], undefined, position), i * vocab);
     }
     return logits;

@@ -51,7 +51,7 @@ export function acceptSampledReference(
   draftToTarget?: ArrayLike<number>,
 ): TreeVerdict {
   const k = tree.chain.length;
-  const vocab = targetRows.length / (k + 1 + tree.leaves.length);
+  const vocab = targetRows.length / (k + 1 + tree.leaves.flat().length);
   const width = draftRows.length / k;
   const row = (i: number) => targetRows.subarray(i * vocab, (i + 1) * vocab);
   const probsOf = (i: number) => {

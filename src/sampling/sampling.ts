@@ -30,10 +30,21 @@ export function argmax(logits: ArrayLike<number>, offset = 0, length = logits.le
   return best;
 }
 
-/** The highest of a row's logits but the one at `best` (an index in the row): the lowest index among ties. */
-export function runnerUp(logits: ArrayLike<number>, best: number, offset = 0, length = logits.length - offset): number {
-  let at = best === 0 ? 1 : 0;
-  for (let i = 0; i < length; i++) if (i !== best && logits[offset + i] > logits[offset + at]) at = i;
+/**
+ * The highest of a row's logits but the one at `best` (an index in the row), or but each of
+ * several (a tree's further runners-up): the lowest index among ties.
+ */
+export function runnerUp(
+  logits: ArrayLike<number>,
+  best: number | readonly number[],
+  offset = 0,
+  length = logits.length - offset,
+): number {
+  const skip = typeof best === 'number' ? [best] : best;
+  let at = -1;
+  for (let i = 0; i < length; i++) {
+    if (!skip.includes(i) && (at < 0 || logits[offset + i] > logits[offset + at])) at = i;
+  }
   return at;
 }
 

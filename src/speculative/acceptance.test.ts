@@ -2,7 +2,7 @@
  * The acceptance rule's promise, tested on its own: whatever the draft's q, the token that comes
  * out is distributed as the target's p. Over a small vocabulary, many draws of candidates and
  * the rule's verdict are counted and compared with p by a chi-square test (fixed seeds:
- * deterministic), for one candidate, and for a tree's two drawn without replacement.
+ * deterministic), for one candidate, and for a tree's two or three drawn without replacement.
  */
 
 import { describe, expect, it } from 'vitest';
@@ -43,6 +43,12 @@ describe('the acceptance rule', () => {
     const { counts, taken } = outputs(2, 2);
     expect(chiSquare(counts, P)).toBeLessThan(CRITICAL);
     expect(taken[1]).toBeGreaterThan(DRAWS / 10); // the second candidate's turn was exercised
+  });
+
+  it("a wider tree's three candidates, drawn without replacement: the output is distributed as p, and the third is taken", () => {
+    const { counts, taken } = outputs(3, 4);
+    expect(chiSquare(counts, P)).toBeLessThan(CRITICAL);
+    expect(taken[2]).toBeGreaterThan(DRAWS / 20); // the third candidate's turn was exercised
   });
 
   it('a second candidate that repeats the first (nothing else had mass) is never taken', () => {

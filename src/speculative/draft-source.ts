@@ -26,8 +26,11 @@ export interface Draft {
    * proposal, which counts as one-hot.
    */
   probs?: Float64Array[];
-  /** Second candidates beside the first tokens (leaves[i] beside tokens[i], drawn as it was): a tree to verify (tree.ts). */
-  leaves?: number[];
+  /**
+   * Other candidates beside the first tokens, rank by rank (leaves[r][i] beside tokens[i], drawn
+   * as it was): a tree to verify (tree.ts).
+   */
+  leaves?: number[][];
 }
 
 export interface DraftRequest {
@@ -38,11 +41,12 @@ export interface DraftRequest {
   sampling: SamplingParams;
   rng: Rng;
   /**
-   * Also propose a second candidate at each of the first `leaves` depths, a tree (a source may
-   * ignore it): greedy, the runner-up; sampling, a second draw from the same distribution
-   * without the first token (acceptance.ts: `acceptAmong`).
+   * Also propose other candidates at each of the first `leaves` depths, a tree (a source may
+   * ignore it): `width` of them (1 unless told), greedy, the runners-up; sampling, further draws
+   * from the same distribution without the tokens drawn before (acceptance.ts: `acceptAmong`).
    */
   leaves?: number;
+  width?: number;
 }
 
 export interface DraftSource {

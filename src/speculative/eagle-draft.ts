@@ -5,8 +5,9 @@
  * That pass's last row gives the first draft; each further draft feeds the head its own hidden
  * state with the draft before it, one position on. After the target's verify pass the self-fed
  * positions are dropped: the next catch-up replaces them with pairs of real features. Asked for
- * leaves, it proposes a second candidate beside each of the first drafts, a tree (tree.ts): its
- * runner-up (greedy), or a second draw from the same distribution without the first (sampling).
+ * leaves, it proposes other candidates beside each of the first drafts, a tree (tree.ts): its
+ * runners-up (greedy), or further draws from the same distribution without the tokens drawn
+ * before (sampling).
  */
 
 import type { EagleSequence, EagleTarget } from '../model/eagle';
@@ -14,6 +15,7 @@ import { eagleSampledStepOnDevice, eagleStepOnDevice } from '../model/gpu-eagle-
 import type { DeviceStep, SampledDeviceStep, SampledStepOptions } from '../model/gpu-speculation';
 import type { Sequence } from '../model/types';
 import { argmax, distribution, runnerUp, sample, without } from '../sampling/sampling';
+import type { Rng } from '../util/rng';
 import type { Draft, DraftRequest, DraftSource } from './draft-source';
 
 export class EagleDraftSource<S extends Sequence, H extends Sequence> implements DraftSource {
@@ -29,7 +31,7 @@ export class EagleDraftSource<S extends Sequence, H extends Sequence> implements
 
   async propose(
     context: readonly number[],
-    { k, minConfidence, sampling, rng, leaves = 0 }: DraftRequest,
+    { k, minConfidence, sampling, rng, leaves = 0, width = 1 }: DraftRequest,
   ): Promise<Draft> {
     const { head, draftToTarget } = this.model;
     const { target: targetSequence, head: headSequence } = this.sequence;
@@ -39,7 +41,7 @@ export class EagleDraftSource<S extends Sequence, H extends Sequence> implements
     const greedy = sampling.temperature <= 0;
     const tokens: number[] = [];
     const probs: Float64Array[] = [];
-    const runnersUp: number[] = [];
+    const alternatives: number[][] = []; // alternatives[i]: the leaves beside draft i, rank order
     // Room in the head's cache: a pair per position up to the one before the last draft.
     const room = headSequence.capacity - computed + 1;
     let pending = context.slice(from + 1, computed + 1);
@@ -54,13 +56,8 @@ export class EagleDraftSource<S extends Sequence, H extends Sequence> implements
         const logits = await head.forwardHidden(headSequence, pending, hidden);
         const p = distribution(logits, greedy ? { temperature: 1, topK: 0, topP: 1 } : sampling);
         id = greedy ? argmax(logits) : sample(p, rng);
-        // A leaf: greedy, the runner-up; sampling, a second draw from the same distribution
-        // without the first (acceptance.ts; the first again if nothing else has mass).
-        if (tree) {
-          const rest = greedy ? undefined : without(p, [id]);
-          const leaf = greedy ? runnerUp(logits, id) : rest?.some((x) => x > 0) ? sample(rest, rng) : id;
-          runnersUp.push(draftToTarget[leaf]);
-        }
+        if (tree)
+          alternatives.push(leavesBeside(id, greedy ? logits : p, greedy, width, rng).map((x) => draftToTarget[x]));
         if (minConfidence > 0 && i > 0 && p[argmax(p)] < minConfidence) break;
         if (!greedy) probs.push(onTargetVocabulary(p, draftToTarget, this.model.config.vocabSize));
       }
@@ -68,7 +65,11 @@ export class EagleDraftSource<S extends Sequence, H extends Sequence> implements
       tokens.push(token);
       pending = [token];
     }
-    const tree = runnersUp.length > 0 ? { leaves: runnersUp.slice(0, tokens.length) } : {};
+    const depths = Math.min(alternatives.length, tokens.length);
+    const tree =
+      depths > 0
+        ? { leaves: Array.from({ length: width }, (_, r) => alternatives.slice(0, depths).map((a) => a[r])) }
+        : {};
     return greedy ? { tokens, ...tree } : { tokens, probs, ...tree };
   }
 
@@ -118,6 +119,25 @@ export class EagleDraftSource<S extends Sequence, H extends Sequence> implements
     const keep = Math.min(this.realPairs, Math.max(0, length - 1));
     if (this.sequence.head.length > keep) this.sequence.head.truncate(keep);
   }
+}
+
+/**
+ * `width` leaves beside the draft `id` (draft ids): greedy, the runners-up in `row`'s logits;
+ * sampling, draws from `row`'s distribution, each without the ones before it (acceptance.ts;
+ * the last one again if nothing else has mass).
+ */
+function leavesBeside(id: number, row: Float32Array | Float64Array, greedy: boolean, width: number, rng: Rng) {
+  const taken = [id];
+  for (let r = 0; r < width; r++) {
+    let leaf: number;
+    if (greedy) leaf = runnerUp(row as Float32Array, taken);
+    else {
+      const rest = without(row as Float64Array, taken);
+      leaf = rest.some((x) => x > 0) ? sample(rest, rng) : (taken.at(-1) as number);
+    }
+    taken.push(leaf);
+  }
+  return taken.slice(1);
 }
 
 /** Rows of logits over the draft vocabulary as rows over the target's: -Infinity where no draft id maps. */

@@ -135,28 +135,34 @@ describe('an EAGLE head on the GPU', () => {
   });
 
   it.each([
-    [3, 2],
-    [5, 3],
-  ])('greedy with the head and a tree, k = %i, %i leaves, equals plain greedy', async (k, tree) => {
-    const { model: counting, taken: leavesTaken } = countingLeaves(model);
-    for (const prompt of [loadEagleGolden().prompt, ...loadEagleGolden().drafts.map((d) => d.context)]) {
-      const plain = model.target.createSequence(256);
-      const expected = await generate(model.target, plain, prompt, { maxTokens: 48, sampling: GREEDY });
-      const sequence = counting.createSequence(256);
-      const source = draftSource('eagle', undefined, { model: counting, sequence });
-      const { tokens } = await speculativeGenerate(counting, sequence, source, prompt, {
-        maxTokens: 48,
-        sampling: GREEDY,
-        draftLength: k,
-        fallback: false,
-        tree,
-      });
-      expect(tokens).toEqual(expected);
-      plain.release();
-      sequence.release();
-    }
-    expect(leavesTaken()).toBeGreaterThan(0);
-  });
+    [3, 2, 1],
+    [5, 3, 1],
+    [5, 4, 3], // drafted and walked on the CPU around a tree pass on the GPU
+  ])(
+    'greedy with the head and a tree, k = %i, leaves at %i depths, %i at each, equals plain greedy',
+    async (k, tree, treeWidth) => {
+      const { model: counting, taken: leavesTaken, takenPast } = countingLeaves(model);
+      for (const prompt of [loadEagleGolden().prompt, ...loadEagleGolden().drafts.map((d) => d.context)]) {
+        const plain = model.target.createSequence(256);
+        const expected = await generate(model.target, plain, prompt, { maxTokens: 48, sampling: GREEDY });
+        const sequence = counting.createSequence(256);
+        const source = draftSource('eagle', undefined, { model: counting, sequence });
+        const { tokens } = await speculativeGenerate(counting, sequence, source, prompt, {
+          maxTokens: 48,
+          sampling: GREEDY,
+          draftLength: k,
+          fallback: false,
+          tree,
+          treeWidth,
+        });
+        expect(tokens).toEqual(expected);
+        plain.release();
+        sequence.release();
+      }
+      expect(leavesTaken()).toBeGreaterThan(0);
+      if (treeWidth > 1) expect(takenPast(k)).toBeGreaterThan(0); // leaves past the first rank were taken
+    },
+  );
 
   it('greedy with the head, a tree and logit rules equals plain greedy under the same rules', async () => {
     // Each row counts the tokens of its own path: a leaf its chain up to its parent and itself.
@@ -172,14 +178,15 @@ describe('an EAGLE head on the GPU', () => {
       };
       const expected = await plainRun(true);
       expect(expected).not.toEqual(await plainRun(false)); // the rules change the reply
-      for (const [k, tree] of [
-        [3, 2],
-        [5, 3],
+      for (const [k, tree, treeWidth] of [
+        [3, 2, 1],
+        [5, 3, 1],
+        [5, 4, 3],
       ]) {
         const sequence = counting.createSequence(256);
         sequence.setLogitRules(rules, prompt.length);
         const source = draftSource('eagle', undefined, { model: counting, sequence });
-        const options = { maxTokens: 48, sampling: GREEDY, draftLength: k, fallback: false, tree };
+        const options = { maxTokens: 48, sampling: GREEDY, draftLength: k, fallback: false, tree, treeWidth };
         expect((await speculativeGenerate(counting, sequence, source, prompt, options)).tokens).toEqual(expected);
         sequence.release();
       }
@@ -192,7 +199,7 @@ describe('an EAGLE head on the GPU', () => {
     // The GPU kernels, with the leaf's position past the first segment of split attention.
     ['GPU, split attention', { ...GPU_PROFILE, attentionSplit: 64 }],
   ])(
-    "%s profile: a tree pass's accepted leaf leaves the cache bit for bit as plain decoding would",
+    "%s profile: a tree pass's accepted leaf, of the first rank or the second, leaves the cache bit for bit as plain decoding would",
     async (_, profile) => {
       const target = await GpuModel.create(gpu, folder.config, folder.weights, { maxContext: 256, profile });
       const golden = loadEagleGolden().prompt;
@@ -200,21 +207,39 @@ describe('an EAGLE head on the GPU', () => {
       const plain = target.createSequence(256);
       const [g1, g2, g3] = await generate(target, plain, prompt, { maxTokens: 3, sampling: GREEDY });
       const wrong = (token: number) => (token + 1) % 763; // another real token
-      // The chain goes wrong at depth 2, where the leaf is the target's choice; depth 1's leaf is wrong.
-      const tree = { chain: [g1, wrong(g2), wrong(wrong(g2))], leaves: [wrong(g1), g2] };
-      const sequence = target.createSequence(256);
-      await target.greedy(sequence, prompt.slice(0, -1), 'last');
-      const base = sequence.length;
-      const choices = await target.greedyTree(sequence, treeTokens(prompt.at(-1) as number, tree), 4);
-      const verdict = acceptTree(tree, choices);
-      expect(verdict).toEqual({ accepted: [g1, g2], leaf: 1, next: g3 });
-      target.moveSlot(sequence, base + 1 + 3 + 1, base + 2);
-      sequence.truncate(base + 3);
-      const cached = await target.forward(sequence, [g3]);
+      // The chain goes wrong at depth 2, where a leaf is the target's choice; depth 1's leaves are wrong.
+      // One rank, then two: the leaf taken is the second rank's, after the first rank's wrong one.
+      const trees = [
+        { chain: [g1, wrong(g2), wrong(wrong(g2))], leaves: [[wrong(g1), g2]] },
+        {
+          chain: [g1, wrong(g2), wrong(wrong(g2))],
+          leaves: [
+            [wrong(g1), wrong(wrong(wrong(g2)))],
+            [wrong(wrong(g1)), g2],
+          ],
+        },
+      ];
       const fresh = target.createSequence(256);
       const all = await target.forward(fresh, [...prompt, g1, g2, g3]);
-      expectBitwiseEqual(cached, all.subarray(-target.config.vocabSize), 'logits after the moved leaf');
-      for (const s of [plain, sequence, fresh]) s.release();
+      for (const [rank, tree] of trees.entries()) {
+        const sequence = target.createSequence(256);
+        await target.greedy(sequence, prompt.slice(0, -1), 'last');
+        const base = sequence.length;
+        const choices = await target.greedyTree(sequence, treeTokens(prompt.at(-1) as number, tree), 4, 2);
+        const verdict = acceptTree(tree, choices);
+        const leaf = rank * 2 + 1;
+        expect(verdict).toEqual({ accepted: [g1, g2], leaf, next: g3 });
+        target.moveSlot(sequence, base + 1 + 3 + leaf, base + 2);
+        sequence.truncate(base + 3);
+        const cached = await target.forward(sequence, [g3]);
+        expectBitwiseEqual(
+          cached,
+          all.subarray(-target.config.vocabSize),
+          `logits after the moved leaf (rank ${rank})`,
+        );
+        sequence.release();
+      }
+      for (const s of [plain, fresh]) s.release();
       target.destroy();
     },
   );

@@ -159,29 +159,37 @@ describe('greedy speculative decoding with the head equals plain greedy decoding
   });
 
   it.each([
-    [3, 2],
-    [5, 3],
-    ['auto', 8],
-  ] as [DraftLength, number][])('with a tree (k = %s, %i leaves): the same output, leaves taken', async (k, tree) => {
-    const { model: counting, taken: leavesTaken } = countingLeaves(model);
-    for (const prompt of prompts) {
-      const expected = await generate(model.target, model.target.createSequence(256), prompt, {
-        maxTokens: TOKENS,
-        sampling: GREEDY,
-      });
-      const sequence = counting.createSequence(256);
-      const source = draftSource('eagle', undefined, { model: counting, sequence });
-      const { tokens } = await speculativeGenerate(counting, sequence, source, prompt, {
-        maxTokens: TOKENS,
-        sampling: GREEDY,
-        draftLength: k,
-        fallback: false,
-        tree,
-      });
-      expect(tokens).toEqual(expected);
-    }
-    expect(leavesTaken()).toBeGreaterThan(0);
-  });
+    [3, 2, 1],
+    [5, 3, 1],
+    ['auto', 8, 1],
+    [4, 2, 2],
+    [5, 4, 3],
+  ] as [DraftLength, number, number][])(
+    'with a tree (k = %s, leaves at %i depths, %i at each): the same output, leaves taken',
+    async (k, tree, treeWidth) => {
+      const { model: counting, taken: leavesTaken, takenPast } = countingLeaves(model);
+      for (const prompt of prompts) {
+        const expected = await generate(model.target, model.target.createSequence(256), prompt, {
+          maxTokens: TOKENS,
+          sampling: GREEDY,
+        });
+        const sequence = counting.createSequence(256);
+        const source = draftSource('eagle', undefined, { model: counting, sequence });
+        const { tokens } = await speculativeGenerate(counting, sequence, source, prompt, {
+          maxTokens: TOKENS,
+          sampling: GREEDY,
+          draftLength: k,
+          fallback: false,
+          tree,
+          treeWidth,
+        });
+        expect(tokens).toEqual(expected);
+      }
+      expect(leavesTaken()).toBeGreaterThan(0);
+      // The head is mostly right: on these prompts only the widest tree takes leaves past the first rank.
+      if (treeWidth === 3) expect(takenPast(k as number)).toBeGreaterThan(0);
+    },
+  );
 
   it('with a tree under logit rules: the same output as plain decoding under them (a leaf counts its own path)', async () => {
     const rules = { repetitionPenalty: 1.5, frequencyPenalty: 0.5, presencePenalty: 1, logitBias: new Map([[9, 1.5]]) };
@@ -192,14 +200,15 @@ describe('greedy speculative decoding with the head equals plain greedy decoding
       const expected = await generate(model.target, plain, prompt, { maxTokens: TOKENS, sampling: GREEDY });
       const sequence = counting.createSequence(256);
       sequence.setLogitRules(rules, prompt.length);
-      for (const [draftLength, tree] of [
-        [3, 2],
-        [5, 3],
-        [8, 8],
+      for (const [draftLength, tree, treeWidth] of [
+        [3, 2, 1],
+        [5, 3, 1],
+        [8, 8, 1],
+        [5, 4, 3],
       ]) {
         sequence.truncate(0);
         const source = draftSource('eagle', undefined, { model: counting, sequence });
-        const options = { maxTokens: TOKENS, sampling: GREEDY, draftLength, fallback: false, tree };
+        const options = { maxTokens: TOKENS, sampling: GREEDY, draftLength, fallback: false, tree, treeWidth };
         expect((await speculativeGenerate(counting, sequence, source, prompt, options)).tokens).toEqual(expected);
       }
     }
@@ -284,11 +293,12 @@ describe("the q4 target's head (trained on its dequantized weights)", () => {
 
 describe('speculative sampling with a head keeps the target distribution', () => {
   it.each([
-    ['a chain', 0],
-    ["a tree (SpecInfer's rule over a chain token and a leaf)", 2],
+    ['a chain', 0, 1],
+    ["a tree (SpecInfer's rule over a chain token and a leaf)", 2, 1],
+    ['a wider tree (a chain token and two leaves at each of two depths: every draft id)', 2, 2],
   ])(
     '%s: tokens 3 and 4 (from a speculative step) match the exact marginals, drafts mapped through d2t',
-    async (_, tree) => {
+    async (_, tree, treeWidth) => {
       // A tiny target whose distributions can be enumerated, and a random head over every other id.
       const { config, weights } = randomModel(TINY_SHAPE, 1);
       const embedding = weights.get('model.embed_tokens.weight');
@@ -299,17 +309,19 @@ describe('speculative sampling with a head keeps the target distribution', () =>
       const pair = referenceEagle({ config, weights }, tiny);
       const target = pair.target as ReferenceModel;
       let leavesTaken = 0;
+      let secondRank = 0; // leaves of the second rank: moved k + depths = 5 slots back
       const moveSlot = pair.moveSlot.bind(pair);
-      pair.moveSlot = (...args) => {
+      pair.moveSlot = (sequence, from, to) => {
         leavesTaken++;
-        moveSlot(...args);
+        if (from - to > 3) secondRank++;
+        moveSlot(sequence, from, to);
       };
       const prompt = [0, 3];
       const sampling: SamplingParams = { temperature: 1, topK: 0, topP: 1 };
       const { counts, acceptance } = await countSampledTokens(3000, 6, (seed) => {
         const sequence = pair.createSequence(16);
         const source = draftSource('eagle', undefined, { model: pair, sequence });
-        const options = { maxTokens: 5, sampling, seed, draftLength: 3, fallback: false, tree };
+        const options = { maxTokens: 5, sampling, seed, draftLength: 3, fallback: false, tree, treeWidth };
         return speculativeGenerate(pair, sequence, source, prompt, options);
       });
       // Both rejections and acceptances happened, so both branches of the rule were exercised.
@@ -319,6 +331,7 @@ describe('speculative sampling with a head keeps the target distribution', () =>
       expect(chiSquare(counts[0], exactMarginal(target, prompt, sampling, 2))).toBeLessThan(20.5);
       expect(chiSquare(counts[1], exactMarginal(target, prompt, sampling, 3))).toBeLessThan(20.5);
       if (tree > 0) expect(leavesTaken).toBeGreaterThan(100); // the leaves' branch of the rule was exercised
+      if (treeWidth > 1) expect(secondRank).toBeGreaterThan(50); // and the third candidate's turn
     },
   );
 });

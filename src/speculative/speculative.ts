@@ -25,7 +25,7 @@ import { distribution } from '../sampling/sampling';
 import { Rng } from '../util/rng';
 import { type DraftLength, DraftLengthPolicy } from './draft-length';
 import type { Draft, DraftKind, DraftSource } from './draft-source';
-import { acceptSampledTree, acceptTree, type TreeDraft, treeTokens } from './tree';
+import { acceptSampledTree, acceptTree, type TreeDraft, treeDepths, treeTokens } from './tree';
 
 export interface SpeculativeOptions extends GenerateOptions {
   /** Tokens drafted per step: fixed, or 'auto' (draft-length.ts). */
@@ -41,11 +41,13 @@ export interface SpeculativeOptions extends GenerateOptions {
   logprobs?: number;
   onLogprob?: (logprob: TokenLogprob) => void;
   /**
-   * Verify a tree: a second candidate beside each of the first `tree` drafts as a leaf
+   * Verify a tree: other candidates beside each of the first `tree` drafts as leaves
    * (tree.ts), where the target has a tree pass and the source proposes leaves. Not with
    * log-probabilities (a step then verifies a chain). Logit rules count each leaf's own path.
    */
   tree?: number;
+  /** Leaves beside each of those drafts: 1 (the default) to 3; 2 verifies the top three candidates at each. */
+  treeWidth?: number;
 }
 
 /** What happened in a generation, counted as it ran. */
@@ -86,6 +88,7 @@ export async function speculativeGenerate<S extends Sequence>(
 ): Promise<{ tokens: number[]; counts: SpeculativeCounts }> {
   const { sampling, maxTokens } = options;
   const greedy = sampling.temperature <= 0;
+  const width = options.treeWidth ?? 1;
   const rng = new Rng(options.seed ?? 0);
   const stop = new Set(options.stopTokens ?? []);
   const policy = new DraftLengthPolicy(options.draftLength);
@@ -178,11 +181,11 @@ export async function speculativeGenerate<S extends Sequence>(
    */
   const acceptOnDevice = (step: SampledDeviceStep): VerifiedStep => {
     const { drafts, verdict, draftRows, targetRows } = step;
-    const tree = { chain: drafts, leaves: step.leaves ?? [] };
+    const tree = { chain: drafts, leaves: step.leaves ? [step.leaves] : [] }; // a device step's tree has one rank
     if (verdict) {
       const { accepted, next, leaf } = verdict;
       if (leaf !== undefined) moveLeaf(tree, leaf);
-      const taken = leaf === undefined ? drafts.slice(0, accepted) : [...drafts.slice(0, leaf), tree.leaves[leaf]];
+      const taken = leaf === undefined ? drafts.slice(0, accepted) : [...drafts.slice(0, leaf), tree.leaves[0][leaf]];
       return { drafts: taken, drafted: drafts.length, accepted, next, logits: targetRows };
     }
     if (!draftRows || !targetRows) throw new Error('a sampled step without its verdict must bring its rows back');
@@ -192,18 +195,24 @@ export async function speculativeGenerate<S extends Sequence>(
   };
 
   /**
-   * After a tree pass, an accepted leaf's keys and values move from their slot (after the
-   * chain's) to its position, after the accepted part of the chain.
+   * After a tree pass, an accepted leaf's keys and values move from their slot (`leaf` among the
+   * leaves, after the chain's) to its position, after the accepted part of the chain.
    */
-  const moveLeaf = (tree: TreeDraft, depth: number) => {
-    const newest = sequence.length - 1 - tree.chain.length - tree.leaves.length; // the pass's first position
-    target.moveSlot?.(sequence, newest + 1 + tree.chain.length + depth, newest + 1 + depth);
+  const moveLeaf = (tree: TreeDraft, leaf: number) => {
+    const leaves = tree.leaves.length * treeDepths(tree);
+    const newest = sequence.length - 1 - tree.chain.length - leaves; // the pass's first position
+    target.moveSlot?.(sequence, newest + 1 + tree.chain.length + leaf, newest + 1 + (leaf % treeDepths(tree)));
   };
 
   /** A greedy tree (tree.ts): the chain while the target agrees, or the leaf it chose instead. */
-  const verifyGreedyTree = async (draft: Draft, leaves: number[], last: number): Promise<VerifiedStep> => {
+  const verifyGreedyTree = async (draft: Draft, leaves: number[][], last: number): Promise<VerifiedStep> => {
     const tree = { chain: draft.tokens, leaves };
-    const choices = await target.greedyTree?.(sequence, treeTokens(last, tree), draft.tokens.length + 1);
+    const choices = await target.greedyTree?.(
+      sequence,
+      treeTokens(last, tree),
+      draft.tokens.length + 1,
+      treeDepths(tree),
+    );
     if (!choices) throw new Error('the target has no tree verify pass');
     const { accepted, next, leaf } = acceptTree(tree, choices);
     if (leaf !== undefined) moveLeaf(tree, leaf);
@@ -211,9 +220,9 @@ export async function speculativeGenerate<S extends Sequence>(
   };
 
   /** A sampled tree (tree.ts): its pass, then the rule over the rows. */
-  const verifySampledTree = async (draft: Draft, leaves: number[], last: number): Promise<VerifiedStep> => {
+  const verifySampledTree = async (draft: Draft, leaves: number[][], last: number): Promise<VerifiedStep> => {
     const tree = { chain: draft.tokens, leaves };
-    const rows = await target.forwardTree?.(sequence, treeTokens(last, tree), tree.chain.length + 1);
+    const rows = await target.forwardTree?.(sequence, treeTokens(last, tree), tree.chain.length + 1, treeDepths(tree));
     if (!rows) throw new Error('the target has no tree verify pass');
     return acceptSampled(rows, tree, (i) => draft.probs?.[i]);
   };
@@ -227,14 +236,15 @@ export async function speculativeGenerate<S extends Sequence>(
     const k = Math.min(policy.k, maxTokens - out.length - 1);
     const base = sequence.length;
     const contextLength = context.length;
-    // Leaves only where the tree pass has room in the cache (none near its end).
-    const room = sequence.capacity - sequence.length - 1 - k;
+    // Leaves only where the tree pass has room in the cache (none near its end) and in a batch.
+    const room = Math.min(sequence.capacity - sequence.length, target.maxBatch ?? Number.POSITIVE_INFINITY) - 1 - k;
     const treePass = greedy ? target.greedyTree : target.forwardTree;
-    const leaves = logprobs === undefined && treePass ? Math.max(0, Math.min(options.tree ?? 0, k, room)) : 0;
+    const leaves =
+      logprobs === undefined && treePass ? Math.max(0, Math.min(options.tree ?? 0, k, Math.floor(room / width))) : 0;
     // A step on the device when the source can take one (drafts, verify and, as the profile
-    // says, the acceptance rule, of a tree as well, with one readback); else the draft comes back
-    // to the CPU and is verified here.
-    const deviceStep = speculating && k >= 1;
+    // says, the acceptance rule, of a tree of one rank as well, with one readback); else the
+    // draft comes back to the CPU and is verified here.
+    const deviceStep = speculating && k >= 1 && (leaves === 0 || width === 1);
     const onDevice =
       deviceStep && greedy && logprobs === undefined
         ? await source.greedyStepOnDevice?.({ model: target, sequence }, context, k, leaves)
@@ -261,7 +271,7 @@ export async function speculativeGenerate<S extends Sequence>(
       step = acceptOnDevice(sampledOnDevice);
     } else {
       const draft = speculating
-        ? await source.propose(context, { k, minConfidence: policy.minConfidence, sampling, rng, leaves })
+        ? await source.propose(context, { k, minConfidence: policy.minConfidence, sampling, rng, leaves, width })
         : { tokens: [] };
       if (draft.tokens.length === 0) {
         emit(...(await plainStep([last])));

@@ -105,13 +105,17 @@ export async function expectCachesFresh<S extends Sequence, D extends Sequence>(
   );
 }
 
-/** `model` with its leaf moves counted (`taken`): how many tree leaves the target accepted. */
+/**
+ * `model` with its leaf moves counted (`taken`): how many tree leaves the target accepted;
+ * `takenPast(k)`, how many of them moved further than k slots: with k drafts a step, leaves
+ * past the first rank (tree.ts: a leaf of rank r moves k + r * depths slots back).
+ */
 export function countingLeaves<M extends { moveSlot(sequence: never, from: number, to: number): void }>(model: M) {
-  let taken = 0;
+  const moves: number[] = [];
   const counting = Object.create(model) as M;
   counting.moveSlot = (sequence: never, from: number, to: number) => {
-    taken++;
+    moves.push(from - to);
     model.moveSlot(sequence, from, to);
   };
-  return { model: counting, taken: () => taken };
+  return { model: counting, taken: () => moves.length, takenPast: (k: number) => moves.filter((m) => m > k).length };
 }
