@@ -12,7 +12,7 @@ import { type ModelResults, runModelSuite } from './suites/model';
 import { runShapesSuite, type ShapeResults } from './suites/shapes';
 import { runTtftSuite, type TtftResults } from './suites/ttft';
 
-export const SCHEMA_VERSION = 9;
+export const SCHEMA_VERSION = 10;
 
 export interface BenchOptions {
   /** The fixture pair (a draft model is needed), read by `readPair`, and the target's EAGLE head if given. */
@@ -86,7 +86,7 @@ export async function runBench(gpu: Gpu, options: BenchOptions, log: (line: stri
   partial.decode = decode;
   for (const run of decode.runs) {
     log(
-      `decode ${run.draft} k=${run.draft_length}${run.tree ? ` tree=${run.tree}` : ''} T=${run.temperature}: plain ${run.plain_tok_s} tok/s, ` +
+      `decode ${run.draft} k=${run.draft_length}${run.tree ? ` tree=${run.tree}x${run.tree_width}` : ''} T=${run.temperature}: plain ${run.plain_tok_s} tok/s, ` +
         `speculative ${run.spec_tok_s} tok/s (x${run.speedup}), acceptance ${run.acceptance_rate}, ` +
         `${run.mean_accepted_length} tokens per target pass (cost model: x${run.predicted_speedup}); a step ` +
         `${run.step_ms} ms: record ${run.record_ms} ms, wait ${run.wait_ms} ms, ${run.submissions_per_step} submissions; ` +

@@ -53,6 +53,7 @@ export const RESULT_FIELDS: Record<string, Kind> = {
   'decode.draft_step_ms': 'positive',
   'decode.runs[].draft': 'string',
   'decode.runs[].tree': 'count',
+  'decode.runs[].tree_width': 'positive',
   'decode.runs[].draft_length': 'k',
   'decode.runs[].temperature': 'number',
   'decode.runs[].plain_tok_s': 'positive',
@@ -244,6 +245,7 @@ export const FIELDS_SINCE: Record<string, number> = {
   'decode.runs[].submissions_per_step': 8,
   'kernels.linear[].threads': 9,
   'kernels.linear[].lanes_by': 9,
+  'decode.runs[].tree_width': 10,
 };
 
 export function checkResults(results: unknown): string[] {

@@ -192,7 +192,7 @@ function charts(all: BenchResults[]): HTMLElement {
   wrap.className = 'charts';
   const source = { ngram: 'lookup', model: 'draft', eagle: 'EAGLE' } as const;
   const runName = (r: BenchResults['decode']['runs'][number]) =>
-    `${source[r.draft]} k=${r.draft_length}${r.tree ? ` tree ${r.tree}` : ''}${r.temperature > 0 ? ` T=${r.temperature}` : ''}`;
+    `${source[r.draft]} k=${r.draft_length}${r.tree ? ` tree ${r.tree}x${r.tree_width ?? 1}` : ''}${r.temperature > 0 ? ` T=${r.temperature}` : ''}`;
 
   const tokS: BarGroup[] = first.decode.runs.map((r) => ({
     label: runName(r),
@@ -302,7 +302,7 @@ function details(r: BenchResults): HTMLElement[] {
       'round trips/token',
     ],
     r.decode.runs.map((run) => [
-      `${run.draft} k=${run.draft_length}${run.tree ? ` tree ${run.tree}` : ''} T=${run.temperature}`,
+      `${run.draft} k=${run.draft_length}${run.tree ? ` tree ${run.tree}x${run.tree_width ?? 1}` : ''} T=${run.temperature}`,
       withRange(run.plain_tok_s, run.plain_tok_s_range),
       withRange(run.spec_tok_s, run.spec_tok_s_range),
       run.speedup,

@@ -27,8 +27,10 @@ import type { VerifyCost } from './model';
 export interface DecodeRun {
   draft: Exclude<DraftKind, 'none'>;
   draft_length: DraftLength;
-  /** Leaves beside the chain's first drafts: a token tree verified in one pass (0: a chain). */
+  /** Depths with leaves beside the chain's first drafts: a token tree verified in one pass (0: a chain). */
   tree: number;
+  /** Leaves at each of those depths. */
+  tree_width: number;
   temperature: number;
   plain_tok_s: number;
   spec_tok_s: number;
@@ -125,6 +127,7 @@ export async function runDecodeSuite(
     draftLength: DraftLength,
     sampling: SamplingParams,
     tree = 0,
+    treeWidth = 1,
   ) => {
     const models = kind === 'eagle' && eagle ? [eagle.model.target as GpuModel, eagle.head] : [targetModel, draftModel];
     const model = kind === 'eagle' && eagle ? eagle.model : targetModel;
@@ -156,6 +159,7 @@ export async function runDecodeSuite(
         draftLength,
         fallback: false,
         tree,
+        treeWidth,
         onToken: () => {
           firstToken();
           clock.token();
@@ -220,6 +224,7 @@ export async function runDecodeSuite(
     draftLength: DraftLength,
     temperature: number,
     tree = 0,
+    treeWidth = 1,
   ): Promise<DecodeRun> => {
     const sampling = { temperature, topK: 0, topP: 1 };
     const plain: number[] = [];
@@ -247,7 +252,7 @@ export async function runDecodeSuite(
           readbackBytes: bytes,
           submissions: submitted,
           time: t,
-        } = await decode(prompt, kind, draftLength, sampling, tree);
+        } = await decode(prompt, kind, draftLength, sampling, tree, treeWidth);
         spec.push(tokS);
         roundTrips += trips;
         readbackBytes += bytes;
@@ -277,6 +282,7 @@ export async function runDecodeSuite(
       draft: kind,
       draft_length: draftLength,
       tree,
+      tree_width: treeWidth,
       temperature,
       plain_tok_s: round(plainTokS, 1),
       spec_tok_s: round(specTokS, 1),
@@ -310,6 +316,7 @@ export async function runDecodeSuite(
   if (eagle) {
     for (const k of (quick ? ['auto'] : [3, 5, 'auto']) as DraftLength[]) runs.push(await measure('eagle', k, 0));
     runs.push(await measure('eagle', 5, 0, 3)); // a tree: the runner-up beside the first three drafts
+    runs.push(await measure('eagle', 5, 0, 2, 2)); // a wider tree: the top three candidates at the first two depths
     runs.push(await measure('eagle', 'auto', 0.7));
     runs.push(await measure('eagle', 5, 0.7, 3)); // a sampled tree: a second draw beside the first three
   }

@@ -173,6 +173,7 @@ export async function runTtftSuite(gpu: Gpu, target: ModelFolder, quick: boolean
     draft: 'none',
     draftLength: 1,
     draftTree: 0,
+    draftTreeWidth: 1,
     keep: 0,
   };
   /** The request pipeline's time to first token for `prompt` through `generator`. */

@@ -33,8 +33,10 @@ export const USAGE = `Usage: npx tandem generate --target <model dir|model id> -
                       (EAGLE-3: config.json says LlamaForCausalLMEagle3; EAGLE-1: a one-layer
                       Llama config without a tokenizer), prompt lookup, or none
   --draft-len K|auto  tokens drafted per step (default auto)
-  --draft-tree W      verify a token tree, a second candidate beside each of the draft's first
+  --draft-tree W      verify a token tree, other candidates beside each of the draft's first
                       W tokens (default 0: a chain; an EAGLE head proposes them)
+  --draft-tree-width R
+                      candidates beside each of those tokens (default 1, at most 3)
   --json              print one JSON object (text, token ids, finish reason, usage, adapter)
                       instead of streaming text`;
 
@@ -58,6 +60,7 @@ export async function main(args: string[]): Promise<number> {
         draft: { type: 'string' },
         'draft-len': { type: 'string', default: 'auto' },
         'draft-tree': { type: 'string', default: '0' },
+        'draft-tree-width': { type: 'string', default: '1' },
         chat: { type: 'boolean', default: false },
         json: { type: 'boolean', default: false },
       },
@@ -74,6 +77,7 @@ export async function main(args: string[]): Promise<number> {
       top_k: Number(values['top-k']),
       seed: Number(values.seed),
       draftTree: Number(values['draft-tree']),
+      draftTreeWidth: Number(values['draft-tree-width']),
     };
     const user = { role: 'user' as const, content: values.prompt };
     const request: TandemRequest =

@@ -9,8 +9,9 @@
  * (data-target="Llama-3.2-1B-Instruct-q4f16_1-MLC", its draft then coming with it), data-draft
  * a folder, an id, "ngram" or "none", and data-app-config the URL of a catalogue of the site's
  * own. Replies follow data-temperature (default 0.7), data-max-tokens (256), data-draft-length
- * ("auto", or tokens drafted a step) and data-draft-tree (leaves beside the first drafts, 0:
- * a chain); a value that is not a number stops the chat with its reason. Folder URLs are
+ * ("auto", or tokens drafted a step), data-draft-tree (depths with leaves beside the first
+ * drafts, 0: a chain) and data-draft-tree-width (leaves at each, 1 to 3); a value that is not a
+ * number stops the chat with its reason. Folder URLs are
  * resolved against the script's own URL (or are absolute). The engine's worker is loaded from
  * the script's origin: directly when the page shares it, else through a small module worker
  * that imports it, which needs the files served with CORS.
@@ -85,6 +86,9 @@ function reply(): ReplySettings {
     max_tokens: number('max-tokens', data.maxTokens, 256),
     ...(data.draftLength === undefined ? {} : { draftLength: parseDraftLength(data.draftLength) }),
     ...(data.draftTree === undefined ? {} : { draftTree: number('draft-tree', data.draftTree, 0) }),
+    ...(data.draftTreeWidth === undefined
+      ? {}
+      : { draftTreeWidth: number('draft-tree-width', data.draftTreeWidth, 1) }),
   };
 }
 

@@ -63,8 +63,10 @@ export interface EngineOptions {
   /** A draft model or an EAGLE head (its config.json says which), 'ngram' for prompt lookup, or 'none' (the default when absent). */
   draft?: ModelLocation | Exclude<DraftKind, 'model' | 'eagle'>;
   draftLength?: DraftLength;
-  /** Requests verify a token tree with this many leaves beside the chain (default 0: a chain). */
+  /** Requests verify a token tree with leaves beside this many of the chain's drafts (default 0: a chain). */
   draftTree?: number;
+  /** Leaves beside each of them (default 1; at most 3). */
+  draftTreeWidth?: number;
   /** GPU bytes the prefix cache may hold (default: what the models' weights take, at least 256 MiB). */
   cacheBudgetBytes?: number;
   /**
@@ -216,6 +218,7 @@ export class TandemEngine {
       draft,
       draftLength: options.draftLength ?? 'auto',
       draftTree: options.draftTree ?? 0,
+      draftTreeWidth: options.draftTreeWidth ?? 1,
       generation: pair.target.folder.generation,
     };
     const contextLength = Math.min(

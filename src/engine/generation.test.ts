@@ -31,6 +31,7 @@ const params = (overrides: Partial<GenerationParams> = {}): GenerationParams => 
   draft: 'none',
   draftLength: 'auto',
   draftTree: 0,
+  draftTreeWidth: 1,
   keep: 0,
   ...overrides,
 });

@@ -29,8 +29,9 @@ export interface GenerationParams {
   stop: string[];
   draft: DraftKind;
   draftLength: DraftLength;
-  /** Leaves beside the first drafts: a token tree (speculative/tree.ts). */
+  /** Depths with leaves beside the first drafts, and leaves at each: a token tree (speculative/tree.ts). */
   draftTree: number;
+  draftTreeWidth: number;
   /** Prompt tokens to keep pinned in the prefix cache (an explicit breakpoint; 0: none). */
   keep: number;
   /** Logit bias and penalties (none: NO_RULES). */
@@ -102,6 +103,7 @@ export async function generateReply<S extends Sequence, D extends Sequence>(
     draft: params.draft,
     draftLength: params.draftLength,
     tree: params.draftTree,
+    treeWidth: params.draftTreeWidth,
     keep: params.keep,
     rules: params.rules,
     logprobs: params.logprobs,

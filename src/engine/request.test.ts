@@ -6,7 +6,13 @@
 import { describe, expect, it } from 'vitest';
 import { type EngineDefaults, generationParams, type TandemRequest } from './request';
 
-const defaults: EngineDefaults = { draft: 'none', draftLength: 'auto', draftTree: 0, generation: {} };
+const defaults: EngineDefaults = {
+  draft: 'none',
+  draftLength: 'auto',
+  draftTree: 0,
+  draftTreeWidth: 1,
+  generation: {},
+};
 const prompt = { ids: [1, 2, 3, 4], keep: 0 };
 const read = (request: Record<string, unknown>, generation = {}) =>
   generationParams({ messages: [{ role: 'user', content: 'hi' }], ...request } as TandemRequest, prompt, 100, 50, {
@@ -72,6 +78,8 @@ describe('generationParams', () => {
       [{ draft: 'oracle' }, 'RangeError', /draft/],
       [{ draftTree: 9 }, 'RangeError', /draftTree/],
       [{ draftTree: 1.5 }, 'RangeError', /draftTree/],
+      [{ draftTreeWidth: 0 }, 'RangeError', /draftTreeWidth/],
+      [{ draftTreeWidth: 4 }, 'RangeError', /draftTreeWidth/],
       [{ n: 2 }, 'UnsupportedFieldsError', /\bn\b/],
       [{ tools: [{ type: 'function' }] }, 'UnsupportedFieldsError', /tools/],
       [{ top_logprobs: 2 }, 'DependencyError', /`top_logprobs` requires `logprobs` to be true/],

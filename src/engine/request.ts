@@ -32,11 +32,13 @@ export interface RequestOptions {
   draft?: DraftKind;
   draftLength?: DraftLength;
   /**
-   * Verify a token tree: a second candidate beside each of the draft's first `draftTree` tokens
-   * (greedy: its runner-up; sampling: a second draw without the first), 0: a chain. EAGLE heads
-   * propose them. Not with log-probabilities (a step then verifies a chain).
+   * Verify a token tree: other candidates beside each of the draft's first `draftTree` tokens
+   * (greedy: its runners-up; sampling: further draws without the ones before), 0: a chain. EAGLE
+   * heads propose them. Not with log-probabilities (a step then verifies a chain).
    */
   draftTree?: number;
+  /** Candidates beside each of those tokens: 1 (the default) to 3; 2 verifies the top three at each depth. */
+  draftTreeWidth?: number;
   /** Keep only the k most likely tokens when sampling (0: off). */
   top_k?: number;
   /** Values the chat template reads beside the messages, as transformers' `apply_chat_template` takes them. */
@@ -57,6 +59,7 @@ export interface EngineDefaults {
   draft: DraftKind;
   draftLength: DraftLength;
   draftTree: number;
+  draftTreeWidth: number;
   /** The model's generation_config.json, over Tandem's own defaults. */
   generation: GenerationDefaults;
 }
@@ -147,6 +150,10 @@ export function generationParams(
   if (!(Number.isSafeInteger(draftTree) && draftTree >= 0 && draftTree <= 8)) {
     throw new ValueRangeError('draftTree', '0 to 8', draftTree);
   }
+  const draftTreeWidth = r.draftTreeWidth ?? defaults.draftTreeWidth;
+  if (!(Number.isSafeInteger(draftTreeWidth) && draftTreeWidth >= 1 && draftTreeWidth <= 3)) {
+    throw new ValueRangeError('draftTreeWidth', '1 to 3', draftTreeWidth);
+  }
   return {
     maxTokens: Math.max(1, Math.min(r.max_tokens ?? room, room)),
     sampling: { temperature, topP, topK },
@@ -155,6 +162,7 @@ export function generationParams(
     draft,
     draftLength,
     draftTree,
+    draftTreeWidth,
     keep: prompt.keep,
     rules: logitRules(r, vocabSize, g),
     logprobs: topLogprobs(r),
