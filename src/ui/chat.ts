@@ -161,6 +161,7 @@ export class Chat {
           draft: settings.draft,
           draftLength: settings.draftLength,
           draftTree: settings.draftTree,
+          draftTreeWidth: settings.draftTreeWidth,
           onPrefillProgress: (done, total) => showPrefill(bubble, done, total),
         },
         (textSoFar) => {

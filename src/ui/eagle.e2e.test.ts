@@ -21,7 +21,7 @@ describe('an EAGLE head in the chat page', () => {
     ['EAGLE-3', 'models/tandem-target-eagle3'],
     ['EAGLE-1', 'models/tandem-target-eagle1'],
   ])(
-    '%s: loads as the draft and drafts a reply equal to plain decoding, as a chain and as a tree',
+    '%s: loads as the draft and drafts a reply equal to plain decoding, as a chain, a tree and a wider tree',
     async (_, draft) => {
       const query = new URLSearchParams({ model: 'models/tandem-target', draft });
       const { page, errors } = await openApp(browser, `/?${query}`);
@@ -35,12 +35,17 @@ describe('an EAGLE head in the chat page', () => {
       await page.getByTestId('draft-tree').selectOption('2');
       await page.getByTestId('new-chat').click();
       const tree = await askInChat(page, question);
+      // A wider tree: the top three candidates at the first two depths.
+      await page.getByTestId('draft-tree').selectOption('2x2');
+      await page.getByTestId('new-chat').click();
+      const wide = await askInChat(page, question);
 
       await page.getByTestId('speculative').uncheck();
       await page.getByTestId('new-chat').click();
       const plain = await askInChat(page, question);
       expect(drafted.reply).toBe(plain.reply);
       expect(tree.reply).toBe(plain.reply);
+      expect(wide.reply).toBe(plain.reply);
       expect(errors).toEqual([]);
     },
   );

@@ -10,8 +10,10 @@ export interface ChatSettings {
   system: string;
   draft: DraftKind;
   draftLength: DraftLength;
-  /** Leaves beside the chain's first drafts: a token tree (0: a chain). */
+  /** Depths with leaves beside the chain's first drafts: a token tree (0: a chain). */
   draftTree: number;
+  /** Leaves at each of those depths. */
+  draftTreeWidth: number;
   temperature: number;
   maxTokens: number;
 }
@@ -104,10 +106,16 @@ export function readSettings(): ChatSettings {
     system: input<HTMLTextAreaElement>('system-prompt').value.trim(),
     draft: speculative ? (input<HTMLSelectElement>('draft-source').value as DraftKind) : 'none',
     draftLength: parseDraftLength(length),
-    draftTree: Number(input<HTMLSelectElement>('draft-tree').value) || 0,
+    ...draftTree(input<HTMLSelectElement>('draft-tree').value),
     temperature: Math.max(0, Number(input<HTMLInputElement>('temperature').value) || 0),
     maxTokens: Math.max(1, Math.round(Number(input<HTMLInputElement>('max-tokens').value) || 160)),
   };
+}
+
+/** The Draft tree setting: "D" (one leaf at each of D depths) or "DxW" (W leaves at each). */
+function draftTree(value: string): { draftTree: number; draftTreeWidth: number } {
+  const [depths, width] = value.split('x').map(Number);
+  return { draftTree: depths || 0, draftTreeWidth: width || 1 };
 }
 
 /** The models to load: folder URLs or model ids, as the Models panel has them. */
