@@ -22,6 +22,7 @@ import type { GenerationDefaults } from '../loader/model-folder';
 import type { LogitRules } from '../sampling/logit-rules';
 import { AUTO_MAX, type DraftLength } from '../speculative/draft-length';
 import type { DraftKind } from '../speculative/draft-source';
+import { MAX_TREE_WIDTH } from '../speculative/tree';
 import type { TemplateVariables, TextTokenizer } from '../tokenizer/tokenizer';
 import type { GenerationParams } from './generation';
 import { buildPrompt, type Prompt } from './prompt';
@@ -151,8 +152,8 @@ export function generationParams(
     throw new ValueRangeError('draftTree', '0 to 8', draftTree);
   }
   const draftTreeWidth = r.draftTreeWidth ?? defaults.draftTreeWidth;
-  if (!(Number.isSafeInteger(draftTreeWidth) && draftTreeWidth >= 1 && draftTreeWidth <= 3)) {
-    throw new ValueRangeError('draftTreeWidth', '1 to 3', draftTreeWidth);
+  if (!(Number.isSafeInteger(draftTreeWidth) && draftTreeWidth >= 1 && draftTreeWidth <= MAX_TREE_WIDTH)) {
+    throw new ValueRangeError('draftTreeWidth', `1 to ${MAX_TREE_WIDTH}`, draftTreeWidth);
   }
   return {
     maxTokens: Math.max(1, Math.min(r.max_tokens ?? room, room)),

@@ -7,15 +7,18 @@
 //   at the first rejection, at i = a: draw the token from the residual max(0, p_a - q_a);
 //   if all k are accepted (a = k): draw it from p_k.
 //   result[0] = a, result[1] = the token (NONE if no row gave a positive total: NaN logits),
-//   result[2] = the accepted leaf's depth, or NONE.
+//   result[2] = the accepted leaf's slot among the leaves (rank * leaves + depth), or NONE.
 //
-// A tree (src/speculative/tree.ts) has a leaf l_i beside each of the first `leaves` drafts,
-// drawn from q'_i, q_i without d_i (renormalised; q'_i = 0 when nothing else had mass and the
-// leaf repeats d_i), and its own row after the chain's (row k + 1 + i). When d_a is rejected
-// and a leaf stands beside it, the leaf takes its turn against the normalised residual
-// r = max(0, p_a - q_a) / Z (SpecInfer's rule, acceptance.ts `acceptAmong`): accepted with
-// probability min(1, r(l_a) / q'_a(l_a)), when the token is drawn from the leaf's row and a + 1
-// tokens are accepted; else the token is drawn from the residual max(0, r - q'_a).
+// A tree (src/speculative/tree.ts) has `ranks` leaves beside each of the first `leaves` drafts,
+// rank by rank after the chain in `drafts` (leaf j of rank r at k + r * leaves + j, its row
+// k + 1 + r * leaves + j). Beside d_i, rank r's leaf was drawn from q_i without d_i and the
+// leaves of the ranks before (renormalised; 0 where nothing else had mass and the leaf repeats
+// one). When d_a is rejected, the leaves beside it take their turns, rank by rank, under
+// SpecInfer's rule (acceptance.ts `acceptAmong`): with r_0 = max(0, p_a - q_a) and Z_j its
+// total after j turns, candidate j (rank j - 1) is accepted with probability
+// min(1, (r_(j-1)(l) / Z_(j-1)) / q'_j(l)), when the token is drawn from the leaf's row and a + 1
+// tokens are accepted; else r_j = max(0, r_(j-1) / Z_(j-1) - q'_j) and the next turn, and after
+// the last rejection the token is drawn from r_ranks.
 //
 // The draws are those of acceptance.ts with the n-th random number uniform01(seed, n), n
 // counting the accept tests, then the draw (src/ref/sampled-acceptance.ts is the reference).
@@ -31,14 +34,15 @@ override WG: u32 = 256u;
 override TARGET_AT: u32;  // where the target's rows' statistics start in `stats`
 const NONE = 0xffffffffu;
 
-struct Accept { sampling: Sampling, k: u32, leaves: u32, _pad1: u32, _pad2: u32 }
+struct Accept { sampling: Sampling, k: u32, leaves: u32, ranks: u32, _pad2: u32 }
+const MAX_RANKS = 3u;
 
 @group(0) @binding(0) var<uniform> params: Accept;
-@group(0) @binding(1) var<storage, read> drafts: array<u32>;          // (k + leaves) target ids
+@group(0) @binding(1) var<storage, read> drafts: array<u32>;          // (k + ranks * leaves) target ids
 @group(0) @binding(2) var<storage, read> draft_ids: array<u32>;       // (V) draft id of each target id
 @group(0) @binding(3) var<storage, read> stats: array<vec4f>;         // (m, inv_total, tau, kept) a row
 @group(0) @binding(4) var<storage, read> draft_logits: array<f32>;    // (k, DV)
-@group(0) @binding(5) var<storage, read> logits: array<f32>;          // (k + 1 + leaves, V): the target's
+@group(0) @binding(5) var<storage, read> logits: array<f32>;          // (k + 1 + ranks * leaves, V): the target's
 @group(0) @binding(6) var<storage, read_write> result: array<u32>;    // a, token, leaf
 
 var<workgroup> found: u32;
@@ -61,38 +65,42 @@ fn q_of(i: u32, x: u32) -> f32 {
   return prob(draft_logits[i * DV + j], stats[i]);
 }
 
-// The rejected chain draft a leaf was drawn without, and the mass q left beside it (1 - q(d)).
-var<private> chain_draft: u32;
-var<private> rest: f32;
+// The candidates at the rejected depth: the chain's draft (0), then its leaves, rank by rank;
+// rests[j], the mass q leaves beside candidates 0 .. j - 1 (candidate j's q' normaliser); and
+// totals[j], the total of the residual r_j (the turns of candidates 0 .. j done).
+var<private> candidates: array<u32, MAX_RANKS + 1u>;
+var<private> rests: array<f32, MAX_RANKS + 1u>;
+var<private> totals: array<f32, MAX_RANKS + 1u>;
 
-// q' at depth i: q without the chain's draft, renormalised (0 everywhere if nothing is left).
-fn q_leaf(i: u32, x: u32) -> f32 {
-  if (x == chain_draft || !(rest > 0.0)) { return 0.0; }
-  return q_of(i, x) / rest;
+// q' of candidate j >= 1 at depth i: q without candidates 0 .. j - 1, renormalised (0 everywhere if nothing is left).
+fn q_turn(i: u32, j: u32, x: u32) -> f32 {
+  if (!(rests[j] > 0.0)) { return 0.0; }
+  for (var c = 0u; c < j; c++) {
+    if (x == candidates[c]) { return 0.0; }
+  }
+  return q_of(i, x) / rests[j];
 }
 
-// What a draw weighs token x by: p after input i itself (P), the residual max(0, p - q) at depth
-// i (RESIDUAL), or the residual a leaf leaves, max(0, max(0, p - q) / z - q') (LEAF_RESIDUAL).
-const P = 0u;
-const RESIDUAL = 1u;
-const LEAF_RESIDUAL = 2u;
+// What a draw weighs token x by at depth i: p after input i itself (level P), or the residual
+// r_level after the turns of candidates 0 .. level, unnormalised.
+const P = 0xffffffffu;
 
-fn weight(i: u32, x: u32, mode: u32, z: f32) -> f32 {
+fn weight(i: u32, x: u32, level: u32) -> f32 {
   let p = p_of(i, x);
-  if (mode == P) { return p; }
-  let r = max(0.0, p - q_of(i, x));
-  if (mode == RESIDUAL) { return r; }
-  return max(0.0, r / z - q_leaf(i, x));
+  if (level == P) { return p; }
+  var r = max(0.0, p - q_of(i, x));
+  for (var j = 1u; j <= level; j++) { r = max(0.0, r / totals[j - 1u] - q_turn(i, j, x)); }
+  return r;
 }
 
 // The weight of each thread's contiguous chunk of the vocabulary (into `mine`); sums[t] becomes
 // the weight before the chunk (an exclusive prefix, in index order), and the total is returned.
-fn chunk_weights(t: u32, i: u32, mode: u32, z: f32, mine: ptr<function, f32>) -> f32 {
+fn chunk_weights(t: u32, i: u32, level: u32, mine: ptr<function, f32>) -> f32 {
   let chunk = (V + WG - 1u) / WG;
   let begin = min(t * chunk, V);
   let end = min(begin + chunk, V);
   var sum = 0.0;
-  for (var x = begin; x < end; x++) { sum += weight(i, x, mode, z); }
+  for (var x = begin; x < end; x++) { sum += weight(i, x, level); }
   *mine = sum;
   sums[t] = sum;
   workgroupBarrier();
@@ -106,10 +114,10 @@ fn chunk_weights(t: u32, i: u32, mode: u32, z: f32, mine: ptr<function, f32>) ->
 
 // The first token, in index order, whose running weight exceeds u times the total; NONE if the
 // total is not positive.
-fn draw(t: u32, i: u32, mode: u32, z: f32, u: f32) -> u32 {
+fn draw(t: u32, i: u32, level: u32, u: f32) -> u32 {
   if (t == 0u) { found = NONE; }
   var mine = 0.0;
-  let total = chunk_weights(t, i, mode, z, &mine);
+  let total = chunk_weights(t, i, level, &mine);
   if (!(total > 0.0)) { return NONE; }
   let chunk = (V + WG - 1u) / WG;
   let begin = min(t * chunk, V);
@@ -119,7 +127,7 @@ fn draw(t: u32, i: u32, mode: u32, z: f32, u: f32) -> u32 {
   // The chunks' ranges [running, running + mine) are disjoint: at most one thread writes.
   if (goal >= running && goal < running + mine) {
     for (var x = begin; x < end; x++) {
-      running += weight(i, x, mode, z);
+      running += weight(i, x, level);
       if (goal < running) {
         found = x;
         break;
@@ -130,7 +138,7 @@ fn draw(t: u32, i: u32, mode: u32, z: f32, u: f32) -> u32 {
   if (t == 0u && found == NONE) {
     // u fell past the last token by rounding: take the last one with weight.
     for (var x = V; x > 0u; x--) {
-      if (weight(i, x - 1u, mode, z) > 0.0) { found = x - 1u; break; }
+      if (weight(i, x - 1u, level) > 0.0) { found = x - 1u; break; }
     }
   }
   return workgroupUniformLoad(&found);
@@ -154,35 +162,56 @@ fn main(@builtin(local_invocation_index) t: u32) {
   }
   var leaf = NONE;
   var token = NONE;
-  if (a < k && a < params.leaves) {
-    // The leaf's turn, against the normalised residual; its test is number a + 1, the draw a + 2.
+  if (a < k && a < params.leaves && params.ranks > 0u) {
+    // The leaves' turns beside d_a, rank by rank; candidate j's test is number a + j.
+    candidates[0] = drafts[a];
+    rests[0] = 1.0;
     var mine = 0.0;
-    let z = chunk_weights(t, a, RESIDUAL, 1.0, &mine);
-    if (z > 0.0) {
-      chain_draft = drafts[a];
-      rest = 1.0 - q_of(a, chain_draft);
+    // The residual's total, kept here too: control flow reads it (a private variable is not uniform).
+    var total = chunk_weights(t, a, 0u, &mine);
+    totals[0] = total;
+    let ranks = min(params.ranks, MAX_RANKS);
+    var level = 0u;  // the residual the draw reads if no leaf is accepted
+    var tests = 1u;  // random numbers the tests used: the chain's, then one a turn
+    for (var j = 1u; j <= ranks; j++) {
+      if (!(total > 0.0)) { break; }  // no residual left (rounding): draw from the one before
+      let slot = (j - 1u) * params.leaves + a;
+      let l = drafts[k + slot];
+      candidates[j] = l;
+      // q's mass beside candidates 0 .. j - 1, each counted once (a leaf may repeat one).
+      var counted = false;
+      for (var c = 0u; c + 1u < j; c++) { counted = counted || candidates[c] == candidates[j - 1u]; }
+      rests[j] = rests[j - 1u] - select(q_of(a, candidates[j - 1u]), 0.0, counted);
       if (t == 0u) {
-        let l = drafts[k + a];
-        let ql = q_leaf(a, l);
-        let r = max(0.0, p_of(a, l) - q_of(a, l)) / z;
-        decision = select(0u, 1u, ql > 0.0 && uniform01(seed, a + 1u) < min(1.0, r / ql));
+        let ql = q_turn(a, j, l);
+        let r = weight(a, l, j - 1u) / totals[j - 1u];
+        decision = select(0u, 1u, ql > 0.0 && uniform01(seed, a + j) < min(1.0, r / ql));
       }
-      let u = uniform01(seed, a + 2u);
+      tests = j + 1u;
       if (workgroupUniformLoad(&decision) == 1u) {
-        leaf = a;
-        token = draw(t, k + 1u + a, P, 1.0, u);
-      } else {
-        token = draw(t, a, LEAF_RESIDUAL, z, u);
-        if (token == NONE) { token = draw(t, a, RESIDUAL, 1.0, u); }
+        leaf = slot;
+        break;
       }
+      level = j;
+      if (j < ranks) {
+        total = chunk_weights(t, a, j, &mine);
+        totals[j] = total;
+      }
+    }
+    let u = uniform01(seed, a + tests);
+    if (leaf != NONE) {
+      token = draw(t, k + 1u + leaf, P, u);
     } else {
-      token = draw(t, a, P, 1.0, uniform01(seed, a + 1u));
+      // The last residual; where it has no mass (rounding), the ones before it, then p.
+      token = draw(t, a, level, u);
+      for (var down = level; token == NONE && down > 0u; down--) { token = draw(t, a, down - 1u, u); }
+      if (token == NONE) { token = draw(t, a, P, u); }
     }
   } else {
     // The draw's number follows the accept tests: a + 1 of them after a rejection, k without.
     let u = uniform01(seed, select(a + 1u, k, a == k));
-    token = draw(t, a, select(P, RESIDUAL, a < k), 1.0, u);
-    if (token == NONE && a < k) { token = draw(t, a, P, 1.0, u); }
+    token = draw(t, a, select(P, 0u, a < k), u);
+    if (token == NONE && a < k) { token = draw(t, a, P, u); }
   }
   if (t == 0u) {
     result[0] = select(a, a + 1u, leaf != NONE);

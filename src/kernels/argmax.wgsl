@@ -8,28 +8,37 @@
 // "Best" is the largest value, then the lowest index: an exact choice, so neither the slicing
 // nor the order of comparisons can change a result.
 //
-// RUNNER_UP: the best but the one ids[n] holds on entry, which it then replaces (a tree's
-// second candidate beside the argmax: speculative/tree.ts).
+// RANK r > 0: the best but the ids of ranks 0 .. r - 1 (ids[j * tokens + n], j < r) that earlier
+// dispatches wrote, written as rank r (ids[r * tokens + n]): the runner-up (r = 1), the third
+// best (r = 2), ..., a token tree's further candidates beside the argmax (speculative/tree.ts).
 
 override V: u32;              // vocabulary size (row length)
 override SLICE: u32 = 4096u;  // logits per stage-0 workgroup
 override SLICES: u32 = (V + SLICE - 1u) / SLICE;
 override STAGE: u32 = 0u;
 override WG: u32 = 256u;
-override RUNNER_UP: bool = false;
+override RANK: u32 = 0u;
 
 struct Step { tokens: u32, start: u32, chain: u32, depths: u32 }
 
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<storage, read> logits: array<f32>;       // (tokens, V)
 @group(0) @binding(2) var<storage, read_write> best: array<vec2u>; // (tokens, SLICES): (value bits, index)
-@group(0) @binding(3) var<storage, read_write> ids: array<u32>;    // (tokens)
+@group(0) @binding(3) var<storage, read_write> ids: array<u32>;    // (RANK + 1, tokens)
 
 var<workgroup> best_value: array<f32, WG>;
 var<workgroup> best_index: array<u32, WG>;
 
 fn better(v: f32, i: u32, w: f32, j: u32) -> bool {
   return v > w || (v == w && i < j);
+}
+
+// Whether index i of row n is one of the ranks chosen before this one.
+fn chosen(n: u32, i: u32) -> bool {
+  for (var j = 0u; j < RANK; j++) {
+    if (ids[j * step.tokens + n] == i) { return true; }
+  }
+  return false;
 }
 
 @compute @workgroup_size(WG)
@@ -39,11 +48,10 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
   var value = -3.0e38;
   var index = 0xffffffffu;
   if (STAGE == 0u) {
-    let skip = select(0xffffffffu, ids[n], RUNNER_UP);
     let end = min(V, (wg.x + 1u) * SLICE);
     for (var i = wg.x * SLICE + t; i < end; i += WG) {
       let v = logits[n * V + i];
-      if (v > value && i != skip) { value = v; index = i; }  // i increases: ties keep the first
+      if (v > value && !chosen(n, i)) { value = v; index = i; }  // i increases: ties keep the first
     }
   } else {
     for (var s = t; s < SLICES; s += WG) {
@@ -63,6 +71,6 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
   }
   if (t == 0u) {
     if (STAGE == 0u) { best[n * SLICES + wg.x] = vec2u(bitcast<u32>(best_value[0]), best_index[0]); }
-    else { ids[n] = best_index[0]; }
+    else { ids[RANK * step.tokens + n] = best_index[0]; }
   }
 }

@@ -409,14 +409,14 @@ describe('argmax', () => {
     [1000, 4, 4],
     [10_000, 5, 4],
   ])(
-    'finds each row maximum of %i logits, the lowest index among ties, and the runner-up (%i rows, %i threads)',
+    'finds each row maximum of %i logits, the lowest index among ties, the runner-up and the third (%i rows, %i threads)',
     async (vocab, rows, workgroup) => {
       const rng = new Rng(6);
       const logits = rng.floats(rows * vocab);
       logits[1 * vocab + 10] = 5;
       logits[1 * vocab + vocab - 100] = 5; // a tie, in another slice when there are several: 10 wins
       logits[0 * vocab + vocab - 1] = 9; // the very last logit
-      const ids = createStorage(device, rows * 4, 'ids');
+      const ids = createStorage(device, 3 * rows * 4, 'ids'); // ranks 0, 1 and 2
       const kernel = new ArgmaxKernel(device, vocab, rows, workgroup);
       const bindGroups = kernel.bind({ step: step.buffer, logits: upload(logits), ids });
       step.write(rows);
@@ -426,16 +426,23 @@ describe('argmax', () => {
       expect(Array.from(got)).toEqual(want);
       expect(want[0]).toBe(vocab - 1);
       expect(want[1]).toBe(10);
-      // The runner-up replaces each row's argmax in ids: row 1's is the other 5, its tie.
-      const second = new ArgmaxKernel(device, vocab, rows, workgroup, true);
-      await runPass(device, (pass) =>
-        second.encode(pass, second.bind({ step: step.buffer, logits: upload(logits), ids }), rows),
-      );
-      const runnersUp = new Uint32Array((await readFloats(device, ids, rows)).buffer);
-      expect(Array.from(runnersUp)).toEqual(want.map((best, n) => runnerUp(logits, best, n * vocab, vocab)));
+      // The runner-up goes after the argmaxes in ids (row 1's is the other 5, its tie), the third after it.
+      const second = new ArgmaxKernel(device, vocab, rows, workgroup, 1);
+      const third = new ArgmaxKernel(device, vocab, rows, workgroup, 2);
+      await runPass(device, (pass) => {
+        second.encode(pass, second.bind({ step: step.buffer, logits: upload(logits), ids }), rows);
+        third.encode(pass, third.bind({ step: step.buffer, logits: upload(logits), ids }), rows);
+      });
+      const ranked = new Uint32Array((await readFloats(device, ids, 3 * rows)).buffer);
+      const runnersUp = want.map((best, n) => runnerUp(logits, best, n * vocab, vocab));
+      expect(Array.from(ranked.subarray(rows, 2 * rows))).toEqual(runnersUp);
       expect(runnersUp[1]).toBe(vocab - 100);
+      const thirds = want.map((best, n) => runnerUp(logits, [best, runnersUp[n]], n * vocab, vocab));
+      expect(Array.from(ranked.subarray(2 * rows))).toEqual(thirds);
+      expect(Array.from(ranked.subarray(0, rows))).toEqual(want); // the argmaxes stay
       kernel.destroy();
       second.destroy();
+      third.destroy();
     },
   );
 });

@@ -425,14 +425,14 @@ const ARGMAX_SLICE = 4096; // logits per workgroup of the argmax's first stage
 
 /** One stage of the argmax (argmax.wgsl): 0 reduces slices of each row, 1 reduces those results. */
 class ArgmaxStage extends ComputeKernel {
-  constructor(device: GPUDevice, vocabSize: number, stage: 0 | 1, workgroup: number, runnerUp: boolean) {
-    const name = `${runnerUp ? 'runner-up' : 'argmax'} ${vocabSize}${stage === 0 ? ' slices' : ''}`;
+  constructor(device: GPUDevice, vocabSize: number, stage: 0 | 1, workgroup: number, rank: number) {
+    const name = `${rank > 0 ? `rank ${rank}` : 'argmax'} ${vocabSize}${stage === 0 ? ' slices' : ''}`;
     super(device, name, argmaxCode, {
       V: vocabSize,
       SLICE: ARGMAX_SLICE,
       STAGE: stage,
       WG: workgroup,
-      RUNNER_UP: runnerUp,
+      RANK: rank,
     });
   }
   encode(pass: GPUComputePassEncoder, bindGroup: GPUBindGroup, x: number, y: number) {
@@ -442,7 +442,8 @@ class ArgmaxStage extends ComputeKernel {
 
 /**
  * ids[n] = argmax(logits[n, :]), lowest index among ties, in two dispatches (argmax.wgsl); or,
- * `runnerUp`, the same over every index but the one ids[n] holds (sampling.ts: `runnerUp`).
+ * `rank` r > 0, the same over every index but those ranks 0 .. r - 1 hold (ids[j * rows + n]),
+ * into ids[r * rows + n] (sampling.ts: `runnerUp`).
  */
 export class ArgmaxKernel {
   private readonly slices: number;
@@ -451,11 +452,11 @@ export class ArgmaxKernel {
   private readonly best: GPUBuffer;
 
   /** `workgroup` threads a row: a power of two (the choice is exact, so any width gives the same ids). */
-  constructor(device: GPUDevice, vocabSize: number, maxRows: number, workgroup = 256, runnerUp = false) {
+  constructor(device: GPUDevice, vocabSize: number, maxRows: number, workgroup = 256, rank = 0) {
     this.slices = Math.ceil(vocabSize / ARGMAX_SLICE);
     this.stages = [
-      new ArgmaxStage(device, vocabSize, 0, workgroup, runnerUp),
-      new ArgmaxStage(device, vocabSize, 1, workgroup, runnerUp),
+      new ArgmaxStage(device, vocabSize, 0, workgroup, rank),
+      new ArgmaxStage(device, vocabSize, 1, workgroup, rank),
     ];
     this.best = createStorage(device, maxRows * this.slices * 8, 'argmax slices');
   }
@@ -476,21 +477,17 @@ export class ArgmaxKernel {
 
 /**
  * ids[n] = a token drawn from softmax(logits[n, :] / T) within top-k / top-p (sample.wgsl); with
- * `withoutChosen`, a second draw without the token ids[n] holds.
+ * `rank` r > 0, a further draw without the tokens of ranks 0 .. r - 1 (ids[j * rows + n]), into
+ * ids[r * rows + n].
  */
 export class SampleKernel extends ComputeKernel {
   /** `workgroup` threads a row: a power of two (the reductions are trees). */
-  constructor(device: GPUDevice, vocabSize: number, workgroup = 256, withoutChosen = false) {
-    super(
-      device,
-      `sample ${vocabSize}${withoutChosen ? ' without chosen' : ''}`,
-      `${sampleCode}\n${distributionCode}`,
-      {
-        V: vocabSize,
-        WG: workgroup,
-        WITHOUT_CHOSEN: withoutChosen,
-      },
-    );
+  constructor(device: GPUDevice, vocabSize: number, workgroup = 256, rank = 0) {
+    super(device, `sample ${vocabSize}${rank > 0 ? ` rank ${rank}` : ''}`, `${sampleCode}\n${distributionCode}`, {
+      V: vocabSize,
+      WG: workgroup,
+      RANK: rank,
+    });
   }
   bind(b: { step: GPUBuffer; params: GPUBuffer; logits: GPUBuffer; ids: GPUBuffer }) {
     return this.bindAll([b.step, b.params, b.logits, b.ids]);

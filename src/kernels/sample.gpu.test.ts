@@ -2,13 +2,13 @@
  * GPU sampling against the CPU's definition (src/sampling/sampling.ts `distribution`): over
  * thousands of draws on one row of random logits, tokens outside the kept set never appear and
  * the counts of kept tokens pass a chi-square test at p = 0.001 (fixed seeds: deterministic);
- * a tree's second draw the same, from the distribution without the first draw's token.
+ * a tree's further draws the same, from the distribution without the tokens drawn before.
  */
 
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createStorage, createUniform, readBuffer, STORAGE, uploadBuffer } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
-import { argmax, distribution, type SamplingParams } from '../sampling/sampling';
+import { argmax, distribution, type SamplingParams, without } from '../sampling/sampling';
 import { runPass, testGpu } from '../testing/gpu';
 import { Rng } from '../util/rng';
 import { SampleKernel, writeSamplingParams } from './ops';
@@ -25,12 +25,15 @@ beforeAll(async () => {
   gpu = await testGpu();
 });
 
-/** Draws `rows` x `rounds` tokens from one row of logits tiled over the rows; `chosen`: the ids a second draw goes without. */
+/**
+ * Draws `rows` x `rounds` tokens from one row of logits tiled over the rows; `chosen`: the ids
+ * of the ranks before (a further draw goes without them).
+ */
 async function drawMany(
   logits: Float32Array,
   params: SamplingParams,
   workgroup: number,
-  chosen?: number,
+  chosen: number[] = [],
 ): Promise<number[]> {
   const { device } = gpu;
   const vocab = logits.length;
@@ -40,8 +43,9 @@ async function drawMany(
   for (let r = 0; r < rows; r++) tiled.set(logits, r * vocab);
   const step = new StepUniform(device);
   const paramsBuffer = createUniform(device, 16, 'sampling');
-  const ids = createStorage(device, rows * 4, 'ids');
-  const kernel = new SampleKernel(device, vocab, workgroup, chosen !== undefined);
+  const rank = chosen.length;
+  const ids = createStorage(device, (rank + 1) * rows * 4, 'ids');
+  const kernel = new SampleKernel(device, vocab, workgroup, rank);
   const bindGroup = kernel.bind({
     step: step.buffer,
     params: paramsBuffer,
@@ -51,10 +55,11 @@ async function drawMany(
   const counts = new Array(vocab).fill(0);
   writeSamplingParams(device, paramsBuffer, params, 12345);
   for (let round = 0; round < rounds; round++) {
-    if (chosen !== undefined) device.queue.writeBuffer(ids, 0, new Uint32Array(rows).fill(chosen));
+    for (const [j, id] of chosen.entries()) device.queue.writeBuffer(ids, j * rows * 4, new Uint32Array(rows).fill(id));
     step.write(rows, round * rows); // each row at its own position: its own random number
     await runPass(device, (pass) => kernel.encode(pass, bindGroup, rows));
-    for (const id of new Uint32Array(await readBuffer(device, ids, rows * 4))) counts[id]++;
+    const drawn = new Uint32Array(await readBuffer(device, ids, (rank + 1) * rows * 4)).subarray(rank * rows);
+    for (const id of drawn) counts[id]++;
   }
   return counts;
 }
@@ -106,13 +111,15 @@ describe('GPU sampling', () => {
     [{ temperature: 1, topK: 0, topP: 1 }, 40, 256],
     [{ temperature: 0.7, topK: 10, topP: 1 }, 300, 4],
   ] as [SamplingParams, number, number][])(
-    "a tree's second draw goes without the first: %o, vocab %i, %i threads",
+    "a tree's second and third draws go without the ones before: %o, vocab %i, %i threads",
     async (params, vocab, workgroup) => {
       const logits = new Rng(vocab + 1).floats(vocab, -3, 3);
       const p = distribution(logits, params);
-      const chosen = p.indexOf(Math.max(...p)); // the likeliest: its removal changes the most
-      const rest = Float64Array.from(p, (x, i) => (i === chosen ? 0 : x / (1 - p[chosen])));
-      expectDrawnFrom(await drawMany(logits, params, workgroup, chosen), rest);
+      // The likeliest first: their removal changes the most.
+      const first = p.indexOf(Math.max(...p));
+      const second = p.indexOf(Math.max(...p.filter((_, i) => i !== first)));
+      expectDrawnFrom(await drawMany(logits, params, workgroup, [first]), without(p, [first]));
+      expectDrawnFrom(await drawMany(logits, params, workgroup, [first, second]), without(p, [first, second]));
     },
   );
 
@@ -120,7 +127,7 @@ describe('GPU sampling', () => {
     const logits = new Rng(7).floats(40, -3, 3);
     const params = { temperature: 1, topK: 1, topP: 1 };
     const only = argmax(logits);
-    const counts = await drawMany(logits, params, 256, only);
+    const counts = await drawMany(logits, params, 256, [only]);
     expect(counts[only]).toBe(64 * 20);
   });
 });

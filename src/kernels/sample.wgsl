@@ -3,23 +3,32 @@
 // the row's kept distribution p (distribution.wgsl, appended), then u ~ U[0, mass kept) from
 // (seed, position), and the first token, in index order, whose running kept mass exceeds u.
 //
-// WITHOUT_CHOSEN: a second draw from the same row without the token ids[n] holds on entry (the
-// first draw), which it then replaces: p with that token removed and renormalised, a tree's
-// second candidate (src/speculative/tree.ts). If no other token is kept, the first one stays.
+// RANK r > 0: a further draw from the same row without the tokens of ranks 0 .. r - 1
+// (ids[j * tokens + n], j < r) that earlier draws wrote, written as rank r (ids[r * tokens + n]):
+// p with those tokens removed and renormalised, a token tree's further candidates
+// (src/speculative/tree.ts). If no other token is kept, rank r - 1's token is drawn again.
 
 override V: u32;
 override WG: u32 = 256u;
-override WITHOUT_CHOSEN: bool = false;
+override RANK: u32 = 0u;
 
 struct Step { tokens: u32, start: u32, chain: u32, depths: u32 }
 
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<uniform> params: Sampling;
 @group(0) @binding(2) var<storage, read> logits: array<f32>;     // (tokens, V)
-@group(0) @binding(3) var<storage, read_write> ids: array<u32>;  // (tokens)
+@group(0) @binding(3) var<storage, read_write> ids: array<u32>;  // (RANK + 1, tokens)
 
 var<workgroup> found: u32;
 var<workgroup> kept_total: f32;
+
+// Whether token i of row n was drawn as one of the ranks before this one.
+fn chosen(n: u32, i: u32) -> bool {
+  for (var j = 0u; j < RANK; j++) {
+    if (ids[j * step.tokens + n] == i) { return true; }
+  }
+  return false;
+}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
@@ -31,7 +40,6 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
   let m = stats.m;
   let inv_total = stats.inv_total;
   let tau = stats.tau;
-  let skip = select(0xffffffffu, ids[n], WITHOUT_CHOSEN);
 
   // Kept mass per contiguous chunk of the vocabulary, then the chunk and token where u falls.
   let chunk = (V + WG - 1u) / WG;
@@ -40,7 +48,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
   var kept = 0.0;
   for (var i = begin; i < end; i++) {
     let p = exp((logits[row + i] - m) * inv_t) * inv_total;
-    if (p >= tau && i != skip) { kept += p; }
+    if (p >= tau && !chosen(n, i)) { kept += p; }
   }
   sums[t] = kept;
   if (t == 0u) { found = 0xffffffffu; }
@@ -57,7 +65,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
   if (u >= running && u < running + kept) {
     for (var i = begin; i < end; i++) {
       let p = exp((logits[row + i] - m) * inv_t) * inv_total;
-      if (p >= tau && i != skip) {
+      if (p >= tau && !chosen(n, i)) {
         running += p;
         if (u < running) {
           found = i;
@@ -73,10 +81,10 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
       // u fell past the last kept token by rounding: take the last kept token.
       for (var i = V; i > 0u; i--) {
         let p = exp((logits[row + i - 1u] - m) * inv_t) * inv_total;
-        if (p >= tau && i - 1u != skip) { choice = i - 1u; break; }
+        if (p >= tau && !chosen(n, i - 1u)) { choice = i - 1u; break; }
       }
     }
-    if (choice == 0xffffffffu) { choice = skip; }  // nothing else kept: the first draw stays
-    ids[n] = choice;
+    if (choice == 0xffffffffu && RANK > 0u) { choice = ids[(RANK - 1u) * step.tokens + n]; }  // nothing else kept
+    ids[RANK * step.tokens + n] = choice;
   }
 }

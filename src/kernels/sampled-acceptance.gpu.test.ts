@@ -37,8 +37,9 @@ interface Case {
   /** An EAGLE-like head's map of its ids to the target's. */
   d2t?: Uint32Array;
   k: number;
-  /** A tree's leaves: a second draw beside each of the first drafts. */
+  /** A tree's depths with leaves: further draws beside each of the first drafts, `ranks` of them (1 unless told). */
   leaves?: number;
+  ranks?: number;
   sampling: SamplingParams;
   /** How far the draft's logits stray from the target's: lower accepts more. */
   noise: number;
@@ -55,12 +56,14 @@ function randomMap(width: number, vocab: number, rng: Rng): Uint32Array {
 }
 
 /**
- * Rows for one step: the target's (k + 1 + leaves, vocab), the draft's near them (k, width),
- * drafts drawn from the draft's, and a leaf drawn beside each of the first, without it.
+ * Rows for one step: the target's (k + 1 + ranks * leaves, vocab), the draft's near them (k,
+ * width), drafts drawn from the draft's, and leaves drawn beside each of the first, each without
+ * the ones before.
  */
 function stepRows(c: Case, rng: Rng) {
   const leaves = c.leaves ?? 0;
-  const target = rng.floats((c.k + 1 + leaves) * c.vocab, -4, 4);
+  const ranks = leaves > 0 ? (c.ranks ?? 1) : 0;
+  const target = rng.floats((c.k + 1 + ranks * leaves) * c.vocab, -4, 4);
   if (c.d2t) {
     // A head's vocabulary holds the frequent tokens: the target's mass lies mostly on them.
     const mapped = new Set(c.d2t);
@@ -68,7 +71,7 @@ function stepRows(c: Case, rng: Rng) {
   }
   const draft = new Float32Array(c.k * c.width);
   const chain: number[] = [];
-  const leafIds: number[] = [];
+  const leafIds: number[][] = Array.from({ length: ranks }, () => []);
   for (let i = 0; i < c.k; i++) {
     for (let j = 0; j < c.width; j++) {
       const x = c.d2t ? c.d2t[j] : j;
@@ -79,20 +82,26 @@ function stepRows(c: Case, rng: Rng) {
     const q = distribution(draft.subarray(i * c.width, (i + 1) * c.width), c.sampling);
     const j = sample(q, rng);
     chain.push(asTarget(j));
-    // The leaf: a second draw without the first, or the first again if nothing else has mass.
-    const rest = without(q, [j]);
-    if (i < leaves) leafIds.push(asTarget(rest.some((x) => x > 0) ? sample(rest, rng) : j));
+    // The leaves: draws without the ones before, or the last one again if nothing else has mass.
+    const drawn = [j];
+    for (let r = 0; r < ranks && i < leaves; r++) {
+      const rest = without(q, drawn);
+      drawn.push(rest.some((x) => x > 0) ? sample(rest, rng) : (drawn.at(-1) as number));
+      leafIds[r].push(asTarget(drawn[r + 1]));
+    }
   }
-  return { target, draft, tree: { chain, leaves: leafIds.length > 0 ? [leafIds] : [] } };
+  return { target, draft, tree: { chain, leaves: leafIds } };
 }
 
 /** Runs the two kernels on one step's rows and reads back (accepted, token, leaf). */
 async function acceptOnGpu(c: Case, rows: ReturnType<typeof stepRows>, seed: number, workgroup: number) {
   const { device } = gpu;
   const leaves = c.leaves ?? 0;
+  const ranks = rows.tree.leaves.length;
   const params = createUniform(device, ACCEPT_PARAMS_BYTES, 'accept params');
-  writeAcceptParams(device, params, c.sampling, seed, { k: c.k, leaves }, new ArrayBuffer(ACCEPT_PARAMS_BYTES));
-  const stats = createStorage(device, (2 * c.k + 1 + leaves) * 16, 'stats');
+  const tree = { k: c.k, leaves, ranks };
+  writeAcceptParams(device, params, c.sampling, seed, tree, new ArrayBuffer(ACCEPT_PARAMS_BYTES));
+  const stats = createStorage(device, (2 * c.k + 1 + ranks * leaves) * 16, 'stats');
   const draftLogits = uploadBuffer(device, rows.draft, STORAGE, 'draft rows');
   const logits = uploadBuffer(device, rows.target, STORAGE, 'target rows');
   const result = createStorage(device, 12, 'result');
@@ -114,7 +123,7 @@ async function acceptOnGpu(c: Case, rows: ReturnType<typeof stepRows>, seed: num
   };
   await runPass(device, (pass) => {
     draftStats.encode(pass, binds.draft, c.k);
-    targetStats.encode(pass, binds.target, c.k + 1 + leaves);
+    targetStats.encode(pass, binds.target, c.k + 1 + ranks * leaves);
     accept.encode(pass, binds.accept);
   });
   const [accepted, next, leaf] = new Uint32Array(await readBuffer(device, result, 12));
@@ -145,6 +154,22 @@ const CASES: [string, Case][] = [
     'a tree of 3 leaves, a head over 96 of 300 ids (d2t), T = 0.7 and top-p 0.9',
     { vocab: 300, width: 96, k: 3, leaves: 3, sampling: { temperature: 0.7, topK: 0, topP: 0.9 }, noise: 1.5 },
   ],
+  [
+    'a tree of 3 ranks at 2 depths, a draft of the same vocabulary, T = 1',
+    { vocab: 300, width: 300, k: 4, leaves: 2, ranks: 3, sampling: T1, noise: 1 },
+  ],
+  [
+    'a tree of 2 ranks at 3 depths, a head over 96 of 300 ids (d2t), T = 0.7 and top-p 0.9',
+    {
+      vocab: 300,
+      width: 96,
+      k: 3,
+      leaves: 3,
+      ranks: 2,
+      sampling: { temperature: 0.7, topK: 0, topP: 0.9 },
+      noise: 1.5,
+    },
+  ],
 ];
 
 describe('sampled acceptance on the GPU', () => {
@@ -153,6 +178,7 @@ describe('sampled acceptance on the GPU', () => {
     const c = { ...base, d2t: base.width < base.vocab ? randomMap(base.width, base.vocab, rng) : undefined };
     const seen = new Set<number>();
     let leavesTaken = 0;
+    let laterRanks = 0;
     // A tree's leaf takes its turn only after a rejection: more steps, so that many turns are compared.
     const steps = c.leaves ? 120 : 24;
     for (let s = 0; s < steps; s++) {
@@ -167,11 +193,13 @@ describe('sampled acceptance on the GPU', () => {
       });
       seen.add(want.accepted.length);
       if (want.leaf !== undefined) leavesTaken++;
+      if (want.leaf !== undefined && want.leaf >= (c.leaves ?? 0)) laterRanks++;
     }
     // Rejections at several depths and whole acceptances both occurred: each path was compared.
     expect(seen.size).toBeGreaterThanOrEqual(3);
     // A tree's leaves were taken, and passed over: both turns of the rule were compared.
     if (c.leaves) expect(leavesTaken).toBeGreaterThan(0);
+    if ((c.ranks ?? 1) > 1) expect(laterRanks).toBeGreaterThan(0); // and the turns of the ranks after the first
   });
 
   it('gives no token when the target row is not numbers (NaN), so the step fails clearly', async () => {

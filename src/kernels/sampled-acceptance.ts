@@ -12,7 +12,7 @@ import statsCode from './distribution_stats.wgsl?raw';
 import { ComputeKernel } from './kernel';
 import { setSamplingParams } from './ops';
 
-/** Bytes of the rule's uniform: struct Accept { sampling: Sampling, k: u32, leaves: u32, ... }. */
+/** Bytes of the rule's uniform: struct Accept { sampling: Sampling, k: u32, leaves: u32, ranks: u32, _pad }. */
 export const ACCEPT_PARAMS_BYTES = 32;
 
 /** stats[offset + n] = (max, 1 / total, threshold, kept mass) of row n's kept distribution (distribution_stats.wgsl). */
@@ -69,20 +69,21 @@ export class AcceptSampledKernel extends ComputeKernel {
 
 /**
  * Writes the rule's uniform: the sampling parameters, the seed of its random numbers, the
- * chain's k and a tree's leaves (through `scratch`, made at load).
+ * chain's k, and a tree's depths with leaves and its ranks of them (through `scratch`, made at load).
  */
 export function writeAcceptParams(
   device: GPUDevice,
   buffer: GPUBuffer,
   params: { temperature: number; topP: number; topK: number },
   seed: number,
-  tree: { k: number; leaves: number },
+  tree: { k: number; leaves: number; ranks?: number },
   scratch: ArrayBuffer,
 ): void {
   const view = new DataView(scratch);
   setSamplingParams(view, params, seed);
   view.setUint32(16, tree.k, true);
   view.setUint32(20, tree.leaves, true);
+  view.setUint32(24, tree.leaves > 0 ? (tree.ranks ?? 1) : 0, true);
   device.queue.writeBuffer(buffer, 0, scratch, 0, ACCEPT_PARAMS_BYTES);
 }
 

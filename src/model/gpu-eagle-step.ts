@@ -6,24 +6,27 @@
  * list the target's verify pass reads; the acceptance kernels decide (greedy or sampled), and
  * the CPU waits once. The passes and the rules are the CPU path's.
  *
- * A step may draft a tree (speculative/tree.ts): at each of its first depths a second candidate
- * from the row the draft was chosen from (greedy, the head's runner-up: argmax.wgsl's RUNNER_UP;
- * sampling, a second draw without the first: sample.wgsl's WITHOUT_CHOSEN, on a random stream of
- * its own) is mapped into the list after the chain as a leaf; the target verifies the tree in
- * one pass, the acceptance kernel walks it (or, as the profile says, the CPU over the rows read
- * back), and an accepted leaf's keys and values move to its position.
+ * A step may draft a tree (speculative/tree.ts): at each of its first depths further candidates
+ * from the row the draft was chosen from, rank by rank (greedy, the head's runners-up:
+ * argmax.wgsl with RANK r; sampling, further draws without the ones before: sample.wgsl with
+ * RANK r, each on a random stream of its own) are mapped into the list after the chain as
+ * leaves; the target verifies the tree in one pass, the acceptance kernel walks it (or, as the
+ * profile says, the CPU over the rows read back), and an accepted leaf's keys and values move
+ * to its position.
  */
 
 import { createUniform, STORAGE, uploadBuffer } from '../gpu/buffers';
 import mapCode from '../kernels/draft_to_target.wgsl?raw';
 import { ComputeKernel } from '../kernels/kernel';
 import { ArgmaxKernel, SampleKernel } from '../kernels/ops';
+import { MAX_TREE_WIDTH } from '../speculative/tree';
 import type { EagleSequence, EagleTarget } from './eagle';
 import { GpuModel, type GpuSequence } from './gpu-model';
 import {
   type DeviceStep,
   keepDraftRow,
   MAX_DEVICE_DRAFTS,
+  MAX_DEVICE_LIST,
   prepareDeviceSteps,
   type SampledDeviceStep,
   type SampledStepOptions,
@@ -45,26 +48,31 @@ class DraftMapKernel extends ComputeKernel {
 
 /**
  * What a head's device steps reuse, made at load: its d2t table and the kernel that reads it
- * (into the chain's slot `params` names, or the leaf's `leafParams` names), and the kernels that
- * choose a leaf over the head's one row: the runner-up (greedy), a second draw (sampling).
+ * (the chain's draft into the slot `params` names), and for each rank of leaves the kernels that
+ * choose it over the head's one row (the next runner-up when greedy, a further draw when
+ * sampling: written to ids[rank]) and map it into the slot its `params` name.
  */
 interface HeadBuffers {
   params: GPUBuffer;
-  leafParams: GPUBuffer;
   kernel: DraftMapKernel;
   bind: GPUBindGroup;
-  leafBind: GPUBindGroup;
-  oneRow: GPUBuffer; // a step uniform of one token: the runner-up's
-  runnerUp: ArgmaxKernel;
-  runnerUpBind: GPUBindGroup[];
-  leafDrawStep: GPUBuffer; // a step uniform of one token whose start names the leaf draw's stream
-  leafDraw: SampleKernel;
-  leafDrawBind: GPUBindGroup;
+  ranks: LeafRank[];
+}
+
+interface LeafRank {
+  params: GPUBuffer; // the map's: the leaf's slot in the list, and ids[rank] to read
+  bind: GPUBindGroup;
+  best: ArgmaxKernel;
+  bestBind: GPUBindGroup[];
+  drawStep: GPUBuffer; // a step uniform of one token whose start names the draw's random stream
+  draw: SampleKernel;
+  drawBind: GPUBindGroup;
 }
 
 /**
- * The random stream of the leaf drawn at depth i: sample.wgsl draws a pass's token at stream
- * (its position), which stays far below this, so a leaf's draw is independent of every chain draw.
+ * The random stream of rank r's leaf drawn at depth i: LEAF_STREAM + r * MAX_DEVICE_DRAFTS + i.
+ * sample.wgsl draws a pass's token at stream (its position), which stays far below this, so a
+ * leaf's draw is independent of every chain draw and of every other leaf's.
  */
 const LEAF_STREAM = 0x80000000;
 
@@ -81,6 +89,7 @@ function eagleStepParts<S extends Sequence, H extends Sequence>(
   context: readonly number[],
   k: number,
   leaves = 0,
+  ranks = 1,
 ) {
   const [t, h] = [model.target, model.head];
   if (!(t instanceof GpuModel) || !(h instanceof GpuModel) || t.gpu.device !== h.gpu.device) return undefined;
@@ -96,35 +105,41 @@ function eagleStepParts<S extends Sequence, H extends Sequence>(
     k <= MAX_DEVICE_DRAFTS &&
     leaves >= 0 &&
     leaves <= k &&
-    k + 1 + leaves <= t.maxBatch &&
+    ranks >= 1 &&
+    ranks <= MAX_TREE_WIDTH &&
+    k + leaves * ranks <= MAX_DEVICE_LIST &&
+    k + 1 + leaves * ranks <= t.maxBatch &&
     pending.length >= 1 &&
     pending.length <= h.maxBatch &&
     from + pending.length + k - 1 <= hs.capacity &&
-    computed + k + 1 + leaves <= ts.capacity &&
+    computed + k + 1 + leaves * ranks <= ts.capacity &&
     computed === context.length - 1;
   if (!fits) return undefined;
   const buffers = stepBuffers(t, h);
   const map = headBuffers(h, model.draftToTarget, buffers.drafts);
+  if (leaves > 0 && ranks > map.ranks.length) return undefined;
   const { queue } = t.gpu.device;
   /**
    * Appends to draft pass i the mapping of its id to the target's, into the list of drafts; at
-   * a tree's depth (i < leaves), the leaf's too (the runner-up, or a second draw when
-   * `sampled`), after the k drafts of the chain.
+   * a tree's depth (i < leaves), its leaves' too, rank by rank (the runners-up, or further draws
+   * when `sampled`), after the k drafts of the chain: rank r's at k + r * leaves + i.
    */
   const mapTo = (i: number, sampled = false) => {
+    const tree = i < leaves ? map.ranks.slice(0, ranks) : [];
     // Before the pass's submit, after the last's.
     queue.writeBuffer(map.params, 0, Uint32Array.of(i, 0, 0, 0));
-    if (i < leaves) {
-      queue.writeBuffer(map.leafParams, 0, Uint32Array.of(k + i, 0, 0, 0));
-      if (sampled) queue.writeBuffer(map.leafDrawStep, 0, Uint32Array.of(1, LEAF_STREAM + i, 0, 0));
+    for (const [r, rank] of tree.entries()) {
+      queue.writeBuffer(rank.params, 0, Uint32Array.of(k + r * leaves + i, r + 1, 0, 0));
+      if (sampled)
+        queue.writeBuffer(rank.drawStep, 0, Uint32Array.of(1, LEAF_STREAM + r * MAX_DEVICE_DRAFTS + i, 0, 0));
     }
     return (encoder: GPUCommandEncoder) => {
       const pass = encoder.beginComputePass();
       map.kernel.encode(pass, map.bind);
-      if (i < leaves) {
-        if (sampled) map.leafDraw.encode(pass, map.leafDrawBind, 1);
-        else map.runnerUp.encode(pass, map.runnerUpBind, 1);
-        map.kernel.encode(pass, map.leafBind);
+      for (const rank of tree) {
+        if (sampled) rank.draw.encode(pass, rank.drawBind, 1);
+        else rank.best.encode(pass, rank.bestBind, 1);
+        map.kernel.encode(pass, rank.bind);
       }
       pass.end();
     };
@@ -133,7 +148,7 @@ function eagleStepParts<S extends Sequence, H extends Sequence>(
   /** Grows both caches for the step before it is recorded (GpuModel.makeRoom): an out-of-memory leaves them as they were. */
   const makeRoom = async () => {
     await h.makeRoom(hs, from + pending.length + k - 1);
-    await t.makeRoom(ts, computed + k + 1 + leaves);
+    await t.makeRoom(ts, computed + k + 1 + leaves * ranks);
   };
   const recordDrafts = (want: 'ids' | 'sample', after: (i: number) => (encoder: GPUCommandEncoder) => void) => {
     // The features' buffer as it is now: `makeRoom` may have grown the target's sequence.
@@ -150,8 +165,8 @@ function eagleStepParts<S extends Sequence, H extends Sequence>(
 
 /**
  * A greedy step of k drafts by `model`'s head on the GPU, where it fits (eagleStepParts), with
- * a leaf beside each of the first `leaves` (a tree); otherwise undefined. Leaves the target's
- * sequence past the accepted tokens, as the usual step does before its rollback.
+ * `ranks` leaves beside each of the first `leaves` (a tree); otherwise undefined. Leaves the
+ * target's sequence past the accepted tokens, as the usual step does before its rollback.
  */
 export async function eagleStepOnDevice<S extends Sequence, H extends Sequence>(
   model: EagleTarget<S, H>,
@@ -159,8 +174,9 @@ export async function eagleStepOnDevice<S extends Sequence, H extends Sequence>(
   context: readonly number[],
   k: number,
   leaves = 0,
+  ranks = 1,
 ): Promise<DeviceStep | undefined> {
-  const parts = eagleStepParts(model, sequence, context, k, leaves);
+  const parts = eagleStepParts(model, sequence, context, k, leaves, ranks);
   if (!parts) return undefined;
   const { t, h, ts, buffers, mapTo, makeRoom, recordDrafts } = parts;
   const base = ts.length;
@@ -168,9 +184,10 @@ export async function eagleStepOnDevice<S extends Sequence, H extends Sequence>(
     h.exclusive(async () => {
       await makeRoom();
       recordDrafts('ids', mapTo);
-      const { accepted, next, leaf } = await verifyOnDevice(t, ts, buffers, context[context.length - 1], k, leaves);
+      const last = context[context.length - 1];
+      const { accepted, next, leaf } = await verifyOnDevice(t, ts, buffers, last, k, leaves, ranks);
       // An accepted leaf's keys and values, in its slot after the chain's, move to its position.
-      if (leaf !== undefined) model.moveSlot(sequence, base + 1 + k + leaf, base + 1 + leaf);
+      if (leaf !== undefined) model.moveSlot(sequence, base + 1 + k + leaf, base + 1 + (leaf % leaves));
       ts.tokens.set(accepted, context.length); // the CPU's record: the drafts were copied on the GPU
       return { accepted, next, drafted: k };
     }),
@@ -179,7 +196,7 @@ export async function eagleStepOnDevice<S extends Sequence, H extends Sequence>(
 
 /**
  * A sampled step of k drafts by `model`'s head with one readback, where it fits: the head draws
- * each token on the GPU (seeded from `options.rng`), and a second one beside each of the first
+ * each token on the GPU (seeded from `options.rng`), and `ranks` more beside each of the first
  * `leaves` (a tree), d2t maps them into the list the next draft step and the verify pass read,
  * and the acceptance rule runs over the head's rows (its own vocabulary, read through d2t) and
  * the target's, on the device or, as the profile says, on the CPU (gpu-speculation.ts has the
@@ -193,8 +210,9 @@ export async function eagleSampledStepOnDevice<S extends Sequence, H extends Seq
   k: number,
   options: SampledStepOptions,
   leaves = 0,
+  ranks = 1,
 ): Promise<SampledDeviceStep | undefined> {
-  const parts = eagleStepParts(model, sequence, context, k, leaves);
+  const parts = eagleStepParts(model, sequence, context, k, leaves, ranks);
   if (!parts) return undefined;
   const { t, h, ts, buffers, mapTo, makeRoom, recordDrafts } = parts;
   const seed = options.rng.nextUint32();
@@ -210,7 +228,8 @@ export async function eagleSampledStepOnDevice<S extends Sequence, H extends Seq
           keepDraftRow(h, rows, i)(encoder);
         };
       });
-      return verifySampledOnDevice(t, ts, buffers.drafts, rows, h.config.vocabSize, context, k, options, leaves);
+      const width = h.config.vocabSize;
+      return verifySampledOnDevice(t, ts, buffers.drafts, rows, width, context, k, options, leaves, ranks);
     }),
   );
 }
@@ -229,33 +248,30 @@ function headBuffers(head: GpuModel, draftToTarget: Uint32Array, drafts: GPUBuff
   if (!buffers) {
     const { device } = head.gpu;
     const params = createUniform(device, 16, 'draft map params');
-    const leafParams = createUniform(device, 16, 'leaf map params');
     const map = uploadBuffer(device, draftToTarget, STORAGE, 'd2t');
     const kernel = new DraftMapKernel(device);
-    const oneRow = createUniform(device, 16, 'runner-up step');
+    const oneRow = createUniform(device, 16, 'leaf rank step');
     device.queue.writeBuffer(oneRow, 0, Uint32Array.of(1, 0, 0, 0)); // kernels/step.ts: one token
     const { vocabSize } = head.config;
-    const runnerUp = new ArgmaxKernel(device, vocabSize, 1, head.profile.rowWorkgroup, true);
-    const leafDrawStep = createUniform(device, 16, 'leaf draw step');
-    const leafDraw = new SampleKernel(device, vocabSize, head.profile.rowWorkgroup, true);
-    buffers = {
-      params,
-      leafParams,
-      kernel,
-      bind: kernel.bindAll([params, head.idsBuffer, map, drafts]),
-      leafBind: kernel.bindAll([leafParams, head.idsBuffer, map, drafts]),
-      oneRow,
-      runnerUp,
-      runnerUpBind: runnerUp.bind({ step: oneRow, logits: head.logitsBuffer, ids: head.idsBuffer }),
-      leafDrawStep,
-      leafDraw,
-      leafDrawBind: leafDraw.bind({
-        step: leafDrawStep,
-        params: head.samplingBuffer,
-        logits: head.logitsBuffer,
-        ids: head.idsBuffer,
-      }),
-    };
+    const workgroup = head.profile.rowWorkgroup;
+    const ids = head.idsBuffer;
+    // A leaf of rank r is chosen into ids[r]: as many ranks as the head's batch has room for.
+    const ranks = Array.from({ length: Math.min(MAX_TREE_WIDTH, head.maxBatch - 1) }, (_, r): LeafRank => {
+      const rankParams = createUniform(device, 16, `leaf rank ${r + 1} map params`);
+      const best = new ArgmaxKernel(device, vocabSize, 1, workgroup, r + 1);
+      const drawStep = createUniform(device, 16, `leaf rank ${r + 1} draw step`);
+      const draw = new SampleKernel(device, vocabSize, workgroup, r + 1);
+      return {
+        params: rankParams,
+        bind: kernel.bindAll([rankParams, ids, map, drafts]),
+        best,
+        bestBind: best.bind({ step: oneRow, logits: head.logitsBuffer, ids }),
+        drawStep,
+        draw,
+        drawBind: draw.bind({ step: drawStep, params: head.samplingBuffer, logits: head.logitsBuffer, ids }),
+      };
+    });
+    buffers = { params, kernel, bind: kernel.bindAll([params, ids, map, drafts]), ranks };
     heads.set(head, buffers);
   }
   return buffers;

@@ -43,12 +43,14 @@ import type { Sequence } from './types';
 
 /** The most drafts one device step takes. */
 export const MAX_DEVICE_DRAFTS = 16;
+/** The most tokens its list holds: the chain, then a tree's leaves. */
+export const MAX_DEVICE_LIST = 2 * MAX_DEVICE_DRAFTS;
 /** What the acceptance kernels write before the drafts: accepted, next, the accepted leaf (u32 each). */
 const VERDICT_WORDS = 3;
 /** The acceptance kernels' mark of a step that took no leaf. */
 const NO_LEAF = 0xffffffff;
 /** A sampled step's readback starts with the verdict (accepted, next, leaf) and the drafts (a tree's leaves after the chain), u32 each. */
-const RESULT_BYTES = (VERDICT_WORDS + 2 * MAX_DEVICE_DRAFTS) * 4;
+const RESULT_BYTES = (VERDICT_WORDS + MAX_DEVICE_LIST) * 4;
 /** Where the target's rows' statistics start in a sampled step's list, after the draft's. */
 const TARGET_STATS_AT = MAX_DEVICE_DRAFTS;
 
@@ -72,7 +74,7 @@ class AcceptKernel extends ComputeKernel {
 
 /** What a (target, draft) pair's device steps reuse: made on the first step. */
 export interface StepBuffers {
-  drafts: GPUBuffer; // (2 MAX_DEVICE_DRAFTS) u32: the chain, then a tree's leaves
+  drafts: GPUBuffer; // (MAX_DEVICE_LIST) u32: the chain, then a tree's leaves, rank by rank
   result: GPUBuffer; // the verdict (VERDICT_WORDS), then the drafts: u32
   readback: GPUBuffer;
   params: GPUBuffer;
@@ -102,8 +104,8 @@ function perPair<T, A extends unknown[]>(
 
 export const stepBuffers = perPair((target): StepBuffers => {
   const { device } = target.gpu;
-  const drafts = createStorage(device, 2 * MAX_DEVICE_DRAFTS * 4, 'device step drafts');
-  const resultBytes = (VERDICT_WORDS + 2 * MAX_DEVICE_DRAFTS) * 4;
+  const drafts = createStorage(device, MAX_DEVICE_LIST * 4, 'device step drafts');
+  const resultBytes = (VERDICT_WORDS + MAX_DEVICE_LIST) * 4;
   const result = createStorage(device, resultBytes, 'device step result');
   const readback = device.createBuffer({
     label: 'device step readback',
@@ -198,9 +200,10 @@ export async function greedyStepOnDevice<S extends Sequence, D extends Sequence>
 
 /**
  * Records the target's verify pass over the newest token and the k drafts in `buffers.drafts`
- * (a tree pass when `leaves` follow them there), and the acceptance kernel after it, then waits
- * once for the result (call inside the models' `exclusive`). An accepted leaf's depth index
- * comes back as `leaf`: its keys and values are still in its slot, after the chain's.
+ * (a tree pass when leaves follow them there: `ranks` of them beside each of the first `leaves`
+ * drafts), and the acceptance kernel after it, then waits once for the result (call inside the
+ * models' `exclusive`). An accepted leaf's slot among the leaves comes back as `leaf`: its keys
+ * and values are still there, after the chain's.
  */
 export async function verifyOnDevice(
   t: GpuModel,
@@ -209,9 +212,10 @@ export async function verifyOnDevice(
   last: number,
   k: number,
   leaves = 0,
+  ranks = 1,
 ): Promise<{ accepted: number[]; next: number; leaf?: number }> {
-  const drafts = k + leaves;
-  t.gpu.device.queue.writeBuffer(buffers.params, 0, Uint32Array.of(k, leaves, 0, 0));
+  const drafts = k + leaves * ranks;
+  t.gpu.device.queue.writeBuffer(buffers.params, 0, Uint32Array.of(k, leaves, ranks, 0));
   const input = {
     tokens: [last],
     fromGpu: { buffer: buffers.drafts, offset: 0, count: drafts },
@@ -230,7 +234,7 @@ export async function verifyOnDevice(
   const tookLeaf = leaf !== NO_LEAF;
   if (
     count > k ||
-    (tookLeaf && (leaf >= leaves || count !== leaf + 1)) ||
+    (tookLeaf && (leaf >= leaves * ranks || count !== (leaf % leaves) + 1)) ||
     next >= t.config.vocabSize ||
     list.some((id) => id >= t.config.vocabSize)
   ) {
@@ -240,7 +244,7 @@ export async function verifyOnDevice(
     );
   }
   if (!tookLeaf) return { accepted: Array.from(list.subarray(0, count)), next };
-  return { accepted: [...list.subarray(0, leaf), list[k + leaf]], next, leaf };
+  return { accepted: [...list.subarray(0, count - 1), list[k + leaf]], next, leaf };
 }
 
 /**
@@ -250,8 +254,8 @@ export async function verifyOnDevice(
 export interface SampledDeviceStep {
   /** The k tokens the draft drew, in order (target ids): the chain. */
   drafts: number[];
-  /** A tree's leaves (target ids), leaves[i] drawn beside drafts[i] from the same row (speculative/tree.ts). */
-  leaves?: number[];
+  /** A tree's leaves (target ids), rank by rank: leaves[r][i] drawn beside drafts[i] from the same row (speculative/tree.ts). */
+  leaves?: number[][];
   /**
    * The rule's verdict, taken on the device: tokens accepted (a tree's: a prefix of the chain,
    * or one ending with the leaf at depth `leaf`, whose keys and values are still in its slot),
@@ -294,7 +298,7 @@ export const sampledBuffers = perPair((target, draft, draftToTarget?: Uint32Arra
   const onDevice = target.profile.deviceAcceptance;
   const draftRows = createStorage(device, MAX_DEVICE_DRAFTS * width * 4, 'sampled step draft rows');
   // The target's rows of a pass: the newest token, the drafts and a tree's leaves, at most a batch.
-  const targetRows = Math.min(2 * MAX_DEVICE_DRAFTS + 1, target.maxBatch);
+  const targetRows = Math.min(MAX_DEVICE_LIST + 1, target.maxBatch);
   const readback = device.createBuffer({
     label: 'sampled step readback',
     // The draft's rows come back only for the rule on the CPU.
@@ -415,20 +419,22 @@ export async function verifySampledOnDevice(
   k: number,
   options: SampledStepOptions,
   leaves = 0,
+  ranks = 1,
 ): Promise<SampledDeviceStep> {
   const vocab = t.config.vocabSize;
   const { rule } = rows;
-  const passRows = k + 1 + leaves;
+  const listed = k + leaves * ranks;
+  const passRows = listed + 1;
   if (rule) {
     const seed = options.rng.nextUint32();
-    writeAcceptParams(t.gpu.device, rule.params, options.sampling, seed, { k, leaves }, rule.paramsScratch);
+    writeAcceptParams(t.gpu.device, rule.params, options.sampling, seed, { k, leaves, ranks }, rule.paramsScratch);
   }
   const draftBytes = rule ? 0 : k * draftWidth * 4;
   const targetBytes = !rule || options.rows ? passRows * vocab * 4 : 0;
   const targetAt = RESULT_BYTES + draftBytes;
   const input = {
     tokens: [context[context.length - 1]],
-    fromGpu: { buffer: drafts, offset: 0, count: k + leaves },
+    fromGpu: { buffer: drafts, offset: 0, count: listed },
     ...(leaves > 0 ? { tree: { chain: k + 1, depths: leaves } } : {}),
   };
   t.recordPass(ts, input, passRows, 'logits', (encoder) => {
@@ -440,22 +446,22 @@ export async function verifySampledOnDevice(
       pass.end();
       encoder.copyBufferToBuffer(rule.result, 0, rows.readback, 0, VERDICT_WORDS * 4);
     }
-    encoder.copyBufferToBuffer(drafts, 0, rows.readback, VERDICT_WORDS * 4, (k + leaves) * 4);
+    encoder.copyBufferToBuffer(drafts, 0, rows.readback, VERDICT_WORDS * 4, listed * 4);
     if (draftBytes > 0) encoder.copyBufferToBuffer(rows.draftRows, 0, rows.readback, RESULT_BYTES, draftBytes);
     if (targetBytes > 0) encoder.copyBufferToBuffer(t.logitsBuffer, 0, rows.readback, targetAt, targetBytes);
   });
   // Rows follow the verdict and drafts' region; without them only the words written come back.
   const rowBytes = draftBytes + targetBytes;
-  const data = await t.readBack(
-    rows.readback,
-    rowBytes > 0 ? targetAt + targetBytes : (VERDICT_WORDS + k + leaves) * 4,
-  );
-  const words = new Uint32Array(data, 0, VERDICT_WORDS + k + leaves);
+  const data = await t.readBack(rows.readback, rowBytes > 0 ? targetAt + targetBytes : (VERDICT_WORDS + listed) * 4);
+  const words = new Uint32Array(data, 0, VERDICT_WORDS + listed);
   const list = Array.from(words.subarray(VERDICT_WORDS));
   const [accepted, next, leaf] = words;
   const step: SampledDeviceStep = {
     drafts: list.slice(0, k),
-    leaves: leaves > 0 ? list.slice(k) : undefined,
+    leaves:
+      leaves > 0
+        ? Array.from({ length: ranks }, (_, r) => list.slice(k + r * leaves, k + (r + 1) * leaves))
+        : undefined,
     verdict: rule ? { accepted, next, leaf: leaf === NO_LEAF ? undefined : leaf } : undefined,
     draftRows: draftBytes > 0 ? new Float32Array(data, RESULT_BYTES, k * draftWidth) : undefined,
     targetRows: targetBytes > 0 ? new Float32Array(data, targetAt, passRows * vocab) : undefined,
@@ -466,7 +472,7 @@ export async function verifySampledOnDevice(
     (verdict &&
       (verdict.accepted > k ||
         verdict.next >= vocab ||
-        (leaf !== NO_LEAF && (leaf >= leaves || accepted !== leaf + 1)))) ||
+        (leaf !== NO_LEAF && (leaf >= leaves * ranks || accepted !== (leaf % leaves) + 1)))) ||
     (!verdict && targetRows?.some(Number.isNaN))
   ) {
     throw new InvalidLogitsError(

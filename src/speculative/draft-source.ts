@@ -61,20 +61,21 @@ export interface DraftSource {
    * Drafts k tokens and has `target` verify them greedily on the device in one go, when this
    * source and the target can (a draft model on the target's GPU); else undefined, and the
    * step is taken the usual way. Leaves both caches as `propose` and a verify pass would.
-   * `leaves`: a tree, as `DraftRequest.leaves` asks (a source that drafts no trees ignores it).
+   * `leaves` and `width`: a tree, as `DraftRequest` asks (a source that drafts no trees ignores them).
    */
   greedyStepOnDevice?<S extends Sequence>(
     target: { model: CausalLM<S>; sequence: S },
     context: readonly number[],
     k: number,
     leaves?: number,
+    width?: number,
   ): Promise<DeviceStep | undefined>;
   /**
    * Draws k tokens on the device and has `target` run its verify pass and the acceptance rule
    * after them in the same go, when this source and the target can; the verdict and the drafts
    * come back (and the target's rows, if `options.rows`). The seeds come from `options.rng`,
-   * drawn only when the step is taken. Else undefined, as above. `leaves`: a tree, a second
-   * draw beside each of the first drafts (a source that drafts no trees ignores it).
+   * drawn only when the step is taken. Else undefined, as above. `leaves` and `width`: a tree,
+   * further draws beside each of the first drafts (a source that drafts no trees ignores them).
    */
   sampledStepOnDevice?<S extends Sequence>(
     target: { model: CausalLM<S>; sequence: S },
@@ -82,6 +83,7 @@ export interface DraftSource {
     k: number,
     options: SampledStepOptions,
     leaves?: number,
+    width?: number,
   ): Promise<SampledDeviceStep | undefined>;
 }
 

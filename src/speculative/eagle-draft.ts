@@ -75,16 +75,17 @@ export class EagleDraftSource<S extends Sequence, H extends Sequence> implements
 
   /**
    * A greedy step whole on the GPU, when target and head are GPU models (model/gpu-eagle-step.ts),
-   * with the head's runner-up as a leaf beside each of the first `leaves` drafts.
+   * with the head's `width` runners-up as leaves beside each of the first `leaves` drafts.
    */
   async greedyStepOnDevice(
     _target: unknown,
     context: readonly number[],
     k: number,
     leaves = 0,
+    width = 1,
   ): Promise<DeviceStep | undefined> {
     const computed = this.sequence.target.length;
-    const step = await eagleStepOnDevice(this.model, this.sequence, context, k, leaves);
+    const step = await eagleStepOnDevice(this.model, this.sequence, context, k, leaves, width);
     if (step) {
       this.forwards += k;
       this.realPairs = computed;
@@ -93,8 +94,8 @@ export class EagleDraftSource<S extends Sequence, H extends Sequence> implements
   }
 
   /**
-   * A sampled step on the GPU (model/gpu-eagle-step.ts), with a second draw beside each of the
-   * first `leaves` drafts (a tree): the rule reads the head's rows through
+   * A sampled step on the GPU (model/gpu-eagle-step.ts), with `width` further draws beside each
+   * of the first `leaves` drafts (a tree): the rule reads the head's rows through
    * d2t there, or here, where they come back over the target's vocabulary, -Infinity where no
    * draft id maps, so that their distribution is the one `propose` forms.
    */
@@ -104,9 +105,10 @@ export class EagleDraftSource<S extends Sequence, H extends Sequence> implements
     k: number,
     options: SampledStepOptions,
     leaves = 0,
+    width = 1,
   ): Promise<SampledDeviceStep | undefined> {
     const computed = this.sequence.target.length;
-    const step = await eagleSampledStepOnDevice(this.model, this.sequence, context, k, options, leaves);
+    const step = await eagleSampledStepOnDevice(this.model, this.sequence, context, k, options, leaves, width);
     if (!step) return undefined;
     this.forwards += k;
     this.realPairs = computed;

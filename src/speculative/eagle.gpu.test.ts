@@ -137,7 +137,7 @@ describe('an EAGLE head on the GPU', () => {
   it.each([
     [3, 2, 1],
     [5, 3, 1],
-    [5, 4, 3], // drafted and walked on the CPU around a tree pass on the GPU
+    [5, 4, 3], // three ranks of leaves: the head's top four at each of the first four depths
   ])(
     'greedy with the head and a tree, k = %i, leaves at %i depths, %i at each, equals plain greedy',
     async (k, tree, treeWidth) => {
@@ -245,11 +245,12 @@ describe('an EAGLE head on the GPU', () => {
   );
 
   it.each([
-    ['a chain', 0],
-    ['a tree of 3 leaves', 3],
+    ['a chain', 0, 1],
+    ['a tree of 3 leaves', 3, 1],
+    ['a tree of 2 ranks at 3 depths', 3, 2],
   ])(
     'a greedy step whole on the GPU reads back once, and gives what the step through the CPU gives: %s',
-    async (_, tree) => {
+    async (_, tree, treeWidth) => {
       const target = model.target as GpuModel;
       const head = model.head as GpuModel;
       const generateWith = async (onDevice: boolean) => {
@@ -264,6 +265,7 @@ describe('an EAGLE head on the GPU', () => {
           draftLength: 4,
           fallback: false,
           tree,
+          treeWidth,
         });
         sequence.release();
         return { tokens, counts, leaves: taken(), readbacks: target.readbacks + head.readbacks - before };
@@ -305,33 +307,37 @@ describe('an EAGLE head on the GPU', () => {
     expect((await run()).tokens).toEqual(first.tokens);
   });
 
-  it('sampling with a tree is reproducible for a seed, takes leaves, and reads back once a step', async () => {
-    const { model: counting, taken: leavesTaken } = countingLeaves(model);
-    const target = model.target as GpuModel;
-    const head = model.head as GpuModel;
-    const run = async () => {
-      const sequence = counting.createSequence(256);
-      const source = draftSource('eagle', undefined, { model: counting, sequence });
-      const before = target.readbacks + head.readbacks;
-      const { tokens, counts } = await speculativeGenerate(counting, sequence, source, loadEagleGolden().prompt, {
-        maxTokens: 96,
-        // Top-k keeps the head's alternatives plausible: with its long tail, a second draw
-        // without the first is seldom a token the target takes.
-        sampling: { temperature: 1.5, topK: 8, topP: 1 },
-        seed: 5,
-        draftLength: 4,
-        fallback: false,
-        tree: 3,
-      });
-      sequence.release();
-      return { tokens, readbacks: target.readbacks + head.readbacks - before, passes: counts.targetForwards };
-    };
-    const first = await run();
-    expect(first.tokens).toHaveLength(96);
-    expect(first.readbacks).toBe(first.passes); // one a target pass: the steps' drafts took none
-    expect((await run()).tokens).toEqual(first.tokens);
-    expect(leavesTaken()).toBeGreaterThan(0);
-  });
+  it.each([1, 2])(
+    'sampling with a tree (%i a depth) is reproducible for a seed, takes leaves, and reads back once a step',
+    async (treeWidth) => {
+      const { model: counting, taken: leavesTaken } = countingLeaves(model);
+      const target = model.target as GpuModel;
+      const head = model.head as GpuModel;
+      const run = async () => {
+        const sequence = counting.createSequence(256);
+        const source = draftSource('eagle', undefined, { model: counting, sequence });
+        const before = target.readbacks + head.readbacks;
+        const { tokens, counts } = await speculativeGenerate(counting, sequence, source, loadEagleGolden().prompt, {
+          maxTokens: 96,
+          // Top-k keeps the head's alternatives plausible: with its long tail, a second draw
+          // without the first is seldom a token the target takes.
+          sampling: { temperature: 1.5, topK: 8, topP: 1 },
+          seed: 5,
+          draftLength: 4,
+          fallback: false,
+          tree: 3,
+          treeWidth,
+        });
+        sequence.release();
+        return { tokens, readbacks: target.readbacks + head.readbacks - before, passes: counts.targetForwards };
+      };
+      const first = await run();
+      expect(first.tokens).toHaveLength(96);
+      expect(first.readbacks).toBe(first.passes); // one a target pass: the steps' drafts took none
+      expect((await run()).tokens).toEqual(first.tokens);
+      expect(leavesTaken()).toBeGreaterThan(0);
+    },
+  );
 
   it('the q4 target (an MLC folder) with its own head: greedy equals plain greedy, on the device step', async () => {
     const q4 = await loadPair(
@@ -381,9 +387,10 @@ describe('speculative sampling with a head on the GPU keeps the target distribut
     ['a chain', 'on the CPU', 0, false],
     ["a tree (SpecInfer's rule over a chain token and a leaf)", 'on the device', 2, true],
     ["a tree (SpecInfer's rule over a chain token and a leaf)", 'on the CPU', 2, false],
-  ] as const)(
+    ['a wider tree (a chain token and two leaves at each depth: every draft id)', 'on the device', 2, true, 2],
+  ] as [string, string, number, boolean, number?][])(
     '%s: tokens 3 and 4 (from a step on the device) match the exact marginals, drafts mapped through d2t, the rule %s',
-    async (_, __, tree, deviceAcceptance) => {
+    async (_, __, tree, deviceAcceptance, treeWidth = 1) => {
       // A tiny target whose distributions the reference enumerates, and a random head over every other id.
       const { config, weights } = randomModel(TINY_SHAPE, 1);
       const embedding = weights.get('model.embed_tokens.weight');
@@ -401,7 +408,11 @@ describe('speculative sampling with a head on the GPU keeps the target distribut
         ...options,
         sharedEmbed: target.weights.embed,
       });
-      const { model: pair, taken: leavesTaken } = countingLeaves(new EagleTarget(target, head, tiny.draftToTarget));
+      const {
+        model: pair,
+        taken: leavesTaken,
+        takenPast,
+      } = countingLeaves(new EagleTarget(target, head, tiny.draftToTarget));
       const readbacks = head.readbacks;
       const prompt = [0, 3];
       const sampling: SamplingParams = { temperature: 1, topK: 0, topP: 1 };
@@ -416,6 +427,7 @@ describe('speculative sampling with a head on the GPU keeps the target distribut
             draftLength: 3,
             fallback: false,
             tree,
+            treeWidth,
           });
         } finally {
           sequence.release();
@@ -429,6 +441,7 @@ describe('speculative sampling with a head on the GPU keeps the target distribut
       expect(chiSquare(counts[0], exactMarginal(reference, prompt, sampling, 2))).toBeLessThan(20.5);
       expect(chiSquare(counts[1], exactMarginal(reference, prompt, sampling, 3))).toBeLessThan(20.5);
       if (tree > 0) expect(leavesTaken()).toBeGreaterThan(100); // the leaves' turn of the rule was exercised
+      if (treeWidth > 1) expect(takenPast(3)).toBeGreaterThan(50); // and the second rank's
       head.destroy();
       target.destroy();
     },

@@ -181,11 +181,12 @@ export async function speculativeGenerate<S extends Sequence>(
    */
   const acceptOnDevice = (step: SampledDeviceStep): VerifiedStep => {
     const { drafts, verdict, draftRows, targetRows } = step;
-    const tree = { chain: drafts, leaves: step.leaves ? [step.leaves] : [] }; // a device step's tree has one rank
+    const tree = { chain: drafts, leaves: step.leaves ?? [] };
     if (verdict) {
       const { accepted, next, leaf } = verdict;
       if (leaf !== undefined) moveLeaf(tree, leaf);
-      const taken = leaf === undefined ? drafts.slice(0, accepted) : [...drafts.slice(0, leaf), tree.leaves[0][leaf]];
+      const taken =
+        leaf === undefined ? drafts.slice(0, accepted) : [...drafts.slice(0, accepted - 1), tree.leaves.flat()[leaf]];
       return { drafts: taken, drafted: drafts.length, accepted, next, logits: targetRows };
     }
     if (!draftRows || !targetRows) throw new Error('a sampled step without its verdict must bring its rows back');
@@ -242,12 +243,12 @@ export async function speculativeGenerate<S extends Sequence>(
     const leaves =
       logprobs === undefined && treePass ? Math.max(0, Math.min(options.tree ?? 0, k, Math.floor(room / width))) : 0;
     // A step on the device when the source can take one (drafts, verify and, as the profile
-    // says, the acceptance rule, of a tree of one rank as well, with one readback); else the
-    // draft comes back to the CPU and is verified here.
-    const deviceStep = speculating && k >= 1 && (leaves === 0 || width === 1);
+    // says, the acceptance rule, of a tree as well, with one readback); else the draft comes back
+    // to the CPU and is verified here.
+    const deviceStep = speculating && k >= 1;
     const onDevice =
       deviceStep && greedy && logprobs === undefined
-        ? await source.greedyStepOnDevice?.({ model: target, sequence }, context, k, leaves)
+        ? await source.greedyStepOnDevice?.({ model: target, sequence }, context, k, leaves, width)
         : undefined;
     const sampledOnDevice =
       deviceStep && !greedy
@@ -257,6 +258,7 @@ export async function speculativeGenerate<S extends Sequence>(
             k,
             { sampling, rng, rows: logprobs !== undefined },
             leaves,
+            width,
           )
         : undefined;
     let step: VerifiedStep;

@@ -22,13 +22,16 @@
  * `acceptAmong`); the chain goes on while its token is accepted, and an accepted leaf ends the
  * walk with a draw from the leaf's own row.
  *
- * An EAGLE head on the GPU drafts and walks a tree of one rank there (model/gpu-eagle-step.ts;
+ * An EAGLE head on the GPU drafts and walks a tree there (model/gpu-eagle-step.ts;
  * accept_greedy.wgsl, accept_sampled.wgsl), with one readback a step.
  */
 
 import { distribution, type SamplingParams, sampleToken } from '../sampling/sampling';
 import type { Rng } from '../util/rng';
 import { acceptAmong } from './acceptance';
+
+/** The most leaves beside a draft: its runner-up and the two after it. */
+export const MAX_TREE_WIDTH = 3;
 
 export interface TreeDraft {
   chain: number[];
