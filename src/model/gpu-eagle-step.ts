@@ -144,12 +144,12 @@ function eagleStepParts<S extends Sequence, H extends Sequence>(
       pass.end();
     };
   };
-  /** Records the k draft passes, each choosing as `want` says, `after(i)` appended to pass i. */
   /** Grows both caches for the step before it is recorded (GpuModel.makeRoom): an out-of-memory leaves them as they were. */
   const makeRoom = async () => {
     await h.makeRoom(hs, from + pending.length + k - 1);
     await t.makeRoom(ts, computed + k + 1 + leaves * ranks);
   };
+  /** Records the k draft passes, each choosing as `want` says, `after(i)` appended to pass i. */
   const recordDrafts = (want: 'ids' | 'sample', after: (i: number) => (encoder: GPUCommandEncoder) => void) => {
     // The features' buffer as it is now: `makeRoom` may have grown the target's sequence.
     const features = ts.extra.features as GPUBuffer;

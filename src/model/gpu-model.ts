@@ -580,8 +580,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
     const storage = this.sequenceStorage(positions);
     const [invalid, outOfMemory] = [await device.popErrorScope(), await device.popErrorScope()];
     if (outOfMemory) {
-      for (const buffer of [...storage.kCache, ...storage.vCache, ...(storage.features ? [storage.features] : [])])
-        buffer.destroy();
+      for (const buffer of storageBuffers(storage)) buffer.destroy();
       return undefined;
     }
     if (invalid) throw new GPUValidationError(`WebGPU reported an error: ${invalid.message}`);
