@@ -33,10 +33,16 @@ fn better(v: f32, i: u32, w: f32, j: u32) -> bool {
   return v > w || (v == w && i < j);
 }
 
-// Whether index i of row n is one of the ranks chosen before this one.
-fn chosen(n: u32, i: u32) -> bool {
+// The ids of the ranks chosen before this one (RANK of them, at most 3), read once: chosen(i).
+var<private> earlier: array<u32, 3>;
+
+fn read_earlier(n: u32) {
+  for (var j = 0u; j < RANK; j++) { earlier[j] = ids[j * step.tokens + n]; }
+}
+
+fn chosen(i: u32) -> bool {
   for (var j = 0u; j < RANK; j++) {
-    if (ids[j * step.tokens + n] == i) { return true; }
+    if (earlier[j] == i) { return true; }
   }
   return false;
 }
@@ -45,13 +51,14 @@ fn chosen(n: u32, i: u32) -> bool {
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
   let n = select(wg.x, wg.y, STAGE == 0u);
   if (n >= step.tokens) { return; }
+  read_earlier(n);
   var value = -3.0e38;
   var index = 0xffffffffu;
   if (STAGE == 0u) {
     let end = min(V, (wg.x + 1u) * SLICE);
     for (var i = wg.x * SLICE + t; i < end; i += WG) {
       let v = logits[n * V + i];
-      if (v > value && !chosen(n, i)) { value = v; index = i; }  // i increases: ties keep the first
+      if (v > value && !chosen(i)) { value = v; index = i; }  // i increases: ties keep the first
     }
   } else {
     for (var s = t; s < SLICES; s += WG) {

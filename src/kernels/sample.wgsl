@@ -22,10 +22,16 @@ struct Step { tokens: u32, start: u32, chain: u32, depths: u32 }
 var<workgroup> found: u32;
 var<workgroup> kept_total: f32;
 
-// Whether token i of row n was drawn as one of the ranks before this one.
-fn chosen(n: u32, i: u32) -> bool {
+// The ids of the ranks chosen before this one (RANK of them, at most 3), read once: chosen(i).
+var<private> earlier: array<u32, 3>;
+
+fn read_earlier(n: u32) {
+  for (var j = 0u; j < RANK; j++) { earlier[j] = ids[j * step.tokens + n]; }
+}
+
+fn chosen(i: u32) -> bool {
   for (var j = 0u; j < RANK; j++) {
-    if (ids[j * step.tokens + n] == i) { return true; }
+    if (earlier[j] == i) { return true; }
   }
   return false;
 }
@@ -34,6 +40,7 @@ fn chosen(n: u32, i: u32) -> bool {
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
   let n = wg.x;
   if (n >= step.tokens) { return; }
+  read_earlier(n);
   let row = n * V;
   let inv_t = 1.0 / params.temperature;
   let stats = row_stats(t, row, params);
@@ -48,7 +55,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
   var kept = 0.0;
   for (var i = begin; i < end; i++) {
     let p = exp((logits[row + i] - m) * inv_t) * inv_total;
-    if (p >= tau && !chosen(n, i)) { kept += p; }
+    if (p >= tau && !chosen(i)) { kept += p; }
   }
   sums[t] = kept;
   if (t == 0u) { found = 0xffffffffu; }
@@ -65,7 +72,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
   if (u >= running && u < running + kept) {
     for (var i = begin; i < end; i++) {
       let p = exp((logits[row + i] - m) * inv_t) * inv_total;
-      if (p >= tau && !chosen(n, i)) {
+      if (p >= tau && !chosen(i)) {
         running += p;
         if (u < running) {
           found = i;
@@ -81,7 +88,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
       // u fell past the last kept token by rounding: take the last kept token.
       for (var i = V; i > 0u; i--) {
         let p = exp((logits[row + i - 1u] - m) * inv_t) * inv_total;
-        if (p >= tau && !chosen(n, i - 1u)) { choice = i - 1u; break; }
+        if (p >= tau && !chosen(i - 1u)) { choice = i - 1u; break; }
       }
     }
     if (choice == 0xffffffffu && RANK > 0u) { choice = ids[(RANK - 1u) * step.tokens + n]; }  // nothing else kept
