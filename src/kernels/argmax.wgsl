@@ -33,19 +33,7 @@ fn better(v: f32, i: u32, w: f32, j: u32) -> bool {
   return v > w || (v == w && i < j);
 }
 
-// The ids of the ranks chosen before this one (RANK of them, at most 3), read once: chosen(i).
-var<private> earlier: array<u32, 3>;
-
-fn read_earlier(n: u32) {
-  for (var j = 0u; j < RANK; j++) { earlier[j] = ids[j * step.tokens + n]; }
-}
-
-fn chosen(i: u32) -> bool {
-  for (var j = 0u; j < RANK; j++) {
-    if (earlier[j] == i) { return true; }
-  }
-  return false;
-}
+// chosen(i), read_earlier(n): earlier_ranks.wgsl, appended.
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {

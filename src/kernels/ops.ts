@@ -13,6 +13,7 @@ import attentionSerialCode from './attention_serial.wgsl?raw';
 import attentionTiledCode from './attention_tiled.wgsl?raw';
 import columnsCode from './columns.wgsl?raw';
 import distributionCode from './distribution.wgsl?raw';
+import earlierRanksCode from './earlier_ranks.wgsl?raw';
 import embedCode from './embed.wgsl?raw';
 import { ComputeKernel } from './kernel';
 import { type KvFormat, kvReadCode, kvWriteCode } from './kv-cache';
@@ -427,7 +428,7 @@ const ARGMAX_SLICE = 4096; // logits per workgroup of the argmax's first stage
 class ArgmaxStage extends ComputeKernel {
   constructor(device: GPUDevice, vocabSize: number, stage: 0 | 1, workgroup: number, rank: number) {
     const name = `${rank > 0 ? `rank ${rank}` : 'argmax'} ${vocabSize}${stage === 0 ? ' slices' : ''}`;
-    super(device, name, argmaxCode, {
+    super(device, name, `${argmaxCode}\n${earlierRanksCode}`, {
       V: vocabSize,
       SLICE: ARGMAX_SLICE,
       STAGE: stage,
@@ -483,11 +484,16 @@ export class ArgmaxKernel {
 export class SampleKernel extends ComputeKernel {
   /** `workgroup` threads a row: a power of two (the reductions are trees). */
   constructor(device: GPUDevice, vocabSize: number, workgroup = 256, rank = 0) {
-    super(device, `sample ${vocabSize}${rank > 0 ? ` rank ${rank}` : ''}`, `${sampleCode}\n${distributionCode}`, {
-      V: vocabSize,
-      WG: workgroup,
-      RANK: rank,
-    });
+    super(
+      device,
+      `sample ${vocabSize}${rank > 0 ? ` rank ${rank}` : ''}`,
+      `${sampleCode}\n${distributionCode}\n${earlierRanksCode}`,
+      {
+        V: vocabSize,
+        WG: workgroup,
+        RANK: rank,
+      },
+    );
   }
   bind(b: { step: GPUBuffer; params: GPUBuffer; logits: GPUBuffer; ids: GPUBuffer }) {
     return this.bindAll([b.step, b.params, b.logits, b.ids]);

@@ -22,19 +22,7 @@ struct Step { tokens: u32, start: u32, chain: u32, depths: u32 }
 var<workgroup> found: u32;
 var<workgroup> kept_total: f32;
 
-// The ids of the ranks chosen before this one (RANK of them, at most 3), read once: chosen(i).
-var<private> earlier: array<u32, 3>;
-
-fn read_earlier(n: u32) {
-  for (var j = 0u; j < RANK; j++) { earlier[j] = ids[j * step.tokens + n]; }
-}
-
-fn chosen(i: u32) -> bool {
-  for (var j = 0u; j < RANK; j++) {
-    if (earlier[j] == i) { return true; }
-  }
-  return false;
-}
+// chosen(i), read_earlier(n): earlier_ranks.wgsl, appended.
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
