@@ -57,6 +57,8 @@ interface HeadBuffers {
   kernel: DraftMapKernel;
   bind: GPUBindGroup;
   ranks: LeafRank[];
+  /** Staging for the uniforms a step writes (writeBuffer copies it at once): nothing allocated a step. */
+  words: Uint32Array<ArrayBuffer>;
 }
 
 interface LeafRank {
@@ -127,11 +129,14 @@ function eagleStepParts<S extends Sequence, H extends Sequence>(
   const mapTo = (i: number, sampled = false) => {
     const tree = i < leaves ? map.ranks.slice(0, ranks) : [];
     // Before the pass's submit, after the last's.
-    queue.writeBuffer(map.params, 0, Uint32Array.of(i, 0, 0, 0));
+    const write = (buffer: GPUBuffer, a: number, b: number) => {
+      map.words.set([a, b]);
+      queue.writeBuffer(buffer, 0, map.words);
+    };
+    write(map.params, i, 0);
     for (const [r, rank] of tree.entries()) {
-      queue.writeBuffer(rank.params, 0, Uint32Array.of(k + r * leaves + i, r + 1, 0, 0));
-      if (sampled)
-        queue.writeBuffer(rank.drawStep, 0, Uint32Array.of(1, LEAF_STREAM + r * MAX_DEVICE_DRAFTS + i, 0, 0));
+      write(rank.params, k + r * leaves + i, r + 1);
+      if (sampled) write(rank.drawStep, 1, LEAF_STREAM + r * MAX_DEVICE_DRAFTS + i);
     }
     return (encoder: GPUCommandEncoder) => {
       const pass = encoder.beginComputePass();
@@ -271,7 +276,7 @@ function headBuffers(head: GpuModel, draftToTarget: Uint32Array, drafts: GPUBuff
         drawBind: draw.bind({ step: drawStep, params: head.samplingBuffer, logits: head.logitsBuffer, ids }),
       };
     });
-    buffers = { params, kernel, bind: kernel.bindAll([params, ids, map, drafts]), ranks };
+    buffers = { params, kernel, bind: kernel.bindAll([params, ids, map, drafts]), ranks, words: new Uint32Array(4) };
     heads.set(head, buffers);
   }
   return buffers;
