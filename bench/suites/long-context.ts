@@ -81,7 +81,7 @@ async function measurePrefix(model: GpuModel, name: string, prefixTokens: number
   // for it): the prompt's last token again, one id read back.
   const steps: number[] = [];
   const decodeSteps = async (generator: Generator) => {
-    const { entry, reused } = generator.cache.acquire(prompt);
+    const { entry, reused } = await generator.cache.acquire(prompt);
     try {
       if (reused < prompt.length - 1) throw new Error(`${name}: the cold request's prompt is not cached`);
       for (let i = 0; i < 5; i++) {

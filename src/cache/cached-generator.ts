@@ -92,7 +92,7 @@ export class CachedGenerator<S extends Sequence, D extends Sequence> {
     return this.cache.exclusive(async () => {
       options.onStart?.();
       const fromDisk = await this.restore(prompt);
-      const { entry, reused } = this.cache.acquire(prompt);
+      const { entry, reused } = await this.cache.acquire(prompt);
       try {
         const runs: [CausalLM<Sequence>, Sequence][] = [[this.target, entry.target]];
         if (this.draft && entry.draft) runs.push([this.draft, entry.draft]);
@@ -113,7 +113,7 @@ export class CachedGenerator<S extends Sequence, D extends Sequence> {
       request.onStart?.();
       await this.restore(prompt);
       const parted = this.cache.divergence(prompt);
-      const { entry, reused, restored } = this.cache.acquire(prompt);
+      const { entry, reused, restored } = await this.cache.acquire(prompt);
       // A miss only if nothing else in the cache served the prompt further.
       const divergence = parted && reused <= parted.at ? parted : undefined;
       entry.restored = 0; // reported by this request
@@ -167,9 +167,9 @@ export class CachedGenerator<S extends Sequence, D extends Sequence> {
       await store.discard(found.record, 'its rows do not fit the loaded models');
       return 0;
     }
-    this.cache.adopt(tokens, (entry) => {
-      this.target.writePrefix(entry.target, tokens, rows.target);
-      if (this.draft && entry.draft && rows.draft) this.draft.writePrefix(entry.draft, tokens, rows.draft);
+    await this.cache.adopt(tokens, async (entry) => {
+      await this.target.writePrefix(entry.target, tokens, rows.target);
+      if (this.draft && entry.draft && rows.draft) await this.draft.writePrefix(entry.draft, tokens, rows.draft);
     });
     return tokens.length;
   }

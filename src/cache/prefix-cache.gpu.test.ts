@@ -33,7 +33,7 @@ describe('prefix cache on the GPU', () => {
     const cache = new PrefixCache({ target: model, capacity: 2048, budgetBytes: kvBytes(model, 2048) });
     expect(cache.maxEntries).toBe(1);
     const request = async (prompt: number[], grow?: number) => {
-      const { entry } = cache.acquire(prompt);
+      const { entry } = await cache.acquire(prompt);
       await model.greedy(entry.target, prompt.slice(entry.target.length), 'last');
       if (grow) model.reserve(entry.target, grow);
       return entry;
@@ -84,7 +84,7 @@ describe('prefix cache on the GPU', () => {
       const source = model.createSequence(64);
       await model.forward(source, ids);
       const copy = model.createSequence(64);
-      model.copyPrefix(source, copy, ids.length - 3);
+      await model.copyPrefix(source, copy, ids.length - 3);
       const vocab = model.config.vocabSize;
       const fromCopy = await model.forward(copy, ids.slice(-3));
       const fresh = await model.forward(model.createSequence(64), ids);
@@ -112,7 +112,7 @@ describe('prefix cache on the GPU', () => {
       expect(await late).toEqual(await model.readPrefix(source, keep));
 
       const restored = model.createSequence(64);
-      model.writePrefix(restored, ids.slice(0, keep), rows);
+      await model.writePrefix(restored, ids.slice(0, keep), rows);
       expect(restored.length).toBe(keep);
       const vocab = model.config.vocabSize;
       const fromRows = await model.forward(restored, ids.slice(keep));

@@ -6,6 +6,7 @@
  */
 
 import { beforeAll, describe, expect, it } from 'vitest';
+import { GPUOutOfMemoryError } from '../errors';
 import type { ModelConfig } from '../loader/config';
 import type { CausalLM, Rows } from '../model/types';
 import { ReferenceModel, type ReferenceSequence } from '../ref/model';
@@ -13,11 +14,15 @@ import { GREEDY, type SamplingParams } from '../sampling/sampling';
 import { FIXTURES, loadFixture } from '../testing/fixtures';
 import type { TextTokenizer } from '../tokenizer/tokenizer';
 import { CachedGenerator, type CachedRequest, PREFILL_CHUNK } from './cached-generator';
-import { kvBytes } from './prefix-cache';
+import { kvBytes, PrefixCache } from './prefix-cache';
 
-/** A model that counts the tokens it is asked to compute. */
+/**
+ * A model that counts the tokens it is asked to compute, and can refuse to copy or write a
+ * prefix as a GPU without the memory for it does (memory-shortage.gpu.test.ts has the GPU's own).
+ */
 class Counting implements CausalLM<ReferenceSequence> {
   computed = 0;
+  outOfMemory = false;
   constructor(private readonly model: ReferenceModel) {}
   get config(): ModelConfig {
     return this.model.config;
@@ -53,13 +58,20 @@ class Counting implements CausalLM<ReferenceSequence> {
     return this.model.sampleWithLogits(s, t, sampling, seed);
   }
   copyPrefix(from: ReferenceSequence, to: ReferenceSequence, length: number) {
-    this.model.copyPrefix(from, to, length);
+    if (this.outOfMemory) return this.refuse(to);
+    return this.model.copyPrefix(from, to, length);
   }
   readPrefix(s: ReferenceSequence, length: number) {
     return this.model.readPrefix(s, length);
   }
   writePrefix(s: ReferenceSequence, tokens: ArrayLike<number>, rows: Uint8Array<ArrayBuffer>) {
-    this.model.writePrefix(s, tokens, rows);
+    if (this.outOfMemory) return this.refuse(s);
+    return this.model.writePrefix(s, tokens, rows);
+  }
+  /** As GpuModel when the device refuses the room: the sequence emptied, the error named. */
+  private async refuse(sequence: ReferenceSequence): Promise<never> {
+    sequence.truncate(0);
+    throw new GPUOutOfMemoryError('The GPU has no memory for this prefix.');
   }
 }
 
@@ -172,6 +184,41 @@ describe('prefix cache', () => {
     const back = await cached.generate(prompt, { ...request('model'), maxTokens: 1 });
     expect(back.reused).toBe(keptSystem.length);
     expect(target.computed - before).toBe(prompt.length - keptSystem.length);
+  });
+
+  it('serves a request diverging inside a pinned prefix from the pinned entry when the GPU has no memory for a copy', async () => {
+    const cached = generator(2);
+    await cached.warm(chat(SYSTEM, '').slice(0, -6)); // pinned
+    const other = chat('You are a friendly storyteller.', 'Tell me a story about a cat named Tom.');
+    target.outOfMemory = true;
+    try {
+      const result = await cached.generate(other, request('model'));
+      expect(result.tokens).toEqual((await generator(1).generate(other, request('model'))).tokens);
+    } finally {
+      target.outOfMemory = false;
+    }
+    // The copy's entry was freed; the pin gave way, as when the budget has no room for a copy.
+    expect(cached.cache.entries.map((e) => [e.pinned, e.inUse])).toEqual([[0, false]]);
+  });
+
+  it('leaves an entry empty and idle when the GPU has no memory for a stored prefix written into it', async () => {
+    const cache = new PrefixCache({ target, capacity: CAPACITY, budgetBytes: kvBytes(target, CAPACITY) });
+    const prompt = chat(SYSTEM, 'Tell me a story about a brave fox named Leo.');
+    const { entry } = await cache.acquire(prompt);
+    await target.forward(entry.target, prompt);
+    cache.release(entry, prompt);
+    const rows = await target.readPrefix(entry.target, 10);
+    target.outOfMemory = true;
+    const error = await cache
+      .adopt(prompt.slice(0, 10), (e) => target.writePrefix(e.target, prompt.slice(0, 10), rows))
+      .catch((e: Error) => e)
+      .finally(() => {
+        target.outOfMemory = false;
+      });
+    expect((error as Error).name).toBe('GPUOutOfMemoryError');
+    expect(cache.entries).toEqual([entry]);
+    expect([entry.tokens, entry.target.length, entry.pinned, entry.inUse]).toEqual([[], 0, 0, false]);
+    expect((await cache.acquire(prompt)).reused).toBe(0);
   });
 
   it('honours an explicit breakpoint on a request: the prefix it marks outlives a diverging request', async () => {

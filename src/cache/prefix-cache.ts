@@ -143,7 +143,7 @@ export class PrefixCache<S extends Sequence, D extends Sequence = Sequence> {
    * or a new one. At least the prompt's last token is left to run, so that its logits exist
    * (when the prompt is exactly a pinned prefix, that token is cut and computed again, the same).
    */
-  acquire(prompt: readonly number[]): Lease<S, D> {
+  async acquire(prompt: readonly number[]): Promise<Lease<S, D>> {
     let best: CacheEntry<S, D> | undefined;
     let bestLength = 0;
     for (const entry of this.entries) {
@@ -156,20 +156,9 @@ export class PrefixCache<S extends Sequence, D extends Sequence = Sequence> {
     const reused = Math.min(bestLength, prompt.length - 1);
     if (best && bestLength < best.pinned) {
       // Serving this request from `best` would cut its pinned prefix: copy the shared part instead.
-      const source = best;
-      const other = this.spareEntry(source);
-      if (other) {
-        this.options.target.copyPrefix(source.target, other.target, Math.min(reused, source.target.length));
-        if (source.draft && other.draft && this.options.draft) {
-          this.options.draft.copyPrefix(source.draft, other.draft, Math.min(reused, source.draft.length));
-        }
-        other.tokens = source.tokens.slice(0, other.target.length);
-        other.pinned = 0;
-        other.restored = Math.min(source.restored, other.tokens.length);
-        best = other;
-      } else {
-        best.pinned = 0; // no room: the pin gives way
-      }
+      const copy = await this.copyShared(best, reused);
+      if (copy) best = copy;
+      else best.pinned = 0; // no room: the pin gives way
     }
     // No shared prefix: a new entry while the budget allows, else the least recently used idle one.
     best ??= this.spareEntry(undefined) ?? this.leastRecentlyUsedIdle();
@@ -180,6 +169,34 @@ export class PrefixCache<S extends Sequence, D extends Sequence = Sequence> {
     best.inUse = true;
     best.lastUsed = ++this.clock;
     return { entry: best, reused, restored: best.restored };
+  }
+
+  /**
+   * A spare entry holding the first `length` positions of `source`, or undefined when there is
+   * none, or the GPU has no memory for the copy (the spare is freed then). While the copy makes
+   * room, both entries count as in use, so that a memory shortage does not free them.
+   */
+  private async copyShared(source: CacheEntry<S, D>, length: number): Promise<CacheEntry<S, D> | undefined> {
+    const other = this.spareEntry(source);
+    if (!other) return undefined;
+    other.pinned = 0;
+    source.inUse = other.inUse = true;
+    try {
+      const { target, draft } = this.options;
+      await target.copyPrefix(source.target, other.target, Math.min(length, source.target.length));
+      if (source.draft && other.draft && draft) {
+        await draft.copyPrefix(source.draft, other.draft, Math.min(length, source.draft.length));
+      }
+    } catch (error) {
+      if ((error as Error).name !== 'GPUOutOfMemoryError') throw error;
+      this.free(other);
+      return undefined;
+    } finally {
+      source.inUse = other.inUse = false;
+    }
+    other.tokens = source.tokens.slice(0, other.target.length);
+    other.restored = Math.min(source.restored, other.tokens.length);
+    return other;
   }
 
   /** The most prompt tokens an idle entry holds already. */
@@ -207,10 +224,23 @@ export class PrefixCache<S extends Sequence, D extends Sequence = Sequence> {
   /**
    * Takes a spare entry (or the least recently used idle one) for a prefix read from the prefix
    * store: `write` fills its sequences; it is pinned, as the prefix was where it was stored.
+   * Where `write` fails (the GPU out of memory, say), the entry is left empty and idle.
    */
-  adopt(tokens: readonly number[], write: (entry: CacheEntry<S, D>) => void): CacheEntry<S, D> {
+  async adopt(tokens: readonly number[], write: (entry: CacheEntry<S, D>) => Promise<void>): Promise<CacheEntry<S, D>> {
     const entry = this.spareEntry(undefined) ?? this.leastRecentlyUsedIdle();
-    write(entry);
+    entry.tokens = [];
+    entry.pinned = 0;
+    entry.inUse = true; // a memory shortage while it is written must not free it
+    try {
+      await write(entry);
+    } catch (error) {
+      entry.target.truncate(0);
+      entry.draft?.truncate(0);
+      entry.restored = 0;
+      throw error;
+    } finally {
+      entry.inUse = false;
+    }
     entry.tokens = [...tokens];
     entry.pinned = tokens.length;
     entry.restored = tokens.length;

@@ -104,7 +104,7 @@ describe('prefix store', () => {
       system.length,
     );
     const restored = target.createSequence(CAPACITY);
-    target.writePrefix(restored, system, rows);
+    await target.writePrefix(restored, system, rows);
     const computed = target.createSequence(CAPACITY);
     const rest = prompt.slice(system.length);
     expect(await target.forward(restored, rest)).toEqual(

@@ -135,18 +135,22 @@ export class EagleTarget<S extends Sequence, H extends Sequence> implements Caus
     this.target.moveSlot?.(sequence.target, from, to);
   }
 
-  copyPrefix(from: EagleSequence<S, H>, to: EagleSequence<S, H>, length: number): void {
-    this.target.copyPrefix(from.target, to.target, length);
-    this.head.copyPrefix(from.head, to.head, Math.min(from.head.length, Math.max(0, length - 1)));
+  async copyPrefix(from: EagleSequence<S, H>, to: EagleSequence<S, H>, length: number): Promise<void> {
+    await this.target.copyPrefix(from.target, to.target, length);
+    await this.head.copyPrefix(from.head, to.head, Math.min(from.head.length, Math.max(0, length - 1)));
   }
 
   readPrefix(sequence: EagleSequence<S, H>, length: number) {
     return this.target.readPrefix(sequence.target, length);
   }
 
-  writePrefix(sequence: EagleSequence<S, H>, tokens: ArrayLike<number>, rows: Uint8Array<ArrayBuffer>): void {
-    this.target.writePrefix(sequence.target, tokens, rows);
+  async writePrefix(
+    sequence: EagleSequence<S, H>,
+    tokens: ArrayLike<number>,
+    rows: Uint8Array<ArrayBuffer>,
+  ): Promise<void> {
     sequence.head.truncate(0); // recomputed from the features when the head next drafts
+    await this.target.writePrefix(sequence.target, tokens, rows);
   }
 }
 

@@ -403,9 +403,9 @@ describe('GPU KV cache and batching', () => {
     expect(grown.bytes).toBe((bytesAt3 / 3) * 32);
     // A prefix copied into a small sequence, and one written into another, make room first.
     const copied = model.createSequence(64, 2);
-    model.copyPrefix(grown, copied, 25);
+    await model.copyPrefix(grown, copied, 25);
     const written = model.createSequence(64, 2);
-    model.writePrefix(written, ids.slice(0, 25), await model.readPrefix(whole, 25));
+    await model.writePrefix(written, ids.slice(0, 25), await model.readPrefix(whole, 25));
     for (const sequence of [copied, written]) {
       expect(sequence.allocated).toBe(25);
       const logits = await model.forward(sequence, ids.slice(25));

@@ -613,10 +613,10 @@ export class GpuModel implements CausalLM<GpuSequence> {
   }
 
   /** Copies the first `length` positions of `from`'s KV cache into `to`, on the GPU queue. */
-  copyPrefix(from: GpuSequence, to: GpuSequence, length: number): void {
+  async copyPrefix(from: GpuSequence, to: GpuSequence, length: number): Promise<void> {
     if (length > from.length || length > to.capacity) throw new RangeError(`copyPrefix(${length}) out of range`);
     to.truncate(0); // all it held is overwritten: none of it is copied as its buffers grow
-    this.reserve(to, length);
+    await this.makeRoom(to, length);
     this.copyPositions(from.storage, to.storage, length);
     to.tokens.set(from.tokens.subarray(0, length));
     to.length = length;
@@ -665,7 +665,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
     return out;
   }
 
-  writePrefix(sequence: GpuSequence, tokens: ArrayLike<number>, rows: Uint8Array<ArrayBuffer>): void {
+  async writePrefix(sequence: GpuSequence, tokens: ArrayLike<number>, rows: Uint8Array<ArrayBuffer>): Promise<void> {
     const length = tokens.length;
     if (length > sequence.capacity || rows.byteLength !== prefixBytes(this, length)) {
       throw new RangeError(`writePrefix: ${rows.byteLength} bytes for ${length} positions`);
@@ -673,7 +673,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
     const featureBytes = length * this.featureWidth * 4;
     const layerBytes = (rows.byteLength - featureBytes) / (2 * this.config.numLayers);
     sequence.truncate(0); // nothing it held survives: none of it is copied as its buffers grow
-    this.reserve(sequence, length);
+    await this.makeRoom(sequence, length);
     const { queue } = this.gpu.device;
     for (let l = 0; l < this.config.numLayers && layerBytes > 0; l++) {
       queue.writeBuffer(sequence.kCache[l], 0, rows, 2 * l * layerBytes, layerBytes);

@@ -2,6 +2,7 @@
  * A sequence the GPU has no memory to grow: the pass fails with GPUOutOfMemoryError, the
  * prefix cache gives up its idle entries first and holds less from then on, and nothing else
  * is lost: the device stays healthy and the sequence goes on as if the failed pass never was.
+ * A stored prefix written back into a sequence makes room the same way.
  *
  * The out-of-memory is the adapter's own. The model's keys (or values) of one layer at full
  * capacity take a buffer of the adapter's largest size: SwiftShader refuses one that large
@@ -16,6 +17,7 @@ import { expectBitwiseEqual } from '../testing/compare';
 import { testGpu } from '../testing/gpu';
 import { GpuModel, type GpuSequence } from './gpu-model';
 import { randomModel } from './random-weights';
+import { prefixBytes } from './types';
 
 // 32 KV heads of 128 values, f32: 16 KiB a position in each layer's keys.
 const POSITION_BYTES = 32 * 128 * 4;
@@ -84,6 +86,24 @@ describe('a sequence the GPU cannot grow', () => {
     expect(gpu.failure).toBeUndefined();
   }, 120_000);
 
+  it('refuses a stored prefix too large to write back with GPUOutOfMemoryError, the sequence empty and usable', async () => {
+    const sequence = model.createSequence(capacity);
+    await model.forward(sequence, PROMPT);
+    const held = sequence.allocated;
+    // Zeroed pages the process never touches: writePrefix makes room before it reads a byte.
+    const rows = new Uint8Array(prefixBytes(model, capacity));
+    const tokens = new Uint32Array(capacity);
+    const error = await model.writePrefix(sequence, tokens, rows).catch((e: Error) => e);
+    expect((error as Error).name).toBe('GPUOutOfMemoryError');
+    expect(gpu.failure).toBeUndefined();
+    expect([sequence.allocated, sequence.length]).toEqual([held, 0]);
+    const logits = await model.forward(sequence, PROMPT);
+    const fresh = model.createSequence(capacity);
+    expectBitwiseEqual(logits, await model.forward(fresh, PROMPT));
+    sequence.release();
+    fresh.release();
+  }, 120_000);
+
   it('has the prefix cache free its idle entries, unpinned first, and lower its budget to what it held', async () => {
     // Called before the cache's own reclaim each time: what the cache holds at each try.
     const held: string[][] = [];
@@ -94,7 +114,7 @@ describe('a sequence the GPU cannot grow', () => {
     const entryBytes = 2 * capacity * POSITION_BYTES;
     const cache = new PrefixCache<GpuSequence>({ target: model, capacity, budgetBytes: 8 * entryBytes });
     const request = async (prompt: number[], pin = 0) => {
-      const { entry } = cache.acquire(prompt);
+      const { entry } = await cache.acquire(prompt);
       await model.greedy(entry.target, prompt.slice(entry.target.length), 'last');
       return { entry, done: () => cache.release(entry, prompt, pin) };
     };

@@ -88,8 +88,12 @@ export interface CausalLM<S extends Sequence = Sequence> {
   forwardTree?(sequence: S, tokens: ArrayLike<number>, chain: number, depths?: number): Promise<Float32Array>;
   /** Makes slot `to` hold slot `from`'s keys, values and features: an accepted leaf moved to its position. */
   moveSlot?(sequence: S, from: number, to: number): void;
-  /** Makes `to` hold the first `length` positions of `from` (a copy of their keys and values). */
-  copyPrefix(from: S, to: S, length: number): void;
+  /**
+   * Makes `to` hold the first `length` positions of `from` (a copy of their keys and values).
+   * Where `to` must grow and the GPU has no memory for it, rejects with GPUOutOfMemoryError,
+   * `to` emptied and the device unharmed.
+   */
+  copyPrefix(from: S, to: S, length: number): Promise<void>;
   /**
    * The keys and values of the first `length` positions as the cache holds them (f32 values, or
    * f16 bit patterns): layer by layer, its keys then its values, each (length, kvHeads, headDim);
@@ -97,8 +101,11 @@ export interface CausalLM<S extends Sequence = Sequence> {
    * What is read is fixed at the call: passes run after it do not change it.
    */
   readPrefix(sequence: S, length: number): Promise<Uint8Array<ArrayBuffer>>;
-  /** Makes `sequence` hold `tokens`, with the keys and values `rows` laid out as `readPrefix` gives them. */
-  writePrefix(sequence: S, tokens: ArrayLike<number>, rows: Uint8Array<ArrayBuffer>): void;
+  /**
+   * Makes `sequence` hold `tokens`, with the keys and values `rows` laid out as `readPrefix`
+   * gives them; out of GPU memory, as `copyPrefix`.
+   */
+  writePrefix(sequence: S, tokens: ArrayLike<number>, rows: Uint8Array<ArrayBuffer>): Promise<void>;
 }
 
 /** Bytes `readPrefix` gives for `length` positions of a model (and a sequence's KV cache and features hold). */

@@ -234,7 +234,7 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
     return { id, logits };
   }
 
-  copyPrefix(from: ReferenceSequence, to: ReferenceSequence, length: number): void {
+  async copyPrefix(from: ReferenceSequence, to: ReferenceSequence, length: number): Promise<void> {
     if (length > from.length || length > to.capacity) throw new RangeError(`copyPrefix(${length}) out of range`);
     const rows = length * this.config.numKvHeads * this.config.headDim;
     for (let l = 0; l < this.config.numLayers; l++) {
@@ -273,7 +273,11 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
     return out;
   }
 
-  writePrefix(sequence: ReferenceSequence, tokens: ArrayLike<number>, rows: Uint8Array<ArrayBuffer>): void {
+  async writePrefix(
+    sequence: ReferenceSequence,
+    tokens: ArrayLike<number>,
+    rows: Uint8Array<ArrayBuffer>,
+  ): Promise<void> {
     const length = tokens.length;
     if (length > sequence.capacity || rows.byteLength !== prefixBytes(this, length)) {
       throw new RangeError(`writePrefix: ${rows.byteLength} bytes for ${length} positions`);

@@ -374,7 +374,7 @@ describe('an EAGLE head on the GPU', () => {
     await model.greedy(first, prefix, 'last');
     const rows = await model.readPrefix(first, prefix.length);
     const restored = model.createSequence(256);
-    model.writePrefix(restored, prefix, rows);
+    await model.writePrefix(restored, prefix, rows);
     const draft = await new EagleDraftSource(model, restored).propose(context, { k, ...GREEDY_DRAFT });
     expect(draft.tokens).toEqual(ids);
     for (const s of [first, restored]) s.release();
