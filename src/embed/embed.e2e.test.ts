@@ -1,8 +1,9 @@
 /**
  * The embeddable script as a host would use it: `npm run build`'s output on a plain static
  * server, and public/embed-demo.html, a page with its own (loud) styles and only the script
- * tag. The launcher appears, opens, warms, answers; the host page's styles are untouched; and
- * without WebGPU the chat says why it is unavailable.
+ * tag. The launcher appears, opens, warms, answers; the host page's styles are untouched; a
+ * lost GPU stops the chat with its reason and reopening starts it again; and without WebGPU
+ * the chat says why it is unavailable.
  */
 
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -154,6 +155,35 @@ describe('embeddable script', () => {
     await expect.poll(() => status.getAttribute('data-state'), { timeout: 30_000 }).toBe('error');
     expect(await status.textContent()).toMatch(/could not start: draft length "many"/);
     expect(await page.getByTestId('tandem-input').isEnabled()).toBe(false);
+  });
+
+  it('says the chat stopped when its GPU is lost, and answers again, conversation kept, once reopened', async () => {
+    const { page, errors } = await open(true);
+    const ask = async (text: string) => {
+      await page.getByTestId('tandem-input').fill(text);
+      await page.getByTestId('tandem-send').click();
+      const reply = page.getByTestId('tandem-message-assistant').last();
+      await expect.poll(() => reply.getAttribute('data-state'), { timeout: 120_000 }).not.toBe('streaming');
+      return reply.getAttribute('data-state');
+    };
+    const ready = () => expect.poll(() => page.getByTestId('tandem-input').isEnabled(), { timeout: 120_000 });
+    await page.getByTestId('tandem-launcher').click();
+    await ready().toBe(true);
+    expect(await ask('Tell me a story about a cat named Tom.')).toBe('done');
+    // The browser's GPU process ends, as a driver reset would end it: the worker's device is lost.
+    const cdp = await (browsers.at(-1) as Browser).newBrowserCDPSession();
+    await cdp.send('Browser.crashGpuProcess');
+    expect(await ask('And a story about a dog?')).toBe('error');
+    const status = page.getByTestId('tandem-status');
+    await expect.poll(() => status.getAttribute('data-state'), { timeout: 30_000 }).toBe('error');
+    expect(await status.textContent()).toMatch(/chat stopped: The GPU device was lost.*open it again/);
+    await ready().toBe(false);
+    await page.getByTestId('tandem-close').click();
+    await page.getByTestId('tandem-launcher').click();
+    await ready().toBe(true);
+    expect(await ask('And a story about a dog?')).toBe('done');
+    expect(await page.getByTestId('tandem-message-user').count()).toBe(3);
+    expect(errors).toEqual([]);
   });
 
   it('reads the system prompt another page of the site warmed from disk', async () => {

@@ -55,6 +55,7 @@ export class ChatWidget {
   readonly host: HTMLElement;
   private readonly root: ShadowRoot;
   private engine: WorkerEngine | undefined;
+  private worker: Worker | undefined;
   private replySettings: ReplySettings = {};
   private loading: Promise<void> | undefined;
   private readonly conversation: Conversation;
@@ -128,7 +129,8 @@ export class ChatWidget {
     }
     try {
       this.replySettings = this.config.reply();
-      this.engine = await createWorkerEngine(this.config.spawnWorker(), {
+      this.worker = this.config.spawnWorker();
+      this.engine = await createWorkerEngine(this.worker, {
         ...(await this.config.models()),
         initProgressCallback: (report) =>
           this.setStatus('loading', `${report.text} (${Math.round(report.progress * 100)}%)`),
@@ -139,7 +141,7 @@ export class ChatWidget {
       await this.warm();
     } catch (error) {
       this.setStatus('error', `The chat could not start: ${(error as Error).message}`);
-      this.loading = undefined; // opening again retries
+      this.stopEngine();
     }
   }
 
@@ -167,11 +169,33 @@ export class ChatWidget {
     } catch (error) {
       bubble.dataset.state = 'error';
       bubble.textContent = (error as Error).message;
+      await this.restartIfFailed();
     } finally {
       this.busy = false;
     }
     for (const listener of this.listeners) listener(result);
     return result;
+  }
+
+  /**
+   * After a failed request: where the engine has failed for good (its device lost), it is shut
+   * down and the chat says so; opening the chat again starts a new one. A request that failed on
+   * its own leaves the engine serving.
+   */
+  private async restartIfFailed(): Promise<void> {
+    const failure = await this.engine?.failure().catch((e: Error) => ({ name: e.name, message: e.message }));
+    if (!failure) return;
+    this.setStatus('error', `The chat stopped: ${failure.message} Close the chat and open it again to restart it.`);
+    this.stopEngine();
+  }
+
+  /** Ends the engine's worker, if any, and disables the composer; opening the chat again starts a new one. */
+  private stopEngine(): void {
+    this.worker?.terminate();
+    this.worker = this.engine = undefined;
+    this.input.disabled = true;
+    (this.$('button[type="submit"]') as HTMLButtonElement).disabled = true;
+    this.loading = undefined;
   }
 
   private showFigures(usage: TandemUsage): void {

@@ -57,6 +57,11 @@ export class WorkerEngine {
     return this.host.lastUsage();
   }
 
+  /** What stopped the engine for good (the device lost, say), if anything: the models must be loaded again. */
+  failure(): Promise<{ name: string; message: string } | undefined> {
+    return this.host.failure();
+  }
+
   unload(): Promise<void> {
     return this.host.unload();
   }

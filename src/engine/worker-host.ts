@@ -111,6 +111,16 @@ export class EngineHost {
     return this.engine?.lastUsage;
   }
 
+  /**
+   * What stopped the engine for good, if anything: the device lost, or an error the GPU raised
+   * outside any request. A request that fails on its own (a bad request, a conversation the GPU
+   * has no memory for) leaves none, and the engine goes on serving.
+   */
+  failure(): { name: string; message: string } | undefined {
+    const failure = this.engine?.gpu.failure;
+    return failure && { name: failure.name, message: failure.message };
+  }
+
   async unload(): Promise<void> {
     await this.engine?.unload();
     this.engine = undefined;

@@ -1,11 +1,13 @@
 /**
  * The worker API over a MessageChannel (no Worker needed: comlink speaks to any port), with
- * the engine on the GPU in this process: streaming, errors crossing with their name, interrupt.
+ * the engine on the GPU in this process: streaming, errors crossing with their name, interrupt,
+ * and whether the engine has failed for good (a lost device) or a request only.
  */
 
 import type { ChatCompletion } from '@mlc-ai/web-llm';
 import { expose } from 'comlink';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { requestNodeGpu } from '../gpu/node';
 import { FIXTURES, fixturePath } from '../testing/fixtures';
 import { testGpu } from '../testing/gpu';
 import { createWorkerEngine, type WorkerEngine } from './worker-client';
@@ -61,6 +63,7 @@ describe('engine over a message port', () => {
       .create({ messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'x' } }] }] })
       .catch((e: Error) => e);
     expect((error as Error).name).toBe('InvalidRequestError');
+    expect(await engine.failure()).toBeUndefined();
     const reply = (await engine.chat.completions.create({ messages, temperature: 0, max_tokens: 4 })) as ChatCompletion;
     expect(reply.choices[0].message.content?.length).toBeGreaterThan(0);
   });
@@ -75,5 +78,21 @@ describe('engine over a message port', () => {
       finish = chunk.choices[0]?.finish_reason ?? finish;
     }
     expect(finish).toBe('abort');
+  });
+
+  it('says the engine has failed once its device is lost, with the error its requests then raise', async () => {
+    const own = await requestNodeGpu(); // a device of its own, to lose
+    const lost = new MessageChannel();
+    expose(new EngineHost(async () => own), lost.port1);
+    const doomed = await createWorkerEngine(lost.port2, { target: fixturePath(FIXTURES.target), contextLength: 128 });
+    expect(await doomed.failure()).toBeUndefined();
+    own.device.destroy();
+    await own.device.lost;
+    const failure = await doomed.failure();
+    expect(failure?.name).toBe('GPUDeviceLostError');
+    const error = await doomed.chat.completions.create({ messages, max_tokens: 4 }).catch((e: Error) => e);
+    expect([(error as Error).name, (error as Error).message]).toEqual([failure?.name, failure?.message]);
+    lost.port1.close();
+    lost.port2.close();
   });
 });

@@ -105,7 +105,7 @@ function wrapDevice(adapter: GPUAdapter, device: GPUDevice, info: GpuInfo, subgr
     if (destroyed) return;
     fail(
       new GPUDeviceLostError(
-        `The GPU device was lost (${lost.reason}): ${lost.message || 'no details'}. ` +
+        `The GPU device was lost (${lost.reason}): ${(lost.message || 'no details').replace(/\.$/, '')}. ` +
           'Reload the model to continue; if it keeps happening, close other GPU-heavy tabs or use a smaller model.',
       ),
     );

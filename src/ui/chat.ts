@@ -60,6 +60,7 @@ export class Chat {
   private readonly input = el<HTMLTextAreaElement>('input');
 
   constructor(
+    /** Called when the engine has failed for good (its device lost): the page offers a reload. */
     private readonly onEngineError: (error: Error) => void,
     /** Called once prompts the engine pinned are written to the prefix store (the page lists them). */
     private readonly onStored: () => void = () => {},
@@ -178,11 +179,21 @@ export class Chat {
       // The unanswered question stays on screen but leaves the context.
       this.finish(bubble, 'failed', undefined, figures, (error as Error).message);
       showBanner(error as Error);
-      if (/DeviceLost|OutOfMemory/.test((error as Error).name)) this.onEngineError(error as Error);
+      void this.offerReloadIfFailed();
     } finally {
       this.setBusy(false);
       if (this.newChatPending) this.newChat();
     }
+  }
+
+  /**
+   * After a failed request: where the engine has failed for good (its device lost), the page
+   * offers to load the models again. A request that failed on its own (a conversation the GPU
+   * has no memory for, say) leaves the engine serving, and its banner says what to do instead.
+   */
+  private async offerReloadIfFailed(): Promise<void> {
+    const failure = await this.engine?.failure().catch((e: Error) => ({ name: e.name, message: e.message }));
+    if (failure) this.onEngineError(Object.assign(new Error(failure.message), { name: failure.name }));
   }
 
   /** Marks a reply's end: its state, a note saying it where there is one, its figures. */

@@ -5,7 +5,8 @@
  * a progress bar, and hands it to the chat. A service worker keeps the app for use offline;
  * model files are kept in browser storage and listed in the stored-models panel, and warmed
  * system prompts in the prefix store, listed beside them. Settings are kept for the next visit.
- * A lost device or an out-of-memory offers to reload the models; the conversation stays.
+ * An engine that has failed for good (its device lost) offers to reload the models; the
+ * conversation stays.
  */
 
 import { shortName } from '../engine/load-progress';
