@@ -21,7 +21,8 @@ import { ComputeKernel } from '../kernels/kernel';
 import { ArgmaxKernel, SampleKernel } from '../kernels/ops';
 import { MAX_TREE_WIDTH } from '../speculative/tree';
 import type { EagleSequence, EagleTarget } from './eagle';
-import { GpuModel, type GpuSequence } from './gpu-model';
+import { GpuModel } from './gpu-model';
+import type { GpuSequence } from './gpu-sequence';
 import {
   type DeviceStep,
   keepDraftRow,

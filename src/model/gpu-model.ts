@@ -2,12 +2,13 @@
  * The forward pass on the GPU, behind the same interface as the reference model.
  *
  * Everything is made at load: weights (gpu-weights.ts), pipelines, activation buffers for up
- * to `maxBatch` tokens, bind groups, RoPE tables. A sequence adds its KV cache and the bind
- * groups that read it. A forward pass then writes the step uniform, records the embedding, each
- * layer's dispatches (gpu-layer.ts: 7 for a Llama layer, 5 with its norms folded into the
- * projections) and the head (into one command buffer, or on a GPU a few submitted as they are
- * recorded, so the GPU need not wait for the whole step to be recorded), and reads back only
- * what the caller asked for: a token id (greedy, or sampled on the GPU), or logits. Longer
+ * to `maxBatch` tokens, bind groups, RoPE tables. A sequence (gpu-sequence.ts) adds its KV
+ * cache and the bind groups that read it. A forward pass then writes the step uniform, records
+ * the embedding, each layer's dispatches (gpu-layer.ts: 7 for a Llama layer, 5 with its norms
+ * folded into the projections) and the head (into one command buffer, or on a GPU a few
+ * submitted as they are recorded, so the GPU need not wait for the whole step to be recorded),
+ * and reads back only what the caller asked for: a token id (greedy, or sampled on the GPU),
+ * or logits. Longer
  * inputs run in chunks of `maxBatch`; kernels are batch-invariant, so chunking changes no bit
  * of the result.
  *
@@ -25,7 +26,7 @@
  * its next step.
  */
 
-import { GPUDeviceLostError, GPUOutOfMemoryError, GPUValidationError, InvalidLogitsError } from '../errors';
+import { GPUDeviceLostError, GPUOutOfMemoryError, InvalidLogitsError } from '../errors';
 import { createStorage, createUniform } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
 import type { DispatchProfiler } from '../gpu/dispatch-profiler';
@@ -46,11 +47,9 @@ import type { ModelConfig } from '../loader/config';
 import type { ModelWeights } from '../loader/weights';
 import type { FeatureExport, HiddenInput } from '../ref/model';
 import { ropeTables } from '../ref/rope';
-import { hasRules, type LogitRules } from '../sampling/logit-rules';
 import type { SamplingParams } from '../sampling/sampling';
-import { mib } from '../util/bytes';
-import { GpuLayer, type LayerActivations, LayerKernels, type SequenceBinds } from './gpu-layer';
-import { SequenceRules } from './gpu-logit-rules';
+import { GpuLayer, type LayerActivations, LayerKernels } from './gpu-layer';
+import { GpuSequence, SEQUENCE_START_TOKENS, SequenceMemory } from './gpu-sequence';
 import {
   checkLimits,
   destroyWeights,
@@ -59,7 +58,7 @@ import {
   uploadMatrix,
   uploadWeights,
 } from './gpu-weights';
-import { type CausalLM, prefixBytes, type Rows, type Sequence } from './types';
+import type { CausalLM, Rows } from './types';
 
 export interface GpuModelOptions {
   /** Kernel choices; by default chosen from the adapter (see kernels/profile.ts). Benchmarks pass others. */
@@ -139,104 +138,12 @@ interface PassOutput {
   logits?: Float32Array;
 }
 
-/** Positions a new sequence's buffers hold at first; they double as it fills, up to its capacity. */
-export const SEQUENCE_START_TOKENS = 512;
-
 /**
  * Devices with forward passes submitted since the CPU last waited for a result: a pass
  * recorded now runs after those, so splitting it into several submissions gains nothing.
  * Shared by every model on a device (a draft and its target).
  */
 const busyDevices = new WeakSet<GPUDevice>();
-
-/** A sequence's buffers for `positions` positions: its KV cache, the bind groups that read it, EAGLE features. */
-export interface SequenceStorage {
-  positions: number;
-  kCache: GPUBuffer[]; // per layer: (positions, nkv, hd)
-  vCache: GPUBuffer[];
-  /** Per layer: the bind groups that read and write this KV cache. */
-  binds: SequenceBinds[];
-  /** A target's EAGLE features at each position, (positions, d) f32. */
-  features?: GPUBuffer;
-}
-
-export class GpuSequence implements Sequence {
-  length = 0;
-  /** The token at each position (the logit rules count them). */
-  readonly tokens: Uint32Array;
-  /** The request's logit rules, once a request has set some (gpu-logit-rules.ts). */
-  rules: SequenceRules | undefined;
-
-  /** A target's EAGLE features, (allocated, d) f32; an EAGLE head's last hidden state, (d) f32. */
-  extra: { readonly features?: GPUBuffer; readonly hidden?: GPUBuffer };
-
-  constructor(
-    readonly capacity: number,
-    readonly model: GpuModel,
-    /** Its buffers now: `replaceStorage` (GpuModel.reserve) changes them as it grows. */
-    public storage: SequenceStorage,
-    /** An EAGLE head's last hidden state, (d) f32. */
-    private readonly hidden?: GPUBuffer,
-  ) {
-    this.tokens = new Uint32Array(capacity);
-    this.extra = { features: storage.features, hidden };
-  }
-
-  /** Positions its buffers hold now (GpuModel.reserve grows them). */
-  get allocated(): number {
-    return this.storage.positions;
-  }
-  get kCache(): GPUBuffer[] {
-    return this.storage.kCache;
-  }
-  get vCache(): GPUBuffer[] {
-    return this.storage.vCache;
-  }
-  get binds(): SequenceBinds[] {
-    return this.storage.binds;
-  }
-  /** Takes `storage` for its buffers (GpuModel.reserve, which copied what they held), freeing the old ones. */
-  replaceStorage(storage: SequenceStorage): void {
-    const old = this.storage;
-    this.storage = storage;
-    this.extra = { features: storage.features, hidden: this.hidden };
-    for (const buffer of storageBuffers(old)) buffer.destroy();
-  }
-
-  setLogitRules(rules: LogitRules | undefined, countFrom: number): void {
-    if (!hasRules(rules)) {
-      if (this.rules) this.rules.active = false;
-      return;
-    }
-    this.rules ??= new SequenceRules(this.model.gpu.device, this.model.config.vocabSize);
-    this.rules.set(rules, countFrom, this.tokens, this.length);
-  }
-
-  /** GPU memory its buffers take now: keys and values, every layer, `allocated` positions (and features). */
-  get bytes(): number {
-    return this.buffers.reduce((sum, buffer) => sum + buffer.size, 0);
-  }
-
-  private get buffers(): GPUBuffer[] {
-    return [...storageBuffers(this.storage), ...(this.hidden ? [this.hidden] : [])];
-  }
-
-  truncate(length: number): void {
-    if (length < 0 || length > this.length) throw new RangeError(`truncate(${length}) on a sequence of ${this.length}`);
-    if (this.rules?.active) this.rules.change(this.tokens, length, this.length, -1);
-    this.length = length;
-  }
-
-  /** Frees the KV cache. */
-  release(): void {
-    for (const buffer of this.buffers) buffer.destroy();
-    this.rules?.destroy();
-  }
-}
-
-function storageBuffers({ kCache, vCache, features }: SequenceStorage): GPUBuffer[] {
-  return [...kCache, ...vCache, ...(features ? [features] : [])];
-}
 
 export class GpuModel implements CausalLM<GpuSequence> {
   readonly maxBatch: number;
@@ -260,8 +167,8 @@ export class GpuModel implements CausalLM<GpuSequence> {
   private readonly samplingParams: GPUBuffer; // struct Sampling, written per sampled step
   private readonly samplingScratch = new ArrayBuffer(16);
   private pending: Promise<unknown> = Promise.resolve();
-  /** Who frees memory when a sequence cannot grow (`onMemoryShortage`). */
-  private readonly reclaimers: ((first: boolean) => boolean)[] = [];
+  /** Its sequences' KV caches (and exported features): made, grown, copied, read and written. */
+  private readonly memory: SequenceMemory;
   /** Command buffers its forward passes submitted so far (benchmarks count them a step). */
   submissions = 0;
   /** GPU-to-CPU readbacks so far (a speculative step on the device does one: tests count them). */
@@ -424,6 +331,12 @@ export class GpuModel implements CausalLM<GpuSequence> {
       const kernel = new SoftcapKernel(device, vocabSize, config.finalSoftcap);
       this.softcap = { kernel, bind: kernel.bind({ step: headStep, logits: act.logits }) };
     }
+    this.memory = new SequenceMemory(gpu, {
+      numLayers: config.numLayers,
+      kvRowBytes: this.kvRowBytes,
+      featureWidth: this.featureWidth,
+      bind: (l, kCache, vCache) => this.layers[l].bindSequence(kCache, vCache),
+    });
     this.argmaxBind = this.argmax.bind({ step: headStep, logits: act.logits, ids: act.ids });
     this.sampleBind = this.sampler.bind({
       step: headStep,
@@ -474,7 +387,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
     checkLimits(this.gpu, `A KV cache of ${capacity} tokens`, capacity * this.kvRowBytes);
     const d = this.config.hiddenSize;
     const hidden = this.config.hiddenInput ? createStorage(this.gpu.device, d * 4, 'hidden') : undefined;
-    return new GpuSequence(capacity, this, this.sequenceStorage(Math.max(1, Math.min(capacity, start))), hidden);
+    return new GpuSequence(capacity, this, this.memory.storage(Math.max(1, Math.min(capacity, start))), hidden);
   }
 
   /** Bytes a position takes in one layer's keys (or values). */
@@ -482,65 +395,27 @@ export class GpuModel implements CausalLM<GpuSequence> {
     return this.config.numKvHeads * this.config.headDim * kvValueBytes(this.kvFormat);
   }
 
-  /** Buffers for `positions` positions and their bind groups. */
-  private sequenceStorage(positions: number): SequenceStorage {
-    const { device } = this.gpu;
-    const bytes = positions * this.kvRowBytes;
-    // An out-of-memory here is reported by the device's uncaptured-error handler, and the
-    // next forward pass on this sequence raises it as GPUOutOfMemoryError.
-    const kCache = Array.from({ length: this.config.numLayers }, (_, l) =>
-      createStorage(device, bytes, `k cache ${l}`),
-    );
-    const vCache = Array.from({ length: this.config.numLayers }, (_, l) =>
-      createStorage(device, bytes, `v cache ${l}`),
-    );
-    const binds = this.layers.map((layer, l) => layer.bindSequence(kCache[l], vCache[l]));
-    const features = this.exported ? createStorage(device, positions * this.featureWidth * 4, 'features') : undefined;
-    return { positions, kCache, vCache, binds, features };
+  /** Values of exported features per position: the EAGLE head's width, or none. */
+  get featureWidth(): number {
+    return this.exported ? this.config.hiddenSize : 0;
   }
 
   /**
-   * Makes room for `length` positions in `sequence`: where its buffers hold fewer, new ones
-   * twice as large (or `length`, up to its capacity) take their place, the positions it holds
-   * copied over on the queue, before any pass that follows. Growing by doubling keeps the
-   * copies to a small multiple of the final size, and allocations out of most steps.
-   *
-   * An out-of-memory here is the device's (uncaptured: the model must be reloaded); the passes
-   * grow their sequences with `makeRoom` first, which recovers from one.
+   * Makes room for `length` positions in `sequence` (SequenceMemory.reserve). An out-of-memory
+   * here is the device's (uncaptured: the model must be reloaded); the passes grow their
+   * sequences with `makeRoom` first, which recovers from one.
    */
   reserve(sequence: GpuSequence, length: number): void {
-    if (length <= sequence.allocated) return;
-    this.checkRoom(sequence, length);
-    this.grow(sequence, this.sequenceStorage(this.grownSize(sequence, length)));
+    this.memory.reserve(sequence, length);
   }
 
   /**
-   * As `reserve`, where the GPU may refuse the memory: the buffers are made inside an error
-   * scope, and when the device has no room for twice the positions, the sequence grows to
-   * `length` alone; failing that, those who hold memory they can give up (the prefix cache's
-   * idle entries: `onMemoryShortage`) free some, one at a time, and it tries again. When nothing
-   * is left to free it throws GPUOutOfMemoryError, the sequence as it was (its tokens, its
-   * buffers) and the device unharmed: the request fails, the conversation and the model stay.
-   * WebGPU says nothing of a device's memory; this is where the device says how much it has.
+   * Makes room for `length` positions in `sequence` where the GPU may refuse the memory: frees
+   * what `onMemoryShortage`'s reclaimers give up, else throws GPUOutOfMemoryError with the
+   * sequence and the device as they were (SequenceMemory.makeRoom).
    */
-  async makeRoom(sequence: GpuSequence, length: number): Promise<void> {
-    if (length <= sequence.allocated) return;
-    this.checkRoom(sequence, length);
-    const doubled = this.grownSize(sequence, length);
-    let storage = await this.tryStorage(doubled);
-    if (!storage && doubled > length) storage = await this.tryStorage(length);
-    for (let first = true; !storage && this.reclaimers.some((reclaim) => reclaim(first)); first = false) {
-      storage = await this.tryStorage(length);
-    }
-    if (!storage) {
-      const more = (length - sequence.allocated) * this.positionBytes;
-      throw new GPUOutOfMemoryError(
-        `The GPU has no memory for ${length} positions of this conversation (${mib(more)} more than the ` +
-          `${sequence.allocated} it holds). Start a new conversation or shorten the prompt; a smaller model, ` +
-          'or a KV cache in f16, takes less.',
-      );
-    }
-    this.grow(sequence, storage);
+  makeRoom(sequence: GpuSequence, length: number): Promise<void> {
+    return this.memory.makeRoom(sequence, length);
   }
 
   /**
@@ -549,141 +424,19 @@ export class GpuModel implements CausalLM<GpuSequence> {
    * `first`: the first call for this shortage.
    */
   onMemoryShortage(reclaim: (first: boolean) => boolean): void {
-    this.reclaimers.push(reclaim);
+    this.memory.onMemoryShortage(reclaim);
   }
 
-  private checkRoom(sequence: GpuSequence, length: number): void {
-    if (length > sequence.capacity) {
-      throw new RangeError(`${length} positions exceed the sequence's capacity of ${sequence.capacity}`);
-    }
+  copyPrefix(from: GpuSequence, to: GpuSequence, length: number): Promise<void> {
+    return this.memory.copyPrefix(from, to, length);
   }
 
-  /** Positions a sequence that needs `length` grows to: twice what it holds, at least `length`, at most its capacity. */
-  private grownSize(sequence: GpuSequence, length: number): number {
-    return Math.min(sequence.capacity, Math.max(length, 2 * sequence.allocated));
+  readPrefix(sequence: GpuSequence, length: number): Promise<Uint8Array<ArrayBuffer>> {
+    return this.memory.readPrefix(sequence, length);
   }
 
-  private grow(sequence: GpuSequence, next: SequenceStorage): void {
-    this.copyPositions(sequence.storage, next, sequence.length);
-    sequence.replaceStorage(next);
-  }
-
-  /**
-   * Buffers for `positions` positions, or undefined where the device is out of memory. Bind
-   * groups over a buffer the device refused are invalid too: their validation errors are
-   * the out-of-memory's, not a bug.
-   */
-  private async tryStorage(positions: number): Promise<SequenceStorage | undefined> {
-    const { device } = this.gpu;
-    device.pushErrorScope('out-of-memory');
-    device.pushErrorScope('validation');
-    const storage = this.sequenceStorage(positions);
-    const [invalid, outOfMemory] = [await device.popErrorScope(), await device.popErrorScope()];
-    if (outOfMemory) {
-      for (const buffer of storageBuffers(storage)) buffer.destroy();
-      return undefined;
-    }
-    if (invalid) throw new GPUValidationError(`WebGPU reported an error: ${invalid.message}`);
-    return storage;
-  }
-
-  /** Bytes a position takes in every layer's keys and values, and in the exported features. */
-  private get positionBytes(): number {
-    return 2 * this.config.numLayers * this.kvRowBytes + this.featureWidth * 4;
-  }
-
-  /** Queues the copy of the first `length` positions of `from`'s buffers (KV cache and features) into `to`'s. */
-  private copyPositions(from: SequenceStorage, to: SequenceStorage, length: number): void {
-    if (length === 0) return;
-    const bytes = length * this.kvRowBytes;
-    const encoder = this.gpu.device.createCommandEncoder();
-    for (let l = 0; l < this.config.numLayers; l++) {
-      encoder.copyBufferToBuffer(from.kCache[l], 0, to.kCache[l], 0, bytes);
-      encoder.copyBufferToBuffer(from.vCache[l], 0, to.vCache[l], 0, bytes);
-    }
-    if (from.features && to.features) {
-      encoder.copyBufferToBuffer(from.features, 0, to.features, 0, length * this.featureWidth * 4);
-    }
-    this.gpu.device.queue.submit([encoder.finish()]);
-  }
-
-  /** Values of exported features per position: the EAGLE head's width, or none. */
-  get featureWidth(): number {
-    return this.exported ? this.config.hiddenSize : 0;
-  }
-
-  /** Copies the first `length` positions of `from`'s KV cache into `to`, on the GPU queue. */
-  async copyPrefix(from: GpuSequence, to: GpuSequence, length: number): Promise<void> {
-    if (length > from.length || length > to.capacity) throw new RangeError(`copyPrefix(${length}) out of range`);
-    to.truncate(0); // all it held is overwritten: none of it is copied as its buffers grow
-    await this.makeRoom(to, length);
-    this.copyPositions(from.storage, to.storage, length);
-    to.tokens.set(from.tokens.subarray(0, length));
-    to.length = length;
-  }
-
-  async readPrefix(sequence: GpuSequence, length: number): Promise<Uint8Array<ArrayBuffer>> {
-    if (length > sequence.length) throw new RangeError(`readPrefix(${length}) on a sequence of ${sequence.length}`);
-    const { device } = this.gpu;
-    const featureBytes = length * this.featureWidth * 4;
-    const layerBytes = (prefixBytes(this, length) - featureBytes) / (2 * this.config.numLayers);
-    const out = new Uint8Array(2 * this.config.numLayers * layerBytes + featureBytes);
-    if (layerBytes === 0) return out;
-    // One staging buffer a layer (its keys, then its values) and one for the features: the
-    // copies are queued now, so later passes cannot change what they read; the whole prefix
-    // may exceed one buffer's limit.
-    const encoder = device.createCommandEncoder();
-    const staged = (size: number) => device.createBuffer({ size, usage: 0x0001 | 0x0008 }); // MAP_READ | COPY_DST
-    const staging = sequence.kCache.map((k, l) => {
-      const buffer = staged(2 * layerBytes);
-      encoder.copyBufferToBuffer(k, 0, buffer, 0, layerBytes);
-      encoder.copyBufferToBuffer(sequence.vCache[l], 0, buffer, layerBytes, layerBytes);
-      return buffer;
-    });
-    const { features } = sequence.extra;
-    if (features && featureBytes > 0) {
-      const buffer = staged(featureBytes);
-      encoder.copyBufferToBuffer(features, 0, buffer, 0, featureBytes);
-      staging.push(buffer);
-    }
-    device.queue.submit([encoder.finish()]);
-    try {
-      await Promise.all(
-        staging.map(async (buffer, l) => {
-          await buffer.mapAsync(0x0001); // GPUMapMode.READ
-          out.set(new Uint8Array(buffer.getMappedRange()), 2 * l * layerBytes);
-        }),
-      );
-    } catch (cause) {
-      this.gpu.assertHealthy();
-      throw new GPUDeviceLostError(`The GPU was lost reading a KV cache (${String(cause)}). Reload the model.`, {
-        cause,
-      });
-    } finally {
-      for (const buffer of staging) buffer.destroy();
-    }
-    return out;
-  }
-
-  async writePrefix(sequence: GpuSequence, tokens: ArrayLike<number>, rows: Uint8Array<ArrayBuffer>): Promise<void> {
-    const length = tokens.length;
-    if (length > sequence.capacity || rows.byteLength !== prefixBytes(this, length)) {
-      throw new RangeError(`writePrefix: ${rows.byteLength} bytes for ${length} positions`);
-    }
-    const featureBytes = length * this.featureWidth * 4;
-    const layerBytes = (rows.byteLength - featureBytes) / (2 * this.config.numLayers);
-    sequence.truncate(0); // nothing it held survives: none of it is copied as its buffers grow
-    await this.makeRoom(sequence, length);
-    const { queue } = this.gpu.device;
-    for (let l = 0; l < this.config.numLayers && layerBytes > 0; l++) {
-      queue.writeBuffer(sequence.kCache[l], 0, rows, 2 * l * layerBytes, layerBytes);
-      queue.writeBuffer(sequence.vCache[l], 0, rows, (2 * l + 1) * layerBytes, layerBytes);
-    }
-    const { features } = sequence.extra;
-    if (features && featureBytes > 0)
-      queue.writeBuffer(features, 0, rows, rows.byteLength - featureBytes, featureBytes);
-    sequence.tokens.set(Array.from(tokens));
-    sequence.length = length;
+  writePrefix(sequence: GpuSequence, tokens: ArrayLike<number>, rows: Uint8Array<ArrayBuffer>): Promise<void> {
+    return this.memory.writePrefix(sequence, tokens, rows);
   }
 
   /**

@@ -38,7 +38,8 @@ import {
 } from '../kernels/sampled-acceptance';
 import type { SamplingParams } from '../sampling/sampling';
 import type { Rng } from '../util/rng';
-import { GpuModel, type GpuSequence } from './gpu-model';
+import { GpuModel } from './gpu-model';
+import type { GpuSequence } from './gpu-sequence';
 import type { Sequence } from './types';
 
 /** The most drafts one device step takes. */

@@ -15,7 +15,8 @@ import { PrefixCache } from '../cache/prefix-cache';
 import type { Gpu } from '../gpu/device';
 import { expectBitwiseEqual } from '../testing/compare';
 import { testGpu } from '../testing/gpu';
-import { GpuModel, type GpuSequence } from './gpu-model';
+import { GpuModel } from './gpu-model';
+import type { GpuSequence } from './gpu-sequence';
 import { randomModel } from './random-weights';
 import { prefixBytes } from './types';
 

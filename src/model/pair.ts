@@ -19,7 +19,8 @@ import { type FileProgress, type ModelSource, readJson } from '../loader/source'
 import { checkVocabularies } from '../tokenizer/vocabulary';
 import { EagleTarget, featureExport } from './eagle';
 import { prepareHeadSteps } from './gpu-eagle-step';
-import { GpuModel, type GpuModelOptions, type GpuSequence } from './gpu-model';
+import { GpuModel, type GpuModelOptions } from './gpu-model';
+import type { GpuSequence } from './gpu-sequence';
 import { prepareDeviceSteps } from './gpu-speculation';
 
 export type PairRole = 'target' | 'draft';

@@ -1,0 +1,341 @@
+/**
+ * A GPU model's sequences and the memory they hold. A sequence's KV cache (and a target's EAGLE
+ * features, beside it at the same positions) lives in buffers that start small and grow as
+ * passes need more: new buffers twice as large, the positions held copied over on the queue,
+ * so a short conversation holds little memory whatever its capacity.
+ *
+ * WebGPU has no memory query; `SequenceMemory.makeRoom` is where the device says how much it
+ * has. It makes the buffers inside an error scope and, where the device refuses them, asks
+ * whoever holds memory it can give up (the prefix cache's idle entries) to free some, and
+ * fails with GPUOutOfMemoryError only when nothing is left, the sequence as it was.
+ *
+ * Prefixes move between sequences as the prefix cache and the prefix store need: copied on the
+ * GPU (`copyPrefix`), read out laid out as `readPrefix` in model/types.ts says, and written back.
+ */
+
+import { GPUDeviceLostError, GPUOutOfMemoryError, GPUValidationError } from '../errors';
+import { createStorage } from '../gpu/buffers';
+import type { Gpu } from '../gpu/device';
+import { hasRules, type LogitRules } from '../sampling/logit-rules';
+import { mib } from '../util/bytes';
+import type { SequenceBinds } from './gpu-layer';
+import { SequenceRules } from './gpu-logit-rules';
+import type { GpuModel } from './gpu-model';
+import type { Sequence } from './types';
+
+/** Positions a new sequence's buffers hold at first; they double as it fills, up to its capacity. */
+export const SEQUENCE_START_TOKENS = 512;
+
+/** A sequence's buffers for `positions` positions: its KV cache, the bind groups that read it, EAGLE features. */
+export interface SequenceStorage {
+  positions: number;
+  kCache: GPUBuffer[]; // per layer: (positions, nkv, hd)
+  vCache: GPUBuffer[];
+  /** Per layer: the bind groups that read and write this KV cache. */
+  binds: SequenceBinds[];
+  /** A target's EAGLE features at each position, (positions, d) f32. */
+  features?: GPUBuffer;
+}
+
+export class GpuSequence implements Sequence {
+  length = 0;
+  /** The token at each position (the logit rules count them). */
+  readonly tokens: Uint32Array;
+  /** The request's logit rules, once a request has set some (gpu-logit-rules.ts). */
+  rules: SequenceRules | undefined;
+
+  /** A target's EAGLE features, (allocated, d) f32; an EAGLE head's last hidden state, (d) f32. */
+  extra: { readonly features?: GPUBuffer; readonly hidden?: GPUBuffer };
+
+  constructor(
+    readonly capacity: number,
+    readonly model: GpuModel,
+    /** Its buffers now: `replaceStorage` (SequenceMemory.reserve) changes them as it grows. */
+    public storage: SequenceStorage,
+    /** An EAGLE head's last hidden state, (d) f32. */
+    private readonly hidden?: GPUBuffer,
+  ) {
+    this.tokens = new Uint32Array(capacity);
+    this.extra = { features: storage.features, hidden };
+  }
+
+  /** Positions its buffers hold now (SequenceMemory.reserve grows them). */
+  get allocated(): number {
+    return this.storage.positions;
+  }
+  get kCache(): GPUBuffer[] {
+    return this.storage.kCache;
+  }
+  get vCache(): GPUBuffer[] {
+    return this.storage.vCache;
+  }
+  get binds(): SequenceBinds[] {
+    return this.storage.binds;
+  }
+  /** Takes `storage` for its buffers (SequenceMemory.reserve, which copied what they held), freeing the old ones. */
+  replaceStorage(storage: SequenceStorage): void {
+    const old = this.storage;
+    this.storage = storage;
+    this.extra = { features: storage.features, hidden: this.hidden };
+    for (const buffer of storageBuffers(old)) buffer.destroy();
+  }
+
+  setLogitRules(rules: LogitRules | undefined, countFrom: number): void {
+    if (!hasRules(rules)) {
+      if (this.rules) this.rules.active = false;
+      return;
+    }
+    this.rules ??= new SequenceRules(this.model.gpu.device, this.model.config.vocabSize);
+    this.rules.set(rules, countFrom, this.tokens, this.length);
+  }
+
+  /** GPU memory its buffers take now: keys and values, every layer, `allocated` positions (and features). */
+  get bytes(): number {
+    return this.buffers.reduce((sum, buffer) => sum + buffer.size, 0);
+  }
+
+  private get buffers(): GPUBuffer[] {
+    return [...storageBuffers(this.storage), ...(this.hidden ? [this.hidden] : [])];
+  }
+
+  truncate(length: number): void {
+    if (length < 0 || length > this.length) throw new RangeError(`truncate(${length}) on a sequence of ${this.length}`);
+    if (this.rules?.active) this.rules.change(this.tokens, length, this.length, -1);
+    this.length = length;
+  }
+
+  /** Frees the KV cache. */
+  release(): void {
+    for (const buffer of this.buffers) buffer.destroy();
+    this.rules?.destroy();
+  }
+}
+
+export function storageBuffers({ kCache, vCache, features }: SequenceStorage): GPUBuffer[] {
+  return [...kCache, ...vCache, ...(features ? [features] : [])];
+}
+
+/** What a model's sequences hold, a position at a time. */
+export interface SequenceLayout {
+  numLayers: number;
+  /** Bytes a position takes in one layer's keys (or values). */
+  kvRowBytes: number;
+  /** f32 values a position's exported features take (an EAGLE head's width); 0: none. */
+  featureWidth: number;
+  /** The bind groups with which layer `l` reads and writes these keys and values. */
+  bind: (layer: number, kCache: GPUBuffer, vCache: GPUBuffer) => SequenceBinds;
+}
+
+/** The memory of one model's sequences: made, grown, copied, read out and written back. */
+export class SequenceMemory {
+  /** Who frees memory when a sequence cannot grow (`onMemoryShortage`). */
+  private readonly reclaimers: ((first: boolean) => boolean)[] = [];
+
+  constructor(
+    private readonly gpu: Gpu,
+    private readonly layout: SequenceLayout,
+  ) {}
+
+  /** Buffers for `positions` positions and their bind groups. */
+  storage(positions: number): SequenceStorage {
+    const { device } = this.gpu;
+    const { numLayers, kvRowBytes, featureWidth, bind } = this.layout;
+    // An out-of-memory here is reported by the device's uncaptured-error handler, and the
+    // next forward pass on this sequence raises it as GPUOutOfMemoryError.
+    const kCache = Array.from({ length: numLayers }, (_, l) =>
+      createStorage(device, positions * kvRowBytes, `k cache ${l}`),
+    );
+    const vCache = Array.from({ length: numLayers }, (_, l) =>
+      createStorage(device, positions * kvRowBytes, `v cache ${l}`),
+    );
+    const binds = kCache.map((k, l) => bind(l, k, vCache[l]));
+    const features = featureWidth > 0 ? createStorage(device, positions * featureWidth * 4, 'features') : undefined;
+    return { positions, kCache, vCache, binds, features };
+  }
+
+  /**
+   * Makes room for `length` positions in `sequence`: where its buffers hold fewer, new ones
+   * twice as large (or `length`, up to its capacity) take their place, the positions it holds
+   * copied over on the queue, before any pass that follows. Growing by doubling keeps the
+   * copies to a small multiple of the final size, and allocations out of most steps.
+   *
+   * An out-of-memory here is the device's (uncaptured: the model must be reloaded); the passes
+   * grow their sequences with `makeRoom` first, which recovers from one.
+   */
+  reserve(sequence: GpuSequence, length: number): void {
+    if (length <= sequence.allocated) return;
+    this.checkRoom(sequence, length);
+    this.grow(sequence, this.storage(this.grownSize(sequence, length)));
+  }
+
+  /**
+   * As `reserve`, where the GPU may refuse the memory: the buffers are made inside an error
+   * scope, and when the device has no room for twice the positions, the sequence grows to
+   * `length` alone; failing that, those who hold memory they can give up (the prefix cache's
+   * idle entries: `onMemoryShortage`) free some, one at a time, and it tries again. When nothing
+   * is left to free it throws GPUOutOfMemoryError, the sequence as it was (its tokens, its
+   * buffers) and the device unharmed: the request fails, the conversation and the model stay.
+   * WebGPU says nothing of a device's memory; this is where the device says how much it has.
+   */
+  async makeRoom(sequence: GpuSequence, length: number): Promise<void> {
+    if (length <= sequence.allocated) return;
+    this.checkRoom(sequence, length);
+    const doubled = this.grownSize(sequence, length);
+    let storage = await this.tryStorage(doubled);
+    if (!storage && doubled > length) storage = await this.tryStorage(length);
+    for (let first = true; !storage && this.reclaimers.some((reclaim) => reclaim(first)); first = false) {
+      storage = await this.tryStorage(length);
+    }
+    if (!storage) {
+      const more = (length - sequence.allocated) * this.positionBytes;
+      throw new GPUOutOfMemoryError(
+        `The GPU has no memory for ${length} positions of this conversation (${mib(more)} more than the ` +
+          `${sequence.allocated} it holds). Start a new conversation or shorten the prompt; a smaller model, ` +
+          'or a KV cache in f16, takes less.',
+      );
+    }
+    this.grow(sequence, storage);
+  }
+
+  /**
+   * Has `reclaim` called when a sequence cannot grow (`makeRoom`), until the sequence fits or
+   * none frees anything: it frees what GPU memory it can give up and says whether it freed any.
+   * `first`: the first call for this shortage.
+   */
+  onMemoryShortage(reclaim: (first: boolean) => boolean): void {
+    this.reclaimers.push(reclaim);
+  }
+
+  private checkRoom(sequence: GpuSequence, length: number): void {
+    if (length > sequence.capacity) {
+      throw new RangeError(`${length} positions exceed the sequence's capacity of ${sequence.capacity}`);
+    }
+  }
+
+  /** Positions a sequence that needs `length` grows to: twice what it holds, at least `length`, at most its capacity. */
+  private grownSize(sequence: GpuSequence, length: number): number {
+    return Math.min(sequence.capacity, Math.max(length, 2 * sequence.allocated));
+  }
+
+  private grow(sequence: GpuSequence, next: SequenceStorage): void {
+    this.copyPositions(sequence.storage, next, sequence.length);
+    sequence.replaceStorage(next);
+  }
+
+  /**
+   * Buffers for `positions` positions, or undefined where the device is out of memory. Bind
+   * groups over a buffer the device refused are invalid too: their validation errors are
+   * the out-of-memory's, not a bug.
+   */
+  private async tryStorage(positions: number): Promise<SequenceStorage | undefined> {
+    const { device } = this.gpu;
+    device.pushErrorScope('out-of-memory');
+    device.pushErrorScope('validation');
+    const storage = this.storage(positions);
+    const [invalid, outOfMemory] = [await device.popErrorScope(), await device.popErrorScope()];
+    if (outOfMemory) {
+      for (const buffer of storageBuffers(storage)) buffer.destroy();
+      return undefined;
+    }
+    if (invalid) throw new GPUValidationError(`WebGPU reported an error: ${invalid.message}`);
+    return storage;
+  }
+
+  /** Bytes a position takes in every layer's keys and values, and in the exported features. */
+  private get positionBytes(): number {
+    const { numLayers, kvRowBytes, featureWidth } = this.layout;
+    return 2 * numLayers * kvRowBytes + featureWidth * 4;
+  }
+
+  /** Queues the copy of the first `length` positions of `from`'s buffers (KV cache and features) into `to`'s. */
+  private copyPositions(from: SequenceStorage, to: SequenceStorage, length: number): void {
+    if (length === 0) return;
+    const { numLayers, kvRowBytes, featureWidth } = this.layout;
+    const bytes = length * kvRowBytes;
+    const encoder = this.gpu.device.createCommandEncoder();
+    for (let l = 0; l < numLayers; l++) {
+      encoder.copyBufferToBuffer(from.kCache[l], 0, to.kCache[l], 0, bytes);
+      encoder.copyBufferToBuffer(from.vCache[l], 0, to.vCache[l], 0, bytes);
+    }
+    if (from.features && to.features) {
+      encoder.copyBufferToBuffer(from.features, 0, to.features, 0, length * featureWidth * 4);
+    }
+    this.gpu.device.queue.submit([encoder.finish()]);
+  }
+
+  /** Copies the first `length` positions of `from`'s KV cache into `to`, on the GPU queue. */
+  async copyPrefix(from: GpuSequence, to: GpuSequence, length: number): Promise<void> {
+    if (length > from.length || length > to.capacity) throw new RangeError(`copyPrefix(${length}) out of range`);
+    to.truncate(0); // all it held is overwritten: none of it is copied as its buffers grow
+    await this.makeRoom(to, length);
+    this.copyPositions(from.storage, to.storage, length);
+    to.tokens.set(from.tokens.subarray(0, length));
+    to.length = length;
+  }
+
+  async readPrefix(sequence: GpuSequence, length: number): Promise<Uint8Array<ArrayBuffer>> {
+    if (length > sequence.length) throw new RangeError(`readPrefix(${length}) on a sequence of ${sequence.length}`);
+    const { device } = this.gpu;
+    const { numLayers, kvRowBytes, featureWidth } = this.layout;
+    const featureBytes = length * featureWidth * 4;
+    const layerBytes = length * kvRowBytes;
+    const out = new Uint8Array(2 * numLayers * layerBytes + featureBytes);
+    if (layerBytes === 0) return out;
+    // One staging buffer a layer (its keys, then its values) and one for the features: the
+    // copies are queued now, so later passes cannot change what they read; the whole prefix
+    // may exceed one buffer's limit.
+    const encoder = device.createCommandEncoder();
+    const staged = (size: number) => device.createBuffer({ size, usage: 0x0001 | 0x0008 }); // MAP_READ | COPY_DST
+    const staging = sequence.kCache.map((k, l) => {
+      const buffer = staged(2 * layerBytes);
+      encoder.copyBufferToBuffer(k, 0, buffer, 0, layerBytes);
+      encoder.copyBufferToBuffer(sequence.vCache[l], 0, buffer, layerBytes, layerBytes);
+      return buffer;
+    });
+    const { features } = sequence.extra;
+    if (features && featureBytes > 0) {
+      const buffer = staged(featureBytes);
+      encoder.copyBufferToBuffer(features, 0, buffer, 0, featureBytes);
+      staging.push(buffer);
+    }
+    device.queue.submit([encoder.finish()]);
+    try {
+      await Promise.all(
+        staging.map(async (buffer, l) => {
+          await buffer.mapAsync(0x0001); // GPUMapMode.READ
+          out.set(new Uint8Array(buffer.getMappedRange()), 2 * l * layerBytes);
+        }),
+      );
+    } catch (cause) {
+      this.gpu.assertHealthy();
+      throw new GPUDeviceLostError(`The GPU was lost reading a KV cache (${String(cause)}). Reload the model.`, {
+        cause,
+      });
+    } finally {
+      for (const buffer of staging) buffer.destroy();
+    }
+    return out;
+  }
+
+  async writePrefix(sequence: GpuSequence, tokens: ArrayLike<number>, rows: Uint8Array<ArrayBuffer>): Promise<void> {
+    const length = tokens.length;
+    const { numLayers, kvRowBytes, featureWidth } = this.layout;
+    const featureBytes = length * featureWidth * 4;
+    const layerBytes = length * kvRowBytes;
+    if (length > sequence.capacity || rows.byteLength !== 2 * numLayers * layerBytes + featureBytes) {
+      throw new RangeError(`writePrefix: ${rows.byteLength} bytes for ${length} positions`);
+    }
+    sequence.truncate(0); // nothing it held survives: none of it is copied as its buffers grow
+    await this.makeRoom(sequence, length);
+    const { queue } = this.gpu.device;
+    for (let l = 0; l < numLayers && layerBytes > 0; l++) {
+      queue.writeBuffer(sequence.kCache[l], 0, rows, 2 * l * layerBytes, layerBytes);
+      queue.writeBuffer(sequence.vCache[l], 0, rows, (2 * l + 1) * layerBytes, layerBytes);
+    }
+    const { features } = sequence.extra;
+    if (features && featureBytes > 0)
+      queue.writeBuffer(features, 0, rows, rows.byteLength - featureBytes, featureBytes);
+    sequence.tokens.set(Array.from(tokens));
+    sequence.length = length;
+  }
+}
