@@ -104,7 +104,7 @@ async function measureHeadStep(
   const sequence = head.createSequence(context + 32);
   try {
     // A context of `context` positions (their keys and values are zeros: the timing is the same).
-    head.writePrefix(sequence, new Array(context).fill(0), new Uint8Array(prefixBytes(head, context)));
+    await head.writePrefix(sequence, new Array(context).fill(0), new Uint8Array(prefixBytes(head, context)));
     return (
       await time(async () => {
         sequence.truncate(context);
