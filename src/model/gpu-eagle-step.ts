@@ -16,8 +16,7 @@
  */
 
 import { createUniform, STORAGE, uploadBuffer } from '../gpu/buffers';
-import mapCode from '../kernels/draft_to_target.wgsl?raw';
-import { ComputeKernel } from '../kernels/kernel';
+import { DRAFT_TO_TARGET_PARAMS_BYTES, DraftToTargetKernel } from '../kernels/draft-to-target';
 import { ArgmaxKernel, SampleKernel } from '../kernels/ops';
 import { MAX_TREE_WIDTH } from '../speculative/tree';
 import type { EagleSequence, EagleTarget } from './eagle';
@@ -38,15 +37,6 @@ import {
 } from './gpu-speculation';
 import type { Sequence } from './types';
 
-class DraftMapKernel extends ComputeKernel {
-  constructor(device: GPUDevice) {
-    super(device, 'draft to target', mapCode, {});
-  }
-  encode(pass: GPUComputePassEncoder, bindGroup: GPUBindGroup) {
-    this.dispatch(pass, bindGroup, 1);
-  }
-}
-
 /**
  * What a head's device steps reuse, made at load: its d2t table and the kernel that reads it
  * (the chain's draft into the slot `params` names), and for each rank of leaves the kernels that
@@ -55,7 +45,7 @@ class DraftMapKernel extends ComputeKernel {
  */
 interface HeadBuffers {
   params: GPUBuffer;
-  kernel: DraftMapKernel;
+  kernel: DraftToTargetKernel;
   bind: GPUBindGroup;
   ranks: LeafRank[];
   /** Staging for the uniforms a step writes (writeBuffer copies it at once): nothing allocated a step. */
@@ -253,9 +243,9 @@ function headBuffers(head: GpuModel, draftToTarget: Uint32Array, drafts: GPUBuff
   let buffers = heads.get(head);
   if (!buffers) {
     const { device } = head.gpu;
-    const params = createUniform(device, 16, 'draft map params');
+    const params = createUniform(device, DRAFT_TO_TARGET_PARAMS_BYTES, 'draft map params');
     const map = uploadBuffer(device, draftToTarget, STORAGE, 'd2t');
-    const kernel = new DraftMapKernel(device);
+    const kernel = new DraftToTargetKernel(device);
     const oneRow = createUniform(device, 16, 'leaf rank step');
     device.queue.writeBuffer(oneRow, 0, Uint32Array.of(1, 0, 0, 0)); // kernels/step.ts: one token
     const { vocabSize } = head.config;
@@ -263,13 +253,13 @@ function headBuffers(head: GpuModel, draftToTarget: Uint32Array, drafts: GPUBuff
     const ids = head.idsBuffer;
     // A leaf of rank r is chosen into ids[r]: as many ranks as the head's batch has room for.
     const ranks = Array.from({ length: Math.min(MAX_TREE_WIDTH, head.maxBatch - 1) }, (_, r): LeafRank => {
-      const rankParams = createUniform(device, 16, `leaf rank ${r + 1} map params`);
+      const rankParams = createUniform(device, DRAFT_TO_TARGET_PARAMS_BYTES, `leaf rank ${r + 1} map params`);
       const best = new ArgmaxKernel(device, vocabSize, 1, workgroup, r + 1);
       const drawStep = createUniform(device, 16, `leaf rank ${r + 1} draw step`);
       const draw = new SampleKernel(device, vocabSize, workgroup, r + 1);
       return {
         params: rankParams,
-        bind: kernel.bindAll([rankParams, ids, map, drafts]),
+        bind: kernel.bind({ params: rankParams, ids, map, drafts }),
         best,
         bestBind: best.bind({ step: oneRow, logits: head.logitsBuffer, ids }),
         drawStep,
@@ -277,7 +267,8 @@ function headBuffers(head: GpuModel, draftToTarget: Uint32Array, drafts: GPUBuff
         drawBind: draw.bind({ step: drawStep, params: head.samplingBuffer, logits: head.logitsBuffer, ids }),
       };
     });
-    buffers = { params, kernel, bind: kernel.bindAll([params, ids, map, drafts]), ranks, words: new Uint32Array(4) };
+    const bind = kernel.bind({ params, ids, map, drafts });
+    buffers = { params, kernel, bind, ranks, words: new Uint32Array(4) };
     heads.set(head, buffers);
   }
   return buffers;

@@ -27,8 +27,7 @@
 
 import { InvalidLogitsError } from '../errors';
 import { createStorage, createUniform, STORAGE, uploadBuffer } from '../gpu/buffers';
-import acceptCode from '../kernels/accept_greedy.wgsl?raw';
-import { ComputeKernel } from '../kernels/kernel';
+import { ACCEPT_GREEDY_PARAMS_BYTES, AcceptGreedyKernel, NO_LEAF } from '../kernels/accept-greedy';
 import {
   ACCEPT_PARAMS_BYTES,
   AcceptSampledKernel,
@@ -48,8 +47,6 @@ export const MAX_DEVICE_DRAFTS = 16;
 export const MAX_DEVICE_LIST = 2 * MAX_DEVICE_DRAFTS;
 /** What the acceptance kernels write before the drafts: accepted, next, the accepted leaf (u32 each). */
 const VERDICT_WORDS = 3;
-/** The acceptance kernels' mark of a step that took no leaf. */
-const NO_LEAF = 0xffffffff;
 /** A sampled step's readback starts with the verdict (accepted, next, leaf) and the drafts (a tree's leaves after the chain), u32 each. */
 const RESULT_BYTES = (VERDICT_WORDS + MAX_DEVICE_LIST) * 4;
 /** Where the target's rows' statistics start in a sampled step's list, after the draft's. */
@@ -64,22 +61,13 @@ export interface DeviceStep {
   drafted: number;
 }
 
-class AcceptKernel extends ComputeKernel {
-  constructor(device: GPUDevice) {
-    super(device, 'accept greedy', acceptCode, {});
-  }
-  encode(pass: GPUComputePassEncoder, bindGroup: GPUBindGroup) {
-    this.dispatch(pass, bindGroup, 1);
-  }
-}
-
 /** What a (target, draft) pair's device steps reuse: made on the first step. */
 export interface StepBuffers {
   drafts: GPUBuffer; // (MAX_DEVICE_LIST) u32: the chain, then a tree's leaves, rank by rank
   result: GPUBuffer; // the verdict (VERDICT_WORDS), then the drafts: u32
   readback: GPUBuffer;
   params: GPUBuffer;
-  accept: AcceptKernel;
+  accept: AcceptGreedyKernel;
   bind: GPUBindGroup;
 }
 
@@ -113,9 +101,9 @@ export const stepBuffers = perPair((target): StepBuffers => {
     size: resultBytes,
     usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
   });
-  const params = createUniform(device, 16, 'device step params');
-  const accept = new AcceptKernel(device);
-  const bind = accept.bindAll([params, drafts, target.idsBuffer, result]);
+  const params = createUniform(device, ACCEPT_GREEDY_PARAMS_BYTES, 'device step params');
+  const accept = new AcceptGreedyKernel(device);
+  const bind = accept.bind({ params, drafts, choices: target.idsBuffer, result });
   return { drafts, result, readback, params, accept, bind };
 });
 
