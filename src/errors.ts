@@ -91,6 +91,14 @@ export class MixedModelFormatsError extends TandemError {
   }
 }
 
+/** A model in a format Tandem does not read (llama.cpp's GGUF, say), with the formats it does read. */
+export class UnsupportedModelFormatError extends TandemError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'UnsupportedModelFormatError';
+  }
+}
+
 /** No model of that id in the catalogue (web-llm's prebuiltAppConfig, or the app's appConfig). */
 export class ModelNotFoundError extends TandemError {
   constructor(modelId: string) {

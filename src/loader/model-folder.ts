@@ -10,6 +10,7 @@ import {
   ModelFileMissingError,
   TokenizerError,
   UnsupportedArchitectureError,
+  UnsupportedModelFormatError,
 } from '../errors';
 import { TextTokenizer } from '../tokenizer/tokenizer';
 import { type ModelConfig, parseModelConfig } from './config';
@@ -56,6 +57,13 @@ export async function loadConfig(source: ModelSource): Promise<ModelConfig> {
 export type FolderConfig = { format: 'huggingface'; config: ModelConfig } | ({ format: 'mlc' } & MlcFolderConfig);
 
 export async function readFolderConfig(source: ModelSource): Promise<FolderConfig> {
+  if (/\.gguf\/?(\?.*)?$/i.test(source.name)) {
+    throw new UnsupportedModelFormatError(
+      `${source.name} is a GGUF file (llama.cpp's format), which Tandem does not read. Load the same model as ` +
+        "an MLC folder (its web-llm id, such as Llama-3.2-1B-Instruct-q4f16_1-MLC, or the folder's URL) or as a " +
+        'Hugging Face folder with config.json and safetensors.',
+    );
+  }
   let missing: Error;
   try {
     return { format: 'huggingface', config: await loadConfig(source) };
