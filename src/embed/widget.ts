@@ -169,7 +169,7 @@ export class ChatWidget {
     } catch (error) {
       bubble.dataset.state = 'error';
       bubble.textContent = (error as Error).message;
-      await this.restartIfFailed();
+      void this.restartIfFailed();
     } finally {
       this.busy = false;
     }

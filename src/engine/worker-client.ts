@@ -57,9 +57,24 @@ export class WorkerEngine {
     return this.host.lastUsage();
   }
 
-  /** What stopped the engine for good (the device lost, say), if anything: the models must be loaded again. */
-  failure(): Promise<{ name: string; message: string } | undefined> {
-    return this.host.failure();
+  /**
+   * What stopped the engine for good, if anything: the models must be loaded again. The device
+   * lost, say; or the worker itself gone (a worker that runs out of memory is ended without a
+   * word), when it does not answer within `timeoutMs`.
+   */
+  failure(timeoutMs = 10_000): Promise<{ name: string; message: string } | undefined> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const silence = new Promise<{ name: string; message: string }>((resolve) => {
+      timer = setTimeout(
+        () =>
+          resolve({
+            name: 'EngineUnresponsiveError',
+            message: "The engine's worker stopped answering (it may have run out of memory). Reload the model.",
+          }),
+        timeoutMs,
+      );
+    });
+    return Promise.race([this.host.failure(), silence]).finally(() => clearTimeout(timer));
   }
 
   unload(): Promise<void> {
