@@ -21,7 +21,7 @@ export { deleteStoredPrefix, listStoredPrefixes, PREFIX_DIRECTORY } from './cach
 export type { EngineOptions, ModelLocation, RequestOptions, TandemUsage } from './engine/engine';
 export { createEngine, TandemEngine } from './engine/engine';
 export type { FinishReason, Reply } from './engine/generation';
-export { CreateMLCEngine, CreateWebWorkerMLCEngine } from './engine/mlc-engine';
+export { CreateMLCEngine, CreateWebWorkerMLCEngine, type MLCEngineSurface } from './engine/mlc-engine';
 export type { MLCChatOptions, MLCEngineConfig } from './engine/model-options';
 export { catalogueEngineOptions, modelOptions } from './engine/model-options';
 export type { WorkerEngineLoadOptions } from './engine/worker-client';

@@ -1,6 +1,7 @@
 /**
  * web-llm's factories on the GPU, with model ids resolved through an appConfig whose repos a
- * local model hub serves: in this thread and over a message port, the same replies.
+ * local model hub serves: in this thread and over a message port, the same replies; and the
+ * engine they return has web-llm's methods (reload, runtimeStatsText, getMessage, ...).
  */
 
 import type { ChatCompletion } from '@mlc-ai/web-llm';
@@ -62,8 +63,60 @@ describe("web-llm's factories", () => {
         channel.port1.close();
         channel.port2.close();
       }
+      // Another model of the catalogue, on the same GPU device.
+      const { gpu } = engine.engine;
+      await engine.reload(DRAFT);
+      expect(engine.modelId).toBe(DRAFT);
+      expect(engine.engine.gpu).toBe(gpu);
+      expect(((await engine.chat.completions.create(request)) as ChatCompletion).model).toBe(DRAFT);
     } finally {
       await engine.unload();
+    }
+  });
+
+  it("has web-llm's engine methods: stats, the last message, interrupt, reset, and reload to another model", async () => {
+    const channel = new MessageChannel();
+    expose(new EngineHost(testGpu), channel.port1);
+    const engine = await CreateWebWorkerMLCEngine(channel.port2, TARGET, { appConfig, draftModel: DRAFT });
+    try {
+      expect(await engine.runtimeStatsText()).toBe(''); // nothing generated yet
+      let streamed = '';
+      for await (const chunk of await engine.chatCompletion({ ...request, stream: true })) {
+        streamed += chunk.choices[0]?.delta.content ?? '';
+      }
+      expect(streamed.length).toBeGreaterThan(10);
+      expect(await engine.getMessage()).toBe(streamed);
+      expect(await engine.runtimeStatsText()).toMatch(
+        /^prefill: \d+\.\d{4} tokens\/sec, decoding: \d+\.\d{4} tokens\/sec, acceptance: [\d.]+, tokens per target pass: [\d.]+$/,
+      );
+      await engine.resetChat();
+      expect(await engine.getMessage()).toBe('');
+      expect(await engine.getGPUVendor()).toBe((await testGpu()).info.vendor);
+      expect(await engine.getMaxStorageBufferBindingSize()).toBeGreaterThan(0);
+
+      // Interrupted part way, as a Stop button would.
+      const stream = await engine.chatCompletion({ ...request, max_tokens: 200, stream: true });
+      let finish: string | null = null;
+      let chunks = 0;
+      for await (const chunk of stream) {
+        if (++chunks === 3) engine.interruptGenerate();
+        finish = chunk.choices[0]?.finish_reason ?? finish;
+      }
+      expect(finish).toBe('abort');
+
+      // Another model of the catalogue in the same worker, with the progress callback set since.
+      const progress: number[] = [];
+      engine.setInitProgressCallback((report) => progress.push(report.progress));
+      await engine.reload(DRAFT);
+      expect(progress.at(-1)).toBe(1);
+      expect(engine.modelId).toBe(DRAFT);
+      const reply = (await engine.chat.completions.create(request)) as ChatCompletion;
+      expect(reply.model).toBe(DRAFT);
+      expect(await engine.getMessage()).toBe(reply.choices[0].message.content);
+    } finally {
+      await engine.unload();
+      channel.port1.close();
+      channel.port2.close();
     }
   });
 

@@ -8,26 +8,33 @@
  * folder is fetched from the repo's `resolve/main/` as web-llm fetches it. Speculation comes
  * with it: the catalogue's suggested draft (the smallest model sharing the target's tokenizer,
  * loaded too), else prompt lookup; `draftModel` chooses otherwise ('none' for no speculation).
+ * The engine they return has web-llm's methods (mlc-engine-surface.ts: `reload`,
+ * `interruptGenerate`, `runtimeStatsText`, ...), and the Tandem engine itself as `engine`.
  */
 
 import type * as Comlink from 'comlink';
 import { createEngine, type TandemEngine } from './engine';
+import { MLCEngineSurface } from './mlc-engine-surface';
 import { catalogueEngineOptions, type MLCChatOptions, type MLCEngineConfig } from './model-options';
 import { createWorkerEngine, type WorkerEngine } from './worker-client';
 
+export type { MLCEngineSurface } from './mlc-engine-surface';
 export type { MLCChatOptions, MLCEngineConfig } from './model-options';
 
-/** A Tandem engine in this thread, for a model of the catalogue. */
+/** A Tandem engine in this thread, for a model of the catalogue; `reload` keeps its GPU. */
 export async function CreateMLCEngine(
   modelId: string,
   engineConfig: MLCEngineConfig = {},
   chatOptions: MLCChatOptions = {},
-): Promise<TandemEngine> {
-  return createEngine({
-    ...catalogueEngineOptions(modelId, engineConfig, chatOptions),
-    initProgressCallback: engineConfig.initProgressCallback,
-    gpu: engineConfig.gpu,
-  });
+): Promise<MLCEngineSurface<TandemEngine>> {
+  const config = { ...engineConfig };
+  const load = (id: string, now: MLCEngineConfig, options: MLCChatOptions, previous?: TandemEngine) =>
+    createEngine({
+      ...catalogueEngineOptions(id, now, options),
+      initProgressCallback: now.initProgressCallback,
+      gpu: now.gpu ?? previous?.gpu,
+    });
+  return new MLCEngineSurface(await load(modelId, config, chatOptions), load, config);
 }
 
 /** A Tandem engine in `worker` (running worker/engine.worker.ts), for a model of the catalogue. */
@@ -36,9 +43,12 @@ export async function CreateWebWorkerMLCEngine(
   modelId: string,
   engineConfig: Omit<MLCEngineConfig, 'gpu'> = {},
   chatOptions: MLCChatOptions = {},
-): Promise<WorkerEngine> {
-  return createWorkerEngine(worker, {
-    ...catalogueEngineOptions(modelId, engineConfig, chatOptions),
-    initProgressCallback: engineConfig.initProgressCallback,
-  });
+): Promise<MLCEngineSurface<WorkerEngine>> {
+  const config = { ...engineConfig };
+  const load = (id: string, now: MLCEngineConfig, options: MLCChatOptions) =>
+    createWorkerEngine(worker, {
+      ...catalogueEngineOptions(id, now, options),
+      initProgressCallback: now.initProgressCallback,
+    });
+  return new MLCEngineSurface(await load(modelId, config, chatOptions), load, config);
 }
