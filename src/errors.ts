@@ -99,6 +99,14 @@ export class UnsupportedModelFormatError extends TandemError {
   }
 }
 
+/** A request to an engine whose models were unloaded (or never loaded). */
+export class ModelNotLoadedError extends TandemError {
+  constructor(message = 'No model is loaded: load one first (reload(), or a new engine).') {
+    super(message);
+    this.name = 'ModelNotLoadedError';
+  }
+}
+
 /** No model of that id in the catalogue (web-llm's prebuiltAppConfig, or the app's appConfig). */
 export class ModelNotFoundError extends TandemError {
   constructor(modelId: string) {

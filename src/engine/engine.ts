@@ -24,6 +24,7 @@ import type {
 import { CachedGenerator } from '../cache/cached-generator';
 import { type FileDirectory, originDirectory } from '../cache/file-directory';
 import { modelKey, PREFIX_DIRECTORY, PrefixStore } from '../cache/prefix-store';
+import { ModelNotLoadedError } from '../errors';
 import { type Gpu, requestGpu } from '../gpu/device';
 import type { KvFormat } from '../kernels/kv-cache';
 import type { FileProgress, ModelSource } from '../loader/source';
@@ -118,6 +119,7 @@ export class TandemEngine {
   lastUsage: TandemUsage | undefined;
   /** The request running now (a queued one is not running yet), and whether it was interrupted. */
   private running: { interrupted: boolean } | undefined;
+  private unloaded = false;
   private readonly generator: CachedGenerator<Sequence, GpuSequence>;
 
   private constructor(
@@ -250,6 +252,7 @@ export class TandemEngine {
    * web-llm's shapes.
    */
   async generate(request: TandemRequest, onText?: ReplyHooks['onText']): Promise<Reply> {
+    this.assertLoaded();
     this.gpu.assertHealthy();
     const { tokenizer, stopTokenIds } = this.pair.target.folder;
     const prompt = requestPrompt(tokenizer, request);
@@ -290,6 +293,7 @@ export class TandemEngine {
     /** Called after each chunk of the prompt: tokens done (cached ones included) of all. */
     onPrefillProgress?: (done: number, total: number) => void;
   }): Promise<{ computed: number; cached: number; restored: number; stopped: boolean }> {
+    this.assertLoaded();
     const { tokenizer } = this.pair.target.folder;
     const { messages } = request;
     const variables = templateVariables(request);
@@ -325,10 +329,18 @@ export class TandemEngine {
     if (this.running) this.running.interrupted = true;
   }
 
+  /** Frees the models and their caches; requests after it fail with ModelNotLoadedError. */
   async unload(): Promise<void> {
+    if (this.unloaded) return;
+    this.unloaded = true;
     await this.generator.cache.exclusive(async () => this.generator.cache.clear());
     await this.generator.store?.flush();
     destroyPair(this.pair);
+  }
+
+  /** A request to unloaded models would reach freed GPU buffers: an error the device would keep. */
+  private assertLoaded(): void {
+    if (this.unloaded) throw new ModelNotLoadedError('This engine was unloaded: load a model again (reload()).');
   }
 
   /** The loaded models (the benchmark and tests read their figures). */

@@ -19,7 +19,10 @@ import type { WorkerEngine } from './worker-client';
 /** What the factories load: an engine in this thread or one in a worker. */
 export type LoadedEngine = TandemEngine | WorkerEngine;
 
-/** Loads `modelId` with the config as it is now (its progress callback, its appConfig). */
+/**
+ * Loads `modelId` with the config as it is now (its progress callback, its appConfig), in place
+ * of `previous`, which it unloads once the id is known to the catalogue.
+ */
 export type EngineLoader<E extends LoadedEngine> = (
   modelId: string,
   config: MLCEngineConfig,
@@ -53,14 +56,16 @@ export class MLCEngineSurface<E extends LoadedEngine> {
     return this.engine.modelId;
   }
 
-  /** Unloads the model and loads `modelId` (the first, where web-llm takes several) of the catalogue. */
+  /**
+   * Loads `modelId` (the first, where web-llm takes several) of the catalogue in place of the
+   * model loaded now. An id the catalogue does not have is refused with the model still loaded;
+   * a load that fails after that leaves none (requests fail with ModelNotLoadedError).
+   */
   async reload(modelId: string | string[], chatOptions?: MLCChatOptions | MLCChatOptions[]): Promise<void> {
     const id = Array.isArray(modelId) ? modelId[0] : modelId;
     const options = (Array.isArray(chatOptions) ? chatOptions[0] : chatOptions) ?? {};
     if (id === undefined) throw new RangeError('reload: no model id given');
-    const previous = this.engine;
-    await previous.unload();
-    this.engine = await this.load(id, this.config, options, previous);
+    this.engine = await this.load(id, this.config, options, this.engine);
     this.message = '';
   }
 

@@ -35,7 +35,7 @@ const request = {
 };
 
 describe("web-llm's factories", () => {
-  it('CreateMLCEngine loads a model by id with its draft, and replies name the id', async () => {
+  it('CreateMLCEngine loads a model by id with its draft, reloads another on the same device, refuses once unloaded', async () => {
     const progress: number[] = [];
     const engine = await CreateMLCEngine(TARGET, {
       appConfig,
@@ -69,6 +69,15 @@ describe("web-llm's factories", () => {
       expect(engine.modelId).toBe(DRAFT);
       expect(engine.engine.gpu).toBe(gpu);
       expect(((await engine.chat.completions.create(request)) as ChatCompletion).model).toBe(DRAFT);
+      // An id the catalogue lacks is refused with the model still loaded.
+      const unknown = await engine.reload('No-Such-Model-q4f16_1-MLC').catch((e: Error) => e);
+      expect((unknown as Error).name).toBe('ModelNotFoundError');
+      expect(((await engine.chat.completions.create(request)) as ChatCompletion).model).toBe(DRAFT);
+      // Unloaded, it refuses requests by name, and its GPU stays usable.
+      await engine.unload();
+      const refused = await engine.chat.completions.create(request).catch((e: Error) => e);
+      expect((refused as Error).name).toBe('ModelNotLoadedError');
+      expect(gpu.failure).toBeUndefined();
     } finally {
       await engine.unload();
     }

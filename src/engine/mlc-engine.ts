@@ -28,12 +28,11 @@ export async function CreateMLCEngine(
   chatOptions: MLCChatOptions = {},
 ): Promise<MLCEngineSurface<TandemEngine>> {
   const config = { ...engineConfig };
-  const load = (id: string, now: MLCEngineConfig, options: MLCChatOptions, previous?: TandemEngine) =>
-    createEngine({
-      ...catalogueEngineOptions(id, now, options),
-      initProgressCallback: now.initProgressCallback,
-      gpu: now.gpu ?? previous?.gpu,
-    });
+  const load = async (id: string, now: MLCEngineConfig, options: MLCChatOptions, previous?: TandemEngine) => {
+    const resolved = catalogueEngineOptions(id, now, options); // an unknown id throws with the model still loaded
+    await previous?.unload();
+    return createEngine({ ...resolved, initProgressCallback: now.initProgressCallback, gpu: now.gpu ?? previous?.gpu });
+  };
   return new MLCEngineSurface(await load(modelId, config, chatOptions), load, config);
 }
 
@@ -45,6 +44,7 @@ export async function CreateWebWorkerMLCEngine(
   chatOptions: MLCChatOptions = {},
 ): Promise<MLCEngineSurface<WorkerEngine>> {
   const config = { ...engineConfig };
+  // The worker unloads the model it holds as it loads the next (EngineHost.load).
   const load = (id: string, now: MLCEngineConfig, options: MLCChatOptions) =>
     createWorkerEngine(worker, {
       ...catalogueEngineOptions(id, now, options),

@@ -6,6 +6,7 @@
  */
 
 import type { ChatCompletion, ChatCompletionChunk, Completion, InitProgressReport } from '@mlc-ai/web-llm';
+import { ModelNotLoadedError } from '../errors';
 import type { Gpu, GpuInfo } from '../gpu/device';
 import { memorySource } from '../loader/source';
 import type { DraftKind } from '../speculative/draft-source';
@@ -127,11 +128,7 @@ export class EngineHost {
   }
 
   private loaded(): TandemEngine {
-    if (!this.engine) {
-      const error = new Error('No model is loaded: call load() first.');
-      error.name = 'ModelNotLoadedError';
-      throw error;
-    }
+    if (!this.engine) throw new ModelNotLoadedError('No model is loaded: call load() first.');
     return this.engine;
   }
 }
