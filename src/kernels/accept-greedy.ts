@@ -6,7 +6,7 @@
  */
 
 import code from './accept_greedy.wgsl?raw';
-import { ComputeKernel } from './kernel';
+import { OneWorkgroupKernel } from './kernel';
 
 /** The kernel's mark of a step that took no leaf. */
 export const NO_LEAF = 0xffffffff;
@@ -14,7 +14,7 @@ export const NO_LEAF = 0xffffffff;
 /** Bytes of its uniform: k, depths with leaves, ranks of leaves (u32 each, padded). */
 export const ACCEPT_GREEDY_PARAMS_BYTES = 16;
 
-export class AcceptGreedyKernel extends ComputeKernel {
+export class AcceptGreedyKernel extends OneWorkgroupKernel {
   constructor(device: GPUDevice) {
     super(device, 'accept greedy', code, {});
   }
@@ -25,9 +25,5 @@ export class AcceptGreedyKernel extends ComputeKernel {
    */
   bind(buffers: { params: GPUBuffer; drafts: GPUBuffer; choices: GPUBuffer; result: GPUBuffer }): GPUBindGroup {
     return this.bindAll([buffers.params, buffers.drafts, buffers.choices, buffers.result]);
-  }
-
-  encode(pass: GPUComputePassEncoder, bindGroup: GPUBindGroup): void {
-    this.dispatch(pass, bindGroup, 1);
   }
 }

@@ -5,7 +5,7 @@
  */
 
 import code from './draft_to_target.wgsl?raw';
-import { ComputeKernel } from './kernel';
+import { OneWorkgroupKernel } from './kernel';
 
 /** Bytes of its uniform: the slot in the list of drafts, the rank of the id to map (u32 each, padded). */
 export const DRAFT_TO_TARGET_PARAMS_BYTES = 16;
@@ -15,7 +15,7 @@ export function draftToTarget(map: ArrayLike<number>, id: number): number {
   return map[Math.min(id, map.length - 1)];
 }
 
-export class DraftToTargetKernel extends ComputeKernel {
+export class DraftToTargetKernel extends OneWorkgroupKernel {
   constructor(device: GPUDevice) {
     super(device, 'draft to target', code, {});
   }
@@ -23,9 +23,5 @@ export class DraftToTargetKernel extends ComputeKernel {
   /** params: (slot, rank, 0, 0) u32; ids: the head's chosen ids by rank; map: d2t; drafts: the step's list. */
   bind(buffers: { params: GPUBuffer; ids: GPUBuffer; map: GPUBuffer; drafts: GPUBuffer }): GPUBindGroup {
     return this.bindAll([buffers.params, buffers.ids, buffers.map, buffers.drafts]);
-  }
-
-  encode(pass: GPUComputePassEncoder, bindGroup: GPUBindGroup): void {
-    this.dispatch(pass, bindGroup, 1);
   }
 }

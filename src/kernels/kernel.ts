@@ -29,3 +29,10 @@ export class ComputeKernel {
     pass.dispatchWorkgroups(x, y, z);
   }
 }
+
+/** A kernel of one workgroup: a speculative step's bookkeeping between passes (a verdict, an id moved). */
+export class OneWorkgroupKernel extends ComputeKernel {
+  encode(pass: GPUComputePassEncoder, bindGroup: GPUBindGroup): void {
+    this.dispatch(pass, bindGroup, 1);
+  }
+}

@@ -9,7 +9,7 @@
 import acceptCode from './accept_sampled.wgsl?raw';
 import distributionCode from './distribution.wgsl?raw';
 import statsCode from './distribution_stats.wgsl?raw';
-import { ComputeKernel } from './kernel';
+import { ComputeKernel, OneWorkgroupKernel } from './kernel';
 import { setSamplingParams } from './ops';
 
 /** Bytes of the rule's uniform: struct Accept { sampling: Sampling, k: u32, leaves: u32, ranks: u32, _pad }. */
@@ -38,7 +38,7 @@ export class DistributionStatsKernel extends ComputeKernel {
  * result = (accepted drafts, the step's token, the accepted leaf or 0xffffffff) by the
  * acceptance rule (accept_sampled.wgsl), over a chain or a tree.
  */
-export class AcceptSampledKernel extends ComputeKernel {
+export class AcceptSampledKernel extends OneWorkgroupKernel {
   /**
    * `vocabSize`: the target's; `draftWidth`: the draft's rows'; `targetAt`: where the target's
    * rows' statistics start in the list.
@@ -61,9 +61,6 @@ export class AcceptSampledKernel extends ComputeKernel {
     result: GPUBuffer;
   }) {
     return this.bindAll([b.params, b.drafts, b.draftIds, b.stats, b.draftLogits, b.logits, b.result]);
-  }
-  encode(pass: GPUComputePassEncoder, bindGroup: GPUBindGroup) {
-    this.dispatch(pass, bindGroup, 1);
   }
 }
 
