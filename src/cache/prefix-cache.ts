@@ -179,6 +179,7 @@ export class PrefixCache<S extends Sequence, D extends Sequence = Sequence> {
   private async copyShared(source: CacheEntry<S, D>, length: number): Promise<CacheEntry<S, D> | undefined> {
     const other = this.spareEntry(source);
     if (!other) return undefined;
+    other.tokens = []; // what it held is overwritten: never claimed again, whatever the copy does
     other.pinned = 0;
     source.inUse = other.inUse = true;
     try {
