@@ -12,6 +12,7 @@
 import '../src/node/require-shim';
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import type { Gpu } from '../src/gpu/device';
 import { requestNodeGpu } from '../src/gpu/node';
 import { directorySource } from '../src/loader/node-source';
 import { quantizeWeights } from '../src/loader/tensors';
@@ -25,6 +26,12 @@ function longPromptTokens(value: string): number {
   if (!Number.isSafeInteger(tokens) || tokens < 0) throw new RangeError(`--long: ${value} is not a number of tokens`);
   return tokens;
 }
+
+/**
+ * One device for the process, however many runs it makes (its tests make three): pipelines are
+ * compiled once a device, and a software adapter takes most of a minute to compile a model's.
+ */
+let processGpu: Promise<Gpu> | undefined;
 
 export async function main(args: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -41,7 +48,8 @@ export async function main(args: string[]): Promise<number> {
       long: { type: 'string', default: '0' },
     },
   });
-  const gpu = await requestNodeGpu();
+  processGpu ??= requestNodeGpu();
+  const gpu = await processGpu;
   const folders = await readPair({ target: directorySource(values.target), draft: directorySource(values.draft) });
   const { target, draft } = folders as Required<typeof folders>;
   const pair = { ...folders, head: await readHead(directorySource(values.head), target) };
