@@ -183,7 +183,7 @@ export class ChatWidget {
    * its own leaves the engine serving.
    */
   private async restartIfFailed(): Promise<void> {
-    const failure = await this.engine?.failure().catch((e: Error) => ({ name: e.name, message: e.message }));
+    const failure = await this.engine?.failure();
     if (!failure) return;
     this.setStatus('error', `The chat stopped: ${failure.message} Close the chat and open it again to restart it.`);
     this.stopEngine();

@@ -60,7 +60,7 @@ export class WorkerEngine {
   /**
    * What stopped the engine for good, if anything: the models must be loaded again. The device
    * lost, say; or the worker itself gone (a worker that runs out of memory is ended without a
-   * word), when it does not answer within `timeoutMs`.
+   * word), when it does not answer within `timeoutMs` or the call itself fails. Never rejects.
    */
   failure(timeoutMs = 10_000): Promise<{ name: string; message: string } | undefined> {
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -74,7 +74,8 @@ export class WorkerEngine {
         timeoutMs,
       );
     });
-    return Promise.race([this.host.failure(), silence]).finally(() => clearTimeout(timer));
+    const answer = this.host.failure().catch((error: Error) => ({ name: error.name, message: error.message }));
+    return Promise.race([answer, silence]).finally(() => clearTimeout(timer));
   }
 
   unload(): Promise<void> {

@@ -121,7 +121,8 @@ function eagleStepParts<S extends Sequence, H extends Sequence>(
     const tree = i < leaves ? map.ranks.slice(0, ranks) : [];
     // Before the pass's submit, after the last's.
     const write = (buffer: GPUBuffer, a: number, b: number) => {
-      map.words.set([a, b]);
+      map.words[0] = a;
+      map.words[1] = b;
       queue.writeBuffer(buffer, 0, map.words);
     };
     write(map.params, i, 0);

@@ -192,7 +192,7 @@ export class Chat {
    * has no memory for, say) leaves the engine serving, and its banner says what to do instead.
    */
   private async offerReloadIfFailed(): Promise<void> {
-    const failure = await this.engine?.failure().catch((e: Error) => ({ name: e.name, message: e.message }));
+    const failure = await this.engine?.failure();
     if (failure) this.onEngineError(Object.assign(new Error(failure.message), { name: failure.name }));
   }
 
