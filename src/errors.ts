@@ -75,6 +75,14 @@ export class TensorCacheFormatError extends TandemError {
   }
 }
 
+/** A GGUF file (llama.cpp's format) is malformed: not GGUF, truncated, or its header disagrees with itself. */
+export class GgufFormatError extends TandemError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'GgufFormatError';
+  }
+}
+
 /** A quantization Tandem does not run (MLC's q3, q4f16_0 in the KN layout, AWQ...). */
 export class UnsupportedQuantizationError extends TandemError {
   constructor(message: string, options?: ErrorOptions) {
@@ -88,14 +96,6 @@ export class MixedModelFormatsError extends TandemError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = 'MixedModelFormatsError';
-  }
-}
-
-/** A model in a format Tandem does not read (llama.cpp's GGUF, say), with the formats it does read. */
-export class UnsupportedModelFormatError extends TandemError {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'UnsupportedModelFormatError';
   }
 }
 

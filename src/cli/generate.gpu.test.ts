@@ -3,14 +3,17 @@
  * its greedy continuation of the golden prompts is PyTorch's, token for token (plain text, and
  * a chat with a system prompt through the model's template); `--json` gives every documented
  * field, usage as the engine reports it; streamed text is the JSON's text; a draft model
- * changes no token; bad arguments and bad model folders end with a usage message or a named error.
+ * changes no token (an MLC folder and a GGUF file too); bad arguments and bad model folders end with a usage message or a named error.
  */
 
 import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { FIXTURES, fixturePath, loadGolden } from '../testing/fixtures';
+import { generate } from '../model/generate';
+import { ReferenceModel } from '../ref/model';
+import { GREEDY } from '../sampling/sampling';
+import { FIXTURES, fixturePath, GGUF_FIXTURE, loadFixture, loadGolden } from '../testing/fixtures';
 import { serveModelHub } from '../testing/model-hub';
 import { main } from './main';
 
@@ -78,6 +81,28 @@ describe('tandem generate', () => {
     expect(code).toBe(0);
     const result = JSON.parse(stdout);
     expect(result.tokens).toEqual(prompt.greedyIds.slice(0, 48));
+    expect(result.usage.spec.acceptance_rate).toBeGreaterThan(0.3);
+  });
+
+  it('runs a GGUF file with a draft, continuing as the reference model does on its weights', {
+    timeout: 300_000,
+  }, async () => {
+    const prompt = golden[0];
+    const gguf = await loadFixture(GGUF_FIXTURE);
+    const reference = new ReferenceModel(gguf.config, gguf.weights);
+    const options = { maxTokens: 40, sampling: GREEDY };
+    const expected = await generate(
+      reference,
+      reference.createSequence(256),
+      gguf.tokenizer.encodePrompt(prompt.text),
+      options,
+    );
+    gguf.tokenizer.dispose();
+    const args = ['generate', '--target', fixturePath(GGUF_FIXTURE), '--draft', fixturePath(FIXTURES.draft)];
+    const { code, stdout } = await run([...args, '--prompt', prompt.text, '--max-tokens', '40', '--json']);
+    expect(code).toBe(0);
+    const result = JSON.parse(stdout);
+    expect(result.tokens).toEqual(expected);
     expect(result.usage.spec.acceptance_rate).toBeGreaterThan(0.3);
   });
 

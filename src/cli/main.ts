@@ -15,7 +15,8 @@ import { runGenerate } from './generate';
 
 export const USAGE = `Usage: npx tandem generate --target <model dir|model id> --prompt "..." [options]
 
-  --target DIR|ID     a model folder (Hugging Face or MLC), or a model id of web-llm's catalogue
+  --target DIR|ID     a model folder (Hugging Face or MLC), a GGUF file (F16, Q8_0, Q4_K_M...),
+                      or a model id of web-llm's catalogue
                       (e.g. Llama-3.2-1B-Instruct-q4f16_1-MLC, downloaded with its suggested draft)
   --app-config FILE   look model ids up in this appConfig JSON ({ model_list: [...] }) instead
   --prompt TEXT       the text to continue, or with --chat the user's message

@@ -49,8 +49,12 @@ export function catalogueEngineOptions(
   };
 }
 
-/** A folder is a path or a URL (it has a slash); anything else is a model id of the catalogue. */
-export const isFolder = (location: string) => location.includes('/') || location.includes('\\');
+/**
+ * A folder is a path or a URL (it has a slash), and a GGUF file is one too; anything else is
+ * a model id of the catalogue.
+ */
+export const isFolder = (location: string) =>
+  location.includes('/') || location.includes('\\') || /\.gguf$/i.test(location);
 
 /**
  * Engine options for a model as a user names it, a folder or a catalogue id. A catalogue

@@ -96,17 +96,6 @@ describe('loadModelFolder', () => {
     expect(error.name).toBe('UnsupportedArchitectureError');
   });
 
-  it('names a GGUF file as a format it does not read, and says what to load instead', async () => {
-    for (const name of [
-      'models/Llama-3.2-1B-Instruct-Q4_K_M.gguf',
-      'https://hf.co/x/resolve/main/m.GGUF?download=true',
-    ]) {
-      const error = await loadModelFolder(memorySource(name, files())).catch((e: Error) => e);
-      expect((error as Error).name).toBe('UnsupportedModelFormatError');
-      expect((error as Error).message).toMatch(/GGUF file .* MLC folder .* Hugging Face folder/);
-    }
-  });
-
   it('raises SafetensorsFormatError for truncated weights and ModelFileMissingError for missing ones', async () => {
     const weights = files()['model.safetensors'];
     const truncated = await loadError({ 'model.safetensors': weights.subarray(0, weights.byteLength - 100) });

@@ -1,7 +1,8 @@
 /**
  * Loading a whole model folder: config.json, the weights (checked against the config), the
  * tokenizer, and generation_config.json (the stop tokens and the sampling defaults the model's
- * authors publish), with one progress callback for the bytes of every file.
+ * authors publish), with one progress callback for the bytes of every file. MLC folders and
+ * GGUF files (a source with a `file`) give the same: config, weights and tokenizer.
  */
 
 import {
@@ -10,12 +11,12 @@ import {
   ModelFileMissingError,
   TokenizerError,
   UnsupportedArchitectureError,
-  UnsupportedModelFormatError,
 } from '../errors';
 import { TextTokenizer } from '../tokenizer/tokenizer';
 import { type ModelConfig, parseModelConfig } from './config';
 import { isEagleConfig } from './eagle';
 import { modelFingerprint } from './fingerprint';
+import { loadGgufModel } from './gguf-model';
 import { type MlcFolderConfig, parseMlcConfig } from './mlc-config';
 import { type FileProgress, type ModelSource, readJson } from './source';
 import { loadMlcWeights } from './tensor-cache';
@@ -57,13 +58,6 @@ export async function loadConfig(source: ModelSource): Promise<ModelConfig> {
 export type FolderConfig = { format: 'huggingface'; config: ModelConfig } | ({ format: 'mlc' } & MlcFolderConfig);
 
 export async function readFolderConfig(source: ModelSource): Promise<FolderConfig> {
-  if (/\.gguf\/?(\?.*)?$/i.test(source.name)) {
-    throw new UnsupportedModelFormatError(
-      `${source.name} is a GGUF file (llama.cpp's format), which Tandem does not read. Load the same model as ` +
-        "an MLC folder (its web-llm id, such as Llama-3.2-1B-Instruct-q4f16_1-MLC, or the folder's URL) or as a " +
-        'Hugging Face folder with config.json and safetensors.',
-    );
-  }
   let missing: Error;
   try {
     return { format: 'huggingface', config: await loadConfig(source) };
@@ -86,6 +80,7 @@ export async function loadModelFolder(
   source: ModelSource,
   onProgress?: (progress: FileProgress) => void,
 ): Promise<ModelFolder> {
+  if (source.file) return loadGgufFile(source, source.file, onProgress);
   const folder = await readFolderConfig(source);
   const { config } = folder;
   const tokenizer = await TextTokenizer.load(source, folder.format === 'mlc' ? folder.conv : undefined);
@@ -107,6 +102,27 @@ export async function loadModelFolder(
       tokenizer,
       stopTokenIds: stopTokens(config, generation.eosTokenIds, tokenizer, source.name),
       generation: generation.defaults,
+      fingerprint: modelFingerprint(config, weights),
+    };
+  } catch (error) {
+    tokenizer.dispose();
+    throw error;
+  }
+}
+
+/** A GGUF file: config, weights and tokenizer all come from it. */
+async function loadGgufFile(source: ModelSource, file: string, onProgress?: (progress: FileProgress) => void) {
+  const { config, weights, tokenizer: files } = await loadGgufModel(source, file, onProgress);
+  const tokenizer = await TextTokenizer.fromFiles(files.json, files.config, source.name);
+  try {
+    checkVocabulary(config, tokenizer, source.name);
+    return {
+      name: source.name,
+      config,
+      weights,
+      tokenizer,
+      stopTokenIds: stopTokens(config, files.stopTokenIds, tokenizer, source.name),
+      generation: {},
       fingerprint: modelFingerprint(config, weights),
     };
   } catch (error) {

@@ -29,8 +29,10 @@ export interface FileStream {
 }
 
 export interface ModelSource {
-  /** A name for messages: the folder URL or path. */
+  /** A name for messages: the folder URL or path (a single-file model's: the file's). */
   readonly name: string;
+  /** A model that is one file (GGUF): that file's name in the folder. A folder model has none. */
+  readonly file?: string;
   /** The whole file, or ModelFileMissingError: for the small files (JSON). */
   read(file: string): Promise<Uint8Array>;
   /** The file's bytes as they arrive, with progress, or ModelFileMissingError: for weights. */
@@ -197,4 +199,13 @@ export async function readJson(
   } catch (cause) {
     throw new Invalid(`${source.name}/${file} is not valid JSON: ${String(cause)}`, { cause });
   }
+}
+
+/**
+ * A location that names one GGUF file rather than a folder (`models/x.gguf`, `https://.../x.gguf`):
+ * the folder it is in and its name there; undefined for a folder.
+ */
+export function singleFileModel(location: string): { folder: string; file: string } | undefined {
+  const match = /^(.*\/)?([^/]+\.gguf)$/i.exec(location);
+  return match ? { folder: match[1] ?? './', file: match[2] } : undefined;
 }

@@ -12,7 +12,7 @@ import { loadModelFolder, type ModelFolder } from '../loader/model-folder';
 import { directorySource } from '../loader/node-source';
 import { parseSafetensors, tensorData } from '../loader/safetensors';
 import { encodeSafetensors, type TensorToWrite } from '../loader/safetensors-writer';
-import { memorySource } from '../loader/source';
+import { memorySource, singleFileModel } from '../loader/source';
 import type { EagleTarget } from '../model/eagle';
 import { loadPair, type ModelPair } from '../model/pair';
 import type { Sequence } from '../model/types';
@@ -35,6 +35,12 @@ export const FIXTURES = {
   draftQ4: 'tandem-draft-q4f16_1-MLC',
 } as const;
 
+/**
+ * The target as one GGUF file, each kind of matrix in another of llama.cpp's types
+ * (scripts/fixtures/gguf_fixture.py), with gguf-py's dequantized weights beside it (no golden logits).
+ */
+export const GGUF_FIXTURE = 'tandem-target-gguf/tandem-target-mixed.gguf';
+
 /** An EAGLE-3 head for the target (scripts/fixtures/eagle.py): a draft head, not a model of its own. */
 export const EAGLE_FIXTURE = 'tandem-target-eagle3';
 /** The head trained for the target's MLC q4f16_1 folder (eagle.py --q4). */
@@ -46,8 +52,15 @@ export function fixturePath(name: string): string {
   return join(MODELS_DIR, name);
 }
 
+/** A fixture model: a folder, or a GGUF file in one. */
 export function loadFixture(name: string): Promise<ModelFolder> {
-  return loadModelFolder(directorySource(fixturePath(name)));
+  const single = singleFileModel(name);
+  if (!single) return loadModelFolder(directorySource(fixturePath(name)));
+  return loadModelFolder({
+    ...directorySource(fixturePath(single.folder)),
+    name: fixturePath(name),
+    file: single.file,
+  });
 }
 
 /** A fixture EAGLE head, for a loaded target folder. */

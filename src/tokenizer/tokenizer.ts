@@ -29,7 +29,7 @@ export interface ChatMessage {
 /** Values a chat template may read besides the messages (`enable_thinking`, `tools`...). */
 export type TemplateVariables = Record<string, unknown>;
 
-interface TokenizerConfig {
+export interface TokenizerConfig {
   chat_template?: string | { name: string; template: string }[];
   bos_token?: string | { content: string } | null;
   eos_token?: string | { content: string } | null;
@@ -84,19 +84,32 @@ export class TextTokenizer {
       if ((cause as Error).name === 'TokenizerError') throw cause;
       return {}; // optional: without it there is no chat template, and no BOS/EOS names
     })) as TokenizerConfig;
+    return TextTokenizer.fromFiles(bytes, config, source.name, conv);
+  }
+
+  /**
+   * A tokenizer from the contents of tokenizer.json and tokenizer_config.json, wherever they
+   * came from (a folder, or a GGUF file's metadata: gguf-tokenizer.ts); `where` names the model.
+   */
+  static async fromFiles(
+    bytes: Uint8Array,
+    config: TokenizerConfig,
+    where: string,
+    conv?: ConvTemplate,
+  ): Promise<TextTokenizer> {
     // The wasm library aborts on a file it cannot read with no message: the shape is checked first.
-    const json = parseTokenizerJson(bytes, `${source.name}/tokenizer.json`);
+    const json = parseTokenizerJson(bytes, `${where}/tokenizer.json`);
     let wasm: WasmTokenizer;
     try {
       wasm = await loadWasmTokenizer(bytes.slice().buffer);
     } catch (cause) {
       throw new TokenizerError(
-        `${source.name}/tokenizer.json could not be read by the tokenizers library (${describeTokenizer(json)}): ` +
+        `${where}/tokenizer.json could not be read by the tokenizers library (${describeTokenizer(json)}): ` +
           'a component type or option it does not know, or a field of the wrong type.',
         { cause },
       );
     }
-    return new TextTokenizer(wasm, config, json, source.name, conv);
+    return new TextTokenizer(wasm, config, json, where, conv);
   }
 
   /** Ids of `text`; special tokens written in the text (e.g. <|im_start|>) become their ids. */

@@ -1,0 +1,279 @@
+/**
+ * A GGUF file as a model: its metadata read back into the config.json that llama.cpp's
+ * converter read (so that one parser checks every format), its tensors under their Hugging
+ * Face names, and its tokenizer (tokenizer/gguf-tokenizer.ts).
+ *
+ * The converter changed two things that are undone here:
+ *  - llama's q and k rows are permuted for llama.cpp's RoPE, which rotates adjacent pairs
+ *    (x[2i], x[2i+1]) where Hugging Face's rotates halves (x[i], x[i + hd/2]): within each head,
+ *    GGUF row 2i + h is Hugging Face row h hd/2 + i. Qwen's files keep Hugging Face's order.
+ *  - Llama 3's RoPE scaling is stored as its per-frequency divisors (rope_freqs.weight); they
+ *    are checked against Llama 3's formula and read back as its rope_scaling.
+ *
+ * Weights: float matrices stay as stored when they all share a type; quantized ones (and any
+ * mix) become f16, dequantized as ggml does (gguf-quants.ts) and rounded once, which adds at
+ * most 2^-11 of relative error to the quantization's own. Tandem's kernels have no GGUF block
+ * formats: a 4-bit file takes the memory of an f16 one on the GPU.
+ */
+
+import { ModelConfigError, TensorMissingError, TensorShapeError, UnsupportedArchitectureError } from '../errors';
+import { type GgufTokenizer, ggufTokenizer } from '../tokenizer/gguf-tokenizer';
+import { type Architecture, expectedTensors, type ModelConfig, parseModelConfig } from './config';
+import { type GgufHeader, type GgufTensorInfo, type GgufValue, readGguf } from './gguf';
+import { dequantize, isFloatType } from './gguf-quants';
+import { f32ToF16, widenBF16 } from './half';
+import type { FileProgress, ModelSource } from './source';
+import type { ModelWeights, WeightDType, WeightTensor } from './weights';
+
+/** llama.cpp's architectures Tandem runs, and whether its converter permuted q and k. */
+const ARCHITECTURES: Record<string, { architecture: Architecture; permuted: boolean }> = {
+  llama: { architecture: 'LlamaForCausalLM', permuted: true },
+  qwen2: { architecture: 'Qwen2ForCausalLM', permuted: false },
+  qwen3: { architecture: 'Qwen3ForCausalLM', permuted: false },
+};
+
+/** llama.cpp's tensor names -> Hugging Face's, per layer. */
+const LAYER_NAMES: Record<string, string> = {
+  'attn_norm.weight': 'input_layernorm.weight',
+  'attn_q.weight': 'self_attn.q_proj.weight',
+  'attn_q.bias': 'self_attn.q_proj.bias',
+  'attn_k.weight': 'self_attn.k_proj.weight',
+  'attn_k.bias': 'self_attn.k_proj.bias',
+  'attn_v.weight': 'self_attn.v_proj.weight',
+  'attn_v.bias': 'self_attn.v_proj.bias',
+  'attn_output.weight': 'self_attn.o_proj.weight',
+  'attn_output.bias': 'self_attn.o_proj.bias',
+  'attn_q_norm.weight': 'self_attn.q_norm.weight',
+  'attn_k_norm.weight': 'self_attn.k_norm.weight',
+  'ffn_norm.weight': 'post_attention_layernorm.weight',
+  'ffn_gate.weight': 'mlp.gate_proj.weight',
+  'ffn_up.weight': 'mlp.up_proj.weight',
+  'ffn_down.weight': 'mlp.down_proj.weight',
+};
+const GLOBAL_NAMES: Record<string, string> = {
+  'token_embd.weight': 'model.embed_tokens.weight',
+  'output_norm.weight': 'model.norm.weight',
+  'output.weight': 'lm_head.weight',
+};
+const ROPE_FREQS = 'rope_freqs.weight';
+
+/** The Hugging Face name of a GGUF tensor, or undefined for one Tandem does not use. */
+export function huggingFaceName(name: string): string | undefined {
+  const layer = /^blk\.(\d+)\.(.+)$/.exec(name);
+  if (!layer) return GLOBAL_NAMES[name];
+  const rest = LAYER_NAMES[layer[2]];
+  return rest && `model.layers.${layer[1]}.${rest}`;
+}
+
+export interface GgufModel {
+  config: ModelConfig;
+  weights: ModelWeights;
+  tokenizer: GgufTokenizer;
+}
+
+/** `file` of `source`, a GGUF file, read as a model. */
+export async function loadGgufModel(
+  source: ModelSource,
+  file: string,
+  onProgress?: (progress: FileProgress) => void,
+): Promise<GgufModel> {
+  const where = source.name;
+  let config: ModelConfig | undefined;
+  let configJson: Record<string, unknown> = {};
+  let tokenizer: GgufTokenizer | undefined;
+  let permuted = false;
+  let keepFloats = false;
+  let ropeFreqs: Float32Array | undefined;
+  const weights: ModelWeights = new Map();
+
+  const onHeader = (header: GgufHeader) => {
+    tokenizer = ggufTokenizer(header.metadata, where);
+    ({ json: configJson, permuted } = configFromMetadata(header, tokenizer, where));
+    config = parseModelConfig(configJson, `${where} (its metadata)`);
+    checkTensors(header, config, where);
+    const matrixTypes = new Set(header.tensors.filter((t) => t.shape.length === 2).map((t) => t.type.name));
+    keepFloats = matrixTypes.size === 1 && ['F32', 'F16', 'BF16'].some((type) => matrixTypes.has(type));
+  };
+  const wanted = (info: GgufTensorInfo) => info.name === ROPE_FREQS || huggingFaceName(info.name) !== undefined;
+  const onTensor = (info: GgufTensorInfo, bytes: Uint8Array) => {
+    const count = info.shape.reduce((a, b) => a * b, 1);
+    if (info.name === ROPE_FREQS) {
+      if (info.type.name !== 'F32') throw new TensorShapeError(`${where}: ${ROPE_FREQS} is ${info.type.name}, not F32`);
+      ropeFreqs = new Float32Array(bytes.buffer, bytes.byteOffset, count);
+      return;
+    }
+    const name = huggingFaceName(info.name) as string;
+    let tensor: WeightTensor;
+    if (isFloatType(info.type)) {
+      const data =
+        info.type.name === 'F32'
+          ? new Float32Array(bytes.buffer, bytes.byteOffset, count)
+          : new Uint16Array(bytes.buffer, bytes.byteOffset, count);
+      tensor = { name, dtype: info.type.name as WeightDType, shape: info.shape, data };
+    } else {
+      const data = dequantize(info.type, bytes, count, `${where}: tensor "${info.name}"`);
+      tensor = { name, dtype: 'F32', shape: info.shape, data };
+    }
+    if (info.shape.length === 2 && !keepFloats) tensor = toF16(tensor);
+    const c = config as ModelConfig;
+    const heads = !permuted ? 0 : /\.q_proj\./.test(name) ? c.numHeads : /\.k_proj\./.test(name) ? c.numKvHeads : 0;
+    if (heads > 0) tensor = { ...tensor, data: unpermuteRows(tensor.data, heads, c.headDim) };
+    weights.set(name, tensor);
+  };
+
+  const opened = await source.open(file, onProgress);
+  try {
+    await readGguf(opened.stream, file, wanted, onTensor, onHeader);
+  } catch (error) {
+    await opened.settle(false);
+    throw error;
+  }
+  await opened.settle(true);
+  if (!config || !tokenizer) throw new ModelConfigError(`${where}: the file has no header`); // readGguf read one
+  if (ropeFreqs) {
+    configJson.rope_scaling = llama3Scaling(ropeFreqs, config, where);
+    config = parseModelConfig(configJson, `${where} (its metadata)`);
+  }
+  return { config, weights, tokenizer };
+}
+
+/** The config.json the metadata stands for, and whether q and k were permuted. */
+function configFromMetadata(header: GgufHeader, tokenizer: GgufTokenizer, where: string) {
+  const { metadata, tensors } = header;
+  const arch = metadata.get('general.architecture');
+  const known = typeof arch === 'string' ? ARCHITECTURES[arch] : undefined;
+  if (!known) {
+    throw new UnsupportedArchitectureError(
+      `${where}: general.architecture "${String(arch)}" is not one Tandem runs from a GGUF file ` +
+        `(${Object.keys(ARCHITECTURES).join(', ')}).`,
+    );
+  }
+  const value = (key: string): GgufValue | undefined => metadata.get(`${arch}.${key}`);
+  const number = (key: string, fallback?: number) => {
+    const v = value(key) ?? fallback;
+    if (v !== undefined && typeof v !== 'number') {
+      throw new ModelConfigError(`${where}: ${arch}.${key} is ${String(v)}, not a number`);
+    }
+    return v;
+  };
+  const heads = number('attention.head_count');
+  const headDim = number('attention.key_length');
+  const ropeDims = number('rope.dimension_count');
+  const embedding = tensors.find((t) => t.name === 'token_embd.weight');
+  if (ropeDims !== undefined && headDim !== undefined && ropeDims !== headDim) {
+    throw new ModelConfigError(`${where}: RoPE over ${ropeDims} of a head's ${headDim} values is not supported`);
+  }
+  const scaling = value('rope.scaling.type');
+  const json: Record<string, unknown> = {
+    architectures: [known.architecture],
+    model_type: arch,
+    hidden_size: number('embedding_length'),
+    intermediate_size: number('feed_forward_length'),
+    num_hidden_layers: number('block_count'),
+    num_attention_heads: heads,
+    num_key_value_heads: number('attention.head_count_kv', heads),
+    head_dim: headDim,
+    rms_norm_eps: number('attention.layer_norm_rms_epsilon'),
+    rope_theta: number('rope.freq_base'),
+    max_position_embeddings: number('context_length'),
+    vocab_size: embedding?.shape[0],
+    tie_word_embeddings: !tensors.some((t) => t.name === 'output.weight'),
+    attention_bias: known.architecture === 'LlamaForCausalLM' && tensors.some((t) => t.name === 'blk.0.attn_q.bias'),
+    rope_scaling:
+      scaling === undefined || scaling === 'none' ? null : { type: scaling, factor: number('rope.scaling.factor') },
+    bos_token_id: metadata.get('tokenizer.ggml.bos_token_id'),
+    eos_token_id: tokenizer.stopTokenIds,
+  };
+  return { json, permuted: known.permuted };
+}
+
+/** Every tensor the config implies, with the shape it implies: checked before any tensor is read. */
+function checkTensors(header: GgufHeader, config: ModelConfig, where: string): void {
+  const byName = new Map(header.tensors.map((t) => [huggingFaceName(t.name), t]));
+  for (const [name, shape] of expectedTensors(config)) {
+    const info = byName.get(name);
+    if (!info)
+      throw new TensorMissingError(
+        `${where}: the file has no tensor for ${name} (llama.cpp's name: ${ggufName(name)})`,
+      );
+    if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
+      throw new TensorShapeError(
+        `${where}: tensor "${info.name}" has shape [${info.shape}] but the metadata implies [${shape}]`,
+      );
+    }
+  }
+  for (const info of header.tensors) {
+    const layer = /^blk\.(\d+)\./.exec(info.name);
+    if (layer && Number(layer[1]) >= config.numLayers) {
+      throw new TensorShapeError(
+        `${where} holds "${info.name}", but its metadata says the model has ${config.numLayers} layers`,
+      );
+    }
+  }
+}
+
+const ggufName = (name: string) =>
+  Object.entries(GLOBAL_NAMES).find(([, hf]) => hf === name)?.[0] ??
+  name.replace(/^model\.layers\.(\d+)\.(.+)$/, (_, l, rest) => {
+    const gguf = Object.entries(LAYER_NAMES).find(([, hf]) => hf === rest)?.[0];
+    return `blk.${l}.${gguf ?? rest}`;
+  });
+
+/**
+ * Llama 3's rope_scaling whose divisors are `freqs` (rope_freqs.weight), as llama.cpp's
+ * converter computes them: 1 for wavelengths under original / high_freq_factor, `factor` over
+ * original / low_freq_factor, 1 / ((1 - s) / factor + s) between, s = (original / wavelength
+ * - low) / (high - low). Llama 3.1 and 3.2 share low 1, high 4 and 8,192 original positions.
+ */
+function llama3Scaling(freqs: Float32Array, config: ModelConfig, where: string) {
+  const theta = config.ropes[0].theta;
+  const dim = config.headDim;
+  const scaling = {
+    rope_type: 'llama3',
+    factor: Math.max(...freqs),
+    low_freq_factor: 1,
+    high_freq_factor: 4,
+    original_max_position_embeddings: 8192,
+  };
+  const { factor, low_freq_factor: low, high_freq_factor: high, original_max_position_embeddings: original } = scaling;
+  const expected = Array.from({ length: dim / 2 }, (_, i) => {
+    const wavelength = (2 * Math.PI) / Math.fround(1 / theta ** ((2 * i) / dim));
+    if (wavelength < original / high) return 1;
+    if (wavelength > original / low) return factor;
+    const s = (original / wavelength - low) / (high - low);
+    return 1 / ((1 - s) / factor + s);
+  });
+  const matches =
+    freqs.length === dim / 2 && expected.every((e, i) => Math.abs(freqs[i] - e) <= 1e-4 * Math.max(1, Math.abs(e)));
+  if (!matches) {
+    throw new ModelConfigError(
+      `${where}: rope_freqs.weight holds RoPE divisors that are not Llama 3's (factor ${factor}, low 1, high 4, ` +
+        '8192 original positions); Tandem cannot tell which scaling this file uses.',
+    );
+  }
+  return scaling;
+}
+
+function toF16(tensor: WeightTensor): WeightTensor {
+  if (tensor.dtype === 'F16') return tensor;
+  const floats = tensor.dtype === 'BF16' ? widenBF16(tensor.data as Uint16Array) : (tensor.data as Float32Array);
+  return { ...tensor, dtype: 'F16', data: Uint16Array.from(floats, f32ToF16) };
+}
+
+/** Rows of a q or k matrix (or bias) back in Hugging Face's order: GGUF row 2i + h of a head is row h hd/2 + i. */
+function unpermuteRows<T extends Float32Array | Uint16Array | Uint32Array>(data: T, heads: number, headDim: number): T {
+  const rows = heads * headDim;
+  const width = data.length / rows;
+  const out = new (data.constructor as new (length: number) => T)(data.length);
+  const half = headDim / 2;
+  for (let head = 0; head < heads; head++) {
+    for (let i = 0; i < half; i++) {
+      for (let h = 0; h < 2; h++) {
+        const from = head * headDim + 2 * i + h;
+        const to = head * headDim + h * half + i;
+        out.set(data.subarray(from * width, (from + 1) * width), to * width);
+      }
+    }
+  }
+  return out;
+}
