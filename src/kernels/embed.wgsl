@@ -4,7 +4,7 @@
 // head, so it stays in the weights' own format.
 
 override D: u32;                // hidden size
-override FORMAT: u32 = 0u;      // 0 = f32, 1 = f16, 2 = bf16, 3 = q4 with f16 scales, 4 = with f32 scales
+override FORMAT: u32 = 0u;      // 0 = f32, 1 = f16, 2 = bf16, 3 = q4 with f16 scales, 4 = with f32 scales, 5 = Q4_0
 override SCALE: f32 = 1.0;
 // A table split by rows: this buffer holds ids ROW_OFFSET .. ROW_OFFSET + PART_ROWS - 1.
 override ROW_OFFSET: u32 = 0u;
@@ -29,7 +29,7 @@ fn load(i: u32) -> f32 {
     } else {
       scale = unpack2x16float(table[base + group / 2u])[group % 2u];
     }
-    return (f32(q) - 7.0) * scale;
+    return (f32(q) - select(7.0, 8.0, FORMAT == 5u)) * scale;
   }
   let word = table[i / 2u];
   if (FORMAT == 1u) { return unpack2x16float(word)[i % 2u]; }

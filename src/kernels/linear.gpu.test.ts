@@ -116,6 +116,9 @@ describe.each([
     { rows: 65, k: 256, tokens: 5, tileN: 5, dtype: 'Q4F32', bias: true },
     { rows: 31, k: 64, tokens: 9, tileN: 9, dtype: 'Q4F32' },
     { rows: 50, k: 320, tokens: 37, tileN: 16, dtype: 'Q4F16', accumulate: true, bias: true },
+    { rows: 37, k: 96, tokens: 1, tileN: 1, dtype: 'Q4_0' },
+    { rows: 65, k: 256, tokens: 5, tileN: 5, dtype: 'Q4_0', bias: true },
+    { rows: 50, k: 320, tokens: 37, tileN: 16, dtype: 'Q4_0', accumulate: true },
   ];
   for (const c of cases) {
     it(`matches the reference: ${JSON.stringify(c)}`, async () => {
@@ -185,6 +188,7 @@ describe('linear kernel, prefill tiles in workgroup memory', () => {
     { k: 1024, dtype: 'Q4F16', wordsPerLane: 2 },
     { k: 160, dtype: 'Q4F32', wordsPerLane: 1 },
     { k: 96, dtype: 'Q4F16', wordsPerLane: Number.POSITIVE_INFINITY },
+    { k: 256, dtype: 'Q4_0', wordsPerLane: 2 },
   ] as const;
   for (const shape of cases) {
     const laneCount = lanesFor(shape.k, shape.dtype, shape.wordsPerLane);
@@ -201,7 +205,7 @@ describe('linear kernel, prefill tiles in workgroup memory', () => {
 });
 
 describe('linear kernel, blocks of 4 rows', () => {
-  for (const dtype of ['F32', 'F16', 'BF16', 'Q4F16', 'Q4F32'] as const) {
+  for (const dtype of ['F32', 'F16', 'BF16', 'Q4F16', 'Q4F32', 'Q4_0'] as const) {
     for (const [tokens, tileN] of [
       [1, 1],
       [7, 4],

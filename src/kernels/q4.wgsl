@@ -1,7 +1,8 @@
-// MLC's 4-bit groups in a linear kernel (FORMAT 3: f16 scales, 4: f32 scales; src/loader/q4.ts).
+// 4-bit groups in a linear kernel (src/loader/q4.ts): MLC's (FORMAT 3: f16 scales, 4: f32
+// scales) and ggml's Q4_0 repacked into the same layout (FORMAT 5: f16 scales, zero point 8).
 // A weight word (vec4u) is one group of 32 values of a row, 8 to a u32, low nibble first; the
 // part's scales follow its ROWS * K / 32 words in the same buffer, one per group, row-major.
-// Each value is (q - 7) * scale, exact in f32, so the sums are formed as for the float formats.
+// Each value is (q - zero) * scale, exact in f32, so the sums are formed as for the float formats.
 
 // The scale of group `word` of row `row`.
 fn q4_scale(row: u32, word: u32) -> f32 {
@@ -19,5 +20,5 @@ fn q4_scale(row: u32, word: u32) -> f32 {
 fn q4_chunk(word: vec4u, h: u32, scale: f32) -> vec4f {
   let u = word[h / 2u] >> (16u * (h % 2u));
   let q = vec4f(vec4u(u, u >> 4u, u >> 8u, u >> 12u) & vec4u(15u));
-  return (q - 7.0) * scale;
+  return (q - select(7.0, 8.0, FORMAT == 5u)) * scale;
 }

@@ -10,17 +10,18 @@
  *  - Llama 3's RoPE scaling is stored as its per-frequency divisors (rope_freqs.weight); they
  *    are checked against Llama 3's formula and read back as its rope_scaling.
  *
- * Weights: float matrices stay as stored when they all share a type; quantized ones (and any
- * mix) become f16, dequantized as ggml does (gguf-quants.ts) and rounded once, which adds at
- * most 2^-11 of relative error to the quantization's own. Tandem's kernels have no GGUF block
- * formats: a 4-bit file takes the memory of an f16 one on the GPU.
+ * Weights (matrixStorage): float matrices stay as stored, and Q4_0 ones stay 4-bit (its blocks
+ * are MLC's groups with another nibble order: the kernels read both). Other block types are
+ * dequantized as ggml does (gguf-quants.ts) and rounded to f16 once, which adds at most 2^-11
+ * of relative error to the quantization's own: a Q4_K_M file takes the GPU memory of an f16
+ * model. Matrices fused on the GPU (q|k|v, gate|up) of different types all become f16.
  */
 
 import { ModelConfigError, TensorMissingError, TensorShapeError, UnsupportedArchitectureError } from '../errors';
 import { type GgufTokenizer, ggufTokenizer } from '../tokenizer/gguf-tokenizer';
 import { type Architecture, expectedTensors, type ModelConfig, parseModelConfig } from './config';
 import { type GgufHeader, type GgufTensorInfo, type GgufValue, readGguf } from './gguf';
-import { dequantize, isFloatType } from './gguf-quants';
+import { dequantize, isFloatType, repackQ4_0 } from './gguf-quants';
 import { f32ToF16, widenBF16 } from './half';
 import type { FileProgress, ModelSource } from './source';
 import type { ModelWeights, WeightDType, WeightTensor } from './weights';
@@ -82,7 +83,7 @@ export async function loadGgufModel(
   let configJson: Record<string, unknown> = {};
   let tokenizer: GgufTokenizer | undefined;
   let permuted = false;
-  let keepFloats = false;
+  let storage = new Map<string, Storage>();
   let ropeFreqs: Float32Array | undefined;
   const weights: ModelWeights = new Map();
 
@@ -91,8 +92,7 @@ export async function loadGgufModel(
     ({ json: configJson, permuted } = configFromMetadata(header, tokenizer, where));
     config = parseModelConfig(configJson, `${where} (its metadata)`);
     checkTensors(header, config, where);
-    const matrixTypes = new Set(header.tensors.filter((t) => t.shape.length === 2).map((t) => t.type.name));
-    keepFloats = matrixTypes.size === 1 && ['F32', 'F16', 'BF16'].some((type) => matrixTypes.has(type));
+    storage = matrixStorage(header);
   };
   const wanted = (info: GgufTensorInfo) => info.name === ROPE_FREQS || huggingFaceName(info.name) !== undefined;
   const onTensor = (info: GgufTensorInfo, bytes: Uint8Array) => {
@@ -103,21 +103,32 @@ export async function loadGgufModel(
       return;
     }
     const name = huggingFaceName(info.name) as string;
+    const { shape } = info;
     let tensor: WeightTensor;
-    if (isFloatType(info.type)) {
+    if (storage.get(info.name) === 'Q4_0') {
+      const { weights: data, scales } = repackQ4_0(bytes, count);
+      tensor = { name, dtype: 'Q4_0', shape, data, scales };
+    } else if (isFloatType(info.type)) {
       const data =
         info.type.name === 'F32'
           ? new Float32Array(bytes.buffer, bytes.byteOffset, count)
           : new Uint16Array(bytes.buffer, bytes.byteOffset, count);
-      tensor = { name, dtype: info.type.name as WeightDType, shape: info.shape, data };
+      tensor = { name, dtype: info.type.name as WeightDType, shape, data };
     } else {
-      const data = dequantize(info.type, bytes, count, `${where}: tensor "${info.name}"`);
-      tensor = { name, dtype: 'F32', shape: info.shape, data };
+      tensor = {
+        name,
+        dtype: 'F32',
+        shape,
+        data: dequantize(info.type, bytes, count, `${where}: tensor "${info.name}"`),
+      };
     }
-    if (info.shape.length === 2 && !keepFloats) tensor = toF16(tensor);
+    if (storage.get(info.name) === 'F16') tensor = toF16(tensor);
     const c = config as ModelConfig;
     const heads = !permuted ? 0 : /\.q_proj\./.test(name) ? c.numHeads : /\.k_proj\./.test(name) ? c.numKvHeads : 0;
-    if (heads > 0) tensor = { ...tensor, data: unpermuteRows(tensor.data, heads, c.headDim) };
+    if (heads > 0) {
+      const [data, scales] = [tensor.data, tensor.scales].map((a) => a && unpermuteRows(a, heads, c.headDim));
+      tensor = { ...tensor, data: data as WeightTensor['data'], scales: scales as WeightTensor['scales'] };
+    }
     weights.set(name, tensor);
   };
 
@@ -252,6 +263,34 @@ function llama3Scaling(freqs: Float32Array, config: ModelConfig, where: string) 
     );
   }
   return scaling;
+}
+
+/**
+ * How each matrix is kept: as stored where the kernels read its type (F32, F16, BF16, and
+ * Q4_0 as 4-bit groups) and the matrices fused with it on the GPU (q|k|v, gate|up) share it;
+ * else in f16. Vectors (norms, biases) are kept as stored, or dequantized to f32.
+ */
+type Storage = 'stored' | 'Q4_0' | 'F16';
+
+function matrixStorage(header: GgufHeader): Map<string, Storage> {
+  const types = new Map(header.tensors.map((t) => [t.name, t.type.name]));
+  const groups: string[][] = [];
+  for (const t of header.tensors) {
+    if (t.shape.length !== 2) continue;
+    const fused = /^(blk\.\d+\.)(attn_q|attn_k|attn_v|ffn_gate|ffn_up)\.weight$/.exec(t.name);
+    if (!fused) groups.push([t.name]);
+    else if (fused[2] === 'attn_q') groups.push(['attn_q', 'attn_k', 'attn_v'].map((n) => `${fused[1]}${n}.weight`));
+    else if (fused[2] === 'ffn_gate') groups.push(['ffn_gate', 'ffn_up'].map((n) => `${fused[1]}${n}.weight`));
+  }
+  const storage = new Map<string, Storage>();
+  for (const group of groups) {
+    const kinds = new Set(group.map((n) => types.get(n)));
+    const only = kinds.size === 1 ? [...kinds][0] : undefined;
+    const how: Storage =
+      only === 'Q4_0' ? 'Q4_0' : only === 'F32' || only === 'F16' || only === 'BF16' ? 'stored' : 'F16';
+    for (const name of group) storage.set(name, how);
+  }
+  return storage;
 }
 
 function toF16(tensor: WeightTensor): WeightTensor {

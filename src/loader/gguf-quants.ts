@@ -16,6 +16,9 @@
  *         i-th 64 values)
  *   Q6_K  128 bytes of low nibbles, 64 of high 2 bits, 16 int8 scales (one per 16 values),
  *         d f16;                                             w = (d sc) (q - 32)
+ *
+ * Q4_0 also goes to the GPU as it is: its blocks are MLC's 4-bit groups with another nibble
+ * order and zero point (`repackQ4_0`).
  */
 
 import { UnsupportedQuantizationError } from '../errors';
@@ -204,4 +207,26 @@ export function dequantize(type: GgmlType, bytes: Uint8Array, count: number, wha
     blockValues(view, block * type.blockBytes, out, block * type.blockValues);
   }
   return out;
+}
+
+/**
+ * ggml's Q4_0 blocks (`count` values) in the layout of MLC's 4-bit groups (q4.ts), which
+ * Tandem's kernels read: a block's 32 values are one group, value j of it at bits 4 (j % 8)
+ * of word j / 8, and its f16 scale is the group's. Only the nibbles move: (q - 8) d, exactly.
+ */
+export function repackQ4_0(bytes: Uint8Array, count: number): { weights: Uint32Array; scales: Uint16Array } {
+  const blocks = count / 32;
+  const weights = new Uint32Array(count / 8);
+  const scales = new Uint16Array(blocks);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let b = 0; b < blocks; b++) {
+    const at = b * 18;
+    scales[b] = view.getUint16(at, true);
+    for (let j = 0; j < 16; j++) {
+      const byte = bytes[at + 2 + j];
+      weights[4 * b + (j >> 3)] |= (byte & 0xf) << (4 * (j & 7)); // value j
+      weights[4 * b + 2 + (j >> 3)] |= (byte >> 4) << (4 * (j & 7)); // value j + 16
+    }
+  }
+  return { weights, scales };
 }

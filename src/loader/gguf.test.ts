@@ -11,9 +11,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIXTURES, fixturePath, GGUF_FIXTURE, loadFixture } from '../testing/fixtures';
 import { f32Bytes, type GgufWriteTensor, type GgufWriteValue, writeGguf } from '../testing/gguf-writer';
 import { type GgufTensorInfo, readGguf } from './gguf';
-import { dequantize, isFloatType } from './gguf-quants';
+import { dequantize, isFloatType, repackQ4_0 } from './gguf-quants';
 import { f16ToF32, f32ToF16, widenBF16, widenF16 } from './half';
 import { loadModelFolder, type ModelFolder } from './model-folder';
+import { dequantizeQ4 } from './q4';
 import { bytesStream, memorySource, singleFileModel } from './source';
 import { toFloat32 } from './tensors';
 
@@ -48,6 +49,17 @@ describe('GGUF block types', () => {
       expect(bits(read.get(name) as Float32Array), name).toEqual(bits(floats(values)));
     }
   });
+
+  it("repacks Q4_0 into MLC's 4-bit layout holding gguf-py's values exactly, with zero point 8", async () => {
+    const golden = JSON.parse(readFileSync(join(GGUF_DIR, 'quant-blocks.json'), 'utf8'));
+    let repacked: Float32Array | undefined;
+    const onTensor = (_: GgufTensorInfo, bytes: Uint8Array) => {
+      repacked = dequantizeQ4(repackQ4_0(bytes, 1024), 2, 512, 8);
+    };
+    const file = readFileSync(join(GGUF_DIR, 'quant-blocks.gguf'));
+    await readGguf(bytesStream(file), 'quant-blocks.gguf', (info) => info.name === 'blocks.Q4_0', onTensor);
+    expect(bits(repacked as Float32Array)).toEqual(bits(floats(golden['blocks.Q4_0'].values)));
+  });
 });
 
 describe('the fixture target as a GGUF file', () => {
@@ -69,7 +81,7 @@ describe('the fixture target as a GGUF file', () => {
     expect(gguf.stopTokenIds).toEqual([2]); // tokenizer_config.json's eos_token, <|im_end|>
   });
 
-  it('holds every tensor as gguf-py dequantizes it: quantized matrices in f16, q and k rows in Hugging Face order', () => {
+  it('holds every tensor as gguf-py dequantizes it: Q4_0 kept 4-bit, other blocks in f16, q and k rows in Hugging Face order', () => {
     const golden = JSON.parse(readFileSync(join(GGUF_DIR, 'golden-weights.json'), 'utf8'));
     const stride: number = golden.sample_stride;
     const entries = Object.entries(golden.tensors) as [string, { type: string; shape: number[]; samples: string }][];
@@ -77,11 +89,13 @@ describe('the fixture target as a GGUF file', () => {
     for (const [name, { type, shape, samples }] of entries) {
       const tensor = gguf.weights.get(name);
       expect(tensor?.shape, name).toEqual(shape);
-      expect(tensor?.dtype, name).toBe(shape.length === 1 ? 'F32' : 'F16');
+      // Q4_0 stays 4-bit, but not ffn_gate: it is fused with ffn_up, a Q4_1 matrix, so both are f16.
+      const stored = shape.length === 1 ? 'F32' : type === 'Q4_0' && !name.includes('gate_proj') ? 'Q4_0' : 'F16';
+      expect(tensor?.dtype, name).toBe(stored);
       const values = toFloat32(tensor as NonNullable<typeof tensor>);
       const sampled = values.filter((_, i) => i % stride === 0);
-      // What the f16 matrix holds: gguf-py's value rounded to f16 once (exact for F32 and F16 tensors).
-      const expected = floats(samples).map((v) => (type === 'F32' ? v : f16ToF32(f32ToF16(v))));
+      // What an f16 matrix holds: gguf-py's value rounded to f16 once; the others hold it exactly.
+      const expected = floats(samples).map((v) => (stored === 'F16' ? f16ToF32(f32ToF16(v)) : v));
       expect(bits(sampled), name).toEqual(bits(expected));
     }
   });

@@ -54,13 +54,16 @@ export function quantizeQ4(values: Float32Array, rows: number, k: number, scaleT
   return { weights, scales };
 }
 
-/** The f32 values of a q4 matrix: (q - 7) * scale, exactly. */
-export function dequantizeQ4(matrix: Q4Matrix, rows: number, k: number): Float32Array {
+/**
+ * The f32 values of a q4 matrix: (q - zero) * scale, exactly. MLC's zero is 7; ggml's Q4_0,
+ * repacked into this layout (gguf-quants.ts), has 8.
+ */
+export function dequantizeQ4(matrix: Q4Matrix, rows: number, k: number, zero = MAX_INT): Float32Array {
   const scales = matrix.scales instanceof Uint16Array ? widenF16(matrix.scales) : matrix.scales;
   const out = new Float32Array(rows * k);
   for (let j = 0; j < out.length; j++) {
     const q = (matrix.weights[j >>> 3] >>> (4 * (j & 7))) & 15;
-    out[j] = (q - MAX_INT) * scales[(j / Q4_GROUP) | 0];
+    out[j] = (q - zero) * scales[(j / Q4_GROUP) | 0];
   }
   return out;
 }

@@ -1,17 +1,18 @@
 /**
- * A tensor's values, whatever its stored type: f32 as it is, f16 and bf16 widened, MLC's q4
- * dequantized (exactly, see q4.ts). And a model's weights quantized as MLC's q4 quantizes them.
+ * A tensor's values, whatever its stored type: f32 as it is, f16 and bf16 widened, 4-bit
+ * groups dequantized (exactly, see q4.ts). And a model's weights quantized as MLC's q4 quantizes them.
  */
 
 import { widenBF16, widenF16 } from './half';
 import { dequantizeQ4, quantizeQ4 } from './q4';
-import type { ModelWeights, WeightTensor } from './weights';
+import { isQuantized, type ModelWeights, type WeightTensor } from './weights';
 
 export function toFloat32(tensor: WeightTensor): Float32Array {
   if (tensor.dtype === 'F32') return tensor.data as Float32Array;
-  if (tensor.dtype === 'Q4F16' || tensor.dtype === 'Q4F32') {
+  if (isQuantized(tensor.dtype)) {
     const [rows, k] = tensor.shape;
-    return dequantizeQ4({ weights: tensor.data as Uint32Array, scales: tensor.scales as Uint16Array }, rows, k);
+    const matrix = { weights: tensor.data as Uint32Array, scales: tensor.scales as Uint16Array };
+    return dequantizeQ4(matrix, rows, k, tensor.dtype === 'Q4_0' ? 8 : 7);
   }
   return tensor.dtype === 'F16' ? widenF16(tensor.data as Uint16Array) : widenBF16(tensor.data as Uint16Array);
 }

@@ -12,8 +12,11 @@ import { expectedTensors, type ModelConfig } from './config';
 import { readSafetensors, type SafetensorsHeader } from './safetensors';
 import { confined, type FileProgress, type ModelSource, readJson } from './source';
 
-/** Floats as stored, or MLC's 4-bit groups with f16 or f32 scales (q4.ts). */
-export type WeightDType = 'F32' | 'F16' | 'BF16' | 'Q4F16' | 'Q4F32';
+/**
+ * Floats as stored, or 4-bit groups of 32 (q4.ts): MLC's with f16 or f32 scales, values
+ * (q - 7) scale; or ggml's Q4_0 in MLC's layout, f16 scales, values (q - 8) scale.
+ */
+export type WeightDType = 'F32' | 'F16' | 'BF16' | 'Q4F16' | 'Q4F32' | 'Q4_0';
 
 export interface WeightTensor {
   name: string;
@@ -22,11 +25,11 @@ export interface WeightTensor {
   shape: number[];
   /** F32: the values; F16 / BF16: the packed 16-bit patterns; Q4: the packed 4-bit values. */
   data: Float32Array | Uint16Array | Uint32Array;
-  /** Q4F16 / Q4F32: one scale per group of 32 values of a row (f16 bit patterns or f32). */
+  /** Q4F16 / Q4F32 / Q4_0: one scale per group of 32 values of a row (f16 bit patterns or f32). */
   scales?: Uint16Array | Float32Array;
 }
 
-export const isQuantized = (dtype: WeightDType) => dtype === 'Q4F16' || dtype === 'Q4F32';
+export const isQuantized = (dtype: WeightDType) => dtype === 'Q4F16' || dtype === 'Q4F32' || dtype === 'Q4_0';
 
 export type ModelWeights = Map<string, WeightTensor>;
 

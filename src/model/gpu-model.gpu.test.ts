@@ -18,7 +18,7 @@ import type { WeightTensor } from '../loader/weights';
 import { ReferenceModel } from '../ref/model';
 import { GREEDY } from '../sampling/sampling';
 import { expectBitwiseEqual, expectClose } from '../testing/compare';
-import { FIXTURES, loadFixture, loadGolden } from '../testing/fixtures';
+import { FIXTURES, GGUF_FIXTURE, loadFixture, loadGolden } from '../testing/fixtures';
 import { testGpu } from '../testing/gpu';
 
 import { generate } from './generate';
@@ -99,6 +99,28 @@ describe('GPU model on 4-bit weights (the target fixture quantized as MLC quanti
       model.destroy();
     },
   );
+
+  it('runs a GGUF file (Q4_0 matrices 4-bit, other blocks in f16) as the reference does on its weights, in any chunks', async () => {
+    const { config, weights, tokenizer } = await loadFixture(GGUF_FIXTURE);
+    tokenizer.dispose();
+    expect(weights.get('model.layers.0.self_attn.q_proj.weight')?.dtype).toBe('Q4_0');
+    const model = await GpuModel.create(gpu, config, weights, { maxBatch: 24, maxContext: 256 });
+    const reference = new ReferenceModel(config, weights);
+    for (const golden of loadGolden(FIXTURES.target)) {
+      const logits = await model.forward(model.createSequence(128), golden.ids);
+      const expected = await reference.forward(reference.createSequence(128), golden.ids);
+      expectClose(logits, expected, { atol: 1e-3, rtol: 1e-3 }, 'GGUF logits');
+    }
+    const chunked = await GpuModel.create(gpu, config, weights, { maxBatch: 5, maxContext: 256 });
+    const { ids } = loadGolden(FIXTURES.target)[1];
+    expectBitwiseEqual(
+      await chunked.forward(chunked.createSequence(64), ids),
+      await model.forward(model.createSequence(64), ids),
+      'chunks of 5 vs whole',
+    );
+    chunked.destroy();
+    model.destroy();
+  });
 
   it('splits a 4-bit embedding and LM head over the binding limit, scales with their rows, changing no bit', async () => {
     const { config, weights } = folder(FIXTURES.target);

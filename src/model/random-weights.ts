@@ -9,7 +9,7 @@ import { EAGLE3_ARCHITECTURE, expectedHeadTensors } from '../loader/eagle';
 import { f32ToF16 } from '../loader/half';
 import { Q4_GROUP, quantizeQ4 } from '../loader/q4';
 import { encodeSafetensors, type TensorToWrite } from '../loader/safetensors-writer';
-import { isQuantized, type ModelWeights, type WeightDType } from '../loader/weights';
+import type { ModelWeights, WeightDType } from '../loader/weights';
 import { Rng } from '../util/rng';
 
 /** A config.json object for a Llama-family model: the fields a checkpoint would have. */
@@ -45,7 +45,7 @@ export function randomWeights(config: ModelConfig, seed: number, dtype: WeightDT
     const isMatrix = shape.length === 2;
     if (isMatrix && dtype === 'F16') {
       weights.set(name, { name, dtype, shape, data: Uint16Array.from(values, f32ToF16) });
-    } else if (isMatrix && isQuantized(dtype)) {
+    } else if (isMatrix && (dtype === 'Q4F16' || dtype === 'Q4F32')) {
       const { weights: data, scales } = quantizeQ4(values, shape[0], shape[1], dtype === 'Q4F16' ? 'F16' : 'F32');
       weights.set(name, { name, dtype, shape, data, scales });
     } else {

@@ -4,6 +4,8 @@
  * loader/gguf.ts's comment. Tests build the cases a converter never writes with it.
  */
 
+import { f32ToF16 } from '../loader/half';
+
 export type GgufWriteValue =
   | { type: 'u32' | 'i32' | 'f32' | 'bool' | 'string'; value: number | boolean | string }
   | { type: 'array'; element: 'string' | 'i32' | 'f32'; values: (string | number)[] };
@@ -88,3 +90,23 @@ export function writeGguf(
 
 /** F32 bytes of `values`. */
 export const f32Bytes = (values: ArrayLike<number>) => new Uint8Array(Float32Array.from(values).buffer);
+
+/**
+ * `values` (a multiple of 32) as ggml's Q4_0 blocks, as its quantize_row_q4_0_ref makes them:
+ * d = the block's value of largest magnitude / -8, q = min(15, trunc(x / d + 8.5)).
+ */
+export function quantizeQ4_0Blocks(values: Float32Array): Uint8Array {
+  const out = new Uint8Array((values.length / 32) * 18);
+  const view = new DataView(out.buffer);
+  for (let b = 0; b < values.length / 32; b++) {
+    const x = values.subarray(32 * b, 32 * b + 32);
+    let max = 0;
+    for (const v of x) if (Math.abs(v) > Math.abs(max)) max = v;
+    const d = Math.fround(max / -8);
+    const id = d === 0 ? 0 : Math.fround(1 / d);
+    view.setUint16(18 * b, f32ToF16(d), true);
+    const q = (v: number) => Math.min(15, Math.trunc(Math.fround(Math.fround(v * id) + 8.5)));
+    for (let j = 0; j < 16; j++) out[18 * b + 2 + j] = q(x[j]) | (q(x[j + 16]) << 4);
+  }
+  return out;
+}
