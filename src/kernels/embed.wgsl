@@ -4,7 +4,7 @@
 // head, so it stays in the weights' own format.
 
 override D: u32;                // hidden size
-override FORMAT: u32 = 0u;      // 0 = f32, 1 = f16, 2 = bf16, 3 = q4 with f16 scales, 4 = with f32 scales, 5 = Q4_0
+override FORMAT: u32 = 0u;      // 0 = f32, 1 = f16, 2 = bf16, 3 = q4 with f16 scales, 4 = with f32 scales, 5 = Q4_0, 6 = Q4_K
 override SCALE: f32 = 1.0;
 // A table split by rows: this buffer holds ids ROW_OFFSET .. ROW_OFFSET + PART_ROWS - 1.
 override ROW_OFFSET: u32 = 0u;
@@ -24,6 +24,10 @@ fn load(i: u32) -> f32 {
     let group = i / 32u;
     let base = PART_ROWS * (D / 8u);  // the scales follow the packed values of the part's rows
     var scale: f32;
+    if (FORMAT == 6u) {
+      let pair = unpack2x16float(table[base + group]);  // (scale, min)
+      return f32(q) * pair.x - pair.y;
+    }
     if (FORMAT == 4u) {
       scale = bitcast<f32>(table[base + group]);
     } else {

@@ -94,7 +94,7 @@ export interface KernelPlan {
   tileN: number;
 }
 
-const FORMATS: Record<WeightDType, number> = { F32: 0, F16: 1, BF16: 2, Q4F16: 3, Q4F32: 4, Q4_0: 5 };
+const FORMATS: Record<WeightDType, number> = { F32: 0, F16: 1, BF16: 2, Q4F16: 3, Q4F32: 4, Q4_0: 5, Q4_K: 6 };
 
 /** Values in one word (a vec4u) of a weight row: 4 in f32, 8 in f16 or bf16, a group of 32 in q4. */
 export function valuesPerWord(dtype: WeightDType): number {

@@ -119,6 +119,9 @@ describe.each([
     { rows: 37, k: 96, tokens: 1, tileN: 1, dtype: 'Q4_0' },
     { rows: 65, k: 256, tokens: 5, tileN: 5, dtype: 'Q4_0', bias: true },
     { rows: 50, k: 320, tokens: 37, tileN: 16, dtype: 'Q4_0', accumulate: true },
+    { rows: 37, k: 256, tokens: 1, tileN: 1, dtype: 'Q4_K' },
+    { rows: 65, k: 512, tokens: 5, tileN: 5, dtype: 'Q4_K', bias: true },
+    { rows: 50, k: 256, tokens: 37, tileN: 16, dtype: 'Q4_K', accumulate: true },
   ];
   for (const c of cases) {
     it(`matches the reference: ${JSON.stringify(c)}`, async () => {
@@ -189,6 +192,7 @@ describe('linear kernel, prefill tiles in workgroup memory', () => {
     { k: 160, dtype: 'Q4F32', wordsPerLane: 1 },
     { k: 96, dtype: 'Q4F16', wordsPerLane: Number.POSITIVE_INFINITY },
     { k: 256, dtype: 'Q4_0', wordsPerLane: 2 },
+    { k: 512, dtype: 'Q4_K', wordsPerLane: 2 },
   ] as const;
   for (const shape of cases) {
     const laneCount = lanesFor(shape.k, shape.dtype, shape.wordsPerLane);
@@ -205,7 +209,7 @@ describe('linear kernel, prefill tiles in workgroup memory', () => {
 });
 
 describe('linear kernel, blocks of 4 rows', () => {
-  for (const dtype of ['F32', 'F16', 'BF16', 'Q4F16', 'Q4F32', 'Q4_0'] as const) {
+  for (const dtype of ['F32', 'F16', 'BF16', 'Q4F16', 'Q4F32', 'Q4_0', 'Q4_K'] as const) {
     for (const [tokens, tileN] of [
       [1, 1],
       [7, 4],
@@ -214,7 +218,8 @@ describe('linear kernel, blocks of 4 rows', () => {
     ]) {
       it(`gives the bits of one lane a row: ${dtype}, ${tokens} tokens, tiles of ${tileN}`, async () => {
         // 131 rows: the last block of 4 hangs over the end.
-        const c = { rows: 131, k: dtype.startsWith('Q4') ? 160 : 136, dtype, tokens, bias: true, accumulate: true };
+        const k = dtype === 'Q4_K' ? 256 : dtype.startsWith('Q4') ? 160 : 136; // Q4_K: super-blocks of 256
+        const c = { rows: 131, k, dtype, tokens, bias: true, accumulate: true };
         const blocked = await runLinear(c, { kind: 'blocked', tileN }, new Rng(7));
         const oneLane = await runLinear(c, lanes(1, tileN), new Rng(7));
         expectBitwiseEqual(blocked.out, oneLane.out, 'blocked vs one lane a row');

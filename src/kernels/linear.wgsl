@@ -8,6 +8,7 @@
 //   FORMAT 2: bf16, one word = 8 values (a bf16 is the top 16 bits of an f32)
 //   FORMAT 3, 4: MLC's 4-bit groups with f16 / f32 scales, one word = 32 values (q4.wgsl)
 //   FORMAT 5: ggml's Q4_0 in MLC's layout: f16 scales, zero point 8 (q4.wgsl)
+//   FORMAT 6: ggml's Q4_K as 4-bit groups with an f16 (scale, min) pair each (q4.wgsl)
 //
 // A workgroup of WG threads computes WG / LANES rows, LANES threads per row, for TILE_N tokens:
 // each weight read from memory serves all of them, which is what makes verifying k+1 tokens

@@ -1,5 +1,5 @@
 // Linear layer for prefill on GPUs: y[n, r] = (ACCUMULATE ? y[n, r] : 0) + (W[r, :] . x[n, :] + bias[r])
-// Same bindings, weight formats (FORMAT 0 f32, 1 f16, 2 bf16, 3 to 5 q4), epilogues and result, to the
+// Same bindings, weight formats (FORMAT 0 f32, 1 f16, 2 bf16, 3 to 6 q4), epilogues and result, to the
 // bit, as linear.wgsl; used for steps of more tokens than linear.wgsl's largest tile.
 //
 // With many tokens a linear layer stops being bound by reading the weights once and becomes
@@ -58,9 +58,9 @@ struct Step { tokens: u32, start: u32, chain: u32, depths: u32 }
 // (bit patterns: integers keep every bit); afterwards the lanes' sums, (WG, 4) vec4s.
 override X_TILE: u32 = TILE_R * LANES;
 var<workgroup> tile: array<vec4u, max(X_TILE + TILE_N * STAGED * LANES, WG * 4u)>;
-// q4: the scales of the staged weight words, (TILE_R, LANES); one unused slot otherwise.
+// q4: the (scale, min) of the staged weight words, (TILE_R, LANES); one unused slot otherwise.
 override SCALE_SLOTS: u32 = select(1u, X_TILE, FORMAT >= 3u);
-var<workgroup> scale_tile: array<f32, SCALE_SLOTS>;
+var<workgroup> scale_tile: array<vec2f, SCALE_SLOTS>;
 
 var<private> a0: vec4f;        // row m = 0 of the thread's block, its 4 tokens
 var<private> a1: vec4f;
@@ -72,7 +72,7 @@ fn bf16x2(word: u32) -> vec2f {
 }
 
 // Chunk h of a weight word as 4 floats (q4: with the word's scale).
-fn widen(word: vec4u, h: u32, scale: f32) -> vec4f {
+fn widen(word: vec4u, h: u32, scale: vec2f) -> vec4f {
   if (FORMAT == 0u) { return bitcast<vec4f>(word); }
   if (FORMAT >= 3u) { return q4_chunk(word, h, scale); }
   let pair = select(word.xy, word.zw, h == 1u);

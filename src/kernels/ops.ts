@@ -24,7 +24,7 @@ import sampleCode from './sample.wgsl?raw';
 import softcapCode from './softcap.wgsl?raw';
 import { TREE_POSITION_CODE } from './step';
 
-const FORMATS: Record<WeightDType, number> = { F32: 0, F16: 1, BF16: 2, Q4F16: 3, Q4F32: 4, Q4_0: 5 };
+const FORMATS: Record<WeightDType, number> = { F32: 0, F16: 1, BF16: 2, Q4F16: 3, Q4F32: 4, Q4_0: 5, Q4_K: 6 };
 
 /**
  * x[n, :] = table[tokens[n], :] * scale. A table split by rows over several buffers (one over

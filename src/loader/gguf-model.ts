@@ -10,18 +10,19 @@
  *  - Llama 3's RoPE scaling is stored as its per-frequency divisors (rope_freqs.weight); they
  *    are checked against Llama 3's formula and read back as its rope_scaling.
  *
- * Weights (matrixStorage): float matrices stay as stored, and Q4_0 ones stay 4-bit (its blocks
- * are MLC's groups with another nibble order: the kernels read both). Other block types are
- * dequantized as ggml does (gguf-quants.ts) and rounded to f16 once, which adds at most 2^-11
- * of relative error to the quantization's own: a Q4_K_M file takes the GPU memory of an f16
- * model. Matrices fused on the GPU (q|k|v, gate|up) of different types all become f16.
+ * Weights (matrixStorage): float matrices stay as stored, and Q4_0 and Q4_K ones stay 4-bit
+ * (their blocks are 4-bit groups of 32 in another nibble order: gguf-quants.ts repacks them
+ * into the layout the kernels read). Other block types (Q6_K, Q8_0...) are dequantized as
+ * ggml does and rounded to f16 once, which adds at most 2^-11 of relative error to the
+ * quantization's own. Matrices fused on the GPU (q|k|v, gate|up) of different types all become
+ * f16: a Q4_K_M file's layers whose attn_v is Q6_K hold q, k and v in f16.
  */
 
 import { ModelConfigError, TensorMissingError, TensorShapeError, UnsupportedArchitectureError } from '../errors';
 import { type GgufTokenizer, ggufTokenizer } from '../tokenizer/gguf-tokenizer';
 import { type Architecture, expectedTensors, type ModelConfig, parseModelConfig } from './config';
 import { type GgufHeader, type GgufTensorInfo, type GgufValue, readGguf } from './gguf';
-import { dequantize, isFloatType, repackQ4_0 } from './gguf-quants';
+import { dequantize, isFloatType, repackQ4_0, repackQ4_K } from './gguf-quants';
 import { f32ToF16, widenBF16 } from './half';
 import type { FileProgress, ModelSource } from './source';
 import type { ModelWeights, WeightDType, WeightTensor } from './weights';
@@ -105,9 +106,10 @@ export async function loadGgufModel(
     const name = huggingFaceName(info.name) as string;
     const { shape } = info;
     let tensor: WeightTensor;
-    if (storage.get(info.name) === 'Q4_0') {
-      const { weights: data, scales } = repackQ4_0(bytes, count);
-      tensor = { name, dtype: 'Q4_0', shape, data, scales };
+    const how = storage.get(info.name);
+    if (how === 'Q4_0' || how === 'Q4_K') {
+      const { weights: data, scales } = (how === 'Q4_0' ? repackQ4_0 : repackQ4_K)(bytes, count);
+      tensor = { name, dtype: how, shape, data, scales };
     } else if (isFloatType(info.type)) {
       const data =
         info.type.name === 'F32'
@@ -122,7 +124,7 @@ export async function loadGgufModel(
         data: dequantize(info.type, bytes, count, `${where}: tensor "${info.name}"`),
       };
     }
-    if (storage.get(info.name) === 'F16') tensor = toF16(tensor);
+    if (how === 'F16') tensor = toF16(tensor);
     const c = config as ModelConfig;
     const heads = !permuted ? 0 : /\.q_proj\./.test(name) ? c.numHeads : /\.k_proj\./.test(name) ? c.numKvHeads : 0;
     if (heads > 0) {
@@ -267,10 +269,10 @@ function llama3Scaling(freqs: Float32Array, config: ModelConfig, where: string) 
 
 /**
  * How each matrix is kept: as stored where the kernels read its type (F32, F16, BF16, and
- * Q4_0 as 4-bit groups) and the matrices fused with it on the GPU (q|k|v, gate|up) share it;
- * else in f16. Vectors (norms, biases) are kept as stored, or dequantized to f32.
+ * Q4_0 and Q4_K as 4-bit groups) and the matrices fused with it on the GPU (q|k|v, gate|up)
+ * share it; else in f16. Vectors (norms, biases) are kept as stored, or dequantized to f32.
  */
-type Storage = 'stored' | 'Q4_0' | 'F16';
+type Storage = 'stored' | 'Q4_0' | 'Q4_K' | 'F16';
 
 function matrixStorage(header: GgufHeader): Map<string, Storage> {
   const types = new Map(header.tensors.map((t) => [t.name, t.type.name]));
@@ -287,7 +289,11 @@ function matrixStorage(header: GgufHeader): Map<string, Storage> {
     const kinds = new Set(group.map((n) => types.get(n)));
     const only = kinds.size === 1 ? [...kinds][0] : undefined;
     const how: Storage =
-      only === 'Q4_0' ? 'Q4_0' : only === 'F32' || only === 'F16' || only === 'BF16' ? 'stored' : 'F16';
+      only === 'Q4_0' || only === 'Q4_K'
+        ? only
+        : only === 'F32' || only === 'F16' || only === 'BF16'
+          ? 'stored'
+          : 'F16';
     for (const name of group) storage.set(name, how);
   }
   return storage;

@@ -17,12 +17,12 @@
  *   Q6_K  128 bytes of low nibbles, 64 of high 2 bits, 16 int8 scales (one per 16 values),
  *         d f16;                                             w = (d sc) (q - 32)
  *
- * Q4_0 also goes to the GPU as it is: its blocks are MLC's 4-bit groups with another nibble
- * order and zero point (`repackQ4_0`).
+ * Q4_0 and Q4_K also go to the GPU 4-bit: Q4_0's blocks are MLC's 4-bit groups with another
+ * nibble order and zero point (`repackQ4_0`), Q4_K's sub-blocks groups with a min (`repackQ4_K`).
  */
 
 import { UnsupportedQuantizationError } from '../errors';
-import { f16ToF32 } from './half';
+import { f16ToF32, f32ToF16 } from './half';
 
 export interface GgmlType {
   name: string;
@@ -226,6 +226,37 @@ export function repackQ4_0(bytes: Uint8Array, count: number): { weights: Uint32A
       const byte = bytes[at + 2 + j];
       weights[4 * b + (j >> 3)] |= (byte & 0xf) << (4 * (j & 7)); // value j
       weights[4 * b + 2 + (j >> 3)] |= (byte >> 4) << (4 * (j & 7)); // value j + 16
+    }
+  }
+  return { weights, scales };
+}
+
+/**
+ * ggml's Q4_K super-blocks (`count` values) as 4-bit groups of 32 in MLC's layout, each with an
+ * f16 (scale, min) pair (q4.ts, FORMAT 6): a super-block's eight sub-blocks are the groups,
+ * scale = d sc and min = dmin m rounded to f16 once (a relative change of at most 2^-11; ggml
+ * keeps them in f32), the nibbles reordered.
+ */
+export function repackQ4_K(bytes: Uint8Array, count: number): { weights: Uint32Array; scales: Uint16Array } {
+  const weights = new Uint32Array(count / 8);
+  const scales = new Uint16Array((count / 32) * 2);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let b = 0; b < count / 256; b++) {
+    const at = b * 144;
+    const d = f16(view, at);
+    const dmin = f16(view, at + 2);
+    for (let g = 0; g < 8; g++) {
+      const [sc, m] = scaleMin(view, at + 4, g);
+      scales[2 * (8 * b + g)] = f32ToF16(fr(d * sc));
+      scales[2 * (8 * b + g) + 1] = f32ToF16(fr(dmin * m));
+    }
+    for (let part = 0; part < 4; part++) {
+      for (let l = 0; l < 32; l++) {
+        const byte = bytes[at + 16 + 32 * part + l];
+        const low = 256 * b + 64 * part + l; // value index of the low nibble; the high one's is 32 on
+        weights[low >>> 3] |= (byte & 0xf) << (4 * (low & 7));
+        weights[(low + 32) >>> 3] |= (byte >> 4) << (4 * (low & 7));
+      }
     }
   }
   return { weights, scales };

@@ -9,12 +9,12 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIXTURES, fixturePath, GGUF_FIXTURE, loadFixture } from '../testing/fixtures';
-import { f32Bytes, type GgufWriteTensor, type GgufWriteValue, writeGguf } from '../testing/gguf-writer';
+import { f32Bytes, type GgufWriteTensor, tinyLlamaGguf } from '../testing/gguf-writer';
 import { type GgufTensorInfo, readGguf } from './gguf';
-import { dequantize, isFloatType, repackQ4_0 } from './gguf-quants';
+import { dequantize, isFloatType, repackQ4_0, repackQ4_K } from './gguf-quants';
 import { f16ToF32, f32ToF16, widenBF16, widenF16 } from './half';
 import { loadModelFolder, type ModelFolder } from './model-folder';
-import { dequantizeQ4 } from './q4';
+import { dequantizeQ4, dequantizeQ4Affine } from './q4';
 import { bytesStream, memorySource, singleFileModel } from './source';
 import { toFloat32 } from './tensors';
 
@@ -50,15 +50,36 @@ describe('GGUF block types', () => {
     }
   });
 
-  it("repacks Q4_0 into MLC's 4-bit layout holding gguf-py's values exactly, with zero point 8", async () => {
+  /** A tensor of quant-blocks.gguf: its raw bytes, and gguf-py's values. */
+  async function blocks(name: string) {
     const golden = JSON.parse(readFileSync(join(GGUF_DIR, 'quant-blocks.json'), 'utf8'));
-    let repacked: Float32Array | undefined;
+    let raw: Uint8Array = new Uint8Array(0);
     const onTensor = (_: GgufTensorInfo, bytes: Uint8Array) => {
-      repacked = dequantizeQ4(repackQ4_0(bytes, 1024), 2, 512, 8);
+      raw = bytes;
     };
     const file = readFileSync(join(GGUF_DIR, 'quant-blocks.gguf'));
-    await readGguf(bytesStream(file), 'quant-blocks.gguf', (info) => info.name === 'blocks.Q4_0', onTensor);
-    expect(bits(repacked as Float32Array)).toEqual(bits(floats(golden['blocks.Q4_0'].values)));
+    await readGguf(bytesStream(file), 'quant-blocks.gguf', (info) => info.name === name, onTensor);
+    return { raw, values: floats(golden[name].values) };
+  }
+
+  it("repacks Q4_0 into MLC's 4-bit layout holding gguf-py's values exactly, with zero point 8", async () => {
+    const { raw, values } = await blocks('blocks.Q4_0');
+    expect(bits(dequantizeQ4(repackQ4_0(raw, 1024), 2, 512, 8))).toEqual(bits(values));
+  });
+
+  it("repacks Q4_K into 4-bit groups with an f16 (scale, min) pair, within f16's rounding of gguf-py's", async () => {
+    const { raw, values } = await blocks('blocks.Q4_K');
+    const q4 = repackQ4_K(raw, 1024);
+    const got = dequantizeQ4Affine(q4, 2, 512);
+    const pairs = widenF16(q4.scales);
+    for (let i = 0; i < values.length; i++) {
+      const [scale, min] = [pairs[2 * (i >> 5)], pairs[2 * (i >> 5) + 1]];
+      // scale and min each moved by at most 2^-11 of themselves; q is at most 15.
+      const bound = 2 ** -11 * (15 * Math.abs(scale) + Math.abs(min)) * (1 + 2 ** -9);
+      expect(Math.abs(got[i] - values[i]), `value ${i}`).toBeLessThanOrEqual(bound);
+    }
+    // Not all exact: the rounding is there, and the bound is what limits it.
+    expect(got.some((v, i) => v !== values[i])).toBe(true);
   });
 });
 
@@ -150,59 +171,6 @@ describe('GGUF locations', () => {
   });
 });
 
-/** A one-layer llama of width 32 in F32, with metadata `changes`, and `edit` applied to its tensors. */
-function tinyModel(
-  changes: Record<string, GgufWriteValue> = {},
-  edit: (tensors: GgufWriteTensor[]) => void = () => {},
-): Uint8Array {
-  const tokens = ['<s>', '</s>', 'a', 'b', 'c', 'd', 'ab', 'cd'];
-  const metadata: Record<string, GgufWriteValue> = {
-    'general.architecture': { type: 'string', value: 'llama' },
-    'llama.context_length': { type: 'u32', value: 256 },
-    'llama.embedding_length': { type: 'u32', value: 32 },
-    'llama.block_count': { type: 'u32', value: 1 },
-    'llama.feed_forward_length': { type: 'u32', value: 64 },
-    'llama.attention.head_count': { type: 'u32', value: 2 },
-    'llama.attention.head_count_kv': { type: 'u32', value: 1 },
-    'llama.rope.freq_base': { type: 'f32', value: 500000 },
-    'llama.attention.layer_norm_rms_epsilon': { type: 'f32', value: 1e-5 },
-    'tokenizer.ggml.model': { type: 'string', value: 'gpt2' },
-    'tokenizer.ggml.pre': { type: 'string', value: 'llama-bpe' },
-    'tokenizer.ggml.tokens': { type: 'array', element: 'string', values: tokens },
-    'tokenizer.ggml.token_type': { type: 'array', element: 'i32', values: [3, 3, 1, 1, 1, 1, 1, 1] },
-    'tokenizer.ggml.merges': { type: 'array', element: 'string', values: ['a b', 'c d'] },
-    'tokenizer.ggml.bos_token_id': { type: 'u32', value: 0 },
-    'tokenizer.ggml.eos_token_id': { type: 'u32', value: 1 },
-  };
-  const matrix = (name: string, rows: number, cols: number): GgufWriteTensor => ({
-    name,
-    type: 0,
-    shape: [rows, cols],
-    bytes: f32Bytes(Array.from({ length: rows * cols }, (_, i) => Math.sin(i) / 8)),
-  });
-  const vector = (name: string): GgufWriteTensor => ({
-    name,
-    type: 0,
-    shape: [32],
-    bytes: f32Bytes(Array(32).fill(1)),
-  });
-  const tensors = [
-    matrix('token_embd.weight', 8, 32),
-    vector('output_norm.weight'),
-    vector('blk.0.attn_norm.weight'),
-    matrix('blk.0.attn_q.weight', 32, 32),
-    matrix('blk.0.attn_k.weight', 16, 32),
-    matrix('blk.0.attn_v.weight', 16, 32),
-    matrix('blk.0.attn_output.weight', 32, 32),
-    vector('blk.0.ffn_norm.weight'),
-    matrix('blk.0.ffn_gate.weight', 64, 32),
-    matrix('blk.0.ffn_up.weight', 64, 32),
-    matrix('blk.0.ffn_down.weight', 32, 64),
-  ];
-  edit(tensors);
-  return writeGguf({ ...metadata, ...changes }, tensors);
-}
-
 const load = (bytes: Uint8Array) =>
   loadModelFolder({ ...memorySource('models', { 'm.gguf': bytes }), name: 'models/m.gguf', file: 'm.gguf' });
 const loadError = (bytes: Uint8Array) =>
@@ -228,8 +196,10 @@ function llama3Divisors(factor: number): number[] {
 describe('GGUF files Tandem reads and refuses', () => {
   it("loads a small llama: tied embedding, Llama 3's RoPE scaling read back from rope_freqs", async () => {
     const folder = await load(
-      tinyModel({}, (tensors) => {
-        tensors.push({ name: 'rope_freqs.weight', type: 0, shape: [8], bytes: f32Bytes(llama3Divisors(32)) });
+      tinyLlamaGguf({
+        edit: (tensors) => {
+          tensors.push({ name: 'rope_freqs.weight', type: 0, shape: [8], bytes: f32Bytes(llama3Divisors(32)) });
+        },
       }),
     );
     expect(folder.config.tieWordEmbeddings).toBe(true);
@@ -244,15 +214,17 @@ describe('GGUF files Tandem reads and refuses', () => {
   });
 
   it.each(['gpt-2', 'llama-bpe', 'qwen2', 'smollm'])('reads the pre-tokenizer "%s"', async (pre) => {
-    const folder = await load(tinyModel({ 'tokenizer.ggml.pre': { type: 'string', value: pre } }));
+    const folder = await load(tinyLlamaGguf({ changes: { 'tokenizer.ggml.pre': { type: 'string', value: pre } } }));
     expect(folder.tokenizer.encode('abcd')).toEqual([6, 7]);
     folder.tokenizer.dispose();
   });
 
   it('refuses RoPE divisors that are not Llama 3 scaling', async () => {
     const error = await loadError(
-      tinyModel({}, (tensors) => {
-        tensors.push({ name: 'rope_freqs.weight', type: 0, shape: [8], bytes: f32Bytes(Array(8).fill(1.5)) });
+      tinyLlamaGguf({
+        edit: (tensors) => {
+          tensors.push({ name: 'rope_freqs.weight', type: 0, shape: [8], bytes: f32Bytes(Array(8).fill(1.5)) });
+        },
       }),
     );
     expect(error.name).toBe('ModelConfigError');
@@ -261,66 +233,71 @@ describe('GGUF files Tandem reads and refuses', () => {
 
   it.each([
     ['not a GGUF file', () => new TextEncoder().encode('{"not": "gguf"}.......'), 'GgufFormatError', /not a GGUF file/],
-    ['a truncated file', () => tinyModel().subarray(0, 3000), 'GgufFormatError', /truncated/],
+    ['a truncated file', () => tinyLlamaGguf().subarray(0, 3000), 'GgufFormatError', /truncated/],
     [
       'version 1',
-      () => Uint8Array.from([...tinyModel().subarray(0, 4), 1, 0, 0, 0, ...tinyModel().subarray(8)]),
+      () => Uint8Array.from([...tinyLlamaGguf().subarray(0, 4), 1, 0, 0, 0, ...tinyLlamaGguf().subarray(8)]),
       'GgufFormatError',
       /version 1/,
     ],
     [
       'an architecture Tandem does not run',
-      () => tinyModel({ 'general.architecture': { type: 'string', value: 'mamba' } }),
+      () => tinyLlamaGguf({ changes: { 'general.architecture': { type: 'string', value: 'mamba' } } }),
       'UnsupportedArchitectureError',
       /"mamba" is not one Tandem runs/,
     ],
     [
       'a SentencePiece tokenizer',
-      () => tinyModel({ 'tokenizer.ggml.model': { type: 'string', value: 'llama' } }),
+      () => tinyLlamaGguf({ changes: { 'tokenizer.ggml.model': { type: 'string', value: 'llama' } } }),
       'TokenizerError',
       /tokenizer is "llama"/,
     ],
     [
       'an unknown pre-tokenizer',
-      () => tinyModel({ 'tokenizer.ggml.pre': { type: 'string', value: 'tekken' } }),
+      () => tinyLlamaGguf({ changes: { 'tokenizer.ggml.pre': { type: 'string', value: 'tekken' } } }),
       'TokenizerError',
       /pre-tokenizer is "tekken"/,
     ],
     [
       'a missing tensor',
       () =>
-        tinyModel({}, (t) =>
-          t.splice(
-            t.findIndex((x) => x.name === 'blk.0.ffn_up.weight'),
-            1,
-          ),
-        ),
+        tinyLlamaGguf({
+          edit: (t) =>
+            t.splice(
+              t.findIndex((x) => x.name === 'blk.0.ffn_up.weight'),
+              1,
+            ),
+        }),
       'TensorMissingError',
       /mlp\.up_proj\.weight \(llama.cpp's name: blk\.0\.ffn_up\.weight\)/,
     ],
     [
       'a tensor of the wrong shape',
       () =>
-        tinyModel({}, (t) => {
-          const v = t.find((x) => x.name === 'blk.0.attn_v.weight') as GgufWriteTensor;
-          Object.assign(v, { shape: [32, 32], bytes: f32Bytes(Array(1024).fill(0)) });
+        tinyLlamaGguf({
+          edit: (t) => {
+            const v = t.find((x) => x.name === 'blk.0.attn_v.weight') as GgufWriteTensor;
+            Object.assign(v, { shape: [32, 32], bytes: f32Bytes(Array(1024).fill(0)) });
+          },
         }),
       'TensorShapeError',
       /"blk\.0\.attn_v\.weight" has shape \[32,32\] but the metadata implies \[16,32\]/,
     ],
     [
       'a layer past the block count',
-      () => tinyModel({}, (t) => void t.push({ ...t[2], name: 'blk.1.attn_norm.weight' })),
+      () => tinyLlamaGguf({ edit: (t) => void t.push({ ...t[2], name: 'blk.1.attn_norm.weight' }) }),
       'TensorShapeError',
       /holds "blk\.1\.attn_norm\.weight", but its metadata says the model has 1 layers/,
     ],
     [
       'a block type it does not read',
       () =>
-        tinyModel({}, (t) => {
-          const up = t.find((x) => x.name === 'blk.0.ffn_up.weight') as GgufWriteTensor;
-          // IQ4_NL: blocks of 32 values in 18 bytes, two to a row of 32.
-          Object.assign(up, { type: 20, bytes: new Uint8Array(64 * 36) });
+        tinyLlamaGguf({
+          edit: (t) => {
+            const up = t.find((x) => x.name === 'blk.0.ffn_up.weight') as GgufWriteTensor;
+            // IQ4_NL: blocks of 32 values in 18 bytes, two to a row of 32.
+            Object.assign(up, { type: 20, bytes: new Uint8Array(64 * 36) });
+          },
         }),
       'UnsupportedQuantizationError',
       /"blk\.0\.ffn_up\.weight" is IQ4_NL, a type Tandem does not read/,
@@ -328,9 +305,11 @@ describe('GGUF files Tandem reads and refuses', () => {
     [
       'rows that are not whole blocks',
       () =>
-        tinyModel({}, (t) => {
-          const down = t.find((x) => x.name === 'blk.0.ffn_down.weight') as GgufWriteTensor;
-          Object.assign(down, { type: 12, bytes: new Uint8Array(32 * 144) }); // Q4_K: blocks of 256
+        tinyLlamaGguf({
+          edit: (t) => {
+            const down = t.find((x) => x.name === 'blk.0.ffn_down.weight') as GgufWriteTensor;
+            Object.assign(down, { type: 12, bytes: new Uint8Array(32 * 144) }); // Q4_K: blocks of 256
+          },
         }),
       'GgufFormatError',
       /rows of 64 values, not whole Q4_K blocks of 256/,

@@ -68,6 +68,21 @@ export function dequantizeQ4(matrix: Q4Matrix, rows: number, k: number, zero = M
   return out;
 }
 
+/**
+ * The f32 values of 4-bit groups with an f16 (scale, min) pair each (ggml's Q4_K repacked,
+ * gguf-quants.ts): q * scale - min, where q * scale is exact (15 bits), so it is one rounding.
+ */
+export function dequantizeQ4Affine(matrix: Q4Matrix, rows: number, k: number): Float32Array {
+  const pairs = widenF16(matrix.scales as Uint16Array);
+  const out = new Float32Array(rows * k);
+  for (let j = 0; j < out.length; j++) {
+    const q = (matrix.weights[j >>> 3] >>> (4 * (j & 7))) & 15;
+    const group = (j / Q4_GROUP) | 0;
+    out[j] = Math.fround(q * pairs[2 * group] - pairs[2 * group + 1]);
+  }
+  return out;
+}
+
 /** Round half to even, as TVM's `round` (and NumPy's) does. */
 function roundHalfEven(x: number): number {
   const r = Math.round(x);

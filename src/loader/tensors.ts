@@ -4,7 +4,7 @@
  */
 
 import { widenBF16, widenF16 } from './half';
-import { dequantizeQ4, quantizeQ4 } from './q4';
+import { dequantizeQ4, dequantizeQ4Affine, quantizeQ4 } from './q4';
 import { isQuantized, type ModelWeights, type WeightTensor } from './weights';
 
 export function toFloat32(tensor: WeightTensor): Float32Array {
@@ -12,6 +12,7 @@ export function toFloat32(tensor: WeightTensor): Float32Array {
   if (isQuantized(tensor.dtype)) {
     const [rows, k] = tensor.shape;
     const matrix = { weights: tensor.data as Uint32Array, scales: tensor.scales as Uint16Array };
+    if (tensor.dtype === 'Q4_K') return dequantizeQ4Affine(matrix, rows, k);
     return dequantizeQ4(matrix, rows, k, tensor.dtype === 'Q4_0' ? 8 : 7);
   }
   return tensor.dtype === 'F16' ? widenF16(tensor.data as Uint16Array) : widenBF16(tensor.data as Uint16Array);

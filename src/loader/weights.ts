@@ -14,9 +14,10 @@ import { confined, type FileProgress, type ModelSource, readJson } from './sourc
 
 /**
  * Floats as stored, or 4-bit groups of 32 (q4.ts): MLC's with f16 or f32 scales, values
- * (q - 7) scale; or ggml's Q4_0 in MLC's layout, f16 scales, values (q - 8) scale.
+ * (q - 7) scale; ggml's Q4_0 in MLC's layout, f16 scales, values (q - 8) scale; ggml's Q4_K
+ * in MLC's layout, an f16 (scale, min) pair a group, values q scale - min.
  */
-export type WeightDType = 'F32' | 'F16' | 'BF16' | 'Q4F16' | 'Q4F32' | 'Q4_0';
+export type WeightDType = 'F32' | 'F16' | 'BF16' | 'Q4F16' | 'Q4F32' | 'Q4_0' | 'Q4_K';
 
 export interface WeightTensor {
   name: string;
@@ -25,11 +26,11 @@ export interface WeightTensor {
   shape: number[];
   /** F32: the values; F16 / BF16: the packed 16-bit patterns; Q4: the packed 4-bit values. */
   data: Float32Array | Uint16Array | Uint32Array;
-  /** Q4F16 / Q4F32 / Q4_0: one scale per group of 32 values of a row (f16 bit patterns or f32). */
+  /** 4-bit groups: one scale per group of 32 values of a row (f16 bit patterns or f32); Q4_K: (scale, min) f16 pairs. */
   scales?: Uint16Array | Float32Array;
 }
 
-export const isQuantized = (dtype: WeightDType) => dtype === 'Q4F16' || dtype === 'Q4F32' || dtype === 'Q4_0';
+export const isQuantized = (dtype: WeightDType) => dtype.startsWith('Q4');
 
 export type ModelWeights = Map<string, WeightTensor>;
 

@@ -12,13 +12,15 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { Gpu } from '../gpu/device';
 import { requestNodeGpu } from '../gpu/node';
 import { CPU_PROFILE, GPU_PROFILE } from '../kernels/profile';
-import type { ModelFolder } from '../loader/model-folder';
+import { loadModelFolder, type ModelFolder } from '../loader/model-folder';
+import { memorySource } from '../loader/source';
 import { quantizeWeights } from '../loader/tensors';
 import type { WeightTensor } from '../loader/weights';
 import { ReferenceModel } from '../ref/model';
 import { GREEDY } from '../sampling/sampling';
 import { expectBitwiseEqual, expectClose } from '../testing/compare';
 import { FIXTURES, GGUF_FIXTURE, loadFixture, loadGolden } from '../testing/fixtures';
+import { tinyLlamaGguf } from '../testing/gguf-writer';
 import { testGpu } from '../testing/gpu';
 
 import { generate } from './generate';
@@ -121,6 +123,34 @@ describe('GPU model on 4-bit weights (the target fixture quantized as MLC quanti
     chunked.destroy();
     model.destroy();
   });
+
+  it.each([
+    ['Q4_K', 12, 256],
+    ['Q4_0', 2, 64],
+  ] as const)(
+    'runs %s matrices of a GGUF file as the reference does, in any chunks',
+    async (dtype, matrixType, width) => {
+      const bytes = tinyLlamaGguf({ width, matrixType });
+      const source = { ...memorySource('models', { 'm.gguf': bytes }), name: 'models/m.gguf', file: 'm.gguf' };
+      const { config, weights, tokenizer } = await loadModelFolder(source);
+      tokenizer.dispose();
+      expect(weights.get('model.layers.0.mlp.down_proj.weight')?.dtype).toBe(dtype);
+      const ids = Array.from({ length: 23 }, (_, i) => (i * 5 + 3) % 8);
+      const model = await GpuModel.create(gpu, config, weights, { maxBatch: 24, maxContext: 64 });
+      const reference = new ReferenceModel(config, weights);
+      const logits = await model.forward(model.createSequence(64), ids);
+      expectClose(
+        logits,
+        await reference.forward(reference.createSequence(64), ids),
+        { atol: 1e-4, rtol: 1e-4 },
+        dtype,
+      );
+      const chunked = await GpuModel.create(gpu, config, weights, { maxBatch: 5, maxContext: 64 });
+      expectBitwiseEqual(await chunked.forward(chunked.createSequence(64), ids), logits, 'chunks of 5 vs whole');
+      chunked.destroy();
+      model.destroy();
+    },
+  );
 
   it('splits a 4-bit embedding and LM head over the binding limit, scales with their rows, changing no bit', async () => {
     const { config, weights } = folder(FIXTURES.target);

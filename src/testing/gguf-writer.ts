@@ -4,7 +4,7 @@
  * loader/gguf.ts's comment. Tests build the cases a converter never writes with it.
  */
 
-import { f32ToF16 } from '../loader/half';
+import { f16ToF32, f32ToF16 } from '../loader/half';
 
 export type GgufWriteValue =
   | { type: 'u32' | 'i32' | 'f32' | 'bool' | 'string'; value: number | boolean | string }
@@ -109,4 +109,117 @@ export function quantizeQ4_0Blocks(values: Float32Array): Uint8Array {
     for (let j = 0; j < 16; j++) out[18 * b + 2 + j] = q(x[j]) | (q(x[j + 16]) << 4);
   }
   return out;
+}
+
+/**
+ * `values` (a multiple of 256) as ggml's Q4_K super-blocks: a simple encoding (each group's
+ * range over 15 steps, its scale and min as 6-bit multiples of the super-block's d and dmin),
+ * not llama.cpp's search for the best one, but laid out bit for bit as ggml reads it.
+ */
+export function quantizeQ4_KBlocks(values: Float32Array): Uint8Array {
+  const out = new Uint8Array((values.length / 256) * 144);
+  const view = new DataView(out.buffer);
+  for (let b = 0; b < values.length / 256; b++) {
+    const x = values.subarray(256 * b, 256 * b + 256);
+    const steps: number[] = [];
+    const mins: number[] = [];
+    for (let g = 0; g < 8; g++) {
+      const group = x.subarray(32 * g, 32 * g + 32);
+      const lo = Math.min(0, ...group);
+      steps.push((Math.max(...group) - lo) / 15);
+      mins.push(-lo);
+    }
+    const d = f16ToF32(f32ToF16(Math.max(...steps) / 63));
+    const dmin = f16ToF32(f32ToF16(Math.max(...mins) / 63));
+    const sc = steps.map((s) => (d === 0 ? 0 : Math.min(63, Math.round(s / d))));
+    const m = mins.map((v) => (dmin === 0 ? 0 : Math.min(63, Math.round(v / dmin))));
+    const at = 144 * b;
+    view.setUint16(at, f32ToF16(d), true);
+    view.setUint16(at + 2, f32ToF16(dmin), true);
+    // The 6-bit pairs as ggml's get_scale_min_k4 reads them.
+    for (let j = 0; j < 4; j++) {
+      out[at + 4 + j] = (sc[j] & 63) | ((sc[j + 4] >> 4) << 6);
+      out[at + 8 + j] = (m[j] & 63) | ((m[j + 4] >> 4) << 6);
+      out[at + 12 + j] = (sc[j + 4] & 0xf) | ((m[j + 4] & 0xf) << 4);
+    }
+    const q = (v: number, g: number) => {
+      const step = d * sc[g];
+      return step === 0 ? 0 : Math.max(0, Math.min(15, Math.round((v + dmin * m[g]) / step)));
+    };
+    for (let part = 0; part < 4; part++) {
+      for (let l = 0; l < 32; l++) {
+        out[at + 16 + 32 * part + l] = q(x[64 * part + l], 2 * part) | (q(x[64 * part + 32 + l], 2 * part + 1) << 4);
+      }
+    }
+  }
+  return out;
+}
+
+/** The width and block type of a `tinyLlamaGguf`; the heads are 2 (1 for k and v) of width / 2. */
+export interface TinyLlama {
+  width?: number;
+  /** The matrices' type: F32 (0), Q4_0 (2) or Q4_K (12); the embedding, norms and LM head stay F32. */
+  matrixType?: 0 | 2 | 12;
+  /** llama.cpp's metadata to change. */
+  changes?: Record<string, GgufWriteValue>;
+  /** Changes to the tensor list, after it is made. */
+  edit?: (tensors: GgufWriteTensor[]) => void;
+}
+
+/**
+ * A one-layer llama GGUF file (MLP twice as wide as the model, a vocabulary of 8 BPE tokens,
+ * embedding tied to the LM head), its weights a smooth pattern of the scale of a trained model's.
+ */
+export function tinyLlamaGguf({
+  width = 32,
+  matrixType = 0,
+  changes = {},
+  edit = () => {},
+}: TinyLlama = {}): Uint8Array {
+  const tokens = ['<s>', '</s>', 'a', 'b', 'c', 'd', 'ab', 'cd'];
+  const metadata: Record<string, GgufWriteValue> = {
+    'general.architecture': { type: 'string', value: 'llama' },
+    'llama.context_length': { type: 'u32', value: 256 },
+    'llama.embedding_length': { type: 'u32', value: width },
+    'llama.block_count': { type: 'u32', value: 1 },
+    'llama.feed_forward_length': { type: 'u32', value: 2 * width },
+    'llama.attention.head_count': { type: 'u32', value: 2 },
+    'llama.attention.head_count_kv': { type: 'u32', value: 1 },
+    'llama.rope.freq_base': { type: 'f32', value: 500000 },
+    'llama.attention.layer_norm_rms_epsilon': { type: 'f32', value: 1e-5 },
+    'tokenizer.ggml.model': { type: 'string', value: 'gpt2' },
+    'tokenizer.ggml.pre': { type: 'string', value: 'llama-bpe' },
+    'tokenizer.ggml.tokens': { type: 'array', element: 'string', values: tokens },
+    'tokenizer.ggml.token_type': { type: 'array', element: 'i32', values: [3, 3, 1, 1, 1, 1, 1, 1] },
+    'tokenizer.ggml.merges': { type: 'array', element: 'string', values: ['a b', 'c d'] },
+    'tokenizer.ggml.bos_token_id': { type: 'u32', value: 0 },
+    'tokenizer.ggml.eos_token_id': { type: 'u32', value: 1 },
+    ...changes,
+  };
+  const matrix = (name: string, rows: number, cols: number, type = matrixType): GgufWriteTensor => {
+    const values = Float32Array.from({ length: rows * cols }, (_, i) => Math.sin(i * 0.37 + rows) / Math.sqrt(cols));
+    const bytes = type === 2 ? quantizeQ4_0Blocks(values) : type === 12 ? quantizeQ4_KBlocks(values) : f32Bytes(values);
+    return { name, type, shape: [rows, cols], bytes };
+  };
+  const vector = (name: string): GgufWriteTensor => ({
+    name,
+    type: 0,
+    shape: [width],
+    bytes: f32Bytes(Array(width).fill(1)),
+  });
+  const tensors = [
+    matrix('token_embd.weight', 8, width, 0),
+    vector('output_norm.weight'),
+    vector('blk.0.attn_norm.weight'),
+    matrix('blk.0.attn_q.weight', width, width),
+    matrix('blk.0.attn_k.weight', width / 2, width),
+    matrix('blk.0.attn_v.weight', width / 2, width),
+    matrix('blk.0.attn_output.weight', width, width),
+    vector('blk.0.ffn_norm.weight'),
+    matrix('blk.0.ffn_gate.weight', 2 * width, width),
+    matrix('blk.0.ffn_up.weight', 2 * width, width),
+    matrix('blk.0.ffn_down.weight', width, 2 * width),
+  ];
+  edit(tensors);
+  return writeGguf(metadata, tensors);
 }

@@ -1,25 +1,29 @@
 /**
  * Weights for kernel tests as the GPU receives them: f32 as they are, f16 and bf16 packed in
- * 16-bit words, q4 as MLC quantizes them (values, then scales) or as ggml's Q4_0 repacked,
+ * 16-bit words, q4 as MLC quantizes them (values, then scales) or as ggml's Q4_0 / Q4_K repacked,
  * together with the exact values those words stand for (what a reference must use).
  */
 
-import { repackQ4_0 } from '../loader/gguf-quants';
+import { repackQ4_0, repackQ4_K } from '../loader/gguf-quants';
 import { f32ToF16, widenBF16, widenF16 } from '../loader/half';
 import { dequantizeQ4, quantizeQ4 } from '../loader/q4';
+import { toFloat32 } from '../loader/tensors';
 import type { WeightDType } from '../loader/weights';
 import { matrixBuffer } from '../model/gpu-weights';
-import { quantizeQ4_0Blocks } from './gguf-writer';
+import { quantizeQ4_0Blocks, quantizeQ4_KBlocks } from './gguf-writer';
 
 export function packWeights(
   dtype: WeightDType,
   values: Float32Array,
 ): { packed: ArrayBufferView; values: Float32Array } {
   if (dtype === 'F32') return { packed: values, values };
-  if (dtype === 'Q4_0') {
-    const q4 = repackQ4_0(quantizeQ4_0Blocks(values), values.length);
+  if (dtype === 'Q4_0' || dtype === 'Q4_K') {
+    const q4 =
+      dtype === 'Q4_0'
+        ? repackQ4_0(quantizeQ4_0Blocks(values), values.length)
+        : repackQ4_K(quantizeQ4_KBlocks(values), values.length);
     const tensor = { name: 'w', dtype, shape: [1, values.length], data: q4.weights, scales: q4.scales };
-    return { packed: matrixBuffer(tensor), values: dequantizeQ4(q4, 1, values.length, 8) };
+    return { packed: matrixBuffer(tensor), values: toFloat32(tensor) };
   }
   if (dtype === 'Q4F16' || dtype === 'Q4F32') {
     // Groups of 32 never straddle a row (k is a multiple of 32): the matrix quantizes as one long row.
