@@ -56,6 +56,17 @@ export class ByteReader {
     }
   }
 
+  /** Passes over every byte left in the stream, and says how many there were. */
+  async skipRest(): Promise<number> {
+    let skipped = 0;
+    while (await this.more()) {
+      skipped += this.chunk.byteLength - this.at;
+      this.at = this.chunk.byteLength;
+    }
+    this.position += skipped;
+    return skipped;
+  }
+
   /** Whether the stream has no bytes left. */
   async atEnd(): Promise<boolean> {
     return !(await this.more());

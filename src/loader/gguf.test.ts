@@ -235,6 +235,18 @@ describe('GGUF files Tandem reads and refuses', () => {
     ['not a GGUF file', () => new TextEncoder().encode('{"not": "gguf"}.......'), 'GgufFormatError', /not a GGUF file/],
     ['a truncated file', () => tinyLlamaGguf().subarray(0, 3000), 'GgufFormatError', /truncated/],
     [
+      'a file cut in its last tensor',
+      () => tinyLlamaGguf().subarray(0, tinyLlamaGguf().length - 40),
+      'GgufFormatError',
+      /truncated/,
+    ],
+    [
+      'bytes past the last tensor',
+      () => Uint8Array.from([...tinyLlamaGguf(), ...new Uint8Array(64)]),
+      'GgufFormatError',
+      /64 bytes past its last tensor/,
+    ],
+    [
       'version 1',
       () => Uint8Array.from([...tinyLlamaGguf().subarray(0, 4), 1, 0, 0, 0, ...tinyLlamaGguf().subarray(8)]),
       'GgufFormatError',

@@ -10,7 +10,8 @@
  *
  * The header is checked before any tensor is read: known types, rows of whole blocks, offsets
  * aligned and tensors that do not overlap. Each wanted tensor's bytes go to the caller as they
- * are read, in file order; the rest are skipped, and nothing past the last wanted one is read.
+ * are read, in file order; the rest are skipped, and the file is read to its end (its last
+ * tensor's padding at most).
  */
 
 import { GgufFormatError, ModelFileMissingError } from '../errors';
@@ -116,7 +117,7 @@ class HeaderReader {
   }
 }
 
-async function readHeader(header: HeaderReader, fileName: string, fail: (what: string) => Error): Promise<GgufHeader> {
+async function readHeader(header: HeaderReader, fileName: string, fail: (what: string) => Error) {
   const magic = await header.u32();
   if (magic !== MAGIC) throw fail('does not start with "GGUF": not a GGUF file');
   const version = await header.u32();
@@ -167,7 +168,8 @@ async function readHeader(header: HeaderReader, fileName: string, fail: (what: s
     const next = tensors[i + 1];
     if (next && next.begin < t.end) throw fail(`tensors "${t.name}" and "${next.name}" overlap`);
   });
-  return { fileName, version, metadata, tensors };
+  const read: GgufHeader = { fileName, version, metadata, tensors };
+  return { header: read, alignment };
 }
 
 /**
@@ -193,13 +195,17 @@ export async function readGguf(
         }),
   );
   try {
-    const header = await readHeader(new HeaderReader(bytes, fail), fileName, fail);
+    const { header, alignment } = await readHeader(new HeaderReader(bytes, fail), fileName, fail);
     onHeader(header);
     for (const info of header.tensors.filter(wanted)) {
       await bytes.skip(info.begin - bytes.position);
       onTensor(info, await bytes.bytes(info.end - info.begin));
     }
-    await bytes.cancel();
+    // To the end, so that a source that keeps what it reads keeps the whole file.
+    const end = header.tensors.at(-1)?.end ?? bytes.position;
+    const rest = bytes.position + (await bytes.skipRest());
+    if (rest < end) throw fail(`ends at byte ${rest}, ${end - rest} bytes short: the file is truncated`);
+    if (rest - end >= alignment) throw fail(`has ${rest - end} bytes past its last tensor`);
     return header;
   } catch (error) {
     await bytes.cancel();
