@@ -15,7 +15,7 @@ import { LinearKernel, linearLanes } from '../../src/kernels/linear';
 import { layerVariants } from '../../src/kernels/linear-layer';
 import { kernelProfile } from '../../src/kernels/profile';
 import { StepUniform } from '../../src/kernels/step';
-import type { WeightDType, WeightTensor } from '../../src/loader/weights';
+import { isQuantized, type WeightDType, type WeightTensor } from '../../src/loader/weights';
 import { matrixBuffer } from '../../src/model/gpu-weights';
 import copyCode from '../copy.wgsl?raw';
 import { time } from '../stats';
@@ -111,8 +111,11 @@ function constantWeights(rows: number, k: number, dtype: WeightDType): WeightTen
   const tensor = { name: 'weight', dtype, shape: [rows, k] };
   if (dtype === 'F32') return { ...tensor, data: new Float32Array(rows * k).fill(0.01) };
   if (dtype === 'F16' || dtype === 'BF16') return { ...tensor, data: new Uint16Array(rows * k).fill(0x2000) };
+  // One scale a group of 32 (f16 or f32); Q4_K: an f16 (scale, min) pair.
   const scales =
-    dtype === 'Q4F16' ? new Uint16Array((rows * k) / 32).fill(0x2000) : new Float32Array((rows * k) / 32).fill(0.01);
+    dtype === 'Q4F32'
+      ? new Float32Array((rows * k) / 32).fill(0.01)
+      : new Uint16Array(((rows * k) / 32) * (dtype === 'Q4_K' ? 2 : 1)).fill(0x2000);
   return { ...tensor, data: new Uint32Array((rows * k) / 8).fill(0x89abcdef), scales };
 }
 
@@ -121,7 +124,8 @@ export async function runKernelSuite(gpu: Gpu, quick: boolean): Promise<KernelRe
   const runs = quick ? 3 : 7;
   const copy = await copyBandwidth(gpu, copyBytes, 4, runs);
   const all = ['F32', 'F16', 'Q4F16', 'Q4F32'] as const;
-  const halfAndQ4 = ['F16', 'Q4F16'] as const;
+  // GGUF's Q4_K (Q4_K_M files) beside MLC's q4f16_1 at the 8B shapes.
+  const halfAndQ4 = ['F16', 'Q4F16', 'Q4_K'] as const;
   const shapes: { rows: number; k: number; dtypes: readonly WeightDType[] }[] = quick
     ? [{ rows: 2048, k: 1024, dtypes: all }]
     : [
@@ -150,7 +154,7 @@ export async function runKernelSuite(gpu: Gpu, quick: boolean): Promise<KernelRe
     );
   for (const { dtypes, ...shape } of shapes) {
     for (const dtype of dtypes) {
-      const q4 = dtype === 'Q4F16' || dtype === 'Q4F32';
+      const q4 = isQuantized(dtype);
       const lanesKernel = profile.rowBlock === 1; // blocks of 4 rows (CPU adapters) have no lanes
       linear.push(await result(dtype, shape, q4 && lanesKernel ? 'f16 words' : 'profile'));
       if (q4 && lanesKernel) {
