@@ -82,6 +82,27 @@ function scaleMin(view: DataView, s: number, j: number): [number, number] {
   return [(q(j + 4) & 0xf) | ((q(j - 4) >> 6) << 4), (q(j + 4) >> 4) | ((q(j) >> 6) << 4)];
 }
 
+/**
+ * A Q4_K super-block, or a Q5_K one (`fifth`: 32 bytes of fifth bits before the nibbles, bit
+ * 2i of byte l for value l of the i-th 64 values' first half, bit 2i + 1 for its second half).
+ */
+function kQuant(v: DataView, at: number, out: Float32Array, o: number, fifth: boolean): void {
+  const d = f16(v, at);
+  const dmin = f16(v, at + 2);
+  const qs = at + (fifth ? 48 : 16);
+  for (let part = 0; part < 4; part++) {
+    const [sc1, m1] = scaleMin(v, at + 4, 2 * part);
+    const [sc2, m2] = scaleMin(v, at + 4, 2 * part + 1);
+    const [d1, min1, d2, min2] = [fr(d * sc1), fr(dmin * m1), fr(d * sc2), fr(dmin * m2)];
+    for (let l = 0; l < 32; l++) {
+      const byte = v.getUint8(qs + 32 * part + l);
+      const high = fifth ? v.getUint8(at + 16 + l) >> (2 * part) : 0;
+      out[o + 64 * part + l] = fr(fr(d1 * ((byte & 0xf) | ((high & 1) << 4))) - min1);
+      out[o + 64 * part + 32 + l] = fr(fr(d2 * ((byte >> 4) | ((high & 2) << 3))) - min2);
+    }
+  }
+}
+
 const DEQUANTIZE: Record<string, Dequantizer> = {
   Q4_0(v, at, out, o) {
     const d = f16(v, at);
@@ -127,40 +148,8 @@ const DEQUANTIZE: Record<string, Dequantizer> = {
     const d = f16(v, at);
     for (let j = 0; j < 32; j++) out[o + j] = fr(v.getInt8(at + 2 + j) * d);
   },
-  Q4_K(v, at, out, o) {
-    const d = f16(v, at);
-    const dmin = f16(v, at + 2);
-    const qs = at + 16;
-    for (let part = 0; part < 4; part++) {
-      const [sc1, m1] = scaleMin(v, at + 4, 2 * part);
-      const [sc2, m2] = scaleMin(v, at + 4, 2 * part + 1);
-      const [d1, min1, d2, min2] = [fr(d * sc1), fr(dmin * m1), fr(d * sc2), fr(dmin * m2)];
-      for (let l = 0; l < 32; l++) {
-        const byte = v.getUint8(qs + 32 * part + l);
-        out[o + 64 * part + l] = fr(fr(d1 * (byte & 0xf)) - min1);
-        out[o + 64 * part + 32 + l] = fr(fr(d2 * (byte >> 4)) - min2);
-      }
-    }
-  },
-  Q5_K(v, at, out, o) {
-    const d = f16(v, at);
-    const dmin = f16(v, at + 2);
-    const qh = at + 16;
-    const qs = at + 48;
-    for (let part = 0; part < 4; part++) {
-      const [sc1, m1] = scaleMin(v, at + 4, 2 * part);
-      const [sc2, m2] = scaleMin(v, at + 4, 2 * part + 1);
-      const [d1, min1, d2, min2] = [fr(d * sc1), fr(dmin * m1), fr(d * sc2), fr(dmin * m2)];
-      for (let l = 0; l < 32; l++) {
-        const byte = v.getUint8(qs + 32 * part + l);
-        const high = v.getUint8(qh + l);
-        const q1 = (byte & 0xf) + ((high >> (2 * part)) & 1 ? 16 : 0);
-        const q2 = (byte >> 4) + ((high >> (2 * part + 1)) & 1 ? 16 : 0);
-        out[o + 64 * part + l] = fr(fr(d1 * q1) - min1);
-        out[o + 64 * part + 32 + l] = fr(fr(d2 * q2) - min2);
-      }
-    }
-  },
+  Q4_K: (v, at, out, o) => kQuant(v, at, out, o, false),
+  Q5_K: (v, at, out, o) => kQuant(v, at, out, o, true),
   Q6_K(v, at, out, o) {
     const d = f16(v, at + 208);
     for (let half = 0; half < 2; half++) {

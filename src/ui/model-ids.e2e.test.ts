@@ -1,7 +1,7 @@
 /**
  * The chat page loading models by their catalogue ids: the page's address names them and a
  * catalogue of the site's own (served by a local model hub, as the Hugging Face Hub serves
- * web-llm's), and the Models panel offers web-llm's ids.
+ * web-llm's), and the Models panel offers web-llm's ids. And a GGUF file by its URL.
  */
 
 import { readFileSync } from 'node:fs';
@@ -57,6 +57,21 @@ describe('models by id', () => {
       .toBe(`Download: ${expected.toFixed(1)} MB of weights.`);
     expect(await page.getByTestId('draft-url').inputValue()).toBe('');
 
+    await chatSettings(page, { temperature: '0', maxTokens: '24' });
+    const { state, reply } = await askInChat(page, 'Tell me a story about a cat named Tom.');
+    expect(state).toMatch(/^(done|truncated)$/);
+    expect(reply.length).toBeGreaterThan(10);
+    expect(errors).toEqual([]);
+  });
+
+  it('loads a GGUF file the address names, beside a draft folder, and chats', async () => {
+    const query = new URLSearchParams({
+      model: '/models/tandem-target-gguf/tandem-target-mixed.gguf',
+      draft: '/models/tandem-draft',
+    });
+    const { page, errors } = await openApp(browser, `/?${query}`);
+    await modelsReady(page);
+    expect(await page.getByTestId('model-status').textContent()).toContain('tandem-target-mixed.gguf');
     await chatSettings(page, { temperature: '0', maxTokens: '24' });
     const { state, reply } = await askInChat(page, 'Tell me a story about a cat named Tom.');
     expect(state).toMatch(/^(done|truncated)$/);
