@@ -11,7 +11,10 @@ import { runComputePass } from '../gpu/passes';
 
 let shared: Promise<Gpu> | undefined;
 
-/** One device per test file (vitest runs each file in its own process), checked healthy after use. */
+/**
+ * One device for the whole GPU project (its files share a process: vite.config.ts), so the
+ * pipelines one file compiles serve the next; tests that lose a device request their own.
+ */
 export function testGpu(): Promise<Gpu> {
   shared ??= requestNodeGpu().then((gpu) => {
     const { vendor, architecture, description } = gpu.info;
