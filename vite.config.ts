@@ -67,7 +67,7 @@ const app = defineConfig({
           fileParallelism: false,
           // The files share one process, so one device (src/testing/gpu.ts) and the pipelines
           // it has compiled: SwiftShader takes seconds to compile a model's shaders, which
-          // most files would otherwise compile again (the GPU project runs about 8% faster).
+          // most files would otherwise compile again.
           isolate: false,
           testTimeout: 120_000,
           hookTimeout: 120_000,
