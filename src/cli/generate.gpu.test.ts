@@ -3,7 +3,8 @@
  * its greedy continuation of the golden prompts is PyTorch's, token for token (plain text, and
  * a chat with a system prompt through the model's template); `--json` gives every documented
  * field, usage as the engine reports it; streamed text is the JSON's text; a draft model
- * changes no token (an MLC folder and a GGUF file too); bad arguments and bad model folders end with a usage message or a named error.
+ * changes no token (an MLC folder and a GGUF file too); bad arguments and bad model folders end
+ * with a usage message or a named error.
  */
 
 import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';

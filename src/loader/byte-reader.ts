@@ -4,7 +4,7 @@
  * straight from the stream into the tensor's own array, and bytes no tensor wants are skipped.
  */
 
-import { TandemError } from '../errors';
+import { ModelFileMissingError, TandemError } from '../errors';
 
 const EMPTY = new Uint8Array(0);
 
@@ -23,6 +23,26 @@ export class ByteReader {
      */
     private readonly truncated: (position: number, missing: number, cause?: unknown) => Error,
   ) {}
+
+  /**
+   * A reader of the file `fileName`: a stream that ends early is a truncated file (the
+   * format's `FormatError`), one that fails is a read to try again (ModelFileMissingError).
+   */
+  static forFile(
+    stream: ReadableStream<Uint8Array>,
+    fileName: string,
+    FormatError: new (message: string) => Error,
+  ): ByteReader {
+    return new ByteReader(stream.getReader(), (position, missing, cause) =>
+      cause === undefined
+        ? new FormatError(
+            `${fileName} ends at byte ${position}, ${missing} bytes short: the file is truncated (an interrupted download?)`,
+          )
+        : new ModelFileMissingError(`Reading ${fileName} failed at byte ${position}: ${String(cause)}. Try again.`, {
+            cause,
+          }),
+    );
+  }
 
   /** Fills `into` with the next `into.byteLength` bytes. */
   async fill(into: Uint8Array): Promise<void> {

@@ -60,7 +60,7 @@ const GLOBAL_NAMES: Record<string, string> = {
 const ROPE_FREQS = 'rope_freqs.weight';
 
 /** The Hugging Face name of a GGUF tensor, or undefined for one Tandem does not use. */
-export function huggingFaceName(name: string): string | undefined {
+function huggingFaceName(name: string): string | undefined {
   const layer = /^blk\.(\d+)\.(.+)$/.exec(name);
   if (!layer) return GLOBAL_NAMES[name];
   const rest = LAYER_NAMES[layer[2]];

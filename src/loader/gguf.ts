@@ -14,7 +14,7 @@
  * tensor's padding at most).
  */
 
-import { GgufFormatError, ModelFileMissingError } from '../errors';
+import { GgufFormatError } from '../errors';
 import { ByteReader } from './byte-reader';
 import { GGML_TYPES, type GgmlType } from './gguf-quants';
 
@@ -185,15 +185,7 @@ export async function readGguf(
   onHeader: (header: GgufHeader) => void = () => {},
 ): Promise<GgufHeader> {
   const fail = (what: string) => new GgufFormatError(`${fileName} ${what}`);
-  const bytes = new ByteReader(stream.getReader(), (position, missing, cause) =>
-    cause === undefined
-      ? new GgufFormatError(
-          `${fileName} ends at byte ${position}, ${missing} bytes short: the file is truncated (an interrupted download?)`,
-        )
-      : new ModelFileMissingError(`Reading ${fileName} failed at byte ${position}: ${String(cause)}. Try again.`, {
-          cause,
-        }),
-  );
+  const bytes = ByteReader.forFile(stream, fileName, GgufFormatError);
   try {
     const { header, alignment } = await readHeader(new HeaderReader(bytes, fail), fileName, fail);
     onHeader(header);

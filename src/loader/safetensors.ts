@@ -12,7 +12,7 @@
  * (half precision stays packed, as the GPU reads it); `parseSafetensors` reads one held in memory.
  */
 
-import { ModelFileMissingError, SafetensorsFormatError } from '../errors';
+import { SafetensorsFormatError } from '../errors';
 import { ByteReader } from './byte-reader';
 
 export type DType = 'F32' | 'F16' | 'BF16' | 'I32' | 'I64' | 'BOOL';
@@ -123,15 +123,7 @@ export async function readSafetensors(
   wanted: (info: TensorInfo) => boolean,
   onHeader: (header: SafetensorsHeader) => void = () => {},
 ): Promise<Map<string, { info: TensorInfo; data: TensorArray }>> {
-  const reader = new ByteReader(stream.getReader(), (position, missing, cause) =>
-    cause === undefined
-      ? new SafetensorsFormatError(
-          `${fileName} ends at byte ${position}, ${missing} bytes short: the file is truncated (an interrupted download?)`,
-        )
-      : new ModelFileMissingError(`Reading ${fileName} failed at byte ${position}: ${String(cause)}. Try again.`, {
-          cause,
-        }),
-  );
+  const reader = ByteReader.forFile(stream, fileName, SafetensorsFormatError);
   try {
     const json = await reader.bytes(headerLength(await reader.bytes(8), fileName));
     const header = parseHeader(json, fileName);
