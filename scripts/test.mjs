@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 /**
  * `npm test`: every check in order (lint, types, unit, GPU, end-to-end), run to the end even
- * when one fails, then one closing line with the totals: "tests: N passed, N failed, N skipped".
+ * when one fails, then the failed tests again (name and first lines of the error, so that a log
+ * cut in the middle still says what failed) and one closing line with the totals:
+ * "tests: N passed, N failed, N skipped".
  */
 
 import { spawnSync } from 'node:child_process';
@@ -12,6 +14,7 @@ import { join } from 'node:path';
 const reports = mkdtempSync(join(tmpdir(), 'tandem-test-'));
 const totals = { passed: 0, failed: 0, skipped: 0 };
 const failedSteps = [];
+const failedTests = [];
 
 function run(name, command, args) {
   console.info(`\n=== ${name}: ${command} ${args.join(' ')}`);
@@ -36,6 +39,16 @@ function vitest(project) {
     totals.passed += result.numPassedTests;
     totals.failed += result.numFailedTests;
     totals.skipped += result.numPendingTests + result.numTodoTests;
+    for (const file of result.testResults) {
+      if (file.status === 'failed' && file.assertionResults.length === 0) {
+        failedTests.push(`${project}: ${file.name}\n    ${firstLines(file.message)}`);
+      }
+      for (const test of file.assertionResults) {
+        if (test.status !== 'failed') continue;
+        const where = `${file.name.replace(`${process.cwd()}/`, '')} > ${test.fullName}`;
+        failedTests.push(`${project}: ${where}\n    ${firstLines(test.failureMessages.join('\n'))}`);
+      }
+    }
   } catch {
     if (ok) failedSteps.push(`${project} tests (no report)`);
     totals.failed += 1;
@@ -47,6 +60,12 @@ run('lint', 'npx', ['biome', 'check', '.']);
 run('typecheck', 'npx', ['tsc', '--noEmit']);
 for (const project of ['unit', 'gpu', 'e2e']) vitest(project);
 
+/** The first lines of an error message: enough to say what failed, short enough to read. */
+function firstLines(message, count = 6) {
+  return (message ?? '').split('\n').slice(0, count).join('\n    ');
+}
+
+if (failedTests.length > 0) console.error(`\nFailed tests:\n${failedTests.join('\n')}`);
 if (failedSteps.length > 0) console.error(`\nFailed: ${failedSteps.join(', ')}`);
 console.info(`\ntests: ${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
 process.exit(failedSteps.length > 0 ? 1 : 0);
