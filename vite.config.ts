@@ -60,7 +60,7 @@ const app = defineConfig({
         extends: true,
         test: {
           name: 'gpu',
-          setupFiles: ['src/node/require-shim.ts'],
+          setupFiles: ['src/node/require-shim.ts', 'src/testing/gpu-test-setup.ts'],
           include: skipGpu ? [] : ['src/**/*.gpu.test.ts', 'bench/**/*.gpu.test.ts'],
           globalSetup: ['src/testing/gpu-setup.ts'],
           pool: 'forks',

@@ -27,8 +27,10 @@ describe('DispatchProfiler', () => {
     const norm = new RmsNormKernel(device, 64, 1e-5);
     const argmax = new ArgmaxKernel(device, 5000, 2);
     const x = createStorage(device, 2 * 64 * 4, 'x');
-    const normBind = norm.bind({ step: step.buffer, weight: createStorage(device, 256, 'w'), x, out: x });
-    const argmaxBinds = argmax.bind({ step: step.buffer, logits: createStorage(device, 2 * 5000 * 4, 'l'), ids: x });
+    const normed = createStorage(device, 2 * 64 * 4, 'normed');
+    const normBind = norm.bind({ step: step.buffer, weight: createStorage(device, 256, 'w'), x, out: normed });
+    const ids = createStorage(device, 2 * 4, 'ids');
+    const argmaxBinds = argmax.bind({ step: step.buffer, logits: createStorage(device, 2 * 5000 * 4, 'l'), ids });
     const profiler = new DispatchProfiler(device);
     const record = () => {
       const encoder = device.createCommandEncoder();

@@ -24,6 +24,17 @@ export function testGpu(): Promise<Gpu> {
   return shared;
 }
 
+/**
+ * The error the shared device has recorded, if any, and a fresh device for the tests after it:
+ * WebGPU reports a validation error asynchronously, to the device rather than to the call, so
+ * without this check a test that makes one passes and a later test that uses the device fails.
+ */
+export async function takeSharedGpuFailure(): Promise<Error | undefined> {
+  const failure = shared && (await shared).failure;
+  if (failure) shared = undefined;
+  return failure;
+}
+
 /** Runs `fn` inside validation and out-of-memory error scopes and fails on any error they catch. */
 export async function expectNoGpuErrors<T>(device: GPUDevice, fn: () => Promise<T> | T): Promise<T> {
   device.pushErrorScope('out-of-memory');
