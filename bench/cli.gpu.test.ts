@@ -1,9 +1,8 @@
 /**
- * `npm run bench -- --quick --json FILE` on the real adapter writes results with every
- * documented field: the same schema the page's quick run is checked against. `--invariance`
- * finds every split of a prompt identical to the whole, on both kernel profiles, and writes
- * what it found after each model. `--profile` times each step and kernel, and the profile's
- * choices the other way.
+ * The benchmark CLI on the real adapter. `--invariance` finds every split of a prompt identical
+ * to the whole, on both kernel profiles, and writes what it found after each model. `--profile`
+ * times each step and kernel, and the profile's choices the other way. (The suites of a quick
+ * run are the page's, and bench/bench.e2e.test.ts checks their results against the schema.)
  */
 
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -16,23 +15,8 @@ import { testGpu } from '../src/testing/gpu';
 import { main } from './cli';
 import type { InvarianceResults } from './invariance';
 import { alternatives, describeChange, type ProfileResults } from './profile';
-import { checkResults } from './schema';
 
 describe('bench CLI', () => {
-  it('writes the documented JSON for a quick run', { timeout: 900_000 }, async () => {
-    const file = join(mkdtempSync(join(tmpdir(), 'tandem-bench-')), 'out.json');
-    const quiet = vi.spyOn(console, 'log').mockImplementation(() => {});
-    try {
-      expect(await main(['--quick', '--json', file])).toBe(0);
-    } finally {
-      quiet.mockRestore();
-    }
-    const results = JSON.parse(readFileSync(file, 'utf8'));
-    expect(checkResults(results)).toEqual([]);
-    expect(results.environment).toMatch(/^node v/);
-    expect(results.quick).toBe(true);
-  });
-
   it('profiles the fixtures step by step, kernel by kernel, with its profile timed the other way', {
     timeout: 900_000,
   }, async () => {
