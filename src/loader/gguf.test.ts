@@ -259,10 +259,16 @@ describe('GGUF files Tandem reads and refuses', () => {
       /"mamba" is not one Tandem runs/,
     ],
     [
-      'a SentencePiece tokenizer',
+      'a tokenizer Tandem does not read',
+      () => tinyLlamaGguf({ changes: { 'tokenizer.ggml.model': { type: 'string', value: 'rwkv' } } }),
+      'TokenizerError',
+      /tokenizer is "rwkv"/,
+    ],
+    [
+      'a SentencePiece tokenizer without scores',
       () => tinyLlamaGguf({ changes: { 'tokenizer.ggml.model': { type: 'string', value: 'llama' } } }),
       'TokenizerError',
-      /tokenizer is "llama"/,
+      /tokenizer.ggml.scores does not give a score for each of the \d+ pieces/,
     ],
     [
       'an unknown pre-tokenizer',

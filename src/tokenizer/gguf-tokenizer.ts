@@ -1,10 +1,19 @@
 /**
  * A GGUF file's tokenizer (its `tokenizer.ggml.*` metadata) as the Hugging Face tokenizer.json
  * and tokenizer_config.json it was converted from, so that the one tokenizer library reads
- * every format. llama.cpp's converter writes a byte-level BPE tokenizer ("gpt2") as the token
- * list, each token's type, and the merges; the pre-tokenizer (the regular expression that cuts
- * text into words before the merges) is not written, only its name, `tokenizer.ggml.pre`, so
- * the names of the models Tandem runs map back to the pre-tokenizers their tokenizer.json has.
+ * every format. llama.cpp's converter writes two kinds:
+ *
+ *  - Byte-level BPE ("gpt2": Llama 3, Qwen2, SmolLM): the token list, each token's type, and
+ *    the merges. The pre-tokenizer (the regular expression that cuts text into words before
+ *    the merges) is not written, only its name, `tokenizer.ggml.pre`, so the names of the
+ *    models Tandem runs map back to the pre-tokenizers their tokenizer.json has.
+ *  - SentencePiece BPE ("llama": Llama 2, Mistral, TinyLlama): the pieces and their scores, no
+ *    merges. SentencePiece merges, again and again, the adjacent pair whose union is the piece
+ *    of highest score (leftmost first); a BPE whose merges are every split of every piece into
+ *    two pieces, ranked by the union's score, does the same (Hugging Face's converter for these
+ *    models builds its merges this way). Text is escaped as SentencePiece escapes it (a "▁"
+ *    before it, spaces as "▁"), and characters outside the vocabulary become their UTF-8
+ *    bytes' <0xXX> pieces (byte fallback).
  */
 
 import { TokenizerError } from '../errors';
@@ -68,43 +77,23 @@ export interface GgufTokenizer {
 export function ggufTokenizer(metadata: Map<string, GgufValue>, where: string): GgufTokenizer {
   const fail = (what: string) => new TokenizerError(`${where}: ${what}`);
   const model = metadata.get('tokenizer.ggml.model');
-  if (model !== 'gpt2') {
+  if (model !== 'gpt2' && model !== 'llama') {
     throw fail(
       model === undefined
         ? 'the file has no tokenizer (tokenizer.ggml.model)'
-        : `its tokenizer is "${String(model)}"; Tandem reads byte-level BPE ("gpt2": Llama 3, Qwen2, SmolLM) ` +
-            'from a GGUF file. Load this model as a Hugging Face or MLC folder, whose tokenizer.json it reads.',
-    );
-  }
-  const preName = String(metadata.get('tokenizer.ggml.pre') ?? 'gpt-2');
-  const pre = PRE_TOKENIZERS[preName];
-  if (!pre) {
-    throw fail(
-      `its pre-tokenizer is "${preName}", not one Tandem knows (${Object.keys(PRE_TOKENIZERS).join(', ')}): ` +
-        'load this model as a Hugging Face or MLC folder.',
+        : `its tokenizer is "${String(model)}"; Tandem reads byte-level BPE ("gpt2": Llama 3, Qwen2, SmolLM) and ` +
+            'SentencePiece BPE ("llama": Llama 2, Mistral, TinyLlama) from a GGUF file. Load this model as a ' +
+            'Hugging Face or MLC folder, whose tokenizer.json it reads.',
     );
   }
   const tokens = metadata.get('tokenizer.ggml.tokens');
   const types = metadata.get('tokenizer.ggml.token_type');
-  const merges = metadata.get('tokenizer.ggml.merges');
   if (!Array.isArray(tokens) || !tokens.every((t) => typeof t === 'string'))
     throw fail('tokenizer.ggml.tokens is missing');
   if (types !== undefined && (!Array.isArray(types) || types.length !== tokens.length)) {
     throw fail(`tokenizer.ggml.token_type does not give a type for each of the ${tokens.length} tokens`);
   }
-  if (!Array.isArray(merges) || !merges.every((m) => typeof m === 'string'))
-    throw fail('tokenizer.ggml.merges is missing');
-
-  const vocab: Record<string, number> = {};
-  const added: { id: number; content: string; special: boolean }[] = [];
-  tokens.forEach((token, id) => {
-    const type = types ? Number(types[id]) : TokenType.NORMAL;
-    if (type === TokenType.UNUSED) return; // padding rows: no text makes them
-    if (type === TokenType.CONTROL || type === TokenType.USER_DEFINED) {
-      added.push({ id, content: token as string, special: type === TokenType.CONTROL });
-    }
-    vocab[token as string] = id;
-  });
+  const typeOf = (id: number) => (types ? Number(types[id]) : TokenType.NORMAL);
   const id = (key: string) => {
     const value = metadata.get(key);
     if (value === undefined) return undefined;
@@ -113,11 +102,26 @@ export function ggufTokenizer(metadata: Map<string, GgufValue>, where: string): 
     }
     return value;
   };
+
+  const vocab: Record<string, number> = {};
+  const added: { id: number; content: string; special: boolean }[] = [];
+  tokens.forEach((token, id) => {
+    const type = typeOf(id);
+    if (type === TokenType.UNUSED) return; // padding rows: no text makes them
+    if (type === TokenType.CONTROL || type === TokenType.USER_DEFINED || type === TokenType.UNKNOWN) {
+      added.push({ id, content: token as string, special: type !== TokenType.USER_DEFINED });
+    }
+    vocab[token as string] = id;
+  });
+  const parts =
+    model === 'gpt2'
+      ? byteLevelParts(metadata, fail)
+      : sentencePieceParts(metadata, tokens as string[], typeOf, id('tokenizer.ggml.unknown_token_id'), fail);
+
   const bos = id('tokenizer.ggml.bos_token_id');
   const eos = id('tokenizer.ggml.eos_token_id');
   const addBos = metadata.get('tokenizer.ggml.add_bos_token');
   const template = metadata.get('tokenizer.chat_template');
-
   const json = {
     version: '1.0',
     truncation: null,
@@ -129,21 +133,17 @@ export function ggufTokenizer(metadata: Map<string, GgufValue>, where: string): 
       rstrip: false,
       normalized: !t.special,
     })),
-    normalizer: pre.normalizer,
-    pre_tokenizer: pre.pre_tokenizer,
+    normalizer: parts.normalizer,
+    pre_tokenizer: parts.preTokenizer,
     post_processor: null,
-    decoder: byteLevel(true),
+    decoder: parts.decoder,
     model: {
       type: 'BPE',
       dropout: null,
-      unk_token: null,
       continuing_subword_prefix: null,
       end_of_word_suffix: null,
-      fuse_unk: false,
-      byte_fallback: false,
-      ignore_merges: pre.ignoreMerges,
+      ...parts.model,
       vocab,
-      merges,
     },
   };
   const stops = ['eos', 'eot', 'eom'].map((name) => id(`tokenizer.ggml.${name}_token_id`));
@@ -153,9 +153,107 @@ export function ggufTokenizer(metadata: Map<string, GgufValue>, where: string): 
       chat_template: typeof template === 'string' ? template : undefined,
       bos_token: bos === undefined ? null : (tokens[bos] as string),
       eos_token: eos === undefined ? null : (tokens[eos] as string),
-      // llama.cpp adds BOS to a BPE tokenizer's prompts only when the file says so.
-      add_bos_token: addBos === true,
+      // llama.cpp adds BOS where the file says so, and to a SentencePiece tokenizer's prompts
+      // where the file does not say.
+      add_bos_token: typeof addBos === 'boolean' ? addBos : model === 'llama',
     },
     stopTokenIds: [...new Set(stops.filter((s) => s !== undefined))].sort((a, b) => a - b),
   };
+}
+
+/** What differs between the two kinds: how text is cut and escaped, merged, and decoded. */
+interface TokenizerParts {
+  normalizer: unknown;
+  preTokenizer: unknown;
+  decoder: unknown;
+  model: Record<string, unknown>;
+}
+
+type Fail = (what: string) => TokenizerError;
+
+function byteLevelParts(metadata: Map<string, GgufValue>, fail: Fail): TokenizerParts {
+  const preName = String(metadata.get('tokenizer.ggml.pre') ?? 'gpt-2');
+  const pre = PRE_TOKENIZERS[preName];
+  if (!pre) {
+    throw fail(
+      `its pre-tokenizer is "${preName}", not one Tandem knows (${Object.keys(PRE_TOKENIZERS).join(', ')}): ` +
+        'load this model as a Hugging Face or MLC folder.',
+    );
+  }
+  const merges = metadata.get('tokenizer.ggml.merges');
+  if (!Array.isArray(merges) || !merges.every((m) => typeof m === 'string'))
+    throw fail('tokenizer.ggml.merges is missing');
+  return {
+    normalizer: pre.normalizer,
+    preTokenizer: pre.pre_tokenizer,
+    decoder: byteLevel(true),
+    model: { unk_token: null, fuse_unk: false, byte_fallback: false, ignore_merges: pre.ignoreMerges, merges },
+  };
+}
+
+function sentencePieceParts(
+  metadata: Map<string, GgufValue>,
+  tokens: string[],
+  typeOf: (id: number) => number,
+  unknownId: number | undefined,
+  fail: Fail,
+): TokenizerParts {
+  const scores = metadata.get('tokenizer.ggml.scores');
+  if (!Array.isArray(scores) || scores.length !== tokens.length || !scores.every((s) => typeof s === 'number')) {
+    throw fail(`tokenizer.ggml.scores does not give a score for each of the ${tokens.length} pieces`);
+  }
+  const unknown = unknownId ?? tokens.findIndex((_, id) => typeOf(id) === TokenType.UNKNOWN);
+  // SentencePiece's add_dummy_prefix: llama.cpp's default, which a file may turn off.
+  const spacePrefix = metadata.get('tokenizer.ggml.add_space_prefix') !== false;
+  const escapeSpaces = { type: 'Replace', pattern: { String: ' ' }, content: '▁' };
+  return {
+    normalizer: spacePrefix
+      ? { type: 'Sequence', normalizers: [{ type: 'Prepend', prepend: '▁' }, escapeSpaces] }
+      : escapeSpaces,
+    preTokenizer: null,
+    decoder: {
+      type: 'Sequence',
+      decoders: [
+        { type: 'Replace', pattern: { String: '▁' }, content: ' ' },
+        { type: 'ByteFallback' },
+        { type: 'Fuse' },
+        ...(spacePrefix ? [{ type: 'Strip', content: ' ', start: 1, stop: 0 }] : []),
+      ],
+    },
+    model: {
+      unk_token: unknown >= 0 ? tokens[unknown] : null,
+      fuse_unk: true,
+      byte_fallback: true,
+      ignore_merges: false,
+      merges: sentencePieceMerges(tokens, scores as number[], typeOf),
+    },
+  };
+}
+
+/**
+ * BPE merges that reproduce SentencePiece's: every split of a normal piece into two normal
+ * pieces, ranked by the piece's score, highest first (ties in id order, then by the halves'
+ * ids: Hugging Face's SentencePieceExtractor). Split at characters (code points), as
+ * SentencePiece's symbols are. A piece with a space in it cannot be written as a merge, and
+ * SentencePiece's escaping leaves none in the text to merge.
+ */
+function sentencePieceMerges(tokens: string[], scores: number[], typeOf: (id: number) => number): string[] {
+  const normal = new Map<string, number>();
+  tokens.forEach((token, id) => {
+    if (typeOf(id) === TokenType.NORMAL && !token.includes(' ')) normal.set(token, id);
+  });
+  const merges: { left: number; right: number; score: number; text: string }[] = [];
+  for (const [piece, id] of normal) {
+    const chars = Array.from(piece);
+    const splits: typeof merges = [];
+    for (let i = 1; i < chars.length; i++) {
+      const left = normal.get(chars.slice(0, i).join(''));
+      const right = normal.get(chars.slice(i).join(''));
+      if (left === undefined || right === undefined) continue;
+      splits.push({ left, right, score: scores[id], text: `${tokens[left]} ${tokens[right]}` });
+    }
+    merges.push(...splits.sort((a, b) => a.left - b.left || a.right - b.right));
+  }
+  // Array.prototype.sort is stable: equal scores keep the order above.
+  return merges.sort((a, b) => b.score - a.score).map((m) => m.text);
 }
