@@ -111,6 +111,13 @@ function constantWeights(rows: number, k: number, dtype: WeightDType): WeightTen
   const tensor = { name: 'weight', dtype, shape: [rows, k] };
   if (dtype === 'F32') return { ...tensor, data: new Float32Array(rows * k).fill(0.01) };
   if (dtype === 'F16' || dtype === 'BF16') return { ...tensor, data: new Uint16Array(rows * k).fill(0x2000) };
+  if (dtype === 'Q8') {
+    return {
+      ...tensor,
+      data: new Uint32Array((rows * k) / 4).fill(0x7f01c3e5),
+      scales: new Float32Array((rows * k) / 16).fill(0.01),
+    };
+  }
   // One scale a group of 32 (f16 or f32); Q4_K: an f16 (scale, min) pair.
   const scales =
     dtype === 'Q4F32'
@@ -124,8 +131,9 @@ export async function runKernelSuite(gpu: Gpu, quick: boolean): Promise<KernelRe
   const runs = quick ? 3 : 7;
   const copy = await copyBandwidth(gpu, copyBytes, 4, runs);
   const all = ['F32', 'F16', 'Q4F16', 'Q4F32'] as const;
-  // GGUF's Q4_K (Q4_K_M files) beside MLC's q4f16_1 at the 8B shapes.
-  const halfAndQ4 = ['F16', 'Q4F16', 'Q4_K'] as const;
+  // GGUF's Q4_K and 8-bit groups (Q4_K_M files' Q6_K matrices, Q8_0 files) beside MLC's
+  // q4f16_1 at the 8B shapes.
+  const halfAndQ4 = ['F16', 'Q4F16', 'Q4_K', 'Q8'] as const;
   const shapes: { rows: number; k: number; dtypes: readonly WeightDType[] }[] = quick
     ? [{ rows: 2048, k: 1024, dtypes: all }]
     : [
@@ -154,10 +162,9 @@ export async function runKernelSuite(gpu: Gpu, quick: boolean): Promise<KernelRe
     );
   for (const { dtypes, ...shape } of shapes) {
     for (const dtype of dtypes) {
-      const q4 = isQuantized(dtype);
       const lanesKernel = profile.rowBlock === 1; // blocks of 4 rows (CPU adapters) have no lanes
-      linear.push(await result(dtype, shape, q4 && lanesKernel ? 'f16 words' : 'profile'));
-      if (q4 && lanesKernel) {
+      linear.push(await result(dtype, shape, isQuantized(dtype) && lanesKernel ? 'f16 words' : 'profile'));
+      if (dtype.startsWith('Q4') && lanesKernel) {
         // Side by side: the lanes a row that counting q4 words (32 values each) would give.
         const lanes = linearLanes(shape.k / 32, profile.wordsPerLane, shape.rows, profile.minWorkgroups);
         linear.push(await result(dtype, shape, 'q4 words', lanes));

@@ -1,10 +1,10 @@
 // Embedding lookup: x[n, :] = table[tokens[n], :] * SCALE, widened to f32 (SCALE: Gemma's sqrt(d), else 1).
-// The table may be f32, packed 16-bit (f16 / bf16, two values per u32) or MLC's 4-bit groups
-// (q4.wgsl: eight values per u32, the scales after them): tied models share it with the LM
-// head, so it stays in the weights' own format.
+// The table may be f32, packed 16-bit (f16 / bf16, two values per u32) or quantized groups
+// (quantized.wgsl: 4-bit, eight values per u32, or 8-bit, four, the scales after them): tied
+// models share it with the LM head, so it stays in the weights' own format.
 
 override D: u32;                // hidden size
-override FORMAT: u32 = 0u;      // 0 = f32, 1 = f16, 2 = bf16, 3 = q4 with f16 scales, 4 = with f32 scales, 5 = Q4_0, 6 = Q4_K
+override FORMAT: u32 = 0u;      // 0 = f32, 1 = f16, 2 = bf16, 3 = q4 with f16 scales, 4 = with f32 scales, 5 = Q4_0, 6 = Q4_K, 7 = q8
 override SCALE: f32 = 1.0;
 // A table split by rows: this buffer holds ids ROW_OFFSET .. ROW_OFFSET + PART_ROWS - 1.
 override ROW_OFFSET: u32 = 0u;
@@ -19,6 +19,10 @@ struct Step { tokens: u32, start: u32, chain: u32, depths: u32 }
 
 fn load(i: u32) -> f32 {
   if (FORMAT == 0u) { return bitcast<f32>(table[i]); }
+  if (FORMAT == 7u) {
+    let q = bitcast<i32>(table[i / 4u] << (24u - 8u * (i % 4u))) >> 24u;  // the sign kept
+    return f32(q) * bitcast<f32>(table[PART_ROWS * (D / 4u) + i / 16u]);
+  }
   if (FORMAT >= 3u) {
     let q = (table[i / 8u] >> (4u * (i % 8u))) & 15u;
     let group = i / 32u;

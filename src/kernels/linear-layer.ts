@@ -101,11 +101,11 @@ export function layerVariants(
 }
 
 /**
- * Threads a row of a lanes kernel: `linearLanes` over the row's words, where a q4 row counts
- * as the f16 row of its length. A lane's time goes into its input's chunks as much as into its
- * weight's bytes: a q4 word's 32 values take 8 chunks of x where an f16 word's take 2, so a q4
- * layer gets the lanes, the threads and the loads in flight of the f16 layer of its shape, but
- * never more lanes than its row has q4 words.
+ * Threads a row of a lanes kernel: `linearLanes` over the row's words, where a quantized row
+ * counts as the f16 row of its length. A lane's time goes into its input's chunks as much as
+ * into its weight's bytes: a q4 word's 32 values take 8 chunks of x (a q8 word's 16, 4) where
+ * an f16 word's take 2, so a quantized layer gets the lanes, the threads and the loads in
+ * flight of the f16 layer of its shape, but never more lanes than its row has words.
  */
 export function layerLanes(shape: LinearShape, profile: KernelProfile): number {
   const perWord = valuesPerWord(shape.dtype);

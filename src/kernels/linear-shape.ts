@@ -18,7 +18,7 @@ import ropeCode from './epilogue_rope.wgsl?raw';
 import { type KvFormat, kvWriteCode } from './kv-cache';
 import normCode from './linear_norm.wgsl?raw';
 import type { HeadShape } from './ops';
-import q4Code from './q4.wgsl?raw';
+import quantizedCode from './quantized.wgsl?raw';
 import { TREE_POSITION_CODE } from './step';
 
 export interface LinearShape {
@@ -94,11 +94,21 @@ export interface KernelPlan {
   tileN: number;
 }
 
-const FORMATS: Record<WeightDType, number> = { F32: 0, F16: 1, BF16: 2, Q4F16: 3, Q4F32: 4, Q4_0: 5, Q4_K: 6 };
+/** The kernels' FORMAT constant for each weight type (linear.wgsl, quantized.wgsl, embed.wgsl). */
+export const WEIGHT_FORMATS: Record<WeightDType, number> = {
+  F32: 0,
+  F16: 1,
+  BF16: 2,
+  Q4F16: 3,
+  Q4F32: 4,
+  Q4_0: 5,
+  Q4_K: 6,
+  Q8: 7,
+};
 
-/** Values in one word (a vec4u) of a weight row: 4 in f32, 8 in f16 or bf16, a group of 32 in q4. */
+/** Values in one word (a vec4u) of a weight row: 4 in f32, 8 in f16 or bf16, a group of 32 in q4, of 16 in q8. */
 export function valuesPerWord(dtype: WeightDType): number {
-  return dtype === 'F32' ? 4 : dtype === 'F16' || dtype === 'BF16' ? 8 : 32;
+  return dtype === 'F32' ? 4 : dtype === 'F16' || dtype === 'BF16' ? 8 : dtype === 'Q8' ? 16 : 32;
 }
 
 /** The constants every variant takes: the shape, the format, the output, the epilogue's heads. */
@@ -111,7 +121,7 @@ export function sharedConstants(shape: LinearShape, output: LinearOutput): Recor
   return {
     ROWS: rows,
     K: k,
-    FORMAT: FORMATS[dtype],
+    FORMAT: WEIGHT_FORMATS[dtype],
     ACCUMULATE: output.kind === 'accumulate',
     PAIR_SPAN: pairSpan(output, rows),
     ...(heads ? { NH: heads.numHeads, NKV: heads.numKvHeads, HD: heads.headDim } : {}),
@@ -123,7 +133,7 @@ export function sharedConstants(shape: LinearShape, output: LinearOutput): Recor
 }
 
 /**
- * The kernel's code followed by the q4 weight functions and its output's epilogue (every
+ * The kernel's code followed by the quantized groups' functions and its output's epilogue (every
  * variant calls `store_pair` when PAIR_SPAN > 0).
  */
 export function linearCode(code: string, output: LinearOutput): string {
@@ -133,7 +143,7 @@ export function linearCode(code: string, output: LinearOutput): string {
       : output.kind === 'rope'
         ? `${ropeCode}${kvWriteCode(output.kv ?? 'f32', 7)}${TREE_POSITION_CODE}`
         : '// Never called: PAIR_SPAN is 0.\nfn store_pair(j: u32, n: u32, a: f32, b: f32) {}\n';
-  return `${code}\n${q4Code}\n${epilogue}`;
+  return `${code}\n${quantizedCode}\n${epilogue}`;
 }
 
 /**

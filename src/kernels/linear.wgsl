@@ -6,9 +6,10 @@
 //   FORMAT 0: f32,  one word = 4 values
 //   FORMAT 1: f16,  one word = 8 values (unpack2x16float: the low half is the earlier value)
 //   FORMAT 2: bf16, one word = 8 values (a bf16 is the top 16 bits of an f32)
-//   FORMAT 3, 4: MLC's 4-bit groups with f16 / f32 scales, one word = 32 values (q4.wgsl)
-//   FORMAT 5: ggml's Q4_0 in MLC's layout: f16 scales, zero point 8 (q4.wgsl)
-//   FORMAT 6: ggml's Q4_K as 4-bit groups with an f16 (scale, min) pair each (q4.wgsl)
+//   FORMAT 3, 4: MLC's 4-bit groups with f16 / f32 scales, one word = 32 values (quantized.wgsl)
+//   FORMAT 5: ggml's Q4_0 in MLC's layout: f16 scales, zero point 8 (quantized.wgsl)
+//   FORMAT 6: ggml's Q4_K as 4-bit groups with an f16 (scale, min) pair each (quantized.wgsl)
+//   FORMAT 7: 8-bit groups with f32 scales, one word = 16 values (quantized.wgsl)
 //
 // A workgroup of WG threads computes WG / LANES rows, LANES threads per row, for TILE_N tokens:
 // each weight read from memory serves all of them, which is what makes verifying k+1 tokens
@@ -17,7 +18,7 @@
 //
 // Batch invariance: the sum for one (row, token) pair is always formed in the same order:
 // lane l adds the dot products of 4-value chunks l, l + LANES, ... (f32) or of word l's two
-// chunks, then word l + LANES's, ... (f16, bf16; q4: a word's eight chunks), then the LANES partial sums are combined by a
+// chunks, then word l + LANES's, ... (f16, bf16; quantized: a word's four or eight chunks), then the LANES partial sums are combined by a
 // fixed binary tree. LANES depends on K and the device only, never on the token count, so
 // decode (1 token), verify (k+1) and prefill (any chunking) give bit-identical rows.
 //
@@ -143,11 +144,11 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
       add(bitcast<vec4f>(weight[row * k4 + c]), c, n0, last);
     }
   } else if (live && FORMAT >= 3u) {
-    let k32 = K / 32u;
-    for (var c = lane; c < k32; c += LANES) {
-      let word = weight[row * k32 + c];
-      let scale = q4_scale(row, c);
-      for (var h = 0u; h < 8u; h++) { add(q4_chunk(word, h, scale), 8u * c + h, n0, last); }
+    let words = K / GROUP_VALUES;
+    for (var c = lane; c < words; c += LANES) {
+      let word = weight[row * words + c];
+      let scale = group_scale(row, c);
+      for (var h = 0u; h < GROUP_CHUNKS; h++) { add(group_chunk(word, h, scale), GROUP_CHUNKS * c + h, n0, last); }
     }
   } else if (live) {
     let k8 = K / 8u;

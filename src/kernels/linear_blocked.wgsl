@@ -1,5 +1,5 @@
 // Linear layer for CPU adapters: y[n, r] = (ACCUMULATE ? y[n, r] : 0) + (W[r, :] . x[n, :] + bias[r])
-// Same bindings, weight formats (FORMAT 0 f32, 1 f16, 2 bf16, 3 to 6 q4) and result as linear.wgsl.
+// Same bindings, weight formats (FORMAT 0 f32, 1 f16, 2 bf16, 3 to 7 quantized) and result as linear.wgsl.
 //
 // A software adapter such as SwiftShader runs invocations as the lanes of CPU SIMD registers
 // and pays for every load instruction (each lane's address is gathered), far more than for
@@ -10,7 +10,7 @@
 //
 // Batch invariance, and the same bits as linear.wgsl with one lane a row: the sum for one
 // (row, token) pair adds the dot products of 4-value chunks 0, 1, 2, ... in order (f16, bf16:
-// word c holds chunks 2c and 2c + 1; q4: chunks 8c .. 8c + 7) and nothing depends on the token count.
+// word c holds chunks 2c and 2c + 1; quantized: chunks GROUP_CHUNKS c ..) and nothing depends on the token count.
 //
 // Pairs (PAIR_SPAN > 0, see linear.wgsl): a thread's block of 4 weight rows is rows a and b of
 // 2 outputs, and the epilogue's `store_pair` combines them.
@@ -150,18 +150,19 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
           bitcast<vec4f>(weight[r2 * k4 + c]), bitcast<vec4f>(weight[r3 * k4 + c]), c, n0, last);
     }
   } else if (FORMAT >= 3u) {
-    let k32 = K / 32u;
-    for (var c = 0u; c < k32; c++) {
-      let u0 = weight[r0 * k32 + c];
-      let u1 = weight[r1 * k32 + c];
-      let u2 = weight[r2 * k32 + c];
-      let u3 = weight[r3 * k32 + c];
-      let s0 = q4_scale(r0, c);
-      let s1 = q4_scale(r1, c);
-      let s2 = q4_scale(r2, c);
-      let s3 = q4_scale(r3, c);
-      for (var h = 0u; h < 8u; h++) {
-        add(q4_chunk(u0, h, s0), q4_chunk(u1, h, s1), q4_chunk(u2, h, s2), q4_chunk(u3, h, s3), 8u * c + h, n0, last);
+    let words = K / GROUP_VALUES;
+    for (var c = 0u; c < words; c++) {
+      let u0 = weight[r0 * words + c];
+      let u1 = weight[r1 * words + c];
+      let u2 = weight[r2 * words + c];
+      let u3 = weight[r3 * words + c];
+      let s0 = group_scale(r0, c);
+      let s1 = group_scale(r1, c);
+      let s2 = group_scale(r2, c);
+      let s3 = group_scale(r3, c);
+      for (var h = 0u; h < GROUP_CHUNKS; h++) {
+        add(group_chunk(u0, h, s0), group_chunk(u1, h, s1), group_chunk(u2, h, s2), group_chunk(u3, h, s3),
+            GROUP_CHUNKS * c + h, n0, last);
       }
     }
   } else {

@@ -1,5 +1,5 @@
 // Linear layer for prefill on GPUs: y[n, r] = (ACCUMULATE ? y[n, r] : 0) + (W[r, :] . x[n, :] + bias[r])
-// Same bindings, weight formats (FORMAT 0 f32, 1 f16, 2 bf16, 3 to 6 q4), epilogues and result, to the
+// Same bindings, weight formats (FORMAT 0 f32, 1 f16, 2 bf16, 3 to 7 quantized), epilogues and result, to the
 // bit, as linear.wgsl; used for steps of more tokens than linear.wgsl's largest tile.
 //
 // With many tokens a linear layer stops being bound by reading the weights once and becomes
@@ -15,7 +15,7 @@
 // and the LANES partial sums meet by the same binary tree, through workgroup memory for strides
 // of SHUFFLE and more and by subgroup shuffles below. So the workgroup walks K in steps of
 // LANES words: each step stages word base + l of every tile row for lane l, and the inputs
-// that meet them, STAGED chunks of each word at a time (a q4 word's eight chunks of inputs
+// that meet them, STAGED chunks of each word at a time (a quantized word's chunks of inputs
 // would not fit in workgroup memory at once; the order of the additions is unchanged).
 //
 // Threads: t = block * LANES + lane, block = token_block * ROW_THREADS + row_block. A thread's
@@ -42,7 +42,7 @@ override PAIR_SPAN: u32 = 0u;  // 0: rows stand alone; else an epilogue pairs ro
 override WG: u32 = LANES * ROW_THREADS * TOKEN_THREADS;
 override TILE_R: u32 = 4u * ROW_THREADS;                // weight rows a workgroup
 override TILE_N: u32 = 4u * TOKEN_THREADS;              // tokens a workgroup
-override CHUNKS: u32 = select(select(2u, 8u, FORMAT >= 3u), 1u, FORMAT == 0u);  // 4-value chunks a weight word
+override CHUNKS: u32 = select(select(2u, GROUP_CHUNKS, FORMAT >= 3u), 1u, FORMAT == 0u);  // 4-value chunks a weight word
 override STAGED: u32 = min(CHUNKS, 2u);                 // chunks of inputs staged at a time
 override WORDS: u32 = K / (4u * CHUNKS);                // words a weight row
 
@@ -58,7 +58,7 @@ struct Step { tokens: u32, start: u32, chain: u32, depths: u32 }
 // (bit patterns: integers keep every bit); afterwards the lanes' sums, (WG, 4) vec4s.
 override X_TILE: u32 = TILE_R * LANES;
 var<workgroup> tile: array<vec4u, max(X_TILE + TILE_N * STAGED * LANES, WG * 4u)>;
-// q4: the (scale, min) of the staged weight words, (TILE_R, LANES); one unused slot otherwise.
+// Quantized: the (scale, min) of the staged weight words, (TILE_R, LANES); one unused slot otherwise.
 override SCALE_SLOTS: u32 = select(1u, X_TILE, FORMAT >= 3u);
 var<workgroup> scale_tile: array<vec2f, SCALE_SLOTS>;
 
@@ -71,10 +71,10 @@ fn bf16x2(word: u32) -> vec2f {
   return vec2f(bitcast<f32>(word << 16u), bitcast<f32>(word & 0xffff0000u));
 }
 
-// Chunk h of a weight word as 4 floats (q4: with the word's scale).
+// Chunk h of a weight word as 4 floats (quantized: with the word's scale).
 fn widen(word: vec4u, h: u32, scale: vec2f) -> vec4f {
   if (FORMAT == 0u) { return bitcast<vec4f>(word); }
-  if (FORMAT >= 3u) { return q4_chunk(word, h, scale); }
+  if (FORMAT >= 3u) { return group_chunk(word, h, scale); }
   let pair = select(word.xy, word.zw, h == 1u);
   if (FORMAT == 1u) { return vec4f(unpack2x16float(pair.x), unpack2x16float(pair.y)); }
   return vec4f(bf16x2(pair.x), bf16x2(pair.y));
@@ -124,7 +124,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
       let row = min(weight_row(group, i / LANES), ROWS - 1u);  // rows past the end: discarded
       let word = min(base + i % LANES, WORDS - 1u);
       tile[i] = weight[row * WORDS + word];
-      if (FORMAT >= 3u) { scale_tile[min(i, SCALE_SLOTS - 1u)] = q4_scale(row, word); }
+      if (FORMAT >= 3u) { scale_tile[min(i, SCALE_SLOTS - 1u)] = group_scale(row, word); }
     }
     for (var h0 = 0u; h0 < CHUNKS; h0 += STAGED) {
       for (var i = t; i < TILE_N * STAGED * LANES; i += WG) {

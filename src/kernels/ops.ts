@@ -17,14 +17,13 @@ import earlierRanksCode from './earlier_ranks.wgsl?raw';
 import embedCode from './embed.wgsl?raw';
 import { ComputeKernel } from './kernel';
 import { type KvFormat, kvReadCode, kvWriteCode } from './kv-cache';
+import { WEIGHT_FORMATS } from './linear-shape';
 import logitRulesCode from './logit_rules.wgsl?raw';
 import qkNormRopeCode from './qk_norm_rope.wgsl?raw';
 import rmsnormCode from './rmsnorm.wgsl?raw';
 import sampleCode from './sample.wgsl?raw';
 import softcapCode from './softcap.wgsl?raw';
 import { TREE_POSITION_CODE } from './step';
-
-const FORMATS: Record<WeightDType, number> = { F32: 0, F16: 1, BF16: 2, Q4F16: 3, Q4F32: 4, Q4_0: 5, Q4_K: 6 };
 
 /**
  * x[n, :] = table[tokens[n], :] * scale. A table split by rows over several buffers (one over
@@ -42,7 +41,7 @@ export class EmbedKernel extends ComputeKernel {
     const part: Record<string, number> = rows ? { ROW_OFFSET: rows.offset, PART_ROWS: rows.count } : {};
     super(device, `embed ${dtype} ${d}`, embedCode, {
       D: d,
-      FORMAT: FORMATS[dtype],
+      FORMAT: WEIGHT_FORMATS[dtype],
       SCALE: Math.fround(scale),
       ...part,
     });

@@ -250,3 +250,68 @@ export function repackQ4_K(bytes: Uint8Array, count: number): { weights: Uint32A
   }
   return { weights, scales };
 }
+
+/** The ggml types `repackQ8` takes: a signed integer times a scale per 16 or 32 values. */
+export const Q8_TYPES = ['Q8_0', 'Q6_K', 'Q5_0', 'Q4_0'];
+
+/**
+ * ggml blocks of one of Q8_TYPES (`count` values) as 8-bit groups of 16 with f32 scales (q8.ts,
+ * FORMAT 7), exactly: each value's integer and scale as ggml's dequantization forms them
+ * (Q6_K: d sc, an f16 times a signed 8-bit sub-block scale, per 16 values).
+ */
+export function repackQ8(
+  type: string,
+  bytes: Uint8Array,
+  count: number,
+): { weights: Uint32Array; scales: Float32Array } {
+  const q = new Int8Array(count);
+  const scales = new Float32Array(count / 16);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (type === 'Q6_K') {
+    for (let b = 0; b < count / 256; b++) {
+      const at = b * 210;
+      const d = f16(view, at + 208);
+      // Sub-block scale s covers values 16 s .. 16 s + 15 of the super-block (see DEQUANTIZE.Q6_K).
+      for (let s = 0; s < 16; s++) scales[16 * b + s] = fr(d * view.getInt8(at + 192 + s));
+      for (let half = 0; half < 2; half++) {
+        const ql = at + 64 * half;
+        const qh = at + 128 + 32 * half;
+        const y = 256 * b + 128 * half;
+        for (let l = 0; l < 32; l++) {
+          const low0 = bytes[ql + l];
+          const low32 = bytes[ql + l + 32];
+          const high = bytes[qh + l];
+          q[y + l] = ((low0 & 0xf) | ((high & 3) << 4)) - 32;
+          q[y + l + 32] = ((low32 & 0xf) | (((high >> 2) & 3) << 4)) - 32;
+          q[y + l + 64] = ((low0 >> 4) | (((high >> 4) & 3) << 4)) - 32;
+          q[y + l + 96] = ((low32 >> 4) | (((high >> 6) & 3) << 4)) - 32;
+        }
+      }
+    }
+  } else {
+    const blockBytes = { Q8_0: 34, Q5_0: 22, Q4_0: 18 }[type];
+    if (blockBytes === undefined) throw new RangeError(`repackQ8: ${type} is not one of ${Q8_TYPES.join(', ')}`);
+    for (let b = 0; b < count / 32; b++) {
+      const at = b * blockBytes;
+      scales[2 * b] = scales[2 * b + 1] = f16(view, at);
+      const y = 32 * b;
+      if (type === 'Q8_0') {
+        for (let j = 0; j < 32; j++) q[y + j] = view.getInt8(at + 2 + j);
+      } else if (type === 'Q5_0') {
+        const qh = view.getUint32(at + 2, true);
+        for (let j = 0; j < 16; j++) {
+          const byte = bytes[at + 6 + j];
+          q[y + j] = ((byte & 0xf) | (((qh >>> j) << 4) & 0x10)) - 16;
+          q[y + j + 16] = ((byte >> 4) | ((qh >>> (j + 12)) & 0x10)) - 16;
+        }
+      } else {
+        for (let j = 0; j < 16; j++) {
+          const byte = bytes[at + 2 + j];
+          q[y + j] = (byte & 0xf) - 8;
+          q[y + j + 16] = (byte >> 4) - 8;
+        }
+      }
+    }
+  }
+  return { weights: new Uint32Array(q.buffer), scales };
+}

@@ -11,10 +11,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIXTURES, fixturePath, GGUF_FIXTURE, loadFixture } from '../testing/fixtures';
 import { f32Bytes, type GgufWriteTensor, tinyLlamaGguf } from '../testing/gguf-writer';
 import { type GgufTensorInfo, readGguf } from './gguf';
-import { dequantize, isFloatType, repackQ4_0, repackQ4_K } from './gguf-quants';
+import { dequantize, isFloatType, repackQ4_0, repackQ4_K, repackQ8 } from './gguf-quants';
 import { f16ToF32, f32ToF16, widenBF16, widenF16 } from './half';
 import { loadModelFolder, type ModelFolder } from './model-folder';
 import { dequantizeQ4, dequantizeQ4Affine } from './q4';
+import { dequantizeQ8 } from './q8';
 import { bytesStream, memorySource, singleFileModel } from './source';
 import { toFloat32 } from './tensors';
 
@@ -67,6 +68,17 @@ describe('GGUF block types', () => {
     expect(bits(dequantizeQ4(repackQ4_0(raw, 1024), 2, 512, 8))).toEqual(bits(values));
   });
 
+  it.each(['Q8_0', 'Q6_K', 'Q5_0', 'Q4_0'])(
+    "repacks %s into 8-bit groups of 16 holding gguf-py's values exactly",
+    async (type) => {
+      const { raw, values } = await blocks(`blocks.${type}`);
+      const q8 = repackQ8(type, raw, 1024);
+      expect(q8.weights.length).toBe(1024 / 4);
+      expect(q8.scales.length).toBe(1024 / 16);
+      expect(bits(dequantizeQ8(q8, 1024))).toEqual(bits(values));
+    },
+  );
+
   it("repacks Q4_K into 4-bit groups with an f16 (scale, min) pair, within f16's rounding of gguf-py's", async () => {
     const { raw, values } = await blocks('blocks.Q4_K');
     const q4 = repackQ4_K(raw, 1024);
@@ -102,7 +114,7 @@ describe('the fixture target as a GGUF file', () => {
     expect(gguf.stopTokenIds).toEqual([2]); // tokenizer_config.json's eos_token, <|im_end|>
   });
 
-  it('holds every tensor as gguf-py dequantizes it: Q4_0 kept 4-bit, other blocks in f16, q and k rows in Hugging Face order', () => {
+  it('holds every tensor as gguf-py dequantizes it: Q4_0 kept 4-bit, Q5_0 and Q8_0 8-bit, the others in f16, q and k rows in Hugging Face order', () => {
     const golden = JSON.parse(readFileSync(join(GGUF_DIR, 'golden-weights.json'), 'utf8'));
     const stride: number = golden.sample_stride;
     const entries = Object.entries(golden.tensors) as [string, { type: string; shape: number[]; samples: string }][];
@@ -111,7 +123,14 @@ describe('the fixture target as a GGUF file', () => {
       const tensor = gguf.weights.get(name);
       expect(tensor?.shape, name).toEqual(shape);
       // Q4_0 stays 4-bit, but not ffn_gate: it is fused with ffn_up, a Q4_1 matrix, so both are f16.
-      const stored = shape.length === 1 ? 'F32' : type === 'Q4_0' && !name.includes('gate_proj') ? 'Q4_0' : 'F16';
+      const stored =
+        shape.length === 1
+          ? 'F32'
+          : type === 'Q4_0' && !name.includes('gate_proj')
+            ? 'Q4_0'
+            : type === 'Q5_0' || type === 'Q8_0'
+              ? 'Q8'
+              : 'F16';
       expect(tensor?.dtype, name).toBe(stored);
       const values = toFloat32(tensor as NonNullable<typeof tensor>);
       const sampled = values.filter((_, i) => i % stride === 0);

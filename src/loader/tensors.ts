@@ -1,16 +1,19 @@
 /**
- * A tensor's values, whatever its stored type: f32 as it is, f16 and bf16 widened, 4-bit
- * groups dequantized (exactly, see q4.ts). And a model's weights quantized as MLC's q4 quantizes them.
+ * A tensor's values, whatever its stored type: f32 as it is, f16 and bf16 widened, 4- and
+ * 8-bit groups dequantized (exactly, see q4.ts and q8.ts). And a model's weights quantized as MLC's q4 quantizes them.
  */
 
 import { widenBF16, widenF16 } from './half';
 import { dequantizeQ4, dequantizeQ4Affine, quantizeQ4 } from './q4';
+import { dequantizeQ8 } from './q8';
 import { isQuantized, type ModelWeights, type WeightTensor } from './weights';
 
 export function toFloat32(tensor: WeightTensor): Float32Array {
   if (tensor.dtype === 'F32') return tensor.data as Float32Array;
   if (isQuantized(tensor.dtype)) {
     const [rows, k] = tensor.shape;
+    if (tensor.dtype === 'Q8')
+      return dequantizeQ8({ weights: tensor.data as Uint32Array, scales: tensor.scales as Float32Array }, rows * k);
     const matrix = { weights: tensor.data as Uint32Array, scales: tensor.scales as Uint16Array };
     if (tensor.dtype === 'Q4_K') return dequantizeQ4Affine(matrix, rows, k);
     return dequantizeQ4(matrix, rows, k, tensor.dtype === 'Q4_0' ? 8 : 7);

@@ -15,22 +15,26 @@ import { confined, type FileProgress, type ModelSource, readJson } from './sourc
 /**
  * Floats as stored, or 4-bit groups of 32 (q4.ts): MLC's with f16 or f32 scales, values
  * (q - 7) scale; ggml's Q4_0 in MLC's layout, f16 scales, values (q - 8) scale; ggml's Q4_K
- * in MLC's layout, an f16 (scale, min) pair a group, values q scale - min.
+ * in MLC's layout, an f16 (scale, min) pair a group, values q scale - min. Or 8-bit groups of
+ * 16 with f32 scales, values q scale (q8.ts: ggml's Q8_0, Q5_0 and Q6_K).
  */
-export type WeightDType = 'F32' | 'F16' | 'BF16' | 'Q4F16' | 'Q4F32' | 'Q4_0' | 'Q4_K';
+export type WeightDType = 'F32' | 'F16' | 'BF16' | 'Q4F16' | 'Q4F32' | 'Q4_0' | 'Q4_K' | 'Q8';
 
 export interface WeightTensor {
   name: string;
   dtype: WeightDType;
   /** The logical shape, (rows, k) for a quantized matrix. */
   shape: number[];
-  /** F32: the values; F16 / BF16: the packed 16-bit patterns; Q4: the packed 4-bit values. */
+  /** F32: the values; F16 / BF16: the packed 16-bit patterns; Q4, Q8: the packed 4- or 8-bit values. */
   data: Float32Array | Uint16Array | Uint32Array;
-  /** 4-bit groups: one scale per group of 32 values of a row (f16 bit patterns or f32); Q4_K: (scale, min) f16 pairs. */
+  /**
+   * 4-bit groups: one scale per group of 32 values of a row (f16 bit patterns or f32); Q4_K:
+   * (scale, min) f16 pairs; Q8: one f32 scale per group of 16.
+   */
   scales?: Uint16Array | Float32Array;
 }
 
-export const isQuantized = (dtype: WeightDType) => dtype.startsWith('Q4');
+export const isQuantized = (dtype: WeightDType) => dtype.startsWith('Q');
 
 export type ModelWeights = Map<string, WeightTensor>;
 

@@ -102,10 +102,16 @@ describe('GPU model on 4-bit weights (the target fixture quantized as MLC quanti
     },
   );
 
-  it('runs a GGUF file (Q4_0 matrices 4-bit, other blocks in f16) as the reference does on its weights, in any chunks', async () => {
+  it('runs a GGUF file (Q4_0 matrices 4-bit, Q5_0 and Q8_0 8-bit, other blocks in f16) as the reference does on its weights, in any chunks', async () => {
     const { config, weights, tokenizer } = await loadFixture(GGUF_FIXTURE);
     tokenizer.dispose();
-    expect(weights.get('model.layers.0.self_attn.q_proj.weight')?.dtype).toBe('Q4_0');
+    const dtype = (name: string) => weights.get(`model.layers.0.${name}.weight`)?.dtype;
+    expect(['self_attn.q_proj', 'self_attn.o_proj', 'mlp.down_proj', 'mlp.up_proj'].map(dtype)).toEqual([
+      'Q4_0',
+      'Q8',
+      'Q8',
+      'F16',
+    ]);
     const model = await GpuModel.create(gpu, config, weights, { maxBatch: 24, maxContext: 256 });
     const reference = new ReferenceModel(config, weights);
     for (const golden of loadGolden(FIXTURES.target)) {
@@ -127,6 +133,7 @@ describe('GPU model on 4-bit weights (the target fixture quantized as MLC quanti
   it.each([
     ['Q4_K', 12, 256],
     ['Q4_0', 2, 64],
+    ['Q8', 8, 64],
   ] as const)(
     'runs %s matrices of a GGUF file as the reference does, in any chunks',
     async (dtype, matrixType, width) => {

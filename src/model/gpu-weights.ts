@@ -257,17 +257,17 @@ function concat<T extends Values>(parts: T[]): T {
   return out;
 }
 
-/** One tensor as a single buffer holds it (q4: the packed values, then the scales). */
+/** One tensor as a single buffer holds it (quantized: the packed values, then the scales). */
 export const matrixBuffer = (t: WeightTensor) => stack([t]).rows(0, t.shape[0]);
 
 const tensorBytes = (t: WeightTensor) => t.data.byteLength + (t.scales?.byteLength ?? 0);
 
-/** Bytes a row of `t` takes in a buffer: its values, and a q4 row's scales. */
+/** Bytes a row of `t` takes in a buffer: its values, and a quantized row's scales. */
 const rowBytes = (t: WeightTensor) => tensorBytes(t) / t.shape[0];
 
 /**
  * The matrix whose rows are `parts`' rows, one part after another, and any run of its rows as
- * a buffer holds them: the values; for q4, the packed values and then their scales (q4.wgsl),
+ * a buffer holds them: the values; quantized, the packed values and then their scales (quantized.wgsl),
  * padded to a whole word.
  */
 function stack(parts: WeightTensor[]) {

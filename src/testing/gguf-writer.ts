@@ -112,6 +112,24 @@ export function quantizeQ4_0Blocks(values: Float32Array): Uint8Array {
 }
 
 /**
+ * `values` (a multiple of 32) as ggml's Q8_0 blocks, as its quantize_row_q8_0_ref makes them:
+ * d = the block's largest magnitude / 127 (stored in f16), q = roundf(x / d).
+ */
+export function quantizeQ8_0Blocks(values: Float32Array): Uint8Array {
+  const out = new Uint8Array((values.length / 32) * 34);
+  const view = new DataView(out.buffer);
+  for (let b = 0; b < values.length / 32; b++) {
+    const x = values.subarray(32 * b, 32 * b + 32);
+    const d = Math.fround(Math.max(...x.map(Math.abs)) / 127);
+    const id = d === 0 ? 0 : Math.fround(1 / d);
+    view.setUint16(34 * b, f32ToF16(d), true);
+    const q = (v: number) => Math.sign(v) * Math.round(Math.abs(v)); // roundf: halves away from zero
+    for (let j = 0; j < 32; j++) view.setInt8(34 * b + 2 + j, q(Math.fround(x[j] * id)));
+  }
+  return out;
+}
+
+/**
  * `values` (a multiple of 256) as ggml's Q4_K super-blocks: a simple encoding (each group's
  * range over 15 steps, its scale and min as 6-bit multiples of the super-block's d and dmin),
  * not llama.cpp's search for the best one, but laid out bit for bit as ggml reads it.
@@ -158,8 +176,8 @@ export function quantizeQ4_KBlocks(values: Float32Array): Uint8Array {
 /** The width and block type of a `tinyLlamaGguf`; the heads are 2 (1 for k and v) of width / 2. */
 export interface TinyLlama {
   width?: number;
-  /** The matrices' type: F32 (0), Q4_0 (2) or Q4_K (12); the embedding, norms and LM head stay F32. */
-  matrixType?: 0 | 2 | 12;
+  /** The matrices' type: F32 (0), Q4_0 (2), Q8_0 (8) or Q4_K (12); the embedding, norms and LM head stay F32. */
+  matrixType?: 0 | 2 | 8 | 12;
   /** llama.cpp's metadata to change. */
   changes?: Record<string, GgufWriteValue>;
   /** Changes to the tensor list, after it is made. */
@@ -198,7 +216,8 @@ export function tinyLlamaGguf({
   };
   const matrix = (name: string, rows: number, cols: number, type = matrixType): GgufWriteTensor => {
     const values = Float32Array.from({ length: rows * cols }, (_, i) => Math.sin(i * 0.37 + rows) / Math.sqrt(cols));
-    const bytes = type === 2 ? quantizeQ4_0Blocks(values) : type === 12 ? quantizeQ4_KBlocks(values) : f32Bytes(values);
+    const quantize = { 2: quantizeQ4_0Blocks, 8: quantizeQ8_0Blocks, 12: quantizeQ4_KBlocks }[type as 2 | 8 | 12];
+    const bytes = quantize ? quantize(values) : f32Bytes(values);
     return { name, type, shape: [rows, cols], bytes };
   };
   const vector = (name: string): GgufWriteTensor => ({

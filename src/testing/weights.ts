@@ -1,12 +1,14 @@
 /**
  * Weights for kernel tests as the GPU receives them: f32 as they are, f16 and bf16 packed in
  * 16-bit words, q4 as MLC quantizes them (values, then scales) or as ggml's Q4_0 / Q4_K repacked,
- * together with the exact values those words stand for (what a reference must use).
+ * q8 with a scale of its own for each group of 16 (an f16 value, as ggml's scales are), together
+ * with the exact values those words stand for (what a reference must use).
  */
 
 import { repackQ4_0, repackQ4_K } from '../loader/gguf-quants';
-import { f32ToF16, widenBF16, widenF16 } from '../loader/half';
+import { f16ToF32, f32ToF16, widenBF16, widenF16 } from '../loader/half';
 import { dequantizeQ4, quantizeQ4 } from '../loader/q4';
+import { Q8_GROUP } from '../loader/q8';
 import { toFloat32 } from '../loader/tensors';
 import type { WeightDType } from '../loader/weights';
 import { matrixBuffer } from '../model/gpu-weights';
@@ -23,6 +25,20 @@ export function packWeights(
         ? repackQ4_0(quantizeQ4_0Blocks(values), values.length)
         : repackQ4_K(quantizeQ4_KBlocks(values), values.length);
     const tensor = { name: 'w', dtype, shape: [1, values.length], data: q4.weights, scales: q4.scales };
+    return { packed: matrixBuffer(tensor), values: toFloat32(tensor) };
+  }
+  if (dtype === 'Q8') {
+    const q = new Int8Array(values.length);
+    const scales = new Float32Array(values.length / Q8_GROUP);
+    for (let g = 0; g < scales.length; g++) {
+      const group = values.subarray(Q8_GROUP * g, Q8_GROUP * (g + 1));
+      const scale = f16ToF32(f32ToF16(Math.max(...group.map(Math.abs)) / 127));
+      scales[g] = scale;
+      group.forEach((v, i) => {
+        q[Q8_GROUP * g + i] = scale === 0 ? 0 : Math.max(-127, Math.min(127, Math.round(v / scale)));
+      });
+    }
+    const tensor = { name: 'w', dtype, shape: [1, values.length], data: new Uint32Array(q.buffer), scales };
     return { packed: matrixBuffer(tensor), values: toFloat32(tensor) };
   }
   if (dtype === 'Q4F16' || dtype === 'Q4F32') {

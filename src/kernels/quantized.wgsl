@@ -1,0 +1,40 @@
+// Quantized groups in a linear kernel: a weight word (vec4u) is one group of a row, its values
+// packed low bits first, and the part's scales follow its ROWS * K / GROUP_VALUES words in the
+// same buffer, one per group, row-major.
+//   FORMAT 3, 4: MLC's 4-bit groups of 32 (src/loader/q4.ts), f16 / f32 scales, (q - 7) scale
+//   FORMAT 5:    ggml's Q4_0 repacked into that layout: f16 scales, (q - 8) scale
+//   FORMAT 6:    ggml's Q4_K as 4-bit groups of 32 with an f16 (scale, min) pair each (one u32:
+//                the scale in its low half, the min in its high half), q scale - min
+//   FORMAT 7:    8-bit groups of 16 (src/loader/q8.ts: ggml's Q8_0, Q5_0 and Q6_K repacked),
+//                signed values, f32 scales, q scale
+// Each product q * scale is exact in f32 (a 4-bit q times an f16 scale needs 15 bits; the
+// 8-bit groups' scales are an f16 times at most a 7-bit integer, times q at most 24 bits), so
+// the sums are formed as for the float formats, whatever a compiler fuses.
+
+override GROUP_VALUES: u32 = select(32u, 16u, FORMAT == 7u);  // values a word
+override GROUP_CHUNKS: u32 = GROUP_VALUES / 4u;               // 4-value chunks a word
+
+// The (scale, min) of group `word` of row `row`; min is 0 but for FORMAT 6.
+fn group_scale(row: u32, word: u32) -> vec2f {
+  let group = row * (K / GROUP_VALUES) + word;
+  let base = ROWS * (K / GROUP_VALUES) * 4u;  // u32s of packed values before the scales
+  if (FORMAT == 4u || FORMAT == 6u || FORMAT == 7u) {
+    let i = base + group;
+    let bits = weight[i / 4u][i % 4u];
+    return select(vec2f(bitcast<f32>(bits), 0.0), unpack2x16float(bits), FORMAT == 6u);
+  }
+  let i = base + group / 2u;
+  return vec2f(unpack2x16float(weight[i / 4u][i % 4u])[group % 2u], 0.0);
+}
+
+// Chunk h (values 4h .. 4h + 3) of a word, dequantized with its group's (scale, min).
+fn group_chunk(word: vec4u, h: u32, scale: vec2f) -> vec4f {
+  if (FORMAT == 7u) {
+    let u = bitcast<vec4i>(vec4u(word[h] << 24u, word[h] << 16u, word[h] << 8u, word[h]));
+    return vec4f(u >> vec4u(24u)) * scale.x;  // >> of a signed integer keeps the sign
+  }
+  let u = word[h / 2u] >> (16u * (h % 2u));
+  let q = vec4f(vec4u(u, u >> 4u, u >> 8u, u >> 12u) & vec4u(15u));
+  if (FORMAT == 6u) { return q * scale.x - scale.y; }
+  return (q - select(7.0, 8.0, FORMAT == 5u)) * scale.x;
+}
