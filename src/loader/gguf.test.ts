@@ -232,11 +232,34 @@ describe('GGUF files Tandem reads and refuses', () => {
     folder.tokenizer.dispose();
   });
 
-  it.each(['gpt-2', 'llama-bpe', 'qwen2', 'smollm'])('reads the pre-tokenizer "%s"', async (pre) => {
-    const folder = await load(tinyLlamaGguf({ changes: { 'tokenizer.ggml.pre': { type: 'string', value: pre } } }));
-    expect(folder.tokenizer.encode('abcd')).toEqual([6, 7]);
-    folder.tokenizer.dispose();
-  });
+  it.each([
+    ['llama-bpe', undefined, [0, 6, 7]], // llama.cpp's default for Llama 3's pre-tokenizer: BOS
+    ['llama-bpe', false, [6, 7]],
+    ['gpt-2', undefined, [6, 7]],
+    ['gpt-2', true, [0, 6, 7]],
+  ] as const)(
+    'starts prompts of pre-tokenizer "%s" and add_bos_token %s as llama.cpp does: %j',
+    async (pre, addBos, ids) => {
+      const changes: Parameters<typeof tinyLlamaGguf>[0] = {
+        changes: {
+          'tokenizer.ggml.pre': { type: 'string', value: pre },
+          ...(addBos === undefined ? {} : { 'tokenizer.ggml.add_bos_token': { type: 'bool', value: addBos } }),
+        },
+      };
+      const folder = await load(tinyLlamaGguf(changes));
+      expect(folder.tokenizer.encodePrompt('abcd')).toEqual(ids);
+      folder.tokenizer.dispose();
+    },
+  );
+
+  it.each(['gpt-2', 'llama-bpe', 'qwen2', 'smollm', 'llama3', 'deepseek-r1-qwen'])(
+    'reads the pre-tokenizer "%s"',
+    async (pre) => {
+      const folder = await load(tinyLlamaGguf({ changes: { 'tokenizer.ggml.pre': { type: 'string', value: pre } } }));
+      expect(folder.tokenizer.encode('abcd')).toEqual([6, 7]);
+      folder.tokenizer.dispose();
+    },
+  );
 
   it('refuses RoPE divisors that are not Llama 3 scaling', async () => {
     const error = await loadError(

@@ -82,6 +82,12 @@ describe('a GGUF SentencePiece tokenizer', () => {
     expect(tokenizer.decode(ids, { skipSpecial: true })).toBe('[INST] Tell me a story. [/INST] Once upon a time.');
   });
 
+  it('refuses a tokenizer that collapses runs of whitespace, by name', async () => {
+    const error = await spmTokenizer((m) => m.set('tokenizer.ggml.remove_extra_whitespaces', true)).catch((e) => e);
+    expect(error.name).toBe('TokenizerError');
+    expect(error.message).toMatch(/remove_extra_whitespaces/);
+  });
+
   it('puts no "▁" before the text when the file turns add_space_prefix off', async () => {
     const { tokenizer: plain } = await spmTokenizer((m) => m.set('tokenizer.ggml.add_space_prefix', false));
     expect(plain.idToToken(plain.encode('Once')[0])).toBe('O');

@@ -42,18 +42,29 @@ const LLAMA3_SPLIT =
 const QWEN2_SPLIT =
   "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
-/** tokenizer.ggml.pre -> the normalizer and pre-tokenizer of the tokenizer.json it names. */
-const PRE_TOKENIZERS: Record<string, { normalizer: unknown; pre_tokenizer: unknown; ignoreMerges: boolean }> = {
-  'gpt-2': { normalizer: null, pre_tokenizer: byteLevel(true), ignoreMerges: false },
+/**
+ * tokenizer.ggml.pre -> the normalizer and pre-tokenizer of the tokenizer.json it names, and
+ * whether llama.cpp adds BOS to its prompts when the file does not say (llama-vocab.cpp).
+ */
+interface PreTokenizer {
+  normalizer: unknown;
+  pre_tokenizer: unknown;
+  ignoreMerges: boolean;
+  addBos: boolean;
+}
+const PRE_TOKENIZERS: Record<string, PreTokenizer> = {
+  'gpt-2': { normalizer: null, pre_tokenizer: byteLevel(true), ignoreMerges: false, addBos: false },
   'llama-bpe': {
     normalizer: null,
     pre_tokenizer: { type: 'Sequence', pretokenizers: [split(LLAMA3_SPLIT), byteLevel(false)] },
     ignoreMerges: true,
+    addBos: true,
   },
   qwen2: {
     normalizer: { type: 'NFC' },
     pre_tokenizer: { type: 'Sequence', pretokenizers: [split(QWEN2_SPLIT), byteLevel(false)] },
     ignoreMerges: false,
+    addBos: false,
   },
   smollm: {
     normalizer: null,
@@ -62,7 +73,15 @@ const PRE_TOKENIZERS: Record<string, { normalizer: unknown; pre_tokenizer: unkno
       pretokenizers: [{ type: 'Digits', individual_digits: true }, byteLevel(true)],
     },
     ignoreMerges: false,
+    addBos: false,
   },
+};
+/** Other names llama.cpp gives the same pre-tokenizers (DeepSeek-R1's Qwen distillations among them). */
+const PRE_TOKENIZER_ALIASES: Record<string, string> = {
+  llama3: 'llama-bpe',
+  'llama-v3': 'llama-bpe',
+  'deepseek-r1-qwen': 'qwen2',
+  'phi-2': 'gpt-2',
 };
 
 export interface GgufTokenizer {
@@ -153,9 +172,8 @@ export function ggufTokenizer(metadata: Map<string, GgufValue>, where: string): 
       chat_template: typeof template === 'string' ? template : undefined,
       bos_token: bos === undefined ? null : (tokens[bos] as string),
       eos_token: eos === undefined ? null : (tokens[eos] as string),
-      // llama.cpp adds BOS where the file says so, and to a SentencePiece tokenizer's prompts
-      // where the file does not say.
-      add_bos_token: typeof addBos === 'boolean' ? addBos : model === 'llama',
+      // llama.cpp adds BOS where the file says so, else where the tokenizer's kind does.
+      add_bos_token: typeof addBos === 'boolean' ? addBos : parts.addBos,
     },
     stopTokenIds: [...new Set(stops.filter((s) => s !== undefined))].sort((a, b) => a - b),
   };
@@ -167,16 +185,19 @@ interface TokenizerParts {
   preTokenizer: unknown;
   decoder: unknown;
   model: Record<string, unknown>;
+  /** Whether llama.cpp adds BOS to prompts when the file does not say. */
+  addBos: boolean;
 }
 
 type Fail = (what: string) => TokenizerError;
 
 function byteLevelParts(metadata: Map<string, GgufValue>, fail: Fail): TokenizerParts {
   const preName = String(metadata.get('tokenizer.ggml.pre') ?? 'gpt-2');
-  const pre = PRE_TOKENIZERS[preName];
+  const pre = PRE_TOKENIZERS[PRE_TOKENIZER_ALIASES[preName] ?? preName];
   if (!pre) {
     throw fail(
-      `its pre-tokenizer is "${preName}", not one Tandem knows (${Object.keys(PRE_TOKENIZERS).join(', ')}): ` +
+      `its pre-tokenizer is "${preName}", not one Tandem knows ` +
+        `(${[...Object.keys(PRE_TOKENIZERS), ...Object.keys(PRE_TOKENIZER_ALIASES)].join(', ')}): ` +
         'load this model as a Hugging Face or MLC folder.',
     );
   }
@@ -188,6 +209,7 @@ function byteLevelParts(metadata: Map<string, GgufValue>, fail: Fail): Tokenizer
     preTokenizer: pre.pre_tokenizer,
     decoder: byteLevel(true),
     model: { unk_token: null, fuse_unk: false, byte_fallback: false, ignore_merges: pre.ignoreMerges, merges },
+    addBos: pre.addBos,
   };
 }
 
@@ -201,6 +223,12 @@ function sentencePieceParts(
   const scores = metadata.get('tokenizer.ggml.scores');
   if (!Array.isArray(scores) || scores.length !== tokens.length || !scores.every((s) => typeof s === 'number')) {
     throw fail(`tokenizer.ggml.scores does not give a score for each of the ${tokens.length} pieces`);
+  }
+  if (metadata.get('tokenizer.ggml.remove_extra_whitespaces') === true) {
+    throw fail(
+      'its SentencePiece tokenizer collapses runs of whitespace (remove_extra_whitespaces), which Tandem ' +
+        'does not do: load this model as a Hugging Face or MLC folder.',
+    );
   }
   const unknown = unknownId ?? tokens.findIndex((_, id) => typeOf(id) === TokenType.UNKNOWN);
   // SentencePiece's add_dummy_prefix: llama.cpp's default, which a file may turn off.
@@ -227,6 +255,7 @@ function sentencePieceParts(
       ignore_merges: false,
       merges: sentencePieceMerges(tokens, scores as number[], typeOf),
     },
+    addBos: true,
   };
 }
 
