@@ -34,6 +34,7 @@ const ARCHITECTURES: Record<string, { architecture: Architecture; permuted: bool
   llama: { architecture: 'LlamaForCausalLM', permuted: true },
   qwen2: { architecture: 'Qwen2ForCausalLM', permuted: false },
   qwen3: { architecture: 'Qwen3ForCausalLM', permuted: false },
+  phi3: { architecture: 'Phi3ForCausalLM', permuted: false },
 };
 
 /** llama.cpp's tensor names -> Hugging Face's, per layer. */
@@ -54,18 +55,27 @@ const LAYER_NAMES: Record<string, string> = {
   'ffn_up.weight': 'mlp.up_proj.weight',
   'ffn_down.weight': 'mlp.down_proj.weight',
 };
+/** Phi-3 keeps Hugging Face's fused projections: q|k|v in attn_qkv, gate|up in ffn_up. */
+const PHI3_LAYER_NAMES: Record<string, string> = {
+  ...LAYER_NAMES,
+  'attn_qkv.weight': 'self_attn.qkv_proj.weight',
+  'ffn_up.weight': 'mlp.gate_up_proj.weight',
+};
 const GLOBAL_NAMES: Record<string, string> = {
   'token_embd.weight': 'model.embed_tokens.weight',
   'output_norm.weight': 'model.norm.weight',
   'output.weight': 'lm_head.weight',
 };
+/** RoPE held as tensors: Llama 3's divisors, Phi-3's LongRoPE factors. Read into the config. */
 const ROPE_FREQS = 'rope_freqs.weight';
+const ROPE_FACTORS = ['rope_factors_long.weight', 'rope_factors_short.weight'];
+const isRopeTensor = (name: string) => name === ROPE_FREQS || ROPE_FACTORS.includes(name);
 
 /** The Hugging Face name of a GGUF tensor, or undefined for one Tandem does not use. */
-function huggingFaceName(name: string): string | undefined {
+function huggingFaceName(name: string, layerNames: Record<string, string>): string | undefined {
   const layer = /^blk\.(\d+)\.(.+)$/.exec(name);
   if (!layer) return GLOBAL_NAMES[name];
-  const rest = LAYER_NAMES[layer[2]];
+  const rest = layerNames[layer[2]];
   return rest && `model.layers.${layer[1]}.${rest}`;
 }
 
@@ -86,26 +96,30 @@ export async function loadGgufModel(
   let configJson: Record<string, unknown> = {};
   let tokenizer: GgufTokenizer | undefined;
   let permuted = false;
+  let layerNames = LAYER_NAMES;
   let storage = new Map<string, Storage>();
-  let ropeFreqs: Float32Array | undefined;
+  const ropeTensors = new Map<string, Float32Array>();
   const weights: ModelWeights = new Map();
 
   const onHeader = (header: GgufHeader) => {
     tokenizer = ggufTokenizer(header.metadata, where);
-    ({ json: configJson, permuted } = configFromMetadata(header, tokenizer, where));
+    let architecture: Architecture;
+    ({ json: configJson, permuted, architecture } = configFromMetadata(header, tokenizer, where));
+    layerNames = architecture === 'Phi3ForCausalLM' ? PHI3_LAYER_NAMES : LAYER_NAMES;
     config = parseModelConfig(configJson, `${where} (its metadata)`);
-    checkTensors(header, config, where);
+    checkTensors(header, config, layerNames, where);
     storage = matrixStorage(header);
   };
-  const wanted = (info: GgufTensorInfo) => info.name === ROPE_FREQS || huggingFaceName(info.name) !== undefined;
+  const wanted = (info: GgufTensorInfo) =>
+    isRopeTensor(info.name) || huggingFaceName(info.name, layerNames) !== undefined;
   const onTensor = (info: GgufTensorInfo, bytes: Uint8Array) => {
     const count = info.shape.reduce((a, b) => a * b, 1);
-    if (info.name === ROPE_FREQS) {
-      if (info.type.name !== 'F32') throw new TensorShapeError(`${where}: ${ROPE_FREQS} is ${info.type.name}, not F32`);
-      ropeFreqs = new Float32Array(bytes.buffer, bytes.byteOffset, count);
+    if (isRopeTensor(info.name)) {
+      if (info.type.name !== 'F32') throw new TensorShapeError(`${where}: ${info.name} is ${info.type.name}, not F32`);
+      ropeTensors.set(info.name, new Float32Array(bytes.buffer, bytes.byteOffset, count));
       return;
     }
-    const name = huggingFaceName(info.name) as string;
+    const name = huggingFaceName(info.name, layerNames) as string;
     const { shape } = info;
     let tensor: WeightTensor;
     const how = storage.get(info.name);
@@ -148,10 +162,17 @@ export async function loadGgufModel(
   }
   await opened.settle(true);
   if (!config || !tokenizer) throw new ModelConfigError(`${where}: the file has no header`); // readGguf read one
-  if (ropeFreqs) {
-    configJson.rope_scaling = llama3Scaling(ropeFreqs, config, where);
-    config = parseModelConfig(configJson, `${where} (its metadata)`);
+  const ropeFreqs = ropeTensors.get(ROPE_FREQS);
+  const [long, short] = ROPE_FACTORS.map((name) => ropeTensors.get(name));
+  if (ropeFreqs) configJson.rope_scaling = llama3Scaling(ropeFreqs, config, where);
+  if (long || short) {
+    if (!long || !short) {
+      throw new TensorMissingError(`${where} holds one of ${ROPE_FACTORS.join(' and ')} without the other`);
+    }
+    // Phi-3's LongRoPE, as its config.json has it; the parser checks one factor per frequency.
+    configJson.rope_scaling = { type: 'longrope', long_factor: Array.from(long), short_factor: Array.from(short) };
   }
+  if (ropeFreqs || long) config = parseModelConfig(configJson, `${where} (its metadata)`);
   return { config, weights, tokenizer };
 }
 
@@ -199,20 +220,28 @@ function configFromMetadata(header: GgufHeader, tokenizer: GgufTokenizer, where:
     attention_bias: known.architecture === 'LlamaForCausalLM' && tensors.some((t) => t.name === 'blk.0.attn_q.bias'),
     rope_scaling:
       scaling === undefined || scaling === 'none' ? null : { type: scaling, factor: number('rope.scaling.factor') },
+    // Phi-3: the context LongRoPE's short factors serve, and the window (0: none, as Phi-4 writes it).
+    original_max_position_embeddings: number('rope.scaling.original_context_length'),
+    sliding_window: number('attention.sliding_window') || null,
     bos_token_id: metadata.get('tokenizer.ggml.bos_token_id'),
     eos_token_id: tokenizer.stopTokenIds,
   };
-  return { json, permuted: known.permuted };
+  return { json, permuted: known.permuted, architecture: known.architecture };
 }
 
 /** Every tensor the config implies, with the shape it implies: checked before any tensor is read. */
-function checkTensors(header: GgufHeader, config: ModelConfig, where: string): void {
-  const byName = new Map(header.tensors.map((t) => [huggingFaceName(t.name), t]));
+function checkTensors(
+  header: GgufHeader,
+  config: ModelConfig,
+  layerNames: Record<string, string>,
+  where: string,
+): void {
+  const byName = new Map(header.tensors.map((t) => [huggingFaceName(t.name, layerNames), t]));
   for (const [name, shape] of expectedTensors(config)) {
     const info = byName.get(name);
     if (!info)
       throw new TensorMissingError(
-        `${where}: the file has no tensor for ${name} (llama.cpp's name: ${ggufName(name)})`,
+        `${where}: the file has no tensor for ${name} (llama.cpp's name: ${ggufName(name, layerNames)})`,
       );
     if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
       throw new TensorShapeError(
@@ -230,10 +259,10 @@ function checkTensors(header: GgufHeader, config: ModelConfig, where: string): v
   }
 }
 
-const ggufName = (name: string) =>
+const ggufName = (name: string, layerNames: Record<string, string>) =>
   Object.entries(GLOBAL_NAMES).find(([, hf]) => hf === name)?.[0] ??
   name.replace(/^model\.layers\.(\d+)\.(.+)$/, (_, l, rest) => {
-    const gguf = Object.entries(LAYER_NAMES).find(([, hf]) => hf === rest)?.[0];
+    const gguf = Object.entries(layerNames).find(([, hf]) => hf === rest)?.[0];
     return `blk.${l}.${gguf ?? rest}`;
   });
 
@@ -282,16 +311,17 @@ type Storage = 'stored' | 'Q4_0' | 'Q4_K' | 'Q8' | 'F16';
 
 function matrixStorage(header: GgufHeader): Map<string, Storage> {
   const types = new Map(header.tensors.map((t) => [t.name, t.type.name]));
-  const groups: string[][] = [];
+  // A layer's q, k and v share a group, and its gate and up (a file that fuses them already,
+  // as Phi-3's do, has one tensor in the group).
+  const groups = new Map<string, string[]>();
   for (const t of header.tensors) {
     if (t.shape.length !== 2) continue;
-    const fused = /^(blk\.\d+\.)(attn_q|attn_k|attn_v|ffn_gate|ffn_up)\.weight$/.exec(t.name);
-    if (!fused) groups.push([t.name]);
-    else if (fused[2] === 'attn_q') groups.push(['attn_q', 'attn_k', 'attn_v'].map((n) => `${fused[1]}${n}.weight`));
-    else if (fused[2] === 'ffn_gate') groups.push(['ffn_gate', 'ffn_up'].map((n) => `${fused[1]}${n}.weight`));
+    const fused = /^(blk\.\d+\.)(?:(attn)_[qkv]|(ffn)_(?:gate|up))\.weight$/.exec(t.name);
+    const key = fused ? `${fused[1]}${fused[2] ?? fused[3]}` : t.name;
+    groups.set(key, [...(groups.get(key) ?? []), t.name]);
   }
   const storage = new Map<string, Storage>();
-  for (const group of groups) {
+  for (const group of groups.values()) {
     const kinds = new Set(group.map((n) => types.get(n)));
     const only = kinds.size === 1 ? [...kinds][0] : undefined;
     const how: Storage =

@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FIXTURES, fixturePath, GGUF_FIXTURE, loadFixture } from '../testing/fixtures';
+import { FIXTURES, fixturePath, GGUF_FIXTURE, loadFixture, PHI3_GGUF_FIXTURE } from '../testing/fixtures';
 import { f32Bytes, type GgufWriteTensor, tinyLlamaGguf } from '../testing/gguf-writer';
 import { type GgufTensorInfo, readGguf } from './gguf';
 import { dequantize, isFloatType, repackQ4_0, repackQ4_K, repackQ8 } from './gguf-quants';
@@ -212,6 +212,37 @@ function llama3Divisors(factor: number): number[] {
   });
 }
 
+describe('the Phi-3 fixture as a GGUF file', () => {
+  it("reads fused projections, LongRoPE's factors and the window back into the folder's config and weights", async () => {
+    const [gguf, folder] = await Promise.all([loadFixture(PHI3_GGUF_FIXTURE), loadFixture(FIXTURES.phi3)]);
+    gguf.tokenizer.dispose();
+    folder.tokenizer.dispose();
+    const { unknownKeys: _, rmsNormEps, eosTokenIds: __, ...config } = gguf.config;
+    const { unknownKeys: ___, rmsNormEps: eps, eosTokenIds: ____, ...expected } = folder.config;
+    // The file holds LongRoPE's factors as f32 tensors.
+    const scaling = expected.ropes[0].scaling as Extract<(typeof expected.ropes)[0]['scaling'], { type: 'longrope' }>;
+    expect(scaling.type).toBe('longrope');
+    Object.assign(scaling, { long: scaling.long.map(Math.fround), short: scaling.short.map(Math.fround) });
+    expect(config).toEqual(expected);
+    expect(rmsNormEps).toBe(Math.fround(eps));
+    expect(config.layers[0].window).toBe(24);
+    expect([...gguf.weights.keys()].sort()).toEqual([...folder.weights.keys()].sort());
+    for (const [name, original] of folder.weights) {
+      const tensor = gguf.weights.get(name) as NonNullable<ReturnType<typeof gguf.weights.get>>;
+      expect(tensor.dtype, name).toBe(original.shape.length === 2 ? 'Q8' : 'F32');
+      const [a, b] = [toFloat32(original), toFloat32(tensor)];
+      let error = 0;
+      let norm = 0;
+      for (let i = 0; i < a.length; i++) {
+        error += (a[i] - b[i]) ** 2;
+        norm += a[i] ** 2;
+      }
+      // 8-bit blocks: well under 1% of the weights' size; a row out of place would be about 140%.
+      expect(Math.sqrt(error / norm), name).toBeLessThan(0.01);
+    }
+  });
+});
+
 describe('GGUF files Tandem reads and refuses', () => {
   it("loads a small llama: tied embedding, Llama 3's RoPE scaling read back from rope_freqs", async () => {
     const folder = await load(
@@ -299,6 +330,16 @@ describe('GGUF files Tandem reads and refuses', () => {
       () => tinyLlamaGguf({ changes: { 'general.architecture': { type: 'string', value: 'mamba' } } }),
       'UnsupportedArchitectureError',
       /"mamba" is not one Tandem runs/,
+    ],
+    [
+      "one of LongRoPE's factor tensors without the other",
+      () =>
+        tinyLlamaGguf({
+          edit: (t) =>
+            void t.push({ name: 'rope_factors_long.weight', type: 0, shape: [8], bytes: f32Bytes(Array(8).fill(1)) }),
+        }),
+      'TensorMissingError',
+      /rope_factors_long.weight and rope_factors_short.weight without the other/,
     ],
     [
       'a tokenizer Tandem does not read',

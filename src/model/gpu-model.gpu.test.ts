@@ -19,7 +19,7 @@ import type { WeightTensor } from '../loader/weights';
 import { ReferenceModel } from '../ref/model';
 import { GREEDY } from '../sampling/sampling';
 import { expectBitwiseEqual, expectClose } from '../testing/compare';
-import { FIXTURES, GGUF_FIXTURE, loadFixture, loadGolden } from '../testing/fixtures';
+import { FIXTURES, GGUF_FIXTURE, loadFixture, loadGolden, PHI3_GGUF_FIXTURE } from '../testing/fixtures';
 import { tinyLlamaGguf } from '../testing/gguf-writer';
 import { testGpu } from '../testing/gpu';
 
@@ -126,6 +126,26 @@ describe('GPU model on 4-bit weights (the target fixture quantized as MLC quanti
       await model.forward(model.createSequence(64), ids),
       'chunks of 5 vs whole',
     );
+    chunked.destroy();
+    model.destroy();
+  });
+
+  it('runs the Phi-3 GGUF file (fused projections, LongRoPE from its tensors, Q8_0) as the reference does, in any chunks', async () => {
+    const { config, weights, tokenizer } = await loadFixture(PHI3_GGUF_FIXTURE);
+    tokenizer.dispose();
+    const model = await GpuModel.create(gpu, config, weights, { maxBatch: 24, maxContext: 64 });
+    const reference = new ReferenceModel(config, weights);
+    // Past the window (24) and past LongRoPE's original context (16), where the long factors serve.
+    const ids = Array.from({ length: 40 }, (_, i) => (i * 37 + 11) % config.vocabSize);
+    const logits = await model.forward(model.createSequence(64), ids);
+    expectClose(
+      logits,
+      await reference.forward(reference.createSequence(64), ids),
+      { atol: 1e-3, rtol: 1e-3 },
+      'logits',
+    );
+    const chunked = await GpuModel.create(gpu, config, weights, { maxBatch: 7, maxContext: 64 });
+    expectBitwiseEqual(await chunked.forward(chunked.createSequence(64), ids), logits, 'chunks of 7 vs whole');
     chunked.destroy();
     model.destroy();
   });
