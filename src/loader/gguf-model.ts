@@ -27,15 +27,20 @@ import { type GgufHeader, type GgufTensorInfo, type GgufValue, readGguf } from '
 import { dequantize, isFloatType, Q8_TYPES, repackQ4_0, repackQ4_K, repackQ8 } from './gguf-quants';
 import { f32ToF16, widenBF16 } from './half';
 import type { FileProgress, ModelSource } from './source';
+import { toFloat32 } from './tensors';
 import type { ModelWeights, WeightDType, WeightTensor } from './weights';
 
-/** llama.cpp's architectures Tandem runs, and whether its converter permuted q and k. */
-const ARCHITECTURES: Record<string, { architecture: Architecture; permuted: boolean }> = {
-  llama: { architecture: 'LlamaForCausalLM', permuted: true },
-  qwen2: { architecture: 'Qwen2ForCausalLM', permuted: false },
-  qwen3: { architecture: 'Qwen3ForCausalLM', permuted: false },
-  phi3: { architecture: 'Phi3ForCausalLM', permuted: false },
-};
+/**
+ * llama.cpp's architectures Tandem runs: whether its converter permuted q and k, stored each
+ * norm weight plus one (Gemma, whose norms multiply by one plus the weight), and which names
+ * differ from llama's.
+ */
+interface GgufArchitecture {
+  architecture: Architecture;
+  permuted: boolean;
+  normPlusOne: boolean;
+  layerNames: Record<string, string>;
+}
 
 /** llama.cpp's tensor names -> Hugging Face's, per layer. */
 const LAYER_NAMES: Record<string, string> = {
@@ -60,6 +65,20 @@ const PHI3_LAYER_NAMES: Record<string, string> = {
   ...LAYER_NAMES,
   'attn_qkv.weight': 'self_attn.qkv_proj.weight',
   'ffn_up.weight': 'mlp.gate_up_proj.weight',
+};
+/** Gemma 2 norms each branch's input and output: ffn_norm is the MLP's input norm here. */
+const GEMMA2_LAYER_NAMES: Record<string, string> = {
+  ...LAYER_NAMES,
+  'post_attention_norm.weight': 'post_attention_layernorm.weight',
+  'ffn_norm.weight': 'pre_feedforward_layernorm.weight',
+  'post_ffw_norm.weight': 'post_feedforward_layernorm.weight',
+};
+const ARCHITECTURES: Record<string, GgufArchitecture> = {
+  llama: { architecture: 'LlamaForCausalLM', permuted: true, normPlusOne: false, layerNames: LAYER_NAMES },
+  qwen2: { architecture: 'Qwen2ForCausalLM', permuted: false, normPlusOne: false, layerNames: LAYER_NAMES },
+  qwen3: { architecture: 'Qwen3ForCausalLM', permuted: false, normPlusOne: false, layerNames: LAYER_NAMES },
+  phi3: { architecture: 'Phi3ForCausalLM', permuted: false, normPlusOne: false, layerNames: PHI3_LAYER_NAMES },
+  gemma2: { architecture: 'Gemma2ForCausalLM', permuted: false, normPlusOne: true, layerNames: GEMMA2_LAYER_NAMES },
 };
 const GLOBAL_NAMES: Record<string, string> = {
   'token_embd.weight': 'model.embed_tokens.weight',
@@ -95,23 +114,20 @@ export async function loadGgufModel(
   let config: ModelConfig | undefined;
   let configJson: Record<string, unknown> = {};
   let tokenizer: GgufTokenizer | undefined;
-  let permuted = false;
-  let layerNames = LAYER_NAMES;
+  let arch: GgufArchitecture = ARCHITECTURES.llama;
   let storage = new Map<string, Storage>();
   const ropeTensors = new Map<string, Float32Array>();
   const weights: ModelWeights = new Map();
 
   const onHeader = (header: GgufHeader) => {
     tokenizer = ggufTokenizer(header.metadata, where);
-    let architecture: Architecture;
-    ({ json: configJson, permuted, architecture } = configFromMetadata(header, tokenizer, where));
-    layerNames = architecture === 'Phi3ForCausalLM' ? PHI3_LAYER_NAMES : LAYER_NAMES;
+    ({ json: configJson, arch } = configFromMetadata(header, tokenizer, where));
     config = parseModelConfig(configJson, `${where} (its metadata)`);
-    checkTensors(header, config, layerNames, where);
+    checkTensors(header, config, arch.layerNames, where);
     storage = matrixStorage(header);
   };
   const wanted = (info: GgufTensorInfo) =>
-    isRopeTensor(info.name) || huggingFaceName(info.name, layerNames) !== undefined;
+    isRopeTensor(info.name) || huggingFaceName(info.name, arch.layerNames) !== undefined;
   const onTensor = (info: GgufTensorInfo, bytes: Uint8Array) => {
     const count = info.shape.reduce((a, b) => a * b, 1);
     if (isRopeTensor(info.name)) {
@@ -119,7 +135,7 @@ export async function loadGgufModel(
       ropeTensors.set(info.name, new Float32Array(bytes.buffer, bytes.byteOffset, count));
       return;
     }
-    const name = huggingFaceName(info.name, layerNames) as string;
+    const name = huggingFaceName(info.name, arch.layerNames) as string;
     const { shape } = info;
     let tensor: WeightTensor;
     const how = storage.get(info.name);
@@ -144,8 +160,15 @@ export async function loadGgufModel(
       };
     }
     if (how === 'F16') tensor = toF16(tensor);
+    if (arch.normPlusOne && info.name.endsWith('norm.weight')) tensor = minusOne(tensor);
     const c = config as ModelConfig;
-    const heads = !permuted ? 0 : /\.q_proj\./.test(name) ? c.numHeads : /\.k_proj\./.test(name) ? c.numKvHeads : 0;
+    const heads = !arch.permuted
+      ? 0
+      : /\.q_proj\./.test(name)
+        ? c.numHeads
+        : /\.k_proj\./.test(name)
+          ? c.numKvHeads
+          : 0;
     if (heads > 0) {
       const [data, scales] = [tensor.data, tensor.scales].map((a) => a && unpermuteRows(a, heads, c.headDim));
       tensor = { ...tensor, data: data as WeightTensor['data'], scales: scales as WeightTensor['scales'] };
@@ -176,11 +199,11 @@ export async function loadGgufModel(
   return { config, weights, tokenizer };
 }
 
-/** The config.json the metadata stands for, and whether q and k were permuted. */
+/** The config.json the metadata stands for, and how the converter wrote the architecture. */
 function configFromMetadata(header: GgufHeader, tokenizer: GgufTokenizer, where: string) {
   const { metadata, tensors } = header;
   const arch = metadata.get('general.architecture');
-  const known = typeof arch === 'string' ? ARCHITECTURES[arch] : undefined;
+  const known = typeof arch === 'string' && Object.hasOwn(ARCHITECTURES, arch) ? ARCHITECTURES[arch] : undefined;
   if (!known) {
     throw new UnsupportedArchitectureError(
       `${where}: general.architecture "${String(arch)}" is not one Tandem runs from a GGUF file ` +
@@ -223,10 +246,11 @@ function configFromMetadata(header: GgufHeader, tokenizer: GgufTokenizer, where:
     // Phi-3: the context LongRoPE's short factors serve, and the window (0: none, as Phi-4 writes it).
     original_max_position_embeddings: number('rope.scaling.original_context_length'),
     sliding_window: number('attention.sliding_window') || null,
+    ...(known.architecture === 'Gemma2ForCausalLM' ? gemma2Config(number, headDim, heads) : {}),
     bos_token_id: metadata.get('tokenizer.ggml.bos_token_id'),
     eos_token_id: tokenizer.stopTokenIds,
   };
-  return { json, permuted: known.permuted, architecture: known.architecture };
+  return { json, arch: known };
 }
 
 /** Every tensor the config implies, with the shape it implies: checked before any tensor is read. */
@@ -335,6 +359,36 @@ function matrixStorage(header: GgufHeader): Map<string, Storage> {
     for (const name of group) storage.set(name, how);
   }
   return storage;
+}
+
+/**
+ * What llama.cpp's Gemma 2 reads from the metadata and what it assumes: GELU (tanh), the
+ * soft-caps, and queries scaled by head_dim^-1/2, but by (hidden / heads)^-1/2 for the 27B model
+ * (46 layers), as its query_pre_attn_scalar says (llama-model.cpp).
+ */
+function gemma2Config(
+  number: (key: string) => number | undefined,
+  headDim: number | undefined,
+  heads: number | undefined,
+): Record<string, unknown> {
+  const hidden = number('embedding_length');
+  const is27B = number('block_count') === 46 && hidden !== undefined && heads !== undefined;
+  return {
+    hidden_activation: 'gelu_pytorch_tanh',
+    query_pre_attn_scalar: is27B ? hidden / heads : headDim,
+    attn_logit_softcapping: number('attn_logit_softcapping'),
+    final_logit_softcapping: number('final_logit_softcapping'),
+  };
+}
+
+/**
+ * A Gemma norm weight back from what the converter stored, w + 1. In f32, stored - 1 is exact
+ * for stored values from 1/2 up (w from -1/2: Sterbenz's lemma below 2, the ulp dividing 1
+ * above), so one plus the weight read back is the stored value, what llama.cpp multiplies by.
+ */
+function minusOne(tensor: WeightTensor): WeightTensor {
+  const stored = toFloat32(tensor);
+  return { ...tensor, dtype: 'F32', data: stored.map((v) => v - 1) };
 }
 
 function toF16(tensor: WeightTensor): WeightTensor {

@@ -8,7 +8,14 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FIXTURES, fixturePath, GGUF_FIXTURE, loadFixture, PHI3_GGUF_FIXTURE } from '../testing/fixtures';
+import {
+  FIXTURES,
+  fixturePath,
+  GEMMA2_GGUF_FIXTURE,
+  GGUF_FIXTURE,
+  loadFixture,
+  PHI3_GGUF_FIXTURE,
+} from '../testing/fixtures';
 import { f32Bytes, type GgufWriteTensor, tinyLlamaGguf } from '../testing/gguf-writer';
 import { type GgufTensorInfo, readGguf } from './gguf';
 import { dequantize, isFloatType, repackQ4_0, repackQ4_K, repackQ8 } from './gguf-quants';
@@ -239,6 +246,33 @@ describe('the Phi-3 fixture as a GGUF file', () => {
       }
       // 8-bit blocks: well under 1% of the weights' size; a row out of place would be about 140%.
       expect(Math.sqrt(error / norm), name).toBeLessThan(0.01);
+    }
+  });
+});
+
+describe('the Gemma 2 fixture as a GGUF file', () => {
+  it("reads the norms back from one plus them, the soft-caps and the window, and llama.cpp's query scale", async () => {
+    const [gguf, folder] = await Promise.all([loadFixture(GEMMA2_GGUF_FIXTURE), loadFixture(FIXTURES.gemma2)]);
+    gguf.tokenizer.dispose();
+    folder.tokenizer.dispose();
+    const { unknownKeys: _, rmsNormEps, eosTokenIds: __, attentionScale, ...config } = gguf.config;
+    const { unknownKeys: ___, rmsNormEps: eps, eosTokenIds: ____, attentionScale: ______, ...expected } = folder.config;
+    expect(config).toEqual(expected);
+    expect(rmsNormEps).toBe(Math.fround(eps));
+    // llama.cpp scales Gemma 2's queries by head_dim^-1/2 (the fixture's config says 24^-1/2).
+    expect(attentionScale).toBe(1 / Math.sqrt(32));
+    expect([...gguf.weights.keys()].sort()).toEqual([...folder.weights.keys()].sort());
+    for (const [name, original] of folder.weights) {
+      const tensor = gguf.weights.get(name) as NonNullable<ReturnType<typeof gguf.weights.get>>;
+      const [w, read] = [toFloat32(original), toFloat32(tensor)];
+      if (name.endsWith('norm.weight')) {
+        // Stored as fl(w + 1), read back as that minus 1: the same one-plus-weight the model multiplies by.
+        expect(tensor.dtype, name).toBe('F32');
+        expect(bits(read.map((v) => v + 1)), name).toEqual(bits(w.map((v) => v + 1)));
+      } else {
+        expect(tensor.dtype, name).toBe('F16');
+        expect(bits(read), name).toEqual(bits(w.map((v) => f16ToF32(f32ToF16(v)))));
+      }
     }
   });
 });

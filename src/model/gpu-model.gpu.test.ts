@@ -19,7 +19,14 @@ import type { WeightTensor } from '../loader/weights';
 import { ReferenceModel } from '../ref/model';
 import { GREEDY } from '../sampling/sampling';
 import { expectBitwiseEqual, expectClose } from '../testing/compare';
-import { FIXTURES, GGUF_FIXTURE, loadFixture, loadGolden, PHI3_GGUF_FIXTURE } from '../testing/fixtures';
+import {
+  FIXTURES,
+  GEMMA2_GGUF_FIXTURE,
+  GGUF_FIXTURE,
+  loadFixture,
+  loadGolden,
+  PHI3_GGUF_FIXTURE,
+} from '../testing/fixtures';
 import { tinyLlamaGguf } from '../testing/gguf-writer';
 import { testGpu } from '../testing/gpu';
 
@@ -130,12 +137,15 @@ describe('GPU model on 4-bit weights (the target fixture quantized as MLC quanti
     model.destroy();
   });
 
-  it('runs the Phi-3 GGUF file (fused projections, LongRoPE from its tensors, Q8_0) as the reference does, in any chunks', async () => {
-    const { config, weights, tokenizer } = await loadFixture(PHI3_GGUF_FIXTURE);
+  it.each([
+    ['Phi-3 GGUF file (fused projections, LongRoPE from its tensors, Q8_0)', PHI3_GGUF_FIXTURE],
+    ['Gemma 2 GGUF file (norms stored plus one, soft-caps, F16)', GEMMA2_GGUF_FIXTURE],
+  ])('runs the %s as the reference does, in any chunks', async (_, fixture) => {
+    const { config, weights, tokenizer } = await loadFixture(fixture);
     tokenizer.dispose();
     const model = await GpuModel.create(gpu, config, weights, { maxBatch: 24, maxContext: 64 });
     const reference = new ReferenceModel(config, weights);
-    // Past the window (24) and past LongRoPE's original context (16), where the long factors serve.
+    // Past the windows (Phi-3: 24, Gemma 2: 8) and Phi-3's original context (16), where its long factors serve.
     const ids = Array.from({ length: 40 }, (_, i) => (i * 37 + 11) % config.vocabSize);
     const logits = await model.forward(model.createSequence(64), ids);
     expectClose(

@@ -42,6 +42,8 @@ export const FIXTURES = {
 export const GGUF_FIXTURE = 'tandem-target-gguf/tandem-target-mixed.gguf';
 /** The Phi-3 fixture as a GGUF file (gguf_fixture.py): fused projections, LongRoPE factors as tensors, Q8_0 matrices. */
 export const PHI3_GGUF_FIXTURE = 'tandem-phi3-gguf/tandem-phi3-Q8_0.gguf';
+/** The Gemma 2 fixture as a GGUF file (gguf_fixture.py): norm weights stored plus one, F16 matrices. */
+export const GEMMA2_GGUF_FIXTURE = 'tandem-gemma2-gguf/tandem-gemma2-F16.gguf';
 
 /** An EAGLE-3 head for the target (scripts/fixtures/eagle.py): a draft head, not a model of its own. */
 export const EAGLE_FIXTURE = 'tandem-target-eagle3';
