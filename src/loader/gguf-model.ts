@@ -3,12 +3,16 @@
  * converter read (so that one parser checks every format), its tensors under their Hugging
  * Face names, and its tokenizer (tokenizer/gguf-tokenizer.ts).
  *
- * The converter changed two things that are undone here:
+ * The converter changed things that are undone here:
  *  - llama's q and k rows are permuted for llama.cpp's RoPE, which rotates adjacent pairs
  *    (x[2i], x[2i+1]) where Hugging Face's rotates halves (x[i], x[i + hd/2]): within each head,
- *    GGUF row 2i + h is Hugging Face row h hd/2 + i. Qwen's files keep Hugging Face's order.
+ *    GGUF row 2i + h is Hugging Face row h hd/2 + i. Qwen's, Phi-3's and Gemma's files keep
+ *    Hugging Face's order.
  *  - Llama 3's RoPE scaling is stored as its per-frequency divisors (rope_freqs.weight); they
- *    are checked against Llama 3's formula and read back as its rope_scaling.
+ *    are checked against Llama 3's formula and read back as its rope_scaling. Phi-3's LongRoPE
+ *    factors are tensors too (rope_factors_long, rope_factors_short).
+ *  - Gemma's norm weights are stored plus one (llama.cpp multiplies by the weight, Gemma by one
+ *    plus it).
  *
  * Weights (matrixStorage): float matrices stay as stored, and Q4_0 and Q4_K ones stay 4-bit
  * (their blocks are 4-bit groups of 32 in another nibble order: gguf-quants.ts repacks them
@@ -39,6 +43,8 @@ interface GgufArchitecture {
   architecture: Architecture;
   permuted: boolean;
   normPlusOne: boolean;
+  /** Whether llama.cpp reads attention.sliding_window for it. */
+  windowed: boolean;
   layerNames: Record<string, string>;
 }
 
@@ -73,12 +79,19 @@ const GEMMA2_LAYER_NAMES: Record<string, string> = {
   'ffn_norm.weight': 'pre_feedforward_layernorm.weight',
   'post_ffw_norm.weight': 'post_feedforward_layernorm.weight',
 };
+const plain = { permuted: false, normPlusOne: false, windowed: false, layerNames: LAYER_NAMES };
 const ARCHITECTURES: Record<string, GgufArchitecture> = {
-  llama: { architecture: 'LlamaForCausalLM', permuted: true, normPlusOne: false, layerNames: LAYER_NAMES },
-  qwen2: { architecture: 'Qwen2ForCausalLM', permuted: false, normPlusOne: false, layerNames: LAYER_NAMES },
-  qwen3: { architecture: 'Qwen3ForCausalLM', permuted: false, normPlusOne: false, layerNames: LAYER_NAMES },
-  phi3: { architecture: 'Phi3ForCausalLM', permuted: false, normPlusOne: false, layerNames: PHI3_LAYER_NAMES },
-  gemma2: { architecture: 'Gemma2ForCausalLM', permuted: false, normPlusOne: true, layerNames: GEMMA2_LAYER_NAMES },
+  llama: { ...plain, architecture: 'LlamaForCausalLM', permuted: true },
+  qwen2: { ...plain, architecture: 'Qwen2ForCausalLM' },
+  qwen3: { ...plain, architecture: 'Qwen3ForCausalLM' },
+  phi3: { ...plain, architecture: 'Phi3ForCausalLM', windowed: true, layerNames: PHI3_LAYER_NAMES },
+  gemma2: {
+    ...plain,
+    architecture: 'Gemma2ForCausalLM',
+    normPlusOne: true,
+    windowed: true,
+    layerNames: GEMMA2_LAYER_NAMES,
+  },
 };
 const GLOBAL_NAMES: Record<string, string> = {
   'token_embd.weight': 'model.embed_tokens.weight',
@@ -243,9 +256,10 @@ function configFromMetadata(header: GgufHeader, tokenizer: GgufTokenizer, where:
     attention_bias: known.architecture === 'LlamaForCausalLM' && tensors.some((t) => t.name === 'blk.0.attn_q.bias'),
     rope_scaling:
       scaling === undefined || scaling === 'none' ? null : { type: scaling, factor: number('rope.scaling.factor') },
-    // Phi-3: the context LongRoPE's short factors serve, and the window (0: none, as Phi-4 writes it).
+    // Phi-3: the context LongRoPE's short factors serve. The window only where llama.cpp reads
+    // one (Phi-3 and Gemma 2; 0 is none, as Phi-4 writes it).
     original_max_position_embeddings: number('rope.scaling.original_context_length'),
-    sliding_window: number('attention.sliding_window') || null,
+    sliding_window: known.windowed ? number('attention.sliding_window') || null : null,
     ...(known.architecture === 'Gemma2ForCausalLM' ? gemma2Config(number, headDim, heads) : {}),
     bos_token_id: metadata.get('tokenizer.ggml.bos_token_id'),
     eos_token_id: tokenizer.stopTokenIds,
