@@ -425,13 +425,23 @@ describe('GGUF files Tandem reads and refuses', () => {
       /holds "blk\.1\.attn_norm\.weight", but its metadata says the model has 1 layers/,
     ],
     [
+      'a tensor whose type disagrees with its bytes',
+      () =>
+        tinyLlamaGguf({
+          edit: (t) =>
+            void Object.assign(t.find((x) => x.name === 'blk.0.attn_q.weight') as GgufWriteTensor, { type: 1 }),
+        }),
+      'GgufFormatError',
+      /tensor "blk\.0\.attn_k\.weight" at byte \d+ of its data where the tensors before it end at \d+/,
+    ],
+    [
       'a block type it does not read',
       () =>
         tinyLlamaGguf({
           edit: (t) => {
             const up = t.find((x) => x.name === 'blk.0.ffn_up.weight') as GgufWriteTensor;
-            // IQ4_NL: blocks of 32 values in 18 bytes, two to a row of 32.
-            Object.assign(up, { type: 20, bytes: new Uint8Array(64 * 36) });
+            // IQ4_NL: blocks of 32 values in 18 bytes, one to each of the 64 rows of 32.
+            Object.assign(up, { type: 20, bytes: new Uint8Array(64 * 18) });
           },
         }),
       'UnsupportedQuantizationError',

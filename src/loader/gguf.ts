@@ -8,8 +8,8 @@
  *             row's length), ggml type u32, offset u64 from the start of the data
  *   the data, from the first multiple of `general.alignment` (32 by default) after the infos
  *
- * The header is checked before any tensor is read: known types, rows of whole blocks, offsets
- * aligned and tensors that do not overlap. Each wanted tensor's bytes go to the caller as they
+ * The header is checked before any tensor is read: known types, rows of whole blocks, and each
+ * tensor's data where the ones before it end, padded to the alignment (as llama.cpp checks). Each wanted tensor's bytes go to the caller as they
  * are read, in file order; the rest are skipped, and the file is read to its end (its last
  * tensor's padding at most).
  */
@@ -150,23 +150,26 @@ async function readHeader(header: HeaderReader, fileName: string, fail: (what: s
       throw fail(`tensor "${name}" has rows of ${ne[0]} values, not whole ${type.name} blocks of ${type.blockValues}`);
     }
     const offset = await header.u64(`the offset of "${name}"`);
-    if (offset % alignment !== 0) throw fail(`tensor "${name}" starts at ${offset}, not a multiple of ${alignment}`);
     infos.push({ name, type, shape: ne.reverse(), offset });
   }
+  // As llama.cpp requires: the tensors' data in the order of their infos, each starting where
+  // the one before ends, padded to the alignment. A type or shape that disagrees with the bytes
+  // the file holds for the tensor shows as an offset out of place.
   const dataStart = Math.ceil(header.bytes.position / alignment) * alignment;
-  const tensors = infos
-    .map(({ name, type, shape, offset }) => {
-      const values = shape.reduce((a, b) => a * b, 1);
-      const bytes = (values / type.blockValues) * type.blockBytes;
-      return { name, type, shape, begin: dataStart + offset, end: dataStart + offset + bytes };
-    })
-    .sort((a, b) => a.begin - b.begin);
   const names = new Set<string>();
-  tensors.forEach((t, i) => {
-    if (names.has(t.name)) throw fail(`holds tensor "${t.name}" twice`);
-    names.add(t.name);
-    const next = tensors[i + 1];
-    if (next && next.begin < t.end) throw fail(`tensors "${t.name}" and "${next.name}" overlap`);
+  let expected = 0;
+  const tensors = infos.map(({ name, type, shape, offset }) => {
+    if (names.has(name)) throw fail(`holds tensor "${name}" twice`);
+    names.add(name);
+    if (offset !== expected) {
+      throw fail(
+        `has tensor "${name}" at byte ${offset} of its data where the tensors before it end at ${expected}: ` +
+          'a tensor whose type or shape disagrees with the bytes the file holds for it',
+      );
+    }
+    const bytes = (shape.reduce((a, b) => a * b, 1) / type.blockValues) * type.blockBytes;
+    expected += Math.ceil(bytes / alignment) * alignment;
+    return { name, type, shape, begin: dataStart + offset, end: dataStart + offset + bytes };
   });
   const read: GgufHeader = { fileName, version, metadata, tensors };
   return { header: read, alignment };

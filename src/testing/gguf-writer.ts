@@ -180,6 +180,8 @@ export interface TinyLlama {
   matrixType?: 0 | 2 | 8 | 12;
   /** llama.cpp's metadata to change. */
   changes?: Record<string, GgufWriteValue>;
+  /** Metadata keys to leave out. */
+  without?: string[];
   /** Changes to the tensor list, after it is made. */
   edit?: (tensors: GgufWriteTensor[]) => void;
 }
@@ -192,6 +194,7 @@ export function tinyLlamaGguf({
   width = 32,
   matrixType = 0,
   changes = {},
+  without = [],
   edit = () => {},
 }: TinyLlama = {}): Uint8Array {
   const tokens = ['<s>', '</s>', 'a', 'b', 'c', 'd', 'ab', 'cd'];
@@ -240,5 +243,6 @@ export function tinyLlamaGguf({
     matrix('blk.0.ffn_down.weight', width, 2 * width),
   ];
   edit(tensors);
+  for (const key of without) delete metadata[key];
   return writeGguf(metadata, tensors);
 }
