@@ -72,8 +72,8 @@ const PHI3_LAYER_NAMES: Record<string, string> = {
   'attn_qkv.weight': 'self_attn.qkv_proj.weight',
   'ffn_up.weight': 'mlp.gate_up_proj.weight',
 };
-/** Gemma 2 norms each branch's input and output: ffn_norm is the MLP's input norm here. */
-const GEMMA2_LAYER_NAMES: Record<string, string> = {
+/** Gemma 2 and 3 norm each branch's input and output: ffn_norm is the MLP's input norm here. */
+const GEMMA_LAYER_NAMES: Record<string, string> = {
   ...LAYER_NAMES,
   'post_attention_norm.weight': 'post_attention_layernorm.weight',
   'ffn_norm.weight': 'pre_feedforward_layernorm.weight',
@@ -90,7 +90,14 @@ const ARCHITECTURES: Record<string, GgufArchitecture> = {
     architecture: 'Gemma2ForCausalLM',
     normPlusOne: true,
     windowed: true,
-    layerNames: GEMMA2_LAYER_NAMES,
+    layerNames: GEMMA_LAYER_NAMES,
+  },
+  gemma3: {
+    ...plain,
+    architecture: 'Gemma3ForCausalLM',
+    normPlusOne: true,
+    windowed: true,
+    layerNames: GEMMA_LAYER_NAMES,
   },
 };
 const GLOBAL_NAMES: Record<string, string> = {
@@ -261,6 +268,7 @@ function configFromMetadata(header: GgufHeader, tokenizer: GgufTokenizer, where:
     original_max_position_embeddings: number('rope.scaling.original_context_length'),
     sliding_window: known.windowed ? number('attention.sliding_window') || null : null,
     ...(known.architecture === 'Gemma2ForCausalLM' ? gemma2Config(number, headDim, heads) : {}),
+    ...(known.architecture === 'Gemma3ForCausalLM' ? gemma3Config(value, number, headDim, heads, where) : {}),
     bos_token_id: metadata.get('tokenizer.ggml.bos_token_id'),
     eos_token_id: tokenizer.stopTokenIds,
   };
@@ -392,6 +400,41 @@ function gemma2Config(
     query_pre_attn_scalar: is27B ? hidden / heads : headDim,
     attn_logit_softcapping: number('attn_logit_softcapping'),
     final_logit_softcapping: number('final_logit_softcapping'),
+  };
+}
+
+/**
+ * What llama.cpp's Gemma 3 reads from the metadata and what it assumes (llama-model.cpp): GELU
+ * (tanh); windowed attention in five layers of six (unless the file gives
+ * attention.sliding_window_pattern: a period, or a flag per layer), with RoPE base 10,000
+ * there (unless rope.freq_base_swa says); queries scaled as Gemma 2's, the 27B model having 62
+ * layers.
+ */
+function gemma3Config(
+  value: (key: string) => GgufValue | undefined,
+  number: (key: string) => number | undefined,
+  headDim: number | undefined,
+  heads: number | undefined,
+  where: string,
+): Record<string, unknown> {
+  const hidden = number('embedding_length');
+  const layers = number('block_count');
+  const is27B = layers === 62 && hidden !== undefined && heads !== undefined;
+  const pattern = value('attention.sliding_window_pattern') ?? 6;
+  let windows: Record<string, unknown>;
+  if (Array.isArray(pattern)) {
+    if (!pattern.every((p) => typeof p === 'boolean')) {
+      throw new ModelConfigError(`${where}: gemma3.attention.sliding_window_pattern is not a flag for each layer`);
+    }
+    windows = { layer_types: pattern.map((p) => (p ? 'sliding_attention' : 'full_attention')) };
+  } else {
+    windows = { sliding_window_pattern: pattern };
+  }
+  return {
+    hidden_activation: 'gelu_pytorch_tanh',
+    query_pre_attn_scalar: is27B ? hidden / heads : headDim,
+    rope_local_base_freq: number('rope.freq_base_swa') ?? 10000,
+    ...windows,
   };
 }
 

@@ -12,6 +12,7 @@ import {
   FIXTURES,
   fixturePath,
   GEMMA2_GGUF_FIXTURE,
+  GEMMA3_GGUF_FIXTURE,
   GGUF_FIXTURE,
   loadFixture,
   PHI3_GGUF_FIXTURE,
@@ -274,6 +275,49 @@ describe('the Gemma 2 fixture as a GGUF file', () => {
         expect(bits(read), name).toEqual(bits(w.map((v) => f16ToF32(f32ToF16(v)))));
       }
     }
+  });
+});
+
+describe('the Gemma 3 fixture as a GGUF file', () => {
+  it("reads the folder's config and weights back: norms (q and k too) from one plus them, RoPE, the window pattern", async () => {
+    const [gguf, folder] = await Promise.all([loadFixture(GEMMA3_GGUF_FIXTURE), loadFixture(FIXTURES.gemma3)]);
+    gguf.tokenizer.dispose();
+    folder.tokenizer.dispose();
+    const { unknownKeys: _, rmsNormEps, eosTokenIds: __, ...config } = gguf.config;
+    const { unknownKeys: ___, rmsNormEps: eps, eosTokenIds: ____, ...expected } = folder.config;
+    expect(config).toEqual(expected);
+    expect(config.layers.map((l) => l.window)).toEqual([8, 8, null, 8]);
+    expect(rmsNormEps).toBe(Math.fround(eps));
+    expect([...gguf.weights.keys()].sort()).toEqual([...folder.weights.keys()].sort());
+    for (const [name, original] of folder.weights) {
+      const read = toFloat32(gguf.weights.get(name) as NonNullable<ReturnType<typeof gguf.weights.get>>);
+      const w = toFloat32(original);
+      const expectedBits = name.endsWith('norm.weight')
+        ? bits(w.map((v) => v + 1))
+        : bits(w.map((v) => f16ToF32(f32ToF16(v))));
+      expect(bits(name.endsWith('norm.weight') ? read.map((v) => v + 1) : read), name).toEqual(expectedBits);
+    }
+  });
+
+  it("assumes llama.cpp's pattern, five windowed layers in six, where the file gives none", async () => {
+    const bytes = readFileSync(fixturePath(GEMMA3_GGUF_FIXTURE));
+    const header = await readGguf(
+      bytesStream(bytes),
+      'g.gguf',
+      () => false,
+      () => {},
+    );
+    // The same file without the key: rewritten with gguf-writer would change every offset, so
+    // the key's name is changed in place to one no reader knows.
+    const key = new TextEncoder().encode('gemma3.attention.sliding_window_pattern');
+    const at = Buffer.from(bytes).indexOf(Buffer.from(key));
+    expect(at).toBeGreaterThan(0);
+    expect(header.metadata.get('gemma3.attention.sliding_window_pattern')).toBe(3);
+    const renamed = Uint8Array.from(bytes);
+    renamed[at] = 'x'.charCodeAt(0);
+    const loaded = await load(renamed);
+    loaded.tokenizer.dispose();
+    expect(loaded.config.layers.map((l) => l.window)).toEqual([8, 8, 8, 8]); // layer 5 would be the first global one
   });
 });
 

@@ -22,6 +22,7 @@ import { expectBitwiseEqual, expectClose } from '../testing/compare';
 import {
   FIXTURES,
   GEMMA2_GGUF_FIXTURE,
+  GEMMA3_GGUF_FIXTURE,
   GGUF_FIXTURE,
   loadFixture,
   loadGolden,
@@ -140,12 +141,13 @@ describe('GPU model on 4-bit weights (the target fixture quantized as MLC quanti
   it.each([
     ['Phi-3 GGUF file (fused projections, LongRoPE from its tensors, Q8_0)', PHI3_GGUF_FIXTURE],
     ['Gemma 2 GGUF file (norms stored plus one, soft-caps, F16)', GEMMA2_GGUF_FIXTURE],
+    ['Gemma 3 GGUF file (q and k norms, two RoPEs, a window pattern, F16)', GEMMA3_GGUF_FIXTURE],
   ])('runs the %s as the reference does, in any chunks', async (_, fixture) => {
     const { config, weights, tokenizer } = await loadFixture(fixture);
     tokenizer.dispose();
     const model = await GpuModel.create(gpu, config, weights, { maxBatch: 24, maxContext: 64 });
     const reference = new ReferenceModel(config, weights);
-    // Past the windows (Phi-3: 24, Gemma 2: 8) and Phi-3's original context (16), where its long factors serve.
+    // Past the windows (Phi-3: 24, Gemmas: 8) and Phi-3's original context (16), where its long factors serve.
     const ids = Array.from({ length: 40 }, (_, i) => (i * 37 + 11) % config.vocabSize);
     const logits = await model.forward(model.createSequence(64), ids);
     expectClose(

@@ -44,6 +44,8 @@ export const GGUF_FIXTURE = 'tandem-target-gguf/tandem-target-mixed.gguf';
 export const PHI3_GGUF_FIXTURE = 'tandem-phi3-gguf/tandem-phi3-Q8_0.gguf';
 /** The Gemma 2 fixture as a GGUF file (gguf_fixture.py): norm weights stored plus one, F16 matrices. */
 export const GEMMA2_GGUF_FIXTURE = 'tandem-gemma2-gguf/tandem-gemma2-F16.gguf';
+/** The Gemma 3 fixture as a GGUF file: norms plus one, its window pattern in the metadata, F16 matrices. */
+export const GEMMA3_GGUF_FIXTURE = 'tandem-gemma3-gguf/tandem-gemma3-F16.gguf';
 
 /** An EAGLE-3 head for the target (scripts/fixtures/eagle.py): a draft head, not a model of its own. */
 export const EAGLE_FIXTURE = 'tandem-target-eagle3';
