@@ -4,7 +4,7 @@
 // models share it with the LM head, so it stays in the weights' own format.
 
 override D: u32;                // hidden size
-override FORMAT: u32 = 0u;      // 0 = f32, 1 = f16, 2 = bf16, 3 = q4 with f16 scales, 4 = with f32 scales, 5 = Q4_0, 6 = Q4_K, 7 = q8
+override FORMAT: u32 = 0u;      // 0 = f32, 1 = f16, 2 = bf16, 3 = q4 with f16 scales, 4 = with f32 scales, 5 = Q4_0, 6 = Q4_K, 7 = q8, 8 = q8 with (scale, min)
 override SCALE: f32 = 1.0;
 // A table split by rows: this buffer holds ids ROW_OFFSET .. ROW_OFFSET + PART_ROWS - 1.
 override ROW_OFFSET: u32 = 0u;
@@ -22,6 +22,11 @@ fn load(i: u32) -> f32 {
   if (FORMAT == 7u) {
     let q = bitcast<i32>(table[i / 4u] << (24u - 8u * (i % 4u))) >> 24u;  // the sign kept
     return f32(q) * bitcast<f32>(table[PART_ROWS * (D / 4u) + i / 16u]);
+  }
+  if (FORMAT == 8u) {
+    let q = (table[i / 4u] >> (8u * (i % 4u))) & 255u;
+    let pair = PART_ROWS * (D / 4u) + 2u * (i / 16u);  // (scale, min)
+    return f32(q) * bitcast<f32>(table[pair]) - bitcast<f32>(table[pair + 1u]);
   }
   if (FORMAT >= 3u) {
     let q = (table[i / 8u] >> (4u * (i % 8u))) & 15u;

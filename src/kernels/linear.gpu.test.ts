@@ -125,6 +125,9 @@ describe.each([
     { rows: 37, k: 96, tokens: 1, tileN: 1, dtype: 'Q8' },
     { rows: 65, k: 272, tokens: 5, tileN: 5, dtype: 'Q8', bias: true },
     { rows: 50, k: 320, tokens: 37, tileN: 16, dtype: 'Q8', accumulate: true },
+    { rows: 37, k: 96, tokens: 1, tileN: 1, dtype: 'Q8A' },
+    { rows: 65, k: 272, tokens: 5, tileN: 5, dtype: 'Q8A', bias: true },
+    { rows: 50, k: 320, tokens: 37, tileN: 16, dtype: 'Q8A', accumulate: true },
   ];
   for (const c of cases) {
     it(`matches the reference: ${JSON.stringify(c)}`, async () => {
@@ -197,6 +200,7 @@ describe('linear kernel, prefill tiles in workgroup memory', () => {
     { k: 256, dtype: 'Q4_0', wordsPerLane: 2 },
     { k: 512, dtype: 'Q4_K', wordsPerLane: 2 },
     { k: 528, dtype: 'Q8', wordsPerLane: 2 },
+    { k: 528, dtype: 'Q8A', wordsPerLane: 2 },
   ] as const;
   for (const shape of cases) {
     const laneCount = lanesFor(shape.k, shape.dtype, shape.wordsPerLane);
@@ -213,7 +217,7 @@ describe('linear kernel, prefill tiles in workgroup memory', () => {
 });
 
 describe('linear kernel, blocks of 4 rows', () => {
-  for (const dtype of ['F32', 'F16', 'BF16', 'Q4F16', 'Q4F32', 'Q4_0', 'Q4_K', 'Q8'] as const) {
+  for (const dtype of ['F32', 'F16', 'BF16', 'Q4F16', 'Q4F32', 'Q4_0', 'Q4_K', 'Q8', 'Q8A'] as const) {
     for (const [tokens, tileN] of [
       [1, 1],
       [7, 4],
@@ -222,7 +226,7 @@ describe('linear kernel, blocks of 4 rows', () => {
     ]) {
       it(`gives the bits of one lane a row: ${dtype}, ${tokens} tokens, tiles of ${tileN}`, async () => {
         // 131 rows: the last block of 4 hangs over the end.
-        const k = dtype === 'Q4_K' ? 256 : dtype.startsWith('Q4') ? 160 : dtype === 'Q8' ? 144 : 136; // Q4_K: super-blocks of 256
+        const k = dtype === 'Q4_K' ? 256 : dtype.startsWith('Q4') ? 160 : dtype.startsWith('Q8') ? 144 : 136; // Q4_K: super-blocks of 256
         const c = { rows: 131, k, dtype, tokens, bias: true, accumulate: true };
         const blocked = await runLinear(c, { kind: 'blocked', tileN }, new Rng(7));
         const oneLane = await runLinear(c, lanes(1, tileN), new Rng(7));

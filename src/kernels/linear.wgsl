@@ -10,6 +10,7 @@
 //   FORMAT 5: ggml's Q4_0 in MLC's layout: f16 scales, zero point 8 (quantized.wgsl)
 //   FORMAT 6: ggml's Q4_K as 4-bit groups with an f16 (scale, min) pair each (quantized.wgsl)
 //   FORMAT 7: 8-bit groups with f32 scales, one word = 16 values (quantized.wgsl)
+//   FORMAT 8: 8-bit groups with f32 (scale, min) pairs, one word = 16 values (quantized.wgsl)
 //
 // A workgroup of WG threads computes WG / LANES rows, LANES threads per row, for TILE_N tokens:
 // each weight read from memory serves all of them, which is what makes verifying k+1 tokens

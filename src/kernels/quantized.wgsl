@@ -7,17 +7,24 @@
 //                the scale in its low half, the min in its high half), q scale - min
 //   FORMAT 7:    8-bit groups of 16 (src/loader/q8.ts: ggml's Q8_0, Q5_0 and Q6_K repacked),
 //                signed values, f32 scales, q scale
+//   FORMAT 8:    8-bit groups of 16 with an f32 (scale, min) pair each (two u32s), unsigned
+//                values, q scale - min (q8.ts: every other ggml block type, and matrices fused
+//                from parts of different types)
 // Each product q * scale is exact in f32 (a 4-bit q times an f16 scale needs 15 bits; the
 // 8-bit groups' scales are an f16 times at most a 7-bit integer, times q at most 24 bits), so
 // the sums are formed as for the float formats, whatever a compiler fuses.
 
-override GROUP_VALUES: u32 = select(32u, 16u, FORMAT == 7u);  // values a word
+override GROUP_VALUES: u32 = select(32u, 16u, FORMAT >= 7u);  // values a word
 override GROUP_CHUNKS: u32 = GROUP_VALUES / 4u;               // 4-value chunks a word
 
 // The (scale, min) of group `word` of row `row`; min is 0 but for FORMAT 6.
 fn group_scale(row: u32, word: u32) -> vec2f {
   let group = row * (K / GROUP_VALUES) + word;
   let base = ROWS * (K / GROUP_VALUES) * 4u;  // u32s of packed values before the scales
+  if (FORMAT == 8u) {
+    let i = base + 2u * group;
+    return vec2f(bitcast<f32>(weight[i / 4u][i % 4u]), bitcast<f32>(weight[(i + 1u) / 4u][(i + 1u) % 4u]));
+  }
   if (FORMAT == 4u || FORMAT == 6u || FORMAT == 7u) {
     let i = base + group;
     let bits = weight[i / 4u][i % 4u];
@@ -32,6 +39,10 @@ fn group_chunk(word: vec4u, h: u32, scale: vec2f) -> vec4f {
   if (FORMAT == 7u) {
     let u = bitcast<vec4i>(vec4u(word[h] << 24u, word[h] << 16u, word[h] << 8u, word[h]));
     return vec4f(u >> vec4u(24u)) * scale.x;  // >> of a signed integer keeps the sign
+  }
+  if (FORMAT == 8u) {
+    let q = vec4f(vec4u(word[h], word[h] >> 8u, word[h] >> 16u, word[h] >> 24u) & vec4u(255u));
+    return q * scale.x - scale.y;
   }
   let u = word[h / 2u] >> (16u * (h % 2u));
   let q = vec4f(vec4u(u, u >> 4u, u >> 8u, u >> 12u) & vec4u(15u));

@@ -16,19 +16,27 @@
  *
  * Weights (matrixStorage): float matrices stay as stored, and Q4_0 and Q4_K ones stay 4-bit
  * (their blocks are 4-bit groups of 32 in another nibble order: gguf-quants.ts repacks them
- * into the layout the kernels read). Q8_0, Q6_K and Q5_0 ones become 8-bit groups of 16, each
- * value exactly as ggml dequantizes it (q8.ts). Other block types (Q4_1, Q5_1, Q5_K) are
- * dequantized as ggml does and rounded to f16 once, which adds at most 2^-11 of relative error
- * to the quantization's own. Matrices fused on the GPU (q|k|v, gate|up) share one layout: 8-bit
- * where every part fits it (Q4_0 does), else f16, as a Q4_K_M file's layers whose attn_v is Q6_K
- * hold q, k and v.
+ * into the layout the kernels read). Every other block type becomes 8-bit groups of 16, each
+ * value exactly as ggml dequantizes it (q8.ts): Q8_0, Q6_K and Q5_0 as signed integers with a
+ * scale, Q4_1, Q5_1 and Q5_K as unsigned ones with a (scale, min) pair. Matrices fused on the
+ * GPU (q|k|v, gate|up) share one layout: a Q4_K_M file's layers whose attn_v is Q6_K hold q, k
+ * and v as 8-bit groups with pairs; a float matrix beside a quantized one makes both f16.
  */
 
 import { ModelConfigError, TensorMissingError, TensorShapeError, UnsupportedArchitectureError } from '../errors';
 import { type GgufTokenizer, ggufTokenizer } from '../tokenizer/gguf-tokenizer';
 import { type Architecture, expectedTensors, type ModelConfig, parseModelConfig } from './config';
 import { type GgufHeader, type GgufTensorInfo, type GgufValue, readGguf } from './gguf';
-import { dequantize, isFloatType, Q8_TYPES, repackQ4_0, repackQ4_K, repackQ8 } from './gguf-quants';
+import {
+  DEQUANTIZED_TYPES,
+  dequantize,
+  isFloatType,
+  Q8_TYPES,
+  repackQ4_0,
+  repackQ4_K,
+  repackQ8,
+  repackQ8A,
+} from './gguf-quants';
 import { f32ToF16, widenBF16 } from './half';
 import type { FileProgress, ModelSource } from './source';
 import { toFloat32 } from './tensors';
@@ -162,8 +170,8 @@ export async function loadGgufModel(
     if (how === 'Q4_0' || how === 'Q4_K') {
       const { weights: data, scales } = (how === 'Q4_0' ? repackQ4_0 : repackQ4_K)(bytes, count);
       tensor = { name, dtype: how, shape, data, scales };
-    } else if (how === 'Q8') {
-      const { weights: data, scales } = repackQ8(info.type.name, bytes, count);
+    } else if (how === 'Q8' || how === 'Q8A') {
+      const { weights: data, scales } = (how === 'Q8' ? repackQ8 : repackQ8A)(info.type, bytes, count);
       tensor = { name, dtype: how, shape, data, scales };
     } else if (isFloatType(info.type)) {
       const data =
@@ -350,10 +358,11 @@ function llama3Scaling(freqs: Float32Array, config: ModelConfig, where: string) 
 /**
  * How each matrix is kept: as stored where the kernels read its type (F32, F16, BF16, and
  * Q4_0 and Q4_K as 4-bit groups) and the matrices fused with it on the GPU (q|k|v, gate|up)
- * share it; as 8-bit groups (exactly) where they are all Q8_0, Q6_K, Q5_0 or Q4_0; else in
- * f16. Vectors (norms, biases) are kept as stored, or dequantized to f32.
+ * share it; as 8-bit groups, exactly, where they are all quantized: with a scale each where
+ * they are all Q8_0, Q6_K, Q5_0 or Q4_0, else with a (scale, min) pair; else (floats beside
+ * quantized ones) in f16. Vectors (norms, biases) are kept as stored, or dequantized to f32.
  */
-type Storage = 'stored' | 'Q4_0' | 'Q4_K' | 'Q8' | 'F16';
+type Storage = 'stored' | 'Q4_0' | 'Q4_K' | 'Q8' | 'Q8A' | 'F16';
 
 function matrixStorage(header: GgufHeader): Map<string, Storage> {
   const types = new Map(header.tensors.map((t) => [t.name, t.type.name]));
@@ -377,7 +386,9 @@ function matrixStorage(header: GgufHeader): Map<string, Storage> {
           ? 'stored'
           : [...kinds].every((kind) => Q8_TYPES.includes(kind as string))
             ? 'Q8'
-            : 'F16';
+            : [...kinds].every((kind) => DEQUANTIZED_TYPES.includes(kind as string))
+              ? 'Q8A'
+              : 'F16';
     for (const name of group) storage.set(name, how);
   }
   return storage;

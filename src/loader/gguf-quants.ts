@@ -17,8 +17,11 @@
  *   Q6_K  128 bytes of low nibbles, 64 of high 2 bits, 16 int8 scales (one per 16 values),
  *         d f16;                                             w = (d sc) (q - 32)
  *
- * Q4_0 and Q4_K also go to the GPU 4-bit: Q4_0's blocks are MLC's 4-bit groups with another
- * nibble order and zero point (`repackQ4_0`), Q4_K's sub-blocks groups with a min (`repackQ4_K`).
+ * Each is decoded into integers and a (scale, min) per 16 values (`decodeBlocks`), from which
+ * `dequantize` forms ggml's values and the GPU layouts are made: Q4_0 and Q4_K stay 4-bit (Q4_0's
+ * blocks are MLC's 4-bit groups with another nibble order and zero point, `repackQ4_0`; Q4_K's
+ * sub-blocks groups with a min, `repackQ4_K`), the others become 8-bit groups (q8.ts:
+ * `repackQ8`, `repackQ8A`).
  */
 
 import { UnsupportedQuantizationError } from '../errors';
@@ -70,8 +73,6 @@ define(34, 'TQ1_0', 256, 54);
 define(35, 'TQ2_0', 256, 66);
 define(39, 'MXFP4', 32, 17);
 
-type Dequantizer = (block: DataView, at: number, out: Float32Array, o: number) => void;
-
 const f16 = (view: DataView, at: number) => f16ToF32(view.getUint16(at, true));
 const fr = Math.fround;
 
@@ -83,117 +84,162 @@ function scaleMin(view: DataView, s: number, j: number): [number, number] {
 }
 
 /**
+ * Blocks decoded into groups of 16 values: each value an unsigned integer q, each group a
+ * (scale, min), so that q scale - min, in f32, is the value ggml's dequantization gives, bit
+ * for bit. Every type Tandem reads has this form: q scale is exact (q of at most 8 bits, the
+ * scale an f16 or an f16 times a 6-bit integer), and the min is what ggml subtracts (Q4_1 and
+ * Q5_1: what it adds, negated), or the zero point times the scale (Q4_0: 8, Q5_0: 16, Q6_K: 32,
+ * Q8_0: 128, with q shifted by it), exact, as is the difference then: ggml's exact product.
+ */
+export interface DecodedGroups {
+  q: Uint8Array;
+  /** One per 16 values. */
+  scales: Float32Array;
+  mins: Float32Array;
+}
+
+/** Decodes the block at `at` into values from `o` (and groups from o / 16) of `out`. */
+type BlockDecoder = (v: DataView, at: number, out: DecodedGroups, o: number) => void;
+
+/** Both groups of a block of 32 values share a (scale, min). */
+function pair(out: DecodedGroups, o: number, scale: number, min: number): void {
+  out.scales[o / 16] = out.scales[o / 16 + 1] = scale;
+  out.mins[o / 16] = out.mins[o / 16 + 1] = min;
+}
+
+/** Q4_0, Q4_1: 16 bytes of nibbles from `qs`, value j low, j + 16 high. */
+function nibbles(v: DataView, qs: number, out: DecodedGroups, o: number): void {
+  for (let j = 0; j < 16; j++) {
+    const byte = v.getUint8(qs + j);
+    out.q[o + j] = byte & 0xf;
+    out.q[o + j + 16] = byte >> 4;
+  }
+}
+
+/** Q5_0, Q5_1: the nibbles with their fifth bits from the u32 at `qh`. */
+function fifths(v: DataView, qh: number, qs: number, out: DecodedGroups, o: number): void {
+  const high = v.getUint32(qh, true);
+  for (let j = 0; j < 16; j++) {
+    const byte = v.getUint8(qs + j);
+    out.q[o + j] = (byte & 0xf) | (((high >>> j) << 4) & 0x10);
+    out.q[o + j + 16] = (byte >> 4) | ((high >>> (j + 12)) & 0x10);
+  }
+}
+
+/**
  * A Q4_K super-block, or a Q5_K one (`fifth`: 32 bytes of fifth bits before the nibbles, bit
  * 2i of byte l for value l of the i-th 64 values' first half, bit 2i + 1 for its second half).
  */
-function kQuant(v: DataView, at: number, out: Float32Array, o: number, fifth: boolean): void {
+function kQuant(v: DataView, at: number, out: DecodedGroups, o: number, fifth: boolean): void {
   const d = f16(v, at);
   const dmin = f16(v, at + 2);
   const qs = at + (fifth ? 48 : 16);
+  for (let sub = 0; sub < 8; sub++) {
+    const [sc, m] = scaleMin(v, at + 4, sub);
+    pair(out, o + 32 * sub, fr(d * sc), fr(dmin * m));
+  }
   for (let part = 0; part < 4; part++) {
-    const [sc1, m1] = scaleMin(v, at + 4, 2 * part);
-    const [sc2, m2] = scaleMin(v, at + 4, 2 * part + 1);
-    const [d1, min1, d2, min2] = [fr(d * sc1), fr(dmin * m1), fr(d * sc2), fr(dmin * m2)];
     for (let l = 0; l < 32; l++) {
       const byte = v.getUint8(qs + 32 * part + l);
       const high = fifth ? v.getUint8(at + 16 + l) >> (2 * part) : 0;
-      out[o + 64 * part + l] = fr(fr(d1 * ((byte & 0xf) | ((high & 1) << 4))) - min1);
-      out[o + 64 * part + 32 + l] = fr(fr(d2 * ((byte >> 4) | ((high & 2) << 3))) - min2);
+      out.q[o + 64 * part + l] = (byte & 0xf) | ((high & 1) << 4);
+      out.q[o + 64 * part + 32 + l] = (byte >> 4) | ((high & 2) << 3);
     }
   }
 }
 
-const DEQUANTIZE: Record<string, Dequantizer> = {
+const DECODERS: Record<string, BlockDecoder> = {
   Q4_0(v, at, out, o) {
     const d = f16(v, at);
-    for (let j = 0; j < 16; j++) {
-      const byte = v.getUint8(at + 2 + j);
-      out[o + j] = fr(((byte & 0xf) - 8) * d);
-      out[o + j + 16] = fr(((byte >> 4) - 8) * d);
-    }
+    pair(out, o, d, fr(8 * d));
+    nibbles(v, at + 2, out, o);
   },
   Q4_1(v, at, out, o) {
-    const d = f16(v, at);
-    const m = f16(v, at + 2);
-    for (let j = 0; j < 16; j++) {
-      const byte = v.getUint8(at + 4 + j);
-      out[o + j] = fr(fr((byte & 0xf) * d) + m);
-      out[o + j + 16] = fr(fr((byte >> 4) * d) + m);
-    }
+    pair(out, o, f16(v, at), -f16(v, at + 2));
+    nibbles(v, at + 4, out, o);
   },
   Q5_0(v, at, out, o) {
     const d = f16(v, at);
-    const qh = v.getUint32(at + 2, true);
-    for (let j = 0; j < 16; j++) {
-      const byte = v.getUint8(at + 6 + j);
-      const high0 = ((qh >>> j) << 4) & 0x10;
-      const high1 = (qh >>> (j + 12)) & 0x10;
-      out[o + j] = fr((((byte & 0xf) | high0) - 16) * d);
-      out[o + j + 16] = fr((((byte >> 4) | high1) - 16) * d);
-    }
+    pair(out, o, d, fr(16 * d));
+    fifths(v, at + 2, at + 6, out, o);
   },
   Q5_1(v, at, out, o) {
-    const d = f16(v, at);
-    const m = f16(v, at + 2);
-    const qh = v.getUint32(at + 4, true);
-    for (let j = 0; j < 16; j++) {
-      const byte = v.getUint8(at + 8 + j);
-      const high0 = ((qh >>> j) << 4) & 0x10;
-      const high1 = (qh >>> (j + 12)) & 0x10;
-      out[o + j] = fr(fr(((byte & 0xf) | high0) * d) + m);
-      out[o + j + 16] = fr(fr(((byte >> 4) | high1) * d) + m);
-    }
+    pair(out, o, f16(v, at), -f16(v, at + 2));
+    fifths(v, at + 4, at + 8, out, o);
   },
   Q8_0(v, at, out, o) {
     const d = f16(v, at);
-    for (let j = 0; j < 32; j++) out[o + j] = fr(v.getInt8(at + 2 + j) * d);
+    pair(out, o, d, fr(128 * d));
+    for (let j = 0; j < 32; j++) out.q[o + j] = v.getInt8(at + 2 + j) + 128;
   },
   Q4_K: (v, at, out, o) => kQuant(v, at, out, o, false),
   Q5_K: (v, at, out, o) => kQuant(v, at, out, o, true),
   Q6_K(v, at, out, o) {
     const d = f16(v, at + 208);
+    // Scale s covers values 16 s .. 16 s + 15.
+    for (let g = 0; g < 16; g++) {
+      const scale = fr(d * v.getInt8(at + 192 + g));
+      out.scales[o / 16 + g] = scale;
+      out.mins[o / 16 + g] = fr(32 * scale);
+    }
     for (let half = 0; half < 2; half++) {
       const ql = at + 64 * half;
       const qh = at + 128 + 32 * half;
-      const sc = at + 192 + 8 * half;
       const y = o + 128 * half;
       for (let l = 0; l < 32; l++) {
-        const is = l >> 4;
         const low0 = v.getUint8(ql + l);
         const low32 = v.getUint8(ql + l + 32);
         const high = v.getUint8(qh + l);
-        const q1 = ((low0 & 0xf) | ((high & 3) << 4)) - 32;
-        const q2 = ((low32 & 0xf) | (((high >> 2) & 3) << 4)) - 32;
-        const q3 = ((low0 >> 4) | (((high >> 4) & 3) << 4)) - 32;
-        const q4 = ((low32 >> 4) | (((high >> 6) & 3) << 4)) - 32;
-        out[y + l] = fr(fr(d * v.getInt8(sc + is)) * q1);
-        out[y + l + 32] = fr(fr(d * v.getInt8(sc + is + 2)) * q2);
-        out[y + l + 64] = fr(fr(d * v.getInt8(sc + is + 4)) * q3);
-        out[y + l + 96] = fr(fr(d * v.getInt8(sc + is + 6)) * q4);
+        out.q[y + l] = (low0 & 0xf) | ((high & 3) << 4);
+        out.q[y + l + 32] = (low32 & 0xf) | (((high >> 2) & 3) << 4);
+        out.q[y + l + 64] = (low0 >> 4) | (((high >> 4) & 3) << 4);
+        out.q[y + l + 96] = (low32 >> 4) | (((high >> 6) & 3) << 4);
       }
     }
   },
 };
 
 /** The types `dequantize` reads. */
-export const DEQUANTIZED_TYPES = Object.keys(DEQUANTIZE);
+export const DEQUANTIZED_TYPES = Object.keys(DECODERS);
 
 /** Whether values of `type` are plain floats, which stay as they are stored. */
 export const isFloatType = (type: GgmlType) => type.name === 'F32' || type.name === 'F16' || type.name === 'BF16';
 
-/** The f32 values of `count` values of a block type stored in `bytes`. */
-export function dequantize(type: GgmlType, bytes: Uint8Array, count: number, what: string): Float32Array {
-  const blockValues = DEQUANTIZE[type.name];
-  if (!blockValues) {
+/** `count` values of a block type stored in `bytes`, as integers and their groups' (scale, min). */
+export function decodeBlocks(type: GgmlType, bytes: Uint8Array, count: number, what: string): DecodedGroups {
+  const decode = DECODERS[type.name];
+  if (!decode) {
     throw new UnsupportedQuantizationError(
       `${what} is ${type.name}, a type Tandem does not read. Use a file in one of ${DEQUANTIZED_TYPES.join(', ')} ` +
         '(Q4_K_M, Q5_K_M, Q6_K, Q8_0 and Q4_0 files are), F16, BF16 or F32.',
     );
   }
-  const out = new Float32Array(count);
+  const out = { q: new Uint8Array(count), scales: new Float32Array(count / 16), mins: new Float32Array(count / 16) };
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   for (let block = 0; block < count / type.blockValues; block++) {
-    blockValues(view, block * type.blockBytes, out, block * type.blockValues);
+    decode(view, block * type.blockBytes, out, block * type.blockValues);
+  }
+  return out;
+}
+
+/**
+ * The types that are a signed integer times a scale, and the zero point their q is decoded
+ * with (q - zero is ggml's integer).
+ */
+const SIGNED_ZEROS: Record<string, number> = { Q8_0: 128, Q6_K: 32, Q5_0: 16, Q4_0: 8 };
+export const Q8_TYPES = Object.keys(SIGNED_ZEROS);
+
+/**
+ * The f32 values of `count` values of a block type stored in `bytes`, as ggml computes them:
+ * (q - zero) scale, or q scale - min. (q scale - zero scale is the same value, but +0 where
+ * ggml's product is -0: a zero integer times a negative scale.)
+ */
+export function dequantize(type: GgmlType, bytes: Uint8Array, count: number, what: string): Float32Array {
+  const { q, scales, mins } = decodeBlocks(type, bytes, count, what);
+  const zero = SIGNED_ZEROS[type.name];
+  const out = new Float32Array(count);
+  for (let i = 0; i < count; i++) {
+    out[i] = zero === undefined ? fr(q[i] * scales[i >> 4] - mins[i >> 4]) : fr((q[i] - zero) * scales[i >> 4]);
   }
   return out;
 }
@@ -251,67 +297,37 @@ export function repackQ4_K(bytes: Uint8Array, count: number): { weights: Uint32A
   return { weights, scales };
 }
 
-/** The ggml types `repackQ8` takes: a signed integer times a scale per 16 or 32 values. */
-export const Q8_TYPES = ['Q8_0', 'Q6_K', 'Q5_0', 'Q4_0'];
-
 /**
  * ggml blocks of one of Q8_TYPES (`count` values) as 8-bit groups of 16 with f32 scales (q8.ts,
- * FORMAT 7), exactly: each value's integer and scale as ggml's dequantization forms them
- * (Q6_K: d sc, an f16 times a signed 8-bit sub-block scale, per 16 values).
+ * FORMAT 7), exactly: each value's integer and scale as ggml's dequantization forms them.
  */
 export function repackQ8(
-  type: string,
+  type: GgmlType,
   bytes: Uint8Array,
   count: number,
 ): { weights: Uint32Array; scales: Float32Array } {
-  const q = new Int8Array(count);
-  const scales = new Float32Array(count / 16);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (type === 'Q6_K') {
-    for (let b = 0; b < count / 256; b++) {
-      const at = b * 210;
-      const d = f16(view, at + 208);
-      // Sub-block scale s covers values 16 s .. 16 s + 15 of the super-block (see DEQUANTIZE.Q6_K).
-      for (let s = 0; s < 16; s++) scales[16 * b + s] = fr(d * view.getInt8(at + 192 + s));
-      for (let half = 0; half < 2; half++) {
-        const ql = at + 64 * half;
-        const qh = at + 128 + 32 * half;
-        const y = 256 * b + 128 * half;
-        for (let l = 0; l < 32; l++) {
-          const low0 = bytes[ql + l];
-          const low32 = bytes[ql + l + 32];
-          const high = bytes[qh + l];
-          q[y + l] = ((low0 & 0xf) | ((high & 3) << 4)) - 32;
-          q[y + l + 32] = ((low32 & 0xf) | (((high >> 2) & 3) << 4)) - 32;
-          q[y + l + 64] = ((low0 >> 4) | (((high >> 4) & 3) << 4)) - 32;
-          q[y + l + 96] = ((low32 >> 4) | (((high >> 6) & 3) << 4)) - 32;
-        }
-      }
-    }
-  } else {
-    const blockBytes = { Q8_0: 34, Q5_0: 22, Q4_0: 18 }[type];
-    if (blockBytes === undefined) throw new RangeError(`repackQ8: ${type} is not one of ${Q8_TYPES.join(', ')}`);
-    for (let b = 0; b < count / 32; b++) {
-      const at = b * blockBytes;
-      scales[2 * b] = scales[2 * b + 1] = f16(view, at);
-      const y = 32 * b;
-      if (type === 'Q8_0') {
-        for (let j = 0; j < 32; j++) q[y + j] = view.getInt8(at + 2 + j);
-      } else if (type === 'Q5_0') {
-        const qh = view.getUint32(at + 2, true);
-        for (let j = 0; j < 16; j++) {
-          const byte = bytes[at + 6 + j];
-          q[y + j] = ((byte & 0xf) | (((qh >>> j) << 4) & 0x10)) - 16;
-          q[y + j + 16] = ((byte >> 4) | ((qh >>> (j + 12)) & 0x10)) - 16;
-        }
-      } else {
-        for (let j = 0; j < 16; j++) {
-          const byte = bytes[at + 2 + j];
-          q[y + j] = (byte & 0xf) - 8;
-          q[y + j + 16] = (byte >> 4) - 8;
-        }
-      }
-    }
+  const { q, scales } = decodeBlocks(type, bytes, count, type.name);
+  const zero = SIGNED_ZEROS[type.name];
+  if (zero === undefined) throw new RangeError(`repackQ8: ${type.name} is not one of ${Q8_TYPES.join(', ')}`);
+  const signed = Int8Array.from(q, (v) => v - zero);
+  return { weights: new Uint32Array(signed.buffer), scales };
+}
+
+/**
+ * ggml blocks of any type `dequantize` reads as 8-bit groups of 16 with an f32 (scale, min)
+ * pair each (q8.ts, FORMAT 8), exactly: q scale - min is ggml's value (of a signed type: up to
+ * the sign of a zero, see `dequantize`).
+ */
+export function repackQ8A(
+  type: GgmlType,
+  bytes: Uint8Array,
+  count: number,
+): { weights: Uint32Array; scales: Float32Array } {
+  const { q, scales, mins } = decodeBlocks(type, bytes, count, type.name);
+  const pairs = new Float32Array(2 * scales.length);
+  for (let g = 0; g < scales.length; g++) {
+    pairs[2 * g] = scales[g];
+    pairs[2 * g + 1] = mins[g];
   }
-  return { weights: new Uint32Array(q.buffer), scales };
+  return { weights: new Uint32Array(q.buffer), scales: pairs };
 }

@@ -19,11 +19,20 @@ import {
 } from '../testing/fixtures';
 import { f32Bytes, type GgufWriteTensor, tinyLlamaGguf } from '../testing/gguf-writer';
 import { type GgufTensorInfo, readGguf } from './gguf';
-import { dequantize, isFloatType, repackQ4_0, repackQ4_K, repackQ8 } from './gguf-quants';
+import {
+  dequantize,
+  GGML_TYPES,
+  type GgmlType,
+  isFloatType,
+  repackQ4_0,
+  repackQ4_K,
+  repackQ8,
+  repackQ8A,
+} from './gguf-quants';
 import { f16ToF32, f32ToF16, widenBF16, widenF16 } from './half';
 import { loadModelFolder, type ModelFolder } from './model-folder';
 import { dequantizeQ4, dequantizeQ4Affine } from './q4';
-import { dequantizeQ8 } from './q8';
+import { dequantizeQ8, dequantizeQ8Affine } from './q8';
 import { bytesStream, memorySource, singleFileModel } from './source';
 import { toFloat32 } from './tensors';
 
@@ -76,14 +85,29 @@ describe('GGUF block types', () => {
     expect(bits(dequantizeQ4(repackQ4_0(raw, 1024), 2, 512, 8))).toEqual(bits(values));
   });
 
+  const ggmlType = (name: string) => Object.values(GGML_TYPES).find((t) => t.name === name) as GgmlType;
+
   it.each(['Q8_0', 'Q6_K', 'Q5_0', 'Q4_0'])(
-    "repacks %s into 8-bit groups of 16 holding gguf-py's values exactly",
+    "repacks %s into signed 8-bit groups of 16 with a scale, holding gguf-py's values exactly",
     async (type) => {
       const { raw, values } = await blocks(`blocks.${type}`);
-      const q8 = repackQ8(type, raw, 1024);
+      const q8 = repackQ8(ggmlType(type), raw, 1024);
       expect(q8.weights.length).toBe(1024 / 4);
       expect(q8.scales.length).toBe(1024 / 16);
       expect(bits(dequantizeQ8(q8, 1024))).toEqual(bits(values));
+    },
+  );
+
+  it.each(['Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q8_0', 'Q4_K', 'Q5_K', 'Q6_K'])(
+    "repacks %s into unsigned 8-bit groups of 16 with a (scale, min) pair, holding gguf-py's values exactly",
+    async (type) => {
+      const { raw, values } = await blocks(`blocks.${type}`);
+      const q8 = repackQ8A(ggmlType(type), raw, 1024);
+      expect(q8.weights.length).toBe(1024 / 4);
+      expect(q8.scales.length).toBe((2 * 1024) / 16);
+      // Exactly, up to the sign of zero: ggml's (q - zero) d is -0 where d < 0, q d - zero d is +0.
+      const unsigned = (v: Float32Array) => v.map((x) => x + 0);
+      expect(bits(unsigned(dequantizeQ8Affine(q8, 1024)))).toEqual(bits(unsigned(values)));
     },
   );
 
@@ -122,7 +146,7 @@ describe('the fixture target as a GGUF file', () => {
     expect(gguf.stopTokenIds).toEqual([2]); // tokenizer_config.json's eos_token, <|im_end|>
   });
 
-  it('holds every tensor as gguf-py dequantizes it: Q4_0 kept 4-bit, Q5_0 and Q8_0 8-bit, the others in f16, q and k rows in Hugging Face order', () => {
+  it('holds every tensor as gguf-py dequantizes it: Q4_0 kept 4-bit, the others 8-bit, q and k rows in Hugging Face order', () => {
     const golden = JSON.parse(readFileSync(join(GGUF_DIR, 'golden-weights.json'), 'utf8'));
     const stride: number = golden.sample_stride;
     const entries = Object.entries(golden.tensors) as [string, { type: string; shape: number[]; samples: string }][];
@@ -130,7 +154,8 @@ describe('the fixture target as a GGUF file', () => {
     for (const [name, { type, shape, samples }] of entries) {
       const tensor = gguf.weights.get(name);
       expect(tensor?.shape, name).toEqual(shape);
-      // Q4_0 stays 4-bit, but not ffn_gate: it is fused with ffn_up, a Q4_1 matrix, so both are f16.
+      // Q4_0 stays 4-bit, but not ffn_gate: it is fused with ffn_up, a Q4_1 matrix, so both
+      // are 8-bit with (scale, min) pairs, as is the Q5_1 LM head.
       const stored =
         shape.length === 1
           ? 'F32'
@@ -138,12 +163,12 @@ describe('the fixture target as a GGUF file', () => {
             ? 'Q4_0'
             : type === 'Q5_0' || type === 'Q8_0'
               ? 'Q8'
-              : 'F16';
+              : 'Q8A';
       expect(tensor?.dtype, name).toBe(stored);
       const values = toFloat32(tensor as NonNullable<typeof tensor>);
-      const sampled = values.filter((_, i) => i % stride === 0);
-      // What an f16 matrix holds: gguf-py's value rounded to f16 once; the others hold it exactly.
-      const expected = floats(samples).map((v) => (stored === 'F16' ? f16ToF32(f32ToF16(v)) : v));
+      // Exactly gguf-py's values; with (scale, min) pairs up to the sign of zero (see repackQ8A).
+      const sampled = values.filter((_, i) => i % stride === 0).map((v) => (stored === 'Q8A' ? v + 0 : v));
+      const expected = floats(samples).map((v) => (stored === 'Q8A' ? v + 0 : v));
       expect(bits(sampled), name).toEqual(bits(expected));
     }
   });

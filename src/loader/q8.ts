@@ -1,16 +1,18 @@
 /**
- * 8-bit groups: the layout the kernels read for ggml's Q8_0, Q5_0 and Q6_K matrices (and a
- * Q4_0 one fused with them), which are all a signed integer times a scale per group of 16 or
- * 32 values (gguf-quants.ts repacks them). A matrix (rows, k) is kept as
+ * 8-bit groups: the layouts the kernels read for ggml's matrices other than Q4_0 and Q4_K
+ * (gguf-quants.ts repacks them). A matrix (rows, k) is kept as
  *
- *   values (rows, k / 4) uint32: value j of a row in byte j % 4 of word j / 4, a signed byte
- *   scales (rows, k / 16) f32: one per group of 16 consecutive values
+ *   values (rows, k / 4) uint32: value j of a row in byte j % 4 of word j / 4
+ *   Q8:  a signed byte;   scales (rows, k / 16) f32, one per group of 16 consecutive values
+ *        w[r, j] = q[r, j] * scale[r, j / 16]
+ *   Q8A: an unsigned byte; (scale, min) f32 pairs (rows, k / 16, 2)
+ *        w[r, j] = q[r, j] * scale[r, j / 16] - min[r, j / 16]
  *
- *   w[r, j] = q[r, j] * scale[r, j / 16]
- *
- * The scales are ggml's f16 scale (Q8_0, Q5_0, Q4_0) or its f16 super-block scale times a
- * 6-bit sub-block scale (Q6_K), and q at most 8 bits, so the product is exact in f32 and equals
- * ggml's own dequantization bit for bit.
+ * Q8 holds the types that are a signed integer times a scale (Q8_0, Q6_K, Q5_0, and a Q4_0
+ * fused with them); Q8A every type, with a min (Q4_1, Q5_1, Q5_K) or a zero point times the
+ * scale. The scales are ggml's f16 scale or its f16 super-block scale times a 6-bit sub-block
+ * scale, and q at most 8 bits, so q * scale is exact in f32, and the value ggml's own
+ * dequantization gives, bit for bit.
  */
 
 export const Q8_GROUP = 16;
@@ -18,14 +20,25 @@ export const Q8_GROUP = 16;
 export interface Q8Matrix {
   /** (rows, k / 4) packed signed bytes. */
   weights: Uint32Array;
-  /** (rows, k / 16). */
+  /** (rows, k / 16); Q8A: (scale, min) pairs, (rows, k / 16, 2). */
   scales: Float32Array;
 }
 
-/** The f32 values of an 8-bit matrix: q * scale, exactly. */
+/** The f32 values of a Q8 matrix: q * scale, exactly. */
 export function dequantizeQ8(matrix: Q8Matrix, count: number): Float32Array {
   const q = new Int8Array(matrix.weights.buffer, matrix.weights.byteOffset, count);
   const out = new Float32Array(count);
   for (let j = 0; j < count; j++) out[j] = Math.fround(q[j] * matrix.scales[(j / Q8_GROUP) | 0]);
+  return out;
+}
+
+/** The f32 values of a Q8A matrix (`scales` holding the pairs): q * scale - min, one rounding. */
+export function dequantizeQ8Affine(matrix: Q8Matrix, count: number): Float32Array {
+  const q = new Uint8Array(matrix.weights.buffer, matrix.weights.byteOffset, count);
+  const out = new Float32Array(count);
+  for (let j = 0; j < count; j++) {
+    const group = (j / Q8_GROUP) | 0;
+    out[j] = Math.fround(q[j] * matrix.scales[2 * group] - matrix.scales[2 * group + 1]);
+  }
   return out;
 }

@@ -5,15 +5,17 @@
 
 import { widenBF16, widenF16 } from './half';
 import { dequantizeQ4, dequantizeQ4Affine, quantizeQ4 } from './q4';
-import { dequantizeQ8 } from './q8';
+import { dequantizeQ8, dequantizeQ8Affine } from './q8';
 import { isQuantized, type ModelWeights, type WeightTensor } from './weights';
 
 export function toFloat32(tensor: WeightTensor): Float32Array {
   if (tensor.dtype === 'F32') return tensor.data as Float32Array;
   if (isQuantized(tensor.dtype)) {
     const [rows, k] = tensor.shape;
-    if (tensor.dtype === 'Q8')
-      return dequantizeQ8({ weights: tensor.data as Uint32Array, scales: tensor.scales as Float32Array }, rows * k);
+    if (tensor.dtype === 'Q8' || tensor.dtype === 'Q8A') {
+      const matrix = { weights: tensor.data as Uint32Array, scales: tensor.scales as Float32Array };
+      return (tensor.dtype === 'Q8' ? dequantizeQ8 : dequantizeQ8Affine)(matrix, rows * k);
+    }
     const matrix = { weights: tensor.data as Uint32Array, scales: tensor.scales as Uint16Array };
     if (tensor.dtype === 'Q4_K') return dequantizeQ4Affine(matrix, rows, k);
     return dequantizeQ4(matrix, rows, k, tensor.dtype === 'Q4_0' ? 8 : 7);

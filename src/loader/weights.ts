@@ -16,9 +16,10 @@ import { confined, type FileProgress, type ModelSource, readJson } from './sourc
  * Floats as stored, or 4-bit groups of 32 (q4.ts): MLC's with f16 or f32 scales, values
  * (q - 7) scale; ggml's Q4_0 in MLC's layout, f16 scales, values (q - 8) scale; ggml's Q4_K
  * in MLC's layout, an f16 (scale, min) pair a group, values q scale - min. Or 8-bit groups of
- * 16 with f32 scales, values q scale (q8.ts: ggml's Q8_0, Q5_0 and Q6_K).
+ * 16 (q8.ts): with f32 scales, values q scale (Q8: ggml's Q8_0, Q5_0 and Q6_K); with f32
+ * (scale, min) pairs, values q scale - min (Q8A: ggml's other types, and mixed groups).
  */
-export type WeightDType = 'F32' | 'F16' | 'BF16' | 'Q4F16' | 'Q4F32' | 'Q4_0' | 'Q4_K' | 'Q8';
+export type WeightDType = 'F32' | 'F16' | 'BF16' | 'Q4F16' | 'Q4F32' | 'Q4_0' | 'Q4_K' | 'Q8' | 'Q8A';
 
 export interface WeightTensor {
   name: string;
@@ -29,7 +30,7 @@ export interface WeightTensor {
   data: Float32Array | Uint16Array | Uint32Array;
   /**
    * 4-bit groups: one scale per group of 32 values of a row (f16 bit patterns or f32); Q4_K:
-   * (scale, min) f16 pairs; Q8: one f32 scale per group of 16.
+   * (scale, min) f16 pairs; Q8: one f32 scale per group of 16; Q8A: an f32 (scale, min) pair per group of 16.
    */
   scales?: Uint16Array | Float32Array;
 }

@@ -28,7 +28,7 @@ import {
   loadGolden,
   PHI3_GGUF_FIXTURE,
 } from '../testing/fixtures';
-import { tinyLlamaGguf } from '../testing/gguf-writer';
+import { type GgufWriteTensor, quantizeQ8_0Blocks, tinyLlamaGguf } from '../testing/gguf-writer';
 import { testGpu } from '../testing/gpu';
 
 import { generate } from './generate';
@@ -110,7 +110,7 @@ describe('GPU model on 4-bit weights (the target fixture quantized as MLC quanti
     },
   );
 
-  it('runs a GGUF file (Q4_0 matrices 4-bit, Q5_0 and Q8_0 8-bit, other blocks in f16) as the reference does on its weights, in any chunks', async () => {
+  it('runs a GGUF file (Q4_0 matrices 4-bit, the others 8-bit) as the reference does on its weights, in any chunks', async () => {
     const { config, weights, tokenizer } = await loadFixture(GGUF_FIXTURE);
     tokenizer.dispose();
     const dtype = (name: string) => weights.get(`model.layers.0.${name}.weight`)?.dtype;
@@ -118,7 +118,7 @@ describe('GPU model on 4-bit weights (the target fixture quantized as MLC quanti
       'Q4_0',
       'Q8',
       'Q8',
-      'F16',
+      'Q8A',
     ]);
     const model = await GpuModel.create(gpu, config, weights, { maxBatch: 24, maxContext: 256 });
     const reference = new ReferenceModel(config, weights);
@@ -162,18 +162,27 @@ describe('GPU model on 4-bit weights (the target fixture quantized as MLC quanti
     model.destroy();
   });
 
+  /** A Q4_K_M file's layers: q and k Q4_K, v of another type (there Q6_K, here Q8_0). */
+  const withQ8_0Values = (tensors: GgufWriteTensor[]) => {
+    const v = tensors.find((t) => t.name === 'blk.0.attn_v.weight') as GgufWriteTensor;
+    const values = Float32Array.from({ length: v.shape[0] * v.shape[1] }, (_, i) => Math.cos(i * 0.29) / 16);
+    Object.assign(v, { type: 8, bytes: quantizeQ8_0Blocks(values) });
+  };
+
   it.each([
-    ['Q4_K', 12, 256],
-    ['Q4_0', 2, 64],
-    ['Q8', 8, 64],
+    ['Q4_K', 'mlp.down_proj', 12, 256, undefined],
+    ['Q4_0', 'mlp.down_proj', 2, 64, undefined],
+    ['Q8', 'mlp.down_proj', 8, 64, undefined],
+    // Fused with v, q and k become 8-bit groups with (scale, min) pairs too.
+    ['Q8A', 'self_attn.q_proj', 12, 256, withQ8_0Values],
   ] as const)(
-    'runs %s matrices of a GGUF file as the reference does, in any chunks',
-    async (dtype, matrixType, width) => {
-      const bytes = tinyLlamaGguf({ width, matrixType });
+    'runs %s matrices of a GGUF file (%s) as the reference does, in any chunks',
+    async (dtype, checked, matrixType, width, edit) => {
+      const bytes = tinyLlamaGguf({ width, matrixType, edit });
       const source = { ...memorySource('models', { 'm.gguf': bytes }), name: 'models/m.gguf', file: 'm.gguf' };
       const { config, weights, tokenizer } = await loadModelFolder(source);
       tokenizer.dispose();
-      expect(weights.get('model.layers.0.mlp.down_proj.weight')?.dtype).toBe(dtype);
+      expect(weights.get(`model.layers.0.${checked}.weight`)?.dtype).toBe(dtype);
       const ids = Array.from({ length: 23 }, (_, i) => (i * 5 + 3) % 8);
       const model = await GpuModel.create(gpu, config, weights, { maxBatch: 24, maxContext: 64 });
       const reference = new ReferenceModel(config, weights);

@@ -1,7 +1,7 @@
 /**
  * Weights for kernel tests as the GPU receives them: f32 as they are, f16 and bf16 packed in
  * 16-bit words, q4 as MLC quantizes them (values, then scales) or as ggml's Q4_0 / Q4_K repacked,
- * q8 with a scale of its own for each group of 16 (an f16 value, as ggml's scales are), together
+ * q8 with a scale (or a scale and a min) of its own for each group of 16 (f16 values, as ggml's are), together
  * with the exact values those words stand for (what a reference must use).
  */
 
@@ -25,6 +25,22 @@ export function packWeights(
         ? repackQ4_0(quantizeQ4_0Blocks(values), values.length)
         : repackQ4_K(quantizeQ4_KBlocks(values), values.length);
     const tensor = { name: 'w', dtype, shape: [1, values.length], data: q4.weights, scales: q4.scales };
+    return { packed: matrixBuffer(tensor), values: toFloat32(tensor) };
+  }
+  if (dtype === 'Q8A') {
+    // Each group's range over 255 steps from its least value: a (scale, min) pair of f16 values.
+    const q = new Uint8Array(values.length);
+    const pairs = new Float32Array((2 * values.length) / Q8_GROUP);
+    for (let g = 0; g < values.length / Q8_GROUP; g++) {
+      const group = values.subarray(Q8_GROUP * g, Q8_GROUP * (g + 1));
+      const low = f16ToF32(f32ToF16(Math.min(...group)));
+      const scale = f16ToF32(f32ToF16((Math.max(...group) - low) / 255));
+      pairs.set([scale, -low], 2 * g);
+      group.forEach((v, i) => {
+        q[Q8_GROUP * g + i] = scale === 0 ? 0 : Math.max(0, Math.min(255, Math.round((v - low) / scale)));
+      });
+    }
+    const tensor = { name: 'w', dtype, shape: [1, values.length], data: new Uint32Array(q.buffer), scales: pairs };
     return { packed: matrixBuffer(tensor), values: toFloat32(tensor) };
   }
   if (dtype === 'Q8') {
