@@ -10,9 +10,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { TandemError } from '../errors';
-import { ReferenceModel } from '../ref/model';
 import { FIXTURES, fixturePath } from '../testing/fixtures';
+import { expectWorks, runHostileCases } from '../testing/hostile';
 import { Rng } from '../util/rng';
 import { loadModelFolder } from './model-folder';
 import { memorySource } from './source';
@@ -248,45 +247,20 @@ function mutateFolder(rng: Rng): { files: Files; what: string } {
 /** Loads the folder and uses it as the engine would: a chat prompt, and logits for it. */
 async function loadAndRun(files: Files): Promise<void> {
   const loaded = await loadModelFolder(memorySource('fuzzed', files));
-  try {
-    const ids = loaded.tokenizer.encodeChat([{ role: 'user', content: 'Tell me a story.' }]);
-    expect(ids.length).toBeGreaterThan(0);
-    for (const id of ids) expect(id).toBeLessThan(loaded.config.vocabSize);
-    const model = new ReferenceModel(loaded.config, loaded.weights);
-    const logits = model.forwardSync(model.createSequence(ids.length), ids);
-    expect(logits.length).toBe(ids.length * loaded.config.vocabSize);
-    expect(logits.every(Number.isFinite)).toBe(true);
-  } finally {
-    loaded.tokenizer.dispose();
-  }
+  expectWorks(loaded, () => loaded.tokenizer.encodeChat([{ role: 'user', content: 'Tell me a story.' }]));
 }
 
 describe('hostile model folders', () => {
   it(`load and work, or fail with a named error, in time: ${FOLDERS} seeded mutations`, async () => {
     const rng = new Rng(SEED);
-    const outcomes = { loaded: 0, refused: new Map<string, number>() };
-    for (let i = 0; i < FOLDERS; i++) {
-      const { files, what } = mutateFolder(rng);
-      const started = performance.now();
-      const memoryBefore = process.memoryUsage().rss;
-      const error = await loadAndRun({ ...original, ...files }).then(
-        () => undefined,
-        (e: Error) => e,
-      );
-      const label = `folder ${i} (${what})`;
-      if (error === undefined) outcomes.loaded++;
-      else {
-        // A failed expectation is a folder that loaded and does not work: report it as itself.
-        if (error.name === 'AssertionError') throw new Error(`${label} loaded but does not work: ${error.message}`);
-        expect(error, `${label}: ${error.name}: ${error.message}`).toBeInstanceOf(TandemError);
-        expect(error.message.length, label).toBeGreaterThan(20);
-        outcomes.refused.set(error.name, (outcomes.refused.get(error.name) ?? 0) + 1);
-      }
-      expect(performance.now() - started, `${label} took too long`).toBeLessThan(TIME_LIMIT_MS);
-      expect(process.memoryUsage().rss - memoryBefore, `${label} used too much memory`).toBeLessThan(
-        MEMORY_LIMIT_BYTES,
-      );
-    }
+    const outcomes = await runHostileCases(
+      FOLDERS,
+      () => {
+        const { files, what } = mutateFolder(rng);
+        return { what, run: () => loadAndRun({ ...original, ...files }) };
+      },
+      { ms: TIME_LIMIT_MS, bytes: MEMORY_LIMIT_BYTES },
+    );
     // The generator must exercise both outcomes, and several errors.
     expect(outcomes.loaded).toBeGreaterThan(20);
     expect(outcomes.refused.size).toBeGreaterThanOrEqual(5);

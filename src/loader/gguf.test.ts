@@ -40,6 +40,28 @@ const GGUF_DIR = fixturePath('tandem-target-gguf');
 const floats = (base64: string) => new Float32Array(Uint8Array.from(Buffer.from(base64, 'base64')).buffer);
 const bits = (values: Float32Array) => new Uint32Array(values.buffer, values.byteOffset, values.length);
 
+/**
+ * A GGUF model's config beside its folder's, without what differs by design: keys the parser
+ * did not know, the stop ids (GGUF lists the tokenizer's), and the norm epsilon (GGUF stores
+ * it as f32: returned apart, with the folder's rounded to f32).
+ */
+function configs(gguf: ModelFolder, folder: ModelFolder) {
+  const { unknownKeys: _, rmsNormEps, eosTokenIds: __, ...config } = gguf.config;
+  const { unknownKeys: ___, rmsNormEps: eps, eosTokenIds: ____, ...expected } = folder.config;
+  return { config, expected, eps: { read: rmsNormEps, expected: Math.fround(eps) } };
+}
+
+/** |a - b| / |a| over all values (root mean square): how far a tensor moved from the one it was made from. */
+function relativeError(a: Float32Array, b: Float32Array): number {
+  let error = 0;
+  let norm = 0;
+  for (let i = 0; i < a.length; i++) {
+    error += (a[i] - b[i]) ** 2;
+    norm += a[i] ** 2;
+  }
+  return Math.sqrt(error / norm);
+}
+
 describe('GGUF block types', () => {
   it('dequantizes every type it reads as gguf-py does, bit for bit', async () => {
     const golden = JSON.parse(readFileSync(join(GGUF_DIR, 'quant-blocks.json'), 'utf8'));
@@ -139,10 +161,9 @@ describe('the fixture target as a GGUF file', () => {
   });
 
   it("reads its config from the metadata: the folder's config.json", () => {
-    const { unknownKeys: _, rmsNormEps, eosTokenIds: __, ...config } = gguf.config;
-    const { unknownKeys: ___, rmsNormEps: eps, eosTokenIds: ____, ...expected } = folder.config;
+    const { config, expected, eps } = configs(gguf, folder);
     expect(config).toEqual(expected);
-    expect(rmsNormEps).toBe(Math.fround(eps)); // GGUF stores it as f32
+    expect(eps.read).toBe(eps.expected);
     expect(gguf.stopTokenIds).toEqual([2]); // tokenizer_config.json's eos_token, <|im_end|>
   });
 
@@ -175,16 +196,9 @@ describe('the fixture target as a GGUF file', () => {
 
   it('holds the weights it was made from, to within their quantization (so q and k rows are where they belong)', () => {
     for (const [name, original] of folder.weights) {
-      const a = toFloat32(original);
-      const b = toFloat32(gguf.weights.get(name) as NonNullable<ReturnType<typeof gguf.weights.get>>);
-      let error = 0;
-      let norm = 0;
-      for (let i = 0; i < a.length; i++) {
-        error += (a[i] - b[i]) ** 2;
-        norm += a[i] ** 2;
-      }
+      const read = toFloat32(gguf.weights.get(name) as NonNullable<ReturnType<typeof gguf.weights.get>>);
       // 4-bit blocks: about 10% of the weights' size; a row out of place would be about 140%.
-      expect(Math.sqrt(error / norm), name).toBeLessThan(0.15);
+      expect(relativeError(toFloat32(original), read), name).toBeLessThan(0.15);
     }
   });
 
@@ -250,28 +264,20 @@ describe('the Phi-3 fixture as a GGUF file', () => {
     const [gguf, folder] = await Promise.all([loadFixture(PHI3_GGUF_FIXTURE), loadFixture(FIXTURES.phi3)]);
     gguf.tokenizer.dispose();
     folder.tokenizer.dispose();
-    const { unknownKeys: _, rmsNormEps, eosTokenIds: __, ...config } = gguf.config;
-    const { unknownKeys: ___, rmsNormEps: eps, eosTokenIds: ____, ...expected } = folder.config;
+    const { config, expected, eps } = configs(gguf, folder);
     // The file holds LongRoPE's factors as f32 tensors.
     const scaling = expected.ropes[0].scaling as Extract<(typeof expected.ropes)[0]['scaling'], { type: 'longrope' }>;
     expect(scaling.type).toBe('longrope');
     Object.assign(scaling, { long: scaling.long.map(Math.fround), short: scaling.short.map(Math.fround) });
     expect(config).toEqual(expected);
-    expect(rmsNormEps).toBe(Math.fround(eps));
+    expect(eps.read).toBe(eps.expected);
     expect(config.layers[0].window).toBe(24);
     expect([...gguf.weights.keys()].sort()).toEqual([...folder.weights.keys()].sort());
     for (const [name, original] of folder.weights) {
       const tensor = gguf.weights.get(name) as NonNullable<ReturnType<typeof gguf.weights.get>>;
       expect(tensor.dtype, name).toBe(original.shape.length === 2 ? 'Q8' : 'F32');
-      const [a, b] = [toFloat32(original), toFloat32(tensor)];
-      let error = 0;
-      let norm = 0;
-      for (let i = 0; i < a.length; i++) {
-        error += (a[i] - b[i]) ** 2;
-        norm += a[i] ** 2;
-      }
       // 8-bit blocks: well under 1% of the weights' size; a row out of place would be about 140%.
-      expect(Math.sqrt(error / norm), name).toBeLessThan(0.01);
+      expect(relativeError(toFloat32(original), toFloat32(tensor)), name).toBeLessThan(0.01);
     }
   });
 });
@@ -281,12 +287,11 @@ describe('the Gemma 2 fixture as a GGUF file', () => {
     const [gguf, folder] = await Promise.all([loadFixture(GEMMA2_GGUF_FIXTURE), loadFixture(FIXTURES.gemma2)]);
     gguf.tokenizer.dispose();
     folder.tokenizer.dispose();
-    const { unknownKeys: _, rmsNormEps, eosTokenIds: __, attentionScale, ...config } = gguf.config;
-    const { unknownKeys: ___, rmsNormEps: eps, eosTokenIds: ____, attentionScale: ______, ...expected } = folder.config;
-    expect(config).toEqual(expected);
-    expect(rmsNormEps).toBe(Math.fround(eps));
+    const { config, expected, eps } = configs(gguf, folder);
     // llama.cpp scales Gemma 2's queries by head_dim^-1/2 (the fixture's config says 24^-1/2).
-    expect(attentionScale).toBe(1 / Math.sqrt(32));
+    expect(config.attentionScale).toBe(1 / Math.sqrt(32));
+    expect({ ...config, attentionScale: expected.attentionScale }).toEqual(expected);
+    expect(eps.read).toBe(eps.expected);
     expect([...gguf.weights.keys()].sort()).toEqual([...folder.weights.keys()].sort());
     for (const [name, original] of folder.weights) {
       const tensor = gguf.weights.get(name) as NonNullable<ReturnType<typeof gguf.weights.get>>;
@@ -308,11 +313,10 @@ describe('the Gemma 3 fixture as a GGUF file', () => {
     const [gguf, folder] = await Promise.all([loadFixture(GEMMA3_GGUF_FIXTURE), loadFixture(FIXTURES.gemma3)]);
     gguf.tokenizer.dispose();
     folder.tokenizer.dispose();
-    const { unknownKeys: _, rmsNormEps, eosTokenIds: __, ...config } = gguf.config;
-    const { unknownKeys: ___, rmsNormEps: eps, eosTokenIds: ____, ...expected } = folder.config;
+    const { config, expected, eps } = configs(gguf, folder);
     expect(config).toEqual(expected);
     expect(config.layers.map((l) => l.window)).toEqual([8, 8, null, 8]);
-    expect(rmsNormEps).toBe(Math.fround(eps));
+    expect(eps.read).toBe(eps.expected);
     expect([...gguf.weights.keys()].sort()).toEqual([...folder.weights.keys()].sort());
     for (const [name, original] of folder.weights) {
       const read = toFloat32(gguf.weights.get(name) as NonNullable<ReturnType<typeof gguf.weights.get>>);
