@@ -390,6 +390,21 @@ describe('GGUF files Tandem reads and refuses', () => {
     },
   );
 
+  it('keeps a token named "__proto__" in the vocabulary', async () => {
+    const tokens = ['<s>', '</s>', 'a', 'b', 'c', 'd', 'ab', '__proto__'];
+    const folder = await load(
+      tinyLlamaGguf({
+        changes: {
+          'tokenizer.ggml.tokens': { type: 'array', element: 'string', values: tokens },
+          'tokenizer.ggml.merges': { type: 'array', element: 'string', values: ['a b'] },
+        },
+      }),
+    );
+    expect(folder.tokenizer.idToToken(7)).toBe('__proto__');
+    expect(folder.tokenizer.vocabSize).toBe(8);
+    folder.tokenizer.dispose();
+  });
+
   it.each(['gpt-2', 'llama-bpe', 'qwen2', 'smollm', 'llama3', 'deepseek-r1-qwen'])(
     'reads the pre-tokenizer "%s"',
     async (pre) => {
@@ -465,6 +480,12 @@ describe('GGUF files Tandem reads and refuses', () => {
       () => tinyLlamaGguf({ changes: { 'tokenizer.ggml.pre': { type: 'string', value: 'tekken' } } }),
       'TokenizerError',
       /pre-tokenizer is "tekken"/,
+    ],
+    [
+      'a pre-tokenizer named like an object property',
+      () => tinyLlamaGguf({ changes: { 'tokenizer.ggml.pre': { type: 'string', value: 'toString' } } }),
+      'TokenizerError',
+      /pre-tokenizer is "toString"/,
     ],
     [
       'a missing tensor',

@@ -122,7 +122,8 @@ export function ggufTokenizer(metadata: Map<string, GgufValue>, where: string): 
     return value;
   };
 
-  const vocab: Record<string, number> = {};
+  // No prototype: a token may be "__proto__" (a code model's), which must stay a key.
+  const vocab: Record<string, number> = Object.create(null);
   const added: { id: number; content: string; special: boolean }[] = [];
   tokens.forEach((token, id) => {
     const type = typeOf(id);
@@ -193,7 +194,8 @@ type Fail = (what: string) => TokenizerError;
 
 function byteLevelParts(metadata: Map<string, GgufValue>, fail: Fail): TokenizerParts {
   const preName = String(metadata.get('tokenizer.ggml.pre') ?? 'gpt-2');
-  const pre = PRE_TOKENIZERS[PRE_TOKENIZER_ALIASES[preName] ?? preName];
+  const own = <T>(table: Record<string, T>, key: string) => (Object.hasOwn(table, key) ? table[key] : undefined);
+  const pre = own(PRE_TOKENIZERS, own(PRE_TOKENIZER_ALIASES, preName) ?? preName);
   if (!pre) {
     throw fail(
       `its pre-tokenizer is "${preName}", not one Tandem knows ` +
