@@ -139,7 +139,15 @@ function mutateTensors(rng: Rng): Mutation {
       });
     case 3:
       return edit((_, t) => {
-        t.name = pick(rng, ['blk.5.attn_q.weight', `${t.name}.extra`, 'output.weight', 'blk.0.attn_qkv.weight', '']);
+        t.name = pick(rng, [
+          'blk.5.attn_q.weight',
+          `${t.name}.extra`,
+          'output.weight',
+          'blk.0.attn_qkv.weight',
+          '',
+          'constructor',
+          'blk.0.__proto__',
+        ]);
         return `renamed ${t.name}`;
       });
     case 4:

@@ -120,9 +120,10 @@ const isRopeTensor = (name: string) => name === ROPE_FREQS || ROPE_FACTORS.inclu
 
 /** The Hugging Face name of a GGUF tensor, or undefined for one Tandem does not use. */
 function huggingFaceName(name: string, layerNames: Record<string, string>): string | undefined {
+  const own = (table: Record<string, string>, key: string) => (Object.hasOwn(table, key) ? table[key] : undefined);
   const layer = /^blk\.(\d+)\.(.+)$/.exec(name);
-  if (!layer) return GLOBAL_NAMES[name];
-  const rest = layerNames[layer[2]];
+  if (!layer) return own(GLOBAL_NAMES, name);
+  const rest = own(layerNames, layer[2]);
   return rest && `model.layers.${layer[1]}.${rest}`;
 }
 

@@ -390,6 +390,13 @@ describe('GGUF files Tandem reads and refuses', () => {
     },
   );
 
+  it('passes over tensors named like object properties, as over any tensor it does not use', async () => {
+    const names = ['constructor', 'toString', 'blk.0.__proto__', 'blk.0.constructor'];
+    const folder = await load(tinyLlamaGguf({ edit: (t) => void t.push(...names.map((name) => ({ ...t[1], name }))) }));
+    folder.tokenizer.dispose();
+    expect([...folder.weights.keys()].every((k) => typeof k === 'string' && /^(model\.|lm_head)/.test(k))).toBe(true);
+  });
+
   it('keeps a token named "__proto__" in the vocabulary', async () => {
     const tokens = ['<s>', '</s>', 'a', 'b', 'c', 'd', 'ab', '__proto__'];
     const folder = await load(
