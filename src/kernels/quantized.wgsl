@@ -1,6 +1,6 @@
 // Quantized groups in a linear kernel: a weight word (vec4u) is one group of a row, its values
 // packed low bits first, and the part's scales follow its ROWS * K / GROUP_VALUES words in the
-// same buffer, one per group, row-major.
+// same buffer, one per group (FORMAT 8: two), row-major.
 //   FORMAT 3, 4: MLC's 4-bit groups of 32 (src/loader/q4.ts), f16 / f32 scales, (q - 7) scale
 //   FORMAT 5:    ggml's Q4_0 repacked into that layout: f16 scales, (q - 8) scale
 //   FORMAT 6:    ggml's Q4_K as 4-bit groups of 32 with an f16 (scale, min) pair each (one u32:
@@ -17,7 +17,7 @@
 override GROUP_VALUES: u32 = select(32u, 16u, FORMAT >= 7u);  // values a word
 override GROUP_CHUNKS: u32 = GROUP_VALUES / 4u;               // 4-value chunks a word
 
-// The (scale, min) of group `word` of row `row`; min is 0 but for FORMAT 6.
+// The (scale, min) of group `word` of row `row`; min is 0 but for FORMAT 6 and 8.
 fn group_scale(row: u32, word: u32) -> vec2f {
   let group = row * (K / GROUP_VALUES) + word;
   let base = ROWS * (K / GROUP_VALUES) * 4u;  // u32s of packed values before the scales

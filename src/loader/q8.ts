@@ -12,13 +12,14 @@
  * fused with them); Q8A every type, with a min (Q4_1, Q5_1, Q5_K) or a zero point times the
  * scale. The scales are ggml's f16 scale or its f16 super-block scale times a 6-bit sub-block
  * scale, and q at most 8 bits, so q * scale is exact in f32, and the value ggml's own
- * dequantization gives, bit for bit.
+ * dequantization gives, bit for bit (a signed type in Q8A: up to the sign of a zero, which
+ * q scale - zero scale gives as +0 where ggml's product is -0).
  */
 
 export const Q8_GROUP = 16;
 
 export interface Q8Matrix {
-  /** (rows, k / 4) packed signed bytes. */
+  /** (rows, k / 4) packed bytes: signed in Q8, unsigned in Q8A. */
   weights: Uint32Array;
   /** (rows, k / 16); Q8A: (scale, min) pairs, (rows, k / 16, 2). */
   scales: Float32Array;
