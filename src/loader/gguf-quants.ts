@@ -244,26 +244,24 @@ export function dequantize(type: GgmlType, bytes: Uint8Array, count: number, wha
   return out;
 }
 
+/** Decoded integers of at most 4 bits, eight to a u32, value j at bits 4 (j % 8) of word j / 8: MLC's layout (q4.ts). */
+function packNibbles(q: Uint8Array): Uint32Array {
+  const words = new Uint32Array(q.length / 8);
+  for (let j = 0; j < q.length; j++) words[j >>> 3] |= q[j] << (4 * (j & 7));
+  return words;
+}
+
 /**
  * ggml's Q4_0 blocks (`count` values) in the layout of MLC's 4-bit groups (q4.ts), which
- * Tandem's kernels read: a block's 32 values are one group, value j of it at bits 4 (j % 8)
- * of word j / 8, and its f16 scale is the group's. Only the nibbles move: (q - 8) d, exactly.
+ * Tandem's kernels read: a block's 32 values are one group, and its f16 scale is the group's
+ * (decoded to f32 and back, exactly). Only the nibbles move: (q - 8) d, exactly.
  */
 export function repackQ4_0(bytes: Uint8Array, count: number): { weights: Uint32Array; scales: Uint16Array } {
-  const blocks = count / 32;
-  const weights = new Uint32Array(count / 8);
-  const scales = new Uint16Array(blocks);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  for (let b = 0; b < blocks; b++) {
-    const at = b * 18;
-    scales[b] = view.getUint16(at, true);
-    for (let j = 0; j < 16; j++) {
-      const byte = bytes[at + 2 + j];
-      weights[4 * b + (j >> 3)] |= (byte & 0xf) << (4 * (j & 7)); // value j
-      weights[4 * b + 2 + (j >> 3)] |= (byte >> 4) << (4 * (j & 7)); // value j + 16
-    }
-  }
-  return { weights, scales };
+  const { q, scales } = decodeBlocks(GGML_TYPES[2], bytes, count, 'Q4_0');
+  return {
+    weights: packNibbles(q),
+    scales: Uint16Array.from({ length: count / 32 }, (_, b) => f32ToF16(scales[2 * b])),
+  };
 }
 
 /**
@@ -273,28 +271,13 @@ export function repackQ4_0(bytes: Uint8Array, count: number): { weights: Uint32A
  * keeps them in f32), the nibbles reordered.
  */
 export function repackQ4_K(bytes: Uint8Array, count: number): { weights: Uint32Array; scales: Uint16Array } {
-  const weights = new Uint32Array(count / 8);
-  const scales = new Uint16Array((count / 32) * 2);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  for (let b = 0; b < count / 256; b++) {
-    const at = b * 144;
-    const d = f16(view, at);
-    const dmin = f16(view, at + 2);
-    for (let g = 0; g < 8; g++) {
-      const [sc, m] = scaleMin(view, at + 4, g);
-      scales[2 * (8 * b + g)] = f32ToF16(fr(d * sc));
-      scales[2 * (8 * b + g) + 1] = f32ToF16(fr(dmin * m));
-    }
-    for (let part = 0; part < 4; part++) {
-      for (let l = 0; l < 32; l++) {
-        const byte = bytes[at + 16 + 32 * part + l];
-        const low = 256 * b + 64 * part + l; // value index of the low nibble; the high one's is 32 on
-        weights[low >>> 3] |= (byte & 0xf) << (4 * (low & 7));
-        weights[(low + 32) >>> 3] |= (byte >> 4) << (4 * (low & 7));
-      }
-    }
+  const { q, scales, mins } = decodeBlocks(GGML_TYPES[12], bytes, count, 'Q4_K');
+  const pairs = new Uint16Array((count / 32) * 2);
+  for (let g = 0; g < count / 32; g++) {
+    pairs[2 * g] = f32ToF16(scales[2 * g]);
+    pairs[2 * g + 1] = f32ToF16(mins[2 * g]);
   }
-  return { weights, scales };
+  return { weights: packNibbles(q), scales: pairs };
 }
 
 /**

@@ -9,9 +9,9 @@
  *   the data, from the first multiple of `general.alignment` (32 by default) after the infos
  *
  * The header is checked before any tensor is read: known types, rows of whole blocks, and each
- * tensor's data where the ones before it end, padded to the alignment (as llama.cpp checks). Each wanted tensor's bytes go to the caller as they
- * are read, in file order; the rest are skipped, and the file is read to its end (its last
- * tensor's padding at most).
+ * tensor's data where the ones before it end, padded to the alignment (as llama.cpp checks).
+ * Each wanted tensor's bytes go to the caller as they are read, in file order; the rest are
+ * skipped, and the file is read to its end (its last tensor's padding at most).
  */
 
 import { GgufFormatError } from '../errors';

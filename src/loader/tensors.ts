@@ -1,6 +1,7 @@
 /**
  * A tensor's values, whatever its stored type: f32 as it is, f16 and bf16 widened, 4- and
- * 8-bit groups dequantized (exactly, see q4.ts and q8.ts). And a model's weights quantized as MLC's q4 quantizes them.
+ * 8-bit groups dequantized (exactly, see q4.ts and q8.ts). And a model's weights quantized as
+ * MLC's q4 quantizes them.
  */
 
 import { widenBF16, widenF16 } from './half';
