@@ -52,7 +52,8 @@ export async function main(args: string[]): Promise<number> {
   const gpu = await processGpu;
   const folders = await readPair({ target: directorySource(values.target), draft: directorySource(values.draft) });
   const { target, draft } = folders as Required<typeof folders>;
-  const pair = { ...folders, head: await readHead(directorySource(values.head), target) };
+  // The head is read against the target for the suites only (profiles and checks do without one).
+  const withHead = async () => ({ ...folders, head: await readHead(directorySource(values.head), target) });
   const environment = `node ${process.version}`;
   // Seconds since the start on each line: what planning a time-limited run on a GPU server needs.
   const started = performance.now();
@@ -67,7 +68,7 @@ export async function main(args: string[]): Promise<number> {
     ? await runInvariance(gpu, fixtures, log, values.shape, longPromptTokens(values.long), write)
     : values.profile
       ? await runProfile(gpu, fixtures, log, values.shape, write)
-      : await runBench(gpu, { pair, quick: values.quick, environment, measured: write }, log);
+      : await runBench(gpu, { pair: await withHead(), quick: values.quick, environment, measured: write }, log);
   write(results);
   console.log(JSON.stringify(results, null, 2));
   return 'identical' in results && !results.identical ? 1 : 0;
