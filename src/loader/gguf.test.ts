@@ -17,7 +17,13 @@ import {
   loadFixture,
   PHI3_GGUF_FIXTURE,
 } from '../testing/fixtures';
-import { f32Bytes, type GgufWriteTensor, tinyLlamaGguf } from '../testing/gguf-writer';
+import {
+  f32Bytes,
+  type GgufWriteTensor,
+  quantizeQ4_KBlocks,
+  quantizeQ8_0Blocks,
+  tinyLlamaGguf,
+} from '../testing/gguf-writer';
 import { type GgufTensorInfo, readGguf } from './gguf';
 import {
   dequantize,
@@ -35,6 +41,7 @@ import { dequantizeQ4, dequantizeQ4Affine } from './q4';
 import { dequantizeQ8, dequantizeQ8Affine } from './q8';
 import { bytesStream, memorySource, singleFileModel } from './source';
 import { toFloat32 } from './tensors';
+import type { WeightTensor } from './weights';
 
 const GGUF_DIR = fixturePath('tandem-target-gguf');
 const floats = (base64: string) => new Float32Array(Uint8Array.from(Buffer.from(base64, 'base64')).buffer);
@@ -109,7 +116,7 @@ describe('GGUF block types', () => {
 
   const ggmlType = (name: string) => Object.values(GGML_TYPES).find((t) => t.name === name) as GgmlType;
 
-  it.each(['Q8_0', 'Q6_K', 'Q5_0', 'Q4_0'])(
+  it.each(['Q8_0', 'Q6_K', 'Q5_0', 'Q4_0', 'IQ4_NL', 'IQ4_XS'])(
     "repacks %s into signed 8-bit groups of 16 with a scale, holding gguf-py's values exactly",
     async (type) => {
       const { raw, values } = await blocks(`blocks.${type}`);
@@ -120,7 +127,7 @@ describe('GGUF block types', () => {
     },
   );
 
-  it.each(['Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q8_0', 'Q4_K', 'Q5_K', 'Q6_K'])(
+  it.each(['Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q8_0', 'Q4_K', 'Q5_K', 'Q6_K', 'IQ4_NL', 'IQ4_XS'])(
     "repacks %s into unsigned 8-bit groups of 16 with a (scale, min) pair, holding gguf-py's values exactly",
     async (type) => {
       const { raw, values } = await blocks(`blocks.${type}`);
@@ -390,6 +397,57 @@ describe('GGUF files Tandem reads and refuses', () => {
     },
   );
 
+  it("keeps IQ4_NL and IQ4_XS matrices 8-bit, and with a K-quant in their group as (scale, min) pairs, each value ggml's", async () => {
+    const width = 256; // a row of IQ4_XS is whole super-blocks of 256
+    /** `rows` rows of blocks of `type` (IQ4_NL 20, IQ4_XS 23): patterned bytes, each block's f16 d a small scale. */
+    const iq4 = (type: 20 | 23, rows: number): Uint8Array => {
+      const [values, size] = type === 20 ? [32, 18] : [256, 136];
+      const bytes = Uint8Array.from({ length: ((rows * width) / values) * size }, (_, i) => (i * 73 + (i >> 7)) & 0xff);
+      const view = new DataView(bytes.buffer);
+      for (let at = 0; at < bytes.length; at += size)
+        view.setUint16(at, f32ToF16(0.003 * (1 + ((at / size) % 5))), true);
+      return bytes;
+    };
+    const stored = new Map<string, Uint8Array>();
+    const folder = await load(
+      tinyLlamaGguf({
+        width,
+        edit: (tensors) => {
+          const retype = (name: string, type: number, bytes: Uint8Array) => {
+            Object.assign(tensors.find((t) => t.name === name) as GgufWriteTensor, { type, bytes });
+            stored.set(name, bytes);
+          };
+          retype('blk.0.attn_q.weight', 23, iq4(23, width));
+          retype('blk.0.attn_k.weight', 23, iq4(23, width / 2));
+          const v = Float32Array.from({ length: (width / 2) * width }, (_, i) => Math.sin(i * 0.37) / 16);
+          retype('blk.0.attn_v.weight', 12, quantizeQ4_KBlocks(v)); // as a Q4_K_M file's attn_v may be
+          retype('blk.0.attn_output.weight', 23, iq4(23, width));
+          retype('blk.0.ffn_gate.weight', 20, iq4(20, 2 * width));
+          retype(
+            'blk.0.ffn_up.weight',
+            8,
+            quantizeQ8_0Blocks(Float32Array.from({ length: 2 * width * width }, (_, i) => Math.cos(i) / 16)),
+          );
+        },
+      }),
+    );
+    folder.tokenizer.dispose();
+    const ggml = (name: string) => Object.values(GGML_TYPES).find((t) => t.name === name) as GgmlType;
+    for (const [gguf, hf, type, dtype] of [
+      ['blk.0.attn_output.weight', 'model.layers.0.self_attn.o_proj.weight', 'IQ4_XS', 'Q8'],
+      ['blk.0.ffn_gate.weight', 'model.layers.0.mlp.gate_proj.weight', 'IQ4_NL', 'Q8'],
+      ['blk.0.ffn_up.weight', 'model.layers.0.mlp.up_proj.weight', 'Q8_0', 'Q8'],
+      ['blk.0.attn_v.weight', 'model.layers.0.self_attn.v_proj.weight', 'Q4_K', 'Q8A'],
+    ] as const) {
+      const tensor = folder.weights.get(hf) as WeightTensor;
+      expect(tensor.dtype, hf).toBe(dtype);
+      const bytes = stored.get(gguf) as Uint8Array;
+      const count = tensor.shape[0] * tensor.shape[1];
+      expect(bits(toFloat32(tensor)), hf).toEqual(bits(dequantize(ggml(type), bytes, count, gguf)));
+    }
+    expect(folder.weights.get('model.layers.0.self_attn.q_proj.weight')?.dtype).toBe('Q8A'); // q|k|v share a layout
+  });
+
   it('passes over tensors named like object properties, as over any tensor it does not use', async () => {
     const names = ['constructor', 'toString', 'blk.0.__proto__', 'blk.0.constructor'];
     const folder = await load(tinyLlamaGguf({ edit: (t) => void t.push(...names.map((name) => ({ ...t[1], name }))) }));
@@ -541,12 +599,12 @@ describe('GGUF files Tandem reads and refuses', () => {
         tinyLlamaGguf({
           edit: (t) => {
             const up = t.find((x) => x.name === 'blk.0.ffn_up.weight') as GgufWriteTensor;
-            // IQ4_NL: blocks of 32 values in 18 bytes, one to each of the 64 rows of 32.
-            Object.assign(up, { type: 20, bytes: new Uint8Array(64 * 18) });
+            // MXFP4: blocks of 32 values in 17 bytes, one to each of the 64 rows of 32.
+            Object.assign(up, { type: 39, bytes: new Uint8Array(64 * 17) });
           },
         }),
       'UnsupportedQuantizationError',
-      /"blk\.0\.ffn_up\.weight" is IQ4_NL, a type Tandem does not read/,
+      /"blk\.0\.ffn_up\.weight" is MXFP4, a type Tandem does not read/,
     ],
     [
       'rows that are not whole blocks',
