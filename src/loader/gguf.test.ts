@@ -448,6 +448,37 @@ describe('GGUF files Tandem reads and refuses', () => {
     expect(folder.weights.get('model.layers.0.self_attn.q_proj.weight')?.dtype).toBe('Q8A'); // q|k|v share a layout
   });
 
+  it.each([
+    // Llama 3: a run of letters is one word, digits go three at a time; BOS by default.
+    ['llama-bpe', [0, 6, 3, 8]],
+    // GPT-4o: a capital starts a word; digits three at a time.
+    ['gpt-4o', [2, 7, 8]],
+    // Tekken: a capital starts a word; digits one at a time; BOS by default.
+    ['tekken', [0, 2, 7, 5, 5]],
+  ] as const)('splits words and digits as pre-tokenizer "%s" does before its merges: %j', async (pre, ids) => {
+    const tokens = ['<s>', '</s>', 'a', 'b', 'A', '1', 'aA', 'Ab', '11'];
+    const folder = await load(
+      tinyLlamaGguf({
+        changes: {
+          'tokenizer.ggml.pre': { type: 'string', value: pre },
+          'tokenizer.ggml.tokens': { type: 'array', element: 'string', values: tokens },
+          'tokenizer.ggml.token_type': { type: 'array', element: 'i32', values: [3, 3, 1, 1, 1, 1, 1, 1, 1] },
+          'tokenizer.ggml.merges': { type: 'array', element: 'string', values: ['a A', 'A b', '1 1'] },
+        },
+        edit: (tensors) => {
+          const embedding = tensors.find((t) => t.name === 'token_embd.weight') as GgufWriteTensor;
+          Object.assign(embedding, {
+            shape: [tokens.length, 32],
+            bytes: f32Bytes(Array(tokens.length * 32).fill(0.01)),
+          });
+        },
+      }),
+    );
+    expect(folder.tokenizer.encodePrompt('aAb11')).toEqual(ids);
+    expect(folder.tokenizer.decode(folder.tokenizer.encode('aAb11'))).toBe('aAb11');
+    folder.tokenizer.dispose();
+  });
+
   it('passes over tensors named like object properties, as over any tensor it does not use', async () => {
     const names = ['constructor', 'toString', 'blk.0.__proto__', 'blk.0.constructor'];
     const folder = await load(tinyLlamaGguf({ edit: (t) => void t.push(...names.map((name) => ({ ...t[1], name }))) }));
@@ -542,9 +573,9 @@ describe('GGUF files Tandem reads and refuses', () => {
     ],
     [
       'an unknown pre-tokenizer',
-      () => tinyLlamaGguf({ changes: { 'tokenizer.ggml.pre': { type: 'string', value: 'tekken' } } }),
+      () => tinyLlamaGguf({ changes: { 'tokenizer.ggml.pre': { type: 'string', value: 'jais' } } }),
       'TokenizerError',
-      /pre-tokenizer is "tekken"/,
+      /pre-tokenizer is "jais"/,
     ],
     [
       'a pre-tokenizer named like an object property',

@@ -3,10 +3,10 @@
  * and tokenizer_config.json it was converted from, so that the one tokenizer library reads
  * every format. llama.cpp's converter writes two kinds:
  *
- *  - Byte-level BPE ("gpt2": Llama 3, Qwen2, SmolLM): the token list, each token's type, and
- *    the merges. The pre-tokenizer (the regular expression that cuts text into words before
- *    the merges) is not written, only its name, `tokenizer.ggml.pre`, so the names of the
- *    models Tandem runs map back to the pre-tokenizers their tokenizer.json has.
+ *  - Byte-level BPE ("gpt2": Llama 3, Qwen2, SmolLM, Ministral): the token list, each token's
+ *    type, and the merges. The pre-tokenizer (the regular expression that cuts text into words
+ *    before the merges) is not written, only its name, `tokenizer.ggml.pre`, so the names of
+ *    the models Tandem runs map back to the pre-tokenizers their tokenizer.json has.
  *  - SentencePiece BPE ("llama": Llama 2, Mistral, TinyLlama): the pieces and their scores, no
  *    merges. SentencePiece merges, again and again, the adjacent pair whose union is the piece
  *    of highest score (leftmost first); a BPE whose merges are every split of every piece into
@@ -41,6 +41,15 @@ const LLAMA3_SPLIT =
   "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 const QWEN2_SPLIT =
   "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+// Words that start a capital split off, so "HelloWorld" is two: GPT-4o's (o200k), and Mistral's
+// Tekken (Ministral, Nemo: single digits, no contractions).
+const UPPER = '\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}';
+const LOWER = '\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}';
+const capitalWords = (suffix: string) =>
+  `[^\\r\\n\\p{L}\\p{N}]?[${UPPER}]*[${LOWER}]+${suffix}|[^\\r\\n\\p{L}\\p{N}]?[${UPPER}]+[${LOWER}]*${suffix}`;
+const CONTRACTION = "(?i:'s|'t|'re|'ve|'m|'ll|'d)?";
+const GPT4O_SPLIT = `${capitalWords(CONTRACTION)}|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+`;
+const TEKKEN_SPLIT = `${capitalWords('')}|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+`;
 
 /**
  * tokenizer.ggml.pre -> the normalizer and pre-tokenizer of the tokenizer.json it names, and
@@ -66,6 +75,18 @@ const PRE_TOKENIZERS: Record<string, PreTokenizer> = {
     ignoreMerges: false,
     addBos: false,
   },
+  'gpt-4o': {
+    normalizer: null,
+    pre_tokenizer: { type: 'Sequence', pretokenizers: [split(GPT4O_SPLIT), byteLevel(false)] },
+    ignoreMerges: false,
+    addBos: false,
+  },
+  tekken: {
+    normalizer: null,
+    pre_tokenizer: { type: 'Sequence', pretokenizers: [split(TEKKEN_SPLIT), byteLevel(false)] },
+    ignoreMerges: true,
+    addBos: true,
+  },
   smollm: {
     normalizer: null,
     pre_tokenizer: {
@@ -82,6 +103,7 @@ const PRE_TOKENIZER_ALIASES: Record<string, string> = {
   'llama-v3': 'llama-bpe',
   'deepseek-r1-qwen': 'qwen2',
   'phi-2': 'gpt-2',
+  megrez: 'qwen2',
 };
 
 export interface GgufTokenizer {
