@@ -16,11 +16,8 @@
  *         i-th 64 values)
  *   Q6_K  128 bytes of low nibbles, 64 of high 2 bits, 16 int8 scales (one per 16 values),
  *         d f16;                                             w = (d sc) (q - 32)
- *   IQ4_NL  d f16, nibbles as Q4_0, each an index into a table of 16 int8 levels spaced more
- *         closely near zero (ggml's kvalues_iq4nl);          w = d level[q]
- *   IQ4_XS  super-blocks of 256: d f16, the high 2 bits of eight 6-bit scales as a u16, their
- *         low nibbles in 4 bytes (even sub-block low, odd high), then each 32 values' nibbles
- *         as Q4_0's;                                          w = (d (sc - 32)) level[q]
+ *
+ * and the i-quants, IQ4_NL and IQ4_XS and the 1- to 3-bit IQ types (gguf-iquants.ts).
  *
  * Each is decoded into integers and a (scale, min) per 16 values (`decodeBlocks`), from which
  * `dequantize` forms ggml's values and the GPU layouts are made: Q4_0 and Q4_K stay 4-bit (Q4_0's
@@ -30,6 +27,7 @@
  */
 
 import { UnsupportedQuantizationError } from '../errors';
+import { IQ_DECODERS, IQ_TYPES } from './gguf-iquants';
 import { f16ToF32, f32ToF16 } from './half';
 
 export interface GgmlType {
@@ -93,9 +91,9 @@ function scaleMin(view: DataView, s: number, j: number): [number, number] {
  * (scale, min), so that q scale - min, in f32, is the value ggml's dequantization gives, bit
  * for bit. Every type Tandem reads has this form: q scale is exact (at most 24 significant
  * bits: an f16's 11 times q's 8, or times a sub-block integer of at most 7 and q of at most 6,
- * or for IQ4_XS an integer of 5 and q of 8), and the min is what ggml subtracts (Q4_1 and Q5_1:
- * what it adds, negated), or the zero point times the scale (Q4_0: 8, Q5_0: 16, Q6_K: 32, Q8_0
- * and the IQ4 levels: 128, with q shifted by it), exact, as is the difference then: ggml's
+ * or for the i-quants as gguf-iquants.ts says), and the min is what ggml subtracts (Q4_1 and
+ * Q5_1: what it adds, negated), or the zero point times the scale (Q4_0: 8, Q5_0: 16, Q6_K: 32,
+ * Q8_0 and the i-quants: 128, with q shifted by it), exact, as is the difference then: ggml's
  * exact product.
  */
 export interface DecodedGroups {
@@ -106,7 +104,7 @@ export interface DecodedGroups {
 }
 
 /** Decodes the block at `at` into values from `o` (and groups from o / 16) of `out`. */
-type BlockDecoder = (v: DataView, at: number, out: DecodedGroups, o: number) => void;
+export type BlockDecoder = (v: DataView, at: number, out: DecodedGroups, o: number) => void;
 
 /** Both groups of a block of 32 values share a (scale, min). */
 function pair(out: DecodedGroups, o: number, scale: number, min: number): void {
@@ -152,22 +150,6 @@ function kQuant(v: DataView, at: number, out: DecodedGroups, o: number, fifth: b
       out.q[o + 64 * part + l] = (byte & 0xf) | ((high & 1) << 4);
       out.q[o + 64 * part + 32 + l] = (byte >> 4) | ((high & 2) << 3);
     }
-  }
-}
-
-/** IQ4_NL's and IQ4_XS's 16 levels (ggml's kvalues_iq4nl). */
-const IQ4_LEVELS = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113];
-
-/**
- * IQ4_NL, IQ4_XS: the 32 values of 16 bytes of nibbles from `qs` (value j low, j + 16 high),
- * each a level, as an integer with zero point 128 and a sub-block scale `d`.
- */
-function levels(v: DataView, qs: number, d: number, out: DecodedGroups, o: number): void {
-  pair(out, o, d, fr(128 * d));
-  for (let j = 0; j < 16; j++) {
-    const byte = v.getUint8(qs + j);
-    out.q[o + j] = IQ4_LEVELS[byte & 0xf] + 128;
-    out.q[o + j + 16] = IQ4_LEVELS[byte >> 4] + 128;
   }
 }
 
@@ -220,16 +202,7 @@ const DECODERS: Record<string, BlockDecoder> = {
       }
     }
   },
-  IQ4_NL: (v, at, out, o) => levels(v, at + 2, f16(v, at), out, o),
-  IQ4_XS(v, at, out, o) {
-    const d = f16(v, at);
-    const high = v.getUint16(at + 2, true);
-    for (let sub = 0; sub < 8; sub++) {
-      const low = (v.getUint8(at + 4 + (sub >> 1)) >> (4 * (sub & 1))) & 0xf;
-      const scale = low | (((high >> (2 * sub)) & 3) << 4);
-      levels(v, at + 8 + 16 * sub, fr(d * (scale - 32)), out, o + 32 * sub);
-    }
-  },
+  ...IQ_DECODERS,
 };
 
 /** The types `dequantize` reads. */
@@ -259,7 +232,13 @@ export function decodeBlocks(type: GgmlType, bytes: Uint8Array, count: number, w
  * The types that are a signed integer times a scale, and the zero point their q is decoded
  * with (q - zero is ggml's integer).
  */
-const SIGNED_ZEROS: Record<string, number> = { Q8_0: 128, Q6_K: 32, Q5_0: 16, Q4_0: 8, IQ4_NL: 128, IQ4_XS: 128 };
+const SIGNED_ZEROS: Record<string, number> = {
+  Q8_0: 128,
+  Q6_K: 32,
+  Q5_0: 16,
+  Q4_0: 8,
+  ...Object.fromEntries(IQ_TYPES.map((type) => [type, 128])),
+};
 export const Q8_TYPES = Object.keys(SIGNED_ZEROS);
 
 /**

@@ -116,7 +116,9 @@ describe('GGUF block types', () => {
 
   const ggmlType = (name: string) => Object.values(GGML_TYPES).find((t) => t.name === name) as GgmlType;
 
-  it.each(['Q8_0', 'Q6_K', 'Q5_0', 'Q4_0', 'IQ4_NL', 'IQ4_XS'])(
+  const I_QUANTS = ['IQ4_NL', 'IQ4_XS', 'IQ2_XXS', 'IQ2_XS', 'IQ2_S', 'IQ3_XXS', 'IQ3_S', 'IQ1_S', 'IQ1_M'];
+
+  it.each(['Q8_0', 'Q6_K', 'Q5_0', 'Q4_0', ...I_QUANTS])(
     "repacks %s into signed 8-bit groups of 16 with a scale, holding gguf-py's values exactly",
     async (type) => {
       const { raw, values } = await blocks(`blocks.${type}`);
@@ -127,7 +129,7 @@ describe('GGUF block types', () => {
     },
   );
 
-  it.each(['Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q8_0', 'Q4_K', 'Q5_K', 'Q6_K', 'IQ4_NL', 'IQ4_XS'])(
+  it.each(['Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q8_0', 'Q4_K', 'Q5_K', 'Q6_K', ...I_QUANTS])(
     "repacks %s into unsigned 8-bit groups of 16 with a (scale, min) pair, holding gguf-py's values exactly",
     async (type) => {
       const { raw, values } = await blocks(`blocks.${type}`);
@@ -397,11 +399,11 @@ describe('GGUF files Tandem reads and refuses', () => {
     },
   );
 
-  it("keeps IQ4_NL and IQ4_XS matrices 8-bit, and with a K-quant in their group as (scale, min) pairs, each value ggml's", async () => {
+  it("keeps i-quant matrices 8-bit, and with a K-quant in their group as (scale, min) pairs, each value ggml's", async () => {
     const width = 256; // a row of IQ4_XS is whole super-blocks of 256
-    /** `rows` rows of blocks of `type` (IQ4_NL 20, IQ4_XS 23): patterned bytes, each block's f16 d a small scale. */
-    const iq4 = (type: 20 | 23, rows: number): Uint8Array => {
-      const [values, size] = type === 20 ? [32, 18] : [256, 136];
+    /** `rows` rows of blocks of `type` (IQ4_NL 20, IQ3_S 21, IQ4_XS 23): patterned bytes, each block's f16 d a small scale. */
+    const iq = (type: 20 | 21 | 23, rows: number): Uint8Array => {
+      const [values, size] = { 20: [32, 18], 21: [256, 110], 23: [256, 136] }[type];
       const bytes = Uint8Array.from({ length: ((rows * width) / values) * size }, (_, i) => (i * 73 + (i >> 7)) & 0xff);
       const view = new DataView(bytes.buffer);
       for (let at = 0; at < bytes.length; at += size)
@@ -417,12 +419,13 @@ describe('GGUF files Tandem reads and refuses', () => {
             Object.assign(tensors.find((t) => t.name === name) as GgufWriteTensor, { type, bytes });
             stored.set(name, bytes);
           };
-          retype('blk.0.attn_q.weight', 23, iq4(23, width));
-          retype('blk.0.attn_k.weight', 23, iq4(23, width / 2));
+          retype('blk.0.attn_q.weight', 23, iq(23, width));
+          retype('blk.0.attn_k.weight', 23, iq(23, width / 2));
           const v = Float32Array.from({ length: (width / 2) * width }, (_, i) => Math.sin(i * 0.37) / 16);
           retype('blk.0.attn_v.weight', 12, quantizeQ4_KBlocks(v)); // as a Q4_K_M file's attn_v may be
-          retype('blk.0.attn_output.weight', 23, iq4(23, width));
-          retype('blk.0.ffn_gate.weight', 20, iq4(20, 2 * width));
+          retype('blk.0.attn_output.weight', 23, iq(23, width));
+          retype('blk.0.ffn_gate.weight', 20, iq(20, 2 * width));
+          retype('blk.0.ffn_down.weight', 21, iq(21, 2 * width)); // (width, 2 width): the values of 2 width rows of width
           retype(
             'blk.0.ffn_up.weight',
             8,
@@ -436,6 +439,7 @@ describe('GGUF files Tandem reads and refuses', () => {
     for (const [gguf, hf, type, dtype] of [
       ['blk.0.attn_output.weight', 'model.layers.0.self_attn.o_proj.weight', 'IQ4_XS', 'Q8'],
       ['blk.0.ffn_gate.weight', 'model.layers.0.mlp.gate_proj.weight', 'IQ4_NL', 'Q8'],
+      ['blk.0.ffn_down.weight', 'model.layers.0.mlp.down_proj.weight', 'IQ3_S', 'Q8'],
       ['blk.0.ffn_up.weight', 'model.layers.0.mlp.up_proj.weight', 'Q8_0', 'Q8'],
       ['blk.0.attn_v.weight', 'model.layers.0.self_attn.v_proj.weight', 'Q4_K', 'Q8A'],
     ] as const) {
