@@ -31,9 +31,10 @@ import {
   DEQUANTIZED_TYPES,
   dequantize,
   isFloatType,
+  Q4_AFFINE_TYPES,
   Q8_TYPES,
   repackQ4_0,
-  repackQ4_K,
+  repackQ4Affine,
   repackQ8,
   repackQ8A,
 } from './gguf-quants';
@@ -169,7 +170,8 @@ export async function loadGgufModel(
     let tensor: WeightTensor;
     const how = storage.get(info.name);
     if (how === 'Q4_0' || how === 'Q4_K') {
-      const { weights: data, scales } = (how === 'Q4_0' ? repackQ4_0 : repackQ4_K)(bytes, count);
+      const { weights: data, scales } =
+        how === 'Q4_0' ? repackQ4_0(bytes, count) : repackQ4Affine(info.type, bytes, count);
       tensor = { name, dtype: how, shape, data, scales };
     } else if (how === 'Q8' || how === 'Q8A') {
       const { weights: data, scales } = (how === 'Q8' ? repackQ8 : repackQ8A)(info.type, bytes, count);
@@ -358,9 +360,10 @@ function llama3Scaling(freqs: Float32Array, config: ModelConfig, where: string) 
 
 /**
  * How each matrix is kept: as stored where the kernels read its type (F32, F16, BF16, and
- * Q4_0 and Q4_K as 4-bit groups) and the matrices fused with it on the GPU (q|k|v, gate|up)
- * share it; as 8-bit groups, exactly, where they are all quantized: with a scale each where
- * they are all Q8_0, Q6_K, Q5_0 or Q4_0, else with a (scale, min) pair; else (floats beside
+ * Q4_0 as 4-bit groups) and the matrices fused with it on the GPU (q|k|v, gate|up) share it;
+ * as 4-bit groups with a (scale, min) pair (the layout named Q4_K) where they are all Q4_1 or
+ * Q4_K; as 8-bit groups, exactly, where they are all quantized: with a scale each where they
+ * are all Q8_0, Q6_K, Q5_0, Q4_0 or i-quants, else with a (scale, min) pair; else (floats beside
  * quantized ones) in f16. Vectors (norms, biases) are kept as stored, or dequantized to f32.
  */
 type Storage = 'stored' | 'Q4_0' | 'Q4_K' | 'Q8' | 'Q8A' | 'F16';
@@ -381,15 +384,17 @@ function matrixStorage(header: GgufHeader): Map<string, Storage> {
     const kinds = new Set(group.map((n) => types.get(n)));
     const only = kinds.size === 1 ? [...kinds][0] : undefined;
     const how: Storage =
-      only === 'Q4_0' || only === 'Q4_K'
+      only === 'Q4_0'
         ? only
-        : only === 'F32' || only === 'F16' || only === 'BF16'
-          ? 'stored'
-          : [...kinds].every((kind) => Q8_TYPES.includes(kind as string))
-            ? 'Q8'
-            : [...kinds].every((kind) => DEQUANTIZED_TYPES.includes(kind as string))
-              ? 'Q8A'
-              : 'F16';
+        : [...kinds].every((kind) => Q4_AFFINE_TYPES.includes(kind as string))
+          ? 'Q4_K'
+          : only === 'F32' || only === 'F16' || only === 'BF16'
+            ? 'stored'
+            : [...kinds].every((kind) => Q8_TYPES.includes(kind as string))
+              ? 'Q8'
+              : [...kinds].every((kind) => DEQUANTIZED_TYPES.includes(kind as string))
+                ? 'Q8A'
+                : 'F16';
     for (const name of group) storage.set(name, how);
   }
   return storage;

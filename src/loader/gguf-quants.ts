@@ -20,10 +20,10 @@
  * and the i-quants, IQ4_NL and IQ4_XS and the 1- to 3-bit IQ types (gguf-iquants.ts).
  *
  * Each is decoded into integers and a (scale, min) per 16 values (`decodeBlocks`), from which
- * `dequantize` forms ggml's values and the GPU layouts are made: Q4_0 and Q4_K stay 4-bit (Q4_0's
- * blocks are MLC's 4-bit groups with another nibble order and zero point, `repackQ4_0`; Q4_K's
- * sub-blocks groups with a min, `repackQ4_K`), the others become 8-bit groups (q8.ts:
- * `repackQ8`, `repackQ8A`).
+ * `dequantize` forms ggml's values and the GPU layouts are made: Q4_0, Q4_1 and Q4_K stay 4-bit
+ * (Q4_0's blocks are MLC's 4-bit groups with another nibble order and zero point, `repackQ4_0`;
+ * Q4_1's blocks and Q4_K's sub-blocks groups with a min, `repackQ4Affine`), the others become
+ * 8-bit groups (q8.ts: `repackQ8`, `repackQ8A`).
  */
 
 import { UnsupportedQuantizationError } from '../errors';
@@ -276,14 +276,25 @@ export function repackQ4_0(bytes: Uint8Array, count: number): { weights: Uint32A
   };
 }
 
+/** The types `repackQ4Affine` takes. */
+export const Q4_AFFINE_TYPES = ['Q4_1', 'Q4_K'];
+
 /**
- * ggml's Q4_K super-blocks (`count` values) as 4-bit groups of 32 in MLC's layout, each with an
- * f16 (scale, min) pair (q4.ts, FORMAT 6): a super-block's eight sub-blocks are the groups,
- * scale = d sc and min = dmin m rounded to f16 once (a relative change of at most 2^-11; ggml
- * keeps them in f32), the nibbles reordered.
+ * ggml's Q4_1 blocks or Q4_K super-blocks (`count` values) as 4-bit groups of 32 in MLC's
+ * layout, each with an f16 (scale, min) pair (q4.ts, FORMAT 6), the nibbles reordered. A Q4_1
+ * block is a group, its d and -m the pair, exactly (q d - (-m) is ggml's q d + m). A Q4_K
+ * super-block's eight sub-blocks are the groups, scale = d sc and min = dmin m rounded to f16
+ * once (a relative change of at most 2^-11; ggml keeps them in f32).
  */
-export function repackQ4_K(bytes: Uint8Array, count: number): { weights: Uint32Array; scales: Uint16Array } {
-  const { q, scales, mins } = decodeBlocks(GGML_TYPES[12], bytes, count, 'Q4_K');
+export function repackQ4Affine(
+  type: GgmlType,
+  bytes: Uint8Array,
+  count: number,
+): { weights: Uint32Array; scales: Uint16Array } {
+  if (!Q4_AFFINE_TYPES.includes(type.name)) {
+    throw new RangeError(`repackQ4Affine: ${type.name} is not one of ${Q4_AFFINE_TYPES.join(', ')}`);
+  }
+  const { q, scales, mins } = decodeBlocks(type, bytes, count, type.name);
   const pairs = new Uint16Array((count / 32) * 2);
   for (let g = 0; g < count / 32; g++) {
     pairs[2 * g] = f32ToF16(scales[2 * g]);

@@ -31,7 +31,7 @@ import {
   type GgmlType,
   isFloatType,
   repackQ4_0,
-  repackQ4_K,
+  repackQ4Affine,
   repackQ8,
   repackQ8A,
 } from './gguf-quants';
@@ -144,7 +144,7 @@ describe('GGUF block types', () => {
 
   it("repacks Q4_K into 4-bit groups with an f16 (scale, min) pair, within f16's rounding of gguf-py's", async () => {
     const { raw, values } = await blocks('blocks.Q4_K');
-    const q4 = repackQ4_K(raw, 1024);
+    const q4 = repackQ4Affine(ggmlType('Q4_K'), raw, 1024);
     const got = dequantizeQ4Affine(q4, 2, 512);
     const pairs = widenF16(q4.scales);
     for (let i = 0; i < values.length; i++) {
@@ -155,6 +155,11 @@ describe('GGUF block types', () => {
     }
     // Not all exact: the rounding is there, and the bound is what limits it.
     expect(got.some((v, i) => v !== values[i])).toBe(true);
+  });
+
+  it("repacks Q4_1 into the same 4-bit groups with (scale, min) pairs, holding gguf-py's values exactly", async () => {
+    const { raw, values } = await blocks('blocks.Q4_1');
+    expect(bits(dequantizeQ4Affine(repackQ4Affine(ggmlType('Q4_1'), raw, 1024), 2, 512))).toEqual(bits(values));
   });
 });
 
@@ -398,6 +403,51 @@ describe('GGUF files Tandem reads and refuses', () => {
       folder.tokenizer.dispose();
     },
   );
+
+  it("keeps Q4_1 matrices, alone or beside Q4_K ones, 4-bit with (scale, min) pairs, each value ggml's", async () => {
+    const width = 256; // a row of Q4_K is whole super-blocks of 256
+    /** `rows` rows of Q4_1 blocks (20 bytes a 32 values): patterned nibbles, small f16 d and m. */
+    const q4_1 = (rows: number): Uint8Array => {
+      const bytes = Uint8Array.from({ length: ((rows * width) / 32) * 20 }, (_, i) => (i * 37 + (i >> 6)) & 0xff);
+      const view = new DataView(bytes.buffer);
+      for (let at = 0, b = 0; at < bytes.length; at += 20, b++) {
+        view.setUint16(at, f32ToF16(0.002 * (1 + (b % 7))), true);
+        view.setUint16(at + 2, f32ToF16(-0.01 * (1 + (b % 3))), true);
+      }
+      return bytes;
+    };
+    const stored = new Map<string, Uint8Array>();
+    const folder = await load(
+      tinyLlamaGguf({
+        width,
+        matrixType: 12, // Q4_K
+        edit: (tensors) => {
+          for (const [name, rows] of [
+            ['blk.0.attn_v.weight', width / 2],
+            ['blk.0.ffn_gate.weight', 2 * width],
+            ['blk.0.ffn_up.weight', 2 * width],
+          ] as const) {
+            const bytes = q4_1(rows);
+            Object.assign(tensors.find((t) => t.name === name) as GgufWriteTensor, { type: 3, bytes });
+            stored.set(name, bytes);
+          }
+        },
+      }),
+    );
+    folder.tokenizer.dispose();
+    for (const [gguf, hf] of [
+      ['blk.0.attn_v.weight', 'model.layers.0.self_attn.v_proj.weight'],
+      ['blk.0.ffn_gate.weight', 'model.layers.0.mlp.gate_proj.weight'],
+      ['blk.0.ffn_up.weight', 'model.layers.0.mlp.up_proj.weight'],
+    ] as const) {
+      const tensor = folder.weights.get(hf) as WeightTensor;
+      expect(tensor.dtype, hf).toBe('Q4_K');
+      const count = tensor.shape[0] * tensor.shape[1];
+      const expected = dequantize(GGML_TYPES[3], stored.get(gguf) as Uint8Array, count, gguf);
+      expect(bits(toFloat32(tensor)), hf).toEqual(bits(expected));
+    }
+    expect(folder.weights.get('model.layers.0.self_attn.q_proj.weight')?.dtype).toBe('Q4_K'); // Q4_K beside Q4_1 v
+  });
 
   it("keeps i-quant matrices 8-bit, and with a K-quant in their group as (scale, min) pairs, each value ggml's", async () => {
     const width = 256; // a row of IQ4_XS is whole super-blocks of 256

@@ -15,7 +15,7 @@ import { confined, type FileProgress, type ModelSource, readJson } from './sourc
 /**
  * Floats as stored, or 4-bit groups of 32 (q4.ts): MLC's with f16 or f32 scales, values
  * (q - 7) scale; ggml's Q4_0 in MLC's layout, f16 scales, values (q - 8) scale; ggml's Q4_K
- * in MLC's layout, an f16 (scale, min) pair a group, values q scale - min. Or 8-bit groups of
+ * (or Q4_1) in MLC's layout, an f16 (scale, min) pair a group, values q scale - min. Or 8-bit groups of
  * 16 (q8.ts): with f32 scales, values q scale (Q8: ggml's Q8_0, Q5_0 and Q6_K); with f32
  * (scale, min) pairs, values q scale - min (Q8A: ggml's other types, and mixed groups).
  */

@@ -5,7 +5,7 @@
  * with the exact values those words stand for (what a reference must use).
  */
 
-import { repackQ4_0, repackQ4_K } from '../loader/gguf-quants';
+import { GGML_TYPES, repackQ4_0, repackQ4Affine } from '../loader/gguf-quants';
 import { f16ToF32, f32ToF16, widenBF16, widenF16 } from '../loader/half';
 import { dequantizeQ4, quantizeQ4 } from '../loader/q4';
 import { Q8_GROUP } from '../loader/q8';
@@ -23,7 +23,7 @@ export function packWeights(
     const q4 =
       dtype === 'Q4_0'
         ? repackQ4_0(quantizeQ4_0Blocks(values), values.length)
-        : repackQ4_K(quantizeQ4_KBlocks(values), values.length);
+        : repackQ4Affine(GGML_TYPES[12], quantizeQ4_KBlocks(values), values.length);
     const tensor = { name: 'w', dtype, shape: [1, values.length], data: q4.weights, scales: q4.scales };
     return { packed: matrixBuffer(tensor), values: toFloat32(tensor) };
   }
