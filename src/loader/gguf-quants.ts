@@ -16,6 +16,12 @@
  *         i-th 64 values)
  *   Q6_K  128 bytes of low nibbles, 64 of high 2 bits, 16 int8 scales (one per 16 values),
  *         d f16;                                             w = (d sc) (q - 32)
+ *   Q2_K  16 bytes of (scale, min) nibbles (one per 16 values), 64 bytes of 2-bit values, d
+ *         and dmin f16;                                      w = (d sc) q - (dmin m)
+ *   Q3_K  32 bytes of third bits (hmask), 64 of low 2 bits, twelve bytes of sixteen 6-bit
+ *         scales, d f16;                                     w = (d (sc - 32)) (q - 4)
+ *   In both, each 128 values are four passes over 32 bytes, taking 2 bits at a time (the
+ *   lowest first), 16 values of the first 16 bytes, then 16 of the next (each with its scale).
  *
  * and the i-quants, IQ4_NL and IQ4_XS and the 1- to 3-bit IQ types (gguf-iquants.ts).
  *
@@ -153,6 +159,21 @@ function kQuant(v: DataView, at: number, out: DecodedGroups, o: number, fifth: b
   }
 }
 
+/**
+ * Q2_K, Q3_K: the 2-bit values of a super-block from `qs` into `out.q` from `o` (value
+ * n + 32 j + l of each half n of 128 is bits 2j of byte l of its 32), plus `high(i, bit)`.
+ */
+function twoBits(v: DataView, qs: number, out: DecodedGroups, o: number, high: (l: number, bit: number) => number) {
+  for (let half = 0; half < 2; half++) {
+    for (let j = 0; j < 4; j++) {
+      for (let l = 0; l < 32; l++) {
+        const low = (v.getUint8(qs + 32 * half + l) >> (2 * j)) & 3;
+        out.q[o + 128 * half + 32 * j + l] = low | high(l, 4 * half + j);
+      }
+    }
+  }
+}
+
 const DECODERS: Record<string, BlockDecoder> = {
   Q4_0(v, at, out, o) {
     const d = f16(v, at);
@@ -179,6 +200,29 @@ const DECODERS: Record<string, BlockDecoder> = {
   },
   Q4_K: (v, at, out, o) => kQuant(v, at, out, o, false),
   Q5_K: (v, at, out, o) => kQuant(v, at, out, o, true),
+  Q2_K(v, at, out, o) {
+    const d = f16(v, at + 80);
+    const dmin = f16(v, at + 82);
+    for (let g = 0; g < 16; g++) {
+      const sc = v.getUint8(at + g);
+      out.scales[o / 16 + g] = fr(d * (sc & 0xf));
+      out.mins[o / 16 + g] = fr(dmin * (sc >> 4));
+    }
+    twoBits(v, at + 16, out, o, () => 0);
+  },
+  Q3_K(v, at, out, o) {
+    const d = f16(v, at + 108);
+    // Scale k: a nibble (low of byte k, or high of byte k - 8) and 2 bits of byte 8 + k % 4.
+    for (let k = 0; k < 16; k++) {
+      const nibble = k < 8 ? v.getUint8(at + 96 + k) & 0xf : v.getUint8(at + 88 + k) >> 4;
+      const high = (v.getUint8(at + 104 + (k % 4)) >> (2 * (k >> 2))) & 3;
+      const scale = fr(d * ((nibble | (high << 4)) - 32));
+      out.scales[o / 16 + k] = scale;
+      out.mins[o / 16 + k] = fr(4 * scale);
+    }
+    // ggml subtracts 4 where a value's hmask bit is clear: q - 4 with q = low + 4 where it is set.
+    twoBits(v, at + 32, out, o, (l, bit) => ((v.getUint8(at + l) >> bit) & 1) << 2);
+  },
   Q6_K(v, at, out, o) {
     const d = f16(v, at + 208);
     // Scale s covers values 16 s .. 16 s + 15.
@@ -237,6 +281,7 @@ const SIGNED_ZEROS: Record<string, number> = {
   Q6_K: 32,
   Q5_0: 16,
   Q4_0: 8,
+  Q3_K: 4,
   ...Object.fromEntries(IQ_TYPES.map((type) => [type, 128])),
 };
 export const Q8_TYPES = Object.keys(SIGNED_ZEROS);

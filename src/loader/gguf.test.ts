@@ -118,7 +118,7 @@ describe('GGUF block types', () => {
 
   const I_QUANTS = ['IQ4_NL', 'IQ4_XS', 'IQ2_XXS', 'IQ2_XS', 'IQ2_S', 'IQ3_XXS', 'IQ3_S', 'IQ1_S', 'IQ1_M'];
 
-  it.each(['Q8_0', 'Q6_K', 'Q5_0', 'Q4_0', ...I_QUANTS])(
+  it.each(['Q8_0', 'Q6_K', 'Q5_0', 'Q4_0', 'Q3_K', ...I_QUANTS])(
     "repacks %s into signed 8-bit groups of 16 with a scale, holding gguf-py's values exactly",
     async (type) => {
       const { raw, values } = await blocks(`blocks.${type}`);
@@ -129,7 +129,7 @@ describe('GGUF block types', () => {
     },
   );
 
-  it.each(['Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q8_0', 'Q4_K', 'Q5_K', 'Q6_K', ...I_QUANTS])(
+  it.each(['Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q8_0', 'Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K', ...I_QUANTS])(
     "repacks %s into unsigned 8-bit groups of 16 with a (scale, min) pair, holding gguf-py's values exactly",
     async (type) => {
       const { raw, values } = await blocks(`blocks.${type}`);
