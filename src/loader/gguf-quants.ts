@@ -304,7 +304,17 @@ export function dequantize(type: GgmlType, bytes: Uint8Array, count: number, wha
 /** Decoded integers of at most 4 bits, eight to a u32, value j at bits 4 (j % 8) of word j / 8: MLC's layout (q4.ts). */
 function packNibbles(q: Uint8Array): Uint32Array {
   const words = new Uint32Array(q.length / 8);
-  for (let j = 0; j < q.length; j++) words[j >>> 3] |= q[j] << (4 * (j & 7));
+  for (let w = 0, j = 0; w < words.length; w++, j += 8) {
+    words[w] =
+      q[j] |
+      (q[j + 1] << 4) |
+      (q[j + 2] << 8) |
+      (q[j + 3] << 12) |
+      (q[j + 4] << 16) |
+      (q[j + 5] << 20) |
+      (q[j + 6] << 24) |
+      (q[j + 7] << 28);
+  }
   return words;
 }
 
@@ -360,7 +370,8 @@ export function repackQ8(
   const { q, scales } = decodeBlocks(type, bytes, count, type.name);
   const zero = SIGNED_ZEROS[type.name];
   if (zero === undefined) throw new RangeError(`repackQ8: ${type.name} is not one of ${Q8_TYPES.join(', ')}`);
-  const signed = Int8Array.from(q, (v) => v - zero);
+  const signed = new Int8Array(q.length);
+  for (let i = 0; i < q.length; i++) signed[i] = q[i] - zero;
   return { weights: new Uint32Array(signed.buffer), scales };
 }
 

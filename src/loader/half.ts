@@ -25,10 +25,14 @@ export function widenBF16(packed: Uint16Array): Float32Array {
   return new Float32Array(bits.buffer);
 }
 
-/** Rounds float32 values to f16 bits (round to nearest even): for tests and for random models. */
+/** One float32 and its bits, so that rounding a value allocates nothing (loaders call it per group). */
+const scratch = new Float32Array(1);
+const scratchBits = new Uint32Array(scratch.buffer);
+
+/** Rounds float32 values to f16 bits (round to nearest even): for loaders, tests and random models. */
 export function f32ToF16(value: number): number {
-  const f32 = new Float32Array([value]);
-  const x = new Uint32Array(f32.buffer)[0];
+  scratch[0] = value;
+  const x = scratchBits[0];
   const sign = (x >>> 16) & 0x8000;
   const exponent = ((x >>> 23) & 0xff) - 127 + 15;
   let mantissa = x & 0x7fffff;
