@@ -29,9 +29,10 @@
  * A 7-bit sign index i stands for the byte i with an eighth bit that makes the count of set bits
  * even (ggml's ksigns_iq2xs); a set bit j negates value j of its 8.
  *
- * Exactness, as gguf-quants.ts requires: each scale is an f16 times a small integer (5 to 15
- * bits in all) and each integer (a level, a lattice value times a sign, or 8 (row + δ) with the
- * scale divided by 8) has at most 8, so their product is exact in f32, as is ggml's.
+ * Exactness, as gguf-quants.ts requires: each scale is an f16 times an integer of at most 5
+ * bits, over a power of two (16 significant bits at most), and each integer (a level, a lattice
+ * value times a sign, or 8 (row + δ) with the scale divided by 8) has at most 8, so their
+ * product is exact in f32, as is ggml's.
  */
 
 import type { BlockDecoder, DecodedGroups } from './gguf-quants';
