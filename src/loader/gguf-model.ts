@@ -363,7 +363,7 @@ function llama3Scaling(freqs: Float32Array, config: ModelConfig, where: string) 
  * Q4_0 as 4-bit groups) and the matrices fused with it on the GPU (q|k|v, gate|up) share it;
  * as 4-bit groups with a (scale, min) pair (the layout named Q4_K) where they are all Q4_1 or
  * Q4_K; as 8-bit groups, exactly, where they are all quantized: with a scale each where they
- * are all Q8_0, Q6_K, Q5_0, Q4_0 or i-quants, else with a (scale, min) pair; else (floats beside
+ * are all Q8_0, Q6_K, Q5_0, Q4_0, Q3_K or i-quants, else with a (scale, min) pair; else (floats beside
  * quantized ones) in f16. Vectors (norms, biases) are kept as stored, or dequantized to f32.
  */
 type Storage = 'stored' | 'Q4_0' | 'Q4_K' | 'Q8' | 'Q8A' | 'F16';
