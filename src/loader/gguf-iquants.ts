@@ -107,6 +107,11 @@ function signedRow(grid: Int8Array, width: number, row: number, signs: number, o
 /** ggml's IQ2 scale: d (0.5 + s) / 4. */
 const iq2Scale = (d: number, s: number) => fr(fr(d * (0.5 + s)) * 0.25);
 
+/** IQ2_XS, IQ2_S: the 16 groups' scales, 4-bit s each from the 8 bytes at `at` (even group low). */
+function iq2Scales(v: DataView, at: number, d: number, out: DecodedGroups, o: number): void {
+  for (let g = 0; g < 16; g++) scaled(out, o + 16 * g, iq2Scale(d, (v.getUint8(at + (g >> 1)) >> (4 * (g & 1))) & 15));
+}
+
 /** IQ1_S, IQ1_M: 8 values of row `row` shifted by ±1/8 (`negative`), as 8 (row + δ) with the scale `dl` / 8. */
 function shiftedRow(row: number, negative: boolean, out: DecodedGroups, o: number): void {
   const grid = IQ1_GRID();
@@ -140,20 +145,16 @@ export const IQ_DECODERS: Record<string, BlockDecoder> = {
     }
   },
   IQ2_XS(v, at, out, o) {
-    const d = f16(v, at);
+    iq2Scales(v, at + 66, f16(v, at), out, o);
     const grid = IQ2_XS_GRID();
-    for (let g = 0; g < 16; g++)
-      scaled(out, o + 16 * g, iq2Scale(d, (v.getUint8(at + 66 + (g >> 1)) >> (4 * (g & 1))) & 15));
     for (let i = 0; i < 32; i++) {
       const word = v.getUint16(at + 2 + 2 * i, true);
       signedRow(grid, 8, word & 511, signByte(word >> 9), out, o + 8 * i);
     }
   },
   IQ2_S(v, at, out, o) {
-    const d = f16(v, at);
+    iq2Scales(v, at + 74, f16(v, at), out, o);
     const grid = IQ2_S_GRID();
-    for (let g = 0; g < 16; g++)
-      scaled(out, o + 16 * g, iq2Scale(d, (v.getUint8(at + 74 + (g >> 1)) >> (4 * (g & 1))) & 15));
     for (let i = 0; i < 32; i++) {
       const row = v.getUint8(at + 2 + i) | (((v.getUint8(at + 66 + (i >> 2)) >> (2 * (i & 3))) & 3) << 8);
       signedRow(grid, 8, row, v.getUint8(at + 34 + i), out, o + 8 * i);
