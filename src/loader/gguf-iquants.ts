@@ -36,10 +36,10 @@
  */
 
 import type { BlockDecoder, DecodedGroups } from './gguf-quants';
-import { f16ToF32 } from './half';
+import { f16ToF32, readF16 } from './half';
 import { IQ_GRIDS, type PackedGrid } from './iq-grids';
 
-const f16 = (view: DataView, at: number) => f16ToF32(view.getUint16(at, true));
+const f16 = readF16;
 const fr = Math.fround;
 
 /** IQ4_NL's and IQ4_XS's 16 levels (ggml's kvalues_iq4nl). */

@@ -34,7 +34,7 @@
 
 import { UnsupportedQuantizationError } from '../errors';
 import { IQ_DECODERS, IQ_TYPES } from './gguf-iquants';
-import { f16ToF32, f32ToF16 } from './half';
+import { f32ToF16, readF16 } from './half';
 
 export interface GgmlType {
   name: string;
@@ -82,7 +82,7 @@ define(34, 'TQ1_0', 256, 54);
 define(35, 'TQ2_0', 256, 66);
 define(39, 'MXFP4', 32, 17);
 
-const f16 = (view: DataView, at: number) => f16ToF32(view.getUint16(at, true));
+const f16 = readF16;
 const fr = Math.fround;
 
 /** The 6-bit (scale, min) pair j of a K-quant's 12 scale bytes at `s` (ggml's get_scale_min_k4). */

@@ -13,6 +13,9 @@ export function f16ToF32(bits: number): number {
   return sign * (1 + mantissa / 1024) * 2 ** (exponent - 15);
 }
 
+/** The little-endian f16 at byte `at` of `view`, widened. */
+export const readF16 = (view: DataView, at: number) => f16ToF32(view.getUint16(at, true));
+
 export function widenF16(packed: Uint16Array): Float32Array {
   const out = new Float32Array(packed.length);
   for (let i = 0; i < packed.length; i++) out[i] = f16ToF32(packed[i]);
