@@ -149,10 +149,13 @@ async function compareChunkings(
 }
 
 /** A `tokens`-long prompt on the GPU profile as it is, prefill chunks against the long splits. */
+/** The checks run a few step lengths of the many a profile prepares for: only those are compiled. */
+const ON_FIRST_USE = 'on-first-use' as const;
+
 async function checkLongPrompt(gpu: Gpu, subject: ProfiledModel, tokens: number): Promise<InvarianceCheck> {
   const rng = new Rng(13);
   const ids = Array.from({ length: tokens }, () => rng.int(0, subject.config.vocabSize));
-  const options = { profile: GPU_PROFILE, maxBatch: LONG_CHUNK, maxContext: tokens };
+  const options = { profile: GPU_PROFILE, maxBatch: LONG_CHUNK, maxContext: tokens, compile: ON_FIRST_USE };
   const model = await GpuModel.create(gpu, subject.config, subject.weights, options);
   try {
     const splits = [];
@@ -179,7 +182,7 @@ async function checkModel(gpu: Gpu, subject: ProfiledModel): Promise<InvarianceC
   ];
   const checks: InvarianceCheck[] = [];
   for (const { name, profile, ids, splits: chunks } of runs) {
-    const options = { profile, maxBatch: 64, maxContext: ids.length };
+    const options = { profile, maxBatch: 64, maxContext: ids.length, compile: ON_FIRST_USE };
     const model = await GpuModel.create(gpu, subject.config, subject.weights, options);
     try {
       const whole = await logitsInChunks(model, ids, ids.length);

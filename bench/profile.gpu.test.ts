@@ -39,7 +39,12 @@ describe('--profile alternatives on the GPU profile', () => {
     ]);
     for (const [name, change] of changes) {
       const profile = { ...GPU_PROFILE, ...change };
-      const model = await GpuModel.create(gpu, config, weights, { maxBatch: 24, maxContext: 256, profile });
+      const model = await GpuModel.create(gpu, config, weights, {
+        maxBatch: 24,
+        maxContext: 256,
+        profile,
+        compile: 'on-first-use',
+      });
       for (const golden of loadGolden(FIXTURES.target)) {
         const sequence = model.createSequence(128);
         // In chunks of 24 and the rest: the prefill kernel (or not) and a token tile.

@@ -1,13 +1,14 @@
 /**
  * What every kernel wrapper shares: a pipeline specialised by override constants (compiled
- * once, from the pipeline cache), bind groups made at load from buffers in binding order,
- * and a dispatch. Each op's wrapper adds typed buffers and its own grid.
+ * once, from the pipeline cache, at its first dispatch or with its model's at load), bind
+ * groups made at load from buffers in binding order, and a dispatch. Each op's wrapper adds
+ * typed buffers and its own grid.
  */
 
-import { bindBuffers, computePipeline } from '../gpu/pipelines';
+import { bindBuffers, Pipeline } from '../gpu/pipelines';
 
 export class ComputeKernel {
-  readonly pipeline: GPUComputePipeline;
+  private readonly compiled: Pipeline;
 
   constructor(
     protected readonly device: GPUDevice,
@@ -15,12 +16,21 @@ export class ComputeKernel {
     code: string,
     constants: Record<string, number | boolean>,
   ) {
-    this.pipeline = computePipeline(device, label, code, constants);
+    this.compiled = new Pipeline(device, label, code, constants);
+  }
+
+  get label(): string {
+    return this.compiled.label;
+  }
+
+  /** The compiled pipeline (compiled now if it has not been). */
+  get pipeline(): GPUComputePipeline {
+    return this.compiled.get();
   }
 
   /** A bind group with `buffers` at bindings 0, 1, 2, ...; binding 0 is always the step uniform. */
   bindAll(buffers: GPUBuffer[]): GPUBindGroup {
-    return bindBuffers(this.device, this.pipeline, this.pipeline.label, buffers);
+    return bindBuffers(this.device, this.compiled.layout, this.label, buffers);
   }
 
   protected dispatch(pass: GPUComputePassEncoder, bindGroup: GPUBindGroup, x: number, y = 1, z = 1): void {

@@ -48,10 +48,10 @@ export class LinearKernel extends ComputeKernel {
   /** Binds the buffers (see LinearBuffers; `rope` with the 'rope' output only, `norm` with a norm prologue). */
   bind(b: LinearBuffers): GPUBindGroup {
     const norm = this.variant.kind === 'lanes' ? this.variant.norm : undefined;
-    if (norm && !b.norm) throw new Error(`${this.pipeline.label}: the norm prologue needs its input and weight`);
+    if (norm && !b.norm) throw new Error(`${this.label}: the norm prologue needs its input and weight`);
     const buffers = [b.step, b.weight, b.bias, norm && b.norm ? b.norm.x : b.x, b.y];
     if (this.output.kind === 'rope') {
-      if (!b.rope) throw new Error(`${this.pipeline.label}: the rope epilogue needs its tables and the KV cache`);
+      if (!b.rope) throw new Error(`${this.label}: the rope epilogue needs its tables and the KV cache`);
       buffers.push(b.rope.cos, b.rope.sin, b.rope.kCache, b.rope.vCache);
     }
     if (norm && b.norm) buffers.push(b.norm.weight);

@@ -53,7 +53,12 @@ describe.each(Object.values(FIXTURES))('GPU model on %s', (name) => {
     const { config, weights } = folder(name);
     // Prompts of 12, 31 and 16 tokens: chunks of 24 and 7 for the second (on the GPU profile,
     // the prefill kernel and a tile of 8).
-    const model = await GpuModel.create(gpu, config, weights, { maxBatch: 24, maxContext: 256, profile });
+    const model = await GpuModel.create(gpu, config, weights, {
+      maxBatch: 24,
+      maxContext: 256,
+      profile,
+      compile: 'on-first-use',
+    });
     for (const golden of loadGolden(name)) {
       const sequence = model.createSequence(128);
       const logits = await model.forward(sequence, golden.ids);
@@ -90,7 +95,12 @@ describe('GPU model on 4-bit weights (the target fixture quantized as MLC quanti
     async (dtype, _, profile) => {
       const { config, weights } = folder(FIXTURES.target);
       const quantized = quantizeWeights(weights, dtype);
-      const model = await GpuModel.create(gpu, config, quantized, { maxBatch: 24, maxContext: 256, profile });
+      const model = await GpuModel.create(gpu, config, quantized, {
+        maxBatch: 24,
+        maxContext: 256,
+        profile,
+        compile: 'on-first-use',
+      });
       const reference = new ReferenceModel(config, quantized);
       for (const golden of loadGolden(FIXTURES.target)) {
         const logits = await model.forward(model.createSequence(128), golden.ids);
@@ -101,7 +111,12 @@ describe('GPU model on 4-bit weights (the target fixture quantized as MLC quanti
         expect(onGpu).toEqual(await generate(reference, reference.createSequence(256), golden.ids, options));
       }
       // Chunks of 5 tokens (verify tiles) give the bits of one prefill.
-      const chunked = await GpuModel.create(gpu, config, quantized, { maxBatch: 5, maxContext: 256, profile });
+      const chunked = await GpuModel.create(gpu, config, quantized, {
+        maxBatch: 5,
+        maxContext: 256,
+        profile,
+        compile: 'on-first-use',
+      });
       const { ids } = loadGolden(FIXTURES.target)[1];
       const a = await model.forward(model.createSequence(64), ids);
       expectBitwiseEqual(await chunked.forward(chunked.createSequence(64), ids), a, 'chunks of 5 vs whole');
@@ -240,6 +255,7 @@ describe('GPU model with an f16 KV cache', () => {
         maxContext: 256,
         profile,
         kvCache: 'f16',
+        compile: 'on-first-use',
       });
       const reference = new ReferenceModel(config, weights, { kvCache: 'f16' });
       expect(model.createSequence(64).bytes).toBe(2 * config.numLayers * 64 * config.numKvHeads * config.headDim * 2);
@@ -258,6 +274,7 @@ describe('GPU model with an f16 KV cache', () => {
         maxContext: 256,
         profile,
         kvCache: 'f16',
+        compile: 'on-first-use',
       });
       expectBitwiseEqual(await chunked.forward(chunked.createSequence(64), ids), whole, 'chunks of 5 vs whole');
       const sequence = model.createSequence(64);
@@ -283,7 +300,12 @@ describe('GPU model past one attention segment (split attention)', () => {
     expect(ids.length).toBe(200);
     // Segments of 64 positions (512 on GPUs): the prompt spans four, and their merges.
     const profile = { ...GPU_PROFILE, attentionSplit: 64 };
-    const model = await GpuModel.create(gpu, config, weights, { maxContext: 256, maxBatch: 64, profile });
+    const model = await GpuModel.create(gpu, config, weights, {
+      maxContext: 256,
+      maxBatch: 64,
+      profile,
+      compile: 'on-first-use',
+    });
     const whole = model.createSequence(256);
     const wholeLogits = await model.forward(whole, ids); // chunks of 64 (the model's batch)
     const chunked = model.createSequence(256);
@@ -331,11 +353,21 @@ describe('GPU KV cache and batching', () => {
     async (_, name, profile) => {
       const { config, weights } = folder(name);
       const { ids } = loadGolden(name)[1]; // 31 tokens: the prefill kernel on the GPU profile
-      const whole = await GpuModel.create(gpu, config, weights, { maxBatch: 64, maxContext: 256, profile });
+      const whole = await GpuModel.create(gpu, config, weights, {
+        maxBatch: 64,
+        maxContext: 256,
+        profile,
+        compile: 'on-first-use',
+      });
       const a = await whole.forward(whole.createSequence(64), ids);
       for (const maxBatch of [5, 3]) {
         // chunks of 5 and 3 tokens: the tiles of verify passes
-        const chunked = await GpuModel.create(gpu, config, weights, { maxBatch, maxContext: 256, profile });
+        const chunked = await GpuModel.create(gpu, config, weights, {
+          maxBatch,
+          maxContext: 256,
+          profile,
+          compile: 'on-first-use',
+        });
         const b = await chunked.forward(chunked.createSequence(64), ids);
         expectBitwiseEqual(b, a, `chunks of ${maxBatch} vs whole`);
         chunked.destroy();
@@ -466,7 +498,12 @@ describe('GPU KV cache and batching', () => {
     const ids = Array.from({ length: 26 }, (_, i) => (i * 37 + 5) % config.vocabSize);
     const run = async (fusedNorm: boolean) => {
       const profile = { ...GPU_PROFILE, fusedNorm };
-      const model = await GpuModel.create(gpu, config, weights, { maxContext: 64, maxBatch: 32, profile });
+      const model = await GpuModel.create(gpu, config, weights, {
+        maxContext: 64,
+        maxBatch: 32,
+        profile,
+        compile: 'on-first-use',
+      });
       const sequence = model.createSequence(64);
       // A prefill chunk (the norms on their own either way), a decode step and a verify pass.
       const rows = [
@@ -542,12 +579,46 @@ describe('GPU KV cache and batching', () => {
     // into the projections after them in decode and verify steps (5 a layer), and the final norm
     // into the LM head; a prefill step runs them on their own (7).
     const profile = { ...GPU_PROFILE, fusedNorm: true };
-    const fused = await GpuModel.create(gpu, config, weights, { maxContext: 64, maxBatch: 32, profile });
+    const fused = await GpuModel.create(gpu, config, weights, {
+      maxContext: 64,
+      maxBatch: 32,
+      profile,
+      compile: 'on-first-use',
+    });
     const fusedSequence = fused.createSequence(64);
     expect(fused.countDispatches(fusedSequence, 1)).toEqual({ perLayer: 5, total: 5 * config.numLayers + 4 });
     expect(fused.countDispatches(fusedSequence, 5).perLayer).toBe(5);
     expect(fused.countDispatches(fusedSequence, 32).perLayer).toBe(7);
     fusedSequence.release();
     fused.destroy();
+  });
+
+  it('compiles at load every pipeline a step of any length dispatches, and none after', async () => {
+    const { config, weights } = folder(FIXTURES.draft);
+    const { device } = gpu;
+    const compile = device.createComputePipeline.bind(device);
+    let compiledLater = 0;
+    // Every pipeline of the GPU profile (a tile for each verify length, the prefill kernel), so
+    // each compiles on this adapter; the steps below run every one of them.
+    const model = await GpuModel.create(gpu, config, weights, { maxContext: 128, maxBatch: 20, profile: GPU_PROFILE });
+    device.createComputePipeline = (descriptor) => {
+      compiledLater++;
+      return compile(descriptor);
+    };
+    try {
+      const sequence = model.createSequence(128);
+      for (const tokens of [1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 20]) {
+        await model.forward(
+          sequence,
+          Array.from({ length: tokens }, (_, i) => (7 * i + tokens) % config.vocabSize),
+        );
+      }
+      await model.greedy(sequence, [5], 'last');
+      sequence.release();
+    } finally {
+      device.createComputePipeline = compile;
+    }
+    expect(compiledLater).toBe(0);
+    model.destroy();
   });
 });

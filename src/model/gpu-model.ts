@@ -30,6 +30,7 @@ import { GPUDeviceLostError, GPUOutOfMemoryError, InvalidLogitsError } from '../
 import { createStorage, createUniform } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
 import type { DispatchProfiler } from '../gpu/dispatch-profiler';
+import { collectPipelines, compilePipelines } from '../gpu/pipelines';
 import { type KvFormat, kvValueBytes } from '../kernels/kv-cache';
 import type { LinearLayer } from '../kernels/linear-layer';
 import {
@@ -84,6 +85,12 @@ export interface GpuModelOptions {
   sharedEmbed?: GpuMatrix;
   /** An EAGLE-1 head's target's uploaded LM head, which gives the head's logits. */
   sharedHead?: GpuMatrix;
+  /**
+   * When the kernels' pipelines are compiled: all of them while the model loads (the default:
+   * no step waits for a compiler), or each when first dispatched, for a model that runs only
+   * a few of the step shapes its profile prepares for (a test, a tool that checks bits).
+   */
+  compile?: 'at-load' | 'on-first-use';
 }
 
 /** A token's f32 KV cache at or above which a model's caches default to f16. */
@@ -369,9 +376,12 @@ export class GpuModel implements CausalLM<GpuSequence> {
   ) {
     const { device } = gpu;
     device.pushErrorScope('out-of-memory');
-    const model = new GpuModel(gpu, config, weights(), options, ownsWeights);
+    const { value: model, pipelines } = collectPipelines(
+      () => new GpuModel(gpu, config, weights(), options, ownsWeights),
+    );
     const oom = await device.popErrorScope();
     if (oom) throw new GPUOutOfMemoryError(`The GPU ran out of memory loading the model: ${oom.message}`);
+    if ((options.compile ?? 'at-load') === 'at-load') await compilePipelines(pipelines);
     return model;
   }
 

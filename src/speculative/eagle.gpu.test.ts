@@ -202,7 +202,11 @@ describe('an EAGLE head on the GPU', () => {
   ])(
     "%s profile: a tree pass's accepted leaf, of the first rank or the second, leaves the cache bit for bit as plain decoding would",
     async (_, profile) => {
-      const target = await GpuModel.create(gpu, folder.config, folder.weights, { maxContext: 256, profile });
+      const target = await GpuModel.create(gpu, folder.config, folder.weights, {
+        maxContext: 256,
+        profile,
+        compile: 'on-first-use',
+      });
       const golden = loadEagleGolden().prompt;
       const prompt = [...golden, ...golden, ...golden].slice(0, 66);
       const plain = target.createSequence(256);

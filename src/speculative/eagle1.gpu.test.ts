@@ -84,7 +84,7 @@ describe('an EAGLE-1 head on the GPU', () => {
     const gpuProfile = await loadPair(
       gpu,
       { target: directorySource(fixturePath(FIXTURES.target)), draft: directorySource(fixturePath(EAGLE1_FIXTURE)) },
-      { maxContext: 256, profile: GPU_PROFILE },
+      { maxContext: 256, profile: GPU_PROFILE, compile: 'on-first-use' },
     );
     const eagle = gpuProfile.eagle?.model as EagleTarget<GpuSequence, GpuSequence>;
     const golden = loadEagleGolden(EAGLE1_FIXTURE);
