@@ -68,6 +68,7 @@ describe.each([
     [40, 1024, 37, 'F32', true, 'gelu-tanh'],
     [48, 256, 9, 'Q4F16', false, 'silu'],
     [40, 1024, 37, 'Q4F32', true, 'silu'],
+    [40, 256, 37, 'Q5_K', true, 'silu'], // GPU profile: the fifth bits staged beside the scales
   ] as const)(
     'gate: f %i, k %i, %i tokens, %s weights, bias %s, %s',
     async (f, k, tokens, dtype, withBias, activation) => {

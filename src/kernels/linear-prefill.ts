@@ -13,6 +13,7 @@ import {
   type LinearShape,
   linearCode,
   planLabel,
+  scaleBytes,
   sharedConstants,
   valuesPerWord,
   withShuffle,
@@ -29,15 +30,18 @@ const PREFILL_TOKENS = 32; // a prefill runs in chunks of the model's maxBatch (
  * weight word read then serves more of them) up to PREFILL_TOKENS, then rows, while the
  * workgroup keeps to `invocations` threads and `storage` bytes of workgroup memory, which holds
  * a step's words of TILE_R rows and 4-value chunks of TILE_N tokens, LANES of each a row, 16
- * bytes each, and later the lanes' sums, 64 bytes a thread. The tile decides how work is shared
- * out, never the order of a sum. (bench/README.md has what larger workgroups gave on an H100.)
+ * bytes each (and `scaleBytes` for each quantized word's scales: 8, or 12 with fifth bits; of
+ * the tokens' chunks, two a word at a time), and later the lanes' sums, 64 bytes a thread. The
+ * tile decides how work is shared out, never the order of a sum. (bench/README.md has what
+ * larger workgroups gave on an H100.)
  */
-export function prefillTile(lanes: number, chunks: number, storage: number, invocations: number) {
+export function prefillTile(lanes: number, chunks: number, storage: number, invocations: number, scaleBytes = 0) {
   const fits = (rowThreads: number, tokenThreads: number) =>
     lanes * rowThreads * tokenThreads <= invocations &&
     64 * lanes * rowThreads * tokenThreads <= storage &&
     4 * tokenThreads <= PREFILL_TOKENS &&
-    16 * lanes * 4 * (rowThreads + tokenThreads * chunks) <= storage;
+    16 * lanes * 4 * (rowThreads + tokenThreads * chunks) <= storage &&
+    lanes * 4 * ((16 + scaleBytes) * rowThreads + 16 * tokenThreads * Math.min(chunks, 2)) <= storage;
   let rowThreads = 1;
   let tokenThreads = 1;
   for (;;) {
@@ -56,7 +60,7 @@ export function prefillPlan(
   const { lanes, shuffle } = variant;
   const storage = Math.min(device.limits.maxComputeWorkgroupStorageSize, PREFILL_STORAGE);
   const invocations = Math.min(device.limits.maxComputeInvocationsPerWorkgroup, PREFILL_INVOCATIONS);
-  const tile = prefillTile(lanes, valuesPerWord(shape.dtype) / 4, storage, invocations);
+  const tile = prefillTile(lanes, valuesPerWord(shape.dtype) / 4, storage, invocations, scaleBytes(shape.dtype));
   const rowsPerGroup = 4 * tile.rowThreads;
   const tileN = 4 * tile.tokenThreads;
   const shuffled = shuffle > 1 ? `shuffle ${shuffle} ` : '';

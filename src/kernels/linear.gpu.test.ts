@@ -122,6 +122,9 @@ describe.each([
     { rows: 37, k: 256, tokens: 1, tileN: 1, dtype: 'Q4_K' },
     { rows: 65, k: 512, tokens: 5, tileN: 5, dtype: 'Q4_K', bias: true },
     { rows: 50, k: 256, tokens: 37, tileN: 16, dtype: 'Q4_K', accumulate: true },
+    { rows: 37, k: 96, tokens: 1, tileN: 1, dtype: 'Q5_K' },
+    { rows: 65, k: 256, tokens: 5, tileN: 5, dtype: 'Q5_K', bias: true },
+    { rows: 50, k: 320, tokens: 37, tileN: 16, dtype: 'Q5_K', accumulate: true },
     { rows: 37, k: 96, tokens: 1, tileN: 1, dtype: 'Q8' },
     { rows: 65, k: 272, tokens: 5, tileN: 5, dtype: 'Q8', bias: true },
     { rows: 50, k: 320, tokens: 37, tileN: 16, dtype: 'Q8', accumulate: true },
@@ -199,6 +202,7 @@ describe('linear kernel, prefill tiles in workgroup memory', () => {
     { k: 96, dtype: 'Q4F16', wordsPerLane: Number.POSITIVE_INFINITY },
     { k: 256, dtype: 'Q4_0', wordsPerLane: 2 },
     { k: 512, dtype: 'Q4_K', wordsPerLane: 2 },
+    { k: 544, dtype: 'Q5_K', wordsPerLane: 2 },
     { k: 528, dtype: 'Q8', wordsPerLane: 2 },
     { k: 528, dtype: 'Q8A', wordsPerLane: 2 },
   ] as const;
@@ -217,7 +221,7 @@ describe('linear kernel, prefill tiles in workgroup memory', () => {
 });
 
 describe('linear kernel, blocks of 4 rows', () => {
-  for (const dtype of ['F32', 'F16', 'BF16', 'Q4F16', 'Q4F32', 'Q4_0', 'Q4_K', 'Q8', 'Q8A'] as const) {
+  for (const dtype of ['F32', 'F16', 'BF16', 'Q4F16', 'Q4F32', 'Q4_0', 'Q4_K', 'Q5_K', 'Q8', 'Q8A'] as const) {
     for (const [tokens, tileN] of [
       [1, 1],
       [7, 4],
@@ -226,7 +230,15 @@ describe('linear kernel, blocks of 4 rows', () => {
     ]) {
       it(`gives the bits of one lane a row: ${dtype}, ${tokens} tokens, tiles of ${tileN}`, async () => {
         // 131 rows: the last block of 4 hangs over the end.
-        const k = dtype === 'Q4_K' ? 256 : dtype.startsWith('Q4') ? 160 : dtype.startsWith('Q8') ? 144 : 136; // Q4_K: super-blocks of 256
+        // Q4_K: super-blocks of 256; other q4 and q5: groups of 32; q8: of 16.
+        const k =
+          dtype === 'Q4_K'
+            ? 256
+            : dtype.startsWith('Q4') || dtype === 'Q5_K'
+              ? 160
+              : dtype.startsWith('Q8')
+                ? 144
+                : 136;
         const c = { rows: 131, k, dtype, tokens, bias: true, accumulate: true };
         const blocked = await runLinear(c, { kind: 'blocked', tileN }, new Rng(7));
         const oneLane = await runLinear(c, lanes(1, tileN), new Rng(7));

@@ -28,13 +28,14 @@
  * Each is decoded into integers and a (scale, min) per 16 values (`decodeBlocks`), from which
  * `dequantize` forms ggml's values and the GPU layouts are made: Q4_0, Q4_1 and Q4_K stay 4-bit
  * (Q4_0's blocks are MLC's 4-bit groups with another nibble order and zero point, `repackQ4_0`;
- * Q4_1's blocks and Q4_K's sub-blocks groups with a min, `repackQ4Affine`), the others become
- * 8-bit groups (q8.ts: `repackQ8`, `repackQ8A`).
+ * Q4_1's blocks and Q4_K's sub-blocks groups with a min, `repackQ4Affine`), Q5_0, Q5_1 and Q5_K
+ * 5-bit (q5.ts: `repackQ5Affine`), the others become 8-bit groups (q8.ts: `repackQ8`, `repackQ8A`).
  */
 
-import { UnsupportedQuantizationError } from '../errors';
+import { GgufFormatError, UnsupportedQuantizationError } from '../errors';
 import { IQ_DECODERS, IQ_TYPES } from './gguf-iquants';
 import { f32ToF16, readF16 } from './half';
+import { packQ5, type Q5Matrix } from './q5';
 
 export interface GgmlType {
   name: string;
@@ -356,6 +357,38 @@ export function repackQ4Affine(
     pairs[2 * g + 1] = f32ToF16(mins[2 * g]);
   }
   return { weights: packNibbles(q), scales: pairs };
+}
+
+/** The types `repackQ5Affine` takes: those whose blocks are groups of 32 values of at most 5 bits with a (scale, min). */
+export const Q5_AFFINE_TYPES = ['Q5_K', 'Q5_0', 'Q5_1', ...Q4_AFFINE_TYPES, 'Q4_0'];
+
+/**
+ * ggml blocks of one of Q5_AFFINE_TYPES (`count` values) as 5-bit groups of 32 (q5.ts), each
+ * with an f16 (scale, min) pair. For Q5_0, Q5_1, Q4_0 and Q4_1 the pair is exact (d and -m, or
+ * d and the zero point times d, both f16 values: q d - 16 d is ggml's (q - 16) d, up to the sign
+ * of a zero); a Q5_K or Q4_K sub-block's d sc and dmin m are rounded to f16 once, as Q4_K's are
+ * in `repackQ4Affine`.
+ */
+export function repackQ5Affine(type: GgmlType, bytes: Uint8Array, count: number, what: string): Q5Matrix {
+  if (!Q5_AFFINE_TYPES.includes(type.name)) {
+    throw new RangeError(`repackQ5Affine: ${type.name} is not one of ${Q5_AFFINE_TYPES.join(', ')}`);
+  }
+  const { q, scales, mins } = decodeBlocks(type, bytes, count, what);
+  const pairs = new Uint16Array((count / 32) * 2);
+  for (let g = 0; g < count / 32; g++) {
+    pairs[2 * g] = f32ToF16(scales[2 * g]);
+    pairs[2 * g + 1] = f32ToF16(mins[2 * g]);
+    // A scale or min past f16's largest value (a zero point times a scale over 4095, say, which
+    // no trained model has) cannot be kept; say so rather than compute with infinities.
+    const overflows = (half: number, value: number) => (half & 0x7c00) === 0x7c00 && Number.isFinite(value);
+    if (overflows(pairs[2 * g], scales[2 * g]) || overflows(pairs[2 * g + 1], mins[2 * g])) {
+      throw new GgufFormatError(
+        `${what}: a ${type.name} block's scale (${scales[2 * g]}) or min (${mins[2 * g]}) is beyond f16's range, ` +
+          "which Tandem's 5-bit layout keeps them in",
+      );
+    }
+  }
+  return packQ5(q, pairs);
 }
 
 /**

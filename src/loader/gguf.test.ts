@@ -21,6 +21,7 @@ import {
   f32Bytes,
   type GgufWriteTensor,
   quantizeQ4_KBlocks,
+  quantizeQ5_KBlocks,
   quantizeQ8_0Blocks,
   tinyLlamaGguf,
 } from '../testing/gguf-writer';
@@ -32,12 +33,14 @@ import {
   isFloatType,
   repackQ4_0,
   repackQ4Affine,
+  repackQ5Affine,
   repackQ8,
   repackQ8A,
 } from './gguf-quants';
 import { f16ToF32, f32ToF16, widenBF16, widenF16 } from './half';
 import { loadModelFolder, type ModelFolder } from './model-folder';
 import { dequantizeQ4, dequantizeQ4Affine } from './q4';
+import { dequantizeQ5 } from './q5';
 import { dequantizeQ8, dequantizeQ8Affine } from './q8';
 import { bytesStream, memorySource, singleFileModel } from './source';
 import { toFloat32 } from './tensors';
@@ -129,6 +132,41 @@ describe('GGUF block types', () => {
     },
   );
 
+  it.each(['Q5_0', 'Q5_1', 'Q4_0', 'Q4_1'])(
+    "repacks %s into 5-bit groups of 32 with an f16 (scale, min) pair, holding gguf-py's values exactly",
+    async (type) => {
+      const { raw, values } = await blocks(`blocks.${type}`);
+      const q5 = repackQ5Affine(ggmlType(type), raw, 1024, type);
+      expect(q5.weights.length).toBe(1024 / 8);
+      expect(q5.scales.length).toBe((2 * 1024) / 32);
+      // Exactly, up to the sign of zero (q d - 16 d is +0 where ggml's (q - 16) d is -0).
+      const unsigned = (v: Float32Array) => v.map((x) => x + 0);
+      expect(bits(unsigned(dequantizeQ5(q5, 1024)))).toEqual(bits(unsigned(values)));
+    },
+  );
+
+  it.each(['Q5_K', 'Q4_K'])(
+    "repacks %s into 5-bit groups of 32, each sub-block's scale and min rounded to f16 once",
+    async (type) => {
+      const { raw, values } = await blocks(`blocks.${type}`);
+      const read = dequantizeQ5(repackQ5Affine(ggmlType(type), raw, 1024, type), 1024);
+      // q (d sc) - (dmin m) with d sc and dmin m each within 2^-11 of ggml's: at most q 2^-11
+      // d sc + 2^-11 dmin m off, which is below 2^-6 of the block's largest magnitude.
+      const largest = Math.max(...values.map(Math.abs));
+      for (let i = 0; i < 1024; i++)
+        expect(Math.abs(read[i] - values[i]), `value ${i}`).toBeLessThan(largest * 2 ** -6);
+      expect(read.filter((v, i) => v !== values[i]).length).toBeGreaterThan(0); // rounded: not the same bits
+    },
+  );
+
+  it('refuses a 5-bit block whose zero point times its scale is beyond f16, naming the tensor', () => {
+    const block = new Uint8Array(22); // Q5_0: d = 8192 (f16 0x7000), nibbles and fifth bits 0
+    new DataView(block.buffer).setUint16(0, 0x7000, true);
+    expect(() => repackQ5Affine(ggmlType('Q5_0'), block, 32, 'tensor "blk.0.ffn_down.weight"')).toThrow(
+      expect.objectContaining({ name: 'GgufFormatError', message: expect.stringContaining('blk.0.ffn_down.weight') }),
+    );
+  });
+
   it.each(['Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q8_0', 'Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K', ...I_QUANTS])(
     "repacks %s into unsigned 8-bit groups of 16 with a (scale, min) pair, holding gguf-py's values exactly",
     async (type) => {
@@ -181,7 +219,7 @@ describe('the fixture target as a GGUF file', () => {
     expect(gguf.stopTokenIds).toEqual([2]); // tokenizer_config.json's eos_token, <|im_end|>
   });
 
-  it('holds every tensor as gguf-py dequantizes it: Q4_0 kept 4-bit, the others 8-bit, q and k rows in Hugging Face order', () => {
+  it('holds every tensor as gguf-py dequantizes it: Q4_0 kept 4-bit, Q5_0 and Q5_1 5-bit, Q8_0 8-bit, q and k rows in Hugging Face order', () => {
     const golden = JSON.parse(readFileSync(join(GGUF_DIR, 'golden-weights.json'), 'utf8'));
     const stride: number = golden.sample_stride;
     const entries = Object.entries(golden.tensors) as [string, { type: string; shape: number[]; samples: string }][];
@@ -190,20 +228,20 @@ describe('the fixture target as a GGUF file', () => {
       const tensor = gguf.weights.get(name);
       expect(tensor?.shape, name).toEqual(shape);
       // Q4_0 stays 4-bit, but not ffn_gate: it is fused with ffn_up, a Q4_1 matrix, so both
-      // are 8-bit with (scale, min) pairs, as is the Q5_1 LM head.
+      // are 5-bit groups with (scale, min) pairs, as are the Q5_0 matrices and the Q5_1 LM head.
       const stored =
         shape.length === 1
           ? 'F32'
           : type === 'Q4_0' && !name.includes('gate_proj')
             ? 'Q4_0'
-            : type === 'Q5_0' || type === 'Q8_0'
+            : type === 'Q8_0'
               ? 'Q8'
-              : 'Q8A';
+              : 'Q5_K';
       expect(tensor?.dtype, name).toBe(stored);
       const values = toFloat32(tensor as NonNullable<typeof tensor>);
-      // Exactly gguf-py's values; with (scale, min) pairs up to the sign of zero (see repackQ8A).
-      const sampled = values.filter((_, i) => i % stride === 0).map((v) => (stored === 'Q8A' ? v + 0 : v));
-      const expected = floats(samples).map((v) => (stored === 'Q8A' ? v + 0 : v));
+      // Exactly gguf-py's values; with (scale, min) pairs up to the sign of zero (see repackQ5Affine).
+      const sampled = values.filter((_, i) => i % stride === 0).map((v) => (stored === 'Q5_K' ? v + 0 : v));
+      const expected = floats(samples).map((v) => (stored === 'Q5_K' ? v + 0 : v));
       expect(bits(sampled), name).toEqual(bits(expected));
     }
   });
@@ -427,9 +465,7 @@ describe('GGUF files Tandem reads and refuses', () => {
             ['blk.0.ffn_gate.weight', 2 * width],
             ['blk.0.ffn_up.weight', 2 * width],
           ] as const) {
-            const bytes = q4_1(rows);
-            Object.assign(tensors.find((t) => t.name === name) as GgufWriteTensor, { type: 3, bytes });
-            stored.set(name, bytes);
+            retype(tensors, stored, name, 3, q4_1(rows));
           }
         },
       }),
@@ -449,6 +485,53 @@ describe('GGUF files Tandem reads and refuses', () => {
     expect(folder.weights.get('model.layers.0.self_attn.q_proj.weight')?.dtype).toBe('Q4_K'); // Q4_K beside Q4_1 v
   });
 
+  it("keeps Q5_K matrices 5-bit, and the Q4_K ones fused with them (a Q4_K_S file's), each sub-block's pair in f16", async () => {
+    const width = 256;
+    const source = (rows: number) =>
+      Float32Array.from({ length: rows * width }, (_, i) => Math.sin(i * 0.37 + rows) / 16);
+    const stored = new Map<string, Uint8Array>();
+    const folder = await load(
+      tinyLlamaGguf({
+        width,
+        matrixType: 12, // Q4_K
+        edit: (tensors) => {
+          for (const [name, rows] of [
+            ['blk.0.attn_v.weight', width / 2],
+            ['blk.0.ffn_down.weight', 2 * width], // (width, 2 width): the values of 2 width rows of width
+          ] as const) {
+            retype(tensors, stored, name, 13, quantizeQ5_KBlocks(source(rows)));
+          }
+          stored.set(
+            'blk.0.attn_q.weight',
+            (tensors.find((t) => t.name === 'blk.0.attn_q.weight') as GgufWriteTensor).bytes,
+          );
+        },
+      }),
+    );
+    folder.tokenizer.dispose();
+    for (const [gguf, hf, type] of [
+      ['blk.0.attn_v.weight', 'model.layers.0.self_attn.v_proj.weight', 13],
+      ['blk.0.ffn_down.weight', 'model.layers.0.mlp.down_proj.weight', 13],
+      ['blk.0.attn_q.weight', 'model.layers.0.self_attn.q_proj.weight', 12],
+    ] as const) {
+      const tensor = folder.weights.get(hf) as WeightTensor;
+      expect(tensor.dtype, hf).toBe('Q5_K');
+      const count = tensor.shape[0] * tensor.shape[1];
+      const expected = dequantize(GGML_TYPES[type], stored.get(gguf) as Uint8Array, count, gguf);
+      // q is read as stored; (d sc, dmin m) rounded to f16 once move a value by at most 2^-11 of
+      // 31 steps and of the min, far below one step. (q and k rows are reordered: compare v and down.)
+      if (type === 13) expect(maxAbsDifference(toFloat32(tensor), expected), hf).toBeLessThan(2e-4);
+    }
+    // The blocks hold what they were made from, to within a step of 31 over each group's range.
+    const down = dequantize(
+      GGML_TYPES[13],
+      stored.get('blk.0.ffn_down.weight') as Uint8Array,
+      2 * width * width,
+      'down',
+    );
+    expect(maxAbsDifference(down, source(2 * width))).toBeLessThan(2 / 16 / 31);
+  });
+
   it("keeps i-quant matrices 8-bit, and with a K-quant in their group as (scale, min) pairs, each value ggml's", async () => {
     const width = 256; // a row of IQ4_XS is whole super-blocks of 256
     /** `rows` rows of blocks of `type` (IQ4_NL 20, IQ3_S 21, IQ4_XS 23): patterned bytes, each block's f16 d a small scale. */
@@ -465,18 +548,16 @@ describe('GGUF files Tandem reads and refuses', () => {
       tinyLlamaGguf({
         width,
         edit: (tensors) => {
-          const retype = (name: string, type: number, bytes: Uint8Array) => {
-            Object.assign(tensors.find((t) => t.name === name) as GgufWriteTensor, { type, bytes });
-            stored.set(name, bytes);
-          };
-          retype('blk.0.attn_q.weight', 23, iq(23, width));
-          retype('blk.0.attn_k.weight', 23, iq(23, width / 2));
+          retype(tensors, stored, 'blk.0.attn_q.weight', 23, iq(23, width));
+          retype(tensors, stored, 'blk.0.attn_k.weight', 23, iq(23, width / 2));
           const v = Float32Array.from({ length: (width / 2) * width }, (_, i) => Math.sin(i * 0.37) / 16);
-          retype('blk.0.attn_v.weight', 12, quantizeQ4_KBlocks(v)); // as a Q4_K_M file's attn_v may be
-          retype('blk.0.attn_output.weight', 23, iq(23, width));
-          retype('blk.0.ffn_gate.weight', 20, iq(20, 2 * width));
-          retype('blk.0.ffn_down.weight', 21, iq(21, 2 * width)); // (width, 2 width): the values of 2 width rows of width
+          retype(tensors, stored, 'blk.0.attn_v.weight', 12, quantizeQ4_KBlocks(v)); // as a Q4_K_M file's attn_v may be
+          retype(tensors, stored, 'blk.0.attn_output.weight', 23, iq(23, width));
+          retype(tensors, stored, 'blk.0.ffn_gate.weight', 20, iq(20, 2 * width));
+          retype(tensors, stored, 'blk.0.ffn_down.weight', 21, iq(21, 2 * width)); // (width, 2 width): the values of 2 width rows of width
           retype(
+            tensors,
+            stored,
             'blk.0.ffn_up.weight',
             8,
             quantizeQ8_0Blocks(Float32Array.from({ length: 2 * width * width }, (_, i) => Math.cos(i) / 16)),
@@ -710,3 +791,22 @@ describe('GGUF files Tandem reads and refuses', () => {
     expect(error.message).toMatch(/m\.gguf/); // says which file
   });
 });
+
+/** The largest |a[i] - b[i]|. */
+function maxAbsDifference(a: Float32Array, b: Float32Array): number {
+  let max = 0;
+  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i] - b[i]));
+  return max;
+}
+
+/** Gives tensor `name` of a file being written another block type and its bytes, kept in `stored`. */
+function retype(
+  tensors: GgufWriteTensor[],
+  stored: Map<string, Uint8Array>,
+  name: string,
+  type: number,
+  bytes: Uint8Array,
+) {
+  Object.assign(tensors.find((t) => t.name === name) as GgufWriteTensor, { type, bytes });
+  stored.set(name, bytes);
+}

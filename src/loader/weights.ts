@@ -17,22 +17,25 @@ import { confined, type FileProgress, type ModelSource, readJson } from './sourc
  * (q - 7) scale; ggml's Q4_0 in MLC's layout, f16 scales, values (q - 8) scale; ggml's Q4_K
  * (or Q4_1) in MLC's layout, an f16 (scale, min) pair a group, values q scale - min. Or 8-bit groups of
  * 16 (q8.ts): with f32 scales, values q scale (Q8: ggml's Q8_0, Q5_0 and Q6_K); with f32
- * (scale, min) pairs, values q scale - min (Q8A: ggml's other types, and mixed groups).
+ * (scale, min) pairs, values q scale - min (Q8A: ggml's other types, and mixed groups). Or
+ * 5-bit groups of 32 (q5.ts: ggml's Q5_K, Q5_0 and Q5_1), 4-bit groups with their fifth bits
+ * and an f16 (scale, min) pair a group, values q scale - min.
  */
-export type WeightDType = 'F32' | 'F16' | 'BF16' | 'Q4F16' | 'Q4F32' | 'Q4_0' | 'Q4_K' | 'Q8' | 'Q8A';
+export type WeightDType = 'F32' | 'F16' | 'BF16' | 'Q4F16' | 'Q4F32' | 'Q4_0' | 'Q4_K' | 'Q5_K' | 'Q8' | 'Q8A';
 
 export interface WeightTensor {
   name: string;
   dtype: WeightDType;
   /** The logical shape, (rows, k) for a quantized matrix. */
   shape: number[];
-  /** F32: the values; F16 / BF16: the packed 16-bit patterns; Q4, Q8: the packed 4- or 8-bit values. */
+  /** F32: the values; F16 / BF16: the packed 16-bit patterns; Q4, Q5, Q8: the packed 4-bit (Q5: their low 4 bits) or 8-bit values. */
   data: Float32Array | Uint16Array | Uint32Array;
   /**
    * 4-bit groups: one scale per group of 32 values of a row (f16 bit patterns or f32); Q4_K:
-   * (scale, min) f16 pairs; Q8: one f32 scale per group of 16; Q8A: an f32 (scale, min) pair per group of 16.
+   * (scale, min) f16 pairs; Q5_K: per group of 32, a u32 of fifth bits, then a (scale, min) f16
+   * pair in one u32; Q8: one f32 scale per group of 16; Q8A: an f32 (scale, min) pair per group of 16.
    */
-  scales?: Uint16Array | Float32Array;
+  scales?: Uint16Array | Float32Array | Uint32Array;
 }
 
 export const isQuantized = (dtype: WeightDType) => dtype.startsWith('Q');

@@ -28,7 +28,7 @@ import {
   loadGolden,
   PHI3_GGUF_FIXTURE,
 } from '../testing/fixtures';
-import { type GgufWriteTensor, quantizeQ8_0Blocks, tinyLlamaGguf } from '../testing/gguf-writer';
+import { type GgufWriteTensor, quantizeQ5_KBlocks, quantizeQ8_0Blocks, tinyLlamaGguf } from '../testing/gguf-writer';
 import { testGpu } from '../testing/gpu';
 
 import { generate } from './generate';
@@ -125,15 +125,15 @@ describe('GPU model on 4-bit weights (the target fixture quantized as MLC quanti
     },
   );
 
-  it('runs a GGUF file (Q4_0 matrices 4-bit, the others 8-bit) as the reference does on its weights, in any chunks', async () => {
+  it('runs a GGUF file (Q4_0 matrices 4-bit, Q5_0 and Q4_0 with Q4_1 5-bit, Q8_0 8-bit) as the reference does on its weights, in any chunks', async () => {
     const { config, weights, tokenizer } = await loadFixture(GGUF_FIXTURE);
     tokenizer.dispose();
     const dtype = (name: string) => weights.get(`model.layers.0.${name}.weight`)?.dtype;
     expect(['self_attn.q_proj', 'self_attn.o_proj', 'mlp.down_proj', 'mlp.up_proj'].map(dtype)).toEqual([
       'Q4_0',
+      'Q5_K',
       'Q8',
-      'Q8',
-      'Q8A',
+      'Q5_K',
     ]);
     const model = await GpuModel.create(gpu, config, weights, { maxBatch: 24, maxContext: 256 });
     const reference = new ReferenceModel(config, weights);
@@ -184,8 +184,18 @@ describe('GPU model on 4-bit weights (the target fixture quantized as MLC quanti
     Object.assign(v, { type: 8, bytes: quantizeQ8_0Blocks(values) });
   };
 
+  /** A Q4_K_S file's layers: q and k Q4_K, v Q5_K. */
+  const withQ5_KValues = (tensors: GgufWriteTensor[]) => {
+    const v = tensors.find((t) => t.name === 'blk.0.attn_v.weight') as GgufWriteTensor;
+    const values = Float32Array.from({ length: v.shape[0] * v.shape[1] }, (_, i) => Math.cos(i * 0.29) / 16);
+    Object.assign(v, { type: 13, bytes: quantizeQ5_KBlocks(values) });
+  };
+
   it.each([
     ['Q4_K', 'mlp.down_proj', 12, 256, undefined],
+    ['Q5_K', 'mlp.down_proj', 13, 256, undefined],
+    // Fused with v, q and k become 5-bit groups too.
+    ['Q5_K', 'self_attn.q_proj', 12, 256, withQ5_KValues],
     ['Q4_0', 'mlp.down_proj', 2, 64, undefined],
     ['Q8', 'mlp.down_proj', 8, 64, undefined],
     // Fused with v, q and k become 8-bit groups with (scale, min) pairs too.

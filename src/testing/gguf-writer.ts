@@ -135,7 +135,19 @@ export function quantizeQ8_0Blocks(values: Float32Array): Uint8Array {
  * not llama.cpp's search for the best one, but laid out bit for bit as ggml reads it.
  */
 export function quantizeQ4_KBlocks(values: Float32Array): Uint8Array {
-  const out = new Uint8Array((values.length / 256) * 144);
+  return quantizeKBlocks(values, 4);
+}
+
+/** The same as Q5_K super-blocks: 31 steps, the fifth bits in 32 bytes before the nibbles. */
+export function quantizeQ5_KBlocks(values: Float32Array): Uint8Array {
+  return quantizeKBlocks(values, 5);
+}
+
+function quantizeKBlocks(values: Float32Array, bits: 4 | 5): Uint8Array {
+  const top = 2 ** bits - 1;
+  const size = bits === 4 ? 144 : 176;
+  const qs = bits === 4 ? 16 : 48; // the nibbles, after Q5_K's fifth bits
+  const out = new Uint8Array((values.length / 256) * size);
   const view = new DataView(out.buffer);
   for (let b = 0; b < values.length / 256; b++) {
     const x = values.subarray(256 * b, 256 * b + 256);
@@ -144,14 +156,14 @@ export function quantizeQ4_KBlocks(values: Float32Array): Uint8Array {
     for (let g = 0; g < 8; g++) {
       const group = x.subarray(32 * g, 32 * g + 32);
       const lo = Math.min(0, ...group);
-      steps.push((Math.max(...group) - lo) / 15);
+      steps.push((Math.max(...group) - lo) / top);
       mins.push(-lo);
     }
     const d = f16ToF32(f32ToF16(Math.max(...steps) / 63));
     const dmin = f16ToF32(f32ToF16(Math.max(...mins) / 63));
     const sc = steps.map((s) => (d === 0 ? 0 : Math.min(63, Math.round(s / d))));
     const m = mins.map((v) => (dmin === 0 ? 0 : Math.min(63, Math.round(v / dmin))));
-    const at = 144 * b;
+    const at = size * b;
     view.setUint16(at, f32ToF16(d), true);
     view.setUint16(at + 2, f32ToF16(dmin), true);
     // The 6-bit pairs as ggml's get_scale_min_k4 reads them.
@@ -162,11 +174,15 @@ export function quantizeQ4_KBlocks(values: Float32Array): Uint8Array {
     }
     const q = (v: number, g: number) => {
       const step = d * sc[g];
-      return step === 0 ? 0 : Math.max(0, Math.min(15, Math.round((v + dmin * m[g]) / step)));
+      return step === 0 ? 0 : Math.max(0, Math.min(top, Math.round((v + dmin * m[g]) / step)));
     };
     for (let part = 0; part < 4; part++) {
       for (let l = 0; l < 32; l++) {
-        out[at + 16 + 32 * part + l] = q(x[64 * part + l], 2 * part) | (q(x[64 * part + 32 + l], 2 * part + 1) << 4);
+        const first = q(x[64 * part + l], 2 * part);
+        const second = q(x[64 * part + 32 + l], 2 * part + 1);
+        out[at + qs + 32 * part + l] = (first & 15) | ((second & 15) << 4);
+        // Q5_K: value l of the part's first half is bit 2 part of byte l, of its second half the next bit.
+        if (bits === 5) out[at + 16 + l] |= ((first >> 4) << (2 * part)) | ((second >> 4) << (2 * part + 1));
       }
     }
   }
@@ -176,8 +192,8 @@ export function quantizeQ4_KBlocks(values: Float32Array): Uint8Array {
 /** The width and block type of a `tinyLlamaGguf`; the heads are 2 (1 for k and v) of width / 2. */
 export interface TinyLlama {
   width?: number;
-  /** The matrices' type: F32 (0), Q4_0 (2), Q8_0 (8) or Q4_K (12); the embedding, norms and LM head stay F32. */
-  matrixType?: 0 | 2 | 8 | 12;
+  /** The matrices' type: F32 (0), Q4_0 (2), Q8_0 (8), Q4_K (12) or Q5_K (13); the embedding, norms and LM head stay F32. */
+  matrixType?: 0 | 2 | 8 | 12 | 13;
   /** llama.cpp's metadata to change. */
   changes?: Record<string, GgufWriteValue>;
   /** Metadata keys to leave out. */
@@ -219,7 +235,9 @@ export function tinyLlamaGguf({
   };
   const matrix = (name: string, rows: number, cols: number, type = matrixType): GgufWriteTensor => {
     const values = Float32Array.from({ length: rows * cols }, (_, i) => Math.sin(i * 0.37 + rows) / Math.sqrt(cols));
-    const quantize = { 2: quantizeQ4_0Blocks, 8: quantizeQ8_0Blocks, 12: quantizeQ4_KBlocks }[type as 2 | 8 | 12];
+    const quantize = { 2: quantizeQ4_0Blocks, 8: quantizeQ8_0Blocks, 12: quantizeQ4_KBlocks, 13: quantizeQ5_KBlocks }[
+      type as 2 | 8 | 12 | 13
+    ];
     const bytes = quantize ? quantize(values) : f32Bytes(values);
     return { name, type, shape: [rows, cols], bytes };
   };

@@ -1,13 +1,15 @@
 /**
  * Weights for kernel tests as the GPU receives them: f32 as they are, f16 and bf16 packed in
  * 16-bit words, q4 as MLC quantizes them (values, then scales) or as ggml's Q4_0 / Q4_K repacked,
- * q8 with a scale (or a scale and a min) of its own for each group of 16 (f16 values, as ggml's are), together
+ * q5 with an f16 (scale, min) pair for each group of 32, q8 with a scale (or a scale and a min)
+ * of its own for each group of 16 (f16 values, as ggml's are), together
  * with the exact values those words stand for (what a reference must use).
  */
 
 import { GGML_TYPES, repackQ4_0, repackQ4Affine } from '../loader/gguf-quants';
 import { f16ToF32, f32ToF16, widenBF16, widenF16 } from '../loader/half';
 import { dequantizeQ4, quantizeQ4 } from '../loader/q4';
+import { packQ5, Q5_GROUP } from '../loader/q5';
 import { Q8_GROUP } from '../loader/q8';
 import { toFloat32 } from '../loader/tensors';
 import type { WeightDType } from '../loader/weights';
@@ -27,19 +29,18 @@ export function packWeights(
     const tensor = { name: 'w', dtype, shape: [1, values.length], data: q4.weights, scales: q4.scales };
     return { packed: matrixBuffer(tensor), values: toFloat32(tensor) };
   }
+  if (dtype === 'Q5_K') {
+    const { q, scales, mins } = affineGroups(values, Q5_GROUP, 31);
+    const pairs = Uint16Array.from({ length: 2 * scales.length }, (_, i) =>
+      f32ToF16(i % 2 ? mins[i >> 1] : scales[i >> 1]),
+    );
+    const { weights, scales: packed } = packQ5(q, pairs);
+    const tensor = { name: 'w', dtype, shape: [1, values.length], data: weights, scales: packed };
+    return { packed: matrixBuffer(tensor), values: toFloat32(tensor) };
+  }
   if (dtype === 'Q8A') {
-    // Each group's range over 255 steps from its least value: a (scale, min) pair of f16 values.
-    const q = new Uint8Array(values.length);
-    const pairs = new Float32Array((2 * values.length) / Q8_GROUP);
-    for (let g = 0; g < values.length / Q8_GROUP; g++) {
-      const group = values.subarray(Q8_GROUP * g, Q8_GROUP * (g + 1));
-      const low = f16ToF32(f32ToF16(Math.min(...group)));
-      const scale = f16ToF32(f32ToF16((Math.max(...group) - low) / 255));
-      pairs.set([scale, -low], 2 * g);
-      group.forEach((v, i) => {
-        q[Q8_GROUP * g + i] = scale === 0 ? 0 : Math.max(0, Math.min(255, Math.round((v - low) / scale)));
-      });
-    }
+    const { q, scales, mins } = affineGroups(values, Q8_GROUP, 255);
+    const pairs = Float32Array.from({ length: 2 * scales.length }, (_, i) => (i % 2 ? mins[i >> 1] : scales[i >> 1]));
     const tensor = { name: 'w', dtype, shape: [1, values.length], data: new Uint32Array(q.buffer), scales: pairs };
     return { packed: matrixBuffer(tensor), values: toFloat32(tensor) };
   }
@@ -69,4 +70,25 @@ export function packWeights(
     packed[i] = dtype === 'F16' ? f32ToF16(values[i]) : new Uint32Array(Float32Array.of(values[i]).buffer)[0] >>> 16;
   }
   return { packed, values: dtype === 'F16' ? widenF16(packed) : widenBF16(packed) };
+}
+
+/**
+ * Each group of `size` values over `steps` steps from its least value: unsigned integers q and
+ * an f16 (scale, min) per group (as f32 numbers), the values q scale - min.
+ */
+function affineGroups(values: Float32Array, size: number, steps: number) {
+  const q = new Uint8Array(values.length);
+  const scales = new Float32Array(values.length / size);
+  const mins = new Float32Array(values.length / size);
+  for (let g = 0; g < scales.length; g++) {
+    const group = values.subarray(size * g, size * (g + 1));
+    const low = f16ToF32(f32ToF16(Math.min(...group)));
+    const scale = f16ToF32(f32ToF16((Math.max(...group) - low) / steps));
+    scales[g] = scale;
+    mins[g] = -low;
+    group.forEach((v, i) => {
+      q[size * g + i] = scale === 0 ? 0 : Math.max(0, Math.min(steps, Math.round((v - low) / scale)));
+    });
+  }
+  return { q, scales, mins };
 }
