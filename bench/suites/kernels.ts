@@ -116,9 +116,11 @@ function constantWeights(rows: number, k: number, dtype: WeightDType): WeightTen
     const scales = new Float32Array(((rows * k) / 16) * (dtype === 'Q8A' ? 2 : 1)).fill(0.01);
     return { ...tensor, data: new Uint32Array((rows * k) / 4).fill(0x7f01c3e5), scales };
   }
-  if (dtype === 'Q5_K') {
-    // Per group of 32: its fifth bits, then an f16 (scale, min) pair.
-    const scales = new Uint32Array(((rows * k) / 32) * 2).fill(0x20002000);
+  if (dtype === 'Q5_K' || dtype === 'Q6_K') {
+    // Per group of 32: its fifth bits, then an f16 (scale, min) pair; Q6_K: two u32s of high
+    // bits, then two pairs.
+    const perGroup = dtype === 'Q5_K' ? 2 : 4;
+    const scales = new Uint32Array(((rows * k) / 32) * perGroup).fill(0x20002000);
     return { ...tensor, data: new Uint32Array((rows * k) / 8).fill(0x89abcdef), scales };
   }
   // One scale a group of 32 (f16 or f32); Q4_K: an f16 (scale, min) pair.
@@ -134,9 +136,10 @@ export async function runKernelSuite(gpu: Gpu, quick: boolean): Promise<KernelRe
   const runs = quick ? 3 : 7;
   const copy = await copyBandwidth(gpu, copyBytes, 4, runs);
   const all = ['F32', 'F16', 'Q4F16', 'Q4F32'] as const;
-  // GGUF's Q4_K, Q5_K (Q5_K_M files) and 8-bit groups (Q8: Q4_K_M files' Q6_K matrices, Q8_0
-  // files; Q8A: Q4_K_M files' q|k|v where v is Q6_K) beside MLC's q4f16_1 at the 8B shapes.
-  const halfAndQ4 = ['F16', 'Q4F16', 'Q4_K', 'Q5_K', 'Q8', 'Q8A'] as const;
+  // GGUF's Q4_K, Q5_K (Q5_K_M files), Q6_K (Q4_K_M files' Q6_K matrices and q|k|v beside
+  // them) and 8-bit groups (Q8: Q8_0 files and i-quants; Q8A: an i-quant beside a K-quant)
+  // beside MLC's q4f16_1 at the 8B shapes.
+  const halfAndQ4 = ['F16', 'Q4F16', 'Q4_K', 'Q5_K', 'Q6_K', 'Q8', 'Q8A'] as const;
   const shapes: { rows: number; k: number; dtypes: readonly WeightDType[] }[] = quick
     ? [{ rows: 2048, k: 1024, dtypes: all }]
     : [

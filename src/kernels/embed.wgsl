@@ -1,10 +1,10 @@
 // Embedding lookup: x[n, :] = table[tokens[n], :] * SCALE, widened to f32 (SCALE: Gemma's sqrt(d), else 1).
 // The table may be f32, packed 16-bit (f16 / bf16, two values per u32) or quantized groups
-// (quantized.wgsl: 4- or 5-bit, eight values' low 4 bits per u32, or 8-bit, four, the scales after them): tied
+// (quantized.wgsl: 4- to 6-bit, eight values' low 4 bits per u32, or 8-bit, four, the scales after them): tied
 // models share it with the LM head, so it stays in the weights' own format.
 
 override D: u32;                // hidden size
-override FORMAT: u32 = 0u;      // 0 = f32, 1 = f16, 2 = bf16, 3 = q4 with f16 scales, 4 = with f32 scales, 5 = Q4_0, 6 = Q4_K, 7 = q8, 8 = q8 with (scale, min), 9 = q5
+override FORMAT: u32 = 0u;      // 0 = f32, 1 = f16, 2 = bf16, 3 = q4 with f16 scales, 4 = with f32 scales, 5 = Q4_0, 6 = Q4_K, 7 = q8, 8 = q8 with (scale, min), 9 = q5, 10 = q6
 override SCALE: f32 = 1.0;
 // A table split by rows: this buffer holds ids ROW_OFFSET .. ROW_OFFSET + PART_ROWS - 1.
 override ROW_OFFSET: u32 = 0u;
@@ -27,6 +27,14 @@ fn load(i: u32) -> f32 {
     let q = (table[i / 4u] >> (8u * (i % 4u))) & 255u;
     let pair = PART_ROWS * (D / 4u) + 2u * (i / 16u);  // (scale, min)
     return f32(q) * bitcast<f32>(table[pair]) - bitcast<f32>(table[pair + 1u]);
+  }
+  if (FORMAT == 10u) {
+    let j = i % 32u;
+    let extras = PART_ROWS * (D / 8u) + 4u * (i / 32u);  // (high bits of 0-15, of 16-31, two pairs)
+    let high = (table[extras + j / 16u] >> (2u * (j % 16u))) & 3u;
+    let q = ((table[i / 8u] >> (4u * (i % 8u))) & 15u) | (high << 4u);
+    let pair = unpack2x16float(table[extras + 2u + j / 16u]);
+    return f32(q) * pair.x - pair.y;
   }
   if (FORMAT == 9u) {
     let group = PART_ROWS * (D / 8u) + 2u * (i / 32u);  // (fifth bits, (scale, min)) after the nibbles

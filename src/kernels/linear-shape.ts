@@ -106,16 +106,20 @@ export const WEIGHT_FORMATS: Record<WeightDType, number> = {
   Q8: 7,
   Q8A: 8,
   Q5_K: 9,
+  Q6_K: 10,
 };
 
-/** Values in one word (a vec4u) of a weight row: 4 in f32, 8 in f16 or bf16, a group of 32 in q4 and q5, of 16 in q8. */
+/** Values in one word (a vec4u) of a weight row: 4 in f32, 8 in f16 or bf16, a group of 32 in q4 to q6, of 16 in q8. */
 export function valuesPerWord(dtype: WeightDType): number {
   return dtype === 'F32' ? 4 : dtype === 'F16' || dtype === 'BF16' ? 8 : dtype.startsWith('Q8') ? 16 : 32;
 }
 
-/** Bytes the prefill kernel stages beside each quantized weight word: its (scale, min), and Q5_K's fifth bits. */
+/**
+ * Bytes the prefill kernel stages beside each quantized weight word: its (scale, min), and for
+ * Q5_K and Q6_K the bits above its nibbles (8 bytes), for Q6_K a second pair.
+ */
 export function scaleBytes(dtype: WeightDType): number {
-  return dtype === 'Q5_K' ? 12 : dtype.startsWith('Q') ? 8 : 0;
+  return dtype === 'Q6_K' ? 24 : dtype === 'Q5_K' ? 16 : dtype.startsWith('Q') ? 8 : 0;
 }
 
 /** The constants every variant takes: the shape, the format, the output, the epilogue's heads. */

@@ -12,6 +12,7 @@
 //   FORMAT 7: 8-bit groups with f32 scales, one word = 16 values (quantized.wgsl)
 //   FORMAT 8: 8-bit groups with f32 (scale, min) pairs, one word = 16 values (quantized.wgsl)
 //   FORMAT 9: 5-bit groups with fifth bits and an f16 (scale, min) pair, one word = 32 values (quantized.wgsl)
+//   FORMAT 10: 6-bit groups with high bits and two f16 (scale, min) pairs, one word = 32 values (quantized.wgsl)
 //
 // A workgroup of WG threads computes WG / LANES rows, LANES threads per row, for TILE_N tokens:
 // each weight read from memory serves all of them, which is what makes verifying k+1 tokens
@@ -150,8 +151,11 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
     for (var c = lane; c < words; c += LANES) {
       let word = weight[row * words + c];
       let scale = group_scale(row, c);
+      let scale2 = group_scale2(row, c);
       let high = group_high(row, c);
-      for (var h = 0u; h < GROUP_CHUNKS; h++) { add(group_chunk(word, h, scale, high), GROUP_CHUNKS * c + h, n0, last); }
+      for (var h = 0u; h < GROUP_CHUNKS; h++) {
+        add(group_chunk(word, h, scale, scale2, high), GROUP_CHUNKS * c + h, n0, last);
+      }
     }
   } else if (live) {
     let k8 = K / 8u;

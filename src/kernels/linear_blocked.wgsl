@@ -1,5 +1,5 @@
 // Linear layer for CPU adapters: y[n, r] = (ACCUMULATE ? y[n, r] : 0) + (W[r, :] . x[n, :] + bias[r])
-// Same bindings, weight formats (FORMAT 0 f32, 1 f16, 2 bf16, 3 to 9 quantized) and result as linear.wgsl.
+// Same bindings, weight formats (FORMAT 0 f32, 1 f16, 2 bf16, 3 to 10 quantized) and result as linear.wgsl.
 //
 // A software adapter such as SwiftShader runs invocations as the lanes of CPU SIMD registers
 // and pays for every load instruction (each lane's address is gathered), far more than for
@@ -160,13 +160,17 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
       let s1 = group_scale(r1, c);
       let s2 = group_scale(r2, c);
       let s3 = group_scale(r3, c);
+      let t0 = group_scale2(r0, c);
+      let t1 = group_scale2(r1, c);
+      let t2 = group_scale2(r2, c);
+      let t3 = group_scale2(r3, c);
       let f0 = group_high(r0, c);
       let f1 = group_high(r1, c);
       let f2 = group_high(r2, c);
       let f3 = group_high(r3, c);
       for (var h = 0u; h < GROUP_CHUNKS; h++) {
-        add(group_chunk(u0, h, s0, f0), group_chunk(u1, h, s1, f1), group_chunk(u2, h, s2, f2),
-            group_chunk(u3, h, s3, f3), GROUP_CHUNKS * c + h, n0, last);
+        add(group_chunk(u0, h, s0, t0, f0), group_chunk(u1, h, s1, t1, f1), group_chunk(u2, h, s2, t2, f2),
+            group_chunk(u3, h, s3, t3, f3), GROUP_CHUNKS * c + h, n0, last);
       }
     }
   } else {

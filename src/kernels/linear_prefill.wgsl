@@ -1,5 +1,5 @@
 // Linear layer for prefill on GPUs: y[n, r] = (ACCUMULATE ? y[n, r] : 0) + (W[r, :] . x[n, :] + bias[r])
-// Same bindings, weight formats (FORMAT 0 f32, 1 f16, 2 bf16, 3 to 9 quantized), epilogues and result, to the
+// Same bindings, weight formats (FORMAT 0 f32, 1 f16, 2 bf16, 3 to 10 quantized), epilogues and result, to the
 // bit, as linear.wgsl; used for steps of more tokens than linear.wgsl's largest tile.
 //
 // With many tokens a linear layer stops being bound by reading the weights once and becomes
@@ -61,9 +61,12 @@ var<workgroup> tile: array<vec4u, max(X_TILE + TILE_N * STAGED * LANES, WG * 4u)
 // Quantized: the (scale, min) of the staged weight words, (TILE_R, LANES); one unused slot otherwise.
 override SCALE_SLOTS: u32 = select(1u, X_TILE, FORMAT >= 3u);
 var<workgroup> scale_tile: array<vec2f, SCALE_SLOTS>;
-// FORMAT 9: their fifth bits, (TILE_R, LANES); one unused slot otherwise.
-override HIGH_SLOTS: u32 = select(1u, X_TILE, FORMAT == 9u);
-var<workgroup> high_tile: array<u32, HIGH_SLOTS>;
+// FORMAT 10: the second (scale, min) of the staged words; FORMAT 9 and 10: the bits above their
+// nibbles, (TILE_R, LANES) each; one unused slot otherwise.
+override SCALE2_SLOTS: u32 = select(1u, X_TILE, FORMAT == 10u);
+var<workgroup> scale2_tile: array<vec2f, SCALE2_SLOTS>;
+override HIGH_SLOTS: u32 = select(1u, X_TILE, FORMAT == 9u || FORMAT == 10u);
+var<workgroup> high_tile: array<vec2u, HIGH_SLOTS>;
 
 var<private> a0: vec4f;        // row m = 0 of the thread's block, its 4 tokens
 var<private> a1: vec4f;
@@ -74,10 +77,10 @@ fn bf16x2(word: u32) -> vec2f {
   return vec2f(bitcast<f32>(word << 16u), bitcast<f32>(word & 0xffff0000u));
 }
 
-// Chunk h of a weight word as 4 floats (quantized: with the word's scale and fifth bits).
-fn widen(word: vec4u, h: u32, scale: vec2f, high: u32) -> vec4f {
+// Chunk h of a weight word as 4 floats (quantized: with the word's scales and high bits).
+fn widen(word: vec4u, h: u32, scale: vec2f, scale2: vec2f, high: vec2u) -> vec4f {
   if (FORMAT == 0u) { return bitcast<vec4f>(word); }
-  if (FORMAT >= 3u) { return group_chunk(word, h, scale, high); }
+  if (FORMAT >= 3u) { return group_chunk(word, h, scale, scale2, high); }
   let pair = select(word.xy, word.zw, h == 1u);
   if (FORMAT == 1u) { return vec4f(unpack2x16float(pair.x), unpack2x16float(pair.y)); }
   return vec4f(bf16x2(pair.x), bf16x2(pair.y));
@@ -128,7 +131,8 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
       let word = min(base + i % LANES, WORDS - 1u);
       tile[i] = weight[row * WORDS + word];
       if (FORMAT >= 3u) { scale_tile[min(i, SCALE_SLOTS - 1u)] = group_scale(row, word); }
-      if (FORMAT == 9u) { high_tile[min(i, HIGH_SLOTS - 1u)] = group_high(row, word); }
+      if (FORMAT == 10u) { scale2_tile[min(i, SCALE2_SLOTS - 1u)] = group_scale2(row, word); }
+      if (FORMAT == 9u || FORMAT == 10u) { high_tile[min(i, HIGH_SLOTS - 1u)] = group_high(row, word); }
     }
     for (var h0 = 0u; h0 < CHUNKS; h0 += STAGED) {
       for (var i = t; i < TILE_N * STAGED * LANES; i += WG) {
@@ -146,6 +150,10 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
         let s1 = scale_tile[min(i1, SCALE_SLOTS - 1u)];
         let s2 = scale_tile[min(i2, SCALE_SLOTS - 1u)];
         let s3 = scale_tile[min(i3, SCALE_SLOTS - 1u)];
+        let t0 = scale2_tile[min(i0, SCALE2_SLOTS - 1u)];
+        let t1 = scale2_tile[min(i1, SCALE2_SLOTS - 1u)];
+        let t2 = scale2_tile[min(i2, SCALE2_SLOTS - 1u)];
+        let t3 = scale2_tile[min(i3, SCALE2_SLOTS - 1u)];
         let f0 = high_tile[min(i0, HIGH_SLOTS - 1u)];
         let f1 = high_tile[min(i1, HIGH_SLOTS - 1u)];
         let f2 = high_tile[min(i2, HIGH_SLOTS - 1u)];
@@ -156,10 +164,10 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
           let x1 = bitcast<vec4f>(tile[at + STAGED * LANES]);
           let x2 = bitcast<vec4f>(tile[at + 2u * STAGED * LANES]);
           let x3 = bitcast<vec4f>(tile[at + 3u * STAGED * LANES]);
-          a0 += dots(widen(tile[i0], h0 + h, s0, f0), x0, x1, x2, x3);
-          a1 += dots(widen(tile[i1], h0 + h, s1, f1), x0, x1, x2, x3);
-          a2 += dots(widen(tile[i2], h0 + h, s2, f2), x0, x1, x2, x3);
-          a3 += dots(widen(tile[i3], h0 + h, s3, f3), x0, x1, x2, x3);
+          a0 += dots(widen(tile[i0], h0 + h, s0, t0, f0), x0, x1, x2, x3);
+          a1 += dots(widen(tile[i1], h0 + h, s1, t1, f1), x0, x1, x2, x3);
+          a2 += dots(widen(tile[i2], h0 + h, s2, t2, f2), x0, x1, x2, x3);
+          a3 += dots(widen(tile[i3], h0 + h, s3, t3, f3), x0, x1, x2, x3);
         }
       }
       workgroupBarrier();

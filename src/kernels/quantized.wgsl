@@ -13,25 +13,40 @@
 //   FORMAT 9:    5-bit groups of 32 (q5.ts: ggml's Q5_K, Q5_0, Q5_1, and 4-bit types fused with
 //                them): the low 4 bits as FORMAT 6's nibbles, and two u32s a group, its fifth
 //                bits (bit j: value j's) and an f16 (scale, min) pair; q scale - min
-// Each product q * scale is exact in f32 (a 4- or 5-bit q times an f16 scale needs 16 bits; the
-// 8-bit groups' scales are an f16 times at most a 7-bit integer, times q at most 24 bits), so
-// the sums are formed as for the float formats, whatever a compiler fuses.
+//   FORMAT 10:   6-bit groups of 32 (q6.ts: ggml's K-quants, Q6_K to Q2_K, and the 4- and 5-bit
+//                types fused with them): the nibbles, and four u32s a group, the high 2 bits of
+//                its values 0-15 and of 16-31 (value j's at bits 2 (j % 16)), and an f16
+//                (scale, min) pair for each half; q scale - min
+// Each product q * scale is exact in f32 (a 4- to 6-bit q times an f16 scale needs at most 17
+// bits; the 8-bit groups' scales are an f16 times at most a 7-bit integer, times q at most 24
+// bits), so the sums are formed as for the float formats, whatever a compiler fuses.
 
 override GROUP_VALUES: u32 = select(32u, 16u, FORMAT == 7u || FORMAT == 8u);  // values a word
 override GROUP_CHUNKS: u32 = GROUP_VALUES / 4u;                               // 4-value chunks a word
 
-// The (scale, min) of group `word` of row `row`; min is 0 but for FORMAT 6, 8 and 9.
+// The u32 at `i` of the weight buffer.
+fn weight_u32(i: u32) -> u32 {
+  return weight[i / 4u][i % 4u];
+}
+
+// The u32s after the packed values where group `word` of row `row` keeps what FORMAT 9 and 10
+// add to it (two and four of them).
+fn group_extras(row: u32, word: u32) -> u32 {
+  let per = select(2u, 4u, FORMAT == 10u);
+  return ROWS * (K / GROUP_VALUES) * 4u + per * (row * (K / GROUP_VALUES) + word);
+}
+
+// The (scale, min) of group `word` of row `row` (FORMAT 10: of its values 0-15); min is 0 but
+// for FORMAT 6, 8, 9 and 10.
 fn group_scale(row: u32, word: u32) -> vec2f {
+  if (FORMAT == 10u) { return unpack2x16float(weight_u32(group_extras(row, word) + 2u)); }
   let group = row * (K / GROUP_VALUES) + word;
   let base = ROWS * (K / GROUP_VALUES) * 4u;  // u32s of packed values before the scales
   if (FORMAT == 8u) {
     let i = base + 2u * group;
     return vec2f(bitcast<f32>(weight[i / 4u][i % 4u]), bitcast<f32>(weight[(i + 1u) / 4u][(i + 1u) % 4u]));
   }
-  if (FORMAT == 9u) {
-    let i = base + 2u * group + 1u;
-    return unpack2x16float(weight[i / 4u][i % 4u]);
-  }
+  if (FORMAT == 9u) { return unpack2x16float(weight_u32(group_extras(row, word) + 1u)); }
   if (FORMAT == 4u || FORMAT == 6u || FORMAT == 7u) {
     let i = base + group;
     let bits = weight[i / 4u][i % 4u];
@@ -41,15 +56,26 @@ fn group_scale(row: u32, word: u32) -> vec2f {
   return vec2f(unpack2x16float(weight[i / 4u][i % 4u])[group % 2u], 0.0);
 }
 
-// The fifth bits of group `word` of row `row` (FORMAT 9; 0 for the others).
-fn group_high(row: u32, word: u32) -> u32 {
-  if (FORMAT != 9u) { return 0u; }
-  let i = ROWS * (K / GROUP_VALUES) * 4u + 2u * (row * (K / GROUP_VALUES) + word);
-  return weight[i / 4u][i % 4u];
+// FORMAT 10: the (scale, min) of values 16-31 of group `word` of row `row`; unused for the others.
+fn group_scale2(row: u32, word: u32) -> vec2f {
+  if (FORMAT != 10u) { return vec2f(0.0); }
+  return unpack2x16float(weight_u32(group_extras(row, word) + 3u));
 }
 
-// Chunk h (values 4h .. 4h + 3) of a word, dequantized with its group's (scale, min) and fifth bits.
-fn group_chunk(word: vec4u, h: u32, scale: vec2f, high: u32) -> vec4f {
+// The bits above the nibbles of group `word` of row `row`: FORMAT 9's fifth bits (x), FORMAT
+// 10's high 2 bits of values 0-15 (x) and 16-31 (y); 0 for the others.
+fn group_high(row: u32, word: u32) -> vec2u {
+  if (FORMAT == 9u) { return vec2u(weight_u32(group_extras(row, word)), 0u); }
+  if (FORMAT == 10u) {
+    let i = group_extras(row, word);
+    return vec2u(weight_u32(i), weight_u32(i + 1u));
+  }
+  return vec2u(0u);
+}
+
+// Chunk h (values 4h .. 4h + 3) of a word, dequantized with its group's (scale, min) (FORMAT 10:
+// `scale2` for values 16-31) and the bits above its nibbles.
+fn group_chunk(word: vec4u, h: u32, scale: vec2f, scale2: vec2f, high: vec2u) -> vec4f {
   if (FORMAT == 7u) {
     let u = bitcast<vec4i>(vec4u(word[h] << 24u, word[h] << 16u, word[h] << 8u, word[h]));
     return vec4f(u >> vec4u(24u)) * scale.x;  // >> of a signed integer keeps the sign
@@ -61,8 +87,14 @@ fn group_chunk(word: vec4u, h: u32, scale: vec2f, high: u32) -> vec4f {
   let u = word[h / 2u] >> (16u * (h % 2u));
   let low = vec4u(u, u >> 4u, u >> 8u, u >> 12u) & vec4u(15u);
   if (FORMAT == 9u) {
-    let fifth = (vec4u(high) >> (vec4u(0u, 1u, 2u, 3u) + 4u * h)) & vec4u(1u);
+    let fifth = (vec4u(high.x) >> (vec4u(0u, 1u, 2u, 3u) + 4u * h)) & vec4u(1u);
     return vec4f(low | (fifth << vec4u(4u))) * scale.x - scale.y;
+  }
+  if (FORMAT == 10u) {
+    let upper = h >= 4u;  // values 16-31
+    let bits = (vec4u(select(high.x, high.y, upper)) >> (vec4u(0u, 2u, 4u, 6u) + 8u * (h % 4u))) & vec4u(3u);
+    let pair = select(scale, scale2, upper);
+    return vec4f(low | (bits << vec4u(4u))) * pair.x - pair.y;
   }
   let q = vec4f(low);
   if (FORMAT == 6u) { return q * scale.x - scale.y; }

@@ -29,13 +29,15 @@
  * `dequantize` forms ggml's values and the GPU layouts are made: Q4_0, Q4_1 and Q4_K stay 4-bit
  * (Q4_0's blocks are MLC's 4-bit groups with another nibble order and zero point, `repackQ4_0`;
  * Q4_1's blocks and Q4_K's sub-blocks groups with a min, `repackQ4Affine`), Q5_0, Q5_1 and Q5_K
- * 5-bit (q5.ts: `repackQ5Affine`), the others become 8-bit groups (q8.ts: `repackQ8`, `repackQ8A`).
+ * 5-bit (q5.ts: `repackQ5Affine`), Q6_K, Q3_K and Q2_K 6-bit (q6.ts: `repackQ6Affine`), the
+ * others become 8-bit groups (q8.ts: `repackQ8`, `repackQ8A`).
  */
 
 import { GgufFormatError, UnsupportedQuantizationError } from '../errors';
 import { IQ_DECODERS, IQ_TYPES } from './gguf-iquants';
-import { f32ToF16, readF16 } from './half';
+import { f16ToF32, f32ToF16, readF16 } from './half';
 import { packQ5, type Q5Matrix } from './q5';
+import { packQ6, type Q6Matrix } from './q6';
 
 export interface GgmlType {
   name: string;
@@ -375,20 +377,51 @@ export function repackQ5Affine(type: GgmlType, bytes: Uint8Array, count: number,
   }
   const { q, scales, mins } = decodeBlocks(type, bytes, count, what);
   const pairs = new Uint16Array((count / 32) * 2);
-  for (let g = 0; g < count / 32; g++) {
-    pairs[2 * g] = f32ToF16(scales[2 * g]);
-    pairs[2 * g + 1] = f32ToF16(mins[2 * g]);
-    // A scale or min past f16's largest value (a zero point times a scale over 4095, say, which
-    // no trained model has) cannot be kept; say so rather than compute with infinities.
-    const overflows = (half: number, value: number) => (half & 0x7c00) === 0x7c00 && Number.isFinite(value);
-    if (overflows(pairs[2 * g], scales[2 * g]) || overflows(pairs[2 * g + 1], mins[2 * g])) {
-      throw new GgufFormatError(
-        `${what}: a ${type.name} block's scale (${scales[2 * g]}) or min (${mins[2 * g]}) is beyond f16's range, ` +
-          "which Tandem's 5-bit layout keeps them in",
-      );
-    }
-  }
+  for (let g = 0; g < count / 32; g++) f16Pair(pairs, g, scales[2 * g], mins[2 * g], type, what);
   return packQ5(q, pairs);
+}
+
+/** The types `repackQ6Affine` takes: the K-quants and the 4- and 5-bit types, integers of at most 6 bits with a (scale, min) per 16 values. */
+export const Q6_AFFINE_TYPES = ['Q6_K', 'Q3_K', 'Q2_K', ...Q5_AFFINE_TYPES];
+
+/**
+ * ggml blocks of one of Q6_AFFINE_TYPES (`count` values) as 6-bit groups of 32 (q6.ts), each
+ * half with an f16 (scale, min) pair: the 4- and 5-bit types' pairs as `repackQ5Affine` makes
+ * them; a Q6_K, Q3_K or Q2_K sub-block's scale (d sc) rounded to f16 once, as is Q2_K's min
+ * (dmin m), while Q6_K's and Q3_K's is their zero point (32, 4) times the rounded scale, so that
+ * each value is (q - zero) scale with that scale.
+ */
+export function repackQ6Affine(type: GgmlType, bytes: Uint8Array, count: number, what: string): Q6Matrix {
+  if (!Q6_AFFINE_TYPES.includes(type.name)) {
+    throw new RangeError(`repackQ6Affine: ${type.name} is not one of ${Q6_AFFINE_TYPES.join(', ')}`);
+  }
+  const { q, scales, mins } = decodeBlocks(type, bytes, count, what);
+  const pairs = new Uint16Array((count / 16) * 2);
+  const zero = SIGNED_ZEROS[type.name];
+  for (let g = 0; g < count / 16; g++) {
+    // A zero point times the scale as rounded (a power of two times an f16: exact), so that
+    // q scale - min stays (q - zero) scale.
+    const min = zero === undefined ? mins[g] : zero * f16ToF32(f32ToF16(scales[g]));
+    f16Pair(pairs, g, scales[g], min, type, what);
+  }
+  return packQ6(q, pairs);
+}
+
+/**
+ * `scale` and `min` as f16 bit patterns at pair `at` of `pairs`. A scale or min past f16's
+ * largest value (a zero point times a scale over 4095, say, which no trained model has) cannot
+ * be kept; say so rather than compute with infinities.
+ */
+function f16Pair(pairs: Uint16Array, at: number, scale: number, min: number, type: GgmlType, what: string): void {
+  pairs[2 * at] = f32ToF16(scale);
+  pairs[2 * at + 1] = f32ToF16(min);
+  const overflows = (half: number, value: number) => (half & 0x7c00) === 0x7c00 && Number.isFinite(value);
+  if (overflows(pairs[2 * at], scale) || overflows(pairs[2 * at + 1], min)) {
+    throw new GgufFormatError(
+      `${what}: a ${type.name} block's scale (${scale}) or min (${min}) is beyond f16's range, ` +
+        "which Tandem's 5- and 6-bit layouts keep them in",
+    );
+  }
 }
 
 /**

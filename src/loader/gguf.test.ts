@@ -34,6 +34,7 @@ import {
   repackQ4_0,
   repackQ4Affine,
   repackQ5Affine,
+  repackQ6Affine,
   repackQ8,
   repackQ8A,
 } from './gguf-quants';
@@ -41,6 +42,7 @@ import { f16ToF32, f32ToF16, widenBF16, widenF16 } from './half';
 import { loadModelFolder, type ModelFolder } from './model-folder';
 import { dequantizeQ4, dequantizeQ4Affine } from './q4';
 import { dequantizeQ5 } from './q5';
+import { dequantizeQ6 } from './q6';
 import { dequantizeQ8, dequantizeQ8Affine } from './q8';
 import { bytesStream, memorySource, singleFileModel } from './source';
 import { toFloat32 } from './tensors';
@@ -155,6 +157,37 @@ describe('GGUF block types', () => {
       const largest = Math.max(...values.map(Math.abs));
       for (let i = 0; i < 1024; i++)
         expect(Math.abs(read[i] - values[i]), `value ${i}`).toBeLessThan(largest * 2 ** -6);
+      expect(read.filter((v, i) => v !== values[i]).length).toBeGreaterThan(0); // rounded: not the same bits
+    },
+  );
+
+  it.each(['Q5_0', 'Q5_1', 'Q4_0', 'Q4_1'])(
+    "repacks %s into 6-bit groups of 32 with f16 (scale, min) pairs, holding gguf-py's values exactly",
+    async (type) => {
+      const { raw, values } = await blocks(`blocks.${type}`);
+      const q6 = repackQ6Affine(ggmlType(type), raw, 1024, type);
+      expect(q6.weights.length).toBe(1024 / 8);
+      expect(q6.scales.length).toBe((4 * 1024) / 32);
+      const unsigned = (v: Float32Array) => v.map((x) => x + 0);
+      expect(bits(unsigned(dequantizeQ6(q6, 1024)))).toEqual(bits(unsigned(values)));
+    },
+  );
+
+  it.each(['Q6_K', 'Q5_K', 'Q4_K', 'Q3_K', 'Q2_K'])(
+    "repacks %s into 6-bit groups of 32, each sub-block's scale and min rounded to f16 once",
+    async (type) => {
+      const { raw, values } = await blocks(`blocks.${type}`);
+      const read = dequantizeQ6(repackQ6Affine(ggmlType(type), raw, 1024, type), 1024);
+      // Each value q scale - min with scale and min within 2^-11 of ggml's (Q6_K's, Q3_K's min is
+      // the zero point times the rounded scale: (q - zero) scale, within 2^-11 of ggml's value).
+      for (let g = 0; g < 1024 / 16; g++) {
+        const group = values.subarray(16 * g, 16 * g + 16);
+        const largest = Math.max(...group.map(Math.abs));
+        for (let i = 0; i < 16; i++) {
+          const at = 16 * g + i;
+          expect(Math.abs(read[at] - values[at]), `value ${at}`).toBeLessThanOrEqual(largest * 2 ** -5 + 1e-30);
+        }
+      }
       expect(read.filter((v, i) => v !== values[i]).length).toBeGreaterThan(0); // rounded: not the same bits
     },
   );

@@ -1,7 +1,7 @@
 /**
- * 8-bit groups: the layouts the kernels read for ggml's matrices other than the 4- and 5-bit
- * ones (Q4_0, Q4_1, Q4_K: q4.ts; Q5_0, Q5_1, Q5_K: q5.ts), which gguf-quants.ts repacks. A
- * matrix (rows, k) is kept as
+ * 8-bit groups: the layouts the kernels read for ggml's Q8_0 and i-quant matrices, and for
+ * those fused with other types (the 4- to 6-bit ones have layouts of their own: q4.ts, q5.ts,
+ * q6.ts), which gguf-quants.ts repacks. A matrix (rows, k) is kept as
  *
  *   values (rows, k / 4) uint32: value j of a row in byte j % 4 of word j / 4
  *   Q8:  a signed byte;   scales (rows, k / 16) f32, one per group of 16 consecutive values
@@ -9,9 +9,9 @@
  *   Q8A: an unsigned byte; (scale, min) f32 pairs (rows, k / 16, 2)
  *        w[r, j] = q[r, j] * scale[r, j / 16] - min[r, j / 16]
  *
- * Q8 holds the types that are a signed integer times a scale (Q8_0, Q6_K, Q3_K, the i-quants,
- * and a Q4_0 or Q5_0 fused with them); Q8A every type, with a min (Q2_K, and the 4- and 5-bit
- * types with one fused with others) or a zero point times the scale. The scales are ggml's f16 scale or its f16 super-block scale times a 6-bit sub-block
+ * Q8 holds the types that are a signed integer times a scale (Q8_0, the i-quants, and the
+ * K-quants and Q4_0 or Q5_0 fused with them); Q8A every type, with a min (Q2_K, Q4_K, Q5_K, Q4_1,
+ * Q5_1 fused with those) or a zero point times the scale. The scales are ggml's f16 scale or its f16 super-block scale times a 6-bit sub-block
  * scale, and q at most 8 bits, so q * scale is exact in f32, and the value ggml's own
  * dequantization gives, bit for bit (a signed type in Q8A: up to the sign of a zero, which
  * q scale - zero scale gives as +0 where ggml's product is -0).

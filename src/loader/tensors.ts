@@ -1,12 +1,13 @@
 /**
- * A tensor's values, whatever its stored type: f32 as it is, f16 and bf16 widened, 4-, 5- and
- * 8-bit groups dequantized (exactly, see q4.ts, q5.ts and q8.ts). And a model's weights quantized as
+ * A tensor's values, whatever its stored type: f32 as it is, f16 and bf16 widened, 4- to 8-bit
+ * groups dequantized (exactly, see q4.ts, q5.ts, q6.ts and q8.ts). And a model's weights quantized as
  * MLC's q4 quantizes them.
  */
 
 import { widenBF16, widenF16 } from './half';
 import { dequantizeQ4, dequantizeQ4Affine, quantizeQ4 } from './q4';
 import { dequantizeQ5 } from './q5';
+import { dequantizeQ6 } from './q6';
 import { dequantizeQ8, dequantizeQ8Affine } from './q8';
 import { isQuantized, type ModelWeights, type WeightTensor } from './weights';
 
@@ -14,8 +15,9 @@ export function toFloat32(tensor: WeightTensor): Float32Array {
   if (tensor.dtype === 'F32') return tensor.data as Float32Array;
   if (isQuantized(tensor.dtype)) {
     const [rows, k] = tensor.shape;
-    if (tensor.dtype === 'Q5_K') {
-      return dequantizeQ5({ weights: tensor.data as Uint32Array, scales: tensor.scales as Uint32Array }, rows * k);
+    if (tensor.dtype === 'Q5_K' || tensor.dtype === 'Q6_K') {
+      const matrix = { weights: tensor.data as Uint32Array, scales: tensor.scales as Uint32Array };
+      return (tensor.dtype === 'Q5_K' ? dequantizeQ5 : dequantizeQ6)(matrix, rows * k);
     }
     if (tensor.dtype === 'Q8' || tensor.dtype === 'Q8A') {
       const matrix = { weights: tensor.data as Uint32Array, scales: tensor.scales as Float32Array };

@@ -12,6 +12,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { Gpu } from '../gpu/device';
 import { requestNodeGpu } from '../gpu/node';
 import { CPU_PROFILE, GPU_PROFILE } from '../kernels/profile';
+import { f32ToF16 } from '../loader/half';
 import { loadModelFolder, type ModelFolder } from '../loader/model-folder';
 import { memorySource } from '../loader/source';
 import { quantizeWeights } from '../loader/tensors';
@@ -177,7 +178,7 @@ describe('GPU model on 4-bit weights (the target fixture quantized as MLC quanti
     model.destroy();
   });
 
-  /** A Q4_K_M file's layers: q and k Q4_K, v of another type (there Q6_K, here Q8_0). */
+  /** q and k Q4_K, v Q8_0: types no 4- to 6-bit layout holds together. */
   const withQ8_0Values = (tensors: GgufWriteTensor[]) => {
     const v = tensors.find((t) => t.name === 'blk.0.attn_v.weight') as GgufWriteTensor;
     const values = Float32Array.from({ length: v.shape[0] * v.shape[1] }, (_, i) => Math.cos(i * 0.29) / 16);
@@ -191,14 +192,31 @@ describe('GPU model on 4-bit weights (the target fixture quantized as MLC quanti
     Object.assign(v, { type: 13, bytes: quantizeQ5_KBlocks(values) });
   };
 
+  /** Q6_K blocks for `tensor`: patterned bytes, each block's f16 d a small scale. */
+  const asQ6_K = (tensor: GgufWriteTensor) => {
+    const blocks = (tensor.shape[0] * tensor.shape[1]) / 256;
+    const bytes = Uint8Array.from({ length: blocks * 210 }, (_, i) => (i * 73 + (i >> 7)) & 0xff);
+    const view = new DataView(bytes.buffer);
+    for (let b = 0; b < blocks; b++) view.setUint16(210 * b + 208, f32ToF16(2e-5 * (1 + (b % 5))), true);
+    Object.assign(tensor, { type: 14, bytes });
+  };
+  /** A Q4_K_M file's layers: q and k Q4_K, v Q6_K, and down Q6_K. */
+  const withQ6_K = (tensors: GgufWriteTensor[]) => {
+    for (const name of ['blk.0.attn_v.weight', 'blk.0.ffn_down.weight']) {
+      asQ6_K(tensors.find((t) => t.name === name) as GgufWriteTensor);
+    }
+  };
+
   it.each([
     ['Q4_K', 'mlp.down_proj', 12, 256, undefined],
+    // Fused with v, q and k become 6-bit groups, as Q6_K matrices are.
+    ['Q6_K', 'self_attn.q_proj', 12, 256, withQ6_K],
     ['Q5_K', 'mlp.down_proj', 13, 256, undefined],
     // Fused with v, q and k become 5-bit groups too.
     ['Q5_K', 'self_attn.q_proj', 12, 256, withQ5_KValues],
     ['Q4_0', 'mlp.down_proj', 2, 64, undefined],
     ['Q8', 'mlp.down_proj', 8, 64, undefined],
-    // Fused with v, q and k become 8-bit groups with (scale, min) pairs too.
+    // Fused with a Q8_0 v, q and k become 8-bit groups with (scale, min) pairs.
     ['Q8A', 'self_attn.q_proj', 12, 256, withQ8_0Values],
   ] as const)(
     'runs %s matrices of a GGUF file (%s) as the reference does, in any chunks',

@@ -1,7 +1,7 @@
 /**
  * Weights for kernel tests as the GPU receives them: f32 as they are, f16 and bf16 packed in
  * 16-bit words, q4 as MLC quantizes them (values, then scales) or as ggml's Q4_0 / Q4_K repacked,
- * q5 with an f16 (scale, min) pair for each group of 32, q8 with a scale (or a scale and a min)
+ * q5 with an f16 (scale, min) pair for each group of 32, q6 for each 16, q8 with a scale (or a scale and a min)
  * of its own for each group of 16 (f16 values, as ggml's are), together
  * with the exact values those words stand for (what a reference must use).
  */
@@ -10,6 +10,7 @@ import { GGML_TYPES, repackQ4_0, repackQ4Affine } from '../loader/gguf-quants';
 import { f16ToF32, f32ToF16, widenBF16, widenF16 } from '../loader/half';
 import { dequantizeQ4, quantizeQ4 } from '../loader/q4';
 import { packQ5, Q5_GROUP } from '../loader/q5';
+import { packQ6 } from '../loader/q6';
 import { Q8_GROUP } from '../loader/q8';
 import { toFloat32 } from '../loader/tensors';
 import type { WeightDType } from '../loader/weights';
@@ -35,6 +36,15 @@ export function packWeights(
       f32ToF16(i % 2 ? mins[i >> 1] : scales[i >> 1]),
     );
     const { weights, scales: packed } = packQ5(q, pairs);
+    const tensor = { name: 'w', dtype, shape: [1, values.length], data: weights, scales: packed };
+    return { packed: matrixBuffer(tensor), values: toFloat32(tensor) };
+  }
+  if (dtype === 'Q6_K') {
+    const { q, scales, mins } = affineGroups(values, 16, 63); // a pair per 16 values
+    const pairs = Uint16Array.from({ length: 2 * scales.length }, (_, i) =>
+      f32ToF16(i % 2 ? mins[i >> 1] : scales[i >> 1]),
+    );
+    const { weights, scales: packed } = packQ6(q, pairs);
     const tensor = { name: 'w', dtype, shape: [1, values.length], data: weights, scales: packed };
     return { packed: matrixBuffer(tensor), values: toFloat32(tensor) };
   }
