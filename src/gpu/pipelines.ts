@@ -13,7 +13,7 @@
  */
 
 interface DevicePipelines {
-  /** Compiled pipelines by `pipelineKey`. */
+  /** Compiled pipelines by shader code and constants (`Pipeline.key`). */
   compiled: Map<string, GPUComputePipeline>;
   /** Pipelines being compiled asynchronously, by key, so that two requests share one compilation. */
   compiling: Map<string, Promise<GPUComputePipeline>>;

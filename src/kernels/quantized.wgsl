@@ -1,15 +1,15 @@
 // Quantized groups in a linear kernel: a weight word (vec4u) is one group of a row, its values
 // packed low bits first, and the part's scales follow its ROWS * K / GROUP_VALUES words in the
-// same buffer, one per group (FORMAT 8: two), row-major.
+// same buffer, one u32 per group (FORMAT 8 and 9: two, 10: four), row-major.
 //   FORMAT 3, 4: MLC's 4-bit groups of 32 (src/loader/q4.ts), f16 / f32 scales, (q - 7) scale
 //   FORMAT 5:    ggml's Q4_0 repacked into that layout: f16 scales, (q - 8) scale
 //   FORMAT 6:    ggml's Q4_K as 4-bit groups of 32 with an f16 (scale, min) pair each (one u32:
 //                the scale in its low half, the min in its high half), q scale - min
-//   FORMAT 7:    8-bit groups of 16 (src/loader/q8.ts: ggml's Q8_0, Q5_0 and Q6_K repacked),
+//   FORMAT 7:    8-bit groups of 16 (src/loader/q8.ts: ggml's Q8_0 and i-quants repacked),
 //                signed values, f32 scales, q scale
 //   FORMAT 8:    8-bit groups of 16 with an f32 (scale, min) pair each (two u32s), unsigned
-//                values, q scale - min (q8.ts: every other ggml block type, and matrices fused
-//                from parts of different types)
+//                values, q scale - min (q8.ts: matrices fused from parts of types no smaller
+//                layout holds together)
 //   FORMAT 9:    5-bit groups of 32 (q5.ts: ggml's Q5_K, Q5_0, Q5_1, and 4-bit types fused with
 //                them): the low 4 bits as FORMAT 6's nibbles, and two u32s a group, its fifth
 //                bits (bit j: value j's) and an f16 (scale, min) pair; q scale - min
