@@ -1,6 +1,6 @@
 // Quantized groups in a linear kernel: a weight word (vec4u) is one group of a row, its values
 // packed low bits first, and the part's scales follow its ROWS * K / GROUP_VALUES words in the
-// same buffer, one u32 per group (FORMAT 8 and 9: two, 10: four), row-major.
+// same buffer, one scale per group (FORMAT 8 and 9: two u32s, 10: four), row-major.
 //   FORMAT 3, 4: MLC's 4-bit groups of 32 (src/loader/q4.ts), f16 / f32 scales, (q - 7) scale
 //   FORMAT 5:    ggml's Q4_0 repacked into that layout: f16 scales, (q - 8) scale
 //   FORMAT 6:    ggml's Q4_K as 4-bit groups of 32 with an f16 (scale, min) pair each (one u32:
