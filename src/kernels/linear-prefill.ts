@@ -30,8 +30,8 @@ const PREFILL_TOKENS = 32; // a prefill runs in chunks of the model's maxBatch (
  * weight word read then serves more of them) up to PREFILL_TOKENS, then rows, while the
  * workgroup keeps to `invocations` threads and `storage` bytes of workgroup memory, which holds
  * a step's words of TILE_R rows and 4-value chunks of TILE_N tokens, LANES of each a row, 16
- * bytes each (and `scaleBytes` for each quantized word's scales: 8, or 12 with fifth bits; of
- * the tokens' chunks, two a word at a time), and later the lanes' sums, 64 bytes a thread. The
+ * bytes each (and `scaleBytes` for each quantized word's scales and high bits: linear-shape.ts;
+ * of the tokens' chunks, two a word at a time), and later the lanes' sums, 64 bytes a thread. The
  * tile decides how work is shared out, never the order of a sum. (bench/README.md has what
  * larger workgroups gave on an H100.)
  */

@@ -68,6 +68,17 @@ var<workgroup> scale2_tile: array<vec2f, SCALE2_SLOTS>;
 override HIGH_SLOTS: u32 = select(1u, X_TILE, FORMAT == 9u || FORMAT == 10u);
 var<workgroup> high_tile: array<vec2u, HIGH_SLOTS>;
 
+// A staged word's second (scale, min) and high bits, read only where the format has them (FORMAT
+// is a constant: the other formats pay no workgroup-memory load).
+fn staged_scale2(i: u32) -> vec2f {
+  if (FORMAT != 10u) { return vec2f(0.0); }
+  return scale2_tile[min(i, SCALE2_SLOTS - 1u)];
+}
+fn staged_high(i: u32) -> vec2u {
+  if (FORMAT != 9u && FORMAT != 10u) { return vec2u(0u); }
+  return high_tile[min(i, HIGH_SLOTS - 1u)];
+}
+
 var<private> a0: vec4f;        // row m = 0 of the thread's block, its 4 tokens
 var<private> a1: vec4f;
 var<private> a2: vec4f;
@@ -150,14 +161,14 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
         let s1 = scale_tile[min(i1, SCALE_SLOTS - 1u)];
         let s2 = scale_tile[min(i2, SCALE_SLOTS - 1u)];
         let s3 = scale_tile[min(i3, SCALE_SLOTS - 1u)];
-        let t0 = scale2_tile[min(i0, SCALE2_SLOTS - 1u)];
-        let t1 = scale2_tile[min(i1, SCALE2_SLOTS - 1u)];
-        let t2 = scale2_tile[min(i2, SCALE2_SLOTS - 1u)];
-        let t3 = scale2_tile[min(i3, SCALE2_SLOTS - 1u)];
-        let f0 = high_tile[min(i0, HIGH_SLOTS - 1u)];
-        let f1 = high_tile[min(i1, HIGH_SLOTS - 1u)];
-        let f2 = high_tile[min(i2, HIGH_SLOTS - 1u)];
-        let f3 = high_tile[min(i3, HIGH_SLOTS - 1u)];
+        let t0 = staged_scale2(i0);
+        let t1 = staged_scale2(i1);
+        let t2 = staged_scale2(i2);
+        let t3 = staged_scale2(i3);
+        let f0 = staged_high(i0);
+        let f1 = staged_high(i1);
+        let f2 = staged_high(i2);
+        let f3 = staged_high(i3);
         for (var h = 0u; h < STAGED; h++) {
           let at = X_TILE + (4u * token_block * STAGED + h) * LANES + lane;
           let x0 = bitcast<vec4f>(tile[at]);
