@@ -148,10 +148,10 @@ async function compareChunkings(
   return { split: split[0], mismatched, max_abs_diff: maxAbsDiff };
 }
 
-/** A `tokens`-long prompt on the GPU profile as it is, prefill chunks against the long splits. */
 /** The checks run a few step lengths of the many a profile prepares for: only those are compiled. */
 const ON_FIRST_USE = 'on-first-use' as const;
 
+/** A `tokens`-long prompt on the GPU profile as it is, prefill chunks against the long splits. */
 async function checkLongPrompt(gpu: Gpu, subject: ProfiledModel, tokens: number): Promise<InvarianceCheck> {
   const rng = new Rng(13);
   const ids = Array.from({ length: tokens }, () => rng.int(0, subject.config.vocabSize));

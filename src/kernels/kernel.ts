@@ -8,7 +8,7 @@
 import { bindBuffers, Pipeline } from '../gpu/pipelines';
 
 export class ComputeKernel {
-  private readonly compiled: Pipeline;
+  private readonly pipelineHandle: Pipeline;
 
   constructor(
     protected readonly device: GPUDevice,
@@ -16,21 +16,21 @@ export class ComputeKernel {
     code: string,
     constants: Record<string, number | boolean>,
   ) {
-    this.compiled = new Pipeline(device, label, code, constants);
+    this.pipelineHandle = new Pipeline(device, label, code, constants);
   }
 
   get label(): string {
-    return this.compiled.label;
+    return this.pipelineHandle.label;
   }
 
   /** The compiled pipeline (compiled now if it has not been). */
   get pipeline(): GPUComputePipeline {
-    return this.compiled.get();
+    return this.pipelineHandle.get();
   }
 
   /** A bind group with `buffers` at bindings 0, 1, 2, ...; binding 0 is always the step uniform. */
   bindAll(buffers: GPUBuffer[]): GPUBindGroup {
-    return bindBuffers(this.device, this.compiled.layout, this.label, buffers);
+    return bindBuffers(this.device, this.pipelineHandle.layout, this.label, buffers);
   }
 
   protected dispatch(pass: GPUComputePassEncoder, bindGroup: GPUBindGroup, x: number, y = 1, z = 1): void {

@@ -36,6 +36,7 @@
 import { GgufFormatError, UnsupportedQuantizationError } from '../errors';
 import { IQ_DECODERS, IQ_TYPES } from './gguf-iquants';
 import { f16ToF32, f32ToF16, readF16 } from './half';
+import { packNibbles } from './q4';
 import { packQ5, type Q5Matrix } from './q5';
 import { packQ6, type Q6Matrix } from './q6';
 
@@ -302,23 +303,6 @@ export function dequantize(type: GgmlType, bytes: Uint8Array, count: number, wha
     out[i] = zero === undefined ? fr(q[i] * scales[i >> 4] - mins[i >> 4]) : fr((q[i] - zero) * scales[i >> 4]);
   }
   return out;
-}
-
-/** Decoded integers of at most 4 bits, eight to a u32, value j at bits 4 (j % 8) of word j / 8: MLC's layout (q4.ts). */
-function packNibbles(q: Uint8Array): Uint32Array {
-  const words = new Uint32Array(q.length / 8);
-  for (let w = 0, j = 0; w < words.length; w++, j += 8) {
-    words[w] =
-      q[j] |
-      (q[j + 1] << 4) |
-      (q[j + 2] << 8) |
-      (q[j + 3] << 12) |
-      (q[j + 4] << 16) |
-      (q[j + 5] << 20) |
-      (q[j + 6] << 24) |
-      (q[j + 7] << 28);
-  }
-  return words;
 }
 
 /**

@@ -134,16 +134,19 @@ describe('GGUF block types', () => {
     },
   );
 
-  it.each(['Q5_0', 'Q5_1', 'Q4_0', 'Q4_1'])(
-    "repacks %s into 5-bit groups of 32 with an f16 (scale, min) pair, holding gguf-py's values exactly",
-    async (type) => {
+  it.each(['Q5_0', 'Q5_1', 'Q4_0', 'Q4_1'].flatMap((type) => [5, 6].map((bits) => [type, bits] as const)))(
+    "repacks %s into %i-bit groups of 32 with f16 (scale, min) pairs, holding gguf-py's values exactly",
+    async (type, layoutBits) => {
       const { raw, values } = await blocks(`blocks.${type}`);
-      const q5 = repackQ5Affine(ggmlType(type), raw, 1024, type);
-      expect(q5.weights.length).toBe(1024 / 8);
-      expect(q5.scales.length).toBe((2 * 1024) / 32);
+      // A 5-bit group keeps its fifth bits and a pair (2 u32s), a 6-bit one high bits and a pair for each half (4).
+      const [repack, read, extras] =
+        layoutBits === 5 ? [repackQ5Affine, dequantizeQ5, 2] : [repackQ6Affine, dequantizeQ6, 4];
+      const matrix = repack(ggmlType(type), raw, 1024, type);
+      expect(matrix.weights.length).toBe(1024 / 8);
+      expect(matrix.scales.length).toBe((extras * 1024) / 32);
       // Exactly, up to the sign of zero (q d - 16 d is +0 where ggml's (q - 16) d is -0).
       const unsigned = (v: Float32Array) => v.map((x) => x + 0);
-      expect(bits(unsigned(dequantizeQ5(q5, 1024)))).toEqual(bits(unsigned(values)));
+      expect(bits(unsigned(read(matrix, 1024)))).toEqual(bits(unsigned(values)));
     },
   );
 
@@ -158,18 +161,6 @@ describe('GGUF block types', () => {
       for (let i = 0; i < 1024; i++)
         expect(Math.abs(read[i] - values[i]), `value ${i}`).toBeLessThan(largest * 2 ** -6);
       expect(read.filter((v, i) => v !== values[i]).length).toBeGreaterThan(0); // rounded: not the same bits
-    },
-  );
-
-  it.each(['Q5_0', 'Q5_1', 'Q4_0', 'Q4_1'])(
-    "repacks %s into 6-bit groups of 32 with f16 (scale, min) pairs, holding gguf-py's values exactly",
-    async (type) => {
-      const { raw, values } = await blocks(`blocks.${type}`);
-      const q6 = repackQ6Affine(ggmlType(type), raw, 1024, type);
-      expect(q6.weights.length).toBe(1024 / 8);
-      expect(q6.scales.length).toBe((4 * 1024) / 32);
-      const unsigned = (v: Float32Array) => v.map((x) => x + 0);
-      expect(bits(unsigned(dequantizeQ6(q6, 1024)))).toEqual(bits(unsigned(values)));
     },
   );
 

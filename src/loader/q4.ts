@@ -26,6 +26,26 @@ export interface Q4Matrix {
   scales: Uint16Array | Float32Array;
 }
 
+/**
+ * The low 4 bits of each of `q`, eight to a u32, value j at bits 4 (j % 8) of word j / 8: this
+ * layout's words, which the 5- and 6-bit layouts (q5.ts, q6.ts) share for their low bits.
+ */
+export function packNibbles(q: Uint8Array): Uint32Array {
+  const words = new Uint32Array(q.length / 8);
+  for (let w = 0, j = 0; w < words.length; w++, j += 8) {
+    words[w] =
+      (q[j] & 15) |
+      ((q[j + 1] & 15) << 4) |
+      ((q[j + 2] & 15) << 8) |
+      ((q[j + 3] & 15) << 12) |
+      ((q[j + 4] & 15) << 16) |
+      ((q[j + 5] & 15) << 20) |
+      ((q[j + 6] & 15) << 24) |
+      ((q[j + 7] & 15) << 28);
+  }
+  return words;
+}
+
 /** Quantizes a (rows, k) row-major matrix as mlc-llm's group quantizer does. */
 export function quantizeQ4(values: Float32Array, rows: number, k: number, scaleType: Q4Scales): Q4Matrix {
   if (k % Q4_GROUP !== 0) throw new RangeError(`q4: k = ${k} must be a multiple of ${Q4_GROUP}`);

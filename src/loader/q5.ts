@@ -16,6 +16,7 @@
  */
 
 import { widenF16 } from './half';
+import { packNibbles } from './q4';
 
 export const Q5_GROUP = 32;
 
@@ -29,19 +30,8 @@ export interface Q5Matrix {
 /** A 5-bit matrix of `q` (values 0 .. 31) with a (scale, min) pair of f16 bit patterns per group of 32. */
 export function packQ5(q: Uint8Array, pairs: Uint16Array): Q5Matrix {
   if (q.length % Q5_GROUP !== 0) throw new RangeError(`q5: ${q.length} values are not groups of ${Q5_GROUP}`);
-  const weights = new Uint32Array(q.length / 8);
+  const weights = packNibbles(q);
   const scales = new Uint32Array((2 * q.length) / Q5_GROUP);
-  for (let w = 0, j = 0; w < weights.length; w++, j += 8) {
-    weights[w] =
-      (q[j] & 15) |
-      ((q[j + 1] & 15) << 4) |
-      ((q[j + 2] & 15) << 8) |
-      ((q[j + 3] & 15) << 12) |
-      ((q[j + 4] & 15) << 16) |
-      ((q[j + 5] & 15) << 20) |
-      ((q[j + 6] & 15) << 24) |
-      ((q[j + 7] & 15) << 28);
-  }
   for (let g = 0; g < q.length / Q5_GROUP; g++) {
     let fifths = 0;
     for (let i = 0; i < Q5_GROUP; i++) fifths |= (q[Q5_GROUP * g + i] >> 4) << i;

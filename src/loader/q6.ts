@@ -19,6 +19,7 @@
  */
 
 import { widenF16 } from './half';
+import { packNibbles } from './q4';
 
 export const Q6_GROUP = 32;
 
@@ -32,13 +33,8 @@ export interface Q6Matrix {
 /** A 6-bit matrix of `q` (values 0 .. 63) with a (scale, min) pair of f16 bit patterns per 16 values. */
 export function packQ6(q: Uint8Array, pairs: Uint16Array): Q6Matrix {
   if (q.length % Q6_GROUP !== 0) throw new RangeError(`q6: ${q.length} values are not groups of ${Q6_GROUP}`);
-  const weights = new Uint32Array(q.length / 8);
+  const weights = packNibbles(q);
   const scales = new Uint32Array((4 * q.length) / Q6_GROUP);
-  for (let w = 0, j = 0; w < weights.length; w++, j += 8) {
-    let word = 0;
-    for (let i = 0; i < 8; i++) word |= (q[j + i] & 15) << (4 * i);
-    weights[w] = word >>> 0;
-  }
   for (let half = 0; half < (2 * q.length) / Q6_GROUP; half++) {
     let high = 0;
     for (let i = 0; i < 16; i++) high |= (q[16 * half + i] >> 4) << (2 * i);

@@ -30,21 +30,14 @@ export function packWeights(
     const tensor = { name: 'w', dtype, shape: [1, values.length], data: q4.weights, scales: q4.scales };
     return { packed: matrixBuffer(tensor), values: toFloat32(tensor) };
   }
-  if (dtype === 'Q5_K') {
-    const { q, scales, mins } = affineGroups(values, Q5_GROUP, 31);
+  if (dtype === 'Q5_K' || dtype === 'Q6_K') {
+    // Q5_K: a pair per group of 32, 31 steps; Q6_K: a pair per 16 values, 63 steps.
+    const [size, steps, pack] = dtype === 'Q5_K' ? [Q5_GROUP, 31, packQ5] : [16, 63, packQ6];
+    const { q, scales, mins } = affineGroups(values, size, steps);
     const pairs = Uint16Array.from({ length: 2 * scales.length }, (_, i) =>
       f32ToF16(i % 2 ? mins[i >> 1] : scales[i >> 1]),
     );
-    const { weights, scales: packed } = packQ5(q, pairs);
-    const tensor = { name: 'w', dtype, shape: [1, values.length], data: weights, scales: packed };
-    return { packed: matrixBuffer(tensor), values: toFloat32(tensor) };
-  }
-  if (dtype === 'Q6_K') {
-    const { q, scales, mins } = affineGroups(values, 16, 63); // a pair per 16 values
-    const pairs = Uint16Array.from({ length: 2 * scales.length }, (_, i) =>
-      f32ToF16(i % 2 ? mins[i >> 1] : scales[i >> 1]),
-    );
-    const { weights, scales: packed } = packQ6(q, pairs);
+    const { weights, scales: packed } = pack(q, pairs);
     const tensor = { name: 'w', dtype, shape: [1, values.length], data: weights, scales: packed };
     return { packed: matrixBuffer(tensor), values: toFloat32(tensor) };
   }
