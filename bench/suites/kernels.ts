@@ -123,9 +123,9 @@ function constantWeights(rows: number, k: number, dtype: WeightDType): WeightTen
     const scales = new Uint32Array(((rows * k) / 32) * perGroup).fill(0x20002000);
     return { ...tensor, data: new Uint32Array((rows * k) / 8).fill(0x89abcdef), scales };
   }
-  // One scale a group of 32 (f16 or f32); Q4_K: an f16 (scale, min) pair.
+  // One scale a group of 32 (f16, or f32 for Q4F32 and IQ4); Q4_K: an f16 (scale, min) pair.
   const scales =
-    dtype === 'Q4F32'
+    dtype === 'Q4F32' || dtype === 'IQ4'
       ? new Float32Array((rows * k) / 32).fill(0.01)
       : new Uint16Array(((rows * k) / 32) * (dtype === 'Q4_K' ? 2 : 1)).fill(0x2000);
   return { ...tensor, data: new Uint32Array((rows * k) / 8).fill(0x89abcdef), scales };
@@ -137,9 +137,9 @@ export async function runKernelSuite(gpu: Gpu, quick: boolean): Promise<KernelRe
   const copy = await copyBandwidth(gpu, copyBytes, 4, runs);
   const all = ['F32', 'F16', 'Q4F16', 'Q4F32'] as const;
   // GGUF's Q4_K, Q5_K (Q5_K_M files), Q6_K (Q4_K_M files' Q6_K matrices and q|k|v beside
-  // them) and 8-bit groups (Q8: Q8_0 files and i-quants; Q8A: an i-quant beside a K-quant)
-  // beside MLC's q4f16_1 at the 8B shapes.
-  const halfAndQ4 = ['F16', 'Q4F16', 'Q4_K', 'Q5_K', 'Q6_K', 'Q8', 'Q8A'] as const;
+  // them), IQ4 (IQ4_XS files) and 8-bit groups (Q8: Q8_0 files and the other i-quants; Q8A: an
+  // i-quant beside a K-quant) beside MLC's q4f16_1 at the 8B shapes.
+  const halfAndQ4 = ['F16', 'Q4F16', 'Q4_K', 'Q5_K', 'Q6_K', 'IQ4', 'Q8', 'Q8A'] as const;
   const shapes: { rows: number; k: number; dtypes: readonly WeightDType[] }[] = quick
     ? [{ rows: 2048, k: 1024, dtypes: all }]
     : [

@@ -1,10 +1,11 @@
 // Embedding lookup: x[n, :] = table[tokens[n], :] * SCALE, widened to f32 (SCALE: Gemma's sqrt(d), else 1).
 // The table may be f32, packed 16-bit (f16 / bf16, two values per u32) or quantized groups
-// (quantized.wgsl: 4- to 6-bit, eight values' low 4 bits per u32, or 8-bit, four, the scales after them): tied
+// (quantized.wgsl: 4- to 6-bit, eight values' low 4 bits per u32, or 8-bit, four, the scales
+// after them; IQ4's levels from iq4_levels.wgsl, which follows this file): tied
 // models share it with the LM head, so it stays in the weights' own format.
 
 override D: u32;                // hidden size
-override FORMAT: u32 = 0u;      // 0 = f32, 1 = f16, 2 = bf16, 3 = q4 with f16 scales, 4 = with f32 scales, 5 = Q4_0, 6 = Q4_K, 7 = q8, 8 = q8 with (scale, min), 9 = q5, 10 = q6
+override FORMAT: u32 = 0u;      // 0 = f32, 1 = f16, 2 = bf16, 3 = q4 with f16 scales, 4 = with f32 scales, 5 = Q4_0, 6 = Q4_K, 7 = q8, 8 = q8 with (scale, min), 9 = q5, 10 = q6, 11 = IQ4 levels
 override SCALE: f32 = 1.0;
 // A table split by rows: this buffer holds ids ROW_OFFSET .. ROW_OFFSET + PART_ROWS - 1.
 override ROW_OFFSET: u32 = 0u;
@@ -47,6 +48,7 @@ fn load(i: u32) -> f32 {
     let group = i / 32u;
     let base = PART_ROWS * (D / 8u);  // the scales follow the packed values of the part's rows
     var scale: f32;
+    if (FORMAT == 11u) { return iq4_levels(vec4u(q)).x * bitcast<f32>(table[base + group]); }
     if (FORMAT == 6u) {
       let pair = unpack2x16float(table[base + group]);  // (scale, min)
       return f32(q) * pair.x - pair.y;

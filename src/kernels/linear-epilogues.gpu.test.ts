@@ -70,6 +70,7 @@ describe.each([
     [40, 1024, 37, 'Q4F32', true, 'silu'],
     [40, 256, 37, 'Q5_K', true, 'silu'], // GPU profile: the fifth bits staged beside the scales
     [40, 256, 37, 'Q6_K', true, 'silu'], // and the high bits and second pairs
+    [40, 256, 37, 'IQ4', true, 'silu'], // and the levels
   ] as const)(
     'gate: f %i, k %i, %i tokens, %s weights, bias %s, %s',
     async (f, k, tokens, dtype, withBias, activation) => {

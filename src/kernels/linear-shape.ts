@@ -12,9 +12,10 @@
  */
 
 import type { Activation } from '../loader/config';
-import type { WeightDType } from '../loader/weights';
+import { isQuantized, type WeightDType } from '../loader/weights';
 import gateCode from './epilogue_gate.wgsl?raw';
 import ropeCode from './epilogue_rope.wgsl?raw';
+import iq4LevelsCode from './iq4_levels.wgsl?raw';
 import { type KvFormat, kvWriteCode } from './kv-cache';
 import normCode from './linear_norm.wgsl?raw';
 import type { HeadShape } from './ops';
@@ -107,6 +108,7 @@ export const WEIGHT_FORMATS: Record<WeightDType, number> = {
   Q8A: 8,
   Q5_K: 9,
   Q6_K: 10,
+  IQ4: 11,
 };
 
 /** Values in one word (a vec4u) of a weight row: 4 in f32, 8 in f16 or bf16, a group of 32 in q4 to q6, of 16 in q8. */
@@ -119,7 +121,7 @@ export function valuesPerWord(dtype: WeightDType): number {
  * Q5_K and Q6_K the bits above its nibbles (8 bytes), for Q6_K a second pair.
  */
 export function scaleBytes(dtype: WeightDType): number {
-  return dtype === 'Q6_K' ? 24 : dtype === 'Q5_K' ? 16 : dtype.startsWith('Q') ? 8 : 0;
+  return dtype === 'Q6_K' ? 24 : dtype === 'Q5_K' ? 16 : isQuantized(dtype) ? 8 : 0;
 }
 
 /** The constants every variant takes: the shape, the format, the output, the epilogue's heads. */
@@ -154,7 +156,7 @@ export function linearCode(code: string, output: LinearOutput): string {
       : output.kind === 'rope'
         ? `${ropeCode}${kvWriteCode(output.kv ?? 'f32', 7)}${TREE_POSITION_CODE}`
         : '// Never called: PAIR_SPAN is 0.\nfn store_pair(j: u32, n: u32, a: f32, b: f32) {}\n';
-  return `${code}\n${quantizedCode}\n${epilogue}`;
+  return `${code}\n${quantizedCode}\n${iq4LevelsCode}\n${epilogue}`;
 }
 
 /**

@@ -55,6 +55,7 @@ describe('embedding', () => {
     ['Q4_K', 41, 256, 1],
     ['Q5_K', 41, 96, 1],
     ['Q6_K', 41, 96, 1],
+    ['IQ4', 41, 96, 1],
     ['Q8', 41, 96, 1],
     ['Q8A', 41, 96, 1],
   ] as const)('looks up %s rows (vocab %i, d %i), scaled by %d', async (dtype, vocab, d, scale) => {

@@ -15,6 +15,7 @@ import columnsCode from './columns.wgsl?raw';
 import distributionCode from './distribution.wgsl?raw';
 import earlierRanksCode from './earlier_ranks.wgsl?raw';
 import embedCode from './embed.wgsl?raw';
+import iq4LevelsCode from './iq4_levels.wgsl?raw';
 import { ComputeKernel } from './kernel';
 import { type KvFormat, kvReadCode, kvWriteCode } from './kv-cache';
 import { WEIGHT_FORMATS } from './linear-shape';
@@ -39,7 +40,7 @@ export class EmbedKernel extends ComputeKernel {
     rows?: { offset: number; count: number },
   ) {
     const part: Record<string, number> = rows ? { ROW_OFFSET: rows.offset, PART_ROWS: rows.count } : {};
-    super(device, `embed ${dtype} ${d}`, embedCode, {
+    super(device, `embed ${dtype} ${d}`, `${embedCode}\n${iq4LevelsCode}`, {
       D: d,
       FORMAT: WEIGHT_FORMATS[dtype],
       SCALE: Math.fround(scale),

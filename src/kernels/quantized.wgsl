@@ -17,9 +17,12 @@
 //                types fused with them): the nibbles, and four u32s a group, the high 2 bits of
 //                its values 0-15 and of 16-31 (value j's at bits 2 (j % 16)), and an f16
 //                (scale, min) pair for each half; q scale - min
+//   FORMAT 11:   4-bit level groups of 32 (iq4.ts: ggml's IQ4_NL and IQ4_XS): the nibbles index
+//                16 levels (iq4_levels.wgsl), f32 scales; level scale
 // Each product q * scale is exact in f32 (a 4- to 6-bit q times an f16 scale needs at most 17
 // bits; the 8-bit groups' scales are an f16 times at most a 7-bit integer, times q at most 24
-// bits), so the sums are formed as for the float formats, whatever a compiler fuses.
+// bits, as are a level's 7 bits times IQ4's 16-bit scales), so the sums are formed as for the
+// float formats, whatever a compiler fuses.
 
 override GROUP_VALUES: u32 = select(32u, 16u, FORMAT == 7u || FORMAT == 8u);  // values a word
 override GROUP_CHUNKS: u32 = GROUP_VALUES / 4u;                               // 4-value chunks a word
@@ -47,7 +50,7 @@ fn group_scale(row: u32, word: u32) -> vec2f {
     return vec2f(bitcast<f32>(weight[i / 4u][i % 4u]), bitcast<f32>(weight[(i + 1u) / 4u][(i + 1u) % 4u]));
   }
   if (FORMAT == 9u) { return unpack2x16float(weight_u32(group_extras(row, word) + 1u)); }
-  if (FORMAT == 4u || FORMAT == 6u || FORMAT == 7u) {
+  if (FORMAT == 4u || FORMAT == 6u || FORMAT == 7u || FORMAT == 11u) {
     let i = base + group;
     let bits = weight[i / 4u][i % 4u];
     return select(vec2f(bitcast<f32>(bits), 0.0), unpack2x16float(bits), FORMAT == 6u);
@@ -96,6 +99,7 @@ fn group_chunk(word: vec4u, h: u32, scale: vec2f, scale2: vec2f, high: vec2u) ->
     let pair = select(scale, scale2, upper);
     return vec4f(low | (bits << vec4u(4u))) * pair.x - pair.y;
   }
+  if (FORMAT == 11u) { return iq4_levels(low) * scale.x; }
   let q = vec4f(low);
   if (FORMAT == 6u) { return q * scale.x - scale.y; }
   return (q - select(7.0, 8.0, FORMAT == 5u)) * scale.x;

@@ -38,12 +38,10 @@
 import type { BlockDecoder, DecodedGroups } from './gguf-quants';
 import { f16ToF32, readF16 } from './half';
 import { IQ_GRIDS, type PackedGrid } from './iq-grids';
+import { IQ4_LEVELS } from './iq4';
 
 const f16 = readF16;
 const fr = Math.fround;
-
-/** IQ4_NL's and IQ4_XS's 16 levels (ggml's kvalues_iq4nl). */
-const IQ4_LEVELS = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113];
 
 /** The 16 values from `o` (a group) scale by `scale`. */
 function scaled(out: DecodedGroups, o: number, scale: number): void {

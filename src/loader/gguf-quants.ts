@@ -29,13 +29,15 @@
  * `dequantize` forms ggml's values and the GPU layouts are made: Q4_0, Q4_1 and Q4_K stay 4-bit
  * (Q4_0's blocks are MLC's 4-bit groups with another nibble order and zero point, `repackQ4_0`;
  * Q4_1's blocks and Q4_K's sub-blocks groups with a min, `repackQ4Affine`), Q5_0, Q5_1 and Q5_K
- * 5-bit (q5.ts: `repackQ5Affine`), Q6_K, Q3_K and Q2_K 6-bit (q6.ts: `repackQ6Affine`), the
- * others become 8-bit groups (q8.ts: `repackQ8`, `repackQ8A`).
+ * 5-bit (q5.ts: `repackQ5Affine`), Q6_K, Q3_K and Q2_K 6-bit (q6.ts: `repackQ6Affine`), IQ4_NL
+ * and IQ4_XS 4-bit indices into their levels (iq4.ts: `repackIQ4`), the others become 8-bit
+ * groups (q8.ts: `repackQ8`, `repackQ8A`).
  */
 
 import { GgufFormatError, UnsupportedQuantizationError } from '../errors';
 import { IQ_DECODERS, IQ_TYPES } from './gguf-iquants';
 import { f16ToF32, f32ToF16, readF16 } from './half';
+import { IQ4_LEVELS, type IQ4Matrix, packIQ4 } from './iq4';
 import { packNibbles } from './q4';
 import { packQ5, type Q5Matrix } from './q5';
 import { packQ6, type Q6Matrix } from './q6';
@@ -389,6 +391,29 @@ export function repackQ6Affine(type: GgmlType, bytes: Uint8Array, count: number,
     f16Pair(pairs, g, scales[g], min, type, what);
   }
   return packQ6(q, pairs);
+}
+
+/** The types `repackIQ4` takes: 4-bit indices into ggml's 16 levels. */
+export const IQ4_TYPES = ['IQ4_NL', 'IQ4_XS'];
+
+/** A level's index (IQ4_LEVELS), by the level plus 128 as `decodeBlocks` gives it. */
+const LEVEL_INDEX = new Map(IQ4_LEVELS.map((level, index) => [level + 128, index]));
+
+/**
+ * ggml's IQ4_NL blocks or IQ4_XS super-blocks (`count` values) as 4-bit level groups of 32
+ * (iq4.ts), exactly: each value's level index as stored, each block's (IQ4_XS: sub-block's)
+ * scale as ggml forms it, d or d (sc - 32), in f32.
+ */
+export function repackIQ4(type: GgmlType, bytes: Uint8Array, count: number): IQ4Matrix {
+  if (!IQ4_TYPES.includes(type.name)) {
+    throw new RangeError(`repackIQ4: ${type.name} is not one of ${IQ4_TYPES.join(', ')}`);
+  }
+  const { q, scales } = decodeBlocks(type, bytes, count, type.name);
+  const indices = q.map((level) => LEVEL_INDEX.get(level) as number);
+  return packIQ4(
+    indices,
+    scales.filter((_, g) => g % 2 === 0),
+  ); // both 16s of a 32 share it
 }
 
 /**

@@ -31,6 +31,7 @@ import {
   GGML_TYPES,
   type GgmlType,
   isFloatType,
+  repackIQ4,
   repackQ4_0,
   repackQ4Affine,
   repackQ5Affine,
@@ -39,6 +40,7 @@ import {
   repackQ8A,
 } from './gguf-quants';
 import { f16ToF32, f32ToF16, widenBF16, widenF16 } from './half';
+import { dequantizeIQ4 } from './iq4';
 import { loadModelFolder, type ModelFolder } from './model-folder';
 import { dequantizeQ4, dequantizeQ4Affine } from './q4';
 import { dequantizeQ5 } from './q5';
@@ -180,6 +182,17 @@ describe('GGUF block types', () => {
         }
       }
       expect(read.filter((v, i) => v !== values[i]).length).toBeGreaterThan(0); // rounded: not the same bits
+    },
+  );
+
+  it.each(['IQ4_NL', 'IQ4_XS'])(
+    "repacks %s into 4-bit level groups of 32 with f32 scales, holding gguf-py's values exactly",
+    async (type) => {
+      const { raw, values } = await blocks(`blocks.${type}`);
+      const matrix = repackIQ4(ggmlType(type), raw, 1024);
+      expect(matrix.weights.length).toBe(1024 / 8);
+      expect(matrix.scales.length).toBe(1024 / 32);
+      expect(bits(dequantizeIQ4(matrix, 1024))).toEqual(bits(values));
     },
   );
 
@@ -556,7 +569,7 @@ describe('GGUF files Tandem reads and refuses', () => {
     expect(maxAbsDifference(down, source(2 * width))).toBeLessThan(2 / 16 / 31);
   });
 
-  it("keeps i-quant matrices 8-bit, and with a K-quant in their group as (scale, min) pairs, each value ggml's", async () => {
+  it("keeps IQ4 matrices 4-bit, the other i-quants 8-bit, and with a K-quant in their group as (scale, min) pairs, each value ggml's", async () => {
     const width = 256; // a row of IQ4_XS is whole super-blocks of 256
     /** `rows` rows of blocks of `type` (IQ4_NL 20, IQ3_S 21, IQ4_XS 23): patterned bytes, each block's f16 d a small scale. */
     const iq = (type: 20 | 21 | 23, rows: number): Uint8Array => {
@@ -592,8 +605,8 @@ describe('GGUF files Tandem reads and refuses', () => {
     folder.tokenizer.dispose();
     const ggml = (name: string) => Object.values(GGML_TYPES).find((t) => t.name === name) as GgmlType;
     for (const [gguf, hf, type, dtype] of [
-      ['blk.0.attn_output.weight', 'model.layers.0.self_attn.o_proj.weight', 'IQ4_XS', 'Q8'],
-      ['blk.0.ffn_gate.weight', 'model.layers.0.mlp.gate_proj.weight', 'IQ4_NL', 'Q8'],
+      ['blk.0.attn_output.weight', 'model.layers.0.self_attn.o_proj.weight', 'IQ4_XS', 'IQ4'],
+      ['blk.0.ffn_gate.weight', 'model.layers.0.mlp.gate_proj.weight', 'IQ4_NL', 'Q8'], // beside Q8_0 up
       ['blk.0.ffn_down.weight', 'model.layers.0.mlp.down_proj.weight', 'IQ3_S', 'Q8'],
       ['blk.0.ffn_up.weight', 'model.layers.0.mlp.up_proj.weight', 'Q8_0', 'Q8'],
       ['blk.0.attn_v.weight', 'model.layers.0.self_attn.v_proj.weight', 'Q4_K', 'Q8A'],

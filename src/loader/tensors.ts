@@ -1,10 +1,11 @@
 /**
  * A tensor's values, whatever its stored type: f32 as it is, f16 and bf16 widened, 4- to 8-bit
- * groups dequantized (exactly, see q4.ts, q5.ts, q6.ts and q8.ts). And a model's weights quantized as
- * MLC's q4 quantizes them.
+ * groups dequantized (exactly, see q4.ts, q5.ts, q6.ts, iq4.ts and q8.ts). And a model's
+ * weights quantized as MLC's q4 quantizes them.
  */
 
 import { widenBF16, widenF16 } from './half';
+import { dequantizeIQ4 } from './iq4';
 import { dequantizeQ4, dequantizeQ4Affine, quantizeQ4 } from './q4';
 import { dequantizeQ5 } from './q5';
 import { dequantizeQ6 } from './q6';
@@ -18,6 +19,9 @@ export function toFloat32(tensor: WeightTensor): Float32Array {
     if (tensor.dtype === 'Q5_K' || tensor.dtype === 'Q6_K') {
       const matrix = { weights: tensor.data as Uint32Array, scales: tensor.scales as Uint32Array };
       return (tensor.dtype === 'Q5_K' ? dequantizeQ5 : dequantizeQ6)(matrix, rows * k);
+    }
+    if (tensor.dtype === 'IQ4') {
+      return dequantizeIQ4({ weights: tensor.data as Uint32Array, scales: tensor.scales as Float32Array }, rows * k);
     }
     if (tensor.dtype === 'Q8' || tensor.dtype === 'Q8A') {
       const matrix = { weights: tensor.data as Uint32Array, scales: tensor.scales as Float32Array };

@@ -21,8 +21,22 @@ import { confined, type FileProgress, type ModelSource, readJson } from './sourc
  * 5-bit groups of 32 (q5.ts: ggml's Q5_K, Q5_0 and Q5_1), 4-bit groups with their fifth bits
  * and an f16 (scale, min) pair a group, values q scale - min. Or 6-bit groups of 32 (q6.ts:
  * ggml's K-quants), 4-bit groups with their high 2 bits and an f16 (scale, min) pair a half.
+ * Or 4-bit level groups of 32 (iq4.ts: ggml's IQ4_NL and IQ4_XS), indices into 16 levels with
+ * an f32 scale a group, values level scale.
  */
-export type WeightDType = 'F32' | 'F16' | 'BF16' | 'Q4F16' | 'Q4F32' | 'Q4_0' | 'Q4_K' | 'Q5_K' | 'Q6_K' | 'Q8' | 'Q8A';
+export type WeightDType =
+  | 'F32'
+  | 'F16'
+  | 'BF16'
+  | 'Q4F16'
+  | 'Q4F32'
+  | 'Q4_0'
+  | 'Q4_K'
+  | 'Q5_K'
+  | 'Q6_K'
+  | 'IQ4'
+  | 'Q8'
+  | 'Q8A';
 
 export interface WeightTensor {
   name: string;
@@ -34,13 +48,14 @@ export interface WeightTensor {
   /**
    * 4-bit groups: one scale per group of 32 values of a row (f16 bit patterns or f32); Q4_K:
    * (scale, min) f16 pairs; Q5_K: per group of 32, a u32 of fifth bits, then a (scale, min) f16
-   * pair in one u32; Q6_K: per group of 32, two u32s of high bits, then two such pairs; Q8: one
+   * pair in one u32; Q6_K: per group of 32, two u32s of high bits, then two such pairs; IQ4:
+   * one f32 scale per group of 32; Q8: one
    * f32 scale per group of 16; Q8A: an f32 (scale, min) pair per group of 16.
    */
   scales?: Uint16Array | Float32Array | Uint32Array;
 }
 
-export const isQuantized = (dtype: WeightDType) => dtype.startsWith('Q');
+export const isQuantized = (dtype: WeightDType) => dtype !== 'F32' && dtype !== 'F16' && dtype !== 'BF16';
 
 export type ModelWeights = Map<string, WeightTensor>;
 

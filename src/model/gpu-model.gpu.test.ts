@@ -216,6 +216,7 @@ describe('GPU model on 4-bit weights (the target fixture quantized as MLC quanti
     ['Q5_K', 'self_attn.q_proj', 12, 256, withQ5_KValues],
     ['Q4_0', 'mlp.down_proj', 2, 64, undefined],
     ['Q8', 'mlp.down_proj', 8, 64, undefined],
+    ['IQ4', 'mlp.down_proj', 23, 256, undefined],
     // Fused with a Q8_0 v, q and k become 8-bit groups with (scale, min) pairs.
     ['Q8A', 'self_attn.q_proj', 12, 256, withQ8_0Values],
   ] as const)(

@@ -5,6 +5,7 @@
  */
 
 import { f16ToF32, f32ToF16 } from '../loader/half';
+import { IQ4_LEVELS } from '../loader/iq4';
 
 export type GgufWriteValue =
   | { type: 'u32' | 'i32' | 'f32' | 'bool' | 'string'; value: number | boolean | string }
@@ -189,11 +190,49 @@ function quantizeKBlocks(values: Float32Array, bits: 4 | 5): Uint8Array {
   return out;
 }
 
+/**
+ * `values` (a multiple of 256) as ggml's IQ4_XS super-blocks: a simple encoding (each
+ * sub-block's scale its largest magnitude over 127, as a 6-bit multiple of the super-block's d,
+ * and each value the nearest level), not llama.cpp's search, but laid out bit for bit as ggml
+ * reads it: d, the scales' high 2 bits (a u16), their low nibbles (4 bytes), then each 32
+ * values' nibbles, value j low and j + 16 high.
+ */
+export function quantizeIQ4_XSBlocks(values: Float32Array): Uint8Array {
+  const out = new Uint8Array((values.length / 256) * 136);
+  const view = new DataView(out.buffer);
+  for (let b = 0; b < values.length / 256; b++) {
+    const x = values.subarray(256 * b, 256 * b + 256);
+    const wanted = Array.from(
+      { length: 8 },
+      (_, ib) => Math.max(...x.subarray(32 * ib, 32 * ib + 32).map(Math.abs)) / 127,
+    );
+    const d = f16ToF32(f32ToF16(Math.max(...wanted) / 31));
+    const at = 136 * b;
+    view.setUint16(at, f32ToF16(d), true);
+    let high = 0;
+    for (let ib = 0; ib < 8; ib++) {
+      const ls = 32 + (d === 0 ? 0 : Math.min(31, Math.round(wanted[ib] / d)));
+      high |= (ls >> 4) << (2 * ib);
+      out[at + 4 + (ib >> 1)] |= (ls & 15) << (4 * (ib & 1));
+      const scale = d * (ls - 32);
+      const nearest = (v: number) => {
+        const distances = IQ4_LEVELS.map((level) => Math.abs(level * scale - v));
+        return distances.indexOf(Math.min(...distances));
+      };
+      for (let j = 0; j < 16; j++) {
+        out[at + 8 + 16 * ib + j] = nearest(x[32 * ib + j]) | (nearest(x[32 * ib + j + 16]) << 4);
+      }
+    }
+    view.setUint16(at + 2, high, true);
+  }
+  return out;
+}
+
 /** The width and block type of a `tinyLlamaGguf`; the heads are 2 (1 for k and v) of width / 2. */
 export interface TinyLlama {
   width?: number;
-  /** The matrices' type: F32 (0), Q4_0 (2), Q8_0 (8), Q4_K (12) or Q5_K (13); the embedding, norms and LM head stay F32. */
-  matrixType?: 0 | 2 | 8 | 12 | 13;
+  /** The matrices' type: F32 (0), Q4_0 (2), Q8_0 (8), Q4_K (12), Q5_K (13) or IQ4_XS (23); the embedding, norms and LM head stay F32. */
+  matrixType?: 0 | 2 | 8 | 12 | 13 | 23;
   /** llama.cpp's metadata to change. */
   changes?: Record<string, GgufWriteValue>;
   /** Metadata keys to leave out. */
@@ -235,9 +274,13 @@ export function tinyLlamaGguf({
   };
   const matrix = (name: string, rows: number, cols: number, type = matrixType): GgufWriteTensor => {
     const values = Float32Array.from({ length: rows * cols }, (_, i) => Math.sin(i * 0.37 + rows) / Math.sqrt(cols));
-    const quantize = { 2: quantizeQ4_0Blocks, 8: quantizeQ8_0Blocks, 12: quantizeQ4_KBlocks, 13: quantizeQ5_KBlocks }[
-      type as 2 | 8 | 12 | 13
-    ];
+    const quantize = {
+      2: quantizeQ4_0Blocks,
+      8: quantizeQ8_0Blocks,
+      12: quantizeQ4_KBlocks,
+      13: quantizeQ5_KBlocks,
+      23: quantizeIQ4_XSBlocks,
+    }[type as 2 | 8 | 12 | 13 | 23];
     const bytes = quantize ? quantize(values) : f32Bytes(values);
     return { name, type, shape: [rows, cols], bytes };
   };
