@@ -6,7 +6,7 @@
 
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Gpu } from '../gpu/device';
-import { CPU_PROFILE, GPU_PROFILE, kernelProfile } from '../kernels/profile';
+import { CPU_PROFILE, kernelProfile } from '../kernels/profile';
 import { type EagleHead, loadEagleHead } from '../loader/eagle';
 import type { ModelFolder } from '../loader/model-folder';
 import { directorySource } from '../loader/node-source';
@@ -30,6 +30,7 @@ import {
   loadFixture,
 } from '../testing/fixtures';
 import { testGpu } from '../testing/gpu';
+import { LEAN_GPU_PROFILE } from '../testing/profiles';
 import { chiSquare, countingLeaves, countSampledTokens, exactMarginal, TINY_SHAPE } from '../testing/spec';
 import type { DraftLength } from './draft-length';
 import { draftSource } from './draft-source';
@@ -198,7 +199,7 @@ describe('an EAGLE head on the GPU', () => {
   it.each([
     ['CPU', CPU_PROFILE],
     // The GPU kernels, with the leaf's position past the first segment of split attention.
-    ['GPU, split attention', { ...GPU_PROFILE, attentionSplit: 64 }],
+    ['lean GPU, split attention', { ...LEAN_GPU_PROFILE, attentionSplit: 64 }],
   ])(
     "%s profile: a tree pass's accepted leaf, of the first rank or the second, leaves the cache bit for bit as plain decoding would",
     async (_, profile) => {

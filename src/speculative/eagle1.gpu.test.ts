@@ -7,7 +7,6 @@
 
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Gpu } from '../gpu/device';
-import { GPU_PROFILE } from '../kernels/profile';
 import { directorySource } from '../loader/node-source';
 import { type EagleTarget, referenceEagle } from '../model/eagle';
 import { generate } from '../model/generate';
@@ -25,6 +24,7 @@ import {
   loadFixture,
 } from '../testing/fixtures';
 import { testGpu } from '../testing/gpu';
+import { LEAN_GPU_PROFILE } from '../testing/profiles';
 import { countingLeaves } from '../testing/spec';
 import { draftSource } from './draft-source';
 import { EagleDraftSource } from './eagle-draft';
@@ -80,11 +80,11 @@ describe('an EAGLE-1 head on the GPU', () => {
     for (const s of [whole, stepped]) s.release();
   });
 
-  it('GPU profile (norms folded into the projections): the same drafts, and speculation equal to plain greedy', async () => {
+  it('lean GPU profile (norms folded into the projections): the same drafts, and speculation equal to plain greedy', async () => {
     const gpuProfile = await loadPair(
       gpu,
       { target: directorySource(fixturePath(FIXTURES.target)), draft: directorySource(fixturePath(EAGLE1_FIXTURE)) },
-      { maxContext: 256, profile: GPU_PROFILE, compile: 'on-first-use' },
+      { maxContext: 256, profile: LEAN_GPU_PROFILE, compile: 'on-first-use' },
     );
     const eagle = gpuProfile.eagle?.model as EagleTarget<GpuSequence, GpuSequence>;
     const golden = loadEagleGolden(EAGLE1_FIXTURE);
