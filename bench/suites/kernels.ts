@@ -111,6 +111,11 @@ function constantWeights(rows: number, k: number, dtype: WeightDType): WeightTen
   const tensor = { name: 'weight', dtype, shape: [rows, k] };
   if (dtype === 'F32') return { ...tensor, data: new Float32Array(rows * k).fill(0.01) };
   if (dtype === 'F16' || dtype === 'BF16') return { ...tensor, data: new Uint16Array(rows * k).fill(0x2000) };
+  if (dtype === 'Q8_0') {
+    // One f16 scale a block of 32.
+    const scales = new Uint16Array((rows * k) / 32).fill(0x2000);
+    return { ...tensor, data: new Uint32Array((rows * k) / 4).fill(0x7f01c3e5), scales };
+  }
   if (dtype === 'Q8' || dtype === 'Q8A') {
     // One f32 scale a group of 16; Q8A: a (scale, min) pair.
     const scales = new Float32Array(((rows * k) / 16) * (dtype === 'Q8A' ? 2 : 1)).fill(0.01);
@@ -137,9 +142,9 @@ export async function runKernelSuite(gpu: Gpu, quick: boolean): Promise<KernelRe
   const copy = await copyBandwidth(gpu, copyBytes, 4, runs);
   const all = ['F32', 'F16', 'Q4F16', 'Q4F32'] as const;
   // GGUF's Q4_K, Q5_K (Q5_K_M files), Q6_K (Q4_K_M files' Q6_K matrices and q|k|v beside
-  // them), IQ4 (IQ4_XS files) and 8-bit groups (Q8: Q8_0 files and the other i-quants; Q8A: an
+  // them), IQ4 (IQ4_XS files), Q8_0 and 8-bit groups of 16 (Q8: the other i-quants; Q8A: an
   // i-quant beside a K-quant) beside MLC's q4f16_1 at the 8B shapes.
-  const halfAndQ4 = ['F16', 'Q4F16', 'Q4_K', 'Q5_K', 'Q6_K', 'IQ4', 'Q8', 'Q8A'] as const;
+  const halfAndQ4 = ['F16', 'Q4F16', 'Q4_K', 'Q5_K', 'Q6_K', 'IQ4', 'Q8_0', 'Q8', 'Q8A'] as const;
   const shapes: { rows: number; k: number; dtypes: readonly WeightDType[] }[] = quick
     ? [{ rows: 2048, k: 1024, dtypes: all }]
     : [

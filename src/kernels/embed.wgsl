@@ -5,7 +5,7 @@
 // models share it with the LM head, so it stays in the weights' own format.
 
 override D: u32;                // hidden size
-override FORMAT: u32 = 0u;      // 0 = f32, 1 = f16, 2 = bf16, 3 = q4 with f16 scales, 4 = with f32 scales, 5 = Q4_0, 6 = Q4_K, 7 = q8, 8 = q8 with (scale, min), 9 = q5, 10 = q6, 11 = IQ4 levels
+override FORMAT: u32 = 0u;      // 0 = f32, 1 = f16, 2 = bf16, 3 = q4 with f16 scales, 4 = with f32 scales, 5 = Q4_0, 6 = Q4_K, 7 = q8, 8 = q8 with (scale, min), 9 = q5, 10 = q6, 11 = IQ4 levels, 12 = Q8_0
 override SCALE: f32 = 1.0;
 // A table split by rows: this buffer holds ids ROW_OFFSET .. ROW_OFFSET + PART_ROWS - 1.
 override ROW_OFFSET: u32 = 0u;
@@ -20,9 +20,11 @@ struct Step { tokens: u32, start: u32, chain: u32, depths: u32 }
 
 fn load(i: u32) -> f32 {
   if (FORMAT == 0u) { return bitcast<f32>(table[i]); }
-  if (FORMAT == 7u) {
+  if (FORMAT == 7u || FORMAT == 12u) {
     let q = bitcast<i32>(table[i / 4u] << (24u - 8u * (i % 4u))) >> 24u;  // the sign kept
-    return f32(q) * bitcast<f32>(table[PART_ROWS * (D / 4u) + i / 16u]);
+    let scales = PART_ROWS * (D / 4u);
+    if (FORMAT == 12u) { return f32(q) * unpack2x16float(table[scales + i / 64u])[(i / 32u) % 2u]; }
+    return f32(q) * bitcast<f32>(table[scales + i / 16u]);
   }
   if (FORMAT == 8u) {
     let q = (table[i / 4u] >> (8u * (i % 4u))) & 255u;

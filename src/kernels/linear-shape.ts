@@ -109,9 +109,10 @@ export const WEIGHT_FORMATS: Record<WeightDType, number> = {
   Q5_K: 9,
   Q6_K: 10,
   IQ4: 11,
+  Q8_0: 12,
 };
 
-/** Values in one word (a vec4u) of a weight row: 4 in f32, 8 in f16 or bf16, a group of 32 in q4 to q6, of 16 in q8. */
+/** Values in one word (a vec4u) of a weight row: 4 in f32, 8 in f16 or bf16, a group of 32 in q4 to q6, 16 in q8. */
 export function valuesPerWord(dtype: WeightDType): number {
   return dtype === 'F32' ? 4 : dtype === 'F16' || dtype === 'BF16' ? 8 : dtype.startsWith('Q8') ? 16 : 32;
 }
@@ -127,8 +128,10 @@ export function scaleBytes(dtype: WeightDType): number {
 /** The constants every variant takes: the shape, the format, the output, the epilogue's heads. */
 export function sharedConstants(shape: LinearShape, output: LinearOutput): Record<string, number | boolean> {
   const { rows, k, dtype } = shape;
-  if (k % valuesPerWord(dtype) !== 0) {
-    throw new RangeError(`linear: k = ${k} must be a multiple of ${valuesPerWord(dtype)} for ${dtype} weights`);
+  // A Q8_0 word is half a block: its scale covers two.
+  const multiple = dtype === 'Q8_0' ? 2 * valuesPerWord(dtype) : valuesPerWord(dtype);
+  if (k % multiple !== 0) {
+    throw new RangeError(`linear: k = ${k} must be a multiple of ${multiple} for ${dtype} weights`);
   }
   const heads = output.kind === 'rope' ? output.heads : undefined;
   return {

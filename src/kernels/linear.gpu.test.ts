@@ -131,6 +131,9 @@ describe.each([
     { rows: 37, k: 96, tokens: 1, tileN: 1, dtype: 'IQ4' },
     { rows: 65, k: 256, tokens: 5, tileN: 5, dtype: 'IQ4', bias: true },
     { rows: 50, k: 320, tokens: 37, tileN: 16, dtype: 'IQ4', accumulate: true },
+    { rows: 37, k: 96, tokens: 1, tileN: 1, dtype: 'Q8_0' },
+    { rows: 65, k: 288, tokens: 5, tileN: 5, dtype: 'Q8_0', bias: true },
+    { rows: 50, k: 320, tokens: 37, tileN: 16, dtype: 'Q8_0', accumulate: true },
     { rows: 37, k: 96, tokens: 1, tileN: 1, dtype: 'Q8' },
     { rows: 65, k: 272, tokens: 5, tileN: 5, dtype: 'Q8', bias: true },
     { rows: 50, k: 320, tokens: 37, tileN: 16, dtype: 'Q8', accumulate: true },
@@ -211,6 +214,7 @@ describe('linear kernel, prefill tiles in workgroup memory', () => {
     { k: 544, dtype: 'Q5_K', wordsPerLane: 2 },
     { k: 544, dtype: 'Q6_K', wordsPerLane: 2 },
     { k: 544, dtype: 'IQ4', wordsPerLane: 2 },
+    { k: 544, dtype: 'Q8_0', wordsPerLane: 2 },
     { k: 528, dtype: 'Q8', wordsPerLane: 2 },
     { k: 528, dtype: 'Q8A', wordsPerLane: 2 },
   ] as const;
@@ -240,6 +244,7 @@ describe('linear kernel, blocks of 4 rows', () => {
     'Q5_K',
     'Q6_K',
     'IQ4',
+    'Q8_0',
     'Q8',
     'Q8A',
   ] as const) {
@@ -251,11 +256,11 @@ describe('linear kernel, blocks of 4 rows', () => {
     ]) {
       it(`gives the bits of one lane a row: ${dtype}, ${tokens} tokens, tiles of ${tileN}`, async () => {
         // 131 rows: the last block of 4 hangs over the end.
-        // Q4_K: super-blocks of 256; other q4, q5, q6 and IQ4: groups of 32; q8: of 16.
+        // Q4_K: super-blocks of 256; other q4, q5, q6, IQ4 and Q8_0: groups of 32; q8: of 16.
         const k =
           dtype === 'Q4_K'
             ? 256
-            : dtype.startsWith('Q4') || dtype === 'Q5_K' || dtype === 'Q6_K' || dtype === 'IQ4'
+            : dtype.startsWith('Q4') || dtype === 'Q5_K' || dtype === 'Q6_K' || dtype === 'IQ4' || dtype === 'Q8_0'
               ? 160
               : dtype.startsWith('Q8')
                 ? 144

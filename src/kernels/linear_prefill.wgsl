@@ -1,5 +1,5 @@
 // Linear layer for prefill on GPUs: y[n, r] = (ACCUMULATE ? y[n, r] : 0) + (W[r, :] . x[n, :] + bias[r])
-// Same bindings, weight formats (FORMAT 0 f32, 1 f16, 2 bf16, 3 to 11 quantized), epilogues and result, to the
+// Same bindings, weight formats (FORMAT 0 f32, 1 f16, 2 bf16, 3 to 12 quantized), epilogues and result, to the
 // bit, as linear.wgsl; used for steps of more tokens than linear.wgsl's largest tile.
 //
 // With many tokens a linear layer stops being bound by reading the weights once and becomes

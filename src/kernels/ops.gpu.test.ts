@@ -56,6 +56,7 @@ describe('embedding', () => {
     ['Q5_K', 41, 96, 1],
     ['Q6_K', 41, 96, 1],
     ['IQ4', 41, 96, 1],
+    ['Q8_0', 41, 96, 1],
     ['Q8', 41, 96, 1],
     ['Q8A', 41, 96, 1],
   ] as const)('looks up %s rows (vocab %i, d %i), scaled by %d', async (dtype, vocab, d, scale) => {

@@ -19,12 +19,14 @@
 //                (scale, min) pair for each half; q scale - min
 //   FORMAT 11:   4-bit level groups of 32 (iq4.ts: ggml's IQ4_NL and IQ4_XS): the nibbles index
 //                16 levels (iq4_levels.wgsl), f32 scales; level scale
+//   FORMAT 12:   8-bit groups of 32 (q8.ts: ggml's Q8_0), signed values as FORMAT 7's, an f16
+//                scale for each two words (two scales a u32); q scale
 // Each product q * scale is exact in f32 (a 4- to 6-bit q times an f16 scale needs at most 17
 // bits; the 8-bit groups' scales are an f16 times at most a 7-bit integer, times q at most 24
 // bits, as are a level's 7 bits times IQ4's 16-bit scales), so the sums are formed as for the
 // float formats, whatever a compiler fuses.
 
-override GROUP_VALUES: u32 = select(32u, 16u, FORMAT == 7u || FORMAT == 8u);  // values a word
+override GROUP_VALUES: u32 = select(32u, 16u, FORMAT == 7u || FORMAT == 8u || FORMAT == 12u);  // values a word
 override GROUP_CHUNKS: u32 = GROUP_VALUES / 4u;                               // 4-value chunks a word
 
 // The u32 at `i` of the weight buffer.
@@ -50,6 +52,10 @@ fn group_scale(row: u32, word: u32) -> vec2f {
     return vec2f(bitcast<f32>(weight[i / 4u][i % 4u]), bitcast<f32>(weight[(i + 1u) / 4u][(i + 1u) % 4u]));
   }
   if (FORMAT == 9u) { return unpack2x16float(weight_u32(group_extras(row, word) + 1u)); }
+  if (FORMAT == 12u) {
+    let block = group / 2u;  // a scale covers two words
+    return vec2f(unpack2x16float(weight_u32(base + block / 2u))[block % 2u], 0.0);
+  }
   if (FORMAT == 4u || FORMAT == 6u || FORMAT == 7u || FORMAT == 11u) {
     let i = base + group;
     let bits = weight[i / 4u][i % 4u];
@@ -79,7 +85,7 @@ fn group_high(row: u32, word: u32) -> vec2u {
 // Chunk h (values 4h .. 4h + 3) of a word, dequantized with its group's (scale, min) (FORMAT 10:
 // `scale2` for values 16-31) and the bits above its nibbles.
 fn group_chunk(word: vec4u, h: u32, scale: vec2f, scale2: vec2f, high: vec2u) -> vec4f {
-  if (FORMAT == 7u) {
+  if (FORMAT == 7u || FORMAT == 12u) {
     let u = bitcast<vec4i>(vec4u(word[h] << 24u, word[h] << 16u, word[h] << 8u, word[h]));
     return vec4f(u >> vec4u(24u)) * scale.x;  // >> of a signed integer keeps the sign
   }

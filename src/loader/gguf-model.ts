@@ -18,8 +18,9 @@
  * Q5_0, Q5_1 and Q5_K ones 5-bit, and Q6_K, Q3_K and Q2_K ones 6-bit (their blocks are groups of
  * 32 or 16 in other bit orders: gguf-quants.ts repacks them into the layouts the kernels read,
  * q4.ts, q5.ts and q6.ts). IQ4_NL and IQ4_XS ones stay 4-bit indices into their 16 levels
- * (iq4.ts). Q8_0 and the other i-quants become 8-bit groups of 16, each value exactly as ggml
- * dequantizes it (q8.ts), as signed integers with a scale. Matrices fused on the GPU
+ * (iq4.ts), Q8_0 ones 8-bit with an f16 scale a block of 32 (q8.ts). The other i-quants become
+ * 8-bit groups of 16, each value exactly as ggml dequantizes it (q8.ts), as signed integers with
+ * a scale. Matrices fused on the GPU
  * (q|k|v, gate|up) share one layout, the smallest that holds all of them: a Q4_K_M file's
  * layers whose attn_v is Q6_K hold q, k and v as 6-bit groups, an i-quant beside a K-quant
  * makes 8-bit groups with (scale, min) pairs (an IQ4_XS file's q and k beside its Q5_K v, as
@@ -46,6 +47,7 @@ import {
   repackQ5Affine,
   repackQ6Affine,
   repackQ8,
+  repackQ8_0,
   repackQ8A,
 } from './gguf-quants';
 import { f32ToF16, widenBF16 } from './half';
@@ -189,6 +191,9 @@ export async function loadGgufModel(
       tensor = { name, dtype: how, shape, data, scales };
     } else if (how === 'IQ4') {
       const { weights: data, scales } = repackIQ4(info.type, bytes, count);
+      tensor = { name, dtype: how, shape, data, scales };
+    } else if (how === 'Q8_0') {
+      const { weights: data, scales } = repackQ8_0(bytes, count);
       tensor = { name, dtype: how, shape, data, scales };
     } else if (how === 'Q8' || how === 'Q8A') {
       const { weights: data, scales } = (how === 'Q8' ? repackQ8 : repackQ8A)(info.type, bytes, count);
@@ -381,11 +386,12 @@ function llama3Scaling(freqs: Float32Array, config: ModelConfig, where: string) 
  * as 4-bit groups with a (scale, min) pair (the layout named Q4_K) where they are all Q4_1 or
  * Q4_K; as 5-bit groups with a pair (Q5_K) where they are all Q5_K, Q5_0, Q5_1 or 4-bit ones;
  * as 6-bit groups with a pair a half (Q6_K) where they are all K-quants or those; as 4-bit
- * level groups (IQ4) where they are all IQ4_NL or IQ4_XS; as 8-bit groups, exactly, where they
- * are all quantized: with a scale each where they are all Q8_0, Q6_K, Q5_0, Q4_0, Q3_K or
- * i-quants, else with a (scale, min) pair; else (floats beside quantized ones) in f16. Vectors (norms, biases) are kept as stored, or dequantized to f32.
+ * level groups (IQ4) where they are all IQ4_NL or IQ4_XS; as Q8_0's blocks where they are
+ * Q8_0; as 8-bit groups of 16, exactly, where they are all quantized: with a scale each where
+ * they are all Q8_0, Q6_K, Q5_0, Q4_0, Q3_K or i-quants, else with a (scale, min) pair; else
+ * (floats beside quantized ones) in f16. Vectors (norms, biases) are kept as stored, or dequantized to f32.
  */
-type Storage = 'stored' | 'Q4_0' | 'Q4_K' | 'Q5_K' | 'Q6_K' | 'IQ4' | 'Q8' | 'Q8A' | 'F16';
+type Storage = 'stored' | 'Q4_0' | 'Q4_K' | 'Q5_K' | 'Q6_K' | 'IQ4' | 'Q8_0' | 'Q8' | 'Q8A' | 'F16';
 
 function matrixStorage(header: GgufHeader): Map<string, Storage> {
   const types = new Map(header.tensors.map((t) => [t.name, t.type.name]));
@@ -415,11 +421,13 @@ function matrixStorage(header: GgufHeader): Map<string, Storage> {
                 ? 'Q6_K'
                 : [...kinds].every((kind) => IQ4_TYPES.includes(kind as string))
                   ? 'IQ4'
-                  : [...kinds].every((kind) => Q8_TYPES.includes(kind as string))
-                    ? 'Q8'
-                    : [...kinds].every((kind) => DEQUANTIZED_TYPES.includes(kind as string))
-                      ? 'Q8A'
-                      : 'F16';
+                  : only === 'Q8_0'
+                    ? only
+                    : [...kinds].every((kind) => Q8_TYPES.includes(kind as string))
+                      ? 'Q8'
+                      : [...kinds].every((kind) => DEQUANTIZED_TYPES.includes(kind as string))
+                        ? 'Q8A'
+                        : 'F16';
     for (const name of group) storage.set(name, how);
   }
   return storage;

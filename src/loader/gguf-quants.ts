@@ -30,8 +30,8 @@
  * (Q4_0's blocks are MLC's 4-bit groups with another nibble order and zero point, `repackQ4_0`;
  * Q4_1's blocks and Q4_K's sub-blocks groups with a min, `repackQ4Affine`), Q5_0, Q5_1 and Q5_K
  * 5-bit (q5.ts: `repackQ5Affine`), Q6_K, Q3_K and Q2_K 6-bit (q6.ts: `repackQ6Affine`), IQ4_NL
- * and IQ4_XS 4-bit indices into their levels (iq4.ts: `repackIQ4`), the others become 8-bit
- * groups (q8.ts: `repackQ8`, `repackQ8A`).
+ * and IQ4_XS 4-bit indices into their levels (iq4.ts: `repackIQ4`), Q8_0 8-bit with its own
+ * scales (q8.ts: `repackQ8_0`), the others become 8-bit groups (q8.ts: `repackQ8`, `repackQ8A`).
  */
 
 import { GgufFormatError, UnsupportedQuantizationError } from '../errors';
@@ -431,6 +431,20 @@ function f16Pair(pairs: Uint16Array, at: number, scale: number, min: number, typ
         "which Tandem's 5- and 6-bit layouts keep them in",
     );
   }
+}
+
+/**
+ * ggml's Q8_0 blocks (`count` values) as 8-bit groups of 32 with f16 scales (q8.ts, FORMAT 12),
+ * exactly: each block's bytes, and its d as stored.
+ */
+export function repackQ8_0(bytes: Uint8Array, count: number): { weights: Uint32Array; scales: Uint16Array } {
+  const { q, scales } = decodeBlocks(GGML_TYPES[8], bytes, count, 'Q8_0');
+  const signed = new Int8Array(count);
+  for (let i = 0; i < count; i++) signed[i] = q[i] - 128;
+  return {
+    weights: new Uint32Array(signed.buffer),
+    scales: Uint16Array.from({ length: count / 32 }, (_, b) => f32ToF16(scales[2 * b])),
+  };
 }
 
 /**

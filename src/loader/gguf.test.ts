@@ -37,6 +37,7 @@ import {
   repackQ5Affine,
   repackQ6Affine,
   repackQ8,
+  repackQ8_0,
   repackQ8A,
 } from './gguf-quants';
 import { f16ToF32, f32ToF16, widenBF16, widenF16 } from './half';
@@ -45,7 +46,7 @@ import { loadModelFolder, type ModelFolder } from './model-folder';
 import { dequantizeQ4, dequantizeQ4Affine } from './q4';
 import { dequantizeQ5 } from './q5';
 import { dequantizeQ6 } from './q6';
-import { dequantizeQ8, dequantizeQ8Affine } from './q8';
+import { dequantizeQ8, dequantizeQ8_0, dequantizeQ8Affine } from './q8';
 import { bytesStream, memorySource, singleFileModel } from './source';
 import { toFloat32 } from './tensors';
 import type { WeightTensor } from './weights';
@@ -185,6 +186,14 @@ describe('GGUF block types', () => {
     },
   );
 
+  it("repacks Q8_0 into 8-bit groups of 32 with its f16 scales, holding gguf-py's values exactly", async () => {
+    const { raw, values } = await blocks('blocks.Q8_0');
+    const q8 = repackQ8_0(raw, 1024);
+    expect(q8.weights.length).toBe(1024 / 4);
+    expect(q8.scales.length).toBe(1024 / 32);
+    expect(bits(dequantizeQ8_0(q8, 1024))).toEqual(bits(values));
+  });
+
   it.each(['IQ4_NL', 'IQ4_XS'])(
     "repacks %s into 4-bit level groups of 32 with f32 scales, holding gguf-py's values exactly",
     async (type) => {
@@ -272,7 +281,7 @@ describe('the fixture target as a GGUF file', () => {
           : type === 'Q4_0' && !name.includes('gate_proj')
             ? 'Q4_0'
             : type === 'Q8_0'
-              ? 'Q8'
+              ? 'Q8_0'
               : 'Q5_K';
       expect(tensor?.dtype, name).toBe(stored);
       const values = toFloat32(tensor as NonNullable<typeof tensor>);
@@ -364,7 +373,7 @@ describe('the Phi-3 fixture as a GGUF file', () => {
     expect([...gguf.weights.keys()].sort()).toEqual([...folder.weights.keys()].sort());
     for (const [name, original] of folder.weights) {
       const tensor = gguf.weights.get(name) as NonNullable<ReturnType<typeof gguf.weights.get>>;
-      expect(tensor.dtype, name).toBe(original.shape.length === 2 ? 'Q8' : 'F32');
+      expect(tensor.dtype, name).toBe(original.shape.length === 2 ? 'Q8_0' : 'F32');
       // 8-bit blocks: well under 1% of the weights' size; a row out of place would be about 140%.
       expect(relativeError(toFloat32(original), toFloat32(tensor)), name).toBeLessThan(0.01);
     }

@@ -9,7 +9,7 @@ import { dequantizeIQ4 } from './iq4';
 import { dequantizeQ4, dequantizeQ4Affine, quantizeQ4 } from './q4';
 import { dequantizeQ5 } from './q5';
 import { dequantizeQ6 } from './q6';
-import { dequantizeQ8, dequantizeQ8Affine } from './q8';
+import { dequantizeQ8, dequantizeQ8_0, dequantizeQ8Affine } from './q8';
 import { isQuantized, type ModelWeights, type WeightTensor } from './weights';
 
 export function toFloat32(tensor: WeightTensor): Float32Array {
@@ -22,6 +22,9 @@ export function toFloat32(tensor: WeightTensor): Float32Array {
     }
     if (tensor.dtype === 'IQ4') {
       return dequantizeIQ4({ weights: tensor.data as Uint32Array, scales: tensor.scales as Float32Array }, rows * k);
+    }
+    if (tensor.dtype === 'Q8_0') {
+      return dequantizeQ8_0({ weights: tensor.data as Uint32Array, scales: tensor.scales as Uint16Array }, rows * k);
     }
     if (tensor.dtype === 'Q8' || tensor.dtype === 'Q8A') {
       const matrix = { weights: tensor.data as Uint32Array, scales: tensor.scales as Float32Array };

@@ -15,14 +15,15 @@ import { confined, type FileProgress, type ModelSource, readJson } from './sourc
 /**
  * Floats as stored, or 4-bit groups of 32 (q4.ts): MLC's with f16 or f32 scales, values
  * (q - 7) scale; ggml's Q4_0 in MLC's layout, f16 scales, values (q - 8) scale; ggml's Q4_K
- * (or Q4_1) in MLC's layout, an f16 (scale, min) pair a group, values q scale - min. Or 8-bit groups of
- * 16 (q8.ts): with f32 scales, values q scale (Q8: ggml's Q8_0, Q5_0 and Q6_K); with f32
- * (scale, min) pairs, values q scale - min (Q8A: ggml's other types, and mixed groups). Or
- * 5-bit groups of 32 (q5.ts: ggml's Q5_K, Q5_0 and Q5_1), 4-bit groups with their fifth bits
- * and an f16 (scale, min) pair a group, values q scale - min. Or 6-bit groups of 32 (q6.ts:
- * ggml's K-quants), 4-bit groups with their high 2 bits and an f16 (scale, min) pair a half.
- * Or 4-bit level groups of 32 (iq4.ts: ggml's IQ4_NL and IQ4_XS), indices into 16 levels with
- * an f32 scale a group, values level scale.
+ * (or Q4_1) in MLC's layout, an f16 (scale, min) pair a group, values q scale - min. Or 8-bit
+ * groups (q8.ts): of 32 with f16 scales, values q scale (Q8_0: ggml's Q8_0); of 16 with f32
+ * scales, values q scale (Q8: the i-quants, and Q8_0 beside other signed types); of 16 with
+ * f32 (scale, min) pairs, values q scale - min (Q8A: mixed groups). Or 5-bit groups of 32
+ * (q5.ts: ggml's Q5_K, Q5_0 and Q5_1), 4-bit groups with their fifth bits and an f16
+ * (scale, min) pair a group, values q scale - min. Or 6-bit groups of 32 (q6.ts: ggml's
+ * K-quants), 4-bit groups with their high 2 bits and an f16 (scale, min) pair a half. Or 4-bit
+ * level groups of 32 (iq4.ts: ggml's IQ4_NL and IQ4_XS), indices into 16 levels with an f32
+ * scale a group, values level scale.
  */
 export type WeightDType =
   | 'F32'
@@ -35,6 +36,7 @@ export type WeightDType =
   | 'Q5_K'
   | 'Q6_K'
   | 'IQ4'
+  | 'Q8_0'
   | 'Q8'
   | 'Q8A';
 
@@ -49,8 +51,8 @@ export interface WeightTensor {
    * 4-bit groups: one scale per group of 32 values of a row (f16 bit patterns or f32); Q4_K:
    * (scale, min) f16 pairs; Q5_K: per group of 32, a u32 of fifth bits, then a (scale, min) f16
    * pair in one u32; Q6_K: per group of 32, two u32s of high bits, then two such pairs; IQ4:
-   * one f32 scale per group of 32; Q8: one
-   * f32 scale per group of 16; Q8A: an f32 (scale, min) pair per group of 16.
+   * one f32 scale per group of 32; Q8_0: one f16 scale per group of 32; Q8: one f32 scale per
+   * group of 16; Q8A: an f32 (scale, min) pair per group of 16.
    */
   scales?: Uint16Array | Float32Array | Uint32Array;
 }

@@ -29,7 +29,13 @@ import {
   loadGolden,
   PHI3_GGUF_FIXTURE,
 } from '../testing/fixtures';
-import { type GgufWriteTensor, quantizeQ5_KBlocks, quantizeQ8_0Blocks, tinyLlamaGguf } from '../testing/gguf-writer';
+import {
+  type GgufWriteTensor,
+  quantizeIQ4_XSBlocks,
+  quantizeQ5_KBlocks,
+  quantizeQ8_0Blocks,
+  tinyLlamaGguf,
+} from '../testing/gguf-writer';
 import { testGpu } from '../testing/gpu';
 import { LEAN_GPU_PROFILE } from '../testing/profiles';
 
@@ -135,7 +141,7 @@ describe('GPU model on 4-bit weights (the target fixture quantized as MLC quanti
     expect(['self_attn.q_proj', 'self_attn.o_proj', 'mlp.down_proj', 'mlp.up_proj'].map(dtype)).toEqual([
       'Q4_0',
       'Q5_K',
-      'Q8',
+      'Q8_0',
       'Q5_K',
     ]);
     const model = await GpuModel.create(gpu, config, weights, { maxBatch: 24, maxContext: 256 });
@@ -194,6 +200,13 @@ describe('GPU model on 4-bit weights (the target fixture quantized as MLC quanti
     Object.assign(v, { type: 13, bytes: quantizeQ5_KBlocks(values) });
   };
 
+  /** q and k Q8_0, v IQ4_XS: signed types no layout but 8-bit groups of 16 holds together. */
+  const withIQ4_XSValues = (tensors: GgufWriteTensor[]) => {
+    const v = tensors.find((t) => t.name === 'blk.0.attn_v.weight') as GgufWriteTensor;
+    const values = Float32Array.from({ length: v.shape[0] * v.shape[1] }, (_, i) => Math.cos(i * 0.29) / 16);
+    Object.assign(v, { type: 23, bytes: quantizeIQ4_XSBlocks(values) });
+  };
+
   /** Q6_K blocks for `tensor`: patterned bytes, each block's f16 d a small scale. */
   const asQ6_K = (tensor: GgufWriteTensor) => {
     const blocks = (tensor.shape[0] * tensor.shape[1]) / 256;
@@ -217,7 +230,9 @@ describe('GPU model on 4-bit weights (the target fixture quantized as MLC quanti
     // Fused with v, q and k become 5-bit groups too.
     ['Q5_K', 'self_attn.q_proj', 12, 256, withQ5_KValues],
     ['Q4_0', 'mlp.down_proj', 2, 64, undefined],
-    ['Q8', 'mlp.down_proj', 8, 64, undefined],
+    ['Q8_0', 'mlp.down_proj', 8, 64, undefined],
+    // Fused with an IQ4_XS v, q and k become 8-bit groups of 16 with a scale each.
+    ['Q8', 'self_attn.q_proj', 8, 256, withIQ4_XSValues],
     ['IQ4', 'mlp.down_proj', 23, 256, undefined],
     // Fused with a Q8_0 v, q and k become 8-bit groups with (scale, min) pairs.
     ['Q8A', 'self_attn.q_proj', 12, 256, withQ8_0Values],

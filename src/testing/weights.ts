@@ -1,13 +1,14 @@
 /**
  * Weights for kernel tests as the GPU receives them: f32 as they are, f16 and bf16 packed in
- * 16-bit words, q4 as MLC quantizes them (values, then scales) or as ggml's Q4_0 / Q4_K repacked,
+ * 16-bit words, q4 as MLC quantizes them (values, then scales) or as ggml's Q4_0 / Q4_K (and
+ * Q8_0) repacked,
  * q5 with an f16 (scale, min) pair for each group of 32, q6 for each 16, IQ4 level indices with
  * a scale for each 32, q8 with a scale (or a scale and a min) of its own for each group of 16
  * (f16 values, as ggml's are), together with the exact values those words stand for (what a
  * reference must use).
  */
 
-import { GGML_TYPES, repackQ4_0, repackQ4Affine } from '../loader/gguf-quants';
+import { GGML_TYPES, repackQ4_0, repackQ4Affine, repackQ8_0 } from '../loader/gguf-quants';
 import { f16ToF32, f32ToF16, widenBF16, widenF16 } from '../loader/half';
 import { IQ4_GROUP, IQ4_LEVELS, packIQ4 } from '../loader/iq4';
 import { dequantizeQ4, quantizeQ4 } from '../loader/q4';
@@ -17,19 +18,21 @@ import { Q8_GROUP } from '../loader/q8';
 import { toFloat32 } from '../loader/tensors';
 import type { WeightDType } from '../loader/weights';
 import { matrixBuffer } from '../model/gpu-weights';
-import { quantizeQ4_0Blocks, quantizeQ4_KBlocks } from './gguf-writer';
+import { quantizeQ4_0Blocks, quantizeQ4_KBlocks, quantizeQ8_0Blocks } from './gguf-writer';
 
 export function packWeights(
   dtype: WeightDType,
   values: Float32Array,
 ): { packed: ArrayBufferView; values: Float32Array } {
   if (dtype === 'F32') return { packed: values, values };
-  if (dtype === 'Q4_0' || dtype === 'Q4_K') {
-    const q4 =
+  if (dtype === 'Q4_0' || dtype === 'Q4_K' || dtype === 'Q8_0') {
+    const repacked =
       dtype === 'Q4_0'
         ? repackQ4_0(quantizeQ4_0Blocks(values), values.length)
-        : repackQ4Affine(GGML_TYPES[12], quantizeQ4_KBlocks(values), values.length);
-    const tensor = { name: 'w', dtype, shape: [1, values.length], data: q4.weights, scales: q4.scales };
+        : dtype === 'Q8_0'
+          ? repackQ8_0(quantizeQ8_0Blocks(values), values.length)
+          : repackQ4Affine(GGML_TYPES[12], quantizeQ4_KBlocks(values), values.length);
+    const tensor = { name: 'w', dtype, shape: [1, values.length], data: repacked.weights, scales: repacked.scales };
     return { packed: matrixBuffer(tensor), values: toFloat32(tensor) };
   }
   if (dtype === 'Q5_K' || dtype === 'Q6_K') {
