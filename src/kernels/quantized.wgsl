@@ -1,12 +1,13 @@
 // Quantized groups in a linear kernel: a weight word (vec4u) is one group of a row, its values
 // packed low bits first, and the part's scales follow its ROWS * K / GROUP_VALUES words in the
-// same buffer, one scale per group (FORMAT 8 and 9: two u32s, 10: four), row-major.
+// same buffer, one scale per group (FORMAT 8 and 9: two u32s, 10: four; 12: one per two
+// words), row-major.
 //   FORMAT 3, 4: MLC's 4-bit groups of 32 (src/loader/q4.ts), f16 / f32 scales, (q - 7) scale
 //   FORMAT 5:    ggml's Q4_0 repacked into that layout: f16 scales, (q - 8) scale
 //   FORMAT 6:    ggml's Q4_K as 4-bit groups of 32 with an f16 (scale, min) pair each (one u32:
 //                the scale in its low half, the min in its high half), q scale - min
-//   FORMAT 7:    8-bit groups of 16 (src/loader/q8.ts: ggml's Q8_0 and i-quants repacked),
-//                signed values, f32 scales, q scale
+//   FORMAT 7:    8-bit groups of 16 (src/loader/q8.ts: ggml's i-quants, and Q8_0 fused with
+//                them, repacked), signed values, f32 scales, q scale
 //   FORMAT 8:    8-bit groups of 16 with an f32 (scale, min) pair each (two u32s), unsigned
 //                values, q scale - min (q8.ts: matrices fused from parts of types no smaller
 //                layout holds together)

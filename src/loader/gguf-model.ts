@@ -20,9 +20,9 @@
  * q4.ts, q5.ts and q6.ts). IQ4_NL and IQ4_XS ones stay 4-bit indices into their 16 levels
  * (iq4.ts), Q8_0 ones 8-bit with an f16 scale a block of 32 (q8.ts). The other i-quants become
  * 8-bit groups of 16, each value exactly as ggml dequantizes it (q8.ts), as signed integers with
- * a scale. Matrices fused on the GPU
- * (q|k|v, gate|up) share one layout, the smallest that holds all of them: a Q4_K_M file's
- * layers whose attn_v is Q6_K hold q, k and v as 6-bit groups, an i-quant beside a K-quant
+ * a scale. Matrices fused on the GPU (q|k|v, gate|up) share one layout, the smallest that holds
+ * all of them: a Q4_K_M file's layers whose attn_v is Q6_K hold q, k and v as 6-bit groups, an
+ * i-quant beside a K-quant
  * makes 8-bit groups with (scale, min) pairs (an IQ4_XS file's q and k beside its Q5_K v, as
  * llama.cpp makes them for models with 4 or more query heads a key head), a float matrix
  * beside a quantized one f16.
@@ -389,7 +389,8 @@ function llama3Scaling(freqs: Float32Array, config: ModelConfig, where: string) 
  * level groups (IQ4) where they are all IQ4_NL or IQ4_XS; as Q8_0's blocks where they are
  * Q8_0; as 8-bit groups of 16, exactly, where they are all quantized: with a scale each where
  * they are all Q8_0, Q6_K, Q5_0, Q4_0, Q3_K or i-quants, else with a (scale, min) pair; else
- * (floats beside quantized ones) in f16. Vectors (norms, biases) are kept as stored, or dequantized to f32.
+ * (floats beside quantized ones) in f16. Vectors (norms, biases) are kept as stored, or
+ * dequantized to f32.
  */
 type Storage = 'stored' | 'Q4_0' | 'Q4_K' | 'Q5_K' | 'Q6_K' | 'IQ4' | 'Q8_0' | 'Q8' | 'Q8A' | 'F16';
 

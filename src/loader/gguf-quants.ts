@@ -410,10 +410,11 @@ export function repackIQ4(type: GgmlType, bytes: Uint8Array, count: number): IQ4
   }
   const { q, scales } = decodeBlocks(type, bytes, count, type.name);
   const indices = q.map((level) => LEVEL_INDEX.get(level) as number);
+  // Scales come one per 16 values; both 16s of a group of 32 share theirs.
   return packIQ4(
     indices,
     scales.filter((_, g) => g % 2 === 0),
-  ); // both 16s of a 32 share it
+  );
 }
 
 /**

@@ -1,11 +1,10 @@
 /**
  * Weights for kernel tests as the GPU receives them: f32 as they are, f16 and bf16 packed in
  * 16-bit words, q4 as MLC quantizes them (values, then scales) or as ggml's Q4_0 / Q4_K (and
- * Q8_0) repacked,
- * q5 with an f16 (scale, min) pair for each group of 32, q6 for each 16, IQ4 level indices with
- * a scale for each 32, q8 with a scale (or a scale and a min) of its own for each group of 16
- * (f16 values, as ggml's are), together with the exact values those words stand for (what a
- * reference must use).
+ * Q8_0) repacked, q5 with an f16 (scale, min) pair for each group of 32, q6 for each 16, IQ4
+ * level indices with a scale for each 32, q8 with a scale (or a scale and a min) of its own for
+ * each group of 16 (f16 values, as ggml's are), together with the exact values those words
+ * stand for (what a reference must use).
  */
 
 import { GGML_TYPES, repackQ4_0, repackQ4Affine, repackQ8_0 } from '../loader/gguf-quants';
@@ -107,7 +106,7 @@ function affineGroups(values: Float32Array, size: number, steps: number) {
 }
 
 /**
- * Each group of 32 values as IQ4_XS quantizes it: a scale that is an f16 d times a 6-bit
+ * Each group of 32 values in IQ4_XS's form: a scale that is an f16 d times a 6-bit
  * integer (here 31, or -29 in odd groups, so that mirrored levels are read too), and for each
  * value the nearest of the 16 levels times that scale.
  */
