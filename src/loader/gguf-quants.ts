@@ -396,8 +396,11 @@ export function repackQ6Affine(type: GgmlType, bytes: Uint8Array, count: number,
 /** The types `repackIQ4` takes: 4-bit indices into ggml's 16 levels. */
 export const IQ4_TYPES = ['IQ4_NL', 'IQ4_XS'];
 
-/** A level's index (IQ4_LEVELS), by the level plus 128 as `decodeBlocks` gives it. */
-const LEVEL_INDEX = new Map(IQ4_LEVELS.map((level, index) => [level + 128, index]));
+/** Each level's index (IQ4_LEVELS) at the level plus 128, as `decodeBlocks` gives it: read once a weight. */
+const LEVEL_INDEX = new Uint8Array(256);
+IQ4_LEVELS.forEach((level, index) => {
+  LEVEL_INDEX[level + 128] = index;
+});
 
 /**
  * ggml's IQ4_NL blocks or IQ4_XS super-blocks (`count` values) as 4-bit level groups of 32
@@ -409,10 +412,10 @@ export function repackIQ4(type: GgmlType, bytes: Uint8Array, count: number): IQ4
     throw new RangeError(`repackIQ4: ${type.name} is not one of ${IQ4_TYPES.join(', ')}`);
   }
   const { q, scales } = decodeBlocks(type, bytes, count, type.name);
-  const indices = q.map((level) => LEVEL_INDEX.get(level) as number);
+  for (let i = 0; i < count; i++) q[i] = LEVEL_INDEX[q[i]];
   // Scales come one per 16 values; both 16s of a group of 32 share theirs.
   return packIQ4(
-    indices,
+    q,
     scales.filter((_, g) => g % 2 === 0),
   );
 }
@@ -439,13 +442,8 @@ function f16Pair(pairs: Uint16Array, at: number, scale: number, min: number, typ
  * exactly: each block's bytes, and its d as stored.
  */
 export function repackQ8_0(bytes: Uint8Array, count: number): { weights: Uint32Array; scales: Uint16Array } {
-  const { q, scales } = decodeBlocks(GGML_TYPES[8], bytes, count, 'Q8_0');
-  const signed = new Int8Array(count);
-  for (let i = 0; i < count; i++) signed[i] = q[i] - 128;
-  return {
-    weights: new Uint32Array(signed.buffer),
-    scales: Uint16Array.from({ length: count / 32 }, (_, b) => f32ToF16(scales[2 * b])),
-  };
+  const { weights, scales } = repackQ8(GGML_TYPES[8], bytes, count);
+  return { weights, scales: Uint16Array.from({ length: count / 32 }, (_, b) => f32ToF16(scales[2 * b])) };
 }
 
 /**

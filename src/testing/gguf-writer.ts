@@ -190,6 +190,12 @@ function quantizeKBlocks(values: Float32Array, bits: 4 | 5): Uint8Array {
   return out;
 }
 
+/** The index of the IQ4 level that, times `scale`, comes nearest `value`. */
+export function nearestIQ4Level(value: number, scale: number): number {
+  const distances = IQ4_LEVELS.map((level) => Math.abs(level * scale - value));
+  return distances.indexOf(Math.min(...distances));
+}
+
 /**
  * `values` (a multiple of 256) as ggml's IQ4_XS super-blocks: a simple encoding (each
  * sub-block's scale its largest magnitude over 127, as a 6-bit multiple of the super-block's d,
@@ -215,10 +221,7 @@ export function quantizeIQ4_XSBlocks(values: Float32Array): Uint8Array {
       high |= (ls >> 4) << (2 * ib);
       out[at + 4 + (ib >> 1)] |= (ls & 15) << (4 * (ib & 1));
       const scale = d * (ls - 32);
-      const nearest = (v: number) => {
-        const distances = IQ4_LEVELS.map((level) => Math.abs(level * scale - v));
-        return distances.indexOf(Math.min(...distances));
-      };
+      const nearest = (v: number) => nearestIQ4Level(v, scale);
       for (let j = 0; j < 16; j++) {
         out[at + 8 + 16 * ib + j] = nearest(x[32 * ib + j]) | (nearest(x[32 * ib + j + 16]) << 4);
       }

@@ -9,7 +9,7 @@
 
 import { GGML_TYPES, repackQ4_0, repackQ4Affine, repackQ8_0 } from '../loader/gguf-quants';
 import { f16ToF32, f32ToF16, widenBF16, widenF16 } from '../loader/half';
-import { IQ4_GROUP, IQ4_LEVELS, packIQ4 } from '../loader/iq4';
+import { IQ4_GROUP, packIQ4 } from '../loader/iq4';
 import { dequantizeQ4, quantizeQ4 } from '../loader/q4';
 import { packQ5, Q5_GROUP } from '../loader/q5';
 import { packQ6 } from '../loader/q6';
@@ -17,7 +17,7 @@ import { Q8_GROUP } from '../loader/q8';
 import { toFloat32 } from '../loader/tensors';
 import type { WeightDType } from '../loader/weights';
 import { matrixBuffer } from '../model/gpu-weights';
-import { quantizeQ4_0Blocks, quantizeQ4_KBlocks, quantizeQ8_0Blocks } from './gguf-writer';
+import { nearestIQ4Level, quantizeQ4_0Blocks, quantizeQ4_KBlocks, quantizeQ8_0Blocks } from './gguf-writer';
 
 export function packWeights(
   dtype: WeightDType,
@@ -119,8 +119,7 @@ function levelGroups(values: Float32Array) {
     const d = f16ToF32(f32ToF16(Math.max(...group.map(Math.abs)) / 127 / Math.abs(step)));
     scales[g] = d * step;
     group.forEach((v, i) => {
-      const distances = IQ4_LEVELS.map((level) => Math.abs(level * scales[g] - v));
-      q[IQ4_GROUP * g + i] = distances.indexOf(Math.min(...distances));
+      q[IQ4_GROUP * g + i] = nearestIQ4Level(v, scales[g]);
     });
   }
   return packIQ4(q, scales);
