@@ -5,7 +5,9 @@
  *   unit  - plain TypeScript, no GPU            (*.test.ts)
  *   gpu   - a real WebGPU adapter through Dawn   (*.gpu.test.ts)
  *   e2e   - the app in headless Chromium         (*.e2e.test.ts)
- * GPU and browser work is heavy on a 2-core machine, so those projects run files one at a time.
+ * GPU and browser work is heavy on a 2-core machine, so those projects run files one at a time:
+ * SwiftShader's threads keep every core busy, and two processes beside each other took several
+ * times as long each.
  */
 
 import { defineConfig } from 'vitest/config';
@@ -50,6 +52,8 @@ const app = defineConfig({
         extends: true,
         test: {
           name: 'unit',
+          // Every core: Vitest's default leaves one idle, half of a 2-core machine.
+          maxWorkers: '100%',
           setupFiles: ['src/node/require-shim.ts'],
           testTimeout: 30_000, // reference-model tests take seconds on a busy 2-core machine
           include: ['src/**/*.test.ts', 'bench/**/*.test.ts', 'worker/**/*.test.ts'],
