@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- [--quick] [--json FILE] [--target DIR] [--draft DIR]`: the benchmark
+ * `npm run bench -- [--quick] [--json FILE] [--target DIR] [--draft DIR] [--help]`: the benchmark
  * suites in Node through Dawn, on this machine's adapter. Prints a summary and, with --json,
  * writes the results (schema in bench/README.md), rewritten after each suite or model so that
  * a run stopped part way keeps what it measured. `--profile [--shape NAME]` instead times every
@@ -20,6 +20,23 @@ import { readHead, readPair } from '../src/model/pair';
 import { runInvariance } from './invariance';
 import { runProfile } from './profile';
 import { runBench } from './run';
+
+const USAGE = `Usage: npm run bench -- [options]
+
+  --quick             the short run: fewer repeats, the SmolLM2 pair of the real shapes only
+  --json FILE         write the results there, rewritten after each suite or model
+  --target DIR        the target model folder (default public/models/tandem-target)
+  --draft DIR         the draft model folder (default public/models/tandem-draft)
+  --head DIR          the target's EAGLE head (default public/models/tandem-target-eagle3)
+  --profile           time every kernel of a decode, a verify and a prefill step instead
+  --invariance        check that splitting a prompt changes no bit of its logits instead
+                      (exits with 1 if one does)
+  --long TOKENS       with --invariance, also a prompt of that many tokens
+  --shape NAME        with --profile or --invariance, the real shapes (bench/shapes.ts) whose
+                      names hold NAME besides the fixtures (default: all; none: no shape)
+  --help              this text
+
+Results schema and figures: bench/README.md.`;
 
 function longPromptTokens(value: string): number {
   const tokens = Number(value);
@@ -46,8 +63,13 @@ export async function main(args: string[]): Promise<number> {
       invariance: { type: 'boolean', default: false },
       shape: { type: 'string', default: '' },
       long: { type: 'string', default: '0' },
+      help: { type: 'boolean', default: false },
     },
   });
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
   processGpu ??= requestNodeGpu();
   const gpu = await processGpu;
   const folders = await readPair({ target: directorySource(values.target), draft: directorySource(values.draft) });
