@@ -23,7 +23,7 @@
  * state as its LM head does (EAGLE-1), and copies the (B, d) rows to its sequence's features
  * at their positions; a head (config.hiddenInput) starts x from hidden rows copied in
  * (`forwardHidden`; EAGLE-1: x = fc([embedding; hidden]) + b), and keeps its last row of x for
- * its next step.
+ * its next step. The kernels of both are in gpu-eagle-io.ts.
  */
 
 import { GPUDeviceLostError, GPUOutOfMemoryError, InvalidLogitsError } from '../errors';
@@ -35,7 +35,6 @@ import { type KvFormat, kvValueBytes } from '../kernels/kv-cache';
 import type { LinearLayer } from '../kernels/linear-layer';
 import {
   ArgmaxKernel,
-  ColumnsKernel,
   EmbedKernel,
   LogitRulesKernel,
   SampleKernel,
@@ -49,16 +48,10 @@ import type { ModelWeights } from '../loader/weights';
 import type { FeatureExport, HiddenInput } from '../ref/model';
 import { ropeTables } from '../ref/rope';
 import type { SamplingParams } from '../sampling/sampling';
+import { FeatureExporter, InputProjection } from './gpu-eagle-io';
 import { GpuLayer, type LayerActivations, LayerKernels } from './gpu-layer';
 import { GpuSequence, SEQUENCE_START_TOKENS, SequenceMemory } from './gpu-sequence';
-import {
-  checkLimits,
-  destroyWeights,
-  type GpuMatrix,
-  type GpuWeights,
-  uploadMatrix,
-  uploadWeights,
-} from './gpu-weights';
+import { checkLimits, destroyWeights, type GpuMatrix, type GpuWeights, uploadWeights } from './gpu-weights';
 import type { CausalLM, Rows } from './types';
 
 export interface GpuModelOptions {
@@ -196,21 +189,10 @@ export class GpuModel implements CausalLM<GpuSequence> {
   private readonly sampleBind: GPUBindGroup;
   /** One pair of tables for each of the config's RoPEs: (maxContext, hd/2) each. */
   private readonly ropes: { cos: GPUBuffer; sin: GPUBuffer }[];
-  /**
-   * A target's EAGLE export: before layer l, each of its `capture` columns, and after the last,
-   * fc (EAGLE-3); or after the last, the final norm of every row (`normed`, EAGLE-1).
-   */
-  private readonly exported?: {
-    capture: { layer: number; kernel: ColumnsKernel; bind: GPUBindGroup }[];
-    fc?: { layer: LinearLayer; binds: GPUBindGroup[][]; matrix: GpuMatrix };
-    normed?: GPUBindGroup;
-  };
-  /** An EAGLE-1 head's first projection: [embedding; hidden] side by side in `normed`, then fc into x. */
-  private readonly inputFc?: {
-    columns: { kernel: ColumnsKernel; bind: GPUBindGroup }[];
-    layer: LinearLayer;
-    binds: GPUBindGroup[][];
-  };
+  /** A target's export of its EAGLE head's features (gpu-eagle-io.ts). */
+  private readonly exported?: FeatureExporter;
+  /** An EAGLE-1 head's projection of [embedding; hidden] into x. */
+  private readonly inputFc?: InputProjection;
 
   private constructor(
     readonly gpu: Gpu,
@@ -288,30 +270,9 @@ export class GpuModel implements CausalLM<GpuSequence> {
     this.layers = weights.layers.map(
       (w, l) => new GpuLayer(this.kernels, config, l, w, act, step, weights.zeros, this.ropes[config.layers[l].rope]),
     );
-    const { features } = options;
-    if (features && 'fc' in features && act.captured && act.features) {
-      const capture = features.layers.map((layer, i) => {
-        const kernel = new ColumnsKernel(device, d, { stride: 3 * d, offset: i * d });
-        return { layer, kernel, bind: kernel.bind({ step, x: act.x, out: act.captured as GPUBuffer }) };
-      });
-      const matrix = uploadMatrix(gpu, 'fc.weight (EAGLE)', features.fc);
-      const layer = this.kernels.linear(matrix, { kind: 'store' });
-      const binds = layer.bind({ step, weight: matrix.parts, bias: weights.zeros, x: act.captured, y: act.features });
-      this.exported = { capture, fc: { layer, binds, matrix } };
-    } else if (features && act.features && weights.finalNorm) {
-      const normed = this.kernels.norm.bind({ step, weight: weights.finalNorm, x: act.x, out: act.features });
-      this.exported = { capture: [], normed };
-    }
-    if (weights.inputFc && act.embedded) {
-      const { matrix, bias } = weights.inputFc;
-      const columns = [act.embedded, act.x].map((x, i) => {
-        const kernel = new ColumnsKernel(device, d, { stride: 2 * d, offset: i * d });
-        return { kernel, bind: kernel.bind({ step, x, out: act.normed }) };
-      });
-      const layer = this.kernels.linear(matrix, { kind: 'store' });
-      const binds = layer.bind({ step, weight: matrix.parts, bias: bias ?? weights.zeros, x: act.normed, y: act.x });
-      this.inputFc = { columns, layer, binds };
-    }
+    const eagleBuffers = { ...act, step };
+    this.exported = FeatureExporter.create(gpu, this.kernels, d, options.features, eagleBuffers, weights);
+    this.inputFc = InputProjection.create(device, this.kernels, d, weights, eagleBuffers);
     this.scratchBytes =
       [...Object.values(this.act), ...this.ropes.flatMap((r) => [r.cos, r.sin])].reduce((sum, b) => sum + b.size, 0) +
       this.argmax.bytes +
@@ -789,10 +750,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
     if (pass.hidden) encoder.copyBufferToBuffer(pass.hidden.buffer, pass.hidden.offset, act.x, 0, n * d * 4);
     let compute = this.beginPass(encoder);
     for (const { kernel, bind } of this.embed) kernel.encode(compute, bind, n);
-    if (this.inputFc) {
-      for (const { kernel, bind } of this.inputFc.columns) kernel.encode(compute, bind, n);
-      this.inputFc.layer.encode(compute, this.inputFc.binds, n);
-    }
+    this.inputFc?.encode(compute, n);
     const layers = this.layers.length;
     // The GPU starts on the first layers while the rest are recorded, if it is idle: a pass
     // queued behind others (the drafts and the verify pass of a device step) is submitted
@@ -807,13 +765,10 @@ export class GpuModel implements CausalLM<GpuSequence> {
         encoder = device.createCommandEncoder();
         compute = this.beginPass(encoder);
       }
-      for (const { layer, kernel, bind } of this.exported?.capture ?? []) {
-        if (layer === l) kernel.encode(compute, bind, n);
-      }
+      this.exported?.encodeBefore(compute, l, n);
       this.layers[l].encode(compute, sequence.binds[l], n, sequence.length, pass.tree !== undefined);
     }
-    if (this.exported?.fc) this.exported.fc.layer.encode(compute, this.exported.fc.binds, n);
-    if (this.exported?.normed) this.kernels.norm.encode(compute, this.exported.normed, n);
+    this.exported?.encodeAfter(compute, n);
     // A head over every row of the pass reads them in x, in the same pass; else its rows are
     // copied out after the pass, into a pass of its own.
     const direct = headRows === n;
@@ -921,7 +876,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
   /** Frees the activations, and the weights if this model uploaded them (sequences are freed with their own `release`). */
   destroy(): void {
     for (const buffer of Object.values(this.act)) buffer.destroy();
-    for (const buffer of this.exported?.fc?.matrix.parts ?? []) buffer.destroy();
+    this.exported?.destroy();
     this.step.buffer.destroy();
     this.headStep.buffer.destroy();
     this.samplingParams.destroy();
