@@ -23,6 +23,22 @@ import { alternatives, describeChange, type ProfileResults } from './profile';
 const DRAFT_DIR = fixturePath(FIXTURES.draft);
 
 describe('bench CLI', () => {
+  it('says what is wrong with an option, with its usage', async () => {
+    let said = '';
+    const progress = vi.spyOn(console, 'error').mockImplementation((line: string) => {
+      said += line;
+    });
+    try {
+      expect(await main(['--quick', '--bogus'])).toBe(2);
+      expect(said).toMatch(/^bench: Unknown option '--bogus'.*\n\nUsage: npm run bench/s);
+      said = '';
+      expect(await main(['--invariance', '--long', 'many'])).toBe(2);
+      expect(said).toMatch(/^bench: --long: many is not a number of tokens\n/);
+    } finally {
+      progress.mockRestore();
+    }
+  });
+
   it('profiles the fixtures step by step, kernel by kernel, with its profile timed the other way', {
     timeout: 900_000,
   }, async () => {

@@ -6,7 +6,7 @@
  * kernel of a decode, a verify and a prefill step, per model (bench/profile.ts);
  * `--invariance [--shape NAME] [--long TOKENS]` checks that splitting a prompt (and with --long
  * one of TOKENS tokens) changes no bit of its logits (bench/invariance.ts), and exits with 1 if
- * one does.
+ * one does. A mistake in the options is said in one line with the usage (`--help`), exit code 2.
  */
 
 import '../src/node/require-shim';
@@ -44,14 +44,8 @@ function longPromptTokens(value: string): number {
   return tokens;
 }
 
-/**
- * One device for the process, however many runs it makes (its tests make three): pipelines are
- * compiled once a device, and a software adapter takes most of a minute to compile a model's.
- */
-let processGpu: Promise<Gpu> | undefined;
-
-export async function main(args: string[]): Promise<number> {
-  const { values } = parseArgs({
+function parseOptions(args: string[]) {
+  return parseArgs({
     args,
     options: {
       quick: { type: 'boolean', default: false },
@@ -66,6 +60,23 @@ export async function main(args: string[]): Promise<number> {
       help: { type: 'boolean', default: false },
     },
   });
+}
+
+/**
+ * One device for the process, however many runs it makes (its tests make three): pipelines are
+ * compiled once a device, and a software adapter takes most of a minute to compile a model's.
+ */
+let processGpu: Promise<Gpu> | undefined;
+
+export async function main(args: string[]): Promise<number> {
+  let values: ReturnType<typeof parseOptions>['values'];
+  try {
+    values = parseOptions(args).values;
+    longPromptTokens(values.long);
+  } catch (error) {
+    console.error(`bench: ${(error as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
   if (values.help) {
     console.log(USAGE);
     return 0;

@@ -177,16 +177,35 @@ describe('tandem generate', () => {
   it('prints its usage for missing arguments or an unknown command', async () => {
     const missing = await run(['generate', '--prompt', 'Hello']);
     expect(missing.code).toBe(2);
-    expect(missing.stderr).toMatch(/Usage: npx tandem generate --target/);
+    expect(missing.stderr).toMatch(/^tandem: --target is missing.*\n\nUsage: npx tandem generate --target/);
     expect((await run(['translate'])).code).toBe(2);
     expect((await run(['help'])).code).toBe(0);
   });
 
-  it('names the error for a folder that is not a model', async () => {
+  it('says what is wrong with an option in one line, with its usage', async () => {
+    const mistakes: [string[], RegExp][] = [
+      [['--bogus'], /^tandem: Unknown option '--bogus'/],
+      [['--max-tokens', 'many'], /^tandem: --max-tokens: "many" is not a whole number\n/],
+      [['--temperature', ''], /^tandem: --temperature: "" is not a number\n/],
+      [['--draft-len', '0'], /^tandem: draft length "0": "auto" or a whole number from 1\n/],
+      [['--system-file', '/no/such/file'], /^tandem: --system-file: cannot read \/no\/such\/file \(ENOENT/],
+      [['--app-config', join(target, 'golden.safetensors')], /^tandem: --app-config: .* is not JSON \(/],
+    ];
+    for (const [options, said] of mistakes) {
+      const { code, stderr } = await run(['generate', '--target', target, '--prompt', 'Hello', ...options]);
+      expect(code).toBe(2);
+      expect(stderr).toMatch(said);
+      expect(stderr).toContain('Usage: npx tandem generate');
+      expect(stderr).not.toMatch(/\n\s+at /); // no stack
+    }
+  });
+
+  it('names the error for a folder that is not a model, in one line', async () => {
     const empty = mkdtempSync(join(tmpdir(), 'tandem-cli-'));
-    await expect(run(['generate', '--target', empty, '--prompt', 'Hello'])).rejects.toMatchObject({
-      name: 'ModelFileMissingError',
-    });
+    const { code, stderr } = await run(['generate', '--target', empty, '--prompt', 'Hello']);
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/^ModelFileMissingError: .*config\.json/);
+    expect(stderr.trim().split('\n')).toHaveLength(1);
   });
 
   it('refuses a draft whose vocabulary differs from the target', { timeout: 120_000 }, async () => {
@@ -198,8 +217,8 @@ describe('tandem generate', () => {
     const [a, b] = Object.keys(vocab).filter((token) => vocab[token] >= 100);
     [vocab[a], vocab[b]] = [vocab[b], vocab[a]];
     writeFileSync(join(draft, 'tokenizer.json'), JSON.stringify(tokenizer));
-    await expect(
-      run(['generate', '--target', target, '--prompt', 'Hello', '--draft', draft, '--max-tokens', '4']),
-    ).rejects.toMatchObject({ name: 'VocabularyMismatchError' });
+    const { code, stderr } = await run(['generate', '--target', target, '--prompt', 'Hello', '--draft', draft]);
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/^VocabularyMismatchError: /);
   });
 });

@@ -3,13 +3,17 @@
  *
  *   npx tandem generate --target <model dir> --prompt "..." [options]
  *
- * Run `npx tandem help` for the options.
+ * Run `npx tandem help` for the options. A mistake in them (an unknown option, a number that
+ * is not one, a file that cannot be read) is said in one line with the usage, exit code 2; an
+ * error a user can act on (a named Tandem error: no adapter, a malformed model file...) in one
+ * line, exit code 1; anything else with its stack, as a bug.
  */
 
 import '../node/require-shim';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { TandemRequest } from '../engine/request';
+import { TandemError } from '../errors';
 import { parseDraftLength } from '../speculative/draft-length';
 import { runGenerate } from './generate';
 
@@ -41,60 +45,120 @@ export const USAGE = `Usage: npx tandem generate --target <model dir|model id> -
   --json              print one JSON object (text, token ids, finish reason, usage, adapter)
                       instead of streaming text`;
 
+/** A mistake in the command line: said with the usage, exit code 2. */
+class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
 export async function main(args: string[]): Promise<number> {
-  const [command, ...rest] = args;
-  if (command === 'generate') {
-    const { values } = parseArgs({
-      args: rest,
-      options: {
-        target: { type: 'string' },
-        'app-config': { type: 'string' },
-        prompt: { type: 'string' },
-        system: { type: 'string' },
-        'system-file': { type: 'string' },
-        repeat: { type: 'string', default: '1' },
-        'max-tokens': { type: 'string', default: '128' },
-        temperature: { type: 'string', default: '0' },
-        'top-p': { type: 'string', default: '1' },
-        'top-k': { type: 'string', default: '0' },
-        seed: { type: 'string', default: '0' },
-        draft: { type: 'string' },
-        'draft-len': { type: 'string', default: 'auto' },
-        'draft-tree': { type: 'string', default: '0' },
-        'draft-tree-width': { type: 'string', default: '1' },
-        chat: { type: 'boolean', default: false },
-        json: { type: 'boolean', default: false },
-      },
-    });
-    if (!values.target || values.prompt === undefined) {
-      console.error(USAGE);
+  try {
+    return await run(args);
+  } catch (error) {
+    if (error instanceof UsageError || isParseArgsError(error)) {
+      console.error(`tandem: ${(error as Error).message}\n\n${USAGE}`);
       return 2;
     }
-    const system = values['system-file'] ? readFileSync(values['system-file'], 'utf8').trim() : values.system;
-    const fields = {
-      max_tokens: Number(values['max-tokens']),
-      temperature: Number(values.temperature),
-      top_p: Number(values['top-p']),
-      top_k: Number(values['top-k']),
-      seed: Number(values.seed),
-      draftTree: Number(values['draft-tree']),
-      draftTreeWidth: Number(values['draft-tree-width']),
-    };
-    const user = { role: 'user' as const, content: values.prompt };
-    const request: TandemRequest =
-      values.chat || system
-        ? { ...fields, messages: system ? [{ role: 'system', content: system }, user] : [user] }
-        : { ...fields, prompt: values.prompt };
-    return runGenerate({
-      target: values.target,
-      draft: values.draft,
-      appConfig: values['app-config'] ? JSON.parse(readFileSync(values['app-config'], 'utf8')) : undefined,
-      draftLength: parseDraftLength(values['draft-len']),
-      request,
-      repeat: Math.max(1, Number(values.repeat)),
-      json: values.json,
-    });
+    if (error instanceof TandemError) {
+      console.error(`${error.name}: ${error.message}`);
+      return 1;
+    }
+    throw error;
   }
-  console.error(USAGE);
-  return command === 'help' || command === '--help' ? 0 : 2;
+}
+
+async function run(args: string[]): Promise<number> {
+  const [command, ...rest] = args;
+  if (command !== 'generate') {
+    console.error(USAGE);
+    return command === 'help' || command === '--help' ? 0 : 2;
+  }
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      target: { type: 'string' },
+      'app-config': { type: 'string' },
+      prompt: { type: 'string' },
+      system: { type: 'string' },
+      'system-file': { type: 'string' },
+      repeat: { type: 'string', default: '1' },
+      'max-tokens': { type: 'string', default: '128' },
+      temperature: { type: 'string', default: '0' },
+      'top-p': { type: 'string', default: '1' },
+      'top-k': { type: 'string', default: '0' },
+      seed: { type: 'string', default: '0' },
+      draft: { type: 'string' },
+      'draft-len': { type: 'string', default: 'auto' },
+      'draft-tree': { type: 'string', default: '0' },
+      'draft-tree-width': { type: 'string', default: '1' },
+      chat: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  if (!values.target) throw new UsageError('--target is missing: a model folder, a GGUF file or a model id');
+  if (values.prompt === undefined) throw new UsageError('--prompt is missing');
+  const system = values['system-file'] ? readOption('--system-file', values['system-file']).trim() : values.system;
+  const whole = (name: keyof typeof values) => numberOption(name, values[name] as string, true);
+  const fields = {
+    max_tokens: whole('max-tokens'),
+    temperature: numberOption('temperature', values.temperature),
+    top_p: numberOption('top-p', values['top-p']),
+    top_k: whole('top-k'),
+    seed: whole('seed'),
+    draftTree: whole('draft-tree'),
+    draftTreeWidth: whole('draft-tree-width'),
+  };
+  const user = { role: 'user' as const, content: values.prompt };
+  const request: TandemRequest =
+    values.chat || system
+      ? { ...fields, messages: system ? [{ role: 'system', content: system }, user] : [user] }
+      : { ...fields, prompt: values.prompt };
+  const appConfig = values['app-config'];
+  return runGenerate({
+    target: values.target,
+    draft: values.draft,
+    appConfig: appConfig ? readJsonOption('--app-config', appConfig) : undefined,
+    draftLength: usage(() => parseDraftLength(values['draft-len'])),
+    request,
+    repeat: Math.max(1, whole('repeat')),
+    json: values.json,
+  });
+}
+
+/** An option's number; the request's own checks say what range it must be in. */
+function numberOption(name: string, text: string, integer = false): number {
+  const value = Number(text);
+  if (text.trim() === '' || !Number.isFinite(value) || (integer && !Number.isInteger(value))) {
+    throw new UsageError(`--${name}: "${text}" is not ${integer ? 'a whole number' : 'a number'}`);
+  }
+  return value;
+}
+
+/** The text of the file an option names. */
+function readOption(option: string, path: string): string {
+  return usage(() => readFileSync(path, 'utf8'), `${option}: cannot read ${path}`);
+}
+
+/** The JSON value in the file an option names (its shape is checked where it is used). */
+function readJsonOption(option: string, path: string) {
+  const text = readOption(option, path);
+  return usage(() => JSON.parse(text), `${option}: ${path} is not JSON`);
+}
+
+/** `fn`'s value, or its error as a mistake in the command line (with `what` before its message). */
+function usage<T>(fn: () => T, what?: string): T {
+  try {
+    return fn();
+  } catch (error) {
+    // One line: a JSON parser's message quotes the text it stopped at.
+    const message = (error instanceof Error ? error.message : String(error)).split('\n')[0];
+    throw new UsageError(what ? `${what} (${message})` : message);
+  }
+}
+
+/** Node's parseArgs rejects unknown options and options without their values with these codes. */
+function isParseArgsError(error: unknown): boolean {
+  return error instanceof Error && String((error as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS');
 }
