@@ -1,7 +1,8 @@
 /**
- * The benchmark CLI on the real adapter. `--invariance` finds every split of a prompt identical
- * to the whole, on both kernel profiles, and writes what it found after each model. `--profile`
- * times each step and kernel, and the profile's choices the other way. (The suites of a quick
+ * The benchmark CLI on the real adapter. `--suite` runs the suites named and writes only those.
+ * `--invariance` finds every split of a prompt identical to the whole, on both kernel profiles,
+ * and writes what it found after each model. `--profile` times each step and kernel, and the
+ * profile's choices the other way. (The suites of a quick
  * run are the page's, and bench/bench.e2e.test.ts checks their results against the schema.)
  *
  * The draft fixture stands in for the target too (`--target`): these check the CLI's passes,
@@ -19,6 +20,7 @@ import { testGpu } from '../src/testing/gpu';
 import { main } from './cli';
 import type { InvarianceResults } from './invariance';
 import { alternatives, describeChange, type ProfileResults } from './profile';
+import type { BenchResults } from './run';
 
 const DRAFT_DIR = fixturePath(FIXTURES.draft);
 
@@ -34,9 +36,30 @@ describe('bench CLI', () => {
       said = '';
       expect(await main(['--invariance', '--long', 'many'])).toBe(2);
       expect(said).toMatch(/^bench: --long: many is not a number of tokens\n/);
+      said = '';
+      expect(await main(['--suite', 'kernels,speed'])).toBe(2);
+      expect(said).toMatch(/^bench: --suite: speed is not a suite \(kernels, model, decode, ttft, memory, shapes\)\n/);
     } finally {
       progress.mockRestore();
     }
+  });
+
+  it('runs only the suites it is asked for, and writes those', { timeout: 300_000 }, async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'tandem-bench-')), 'kernels.json');
+    const quiet = vi.spyOn(console, 'log').mockImplementation(() => {});
+    const lines: string[] = [];
+    const progress = vi.spyOn(console, 'error').mockImplementation((line: string) => lines.push(line));
+    try {
+      expect(await main(['--quick', '--suite', 'kernels', '--json', file])).toBe(0);
+    } finally {
+      quiet.mockRestore();
+      progress.mockRestore();
+    }
+    expect(lines[0]).toMatch(/^\[\d+ s\] bench on .* \(quick: kernels\)$/);
+    const results = JSON.parse(readFileSync(file, 'utf8')) as Partial<BenchResults>;
+    expect(Object.keys(results)).toEqual(['schema', 'date', 'quick', 'environment', 'device', 'kernels']);
+    expect(results.kernels?.linear.map((l) => l.dtype)).toEqual(['F32', 'F16', 'Q4F16', 'Q4F32']);
+    expect(results.kernels?.copy_gb_s).toBeGreaterThan(0);
   });
 
   it('profiles the fixtures step by step, kernel by kernel, with its profile timed the other way', {

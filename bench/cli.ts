@@ -1,9 +1,10 @@
 /**
- * `npm run bench -- [--quick] [--json FILE] [--target DIR] [--draft DIR] [--help]`: the benchmark
- * suites in Node through Dawn, on this machine's adapter. Prints a summary and, with --json,
- * writes the results (schema in bench/README.md), rewritten after each suite or model so that
- * a run stopped part way keeps what it measured. `--profile [--shape NAME]` instead times every
- * kernel of a decode, a verify and a prefill step, per model (bench/profile.ts);
+ * `npm run bench -- [--quick] [--suite NAMES] [--shape NAME] [--json FILE] [--target DIR]
+ * [--draft DIR] [--help]`: the benchmark suites (all, or those named) in Node through Dawn, on
+ * this machine's adapter. Prints a summary and, with --json, writes the results (schema in
+ * bench/README.md), rewritten after each suite, model or real-shape pair so that a run stopped
+ * part way keeps what it measured. `--profile [--shape NAME]` instead times every kernel of a
+ * decode, a verify and a prefill step, per model (bench/profile.ts);
  * `--invariance [--shape NAME] [--long TOKENS]` checks that splitting a prompt (and with --long
  * one of TOKENS tokens) changes no bit of its logits (bench/invariance.ts), and exits with 1 if
  * one does. A mistake in the options is said in one line with the usage (`--help`), exit code 2.
@@ -19,7 +20,7 @@ import { quantizeWeights } from '../src/loader/tensors';
 import { readHead, readPair } from '../src/model/pair';
 import { runInvariance } from './invariance';
 import { runProfile } from './profile';
-import { runBench } from './run';
+import { runSuites, SUITE_NAMES, type SuiteName } from './run';
 
 const USAGE = `Usage: npm run bench -- [options]
 
@@ -28,12 +29,15 @@ const USAGE = `Usage: npm run bench -- [options]
   --target DIR        the target model folder (default public/models/tandem-target)
   --draft DIR         the draft model folder (default public/models/tandem-draft)
   --head DIR          the target's EAGLE head (default public/models/tandem-target-eagle3)
+  --suite NAMES       only these suites, comma-separated: kernels, model, decode (brings
+                      model), ttft, memory, shapes (default: all)
   --profile           time every kernel of a decode, a verify and a prefill step instead
   --invariance        check that splitting a prompt changes no bit of its logits instead
                       (exits with 1 if one does)
   --long TOKENS       with --invariance, also a prompt of that many tokens
-  --shape NAME        with --profile or --invariance, the real shapes (bench/shapes.ts) whose
-                      names hold NAME besides the fixtures (default: all; none: no shape)
+  --shape NAME        the real shapes (bench/shapes.ts) whose names hold NAME: with --profile
+                      or --invariance besides the fixtures (none: no shape), in the shapes
+                      suite the pairs whose target's name does (default: all)
   --help              this text
 
 Results schema and figures: bench/README.md.`;
@@ -42,6 +46,17 @@ function longPromptTokens(value: string): number {
   const tokens = Number(value);
   if (!Number.isSafeInteger(tokens) || tokens < 0) throw new RangeError(`--long: ${value} is not a number of tokens`);
   return tokens;
+}
+
+function suiteNames(value: string | undefined): SuiteName[] | undefined {
+  if (value === undefined) return undefined;
+  const names = value.split(',').map((name) => name.trim());
+  for (const name of names) {
+    if (!(SUITE_NAMES as readonly string[]).includes(name)) {
+      throw new RangeError(`--suite: ${name} is not a suite (${SUITE_NAMES.join(', ')})`);
+    }
+  }
+  return names as SuiteName[];
 }
 
 function parseOptions(args: string[]) {
@@ -55,6 +70,7 @@ function parseOptions(args: string[]) {
       head: { type: 'string', default: 'public/models/tandem-target-eagle3' },
       profile: { type: 'boolean', default: false },
       invariance: { type: 'boolean', default: false },
+      suite: { type: 'string' },
       shape: { type: 'string', default: '' },
       long: { type: 'string', default: '0' },
       help: { type: 'boolean', default: false },
@@ -73,6 +89,7 @@ export async function main(args: string[]): Promise<number> {
   try {
     values = parseOptions(args).values;
     longPromptTokens(values.long);
+    suiteNames(values.suite);
   } catch (error) {
     console.error(`bench: ${(error as Error).message}\n\n${USAGE}`);
     return 2;
@@ -101,7 +118,18 @@ export async function main(args: string[]): Promise<number> {
     ? await runInvariance(gpu, fixtures, log, values.shape, longPromptTokens(values.long), write)
     : values.profile
       ? await runProfile(gpu, fixtures, log, values.shape, write)
-      : await runBench(gpu, { pair: await withHead(), quick: values.quick, environment, measured: write }, log);
+      : await runSuites(
+          gpu,
+          {
+            pair: await withHead(),
+            quick: values.quick,
+            environment,
+            measured: write,
+            suites: suiteNames(values.suite),
+            shapes: values.shape,
+          },
+          log,
+        );
   write(results);
   console.log(JSON.stringify(results, null, 2));
   return 'identical' in results && !results.identical ? 1 : 0;

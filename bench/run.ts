@@ -14,6 +14,19 @@ import { runTtftSuite, type TtftResults } from './suites/ttft';
 
 export const SCHEMA_VERSION = 10;
 
+/** The suites in the order they run, with their rough share of a run's time. */
+const STAGES = [
+  ['kernels', 0.05],
+  ['model', 0.1],
+  ['decode', 0.3],
+  ['ttft', 0.2],
+  ['memory', 0.05],
+  ['shapes', 0.3],
+] as const;
+
+export type SuiteName = (typeof STAGES)[number][0];
+export const SUITE_NAMES: readonly SuiteName[] = STAGES.map(([name]) => name);
+
 export interface BenchOptions {
   /** The fixture pair (a draft model is needed), read by `readPair`, and the target's EAGLE head if given. */
   pair: FolderPair;
@@ -27,17 +40,14 @@ export interface BenchOptions {
    * rented by the minute, say) keeps what it measured.
    */
   measured?: (partial: Partial<BenchResults>) => void;
+  /**
+   * The suites to run (default: all), in their own order whatever this one's. `decode` needs
+   * `model`'s verify costs for its cost model, so it brings `model` with it.
+   */
+  suites?: readonly SuiteName[];
+  /** The real shapes' suite measures only the pairs whose target's name holds this (default: all). */
+  shapes?: string;
 }
-
-/** The suites in the order they run, with their rough share of a run's time. */
-const STAGES = [
-  ['kernels', 0.05],
-  ['model', 0.1],
-  ['decode', 0.3],
-  ['ttft', 0.2],
-  ['memory', 0.05],
-  ['shapes', 0.3],
-] as const;
 
 export interface BenchResults {
   schema: number;
@@ -53,8 +63,26 @@ export interface BenchResults {
   shapes: ShapeResults;
 }
 
+/** Every suite, as the page and the CLI's plain run take them. */
 export async function runBench(gpu: Gpu, options: BenchOptions, log: (line: string) => void): Promise<BenchResults> {
-  log(`bench on ${gpu.info.vendor} ${gpu.info.architecture} (${options.quick ? 'quick' : 'full'})`);
+  return (await runSuites(gpu, { ...options, suites: SUITE_NAMES }, log)) as BenchResults;
+}
+
+/**
+ * The suites `options.suites` names (default: all), in their order; the results hold those
+ * only. Share of a run done, for `progress`, counts the suites that run.
+ */
+export async function runSuites(
+  gpu: Gpu,
+  options: BenchOptions,
+  log: (line: string) => void,
+): Promise<Partial<BenchResults>> {
+  const asked = new Set<SuiteName>(options.suites ?? SUITE_NAMES);
+  if (asked.has('decode')) asked.add('model');
+  const stages = STAGES.filter(([name]) => asked.has(name));
+  const total = stages.reduce((sum, [, share]) => sum + share, 0);
+  const names = stages.length === STAGES.length ? '' : `: ${stages.map(([name]) => name).join(', ')}`;
+  log(`bench on ${gpu.info.vendor} ${gpu.info.architecture} (${options.quick ? 'quick' : 'full'}${names})`);
   let done = 0;
   const partial: Partial<BenchResults> = {
     schema: SCHEMA_VERSION,
@@ -63,27 +91,65 @@ export async function runBench(gpu: Gpu, options: BenchOptions, log: (line: stri
     environment: options.environment,
     device: gpu.info,
   };
-  const stage = (name: (typeof STAGES)[number][0]) => {
+  const stage = (name: SuiteName) => {
     if (done > 0) options.measured?.(partial);
-    options.progress?.(done, name);
+    options.progress?.(done / total, name);
     done += STAGES.find(([n]) => n === name)?.[1] ?? 0;
   };
-  stage('kernels');
-  const kernels = await runKernelSuite(gpu, options.quick);
-  partial.kernels = kernels;
-  log(
-    `copy ${kernels.copy_gb_s} GB/s; ${kernels.linear.map((l) => `${l.dtype} ${l.rows}x${l.k}${l.lanes_by === 'q4 words' ? ' (lanes by q4 words)' : ''}: ${l.gb_s} GB/s (${l.fraction_of_copy} of copy, ${l.threads} threads)`).join('; ')}`,
-  );
-  stage('model');
+  if (asked.has('kernels')) {
+    stage('kernels');
+    const kernels = await runKernelSuite(gpu, options.quick);
+    partial.kernels = kernels;
+    log(
+      `copy ${kernels.copy_gb_s} GB/s; ${kernels.linear.map((l) => `${l.dtype} ${l.rows}x${l.k}${l.lanes_by === 'q4 words' ? ' (lanes by q4 words)' : ''}: ${l.gb_s} GB/s (${l.fraction_of_copy} of copy, ${l.threads} threads)`).join('; ')}`,
+    );
+  }
   const { target } = options.pair;
-  const model = await runModelSuite(gpu, target, options.quick);
-  partial.model = model;
-  log(
-    `model: prefill ${model.prefill_tok_s} tok/s, decode ${model.decode_tok_s} tok/s, verify(5)/decode ${model.verify5_ratio}`,
-  );
-  stage('decode');
-  const decode = await runDecodeSuite(gpu, options.pair, options.quick, model.verify);
-  partial.decode = decode;
+  if (asked.has('model')) {
+    stage('model');
+    const model = await runModelSuite(gpu, target, options.quick);
+    partial.model = model;
+    log(
+      `model: prefill ${model.prefill_tok_s} tok/s, decode ${model.decode_tok_s} tok/s, verify(5)/decode ${model.verify5_ratio}`,
+    );
+  }
+  if (asked.has('decode') && partial.model) {
+    stage('decode');
+    const decode = await runDecodeSuite(gpu, options.pair, options.quick, partial.model.verify);
+    partial.decode = decode;
+    logDecode(decode, log);
+  }
+  if (asked.has('ttft')) {
+    stage('ttft');
+    const ttft = await runTtftSuite(gpu, target, options.quick);
+    partial.ttft = ttft;
+    logTtft(ttft, log);
+  }
+  if (asked.has('memory')) {
+    stage('memory');
+    const memory = await runMemorySuite(gpu, options.pair);
+    partial.memory = memory;
+    log(
+      `memory: ${memory.models.map((m) => `${m.model} weights ${mib(m.weight_bytes)}`).join(', ')}; ` +
+        `prefix cache ${memory.prefix_cache.entries} entries, ${mib(memory.prefix_cache.bytes)}; total ${mib(memory.total_bytes)}`,
+    );
+  }
+  if (asked.has('shapes')) {
+    stage('shapes');
+    // Written after each pair too: the largest shapes take the longest.
+    const measuredSoFar = (shapes: ShapeResults) => options.measured?.({ ...partial, shapes });
+    const shapes = await runShapesSuite(gpu, options.quick, log, options.shapes ?? '', measuredSoFar);
+    partial.shapes = shapes;
+    for (const pair of shapes.pairs) {
+      const best = pair.predicted.map((p) => `a=${p.acceptance}: x${p.best_speedup} at k=${p.best_k}`).join(', ');
+      log(`predicted ${pair.target} + ${pair.draft} (draft/target step ${pair.draft_cost_ratio}): ${best}`);
+    }
+  }
+  options.progress?.(1, 'done');
+  return partial;
+}
+
+function logDecode(decode: DecodeResults, log: (line: string) => void): void {
   for (const run of decode.runs) {
     log(
       `decode ${run.draft} k=${run.draft_length}${run.tree ? ` tree=${run.tree}x${run.tree_width}` : ''} T=${run.temperature}: plain ${run.plain_tok_s} tok/s, ` +
@@ -105,9 +171,9 @@ export async function runBench(gpu: Gpu, options: BenchOptions, log: (line: stri
     `dispatches per decode step: target ${dispatches.target_per_step} (${dispatches.target_per_layer} a layer), ` +
       `draft ${dispatches.draft_per_step} (${dispatches.draft_per_layer} a layer)`,
   );
-  stage('ttft');
-  const ttft = await runTtftSuite(gpu, target, options.quick);
-  partial.ttft = ttft;
+}
+
+function logTtft(ttft: TtftResults, log: (line: string) => void): void {
   log(
     `ttft (${ttft.system_tokens}-token system prompt): cold ${ttft.cold_ms} ms, warm ${ttft.warm_ms} ms ` +
       `(${ttft.warm_ratio} of cold), typed-ahead ${ttft.typeahead_ms} ms, read from disk ${ttft.restored_ms} ms ` +
@@ -121,21 +187,6 @@ export async function runBench(gpu: Gpu, options: BenchOptions, log: (line: stri
         `(${long.decode_step_ratio}x the shortest prefix's)`,
     );
   }
-  stage('memory');
-  const memory = await runMemorySuite(gpu, options.pair);
-  partial.memory = memory;
-  log(
-    `memory: ${memory.models.map((m) => `${m.model} weights ${mib(m.weight_bytes)}`).join(', ')}; ` +
-      `prefix cache ${memory.prefix_cache.entries} entries, ${mib(memory.prefix_cache.bytes)}; total ${mib(memory.total_bytes)}`,
-  );
-  stage('shapes');
-  const shapes = await runShapesSuite(gpu, options.quick, log);
-  for (const pair of shapes.pairs) {
-    const best = pair.predicted.map((p) => `a=${p.acceptance}: x${p.best_speedup} at k=${p.best_k}`).join(', ');
-    log(`predicted ${pair.target} + ${pair.draft} (draft/target step ${pair.draft_cost_ratio}): ${best}`);
-  }
-  options.progress?.(1, 'done');
-  return { ...(partial as Omit<BenchResults, 'shapes'>), shapes };
 }
 
 function mib(bytes: number): string {

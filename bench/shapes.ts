@@ -144,6 +144,11 @@ export const SHAPE_PAIRS: ShapePair[] = [
 /** What a quick run measures: the smallest pair in f16 and in q4f16_1. */
 export const QUICK_PAIRS = SHAPE_PAIRS.slice(0, 2);
 
+/** The pairs a run measures (quick: QUICK_PAIRS) whose target's name holds `only`. */
+export function pairsToRun(quick: boolean, only = ''): ShapePair[] {
+  return (quick ? QUICK_PAIRS : SHAPE_PAIRS).filter((pair) => pair.target.name.includes(only));
+}
+
 /** Parameters in a model of this shape (tied embeddings counted once). */
 export function parameterCount(config: ModelConfig): number {
   const { hiddenSize: d, intermediateSize: f, numHeads, numKvHeads, headDim, vocabSize, numLayers } = config;

@@ -17,7 +17,7 @@ import { timingEagleHead, timingWeights } from '../../src/model/random-weights';
 import { prefixBytes } from '../../src/model/types';
 import { Rng } from '../../src/util/rng';
 import { type Prediction, predict, verifyMs } from '../predict';
-import { parameterCount, QUICK_PAIRS, type Quantization, SHAPE_PAIRS, type Shape } from '../shapes';
+import { pairsToRun, parameterCount, QUICK_PAIRS, type Quantization, type Shape } from '../shapes';
 import { time } from '../stats';
 import { round } from './kernels';
 import type { VerifyCost } from './model';
@@ -168,10 +168,17 @@ async function measureShape(
   }
 }
 
+/**
+ * Every pair of the run (quick: QUICK_PAIRS), or those whose target's name holds `only`; then
+ * the EAGLE heads of the targets measured. `keep` gets the results so far after each pair
+ * and head, so that a run stopped part way keeps them.
+ */
 export async function runShapesSuite(
   gpu: Gpu,
   quick: boolean,
   log: (line: string) => void = () => {},
+  only = '',
+  keep: (soFar: ShapeResults) => void = () => {},
 ): Promise<ShapeResults> {
   const context = quick ? 8 : 64;
   const runs = quick ? 1 : 3;
@@ -179,7 +186,16 @@ export async function runShapesSuite(
   const maxK = Math.max(...counts) - 1;
   const models: ShapeModelResult[] = [];
   const pairs: ShapePairResult[] = [];
-  for (const pair of quick ? QUICK_PAIRS : SHAPE_PAIRS) {
+  const eagle: ShapeEagleResult[] = [];
+  const soFar = (): ShapeResults => ({
+    context_tokens: context,
+    acceptance_rates: STATED_ACCEPTANCE,
+    models,
+    pairs,
+    eagle,
+  });
+  const chosen = pairsToRun(quick, only);
+  for (const pair of chosen) {
     const target = await measureShape(gpu, pair.target, 'target', context, counts, runs);
     log(
       `shape ${target.name}: decode ${target.decode_ms} ms, verify(${maxK + 1})/decode ${target.verify.at(-1)?.ratio}`,
@@ -206,11 +222,11 @@ export async function runShapesSuite(
         };
       }),
     });
+    keep(soFar());
   }
-  const eagle: ShapeEagleResult[] = [];
   const heads = quick
     ? [QUICK_PAIRS[0].target]
-    : SHAPE_PAIRS.map((p) => p.target).filter((t) => EAGLE_TARGETS.includes(t.name));
+    : chosen.map((p) => p.target).filter((t) => EAGLE_TARGETS.includes(t.name));
   for (const shape of heads) {
     const target = models.find((m) => m.name === shape.name && m.role === 'target');
     if (!target) continue;
@@ -234,7 +250,8 @@ export async function runShapesSuite(
       log(
         `shape ${target.name}: ${name} head step ${round(headMs)} ms (${round(headMs / target.decode_ms)} of the target's)`,
       );
+      keep(soFar());
     }
   }
-  return { context_tokens: context, acceptance_rates: STATED_ACCEPTANCE, models, pairs, eagle };
+  return soFar();
 }
