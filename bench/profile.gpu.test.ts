@@ -33,8 +33,10 @@ describe('--profile alternatives on the GPU profile', () => {
     );
     expect([...changes.keys()]).toEqual([
       'fusedNorm: true',
+      'twoRowsFrom: 1',
       'minWorkgroups: 4096',
       'attentionSplit: 64',
+      'twoRowsFrom: Infinity',
       'prefill: false',
     ]);
     for (const [name, change] of changes) {

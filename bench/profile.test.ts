@@ -5,14 +5,19 @@ import { CPU_PROFILE, GPU_PROFILE } from '../src/kernels/profile';
 import { alternatives } from './profile';
 
 describe('--profile alternatives', () => {
-  it('times the norms fused, four times the workgroups and short attention segments for a GPU decode step', () => {
+  it('times the norms fused, two rows a thread, four times the workgroups and short attention segments for a GPU decode step', () => {
     expect(alternatives(GPU_PROFILE, 1, 64)).toEqual([
       { fusedNorm: true },
+      { twoRowsFrom: 1 },
       { minWorkgroups: 4 * GPU_PROFILE.minWorkgroups },
       { attentionSplit: 64 },
     ]);
-    // A verify pass runs a tile too; the norms' placement is the other way on a profile that fuses.
-    expect(alternatives({ ...GPU_PROFILE, fusedNorm: true }, 5, 64)[0]).toEqual({ fusedNorm: false });
+    // A verify pass runs a tile too; the norms' placement is the other way on a profile that
+    // fuses, and its tile of two rows a thread takes one.
+    expect(alternatives({ ...GPU_PROFILE, fusedNorm: true }, 5, 64).slice(0, 2)).toEqual([
+      { fusedNorm: false },
+      { twoRowsFrom: Number.POSITIVE_INFINITY },
+    ]);
   });
 
   it('times a prefill step in tiles instead of the prefill kernel, with no norm prologue to try', () => {

@@ -106,6 +106,10 @@ export function alternatives(profile: KernelProfile, tokens: number, headDim: nu
     // The norms' other placement (prologues exist in the token tiles only), and more threads a
     // layer: on an H200 a matrix's bandwidth grew with its threads (bench/README.md).
     if (!prefill) changes.push({ fusedNorm: !profile.fusedNorm });
+    // Two rows a thread in the step's tile, or one (the step's tile decides; bits are the same).
+    if (!prefill) {
+      changes.push({ twoRowsFrom: tokens >= profile.twoRowsFrom ? Number.POSITIVE_INFINITY : tokens });
+    }
     changes.push({ minWorkgroups: profile.minWorkgroups * 4 });
   }
   // Attention in segments of one workgroup's width: several workgroups a head even at short contexts.

@@ -1,7 +1,8 @@
 /**
  * The GPU's linear kernel (linear.wgsl): a workgroup of 64 threads (more with a pair epilogue
  * whose pairs span more lanes) computes 64 / LANES weight rows, LANES threads a row, for a tile
- * of TILE_N tokens held in registers, so each weight read serves the whole tile.
+ * of TILE_N tokens held in registers, so each weight read serves the whole tile; or, two rows a
+ * thread, twice as many rows, each input read serving both.
  *
  * LANES is a function of the layer's shape and the device's profile (`linearLanes`), never of
  * the token count, so every tile sums a row in one order: a token's result is the same bits
@@ -42,18 +43,21 @@ export function linearLanes(words: number, wordsPerLane: number, rows = 0, minWo
 export function lanesPlan(
   shape: LinearShape,
   output: LinearOutput,
-  variant: { tileN: number; lanes: number; shuffle: number; norm?: NormPrologue },
+  variant: { tileN: number; lanes: number; shuffle: number; norm?: NormPrologue; twoRows?: boolean },
 ): KernelPlan {
   const { tileN, lanes, shuffle, norm } = variant;
+  const twoRows = variant.twoRows ?? false;
   if (!(Number.isInteger(tileN) && tileN >= 1 && tileN <= MAX_TILE_N)) {
     throw new RangeError(`linear: tileN = ${tileN} must be a whole number from 1 to ${MAX_TILE_N}`);
   }
-  // A pair's rows share a workgroup (its first and second half of rows), so it takes at least
-  // two rows; either way a workgroup computes as many weight rows.
+  // One row a thread, a pair's rows share a workgroup (its first and second half of rows), so
+  // it takes at least two rows; two rows a thread, a thread takes a pair. Either way a
+  // workgroup computes as many weight rows.
   const paired = output.kind === 'gate' || output.kind === 'rope';
-  const workgroup = paired ? Math.max(WORKGROUP, 2 * lanes) : WORKGROUP;
+  const workgroup = paired && !twoRows ? Math.max(WORKGROUP, 2 * lanes) : WORKGROUP;
+  const named = [shuffle > 1 ? `shuffle ${shuffle}` : '', twoRows ? 'two rows' : '', norm ? 'norm' : ''];
   return {
-    label: planLabel(shape, tileN, `${shuffle > 1 ? `shuffle ${shuffle}` : ''}${norm ? ' norm' : ''}`.trim(), output),
+    label: planLabel(shape, tileN, named.filter(Boolean).join(' '), output),
     code: withNorm(linearCode(withShuffle(code, shuffle), output), output, norm),
     constants: {
       ...sharedConstants(shape, output),
@@ -62,8 +66,9 @@ export function lanesPlan(
       LANES: lanes,
       SHUFFLE: shuffle,
       TILE_N: tileN,
+      TWO_ROWS: twoRows,
     },
-    rowsPerGroup: workgroup / lanes,
+    rowsPerGroup: ((twoRows ? 2 : 1) * workgroup) / lanes,
     tileN,
   };
 }

@@ -96,7 +96,10 @@ export function layerVariants(
   }
   const lanes = layerLanes(shape, profile);
   const shuffle = profile.subgroups ? subgroupShuffle : 1;
-  const variants: LinearVariant[] = tiles.map((tileN) => ({ kind: 'lanes', tileN, lanes, shuffle, norm }));
+  const variants: LinearVariant[] = tiles.map((tileN) => {
+    const twoRows = tileN >= profile.twoRowsFrom;
+    return { kind: 'lanes', tileN, lanes, shuffle, norm, ...(twoRows ? { twoRows } : {}) };
+  });
   return profile.prefill ? [...variants, { kind: 'prefill', lanes, shuffle }] : variants;
 }
 

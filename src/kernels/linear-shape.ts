@@ -57,8 +57,11 @@ export interface NormPrologue {
 }
 
 export type LinearVariant =
-  /** linear.wgsl: `lanes` threads a row, `tileN` tokens a workgroup (1 to 16); `norm`: reads x through a norm. */
-  | { kind: 'lanes'; tileN: number; lanes: number; shuffle: number; norm?: NormPrologue }
+  /**
+   * linear.wgsl: `lanes` threads a row, `tileN` tokens a workgroup (1 to 16); `norm`: reads x
+   * through a norm; `twoRows`: a thread sums two rows for each input chunk it loads (the same bits).
+   */
+  | { kind: 'lanes'; tileN: number; lanes: number; shuffle: number; norm?: NormPrologue; twoRows?: boolean }
   /** linear_blocked.wgsl: a thread computes 4 rows for `tileN` tokens (1 to 8), no barrier. */
   | { kind: 'blocked'; tileN: number }
   /** linear_prefill.wgsl: `lanes` threads a row over tiles in workgroup memory (their size from the device). */

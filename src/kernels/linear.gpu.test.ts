@@ -75,10 +75,15 @@ async function runLinear(c: Case, variant: LinearVariant, rng: Rng) {
   return { out, expected, packed, x };
 }
 
-/** The variant a model of `profile` builds for `c`'s layer, with a tile of `tileN` tokens (within the profile's largest). */
+/**
+ * The variant a model of `profile` builds for `c`'s layer, with a tile of `tileN` tokens (within
+ * the profile's largest): two rows a thread where the profile gives a tile that many tokens them.
+ */
 function profileVariant(c: Case, profile: KernelProfile, tileN: number): LinearVariant {
   const [decode] = layerVariants({ rows: c.rows, k: c.k, dtype: c.dtype ?? 'F32' }, profile, gpu.subgroupShuffle);
-  return { ...decode, tileN: Math.min(tileN, profile.tiles[profile.tiles.length - 1]) } as LinearVariant;
+  const tile = Math.min(tileN, profile.tiles[profile.tiles.length - 1]);
+  if (decode.kind !== 'lanes') return { ...decode, tileN: tile } as LinearVariant;
+  return { ...decode, tileN: tile, twoRows: tile >= profile.twoRowsFrom };
 }
 
 /** linear.wgsl with `lanes` lanes a row. */
@@ -279,6 +284,35 @@ describe('linear kernel, blocks of 4 rows', () => {
       /tileN 1 to 8/,
     );
   });
+});
+
+describe('linear kernel, two rows a thread', () => {
+  // Rows that leave a workgroup's second rows past the end; lanes from 1 to 64 (a tree in
+  // workgroup memory for both rows); every kind of weight word; a decode, a verify and a
+  // 16-token tile.
+  const cases: (Case & { lanes: number; tileN: number })[] = [
+    { rows: 67, k: 1024, tokens: 1, tileN: 1, lanes: 64, dtype: 'F32', bias: true },
+    { rows: 67, k: 256, tokens: 5, tileN: 5, lanes: 8, dtype: 'F32', accumulate: true },
+    { rows: 100, k: 264, tokens: 13, tileN: 16, lanes: 1, dtype: 'F16' },
+    { rows: 41, k: 136, tokens: 9, tileN: 9, lanes: 4, dtype: 'BF16', bias: true },
+    { rows: 65, k: 1024, tokens: 1, tileN: 1, lanes: 32, dtype: 'Q4F16' },
+    { rows: 65, k: 1024, tokens: 5, tileN: 5, lanes: 32, dtype: 'Q4F16', bias: true },
+    { rows: 37, k: 320, tokens: 7, tileN: 9, lanes: 2, dtype: 'Q6_K', accumulate: true },
+    { rows: 37, k: 256, tokens: 3, tileN: 3, lanes: 4, dtype: 'Q8_0' },
+  ];
+  for (const c of cases) {
+    it(`gives the bits of one row a thread: ${c.dtype}, ${c.lanes} lanes, ${c.tokens} tokens in tiles of ${c.tileN}`, async () => {
+      const shuffle = Math.min(gpu.subgroupShuffle, c.lanes);
+      const one = await runLinear(c, lanes(c.lanes, c.tileN, shuffle), new Rng(13));
+      const two = await runLinear(
+        c,
+        { ...lanes(c.lanes, c.tileN, shuffle), twoRows: true } as LinearVariant,
+        new Rng(13),
+      );
+      expectBitwiseEqual(two.out, one.out, 'two rows a thread vs one');
+      expectClose(two.out, two.expected, TOLERANCE, 'y');
+    });
+  }
 });
 
 describe('linear kernel, subgroup shuffles', () => {

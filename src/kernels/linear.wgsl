@@ -33,16 +33,24 @@
 // linear.ts appends `lane_shuffle_xor`: subgroupShuffleXor where the device has subgroups,
 // else a function that is never called (SHUFFLE is then 1).
 //
+// Two rows a thread (TWO_ROWS): each input chunk a thread loads serves two weight rows, which
+// halves the input loads of a tile (a tile of n tokens loads n input chunks per weight chunk)
+// and keeps two weight loads in flight. The thread's rows are `row` and `row + WG / LANES`, or
+// with pairs both rows of its pair, so its lane 0 hands the pair to the epilogue itself. Each
+// row is summed in the same order, by the same expressions, as with one row a thread: the bits
+// are the same either way, so tiles with and without it can serve one layer.
+//
 // Norm: where the profile fuses RMSNorm into the layer that reads it, linear-shape.ts appends
 // linear_norm.wgsl, whose prologue normalises each token's input as rmsnorm.wgsl would (to the
 // bit); else `norm_prologue` does nothing and `normed` returns its input.
 //
 // Pairs: with PAIR_SPAN > 0, output j (of ROWS / 2) combines rows a = (j / PAIR_SPAN) *
 // 2 PAIR_SPAN + j % PAIR_SPAN and b = a + PAIR_SPAN (gate and up; or dimensions i and
-// i + HD/2 of a head) through `store_pair`, the epilogue linear.ts appends. The first half of
-// a workgroup's rows are the a rows of its outputs and the second half their b rows, each row
-// summed exactly as without an epilogue; lane 0 of each row leaves its sums in workgroup memory
-// and after a barrier the a rows' lane 0 hands each pair to the epilogue. Without pairs,
+// i + HD/2 of a head) through `store_pair`, the epilogue linear.ts appends. With one row a
+// thread, the first half of a workgroup's rows are the a rows of its outputs and the second
+// half their b rows, each row summed exactly as without an epilogue; lane 0 of each row leaves
+// its sums in workgroup memory and after a barrier the a rows' lane 0 hands each pair to the
+// epilogue (with two rows a thread, a thread holds both rows of its pair). Without pairs,
 // linear.ts appends a `store_pair` that is never called.
 
 override ROWS: u32;            // weight rows
@@ -59,6 +67,7 @@ override ACCUMULATE: bool = false;
 override ROW_OFFSET: u32 = 0u;
 override Y_ROWS: u32 = ROWS;
 override PAIR_SPAN: u32 = 0u;  // 0: rows stand alone; else an epilogue pairs rows this far apart
+override TWO_ROWS: bool = false;  // a thread sums two weight rows for each input chunk it loads
 
 struct Step { tokens: u32, start: u32, chain: u32, depths: u32 }
 
@@ -68,15 +77,21 @@ struct Step { tokens: u32, start: u32, chain: u32, depths: u32 }
 @group(0) @binding(3) var<storage, read> x: array<vec4f>;         // (tokens, K / 4)
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;     // (tokens, ROWS), or the epilogue's
 
-var<workgroup> partial: array<f32, WG * TILE_N>;                  // (WG, TILE_N)
-// Pairs: (rows of the workgroup, TILE_N); a single unused slot without pairs.
-var<workgroup> totals: array<f32, select(1u, WG / LANES * TILE_N, PAIR_SPAN > 0u)>;
+// (rows a thread, WG, TILE_N): a thread's first row's lanes, then its second's.
+var<workgroup> partial: array<f32, WG * TILE_N * select(1u, 2u, TWO_ROWS)>;
+// Pairs on one row a thread: (rows of the workgroup, TILE_N); a single unused slot otherwise.
+var<workgroup> totals: array<f32, select(1u, WG / LANES * TILE_N, PAIR_SPAN > 0u && !TWO_ROWS)>;
 
 var<private> s: f32;           // the sum for a single token (TILE_N == 1)
 var<private> a0: vec4f;        // tokens n0 .. n0 + 3 of the tile
 var<private> a1: vec4f;        // n0 + 4 .. n0 + 7
 var<private> a2: vec4f;        // n0 + 8 .. n0 + 11
 var<private> a3: vec4f;        // n0 + 12 .. n0 + 15
+var<private> s_b: f32;         // the same for the thread's second row (TWO_ROWS)
+var<private> b0: vec4f;
+var<private> b1: vec4f;
+var<private> b2: vec4f;
+var<private> b3: vec4f;
 
 fn bf16x2(word: u32) -> vec2f {
   return vec2f(bitcast<f32>(word << 16u), bitcast<f32>(word & 0xffff0000u));
@@ -95,32 +110,48 @@ fn input(n: u32, c: u32, n0: u32, gain: vec4f) -> vec4f {
   return normed(x[n * (K / 4u) + c], n - n0, gain);
 }
 
-// w . x[n, chunk c] for tokens n0 + 4g .. n0 + 4g + 3, those of them the tile has: TILE_N and g
-// are constants, so a tile of 5 or 6 tokens computes 5 or 6 products, not 8. Tokens past
-// `last` repeat `last` (their sums are discarded).
-fn dot4(w: vec4f, c: u32, n0: u32, g: u32, last: u32, gain: vec4f) -> vec4f {
+// Adds w . x[n, chunk c] for tokens n0 + 4g .. n0 + 4g + 3 into *acc, and w_b's products into
+// *acc_b with TWO_ROWS, those tokens the tile has: TILE_N and g are constants, so a tile of 5
+// or 6 tokens computes 5 or 6 products a row, not 8. Tokens past `last` repeat `last` (their
+// sums are discarded).
+fn add4(w: vec4f, w_b: vec4f, c: u32, n0: u32, g: u32, last: u32, gain: vec4f,
+        acc: ptr<private, vec4f>, acc_b: ptr<private, vec4f>) {
   let n = n0 + 4u * g;
-  var d = vec4f(dot(w, input(min(n, last), c, n0, gain)), 0.0, 0.0, 0.0);
-  if (TILE_N > 4u * g + 1u) { d.y = dot(w, input(min(n + 1u, last), c, n0, gain)); }
-  if (TILE_N > 4u * g + 2u) { d.z = dot(w, input(min(n + 2u, last), c, n0, gain)); }
-  if (TILE_N > 4u * g + 3u) { d.w = dot(w, input(min(n + 3u, last), c, n0, gain)); }
-  return d;
+  var v = input(min(n, last), c, n0, gain);
+  var d = vec4f(dot(w, v), 0.0, 0.0, 0.0);
+  var d_b = vec4f(dot(w_b, v), 0.0, 0.0, 0.0);
+  if (TILE_N > 4u * g + 1u) { v = input(min(n + 1u, last), c, n0, gain); d.y = dot(w, v); d_b.y = dot(w_b, v); }
+  if (TILE_N > 4u * g + 2u) { v = input(min(n + 2u, last), c, n0, gain); d.z = dot(w, v); d_b.z = dot(w_b, v); }
+  if (TILE_N > 4u * g + 3u) { v = input(min(n + 3u, last), c, n0, gain); d.w = dot(w, v); d_b.w = dot(w_b, v); }
+  *acc += d;
+  if (TWO_ROWS) { *acc_b += d_b; }
 }
 
-// Adds weight chunk w (values 4c .. 4c + 3 of the row) times every token of the tile.
-fn add(w: vec4f, c: u32, n0: u32, last: u32) {
+// Adds weight chunk w (values 4c .. 4c + 3 of the row; w_b: of the second row, with TWO_ROWS)
+// times every token of the tile.
+fn add(w: vec4f, w_b: vec4f, c: u32, n0: u32, last: u32) {
   let gain = norm_gain(c);
   if (TILE_N == 1u) {
-    s += dot(w, input(n0, c, n0, gain));
+    let v = input(n0, c, n0, gain);
+    s += dot(w, v);
+    if (TWO_ROWS) { s_b += dot(w_b, v); }
     return;
   }
-  a0 += dot4(w, c, n0, 0u, last, gain);
-  if (TILE_N > 4u && n0 + 4u <= last) { a1 += dot4(w, c, n0, 1u, last, gain); }
-  if (TILE_N > 8u && n0 + 8u <= last) { a2 += dot4(w, c, n0, 2u, last, gain); }
-  if (TILE_N > 12u && n0 + 12u <= last) { a3 += dot4(w, c, n0, 3u, last, gain); }
+  add4(w, w_b, c, n0, 0u, last, gain, &a0, &b0);
+  if (TILE_N > 4u && n0 + 4u <= last) { add4(w, w_b, c, n0, 1u, last, gain, &a1, &b1); }
+  if (TILE_N > 8u && n0 + 8u <= last) { add4(w, w_b, c, n0, 2u, last, gain, &a2, &b2); }
+  if (TILE_N > 12u && n0 + 12u <= last) { add4(w, w_b, c, n0, 3u, last, gain, &a3, &b3); }
 }
 
-fn sum_of(j: u32) -> f32 {
+// The lane's sum for token n0 + j of its first row (second: 1), before the lanes meet.
+fn sum_of(second: u32, j: u32) -> f32 {
+  if (second == 1u) {
+    if (TILE_N == 1u) { return s_b; }
+    if (j < 4u) { return b0[j]; }
+    if (j < 8u) { return b1[j - 4u]; }
+    if (j < 12u) { return b2[j - 8u]; }
+    return b3[j - 12u];
+  }
   if (TILE_N == 1u) { return s; }
   if (j < 4u) { return a0[j]; }
   if (j < 8u) { return a1[j - 4u]; }
@@ -128,25 +159,43 @@ fn sum_of(j: u32) -> f32 {
   return a3[j - 12u];
 }
 
+// The full sum of token n0 + j of the thread's first row (second: 1), in lane 0: the lanes'
+// sums met by the fixed tree, its strides of SHUFFLE and more already done in `partial`.
+fn lanes_total(t: u32, lane: u32, second: u32, j: u32) -> f32 {
+  var total = select(sum_of(second, j), partial[(second * WG + t) * TILE_N + j], LANES > SHUFFLE);
+  for (var stride = min(LANES, SHUFFLE) / 2u; stride > 0u; stride >>= 1u) {
+    total += lane_shuffle_xor(total, stride);
+  }
+  return total;
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
   let lane = t % LANES;
-  let slot = t / LANES;  // this thread's row among the workgroup's
+  let slot = t / LANES;  // this thread's row (or pair) among the workgroup's
   let group = wg.y * GRID_X + wg.x;
-  var row = group * (WG / LANES) + slot;
-  let pairs = max(WG / LANES / 2u, 1u);  // pairs a workgroup (PAIR_SPAN > 0: WG / LANES is even)
+  let slots = WG / LANES;  // the workgroup's rows (pairs' rows), or with TWO_ROWS half of them
+  var row = group * slots * select(1u, 2u, TWO_ROWS) + slot;
+  var row_b = row + slots;  // the second row (TWO_ROWS)
+  // Pairs: one row a thread, a pair per two slots; two rows a thread, a pair a slot.
+  let pairs = select(max(slots / 2u, 1u), slots, TWO_ROWS);  // pairs a workgroup
   let pair = group * pairs + slot % pairs;
-  if (PAIR_SPAN > 0u) { row = select(pair_row(pair), pair_row(pair) + PAIR_SPAN, slot >= pairs); }
+  if (PAIR_SPAN > 0u) {
+    row = select(pair_row(pair), pair_row(pair) + PAIR_SPAN, !TWO_ROWS && slot >= pairs);
+    row_b = pair_row(pair) + PAIR_SPAN;
+  }
   let n0 = wg.z * TILE_N;
   let tokens = min(TILE_N, step.tokens - n0);
   let last = n0 + tokens - 1u;
   let live = row < ROWS && (PAIR_SPAN == 0u || pair < ROWS / 2u);  // rows past the end still reach every barrier
+  let live_b = TWO_ROWS && row_b < ROWS && (PAIR_SPAN == 0u || pair < ROWS / 2u);
+  let read_b = min(row_b, ROWS - 1u);  // a second row past the end reads the last (its sums are discarded)
   norm_prologue(t, n0, tokens);
 
   if (live && FORMAT == 0u) {
     let k4 = K / 4u;
     for (var c = lane; c < k4; c += LANES) {
-      add(bitcast<vec4f>(weight[row * k4 + c]), c, n0, last);
+      add(bitcast<vec4f>(weight[row * k4 + c]), bitcast<vec4f>(weight[read_b * k4 + c]), c, n0, last);
     }
   } else if (live && FORMAT >= 3u) {
     let words = K / GROUP_VALUES;
@@ -155,48 +204,65 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
       let scale = group_scale(row, c);
       let scale2 = group_scale2(row, c);
       let high = group_high(row, c);
+      let word_b = weight[read_b * words + c];
+      let scale_b = group_scale(read_b, c);
+      let scale2_b = group_scale2(read_b, c);
+      let high_b = group_high(read_b, c);
       for (var h = 0u; h < GROUP_CHUNKS; h++) {
-        add(group_chunk(word, h, scale, scale2, high), GROUP_CHUNKS * c + h, n0, last);
+        add(group_chunk(word, h, scale, scale2, high), group_chunk(word_b, h, scale_b, scale2_b, high_b),
+            GROUP_CHUNKS * c + h, n0, last);
       }
     }
   } else if (live) {
     let k8 = K / 8u;
     for (var c = lane; c < k8; c += LANES) {
       let word = weight[row * k8 + c];
+      let word_b = weight[read_b * k8 + c];
       if (FORMAT == 1u) {
-        add(vec4f(unpack2x16float(word.x), unpack2x16float(word.y)), 2u * c, n0, last);
-        add(vec4f(unpack2x16float(word.z), unpack2x16float(word.w)), 2u * c + 1u, n0, last);
+        add(vec4f(unpack2x16float(word.x), unpack2x16float(word.y)),
+            vec4f(unpack2x16float(word_b.x), unpack2x16float(word_b.y)), 2u * c, n0, last);
+        add(vec4f(unpack2x16float(word.z), unpack2x16float(word.w)),
+            vec4f(unpack2x16float(word_b.z), unpack2x16float(word_b.w)), 2u * c + 1u, n0, last);
       } else {
-        add(vec4f(bf16x2(word.x), bf16x2(word.y)), 2u * c, n0, last);
-        add(vec4f(bf16x2(word.z), bf16x2(word.w)), 2u * c + 1u, n0, last);
+        add(vec4f(bf16x2(word.x), bf16x2(word.y)), vec4f(bf16x2(word_b.x), bf16x2(word_b.y)), 2u * c, n0, last);
+        add(vec4f(bf16x2(word.z), bf16x2(word.w)), vec4f(bf16x2(word_b.z), bf16x2(word_b.w)), 2u * c + 1u, n0, last);
       }
     }
   }
 
+  // The lanes meet: strides of SHUFFLE and more in workgroup memory, both rows at each stride.
+  let held = select(1u, 2u, TWO_ROWS);
   if (LANES > SHUFFLE) {
-    for (var j = 0u; j < TILE_N; j++) { partial[t * TILE_N + j] = sum_of(j); }
+    for (var r = 0u; r < held; r++) {
+      for (var j = 0u; j < TILE_N; j++) { partial[(r * WG + t) * TILE_N + j] = sum_of(r, j); }
+    }
     workgroupBarrier();
     for (var stride = LANES / 2u; stride >= SHUFFLE; stride >>= 1u) {
       if (lane < stride) {
-        for (var j = 0u; j < TILE_N; j++) { partial[t * TILE_N + j] += partial[(t + stride) * TILE_N + j]; }
+        for (var r = 0u; r < held; r++) {
+          for (var j = 0u; j < TILE_N; j++) {
+            partial[(r * WG + t) * TILE_N + j] += partial[(r * WG + t + stride) * TILE_N + j];
+          }
+        }
       }
       workgroupBarrier();
     }
   }
   for (var j = 0u; j < TILE_N; j++) {
-    var total = select(sum_of(j), partial[t * TILE_N + j], LANES > SHUFFLE);
-    for (var stride = min(LANES, SHUFFLE) / 2u; stride > 0u; stride >>= 1u) {
-      total += lane_shuffle_xor(total, stride);
-    }
-    if (PAIR_SPAN > 0u) {
+    let total = lanes_total(t, lane, 0u, j);
+    var total_b = 0.0;
+    if (TWO_ROWS) { total_b = lanes_total(t, lane, 1u, j); }
+    if (PAIR_SPAN > 0u && TWO_ROWS) {
+      // The thread holds both rows of its pair.
+      if (live && lane == 0u && j < tokens) { store_pair(pair, n0 + j, total + bias[row], total_b + bias[row_b]); }
+    } else if (PAIR_SPAN > 0u) {
       if (lane == 0u) { totals[slot * TILE_N + j] = total + bias[min(row, ROWS - 1u)]; }
-    } else if (live && lane == 0u && j < tokens) {
-      let i = (n0 + j) * Y_ROWS + ROW_OFFSET + row;
-      let value = total + bias[row];
-      if (ACCUMULATE) { y[i] = y[i] + value; } else { y[i] = value; }
+    } else if (lane == 0u && j < tokens) {
+      if (live) { store_row(row, n0 + j, total + bias[row]); }
+      if (live_b) { store_row(row_b, n0 + j, total_b + bias[row_b]); }
     }
   }
-  if (PAIR_SPAN > 0u) {
+  if (PAIR_SPAN > 0u && !TWO_ROWS) {
     workgroupBarrier();
     if (live && lane == 0u && slot < pairs) {
       for (var j = 0u; j < tokens; j++) {
@@ -204,4 +270,10 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
       }
     }
   }
+}
+
+// Row `row`'s value for token n: stored, or added into y.
+fn store_row(row: u32, n: u32, value: f32) {
+  let i = n * Y_ROWS + ROW_OFFSET + row;
+  if (ACCUMULATE) { y[i] = y[i] + value; } else { y[i] = value; }
 }

@@ -43,6 +43,12 @@ export interface KernelProfile {
    */
   tiles: number[];
   /**
+   * Token tiles of at least this many tokens sum two weight rows a thread (linear.wgsl's
+   * TWO_ROWS): each input chunk a thread loads serves both rows, which halves a verify tile's
+   * input loads. The bits are the same either way. Infinity: one row a thread in every tile.
+   */
+  twoRowsFrom: number;
+  /**
    * Steps of more tokens than the largest tile run linear_prefill.wgsl: tiles of rows and
    * tokens staged in workgroup memory, a thread 4 rows x 4 tokens of them.
    */
@@ -84,6 +90,10 @@ export const GPU_PROFILE: KernelProfile = {
   minWorkgroups: 1024,
   subgroups: true,
   tiles: [2, 3, 4, 5, 6, 7, 8, 9, 16],
+  // A verify tile of n tokens loads n input chunks for each weight chunk (H200: a 5-token pass
+  // cost 1.46-1.73 decode steps, a 9-token one 4.08 of Llama-3.2-1B's); decode keeps one row a
+  // thread, twice the threads. Both the other way are timed by --profile.
+  twoRowsFrom: 2,
   prefill: true,
   serialAttention: false,
   tiledAttention: true,
@@ -99,6 +109,7 @@ export const CPU_PROFILE: KernelProfile = {
   minWorkgroups: 0,
   subgroups: false,
   tiles: [2, 3, 4, 5, 6],
+  twoRowsFrom: Number.POSITIVE_INFINITY, // blocks of 4 rows a thread have no lanes
   prefill: false,
   serialAttention: true,
   tiledAttention: false,
