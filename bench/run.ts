@@ -5,6 +5,7 @@
 
 import type { Gpu, GpuInfo } from '../src/gpu/device';
 import type { FolderPair } from '../src/model/pair';
+import { variantNote } from './schema';
 import { type DecodeResults, runDecodeSuite } from './suites/decode';
 import { type KernelResults, runKernelSuite } from './suites/kernels';
 import { type MemoryResults, runMemorySuite } from './suites/memory';
@@ -12,7 +13,7 @@ import { type ModelResults, runModelSuite } from './suites/model';
 import { runShapesSuite, type ShapeResults } from './suites/shapes';
 import { runTtftSuite, type TtftResults } from './suites/ttft';
 
-export const SCHEMA_VERSION = 10;
+export const SCHEMA_VERSION = 11;
 
 /** The suites in the order they run, with their rough share of a run's time. */
 const STAGES = [
@@ -101,7 +102,7 @@ export async function runSuites(
     const kernels = await runKernelSuite(gpu, options.quick);
     partial.kernels = kernels;
     log(
-      `copy ${kernels.copy_gb_s} GB/s; ${kernels.linear.map((l) => `${l.dtype} ${l.rows}x${l.k}${l.lanes_by === 'q4 words' ? ' (lanes by q4 words)' : ''}: ${l.gb_s} GB/s (${l.fraction_of_copy} of copy, ${l.threads} threads)`).join('; ')}`,
+      `copy ${kernels.copy_gb_s} GB/s; ${kernels.linear.map((l) => `${l.dtype} ${l.rows}x${l.k}${variantNote(l)}: ${l.gb_s} GB/s (${l.fraction_of_copy} of copy, ${l.threads} threads)`).join('; ')}`,
     );
   }
   const { target } = options.pair;

@@ -31,6 +31,7 @@ export const RESULT_FIELDS: Record<string, Kind> = {
   'kernels.linear[].fraction_of_copy': 'positive',
   'kernels.linear[].threads': 'positive',
   'kernels.linear[].lanes_by': 'string',
+  'kernels.linear[].two_rows': 'boolean',
 
   'model.model': 'string',
   'model.parameters': 'positive',
@@ -246,6 +247,7 @@ export const FIELDS_SINCE: Record<string, number> = {
   'kernels.linear[].threads': 9,
   'kernels.linear[].lanes_by': 9,
   'decode.runs[].tree_width': 10,
+  'kernels.linear[].two_rows': 11,
 };
 
 export function checkResults(results: unknown): string[] {
@@ -260,4 +262,13 @@ export function checkResults(results: unknown): string[] {
     }
   }
   return problems;
+}
+
+/**
+ * What sets a linear kernel's timing apart from the profile's own kernel, as the CLI's summary
+ * and the page name it: " (two rows a thread)", or nothing.
+ */
+export function variantNote(linear: { lanes_by: string; two_rows?: boolean }): string {
+  if (linear.lanes_by === 'q4 words') return ' (lanes by q4 words)';
+  return linear.two_rows ? ' (two rows a thread)' : '';
 }

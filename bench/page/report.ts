@@ -6,6 +6,7 @@
  */
 
 import type { BenchResults } from '../run';
+import { variantNote } from '../schema';
 import { type BarGroup, barChart, lineChart, type Series } from './charts';
 
 type Cell = string | number;
@@ -280,7 +281,7 @@ function details(r: BenchResults): HTMLElement[] {
     [
       ['copy', mib(r.kernels.copy_bytes), Number.NaN, r.kernels.copy_gb_s, 1],
       ...r.kernels.linear.map((l): Cell[] => [
-        `linear ${l.dtype}${l.lanes_by === 'q4 words' ? ' (lanes by q4 words)' : ''}`,
+        `linear ${l.dtype}${variantNote(l)}`,
         `${l.rows}x${l.k}`,
         l.ms,
         l.gb_s,

@@ -3,8 +3,11 @@
  * linear kernel's weight-read bandwidth next to it, per weight type, in the same run.
  *
  * Bandwidth = bytes moved / time: a copy moves 2 x size (read + write); a linear layer reads
- * its weights once (x and y are small and cached). Times are wall-clock per dispatch, taken
- * over several dispatches in one command buffer so submission overhead is amortised.
+ * its weights once (x and y are small and cached). A dispatch's time is the difference between
+ * passes of many and of few dispatches, over their difference in count, so what a pass costs
+ * besides its dispatches (recording, submitting, waiting: tens of microseconds, as long as a
+ * large matrix's read on a fast GPU) cancels out. A full run cycles through copies of a small
+ * matrix, 128 MiB of them, so that the GPU's cache (50 MB on an H100) does not hold them all.
  */
 
 import { createStorage, STORAGE, uploadBuffer } from '../../src/gpu/buffers';
@@ -36,6 +39,8 @@ export interface LinearResult {
    * other types.
    */
   lanes_by: string;
+  /** Two rows a thread (linear.wgsl's TWO_ROWS), timed beside one for the q4 types on GPUs. */
+  two_rows: boolean;
 }
 
 export interface KernelResults {
@@ -44,7 +49,36 @@ export interface KernelResults {
   linear: LinearResult[];
 }
 
-export async function copyBandwidth(gpu: Gpu, bytes: number, repeats: number, runs: number) {
+/** Bytes of copies of a matrix a full run cycles through: more than a GPU's cache holds. */
+const CYCLED_BYTES = 128 << 20;
+
+/**
+ * The GPU time of one dispatch, ms: the median time of passes of `few` and of `many`
+ * dispatches (`dispatch(pass, i)` records the i-th), their difference over many - few. Where
+ * noise makes that difference no larger than zero, the many's time over their count.
+ */
+async function dispatchMs(
+  device: GPUDevice,
+  dispatch: (pass: GPUComputePassEncoder, i: number) => void,
+  few: number,
+  many: number,
+  runs: number,
+): Promise<number> {
+  const pass = (count: number) =>
+    time(
+      () =>
+        runComputePass(device, (p) => {
+          for (let i = 0; i < count; i++) dispatch(p, i);
+        }),
+      runs,
+    );
+  const fewMs = (await pass(few)).median;
+  const manyMs = (await pass(many)).median;
+  const difference = (manyMs - fewMs) / (many - few);
+  return difference > 0 ? difference : manyMs / many;
+}
+
+export async function copyBandwidth(gpu: Gpu, bytes: number, runs: number) {
   const { device } = gpu;
   const src = createStorage(device, bytes, 'copy src');
   const dst = createStorage(device, bytes, 'copy dst');
@@ -52,57 +86,68 @@ export async function copyBandwidth(gpu: Gpu, bytes: number, repeats: number, ru
   const bindGroup = bindBuffers(device, pipeline, 'copy', [src, dst]);
   const groups = Math.ceil(bytes / 16 / 64);
   const x = Math.min(groups, 65535);
-  const summary = await time(
-    () =>
-      runComputePass(device, (pass) => {
-        pass.setPipeline(pipeline);
-        pass.setBindGroup(0, bindGroup);
-        for (let i = 0; i < repeats; i++) pass.dispatchWorkgroups(x, Math.ceil(groups / x));
-      }),
+  const ms = await dispatchMs(
+    device,
+    (pass) => {
+      pass.setPipeline(pipeline);
+      pass.setBindGroup(0, bindGroup);
+      pass.dispatchWorkgroups(x, Math.ceil(groups / x));
+    },
+    2,
+    6,
     runs,
   );
   src.destroy();
   dst.destroy();
-  return (2 * bytes * repeats) / (summary.median / 1000) / 1e9;
+  return (2 * bytes) / (ms / 1000) / 1e9;
 }
 
+/**
+ * The decode pipeline a model of the device's profile runs for a (rows, k) matrix (the layer's
+ * one-token variant), unless the caller asks for other lanes or two rows a thread; its time a
+ * dispatch and the bandwidth of its weight reads. `cycle`: go through copies of the matrix,
+ * CYCLED_BYTES of them, rather than read one again and again.
+ */
 export async function linearBandwidth(
   gpu: Gpu,
   shape: { rows: number; k: number; dtype: WeightDType },
-  repeats: number,
   runs: number,
-  lanes?: number,
+  options: { lanes?: number; twoRows?: boolean; cycle?: boolean } = {},
 ) {
   const { device } = gpu;
   const { rows, k, dtype } = shape;
   // The bytes a step reads: the matrix as its buffer holds it (q4: packed values and scales).
   const weightData = matrixBuffer(constantWeights(rows, k, dtype));
-  const weight = uploadBuffer(device, weightData, STORAGE, 'weight');
+  const copies = options.cycle ? Math.min(32, Math.ceil(CYCLED_BYTES / weightData.byteLength)) : 1;
+  const weights = Array.from({ length: copies }, () => uploadBuffer(device, weightData, STORAGE, 'weight'));
   const step = new StepUniform(device);
   step.write(1);
-  // The decode pipeline a model of the device's profile runs (the layer's one-token variant),
-  // unless the caller asks for other lanes.
   const [profileDecode] = layerVariants(shape, kernelProfile(gpu.info), gpu.subgroupShuffle);
-  const decode = lanes && profileDecode.kind === 'lanes' ? { ...profileDecode, lanes } : profileDecode;
+  const decode =
+    profileDecode.kind === 'lanes'
+      ? {
+          ...profileDecode,
+          lanes: options.lanes ?? profileDecode.lanes,
+          twoRows: options.twoRows ?? profileDecode.twoRows,
+        }
+      : profileDecode;
   const kernel = new LinearKernel(device, shape, { kind: 'store' }, decode);
   const buffers = {
     step: step.buffer,
-    weight,
     bias: createStorage(device, rows * 4, 'bias'),
     x: createStorage(device, k * 4, 'x'),
     y: createStorage(device, rows * 4, 'y'),
   };
-  const bindGroup = kernel.bind(buffers);
-  const summary = await time(
-    () =>
-      runComputePass(device, (pass) => {
-        for (let i = 0; i < repeats; i++) kernel.encode(pass, bindGroup, 1);
-      }),
+  const binds = weights.map((weight) => kernel.bind({ ...buffers, weight }));
+  const ms = await dispatchMs(
+    device,
+    (pass, i) => kernel.encode(pass, binds[i % copies], 1),
+    2 * copies,
+    6 * copies,
     runs,
   );
-  for (const buffer of Object.values(buffers)) buffer.destroy();
-  const ms = summary.median / repeats;
-  const threads = decode.kind === 'lanes' ? rows * decode.lanes : Math.ceil(rows / 4);
+  for (const buffer of [...Object.values(buffers), ...weights]) buffer.destroy();
+  const threads = decode.kind === 'lanes' ? (rows * decode.lanes) / (decode.twoRows ? 2 : 1) : Math.ceil(rows / 4);
   return { ms, gbPerS: weightData.byteLength / (ms / 1000) / 1e9, threads };
 }
 
@@ -139,7 +184,7 @@ function constantWeights(rows: number, k: number, dtype: WeightDType): WeightTen
 export async function runKernelSuite(gpu: Gpu, quick: boolean): Promise<KernelResults> {
   const copyBytes = quick ? 8 << 20 : 32 << 20;
   const runs = quick ? 3 : 7;
-  const copy = await copyBandwidth(gpu, copyBytes, 4, runs);
+  const copy = await copyBandwidth(gpu, copyBytes, runs);
   const all = ['F32', 'F16', 'Q4F16', 'Q4F32'] as const;
   // GGUF's Q4_K, Q5_K (Q5_K_M files), Q6_K (Q4_K_M files' Q6_K matrices and q|k|v beside
   // them), IQ4 (IQ4_XS files), Q8_0 and 8-bit groups of 16 (Q8: the other i-quants; Q8A: an
@@ -159,16 +204,22 @@ export async function runKernelSuite(gpu: Gpu, quick: boolean): Promise<KernelRe
       ];
   const linear: LinearResult[] = [];
   const profile = kernelProfile(gpu.info);
-  const result = (dtype: WeightDType, shape: { rows: number; k: number }, lanesBy: string, lanes?: number) =>
-    linearBandwidth(gpu, { ...shape, dtype }, 4, runs, lanes).then(
+  const result = (
+    dtype: WeightDType,
+    shape: { rows: number; k: number },
+    lanesBy: string,
+    options: { lanes?: number; twoRows?: boolean } = {},
+  ) =>
+    linearBandwidth(gpu, { ...shape, dtype }, runs, { ...options, cycle: !quick }).then(
       ({ ms, gbPerS, threads }): LinearResult => ({
         dtype,
         ...shape,
-        ms: round(ms),
+        ms: round(ms, 4),
         gb_s: round(gbPerS),
         fraction_of_copy: round(gbPerS / copy),
         threads,
         lanes_by: lanesBy,
+        two_rows: options.twoRows ?? false,
       }),
     );
   for (const { dtypes, ...shape } of shapes) {
@@ -176,9 +227,11 @@ export async function runKernelSuite(gpu: Gpu, quick: boolean): Promise<KernelRe
       const lanesKernel = profile.rowBlock === 1; // blocks of 4 rows (CPU adapters) have no lanes
       linear.push(await result(dtype, shape, isQuantized(dtype) && lanesKernel ? 'f16 words' : 'profile'));
       if (dtype.startsWith('Q4') && lanesKernel) {
-        // Side by side: the lanes a row that counting q4 words (32 values each) would give.
+        // Side by side: the lanes a row that counting q4 words (32 values each) would give, and
+        // two rows a thread (each input chunk, 8 of them a q4 word, serving both).
         const lanes = linearLanes(shape.k / 32, profile.wordsPerLane, shape.rows, profile.minWorkgroups);
-        linear.push(await result(dtype, shape, 'q4 words', lanes));
+        linear.push(await result(dtype, shape, 'q4 words', { lanes }));
+        linear.push(await result(dtype, shape, 'f16 words', { twoRows: true }));
       }
     }
   }
