@@ -2,9 +2,9 @@
  * `npm run bench -- [--quick] [--suite NAMES] [--shape NAME] [--json FILE] [--target DIR]
  * [--draft DIR] [--help]`: the benchmark suites (all, or those named) in Node through Dawn, on
  * this machine's adapter. Prints a summary and, with --json, writes the results (schema in
- * bench/README.md), rewritten after each suite, model or real-shape pair so that a run stopped
- * part way keeps what it measured. `--profile [--shape NAME]` instead times every kernel of a
- * decode, a verify and a prefill step, per model (bench/profile.ts);
+ * bench/README.md), rewritten after each suite, model, kernel matrix or real-shape pair so
+ * that a run stopped part way keeps what it measured. `--profile [--shape NAME]` instead times
+ * every kernel of a decode, a verify and a prefill step, per model (bench/profile.ts);
  * `--invariance [--shape NAME] [--long TOKENS]` checks that splitting a prompt (and with --long
  * one of TOKENS tokens) changes no bit of its logits (bench/invariance.ts), and exits with 1 if
  * one does. A mistake in the options is said in one line with the usage (`--help`), exit code 2.

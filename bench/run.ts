@@ -99,7 +99,10 @@ export async function runSuites(
   };
   if (asked.has('kernels')) {
     stage('kernels');
-    const kernels = await runKernelSuite(gpu, options.quick);
+    // Written after each matrix too: a full run's 8B matrices take a while.
+    const kernels = await runKernelSuite(gpu, options.quick, (soFar) =>
+      options.measured?.({ ...partial, kernels: soFar }),
+    );
     partial.kernels = kernels;
     log(
       `copy ${kernels.copy_gb_s} GB/s; ${kernels.linear.map((l) => `${l.dtype} ${l.rows}x${l.k}${variantNote(l)}: ${l.gb_s} GB/s (${l.fraction_of_copy} of copy, ${l.threads} threads)`).join('; ')}`,

@@ -181,7 +181,15 @@ function constantWeights(rows: number, k: number, dtype: WeightDType): WeightTen
   return { ...tensor, data: new Uint32Array((rows * k) / 8).fill(0x89abcdef), scales };
 }
 
-export async function runKernelSuite(gpu: Gpu, quick: boolean): Promise<KernelResults> {
+/**
+ * The copy, then each matrix in each of its types; `keep` gets the results so far after each
+ * matrix, so that a run stopped part way keeps them.
+ */
+export async function runKernelSuite(
+  gpu: Gpu,
+  quick: boolean,
+  keep: (soFar: KernelResults) => void = () => {},
+): Promise<KernelResults> {
   const copyBytes = quick ? 8 << 20 : 32 << 20;
   const runs = quick ? 3 : 7;
   const copy = await copyBandwidth(gpu, copyBytes, runs);
@@ -203,6 +211,7 @@ export async function runKernelSuite(gpu: Gpu, quick: boolean): Promise<KernelRe
         { rows: 576, k: 1536, dtypes: all },
       ];
   const linear: LinearResult[] = [];
+  const soFar = (): KernelResults => ({ copy_gb_s: round(copy), copy_bytes: copyBytes, linear });
   const profile = kernelProfile(gpu.info);
   const result = (
     dtype: WeightDType,
@@ -234,8 +243,9 @@ export async function runKernelSuite(gpu: Gpu, quick: boolean): Promise<KernelRe
         linear.push(await result(dtype, shape, 'f16 words', { twoRows: true }));
       }
     }
+    keep(soFar());
   }
-  return { copy_gb_s: round(copy), copy_bytes: copyBytes, linear };
+  return soFar();
 }
 
 export const round = (x: number, digits = 3) => Number(x.toFixed(digits));
