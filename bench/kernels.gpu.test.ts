@@ -1,0 +1,37 @@
+/**
+ * The kernel suite's timing of a linear layer as a GPU runs it: CI's adapter is a CPU one,
+ * whose profile has no lanes, so the GPU profile's paths (the lanes kernel, two rows a thread,
+ * copies of the matrix cycled through) are taken here with the adapter described as a GPU. The
+ * times are the adapter's; what is checked is that each path builds, runs and reports.
+ */
+
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Gpu } from '../src/gpu/device';
+import { isCpuAdapter } from '../src/kernels/profile';
+import { testGpu } from '../src/testing/gpu';
+import { linearBandwidth } from './suites/kernels';
+
+let gpu: Gpu;
+beforeAll(async () => {
+  const adapter = await testGpu();
+  // The same device, its profile chosen as for a GPU (kernelProfile reads the adapter's info).
+  gpu = {
+    ...adapter,
+    info: { ...adapter.info, vendor: 'gpu', architecture: 'any', description: 'described as a GPU' },
+  };
+  expect(isCpuAdapter(gpu.info)).toBe(false);
+});
+
+describe('the kernel suite on the GPU profile', () => {
+  it('times a q4 layer with one row and two rows a thread, through copies of the matrix', async () => {
+    const shape = { rows: 256, k: 512, dtype: 'Q4F16' } as const;
+    const one = await linearBandwidth(gpu, shape, 1, { cycle: true });
+    const two = await linearBandwidth(gpu, shape, 1, { cycle: true, twoRows: true });
+    for (const timing of [one, two]) {
+      expect(timing.ms).toBeGreaterThan(0);
+      expect(timing.gbPerS).toBeGreaterThan(0);
+    }
+    // Lanes a row from the profile; two rows a thread take half the threads.
+    expect(two.threads).toBe(one.threads / 2);
+  });
+});
