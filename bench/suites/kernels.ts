@@ -18,6 +18,7 @@ import { LinearKernel, linearLanes } from '../../src/kernels/linear';
 import { layerVariants } from '../../src/kernels/linear-layer';
 import { kernelProfile } from '../../src/kernels/profile';
 import { StepUniform } from '../../src/kernels/step';
+import { isLevelDType } from '../../src/loader/iq4';
 import { isQuantized, type WeightDType, type WeightTensor } from '../../src/loader/weights';
 import { matrixBuffer } from '../../src/model/gpu-weights';
 import copyCode from '../copy.wgsl?raw';
@@ -173,9 +174,9 @@ function constantWeights(rows: number, k: number, dtype: WeightDType): WeightTen
     const scales = new Uint32Array(((rows * k) / 32) * perGroup).fill(0x20002000);
     return { ...tensor, data: new Uint32Array((rows * k) / 8).fill(0x89abcdef), scales };
   }
-  // One scale a group of 32 (f16, or f32 for Q4F32 and IQ4); Q4_K: an f16 (scale, min) pair.
+  // One scale a group of 32 (f16, or f32 for Q4F32 and level groups); Q4_K: an f16 (scale, min) pair.
   const scales =
-    dtype === 'Q4F32' || dtype === 'IQ4'
+    dtype === 'Q4F32' || isLevelDType(dtype)
       ? new Float32Array((rows * k) / 32).fill(0.01)
       : new Uint16Array(((rows * k) / 32) * (dtype === 'Q4_K' ? 2 : 1)).fill(0x2000);
   return { ...tensor, data: new Uint32Array((rows * k) / 8).fill(0x89abcdef), scales };

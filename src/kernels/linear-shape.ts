@@ -12,6 +12,7 @@
  */
 
 import type { Activation } from '../loader/config';
+import { isLevelDType, LEVELS, levelWords } from '../loader/iq4';
 import { isQuantized, type WeightDType } from '../loader/weights';
 import gateCode from './epilogue_gate.wgsl?raw';
 import ropeCode from './epilogue_rope.wgsl?raw';
@@ -98,7 +99,10 @@ export interface KernelPlan {
   tileN: number;
 }
 
-/** The kernels' FORMAT constant for each weight type (linear.wgsl, quantized.wgsl, embed.wgsl). */
+/**
+ * The kernels' FORMAT constant for each weight type (linear.wgsl, quantized.wgsl, embed.wgsl);
+ * the level groups of every lattice type share IQ4's, with their own levels (`formatConstants`).
+ */
 export const WEIGHT_FORMATS: Record<WeightDType, number> = {
   F32: 0,
   F16: 1,
@@ -112,8 +116,22 @@ export const WEIGHT_FORMATS: Record<WeightDType, number> = {
   Q5_K: 9,
   Q6_K: 10,
   IQ4: 11,
+  IQ3_XXS: 11,
+  IQ3_S: 11,
+  IQ2_XXS: 11,
+  IQ1_S: 11,
   Q8_0: 12,
 };
+
+/**
+ * The constants that say how a kernel reads weights of `dtype`: FORMAT, and for a lattice
+ * type's level groups their levels (iq4_levels.wgsl; IQ4's are its defaults).
+ */
+export function formatConstants(dtype: WeightDType): Record<string, number> {
+  if (dtype === 'IQ4' || !isLevelDType(dtype)) return { FORMAT: WEIGHT_FORMATS[dtype] };
+  const words = levelWords(LEVELS[dtype]);
+  return { FORMAT: WEIGHT_FORMATS[dtype], ...Object.fromEntries(words.map((word, i) => [`LEVELS_${i}`, word])) };
+}
 
 /** Values in one word (a vec4u) of a weight row: 4 in f32, 8 in f16 or bf16, a group of 32 in q4 to q6, 16 in q8. */
 export function valuesPerWord(dtype: WeightDType): number {
@@ -140,7 +158,7 @@ export function sharedConstants(shape: LinearShape, output: LinearOutput): Recor
   return {
     ROWS: rows,
     K: k,
-    FORMAT: WEIGHT_FORMATS[dtype],
+    ...formatConstants(dtype),
     ACCUMULATE: output.kind === 'accumulate',
     PAIR_SPAN: pairSpan(output, rows),
     ...(heads ? { NH: heads.numHeads, NKV: heads.numKvHeads, HD: heads.headDim } : {}),

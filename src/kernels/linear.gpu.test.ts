@@ -136,6 +136,11 @@ describe.each([
     { rows: 37, k: 96, tokens: 1, tileN: 1, dtype: 'IQ4' },
     { rows: 65, k: 256, tokens: 5, tileN: 5, dtype: 'IQ4', bias: true },
     { rows: 50, k: 320, tokens: 37, tileN: 16, dtype: 'IQ4', accumulate: true },
+    // Level groups with a lattice type's levels (IQ4's layout, other levels).
+    { rows: 37, k: 96, tokens: 1, tileN: 1, dtype: 'IQ3_XXS' },
+    { rows: 65, k: 256, tokens: 5, tileN: 5, dtype: 'IQ2_XXS', bias: true },
+    { rows: 41, k: 128, tokens: 3, tileN: 3, dtype: 'IQ3_S' },
+    { rows: 50, k: 320, tokens: 37, tileN: 16, dtype: 'IQ1_S', accumulate: true },
     { rows: 37, k: 96, tokens: 1, tileN: 1, dtype: 'Q8_0' },
     { rows: 65, k: 288, tokens: 5, tileN: 5, dtype: 'Q8_0', bias: true },
     { rows: 50, k: 320, tokens: 37, tileN: 16, dtype: 'Q8_0', accumulate: true },

@@ -18,7 +18,7 @@ import embedCode from './embed.wgsl?raw';
 import iq4LevelsCode from './iq4_levels.wgsl?raw';
 import { ComputeKernel } from './kernel';
 import { type KvFormat, kvReadCode, kvWriteCode } from './kv-cache';
-import { WEIGHT_FORMATS } from './linear-shape';
+import { formatConstants } from './linear-shape';
 import logitRulesCode from './logit_rules.wgsl?raw';
 import qkNormRopeCode from './qk_norm_rope.wgsl?raw';
 import rmsnormCode from './rmsnorm.wgsl?raw';
@@ -42,7 +42,7 @@ export class EmbedKernel extends ComputeKernel {
     const part: Record<string, number> = rows ? { ROW_OFFSET: rows.offset, PART_ROWS: rows.count } : {};
     super(device, `embed ${dtype} ${d}`, `${embedCode}\n${iq4LevelsCode}`, {
       D: d,
-      FORMAT: WEIGHT_FORMATS[dtype],
+      ...formatConstants(dtype),
       SCALE: Math.fround(scale),
       ...part,
     });

@@ -37,11 +37,12 @@ import {
   dequantize,
   IQ4_TYPES,
   isFloatType,
+  LATTICE_LEVEL_TYPES,
   Q4_AFFINE_TYPES,
   Q5_AFFINE_TYPES,
   Q6_AFFINE_TYPES,
   Q8_TYPES,
-  repackIQ4,
+  repackLevels,
   repackQ4_0,
   repackQ4Affine,
   repackQ5Affine,
@@ -51,6 +52,7 @@ import {
   repackQ8A,
 } from './gguf-quants';
 import { f32ToF16, widenBF16 } from './half';
+import { isLevelDType, type LevelDType } from './iq4';
 import type { FileProgress, ModelSource } from './source';
 import { toFloat32 } from './tensors';
 import type { ModelWeights, WeightDType, WeightTensor } from './weights';
@@ -189,8 +191,8 @@ export async function loadGgufModel(
       const repack = how === 'Q5_K' ? repackQ5Affine : repackQ6Affine;
       const { weights: data, scales } = repack(info.type, bytes, count, `${where}: tensor "${info.name}"`);
       tensor = { name, dtype: how, shape, data, scales };
-    } else if (how === 'IQ4') {
-      const { weights: data, scales } = repackIQ4(info.type, bytes, count);
+    } else if (how !== undefined && isLevelDType(how)) {
+      const { weights: data, scales } = repackLevels(info.type, bytes, count, `${where}: tensor "${info.name}"`);
       tensor = { name, dtype: how, shape, data, scales };
     } else if (how === 'Q8_0') {
       const { weights: data, scales } = repackQ8_0(bytes, count);
@@ -392,7 +394,7 @@ function llama3Scaling(freqs: Float32Array, config: ModelConfig, where: string) 
  * (floats beside quantized ones) in f16. Vectors (norms, biases) are kept as stored, or
  * dequantized to f32.
  */
-type Storage = 'stored' | 'Q4_0' | 'Q4_K' | 'Q5_K' | 'Q6_K' | 'IQ4' | 'Q8_0' | 'Q8' | 'Q8A' | 'F16';
+type Storage = 'stored' | 'Q4_0' | 'Q4_K' | 'Q5_K' | 'Q6_K' | LevelDType | 'Q8_0' | 'Q8' | 'Q8A' | 'F16';
 
 function matrixStorage(header: GgufHeader): Map<string, Storage> {
   const types = new Map(header.tensors.map((t) => [t.name, t.type.name]));
@@ -422,13 +424,14 @@ function matrixStorage(header: GgufHeader): Map<string, Storage> {
                 ? 'Q6_K'
                 : [...kinds].every((kind) => IQ4_TYPES.includes(kind as string))
                   ? 'IQ4'
-                  : only === 'Q8_0'
-                    ? only
-                    : [...kinds].every((kind) => Q8_TYPES.includes(kind as string))
-                      ? 'Q8'
-                      : [...kinds].every((kind) => DEQUANTIZED_TYPES.includes(kind as string))
-                        ? 'Q8A'
-                        : 'F16';
+                  : (LATTICE_LEVEL_TYPES.find((type) => type === only) ??
+                    (only === 'Q8_0'
+                      ? only
+                      : [...kinds].every((kind) => Q8_TYPES.includes(kind as string))
+                        ? 'Q8'
+                        : [...kinds].every((kind) => DEQUANTIZED_TYPES.includes(kind as string))
+                          ? 'Q8A'
+                          : 'F16'));
     for (const name of group) storage.set(name, how);
   }
   return storage;

@@ -30,14 +30,15 @@
  * (Q4_0's blocks are MLC's 4-bit groups with another nibble order and zero point, `repackQ4_0`;
  * Q4_1's blocks and Q4_K's sub-blocks groups with a min, `repackQ4Affine`), Q5_0, Q5_1 and Q5_K
  * 5-bit (q5.ts: `repackQ5Affine`), Q6_K, Q3_K and Q2_K 6-bit (q6.ts: `repackQ6Affine`), IQ4_NL
- * and IQ4_XS 4-bit indices into their levels (iq4.ts: `repackIQ4`), Q8_0 8-bit with its own
- * scales (q8.ts: `repackQ8_0`), the others become 8-bit groups (q8.ts: `repackQ8`, `repackQ8A`).
+ * and IQ4_XS 4-bit indices into their levels, as are IQ3_XXS, IQ3_S, IQ2_XXS and IQ1_S into
+ * their lattices' values (iq4.ts: `repackLevels`), Q8_0 8-bit with its own scales (q8.ts:
+ * `repackQ8_0`), the others become 8-bit groups (q8.ts: `repackQ8`, `repackQ8A`).
  */
 
 import { GgufFormatError, UnsupportedQuantizationError } from '../errors';
 import { IQ_DECODERS, IQ_TYPES } from './gguf-iquants';
 import { f16ToF32, f32ToF16, readF16 } from './half';
-import { IQ4_LEVELS, type IQ4Matrix, packIQ4 } from './iq4';
+import { type IQ4Matrix, LEVELS, type LevelDType, packIQ4 } from './iq4';
 import { packNibbles } from './q4';
 import { packQ5, type Q5Matrix } from './q5';
 import { packQ6, type Q6Matrix } from './q6';
@@ -396,23 +397,41 @@ export function repackQ6Affine(type: GgmlType, bytes: Uint8Array, count: number,
 /** The types `repackIQ4` takes: 4-bit indices into ggml's 16 levels. */
 export const IQ4_TYPES = ['IQ4_NL', 'IQ4_XS'];
 
-/** Each level's index (IQ4_LEVELS) at the level plus 128, as `decodeBlocks` gives it: read once a weight. */
-const LEVEL_INDEX = new Uint8Array(256);
-IQ4_LEVELS.forEach((level, index) => {
-  LEVEL_INDEX[level + 128] = index;
-});
+/**
+ * The 1- to 3-bit i-quants whose values take at most 16 levels (their lattices' values, signed)
+ * with one scale per 32: kept as level groups with those levels (`repackLevels`), each the
+ * layout of its own name. IQ2_XS, IQ2_S and IQ1_M have a scale per 16, which level groups
+ * do not; they stay 8-bit groups.
+ */
+export const LATTICE_LEVEL_TYPES: readonly LevelDType[] = ['IQ3_XXS', 'IQ3_S', 'IQ2_XXS', 'IQ1_S'];
+
+/** The level-group layout a type's blocks repack into: IQ4's, or a lattice type's own. */
+export function levelLayout(type: GgmlType): LevelDType | undefined {
+  if (IQ4_TYPES.includes(type.name)) return 'IQ4';
+  return LATTICE_LEVEL_TYPES.find((name) => name === type.name);
+}
 
 /**
- * ggml's IQ4_NL blocks or IQ4_XS super-blocks (`count` values) as 4-bit level groups of 32
- * (iq4.ts), exactly: each value's level index as stored, each block's (IQ4_XS: sub-block's)
- * scale as ggml forms it, d or d (sc - 32), in f32.
+ * ggml's blocks of a type with a level layout (`levelLayout`; `count` values) as 4-bit level
+ * groups of 32 (iq4.ts), exactly: each value's index among the layout's levels, each group's
+ * scale as ggml forms it (IQ4_NL: d; IQ4_XS: d (sc - 32); the lattice types as
+ * gguf-iquants.ts decodes them), in f32.
  */
-export function repackIQ4(type: GgmlType, bytes: Uint8Array, count: number): IQ4Matrix {
-  if (!IQ4_TYPES.includes(type.name)) {
-    throw new RangeError(`repackIQ4: ${type.name} is not one of ${IQ4_TYPES.join(', ')}`);
+export function repackLevels(type: GgmlType, bytes: Uint8Array, count: number, what: string): IQ4Matrix {
+  const layout = levelLayout(type);
+  if (!layout) throw new RangeError(`repackLevels: ${type.name} has no level layout`);
+  const { q, scales } = decodeBlocks(type, bytes, count, what);
+  // Each level's index at the level plus 128, as `decodeBlocks` gives it.
+  const index = new Int16Array(256).fill(-1);
+  LEVELS[layout].forEach((level, i) => {
+    if (index[level + 128] < 0) index[level + 128] = i;
+  });
+  for (let i = 0; i < count; i++) {
+    const level = index[q[i]];
+    // Every value a block of the type can hold is one of its levels (iq4.ts lists them).
+    if (level < 0) throw new RangeError(`repackLevels: ${what}: ${q[i] - 128} is none of ${layout}'s levels`);
+    q[i] = level;
   }
-  const { q, scales } = decodeBlocks(type, bytes, count, type.name);
-  for (let i = 0; i < count; i++) q[i] = LEVEL_INDEX[q[i]];
   // Scales come one per 16 values; both 16s of a group of 32 share theirs.
   return packIQ4(
     q,

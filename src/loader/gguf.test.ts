@@ -31,7 +31,9 @@ import {
   GGML_TYPES,
   type GgmlType,
   isFloatType,
-  repackIQ4,
+  LATTICE_LEVEL_TYPES,
+  levelLayout,
+  repackLevels,
   repackQ4_0,
   repackQ4Affine,
   repackQ5Affine,
@@ -41,7 +43,7 @@ import {
   repackQ8A,
 } from './gguf-quants';
 import { f16ToF32, f32ToF16, widenBF16, widenF16 } from './half';
-import { dequantizeIQ4 } from './iq4';
+import { dequantizeIQ4, LEVELS, type LevelDType } from './iq4';
 import { loadModelFolder, type ModelFolder } from './model-folder';
 import { dequantizeQ4, dequantizeQ4Affine } from './q4';
 import { dequantizeQ5 } from './q5';
@@ -194,14 +196,16 @@ describe('GGUF block types', () => {
     expect(bits(dequantizeQ8_0(q8, 1024))).toEqual(bits(values));
   });
 
-  it.each(['IQ4_NL', 'IQ4_XS'])(
+  it.each(['IQ4_NL', 'IQ4_XS', ...LATTICE_LEVEL_TYPES])(
     "repacks %s into 4-bit level groups of 32 with f32 scales, holding gguf-py's values exactly",
     async (type) => {
       const { raw, values } = await blocks(`blocks.${type}`);
-      const matrix = repackIQ4(ggmlType(type), raw, 1024);
+      const matrix = repackLevels(ggmlType(type), raw, 1024, type);
       expect(matrix.weights.length).toBe(1024 / 8);
       expect(matrix.scales.length).toBe(1024 / 32);
-      expect(bits(dequantizeIQ4(matrix, 1024))).toEqual(bits(values));
+      const layout = levelLayout(ggmlType(type)) as LevelDType;
+      expect(layout).toBe(type.startsWith('IQ4') ? 'IQ4' : type);
+      expect(bits(dequantizeIQ4(matrix, 1024, LEVELS[layout]))).toEqual(bits(values));
     },
   );
 
@@ -578,7 +582,7 @@ describe('GGUF files Tandem reads and refuses', () => {
     expect(maxAbsDifference(down, source(2 * width))).toBeLessThan(2 / 16 / 31);
   });
 
-  it("keeps IQ4 matrices 4-bit, the other i-quants 8-bit, and with a K-quant in their group as (scale, min) pairs, each value ggml's", async () => {
+  it("keeps IQ4 and IQ3_S matrices 4-bit level groups, i-quants beside other types 8-bit, and with a K-quant in their group as (scale, min) pairs, each value ggml's", async () => {
     const width = 256; // a row of IQ4_XS is whole super-blocks of 256
     /** `rows` rows of blocks of `type` (IQ4_NL 20, IQ3_S 21, IQ4_XS 23): patterned bytes, each block's f16 d a small scale. */
     const iq = (type: 20 | 21 | 23, rows: number): Uint8Array => {
@@ -616,7 +620,7 @@ describe('GGUF files Tandem reads and refuses', () => {
     for (const [gguf, hf, type, dtype] of [
       ['blk.0.attn_output.weight', 'model.layers.0.self_attn.o_proj.weight', 'IQ4_XS', 'IQ4'],
       ['blk.0.ffn_gate.weight', 'model.layers.0.mlp.gate_proj.weight', 'IQ4_NL', 'Q8'], // beside Q8_0 up
-      ['blk.0.ffn_down.weight', 'model.layers.0.mlp.down_proj.weight', 'IQ3_S', 'Q8'],
+      ['blk.0.ffn_down.weight', 'model.layers.0.mlp.down_proj.weight', 'IQ3_S', 'IQ3_S'], // alone: its own levels
       ['blk.0.ffn_up.weight', 'model.layers.0.mlp.up_proj.weight', 'Q8_0', 'Q8'],
       ['blk.0.attn_v.weight', 'model.layers.0.self_attn.v_proj.weight', 'Q4_K', 'Q8A'],
     ] as const) {

@@ -5,7 +5,7 @@
  */
 
 import { widenBF16, widenF16 } from './half';
-import { dequantizeIQ4 } from './iq4';
+import { dequantizeIQ4, isLevelDType, LEVELS } from './iq4';
 import { dequantizeQ4, dequantizeQ4Affine, quantizeQ4 } from './q4';
 import { dequantizeQ5 } from './q5';
 import { dequantizeQ6 } from './q6';
@@ -20,8 +20,9 @@ export function toFloat32(tensor: WeightTensor): Float32Array {
       const matrix = { weights: tensor.data as Uint32Array, scales: tensor.scales as Uint32Array };
       return (tensor.dtype === 'Q5_K' ? dequantizeQ5 : dequantizeQ6)(matrix, rows * k);
     }
-    if (tensor.dtype === 'IQ4') {
-      return dequantizeIQ4({ weights: tensor.data as Uint32Array, scales: tensor.scales as Float32Array }, rows * k);
+    if (isLevelDType(tensor.dtype)) {
+      const matrix = { weights: tensor.data as Uint32Array, scales: tensor.scales as Float32Array };
+      return dequantizeIQ4(matrix, rows * k, LEVELS[tensor.dtype]);
     }
     if (tensor.dtype === 'Q8_0') {
       return dequantizeQ8_0({ weights: tensor.data as Uint32Array, scales: tensor.scales as Uint16Array }, rows * k);

@@ -22,8 +22,9 @@ import { confined, type FileProgress, type ModelSource, readJson } from './sourc
  * (q5.ts: ggml's Q5_K, Q5_0 and Q5_1), 4-bit groups with their fifth bits and an f16
  * (scale, min) pair a group, values q scale - min. Or 6-bit groups of 32 (q6.ts: ggml's
  * K-quants), 4-bit groups with their high 2 bits and an f16 (scale, min) pair a half. Or 4-bit
- * level groups of 32 (iq4.ts: ggml's IQ4_NL and IQ4_XS), indices into 16 levels with an f32
- * scale a group, values level scale.
+ * level groups of 32 (iq4.ts), indices into 16 levels with an f32 scale a group, values level
+ * scale: IQ4's levels (ggml's IQ4_NL and IQ4_XS), or a lattice type's (IQ3_XXS, IQ3_S,
+ * IQ2_XXS, IQ1_S: ggml's type of that name).
  */
 export type WeightDType =
   | 'F32'
@@ -36,6 +37,10 @@ export type WeightDType =
   | 'Q5_K'
   | 'Q6_K'
   | 'IQ4'
+  | 'IQ3_XXS'
+  | 'IQ3_S'
+  | 'IQ2_XXS'
+  | 'IQ1_S'
   | 'Q8_0'
   | 'Q8'
   | 'Q8A';
@@ -50,8 +55,8 @@ export interface WeightTensor {
   /**
    * 4-bit groups: one scale per group of 32 values of a row (f16 bit patterns or f32); Q4_K:
    * (scale, min) f16 pairs; Q5_K: per group of 32, a u32 of fifth bits, then a (scale, min) f16
-   * pair in one u32; Q6_K: per group of 32, two u32s of high bits, then two such pairs; IQ4:
-   * one f32 scale per group of 32; Q8_0: one f16 scale per group of 32; Q8: one f32 scale per
+   * pair in one u32; Q6_K: per group of 32, two u32s of high bits, then two such pairs; IQ4
+   * and the lattice types' level groups: one f32 scale per group of 32; Q8_0: one f16 scale per group of 32; Q8: one f32 scale per
    * group of 16; Q8A: an f32 (scale, min) pair per group of 16.
    */
   scales?: Uint16Array | Float32Array | Uint32Array;

@@ -215,6 +215,24 @@ describe('GPU model on 4-bit weights (the target fixture quantized as MLC quanti
     for (let b = 0; b < blocks; b++) view.setUint16(210 * b + 208, f32ToF16(2e-5 * (1 + (b % 5))), true);
     Object.assign(tensor, { type: 14, bytes });
   };
+  /**
+   * An IQ2_XXS file's down and an IQ3_S file's gate and up (the others Q4_K): patterned bytes,
+   * each block's f16 d, first in its bytes, a small scale.
+   */
+  const withLattices = (tensors: GgufWriteTensor[]) => {
+    for (const [name, type, size] of [
+      ['blk.0.ffn_down.weight', 16, 66], // IQ2_XXS
+      ['blk.0.ffn_gate.weight', 21, 110], // IQ3_S
+      ['blk.0.ffn_up.weight', 21, 110],
+    ] as const) {
+      const tensor = tensors.find((t) => t.name === name) as GgufWriteTensor;
+      const blocks = (tensor.shape[0] * tensor.shape[1]) / 256;
+      const bytes = Uint8Array.from({ length: blocks * size }, (_, i) => (i * 73 + (i >> 7)) & 0xff);
+      const view = new DataView(bytes.buffer);
+      for (let b = 0; b < blocks; b++) view.setUint16(size * b, f32ToF16(4e-4 * (1 + (b % 5))), true);
+      Object.assign(tensor, { type, bytes });
+    }
+  };
   /** A Q4_K_M file's layers: q and k Q4_K, v Q6_K, and down Q6_K. */
   const withQ6_K = (tensors: GgufWriteTensor[]) => {
     for (const name of ['blk.0.attn_v.weight', 'blk.0.ffn_down.weight']) {
@@ -234,6 +252,9 @@ describe('GPU model on 4-bit weights (the target fixture quantized as MLC quanti
     // Fused with an IQ4_XS v, q and k become 8-bit groups of 16 with a scale each.
     ['Q8', 'self_attn.q_proj', 8, 256, withIQ4_XSValues],
     ['IQ4', 'mlp.down_proj', 23, 256, undefined],
+    // The lattice types with a scale per 32 values: level groups with their own levels.
+    ['IQ2_XXS', 'mlp.down_proj', 12, 256, withLattices],
+    ['IQ3_S', 'mlp.gate_proj', 12, 256, withLattices],
     // Fused with a Q8_0 v, q and k become 8-bit groups with (scale, min) pairs.
     ['Q8A', 'self_attn.q_proj', 12, 256, withQ8_0Values],
   ] as const)(

@@ -1,15 +1,15 @@
 /**
  * Weights for kernel tests as the GPU receives them: f32 as they are, f16 and bf16 packed in
  * 16-bit words, q4 as MLC quantizes them (values, then scales) or as ggml's Q4_0 / Q4_K (and
- * Q8_0) repacked, q5 with an f16 (scale, min) pair for each group of 32, q6 for each 16, IQ4
- * level indices with a scale for each 32, q8 with a scale (or a scale and a min) of its own for
+ * Q8_0) repacked, q5 with an f16 (scale, min) pair for each group of 32, q6 for each 16, level
+ * indices (IQ4's or a lattice type's levels) with a scale for each 32, q8 with a scale (or a scale and a min) of its own for
  * each group of 16 (f16 values, as ggml's are), together with the exact values those words
  * stand for (what a reference must use).
  */
 
 import { GGML_TYPES, repackQ4_0, repackQ4Affine, repackQ8_0 } from '../loader/gguf-quants';
 import { f16ToF32, f32ToF16, widenBF16, widenF16 } from '../loader/half';
-import { IQ4_GROUP, packIQ4 } from '../loader/iq4';
+import { IQ4_GROUP, isLevelDType, LEVELS, packIQ4 } from '../loader/iq4';
 import { dequantizeQ4, quantizeQ4 } from '../loader/q4';
 import { packQ5, Q5_GROUP } from '../loader/q5';
 import { packQ6 } from '../loader/q6';
@@ -17,7 +17,7 @@ import { Q8_GROUP } from '../loader/q8';
 import { toFloat32 } from '../loader/tensors';
 import type { WeightDType } from '../loader/weights';
 import { matrixBuffer } from '../model/gpu-weights';
-import { nearestIQ4Level, quantizeQ4_0Blocks, quantizeQ4_KBlocks, quantizeQ8_0Blocks } from './gguf-writer';
+import { quantizeQ4_0Blocks, quantizeQ4_KBlocks, quantizeQ8_0Blocks } from './gguf-writer';
 
 export function packWeights(
   dtype: WeightDType,
@@ -45,8 +45,8 @@ export function packWeights(
     const tensor = { name: 'w', dtype, shape: [1, values.length], data: weights, scales: packed };
     return { packed: matrixBuffer(tensor), values: toFloat32(tensor) };
   }
-  if (dtype === 'IQ4') {
-    const matrix = levelGroups(values);
+  if (isLevelDType(dtype)) {
+    const matrix = levelGroups(values, LEVELS[dtype]);
     const tensor = { name: 'w', dtype, shape: [1, values.length], data: matrix.weights, scales: matrix.scales };
     return { packed: matrixBuffer(tensor), values: toFloat32(tensor) };
   }
@@ -106,20 +106,23 @@ function affineGroups(values: Float32Array, size: number, steps: number) {
 }
 
 /**
- * Each group of 32 values in IQ4_XS's form: a scale that is an f16 d times a 6-bit
- * integer (here 31, or -29 in odd groups, so that mirrored levels are read too), and for each
- * value the nearest of the 16 levels times that scale.
+ * Each group of 32 values in IQ4_XS's form: a scale that is an f16 d times a 6-bit integer
+ * (here 31, or -29 in odd groups, so that mirrored levels are read too), and for each value the
+ * nearest of the 16 `levels` times that scale (a lattice type's pads with zeros: those are read
+ * too).
  */
-function levelGroups(values: Float32Array) {
+function levelGroups(values: Float32Array, levels: readonly number[]) {
   const q = new Uint8Array(values.length);
   const scales = new Float32Array(values.length / IQ4_GROUP);
+  const largest = Math.max(...levels.map(Math.abs));
   for (let g = 0; g < scales.length; g++) {
     const group = values.subarray(IQ4_GROUP * g, IQ4_GROUP * (g + 1));
     const step = g % 2 ? -29 : 31;
-    const d = f16ToF32(f32ToF16(Math.max(...group.map(Math.abs)) / 127 / Math.abs(step)));
+    const d = f16ToF32(f32ToF16(Math.max(...group.map(Math.abs)) / largest / Math.abs(step)));
     scales[g] = d * step;
     group.forEach((v, i) => {
-      q[IQ4_GROUP * g + i] = nearestIQ4Level(v, scales[g]);
+      const distances = levels.map((level) => Math.abs(level * scales[g] - v));
+      q[IQ4_GROUP * g + i] = distances.indexOf(Math.min(...distances));
     });
   }
   return packIQ4(q, scales);
