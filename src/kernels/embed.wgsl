@@ -5,7 +5,7 @@
 // models share it with the LM head, so it stays in the weights' own format.
 
 override D: u32;                // hidden size
-override FORMAT: u32 = 0u;      // 0 = f32, 1 = f16, 2 = bf16, 3 = q4 with f16 scales, 4 = with f32 scales, 5 = Q4_0, 6 = Q4_K, 7 = q8, 8 = q8 with (scale, min), 9 = q5, 10 = q6, 11 = IQ4 levels, 12 = Q8_0
+override FORMAT: u32 = 0u;      // 0 = f32, 1 = f16, 2 = bf16, 3 = q4 with f16 scales, 4 = with f32 scales, 5 = Q4_0, 6 = Q4_K, 7 = q8, 8 = q8 with (scale, min), 9 = q5, 10 = q6, 11 = IQ4 levels, 12 = Q8_0, 13 = levels with a scale a 16
 override SCALE: f32 = 1.0;
 // A table split by rows: this buffer holds ids ROW_OFFSET .. ROW_OFFSET + PART_ROWS - 1.
 override ROW_OFFSET: u32 = 0u;
@@ -51,6 +51,7 @@ fn load(i: u32) -> f32 {
     let base = PART_ROWS * (D / 8u);  // the scales follow the packed values of the part's rows
     var scale: f32;
     if (FORMAT == 11u) { return iq4_levels(vec4u(q)).x * bitcast<f32>(table[base + group]); }
+    if (FORMAT == 13u) { return iq4_levels(vec4u(q)).x * bitcast<f32>(table[base + i / 16u]); }
     if (FORMAT == 6u) {
       let pair = unpack2x16float(table[base + group]);  // (scale, min)
       return f32(q) * pair.x - pair.y;

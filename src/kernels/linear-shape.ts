@@ -101,7 +101,8 @@ export interface KernelPlan {
 
 /**
  * The kernels' FORMAT constant for each weight type (linear.wgsl, quantized.wgsl, embed.wgsl);
- * the level groups of every lattice type share IQ4's, with their own levels (`formatConstants`).
+ * the level groups of every lattice type share IQ4's (with a scale a 16, their own), with their
+ * own levels (`formatConstants`).
  */
 export const WEIGHT_FORMATS: Record<WeightDType, number> = {
   F32: 0,
@@ -120,6 +121,9 @@ export const WEIGHT_FORMATS: Record<WeightDType, number> = {
   IQ3_S: 11,
   IQ2_XXS: 11,
   IQ1_S: 11,
+  IQ2_XS: 13,
+  IQ2_S: 13,
+  IQ1_M: 13,
   Q8_0: 12,
 };
 
@@ -140,10 +144,13 @@ export function valuesPerWord(dtype: WeightDType): number {
 
 /**
  * Bytes the prefill kernel stages beside each quantized weight word: its (scale, min), and for
- * Q5_K and Q6_K the bits above its nibbles (8 bytes), for Q6_K a second pair.
+ * Q5_K and Q6_K the bits above its nibbles (8 bytes), for Q6_K and the level groups with a
+ * scale a 16 a second pair.
  */
 export function scaleBytes(dtype: WeightDType): number {
-  return dtype === 'Q6_K' ? 24 : dtype === 'Q5_K' ? 16 : isQuantized(dtype) ? 8 : 0;
+  if (dtype === 'Q6_K') return 24;
+  if (dtype === 'Q5_K' || WEIGHT_FORMATS[dtype] === 13) return 16;
+  return isQuantized(dtype) ? 8 : 0;
 }
 
 /** The constants every variant takes: the shape, the format, the output, the epilogue's heads. */

@@ -141,6 +141,10 @@ describe.each([
     { rows: 65, k: 256, tokens: 5, tileN: 5, dtype: 'IQ2_XXS', bias: true },
     { rows: 41, k: 128, tokens: 3, tileN: 3, dtype: 'IQ3_S' },
     { rows: 50, k: 320, tokens: 37, tileN: 16, dtype: 'IQ1_S', accumulate: true },
+    // And with a scale a 16.
+    { rows: 37, k: 96, tokens: 1, tileN: 1, dtype: 'IQ2_XS', bias: true },
+    { rows: 65, k: 256, tokens: 5, tileN: 5, dtype: 'IQ1_M' },
+    { rows: 50, k: 320, tokens: 37, tileN: 16, dtype: 'IQ2_S', accumulate: true },
     { rows: 37, k: 96, tokens: 1, tileN: 1, dtype: 'Q8_0' },
     { rows: 65, k: 288, tokens: 5, tileN: 5, dtype: 'Q8_0', bias: true },
     { rows: 50, k: 320, tokens: 37, tileN: 16, dtype: 'Q8_0', accumulate: true },

@@ -18,10 +18,13 @@
 //                types fused with them): the nibbles, and four u32s a group, the high 2 bits of
 //                its values 0-15 and of 16-31 (value j's at bits 2 (j % 16)), and an f16
 //                (scale, min) pair for each half; q scale - min
-//   FORMAT 11:   4-bit level groups of 32 (iq4.ts: ggml's IQ4_NL and IQ4_XS): the nibbles index
-//                16 levels (iq4_levels.wgsl), f32 scales; level scale
+//   FORMAT 11:   4-bit level groups of 32 (iq4.ts: ggml's IQ4_NL and IQ4_XS, and IQ3_XXS, IQ3_S,
+//                IQ2_XXS, IQ1_S): the nibbles index 16 levels (iq4_levels.wgsl: IQ4's or the
+//                lattice type's), f32 scales; level scale
 //   FORMAT 12:   8-bit groups of 32 (q8.ts: ggml's Q8_0), signed values as FORMAT 7's, an f16
 //                scale for each two words (two scales a u32); q scale
+//   FORMAT 13:   FORMAT 11's level groups with an f32 scale for each 16 values (two a group:
+//                ggml's IQ2_XS, IQ2_S, IQ1_M with their lattices' levels); level scale
 // Each product q * scale is exact in f32 (a 4- to 6-bit q times an f16 scale needs at most 17
 // bits; the 8-bit groups' scales are an f16 times at most a 7-bit integer, times q at most 24
 // bits, as are a level's 7 bits times IQ4's 16-bit scales), so the sums are formed as for the
@@ -42,12 +45,13 @@ fn group_extras(row: u32, word: u32) -> u32 {
   return ROWS * (K / GROUP_VALUES) * 4u + per * (row * (K / GROUP_VALUES) + word);
 }
 
-// The (scale, min) of group `word` of row `row` (FORMAT 10: of its values 0-15); min is 0 but
-// for FORMAT 6, 8, 9 and 10.
+// The (scale, min) of group `word` of row `row` (FORMAT 10 and 13: of its values 0-15); min is
+// 0 but for FORMAT 6, 8, 9 and 10.
 fn group_scale(row: u32, word: u32) -> vec2f {
   if (FORMAT == 10u) { return unpack2x16float(weight_u32(group_extras(row, word) + 2u)); }
   let group = row * (K / GROUP_VALUES) + word;
   let base = ROWS * (K / GROUP_VALUES) * 4u;  // u32s of packed values before the scales
+  if (FORMAT == 13u) { return vec2f(bitcast<f32>(weight_u32(base + 2u * group)), 0.0); }
   if (FORMAT == 8u) {
     let i = base + 2u * group;
     return vec2f(bitcast<f32>(weight[i / 4u][i % 4u]), bitcast<f32>(weight[(i + 1u) / 4u][(i + 1u) % 4u]));
@@ -66,8 +70,13 @@ fn group_scale(row: u32, word: u32) -> vec2f {
   return vec2f(unpack2x16float(weight[i / 4u][i % 4u])[group % 2u], 0.0);
 }
 
-// FORMAT 10: the (scale, min) of values 16-31 of group `word` of row `row`; unused for the others.
+// FORMAT 10 and 13: the (scale, min) of values 16-31 of group `word` of row `row`; unused for
+// the others.
 fn group_scale2(row: u32, word: u32) -> vec2f {
+  if (FORMAT == 13u) {
+    let group = row * (K / GROUP_VALUES) + word;
+    return vec2f(bitcast<f32>(weight_u32(ROWS * (K / GROUP_VALUES) * 4u + 2u * group + 1u)), 0.0);
+  }
   if (FORMAT != 10u) { return vec2f(0.0); }
   return unpack2x16float(weight_u32(group_extras(row, word) + 3u));
 }
@@ -83,8 +92,8 @@ fn group_high(row: u32, word: u32) -> vec2u {
   return vec2u(0u);
 }
 
-// Chunk h (values 4h .. 4h + 3) of a word, dequantized with its group's (scale, min) (FORMAT 10:
-// `scale2` for values 16-31) and the bits above its nibbles.
+// Chunk h (values 4h .. 4h + 3) of a word, dequantized with its group's (scale, min) (FORMAT 10
+// and 13: `scale2` for values 16-31) and the bits above its nibbles.
 fn group_chunk(word: vec4u, h: u32, scale: vec2f, scale2: vec2f, high: vec2u) -> vec4f {
   if (FORMAT == 7u || FORMAT == 12u) {
     let u = bitcast<vec4i>(vec4u(word[h] << 24u, word[h] << 16u, word[h] << 8u, word[h]));
@@ -107,6 +116,7 @@ fn group_chunk(word: vec4u, h: u32, scale: vec2f, scale2: vec2f, high: vec2u) ->
     return vec4f(low | (bits << vec4u(4u))) * pair.x - pair.y;
   }
   if (FORMAT == 11u) { return iq4_levels(low) * scale.x; }
+  if (FORMAT == 13u) { return iq4_levels(low) * select(scale.x, scale2.x, h >= 4u); }
   let q = vec4f(low);
   if (FORMAT == 6u) { return q * scale.x - scale.y; }
   return (q - select(7.0, 8.0, FORMAT == 5u)) * scale.x;

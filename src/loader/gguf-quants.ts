@@ -30,15 +30,15 @@
  * (Q4_0's blocks are MLC's 4-bit groups with another nibble order and zero point, `repackQ4_0`;
  * Q4_1's blocks and Q4_K's sub-blocks groups with a min, `repackQ4Affine`), Q5_0, Q5_1 and Q5_K
  * 5-bit (q5.ts: `repackQ5Affine`), Q6_K, Q3_K and Q2_K 6-bit (q6.ts: `repackQ6Affine`), IQ4_NL
- * and IQ4_XS 4-bit indices into their levels, as are IQ3_XXS, IQ3_S, IQ2_XXS and IQ1_S into
- * their lattices' values (iq4.ts: `repackLevels`), Q8_0 8-bit with its own scales (q8.ts:
+ * and IQ4_XS 4-bit indices into their levels, as are the 1- to 3-bit i-quants into their
+ * lattices' values (iq4.ts: `repackLevels`), Q8_0 8-bit with its own scales (q8.ts:
  * `repackQ8_0`), the others become 8-bit groups (q8.ts: `repackQ8`, `repackQ8A`).
  */
 
 import { GgufFormatError, UnsupportedQuantizationError } from '../errors';
 import { IQ_DECODERS, IQ_TYPES } from './gguf-iquants';
 import { f16ToF32, f32ToF16, readF16 } from './half';
-import { type IQ4Matrix, LEVELS, type LevelDType, packIQ4 } from './iq4';
+import { type IQ4Matrix, LEVELS, type LevelDType, packIQ4, SCALES_PER_16 } from './iq4';
 import { packNibbles } from './q4';
 import { packQ5, type Q5Matrix } from './q5';
 import { packQ6, type Q6Matrix } from './q6';
@@ -398,12 +398,19 @@ export function repackQ6Affine(type: GgmlType, bytes: Uint8Array, count: number,
 export const IQ4_TYPES = ['IQ4_NL', 'IQ4_XS'];
 
 /**
- * The 1- to 3-bit i-quants whose values take at most 16 levels (their lattices' values, signed)
- * with one scale per 32: kept as level groups with those levels (`repackLevels`), each the
- * layout of its own name. IQ2_XS, IQ2_S and IQ1_M have a scale per 16, which level groups
- * do not; they stay 8-bit groups.
+ * The 1- to 3-bit i-quants, whose values take at most 16 levels (their lattices' values, signed):
+ * kept as level groups with those levels (`repackLevels`), each the layout of its own name,
+ * with a scale per 32 values or, for IQ2_XS, IQ2_S and IQ1_M, per 16.
  */
-export const LATTICE_LEVEL_TYPES: readonly LevelDType[] = ['IQ3_XXS', 'IQ3_S', 'IQ2_XXS', 'IQ1_S'];
+export const LATTICE_LEVEL_TYPES: readonly LevelDType[] = [
+  'IQ3_XXS',
+  'IQ3_S',
+  'IQ2_XXS',
+  'IQ1_S',
+  'IQ2_XS',
+  'IQ2_S',
+  'IQ1_M',
+];
 
 /** The level-group layout a type's blocks repack into: IQ4's, or a lattice type's own. */
 export function levelLayout(type: GgmlType): LevelDType | undefined {
@@ -432,7 +439,9 @@ export function repackLevels(type: GgmlType, bytes: Uint8Array, count: number, w
     if (level < 0) throw new RangeError(`repackLevels: ${what}: ${q[i] - 128} is none of ${layout}'s levels`);
     q[i] = level;
   }
-  // Scales come one per 16 values; both 16s of a group of 32 share theirs.
+  // Scales come one per 16 values; but for the types with a scale per 16, both 16s of a group
+  // of 32 share theirs.
+  if (SCALES_PER_16.includes(layout)) return packIQ4(q, scales);
   return packIQ4(
     q,
     scales.filter((_, g) => g % 2 === 0),

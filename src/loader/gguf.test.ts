@@ -43,7 +43,7 @@ import {
   repackQ8A,
 } from './gguf-quants';
 import { f16ToF32, f32ToF16, widenBF16, widenF16 } from './half';
-import { dequantizeIQ4, LEVELS, type LevelDType } from './iq4';
+import { dequantizeIQ4, LEVELS, type LevelDType, SCALES_PER_16 } from './iq4';
 import { loadModelFolder, type ModelFolder } from './model-folder';
 import { dequantizeQ4, dequantizeQ4Affine } from './q4';
 import { dequantizeQ5 } from './q5';
@@ -197,13 +197,13 @@ describe('GGUF block types', () => {
   });
 
   it.each(['IQ4_NL', 'IQ4_XS', ...LATTICE_LEVEL_TYPES])(
-    "repacks %s into 4-bit level groups of 32 with f32 scales, holding gguf-py's values exactly",
+    "repacks %s into 4-bit level groups of 32 with f32 scales (a 32 or a 16), holding gguf-py's values exactly",
     async (type) => {
       const { raw, values } = await blocks(`blocks.${type}`);
       const matrix = repackLevels(ggmlType(type), raw, 1024, type);
-      expect(matrix.weights.length).toBe(1024 / 8);
-      expect(matrix.scales.length).toBe(1024 / 32);
       const layout = levelLayout(ggmlType(type)) as LevelDType;
+      expect(matrix.weights.length).toBe(1024 / 8);
+      expect(matrix.scales.length).toBe(1024 / (SCALES_PER_16.includes(layout) ? 16 : 32));
       expect(layout).toBe(type.startsWith('IQ4') ? 'IQ4' : type);
       expect(bits(dequantizeIQ4(matrix, 1024, LEVELS[layout]))).toEqual(bits(values));
     },

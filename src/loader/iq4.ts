@@ -1,14 +1,15 @@
 /**
  * 4-bit level groups: the layout the kernels read for ggml's IQ4_NL and IQ4_XS matrices, and for
- * the 1- to 3-bit i-quants whose values take at most 16 levels with a scale per 32 (IQ3_XXS,
- * IQ3_S, IQ2_XXS, IQ1_S): 5 bits a value where 8-bit groups take 10. Each 4-bit q is an index
- * into 16 levels, not an integer on a grid: IQ4's are spaced more closely near zero (ggml's
- * kvalues_iq4nl); the others' are the values their lattices take, signed (gguf-iquants.ts). A
- * matrix (rows, k) is kept as
+ * the 1- to 3-bit i-quants, whose values take at most 16 levels: 5 bits a value where 8-bit
+ * groups take 10 (6 for the types with a scale per 16). Each 4-bit q is an index into 16 levels,
+ * not an integer on a grid: IQ4's are spaced more closely near zero (ggml's kvalues_iq4nl); the
+ * others' are the values their lattices take, signed (gguf-iquants.ts). A matrix (rows, k) is
+ * kept as
  *
  *   values (rows, k / 8) uint32: index j of a row at bits 4 (j % 8) of word j / 8 (the nibbles
  *          of MLC's q4 layout, q4.ts)
- *   scales (rows, k / 32) f32: one scale per group of 32 values
+ *   scales (rows, k / 32) f32: one scale per group of 32 values (IQ4, IQ3_XXS, IQ3_S, IQ2_XXS,
+ *          IQ1_S), or (rows, k / 16) for IQ2_XS, IQ2_S and IQ1_M, whose scales cover 16
  *
  *   w[r, j] = LEVELS[dtype][q[r, j]] * scale
  *
@@ -26,7 +27,7 @@ export const IQ4_GROUP = 32;
 export const IQ4_LEVELS = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113];
 
 /** The layouts of level groups, by whose levels they index: IQ4's, or a lattice type's. */
-export type LevelDType = 'IQ4' | 'IQ3_XXS' | 'IQ3_S' | 'IQ2_XXS' | 'IQ1_S';
+export type LevelDType = 'IQ4' | 'IQ3_XXS' | 'IQ3_S' | 'IQ2_XXS' | 'IQ1_S' | 'IQ2_XS' | 'IQ2_S' | 'IQ1_M';
 
 /** A lattice's values (gguf-iquants.ts: IQ1_S's as 8 (row + δ)), each with either sign, ascending; 0 pads to 16. */
 const signed = (magnitudes: number[]) => {
@@ -41,7 +42,13 @@ export const LEVELS: Record<LevelDType, readonly number[]> = {
   IQ3_S: signed([1, 3, 5, 7, 9, 11, 13, 15]),
   IQ2_XXS: signed([8, 25, 43]),
   IQ1_S: signed([1, 7, 9]),
+  IQ2_XS: signed([8, 25, 43]),
+  IQ2_S: signed([8, 25, 43]),
+  IQ1_M: signed([1, 7, 9]),
 };
+
+/** The level layouts with a scale per 16 values (two a group), as their types have. */
+export const SCALES_PER_16: readonly LevelDType[] = ['IQ2_XS', 'IQ2_S', 'IQ1_M'];
 
 export const isLevelDType = (dtype: string): dtype is LevelDType => Object.hasOwn(LEVELS, dtype);
 
@@ -59,20 +66,21 @@ export interface IQ4Matrix {
   scales: Float32Array;
 }
 
-/** A matrix of level indices `q` (0 .. 15) with one f32 scale per group of 32. */
+/** A matrix of level indices `q` (0 .. 15) with one f32 scale per group of 32, or per 16. */
 export function packIQ4(q: Uint8Array, scales: Float32Array): IQ4Matrix {
-  if (q.length !== IQ4_GROUP * scales.length) {
-    throw new RangeError(`iq4: ${q.length} values for ${scales.length} groups of ${IQ4_GROUP}`);
+  if (q.length !== IQ4_GROUP * scales.length && q.length !== (IQ4_GROUP / 2) * scales.length) {
+    throw new RangeError(`iq4: ${q.length} values for ${scales.length} scales of ${IQ4_GROUP} or ${IQ4_GROUP / 2}`);
   }
   return { weights: packNibbles(q), scales };
 }
 
-/** The f32 values of a level-group matrix: level * scale, exactly. */
+/** The f32 values of a level-group matrix (a scale per 32 values, or per 16): level * scale, exactly. */
 export function dequantizeIQ4(matrix: IQ4Matrix, count: number, levels: readonly number[] = IQ4_LEVELS): Float32Array {
   const out = new Float32Array(count);
+  const per = count / matrix.scales.length;
   for (let j = 0; j < count; j++) {
     const q = (matrix.weights[j >>> 3] >>> (4 * (j & 7))) & 15;
-    out[j] = levels[q] * matrix.scales[(j / IQ4_GROUP) | 0];
+    out[j] = levels[q] * matrix.scales[(j / per) | 0];
   }
   return out;
 }

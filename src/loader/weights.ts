@@ -24,7 +24,7 @@ import { confined, type FileProgress, type ModelSource, readJson } from './sourc
  * K-quants), 4-bit groups with their high 2 bits and an f16 (scale, min) pair a half. Or 4-bit
  * level groups of 32 (iq4.ts), indices into 16 levels with an f32 scale a group, values level
  * scale: IQ4's levels (ggml's IQ4_NL and IQ4_XS), or a lattice type's (IQ3_XXS, IQ3_S,
- * IQ2_XXS, IQ1_S: ggml's type of that name).
+ * IQ2_XXS, IQ1_S, and with a scale a 16 IQ2_XS, IQ2_S, IQ1_M: ggml's type of that name).
  */
 export type WeightDType =
   | 'F32'
@@ -41,6 +41,9 @@ export type WeightDType =
   | 'IQ3_S'
   | 'IQ2_XXS'
   | 'IQ1_S'
+  | 'IQ2_XS'
+  | 'IQ2_S'
+  | 'IQ1_M'
   | 'Q8_0'
   | 'Q8'
   | 'Q8A';
@@ -56,7 +59,8 @@ export interface WeightTensor {
    * 4-bit groups: one scale per group of 32 values of a row (f16 bit patterns or f32); Q4_K:
    * (scale, min) f16 pairs; Q5_K: per group of 32, a u32 of fifth bits, then a (scale, min) f16
    * pair in one u32; Q6_K: per group of 32, two u32s of high bits, then two such pairs; IQ4
-   * and the lattice types' level groups: one f32 scale per group of 32; Q8_0: one f16 scale per group of 32; Q8: one f32 scale per
+   * and the lattice types' level groups: one f32 scale per group of 32 (IQ2_XS, IQ2_S, IQ1_M:
+   * per 16); Q8_0: one f16 scale per group of 32; Q8: one f32 scale per
    * group of 16; Q8A: an f32 (scale, min) pair per group of 16.
    */
   scales?: Uint16Array | Float32Array | Uint32Array;

@@ -216,23 +216,25 @@ describe('GPU model on 4-bit weights (the target fixture quantized as MLC quanti
     Object.assign(tensor, { type: 14, bytes });
   };
   /**
-   * An IQ2_XXS file's down and an IQ3_S file's gate and up (the others Q4_K): patterned bytes,
-   * each block's f16 d, first in its bytes, a small scale.
+   * The MLP of a 1- to 3-bit i-quant file (the others Q4_K): down's type, then gate's and up's,
+   * as (ggml type, block bytes); patterned bytes, each block's f16 d, first in its bytes, a
+   * small scale.
    */
-  const withLattices = (tensors: GgufWriteTensor[]) => {
-    for (const [name, type, size] of [
-      ['blk.0.ffn_down.weight', 16, 66], // IQ2_XXS
-      ['blk.0.ffn_gate.weight', 21, 110], // IQ3_S
-      ['blk.0.ffn_up.weight', 21, 110],
-    ] as const) {
-      const tensor = tensors.find((t) => t.name === name) as GgufWriteTensor;
-      const blocks = (tensor.shape[0] * tensor.shape[1]) / 256;
-      const bytes = Uint8Array.from({ length: blocks * size }, (_, i) => (i * 73 + (i >> 7)) & 0xff);
-      const view = new DataView(bytes.buffer);
-      for (let b = 0; b < blocks; b++) view.setUint16(size * b, f32ToF16(4e-4 * (1 + (b % 5))), true);
-      Object.assign(tensor, { type, bytes });
-    }
-  };
+  const withLattices =
+    (down: readonly [number, number], gateUp: readonly [number, number]) => (tensors: GgufWriteTensor[]) => {
+      for (const [name, [type, size]] of [
+        ['blk.0.ffn_down.weight', down],
+        ['blk.0.ffn_gate.weight', gateUp],
+        ['blk.0.ffn_up.weight', gateUp],
+      ] as const) {
+        const tensor = tensors.find((t) => t.name === name) as GgufWriteTensor;
+        const blocks = (tensor.shape[0] * tensor.shape[1]) / 256;
+        const bytes = Uint8Array.from({ length: blocks * size }, (_, i) => (i * 73 + (i >> 7)) & 0xff);
+        const view = new DataView(bytes.buffer);
+        for (let b = 0; b < blocks; b++) view.setUint16(size * b, f32ToF16(4e-4 * (1 + (b % 5))), true);
+        Object.assign(tensor, { type, bytes });
+      }
+    };
   /** A Q4_K_M file's layers: q and k Q4_K, v Q6_K, and down Q6_K. */
   const withQ6_K = (tensors: GgufWriteTensor[]) => {
     for (const name of ['blk.0.attn_v.weight', 'blk.0.ffn_down.weight']) {
@@ -252,9 +254,11 @@ describe('GPU model on 4-bit weights (the target fixture quantized as MLC quanti
     // Fused with an IQ4_XS v, q and k become 8-bit groups of 16 with a scale each.
     ['Q8', 'self_attn.q_proj', 8, 256, withIQ4_XSValues],
     ['IQ4', 'mlp.down_proj', 23, 256, undefined],
-    // The lattice types with a scale per 32 values: level groups with their own levels.
-    ['IQ2_XXS', 'mlp.down_proj', 12, 256, withLattices],
-    ['IQ3_S', 'mlp.gate_proj', 12, 256, withLattices],
+    // The lattice types: level groups with their own levels, a scale a 32 or a 16.
+    ['IQ2_XXS', 'mlp.down_proj', 12, 256, withLattices([16, 66], [21, 110])],
+    ['IQ3_S', 'mlp.gate_proj', 12, 256, withLattices([16, 66], [21, 110])],
+    ['IQ2_XS', 'mlp.down_proj', 12, 256, withLattices([17, 74], [22, 82])],
+    ['IQ2_S', 'mlp.gate_proj', 12, 256, withLattices([17, 74], [22, 82])],
     // Fused with a Q8_0 v, q and k become 8-bit groups with (scale, min) pairs.
     ['Q8A', 'self_attn.q_proj', 12, 256, withQ8_0Values],
   ] as const)(

@@ -9,7 +9,7 @@
 
 import { GGML_TYPES, repackQ4_0, repackQ4Affine, repackQ8_0 } from '../loader/gguf-quants';
 import { f16ToF32, f32ToF16, widenBF16, widenF16 } from '../loader/half';
-import { IQ4_GROUP, isLevelDType, LEVELS, packIQ4 } from '../loader/iq4';
+import { IQ4_GROUP, isLevelDType, LEVELS, packIQ4, SCALES_PER_16 } from '../loader/iq4';
 import { dequantizeQ4, quantizeQ4 } from '../loader/q4';
 import { packQ5, Q5_GROUP } from '../loader/q5';
 import { packQ6 } from '../loader/q6';
@@ -46,7 +46,7 @@ export function packWeights(
     return { packed: matrixBuffer(tensor), values: toFloat32(tensor) };
   }
   if (isLevelDType(dtype)) {
-    const matrix = levelGroups(values, LEVELS[dtype]);
+    const matrix = levelGroups(values, LEVELS[dtype], SCALES_PER_16.includes(dtype) ? 16 : IQ4_GROUP);
     const tensor = { name: 'w', dtype, shape: [1, values.length], data: matrix.weights, scales: matrix.scales };
     return { packed: matrixBuffer(tensor), values: toFloat32(tensor) };
   }
@@ -106,23 +106,23 @@ function affineGroups(values: Float32Array, size: number, steps: number) {
 }
 
 /**
- * Each group of 32 values in IQ4_XS's form: a scale that is an f16 d times a 6-bit integer
- * (here 31, or -29 in odd groups, so that mirrored levels are read too), and for each value the
- * nearest of the 16 `levels` times that scale (a lattice type's pads with zeros: those are read
- * too).
+ * Each group of `size` values (32, or 16 for the types with a scale a 16) in IQ4_XS's form: a
+ * scale that is an f16 d times a 6-bit integer (here 31, or -29 in odd groups, so that mirrored
+ * levels are read too), and for each value the nearest of the 16 `levels` times that scale (a
+ * lattice type's pads with zeros: those are read too).
  */
-function levelGroups(values: Float32Array, levels: readonly number[]) {
+function levelGroups(values: Float32Array, levels: readonly number[], size: number) {
   const q = new Uint8Array(values.length);
-  const scales = new Float32Array(values.length / IQ4_GROUP);
+  const scales = new Float32Array(values.length / size);
   const largest = Math.max(...levels.map(Math.abs));
   for (let g = 0; g < scales.length; g++) {
-    const group = values.subarray(IQ4_GROUP * g, IQ4_GROUP * (g + 1));
+    const group = values.subarray(size * g, size * (g + 1));
     const step = g % 2 ? -29 : 31;
     const d = f16ToF32(f32ToF16(Math.max(...group.map(Math.abs)) / largest / Math.abs(step)));
     scales[g] = d * step;
     group.forEach((v, i) => {
       const distances = levels.map((level) => Math.abs(level * scales[g] - v));
-      q[IQ4_GROUP * g + i] = distances.indexOf(Math.min(...distances));
+      q[size * g + i] = distances.indexOf(Math.min(...distances));
     });
   }
   return packIQ4(q, scales);
