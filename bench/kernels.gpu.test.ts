@@ -34,4 +34,11 @@ describe('the kernel suite on the GPU profile', () => {
     // Lanes a row from the profile; two rows a thread take half the threads.
     expect(two.threads).toBe(one.threads / 2);
   });
+
+  it('times every type a full run times at the 8B shapes (here on a small matrix)', async () => {
+    for (const dtype of ['F16', 'Q4F16', 'Q4_K', 'Q5_K', 'Q6_K', 'IQ4', 'IQ2_S', 'Q8_0', 'Q8', 'Q8A'] as const) {
+      const timing = await linearBandwidth(gpu, { rows: 64, k: 512, dtype }, 1);
+      expect(timing.gbPerS, dtype).toBeGreaterThan(0);
+    }
+  });
 });

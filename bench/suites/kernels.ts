@@ -18,7 +18,7 @@ import { LinearKernel, linearLanes } from '../../src/kernels/linear';
 import { layerVariants } from '../../src/kernels/linear-layer';
 import { kernelProfile } from '../../src/kernels/profile';
 import { StepUniform } from '../../src/kernels/step';
-import { isLevelDType } from '../../src/loader/iq4';
+import { isLevelDType, SCALES_PER_16 } from '../../src/loader/iq4';
 import { isQuantized, type WeightDType, type WeightTensor } from '../../src/loader/weights';
 import { matrixBuffer } from '../../src/model/gpu-weights';
 import copyCode from '../copy.wgsl?raw';
@@ -174,9 +174,11 @@ function constantWeights(rows: number, k: number, dtype: WeightDType): WeightTen
     const scales = new Uint32Array(((rows * k) / 32) * perGroup).fill(0x20002000);
     return { ...tensor, data: new Uint32Array((rows * k) / 8).fill(0x89abcdef), scales };
   }
-  // One scale a group of 32 (f16, or f32 for Q4F32 and level groups); Q4_K: an f16 (scale, min) pair.
-  const scales =
-    dtype === 'Q4F32' || isLevelDType(dtype)
+  // One scale a group of 32 (f16, or f32 for Q4F32 and level groups, two for those with a scale
+  // a 16); Q4_K: an f16 (scale, min) pair.
+  const scales = isLevelDType(dtype)
+    ? new Float32Array((rows * k) / (SCALES_PER_16.includes(dtype) ? 16 : 32)).fill(0.01)
+    : dtype === 'Q4F32'
       ? new Float32Array((rows * k) / 32).fill(0.01)
       : new Uint16Array(((rows * k) / 32) * (dtype === 'Q4_K' ? 2 : 1)).fill(0x2000);
   return { ...tensor, data: new Uint32Array((rows * k) / 8).fill(0x89abcdef), scales };
@@ -196,9 +198,11 @@ export async function runKernelSuite(
   const copy = await copyBandwidth(gpu, copyBytes, runs);
   const all = ['F32', 'F16', 'Q4F16', 'Q4F32'] as const;
   // GGUF's Q4_K, Q5_K (Q5_K_M files), Q6_K (Q4_K_M files' Q6_K matrices and q|k|v beside
-  // them), IQ4 (IQ4_XS files), Q8_0 and 8-bit groups of 16 (Q8: the other i-quants; Q8A: an
-  // i-quant beside a K-quant) beside MLC's q4f16_1 at the 8B shapes.
-  const halfAndQ4 = ['F16', 'Q4F16', 'Q4_K', 'Q5_K', 'Q6_K', 'IQ4', 'Q8_0', 'Q8', 'Q8A'] as const;
+  // them), IQ4 (IQ4_XS files, and the 1- to 3-bit i-quants with a scale a 32 at its speed),
+  // IQ2_S (level groups with a scale a 16: IQ2_M, IQ2_S and IQ2_XS files), Q8_0 and 8-bit
+  // groups of 16 (Q8: an i-quant beside Q8_0; Q8A: beside a K-quant) beside MLC's q4f16_1 at
+  // the 8B shapes.
+  const halfAndQ4 = ['F16', 'Q4F16', 'Q4_K', 'Q5_K', 'Q6_K', 'IQ4', 'IQ2_S', 'Q8_0', 'Q8', 'Q8A'] as const;
   const shapes: { rows: number; k: number; dtypes: readonly WeightDType[] }[] = quick
     ? [{ rows: 2048, k: 1024, dtypes: all }]
     : [
