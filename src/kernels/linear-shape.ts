@@ -124,6 +124,7 @@ export const WEIGHT_FORMATS: Record<WeightDType, number> = {
   IQ2_XS: 13,
   IQ2_S: 13,
   IQ1_M: 13,
+  Q3_K: 13,
   Q8_0: 12,
 };
 

@@ -145,6 +145,7 @@ describe.each([
     { rows: 37, k: 96, tokens: 1, tileN: 1, dtype: 'IQ2_XS', bias: true },
     { rows: 65, k: 256, tokens: 5, tileN: 5, dtype: 'IQ1_M' },
     { rows: 50, k: 320, tokens: 37, tileN: 16, dtype: 'IQ2_S', accumulate: true },
+    { rows: 41, k: 128, tokens: 7, tileN: 8, dtype: 'Q3_K', bias: true },
     { rows: 37, k: 96, tokens: 1, tileN: 1, dtype: 'Q8_0' },
     { rows: 65, k: 288, tokens: 5, tileN: 5, dtype: 'Q8_0', bias: true },
     { rows: 50, k: 320, tokens: 37, tileN: 16, dtype: 'Q8_0', accumulate: true },

@@ -37,7 +37,7 @@ import {
   dequantize,
   IQ4_TYPES,
   isFloatType,
-  LATTICE_LEVEL_TYPES,
+  OWN_LEVEL_TYPES,
   Q4_AFFINE_TYPES,
   Q5_AFFINE_TYPES,
   Q6_AFFINE_TYPES,
@@ -409,32 +409,33 @@ function matrixStorage(header: GgufHeader): Map<string, Storage> {
   }
   const storage = new Map<string, Storage>();
   for (const group of groups.values()) {
-    const kinds = new Set(group.map((n) => types.get(n)));
-    const only = kinds.size === 1 ? [...kinds][0] : undefined;
-    const how: Storage =
-      only === 'Q4_0'
-        ? only
-        : [...kinds].every((kind) => Q4_AFFINE_TYPES.includes(kind as string))
-          ? 'Q4_K'
-          : [...kinds].every((kind) => Q5_AFFINE_TYPES.includes(kind as string))
-            ? 'Q5_K'
-            : only === 'F32' || only === 'F16' || only === 'BF16'
-              ? 'stored'
-              : [...kinds].every((kind) => Q6_AFFINE_TYPES.includes(kind as string))
-                ? 'Q6_K'
-                : [...kinds].every((kind) => IQ4_TYPES.includes(kind as string))
-                  ? 'IQ4'
-                  : (LATTICE_LEVEL_TYPES.find((type) => type === only) ??
-                    (only === 'Q8_0'
-                      ? only
-                      : [...kinds].every((kind) => Q8_TYPES.includes(kind as string))
-                        ? 'Q8'
-                        : [...kinds].every((kind) => DEQUANTIZED_TYPES.includes(kind as string))
-                          ? 'Q8A'
-                          : 'F16'));
+    const how = groupStorage(group.map((name) => types.get(name) as string));
     for (const name of group) storage.set(name, how);
   }
   return storage;
+}
+
+/**
+ * How a group of matrices (a layer's q|k|v, its gate|up, or a matrix alone) of these ggml types
+ * is kept on the GPU: the smallest layout that holds every one of them (gguf-quants.ts says
+ * which values each keeps exactly and which it rounds).
+ */
+function groupStorage(kinds: string[]): Storage {
+  const only = new Set(kinds).size === 1 ? kinds[0] : undefined;
+  const all = (types: readonly string[]) => kinds.every((kind) => types.includes(kind));
+  if (only === 'Q4_0') return only;
+  if (all(Q4_AFFINE_TYPES)) return 'Q4_K';
+  if (all(Q5_AFFINE_TYPES)) return 'Q5_K';
+  if (only === 'F32' || only === 'F16' || only === 'BF16') return 'stored';
+  // A type with levels of its own, alone (Q3_K before the 6-bit groups, which would hold it too).
+  const own = OWN_LEVEL_TYPES.find((type) => type === only);
+  if (own) return own;
+  if (all(Q6_AFFINE_TYPES)) return 'Q6_K';
+  if (all(IQ4_TYPES)) return 'IQ4';
+  if (only === 'Q8_0') return only;
+  if (all(Q8_TYPES)) return 'Q8';
+  if (all(DEQUANTIZED_TYPES)) return 'Q8A';
+  return 'F16';
 }
 
 /**

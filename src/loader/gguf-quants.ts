@@ -398,11 +398,13 @@ export function repackQ6Affine(type: GgmlType, bytes: Uint8Array, count: number,
 export const IQ4_TYPES = ['IQ4_NL', 'IQ4_XS'];
 
 /**
- * The 1- to 3-bit i-quants, whose values take at most 16 levels (their lattices' values, signed):
- * kept as level groups with those levels (`repackLevels`), each the layout of its own name,
- * with a scale per 32 values or, for IQ2_XS, IQ2_S and IQ1_M, per 16.
+ * The types kept as level groups with levels of their own (`repackLevels`), each the layout of
+ * its own name: the 1- to 3-bit i-quants, whose values take at most 16 levels (their lattices'
+ * values, signed), with a scale per 32 values or, for IQ2_XS, IQ2_S and IQ1_M, per 16; and
+ * Q3_K, whose values are integers -4 .. 3 times a scale per 16 (6 bits a weight where its 6-bit
+ * groups take 8, and its scales exact where those round them to f16).
  */
-export const LATTICE_LEVEL_TYPES: readonly LevelDType[] = [
+export const OWN_LEVEL_TYPES: readonly LevelDType[] = [
   'IQ3_XXS',
   'IQ3_S',
   'IQ2_XXS',
@@ -410,33 +412,35 @@ export const LATTICE_LEVEL_TYPES: readonly LevelDType[] = [
   'IQ2_XS',
   'IQ2_S',
   'IQ1_M',
+  'Q3_K',
 ];
 
-/** The level-group layout a type's blocks repack into: IQ4's, or a lattice type's own. */
+/** The level-group layout a type's blocks repack into: IQ4's, or a type's own. */
 export function levelLayout(type: GgmlType): LevelDType | undefined {
   if (IQ4_TYPES.includes(type.name)) return 'IQ4';
-  return LATTICE_LEVEL_TYPES.find((name) => name === type.name);
+  return OWN_LEVEL_TYPES.find((name) => name === type.name);
 }
 
 /**
  * ggml's blocks of a type with a level layout (`levelLayout`; `count` values) as 4-bit level
  * groups of 32 (iq4.ts), exactly: each value's index among the layout's levels, each group's
- * scale as ggml forms it (IQ4_NL: d; IQ4_XS: d (sc - 32); the lattice types as
- * gguf-iquants.ts decodes them), in f32.
+ * (or each 16's) scale as ggml forms it (IQ4_NL: d; IQ4_XS: d (sc - 32); Q3_K: d (sc - 32);
+ * the lattice types as gguf-iquants.ts decodes them), in f32.
  */
 export function repackLevels(type: GgmlType, bytes: Uint8Array, count: number, what: string): IQ4Matrix {
   const layout = levelLayout(type);
   if (!layout) throw new RangeError(`repackLevels: ${type.name} has no level layout`);
   const { q, scales } = decodeBlocks(type, bytes, count, what);
-  // Each level's index at the level plus 128, as `decodeBlocks` gives it.
+  const zero = SIGNED_ZEROS[type.name]; // q - zero is ggml's integer
+  // Each level's index, at the level plus 128.
   const index = new Int16Array(256).fill(-1);
   LEVELS[layout].forEach((level, i) => {
     if (index[level + 128] < 0) index[level + 128] = i;
   });
   for (let i = 0; i < count; i++) {
-    const level = index[q[i]];
+    const level = index[q[i] - zero + 128];
     // Every value a block of the type can hold is one of its levels (iq4.ts lists them).
-    if (level < 0) throw new RangeError(`repackLevels: ${what}: ${q[i] - 128} is none of ${layout}'s levels`);
+    if (level < 0) throw new RangeError(`repackLevels: ${what}: ${q[i] - zero} is none of ${layout}'s levels`);
     q[i] = level;
   }
   // Scales come one per 16 values; but for the types with a scale per 16, both 16s of a group

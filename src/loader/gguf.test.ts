@@ -31,8 +31,8 @@ import {
   GGML_TYPES,
   type GgmlType,
   isFloatType,
-  LATTICE_LEVEL_TYPES,
   levelLayout,
+  OWN_LEVEL_TYPES,
   repackLevels,
   repackQ4_0,
   repackQ4Affine,
@@ -196,7 +196,7 @@ describe('GGUF block types', () => {
     expect(bits(dequantizeQ8_0(q8, 1024))).toEqual(bits(values));
   });
 
-  it.each(['IQ4_NL', 'IQ4_XS', ...LATTICE_LEVEL_TYPES])(
+  it.each(['IQ4_NL', 'IQ4_XS', ...OWN_LEVEL_TYPES])(
     "repacks %s into 4-bit level groups of 32 with f32 scales (a 32 or a 16), holding gguf-py's values exactly",
     async (type) => {
       const { raw, values } = await blocks(`blocks.${type}`);

@@ -1,21 +1,21 @@
 /**
- * 4-bit level groups: the layout the kernels read for ggml's IQ4_NL and IQ4_XS matrices, and for
- * the 1- to 3-bit i-quants, whose values take at most 16 levels: 5 bits a value where 8-bit
- * groups take 10 (6 for the types with a scale per 16). Each 4-bit q is an index into 16 levels,
- * not an integer on a grid: IQ4's are spaced more closely near zero (ggml's kvalues_iq4nl); the
- * others' are the values their lattices take, signed (gguf-iquants.ts). A matrix (rows, k) is
- * kept as
+ * 4-bit level groups: the layout the kernels read for ggml's IQ4_NL and IQ4_XS matrices, for
+ * the 1- to 3-bit i-quants, whose values take at most 16 levels, and for Q3_K: 5 bits a value
+ * where 8-bit groups take 10 (6 for the types with a scale per 16). Each 4-bit q is an index into
+ * 16 levels, not an integer on a grid: IQ4's are spaced more closely near zero (ggml's
+ * kvalues_iq4nl); the i-quants' are the values their lattices take, signed (gguf-iquants.ts);
+ * Q3_K's its integers -4 .. 3. A matrix (rows, k) is kept as
  *
  *   values (rows, k / 8) uint32: index j of a row at bits 4 (j % 8) of word j / 8 (the nibbles
  *          of MLC's q4 layout, q4.ts)
  *   scales (rows, k / 32) f32: one scale per group of 32 values (IQ4, IQ3_XXS, IQ3_S, IQ2_XXS,
- *          IQ1_S), or (rows, k / 16) for IQ2_XS, IQ2_S and IQ1_M, whose scales cover 16
+ *          IQ1_S), or (rows, k / 16) for IQ2_XS, IQ2_S, IQ1_M and Q3_K, whose scales cover 16
  *
  *   w[r, j] = LEVELS[dtype][q[r, j]] * scale
  *
- * ggml's scale is IQ4_NL's f16 d, or IQ4_XS's d (sc - 32) with a 6-bit sc, or an i-quant's f16
- * d times an integer of at most 5 bits over a power of two: at most 16 significant bits, kept
- * in f32 exactly. A level has at most 7, so the product is exact in f32 and is ggml's value bit
+ * ggml's scale is IQ4_NL's f16 d, or IQ4_XS's and Q3_K's d (sc - 32) with a 6-bit sc, or an
+ * i-quant's f16 d times an integer of at most 5 bits over a power of two: at most 17
+ * significant bits, kept in f32 exactly. A level has at most 7, so the product is exact in f32 and is ggml's value bit
  * for bit, on the GPU as here.
  */
 
@@ -27,7 +27,7 @@ export const IQ4_GROUP = 32;
 export const IQ4_LEVELS = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113];
 
 /** The layouts of level groups, by whose levels they index: IQ4's, or a lattice type's. */
-export type LevelDType = 'IQ4' | 'IQ3_XXS' | 'IQ3_S' | 'IQ2_XXS' | 'IQ1_S' | 'IQ2_XS' | 'IQ2_S' | 'IQ1_M';
+export type LevelDType = 'IQ4' | 'IQ3_XXS' | 'IQ3_S' | 'IQ2_XXS' | 'IQ1_S' | 'IQ2_XS' | 'IQ2_S' | 'IQ1_M' | 'Q3_K';
 
 /** A lattice's values (gguf-iquants.ts: IQ1_S's as 8 (row + δ)), each with either sign, ascending; 0 pads to 16. */
 const signed = (magnitudes: number[]) => {
@@ -45,10 +45,11 @@ export const LEVELS: Record<LevelDType, readonly number[]> = {
   IQ2_XS: signed([8, 25, 43]),
   IQ2_S: signed([8, 25, 43]),
   IQ1_M: signed([1, 7, 9]),
+  Q3_K: [-4, -3, -2, -1, 0, 1, 2, 3, 0, 0, 0, 0, 0, 0, 0, 0],
 };
 
 /** The level layouts with a scale per 16 values (two a group), as their types have. */
-export const SCALES_PER_16: readonly LevelDType[] = ['IQ2_XS', 'IQ2_S', 'IQ1_M'];
+export const SCALES_PER_16: readonly LevelDType[] = ['IQ2_XS', 'IQ2_S', 'IQ1_M', 'Q3_K'];
 
 export const isLevelDType = (dtype: string): dtype is LevelDType => Object.hasOwn(LEVELS, dtype);
 

@@ -24,7 +24,8 @@ import { confined, type FileProgress, type ModelSource, readJson } from './sourc
  * K-quants), 4-bit groups with their high 2 bits and an f16 (scale, min) pair a half. Or 4-bit
  * level groups of 32 (iq4.ts), indices into 16 levels with an f32 scale a group, values level
  * scale: IQ4's levels (ggml's IQ4_NL and IQ4_XS), or a lattice type's (IQ3_XXS, IQ3_S,
- * IQ2_XXS, IQ1_S, and with a scale a 16 IQ2_XS, IQ2_S, IQ1_M: ggml's type of that name).
+ * IQ2_XXS, IQ1_S, and with a scale a 16 IQ2_XS, IQ2_S, IQ1_M: ggml's type of that name), or
+ * Q3_K's integers -4 .. 3 with a scale a 16.
  */
 export type WeightDType =
   | 'F32'
@@ -44,6 +45,7 @@ export type WeightDType =
   | 'IQ2_XS'
   | 'IQ2_S'
   | 'IQ1_M'
+  | 'Q3_K'
   | 'Q8_0'
   | 'Q8'
   | 'Q8A';
@@ -59,7 +61,7 @@ export interface WeightTensor {
    * 4-bit groups: one scale per group of 32 values of a row (f16 bit patterns or f32); Q4_K:
    * (scale, min) f16 pairs; Q5_K: per group of 32, a u32 of fifth bits, then a (scale, min) f16
    * pair in one u32; Q6_K: per group of 32, two u32s of high bits, then two such pairs; IQ4
-   * and the lattice types' level groups: one f32 scale per group of 32 (IQ2_XS, IQ2_S, IQ1_M:
+   * and the other level groups: one f32 scale per group of 32 (IQ2_XS, IQ2_S, IQ1_M, Q3_K:
    * per 16); Q8_0: one f16 scale per group of 32; Q8: one f32 scale per
    * group of 16; Q8A: an f32 (scale, min) pair per group of 16.
    */

@@ -216,25 +216,26 @@ describe('GPU model on 4-bit weights (the target fixture quantized as MLC quanti
     Object.assign(tensor, { type: 14, bytes });
   };
   /**
-   * The MLP of a 1- to 3-bit i-quant file (the others Q4_K): down's type, then gate's and up's,
-   * as (ggml type, block bytes); patterned bytes, each block's f16 d, first in its bytes, a
-   * small scale.
+   * The MLP of a 1- to 3-bit i-quant or Q3_K file (the others Q4_K): gate's and up's type, and
+   * down's if given, as (ggml type, block bytes, where its f16 d is); patterned bytes, each
+   * block's d a small scale.
    */
-  const withLattices =
-    (down: readonly [number, number], gateUp: readonly [number, number]) => (tensors: GgufWriteTensor[]) => {
-      for (const [name, [type, size]] of [
-        ['blk.0.ffn_down.weight', down],
-        ['blk.0.ffn_gate.weight', gateUp],
-        ['blk.0.ffn_up.weight', gateUp],
-      ] as const) {
-        const tensor = tensors.find((t) => t.name === name) as GgufWriteTensor;
-        const blocks = (tensor.shape[0] * tensor.shape[1]) / 256;
-        const bytes = Uint8Array.from({ length: blocks * size }, (_, i) => (i * 73 + (i >> 7)) & 0xff);
-        const view = new DataView(bytes.buffer);
-        for (let b = 0; b < blocks; b++) view.setUint16(size * b, f32ToF16(4e-4 * (1 + (b % 5))), true);
-        Object.assign(tensor, { type, bytes });
-      }
-    };
+  type Blocks = readonly [type: number, size: number, d: number];
+  const withLevelTypes = (gateUp: Blocks, down?: Blocks) => (tensors: GgufWriteTensor[]) => {
+    const retyped = [
+      ['blk.0.ffn_gate.weight', gateUp],
+      ['blk.0.ffn_up.weight', gateUp],
+      ...(down ? [['blk.0.ffn_down.weight', down] as const] : []),
+    ] as const;
+    for (const [name, [type, size, d]] of retyped) {
+      const tensor = tensors.find((t) => t.name === name) as GgufWriteTensor;
+      const blocks = (tensor.shape[0] * tensor.shape[1]) / 256;
+      const bytes = Uint8Array.from({ length: blocks * size }, (_, i) => (i * 73 + (i >> 7)) & 0xff);
+      const view = new DataView(bytes.buffer);
+      for (let b = 0; b < blocks; b++) view.setUint16(size * b + d, f32ToF16(4e-4 * (1 + (b % 5))), true);
+      Object.assign(tensor, { type, bytes });
+    }
+  };
   /** A Q4_K_M file's layers: q and k Q4_K, v Q6_K, and down Q6_K. */
   const withQ6_K = (tensors: GgufWriteTensor[]) => {
     for (const name of ['blk.0.attn_v.weight', 'blk.0.ffn_down.weight']) {
@@ -254,11 +255,12 @@ describe('GPU model on 4-bit weights (the target fixture quantized as MLC quanti
     // Fused with an IQ4_XS v, q and k become 8-bit groups of 16 with a scale each.
     ['Q8', 'self_attn.q_proj', 8, 256, withIQ4_XSValues],
     ['IQ4', 'mlp.down_proj', 23, 256, undefined],
-    // The lattice types: level groups with their own levels, a scale a 32 or a 16.
-    ['IQ2_XXS', 'mlp.down_proj', 12, 256, withLattices([16, 66], [21, 110])],
-    ['IQ3_S', 'mlp.gate_proj', 12, 256, withLattices([16, 66], [21, 110])],
-    ['IQ2_XS', 'mlp.down_proj', 12, 256, withLattices([17, 74], [22, 82])],
-    ['IQ2_S', 'mlp.gate_proj', 12, 256, withLattices([17, 74], [22, 82])],
+    // The lattice types and Q3_K: level groups with their own levels, a scale a 32 or a 16.
+    ['IQ2_XXS', 'mlp.down_proj', 12, 256, withLevelTypes([21, 110, 0], [16, 66, 0])],
+    ['IQ3_S', 'mlp.gate_proj', 12, 256, withLevelTypes([21, 110, 0], [16, 66, 0])],
+    ['IQ2_XS', 'mlp.down_proj', 12, 256, withLevelTypes([22, 82, 0], [17, 74, 0])],
+    ['IQ2_S', 'mlp.gate_proj', 12, 256, withLevelTypes([22, 82, 0], [17, 74, 0])],
+    ['Q3_K', 'mlp.gate_proj', 12, 256, withLevelTypes([11, 110, 108])],
     // Fused with a Q8_0 v, q and k become 8-bit groups with (scale, min) pairs.
     ['Q8A', 'self_attn.q_proj', 12, 256, withQ8_0Values],
   ] as const)(
