@@ -101,8 +101,8 @@ export interface KernelPlan {
 
 /**
  * The kernels' FORMAT constant for each weight type (linear.wgsl, quantized.wgsl, embed.wgsl);
- * the level groups of every lattice type share IQ4's (with a scale a 16, their own), with their
- * own levels (`formatConstants`).
+ * the other level groups (the lattice types', Q3_K's) share IQ4's, or with a scale a 16 have
+ * one of their own, each with its own levels (`formatConstants`).
  */
 export const WEIGHT_FORMATS: Record<WeightDType, number> = {
   F32: 0,
@@ -129,8 +129,8 @@ export const WEIGHT_FORMATS: Record<WeightDType, number> = {
 };
 
 /**
- * The constants that say how a kernel reads weights of `dtype`: FORMAT, and for a lattice
- * type's level groups their levels (iq4_levels.wgsl; IQ4's are its defaults).
+ * The constants that say how a kernel reads weights of `dtype`: FORMAT, and for level groups
+ * other than IQ4's their levels (iq4_levels.wgsl; IQ4's are its defaults).
  */
 export function formatConstants(dtype: WeightDType): Record<string, number> {
   if (dtype === 'IQ4' || !isLevelDType(dtype)) return { FORMAT: WEIGHT_FORMATS[dtype] };

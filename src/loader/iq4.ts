@@ -15,8 +15,8 @@
  *
  * ggml's scale is IQ4_NL's f16 d, or IQ4_XS's and Q3_K's d (sc - 32) with a 6-bit sc, or an
  * i-quant's f16 d times an integer of at most 5 bits over a power of two: at most 17
- * significant bits, kept in f32 exactly. A level has at most 7, so the product is exact in f32 and is ggml's value bit
- * for bit, on the GPU as here.
+ * significant bits, kept in f32 exactly. A level has at most 7, so the product is exact in f32
+ * and is ggml's value bit for bit, on the GPU as here.
  */
 
 import { packNibbles } from './q4';
@@ -26,7 +26,7 @@ export const IQ4_GROUP = 32;
 /** IQ4_NL's and IQ4_XS's 16 levels (ggml's kvalues_iq4nl); the kernels keep them as int8s (iq4_levels.wgsl). */
 export const IQ4_LEVELS = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113];
 
-/** The layouts of level groups, by whose levels they index: IQ4's, or a lattice type's. */
+/** The layouts of level groups, by whose levels they index: IQ4's, or a type's own. */
 export type LevelDType = 'IQ4' | 'IQ3_XXS' | 'IQ3_S' | 'IQ2_XXS' | 'IQ1_S' | 'IQ2_XS' | 'IQ2_S' | 'IQ1_M' | 'Q3_K';
 
 /** A lattice's values (gguf-iquants.ts: IQ1_S's as 8 (row + δ)), each with either sign, ascending; 0 pads to 16. */
