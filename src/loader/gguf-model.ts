@@ -387,12 +387,13 @@ function llama3Scaling(freqs: Float32Array, config: ModelConfig, where: string) 
  * Q4_0 as 4-bit groups) and the matrices fused with it on the GPU (q|k|v, gate|up) share it;
  * as 4-bit groups with a (scale, min) pair (the layout named Q4_K) where they are all Q4_1 or
  * Q4_K; as 5-bit groups with a pair (Q5_K) where they are all Q5_K, Q5_0, Q5_1 or 4-bit ones;
- * as 6-bit groups with a pair a half (Q6_K) where they are all K-quants or those; as 4-bit
- * level groups (IQ4) where they are all IQ4_NL or IQ4_XS; as Q8_0's blocks where they are
- * Q8_0; as 8-bit groups of 16, exactly, where they are all quantized: with a scale each where
- * they are all Q8_0, Q6_K, Q5_0, Q4_0, Q3_K or i-quants, else with a (scale, min) pair; else
- * (floats beside quantized ones) in f16. Vectors (norms, biases) are kept as stored, or
- * dequantized to f32.
+ * as level groups with their own levels (the layout of the type's name) where they are all of
+ * one 1- to 3-bit i-quant type or Q3_K; as 6-bit groups with a pair a half (Q6_K) where they
+ * are all K-quants or those; as 4-bit level groups (IQ4) where they are all IQ4_NL or IQ4_XS;
+ * as Q8_0's blocks where they are Q8_0; as 8-bit groups of 16, exactly, where they are all
+ * quantized: with a scale each where they are all Q8_0, Q6_K, Q5_0, Q4_0, Q3_K or i-quants,
+ * else with a (scale, min) pair; else (floats beside quantized ones) in f16. Vectors (norms,
+ * biases) are kept as stored, or dequantized to f32.
  */
 type Storage = 'stored' | 'Q4_0' | 'Q4_K' | 'Q5_K' | 'Q6_K' | LevelDType | 'Q8_0' | 'Q8' | 'Q8A' | 'F16';
 
