@@ -24,11 +24,12 @@
 //   FORMAT 12:   8-bit groups of 32 (q8.ts: ggml's Q8_0), signed values as FORMAT 7's, an f16
 //                scale for each two words (two scales a u32); q scale
 //   FORMAT 13:   FORMAT 11's level groups with an f32 scale for each 16 values (two a group:
-//                ggml's IQ2_XS, IQ2_S, IQ1_M with their lattices' levels); level scale
+//                ggml's IQ2_XS, IQ2_S, IQ1_M with their lattices' levels, Q3_K with its
+//                integers -4 .. 3); level scale
 // Each product q * scale is exact in f32 (a 4- to 6-bit q times an f16 scale needs at most 17
 // bits; the 8-bit groups' scales are an f16 times at most a 7-bit integer, times q at most 24
-// bits, as are a level's 7 bits times IQ4's 16-bit scales), so the sums are formed as for the
-// float formats, whatever a compiler fuses.
+// bits, as are a level's 7 bits times a level group's scale of at most 17), so the sums are
+// formed as for the float formats, whatever a compiler fuses.
 
 override GROUP_VALUES: u32 = select(32u, 16u, FORMAT == 7u || FORMAT == 8u || FORMAT == 12u);  // values a word
 override GROUP_CHUNKS: u32 = GROUP_VALUES / 4u;                               // 4-value chunks a word

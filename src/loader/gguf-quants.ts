@@ -31,8 +31,9 @@
  * Q4_1's blocks and Q4_K's sub-blocks groups with a min, `repackQ4Affine`), Q5_0, Q5_1 and Q5_K
  * 5-bit (q5.ts: `repackQ5Affine`), Q6_K, Q3_K and Q2_K 6-bit (q6.ts: `repackQ6Affine`), IQ4_NL
  * and IQ4_XS 4-bit indices into their levels, as are the 1- to 3-bit i-quants into their
- * lattices' values (iq4.ts: `repackLevels`), Q8_0 8-bit with its own scales (q8.ts:
- * `repackQ8_0`), the others become 8-bit groups (q8.ts: `repackQ8`, `repackQ8A`).
+ * lattices' values and Q3_K alone into its integers (iq4.ts: `repackLevels`), Q8_0 8-bit with
+ * its own scales (q8.ts: `repackQ8_0`), the others become 8-bit groups (q8.ts: `repackQ8`,
+ * `repackQ8A`).
  */
 
 import { GgufFormatError, UnsupportedQuantizationError } from '../errors';
@@ -394,7 +395,7 @@ export function repackQ6Affine(type: GgmlType, bytes: Uint8Array, count: number,
   return packQ6(q, pairs);
 }
 
-/** The types `repackIQ4` takes: 4-bit indices into ggml's 16 levels. */
+/** The types whose values are indices into IQ4's 16 levels (ggml's kvalues_iq4nl): `repackLevels` keeps them. */
 export const IQ4_TYPES = ['IQ4_NL', 'IQ4_XS'];
 
 /**
