@@ -86,10 +86,11 @@ let processGpu: Promise<Gpu> | undefined;
 
 export async function main(args: string[]): Promise<number> {
   let values: ReturnType<typeof parseOptions>['values'];
+  let suites: SuiteName[] | undefined;
   try {
     values = parseOptions(args).values;
     longPromptTokens(values.long);
-    suiteNames(values.suite);
+    suites = suiteNames(values.suite);
   } catch (error) {
     console.error(`bench: ${(error as Error).message}\n\n${USAGE}`);
     return 2;
@@ -125,7 +126,7 @@ export async function main(args: string[]): Promise<number> {
             quick: values.quick,
             environment,
             measured: write,
-            suites: suiteNames(values.suite),
+            suites,
             shapes: values.shape,
           },
           log,
