@@ -36,7 +36,7 @@ describe('the kernel suite on the GPU profile', () => {
   });
 
   it('times every type a full run times at the 8B shapes (here on a small matrix)', async () => {
-    for (const dtype of ['F16', 'Q4F16', 'Q4_K', 'Q5_K', 'Q6_K', 'IQ4', 'IQ2_S', 'Q8_0', 'Q8', 'Q8A'] as const) {
+    for (const dtype of ['F16', 'Q4F16', 'Q4_K', 'Q5_K', 'Q6_K', 'Q6A', 'IQ4', 'IQ2_S', 'Q8_0', 'Q8', 'Q8A'] as const) {
       const timing = await linearBandwidth(gpu, { rows: 64, k: 512, dtype }, 1);
       expect(timing.gbPerS, dtype).toBeGreaterThan(0);
     }

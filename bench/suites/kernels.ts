@@ -167,10 +167,10 @@ function constantWeights(rows: number, k: number, dtype: WeightDType): WeightTen
     const scales = new Float32Array(((rows * k) / 16) * (dtype === 'Q8A' ? 2 : 1)).fill(0.01);
     return { ...tensor, data: new Uint32Array((rows * k) / 4).fill(0x7f01c3e5), scales };
   }
-  if (dtype === 'Q5_K' || dtype === 'Q6_K') {
-    // Per group of 32: its fifth bits, then an f16 (scale, min) pair; Q6_K: two u32s of high
-    // bits, then two pairs.
-    const perGroup = dtype === 'Q5_K' ? 2 : 4;
+  if (dtype === 'Q5_K' || dtype === 'Q6A' || dtype === 'Q6_K') {
+    // Per group of 32: its fifth bits, then an f16 (scale, min) pair; Q6A: two u32s of high
+    // bits, then two pairs; Q6_K: the high bits, then d and two int8 scales (here 0 and 32).
+    const perGroup = { Q5_K: 2, Q6A: 4, Q6_K: 3 }[dtype];
     const scales = new Uint32Array(((rows * k) / 32) * perGroup).fill(0x20002000);
     return { ...tensor, data: new Uint32Array((rows * k) / 8).fill(0x89abcdef), scales };
   }
@@ -197,12 +197,12 @@ export async function runKernelSuite(
   const runs = quick ? 3 : 7;
   const copy = await copyBandwidth(gpu, copyBytes, runs);
   const all = ['F32', 'F16', 'Q4F16', 'Q4F32'] as const;
-  // GGUF's Q4_K, Q5_K (Q5_K_M files), Q6_K (Q4_K_M files' Q6_K matrices and q|k|v beside
-  // them), IQ4 (IQ4_XS files, and the 1- to 3-bit i-quants with a scale a 32 at its speed),
+  // GGUF's Q4_K, Q5_K (Q5_K_M files), Q6_K (Q4_K_M files' Q6_K matrices), Q6A (their q|k|v
+  // beside a Q6_K v), IQ4 (IQ4_XS files, and the 1- to 3-bit i-quants with a scale a 32 at its speed),
   // IQ2_S (level groups with a scale a 16: IQ2_M, IQ2_S and IQ2_XS files), Q8_0 and 8-bit
   // groups of 16 (Q8: an i-quant beside Q8_0; Q8A: beside a K-quant) beside MLC's q4f16_1 at
   // the 8B shapes.
-  const halfAndQ4 = ['F16', 'Q4F16', 'Q4_K', 'Q5_K', 'Q6_K', 'IQ4', 'IQ2_S', 'Q8_0', 'Q8', 'Q8A'] as const;
+  const halfAndQ4 = ['F16', 'Q4F16', 'Q4_K', 'Q5_K', 'Q6_K', 'Q6A', 'IQ4', 'IQ2_S', 'Q8_0', 'Q8', 'Q8A'] as const;
   const shapes: { rows: number; k: number; dtypes: readonly WeightDType[] }[] = quick
     ? [{ rows: 2048, k: 1024, dtypes: all }]
     : [

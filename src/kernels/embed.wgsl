@@ -5,7 +5,7 @@
 // models share it with the LM head, so it stays in the weights' own format.
 
 override D: u32;                // hidden size
-override FORMAT: u32 = 0u;      // 0 = f32, 1 = f16, 2 = bf16, 3 = q4 with f16 scales, 4 = with f32 scales, 5 = Q4_0, 6 = Q4_K, 7 = q8, 8 = q8 with (scale, min), 9 = q5, 10 = q6, 11 = IQ4 levels, 12 = Q8_0, 13 = levels with a scale a 16
+override FORMAT: u32 = 0u;      // 0 = f32, 1 = f16, 2 = bf16, 3 = q4 with f16 scales, 4 = with f32 scales, 5 = Q4_0, 6 = Q4_K, 7 = q8, 8 = q8 with (scale, min), 9 = q5, 10 = q6, 11 = IQ4 levels, 12 = Q8_0, 13 = levels with a scale a 16, 14 = Q6_K
 override SCALE: f32 = 1.0;
 // A table split by rows: this buffer holds ids ROW_OFFSET .. ROW_OFFSET + PART_ROWS - 1.
 override ROW_OFFSET: u32 = 0u;
@@ -31,11 +31,18 @@ fn load(i: u32) -> f32 {
     let pair = PART_ROWS * (D / 4u) + 2u * (i / 16u);  // (scale, min)
     return f32(q) * bitcast<f32>(table[pair]) - bitcast<f32>(table[pair + 1u]);
   }
-  if (FORMAT == 10u) {
+  if (FORMAT == 10u || FORMAT == 14u) {
     let j = i % 32u;
-    let extras = PART_ROWS * (D / 8u) + 4u * (i / 32u);  // (high bits of 0-15, of 16-31, two pairs)
+    // (high bits of 0-15, of 16-31, then two pairs, or Q6_K's d and two int8 scales)
+    let extras = PART_ROWS * (D / 8u) + select(4u, 3u, FORMAT == 14u) * (i / 32u);
     let high = (table[extras + j / 16u] >> (2u * (j % 16u))) & 3u;
     let q = ((table[i / 8u] >> (4u * (i % 8u))) & 15u) | (high << 4u);
+    if (FORMAT == 14u) {
+      // d sc, as quantized.wgsl's q6_k_scale forms it
+      let bits = table[extras + 2u];
+      let scale = unpack2x16float(bits).x * f32(bitcast<i32>(bits << (8u - 8u * (j / 16u))) >> 24u);
+      return f32(q) * scale - 32.0 * scale;
+    }
     let pair = unpack2x16float(table[extras + 2u + j / 16u]);
     return f32(q) * pair.x - pair.y;
   }

@@ -115,7 +115,8 @@ export const WEIGHT_FORMATS: Record<WeightDType, number> = {
   Q8: 7,
   Q8A: 8,
   Q5_K: 9,
-  Q6_K: 10,
+  Q6A: 10,
+  Q6_K: 14,
   IQ4: 11,
   IQ3_XXS: 11,
   IQ3_S: 11,
@@ -145,11 +146,11 @@ export function valuesPerWord(dtype: WeightDType): number {
 
 /**
  * Bytes the prefill kernel stages beside each quantized weight word: its (scale, min), and for
- * Q5_K and Q6_K the bits above its nibbles (8 bytes), for Q6_K and the level groups with a
- * scale a 16 a second pair.
+ * Q5_K, Q6A and Q6_K the bits above its nibbles (8 bytes), for those two and the level groups
+ * with a scale a 16 a second pair.
  */
 export function scaleBytes(dtype: WeightDType): number {
-  if (dtype === 'Q6_K') return 24;
+  if (dtype === 'Q6A' || dtype === 'Q6_K') return 24;
   if (dtype === 'Q5_K' || WEIGHT_FORMATS[dtype] === 13) return 16;
   return isQuantized(dtype) ? 8 : 0;
 }

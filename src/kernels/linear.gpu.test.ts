@@ -14,7 +14,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createStorage, readBuffer, STORAGE, uploadBuffer } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
-import type { WeightDType } from '../loader/weights';
+import { isQuantized, type WeightDType } from '../loader/weights';
 import { linear } from '../ref/linear';
 import { expectBitwiseEqual, expectClose } from '../testing/compare';
 import { expectNoGpuErrors, testGpu } from '../testing/gpu';
@@ -133,6 +133,9 @@ describe.each([
     { rows: 37, k: 96, tokens: 1, tileN: 1, dtype: 'Q6_K' },
     { rows: 65, k: 256, tokens: 5, tileN: 5, dtype: 'Q6_K', bias: true },
     { rows: 50, k: 320, tokens: 37, tileN: 16, dtype: 'Q6_K', accumulate: true },
+    { rows: 37, k: 96, tokens: 1, tileN: 1, dtype: 'Q6A' },
+    { rows: 65, k: 256, tokens: 5, tileN: 5, dtype: 'Q6A', bias: true },
+    { rows: 50, k: 320, tokens: 37, tileN: 16, dtype: 'Q6A', accumulate: true },
     { rows: 37, k: 96, tokens: 1, tileN: 1, dtype: 'IQ4' },
     { rows: 65, k: 256, tokens: 5, tileN: 5, dtype: 'IQ4', bias: true },
     { rows: 50, k: 320, tokens: 37, tileN: 16, dtype: 'IQ4', accumulate: true },
@@ -228,6 +231,7 @@ describe('linear kernel, prefill tiles in workgroup memory', () => {
     { k: 512, dtype: 'Q4_K', wordsPerLane: 2 },
     { k: 544, dtype: 'Q5_K', wordsPerLane: 2 },
     { k: 544, dtype: 'Q6_K', wordsPerLane: 2 },
+    { k: 544, dtype: 'Q6A', wordsPerLane: 2 },
     { k: 544, dtype: 'IQ4', wordsPerLane: 2 },
     { k: 544, dtype: 'Q8_0', wordsPerLane: 2 },
     { k: 528, dtype: 'Q8', wordsPerLane: 2 },
@@ -258,6 +262,7 @@ describe('linear kernel, blocks of 4 rows', () => {
     'Q4_K',
     'Q5_K',
     'Q6_K',
+    'Q6A',
     'IQ4',
     'Q8_0',
     'Q8',
@@ -272,14 +277,7 @@ describe('linear kernel, blocks of 4 rows', () => {
       it(`gives the bits of one lane a row: ${dtype}, ${tokens} tokens, tiles of ${tileN}`, async () => {
         // 131 rows: the last block of 4 hangs over the end.
         // Q4_K: super-blocks of 256; other q4, q5, q6, IQ4 and Q8_0: groups of 32; q8: of 16.
-        const k =
-          dtype === 'Q4_K'
-            ? 256
-            : dtype.startsWith('Q4') || dtype === 'Q5_K' || dtype === 'Q6_K' || dtype === 'IQ4' || dtype === 'Q8_0'
-              ? 160
-              : dtype.startsWith('Q8')
-                ? 144
-                : 136;
+        const k = dtype === 'Q4_K' ? 256 : dtype === 'Q8' || dtype === 'Q8A' ? 144 : isQuantized(dtype) ? 160 : 136;
         const c = { rows: 131, k, dtype, tokens, bias: true, accumulate: true };
         const blocked = await runLinear(c, { kind: 'blocked', tileN }, new Rng(7));
         const oneLane = await runLinear(c, lanes(1, tileN), new Rng(7));

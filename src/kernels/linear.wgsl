@@ -16,6 +16,7 @@
 //   FORMAT 11: 4-bit indices into 16 levels (IQ4's, or a lattice type's) with f32 scales, one word = 32 values (quantized.wgsl)
 //   FORMAT 12: ggml's Q8_0, 8-bit groups of 32 with f16 scales, one word = 16 values (quantized.wgsl)
 //   FORMAT 13: FORMAT 11's level groups with an f32 scale a 16, one word = 32 values (quantized.wgsl)
+//   FORMAT 14: ggml's Q6_K, 6-bit groups with high bits, its f16 d and int8 scales, one word = 32 values (quantized.wgsl)
 //
 // A workgroup of WG threads computes WG / LANES rows, LANES threads per row, for TILE_N tokens:
 // each weight read from memory serves all of them, which is what makes verifying k+1 tokens

@@ -1,5 +1,5 @@
 // Linear layer for CPU adapters: y[n, r] = (ACCUMULATE ? y[n, r] : 0) + (W[r, :] . x[n, :] + bias[r])
-// Same bindings, weight formats (FORMAT 0 f32, 1 f16, 2 bf16, 3 to 13 quantized) and result as linear.wgsl.
+// Same bindings, weight formats (FORMAT 0 f32, 1 f16, 2 bf16, 3 to 14 quantized) and result as linear.wgsl.
 //
 // A software adapter such as SwiftShader runs invocations as the lanes of CPU SIMD registers
 // and pays for every load instruction (each lane's address is gathered), far more than for

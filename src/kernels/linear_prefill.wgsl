@@ -1,5 +1,5 @@
 // Linear layer for prefill on GPUs: y[n, r] = (ACCUMULATE ? y[n, r] : 0) + (W[r, :] . x[n, :] + bias[r])
-// Same bindings, weight formats (FORMAT 0 f32, 1 f16, 2 bf16, 3 to 13 quantized), epilogues and result, to the
+// Same bindings, weight formats (FORMAT 0 f32, 1 f16, 2 bf16, 3 to 14 quantized), epilogues and result, to the
 // bit, as linear.wgsl; used for steps of more tokens than linear.wgsl's largest tile.
 //
 // With many tokens a linear layer stops being bound by reading the weights once and becomes
@@ -61,21 +61,23 @@ var<workgroup> tile: array<vec4u, max(X_TILE + TILE_N * STAGED * LANES, WG * 4u)
 // Quantized: the (scale, min) of the staged weight words, (TILE_R, LANES); one unused slot otherwise.
 override SCALE_SLOTS: u32 = select(1u, X_TILE, FORMAT >= 3u);
 var<workgroup> scale_tile: array<vec2f, SCALE_SLOTS>;
-// FORMAT 10 and 13: the second (scale, min) of the staged words; FORMAT 9 and 10: the bits
-// above their nibbles, (TILE_R, LANES) each; one unused slot otherwise.
-override SCALE2_SLOTS: u32 = select(1u, X_TILE, FORMAT == 10u || FORMAT == 13u);
+// FORMAT 10, 13 and 14: the second (scale, min) of the staged words; FORMAT 9, 10 and 14: the
+// bits above their nibbles, (TILE_R, LANES) each; one unused slot otherwise.
+override HAS_SCALE2: bool = FORMAT == 10u || FORMAT == 13u || FORMAT == 14u;
+override HAS_HIGH: bool = FORMAT == 9u || FORMAT == 10u || FORMAT == 14u;
+override SCALE2_SLOTS: u32 = select(1u, X_TILE, HAS_SCALE2);
 var<workgroup> scale2_tile: array<vec2f, SCALE2_SLOTS>;
-override HIGH_SLOTS: u32 = select(1u, X_TILE, FORMAT == 9u || FORMAT == 10u);
+override HIGH_SLOTS: u32 = select(1u, X_TILE, HAS_HIGH);
 var<workgroup> high_tile: array<vec2u, HIGH_SLOTS>;
 
 // A staged word's second (scale, min) and high bits, read only where the format has them (FORMAT
 // is a constant: the other formats pay no workgroup-memory load).
 fn staged_scale2(i: u32) -> vec2f {
-  if (FORMAT != 10u && FORMAT != 13u) { return vec2f(0.0); }
+  if (!HAS_SCALE2) { return vec2f(0.0); }
   return scale2_tile[min(i, SCALE2_SLOTS - 1u)];
 }
 fn staged_high(i: u32) -> vec2u {
-  if (FORMAT != 9u && FORMAT != 10u) { return vec2u(0u); }
+  if (!HAS_HIGH) { return vec2u(0u); }
   return high_tile[min(i, HIGH_SLOTS - 1u)];
 }
 
@@ -142,8 +144,8 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
       let word = min(base + i % LANES, WORDS - 1u);
       tile[i] = weight[row * WORDS + word];
       if (FORMAT >= 3u) { scale_tile[min(i, SCALE_SLOTS - 1u)] = group_scale(row, word); }
-      if (FORMAT == 10u || FORMAT == 13u) { scale2_tile[min(i, SCALE2_SLOTS - 1u)] = group_scale2(row, word); }
-      if (FORMAT == 9u || FORMAT == 10u) { high_tile[min(i, HIGH_SLOTS - 1u)] = group_high(row, word); }
+      if (HAS_SCALE2) { scale2_tile[min(i, SCALE2_SLOTS - 1u)] = group_scale2(row, word); }
+      if (HAS_HIGH) { high_tile[min(i, HIGH_SLOTS - 1u)] = group_high(row, word); }
     }
     for (var h0 = 0u; h0 < CHUNKS; h0 += STAGED) {
       for (var i = t; i < TILE_N * STAGED * LANES; i += WG) {

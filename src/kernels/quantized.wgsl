@@ -1,7 +1,7 @@
 // Quantized groups in a linear kernel: a weight word (vec4u) is one group of a row, its values
 // packed low bits first, and the part's scales follow its ROWS * K / GROUP_VALUES words in the
-// same buffer, one scale per group (FORMAT 8 and 9: two u32s, 10: four; 12: one per two
-// words), row-major.
+// same buffer, one scale per group (FORMAT 8 and 9: two u32s, 10: four, 14: three; 12: one
+// per two words), row-major.
 //   FORMAT 3, 4: MLC's 4-bit groups of 32 (src/loader/q4.ts), f16 / f32 scales, (q - 7) scale
 //   FORMAT 5:    ggml's Q4_0 repacked into that layout: f16 scales, (q - 8) scale
 //   FORMAT 6:    ggml's Q4_K as 4-bit groups of 32 with an f16 (scale, min) pair each (one u32:
@@ -14,10 +14,10 @@
 //   FORMAT 9:    5-bit groups of 32 (q5.ts: ggml's Q5_K, Q5_0, Q5_1, and 4-bit types fused with
 //                them): the low 4 bits as FORMAT 6's nibbles, and two u32s a group, its fifth
 //                bits (bit j: value j's) and an f16 (scale, min) pair; q scale - min
-//   FORMAT 10:   6-bit groups of 32 (q6.ts: ggml's K-quants, Q6_K to Q2_K, and the 4- and 5-bit
-//                types fused with them): the nibbles, and four u32s a group, the high 2 bits of
-//                its values 0-15 and of 16-31 (value j's at bits 2 (j % 16)), and an f16
-//                (scale, min) pair for each half; q scale - min
+//   FORMAT 10:   6-bit groups of 32 (q6.ts, Q6A: ggml's K-quants, Q6_K to Q2_K, fused, Q2_K
+//                alone, and the 4- and 5-bit types fused with them): the nibbles, and four u32s
+//                a group, the high 2 bits of its values 0-15 and of 16-31 (value j's at bits
+//                2 (j % 16)), and an f16 (scale, min) pair for each half; q scale - min
 //   FORMAT 11:   4-bit level groups of 32 (iq4.ts: ggml's IQ4_NL and IQ4_XS, and IQ3_XXS, IQ3_S,
 //                IQ2_XXS, IQ1_S): the nibbles index 16 levels (iq4_levels.wgsl: IQ4's or the
 //                lattice type's), f32 scales; level scale
@@ -26,10 +26,14 @@
 //   FORMAT 13:   FORMAT 11's level groups with an f32 scale for each 16 values (two a group:
 //                ggml's IQ2_XS, IQ2_S, IQ1_M with their lattices' levels, Q3_K with its
 //                integers -4 .. 3); level scale
+//   FORMAT 14:   ggml's Q6_K alone (q6.ts): FORMAT 10's 6-bit values, and three u32s a group,
+//                the high bits as FORMAT 10's, then the block's f16 d (low half) and the
+//                halves' int8 scales (bits 16-23, 24-31); q scale - 32 scale, scale = d sc
 // Each product q * scale is exact in f32 (a 4- to 6-bit q times an f16 scale needs at most 17
 // bits; the 8-bit groups' scales are an f16 times at most a 7-bit integer, times q at most 24
-// bits, as are a level's 7 bits times a level group's scale of at most 17), so the sums are
-// formed as for the float formats, whatever a compiler fuses.
+// bits, as are a level's 7 bits times a level group's scale of at most 17, and Q6_K's 6-bit q
+// times d sc, an f16 times an int8: 18 bits), so the sums are formed as for the float formats,
+// whatever a compiler fuses.
 
 override GROUP_VALUES: u32 = select(32u, 16u, FORMAT == 7u || FORMAT == 8u || FORMAT == 12u);  // values a word
 override GROUP_CHUNKS: u32 = GROUP_VALUES / 4u;                               // 4-value chunks a word
@@ -39,17 +43,18 @@ fn weight_u32(i: u32) -> u32 {
   return weight[i / 4u][i % 4u];
 }
 
-// The u32s after the packed values where group `word` of row `row` keeps what FORMAT 9 and 10
-// add to it (two and four of them).
+// The u32s after the packed values where group `word` of row `row` keeps what FORMAT 9, 10 and
+// 14 add to it (two, four and three of them).
 fn group_extras(row: u32, word: u32) -> u32 {
-  let per = select(2u, 4u, FORMAT == 10u);
+  let per = select(select(2u, 3u, FORMAT == 14u), 4u, FORMAT == 10u);
   return ROWS * (K / GROUP_VALUES) * 4u + per * (row * (K / GROUP_VALUES) + word);
 }
 
-// The (scale, min) of group `word` of row `row` (FORMAT 10 and 13: of its values 0-15); min is
-// 0 but for FORMAT 6, 8, 9 and 10.
+// The (scale, min) of group `word` of row `row` (FORMAT 10, 13 and 14: of its values 0-15); min
+// is 0 but for FORMAT 6, 8, 9, 10 and 14.
 fn group_scale(row: u32, word: u32) -> vec2f {
   if (FORMAT == 10u) { return unpack2x16float(weight_u32(group_extras(row, word) + 2u)); }
+  if (FORMAT == 14u) { return q6_k_scale(weight_u32(group_extras(row, word) + 2u), 0u); }
   let group = row * (K / GROUP_VALUES) + word;
   let base = ROWS * (K / GROUP_VALUES) * 4u;  // u32s of packed values before the scales
   if (FORMAT == 13u) { return vec2f(bitcast<f32>(weight_u32(base + 2u * group)), 0.0); }
@@ -71,9 +76,18 @@ fn group_scale(row: u32, word: u32) -> vec2f {
   return vec2f(unpack2x16float(weight[i / 4u][i % 4u])[group % 2u], 0.0);
 }
 
-// FORMAT 10 and 13: the (scale, min) of values 16-31 of group `word` of row `row`; unused for
-// the others.
+// FORMAT 14's (scale, min) of half `half` of a group from its u32 `bits`: d sc (exact: an f16
+// times an int8) and 32 times that.
+fn q6_k_scale(bits: u32, half: u32) -> vec2f {
+  let sc = bitcast<i32>(bits << (8u - 8u * half)) >> 24u;  // >> of a signed integer keeps the sign
+  let scale = unpack2x16float(bits).x * f32(sc);
+  return vec2f(scale, 32.0 * scale);
+}
+
+// FORMAT 10, 13 and 14: the (scale, min) of values 16-31 of group `word` of row `row`; unused
+// for the others.
 fn group_scale2(row: u32, word: u32) -> vec2f {
+  if (FORMAT == 14u) { return q6_k_scale(weight_u32(group_extras(row, word) + 2u), 1u); }
   if (FORMAT == 13u) {
     let group = row * (K / GROUP_VALUES) + word;
     return vec2f(bitcast<f32>(weight_u32(ROWS * (K / GROUP_VALUES) * 4u + 2u * group + 1u)), 0.0);
@@ -83,18 +97,18 @@ fn group_scale2(row: u32, word: u32) -> vec2f {
 }
 
 // The bits above the nibbles of group `word` of row `row`: FORMAT 9's fifth bits (x), FORMAT
-// 10's high 2 bits of values 0-15 (x) and 16-31 (y); 0 for the others.
+// 10's and 14's high 2 bits of values 0-15 (x) and 16-31 (y); 0 for the others.
 fn group_high(row: u32, word: u32) -> vec2u {
   if (FORMAT == 9u) { return vec2u(weight_u32(group_extras(row, word)), 0u); }
-  if (FORMAT == 10u) {
+  if (FORMAT == 10u || FORMAT == 14u) {
     let i = group_extras(row, word);
     return vec2u(weight_u32(i), weight_u32(i + 1u));
   }
   return vec2u(0u);
 }
 
-// Chunk h (values 4h .. 4h + 3) of a word, dequantized with its group's (scale, min) (FORMAT 10
-// and 13: `scale2` for values 16-31) and the bits above its nibbles.
+// Chunk h (values 4h .. 4h + 3) of a word, dequantized with its group's (scale, min) (FORMAT 10,
+// 13 and 14: `scale2` for values 16-31) and the bits above its nibbles.
 fn group_chunk(word: vec4u, h: u32, scale: vec2f, scale2: vec2f, high: vec2u) -> vec4f {
   if (FORMAT == 7u || FORMAT == 12u) {
     let u = bitcast<vec4i>(vec4u(word[h] << 24u, word[h] << 16u, word[h] << 8u, word[h]));
@@ -110,7 +124,7 @@ fn group_chunk(word: vec4u, h: u32, scale: vec2f, scale2: vec2f, high: vec2u) ->
     let fifth = (vec4u(high.x) >> (vec4u(0u, 1u, 2u, 3u) + 4u * h)) & vec4u(1u);
     return vec4f(low | (fifth << vec4u(4u))) * scale.x - scale.y;
   }
-  if (FORMAT == 10u) {
+  if (FORMAT == 10u || FORMAT == 14u) {
     let upper = h >= 4u;  // values 16-31
     let bits = (vec4u(select(high.x, high.y, upper)) >> (vec4u(0u, 2u, 4u, 6u) + 8u * (h % 4u))) & vec4u(3u);
     let pair = select(scale, scale2, upper);

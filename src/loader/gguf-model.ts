@@ -14,18 +14,17 @@
  *  - Gemma's norm weights are stored plus one (llama.cpp multiplies by the weight, Gemma by one
  *    plus it).
  *
- * Weights (matrixStorage): float matrices stay as stored, Q4_0, Q4_1 and Q4_K ones stay 4-bit,
- * Q5_0, Q5_1 and Q5_K ones 5-bit, and Q6_K, Q3_K and Q2_K ones 6-bit (their blocks are groups of
- * 32 or 16 in other bit orders: gguf-quants.ts repacks them into the layouts the kernels read,
- * q4.ts, q5.ts and q6.ts). IQ4_NL and IQ4_XS ones stay 4-bit indices into their 16 levels
- * (iq4.ts), Q8_0 ones 8-bit with an f16 scale a block of 32 (q8.ts). The other i-quants become
- * 8-bit groups of 16, each value exactly as ggml dequantizes it (q8.ts), as signed integers with
- * a scale. Matrices fused on the GPU (q|k|v, gate|up) share one layout, the smallest that holds
- * all of them: a Q4_K_M file's layers whose attn_v is Q6_K hold q, k and v as 6-bit groups, an
- * i-quant beside a K-quant
- * makes 8-bit groups with (scale, min) pairs (an IQ4_XS file's q and k beside its Q5_K v, as
- * llama.cpp makes them for models with 4 or more query heads a key head), a float matrix
- * beside a quantized one f16.
+ * Weights (matrixStorage): float matrices stay as stored; Q4_0, Q4_1 and Q4_K ones stay 4-bit,
+ * Q5_0, Q5_1 and Q5_K ones 5-bit, Q6_K ones 6-bit with their own scales and Q2_K ones 6-bit
+ * with (scale, min) pairs (their blocks are groups of 32 or 16 in other bit orders:
+ * gguf-quants.ts repacks them into the layouts the kernels read, q4.ts, q5.ts and q6.ts).
+ * IQ4_NL and IQ4_XS ones stay 4-bit indices into their 16 levels, as do the 1- to 3-bit
+ * i-quants and Q3_K into their own (iq4.ts); Q8_0 ones stay 8-bit with an f16 scale a block of
+ * 32 (q8.ts). Matrices fused on the GPU (q|k|v, gate|up) share one layout, the smallest that
+ * holds all of them: a Q4_K_M file's layers whose attn_v is Q6_K hold q, k and v as 6-bit
+ * groups with (scale, min) pairs (Q6A); an i-quant beside a K-quant makes 8-bit groups with
+ * (scale, min) pairs (an IQ4_XS file's q and k beside its Q5_K v, as llama.cpp makes them for
+ * models with 4 or more query heads a key head); a float matrix beside a quantized one f16.
  */
 
 import { ModelConfigError, TensorMissingError, TensorShapeError, UnsupportedArchitectureError } from '../errors';
@@ -46,6 +45,7 @@ import {
   repackQ4_0,
   repackQ4Affine,
   repackQ5Affine,
+  repackQ6_K,
   repackQ6Affine,
   repackQ8,
   repackQ8_0,
@@ -187,7 +187,10 @@ export async function loadGgufModel(
       const { weights: data, scales } =
         how === 'Q4_0' ? repackQ4_0(bytes, count) : repackQ4Affine(info.type, bytes, count);
       tensor = { name, dtype: how, shape, data, scales };
-    } else if (how === 'Q5_K' || how === 'Q6_K') {
+    } else if (how === 'Q6_K') {
+      const { weights: data, scales } = repackQ6_K(bytes, count, `${where}: tensor "${info.name}"`);
+      tensor = { name, dtype: how, shape, data, scales };
+    } else if (how === 'Q5_K' || how === 'Q6A') {
       const repack = how === 'Q5_K' ? repackQ5Affine : repackQ6Affine;
       const { weights: data, scales } = repack(info.type, bytes, count, `${where}: tensor "${info.name}"`);
       tensor = { name, dtype: how, shape, data, scales };
@@ -388,14 +391,14 @@ function llama3Scaling(freqs: Float32Array, config: ModelConfig, where: string) 
  * as 4-bit groups with a (scale, min) pair (the layout named Q4_K) where they are all Q4_1 or
  * Q4_K; as 5-bit groups with a pair (Q5_K) where they are all Q5_K, Q5_0, Q5_1 or 4-bit ones;
  * as level groups with their own levels (the layout of the type's name) where they are all of
- * one 1- to 3-bit i-quant type or Q3_K; as 6-bit groups with a pair a half (Q6_K) where they
- * are all K-quants or those; as 4-bit level groups (IQ4) where they are all IQ4_NL or IQ4_XS;
+ * one 1- to 3-bit i-quant type or Q3_K; as Q6_K's blocks, 6-bit with their own scales, where
+ * they are Q6_K; as 6-bit groups with a pair a half (Q6A) where they are all K-quants or those; as 4-bit level groups (IQ4) where they are all IQ4_NL or IQ4_XS;
  * as Q8_0's blocks where they are Q8_0; as 8-bit groups of 16, exactly, where they are all
  * quantized: with a scale each where they are all Q8_0, Q6_K, Q5_0, Q4_0, Q3_K or i-quants,
  * else with a (scale, min) pair; else (floats beside quantized ones) in f16. Vectors (norms,
  * biases) are kept as stored, or dequantized to f32.
  */
-type Storage = 'stored' | 'Q4_0' | 'Q4_K' | 'Q5_K' | 'Q6_K' | LevelDType | 'Q8_0' | 'Q8' | 'Q8A' | 'F16';
+type Storage = 'stored' | 'Q4_0' | 'Q4_K' | 'Q5_K' | 'Q6_K' | 'Q6A' | LevelDType | 'Q8_0' | 'Q8' | 'Q8A' | 'F16';
 
 function matrixStorage(header: GgufHeader): Map<string, Storage> {
   const types = new Map(header.tensors.map((t) => [t.name, t.type.name]));
@@ -431,7 +434,8 @@ function groupStorage(kinds: string[]): Storage {
   // A type with levels of its own, alone (Q3_K before the 6-bit groups, which would hold it too).
   const own = OWN_LEVEL_TYPES.find((type) => type === only);
   if (own) return own;
-  if (all(Q6_AFFINE_TYPES)) return 'Q6_K';
+  if (only === 'Q6_K') return only;
+  if (all(Q6_AFFINE_TYPES)) return 'Q6A';
   if (all(IQ4_TYPES)) return 'IQ4';
   if (only === 'Q8_0') return only;
   if (all(Q8_TYPES)) return 'Q8';

@@ -29,7 +29,8 @@
  * `dequantize` forms ggml's values and the GPU layouts are made: Q4_0, Q4_1 and Q4_K stay 4-bit
  * (Q4_0's blocks are MLC's 4-bit groups with another nibble order and zero point, `repackQ4_0`;
  * Q4_1's blocks and Q4_K's sub-blocks groups with a min, `repackQ4Affine`), Q5_0, Q5_1 and Q5_K
- * 5-bit (q5.ts: `repackQ5Affine`), Q6_K, Q3_K and Q2_K 6-bit (q6.ts: `repackQ6Affine`), IQ4_NL
+ * 5-bit (q5.ts: `repackQ5Affine`), Q6_K 6-bit with its own scales (q6.ts: `repackQ6_K`), Q2_K
+ * and K-quants fused with others 6-bit with (scale, min) pairs (q6.ts: `repackQ6Affine`), IQ4_NL
  * and IQ4_XS 4-bit indices into their levels, as are the 1- to 3-bit i-quants into their
  * lattices' values and Q3_K alone into its integers (iq4.ts: `repackLevels`), Q8_0 8-bit with
  * its own scales (q8.ts: `repackQ8_0`), the others become 8-bit groups (q8.ts: `repackQ8`,
@@ -42,7 +43,7 @@ import { f16ToF32, f32ToF16, readF16 } from './half';
 import { type IQ4Matrix, LEVELS, type LevelDType, packIQ4, SCALES_PER_16 } from './iq4';
 import { packNibbles } from './q4';
 import { packQ5, type Q5Matrix } from './q5';
-import { packQ6, type Q6Matrix } from './q6';
+import { packQ6, packQ6_K, type Q6Matrix } from './q6';
 
 export interface GgmlType {
   name: string;
@@ -393,6 +394,25 @@ export function repackQ6Affine(type: GgmlType, bytes: Uint8Array, count: number,
     f16Pair(pairs, g, scales[g], min, type, what);
   }
   return packQ6(q, pairs);
+}
+
+/**
+ * ggml's Q6_K blocks (`count` values) in the layout of that name (q6.ts: `packQ6_K`), exactly:
+ * the values' 6 bits, each block's d and each 16's int8 scale as stored.
+ */
+export function repackQ6_K(bytes: Uint8Array, count: number, what: string): Q6Matrix {
+  const type = GGML_TYPES[14];
+  const { q } = decodeBlocks(type, bytes, count, what);
+  const blocks = count / type.blockValues;
+  const d = new Uint16Array(count / 32); // each group's: its block's
+  const sc = new Int8Array(count / 16);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let block = 0; block < blocks; block++) {
+    const at = block * type.blockBytes;
+    d.fill(view.getUint16(at + 208, true), 8 * block, 8 * block + 8);
+    for (let g = 0; g < 16; g++) sc[16 * block + g] = view.getInt8(at + 192 + g);
+  }
+  return packQ6_K(q, d, sc);
 }
 
 /** The types whose values are indices into IQ4's 16 levels (ggml's kvalues_iq4nl): `repackLevels` keeps them. */

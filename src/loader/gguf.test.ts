@@ -37,6 +37,7 @@ import {
   repackQ4_0,
   repackQ4Affine,
   repackQ5Affine,
+  repackQ6_K,
   repackQ6Affine,
   repackQ8,
   repackQ8_0,
@@ -47,7 +48,7 @@ import { dequantizeIQ4, LEVELS, type LevelDType, SCALES_PER_16 } from './iq4';
 import { loadModelFolder, type ModelFolder } from './model-folder';
 import { dequantizeQ4, dequantizeQ4Affine } from './q4';
 import { dequantizeQ5 } from './q5';
-import { dequantizeQ6 } from './q6';
+import { dequantizeQ6, dequantizeQ6_K } from './q6';
 import { dequantizeQ8, dequantizeQ8_0, dequantizeQ8Affine } from './q8';
 import { bytesStream, memorySource, singleFileModel } from './source';
 import { toFloat32 } from './tensors';
@@ -187,6 +188,18 @@ describe('GGUF block types', () => {
       expect(read.filter((v, i) => v !== values[i]).length).toBeGreaterThan(0); // rounded: not the same bits
     },
   );
+
+  it("repacks Q6_K into 6-bit groups of 32 with its own d and int8 scales, holding gguf-py's values exactly", async () => {
+    const { raw, values } = await blocks('blocks.Q6_K');
+    const matrix = repackQ6_K(raw, 1024, 'Q6_K');
+    expect(matrix.weights.length).toBe(1024 / 8);
+    expect(matrix.scales.length).toBe((3 * 1024) / 32); // 7 bits a value
+    // Exactly, up to the sign of zero (q scale - 32 scale is +0 where ggml's (q - 32) scale is -0).
+    const unsigned = (v: Float32Array) => v.map((x) => x + 0);
+    expect(bits(unsigned(dequantizeQ6_K(matrix, 1024)))).toEqual(bits(unsigned(values)));
+    // Negative scales are among them: the int8s' signs are read.
+    expect(new Int8Array(raw.buffer, raw.byteOffset, raw.length).subarray(192, 208).some((sc) => sc < 0)).toBe(true);
+  });
 
   it("repacks Q8_0 into 8-bit groups of 32 with its f16 scales, holding gguf-py's values exactly", async () => {
     const { raw, values } = await blocks('blocks.Q8_0');

@@ -8,7 +8,7 @@ import { widenBF16, widenF16 } from './half';
 import { dequantizeIQ4, isLevelDType, LEVELS } from './iq4';
 import { dequantizeQ4, dequantizeQ4Affine, quantizeQ4 } from './q4';
 import { dequantizeQ5 } from './q5';
-import { dequantizeQ6 } from './q6';
+import { dequantizeQ6, dequantizeQ6_K } from './q6';
 import { dequantizeQ8, dequantizeQ8_0, dequantizeQ8Affine } from './q8';
 import { isQuantized, type ModelWeights, type WeightTensor } from './weights';
 
@@ -16,9 +16,10 @@ export function toFloat32(tensor: WeightTensor): Float32Array {
   if (tensor.dtype === 'F32') return tensor.data as Float32Array;
   if (isQuantized(tensor.dtype)) {
     const [rows, k] = tensor.shape;
-    if (tensor.dtype === 'Q5_K' || tensor.dtype === 'Q6_K') {
+    if (tensor.dtype === 'Q5_K' || tensor.dtype === 'Q6A' || tensor.dtype === 'Q6_K') {
       const matrix = { weights: tensor.data as Uint32Array, scales: tensor.scales as Uint32Array };
-      return (tensor.dtype === 'Q5_K' ? dequantizeQ5 : dequantizeQ6)(matrix, rows * k);
+      const dequantize = { Q5_K: dequantizeQ5, Q6A: dequantizeQ6, Q6_K: dequantizeQ6_K }[tensor.dtype];
+      return dequantize(matrix, rows * k);
     }
     if (isLevelDType(tensor.dtype)) {
       const matrix = { weights: tensor.data as Uint32Array, scales: tensor.scales as Float32Array };

@@ -20,8 +20,9 @@ import { confined, type FileProgress, type ModelSource, readJson } from './sourc
  * scales, values q scale (Q8: the i-quants, and Q8_0 beside other signed types); of 16 with
  * f32 (scale, min) pairs, values q scale - min (Q8A: mixed groups). Or 5-bit groups of 32
  * (q5.ts: ggml's Q5_K, Q5_0 and Q5_1), 4-bit groups with their fifth bits and an f16
- * (scale, min) pair a group, values q scale - min. Or 6-bit groups of 32 (q6.ts: ggml's
- * K-quants), 4-bit groups with their high 2 bits and an f16 (scale, min) pair a half. Or 4-bit
+ * (scale, min) pair a group, values q scale - min. Or 6-bit groups of 32 (q6.ts), 4-bit groups
+ * with their high 2 bits: with an f16 (scale, min) pair a half (Q6A: ggml's K-quants), or with
+ * ggml's Q6_K's own d and int8 scales (Q6_K), values (q - 32) d sc. Or 4-bit
  * level groups of 32 (iq4.ts), indices into 16 levels with an f32 scale a group, values level
  * scale: IQ4's levels (ggml's IQ4_NL and IQ4_XS), or a lattice type's (IQ3_XXS, IQ3_S,
  * IQ2_XXS, IQ1_S, and with a scale a 16 IQ2_XS, IQ2_S, IQ1_M: ggml's type of that name), or
@@ -36,6 +37,7 @@ export type WeightDType =
   | 'Q4_0'
   | 'Q4_K'
   | 'Q5_K'
+  | 'Q6A'
   | 'Q6_K'
   | 'IQ4'
   | 'IQ3_XXS'
@@ -60,7 +62,8 @@ export interface WeightTensor {
   /**
    * 4-bit groups: one scale per group of 32 values of a row (f16 bit patterns or f32); Q4_K:
    * (scale, min) f16 pairs; Q5_K: per group of 32, a u32 of fifth bits, then a (scale, min) f16
-   * pair in one u32; Q6_K: per group of 32, two u32s of high bits, then two such pairs; IQ4
+   * pair in one u32; Q6A: per group of 32, two u32s of high bits, then two such pairs; Q6_K:
+   * the two u32s of high bits, then one of d (f16) and the halves' int8 scales; IQ4
    * and the other level groups: one f32 scale per group of 32 (IQ2_XS, IQ2_S, IQ1_M, Q3_K:
    * per 16); Q8_0: one f16 scale per group of 32; Q8: one f32 scale per
    * group of 16; Q8A: an f32 (scale, min) pair per group of 16.

@@ -245,8 +245,9 @@ describe('GPU model on 4-bit weights (the target fixture quantized as MLC quanti
 
   it.each([
     ['Q4_K', 'mlp.down_proj', 12, 256, undefined],
-    // Fused with v, q and k become 6-bit groups, as Q6_K matrices are.
-    ['Q6_K', 'self_attn.q_proj', 12, 256, withQ6_K],
+    // Q6_K alone keeps its own scales; fused with v, q and k become 6-bit groups with pairs.
+    ['Q6_K', 'mlp.down_proj', 12, 256, withQ6_K],
+    ['Q6A', 'self_attn.q_proj', 12, 256, withQ6_K],
     ['Q5_K', 'mlp.down_proj', 13, 256, undefined],
     // Fused with v, q and k become 5-bit groups too.
     ['Q5_K', 'self_attn.q_proj', 12, 256, withQ5_KValues],

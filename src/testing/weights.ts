@@ -1,7 +1,8 @@
 /**
  * Weights for kernel tests as the GPU receives them: f32 as they are, f16 and bf16 packed in
  * 16-bit words, q4 as MLC quantizes them (values, then scales) or as ggml's Q4_0 / Q4_K (and
- * Q8_0) repacked, q5 with an f16 (scale, min) pair for each group of 32, q6 for each 16, level
+ * Q8_0) repacked, q5 with an f16 (scale, min) pair for each group of 32, q6 for each 16 (or
+ * Q6_K's d and int8 scales), level
  * indices (IQ4's or a lattice type's levels) with a scale for each 32, q8 with a scale (or a scale and a min) of its own for
  * each group of 16 (f16 values, as ggml's are), together with the exact values those words
  * stand for (what a reference must use).
@@ -12,7 +13,7 @@ import { f16ToF32, f32ToF16, widenBF16, widenF16 } from '../loader/half';
 import { IQ4_GROUP, isLevelDType, LEVELS, packIQ4, SCALES_PER_16 } from '../loader/iq4';
 import { dequantizeQ4, quantizeQ4 } from '../loader/q4';
 import { packQ5, Q5_GROUP } from '../loader/q5';
-import { packQ6 } from '../loader/q6';
+import { packQ6, packQ6_K } from '../loader/q6';
 import { Q8_GROUP } from '../loader/q8';
 import { toFloat32 } from '../loader/tensors';
 import type { WeightDType } from '../loader/weights';
@@ -34,8 +35,13 @@ export function packWeights(
     const tensor = { name: 'w', dtype, shape: [1, values.length], data: repacked.weights, scales: repacked.scales };
     return { packed: matrixBuffer(tensor), values: toFloat32(tensor) };
   }
-  if (dtype === 'Q5_K' || dtype === 'Q6_K') {
-    // Q5_K: a pair per group of 32, 31 steps; Q6_K: a pair per 16 values, 63 steps.
+  if (dtype === 'Q6_K') {
+    const matrix = q6KGroups(values);
+    const tensor = { name: 'w', dtype, shape: [1, values.length], data: matrix.weights, scales: matrix.scales };
+    return { packed: matrixBuffer(tensor), values: toFloat32(tensor) };
+  }
+  if (dtype === 'Q5_K' || dtype === 'Q6A') {
+    // Q5_K: a pair per group of 32, 31 steps; Q6A: a pair per 16 values, 63 steps.
     const [size, steps, pack] = dtype === 'Q5_K' ? [Q5_GROUP, 31, packQ5] : [16, 63, packQ6];
     const { q, scales, mins } = affineGroups(values, size, steps);
     const pairs = Uint16Array.from({ length: 2 * scales.length }, (_, i) =>
@@ -103,6 +109,29 @@ function affineGroups(values: Float32Array, size: number, steps: number) {
     });
   }
   return { q, scales, mins };
+}
+
+/**
+ * Each group of 32 values in Q6_K's form: an f16 d a group, an int8 scale a 16 (here 127, or
+ * -100 in odd 16s, so that negative scales are read too), and each value the nearest of
+ * (q - 32) d sc.
+ */
+function q6KGroups(values: Float32Array) {
+  const q = new Uint8Array(values.length);
+  const d = new Uint16Array(values.length / 32);
+  const sc = new Int8Array(values.length / 16);
+  for (let g = 0; g < d.length; g++) {
+    const group = values.subarray(32 * g, 32 * (g + 1));
+    d[g] = f32ToF16(Math.max(...group.map(Math.abs)) / 32 / 127);
+    for (let half = 0; half < 2; half++) {
+      sc[2 * g + half] = half ? -100 : 127;
+      const scale = f16ToF32(d[g]) * sc[2 * g + half];
+      for (let i = 16 * half; i < 16 * half + 16; i++) {
+        q[32 * g + i] = scale === 0 ? 32 : Math.max(0, Math.min(63, Math.round(group[i] / scale) + 32));
+      }
+    }
+  }
+  return packQ6_K(q, d, sc);
 }
 
 /**
