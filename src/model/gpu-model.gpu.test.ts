@@ -236,9 +236,12 @@ describe('GPU model on 4-bit weights (the target fixture quantized as MLC quanti
       Object.assign(tensor, { type, bytes });
     }
   };
-  /** A Q4_K_M file's layers: q and k Q4_K, v Q6_K, and down Q6_K. */
+  /**
+   * A Q4_K_M file's layers: q and k Q4_K, v Q6_K, and down Q6_K; and its tied embedding Q6_K
+   * (llama.cpp gives the LM head's type to token_embd where there is no output.weight).
+   */
   const withQ6_K = (tensors: GgufWriteTensor[]) => {
-    for (const name of ['blk.0.attn_v.weight', 'blk.0.ffn_down.weight']) {
+    for (const name of ['blk.0.attn_v.weight', 'blk.0.ffn_down.weight', 'token_embd.weight']) {
       asQ6_K(tensors.find((t) => t.name === name) as GgufWriteTensor);
     }
   };
@@ -272,6 +275,7 @@ describe('GPU model on 4-bit weights (the target fixture quantized as MLC quanti
       const { config, weights, tokenizer } = await loadModelFolder(source);
       tokenizer.dispose();
       expect(weights.get(`model.layers.0.${checked}.weight`)?.dtype).toBe(dtype);
+      if (edit === withQ6_K) expect(weights.get('model.embed_tokens.weight')?.dtype).toBe('Q6_K');
       const ids = Array.from({ length: 23 }, (_, i) => (i * 5 + 3) % 8);
       const model = await GpuModel.create(gpu, config, weights, { maxBatch: 24, maxContext: 64 });
       const reference = new ReferenceModel(config, weights);
