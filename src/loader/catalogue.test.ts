@@ -6,24 +6,27 @@ import { catalogue, modelFolderUrl, resolveModel, WEB_LLM_CATALOGUE } from './ca
 const byId = new Map(catalogue().map((m) => [m.id, m]));
 
 describe("web-llm's catalogue", () => {
-  it('offers the Llama family, each with the draft that shares its tokenizer', () => {
+  it('offers the Llama family and Gemma 2, each with the draft that shares its tokenizer', () => {
     for (const [target, draft] of [
       ['Llama-3.1-8B-Instruct-q4f16_1-MLC', 'Llama-3.2-1B-Instruct-q4f16_1-MLC'],
       ['Llama-3.2-3B-Instruct-q4f32_1-MLC', 'Llama-3.2-1B-Instruct-q4f32_1-MLC'],
       ['Qwen2.5-7B-Instruct-q4f16_1-MLC', 'Qwen2.5-0.5B-Instruct-q4f16_1-MLC'],
       ['Qwen3-8B-q4f16_1-MLC', 'Qwen3-0.6B-q4f16_1-MLC'],
       ['SmolLM2-1.7B-Instruct-q4f16_1-MLC', 'SmolLM2-360M-Instruct-q4f16_1-MLC'],
+      ['gemma-2-9b-it-q4f32_1-MLC', 'gemma-2-2b-it-q4f32_1-MLC'],
     ]) {
       expect(byId.get(target)).toMatchObject({ supported: true, draft });
     }
     // The smallest of a family drafts for no one and gets no draft; other families get none.
     expect(byId.get('Llama-3.2-1B-Instruct-q4f16_1-MLC')?.draft).toBeUndefined();
     expect(byId.get('Mistral-7B-Instruct-v0.3-q4f16_1-MLC')).toMatchObject({ supported: true, draft: undefined });
+    expect(byId.get('gemma-2-2b-jpn-it-q4f16_1-MLC')).toMatchObject({ supported: true, draft: undefined });
   });
 
   it('lists the others as not run, saying why', () => {
     expect(byId.get('Phi-3.5-mini-instruct-q4f16_1-MLC')).toMatchObject({ supported: false, reason: /LongRoPE/ });
-    expect(byId.get('gemma-2-2b-it-q4f16_1-MLC')).toMatchObject({ supported: false, reason: /Gemma 2/ });
+    expect(byId.get('gemma3-1b-it-q4f16_1-MLC')).toMatchObject({ supported: false, reason: /Gemma 3/ });
+    expect(byId.get('gemma-2b-it-q4f16_1-MLC')).toMatchObject({ supported: false, reason: /not an architecture/ });
     expect(byId.get('Llama-3.1-70B-Instruct-q3f16_1-MLC')).toMatchObject({ supported: false, reason: /q3f16_1/ });
     expect(byId.get('snowflake-arctic-embed-m-q0f32-MLC-b32')).toMatchObject({ supported: false });
     expect(byId.get('RedPajama-INCITE-Chat-3B-v1-q4f16_1-MLC')).toMatchObject({ supported: false });

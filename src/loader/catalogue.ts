@@ -41,7 +41,7 @@ interface Family {
   tokenizer?: string;
 }
 
-/** The Llama-family models of web-llm's catalogue, by id. */
+/** The models of web-llm's catalogue that Tandem runs (the Llama family, and Gemma 2), by id. */
 const FAMILIES: Family[] = [
   { pattern: /^Llama-3\.[12]-\d+B-Instruct-/, tokenizer: 'llama3' },
   { pattern: /^Llama-3-\d+B-Instruct-/ },
@@ -55,6 +55,8 @@ const FAMILIES: Family[] = [
   { pattern: /^Mistral-7B/ },
   { pattern: /^TinyLlama/ },
   { pattern: /^DeepSeek-R1-Distill-(Llama|Qwen)/ },
+  { pattern: /^gemma-2-\d+b-it-/, tokenizer: 'gemma2' },
+  { pattern: /^gemma-2-2b-jpn-it-/ },
 ];
 
 /** A draft has at most this share of its target's parameters. */
@@ -65,9 +67,8 @@ const UNSUPPORTED: [RegExp, string][] = [
   [/vision|-V-|VL/i, 'vision-language models are not run'],
   [/^Phi-3/, UNSUPPORTED_MODEL_TYPES.phi3],
   [/^Phi/, 'Phi models are not read from MLC folders yet'],
-  [/^gemma-2/i, UNSUPPORTED_MODEL_TYPES.gemma2],
   [/^gemma3/i, UNSUPPORTED_MODEL_TYPES.gemma3_text],
-  [/^gemma/i, 'this Gemma is not an architecture Tandem runs'],
+  [/^gemma(?!-2-)/i, 'this Gemma is not an architecture Tandem runs'], // Gemma 2 is gemma-2-…
   [/^Qwen3\.5/, 'Qwen3.5 is not an architecture Tandem runs'],
   [/embed|arctic/i, 'an embedding model, not a causal language model'],
 ];

@@ -54,7 +54,7 @@ import {
 import { f32ToF16, widenBF16 } from './half';
 import { isLevelDType, type LevelDType } from './iq4';
 import type { FileProgress, ModelSource } from './source';
-import { toFloat32 } from './tensors';
+import { minusOne } from './tensors';
 import type { ModelWeights, WeightDType, WeightTensor } from './weights';
 
 /**
@@ -503,11 +503,6 @@ function gemma3Config(
  * for stored values from 1/2 up (w from -1/2: Sterbenz's lemma below 2, the ulp dividing 1
  * above), so one plus the weight read back is the stored value, what llama.cpp multiplies by.
  */
-function minusOne(tensor: WeightTensor): WeightTensor {
-  const stored = toFloat32(tensor);
-  return { ...tensor, dtype: 'F32', data: stored.map((v) => v - 1) };
-}
-
 function toF16(tensor: WeightTensor): WeightTensor {
   if (tensor.dtype === 'F16') return tensor;
   const floats = tensor.dtype === 'BF16' ? widenBF16(tensor.data as Uint16Array) : (tensor.data as Float32Array);

@@ -12,18 +12,24 @@ import { ModelConfigError, UnsupportedArchitectureError, UnsupportedQuantization
 import { type ModelConfig, parseModelConfig } from './config';
 import type { WeightDType } from './weights';
 
-/** MLC's model types that Tandem runs, as Hugging Face architectures: the Llama family. */
+/** MLC's model types that Tandem runs, as Hugging Face architectures: the Llama family, and Gemma 2. */
 const ARCHITECTURES: Record<string, string> = {
   llama: 'LlamaForCausalLM',
   mistral: 'MistralForCausalLM',
   qwen2: 'Qwen2ForCausalLM',
   qwen3: 'Qwen3ForCausalLM',
+  gemma2: 'Gemma2ForCausalLM',
 };
+
+/**
+ * The model types whose norm weights mlc-llm's loader stores plus one (its Gemma loaders: the
+ * model multiplies by 1 + w, and MLC's runtime by the weight).
+ */
+const NORMS_PLUS_ONE = ['gemma2'];
 
 /** Why the other model types of web-llm's catalogue are not offered. */
 export const UNSUPPORTED_MODEL_TYPES: Record<string, string> = {
   phi3: "MLC's Phi-3 folders store LongRoPE's factors in a layout Tandem does not read yet",
-  gemma2: "MLC's Gemma 2 folders are not read yet (their norms are stored as 1 + w)",
   gemma3_text: "MLC's Gemma 3 folders are not read yet",
   gemma: 'Gemma 1 is not an architecture Tandem runs',
   phi: 'Phi-1/2 (parallel attention and MLP) is not an architecture Tandem runs',
@@ -69,6 +75,8 @@ export interface MlcFolderConfig {
   conv: ConvTemplate | undefined;
   /** Ids that end a reply: eos_token_id and the template's stop_token_ids. */
   stopTokenIds: number[];
+  /** Whether the norm weights are stored as 1 + w (NORMS_PLUS_ONE): the loader takes the 1 away. */
+  normsPlusOne: boolean;
   generation: { temperature?: number; topP?: number; repetitionPenalty?: number };
 }
 
@@ -111,7 +119,8 @@ export function parseMlcConfig(json: unknown, where: string): MlcFolderConfig {
   const model = raw.model_config;
   if (typeof model !== 'object' || model === null || Array.isArray(model)) throw fail('"model_config" is missing');
   const m = model as Record<string, unknown>;
-  // Back into a Hugging Face config.json: MLC's names for the RoPE base and the context.
+  // Back into a Hugging Face config.json: MLC's names for the RoPE base and the context (for
+  // Gemma 2, mlc-llm writes its sliding window as the context: 4,096 positions, kept here).
   const hf: Record<string, unknown> = Object.fromEntries(Object.entries(m).filter(([k]) => !MLC_ONLY_KEYS.includes(k)));
   hf.architectures = [architecture];
   hf.model_type = modelType;
@@ -132,6 +141,7 @@ export function parseMlcConfig(json: unknown, where: string): MlcFolderConfig {
     quantization: { name: quantizationName as string, ...quantization },
     conv: template,
     stopTokenIds: [...stops].sort((a, b) => a - b),
+    normsPlusOne: NORMS_PLUS_ONE.includes(modelType),
     generation: {
       temperature: number('temperature'),
       topP: number('top_p'),

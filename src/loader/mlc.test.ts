@@ -7,10 +7,12 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIXTURES, fixturePath, loadFixture } from '../testing/fixtures';
+import { f16ToF32, f32ToF16 } from './half';
 import { parseMlcConfig } from './mlc-config';
 import type { ModelFolder } from './model-folder';
 import { loadModelFolder } from './model-folder';
 import { memorySource } from './source';
+import type { WeightTensor } from './weights';
 
 /** mlc-chat-config.json of Qwen2.5-1.5B-Instruct-q4f16_1-MLC as published (conv_template abridged). */
 const QWEN25_15B_MLC = {
@@ -64,6 +66,29 @@ const QWEN25_15B_MLC = {
   eos_token_id: [151645, 151643],
 };
 
+/** model_config of gemma-2-2b-it-q4f16_1-MLC as mlc-llm's Gemma2Config writes it (its context: the sliding window). */
+const GEMMA2_2B_MODEL_CONFIG = {
+  hidden_size: 2304,
+  intermediate_size: 9216,
+  attention_bias: false,
+  num_attention_heads: 8,
+  num_key_value_heads: 4,
+  head_dim: 256,
+  num_hidden_layers: 26,
+  rms_norm_eps: 1e-6,
+  vocab_size: 256000,
+  hidden_activation: 'gelu_pytorch_tanh',
+  position_embedding_base: 10000.0,
+  context_window_size: 4096,
+  prefill_chunk_size: 2048,
+  tensor_parallel_shards: 1,
+  max_batch_size: 80,
+  attn_logit_softcapping: 50.0,
+  final_logit_softcapping: 30.0,
+  query_pre_attn_scalar: 256,
+  sliding_window: 4096,
+};
+
 const folderFiles = (name: string) => {
   const folder = fixturePath(name);
   return Object.fromEntries(readdirSync(folder).map((f) => [f, new Uint8Array(readFileSync(join(folder, f)))]));
@@ -98,6 +123,22 @@ describe('mlc-chat-config.json', () => {
     expect(stopTokenIds).toEqual([151643, 151645]);
     expect(generation).toEqual({ temperature: 0.7, topP: 0.8, repetitionPenalty: 1.1 });
     expect(conv?.roles.user).toBe('<|im_start|>user');
+  });
+
+  it("reads Gemma 2's: soft-caps, query scale, window, a tied embedding, norms stored plus one", () => {
+    const gemma2 = { ...QWEN25_15B_MLC, model_type: 'gemma2', model_config: GEMMA2_2B_MODEL_CONFIG };
+    const { config, normsPlusOne } = parseMlcConfig(gemma2, 'gemma');
+    expect(config).toMatchObject({
+      architecture: 'Gemma2ForCausalLM',
+      headDim: 256,
+      tieWordEmbeddings: true,
+      sandwichNorms: true,
+      fusedWeights: true,
+      maxPositions: 4096,
+    });
+    expect(config.unknownKeys).toEqual([]);
+    expect(normsPlusOne).toBe(true);
+    expect(parseMlcConfig(QWEN25_15B_MLC, 'qwen').normsPlusOne).toBe(false);
   });
 
   it("reads Llama's position_embedding_base as the RoPE base", () => {
@@ -143,6 +184,26 @@ describe('MLC fixture folders', () => {
     expect(target.weights.get('model.norm.weight')?.dtype).toBe('F16');
     expect(target.weights.get('lm_head.weight')?.dtype).toBe('Q4F16');
     expect(target.stopTokenIds).toEqual([0, 2]);
+  });
+
+  it("load Gemma 2's norms as w again (stored as f16(1 + w)), its embedding tied and 4-bit", async () => {
+    const gemma = await loadFixture(FIXTURES.gemma2Q4);
+    const hf = await loadFixture(FIXTURES.gemma2);
+    try {
+      expect(gemma.weights.has('lm_head.weight')).toBe(false);
+      expect(gemma.weights.get('model.embed_tokens.weight')?.dtype).toBe('Q4F16');
+      for (const name of ['model.layers.1.pre_feedforward_layernorm.weight', 'model.norm.weight']) {
+        const norm = gemma.weights.get(name) as WeightTensor;
+        expect(norm.dtype, name).toBe('F32');
+        // 1 + the loaded w is the stored f16(1 + w) of the Hugging Face folder's w, exactly.
+        const w = hf.weights.get(name)?.data as Float32Array;
+        const stored = Array.from(w, (x) => f16ToF32(f32ToF16(1 + x)));
+        expect(Array.from(norm.data as Float32Array, (v) => 1 + v), name).toEqual(stored);
+      }
+    } finally {
+      gemma.tokenizer.dispose();
+      hf.tokenizer.dispose();
+    }
   });
 
   it("render chats through MLC's conv_template exactly as through the Jinja template", () => {

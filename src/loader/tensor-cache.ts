@@ -3,8 +3,9 @@
  * lists shards (`params_shard_N.bin`, format "raw-shard", `nbytes`) and in each the records of
  * its tensors (name, shape, dtype, format, nbytes, byteOffset). With a q4 quantization each
  * matrix `X.weight` is two records, `X.q_weight` (uint32) and `X.q_scale` (f16 or f32; q4.ts);
- * norms and biases are plain records in the model's dtype. A record of format "f32-to-bf16" is
- * an f32 tensor stored as bf16.
+ * norms and biases are plain records in the model's dtype (Gemma 2's norms plus one, which the
+ * load takes away: tensors.ts, `minusOne`). A record of format "f32-to-bf16" is an f32 tensor
+ * stored as bf16.
  *
  * Everything is checked from tensor-cache.json before a shard is read: every tensor the config
  * implies, with its shape and dtype; records inside their shard, apart from each other, of the
@@ -19,6 +20,7 @@ import { expectedTensors, type ModelConfig } from './config';
 import type { MlcQuantization } from './mlc-config';
 import { Q4_GROUP } from './q4';
 import { confined, type FileProgress, type ModelSource, readJson } from './source';
+import { minusOne } from './tensors';
 import type { ModelWeights, WeightDType, WeightTensor } from './weights';
 
 const MANIFESTS = ['tensor-cache.json', 'ndarray-cache.json'];
@@ -50,6 +52,7 @@ export async function loadMlcWeights(
   source: ModelSource,
   config: ModelConfig,
   quantization: MlcQuantization,
+  normsPlusOne: boolean,
   onProgress?: (progress: FileProgress) => void,
 ): Promise<ModelWeights> {
   const { manifest, shards } = await readManifest(source);
@@ -105,6 +108,9 @@ export async function loadMlcWeights(
   for (const shard of shards) {
     const wanted = (reads.get(shard) ?? []).sort((a, b) => a.record.byteOffset - b.record.byteOffset);
     await readShard(source, shard, wanted, onProgress);
+  }
+  if (normsPlusOne) {
+    for (const [name, tensor] of weights) if (name.endsWith('norm.weight')) weights.set(name, minusOne(tensor));
   }
   return weights;
 }

@@ -39,6 +39,16 @@ export function toFloat32(tensor: WeightTensor): Float32Array {
   return tensor.dtype === 'F16' ? widenF16(tensor.data as Uint16Array) : widenBF16(tensor.data as Uint16Array);
 }
 
+/**
+ * A norm weight stored plus one (Gemma's, as llama.cpp's converter and mlc-llm's loader store
+ * them: the model multiplies by 1 + w), back to w in f32. x - 1 is exact in f32 for a stored x
+ * from 0.5 up (to 2^24), so 1 + w gives x again, bit for bit; below 0.5 it is within an ulp.
+ */
+export function minusOne(tensor: WeightTensor): WeightTensor {
+  const stored = toFloat32(tensor);
+  return { ...tensor, dtype: 'F32', data: stored.map((v) => v - 1) };
+}
+
 /** `weights` with every matrix quantized to q4 (q4f16_1 or q4f32_1); norms and biases kept as they are. */
 export function quantizeWeights(weights: ModelWeights, dtype: 'Q4F16' | 'Q4F32'): ModelWeights {
   const out: ModelWeights = new Map();

@@ -33,6 +33,8 @@ export const FIXTURES = {
   /** MLC folders, q4f16_1 (scripts/fixtures/mlc.py): the target with its Jinja template, the draft with MLC's conv_template. */
   targetQ4: 'tandem-target-q4f16_1-MLC',
   draftQ4: 'tandem-draft-q4f16_1-MLC',
+  /** Gemma 2 as an MLC folder (mlc.py): tied 4-bit embedding, norms stored as 1 + w. */
+  gemma2Q4: 'tandem-gemma2-q4f16_1-MLC',
 } as const;
 
 /**
