@@ -198,7 +198,8 @@ describe('MLC fixture folders', () => {
         // 1 + the loaded w is the stored f16(1 + w) of the Hugging Face folder's w, exactly.
         const w = hf.weights.get(name)?.data as Float32Array;
         const stored = Array.from(w, (x) => f16ToF32(f32ToF16(1 + x)));
-        expect(Array.from(norm.data as Float32Array, (v) => 1 + v), name).toEqual(stored);
+        const loaded = Array.from(norm.data as Float32Array, (v) => 1 + v);
+        expect(loaded, name).toEqual(stored);
       }
     } finally {
       gemma.tokenizer.dispose();
