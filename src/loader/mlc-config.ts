@@ -12,14 +12,32 @@ import { ModelConfigError, UnsupportedArchitectureError, UnsupportedQuantization
 import { type ModelConfig, parseModelConfig } from './config';
 import type { WeightDType } from './weights';
 
-/** MLC's model types that Tandem runs, as Hugging Face architectures: the Llama family, and Gemma 2. */
+/** MLC's model types that Tandem runs, as Hugging Face architectures: the Llama family, Phi-3 and Gemma 2. */
 const ARCHITECTURES: Record<string, string> = {
   llama: 'LlamaForCausalLM',
   mistral: 'MistralForCausalLM',
   qwen2: 'Qwen2ForCausalLM',
   qwen3: 'Qwen3ForCausalLM',
+  phi3: 'Phi3ForCausalLM',
   gemma2: 'Gemma2ForCausalLM',
 };
+
+/**
+ * The record name of a tensor of Hugging Face name `name` in an MLC folder of `modelType`:
+ * mlc-llm keeps Hugging Face's names (q|k|v and gate|up fused), but for Phi-3, whose module
+ * names follow Phi-2's (phi3_loader.py): transformer.embd, transformer.h.N (ln, mixer.qkv_proj,
+ * mixer.out_proj, post_attention_layernorm, mlp), transformer.norm.
+ */
+export function mlcTensorName(modelType: string, name: string): string {
+  if (modelType !== 'phi3') return name;
+  return name
+    .replace(/^model\.embed_tokens\./, 'transformer.embd.')
+    .replace(/^model\.norm\./, 'transformer.norm.')
+    .replace(/^model\.layers\.(\d+)\.input_layernorm\./, 'transformer.h.$1.ln.')
+    .replace(/^model\.layers\.(\d+)\.self_attn\.qkv_proj\./, 'transformer.h.$1.mixer.qkv_proj.')
+    .replace(/^model\.layers\.(\d+)\.self_attn\.o_proj\./, 'transformer.h.$1.mixer.out_proj.')
+    .replace(/^model\.layers\./, 'transformer.h.');
+}
 
 /**
  * The model types whose norm weights mlc-llm's loader stores plus one (its Gemma loaders: the
@@ -29,7 +47,6 @@ const NORMS_PLUS_ONE = ['gemma2'];
 
 /** Why the other model types of web-llm's catalogue are not offered. */
 export const UNSUPPORTED_MODEL_TYPES: Record<string, string> = {
-  phi3: "MLC's Phi-3 folders store LongRoPE's factors in a layout Tandem does not read yet",
   gemma3_text: "MLC's Gemma 3 folders are not read yet",
   gemma: 'Gemma 1 is not an architecture Tandem runs',
   phi: 'Phi-1/2 (parallel attention and MLP) is not an architecture Tandem runs',
@@ -70,6 +87,8 @@ export interface ConvTemplate {
 }
 
 export interface MlcFolderConfig {
+  /** mlc-chat-config.json's model_type: how its tensors are named (`mlcTensorName`). */
+  modelType: string;
   config: ModelConfig;
   quantization: MlcQuantization;
   conv: ConvTemplate | undefined;
@@ -137,6 +156,7 @@ export function parseMlcConfig(json: unknown, where: string): MlcFolderConfig {
   const stops = new Set([...config.eosTokenIds, ...(template?.stop_token_ids ?? [])]);
   const number = (key: string) => (typeof raw[key] === 'number' ? (raw[key] as number) : undefined);
   return {
+    modelType,
     config,
     quantization: { name: quantizationName as string, ...quantization },
     conv: template,

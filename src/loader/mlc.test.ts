@@ -89,6 +89,40 @@ const GEMMA2_2B_MODEL_CONFIG = {
   sliding_window: 4096,
 };
 
+/**
+ * model_config of Phi-3.5-mini-instruct-q4f16_1-MLC as mlc-llm's Phi3Config writes it (no
+ * sliding window, LongRoPE with the context and the original context copied into rope_scaling),
+ * each list of 48 factors here one value repeated.
+ */
+const PHI35_MINI_MODEL_CONFIG = {
+  model_type: 'phi3',
+  hidden_size: 3072,
+  vocab_size: 32064,
+  num_hidden_layers: 32,
+  num_attention_heads: 32,
+  intermediate_size: 8192,
+  rms_norm_eps: 1e-5,
+  num_key_value_heads: 32,
+  max_position_embeddings: 131072,
+  position_embedding_base: 10000.0,
+  rope_scaling: {
+    long_factor: Array(48).fill(1.5),
+    short_factor: Array(48).fill(1.0),
+    type: 'longrope',
+    rope_type: 'longrope',
+    max_position_embeddings: 131072,
+    original_max_position_embeddings: 4096,
+  },
+  original_max_position_embeddings: 4096,
+  context_window_size: 131072,
+  prefill_chunk_size: 8192,
+  head_dim: 96,
+  tensor_parallel_shards: 1,
+  max_batch_size: 128,
+  tie_word_embeddings: false,
+  partial_rotary_factor: 1.0,
+};
+
 const folderFiles = (name: string) => {
   const folder = fixturePath(name);
   return Object.fromEntries(readdirSync(folder).map((f) => [f, new Uint8Array(readFileSync(join(folder, f)))]));
@@ -141,6 +175,26 @@ describe('mlc-chat-config.json', () => {
     expect(parseMlcConfig(QWEN25_15B_MLC, 'qwen').normsPlusOne).toBe(false);
   });
 
+  it("reads Phi-3's: LongRoPE from rope_scaling, its attention factor from the two contexts, no window", () => {
+    const phi3 = {
+      ...QWEN25_15B_MLC,
+      model_type: 'phi3',
+      model_config: PHI35_MINI_MODEL_CONFIG,
+      bos_token_id: 1,
+      eos_token_id: [32007, 32000],
+      conv_template: { ...QWEN25_15B_MLC.conv_template, stop_token_ids: [32007, 32001, 32000] },
+    };
+    const { config, normsPlusOne } = parseMlcConfig(phi3, 'phi');
+    expect(config).toMatchObject({ architecture: 'Phi3ForCausalLM', headDim: 96, maxPositions: 131072 });
+    expect(config.ropes[0].scaling).toMatchObject({
+      type: 'longrope',
+      originalMaxPositions: 4096,
+      attentionFactor: Math.sqrt(1 + Math.log(32) / Math.log(4096)),
+    });
+    expect(config.unknownKeys).toEqual([]);
+    expect(normsPlusOne).toBe(false);
+  });
+
   it("reads Llama's position_embedding_base as the RoPE base", () => {
     const fixture = json(folderFiles(FIXTURES.targetQ4)['mlc-chat-config.json']);
     const { config } = parseMlcConfig(fixture, 'fixture');
@@ -153,8 +207,8 @@ describe('mlc-chat-config.json', () => {
     expect(() => parseMlcConfig({ ...QWEN25_15B_MLC, quantization: 'q3f16_1' }, 'x')).toThrow(
       expect.objectContaining({ name: 'UnsupportedQuantizationError', message: expect.stringMatching(/q3f16_1/) }),
     );
-    expect(() => parseMlcConfig({ ...QWEN25_15B_MLC, model_type: 'phi3' }, 'x')).toThrow(
-      expect.objectContaining({ name: 'UnsupportedArchitectureError', message: expect.stringMatching(/LongRoPE/) }),
+    expect(() => parseMlcConfig({ ...QWEN25_15B_MLC, model_type: 'phi' }, 'x')).toThrow(
+      expect.objectContaining({ name: 'UnsupportedArchitectureError', message: expect.stringMatching(/parallel/) }),
     );
     expect(() => parseMlcConfig({ ...QWEN25_15B_MLC, model_config: undefined }, 'x')).toThrow(
       expect.objectContaining({ name: 'ModelConfigError' }),
@@ -204,6 +258,19 @@ describe('MLC fixture folders', () => {
     } finally {
       gemma.tokenizer.dispose();
       hf.tokenizer.dispose();
+    }
+  });
+
+  it("load Phi-3's tensors from their names in MLC's Phi-3 (transformer.h.N.mixer.qkv_proj, ...)", async () => {
+    const phi3 = await loadFixture(FIXTURES.phi3Q4);
+    try {
+      expect(phi3.weights.get('model.layers.2.self_attn.qkv_proj.weight')).toMatchObject({ dtype: 'Q4F16' });
+      expect(phi3.weights.get('model.layers.0.input_layernorm.weight')?.dtype).toBe('F16');
+      expect(phi3.weights.get('lm_head.weight')?.dtype).toBe('Q4F16');
+      // mlc-llm's Phi3Config has no sliding window
+      expect(phi3.config.layers.every((layer) => layer.window === null)).toBe(true);
+    } finally {
+      phi3.tokenizer.dispose();
     }
   });
 

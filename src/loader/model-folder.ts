@@ -135,7 +135,7 @@ async function loadGgufFile(source: ModelSource, file: string, onProgress?: (pro
 async function readWeights(source: ModelSource, folder: FolderConfig, onProgress?: (p: FileProgress) => void) {
   try {
     return folder.format === 'mlc'
-      ? await loadMlcWeights(source, folder.config, folder.quantization, folder.normsPlusOne, onProgress)
+      ? await loadMlcWeights(source, folder, onProgress)
       : await loadWeights(source, folder.config, onProgress);
   } catch (error) {
     if ((error as Error).name !== 'ModelFileMissingError') throw error;

@@ -16,8 +16,8 @@
 
 import { TensorCacheFormatError, TensorMissingError, TensorShapeError } from '../errors';
 import { ByteReader } from './byte-reader';
-import { expectedTensors, type ModelConfig } from './config';
-import type { MlcQuantization } from './mlc-config';
+import { expectedTensors } from './config';
+import { type MlcFolderConfig, mlcTensorName } from './mlc-config';
 import { Q4_GROUP } from './q4';
 import { confined, type FileProgress, type ModelSource, readJson } from './source';
 import { minusOne } from './tensors';
@@ -50,9 +50,7 @@ interface Read {
 
 export async function loadMlcWeights(
   source: ModelSource,
-  config: ModelConfig,
-  quantization: MlcQuantization,
-  normsPlusOne: boolean,
+  { config, quantization, normsPlusOne, modelType }: MlcFolderConfig,
   onProgress?: (progress: FileProgress) => void,
 ): Promise<ModelWeights> {
   const { manifest, shards } = await readManifest(source);
@@ -79,11 +77,14 @@ export async function loadMlcWeights(
   };
   for (const [name, shape] of expectedTensors(config)) {
     const tensor: WeightTensor = { name, shape, dtype: 'F32', data: new Float32Array(0) };
+    const stored = mlcTensorName(modelType, name);
     if (shape.length === 2 && quantization.matrices.startsWith('Q4')) {
-      const base = name.slice(0, -'.weight'.length);
+      const base = stored.slice(0, -'.weight'.length);
       const [rows, k] = shape;
       if (k % Q4_GROUP !== 0) {
-        throw new TensorShapeError(`${where}: "${name}" has ${k} columns, not a whole number of groups of ${Q4_GROUP}`);
+        throw new TensorShapeError(
+          `${where}: "${stored}" has ${k} columns, not a whole number of groups of ${Q4_GROUP}`,
+        );
       }
       const values = read(`${base}.q_weight`, ['uint32'], [rows, k / 8]);
       const scales = read(`${base}.q_scale`, [quantization.vectors], [rows, k / Q4_GROUP]);
@@ -91,7 +92,7 @@ export async function loadMlcWeights(
       tensor.data = view(values.into, 'uint32') as Uint32Array;
       tensor.scales = view(scales.into, quantization.vectors) as Uint16Array | Float32Array;
     } else {
-      const { record, into } = read(name, ['float16', 'float32', 'bfloat16'], shape);
+      const { record, into } = read(stored, ['float16', 'float32', 'bfloat16'], shape);
       const dtype = record.format === 'f32-to-bf16' ? 'bfloat16' : record.dtype;
       tensor.dtype = ({ float32: 'F32', float16: 'F16', bfloat16: 'BF16' } as Record<string, WeightDType>)[dtype];
       tensor.data = view(into, dtype) as Float32Array | Uint16Array;
@@ -99,7 +100,7 @@ export async function loadMlcWeights(
     weights.set(name, tensor);
   }
   for (const name of records.keys()) {
-    const layer = /^model\.layers\.(\d+)\./.exec(name);
+    const layer = /^(?:model\.layers|transformer\.h)\.(\d+)\./.exec(name);
     if (layer && Number(layer[1]) >= config.numLayers) {
       throw new TensorShapeError(`${where}: "${name}" is past the config's ${config.numLayers} layers`);
     }

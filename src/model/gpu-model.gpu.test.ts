@@ -1,7 +1,7 @@
 /**
  * The whole GPU model against the golden PyTorch logits and against the reference model, on
  * every fixture (f32, f16, bf16 weights; the draft; Qwen2, Qwen3, Phi-3, Gemma 2 and Gemma 3
- * variants; Llama with every bias), and its KV cache.
+ * variants; Llama with every bias; MLC folders of the pair, Phi-3 and Gemma 2), and its KV cache.
  *
  * Tolerances: against PyTorch as for the reference (atol 2e-3, rtol 1e-3); against the
  * reference model, which sums in float64 where the GPU sums in float32, atol 1e-3, rtol 1e-3.

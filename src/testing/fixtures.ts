@@ -35,6 +35,8 @@ export const FIXTURES = {
   draftQ4: 'tandem-draft-q4f16_1-MLC',
   /** Gemma 2 as an MLC folder (mlc.py): tied 4-bit embedding, norms stored as 1 + w. */
   gemma2Q4: 'tandem-gemma2-q4f16_1-MLC',
+  /** Phi-3 as an MLC folder (mlc.py): Phi-2's tensor names, LongRoPE in model_config, no window. */
+  phi3Q4: 'tandem-phi3-q4f16_1-MLC',
 } as const;
 
 /**
