@@ -23,6 +23,7 @@ describe("web-llm's catalogue", () => {
     expect(byId.get('gemma-2-2b-jpn-it-q4f16_1-MLC')).toMatchObject({ supported: true, draft: undefined });
     expect(byId.get('Phi-3.5-mini-instruct-q4f16_1-MLC')).toMatchObject({ supported: true, draft: undefined });
     expect(byId.get('Phi-3-mini-4k-instruct-q4f32_1-MLC')).toMatchObject({ supported: true });
+    expect(byId.get('WizardMath-7B-V1.1-q4f16_1-MLC')).toMatchObject({ supported: true });
   });
 
   it('lists the others as not run, saying why', () => {

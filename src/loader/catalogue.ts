@@ -52,7 +52,7 @@ const FAMILIES: Family[] = [
   { pattern: /^SmolLM2-\d+(\.\d+)?[MB]-Instruct-/, tokenizer: 'smollm2' },
   { pattern: /^Qwen2(\.5)?-(Coder|Math)-/ },
   { pattern: /^(Hermes|OpenHermes|NeuralHermes)-.*(Llama|Mistral)/ },
-  { pattern: /^Mistral-7B/ },
+  { pattern: /^(Mistral-7B|WizardMath-7B)/ }, // WizardMath-7B-V1.1: a Mistral-7B fine-tune
   { pattern: /^TinyLlama/ },
   { pattern: /^DeepSeek-R1-Distill-(Llama|Qwen)/ },
   { pattern: /^Phi-3(\.5)?-mini-/ },
