@@ -265,7 +265,7 @@ describe('parseModelConfig', () => {
 
   it("reads Phi-3.5: fused weights, LongRoPE's factors and scale, a window on every layer", () => {
     const config = parseModelConfig(PHI35_MINI);
-    expect(config.fusedWeights).toBe(true);
+    expect(config.fused).toEqual({ qkv: true, gateUp: true });
     expect(expectedTensors(config).get('model.layers.0.self_attn.qkv_proj.weight')).toEqual([3 * 3072, 3072]);
     expect(expectedTensors(config).get('model.layers.0.mlp.gate_up_proj.weight')).toEqual([2 * 8192, 3072]);
     expect(config.layers[0].window).toBe(262144);

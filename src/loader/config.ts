@@ -93,8 +93,8 @@ export interface ModelConfig {
   /** The rotations the layers use: one, or Gemma 3's local and global ones. */
   ropes: Rope[];
   layers: LayerAttention[];
-  /** q|k|v and gate|up come fused in the file (Phi-3). */
-  fusedWeights: boolean;
+  /** Which projections come fused in the file: q|k|v, gate|up (Phi-3's both; MLC's folders per model type). */
+  fused: { qkv: boolean; gateUp: boolean };
   /** Keys of config.json that no decision below covers: the engine warns about them. */
   unknownKeys: string[];
   /**
@@ -322,7 +322,7 @@ export function parseModelConfig(json: unknown, source = 'config.json'): ModelCo
     finalSoftcap: arch === 'Gemma2ForCausalLM' ? optionalNum('final_logit_softcapping') : null,
     ropes,
     layers,
-    fusedWeights: arch === 'Phi3ForCausalLM',
+    fused: { qkv: arch === 'Phi3ForCausalLM', gateUp: arch === 'Phi3ForCausalLM' },
     unknownKeys: Object.keys(raw).filter((key) => !READ_KEYS.has(key) && !Object.hasOwn(CONFIG_KEYS, key)),
   };
 }
@@ -455,11 +455,9 @@ export function expectedTensors(config: ModelConfig): Map<string, number[]> {
     if (t.attentionOutNorm) shapes.set(t.attentionOutNorm, [d]);
     shapes.set(t.mlpNorm, [d]);
     if (t.mlpOutNorm) shapes.set(t.mlpOutNorm, [d]);
-    if (config.fusedWeights) {
+    if (config.fused.qkv) {
       shapes.set(`${t.qkv}.weight`, [qRows + 2 * kvRows, d]);
       if (config.qkvBias) shapes.set(`${t.qkv}.bias`, [qRows + 2 * kvRows]);
-      shapes.set(`${t.gateUp}.weight`, [2 * f, d]);
-      if (config.mlpBias) shapes.set(`${t.gateUp}.bias`, [2 * f]);
     } else {
       for (const [name, rows] of [
         [t.q, qRows],
@@ -469,6 +467,11 @@ export function expectedTensors(config: ModelConfig): Map<string, number[]> {
         shapes.set(`${name}.weight`, [rows, d]);
         if (config.qkvBias) shapes.set(`${name}.bias`, [rows]);
       }
+    }
+    if (config.fused.gateUp) {
+      shapes.set(`${t.gateUp}.weight`, [2 * f, d]);
+      if (config.mlpBias) shapes.set(`${t.gateUp}.bias`, [2 * f]);
+    } else {
       for (const name of [t.gate, t.up]) {
         shapes.set(`${name}.weight`, [f, d]);
         if (config.mlpBias) shapes.set(`${name}.bias`, [f]);

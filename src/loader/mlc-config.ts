@@ -5,7 +5,7 @@
  *
  * The model config is read by translating it back into a Hugging Face config.json and parsing
  * that (config.ts), so both formats meet every check config.ts makes; MLC's fused q|k|v and
- * gate|up matrices are the layout Tandem already runs for Phi-3 (`fusedWeights`).
+ * gate|up matrices are the layout Tandem already runs for Phi-3 (`fused`).
  */
 
 import { ModelConfigError, UnsupportedArchitectureError, UnsupportedQuantizationError } from '../errors';
@@ -153,7 +153,7 @@ export function parseMlcConfig(json: unknown, where: string): MlcFolderConfig {
   if (typeof window === 'number' && window > 0) hf.sliding_window ??= window;
   hf.eos_token_id = raw.eos_token_id ?? hf.eos_token_id;
   hf.bos_token_id = raw.bos_token_id ?? hf.bos_token_id;
-  const config = { ...parseModelConfig(hf, `${where} (model_config)`), fusedWeights: true };
+  const config = { ...parseModelConfig(hf, `${where} (model_config)`), fused: { qkv: true, gateUp: true } };
 
   const conv = raw.conv_template;
   const template = typeof conv === 'object' && conv !== null ? checkConvTemplate(conv, fail) : undefined;

@@ -147,7 +147,7 @@ describe('mlc-chat-config.json', () => {
     const { config, quantization, stopTokenIds, generation, conv } = parseMlcConfig(QWEN25_15B_MLC, 'qwen');
     expect(config.architecture).toBe('Qwen2ForCausalLM');
     expect(config.qkvBias).toBe(true);
-    expect(config.fusedWeights).toBe(true);
+    expect(config.fused).toEqual({ qkv: true, gateUp: true });
     expect(config.tieWordEmbeddings).toBe(true);
     expect(config.headDim).toBe(128);
     expect(config.maxPositions).toBe(32768);
@@ -167,7 +167,7 @@ describe('mlc-chat-config.json', () => {
       headDim: 256,
       tieWordEmbeddings: true,
       sandwichNorms: true,
-      fusedWeights: true,
+      fused: { qkv: true, gateUp: true },
       maxPositions: 4096,
     });
     expect(config.unknownKeys).toEqual([]);

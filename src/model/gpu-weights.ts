@@ -115,16 +115,16 @@ export function uploadWeights(
     inputFc: config.hiddenInput === 'eagle1' ? { label: 'fc.weight', parts: [get('fc.weight')] } : undefined,
     layers: Array.from({ length: config.numLayers }, (_, l) => {
       const t = layerTensorNames(config, l);
-      const fused = config.fusedWeights;
+      const { fused } = config;
       return {
         qkv: {
           label: `${t.qkv} (q|k|v)`,
-          parts: fused ? [get(`${t.qkv}.weight`)] : [t.q, t.k, t.v].map((n) => get(`${n}.weight`)),
+          parts: fused.qkv ? [get(`${t.qkv}.weight`)] : [t.q, t.k, t.v].map((n) => get(`${n}.weight`)),
         },
         o: { label: `${t.o}.weight`, parts: [get(`${t.o}.weight`)], splits: !config.outputBias },
         gateUp: {
           label: `${t.gateUp} (gate|up)`,
-          parts: fused ? [get(`${t.gateUp}.weight`)] : [t.gate, t.up].map((n) => get(`${n}.weight`)),
+          parts: fused.gateUp ? [get(`${t.gateUp}.weight`)] : [t.gate, t.up].map((n) => get(`${n}.weight`)),
         },
         down: { label: `${t.down}.weight`, parts: [get(`${t.down}.weight`)], splits: !config.mlpBias },
       };
@@ -165,12 +165,12 @@ export function uploadWeights(
   const eagle1 = config.hiddenInput === 'eagle1';
   const layers = plans.layers.map((plan, l): GpuLayerWeights => {
     const t = layerTensorNames(config, l);
-    const fused = config.fusedWeights;
+    const { fused } = config;
     return {
       inputNorm: eagle1 ? undefined : norm(t.inputNorm),
       hiddenNorm: config.hiddenInput === 'eagle3' ? norm(`model.layers.${l}.hidden_norm.weight`) : undefined,
       qkv: matrix(plan.qkv),
-      qkvBias: config.qkvBias ? bias(fused ? [t.qkv] : [t.q, t.k, t.v]) : undefined,
+      qkvBias: config.qkvBias ? bias(fused.qkv ? [t.qkv] : [t.q, t.k, t.v]) : undefined,
       qNorm: config.qkNorm ? norm(t.qNorm) : undefined,
       kNorm: config.qkNorm ? norm(t.kNorm) : undefined,
       o: matrix(plan.o),
@@ -178,7 +178,7 @@ export function uploadWeights(
       attentionOutNorm: t.attentionOutNorm ? norm(t.attentionOutNorm) : undefined,
       mlpNorm: norm(t.mlpNorm),
       gateUp: matrix(plan.gateUp),
-      gateUpBias: config.mlpBias ? bias(fused ? [t.gateUp] : [t.gate, t.up]) : undefined,
+      gateUpBias: config.mlpBias ? bias(fused.gateUp ? [t.gateUp] : [t.gate, t.up]) : undefined,
       down: matrix(plan.down),
       downBias: config.mlpBias ? bias([t.down]) : undefined,
       mlpOutNorm: t.mlpOutNorm ? norm(t.mlpOutNorm) : undefined,

@@ -134,9 +134,9 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
     if (eagle1) this.inputFc = projection('fc');
     this.layers = Array.from({ length: config.numLayers }, (_, l) => {
       const t = layerTensorNames(config, l);
-      // Phi-3 keeps q|k|v and gate|up as one tensor each: their rows, split.
-      const qkv = config.fusedWeights ? projection(t.qkv) : undefined;
-      const gateUp = config.fusedWeights ? projection(t.gateUp) : undefined;
+      // Phi-3 (and MLC's folders) keep q|k|v and gate|up as one tensor each: their rows, split.
+      const qkv = config.fused.qkv ? projection(t.qkv) : undefined;
+      const gateUp = config.fused.gateUp ? projection(t.gateUp) : undefined;
       const rows = (p: Projection, from: number, count: number, width: number): Projection => ({
         weight: p.weight.subarray(from * width, (from + count) * width),
         bias: p.bias?.subarray(from, from + count),
