@@ -41,7 +41,7 @@ interface Family {
   tokenizer?: string;
 }
 
-/** The models of web-llm's catalogue that Tandem runs (the Llama family, Phi-3 and Gemma 2), by id. */
+/** The models of web-llm's catalogue that Tandem runs (the Llama family, Phi-3, Gemma 2 and 3), by id. */
 const FAMILIES: Family[] = [
   { pattern: /^Llama-3\.[12]-\d+B-Instruct-/, tokenizer: 'llama3' },
   { pattern: /^Llama-3-\d+B-Instruct-/ },
@@ -58,6 +58,7 @@ const FAMILIES: Family[] = [
   { pattern: /^Phi-3(\.5)?-mini-/ },
   { pattern: /^gemma-2-\d+b-it-/, tokenizer: 'gemma2' },
   { pattern: /^gemma-2-2b-jpn-it-/ },
+  { pattern: /^gemma3-\d+b-it-/ },
 ];
 
 /** A draft has at most this share of its target's parameters. */
@@ -68,8 +69,7 @@ const UNSUPPORTED: [RegExp, string][] = [
   [/vision|-V-|VL/i, 'vision-language models are not run'],
   [/^Phi-4/, 'Phi-4-mini applies RoPE to part of each head (partial_rotary_factor 0.75), which Tandem does not run'],
   [/^phi-[12]/i, UNSUPPORTED_MODEL_TYPES.phi],
-  [/^gemma3/i, UNSUPPORTED_MODEL_TYPES.gemma3_text],
-  [/^gemma(?!-2-)/i, 'this Gemma is not an architecture Tandem runs'], // Gemma 2 is gemma-2-…
+  [/^gemma(?!-2-|3-)/i, 'this Gemma is not an architecture Tandem runs'], // Gemma 2, 3: gemma-2-…, gemma3-…
   [/^Qwen3\.5/, 'Qwen3.5 is not an architecture Tandem runs'],
   [/embed|arctic/i, 'an embedding model, not a causal language model'],
 ];

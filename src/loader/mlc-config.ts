@@ -24,15 +24,22 @@ const ARCHITECTURES: Record<string, string> = {
   qwen3: 'Qwen3ForCausalLM',
   phi3: 'Phi3ForCausalLM',
   gemma2: 'Gemma2ForCausalLM',
+  gemma3: 'Gemma3ForCausalLM',
+  gemma3_text: 'Gemma3ForCausalLM',
 };
+
+/** Gemma 3's types: its model_config nests the model's fields in text_config, its tensors under language_model. */
+const GEMMA3 = ['gemma3', 'gemma3_text'];
 
 /**
  * The record name of a tensor of Hugging Face name `name` in an MLC folder of `modelType`:
  * mlc-llm keeps Hugging Face's names (q|k|v and gate|up fused), but for Phi-3, whose module
  * names follow Phi-2's (phi3_loader.py): transformer.embd, transformer.h.N (ln, mixer.qkv_proj,
- * mixer.out_proj, post_attention_layernorm, mlp), transformer.norm.
+ * mixer.out_proj, post_attention_layernorm, mlp), transformer.norm; and Gemma 3, whose
+ * tensors sit under language_model. with q, k and v apart (gemma3_loader.py).
  */
 export function mlcTensorName(modelType: string, name: string): string {
+  if (GEMMA3.includes(modelType)) return `language_model.${name}`;
   if (modelType !== 'phi3') return name;
   return name
     .replace(/^model\.embed_tokens\./, 'transformer.embd.')
@@ -47,11 +54,10 @@ export function mlcTensorName(modelType: string, name: string): string {
  * The model types whose norm weights mlc-llm's loader stores plus one (its Gemma loaders: the
  * model multiplies by 1 + w, and MLC's runtime by the weight).
  */
-const NORMS_PLUS_ONE = ['gemma2'];
+const NORMS_PLUS_ONE = ['gemma2', ...GEMMA3];
 
 /** Why the other model types of web-llm's catalogue are not offered. */
 export const UNSUPPORTED_MODEL_TYPES: Record<string, string> = {
-  gemma3_text: "MLC's Gemma 3 folders are not read yet",
   gemma: 'Gemma 1 is not an architecture Tandem runs',
   phi: 'Phi-1/2 (parallel attention and MLP) is not an architecture Tandem runs',
   gpt2: 'GPT-2 is not an architecture Tandem runs',
@@ -116,6 +122,7 @@ const MLC_ONLY_KEYS = [
   'disaggregation',
   'dtype',
   'kwargs',
+  'is_text_model',
 ];
 
 export function parseMlcConfig(json: unknown, where: string): MlcFolderConfig {
@@ -141,9 +148,16 @@ export function parseMlcConfig(json: unknown, where: string): MlcFolderConfig {
   }
   const model = raw.model_config;
   if (typeof model !== 'object' || model === null || Array.isArray(model)) throw fail('"model_config" is missing');
-  const m = model as Record<string, unknown>;
+  const gemma3 = GEMMA3.includes(modelType);
+  const text = (model as Record<string, unknown>).text_config;
+  if (gemma3 && (typeof text !== 'object' || text === null)) throw fail('"model_config.text_config" is missing');
+  // Gemma 3's fields in text_config, beside the vocabulary and the runtime's keys.
+  const { text_config: _, ...outer } = model as Record<string, unknown>;
+  const m = gemma3 ? { ...outer, ...(text as Record<string, unknown>) } : (model as Record<string, unknown>);
   // Back into a Hugging Face config.json: MLC's names for the RoPE base and the context (for
-  // Gemma 2, mlc-llm writes its sliding window as the context: 4,096 positions, kept here).
+  // Gemma 2, mlc-llm writes its sliding window as the context: 4,096 positions, kept here;
+  // Gemma 3's window pattern and local RoPE base are not written: Hugging Face's defaults, one
+  // global layer in six and 10,000, are what its models have).
   const hf: Record<string, unknown> = Object.fromEntries(Object.entries(m).filter(([k]) => !MLC_ONLY_KEYS.includes(k)));
   hf.architectures = [architecture];
   hf.model_type = modelType;
@@ -153,7 +167,7 @@ export function parseMlcConfig(json: unknown, where: string): MlcFolderConfig {
   if (typeof window === 'number' && window > 0) hf.sliding_window ??= window;
   hf.eos_token_id = raw.eos_token_id ?? hf.eos_token_id;
   hf.bos_token_id = raw.bos_token_id ?? hf.bos_token_id;
-  const config = { ...parseModelConfig(hf, `${where} (model_config)`), fused: { qkv: true, gateUp: true } };
+  const config = { ...parseModelConfig(hf, `${where} (model_config)`), fused: { qkv: !gemma3, gateUp: true } };
 
   const conv = raw.conv_template;
   const template = typeof conv === 'object' && conv !== null ? checkConvTemplate(conv, fail) : undefined;

@@ -123,6 +123,34 @@ const PHI35_MINI_MODEL_CONFIG = {
   partial_rotary_factor: 1.0,
 };
 
+/** model_config of gemma3-1b-it-q4f16_1-MLC as mlc-llm's Gemma3Config writes it: the model's fields in text_config. */
+const GEMMA3_1B_MODEL_CONFIG = {
+  text_config: {
+    hidden_size: 1152,
+    intermediate_size: 6912,
+    num_hidden_layers: 26,
+    attention_bias: false,
+    num_attention_heads: 4,
+    num_key_value_heads: 1,
+    head_dim: 256,
+    rms_norm_eps: 1e-6,
+    hidden_activation: 'gelu_pytorch_tanh',
+    position_embedding_base: 1000000,
+    rope_scaling: null,
+    context_window_size: 8192,
+    prefill_chunk_size: 8192,
+    query_pre_attn_scalar: 256,
+    sliding_window_size: 512,
+  },
+  vocab_size: 262144,
+  tensor_parallel_shards: 1,
+  max_batch_size: 128,
+  context_window_size: 8192,
+  sliding_window_size: 512,
+  prefill_chunk_size: 8192,
+  is_text_model: true,
+};
+
 const folderFiles = (name: string) => {
   const folder = fixturePath(name);
   return Object.fromEntries(readdirSync(folder).map((f) => [f, new Uint8Array(readFileSync(join(folder, f)))]));
@@ -193,6 +221,29 @@ describe('mlc-chat-config.json', () => {
     });
     expect(config.unknownKeys).toEqual([]);
     expect(normsPlusOne).toBe(false);
+  });
+
+  it("reads Gemma 3's from text_config: a window of 512 on five layers in six, two RoPE bases, q, k, v apart", () => {
+    const gemma3 = {
+      ...QWEN25_15B_MLC,
+      model_type: 'gemma3_text',
+      model_config: GEMMA3_1B_MODEL_CONFIG,
+      bos_token_id: 2,
+      eos_token_id: [1, 106],
+      conv_template: { ...QWEN25_15B_MLC.conv_template, stop_token_ids: [1, 106] },
+    };
+    const { config, normsPlusOne } = parseMlcConfig(gemma3, 'gemma3');
+    expect(config).toMatchObject({ architecture: 'Gemma3ForCausalLM', headDim: 256, maxPositions: 8192 });
+    expect(config.fused).toEqual({ qkv: false, gateUp: true });
+    expect(config.layers.map((l) => l.window)).toEqual(
+      Array.from({ length: 26 }, (_, i) => ((i + 1) % 6 === 0 ? null : 512)),
+    );
+    expect(config.ropes.map((r) => r.theta)).toEqual([1000000, 10000]);
+    expect(config.unknownKeys).toEqual([]);
+    expect(normsPlusOne).toBe(true);
+    expect(() => parseMlcConfig({ ...gemma3, model_config: GEMMA3_1B_MODEL_CONFIG.text_config }, 'x')).toThrow(
+      expect.objectContaining({ name: 'ModelConfigError', message: expect.stringMatching(/text_config/) }),
+    );
   });
 
   it("reads Llama's position_embedding_base as the RoPE base", () => {
@@ -271,6 +322,22 @@ describe('MLC fixture folders', () => {
       expect(phi3.config.layers.every((layer) => layer.window === null)).toBe(true);
     } finally {
       phi3.tokenizer.dispose();
+    }
+  });
+
+  it("load Gemma 3's tensors from under language_model., q, k and v apart, its q and k norms as w again", async () => {
+    const gemma = await loadFixture(FIXTURES.gemma3Q4);
+    const hf = await loadFixture(FIXTURES.gemma3);
+    try {
+      expect(gemma.weights.get('model.layers.0.self_attn.k_proj.weight')).toMatchObject({ dtype: 'Q4F16' });
+      expect(gemma.weights.get('model.layers.0.mlp.gate_up_proj.weight')).toMatchObject({ dtype: 'Q4F16' });
+      const name = 'model.layers.3.self_attn.q_norm.weight';
+      const loaded = Array.from(gemma.weights.get(name)?.data as Float32Array, (v) => 1 + v);
+      const w = hf.weights.get(name)?.data as Float32Array;
+      expect(loaded).toEqual(Array.from(w, (x) => f16ToF32(f32ToF16(1 + x))));
+    } finally {
+      gemma.tokenizer.dispose();
+      hf.tokenizer.dispose();
     }
   });
 

@@ -37,6 +37,8 @@ export const FIXTURES = {
   gemma2Q4: 'tandem-gemma2-q4f16_1-MLC',
   /** Phi-3 as an MLC folder (mlc.py): Phi-2's tensor names, LongRoPE in model_config, no window. */
   phi3Q4: 'tandem-phi3-q4f16_1-MLC',
+  /** Gemma 3 as an MLC folder (mlc.py): under language_model., q, k, v apart, text_config, norms as 1 + w. */
+  gemma3Q4: 'tandem-gemma3-q4f16_1-MLC',
 } as const;
 
 /**
