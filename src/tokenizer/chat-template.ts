@@ -69,6 +69,9 @@ function strftimeNow(format: string): string {
   return format.replace(/%[YmdbBHM%]/g, (token) => parts[token]());
 }
 
+/** A template's own refusal of a conversation (its raise_exception), told apart from its failures. */
+export class ChatTemplateRefusal extends ChatTemplateError {}
+
 export class ChatTemplate {
   private readonly template: Template;
 
@@ -94,7 +97,7 @@ export class ChatTemplate {
       range: boundedRange(),
       strftime_now: strftimeNow,
       raise_exception: (message: string) => {
-        throw new ChatTemplateError(`the chat template refused the conversation: ${message}`);
+        throw new ChatTemplateRefusal(`the chat template refused the conversation: ${message}`);
       },
     };
     for (const [name, value] of Object.entries({ ...globals, ...variables })) env.set(name, value);

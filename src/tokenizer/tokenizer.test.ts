@@ -100,6 +100,43 @@ describe('chat template variables', () => {
   });
 });
 
+describe('a template that refuses system messages', () => {
+  /** Gemma 2's chat template as its tokenizer_config.json publishes it. */
+  const GEMMA2_TEMPLATE =
+    "{{ bos_token }}{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not supported') }}{% endif %}" +
+    "{% for message in messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}" +
+    "{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}" +
+    "{% if (message['role'] == 'assistant') %}{% set role = 'model' %}{% else %}{% set role = message['role'] %}{% endif %}" +
+    "{{ '<start_of_turn>' + role + '\\n' + message['content'] | trim + '<end_of_turn>\\n' }}{% endfor %}" +
+    "{% if add_generation_prompt %}{{'<start_of_turn>model\\n'}}{% endif %}";
+
+  it("gets the system prompt at the head of the first user message, as Gemma 3's template puts it", async () => {
+    const tokenizer = await TextTokenizer.load(
+      memorySource('gemma2-like', {
+        'tokenizer.json': file('tokenizer.json'),
+        'tokenizer_config.json': JSON.stringify({ chat_template: GEMMA2_TEMPLATE, bos_token: '<|endoftext|>' }),
+      }),
+    );
+    try {
+      const system = { role: 'system' as const, content: 'You tell short stories.' };
+      const user = { role: 'user' as const, content: 'One about a fox.' };
+      const turn = (role: string, text: string) => `<start_of_turn>${role}\n${text}<end_of_turn>\n`;
+      expect(tokenizer.applyChatTemplate([system, user])).toBe(
+        `<|endoftext|>${turn('user', 'You tell short stories.\n\nOne about a fox.')}<start_of_turn>model\n`,
+      );
+      // A system prompt alone (a warm): a user turn of it, which every chat that follows shares up to its end.
+      const alone = tokenizer.applyChatTemplate([system], false);
+      expect(alone).toBe(`<|endoftext|>${turn('user', 'You tell short stories.')}`);
+      // Without a system message the template's own refusals stand.
+      expect(() => tokenizer.applyChatTemplate([user, user])).toThrow(
+        expect.objectContaining({ name: 'ChatTemplateError', message: expect.stringMatching(/must alternate/) }),
+      );
+    } finally {
+      tokenizer.dispose();
+    }
+  });
+});
+
 describe("a tokenizer.json post-processor's frame (Llama 3's <|begin_of_text|>)", () => {
   /** The fixture tokenizer with Llama 3's kind of post-processor: BOS from TemplateProcessing, none from the config. */
   async function withTemplateProcessing(after: boolean) {

@@ -16,7 +16,7 @@
 import { ChatTemplateError, TokenizerError } from '../errors';
 import type { ConvTemplate } from '../loader/mlc-config';
 import { type ModelSource, readJson } from '../loader/source';
-import { ChatTemplate } from './chat-template';
+import { ChatTemplate, ChatTemplateRefusal } from './chat-template';
 import { ConvTemplateFormat } from './conv-template';
 import { describeTokenizer, type PostProcessor, parseTokenizerJson, type TokenizerJson } from './tokenizer-json';
 import { loadWasmTokenizer, type WasmTokenizer } from './wasm';
@@ -170,15 +170,25 @@ export class TextTokenizer {
    * `variables` reach the template beside the messages (Qwen3's `enable_thinking`).
    */
   applyChatTemplate(messages: ChatMessage[], addGenerationPrompt = true, variables: TemplateVariables = {}): string {
-    if (!this.template) throw new ChatTemplateError(`${this.source}: tokenizer_config.json has no chat template`);
-    try {
-      return this.template.render({
+    const template = this.template;
+    if (!template) throw new ChatTemplateError(`${this.source}: tokenizer_config.json has no chat template`);
+    const render = (chat: ChatMessage[]) =>
+      template.render({
         ...variables,
-        messages,
+        messages: chat,
         add_generation_prompt: addGenerationPrompt,
         bos_token: this.bosToken ?? '',
         eos_token: this.eosToken ?? '',
       });
+    try {
+      try {
+        return render(messages);
+      } catch (refusal) {
+        // Gemma 2's template (and Gemma's, Mistral v0.1's) refuses a system message: it goes where
+        // Gemma 3's template puts it, at the head of the first user message, a blank line after it.
+        if (!(refusal instanceof ChatTemplateRefusal) || messages[0]?.role !== 'system') throw refusal;
+        return render(systemInFirstUserMessage(messages));
+      }
     } catch (cause) {
       throw new ChatTemplateError(`${this.source}: ${(cause as Error).message}`, { cause });
     }
@@ -267,4 +277,11 @@ function tokenText(token: string | { content: string } | null | undefined): stri
 
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** `messages` with the leading system message moved into the first user message (or made one). */
+function systemInFirstUserMessage([system, ...rest]: ChatMessage[]): ChatMessage[] {
+  const first = rest.findIndex((m) => m.role === 'user');
+  if (first < 0) return [{ role: 'user', content: system.content }, ...rest];
+  return rest.map((m, i) => (i === first ? { ...m, content: `${system.content}\n\n${m.content}` } : m));
 }
