@@ -13,8 +13,8 @@ import { type ModelConfig, parseModelConfig } from './config';
 import type { WeightDType } from './weights';
 
 /**
- * MLC's model types that Tandem runs, as Hugging Face architectures: the Llama family, Phi-3 and
- * Gemma 2. A folder's model is what its config says: mlc-llm keeps no sliding window for Phi-3
+ * MLC's model types that Tandem runs, as Hugging Face architectures: the Llama family, Phi-3,
+ * Gemma 2 and Gemma 3 (text). A folder's model is what its config says: mlc-llm keeps no sliding window for Phi-3
  * (Phi-3-mini-4k's 2,047 positions), so its runtime and Tandem attend to every position.
  */
 const ARCHITECTURES: Record<string, string> = {

@@ -414,6 +414,24 @@ describe('MLC folders that are wrong', () => {
     expect(gone.message).toMatch(/no record "lm_head\.q_weight"/);
   });
 
+  it("a record of a layer past the config's, whatever the model type names its layers", async () => {
+    for (const [name, layers] of [
+      [FIXTURES.targetQ4, 6],
+      [FIXTURES.gemma3Q4, 4],
+      [FIXTURES.phi3Q4, 3],
+    ] as const) {
+      const folder = folderFiles(name);
+      const config = json(folder['mlc-chat-config.json']);
+      const model = config.model_config.text_config ?? config.model_config;
+      model.num_hidden_layers = layers - 1;
+      const error = await loadError({ ...folder, 'mlc-chat-config.json': text(config) });
+      expect(error.name, name).toBe('TensorShapeError');
+      expect(error.message, name).toMatch(
+        new RegExp(`(layers|h)\\.${layers - 1}\\..*" is past the config's ${layers - 1} layers`),
+      );
+    }
+  });
+
   it('an unknown quantization, and a folder that mixes the two formats', async () => {
     const config = json(files()['mlc-chat-config.json']);
     const unknown = await loadError({

@@ -3,7 +3,7 @@
  * lists shards (`params_shard_N.bin`, format "raw-shard", `nbytes`) and in each the records of
  * its tensors (name, shape, dtype, format, nbytes, byteOffset). With a q4 quantization each
  * matrix `X.weight` is two records, `X.q_weight` (uint32) and `X.q_scale` (f16 or f32; q4.ts);
- * norms and biases are plain records in the model's dtype (Gemma 2's norms plus one, which the
+ * norms and biases are plain records in the model's dtype (Gemma's norms plus one, which the
  * load takes away: tensors.ts, `minusOne`). A record of format "f32-to-bf16" is an f32 tensor
  * stored as bf16.
  *
@@ -100,7 +100,7 @@ export async function loadMlcWeights(
     weights.set(name, tensor);
   }
   for (const name of records.keys()) {
-    const layer = /^(?:model\.layers|transformer\.h)\.(\d+)\./.exec(name);
+    const layer = /^(?:language_model\.)?(?:model\.layers|transformer\.h)\.(\d+)\./.exec(name);
     if (layer && Number(layer[1]) >= config.numLayers) {
       throw new TensorShapeError(`${where}: "${name}" is past the config's ${config.numLayers} layers`);
     }
