@@ -53,12 +53,21 @@ beforeAll(async () => {
 
 const folder = (name: string) => folders.get(name) as ModelFolder;
 
+/**
+ * MLC folders of architectures whose Hugging Face fixtures run the GPU profile's kernels here
+ * already, as the pair's MLC folders run them on 4-bit weights: what these add is the loading,
+ * which the CPU profile's run and the greedy run check.
+ */
+const LOADING_ONLY: string[] = [FIXTURES.gemma2Q4, FIXTURES.phi3Q4, FIXTURES.gemma3Q4];
+
 describe.each(Object.values(FIXTURES))('GPU model on %s', (name) => {
   it.each([
     // The GPU profile itself on the fixture target, with fewer lanes (the same kernels) on the others.
-    name === FIXTURES.target ? ['GPU', GPU_PROFILE] : ['lean GPU', LEAN_GPU_PROFILE],
-    ['CPU', CPU_PROFILE],
-  ] as const)('matches the golden logits at every position, %s profile', async (_, profile) => {
+    ...(LOADING_ONLY.includes(name)
+      ? []
+      : [name === FIXTURES.target ? (['GPU', GPU_PROFILE] as const) : (['lean GPU', LEAN_GPU_PROFILE] as const)]),
+    ['CPU', CPU_PROFILE] as const,
+  ])('matches the golden logits at every position, %s profile', async (_, profile) => {
     const { config, weights } = folder(name);
     // Prompts of 12, 31 and 16 tokens: chunks of 24 and 7 for the second (on the GPU profile,
     // the prefill kernel and a tile of 8).
@@ -676,9 +685,14 @@ describe('GPU KV cache and batching', () => {
     const { device } = gpu;
     const compile = device.createComputePipeline.bind(device);
     let compiledLater = 0;
-    // Every pipeline of the GPU profile (a tile for each verify length, the prefill kernel), so
-    // each compiles on this adapter; the steps below run every one of them.
-    const model = await GpuModel.create(gpu, config, weights, { maxContext: 128, maxBatch: 20, profile: GPU_PROFILE });
+    // Every pipeline of the GPU profile's kernels (a tile for each verify length, the prefill
+    // kernel; the lanes change no pipeline's kind), so each compiles on this adapter; the steps
+    // below run every one of them.
+    const model = await GpuModel.create(gpu, config, weights, {
+      maxContext: 128,
+      maxBatch: 20,
+      profile: LEAN_GPU_PROFILE,
+    });
     device.createComputePipeline = (descriptor) => {
       compiledLater++;
       return compile(descriptor);
