@@ -230,7 +230,7 @@ describe('linear kernel, prefill tiles in workgroup memory', () => {
     { k: 256, dtype: 'Q4_0', wordsPerLane: 2 },
     { k: 512, dtype: 'Q4_K', wordsPerLane: 2 },
     { k: 544, dtype: 'Q5_K', wordsPerLane: 2 },
-    { k: 544, dtype: 'Q6_K', wordsPerLane: 2 }, // Q6A's staging too (its groups read as the tiles test them)
+    { k: 544, dtype: 'Q6_K', wordsPerLane: 2 }, // its staging (HAS_SCALE2, HAS_HIGH) is Q6A's too
     { k: 544, dtype: 'IQ4', wordsPerLane: 2 },
     { k: 544, dtype: 'Q8_0', wordsPerLane: 2 },
     { k: 528, dtype: 'Q8', wordsPerLane: 2 },
