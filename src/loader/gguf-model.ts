@@ -392,7 +392,8 @@ function llama3Scaling(freqs: Float32Array, config: ModelConfig, where: string) 
  * Q4_K; as 5-bit groups with a pair (Q5_K) where they are all Q5_K, Q5_0, Q5_1 or 4-bit ones;
  * as level groups with their own levels (the layout of the type's name) where they are all of
  * one 1- to 3-bit i-quant type or Q3_K; as Q6_K's blocks, 6-bit with their own scales, where
- * they are Q6_K; as 6-bit groups with a pair a half (Q6A) where they are all K-quants or those; as 4-bit level groups (IQ4) where they are all IQ4_NL or IQ4_XS;
+ * they are Q6_K; as 6-bit groups with a pair a half (Q6A) where they are all K-quants or those;
+ * as 4-bit level groups (IQ4) where they are all IQ4_NL or IQ4_XS;
  * as Q8_0's blocks where they are Q8_0; as 8-bit groups of 16, exactly, where they are all
  * quantized: with a scale each where they are all Q8_0, Q6_K, Q5_0, Q4_0, Q3_K or i-quants,
  * else with a (scale, min) pair; else (floats beside quantized ones) in f16. Vectors (norms,
@@ -498,11 +499,6 @@ function gemma3Config(
   };
 }
 
-/**
- * A Gemma norm weight back from what the converter stored, w + 1. In f32, stored - 1 is exact
- * for stored values from 1/2 up (w from -1/2: Sterbenz's lemma below 2, the ulp dividing 1
- * above), so one plus the weight read back is the stored value, what llama.cpp multiplies by.
- */
 function toF16(tensor: WeightTensor): WeightTensor {
   if (tensor.dtype === 'F16') return tensor;
   const floats = tensor.dtype === 'BF16' ? widenBF16(tensor.data as Uint16Array) : (tensor.data as Float32Array);

@@ -40,9 +40,10 @@ export function toFloat32(tensor: WeightTensor): Float32Array {
 }
 
 /**
- * A norm weight stored plus one (Gemma's, as llama.cpp's converter and mlc-llm's loader store
- * them: the model multiplies by 1 + w), back to w in f32. x - 1 is exact in f32 for a stored x
- * from 0.5 up (to 2^24), so 1 + w gives x again, bit for bit; below 0.5 it is within an ulp.
+ * A Gemma norm weight back from what llama.cpp's converter and mlc-llm's loader store, w + 1
+ * (the model multiplies by 1 + w). In f32, stored - 1 is exact for stored values from 1/2 up
+ * (w from -1/2: Sterbenz's lemma below 2, the ulp dividing 1 above), so one plus the weight read
+ * back is the stored value, what llama.cpp and MLC's runtime multiply by.
  */
 export function minusOne(tensor: WeightTensor): WeightTensor {
   const stored = toFloat32(tensor);
