@@ -26,7 +26,7 @@ export const Q6_GROUP = 32;
 export interface Q6Matrix {
   /** (rows, k / 8): the values' low 4 bits. */
   weights: Uint32Array;
-  /** (rows, k / 32, 4): high bits of values 0-15 and 16-31, then two (scale, min) f16 pairs. */
+  /** (rows, k / 32, 4): high bits of values 0-15 and 16-31, then two (scale, min) f16 pairs (Q6_K: 3, then d and two int8s). */
   scales: Uint32Array;
 }
 
