@@ -151,6 +151,22 @@ const GEMMA3_1B_MODEL_CONFIG = {
   is_text_model: true,
 };
 
+/** A published mlc-chat-config.json (Qwen's) with another model type, model_config and token ids in its vocabulary. */
+const publishedAs = (
+  model_type: string,
+  model_config: object,
+  bos_token_id: number,
+  eos_token_id: number[],
+  stop_token_ids = eos_token_id,
+) => ({
+  ...QWEN25_15B_MLC,
+  model_type,
+  model_config,
+  bos_token_id,
+  eos_token_id,
+  conv_template: { ...QWEN25_15B_MLC.conv_template, stop_token_ids },
+});
+
 const folderFiles = (name: string) => {
   const folder = fixturePath(name);
   return Object.fromEntries(readdirSync(folder).map((f) => [f, new Uint8Array(readFileSync(join(folder, f)))]));
@@ -204,14 +220,7 @@ describe('mlc-chat-config.json', () => {
   });
 
   it("reads Phi-3's: LongRoPE from rope_scaling, its attention factor from the two contexts, no window", () => {
-    const phi3 = {
-      ...QWEN25_15B_MLC,
-      model_type: 'phi3',
-      model_config: PHI35_MINI_MODEL_CONFIG,
-      bos_token_id: 1,
-      eos_token_id: [32007, 32000],
-      conv_template: { ...QWEN25_15B_MLC.conv_template, stop_token_ids: [32007, 32001, 32000] },
-    };
+    const phi3 = publishedAs('phi3', PHI35_MINI_MODEL_CONFIG, 1, [32007, 32000], [32007, 32001, 32000]);
     const { config, normsPlusOne } = parseMlcConfig(phi3, 'phi');
     expect(config).toMatchObject({ architecture: 'Phi3ForCausalLM', headDim: 96, maxPositions: 131072 });
     expect(config.ropes[0].scaling).toMatchObject({
@@ -224,14 +233,7 @@ describe('mlc-chat-config.json', () => {
   });
 
   it("reads Gemma 3's from text_config: a window of 512 on five layers in six, two RoPE bases, q, k, v apart", () => {
-    const gemma3 = {
-      ...QWEN25_15B_MLC,
-      model_type: 'gemma3_text',
-      model_config: GEMMA3_1B_MODEL_CONFIG,
-      bos_token_id: 2,
-      eos_token_id: [1, 106],
-      conv_template: { ...QWEN25_15B_MLC.conv_template, stop_token_ids: [1, 106] },
-    };
+    const gemma3 = publishedAs('gemma3_text', GEMMA3_1B_MODEL_CONFIG, 2, [1, 106]);
     const { config, normsPlusOne } = parseMlcConfig(gemma3, 'gemma3');
     expect(config).toMatchObject({ architecture: 'Gemma3ForCausalLM', headDim: 256, maxPositions: 8192 });
     expect(config.fused).toEqual({ qkv: false, gateUp: true });
