@@ -170,6 +170,24 @@ const PHI35_MINI = {
   vocab_size: 32064,
 };
 
+/** microsoft/Phi-4-mini-instruct's config.json: Phi-3 with RoPE over 96 of 128 values, GQA, tied. */
+const PHI4_MINI = {
+  ...PHI35_MINI,
+  bos_token_id: 199999,
+  eos_token_id: 199999,
+  pad_token_id: 199999,
+  num_attention_heads: 24,
+  num_key_value_heads: 8,
+  partial_rotary_factor: 0.75,
+  rope_scaling: {
+    long_factor: Array.from({ length: 48 }, (_, i) => 1.118 ** i),
+    short_factor: Array(48).fill(1.0),
+    type: 'longrope',
+  },
+  tie_word_embeddings: true,
+  vocab_size: 200064,
+};
+
 describe('parseModelConfig', () => {
   it('reads a SmolLM2 config: GQA, tied embeddings, head_dim derived', () => {
     const config = parseModelConfig(SMOLLM2_135M);
@@ -282,6 +300,24 @@ describe('parseModelConfig', () => {
     expect(tables.cos[4096 * 48 + 1]).toBeCloseTo(Math.cos((4096 * base) / long[1]) * scale, 5);
   });
 
+  it("reads Phi-4-mini: RoPE over the first 96 of a head's 128 values, LongRoPE's factors for those", () => {
+    const config = parseModelConfig(PHI4_MINI);
+    expect(config).toMatchObject({ headDim: 128, rotaryDim: 96, numKvHeads: 8, tieWordEmbeddings: true });
+    expect(expectedTensors(config).get('model.layers.0.self_attn.qkv_proj.weight')).toEqual([(24 + 16) * 128, 3072]);
+    // Frequencies over the 96 turned values; the table's last 16 entries a position pass.
+    const rope = config.ropes[0];
+    if (rope.scaling.type !== 'longrope') throw new Error('expected longrope');
+    expect(inverseFrequencies(rope, config.rotaryDim)[1]).toBeCloseTo(1 / 10000 ** (2 / 96), 12);
+    const tables = ropeTables(rope, 128, 2, 96);
+    expect(tables.cos[64 + 47]).toBeCloseTo(Math.cos(10000 ** (-94 / 96)) * rope.scaling.attentionFactor, 6);
+    expect([...tables.cos.subarray(64 + 48, 128)]).toEqual(Array(16).fill(1));
+    expect([...tables.sin.subarray(64 + 48, 128)]).toEqual(Array(16).fill(0));
+    // 48 LongRoPE factors, one per turned frequency: 64 are refused.
+    const sixtyFour = { ...PHI4_MINI.rope_scaling, long_factor: Array(64).fill(1), short_factor: Array(64).fill(1) };
+    expect(() => parseModelConfig({ ...PHI4_MINI, rope_scaling: sixtyFour })).toThrow(/48 positive factors/);
+    expect(parseModelConfig(PHI35_MINI).rotaryDim).toBe(96);
+  });
+
   it('applies attention_bias, mlp_bias and a Mistral window, and refuses what it cannot compute', () => {
     const biased = parseModelConfig({ ...SMOLLM2_135M, attention_bias: true, mlp_bias: true });
     const names = expectedTensors(biased);
@@ -294,7 +330,10 @@ describe('parseModelConfig', () => {
     expect(refuse({ rope_scaling: { rope_type: 'llama3', factor: 32 } })).toThrow(/low_freq_factor/);
     expect(refuse({ quantization_config: { quant_method: 'gptq' } })).toThrow(/quantized/);
     expect(refuse({ num_local_experts: 8 })).toThrow(/mixture of experts/);
-    expect(refuse({ partial_rotary_factor: 0.75 })).toThrow(/partial_rotary_factor/);
+    // Part of a head turned is Phi-3's attention only; an odd count of values cannot pair.
+    expect(refuse({ partial_rotary_factor: 0.75 })).toThrow(/LlamaForCausalLM turns whole heads/);
+    expect(() => parseModelConfig({ ...PHI4_MINI, partial_rotary_factor: 1.5 })).toThrow(/at most 1/);
+    expect(() => parseModelConfig({ ...PHI4_MINI, partial_rotary_factor: 0.7 })).toThrow(/turns 89 .* even count/);
     expect(refuse({ rope_theta: Number.POSITIVE_INFINITY })).toThrow(/rope_theta/);
     expect(refuse({ num_hidden_layers: 2147483648 })).toThrow(/num_hidden_layers/);
     expect(refuse({ intermediate_size: 383 })).toThrow(/intermediate_size is 383; .* multiple of 8/);

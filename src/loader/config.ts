@@ -5,6 +5,7 @@
  *   Llama, Mistral, Qwen2   the Llama layer (RMSNorm, RoPE, grouped-query attention, SwiGLU)
  *   Qwen3                   + an RMSNorm over each head of q and k before RoPE
  *   Phi-3, Phi-3.5          + q|k|v and gate|up fused in the file; LongRoPE
+ *   Phi-4-mini              Phi-3 with RoPE over three quarters of each head
  *   Gemma 2                 + norms scaled by (1 + w) and on both ends of each branch, GELU,
  *                             a scaled embedding, soft-capped attention and logits,
  *                             sliding-window attention every other layer
@@ -67,6 +68,12 @@ export interface ModelConfig {
   numHeads: number; // query heads
   numKvHeads: number; // key/value heads (grouped-query attention when < numHeads)
   headDim: number;
+  /**
+   * RoPE turns the first rotaryDim values of each head of q and k, as halves of their own
+   * (value i with i + rotaryDim/2), and passes the rest as they are: headDim but for Phi-4-mini
+   * (partial_rotary_factor 0.75).
+   */
+  rotaryDim: number;
   rmsNormEps: number;
   tieWordEmbeddings: boolean;
   maxPositions: number;
@@ -225,9 +232,6 @@ export function parseModelConfig(json: unknown, source = 'config.json'): ModelCo
     }
   }
   if (raw.use_bidirectional_attention === true) throw fail('bidirectional attention is not a causal language model');
-  if (raw.partial_rotary_factor != null && raw.partial_rotary_factor !== 1) {
-    throw fail(`partial_rotary_factor ${raw.partial_rotary_factor}: RoPE over part of a head is not supported`);
-  }
 
   const gemma = arch === 'Gemma2ForCausalLM' || arch === 'Gemma3ForCausalLM';
   const act = raw.hidden_activation ?? raw.hidden_act ?? (gemma ? 'gelu_pytorch_tanh' : 'silu');
@@ -244,6 +248,7 @@ export function parseModelConfig(json: unknown, source = 'config.json'): ModelCo
     throw fail(`num_attention_heads ${numHeads} is not a multiple of num_key_value_heads ${numKvHeads}`);
   }
   if (headDim % 4 !== 0) throw fail(`head_dim ${headDim} must be a multiple of 4`);
+  const rotaryDim = parseRotaryDim(raw, arch, headDim, fail);
   // A linear kernel reads a row 8 half-precision values at a time: every input width is a multiple of 8.
   const intermediateSize = int('intermediate_size');
   for (const [what, width] of [
@@ -267,7 +272,7 @@ export function parseModelConfig(json: unknown, source = 'config.json'): ModelCo
   const globalParameters = (perType ? parameters?.full_attention : parameters) as Record<string, unknown> | undefined;
   const ropeOf = (from: Record<string, unknown> | undefined, theta: number, scaling: unknown): Rope => ({
     theta: from?.rope_theta === undefined ? theta : positiveNumber(from.rope_theta, 'rope_theta', fail),
-    scaling: parseRopeScaling(from ?? scaling, raw, maxPositions, headDim, fail),
+    scaling: parseRopeScaling(from ?? scaling, raw, maxPositions, rotaryDim, fail),
   });
   const ropes: Rope[] = [ropeOf(globalParameters, num('rope_theta', 10000), raw.rope_scaling)];
   const windowOf = () => int('sliding_window', undefined, 1 << 24);
@@ -304,6 +309,7 @@ export function parseModelConfig(json: unknown, source = 'config.json'): ModelCo
     numHeads,
     numKvHeads,
     headDim,
+    rotaryDim,
     rmsNormEps: num('rms_norm_eps', 1e-6),
     tieWordEmbeddings: flag('tie_word_embeddings', gemma),
     maxPositions,
@@ -347,6 +353,34 @@ function parseLayerTypes(
   return Array.from({ length: numLayers }, (_, i) => (i + 1) % every !== 0);
 }
 
+/**
+ * The values of a head RoPE turns: int(head_dim x partial_rotary_factor), as transformers takes
+ * it. Only Phi-3's attention (Phi-4-mini) turns part of a head; Llama's and the others' would
+ * fail in transformers with a factor below 1, and are refused.
+ */
+function parseRotaryDim(
+  raw: Record<string, unknown>,
+  arch: Architecture,
+  headDim: number,
+  fail: (message: string) => Error,
+): number {
+  const factor = raw.partial_rotary_factor ?? 1;
+  if (factor === 1) return headDim;
+  if (typeof factor !== 'number' || !(factor > 0 && factor < 1)) {
+    throw fail(`"partial_rotary_factor" must be a number above 0 and at most 1, got ${JSON.stringify(factor)}`);
+  }
+  if (arch !== 'Phi3ForCausalLM') {
+    throw fail(`partial_rotary_factor ${factor}: ${arch} turns whole heads; RoPE over part of a head is Phi-3's`);
+  }
+  const rotaryDim = Math.floor(headDim * factor);
+  if (rotaryDim < 2 || rotaryDim % 2 !== 0) {
+    throw fail(
+      `partial_rotary_factor ${factor} turns ${rotaryDim} of a head's ${headDim} values; RoPE needs an even count`,
+    );
+  }
+  return rotaryDim;
+}
+
 function positiveNumber(value: unknown, key: string, fail: (message: string) => Error): number {
   if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value)) {
     throw fail(`"${key}" must be a positive finite number, got ${JSON.stringify(value)}`);
@@ -358,7 +392,7 @@ function parseRopeScaling(
   value: unknown,
   raw: Record<string, unknown>,
   maxPositions: number,
-  headDim: number,
+  rotaryDim: number,
   fail: (message: string) => Error,
 ): RopeScaling {
   if (value == null) return { type: 'default' };
@@ -386,7 +420,7 @@ function parseRopeScaling(
     };
   }
   if (type === 'longrope' || type === 'su') {
-    const half = headDim / 2;
+    const half = rotaryDim / 2;
     const factors = (key: string) => {
       const list = scaling[key];
       if (!Array.isArray(list) || list.length !== half || !list.every((f) => typeof f === 'number' && f > 0)) {

@@ -280,19 +280,27 @@ function configFromMetadata(header: GgufHeader, tokenizer: GgufTokenizer, where:
   const headDim = number('attention.key_length');
   const ropeDims = number('rope.dimension_count');
   const embedding = tensors.find((t) => t.name === 'token_embd.weight');
-  if (ropeDims !== undefined && headDim !== undefined && ropeDims !== headDim) {
-    throw new ModelConfigError(`${where}: RoPE over ${ropeDims} of a head's ${headDim} values is not supported`);
+  const width = number('embedding_length');
+  const dims = headDim ?? (width !== undefined && heads ? width / heads : undefined);
+  // llama.cpp turns the first rope.dimension_count values of a Phi-3 head as halves (its NEOX
+  // RoPE), as transformers does with partial_rotary_factor; Llama's turns adjacent pairs.
+  const partial = ropeDims !== undefined && dims !== undefined && ropeDims !== dims;
+  if (partial && known.architecture !== 'Phi3ForCausalLM') {
+    throw new ModelConfigError(`${where}: RoPE over ${ropeDims} of a head's ${dims} values is not supported`);
   }
   const scaling = value('rope.scaling.type');
   const json: Record<string, unknown> = {
     architectures: [known.architecture],
     model_type: arch,
-    hidden_size: number('embedding_length'),
+    hidden_size: width,
     intermediate_size: number('feed_forward_length'),
     num_hidden_layers: number('block_count'),
     num_attention_heads: heads,
     num_key_value_heads: number('attention.head_count_kv', heads),
     head_dim: headDim,
+    // Half a value over rope.dimension_count: int(head_dim x factor) is then that count, however
+    // the division rounds.
+    partial_rotary_factor: partial ? ((ropeDims as number) + 0.5) / (dims as number) : undefined,
     rms_norm_eps: number('attention.layer_norm_rms_epsilon'),
     rope_theta: number('rope.freq_base'),
     max_position_embeddings: number('context_length'),

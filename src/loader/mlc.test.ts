@@ -230,6 +230,22 @@ describe('mlc-chat-config.json', () => {
     });
     expect(config.unknownKeys).toEqual([]);
     expect(normsPlusOne).toBe(false);
+    // Phi-4-mini-instruct-q4f16_1-MLC: the same model type, RoPE over 96 of a head's 128 values.
+    const phi4 = publishedAs(
+      'phi3',
+      {
+        ...PHI35_MINI_MODEL_CONFIG,
+        vocab_size: 200064,
+        num_attention_heads: 24,
+        num_key_value_heads: 8,
+        head_dim: 128,
+        tie_word_embeddings: true,
+        partial_rotary_factor: 0.75,
+      },
+      199999,
+      [200020, 199999],
+    );
+    expect(parseMlcConfig(phi4, 'phi4').config).toMatchObject({ headDim: 128, rotaryDim: 96, tieWordEmbeddings: true });
   });
 
   it("reads Gemma 3's from text_config: a window of 512 on five layers in six, two RoPE bases, q, k, v apart", () => {

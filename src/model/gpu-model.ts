@@ -241,7 +241,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
       logitsReadback: readback(B * vocabSize, 'logits readback'),
     };
     this.ropes = config.ropes.map((rope, i) => {
-      const tables = ropeTables(rope, hd, this.maxContext);
+      const tables = ropeTables(rope, hd, this.maxContext, config.rotaryDim);
       const cos = createStorage(device, tables.cos.byteLength, `rope ${i} cos`);
       const sin = createStorage(device, tables.sin.byteLength, `rope ${i} sin`);
       device.queue.writeBuffer(cos, 0, tables.cos);

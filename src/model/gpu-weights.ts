@@ -4,6 +4,8 @@
  *     one (2f, d) matrix, so each is one dispatch instead of three or two (Phi-3's files hold
  *     them so already);
  *   - matrices stay in their file's format (f32, or f16 / bf16 packed two to a u32);
+ *   - for partial RoPE (Phi-4-mini), each head's q and k rows in rope.ts's `rotaryOrder`, so the
+ *     kernels turn pairs (i, i + hd/2) as for any model;
  *   - norms and biases widened to f32 (they are tiny);
  *   - a tied LM head is the embedding buffer itself.
  * Every buffer is checked against the adapter's limits before anything is allocated, so a
@@ -16,6 +18,7 @@ import type { Gpu } from '../gpu/device';
 import { layerTensorNames, type ModelConfig } from '../loader/config';
 import { toFloat32 } from '../loader/tensors';
 import type { ModelWeights, WeightDType, WeightTensor } from '../loader/weights';
+import { rotaryOrder } from '../ref/rope';
 import { mib } from '../util/bytes';
 
 export interface GpuMatrix {
@@ -81,11 +84,15 @@ export function checkLimits(gpu: Gpu, what: string, bytes: number): void {
   }
 }
 
-/** A matrix to upload: its tensors (stacked by rows) under one label; `splits` if its rows may be split. */
+/**
+ * A matrix to upload: its tensors (stacked by rows) under one label; `splits` if its rows may be
+ * split; `order`: row r of the upload is row order[r] of the stack (partial RoPE's q|k|v).
+ */
 interface MatrixPlan {
   label: string;
   parts: WeightTensor[];
   splits?: boolean;
+  order?: Int32Array;
 }
 
 /**
@@ -102,6 +109,7 @@ export function uploadWeights(
   const { device } = gpu;
   const get = (name: string) => weights.get(name) as WeightTensor;
   const optional = (name: string) => weights.get(name);
+  const qkvOrder = rotaryRowOrder(config);
 
   // Every matrix, as it will be laid out: each checked against the limits before any upload.
   const plans = {
@@ -120,6 +128,7 @@ export function uploadWeights(
         qkv: {
           label: `${t.qkv} (q|k|v)`,
           parts: fused.qkv ? [get(`${t.qkv}.weight`)] : [t.q, t.k, t.v].map((n) => get(`${n}.weight`)),
+          order: qkvOrder,
         },
         o: { label: `${t.o}.weight`, parts: [get(`${t.o}.weight`)], splits: !config.outputBias },
         gateUp: {
@@ -141,7 +150,7 @@ export function uploadWeights(
   };
   const matrix = (plan: MatrixPlan) => uploadPlan(gpu, plan, upload);
   /** Small f32 vectors: norms (Gemma's as 1 + w, formed in f32 as PyTorch forms it) and biases. */
-  const vector = (label: string, parts: (WeightTensor | undefined)[], offset = 0) => {
+  const vector = (label: string, parts: (WeightTensor | undefined)[], offset = 0, order?: Int32Array) => {
     if (parts.some((p) => !p)) return undefined;
     const values = new Float32Array(parts.reduce((sum, p) => sum + (p as WeightTensor).shape[0], 0));
     let at = 0;
@@ -152,14 +161,17 @@ export function uploadWeights(
       );
       at += part.shape[0];
     }
-    return upload(values, label);
+    return upload(order ? values.map((_, i) => values[order[i]]) : values, label);
   };
-  const norm = (name: string) => vector(name, [get(name)], config.normOffset) as GPUBuffer;
-  const bias = (names: string[]) =>
+  const norm = (name: string, order?: Int32Array) => vector(name, [get(name)], config.normOffset, order) as GPUBuffer;
+  const bias = (names: string[], order?: Int32Array) =>
     vector(
       `${names[0]} bias`,
       names.map((n) => optional(`${n}.bias`)),
+      0,
+      order,
     );
+  const headOrder = qkvOrder?.subarray(0, config.headDim);
 
   const embed = plans.embed ? matrix(plans.embed) : (shared.embed as GpuMatrix);
   const eagle1 = config.hiddenInput === 'eagle1';
@@ -170,9 +182,9 @@ export function uploadWeights(
       inputNorm: eagle1 ? undefined : norm(t.inputNorm),
       hiddenNorm: config.hiddenInput === 'eagle3' ? norm(`model.layers.${l}.hidden_norm.weight`) : undefined,
       qkv: matrix(plan.qkv),
-      qkvBias: config.qkvBias ? bias(fused.qkv ? [t.qkv] : [t.q, t.k, t.v]) : undefined,
-      qNorm: config.qkNorm ? norm(t.qNorm) : undefined,
-      kNorm: config.qkNorm ? norm(t.kNorm) : undefined,
+      qkvBias: config.qkvBias ? bias(fused.qkv ? [t.qkv] : [t.q, t.k, t.v], qkvOrder) : undefined,
+      qNorm: config.qkNorm ? norm(t.qNorm, headOrder) : undefined,
+      kNorm: config.qkNorm ? norm(t.kNorm, headOrder) : undefined,
       o: matrix(plan.o),
       oBias: config.outputBias ? bias([t.o]) : undefined,
       attentionOutNorm: t.attentionOutNorm ? norm(t.attentionOutNorm) : undefined,
@@ -204,6 +216,16 @@ export function uploadWeights(
   };
 }
 
+/** Partial RoPE's order of the q|k|v rows: each q and k head's in `rotaryOrder`, v's as they are; none for whole heads. */
+function rotaryRowOrder(config: ModelConfig): Int32Array | undefined {
+  const { headDim: hd, rotaryDim, numHeads: nh, numKvHeads: nkv } = config;
+  if (rotaryDim === hd) return undefined;
+  const head = rotaryOrder(hd, rotaryDim);
+  return Int32Array.from({ length: (nh + 2 * nkv) * hd }, (_, r) =>
+    r < (nh + nkv) * hd ? r - (r % hd) + head[r % hd] : r,
+  );
+}
+
 /** One matrix uploaded on its own (an EAGLE head's fc, which its target applies), checked against the limits. */
 export function uploadMatrix(gpu: Gpu, label: string, tensor: WeightTensor): GpuMatrix {
   const plan = { label, parts: [tensor] };
@@ -228,11 +250,11 @@ function checkPlan(gpu: Gpu, plan: MatrixPlan): void {
 /** Uploads a matrix's rows: in one buffer, or in as many as the binding limit asks. */
 function uploadPlan(
   gpu: Gpu,
-  { label, parts }: MatrixPlan,
+  { label, parts, order }: MatrixPlan,
   upload: (data: ArrayBufferView, label: string) => GPUBuffer,
 ): GpuMatrix {
   const rows = parts.reduce((sum, p) => sum + p.shape[0], 0);
-  const stacked = stack(parts);
+  const stacked = stack(parts, order);
   // Rows per buffer: all of them, or as many as the binding limit holds.
   const perPart = Math.min(rows, Math.floor(bufferLimit(gpu) / rowBytes(parts[0])));
   const partRows = Array.from({ length: Math.ceil(rows / perPart) }, (_, i) => Math.min(perPart, rows - i * perPart));
@@ -257,6 +279,16 @@ function concat<T extends Values>(parts: T[]): T {
   return out;
 }
 
+/** Rows order[0], order[1], ... of `all`, a matrix of `rows` equal rows. */
+function gatherRows<T extends Values>(all: T, rows: number, order: Int32Array): T {
+  const per = all.length / rows;
+  const out = new (all.constructor as new (length: number) => T)(all.length);
+  order.forEach((from, r) => {
+    out.set(all.subarray(from * per, (from + 1) * per), r * per);
+  });
+  return out;
+}
+
 /** One tensor as a single buffer holds it (quantized: the packed values, then the scales). */
 export const matrixBuffer = (t: WeightTensor) => stack([t]).rows(0, t.shape[0]);
 
@@ -266,14 +298,16 @@ const tensorBytes = (t: WeightTensor) => t.data.byteLength + (t.scales?.byteLeng
 const rowBytes = (t: WeightTensor) => tensorBytes(t) / t.shape[0];
 
 /**
- * The matrix whose rows are `parts`' rows, one part after another, and any run of its rows as
- * a buffer holds them: the values; quantized, the packed values and then their scales (quantized.wgsl),
- * padded to a whole word.
+ * The matrix whose rows are `parts`' rows, one part after another (in `order` if given), and any
+ * run of its rows as a buffer holds them: the values; quantized, the packed values and then their
+ * scales (quantized.wgsl), padded to a whole word. Every dtype keeps a row's values, and its
+ * scales, together and of one size.
  */
-function stack(parts: WeightTensor[]) {
+function stack(parts: WeightTensor[], order?: Int32Array) {
   const rows = parts.reduce((sum, p) => sum + p.shape[0], 0);
-  const values = concat<Values>(parts.map((p) => p.data));
-  const scales = parts[0].scales ? concat<Values>(parts.map((p) => p.scales as Values)) : undefined;
+  const inOrder = (all: Values) => (order ? gatherRows(all, rows, order) : all);
+  const values = inOrder(concat<Values>(parts.map((p) => p.data)));
+  const scales = parts[0].scales ? inOrder(concat<Values>(parts.map((p) => p.scales as Values))) : undefined;
   return {
     rows(from: number, count: number): ArrayBufferView {
       const per = values.length / rows;

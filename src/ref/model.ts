@@ -167,7 +167,9 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
       throw new RangeError(`capacity ${capacity} exceeds max_position_embeddings ${this.config.maxPositions}`);
     }
     if (capacity > this.ropePositions) {
-      this.ropes = this.config.ropes.map((rope) => ropeTables(rope, this.config.headDim, capacity));
+      this.ropes = this.config.ropes.map((rope) =>
+        ropeTables(rope, this.config.headDim, capacity, this.config.rotaryDim),
+      );
       this.ropePositions = capacity;
     }
     return new ReferenceSequence(this.config, capacity, this.features !== undefined);
@@ -409,8 +411,8 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
         rmsNorm(q, w.qNorm, eps, q); // each head of hd values
         rmsNorm(k, w.kNorm, eps, k);
       }
-      applyRope(q, nh, at, cos, sin);
-      applyRope(k, nkv, at, cos, sin);
+      applyRope(q, nh, at, cos, sin, c.rotaryDim);
+      applyRope(k, nkv, at, cos, sin, c.rotaryDim);
       sequence.keys[l].set(this.kvFormat === 'f16' ? roundToF16(k) : k, position * nkv * hd);
       sequence.values[l].set(this.kvFormat === 'f16' ? roundToF16(v) : v, position * nkv * hd);
       // A leaf sees positions 0..at - 1 and its own slot: as the cache would hold it at `at`.

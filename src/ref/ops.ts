@@ -23,16 +23,25 @@ export function rmsNorm(
 
 /**
  * Rotates every head of `x` (heads, hd) in place for `position`, in the Hugging Face
- * "rotate half" convention: dimension i pairs with i + hd/2 (not with its neighbour), and
- * (a, b) -> (a cos - b sin, b cos + a sin).
+ * "rotate half" convention: dimension i pairs with i + r/2 (not with its neighbour), and
+ * (a, b) -> (a cos - b sin, b cos + a sin), for the first r = rotaryDim values of the head (all
+ * of them but for partial RoPE); the rest pass. The tables are (positions, hd/2) (rope.ts).
  */
-export function applyRope(x: Float32Array, heads: number, position: number, cos: Float32Array, sin: Float32Array) {
+export function applyRope(
+  x: Float32Array,
+  heads: number,
+  position: number,
+  cos: Float32Array,
+  sin: Float32Array,
+  rotaryDim = x.length / heads,
+) {
   const hd = x.length / heads;
-  const half = hd / 2;
+  const stride = hd / 2;
+  const half = rotaryDim / 2;
   for (let h = 0; h < heads; h++) {
     for (let i = 0; i < half; i++) {
-      const c = cos[position * half + i];
-      const s = sin[position * half + i];
+      const c = cos[position * stride + i];
+      const s = sin[position * stride + i];
       const a = x[h * hd + i];
       const b = x[h * hd + half + i];
       x[h * hd + i] = a * c - b * s;
