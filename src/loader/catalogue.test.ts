@@ -6,7 +6,7 @@ import { catalogue, modelFolderUrl, resolveModel, WEB_LLM_CATALOGUE } from './ca
 const byId = new Map(catalogue().map((m) => [m.id, m]));
 
 describe("web-llm's catalogue", () => {
-  it('offers the Llama family, Phi-3, Gemma 2 and 3, each with the draft that shares its tokenizer', () => {
+  it('offers the Llama family, Phi-3, Phi-4-mini, Gemma 2 and 3, each with the draft that shares its tokenizer', () => {
     for (const [target, draft] of [
       ['Llama-3.1-8B-Instruct-q4f16_1-MLC', 'Llama-3.2-1B-Instruct-q4f16_1-MLC'],
       ['Llama-3.2-3B-Instruct-q4f32_1-MLC', 'Llama-3.2-1B-Instruct-q4f32_1-MLC'],
@@ -23,12 +23,12 @@ describe("web-llm's catalogue", () => {
     expect(byId.get('gemma-2-2b-jpn-it-q4f16_1-MLC')).toMatchObject({ supported: true, draft: undefined });
     expect(byId.get('Phi-3.5-mini-instruct-q4f16_1-MLC')).toMatchObject({ supported: true, draft: undefined });
     expect(byId.get('Phi-3-mini-4k-instruct-q4f32_1-MLC')).toMatchObject({ supported: true });
+    expect(byId.get('Phi-4-mini-instruct-q4f16_1-MLC')).toMatchObject({ supported: true, draft: undefined });
     expect(byId.get('WizardMath-7B-V1.1-q4f16_1-MLC')).toMatchObject({ supported: true });
     expect(byId.get('gemma3-1b-it-q4f16_1-MLC')).toMatchObject({ supported: true, draft: undefined });
   });
 
   it('lists the others as not run, saying why', () => {
-    expect(byId.get('Phi-4-mini-instruct-q4f16_1-MLC')).toMatchObject({ supported: false, reason: /partial_rotary/ });
     expect(byId.get('Phi-3.5-vision-instruct-q4f16_1-MLC')).toMatchObject({ supported: false, reason: /vision/ });
     expect(byId.get('phi-2-q4f16_1-MLC')).toMatchObject({ supported: false, reason: /parallel attention/ });
     expect(byId.get('gemma-2b-it-q4f16_1-MLC')).toMatchObject({ supported: false, reason: /not an architecture/ });
@@ -48,7 +48,7 @@ describe("web-llm's catalogue", () => {
 
   it('refuses an unknown id and a model it does not run, by name', () => {
     expect(() => resolveModel('Llama-9-1T')).toThrow(expect.objectContaining({ name: 'ModelNotFoundError' }));
-    expect(() => resolveModel('Phi-4-mini-instruct-q4f16_1-MLC')).toThrow(
+    expect(() => resolveModel('phi-2-q4f16_1-MLC')).toThrow(
       expect.objectContaining({ name: 'UnsupportedArchitectureError' }),
     );
     expect(() => resolveModel('Llama-3.1-70B-Instruct-q3f16_1-MLC')).toThrow(

@@ -41,7 +41,7 @@ interface Family {
   tokenizer?: string;
 }
 
-/** The models of web-llm's catalogue that Tandem runs (the Llama family, Phi-3, Gemma 2 and 3), by id. */
+/** The models of web-llm's catalogue that Tandem runs (the Llama family, Phi-3 and Phi-4-mini, Gemma 2 and 3), by id. */
 const FAMILIES: Family[] = [
   { pattern: /^Llama-3\.[12]-\d+B-Instruct-/, tokenizer: 'llama3' },
   { pattern: /^Llama-3-\d+B-Instruct-/ },
@@ -55,7 +55,7 @@ const FAMILIES: Family[] = [
   { pattern: /^(Mistral-7B|WizardMath-7B)/ }, // WizardMath-7B-V1.1: a Mistral-7B fine-tune
   { pattern: /^TinyLlama/ },
   { pattern: /^DeepSeek-R1-Distill-(Llama|Qwen)/ },
-  { pattern: /^Phi-3(\.5)?-mini-/ },
+  { pattern: /^Phi-(3|3\.5|4)-mini-/ },
   { pattern: /^gemma-2-\d+b-it-/, tokenizer: 'gemma2' },
   { pattern: /^gemma-2-2b-jpn-it-/ },
   { pattern: /^gemma3-\d+b-it-/ },
@@ -67,7 +67,6 @@ const DRAFT_SHARE = 0.4;
 /** Why the others are not run, by what their id starts with. */
 const UNSUPPORTED: [RegExp, string][] = [
   [/vision|-V-|VL/i, 'vision-language models are not run'],
-  [/^Phi-4/, 'Phi-4-mini applies RoPE to part of each head (partial_rotary_factor 0.75), which Tandem does not run'],
   [/^phi-[12]/i, UNSUPPORTED_MODEL_TYPES.phi],
   [/^gemma(?!-2-|3-)/i, 'this Gemma is not an architecture Tandem runs'], // Gemma 2, 3: gemma-2-…, gemma3-…
   [/^Qwen3\.5/, 'Qwen3.5 is not an architecture Tandem runs'],

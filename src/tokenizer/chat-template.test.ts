@@ -28,6 +28,22 @@ describe('ChatTemplate', () => {
     }
   });
 
+  it("renders Phi-4-mini's template: a turn per message, tools only on a system message that has them", () => {
+    const phi4 =
+      "{% for message in messages %}{% if message['role'] == 'system' and 'tools' in message and message['tools'] is not none %}" +
+      "{{ '<|' + message['role'] + '|>' + message['content'] + '<|tool|>' + message['tools'] + '<|/tool|>' + '<|end|>' }}" +
+      "{% else %}{{ '<|' + message['role'] + '|>' + message['content'] + '<|end|>' }}{% endif %}{% endfor %}" +
+      "{% if add_generation_prompt %}{{ '<|assistant|>' }}{% else %}{{ eos_token }}{% endif %}";
+    const template = new ChatTemplate(phi4);
+    expect(template.render({ messages, add_generation_prompt: true, eos_token: '<|endoftext|>' })).toBe(
+      '<|system|>You are a friendly storyteller.<|end|><|user|>Tell me a story.<|end|><|assistant|>',
+    );
+    const tools = [{ ...messages[0], tools: '[]' }, messages[1]];
+    expect(template.render({ messages: tools, add_generation_prompt: false, eos_token: '<|endoftext|>' })).toBe(
+      '<|system|>You are a friendly storyteller.<|tool|>[]<|/tool|><|end|><|user|>Tell me a story.<|end|><|endoftext|>',
+    );
+  });
+
   it.each([
     ['a billion-step loop', '{% for i in range(1000000000) %}x{% endfor %}'],
     ['nested loops', '{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}'],

@@ -89,6 +89,7 @@ describe('models by id', () => {
       .evaluateAll((o) => o.map((e) => e.getAttribute('value')));
     expect(offered).toContain('Llama-3.1-8B-Instruct-q4f16_1-MLC');
     expect(offered).toContain('Phi-3.5-mini-instruct-q4f16_1-MLC');
-    expect(offered).not.toContain('Phi-4-mini-instruct-q4f16_1-MLC');
+    expect(offered).toContain('Phi-4-mini-instruct-q4f16_1-MLC');
+    expect(offered).not.toContain('phi-2-q4f16_1-MLC');
   });
 });
