@@ -6,7 +6,7 @@ import { catalogue, modelFolderUrl, resolveModel, WEB_LLM_CATALOGUE } from './ca
 const byId = new Map(catalogue().map((m) => [m.id, m]));
 
 describe("web-llm's catalogue", () => {
-  it('offers the Llama family, Phi-3, Phi-4-mini, Gemma 2 and 3, each with the draft that shares its tokenizer', () => {
+  it('offers the Llama family, Phi-3, Phi-4-mini, Gemma 1, 2 and 3, each with the draft that shares its tokenizer', () => {
     for (const [target, draft] of [
       ['Llama-3.1-8B-Instruct-q4f16_1-MLC', 'Llama-3.2-1B-Instruct-q4f16_1-MLC'],
       ['Llama-3.2-3B-Instruct-q4f32_1-MLC', 'Llama-3.2-1B-Instruct-q4f32_1-MLC'],
@@ -26,12 +26,13 @@ describe("web-llm's catalogue", () => {
     expect(byId.get('Phi-4-mini-instruct-q4f16_1-MLC')).toMatchObject({ supported: true, draft: undefined });
     expect(byId.get('WizardMath-7B-V1.1-q4f16_1-MLC')).toMatchObject({ supported: true });
     expect(byId.get('gemma3-1b-it-q4f16_1-MLC')).toMatchObject({ supported: true, draft: undefined });
+    expect(byId.get('gemma-2b-it-q4f32_1-MLC')).toMatchObject({ supported: true, draft: undefined });
   });
 
   it('lists the others as not run, saying why', () => {
     expect(byId.get('Phi-3.5-vision-instruct-q4f16_1-MLC')).toMatchObject({ supported: false, reason: /vision/ });
     expect(byId.get('phi-2-q4f16_1-MLC')).toMatchObject({ supported: false, reason: /parallel attention/ });
-    expect(byId.get('gemma-2b-it-q4f16_1-MLC')).toMatchObject({ supported: false, reason: /not an architecture/ });
+    expect(byId.get('gemma-4-E2B-it-q4f16_1-MLC')).toMatchObject({ supported: false, reason: /Gemma 4/ });
     expect(byId.get('Llama-3.1-70B-Instruct-q3f16_1-MLC')).toMatchObject({ supported: false, reason: /q3f16_1/ });
     expect(byId.get('snowflake-arctic-embed-m-q0f32-MLC-b32')).toMatchObject({ supported: false });
     expect(byId.get('RedPajama-INCITE-Chat-3B-v1-q4f16_1-MLC')).toMatchObject({ supported: false });

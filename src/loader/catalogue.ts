@@ -41,7 +41,7 @@ interface Family {
   tokenizer?: string;
 }
 
-/** The models of web-llm's catalogue that Tandem runs (the Llama family, Phi-3 and Phi-4-mini, Gemma 2 and 3), by id. */
+/** The models of web-llm's catalogue that Tandem runs (the Llama family, Phi-3 and Phi-4-mini, Gemma 1, 2 and 3), by id. */
 const FAMILIES: Family[] = [
   { pattern: /^Llama-3\.[12]-\d+B-Instruct-/, tokenizer: 'llama3' },
   { pattern: /^Llama-3-\d+B-Instruct-/ },
@@ -56,6 +56,7 @@ const FAMILIES: Family[] = [
   { pattern: /^TinyLlama/ },
   { pattern: /^DeepSeek-R1-Distill-(Llama|Qwen)/ },
   { pattern: /^Phi-(3|3\.5|4)-mini-/ },
+  { pattern: /^gemma-\d+b-it-/ }, // Gemma 1: gemma-2b-it
   { pattern: /^gemma-2-\d+b-it-/, tokenizer: 'gemma2' },
   { pattern: /^gemma-2-2b-jpn-it-/ },
   { pattern: /^gemma3-\d+b-it-/ },
@@ -68,7 +69,7 @@ const DRAFT_SHARE = 0.4;
 const UNSUPPORTED: [RegExp, string][] = [
   [/vision|-V-|VL/i, 'vision-language models are not run'],
   [/^phi-[12]/i, UNSUPPORTED_MODEL_TYPES.phi],
-  [/^gemma(?!-2-|3-)/i, 'this Gemma is not an architecture Tandem runs'], // Gemma 2, 3: gemma-2-…, gemma3-…
+  [/^gemma-4-/i, 'Gemma 4 is not an architecture Tandem runs'],
   [/^Qwen3\.5/, 'Qwen3.5 is not an architecture Tandem runs'],
   [/embed|arctic/i, 'an embedding model, not a causal language model'],
 ];

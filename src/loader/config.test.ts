@@ -74,6 +74,33 @@ const QWEN3_06B = {
   use_sliding_window: false,
   vocab_size: 151936,
 };
+/** google/gemma-2b-it's config.json. */
+const GEMMA_2B = {
+  architectures: ['GemmaForCausalLM'],
+  attention_bias: false,
+  attention_dropout: 0.0,
+  bos_token_id: 2,
+  eos_token_id: 1,
+  head_dim: 256,
+  hidden_act: 'gelu',
+  hidden_activation: 'gelu_pytorch_tanh',
+  hidden_size: 2048,
+  initializer_range: 0.02,
+  intermediate_size: 16384,
+  max_position_embeddings: 8192,
+  model_type: 'gemma',
+  num_attention_heads: 8,
+  num_hidden_layers: 18,
+  num_key_value_heads: 1,
+  pad_token_id: 0,
+  rms_norm_eps: 1e-6,
+  rope_scaling: null,
+  rope_theta: 10000.0,
+  torch_dtype: 'bfloat16',
+  transformers_version: '4.38.0.dev0',
+  use_cache: true,
+  vocab_size: 256000,
+};
 const GEMMA2_2B = {
   architectures: ['Gemma2ForCausalLM'],
   attention_bias: false,
@@ -234,6 +261,27 @@ describe('parseModelConfig', () => {
     expect(config.unknownKeys).toEqual([]);
   });
 
+  it("reads Gemma 1: (1 + w) norms on each branch's input only, GELU, a scaled embedding, one KV head", () => {
+    const config = parseModelConfig(GEMMA_2B);
+    expect(config).toMatchObject({
+      normOffset: 1,
+      sandwichNorms: false,
+      activation: 'gelu-tanh',
+      attentionSoftcap: null,
+      finalSoftcap: null,
+      tieWordEmbeddings: true,
+      numKvHeads: 1,
+      headDim: 256,
+    });
+    expect(config.embeddingScale).toBeCloseTo(Math.sqrt(2048));
+    expect(config.attentionScale).toBe(1 / 16);
+    expect(config.layers.every((l) => l.window === null)).toBe(true);
+    const names = expectedTensors(config);
+    expect(names.get('model.layers.17.post_attention_layernorm.weight')).toEqual([2048]);
+    expect(names.has('model.layers.0.pre_feedforward_layernorm.weight')).toBe(false);
+    expect(names.has('lm_head.weight')).toBe(false);
+  });
+
   it('reads Gemma 2: (1 + w) norms on both ends of each branch, GELU, soft caps, a window every other layer', () => {
     const config = parseModelConfig(GEMMA2_2B);
     expect(config).toMatchObject({
@@ -344,7 +392,7 @@ describe('parseModelConfig', () => {
   });
 
   it('decides about every key of these configs: read, irrelevant with a reason, or reported', () => {
-    for (const json of [SMOLLM2_135M, LLAMA_32_1B, QWEN3_06B, GEMMA2_2B, GEMMA3_1B, PHI35_MINI]) {
+    for (const json of [SMOLLM2_135M, LLAMA_32_1B, QWEN3_06B, GEMMA_2B, GEMMA2_2B, GEMMA3_1B, PHI35_MINI]) {
       expect(parseModelConfig(json).unknownKeys).toEqual([]);
     }
     expect(Object.values(CONFIG_KEYS).every((why) => why.length > 5)).toBe(true);

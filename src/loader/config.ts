@@ -6,6 +6,7 @@
  *   Qwen3                   + an RMSNorm over each head of q and k before RoPE
  *   Phi-3, Phi-3.5          + q|k|v and gate|up fused in the file; LongRoPE
  *   Phi-4-mini              Phi-3 with RoPE over three quarters of each head
+ *   Gemma                   + norms scaled by (1 + w), GELU, a scaled embedding
  *   Gemma 2                 + norms scaled by (1 + w) and on both ends of each branch, GELU,
  *                             a scaled embedding, soft-capped attention and logits,
  *                             sliding-window attention every other layer
@@ -26,6 +27,7 @@ export const SUPPORTED_ARCHITECTURES = [
   'Qwen2ForCausalLM',
   'Qwen3ForCausalLM',
   'Phi3ForCausalLM',
+  'GemmaForCausalLM',
   'Gemma2ForCausalLM',
   'Gemma3ForCausalLM',
 ] as const;
@@ -87,7 +89,7 @@ export interface ModelConfig {
   qkNorm: boolean;
   /** Norms multiply by (1 + weight) instead of weight (Gemma). */
   normOffset: 0 | 1;
-  /** A norm at the end of the attention and MLP branches too, before each is added (Gemma). */
+  /** A norm at the end of the attention and MLP branches too, before each is added (Gemma 2 and 3). */
   sandwichNorms: boolean;
   activation: Activation;
   /** The embedding rows are multiplied by this (Gemma: sqrt(d)). */
@@ -233,7 +235,7 @@ export function parseModelConfig(json: unknown, source = 'config.json'): ModelCo
   }
   if (raw.use_bidirectional_attention === true) throw fail('bidirectional attention is not a causal language model');
 
-  const gemma = arch === 'Gemma2ForCausalLM' || arch === 'Gemma3ForCausalLM';
+  const gemma = arch === 'GemmaForCausalLM' || arch === 'Gemma2ForCausalLM' || arch === 'Gemma3ForCausalLM';
   const act = raw.hidden_activation ?? raw.hidden_act ?? (gemma ? 'gelu_pytorch_tanh' : 'silu');
   const activation: Activation | undefined =
     act === 'silu' ? 'silu' : act === 'gelu_pytorch_tanh' || (gemma && act === 'gelu') ? 'gelu-tanh' : undefined;
@@ -320,7 +322,7 @@ export function parseModelConfig(json: unknown, source = 'config.json'): ModelCo
     mlpBias: flag('mlp_bias', false),
     qkNorm: arch === 'Qwen3ForCausalLM' || arch === 'Gemma3ForCausalLM',
     normOffset: gemma ? 1 : 0,
-    sandwichNorms: gemma,
+    sandwichNorms: arch === 'Gemma2ForCausalLM' || arch === 'Gemma3ForCausalLM',
     activation,
     embeddingScale: gemma ? Math.sqrt(hiddenSize) : 1,
     attentionScale: 1 / Math.sqrt(gemma ? num('query_pre_attn_scalar', headDim) : headDim),

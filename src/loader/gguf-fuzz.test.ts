@@ -76,7 +76,7 @@ const ODD_VALUES: GgufWriteValue[] = [
   { type: 'array', element: 'i32', values: [1, 2, 3] },
   { type: 'array', element: 'f32', values: Array(8).fill(-1) },
 ];
-const ARCHITECTURES = ['qwen2', 'qwen3', 'phi3', 'gemma2', 'gemma3', 'mamba', 'llama'];
+const ARCHITECTURES = ['qwen2', 'qwen3', 'phi3', 'gemma', 'gemma2', 'gemma3', 'mamba', 'llama'];
 
 type Mutation = Parameters<typeof tinyLlamaGguf>[0] & { cut?: number; flip?: [number, number]; what: string };
 

@@ -108,6 +108,7 @@ const ARCHITECTURES: Record<string, GgufArchitecture> = {
   qwen2: { ...plain, architecture: 'Qwen2ForCausalLM' },
   qwen3: { ...plain, architecture: 'Qwen3ForCausalLM' },
   phi3: { ...plain, architecture: 'Phi3ForCausalLM', windowed: true, layerNames: PHI3_LAYER_NAMES },
+  gemma: { ...plain, architecture: 'GemmaForCausalLM', normPlusOne: true },
   gemma2: {
     ...plain,
     architecture: 'Gemma2ForCausalLM',

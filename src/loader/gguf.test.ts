@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   FIXTURES,
   fixturePath,
+  GEMMA_GGUF_FIXTURE,
   GEMMA2_GGUF_FIXTURE,
   GEMMA3_GGUF_FIXTURE,
   GGUF_FIXTURE,
@@ -419,6 +420,24 @@ describe('the Gemma 2 fixture as a GGUF file', () => {
         expect(tensor.dtype, name).toBe('F16');
         expect(bits(read), name).toEqual(bits(w.map((v) => f16ToF32(f32ToF16(v)))));
       }
+    }
+  });
+});
+
+describe('the Gemma fixture as a GGUF file', () => {
+  it("reads the folder's config and weights back: norms from one plus them, the MLP's input norm as ffn_norm", async () => {
+    const [gguf, folder] = await Promise.all([loadFixture(GEMMA_GGUF_FIXTURE), loadFixture(FIXTURES.gemma)]);
+    gguf.tokenizer.dispose();
+    folder.tokenizer.dispose();
+    const { config, expected, eps } = configs(gguf, folder);
+    expect(config).toEqual(expected);
+    expect(eps.read).toBe(eps.expected);
+    expect([...gguf.weights.keys()].sort()).toEqual([...folder.weights.keys()].sort());
+    for (const [name, original] of folder.weights) {
+      const [w, read] = [toFloat32(original), toFloat32(gguf.weights.get(name) as typeof original)];
+      const stored = name.endsWith('norm.weight') ? (v: number) => v + 1 : (v: number) => f16ToF32(f32ToF16(v));
+      const back = name.endsWith('norm.weight') ? read.map((v) => v + 1) : read;
+      expect(bits(back), name).toEqual(bits(w.map(stored)));
     }
   });
 });

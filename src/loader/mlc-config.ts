@@ -13,8 +13,8 @@ import { type ModelConfig, parseModelConfig } from './config';
 import type { WeightDType } from './weights';
 
 /**
- * MLC's model types that Tandem runs, as Hugging Face architectures: the Llama family, Phi-3,
- * Gemma 2 and Gemma 3 (text). A folder's model is what its config says: mlc-llm keeps no sliding window for Phi-3
+ * MLC's model types that Tandem runs, as Hugging Face architectures: the Llama family, Phi-3
+ * (and Phi-4-mini), Gemma, Gemma 2 and Gemma 3 (text). A folder's model is what its config says: mlc-llm keeps no sliding window for Phi-3
  * (Phi-3-mini-4k's 2,047 positions), so its runtime and Tandem attend to every position.
  */
 const ARCHITECTURES: Record<string, string> = {
@@ -23,6 +23,7 @@ const ARCHITECTURES: Record<string, string> = {
   qwen2: 'Qwen2ForCausalLM',
   qwen3: 'Qwen3ForCausalLM',
   phi3: 'Phi3ForCausalLM',
+  gemma: 'GemmaForCausalLM',
   gemma2: 'Gemma2ForCausalLM',
   gemma3: 'Gemma3ForCausalLM',
   gemma3_text: 'Gemma3ForCausalLM',
@@ -54,11 +55,10 @@ export function mlcTensorName(modelType: string, name: string): string {
  * The model types whose norm weights mlc-llm's loader stores plus one (its Gemma loaders: the
  * model multiplies by 1 + w, and MLC's runtime by the weight).
  */
-const NORMS_PLUS_ONE = ['gemma2', ...GEMMA3];
+const NORMS_PLUS_ONE = ['gemma', 'gemma2', ...GEMMA3];
 
 /** Why the other model types of web-llm's catalogue are not offered. */
 export const UNSUPPORTED_MODEL_TYPES: Record<string, string> = {
-  gemma: 'Gemma 1 is not an architecture Tandem runs',
   phi: 'Phi-1/2 (parallel attention and MLP) is not an architecture Tandem runs',
   gpt2: 'GPT-2 is not an architecture Tandem runs',
   stablelm: 'StableLM is not an architecture Tandem runs',

@@ -217,6 +217,40 @@ describe('mlc-chat-config.json', () => {
     expect(config.unknownKeys).toEqual([]);
     expect(normsPlusOne).toBe(true);
     expect(parseMlcConfig(QWEN25_15B_MLC, 'qwen').normsPlusOne).toBe(false);
+    // gemma-2b-it-q4f16_1-MLC, as mlc-llm's GemmaConfig writes it: Gemma 1, its norms stored plus one too.
+    const gemma = {
+      ...QWEN25_15B_MLC,
+      model_type: 'gemma',
+      model_config: {
+        hidden_size: 2048,
+        intermediate_size: 16384,
+        attention_bias: false,
+        num_attention_heads: 8,
+        num_key_value_heads: 1,
+        head_dim: 256,
+        num_hidden_layers: 18,
+        rms_norm_eps: 1e-6,
+        vocab_size: 256000,
+        hidden_activation: 'gelu',
+        position_embedding_base: 10000,
+        context_window_size: 8192,
+        prefill_chunk_size: 2048,
+        tensor_parallel_shards: 1,
+        max_batch_size: 80,
+      },
+    };
+    const gemma1 = parseMlcConfig(gemma, 'gemma1');
+    expect(gemma1.config).toMatchObject({
+      architecture: 'GemmaForCausalLM',
+      activation: 'gelu-tanh',
+      sandwichNorms: false,
+      normOffset: 1,
+      tieWordEmbeddings: true,
+      fused: { qkv: true, gateUp: true },
+      maxPositions: 8192,
+    });
+    expect(gemma1.config.unknownKeys).toEqual([]);
+    expect(gemma1.normsPlusOne).toBe(true);
   });
 
   it("reads Phi-3's: LongRoPE from rope_scaling, its attention factor from the two contexts, no window", () => {

@@ -54,11 +54,13 @@ beforeAll(async () => {
 const folder = (name: string) => folders.get(name) as ModelFolder;
 
 /**
- * MLC folders of architectures whose Hugging Face fixtures run the GPU profile's kernels here
- * already, as the pair's MLC folders run them on 4-bit weights: what these add is the loading,
- * which the CPU profile's run and the greedy run check.
+ * Fixtures whose kernels on the GPU profile another fixture runs here already: MLC folders of
+ * architectures whose Hugging Face fixtures do (as the pair's MLC folders run them on 4-bit
+ * weights), and Gemma, whose layer is Gemma 2's without its branch-output norms and caps. What
+ * these add is the loading and the model's composition, which the CPU profile's run and the
+ * greedy run check.
  */
-const LOADING_ONLY: string[] = [FIXTURES.gemma2Q4, FIXTURES.phi3Q4, FIXTURES.gemma3Q4];
+const LOADING_ONLY: string[] = [FIXTURES.gemma2Q4, FIXTURES.phi3Q4, FIXTURES.gemma3Q4, FIXTURES.gemma];
 
 describe.each(Object.values(FIXTURES))('GPU model on %s', (name) => {
   it.each([

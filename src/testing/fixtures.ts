@@ -27,6 +27,7 @@ export const FIXTURES = {
   qwen2: 'tandem-qwen2',
   qwen3: 'tandem-qwen3',
   phi3: 'tandem-phi3',
+  gemma: 'tandem-gemma',
   gemma2: 'tandem-gemma2',
   gemma3: 'tandem-gemma3',
   llamaBias: 'tandem-llama-bias',
@@ -48,6 +49,8 @@ export const FIXTURES = {
 export const GGUF_FIXTURE = 'tandem-target-gguf/tandem-target-mixed.gguf';
 /** The Phi-3 fixture as a GGUF file (gguf_fixture.py): fused projections, LongRoPE factors as tensors, Q8_0 matrices. */
 export const PHI3_GGUF_FIXTURE = 'tandem-phi3-gguf/tandem-phi3-Q8_0.gguf';
+/** The Gemma fixture as a GGUF file (gguf_fixture.py): norm weights stored plus one, F16 matrices. */
+export const GEMMA_GGUF_FIXTURE = 'tandem-gemma-gguf/tandem-gemma-F16.gguf';
 /** The Gemma 2 fixture as a GGUF file (gguf_fixture.py): norm weights stored plus one, F16 matrices. */
 export const GEMMA2_GGUF_FIXTURE = 'tandem-gemma2-gguf/tandem-gemma2-F16.gguf';
 /** The Gemma 3 fixture as a GGUF file: norms plus one, its window pattern in the metadata, F16 matrices. */
