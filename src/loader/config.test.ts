@@ -203,6 +203,9 @@ const PHI4_MINI = {
   bos_token_id: 199999,
   eos_token_id: 199999,
   pad_token_id: 199999,
+  full_attn_mod: 1,
+  interpolate_factor: 1,
+  lm_head_bias: false,
   num_attention_heads: 24,
   num_key_value_heads: 8,
   partial_rotary_factor: 0.75,
@@ -392,7 +395,7 @@ describe('parseModelConfig', () => {
   });
 
   it('decides about every key of these configs: read, irrelevant with a reason, or reported', () => {
-    for (const json of [SMOLLM2_135M, LLAMA_32_1B, QWEN3_06B, GEMMA_2B, GEMMA2_2B, GEMMA3_1B, PHI35_MINI]) {
+    for (const json of [SMOLLM2_135M, LLAMA_32_1B, QWEN3_06B, GEMMA_2B, GEMMA2_2B, GEMMA3_1B, PHI35_MINI, PHI4_MINI]) {
       expect(parseModelConfig(json).unknownKeys).toEqual([]);
     }
     expect(Object.values(CONFIG_KEYS).every((why) => why.length > 5)).toBe(true);

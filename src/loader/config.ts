@@ -149,6 +149,9 @@ export const CONFIG_KEYS: Record<string, string> = {
   sliding_window_pattern: 'read (Gemma 3)',
   original_max_position_embeddings: 'read with rope_scaling (Phi-3)',
   is_decoder: 'every model here is a decoder',
+  full_attn_mod: "Phi-4-mini's remote code only: transformers' Phi-3, which runs the model, reads it not",
+  interpolate_factor: "Phi-4-mini's remote code only: transformers' Phi-3, which runs the model, reads it not",
+  lm_head_bias: "Phi-4-mini's remote code only (false): transformers' Phi-3 has no LM head bias",
 };
 
 /** Keys the forward pass reads. */
