@@ -35,7 +35,12 @@ describe("web-llm's catalogue", () => {
     expect(byId.get('gemma-4-E2B-it-q4f16_1-MLC')).toMatchObject({ supported: false, reason: /Gemma 4/ });
     expect(byId.get('Llama-3.1-70B-Instruct-q3f16_1-MLC')).toMatchObject({ supported: false, reason: /q3f16_1/ });
     expect(byId.get('snowflake-arctic-embed-m-q0f32-MLC-b32')).toMatchObject({ supported: false });
-    expect(byId.get('RedPajama-INCITE-Chat-3B-v1-q4f16_1-MLC')).toMatchObject({ supported: false });
+    expect(byId.get('RedPajama-INCITE-Chat-3B-v1-q4f16_1-MLC')).toMatchObject({ supported: false, reason: /GPT-NeoX/ });
+    expect(byId.get('OLMo-2-0425-1B-Instruct-q4f16_1-MLC')).toMatchObject({ supported: false, reason: /OLMo 2/ });
+    expect(byId.get('Ministral-3-3B-Instruct-2512-BF16-q4f16_1-MLC')).toMatchObject({
+      supported: false,
+      reason: /YaRN/,
+    });
     const supported = catalogue().filter((m) => m.supported).length;
     expect(supported).toBeGreaterThan(40);
   });

@@ -71,6 +71,10 @@ const UNSUPPORTED: [RegExp, string][] = [
   [/^phi-[12]/i, UNSUPPORTED_MODEL_TYPES.phi],
   [/^gemma-4-/i, 'Gemma 4 is not an architecture Tandem runs'],
   [/^Qwen3\.5/, 'Qwen3.5 is not an architecture Tandem runs'],
+  [/^OLMo-2/, UNSUPPORTED_MODEL_TYPES.olmo2],
+  [/^stablelm/i, UNSUPPORTED_MODEL_TYPES.stablelm],
+  [/^RedPajama/, UNSUPPORTED_MODEL_TYPES.gpt_neox],
+  [/^Ministral-3-/, 'Ministral 3 (YaRN RoPE scaling) is not an architecture Tandem runs'],
   [/embed|arctic/i, 'an embedding model, not a causal language model'],
 ];
 

@@ -61,7 +61,9 @@ const NORMS_PLUS_ONE = ['gemma', 'gemma2', ...GEMMA3];
 export const UNSUPPORTED_MODEL_TYPES: Record<string, string> = {
   phi: 'Phi-1/2 (parallel attention and MLP) is not an architecture Tandem runs',
   gpt2: 'GPT-2 is not an architecture Tandem runs',
-  stablelm: 'StableLM is not an architecture Tandem runs',
+  stablelm: 'StableLM (LayerNorm with biases) is not an architecture Tandem runs',
+  olmo2: 'OLMo 2 (norms after each branch only, q/k norms over whole projections) is not an architecture Tandem runs',
+  gpt_neox: 'GPT-NeoX (LayerNorm, attention and MLP in parallel) is not an architecture Tandem runs',
   rwkv6: 'RWKV is not a transformer',
   gpt_bigcode: 'GPTBigCode is not an architecture Tandem runs',
   phi3_v: 'vision-language models are not run',
