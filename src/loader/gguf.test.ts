@@ -70,6 +70,30 @@ function configs(gguf: ModelFolder, folder: ModelFolder) {
   return { config, expected, eps: { read: rmsNormEps, expected: Math.fround(eps) } };
 }
 
+/** A fixture's GGUF file and its folder, loaded side by side (their tokenizers are not needed). */
+async function loadBoth(file: string, folderName: string) {
+  const [gguf, folder] = await Promise.all([loadFixture(file), loadFixture(folderName)]);
+  gguf.tokenizer.dispose();
+  folder.tokenizer.dispose();
+  return { gguf, folder };
+}
+
+/**
+ * A Gemma GGUF file's weights are the folder's, bit for bit: matrices as f16, and norms stored
+ * as fl(w + 1), read back so that one plus them is that stored value.
+ */
+function expectGemmaWeights(gguf: ModelFolder, folder: ModelFolder) {
+  expect([...gguf.weights.keys()].sort()).toEqual([...folder.weights.keys()].sort());
+  for (const [name, original] of folder.weights) {
+    const read = toFloat32(gguf.weights.get(name) as NonNullable<ReturnType<typeof gguf.weights.get>>);
+    const w = toFloat32(original);
+    const expectedBits = name.endsWith('norm.weight')
+      ? bits(w.map((v) => v + 1))
+      : bits(w.map((v) => f16ToF32(f32ToF16(v))));
+    expect(bits(name.endsWith('norm.weight') ? read.map((v) => v + 1) : read), name).toEqual(expectedBits);
+  }
+}
+
 /** |a - b| / |a| over all values (root mean square): how far a tensor moved from the one it was made from. */
 function relativeError(a: Float32Array, b: Float32Array): number {
   let error = 0;
@@ -377,9 +401,7 @@ function llama3Divisors(factor: number): number[] {
 
 describe('the Phi-3 fixture as a GGUF file', () => {
   it("reads fused projections, LongRoPE's factors and the window back into the folder's config and weights", async () => {
-    const [gguf, folder] = await Promise.all([loadFixture(PHI3_GGUF_FIXTURE), loadFixture(FIXTURES.phi3)]);
-    gguf.tokenizer.dispose();
-    folder.tokenizer.dispose();
+    const { gguf, folder } = await loadBoth(PHI3_GGUF_FIXTURE, FIXTURES.phi3);
     const { config, expected, eps } = configs(gguf, folder);
     // The file holds LongRoPE's factors as f32 tensors.
     const scaling = expected.ropes[0].scaling as Extract<(typeof expected.ropes)[0]['scaling'], { type: 'longrope' }>;
@@ -400,9 +422,7 @@ describe('the Phi-3 fixture as a GGUF file', () => {
 
 describe('the Gemma 2 fixture as a GGUF file', () => {
   it("reads the norms back from one plus them, the soft-caps and the window, and llama.cpp's query scale", async () => {
-    const [gguf, folder] = await Promise.all([loadFixture(GEMMA2_GGUF_FIXTURE), loadFixture(FIXTURES.gemma2)]);
-    gguf.tokenizer.dispose();
-    folder.tokenizer.dispose();
+    const { gguf, folder } = await loadBoth(GEMMA2_GGUF_FIXTURE, FIXTURES.gemma2);
     const { config, expected, eps } = configs(gguf, folder);
     // llama.cpp scales Gemma 2's queries by head_dim^-1/2 (the fixture's config says 24^-1/2).
     expect(config.attentionScale).toBe(1 / Math.sqrt(32));
@@ -426,40 +446,22 @@ describe('the Gemma 2 fixture as a GGUF file', () => {
 
 describe('the Gemma fixture as a GGUF file', () => {
   it("reads the folder's config and weights back: norms from one plus them, the MLP's input norm as ffn_norm", async () => {
-    const [gguf, folder] = await Promise.all([loadFixture(GEMMA_GGUF_FIXTURE), loadFixture(FIXTURES.gemma)]);
-    gguf.tokenizer.dispose();
-    folder.tokenizer.dispose();
+    const { gguf, folder } = await loadBoth(GEMMA_GGUF_FIXTURE, FIXTURES.gemma);
     const { config, expected, eps } = configs(gguf, folder);
     expect(config).toEqual(expected);
     expect(eps.read).toBe(eps.expected);
-    expect([...gguf.weights.keys()].sort()).toEqual([...folder.weights.keys()].sort());
-    for (const [name, original] of folder.weights) {
-      const [w, read] = [toFloat32(original), toFloat32(gguf.weights.get(name) as typeof original)];
-      const stored = name.endsWith('norm.weight') ? (v: number) => v + 1 : (v: number) => f16ToF32(f32ToF16(v));
-      const back = name.endsWith('norm.weight') ? read.map((v) => v + 1) : read;
-      expect(bits(back), name).toEqual(bits(w.map(stored)));
-    }
+    expectGemmaWeights(gguf, folder);
   });
 });
 
 describe('the Gemma 3 fixture as a GGUF file', () => {
   it("reads the folder's config and weights back: norms (q and k too) from one plus them, RoPE, the window pattern", async () => {
-    const [gguf, folder] = await Promise.all([loadFixture(GEMMA3_GGUF_FIXTURE), loadFixture(FIXTURES.gemma3)]);
-    gguf.tokenizer.dispose();
-    folder.tokenizer.dispose();
+    const { gguf, folder } = await loadBoth(GEMMA3_GGUF_FIXTURE, FIXTURES.gemma3);
     const { config, expected, eps } = configs(gguf, folder);
     expect(config).toEqual(expected);
     expect(config.layers.map((l) => l.window)).toEqual([8, 8, null, 8]);
     expect(eps.read).toBe(eps.expected);
-    expect([...gguf.weights.keys()].sort()).toEqual([...folder.weights.keys()].sort());
-    for (const [name, original] of folder.weights) {
-      const read = toFloat32(gguf.weights.get(name) as NonNullable<ReturnType<typeof gguf.weights.get>>);
-      const w = toFloat32(original);
-      const expectedBits = name.endsWith('norm.weight')
-        ? bits(w.map((v) => v + 1))
-        : bits(w.map((v) => f16ToF32(f32ToF16(v))));
-      expect(bits(name.endsWith('norm.weight') ? read.map((v) => v + 1) : read), name).toEqual(expectedBits);
-    }
+    expectGemmaWeights(gguf, folder);
   });
 
   it("assumes llama.cpp's pattern, five windowed layers in six, where the file gives none", async () => {

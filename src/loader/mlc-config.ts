@@ -14,8 +14,9 @@ import type { WeightDType } from './weights';
 
 /**
  * MLC's model types that Tandem runs, as Hugging Face architectures: the Llama family, Phi-3
- * (and Phi-4-mini), Gemma, Gemma 2 and Gemma 3 (text). A folder's model is what its config says: mlc-llm keeps no sliding window for Phi-3
- * (Phi-3-mini-4k's 2,047 positions), so its runtime and Tandem attend to every position.
+ * (and Phi-4-mini), Gemma, Gemma 2 and Gemma 3 (text). A folder's model is what its config
+ * says: mlc-llm keeps no sliding window for Phi-3 (Phi-3-mini-4k's 2,047 positions), so its
+ * runtime and Tandem attend to every position.
  */
 const ARCHITECTURES: Record<string, string> = {
   llama: 'LlamaForCausalLM',
