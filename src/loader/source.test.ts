@@ -33,7 +33,7 @@ describe('urlSource', () => {
     expect(progress.at(-1)).toEqual({ file: 'model.safetensors', loaded: body.byteLength, total: 0 });
   });
 
-  it('says a file is not found for a 404, and for a web page served in place of a JSON file', async () => {
+  it('says a file is not found for a 404, and for a web page served in place of a JSON file or a template', async () => {
     const missing = urlSource(
       'http://host/m',
       serve(() => new Response('nope', { status: 404, statusText: 'Not Found' })),
@@ -52,6 +52,20 @@ describe('urlSource', () => {
       name: 'ModelFileMissingError',
       message: expect.stringMatching(/web page instead of config\.json/),
     });
+    // A chat template file: a page is not the file, whatever its type says; a template that
+    // starts with a literal token is.
+    const untyped = urlSource(
+      'http://host/m',
+      serve(() => new Response('<!DOCTYPE html><html></html>')),
+    );
+    await expect(fallback.read('chat_template.jinja')).rejects.toMatchObject({ name: 'ModelFileMissingError' });
+    await expect(untyped.read('chat_template.jinja')).rejects.toMatchObject({ name: 'ModelFileMissingError' });
+    const template = '<|im_start|>system\n{{ messages[0].content }}';
+    const served = urlSource(
+      'http://host/m',
+      serve(() => new Response(template)),
+    );
+    expect(new TextDecoder().decode(await served.read('chat_template.jinja'))).toBe(template);
   });
 
   it('keeps file names inside the folder', async () => {

@@ -118,13 +118,16 @@ export function decodedLength(response: Response): number {
 }
 
 /**
- * A JSON file that arrives as an HTML page is a server's fallback for a file it does not have
- * (a single-page host answers every unknown path with its index.html), not the file.
+ * A JSON file or a chat template that arrives as an HTML page is a server's fallback for a file
+ * it does not have (a single-page host answers every unknown path with its index.html), not the
+ * file. (A template may start with a literal "<|...|>", so only a page's own start counts there.)
  */
 export function checkNotAPage(url: string, file: string, bytes: Uint8Array, contentType: string | null): void {
-  if (!file.endsWith('.json')) return;
+  const json = file.endsWith('.json');
+  if (!json && !file.endsWith('.jinja')) return;
   const start = new TextDecoder().decode(bytes.subarray(0, 64)).trimStart();
-  if (contentType?.includes('text/html') || start.startsWith('<')) {
+  const page = json ? start.startsWith('<') : /^<(!doctype|html)/i.test(start);
+  if (contentType?.includes('text/html') || page) {
     throw new ModelFileMissingError(
       `${url} was not found: the server answered with a web page instead of ${file} (is the model folder's URL right?).`,
     );

@@ -1,7 +1,7 @@
 /**
  * A model host for end-to-end tests that goes wrong the ways real ones do, until told to stop:
- *  - 'html-for-json': JSON files answered with a web page and status 200 (a single-page host's
- *    fallback for paths it does not have);
+ *  - 'html-for-json': JSON files, and paths it does not have, answered with a web page and
+ *    status 200 (a single-page host's fallback for paths it does not have);
  *  - 'truncated': weight files cut at half, sent chunked with no length, ending cleanly (a proxy
  *    or an origin that gave up);
  *  - 'gzip': every file compressed, Content-Length counting the compressed bytes (nginx, CDNs);
@@ -17,6 +17,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { basename, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+
+/** What a single-page host answers for a path it does not have. */
+const PAGE = '<!doctype html><title>App</title>';
 
 export type HostFault = 'none' | 'html-for-json' | 'truncated' | 'gzip' | 'dropped';
 
@@ -53,7 +56,9 @@ export async function serveFlakyFolder(folder: string): Promise<FlakyHost> {
       return;
     }
     if (!existsSync(file)) {
-      response.writeHead(404, headers).end('not found');
+      if (host.fault === 'html-for-json')
+        response.writeHead(200, { ...headers, 'content-type': 'text/html' }).end(PAGE);
+      else response.writeHead(404, headers).end('not found');
       return;
     }
     const body = readFileSync(file);
@@ -61,7 +66,7 @@ export async function serveFlakyFolder(folder: string): Promise<FlakyHost> {
     const range = /^bytes=(\d+)-$/.exec(request.headers.range ?? '');
     if (request.headers.range) host.ranges.push(request.headers.range);
     if (host.fault === 'html-for-json' && file.endsWith('.json')) {
-      response.writeHead(200, { ...headers, 'content-type': 'text/html' }).end('<!doctype html><title>App</title>');
+      response.writeHead(200, { ...headers, 'content-type': 'text/html' }).end(PAGE);
     } else if (host.fault === 'truncated' && file.endsWith('.safetensors')) {
       response.writeHead(200, { ...headers, 'content-type': 'application/octet-stream' }); // chunked
       response.end(body.subarray(0, body.length >> 1));

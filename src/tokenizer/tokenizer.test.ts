@@ -100,6 +100,34 @@ describe('chat template variables', () => {
   });
 });
 
+describe('chat_template.jinja', () => {
+  it("takes the place of tokenizer_config.json's template, as transformers reads a folder saved with one", async () => {
+    // As transformers saves a template now: the file verbatim, starting with a literal token.
+    const template =
+      "<|im_start|>system\nBe brief.<|im_end|>\n{% for m in messages %}{{ '<|im_start|>' + m.role + '\n' + m.content + '<|im_end|>\n' }}{% endfor %}";
+    const files = {
+      'tokenizer.json': file('tokenizer.json'),
+      'tokenizer_config.json': file('tokenizer_config.json'),
+      'chat_template.jinja': template,
+    };
+    const tokenizer = await TextTokenizer.load(memorySource('saved', files));
+    expect(tokenizer.applyChatTemplate([{ role: 'user', content: 'Hi' }], false)).toBe(
+      '<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n',
+    );
+    tokenizer.dispose();
+    // Without the file, tokenizer_config.json's.
+    const { 'chat_template.jinja': _, ...withoutFile } = files;
+    const plain = await TextTokenizer.load(memorySource('plain', withoutFile));
+    expect(plain.applyChatTemplate([{ role: 'user', content: 'Hi' }], false)).toBe('<|im_start|>user\nHi<|im_end|>\n');
+    plain.dispose();
+    // A file that does not parse is named.
+    const error = await TextTokenizer.load(
+      memorySource('broken', { ...files, 'chat_template.jinja': '{% for m in messages %}' }),
+    ).catch((e: Error) => e);
+    expect(error).toMatchObject({ name: 'ChatTemplateError', message: expect.stringMatching(/chat_template\.jinja/) });
+  });
+});
+
 describe('a template that refuses system messages', () => {
   /** Gemma 2's chat template as its tokenizer_config.json publishes it. */
   const GEMMA2_TEMPLATE =

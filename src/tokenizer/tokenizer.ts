@@ -2,7 +2,9 @@
  * Text <-> token ids, and chat messages -> prompt ids, from a model folder's `tokenizer.json`
  * (the Hugging Face tokenizers library compiled to WebAssembly, the same one web-llm uses:
  * byte-level BPE, SentencePiece-style, added special tokens) and `tokenizer_config.json`
- * (BOS/EOS, and the Jinja chat template, run by @huggingface/jinja).
+ * (BOS/EOS, and the Jinja chat template, run by @huggingface/jinja), or `chat_template.jinja`
+ * where a folder has one (transformers now saves templates there; it takes the place of
+ * tokenizer_config.json's, as transformers reads them).
  *
  * Two rules a chat product needs that a plain encode does not give:
  *  - Message content is text. Only the chat template's own markers become control tokens; a
@@ -36,6 +38,19 @@ export interface TokenizerConfig {
   add_bos_token?: boolean;
 }
 
+/** The chat template as a file of its own, beside tokenizer_config.json. */
+const TEMPLATE_FILE = 'chat_template.jinja';
+
+/** A file the folder may not have: its bytes, or undefined where it is missing. */
+async function readOptional(source: ModelSource, file: string): Promise<Uint8Array | undefined> {
+  try {
+    return await source.read(file);
+  } catch (error) {
+    if ((error as Error).name === 'ModelFileMissingError') return undefined;
+    throw error;
+  }
+}
+
 /** Marks a special token's text inside message content while the template renders (private-use characters). */
 const LITERAL = (index: number) => `\uE000tandem:${index}\uE001`;
 const LITERAL_PATTERN = /\uE000tandem:(\d+)\uE001/;
@@ -55,6 +70,7 @@ export class TextTokenizer {
     json: TokenizerJson,
     private readonly source: string,
     conv?: ConvTemplate,
+    templateFile = 'tokenizer_config.json',
   ) {
     const chat = Array.isArray(config.chat_template)
       ? config.chat_template.find((t) => t.name === 'default')?.template
@@ -66,7 +82,7 @@ export class TextTokenizer {
           ? new ConvTemplateFormat(conv, (id) => this.wasm.idToToken(id))
           : undefined;
     } catch (cause) {
-      throw new ChatTemplateError(`${source}/tokenizer_config.json: ${(cause as Error).message}`, { cause });
+      throw new ChatTemplateError(`${source}/${templateFile}: ${(cause as Error).message}`, { cause });
     }
     const special = (json.added_tokens ?? []).filter((t) => t.special);
     this.specialIds = new Set(special.map((t) => t.id));
@@ -77,14 +93,19 @@ export class TextTokenizer {
 
   /** `conv`: an MLC folder's conversation template, used when tokenizer_config.json has no chat template. */
   static async load(source: ModelSource, conv?: ConvTemplate): Promise<TextTokenizer> {
-    const bytes = await source.read('tokenizer.json').catch((cause) => {
-      throw new TokenizerError(`${source.name}: tokenizer.json is missing: ${(cause as Error).message}`, { cause });
-    });
-    const config = (await readJson(source, 'tokenizer_config.json', TokenizerError).catch((cause) => {
-      if ((cause as Error).name === 'TokenizerError') throw cause;
-      return {}; // optional: without it there is no chat template, and no BOS/EOS names
-    })) as TokenizerConfig;
-    return TextTokenizer.fromFiles(bytes, config, source.name, conv);
+    const [bytes, config, templateFile] = await Promise.all([
+      source.read('tokenizer.json').catch((cause) => {
+        throw new TokenizerError(`${source.name}: tokenizer.json is missing: ${(cause as Error).message}`, { cause });
+      }),
+      readJson(source, 'tokenizer_config.json', TokenizerError).catch((cause) => {
+        if ((cause as Error).name === 'TokenizerError') throw cause;
+        return {}; // optional: without it there is no chat template, and no BOS/EOS names
+      }) as Promise<TokenizerConfig>,
+      readOptional(source, TEMPLATE_FILE),
+    ]);
+    if (templateFile === undefined) return TextTokenizer.fromFiles(bytes, config, source.name, conv);
+    const template = new TextDecoder().decode(templateFile);
+    return TextTokenizer.fromFiles(bytes, { ...config, chat_template: template }, source.name, conv, TEMPLATE_FILE);
   }
 
   /**
@@ -96,6 +117,7 @@ export class TextTokenizer {
     config: TokenizerConfig,
     where: string,
     conv?: ConvTemplate,
+    templateFile?: string,
   ): Promise<TextTokenizer> {
     // The wasm library aborts on a file it cannot read with no message: the shape is checked first.
     const json = parseTokenizerJson(bytes, `${where}/tokenizer.json`);
@@ -109,7 +131,7 @@ export class TextTokenizer {
         { cause },
       );
     }
-    return new TextTokenizer(wasm, config, json, where, conv);
+    return new TextTokenizer(wasm, config, json, where, conv, templateFile);
   }
 
   /** Ids of `text`; special tokens written in the text (e.g. <|im_start|>) become their ids. */
