@@ -6,10 +6,13 @@
 // Rotated queries go to y; rotated keys, and values as they are, straight into the KV cache at
 // the token's slot, so the projection's output never goes through memory. The slot is
 // step.start + n; the position p is the same but for a tree pass's leaves (position_of).
+// Queries scaled by position (Llama 4's attention temperature) read tables of their own, from
+// QUERY_TABLE on in the same arrays (ref/rope.ts); 0 where queries and keys share them.
 
 override NH: u32;     // query heads
 override NKV: u32;    // key/value heads
 override HD: u32;     // head dim
+override QUERY_TABLE: u32 = 0u;
 
 @group(0) @binding(5) var<storage, read> cos_table: array<f32>;       // (positions, HD/2)
 @group(0) @binding(6) var<storage, read> sin_table: array<f32>;       // (positions, HD/2)
@@ -28,8 +31,9 @@ fn store_pair(j: u32, n: u32, a: f32, b: f32) {
     store_v(at + half + i, b);
     return;
   }
-  let cos_pi = cos_table[p * half + i];
-  let sin_pi = sin_table[p * half + i];
+  let at_table = p * half + i + select(0u, QUERY_TABLE, head < NH);
+  let cos_pi = cos_table[at_table];
+  let sin_pi = sin_table[at_table];
   let ra = a * cos_pi - b * sin_pi;
   let rb = b * cos_pi + a * sin_pi;
   if (head < NH) {

@@ -15,6 +15,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createStorage, readBuffer, STORAGE, uploadBuffer } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
+import type { Rope } from '../loader/config';
 import { f16ToF32, f32ToF16, widenF16 } from '../loader/half';
 import type { WeightDType } from '../loader/weights';
 import { linear } from '../ref/linear';
@@ -31,6 +32,24 @@ import { CPU_PROFILE, GPU_PROFILE } from './profile';
 import { StepUniform } from './step';
 
 const TOLERANCE = { atol: 1e-4, rtol: 1e-4 };
+
+/** Plain RoPE, and Ministral 3's over a context of 16: YaRN, and queries scaled from position 16 on (their own tables). */
+const ROPES: Record<'plain' | 'Ministral 3', Rope> = {
+  plain: { theta: 10000, scaling: { type: 'default' } },
+  'Ministral 3': {
+    theta: 1e6,
+    scaling: {
+      type: 'yarn',
+      factor: 16,
+      originalMaxPositions: 16,
+      betaFast: 32,
+      betaSlow: 1,
+      truncate: true,
+      attentionFactor: 1.2,
+    },
+    queryScaling: { beta: 0.1, interval: 16 },
+  },
+};
 
 let gpu: Gpu;
 let device: GPUDevice;
@@ -100,10 +119,13 @@ describe.each([
     [8, 2, 64, 512, 17, 3, 'BF16', true],
     [4, 2, 32, 128, 6, 2, 'Q4F16', false],
     [8, 2, 64, 512, 17, 3, 'Q4F16', true],
-  ] as const)(
-    'rope: nh %i, nkv %i, hd %i, k %i: %i tokens from position %i, %s weights, bias %s',
-    async (nh, nkv, hd, k, tokens, start, dtype, withBias) => {
-      for (const kv of ['f32', 'f16'] as const) await ropeCase(nh, nkv, hd, k, tokens, start, dtype, withBias, kv);
+    [4, 2, 32, 64, 6, 13, 'F16', false, 'Ministral 3'],
+  ] as [number, number, number, number, number, number, WeightDType, boolean, (keyof typeof ROPES)?][])(
+    'rope: nh %i, nkv %i, hd %i, k %i: %i tokens from position %i, %s weights, bias %s, %s RoPE',
+    async (nh, nkv, hd, k, tokens, start, dtype, withBias, rope = 'plain') => {
+      for (const kv of ['f32', 'f16'] as const) {
+        await ropeCase(nh, nkv, hd, k, tokens, start, dtype, withBias, kv, ROPES[rope]);
+      }
     },
   );
 
@@ -118,18 +140,20 @@ describe.each([
     dtype: WeightDType,
     withBias: boolean,
     kv: KvFormat,
+    ropeKind: Rope,
   ) {
     const rng = new Rng(22);
     const rows = (nh + 2 * nkv) * hd;
     const capacity = 64;
     const l = layer(rng, rows, k, tokens, dtype, withBias);
-    const tables = ropeTables({ theta: 10000, scaling: { type: 'default' } }, hd, capacity);
+    const tables = ropeTables(ropeKind, hd, capacity);
+    const { queryTable } = tables;
     const q = createStorage(device, tokens * nh * hd * 4, 'q');
     const kCache = createStorage(device, capacity * nkv * hd * kvValueBytes(kv), 'k');
     const vCache = createStorage(device, capacity * nkv * hd * kvValueBytes(kv), 'v');
     const heads = { numHeads: nh, numKvHeads: nkv, headDim: hd };
     const shape = { rows, k, dtype };
-    const kernel = modelLayer(shape, { kind: 'rope', heads, kv });
+    const kernel = modelLayer(shape, { kind: 'rope', heads, kv, queryTable });
     const rope = { cos: upload(tables.cos), sin: upload(tables.sin), kCache, vCache };
     const binds = kernel.bind({
       step: step.buffer,
@@ -165,7 +189,7 @@ describe.each([
       const row = reference.subarray(n * rows, (n + 1) * rows);
       const wantQ = row.slice(0, nh * hd);
       const wantK = row.slice(nh * hd, (nh + nkv) * hd);
-      applyRope(wantQ, nh, start + n, tables.cos, tables.sin);
+      applyRope(wantQ, nh, start + n, tables.cos.subarray(queryTable), tables.sin.subarray(queryTable));
       applyRope(wantK, nkv, start + n, tables.cos, tables.sin);
       const at = (start + n) * nkv * hd;
       expectClose(gotQ.subarray(n * nh * hd, (n + 1) * nh * hd), wantQ, TOLERANCE, `q of token ${n}`);

@@ -34,13 +34,14 @@ export interface LinearShape {
  * pair of rows at a time, to an epilogue that takes the place of the next kernel: 'gate'
  * (weights: gate then up, 2f rows) writes act(gate) * up, (tokens, f), act SiLU or GELU;
  * 'rope' (weights: q, k and v heads) writes rotated queries to y, (tokens, nh, hd), and rotated
- * keys and the values into the KV cache at the step's positions.
+ * keys and the values into the KV cache at the step's positions; queries read their tables from
+ * `queryTable` on (the offset of queries' own tables, scaled by position; 0: the keys' tables).
  */
 export type LinearOutput =
   | { kind: 'store'; part?: RowPart }
   | { kind: 'accumulate'; part?: RowPart }
   | { kind: 'gate'; activation: Activation }
-  | { kind: 'rope'; heads: HeadShape; kv?: KvFormat };
+  | { kind: 'rope'; heads: HeadShape; kv?: KvFormat; queryTable?: number };
 
 /** A matrix's rows split over several buffers: this kernel's rows start at `offset` of `total`. */
 export interface RowPart {
@@ -171,6 +172,7 @@ export function sharedConstants(shape: LinearShape, output: LinearOutput): Recor
     ACCUMULATE: output.kind === 'accumulate',
     PAIR_SPAN: pairSpan(output, rows),
     ...(heads ? { NH: heads.numHeads, NKV: heads.numKvHeads, HD: heads.headDim } : {}),
+    ...(output.kind === 'rope' && output.queryTable ? { QUERY_TABLE: output.queryTable } : {}),
     ...(output.kind === 'gate' ? { ACTIVATION: output.activation === 'silu' ? 0 : 1 } : {}),
     ...((output.kind === 'store' || output.kind === 'accumulate') && output.part
       ? { ROW_OFFSET: output.part.offset, Y_ROWS: output.part.total }

@@ -1,7 +1,7 @@
 /** config.json parsing for the checkpoints Tandem targets, and refusals by name. */
 
 import { describe, expect, it } from 'vitest';
-import { inverseFrequencies, ropeTables } from '../ref/rope';
+import { inverseFrequencies, queryScale, ropeTables } from '../ref/rope';
 import { CONFIG_KEYS, expectedTensors, parseModelConfig } from './config';
 
 // Trimmed from the published config.json files of these checkpoints.
@@ -218,6 +218,39 @@ const PHI4_MINI = {
   vocab_size: 200064,
 };
 
+/** Ministral-3-3B's text model (text_config of its Mistral3ForConditionalGeneration), as transformers 5 writes it. */
+const MINISTRAL3_3B = {
+  architectures: ['Ministral3ForCausalLM'],
+  attention_dropout: 0.0,
+  head_dim: 128,
+  hidden_act: 'silu',
+  hidden_size: 3072,
+  initializer_range: 0.02,
+  intermediate_size: 9216,
+  max_position_embeddings: 262144,
+  model_type: 'ministral3',
+  num_attention_heads: 32,
+  num_hidden_layers: 26,
+  num_key_value_heads: 8,
+  rms_norm_eps: 1e-5,
+  rope_parameters: {
+    beta_fast: 32.0,
+    beta_slow: 1.0,
+    factor: 16.0,
+    llama_4_scaling_beta: 0.1,
+    mscale: 1.0,
+    mscale_all_dim: 1.0,
+    original_max_position_embeddings: 16384,
+    rope_theta: 1000000.0,
+    rope_type: 'yarn',
+    type: 'yarn',
+  },
+  sliding_window: null,
+  tie_word_embeddings: true,
+  use_cache: true,
+  vocab_size: 131072,
+};
+
 describe('parseModelConfig', () => {
   it('reads a SmolLM2 config: GQA, tied embeddings, head_dim derived', () => {
     const config = parseModelConfig(SMOLLM2_135M);
@@ -369,6 +402,71 @@ describe('parseModelConfig', () => {
     expect(parseModelConfig(PHI35_MINI).rotaryDim).toBe(96);
   });
 
+  it("reads Ministral 3: YaRN's ramp over a head's frequencies, and Llama 4's query scale past the original context", () => {
+    const config = parseModelConfig(MINISTRAL3_3B);
+    expect(config).toMatchObject({ headDim: 128, numKvHeads: 8, tieWordEmbeddings: true, maxPositions: 262144 });
+    const rope = config.ropes[0];
+    expect(rope).toEqual({
+      theta: 1e6,
+      scaling: {
+        type: 'yarn',
+        factor: 16,
+        originalMaxPositions: 16384,
+        betaFast: 32,
+        betaSlow: 1,
+        truncate: true,
+        attentionFactor: 1, // mscale(16, 1) / mscale(16, 1)
+      },
+      queryScaling: { beta: 0.1, interval: 16384 },
+    });
+    // Frequencies that turn more than 32 times over 16,384 positions (i < 20) are kept, fewer
+    // than once (i >= 37) divided by 16, the ones between blended linearly.
+    const inv = inverseFrequencies(rope, 128);
+    const plain = (i: number) => 1e6 ** (-(2 * i) / 128);
+    expect(inv[0]).toBe(1);
+    expect(inv[19]).toBeCloseTo(plain(19), 15);
+    expect(inv[37]).toBeCloseTo(plain(37) / 16, 15);
+    expect(inv[28]).toBeCloseTo(plain(28) * (9 / 17) + (plain(28) / 16) * (8 / 17), 15);
+    // Queries are scaled from 16,384 positions on, so shorter tables are shared with the keys.
+    expect(queryScale(rope, 16383)).toBe(1);
+    expect(queryScale(rope, 16384)).toBeCloseTo(1 + 0.1 * Math.log(2), 15);
+    expect(queryScale(rope, 40000)).toBeCloseTo(1 + 0.1 * Math.log(3), 15);
+    expect(ropeTables(rope, 128, 16384).queryTable).toBe(0);
+    const tables = ropeTables(rope, 128, 16385);
+    expect(tables.queryTable).toBe(16385 * 64);
+    expect(tables.cos.length).toBe(2 * 16385 * 64);
+    const at = 16384 * 64 + 5;
+    expect(tables.cos[tables.queryTable + at]).toBeCloseTo(tables.cos[at] * (1 + 0.1 * Math.log(2)), 6);
+    expect(tables.sin[tables.queryTable + 5]).toBe(tables.sin[5]); // position 0: scale 1
+    expect(parseModelConfig(MINISTRAL3_3B).unknownKeys).toEqual([]);
+  });
+
+  it("reads YaRN's attention factor as transformers does: given, from mscale and mscale_all_dim, or from the factor", () => {
+    const yarn = (parameters: Record<string, unknown>) => {
+      const rope = parseModelConfig({ ...QWEN3_06B, rope_scaling: { rope_type: 'yarn', ...parameters } }).ropes[0];
+      return rope.scaling.type === 'yarn' ? rope.scaling : undefined;
+    };
+    // Qwen3's long-context recipe: 4 times its original 32,768 positions.
+    expect(yarn({ factor: 4, original_max_position_embeddings: 32768 })).toMatchObject({
+      factor: 4,
+      originalMaxPositions: 32768,
+      betaFast: 32,
+      betaSlow: 1,
+      attentionFactor: 0.1 * Math.log(4) + 1,
+    });
+    expect(yarn({ factor: 4, mscale: 2, mscale_all_dim: 1 })?.attentionFactor).toBeCloseTo(
+      (0.2 * Math.log(4) + 1) / (0.1 * Math.log(4) + 1),
+      15,
+    );
+    expect(yarn({ factor: 4, attention_factor: 1.5 })?.attentionFactor).toBe(1.5);
+    expect(yarn({ factor: 4 })?.originalMaxPositions).toBe(QWEN3_06B.max_position_embeddings);
+    expect(yarn({ factor: 4, truncate: false })?.truncate).toBe(false);
+    expect(() => yarn({ original_max_position_embeddings: 32768 })).toThrow(/"factor"/);
+    // Llama 4's query scale is Ministral 3's: another architecture asking for it is refused.
+    const llama4 = { ...LLAMA_32_1B, rope_scaling: { ...LLAMA_32_1B.rope_scaling, llama_4_scaling_beta: 0.1 } };
+    expect(() => parseModelConfig(llama4)).toThrow(/llama_4_scaling_beta/);
+  });
+
   it('applies attention_bias, mlp_bias and a Mistral window, and refuses what it cannot compute', () => {
     const biased = parseModelConfig({ ...SMOLLM2_135M, attention_bias: true, mlp_bias: true });
     const names = expectedTensors(biased);
@@ -407,6 +505,8 @@ describe('parseModelConfig', () => {
     expect(() => parseModelConfig(noHidden)).toThrow(/"hidden_size" must be a whole number/);
     expect(() => parseModelConfig({ ...SMOLLM2_135M, num_key_value_heads: 4 })).toThrow(/not a multiple/);
     expect(() => parseModelConfig({ ...SMOLLM2_135M, hidden_act: 'gelu' })).toThrow(/gelu/);
-    expect(() => parseModelConfig({ ...SMOLLM2_135M, rope_scaling: { rope_type: 'yarn' } })).toThrow(/yarn/);
+    expect(() => parseModelConfig({ ...SMOLLM2_135M, rope_scaling: { rope_type: 'dynamic', factor: 2 } })).toThrow(
+      /dynamic/,
+    );
   });
 });

@@ -12,6 +12,7 @@
  *                             sliding-window attention every other layer
  *   Gemma 3 (text)          Gemma 2 without soft caps, with Qwen3's q/k norms, five
  *                             sliding-window layers to one global, and a RoPE for each kind
+ *   Ministral 3 (text)      the Llama layer with YaRN RoPE and Llama 4's query scaling
  *
  * Nothing in a config.json is ignored without a decision: every key is read, or listed in
  * CONFIG_KEYS as irrelevant to the forward pass (with why), or refused by name when it asks
@@ -30,6 +31,7 @@ export const SUPPORTED_ARCHITECTURES = [
   'GemmaForCausalLM',
   'Gemma2ForCausalLM',
   'Gemma3ForCausalLM',
+  'Ministral3ForCausalLM',
 ] as const;
 export type Architecture = (typeof SUPPORTED_ARCHITECTURES)[number];
 
@@ -45,11 +47,37 @@ export type RopeScaling =
    * `originalMaxPositions` and `long` from there (chosen per position, so a position's rotation
    * never depends on the sequence around it), cos and sin scaled by `attentionFactor`.
    */
-  | { type: 'longrope'; short: number[]; long: number[]; originalMaxPositions: number; attentionFactor: number };
+  | { type: 'longrope'; short: number[]; long: number[]; originalMaxPositions: number; attentionFactor: number }
+  /**
+   * YaRN (Ministral 3, and Qwen's long-context configs): frequencies that turn fewer than
+   * `betaSlow` times over the original context divided by `factor`, those that turn more than
+   * `betaFast` times kept, a linear ramp between (over dimension indices, their ends rounded
+   * out unless `truncate` is false); cos and sin scaled by `attentionFactor`.
+   */
+  | {
+      type: 'yarn';
+      factor: number;
+      originalMaxPositions: number;
+      betaFast: number;
+      betaSlow: number;
+      truncate: boolean;
+      attentionFactor: number;
+    };
+
+/**
+ * Llama 4's attention temperature (Ministral 3's llama_4_scaling_beta): the queries of position
+ * p are multiplied by 1 + beta ln(1 + floor(p / interval)), exactly 1 below `interval`.
+ */
+export interface QueryScaling {
+  beta: number;
+  interval: number;
+}
 
 export interface Rope {
   theta: number;
   scaling: RopeScaling;
+  /** The queries' scaling by position (Ministral 3), or none. */
+  queryScaling?: QueryScaling;
 }
 
 export type Activation = 'silu' | 'gelu-tanh';
@@ -147,7 +175,7 @@ export const CONFIG_KEYS: Record<string, string> = {
   _attn_implementation: 'a Python kernel choice',
   rope_local_base_freq: 'read (Gemma 3)',
   sliding_window_pattern: 'read (Gemma 3)',
-  original_max_position_embeddings: 'read with rope_scaling (Phi-3)',
+  original_max_position_embeddings: 'read with rope_scaling (Phi-3, YaRN)',
   is_decoder: 'every model here is a decoder',
   full_attn_mod: "Phi-4-mini's remote code only: transformers' Phi-3, which runs the model, reads it not",
   interpolate_factor: "Phi-4-mini's remote code only: transformers' Phi-3, which runs the model, reads it not",
@@ -275,10 +303,14 @@ export function parseModelConfig(json: unknown, source = 'config.json'): ModelCo
   const parameters = raw.rope_parameters as Record<string, Record<string, unknown>> | undefined;
   const perType = parameters?.full_attention ?? parameters?.sliding_attention;
   const globalParameters = (perType ? parameters?.full_attention : parameters) as Record<string, unknown> | undefined;
-  const ropeOf = (from: Record<string, unknown> | undefined, theta: number, scaling: unknown): Rope => ({
-    theta: from?.rope_theta === undefined ? theta : positiveNumber(from.rope_theta, 'rope_theta', fail),
-    scaling: parseRopeScaling(from ?? scaling, raw, maxPositions, rotaryDim, fail),
-  });
+  const ropeOf = (from: Record<string, unknown> | undefined, theta: number, scaling: unknown): Rope => {
+    const parameters = (from ?? scaling) as Record<string, unknown> | null | undefined;
+    return {
+      theta: from?.rope_theta === undefined ? theta : positiveNumber(from.rope_theta, 'rope_theta', fail),
+      scaling: parseRopeScaling(parameters, raw, maxPositions, rotaryDim, fail),
+      ...parseQueryScaling(parameters, arch, fail),
+    };
+  };
   const ropes: Rope[] = [ropeOf(globalParameters, num('rope_theta', 10000), raw.rope_scaling)];
   const windowOf = () => int('sliding_window', undefined, 1 << 24);
   let layers: LayerAttention[] = Array.from({ length: numLayers }, () => ({ window: null, rope: 0 }));
@@ -386,6 +418,30 @@ function parseRotaryDim(
   return rotaryDim;
 }
 
+/**
+ * Ministral 3's `llama_4_scaling_beta` in its RoPE parameters, with the original context as the
+ * interval, as transformers' Ministral 3 reads them; other architectures have no such scaling,
+ * and are refused one.
+ */
+function parseQueryScaling(
+  parameters: Record<string, unknown> | null | undefined,
+  arch: Architecture,
+  fail: (message: string) => Error,
+): { queryScaling?: QueryScaling } {
+  const beta = parameters?.llama_4_scaling_beta;
+  if (beta == null || beta === 0) return {};
+  if (arch !== 'Ministral3ForCausalLM') throw fail(`llama_4_scaling_beta: ${arch} scales no queries by position`);
+  if (typeof beta !== 'number' || !Number.isFinite(beta) || beta < 0) {
+    throw fail(`"llama_4_scaling_beta" must be a finite number of at least 0, got ${JSON.stringify(beta)}`);
+  }
+  return {
+    queryScaling: {
+      beta,
+      interval: positiveNumber(parameters?.original_max_position_embeddings, 'original_max_position_embeddings', fail),
+    },
+  };
+}
+
 function positiveNumber(value: unknown, key: string, fail: (message: string) => Error): number {
   if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value)) {
     throw fail(`"${key}" must be a positive finite number, got ${JSON.stringify(value)}`);
@@ -453,7 +509,48 @@ function parseRopeScaling(
       attentionFactor,
     };
   }
-  throw fail(`rope_scaling type ${JSON.stringify(type)} is not supported (default, linear, llama3, longrope)`);
+  if (type === 'yarn') return parseYarn(scaling, raw, maxPositions, fail);
+  throw fail(`rope_scaling type ${JSON.stringify(type)} is not supported (default, linear, llama3, longrope, yarn)`);
+}
+
+/**
+ * YaRN's parameters as transformers reads them: the factor, the original context (else the
+ * model's), beta_fast and beta_slow (32 and 1 if absent), and the attention factor: given, else
+ * mscale(factor, mscale) / mscale(factor, mscale_all_dim) where both are given, else
+ * mscale(factor), with mscale(s, m) = 0.1 m ln(s) + 1 (1 for s <= 1).
+ */
+function parseYarn(
+  scaling: Record<string, unknown>,
+  raw: Record<string, unknown>,
+  maxPositions: number,
+  fail: (message: string) => Error,
+): RopeScaling {
+  const positive = (key: string) => positiveNumber(scaling[key], key, fail);
+  const optional = (key: string, fallback: number) => (scaling[key] ? positive(key) : fallback);
+  const original = positiveNumber(
+    scaling.original_max_position_embeddings ?? raw.original_max_position_embeddings ?? maxPositions,
+    'original_max_position_embeddings',
+    fail,
+  );
+  const factor = positive('factor');
+  const mscale = (s: number, m: number) => (s <= 1 ? 1 : 0.1 * m * Math.log(s) + 1);
+  const attentionFactor =
+    scaling.attention_factor != null
+      ? positive('attention_factor')
+      : scaling.mscale && scaling.mscale_all_dim
+        ? mscale(factor, positive('mscale')) / mscale(factor, positive('mscale_all_dim'))
+        : mscale(factor, 1);
+  const truncate = scaling.truncate ?? true;
+  if (typeof truncate !== 'boolean') throw fail(`rope_scaling (yarn): "truncate" must be true or false`);
+  return {
+    type: 'yarn',
+    factor,
+    originalMaxPositions: original,
+    betaFast: optional('beta_fast', 32),
+    betaSlow: optional('beta_slow', 1),
+    truncate,
+    attentionFactor,
+  };
 }
 
 /** The Hugging Face names of layer `l`'s tensors, by their part in the forward pass. */

@@ -14,7 +14,8 @@ import type { WeightDType } from './weights';
 
 /**
  * MLC's model types that Tandem runs, as Hugging Face architectures: the Llama family, Phi-3
- * (and Phi-4-mini), Gemma, Gemma 2 and Gemma 3 (text). A folder's model is what its config
+ * (and Phi-4-mini), Gemma, Gemma 2, Gemma 3 (text) and Ministral 3 (its text model: mlc-llm
+ * converts no vision tower). A folder's model is what its config
  * says: mlc-llm keeps no sliding window for Phi-3 (Phi-3-mini-4k's 2,047 positions), so its
  * runtime and Tandem attend to every position.
  */
@@ -28,6 +29,7 @@ const ARCHITECTURES: Record<string, string> = {
   gemma2: 'Gemma2ForCausalLM',
   gemma3: 'Gemma3ForCausalLM',
   gemma3_text: 'Gemma3ForCausalLM',
+  ministral3: 'Ministral3ForCausalLM',
 };
 
 /** Gemma 3's types: its model_config nests the model's fields in text_config, its tensors under language_model. */
@@ -126,6 +128,10 @@ const MLC_ONLY_KEYS = [
   'dtype',
   'kwargs',
   'is_text_model',
+  // Ministral 3: the block size of the FP8 checkpoint it was converted from, and the modules left
+  // unquantized there; the folder's own quantization is what its weights are.
+  'weight_block_size',
+  'modules_to_not_convert',
 ];
 
 export function parseMlcConfig(json: unknown, where: string): MlcFolderConfig {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIXTURES, fixturePath, loadFixture } from '../testing/fixtures';
 import { f16ToF32, f32ToF16 } from './half';
-import { parseMlcConfig } from './mlc-config';
+import { mlcTensorName, parseMlcConfig } from './mlc-config';
 import type { ModelFolder } from './model-folder';
 import { loadModelFolder } from './model-folder';
 import { memorySource } from './source';
@@ -149,6 +149,45 @@ const GEMMA3_1B_MODEL_CONFIG = {
   sliding_window_size: 512,
   prefill_chunk_size: 8192,
   is_text_model: true,
+};
+
+/**
+ * model_config of Ministral-3-3B-Instruct-2512-BF16-q4f16_1-MLC as mlc-llm's Ministral3Config
+ * writes it (asdict after from_dict): text_config's fields at the top, rope_theta moved out of
+ * rope_parameters into position_embedding_base, the context in context_window_size.
+ */
+const MINISTRAL3_3B_MODEL_CONFIG = {
+  hidden_size: 3072,
+  intermediate_size: 9216,
+  num_attention_heads: 32,
+  num_hidden_layers: 26,
+  rms_norm_eps: 1e-5,
+  vocab_size: 131072,
+  attention_sink_size: 0,
+  context_window_size: 262144,
+  dtype: 'bfloat16',
+  head_dim: 128,
+  hidden_act: 'silu',
+  max_batch_size: 128,
+  num_key_value_heads: 8,
+  position_embedding_base: 1000000.0,
+  prefill_chunk_size: 8192,
+  rope_parameters: {
+    beta_fast: 32.0,
+    beta_slow: 1.0,
+    factor: 16.0,
+    llama_4_scaling_beta: 0.1,
+    mscale: 1.0,
+    mscale_all_dim: 1.0,
+    original_max_position_embeddings: 16384,
+    rope_type: 'yarn',
+    type: 'yarn',
+  },
+  sliding_window_size: -1,
+  tensor_parallel_shards: 1,
+  tie_word_embeddings: true,
+  weight_block_size: null,
+  modules_to_not_convert: [],
 };
 
 /** A published mlc-chat-config.json (Qwen's) with another model type, model_config and token ids in its vocabulary. */
@@ -295,6 +334,26 @@ describe('mlc-chat-config.json', () => {
     expect(normsPlusOne).toBe(true);
     expect(() => parseMlcConfig({ ...gemma3, model_config: GEMMA3_1B_MODEL_CONFIG.text_config }, 'x')).toThrow(
       expect.objectContaining({ name: 'ModelConfigError', message: expect.stringMatching(/text_config/) }),
+    );
+  });
+
+  it("reads Ministral 3's: YaRN and Llama 4's query scale from rope_parameters, its base from position_embedding_base", () => {
+    const ministral = publishedAs('ministral3', MINISTRAL3_3B_MODEL_CONFIG, 1, [2]);
+    const { config, normsPlusOne } = parseMlcConfig(ministral, 'ministral3');
+    expect(config).toMatchObject({ architecture: 'Ministral3ForCausalLM', headDim: 128, maxPositions: 262144 });
+    expect(config.fused).toEqual({ qkv: true, gateUp: true });
+    expect(config.ropes).toEqual([
+      {
+        theta: 1e6,
+        scaling: expect.objectContaining({ type: 'yarn', factor: 16, originalMaxPositions: 16384, attentionFactor: 1 }),
+        queryScaling: { beta: 0.1, interval: 16384 },
+      },
+    ]);
+    expect(config.layers.every((l) => l.window === null)).toBe(true);
+    expect(config.unknownKeys).toEqual([]);
+    expect(normsPlusOne).toBe(false);
+    expect(mlcTensorName('ministral3', 'model.layers.0.self_attn.qkv_proj.weight')).toBe(
+      'model.layers.0.self_attn.qkv_proj.weight',
     );
   });
 

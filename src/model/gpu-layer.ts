@@ -171,8 +171,8 @@ export class GpuLayer {
     private readonly act: LayerActivations,
     private readonly step: GPUBuffer,
     private readonly zeros: GPUBuffer,
-    /** The layer's RoPE tables, (positions, hd/2) each. */
-    private readonly rope: { cos: GPUBuffer; sin: GPUBuffer },
+    /** The layer's RoPE tables, (positions, hd/2) each, and the offset of the queries' own (0: none). */
+    private readonly rope: { cos: GPUBuffer; sin: GPUBuffer; queryTable: number },
   ) {
     const { norm } = kernels;
     const sandwich = config.sandwichNorms;
@@ -195,11 +195,14 @@ export class GpuLayer {
     this.qkvInput = inputNorm ? act.normed : act.x;
     this.mlpNorm = norm.bind({ step, weight: w.mlpNorm, x: act.x, out: act.normed });
     if (config.qkNorm && act.qkv) {
+      // config.ts gives queries a scale by position only where there are no q/k norms (Ministral 3).
+      if (rope.queryTable) throw new Error(`layer ${index}: queries scaled by position with q/k norms`);
       const { layer, binds } = bound(w.qkv, { kind: 'store' }, this.qkvInput, act.qkv, w.qkvBias, this.inputNormOf);
       this.qkv = layer;
       this.qkvStore = binds;
     } else {
-      const rope = { kind: 'rope', heads: kernels.heads, kv: kernels.kv } as const;
+      const { queryTable } = this.rope;
+      const rope = { kind: 'rope', heads: kernels.heads, kv: kernels.kv, queryTable } as const;
       this.qkv = kernels.linear(w.qkv, rope, this.inputNormOf !== undefined);
     }
     this.attention = kernels.attentionFor(config.layers[index].window);

@@ -60,7 +60,13 @@ const folder = (name: string) => folders.get(name) as ModelFolder;
  * these add is the loading and the model's composition, which the CPU profile's run and the
  * greedy run check.
  */
-const LOADING_ONLY: string[] = [FIXTURES.gemma2Q4, FIXTURES.phi3Q4, FIXTURES.gemma3Q4, FIXTURES.gemma];
+const LOADING_ONLY: string[] = [
+  FIXTURES.gemma2Q4,
+  FIXTURES.phi3Q4,
+  FIXTURES.gemma3Q4,
+  FIXTURES.ministral3Q4,
+  FIXTURES.gemma,
+];
 
 describe.each(Object.values(FIXTURES))('GPU model on %s', (name) => {
   it.each([

@@ -188,7 +188,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
   private readonly argmaxBind: GPUBindGroup[];
   private readonly sampleBind: GPUBindGroup;
   /** One pair of tables for each of the config's RoPEs: (maxContext, hd/2) each. */
-  private readonly ropes: { cos: GPUBuffer; sin: GPUBuffer }[];
+  private readonly ropes: { cos: GPUBuffer; sin: GPUBuffer; queryTable: number }[];
   /** A target's export of its EAGLE head's features (gpu-eagle-io.ts). */
   private readonly exported?: FeatureExporter;
   /** An EAGLE-1 head's projection of [embedding; hidden] into x. */
@@ -246,7 +246,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
       const sin = createStorage(device, tables.sin.byteLength, `rope ${i} sin`);
       device.queue.writeBuffer(cos, 0, tables.cos);
       device.queue.writeBuffer(sin, 0, tables.sin);
-      return { cos, sin };
+      return { cos, sin, queryTable: tables.queryTable };
     });
 
     let firstRow = 0;

@@ -106,7 +106,7 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
   private readonly finalNorm?: Float32Array; // (d); none in an EAGLE-1 head
   private readonly lmHead: Float32Array; // (vocab, d)
   /** Each of the config's RoPEs: cos and sin, (positions, hd/2) each, grown as sequences need. */
-  private ropes: { cos: Float32Array; sin: Float32Array }[] = [];
+  private ropes: { cos: Float32Array; sin: Float32Array; queryTable: number }[] = [];
   private ropePositions = 0;
 
   /** How its KV caches keep keys and values: f16 rounds each one as the GPU's f16 cache does. */
@@ -393,7 +393,7 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
     const features = taps && sequence.features ? new Float32Array(3 * d) : undefined;
     for (let l = 0; l < this.layers.length; l++) {
       const w = this.layers[l];
-      const { cos, sin } = this.ropes[c.layers[l].rope];
+      const { cos, sin, queryTable } = this.ropes[c.layers[l].rope];
       // A target with an EAGLE head keeps the inputs of its chosen layers.
       taps?.layers.forEach((layer, i) => {
         if (layer === l) features?.set(x, i * d);
@@ -411,7 +411,8 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
         rmsNorm(q, w.qNorm, eps, q); // each head of hd values
         rmsNorm(k, w.kNorm, eps, k);
       }
-      applyRope(q, nh, at, cos, sin, c.rotaryDim);
+      // Queries scaled by position (Ministral 3) take their own tables.
+      applyRope(q, nh, at, cos.subarray(queryTable), sin.subarray(queryTable), c.rotaryDim);
       applyRope(k, nkv, at, cos, sin, c.rotaryDim);
       sequence.keys[l].set(this.kvFormat === 'f16' ? roundToF16(k) : k, position * nkv * hd);
       sequence.values[l].set(this.kvFormat === 'f16' ? roundToF16(v) : v, position * nkv * hd);

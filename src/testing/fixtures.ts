@@ -30,6 +30,8 @@ export const FIXTURES = {
   gemma: 'tandem-gemma',
   gemma2: 'tandem-gemma2',
   gemma3: 'tandem-gemma3',
+  /** Ministral 3's text model: YaRN over 16x its original context of 16, queries scaled from position 16 on. */
+  ministral3: 'tandem-ministral3',
   llamaBias: 'tandem-llama-bias',
   /** MLC folders, q4f16_1 (scripts/fixtures/mlc.py): the target with its Jinja template, the draft with MLC's conv_template. */
   targetQ4: 'tandem-target-q4f16_1-MLC',
@@ -40,6 +42,8 @@ export const FIXTURES = {
   phi3Q4: 'tandem-phi3-q4f16_1-MLC',
   /** Gemma 3 as an MLC folder (mlc.py): under language_model., q, k, v apart, text_config, norms as 1 + w. */
   gemma3Q4: 'tandem-gemma3-q4f16_1-MLC',
+  /** Ministral 3 as an MLC folder (mlc.py): rope_parameters without rope_theta, a tied 4-bit embedding. */
+  ministral3Q4: 'tandem-ministral3-q4f16_1-MLC',
 } as const;
 
 /**
