@@ -41,7 +41,7 @@ interface Family {
   tokenizer?: string;
 }
 
-/** The models of web-llm's catalogue that Tandem runs (the Llama family, Phi-3 and Phi-4-mini, Gemma 1, 2 and 3), by id. */
+/** The models of web-llm's catalogue that Tandem runs (the Llama family, Phi-3 and Phi-4-mini, Gemma 1, 2 and 3, Ministral 3), by id. */
 const FAMILIES: Family[] = [
   { pattern: /^Llama-3\.[12]-\d+B-Instruct-/, tokenizer: 'llama3' },
   { pattern: /^Llama-3-\d+B-Instruct-/ },
@@ -60,6 +60,7 @@ const FAMILIES: Family[] = [
   { pattern: /^gemma-2-\d+b-it-/, tokenizer: 'gemma2' },
   { pattern: /^gemma-2-2b-jpn-it-/ },
   { pattern: /^gemma3-\d+b-it-/ },
+  { pattern: /^Ministral-3-\d+B-/ }, // Base, Instruct and Reasoning: the text model
 ];
 
 /** A draft has at most this share of its target's parameters. */
@@ -74,7 +75,6 @@ const UNSUPPORTED: [RegExp, string][] = [
   [/^OLMo-2/, UNSUPPORTED_MODEL_TYPES.olmo2],
   [/^stablelm/i, UNSUPPORTED_MODEL_TYPES.stablelm],
   [/^RedPajama/, UNSUPPORTED_MODEL_TYPES.gpt_neox],
-  [/^Ministral-3-/, 'Ministral 3 (YaRN RoPE scaling) is not an architecture Tandem runs'],
   [/embed|arctic/i, 'an embedding model, not a causal language model'],
 ];
 
