@@ -166,28 +166,32 @@ describe('columns', () => {
   });
 });
 
-describe('per-head q/k norm with RoPE', () => {
+describe('q/k norm with RoPE, per head or over the whole projection', () => {
   it.each([
-    [4, 2, 32, 3, 0, 64, 'f32'],
-    [2, 1, 128, 2, 9, 64, 'f32'],
-    [4, 2, 32, 5, 17, 4, 'f32'],
-    [4, 2, 32, 5, 17, 64, 'f16'],
-    [2, 1, 128, 2, 9, 4, 'f16'],
+    [4, 2, 32, 3, 0, 64, 'f32', 'head'],
+    [2, 1, 128, 2, 9, 64, 'f32', 'head'],
+    [4, 2, 32, 5, 17, 4, 'f32', 'head'],
+    [4, 2, 32, 5, 17, 64, 'f16', 'head'],
+    [2, 1, 128, 2, 9, 4, 'f16', 'head'],
+    // OLMo 2: a norm over all of a token's query heads, and one over its key heads.
+    [4, 2, 32, 3, 5, 64, 'f32', 'projection'],
+    [6, 2, 16, 4, 0, 8, 'f16', 'projection'],
   ] as const)(
-    'nh %i, nkv %i, hd %i: %i tokens from position %i, %i threads, %s KV cache',
-    async (nh, nkv, hd, tokens, start, workgroup, kv) => {
+    'nh %i, nkv %i, hd %i: %i tokens from position %i, %i threads, %s KV cache, a norm a %s',
+    async (nh, nkv, hd, tokens, start, workgroup, kv, span) => {
       const rng = new Rng(8);
       const capacity = 32;
       const heads = nh + 2 * nkv;
       const qkv = rng.floats(tokens * heads * hd, -2, 2);
-      const qNorm = rng.floats(hd, 0.5, 1.5);
-      const kNorm = rng.floats(hd, 0.5, 1.5);
+      const whole = span === 'projection';
+      const qNorm = rng.floats(whole ? nh * hd : hd, 0.5, 1.5);
+      const kNorm = rng.floats(whole ? nkv * hd : hd, 0.5, 1.5);
       const tables = ropeTables({ theta: 1000000, scaling: { type: 'default' } }, hd, capacity);
       const q = createStorage(device, tokens * nh * hd * 4, 'q');
       const kCache = createStorage(device, capacity * nkv * hd * kvValueBytes(kv), 'k');
       const vCache = createStorage(device, capacity * nkv * hd * kvValueBytes(kv), 'v');
       const heads3 = { numHeads: nh, numKvHeads: nkv, headDim: hd };
-      const kernel = new QkNormRopeKernel(device, heads3, 1e-6, workgroup, kv);
+      const kernel = new QkNormRopeKernel(device, heads3, 1e-6, workgroup, kv, span);
       const bindGroup = kernel.bind({
         step: step.buffer,
         qkv: upload(qkv),

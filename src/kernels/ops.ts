@@ -334,11 +334,13 @@ export class QkNormRopeKernel extends ComputeKernel {
     eps: number,
     workgroup = 64,
     kv: KvFormat = 'f32',
+    /** What a norm spans: a head (Qwen3, Gemma 3), or a token's whole q or k projection (OLMo 2). */
+    span: 'head' | 'projection' = 'head',
   ) {
     const { numHeads: nh, numKvHeads: nkv, headDim: hd } = heads;
     super(
       device,
-      `qk-norm rope ${nh}/${nkv}x${hd} ${kv}`,
+      `qk-norm${span === 'projection' ? ' (whole)' : ''} rope ${nh}/${nkv}x${hd} ${kv}`,
       `${qkNormRopeCode}${kvWriteCode(kv, 7)}${TREE_POSITION_CODE}`,
       {
         NH: nh,
@@ -346,6 +348,7 @@ export class QkNormRopeKernel extends ComputeKernel {
         HD: hd,
         EPS: eps,
         WG: workgroup,
+        WHOLE: span === 'projection',
       },
     );
   }

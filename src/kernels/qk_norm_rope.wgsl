@@ -1,6 +1,8 @@
 // Per-head RMSNorm of queries and keys, then RoPE and the KV-cache write (Qwen3, Gemma 3), for
 // models whose q|k|v projection cannot finish with the rope epilogue: the norm needs a whole
-// head's sum of squares before any pair of it can be rotated.
+// head's sum of squares before any pair of it can be rotated. With WHOLE (OLMo 2) the norm
+// spans a token's whole q projection, or its whole k projection: every head's workgroup sums
+// all heads of its kind, in the same order, so they share one scale bit for bit.
 // One workgroup per (head, token), heads in the projection's order: NH query heads, NKV key
 // heads, NKV value heads. A query or key head is normalised (the sum of squares in a fixed
 // order: thread t adds elements t, t + WG, ..., then a fixed tree), scaled by its weight, and
@@ -13,6 +15,7 @@ override NH: u32;
 override NKV: u32;
 override HD: u32;
 override EPS: f32;
+override WHOLE: bool = false;
 override WG: u32 = 64u;
 
 struct Step { tokens: u32, start: u32, chain: u32, depths: u32 }
@@ -41,9 +44,15 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
     for (var i = t; i < HD; i += WG) { store_v(at + i, qkv[src + i]); }
     return;
   }
+  // The heads the norm spans: this one, or (WHOLE) every query or every key head of the token.
+  let is_q = head < NH;
+  let first = select(head, select(NH, 0u, is_q), WHOLE);
+  let span = select(1u, select(NKV, NH, is_q), WHOLE) * HD;
+  let span_at = (n * (NH + 2u * NKV) + first) * HD;
+  let w_at = (head - first) * HD; // this head's values of the norm's weight
   var sum = 0.0;
-  for (var i = t; i < HD; i += WG) {
-    let v = qkv[src + i];
+  for (var i = t; i < span; i += WG) {
+    let v = qkv[span_at + i];
     sum += v * v;
   }
   partial[t] = sum;
@@ -52,17 +61,17 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
     if (t < s) { partial[t] += partial[t + s]; }
     workgroupBarrier();
   }
-  let scale = inverseSqrt(partial[0] / f32(HD) + EPS);
+  let scale = inverseSqrt(partial[0] / f32(span) + EPS);
   let half = HD / 2u;
   for (var i = t; i < half; i += WG) {
     var a: f32;
     var b: f32;
     if (head < NH) {
-      a = qkv[src + i] * scale * q_norm[i];
-      b = qkv[src + half + i] * scale * q_norm[half + i];
+      a = qkv[src + i] * scale * q_norm[w_at + i];
+      b = qkv[src + half + i] * scale * q_norm[w_at + half + i];
     } else {
-      a = qkv[src + i] * scale * k_norm[i];
-      b = qkv[src + half + i] * scale * k_norm[half + i];
+      a = qkv[src + i] * scale * k_norm[w_at + i];
+      b = qkv[src + half + i] * scale * k_norm[w_at + half + i];
     }
     let c = cos_table[p * half + i];
     let s = sin_table[p * half + i];

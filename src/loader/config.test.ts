@@ -251,6 +251,33 @@ const MINISTRAL3_3B = {
   vocab_size: 131072,
 };
 
+/** OLMo-2-0425-1B's config.json. */
+const OLMO2_1B = {
+  architectures: ['Olmo2ForCausalLM'],
+  attention_bias: false,
+  attention_dropout: 0.0,
+  bos_token_id: null,
+  eos_token_id: 100257,
+  hidden_act: 'silu',
+  hidden_size: 2048,
+  initializer_range: 0.02,
+  intermediate_size: 8192,
+  max_position_embeddings: 4096,
+  model_type: 'olmo2',
+  num_attention_heads: 16,
+  num_hidden_layers: 16,
+  num_key_value_heads: 16,
+  pad_token_id: 100277,
+  rms_norm_eps: 1e-6,
+  rope_scaling: null,
+  rope_theta: 500000,
+  tie_word_embeddings: false,
+  torch_dtype: 'float32',
+  transformers_version: '4.48.0',
+  use_cache: true,
+  vocab_size: 100352,
+};
+
 describe('parseModelConfig', () => {
   it('reads a SmolLM2 config: GQA, tied embeddings, head_dim derived', () => {
     const config = parseModelConfig(SMOLLM2_135M);
@@ -290,7 +317,7 @@ describe('parseModelConfig', () => {
 
   it('reads Qwen3: per-head q/k norms, an explicit head_dim, no biases, no window unless asked', () => {
     const config = parseModelConfig(QWEN3_06B);
-    expect(config).toMatchObject({ qkNorm: true, headDim: 128, qkvBias: false, normOffset: 0, activation: 'silu' });
+    expect(config).toMatchObject({ qkNorm: 'head', headDim: 128, qkvBias: false, normOffset: 0, activation: 'silu' });
     expect(config.layers.every((l) => l.window === null)).toBe(true);
     expect(expectedTensors(config).get('model.layers.3.self_attn.q_norm.weight')).toEqual([128]);
     expect(expectedTensors(config).get('model.layers.3.self_attn.q_proj.weight')).toEqual([16 * 128, 1024]);
@@ -339,7 +366,7 @@ describe('parseModelConfig', () => {
 
   it('reads Gemma 3: five windowed layers to one global, each kind with its own RoPE', () => {
     const config = parseModelConfig(GEMMA3_1B);
-    expect(config.qkNorm).toBe(true);
+    expect(config.qkNorm).toBe('head');
     expect(config.attentionSoftcap).toBeNull();
     expect(config.layers.slice(0, 7)).toEqual([
       { window: 512, rope: 1 },
@@ -439,6 +466,30 @@ describe('parseModelConfig', () => {
     expect(tables.cos[tables.queryTable + at]).toBeCloseTo(tables.cos[at] * (1 + 0.1 * Math.log(2)), 6);
     expect(tables.sin[tables.queryTable + 5]).toBe(tables.sin[5]); // position 0: scale 1
     expect(parseModelConfig(MINISTRAL3_3B).unknownKeys).toEqual([]);
+  });
+
+  it("reads OLMo 2: norms on each branch's output only, q and k normed over their whole projections", () => {
+    const config = parseModelConfig(OLMO2_1B);
+    expect(config).toMatchObject({
+      qkNorm: 'projection',
+      sandwichNorms: true,
+      branchInputNorms: false,
+      normOffset: 0,
+      rmsNormEps: 1e-6,
+      bosTokenId: null,
+      eosTokenIds: [100257],
+      unknownKeys: [],
+    });
+    const tensors = expectedTensors(config);
+    expect(tensors.get('model.layers.15.self_attn.q_norm.weight')).toEqual([2048]);
+    expect(tensors.get('model.layers.15.self_attn.k_norm.weight')).toEqual([2048]);
+    expect(tensors.get('model.layers.0.post_attention_layernorm.weight')).toEqual([2048]);
+    expect(tensors.get('model.layers.0.post_feedforward_layernorm.weight')).toEqual([2048]);
+    expect(tensors.has('model.layers.0.input_layernorm.weight')).toBe(false);
+    expect(tensors.has('model.layers.0.pre_feedforward_layernorm.weight')).toBe(false);
+    // Grouped-query attention: k's norm spans its narrower projection.
+    const gqa = expectedTensors(parseModelConfig({ ...OLMO2_1B, num_key_value_heads: 4 }));
+    expect(gqa.get('model.layers.0.self_attn.k_norm.weight')).toEqual([512]);
   });
 
   it("reads YaRN's attention factor as transformers does: given, from mscale and mscale_all_dim, or from the factor", () => {

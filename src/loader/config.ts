@@ -13,6 +13,8 @@
  *   Gemma 3 (text)          Gemma 2 without soft caps, with Qwen3's q/k norms, five
  *                             sliding-window layers to one global, and a RoPE for each kind
  *   Ministral 3 (text)      the Llama layer with YaRN RoPE and Llama 4's query scaling
+ *   OLMo 2                  norms on each branch's output only, and over the whole q and k
+ *                             projections before RoPE
  *
  * Nothing in a config.json is ignored without a decision: every key is read, or listed in
  * CONFIG_KEYS as irrelevant to the forward pass (with why), or refused by name when it asks
@@ -32,6 +34,7 @@ export const SUPPORTED_ARCHITECTURES = [
   'Gemma2ForCausalLM',
   'Gemma3ForCausalLM',
   'Ministral3ForCausalLM',
+  'Olmo2ForCausalLM',
 ] as const;
 export type Architecture = (typeof SUPPORTED_ARCHITECTURES)[number];
 
@@ -113,12 +116,17 @@ export interface ModelConfig {
   qkvBias: boolean;
   outputBias: boolean;
   mlpBias: boolean;
-  /** An RMSNorm over each head of q and of k, before RoPE (Qwen3, Gemma 3). */
-  qkNorm: boolean;
+  /**
+   * An RMSNorm of q and of k before RoPE: over each head (Qwen3, Gemma 3), or over the whole
+   * projection, all heads at once (OLMo 2); or none.
+   */
+  qkNorm: 'head' | 'projection' | null;
   /** Norms multiply by (1 + weight) instead of weight (Gemma). */
   normOffset: 0 | 1;
-  /** A norm at the end of the attention and MLP branches too, before each is added (Gemma 2 and 3). */
+  /** A norm at the end of the attention and MLP branches, before each is added (Gemma 2 and 3, OLMo 2). */
   sandwichNorms: boolean;
+  /** A norm at the start of each branch, on its input (every architecture but OLMo 2). */
+  branchInputNorms: boolean;
   activation: Activation;
   /** The embedding rows are multiplied by this (Gemma: sqrt(d)). */
   embeddingScale: number;
@@ -355,9 +363,15 @@ export function parseModelConfig(json: unknown, source = 'config.json'): ModelCo
     qkvBias: arch === 'Qwen2ForCausalLM' || attentionBias,
     outputBias: arch !== 'Qwen2ForCausalLM' && attentionBias,
     mlpBias: flag('mlp_bias', false),
-    qkNorm: arch === 'Qwen3ForCausalLM' || arch === 'Gemma3ForCausalLM',
+    qkNorm:
+      arch === 'Qwen3ForCausalLM' || arch === 'Gemma3ForCausalLM'
+        ? 'head'
+        : arch === 'Olmo2ForCausalLM'
+          ? 'projection'
+          : null,
     normOffset: gemma ? 1 : 0,
-    sandwichNorms: arch === 'Gemma2ForCausalLM' || arch === 'Gemma3ForCausalLM',
+    sandwichNorms: arch === 'Gemma2ForCausalLM' || arch === 'Gemma3ForCausalLM' || arch === 'Olmo2ForCausalLM',
+    branchInputNorms: arch !== 'Olmo2ForCausalLM',
     activation,
     embeddingScale: gemma ? Math.sqrt(hiddenSize) : 1,
     attentionScale: 1 / Math.sqrt(gemma ? num('query_pre_attn_scalar', headDim) : headDim),
@@ -556,14 +570,20 @@ function parseYarn(
 /** The Hugging Face names of layer `l`'s tensors, by their part in the forward pass. */
 export function layerTensorNames(config: ModelConfig, l: number) {
   const p = `model.layers.${l}`;
-  const gemma = config.sandwichNorms;
+  const sandwich = config.sandwichNorms;
+  const inputs = config.branchInputNorms;
   return {
-    inputNorm: `${p}.input_layernorm.weight`,
-    /** Gemma: the norm on the attention branch's output; elsewhere none. */
-    attentionOutNorm: gemma ? `${p}.post_attention_layernorm.weight` : undefined,
-    /** The norm before the MLP: Gemma's pre_feedforward_layernorm, Llama's post_attention_layernorm. */
-    mlpNorm: gemma ? `${p}.pre_feedforward_layernorm.weight` : `${p}.post_attention_layernorm.weight`,
-    mlpOutNorm: gemma ? `${p}.post_feedforward_layernorm.weight` : undefined,
+    /** The norm before attention: none in OLMo 2. */
+    inputNorm: inputs ? `${p}.input_layernorm.weight` : undefined,
+    /** Gemma 2 and 3, OLMo 2: the norm on the attention branch's output; elsewhere none. */
+    attentionOutNorm: sandwich ? `${p}.post_attention_layernorm.weight` : undefined,
+    /** The norm before the MLP: Gemma's pre_feedforward_layernorm, Llama's post_attention_layernorm; none in OLMo 2. */
+    mlpNorm: !inputs
+      ? undefined
+      : sandwich
+        ? `${p}.pre_feedforward_layernorm.weight`
+        : `${p}.post_attention_layernorm.weight`,
+    mlpOutNorm: sandwich ? `${p}.post_feedforward_layernorm.weight` : undefined,
     q: `${p}.self_attn.q_proj`,
     k: `${p}.self_attn.k_proj`,
     v: `${p}.self_attn.v_proj`,
@@ -587,10 +607,7 @@ export function expectedTensors(config: ModelConfig): Map<string, number[]> {
   shapes.set('model.embed_tokens.weight', [vocabSize, d]);
   for (let l = 0; l < config.numLayers; l++) {
     const t = layerTensorNames(config, l);
-    shapes.set(t.inputNorm, [d]);
-    if (t.attentionOutNorm) shapes.set(t.attentionOutNorm, [d]);
-    shapes.set(t.mlpNorm, [d]);
-    if (t.mlpOutNorm) shapes.set(t.mlpOutNorm, [d]);
+    for (const norm of [t.inputNorm, t.attentionOutNorm, t.mlpNorm, t.mlpOutNorm]) if (norm) shapes.set(norm, [d]);
     if (config.fused.qkv) {
       shapes.set(`${t.qkv}.weight`, [qRows + 2 * kvRows, d]);
       if (config.qkvBias) shapes.set(`${t.qkv}.bias`, [qRows + 2 * kvRows]);
@@ -614,8 +631,9 @@ export function expectedTensors(config: ModelConfig): Map<string, number[]> {
       }
     }
     if (config.qkNorm) {
-      shapes.set(t.qNorm, [hd]);
-      shapes.set(t.kNorm, [hd]);
+      const whole = config.qkNorm === 'projection';
+      shapes.set(t.qNorm, [whole ? qRows : hd]);
+      shapes.set(t.kNorm, [whole ? kvRows : hd]);
     }
     shapes.set(`${t.o}.weight`, [d, qRows]);
     if (config.outputBias) shapes.set(`${t.o}.bias`, [d]);

@@ -190,6 +190,27 @@ const MINISTRAL3_3B_MODEL_CONFIG = {
   modules_to_not_convert: [],
 };
 
+/** model_config of OLMo-2-0425-1B-Instruct-q4f16_1-MLC as mlc-llm's OLMo2Config writes it. */
+const OLMO2_1B_MODEL_CONFIG = {
+  vocab_size: 100352,
+  hidden_size: 2048,
+  num_attention_heads: 16,
+  num_key_value_heads: 16,
+  head_dim: 128,
+  position_embedding_base: 500000,
+  rope_scaling: null,
+  intermediate_size: 8192,
+  hidden_act: 'silu',
+  num_hidden_layers: 16,
+  rms_norm_eps: 1e-6,
+  tie_word_embeddings: false,
+  context_window_size: 4096,
+  prefill_chunk_size: 4096,
+  tensor_parallel_shards: 1,
+  pipeline_parallel_stages: 1,
+  max_batch_size: 128,
+};
+
 /** A published mlc-chat-config.json (Qwen's) with another model type, model_config and token ids in its vocabulary. */
 const publishedAs = (
   model_type: string,
@@ -355,6 +376,21 @@ describe('mlc-chat-config.json', () => {
     expect(mlcTensorName('ministral3', 'model.layers.0.self_attn.qkv_proj.weight')).toBe(
       'model.layers.0.self_attn.qkv_proj.weight',
     );
+  });
+
+  it("reads OLMo 2's: norms on the branches' outputs only, q and k norms over whole projections", () => {
+    const { config, normsPlusOne } = parseMlcConfig(publishedAs('olmo2', OLMO2_1B_MODEL_CONFIG, 100257, [100257]), 'o');
+    expect(config).toMatchObject({
+      architecture: 'Olmo2ForCausalLM',
+      qkNorm: 'projection',
+      sandwichNorms: true,
+      branchInputNorms: false,
+      fused: { qkv: true, gateUp: true },
+      maxPositions: 4096,
+      unknownKeys: [],
+    });
+    expect(config.ropes[0].theta).toBe(500000);
+    expect(normsPlusOne).toBe(false);
   });
 
   it("reads Llama's position_embedding_base as the RoPE base", () => {

@@ -69,7 +69,9 @@ export class LayerKernels {
     const { hiddenSize: d, rmsNormEps: eps } = config;
     this.norm = new RmsNormKernel(device, d, eps, profile.rowWorkgroup);
     if (config.sandwichNorms) this.normAdd = new RmsNormKernel(device, d, eps, profile.rowWorkgroup, true);
-    if (config.qkNorm) this.qkNormRope = new QkNormRopeKernel(device, this.heads, eps, profile.rowWorkgroup, kv);
+    if (config.qkNorm) {
+      this.qkNormRope = new QkNormRopeKernel(device, this.heads, eps, profile.rowWorkgroup, kv, config.qkNorm);
+    }
     if (config.hiddenInput === 'eagle3') {
       const into = (offset: number) =>
         new RmsNormKernel(device, d, eps, profile.rowWorkgroup, false, { stride: 2 * d, offset });
@@ -149,7 +151,8 @@ interface Norm {
 export class GpuLayer {
   /** The norm before attention, or an EAGLE-3 head's two (embedding, then hidden state); none in an EAGLE-1 head. */
   private readonly inputNorm?: GPUBindGroup | [GPUBindGroup, GPUBindGroup];
-  private readonly mlpNorm: GPUBindGroup;
+  /** The norm before the MLP; none in OLMo 2. */
+  private readonly mlpNorm?: GPUBindGroup;
   private readonly qkv: LinearLayer;
   /** With per-head q/k norms: the projection's own bind groups (it stores to act.qkv). */
   private readonly qkvStore?: GPUBindGroup[][];
@@ -193,7 +196,7 @@ export class GpuLayer {
     } else if (inputNorm) this.inputNorm = norm.bind({ step, weight: inputNorm, x: act.x, out: act.normed });
     /** What q|k|v read: the norm's output, or (no input norm) x itself. */
     this.qkvInput = inputNorm ? act.normed : act.x;
-    this.mlpNorm = norm.bind({ step, weight: w.mlpNorm, x: act.x, out: act.normed });
+    if (w.mlpNorm) this.mlpNorm = norm.bind({ step, weight: w.mlpNorm, x: act.x, out: act.normed });
     if (config.qkNorm && act.qkv) {
       // config.ts gives queries a scale by position only where there are no q/k norms (Ministral 3).
       if (rope.queryTable) throw new Error(`layer ${index}: queries scaled by position with q/k norms`);
@@ -209,7 +212,9 @@ export class GpuLayer {
     const branch = act.branch ?? act.x;
     this.o = bound(w.o, { kind: sandwich ? 'store' : 'accumulate' }, act.attn, branch, w.oBias);
     const gate = { kind: 'gate', activation: config.activation } as const;
-    this.gateUp = bound(w.gateUp, gate, act.normed, act.gated, w.gateUpBias, { x: act.x, weight: w.mlpNorm });
+    this.gateUp = w.mlpNorm
+      ? bound(w.gateUp, gate, act.normed, act.gated, w.gateUpBias, { x: act.x, weight: w.mlpNorm })
+      : bound(w.gateUp, gate, act.x, act.gated, w.gateUpBias);
     this.down = bound(w.down, { kind: sandwich ? 'store' : 'accumulate' }, act.gated, branch, w.downBias);
     if (sandwich && kernels.normAdd && w.attentionOutNorm && w.mlpOutNorm) {
       this.attentionOutNorm = kernels.normAdd.bind({ step, weight: w.attentionOutNorm, x: branch, out: act.x });
@@ -267,7 +272,7 @@ export class GpuLayer {
     this.attention.encode(pass, binds.attention, n, start, tree);
     this.o.layer.encode(pass, this.o.binds, n);
     if (normAdd && this.attentionOutNorm) normAdd.encode(pass, this.attentionOutNorm, n);
-    if (!this.gateUp.layer.readsNorm(n)) norm.encode(pass, this.mlpNorm, n);
+    if (this.mlpNorm && !this.gateUp.layer.readsNorm(n)) norm.encode(pass, this.mlpNorm, n);
     this.gateUp.layer.encode(pass, this.gateUp.binds, n);
     this.down.layer.encode(pass, this.down.binds, n);
     if (normAdd && this.mlpOutNorm) normAdd.encode(pass, this.mlpOutNorm, n);

@@ -65,6 +65,7 @@ const LOADING_ONLY: string[] = [
   FIXTURES.phi3Q4,
   FIXTURES.gemma3Q4,
   FIXTURES.ministral3Q4,
+  FIXTURES.olmo2Q4,
   FIXTURES.gemma,
 ];
 
@@ -443,6 +444,7 @@ describe('GPU KV cache and batching', () => {
     ['CPU', FIXTURES.targetF16, CPU_PROFILE],
     ['lean GPU', FIXTURES.gemma3, LEAN_GPU_PROFILE], // windows of 8, per-head norms, two RoPEs
     ['CPU', FIXTURES.phi3, CPU_PROFILE], // a window of 24, LongRoPE switching at 16
+    ['CPU', FIXTURES.olmo2, CPU_PROFILE], // q and k normed over their whole projections
   ] as const)(
     '%s profile, %s: a prompt in one chunk, in chunks, or token by token gives the same bits',
     async (_, name, profile) => {

@@ -34,21 +34,21 @@ export interface GpuMatrix {
 }
 
 export interface GpuLayerWeights {
-  inputNorm?: GPUBuffer; // (d) f32; Gemma's norms hold 1 + w. None in an EAGLE-1 head
+  inputNorm?: GPUBuffer; // (d) f32; Gemma's norms hold 1 + w. None in an EAGLE-1 head or OLMo 2
   hiddenNorm?: GPUBuffer; // (d) f32: an EAGLE head's norm of its hidden input
   qkv: GpuMatrix; // ((nh + 2 nkv) hd, d)
   qkvBias?: GPUBuffer; // ((nh + 2 nkv) hd) f32
-  qNorm?: GPUBuffer; // (hd) f32, Qwen3 and Gemma 3
-  kNorm?: GPUBuffer; // (hd) f32
+  qNorm?: GPUBuffer; // (hd) f32, Qwen3 and Gemma 3; (nh hd) OLMo 2
+  kNorm?: GPUBuffer; // (hd) f32; (nkv hd) OLMo 2
   o: GpuMatrix; // (d, nh hd)
   oBias?: GPUBuffer; // (d)
-  attentionOutNorm?: GPUBuffer; // (d), Gemma: the norm on the attention branch
-  mlpNorm: GPUBuffer; // (d)
+  attentionOutNorm?: GPUBuffer; // (d), Gemma 2 and 3, OLMo 2: the norm on the attention branch
+  mlpNorm?: GPUBuffer; // (d); none in OLMo 2
   gateUp: GpuMatrix; // (2f, d)
   gateUpBias?: GPUBuffer; // (2f)
   down: GpuMatrix; // (d, f)
   downBias?: GPUBuffer; // (d)
-  mlpOutNorm?: GPUBuffer; // (d), Gemma: the norm on the MLP branch
+  mlpOutNorm?: GPUBuffer; // (d), Gemma 2 and 3, OLMo 2: the norm on the MLP branch
 }
 
 export interface GpuWeights {
@@ -179,7 +179,7 @@ export function uploadWeights(
     const t = layerTensorNames(config, l);
     const { fused } = config;
     return {
-      inputNorm: eagle1 ? undefined : norm(t.inputNorm),
+      inputNorm: eagle1 || !t.inputNorm ? undefined : norm(t.inputNorm),
       hiddenNorm: config.hiddenInput === 'eagle3' ? norm(`model.layers.${l}.hidden_norm.weight`) : undefined,
       qkv: matrix(plan.qkv),
       qkvBias: config.qkvBias ? bias(fused.qkv ? [t.qkv] : [t.q, t.k, t.v], qkvOrder) : undefined,
@@ -188,7 +188,7 @@ export function uploadWeights(
       o: matrix(plan.o),
       oBias: config.outputBias ? bias([t.o]) : undefined,
       attentionOutNorm: t.attentionOutNorm ? norm(t.attentionOutNorm) : undefined,
-      mlpNorm: norm(t.mlpNorm),
+      mlpNorm: t.mlpNorm ? norm(t.mlpNorm) : undefined,
       gateUp: matrix(plan.gateUp),
       gateUpBias: config.mlpBias ? bias(fused.gateUp ? [t.gateUp] : [t.gate, t.up]) : undefined,
       down: matrix(plan.down),

@@ -34,16 +34,16 @@ interface Projection {
 }
 
 interface LayerWeights {
-  inputNorm?: Float32Array; // (d); none in an EAGLE-1 head
+  inputNorm?: Float32Array; // (d); none in an EAGLE-1 head or OLMo 2
   hiddenNorm?: Float32Array; // (d): an EAGLE head's norm of its hidden input
   q: Projection; // (nh * hd, d)
   k: Projection; // (nkv * hd, d)
   v: Projection; // (nkv * hd, d)
-  qNorm?: Float32Array; // (hd)
-  kNorm?: Float32Array; // (hd)
+  qNorm?: Float32Array; // (hd), or (nh hd) over the whole projection (OLMo 2)
+  kNorm?: Float32Array; // (hd), or (nkv hd)
   o: Projection; // (d, nh * hd)
   attentionOutNorm?: Float32Array; // (d), Gemma
-  mlpNorm: Float32Array; // (d)
+  mlpNorm?: Float32Array; // (d); none in OLMo 2
   gate: Projection; // (f, d)
   up: Projection; // (f, d)
   down: Projection; // (d, f)
@@ -142,7 +142,7 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
         bias: p.bias?.subarray(from, from + count),
       });
       return {
-        inputNorm: eagle1 ? undefined : norm(t.inputNorm),
+        inputNorm: eagle1 || !t.inputNorm ? undefined : norm(t.inputNorm),
         hiddenNorm: config.hiddenInput === 'eagle3' ? norm(`model.layers.${l}.hidden_norm.weight`) : undefined,
         q: qkv ? rows(qkv, 0, nh * hd, d) : projection(t.q),
         k: qkv ? rows(qkv, nh * hd, nkv * hd, d) : projection(t.k),
@@ -151,7 +151,7 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
         kNorm: config.qkNorm ? norm(t.kNorm) : undefined,
         o: projection(t.o),
         attentionOutNorm: t.attentionOutNorm ? norm(t.attentionOutNorm) : undefined,
-        mlpNorm: norm(t.mlpNorm),
+        mlpNorm: t.mlpNorm ? norm(t.mlpNorm) : undefined,
         gate: gateUp ? rows(gateUp, 0, f, d) : projection(t.gate),
         up: gateUp ? rows(gateUp, f, f, d) : projection(t.up),
         down: projection(t.down),
@@ -408,7 +408,7 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
       const k = project(n, w.k);
       const v = project(n, w.v);
       if (w.qNorm && w.kNorm) {
-        rmsNorm(q, w.qNorm, eps, q); // each head of hd values
+        rmsNorm(q, w.qNorm, eps, q); // each head of hd values, or all heads at once (OLMo 2)
         rmsNorm(k, w.kNorm, eps, k);
       }
       // Queries scaled by position (Ministral 3) take their own tables.
@@ -427,7 +427,7 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
         window: c.layers[l].window,
       });
       addBranch(x, project(attended, w.o), w.attentionOutNorm, eps);
-      const m = rmsNorm(x, w.mlpNorm, eps);
+      const m = w.mlpNorm ? rmsNorm(x, w.mlpNorm, eps) : x;
       const gated = gate(c.activation, project(m, w.gate), project(m, w.up));
       addBranch(x, project(gated, w.down), w.mlpOutNorm, eps);
     }

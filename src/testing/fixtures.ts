@@ -32,6 +32,8 @@ export const FIXTURES = {
   gemma3: 'tandem-gemma3',
   /** Ministral 3's text model: YaRN over 16x its original context of 16, queries scaled from position 16 on. */
   ministral3: 'tandem-ministral3',
+  /** OLMo 2: norms on the branches' outputs only, q and k normed over their whole projections. */
+  olmo2: 'tandem-olmo2',
   llamaBias: 'tandem-llama-bias',
   /** MLC folders, q4f16_1 (scripts/fixtures/mlc.py): the target with its Jinja template, the draft with MLC's conv_template. */
   targetQ4: 'tandem-target-q4f16_1-MLC',
@@ -44,6 +46,8 @@ export const FIXTURES = {
   gemma3Q4: 'tandem-gemma3-q4f16_1-MLC',
   /** Ministral 3 as an MLC folder (mlc.py): rope_parameters without rope_theta, a tied 4-bit embedding. */
   ministral3Q4: 'tandem-ministral3-q4f16_1-MLC',
+  /** OLMo 2 as an MLC folder (mlc.py): Llama's names, q|k|v and gate|up fused, no input norms. */
+  olmo2Q4: 'tandem-olmo2-q4f16_1-MLC',
 } as const;
 
 /**
