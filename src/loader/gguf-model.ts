@@ -95,7 +95,10 @@ const PHI3_LAYER_NAMES: Record<string, string> = {
   'attn_qkv.weight': 'self_attn.qkv_proj.weight',
   'ffn_up.weight': 'mlp.gate_up_proj.weight',
 };
-/** Gemma 2 and 3 norm each branch's input and output: ffn_norm is the MLP's input norm here. */
+/**
+ * Gemma 2 and 3 norm each branch's input and output: ffn_norm is the MLP's input norm here.
+ * OLMo 2 has the output norms only (and q and k norms over whole projections, same names).
+ */
 const GEMMA_LAYER_NAMES: Record<string, string> = {
   ...LAYER_NAMES,
   'post_attention_norm.weight': 'post_attention_layernorm.weight',
@@ -123,6 +126,8 @@ const ARCHITECTURES: Record<string, GgufArchitecture> = {
     windowed: true,
     layerNames: GEMMA_LAYER_NAMES,
   },
+  // llama.cpp turns OLMo 2's heads as halves (NEOX): its converter leaves q and k as they are.
+  olmo2: { ...plain, architecture: 'Olmo2ForCausalLM', layerNames: GEMMA_LAYER_NAMES },
 };
 const GLOBAL_NAMES: Record<string, string> = {
   'token_embd.weight': 'model.embed_tokens.weight',
@@ -288,6 +293,12 @@ function configFromMetadata(header: GgufHeader, tokenizer: GgufTokenizer, where:
   const partial = ropeDims !== undefined && dims !== undefined && ropeDims !== dims;
   if (partial && known.architecture !== 'Phi3ForCausalLM') {
     throw new ModelConfigError(`${where}: RoPE over ${ropeDims} of a head's ${dims} values is not supported`);
+  }
+  // llama.cpp's olmo2 files hold OLMo 3 too: sliding windows on three layers in four.
+  if (arch === 'olmo2' && value('attention.sliding_window') !== undefined) {
+    throw new UnsupportedArchitectureError(
+      `${where}: an olmo2 file with a sliding window is OLMo 3, which Tandem does not run (OLMo 2 has none).`,
+    );
   }
   const scaling = value('rope.scaling.type');
   const json: Record<string, unknown> = {

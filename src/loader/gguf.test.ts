@@ -16,6 +16,7 @@ import {
   GEMMA3_GGUF_FIXTURE,
   GGUF_FIXTURE,
   loadFixture,
+  OLMO2_GGUF_FIXTURE,
   PHI3_GGUF_FIXTURE,
 } from '../testing/fixtures';
 import {
@@ -79,18 +80,19 @@ async function loadBoth(file: string, folderName: string) {
 }
 
 /**
- * A Gemma GGUF file's weights are the folder's, bit for bit: matrices as f16, and norms stored
- * as fl(w + 1), read back so that one plus them is that stored value.
+ * An F16 GGUF file's weights are the folder's, bit for bit: matrices as f16, and norms as they
+ * are, or (Gemma, `plusOne`) stored as fl(w + 1), read back so that one plus them is that value.
  */
-function expectGemmaWeights(gguf: ModelFolder, folder: ModelFolder) {
+function expectF16Weights(gguf: ModelFolder, folder: ModelFolder, plusOne = true) {
+  const offset = plusOne ? 1 : 0;
   expect([...gguf.weights.keys()].sort()).toEqual([...folder.weights.keys()].sort());
   for (const [name, original] of folder.weights) {
     const read = toFloat32(gguf.weights.get(name) as NonNullable<ReturnType<typeof gguf.weights.get>>);
     const w = toFloat32(original);
     const expectedBits = name.endsWith('norm.weight')
-      ? bits(w.map((v) => v + 1))
+      ? bits(w.map((v) => v + offset))
       : bits(w.map((v) => f16ToF32(f32ToF16(v))));
-    expect(bits(name.endsWith('norm.weight') ? read.map((v) => v + 1) : read), name).toEqual(expectedBits);
+    expect(bits(name.endsWith('norm.weight') ? read.map((v) => v + offset) : read), name).toEqual(expectedBits);
   }
 }
 
@@ -450,7 +452,18 @@ describe('the Gemma fixture as a GGUF file', () => {
     const { config, expected, eps } = configs(gguf, folder);
     expect(config).toEqual(expected);
     expect(eps.read).toBe(eps.expected);
-    expectGemmaWeights(gguf, folder);
+    expectF16Weights(gguf, folder);
+  });
+});
+
+describe('the OLMo 2 fixture as a GGUF file', () => {
+  it("reads the folder's config and weights back: the branches' output norms, q and k norms over whole projections", async () => {
+    const { gguf, folder } = await loadBoth(OLMO2_GGUF_FIXTURE, FIXTURES.olmo2);
+    const { config, expected, eps } = configs(gguf, folder);
+    expect(config).toEqual(expected);
+    expect(config).toMatchObject({ qkNorm: 'projection', branchInputNorms: false });
+    expect(eps.read).toBe(eps.expected);
+    expectF16Weights(gguf, folder, false);
   });
 });
 
@@ -461,7 +474,7 @@ describe('the Gemma 3 fixture as a GGUF file', () => {
     expect(config).toEqual(expected);
     expect(config.layers.map((l) => l.window)).toEqual([8, 8, null, 8]);
     expect(eps.read).toBe(eps.expected);
-    expectGemmaWeights(gguf, folder);
+    expectF16Weights(gguf, folder);
   });
 
   it("assumes llama.cpp's pattern, five windowed layers in six, where the file gives none", async () => {
@@ -767,6 +780,18 @@ describe('GGUF files Tandem reads and refuses', () => {
       () => tinyLlamaGguf({ changes: { 'general.architecture': { type: 'string', value: 'mamba' } } }),
       'UnsupportedArchitectureError',
       /"mamba" is not one Tandem runs/,
+    ],
+    [
+      'OLMo 3 (an olmo2 file with sliding windows)',
+      () =>
+        tinyLlamaGguf({
+          changes: {
+            'general.architecture': { type: 'string', value: 'olmo2' },
+            'olmo2.attention.sliding_window': { type: 'u32', value: 4096 },
+          },
+        }),
+      'UnsupportedArchitectureError',
+      /sliding window is OLMo 3/,
     ],
     [
       "one of LongRoPE's factor tensors without the other",
