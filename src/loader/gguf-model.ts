@@ -128,6 +128,8 @@ const ARCHITECTURES: Record<string, GgufArchitecture> = {
   },
   // llama.cpp turns OLMo 2's heads as halves (NEOX): its converter leaves q and k as they are.
   olmo2: { ...plain, architecture: 'Olmo2ForCausalLM', layerNames: GEMMA_LAYER_NAMES },
+  // Ministral 3's text model: a Llama to llama.cpp's converter, q and k permuted.
+  mistral3: { ...plain, architecture: 'Ministral3ForCausalLM', permuted: true },
 };
 const GLOBAL_NAMES: Record<string, string> = {
   'token_embd.weight': 'model.embed_tokens.weight',
@@ -319,8 +321,7 @@ function configFromMetadata(header: GgufHeader, tokenizer: GgufTokenizer, where:
     vocab_size: embedding?.shape[0],
     tie_word_embeddings: !tensors.some((t) => t.name === 'output.weight'),
     attention_bias: known.architecture === 'LlamaForCausalLM' && tensors.some((t) => t.name === 'blk.0.attn_q.bias'),
-    rope_scaling:
-      scaling === undefined || scaling === 'none' ? null : { type: scaling, factor: number('rope.scaling.factor') },
+    rope_scaling: scaling === undefined || scaling === 'none' ? null : ropeScaling(scaling, number),
     // Phi-3: the context LongRoPE's short factors serve. The window only where llama.cpp reads
     // one (Phi-3 and Gemma 2; 0 is none, as Phi-4 writes it).
     original_max_position_embeddings: number('rope.scaling.original_context_length'),
@@ -369,6 +370,27 @@ const ggufName = (name: string, layerNames: Record<string, string>) =>
     const gguf = Object.entries(layerNames).find(([, hf]) => hf === rest)?.[0];
     return `blk.${l}.${gguf ?? rest}`;
   });
+
+/**
+ * rope.scaling.* as transformers' rope_scaling. YaRN: its original context and betas;
+ * yarn_log_multiplier is transformers' mscale_all_dim (llama.cpp takes mscale as 1 beside it),
+ * and attention.temperature_scale Ministral 3's llama_4_scaling_beta, over the original context.
+ */
+function ropeScaling(type: GgufValue, number: (key: string) => GgufValue | undefined): Record<string, unknown> {
+  const factor = number('rope.scaling.factor');
+  if (type !== 'yarn') return { type, factor };
+  const logMultiplier = number('rope.scaling.yarn_log_multiplier');
+  const temperature = number('attention.temperature_scale');
+  return {
+    type,
+    factor,
+    original_max_position_embeddings: number('rope.scaling.original_context_length'),
+    beta_fast: number('rope.scaling.yarn_beta_fast'),
+    beta_slow: number('rope.scaling.yarn_beta_slow'),
+    ...(logMultiplier === undefined ? {} : { mscale: 1, mscale_all_dim: logMultiplier }),
+    ...(temperature ? { llama_4_scaling_beta: temperature } : {}),
+  };
+}
 
 /**
  * Llama 3's rope_scaling whose divisors are `freqs` (rope_freqs.weight), as llama.cpp's

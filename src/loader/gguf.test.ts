@@ -16,6 +16,7 @@ import {
   GEMMA3_GGUF_FIXTURE,
   GGUF_FIXTURE,
   loadFixture,
+  MINISTRAL3_GGUF_FIXTURE,
   OLMO2_GGUF_FIXTURE,
   PHI3_GGUF_FIXTURE,
 } from '../testing/fixtures';
@@ -453,6 +454,20 @@ describe('the Gemma fixture as a GGUF file', () => {
     expect(config).toEqual(expected);
     expect(eps.read).toBe(eps.expected);
     expectF16Weights(gguf, folder);
+  });
+});
+
+describe('the Ministral 3 fixture as a GGUF file', () => {
+  it("reads the folder's config and weights back: YaRN, the query scale from attention.temperature_scale, q and k unpermuted", async () => {
+    const { gguf, folder } = await loadBoth(MINISTRAL3_GGUF_FIXTURE, FIXTURES.ministral3);
+    const { config, expected, eps } = configs(gguf, folder);
+    // The file holds llama_4_scaling_beta as an f32.
+    const scaling = expected.ropes[0].queryScaling as NonNullable<(typeof expected.ropes)[0]['queryScaling']>;
+    scaling.beta = Math.fround(scaling.beta);
+    expect(config).toEqual(expected);
+    expect(config.ropes[0].scaling).toMatchObject({ type: 'yarn', factor: 16, originalMaxPositions: 16 });
+    expect(eps.read).toBe(eps.expected);
+    expectF16Weights(gguf, folder, false);
   });
 });
 

@@ -65,6 +65,8 @@ export const GEMMA2_GGUF_FIXTURE = 'tandem-gemma2-gguf/tandem-gemma2-F16.gguf';
 export const GEMMA3_GGUF_FIXTURE = 'tandem-gemma3-gguf/tandem-gemma3-F16.gguf';
 /** The OLMo 2 fixture as a GGUF file: the branches' output norms, whole-projection q and k norms, F16 matrices. */
 export const OLMO2_GGUF_FIXTURE = 'tandem-olmo2-gguf/tandem-olmo2-F16.gguf';
+/** The Ministral 3 fixture as a GGUF file (mistral3): YaRN and the query scale in the metadata, q and k permuted, F16. */
+export const MINISTRAL3_GGUF_FIXTURE = 'tandem-ministral3-gguf/tandem-ministral3-F16.gguf';
 
 /** An EAGLE-3 head for the target (scripts/fixtures/eagle.py): a draft head, not a model of its own. */
 export const EAGLE_FIXTURE = 'tandem-target-eagle3';
