@@ -534,6 +534,25 @@ describe('GGUF files Tandem reads and refuses', () => {
     folder.tokenizer.dispose();
   });
 
+  it("reads YaRN from rope.scaling.* (Qwen's recipe for long contexts), its attention factor from the factor", async () => {
+    const yarn = {
+      'llama.rope.scaling.type': { type: 'string', value: 'yarn' },
+      'llama.rope.scaling.factor': { type: 'f32', value: 4 },
+      'llama.rope.scaling.original_context_length': { type: 'u32', value: 64 },
+    } as const;
+    const folder = await load(tinyLlamaGguf({ changes: yarn }));
+    expect(folder.config.ropes[0].scaling).toEqual({
+      type: 'yarn',
+      factor: 4,
+      originalMaxPositions: 64,
+      betaFast: 32,
+      betaSlow: 1,
+      truncate: true,
+      attentionFactor: 0.1 * Math.log(4) + 1,
+    });
+    folder.tokenizer.dispose();
+  });
+
   it.each([
     ['llama-bpe', undefined, [0, 6, 7]], // llama.cpp's default for Llama 3's pre-tokenizer: BOS
     ['llama-bpe', false, [6, 7]],
