@@ -4,15 +4,16 @@
  *
  *   normed = rmsnorm(x)                                       (B, d)
  *   q, cache[k, v] = rope(normed W_qkv^T + b_qkv)             one dispatch: the rope epilogue
- *     or, with per-head q/k norms (Qwen3, Gemma 3):
- *   qkv = normed W_qkv^T + b_qkv;  q, cache[k, v] = rope(headnorm(qkv))   two dispatches
+ *     or, with q/k norms (Qwen3, Gemma 3: a head's; OLMo 2: a whole projection's):
+ *   qkv = normed W_qkv^T + b_qkv;  q, cache[k, v] = rope(qknorm(qkv))     two dispatches
  *   attn   = attention(q, cache)                              window, scale, soft cap per layer
  *   x     += attn W_o^T + b_o          Gemma: x += rmsnorm(attn W_o^T)    (one or two dispatches)
  *   normed = rmsnorm(x)
  *   gated  = act(normed W_gate^T) * (normed W_up^T)           one dispatch: the gate epilogue
  *   x     += gated W_down^T + b_down    Gemma: x += rmsnorm(gated W_down^T)
  *
- * So a Llama layer is 7 dispatches, Qwen3's 8, Gemma 2's 9 and Gemma 3's 10. Where the profile
+ * OLMo 2 norms no branch's input (q|k|v and gate|up read x) and each branch's output, as Gemma.
+ * So a Llama layer is 7 dispatches, Qwen3's 8, OLMo 2's 8, Gemma 2's 9 and Gemma 3's 10. Where the profile
  * fuses RMSNorm (profile.ts; none does by default), the two norms before q|k|v and gate|up run
  * as the prologue of those projections in decode and verify steps (linear_norm.wgsl, the same
  * bits), and a Llama layer is 5 dispatches; prefill steps keep the norms' own dispatches. The
@@ -39,7 +40,7 @@ export interface LayerActivations {
   x: GPUBuffer; // (B, d) the residual stream
   normed: GPUBuffer; // (B, d), or (B, 2d) for an EAGLE head's attention input
   embedded?: GPUBuffer; // (B, d): an EAGLE head's token embeddings
-  qkv?: GPUBuffer; // (B, (nh + 2 nkv) hd): the projection's rows, with per-head q/k norms
+  qkv?: GPUBuffer; // (B, (nh + 2 nkv) hd): the projection's rows, with q/k norms
   q: GPUBuffer; // (B, nh, hd)
   attn: GPUBuffer; // (B, nh, hd)
   branch?: GPUBuffer; // (B, d): a branch's output before its norm (Gemma)
@@ -154,7 +155,7 @@ export class GpuLayer {
   /** The norm before the MLP; none in OLMo 2. */
   private readonly mlpNorm?: GPUBindGroup;
   private readonly qkv: LinearLayer;
-  /** With per-head q/k norms: the projection's own bind groups (it stores to act.qkv). */
+  /** With q/k norms: the projection's own bind groups (it stores to act.qkv). */
   private readonly qkvStore?: GPUBindGroup[][];
   private readonly o: Bound;
   private readonly attentionOutNorm?: GPUBindGroup;

@@ -42,12 +42,12 @@ interface LayerWeights {
   qNorm?: Float32Array; // (hd), or (nh hd) over the whole projection (OLMo 2)
   kNorm?: Float32Array; // (hd), or (nkv hd)
   o: Projection; // (d, nh * hd)
-  attentionOutNorm?: Float32Array; // (d), Gemma
+  attentionOutNorm?: Float32Array; // (d), Gemma 2 and 3, OLMo 2
   mlpNorm?: Float32Array; // (d); none in OLMo 2
   gate: Projection; // (f, d)
   up: Projection; // (f, d)
   down: Projection; // (d, f)
-  mlpOutNorm?: Float32Array; // (d), Gemma
+  mlpOutNorm?: Float32Array; // (d), Gemma 2 and 3, OLMo 2
 }
 
 export class ReferenceSequence implements Sequence {
