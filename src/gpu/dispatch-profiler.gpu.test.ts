@@ -5,7 +5,7 @@
  */
 
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ArgmaxKernel, RmsNormKernel } from '../kernels/ops';
+import { ArgmaxKernel, NormKernel } from '../kernels/ops';
 import { StepUniform } from '../kernels/step';
 import { testGpu } from '../testing/gpu';
 import { createStorage } from './buffers';
@@ -24,7 +24,7 @@ describe('DispatchProfiler', () => {
     expect(gpu.hasTimestamps).toBe(true); // SwiftShader and the GPUs we target offer it
     const step = new StepUniform(device);
     step.write(2);
-    const norm = new RmsNormKernel(device, 64, 1e-5);
+    const norm = new NormKernel(device, 64, 1e-5);
     const argmax = new ArgmaxKernel(device, 5000, 2);
     const x = createStorage(device, 2 * 64 * 4, 'x');
     const normed = createStorage(device, 2 * 64 * 4, 'normed');

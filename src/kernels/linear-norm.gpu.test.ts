@@ -1,7 +1,7 @@
 /**
  * RMSNorm fused into the linear layer that reads it (linear_norm.wgsl, the GPU profile's token
  * tiles): for every tile and for prefill steps (which run the norm's own kernel first), the
- * layer gives the bits of rmsnorm.wgsl followed by the plain layer, whatever the norm's lanes,
+ * layer gives the bits of norm.wgsl followed by the plain layer, whatever the norm's lanes,
  * and the reference's values within the linear layer's tolerance (linear-epilogues.gpu.test.ts
  * says why atol 1e-4, rtol 1e-4; the norm's inputs are O(1), its scale about 1.7).
  */
@@ -18,7 +18,7 @@ import { packWeights } from '../testing/weights';
 import { Rng } from '../util/rng';
 import type { LinearOutput } from './linear';
 import { LinearLayer } from './linear-layer';
-import { RmsNormKernel } from './ops';
+import { NormKernel } from './ops';
 import { GPU_PROFILE } from './profile';
 import { StepUniform } from './step';
 
@@ -54,7 +54,7 @@ describe('RMSNorm fused into a linear layer (GPU profile)', () => {
       const biasBuffer = upload(bias);
       const normBuffer = upload(normWeight);
       const shape = { rows, k, dtype };
-      const norm = new RmsNormKernel(device, k, EPS, lanes);
+      const norm = new NormKernel(device, k, EPS, lanes);
       const plain = new LinearLayer(device, shape, output, GPU_PROFILE, gpu.subgroupShuffle);
       const fused = new LinearLayer(device, shape, output, GPU_PROFILE, gpu.subgroupShuffle, undefined, {
         eps: EPS,

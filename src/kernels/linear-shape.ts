@@ -51,7 +51,7 @@ export interface RowPart {
 
 /**
  * RMSNorm fused in front of a layer as a prologue (linear_norm.wgsl): the norm's epsilon, and
- * the lanes of its sum of squares (the threads rmsnorm.wgsl runs with, whose bits it repeats).
+ * the lanes of its sum of squares (the threads norm.wgsl runs with, whose bits it repeats).
  */
 export interface NormPrologue {
   eps: number;

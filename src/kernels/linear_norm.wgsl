@@ -3,11 +3,11 @@
 // norm_weight as it loads each chunk, so the norm's own dispatch, and its output's trip through
 // memory, are gone. linear-shape.ts appends this file with norm_weight's binding.
 //
-// The workgroup first finds each of its tokens' inverse norm exactly as rmsnorm.wgsl does with
+// The workgroup first finds each of its tokens' inverse norm exactly as norm.wgsl does with
 // NORM_LANES threads: lane v adds x[v]^2, x[v + NORM_LANES]^2, ... in order, then the lanes meet
 // by the same binary tree (at stride s, lane v < s adds lane v + s, for s = NORM_LANES / 2
 // down to 1), and normed = x * inv * weight in that order. So the layer sees the bits
-// rmsnorm.wgsl would have written, for any tile: decode, verify and prefill (which runs the
+// norm.wgsl would have written, for any tile: decode, verify and prefill (which runs the
 // norm's own kernel) agree to the bit.
 //
 // The tree costs few barriers. Thread t holds lanes t, t + NORM_SPAN, ... of every token of the

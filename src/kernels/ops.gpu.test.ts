@@ -10,7 +10,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createStorage, readBuffer, STORAGE, uploadBuffer } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
 import { f16ToF32, f32ToF16, widenF16 } from '../loader/half';
-import { applyRope, attention, rmsNorm, softcap } from '../ref/ops';
+import { applyRope, attention, layerNorm, rmsNorm, softcap } from '../ref/ops';
 import { ropeTables } from '../ref/rope';
 import { argmax, runnerUp } from '../sampling/sampling';
 import { expectBitwiseEqual, expectClose } from '../testing/compare';
@@ -23,8 +23,8 @@ import {
   AttentionKernel,
   ColumnsKernel,
   EmbedKernel,
+  NormKernel,
   QkNormRopeKernel,
-  RmsNormKernel,
   SoftcapKernel,
   serialRows,
 } from './ops';
@@ -83,7 +83,7 @@ describe('embedding', () => {
   });
 });
 
-describe('rmsnorm', () => {
+describe('norm', () => {
   it.each([
     [1, 64, 64],
     [7, 100, 64],
@@ -97,12 +97,36 @@ describe('rmsnorm', () => {
     const x = rng.floats(tokens * d, -3, 3);
     const weight = rng.floats(d, 0.5, 1.5);
     const out = createStorage(device, x.byteLength, 'out');
-    const kernel = new RmsNormKernel(device, d, 1e-5, workgroup);
+    const kernel = new NormKernel(device, d, 1e-5, workgroup);
     const bindGroup = kernel.bind({ step: step.buffer, weight: upload(weight), x: upload(x), out });
     step.write(tokens);
     await runPass(device, (pass) => kernel.encode(pass, bindGroup, tokens));
     expectClose(await readFloats(device, out, x.length), rmsNorm(x, weight, 1e-5), SUMS, 'out');
   });
+
+  it.each([
+    [1, 64, 64],
+    [7, 100, 64],
+    [3, 2048, 256],
+    [5, 100, 4],
+  ])(
+    "LayerNorm (StableLM's): %i tokens of %i, %i threads a token, the mean taken away and the bias added",
+    async (tokens, d, workgroup) => {
+      const rng = new Rng(5);
+      // Rows far from zero mean: a norm that forgot to centre them is far off.
+      const x = rng.floats(tokens * d, 1, 7);
+      const [weight, bias] = [rng.floats(d, 0.5, 1.5), rng.floats(d, -0.5, 0.5)];
+      const both = new Float32Array(2 * d);
+      both.set(weight);
+      both.set(bias, d);
+      const out = createStorage(device, x.byteLength, 'out');
+      const kernel = new NormKernel(device, d, 1e-5, workgroup, { centred: true });
+      const bindGroup = kernel.bind({ step: step.buffer, weight: upload(both), x: upload(x), out });
+      step.write(tokens);
+      await runPass(device, (pass) => kernel.encode(pass, bindGroup, tokens));
+      expectClose(await readFloats(device, out, x.length), layerNorm(x, weight, bias, 1e-5), SUMS, 'out');
+    },
+  );
 
   it.each([64, 4])('adds the norm into its output when it accumulates (%i threads)', async (workgroup) => {
     const rng = new Rng(3);
@@ -111,7 +135,7 @@ describe('rmsnorm', () => {
     const weight = rng.floats(d, 0.5, 1.5);
     const before = rng.floats(tokens * d);
     const out = upload(before, 'out');
-    const kernel = new RmsNormKernel(device, d, 1e-6, workgroup, true);
+    const kernel = new NormKernel(device, d, 1e-6, workgroup, { accumulate: true });
     const bindGroup = kernel.bind({ step: step.buffer, weight: upload(weight), x: upload(x), out });
     step.write(tokens);
     await runPass(device, (pass) => kernel.encode(pass, bindGroup, tokens));
@@ -128,7 +152,7 @@ describe('rmsnorm', () => {
       const [we, wh] = [rng.floats(d, 0.5, 1.5), rng.floats(d, 0.5, 1.5)];
       const out = createStorage(device, 2 * tokens * d * 4, 'out');
       const kernels = [0, d].map(
-        (offset) => new RmsNormKernel(device, d, 1e-5, workgroup, false, { stride: 2 * d, offset }),
+        (offset) => new NormKernel(device, d, 1e-5, workgroup, { into: { stride: 2 * d, offset } }),
       );
       const binds = [
         kernels[0].bind({ step: step.buffer, weight: upload(we), x: upload(e), out }),

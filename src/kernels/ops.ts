@@ -20,8 +20,8 @@ import { ComputeKernel } from './kernel';
 import { type KvFormat, kvReadCode, kvWriteCode } from './kv-cache';
 import { formatConstants } from './linear-shape';
 import logitRulesCode from './logit_rules.wgsl?raw';
+import normCode from './norm.wgsl?raw';
 import qkNormRopeCode from './qk_norm_rope.wgsl?raw';
-import rmsnormCode from './rmsnorm.wgsl?raw';
 import sampleCode from './sample.wgsl?raw';
 import softcapCode from './softcap.wgsl?raw';
 import { TREE_POSITION_CODE } from './step';
@@ -55,23 +55,36 @@ export class EmbedKernel extends ComputeKernel {
   }
 }
 
-/** out[n, :] = rmsnorm(x[n, :]) * weight, or with `accumulate` out[n, :] += that. */
-export class RmsNormKernel extends ComputeKernel {
+/** How a NormKernel writes: `accumulate` adds into out; `into` fills d columns of wider rows. */
+export interface NormOptions {
+  /** LayerNorm (the mean taken away, a bias added), else RMSNorm. */
+  centred?: boolean;
+  accumulate?: boolean;
+  into?: { stride: number; offset: number };
+}
+
+/**
+ * out[n, :] = rmsnorm(x[n, :]) * weight, or `centred` layernorm(x[n, :]) * weight + bias (the
+ * weight buffer holds the weight, then the bias); with `accumulate` out[n, :] += that.
+ */
+export class NormKernel extends ComputeKernel {
   /**
    * `workgroup` threads per token: a power of two (the reduction tree halves it). With `into`,
    * out's rows are `into.stride` wide and the norm fills d columns from `into.offset`.
    */
-  constructor(
-    device: GPUDevice,
-    d: number,
-    eps: number,
-    workgroup = 64,
-    accumulate = false,
-    into?: { stride: number; offset: number },
-  ) {
-    const label = `rmsnorm ${d}${accumulate ? ' accumulate' : ''}${into ? ` into ${into.offset}/${into.stride}` : ''}`;
+  constructor(device: GPUDevice, d: number, eps: number, workgroup = 64, options: NormOptions = {}) {
+    const { centred = false, accumulate = false, into } = options;
+    const kind = centred ? 'layernorm' : 'rmsnorm';
+    const label = `${kind} ${d}${accumulate ? ' accumulate' : ''}${into ? ` into ${into.offset}/${into.stride}` : ''}`;
     const columns: Record<string, number> = into ? { OUT_STRIDE: into.stride, OUT_OFFSET: into.offset } : {};
-    super(device, label, rmsnormCode, { D: d, EPS: eps, WG: workgroup, ACCUMULATE: accumulate, ...columns });
+    super(device, label, normCode, {
+      D: d,
+      EPS: eps,
+      WG: workgroup,
+      ACCUMULATE: accumulate,
+      CENTRED: centred,
+      ...columns,
+    });
   }
   bind(b: { step: GPUBuffer; weight: GPUBuffer; x: GPUBuffer; out: GPUBuffer }) {
     return this.bindAll([b.step, b.weight, b.x, b.out]);

@@ -278,6 +278,36 @@ const OLMO2_1B = {
   vocab_size: 100352,
 };
 
+/** stablelm-2-zephyr-1_6b's config.json. */
+const STABLELM2_16B = {
+  architectures: ['StableLmForCausalLM'],
+  attention_dropout: 0.0,
+  bos_token_id: 100257,
+  eos_token_id: 100257,
+  hidden_act: 'silu',
+  hidden_dropout: 0.0,
+  hidden_size: 2048,
+  initializer_range: 0.02,
+  intermediate_size: 5632,
+  layer_norm_eps: 1e-5,
+  max_position_embeddings: 4096,
+  model_type: 'stablelm',
+  num_attention_heads: 32,
+  num_hidden_layers: 24,
+  num_key_value_heads: 32,
+  partial_rotary_factor: 0.25,
+  qk_layernorm: false,
+  rope_scaling: null,
+  rope_theta: 10000,
+  tie_word_embeddings: false,
+  torch_dtype: 'float16',
+  transformers_version: '4.38.0',
+  use_cache: true,
+  use_parallel_residual: false,
+  use_qkv_bias: true,
+  vocab_size: 100352,
+};
+
 describe('parseModelConfig', () => {
   it('reads a SmolLM2 config: GQA, tied embeddings, head_dim derived', () => {
     const config = parseModelConfig(SMOLLM2_135M);
@@ -475,7 +505,7 @@ describe('parseModelConfig', () => {
       sandwichNorms: true,
       branchInputNorms: false,
       normOffset: 0,
-      rmsNormEps: 1e-6,
+      normEps: 1e-6,
       bosTokenId: null,
       eosTokenIds: [100257],
       unknownKeys: [],
@@ -490,6 +520,36 @@ describe('parseModelConfig', () => {
     // Grouped-query attention: k's norm spans its narrower projection.
     const gqa = expectedTensors(parseModelConfig({ ...OLMO2_1B, num_key_value_heads: 4 }));
     expect(gqa.get('model.layers.0.self_attn.k_norm.weight')).toEqual([512]);
+  });
+
+  it('reads StableLM 2: LayerNorms with biases, q/k/v biases, RoPE over a quarter of each head', () => {
+    const config = parseModelConfig(STABLELM2_16B);
+    expect(config).toMatchObject({
+      norm: 'layer',
+      normEps: 1e-5,
+      headDim: 64,
+      rotaryDim: 16,
+      qkvBias: true,
+      outputBias: false,
+      mlpBias: false,
+      qkNorm: null,
+      sandwichNorms: false,
+      tieWordEmbeddings: false,
+      unknownKeys: [],
+    });
+    const tensors = expectedTensors(config);
+    for (const norm of ['model.layers.23.input_layernorm', 'model.layers.0.post_attention_layernorm', 'model.norm']) {
+      expect(tensors.get(`${norm}.weight`)).toEqual([2048]);
+      expect(tensors.get(`${norm}.bias`)).toEqual([2048]);
+    }
+    expect(tensors.get('model.layers.0.self_attn.q_proj.bias')).toEqual([2048]);
+    expect(tensors.has('model.layers.0.self_attn.o_proj.bias')).toBe(false);
+    expect(parseModelConfig({ ...STABLELM2_16B, use_qkv_bias: false }).qkvBias).toBe(false);
+    // StableLM 2 12B's per-head q/k LayerNorms and parallel branches are refused by name.
+    expect(() => parseModelConfig({ ...STABLELM2_16B, qk_layernorm: true })).toThrow(/qk_layernorm/);
+    expect(() => parseModelConfig({ ...STABLELM2_16B, use_parallel_residual: true })).toThrow(/use_parallel_residual/);
+    // Every other architecture's norms are RMSNorms.
+    expect(parseModelConfig(OLMO2_1B).norm).toBe('rms');
   });
 
   it("reads YaRN's attention factor as transformers does: given, from mscale and mscale_all_dim, or from the factor", () => {
@@ -544,7 +604,18 @@ describe('parseModelConfig', () => {
   });
 
   it('decides about every key of these configs: read, irrelevant with a reason, or reported', () => {
-    for (const json of [SMOLLM2_135M, LLAMA_32_1B, QWEN3_06B, GEMMA_2B, GEMMA2_2B, GEMMA3_1B, PHI35_MINI, PHI4_MINI]) {
+    for (const json of [
+      SMOLLM2_135M,
+      LLAMA_32_1B,
+      QWEN3_06B,
+      GEMMA_2B,
+      GEMMA2_2B,
+      GEMMA3_1B,
+      PHI35_MINI,
+      PHI4_MINI,
+      OLMO2_1B,
+      STABLELM2_16B,
+    ]) {
       expect(parseModelConfig(json).unknownKeys).toEqual([]);
     }
     expect(Object.values(CONFIG_KEYS).every((why) => why.length > 5)).toBe(true);

@@ -15,6 +15,8 @@
  *   Ministral 3 (text)      the Llama layer with YaRN RoPE and Llama 4's query scaling
  *   OLMo 2                  norms on each branch's output only, and over the whole q and k
  *                             projections before RoPE
+ *   StableLM 2              LayerNorm (with a bias) for RMSNorm, q/k/v biases, RoPE over a
+ *                             quarter of each head
  *
  * Nothing in a config.json is ignored without a decision: every key is read, or listed in
  * CONFIG_KEYS as irrelevant to the forward pass (with why), or refused by name when it asks
@@ -35,6 +37,7 @@ export const SUPPORTED_ARCHITECTURES = [
   'Gemma3ForCausalLM',
   'Ministral3ForCausalLM',
   'Olmo2ForCausalLM',
+  'StableLmForCausalLM',
 ] as const;
 export type Architecture = (typeof SUPPORTED_ARCHITECTURES)[number];
 
@@ -107,7 +110,14 @@ export interface ModelConfig {
    * (partial_rotary_factor 0.75).
    */
   rotaryDim: number;
-  rmsNormEps: number;
+  /** The norms' epsilon (rms_norm_eps; StableLM's layer_norm_eps). */
+  normEps: number;
+  /**
+   * What every norm of the residual stream is (the q/k norms are RMSNorms): 'rms', x / rms(x) w;
+   * or 'layer' (StableLM 2), LayerNorm: (x - mean(x)) / sqrt(var(x) + eps) w + b, its bias a
+   * tensor beside each weight.
+   */
+  norm: 'rms' | 'layer';
   tieWordEmbeddings: boolean;
   maxPositions: number;
   bosTokenId: number | null;
@@ -222,6 +232,10 @@ const READ_KEYS = new Set([
   'quantization_config',
   'num_experts',
   'num_local_experts',
+  'layer_norm_eps',
+  'use_qkv_bias',
+  'qk_layernorm',
+  'use_parallel_residual',
 ]);
 
 const MAX_LAYERS = 1024;
@@ -273,6 +287,13 @@ export function parseModelConfig(json: unknown, source = 'config.json'): ModelCo
     }
   }
   if (raw.use_bidirectional_attention === true) throw fail('bidirectional attention is not a causal language model');
+  const stableLm = arch === 'StableLmForCausalLM';
+  if (stableLm && raw.qk_layernorm === true) {
+    throw fail('qk_layernorm (a LayerNorm over each head of q and k, StableLM 2 12B) is not computed by Tandem');
+  }
+  if (stableLm && raw.use_parallel_residual === true) {
+    throw fail('use_parallel_residual (attention and MLP side by side, StableLM 2 12B) is not computed by Tandem');
+  }
 
   const gemma = arch === 'GemmaForCausalLM' || arch === 'Gemma2ForCausalLM' || arch === 'Gemma3ForCausalLM';
   const act = raw.hidden_activation ?? raw.hidden_act ?? (gemma ? 'gelu_pytorch_tanh' : 'silu');
@@ -355,12 +376,13 @@ export function parseModelConfig(json: unknown, source = 'config.json'): ModelCo
     numKvHeads,
     headDim,
     rotaryDim,
-    rmsNormEps: num('rms_norm_eps', 1e-6),
+    normEps: stableLm ? num('layer_norm_eps', 1e-5) : num('rms_norm_eps', 1e-6),
+    norm: stableLm ? 'layer' : 'rms',
     tieWordEmbeddings: flag('tie_word_embeddings', gemma),
     maxPositions,
     bosTokenId: (bos as number | undefined) ?? null,
     eosTokenIds,
-    qkvBias: arch === 'Qwen2ForCausalLM' || attentionBias,
+    qkvBias: arch === 'Qwen2ForCausalLM' || attentionBias || (stableLm && flag('use_qkv_bias', false)),
     outputBias: arch !== 'Qwen2ForCausalLM' && attentionBias,
     mlpBias: flag('mlp_bias', false),
     qkNorm:
@@ -406,8 +428,8 @@ function parseLayerTypes(
 
 /**
  * The values of a head RoPE turns: int(head_dim x partial_rotary_factor), as transformers takes
- * it. Only Phi-3's attention (Phi-4-mini) turns part of a head; Llama's and the others' would
- * fail in transformers with a factor below 1, and are refused.
+ * it. Only Phi-3's attention (Phi-4-mini) and StableLM's turn part of a head; Llama's and the
+ * others' would fail in transformers with a factor below 1, and are refused.
  */
 function parseRotaryDim(
   raw: Record<string, unknown>,
@@ -420,8 +442,10 @@ function parseRotaryDim(
   if (typeof factor !== 'number' || !(factor > 0 && factor < 1)) {
     throw fail(`"partial_rotary_factor" must be a number above 0 and at most 1, got ${JSON.stringify(factor)}`);
   }
-  if (arch !== 'Phi3ForCausalLM') {
-    throw fail(`partial_rotary_factor ${factor}: ${arch} turns whole heads; RoPE over part of a head is Phi-3's`);
+  if (arch !== 'Phi3ForCausalLM' && arch !== 'StableLmForCausalLM') {
+    throw fail(
+      `partial_rotary_factor ${factor}: ${arch} turns whole heads; RoPE over part of a head is Phi-3's and StableLM's`,
+    );
   }
   const rotaryDim = Math.floor(headDim * factor);
   if (rotaryDim < 2 || rotaryDim % 2 !== 0) {
@@ -641,6 +665,12 @@ export function expectedTensors(config: ModelConfig): Map<string, number[]> {
     if (config.mlpBias) shapes.set(`${t.down}.bias`, [d]);
   }
   shapes.set('model.norm.weight', [d]);
+  // A LayerNorm's bias beside each norm's weight.
+  if (config.norm === 'layer') {
+    for (const [name, shape] of [...shapes]) {
+      if (/norm\.weight$/.test(name)) shapes.set(name.replace(/weight$/, 'bias'), shape);
+    }
+  }
   if (!config.tieWordEmbeddings) shapes.set('lm_head.weight', [vocabSize, d]);
   return shapes;
 }

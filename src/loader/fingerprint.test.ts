@@ -20,6 +20,6 @@ describe('model fingerprint', () => {
     data[data.length - 1] += 1e-3;
     changed.set(name, { ...tensor, data });
     expect(modelFingerprint(a.config, changed)).not.toBe(a.fingerprint);
-    expect(modelFingerprint({ ...a.config, rmsNormEps: a.config.rmsNormEps * 2 }, a.weights)).not.toBe(a.fingerprint);
+    expect(modelFingerprint({ ...a.config, normEps: a.config.normEps * 2 }, a.weights)).not.toBe(a.fingerprint);
   });
 });

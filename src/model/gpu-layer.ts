@@ -30,7 +30,7 @@ import type { Gpu } from '../gpu/device';
 import type { KvFormat } from '../kernels/kv-cache';
 import { LinearLayer } from '../kernels/linear-layer';
 import { type LinearOutput, storageBuffers } from '../kernels/linear-shape';
-import { type AttentionBinds, AttentionKernel, type HeadShape, QkNormRopeKernel, RmsNormKernel } from '../kernels/ops';
+import { type AttentionBinds, AttentionKernel, type HeadShape, NormKernel, QkNormRopeKernel } from '../kernels/ops';
 import type { KernelProfile } from '../kernels/profile';
 import type { ModelConfig } from '../loader/config';
 import type { GpuLayerWeights, GpuMatrix } from './gpu-weights';
@@ -49,12 +49,13 @@ export interface LayerActivations {
 
 /** The kernels every layer of a model shares, built once. */
 export class LayerKernels {
-  readonly norm: RmsNormKernel;
+  /** The residual stream's norm: RMSNorm, or StableLM's LayerNorm. */
+  readonly norm: NormKernel;
   /** x += rmsnorm(branch): the norm at the end of a branch (Gemma). */
-  readonly normAdd?: RmsNormKernel;
+  readonly normAdd?: NormKernel;
   readonly qkNormRope?: QkNormRopeKernel;
   /** An EAGLE head's two input norms, into the first and second d columns of (B, 2d) rows. */
-  readonly hiddenInputNorms?: [RmsNormKernel, RmsNormKernel];
+  readonly hiddenInputNorms?: [NormKernel, NormKernel];
   private readonly attention = new Map<number, AttentionKernel>();
 
   constructor(
@@ -67,15 +68,15 @@ export class LayerKernels {
     private readonly limits: { maxTokens: number; maxContext: number },
   ) {
     const { device } = gpu;
-    const { hiddenSize: d, rmsNormEps: eps } = config;
-    this.norm = new RmsNormKernel(device, d, eps, profile.rowWorkgroup);
-    if (config.sandwichNorms) this.normAdd = new RmsNormKernel(device, d, eps, profile.rowWorkgroup, true);
+    const { hiddenSize: d, normEps: eps } = config;
+    this.norm = new NormKernel(device, d, eps, profile.rowWorkgroup, { centred: config.norm === 'layer' });
+    if (config.sandwichNorms) this.normAdd = new NormKernel(device, d, eps, profile.rowWorkgroup, { accumulate: true });
     if (config.qkNorm) {
       this.qkNormRope = new QkNormRopeKernel(device, this.heads, eps, profile.rowWorkgroup, kv, config.qkNorm);
     }
     if (config.hiddenInput === 'eagle3') {
       const into = (offset: number) =>
-        new RmsNormKernel(device, d, eps, profile.rowWorkgroup, false, { stride: 2 * d, offset });
+        new NormKernel(device, d, eps, profile.rowWorkgroup, { into: { stride: 2 * d, offset } });
       this.hiddenInputNorms = [into(0), into(d)];
     }
   }
@@ -117,16 +118,18 @@ export class LayerKernels {
   /**
    * The pipelines of a linear layer with weights `m` (split as they are) and `output`; with
    * `normed`, one that reads an RMSNorm of its input, fused into its token tiles where the
-   * profile does so and the device binds enough buffers (see `LinearLayer.readsNorm`).
+   * profile does so and the device binds enough buffers (see `LinearLayer.readsNorm`); a
+   * LayerNorm keeps its own dispatch.
    */
   linear(m: GpuMatrix, output: LinearOutput, normed = false): LinearLayer {
     const shape = { rows: m.rows, k: m.cols, dtype: m.dtype };
     const fuse =
       normed &&
+      this.config.norm === 'rms' &&
       this.profile.fusedNorm &&
       m.partRows.length === 1 &&
       storageBuffers(output, true) <= this.gpu.device.limits.maxStorageBuffersPerShaderStage;
-    const norm = fuse ? { eps: this.config.rmsNormEps, lanes: this.profile.rowWorkgroup } : undefined;
+    const norm = fuse ? { eps: this.config.normEps, lanes: this.profile.rowWorkgroup } : undefined;
     return new LinearLayer(this.gpu.device, shape, output, this.profile, this.gpu.subgroupShuffle, m.partRows, norm);
   }
 }

@@ -34,7 +34,7 @@ export interface GpuMatrix {
 }
 
 export interface GpuLayerWeights {
-  inputNorm?: GPUBuffer; // (d) f32; Gemma's norms hold 1 + w. None in an EAGLE-1 head or OLMo 2
+  inputNorm?: GPUBuffer; // (d) f32; Gemma's norms hold 1 + w; LayerNorms (2d), weight then bias. None in an EAGLE-1 head or OLMo 2
   hiddenNorm?: GPUBuffer; // (d) f32: an EAGLE head's norm of its hidden input
   qkv: GpuMatrix; // ((nh + 2 nkv) hd, d)
   qkvBias?: GPUBuffer; // ((nh + 2 nkv) hd) f32
@@ -164,6 +164,11 @@ export function uploadWeights(
     return upload(order ? values.map((_, i) => values[order[i]]) : values, label);
   };
   const norm = (name: string, order?: Int32Array) => vector(name, [get(name)], config.normOffset, order) as GPUBuffer;
+  /** A norm of the residual stream: a LayerNorm's vector holds its weight, then its bias (norm.wgsl). */
+  const streamNorm = (name: string) =>
+    config.norm === 'layer'
+      ? (vector(name, [get(name), get(name.replace(/weight$/, 'bias'))]) as GPUBuffer)
+      : norm(name);
   const bias = (names: string[], order?: Int32Array) =>
     vector(
       `${names[0]} bias`,
@@ -179,7 +184,7 @@ export function uploadWeights(
     const t = layerTensorNames(config, l);
     const { fused } = config;
     return {
-      inputNorm: eagle1 || !t.inputNorm ? undefined : norm(t.inputNorm),
+      inputNorm: eagle1 || !t.inputNorm ? undefined : streamNorm(t.inputNorm),
       hiddenNorm: config.hiddenInput === 'eagle3' ? norm(`model.layers.${l}.hidden_norm.weight`) : undefined,
       qkv: matrix(plan.qkv),
       qkvBias: config.qkvBias ? bias(fused.qkv ? [t.qkv] : [t.q, t.k, t.v], qkvOrder) : undefined,
@@ -188,7 +193,7 @@ export function uploadWeights(
       o: matrix(plan.o),
       oBias: config.outputBias ? bias([t.o]) : undefined,
       attentionOutNorm: t.attentionOutNorm ? norm(t.attentionOutNorm) : undefined,
-      mlpNorm: t.mlpNorm ? norm(t.mlpNorm) : undefined,
+      mlpNorm: t.mlpNorm ? streamNorm(t.mlpNorm) : undefined,
       gateUp: matrix(plan.gateUp),
       gateUpBias: config.mlpBias ? bias(fused.gateUp ? [t.gateUp] : [t.gate, t.up]) : undefined,
       down: matrix(plan.down),
@@ -196,7 +201,7 @@ export function uploadWeights(
       mlpOutNorm: t.mlpOutNorm ? norm(t.mlpOutNorm) : undefined,
     };
   });
-  const finalNorm = eagle1 ? undefined : norm('model.norm.weight');
+  const finalNorm = eagle1 ? undefined : streamNorm('model.norm.weight');
   const lmHead = shared.lmHead ?? (plans.lmHead ? matrix(plans.lmHead) : embed);
   const inputFc = plans.inputFc && { matrix: matrix(plans.inputFc), bias: vector('fc.bias', [optional('fc.bias')]) };
   const qkvRows = (config.numHeads + 2 * config.numKvHeads) * config.headDim;

@@ -3,7 +3,8 @@
  * definition of correct for the GPU model. Half-precision weights are widened to float32 at
  * load; sums are formed in float64.
  *
- * Per token, per layer (d = hiddenSize; n = rmsnorm, with Gemma's norms scaling by 1 + w):
+ * Per token, per layer (d = hiddenSize; n = rmsnorm, with Gemma's norms scaling by 1 + w, or
+ * StableLM's LayerNorm with its bias):
  *   q, k, v = q_proj(n(x)), k_proj(n(x)), v_proj(n(x))          (+ biases where the config has them)
  *   q, k    = rope(qnorm(q)), rope(knorm(k))                      (per-head norms: Qwen3, Gemma 3)
  *   a       = o_proj(attention(q, cache + k, cache + v))         (scale, soft cap, window per layer)
@@ -25,7 +26,7 @@ import { applyLogitRules, hasRules, type LogitRules, tokenCounts } from '../samp
 import { argmax, type SamplingParams, sampleToken } from '../sampling/sampling';
 import { Rng } from '../util/rng';
 import { linear } from './linear';
-import { applyRope, attention, geluGate, rmsNorm, siluGate, softcap } from './ops';
+import { applyRope, attention, geluGate, layerNorm, rmsNorm, siluGate, softcap } from './ops';
 import { ropeTables } from './rope';
 
 interface Projection {
@@ -33,8 +34,12 @@ interface Projection {
   bias?: Float32Array; // (rows)
 }
 
+/** A norm's bias, where it is a LayerNorm (StableLM 2): its weight stays where an RMSNorm's would be. */
+type NormBias = Float32Array | undefined;
+
 interface LayerWeights {
   inputNorm?: Float32Array; // (d); none in an EAGLE-1 head or OLMo 2
+  inputNormBias?: NormBias;
   hiddenNorm?: Float32Array; // (d): an EAGLE head's norm of its hidden input
   q: Projection; // (nh * hd, d)
   k: Projection; // (nkv * hd, d)
@@ -44,6 +49,7 @@ interface LayerWeights {
   o: Projection; // (d, nh * hd)
   attentionOutNorm?: Float32Array; // (d), Gemma 2 and 3, OLMo 2
   mlpNorm?: Float32Array; // (d); none in OLMo 2
+  mlpNormBias?: NormBias;
   gate: Projection; // (f, d)
   up: Projection; // (f, d)
   down: Projection; // (d, f)
@@ -104,6 +110,7 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
   private readonly inputFc?: Projection; // (d, 2d)
   private readonly layers: LayerWeights[];
   private readonly finalNorm?: Float32Array; // (d); none in an EAGLE-1 head
+  private readonly finalNormBias?: NormBias;
   private readonly lmHead: Float32Array; // (vocab, d)
   /** Each of the config's RoPEs: cos and sin, (positions, hd/2) each, grown as sequences need. */
   private ropes: { cos: Float32Array; sin: Float32Array; queryTable: number }[] = [];
@@ -124,6 +131,8 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
     const optional = (name: string) => (weights.has(name) ? get(name) : undefined);
     // Gemma's norms multiply by 1 + w, formed once here in float32 (as PyTorch forms it).
     const norm = (name: string) => get(name).map((w) => w + config.normOffset);
+    const bias = (name: string | undefined) =>
+      config.norm === 'layer' && name ? get(name.replace(/weight$/, 'bias')) : undefined;
     const projection = (name: string): Projection => ({
       weight: get(`${name}.weight`),
       bias: optional(`${name}.bias`),
@@ -143,6 +152,7 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
       });
       return {
         inputNorm: eagle1 || !t.inputNorm ? undefined : norm(t.inputNorm),
+        inputNormBias: eagle1 ? undefined : bias(t.inputNorm),
         hiddenNorm: config.hiddenInput === 'eagle3' ? norm(`model.layers.${l}.hidden_norm.weight`) : undefined,
         q: qkv ? rows(qkv, 0, nh * hd, d) : projection(t.q),
         k: qkv ? rows(qkv, nh * hd, nkv * hd, d) : projection(t.k),
@@ -152,6 +162,7 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
         o: projection(t.o),
         attentionOutNorm: t.attentionOutNorm ? norm(t.attentionOutNorm) : undefined,
         mlpNorm: t.mlpNorm ? norm(t.mlpNorm) : undefined,
+        mlpNormBias: bias(t.mlpNorm),
         gate: gateUp ? rows(gateUp, 0, f, d) : projection(t.gate),
         up: gateUp ? rows(gateUp, f, f, d) : projection(t.up),
         down: projection(t.down),
@@ -159,6 +170,7 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
       };
     });
     this.finalNorm = eagle1 ? undefined : norm('model.norm.weight');
+    this.finalNormBias = eagle1 ? undefined : bias('model.norm.weight');
     this.lmHead = config.tieWordEmbeddings ? this.embed : get('lm_head.weight');
   }
 
@@ -382,7 +394,10 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
    */
   private step(sequence: ReferenceSequence, token: number, hidden?: Float32Array, at = sequence.length): Float32Array {
     const c = this.config;
-    const { hiddenSize: d, numHeads: nh, numKvHeads: nkv, headDim: hd, rmsNormEps: eps } = c;
+    const { hiddenSize: d, numHeads: nh, numKvHeads: nkv, headDim: hd, normEps: eps } = c;
+    /** The residual stream's norms: RMSNorm, or LayerNorm where it has a bias. */
+    const norm = (v: Float32Array, weight: Float32Array, bias: NormBias) =>
+      bias ? layerNorm(v, weight, bias, eps) : rmsNorm(v, weight, eps);
     if (!(token >= 0 && token < this.embed.length / d)) throw new RangeError(`token id ${token} out of range`);
     const position = sequence.length; // the slot
     const embedded = this.embed.slice(token * d, (token + 1) * d);
@@ -402,7 +417,7 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
         w.hiddenNorm && w.inputNorm
           ? concat(rmsNorm(embedded, w.inputNorm, eps), rmsNorm(x, w.hiddenNorm, eps))
           : w.inputNorm
-            ? rmsNorm(x, w.inputNorm, eps)
+            ? norm(x, w.inputNorm, w.inputNormBias)
             : x.slice();
       const q = project(n, w.q);
       const k = project(n, w.k);
@@ -427,13 +442,13 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
         window: c.layers[l].window,
       });
       addBranch(x, project(attended, w.o), w.attentionOutNorm, eps);
-      const m = w.mlpNorm ? rmsNorm(x, w.mlpNorm, eps) : x;
+      const m = w.mlpNorm ? norm(x, w.mlpNorm, w.mlpNormBias) : x;
       const gated = gate(c.activation, project(m, w.gate), project(m, w.up));
       addBranch(x, project(gated, w.down), w.mlpOutNorm, eps);
     }
     sequence.tokens[position] = token;
     sequence.length = position + 1;
-    const normed = this.finalNorm ? rmsNorm(x, this.finalNorm, eps) : x;
+    const normed = this.finalNorm ? norm(x, this.finalNorm, this.finalNormBias) : x;
     if (features && sequence.features && taps) sequence.features.set(linear(features, taps.fc, d), position * d);
     if (this.features && 'normedOutput' in this.features) sequence.features?.set(normed, position * d);
     sequence.hidden?.set(x);

@@ -22,6 +22,30 @@ export function rmsNorm(
 }
 
 /**
+ * LayerNorm: out = (x - mean(x)) / sqrt(var(x) + eps) * weight + bias for each row of x (rows, d),
+ * var the mean of the squared deviations (not Bessel's), as torch.nn.LayerNorm computes it.
+ */
+export function layerNorm(
+  x: Float32Array,
+  weight: Float32Array,
+  bias: Float32Array,
+  eps: number,
+  out: Float32Array = new Float32Array(x.length),
+) {
+  const d = weight.length;
+  for (let row = 0; row < x.length / d; row++) {
+    let sum = 0;
+    for (let i = 0; i < d; i++) sum += x[row * d + i];
+    const mean = sum / d;
+    let sumSquares = 0;
+    for (let i = 0; i < d; i++) sumSquares += (x[row * d + i] - mean) ** 2;
+    const scale = 1 / Math.sqrt(sumSquares / d + eps);
+    for (let i = 0; i < d; i++) out[row * d + i] = (x[row * d + i] - mean) * scale * weight[i] + bias[i];
+  }
+  return out;
+}
+
+/**
  * Rotates every head of `x` (heads, hd) in place for `position`, in the Hugging Face
  * "rotate half" convention: dimension i pairs with i + r/2 (not with its neighbour), and
  * (a, b) -> (a cos - b sin, b cos + a sin), for the first r = rotaryDim values of the head (all

@@ -34,6 +34,8 @@ export const FIXTURES = {
   ministral3: 'tandem-ministral3',
   /** OLMo 2: norms on the branches' outputs only, q and k normed over their whole projections. */
   olmo2: 'tandem-olmo2',
+  /** StableLM 2: LayerNorms with biases, q/k/v biases, RoPE over a quarter of each head. */
+  stablelm2: 'tandem-stablelm2',
   llamaBias: 'tandem-llama-bias',
   /** MLC folders, q4f16_1 (scripts/fixtures/mlc.py): the target with its Jinja template, the draft with MLC's conv_template. */
   targetQ4: 'tandem-target-q4f16_1-MLC',
