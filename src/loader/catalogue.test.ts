@@ -6,7 +6,7 @@ import { catalogue, modelFolderUrl, resolveModel, WEB_LLM_CATALOGUE } from './ca
 const byId = new Map(catalogue().map((m) => [m.id, m]));
 
 describe("web-llm's catalogue", () => {
-  it('offers the Llama family, Phi-3, Phi-4-mini, Gemma 1, 2 and 3, each with the draft that shares its tokenizer', () => {
+  it('offers the Llama family, Phi-3, Phi-4-mini, Gemma 1, 2 and 3, OLMo 2, StableLM 2, each with the draft that shares its tokenizer', () => {
     for (const [target, draft] of [
       ['Llama-3.1-8B-Instruct-q4f16_1-MLC', 'Llama-3.2-1B-Instruct-q4f16_1-MLC'],
       ['Llama-3.2-3B-Instruct-q4f32_1-MLC', 'Llama-3.2-1B-Instruct-q4f32_1-MLC'],
@@ -28,6 +28,7 @@ describe("web-llm's catalogue", () => {
     expect(byId.get('WizardMath-7B-V1.1-q4f16_1-MLC')).toMatchObject({ supported: true });
     expect(byId.get('gemma3-1b-it-q4f16_1-MLC')).toMatchObject({ supported: true, draft: undefined });
     expect(byId.get('gemma-2b-it-q4f32_1-MLC')).toMatchObject({ supported: true, draft: undefined });
+    expect(byId.get('stablelm-2-zephyr-1_6b-q4f16_1-MLC-1k')).toMatchObject({ supported: true, draft: undefined });
     for (const id of ['Ministral-3-3B-Instruct-2512-BF16-q4f16_1-MLC', 'Ministral-3-3B-Reasoning-2512-q4f32_1-MLC']) {
       expect(byId.get(id)).toMatchObject({ supported: true, draft: undefined });
     }

@@ -41,7 +41,10 @@ interface Family {
   tokenizer?: string;
 }
 
-/** The models of web-llm's catalogue that Tandem runs (the Llama family, Phi-3 and Phi-4-mini, Gemma 1, 2 and 3, Ministral 3, OLMo 2), by id. */
+/**
+ * The models of web-llm's catalogue that Tandem runs (the Llama family, Phi-3 and Phi-4-mini,
+ * Gemma 1, 2 and 3, Ministral 3, OLMo 2, StableLM 2), by id.
+ */
 const FAMILIES: Family[] = [
   { pattern: /^Llama-3\.[12]-\d+B-Instruct-/, tokenizer: 'llama3' },
   { pattern: /^Llama-3-\d+B-Instruct-/ },
@@ -62,6 +65,7 @@ const FAMILIES: Family[] = [
   { pattern: /^gemma3-\d+b-it-/ },
   { pattern: /^Ministral-3-\d+B-/ }, // Base, Instruct and Reasoning: the text model
   { pattern: /^OLMo-2-\d+-\d+B-Instruct-/, tokenizer: 'olmo2' },
+  { pattern: /^stablelm-2-zephyr-/ },
 ];
 
 /** A draft has at most this share of its target's parameters. */
@@ -73,7 +77,6 @@ const UNSUPPORTED: [RegExp, string][] = [
   [/^phi-[12]/i, UNSUPPORTED_MODEL_TYPES.phi],
   [/^gemma-4-/i, 'Gemma 4 is not an architecture Tandem runs'],
   [/^Qwen3\.5/, 'Qwen3.5 is not an architecture Tandem runs'],
-  [/^stablelm/i, UNSUPPORTED_MODEL_TYPES.stablelm],
   [/^RedPajama/, UNSUPPORTED_MODEL_TYPES.gpt_neox],
   [/embed|arctic/i, 'an embedding model, not a causal language model'],
 ];

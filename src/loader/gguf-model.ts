@@ -105,6 +105,12 @@ const GEMMA_LAYER_NAMES: Record<string, string> = {
   'ffn_norm.weight': 'pre_feedforward_layernorm.weight',
   'post_ffw_norm.weight': 'post_feedforward_layernorm.weight',
 };
+/** StableLM's LayerNorms have biases beside their weights. */
+const STABLELM_LAYER_NAMES: Record<string, string> = {
+  ...LAYER_NAMES,
+  'attn_norm.bias': 'input_layernorm.bias',
+  'ffn_norm.bias': 'post_attention_layernorm.bias',
+};
 const plain = { permuted: false, normPlusOne: false, windowed: false, layerNames: LAYER_NAMES };
 const ARCHITECTURES: Record<string, GgufArchitecture> = {
   llama: { ...plain, architecture: 'LlamaForCausalLM', permuted: true },
@@ -130,10 +136,13 @@ const ARCHITECTURES: Record<string, GgufArchitecture> = {
   olmo2: { ...plain, architecture: 'Olmo2ForCausalLM', layerNames: GEMMA_LAYER_NAMES },
   // Ministral 3's text model: a Llama to llama.cpp's converter, q and k permuted.
   mistral3: { ...plain, architecture: 'Ministral3ForCausalLM', permuted: true },
+  // llama.cpp turns StableLM's heads as halves (NEOX) too: q and k as they are.
+  stablelm: { ...plain, architecture: 'StableLmForCausalLM', layerNames: STABLELM_LAYER_NAMES },
 };
 const GLOBAL_NAMES: Record<string, string> = {
   'token_embd.weight': 'model.embed_tokens.weight',
   'output_norm.weight': 'model.norm.weight',
+  'output_norm.bias': 'model.norm.bias',
   'output.weight': 'lm_head.weight',
 };
 /** RoPE held as tensors: Llama 3's divisors, Phi-3's LongRoPE factors. Read into the config. */
@@ -290,10 +299,11 @@ function configFromMetadata(header: GgufHeader, tokenizer: GgufTokenizer, where:
   const embedding = tensors.find((t) => t.name === 'token_embd.weight');
   const width = number('embedding_length');
   const dims = headDim ?? (width !== undefined && heads ? width / heads : undefined);
-  // llama.cpp turns the first rope.dimension_count values of a Phi-3 head as halves (its NEOX
-  // RoPE), as transformers does with partial_rotary_factor; Llama's turns adjacent pairs.
+  // llama.cpp turns the first rope.dimension_count values of a Phi-3 or StableLM head as halves
+  // (its NEOX RoPE), as transformers does with partial_rotary_factor; Llama's turns adjacent pairs.
   const partial = ropeDims !== undefined && dims !== undefined && ropeDims !== dims;
-  if (partial && known.architecture !== 'Phi3ForCausalLM') {
+  const stableLm = known.architecture === 'StableLmForCausalLM';
+  if (partial && known.architecture !== 'Phi3ForCausalLM' && !stableLm) {
     throw new ModelConfigError(`${where}: RoPE over ${ropeDims} of a head's ${dims} values is not supported`);
   }
   // llama.cpp's olmo2 files hold OLMo 3 too: sliding windows on three layers in four.
@@ -328,10 +338,31 @@ function configFromMetadata(header: GgufHeader, tokenizer: GgufTokenizer, where:
     sliding_window: known.windowed ? number('attention.sliding_window') || null : null,
     ...(known.architecture === 'Gemma2ForCausalLM' ? gemma2Config(number, headDim, heads) : {}),
     ...(known.architecture === 'Gemma3ForCausalLM' ? gemma3Config(value, number, headDim, heads, where) : {}),
+    ...(stableLm ? stableLmConfig(value, number, tensors) : {}),
     bos_token_id: metadata.get('tokenizer.ggml.bos_token_id'),
     eos_token_id: tokenizer.stopTokenIds,
   };
   return { json, arch: known };
+}
+
+/**
+ * StableLM's keys, as its converter writes them: LayerNorm's epsilon, whether the branches run
+ * side by side (true where not written, as for the first StableLMs), and per-head q/k norms and
+ * q/k/v biases where their tensors are (config.ts refuses what it does not compute).
+ */
+function stableLmConfig(
+  value: (key: string) => GgufValue | undefined,
+  number: (key: string) => GgufValue | undefined,
+  tensors: GgufTensorInfo[],
+): Record<string, unknown> {
+  const has = (name: string) => tensors.some((t) => t.name === name);
+  return {
+    rms_norm_eps: undefined,
+    layer_norm_eps: number('attention.layer_norm_epsilon'),
+    use_parallel_residual: value('use_parallel_residual') ?? true,
+    qk_layernorm: has('blk.0.attn_q_norm.weight'),
+    use_qkv_bias: has('blk.0.attn_q.bias'),
+  };
 }
 
 /** Every tensor the config implies, with the shape it implies: checked before any tensor is read. */

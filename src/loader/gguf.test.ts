@@ -19,6 +19,7 @@ import {
   MINISTRAL3_GGUF_FIXTURE,
   OLMO2_GGUF_FIXTURE,
   PHI3_GGUF_FIXTURE,
+  STABLELM2_GGUF_FIXTURE,
 } from '../testing/fixtures';
 import {
   f32Bytes,
@@ -67,9 +68,9 @@ const bits = (values: Float32Array) => new Uint32Array(values.buffer, values.byt
  * it as f32: returned apart, with the folder's rounded to f32).
  */
 function configs(gguf: ModelFolder, folder: ModelFolder) {
-  const { unknownKeys: _, rmsNormEps, eosTokenIds: __, ...config } = gguf.config;
-  const { unknownKeys: ___, rmsNormEps: eps, eosTokenIds: ____, ...expected } = folder.config;
-  return { config, expected, eps: { read: rmsNormEps, expected: Math.fround(eps) } };
+  const { unknownKeys: _, normEps, eosTokenIds: __, ...config } = gguf.config;
+  const { unknownKeys: ___, normEps: eps, eosTokenIds: ____, ...expected } = folder.config;
+  return { config, expected, eps: { read: normEps, expected: Math.fround(eps) } };
 }
 
 /** A fixture's GGUF file and its folder, loaded side by side (their tokenizers are not needed). */
@@ -81,8 +82,9 @@ async function loadBoth(file: string, folderName: string) {
 }
 
 /**
- * An F16 GGUF file's weights are the folder's, bit for bit: matrices as f16, and norms as they
- * are, or (Gemma, `plusOne`) stored as fl(w + 1), read back so that one plus them is that value.
+ * An F16 GGUF file's weights are the folder's, bit for bit: matrices as f16, biases as they are,
+ * and norms as they are, or (Gemma, `plusOne`) stored as fl(w + 1), read back so that one plus
+ * them is that value.
  */
 function expectF16Weights(gguf: ModelFolder, folder: ModelFolder, plusOne = true) {
   const offset = plusOne ? 1 : 0;
@@ -92,7 +94,9 @@ function expectF16Weights(gguf: ModelFolder, folder: ModelFolder, plusOne = true
     const w = toFloat32(original);
     const expectedBits = name.endsWith('norm.weight')
       ? bits(w.map((v) => v + offset))
-      : bits(w.map((v) => f16ToF32(f32ToF16(v))));
+      : original.shape.length === 1
+        ? bits(w)
+        : bits(w.map((v) => f16ToF32(f32ToF16(v))));
     expect(bits(name.endsWith('norm.weight') ? read.map((v) => v + offset) : read), name).toEqual(expectedBits);
   }
 }
@@ -479,6 +483,18 @@ describe('the OLMo 2 fixture as a GGUF file', () => {
     expect(config).toMatchObject({ qkNorm: 'projection', branchInputNorms: false });
     expect(eps.read).toBe(eps.expected);
     expectF16Weights(gguf, folder, false);
+  });
+});
+
+describe('the StableLM 2 fixture as a GGUF file', () => {
+  it("reads the folder's config and weights back: LayerNorms with their biases, RoPE over a quarter of each head", async () => {
+    const { gguf, folder } = await loadBoth(STABLELM2_GGUF_FIXTURE, FIXTURES.stablelm2);
+    const { config, expected, eps } = configs(gguf, folder);
+    expect(config).toEqual(expected);
+    expect(config).toMatchObject({ norm: 'layer', rotaryDim: 4, headDim: 16, qkvBias: true });
+    expect(eps.read).toBe(eps.expected);
+    expectF16Weights(gguf, folder, false);
+    expect(gguf.weights.get('model.norm.bias')?.dtype).toBe('F32');
   });
 });
 

@@ -15,7 +15,7 @@ import type { WeightDType } from './weights';
 /**
  * MLC's model types that Tandem runs, as Hugging Face architectures: the Llama family, Phi-3
  * (and Phi-4-mini), Gemma, Gemma 2, Gemma 3 (text), Ministral 3 (its text model: mlc-llm
- * converts no vision tower) and OLMo 2. A folder's model is what its config
+ * converts no vision tower), OLMo 2 and StableLM 2. A folder's model is what its config
  * says: mlc-llm keeps no sliding window for Phi-3 (Phi-3-mini-4k's 2,047 positions), so its
  * runtime and Tandem attend to every position.
  */
@@ -31,6 +31,7 @@ const ARCHITECTURES: Record<string, string> = {
   gemma3_text: 'Gemma3ForCausalLM',
   ministral3: 'Ministral3ForCausalLM',
   olmo2: 'Olmo2ForCausalLM',
+  stablelm: 'StableLmForCausalLM',
 };
 
 /** Gemma 3's types: its model_config nests the model's fields in text_config, its tensors under language_model. */
@@ -65,7 +66,6 @@ const NORMS_PLUS_ONE = ['gemma', 'gemma2', ...GEMMA3];
 export const UNSUPPORTED_MODEL_TYPES: Record<string, string> = {
   phi: 'Phi-1/2 (parallel attention and MLP) is not an architecture Tandem runs',
   gpt2: 'GPT-2 is not an architecture Tandem runs',
-  stablelm: 'StableLM (LayerNorm with biases) is not an architecture Tandem runs',
   gpt_neox: 'GPT-NeoX (LayerNorm, attention and MLP in parallel) is not an architecture Tandem runs',
   rwkv6: 'RWKV is not a transformer',
   gpt_bigcode: 'GPTBigCode is not an architecture Tandem runs',

@@ -7,6 +7,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIXTURES, fixturePath, loadFixture } from '../testing/fixtures';
+import { expectedTensors } from './config';
 import { f16ToF32, f32ToF16 } from './half';
 import { mlcTensorName, parseMlcConfig } from './mlc-config';
 import type { ModelFolder } from './model-folder';
@@ -211,6 +212,25 @@ const OLMO2_1B_MODEL_CONFIG = {
   max_batch_size: 128,
 };
 
+/** stablelm-2-zephyr-1_6b-q4f16_1-MLC's model_config: mlc-llm's StableLmConfig, rope_theta and layer_norm_eps by their own names. */
+const STABLELM2_16B_MODEL_CONFIG = {
+  vocab_size: 100352,
+  hidden_size: 2048,
+  num_hidden_layers: 24,
+  num_attention_heads: 32,
+  num_key_value_heads: 32,
+  layer_norm_eps: 1e-5,
+  partial_rotary_factor: 0.25,
+  rope_theta: 10000,
+  intermediate_size: 5632,
+  use_qkv_bias: true,
+  head_dim: 64,
+  context_window_size: 4096,
+  prefill_chunk_size: 4096,
+  tensor_parallel_shards: 1,
+  max_batch_size: 128,
+};
+
 /** A published mlc-chat-config.json (Qwen's) with another model type, model_config and token ids in its vocabulary. */
 const publishedAs = (
   model_type: string,
@@ -391,6 +411,23 @@ describe('mlc-chat-config.json', () => {
     });
     expect(config.ropes[0].theta).toBe(500000);
     expect(normsPlusOne).toBe(false);
+  });
+
+  it("reads StableLM 2's: LayerNorms, q/k/v biases, RoPE over a quarter of each head", () => {
+    const published = publishedAs('stablelm', STABLELM2_16B_MODEL_CONFIG, 100257, [100257]);
+    const { config } = parseMlcConfig(published, 's');
+    expect(config).toMatchObject({
+      architecture: 'StableLmForCausalLM',
+      norm: 'layer',
+      normEps: 1e-5,
+      qkvBias: true,
+      rotaryDim: 16,
+      fused: { qkv: true, gateUp: true },
+      maxPositions: 4096,
+      unknownKeys: [],
+    });
+    expect(config.ropes[0].theta).toBe(10000);
+    expect(expectedTensors(config).get('model.layers.0.self_attn.qkv_proj.bias')).toEqual([6144]);
   });
 
   it("reads Llama's position_embedding_base as the RoPE base", () => {

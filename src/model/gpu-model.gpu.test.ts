@@ -66,6 +66,7 @@ const LOADING_ONLY: string[] = [
   FIXTURES.gemma3Q4,
   FIXTURES.ministral3Q4,
   FIXTURES.olmo2Q4,
+  FIXTURES.stablelm2Q4,
   FIXTURES.gemma,
 ];
 

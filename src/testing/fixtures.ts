@@ -50,6 +50,8 @@ export const FIXTURES = {
   ministral3Q4: 'tandem-ministral3-q4f16_1-MLC',
   /** OLMo 2 as an MLC folder (mlc.py): Llama's names, q|k|v and gate|up fused, no input norms. */
   olmo2Q4: 'tandem-olmo2-q4f16_1-MLC',
+  /** StableLM 2 as an MLC folder (mlc.py): q|k|v's bias fused, LayerNorm biases in f16, rope_theta by its own name. */
+  stablelm2Q4: 'tandem-stablelm2-q4f16_1-MLC',
 } as const;
 
 /**
@@ -69,6 +71,8 @@ export const GEMMA3_GGUF_FIXTURE = 'tandem-gemma3-gguf/tandem-gemma3-F16.gguf';
 export const OLMO2_GGUF_FIXTURE = 'tandem-olmo2-gguf/tandem-olmo2-F16.gguf';
 /** The Ministral 3 fixture as a GGUF file (mistral3): YaRN and the query scale in the metadata, q and k permuted, F16. */
 export const MINISTRAL3_GGUF_FIXTURE = 'tandem-ministral3-gguf/tandem-ministral3-F16.gguf';
+/** The StableLM 2 fixture as a GGUF file (stablelm): LayerNorm biases, RoPE's part of a head, F16 matrices. */
+export const STABLELM2_GGUF_FIXTURE = 'tandem-stablelm2-gguf/tandem-stablelm2-F16.gguf';
 
 /** An EAGLE-3 head for the target (scripts/fixtures/eagle.py): a draft head, not a model of its own. */
 export const EAGLE_FIXTURE = 'tandem-target-eagle3';
