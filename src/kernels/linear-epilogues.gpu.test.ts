@@ -1,5 +1,6 @@
 /**
- * The linear layer's epilogues (epilogue_gate.wgsl: SwiGLU and GeGLU; epilogue_rope.wgsl) on both
+ * The linear layer's epilogues (epilogue_gate.wgsl: SwiGLU and GeGLU; epilogue_rope.wgsl; an
+ * activation of each row, activation.wgsl, for an MLP without a gate) on both
  * profiles' kernels (on the GPU profile, steps of more than 16 tokens run the prefill kernel),
  * against the reference: the layer (src/ref/linear.ts), then SwiGLU's gate
  * or RoPE and the KV-cache layout (src/ref/ops.ts). A pair's rows are summed just as without
@@ -19,7 +20,7 @@ import type { Rope } from '../loader/config';
 import { f16ToF32, f32ToF16, widenF16 } from '../loader/half';
 import type { WeightDType } from '../loader/weights';
 import { linear } from '../ref/linear';
-import { applyRope, geluGate, siluGate } from '../ref/ops';
+import { activate, applyRope, geluGate, siluGate } from '../ref/ops';
 import { ropeTables } from '../ref/rope';
 import { expectBitwiseEqual, expectClose } from '../testing/compare';
 import { readFloats, runPass, testGpu } from '../testing/gpu';
@@ -109,6 +110,26 @@ describe.each([
         expected.set(gate(row.subarray(0, f), row.subarray(f)), n * f);
       }
       expectClose(await readFloats(device, y, expected.length), expected, TOLERANCE, `${activation}(gate) * up`);
+    },
+  );
+
+  it.each([
+    [37, 100, 1, 'F32', false, 'gelu-tanh'],
+    [64, 1024, 7, 'F16', true, 'gelu-tanh'],
+    [40, 1024, 37, 'F32', true, 'gelu-tanh'], // GPU profile: the prefill kernel
+    [48, 256, 9, 'Q4F16', true, 'silu'],
+  ] as const)(
+    'activate (an MLP without a gate): rows %i, k %i, %i tokens, %s weights, bias %s, %s',
+    async (rows, k, tokens, dtype, withBias, activation) => {
+      const rng = new Rng(23);
+      const l = layer(rng, rows, k, tokens, dtype, withBias);
+      const y = createStorage(device, tokens * rows * 4, 'activated');
+      const kernel = modelLayer({ rows, k, dtype }, { kind: 'activate', activation });
+      const binds = kernel.bind({ step: step.buffer, weight: l.weight, bias: l.biasBuffer, x: l.xBuffer, y });
+      step.write(tokens);
+      await runPass(device, (pass) => kernel.encode(pass, binds, tokens));
+      const expected = activate(linear(l.x, l.values, rows, l.bias), activation);
+      expectClose(await readFloats(device, y, expected.length), expected, TOLERANCE, `${activation}(x W^T + b)`);
     },
   );
 

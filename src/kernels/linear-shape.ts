@@ -14,6 +14,7 @@
 import type { Activation } from '../loader/config';
 import { isLevelDType, LEVELS, levelWords } from '../loader/iq4';
 import { isQuantized, type WeightDType } from '../loader/weights';
+import activationCode from './activation.wgsl?raw';
 import gateCode from './epilogue_gate.wgsl?raw';
 import ropeCode from './epilogue_rope.wgsl?raw';
 import iq4LevelsCode from './iq4_levels.wgsl?raw';
@@ -35,10 +36,12 @@ export interface LinearShape {
  * (weights: gate then up, 2f rows) writes act(gate) * up, (tokens, f), act SiLU or GELU;
  * 'rope' (weights: q, k and v heads) writes rotated queries to y, (tokens, nh, hd), and rotated
  * keys and the values into the KV cache at the step's positions; queries read their tables from
- * `queryTable` on (the offset of queries' own tables, scaled by position; 0: the keys' tables).
+ * `queryTable` on (the offset of queries' own tables, scaled by position; 0: the keys' tables);
+ * 'activate' stores act(y) (the one in-projection of an MLP without a gate: Phi-1/2's fc1).
  */
 export type LinearOutput =
   | { kind: 'store'; part?: RowPart }
+  | { kind: 'activate'; activation: Activation }
   | { kind: 'accumulate'; part?: RowPart }
   | { kind: 'gate'; activation: Activation }
   | { kind: 'rope'; heads: HeadShape; kv?: KvFormat; queryTable?: number };
@@ -173,7 +176,9 @@ export function sharedConstants(shape: LinearShape, output: LinearOutput): Recor
     PAIR_SPAN: pairSpan(output, rows),
     ...(heads ? { NH: heads.numHeads, NKV: heads.numKvHeads, HD: heads.headDim } : {}),
     ...(output.kind === 'rope' && output.queryTable ? { QUERY_TABLE: output.queryTable } : {}),
-    ...(output.kind === 'gate' ? { ACTIVATION: output.activation === 'silu' ? 0 : 1 } : {}),
+    ...(output.kind === 'gate' || output.kind === 'activate'
+      ? { ACTIVATION: output.activation === 'silu' ? 0 : 1, ACTIVATE: output.kind === 'activate' }
+      : {}),
     ...((output.kind === 'store' || output.kind === 'accumulate') && output.part
       ? { ROW_OFFSET: output.part.offset, Y_ROWS: output.part.total }
       : {}),
@@ -191,7 +196,7 @@ export function linearCode(code: string, output: LinearOutput): string {
       : output.kind === 'rope'
         ? `${ropeCode}${kvWriteCode(output.kv ?? 'f32', 7)}${TREE_POSITION_CODE}`
         : '// Never called: PAIR_SPAN is 0.\nfn store_pair(j: u32, n: u32, a: f32, b: f32) {}\n';
-  return `${code}\n${quantizedCode}\n${iq4LevelsCode}\n${epilogue}`;
+  return `${code}\n${quantizedCode}\n${iq4LevelsCode}\n${activationCode}\n${epilogue}`;
 }
 
 /**
@@ -234,7 +239,13 @@ export function withShuffle(code: string, shuffle: number): string {
 /** A label naming the layer, its tile and variant, and its output: "linear F16 2048x576/5 shuffle 32 rope". */
 export function planLabel(shape: LinearShape, tileN: number, variant: string, output: LinearOutput): string {
   const out =
-    output.kind === 'gate' ? ` ${output.activation}-gate` : output.kind === 'rope' ? ` rope ${output.kv ?? 'f32'}` : '';
+    output.kind === 'gate'
+      ? ` ${output.activation}-gate`
+      : output.kind === 'activate'
+        ? ` ${output.activation}`
+        : output.kind === 'rope'
+          ? ` rope ${output.kv ?? 'f32'}`
+          : '';
   return `linear ${shape.dtype} ${shape.rows}x${shape.k}/${tileN}${variant ? ` ${variant}` : ''}${out}`;
 }
 

@@ -1,4 +1,5 @@
 // Linear layer over a batch of tokens: y[n, r] = (ACCUMULATE ? y[n, r] : 0) + (W[r, :] . x[n, :] + bias[r])
+// (stored as act(y) where ACTIVATE: activation.wgsl)
 // W is row-major (ROWS, K) as Hugging Face stores nn.Linear; x is (tokens, K); y is (tokens, ROWS)
 // (or, with PAIR_SPAN > 0, what an epilogue makes of pairs of rows: see the end of this comment).
 // Weights arrive as vec4<u32> words in their file's format, so half-precision weights stay
@@ -277,5 +278,5 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
 // Row `row`'s value for token n: stored, or added into y.
 fn store_row(row: u32, n: u32, value: f32) {
   let i = n * Y_ROWS + ROW_OFFSET + row;
-  if (ACCUMULATE) { y[i] = y[i] + value; } else { y[i] = value; }
+  if (ACCUMULATE) { y[i] = y[i] + value; } else { y[i] = stored(value); }
 }

@@ -1,4 +1,5 @@
 // Linear layer for CPU adapters: y[n, r] = (ACCUMULATE ? y[n, r] : 0) + (W[r, :] . x[n, :] + bias[r])
+// (stored as act(y) where ACTIVATE: activation.wgsl)
 // Same bindings, weight formats (FORMAT 0 f32, 1 f16, 2 bf16, 3 to 14 quantized) and result as linear.wgsl.
 //
 // A software adapter such as SwiftShader runs invocations as the lanes of CPU SIMD registers
@@ -200,7 +201,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
     for (var j = 0u; j < tokens; j++) {
       let at = (n0 + j) * Y_ROWS + ROW_OFFSET + row;
       let value = sum_of(i, j) + bias[row];
-      if (ACCUMULATE) { y[at] = y[at] + value; } else { y[at] = value; }
+      if (ACCUMULATE) { y[at] = y[at] + value; } else { y[at] = stored(value); }
     }
   }
 }

@@ -1,4 +1,5 @@
 // Linear layer for prefill on GPUs: y[n, r] = (ACCUMULATE ? y[n, r] : 0) + (W[r, :] . x[n, :] + bias[r])
+// (stored as act(y) where ACTIVATE: activation.wgsl)
 // Same bindings, weight formats (FORMAT 0 f32, 1 f16, 2 bf16, 3 to 14 quantized), epilogues and result, to the
 // bit, as linear.wgsl; used for steps of more tokens than linear.wgsl's largest tile.
 //
@@ -239,7 +240,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
     for (var j = 0u; j < 4u && first + j <= last; j++) {
       let at = (first + j) * Y_ROWS + ROW_OFFSET + row;
       let value = total[j] + bias[row];
-      if (ACCUMULATE) { y[at] = y[at] + value; } else { y[at] = value; }
+      if (ACCUMULATE) { y[at] = y[at] + value; } else { y[at] = stored(value); }
     }
   }
 }

@@ -135,6 +135,17 @@ export function siluGate(gate: Float32Array, up: Float32Array, out = new Float32
 }
 
 /**
+ * An MLP's activation over each value, for an MLP without a gate (Phi-1/2: act(fc1(x))): SiLU,
+ * or GELU's tanh approximation (gelu_new, PyTorch's gelu(approximate='tanh')).
+ */
+export function activate(values: Float32Array, activation: 'silu' | 'gelu-tanh'): Float32Array {
+  const c = Math.sqrt(2 / Math.PI);
+  return values.map((x) =>
+    activation === 'silu' ? x / (1 + Math.exp(-x)) : 0.5 * x * (1 + Math.tanh(c * (x + 0.044715 * x * x * x))),
+  );
+}
+
+/**
  * GeGLU's gate (Gemma): gelu(gate) * up, with GELU's tanh approximation (PyTorch's
  * gelu(approximate='tanh')): gelu(x) = x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
  */
