@@ -2,7 +2,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { inverseFrequencies, queryScale, ropeTables } from '../ref/rope';
-import { CONFIG_KEYS, expectedTensors, parseModelConfig } from './config';
+import { CONFIG_KEYS, checkpointTensorName, expectedTensors, parseModelConfig } from './config';
 
 // Trimmed from the published config.json files of these checkpoints.
 const SMOLLM2_135M = {
@@ -308,6 +308,36 @@ const STABLELM2_16B = {
   vocab_size: 100352,
 };
 
+/** phi-2's config.json. */
+const PHI2 = {
+  _name_or_path: 'microsoft/phi-2',
+  architectures: ['PhiForCausalLM'],
+  attention_dropout: 0.0,
+  bos_token_id: 50256,
+  embd_pdrop: 0.0,
+  eos_token_id: 50256,
+  hidden_act: 'gelu_new',
+  hidden_size: 2560,
+  initializer_range: 0.02,
+  intermediate_size: 10240,
+  layer_norm_eps: 1e-5,
+  max_position_embeddings: 2048,
+  model_type: 'phi',
+  num_attention_heads: 32,
+  num_hidden_layers: 32,
+  num_key_value_heads: 32,
+  partial_rotary_factor: 0.4,
+  qk_layernorm: false,
+  resid_pdrop: 0.1,
+  rope_scaling: null,
+  rope_theta: 10000.0,
+  tie_word_embeddings: false,
+  torch_dtype: 'float16',
+  transformers_version: '4.37.0',
+  use_cache: true,
+  vocab_size: 51200,
+};
+
 describe('parseModelConfig', () => {
   it('reads a SmolLM2 config: GQA, tied embeddings, head_dim derived', () => {
     const config = parseModelConfig(SMOLLM2_135M);
@@ -552,6 +582,44 @@ describe('parseModelConfig', () => {
     expect(parseModelConfig(OLMO2_1B).norm).toBe('rms');
   });
 
+  it('reads Phi-2: one LayerNorm for attention and the MLP side by side, an MLP without a gate, biases everywhere', () => {
+    const config = parseModelConfig(PHI2);
+    expect(config).toMatchObject({
+      norm: 'layer',
+      normEps: 1e-5,
+      headDim: 80,
+      rotaryDim: 32,
+      activation: 'gelu-tanh',
+      qkvBias: true,
+      outputBias: true,
+      mlpBias: true,
+      headBias: true,
+      parallelBranches: true,
+      gatedMlp: false,
+      unknownKeys: [],
+    });
+    const tensors = expectedTensors(config);
+    expect(tensors.get('model.layers.31.mlp.up_proj.weight')).toEqual([10240, 2560]);
+    expect(tensors.get('model.layers.31.mlp.up_proj.bias')).toEqual([10240]);
+    expect(tensors.has('model.layers.0.mlp.gate_proj.weight')).toBe(false);
+    expect(tensors.has('model.layers.0.post_attention_layernorm.weight')).toBe(false);
+    expect(tensors.get('lm_head.bias')).toEqual([51200]);
+    // Its checkpoints' own names, as the loaders look them up.
+    const names = [...tensors.keys()].map((name) => checkpointTensorName(config, name));
+    for (const name of [
+      'model.layers.0.self_attn.dense.bias',
+      'model.layers.0.mlp.fc1.weight',
+      'model.layers.0.mlp.fc2.bias',
+      'model.final_layernorm.bias',
+      'model.layers.0.input_layernorm.weight',
+      'model.layers.0.self_attn.q_proj.weight',
+    ]) {
+      expect(names).toContain(name);
+    }
+    expect(checkpointTensorName(parseModelConfig(OLMO2_1B), 'model.norm.weight')).toBe('model.norm.weight');
+    expect(() => parseModelConfig({ ...PHI2, qk_layernorm: true })).toThrow(/qk_layernorm/);
+  });
+
   it("reads YaRN's attention factor as transformers does: given, from mscale and mscale_all_dim, or from the factor", () => {
     const yarn = (parameters: Record<string, unknown>) => {
       const rope = parseModelConfig({ ...QWEN3_06B, rope_scaling: { rope_type: 'yarn', ...parameters } }).ropes[0];
@@ -615,6 +683,7 @@ describe('parseModelConfig', () => {
       PHI4_MINI,
       OLMO2_1B,
       STABLELM2_16B,
+      PHI2,
     ]) {
       expect(parseModelConfig(json).unknownKeys).toEqual([]);
     }

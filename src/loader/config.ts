@@ -17,6 +17,10 @@
  *                             projections before RoPE
  *   StableLM 2              LayerNorm (with a bias) for RMSNorm, q/k/v biases, RoPE over a
  *                             quarter of each head
+ *   Phi-1, Phi-1.5, Phi-2   StableLM's norms and partial RoPE; attention and the MLP side by side
+ *                             on one norm; an MLP without a gate (fc1, GELU, fc2); biases
+ *                             everywhere, the LM head's too. Its checkpoints' own tensor names
+ *                             (dense, fc1, fc2, final_layernorm) are read as Llama's (PHI_NAMES)
  *
  * Nothing in a config.json is ignored without a decision: every key is read, or listed in
  * CONFIG_KEYS as irrelevant to the forward pass (with why), or refused by name when it asks
@@ -38,6 +42,7 @@ export const SUPPORTED_ARCHITECTURES = [
   'Ministral3ForCausalLM',
   'Olmo2ForCausalLM',
   'StableLmForCausalLM',
+  'PhiForCausalLM',
 ] as const;
 export type Architecture = (typeof SUPPORTED_ARCHITECTURES)[number];
 
@@ -150,6 +155,18 @@ export interface ModelConfig {
   layers: LayerAttention[];
   /** Which projections come fused in the file: q|k|v, gate|up (Phi-3's both; MLC's folders per model type). */
   fused: { qkv: boolean; gateUp: boolean };
+  /**
+   * Attention and the MLP both read the one norm of the layer's input, and both add to x:
+   * x += attn(n(x)) + mlp(n(x)) (Phi-1/2); else the MLP reads x after attention's add.
+   */
+  parallelBranches: boolean;
+  /**
+   * The MLP's in-projection: gate and up, act(gate) * up (true); or one matrix, act(up) (Phi-1/2's
+   * fc1, held as up_proj).
+   */
+  gatedMlp: boolean;
+  /** The LM head adds a bias (Phi-1/2's lm_head.bias). */
+  headBias: boolean;
   /** Keys of config.json that no decision below covers: the engine warns about them. */
   unknownKeys: string[];
   /**
@@ -288,18 +305,26 @@ export function parseModelConfig(json: unknown, source = 'config.json'): ModelCo
   }
   if (raw.use_bidirectional_attention === true) throw fail('bidirectional attention is not a causal language model');
   const stableLm = arch === 'StableLmForCausalLM';
-  if (stableLm && raw.qk_layernorm === true) {
-    throw fail('qk_layernorm (a LayerNorm over each head of q and k, StableLM 2 12B) is not computed by Tandem');
+  const phi = arch === 'PhiForCausalLM';
+  if ((stableLm || phi) && raw.qk_layernorm === true) {
+    throw fail('qk_layernorm (a LayerNorm over each head of q and k) is not computed by Tandem');
   }
   if (stableLm && raw.use_parallel_residual === true) {
     throw fail('use_parallel_residual (attention and MLP side by side, StableLM 2 12B) is not computed by Tandem');
   }
 
   const gemma = arch === 'GemmaForCausalLM' || arch === 'Gemma2ForCausalLM' || arch === 'Gemma3ForCausalLM';
-  const act = raw.hidden_activation ?? raw.hidden_act ?? (gemma ? 'gelu_pytorch_tanh' : 'silu');
+  const act = raw.hidden_activation ?? raw.hidden_act ?? (gemma ? 'gelu_pytorch_tanh' : phi ? 'gelu_new' : 'silu');
+  // gelu_new (Phi-1/2) is GELU's tanh approximation under its older name.
   const activation: Activation | undefined =
-    act === 'silu' ? 'silu' : act === 'gelu_pytorch_tanh' || (gemma && act === 'gelu') ? 'gelu-tanh' : undefined;
-  if (!activation) throw fail(`hidden activation ${JSON.stringify(act)} is not supported (silu, gelu_pytorch_tanh)`);
+    act === 'silu'
+      ? 'silu'
+      : act === 'gelu_pytorch_tanh' || act === 'gelu_new' || (gemma && act === 'gelu')
+        ? 'gelu-tanh'
+        : undefined;
+  if (!activation) {
+    throw fail(`hidden activation ${JSON.stringify(act)} is not supported (silu, gelu_pytorch_tanh, gelu_new)`);
+  }
 
   const hiddenSize = int('hidden_size');
   const numHeads = int('num_attention_heads', undefined, 4096);
@@ -376,15 +401,15 @@ export function parseModelConfig(json: unknown, source = 'config.json'): ModelCo
     numKvHeads,
     headDim,
     rotaryDim,
-    normEps: stableLm ? num('layer_norm_eps', 1e-5) : num('rms_norm_eps', 1e-6),
-    norm: stableLm ? 'layer' : 'rms',
+    normEps: stableLm || phi ? num('layer_norm_eps', 1e-5) : num('rms_norm_eps', 1e-6),
+    norm: stableLm || phi ? 'layer' : 'rms',
     tieWordEmbeddings: flag('tie_word_embeddings', gemma),
     maxPositions,
     bosTokenId: (bos as number | undefined) ?? null,
     eosTokenIds,
-    qkvBias: arch === 'Qwen2ForCausalLM' || attentionBias || (stableLm && flag('use_qkv_bias', false)),
-    outputBias: arch !== 'Qwen2ForCausalLM' && attentionBias,
-    mlpBias: flag('mlp_bias', false),
+    qkvBias: arch === 'Qwen2ForCausalLM' || phi || attentionBias || (stableLm && flag('use_qkv_bias', false)),
+    outputBias: phi || (arch !== 'Qwen2ForCausalLM' && attentionBias),
+    mlpBias: phi || flag('mlp_bias', false),
     qkNorm:
       arch === 'Qwen3ForCausalLM' || arch === 'Gemma3ForCausalLM'
         ? 'head'
@@ -402,6 +427,9 @@ export function parseModelConfig(json: unknown, source = 'config.json'): ModelCo
     ropes,
     layers,
     fused: { qkv: arch === 'Phi3ForCausalLM', gateUp: arch === 'Phi3ForCausalLM' },
+    parallelBranches: phi,
+    gatedMlp: !phi,
+    headBias: phi,
     unknownKeys: Object.keys(raw).filter((key) => !READ_KEYS.has(key) && !Object.hasOwn(CONFIG_KEYS, key)),
   };
 }
@@ -428,8 +456,8 @@ function parseLayerTypes(
 
 /**
  * The values of a head RoPE turns: int(head_dim x partial_rotary_factor), as transformers takes
- * it. Only Phi-3's attention (Phi-4-mini) and StableLM's turn part of a head; Llama's and the
- * others' would fail in transformers with a factor below 1, and are refused.
+ * it. Only Phi-3's attention (Phi-4-mini), StableLM's and Phi-1/2's turn part of a head; Llama's
+ * and the others' would fail in transformers with a factor below 1, and are refused.
  */
 function parseRotaryDim(
   raw: Record<string, unknown>,
@@ -442,7 +470,7 @@ function parseRotaryDim(
   if (typeof factor !== 'number' || !(factor > 0 && factor < 1)) {
     throw fail(`"partial_rotary_factor" must be a number above 0 and at most 1, got ${JSON.stringify(factor)}`);
   }
-  if (arch !== 'Phi3ForCausalLM' && arch !== 'StableLmForCausalLM') {
+  if (arch !== 'Phi3ForCausalLM' && arch !== 'StableLmForCausalLM' && arch !== 'PhiForCausalLM') {
     throw fail(
       `partial_rotary_factor ${factor}: ${arch} turns whole heads; RoPE over part of a head is Phi-3's and StableLM's`,
     );
@@ -591,6 +619,23 @@ function parseYarn(
   };
 }
 
+/**
+ * Phi-1/2's checkpoints name some tensors their own way: Tandem reads them under Llama's names
+ * (the loaders map file names through `checkpointTensorName`).
+ */
+const PHI_NAMES: [RegExp, string][] = [
+  [/^model\.norm\./, 'model.final_layernorm.'],
+  [/\.self_attn\.o_proj\./, '.self_attn.dense.'],
+  [/\.mlp\.up_proj\./, '.mlp.fc1.'],
+  [/\.mlp\.down_proj\./, '.mlp.fc2.'],
+];
+
+/** The name a tensor Tandem calls `name` has in a Hugging Face checkpoint of `config`'s architecture. */
+export function checkpointTensorName(config: ModelConfig, name: string): string {
+  if (config.architecture !== 'PhiForCausalLM') return name;
+  return PHI_NAMES.reduce((renamed, [pattern, replacement]) => renamed.replace(pattern, replacement), name);
+}
+
 /** The Hugging Face names of layer `l`'s tensors, by their part in the forward pass. */
 export function layerTensorNames(config: ModelConfig, l: number) {
   const p = `model.layers.${l}`;
@@ -601,12 +646,16 @@ export function layerTensorNames(config: ModelConfig, l: number) {
     inputNorm: inputs ? `${p}.input_layernorm.weight` : undefined,
     /** Gemma 2 and 3, OLMo 2: the norm on the attention branch's output; elsewhere none. */
     attentionOutNorm: sandwich ? `${p}.post_attention_layernorm.weight` : undefined,
-    /** The norm before the MLP: Gemma's pre_feedforward_layernorm, Llama's post_attention_layernorm; none in OLMo 2. */
-    mlpNorm: !inputs
-      ? undefined
-      : sandwich
-        ? `${p}.pre_feedforward_layernorm.weight`
-        : `${p}.post_attention_layernorm.weight`,
+    /**
+     * The norm before the MLP: Gemma's pre_feedforward_layernorm, Llama's post_attention_layernorm;
+     * none in OLMo 2, nor where the MLP reads attention's input norm (Phi-1/2).
+     */
+    mlpNorm:
+      !inputs || config.parallelBranches
+        ? undefined
+        : sandwich
+          ? `${p}.pre_feedforward_layernorm.weight`
+          : `${p}.post_attention_layernorm.weight`,
     mlpOutNorm: sandwich ? `${p}.post_feedforward_layernorm.weight` : undefined,
     q: `${p}.self_attn.q_proj`,
     k: `${p}.self_attn.k_proj`,
@@ -649,7 +698,7 @@ export function expectedTensors(config: ModelConfig): Map<string, number[]> {
       shapes.set(`${t.gateUp}.weight`, [2 * f, d]);
       if (config.mlpBias) shapes.set(`${t.gateUp}.bias`, [2 * f]);
     } else {
-      for (const name of [t.gate, t.up]) {
+      for (const name of config.gatedMlp ? [t.gate, t.up] : [t.up]) {
         shapes.set(`${name}.weight`, [f, d]);
         if (config.mlpBias) shapes.set(`${name}.bias`, [f]);
       }
@@ -672,5 +721,6 @@ export function expectedTensors(config: ModelConfig): Map<string, number[]> {
     }
   }
   if (!config.tieWordEmbeddings) shapes.set('lm_head.weight', [vocabSize, d]);
+  if (config.headBias) shapes.set('lm_head.bias', [vocabSize]);
   return shapes;
 }

@@ -8,7 +8,7 @@
  */
 
 import { ModelFileMissingError, SafetensorsFormatError, TensorMissingError, TensorShapeError } from '../errors';
-import { expectedTensors, type ModelConfig } from './config';
+import { checkpointTensorName, expectedTensors, type ModelConfig } from './config';
 import { readSafetensors, type SafetensorsHeader } from './safetensors';
 import { confined, type FileProgress, type ModelSource, readJson } from './source';
 
@@ -83,7 +83,11 @@ export async function loadWeights(
   config: ModelConfig,
   onProgress?: (progress: FileProgress) => void,
 ): Promise<ModelWeights> {
-  const expected = expectedTensors(config);
+  // The tensors under the checkpoint's names (Phi-1/2's own), each read back under Tandem's.
+  const ours = new Map([...expectedTensors(config).keys()].map((name) => [checkpointTensorName(config, name), name]));
+  const expected = new Map(
+    [...expectedTensors(config)].map(([name, shape]) => [checkpointTensorName(config, name), shape]),
+  );
   const weights: ModelWeights = new Map();
   for (const { file, names } of await weightFiles(source, expected)) {
     const opened = await source.open(file, onProgress);
@@ -100,7 +104,8 @@ export async function loadWeights(
       throw error;
     }
     await opened.settle(true);
-    for (const [name, { info, data }] of tensors) {
+    for (const [fileName, { info, data }] of tensors) {
+      const name = ours.get(fileName) as string;
       weights.set(name, { name, dtype: info.dtype as WeightDType, shape: info.shape, data: data as never });
     }
   }

@@ -13,6 +13,10 @@
  *   x     += gated W_down^T + b_down    Gemma: x += rmsnorm(gated W_down^T)
  *
  * OLMo 2 norms no branch's input (q|k|v and gate|up read x) and each branch's output, as Gemma.
+ * Phi-1/2 runs the branches side by side: one LayerNorm, which q|k|v and the MLP both read (its
+ * output stays in `normed`, its own dispatch), o and down both added into x; its MLP has no gate,
+ * its in-projection's rows are stored activated (the 'activate' output), so its layer is 6
+ * dispatches.
  * So a Llama layer is 7 dispatches, Qwen3's 8, OLMo 2's 8, Gemma 2's 9 and Gemma 3's 10. Where the profile
  * fuses RMSNorm (profile.ts; none does by default), the two norms before q|k|v and gate|up run
  * as the prologue of those projections in decode and verify steps (linear_norm.wgsl, the same
@@ -191,7 +195,9 @@ export class GpuLayer {
     const { hiddenInputNorms: pair } = kernels;
     // An EAGLE-3 head's attention reads two norms side by side, which stay dispatches of their own.
     const { inputNorm } = w;
-    this.inputNormOf = inputNorm && !(pair && w.hiddenNorm) ? { x: act.x, weight: inputNorm } : undefined;
+    // Branches side by side read the norm's output twice: it is written by its own dispatch.
+    this.inputNormOf =
+      inputNorm && !(pair && w.hiddenNorm) && !config.parallelBranches ? { x: act.x, weight: inputNorm } : undefined;
     if (inputNorm && pair && w.hiddenNorm && act.embedded) {
       this.inputNorm = [
         pair[0].bind({ step, weight: inputNorm, x: act.embedded, out: act.normed }),
@@ -215,10 +221,11 @@ export class GpuLayer {
     this.attention = kernels.attentionFor(config.layers[index].window);
     const branch = act.branch ?? act.x;
     this.o = bound(w.o, { kind: sandwich ? 'store' : 'accumulate' }, act.attn, branch, w.oBias);
-    const gate = { kind: 'gate', activation: config.activation } as const;
+    const { activation } = config;
+    const mlpIn: LinearOutput = config.gatedMlp ? { kind: 'gate', activation } : { kind: 'activate', activation };
     this.gateUp = w.mlpNorm
-      ? bound(w.gateUp, gate, act.normed, act.gated, w.gateUpBias, { x: act.x, weight: w.mlpNorm })
-      : bound(w.gateUp, gate, act.x, act.gated, w.gateUpBias);
+      ? bound(w.gateUp, mlpIn, act.normed, act.gated, w.gateUpBias, { x: act.x, weight: w.mlpNorm })
+      : bound(w.gateUp, mlpIn, config.parallelBranches ? act.normed : act.x, act.gated, w.gateUpBias);
     this.down = bound(w.down, { kind: sandwich ? 'store' : 'accumulate' }, act.gated, branch, w.downBias);
     if (sandwich && kernels.normAdd && w.attentionOutNorm && w.mlpOutNorm) {
       this.attentionOutNorm = kernels.normAdd.bind({ step, weight: w.attentionOutNorm, x: branch, out: act.x });

@@ -591,6 +591,22 @@ describe('GPU KV cache and batching', () => {
     whole.destroy();
   });
 
+  it("splits Phi-2's LM head and its bias over the binding limit alike, changing no bit", async () => {
+    const { config, weights } = folder(FIXTURES.phi2); // f32, untied: 256 KiB each, a bias of 1,024
+    const limit = 200_000;
+    const split = { ...gpu, info: { ...gpu.info, limits: { ...gpu.info.limits, maxStorageBufferBindingSize: limit } } };
+    const small = await GpuModel.create(split, config, weights, { maxContext: 128, maxBatch: 32 });
+    expect(small.weights.lmHead.partRows).toEqual([781, 243]);
+    expect(small.weights.lmHeadBias).toHaveLength(2);
+    const whole = await GpuModel.create(gpu, config, weights, { maxContext: 128, maxBatch: 32 });
+    const { ids } = loadGolden(FIXTURES.phi2)[0];
+    const a = await small.forward(small.createSequence(128), ids);
+    const b = await whole.forward(whole.createSequence(128), ids);
+    expectBitwiseEqual(a, b, 'logits with the head and its bias split');
+    small.destroy();
+    whole.destroy();
+  });
+
   it('GPU profile: RMSNorm folded into the projections gives the bits of the norm on its own', async () => {
     const { config, weights } = folder(FIXTURES.target);
     const ids = Array.from({ length: 26 }, (_, i) => (i * 37 + 5) % config.vocabSize);

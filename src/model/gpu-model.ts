@@ -14,7 +14,7 @@
  *
  *   x = embed(tokens) * scale            (B, d)
  *   x = layer(x), for each layer
- *   logits = rmsnorm(x) W_head^T          soft-capped for Gemma 2; the norm folded in as the
+ *   logits = rmsnorm(x) W_head^T (+ b)    soft-capped for Gemma 2; the norm folded in as the
  *                                         layers' are
  *   ids = argmax(logits), or a draw
  *
@@ -288,7 +288,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
       binds: head.bind({
         step: headStep,
         weight: weights.lmHead.parts,
-        bias: weights.zeros,
+        bias: weights.lmHeadBias ?? weights.zeros,
         x: finalNorm ? act.normed : input,
         y: act.logits,
         norm: finalNorm && { x: input, weight: finalNorm },

@@ -56,6 +56,7 @@ export interface GpuWeights {
   layers: GpuLayerWeights[];
   finalNorm?: GPUBuffer; // (d) f32; none in an EAGLE-1 head
   lmHead: GpuMatrix; // (vocab, d), the embedding buffer when tied
+  lmHeadBias?: GPUBuffer[]; // (vocab) f32, Phi-1/2: split as the head's rows are, a buffer per part
   /** An EAGLE-1 head's first projection, x = fc([embedding; hidden]) + b: (d, 2d), and (d). */
   inputFc?: { matrix: GpuMatrix; bias?: GPUBuffer };
   zeros: GPUBuffer; // the bias of layers that have none: max(rows) f32 zeros
@@ -110,6 +111,8 @@ export function uploadWeights(
   const get = (name: string) => weights.get(name) as WeightTensor;
   const optional = (name: string) => weights.get(name);
   const qkvOrder = rotaryRowOrder(config);
+  /** The MLP's in-projections: gate and up, or up alone (an MLP without a gate, Phi-1/2's fc1). */
+  const mlpIn = (t: ReturnType<typeof layerTensorNames>) => (config.gatedMlp ? [t.gate, t.up] : [t.up]);
 
   // Every matrix, as it will be laid out: each checked against the limits before any upload.
   const plans = {
@@ -133,7 +136,7 @@ export function uploadWeights(
         o: { label: `${t.o}.weight`, parts: [get(`${t.o}.weight`)], splits: !config.outputBias },
         gateUp: {
           label: `${t.gateUp} (gate|up)`,
-          parts: fused.gateUp ? [get(`${t.gateUp}.weight`)] : [t.gate, t.up].map((n) => get(`${n}.weight`)),
+          parts: fused.gateUp ? [get(`${t.gateUp}.weight`)] : mlpIn(t).map((n) => get(`${n}.weight`)),
         },
         down: { label: `${t.down}.weight`, parts: [get(`${t.down}.weight`)], splits: !config.mlpBias },
       };
@@ -195,7 +198,7 @@ export function uploadWeights(
       attentionOutNorm: t.attentionOutNorm ? norm(t.attentionOutNorm) : undefined,
       mlpNorm: t.mlpNorm ? streamNorm(t.mlpNorm) : undefined,
       gateUp: matrix(plan.gateUp),
-      gateUpBias: config.mlpBias ? bias(fused.gateUp ? [t.gateUp] : [t.gate, t.up]) : undefined,
+      gateUpBias: config.mlpBias ? bias(fused.gateUp ? [t.gateUp] : mlpIn(t)) : undefined,
       down: matrix(plan.down),
       downBias: config.mlpBias ? bias([t.down]) : undefined,
       mlpOutNorm: t.mlpOutNorm ? norm(t.mlpOutNorm) : undefined,
@@ -203,6 +206,12 @@ export function uploadWeights(
   });
   const finalNorm = eagle1 ? undefined : streamNorm('model.norm.weight');
   const lmHead = shared.lmHead ?? (plans.lmHead ? matrix(plans.lmHead) : embed);
+  let lmHeadBias: GPUBuffer[] | undefined;
+  if (config.headBias) {
+    const values = toFloat32(get('lm_head.bias'));
+    const starts = lmHead.partRows.map((_, i) => lmHead.partRows.slice(0, i).reduce((sum, rows) => sum + rows, 0));
+    lmHeadBias = starts.map((start, i) => upload(values.slice(start, start + lmHead.partRows[i]), 'lm_head.bias'));
+  }
   const inputFc = plans.inputFc && { matrix: matrix(plans.inputFc), bias: vector('fc.bias', [optional('fc.bias')]) };
   const qkvRows = (config.numHeads + 2 * config.numKvHeads) * config.headDim;
   const maxRows = Math.max(qkvRows, 2 * config.intermediateSize, config.hiddenSize, config.vocabSize);
@@ -212,6 +221,7 @@ export function uploadWeights(
     layers,
     finalNorm,
     lmHead,
+    ...(lmHeadBias ? { lmHeadBias } : {}),
     ...(inputFc ? { inputFc } : {}),
     zeros,
     bytes,
@@ -354,6 +364,7 @@ export function destroyWeights(w: GpuWeights): void {
     ...vectors,
     w.finalNorm,
     w.inputFc?.bias,
+    ...(w.lmHeadBias ?? []),
     w.zeros,
   ])) {
     buffer?.destroy();

@@ -10,10 +10,12 @@
  *   a       = o_proj(attention(q, cache + k, cache + v))         (scale, soft cap, window per layer)
  *   x       = x + a                       or, Gemma:  x = x + n(a)
  *   m       = down_proj(act(gate_proj(n(x))) * up_proj(n(x)))    (act: SiLU, or GELU-tanh for Gemma)
+ *             or without a gate (Phi-1/2) down_proj(act(up_proj(n(x))))
  *   x       = x + m                       or, Gemma:  x = x + n(m)
  * The embedding is scaled (Gemma: sqrt(d)); logits = lm_head(n(x)), lm_head = embed_tokens
- * when tied, soft-capped for Gemma 2. An EAGLE head (config.hiddenInput) starts x from the
- * hidden state given with its token (loader/eagle.ts has both layouts).
+ * when tied, soft-capped for Gemma 2. Phi-1/2's attention and MLP both read the layer's one norm
+ * of x (before attention's add), and its LM head has a bias. An EAGLE head (config.hiddenInput)
+ * starts x from the hidden state given with its token (loader/eagle.ts has both layouts).
  */
 
 import type { KvFormat } from '../kernels/kv-cache';
@@ -26,7 +28,7 @@ import { applyLogitRules, hasRules, type LogitRules, tokenCounts } from '../samp
 import { argmax, type SamplingParams, sampleToken } from '../sampling/sampling';
 import { Rng } from '../util/rng';
 import { linear } from './linear';
-import { applyRope, attention, geluGate, layerNorm, rmsNorm, siluGate, softcap } from './ops';
+import { activate, applyRope, attention, geluGate, layerNorm, rmsNorm, siluGate, softcap } from './ops';
 import { ropeTables } from './rope';
 
 interface Projection {
@@ -50,7 +52,7 @@ interface LayerWeights {
   attentionOutNorm?: Float32Array; // (d), Gemma 2 and 3, OLMo 2
   mlpNorm?: Float32Array; // (d); none in OLMo 2
   mlpNormBias?: NormBias;
-  gate: Projection; // (f, d)
+  gate?: Projection; // (f, d); none in an MLP without a gate (Phi-1/2)
   up: Projection; // (f, d)
   down: Projection; // (d, f)
   mlpOutNorm?: Float32Array; // (d), Gemma 2 and 3, OLMo 2
@@ -112,6 +114,7 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
   private readonly finalNorm?: Float32Array; // (d); none in an EAGLE-1 head
   private readonly finalNormBias?: NormBias;
   private readonly lmHead: Float32Array; // (vocab, d)
+  private readonly lmHeadBias?: Float32Array; // (vocab): Phi-1/2
   /** Each of the config's RoPEs: cos and sin, (positions, hd/2) each, grown as sequences need. */
   private ropes: { cos: Float32Array; sin: Float32Array; queryTable: number }[] = [];
   private ropePositions = 0;
@@ -163,7 +166,7 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
         attentionOutNorm: t.attentionOutNorm ? norm(t.attentionOutNorm) : undefined,
         mlpNorm: t.mlpNorm ? norm(t.mlpNorm) : undefined,
         mlpNormBias: bias(t.mlpNorm),
-        gate: gateUp ? rows(gateUp, 0, f, d) : projection(t.gate),
+        gate: gateUp ? rows(gateUp, 0, f, d) : config.gatedMlp ? projection(t.gate) : undefined,
         up: gateUp ? rows(gateUp, f, f, d) : projection(t.up),
         down: projection(t.down),
         mlpOutNorm: t.mlpOutNorm ? norm(t.mlpOutNorm) : undefined,
@@ -172,6 +175,7 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
     this.finalNorm = eagle1 ? undefined : norm('model.norm.weight');
     this.finalNormBias = eagle1 ? undefined : bias('model.norm.weight');
     this.lmHead = config.tieWordEmbeddings ? this.embed : get('lm_head.weight');
+    this.lmHeadBias = config.headBias ? get('lm_head.bias') : undefined;
   }
 
   createSequence(capacity: number): ReferenceSequence {
@@ -442,8 +446,11 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
         window: c.layers[l].window,
       });
       addBranch(x, project(attended, w.o), w.attentionOutNorm, eps);
-      const m = w.mlpNorm ? norm(x, w.mlpNorm, w.mlpNormBias) : x;
-      const gated = gate(c.activation, project(m, w.gate), project(m, w.up));
+      // Side by side (Phi-1/2), the MLP reads the norm attention read, of x before attention's add.
+      const m = c.parallelBranches ? n : w.mlpNorm ? norm(x, w.mlpNorm, w.mlpNormBias) : x;
+      const gated = w.gate
+        ? gate(c.activation, project(m, w.gate), project(m, w.up))
+        : activate(project(m, w.up), c.activation);
       addBranch(x, project(gated, w.down), w.mlpOutNorm, eps);
     }
     sequence.tokens[position] = token;
@@ -452,7 +459,7 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
     if (features && sequence.features && taps) sequence.features.set(linear(features, taps.fc, d), position * d);
     if (this.features && 'normedOutput' in this.features) sequence.features?.set(normed, position * d);
     sequence.hidden?.set(x);
-    const logits = linear(normed, this.lmHead, c.vocabSize);
+    const logits = linear(normed, this.lmHead, c.vocabSize, this.lmHeadBias);
     if (c.finalSoftcap !== null) softcap(logits, c.finalSoftcap);
     if (!sequence.rules) return logits;
     // The generated tokens of this row's context: from countFrom up to this token; for a tree's

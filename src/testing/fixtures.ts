@@ -36,6 +36,8 @@ export const FIXTURES = {
   olmo2: 'tandem-olmo2',
   /** StableLM 2: LayerNorms with biases, q/k/v biases, RoPE over a quarter of each head. */
   stablelm2: 'tandem-stablelm2',
+  /** Phi-2: one LayerNorm for attention and the MLP side by side, fc1/GELU/fc2, biases everywhere (the LM head's too). */
+  phi2: 'tandem-phi2',
   llamaBias: 'tandem-llama-bias',
   /** MLC folders, q4f16_1 (scripts/fixtures/mlc.py): the target with its Jinja template, the draft with MLC's conv_template. */
   targetQ4: 'tandem-target-q4f16_1-MLC',
