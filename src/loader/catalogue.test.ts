@@ -6,7 +6,7 @@ import { catalogue, modelFolderUrl, resolveModel, WEB_LLM_CATALOGUE } from './ca
 const byId = new Map(catalogue().map((m) => [m.id, m]));
 
 describe("web-llm's catalogue", () => {
-  it('offers the Llama family, Phi-3, Phi-4-mini, Gemma 1, 2 and 3, OLMo 2, StableLM 2, each with the draft that shares its tokenizer', () => {
+  it('offers the Llama family, Phi-3, Phi-4-mini, Gemma 1, 2 and 3, OLMo 2, StableLM 2, Phi-1.5 and 2, each with the draft that shares its tokenizer', () => {
     for (const [target, draft] of [
       ['Llama-3.1-8B-Instruct-q4f16_1-MLC', 'Llama-3.2-1B-Instruct-q4f16_1-MLC'],
       ['Llama-3.2-3B-Instruct-q4f32_1-MLC', 'Llama-3.2-1B-Instruct-q4f32_1-MLC'],
@@ -29,6 +29,8 @@ describe("web-llm's catalogue", () => {
     expect(byId.get('gemma3-1b-it-q4f16_1-MLC')).toMatchObject({ supported: true, draft: undefined });
     expect(byId.get('gemma-2b-it-q4f32_1-MLC')).toMatchObject({ supported: true, draft: undefined });
     expect(byId.get('stablelm-2-zephyr-1_6b-q4f16_1-MLC-1k')).toMatchObject({ supported: true, draft: undefined });
+    expect(byId.get('phi-2-q4f16_1-MLC')).toMatchObject({ supported: true, draft: undefined });
+    expect(byId.get('phi-1_5-q4f32_1-MLC')).toMatchObject({ supported: true, draft: undefined });
     for (const id of ['Ministral-3-3B-Instruct-2512-BF16-q4f16_1-MLC', 'Ministral-3-3B-Reasoning-2512-q4f32_1-MLC']) {
       expect(byId.get(id)).toMatchObject({ supported: true, draft: undefined });
     }
@@ -36,7 +38,6 @@ describe("web-llm's catalogue", () => {
 
   it('lists the others as not run, saying why', () => {
     expect(byId.get('Phi-3.5-vision-instruct-q4f16_1-MLC')).toMatchObject({ supported: false, reason: /vision/ });
-    expect(byId.get('phi-2-q4f16_1-MLC')).toMatchObject({ supported: false, reason: /parallel attention/ });
     expect(byId.get('gemma-4-E2B-it-q4f16_1-MLC')).toMatchObject({ supported: false, reason: /Gemma 4/ });
     expect(byId.get('Llama-3.1-70B-Instruct-q3f16_1-MLC')).toMatchObject({ supported: false, reason: /q3f16_1/ });
     expect(byId.get('snowflake-arctic-embed-m-q0f32-MLC-b32')).toMatchObject({ supported: false });
@@ -54,7 +55,7 @@ describe("web-llm's catalogue", () => {
 
   it('refuses an unknown id and a model it does not run, by name', () => {
     expect(() => resolveModel('Llama-9-1T')).toThrow(expect.objectContaining({ name: 'ModelNotFoundError' }));
-    expect(() => resolveModel('phi-2-q4f16_1-MLC')).toThrow(
+    expect(() => resolveModel('RedPajama-INCITE-Chat-3B-v1-q4f16_1-MLC')).toThrow(
       expect.objectContaining({ name: 'UnsupportedArchitectureError' }),
     );
     expect(() => resolveModel('Llama-3.1-70B-Instruct-q3f16_1-MLC')).toThrow(

@@ -43,7 +43,7 @@ interface Family {
 
 /**
  * The models of web-llm's catalogue that Tandem runs (the Llama family, Phi-3 and Phi-4-mini,
- * Gemma 1, 2 and 3, Ministral 3, OLMo 2, StableLM 2), by id.
+ * Gemma 1, 2 and 3, Ministral 3, OLMo 2, StableLM 2, Phi-1.5 and Phi-2), by id.
  */
 const FAMILIES: Family[] = [
   { pattern: /^Llama-3\.[12]-\d+B-Instruct-/, tokenizer: 'llama3' },
@@ -66,6 +66,7 @@ const FAMILIES: Family[] = [
   { pattern: /^Ministral-3-\d+B-/ }, // Base, Instruct and Reasoning: the text model
   { pattern: /^OLMo-2-\d+-\d+B-Instruct-/, tokenizer: 'olmo2' },
   { pattern: /^stablelm-2-zephyr-/ },
+  { pattern: /^phi-(1_5|2)-/ },
 ];
 
 /** A draft has at most this share of its target's parameters. */
@@ -74,7 +75,6 @@ const DRAFT_SHARE = 0.4;
 /** Why the others are not run, by what their id starts with. */
 const UNSUPPORTED: [RegExp, string][] = [
   [/vision|-V-|VL/i, 'vision-language models are not run'],
-  [/^phi-[12]/i, UNSUPPORTED_MODEL_TYPES.phi],
   [/^gemma-4-/i, 'Gemma 4 is not an architecture Tandem runs'],
   [/^Qwen3\.5/, 'Qwen3.5 is not an architecture Tandem runs'],
   [/^RedPajama/, UNSUPPORTED_MODEL_TYPES.gpt_neox],

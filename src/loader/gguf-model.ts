@@ -105,6 +105,13 @@ const GEMMA_LAYER_NAMES: Record<string, string> = {
   'ffn_norm.weight': 'pre_feedforward_layernorm.weight',
   'post_ffw_norm.weight': 'post_feedforward_layernorm.weight',
 };
+/** Phi-2's MLP has no gate (ffn_up is fc1) and biases on its projections; its norm is attn_norm alone. */
+const PHI2_LAYER_NAMES: Record<string, string> = {
+  ...LAYER_NAMES,
+  'attn_norm.bias': 'input_layernorm.bias',
+  'ffn_up.bias': 'mlp.up_proj.bias',
+  'ffn_down.bias': 'mlp.down_proj.bias',
+};
 /** StableLM's LayerNorms have biases beside their weights. */
 const STABLELM_LAYER_NAMES: Record<string, string> = {
   ...LAYER_NAMES,
@@ -138,12 +145,15 @@ const ARCHITECTURES: Record<string, GgufArchitecture> = {
   mistral3: { ...plain, architecture: 'Ministral3ForCausalLM', permuted: true },
   // llama.cpp turns StableLM's heads as halves (NEOX) too: q and k as they are.
   stablelm: { ...plain, architecture: 'StableLmForCausalLM', layerNames: STABLELM_LAYER_NAMES },
+  // Phi-1, 1.5 and 2 (phi2): turned as halves too.
+  phi2: { ...plain, architecture: 'PhiForCausalLM', layerNames: PHI2_LAYER_NAMES },
 };
 const GLOBAL_NAMES: Record<string, string> = {
   'token_embd.weight': 'model.embed_tokens.weight',
   'output_norm.weight': 'model.norm.weight',
   'output_norm.bias': 'model.norm.bias',
   'output.weight': 'lm_head.weight',
+  'output.bias': 'lm_head.bias',
 };
 /** RoPE held as tensors: Llama 3's divisors, Phi-3's LongRoPE factors. Read into the config. */
 const ROPE_FREQS = 'rope_freqs.weight';
@@ -299,11 +309,12 @@ function configFromMetadata(header: GgufHeader, tokenizer: GgufTokenizer, where:
   const embedding = tensors.find((t) => t.name === 'token_embd.weight');
   const width = number('embedding_length');
   const dims = headDim ?? (width !== undefined && heads ? width / heads : undefined);
-  // llama.cpp turns the first rope.dimension_count values of a Phi-3 or StableLM head as halves
+  // llama.cpp turns the first rope.dimension_count values of a Phi-3, StableLM or Phi-2 head as halves
   // (its NEOX RoPE), as transformers does with partial_rotary_factor; Llama's turns adjacent pairs.
   const partial = ropeDims !== undefined && dims !== undefined && ropeDims !== dims;
   const stableLm = known.architecture === 'StableLmForCausalLM';
-  if (partial && known.architecture !== 'Phi3ForCausalLM' && !stableLm) {
+  const phi = known.architecture === 'PhiForCausalLM';
+  if (partial && known.architecture !== 'Phi3ForCausalLM' && !stableLm && !phi) {
     throw new ModelConfigError(`${where}: RoPE over ${ropeDims} of a head's ${dims} values is not supported`);
   }
   // llama.cpp's olmo2 files hold OLMo 3 too: sliding windows on three layers in four.
@@ -339,6 +350,7 @@ function configFromMetadata(header: GgufHeader, tokenizer: GgufTokenizer, where:
     ...(known.architecture === 'Gemma2ForCausalLM' ? gemma2Config(number, headDim, heads) : {}),
     ...(known.architecture === 'Gemma3ForCausalLM' ? gemma3Config(value, number, headDim, heads, where) : {}),
     ...(stableLm ? stableLmConfig(value, number, tensors) : {}),
+    ...(phi ? { rms_norm_eps: undefined, layer_norm_eps: number('attention.layer_norm_epsilon') } : {}),
     bos_token_id: metadata.get('tokenizer.ggml.bos_token_id'),
     eos_token_id: tokenizer.stopTokenIds,
   };

@@ -18,6 +18,7 @@ import {
   loadFixture,
   MINISTRAL3_GGUF_FIXTURE,
   OLMO2_GGUF_FIXTURE,
+  PHI2_GGUF_FIXTURE,
   PHI3_GGUF_FIXTURE,
   STABLELM2_GGUF_FIXTURE,
 } from '../testing/fixtures';
@@ -495,6 +496,17 @@ describe('the StableLM 2 fixture as a GGUF file', () => {
     expect(eps.read).toBe(eps.expected);
     expectF16Weights(gguf, folder, false);
     expect(gguf.weights.get('model.norm.bias')?.dtype).toBe('F32');
+  });
+});
+
+describe('the Phi-2 fixture as a GGUF file', () => {
+  it("reads the folder's config and weights back: one LayerNorm, fc1 as ffn_up, the biases, the LM head's too", async () => {
+    const { gguf, folder } = await loadBoth(PHI2_GGUF_FIXTURE, FIXTURES.phi2);
+    const { config, expected, eps } = configs(gguf, folder);
+    expect(config).toEqual(expected);
+    expect(config).toMatchObject({ parallelBranches: true, gatedMlp: false, headBias: true, rotaryDim: 6 });
+    expect(eps.read).toBe(eps.expected);
+    expectF16Weights(gguf, folder, false);
   });
 });
 

@@ -15,7 +15,7 @@ import type { WeightDType } from './weights';
 /**
  * MLC's model types that Tandem runs, as Hugging Face architectures: the Llama family, Phi-3
  * (and Phi-4-mini), Gemma, Gemma 2, Gemma 3 (text), Ministral 3 (its text model: mlc-llm
- * converts no vision tower), OLMo 2 and StableLM 2. A folder's model is what its config
+ * converts no vision tower), OLMo 2, StableLM 2 and Phi-1, 1.5 and 2. A folder's model is what its config
  * says: mlc-llm keeps no sliding window for Phi-3 (Phi-3-mini-4k's 2,047 positions), so its
  * runtime and Tandem attend to every position.
  */
@@ -32,6 +32,7 @@ const ARCHITECTURES: Record<string, string> = {
   ministral3: 'Ministral3ForCausalLM',
   olmo2: 'Olmo2ForCausalLM',
   stablelm: 'StableLmForCausalLM',
+  phi: 'PhiForCausalLM',
 };
 
 /** Gemma 3's types: its model_config nests the model's fields in text_config, its tensors under language_model. */
@@ -39,13 +40,26 @@ const GEMMA3 = ['gemma3', 'gemma3_text'];
 
 /**
  * The record name of a tensor of Hugging Face name `name` in an MLC folder of `modelType`:
- * mlc-llm keeps Hugging Face's names (q|k|v and gate|up fused), but for Phi-3, whose module
- * names follow Phi-2's (phi3_loader.py): transformer.embd, transformer.h.N (ln, mixer.qkv_proj,
- * mixer.out_proj, post_attention_layernorm, mlp), transformer.norm; and Gemma 3, whose
- * tensors sit under language_model. with q, k and v apart (gemma3_loader.py).
+ * mlc-llm keeps Hugging Face's names (q|k|v and gate|up fused), but for Phi-1/2 and Phi-3,
+ * whose module names follow Phi-2's original code (phi_loader.py, phi3_loader.py):
+ * transformer.embd, transformer.h.N (ln, mixer.Wqkv or mixer.qkv_proj, mixer.out_proj,
+ * post_attention_layernorm, mlp: fc1 and fc2 for Phi-1/2), transformer.norm (Phi-1/2: the head's
+ * lm_head.ln, and lm_head.linear); and Gemma 3, whose tensors sit under language_model. with q,
+ * k and v apart (gemma3_loader.py).
  */
 export function mlcTensorName(modelType: string, name: string): string {
   if (GEMMA3.includes(modelType)) return `language_model.${name}`;
+  if (modelType === 'phi') {
+    return name
+      .replace(/^lm_head\./, 'lm_head.linear.')
+      .replace(/^model\.embed_tokens\./, 'transformer.embd.')
+      .replace(/^model\.norm\./, 'lm_head.ln.')
+      .replace(/^model\.layers\.(\d+)\.input_layernorm\./, 'transformer.h.$1.ln.')
+      .replace(/^model\.layers\.(\d+)\.self_attn\.qkv_proj\./, 'transformer.h.$1.mixer.Wqkv.')
+      .replace(/^model\.layers\.(\d+)\.self_attn\.o_proj\./, 'transformer.h.$1.mixer.out_proj.')
+      .replace(/^model\.layers\.(\d+)\.mlp\.up_proj\./, 'transformer.h.$1.mlp.fc1.')
+      .replace(/^model\.layers\.(\d+)\.mlp\.down_proj\./, 'transformer.h.$1.mlp.fc2.');
+  }
   if (modelType !== 'phi3') return name;
   return name
     .replace(/^model\.embed_tokens\./, 'transformer.embd.')
@@ -64,7 +78,6 @@ const NORMS_PLUS_ONE = ['gemma', 'gemma2', ...GEMMA3];
 
 /** Why the other model types of web-llm's catalogue are not offered. */
 export const UNSUPPORTED_MODEL_TYPES: Record<string, string> = {
-  phi: 'Phi-1/2 (parallel attention and MLP) is not an architecture Tandem runs',
   gpt2: 'GPT-2 is not an architecture Tandem runs',
   gpt_neox: 'GPT-NeoX (LayerNorm, attention and MLP in parallel) is not an architecture Tandem runs',
   rwkv6: 'RWKV is not a transformer',
@@ -167,7 +180,9 @@ export function parseMlcConfig(json: unknown, where: string): MlcFolderConfig {
   // Gemma 2, mlc-llm writes its sliding window as the context: 4,096 positions, kept here;
   // Gemma 3's window pattern and local RoPE base are not written: Hugging Face's defaults, one
   // global layer in six and 10,000, are what its models have).
-  const hf: Record<string, unknown> = Object.fromEntries(Object.entries(m).filter(([k]) => !MLC_ONLY_KEYS.includes(k)));
+  const hf: Record<string, unknown> = Object.fromEntries(
+    Object.entries(modelType === 'phi' ? phiConfig(m) : m).filter(([k]) => !MLC_ONLY_KEYS.includes(k)),
+  );
   hf.architectures = [architecture];
   hf.model_type = modelType;
   hf.rope_theta ??= m.position_embedding_base;
@@ -176,7 +191,8 @@ export function parseMlcConfig(json: unknown, where: string): MlcFolderConfig {
   if (typeof window === 'number' && window > 0) hf.sliding_window ??= window;
   hf.eos_token_id = raw.eos_token_id ?? hf.eos_token_id;
   hf.bos_token_id = raw.bos_token_id ?? hf.bos_token_id;
-  const config = { ...parseModelConfig(hf, `${where} (model_config)`), fused: { qkv: !gemma3, gateUp: true } };
+  const parsed = parseModelConfig(hf, `${where} (model_config)`);
+  const config = { ...parsed, fused: { qkv: !gemma3, gateUp: parsed.gatedMlp } };
 
   const conv = raw.conv_template;
   const template = typeof conv === 'object' && conv !== null ? checkConvTemplate(conv, fail) : undefined;
@@ -194,6 +210,29 @@ export function parseMlcConfig(json: unknown, where: string): MlcFolderConfig {
       topP: number('top_p'),
       repetitionPenalty: number('repetition_penalty'),
     },
+  };
+}
+
+/**
+ * Phi-1/2's model_config: mlc-llm's Phi1Config writes Hugging Face's names, its older PhiConfig
+ * (Phi-2's first folders) GPT-2's (n_embd, n_layer, ...), and the turned values of a head as
+ * rotary_dim: read back as Hugging Face's.
+ */
+function phiConfig(m: Record<string, unknown>): Record<string, unknown> {
+  if (m.n_embd === undefined) return m;
+  const { n_embd, n_layer, n_inner, n_head, n_head_kv, rotary_dim, layer_norm_epsilon, n_positions, ...rest } = m;
+  const headDim = typeof m.head_dim === 'number' ? m.head_dim : Number(n_embd) / Number(n_head);
+  return {
+    ...rest,
+    hidden_size: n_embd,
+    num_hidden_layers: n_layer,
+    intermediate_size: n_inner,
+    num_attention_heads: n_head,
+    num_key_value_heads: n_head_kv,
+    layer_norm_eps: layer_norm_epsilon,
+    max_position_embeddings: n_positions,
+    // Half a value over: int(head_dim x factor) is then rotary_dim, however the division rounds.
+    partial_rotary_factor: rotary_dim === undefined ? undefined : (Number(rotary_dim) + 0.5) / headDim,
   };
 }
 

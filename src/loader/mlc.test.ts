@@ -430,6 +430,64 @@ describe('mlc-chat-config.json', () => {
     expect(expectedTensors(config).get('model.layers.0.self_attn.qkv_proj.bias')).toEqual([6144]);
   });
 
+  it("reads Phi-2's in both of mlc-llm's spellings: Hugging Face's names (Phi1Config) and GPT-2's (PhiConfig)", () => {
+    const phi1Config = {
+      vocab_size: 51200,
+      hidden_size: 2560,
+      intermediate_size: 10240,
+      num_hidden_layers: 32,
+      num_attention_heads: 32,
+      layer_norm_eps: 1e-5,
+      position_embedding_base: 10000,
+      partial_rotary_factor: 0.4,
+      num_key_value_heads: 32,
+      context_window_size: 2048,
+      prefill_chunk_size: 2048,
+      head_dim: 80,
+      tensor_parallel_shards: 1,
+      max_batch_size: 80,
+    };
+    const phiConfig = {
+      model_type: 'phi',
+      vocab_size: 51200,
+      n_positions: 2048,
+      n_embd: 2560,
+      n_layer: 32,
+      n_inner: 10240,
+      n_head: 32,
+      rotary_dim: 32,
+      position_embedding_base: 10000,
+      layer_norm_epsilon: 1e-5,
+      context_window_size: 2048,
+      prefill_chunk_size: 2048,
+      n_head_kv: 32,
+      head_dim: 80,
+      tensor_parallel_shards: 1,
+    };
+    const [a, b] = [phi1Config, phiConfig].map(
+      (modelConfig) => parseMlcConfig(publishedAs('phi', modelConfig, 50256, [50256]), 'phi').config,
+    );
+    expect(a).toMatchObject({
+      architecture: 'PhiForCausalLM',
+      hiddenSize: 2560,
+      numLayers: 32,
+      rotaryDim: 32,
+      norm: 'layer',
+      activation: 'gelu-tanh',
+      parallelBranches: true,
+      gatedMlp: false,
+      headBias: true,
+      fused: { qkv: true, gateUp: false },
+      unknownKeys: [],
+    });
+    expect(b).toEqual(a);
+    // mlc-llm's names: the layers under transformer.h, the head's norm and matrix under lm_head.
+    expect(mlcTensorName('phi', 'model.layers.3.self_attn.qkv_proj.bias')).toBe('transformer.h.3.mixer.Wqkv.bias');
+    expect(mlcTensorName('phi', 'model.layers.3.mlp.up_proj.weight')).toBe('transformer.h.3.mlp.fc1.weight');
+    expect(mlcTensorName('phi', 'model.norm.bias')).toBe('lm_head.ln.bias');
+    expect(mlcTensorName('phi', 'lm_head.weight')).toBe('lm_head.linear.weight');
+  });
+
   it("reads Llama's position_embedding_base as the RoPE base", () => {
     const fixture = json(folderFiles(FIXTURES.targetQ4)['mlc-chat-config.json']);
     const { config } = parseMlcConfig(fixture, 'fixture');
@@ -442,8 +500,8 @@ describe('mlc-chat-config.json', () => {
     expect(() => parseMlcConfig({ ...QWEN25_15B_MLC, quantization: 'q3f16_1' }, 'x')).toThrow(
       expect.objectContaining({ name: 'UnsupportedQuantizationError', message: expect.stringMatching(/q3f16_1/) }),
     );
-    expect(() => parseMlcConfig({ ...QWEN25_15B_MLC, model_type: 'phi' }, 'x')).toThrow(
-      expect.objectContaining({ name: 'UnsupportedArchitectureError', message: expect.stringMatching(/parallel/) }),
+    expect(() => parseMlcConfig({ ...QWEN25_15B_MLC, model_type: 'gpt_neox' }, 'x')).toThrow(
+      expect.objectContaining({ name: 'UnsupportedArchitectureError', message: expect.stringMatching(/GPT-NeoX/) }),
     );
     expect(() => parseMlcConfig({ ...QWEN25_15B_MLC, model_config: undefined }, 'x')).toThrow(
       expect.objectContaining({ name: 'ModelConfigError' }),

@@ -67,6 +67,7 @@ const LOADING_ONLY: string[] = [
   FIXTURES.ministral3Q4,
   FIXTURES.olmo2Q4,
   FIXTURES.stablelm2Q4,
+  FIXTURES.phi2Q4,
   FIXTURES.gemma,
 ];
 

@@ -54,6 +54,8 @@ export const FIXTURES = {
   olmo2Q4: 'tandem-olmo2-q4f16_1-MLC',
   /** StableLM 2 as an MLC folder (mlc.py): q|k|v's bias fused, LayerNorm biases in f16, rope_theta by its own name. */
   stablelm2Q4: 'tandem-stablelm2-q4f16_1-MLC',
+  /** Phi-2 as an MLC folder (mlc.py): transformer.h.N's mixer.Wqkv, mlp.fc1 and fc2, lm_head.ln and lm_head.linear. */
+  phi2Q4: 'tandem-phi2-q4f16_1-MLC',
 } as const;
 
 /**
@@ -75,6 +77,8 @@ export const OLMO2_GGUF_FIXTURE = 'tandem-olmo2-gguf/tandem-olmo2-F16.gguf';
 export const MINISTRAL3_GGUF_FIXTURE = 'tandem-ministral3-gguf/tandem-ministral3-F16.gguf';
 /** The StableLM 2 fixture as a GGUF file (stablelm): LayerNorm biases, RoPE's part of a head, F16 matrices. */
 export const STABLELM2_GGUF_FIXTURE = 'tandem-stablelm2-gguf/tandem-stablelm2-F16.gguf';
+/** The Phi-2 fixture as a GGUF file (phi2): fc1 as ffn_up, biases on every projection and the head, F16 matrices. */
+export const PHI2_GGUF_FIXTURE = 'tandem-phi2-gguf/tandem-phi2-F16.gguf';
 
 /** An EAGLE-3 head for the target (scripts/fixtures/eagle.py): a draft head, not a model of its own. */
 export const EAGLE_FIXTURE = 'tandem-target-eagle3';
