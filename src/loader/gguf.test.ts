@@ -795,7 +795,7 @@ describe('GGUF files Tandem reads and refuses', () => {
     folder.tokenizer.dispose();
   });
 
-  it.each(['gpt-2', 'llama-bpe', 'qwen2', 'smollm', 'llama3', 'deepseek-r1-qwen'])(
+  it.each(['gpt-2', 'llama-bpe', 'qwen2', 'smollm', 'llama3', 'deepseek-r1-qwen', 'stablelm2', 'dbrx', 'olmo'])(
     'reads the pre-tokenizer "%s"',
     async (pre) => {
       const folder = await load(tinyLlamaGguf({ changes: { 'tokenizer.ggml.pre': { type: 'string', value: pre } } }));

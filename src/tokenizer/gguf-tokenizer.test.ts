@@ -35,6 +35,35 @@ async function spmTokenizer(edit: (metadata: Map<string, unknown>) => void = () 
   return { tokenizer: await TextTokenizer.fromFiles(json, config, 'spm-tokenizer.gguf'), stopTokenIds };
 }
 
+describe("a GGUF byte-level tokenizer's pre-tokenizer, by llama.cpp's name for it", () => {
+  /** tokenizer.json's normalizer, pre-tokenizer and ignore_merges for a file naming `pre`. */
+  const cut = (pre: string) => {
+    const metadata = new Map<string, unknown>([
+      ['tokenizer.ggml.model', 'gpt2'],
+      ['tokenizer.ggml.tokens', ['a', 'b', 'ab']],
+      ['tokenizer.ggml.merges', ['a b']],
+      ['tokenizer.ggml.pre', pre],
+    ]);
+    const { json, config } = ggufTokenizer(metadata as never, `${pre}.gguf`);
+    const parsed = JSON.parse(new TextDecoder().decode(json));
+    return {
+      normalizer: parsed.normalizer,
+      pre_tokenizer: parsed.pre_tokenizer,
+      ignore_merges: parsed.model.ignore_merges,
+      add_bos: config.add_bos_token,
+    };
+  };
+
+  it("cuts StableLM 2's text as Qwen2's, without Qwen2's NFC (llama.cpp has one expression for both)", () => {
+    expect(cut('stablelm2')).toEqual({ ...cut('qwen2'), normalizer: null });
+  });
+
+  it("cuts DBRX's (cl100k) as Llama 3's, merging every word and adding no BOS; OLMo 1's as GPT-2's", () => {
+    expect(cut('dbrx')).toEqual({ ...cut('llama-bpe'), ignore_merges: false, add_bos: false });
+    expect(cut('olmo')).toEqual(cut('gpt-2'));
+  });
+});
+
 describe('a GGUF SentencePiece tokenizer', () => {
   let tokenizer: TextTokenizer;
   let stopTokenIds: number[];

@@ -75,6 +75,22 @@ const PRE_TOKENIZERS: Record<string, PreTokenizer> = {
     ignoreMerges: false,
     addBos: false,
   },
+  // StableLM 2's tokenizer cuts words as Qwen2's does (llama.cpp gives both one expression), with
+  // no normalizer.
+  stablelm2: {
+    normalizer: null,
+    pre_tokenizer: { type: 'Sequence', pretokenizers: [split(QWEN2_SPLIT), byteLevel(false)] },
+    ignoreMerges: false,
+    addBos: false,
+  },
+  // DBRX's (GPT-4's cl100k, on which OLMo 2's tokenizer is built): Llama 3's expression, merges
+  // applied to every word and no BOS, as llama.cpp reads the name.
+  dbrx: {
+    normalizer: null,
+    pre_tokenizer: { type: 'Sequence', pretokenizers: [split(LLAMA3_SPLIT), byteLevel(false)] },
+    ignoreMerges: false,
+    addBos: false,
+  },
   'gpt-4o': {
     normalizer: null,
     pre_tokenizer: { type: 'Sequence', pretokenizers: [split(GPT4O_SPLIT), byteLevel(false)] },
@@ -103,6 +119,7 @@ const PRE_TOKENIZER_ALIASES: Record<string, string> = {
   'llama-v3': 'llama-bpe',
   'deepseek-r1-qwen': 'qwen2',
   'phi-2': 'gpt-2',
+  olmo: 'gpt-2',
   megrez: 'qwen2',
 };
 
