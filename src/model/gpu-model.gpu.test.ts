@@ -447,6 +447,7 @@ describe('GPU KV cache and batching', () => {
     ['lean GPU', FIXTURES.gemma3, LEAN_GPU_PROFILE], // windows of 8, per-head norms, two RoPEs
     ['CPU', FIXTURES.phi3, CPU_PROFILE], // a window of 24, LongRoPE switching at 16
     ['CPU', FIXTURES.olmo2, CPU_PROFILE], // q and k normed over their whole projections
+    ['CPU', FIXTURES.phi2, CPU_PROFILE], // LayerNorm, branches side by side, an MLP without a gate
   ] as const)(
     '%s profile, %s: a prompt in one chunk, in chunks, or token by token gives the same bits',
     async (_, name, profile) => {
