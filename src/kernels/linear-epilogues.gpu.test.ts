@@ -91,6 +91,7 @@ describe.each([
     [40, 256, 37, 'Q5_K', true, 'silu'], // GPU profile: the fifth bits staged beside the scales
     [40, 256, 37, 'Q6_K', true, 'silu'], // and the high bits and second pairs
     [40, 256, 37, 'IQ4', true, 'silu'], // and the levels
+    [50, 136, 5, 'BF16', true, 'gelu'],
   ] as const)(
     'gate: f %i, k %i, %i tokens, %s weights, bias %s, %s',
     async (f, k, tokens, dtype, withBias, activation) => {
@@ -104,7 +105,12 @@ describe.each([
 
       const gateUp = linear(l.x, l.values, 2 * f, l.bias);
       const expected = new Float32Array(tokens * f);
-      const gate = activation === 'silu' ? siluGate : geluGate;
+      const gate =
+        activation === 'silu'
+          ? siluGate
+          : activation === 'gelu'
+            ? (g: Float32Array, up: Float32Array) => activate(g, 'gelu').map((a, i) => a * up[i])
+            : geluGate;
       for (let n = 0; n < tokens; n++) {
         const row = gateUp.subarray(n * 2 * f, (n + 1) * 2 * f);
         expected.set(gate(row.subarray(0, f), row.subarray(f)), n * f);
@@ -118,6 +124,8 @@ describe.each([
     [64, 1024, 7, 'F16', true, 'gelu-tanh'],
     [40, 1024, 37, 'F32', true, 'gelu-tanh'], // GPU profile: the prefill kernel
     [48, 256, 9, 'Q4F16', true, 'silu'],
+    [64, 264, 18, 'F16', true, 'gelu'], // the exact GELU (GPT-NeoX): erf as WGSL has none
+    [40, 1024, 37, 'F32', true, 'gelu'],
   ] as const)(
     'activate (an MLP without a gate): rows %i, k %i, %i tokens, %s weights, bias %s, %s',
     async (rows, k, tokens, dtype, withBias, activation) => {

@@ -46,6 +46,9 @@ export type LinearOutput =
   | { kind: 'gate'; activation: Activation }
   | { kind: 'rope'; heads: HeadShape; kv?: KvFormat; queryTable?: number };
 
+/** activation.wgsl's ACTIVATION for each activation. */
+const ACTIVATIONS: Record<Activation, number> = { silu: 0, 'gelu-tanh': 1, gelu: 2 };
+
 /** A matrix's rows split over several buffers: this kernel's rows start at `offset` of `total`. */
 export interface RowPart {
   offset: number;
@@ -177,7 +180,7 @@ export function sharedConstants(shape: LinearShape, output: LinearOutput): Recor
     ...(heads ? { NH: heads.numHeads, NKV: heads.numKvHeads, HD: heads.headDim } : {}),
     ...(output.kind === 'rope' && output.queryTable ? { QUERY_TABLE: output.queryTable } : {}),
     ...(output.kind === 'gate' || output.kind === 'activate'
-      ? { ACTIVATION: output.activation === 'silu' ? 0 : 1, ACTIVATE: output.kind === 'activate' }
+      ? { ACTIVATION: ACTIVATIONS[output.activation], ACTIVATE: output.kind === 'activate' }
       : {}),
     ...((output.kind === 'store' || output.kind === 'accumulate') && output.part
       ? { ROW_OFFSET: output.part.offset, Y_ROWS: output.part.total }

@@ -338,6 +338,30 @@ const PHI2 = {
   vocab_size: 51200,
 };
 
+/** RedPajama-INCITE-Chat-3B-v1's config.json. */
+const REDPAJAMA_3B = {
+  architectures: ['GPTNeoXForCausalLM'],
+  bos_token_id: 0,
+  eos_token_id: 0,
+  hidden_act: 'gelu',
+  hidden_size: 2560,
+  initializer_range: 0.02,
+  intermediate_size: 10240,
+  layer_norm_eps: 1e-5,
+  max_position_embeddings: 2048,
+  model_type: 'gpt_neox',
+  num_attention_heads: 32,
+  num_hidden_layers: 32,
+  rotary_emb_base: 10000,
+  rotary_pct: 1.0,
+  tie_word_embeddings: false,
+  torch_dtype: 'float16',
+  transformers_version: '4.28.1',
+  use_cache: true,
+  use_parallel_residual: true,
+  vocab_size: 50432,
+};
+
 describe('parseModelConfig', () => {
   it('reads a SmolLM2 config: GQA, tied embeddings, head_dim derived', () => {
     const config = parseModelConfig(SMOLLM2_135M);
@@ -620,6 +644,48 @@ describe('parseModelConfig', () => {
     expect(() => parseModelConfig({ ...PHI2, qk_layernorm: true })).toThrow(/qk_layernorm/);
   });
 
+  it('reads GPT-NeoX (RedPajama): branches side by side on norms of their own, the exact GELU, q|k|v fused head by head', () => {
+    const config = parseModelConfig(REDPAJAMA_3B);
+    expect(config).toMatchObject({
+      norm: 'layer',
+      activation: 'gelu',
+      headDim: 80,
+      rotaryDim: 80,
+      numKvHeads: 32,
+      qkvBias: true,
+      outputBias: true,
+      mlpBias: true,
+      headBias: false,
+      parallelBranches: true,
+      sharedBranchNorm: false,
+      gatedMlp: false,
+      fused: { qkv: true, gateUp: false },
+      unknownKeys: [],
+    });
+    expect(config.ropes[0].theta).toBe(10000);
+    const tensors = expectedTensors(config);
+    expect(tensors.get('model.layers.0.post_attention_layernorm.bias')).toEqual([2560]);
+    expect(tensors.get('model.layers.0.self_attn.qkv_proj.weight')).toEqual([3 * 2560, 2560]);
+    const names = [...tensors.keys()].map((name) => checkpointTensorName(config, name));
+    for (const name of [
+      'gpt_neox.embed_in.weight',
+      'gpt_neox.layers.31.attention.query_key_value.bias',
+      'gpt_neox.layers.0.attention.dense.weight',
+      'gpt_neox.layers.0.mlp.dense_h_to_4h.bias',
+      'gpt_neox.layers.0.mlp.dense_4h_to_h.weight',
+      'gpt_neox.layers.0.post_attention_layernorm.weight',
+      'gpt_neox.final_layer_norm.bias',
+      'embed_out.weight',
+    ]) {
+      expect(names).toContain(name);
+    }
+    // Pythia's: RoPE over a quarter of each head; the branches one after the other where asked.
+    const pythia = parseModelConfig({ ...REDPAJAMA_3B, rotary_pct: 0.25, use_parallel_residual: false });
+    expect(pythia).toMatchObject({ rotaryDim: 20, parallelBranches: false });
+    // Everyone but Gemma (whose gelu is the approximation it was trained with) gets the exact GELU.
+    expect(parseModelConfig({ ...SMOLLM2_135M, hidden_act: 'gelu' }).activation).toBe('gelu');
+  });
+
   it("reads YaRN's attention factor as transformers does: given, from mscale and mscale_all_dim, or from the factor", () => {
     const yarn = (parameters: Record<string, unknown>) => {
       const rope = parseModelConfig({ ...QWEN3_06B, rope_scaling: { rope_type: 'yarn', ...parameters } }).ropes[0];
@@ -684,6 +750,7 @@ describe('parseModelConfig', () => {
       OLMO2_1B,
       STABLELM2_16B,
       PHI2,
+      REDPAJAMA_3B,
     ]) {
       expect(parseModelConfig(json).unknownKeys).toEqual([]);
     }
@@ -695,7 +762,7 @@ describe('parseModelConfig', () => {
     const { hidden_size: _, ...noHidden } = SMOLLM2_135M;
     expect(() => parseModelConfig(noHidden)).toThrow(/"hidden_size" must be a whole number/);
     expect(() => parseModelConfig({ ...SMOLLM2_135M, num_key_value_heads: 4 })).toThrow(/not a multiple/);
-    expect(() => parseModelConfig({ ...SMOLLM2_135M, hidden_act: 'gelu' })).toThrow(/gelu/);
+    expect(() => parseModelConfig({ ...SMOLLM2_135M, hidden_act: 'quick_gelu' })).toThrow(/quick_gelu/);
     expect(() => parseModelConfig({ ...SMOLLM2_135M, rope_scaling: { rope_type: 'dynamic', factor: 2 } })).toThrow(
       /dynamic/,
     );

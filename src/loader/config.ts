@@ -21,6 +21,9 @@
  *                             on one norm; an MLP without a gate (fc1, GELU, fc2); biases
  *                             everywhere, the LM head's too. Its checkpoints' own tensor names
  *                             (dense, fc1, fc2, final_layernorm) are read as Llama's (PHI_NAMES)
+ *   GPT-NeoX (RedPajama)    Phi's layer with a norm of its own for each branch (or the branches
+ *                             one after the other: use_parallel_residual), the exact GELU; q|k|v
+ *                             fused head by head in its checkpoints (NEOX_NAMES; weights.ts)
  *
  * Nothing in a config.json is ignored without a decision: every key is read, or listed in
  * CONFIG_KEYS as irrelevant to the forward pass (with why), or refused by name when it asks
@@ -43,6 +46,7 @@ export const SUPPORTED_ARCHITECTURES = [
   'Olmo2ForCausalLM',
   'StableLmForCausalLM',
   'PhiForCausalLM',
+  'GPTNeoXForCausalLM',
 ] as const;
 export type Architecture = (typeof SUPPORTED_ARCHITECTURES)[number];
 
@@ -91,7 +95,8 @@ export interface Rope {
   queryScaling?: QueryScaling;
 }
 
-export type Activation = 'silu' | 'gelu-tanh';
+/** SiLU, GELU's tanh approximation, or the exact GELU, x/2 (1 + erf(x / sqrt 2)) (GPT-NeoX). */
+export type Activation = 'silu' | 'gelu-tanh' | 'gelu';
 
 export interface LayerAttention {
   /** Keys a query attends to: the last `window` positions (its own included), or all (null). */
@@ -156,10 +161,13 @@ export interface ModelConfig {
   /** Which projections come fused in the file: q|k|v, gate|up (Phi-3's both; MLC's folders per model type). */
   fused: { qkv: boolean; gateUp: boolean };
   /**
-   * Attention and the MLP both read the one norm of the layer's input, and both add to x:
-   * x += attn(n(x)) + mlp(n(x)) (Phi-1/2); else the MLP reads x after attention's add.
+   * Attention and the MLP both read the layer's input x, and both add to it: x += attn(n(x)) +
+   * mlp(n'(x)), n' the MLP's own norm (GPT-NeoX) or attention's (`sharedBranchNorm`, Phi-1/2);
+   * else the MLP reads x after attention's add.
    */
   parallelBranches: boolean;
+  /** Branches side by side read one norm (Phi-1/2): the layer has no MLP norm. */
+  sharedBranchNorm: boolean;
   /**
    * The MLP's in-projection: gate and up, act(gate) * up (true); or one matrix, act(up) (Phi-1/2's
    * fc1, held as up_proj).
@@ -196,6 +204,7 @@ export const CONFIG_KEYS: Record<string, string> = {
   initializer_range: 'training only',
   attention_dropout: 'training only',
   hidden_dropout: 'training only',
+  classifier_dropout: 'training only (a classification head Tandem does not have)',
   embd_pdrop: 'training only',
   resid_pdrop: 'training only',
   pretraining_tp: 'splits the same products over devices in training; the sums are the same',
@@ -253,6 +262,8 @@ const READ_KEYS = new Set([
   'use_qkv_bias',
   'qk_layernorm',
   'use_parallel_residual',
+  'rotary_pct',
+  'rotary_emb_base',
 ]);
 
 const MAX_LAYERS = 1024;
@@ -306,6 +317,7 @@ export function parseModelConfig(json: unknown, source = 'config.json'): ModelCo
   if (raw.use_bidirectional_attention === true) throw fail('bidirectional attention is not a causal language model');
   const stableLm = arch === 'StableLmForCausalLM';
   const phi = arch === 'PhiForCausalLM';
+  const neox = arch === 'GPTNeoXForCausalLM';
   if ((stableLm || phi) && raw.qk_layernorm === true) {
     throw fail('qk_layernorm (a LayerNorm over each head of q and k) is not computed by Tandem');
   }
@@ -314,16 +326,22 @@ export function parseModelConfig(json: unknown, source = 'config.json'): ModelCo
   }
 
   const gemma = arch === 'GemmaForCausalLM' || arch === 'Gemma2ForCausalLM' || arch === 'Gemma3ForCausalLM';
-  const act = raw.hidden_activation ?? raw.hidden_act ?? (gemma ? 'gelu_pytorch_tanh' : phi ? 'gelu_new' : 'silu');
-  // gelu_new (Phi-1/2) is GELU's tanh approximation under its older name.
+  const act =
+    raw.hidden_activation ??
+    raw.hidden_act ??
+    (gemma ? 'gelu_pytorch_tanh' : phi ? 'gelu_new' : neox ? 'gelu' : 'silu');
+  // gelu_new (Phi-1/2) is GELU's tanh approximation under its older name; Gemma's gelu is the
+  // approximation it was trained with, everyone else's the exact GELU.
   const activation: Activation | undefined =
     act === 'silu'
       ? 'silu'
       : act === 'gelu_pytorch_tanh' || act === 'gelu_new' || (gemma && act === 'gelu')
         ? 'gelu-tanh'
-        : undefined;
+        : act === 'gelu'
+          ? 'gelu'
+          : undefined;
   if (!activation) {
-    throw fail(`hidden activation ${JSON.stringify(act)} is not supported (silu, gelu_pytorch_tanh, gelu_new)`);
+    throw fail(`hidden activation ${JSON.stringify(act)} is not supported (silu, gelu, gelu_pytorch_tanh, gelu_new)`);
   }
 
   const hiddenSize = int('hidden_size');
@@ -365,7 +383,9 @@ export function parseModelConfig(json: unknown, source = 'config.json'): ModelCo
       ...parseQueryScaling(parameters, arch, fail),
     };
   };
-  const ropes: Rope[] = [ropeOf(globalParameters, num('rope_theta', 10000), raw.rope_scaling)];
+  // GPT-NeoX's checkpoints name the base rotary_emb_base.
+  const theta = neox && raw.rope_theta == null ? num('rotary_emb_base', 10000) : num('rope_theta', 10000);
+  const ropes: Rope[] = [ropeOf(globalParameters, theta, raw.rope_scaling)];
   const windowOf = () => int('sliding_window', undefined, 1 << 24);
   let layers: LayerAttention[] = Array.from({ length: numLayers }, () => ({ window: null, rope: 0 }));
   const slidingLayers = parseLayerTypes(raw, arch, numLayers, fail);
@@ -386,7 +406,8 @@ export function parseModelConfig(json: unknown, source = 'config.json'): ModelCo
     layers = layers.map((l) => ({ ...l, window: windowOf() }));
   }
 
-  const attentionBias = flag('attention_bias', false);
+  // GPT-NeoX's attention has biases unless attention_bias says otherwise.
+  const attentionBias = flag('attention_bias', neox);
   const bos = raw.bos_token_id;
   if (bos != null && !(Number.isSafeInteger(bos) && (bos as number) >= 0 && (bos as number) < vocabSize)) {
     throw fail(`bos_token_id ${JSON.stringify(bos)} is not a token id below vocab_size`);
@@ -401,15 +422,15 @@ export function parseModelConfig(json: unknown, source = 'config.json'): ModelCo
     numKvHeads,
     headDim,
     rotaryDim,
-    normEps: stableLm || phi ? num('layer_norm_eps', 1e-5) : num('rms_norm_eps', 1e-6),
-    norm: stableLm || phi ? 'layer' : 'rms',
+    normEps: stableLm || phi || neox ? num('layer_norm_eps', 1e-5) : num('rms_norm_eps', 1e-6),
+    norm: stableLm || phi || neox ? 'layer' : 'rms',
     tieWordEmbeddings: flag('tie_word_embeddings', gemma),
     maxPositions,
     bosTokenId: (bos as number | undefined) ?? null,
     eosTokenIds,
     qkvBias: arch === 'Qwen2ForCausalLM' || phi || attentionBias || (stableLm && flag('use_qkv_bias', false)),
     outputBias: phi || (arch !== 'Qwen2ForCausalLM' && attentionBias),
-    mlpBias: phi || flag('mlp_bias', false),
+    mlpBias: phi || neox || flag('mlp_bias', false),
     qkNorm:
       arch === 'Qwen3ForCausalLM' || arch === 'Gemma3ForCausalLM'
         ? 'head'
@@ -426,9 +447,10 @@ export function parseModelConfig(json: unknown, source = 'config.json'): ModelCo
     finalSoftcap: arch === 'Gemma2ForCausalLM' ? optionalNum('final_logit_softcapping') : null,
     ropes,
     layers,
-    fused: { qkv: arch === 'Phi3ForCausalLM', gateUp: arch === 'Phi3ForCausalLM' },
-    parallelBranches: phi,
-    gatedMlp: !phi,
+    fused: { qkv: arch === 'Phi3ForCausalLM' || neox, gateUp: arch === 'Phi3ForCausalLM' },
+    parallelBranches: phi || (neox && flag('use_parallel_residual', true)),
+    sharedBranchNorm: phi,
+    gatedMlp: !phi && !neox,
     headBias: phi,
     unknownKeys: Object.keys(raw).filter((key) => !READ_KEYS.has(key) && !Object.hasOwn(CONFIG_KEYS, key)),
   };
@@ -456,8 +478,9 @@ function parseLayerTypes(
 
 /**
  * The values of a head RoPE turns: int(head_dim x partial_rotary_factor), as transformers takes
- * it. Only Phi-3's attention (Phi-4-mini), StableLM's and Phi-1/2's turn part of a head; Llama's
- * and the others' would fail in transformers with a factor below 1, and are refused.
+ * it (GPT-NeoX's rotary_pct). Only Phi-3's attention (Phi-4-mini), StableLM's, Phi-1/2's and
+ * GPT-NeoX's turn part of a head; Llama's and the others' would fail in transformers with a
+ * factor below 1, and are refused.
  */
 function parseRotaryDim(
   raw: Record<string, unknown>,
@@ -465,12 +488,13 @@ function parseRotaryDim(
   headDim: number,
   fail: (message: string) => Error,
 ): number {
-  const factor = raw.partial_rotary_factor ?? 1;
+  // GPT-NeoX's checkpoints name the factor rotary_pct.
+  const factor = raw.partial_rotary_factor ?? (arch === 'GPTNeoXForCausalLM' ? raw.rotary_pct : undefined) ?? 1;
   if (factor === 1) return headDim;
   if (typeof factor !== 'number' || !(factor > 0 && factor < 1)) {
     throw fail(`"partial_rotary_factor" must be a number above 0 and at most 1, got ${JSON.stringify(factor)}`);
   }
-  if (arch !== 'Phi3ForCausalLM' && arch !== 'StableLmForCausalLM' && arch !== 'PhiForCausalLM') {
+  if (!['Phi3ForCausalLM', 'StableLmForCausalLM', 'PhiForCausalLM', 'GPTNeoXForCausalLM'].includes(arch)) {
     throw fail(
       `partial_rotary_factor ${factor}: ${arch} turns whole heads; RoPE over part of a head is Phi-3's and StableLM's`,
     );
@@ -630,10 +654,32 @@ const PHI_NAMES: [RegExp, string][] = [
   [/\.mlp\.down_proj\./, '.mlp.fc2.'],
 ];
 
+/**
+ * GPT-NeoX's names, in its checkpoints and in MLC's folders alike (q|k|v as query_key_value: its
+ * rows head by head in a checkpoint, weights.ts puts them in q|k|v order; MLC's are in that order).
+ */
+const NEOX_NAMES: [RegExp, string][] = [
+  [/^model\.embed_tokens\./, 'gpt_neox.embed_in.'],
+  [/^model\.norm\./, 'gpt_neox.final_layer_norm.'],
+  [/^lm_head\./, 'embed_out.'],
+  [/^model\.layers\./, 'gpt_neox.layers.'],
+  [/\.self_attn\.qkv_proj\./, '.attention.query_key_value.'],
+  [/\.self_attn\.o_proj\./, '.attention.dense.'],
+  [/\.mlp\.up_proj\./, '.mlp.dense_h_to_4h.'],
+  [/\.mlp\.down_proj\./, '.mlp.dense_4h_to_h.'],
+];
+
+const rename = (names: [RegExp, string][], name: string) =>
+  names.reduce((renamed, [pattern, replacement]) => renamed.replace(pattern, replacement), name);
+
+/** The name of the tensor Tandem calls `name` in GPT-NeoX's checkpoints and MLC folders. */
+export const neoxTensorName = (name: string) => rename(NEOX_NAMES, name);
+
 /** The name a tensor Tandem calls `name` has in a Hugging Face checkpoint of `config`'s architecture. */
 export function checkpointTensorName(config: ModelConfig, name: string): string {
-  if (config.architecture !== 'PhiForCausalLM') return name;
-  return PHI_NAMES.reduce((renamed, [pattern, replacement]) => renamed.replace(pattern, replacement), name);
+  if (config.architecture === 'PhiForCausalLM') return rename(PHI_NAMES, name);
+  if (config.architecture === 'GPTNeoXForCausalLM') return neoxTensorName(name);
+  return name;
 }
 
 /** The Hugging Face names of layer `l`'s tensors, by their part in the forward pass. */
@@ -651,7 +697,7 @@ export function layerTensorNames(config: ModelConfig, l: number) {
      * none in OLMo 2, nor where the MLP reads attention's input norm (Phi-1/2).
      */
     mlpNorm:
-      !inputs || config.parallelBranches
+      !inputs || config.sharedBranchNorm
         ? undefined
         : sandwich
           ? `${p}.pre_feedforward_layernorm.weight`

@@ -106,10 +106,30 @@ export async function loadWeights(
     await opened.settle(true);
     for (const [fileName, { info, data }] of tensors) {
       const name = ours.get(fileName) as string;
-      weights.set(name, { name, dtype: info.dtype as WeightDType, shape: info.shape, data: data as never });
+      const tensor: WeightTensor = { name, dtype: info.dtype as WeightDType, shape: info.shape, data: data as never };
+      weights.set(name, config.architecture === 'GPTNeoXForCausalLM' ? neoxQkvInOrder(tensor, config) : tensor);
     }
   }
   return weights;
+}
+
+/**
+ * GPT-NeoX's query_key_value rows go head by head, each head's q, k and v rows together; Tandem
+ * reads q|k|v as all the q rows, then k's, then v's (as MLC's and llama.cpp's converters store
+ * them). Other tensors pass as they are.
+ */
+function neoxQkvInOrder(tensor: WeightTensor, config: ModelConfig): WeightTensor {
+  if (!/\.qkv_proj\.(weight|bias)$/.test(tensor.name)) return tensor;
+  const { numHeads: nh, headDim: hd } = config;
+  const width = tensor.data.length / (3 * nh * hd); // values a row
+  const data = new (tensor.data.constructor as new (length: number) => WeightTensor['data'])(tensor.data.length);
+  for (let h = 0; h < nh; h++) {
+    for (let part = 0; part < 3; part++) {
+      const from = (h * 3 + part) * hd * width;
+      data.set(tensor.data.subarray(from, from + hd * width), (part * nh + h) * hd * width);
+    }
+  }
+  return { ...tensor, data };
 }
 
 /** The weight files and the expected tensors each must hold: the single file, or the index's shards. */

@@ -16,7 +16,8 @@
  * Phi-1/2 runs the branches side by side: one LayerNorm, which q|k|v and the MLP both read (its
  * output stays in `normed`, its own dispatch), o and down both added into x; its MLP has no gate,
  * its in-projection's rows are stored activated (the 'activate' output), so its layer is 6
- * dispatches.
+ * dispatches. GPT-NeoX's MLP has a norm of its own, of the same x: it runs before attention's
+ * add, into `mlpInput` (7 dispatches).
  * So a Llama layer is 7 dispatches, Qwen3's 8, OLMo 2's 8, Gemma 2's 9 and Gemma 3's 10. Where the profile
  * fuses RMSNorm (profile.ts; none does by default), the two norms before q|k|v and gate|up run
  * as the prologue of those projections in decode and verify steps (linear_norm.wgsl, the same
@@ -48,6 +49,7 @@ export interface LayerActivations {
   q: GPUBuffer; // (B, nh, hd)
   attn: GPUBuffer; // (B, nh, hd)
   branch?: GPUBuffer; // (B, d): a branch's output before its norm (Gemma)
+  mlpInput?: GPUBuffer; // (B, d): the MLP's own norm of x, beside attention's (GPT-NeoX's branches side by side)
   gated: GPUBuffer; // (B, f)
 }
 
@@ -159,8 +161,10 @@ interface Norm {
 export class GpuLayer {
   /** The norm before attention, or an EAGLE-3 head's two (embedding, then hidden state); none in an EAGLE-1 head. */
   private readonly inputNorm?: GPUBindGroup | [GPUBindGroup, GPUBindGroup];
-  /** The norm before the MLP; none in OLMo 2. */
+  /** The norm before the MLP; none in OLMo 2 or Phi-1/2. */
   private readonly mlpNorm?: GPUBindGroup;
+  /** The MLP's norm runs before attention (branches side by side, each with a norm: GPT-NeoX). */
+  private readonly mlpFirst: boolean;
   private readonly qkv: LinearLayer;
   /** With q/k norms: the projection's own bind groups (it stores to act.qkv). */
   private readonly qkvStore?: GPUBindGroup[][];
@@ -206,7 +210,10 @@ export class GpuLayer {
     } else if (inputNorm) this.inputNorm = norm.bind({ step, weight: inputNorm, x: act.x, out: act.normed });
     /** What q|k|v read: the norm's output, or (no input norm) x itself. */
     this.qkvInput = inputNorm ? act.normed : act.x;
-    if (w.mlpNorm) this.mlpNorm = norm.bind({ step, weight: w.mlpNorm, x: act.x, out: act.normed });
+    /** Side by side with a norm of its own (GPT-NeoX), the MLP's input is kept apart from attention's. */
+    this.mlpFirst = config.parallelBranches && act.mlpInput !== undefined;
+    const mlpInput = this.mlpFirst ? (act.mlpInput as GPUBuffer) : act.normed;
+    if (w.mlpNorm) this.mlpNorm = norm.bind({ step, weight: w.mlpNorm, x: act.x, out: mlpInput });
     if (config.qkNorm && act.qkv) {
       // config.ts gives queries a scale by position only where there are no q/k norms (Ministral 3).
       if (rope.queryTable) throw new Error(`layer ${index}: queries scaled by position with q/k norms`);
@@ -223,9 +230,11 @@ export class GpuLayer {
     this.o = bound(w.o, { kind: sandwich ? 'store' : 'accumulate' }, act.attn, branch, w.oBias);
     const { activation } = config;
     const mlpIn: LinearOutput = config.gatedMlp ? { kind: 'gate', activation } : { kind: 'activate', activation };
-    this.gateUp = w.mlpNorm
-      ? bound(w.gateUp, mlpIn, act.normed, act.gated, w.gateUpBias, { x: act.x, weight: w.mlpNorm })
-      : bound(w.gateUp, mlpIn, config.parallelBranches ? act.normed : act.x, act.gated, w.gateUpBias);
+    this.gateUp = this.mlpFirst
+      ? bound(w.gateUp, mlpIn, mlpInput, act.gated, w.gateUpBias)
+      : w.mlpNorm
+        ? bound(w.gateUp, mlpIn, act.normed, act.gated, w.gateUpBias, { x: act.x, weight: w.mlpNorm })
+        : bound(w.gateUp, mlpIn, config.parallelBranches ? act.normed : act.x, act.gated, w.gateUpBias);
     this.down = bound(w.down, { kind: sandwich ? 'store' : 'accumulate' }, act.gated, branch, w.downBias);
     if (sandwich && kernels.normAdd && w.attentionOutNorm && w.mlpOutNorm) {
       this.attentionOutNorm = kernels.normAdd.bind({ step, weight: w.attentionOutNorm, x: branch, out: act.x });
@@ -275,6 +284,7 @@ export class GpuLayer {
     } else if (this.inputNorm && !Array.isArray(this.inputNorm) && !this.qkv.readsNorm(n)) {
       norm.encode(pass, this.inputNorm, n);
     }
+    if (this.mlpFirst && this.mlpNorm) norm.encode(pass, this.mlpNorm, n);
     if (Array.isArray(binds.qkv)) this.qkv.encode(pass, binds.qkv, n);
     else if (this.qkvStore && qkNormRope) {
       this.qkv.encode(pass, this.qkvStore, n);
@@ -283,7 +293,7 @@ export class GpuLayer {
     this.attention.encode(pass, binds.attention, n, start, tree);
     this.o.layer.encode(pass, this.o.binds, n);
     if (normAdd && this.attentionOutNorm) normAdd.encode(pass, this.attentionOutNorm, n);
-    if (this.mlpNorm && !this.gateUp.layer.readsNorm(n)) norm.encode(pass, this.mlpNorm, n);
+    if (this.mlpNorm && !this.mlpFirst && !this.gateUp.layer.readsNorm(n)) norm.encode(pass, this.mlpNorm, n);
     this.gateUp.layer.encode(pass, this.gateUp.binds, n);
     this.down.layer.encode(pass, this.down.binds, n);
     if (normAdd && this.mlpOutNorm) normAdd.encode(pass, this.mlpOutNorm, n);

@@ -448,6 +448,7 @@ describe('GPU KV cache and batching', () => {
     ['CPU', FIXTURES.phi3, CPU_PROFILE], // a window of 24, LongRoPE switching at 16
     ['CPU', FIXTURES.olmo2, CPU_PROFILE], // q and k normed over their whole projections
     ['CPU', FIXTURES.phi2, CPU_PROFILE], // LayerNorm, branches side by side, an MLP without a gate
+    ['CPU', FIXTURES.neox, CPU_PROFILE], // branches side by side, each on its own norm
   ] as const)(
     '%s profile, %s: a prompt in one chunk, in chunks, or token by token gives the same bits',
     async (_, name, profile) => {

@@ -232,6 +232,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
       q: f32(B * nh * hd, 'q'),
       attn: f32(B * nh * hd, 'attn'),
       ...(config.sandwichNorms ? { branch: f32(B * d, 'branch') } : {}),
+      ...(config.parallelBranches && !config.sharedBranchNorm ? { mlpInput: f32(B * d, 'mlp_input') } : {}),
       gated: f32(B * f, 'gated'),
       headIn: f32(B * d, 'head_in'),
       logits: f32(B * vocabSize, 'logits'),

@@ -423,6 +423,9 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
           : w.inputNorm
             ? norm(x, w.inputNorm, w.inputNormBias)
             : x.slice();
+      // Side by side (Phi-1/2, GPT-NeoX), the MLP reads x before attention's add: attention's norm
+      // of it, or its own.
+      const parallelIn = c.parallelBranches ? (w.mlpNorm ? norm(x, w.mlpNorm, w.mlpNormBias) : n) : undefined;
       const q = project(n, w.q);
       const k = project(n, w.k);
       const v = project(n, w.v);
@@ -446,8 +449,7 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
         window: c.layers[l].window,
       });
       addBranch(x, project(attended, w.o), w.attentionOutNorm, eps);
-      // Side by side (Phi-1/2), the MLP reads the norm attention read, of x before attention's add.
-      const m = c.parallelBranches ? n : w.mlpNorm ? norm(x, w.mlpNorm, w.mlpNormBias) : x;
+      const m = parallelIn ?? (w.mlpNorm ? norm(x, w.mlpNorm, w.mlpNormBias) : x);
       const gated = w.gate
         ? gate(c.activation, project(m, w.gate), project(m, w.up))
         : activate(project(m, w.up), c.activation);
@@ -492,6 +494,7 @@ function addBranch(x: Float32Array, branch: Float32Array, norm: Float32Array | u
 }
 
 function gate(activation: Activation, g: Float32Array, up: Float32Array): Float32Array {
+  if (activation === 'gelu') return activate(g, 'gelu').map((a, i) => a * up[i]);
   return activation === 'silu' ? siluGate(g, up) : geluGate(g, up);
 }
 

@@ -135,14 +135,43 @@ export function siluGate(gate: Float32Array, up: Float32Array, out = new Float32
 }
 
 /**
- * An MLP's activation over each value, for an MLP without a gate (Phi-1/2: act(fc1(x))): SiLU,
- * or GELU's tanh approximation (gelu_new, PyTorch's gelu(approximate='tanh')).
+ * An MLP's activation over each value, for an MLP without a gate (Phi-1/2, GPT-NeoX: act(fc1(x))):
+ * SiLU, GELU's tanh approximation (gelu_new, PyTorch's gelu(approximate='tanh')), or the exact
+ * GELU, x/2 (1 + erf(x / sqrt 2)) (PyTorch's gelu).
  */
-export function activate(values: Float32Array, activation: 'silu' | 'gelu-tanh'): Float32Array {
+export function activate(values: Float32Array, activation: 'silu' | 'gelu-tanh' | 'gelu'): Float32Array {
   const c = Math.sqrt(2 / Math.PI);
   return values.map((x) =>
-    activation === 'silu' ? x / (1 + Math.exp(-x)) : 0.5 * x * (1 + Math.tanh(c * (x + 0.044715 * x * x * x))),
+    activation === 'silu'
+      ? x / (1 + Math.exp(-x))
+      : activation === 'gelu'
+        ? 0.5 * x * (1 + erf(x / Math.SQRT2))
+        : 0.5 * x * (1 + Math.tanh(c * (x + 0.044715 * x * x * x))),
   );
+}
+
+/**
+ * The error function to double precision: its Taylor series below |x| = 2.5 (terms no larger
+ * than 10, so no digits are lost), the continued fraction of erfc above (Laplace's, evaluated
+ * from 80 terms down).
+ */
+export function erf(x: number): number {
+  const a = Math.abs(x);
+  if (a < 2.5) {
+    // erf(x) = 2/sqrt(pi) sum (-1)^n x^(2n+1) / (n! (2n+1))
+    let term = a;
+    let sum = a;
+    for (let n = 1; n < 60; n++) {
+      term *= (-a * a) / n;
+      sum += term / (2 * n + 1);
+    }
+    return Math.sign(x) * ((2 / Math.sqrt(Math.PI)) * sum);
+  }
+  // erfc(x) = e^-x^2 / sqrt(pi) / (x + (1/2) / (x + 1 / (x + (3/2) / (x + 2 / (x + ...)))))
+  let fraction = a;
+  for (let n = 80; n >= 1; n--) fraction = a + n / 2 / fraction;
+  const erfc = Math.exp(-a * a) / Math.sqrt(Math.PI) / fraction;
+  return Math.sign(x) * (1 - erfc);
 }
 
 /**

@@ -38,6 +38,8 @@ export const FIXTURES = {
   stablelm2: 'tandem-stablelm2',
   /** Phi-2: one LayerNorm for attention and the MLP side by side, fc1/GELU/fc2, biases everywhere (the LM head's too). */
   phi2: 'tandem-phi2',
+  /** GPT-NeoX: attention and the MLP side by side, each on its own LayerNorm; the exact GELU; q|k|v fused head by head. */
+  neox: 'tandem-neox',
   llamaBias: 'tandem-llama-bias',
   /** MLC folders, q4f16_1 (scripts/fixtures/mlc.py): the target with its Jinja template, the draft with MLC's conv_template. */
   targetQ4: 'tandem-target-q4f16_1-MLC',
