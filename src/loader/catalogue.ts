@@ -13,7 +13,6 @@
 
 import type { AppConfig, ModelRecord } from '@mlc-ai/web-llm';
 import { ModelNotFoundError, UnsupportedArchitectureError, UnsupportedQuantizationError } from '../errors';
-import { UNSUPPORTED_MODEL_TYPES } from './mlc-config';
 import webLlmModels from './web-llm-models.json';
 
 /** The part of an appConfig Tandem reads. */
@@ -43,7 +42,7 @@ interface Family {
 
 /**
  * The models of web-llm's catalogue that Tandem runs (the Llama family, Phi-3 and Phi-4-mini,
- * Gemma 1, 2 and 3, Ministral 3, OLMo 2, StableLM 2, Phi-1.5 and Phi-2), by id.
+ * Gemma 1, 2 and 3, Ministral 3, OLMo 2, StableLM 2, Phi-1.5 and Phi-2, RedPajama), by id.
  */
 const FAMILIES: Family[] = [
   { pattern: /^Llama-3\.[12]-\d+B-Instruct-/, tokenizer: 'llama3' },
@@ -67,6 +66,7 @@ const FAMILIES: Family[] = [
   { pattern: /^OLMo-2-\d+-\d+B-Instruct-/, tokenizer: 'olmo2' },
   { pattern: /^stablelm-2-zephyr-/ },
   { pattern: /^phi-(1_5|2)-/ },
+  { pattern: /^RedPajama-INCITE-Chat-3B-/ },
 ];
 
 /** A draft has at most this share of its target's parameters. */
@@ -77,7 +77,6 @@ const UNSUPPORTED: [RegExp, string][] = [
   [/vision|-V-|VL/i, 'vision-language models are not run'],
   [/^gemma-4-/i, 'Gemma 4 is not an architecture Tandem runs'],
   [/^Qwen3\.5/, 'Qwen3.5 is not an architecture Tandem runs'],
-  [/^RedPajama/, UNSUPPORTED_MODEL_TYPES.gpt_neox],
   [/embed|arctic/i, 'an embedding model, not a causal language model'],
 ];
 

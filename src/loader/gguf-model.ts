@@ -112,6 +112,13 @@ const PHI2_LAYER_NAMES: Record<string, string> = {
   'ffn_up.bias': 'mlp.up_proj.bias',
   'ffn_down.bias': 'mlp.down_proj.bias',
 };
+/** GPT-NeoX: q|k|v fused (in q|k|v order: the converter reorders its heads), every norm and projection biased. */
+const NEOX_LAYER_NAMES: Record<string, string> = {
+  ...PHI2_LAYER_NAMES,
+  'attn_qkv.weight': 'self_attn.qkv_proj.weight',
+  'attn_qkv.bias': 'self_attn.qkv_proj.bias',
+  'ffn_norm.bias': 'post_attention_layernorm.bias',
+};
 /** StableLM's LayerNorms have biases beside their weights. */
 const STABLELM_LAYER_NAMES: Record<string, string> = {
   ...LAYER_NAMES,
@@ -147,6 +154,8 @@ const ARCHITECTURES: Record<string, GgufArchitecture> = {
   stablelm: { ...plain, architecture: 'StableLmForCausalLM', layerNames: STABLELM_LAYER_NAMES },
   // Phi-1, 1.5 and 2 (phi2): turned as halves too.
   phi2: { ...plain, architecture: 'PhiForCausalLM', layerNames: PHI2_LAYER_NAMES },
+  // GPT-NeoX (RedPajama, Pythia): turned as halves.
+  gptneox: { ...plain, architecture: 'GPTNeoXForCausalLM', layerNames: NEOX_LAYER_NAMES },
 };
 const GLOBAL_NAMES: Record<string, string> = {
   'token_embd.weight': 'model.embed_tokens.weight',
@@ -309,12 +318,13 @@ function configFromMetadata(header: GgufHeader, tokenizer: GgufTokenizer, where:
   const embedding = tensors.find((t) => t.name === 'token_embd.weight');
   const width = number('embedding_length');
   const dims = headDim ?? (width !== undefined && heads ? width / heads : undefined);
-  // llama.cpp turns the first rope.dimension_count values of a Phi-3, StableLM or Phi-2 head as halves
+  // llama.cpp turns the first rope.dimension_count values of a Phi-3, StableLM, Phi-2 or NeoX head as halves
   // (its NEOX RoPE), as transformers does with partial_rotary_factor; Llama's turns adjacent pairs.
   const partial = ropeDims !== undefined && dims !== undefined && ropeDims !== dims;
   const stableLm = known.architecture === 'StableLmForCausalLM';
   const phi = known.architecture === 'PhiForCausalLM';
-  if (partial && known.architecture !== 'Phi3ForCausalLM' && !stableLm && !phi) {
+  const neox = known.architecture === 'GPTNeoXForCausalLM';
+  if (partial && known.architecture !== 'Phi3ForCausalLM' && !stableLm && !phi && !neox) {
     throw new ModelConfigError(`${where}: RoPE over ${ropeDims} of a head's ${dims} values is not supported`);
   }
   // llama.cpp's olmo2 files hold OLMo 3 too: sliding windows on three layers in four.
@@ -341,7 +351,9 @@ function configFromMetadata(header: GgufHeader, tokenizer: GgufTokenizer, where:
     max_position_embeddings: number('context_length'),
     vocab_size: embedding?.shape[0],
     tie_word_embeddings: !tensors.some((t) => t.name === 'output.weight'),
-    attention_bias: known.architecture === 'LlamaForCausalLM' && tensors.some((t) => t.name === 'blk.0.attn_q.bias'),
+    attention_bias:
+      (known.architecture === 'LlamaForCausalLM' || neox) &&
+      tensors.some((t) => t.name === 'blk.0.attn_q.bias' || t.name === 'blk.0.attn_qkv.bias'),
     rope_scaling: scaling === undefined || scaling === 'none' ? null : ropeScaling(scaling, number),
     // Phi-3: the context LongRoPE's short factors serve. The window only where llama.cpp reads
     // one (Phi-3 and Gemma 2; 0 is none, as Phi-4 writes it).
@@ -350,7 +362,8 @@ function configFromMetadata(header: GgufHeader, tokenizer: GgufTokenizer, where:
     ...(known.architecture === 'Gemma2ForCausalLM' ? gemma2Config(number, headDim, heads) : {}),
     ...(known.architecture === 'Gemma3ForCausalLM' ? gemma3Config(value, number, headDim, heads, where) : {}),
     ...(stableLm ? stableLmConfig(value, number, tensors) : {}),
-    ...(phi ? { rms_norm_eps: undefined, layer_norm_eps: number('attention.layer_norm_epsilon') } : {}),
+    ...(phi || neox ? { rms_norm_eps: undefined, layer_norm_eps: number('attention.layer_norm_epsilon') } : {}),
+    ...(neox ? { use_parallel_residual: value('use_parallel_residual') ?? true } : {}),
     bos_token_id: metadata.get('tokenizer.ggml.bos_token_id'),
     eos_token_id: tokenizer.stopTokenIds,
   };

@@ -17,6 +17,7 @@ import {
   GGUF_FIXTURE,
   loadFixture,
   MINISTRAL3_GGUF_FIXTURE,
+  NEOX_GGUF_FIXTURE,
   OLMO2_GGUF_FIXTURE,
   PHI2_GGUF_FIXTURE,
   PHI3_GGUF_FIXTURE,
@@ -505,6 +506,17 @@ describe('the Phi-2 fixture as a GGUF file', () => {
     const { config, expected, eps } = configs(gguf, folder);
     expect(config).toEqual(expected);
     expect(config).toMatchObject({ parallelBranches: true, gatedMlp: false, headBias: true, rotaryDim: 6 });
+    expect(eps.read).toBe(eps.expected);
+    expectF16Weights(gguf, folder, false);
+  });
+});
+
+describe('the GPT-NeoX fixture as a GGUF file', () => {
+  it("reads the folder's config and weights back: attn_qkv as the folder's query_key_value in q|k|v order, the biases", async () => {
+    const { gguf, folder } = await loadBoth(NEOX_GGUF_FIXTURE, FIXTURES.neox);
+    const { config, expected, eps } = configs(gguf, folder);
+    expect(config).toEqual(expected);
+    expect(config).toMatchObject({ parallelBranches: true, sharedBranchNorm: false, activation: 'gelu', rotaryDim: 4 });
     expect(eps.read).toBe(eps.expected);
     expectF16Weights(gguf, folder, false);
   });

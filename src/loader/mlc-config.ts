@@ -9,13 +9,14 @@
  */
 
 import { ModelConfigError, UnsupportedArchitectureError, UnsupportedQuantizationError } from '../errors';
-import { type ModelConfig, parseModelConfig } from './config';
+import { type ModelConfig, neoxTensorName, parseModelConfig } from './config';
 import type { WeightDType } from './weights';
 
 /**
  * MLC's model types that Tandem runs, as Hugging Face architectures: the Llama family, Phi-3
  * (and Phi-4-mini), Gemma, Gemma 2, Gemma 3 (text), Ministral 3 (its text model: mlc-llm
- * converts no vision tower), OLMo 2, StableLM 2 and Phi-1, 1.5 and 2. A folder's model is what its config
+ * converts no vision tower), OLMo 2, StableLM 2, Phi-1, 1.5 and 2 and GPT-NeoX (RedPajama). A
+ * folder's model is what its config
  * says: mlc-llm keeps no sliding window for Phi-3 (Phi-3-mini-4k's 2,047 positions), so its
  * runtime and Tandem attend to every position.
  */
@@ -33,6 +34,7 @@ const ARCHITECTURES: Record<string, string> = {
   olmo2: 'Olmo2ForCausalLM',
   stablelm: 'StableLmForCausalLM',
   phi: 'PhiForCausalLM',
+  gpt_neox: 'GPTNeoXForCausalLM',
 };
 
 /** Gemma 3's types: its model_config nests the model's fields in text_config, its tensors under language_model. */
@@ -49,6 +51,7 @@ const GEMMA3 = ['gemma3', 'gemma3_text'];
  */
 export function mlcTensorName(modelType: string, name: string): string {
   if (GEMMA3.includes(modelType)) return `language_model.${name}`;
+  if (modelType === 'gpt_neox') return neoxTensorName(name); // q|k|v in that order (gpt_neox_loader.py)
   if (modelType === 'phi') {
     return name
       .replace(/^lm_head\./, 'lm_head.linear.')
@@ -79,7 +82,6 @@ const NORMS_PLUS_ONE = ['gemma', 'gemma2', ...GEMMA3];
 /** Why the other model types of web-llm's catalogue are not offered. */
 export const UNSUPPORTED_MODEL_TYPES: Record<string, string> = {
   gpt2: 'GPT-2 is not an architecture Tandem runs',
-  gpt_neox: 'GPT-NeoX (LayerNorm, attention and MLP in parallel) is not an architecture Tandem runs',
   rwkv6: 'RWKV is not a transformer',
   gpt_bigcode: 'GPTBigCode is not an architecture Tandem runs',
   phi3_v: 'vision-language models are not run',
@@ -145,6 +147,8 @@ const MLC_ONLY_KEYS = [
   // unquantized there; the folder's own quantization is what its weights are.
   'weight_block_size',
   'modules_to_not_convert',
+  // GPT-NeoX: the dtype MLC's runtime computes the MLP in.
+  'ffn_out_dtype',
 ];
 
 export function parseMlcConfig(json: unknown, where: string): MlcFolderConfig {

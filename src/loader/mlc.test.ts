@@ -500,8 +500,8 @@ describe('mlc-chat-config.json', () => {
     expect(() => parseMlcConfig({ ...QWEN25_15B_MLC, quantization: 'q3f16_1' }, 'x')).toThrow(
       expect.objectContaining({ name: 'UnsupportedQuantizationError', message: expect.stringMatching(/q3f16_1/) }),
     );
-    expect(() => parseMlcConfig({ ...QWEN25_15B_MLC, model_type: 'gpt_neox' }, 'x')).toThrow(
-      expect.objectContaining({ name: 'UnsupportedArchitectureError', message: expect.stringMatching(/GPT-NeoX/) }),
+    expect(() => parseMlcConfig({ ...QWEN25_15B_MLC, model_type: 'rwkv6' }, 'x')).toThrow(
+      expect.objectContaining({ name: 'UnsupportedArchitectureError', message: expect.stringMatching(/RWKV/) }),
     );
     expect(() => parseMlcConfig({ ...QWEN25_15B_MLC, model_config: undefined }, 'x')).toThrow(
       expect.objectContaining({ name: 'ModelConfigError' }),

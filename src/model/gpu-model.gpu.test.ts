@@ -68,6 +68,7 @@ const LOADING_ONLY: string[] = [
   FIXTURES.olmo2Q4,
   FIXTURES.stablelm2Q4,
   FIXTURES.phi2Q4,
+  FIXTURES.neoxQ4,
   FIXTURES.gemma,
 ];
 

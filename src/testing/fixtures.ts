@@ -58,6 +58,8 @@ export const FIXTURES = {
   stablelm2Q4: 'tandem-stablelm2-q4f16_1-MLC',
   /** Phi-2 as an MLC folder (mlc.py): transformer.h.N's mixer.Wqkv, mlp.fc1 and fc2, lm_head.ln and lm_head.linear. */
   phi2Q4: 'tandem-phi2-q4f16_1-MLC',
+  /** GPT-NeoX as an MLC folder (mlc.py): gpt_neox.* names, query_key_value in q|k|v order, every bias. */
+  neoxQ4: 'tandem-neox-q4f16_1-MLC',
 } as const;
 
 /**
@@ -81,6 +83,8 @@ export const MINISTRAL3_GGUF_FIXTURE = 'tandem-ministral3-gguf/tandem-ministral3
 export const STABLELM2_GGUF_FIXTURE = 'tandem-stablelm2-gguf/tandem-stablelm2-F16.gguf';
 /** The Phi-2 fixture as a GGUF file (phi2): fc1 as ffn_up, biases on every projection and the head, F16 matrices. */
 export const PHI2_GGUF_FIXTURE = 'tandem-phi2-gguf/tandem-phi2-F16.gguf';
+/** The GPT-NeoX fixture as a GGUF file (gptneox): attn_qkv in q|k|v order, every bias, F16 matrices. */
+export const NEOX_GGUF_FIXTURE = 'tandem-neox-gguf/tandem-neox-F16.gguf';
 
 /** An EAGLE-3 head for the target (scripts/fixtures/eagle.py): a draft head, not a model of its own. */
 export const EAGLE_FIXTURE = 'tandem-target-eagle3';
