@@ -90,6 +90,7 @@ describe('models by id', () => {
     expect(offered).toContain('Llama-3.1-8B-Instruct-q4f16_1-MLC');
     expect(offered).toContain('Phi-3.5-mini-instruct-q4f16_1-MLC');
     expect(offered).toContain('Phi-4-mini-instruct-q4f16_1-MLC');
-    expect(offered).not.toContain('phi-2-q4f16_1-MLC');
+    expect(offered).toContain('phi-2-q4f16_1-MLC');
+    expect(offered).not.toContain('Qwen3.5-0.8B-q4f16_1-MLC'); // hybrid linear attention: not run
   });
 });
