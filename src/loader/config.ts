@@ -120,12 +120,12 @@ export interface ModelConfig {
    * (partial_rotary_factor 0.75).
    */
   rotaryDim: number;
-  /** The norms' epsilon (rms_norm_eps; StableLM's layer_norm_eps). */
+  /** The norms' epsilon (rms_norm_eps; layer_norm_eps where they are LayerNorms). */
   normEps: number;
   /**
    * What every norm of the residual stream is (the q/k norms are RMSNorms): 'rms', x / rms(x) w;
-   * or 'layer' (StableLM 2), LayerNorm: (x - mean(x)) / sqrt(var(x) + eps) w + b, its bias a
-   * tensor beside each weight.
+   * or 'layer' (StableLM 2, Phi-1/2, GPT-NeoX), LayerNorm: (x - mean(x)) / sqrt(var(x) + eps) w + b,
+   * its bias a tensor beside each weight.
    */
   norm: 'rms' | 'layer';
   tieWordEmbeddings: boolean;
@@ -496,7 +496,7 @@ function parseRotaryDim(
   }
   if (!['Phi3ForCausalLM', 'StableLmForCausalLM', 'PhiForCausalLM', 'GPTNeoXForCausalLM'].includes(arch)) {
     throw fail(
-      `partial_rotary_factor ${factor}: ${arch} turns whole heads; RoPE over part of a head is Phi-3's and StableLM's`,
+      `partial_rotary_factor ${factor}: ${arch} turns whole heads; RoPE over part of a head is Phi's, StableLM's and GPT-NeoX's`,
     );
   }
   const rotaryDim = Math.floor(headDim * factor);
