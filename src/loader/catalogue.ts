@@ -76,7 +76,7 @@ const DRAFT_SHARE = 0.4;
 const UNSUPPORTED: [RegExp, string][] = [
   [/vision|-V-|VL/i, 'vision-language models are not run'],
   [/^gemma-4-/i, 'Gemma 4 is not an architecture Tandem runs'],
-  [/^Qwen3\.5/, 'Qwen3.5 is not an architecture Tandem runs'],
+  [/^Qwen3\.5/, "Qwen3.5's Gated DeltaNet (linear attention) layers do not run on the GPU yet"],
   [/embed|arctic/i, 'an embedding model, not a causal language model'],
 ];
 

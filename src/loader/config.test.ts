@@ -5,6 +5,60 @@ import { inverseFrequencies, queryScale, ropeTables } from '../ref/rope';
 import { CONFIG_KEYS, checkpointTensorName, expectedTensors, parseModelConfig } from './config';
 
 // Trimmed from the published config.json files of these checkpoints.
+const QWEN35_LAYER_TYPES = Array.from({ length: 24 }, (_, i) => (i % 4 === 3 ? 'full_attention' : 'linear_attention'));
+/** Qwen/Qwen3.5-0.8B: a vision-language model's config, the text model under text_config. */
+const QWEN35_08B = {
+  architectures: ['Qwen3_5ForConditionalGeneration'],
+  image_token_id: 248056,
+  model_type: 'qwen3_5',
+  text_config: {
+    attention_bias: false,
+    attention_dropout: 0.0,
+    attn_output_gate: true,
+    dtype: 'bfloat16',
+    eos_token_id: 248044,
+    full_attention_interval: 4,
+    head_dim: 256,
+    hidden_act: 'silu',
+    hidden_size: 1024,
+    initializer_range: 0.02,
+    intermediate_size: 3584,
+    layer_types: QWEN35_LAYER_TYPES,
+    linear_conv_kernel_dim: 4,
+    linear_key_head_dim: 128,
+    linear_num_key_heads: 16,
+    linear_num_value_heads: 16,
+    linear_value_head_dim: 128,
+    mamba_ssm_dtype: 'float32',
+    max_position_embeddings: 262144,
+    model_type: 'qwen3_5_text',
+    mtp_num_hidden_layers: 1,
+    mtp_use_dedicated_embeddings: false,
+    num_attention_heads: 8,
+    num_hidden_layers: 24,
+    num_key_value_heads: 2,
+    pad_token_id: null,
+    partial_rotary_factor: 0.25,
+    rms_norm_eps: 1e-6,
+    rope_parameters: {
+      mrope_interleaved: true,
+      mrope_section: [11, 11, 10],
+      partial_rotary_factor: 0.25,
+      rope_theta: 10000000,
+      rope_type: 'default',
+    },
+    tie_word_embeddings: true,
+    use_cache: true,
+    vocab_size: 248320,
+  },
+  tie_word_embeddings: true,
+  transformers_version: '4.57.0.dev0',
+  video_token_id: 248057,
+  vision_config: { depth: 12, hidden_size: 768, model_type: 'qwen3_5', out_hidden_size: 1024 },
+  vision_end_token_id: 248054,
+  vision_start_token_id: 248053,
+};
+
 const SMOLLM2_135M = {
   architectures: ['LlamaForCausalLM'],
   hidden_size: 576,
@@ -756,6 +810,69 @@ describe('parseModelConfig', () => {
     }
     expect(Object.values(CONFIG_KEYS).every((why) => why.length > 5)).toBe(true);
     expect(parseModelConfig({ ...SMOLLM2_135M, brand_new_feature: 1 }).unknownKeys).toEqual(['brand_new_feature']);
+  });
+
+  it("reads Qwen3.5's text model out of its vision-language config: Gated DeltaNet layers among gated attention", () => {
+    const config = parseModelConfig(QWEN35_08B);
+    expect(config).toMatchObject({
+      architecture: 'Qwen3_5ForCausalLM',
+      numLayers: 24,
+      hiddenSize: 1024,
+      numHeads: 8,
+      numKvHeads: 2,
+      headDim: 256,
+      rotaryDim: 64,
+      normOffset: 1,
+      qkNorm: 'head',
+      tieWordEmbeddings: true,
+      eosTokenIds: [248044],
+      attentionOutputGate: true,
+      languageModelOfMultimodal: true,
+      linearAttention: { keyHeads: 16, valueHeads: 16, keyDim: 128, valueDim: 128, convKernel: 4 },
+      unknownKeys: [],
+    });
+    expect(config.ropes[0]).toMatchObject({ theta: 10000000, scaling: { type: 'default' } });
+    expect(config.layers.map((layer) => layer.linear === true)).toEqual(
+      QWEN35_LAYER_TYPES.map((t) => t !== 'full_attention'),
+    );
+    const tensors = expectedTensors(config);
+    expect(tensors.get('model.layers.0.linear_attn.in_proj_qkv.weight')).toEqual([6144, 1024]);
+    expect(tensors.get('model.layers.0.linear_attn.conv1d.weight')).toEqual([6144, 1, 4]);
+    expect(tensors.get('model.layers.0.linear_attn.A_log')).toEqual([16]);
+    expect(tensors.get('model.layers.0.linear_attn.norm.weight')).toEqual([128]);
+    expect(tensors.get('model.layers.0.linear_attn.out_proj.weight')).toEqual([1024, 2048]);
+    expect(tensors.has('model.layers.0.self_attn.q_proj.weight')).toBe(false);
+    // Each head's query, then its gate: twice the rows.
+    expect(tensors.get('model.layers.3.self_attn.q_proj.weight')).toEqual([4096, 1024]);
+    expect(tensors.get('model.layers.3.self_attn.o_proj.weight')).toEqual([1024, 2048]);
+    expect(tensors.get('model.layers.3.self_attn.q_norm.weight')).toEqual([256]);
+    expect(tensors.has('lm_head.weight')).toBe(false);
+    // The text model's tensors sit under model.language_model. in the checkpoint.
+    expect(checkpointTensorName(config, 'model.layers.3.self_attn.q_proj.weight')).toBe(
+      'model.language_model.layers.3.self_attn.q_proj.weight',
+    );
+    expect(checkpointTensorName(config, 'model.embed_tokens.weight')).toBe('model.language_model.embed_tokens.weight');
+  });
+
+  it('reads a text-only Qwen3.5 config, and refuses what it does not describe', () => {
+    const text = { ...QWEN35_08B.text_config, architectures: ['Qwen3_5ForCausalLM'] };
+    const config = parseModelConfig(text);
+    expect(config.languageModelOfMultimodal).toBeUndefined();
+    expect(checkpointTensorName(config, 'model.embed_tokens.weight')).toBe('model.embed_tokens.weight');
+    // Without layer_types, every full_attention_interval-th layer attends.
+    const { layer_types: _, ...byInterval } = text;
+    expect(parseModelConfig(byInterval).layers.map((layer) => layer.linear === true)).toEqual(
+      QWEN35_LAYER_TYPES.map((t) => t !== 'full_attention'),
+    );
+    expect(() =>
+      parseModelConfig({ ...text, layer_types: ['sliding_attention', ...QWEN35_LAYER_TYPES.slice(1)] }),
+    ).toThrow(/linear_attention or full_attention/);
+    expect(() => parseModelConfig({ ...text, linear_num_value_heads: 24, linear_num_key_heads: 16 })).toThrow(
+      /not a multiple of linear_num_key_heads/,
+    );
+    expect(() => parseModelConfig({ ...text, attn_output_gate: false })).toThrow(/output gate/);
+    expect(() => parseModelConfig({ ...QWEN35_08B, text_config: undefined })).toThrow(/text_config/);
+    expect(parseModelConfig({ ...QWEN35_08B, brand_new_feature: 1 }).unknownKeys).toEqual(['brand_new_feature']);
   });
 
   it('refuses a missing or bad field, naming it', () => {

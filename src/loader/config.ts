@@ -24,6 +24,11 @@
  *   GPT-NeoX (RedPajama)    Phi's layer with a norm of its own for each branch (or the branches
  *                             one after the other: use_parallel_residual), the exact GELU; q|k|v
  *                             fused head by head in its checkpoints (NEOX_NAMES; weights.ts)
+ *   Qwen3.5                 hybrid: Gated DeltaNet layers (linear attention with a recurrent
+ *                             state, `linearAttention`) among Qwen3 attention layers whose output
+ *                             is gated; every norm by (1 + w). Published as a vision-language
+ *                             model: the text model's config under text_config, its tensors under
+ *                             model.language_model. (the vision tower is not read)
  *
  * Nothing in a config.json is ignored without a decision: every key is read, or listed in
  * CONFIG_KEYS as irrelevant to the forward pass (with why), or refused by name when it asks
@@ -47,6 +52,7 @@ export const SUPPORTED_ARCHITECTURES = [
   'StableLmForCausalLM',
   'PhiForCausalLM',
   'GPTNeoXForCausalLM',
+  'Qwen3_5ForCausalLM',
 ] as const;
 export type Architecture = (typeof SUPPORTED_ARCHITECTURES)[number];
 
@@ -103,6 +109,25 @@ export interface LayerAttention {
   window: number | null;
   /** Index into `ropes` of the rotation this layer's queries and keys take. */
   rope: number;
+  /** A Gated DeltaNet layer (Qwen3.5) in place of attention: no keys and values, a recurrent state. */
+  linear?: true;
+}
+
+/**
+ * The shape of Qwen3.5's Gated DeltaNet layers (Yang et al. 2025). Per token, with C = 2 keyHeads
+ * keyDim + valueHeads valueDim channels:
+ *   q|k|v = silu(conv(in_proj_qkv(x)))      a causal depthwise convolution over the last convKernel rows
+ *   q, k  = l2norm per head (q also by 1/sqrt(keyDim)); key head h / (valueHeads / keyHeads) serves value head h
+ *   g = -exp(A_log) softplus(in_proj_a(x) + dt_bias),  beta = sigmoid(in_proj_b(x))   (per value head)
+ *   S = exp(g) S;  S += k (beta (v - S^T k))^T;  o = S^T q          S: (keyDim, valueDim) per value head
+ *   out = out_proj(rmsnorm(o) w * silu(in_proj_z(x)))               per value head
+ */
+export interface LinearAttention {
+  keyHeads: number;
+  valueHeads: number;
+  keyDim: number;
+  valueDim: number;
+  convKernel: number;
 }
 
 export interface ModelConfig {
@@ -175,6 +200,18 @@ export interface ModelConfig {
   gatedMlp: boolean;
   /** The LM head adds a bias (Phi-1/2's lm_head.bias). */
   headBias: boolean;
+  /** The Gated DeltaNet layers' shape, where some layers are (`layers[l].linear`: Qwen3.5). */
+  linearAttention?: LinearAttention;
+  /**
+   * Attention's output gated before o_proj (Qwen3.5): q_proj gives each head's query and then its
+   * gate, hd rows each, and the heads' output is multiplied by sigmoid(gate).
+   */
+  attentionOutputGate?: boolean;
+  /**
+   * The checkpoint is a vision-language model's (Qwen3.5): the text model's tensors under
+   * model.language_model. where Tandem's names say model., the vision tower's not read.
+   */
+  languageModelOfMultimodal?: boolean;
   /** Keys of config.json that no decision below covers: the engine warns about them. */
   unknownKeys: string[];
   /**
@@ -224,7 +261,31 @@ export const CONFIG_KEYS: Record<string, string> = {
   full_attn_mod: "Phi-4-mini's remote code only: transformers' Phi-3, which runs the model, reads it not",
   interpolate_factor: "Phi-4-mini's remote code only: transformers' Phi-3, which runs the model, reads it not",
   lm_head_bias: "Phi-4-mini's remote code only (false): transformers' Phi-3 has no LM head bias",
+  full_attention_interval: 'read with layer_types (Qwen3.5)',
+  mamba_ssm_dtype: "the recurrent state's dtype in training; Tandem keeps it in float32",
+  mtp_num_hidden_layers: 'a multi-token prediction layer, a draft head Tandem does not run (its tensors are not read)',
+  mtp_use_dedicated_embeddings: 'read with mtp_num_hidden_layers',
 };
+
+/**
+ * The top level of a vision-language model's config.json (Qwen3.5), beside its text_config: the
+ * vision tower and the tokens that stand for images, none of which a text model reads.
+ */
+const MULTIMODAL_KEYS = new Set([
+  'architectures',
+  'model_type',
+  'text_config',
+  'vision_config',
+  'image_token_id',
+  'video_token_id',
+  'vision_start_token_id',
+  'vision_end_token_id',
+  'tie_word_embeddings',
+  'transformers_version',
+  'torch_dtype',
+  'dtype',
+  'language_model_only',
+]);
 
 /** Keys the forward pass reads. */
 const READ_KEYS = new Set([
@@ -264,6 +325,12 @@ const READ_KEYS = new Set([
   'use_parallel_residual',
   'rotary_pct',
   'rotary_emb_base',
+  'attn_output_gate',
+  'linear_num_key_heads',
+  'linear_num_value_heads',
+  'linear_key_head_dim',
+  'linear_value_head_dim',
+  'linear_conv_kernel_dim',
 ]);
 
 const MAX_LAYERS = 1024;
@@ -274,7 +341,8 @@ export function parseModelConfig(json: unknown, source = 'config.json'): ModelCo
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
     throw new ModelConfigError(`${source} is not a JSON object`);
   }
-  const raw = json as Record<string, unknown>;
+  const multimodal = textModelOf(json as Record<string, unknown>, source);
+  const raw = multimodal?.text ?? (json as Record<string, unknown>);
   const architectures = raw.architectures;
   const architecture = Array.isArray(architectures) ? architectures[0] : undefined;
   if (!SUPPORTED_ARCHITECTURES.includes(architecture)) {
@@ -318,6 +386,9 @@ export function parseModelConfig(json: unknown, source = 'config.json'): ModelCo
   const stableLm = arch === 'StableLmForCausalLM';
   const phi = arch === 'PhiForCausalLM';
   const neox = arch === 'GPTNeoXForCausalLM';
+  const qwen35 = arch === 'Qwen3_5ForCausalLM';
+  if (qwen35 && raw.attn_output_gate === false)
+    throw fail('Qwen3.5 without its attention output gate is not a model Tandem knows');
   if ((stableLm || phi) && raw.qk_layernorm === true) {
     throw fail('qk_layernorm (a LayerNorm over each head of q and k) is not computed by Tandem');
   }
@@ -388,8 +459,10 @@ export function parseModelConfig(json: unknown, source = 'config.json'): ModelCo
   const ropes: Rope[] = [ropeOf(globalParameters, theta, raw.rope_scaling)];
   const windowOf = () => int('sliding_window', undefined, 1 << 24);
   let layers: LayerAttention[] = Array.from({ length: numLayers }, () => ({ window: null, rope: 0 }));
-  const slidingLayers = parseLayerTypes(raw, arch, numLayers, fail);
-  if (arch === 'Gemma3ForCausalLM') {
+  const slidingLayers = qwen35 ? [] : parseLayerTypes(raw, arch, numLayers, fail);
+  if (qwen35) {
+    layers = parseHybridLayers(raw, numLayers, fail).map((linear) => (linear ? { ...layers[0], linear } : layers[0]));
+  } else if (arch === 'Gemma3ForCausalLM') {
     const local = perType ? parameters?.sliding_attention : undefined;
     ropes.push(ropeOf(local, num('rope_local_base_freq', 10000), null));
     layers = slidingLayers.map((sliding) => (sliding ? { window: windowOf(), rope: 1 } : { window: null, rope: 0 }));
@@ -432,12 +505,12 @@ export function parseModelConfig(json: unknown, source = 'config.json'): ModelCo
     outputBias: phi || (arch !== 'Qwen2ForCausalLM' && attentionBias),
     mlpBias: phi || neox || flag('mlp_bias', false),
     qkNorm:
-      arch === 'Qwen3ForCausalLM' || arch === 'Gemma3ForCausalLM'
+      arch === 'Qwen3ForCausalLM' || arch === 'Gemma3ForCausalLM' || qwen35
         ? 'head'
         : arch === 'Olmo2ForCausalLM'
           ? 'projection'
           : null,
-    normOffset: gemma ? 1 : 0,
+    normOffset: gemma || qwen35 ? 1 : 0,
     sandwichNorms: arch === 'Gemma2ForCausalLM' || arch === 'Gemma3ForCausalLM' || arch === 'Olmo2ForCausalLM',
     branchInputNorms: arch !== 'Olmo2ForCausalLM',
     activation,
@@ -452,7 +525,79 @@ export function parseModelConfig(json: unknown, source = 'config.json'): ModelCo
     sharedBranchNorm: phi,
     gatedMlp: !phi && !neox,
     headBias: phi,
-    unknownKeys: Object.keys(raw).filter((key) => !READ_KEYS.has(key) && !Object.hasOwn(CONFIG_KEYS, key)),
+    ...(qwen35 && {
+      linearAttention: parseLinearAttention(int, fail),
+      attentionOutputGate: true,
+      ...(multimodal && { languageModelOfMultimodal: true }),
+    }),
+    unknownKeys: [
+      ...Object.keys(raw).filter((key) => !READ_KEYS.has(key) && !Object.hasOwn(CONFIG_KEYS, key)),
+      ...Object.keys(multimodal?.outer ?? {}).filter((key) => !MULTIMODAL_KEYS.has(key)),
+    ],
+  };
+}
+
+/**
+ * A vision-language model's config (Qwen3.5's Qwen3_5ForConditionalGeneration): its text_config
+ * as a text model's config.json would be, under the text model's architecture, with the tied
+ * embedding said at the top level; undefined for any other config.
+ */
+function textModelOf(
+  outer: Record<string, unknown>,
+  source: string,
+): { text: Record<string, unknown>; outer: Record<string, unknown> } | undefined {
+  const architectures = outer.architectures;
+  if (!Array.isArray(architectures) || architectures[0] !== 'Qwen3_5ForConditionalGeneration') return undefined;
+  const text = outer.text_config;
+  if (typeof text !== 'object' || text === null || Array.isArray(text)) {
+    throw new ModelConfigError(`${source}: Qwen3_5ForConditionalGeneration without a "text_config" object`);
+  }
+  const tie = outer.tie_word_embeddings ?? (text as Record<string, unknown>).tie_word_embeddings;
+  return {
+    text: { ...text, architectures: ['Qwen3_5ForCausalLM'], tie_word_embeddings: tie ?? false },
+    outer,
+  };
+}
+
+/**
+ * Which of Qwen3.5's layers are Gated DeltaNet ones: `layer_types` ("linear_attention" or
+ * "full_attention" for each), else every layer but each full_attention_interval-th.
+ */
+function parseHybridLayers(raw: Record<string, unknown>, numLayers: number, fail: (message: string) => Error) {
+  const types = raw.layer_types;
+  if (types == null) {
+    const every = raw.full_attention_interval ?? 4;
+    if (!Number.isSafeInteger(every) || (every as number) < 1) {
+      throw fail(`full_attention_interval ${JSON.stringify(every)} is not a period`);
+    }
+    return Array.from({ length: numLayers }, (_, i) => (i + 1) % (every as number) !== 0);
+  }
+  if (
+    !Array.isArray(types) ||
+    types.length !== numLayers ||
+    !types.every((t) => t === 'linear_attention' || t === 'full_attention')
+  ) {
+    throw fail(`layer_types must name linear_attention or full_attention for each of the ${numLayers} layers`);
+  }
+  return types.map((t) => t === 'linear_attention');
+}
+
+/** The Gated DeltaNet layers' shape, with transformers' defaults for what a config leaves out. */
+function parseLinearAttention(
+  int: (key: string, fallback?: number, max?: number) => number,
+  fail: (message: string) => Error,
+): LinearAttention {
+  const keyHeads = int('linear_num_key_heads', 16, 4096);
+  const valueHeads = int('linear_num_value_heads', 32, 4096);
+  if (valueHeads % keyHeads !== 0) {
+    throw fail(`linear_num_value_heads ${valueHeads} is not a multiple of linear_num_key_heads ${keyHeads}`);
+  }
+  return {
+    keyHeads,
+    valueHeads,
+    keyDim: int('linear_key_head_dim', 128, 4096),
+    valueDim: int('linear_value_head_dim', 128, 4096),
+    convKernel: int('linear_conv_kernel_dim', 4, 64),
   };
 }
 
@@ -488,13 +633,22 @@ function parseRotaryDim(
   headDim: number,
   fail: (message: string) => Error,
 ): number {
-  // GPT-NeoX's checkpoints name the factor rotary_pct.
-  const factor = raw.partial_rotary_factor ?? (arch === 'GPTNeoXForCausalLM' ? raw.rotary_pct : undefined) ?? 1;
+  // GPT-NeoX's checkpoints name it rotary_pct; transformers 5 may keep it in rope_parameters.
+  const parameters = raw.rope_parameters as Record<string, unknown> | null | undefined;
+  const factor =
+    raw.partial_rotary_factor ??
+    (arch === 'GPTNeoXForCausalLM' ? raw.rotary_pct : undefined) ??
+    parameters?.partial_rotary_factor ??
+    1;
   if (factor === 1) return headDim;
   if (typeof factor !== 'number' || !(factor > 0 && factor < 1)) {
     throw fail(`"partial_rotary_factor" must be a number above 0 and at most 1, got ${JSON.stringify(factor)}`);
   }
-  if (!['Phi3ForCausalLM', 'StableLmForCausalLM', 'PhiForCausalLM', 'GPTNeoXForCausalLM'].includes(arch)) {
+  if (
+    !['Phi3ForCausalLM', 'StableLmForCausalLM', 'PhiForCausalLM', 'GPTNeoXForCausalLM', 'Qwen3_5ForCausalLM'].includes(
+      arch,
+    )
+  ) {
     throw fail(
       `partial_rotary_factor ${factor}: ${arch} turns whole heads; RoPE over part of a head is Phi's, StableLM's and GPT-NeoX's`,
     );
@@ -679,7 +833,29 @@ export const neoxTensorName = (name: string) => rename(NEOX_NAMES, name);
 export function checkpointTensorName(config: ModelConfig, name: string): string {
   if (config.architecture === 'PhiForCausalLM') return rename(PHI_NAMES, name);
   if (config.architecture === 'GPTNeoXForCausalLM') return neoxTensorName(name);
+  if (config.languageModelOfMultimodal) return name.replace(/^model\./, 'model.language_model.');
   return name;
+}
+
+/** The Hugging Face names of a Gated DeltaNet layer's tensors (Qwen3.5's `linear_attn`). */
+export function linearTensorNames(l: number) {
+  const p = `model.layers.${l}.linear_attn`;
+  return {
+    /** q|k|v before the convolution, (2 keyHeads keyDim + valueHeads valueDim, d). */
+    qkv: `${p}.in_proj_qkv.weight`,
+    /** The output gate z, (valueHeads valueDim, d). */
+    z: `${p}.in_proj_z.weight`,
+    /** beta's and the decay's projections, (valueHeads, d) each. */
+    b: `${p}.in_proj_b.weight`,
+    a: `${p}.in_proj_a.weight`,
+    /** The depthwise convolution, (channels, 1, convKernel): the newest row meets the last tap. */
+    conv: `${p}.conv1d.weight`,
+    dtBias: `${p}.dt_bias`,
+    aLog: `${p}.A_log`,
+    /** The gated RMSNorm over each value head, (valueDim): by w, not 1 + w. */
+    norm: `${p}.norm.weight`,
+    out: `${p}.out_proj.weight`,
+  };
 }
 
 /** The Hugging Face names of layer `l`'s tensors, by their part in the forward pass. */
@@ -727,12 +903,16 @@ export function expectedTensors(config: ModelConfig): Map<string, number[]> {
   for (let l = 0; l < config.numLayers; l++) {
     const t = layerTensorNames(config, l);
     for (const norm of [t.inputNorm, t.attentionOutNorm, t.mlpNorm, t.mlpOutNorm]) if (norm) shapes.set(norm, [d]);
-    if (config.fused.qkv) {
+    const linear = config.layers[l].linear && config.linearAttention;
+    if (linear) {
+      for (const [name, shape] of linearTensorShapes(linear, l, d)) shapes.set(name, shape);
+    } else if (config.fused.qkv) {
       shapes.set(`${t.qkv}.weight`, [qRows + 2 * kvRows, d]);
       if (config.qkvBias) shapes.set(`${t.qkv}.bias`, [qRows + 2 * kvRows]);
     } else {
+      // Qwen3.5's q_proj gives each head's gate after its query.
       for (const [name, rows] of [
-        [t.q, qRows],
+        [t.q, config.attentionOutputGate ? 2 * qRows : qRows],
         [t.k, kvRows],
         [t.v, kvRows],
       ] as const) {
@@ -749,13 +929,13 @@ export function expectedTensors(config: ModelConfig): Map<string, number[]> {
         if (config.mlpBias) shapes.set(`${name}.bias`, [f]);
       }
     }
-    if (config.qkNorm) {
+    if (config.qkNorm && !linear) {
       const whole = config.qkNorm === 'projection';
       shapes.set(t.qNorm, [whole ? qRows : hd]);
       shapes.set(t.kNorm, [whole ? kvRows : hd]);
     }
-    shapes.set(`${t.o}.weight`, [d, qRows]);
-    if (config.outputBias) shapes.set(`${t.o}.bias`, [d]);
+    if (!linear) shapes.set(`${t.o}.weight`, [d, qRows]);
+    if (config.outputBias && !linear) shapes.set(`${t.o}.bias`, [d]);
     shapes.set(`${t.down}.weight`, [d, f]);
     if (config.mlpBias) shapes.set(`${t.down}.bias`, [d]);
   }
@@ -769,4 +949,22 @@ export function expectedTensors(config: ModelConfig): Map<string, number[]> {
   if (!config.tieWordEmbeddings) shapes.set('lm_head.weight', [vocabSize, d]);
   if (config.headBias) shapes.set('lm_head.bias', [vocabSize]);
   return shapes;
+}
+
+/** A Gated DeltaNet layer's tensors and their shapes. */
+function linearTensorShapes(linear: LinearAttention, l: number, d: number): [string, number[]][] {
+  const { keyHeads, valueHeads, keyDim, valueDim, convKernel } = linear;
+  const channels = 2 * keyHeads * keyDim + valueHeads * valueDim;
+  const t = linearTensorNames(l);
+  return [
+    [t.qkv, [channels, d]],
+    [t.z, [valueHeads * valueDim, d]],
+    [t.b, [valueHeads, d]],
+    [t.a, [valueHeads, d]],
+    [t.conv, [channels, 1, convKernel]],
+    [t.dtBias, [valueHeads]],
+    [t.aLog, [valueHeads]],
+    [t.norm, [valueDim]],
+    [t.out, [d, valueHeads * valueDim]],
+  ];
 }

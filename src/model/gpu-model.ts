@@ -26,7 +26,7 @@
  * its next step. The kernels of both are in gpu-eagle-io.ts.
  */
 
-import { GPUDeviceLostError, GPUOutOfMemoryError, InvalidLogitsError } from '../errors';
+import { GPUDeviceLostError, GPUOutOfMemoryError, InvalidLogitsError, UnsupportedArchitectureError } from '../errors';
 import { createStorage, createUniform } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
 import type { DispatchProfiler } from '../gpu/dispatch-profiler';
@@ -336,6 +336,12 @@ export class GpuModel implements CausalLM<GpuSequence> {
     options: GpuModelOptions,
     ownsWeights: boolean,
   ) {
+    if (config.linearAttention) {
+      throw new UnsupportedArchitectureError(
+        `${config.architecture} does not run on the GPU yet: its Gated DeltaNet (linear attention) layers have no kernels ` +
+          'here so far (the reference model, on the CPU, runs it)',
+      );
+    }
     const { device } = gpu;
     device.pushErrorScope('out-of-memory');
     const { value: model, pipelines } = collectPipelines(
