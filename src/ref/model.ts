@@ -16,10 +16,21 @@
  * when tied, soft-capped for Gemma 2. Phi-1/2's attention and MLP both read the layer's one norm
  * of x (before attention's add), and its LM head has a bias. An EAGLE head (config.hiddenInput)
  * starts x from the hidden state given with its token (loader/eagle.ts has both layouts).
+ * Qwen3.5's Gated DeltaNet layers take attention's place in three layers of four (gated-delta.ts):
+ * a sequence keeps their convolution's input rows and their state after every position, so that
+ * truncating it stays a matter of its length; its attention multiplies each head's output by
+ * sigmoid(gate), the gate rows following each head's query rows in q_proj.
  */
 
+import { UnsupportedArchitectureError } from '../errors';
 import type { KvFormat } from '../kernels/kv-cache';
-import { type Activation, layerTensorNames, type ModelConfig } from '../loader/config';
+import {
+  type Activation,
+  type LinearAttention,
+  layerTensorNames,
+  linearTensorNames,
+  type ModelConfig,
+} from '../loader/config';
 import { f16ToF32, f32ToF16, widenF16 } from '../loader/half';
 import { toFloat32 } from '../loader/tensors';
 import type { ModelWeights, WeightTensor } from '../loader/weights';
@@ -27,6 +38,7 @@ import { type CausalLM, prefixBytes, type Rows, type Sequence } from '../model/t
 import { applyLogitRules, hasRules, type LogitRules, tokenCounts } from '../sampling/logit-rules';
 import { argmax, type SamplingParams, sampleToken } from '../sampling/sampling';
 import { Rng } from '../util/rng';
+import { causalConvRow, deltaRuleStep, gatedRmsNorm, l2normHeads, sigmoid, softplus } from './gated-delta';
 import { linear } from './linear';
 import { activate, applyRope, attention, geluGate, layerNorm, rmsNorm, siluGate, softcap } from './ops';
 import { ropeTables } from './rope';
@@ -39,16 +51,37 @@ interface Projection {
 /** A norm's bias, where it is a LayerNorm (StableLM 2): its weight stays where an RMSNorm's would be. */
 type NormBias = Float32Array | undefined;
 
-interface LayerWeights {
-  inputNorm?: Float32Array; // (d); none in an EAGLE-1 head or OLMo 2
-  inputNormBias?: NormBias;
-  hiddenNorm?: Float32Array; // (d): an EAGLE head's norm of its hidden input
+interface AttentionWeights {
   q: Projection; // (nh * hd, d)
+  /** Qwen3.5's output gate, (nh * hd, d): each head's rows after its query's in q_proj. */
+  gate?: Projection;
   k: Projection; // (nkv * hd, d)
   v: Projection; // (nkv * hd, d)
   qNorm?: Float32Array; // (hd), or (nh hd) over the whole projection (OLMo 2)
   kNorm?: Float32Array; // (hd), or (nkv hd)
   o: Projection; // (d, nh * hd)
+}
+
+/** A Gated DeltaNet layer's weights (Qwen3.5), as loader/config.ts's linearTensorNames lists them. */
+interface LinearWeights {
+  qkv: Float32Array; // (channels, d), channels = 2 keyHeads keyDim + valueHeads valueDim
+  z: Float32Array; // (valueHeads valueDim, d)
+  b: Float32Array; // (valueHeads, d)
+  a: Float32Array; // (valueHeads, d)
+  conv: Float32Array; // (channels, kernel)
+  dtBias: Float32Array; // (valueHeads)
+  /** -exp(A_log), (valueHeads), formed in float32 as PyTorch forms it. */
+  negA: Float32Array;
+  norm: Float32Array; // (valueDim)
+  out: Float32Array; // (d, valueHeads valueDim)
+}
+
+interface LayerWeights {
+  inputNorm?: Float32Array; // (d); none in an EAGLE-1 head or OLMo 2
+  inputNormBias?: NormBias;
+  hiddenNorm?: Float32Array; // (d): an EAGLE head's norm of its hidden input
+  /** The layer's mixer: attention, or (Qwen3.5) a Gated DeltaNet. */
+  mixer: { attention: AttentionWeights } | { linear: LinearWeights };
   attentionOutNorm?: Float32Array; // (d), Gemma 2 and 3, OLMo 2
   mlpNorm?: Float32Array; // (d); none in OLMo 2
   mlpNormBias?: NormBias;
@@ -60,8 +93,12 @@ interface LayerWeights {
 
 export class ReferenceSequence implements Sequence {
   length = 0;
-  readonly keys: Float32Array[]; // per layer: (capacity, nkv, hd), after RoPE
+  readonly keys: Float32Array[]; // per layer: (capacity, nkv, hd), after RoPE; empty for a Gated DeltaNet layer
   readonly values: Float32Array[]; // per layer: (capacity, nkv, hd)
+  /** Per Gated DeltaNet layer (else empty): its convolution's input row at each position, (capacity, channels). */
+  readonly convRows: Float32Array[];
+  /** Per Gated DeltaNet layer (else empty): its state after each position, (capacity, valueHeads, keyDim, valueDim). */
+  readonly states: Float32Array[];
   /** The token at each position. */
   readonly tokens: Int32Array;
   rules: LogitRules | undefined;
@@ -77,8 +114,15 @@ export class ReferenceSequence implements Sequence {
     exportsFeatures = false,
   ) {
     const size = capacity * config.numKvHeads * config.headDim;
-    this.keys = Array.from({ length: config.numLayers }, () => new Float32Array(size));
-    this.values = Array.from({ length: config.numLayers }, () => new Float32Array(size));
+    const perLayer = (attention: number, linear: (shape: LinearAttention) => number) =>
+      config.layers.map(
+        ({ linear: isLinear }) =>
+          new Float32Array(isLinear && config.linearAttention ? linear(config.linearAttention) : attention),
+      );
+    this.keys = perLayer(size, () => 0);
+    this.values = perLayer(size, () => 0);
+    this.convRows = perLayer(0, (shape) => capacity * linearChannels(shape));
+    this.states = perLayer(0, (shape) => capacity * shape.valueHeads * shape.keyDim * shape.valueDim);
     this.tokens = new Int32Array(capacity);
     if (exportsFeatures) this.features = new Float32Array(capacity * config.hiddenSize);
     if (config.hiddenInput) this.hidden = new Float32Array(config.hiddenSize);
@@ -146,6 +190,7 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
     if (eagle1) this.inputFc = projection('fc');
     this.layers = Array.from({ length: config.numLayers }, (_, l) => {
       const t = layerTensorNames(config, l);
+      const linear = config.layers[l].linear ? linearTensorNames(l) : undefined;
       // Phi-3 (and MLC's folders) keep q|k|v and gate|up as one tensor each: their rows, split.
       const qkv = config.fused.qkv ? projection(t.qkv) : undefined;
       const gateUp = config.fused.gateUp ? projection(t.gateUp) : undefined;
@@ -153,16 +198,44 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
         weight: p.weight.subarray(from * width, (from + count) * width),
         bias: p.bias?.subarray(from, from + count),
       });
+      // Qwen3.5's q_proj: each head's query rows, then its gate's.
+      const gatedQ = config.attentionOutputGate && !linear ? projection(t.q) : undefined;
+      const everyOtherHead = (p: Projection, second: boolean): Projection => ({
+        weight: new Float32Array(nh * hd * d).map((_, i) => {
+          const [h, rest] = [Math.floor(i / (hd * d)), i % (hd * d)];
+          return p.weight[(2 * h + (second ? 1 : 0)) * hd * d + rest];
+        }),
+      });
+      const mixer = linear
+        ? {
+            linear: {
+              qkv: get(linear.qkv),
+              z: get(linear.z),
+              b: get(linear.b),
+              a: get(linear.a),
+              conv: get(linear.conv),
+              dtBias: get(linear.dtBias),
+              negA: get(linear.aLog).map((a) => -Math.exp(a)),
+              norm: get(linear.norm),
+              out: get(linear.out),
+            },
+          }
+        : {
+            attention: {
+              q: qkv ? rows(qkv, 0, nh * hd, d) : gatedQ ? everyOtherHead(gatedQ, false) : projection(t.q),
+              gate: gatedQ ? everyOtherHead(gatedQ, true) : undefined,
+              k: qkv ? rows(qkv, nh * hd, nkv * hd, d) : projection(t.k),
+              v: qkv ? rows(qkv, (nh + nkv) * hd, nkv * hd, d) : projection(t.v),
+              qNorm: config.qkNorm ? norm(t.qNorm) : undefined,
+              kNorm: config.qkNorm ? norm(t.kNorm) : undefined,
+              o: projection(t.o),
+            },
+          };
       return {
         inputNorm: eagle1 || !t.inputNorm ? undefined : norm(t.inputNorm),
         inputNormBias: eagle1 ? undefined : bias(t.inputNorm),
         hiddenNorm: config.hiddenInput === 'eagle3' ? norm(`model.layers.${l}.hidden_norm.weight`) : undefined,
-        q: qkv ? rows(qkv, 0, nh * hd, d) : projection(t.q),
-        k: qkv ? rows(qkv, nh * hd, nkv * hd, d) : projection(t.k),
-        v: qkv ? rows(qkv, (nh + nkv) * hd, nkv * hd, d) : projection(t.v),
-        qNorm: config.qkNorm ? norm(t.qNorm) : undefined,
-        kNorm: config.qkNorm ? norm(t.kNorm) : undefined,
-        o: projection(t.o),
+        mixer,
         attentionOutNorm: t.attentionOutNorm ? norm(t.attentionOutNorm) : undefined,
         mlpNorm: t.mlpNorm ? norm(t.mlpNorm) : undefined,
         mlpNormBias: bias(t.mlpNorm),
@@ -258,6 +331,13 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
     for (let l = 0; l < this.config.numLayers; l++) {
       to.keys[l].set(from.keys[l].subarray(0, rows));
       to.values[l].set(from.values[l].subarray(0, rows));
+      // A Gated DeltaNet layer's rows and states, position by position.
+      for (const [a, b] of [
+        [from.convRows[l], to.convRows[l]],
+        [from.states[l], to.states[l]],
+      ]) {
+        b.set(a.subarray(0, (length * a.length) / from.capacity));
+      }
     }
     if (from.features && to.features) {
       const d = this.config.hiddenSize;
@@ -273,6 +353,7 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
   }
 
   async readPrefix(sequence: ReferenceSequence, length: number): Promise<Uint8Array<ArrayBuffer>> {
+    this.refuseRecurrentState('readPrefix');
     if (length > sequence.length) throw new RangeError(`readPrefix(${length}) on a sequence of ${sequence.length}`);
     const rows = length * this.config.numKvHeads * this.config.headDim;
     const out = new Uint8Array(prefixBytes(this, length));
@@ -296,6 +377,7 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
     tokens: ArrayLike<number>,
     rows: Uint8Array<ArrayBuffer>,
   ): Promise<void> {
+    this.refuseRecurrentState('writePrefix');
     const length = tokens.length;
     if (length > sequence.capacity || rows.byteLength !== prefixBytes(this, length)) {
       throw new RangeError(`writePrefix: ${rows.byteLength} bytes for ${length} positions`);
@@ -372,6 +454,7 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
     if (start + tokens.length > sequence.capacity) {
       throw new RangeError(`sequence capacity ${sequence.capacity} exceeded`);
     }
+    this.refuseRecurrentState('a tree pass');
     const logits = new Float32Array(tokens.length * vocab);
     for (let i = 0; i < tokens.length; i++) {
       const position = i < chain ? start + i : start + ((i - chain) % depths) + 1;
@@ -391,6 +474,18 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
   }
 
   /**
+   * What a sequence keeps of a Gated DeltaNet layer is its state after each position: a tree's
+   * branches would each need their own, and the prefix store's layout has no place for it yet.
+   */
+  private refuseRecurrentState(what: string): void {
+    if (this.config.linearAttention) {
+      throw new UnsupportedArchitectureError(
+        `${what} is not available for ${this.config.architecture}: its Gated DeltaNet layers keep a recurrent state`,
+      );
+    }
+  }
+
+  /**
    * One token in the next slot: appends its KV, returns its logits. An EAGLE head's residual
    * stream starts from `hidden`, and its layer reads the embedding beside it. Its position is
    * its slot's, or (a tree's leaf) an earlier one: it then attends to the positions before that
@@ -398,7 +493,7 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
    */
   private step(sequence: ReferenceSequence, token: number, hidden?: Float32Array, at = sequence.length): Float32Array {
     const c = this.config;
-    const { hiddenSize: d, numHeads: nh, numKvHeads: nkv, headDim: hd, normEps: eps } = c;
+    const { hiddenSize: d, normEps: eps } = c;
     /** The residual stream's norms: RMSNorm, or LayerNorm where it has a bias. */
     const norm = (v: Float32Array, weight: Float32Array, bias: NormBias) =>
       bias ? layerNorm(v, weight, bias, eps) : rmsNorm(v, weight, eps);
@@ -412,7 +507,6 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
     const features = taps && sequence.features ? new Float32Array(3 * d) : undefined;
     for (let l = 0; l < this.layers.length; l++) {
       const w = this.layers[l];
-      const { cos, sin, queryTable } = this.ropes[c.layers[l].rope];
       // A target with an EAGLE head keeps the inputs of its chosen layers.
       taps?.layers.forEach((layer, i) => {
         if (layer === l) features?.set(x, i * d);
@@ -426,35 +520,113 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
       // Side by side (Phi-1/2, GPT-NeoX), the MLP reads x before attention's add: attention's norm
       // of it, or its own.
       const parallelIn = c.parallelBranches ? (w.mlpNorm ? norm(x, w.mlpNorm, w.mlpNormBias) : n) : undefined;
-      const q = project(n, w.q);
-      const k = project(n, w.k);
-      const v = project(n, w.v);
-      if (w.qNorm && w.kNorm) {
-        rmsNorm(q, w.qNorm, eps, q); // each head of hd values, or all heads at once (OLMo 2)
-        rmsNorm(k, w.kNorm, eps, k);
+      if ('linear' in w.mixer) {
+        if (at !== position) throw new Error('a Gated DeltaNet layer runs no tree'); // refused before
+        addBranch(x, this.linearMixer(sequence, l, w.mixer.linear, n, position), w.attentionOutNorm, eps);
+      } else {
+        addBranch(x, this.attend(sequence, l, w.mixer.attention, n, at, position), w.attentionOutNorm, eps);
       }
-      // Queries scaled by position (Ministral 3) take their own tables.
-      applyRope(q, nh, at, cos.subarray(queryTable), sin.subarray(queryTable), c.rotaryDim);
-      applyRope(k, nkv, at, cos, sin, c.rotaryDim);
-      sequence.keys[l].set(this.kvFormat === 'f16' ? roundToF16(k) : k, position * nkv * hd);
-      sequence.values[l].set(this.kvFormat === 'f16' ? roundToF16(v) : v, position * nkv * hd);
-      // A leaf sees positions 0..at - 1 and its own slot: as the cache would hold it at `at`.
-      const seen = (cache: Float32Array) =>
-        at === position
-          ? cache
-          : concat(cache.subarray(0, at * nkv * hd), cache.subarray(position * nkv * hd, (position + 1) * nkv * hd));
-      const attended = attention(q, seen(sequence.keys[l]), seen(sequence.values[l]), at + 1, nh, nkv, {
-        scale: c.attentionScale,
-        softcap: c.attentionSoftcap,
-        window: c.layers[l].window,
-      });
-      addBranch(x, project(attended, w.o), w.attentionOutNorm, eps);
       const m = parallelIn ?? (w.mlpNorm ? norm(x, w.mlpNorm, w.mlpNormBias) : x);
       const gated = w.gate
         ? gate(c.activation, project(m, w.gate), project(m, w.up))
         : activate(project(m, w.up), c.activation);
       addBranch(x, project(gated, w.down), w.mlpOutNorm, eps);
     }
+    return this.finish(sequence, token, x, position, at, features, taps);
+  }
+
+  /** Attention's branch for one token at `at` (its slot `position`): its keys and values cached, o_proj of the heads' output. */
+  private attend(
+    sequence: ReferenceSequence,
+    l: number,
+    w: AttentionWeights,
+    n: Float32Array,
+    at: number,
+    position: number,
+  ): Float32Array {
+    const c = this.config;
+    const { numHeads: nh, numKvHeads: nkv, headDim: hd, normEps: eps } = c;
+    const { cos, sin, queryTable } = this.ropes[c.layers[l].rope];
+    const q = project(n, w.q);
+    const k = project(n, w.k);
+    const v = project(n, w.v);
+    if (w.qNorm && w.kNorm) {
+      rmsNorm(q, w.qNorm, eps, q); // each head of hd values, or all heads at once (OLMo 2)
+      rmsNorm(k, w.kNorm, eps, k);
+    }
+    // Queries scaled by position (Ministral 3) take their own tables.
+    applyRope(q, nh, at, cos.subarray(queryTable), sin.subarray(queryTable), c.rotaryDim);
+    applyRope(k, nkv, at, cos, sin, c.rotaryDim);
+    sequence.keys[l].set(this.kvFormat === 'f16' ? roundToF16(k) : k, position * nkv * hd);
+    sequence.values[l].set(this.kvFormat === 'f16' ? roundToF16(v) : v, position * nkv * hd);
+    // A leaf sees positions 0..at - 1 and its own slot: as the cache would hold it at `at`.
+    const seen = (cache: Float32Array) =>
+      at === position
+        ? cache
+        : concat(cache.subarray(0, at * nkv * hd), cache.subarray(position * nkv * hd, (position + 1) * nkv * hd));
+    const attended = attention(q, seen(sequence.keys[l]), seen(sequence.values[l]), at + 1, nh, nkv, {
+      scale: c.attentionScale,
+      softcap: c.attentionSoftcap,
+      window: c.layers[l].window,
+    });
+    if (w.gate) {
+      const gate = project(n, w.gate);
+      for (let i = 0; i < attended.length; i++) attended[i] *= sigmoid(gate[i]);
+    }
+    return project(attended, w.o);
+  }
+
+  /**
+   * A Gated DeltaNet layer's branch for the token at `position` (gated-delta.ts): its convolution
+   * reads the rows kept for the positions before, its state the one kept after the last.
+   */
+  private linearMixer(
+    sequence: ReferenceSequence,
+    l: number,
+    w: LinearWeights,
+    n: Float32Array,
+    position: number,
+  ): Float32Array {
+    const shape = this.config.linearAttention as LinearAttention;
+    const { keyHeads, valueHeads, keyDim, valueDim, convKernel } = shape;
+    const channels = linearChannels(shape);
+    const rows = sequence.convRows[l];
+    rows.set(linear(n, w.qkv, channels), position * channels);
+    const window = Array.from({ length: convKernel }, (_, j) => {
+      const p = position - convKernel + 1 + j;
+      return p < 0 ? undefined : rows.subarray(p * channels, (p + 1) * channels);
+    });
+    const mixed = causalConvRow(window, w.conv, convKernel);
+    const q = l2normHeads(mixed.slice(0, keyHeads * keyDim), keyHeads, 1e-6, Math.fround(1 / Math.sqrt(keyDim)));
+    const k = l2normHeads(mixed.slice(keyHeads * keyDim, 2 * keyHeads * keyDim), keyHeads);
+    const v = mixed.subarray(2 * keyHeads * keyDim);
+    const a = linear(n, w.a, valueHeads);
+    const b = linear(n, w.b, valueHeads);
+    const decay = a.map((ah, h) => Math.exp(Math.fround(w.negA[h] * softplus(ah + w.dtBias[h]))));
+    const beta = b.map(sigmoid);
+    const size = valueHeads * keyDim * valueDim;
+    const states = sequence.states[l];
+    const state = position === 0 ? new Float32Array(size) : states.slice((position - 1) * size, position * size);
+    const o = deltaRuleStep(shape, state, q, k, v, decay, beta);
+    states.set(state, position * size);
+    const gated = gatedRmsNorm(o, linear(n, w.z, valueHeads * valueDim), w.norm, this.config.normEps);
+    return linear(gated, w.out, this.config.hiddenSize);
+  }
+
+  /** After the layers: the token recorded, features and the head's state kept, the logits (rules applied). */
+  private finish(
+    sequence: ReferenceSequence,
+    token: number,
+    x: Float32Array,
+    position: number,
+    at: number,
+    features: Float32Array | undefined,
+    taps: { layers: number[]; fc: Float32Array } | undefined,
+  ): Float32Array {
+    const c = this.config;
+    const d = c.hiddenSize;
+    const norm = (v: Float32Array, weight: Float32Array, bias: NormBias) =>
+      bias ? layerNorm(v, weight, bias, c.normEps) : rmsNorm(v, weight, c.normEps);
     sequence.tokens[position] = token;
     sequence.length = position + 1;
     const normed = this.finalNorm ? norm(x, this.finalNorm, this.finalNormBias) : x;
@@ -473,6 +645,11 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
         : [...sequence.tokens.subarray(Math.min(countFrom, at), at), ...(at >= countFrom ? [token] : [])];
     return applyLogitRules(logits, tokenCounts(generated), sequence.rules);
   }
+}
+
+/** A Gated DeltaNet layer's convolution channels: q, k and v. */
+function linearChannels({ keyHeads, keyDim, valueHeads, valueDim }: LinearAttention): number {
+  return 2 * keyHeads * keyDim + valueHeads * valueDim;
 }
 
 function concat(a: Float32Array, b: Float32Array): Float32Array {
