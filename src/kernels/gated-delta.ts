@@ -1,0 +1,103 @@
+/**
+ * The kernels of a Gated DeltaNet layer (Qwen3.5's linear attention; ref/gated-delta.ts is their
+ * definition): the causal convolution over q|k|v rows (short_conv.wgsl) and the recurrence with
+ * its gated output norm (gated_delta.wgsl). Both keep what a sequence needs of its past in rings
+ * indexed by position: the convolution the q|k|v rows of its last positions, the recurrence its
+ * state after each of its last `window` positions, so that cutting a sequence back by fewer than
+ * `window` positions (rejected drafts) costs nothing.
+ */
+
+import type { LinearAttention } from '../loader/config';
+import gatedDeltaCode from './gated_delta.wgsl?raw';
+import { ComputeKernel } from './kernel';
+import shortConvCode from './short_conv.wgsl?raw';
+
+/** short_conv.wgsl's largest kernel, and gated_delta.wgsl's largest key head (a thread's column of S). */
+export const MAX_CONV_TAPS = 8;
+export const MAX_KEY_DIM = 128;
+
+/** The q|k|v channels of a layer: the convolution's width. */
+export function linearChannels({ keyHeads, keyDim, valueHeads, valueDim }: LinearAttention): number {
+  return 2 * keyHeads * keyDim + valueHeads * valueDim;
+}
+
+/** Values of one row of a layer's input projection: q|k|v, z, b and a, in that order. */
+export function linearProjectionWidth(shape: LinearAttention): number {
+  return linearChannels(shape) + shape.valueHeads * shape.valueDim + 2 * shape.valueHeads;
+}
+
+/** Positions of q|k|v rows the convolution's ring keeps for a state window of `window` positions. */
+export function convRingRows(shape: LinearAttention, window: number): number {
+  return window + shape.convKernel - 1;
+}
+
+/** Why a shape cannot run on these kernels, or undefined. */
+export function linearShapeProblem(shape: LinearAttention, maxWorkgroup: number): string | undefined {
+  const { convKernel, keyDim, valueDim } = shape;
+  if (convKernel < 2 || convKernel > MAX_CONV_TAPS)
+    return `a convolution of ${convKernel} taps (2 to ${MAX_CONV_TAPS})`;
+  if (keyDim > MAX_KEY_DIM) return `key heads of ${keyDim} values (at most ${MAX_KEY_DIM})`;
+  if (valueDim & (valueDim - 1) || valueDim > maxWorkgroup) {
+    return `value heads of ${valueDim} values (a power of two up to ${maxWorkgroup})`;
+  }
+  return undefined;
+}
+
+/** out = silu(causal conv(q|k|v rows)), the step's rows kept in the ring (short_conv.wgsl). */
+export class ShortConvKernel extends ComputeKernel {
+  private readonly channels: number;
+
+  constructor(device: GPUDevice, shape: LinearAttention, window: number) {
+    const channels = linearChannels(shape);
+    super(device, `short conv ${channels}x${shape.convKernel}`, shortConvCode, {
+      C: channels,
+      K: shape.convKernel,
+      RING: convRingRows(shape, window),
+      X_STRIDE: linearProjectionWidth(shape),
+    });
+    this.channels = channels;
+  }
+  /** `weight` (channels, taps); `x` the projection's rows; `ring` the sequence's rows, (ring rows, channels). */
+  bind(b: { step: GPUBuffer; weight: GPUBuffer; x: GPUBuffer; out: GPUBuffer; ring: GPUBuffer }) {
+    return this.bindAll([b.step, b.weight, b.x, b.out, b.ring]);
+  }
+  encode(pass: GPUComputePassEncoder, bindGroup: GPUBindGroup) {
+    this.dispatch(pass, bindGroup, Math.ceil(this.channels / 64));
+  }
+}
+
+/** The gated delta rule and the gated RMSNorm of its output, the states kept in the ring (gated_delta.wgsl). */
+export class GatedDeltaKernel extends ComputeKernel {
+  private readonly valueHeads: number;
+
+  constructor(device: GPUDevice, shape: LinearAttention, window: number, eps: number) {
+    const { keyHeads, valueHeads, keyDim, valueDim } = shape;
+    super(device, `gated delta ${valueHeads}x${keyDim}x${valueDim}`, gatedDeltaCode, {
+      NK: keyHeads,
+      NV: valueHeads,
+      DK: keyDim,
+      DV: valueDim,
+      W: window,
+      P: linearProjectionWidth(shape),
+      EPS: eps,
+    });
+    this.valueHeads = valueHeads;
+  }
+  /**
+   * `mixed` the convolution's output; `proj` the projection's rows (z, b, a after q|k|v);
+   * `params` -exp(A_log), dt_bias and the norm's weight; `states` the sequence's ring.
+   */
+  bind(b: {
+    step: GPUBuffer;
+    mixed: GPUBuffer;
+    proj: GPUBuffer;
+    params: GPUBuffer;
+    states: GPUBuffer;
+    out: GPUBuffer;
+  }) {
+    return this.bindAll([b.step, b.mixed, b.proj, b.params, b.states, b.out]);
+  }
+  encode(pass: GPUComputePassEncoder, bindGroup: GPUBindGroup) {
+    this.dispatch(pass, bindGroup, this.valueHeads);
+  }
+}
