@@ -23,6 +23,7 @@ import logitRulesCode from './logit_rules.wgsl?raw';
 import normCode from './norm.wgsl?raw';
 import qkNormRopeCode from './qk_norm_rope.wgsl?raw';
 import sampleCode from './sample.wgsl?raw';
+import sigmoidGateCode from './sigmoid_gate.wgsl?raw';
 import softcapCode from './softcap.wgsl?raw';
 import { TREE_POSITION_CODE } from './step';
 
@@ -91,6 +92,22 @@ export class NormKernel extends ComputeKernel {
   }
   encode(pass: GPUComputePassEncoder, bindGroup: GPUBindGroup, tokens: number) {
     this.dispatch(pass, bindGroup, tokens);
+  }
+}
+
+/** attn[n, i] *= sigmoid(gate[n, i]) over `width` values a token: Qwen3.5's attention output gate. */
+export class SigmoidGateKernel extends ComputeKernel {
+  constructor(
+    device: GPUDevice,
+    private readonly width: number,
+  ) {
+    super(device, `sigmoid gate ${width}`, sigmoidGateCode, { WIDTH: width });
+  }
+  bind(b: { step: GPUBuffer; gate: GPUBuffer; attn: GPUBuffer }) {
+    return this.bindAll([b.step, b.gate, b.attn]);
+  }
+  encode(pass: GPUComputePassEncoder, bindGroup: GPUBindGroup, tokens: number) {
+    this.dispatch(pass, bindGroup, Math.ceil((tokens * this.width) / 64));
   }
 }
 

@@ -25,6 +25,14 @@
  * q|k|v step and attention read a sequence's KV cache: their bind groups are made with each
  * sequence.
  *
+ * Qwen3.5's Gated DeltaNet layers (config.layers[l].linear) put this in attention's place:
+ *   proj   = normed W_in^T                                    q|k|v, z, b, a: one dispatch
+ *   mixed  = silu(conv(proj's q|k|v))                         the sequence's ring of rows
+ *   out    = gated delta rule, rmsnorm(o) w silu(z)           the sequence's ring of states
+ *   x     += out W_out^T
+ * (kernels/gated-delta.ts), and its attention layers gate each head's output by sigmoid(normed
+ * W_gate^T) before o_proj (two more dispatches).
+ *
  * An EAGLE-3 head's layer (config.hiddenInput) starts from a hidden state in x and reads the
  * token's embedding beside it: normed = [rmsnorm(embedded) w_in; rmsnorm(x) w_hidden], (B, 2d),
  * two dispatches whose rows interleave, and q|k|v read 2d values a token. An EAGLE-1 head's
@@ -32,10 +40,18 @@
  */
 
 import type { Gpu } from '../gpu/device';
+import { GatedDeltaKernel, ShortConvKernel } from '../kernels/gated-delta';
 import type { KvFormat } from '../kernels/kv-cache';
 import { LinearLayer } from '../kernels/linear-layer';
 import { type LinearOutput, storageBuffers } from '../kernels/linear-shape';
-import { type AttentionBinds, AttentionKernel, type HeadShape, NormKernel, QkNormRopeKernel } from '../kernels/ops';
+import {
+  type AttentionBinds,
+  AttentionKernel,
+  type HeadShape,
+  NormKernel,
+  QkNormRopeKernel,
+  SigmoidGateKernel,
+} from '../kernels/ops';
 import type { KernelProfile } from '../kernels/profile';
 import type { ModelConfig } from '../loader/config';
 import type { GpuLayerWeights, GpuMatrix } from './gpu-weights';
@@ -51,6 +67,18 @@ export interface LayerActivations {
   branch?: GPUBuffer; // (B, d): a branch's output before its norm (Gemma)
   mlpInput?: GPUBuffer; // (B, d): the MLP's own norm of x, beside attention's (GPT-NeoX's branches side by side)
   gated: GPUBuffer; // (B, f)
+  /** Qwen3.5: a Gated DeltaNet layer's in-projection (B, q|k|v|z|b|a), its convolution's output (B, q|k|v), its output (B, heads x dv). */
+  proj?: GPUBuffer;
+  mixed?: GPUBuffer;
+  linearOut?: GPUBuffer;
+  /** Qwen3.5: the attention output gate's rows, (B, nh hd). */
+  outputGate?: GPUBuffer;
+}
+
+/** A sequence's rings for a Gated DeltaNet layer: its last q|k|v rows and its last states (kernels/gated-delta.ts). */
+export interface RecurrentRings {
+  conv: GPUBuffer;
+  states: GPUBuffer;
 }
 
 /** The kernels every layer of a model shares, built once. */
@@ -62,6 +90,10 @@ export class LayerKernels {
   readonly qkNormRope?: QkNormRopeKernel;
   /** An EAGLE head's two input norms, into the first and second d columns of (B, 2d) rows. */
   readonly hiddenInputNorms?: [NormKernel, NormKernel];
+  /** Qwen3.5's Gated DeltaNet kernels, and its attention output gate. */
+  readonly shortConv?: ShortConvKernel;
+  readonly gatedDelta?: GatedDeltaKernel;
+  readonly sigmoidGate?: SigmoidGateKernel;
   private readonly attention = new Map<number, AttentionKernel>();
 
   constructor(
@@ -72,6 +104,8 @@ export class LayerKernels {
     readonly kv: KvFormat,
     /** The most tokens of a step and the longest context: attention's scratch is sized by them. */
     private readonly limits: { maxTokens: number; maxContext: number },
+    /** Positions a sequence's Gated DeltaNet states are kept for (a cut back by fewer costs nothing). */
+    recurrentWindow = 0,
   ) {
     const { device } = gpu;
     const { hiddenSize: d, normEps: eps } = config;
@@ -79,6 +113,13 @@ export class LayerKernels {
     if (config.sandwichNorms) this.normAdd = new NormKernel(device, d, eps, profile.rowWorkgroup, { accumulate: true });
     if (config.qkNorm) {
       this.qkNormRope = new QkNormRopeKernel(device, this.heads, eps, profile.rowWorkgroup, kv, config.qkNorm);
+    }
+    if (config.linearAttention) {
+      this.shortConv = new ShortConvKernel(device, config.linearAttention, recurrentWindow);
+      this.gatedDelta = new GatedDeltaKernel(device, config.linearAttention, recurrentWindow, eps);
+    }
+    if (config.attentionOutputGate) {
+      this.sigmoidGate = new SigmoidGateKernel(device, config.numHeads * config.headDim);
     }
     if (config.hiddenInput === 'eagle3') {
       const into = (offset: number) =>
@@ -140,12 +181,14 @@ export class LayerKernels {
   }
 }
 
-/** A layer's bind groups that read one sequence's KV cache. */
-export interface SequenceBinds {
-  /** The rope epilogue's bind groups (it writes the cache), or the qk-norm kernel's. */
-  qkv: GPUBindGroup[][] | GPUBindGroup;
-  attention: AttentionBinds;
-}
+/** A layer's bind groups that read one sequence's KV cache, or (a Gated DeltaNet layer) its rings. */
+export type SequenceBinds =
+  | {
+      /** The rope epilogue's bind groups (it writes the cache), or the qk-norm kernel's. */
+      qkv: GPUBindGroup[][] | GPUBindGroup;
+      attention: AttentionBinds;
+    }
+  | { conv: GPUBindGroup; delta: GPUBindGroup };
 
 interface Bound {
   layer: LinearLayer;
@@ -174,6 +217,10 @@ export class GpuLayer {
   private readonly down: Bound;
   private readonly mlpOutNorm?: GPUBindGroup;
   private readonly attention: AttentionKernel;
+  /** Qwen3.5's attention output gate: its projection (into act.outputGate) and the multiply. */
+  private readonly outputGate?: { gate: Bound; multiply: GPUBindGroup };
+  /** A Gated DeltaNet layer: q|k|v (act.qkvInput's norm, W_in) stored into act.proj, its own bind groups. */
+  private readonly linearIn?: GPUBindGroup[][];
   /** What the q|k|v projection normalises itself where its norm is fused: x and the norm's weight. */
   private readonly inputNormOf?: Norm;
   private readonly qkvInput: GPUBuffer;
@@ -199,9 +246,10 @@ export class GpuLayer {
     const { hiddenInputNorms: pair } = kernels;
     // An EAGLE-3 head's attention reads two norms side by side, which stay dispatches of their own.
     const { inputNorm } = w;
-    // Branches side by side read the norm's output twice: it is written by its own dispatch.
-    this.inputNormOf =
-      inputNorm && !(pair && w.hiddenNorm) && !config.parallelBranches ? { x: act.x, weight: inputNorm } : undefined;
+    // Branches side by side read the norm's output twice, as do q|k|v and the output gate
+    // (Qwen3.5): it is written by its own dispatch.
+    const readTwice = config.parallelBranches || w.outputGate !== undefined;
+    this.inputNormOf = inputNorm && !(pair && w.hiddenNorm) && !readTwice ? { x: act.x, weight: inputNorm } : undefined;
     if (inputNorm && pair && w.hiddenNorm && act.embedded) {
       this.inputNorm = [
         pair[0].bind({ step, weight: inputNorm, x: act.embedded, out: act.normed }),
@@ -214,7 +262,13 @@ export class GpuLayer {
     this.mlpFirst = config.parallelBranches && act.mlpInput !== undefined;
     const mlpInput = this.mlpFirst ? (act.mlpInput as GPUBuffer) : act.normed;
     if (w.mlpNorm) this.mlpNorm = norm.bind({ step, weight: w.mlpNorm, x: act.x, out: mlpInput });
-    if (config.qkNorm && act.qkv) {
+    const linear = config.layers[index].linear === true;
+    if (linear) {
+      if (!act.proj || !act.linearOut) throw new Error(`layer ${index}: Gated DeltaNet buffers missing`);
+      const { layer, binds } = bound(w.qkv, { kind: 'store' }, this.qkvInput, act.proj, undefined, this.inputNormOf);
+      this.qkv = layer;
+      this.linearIn = binds;
+    } else if (config.qkNorm && act.qkv) {
       // config.ts gives queries a scale by position only where there are no q/k norms (Ministral 3).
       if (rope.queryTable) throw new Error(`layer ${index}: queries scaled by position with q/k norms`);
       const { layer, binds } = bound(w.qkv, { kind: 'store' }, this.qkvInput, act.qkv, w.qkvBias, this.inputNormOf);
@@ -226,8 +280,14 @@ export class GpuLayer {
       this.qkv = kernels.linear(w.qkv, rope, this.inputNormOf !== undefined);
     }
     this.attention = kernels.attentionFor(config.layers[index].window);
+    if (w.outputGate && act.outputGate && kernels.sigmoidGate) {
+      const gate = bound(w.outputGate, { kind: 'store' }, this.qkvInput, act.outputGate);
+      const multiply = kernels.sigmoidGate.bind({ step, gate: act.outputGate, attn: act.attn });
+      this.outputGate = { gate, multiply };
+    }
     const branch = act.branch ?? act.x;
-    this.o = bound(w.o, { kind: sandwich ? 'store' : 'accumulate' }, act.attn, branch, w.oBias);
+    const mixerOut = linear ? (act.linearOut as GPUBuffer) : act.attn;
+    this.o = bound(w.o, { kind: sandwich ? 'store' : 'accumulate' }, mixerOut, branch, w.oBias);
     const { activation } = config;
     const mlpIn: LinearOutput = config.gatedMlp ? { kind: 'gate', activation } : { kind: 'activate', activation };
     this.gateUp = this.mlpFirst
@@ -242,9 +302,26 @@ export class GpuLayer {
     }
   }
 
-  /** The bind groups that read and write a sequence's KV cache for this layer. */
-  bindSequence(kCache: GPUBuffer, vCache: GPUBuffer): SequenceBinds {
+  /** The bind groups that read and write a sequence's KV cache for this layer, or its rings (a Gated DeltaNet layer). */
+  bindSequence(kCache: GPUBuffer, vCache: GPUBuffer, rings?: RecurrentRings): SequenceBinds {
     const { step, act, w, rope } = this;
+    const { shortConv, gatedDelta } = this.kernels;
+    if (this.linearIn) {
+      if (!rings || !shortConv || !gatedDelta || !w.linear || !act.proj || !act.mixed || !act.linearOut) {
+        throw new Error(`layer ${this.index}: a Gated DeltaNet layer's sequence has no rings`);
+      }
+      return {
+        conv: shortConv.bind({ step, weight: w.linear.conv, x: act.proj, out: act.mixed, ring: rings.conv }),
+        delta: gatedDelta.bind({
+          step,
+          mixed: act.mixed,
+          proj: act.proj,
+          params: w.linear.params,
+          states: rings.states,
+          out: act.linearOut,
+        }),
+      };
+    }
     const attention = this.attention.bind({ step, q: act.q, kCache, vCache, out: act.attn });
     if (this.kernels.qkNormRope && act.qkv && w.qNorm && w.kNorm) {
       const bind = this.kernels.qkNormRope.bind({
@@ -285,12 +362,24 @@ export class GpuLayer {
       norm.encode(pass, this.inputNorm, n);
     }
     if (this.mlpFirst && this.mlpNorm) norm.encode(pass, this.mlpNorm, n);
-    if (Array.isArray(binds.qkv)) this.qkv.encode(pass, binds.qkv, n);
-    else if (this.qkvStore && qkNormRope) {
-      this.qkv.encode(pass, this.qkvStore, n);
-      qkNormRope.encode(pass, binds.qkv, n);
+    if ('conv' in binds) {
+      const { shortConv, gatedDelta } = this.kernels;
+      if (tree || !this.linearIn || !shortConv || !gatedDelta) throw new Error('a Gated DeltaNet layer runs no tree');
+      this.qkv.encode(pass, this.linearIn, n);
+      shortConv.encode(pass, binds.conv);
+      gatedDelta.encode(pass, binds.delta);
+    } else {
+      if (Array.isArray(binds.qkv)) this.qkv.encode(pass, binds.qkv, n);
+      else if (this.qkvStore && qkNormRope) {
+        this.qkv.encode(pass, this.qkvStore, n);
+        qkNormRope.encode(pass, binds.qkv, n);
+      }
+      this.attention.encode(pass, binds.attention, n, start, tree);
+      if (this.outputGate && this.kernels.sigmoidGate) {
+        this.outputGate.gate.layer.encode(pass, this.outputGate.gate.binds, n);
+        this.kernels.sigmoidGate.encode(pass, this.outputGate.multiply, n);
+      }
     }
-    this.attention.encode(pass, binds.attention, n, start, tree);
     this.o.layer.encode(pass, this.o.binds, n);
     if (normAdd && this.attentionOutNorm) normAdd.encode(pass, this.attentionOutNorm, n);
     if (this.mlpNorm && !this.mlpFirst && !this.gateUp.layer.readsNorm(n)) norm.encode(pass, this.mlpNorm, n);

@@ -31,6 +31,7 @@ import { createStorage, createUniform } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
 import type { DispatchProfiler } from '../gpu/dispatch-profiler';
 import { collectPipelines, compilePipelines } from '../gpu/pipelines';
+import { convRingRows, linearChannels, linearProjectionWidth, linearShapeProblem } from '../kernels/gated-delta';
 import { type KvFormat, kvValueBytes } from '../kernels/kv-cache';
 import type { LinearLayer } from '../kernels/linear-layer';
 import {
@@ -74,6 +75,11 @@ export interface GpuModelOptions {
   kvCache?: KvFormat;
   /** Export an EAGLE head's features (ref/model.ts: `FeatureExport`). */
   features?: FeatureExport;
+  /**
+   * Positions a sequence's Gated DeltaNet states are kept for (Qwen3.5): it can be cut back by
+   * fewer at no cost. By default RECURRENT_WINDOW, what a speculative step's rejections need.
+   */
+  recurrentWindow?: number;
   /** An EAGLE head's target's uploaded embedding, which the head embeds with. */
   sharedEmbed?: GpuMatrix;
   /** An EAGLE-1 head's target's uploaded LM head, which gives the head's logits. */
@@ -85,6 +91,12 @@ export interface GpuModelOptions {
    */
   compile?: 'at-load' | 'on-first-use';
 }
+
+/**
+ * A speculative step verifies up to 16 drafts after the newest token and may keep none of them
+ * (gpu-speculation.ts: MAX_DEVICE_DRAFTS): the states of its 17 positions are kept.
+ */
+export const RECURRENT_WINDOW = 17;
 
 /** A token's f32 KV cache at or above which a model's caches default to f16. */
 const F16_KV_FROM_BYTES = 128 << 10;
@@ -148,6 +160,8 @@ const busyDevices = new WeakSet<GPUDevice>();
 export class GpuModel implements CausalLM<GpuSequence> {
   readonly maxBatch: number;
   readonly maxContext: number;
+  /** Positions whose Gated DeltaNet states a sequence keeps (0: no such layers): how far it can be cut back. */
+  readonly recurrentWindow: number;
   readonly profile: KernelProfile;
   /** How its KV caches store keys and values. */
   readonly kvFormat: KvFormat;
@@ -211,6 +225,8 @@ export class GpuModel implements CausalLM<GpuSequence> {
     this.kvFormat = options.kvCache ?? defaultKvFormat(config);
     // Past the model's window only when asked: positions it was not trained on (RoPE's angles go on).
     this.maxContext = options.maxContext ?? Math.min(4096, config.maxPositions);
+    const linear = config.linearAttention;
+    this.recurrentWindow = linear ? (options.recurrentWindow ?? RECURRENT_WINDOW) : 0;
     checkLimits(gpu, `The logits of ${B} tokens`, B * vocabSize * 4);
 
     this.tokenIds = new Uint32Array(B);
@@ -234,6 +250,12 @@ export class GpuModel implements CausalLM<GpuSequence> {
       ...(config.sandwichNorms ? { branch: f32(B * d, 'branch') } : {}),
       ...(config.parallelBranches && !config.sharedBranchNorm ? { mlpInput: f32(B * d, 'mlp_input') } : {}),
       gated: f32(B * f, 'gated'),
+      ...(linear && {
+        proj: f32(B * linearProjectionWidth(linear), 'linear proj'),
+        mixed: f32(B * linearChannels(linear), 'linear mixed'),
+        linearOut: f32(B * linear.valueHeads * linear.valueDim, 'linear out'),
+      }),
+      ...(config.attentionOutputGate ? { outputGate: f32(B * nh * hd, 'output gate') } : {}),
       headIn: f32(B * d, 'head_in'),
       logits: f32(B * vocabSize, 'logits'),
       ids: f32(B, 'ids'),
@@ -258,10 +280,14 @@ export class GpuModel implements CausalLM<GpuSequence> {
       const x = this.act.embedded ?? this.act.x;
       return { kernel, bind: kernel.bind({ step: this.step.buffer, table, tokens: this.act.tokens, x }) };
     });
-    this.kernels = new LayerKernels(gpu, config, this.profile, this.kvFormat, {
-      maxTokens: B,
-      maxContext: this.maxContext,
-    });
+    this.kernels = new LayerKernels(
+      gpu,
+      config,
+      this.profile,
+      this.kvFormat,
+      { maxTokens: B, maxContext: this.maxContext },
+      this.recurrentWindow,
+    );
     this.argmax = new ArgmaxKernel(device, vocabSize, B, this.profile.rowWorkgroup);
     this.logitRules = new LogitRulesKernel(device, vocabSize);
     this.sampler = new SampleKernel(device, vocabSize, this.profile.rowWorkgroup);
@@ -300,11 +326,22 @@ export class GpuModel implements CausalLM<GpuSequence> {
       const kernel = new SoftcapKernel(device, vocabSize, config.finalSoftcap);
       this.softcap = { kernel, bind: kernel.bind({ step: headStep, logits: act.logits }) };
     }
+    const window = this.recurrentWindow;
     this.memory = new SequenceMemory(gpu, {
       numLayers: config.numLayers,
       kvRowBytes: this.kvRowBytes,
       featureWidth: this.featureWidth,
-      bind: (l, kCache, vCache) => this.layers[l].bindSequence(kCache, vCache),
+      bind: (l, kCache, vCache, rings) => this.layers[l].bindSequence(kCache, vCache, rings),
+      ...(linear && {
+        rings: config.layers.map((layer) =>
+          layer.linear
+            ? {
+                conv: convRingRows(linear, window) * linearChannels(linear) * 4,
+                states: window * linear.valueHeads * linear.keyDim * linear.valueDim * 4,
+              }
+            : undefined,
+        ),
+      }),
     });
     this.argmaxBind = this.argmax.bind({ step: headStep, logits: act.logits, ids: act.ids });
     this.sampleBind = this.sampler.bind({
@@ -336,10 +373,10 @@ export class GpuModel implements CausalLM<GpuSequence> {
     options: GpuModelOptions,
     ownsWeights: boolean,
   ) {
-    if (config.linearAttention) {
+    const problem = config.linearAttention && linearShapeProblem(config.linearAttention, 256);
+    if (problem) {
       throw new UnsupportedArchitectureError(
-        `${config.architecture} does not run on the GPU yet: its Gated DeltaNet (linear attention) layers have no kernels ` +
-          'here so far (the reference model, on the CPU, runs it)',
+        `${config.architecture}: Gated DeltaNet layers with ${problem} do not run here`,
       );
     }
     const { device } = gpu;
@@ -366,6 +403,11 @@ export class GpuModel implements CausalLM<GpuSequence> {
     const d = this.config.hiddenSize;
     const hidden = this.config.hiddenInput ? createStorage(this.gpu.device, d * 4, 'hidden') : undefined;
     return new GpuSequence(capacity, this, this.memory.storage(Math.max(1, Math.min(capacity, start))), hidden);
+  }
+
+  /** Positions a sequence can be cut back by after a pass: its Gated DeltaNet layers' window, less the newest. */
+  get maxCutBack(): number | undefined {
+    return this.recurrentWindow > 0 ? this.recurrentWindow - 1 : undefined;
   }
 
   /** Bytes a position takes in one layer's keys (or values). */
@@ -737,6 +779,9 @@ export class GpuModel implements CausalLM<GpuSequence> {
     const { device } = this.gpu;
     const { act } = this;
     const { n, headRows, want } = pass;
+    if (pass.tree && this.recurrentWindow > 0) {
+      throw new UnsupportedArchitectureError(`${this.config.architecture}: a Gated DeltaNet layer runs no tree pass`);
+    }
     this.reserve(sequence, sequence.length + n);
     const fromCpu = pass.tokens.length;
     if (fromCpu > 0) {
@@ -798,7 +843,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
     busyDevices.add(device);
     // Counted after the pass: the rules kernel counted this step's tokens itself.
     if (sequence.rules?.active) sequence.rules.change(sequence.tokens, sequence.length, sequence.length + n, 1);
-    sequence.length += n;
+    sequence.appended(n);
     this.cpuTime.recordMs += performance.now() - started;
   }
 

@@ -11,14 +11,19 @@
  *
  * Prefixes move between sequences as the prefix cache and the prefix store need: copied on the
  * GPU (`copyPrefix`), read out laid out as `readPrefix` in model/types.ts says, and written back.
+ *
+ * A Gated DeltaNet layer (Qwen3.5) keeps no keys and values: its sequence holds two rings of fixed
+ * size instead (kernels/gated-delta.ts), its last q|k|v rows and its states after its last
+ * `window` positions. Such a sequence can be cut back to any length from `length - window + 1`
+ * (to 0 always); `restorable` says how far, and the prefix store does not keep it yet.
  */
 
-import { GPUDeviceLostError, GPUOutOfMemoryError, GPUValidationError } from '../errors';
+import { GPUDeviceLostError, GPUOutOfMemoryError, GPUValidationError, UnsupportedArchitectureError } from '../errors';
 import { createStorage } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
 import { hasRules, type LogitRules } from '../sampling/logit-rules';
 import { mib } from '../util/bytes';
-import type { SequenceBinds } from './gpu-layer';
+import type { RecurrentRings, SequenceBinds } from './gpu-layer';
 import { SequenceRules } from './gpu-logit-rules';
 import type { GpuModel } from './gpu-model';
 import type { Sequence } from './types';
@@ -35,6 +40,8 @@ export interface SequenceStorage {
   binds: SequenceBinds[];
   /** A target's EAGLE features at each position, (positions, d) f32. */
   features?: GPUBuffer;
+  /** Per Gated DeltaNet layer (else undefined): its rings, whatever the positions. */
+  rings?: (RecurrentRings | undefined)[];
 }
 
 export class GpuSequence implements Sequence {
@@ -98,10 +105,34 @@ export class GpuSequence implements Sequence {
     return [...storageBuffers(this.storage), ...(this.hidden ? [this.hidden] : [])];
   }
 
+  /**
+   * The shortest length above 0 it can be cut back to: its Gated DeltaNet layers keep their
+   * states after its last `window` positions only (1 without such layers: any length).
+   */
+  restorableFrom = 1;
+
+  /** The longest length up to `length` that it can be cut back to (`truncate`): `length`, or 0 if its states are gone. */
+  restorable(length: number): number {
+    return length >= this.restorableFrom ? length : 0;
+  }
+
   truncate(length: number): void {
     if (length < 0 || length > this.length) throw new RangeError(`truncate(${length}) on a sequence of ${this.length}`);
+    if (this.restorable(length) !== length) {
+      throw new RangeError(
+        `truncate(${length}) on a sequence of ${this.length}: its Gated DeltaNet states are kept from length ${this.restorableFrom}`,
+      );
+    }
     if (this.rules?.active) this.rules.change(this.tokens, length, this.length, -1);
     this.length = length;
+    if (length === 0) this.restorableFrom = 1; // what its passes write from now on is all it holds
+  }
+
+  /** Counts `n` positions appended by a pass; the states of positions before its last `window` are then gone. */
+  appended(n: number): void {
+    this.length += n;
+    const { recurrentWindow } = this.model;
+    if (recurrentWindow > 0) this.restorableFrom = Math.max(this.restorableFrom, this.length - recurrentWindow + 1);
   }
 
   /** Frees the KV cache. */
@@ -111,8 +142,9 @@ export class GpuSequence implements Sequence {
   }
 }
 
-export function storageBuffers({ kCache, vCache, features }: SequenceStorage): GPUBuffer[] {
-  return [...kCache, ...vCache, ...(features ? [features] : [])];
+export function storageBuffers({ kCache, vCache, features, rings }: SequenceStorage): GPUBuffer[] {
+  const ringBuffers = (rings ?? []).flatMap((r) => (r ? [r.conv, r.states] : []));
+  return [...kCache, ...vCache, ...(features ? [features] : []), ...ringBuffers];
 }
 
 /** What a model's sequences hold, a position at a time. */
@@ -122,8 +154,10 @@ export interface SequenceLayout {
   kvRowBytes: number;
   /** f32 values a position's exported features take (an EAGLE head's width); 0: none. */
   featureWidth: number;
-  /** The bind groups with which layer `l` reads and writes these keys and values. */
-  bind: (layer: number, kCache: GPUBuffer, vCache: GPUBuffer) => SequenceBinds;
+  /** The bind groups with which layer `l` reads and writes these keys and values (or its rings). */
+  bind: (layer: number, kCache: GPUBuffer, vCache: GPUBuffer, rings?: RecurrentRings) => SequenceBinds;
+  /** Bytes of a Gated DeltaNet layer's rings, for the layers that are one (else undefined). */
+  rings?: ({ conv: number; states: number } | undefined)[];
 }
 
 /** The memory of one model's sequences: made, grown, copied, read out and written back. */
@@ -141,16 +175,21 @@ export class SequenceMemory {
     const { device } = this.gpu;
     const { numLayers, kvRowBytes, featureWidth, bind } = this.layout;
     // An out-of-memory here is reported by the device's uncaptured-error handler, and the
-    // next forward pass on this sequence raises it as GPUOutOfMemoryError.
-    const kCache = Array.from({ length: numLayers }, (_, l) =>
-      createStorage(device, positions * kvRowBytes, `k cache ${l}`),
+    // next forward pass on this sequence raises it as GPUOutOfMemoryError. A Gated DeltaNet
+    // layer's keys and values are a placeholder: nothing reads them.
+    const kvBytes = (l: number) => (this.layout.rings?.[l] ? 16 : positions * kvRowBytes);
+    const kCache = Array.from({ length: numLayers }, (_, l) => createStorage(device, kvBytes(l), `k cache ${l}`));
+    const vCache = Array.from({ length: numLayers }, (_, l) => createStorage(device, kvBytes(l), `v cache ${l}`));
+    const rings = this.layout.rings?.map(
+      (bytes, l) =>
+        bytes && {
+          conv: createStorage(device, bytes.conv, `conv ring ${l}`),
+          states: createStorage(device, bytes.states, `state ring ${l}`),
+        },
     );
-    const vCache = Array.from({ length: numLayers }, (_, l) =>
-      createStorage(device, positions * kvRowBytes, `v cache ${l}`),
-    );
-    const binds = kCache.map((k, l) => bind(l, k, vCache[l]));
+    const binds = kCache.map((k, l) => bind(l, k, vCache[l], rings?.[l]));
     const features = featureWidth > 0 ? createStorage(device, positions * featureWidth * 4, 'features') : undefined;
-    return { positions, kCache, vCache, binds, features };
+    return { positions, kCache, vCache, binds, features, ...(rings && { rings }) };
   }
 
   /**
@@ -244,16 +283,26 @@ export class SequenceMemory {
   /** Bytes a position takes in every layer's keys and values, and in the exported features. */
   private get positionBytes(): number {
     const { numLayers, kvRowBytes, featureWidth } = this.layout;
-    return 2 * numLayers * kvRowBytes + featureWidth * 4;
+    const kvLayers = numLayers - (this.layout.rings?.filter(Boolean).length ?? 0);
+    return 2 * kvLayers * kvRowBytes + featureWidth * 4;
   }
 
-  /** Queues the copy of the first `length` positions of `from`'s buffers (KV cache and features) into `to`'s. */
+  /**
+   * Queues the copy of the first `length` positions of `from`'s buffers (KV cache and features)
+   * into `to`'s, and of its rings whole (their slots go by position).
+   */
   private copyPositions(from: SequenceStorage, to: SequenceStorage, length: number): void {
     if (length === 0) return;
     const { numLayers, kvRowBytes, featureWidth } = this.layout;
     const bytes = length * kvRowBytes;
     const encoder = this.gpu.device.createCommandEncoder();
     for (let l = 0; l < numLayers; l++) {
+      const [source, target] = [from.rings?.[l], to.rings?.[l]];
+      if (source && target) {
+        encoder.copyBufferToBuffer(source.conv, 0, target.conv, 0, source.conv.size);
+        encoder.copyBufferToBuffer(source.states, 0, target.states, 0, source.states.size);
+        continue;
+      }
       encoder.copyBufferToBuffer(from.kCache[l], 0, to.kCache[l], 0, bytes);
       encoder.copyBufferToBuffer(from.vCache[l], 0, to.vCache[l], 0, bytes);
     }
@@ -266,14 +315,28 @@ export class SequenceMemory {
   /** Copies the first `length` positions of `from`'s KV cache into `to`, on the GPU queue. */
   async copyPrefix(from: GpuSequence, to: GpuSequence, length: number): Promise<void> {
     if (length > from.length || length > to.capacity) throw new RangeError(`copyPrefix(${length}) out of range`);
+    if (from.restorable(length) !== length) {
+      throw new RangeError(
+        `copyPrefix(${length}): the source keeps its Gated DeltaNet states from ${from.restorableFrom}`,
+      );
+    }
     to.truncate(0); // all it held is overwritten: none of it is copied as its buffers grow
     await this.makeRoom(to, length);
     this.copyPositions(from.storage, to.storage, length);
     to.tokens.set(from.tokens.subarray(0, length));
     to.length = length;
+    to.restorableFrom = Math.min(from.restorableFrom, Math.max(length, 1));
+  }
+
+  /** The prefix store keeps keys and values only: a Gated DeltaNet layer's states have no place in its layout yet. */
+  private refuseRings(what: string): void {
+    if (this.layout.rings?.some(Boolean)) {
+      throw new UnsupportedArchitectureError(`${what}: a model with Gated DeltaNet layers keeps no prefix on disk yet`);
+    }
   }
 
   async readPrefix(sequence: GpuSequence, length: number): Promise<Uint8Array<ArrayBuffer>> {
+    this.refuseRings('readPrefix');
     if (length > sequence.length) throw new RangeError(`readPrefix(${length}) on a sequence of ${sequence.length}`);
     const { device } = this.gpu;
     const { numLayers, kvRowBytes, featureWidth } = this.layout;
@@ -318,6 +381,7 @@ export class SequenceMemory {
   }
 
   async writePrefix(sequence: GpuSequence, tokens: ArrayLike<number>, rows: Uint8Array<ArrayBuffer>): Promise<void> {
+    this.refuseRings('writePrefix');
     const length = tokens.length;
     const { numLayers, kvRowBytes, featureWidth } = this.layout;
     const featureBytes = length * featureWidth * 4;

@@ -7,7 +7,10 @@
  *   - for partial RoPE (Phi-4-mini), each head's q and k rows in rope.ts's `rotaryOrder`, so the
  *     kernels turn pairs (i, i + hd/2) as for any model;
  *   - norms and biases widened to f32 (they are tiny);
- *   - a tied LM head is the embedding buffer itself.
+ *   - a tied LM head is the embedding buffer itself;
+ *   - Qwen3.5: a Gated DeltaNet layer's in-projections as one (q|k|v|z|b|a) matrix, its
+ *     convolution and small parameters as f32; an attention layer's q_proj rows taken apart into
+ *     the queries (with k and v) and the output gate (a matrix of its own).
  * Every buffer is checked against the adapter's limits before anything is allocated, so a
  * model that cannot fit is refused with ModelTooLargeError naming the tensor and the limit.
  */
@@ -15,7 +18,7 @@
 import { ModelTooLargeError, TensorShapeError } from '../errors';
 import { STORAGE, uploadBuffer } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
-import { layerTensorNames, type ModelConfig } from '../loader/config';
+import { layerTensorNames, linearTensorNames, type ModelConfig } from '../loader/config';
 import { toFloat32 } from '../loader/tensors';
 import type { ModelWeights, WeightDType, WeightTensor } from '../loader/weights';
 import { rotaryOrder } from '../ref/rope';
@@ -36,11 +39,15 @@ export interface GpuMatrix {
 export interface GpuLayerWeights {
   inputNorm?: GPUBuffer; // (d) f32; Gemma's norms hold 1 + w; LayerNorms (2d), weight then bias. None in an EAGLE-1 head or OLMo 2
   hiddenNorm?: GPUBuffer; // (d) f32: an EAGLE head's norm of its hidden input
-  qkv: GpuMatrix; // ((nh + 2 nkv) hd, d)
+  qkv: GpuMatrix; // ((nh + 2 nkv) hd, d); a Gated DeltaNet layer's in-projection, q|k|v|z|b|a
+  /** A Gated DeltaNet layer's convolution (channels, taps) and its -exp(A_log), dt_bias and norm weight, f32. */
+  linear?: { conv: GPUBuffer; params: GPUBuffer };
+  /** Qwen3.5's attention output gate, (nh hd, d): each head's output times sigmoid of it. */
+  outputGate?: GpuMatrix;
   qkvBias?: GPUBuffer; // ((nh + 2 nkv) hd) f32
   qNorm?: GPUBuffer; // (hd) f32, Qwen3 and Gemma 3; (nh hd) OLMo 2
   kNorm?: GPUBuffer; // (hd) f32; (nkv hd) OLMo 2
-  o: GpuMatrix; // (d, nh hd)
+  o: GpuMatrix; // (d, nh hd); a Gated DeltaNet layer's out_proj
   oBias?: GPUBuffer; // (d)
   attentionOutNorm?: GPUBuffer; // (d), Gemma 2 and 3, OLMo 2: the norm on the attention branch
   mlpNorm?: GPUBuffer; // (d); none in OLMo 2
@@ -127,13 +134,25 @@ export function uploadWeights(
     layers: Array.from({ length: config.numLayers }, (_, l) => {
       const t = layerTensorNames(config, l);
       const { fused } = config;
+      const linear = config.layers[l].linear ? linearTensorNames(l) : undefined;
+      const [q, gate] = config.attentionOutputGate && !linear ? queriesAndGates(config, get(`${t.q}.weight`)) : [];
       return {
-        qkv: {
-          label: `${t.qkv} (q|k|v)`,
-          parts: fused.qkv ? [get(`${t.qkv}.weight`)] : [t.q, t.k, t.v].map((n) => get(`${n}.weight`)),
-          order: qkvOrder,
-        },
-        o: { label: `${t.o}.weight`, parts: [get(`${t.o}.weight`)], splits: !config.outputBias },
+        qkv: linear
+          ? {
+              label: `model.layers.${l}.linear_attn (q|k|v|z|b|a)`,
+              parts: [linear.qkv, linear.z, linear.b, linear.a].map(get),
+            }
+          : {
+              label: `${t.qkv} (q|k|v)`,
+              parts: fused.qkv
+                ? [get(`${t.qkv}.weight`)]
+                : [q ?? get(`${t.q}.weight`), ...[t.k, t.v].map((n) => get(`${n}.weight`))],
+              order: qkvOrder,
+            },
+        outputGate: gate && { label: `${t.q}.weight (the gate's rows)`, parts: [gate] },
+        o: linear
+          ? { label: linear.out, parts: [get(linear.out)], splits: true }
+          : { label: `${t.o}.weight`, parts: [get(`${t.o}.weight`)], splits: !config.outputBias },
         gateUp: {
           label: `${t.gateUp} (gate|up)`,
           parts: fused.gateUp ? [get(`${t.gateUp}.weight`)] : mlpIn(t).map((n) => get(`${n}.weight`)),
@@ -143,7 +162,9 @@ export function uploadWeights(
     }),
   };
   const all: MatrixPlan[] = [plans.embed, plans.lmHead, plans.inputFc].filter((plan) => plan !== undefined);
-  for (const layer of plans.layers) all.push(layer.qkv, layer.o, layer.gateUp, layer.down);
+  for (const layer of plans.layers) {
+    all.push(layer.qkv, layer.o, layer.gateUp, layer.down, ...(layer.outputGate ? [layer.outputGate] : []));
+  }
   for (const plan of all) checkPlan(gpu, plan);
 
   let bytes = 0;
@@ -186,15 +207,32 @@ export function uploadWeights(
   const layers = plans.layers.map((plan, l): GpuLayerWeights => {
     const t = layerTensorNames(config, l);
     const { fused } = config;
+    const linear = config.layers[l].linear ? linearTensorNames(l) : undefined;
+    const attention = !linear;
     return {
       inputNorm: eagle1 || !t.inputNorm ? undefined : streamNorm(t.inputNorm),
       hiddenNorm: config.hiddenInput === 'eagle3' ? norm(`model.layers.${l}.hidden_norm.weight`) : undefined,
       qkv: matrix(plan.qkv),
-      qkvBias: config.qkvBias ? bias(fused.qkv ? [t.qkv] : [t.q, t.k, t.v], qkvOrder) : undefined,
-      qNorm: config.qkNorm ? norm(t.qNorm, headOrder) : undefined,
-      kNorm: config.qkNorm ? norm(t.kNorm, headOrder) : undefined,
+      ...(linear && {
+        linear: {
+          conv: upload(toFloat32(get(linear.conv)), linear.conv),
+          // -exp(A_log) formed in f32, as PyTorch forms it; then dt_bias and the gated norm's weight (no 1 +).
+          params: upload(
+            Float32Array.from([
+              ...toFloat32(get(linear.aLog)).map((a) => -Math.exp(a)),
+              ...toFloat32(get(linear.dtBias)),
+              ...toFloat32(get(linear.norm)),
+            ]),
+            `model.layers.${l}.linear_attn params`,
+          ),
+        },
+      }),
+      ...(plan.outputGate && { outputGate: matrix(plan.outputGate) }),
+      qkvBias: config.qkvBias && attention ? bias(fused.qkv ? [t.qkv] : [t.q, t.k, t.v], qkvOrder) : undefined,
+      qNorm: config.qkNorm && attention ? norm(t.qNorm, headOrder) : undefined,
+      kNorm: config.qkNorm && attention ? norm(t.kNorm, headOrder) : undefined,
       o: matrix(plan.o),
-      oBias: config.outputBias ? bias([t.o]) : undefined,
+      oBias: config.outputBias && attention ? bias([t.o]) : undefined,
       attentionOutNorm: t.attentionOutNorm ? norm(t.attentionOutNorm) : undefined,
       mlpNorm: t.mlpNorm ? streamNorm(t.mlpNorm) : undefined,
       gateUp: matrix(plan.gateUp),
@@ -214,7 +252,8 @@ export function uploadWeights(
   }
   const inputFc = plans.inputFc && { matrix: matrix(plans.inputFc), bias: vector('fc.bias', [optional('fc.bias')]) };
   const qkvRows = (config.numHeads + 2 * config.numKvHeads) * config.headDim;
-  const maxRows = Math.max(qkvRows, 2 * config.intermediateSize, config.hiddenSize, config.vocabSize);
+  const linearRows = Math.max(0, ...plans.layers.map((plan) => plan.qkv.parts.reduce((sum, p) => sum + p.shape[0], 0)));
+  const maxRows = Math.max(qkvRows, linearRows, 2 * config.intermediateSize, config.hiddenSize, config.vocabSize);
   const zeros = upload(new Float32Array(maxRows), 'zeros');
   return {
     embed,
@@ -239,6 +278,35 @@ function rotaryRowOrder(config: ModelConfig): Int32Array | undefined {
   return Int32Array.from({ length: (nh + 2 * nkv) * hd }, (_, r) =>
     r < (nh + nkv) * hd ? r - (r % hd) + head[r % hd] : r,
   );
+}
+
+/**
+ * Qwen3.5's q_proj, each head's query rows and then its gate's, as two matrices: the queries
+ * (heads in order) and the gates.
+ */
+function queriesAndGates(config: ModelConfig, qProj: WeightTensor): [WeightTensor, WeightTensor] {
+  const { numHeads: nh, headDim: hd } = config;
+  const rowsOf = (second: number) =>
+    Int32Array.from({ length: nh * hd }, (_, r) => (2 * Math.floor(r / hd) + second) * hd + (r % hd));
+  return [selectRows(qProj, rowsOf(0)), selectRows(qProj, rowsOf(1))];
+}
+
+/** The tensor made of rows `rows` of `t` (a quantized row's scales go with it). */
+function selectRows(t: WeightTensor, rows: Int32Array): WeightTensor {
+  const pick = <T extends Values>(all: T): T => {
+    const per = all.length / t.shape[0];
+    const out = new (all.constructor as new (length: number) => T)(rows.length * per);
+    rows.forEach((from, r) => {
+      out.set(all.subarray(from * per, (from + 1) * per), r * per);
+    });
+    return out;
+  };
+  return {
+    ...t,
+    shape: [rows.length, ...t.shape.slice(1)],
+    data: pick(t.data),
+    ...(t.scales && { scales: pick(t.scales) }),
+  };
 }
 
 /** One matrix uploaded on its own (an EAGLE head's fc, which its target applies), checked against the limits. */
@@ -342,7 +410,7 @@ function stack(parts: WeightTensor[], order?: Int32Array) {
 export function destroyWeights(w: GpuWeights): void {
   const matrices = [
     ...(w.sharedEmbed ? [] : [w.embed]),
-    ...w.layers.flatMap((l) => [l.qkv, l.o, l.gateUp, l.down]),
+    ...w.layers.flatMap((l) => [l.qkv, l.o, l.gateUp, l.down, ...(l.outputGate ? [l.outputGate] : [])]),
     ...(w.sharedHead ? [] : [w.lmHead]),
     ...(w.inputFc ? [w.inputFc.matrix] : []),
   ];
@@ -358,6 +426,8 @@ export function destroyWeights(w: GpuWeights): void {
     l.gateUpBias,
     l.downBias,
     l.mlpOutNorm,
+    l.linear?.conv,
+    l.linear?.params,
   ]);
   for (const buffer of new Set([
     ...matrices.flatMap((m) => m.parts),

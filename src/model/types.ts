@@ -23,6 +23,12 @@ export interface Sequence {
   /** Memory its cache takes now, where it grows as it fills (GPU sequences); else its capacity's worth. */
   readonly bytes?: number;
   truncate(length: number): void;
+  /**
+   * The longest length up to `length` that `truncate` can cut it back to: `length` where it
+   * keeps every position's state (absent: so), else (Gated DeltaNet layers on the GPU keep their
+   * last few) `length` or 0.
+   */
+  restorable?(length: number): number;
   /** Applies `rules` to the logits of this sequence's later passes (none: `undefined`); tokens count from `countFrom`. */
   setLogitRules(rules: LogitRules | undefined, countFrom: number): void;
 }
@@ -43,6 +49,11 @@ export interface CausalLM<S extends Sequence = Sequence> {
    * sequence beside its KV cache and copied, read and written with it; 0 or absent: none.
    */
   readonly featureWidth?: number;
+  /**
+   * Positions a sequence can be cut back by from its length after a pass (`truncate`): a GPU
+   * model with Gated DeltaNet layers keeps their last states only. Absent: any number.
+   */
+  readonly maxCutBack?: number;
   /** Tokens one pass of a tree takes at most (GPU models run longer inputs in chunks; a tree pass is one). */
   readonly maxBatch?: number;
   createSequence(capacity: number): S;

@@ -57,6 +57,8 @@ export interface DraftSource {
   propose(context: readonly number[], request: DraftRequest): Promise<Draft>;
   /** The first `length` tokens of the context are final: forget any state past them. */
   rollback(length: number): void;
+  /** Drafts this source can take back after proposing them (a draft model's `maxCutBack`); absent: any. */
+  readonly maxCutBack?: number;
   /**
    * Drafts k tokens and has `target` verify them greedily on the device in one go, when this
    * source and the target can (a draft model on the target's GPU); else undefined, and the

@@ -59,6 +59,10 @@ export class ModelDraftSource<S extends Sequence> implements DraftSource {
     if (length < this.sequence.length) this.sequence.truncate(length);
   }
 
+  get maxCutBack(): number | undefined {
+    return this.model.maxCutBack;
+  }
+
   async greedyStepOnDevice<T extends Sequence>(
     target: { model: CausalLM<T>; sequence: T },
     context: readonly number[],

@@ -234,7 +234,13 @@ export async function speculativeGenerate<S extends Sequence>(
   let windowSteps = 0;
   while (!done) {
     const last = context[context.length - 1];
-    const k = Math.min(policy.k, maxTokens - out.length - 1);
+    // No more drafts than target and draft can take back (Gated DeltaNet states are kept for a few positions).
+    const k = Math.min(
+      policy.k,
+      maxTokens - out.length - 1,
+      target.maxCutBack ?? Number.POSITIVE_INFINITY,
+      source.maxCutBack ?? Number.POSITIVE_INFINITY,
+    );
     const base = sequence.length;
     const contextLength = context.length;
     // Leaves only where the tree pass has room in the cache (none near its end) and in a batch.
