@@ -75,7 +75,10 @@ export class CachedGenerator<S extends Sequence, D extends Sequence> {
   ) {
     const { capacity, budgetBytes } = options;
     this.cache = new PrefixCache<S, D>({ target, draft, capacity, budgetBytes });
-    this.store = options.store;
+    // Gated DeltaNet layers' states (Qwen3.5) have no place in the store's layout yet: such a
+    // pair caches its prefixes in memory only.
+    const recurrent = target.config.linearAttention || draft?.config.linearAttention;
+    this.store = recurrent ? undefined : options.store;
   }
 
   /**

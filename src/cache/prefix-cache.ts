@@ -9,6 +9,9 @@
  * everything before it is reused. An entry may pin a prefix worth keeping (an explicit cache
  * breakpoint, a warmed system prompt): it is never cut below that length. A request that
  * diverges inside a pinned prefix gets another entry, seeded with a copy of the shared part.
+ * Models with recurrent state (Qwen3.5's Gated DeltaNet layers) keep it for the last few
+ * positions of a sequence only: an entry is then reused only as far back as that reaches, and a
+ * pinned prefix is always served from a copy, so that its entry keeps the state at its end.
  * Entries belong to one loaded model pair, so a changed model never meets a stale entry.
  *
  * A byte budget bounds what the entries hold. GPU sequences grow as they fill, so an entry
@@ -148,14 +151,17 @@ export class PrefixCache<S extends Sequence, D extends Sequence = Sequence> {
     let bestLength = 0;
     for (const entry of this.entries) {
       const length = entry.inUse ? 0 : commonPrefix(entry.tokens, prompt);
-      if (length > bestLength) {
+      // A sequence with recurrent state (Gated DeltaNet layers) can be cut back only so far: an
+      // entry whose target or draft cannot be cut back to the shared part serves nothing.
+      if (length > bestLength && this.restorable(entry, Math.min(length, prompt.length - 1))) {
         best = entry;
         bestLength = length;
       }
     }
     const reused = Math.min(bestLength, prompt.length - 1);
-    if (best && bestLength < best.pinned) {
-      // Serving this request from `best` would cut its pinned prefix: copy the shared part instead.
+    // Serving this request from `best` would cut its pinned prefix, or (recurrent states, kept at
+    // the end of a sequence only) lose the state at its end: copy the shared part instead.
+    if (best && (bestLength < best.pinned || (best.pinned > 0 && this.recurrent))) {
       const copy = await this.copyShared(best, reused);
       if (copy) best = copy;
       else best.pinned = 0; // no room: the pin gives way
@@ -169,6 +175,24 @@ export class PrefixCache<S extends Sequence, D extends Sequence = Sequence> {
     best.inUse = true;
     best.lastUsed = ++this.clock;
     return { entry: best, reused, restored: best.restored };
+  }
+
+  /**
+   * Whether the models' sequences keep recurrent states (Gated DeltaNet layers) for their last
+   * few positions only: then a pinned prefix stays in an entry of its own, never extended.
+   */
+  private get recurrent(): boolean {
+    const { target, draft } = this.options;
+    return target.maxCutBack !== undefined || draft?.maxCutBack !== undefined;
+  }
+
+  /** Whether the entry's target and draft can both be cut back to `length`. */
+  private restorable(entry: CacheEntry<S, D>, length: number): boolean {
+    const can = (sequence: Sequence | undefined) => {
+      const at = Math.min(length, sequence?.length ?? 0);
+      return !sequence?.restorable || sequence.restorable(at) === at;
+    };
+    return can(entry.target) && can(entry.draft);
   }
 
   /**
