@@ -40,6 +40,8 @@ export const FIXTURES = {
   phi2: 'tandem-phi2',
   /** GPT-NeoX: attention and the MLP side by side, each on its own LayerNorm; the exact GELU; q|k|v fused head by head. */
   neox: 'tandem-neox',
+  /** Qwen3.5: three Gated DeltaNet layers to one of gated attention, two value heads per key head; a vision-language checkpoint's names. */
+  qwen35: 'tandem-qwen35',
   llamaBias: 'tandem-llama-bias',
   /** MLC folders, q4f16_1 (scripts/fixtures/mlc.py): the target with its Jinja template, the draft with MLC's conv_template. */
   targetQ4: 'tandem-target-q4f16_1-MLC',
