@@ -6,7 +6,7 @@ import { catalogue, modelFolderUrl, resolveModel, WEB_LLM_CATALOGUE } from './ca
 const byId = new Map(catalogue().map((m) => [m.id, m]));
 
 describe("web-llm's catalogue", () => {
-  it('offers the Llama family, Phi-3, Phi-4-mini, Gemma 1, 2 and 3, OLMo 2, StableLM 2, Phi-1.5 and 2, RedPajama, each with the draft that shares its tokenizer', () => {
+  it('offers the Llama family, Phi-3, Phi-4-mini, Gemma 1, 2 and 3, OLMo 2, StableLM 2, Phi-1.5 and 2, RedPajama, Qwen3.5, each with the draft that shares its tokenizer', () => {
     for (const [target, draft] of [
       ['Llama-3.1-8B-Instruct-q4f16_1-MLC', 'Llama-3.2-1B-Instruct-q4f16_1-MLC'],
       ['Llama-3.2-3B-Instruct-q4f32_1-MLC', 'Llama-3.2-1B-Instruct-q4f32_1-MLC'],
@@ -15,6 +15,8 @@ describe("web-llm's catalogue", () => {
       ['SmolLM2-1.7B-Instruct-q4f16_1-MLC', 'SmolLM2-360M-Instruct-q4f16_1-MLC'],
       ['gemma-2-9b-it-q4f32_1-MLC', 'gemma-2-2b-it-q4f32_1-MLC'],
       ['OLMo-2-1124-7B-Instruct-q4f16_1-MLC', 'OLMo-2-0425-1B-Instruct-q4f16_1-MLC'], // one tokenizer (dolma2)
+      ['Qwen3.5-9B-q4f16_1-MLC', 'Qwen3.5-0.8B-q4f16_1-MLC'],
+      ['Qwen3.5-2B-q4f32_1-MLC', 'Qwen3.5-0.8B-q4f32_1-MLC'],
     ]) {
       expect(byId.get(target)).toMatchObject({ supported: true, draft });
     }
@@ -55,7 +57,7 @@ describe("web-llm's catalogue", () => {
 
   it('refuses an unknown id and a model it does not run, by name', () => {
     expect(() => resolveModel('Llama-9-1T')).toThrow(expect.objectContaining({ name: 'ModelNotFoundError' }));
-    expect(() => resolveModel('Qwen3.5-0.8B-q4f16_1-MLC')).toThrow(
+    expect(() => resolveModel('gemma-4-E2B-it-q4f16_1-MLC')).toThrow(
       expect.objectContaining({ name: 'UnsupportedArchitectureError' }),
     );
     expect(() => resolveModel('Llama-3.1-70B-Instruct-q3f16_1-MLC')).toThrow(

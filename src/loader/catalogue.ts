@@ -42,7 +42,7 @@ interface Family {
 
 /**
  * The models of web-llm's catalogue that Tandem runs (the Llama family, Phi-3 and Phi-4-mini,
- * Gemma 1, 2 and 3, Ministral 3, OLMo 2, StableLM 2, Phi-1.5 and Phi-2, RedPajama), by id.
+ * Gemma 1, 2 and 3, Ministral 3, OLMo 2, StableLM 2, Phi-1.5 and Phi-2, RedPajama, Qwen3.5), by id.
  */
 const FAMILIES: Family[] = [
   { pattern: /^Llama-3\.[12]-\d+B-Instruct-/, tokenizer: 'llama3' },
@@ -67,6 +67,7 @@ const FAMILIES: Family[] = [
   { pattern: /^stablelm-2-zephyr-/ },
   { pattern: /^phi-(1_5|2)-/ },
   { pattern: /^RedPajama-INCITE-Chat-3B-/ },
+  { pattern: /^Qwen3\.5-\d+(\.\d+)?B-/, tokenizer: 'qwen3.5' }, // the text model: mlc-llm converts no vision tower
 ];
 
 /** A draft has at most this share of its target's parameters. */
@@ -76,7 +77,6 @@ const DRAFT_SHARE = 0.4;
 const UNSUPPORTED: [RegExp, string][] = [
   [/vision|-V-|VL/i, 'vision-language models are not run'],
   [/^gemma-4-/i, 'Gemma 4 is not an architecture Tandem runs'],
-  [/^Qwen3\.5/, "Qwen3.5's Gated DeltaNet (linear attention) layers do not run on the GPU yet"],
   [/embed|arctic/i, 'an embedding model, not a causal language model'],
 ];
 

@@ -907,7 +907,8 @@ export function expectedTensors(config: ModelConfig): Map<string, number[]> {
     if (linear) {
       for (const [name, shape] of linearTensorShapes(linear, l, d)) shapes.set(name, shape);
     } else if (config.fused.qkv) {
-      shapes.set(`${t.qkv}.weight`, [qRows + 2 * kvRows, d]);
+      // Qwen3.5 in MLC's folders: q_proj's rows (each head's query, then its gate), k's, v's.
+      shapes.set(`${t.qkv}.weight`, [(config.attentionOutputGate ? 2 : 1) * qRows + 2 * kvRows, d]);
       if (config.qkvBias) shapes.set(`${t.qkv}.bias`, [qRows + 2 * kvRows]);
     } else {
       // Qwen3.5's q_proj gives each head's gate after its query.

@@ -15,7 +15,8 @@ import type { WeightDType } from './weights';
 /**
  * MLC's model types that Tandem runs, as Hugging Face architectures: the Llama family, Phi-3
  * (and Phi-4-mini), Gemma, Gemma 2, Gemma 3 (text), Ministral 3 (its text model: mlc-llm
- * converts no vision tower), OLMo 2, StableLM 2, Phi-1, 1.5 and 2 and GPT-NeoX (RedPajama). A
+ * converts no vision tower), OLMo 2, StableLM 2, Phi-1, 1.5 and 2, GPT-NeoX (RedPajama) and
+ * Qwen3.5 (its text model too). A
  * folder's model is what its config
  * says: mlc-llm keeps no sliding window for Phi-3 (Phi-3-mini-4k's 2,047 positions), so its
  * runtime and Tandem attend to every position.
@@ -35,7 +36,12 @@ const ARCHITECTURES: Record<string, string> = {
   stablelm: 'StableLmForCausalLM',
   phi: 'PhiForCausalLM',
   gpt_neox: 'GPTNeoXForCausalLM',
+  qwen3_5: 'Qwen3_5ForCausalLM',
+  qwen3_5_text: 'Qwen3_5ForCausalLM',
 };
+
+/** Qwen3.5's types: q|k|v fused as c_attn (q_proj's rows as they are, each head's query then its gate). */
+const QWEN35 = ['qwen3_5', 'qwen3_5_text'];
 
 /** Gemma 3's types: its model_config nests the model's fields in text_config, its tensors under language_model. */
 const GEMMA3 = ['gemma3', 'gemma3_text'];
@@ -46,11 +52,15 @@ const GEMMA3 = ['gemma3', 'gemma3_text'];
  * whose module names follow Phi-2's original code (phi_loader.py, phi3_loader.py):
  * transformer.embd, transformer.h.N (ln, mixer.Wqkv or mixer.qkv_proj, mixer.out_proj,
  * post_attention_layernorm, mlp: fc1 and fc2 for Phi-1/2), transformer.norm (Phi-1/2: the head's
- * lm_head.ln, and lm_head.linear); and Gemma 3, whose tensors sit under language_model. with q,
- * k and v apart (gemma3_loader.py).
+ * lm_head.ln, and lm_head.linear); Gemma 3, whose tensors sit under language_model. with q,
+ * k and v apart (gemma3_loader.py); and Qwen3.5, whose q|k|v is self_attn.c_attn and whose
+ * convolution is linear_attn.conv1d_weight (qwen35_loader.py).
  */
 export function mlcTensorName(modelType: string, name: string): string {
   if (GEMMA3.includes(modelType)) return `language_model.${name}`;
+  if (QWEN35.includes(modelType)) {
+    return name.replace(/\.self_attn\.qkv_proj\./, '.self_attn.c_attn.').replace(/\.conv1d\.weight$/, '.conv1d_weight');
+  }
   if (modelType === 'gpt_neox') return neoxTensorName(name); // q|k|v in that order (gpt_neox_loader.py)
   if (modelType === 'phi') {
     return name
@@ -74,10 +84,11 @@ export function mlcTensorName(modelType: string, name: string): string {
 }
 
 /**
- * The model types whose norm weights mlc-llm's loader stores plus one (its Gemma loaders: the
- * model multiplies by 1 + w, and MLC's runtime by the weight).
+ * The model types whose norm weights mlc-llm's loader stores plus one (its Gemma and Qwen3.5
+ * loaders: the model multiplies by 1 + w, and MLC's runtime by the weight). Qwen3.5's gated norm
+ * in its Gated DeltaNet layers multiplies by w, and is stored as it is.
  */
-const NORMS_PLUS_ONE = ['gemma', 'gemma2', ...GEMMA3];
+const NORMS_PLUS_ONE = ['gemma', 'gemma2', ...GEMMA3, ...QWEN35];
 
 /** Why the other model types of web-llm's catalogue are not offered. */
 export const UNSUPPORTED_MODEL_TYPES: Record<string, string> = {

@@ -13,6 +13,7 @@ import { mlcTensorName, parseMlcConfig } from './mlc-config';
 import type { ModelFolder } from './model-folder';
 import { loadModelFolder } from './model-folder';
 import { memorySource } from './source';
+import { toFloat32 } from './tensors';
 import type { WeightTensor } from './weights';
 
 /** mlc-chat-config.json of Qwen2.5-1.5B-Instruct-q4f16_1-MLC as published (conv_template abridged). */
@@ -430,6 +431,69 @@ describe('mlc-chat-config.json', () => {
     expect(expectedTensors(config).get('model.layers.0.self_attn.qkv_proj.bias')).toEqual([6144]);
   });
 
+  it("reads Qwen3.5's (Qwen35Config: text_config's fields flattened): Gated DeltaNet layers, q_proj's rows in c_attn", () => {
+    // mlc-llm's Qwen35Config.asdict() for Qwen3.5-0.8B; what it does not name goes into kwargs.
+    const model = {
+      hidden_size: 1024,
+      intermediate_size: 3584,
+      num_attention_heads: 8,
+      num_hidden_layers: 24,
+      num_key_value_heads: 2,
+      rms_norm_eps: 1e-6,
+      vocab_size: 248320,
+      rope_theta: 10000000,
+      head_dim: 256,
+      hidden_act: 'silu',
+      attention_bias: false,
+      tie_word_embeddings: true,
+      linear_key_head_dim: 128,
+      linear_value_head_dim: 128,
+      linear_num_key_heads: 16,
+      linear_num_value_heads: 16,
+      linear_conv_kernel_dim: 4,
+      full_attention_interval: 4,
+      partial_rotary_factor: 0.25,
+      context_window_size: 262144,
+      prefill_chunk_size: 2048,
+      tensor_parallel_shards: 1,
+      dtype: 'float16',
+      max_batch_size: 1,
+      kwargs: { attn_output_gate: true, mtp_num_hidden_layers: 1 },
+    };
+    const parsed = parseMlcConfig(publishedAs('qwen3_5', model, 248044, [248046, 248044]), 'q');
+    expect(parsed).toMatchObject({ normsPlusOne: true, stopTokenIds: [248044, 248046] });
+    expect(parsed.config).toMatchObject({
+      architecture: 'Qwen3_5ForCausalLM',
+      headDim: 256,
+      rotaryDim: 64,
+      normOffset: 1,
+      attentionOutputGate: true,
+      linearAttention: { keyHeads: 16, valueHeads: 16, keyDim: 128, valueDim: 128, convKernel: 4 },
+      fused: { qkv: true, gateUp: true },
+      unknownKeys: [],
+    });
+    // Every fourth layer attends, as full_attention_interval says.
+    expect(parsed.config.layers.map((l) => l.linear === true).slice(0, 8)).toEqual([
+      true,
+      true,
+      true,
+      false,
+      true,
+      true,
+      true,
+      false,
+    ]);
+    const tensors = expectedTensors(parsed.config);
+    expect(tensors.get('model.layers.3.self_attn.qkv_proj.weight')).toEqual([2 * 2048 + 2 * 512, 1024]);
+    expect(mlcTensorName('qwen3_5', 'model.layers.3.self_attn.qkv_proj.weight')).toBe(
+      'model.layers.3.self_attn.c_attn.weight',
+    );
+    expect(mlcTensorName('qwen3_5', 'model.layers.0.linear_attn.conv1d.weight')).toBe(
+      'model.layers.0.linear_attn.conv1d_weight',
+    );
+    expect(mlcTensorName('qwen3_5', 'model.layers.0.linear_attn.A_log')).toBe('model.layers.0.linear_attn.A_log');
+  });
+
   it("reads Phi-2's in both of mlc-llm's spellings: Hugging Face's names (Phi1Config) and GPT-2's (PhiConfig)", () => {
     const phi1Config = {
       vocab_size: 51200,
@@ -579,6 +643,39 @@ describe('MLC fixture folders', () => {
       expect(loaded).toEqual(Array.from(w, (x) => f16ToF32(f32ToF16(1 + x))));
     } finally {
       gemma.tokenizer.dispose();
+      hf.tokenizer.dispose();
+    }
+  });
+
+  it("load Qwen3.5's: A_log and dt_bias in f32, the convolution in f16, every norm as w again but the gated one", async () => {
+    const qwen = await loadFixture(FIXTURES.qwen35Q4);
+    const hf = await loadFixture(FIXTURES.qwen35);
+    try {
+      expect(qwen.weights.get('model.layers.3.self_attn.qkv_proj.weight')).toMatchObject({
+        dtype: 'Q4F16',
+        shape: [384, 64],
+      });
+      expect(qwen.weights.get('model.layers.0.linear_attn.in_proj_b.weight')).toMatchObject({ dtype: 'Q4F16' });
+      expect(qwen.weights.get('model.layers.0.linear_attn.conv1d.weight')).toMatchObject({
+        dtype: 'F16',
+        shape: [128, 1, 4],
+      });
+      for (const name of ['model.layers.0.linear_attn.A_log', 'model.layers.0.linear_attn.dt_bias']) {
+        expect(qwen.weights.get(name)?.dtype, name).toBe('F32');
+        expect(Array.from(qwen.weights.get(name)?.data as Float32Array), name).toEqual(
+          Array.from(hf.weights.get(name)?.data as Float32Array),
+        );
+      }
+      const asStored = (name: string, plusOne: number) => {
+        const w = hf.weights.get(name)?.data as Float32Array;
+        const loaded = Array.from(toFloat32(qwen.weights.get(name) as WeightTensor), (v) => v + plusOne);
+        expect(loaded, name).toEqual(Array.from(w, (x) => f16ToF32(f32ToF16(x + plusOne))));
+      };
+      asStored('model.layers.3.self_attn.q_norm.weight', 1);
+      asStored('model.layers.0.post_attention_layernorm.weight', 1);
+      asStored('model.layers.0.linear_attn.norm.weight', 0);
+    } finally {
+      qwen.tokenizer.dispose();
       hf.tokenizer.dispose();
     }
   });

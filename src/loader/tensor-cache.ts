@@ -111,7 +111,11 @@ export async function loadMlcWeights(
     await readShard(source, shard, wanted, onProgress);
   }
   if (normsPlusOne) {
-    for (const [name, tensor] of weights) if (name.endsWith('norm.weight')) weights.set(name, minusOne(tensor));
+    // Qwen3.5's gated norm (linear_attn.norm) multiplies by w: stored as it is.
+    for (const [name, tensor] of weights) {
+      if (name.endsWith('norm.weight') && !name.endsWith('linear_attn.norm.weight'))
+        weights.set(name, minusOne(tensor));
+    }
   }
   return weights;
 }

@@ -135,7 +135,13 @@ export function uploadWeights(
       const t = layerTensorNames(config, l);
       const { fused } = config;
       const linear = config.layers[l].linear ? linearTensorNames(l) : undefined;
-      const [q, gate] = config.attentionOutputGate && !linear ? queriesAndGates(config, get(`${t.q}.weight`)) : [];
+      // Qwen3.5's gated attention: q_proj's rows (in MLC's folders, the first of q|k|v) taken apart.
+      const gated = config.attentionOutputGate && !linear;
+      const [q, gate, k, v] = gated
+        ? fused.qkv
+          ? gatedFromFused(config, get(`${t.qkv}.weight`))
+          : [...queriesAndGates(config, get(`${t.q}.weight`)), get(`${t.k}.weight`), get(`${t.v}.weight`)]
+        : [];
       return {
         qkv: linear
           ? {
@@ -144,9 +150,12 @@ export function uploadWeights(
             }
           : {
               label: `${t.qkv} (q|k|v)`,
-              parts: fused.qkv
-                ? [get(`${t.qkv}.weight`)]
-                : [q ?? get(`${t.q}.weight`), ...[t.k, t.v].map((n) => get(`${n}.weight`))],
+              parts:
+                q && k && v
+                  ? [q, k, v]
+                  : fused.qkv
+                    ? [get(`${t.qkv}.weight`)]
+                    : [t.q, t.k, t.v].map((n) => get(`${n}.weight`)),
               order: qkvOrder,
             },
         outputGate: gate && { label: `${t.q}.weight (the gate's rows)`, parts: [gate] },
@@ -289,6 +298,21 @@ function queriesAndGates(config: ModelConfig, qProj: WeightTensor): [WeightTenso
   const rowsOf = (second: number) =>
     Int32Array.from({ length: nh * hd }, (_, r) => (2 * Math.floor(r / hd) + second) * hd + (r % hd));
   return [selectRows(qProj, rowsOf(0)), selectRows(qProj, rowsOf(1))];
+}
+
+/** MLC's c_attn for Qwen3.5, q_proj's rows then k's and v's: the queries, the gates, k and v. */
+function gatedFromFused(config: ModelConfig, qkv: WeightTensor): WeightTensor[] {
+  const { numHeads: nh, numKvHeads: nkv, headDim: hd } = config;
+  const range = (from: number, count: number) =>
+    selectRows(
+      qkv,
+      Int32Array.from({ length: count }, (_, i) => from + i),
+    );
+  return [
+    ...queriesAndGates(config, range(0, 2 * nh * hd)),
+    range(2 * nh * hd, nkv * hd),
+    range((2 * nh + nkv) * hd, nkv * hd),
+  ];
 }
 
 /** The tensor made of rows `rows` of `t` (a quantized row's scales go with it). */

@@ -192,14 +192,16 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
       const t = layerTensorNames(config, l);
       const linear = config.layers[l].linear ? linearTensorNames(l) : undefined;
       // Phi-3 (and MLC's folders) keep q|k|v and gate|up as one tensor each: their rows, split.
-      const qkv = config.fused.qkv ? projection(t.qkv) : undefined;
+      const qkv = config.fused.qkv && !linear ? projection(t.qkv) : undefined;
       const gateUp = config.fused.gateUp ? projection(t.gateUp) : undefined;
       const rows = (p: Projection, from: number, count: number, width: number): Projection => ({
         weight: p.weight.subarray(from * width, (from + count) * width),
         bias: p.bias?.subarray(from, from + count),
       });
-      // Qwen3.5's q_proj: each head's query rows, then its gate's.
-      const gatedQ = config.attentionOutputGate && !linear ? projection(t.q) : undefined;
+      // Qwen3.5's q_proj (in MLC's folders, the first rows of q|k|v): each head's query rows, then its gate's.
+      const qRows = (config.attentionOutputGate ? 2 : 1) * nh * hd;
+      const gatedQ =
+        config.attentionOutputGate && !linear ? (qkv ? rows(qkv, 0, qRows, d) : projection(t.q)) : undefined;
       const everyOtherHead = (p: Projection, second: boolean): Projection => ({
         weight: new Float32Array(nh * hd * d).map((_, i) => {
           const [h, rest] = [Math.floor(i / (hd * d)), i % (hd * d)];
@@ -222,10 +224,10 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
           }
         : {
             attention: {
-              q: qkv ? rows(qkv, 0, nh * hd, d) : gatedQ ? everyOtherHead(gatedQ, false) : projection(t.q),
+              q: gatedQ ? everyOtherHead(gatedQ, false) : qkv ? rows(qkv, 0, qRows, d) : projection(t.q),
               gate: gatedQ ? everyOtherHead(gatedQ, true) : undefined,
-              k: qkv ? rows(qkv, nh * hd, nkv * hd, d) : projection(t.k),
-              v: qkv ? rows(qkv, (nh + nkv) * hd, nkv * hd, d) : projection(t.v),
+              k: qkv ? rows(qkv, qRows, nkv * hd, d) : projection(t.k),
+              v: qkv ? rows(qkv, qRows + nkv * hd, nkv * hd, d) : projection(t.v),
               qNorm: config.qkNorm ? norm(t.qNorm) : undefined,
               kNorm: config.qkNorm ? norm(t.kNorm) : undefined,
               o: projection(t.o),

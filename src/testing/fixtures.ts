@@ -62,6 +62,8 @@ export const FIXTURES = {
   phi2Q4: 'tandem-phi2-q4f16_1-MLC',
   /** GPT-NeoX as an MLC folder (mlc.py): gpt_neox.* names, query_key_value in q|k|v order, every bias. */
   neoxQ4: 'tandem-neox-q4f16_1-MLC',
+  /** Qwen3.5 as an MLC folder (mlc.py): q_proj's rows with k and v as c_attn, conv1d_weight, A_log and dt_bias in f32, the gated norm not plus one. */
+  qwen35Q4: 'tandem-qwen35-q4f16_1-MLC',
 } as const;
 
 /**
