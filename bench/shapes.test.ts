@@ -26,5 +26,6 @@ describe('pairsToRun', () => {
     expect(targets(false, '1B')).toEqual(['Llama-3.2-1B', 'Llama-3.2-1B q4f16_1']);
     expect(targets(true, 'q4')).toEqual(['SmolLM2-360M q4f16_1']);
     expect(targets(false, 'none')).toEqual([]);
+    expect(targets(false, 'Qwen3.5')).toEqual(['Qwen3.5-9B q4f16_1']);
   });
 });

@@ -8,7 +8,7 @@
  * are a real part of a draft step's cost.
  */
 
-import { type ModelConfig, parseModelConfig } from '../src/loader/config';
+import { expectedTensors, type ModelConfig, parseModelConfig } from '../src/loader/config';
 import { llamaConfigJson } from '../src/model/random-weights';
 
 /** How the weights are stored: f16 (MLC's name for it, q0f16) or MLC's 4-bit q4f16_1. */
@@ -105,6 +105,39 @@ const QWEN25_7B = {
   tie_word_embeddings: false,
 };
 
+/** Qwen3.5-0.8B's text model: 18 Gated DeltaNet layers (16 key and value heads of 128) and 6 of gated attention. */
+const QWEN35_08B = {
+  architectures: ['Qwen3_5ForCausalLM'],
+  hidden_size: 1024,
+  intermediate_size: 3584,
+  num_hidden_layers: 24,
+  num_attention_heads: 8,
+  num_key_value_heads: 2,
+  head_dim: 256,
+  partial_rotary_factor: 0.25,
+  linear_num_key_heads: 16,
+  linear_num_value_heads: 16,
+  linear_key_head_dim: 128,
+  linear_value_head_dim: 128,
+  vocab_size: 248320,
+  tie_word_embeddings: true,
+  rope_theta: 10000000,
+  rms_norm_eps: 1e-6,
+  max_position_embeddings: 262144,
+};
+
+/** Qwen3.5-9B's: 24 Gated DeltaNet layers (16 key heads, 32 value heads) and 8 of gated attention. */
+const QWEN35_9B = {
+  ...QWEN35_08B,
+  hidden_size: 4096,
+  intermediate_size: 12288,
+  num_hidden_layers: 32,
+  num_attention_heads: 16,
+  num_key_value_heads: 4,
+  linear_num_value_heads: 32,
+  tie_word_embeddings: false,
+};
+
 function shape(name: string, fields: Record<string, unknown>, quantization: Quantization = 'q0f16'): Shape {
   const label = quantization === 'q0f16' ? name : `${name} ${quantization}`;
   return { name: label, config: parseModelConfig(llamaConfigJson(fields), name), quantization };
@@ -121,7 +154,8 @@ const LLAMA3_DRAFT = { ...SMOLLM2_135M, vocab_size: LLAMA32_1B.vocab_size };
 
 /**
  * Target/draft pairs, smallest first, in f16 and as web-llm serves them (q4f16_1); the 3B and
- * 8B Llama and the 7B Qwen take the 1B Llama and the 0.5B Qwen of their families as drafts.
+ * 8B Llama and the 7B Qwen take the 1B Llama and the 0.5B Qwen of their families as drafts, and
+ * Qwen3.5-9B (hybrid: Gated DeltaNet layers) its 0.8B.
  * `quick` keeps the first pair of each kind (QUICK_PAIRS).
  */
 export const SHAPE_PAIRS: ShapePair[] = [
@@ -139,6 +173,7 @@ export const SHAPE_PAIRS: ShapePair[] = [
   { target: q4('Llama-3.2-3B', LLAMA32_3B), draft: q4('Llama-3.2-1B', LLAMA32_1B) },
   { target: q4('Llama-3.1-8B', LLAMA31_8B), draft: q4('Llama-3.2-1B', LLAMA32_1B) },
   { target: q4('Qwen2.5-7B', QWEN25_7B), draft: q4('Qwen2.5-0.5B', QWEN25_05B) },
+  { target: q4('Qwen3.5-9B', QWEN35_9B), draft: q4('Qwen3.5-0.8B', QWEN35_08B) },
 ];
 
 /** What a quick run measures: the smallest pair in f16 and in q4f16_1. */
@@ -149,12 +184,9 @@ export function pairsToRun(quick: boolean, only = ''): ShapePair[] {
   return (quick ? QUICK_PAIRS : SHAPE_PAIRS).filter((pair) => pair.target.name.includes(only));
 }
 
-/** Parameters in a model of this shape (tied embeddings counted once). */
+/** Parameters in a model of this shape: every tensor its config implies (a tied LM head is the embedding). */
 export function parameterCount(config: ModelConfig): number {
-  const { hiddenSize: d, intermediateSize: f, numHeads, numKvHeads, headDim, vocabSize, numLayers } = config;
-  const attention = d * (numHeads + 2 * numKvHeads) * headDim + numHeads * headDim * d;
-  const bias = config.qkvBias ? (numHeads + 2 * numKvHeads) * headDim : 0;
-  const layer = attention + bias + 3 * d * f + 2 * d;
-  const embeddings = vocabSize * d * (config.tieWordEmbeddings ? 1 : 2);
-  return numLayers * layer + embeddings + d;
+  let count = 0;
+  for (const shape of expectedTensors(config).values()) count += shape.reduce((a, b) => a * b, 1);
+  return count;
 }

@@ -63,9 +63,9 @@ export interface PrefixCacheOptions<S extends Sequence, D extends Sequence> {
   budgetBytes: number;
 }
 
-/** Bytes of one sequence's KV cache (keys and values, every layer) and exported features. */
+/** Bytes of one sequence's KV cache (keys and values, every layer), exported features and recurrent states. */
 export function kvBytes(model: CausalLM<Sequence>, capacity: number): number {
-  return prefixBytes(model, capacity);
+  return prefixBytes(model, capacity) + (model.stateBytes ?? 0);
 }
 
 /** Where a prompt parts from the pinned prefix sharing most with it: `cached` goes on differently from `at`. */

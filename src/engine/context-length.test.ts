@@ -4,7 +4,13 @@ import { describe, expect, it } from 'vitest';
 import { parseModelConfig } from '../loader/config';
 import type { FolderPair } from '../model/pair';
 import { llamaConfigJson } from '../model/random-weights';
-import { bytesPerToken, chooseContextLength, defaultCacheBudget, MIN_CACHE_BUDGET_BYTES } from './context-length';
+import {
+  bytesPerToken,
+  chooseContextLength,
+  defaultCacheBudget,
+  fixedBytes,
+  MIN_CACHE_BUDGET_BYTES,
+} from './context-length';
 
 // Llama-3.2-1B's shape: 16 layers of 8 KV heads of 64, a window of 131,072.
 const llama1B = parseModelConfig(
@@ -34,6 +40,30 @@ describe('the context length', () => {
     const choice = chooseContextLength({ models, window: 131072, budgetBytes: 256 << 20, bindingBytes: 2 * GiB });
     expect(choice.length).toBe(Math.floor((256 << 20) / (32768 + 8192)));
     expect(choice.reason).toMatch(/budget of 256.0 MiB .* 40960 bytes a token/);
+  });
+
+  it("counts Qwen3.5's keys and values on its attention layers only, and its rings once", () => {
+    // Qwen3.5-0.8B: 6 attention layers of 2 KV heads of 256; 18 Gated DeltaNet layers of 16 x 128 x 128.
+    const qwen35 = parseModelConfig({
+      architectures: ['Qwen3_5ForCausalLM'],
+      vocab_size: 248320,
+      hidden_size: 1024,
+      intermediate_size: 3584,
+      num_hidden_layers: 24,
+      num_attention_heads: 8,
+      num_key_value_heads: 2,
+      head_dim: 256,
+      partial_rotary_factor: 0.25,
+      linear_num_key_heads: 16,
+      linear_num_value_heads: 16,
+      max_position_embeddings: 262144,
+    });
+    const models = [{ config: qwen35, kvFormat: 'f32' as const }];
+    expect(bytesPerToken(models)).toBe(2 * 6 * 2 * 256 * 4);
+    // Per layer: the rows of 20 positions (17 states and 3 taps back) of 6,144 channels, 17 states of 16 x 128 x 128.
+    expect(fixedBytes(models)).toBe(18 * (20 * 6144 * 4 + 17 * 16 * 128 * 128 * 4));
+    const choice = chooseContextLength({ models, window: 262144, budgetBytes: GiB, bindingBytes: 2 * GiB });
+    expect(choice.length).toBe(Math.floor((GiB - fixedBytes(models)) / bytesPerToken(models)));
   });
 
   it("is what was asked, within the bounds, past the model's window too", () => {

@@ -4,7 +4,8 @@
  * the model's window (`max_position_embeddings`: Llama 3.2's is 131,072). Either way no more than:
  *
  *   - the prefix cache's budget holds one entry of every model's KV cache (and an EAGLE
- *     head's features) at that length: a cache of one conversation at least;
+ *     head's features, and Gated DeltaNet layers' rings) at that length: a cache of one
+ *     conversation at least;
  *   - one layer's keys (or values) fit one buffer binding of the adapter.
  *
  * WebGPU says nothing of a device's memory, so the budget (`cacheBudgetBytes`) is the caller's
@@ -15,9 +16,10 @@
  * The engine states the result and what bounded it in its load report.
  */
 
+import { recurrentStateBytes } from '../kernels/gated-delta';
 import { type KvFormat, kvValueBytes } from '../kernels/kv-cache';
-import type { ModelConfig } from '../loader/config';
-import { defaultKvFormat } from '../model/gpu-model';
+import { attentionLayerCount, type ModelConfig } from '../loader/config';
+import { defaultKvFormat, RECURRENT_WINDOW } from '../model/gpu-model';
 import type { FolderPair } from '../model/pair';
 import { mib } from '../util/bytes';
 
@@ -49,12 +51,17 @@ export interface ContextChoice {
   pastWindow: boolean;
 }
 
-/** Bytes a token takes in the KV caches (and features) of `models`. */
+/** Bytes a token takes in the KV caches (and features) of `models`: Gated DeltaNet layers keep none. */
 export function bytesPerToken(models: CacheShape[]): number {
   return models.reduce((sum, { config, kvFormat, featureWidth = 0 }) => {
-    const kv = 2 * config.numLayers * config.numKvHeads * config.headDim * kvValueBytes(kvFormat);
+    const kv = 2 * attentionLayerCount(config) * config.numKvHeads * config.headDim * kvValueBytes(kvFormat);
     return sum + kv + featureWidth * 4;
   }, 0);
+}
+
+/** Bytes a conversation of `models` holds whatever its length: their Gated DeltaNet layers' rings. */
+export function fixedBytes(models: CacheShape[]): number {
+  return models.reduce((sum, { config }) => sum + recurrentStateBytes(config, RECURRENT_WINDOW), 0);
 }
 
 export function chooseContextLength(options: {
@@ -68,7 +75,7 @@ export function chooseContextLength(options: {
 }): ContextChoice {
   const { models, window, asked, budgetBytes, bindingBytes } = options;
   const perToken = bytesPerToken(models);
-  const byBudget = Math.floor(budgetBytes / perToken);
+  const byBudget = Math.max(0, Math.floor((budgetBytes - fixedBytes(models)) / perToken));
   const byBinding = Math.min(
     ...models.map(({ config, kvFormat }) =>
       Math.floor(bindingBytes / (config.numKvHeads * config.headDim * kvValueBytes(kvFormat))),

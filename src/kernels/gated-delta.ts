@@ -7,7 +7,7 @@
  * `window` positions (rejected drafts) costs nothing.
  */
 
-import type { LinearAttention } from '../loader/config';
+import type { LinearAttention, ModelConfig } from '../loader/config';
 import gatedDeltaCode from './gated_delta.wgsl?raw';
 import { ComputeKernel } from './kernel';
 import shortConvCode from './short_conv.wgsl?raw';
@@ -29,6 +29,22 @@ export function linearProjectionWidth(shape: LinearAttention): number {
 /** Positions of q|k|v rows the convolution's ring keeps for a state window of `window` positions. */
 export function convRingRows(shape: LinearAttention, window: number): number {
   return window + shape.convKernel - 1;
+}
+
+/** Bytes of one Gated DeltaNet layer's rings for a state window of `window` positions: rows, then states (f32). */
+export function ringBytes(shape: LinearAttention, window: number): { conv: number; states: number } {
+  return {
+    conv: convRingRows(shape, window) * linearChannels(shape) * 4,
+    states: window * shape.valueHeads * shape.keyDim * shape.valueDim * 4,
+  };
+}
+
+/** Bytes a sequence of `config` holds in rings, whatever its length: every Gated DeltaNet layer's. */
+export function recurrentStateBytes(config: ModelConfig, window: number): number {
+  const shape = config.linearAttention;
+  if (!shape) return 0;
+  const { conv, states } = ringBytes(shape, window);
+  return config.layers.filter((layer) => layer.linear).length * (conv + states);
 }
 
 /** Why a shape cannot run on these kernels, or undefined. */

@@ -31,7 +31,13 @@ import { createStorage, createUniform } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
 import type { DispatchProfiler } from '../gpu/dispatch-profiler';
 import { collectPipelines, compilePipelines } from '../gpu/pipelines';
-import { convRingRows, linearChannels, linearProjectionWidth, linearShapeProblem } from '../kernels/gated-delta';
+import {
+  linearChannels,
+  linearProjectionWidth,
+  linearShapeProblem,
+  recurrentStateBytes,
+  ringBytes,
+} from '../kernels/gated-delta';
 import { type KvFormat, kvValueBytes } from '../kernels/kv-cache';
 import type { LinearLayer } from '../kernels/linear-layer';
 import {
@@ -44,7 +50,7 @@ import {
 } from '../kernels/ops';
 import { type KernelProfile, kernelProfile } from '../kernels/profile';
 import { StepUniform } from '../kernels/step';
-import type { ModelConfig } from '../loader/config';
+import { attentionLayerCount, type ModelConfig } from '../loader/config';
 import type { ModelWeights } from '../loader/weights';
 import type { FeatureExport, HiddenInput } from '../ref/model';
 import { ropeTables } from '../ref/rope';
@@ -103,7 +109,7 @@ const F16_KV_FROM_BYTES = 128 << 10;
 
 /** The KV format a model of `config` uses unless told otherwise. */
 export function defaultKvFormat(config: ModelConfig): KvFormat {
-  const perToken = 2 * config.numLayers * config.numKvHeads * config.headDim * 4;
+  const perToken = 2 * attentionLayerCount(config) * config.numKvHeads * config.headDim * 4;
   return perToken >= F16_KV_FROM_BYTES ? 'f16' : 'f32';
 }
 
@@ -333,14 +339,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
       featureWidth: this.featureWidth,
       bind: (l, kCache, vCache, rings) => this.layers[l].bindSequence(kCache, vCache, rings),
       ...(linear && {
-        rings: config.layers.map((layer) =>
-          layer.linear
-            ? {
-                conv: convRingRows(linear, window) * linearChannels(linear) * 4,
-                states: window * linear.valueHeads * linear.keyDim * linear.valueDim * 4,
-              }
-            : undefined,
-        ),
+        rings: config.layers.map((layer) => (layer.linear ? ringBytes(linear, window) : undefined)),
       }),
     });
     this.argmaxBind = this.argmax.bind({ step: headStep, logits: act.logits, ids: act.ids });
@@ -403,6 +402,11 @@ export class GpuModel implements CausalLM<GpuSequence> {
     const d = this.config.hiddenSize;
     const hidden = this.config.hiddenInput ? createStorage(this.gpu.device, d * 4, 'hidden') : undefined;
     return new GpuSequence(capacity, this, this.memory.storage(Math.max(1, Math.min(capacity, start))), hidden);
+  }
+
+  /** Bytes a sequence's Gated DeltaNet rings take, whatever its length (0: none). */
+  get stateBytes(): number {
+    return recurrentStateBytes(this.config, this.recurrentWindow);
   }
 
   /** Positions a sequence can be cut back by after a pass: its Gated DeltaNet layers' window, less the newest. */

@@ -13,7 +13,7 @@
  */
 
 import { type KvFormat, kvValueBytes } from '../kernels/kv-cache';
-import type { ModelConfig } from '../loader/config';
+import { attentionLayerCount, type ModelConfig } from '../loader/config';
 import type { LogitRules } from '../sampling/logit-rules';
 import type { SamplingParams } from '../sampling/sampling';
 
@@ -54,6 +54,8 @@ export interface CausalLM<S extends Sequence = Sequence> {
    * model with Gated DeltaNet layers keeps their last states only. Absent: any number.
    */
   readonly maxCutBack?: number;
+  /** Bytes a sequence's recurrent states take whatever its length (a GPU model's Gated DeltaNet rings); absent: 0. */
+  readonly stateBytes?: number;
   /** Tokens one pass of a tree takes at most (GPU models run longer inputs in chunks; a tree pass is one). */
   readonly maxBatch?: number;
   createSequence(capacity: number): S;
@@ -121,7 +123,8 @@ export interface CausalLM<S extends Sequence = Sequence> {
 
 /** Bytes `readPrefix` gives for `length` positions of a model (and a sequence's KV cache and features hold). */
 export function prefixBytes(model: Pick<CausalLM, 'config' | 'kvFormat' | 'featureWidth'>, length: number): number {
-  const { numLayers, numKvHeads, headDim } = model.config;
+  const { numKvHeads, headDim } = model.config;
   const features = length * (model.featureWidth ?? 0) * 4;
-  return 2 * numLayers * length * numKvHeads * headDim * kvValueBytes(model.kvFormat) + features;
+  const layers = attentionLayerCount(model.config); // Gated DeltaNet layers keep no keys and values
+  return 2 * layers * length * numKvHeads * headDim * kvValueBytes(model.kvFormat) + features;
 }

@@ -243,9 +243,10 @@ export async function speculativeGenerate<S extends Sequence>(
     );
     const base = sequence.length;
     const contextLength = context.length;
-    // Leaves only where the tree pass has room in the cache (none near its end) and in a batch.
+    // Leaves only where the tree pass has room in the cache (none near its end) and in a batch,
+    // and not in a target that keeps recurrent states (maxCutBack): its branches would need one each.
     const room = Math.min(sequence.capacity - sequence.length, target.maxBatch ?? Number.POSITIVE_INFINITY) - 1 - k;
-    const treePass = greedy ? target.greedyTree : target.forwardTree;
+    const treePass = target.maxCutBack !== undefined ? undefined : greedy ? target.greedyTree : target.forwardTree;
     const leaves =
       logprobs === undefined && treePass ? Math.max(0, Math.min(options.tree ?? 0, k, Math.floor(room / width))) : 0;
     // A step on the device when the source can take one (drafts, verify and, as the profile
