@@ -113,6 +113,10 @@ async function inSteps(run: ReturnType<typeof gpuLayer>, rows: Float32Array[], s
 const SHAPES: [string, LinearAttention][] = [
   ['two value heads per key head, 16 x 16', { keyHeads: 2, valueHeads: 4, keyDim: 16, valueDim: 16, convKernel: 4 }],
   ["Qwen3.5's 128 x 128 heads", { keyHeads: 1, valueHeads: 2, keyDim: 128, valueDim: 128, convKernel: 4 }],
+  [
+    "value heads in llama.cpp's tiled order",
+    { keyHeads: 2, valueHeads: 4, keyDim: 16, valueDim: 16, convKernel: 4, valueHeadOrder: 'tiled' },
+  ],
 ];
 
 describe.each(SHAPES)('Gated DeltaNet kernels, %s', (_, shape) => {

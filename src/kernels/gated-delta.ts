@@ -96,6 +96,7 @@ export class GatedDeltaKernel extends ComputeKernel {
       W: window,
       P: linearProjectionWidth(shape),
       EPS: eps,
+      TILED: shape.valueHeadOrder === 'tiled',
     });
     this.valueHeads = valueHeads;
   }

@@ -1,5 +1,6 @@
 // A Gated DeltaNet layer's recurrence and its gated output norm (Qwen3.5; ref/gated-delta.ts),
-// for a step's tokens in order. Per token, for value head h (key head kh = h / (NV / NK)):
+// for a step's tokens in order. Per token, for value head h (key head kh = h / (NV / NK), or with
+// TILED, llama.cpp's order of value heads, h mod NK):
 //   q, k   = l2norm(q_kh) / sqrt(DK), l2norm(k_kh)                  (from the convolution's output)
 //   decay  = exp(-exp(A_log[h]) softplus(a_h + dt_bias[h])),  beta = sigmoid(b_h)
 //   S      = decay S;  S += k (beta (v_h - S^T k))^T;  o = S^T q       S: (DK, DV)
@@ -18,6 +19,7 @@ override DV: u32;                // a value head's values: the workgroup, a powe
 override W: u32;                 // positions whose state the ring keeps
 override P: u32;                 // values in a row of the projection: q|k|v, z, b, a
 override EPS: f32;
+override TILED: bool = false;
 
 const MAX_DK = 128u;
 
@@ -51,7 +53,7 @@ fn softplus(v: f32) -> f32 { return select(log(1.0 + exp(v)), v, v > 20.0); }
 @compute @workgroup_size(DV)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) c: u32) {
   let h = wg.x;
-  let kh = h / (NV / NK);
+  let kh = select(h / (NV / NK), h % NK, TILED);
   let channels = 2u * NK * DK + NV * DV;
   var s: array<f32, MAX_DK>;
   if (step.start > 0u) {

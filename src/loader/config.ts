@@ -128,6 +128,18 @@ export interface LinearAttention {
   keyDim: number;
   valueDim: number;
   convKernel: number;
+  /**
+   * How value heads follow key heads in every tensor that has one part per value head (v's
+   * rows of q|k|v and of the convolution, z, b, a, A_log, dt_bias, out_proj's columns):
+   * 'grouped' (Hugging Face's: value head h is key head h / (valueHeads / keyHeads)'s), or
+   * 'tiled' (llama.cpp's GGUF files: key head h mod keyHeads).
+   */
+  valueHeadOrder?: 'grouped' | 'tiled';
+}
+
+/** The key head whose q and k value head `h` reads. */
+export function keyHeadOf(shape: LinearAttention, h: number): number {
+  return shape.valueHeadOrder === 'tiled' ? h % shape.keyHeads : Math.floor(h / (shape.valueHeads / shape.keyHeads));
 }
 
 export interface ModelConfig {

@@ -12,7 +12,10 @@
  *    are checked against Llama 3's formula and read back as its rope_scaling. Phi-3's LongRoPE
  *    factors are tensors too (rope_factors_long, rope_factors_short).
  *  - Gemma's norm weights are stored plus one (llama.cpp multiplies by the weight, Gemma by one
- *    plus it).
+ *    plus it), and Qwen3.5's but the gated one of its Gated DeltaNet layers.
+ *  - Qwen3.5's Gated DeltaNet layers: A_log as ssm_a = -exp(A_log), the convolution squeezed,
+ *    and the value heads of every tensor that has them in tiled order (key head h mod keyHeads
+ *    serves value head h: `valueHeadOrder`), which the kernels read as they are.
  *
  * Weights (matrixStorage): float matrices stay as stored; Q4_0, Q4_1 and Q4_K ones stay 4-bit,
  * Q5_0, Q5_1 and Q5_K ones 5-bit, Q6_K ones 6-bit with their own scales and Q2_K ones 6-bit
@@ -125,6 +128,24 @@ const STABLELM_LAYER_NAMES: Record<string, string> = {
   'attn_norm.bias': 'input_layernorm.bias',
   'ffn_norm.bias': 'post_attention_layernorm.bias',
 };
+/**
+ * Qwen3.5 (qwen35): its Gated DeltaNet layers' tensors under llama.cpp's SSM names (the converter
+ * stores -exp(A_log) as ssm_a, dt_bias as ssm_dt.bias and the convolution squeezed to two
+ * dimensions), the output gate z as attn_gate; its attention's norm after it as post_attention_norm.
+ */
+const QWEN35_LAYER_NAMES: Record<string, string> = {
+  ...LAYER_NAMES,
+  'post_attention_norm.weight': 'post_attention_layernorm.weight',
+  'attn_qkv.weight': 'linear_attn.in_proj_qkv.weight',
+  'attn_gate.weight': 'linear_attn.in_proj_z.weight',
+  'ssm_beta.weight': 'linear_attn.in_proj_b.weight',
+  'ssm_alpha.weight': 'linear_attn.in_proj_a.weight',
+  ssm_a: 'linear_attn.A_log',
+  'ssm_dt.bias': 'linear_attn.dt_bias',
+  'ssm_conv1d.weight': 'linear_attn.conv1d.weight',
+  'ssm_norm.weight': 'linear_attn.norm.weight',
+  'ssm_out.weight': 'linear_attn.out_proj.weight',
+};
 const plain = { permuted: false, normPlusOne: false, windowed: false, layerNames: LAYER_NAMES };
 const ARCHITECTURES: Record<string, GgufArchitecture> = {
   llama: { ...plain, architecture: 'LlamaForCausalLM', permuted: true },
@@ -156,6 +177,8 @@ const ARCHITECTURES: Record<string, GgufArchitecture> = {
   phi2: { ...plain, architecture: 'PhiForCausalLM', layerNames: PHI2_LAYER_NAMES },
   // GPT-NeoX (RedPajama, Pythia): turned as halves.
   gptneox: { ...plain, architecture: 'GPTNeoXForCausalLM', layerNames: NEOX_LAYER_NAMES },
+  // Qwen3.5: turned as halves; every norm plus one but the Gated DeltaNet layers' gated one.
+  qwen35: { ...plain, architecture: 'Qwen3_5ForCausalLM', normPlusOne: true, layerNames: QWEN35_LAYER_NAMES },
 };
 const GLOBAL_NAMES: Record<string, string> = {
   'token_embd.weight': 'model.embed_tokens.weight',
@@ -206,8 +229,10 @@ export async function loadGgufModel(
     checkTensors(header, config, arch.layerNames, where);
     storage = matrixStorage(header);
   };
+  // Layers past the model's (Qwen3.5's multi-token prediction layer) are not read.
+  const ownLayer = (name: string) => Number(/^blk\.(\d+)\./.exec(name)?.[1] ?? 0) < (config?.numLayers ?? 0);
   const wanted = (info: GgufTensorInfo) =>
-    isRopeTensor(info.name) || huggingFaceName(info.name, arch.layerNames) !== undefined;
+    isRopeTensor(info.name) || (huggingFaceName(info.name, arch.layerNames) !== undefined && ownLayer(info.name));
   const onTensor = (info: GgufTensorInfo, bytes: Uint8Array) => {
     const count = info.shape.reduce((a, b) => a * b, 1);
     if (isRopeTensor(info.name)) {
@@ -254,7 +279,12 @@ export async function loadGgufModel(
       };
     }
     if (how === 'F16') tensor = toF16(tensor);
-    if (arch.normPlusOne && info.name.endsWith('norm.weight')) tensor = minusOne(tensor);
+    // The gated norm of Qwen3.5's Gated DeltaNet layers (ssm_norm) multiplies by its weight.
+    if (arch.normPlusOne && info.name.endsWith('norm.weight') && !info.name.endsWith('ssm_norm.weight')) {
+      tensor = minusOne(tensor);
+    }
+    if (info.name.endsWith('.ssm_a')) tensor = aLogOf(tensor); // stored as -exp(A_log)
+    if (info.name.endsWith('.ssm_conv1d.weight')) tensor = { ...tensor, shape: [shape[0], 1, shape[1]] };
     const c = config as ModelConfig;
     const heads = !arch.permuted
       ? 0
@@ -290,7 +320,18 @@ export async function loadGgufModel(
     configJson.rope_scaling = { type: 'longrope', long_factor: Array.from(long), short_factor: Array.from(short) };
   }
   if (ropeFreqs || long) config = parseModelConfig(configJson, `${where} (its metadata)`);
+  // llama.cpp's converter puts Qwen3.5's value heads in tiled order (a no-op where there are as
+  // many as key heads): the kernels read them so.
+  if (config.linearAttention)
+    config = { ...config, linearAttention: { ...config.linearAttention, valueHeadOrder: 'tiled' } };
   return { config, weights, tokenizer };
+}
+
+/** A_log from llama.cpp's ssm_a, which holds -exp(A_log). */
+function aLogOf(tensor: WeightTensor): WeightTensor {
+  const a = tensor.data;
+  if (!(a instanceof Float32Array)) throw new TensorShapeError(`${tensor.name} is ${tensor.dtype}, not F32`);
+  return { ...tensor, data: a.map((v) => Math.log(-v)) };
 }
 
 /** The config.json the metadata stands for, and how the converter wrote the architecture. */
@@ -324,7 +365,8 @@ function configFromMetadata(header: GgufHeader, tokenizer: GgufTokenizer, where:
   const stableLm = known.architecture === 'StableLmForCausalLM';
   const phi = known.architecture === 'PhiForCausalLM';
   const neox = known.architecture === 'GPTNeoXForCausalLM';
-  if (partial && known.architecture !== 'Phi3ForCausalLM' && !stableLm && !phi && !neox) {
+  const qwen35 = known.architecture === 'Qwen3_5ForCausalLM';
+  if (partial && known.architecture !== 'Phi3ForCausalLM' && !stableLm && !phi && !neox && !qwen35) {
     throw new ModelConfigError(`${where}: RoPE over ${ropeDims} of a head's ${dims} values is not supported`);
   }
   // llama.cpp's olmo2 files hold OLMo 3 too: sliding windows on three layers in four.
@@ -364,10 +406,34 @@ function configFromMetadata(header: GgufHeader, tokenizer: GgufTokenizer, where:
     ...(stableLm ? stableLmConfig(value, number, tensors) : {}),
     ...(phi || neox ? { rms_norm_eps: undefined, layer_norm_eps: number('attention.layer_norm_epsilon') } : {}),
     ...(neox ? { use_parallel_residual: value('use_parallel_residual') ?? true } : {}),
+    ...(qwen35 ? qwen35Config(number) : {}),
     bos_token_id: metadata.get('tokenizer.ggml.bos_token_id'),
     eos_token_id: tokenizer.stopTokenIds,
   };
   return { json, arch: known };
+}
+
+/**
+ * Qwen3.5's keys, as its converter writes them (Qwen3NextModel): the Gated DeltaNet layers' shape
+ * under ssm.* (the state size is a key head's width, the group count the key heads, the time
+ * step rank the value heads, the inner size their values), every full_attention_interval-th
+ * layer attending; a multi-token prediction layer (nextn_predict_layers) after the model's own,
+ * which is not read.
+ */
+function qwen35Config(number: (key: string, fallback?: number) => GgufValue | undefined): Record<string, unknown> {
+  const valueHeads = number('ssm.time_step_rank') as number | undefined;
+  const inner = number('ssm.inner_size') as number | undefined;
+  const blocks = number('block_count') as number | undefined;
+  return {
+    num_hidden_layers: blocks === undefined ? undefined : blocks - ((number('nextn_predict_layers', 0) as number) ?? 0),
+    full_attention_interval: number('full_attention_interval', 4),
+    attn_output_gate: true,
+    linear_conv_kernel_dim: number('ssm.conv_kernel'),
+    linear_key_head_dim: number('ssm.state_size'),
+    linear_num_key_heads: number('ssm.group_count'),
+    linear_num_value_heads: valueHeads,
+    linear_value_head_dim: inner !== undefined && valueHeads ? inner / valueHeads : undefined,
+  };
 }
 
 /**
@@ -398,21 +464,27 @@ function checkTensors(
   where: string,
 ): void {
   const byName = new Map(header.tensors.map((t) => [huggingFaceName(t.name, layerNames), t]));
-  for (const [name, shape] of expectedTensors(config)) {
+  for (const [name, implied] of expectedTensors(config)) {
     const info = byName.get(name);
     if (!info)
       throw new TensorMissingError(
         `${where}: the file has no tensor for ${name} (llama.cpp's name: ${ggufName(name, layerNames)})`,
       );
+    // The converter squeezes a Gated DeltaNet layer's convolution to (channels, taps).
+    const shape = name.endsWith('conv1d.weight') ? [implied[0], implied[2]] : implied;
     if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
       throw new TensorShapeError(
         `${where}: tensor "${info.name}" has shape [${info.shape}] but the metadata implies [${shape}]`,
       );
     }
   }
+  // Qwen3.5's multi-token prediction layers follow the model's own (nextn_predict_layers).
+  const arch = header.metadata.get('general.architecture');
+  const nextn = header.metadata.get(`${String(arch)}.nextn_predict_layers`);
+  const blocks = config.numLayers + (typeof nextn === 'number' ? nextn : 0);
   for (const info of header.tensors) {
     const layer = /^blk\.(\d+)\./.exec(info.name);
-    if (layer && Number(layer[1]) >= config.numLayers) {
+    if (layer && Number(layer[1]) >= blocks) {
       throw new TensorShapeError(
         `${where} holds "${info.name}", but its metadata says the model has ${config.numLayers} layers`,
       );

@@ -8,6 +8,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ReferenceModel } from '../ref/model';
+import { expectClose } from '../testing/compare';
 import {
   FIXTURES,
   fixturePath,
@@ -16,11 +18,13 @@ import {
   GEMMA3_GGUF_FIXTURE,
   GGUF_FIXTURE,
   loadFixture,
+  loadGolden,
   MINISTRAL3_GGUF_FIXTURE,
   NEOX_GGUF_FIXTURE,
   OLMO2_GGUF_FIXTURE,
   PHI2_GGUF_FIXTURE,
   PHI3_GGUF_FIXTURE,
+  QWEN35_GGUF_FIXTURE,
   STABLELM2_GGUF_FIXTURE,
 } from '../testing/fixtures';
 import {
@@ -519,6 +523,52 @@ describe('the GPT-NeoX fixture as a GGUF file', () => {
     expect(config).toMatchObject({ parallelBranches: true, sharedBranchNorm: false, activation: 'gelu', rotaryDim: 4 });
     expect(eps.read).toBe(eps.expected);
     expectF16Weights(gguf, folder, false);
+  });
+});
+
+describe('the Qwen3.5 fixture as a GGUF file', () => {
+  it("reads the folder's model back: its value heads in llama.cpp's tiled order, A_log from ssm_a, the convolution unsqueezed", async () => {
+    const { gguf, folder } = await loadBoth(QWEN35_GGUF_FIXTURE, FIXTURES.qwen35);
+    const { config, expected, eps } = configs(gguf, folder);
+    const shape = expected.linearAttention as NonNullable<typeof expected.linearAttention>;
+    expect(config).toEqual({
+      ...expected,
+      languageModelOfMultimodal: undefined,
+      linearAttention: { ...shape, valueHeadOrder: 'tiled' },
+    });
+    expect(eps.read).toBe(eps.expected);
+    const read = (name: string) => toFloat32(gguf.weights.get(name) as WeightTensor);
+    const original = (name: string) => toFloat32(folder.weights.get(name) as WeightTensor);
+    // Value head v of key head g, grouped at g * per + v, is tiled at v * keyHeads + g.
+    const per = shape.valueHeads / shape.keyHeads;
+    const tiled = (h: number) => (h % per) * shape.keyHeads + Math.floor(h / per);
+    const la = 'model.layers.0.linear_attn';
+    const aLog = read(`${la}.A_log`);
+    const z = read(`${la}.in_proj_z.weight`);
+    const width = z.length / (shape.valueHeads * shape.valueDim);
+    for (let h = 0; h < shape.valueHeads; h++) {
+      expect(aLog[tiled(h)]).toBeCloseTo(original(`${la}.A_log`)[h], 5);
+      expect(read(`${la}.dt_bias`)[tiled(h)]).toBe(original(`${la}.dt_bias`)[h]);
+      const rows = (w: Float32Array, head: number) =>
+        Array.from(w.subarray(head * shape.valueDim * width, (head + 1) * shape.valueDim * width));
+      expect(rows(z, tiled(h))).toEqual(rows(original(`${la}.in_proj_z.weight`), h).map((v) => f16ToF32(f32ToF16(v))));
+    }
+    expect(gguf.weights.get(`${la}.conv1d.weight`)?.shape).toEqual([128, 1, 4]);
+    // Every norm is stored plus one but the gated one.
+    expect(bits(read(`${la}.norm.weight`))).toEqual(bits(original(`${la}.norm.weight`)));
+    const norm = 'model.layers.3.self_attn.q_norm.weight';
+    expect(bits(read(norm).map((v) => v + 1))).toEqual(bits(original(norm).map((v) => v + 1)));
+  });
+
+  it("computes the folder's logits from it (within f16 rounding of its matrices)", async () => {
+    const { gguf } = await loadBoth(QWEN35_GGUF_FIXTURE, FIXTURES.qwen35);
+    const model = new ReferenceModel(gguf.config, gguf.weights);
+    for (const golden of loadGolden(FIXTURES.qwen35)) {
+      expectClose(await model.forward(model.createSequence(128), golden.ids), golden.logits, {
+        atol: 2e-2,
+        rtol: 1e-2,
+      });
+    }
   });
 });
 

@@ -28,6 +28,7 @@ import {
   loadFixture,
   loadGolden,
   PHI3_GGUF_FIXTURE,
+  QWEN35_GGUF_FIXTURE,
 } from '../testing/fixtures';
 import {
   type GgufWriteTensor,
@@ -187,6 +188,7 @@ describe('GPU model on 4-bit weights (the target fixture quantized as MLC quanti
     ['Phi-3 GGUF file (fused projections, LongRoPE from its tensors, Q8_0)', PHI3_GGUF_FIXTURE],
     ['Gemma 2 GGUF file (norms stored plus one, soft-caps, F16)', GEMMA2_GGUF_FIXTURE],
     ['Gemma 3 GGUF file (q and k norms, two RoPEs, a window pattern, F16)', GEMMA3_GGUF_FIXTURE],
+    ["Qwen3.5 GGUF file (Gated DeltaNet value heads in llama.cpp's tiled order, F16)", QWEN35_GGUF_FIXTURE],
   ])('runs the %s as the reference does, in any chunks', async (_, fixture) => {
     const { config, weights, tokenizer } = await loadFixture(fixture);
     tokenizer.dispose();

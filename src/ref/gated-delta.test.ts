@@ -65,6 +65,18 @@ describe('gated delta rule', () => {
       );
       expect(Array.from(together.subarray(h * 2, h * 2 + 2))).toEqual(Array.from(alone));
     }
+    // llama.cpp's GGUF files order value heads tiled: value head h reads key head h mod keyHeads.
+    const tiled = deltaRuleStep({ ...shape, valueHeadOrder: 'tiled' }, new Float32Array(64), q, k, v, decay, beta);
+    const alone = deltaRuleStep(
+      one,
+      new Float32Array(8),
+      q.subarray(4, 8),
+      k.subarray(4, 8),
+      v.subarray(2, 4),
+      decay.subarray(1, 2),
+      beta.subarray(1, 2),
+    );
+    expect(Array.from(tiled.subarray(2, 4))).toEqual(Array.from(alone)); // value head 1, key head 1
   });
 });
 

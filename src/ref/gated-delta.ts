@@ -11,7 +11,7 @@
  * after it, an RMSNorm of each head's output gated by silu(z).
  */
 
-import type { LinearAttention } from '../loader/config';
+import { keyHeadOf, type LinearAttention } from '../loader/config';
 
 /** log(1 + e^x), as torch.nn.functional.softplus computes it (x itself above 20). */
 export function softplus(x: number): number {
@@ -55,7 +55,7 @@ export function l2normHeads(x: Float32Array, heads: number, eps = 1e-6, scale = 
 /**
  * One token of the gated delta rule for every value head: `state` (valueHeads, keyDim, valueDim)
  * is updated in place and the heads' outputs o = S^T q returned, (valueHeads, valueDim). q and k
- * are (keyHeads, keyDim), normed; key head h / (valueHeads / keyHeads) serves value head h. decay
+ * are (keyHeads, keyDim), normed; key head keyHeadOf(h) serves value head h. decay
  * is exp(g) and beta the update rate, one each per value head.
  */
 export function deltaRuleStep(
@@ -67,12 +67,11 @@ export function deltaRuleStep(
   decay: Float32Array,
   beta: Float32Array,
 ): Float32Array {
-  const { keyHeads, valueHeads, keyDim: dk, valueDim: dv } = shape;
-  const group = valueHeads / keyHeads;
+  const { valueHeads, keyDim: dk, valueDim: dv } = shape;
   const out = new Float32Array(valueHeads * dv);
   for (let h = 0; h < valueHeads; h++) {
     const s = state.subarray(h * dk * dv, (h + 1) * dk * dv);
-    const kh = Math.floor(h / group) * dk;
+    const kh = keyHeadOf(shape, h) * dk;
     for (let i = 0; i < s.length; i++) s[i] *= decay[h];
     for (let c = 0; c < dv; c++) {
       // What S recalls for k, then the delta rule's correction towards v.

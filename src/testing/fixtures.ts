@@ -89,6 +89,8 @@ export const STABLELM2_GGUF_FIXTURE = 'tandem-stablelm2-gguf/tandem-stablelm2-F1
 export const PHI2_GGUF_FIXTURE = 'tandem-phi2-gguf/tandem-phi2-F16.gguf';
 /** The GPT-NeoX fixture as a GGUF file (gptneox): attn_qkv in q|k|v order, every bias, F16 matrices. */
 export const NEOX_GGUF_FIXTURE = 'tandem-neox-gguf/tandem-neox-F16.gguf';
+/** The Qwen3.5 fixture as a GGUF file (qwen35): value heads in tiled order, ssm_a = -exp(A_log), F16 matrices. */
+export const QWEN35_GGUF_FIXTURE = 'tandem-qwen35-gguf/tandem-qwen35-F16.gguf';
 
 /** An EAGLE-3 head for the target (scripts/fixtures/eagle.py): a draft head, not a model of its own. */
 export const EAGLE_FIXTURE = 'tandem-target-eagle3';

@@ -58,6 +58,14 @@ describe("a GGUF byte-level tokenizer's pre-tokenizer, by llama.cpp's name for i
     expect(cut('stablelm2')).toEqual({ ...cut('qwen2'), normalizer: null });
   });
 
+  it("cuts Qwen3.5's as Qwen2's but for combining marks, which stay in their letters' runs", () => {
+    const qwen35 = cut('qwen35');
+    expect({ ...qwen35, pre_tokenizer: undefined }).toEqual({ ...cut('qwen2'), pre_tokenizer: undefined });
+    const [split] = (qwen35.pre_tokenizer as { pretokenizers: { pattern: { Regex: string } }[] }).pretokenizers;
+    expect(split.pattern.Regex).toContain('[\\p{L}\\p{M}]+');
+    expect(split.pattern.Regex).toContain('[^\\s\\p{L}\\p{M}\\p{N}]+');
+  });
+
   it("cuts DBRX's (cl100k) as Llama 3's, merging every word and adding no BOS; OLMo 1's as GPT-2's", () => {
     expect(cut('dbrx')).toEqual({ ...cut('llama-bpe'), ignore_merges: false, add_bos: false });
     expect(cut('olmo')).toEqual(cut('gpt-2'));

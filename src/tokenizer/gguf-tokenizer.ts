@@ -41,6 +41,10 @@ const LLAMA3_SPLIT =
   "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 const QWEN2_SPLIT =
   "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+// Qwen3.5's: Qwen2's, with combining marks (\p{M}) kept in the letters' runs and out of the
+// punctuation's (llama.cpp's LLAMA_VOCAB_PRE_TYPE_QWEN35).
+const QWEN35_SPLIT =
+  "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?[\\p{L}\\p{M}]+|\\p{N}| ?[^\\s\\p{L}\\p{M}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 // Words that start a capital split off, so "HelloWorld" is two: GPT-4o's (o200k), and Mistral's
 // Tekken (Ministral, Nemo: single digits, no contractions).
 const UPPER = '\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}';
@@ -72,6 +76,12 @@ const PRE_TOKENIZERS: Record<string, PreTokenizer> = {
   qwen2: {
     normalizer: { type: 'NFC' },
     pre_tokenizer: { type: 'Sequence', pretokenizers: [split(QWEN2_SPLIT), byteLevel(false)] },
+    ignoreMerges: false,
+    addBos: false,
+  },
+  qwen35: {
+    normalizer: { type: 'NFC' },
+    pre_tokenizer: { type: 'Sequence', pretokenizers: [split(QWEN35_SPLIT), byteLevel(false)] },
     ignoreMerges: false,
     addBos: false,
   },
