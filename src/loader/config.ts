@@ -851,7 +851,7 @@ export function checkpointTensorName(config: ModelConfig, name: string): string 
 
 /** Layers that attend, and so keep keys and values: all but Gated DeltaNet layers. */
 export function attentionLayerCount(config: ModelConfig): number {
-  return config.layers.filter((layer) => !layer.linear).length;
+  return config.numLayers - config.layers.filter((layer) => layer.linear).length;
 }
 
 /** The Hugging Face names of a Gated DeltaNet layer's tensors (Qwen3.5's `linear_attn`). */
