@@ -23,6 +23,7 @@
  */
 
 import { UnsupportedArchitectureError } from '../errors';
+import { linearChannels } from '../kernels/gated-delta';
 import type { KvFormat } from '../kernels/kv-cache';
 import {
   type Activation,
@@ -647,11 +648,6 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
         : [...sequence.tokens.subarray(Math.min(countFrom, at), at), ...(at >= countFrom ? [token] : [])];
     return applyLogitRules(logits, tokenCounts(generated), sequence.rules);
   }
-}
-
-/** A Gated DeltaNet layer's convolution channels: q, k and v. */
-function linearChannels({ keyHeads, keyDim, valueHeads, valueDim }: LinearAttention): number {
-  return 2 * keyHeads * keyDim + valueHeads * valueDim;
 }
 
 function concat(a: Float32Array, b: Float32Array): Float32Array {
