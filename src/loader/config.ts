@@ -232,9 +232,18 @@ export interface ModelConfig {
    * 'eagle3': the residual stream starts from the hidden state, and q, k and v read
    * [rmsnorm(embedding) w_in; rmsnorm(hidden) w_hidden]. 'eagle1' (EAGLE-1 and EAGLE-2 heads):
    * it starts from fc([embedding; hidden]) + b, the layer has no input norm, and the logits are
-   * the target's LM head over its last state, with no final norm.
+   * the target's LM head over its last state, with no final norm. 'mtp' (Qwen3.5's own
+   * multi-token prediction layer, loader/mtp.ts): it starts from
+   * fc([rmsnorm(embedding) w_e; rmsnorm(hidden) w_h]), then a whole layer, the final norm and the
+   * target's LM head; the state it feeds itself is its output after that norm.
    */
-  hiddenInput?: 'eagle3' | 'eagle1';
+  hiddenInput?: 'eagle3' | 'eagle1' | 'mtp';
+  /**
+   * Qwen3.5's multi-token prediction layers (`mtp_num_hidden_layers`, tensors under `mtp.`): a
+   * draft head that ships inside the checkpoint (loader/mtp.ts); `dedicatedEmbeddings`: the head
+   * embeds with a table of its own instead of the model's.
+   */
+  mtp?: { layers: number; dedicatedEmbeddings: boolean };
 }
 
 /**
@@ -275,8 +284,6 @@ export const CONFIG_KEYS: Record<string, string> = {
   lm_head_bias: "Phi-4-mini's remote code only (false): transformers' Phi-3 has no LM head bias",
   full_attention_interval: 'read with layer_types (Qwen3.5)',
   mamba_ssm_dtype: "the recurrent state's dtype in training; Tandem keeps it in float32",
-  mtp_num_hidden_layers: 'a multi-token prediction layer, a draft head Tandem does not run (its tensors are not read)',
-  mtp_use_dedicated_embeddings: 'read with mtp_num_hidden_layers',
 };
 
 /**
@@ -343,6 +350,8 @@ const READ_KEYS = new Set([
   'linear_key_head_dim',
   'linear_value_head_dim',
   'linear_conv_kernel_dim',
+  'mtp_num_hidden_layers',
+  'mtp_use_dedicated_embeddings',
 ]);
 
 const MAX_LAYERS = 1024;
@@ -541,6 +550,9 @@ export function parseModelConfig(json: unknown, source = 'config.json'): ModelCo
       linearAttention: parseLinearAttention(int, fail),
       attentionOutputGate: true,
       ...(multimodal && { languageModelOfMultimodal: true }),
+      ...((raw.mtp_num_hidden_layers ?? 0) !== 0 && {
+        mtp: { layers: int('mtp_num_hidden_layers'), dedicatedEmbeddings: flag('mtp_use_dedicated_embeddings', false) },
+      }),
     }),
     unknownKeys: [
       ...Object.keys(raw).filter((key) => !READ_KEYS.has(key) && !Object.hasOwn(CONFIG_KEYS, key)),
