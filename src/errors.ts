@@ -173,6 +173,14 @@ export class DraftHeadMismatchError extends TandemError {
   }
 }
 
+/** The draft asked for is the model's own multi-token prediction layer, and its folder has none. */
+export class NoMtpLayerError extends TandemError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'NoMtpLayerError';
+  }
+}
+
 /** Browser storage refused a model file (quota exceeded, or storage unavailable). */
 export class StorageQuotaError extends TandemError {
   constructor(message: string, options?: ErrorOptions) {

@@ -41,7 +41,8 @@ import { readSafetensors } from './safetensors';
 import { type ModelSource, readJson } from './source';
 import type { ModelWeights, WeightDType, WeightTensor } from './weights';
 
-export type EagleLayout = 'eagle3' | 'eagle1';
+/** EAGLE-3, EAGLE-1, or a model's own multi-token prediction layer (loader/mtp.ts). */
+export type EagleLayout = 'eagle3' | 'eagle1' | 'mtp';
 
 export interface EagleHead {
   /** The head as a one-layer model (`hiddenInput`); its vocabulary is the draft vocabulary. */

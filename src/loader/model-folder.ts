@@ -9,15 +9,17 @@ import {
   MixedModelFormatsError,
   ModelConfigError,
   ModelFileMissingError,
+  NoMtpLayerError,
   TokenizerError,
   UnsupportedArchitectureError,
 } from '../errors';
 import { TextTokenizer } from '../tokenizer/tokenizer';
 import { type ModelConfig, parseModelConfig } from './config';
-import { isEagleConfig } from './eagle';
+import { type EagleHead, isEagleConfig } from './eagle';
 import { modelFingerprint } from './fingerprint';
 import { loadGgufModel } from './gguf-model';
 import { type MlcFolderConfig, parseMlcConfig } from './mlc-config';
+import { mtpHeadConfig, mtpTensors, mtpWeightKey, takeMtpHead } from './mtp';
 import { type FileProgress, type ModelSource, readJson } from './source';
 import { loadMlcWeights } from './tensor-cache';
 import { loadWeights, type ModelWeights } from './weights';
@@ -42,6 +44,8 @@ export interface ModelFolder {
   generation: GenerationDefaults;
   /** Changes when the weights or the config do (fingerprint.ts): keys of what outlives the page. */
   fingerprint: string;
+  /** Its multi-token prediction layer as a draft head, where the load asked for it (loader/mtp.ts). */
+  mtpHead?: EagleHead;
 }
 
 export async function loadConfig(source: ModelSource): Promise<ModelConfig> {
@@ -76,21 +80,42 @@ export async function readFolderConfig(source: ModelSource): Promise<FolderConfi
   return { format: 'mlc', ...parseMlcConfig(json, `${source.name}/mlc-chat-config.json`) };
 }
 
+/**
+ * `options.mtp`: read the model's multi-token prediction layer too (a Hugging Face folder of a
+ * model that has one), as `mtpHead`.
+ */
 export async function loadModelFolder(
   source: ModelSource,
   onProgress?: (progress: FileProgress) => void,
+  options: { mtp?: boolean } = {},
 ): Promise<ModelFolder> {
+  if (source.file && options.mtp) throw noMtpInConversion(source.name, 'a GGUF file');
   if (source.file) return loadGgufFile(source, source.file, onProgress);
   const folder = await readFolderConfig(source);
   const { config } = folder;
+  if (options.mtp && folder.format === 'mlc') throw noMtpInConversion(source.name, 'an MLC folder');
+  // The head's tensors, read with the model's (its config first: a model without one is refused before any download).
+  const extra = new Map(
+    options.mtp
+      ? [...mtpTensors(mtpHeadConfig(config, source.name))].map(([name, tensor]) => [mtpWeightKey(name), tensor])
+      : [],
+  );
   const tokenizer = await TextTokenizer.load(source, folder.format === 'mlc' ? folder.conv : undefined);
   try {
     checkVocabulary(config, tokenizer, source.name);
     // A stored weight file found damaged is dropped as it is read: the second try downloads it.
-    const weights = await readWeights(source, folder, onProgress).catch((error: Error) => {
-      if (error.name !== 'StoredFileDamagedError') throw error;
-      return readWeights(source, folder, onProgress);
+    const weights = await readWeights(source, folder, onProgress, extra).catch((error: Error) => {
+      if (error.name === 'StoredFileDamagedError') return readWeights(source, folder, onProgress, extra);
+      if (error.name === 'TensorMissingError' && error.message.includes('"mtp.')) {
+        throw new NoMtpLayerError(
+          `${source.name}: its config has a multi-token prediction layer, but its weights do not (${error.message}). ` +
+            'Use the checkpoint as its authors publish it, or draft with something else.',
+          { cause: error },
+        );
+      }
+      throw error;
     });
+    const mtpHead = options.mtp ? takeMtpHead({ name: source.name, config, weights }) : undefined;
     const generation =
       folder.format === 'mlc'
         ? { eosTokenIds: folder.stopTokenIds, defaults: folder.generation }
@@ -103,11 +128,19 @@ export async function loadModelFolder(
       stopTokenIds: stopTokens(config, generation.eosTokenIds, tokenizer, source.name),
       generation: generation.defaults,
       fingerprint: modelFingerprint(config, weights),
+      ...(mtpHead && { mtpHead }),
     };
   } catch (error) {
     tokenizer.dispose();
     throw error;
   }
+}
+
+function noMtpInConversion(name: string, what: string): NoMtpLayerError {
+  return new NoMtpLayerError(
+    `${name} is ${what}: conversions leave the multi-token prediction layer out. Load the model's Hugging Face ` +
+      'folder to draft with it, or draft with something else.',
+  );
 }
 
 /** A GGUF file: config, weights and tokenizer all come from it. */
@@ -132,11 +165,16 @@ async function loadGgufFile(source: ModelSource, file: string, onProgress?: (pro
 }
 
 /** The weights in the folder's format; weights of the other format beside its config are refused by name. */
-async function readWeights(source: ModelSource, folder: FolderConfig, onProgress?: (p: FileProgress) => void) {
+async function readWeights(
+  source: ModelSource,
+  folder: FolderConfig,
+  onProgress?: (p: FileProgress) => void,
+  extra?: Map<string, { file: string; shape: number[] }>,
+) {
   try {
     return folder.format === 'mlc'
       ? await loadMlcWeights(source, folder, onProgress)
-      : await loadWeights(source, folder.config, onProgress);
+      : await loadWeights(source, folder.config, onProgress, extra);
   } catch (error) {
     if ((error as Error).name !== 'ModelFileMissingError') throw error;
     const [has, other] =

@@ -82,12 +82,18 @@ export async function loadWeights(
   source: ModelSource,
   config: ModelConfig,
   onProgress?: (progress: FileProgress) => void,
+  /** Tensors to read besides the model's: a key to hold each under, its name in the files, its shape. */
+  extra: Map<string, { file: string; shape: number[] }> = new Map(),
 ): Promise<ModelWeights> {
   // The tensors under the checkpoint's names (Phi-1/2's own), each read back under Tandem's.
   const ours = new Map([...expectedTensors(config).keys()].map((name) => [checkpointTensorName(config, name), name]));
   const expected = new Map(
     [...expectedTensors(config)].map(([name, shape]) => [checkpointTensorName(config, name), shape]),
   );
+  for (const [key, { file, shape }] of extra) {
+    ours.set(file, key);
+    expected.set(file, shape);
+  }
   const weights: ModelWeights = new Map();
   for (const { file, names } of await weightFiles(source, expected)) {
     const opened = await source.open(file, onProgress);

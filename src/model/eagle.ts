@@ -44,6 +44,11 @@ export class EagleSequence<S extends Sequence, H extends Sequence> implements Se
     return this.target.capacity;
   }
 
+  /** How far back the target can be cut (a model with Gated DeltaNet layers keeps a window of states). */
+  restorable(length: number): number {
+    return this.target.restorable?.(length) ?? length;
+  }
+
   truncate(length: number): void {
     this.target.truncate(length);
     // The head's pair at t needs the token at t + 1: it holds at most length - 1 pairs.
@@ -86,6 +91,14 @@ export class EagleTarget<S extends Sequence, H extends Sequence> implements Caus
 
   get maxBatch() {
     return this.target.maxBatch;
+  }
+
+  get maxCutBack() {
+    return this.target.maxCutBack;
+  }
+
+  get stateBytes() {
+    return this.target.stateBytes;
   }
 
   createSequence(capacity: number): EagleSequence<S, H> {
@@ -156,10 +169,10 @@ export class EagleTarget<S extends Sequence, H extends Sequence> implements Caus
 
 /**
  * What a target exports for `head`: EAGLE-3, the inputs of its layers projected by the head's
- * fc; EAGLE-1, its last state after its final norm (the head applies its fc itself).
+ * fc; EAGLE-1 and an MTP layer, its last state after its final norm (the head applies its fc itself).
  */
 export function featureExport(head: EagleHead): FeatureExport {
-  if (head.layout === 'eagle1') return { normedOutput: true };
+  if (head.layout !== 'eagle3') return { normedOutput: true };
   const fc = head.weights.get('fc.weight');
   if (!fc) throw new Error("the head's fc is missing");
   return { layers: head.layerIds, fc };

@@ -5,13 +5,14 @@
  *   EAGLE-3  [a; b; c] (B, 3d), the inputs of three of its layers side by side, gathered as the
  *            pass reaches each, then projected by the head's fc into (B, d);
  *   EAGLE-1  its last state after the final norm, x normed as its LM head reads it.
- * A head with EAGLE-1's input projection starts its pass from fc([embedding; hidden]) + b.
+ * A head with EAGLE-1's input projection starts its pass from fc([embedding; hidden]) + b; an
+ * MTP head from fc([rmsnorm(embedding) w_e; rmsnorm(hidden) w_h]).
  * Both are made at load; a model without a head records none of it.
  */
 
 import type { Gpu } from '../gpu/device';
 import type { LinearLayer } from '../kernels/linear-layer';
-import { ColumnsKernel } from '../kernels/ops';
+import { ColumnsKernel, type NormKernel } from '../kernels/ops';
 import type { FeatureExport } from '../ref/model';
 import type { LayerKernels } from './gpu-layer';
 import { type GpuMatrix, type GpuWeights, uploadMatrix } from './gpu-weights';
@@ -80,10 +81,13 @@ export class FeatureExporter {
   }
 }
 
-/** An EAGLE-1 head's first projection: [embedding; hidden] side by side in `normed`, then fc into x. */
+/**
+ * A head's first projection: [embedding; hidden] side by side in `normed` (an MTP head: the norm
+ * of each), then fc into x.
+ */
 export class InputProjection {
   private constructor(
-    private readonly columns: { kernel: ColumnsKernel; bind: GPUBindGroup }[],
+    private readonly columns: { kernel: ColumnsKernel | NormKernel; bind: GPUBindGroup }[],
     private readonly layer: LinearLayer,
     private readonly binds: GPUBindGroup[][],
   ) {}
@@ -98,8 +102,12 @@ export class InputProjection {
   ): InputProjection | undefined {
     if (!weights.inputFc || !act.embedded) return undefined;
     const { step, x, normed } = act;
-    const { matrix, bias } = weights.inputFc;
+    const { matrix, bias, norms } = weights.inputFc;
+    const pair = kernels.hiddenInputNorms;
+    if (norms && !pair) throw new Error("an MTP head's input norms need their kernels");
     const columns = [act.embedded, x].map((input, i) => {
+      if (norms && pair)
+        return { kernel: pair[i], bind: pair[i].bind({ step, weight: norms[i], x: input, out: normed }) };
       const kernel = new ColumnsKernel(device, d, { stride: 2 * d, offset: i * d });
       return { kernel, bind: kernel.bind({ step, x: input, out: normed }) };
     });
@@ -108,7 +116,7 @@ export class InputProjection {
     return new InputProjection(columns, layer, binds);
   }
 
-  /** Records x = fc([embedding; hidden]) + b for `n` tokens. */
+  /** Records x = fc([embedding; hidden]) + b (an MTP head: over their norms) for `n` tokens. */
   encode(pass: GPUComputePassEncoder, n: number): void {
     for (const { kernel, bind } of this.columns) kernel.encode(pass, bind, n);
     this.layer.encode(pass, this.binds, n);

@@ -61,6 +61,7 @@ export interface LayerActivations {
   x: GPUBuffer; // (B, d) the residual stream
   normed: GPUBuffer; // (B, d), or (B, 2d) for an EAGLE head's attention input
   embedded?: GPUBuffer; // (B, d): an EAGLE head's token embeddings
+  ownState?: GPUBuffer; // (B, d): an MTP head's x after its final norm, the state it feeds itself
   qkv?: GPUBuffer; // (B, (nh + 2 nkv) hd): the projection's rows, with q/k norms
   q: GPUBuffer; // (B, nh, hd)
   attn: GPUBuffer; // (B, nh, hd)
@@ -121,7 +122,8 @@ export class LayerKernels {
     if (config.attentionOutputGate) {
       this.sigmoidGate = new SigmoidGateKernel(device, config.numHeads * config.headDim);
     }
-    if (config.hiddenInput === 'eagle3') {
+    // EAGLE-3's two norms side by side before q|k|v, an MTP head's before its fc.
+    if (config.hiddenInput === 'eagle3' || config.hiddenInput === 'mtp') {
       const into = (offset: number) =>
         new NormKernel(device, d, eps, profile.rowWorkgroup, { into: { stride: 2 * d, offset } });
       this.hiddenInputNorms = [into(0), into(d)];

@@ -22,8 +22,9 @@
  * layers, [a; b; c] (B, 3d), projects them by the head's fc (EAGLE-3) or normalises its last
  * state as its LM head does (EAGLE-1), and copies the (B, d) rows to its sequence's features
  * at their positions; a head (config.hiddenInput) starts x from hidden rows copied in
- * (`forwardHidden`; EAGLE-1: x = fc([embedding; hidden]) + b), and keeps its last row of x for
- * its next step. The kernels of both are in gpu-eagle-io.ts.
+ * (`forwardHidden`; EAGLE-1: x = fc([embedding; hidden]) + b; MTP: fc over the norms of both),
+ * and keeps its last row of x (MTP: of x after its final norm) for its next step. The kernels
+ * of both are in gpu-eagle-io.ts.
  */
 
 import { GPUDeviceLostError, GPUOutOfMemoryError, InvalidLogitsError, UnsupportedArchitectureError } from '../errors';
@@ -211,8 +212,10 @@ export class GpuModel implements CausalLM<GpuSequence> {
   private readonly ropes: { cos: GPUBuffer; sin: GPUBuffer; queryTable: number }[];
   /** A target's export of its EAGLE head's features (gpu-eagle-io.ts). */
   private readonly exported?: FeatureExporter;
-  /** An EAGLE-1 head's projection of [embedding; hidden] into x. */
+  /** An EAGLE-1 or MTP head's projection of [embedding; hidden] into x. */
   private readonly inputFc?: InputProjection;
+  /** An MTP head's state for its next draft: x after its final norm, written beside x. */
+  private readonly ownStateNorm?: GPUBindGroup;
 
   private constructor(
     readonly gpu: Gpu,
@@ -248,6 +251,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
       x: f32(B * d, 'x'),
       normed: f32(B * d * (hiddenInput ? 2 : 1), 'normed'),
       ...(hiddenInput ? { embedded: f32(B * d, 'embedded') } : {}),
+      ...(config.hiddenInput === 'mtp' ? { ownState: f32(B * d, 'own state') } : {}),
       ...(captures ? { captured: f32(B * 3 * d, 'captured') } : {}),
       ...(options.features ? { features: f32(B * d, 'features') } : {}),
       ...(config.qkNorm ? { qkv: f32(B * (nh + 2 * nkv) * hd, 'qkv') } : {}),
@@ -328,6 +332,9 @@ export class GpuModel implements CausalLM<GpuSequence> {
       }),
     });
     this.head = { layer: head, direct: reading(act.x), copied: reading(act.headIn) };
+    if (act.ownState && finalNorm) {
+      this.ownStateNorm = this.kernels.norm.bind({ step, weight: finalNorm, x: act.x, out: act.ownState });
+    }
     if (config.finalSoftcap !== null) {
       const kernel = new SoftcapKernel(device, vocabSize, config.finalSoftcap);
       this.softcap = { kernel, bind: kernel.bind({ step: headStep, logits: act.logits }) };
@@ -825,6 +832,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
       this.layers[l].encode(compute, sequence.binds[l], n, sequence.length, pass.tree !== undefined);
     }
     this.exported?.encodeAfter(compute, n);
+    if (this.ownStateNorm) this.kernels.norm.encode(compute, this.ownStateNorm, n);
     // A head over every row of the pass reads them in x, in the same pass; else its rows are
     // copied out after the pass, into a pass of its own.
     const direct = headRows === n;
@@ -833,7 +841,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
     const { features, hidden } = sequence.extra;
     if (features && act.features)
       encoder.copyBufferToBuffer(act.features, 0, features, sequence.length * d * 4, n * d * 4);
-    if (hidden) encoder.copyBufferToBuffer(act.x, (n - 1) * d * 4, hidden, 0, d * 4);
+    if (hidden) encoder.copyBufferToBuffer(act.ownState ?? act.x, (n - 1) * d * 4, hidden, 0, d * 4);
     if (headRows > 0 && !direct) {
       encoder.copyBufferToBuffer(act.x, (n - headRows) * d * 4, act.headIn, 0, headRows * d * 4);
       compute = this.beginPass(encoder);

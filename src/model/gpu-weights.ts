@@ -64,8 +64,11 @@ export interface GpuWeights {
   finalNorm?: GPUBuffer; // (d) f32; none in an EAGLE-1 head
   lmHead: GpuMatrix; // (vocab, d), the embedding buffer when tied
   lmHeadBias?: GPUBuffer[]; // (vocab) f32, Phi-1/2: split as the head's rows are, a buffer per part
-  /** An EAGLE-1 head's first projection, x = fc([embedding; hidden]) + b: (d, 2d), and (d). */
-  inputFc?: { matrix: GpuMatrix; bias?: GPUBuffer };
+  /**
+   * An EAGLE-1 head's first projection, x = fc([embedding; hidden]) + b: (d, 2d), and (d); an MTP
+   * head's, over the norms of both (`norms`: (d) f32 each, the embedding's, then the hidden's).
+   */
+  inputFc?: { matrix: GpuMatrix; bias?: GPUBuffer; norms?: [GPUBuffer, GPUBuffer] };
   zeros: GPUBuffer; // the bias of layers that have none: max(rows) f32 zeros
   bytes: number;
   /** The embedding belongs to another model's weights (an EAGLE head embeds with its target's table). */
@@ -130,7 +133,10 @@ export function uploadWeights(
       config.tieWordEmbeddings || shared.lmHead
         ? undefined
         : { label: 'lm_head.weight', parts: [get('lm_head.weight')], splits: true },
-    inputFc: config.hiddenInput === 'eagle1' ? { label: 'fc.weight', parts: [get('fc.weight')] } : undefined,
+    inputFc:
+      config.hiddenInput === 'eagle1' || config.hiddenInput === 'mtp'
+        ? { label: 'fc.weight', parts: [get('fc.weight')] }
+        : undefined,
     layers: Array.from({ length: config.numLayers }, (_, l) => {
       const t = layerTensorNames(config, l);
       const { fused } = config;
@@ -259,7 +265,13 @@ export function uploadWeights(
     const starts = lmHead.partRows.map((_, i) => lmHead.partRows.slice(0, i).reduce((sum, rows) => sum + rows, 0));
     lmHeadBias = starts.map((start, i) => upload(values.slice(start, start + lmHead.partRows[i]), 'lm_head.bias'));
   }
-  const inputFc = plans.inputFc && { matrix: matrix(plans.inputFc), bias: vector('fc.bias', [optional('fc.bias')]) };
+  const inputFc = plans.inputFc && {
+    matrix: matrix(plans.inputFc),
+    bias: vector('fc.bias', [optional('fc.bias')]),
+    ...(config.hiddenInput === 'mtp' && {
+      norms: [norm('pre_fc_norm_embedding.weight'), norm('pre_fc_norm_hidden.weight')] as [GPUBuffer, GPUBuffer],
+    }),
+  };
   const qkvRows = (config.numHeads + 2 * config.numKvHeads) * config.headDim;
   const linearRows = Math.max(0, ...plans.layers.map((plan) => plan.qkv.parts.reduce((sum, p) => sum + p.shape[0], 0)));
   const maxRows = Math.max(qkvRows, linearRows, 2 * config.intermediateSize, config.hiddenSize, config.vocabSize);
@@ -458,6 +470,7 @@ export function destroyWeights(w: GpuWeights): void {
     ...vectors,
     w.finalNorm,
     w.inputFc?.bias,
+    ...(w.inputFc?.norms ?? []),
     ...(w.lmHeadBias ?? []),
     w.zeros,
   ])) {

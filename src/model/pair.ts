@@ -7,7 +7,8 @@
  * The draft folder may instead hold an EAGLE-3 head (loader/eagle.ts: its config.json says
  * so), checked against the target it was made for; the target is then built to export the
  * head's features, the head embeds with the target's table, and `eagle` is the two as one
- * model (model/eagle.ts).
+ * model (model/eagle.ts). A draft of 'mtp' is the target's own multi-token prediction layer
+ * (loader/mtp.ts), read with the target's weights and run as such a head.
  */
 
 import { ModelConfigError, TensorMissingError } from '../errors';
@@ -45,13 +46,18 @@ export interface ModelPair {
   eagle?: { name: string; model: EagleTarget<GpuSequence, GpuSequence>; head: GpuModel; fingerprint: string };
 }
 
+/** Where a pair's draft comes from: a folder, or (`'mtp'`) the target's own MTP layer. */
+export type DraftSource = ModelSource | 'mtp';
+
 /** Reads both folders (the draft's after the target's) and checks that their vocabularies agree. */
 export async function readPair(
-  sources: { target: ModelSource; draft?: ModelSource },
+  sources: { target: ModelSource; draft?: DraftSource },
   onProgress?: (role: PairRole, progress: FileProgress) => void,
 ): Promise<FolderPair> {
-  const target = await loadModelFolder(sources.target, (p) => onProgress?.('target', p));
-  if (!sources.draft) return { target };
+  const mtp = sources.draft === 'mtp';
+  const target = await loadModelFolder(sources.target, (p) => onProgress?.('target', p), { mtp });
+  if (target.mtpHead) return { target, head: { name: `${target.name} (MTP)`, head: target.mtpHead } };
+  if (!sources.draft || sources.draft === 'mtp') return { target };
   try {
     if (await holdsEagleHead(sources.draft)) return { target, head: await readHead(sources.draft, target) };
     const draft = await loadModelFolder(sources.draft, (p) => onProgress?.('draft', p));
@@ -82,7 +88,7 @@ export async function uploadPair(gpu: Gpu, folders: FolderPair, options: GpuMode
       const model = await GpuModel.create(gpu, config, weights, {
         ...options,
         sharedEmbed: target.weights.embed,
-        ...(layout === 'eagle1' ? { sharedHead: target.weights.lmHead } : {}),
+        ...(layout !== 'eagle3' ? { sharedHead: target.weights.lmHead } : {}),
       });
       const eagle = new EagleTarget(target, model, draftToTarget);
       prepareHeadSteps(target, model, draftToTarget);
@@ -110,7 +116,7 @@ export async function uploadPair(gpu: Gpu, folders: FolderPair, options: GpuMode
 /** `readPair`, then `uploadPair`. */
 export async function loadPair(
   gpu: Gpu,
-  sources: { target: ModelSource; draft?: ModelSource },
+  sources: { target: ModelSource; draft?: DraftSource },
   options: GpuModelOptions & { onProgress?: (role: PairRole, progress: FileProgress) => void } = {},
 ): Promise<ModelPair> {
   const { onProgress, ...modelOptions } = options;

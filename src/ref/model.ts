@@ -15,7 +15,8 @@
  * The embedding is scaled (Gemma: sqrt(d)); logits = lm_head(n(x)), lm_head = embed_tokens
  * when tied, soft-capped for Gemma 2. Phi-1/2's attention and MLP both read the layer's one norm
  * of x (before attention's add), and its LM head has a bias. An EAGLE head (config.hiddenInput)
- * starts x from the hidden state given with its token (loader/eagle.ts has both layouts).
+ * starts x from the hidden state given with its token (loader/eagle.ts has both layouts; an MTP
+ * head, loader/mtp.ts, from fc over the norms of both, and feeds itself its normed output).
  * Qwen3.5's Gated DeltaNet layers take attention's place in three layers of four (gated-delta.ts):
  * a sequence keeps their convolution's input rows and their state after every position, so that
  * truncating it stays a matter of its length; its attention multiplies each head's output by
@@ -153,8 +154,10 @@ export type HiddenInput<S> = { of: S; from: number } | 'own';
 export class ReferenceModel implements CausalLM<ReferenceSequence> {
   private readonly embed: Float32Array; // (vocab, d)
   private readonly features?: { layers: number[]; fc: Float32Array } | { normedOutput: true };
-  /** An EAGLE-1 head's first projection: x = fc([embedding; hidden]) + b. */
+  /** An EAGLE-1 head's first projection: x = fc([embedding; hidden]) + b; an MTP head's, over their norms. */
   private readonly inputFc?: Projection; // (d, 2d)
+  /** An MTP head's norms of the embedding and of the hidden input, before its fc. */
+  private readonly inputFcNorms?: [Float32Array, Float32Array];
   private readonly layers: LayerWeights[];
   private readonly finalNorm?: Float32Array; // (d); none in an EAGLE-1 head
   private readonly finalNormBias?: NormBias;
@@ -188,7 +191,10 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
     const { numHeads: nh, numKvHeads: nkv, headDim: hd, hiddenSize: d, intermediateSize: f } = config;
     this.embed = get('model.embed_tokens.weight');
     const eagle1 = config.hiddenInput === 'eagle1';
-    if (eagle1) this.inputFc = projection('fc');
+    if (eagle1 || config.hiddenInput === 'mtp') this.inputFc = projection('fc');
+    if (config.hiddenInput === 'mtp') {
+      this.inputFcNorms = [norm('pre_fc_norm_embedding.weight'), norm('pre_fc_norm_hidden.weight')];
+    }
     this.layers = Array.from({ length: config.numLayers }, (_, l) => {
       const t = layerTensorNames(config, l);
       const linear = config.layers[l].linear ? linearTensorNames(l) : undefined;
@@ -504,8 +510,12 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
     const position = sequence.length; // the slot
     const embedded = this.embed.slice(token * d, (token + 1) * d);
     if (c.embeddingScale !== 1) for (let i = 0; i < d; i++) embedded[i] *= Math.fround(c.embeddingScale);
-    // An EAGLE-3 head's stream starts from its hidden input; an EAGLE-1 head's from fc over both.
-    const x = hidden && this.inputFc ? project(concat(embedded, hidden), this.inputFc) : (hidden ?? embedded);
+    // An EAGLE-3 head's stream starts from its hidden input; an EAGLE-1 head's from fc over both,
+    // an MTP head's from fc over their norms.
+    const fcNorms = this.inputFcNorms;
+    const fcInput = (h: Float32Array) =>
+      fcNorms ? concat(rmsNorm(embedded, fcNorms[0], eps), rmsNorm(h, fcNorms[1], eps)) : concat(embedded, h);
+    const x = hidden && this.inputFc ? project(fcInput(hidden), this.inputFc) : (hidden ?? embedded);
     const taps = this.features && 'layers' in this.features ? this.features : undefined;
     const features = taps && sequence.features ? new Float32Array(3 * d) : undefined;
     for (let l = 0; l < this.layers.length; l++) {
@@ -635,7 +645,8 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
     const normed = this.finalNorm ? norm(x, this.finalNorm, this.finalNormBias) : x;
     if (features && sequence.features && taps) sequence.features.set(linear(features, taps.fc, d), position * d);
     if (this.features && 'normedOutput' in this.features) sequence.features?.set(normed, position * d);
-    sequence.hidden?.set(x);
+    // A head feeds itself its last state: an MTP head, its output after its final norm.
+    sequence.hidden?.set(this.inputFcNorms ? normed : x);
     const logits = linear(normed, this.lmHead, c.vocabSize, this.lmHeadBias);
     if (c.finalSoftcap !== null) softcap(logits, c.finalSoftcap);
     if (!sequence.rules) return logits;

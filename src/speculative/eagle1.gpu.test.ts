@@ -19,6 +19,7 @@ import {
   EAGLE1_FIXTURE,
   FIXTURES,
   fixturePath,
+  headAgainstReference,
   loadEagleFixture,
   loadEagleGolden,
   loadFixture,
@@ -56,28 +57,14 @@ describe('an EAGLE-1 head on the GPU', () => {
   });
 
   it('gives the reference logits at every pair, and a catch-up in one pass gives the bits of one pair at a time', async () => {
-    const { prompt } = loadEagleGolden(EAGLE1_FIXTURE);
-    const [whole, stepped] = [model.createSequence(256), model.createSequence(256)];
-    const refSequence = reference.createSequence(256);
-    for (const s of [whole, stepped]) await model.greedy(s, prompt, 'last');
-    await reference.greedy(refSequence, prompt, 'last');
-    let worst = 0;
-    let scale = 0;
-    let last: Float32Array = new Float32Array(0);
-    for (let t = 0; t < prompt.length - 1; t++) {
-      const token = [prompt[t + 1]];
-      last = await model.head.forwardHidden(stepped.head, token, { of: stepped.target, from: t });
-      const expected = await reference.head.forwardHidden(refSequence.head, token, { of: refSequence.target, from: t });
-      for (let i = 0; i < last.length; i++) {
-        worst = Math.max(worst, Math.abs(last[i] - expected[i]));
-        scale = Math.max(scale, Math.abs(expected[i]));
-      }
-    }
+    const { worst, scale, sameBits } = await headAgainstReference(
+      model,
+      reference,
+      loadEagleGolden(EAGLE1_FIXTURE).prompt,
+    );
     // f32 throughout; the GPU sums in another order than the reference's float64.
     expect(worst).toBeLessThan(1e-3 * Math.max(1, scale));
-    const once = await model.head.forwardHidden(whole.head, prompt.slice(1), { of: whole.target, from: 0 });
-    expect(Array.from(once)).toEqual(Array.from(last));
-    for (const s of [whole, stepped]) s.release();
+    expect(sameBits).toBe(true);
   });
 
   it('lean GPU profile (norms folded into the projections): the same drafts, and speculation equal to plain greedy', async () => {

@@ -99,6 +99,16 @@ export const EAGLE_Q4_FIXTURE = 'tandem-target-q4-eagle3';
 /** An EAGLE-1 head for the target, laid out as the EAGLE repository publishes them (scripts/fixtures/eagle1.py). */
 export const EAGLE1_FIXTURE = 'tandem-target-eagle1';
 
+/** The Qwen3.5 fixture with its multi-token prediction layer read as a draft head (scripts/fixtures/mtp.py). */
+export function loadMtpFixture(): Promise<ModelFolder> {
+  return loadModelFolder(directorySource(fixturePath(FIXTURES.qwen35)), undefined, { mtp: true });
+}
+
+/** The MTP layer's golden outputs (mtp.py), as loadEagleGolden reads a head's. */
+export function loadMtpGolden() {
+  return loadEagleGolden(FIXTURES.qwen35, 'mtp-golden');
+}
+
 export function fixturePath(name: string): string {
   return join(MODELS_DIR, name);
 }
@@ -148,13 +158,13 @@ export function editedEagleHead(target: ModelFolder, name: string, edit: HeadEdi
 }
 
 /** A fixture EAGLE head's golden outputs (scripts/fixtures/eagle.py). */
-export function loadEagleGolden(name: string = EAGLE_FIXTURE) {
+export function loadEagleGolden(name: string = EAGLE_FIXTURE, stem = 'golden') {
   const folder = fixturePath(name);
-  const json = JSON.parse(readFileSync(join(folder, 'golden.json'), 'utf8')) as {
+  const json = JSON.parse(readFileSync(join(folder, `${stem}.json`), 'utf8')) as {
     prompt: { ids: number[] };
     drafts: { context: number[]; k: number; ids: number[] }[];
   };
-  const tensors = parseSafetensors(readFileSync(join(folder, 'golden.safetensors')), 'golden.safetensors');
+  const tensors = parseSafetensors(readFileSync(join(folder, `${stem}.safetensors`)), `${stem}.safetensors`);
   const info = tensors.tensors.get('logits.0');
   if (!info) throw new Error(`${folder}: golden logits.0 missing`);
   return { prompt: json.prompt.ids, drafts: json.drafts, logits: tensorData(tensors, info) as Float32Array };
@@ -180,6 +190,43 @@ export async function headGoldenError<S extends Sequence, H extends Sequence>(
   }
   sequence.release();
   return worst;
+}
+
+/**
+ * A GPU head against the reference head at every pair of `prompt` (the target's features of t,
+ * the token at t + 1): the largest difference of their logits and the largest reference logit;
+ * and whether a catch-up over every pair in one pass gives the bits the last pair gives when the
+ * pairs run one at a time.
+ */
+export async function headAgainstReference<
+  S extends Sequence,
+  H extends Sequence,
+  RS extends Sequence,
+  RH extends Sequence,
+>(
+  model: EagleTarget<S, H>,
+  reference: EagleTarget<RS, RH>,
+  prompt: number[],
+): Promise<{ worst: number; scale: number; sameBits: boolean }> {
+  const [whole, stepped] = [model.createSequence(256), model.createSequence(256)];
+  const refSequence = reference.createSequence(256);
+  for (const s of [whole, stepped]) await model.greedy(s, prompt, 'last');
+  await reference.greedy(refSequence, prompt, 'last');
+  let worst = 0;
+  let scale = 0;
+  let last: Float32Array = new Float32Array(0);
+  for (let t = 0; t < prompt.length - 1; t++) {
+    const token = [prompt[t + 1]];
+    last = await model.head.forwardHidden(stepped.head, token, { of: stepped.target, from: t });
+    const expected = await reference.head.forwardHidden(refSequence.head, token, { of: refSequence.target, from: t });
+    for (let i = 0; i < last.length; i++) {
+      worst = Math.max(worst, Math.abs(last[i] - expected[i]));
+      scale = Math.max(scale, Math.abs(expected[i]));
+    }
+  }
+  const once = await model.head.forwardHidden(whole.head, prompt.slice(1), { of: whole.target, from: 0 });
+  for (const s of [whole, stepped, refSequence]) s.release();
+  return { worst, scale, sameBits: once.length === last.length && once.every((v, i) => Object.is(v, last[i])) };
 }
 
 export interface GoldenPrompt {
