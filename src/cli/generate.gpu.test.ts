@@ -174,6 +174,21 @@ describe('tandem generate', () => {
     expect(draft.usage.spec.drafted).toBeGreaterThan(0);
   });
 
+  it("drafts with Qwen3.5's own MTP layer (--draft mtp), changing no token; names a model without one", {
+    timeout: 300_000,
+  }, async () => {
+    const qwen35 = fixturePath(FIXTURES.qwen35);
+    const args = ['generate', '--target', qwen35, '--prompt', 'Once upon a time', '--max-tokens', '32', '--json'];
+    const plain = JSON.parse((await run(args)).stdout);
+    const mtp = JSON.parse((await run([...args, '--draft', 'mtp'])).stdout);
+    expect(mtp.tokens).toEqual(plain.tokens);
+    expect(mtp.usage.spec.draft).toBe('eagle'); // a head that reads the target's states
+    expect(mtp.usage.spec.drafted).toBeGreaterThan(0);
+    const { code, stderr } = await run(['generate', '--target', target, '--prompt', 'Hello', '--draft', 'mtp']);
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/^NoMtpLayerError: .*no multi-token prediction layer/);
+  });
+
   it('prints its usage for missing arguments or an unknown command', async () => {
     const missing = await run(['generate', '--prompt', 'Hello']);
     expect(missing.code).toBe(2);

@@ -17,7 +17,7 @@ import { usageSummary } from './summary';
 export interface GenerateCommand {
   /** A model folder (a path or a URL), or a model id of the catalogue. */
   target: string;
-  /** A draft model (folder or catalogue id), or 'ngram' for prompt lookup, or 'none'. */
+  /** A draft model (folder or catalogue id), 'mtp' (the target's own MTP layer), 'ngram' for prompt lookup, or 'none'. */
   draft?: string;
   /** The catalogue model ids are looked up in (default: web-llm's). */
   appConfig?: Catalogue;

@@ -33,10 +33,11 @@ export const USAGE = `Usage: npx tandem generate --target <model dir|model id> -
   --top-p P           nucleus sampling (default 1)
   --top-k K           keep the K most likely tokens (default 0: off)
   --seed S            seed for sampling (default 0)
-  --draft DIR|ID|ngram|none
+  --draft DIR|ID|mtp|ngram|none
                       speculative decoding with a draft model (folder or id) or an EAGLE head
                       (EAGLE-3: config.json says LlamaForCausalLMEagle3; EAGLE-1: a one-layer
-                      Llama config without a tokenizer), prompt lookup, or none
+                      Llama config without a tokenizer), the target's own multi-token
+                      prediction layer (mtp: Qwen3.5's Hugging Face folders), prompt lookup, or none
   --draft-len K|auto  tokens drafted per step (default auto)
   --draft-tree W      verify a token tree, other candidates beside each of the draft's first
                       W tokens (default 0: a chain; an EAGLE head proposes them)

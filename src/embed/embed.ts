@@ -7,8 +7,8 @@
  *
  * data-target is a model folder or a model id of web-llm's catalogue
  * (data-target="Llama-3.2-1B-Instruct-q4f16_1-MLC", its draft then coming with it), data-draft
- * a folder, an id, "ngram" or "none", and data-app-config the URL of a catalogue of the site's
- * own. Replies follow data-temperature (default 0.7), data-max-tokens (256), data-draft-length
+ * a folder, an id, "mtp" (the model's own multi-token prediction layer), "ngram" or "none", and
+ * data-app-config the URL of a catalogue of the site's own. Replies follow data-temperature (default 0.7), data-max-tokens (256), data-draft-length
  * ("auto", or tokens drafted a step), data-draft-tree (depths with leaves beside the first
  * drafts, 0: a chain) and data-draft-tree-width (leaves at each, 1 to 3); a value that is not a
  * number stops the chat with its reason. Folder URLs are

@@ -31,7 +31,7 @@ import type { FileProgress, ModelSource } from '../loader/source';
 import type { GpuModel } from '../model/gpu-model';
 import type { GpuSequence } from '../model/gpu-sequence';
 import { bufferLimit } from '../model/gpu-weights';
-import { destroyPair, disposeFolders, type ModelPair, readPair, uploadPair } from '../model/pair';
+import { type DraftSource, destroyPair, disposeFolders, type ModelPair, readPair, uploadPair } from '../model/pair';
 import type { CausalLM, Sequence } from '../model/types';
 import type { DraftLength } from '../speculative/draft-length';
 import type { DraftKind } from '../speculative/draft-source';
@@ -40,6 +40,7 @@ import { defaultCacheBudget, pairContext } from './context-length';
 import { generateReply, type Reply, type ReplyHooks } from './generation';
 import { LoadProgress } from './load-progress';
 import { type ModelLocation, sourceFor } from './locations';
+import { type DraftWord, isDraftWord } from './model-options';
 import { buildPrompt } from './prompt';
 import {
   type EngineDefaults,
@@ -62,8 +63,12 @@ export interface EngineOptions {
   target: ModelLocation;
   /** The id replies name as their `model` (a catalogue id); by default the target folder's name. */
   modelId?: string;
-  /** A draft model or an EAGLE head (its config.json says which), 'ngram' for prompt lookup, or 'none' (the default when absent). */
-  draft?: ModelLocation | Exclude<DraftKind, 'model' | 'eagle'>;
+  /**
+   * A draft model or an EAGLE head (its config.json says which), 'mtp' for the target's own
+   * multi-token prediction layer (Qwen3.5's Hugging Face folders), 'ngram' for prompt lookup, or
+   * 'none' (the default when absent).
+   */
+  draft?: ModelLocation | DraftWord;
   draftLength?: DraftLength;
   /** Requests verify a token tree with leaves beside this many of the chain's drafts (default 0: a chain). */
   draftTree?: number;
@@ -170,10 +175,14 @@ export class TandemEngine {
 
     const warnings: { name: string; message: string }[] = [];
     const onStoreError = (error: Error) => warnings.push({ name: error.name, message: error.message });
-    const hasDraftModel = options.draft !== undefined && options.draft !== 'ngram' && options.draft !== 'none';
-    const sources: { target: ModelSource; draft?: ModelSource } = {
+    const hasDraftModel = options.draft !== undefined && !isDraftWord(options.draft);
+    const sources: { target: ModelSource; draft?: DraftSource } = {
       target: await sourceFor(options.target, onStoreError),
-      draft: hasDraftModel ? await sourceFor(options.draft as ModelLocation, onStoreError) : undefined,
+      draft: hasDraftModel
+        ? await sourceFor(options.draft as ModelLocation, onStoreError)
+        : options.draft === 'mtp'
+          ? 'mtp'
+          : undefined,
     };
     // The target's files are the first 80% of the bar when a draft model follows.
     const share = { target: hasDraftModel ? 0.8 : 1, draft: 0.2 };
@@ -181,7 +190,10 @@ export class TandemEngine {
     const onProgress = (role: 'target' | 'draft', p: FileProgress) =>
       report(
         (role === 'draft' ? share.target : 0) + share[role] * (p.total > 0 ? p.loaded / p.total : 0),
-        lines.describe(sources[role]?.name ?? role, p),
+        lines.describe(
+          role === 'draft' && typeof sources.draft === 'object' ? sources.draft.name : sources.target.name,
+          p,
+        ),
       );
     const folders = await readPair(sources, onProgress);
     const budgetBytes = options.cacheBudgetBytes ?? defaultCacheBudget(folders);

@@ -16,7 +16,10 @@ export interface MLCEngineConfig {
   /** The catalogue of model ids (default: web-llm's prebuiltAppConfig). */
   appConfig?: AppConfig | Catalogue;
   initProgressCallback?: (report: InitProgressReport) => void;
-  /** A catalogue id, 'ngram' (prompt lookup) or 'none'; by default the catalogue's suggestion. */
+  /**
+   * A catalogue id, 'ngram' (prompt lookup), 'mtp' (the model's own multi-token prediction layer)
+   * or 'none'; by default the catalogue's suggestion.
+   */
   draftModel?: string;
   draftLength?: DraftLength;
   /** GPU bytes the prefix cache may hold. */
@@ -30,6 +33,13 @@ export interface MLCChatOptions {
   context_window_size?: number;
 }
 
+/** Drafts named by a word rather than a model: prompt lookup, the target's MTP layer, none. */
+export type DraftWord = 'ngram' | 'mtp' | 'none';
+
+export function isDraftWord(draft: unknown): draft is DraftWord {
+  return draft === 'ngram' || draft === 'mtp' || draft === 'none';
+}
+
 /** The engine options for a catalogue model: its folder URL, its draft's, and the context asked for. */
 export function catalogueEngineOptions(
   modelId: string,
@@ -38,7 +48,7 @@ export function catalogueEngineOptions(
 ): Omit<EngineOptions, 'initProgressCallback' | 'gpu' | 'prefixStore'> & { target: string; draft: string } {
   const model = resolveModel(modelId, config.appConfig);
   const draftId = config.draftModel ?? model.draft ?? 'ngram';
-  const draft = draftId === 'ngram' || draftId === 'none' ? draftId : resolveModel(draftId, config.appConfig).url;
+  const draft = isDraftWord(draftId) ? draftId : resolveModel(draftId, config.appConfig).url;
   return {
     target: model.url,
     modelId,
@@ -59,7 +69,7 @@ export const isFolder = (location: string) =>
 /**
  * Engine options for a model as a user names it, a folder or a catalogue id. A catalogue
  * model's draft is the catalogue's suggestion unless `draft` names another (an id, a folder,
- * 'ngram' or 'none'); a folder's draft is `draft`, else `folderDraft`.
+ * 'ngram', 'mtp' or 'none'); a folder's draft is `draft`, else `folderDraft`.
  */
 export function modelOptions(
   target: string,

@@ -11,6 +11,7 @@ import type { Gpu, GpuInfo } from '../gpu/device';
 import { memorySource } from '../loader/source';
 import type { DraftKind } from '../speculative/draft-source';
 import { createEngine, type EngineOptions, type ModelLocation, type TandemEngine, type TandemUsage } from './engine';
+import { type DraftWord, isDraftWord } from './model-options';
 import type { TandemChatRequest, TandemCompletionRequest } from './request';
 
 /** A model folder that can cross a worker boundary. */
@@ -19,7 +20,7 @@ export type PortableLocation = string | { name: string; files: Record<string, Ar
 export interface WorkerEngineOptions
   extends Omit<EngineOptions, 'target' | 'draft' | 'initProgressCallback' | 'gpu' | 'prefixStore'> {
   target: PortableLocation;
-  draft?: PortableLocation | Exclude<DraftKind, 'model' | 'eagle'>;
+  draft?: PortableLocation | DraftWord;
   /** false: keep prefixes in memory only (by default the origin's private file system keeps pinned ones). */
   prefixStore?: false;
 }
@@ -46,7 +47,7 @@ export class EngineHost {
     this.engine = await createEngine({
       ...options,
       target: location(options.target),
-      draft: options.draft === 'ngram' || options.draft === 'none' ? options.draft : optional(options.draft),
+      draft: isDraftWord(options.draft) ? options.draft : optional(options.draft),
       gpu: this.gpu ? await this.gpu() : undefined,
       initProgressCallback: progress,
     });
