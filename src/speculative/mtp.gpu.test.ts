@@ -8,6 +8,7 @@
  */
 
 import { beforeAll, describe, expect, it } from 'vitest';
+import { CachedGenerator } from '../cache/cached-generator';
 import type { Gpu } from '../gpu/device';
 import { directorySource } from '../loader/node-source';
 import { type EagleTarget, referenceEagle } from '../model/eagle';
@@ -98,6 +99,44 @@ describe("Qwen3.5's MTP layer on the GPU", () => {
     'greedy speculation with it (k = %i) on the device step reads back once a step and equals plain greedy',
     async (k) => speculationMatchesPlain(model, k),
   );
+
+  it('serves a follow-up and the questions after a warmed system prompt from the prefix cache, as fresh plain replies', async () => {
+    const { tokenizer } = pair.target.folder;
+    const options = { capacity: 256, budgetBytes: 64 << 20 };
+    const request = (draft: 'eagle' | 'none') => ({
+      maxTokens: 24,
+      sampling: GREEDY,
+      draft,
+      draftLength: 3,
+      fallback: false,
+    });
+    const fresh = async (prompt: number[]) =>
+      (await new CachedGenerator(model.target, undefined, options).generate(prompt, request('none'))).tokens;
+    const cached = new CachedGenerator(model, undefined, options);
+    const first = [{ role: 'user' as const, content: 'Tell me a story about a brave fox named Leo.' }];
+    const reply = await cached.generate(tokenizer.encodeChat(first), request('eagle'));
+    expect(reply.tokens).toEqual(await fresh(tokenizer.encodeChat(first)));
+    const followUp = tokenizer.encodeChat([
+      ...first,
+      { role: 'assistant', content: tokenizer.decode(reply.tokens) },
+      { role: 'user', content: 'And then?' },
+    ]);
+    const hit = await cached.generate(followUp, request('eagle'));
+    expect(hit.reused).toBeGreaterThan(20);
+    expect(hit.tokens).toEqual(await fresh(followUp));
+    expect(hit.counts.accepted[0]).toBeGreaterThan(0); // the head drafted, and was heard
+
+    const system = { role: 'system' as const, content: 'You are a kind teacher who tells simple stories.' };
+    const prefix = tokenizer.encodeChat([system], false);
+    await cached.warm(prefix);
+    for (const question of ['Tell me a story about a shy owl.', 'Can you tell me a story about Mia the duck?']) {
+      const prompt = tokenizer.encodeChat([system, { role: 'user', content: question }]);
+      const answer = await cached.generate(prompt, request('eagle'));
+      expect(answer.reused).toBe(prefix.length);
+      expect(answer.tokens).toEqual(await fresh(prompt));
+    }
+    cached.cache.clear();
+  });
 
   it('lean GPU profile (norms folded into the projections): the same drafts, and speculation equal to plain greedy', async () => {
     const lean = await loadPair(gpu, QWEN35, { maxContext: 256, profile: LEAN_GPU_PROFILE, compile: 'on-first-use' });
