@@ -18,7 +18,7 @@
  */
 
 import { isEagleTarget } from '../model/eagle';
-import { type CausalLM, prefixBytes, type Sequence } from '../model/types';
+import { type CausalLM, type Sequence, storedPrefixBytes } from '../model/types';
 import type { LogitRules } from '../sampling/logit-rules';
 import { type DraftKind, draftSource } from '../speculative/draft-source';
 import { type SpeculativeCounts, type SpeculativeOptions, speculativeGenerate } from '../speculative/speculative';
@@ -75,10 +75,7 @@ export class CachedGenerator<S extends Sequence, D extends Sequence> {
   ) {
     const { capacity, budgetBytes } = options;
     this.cache = new PrefixCache<S, D>({ target, draft, capacity, budgetBytes });
-    // Gated DeltaNet layers' states (Qwen3.5) have no place in the store's layout yet: such a
-    // pair caches its prefixes in memory only.
-    const recurrent = target.config.linearAttention || draft?.config.linearAttention;
-    this.store = recurrent ? undefined : options.store;
+    this.store = options.store;
   }
 
   /**
@@ -159,13 +156,18 @@ export class CachedGenerator<S extends Sequence, D extends Sequence> {
     const { store } = this;
     if (!store) return 0;
     const found = await store.longest(prompt, this.options.capacity);
-    if (!found || Math.min(found.shared, prompt.length - 1) <= this.cache.longestMatch(prompt)) return 0;
+    const serves = found ? Math.min(found.shared, prompt.length - 1) : 0;
+    if (!found || serves <= this.cache.longestMatch(prompt)) return 0;
+    // A model with Gated DeltaNet layers holds their state at a stored prefix's end only: the
+    // prefix serves a prompt that goes past all of it.
+    const recurrent = this.target.maxCutBack !== undefined || this.draft?.maxCutBack !== undefined;
+    if (recurrent && serves < found.record.tokens.length) return 0;
     const rows = await store.load(found.record);
     if (!rows) return 0;
     const { tokens } = found.record;
     const fits =
-      rows.target.byteLength === prefixBytes(this.target, tokens.length) &&
-      (!this.draft || rows.draft?.byteLength === prefixBytes(this.draft, tokens.length));
+      rows.target.byteLength === storedPrefixBytes(this.target, tokens.length) &&
+      (!this.draft || rows.draft?.byteLength === storedPrefixBytes(this.draft, tokens.length));
     if (!fits) {
       await store.discard(found.record, 'its rows do not fit the loaded models');
       return 0;
@@ -185,6 +187,9 @@ export class CachedGenerator<S extends Sequence, D extends Sequence> {
     const { store } = this;
     const n = tokens.length;
     if (!store || n === 0 || entry.target.length < n || (this.draft && (entry.draft?.length ?? 0) < n)) return;
+    // A sequence with Gated DeltaNet layers keeps its state for its last positions only.
+    const restorable = (sequence: Sequence | undefined) => !sequence?.restorable || sequence.restorable(n) === n;
+    if (!restorable(entry.target) || (this.draft && !restorable(entry.draft))) return;
     if (await store.holds(tokens)) return;
     const target = this.target.readPrefix(entry.target, n);
     const draft = this.draft && entry.draft ? this.draft.readPrefix(entry.draft, n) : undefined;

@@ -1,7 +1,8 @@
 /**
  * The engine with a prefix store on disk (Node): a system prompt warmed by one engine is read
  * by the next one loaded (a reload), which answers exactly as an engine without the store and
- * says in its usage that the prefix came from disk; another KV format is another model's key;
+ * says in its usage that the prefix came from disk (Qwen3.5 too, its Gated DeltaNet states kept
+ * at the prefix's end); another KV format is another model's key;
  * a prompt that parts from a cached one is diagnosed in usage.
  */
 
@@ -56,6 +57,11 @@ async function ask(engine: TandemEngine, system = SYSTEM) {
   return { text: reply.choices[0].message.content, usage: reply.usage as TandemUsage };
 }
 
+/** A reply's usage says its prompt's first `tokens` came from the prefix store. */
+function expectReadFromDisk(usage: TandemUsage, tokens: number) {
+  expect(usage.prompt_tokens_details).toEqual({ cached_tokens: tokens, cache_source: 'disk', disk_tokens: tokens });
+}
+
 describe('engine with a prefix store', () => {
   it('reads a warmed system prompt from disk after a reload, and answers as computing it would', async () => {
     const first = await load(directory);
@@ -69,11 +75,7 @@ describe('engine with a prefix store', () => {
 
     const reloaded = await load(directory);
     const hit = await ask(reloaded);
-    expect(hit.usage.prompt_tokens_details).toEqual({
-      cached_tokens: record.tokens.length,
-      cache_source: 'disk',
-      disk_tokens: record.tokens.length,
-    });
+    expectReadFromDisk(hit.usage, record.tokens.length);
     const next = await ask(reloaded);
     expect(next.usage.prompt_tokens_details.cache_source).toBe('memory');
     await reloaded.unload();
@@ -89,6 +91,30 @@ describe('engine with a prefix store', () => {
     expect((await ask(other)).usage.prompt_tokens_details.disk_tokens).toBe(0);
     await other.unload();
     expect(new Set((await listStoredPrefixes(directory)).map((r) => r.model)).size).toBe(1);
+  });
+
+  it("keeps Qwen3.5's Gated DeltaNet states at a stored prefix's end: a reload drafting with its MTP layer reads it", async () => {
+    // Its own directory: the listing below is this model's alone.
+    const qwenPath = await mkdtemp(join(tmpdir(), 'tandem-engine-prefixes-qwen35-'));
+    const qwenDirectory = await nodeDirectory(qwenPath);
+    const qwen35 = (prefixStore: FileDirectory | false) =>
+      createEngine({ target: fixturePath(FIXTURES.qwen35), draft: 'mtp', gpu, contextLength: 384, prefixStore });
+    const first = await qwen35(qwenDirectory);
+    await first.warm({ messages: [SYSTEM] });
+    await first.unload(); // waits for the write
+    const [record] = await listStoredPrefixes(qwenDirectory);
+    expect(record.modelName).toContain(FIXTURES.qwen35);
+
+    const reloaded = await qwen35(qwenDirectory);
+    const hit = await ask(reloaded);
+    expectReadFromDisk(hit.usage, record.tokens.length);
+    await reloaded.unload();
+    const fresh = await qwen35(false);
+    const computed = await ask(fresh);
+    expect(computed.usage.prompt_tokens_details.cache_source).toBe('none');
+    expect(hit.text).toBe(computed.text);
+    await fresh.unload();
+    await rm(qwenPath, { recursive: true, force: true });
   });
 
   it('says where a prompt parted from the cached system prompt, and what the two texts were', async () => {

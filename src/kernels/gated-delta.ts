@@ -39,6 +39,44 @@ export function ringBytes(shape: LinearAttention, window: number): { conv: numbe
   };
 }
 
+/**
+ * A Gated DeltaNet layer's rings as a sequence holds them, and what a prefix needs of them at its
+ * end (the prefix store): the q|k|v rows of its last `tail` positions (the convolution's other
+ * taps) and its state after its last position.
+ */
+export interface RingLayout {
+  /** Bytes of the rings: q|k|v rows, then states. */
+  conv: number;
+  states: number;
+  /** Positions the rows' ring holds (position p in slot p mod rows), and bytes a row takes. */
+  rows: number;
+  rowBytes: number;
+  /** Positions the states' ring holds (position p in slot p mod window), and bytes a state takes. */
+  window: number;
+  stateBytes: number;
+  /** Rows a prefix's end keeps: the convolution's taps before the newest. */
+  tail: number;
+}
+
+export function ringLayout(shape: LinearAttention, window: number): RingLayout {
+  const { conv, states } = ringBytes(shape, window);
+  return {
+    conv,
+    states,
+    rows: convRingRows(shape, window),
+    rowBytes: linearChannels(shape) * 4,
+    window,
+    stateBytes: states / window,
+    tail: shape.convKernel - 1,
+  };
+}
+
+/** Bytes the end of a prefix keeps of one Gated DeltaNet layer: its last rows, and its state (`RingLayout`). */
+export function prefixEndBytes(shape: LinearAttention): number {
+  const { rowBytes, stateBytes, tail } = ringLayout(shape, 1);
+  return tail * rowBytes + stateBytes;
+}
+
 /** Bytes a sequence of `config` holds in rings, whatever its length: every Gated DeltaNet layer's. */
 export function recurrentStateBytes(config: ModelConfig, window: number): number {
   const shape = config.linearAttention;

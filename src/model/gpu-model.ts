@@ -37,7 +37,7 @@ import {
   linearProjectionWidth,
   linearShapeProblem,
   recurrentStateBytes,
-  ringBytes,
+  ringLayout,
 } from '../kernels/gated-delta';
 import { type KvFormat, kvValueBytes } from '../kernels/kv-cache';
 import type { LinearLayer } from '../kernels/linear-layer';
@@ -346,7 +346,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
       featureWidth: this.featureWidth,
       bind: (l, kCache, vCache, rings) => this.layers[l].bindSequence(kCache, vCache, rings),
       ...(linear && {
-        rings: config.layers.map((layer) => (layer.linear ? ringBytes(linear, window) : undefined)),
+        rings: config.layers.map((layer) => (layer.linear ? ringLayout(linear, window) : undefined)),
       }),
     });
     this.argmaxBind = this.argmax.bind({ step: headStep, logits: act.logits, ids: act.ids });

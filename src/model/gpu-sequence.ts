@@ -15,12 +15,14 @@
  * A Gated DeltaNet layer (Qwen3.5) keeps no keys and values: its sequence holds two rings of fixed
  * size instead (kernels/gated-delta.ts), its last q|k|v rows and its states after its last
  * `window` positions. Such a sequence can be cut back to any length from `length - window + 1`
- * (to 0 always); `restorable` says how far, and the prefix store does not keep it yet.
+ * (to 0 always); `restorable` says how far. A prefix read out keeps of them what its end needs
+ * (`readPrefix`), and one written back can be cut back no further than its length.
  */
 
-import { GPUDeviceLostError, GPUOutOfMemoryError, GPUValidationError, UnsupportedArchitectureError } from '../errors';
+import { GPUDeviceLostError, GPUOutOfMemoryError, GPUValidationError } from '../errors';
 import { createStorage } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
+import type { RingLayout } from '../kernels/gated-delta';
 import { hasRules, type LogitRules } from '../sampling/logit-rules';
 import { mib } from '../util/bytes';
 import type { RecurrentRings, SequenceBinds } from './gpu-layer';
@@ -156,8 +158,8 @@ export interface SequenceLayout {
   featureWidth: number;
   /** The bind groups with which layer `l` reads and writes these keys and values (or its rings). */
   bind: (layer: number, kCache: GPUBuffer, vCache: GPUBuffer, rings?: RecurrentRings) => SequenceBinds;
-  /** Bytes of a Gated DeltaNet layer's rings, for the layers that are one (else undefined). */
-  rings?: ({ conv: number; states: number } | undefined)[];
+  /** A Gated DeltaNet layer's rings, for the layers that are one (else undefined). */
+  rings?: (RingLayout | undefined)[];
 }
 
 /** The memory of one model's sequences: made, grown, copied, read out and written back. */
@@ -328,45 +330,89 @@ export class SequenceMemory {
     to.restorableFrom = Math.min(from.restorableFrom, Math.max(length, 1));
   }
 
-  /** The prefix store keeps keys and values only: a Gated DeltaNet layer's states have no place in its layout yet. */
-  private refuseRings(what: string): void {
-    if (this.layout.rings?.some(Boolean)) {
-      throw new UnsupportedArchitectureError(`${what}: a model with Gated DeltaNet layers keeps no prefix on disk yet`);
+  /**
+   * Where each part of `length` positions lies in `readPrefix`'s layout: every attention layer's
+   * keys then values, the features, then every Gated DeltaNet layer's end (rows, then state).
+   */
+  private prefixLayout(length: number) {
+    const { numLayers, kvRowBytes, featureWidth, rings } = this.layout;
+    const layerBytes = length * kvRowBytes;
+    let at = 0;
+    const attention: { layer: number; at: number }[] = [];
+    for (let l = 0; l < numLayers; l++) {
+      if (rings?.[l]) continue;
+      attention.push({ layer: l, at });
+      at += 2 * layerBytes;
     }
+    const features = { at, bytes: length * featureWidth * 4 };
+    at += features.bytes;
+    const ends: { layer: number; ring: RingLayout; at: number }[] = [];
+    for (let l = 0; l < numLayers && length > 0; l++) {
+      const ring = rings?.[l];
+      if (!ring) continue;
+      ends.push({ layer: l, ring, at });
+      at += ring.tail * ring.rowBytes + ring.stateBytes;
+    }
+    return { layerBytes, attention, features, ends, bytes: at };
+  }
+
+  /** The ring slots of a prefix's end: the rows of its last `tail` positions (none before 0), its last state. */
+  private static endSlots(ring: RingLayout, length: number) {
+    const rows = Array.from({ length: ring.tail }, (_, j) => length - ring.tail + j).map((position, j) => ({
+      j,
+      slot: position >= 0 ? position % ring.rows : -1,
+    }));
+    return { rows: rows.filter((r) => r.slot >= 0), state: (length - 1) % ring.window };
   }
 
   async readPrefix(sequence: GpuSequence, length: number): Promise<Uint8Array<ArrayBuffer>> {
-    this.refuseRings('readPrefix');
     if (length > sequence.length) throw new RangeError(`readPrefix(${length}) on a sequence of ${sequence.length}`);
+    if (sequence.restorable(length) !== length) {
+      throw new RangeError(
+        `readPrefix(${length}): the sequence keeps its Gated DeltaNet states from length ${sequence.restorableFrom}`,
+      );
+    }
     const { device } = this.gpu;
-    const { numLayers, kvRowBytes, featureWidth } = this.layout;
-    const featureBytes = length * featureWidth * 4;
-    const layerBytes = length * kvRowBytes;
-    const out = new Uint8Array(2 * numLayers * layerBytes + featureBytes);
-    if (layerBytes === 0) return out;
-    // One staging buffer a layer (its keys, then its values) and one for the features: the
-    // copies are queued now, so later passes cannot change what they read; the whole prefix
-    // may exceed one buffer's limit.
+    const parts = this.prefixLayout(length);
+    const { layerBytes } = parts;
+    const out = new Uint8Array(parts.bytes);
+    if (parts.bytes === 0) return out;
+    // Staging buffers (an attention layer's keys and values, the features, a Gated DeltaNet
+    // layer's end), each copied into `out` at its place: the copies are queued now, so later
+    // passes cannot change what they read; the whole prefix may exceed one buffer's limit.
+    // Staging starts as zeros: the rows of positions before 0 stay so.
     const encoder = device.createCommandEncoder();
-    const staged = (size: number) => device.createBuffer({ size, usage: 0x0001 | 0x0008 }); // MAP_READ | COPY_DST
-    const staging = sequence.kCache.map((k, l) => {
-      const buffer = staged(2 * layerBytes);
-      encoder.copyBufferToBuffer(k, 0, buffer, 0, layerBytes);
-      encoder.copyBufferToBuffer(sequence.vCache[l], 0, buffer, layerBytes, layerBytes);
+    const staging: { buffer: GPUBuffer; at: number }[] = [];
+    const staged = (size: number, at: number) => {
+      const buffer = device.createBuffer({ size, usage: 0x0001 | 0x0008 }); // MAP_READ | COPY_DST
+      staging.push({ buffer, at });
       return buffer;
-    });
+    };
+    for (const { layer, at } of layerBytes > 0 ? parts.attention : []) {
+      const buffer = staged(2 * layerBytes, at);
+      encoder.copyBufferToBuffer(sequence.kCache[layer], 0, buffer, 0, layerBytes);
+      encoder.copyBufferToBuffer(sequence.vCache[layer], 0, buffer, layerBytes, layerBytes);
+    }
     const { features } = sequence.extra;
-    if (features && featureBytes > 0) {
-      const buffer = staged(featureBytes);
-      encoder.copyBufferToBuffer(features, 0, buffer, 0, featureBytes);
-      staging.push(buffer);
+    if (features && parts.features.bytes > 0) {
+      encoder.copyBufferToBuffer(features, 0, staged(parts.features.bytes, parts.features.at), 0, parts.features.bytes);
+    }
+    for (const { layer, ring, at } of parts.ends) {
+      const held = sequence.storage.rings?.[layer] as RecurrentRings;
+      const buffer = staged(ring.tail * ring.rowBytes + ring.stateBytes, at);
+      const slots = SequenceMemory.endSlots(ring, length);
+      for (const { j, slot } of slots.rows) {
+        encoder.copyBufferToBuffer(held.conv, slot * ring.rowBytes, buffer, j * ring.rowBytes, ring.rowBytes);
+      }
+      const stateAt = ring.tail * ring.rowBytes;
+      encoder.copyBufferToBuffer(held.states, slots.state * ring.stateBytes, buffer, stateAt, ring.stateBytes);
     }
     device.queue.submit([encoder.finish()]);
     try {
       await Promise.all(
-        staging.map(async (buffer, l) => {
+        staging.map(async ({ buffer, at }) => {
           await buffer.mapAsync(0x0001); // GPUMapMode.READ
-          out.set(new Uint8Array(buffer.getMappedRange()), 2 * l * layerBytes);
+          out.set(new Uint8Array(buffer.getMappedRange()), at);
         }),
       );
     } catch (cause) {
@@ -375,31 +421,46 @@ export class SequenceMemory {
         cause,
       });
     } finally {
-      for (const buffer of staging) buffer.destroy();
+      for (const { buffer } of staging) buffer.destroy();
     }
     return out;
   }
 
   async writePrefix(sequence: GpuSequence, tokens: ArrayLike<number>, rows: Uint8Array<ArrayBuffer>): Promise<void> {
-    this.refuseRings('writePrefix');
     const length = tokens.length;
-    const { numLayers, kvRowBytes, featureWidth } = this.layout;
-    const featureBytes = length * featureWidth * 4;
-    const layerBytes = length * kvRowBytes;
-    if (length > sequence.capacity || rows.byteLength !== 2 * numLayers * layerBytes + featureBytes) {
+    const parts = this.prefixLayout(length);
+    const { layerBytes } = parts;
+    if (length > sequence.capacity || rows.byteLength !== parts.bytes) {
       throw new RangeError(`writePrefix: ${rows.byteLength} bytes for ${length} positions`);
     }
     sequence.truncate(0); // nothing it held survives: none of it is copied as its buffers grow
     await this.makeRoom(sequence, length);
     const { queue } = this.gpu.device;
-    for (let l = 0; l < numLayers && layerBytes > 0; l++) {
-      queue.writeBuffer(sequence.kCache[l], 0, rows, 2 * l * layerBytes, layerBytes);
-      queue.writeBuffer(sequence.vCache[l], 0, rows, (2 * l + 1) * layerBytes, layerBytes);
+    for (const { layer, at } of layerBytes > 0 ? parts.attention : []) {
+      queue.writeBuffer(sequence.kCache[layer], 0, rows, at, layerBytes);
+      queue.writeBuffer(sequence.vCache[layer], 0, rows, at + layerBytes, layerBytes);
     }
     const { features } = sequence.extra;
-    if (features && featureBytes > 0)
-      queue.writeBuffer(features, 0, rows, rows.byteLength - featureBytes, featureBytes);
+    if (features && parts.features.bytes > 0) {
+      queue.writeBuffer(features, 0, rows, parts.features.at, parts.features.bytes);
+    }
+    for (const { layer, ring, at } of parts.ends) {
+      const held = sequence.storage.rings?.[layer] as RecurrentRings;
+      const slots = SequenceMemory.endSlots(ring, length);
+      for (const { j, slot } of slots.rows) {
+        queue.writeBuffer(held.conv, slot * ring.rowBytes, rows, at + j * ring.rowBytes, ring.rowBytes);
+      }
+      queue.writeBuffer(
+        held.states,
+        slots.state * ring.stateBytes,
+        rows,
+        at + ring.tail * ring.rowBytes,
+        ring.stateBytes,
+      );
+    }
     sequence.tokens.set(Array.from(tokens));
     sequence.length = length;
+    // Its rings hold the state after its last position only: it can be cut back to its length (or 0).
+    sequence.restorableFrom = Math.max(1, length);
   }
 }

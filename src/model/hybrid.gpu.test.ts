@@ -4,7 +4,8 @@
  * sequence cut back within its state window goes on as if the later tokens had never run, and
  * one cut back further is refused by name; speculative greedy output equals plain greedy with
  * the hybrid model as target and as draft (every rejection cuts its sequence back); the prefix
- * cache reuses what its sequences can be cut back to, and its replies equal fresh ones.
+ * cache reuses what its sequences can be cut back to, and its replies equal fresh ones; a prefix
+ * read out with its states at the end and written back goes on with the original's bits.
  */
 
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -19,6 +20,7 @@ import { FIXTURES, loadFixture, loadGolden } from '../testing/fixtures';
 import { testGpu } from '../testing/gpu';
 import { generate } from './generate';
 import { GpuModel } from './gpu-model';
+import { storedPrefixBytes } from './types';
 
 let gpu: Gpu;
 let hybrid: ModelFolder;
@@ -63,6 +65,37 @@ describe('Qwen3.5 on the GPU', () => {
     // Cut back to nothing, it starts afresh.
     sequence.truncate(0);
     expectBitwiseEqual(await model.forward(sequence, ids), fresh, 'from the start again');
+  });
+
+  it('reads a prefix out with its states at the end and, written back, goes on with the bits of the original', async () => {
+    const ids = prompt();
+    const vocab = hybrid.config.vocabSize;
+    const fresh = await model.forward(model.createSequence(128), ids);
+    const sequence = model.createSequence(128);
+    await model.forward(sequence, ids);
+    await model.forward(sequence, [5, 6, 7]); // beyond the prefix: the read takes the state at its end
+    for (const length of [ids.length - 3, 2]) {
+      if (sequence.restorable(length) !== length) {
+        // Too far back for the state window: refused by name, not read wrong.
+        await expect(model.readPrefix(sequence, length)).rejects.toThrow(/Gated DeltaNet states/);
+        continue;
+      }
+      const rows = await model.readPrefix(sequence, length);
+      expect(rows.byteLength).toBe(storedPrefixBytes(model, length));
+      const written = model.createSequence(128);
+      await model.writePrefix(written, ids.slice(0, length), rows);
+      expect(written.restorable(length - 1)).toBe(0); // its states before its end were not kept
+      const rest = ids.slice(length);
+      expectBitwiseEqual(await model.forward(written, rest), fresh.subarray(-rest.length * vocab), `from ${length}`);
+      written.release();
+    }
+    // Short prefixes keep zeros for the rows before position 0, as a fresh sequence reads them.
+    const short = model.createSequence(128);
+    await model.forward(short, ids.slice(0, 2));
+    const written = model.createSequence(128);
+    await model.writePrefix(written, ids.slice(0, 2), await model.readPrefix(short, 2));
+    expectBitwiseEqual(await model.forward(written, ids.slice(2)), fresh.subarray(-(ids.length - 2) * vocab), 'from 2');
+    for (const s of [sequence, short, written]) s.release();
   });
 
   it.each([

@@ -12,6 +12,7 @@
  * (the first generated position) up to that row's own token.
  */
 
+import { prefixEndBytes } from '../kernels/gated-delta';
 import { type KvFormat, kvValueBytes } from '../kernels/kv-cache';
 import { attentionLayerCount, type ModelConfig } from '../loader/config';
 import type { LogitRules } from '../sampling/logit-rules';
@@ -110,8 +111,11 @@ export interface CausalLM<S extends Sequence = Sequence> {
   /**
    * The keys and values of the first `length` positions as the cache holds them (f32 values, or
    * f16 bit patterns): layer by layer, its keys then its values, each (length, kvHeads, headDim);
-   * then the exported features, (length, featureWidth) f32, if the model exports any.
-   * What is read is fixed at the call: passes run after it do not change it.
+   * then the exported features, (length, featureWidth) f32, if the model exports any; then each
+   * Gated DeltaNet layer's end (its q|k|v rows of positions length - tail .. length - 1, zeros
+   * before position 0, and its state after position length - 1, f32 as its rings hold them),
+   * which needs the sequence to be restorable at `length`. What is read is fixed at the call:
+   * passes run after it do not change it.
    */
   readPrefix(sequence: S, length: number): Promise<Uint8Array<ArrayBuffer>>;
   /**
@@ -121,7 +125,17 @@ export interface CausalLM<S extends Sequence = Sequence> {
   writePrefix(sequence: S, tokens: ArrayLike<number>, rows: Uint8Array<ArrayBuffer>): Promise<void>;
 }
 
-/** Bytes `readPrefix` gives for `length` positions of a model (and a sequence's KV cache and features hold). */
+/**
+ * Bytes `readPrefix` gives for `length` positions of a model: its keys, values and features
+ * (`prefixBytes`), then, for a prefix that is not empty, each Gated DeltaNet layer's end.
+ */
+export function storedPrefixBytes(model: Pick<CausalLM, 'config' | 'kvFormat' | 'featureWidth'>, length: number) {
+  const shape = model.config.linearAttention;
+  const linearLayers = model.config.numLayers - attentionLayerCount(model.config);
+  return prefixBytes(model, length) + (shape && length > 0 ? linearLayers * prefixEndBytes(shape) : 0);
+}
+
+/** Bytes of the keys, values and features of `length` positions of a model (what a sequence's KV cache and features hold). */
 export function prefixBytes(model: Pick<CausalLM, 'config' | 'kvFormat' | 'featureWidth'>, length: number): number {
   const { numKvHeads, headDim } = model.config;
   const features = length * (model.featureWidth ?? 0) * 4;
