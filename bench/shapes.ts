@@ -124,6 +124,7 @@ const QWEN35_08B = {
   rope_theta: 10000000,
   rms_norm_eps: 1e-6,
   max_position_embeddings: 262144,
+  mtp_num_hidden_layers: 1, // its checkpoints carry a multi-token prediction layer (loader/mtp.ts)
 };
 
 /** Qwen3.5-9B's: 24 Gated DeltaNet layers (16 key heads, 32 value heads) and 8 of gated attention. */

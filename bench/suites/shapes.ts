@@ -7,8 +7,10 @@
  *
  * EAGLE heads of the Llama targets' shapes are measured too, in both layouts: EAGLE-3's (one
  * layer over [embedding; hidden], a draft vocabulary of 32,000) and EAGLE-1's (fc over
- * [hidden; embedding], one layer, the target's LM head over its whole vocabulary): their step
- * against the target's, and the speed-up predicted at stated mean accepted lengths (`eagle`).
+ * [hidden; embedding], one layer, the target's LM head over its whole vocabulary); and Qwen3.5's
+ * own MTP layer for its shape (fc over two norms, one gated-attention layer, the target's LM
+ * head), in f16 as the Hugging Face folders that carry it hold it: their step against the
+ * target's, and the speed-up predicted at stated mean accepted lengths (`eagle`).
  */
 
 import type { Gpu } from '../../src/gpu/device';
@@ -58,8 +60,8 @@ export interface ShapePairResult {
 /** An EAGLE head of a target's shape: its step, and the speed-up predicted from it. */
 export interface ShapeEagleResult {
   target: string;
-  /** EAGLE-3's layout, or EAGLE-1's (which EAGLE-2 drafts with). */
-  layout: 'eagle3' | 'eagle1';
+  /** EAGLE-3's layout, EAGLE-1's (which EAGLE-2 drafts with), or a Qwen3.5 model's own MTP layer. */
+  layout: HeadLayout;
   /** Ids its LM head scores: a reduced draft vocabulary (EAGLE-3), or the target's (EAGLE-1). */
   draft_vocab: number;
   head_step_ms: number;
@@ -82,22 +84,33 @@ export interface ShapeResults {
 export const STATED_ACCEPTED_LENGTHS = [3, 4];
 const EAGLE_DRAFT_VOCAB = 32000;
 const EAGLE_K = 4;
-/** The targets whose heads are measured: Llama 3's, as published heads exist for them. */
-const EAGLE_TARGETS = ['Llama-3.2-1B', 'Llama-3.2-1B q4f16_1', 'Llama-3.1-8B q4f16_1'];
+type HeadLayout = 'eagle3' | 'eagle1' | 'mtp';
+/**
+ * The targets whose heads are measured, with their layouts: Llama 3's, as published EAGLE heads
+ * exist for them, and Qwen3.5's, whose checkpoints carry an MTP layer.
+ */
+const HEAD_TARGETS: Record<string, HeadLayout[]> = {
+  'Llama-3.2-1B': ['eagle3', 'eagle1'],
+  'Llama-3.2-1B q4f16_1': ['eagle3', 'eagle1'],
+  'Llama-3.1-8B q4f16_1': ['eagle3', 'eagle1'],
+  'Qwen3.5-9B q4f16_1': ['mtp'],
+};
+const HEAD_NAMES: Record<HeadLayout, string> = { eagle3: 'EAGLE-3', eagle1: 'EAGLE-1', mtp: 'MTP' };
 
 /** The ids an EAGLE head of `layout` scores for a target of `shape`. */
-const headVocab = (shape: Shape, layout: 'eagle3' | 'eagle1') =>
+const headVocab = (shape: Shape, layout: HeadLayout) =>
   layout === 'eagle3' ? Math.min(EAGLE_DRAFT_VOCAB, shape.config.vocabSize) : shape.config.vocabSize;
 
 /** An EAGLE head's decode step for a target of `shape`, after `context` positions, ms. */
 async function measureHeadStep(
   gpu: Gpu,
   shape: Shape,
-  layout: 'eagle3' | 'eagle1',
+  layout: HeadLayout,
   context: number,
   runs: number,
 ): Promise<number> {
-  const dtype = shape.quantization === 'q4f16_1' ? 'Q4F16' : 'F16';
+  // An MTP layer is only in Hugging Face folders (conversions leave it out): f16.
+  const dtype = shape.quantization === 'q4f16_1' && layout !== 'mtp' ? 'Q4F16' : 'F16';
   const kind = layout === 'eagle3' ? { layout, draftVocab: headVocab(shape, layout) } : { layout };
   const { config, weights } = timingEagleHead(shape.config, kind, 3, dtype);
   const head = await GpuModel.create(gpu, config, weights, { maxContext: context + 32 });
@@ -226,11 +239,11 @@ export async function runShapesSuite(
   }
   const heads = quick
     ? [QUICK_PAIRS[0].target]
-    : chosen.map((p) => p.target).filter((t) => EAGLE_TARGETS.includes(t.name));
+    : chosen.map((p) => p.target).filter((t) => HEAD_TARGETS[t.name] !== undefined);
   for (const shape of heads) {
     const target = models.find((m) => m.name === shape.name && m.role === 'target');
     if (!target) continue;
-    for (const layout of ['eagle3', 'eagle1'] as const) {
+    for (const layout of HEAD_TARGETS[shape.name] ?? ['eagle3', 'eagle1']) {
       const headMs = await measureHeadStep(gpu, shape, layout, context, runs);
       const passMs = EAGLE_K * headMs + verifyMs(target.verify, EAGLE_K + 1);
       eagle.push({
@@ -246,7 +259,7 @@ export async function runShapesSuite(
           speedup: round((length * target.decode_ms) / passMs),
         })),
       });
-      const name = layout === 'eagle3' ? 'EAGLE-3' : 'EAGLE-1';
+      const name = HEAD_NAMES[layout];
       log(
         `shape ${target.name}: ${name} head step ${round(headMs)} ms (${round(headMs / target.decode_ms)} of the target's)`,
       );

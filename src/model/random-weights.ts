@@ -7,6 +7,7 @@
 import { expectedTensors, type ModelConfig, parseModelConfig } from '../loader/config';
 import { EAGLE3_ARCHITECTURE, expectedHeadTensors } from '../loader/eagle';
 import { f32ToF16 } from '../loader/half';
+import { mtpHeadConfig, mtpTensors } from '../loader/mtp';
 import { Q4_GROUP, quantizeQ4 } from '../loader/q4';
 import { encodeSafetensors, type TensorToWrite } from '../loader/safetensors-writer';
 import type { ModelWeights, WeightDType } from '../loader/weights';
@@ -164,14 +165,23 @@ export function randomEagleHeadFiles(
  * An EAGLE head for a target of `target`'s shape, with timing weights (`timingWeights`) and its
  * own copy of an embedding of the target's shape: for benchmarks of a head's step. EAGLE-3's
  * layout has an LM head over `draftVocab` ids (its fc is the target's to apply); EAGLE-1's
- * applies its fc itself and reads through an LM head of the target's shape (the target's own).
+ * applies its fc itself and reads through an LM head of the target's shape (the target's own);
+ * an MTP layer (loader/mtp.ts) is one of the target's attention layers after fc over two norms,
+ * then its final norm and the target's LM head.
  */
 export function timingEagleHead(
   target: ModelConfig,
-  head: { layout: 'eagle3'; draftVocab: number } | { layout: 'eagle1' },
+  head: { layout: 'eagle3'; draftVocab: number } | { layout: 'eagle1' } | { layout: 'mtp' },
   seed: number,
   dtype: 'F16' | 'Q4F16' = 'F16',
 ) {
+  if (head.layout === 'mtp') {
+    const config = { ...mtpHeadConfig(target, 'timing'), tieWordEmbeddings: false };
+    const shapes = new Map([...mtpTensors(config)].map(([name, { shape }]) => [name, shape]));
+    shapes.set('model.embed_tokens.weight', [target.vocabSize, target.hiddenSize]);
+    shapes.set('lm_head.weight', [target.vocabSize, target.hiddenSize]);
+    return { config, weights: timingWeights(config, seed, dtype, shapes) };
+  }
   const config: ModelConfig = {
     ...target,
     numLayers: 1,
