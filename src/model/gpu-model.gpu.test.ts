@@ -665,6 +665,7 @@ describe('GPU KV cache and batching', () => {
     await model.writePrefix(written, ids.slice(0, 25), await model.readPrefix(whole, 25));
     for (const sequence of [copied, written]) {
       expect(sequence.allocated).toBe(25);
+      expect(sequence.restorable(24)).toBe(24); // keys and values: it can be cut back anywhere
       const logits = await model.forward(sequence, ids.slice(25));
       for (let i = 0; i < 5; i++) {
         expectBitwiseEqual(

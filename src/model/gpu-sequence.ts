@@ -460,7 +460,7 @@ export class SequenceMemory {
     }
     sequence.tokens.set(Array.from(tokens));
     sequence.length = length;
-    // Its rings hold the state after its last position only: it can be cut back to its length (or 0).
-    sequence.restorableFrom = Math.max(1, length);
+    // Rings hold the state after its last position only: it can be cut back to its length (or 0).
+    if (parts.ends.length > 0) sequence.restorableFrom = length;
   }
 }
