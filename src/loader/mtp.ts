@@ -25,14 +25,6 @@ import { expectedTensors, type ModelConfig } from './config';
 import type { EagleHead } from './eagle';
 import type { ModelWeights } from './weights';
 
-/** The head's tensors outside its layer: ours (as the models read them) and the checkpoint's. */
-const HEAD_TENSORS: [string, string][] = [
-  ['fc.weight', 'mtp.fc.weight'],
-  ['pre_fc_norm_embedding.weight', 'mtp.pre_fc_norm_embedding.weight'],
-  ['pre_fc_norm_hidden.weight', 'mtp.pre_fc_norm_hidden.weight'],
-  ['model.norm.weight', 'mtp.norm.weight'],
-];
-
 /**
  * The head of a model of `target`'s config as a one-layer model: the target's attention layer
  * (Qwen3.5's MTP layer is a full-attention layer), its norms, RoPE and LM head. Refused, by
@@ -68,17 +60,20 @@ export function mtpHeadConfig(target: ModelConfig, name: string): ModelConfig {
 
 /**
  * The head's tensors with their shapes: Tandem's name (as the reference and GPU models read a
- * one-layer head) to the checkpoint's name and shape.
+ * one-layer head) to the checkpoint's, which is `mtp.` and the name without its `model.`.
  */
 export function mtpTensors(head: ModelConfig): Map<string, { file: string; shape: number[] }> {
   const d = head.hiddenSize;
-  const tensors = new Map<string, { file: string; shape: number[] }>();
-  for (const [name, shape] of expectedTensors(head)) {
-    if (name.startsWith('model.layers.0.')) tensors.set(name, { file: name.replace(/^model\./, 'mtp.'), shape });
-  }
-  const shapes: Record<string, number[]> = { 'fc.weight': [d, 2 * d] };
-  for (const [ours, file] of HEAD_TENSORS) tensors.set(ours, { file, shape: shapes[ours] ?? [d] });
-  return tensors;
+  const layer = [...expectedTensors(head)].filter(([name]) => name.startsWith('model.layers.0.'));
+  const outside: [string, number[]][] = [
+    ['fc.weight', [d, 2 * d]],
+    ['pre_fc_norm_embedding.weight', [d]],
+    ['pre_fc_norm_hidden.weight', [d]],
+    ['model.norm.weight', [d]],
+  ];
+  return new Map(
+    [...layer, ...outside].map(([name, shape]) => [name, { file: `mtp.${name.replace(/^model\./, '')}`, shape }]),
+  );
 }
 
 /**
