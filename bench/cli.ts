@@ -29,6 +29,8 @@ const USAGE = `Usage: npm run bench -- [options]
   --target DIR        the target model folder (default public/models/tandem-target)
   --draft DIR         the draft model folder (default public/models/tandem-draft)
   --head DIR          the target's EAGLE head (default public/models/tandem-target-eagle3)
+  --mtp DIR           a model with its own MTP layer, measured drafting with it (default
+                      public/models/tandem-qwen35)
   --suite NAMES       only these suites, comma-separated: kernels, model, decode (brings
                       model), ttft, memory, shapes (default: all)
   --profile           time every kernel of a decode, a verify and a prefill step instead
@@ -68,6 +70,7 @@ function parseOptions(args: string[]) {
       target: { type: 'string', default: 'public/models/tandem-target' },
       draft: { type: 'string', default: 'public/models/tandem-draft' },
       head: { type: 'string', default: 'public/models/tandem-target-eagle3' },
+      mtp: { type: 'string', default: 'public/models/tandem-qwen35' },
       profile: { type: 'boolean', default: false },
       invariance: { type: 'boolean', default: false },
       suite: { type: 'string' },
@@ -123,6 +126,7 @@ export async function main(args: string[]): Promise<number> {
           gpu,
           {
             pair: await withHead(),
+            mtp: await readPair({ target: directorySource(values.mtp), draft: 'mtp' }),
             quick: values.quick,
             environment,
             measured: write,

@@ -13,7 +13,7 @@ import { type ModelResults, runModelSuite } from './suites/model';
 import { runShapesSuite, type ShapeResults } from './suites/shapes';
 import { runTtftSuite, type TtftResults } from './suites/ttft';
 
-export const SCHEMA_VERSION = 12;
+export const SCHEMA_VERSION = 13;
 
 /** The suites in the order they run, with their rough share of a run's time. */
 const STAGES = [
@@ -31,6 +31,8 @@ export const SUITE_NAMES: readonly SuiteName[] = STAGES.map(([name]) => name);
 export interface BenchOptions {
   /** The fixture pair (a draft model is needed), read by `readPair`, and the target's EAGLE head if given. */
   pair: FolderPair;
+  /** A model read with its own MTP layer as its draft (`readPair` with draft 'mtp'): the decode suite measures it too. */
+  mtp?: FolderPair;
   quick: boolean;
   /** Where it ran: "node v20.20.2", or the browser's user agent. */
   environment: string;
@@ -119,7 +121,7 @@ export async function runSuites(
   }
   if (asked.has('decode') && partial.model) {
     stage('decode');
-    const decode = await runDecodeSuite(gpu, options.pair, options.quick, partial.model.verify);
+    const decode = await runDecodeSuite(gpu, options.pair, options.quick, partial.model.verify, options.mtp);
     partial.decode = decode;
     logDecode(decode, log);
   }
@@ -163,10 +165,13 @@ function logDecode(decode: DecodeResults, log: (line: string) => void): void {
         `${run.round_trips_per_token} round trips per token, ${run.readback_bytes_per_token} bytes read back`,
     );
   }
-  if (decode.eagle) {
-    const e = decode.eagle;
+  for (const [name, e] of [
+    ['EAGLE head', decode.eagle],
+    [`${decode.mtp?.target}'s MTP layer`, decode.mtp],
+  ] as const) {
+    if (!e) continue;
     log(
-      `EAGLE head: a step ${e.head_step_ms} ms (${e.head_step_ratio} of the target's); auto, greedy: x${e.speedup}, ` +
+      `${name}: a step ${e.head_step_ms} ms (${e.head_step_ratio} of the target's); auto, greedy: x${e.speedup}, ` +
         `acceptance ${e.acceptance_rate}, ${e.mean_accepted_length} tokens per target pass`,
     );
   }

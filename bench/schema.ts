@@ -83,6 +83,13 @@ export const RESULT_FIELDS: Record<string, Kind> = {
   'decode.eagle.speedup': 'positive',
   'decode.eagle.acceptance_rate': 'fraction',
   'decode.eagle.mean_accepted_length': 'positive',
+  'decode.mtp.target': 'string',
+  'decode.mtp.target_step_ms': 'positive',
+  'decode.mtp.head_step_ms': 'positive',
+  'decode.mtp.head_step_ratio': 'positive',
+  'decode.mtp.speedup': 'positive',
+  'decode.mtp.acceptance_rate': 'fraction',
+  'decode.mtp.mean_accepted_length': 'positive',
 
   'ttft.system_tokens': 'positive',
   'ttft.prompt_tokens': 'positive',
@@ -248,6 +255,13 @@ export const FIELDS_SINCE: Record<string, number> = {
   'kernels.linear[].lanes_by': 9,
   'decode.runs[].tree_width': 10,
   'kernels.linear[].two_rows': 11,
+  'decode.mtp.target': 13,
+  'decode.mtp.target_step_ms': 13,
+  'decode.mtp.head_step_ms': 13,
+  'decode.mtp.head_step_ratio': 13,
+  'decode.mtp.speedup': 13,
+  'decode.mtp.acceptance_rate': 13,
+  'decode.mtp.mean_accepted_length': 13,
 };
 
 export function checkResults(results: unknown): string[] {

@@ -7,7 +7,7 @@
 import { expose } from 'comlink';
 import { requestGpu } from '../../src/gpu/device';
 import { urlSource } from '../../src/loader/source';
-import { readHead, readPair } from '../../src/model/pair';
+import { disposeFolders, readHead, readPair } from '../../src/model/pair';
 import { type BenchResults, runBench } from '../run';
 
 export interface BenchWorker {
@@ -32,11 +32,12 @@ const worker: BenchWorker = {
         draft: urlSource(`${modelsUrl}tandem-draft/`),
       });
       const pair = { ...folders, head: await readHead(urlSource(`${modelsUrl}tandem-target-eagle3/`), folders.target) };
+      const mtp = await readPair({ target: urlSource(`${modelsUrl}tandem-qwen35/`), draft: 'mtp' });
       try {
-        return await runBench(gpu, { pair, quick, environment, progress }, log);
+        return await runBench(gpu, { pair, mtp, quick, environment, progress }, log);
       } finally {
-        pair.target.tokenizer.dispose();
-        pair.draft?.tokenizer.dispose();
+        disposeFolders(pair);
+        disposeFolders(mtp);
       }
     } finally {
       gpu.destroy();

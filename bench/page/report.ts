@@ -191,7 +191,7 @@ function charts(all: BenchResults[]): HTMLElement {
   const [first] = all;
   const wrap = document.createElement('div');
   wrap.className = 'charts';
-  const source = { ngram: 'lookup', model: 'draft', eagle: 'EAGLE' } as const;
+  const source = { ngram: 'lookup', model: 'draft', eagle: 'EAGLE', mtp: 'MTP' } as const;
   const runName = (r: BenchResults['decode']['runs'][number]) =>
     `${source[r.draft]} k=${r.draft_length}${r.tree ? ` tree ${r.tree}x${r.tree_width ?? 1}` : ''}${r.temperature > 0 ? ` T=${r.temperature}` : ''}`;
 

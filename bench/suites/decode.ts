@@ -7,25 +7,34 @@
  *
  * Given the target's EAGLE head too, it measures drafting with the head (runs with draft
  * 'eagle', against plain decoding of the target without the head's feature export) and the
- * head's step against the target's (`eagle`).
+ * head's step against the target's (`eagle`). Given a model with its own multi-token prediction
+ * layer (the Qwen3.5 fixture), the same for that layer drafting for it (runs with draft 'mtp',
+ * against the model's plain decoding; `mtp`).
  */
 
 import { ReplyClock } from '../../src/engine/usage';
 import type { Gpu } from '../../src/gpu/device';
+import type { EagleTarget } from '../../src/model/eagle';
 import type { GpuModel } from '../../src/model/gpu-model';
+import type { GpuSequence } from '../../src/model/gpu-sequence';
 import { type FolderPair, uploadPair } from '../../src/model/pair';
+import type { Sequence } from '../../src/model/types';
 import type { SamplingParams } from '../../src/sampling/sampling';
 import type { DraftLength } from '../../src/speculative/draft-length';
 import { type DraftKind, draftSource } from '../../src/speculative/draft-source';
 import { speculativeGenerate } from '../../src/speculative/speculative';
 import { speculativeStats } from '../../src/speculative/stats';
+import type { TextTokenizer } from '../../src/tokenizer/tokenizer';
 import { verifyMs } from '../predict';
 import { summarize, time } from '../stats';
 import { round } from './kernels';
-import type { VerifyCost } from './model';
+import { VERIFY_FULL, VERIFY_QUICK, type VerifyCost, verifyCosts } from './model';
+
+/** What drafts in a run: the draft model, the EAGLE head, prompt lookup, or Qwen3.5's own MTP layer. */
+export type RunDraft = Exclude<DraftKind, 'none'> | 'mtp';
 
 export interface DecodeRun {
-  draft: Exclude<DraftKind, 'none'>;
+  draft: RunDraft;
   draft_length: DraftLength;
   /** Depths with leaves beside the chain's first drafts: a token tree verified in one pass (0: a chain). */
   tree: number;
@@ -79,13 +88,35 @@ export interface DecodeResults {
   dispatches: { target_per_layer: number; target_per_step: number; draft_per_layer: number; draft_per_step: number };
   runs: DecodeRun[];
   /** With an EAGLE head: its decode step, and as a share of the target's; its headline run ('auto', greedy). */
-  eagle?: {
-    head_step_ms: number;
-    head_step_ratio: number;
-    speedup: number;
-    acceptance_rate: number;
-    mean_accepted_length: number;
-  };
+  eagle?: HeadResults;
+  /** With a model that carries an MTP layer: the same for that layer and its model (`target`). */
+  mtp?: HeadResults & { target: string; target_step_ms: number };
+}
+
+export interface HeadResults {
+  head_step_ms: number;
+  head_step_ratio: number;
+  speedup: number;
+  acceptance_rate: number;
+  mean_accepted_length: number;
+}
+
+/** A head's model: the target with its head as one, and the head's own GPU model. */
+type HeadPair = { model: EagleTarget<GpuSequence, GpuSequence>; head: GpuModel };
+
+/**
+ * A target and what drafts for it in a run: the model plain decoding runs, the one speculation
+ * runs (the target, or the target with its head as one), the GPU models whose counters a run
+ * reads, the prompts, and the costs of the cost model.
+ */
+interface Subject {
+  plain: GpuModel;
+  model: GpuModel | HeadPair['model'];
+  counted: GpuModel[];
+  prompts: number[][];
+  targetStepMs: number;
+  draftStepMs: number;
+  verify: VerifyCost[];
 }
 
 export const HELD_OUT_REQUESTS = [
@@ -94,11 +125,52 @@ export const HELD_OUT_REQUESTS = [
   'I would like a story about a curious owl. Its name is Ruby.',
 ];
 
+/** The held-out requests as `tokenizer`'s chat template renders them. */
+function chatPrompts(tokenizer: TextTokenizer, requests: string[]): number[][] {
+  return requests.map((user) =>
+    tokenizer.encodeChat([
+      { role: 'system', content: 'You are a friendly storyteller.' },
+      { role: 'user', content: user },
+    ]),
+  );
+}
+
+/** One plain decode step of `model` at the end of `prompt` (the median of five). */
+async function stepMs(model: GpuModel, prompt: number[], capacity: number): Promise<number> {
+  const sequence = model.createSequence(capacity);
+  await model.greedy(sequence, prompt, 'last');
+  const summary = await time(async () => {
+    sequence.truncate(prompt.length - 1);
+    await model.greedy(sequence, prompt.slice(-1), 'last');
+  }, 5);
+  sequence.release();
+  return summary.median;
+}
+
+/** A head's step at the end of `prompt`: one draft token fed its own hidden state, after a catch-up over the prompt. */
+async function headStepMs({ model, head }: HeadPair, prompt: number[], capacity: number): Promise<number> {
+  const sequence = model.createSequence(capacity);
+  await model.greedy(sequence, prompt.slice(0, -1), 'last');
+  await head.greedyHidden(sequence.head, prompt.slice(1), { of: sequence.target, from: 0 });
+  const length = sequence.head.length;
+  const summary = await time(async () => {
+    sequence.head.truncate(length);
+    await head.greedyHidden(sequence.head, prompt.slice(-1), 'own');
+  }, 5);
+  sequence.release();
+  return summary.median;
+}
+
+/**
+ * `verify`: the fixture target's verify costs (the model suite's); `mtp`: a model read with its
+ * MTP layer as its draft (`readPair` with draft 'mtp'), measured if given.
+ */
 export async function runDecodeSuite(
   gpu: Gpu,
   folders: FolderPair,
   quick: boolean,
   verify: VerifyCost[],
+  mtp?: FolderPair,
 ): Promise<DecodeResults> {
   const tokens = quick ? 32 : 64;
   const capacity = 256;
@@ -113,15 +185,14 @@ export async function runDecodeSuite(
   const draftModel = pair.draft.model;
   const draftSequence = draftModel.createSequence(capacity);
   const requests = quick ? HELD_OUT_REQUESTS.slice(0, 1) : HELD_OUT_REQUESTS;
-  const prompts = requests.map((user) =>
-    folders.target.tokenizer.encodeChat([
-      { role: 'system', content: 'You are a friendly storyteller.' },
-      { role: 'user', content: user },
-    ]),
-  );
+  const prompts = chatPrompts(folders.target.tokenizer, requests);
+  // The model with its MTP layer, and the model alone for plain decoding.
+  const mtpPair = mtp && (await uploadPair(gpu, mtp, { maxContext: capacity }));
+  const mtpPlain = mtp && (await uploadPair(gpu, { target: mtp.target }, { maxContext: capacity }));
 
-  /** Decodes `prompt` with a draft source of `kind`; the speed counts the tokens after the first. */
+  /** Decodes `prompt` for `subject` with a draft source of `kind`; the speed counts the tokens after the first. */
   const decode = async (
+    subject: Subject,
     prompt: number[],
     kind: DraftKind,
     draftLength: DraftLength,
@@ -129,8 +200,7 @@ export async function runDecodeSuite(
     tree = 0,
     treeWidth = 1,
   ) => {
-    const models = kind === 'eagle' && eagle ? [eagle.model.target as GpuModel, eagle.head] : [targetModel, draftModel];
-    const model = kind === 'eagle' && eagle ? eagle.model : targetModel;
+    const [model, models] = kind === 'none' ? [subject.plain, [subject.plain]] : [subject.model, subject.counted];
     const sequence = model.createSequence(capacity);
     draftSequence.truncate(0);
     const clock = new ReplyClock();
@@ -148,9 +218,9 @@ export async function runDecodeSuite(
       started = performance.now();
     };
     const result = await speculativeGenerate(
-      model as typeof targetModel,
-      sequence as never,
-      draftSource(kind, { model: draftModel, sequence: draftSequence }, { model, sequence }),
+      model,
+      sequence as Sequence,
+      draftSource(kind, { model: draftModel, sequence: draftSequence }, { model, sequence: sequence as Sequence }),
       prompt,
       {
         maxTokens: tokens,
@@ -182,33 +252,41 @@ export async function runDecodeSuite(
   };
 
   // Step costs at the end of the first prompt, for the cost model's prediction.
-  const stepMs = async (model: GpuModel) => {
-    const sequence = model.createSequence(capacity);
-    await model.greedy(sequence, prompts[0], 'last');
-    const summary = await time(async () => {
-      sequence.truncate(prompts[0].length - 1);
-      await model.greedy(sequence, prompts[0].slice(-1), 'last');
-    }, 5);
-    sequence.release();
-    return summary.median;
+  const targetStepMs = await stepMs(targetModel, prompts[0], capacity);
+  const draftStepMs = await stepMs(draftModel, prompts[0], capacity);
+  const eagleStepMs = eagle ? await headStepMs(eagle, prompts[0], capacity) : 0;
+  const fixture = { prompts, targetStepMs, verify, plain: targetModel };
+  const subjects: Partial<Record<RunDraft, Subject>> = {
+    model: { ...fixture, model: targetModel, counted: [targetModel, draftModel], draftStepMs },
+    ngram: { ...fixture, model: targetModel, counted: [targetModel], draftStepMs: 0 },
+    ...(eagle && {
+      eagle: {
+        ...fixture,
+        model: eagle.model,
+        counted: [eagle.model.target as GpuModel, eagle.head],
+        draftStepMs: eagleStepMs,
+      },
+    }),
   };
-  const targetStepMs = await stepMs(targetModel);
-  const draftStepMs = await stepMs(draftModel);
-  // The head's step: one draft token fed its own hidden state, after a catch-up over the prompt.
-  let headStepMs = 0;
-  if (eagle) {
-    const sequence = eagle.model.createSequence(capacity);
-    const prompt = prompts[0];
-    await eagle.model.greedy(sequence, prompt.slice(0, -1), 'last');
-    await eagle.head.greedyHidden(sequence.head, prompt.slice(1), { of: sequence.target, from: 0 });
-    const length = sequence.head.length;
-    headStepMs = (
-      await time(async () => {
-        sequence.head.truncate(length);
-        await eagle.head.greedyHidden(sequence.head, prompt.slice(-1), 'own');
-      }, 5)
-    ).median;
+  if (mtpPair?.eagle && mtpPlain && mtp) {
+    const plain = mtpPlain.target.model;
+    const { model, head } = mtpPair.eagle;
+    const mtpPrompts = chatPrompts(mtp.target.tokenizer, requests);
+    // Its verify passes after the first prompt, cut back within its Gated DeltaNet window.
+    const sequence = plain.createSequence(capacity);
+    await plain.greedy(sequence, mtpPrompts[0], 'last');
+    const counts = quick ? VERIFY_QUICK : VERIFY_FULL;
+    const mtpVerify = await verifyCosts(plain, sequence, mtpPrompts[0].length, mtpPrompts[0], counts, quick ? 9 : 21);
     sequence.release();
+    subjects.mtp = {
+      plain,
+      model,
+      counted: [model.target as GpuModel, head],
+      prompts: mtpPrompts,
+      targetStepMs: await stepMs(plain, mtpPrompts[0], capacity),
+      draftStepMs: await headStepMs(mtpPair.eagle, mtpPrompts[0], capacity),
+      verify: mtpVerify,
+    };
   }
   const dispatchCount = (model: GpuModel) => {
     const sequence = model.createSequence(capacity);
@@ -220,12 +298,15 @@ export async function runDecodeSuite(
   const draftDispatches = dispatchCount(draftModel);
 
   const measure = async (
-    kind: Exclude<DraftKind, 'none'>,
+    draft: RunDraft,
     draftLength: DraftLength,
     temperature: number,
     tree = 0,
     treeWidth = 1,
   ): Promise<DecodeRun> => {
+    const subject = subjects[draft];
+    if (!subject) throw new Error(`no ${draft} to draft with`);
+    const kind = draft === 'mtp' ? 'eagle' : draft;
     const sampling = { temperature, topK: 0, topP: 1 };
     const plain: number[] = [];
     const spec: number[] = [];
@@ -240,10 +321,10 @@ export async function runDecodeSuite(
     let submissions = 0;
     const time = { wallMs: 0, recordMs: 0, waitMs: 0 };
     const perPosition: number[][] = [];
-    for (const prompt of prompts) {
-      await decode(prompt, 'none', 1, sampling); // warm-up
+    for (const prompt of subject.prompts) {
+      await decode(subject, prompt, 'none', 1, sampling); // warm-up
       for (let repeat = 0; repeat < (quick ? 1 : 2); repeat++) {
-        plain.push((await decode(prompt, 'none', 1, sampling)).tokS);
+        plain.push((await decode(subject, prompt, 'none', 1, sampling)).tokS);
         const {
           tokens: out,
           stats,
@@ -252,7 +333,7 @@ export async function runDecodeSuite(
           readbackBytes: bytes,
           submissions: submitted,
           time: t,
-        } = await decode(prompt, kind, draftLength, sampling, tree, treeWidth);
+        } = await decode(subject, prompt, kind, draftLength, sampling, tree, treeWidth);
         spec.push(tokS);
         roundTrips += trips;
         readbackBytes += bytes;
@@ -275,11 +356,10 @@ export async function runDecodeSuite(
     const specTokS = specSummary.median;
     const positions = Math.max(...perPosition.map((p) => p.length));
     // The cost model with this run's counts per target pass (bench/predict.ts).
-    const passMs =
-      (draftForwards / steps) * (kind === 'eagle' ? headStepMs : draftStepMs) + verifyMs(verify, 1 + drafted / steps);
-    const predicted = (((accepted + steps) / steps) * targetStepMs) / passMs;
+    const passMs = (draftForwards / steps) * subject.draftStepMs + verifyMs(subject.verify, 1 + drafted / steps);
+    const predicted = (((accepted + steps) / steps) * subject.targetStepMs) / passMs;
     return {
-      draft: kind,
+      draft,
       draft_length: draftLength,
       tree,
       tree_width: treeWidth,
@@ -320,25 +400,39 @@ export async function runDecodeSuite(
     runs.push(await measure('eagle', 'auto', 0.7));
     runs.push(await measure('eagle', 5, 0.7, 3)); // a sampled tree: a second draw beside the first three
   }
+  if (subjects.mtp) {
+    // Chains only: a model with Gated DeltaNet layers verifies no tree.
+    for (const k of (quick ? ['auto'] : [1, 3, 'auto']) as DraftLength[]) runs.push(await measure('mtp', k, 0));
+    if (!quick) runs.push(await measure('mtp', 'auto', 0.7));
+  }
   draftSequence.release();
   targetModel.destroy();
   draftModel.destroy();
-  // The head first: it shares the target's embedding. The tokenizer is the caller's.
-  eagle?.head.destroy();
-  eaglePair?.target.model.destroy();
-  const eagleRun = runs.find(
-    (r) => r.draft === 'eagle' && r.draft_length === 'auto' && r.temperature === 0 && r.tree === 0,
-  );
+  // Heads first: they share their targets' embeddings. The tokenizers are the caller's.
+  for (const pair of [eaglePair, mtpPair]) {
+    pair?.eagle?.head.destroy();
+    pair?.target.model.destroy();
+  }
+  mtpPlain?.target.model.destroy();
+  const headline = (draft: RunDraft) =>
+    runs.find((r) => r.draft === draft && r.draft_length === 'auto' && r.temperature === 0 && r.tree === 0);
+  const headResults = (run: DecodeRun, subject: Subject): HeadResults => ({
+    head_step_ms: round(subject.draftStepMs),
+    head_step_ratio: round(subject.draftStepMs / subject.targetStepMs),
+    speedup: run.speedup,
+    acceptance_rate: run.acceptance_rate,
+    mean_accepted_length: run.mean_accepted_length,
+  });
+  const eagleRun = headline('eagle');
+  const mtpRun = headline('mtp');
 
-  const headline = runs.find(
-    (r) => r.draft === 'model' && r.draft_length === 'auto' && r.temperature === 0,
-  ) as DecodeRun;
+  const modelRun = headline('model') as DecodeRun;
   return {
-    plain_tok_s: headline.plain_tok_s,
-    spec_tok_s: headline.spec_tok_s,
-    speedup: headline.speedup,
-    acceptance_rate: headline.acceptance_rate,
-    mean_accepted_length: headline.mean_accepted_length,
+    plain_tok_s: modelRun.plain_tok_s,
+    spec_tok_s: modelRun.spec_tok_s,
+    speedup: modelRun.speedup,
+    acceptance_rate: modelRun.acceptance_rate,
+    mean_accepted_length: modelRun.mean_accepted_length,
     target_step_ms: round(targetStepMs),
     draft_step_ms: round(draftStepMs),
     dispatches: {
@@ -348,14 +442,15 @@ export async function runDecodeSuite(
       draft_per_step: draftDispatches.total,
     },
     runs,
-    ...(eagleRun && {
-      eagle: {
-        head_step_ms: round(headStepMs),
-        head_step_ratio: round(headStepMs / targetStepMs),
-        speedup: eagleRun.speedup,
-        acceptance_rate: eagleRun.acceptance_rate,
-        mean_accepted_length: eagleRun.mean_accepted_length,
-      },
-    }),
+    ...(eagleRun && subjects.eagle && { eagle: headResults(eagleRun, subjects.eagle) }),
+    ...(mtpRun &&
+      subjects.mtp &&
+      mtp && {
+        mtp: {
+          target: mtp.target.name,
+          target_step_ms: round(subjects.mtp.targetStepMs),
+          ...headResults(mtpRun, subjects.mtp),
+        },
+      }),
   };
 }

@@ -8,6 +8,7 @@
 import type { Gpu } from '../../src/gpu/device';
 import type { ModelFolder } from '../../src/loader/model-folder';
 import { GpuModel } from '../../src/model/gpu-model';
+import type { GpuSequence } from '../../src/model/gpu-sequence';
 import { time } from '../stats';
 import { round } from './kernels';
 
@@ -37,6 +38,35 @@ function syntheticPrompt(folder: ModelFolder, length: number): number[] {
   return Array.from({ length }, (_, i) => ids[i % ids.length]);
 }
 
+/** Token counts whose verify pass is timed: what the cost model interpolates between (bench/predict.ts). */
+export const VERIFY_QUICK = [1, 2, 3, 5, 8];
+export const VERIFY_FULL = [1, 2, 3, 4, 5, 6, 8, 12, 16];
+
+/**
+ * A pass over n of `tokens` after the first `at` positions of `sequence`, for each n of
+ * `counts` (the median of `repeats`), cut back after each; ratios to the first count's.
+ */
+export async function verifyCosts(
+  model: GpuModel,
+  sequence: GpuSequence,
+  at: number,
+  tokens: number[],
+  counts: number[],
+  repeats: number,
+): Promise<VerifyCost[]> {
+  const verify: VerifyCost[] = [];
+  for (const n of counts) {
+    const summary = await time(async () => {
+      sequence.truncate(at);
+      await model.greedy(sequence, tokens.slice(0, n), 'all');
+    }, repeats);
+    verify.push({ tokens: n, ms: round(summary.median), ratio: 0 });
+  }
+  sequence.truncate(at);
+  for (const v of verify) v.ratio = round(v.ms / verify[0].ms);
+  return verify;
+}
+
 export async function runModelSuite(gpu: Gpu, folder: ModelFolder, quick: boolean): Promise<ModelResults> {
   const runs = quick ? 3 : 7;
   const prefillTokens = quick ? 64 : 256;
@@ -56,17 +86,14 @@ export async function runModelSuite(gpu: Gpu, folder: ModelFolder, quick: boolea
     for (let i = 0; i < decodeSteps; i++) token = (await model.greedy(sequence, [token], 'last'))[0];
   }, runs);
 
-  const verify: VerifyCost[] = [];
-  const counts = quick ? [1, 2, 3, 5, 8] : [1, 2, 3, 4, 5, 6, 8, 12, 16];
-  for (const n of counts) {
-    const tokens = prompt.slice(0, n);
-    const summary = await time(async () => {
-      sequence.truncate(prefillTokens);
-      await model.greedy(sequence, tokens, 'all');
-    }, runs * 3);
-    verify.push({ tokens: n, ms: round(summary.median), ratio: 0 });
-  }
-  for (const v of verify) v.ratio = round(v.ms / verify[0].ms);
+  const verify = await verifyCosts(
+    model,
+    sequence,
+    prefillTokens,
+    prompt,
+    quick ? VERIFY_QUICK : VERIFY_FULL,
+    runs * 3,
+  );
 
   sequence.release();
   model.destroy();
