@@ -425,6 +425,40 @@ describe('GPU model past one attention segment (split attention)', () => {
     expectClose(wholeLogits, referenceLogits, { atol: 2e-3, rtol: 2e-3 }, 'logits at every position');
     model.destroy();
   });
+
+  it('runs a pass recorded ahead, its grids sized for a longer context, with the bits of one recorded when it runs', async () => {
+    const { config, weights, tokenizer } = folder(FIXTURES.target);
+    const ids = tokenizer.encodePrompt('Once upon a time, there was a little cat named Tom. '.repeat(12)).slice(0, 140);
+    const profile = { ...LEAN_GPU_PROFILE, attentionSplit: 64 };
+    const model = await GpuModel.create(gpu, config, weights, { maxContext: 256, maxBatch: 64, profile });
+    const vocab = config.vocabSize;
+    const rows = gpu.device.createBuffer({
+      size: 2 * vocab * 4,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    const copyRows = (encoder: GPUCommandEncoder) =>
+      encoder.copyBufferToBuffer(model.logitsBuffer, 0, rows, 0, 2 * vocab * 4);
+    // Recorded at 40 positions for up to 130 (three segments of 64), run at 40 (one) and at
+    // 100 (two): the last two tokens' logits, as a pass recorded when it runs gives them.
+    for (const at of [40, 100]) {
+      const sequence = model.createSequence(256);
+      await model.forward(sequence, ids.slice(0, 40));
+      const ahead = model.recordAhead(sequence, { cpuTokens: 2 }, 2, 130, copyRows);
+      if (at > 40) await model.forward(sequence, ids.slice(40, at));
+      ahead.submit(ids.slice(at, at + 2));
+      const got = new Float32Array(await model.readBack(rows, 2 * vocab * 4));
+      const fresh = await model.forward(model.createSequence(256), ids.slice(0, at + 2));
+      expectBitwiseEqual(got, fresh.subarray(at * vocab), `two tokens after ${at}, recorded ahead`);
+      expect(sequence.length).toBe(at + 2);
+      // Past the context it was recorded for, it refuses to run.
+      const late = model.recordAhead(sequence, { cpuTokens: 1 }, 1, at + 2);
+      await model.forward(sequence, ids.slice(at + 2, at + 3));
+      expect(() => late.submit([1])).toThrow(/no longer fits/);
+      sequence.release();
+    }
+    rows.destroy();
+    model.destroy();
+  });
 });
 
 describe('GPU KV cache and batching', () => {

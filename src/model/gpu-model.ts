@@ -130,6 +130,27 @@ interface Activations extends LayerActivations {
 type Want = 'logits' | 'ids' | 'sample';
 
 /** A recorded pass's tokens: from the CPU, then `count` ids copied on the GPU. */
+/** A forward pass as `record` takes it: n tokens, the head over the last `headRows` rows. */
+interface Pass {
+  n: number;
+  headRows: number;
+  want: Want;
+  tokens: ArrayLike<number>;
+  fromGpu?: DeviceTokens;
+  /** An EAGLE head's hidden inputs: n rows of d values, copied into x. */
+  hidden?: DeviceRows;
+  /** A tree pass: the first `chain` tokens are the chain, the rest leaves (kernels/step.ts). */
+  tree?: TreeShape;
+}
+
+/** A pass recorded ahead of its turn (`GpuModel.recordAhead`). */
+export interface AheadPass {
+  /** Whether the sequence's buffers are still the ones it was recorded with. */
+  current(): boolean;
+  /** Writes its tokens from the CPU and step uniforms at the sequence's length, and submits it. */
+  submit(tokens: ArrayLike<number>): void;
+}
+
 interface RecordedInput {
   tokens: ArrayLike<number>;
   fromGpu?: DeviceTokens & { count: number };
@@ -771,39 +792,112 @@ export class GpuModel implements CausalLM<GpuSequence> {
    * followed by `fromGpu` (copied on the GPU from another pass's chosen ids, which the CPU has
    * not seen: a draft step's). `after` appends to the pass's last command buffer.
    */
-  private record(
-    sequence: GpuSequence,
-    pass: {
-      n: number;
-      headRows: number;
-      want: Want;
-      tokens: ArrayLike<number>;
-      fromGpu?: DeviceTokens;
-      /** An EAGLE head's hidden inputs: n rows of d values, copied into x. */
-      hidden?: DeviceRows;
-      /** A tree pass: the first `chain` tokens are the chain, the rest leaves (kernels/step.ts). */
-      tree?: TreeShape;
-    },
-    after?: (encoder: GPUCommandEncoder) => void,
-  ): void {
+  private record(sequence: GpuSequence, pass: Pass, after?: (encoder: GPUCommandEncoder) => void): void {
     const started = performance.now();
     const { device } = this.gpu;
-    const { act } = this;
-    const { n, headRows, want } = pass;
     if (pass.tree && this.recurrentWindow > 0) {
       throw new UnsupportedArchitectureError(`${this.config.architecture}: a Gated DeltaNet layer runs no tree pass`);
     }
-    this.reserve(sequence, sequence.length + n);
+    this.reserve(sequence, sequence.length + pass.n);
+    this.writeInputs(sequence, pass);
+    // The GPU starts on the first layers while the rest are recorded, if it is idle: a pass
+    // queued behind others (the drafts and the verify pass of a device step) is submitted
+    // whole, since each submission costs the CPU time the GPU no longer waits for.
+    const parts = busyDevices.has(device) ? 1 : this.profile.commandBuffers;
+    this.encode(sequence, pass, sequence.length, parts, after, (buffer) => {
+      device.queue.submit([buffer]);
+      this.submissions++;
+    });
+    this.submitted(sequence, pass);
+    this.cpuTime.recordMs += performance.now() - started;
+  }
+
+  /**
+   * Records a pass as `recordPass` does, to be submitted later (`AheadPass.submit`), when the
+   * sequence's length (at most `maxStart` then) and the tokens from the CPU are known: the
+   * next speculative step, recorded while the GPU runs this one. Each kernel reads the length
+   * from the step uniform, written at submission; the grids are sized for `maxStart`, and
+   * workgroups past the length return at once. Only for passes with no logit rules, features
+   * or hidden inputs; it is void once the sequence's buffers grow (`current`).
+   */
+  recordAhead(
+    sequence: GpuSequence,
+    input: { cpuTokens: number; fromGpu?: DeviceTokens & { count: number } },
+    rows: number,
+    maxStart: number,
+    after?: (encoder: GPUCommandEncoder) => void,
+  ): AheadPass {
+    const started = performance.now();
+    const n = input.cpuTokens + (input.fromGpu?.count ?? 0);
+    if (n === 0 || n > this.maxBatch || rows > n || maxStart + n > sequence.capacity) {
+      throw new RangeError(`a pass recorded ahead takes 1 to ${this.maxBatch} tokens within the sequence`);
+    }
+    if (sequence.extra.features || sequence.extra.hidden || this.config.hiddenInput) {
+      throw new Error('a pass with features or hidden inputs is recorded when it runs');
+    }
+    this.reserve(sequence, maxStart + n);
+    const binds = sequence.binds;
+    const buffers: GPUCommandBuffer[] = [];
+    const shape = { n, headRows: rows, want: 'ids' as const, fromGpu: input.fromGpu };
+    // Recorded for as many tokens from the CPU as it will be given (the ids from the GPU follow them).
+    const placeholder = { ...shape, tokens: new Uint32Array(input.cpuTokens) };
+    this.encode(sequence, placeholder, maxStart, 1, after, (buffer) => buffers.push(buffer));
+    this.cpuTime.recordMs += performance.now() - started;
+    return {
+      current: () => sequence.binds === binds,
+      submit: (tokens: ArrayLike<number>) => {
+        const start = performance.now();
+        if (tokens.length !== input.cpuTokens || sequence.length > maxStart || sequence.binds !== binds) {
+          throw new Error('a pass recorded ahead no longer fits its sequence');
+        }
+        if (sequence.rules?.active) throw new Error('logit rules count tokens the CPU has seen');
+        const pass = { ...shape, tokens };
+        this.writeInputs(sequence, pass);
+        this.gpu.device.queue.submit(buffers);
+        this.submissions += buffers.length;
+        this.submitted(sequence, pass);
+        this.cpuTime.recordMs += performance.now() - start;
+      },
+    };
+  }
+
+  /** Writes a pass's inputs from the CPU: its tokens from the CPU, and its step uniforms at the sequence's length. */
+  private writeInputs(sequence: GpuSequence, pass: Pass): void {
+    if (pass.fromGpu && sequence.rules?.active) throw new Error('logit rules count tokens the CPU has seen');
     const fromCpu = pass.tokens.length;
     if (fromCpu > 0) {
       for (let i = 0; i < fromCpu; i++) this.tokenIds[i] = pass.tokens[i];
-      device.queue.writeBuffer(act.tokens, 0, this.tokenIds, 0, fromCpu);
+      this.gpu.device.queue.writeBuffer(this.act.tokens, 0, this.tokenIds, 0, fromCpu);
       sequence.tokens.set(this.tokenIds.subarray(0, fromCpu), sequence.length);
     }
-    if (pass.fromGpu && sequence.rules?.active) throw new Error('logit rules count tokens the CPU has seen');
-    this.step.write(n, sequence.length, pass.tree?.chain ?? 0, pass.tree?.depths ?? 0);
-    if (headRows > 0) this.headStep.write(headRows, sequence.length + n - headRows);
+    this.step.write(pass.n, sequence.length, pass.tree?.chain ?? 0, pass.tree?.depths ?? 0);
+    if (pass.headRows > 0) this.headStep.write(pass.headRows, sequence.length + pass.n - pass.headRows);
+  }
 
+  /** After a pass's submission: the sequence holds its tokens. */
+  private submitted(sequence: GpuSequence, pass: Pass): void {
+    busyDevices.add(this.gpu.device);
+    // Counted after the pass: the rules kernel counted this step's tokens itself.
+    if (sequence.rules?.active) sequence.rules.change(sequence.tokens, sequence.length, sequence.length + pass.n, 1);
+    sequence.appended(pass.n);
+  }
+
+  /**
+   * Records the pass's commands for a sequence of `start` positions (what the grids are sized
+   * for) in `parts` command buffers, handing each to `emit` as it is finished.
+   */
+  private encode(
+    sequence: GpuSequence,
+    pass: Pass,
+    start: number,
+    parts: number,
+    after: ((encoder: GPUCommandEncoder) => void) | undefined,
+    emit: (buffer: GPUCommandBuffer) => void,
+  ): void {
+    const { device } = this.gpu;
+    const { act } = this;
+    const { n, headRows, want } = pass;
+    const fromCpu = pass.tokens.length;
     let encoder = device.createCommandEncoder();
     if (pass.fromGpu) {
       const { buffer, offset } = pass.fromGpu;
@@ -815,21 +909,16 @@ export class GpuModel implements CausalLM<GpuSequence> {
     for (const { kernel, bind } of this.embed) kernel.encode(compute, bind, n);
     this.inputFc?.encode(compute, n);
     const layers = this.layers.length;
-    // The GPU starts on the first layers while the rest are recorded, if it is idle: a pass
-    // queued behind others (the drafts and the verify pass of a device step) is submitted
-    // whole, since each submission costs the CPU time the GPU no longer waits for.
-    const split = busyDevices.has(device) ? 1 : this.profile.commandBuffers;
-    const layersPerBuffer = Math.ceil(layers / split);
+    const layersPerBuffer = Math.ceil(layers / parts);
     for (let l = 0; l < layers; l++) {
       if (l > 0 && l % layersPerBuffer === 0) {
         compute.end();
-        device.queue.submit([encoder.finish()]);
-        this.submissions++;
+        emit(encoder.finish());
         encoder = device.createCommandEncoder();
         compute = this.beginPass(encoder);
       }
       this.exported?.encodeBefore(compute, l, n);
-      this.layers[l].encode(compute, sequence.binds[l], n, sequence.length, pass.tree !== undefined);
+      this.layers[l].encode(compute, sequence.binds[l], n, start, pass.tree !== undefined);
     }
     this.exported?.encodeAfter(compute, n);
     if (this.ownStateNorm) this.kernels.norm.encode(compute, this.ownStateNorm, n);
@@ -839,8 +928,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
     if (headRows > 0 && direct) this.encodeHead(compute, sequence, headRows, want, this.head.direct);
     compute.end();
     const { features, hidden } = sequence.extra;
-    if (features && act.features)
-      encoder.copyBufferToBuffer(act.features, 0, features, sequence.length * d * 4, n * d * 4);
+    if (features && act.features) encoder.copyBufferToBuffer(act.features, 0, features, start * d * 4, n * d * 4);
     if (hidden) encoder.copyBufferToBuffer(act.ownState ?? act.x, (n - 1) * d * 4, hidden, 0, d * 4);
     if (headRows > 0 && !direct) {
       encoder.copyBufferToBuffer(act.x, (n - headRows) * d * 4, act.headIn, 0, headRows * d * 4);
@@ -850,13 +938,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
     }
     after?.(encoder);
     this.profiler?.resolve(encoder);
-    device.queue.submit([encoder.finish()]);
-    this.submissions++;
-    busyDevices.add(device);
-    // Counted after the pass: the rules kernel counted this step's tokens itself.
-    if (sequence.rules?.active) sequence.rules.change(sequence.tokens, sequence.length, sequence.length + n, 1);
-    sequence.appended(n);
-    this.cpuTime.recordMs += performance.now() - started;
+    emit(encoder.finish());
   }
 
   /** The head over `headRows` rows of `input`: the final norm, the LM head, softcap, logit rules, then the argmax or draw. */
