@@ -82,6 +82,12 @@ export interface KernelProfile {
   deviceAcceptance: boolean;
   /** Command buffers a forward step on an idle GPU is recorded and submitted in (the layers split evenly). */
   commandBuffers: number;
+  /**
+   * A greedy speculative step with a draft model on the device records the next step's passes
+   * while the GPU runs this one, so that after the readback they only need their uniforms
+   * written and submitting (model/gpu-speculation.ts).
+   */
+  recordAhead: boolean;
 }
 
 export const GPU_PROFILE: KernelProfile = {
@@ -102,6 +108,7 @@ export const GPU_PROFILE: KernelProfile = {
   fusedNorm: false, // H200: SmolLM2-360M's decode step 2.07 ms with the norms apart, 2.80 fused
   deviceAcceptance: true,
   commandBuffers: 8,
+  recordAhead: true,
 };
 export const CPU_PROFILE: KernelProfile = {
   rowBlock: 4,
@@ -118,6 +125,7 @@ export const CPU_PROFILE: KernelProfile = {
   fusedNorm: false, // blocks of 4 rows have no prologue; a barrier-free norm costs little here
   deviceAcceptance: false,
   commandBuffers: 1,
+  recordAhead: true,
 };
 
 export function isCpuAdapter(info: GpuInfo): boolean {

@@ -37,7 +37,7 @@ import {
 } from '../kernels/sampled-acceptance';
 import type { SamplingParams } from '../sampling/sampling';
 import type { Rng } from '../util/rng';
-import { GpuModel } from './gpu-model';
+import { type AheadPass, GpuModel } from './gpu-model';
 import type { GpuSequence } from './gpu-sequence';
 import type { Sequence } from './types';
 
@@ -69,6 +69,29 @@ export interface StepBuffers {
   params: GPUBuffer;
   accept: AcceptGreedyKernel;
   bind: GPUBindGroup;
+  /** The pair's next greedy step, recorded while the GPU ran the one before (profile.recordAhead). */
+  next?: NextStep;
+  /** Greedy steps taken so far from passes recorded ahead (tests count them). */
+  stepsAhead: number;
+  /** Staging for the acceptance kernel's uniform (writeBuffer copies it at once): nothing allocated a step. */
+  paramsWords: Uint32Array<ArrayBuffer>;
+}
+
+/**
+ * A greedy device step of k drafts recorded ahead, for a context of any length C up to
+ * `maxContext`: the draft's first pass over C's last two tokens (the one before the newest
+ * again, so that the pass has the same shape whatever the last step accepted: its keys and
+ * values come out bit for bit as before, the kernels being batch-invariant), its k - 1 passes
+ * over its own drafts, the target's verify pass over the newest token and the drafts, and the
+ * acceptance kernel.
+ */
+interface NextStep {
+  k: number;
+  target: GpuSequence;
+  draft: GpuSequence;
+  maxContext: number;
+  drafts: AheadPass[];
+  verify: AheadPass;
 }
 
 /**
@@ -104,8 +127,11 @@ export const stepBuffers = perPair((target): StepBuffers => {
   const params = createUniform(device, ACCEPT_GREEDY_PARAMS_BYTES, 'device step params');
   const accept = new AcceptGreedyKernel(device);
   const bind = accept.bind({ params, drafts, choices: target.idsBuffer, result });
-  return { drafts, result, readback, params, accept, bind };
+  return { drafts, result, readback, params, accept, bind, stepsAhead: 0, paramsWords: new Uint32Array(4) };
 });
+
+/** Both models and sequences of a device step, and what the draft has not seen. */
+type DeviceStepParts = NonNullable<ReturnType<typeof deviceStepParts>>;
 
 /** Both models and sequences of a device step, and what the draft has not seen; undefined if the step does not fit. */
 function deviceStepParts<S extends Sequence, D extends Sequence>(
@@ -134,13 +160,10 @@ function deviceStepParts<S extends Sequence, D extends Sequence>(
  * Grows both caches for a step of k drafts before it is recorded (GpuModel.makeRoom): an
  * out-of-memory then fails the step and leaves the device and both sequences as they were.
  */
-async function makeRoom(
-  parts: { t: GpuModel; d: GpuModel; ts: GpuSequence; ds: GpuSequence; pending: number[] },
-  k: number,
-) {
+async function makeRoom(parts: DeviceStepParts, k: number, nextStepEnd = 0) {
   const { t, d, ts, ds, pending } = parts;
-  await d.makeRoom(ds, ds.length + pending.length + k - 1);
-  await t.makeRoom(ts, ts.length + k + 1);
+  await d.makeRoom(ds, Math.max(ds.length + pending.length + k - 1, nextStepEnd - 1));
+  await t.makeRoom(ts, Math.max(ts.length + k + 1, nextStepEnd));
 }
 
 /**
@@ -163,27 +186,95 @@ export async function greedyStepOnDevice<S extends Sequence, D extends Sequence>
 
   return t.exclusive(() =>
     d.exclusive(async () => {
-      await makeRoom(parts, k);
-      // The draft catches up on what it has not seen, then drafts k tokens, each step reading
-      // the previous one's choice from the list of drafts.
-      d.appendTokens(ds, pending.slice(0, -1));
-      const keep = (i: number) => (encoder: GPUCommandEncoder) =>
-        encoder.copyBufferToBuffer(d.idsBuffer, 0, buffers.drafts, i * 4, 4);
-      d.recordGreedy(ds, { tokens: pending.slice(-1) }, 1, keep(0));
-      for (let i = 1; i < k; i++) {
-        d.recordGreedy(
-          ds,
-          { tokens: [], fromGpu: { buffer: buffers.drafts, offset: (i - 1) * 4, count: 1 } },
-          1,
-          keep(i),
-        );
+      const ahead = buffers.next;
+      buffers.next = undefined;
+      // Room for this step, and for the next one if it is to be recorded ahead.
+      const nextFits = recordsAhead(parts, k, context.length);
+      await makeRoom(parts, k, nextFits ? context.length + 2 * k + 1 : 0);
+      if (ahead && fitsAhead(ahead, parts, k, context.length)) {
+        // The draft goes back to before the newest token but one, and both passes take them.
+        ds.truncate(context.length - 2);
+        ahead.drafts[0].submit(context.slice(-2));
+        for (const pass of ahead.drafts.slice(1)) pass.submit([]);
+        writeAcceptGreedyParams(t, buffers, k);
+        ahead.verify.submit([last]);
+        buffers.stepsAhead++;
+      } else {
+        // The draft catches up on what it has not seen, then drafts k tokens, each step reading
+        // the previous one's choice from the list of drafts.
+        d.appendTokens(ds, pending.slice(0, -1));
+        d.recordGreedy(ds, { tokens: pending.slice(-1) }, 1, keepDraft(d, buffers, 0));
+        for (let i = 1; i < k; i++) {
+          const fromGpu = { buffer: buffers.drafts, offset: (i - 1) * 4, count: 1 };
+          d.recordGreedy(ds, { tokens: [], fromGpu }, 1, keepDraft(d, buffers, i));
+        }
+        recordVerify(t, ts, buffers, last, k);
       }
-      const { accepted, next } = await verifyOnDevice(t, ts, buffers, last, k);
+      // While the GPU runs this step, the next one is recorded.
+      if (nextFits) buffers.next = recordNextStep(parts, buffers, k, context.length + k + 1);
+      const { accepted, next } = await verdict(t, buffers, k);
       // The CPU's record of the tokens at each position: the accepted drafts were copied on the GPU.
       ts.tokens.set(accepted, context.length);
       ds.tokens.set(accepted, context.length);
       return { accepted, next, drafted: k };
     }),
+  );
+}
+
+/** Copies a draft pass's argmax into slot i of the list of drafts, after the pass. */
+function keepDraft(d: GpuModel, buffers: StepBuffers, i: number) {
+  return (encoder: GPUCommandEncoder) => encoder.copyBufferToBuffer(d.idsBuffer, 0, buffers.drafts, i * 4, 4);
+}
+
+/**
+ * Whether the step after this one (for a context of at most this one's and k + 1 tokens) is
+ * recorded ahead: the profile says so, neither model has Gated DeltaNet layers (whose states
+ * a pass over the same position again would not leave as they were), and both caches hold it.
+ */
+function recordsAhead(parts: DeviceStepParts, k: number, contextLength: number): boolean {
+  const { t, d, ts, ds } = parts;
+  const maxContext = contextLength + k + 1;
+  return (
+    t.profile.recordAhead &&
+    d.profile.recordAhead &&
+    t.recurrentWindow === 0 &&
+    d.recurrentWindow === 0 &&
+    d.maxBatch >= 2 &&
+    maxContext >= 2 &&
+    maxContext + k <= ts.capacity &&
+    maxContext + k - 1 <= ds.capacity
+  );
+}
+
+/**
+ * Records the step after this one ahead (call before waiting for this one's verdict), for a
+ * context of C tokens, whatever C up to `maxContext`: the draft's passes start at C - 2 and
+ * on, the verify pass at C - 1.
+ */
+function recordNextStep(parts: DeviceStepParts, buffers: StepBuffers, k: number, maxContext: number): NextStep {
+  const { t, d, ts, ds } = parts;
+  const drafts = [d.recordAhead(ds, { cpuTokens: 2 }, 1, maxContext - 2, keepDraft(d, buffers, 0))];
+  for (let i = 1; i < k; i++) {
+    const fromGpu = { buffer: buffers.drafts, offset: (i - 1) * 4, count: 1 };
+    drafts.push(d.recordAhead(ds, { cpuTokens: 0, fromGpu }, 1, maxContext + i - 1, keepDraft(d, buffers, i)));
+  }
+  const fromGpu = { buffer: buffers.drafts, offset: 0, count: k };
+  const verify = t.recordAhead(ts, { cpuTokens: 1, fromGpu }, k + 1, maxContext - 1, acceptAndCopy(buffers, k));
+  return { k, target: ts, draft: ds, maxContext, drafts, verify };
+}
+
+/** Whether a step recorded ahead serves this one: the same sequences and k, still in their buffers, the context within its reach. */
+function fitsAhead(ahead: NextStep, parts: DeviceStepParts, k: number, contextLength: number): boolean {
+  const { ts, ds } = parts;
+  return (
+    ahead.k === k &&
+    ahead.target === ts &&
+    ahead.draft === ds &&
+    contextLength <= ahead.maxContext &&
+    contextLength >= 2 &&
+    ds.length >= contextLength - 2 &&
+    ahead.verify.current() &&
+    ahead.drafts.every((pass) => pass.current())
   );
 }
 
@@ -203,20 +294,56 @@ export async function verifyOnDevice(
   leaves = 0,
   ranks = 1,
 ): Promise<{ accepted: number[]; next: number; leaf?: number }> {
+  recordVerify(t, ts, buffers, last, k, leaves, ranks);
+  return verdict(t, buffers, k, leaves, ranks);
+}
+
+/** Records the verify pass and the acceptance kernel after it (`verifyOnDevice` without the wait). */
+function recordVerify(
+  t: GpuModel,
+  ts: GpuSequence,
+  buffers: StepBuffers,
+  last: number,
+  k: number,
+  leaves = 0,
+  ranks = 1,
+) {
   const drafts = k + leaves * ranks;
-  t.gpu.device.queue.writeBuffer(buffers.params, 0, Uint32Array.of(k, leaves, ranks, 0));
+  writeAcceptGreedyParams(t, buffers, k, leaves, ranks);
   const input = {
     tokens: [last],
     fromGpu: { buffer: buffers.drafts, offset: 0, count: drafts },
     ...(leaves > 0 ? { tree: { chain: k + 1, depths: leaves } } : {}),
   };
-  t.recordGreedy(ts, input, drafts + 1, (encoder) => {
+  t.recordGreedy(ts, input, drafts + 1, acceptAndCopy(buffers, drafts));
+}
+
+/** The greedy acceptance kernel's uniform: k drafts in a chain, `ranks` leaves beside each of the first `leaves`. */
+function writeAcceptGreedyParams(t: GpuModel, buffers: StepBuffers, k: number, leaves = 0, ranks = 1) {
+  buffers.paramsWords.set([k, leaves, ranks, 0]);
+  t.gpu.device.queue.writeBuffer(buffers.params, 0, buffers.paramsWords);
+}
+
+/** After a verify pass over `drafts` drafts: the acceptance kernel, then the verdict and the drafts copied to the readback. */
+function acceptAndCopy(buffers: StepBuffers, drafts: number) {
+  return (encoder: GPUCommandEncoder) => {
     const pass = encoder.beginComputePass();
     buffers.accept.encode(pass, buffers.bind);
     pass.end();
     encoder.copyBufferToBuffer(buffers.drafts, 0, buffers.result, VERDICT_WORDS * 4, drafts * 4);
     encoder.copyBufferToBuffer(buffers.result, 0, buffers.readback, 0, (VERDICT_WORDS + drafts) * 4);
-  });
+  };
+}
+
+/** Waits for a verify pass's verdict (`recordVerify`) and checks it. */
+async function verdict(
+  t: GpuModel,
+  buffers: StepBuffers,
+  k: number,
+  leaves = 0,
+  ranks = 1,
+): Promise<{ accepted: number[]; next: number; leaf?: number }> {
+  const drafts = k + leaves * ranks;
   const words = new Uint32Array(await t.readBack(buffers.readback, (VERDICT_WORDS + drafts) * 4));
   const [count, next, leaf] = words;
   const list = words.subarray(VERDICT_WORDS);

@@ -6,6 +6,7 @@ import { kernelProfile } from '../kernels/profile';
 import { directorySource } from '../loader/node-source';
 import { generate } from '../model/generate';
 import { GpuModel } from '../model/gpu-model';
+import { stepBuffers } from '../model/gpu-speculation';
 import { destroyPair, loadPair, type ModelPair } from '../model/pair';
 import { randomModel } from '../model/random-weights';
 import { ReferenceModel } from '../ref/model';
@@ -121,6 +122,37 @@ describe('speculative decoding on the GPU', () => {
         await generate(target, target.createSequence(256), prompt, { maxTokens: TOKENS, sampling: GREEDY }),
       );
     }
+  });
+
+  it.each([
+    ['the profile of the adapter', {}],
+    // Attention split into segments of 64 positions, grids sized for the longest context a
+    // step recorded ahead may meet: segments past a shorter one return at once.
+    ['attention in segments of 64', { serialAttention: false, tiledAttention: false, attentionSplit: 64 }],
+  ])('records each greedy step while the GPU runs the one before (%s), and equals plain greedy', async (_, change) => {
+    const { target: t, draft: d, tokenizer } = await loadGpuPair(gpu, 256, { ...kernelProfile(gpu.info), ...change });
+    for (const k of [1, 3, 5] as DraftLength[]) {
+      const prompt = prompts()[0];
+      const expected = await generate(t, t.createSequence(256), prompt, { maxTokens: 64, sampling: GREEDY });
+      const sequences = { target: t.createSequence(256), draft: d.createSequence(256) };
+      const before = stepBuffers(t, d).stepsAhead;
+      const { tokens, counts } = await speculativeGenerate(
+        t,
+        sequences.target,
+        new ModelDraftSource(d, sequences.draft),
+        prompt,
+        { maxTokens: 64, sampling: GREEDY, draftLength: k, fallback: false },
+      );
+      expect(tokens).toEqual(expected);
+      expect(speculativeStats(counts).acceptance_rate).toBeGreaterThan(0.3);
+      // Every step but the first submitted the passes recorded for it, and but the last, whose
+      // drafts are cut to the tokens left to make (a step of fewer drafts has other passes).
+      expect(stepBuffers(t, d).stepsAhead - before).toBeGreaterThanOrEqual(counts.steps - 2);
+      await expectCachesFresh(t, sequences.target, d, sequences.draft, [...prompt, ...tokens]);
+    }
+    t.destroy();
+    d.destroy();
+    tokenizer.dispose();
   });
 
   it('submits a pass on an idle GPU in parts, and a pass behind others (drafts, verify) whole', async () => {
