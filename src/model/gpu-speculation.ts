@@ -45,6 +45,8 @@ import type { Sequence } from './types';
 export const MAX_DEVICE_DRAFTS = 16;
 /** The most tokens its list holds: the chain, then a tree's leaves. */
 export const MAX_DEVICE_LIST = 2 * MAX_DEVICE_DRAFTS;
+/** The weight of the past in `StepBuffers.steadiness`: a change of k twice in a row stops the recording ahead. */
+const STEADINESS_DECAY = 0.75;
 /** What the acceptance kernels write before the drafts: accepted, next, the accepted leaf (u32 each). */
 const VERDICT_WORDS = 3;
 /** A sampled step's readback starts with the verdict (accepted, next, leaf) and the drafts (a tree's leaves after the chain), u32 each. */
@@ -71,8 +73,16 @@ export interface StepBuffers {
   bind: GPUBindGroup;
   /** The pair's next greedy step, recorded while the GPU ran the one before (profile.recordAhead). */
   next?: NextStep;
-  /** Greedy steps taken so far from passes recorded ahead (tests count them). */
+  /** Greedy steps taken so far from passes recorded ahead, and steps recorded ahead (tests count them). */
   stepsAhead: number;
+  recordedAhead: number;
+  /**
+   * The last greedy step's k, and how steadily k has held from step to step (a moving average
+   * of 1 when it did, 0 when it changed): passes recorded ahead serve only a step of their k,
+   * so the next step is recorded ahead only while k holds more often than not.
+   */
+  lastK: number;
+  steadiness: number;
   /** Staging for the acceptance kernel's uniform (writeBuffer copies it at once): nothing allocated a step. */
   paramsWords: Uint32Array<ArrayBuffer>;
 }
@@ -127,7 +137,19 @@ export const stepBuffers = perPair((target): StepBuffers => {
   const params = createUniform(device, ACCEPT_GREEDY_PARAMS_BYTES, 'device step params');
   const accept = new AcceptGreedyKernel(device);
   const bind = accept.bind({ params, drafts, choices: target.idsBuffer, result });
-  return { drafts, result, readback, params, accept, bind, stepsAhead: 0, paramsWords: new Uint32Array(4) };
+  return {
+    drafts,
+    result,
+    readback,
+    params,
+    accept,
+    bind,
+    stepsAhead: 0,
+    recordedAhead: 0,
+    lastK: 0,
+    steadiness: 1,
+    paramsWords: new Uint32Array(4),
+  };
 });
 
 /** Both models and sequences of a device step, and what the draft has not seen. */
@@ -188,8 +210,12 @@ export async function greedyStepOnDevice<S extends Sequence, D extends Sequence>
     d.exclusive(async () => {
       const ahead = buffers.next;
       buffers.next = undefined;
-      // Room for this step, and for the next one if it is to be recorded ahead.
-      const nextFits = recordsAhead(parts, k, context.length);
+      // Room for this step, and for the next one if it is to be recorded ahead: while the draft
+      // length holds (a fixed one, or 'auto' settled; 'auto' going up and down would waste them).
+      buffers.steadiness =
+        STEADINESS_DECAY * buffers.steadiness + (1 - STEADINESS_DECAY) * (k === buffers.lastK ? 1 : 0);
+      buffers.lastK = k;
+      const nextFits = buffers.steadiness >= 0.5 && recordsAhead(parts, k, context.length);
       await makeRoom(parts, k, nextFits ? context.length + 2 * k + 1 : 0);
       if (ahead && fitsAhead(ahead, parts, k, context.length)) {
         // The draft goes back to before the newest token but one, and both passes take them.
@@ -211,7 +237,10 @@ export async function greedyStepOnDevice<S extends Sequence, D extends Sequence>
         recordVerify(t, ts, buffers, last, k);
       }
       // While the GPU runs this step, the next one is recorded.
-      if (nextFits) buffers.next = recordNextStep(parts, buffers, k, context.length + k + 1);
+      if (nextFits) {
+        buffers.next = recordNextStep(parts, buffers, k, context.length + k + 1);
+        buffers.recordedAhead++;
+      }
       const { accepted, next } = await verdict(t, buffers, k);
       // The CPU's record of the tokens at each position: the accepted drafts were copied on the GPU.
       ts.tokens.set(accepted, context.length);
