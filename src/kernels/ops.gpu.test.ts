@@ -188,6 +188,25 @@ describe('columns', () => {
     for (let n = 0; n < tokens - 1; n++) want.set(x.subarray(n * d, (n + 1) * d), n * 3 * d + d);
     expectClose(await readFloats(device, out, want.length), want, EXACT, 'out');
   });
+
+  it.each(['out', 'x'] as const)(
+    'copies rows to or from the sequence position of the step (%s at the start: features stored, or read by a head)',
+    async (atStart) => {
+      const rng = new Rng(6);
+      const [tokens, d, start, positions] = [3, 70, 5, 10];
+      const x = rng.floats((atStart === 'x' ? positions : tokens) * d);
+      const before = rng.floats((atStart === 'out' ? positions : tokens) * d);
+      const out = upload(before, 'out');
+      const kernel = new ColumnsKernel(device, d, { stride: d, offset: 0, atStart });
+      const bindGroup = kernel.bind({ step: step.buffer, x: upload(x), out });
+      step.write(tokens, start);
+      await runPass(device, (pass) => kernel.encode(pass, bindGroup, tokens));
+      const want = before.slice();
+      const [from, to] = atStart === 'x' ? [start, 0] : [0, start];
+      want.set(x.subarray(from * d, (from + tokens) * d), to * d);
+      expectClose(await readFloats(device, out, want.length), want, EXACT, 'out');
+    },
+  );
 });
 
 describe('q/k norm with RoPE, per head or over the whole projection', () => {

@@ -111,18 +111,28 @@ export class SigmoidGateKernel extends ComputeKernel {
   }
 }
 
-/** out[n, offset + i] = x[n, i]: a token's row of d values into a block of columns of rows `stride` wide. */
+/**
+ * out[n, offset + i] = x[n, i]: a token's row of d values into a block of columns of rows
+ * `stride` wide; `atStart` 'out' or 'x': that side's rows from the step's start (columns.wgsl).
+ */
 export class ColumnsKernel extends ComputeKernel {
   constructor(
     device: GPUDevice,
     private readonly d: number,
-    into: { stride: number; offset: number },
+    into: { stride: number; offset: number; atStart?: 'out' | 'x' },
   ) {
-    super(device, `columns ${d} into ${into.offset}/${into.stride}`, columnsCode, {
-      D: d,
-      STRIDE: into.stride,
-      OFFSET: into.offset,
-    });
+    const atStart = into.atStart === 'out' ? 1 : into.atStart === 'x' ? 2 : 0;
+    super(
+      device,
+      `columns ${d} into ${into.offset}/${into.stride}${into.atStart ? ` ${into.atStart} at start` : ''}`,
+      columnsCode,
+      {
+        D: d,
+        STRIDE: into.stride,
+        OFFSET: into.offset,
+        AT_START: atStart,
+      },
+    );
   }
   bind(b: { step: GPUBuffer; x: GPUBuffer; out: GPUBuffer }) {
     return this.bindAll([b.step, b.x, b.out]);
