@@ -23,16 +23,23 @@ import type { EagleSequence, EagleTarget } from './eagle';
 import { GpuModel } from './gpu-model';
 import type { GpuSequence } from './gpu-sequence';
 import {
+  bothRecordAhead,
   type DeviceStep,
+  keepAhead,
   keepDraftRow,
   MAX_DEVICE_DRAFTS,
   MAX_DEVICE_LIST,
   prepareDeviceSteps,
+  recordVerify,
+  recordVerifyAhead,
   type SampledDeviceStep,
   type SampledStepOptions,
   sampledBuffers,
+  serves,
   stepBuffers,
-  verifyOnDevice,
+  submitAhead,
+  takeAhead,
+  verdict,
   verifySampledOnDevice,
 } from './gpu-speculation';
 import type { Sequence } from './types';
@@ -120,12 +127,7 @@ function eagleStepParts<S extends Sequence, H extends Sequence>(
   const mapTo = (i: number, sampled = false) => {
     const tree = i < leaves ? map.ranks.slice(0, ranks) : [];
     // Before the pass's submit, after the last's.
-    const write = (buffer: GPUBuffer, a: number, b: number) => {
-      map.words[0] = a;
-      map.words[1] = b;
-      queue.writeBuffer(buffer, 0, map.words);
-    };
-    write(map.params, i, 0);
+    writeMap(i);
     for (const [r, rank] of tree.entries()) {
       write(rank.params, k + r * leaves + i, r + 1);
       if (sampled) write(rank.drawStep, 1, LEAF_STREAM + r * MAX_DEVICE_DRAFTS + i);
@@ -141,10 +143,26 @@ function eagleStepParts<S extends Sequence, H extends Sequence>(
       pass.end();
     };
   };
-  /** Grows both caches for the step before it is recorded (GpuModel.makeRoom): an out-of-memory leaves them as they were. */
-  const makeRoom = async () => {
-    await h.makeRoom(hs, from + pending.length + k - 1);
-    await t.makeRoom(ts, computed + k + 1 + leaves * ranks);
+  const write = (buffer: GPUBuffer, a: number, b: number) => {
+    map.words[0] = a;
+    map.words[1] = b;
+    queue.writeBuffer(buffer, 0, map.words);
+  };
+  /** A chain draft's d2t map into slot i: its uniform, written before the pass's submission. */
+  const writeMap = (i: number) => write(map.params, i, 0);
+  /** The map's kernel, after a chain draft pass: it reads its slot from that uniform. */
+  const encodeMap = (encoder: GPUCommandEncoder) => {
+    const pass = encoder.beginComputePass();
+    map.kernel.encode(pass, map.bind);
+    pass.end();
+  };
+  /**
+   * Grows both caches for the step before it is recorded (GpuModel.makeRoom): an out-of-memory
+   * leaves them as they were; `next`: the ends of a next step recorded ahead too.
+   */
+  const makeRoom = async (next?: { head: number; target: number }) => {
+    await h.makeRoom(hs, Math.max(from + pending.length + k - 1, next?.head ?? 0));
+    await t.makeRoom(ts, Math.max(computed + k + 1 + leaves * ranks, next?.target ?? 0));
   };
   /** Records the k draft passes, each choosing as `want` says, `after(i)` appended to pass i. */
   const recordDrafts = (want: 'ids' | 'sample', after: (i: number) => (encoder: GPUCommandEncoder) => void) => {
@@ -157,7 +175,7 @@ function eagleStepParts<S extends Sequence, H extends Sequence>(
       h.recordPass(hs, { tokens: [], fromGpu: previous, hidden: { buffer: hidden, offset: 0 } }, 1, want, after(i));
     }
   };
-  return { t, h, ts, buffers, mapTo, makeRoom, recordDrafts };
+  return { t, h, ts, hs, buffers, mapTo, writeMap, encodeMap, makeRoom, recordDrafts };
 }
 
 /**
@@ -175,20 +193,64 @@ export async function eagleStepOnDevice<S extends Sequence, H extends Sequence>(
 ): Promise<DeviceStep | undefined> {
   const parts = eagleStepParts(model, sequence, context, k, leaves, ranks);
   if (!parts) return undefined;
-  const { t, h, ts, buffers, mapTo, makeRoom, recordDrafts } = parts;
+  const { t, h, ts, hs, buffers, mapTo, writeMap, makeRoom, recordDrafts } = parts;
   const base = ts.length;
+  const last = context[context.length - 1];
   return t.exclusive(() =>
     h.exclusive(async () => {
-      await makeRoom();
-      recordDrafts('ids', mapTo);
-      const last = context[context.length - 1];
-      const { accepted, next, leaf } = await verifyOnDevice(t, ts, buffers, last, k, leaves, ranks);
+      // A chain's next step is recorded ahead while k holds (gpu-speculation.ts); the target's
+      // length then is at most this one's and k + 1.
+      const { ahead, steady } = takeAhead(buffers, k);
+      const next = base + k + 1;
+      const recordNext = steady && leaves === 0 && headRecordsAhead(parts, k, next);
+      await makeRoom(recordNext ? { head: next + k - 1, target: next + k + 1 } : undefined);
+      // A step recorded ahead catches up on the last k + 1 pairs, whatever the last accepted:
+      // the head goes back to the first of them (their keys and values come out as before).
+      const from = base - (k + 1);
+      if (leaves === 0 && serves(ahead, ts, hs, k, context.length, from)) {
+        submitAhead(t, buffers, ahead, from, context.slice(from + 1, base + 1), last, writeMap);
+      } else {
+        recordDrafts('ids', mapTo);
+        recordVerify(t, ts, buffers, last, k, leaves, ranks);
+      }
+      if (recordNext) recordHeadStepAhead(parts, k, next);
+      const { accepted, next: token, leaf } = await verdict(t, buffers, k, leaves, ranks);
       // An accepted leaf's keys and values, in its slot after the chain's, move to its position.
       if (leaf !== undefined) model.moveSlot(sequence, base + 1 + k + leaf, base + 1 + (leaf % leaves));
       ts.tokens.set(accepted, context.length); // the CPU's record: the drafts were copied on the GPU
-      return { accepted, next, drafted: k };
+      return { accepted, next: token, drafted: k };
     }),
   );
+}
+
+type HeadStepParts = NonNullable<ReturnType<typeof eagleStepParts>>;
+
+/**
+ * Whether a head's next chain step (the target holding at most `next` positions then) is
+ * recorded ahead: both profiles say so, no Gated DeltaNet layers, a catch-up of k + 1 pairs
+ * within the head's batch, and both caches hold it.
+ */
+function headRecordsAhead(parts: HeadStepParts, k: number, next: number): boolean {
+  const { t, h, ts, hs } = parts;
+  return bothRecordAhead(t, h) && h.maxBatch >= k + 1 && next + k + 1 <= ts.capacity && next + k - 1 <= hs.capacity;
+}
+
+/**
+ * Records a head's next chain step ahead, for a target of C positions then, whatever C up to
+ * `next`: the head's catch-up over the pairs of C's last k + 1 positions, its features read on
+ * the GPU at the head's start (GpuModel.recordAhead's `rowsOf`), its k - 1 draft passes, and the
+ * verify pass, its features stored at the target's start.
+ */
+function recordHeadStepAhead(parts: HeadStepParts, k: number, next: number): void {
+  const { t, h, ts, hs, buffers, encodeMap } = parts;
+  const features = ts.extra.features as GPUBuffer; // as it is after makeRoom
+  const drafts = [h.recordAhead(hs, { cpuTokens: k + 1, hidden: { rowsOf: features } }, 1, next - k - 1, encodeMap)];
+  for (let i = 1; i < k; i++) {
+    const fromGpu = { buffer: buffers.drafts, offset: (i - 1) * 4, count: 1 };
+    drafts.push(h.recordAhead(hs, { cpuTokens: 0, fromGpu, hidden: 'own' }, 1, next + i - 1, encodeMap));
+  }
+  const verify = recordVerifyAhead(t, ts, buffers, k, next);
+  keepAhead(buffers, { k, target: ts, draft: hs, maxContext: next + 1, drafts, verify });
 }
 
 /**

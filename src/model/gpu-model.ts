@@ -43,6 +43,7 @@ import { type KvFormat, kvValueBytes } from '../kernels/kv-cache';
 import type { LinearLayer } from '../kernels/linear-layer';
 import {
   ArgmaxKernel,
+  ColumnsKernel,
   EmbedKernel,
   LogitRulesKernel,
   SampleKernel,
@@ -139,6 +140,10 @@ interface Pass {
   fromGpu?: DeviceTokens;
   /** An EAGLE head's hidden inputs: n rows of d values, copied into x. */
   hidden?: DeviceRows;
+  /** Or read from this buffer's rows at the step's start (a pass recorded ahead). */
+  hiddenAtStart?: GPUBuffer;
+  /** A target's features stored at the step's start by a kernel, not a copy (a pass recorded ahead). */
+  featuresAtStart?: boolean;
   /** A tree pass: the first `chain` tokens are the chain, the rest leaves (kernels/step.ts). */
   tree?: TreeShape;
 }
@@ -237,6 +242,11 @@ export class GpuModel implements CausalLM<GpuSequence> {
   private readonly inputFc?: InputProjection;
   /** An MTP head's state for its next draft: x after its final norm, written beside x. */
   private readonly ownStateNorm?: GPUBindGroup;
+  /**
+   * Rows moved at the step's start on the GPU, for passes recorded ahead: a target's features
+   * stored at their positions, a head's hidden inputs read from theirs (columns.wgsl's AT_START).
+   */
+  private readonly rowsAtStart?: { kernel: ColumnsKernel; binds: WeakMap<GPUBuffer, GPUBindGroup> };
 
   private constructor(
     readonly gpu: Gpu,
@@ -331,6 +341,13 @@ export class GpuModel implements CausalLM<GpuSequence> {
     const eagleBuffers = { ...act, step };
     this.exported = FeatureExporter.create(gpu, this.kernels, d, options.features, eagleBuffers, weights);
     this.inputFc = InputProjection.create(device, this.kernels, d, weights, eagleBuffers);
+    if (this.exported || config.hiddenInput) {
+      const atStart = this.exported ? 'out' : 'x';
+      this.rowsAtStart = {
+        kernel: new ColumnsKernel(device, d, { stride: d, offset: 0, atStart }),
+        binds: new WeakMap(),
+      };
+    }
     this.scratchBytes =
       [...Object.values(this.act), ...this.ropes.flatMap((r) => [r.cos, r.sin])].reduce((sum, b) => sum + b.size, 0) +
       this.argmax.bytes +
@@ -817,12 +834,14 @@ export class GpuModel implements CausalLM<GpuSequence> {
    * sequence's length (at most `maxStart` then) and the tokens from the CPU are known: the
    * next speculative step, recorded while the GPU runs this one. Each kernel reads the length
    * from the step uniform, written at submission; the grids are sized for `maxStart`, and
-   * workgroups past the length return at once. Only for passes with no logit rules, features
-   * or hidden inputs; it is void once the sequence's buffers grow (`current`).
+   * workgroups past the length return at once; a target's features are stored, and a head's
+   * hidden inputs read (`hidden`: its own last state, or the rows of `rowsOf` at its pairs'
+   * positions), at the step's start by a kernel. Not for passes with logit rules; void once the
+   * sequence's buffers grow (`current`).
    */
   recordAhead(
     sequence: GpuSequence,
-    input: { cpuTokens: number; fromGpu?: DeviceTokens & { count: number } },
+    input: { cpuTokens: number; fromGpu?: DeviceTokens & { count: number }; hidden?: 'own' | { rowsOf: GPUBuffer } },
     rows: number,
     maxStart: number,
     after?: (encoder: GPUCommandEncoder) => void,
@@ -832,13 +851,23 @@ export class GpuModel implements CausalLM<GpuSequence> {
     if (n === 0 || n > this.maxBatch || rows > n || maxStart + n > sequence.capacity) {
       throw new RangeError(`a pass recorded ahead takes 1 to ${this.maxBatch} tokens within the sequence`);
     }
-    if (sequence.extra.features || sequence.extra.hidden || this.config.hiddenInput) {
-      throw new Error('a pass with features or hidden inputs is recorded when it runs');
+    if ((input.hidden !== undefined) !== (this.config.hiddenInput !== undefined)) {
+      throw new Error('an EAGLE head runs with hidden inputs, and only a head does');
     }
+    const own = input.hidden === 'own' ? sequence.extra.hidden : undefined;
+    if (input.hidden === 'own' && (!own || n !== 1)) throw new RangeError('the head feeds itself one token at a time');
     this.reserve(sequence, maxStart + n);
     const binds = sequence.binds;
     const buffers: GPUCommandBuffer[] = [];
-    const shape = { n, headRows: rows, want: 'ids' as const, fromGpu: input.fromGpu };
+    const shape = {
+      n,
+      headRows: rows,
+      want: 'ids' as const,
+      fromGpu: input.fromGpu,
+      ...(own ? { hidden: { buffer: own, offset: 0 } } : {}),
+      ...(typeof input.hidden === 'object' ? { hiddenAtStart: input.hidden.rowsOf } : {}),
+      featuresAtStart: sequence.extra.features !== undefined,
+    };
     // Recorded for as many tokens from the CPU as it will be given (the ids from the GPU follow them).
     const placeholder = { ...shape, tokens: new Uint32Array(input.cpuTokens) };
     this.encode(sequence, placeholder, maxStart, 1, after, (buffer) => buffers.push(buffer));
@@ -906,6 +935,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
     const d = this.config.hiddenSize;
     if (pass.hidden) encoder.copyBufferToBuffer(pass.hidden.buffer, pass.hidden.offset, act.x, 0, n * d * 4);
     let compute = this.beginPass(encoder);
+    if (pass.hiddenAtStart) this.encodeRowsAtStart(compute, { x: pass.hiddenAtStart, out: act.x }, n);
     for (const { kernel, bind } of this.embed) kernel.encode(compute, bind, n);
     this.inputFc?.encode(compute, n);
     const layers = this.layers.length;
@@ -921,14 +951,19 @@ export class GpuModel implements CausalLM<GpuSequence> {
       this.layers[l].encode(compute, sequence.binds[l], n, start, pass.tree !== undefined);
     }
     this.exported?.encodeAfter(compute, n);
+    const { features, hidden } = sequence.extra;
+    if (features && act.features && pass.featuresAtStart) {
+      this.encodeRowsAtStart(compute, { x: act.features, out: features }, n);
+    }
     if (this.ownStateNorm) this.kernels.norm.encode(compute, this.ownStateNorm, n);
     // A head over every row of the pass reads them in x, in the same pass; else its rows are
     // copied out after the pass, into a pass of its own.
     const direct = headRows === n;
     if (headRows > 0 && direct) this.encodeHead(compute, sequence, headRows, want, this.head.direct);
     compute.end();
-    const { features, hidden } = sequence.extra;
-    if (features && act.features) encoder.copyBufferToBuffer(act.features, 0, features, start * d * 4, n * d * 4);
+    if (features && act.features && !pass.featuresAtStart) {
+      encoder.copyBufferToBuffer(act.features, 0, features, start * d * 4, n * d * 4);
+    }
     if (hidden) encoder.copyBufferToBuffer(act.ownState ?? act.x, (n - 1) * d * 4, hidden, 0, d * 4);
     if (headRows > 0 && !direct) {
       encoder.copyBufferToBuffer(act.x, (n - headRows) * d * 4, act.headIn, 0, headRows * d * 4);
@@ -939,6 +974,16 @@ export class GpuModel implements CausalLM<GpuSequence> {
     after?.(encoder);
     this.profiler?.resolve(encoder);
     emit(encoder.finish());
+  }
+
+  /** Records columns.wgsl's copy of n rows at the step's start (`rowsAtStart`), its bind group made once per sequence buffer. */
+  private encodeRowsAtStart(compute: GPUComputePassEncoder, b: { x: GPUBuffer; out: GPUBuffer }, n: number): void {
+    if (!this.rowsAtStart) throw new Error('this model moves no rows at the step start');
+    const { kernel, binds } = this.rowsAtStart;
+    const key = this.exported ? b.out : b.x; // the sequence's buffer: the other is this model's own
+    const bind = binds.get(key) ?? kernel.bind({ step: this.step.buffer, ...b });
+    binds.set(key, bind);
+    kernel.encode(compute, bind, n);
   }
 
   /** The head over `headRows` rows of `input`: the final norm, the LM head, softcap, logit rules, then the argmax or draw. */

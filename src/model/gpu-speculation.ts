@@ -88,14 +88,14 @@ export interface StepBuffers {
 }
 
 /**
- * A greedy device step of k drafts recorded ahead, for a context of any length C up to
- * `maxContext`: the draft's first pass over C's last two tokens (the one before the newest
- * again, so that the pass has the same shape whatever the last step accepted: its keys and
- * values come out bit for bit as before, the kernels being batch-invariant), its k - 1 passes
- * over its own drafts, the target's verify pass over the newest token and the drafts, and the
- * acceptance kernel.
+ * A greedy device step of k drafts recorded ahead, for a context of any length up to
+ * `maxContext`: the draft's passes (a draft model's first over the context's last two tokens,
+ * the one before the newest again, so that the pass has the same shape whatever the last step
+ * accepted; an EAGLE head's catch-up over the last k + 1 pairs, gpu-eagle-step.ts: what is
+ * computed again comes out bit for bit as before, the kernels being batch-invariant), then the
+ * target's verify pass over the newest token and the drafts, and the acceptance kernel.
  */
-interface NextStep {
+export interface NextStep {
   k: number;
   target: GpuSequence;
   draft: GpuSequence;
@@ -208,23 +208,15 @@ export async function greedyStepOnDevice<S extends Sequence, D extends Sequence>
 
   return t.exclusive(() =>
     d.exclusive(async () => {
-      const ahead = buffers.next;
-      buffers.next = undefined;
-      // Room for this step, and for the next one if it is to be recorded ahead: while the draft
-      // length holds (a fixed one, or 'auto' settled; 'auto' going up and down would waste them).
-      buffers.steadiness =
-        STEADINESS_DECAY * buffers.steadiness + (1 - STEADINESS_DECAY) * (k === buffers.lastK ? 1 : 0);
-      buffers.lastK = k;
-      const nextFits = buffers.steadiness >= 0.5 && recordsAhead(parts, k, context.length);
-      await makeRoom(parts, k, nextFits ? context.length + 2 * k + 1 : 0);
-      if (ahead && fitsAhead(ahead, parts, k, context.length)) {
-        // The draft goes back to before the newest token but one, and both passes take them.
-        ds.truncate(context.length - 2);
-        ahead.drafts[0].submit(context.slice(-2));
-        for (const pass of ahead.drafts.slice(1)) pass.submit([]);
-        writeAcceptGreedyParams(t, buffers, k);
-        ahead.verify.submit([last]);
-        buffers.stepsAhead++;
+      // Room for this step, and for the next one if it is to be recorded ahead.
+      const { ahead, steady } = takeAhead(buffers, k);
+      const recordNext = steady && recordsAhead(parts, k, context.length);
+      await makeRoom(parts, k, recordNext ? context.length + 2 * k + 1 : 0);
+      // A step recorded ahead: the draft goes back to before the newest token but one, which
+      // its first pass takes with the newest.
+      const draftFrom = context.length - 2;
+      if (serves(ahead, ts, ds, k, context.length, draftFrom)) {
+        submitAhead(t, buffers, ahead, draftFrom, context.slice(-2), last);
       } else {
         // The draft catches up on what it has not seen, then drafts k tokens, each step reading
         // the previous one's choice from the list of drafts.
@@ -237,10 +229,7 @@ export async function greedyStepOnDevice<S extends Sequence, D extends Sequence>
         recordVerify(t, ts, buffers, last, k);
       }
       // While the GPU runs this step, the next one is recorded.
-      if (nextFits) {
-        buffers.next = recordNextStep(parts, buffers, k, context.length + k + 1);
-        buffers.recordedAhead++;
-      }
+      if (recordNext) recordNextStep(parts, buffers, k, context.length + k + 1);
       const { accepted, next } = await verdict(t, buffers, k);
       // The CPU's record of the tokens at each position: the accepted drafts were copied on the GPU.
       ts.tokens.set(accepted, context.length);
@@ -256,6 +245,69 @@ function keepDraft(d: GpuModel, buffers: StepBuffers, i: number) {
 }
 
 /**
+ * Takes the step a pair recorded ahead (to be checked with `serves`), and says whether to
+ * record the next one: while k holds from step to step more often than not (a fixed k, or
+ * 'auto' settled; 'auto' going up and down would record steps in vain).
+ */
+export function takeAhead(buffers: StepBuffers, k: number): { ahead?: NextStep; steady: boolean } {
+  const ahead = buffers.next;
+  buffers.next = undefined;
+  const held = k === buffers.lastK ? 1 : 0;
+  buffers.steadiness = STEADINESS_DECAY * buffers.steadiness + (1 - STEADINESS_DECAY) * held;
+  buffers.lastK = k;
+  return { ahead, steady: buffers.steadiness >= 0.5 };
+}
+
+/**
+ * Whether a step recorded ahead serves this one: the same sequences and k, still in their
+ * buffers, a context within its reach, and a draft that holds what its first pass follows.
+ */
+export function serves(
+  ahead: NextStep | undefined,
+  target: GpuSequence,
+  draft: GpuSequence,
+  k: number,
+  contextLength: number,
+  draftFrom: number,
+): ahead is NextStep {
+  return (
+    ahead !== undefined &&
+    ahead.k === k &&
+    ahead.target === target &&
+    ahead.draft === draft &&
+    contextLength <= ahead.maxContext &&
+    draftFrom >= 0 &&
+    draft.length >= draftFrom &&
+    ahead.verify.current() &&
+    ahead.drafts.every((pass) => pass.current())
+  );
+}
+
+/**
+ * Submits a step recorded ahead: the draft cut back to `draftFrom`, its first pass given the
+ * tokens `first`, `beforeDraft(i)` called before draft pass i is; then the verify pass over
+ * the newest token `last`.
+ */
+export function submitAhead(
+  t: GpuModel,
+  buffers: StepBuffers,
+  ahead: NextStep,
+  draftFrom: number,
+  first: readonly number[],
+  last: number,
+  beforeDraft?: (i: number) => void,
+): void {
+  ahead.draft.truncate(draftFrom);
+  for (const [i, pass] of ahead.drafts.entries()) {
+    beforeDraft?.(i);
+    pass.submit(i === 0 ? first : []);
+  }
+  writeAcceptGreedyParams(t, buffers, ahead.k);
+  ahead.verify.submit([last]);
+  buffers.stepsAhead++;
+}
+
+/**
  * Whether the step after this one (for a context of at most this one's and k + 1 tokens) is
  * recorded ahead: the profile says so, neither model has Gated DeltaNet layers (whose states
  * a pass over the same position again would not leave as they were), and both caches hold it.
@@ -263,16 +315,12 @@ function keepDraft(d: GpuModel, buffers: StepBuffers, i: number) {
 function recordsAhead(parts: DeviceStepParts, k: number, contextLength: number): boolean {
   const { t, d, ts, ds } = parts;
   const maxContext = contextLength + k + 1;
-  return (
-    t.profile.recordAhead &&
-    d.profile.recordAhead &&
-    t.recurrentWindow === 0 &&
-    d.recurrentWindow === 0 &&
-    d.maxBatch >= 2 &&
-    maxContext >= 2 &&
-    maxContext + k <= ts.capacity &&
-    maxContext + k - 1 <= ds.capacity
-  );
+  return bothRecordAhead(t, d) && d.maxBatch >= 2 && maxContext + k <= ts.capacity && maxContext + k - 1 <= ds.capacity;
+}
+
+/** Whether both models' profiles record ahead and neither has Gated DeltaNet layers. */
+export function bothRecordAhead(t: GpuModel, d: GpuModel): boolean {
+  return t.profile.recordAhead && d.profile.recordAhead && t.recurrentWindow === 0 && d.recurrentWindow === 0;
 }
 
 /**
@@ -280,31 +328,33 @@ function recordsAhead(parts: DeviceStepParts, k: number, contextLength: number):
  * context of C tokens, whatever C up to `maxContext`: the draft's passes start at C - 2 and
  * on, the verify pass at C - 1.
  */
-function recordNextStep(parts: DeviceStepParts, buffers: StepBuffers, k: number, maxContext: number): NextStep {
+function recordNextStep(parts: DeviceStepParts, buffers: StepBuffers, k: number, maxContext: number): void {
   const { t, d, ts, ds } = parts;
   const drafts = [d.recordAhead(ds, { cpuTokens: 2 }, 1, maxContext - 2, keepDraft(d, buffers, 0))];
   for (let i = 1; i < k; i++) {
     const fromGpu = { buffer: buffers.drafts, offset: (i - 1) * 4, count: 1 };
     drafts.push(d.recordAhead(ds, { cpuTokens: 0, fromGpu }, 1, maxContext + i - 1, keepDraft(d, buffers, i)));
   }
-  const fromGpu = { buffer: buffers.drafts, offset: 0, count: k };
-  const verify = t.recordAhead(ts, { cpuTokens: 1, fromGpu }, k + 1, maxContext - 1, acceptAndCopy(buffers, k));
-  return { k, target: ts, draft: ds, maxContext, drafts, verify };
+  keepAhead(buffers, {
+    k,
+    target: ts,
+    draft: ds,
+    maxContext,
+    drafts,
+    verify: recordVerifyAhead(t, ts, buffers, k, maxContext - 1),
+  });
 }
 
-/** Whether a step recorded ahead serves this one: the same sequences and k, still in their buffers, the context within its reach. */
-function fitsAhead(ahead: NextStep, parts: DeviceStepParts, k: number, contextLength: number): boolean {
-  const { ts, ds } = parts;
-  return (
-    ahead.k === k &&
-    ahead.target === ts &&
-    ahead.draft === ds &&
-    contextLength <= ahead.maxContext &&
-    contextLength >= 2 &&
-    ds.length >= contextLength - 2 &&
-    ahead.verify.current() &&
-    ahead.drafts.every((pass) => pass.current())
-  );
+/** Keeps a step recorded ahead for the pair's next step. */
+export function keepAhead(buffers: StepBuffers, next: NextStep): void {
+  buffers.next = next;
+  buffers.recordedAhead++;
+}
+
+/** A verify pass over the newest token and k drafts, with the acceptance kernel after it, recorded ahead. */
+export function recordVerifyAhead(t: GpuModel, ts: GpuSequence, buffers: StepBuffers, k: number, maxStart: number) {
+  const fromGpu = { buffer: buffers.drafts, offset: 0, count: k };
+  return t.recordAhead(ts, { cpuTokens: 1, fromGpu }, k + 1, maxStart, acceptAndCopy(buffers, k));
 }
 
 /**
@@ -328,7 +378,7 @@ export async function verifyOnDevice(
 }
 
 /** Records the verify pass and the acceptance kernel after it (`verifyOnDevice` without the wait). */
-function recordVerify(
+export function recordVerify(
   t: GpuModel,
   ts: GpuSequence,
   buffers: StepBuffers,
@@ -365,7 +415,7 @@ function acceptAndCopy(buffers: StepBuffers, drafts: number) {
 }
 
 /** Waits for a verify pass's verdict (`recordVerify`) and checks it. */
-async function verdict(
+export async function verdict(
   t: GpuModel,
   buffers: StepBuffers,
   k: number,

@@ -15,6 +15,7 @@ import { EagleTarget, referenceEagle } from '../model/eagle';
 import { generate } from '../model/generate';
 import { GpuModel } from '../model/gpu-model';
 import type { GpuSequence } from '../model/gpu-sequence';
+import { stepBuffers } from '../model/gpu-speculation';
 import { destroyPair, loadPair } from '../model/pair';
 import { randomEagleHeadFiles, randomModel } from '../model/random-weights';
 import { ReferenceModel, type ReferenceSequence } from '../ref/model';
@@ -135,6 +136,52 @@ describe('an EAGLE head on the GPU', () => {
       sequence.release();
     }
   });
+
+  it.each([
+    ['the profile of the adapter', {}],
+    ['lean GPU, attention in segments of 64', { ...LEAN_GPU_PROFILE, attentionSplit: 64 }],
+  ])(
+    'records each chain step while the GPU runs the one before (%s): the drafts of steps recorded when they run, bit for bit',
+    async (_, change) => {
+      // The same pair with steps recorded ahead and without: the head reads its features on the
+      // GPU at its own start and catches up on k + 1 pairs, so its drafts, and what the target
+      // accepts of them, must be the same step for step; and greedy equals plain.
+      const load = async (recordAhead: boolean) => {
+        const profile = { ...kernelProfile(gpu.info), ...change, recordAhead };
+        const sources = {
+          target: directorySource(fixturePath(FIXTURES.target)),
+          draft: directorySource(fixturePath(EAGLE_FIXTURE)),
+        };
+        return loadPair(gpu, sources, { maxContext: 256, profile });
+      };
+      const pairs = [await load(true), await load(false)];
+      const prompt = loadEagleGolden().prompt;
+      for (const k of [3, 5] as DraftLength[]) {
+        const runs = [];
+        const options = { maxTokens: 64, sampling: GREEDY };
+        for (const pair of pairs) {
+          const eagle = pair.eagle as NonNullable<typeof pair.eagle>;
+          const buffers = stepBuffers(eagle.model.target as GpuModel, eagle.head);
+          const before = buffers.stepsAhead;
+          const sequence = eagle.model.createSequence(256);
+          const source = draftSource('eagle', undefined, { model: eagle.model, sequence });
+          const speculating = { ...options, draftLength: k, fallback: false };
+          const { tokens, counts } = await speculativeGenerate(eagle.model, sequence, source, prompt, speculating);
+          runs.push({ tokens, counts, ahead: buffers.stepsAhead - before });
+          sequence.release();
+        }
+        const [ahead, now] = runs;
+        const plain = pairs[1].target.model;
+        expect(ahead.tokens).toEqual(await generate(plain, plain.createSequence(256), prompt, options));
+        expect(ahead.tokens).toEqual(now.tokens);
+        expect(ahead.counts).toEqual(now.counts);
+        // All but the first step, and the last (its drafts cut to the tokens left).
+        expect(ahead.ahead).toBeGreaterThanOrEqual(ahead.counts.steps - 2);
+        expect(now.ahead).toBe(0);
+      }
+      for (const pair of pairs) destroyPair(pair);
+    },
+  );
 
   it.each([
     [3, 2, 1],

@@ -130,20 +130,29 @@ describe('speculative decoding on the GPU', () => {
     // step recorded ahead may meet: segments past a shorter one return at once.
     ['attention in segments of 64', { serialAttention: false, tiledAttention: false, attentionSplit: 64 }],
   ])('records each greedy step while the GPU runs the one before (%s), and equals plain greedy', async (_, change) => {
-    const { target: t, draft: d, tokenizer } = await loadGpuPair(gpu, 256, { ...kernelProfile(gpu.info), ...change });
+    const profile = { ...kernelProfile(gpu.info), ...change };
+    const { target: t, draft: d, tokenizer } = await loadGpuPair(gpu, 256, { ...profile, recordAhead: true });
+    // The same pair recording each step when it runs: the draft's first pass over two tokens
+    // (one of them again after a rejection) must draft bit for bit what one over the new token does.
+    const still = await loadGpuPair(gpu, 256, { ...profile, recordAhead: false });
     for (const k of [1, 3, 5, 'auto'] as DraftLength[]) {
       const prompt = prompts()[0];
       const expected = await generate(t, t.createSequence(256), prompt, { maxTokens: 64, sampling: GREEDY });
       const sequences = { target: t.createSequence(256), draft: d.createSequence(256) };
       const before = { taken: stepBuffers(t, d).stepsAhead, recorded: stepBuffers(t, d).recordedAhead };
-      const { tokens, counts } = await speculativeGenerate(
-        t,
-        sequences.target,
-        new ModelDraftSource(d, sequences.draft),
-        prompt,
-        { maxTokens: 64, sampling: GREEDY, draftLength: k, fallback: false },
-      );
+      const options = { maxTokens: 64, sampling: GREEDY, draftLength: k, fallback: false };
+      const source = new ModelDraftSource(d, sequences.draft);
+      const { tokens, counts } = await speculativeGenerate(t, sequences.target, source, prompt, options);
       expect(tokens).toEqual(expected);
+      const recordedWhenRun = new ModelDraftSource(still.draft, still.draft.createSequence(256));
+      const now = await speculativeGenerate(
+        still.target,
+        still.target.createSequence(256),
+        recordedWhenRun,
+        prompt,
+        options,
+      );
+      expect(counts).toEqual(now.counts);
       expect(speculativeStats(counts).acceptance_rate).toBeGreaterThan(0.3);
       const taken = stepBuffers(t, d).stepsAhead - before.taken;
       const recorded = stepBuffers(t, d).recordedAhead - before.recorded;
@@ -159,9 +168,11 @@ describe('speculative decoding on the GPU', () => {
       console.info(`k = ${k}: ${taken} of ${counts.steps} steps recorded ahead, ${recorded - taken} in vain`);
       await expectCachesFresh(t, sequences.target, d, sequences.draft, [...prompt, ...tokens]);
     }
-    t.destroy();
-    d.destroy();
-    tokenizer.dispose();
+    for (const pair of [{ target: t, draft: d, tokenizer }, still]) {
+      pair.target.destroy();
+      pair.draft.destroy();
+      pair.tokenizer.dispose();
+    }
   });
 
   it('submits a pass on an idle GPU in parts, and a pass behind others (drafts, verify) whole', async () => {
