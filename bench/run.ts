@@ -161,7 +161,8 @@ function logDecode(decode: DecodeResults, log: (line: string) => void): void {
       `decode ${run.draft} k=${run.draft_length}${run.tree ? ` tree=${run.tree}x${run.tree_width}` : ''} T=${run.temperature}: plain ${run.plain_tok_s} tok/s, ` +
         `speculative ${run.spec_tok_s} tok/s (x${run.speedup}), acceptance ${run.acceptance_rate}, ` +
         `${run.mean_accepted_length} tokens per target pass (cost model: x${run.predicted_speedup}); a step ` +
-        `${run.step_ms} ms: record ${run.record_ms} ms, wait ${run.wait_ms} ms, ${run.submissions_per_step} submissions; ` +
+        `${run.step_ms} ms: record ${run.record_ms} ms, wait ${run.wait_ms} ms, ${run.submissions_per_step} submissions, ` +
+        `${run.record_ahead ? `${run.steps_ahead} recorded ahead` : 'each recorded when it runs'}; ` +
         `${run.round_trips_per_token} round trips per token, ${run.readback_bytes_per_token} bytes read back`,
     );
   }

@@ -193,7 +193,7 @@ function charts(all: BenchResults[]): HTMLElement {
   wrap.className = 'charts';
   const source = { ngram: 'lookup', model: 'draft', eagle: 'EAGLE', mtp: 'MTP' } as const;
   const runName = (r: BenchResults['decode']['runs'][number]) =>
-    `${source[r.draft]} k=${r.draft_length}${r.tree ? ` tree ${r.tree}x${r.tree_width ?? 1}` : ''}${r.temperature > 0 ? ` T=${r.temperature}` : ''}`;
+    `${source[r.draft]} k=${r.draft_length}${r.tree ? ` tree ${r.tree}x${r.tree_width ?? 1}` : ''}${r.temperature > 0 ? ` T=${r.temperature}` : ''}${r.record_ahead === false ? ' (no recording ahead)' : ''}`;
 
   const tokS: BarGroup[] = first.decode.runs.map((r) => ({
     label: runName(r),

@@ -14,9 +14,11 @@
 
 import { ReplyClock } from '../../src/engine/usage';
 import type { Gpu } from '../../src/gpu/device';
+import { kernelProfile } from '../../src/kernels/profile';
 import type { EagleTarget } from '../../src/model/eagle';
 import type { GpuModel } from '../../src/model/gpu-model';
 import type { GpuSequence } from '../../src/model/gpu-sequence';
+import { stepBuffers } from '../../src/model/gpu-speculation';
 import { type FolderPair, uploadPair } from '../../src/model/pair';
 import type { Sequence } from '../../src/model/types';
 import type { SamplingParams } from '../../src/sampling/sampling';
@@ -58,6 +60,13 @@ export interface DecodeRun {
   readback_bytes_per_token: number;
   /** Command buffers a speculative step submits, target and draft together: each costs the CPU a submission. */
   submissions_per_step: number;
+  /**
+   * Whether the profile let greedy device steps record the next step while the GPU ran them
+   * (profile.recordAhead; false in the runs that show what it gains), and the share of steps
+   * that were submitted from passes so recorded.
+   */
+  record_ahead: boolean;
+  steps_ahead: number;
   /**
    * A speculative step's wall time (ms), and of it the CPU's time recording and submitting
    * passes (target and draft) and waiting for the GPU's results; the rest is the loop's own
@@ -113,6 +122,8 @@ interface Subject {
   plain: GpuModel;
   model: GpuModel | HeadPair['model'];
   counted: GpuModel[];
+  /** Steps its pair has taken from passes recorded ahead, so far (gpu-speculation.ts). */
+  stepsAhead: () => number;
   prompts: number[][];
   targetStepMs: number;
   draftStepMs: number;
@@ -188,6 +199,11 @@ export async function runDecodeSuite(
   const prompts = chatPrompts(folders.target.tokenizer, requests);
   // The model with its MTP layer, and the model alone for plain decoding.
   const mtpPair = mtp && (await uploadPair(gpu, mtp, { maxContext: capacity }));
+  // The pair and the head again, each step recorded when it runs: what recording ahead gains.
+  const still = { maxContext: capacity, profile: { ...kernelProfile(gpu.info), recordAhead: false } };
+  const pairNow = quick ? undefined : await uploadPair(gpu, { target: folders.target, draft: folders.draft }, still);
+  const eagleNow =
+    quick || !folders.head ? undefined : await uploadPair(gpu, { target: folders.target, head: folders.head }, still);
   const mtpPlain = mtp && (await uploadPair(gpu, { target: mtp.target }, { maxContext: capacity }));
 
   /** Decodes `prompt` for `subject` with a draft source of `kind`; the speed counts the tokens after the first. */
@@ -256,17 +272,29 @@ export async function runDecodeSuite(
   const draftStepMs = await stepMs(draftModel, prompts[0], capacity);
   const eagleStepMs = eagle ? await headStepMs(eagle, prompts[0], capacity) : 0;
   const fixture = { prompts, targetStepMs, verify, plain: targetModel };
+  const stepsAhead = (t: GpuModel, d: GpuModel) => () => stepBuffers(t, d).stepsAhead;
+  const draftModelSubject = (t: GpuModel, d: GpuModel): Subject => {
+    return { ...fixture, model: t, counted: [t, d], stepsAhead: stepsAhead(t, d), draftStepMs };
+  };
+  const headSubject = (pair: HeadPair): Subject => {
+    const t = pair.model.target as GpuModel;
+    return {
+      ...fixture,
+      model: pair.model,
+      counted: [t, pair.head],
+      stepsAhead: stepsAhead(t, pair.head),
+      draftStepMs: eagleStepMs,
+    };
+  };
   const subjects: Partial<Record<RunDraft, Subject>> = {
-    model: { ...fixture, model: targetModel, counted: [targetModel, draftModel], draftStepMs },
-    ngram: { ...fixture, model: targetModel, counted: [targetModel], draftStepMs: 0 },
-    ...(eagle && {
-      eagle: {
-        ...fixture,
-        model: eagle.model,
-        counted: [eagle.model.target as GpuModel, eagle.head],
-        draftStepMs: eagleStepMs,
-      },
-    }),
+    model: draftModelSubject(targetModel, draftModel),
+    ngram: { ...fixture, model: targetModel, counted: [targetModel], stepsAhead: () => 0, draftStepMs: 0 },
+    ...(eagle && { eagle: headSubject(eagle) }),
+  };
+  // Each step recorded when it runs (the draft model's and the head's), for the same runs side by side.
+  const subjectsNow: Partial<Record<RunDraft, Subject>> = {
+    ...(pairNow?.draft && { model: draftModelSubject(pairNow.target.model, pairNow.draft.model) }),
+    ...(eagleNow?.eagle && { eagle: headSubject(eagleNow.eagle) }),
   };
   if (mtpPair?.eagle && mtpPlain && mtp) {
     const plain = mtpPlain.target.model;
@@ -282,6 +310,7 @@ export async function runDecodeSuite(
       plain,
       model,
       counted: [model.target as GpuModel, head],
+      stepsAhead: stepsAhead(model.target as GpuModel, head),
       prompts: mtpPrompts,
       targetStepMs: await stepMs(plain, mtpPrompts[0], capacity),
       draftStepMs: await headStepMs(mtpPair.eagle, mtpPrompts[0], capacity),
@@ -303,9 +332,11 @@ export async function runDecodeSuite(
     temperature: number,
     tree = 0,
     treeWidth = 1,
+    recordAhead = true,
   ): Promise<DecodeRun> => {
-    const subject = subjects[draft];
+    const subject = (recordAhead ? subjects : subjectsNow)[draft];
     if (!subject) throw new Error(`no ${draft} to draft with`);
+    const aheadBefore = subject.stepsAhead();
     const kind = draft === 'mtp' ? 'eagle' : draft;
     const sampling = { temperature, topK: 0, topP: 1 };
     const plain: number[] = [];
@@ -380,6 +411,8 @@ export async function runDecodeSuite(
       round_trips_per_token: round(roundTrips / produced),
       readback_bytes_per_token: Math.round(readbackBytes / produced),
       submissions_per_step: round(submissions / steps),
+      record_ahead: recordAhead,
+      steps_ahead: round((subject.stepsAhead() - aheadBefore) / steps),
       // Per speculative step, from the first token on.
       step_ms: round(time.wallMs / steps),
       record_ms: round(time.recordMs / steps),
@@ -393,12 +426,14 @@ export async function runDecodeSuite(
   for (const k of lengths) runs.push(await measure('model', k, 0));
   runs.push(await measure('ngram', 'auto', 0));
   runs.push(await measure('model', 'auto', 0.7));
+  if (!quick) runs.push(await measure('model', 3, 0, 0, 1, false)); // each step recorded when it runs
   if (eagle) {
     for (const k of (quick ? ['auto'] : [3, 5, 'auto']) as DraftLength[]) runs.push(await measure('eagle', k, 0));
     runs.push(await measure('eagle', 5, 0, 3)); // a tree: the runner-up beside the first three drafts
     runs.push(await measure('eagle', 5, 0, 2, 2)); // a wider tree: the top three candidates at the first two depths
     runs.push(await measure('eagle', 'auto', 0.7));
     runs.push(await measure('eagle', 5, 0.7, 3)); // a sampled tree: a second draw beside the first three
+    if (!quick) runs.push(await measure('eagle', 3, 0, 0, 1, false));
   }
   if (subjects.mtp) {
     // Chains only: a model with Gated DeltaNet layers verifies no tree.
@@ -409,13 +444,17 @@ export async function runDecodeSuite(
   targetModel.destroy();
   draftModel.destroy();
   // Heads first: they share their targets' embeddings. The tokenizers are the caller's.
-  for (const pair of [eaglePair, mtpPair]) {
+  for (const pair of [eaglePair, mtpPair, eagleNow]) {
     pair?.eagle?.head.destroy();
     pair?.target.model.destroy();
   }
+  pairNow?.draft?.model.destroy();
+  pairNow?.target.model.destroy();
   mtpPlain?.target.model.destroy();
   const headline = (draft: RunDraft) =>
-    runs.find((r) => r.draft === draft && r.draft_length === 'auto' && r.temperature === 0 && r.tree === 0);
+    runs.find(
+      (r) => r.draft === draft && r.draft_length === 'auto' && r.temperature === 0 && r.tree === 0 && r.record_ahead,
+    );
   const headResults = (run: DecodeRun, subject: Subject): HeadResults => ({
     head_step_ms: round(subject.draftStepMs),
     head_step_ratio: round(subject.draftStepMs / subject.targetStepMs),
