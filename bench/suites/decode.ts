@@ -122,6 +122,8 @@ interface Subject {
   plain: GpuModel;
   model: GpuModel | HeadPair['model'];
   counted: GpuModel[];
+  /** A draft model and its sequence, where it drafts with one. */
+  draft?: { model: GpuModel; sequence: GpuSequence };
   /** Steps its pair has taken from passes recorded ahead, so far (gpu-speculation.ts). */
   stepsAhead: () => number;
   prompts: number[][];
@@ -218,7 +220,7 @@ export async function runDecodeSuite(
   ) => {
     const [model, models] = kind === 'none' ? [subject.plain, [subject.plain]] : [subject.model, subject.counted];
     const sequence = model.createSequence(capacity);
-    draftSequence.truncate(0);
+    subject.draft?.sequence.truncate(0);
     const clock = new ReplyClock();
     const sum = (of: (m: GpuModel) => number) => models.reduce((total, m) => total + of(m), 0);
     const readbacks = sum((m) => m.readbacks);
@@ -236,7 +238,7 @@ export async function runDecodeSuite(
     const result = await speculativeGenerate(
       model,
       sequence as Sequence,
-      draftSource(kind, { model: draftModel, sequence: draftSequence }, { model, sequence: sequence as Sequence }),
+      draftSource(kind, subject.draft, { model, sequence: sequence as Sequence }),
       prompt,
       {
         maxTokens: tokens,
@@ -273,8 +275,9 @@ export async function runDecodeSuite(
   const eagleStepMs = eagle ? await headStepMs(eagle, prompts[0], capacity) : 0;
   const fixture = { prompts, targetStepMs, verify, plain: targetModel };
   const stepsAhead = (t: GpuModel, d: GpuModel) => () => stepBuffers(t, d).stepsAhead;
-  const draftModelSubject = (t: GpuModel, d: GpuModel): Subject => {
-    return { ...fixture, model: t, counted: [t, d], stepsAhead: stepsAhead(t, d), draftStepMs };
+  const draftModelSubject = (t: GpuModel, d: GpuModel, sequence: GpuSequence): Subject => {
+    const draft = { model: d, sequence };
+    return { ...fixture, model: t, counted: [t, d], draft, stepsAhead: stepsAhead(t, d), draftStepMs };
   };
   const headSubject = (pair: HeadPair): Subject => {
     const t = pair.model.target as GpuModel;
@@ -287,13 +290,15 @@ export async function runDecodeSuite(
     };
   };
   const subjects: Partial<Record<RunDraft, Subject>> = {
-    model: draftModelSubject(targetModel, draftModel),
+    model: draftModelSubject(targetModel, draftModel, draftSequence),
     ngram: { ...fixture, model: targetModel, counted: [targetModel], stepsAhead: () => 0, draftStepMs: 0 },
     ...(eagle && { eagle: headSubject(eagle) }),
   };
   // Each step recorded when it runs (the draft model's and the head's), for the same runs side by side.
   const subjectsNow: Partial<Record<RunDraft, Subject>> = {
-    ...(pairNow?.draft && { model: draftModelSubject(pairNow.target.model, pairNow.draft.model) }),
+    ...(pairNow?.draft && {
+      model: draftModelSubject(pairNow.target.model, pairNow.draft.model, pairNow.draft.model.createSequence(capacity)),
+    }),
     ...(eagleNow?.eagle && { eagle: headSubject(eagleNow.eagle) }),
   };
   if (mtpPair?.eagle && mtpPlain && mtp) {
@@ -441,6 +446,7 @@ export async function runDecodeSuite(
     if (!quick) runs.push(await measure('mtp', 'auto', 0.7));
   }
   draftSequence.release();
+  subjectsNow.model?.draft?.sequence.release();
   targetModel.destroy();
   draftModel.destroy();
   // Heads first: they share their targets' embeddings. The tokenizers are the caller's.
