@@ -13,6 +13,9 @@
  * leaves; the target verifies the tree in one pass, the acceptance kernel walks it (or, as the
  * profile says, the CPU over the rows read back), and an accepted leaf's keys and values move
  * to its position.
+ *
+ * A greedy chain step records the next one while the GPU runs it (gpu-speculation.ts): its
+ * catch-up over the last k + 1 pairs, reading their features at the head's start on the GPU.
  */
 
 import { createUniform, STORAGE, uploadBuffer } from '../gpu/buffers';

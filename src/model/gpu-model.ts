@@ -10,7 +10,8 @@
  * and reads back only what the caller asked for: a token id (greedy, or sampled on the GPU),
  * or logits. Longer
  * inputs run in chunks of `maxBatch`; kernels are batch-invariant, so chunking changes no bit
- * of the result.
+ * of the result. A pass may also be recorded ahead of its turn (`recordAhead`: a speculative
+ * step's next one), its uniforms and tokens written when it is submitted.
  *
  *   x = embed(tokens) * scale            (B, d)
  *   x = layer(x), for each layer

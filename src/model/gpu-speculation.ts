@@ -17,6 +17,12 @@
  * the same. Requests with logit rules, which count tokens on the CPU, take the other path.
  * Buffers and kernels are made once per (target, draft) pair, when it loads.
  *
+ * A greedy chain step records the next one (`NextStep`) while the GPU runs it, before waiting
+ * for its verdict, so that after the verdict the CPU only writes uniforms and submits
+ * (GpuModel.recordAhead): the draft model's first pass then takes the context's last two
+ * tokens, an EAGLE head's catch-up its last k + 1 pairs, whatever was accepted, so that each
+ * pass has one shape. While k holds from step to step more often than not (`takeAhead`).
+ *
  * A sampled step goes the same way with one readback too: the draft draws its tokens on the GPU
  * (sample.wgsl), keeping the row each was drawn from, and after the verify pass the acceptance
  * rule runs there over those rows and the target's (kernels/sampled-acceptance.ts), so the CPU
