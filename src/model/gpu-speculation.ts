@@ -366,24 +366,9 @@ export function recordVerifyAhead(t: GpuModel, ts: GpuSequence, buffers: StepBuf
 /**
  * Records the target's verify pass over the newest token and the k drafts in `buffers.drafts`
  * (a tree pass when leaves follow them there: `ranks` of them beside each of the first `leaves`
- * drafts), and the acceptance kernel after it, then waits once for the result (call inside the
- * models' `exclusive`). An accepted leaf's slot among the leaves comes back as `leaf`: its keys
- * and values are still there, after the chain's.
+ * drafts), and the acceptance kernel after it (call inside the models' `exclusive`); `verdict`
+ * then waits for the result.
  */
-export async function verifyOnDevice(
-  t: GpuModel,
-  ts: GpuSequence,
-  buffers: StepBuffers,
-  last: number,
-  k: number,
-  leaves = 0,
-  ranks = 1,
-): Promise<{ accepted: number[]; next: number; leaf?: number }> {
-  recordVerify(t, ts, buffers, last, k, leaves, ranks);
-  return verdict(t, buffers, k, leaves, ranks);
-}
-
-/** Records the verify pass and the acceptance kernel after it (`verifyOnDevice` without the wait). */
 export function recordVerify(
   t: GpuModel,
   ts: GpuSequence,
@@ -420,7 +405,10 @@ function acceptAndCopy(buffers: StepBuffers, drafts: number) {
   };
 }
 
-/** Waits for a verify pass's verdict (`recordVerify`) and checks it. */
+/**
+ * Waits once for a verify pass's verdict (`recordVerify`) and checks it. An accepted leaf's slot
+ * among the leaves comes back as `leaf`: its keys and values are still there, after the chain's.
+ */
 export async function verdict(
   t: GpuModel,
   buffers: StepBuffers,
