@@ -22,7 +22,7 @@ import { stepBuffers } from '../../src/model/gpu-speculation';
 import { type FolderPair, uploadPair } from '../../src/model/pair';
 import type { Sequence } from '../../src/model/types';
 import type { SamplingParams } from '../../src/sampling/sampling';
-import type { DraftLength } from '../../src/speculative/draft-length';
+import { type DraftLength, StepTimes } from '../../src/speculative/draft-length';
 import { type DraftKind, draftSource } from '../../src/speculative/draft-source';
 import { speculativeGenerate } from '../../src/speculative/speculative';
 import { speculativeStats } from '../../src/speculative/stats';
@@ -217,6 +217,7 @@ export async function runDecodeSuite(
     sampling: SamplingParams,
     tree = 0,
     treeWidth = 1,
+    stepTimes?: StepTimes,
   ) => {
     const [model, models] = kind === 'none' ? [subject.plain, [subject.plain]] : [subject.model, subject.counted];
     const sequence = model.createSequence(capacity);
@@ -248,6 +249,7 @@ export async function runDecodeSuite(
         fallback: false,
         tree,
         treeWidth,
+        stepTimes,
         onToken: () => {
           firstToken();
           clock.token();
@@ -357,6 +359,8 @@ export async function runDecodeSuite(
     let submissions = 0;
     const time = { wallMs: 0, recordMs: 0, waitMs: 0 };
     const perPosition: number[][] = [];
+    // A run's generations share what 'auto' timed, as the requests of a chat do (cached-generator.ts).
+    const stepTimes = new StepTimes();
     for (const prompt of subject.prompts) {
       await decode(subject, prompt, 'none', 1, sampling); // warm-up
       for (let repeat = 0; repeat < (quick ? 1 : 2); repeat++) {
@@ -369,7 +373,7 @@ export async function runDecodeSuite(
           readbackBytes: bytes,
           submissions: submitted,
           time: t,
-        } = await decode(subject, prompt, kind, draftLength, sampling, tree, treeWidth);
+        } = await decode(subject, prompt, kind, draftLength, sampling, tree, treeWidth, stepTimes);
         spec.push(tokS);
         roundTrips += trips;
         readbackBytes += bytes;

@@ -170,6 +170,7 @@ export async function runTtftSuite(gpu: Gpu, target: ModelFolder, quick: boolean
     maxTokens: 1,
     sampling: GREEDY,
     seed: 0,
+    seeded: true,
     stop: [],
     draft: 'none',
     draftLength: 1,

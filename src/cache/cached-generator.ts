@@ -20,6 +20,7 @@
 import { isEagleTarget } from '../model/eagle';
 import { type CausalLM, type Sequence, storedPrefixBytes } from '../model/types';
 import type { LogitRules } from '../sampling/logit-rules';
+import { StepTimes } from '../speculative/draft-length';
 import { type DraftKind, draftSource } from '../speculative/draft-source';
 import { type SpeculativeCounts, type SpeculativeOptions, speculativeGenerate } from '../speculative/speculative';
 import { type CacheEntry, type Divergence, PrefixCache } from './prefix-cache';
@@ -67,6 +68,12 @@ export class CachedGenerator<S extends Sequence, D extends Sequence> {
   readonly cache: PrefixCache<S, D>;
 
   readonly store: PrefixStore | undefined;
+
+  /**
+   * What 'auto' timed, for each kind of step (draft source, tree, greedy or sampled, with or
+   * without log-probabilities): each request's steps start from what earlier ones measured.
+   */
+  private readonly stepTimes = new Map<string, StepTimes>();
 
   constructor(
     readonly target: CausalLM<S>,
@@ -130,8 +137,16 @@ export class CachedGenerator<S extends Sequence, D extends Sequence> {
         // 'model' asks for the loaded draft: a draft model, or the target's EAGLE head.
         const kind = request.draft === 'model' && !draftModel && isEagleTarget(this.target) ? 'eagle' : request.draft;
         const source = draftSource(kind, draftModel, { model: this.target, sequence: entry.target });
+        const step = [
+          kind,
+          request.tree ?? 0,
+          request.treeWidth ?? 1,
+          request.sampling.temperature > 0,
+          request.logprobs,
+        ];
         const result = await speculativeGenerate(this.target, entry.target, source, [...prompt], {
           ...request,
+          stepTimes: request.stepTimes ?? this.timesOf(step.join()),
           tree: request.tree,
           onToken: (token) => {
             tokens.push(token);
@@ -146,6 +161,13 @@ export class CachedGenerator<S extends Sequence, D extends Sequence> {
         this.cache.release(entry, [...prompt, ...tokens], request.keep);
       }
     });
+  }
+
+  /** The step times kept for one kind of step. */
+  private timesOf(step: string): StepTimes {
+    const times = this.stepTimes.get(step) ?? new StepTimes();
+    this.stepTimes.set(step, times);
+    return times;
   }
 
   /**

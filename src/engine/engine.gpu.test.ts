@@ -102,6 +102,27 @@ describe('engine.chat.completions.create', () => {
     expect(on.choices[0].message.content).toBe(off.choices[0].message.content);
   });
 
+  it("repeats a sampled reply given its seed, drafting with 'auto' (lengths priced, not timed)", async () => {
+    const request = {
+      messages: ask('I would like a story about a curious owl. Its name is Ruby.'),
+      temperature: 0.9,
+      max_tokens: 48,
+      seed: 42,
+      draftLength: 'auto' as const,
+    };
+    const first = (await engine.chat.completions.create(request)) as ChatCompletion;
+    const again = (await engine.chat.completions.create(request)) as ChatCompletion;
+    expect(again.choices[0].message.content).toBe(first.choices[0].message.content);
+    const spec = (reply: ChatCompletion) => (reply.usage as TandemUsage).spec;
+    expect(spec(first)?.steps).toBeGreaterThan(3);
+    // The same lengths drafted, step for step.
+    expect(spec(again)).toMatchObject({
+      steps: spec(first)?.steps,
+      drafted: spec(first)?.drafted,
+      accepted: spec(first)?.accepted,
+    });
+  });
+
   it('stops at a stop string, and can be interrupted', async () => {
     const stopped = (await engine.chat.completions.create({
       messages: ask('Tell me a story about a cat named Tom.'),

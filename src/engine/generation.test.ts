@@ -27,6 +27,7 @@ const params = (overrides: Partial<GenerationParams> = {}): GenerationParams => 
   maxTokens: 40,
   sampling: GREEDY,
   seed: 0,
+  seeded: true,
   stop: [],
   draft: 'none',
   draftLength: 'auto',

@@ -12,7 +12,7 @@ import type { Sequence } from '../model/types';
 import type { LogitRules } from '../sampling/logit-rules';
 import type { TokenLogprob } from '../sampling/logprobs';
 import type { SamplingParams } from '../sampling/sampling';
-import type { DraftLength } from '../speculative/draft-length';
+import { AUTO_DRAFT_COST, type DraftLength } from '../speculative/draft-length';
 import type { DraftKind } from '../speculative/draft-source';
 import { speculativeStats } from '../speculative/stats';
 import type { TextTokenizer } from '../tokenizer/tokenizer';
@@ -25,6 +25,11 @@ export interface GenerationParams {
   maxTokens: number;
   sampling: SamplingParams;
   seed: number;
+  /**
+   * Whether the request gave its seed: a sampled reply must then repeat, so 'auto' prices draft
+   * lengths by its model instead of timing the steps (draft-length.ts).
+   */
+  seeded: boolean;
   /** Strings that end the reply; it stops before them. */
   stop: string[];
   draft: DraftKind;
@@ -99,6 +104,7 @@ export async function generateReply<S extends Sequence, D extends Sequence>(
     maxTokens: params.maxTokens,
     sampling: params.sampling,
     seed: params.seed,
+    draftCost: params.seeded && params.sampling.temperature > 0 ? AUTO_DRAFT_COST : undefined,
     stopTokens: [...stopTokens],
     draft: params.draft,
     draftLength: params.draftLength,

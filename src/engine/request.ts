@@ -159,6 +159,7 @@ export function generationParams(
     maxTokens: Math.max(1, Math.min(r.max_tokens ?? room, room)),
     sampling: { temperature, topP, topK },
     seed: r.seed ?? Math.floor(Math.random() * 2 ** 31),
+    seeded: r.seed !== undefined,
     stop: stopStrings(r.stop),
     draft,
     draftLength,

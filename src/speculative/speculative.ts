@@ -23,13 +23,24 @@ import type { CausalLM, Sequence } from '../model/types';
 import { type TokenLogprob, tokenLogprob } from '../sampling/logprobs';
 import { distribution } from '../sampling/sampling';
 import { Rng } from '../util/rng';
-import { type DraftLength, DraftLengthPolicy } from './draft-length';
+import { type DraftLength, DraftLengthPolicy, type StepTimes } from './draft-length';
 import type { Draft, DraftKind, DraftSource } from './draft-source';
 import { acceptSampledTree, acceptTree, type TreeDraft, treeDepths, treeTokens } from './tree';
 
 export interface SpeculativeOptions extends GenerateOptions {
   /** Tokens drafted per step: fixed, or 'auto' (draft-length.ts). */
   draftLength: DraftLength;
+  /**
+   * With 'auto': what a draft token adds to a step (draft-length.ts: c), taken as the price of
+   * every length instead of timing the steps, so that the lengths drafted follow from the
+   * verdicts alone (a seeded sampled run then repeats exactly). Unset: steps are timed.
+   */
+  draftCost?: number;
+  /**
+   * With 'auto': the steps timed so far, kept by the caller across generations of the same
+   * models (and kind of step) so that each starts from what the earlier ones measured.
+   */
+  stepTimes?: StepTimes;
   /** Measured fallback to plain decoding (default true). */
   fallback?: boolean;
   /** Polled between steps: returning true ends generation early (interrupt, stop strings). */
@@ -91,7 +102,9 @@ export async function speculativeGenerate<S extends Sequence>(
   const width = options.treeWidth ?? 1;
   const rng = new Rng(options.seed ?? 0);
   const stop = new Set(options.stopTokens ?? []);
-  const policy = new DraftLengthPolicy(options.draftLength);
+  // Given a draft cost, lengths follow from the verdicts alone: no step times, measured or kept.
+  const timed = options.draftCost === undefined;
+  const policy = new DraftLengthPolicy(options.draftLength, options.draftCost, timed ? options.stepTimes : undefined);
   const out: number[] = [];
   const context = [...prompt];
   const counts: SpeculativeCounts = {
@@ -232,6 +245,7 @@ export async function speculativeGenerate<S extends Sequence>(
   let windowStart = performance.now();
   let windowTokens = 0;
   let windowSteps = 0;
+  let stepStart = performance.now(); // a step's time runs from the end of the one before
   while (!done) {
     const last = context[context.length - 1];
     // No more drafts than target and draft can take back (Gated DeltaNet states are kept for a few positions).
@@ -284,6 +298,7 @@ export async function speculativeGenerate<S extends Sequence>(
         : { tokens: [] };
       if (draft.tokens.length === 0) {
         emit(...(await plainStep([last])));
+        stepStart = performance.now();
         continue;
       }
       step = await verify(draft, last);
@@ -303,7 +318,9 @@ export async function speculativeGenerate<S extends Sequence>(
     counts.produced += out.length - before;
     windowTokens += out.length - before;
     windowSteps++;
-    policy.update(accepted, step.drafted);
+    const now = performance.now();
+    policy.update(accepted, step.drafted, timed ? now - stepStart : undefined);
+    stepStart = now;
 
     if (options.fallback !== false && windowSteps === FALLBACK_WINDOW) {
       const specMsPerToken = (performance.now() - windowStart) / windowTokens;

@@ -1,7 +1,8 @@
 /** The speculative figures derived from raw counts, and what 'auto' does with the draft length. */
 
 import { describe, expect, it } from 'vitest';
-import { AUTO_MAX, AUTO_START, DraftLengthPolicy } from './draft-length';
+import { Rng } from '../util/rng';
+import { AUTO_DRAFT_COST, AUTO_MAX, AUTO_SWITCH_GAIN, DraftLengthPolicy, StepTimes } from './draft-length';
 import { speculativeStats } from './stats';
 
 describe('speculativeStats', () => {
@@ -37,6 +38,47 @@ describe('speculativeStats', () => {
 });
 
 describe('DraftLengthPolicy', () => {
+  /** Steps of a policy whose draft position i is accepted with probability `accept[i]` once those before it were. */
+  const simulate = (
+    policy: DraftLengthPolicy,
+    accept: (i: number) => number,
+    steps: number,
+    seed: number,
+    stepMs?: (k: number) => number,
+  ) => {
+    const rng = new Rng(seed);
+    const lengths: number[] = [];
+    for (let step = 0; step < steps; step++) {
+      const k = policy.k;
+      let accepted = 0;
+      while (accepted < k && rng.next() < accept(accepted)) accepted++;
+      policy.update(accepted, k, stepMs?.(k));
+      lengths.push(k);
+    }
+    return lengths;
+  };
+  /** Expected tokens per unit of cost of k drafts (E(k) / cost(k), draft-length.ts); a number: 1 + c k. */
+  const yieldPerCost = (accept: (i: number) => number, cost: number | ((k: number) => number), k: number) => {
+    let expected = 1;
+    let reach = 1;
+    for (let i = 0; i < k; i++) {
+      reach *= accept(i);
+      expected += reach;
+    }
+    return expected / (typeof cost === 'number' ? 1 + cost * k : cost(k));
+  };
+  /** Whether k yields, per unit of cost, within the policy's switching margin of the best length. */
+  const nearBest = (accept: (i: number) => number, cost: number | ((k: number) => number), k: number) => {
+    const best = Math.max(...Array.from({ length: AUTO_MAX }, (_, i) => yieldPerCost(accept, cost, i + 1)));
+    return yieldPerCost(accept, cost, k) * (1 + AUTO_SWITCH_GAIN) >= best;
+  };
+  const mostCommon = (values: number[]) => {
+    const count = new Map<number, number>();
+    for (const v of values) count.set(v, (count.get(v) ?? 0) + 1);
+    return [...count].sort((a, b) => b[1] - a[1])[0][0];
+  };
+  const changes = (values: number[]) => values.filter((v, i) => i > 0 && v !== values[i - 1]).length;
+
   it('keeps a fixed length and never stops a draft model early', () => {
     const policy = new DraftLengthPolicy(3);
     policy.update(3, 3);
@@ -45,15 +87,88 @@ describe('DraftLengthPolicy', () => {
     expect(policy.minConfidence).toBe(0);
   });
 
-  it("with 'auto' grows after full acceptance, shrinks after poor steps, within 1 and the maximum", () => {
+  it("with 'auto' reaches the maximum when every draft is accepted, and 1 when none is", () => {
     const policy = new DraftLengthPolicy('auto');
-    expect(policy.k).toBe(AUTO_START);
+    expect(policy.k).toBeGreaterThan(1);
+    expect(policy.k).toBeLessThan(AUTO_MAX);
     expect(policy.minConfidence).toBeGreaterThan(0);
-    for (let i = 0; i < 10; i++) policy.update(policy.k, policy.k);
+    for (let i = 0; i < 30; i++) policy.update(policy.k, policy.k);
     expect(policy.k).toBe(AUTO_MAX);
-    policy.update(4, 8); // half kept: unchanged
-    expect(policy.k).toBe(AUTO_MAX);
-    for (let i = 0; i < 10; i++) policy.update(0, policy.k);
+    for (let i = 0; i < 30; i++) policy.update(0, policy.k);
     expect(policy.k).toBe(1);
+  });
+
+  it("with 'auto' settles on a length with the most tokens per unit of cost, and holds it", () => {
+    for (const [alpha, cost] of [
+      [0.75, AUTO_DRAFT_COST],
+      [0.85, AUTO_DRAFT_COST],
+      [0.6, AUTO_DRAFT_COST],
+      [0.95, AUTO_DRAFT_COST],
+      [0.85, 0.15],
+    ]) {
+      const accept = () => alpha;
+      const lengths = simulate(new DraftLengthPolicy('auto', cost), accept, 600, 7).slice(100);
+      const settled = mostCommon(lengths);
+      expect(nearBest(accept, cost, settled), `acceptance ${alpha}, cost ${cost}: k = ${settled}`).toBe(true);
+      // The rule it replaces changed k in about three steps of four.
+      expect(changes(lengths), `acceptance ${alpha}, cost ${cost}`).toBeLessThan(lengths.length * 0.1);
+    }
+  });
+
+  it("with 'auto' drafts longer when a draft token costs less, with acceptance falling with depth", () => {
+    const falling = (i: number) => [0.95, 0.9, 0.8, 0.5, 0.3, 0.2, 0.2, 0.2][i];
+    // E(k) / (1 + 0.6 k): 1.22, 1.28, 1.25, 1.13, ...; E(k) / (1 + 0.05 k): 1.86, 2.55, 3.03, 3.19, 3.15, ...
+    const dear = mostCommon(simulate(new DraftLengthPolicy('auto', 0.6), falling, 400, 3).slice(100));
+    const cheap = mostCommon(simulate(new DraftLengthPolicy('auto', 0.05), falling, 400, 3).slice(100));
+    expect(nearBest(falling, 0.6, dear), `k = ${dear}`).toBe(true);
+    expect(nearBest(falling, 0.05, cheap), `k = ${cheap}`).toBe(true);
+    expect(cheap).toBeGreaterThan(dear);
+  });
+
+  // A device whose steps of 2 drafts cost more than steps of 3 (as SwiftShader's verify pass
+  // over 3 tokens against 4), timed with a little noise. By the model alone 'auto' drafts 1 or 2
+  // (E(k) / (1 + 0.4 k): 1.25, 1.29, 1.24, ...).
+  const uneven = [10, 14, 12, 15, 17, 19, 21, 23];
+  const timedOn = (rng: Rng) => (k: number) => uneven[k - 1] * (0.9 + 0.2 * rng.next());
+
+  it("with 'auto' and timed steps drafts the length that is fastest on the device", () => {
+    const accept = () => 0.75;
+    expect([1, 2]).toContain(mostCommon(simulate(new DraftLengthPolicy('auto'), accept, 400, 5).slice(100)));
+    const lengths = simulate(new DraftLengthPolicy('auto'), accept, 400, 5, timedOn(new Rng(9))).slice(100);
+    const settled = mostCommon(lengths);
+    expect(settled).toBe(3); // E(k) / cost(k): 0.175, 0.165, 0.228, 0.189, ...
+    expect(nearBest(accept, (k) => uneven[k - 1], settled)).toBe(true);
+    expect(changes(lengths)).toBeLessThan(lengths.length * 0.1);
+  });
+
+  it("with 'auto' starts from the step times earlier generations measured", () => {
+    // A device where a draft token adds little to a step (c about 0.05, not 0.4).
+    const flat = (k: number) => 10 + 0.5 * (k - 1);
+    const accept = () => 0.85;
+    const times = new StepTimes();
+    const first = simulate(new DraftLengthPolicy('auto', AUTO_DRAFT_COST, times), accept, 200, 5, flat);
+    expect(nearBest(accept, flat, mostCommon(first.slice(100)))).toBe(true);
+    // A new generation starts with the prior's acceptance either way; with the times measured
+    // before, at the length they favour, and without them at the model's.
+    const fresh = new DraftLengthPolicy('auto');
+    const next = new DraftLengthPolicy('auto', AUTO_DRAFT_COST, times);
+    expect(fresh.k).toBe(3);
+    expect(next.k).toBeGreaterThanOrEqual(6);
+  });
+});
+
+describe('StepTimes', () => {
+  it('prices a length by its own steps, a hiccup capped, and one not measured by the model from the best-measured', () => {
+    const times = new StepTimes();
+    expect(times.cost(3, 0.5)).toBe(2.5); // 1 + c k before any step
+    for (let i = 0; i < 50; i++) times.add(2, 10);
+    expect(times.cost(2, 0.5)).toBeCloseTo(10, 12);
+    expect(times.cost(4, 0.5)).toBeCloseTo((10 * 3) / 2, 12); // 10 ms scaled by (1 + 4c) / (1 + 2c)
+    times.add(2, 1000); // counted as 3 x 10 ms
+    expect(times.cost(2, 0.5)).toBeGreaterThan(10.2);
+    expect(times.cost(2, 0.5)).toBeLessThan(10.6);
+    // A length not timed for long drifts back to the model's price.
+    for (let i = 0; i < 1000; i++) times.add(5, 20);
+    expect(times.cost(2, 0.5)).toBeCloseTo((20 * 2) / 3.5, 1);
   });
 });
