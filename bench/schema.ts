@@ -62,6 +62,7 @@ export const RESULT_FIELDS: Record<string, Kind> = {
   'decode.runs[].speedup': 'positive',
   'decode.runs[].acceptance_rate': 'fraction',
   'decode.runs[].mean_accepted_length': 'positive',
+  'decode.runs[].mean_draft_length': 'positive',
   'decode.runs[].per_position': 'array',
   'decode.runs[].target_forwards_per_token': 'positive',
   'decode.runs[].draft_forwards_per_token': 'number',
@@ -266,6 +267,7 @@ export const FIELDS_SINCE: Record<string, number> = {
   'decode.mtp.speedup': 13,
   'decode.mtp.acceptance_rate': 13,
   'decode.mtp.mean_accepted_length': 13,
+  'decode.runs[].mean_draft_length': 14,
 };
 
 export function checkResults(results: unknown): string[] {

@@ -303,7 +303,9 @@ function details(r: BenchResults): HTMLElement[] {
       'round trips/token',
     ],
     r.decode.runs.map((run) => [
-      `${run.draft} k=${run.draft_length}${run.tree ? ` tree ${run.tree}x${run.tree_width ?? 1}` : ''} T=${run.temperature}`,
+      // 'auto' with the lengths it drafted on average (results of schema 14 on).
+      `${run.draft} k=${run.draft_length}${run.draft_length === 'auto' && run.mean_draft_length ? ` (${formatNumber(run.mean_draft_length)})` : ''}` +
+        `${run.tree ? ` tree ${run.tree}x${run.tree_width ?? 1}` : ''} T=${run.temperature}`,
       withRange(run.plain_tok_s, run.plain_tok_s_range),
       withRange(run.spec_tok_s, run.spec_tok_s_range),
       run.speedup,

@@ -51,6 +51,8 @@ export interface DecodeRun {
   speedup: number;
   acceptance_rate: number;
   mean_accepted_length: number;
+  /** Tokens drafted per step: k, or what 'auto' drafted on average. */
+  mean_draft_length: number;
   per_position: number[];
   target_forwards_per_token: number;
   draft_forwards_per_token: number;
@@ -411,6 +413,7 @@ export async function runDecodeSuite(
       speedup: round(specTokS / plainTokS),
       acceptance_rate: round(drafted > 0 ? accepted / drafted : 0),
       mean_accepted_length: round(steps > 0 ? (accepted + steps) / steps : 0),
+      mean_draft_length: round(steps > 0 ? drafted / steps : 0),
       per_position: Array.from({ length: positions }, (_, i) => {
         const seen = perPosition.filter((p) => p.length > i);
         return round(seen.reduce((sum, p) => sum + p[i], 0) / seen.length);
