@@ -31,6 +31,7 @@ describe('chat page', () => {
     expect(reply).toMatch(/Leo/);
     expect(await number('tok-s')).toBeGreaterThan(0);
     expect(await number('acceptance-rate')).toBeGreaterThan(0);
+    expect(await number('mean-draft-length')).toBeGreaterThanOrEqual(1); // the default draft length is 'auto'
     expect(await number('prompt-tokens')).toBeGreaterThan(10);
     expect(errors).toEqual([]);
   });

@@ -14,6 +14,7 @@ const FIGURES = [
   'tok-s',
   'acceptance-rate',
   'mean-accepted-length',
+  'mean-draft-length',
   'ttft-ms',
   'prompt-tokens',
   'cache-read-tokens',
@@ -49,6 +50,8 @@ export function showUsage(usage: TandemUsage): void {
   set('tok-s', tokS, 1);
   set('acceptance-rate', acceptance?.acceptance_rate, 2);
   set('mean-accepted-length', acceptance?.mean_accepted_length, 2);
+  // k, or what 'auto' drafted on average.
+  set('mean-draft-length', acceptance && acceptance.drafted / acceptance.steps, 1);
   set('ttft-ms', ttftMs, 0);
   set('prompt-tokens', usage.prompt_tokens);
   set('cache-read-tokens', usage.cache_read_input_tokens);
