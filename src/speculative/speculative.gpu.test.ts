@@ -16,7 +16,7 @@ import { FIXTURES, fixturePath, loadGolden, loadGpuPair } from '../testing/fixtu
 import { testGpu } from '../testing/gpu';
 import { chiSquare, countSampledTokens, exactMarginal, expectCachesFresh, TINY_SHAPE } from '../testing/spec';
 import { AUTO_DRAFT_COST, type DraftLength } from './draft-length';
-import { draftSource } from './draft-source';
+import { type Draft, type DraftSource, draftSource } from './draft-source';
 import { ModelDraftSource } from './model-draft';
 import { PromptLookupSource } from './prompt-lookup';
 import { speculativeGenerate } from './speculative';
@@ -310,6 +310,64 @@ describe('speculative decoding on the GPU', () => {
     const stats = speculativeStats(counts);
     expect(stats.accepted).toBeLessThan(stats.drafted);
     await expectCachesFresh(target, sequence, draft, source.sequence, [...prompt, ...tokens]);
+  });
+
+  describe('the measured fallback to plain decoding', () => {
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    /** A source that proposes `answer`'s next tokens (what the target will choose), sleeping `pause(step)` ms first. */
+    const knowing = (prompt: number[], answer: number[], pause: (step: number) => number): DraftSource => {
+      let step = 0;
+      return {
+        kind: 'model',
+        forwards: 0,
+        async propose(context, { k }): Promise<Draft> {
+          await sleep(pause(step++));
+          const at = context.length - prompt.length;
+          return { tokens: answer.slice(at, at + k) };
+        },
+        rollback() {},
+      };
+    };
+
+    it('switches a speculation clearly slower than plain decoding off, after two windows of steps', async () => {
+      const prompt = prompts()[0];
+      const expected = await generate(target, target.createSequence(256), prompt, { maxTokens: 64, sampling: GREEDY });
+      const padding = target.config.vocabSize - 1; // never chosen: every draft rejected
+      const slow: DraftSource = {
+        kind: 'model',
+        forwards: 0,
+        async propose(_context, { k }): Promise<Draft> {
+          await sleep(60); // many times a plain step
+          return { tokens: new Array(k).fill(padding) };
+        },
+        rollback() {},
+      };
+      const sequence = target.createSequence(256);
+      const { tokens, counts } = await speculativeGenerate(target, sequence, slow, prompt, {
+        maxTokens: 64,
+        sampling: GREEDY,
+        draftLength: 1,
+      });
+      expect(tokens).toEqual(expected);
+      expect(counts.fallback).toMatch(/2 windows of 8 steps in a row/);
+      expect(counts.steps).toBe(16);
+    });
+
+    it('keeps a speculation that pays through a hiccup of the host in every window', async () => {
+      const prompt = prompts()[1];
+      const expected = await generate(target, target.createSequence(256), prompt, { maxTokens: 96, sampling: GREEDY });
+      // Steps 3, 11, 19, ... wait a second, a hundred plain steps: the mean step of each window
+      // would be slower than plain decoding, its median is not.
+      const source = knowing(prompt, expected, (step) => (step % 8 === 3 ? 1000 : 0));
+      const { tokens, counts } = await speculativeGenerate(target, target.createSequence(256), source, prompt, {
+        maxTokens: 96,
+        sampling: GREEDY,
+        draftLength: 4,
+      });
+      expect(tokens).toEqual(expected);
+      expect(counts.fallback).toBeUndefined();
+      expect(counts.steps).toBeGreaterThanOrEqual(16);
+    });
   });
 
   it('samples reproducibly from a seed at temperature 0.7', async () => {

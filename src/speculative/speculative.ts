@@ -10,8 +10,8 @@
  * Invariant: the target's cache holds every token of the context except the newest one.
  *
  * The first token comes from the prompt's prefill and the second from one plain decode step,
- * whose time is the yardstick: if speculation is measured slower than plain decoding over a
- * window of steps, the rest of the request is decoded plainly.
+ * whose time is the yardstick: if speculation is measured clearly slower than plain decoding
+ * over two windows of steps in a row, the rest of the request is decoded plainly.
  *
  * Like gpt-fast's `speculative_decode`, the loop returns tokens and raw counts; what they mean
  * (acceptance, tokens per target pass) is derived in stats.ts, and time is measured by callers.
@@ -79,6 +79,15 @@ export interface SpeculativeCounts {
 }
 
 const FALLBACK_WINDOW = 8; // speculative steps per comparison with plain decoding
+/**
+ * Speculation is switched off only when FALLBACK_WINDOWS windows in a row were slower per token
+ * than the plain step by this factor: the yardstick is one step, and a step's time swings (on
+ * SwiftShader a plain step's median is 6.5 ms and one in forty takes 18 ms or more), so a window
+ * a few percent slower says little, and switching off a speculation that pays costs its whole
+ * gain for the rest of the reply.
+ */
+const FALLBACK_MARGIN = 1.2;
+const FALLBACK_WINDOWS = 2;
 
 /** A verified step: the drafts (at least the accepted ones), how many were drafted and accepted, the target's next token. */
 interface VerifiedStep {
@@ -88,6 +97,13 @@ interface VerifiedStep {
   next: number;
   /** The rows the tokens were chosen from, when they were read back. */
   logits?: Float32Array;
+}
+
+/** The middle value (the mean of the two middle ones for an even count). */
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 export async function speculativeGenerate<S extends Sequence>(
@@ -242,9 +258,10 @@ export async function speculativeGenerate<S extends Sequence>(
   };
 
   let speculating = source.kind !== 'none';
-  let windowStart = performance.now();
   let windowTokens = 0;
   let windowSteps = 0;
+  const windowStepMs: number[] = [];
+  const slowWindows: number[] = []; // ms per token of the windows in a row slower than the margin
   let stepStart = performance.now(); // a step's time runs from the end of the one before
   while (!done) {
     const last = context[context.length - 1];
@@ -319,20 +336,27 @@ export async function speculativeGenerate<S extends Sequence>(
     windowTokens += out.length - before;
     windowSteps++;
     const now = performance.now();
-    policy.update(accepted, step.drafted, timed ? now - stepStart : undefined);
+    const stepMs = now - stepStart;
+    policy.update(accepted, step.drafted, timed ? stepMs : undefined);
     stepStart = now;
+    windowStepMs.push(stepMs);
 
     if (options.fallback !== false && windowSteps === FALLBACK_WINDOW) {
-      const specMsPerToken = (performance.now() - windowStart) / windowTokens;
-      if (specMsPerToken > plainMsPerToken) {
+      // The median step, as the yardstick is one step: a hiccup of the host in the window
+      // (a garbage collection, a busy GPU) must not count against speculation alone.
+      const specMsPerToken = (median(windowStepMs) * windowSteps) / windowTokens;
+      if (specMsPerToken > FALLBACK_MARGIN * plainMsPerToken) slowWindows.push(specMsPerToken);
+      else slowWindows.length = 0;
+      if (slowWindows.length === FALLBACK_WINDOWS) {
         speculating = false;
         counts.fallback =
-          `speculation took ${specMsPerToken.toFixed(1)} ms per token over ${windowSteps} steps, ` +
-          `plain decoding ${plainMsPerToken.toFixed(1)} ms: decoding the rest plainly`;
+          `speculation took ${slowWindows.map((ms) => ms.toFixed(1)).join(' and ')} ms per token in ` +
+          `${FALLBACK_WINDOWS} windows of ${FALLBACK_WINDOW} steps in a row, plain decoding ` +
+          `${plainMsPerToken.toFixed(1)} ms: decoding the rest plainly`;
       }
-      windowStart = performance.now();
       windowTokens = 0;
       windowSteps = 0;
+      windowStepMs.length = 0;
     }
   }
   counts.draftForwards = source.forwards;
