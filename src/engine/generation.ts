@@ -27,7 +27,8 @@ export interface GenerationParams {
   seed: number;
   /**
    * Whether the request gave its seed: a sampled reply must then repeat, so 'auto' prices draft
-   * lengths by its model instead of timing the steps (draft-length.ts).
+   * lengths by its model instead of timing the steps (draft-length.ts), and the measured
+   * fallback to plain decoding is off.
    */
   seeded: boolean;
   /** Strings that end the reply; it stops before them. */
@@ -104,7 +105,8 @@ export async function generateReply<S extends Sequence, D extends Sequence>(
     maxTokens: params.maxTokens,
     sampling: params.sampling,
     seed: params.seed,
-    draftCost: params.seeded && params.sampling.temperature > 0 ? AUTO_DRAFT_COST : undefined,
+    // A sampled reply given its seed repeats: nothing it does depends on timings (draft-length.ts).
+    ...(params.seeded && params.sampling.temperature > 0 && { draftCost: AUTO_DRAFT_COST, fallback: false }),
     stopTokens: [...stopTokens],
     draft: params.draft,
     draftLength: params.draftLength,
