@@ -52,9 +52,13 @@ describe('benchmark page', () => {
       expect(run.acceptance_rate).toBeLessThanOrEqual(1);
     }
     expect(results.decode.acceptance_rate).toBeGreaterThan(0.3); // the fixture pair agrees often
-    // The Qwen3.5 fixture drafting with its own MTP layer (PyTorch: 3.13 tokens a pass at k = 3).
-    expect(results.decode.runs.filter((r) => r.draft === 'mtp').length).toBe(1);
-    expect(results.decode.mtp?.mean_accepted_length).toBeGreaterThan(2);
+    // The Qwen3.5 fixture drafting with its own MTP layer (PyTorch: 3.13 tokens a pass at k = 3;
+    // its first draft accepted 86% of the time at k = 1). Tokens a pass follow the lengths 'auto'
+    // chose from this machine's timings; the first draft's acceptance does not.
+    const mtpRuns = results.decode.runs.filter((r) => r.draft === 'mtp');
+    expect(mtpRuns.length).toBe(1);
+    expect(mtpRuns[0].per_position[0]).toBeGreaterThan(0.6);
+    expect(results.decode.mtp?.mean_accepted_length).toBeGreaterThan(1.6);
     expect(results.ttft.warm_ms).toBeLessThan(results.ttft.cold_ms);
     // The page's prefix store is the origin's private file system: the prefix came from there.
     expect(results.ttft.restored_ms).toBeLessThan(results.ttft.cold_ms);
