@@ -259,8 +259,7 @@ export async function speculativeGenerate<S extends Sequence>(
 
   let speculating = source.kind !== 'none';
   let windowTokens = 0;
-  let windowSteps = 0;
-  const windowStepMs: number[] = [];
+  const windowStepMs: number[] = []; // the times of the window's steps so far
   const slowWindows: number[] = []; // ms per token of the windows in a row slower than the margin
   let stepStart = performance.now(); // a step's time runs from the end of the one before
   while (!done) {
@@ -334,17 +333,17 @@ export async function speculativeGenerate<S extends Sequence>(
     emit(next, rowOf(accepted));
     counts.produced += out.length - before;
     windowTokens += out.length - before;
-    windowSteps++;
     const now = performance.now();
     const stepMs = now - stepStart;
     policy.update(accepted, step.drafted, timed ? stepMs : undefined);
     stepStart = now;
-    windowStepMs.push(stepMs);
+    if (options.fallback === false) continue;
 
-    if (options.fallback !== false && windowSteps === FALLBACK_WINDOW) {
+    windowStepMs.push(stepMs);
+    if (windowStepMs.length === FALLBACK_WINDOW) {
       // The median step, as the yardstick is one step: a hiccup of the host in the window
       // (a garbage collection, a busy GPU) must not count against speculation alone.
-      const specMsPerToken = (median(windowStepMs) * windowSteps) / windowTokens;
+      const specMsPerToken = (median(windowStepMs) * FALLBACK_WINDOW) / windowTokens;
       if (specMsPerToken > FALLBACK_MARGIN * plainMsPerToken) slowWindows.push(specMsPerToken);
       else slowWindows.length = 0;
       if (slowWindows.length === FALLBACK_WINDOWS) {
@@ -355,7 +354,6 @@ export async function speculativeGenerate<S extends Sequence>(
           `${plainMsPerToken.toFixed(1)} ms: decoding the rest plainly`;
       }
       windowTokens = 0;
-      windowSteps = 0;
       windowStepMs.length = 0;
     }
   }
