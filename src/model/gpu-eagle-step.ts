@@ -14,8 +14,9 @@
  * profile says, the CPU over the rows read back), and an accepted leaf's keys and values move
  * to its position.
  *
- * A greedy chain step records the next one while the GPU runs it (gpu-speculation.ts): its
- * catch-up over the last k + 1 pairs, reading their features at the head's start on the GPU.
+ * A chain step, greedy or sampled, records the next one while the GPU runs it
+ * (gpu-speculation.ts): its catch-up over the last k + 1 pairs, reading their features at the
+ * head's start on the GPU.
  */
 
 import { createUniform, STORAGE, uploadBuffer } from '../gpu/buffers';
@@ -33,17 +34,22 @@ import {
   MAX_DEVICE_DRAFTS,
   MAX_DEVICE_LIST,
   prepareDeviceSteps,
+  recordSampledVerify,
+  recordSampledVerifyAhead,
   recordVerify,
   recordVerifyAhead,
   type SampledDeviceStep,
   type SampledStepOptions,
+  type SampledVerify,
   sampledBuffers,
+  sampledVerdict,
+  sampledVerify,
   serves,
   stepBuffers,
   submitAhead,
   takeAhead,
   verdict,
-  verifySampledOnDevice,
+  writeSampledRule,
 } from './gpu-speculation';
 import type { Sequence } from './types';
 
@@ -210,7 +216,7 @@ export async function eagleStepOnDevice<S extends Sequence, H extends Sequence>(
       // A step recorded ahead catches up on the last k + 1 pairs, whatever the last accepted:
       // the head goes back to the first of them (their keys and values come out as before).
       const from = base - (k + 1);
-      if (leaves === 0 && serves(ahead, ts, hs, k, context.length, from)) {
+      if (leaves === 0 && serves(ahead, 'greedy', ts, hs, k, context.length, from)) {
         submitAhead(t, buffers, ahead, from, context.slice(from + 1, base + 1), last, writeMap);
       } else {
         recordDrafts('ids', mapTo);
@@ -242,18 +248,31 @@ function headRecordsAhead(parts: HeadStepParts, k: number, next: number): boolea
  * Records a head's next chain step ahead, for a target of C positions then, whatever C up to
  * `next`: the head's catch-up over the pairs of C's last k + 1 positions, its features read on
  * the GPU at the head's start (GpuModel.recordAhead's `rowsOf`), its k - 1 draft passes, and the
- * verify pass, its features stored at the target's start.
+ * verify pass, its features stored at the target's start. A sampled step (`sampled`) draws its
+ * drafts, keeps the rows they were drawn from, and ends with the sampled rule.
  */
-function recordHeadStepAhead(parts: HeadStepParts, k: number, next: number): void {
+function recordHeadStepAhead(parts: HeadStepParts, k: number, next: number, sampled?: SampledVerify): void {
   const { t, h, ts, hs, buffers, encodeMap } = parts;
+  const want = sampled ? 'sample' : 'ids';
+  const after = (i: number) =>
+    sampled
+      ? (encoder: GPUCommandEncoder) => {
+          encodeMap(encoder);
+          keepDraftRow(h, sampled.rows, i)(encoder);
+        }
+      : encodeMap;
   const features = ts.extra.features as GPUBuffer; // as it is after makeRoom
-  const drafts = [h.recordAhead(hs, { cpuTokens: k + 1, hidden: { rowsOf: features } }, 1, next - k - 1, encodeMap)];
+  const catchUp = { cpuTokens: k + 1, hidden: { rowsOf: features } };
+  const drafts = [h.recordAhead(hs, catchUp, 1, next - k - 1, after(0), want)];
   for (let i = 1; i < k; i++) {
     const fromGpu = { buffer: buffers.drafts, offset: (i - 1) * 4, count: 1 };
-    drafts.push(h.recordAhead(hs, { cpuTokens: 0, fromGpu, hidden: 'own' }, 1, next + i - 1, encodeMap));
+    drafts.push(h.recordAhead(hs, { cpuTokens: 0, fromGpu, hidden: 'own' }, 1, next + i - 1, after(i), want));
   }
-  const verify = recordVerifyAhead(t, ts, buffers, k, next);
-  keepAhead(buffers, { k, target: ts, draft: hs, maxContext: next + 1, drafts, verify });
+  const verify = sampled
+    ? recordSampledVerifyAhead(t, ts, buffers.drafts, sampled, next)
+    : recordVerifyAhead(t, ts, buffers, k, next);
+  const kind = sampled ? sampled.kind : 'greedy';
+  keepAhead(buffers, { kind, k, target: ts, draft: hs, maxContext: next + 1, drafts, verify });
 }
 
 /**
@@ -262,8 +281,8 @@ function recordHeadStepAhead(parts: HeadStepParts, k: number, next: number): voi
  * `leaves` (a tree), d2t maps them into the list the next draft step and the verify pass read,
  * and the acceptance rule runs over the head's rows (its own vocabulary, read through d2t) and
  * the target's, on the device or, as the profile says, on the CPU (gpu-speculation.ts has the
- * same for a draft model). An accepted leaf stays in its slot: the caller moves it. Otherwise
- * undefined.
+ * same for a draft model). A chain step records the next one ahead as a greedy one does. An
+ * accepted leaf stays in its slot: the caller moves it. Otherwise undefined.
  */
 export async function eagleSampledStepOnDevice<S extends Sequence, H extends Sequence>(
   model: EagleTarget<S, H>,
@@ -276,22 +295,35 @@ export async function eagleSampledStepOnDevice<S extends Sequence, H extends Seq
 ): Promise<SampledDeviceStep | undefined> {
   const parts = eagleStepParts(model, sequence, context, k, leaves, ranks);
   if (!parts) return undefined;
-  const { t, h, ts, buffers, mapTo, makeRoom, recordDrafts } = parts;
+  const { t, h, ts, hs, buffers, mapTo, writeMap, makeRoom, recordDrafts } = parts;
   const seed = options.rng.nextUint32();
   const rows = sampledBuffers(t, h, model.draftToTarget);
+  const verify = sampledVerify(t, rows, h.config.vocabSize, k, options.rows, leaves, ranks);
+  const base = ts.length;
+  const last = context[context.length - 1];
   return t.exclusive(() =>
     h.exclusive(async () => {
-      await makeRoom();
+      const { ahead, steady } = takeAhead(buffers, k);
+      const next = base + k + 1;
+      const recordNext = steady && leaves === 0 && headRecordsAhead(parts, k, next);
+      await makeRoom(recordNext ? { head: next + k - 1, target: next + k + 1 } : undefined);
       h.setSampling(options.sampling, seed);
-      recordDrafts('sample', (i) => {
-        const map = mapTo(i, true);
-        return (encoder) => {
-          map(encoder);
-          keepDraftRow(h, rows, i)(encoder);
-        };
-      });
-      const width = h.config.vocabSize;
-      return verifySampledOnDevice(t, ts, buffers.drafts, rows, width, context, k, options, leaves, ranks);
+      const from = base - (k + 1);
+      if (leaves === 0 && serves(ahead, verify.kind, ts, hs, k, context.length, from)) {
+        const writeRule = () => writeSampledRule(t, verify, options);
+        submitAhead(t, buffers, ahead, from, context.slice(from + 1, base + 1), last, writeMap, writeRule);
+      } else {
+        recordDrafts('sample', (i) => {
+          const map = mapTo(i, true);
+          return (encoder) => {
+            map(encoder);
+            keepDraftRow(h, rows, i)(encoder);
+          };
+        });
+        recordSampledVerify(t, ts, buffers.drafts, verify, last, options);
+      }
+      if (recordNext) recordHeadStepAhead(parts, k, next, verify);
+      return sampledVerdict(t, ts, verify, context.length);
     }),
   );
 }

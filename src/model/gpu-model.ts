@@ -129,7 +129,7 @@ interface Activations extends LayerActivations {
 }
 
 /** What a pass's head computes per row: logits only, or an id too (the argmax, or a draw). */
-type Want = 'logits' | 'ids' | 'sample';
+export type Want = 'logits' | 'ids' | 'sample';
 
 /** A recorded pass's tokens: from the CPU, then `count` ids copied on the GPU. */
 /** A forward pass as `record` takes it: n tokens, the head over the last `headRows` rows. */
@@ -837,8 +837,9 @@ export class GpuModel implements CausalLM<GpuSequence> {
    * from the step uniform, written at submission; the grids are sized for `maxStart`, and
    * workgroups past the length return at once; a target's features are stored, and a head's
    * hidden inputs read (`hidden`: its own last state, or the rows of `rowsOf` at its pairs'
-   * positions), at the step's start by a kernel. Not for passes with logit rules; void once the
-   * sequence's buffers grow (`current`).
+   * positions), at the step's start by a kernel. The head chooses as `want` says (the argmax, a
+   * draw under the sampling uniform as it is at submission, or no id). Not for passes with
+   * logit rules; void once the sequence's buffers grow (`current`).
    */
   recordAhead(
     sequence: GpuSequence,
@@ -846,6 +847,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
     rows: number,
     maxStart: number,
     after?: (encoder: GPUCommandEncoder) => void,
+    want: Want = 'ids',
   ): AheadPass {
     const started = performance.now();
     const n = input.cpuTokens + (input.fromGpu?.count ?? 0);
@@ -863,7 +865,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
     const shape = {
       n,
       headRows: rows,
-      want: 'ids' as const,
+      want,
       fromGpu: input.fromGpu,
       ...(own ? { hidden: { buffer: own, offset: 0 } } : {}),
       ...(typeof input.hidden === 'object' ? { hiddenAtStart: input.hidden.rowsOf } : {}),

@@ -17,11 +17,12 @@
  * the same. Requests with logit rules, which count tokens on the CPU, take the other path.
  * Buffers and kernels are made once per (target, draft) pair, when it loads.
  *
- * A greedy chain step records the next one (`NextStep`) while the GPU runs it, before waiting
- * for its verdict, so that after the verdict the CPU only writes uniforms and submits
+ * A chain step records the next one (`NextStep`) while the GPU runs it, before waiting for its
+ * verdict, so that after the verdict the CPU only writes uniforms and submits
  * (GpuModel.recordAhead): the draft model's first pass then takes the context's last two
  * tokens, an EAGLE head's catch-up its last k + 1 pairs, whatever was accepted, so that each
- * pass has one shape. While k holds from step to step more often than not (`takeAhead`).
+ * pass has one shape. While k holds from step to step more often than not (`takeAhead`). A
+ * sampled step's seeds, like every length, are uniforms written at submission.
  *
  * A sampled step goes the same way with one readback too: the draft draws its tokens on the GPU
  * (sample.wgsl), keeping the row each was drawn from, and after the verify pass the acceptance
@@ -77,13 +78,13 @@ export interface StepBuffers {
   params: GPUBuffer;
   accept: AcceptGreedyKernel;
   bind: GPUBindGroup;
-  /** The pair's next greedy step, recorded while the GPU ran the one before (profile.recordAhead). */
+  /** The pair's next step, recorded while the GPU ran the one before (profile.recordAhead). */
   next?: NextStep;
-  /** Greedy steps taken so far from passes recorded ahead, and steps recorded ahead (tests count them). */
+  /** Steps taken so far from passes recorded ahead, and steps recorded ahead (tests count them). */
   stepsAhead: number;
   recordedAhead: number;
   /**
-   * The last greedy step's k, and how steadily k has held from step to step (a moving average
+   * The last device step's k, and how steadily k has held from step to step (a moving average
    * of 1 when it did, 0 when it changed): passes recorded ahead serve only a step of their k,
    * so the next step is recorded ahead only while k holds more often than not.
    */
@@ -94,20 +95,34 @@ export interface StepBuffers {
 }
 
 /**
- * A greedy device step of k drafts recorded ahead, for a context of any length up to
+ * A device step of k drafts recorded ahead, for a context of any length up to
  * `maxContext`: the draft's passes (a draft model's first over the context's last two tokens,
  * the one before the newest again, so that the pass has the same shape whatever the last step
  * accepted; an EAGLE head's catch-up over the last k + 1 pairs, gpu-eagle-step.ts: what is
  * computed again comes out bit for bit as before, the kernels being batch-invariant), then the
- * target's verify pass over the newest token and the drafts, and the acceptance kernel.
+ * target's verify pass over the newest token and the drafts, and the acceptance kernel (greedy,
+ * or the sampled rule with the copies of what its kind reads back: `kind`).
  */
 export interface NextStep {
+  kind: AheadKind;
   k: number;
   target: GpuSequence;
   draft: GpuSequence;
   maxContext: number;
   drafts: AheadPass[];
   verify: AheadPass;
+}
+
+/**
+ * How a step recorded ahead decides: by the greedy acceptance kernel, or by the sampled rule
+ * (the target's rows read back beside the verdict, for log-probabilities, or not). A step
+ * serves only one of its own kind: their passes choose, copy and read back differently.
+ */
+export type AheadKind = 'greedy' | 'sampled' | 'sampled with rows';
+
+/** The kind of a sampled step that reads the target's rows back (`rows`) or not. */
+export function sampledKind(rows: boolean): AheadKind {
+  return rows ? 'sampled with rows' : 'sampled';
 }
 
 /**
@@ -221,7 +236,7 @@ export async function greedyStepOnDevice<S extends Sequence, D extends Sequence>
       // A step recorded ahead: the draft goes back to before the newest token but one, which
       // its first pass takes with the newest.
       const draftFrom = context.length - 2;
-      if (serves(ahead, ts, ds, k, context.length, draftFrom)) {
+      if (serves(ahead, 'greedy', ts, ds, k, context.length, draftFrom)) {
         submitAhead(t, buffers, ahead, draftFrom, context.slice(-2), last);
       } else {
         // The draft catches up on what it has not seen, then drafts k tokens, each step reading
@@ -265,11 +280,12 @@ export function takeAhead(buffers: StepBuffers, k: number): { ahead?: NextStep; 
 }
 
 /**
- * Whether a step recorded ahead serves this one: the same sequences and k, still in their
- * buffers, a context within its reach, and a draft that holds what its first pass follows.
+ * Whether a step recorded ahead serves this one: the same kind, sequences and k, still in
+ * their buffers, a context within its reach, and a draft that holds what its first pass follows.
  */
 export function serves(
   ahead: NextStep | undefined,
+  kind: AheadKind,
   target: GpuSequence,
   draft: GpuSequence,
   k: number,
@@ -278,6 +294,7 @@ export function serves(
 ): ahead is NextStep {
   return (
     ahead !== undefined &&
+    ahead.kind === kind &&
     ahead.k === k &&
     ahead.target === target &&
     ahead.draft === draft &&
@@ -292,7 +309,8 @@ export function serves(
 /**
  * Submits a step recorded ahead: the draft cut back to `draftFrom`, its first pass given the
  * tokens `first`, `beforeDraft(i)` called before draft pass i is; then the verify pass over
- * the newest token `last`.
+ * the newest token `last`, after `beforeVerify` (which writes the acceptance rule's uniform;
+ * by default the greedy kernel's).
  */
 export function submitAhead(
   t: GpuModel,
@@ -302,13 +320,14 @@ export function submitAhead(
   first: readonly number[],
   last: number,
   beforeDraft?: (i: number) => void,
+  beforeVerify = () => writeAcceptGreedyParams(t, buffers, ahead.k),
 ): void {
   ahead.draft.truncate(draftFrom);
   for (const [i, pass] of ahead.drafts.entries()) {
     beforeDraft?.(i);
     pass.submit(i === 0 ? first : []);
   }
-  writeAcceptGreedyParams(t, buffers, ahead.k);
+  beforeVerify();
   ahead.verify.submit([last]);
   buffers.stepsAhead++;
 }
@@ -332,22 +351,35 @@ export function bothRecordAhead(t: GpuModel, d: GpuModel): boolean {
 /**
  * Records the step after this one ahead (call before waiting for this one's verdict), for a
  * context of C tokens, whatever C up to `maxContext`: the draft's passes start at C - 2 and
- * on, the verify pass at C - 1.
+ * on, the verify pass at C - 1. A sampled step (`sampled`: its rows and layout) draws its
+ * drafts, keeps the rows they were drawn from, and ends with the sampled rule.
  */
-function recordNextStep(parts: DeviceStepParts, buffers: StepBuffers, k: number, maxContext: number): void {
+function recordNextStep(
+  parts: DeviceStepParts,
+  buffers: StepBuffers,
+  k: number,
+  maxContext: number,
+  sampled?: SampledVerify,
+): void {
   const { t, d, ts, ds } = parts;
-  const drafts = [d.recordAhead(ds, { cpuTokens: 2 }, 1, maxContext - 2, keepDraft(d, buffers, 0))];
+  const [want, keep] = sampled
+    ? (['sample', (i: number) => keepSampledDraft(d, buffers, sampled.rows, i)] as const)
+    : (['ids', (i: number) => keepDraft(d, buffers, i)] as const);
+  const drafts = [d.recordAhead(ds, { cpuTokens: 2 }, 1, maxContext - 2, keep(0), want)];
   for (let i = 1; i < k; i++) {
     const fromGpu = { buffer: buffers.drafts, offset: (i - 1) * 4, count: 1 };
-    drafts.push(d.recordAhead(ds, { cpuTokens: 0, fromGpu }, 1, maxContext + i - 1, keepDraft(d, buffers, i)));
+    drafts.push(d.recordAhead(ds, { cpuTokens: 0, fromGpu }, 1, maxContext + i - 1, keep(i), want));
   }
   keepAhead(buffers, {
+    kind: sampled ? sampled.kind : 'greedy',
     k,
     target: ts,
     draft: ds,
     maxContext,
     drafts,
-    verify: recordVerifyAhead(t, ts, buffers, k, maxContext - 1),
+    verify: sampled
+      ? recordSampledVerifyAhead(t, ts, buffers.drafts, sampled, maxContext - 1)
+      : recordVerifyAhead(t, ts, buffers, k, maxContext - 1),
   });
 }
 
@@ -539,6 +571,14 @@ export const keepDraftRow = (draft: GpuModel, rows: SampledBuffers, i: number) =
   encoder.copyBufferToBuffer(draft.logitsBuffer, 0, rows.draftRows, i * bytes, bytes);
 };
 
+/** Appends to draft pass i of a sampled step the copies of its draw into slot i of the list, and of its row. */
+function keepSampledDraft(d: GpuModel, buffers: StepBuffers, rows: SampledBuffers, i: number) {
+  return (encoder: GPUCommandEncoder) => {
+    encoder.copyBufferToBuffer(d.idsBuffer, 0, buffers.drafts, i * 4, 4);
+    keepDraftRow(d, rows, i)(encoder);
+  };
+}
+
 /** How a sampled step is taken: its sampling, the source of its seeds, and whether the target's rows come back. */
 export interface SampledStepOptions {
   sampling: SamplingParams;
@@ -551,9 +591,10 @@ export interface SampledStepOptions {
  * A sampled step of k drafts with one readback, where `greedyStepOnDevice` would take one: the
  * draft draws each token on the GPU (sample.wgsl, from a seed drawn from `rng` and the token's
  * position), which the next draft step and then the target's verify pass read there, and the
- * acceptance rule runs on the GPU after the verify pass (`verifySampledOnDevice`): the
- * target's distribution is kept. Leaves both sequences one past the drafts, for the caller's
- * rollback.
+ * acceptance rule runs on the GPU after the verify pass (`recordSampledVerify`): the target's
+ * distribution is kept. The next step is recorded while the GPU runs this one, as a greedy
+ * step's is: its draws read the seeds written at its submission, so that the tokens are the
+ * same either way. Leaves both sequences one past the drafts, for the caller's rollback.
  */
 export async function sampledStepOnDevice<S extends Sequence, D extends Sequence>(
   target: { model: unknown; sequence: S },
@@ -566,24 +607,37 @@ export async function sampledStepOnDevice<S extends Sequence, D extends Sequence
   if (!parts) return undefined;
   const { t, d, ts, ds, pending } = parts;
   const seed = options.rng.nextUint32();
-  const { drafts } = stepBuffers(t, d);
-  const rows = sampledBuffers(t, d);
+  const buffers = stepBuffers(t, d);
+  const verify = sampledVerify(t, sampledBuffers(t, d), d.config.vocabSize, k, options.rows);
+  const last = context[context.length - 1];
 
   return t.exclusive(() =>
     d.exclusive(async () => {
-      await makeRoom(parts, k);
-      d.appendTokens(ds, pending.slice(0, -1));
+      const { ahead, steady } = takeAhead(buffers, k);
+      const recordNext = steady && recordsAhead(parts, k, context.length);
+      await makeRoom(parts, k, recordNext ? context.length + 2 * k + 1 : 0);
       d.setSampling(options.sampling, seed);
-      const keep = (i: number) => (encoder: GPUCommandEncoder) => {
-        encoder.copyBufferToBuffer(d.idsBuffer, 0, drafts, i * 4, 4);
-        keepDraftRow(d, rows, i)(encoder);
-      };
-      d.recordPass(ds, { tokens: pending.slice(-1) }, 1, 'sample', keep(0));
-      for (let i = 1; i < k; i++) {
-        const previous = { buffer: drafts, offset: (i - 1) * 4, count: 1 };
-        d.recordPass(ds, { tokens: [], fromGpu: previous }, 1, 'sample', keep(i));
+      const draftFrom = context.length - 2;
+      if (serves(ahead, verify.kind, ts, ds, k, context.length, draftFrom)) {
+        const writeRule = () => writeSampledRule(t, verify, options);
+        submitAhead(t, buffers, ahead, draftFrom, context.slice(-2), last, undefined, writeRule);
+      } else {
+        d.appendTokens(ds, pending.slice(0, -1));
+        d.recordPass(ds, { tokens: pending.slice(-1) }, 1, 'sample', keepSampledDraft(d, buffers, verify.rows, 0));
+        for (let i = 1; i < k; i++) {
+          const previous = { buffer: buffers.drafts, offset: (i - 1) * 4, count: 1 };
+          d.recordPass(
+            ds,
+            { tokens: [], fromGpu: previous },
+            1,
+            'sample',
+            keepSampledDraft(d, buffers, verify.rows, i),
+          );
+        }
+        recordSampledVerify(t, ts, buffers.drafts, verify, last, options);
       }
-      const step = await verifySampledOnDevice(t, ts, drafts, rows, d.config.vocabSize, context, k, options);
+      if (recordNext) recordNextStep(parts, buffers, k, context.length + k + 1, verify);
+      const step = await sampledVerdict(t, ts, verify, context.length);
       ds.tokens.set(step.drafts.slice(0, -1), context.length);
       return step;
     }),
@@ -591,46 +645,71 @@ export async function sampledStepOnDevice<S extends Sequence, D extends Sequence
 }
 
 /**
- * Records the target's verify pass over the newest token of `context` and the k drafts in
- * `drafts` (target ids; a tree pass when `leaves` follow them there), then, where the device
- * takes it, the acceptance rule over its rows and the draft's (kept by `keepDraftRow`), seeded
- * from `options.rng`; waits once for the drafts and the verdict, or for the rows the rule needs
- * on the CPU (and the target's rows for log-probabilities); call inside the models'
- * `exclusive`. Leaves the target's sequence one past the drafts and leaves.
+ * A sampled verify pass's shape and where its results go in the pair's readback: the verdict
+ * and the drafts (RESULT_BYTES), then the draft's rows where the CPU takes the rule, then the
+ * target's rows where the CPU takes it or log-probabilities want them.
  */
-export async function verifySampledOnDevice(
+export interface SampledVerify {
+  kind: AheadKind;
+  rows: SampledBuffers;
+  draftWidth: number;
+  k: number;
+  leaves: number;
+  ranks: number;
+  /** Drafts and leaves in the list. */
+  listed: number;
+  draftBytes: number;
+  targetBytes: number;
+  /** Where the target's rows start in the readback. */
+  targetAt: number;
+}
+
+/** The verify of a sampled step of k drafts (and `ranks` leaves beside each of the first `leaves`), `rows`: the target's rows read back. */
+export function sampledVerify(
   t: GpuModel,
-  ts: GpuSequence,
-  drafts: GPUBuffer,
   rows: SampledBuffers,
   draftWidth: number,
-  context: readonly number[],
   k: number,
-  options: SampledStepOptions,
+  targetRows: boolean,
   leaves = 0,
   ranks = 1,
-): Promise<SampledDeviceStep> {
-  const vocab = t.config.vocabSize;
-  const { rule } = rows;
+): SampledVerify {
   const listed = k + leaves * ranks;
-  const passRows = listed + 1;
-  if (rule) {
-    const seed = options.rng.nextUint32();
-    writeAcceptParams(t.gpu.device, rule.params, options.sampling, seed, { k, leaves, ranks }, rule.paramsScratch);
-  }
-  const draftBytes = rule ? 0 : k * draftWidth * 4;
-  const targetBytes = !rule || options.rows ? passRows * vocab * 4 : 0;
-  const targetAt = RESULT_BYTES + draftBytes;
-  const input = {
-    tokens: [context[context.length - 1]],
-    fromGpu: { buffer: drafts, offset: 0, count: listed },
-    ...(leaves > 0 ? { tree: { chain: k + 1, depths: leaves } } : {}),
+  const draftBytes = rows.rule ? 0 : k * draftWidth * 4;
+  const targetBytes = !rows.rule || targetRows ? (listed + 1) * t.config.vocabSize * 4 : 0;
+  const kind = sampledKind(targetRows);
+  return {
+    kind,
+    rows,
+    draftWidth,
+    k,
+    leaves,
+    ranks,
+    listed,
+    draftBytes,
+    targetBytes,
+    targetAt: RESULT_BYTES + draftBytes,
   };
-  t.recordPass(ts, input, passRows, 'logits', (encoder) => {
+}
+
+/** Writes the device rule's uniform, seeded from `options.rng` (before the verify pass's submission); nothing where the CPU takes the rule. */
+export function writeSampledRule(t: GpuModel, verify: SampledVerify, options: SampledStepOptions): void {
+  const { rule } = verify.rows;
+  if (!rule) return;
+  const seed = options.rng.nextUint32();
+  const { k, leaves, ranks } = verify;
+  writeAcceptParams(t.gpu.device, rule.params, options.sampling, seed, { k, leaves, ranks }, rule.paramsScratch);
+}
+
+/** After a sampled verify pass: the rule where the device takes it, then the verdict, the drafts and the rows copied to the readback. */
+function ruleAndCopies(t: GpuModel, drafts: GPUBuffer, verify: SampledVerify) {
+  const { rows, listed, draftBytes, targetBytes, targetAt } = verify;
+  const { rule } = rows;
+  return (encoder: GPUCommandEncoder) => {
     if (rule) {
       const pass = encoder.beginComputePass();
-      rule.draftStats.encode(pass, rule.binds.draftStats, k);
-      rule.targetStats.encode(pass, rule.binds.targetStats, passRows);
+      rule.draftStats.encode(pass, rule.binds.draftStats, verify.k);
+      rule.targetStats.encode(pass, rule.binds.targetStats, listed + 1);
       rule.accept.encode(pass, rule.binds.accept);
       pass.end();
       encoder.copyBufferToBuffer(rule.result, 0, rows.readback, 0, VERDICT_WORDS * 4);
@@ -638,7 +717,67 @@ export async function verifySampledOnDevice(
     encoder.copyBufferToBuffer(drafts, 0, rows.readback, VERDICT_WORDS * 4, listed * 4);
     if (draftBytes > 0) encoder.copyBufferToBuffer(rows.draftRows, 0, rows.readback, RESULT_BYTES, draftBytes);
     if (targetBytes > 0) encoder.copyBufferToBuffer(t.logitsBuffer, 0, rows.readback, targetAt, targetBytes);
-  });
+  };
+}
+
+/**
+ * Records the target's verify pass over the newest token `last` and the drafts in `drafts`
+ * (target ids; a tree pass when leaves follow them there), then, where the device takes it, the
+ * acceptance rule over its rows and the draft's (kept by `keepDraftRow`), seeded from
+ * `options.rng`, and the copies of what comes back (call inside the models' `exclusive`;
+ * `sampledVerdict` then waits for it). Leaves the target's sequence one past the drafts and leaves.
+ */
+export function recordSampledVerify(
+  t: GpuModel,
+  ts: GpuSequence,
+  drafts: GPUBuffer,
+  verify: SampledVerify,
+  last: number,
+  options: SampledStepOptions,
+): void {
+  writeSampledRule(t, verify, options);
+  const { k, leaves, listed } = verify;
+  const input = {
+    tokens: [last],
+    fromGpu: { buffer: drafts, offset: 0, count: listed },
+    ...(leaves > 0 ? { tree: { chain: k + 1, depths: leaves } } : {}),
+  };
+  t.recordPass(ts, input, listed + 1, 'logits', ruleAndCopies(t, drafts, verify));
+}
+
+/** A sampled chain step's verify pass, with the rule and the copies after it, recorded ahead (the rule's uniform is written at submission). */
+export function recordSampledVerifyAhead(
+  t: GpuModel,
+  ts: GpuSequence,
+  drafts: GPUBuffer,
+  verify: SampledVerify,
+  maxStart: number,
+) {
+  const fromGpu = { buffer: drafts, offset: 0, count: verify.k };
+  return t.recordAhead(
+    ts,
+    { cpuTokens: 1, fromGpu },
+    verify.k + 1,
+    maxStart,
+    ruleAndCopies(t, drafts, verify),
+    'logits',
+  );
+}
+
+/**
+ * Waits once for a sampled verify pass's results (`recordSampledVerify`, or one recorded ahead)
+ * and checks them: the drafts and leaves, and the verdict where the device took the rule, else
+ * the rows the rule reads on the CPU (and the target's for log-probabilities).
+ */
+export async function sampledVerdict(
+  t: GpuModel,
+  ts: GpuSequence,
+  verify: SampledVerify,
+  contextLength: number,
+): Promise<SampledDeviceStep> {
+  const vocab = t.config.vocabSize;
+  const { rows, k, leaves, ranks, listed, draftBytes, targetBytes, targetAt } = verify;
+  const { rule } = rows;
   // Rows follow the verdict and drafts' region; without them only the words written come back.
   const rowBytes = draftBytes + targetBytes;
   const data = await t.readBack(rows.readback, rowBytes > 0 ? targetAt + targetBytes : (VERDICT_WORDS + listed) * 4);
@@ -652,8 +791,8 @@ export async function verifySampledOnDevice(
         ? Array.from({ length: ranks }, (_, r) => list.slice(k + r * leaves, k + (r + 1) * leaves))
         : undefined,
     verdict: rule ? { accepted, next, leaf: leaf === NO_LEAF ? undefined : leaf } : undefined,
-    draftRows: draftBytes > 0 ? new Float32Array(data, RESULT_BYTES, k * draftWidth) : undefined,
-    targetRows: targetBytes > 0 ? new Float32Array(data, targetAt, passRows * vocab) : undefined,
+    draftRows: draftBytes > 0 ? new Float32Array(data, RESULT_BYTES, k * verify.draftWidth) : undefined,
+    targetRows: targetBytes > 0 ? new Float32Array(data, targetAt, (listed + 1) * vocab) : undefined,
   };
   const { verdict, targetRows } = step;
   if (
@@ -669,6 +808,6 @@ export async function verifySampledOnDevice(
         'damaged (load it again), or its activations overflow.',
     );
   }
-  ts.tokens.set(list, context.length); // the CPU's record: the drafts and leaves were copied on the GPU
+  ts.tokens.set(list, contextLength); // the CPU's record: the drafts and leaves were copied on the GPU
   return step;
 }

@@ -178,6 +178,60 @@ describe('speculative decoding on the GPU', () => {
     }
   });
 
+  it.each([
+    ['on the device', true],
+    ['on the CPU', false],
+  ])(
+    'records each sampled step while the GPU runs the one before (the rule %s), and draws the same tokens',
+    async (_, deviceAcceptance) => {
+      const profile = { ...kernelProfile(gpu.info), deviceAcceptance };
+      const ahead = await loadGpuPair(gpu, 256, { ...profile, recordAhead: true });
+      const still = await loadGpuPair(gpu, 256, { ...profile, recordAhead: false });
+      const prompt = prompts()[2];
+      for (const k of [3, 'auto'] as DraftLength[]) {
+        for (const logprobs of [undefined, 2]) {
+          // The seeds are uniforms written when a step is submitted: the same draws either way.
+          const run = async ({ target: t, draft: d }: typeof ahead) => {
+            const buffers = stepBuffers(t, d);
+            const before = buffers.stepsAhead;
+            const entries: TokenLogprob[] = [];
+            const { tokens, counts } = await speculativeGenerate(
+              t,
+              t.createSequence(256),
+              new ModelDraftSource(d, d.createSequence(256)),
+              prompt,
+              {
+                maxTokens: 64,
+                sampling: { temperature: 0.7, topK: 0, topP: 0.95 },
+                seed: 11,
+                draftLength: k,
+                draftCost: AUTO_DRAFT_COST,
+                fallback: false,
+                logprobs,
+                onLogprob: (entry) => entries.push(entry),
+              },
+            );
+            return { tokens, counts, entries, taken: buffers.stepsAhead - before };
+          };
+          const [recorded, now] = [await run(ahead), await run(still)];
+          expect(recorded.tokens).toEqual(now.tokens);
+          expect(recorded.counts).toEqual(now.counts);
+          expect(recorded.entries).toEqual(now.entries);
+          expect(now.taken).toBe(0);
+          // Every step but the first, and the last (its drafts cut to the tokens left); 'auto',
+          // which settles its length within these few steps, some of them.
+          expect(recorded.taken).toBeGreaterThanOrEqual(k === 'auto' ? 1 : recorded.counts.steps - 2);
+          expect(recorded.counts.steps).toBeGreaterThan(3);
+        }
+      }
+      for (const pair of [ahead, still]) {
+        pair.target.destroy();
+        pair.draft.destroy();
+        pair.tokenizer.dispose();
+      }
+    },
+  );
+
   it('submits a pass on an idle GPU in parts, and a pass behind others (drafts, verify) whole', async () => {
     const profile = { ...kernelProfile(gpu.info), commandBuffers: 8 };
     const pair = await loadGpuPair(gpu, 256, profile);
