@@ -63,7 +63,7 @@ export interface DecodeRun {
   /** Command buffers a speculative step submits, target and draft together: each costs the CPU a submission. */
   submissions_per_step: number;
   /**
-   * Whether the profile let greedy device steps record the next step while the GPU ran them
+   * Whether the profile let device steps record the next step while the GPU ran them
    * (profile.recordAhead; false in the runs that show what it gains), and the share of steps
    * that were submitted from passes so recorded.
    */
@@ -439,6 +439,7 @@ export async function runDecodeSuite(
   runs.push(await measure('ngram', 'auto', 0));
   runs.push(await measure('model', 'auto', 0.7));
   if (!quick) runs.push(await measure('model', 3, 0, 0, 1, false)); // each step recorded when it runs
+  if (!quick) runs.push(await measure('model', 'auto', 0.7, 0, 1, false)); // the same, sampled
   if (eagle) {
     for (const k of (quick ? ['auto'] : [3, 5, 'auto']) as DraftLength[]) runs.push(await measure('eagle', k, 0));
     runs.push(await measure('eagle', 5, 0, 3)); // a tree: the runner-up beside the first three drafts

@@ -83,7 +83,8 @@ export interface KernelProfile {
   /** Command buffers a forward step on an idle GPU is recorded and submitted in (the layers split evenly). */
   commandBuffers: number;
   /**
-   * A greedy speculative step with a draft model on the device records the next step's passes
+   * A speculative chain step on the device (a draft model's or an EAGLE head's, greedy or
+   * sampled) records the next step's passes
    * while the GPU runs this one, so that after the readback they only need their uniforms
    * written and submitting (model/gpu-speculation.ts).
    */
