@@ -14,7 +14,11 @@ export function showGpu(panel: HTMLElement, info: GpuInfo): void {
   facts.className = 'facts';
   const add = (name: string, value: string, testId: string) => {
     const dt = document.createElement('dt');
-    dt.textContent = name;
+    // A limit's camel-case name may break before each capital, not inside its words.
+    for (const [i, word] of name.split(/(?=[A-Z])/).entries()) {
+      if (i > 0) dt.append(document.createElement('wbr'));
+      dt.append(word);
+    }
     const dd = document.createElement('dd');
     dd.textContent = value;
     dd.dataset.testid = testId;

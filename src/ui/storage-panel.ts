@@ -8,6 +8,7 @@ import { originDirectory } from '../cache/file-directory';
 import { deleteStoredPrefix, entryBytes, listStoredPrefixes, PREFIX_DIRECTORY } from '../cache/prefix-store';
 import { shortName } from '../engine/load-progress';
 import { deleteStoredModel, listStoredModels } from '../loader/model-store';
+import { readableSize } from '../util/bytes';
 
 export async function showStoredModels(): Promise<void> {
   const list = document.querySelector('[data-testid="stored-models"]') as HTMLElement;
@@ -23,7 +24,7 @@ export async function showStoredModels(): Promise<void> {
     item.dataset.folder = model.folder;
     item.title = model.files.map((f) => `${f.url.slice(model.folder.length)}  sha256 ${f.sha256}`).join('\n');
     const name = shortName(model.folder);
-    const size = `${(model.bytes / 2 ** 20).toFixed(1)} MB, ${model.files.length} files`;
+    const size = `${readableSize(model.bytes)}, ${model.files.length} files`;
     const remove = Object.assign(document.createElement('button'), {
       className: 'secondary',
       textContent: 'Delete',
@@ -59,7 +60,7 @@ export async function showStoredPrefixes(): Promise<void> {
     item.dataset.testid = 'stored-prefix';
     item.title = `${prefix.modelName}\nstored ${prefix.stored}\nsha256 ${prefix.sha256}`;
     const start = prefix.preview.length > 48 ? `${prefix.preview.slice(0, 48)}…` : prefix.preview;
-    const size = `${prefix.tokens.length} tokens, ${(entryBytes(prefix) / 2 ** 20).toFixed(1)} MB`;
+    const size = `${prefix.tokens.length} tokens, ${readableSize(entryBytes(prefix))}`;
     const remove = Object.assign(document.createElement('button'), {
       className: 'secondary',
       textContent: 'Delete',
