@@ -239,8 +239,14 @@ describe('chat page as a product', () => {
   });
 
   it('is pictured in docs/chat.png (the README shows it)', async () => {
+    // The bundled pair as a first visit has it: the draft model drafting.
+    await page.getByTestId('draft-url').fill('models/tandem-draft');
+    await page.getByTestId('reload').click();
+    await modelsReady(page);
+    await page.getByTestId('draft-source').selectOption('model');
+    await page.locator('summary', { hasText: 'Models' }).click(); // closed again
     await page.getByTestId('new-chat').click();
-    await settings({ maxTokens: '64', temperature: '0' });
+    await settings({ maxTokens: '160', temperature: '0' });
     await ask('Tell me a story about a brave fox named Leo.');
     if ((await page.getByTestId('theme').getAttribute('aria-pressed')) === 'true')
       await page.getByTestId('theme').click();
