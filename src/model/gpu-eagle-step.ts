@@ -202,27 +202,11 @@ export async function eagleStepOnDevice<S extends Sequence, H extends Sequence>(
 ): Promise<DeviceStep | undefined> {
   const parts = eagleStepParts(model, sequence, context, k, leaves, ranks);
   if (!parts) return undefined;
-  const { t, h, ts, hs, buffers, mapTo, writeMap, makeRoom, recordDrafts } = parts;
+  const { t, h, ts, buffers } = parts;
   const base = ts.length;
-  const last = context[context.length - 1];
   return t.exclusive(() =>
     h.exclusive(async () => {
-      // A chain's next step is recorded ahead while k holds (gpu-speculation.ts); the target's
-      // length then is at most this one's and k + 1.
-      const { ahead, steady } = takeAhead(buffers, k);
-      const next = base + k + 1;
-      const recordNext = steady && leaves === 0 && headRecordsAhead(parts, k, next);
-      await makeRoom(recordNext ? { head: next + k - 1, target: next + k + 1 } : undefined);
-      // A step recorded ahead catches up on the last k + 1 pairs, whatever the last accepted:
-      // the head goes back to the first of them (their keys and values come out as before).
-      const from = base - (k + 1);
-      if (leaves === 0 && serves(ahead, 'greedy', ts, hs, k, context.length, from)) {
-        submitAhead(t, buffers, ahead, from, context.slice(from + 1, base + 1), last, writeMap);
-      } else {
-        recordDrafts('ids', mapTo);
-        recordVerify(t, ts, buffers, last, k, leaves, ranks);
-      }
-      if (recordNext) recordHeadStepAhead(parts, k, next);
+      await submitHeadStep(parts, context, k, leaves, ranks);
       const { accepted, next: token, leaf } = await verdict(t, buffers, k, leaves, ranks);
       // An accepted leaf's keys and values, in its slot after the chain's, move to its position.
       if (leaf !== undefined) model.moveSlot(sequence, base + 1 + k + leaf, base + 1 + (leaf % leaves));
@@ -230,6 +214,53 @@ export async function eagleStepOnDevice<S extends Sequence, H extends Sequence>(
       return { accepted, next: token, drafted: k };
     }),
   );
+}
+
+/**
+ * Submits a head's device step, greedy or (`sampled`: its verify and options, the head's seed
+ * already written by setSampling) sampled: room for it and, for a chain while k holds, for the
+ * next one; the passes recorded ahead for it where they serve, else its passes recorded now;
+ * then, while the GPU runs it, a chain's next step recorded ahead (call inside both models'
+ * `exclusive`; the caller then waits for its verdict).
+ */
+async function submitHeadStep(
+  parts: HeadStepParts,
+  context: readonly number[],
+  k: number,
+  leaves: number,
+  ranks: number,
+  sampled?: { verify: SampledVerify; options: SampledStepOptions },
+): Promise<void> {
+  const { t, h, ts, hs, buffers, mapTo, writeMap, makeRoom, recordDrafts } = parts;
+  const base = ts.length;
+  const last = context[context.length - 1];
+  // A chain's next step is recorded ahead while k holds (gpu-speculation.ts); the target's
+  // length then is at most this one's and k + 1.
+  const { ahead, steady } = takeAhead(buffers, k);
+  const next = base + k + 1;
+  const recordNext = steady && leaves === 0 && headRecordsAhead(parts, k, next);
+  await makeRoom(recordNext ? { head: next + k - 1, target: next + k + 1 } : undefined);
+  const verify = sampled?.verify;
+  // A step recorded ahead catches up on the last k + 1 pairs, whatever the last accepted: the
+  // head goes back to the first of them (their keys and values come out as before).
+  const from = base - (k + 1);
+  if (leaves === 0 && serves(ahead, verify?.kind ?? 'greedy', ts, hs, k, context.length, from)) {
+    const writeRule = sampled && (() => writeSampledRule(t, sampled.verify, sampled.options));
+    submitAhead(t, buffers, ahead, from, context.slice(from + 1, base + 1), last, writeMap, writeRule);
+  } else if (verify && sampled) {
+    recordDrafts('sample', (i) => {
+      const map = mapTo(i, true);
+      return (encoder) => {
+        map(encoder);
+        keepDraftRow(h, verify.rows, i)(encoder);
+      };
+    });
+    recordSampledVerify(t, ts, buffers.drafts, verify, last, sampled.options);
+  } else {
+    recordDrafts('ids', mapTo);
+    recordVerify(t, ts, buffers, last, k, leaves, ranks);
+  }
+  if (recordNext) recordHeadStepAhead(parts, k, next, verify);
 }
 
 type HeadStepParts = NonNullable<ReturnType<typeof eagleStepParts>>;
@@ -295,34 +326,14 @@ export async function eagleSampledStepOnDevice<S extends Sequence, H extends Seq
 ): Promise<SampledDeviceStep | undefined> {
   const parts = eagleStepParts(model, sequence, context, k, leaves, ranks);
   if (!parts) return undefined;
-  const { t, h, ts, hs, buffers, mapTo, writeMap, makeRoom, recordDrafts } = parts;
+  const { t, h, ts } = parts;
   const seed = options.rng.nextUint32();
   const rows = sampledBuffers(t, h, model.draftToTarget);
   const verify = sampledVerify(t, rows, h.config.vocabSize, k, options.rows, leaves, ranks);
-  const base = ts.length;
-  const last = context[context.length - 1];
   return t.exclusive(() =>
     h.exclusive(async () => {
-      const { ahead, steady } = takeAhead(buffers, k);
-      const next = base + k + 1;
-      const recordNext = steady && leaves === 0 && headRecordsAhead(parts, k, next);
-      await makeRoom(recordNext ? { head: next + k - 1, target: next + k + 1 } : undefined);
       h.setSampling(options.sampling, seed);
-      const from = base - (k + 1);
-      if (leaves === 0 && serves(ahead, verify.kind, ts, hs, k, context.length, from)) {
-        const writeRule = () => writeSampledRule(t, verify, options);
-        submitAhead(t, buffers, ahead, from, context.slice(from + 1, base + 1), last, writeMap, writeRule);
-      } else {
-        recordDrafts('sample', (i) => {
-          const map = mapTo(i, true);
-          return (encoder) => {
-            map(encoder);
-            keepDraftRow(h, rows, i)(encoder);
-          };
-        });
-        recordSampledVerify(t, ts, buffers.drafts, verify, last, options);
-      }
-      if (recordNext) recordHeadStepAhead(parts, k, next, verify);
+      await submitHeadStep(parts, context, k, leaves, ranks, { verify, options });
       return sampledVerdict(t, ts, verify, context.length);
     }),
   );

@@ -223,34 +223,11 @@ export async function greedyStepOnDevice<S extends Sequence, D extends Sequence>
 ): Promise<DeviceStep | undefined> {
   const parts = deviceStepParts(target, draft, context, k);
   if (!parts) return undefined;
-  const { t, d, ts, ds, pending } = parts;
+  const { t, d, ts, ds } = parts;
   const buffers = stepBuffers(t, d);
-  const last = context[context.length - 1];
-
   return t.exclusive(() =>
     d.exclusive(async () => {
-      // Room for this step, and for the next one if it is to be recorded ahead.
-      const { ahead, steady } = takeAhead(buffers, k);
-      const recordNext = steady && recordsAhead(parts, k, context.length);
-      await makeRoom(parts, k, recordNext ? context.length + 2 * k + 1 : 0);
-      // A step recorded ahead: the draft goes back to before the newest token but one, which
-      // its first pass takes with the newest.
-      const draftFrom = context.length - 2;
-      if (serves(ahead, 'greedy', ts, ds, k, context.length, draftFrom)) {
-        submitAhead(t, buffers, ahead, draftFrom, context.slice(-2), last);
-      } else {
-        // The draft catches up on what it has not seen, then drafts k tokens, each step reading
-        // the previous one's choice from the list of drafts.
-        d.appendTokens(ds, pending.slice(0, -1));
-        d.recordGreedy(ds, { tokens: pending.slice(-1) }, 1, keepDraft(d, buffers, 0));
-        for (let i = 1; i < k; i++) {
-          const fromGpu = { buffer: buffers.drafts, offset: (i - 1) * 4, count: 1 };
-          d.recordGreedy(ds, { tokens: [], fromGpu }, 1, keepDraft(d, buffers, i));
-        }
-        recordVerify(t, ts, buffers, last, k);
-      }
-      // While the GPU runs this step, the next one is recorded.
-      if (recordNext) recordNextStep(parts, buffers, k, context.length + k + 1);
+      await submitStep(parts, buffers, context, k);
       const { accepted, next } = await verdict(t, buffers, k);
       // The CPU's record of the tokens at each position: the accepted drafts were copied on the GPU.
       ts.tokens.set(accepted, context.length);
@@ -258,6 +235,50 @@ export async function greedyStepOnDevice<S extends Sequence, D extends Sequence>
       return { accepted, next, drafted: k };
     }),
   );
+}
+
+/**
+ * Submits a device step with a draft model, greedy or (`sampled`: its verify and options, the
+ * draft's seed already written by setSampling) sampled: room for it and, while k holds, for the
+ * next one; the passes recorded ahead for it where they serve, else its passes recorded now;
+ * then, while the GPU runs it, the next step recorded ahead (call inside both models'
+ * `exclusive`; the caller then waits for its verdict).
+ */
+async function submitStep(
+  parts: DeviceStepParts,
+  buffers: StepBuffers,
+  context: readonly number[],
+  k: number,
+  sampled?: { verify: SampledVerify; options: SampledStepOptions },
+): Promise<void> {
+  const { t, d, ts, ds, pending } = parts;
+  const last = context[context.length - 1];
+  const { ahead, steady } = takeAhead(buffers, k);
+  const recordNext = steady && recordsAhead(parts, k, context.length);
+  await makeRoom(parts, k, recordNext ? context.length + 2 * k + 1 : 0);
+  const verify = sampled?.verify;
+  // A step recorded ahead: the draft goes back to before the newest token but one, which its
+  // first pass takes with the newest.
+  const draftFrom = context.length - 2;
+  if (serves(ahead, verify?.kind ?? 'greedy', ts, ds, k, context.length, draftFrom)) {
+    const writeRule = sampled && (() => writeSampledRule(t, sampled.verify, sampled.options));
+    submitAhead(t, buffers, ahead, draftFrom, context.slice(-2), last, undefined, writeRule);
+  } else {
+    // The draft catches up on what it has not seen, then drafts k tokens, each step reading the
+    // previous one's choice (argmax or draw) from the list of drafts.
+    const want = verify ? 'sample' : 'ids';
+    const keep = (i: number) => (verify ? keepSampledDraft(d, buffers, verify.rows, i) : keepDraft(d, buffers, i));
+    d.appendTokens(ds, pending.slice(0, -1));
+    d.recordPass(ds, { tokens: pending.slice(-1) }, 1, want, keep(0));
+    for (let i = 1; i < k; i++) {
+      const fromGpu = { buffer: buffers.drafts, offset: (i - 1) * 4, count: 1 };
+      d.recordPass(ds, { tokens: [], fromGpu }, 1, want, keep(i));
+    }
+    if (sampled) recordSampledVerify(t, ts, buffers.drafts, sampled.verify, last, sampled.options);
+    else recordVerify(t, ts, buffers, last, k);
+  }
+  // While the GPU runs this step, the next one is recorded.
+  if (recordNext) recordNextStep(parts, buffers, k, context.length + k + 1, verify);
 }
 
 /** Copies a draft pass's argmax into slot i of the list of drafts, after the pass. */
@@ -605,38 +626,14 @@ export async function sampledStepOnDevice<S extends Sequence, D extends Sequence
 ): Promise<SampledDeviceStep | undefined> {
   const parts = deviceStepParts(target, draft, context, k);
   if (!parts) return undefined;
-  const { t, d, ts, ds, pending } = parts;
+  const { t, d, ts, ds } = parts;
   const seed = options.rng.nextUint32();
   const buffers = stepBuffers(t, d);
   const verify = sampledVerify(t, sampledBuffers(t, d), d.config.vocabSize, k, options.rows);
-  const last = context[context.length - 1];
-
   return t.exclusive(() =>
     d.exclusive(async () => {
-      const { ahead, steady } = takeAhead(buffers, k);
-      const recordNext = steady && recordsAhead(parts, k, context.length);
-      await makeRoom(parts, k, recordNext ? context.length + 2 * k + 1 : 0);
       d.setSampling(options.sampling, seed);
-      const draftFrom = context.length - 2;
-      if (serves(ahead, verify.kind, ts, ds, k, context.length, draftFrom)) {
-        const writeRule = () => writeSampledRule(t, verify, options);
-        submitAhead(t, buffers, ahead, draftFrom, context.slice(-2), last, undefined, writeRule);
-      } else {
-        d.appendTokens(ds, pending.slice(0, -1));
-        d.recordPass(ds, { tokens: pending.slice(-1) }, 1, 'sample', keepSampledDraft(d, buffers, verify.rows, 0));
-        for (let i = 1; i < k; i++) {
-          const previous = { buffer: buffers.drafts, offset: (i - 1) * 4, count: 1 };
-          d.recordPass(
-            ds,
-            { tokens: [], fromGpu: previous },
-            1,
-            'sample',
-            keepSampledDraft(d, buffers, verify.rows, i),
-          );
-        }
-        recordSampledVerify(t, ts, buffers.drafts, verify, last, options);
-      }
-      if (recordNext) recordNextStep(parts, buffers, k, context.length + k + 1, verify);
+      await submitStep(parts, buffers, context, k, { verify, options });
       const step = await sampledVerdict(t, ts, verify, context.length);
       ds.tokens.set(step.drafts.slice(0, -1), context.length);
       return step;
