@@ -37,6 +37,7 @@ describe('--profile alternatives on the GPU profile', () => {
       'minWorkgroups: 4096',
       'attentionSplit: 64',
       'twoRowsFrom: Infinity',
+      'tiles: 2,3, prefill: false',
       'prefill: false',
     ]);
     for (const [name, change] of changes) {

@@ -18,6 +18,9 @@ describe('--profile alternatives', () => {
       { fusedNorm: false },
       { twoRowsFrom: Number.POSITIVE_INFINITY },
     ]);
+    // Its tokens over more workgroups: tiles of at most 3 (a decode step has one token to spread).
+    expect(alternatives(GPU_PROFILE, 5, 64)).toContainEqual({ tiles: [2, 3], prefill: false });
+    expect(alternatives(GPU_PROFILE, 1, 64).some((change) => 'tiles' in change)).toBe(false);
   });
 
   it('times a prefill step in tiles instead of the prefill kernel, with no norm prologue to try', () => {

@@ -111,6 +111,14 @@ export function alternatives(profile: KernelProfile, tokens: number, headDim: nu
       changes.push({ twoRowsFrom: tokens >= profile.twoRowsFrom ? Number.POSITIVE_INFINITY : tokens });
     }
     changes.push({ minWorkgroups: profile.minWorkgroups * 4 });
+    // A verify step's tokens over more workgroups: tiles of at most 3 tokens (each loading the
+    // weights again), where a step's time goes into each thread's serial work, not its bytes
+    // (on an H200 a 9-token pass of a q4 model cost 7.3 decode steps). Steps past the largest
+    // tile would run the prefill kernel: not here.
+    const largest = profile.tiles[profile.tiles.length - 1];
+    if (!prefill && tokens > 3 && largest > 3) {
+      changes.push({ tiles: profile.tiles.filter((n) => n <= 3), prefill: false });
+    }
   }
   // Attention in segments of one workgroup's width: several workgroups a head even at short contexts.
   const segment = attentionWorkgroup(headDim);
