@@ -4,9 +4,12 @@
 //              m = mean(x[n, :]); weight holds the weight, then the bias (2 D values)
 // or with ACCUMULATE added into out (Gemma's norm at the end of a branch, then the residual add).
 // With OUT_STRIDE the rows of out are OUT_STRIDE wide and this norm fills the D columns from
-// OUT_OFFSET: an EAGLE head's two norms side by side, [norm(embedding); norm(hidden)].
-// One workgroup per token; each sum is formed in a fixed order (thread t adds elements t,
-// t + WG, ..., then a fixed tree), so a token's result never depends on the batch.
+// OUT_OFFSET: an EAGLE head's two norms side by side, [norm(embedding); norm(hidden)], in one
+// dispatch where ops.ts appends a pair's `row_value` and `gain` (bindings 4 and 5: the second
+// norm's weight and input, workgroups (token, 1) writing the D columns after the first's).
+// One workgroup per token (and part); each sum is formed in a fixed order (thread t adds
+// elements t, t + WG, ..., then a fixed tree), so a token's result never depends on the batch,
+// nor on whether its part runs alone or in a pair.
 
 override D: u32;
 override EPS: f32;
@@ -38,26 +41,30 @@ fn workgroup_sum(t: u32, value: f32) -> f32 {
   return sum;
 }
 
+// row_value(part, i): x[i] (part 0) or the pair's second input's; gain(part, i): weight[i] or
+// the second weight's (ops.ts appends them).
+
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
   let n = wg.x;
+  let part = wg.y;
   if (n >= step.tokens) { return; }
   var mean = 0.0;
   if (CENTRED) {
     var sum = 0.0;
-    for (var i = t; i < D; i += WG) { sum += x[n * D + i]; }
+    for (var i = t; i < D; i += WG) { sum += row_value(part, n * D + i); }
     mean = workgroup_sum(t, sum) / f32(D);
   }
   var squares = 0.0;
   for (var i = t; i < D; i += WG) {
-    let v = x[n * D + i] - mean;
+    let v = row_value(part, n * D + i) - mean;
     squares += v * v;
   }
   let scale = inverseSqrt(workgroup_sum(t, squares) / f32(D) + EPS);
-  let row = n * select(OUT_STRIDE, D, OUT_STRIDE == 0u) + OUT_OFFSET;
+  let row = n * select(OUT_STRIDE, D, OUT_STRIDE == 0u) + OUT_OFFSET + part * D;
   for (var i = t; i < D; i += WG) {
-    var value = (x[n * D + i] - mean) * scale * weight[i];
-    if (CENTRED) { value += weight[D + i]; }
+    var value = (row_value(part, n * D + i) - mean) * scale * gain(part, i);
+    if (CENTRED) { value += gain(part, D + i); }
     if (ACCUMULATE) { out[row + i] += value; } else { out[row + i] = value; }
   }
 }

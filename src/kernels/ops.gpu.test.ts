@@ -144,31 +144,42 @@ describe('norm', () => {
   });
 
   it.each([64, 4])(
-    "two norms side by side in rows twice as wide: an EAGLE head's [norm(embedding); norm(hidden)] (%i threads)",
+    "two norms side by side in rows twice as wide, in one dispatch: an EAGLE head's [norm(embedding); norm(hidden)] (%i threads)",
     async (workgroup) => {
       const rng = new Rng(4);
       const [tokens, d] = [5, 96];
-      const [e, h] = [rng.floats(tokens * d, -3, 3), rng.floats(tokens * d, -2, 2)];
-      const [we, wh] = [rng.floats(d, 0.5, 1.5), rng.floats(d, 0.5, 1.5)];
+      const [e, h] = [upload(rng.floats(tokens * d, -3, 3)), upload(rng.floats(tokens * d, -2, 2))];
+      const [we, wh] = [upload(rng.floats(d, 0.5, 1.5)), upload(rng.floats(d, 0.5, 1.5))];
+      const into = (offset: number) => ({ into: { stride: 2 * d, offset } });
+      const pair = new NormKernel(device, d, 1e-5, workgroup, { ...into(0), pair: true });
       const out = createStorage(device, 2 * tokens * d * 4, 'out');
-      const kernels = [0, d].map(
-        (offset) => new NormKernel(device, d, 1e-5, workgroup, { into: { stride: 2 * d, offset } }),
-      );
-      const binds = [
-        kernels[0].bind({ step: step.buffer, weight: upload(we), x: upload(e), out }),
-        kernels[1].bind({ step: step.buffer, weight: upload(wh), x: upload(h), out }),
-      ];
+      const bind = pair.bind({ step: step.buffer, weight: we, x: e, out, weight_b: wh, x_b: h });
+      expect(() => pair.bind({ step: step.buffer, weight: we, x: e, out })).toThrow(/both weights/);
       step.write(tokens);
-      await runPass(device, (pass) => {
-        for (const [i, kernel] of kernels.entries()) kernel.encode(pass, binds[i], tokens);
-      });
-      const [ne, nh] = [rmsNorm(e, we, 1e-5), rmsNorm(h, wh, 1e-5)];
+      await runPass(device, (pass) => pair.encode(pass, bind, tokens));
+      const [ne, nh] = [
+        rmsNorm(await readFloats(device, e, tokens * d), await readFloats(device, we, d), 1e-5),
+        rmsNorm(await readFloats(device, h, tokens * d), await readFloats(device, wh, d), 1e-5),
+      ];
       const want = new Float32Array(2 * tokens * d);
       for (let n = 0; n < tokens; n++) {
         want.set(ne.subarray(n * d, (n + 1) * d), 2 * n * d);
         want.set(nh.subarray(n * d, (n + 1) * d), (2 * n + 1) * d);
       }
-      expectClose(await readFloats(device, out, want.length), want, SUMS, 'out');
+      const got = await readFloats(device, out, want.length);
+      expectClose(got, want, SUMS, 'out');
+      // Each norm alone into its columns gives the same bits: the pair sums in the same order.
+      const alone = createStorage(device, 2 * tokens * d * 4, 'alone');
+      const [first, second] = [0, d].map((offset) => new NormKernel(device, d, 1e-5, workgroup, into(offset)));
+      const binds = [
+        first.bind({ step: step.buffer, weight: we, x: e, out: alone }),
+        second.bind({ step: step.buffer, weight: wh, x: h, out: alone }),
+      ];
+      await runPass(device, (pass) => {
+        first.encode(pass, binds[0], tokens);
+        second.encode(pass, binds[1], tokens);
+      });
+      expect(await readFloats(device, alone, want.length)).toEqual(got);
     },
   );
 });

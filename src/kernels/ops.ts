@@ -62,23 +62,36 @@ export interface NormOptions {
   centred?: boolean;
   accumulate?: boolean;
   into?: { stride: number; offset: number };
+  /** Two norms in one dispatch, the second (its own weight and input) into the d columns after the first's. */
+  pair?: boolean;
 }
+
+/** norm.wgsl's inputs: one norm's, or a pair's (bindings 4 and 5 hold the second's weight and input). */
+const ONE_NORM = `fn row_value(part: u32, i: u32) -> f32 { return x[i]; }
+fn gain(part: u32, i: u32) -> f32 { return weight[i]; }`;
+const TWO_NORMS = `@group(0) @binding(4) var<storage, read> weight_b: array<f32>;
+@group(0) @binding(5) var<storage, read> x_b: array<f32>;
+fn row_value(part: u32, i: u32) -> f32 { if (part == 1u) { return x_b[i]; } return x[i]; }
+fn gain(part: u32, i: u32) -> f32 { if (part == 1u) { return weight_b[i]; } return weight[i]; }`;
 
 /**
  * out[n, :] = rmsnorm(x[n, :]) * weight, or `centred` layernorm(x[n, :]) * weight + bias (the
  * weight buffer holds the weight, then the bias); with `accumulate` out[n, :] += that.
  */
 export class NormKernel extends ComputeKernel {
+  private readonly pair: boolean;
+
   /**
    * `workgroup` threads per token: a power of two (the reduction tree halves it). With `into`,
-   * out's rows are `into.stride` wide and the norm fills d columns from `into.offset`.
+   * out's rows are `into.stride` wide and the norm fills d columns from `into.offset`; with
+   * `pair`, a second norm (`bind`'s weight_b and x_b) fills the d columns after them.
    */
   constructor(device: GPUDevice, d: number, eps: number, workgroup = 64, options: NormOptions = {}) {
-    const { centred = false, accumulate = false, into } = options;
-    const kind = centred ? 'layernorm' : 'rmsnorm';
+    const { centred = false, accumulate = false, into, pair = false } = options;
+    const kind = `${centred ? 'layernorm' : 'rmsnorm'}${pair ? ' pair' : ''}`;
     const label = `${kind} ${d}${accumulate ? ' accumulate' : ''}${into ? ` into ${into.offset}/${into.stride}` : ''}`;
     const columns: Record<string, number> = into ? { OUT_STRIDE: into.stride, OUT_OFFSET: into.offset } : {};
-    super(device, label, normCode, {
+    super(device, label, `${normCode}\n${pair ? TWO_NORMS : ONE_NORM}`, {
       D: d,
       EPS: eps,
       WG: workgroup,
@@ -86,12 +99,17 @@ export class NormKernel extends ComputeKernel {
       CENTRED: centred,
       ...columns,
     });
+    this.pair = pair;
   }
-  bind(b: { step: GPUBuffer; weight: GPUBuffer; x: GPUBuffer; out: GPUBuffer }) {
-    return this.bindAll([b.step, b.weight, b.x, b.out]);
+  bind(b: { step: GPUBuffer; weight: GPUBuffer; x: GPUBuffer; out: GPUBuffer; weight_b?: GPUBuffer; x_b?: GPUBuffer }) {
+    if (this.pair !== (b.weight_b !== undefined && b.x_b !== undefined)) {
+      throw new Error('a pair of norms binds both weights and inputs, a single norm one of each');
+    }
+    const second = b.weight_b && b.x_b ? [b.weight_b, b.x_b] : [];
+    return this.bindAll([b.step, b.weight, b.x, b.out, ...second]);
   }
   encode(pass: GPUComputePassEncoder, bindGroup: GPUBindGroup, tokens: number) {
-    this.dispatch(pass, bindGroup, tokens);
+    this.dispatch(pass, bindGroup, tokens, this.pair ? 2 : 1);
   }
 }
 

@@ -105,12 +105,19 @@ export class InputProjection {
     const { matrix, bias, norms } = weights.inputFc;
     const pair = kernels.hiddenInputNorms;
     if (norms && !pair) throw new Error("an MTP head's input norms need their kernels");
-    const columns = [act.embedded, x].map((input, i) => {
-      if (norms && pair)
-        return { kernel: pair[i], bind: pair[i].bind({ step, weight: norms[i], x: input, out: normed }) };
-      const kernel = new ColumnsKernel(device, d, { stride: 2 * d, offset: i * d });
-      return { kernel, bind: kernel.bind({ step, x: input, out: normed }) };
-    });
+    const { embedded } = act;
+    const columns =
+      norms && pair
+        ? [
+            {
+              kernel: pair,
+              bind: pair.bind({ step, weight: norms[0], x: embedded, out: normed, weight_b: norms[1], x_b: x }),
+            },
+          ]
+        : [embedded, x].map((input, i) => {
+            const kernel = new ColumnsKernel(device, d, { stride: 2 * d, offset: i * d });
+            return { kernel, bind: kernel.bind({ step, x: input, out: normed }) };
+          });
     const layer = kernels.linear(matrix, { kind: 'store' });
     const binds = layer.bind({ step, weight: matrix.parts, bias: bias ?? weights.zeros, x: normed, y: x });
     return new InputProjection(columns, layer, binds);

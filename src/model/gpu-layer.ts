@@ -89,8 +89,8 @@ export class LayerKernels {
   /** x += rmsnorm(branch): the norm at the end of a branch (Gemma). */
   readonly normAdd?: NormKernel;
   readonly qkNormRope?: QkNormRopeKernel;
-  /** An EAGLE head's two input norms, into the first and second d columns of (B, 2d) rows. */
-  readonly hiddenInputNorms?: [NormKernel, NormKernel];
+  /** An EAGLE head's two input norms in one dispatch, into the first and second d columns of (B, 2d) rows. */
+  readonly hiddenInputNorms?: NormKernel;
   /** Qwen3.5's Gated DeltaNet kernels, and its attention output gate. */
   readonly shortConv?: ShortConvKernel;
   readonly gatedDelta?: GatedDeltaKernel;
@@ -124,9 +124,8 @@ export class LayerKernels {
     }
     // EAGLE-3's two norms side by side before q|k|v, an MTP head's before its fc.
     if (config.hiddenInput === 'eagle3' || config.hiddenInput === 'mtp') {
-      const into = (offset: number) =>
-        new NormKernel(device, d, eps, profile.rowWorkgroup, { into: { stride: 2 * d, offset } });
-      this.hiddenInputNorms = [into(0), into(d)];
+      const into = { stride: 2 * d, offset: 0 };
+      this.hiddenInputNorms = new NormKernel(device, d, eps, profile.rowWorkgroup, { into, pair: true });
     }
   }
 
@@ -205,7 +204,9 @@ interface Norm {
 
 export class GpuLayer {
   /** The norm before attention, or an EAGLE-3 head's two (embedding, then hidden state); none in an EAGLE-1 head. */
-  private readonly inputNorm?: GPUBindGroup | [GPUBindGroup, GPUBindGroup];
+  private readonly inputNorm?: GPUBindGroup;
+  /** Whether `inputNorm` is an EAGLE head's pair of norms ([norm(embedding); norm(hidden)]), its own dispatch. */
+  private readonly pairedNorm: boolean = false;
   /** The norm before the MLP; none in OLMo 2 or Phi-1/2. */
   private readonly mlpNorm?: GPUBindGroup;
   /** The MLP's norm runs before attention (branches side by side, each with a norm: GPT-NeoX). */
@@ -253,10 +254,9 @@ export class GpuLayer {
     const readTwice = config.parallelBranches || w.outputGate !== undefined;
     this.inputNormOf = inputNorm && !(pair && w.hiddenNorm) && !readTwice ? { x: act.x, weight: inputNorm } : undefined;
     if (inputNorm && pair && w.hiddenNorm && act.embedded) {
-      this.inputNorm = [
-        pair[0].bind({ step, weight: inputNorm, x: act.embedded, out: act.normed }),
-        pair[1].bind({ step, weight: w.hiddenNorm, x: act.x, out: act.normed }),
-      ];
+      const [weight, weight_b] = [inputNorm, w.hiddenNorm];
+      this.inputNorm = pair.bind({ step, weight, x: act.embedded, out: act.normed, weight_b, x_b: act.x });
+      this.pairedNorm = true;
     } else if (inputNorm) this.inputNorm = norm.bind({ step, weight: inputNorm, x: act.x, out: act.normed });
     /** What q|k|v read: the norm's output, or (no input norm) x itself. */
     this.qkvInput = inputNorm ? act.normed : act.x;
@@ -357,10 +357,9 @@ export class GpuLayer {
    */
   encode(pass: GPUComputePassEncoder, binds: SequenceBinds, n: number, start: number, tree = false): void {
     const { norm, normAdd, qkNormRope, hiddenInputNorms } = this.kernels;
-    if (Array.isArray(this.inputNorm) && hiddenInputNorms) {
-      hiddenInputNorms[0].encode(pass, this.inputNorm[0], n);
-      hiddenInputNorms[1].encode(pass, this.inputNorm[1], n);
-    } else if (this.inputNorm && !Array.isArray(this.inputNorm) && !this.qkv.readsNorm(n)) {
+    if (this.pairedNorm && hiddenInputNorms && this.inputNorm) {
+      hiddenInputNorms.encode(pass, this.inputNorm, n);
+    } else if (this.inputNorm && !this.qkv.readsNorm(n)) {
       norm.encode(pass, this.inputNorm, n);
     }
     if (this.mlpFirst && this.mlpNorm) norm.encode(pass, this.mlpNorm, n);
