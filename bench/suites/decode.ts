@@ -18,7 +18,7 @@ import { kernelProfile } from '../../src/kernels/profile';
 import type { EagleTarget } from '../../src/model/eagle';
 import type { GpuModel } from '../../src/model/gpu-model';
 import type { GpuSequence } from '../../src/model/gpu-sequence';
-import { stepBuffers } from '../../src/model/gpu-speculation';
+import { stepBuffers } from '../../src/model/gpu-step-buffers';
 import { type FolderPair, uploadPair } from '../../src/model/pair';
 import type { Sequence } from '../../src/model/types';
 import type { SamplingParams } from '../../src/sampling/sampling';

@@ -24,33 +24,24 @@ import { DRAFT_TO_TARGET_PARAMS_BYTES, DraftToTargetKernel } from '../kernels/dr
 import { ArgmaxKernel, SampleKernel } from '../kernels/ops';
 import { MAX_TREE_WIDTH } from '../speculative/tree';
 import type { EagleSequence, EagleTarget } from './eagle';
+import { recordVerify, recordVerifyAhead, verdict } from './gpu-greedy-verify';
 import { GpuModel } from './gpu-model';
-import type { GpuSequence } from './gpu-sequence';
 import {
-  bothRecordAhead,
-  type DeviceStep,
-  keepAhead,
   keepDraftRow,
-  MAX_DEVICE_DRAFTS,
-  MAX_DEVICE_LIST,
-  prepareDeviceSteps,
   recordSampledVerify,
   recordSampledVerifyAhead,
-  recordVerify,
-  recordVerifyAhead,
   type SampledDeviceStep,
   type SampledStepOptions,
   type SampledVerify,
   sampledBuffers,
   sampledVerdict,
   sampledVerify,
-  serves,
-  stepBuffers,
-  submitAhead,
-  takeAhead,
-  verdict,
   writeSampledRule,
-} from './gpu-speculation';
+} from './gpu-sampled-verify';
+import type { GpuSequence } from './gpu-sequence';
+import { prepareDeviceSteps } from './gpu-speculation';
+import { bothRecordAhead, keepAhead, serves, submitAhead, takeAhead } from './gpu-step-ahead';
+import { type DeviceStep, MAX_DEVICE_DRAFTS, MAX_DEVICE_LIST, stepBuffers } from './gpu-step-buffers';
 import type { Sequence } from './types';
 
 /**
@@ -234,7 +225,7 @@ async function submitHeadStep(
   const { t, h, ts, hs, buffers, mapTo, writeMap, makeRoom, recordDrafts } = parts;
   const base = ts.length;
   const last = context[context.length - 1];
-  // A chain's next step is recorded ahead while k holds (gpu-speculation.ts); the target's
+  // A chain's next step is recorded ahead while k holds (gpu-step-ahead.ts); the target's
   // length then is at most this one's and k + 1.
   const { ahead, steady } = takeAhead(buffers, k);
   const next = base + k + 1;
@@ -311,8 +302,8 @@ function recordHeadStepAhead(parts: HeadStepParts, k: number, next: number, samp
  * each token on the GPU (seeded from `options.rng`), and `ranks` more beside each of the first
  * `leaves` (a tree), d2t maps them into the list the next draft step and the verify pass read,
  * and the acceptance rule runs over the head's rows (its own vocabulary, read through d2t) and
- * the target's, on the device or, as the profile says, on the CPU (gpu-speculation.ts has the
- * same for a draft model). A chain step records the next one ahead as a greedy one does. An
+ * the target's, on the device or, as the profile says, on the CPU (gpu-sampled-verify.ts, as
+ * for a draft model). A chain step records the next one ahead as a greedy one does. An
  * accepted leaf stays in its slot: the caller moves it. Otherwise undefined.
  */
 export async function eagleSampledStepOnDevice<S extends Sequence, H extends Sequence>(

@@ -103,7 +103,7 @@ export interface GpuModelOptions {
 
 /**
  * A speculative step verifies up to 16 drafts after the newest token and may keep none of them
- * (gpu-speculation.ts: MAX_DEVICE_DRAFTS): the states of its 17 positions are kept.
+ * (gpu-step-buffers.ts: MAX_DEVICE_DRAFTS): the states of its 17 positions are kept.
  */
 export const RECURRENT_WINDOW = 17;
 

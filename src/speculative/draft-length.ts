@@ -25,7 +25,7 @@
  * a seeded sampled run needs in order to repeat exactly.
  *
  * k changes only when the new length is expected to be clearly faster, so a generation drafts
- * the same k for long runs (a step recorded ahead serves only its own k: gpu-speculation.ts).
+ * the same k for long runs (a step recorded ahead serves only its own k: model/gpu-step-ahead.ts).
  * This replaces "one more after a full acceptance, one fewer after a poor step", which in the
  * middle of its range changed k in about three steps of four.
  *

@@ -7,7 +7,8 @@
 
 import { InvalidRequestError } from '../errors';
 import { isEagleTarget } from '../model/eagle';
-import type { DeviceStep, SampledDeviceStep, SampledStepOptions } from '../model/gpu-speculation';
+import type { SampledDeviceStep, SampledStepOptions } from '../model/gpu-sampled-verify';
+import type { DeviceStep } from '../model/gpu-step-buffers';
 import type { CausalLM, Sequence } from '../model/types';
 import type { SamplingParams } from '../sampling/sampling';
 import type { Rng } from '../util/rng';

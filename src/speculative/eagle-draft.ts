@@ -12,7 +12,8 @@
 
 import type { EagleSequence, EagleTarget } from '../model/eagle';
 import { eagleSampledStepOnDevice, eagleStepOnDevice } from '../model/gpu-eagle-step';
-import type { DeviceStep, SampledDeviceStep, SampledStepOptions } from '../model/gpu-speculation';
+import type { SampledDeviceStep, SampledStepOptions } from '../model/gpu-sampled-verify';
+import type { DeviceStep } from '../model/gpu-step-buffers';
 import type { Sequence } from '../model/types';
 import { argmax, distribution, runnerUp, sample, without } from '../sampling/sampling';
 import type { Rng } from '../util/rng';

@@ -15,7 +15,7 @@ import { EagleTarget, referenceEagle } from '../model/eagle';
 import { generate } from '../model/generate';
 import { GpuModel } from '../model/gpu-model';
 import type { GpuSequence } from '../model/gpu-sequence';
-import { stepBuffers } from '../model/gpu-speculation';
+import { stepBuffers } from '../model/gpu-step-buffers';
 import { destroyPair, loadPair } from '../model/pair';
 import { randomEagleHeadFiles, randomModel } from '../model/random-weights';
 import { ReferenceModel, type ReferenceSequence } from '../ref/model';

@@ -9,13 +9,9 @@
  * (model/gpu-speculation.ts): the drafts never come back to the CPU one by one.
  */
 
-import {
-  type DeviceStep,
-  greedyStepOnDevice,
-  type SampledDeviceStep,
-  type SampledStepOptions,
-  sampledStepOnDevice,
-} from '../model/gpu-speculation';
+import type { SampledDeviceStep, SampledStepOptions } from '../model/gpu-sampled-verify';
+import { greedyStepOnDevice, sampledStepOnDevice } from '../model/gpu-speculation';
+import type { DeviceStep } from '../model/gpu-step-buffers';
 import type { CausalLM, Sequence } from '../model/types';
 import { argmax, distribution, sample } from '../sampling/sampling';
 import type { Draft, DraftRequest, DraftSource } from './draft-source';

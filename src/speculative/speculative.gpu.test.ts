@@ -6,7 +6,7 @@ import { kernelProfile } from '../kernels/profile';
 import { directorySource } from '../loader/node-source';
 import { generate } from '../model/generate';
 import { GpuModel } from '../model/gpu-model';
-import { stepBuffers } from '../model/gpu-speculation';
+import { stepBuffers } from '../model/gpu-step-buffers';
 import { destroyPair, loadPair, type ModelPair } from '../model/pair';
 import { randomModel } from '../model/random-weights';
 import { ReferenceModel } from '../ref/model';

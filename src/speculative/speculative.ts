@@ -18,7 +18,7 @@
  */
 
 import type { GenerateOptions } from '../model/generate';
-import type { SampledDeviceStep } from '../model/gpu-speculation';
+import type { SampledDeviceStep } from '../model/gpu-sampled-verify';
 import type { CausalLM, Sequence } from '../model/types';
 import { type TokenLogprob, tokenLogprob } from '../sampling/logprobs';
 import { distribution } from '../sampling/sampling';

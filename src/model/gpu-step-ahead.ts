@@ -1,0 +1,93 @@
+/**
+ * A pair's next speculative step recorded while the GPU runs this one (`NextStep`,
+ * gpu-step-buffers.ts): whether to record it (while k holds from step to step), whether a step
+ * recorded ahead serves the one at hand, and its submission, the lengths and newest tokens
+ * written as uniforms then. Shared by a draft model's steps (gpu-speculation.ts) and an EAGLE
+ * head's (gpu-eagle-step.ts).
+ */
+
+import { writeAcceptGreedyParams } from './gpu-greedy-verify';
+import type { GpuModel } from './gpu-model';
+import type { GpuSequence } from './gpu-sequence';
+import type { AheadKind, NextStep, StepBuffers } from './gpu-step-buffers';
+
+/** The weight of the past in `StepBuffers.steadiness`: a change of k twice in a row stops the recording ahead. */
+const STEADINESS_DECAY = 0.75;
+
+/**
+ * Takes the step a pair recorded ahead (to be checked with `serves`), and says whether to
+ * record the next one: while k holds from step to step more often than not (a fixed k, or
+ * 'auto' settled; 'auto' going up and down would record steps in vain).
+ */
+export function takeAhead(buffers: StepBuffers, k: number): { ahead?: NextStep; steady: boolean } {
+  const ahead = buffers.next;
+  buffers.next = undefined;
+  const held = k === buffers.lastK ? 1 : 0;
+  buffers.steadiness = STEADINESS_DECAY * buffers.steadiness + (1 - STEADINESS_DECAY) * held;
+  buffers.lastK = k;
+  return { ahead, steady: buffers.steadiness >= 0.5 };
+}
+
+/**
+ * Whether a step recorded ahead serves this one: the same kind, sequences and k, still in
+ * their buffers, a context within its reach, and a draft that holds what its first pass follows.
+ */
+export function serves(
+  ahead: NextStep | undefined,
+  kind: AheadKind,
+  target: GpuSequence,
+  draft: GpuSequence,
+  k: number,
+  contextLength: number,
+  draftFrom: number,
+): ahead is NextStep {
+  return (
+    ahead !== undefined &&
+    ahead.kind === kind &&
+    ahead.k === k &&
+    ahead.target === target &&
+    ahead.draft === draft &&
+    contextLength <= ahead.maxContext &&
+    draftFrom >= 0 &&
+    draft.length >= draftFrom &&
+    ahead.verify.current() &&
+    ahead.drafts.every((pass) => pass.current())
+  );
+}
+
+/**
+ * Submits a step recorded ahead: the draft cut back to `draftFrom`, its first pass given the
+ * tokens `first`, `beforeDraft(i)` called before draft pass i is; then the verify pass over
+ * the newest token `last`, after `beforeVerify` (which writes the acceptance rule's uniform;
+ * by default the greedy kernel's).
+ */
+export function submitAhead(
+  t: GpuModel,
+  buffers: StepBuffers,
+  ahead: NextStep,
+  draftFrom: number,
+  first: readonly number[],
+  last: number,
+  beforeDraft?: (i: number) => void,
+  beforeVerify = () => writeAcceptGreedyParams(t, buffers, ahead.k),
+): void {
+  ahead.draft.truncate(draftFrom);
+  for (const [i, pass] of ahead.drafts.entries()) {
+    beforeDraft?.(i);
+    pass.submit(i === 0 ? first : []);
+  }
+  beforeVerify();
+  ahead.verify.submit([last]);
+  buffers.stepsAhead++;
+}
+
+/** Whether both models' profiles record ahead and neither has Gated DeltaNet layers. */
+export function bothRecordAhead(t: GpuModel, d: GpuModel): boolean {
+  return t.profile.recordAhead && d.profile.recordAhead && t.recurrentWindow === 0 && d.recurrentWindow === 0;
+}
+
+/** Keeps a step recorded ahead for the pair's next step. */
+export function keepAhead(buffers: StepBuffers, next: NextStep): void {
+  buffers.next = next;
+  buffers.recordedAhead++;
+}
