@@ -10,13 +10,15 @@ override SCALE: f32 = 1.0;
 // A table split by rows: this buffer holds ids ROW_OFFSET .. ROW_OFFSET + PART_ROWS - 1.
 override ROW_OFFSET: u32 = 0u;
 override PART_ROWS: u32 = 0xffffffffu;
+// x's rows are STRIDE wide: an EAGLE-1 head writes the first D columns of [embedding; hidden].
+override STRIDE: u32 = D;
 
 struct Step { tokens: u32, start: u32, chain: u32, depths: u32 }
 
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<storage, read> table: array<u32>;       // (vocab, D) in FORMAT
 @group(0) @binding(2) var<storage, read> tokens: array<u32>;      // (tokens)
-@group(0) @binding(3) var<storage, read_write> x: array<f32>;     // (tokens, D)
+@group(0) @binding(3) var<storage, read_write> x: array<f32>;     // (tokens, STRIDE)
 
 fn load(i: u32) -> f32 {
   if (FORMAT == 0u) { return bitcast<f32>(table[i]); }
@@ -82,5 +84,5 @@ fn main(@builtin(global_invocation_id) id: vec3u) {
   if (n >= step.tokens || i >= D) { return; }
   let token = tokens[n];
   if (token < ROW_OFFSET || token - ROW_OFFSET >= PART_ROWS) { return; }
-  x[n * D + i] = load((token - ROW_OFFSET) * D + i) * SCALE;
+  x[n * STRIDE + i] = load((token - ROW_OFFSET) * D + i) * SCALE;
 }

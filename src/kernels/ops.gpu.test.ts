@@ -81,6 +81,22 @@ describe('embedding', () => {
     });
     expectClose(await readFloats(device, x, expected.length), expected, EXACT, 'x');
   });
+
+  it("writes the first d columns of wider rows, leaving the rest as they were (an EAGLE-1 head's [embedding; hidden])", async () => {
+    const [vocab, d] = [41, 96];
+    const rng = new Rng(3);
+    const { packed, values: table } = packWeights('Q4F16', rng.floats(vocab * d));
+    const tokens = Uint32Array.from([3, 0, vocab - 1]);
+    const rows = rng.floats(tokens.length * 2 * d);
+    const x = upload(rows, 'x: the hidden state in the last d columns');
+    const kernel = new EmbedKernel(device, d, 'Q4F16', 1, { offset: 0, count: vocab }, 2 * d);
+    const bindGroup = kernel.bind({ step: step.buffer, table: upload(packed), tokens: upload(tokens), x });
+    step.write(tokens.length);
+    await runPass(device, (pass) => kernel.encode(pass, bindGroup, tokens.length));
+    const expected = rows.slice();
+    for (const [n, t] of tokens.entries()) expected.set(table.subarray(t * d, (t + 1) * d), n * 2 * d);
+    expectClose(await readFloats(device, x, expected.length), expected, EXACT, 'x');
+  });
 });
 
 describe('norm', () => {

@@ -30,7 +30,8 @@ import { TREE_POSITION_CODE } from './step';
 /**
  * x[n, :] = table[tokens[n], :] * scale. A table split by rows over several buffers (one over
  * the binding limit) takes a kernel per part: `rows` says which ids its buffer holds, and
- * tokens outside them are left to the other parts.
+ * tokens outside them are left to the other parts. With `stride`, x's rows are that wide and
+ * the embedding fills their first d columns.
  */
 export class EmbedKernel extends ComputeKernel {
   constructor(
@@ -39,13 +40,15 @@ export class EmbedKernel extends ComputeKernel {
     dtype: WeightDType,
     scale = 1,
     rows?: { offset: number; count: number },
+    stride?: number,
   ) {
     const part: Record<string, number> = rows ? { ROW_OFFSET: rows.offset, PART_ROWS: rows.count } : {};
-    super(device, `embed ${dtype} ${d}`, `${embedCode}\n${iq4LevelsCode}`, {
+    super(device, `embed ${dtype} ${d}${stride ? ` into ${stride}` : ''}`, `${embedCode}\n${iq4LevelsCode}`, {
       D: d,
       ...formatConstants(dtype),
       SCALE: Math.fround(scale),
       ...part,
+      ...(stride ? { STRIDE: stride } : {}),
     });
   }
   bind(b: { step: GPUBuffer; table: GPUBuffer; tokens: GPUBuffer; x: GPUBuffer }) {

@@ -83,11 +83,12 @@ export class FeatureExporter {
 
 /**
  * A head's first projection: [embedding; hidden] side by side in `normed` (an MTP head: the norm
- * of each), then fc into x.
+ * of each), then fc into x. An EAGLE-1 head's embedding kernel has filled the first d columns
+ * already (GpuModel), so only the hidden state is copied beside it.
  */
 export class InputProjection {
   private constructor(
-    private readonly columns: { kernel: ColumnsKernel | NormKernel; bind: GPUBindGroup }[],
+    private readonly columns: { kernel: ColumnsKernel | NormKernel; bind: GPUBindGroup },
     private readonly layer: LinearLayer,
     private readonly binds: GPUBindGroup[][],
   ) {}
@@ -100,24 +101,19 @@ export class InputProjection {
     weights: GpuWeights,
     act: EagleBuffers,
   ): InputProjection | undefined {
-    if (!weights.inputFc || !act.embedded) return undefined;
-    const { step, x, normed } = act;
+    if (!weights.inputFc) return undefined;
+    const { step, x, normed, embedded } = act;
     const { matrix, bias, norms } = weights.inputFc;
     const pair = kernels.hiddenInputNorms;
-    if (norms && !pair) throw new Error("an MTP head's input norms need their kernels");
-    const { embedded } = act;
-    const columns =
-      norms && pair
-        ? [
-            {
-              kernel: pair,
-              bind: pair.bind({ step, weight: norms[0], x: embedded, out: normed, weight_b: norms[1], x_b: x }),
-            },
-          ]
-        : [embedded, x].map((input, i) => {
-            const kernel = new ColumnsKernel(device, d, { stride: 2 * d, offset: i * d });
-            return { kernel, bind: kernel.bind({ step, x: input, out: normed }) };
-          });
+    let columns: { kernel: ColumnsKernel | NormKernel; bind: GPUBindGroup };
+    if (norms) {
+      if (!pair || !embedded) throw new Error("an MTP head's input norms need their kernels and the embedding's rows");
+      const bind = pair.bind({ step, weight: norms[0], x: embedded, out: normed, weight_b: norms[1], x_b: x });
+      columns = { kernel: pair, bind };
+    } else {
+      const kernel = new ColumnsKernel(device, d, { stride: 2 * d, offset: d });
+      columns = { kernel, bind: kernel.bind({ step, x, out: normed }) };
+    }
     const layer = kernels.linear(matrix, { kind: 'store' });
     const binds = layer.bind({ step, weight: matrix.parts, bias: bias ?? weights.zeros, x: normed, y: x });
     return new InputProjection(columns, layer, binds);
@@ -125,7 +121,7 @@ export class InputProjection {
 
   /** Records x = fc([embedding; hidden]) + b (an MTP head: over their norms) for `n` tokens. */
   encode(pass: GPUComputePassEncoder, n: number): void {
-    for (const { kernel, bind } of this.columns) kernel.encode(pass, bind, n);
+    this.columns.kernel.encode(pass, this.columns.bind, n);
     this.layer.encode(pass, this.binds, n);
   }
 }

@@ -282,7 +282,8 @@ export class GpuModel implements CausalLM<GpuSequence> {
       tokens: f32(B, 'tokens'),
       x: f32(B * d, 'x'),
       normed: f32(B * d * (hiddenInput ? 2 : 1), 'normed'),
-      ...(hiddenInput ? { embedded: f32(B * d, 'embedded') } : {}),
+      // An EAGLE-1 head embeds straight into [embedding; hidden] (normed), which its fc reads.
+      ...(hiddenInput && config.hiddenInput !== 'eagle1' ? { embedded: f32(B * d, 'embedded') } : {}),
       ...(config.hiddenInput === 'mtp' ? { ownState: f32(B * d, 'own state') } : {}),
       ...(captures ? { captured: f32(B * 3 * d, 'captured') } : {}),
       ...(options.features ? { features: f32(B * d, 'features') } : {}),
@@ -315,11 +316,13 @@ export class GpuModel implements CausalLM<GpuSequence> {
     });
 
     let firstRow = 0;
+    const intoPair = config.hiddenInput === 'eagle1'; // the first d columns of 2d-wide rows
     this.embed = weights.embed.parts.map((table, i) => {
       const rows = { offset: firstRow, count: weights.embed.partRows[i] };
       firstRow += rows.count;
-      const kernel = new EmbedKernel(device, d, weights.embed.dtype, config.embeddingScale, rows);
-      const x = this.act.embedded ?? this.act.x;
+      const stride = intoPair ? 2 * d : undefined;
+      const kernel = new EmbedKernel(device, d, weights.embed.dtype, config.embeddingScale, rows, stride);
+      const x = intoPair ? this.act.normed : (this.act.embedded ?? this.act.x);
       return { kernel, bind: kernel.bind({ step: this.step.buffer, table, tokens: this.act.tokens, x }) };
     });
     this.kernels = new LayerKernels(
@@ -1015,8 +1018,8 @@ export class GpuModel implements CausalLM<GpuSequence> {
 
   /**
    * Dispatches a forward step over `n` tokens records: in each decoder layer, and in all
-   * (embedding, layers, the head of one row choosing an id). Counted by recording into a pass
-   * that only counts (benchmarks).
+   * (embedding, a head's input projection, layers, a target's feature export, the head of one
+   * row choosing an id). Counted by recording into a pass that only counts (benchmarks, tests).
    */
   countDispatches(sequence: GpuSequence, n: number): { perLayer: number; total: number } {
     let count = 0;
@@ -1028,9 +1031,17 @@ export class GpuModel implements CausalLM<GpuSequence> {
       },
     } as unknown as GPUComputePassEncoder;
     for (const { kernel, bind } of this.embed) kernel.encode(counter, bind, n);
-    const beforeLayers = count;
-    for (let l = 0; l < this.layers.length; l++) this.layers[l].encode(counter, sequence.binds[l], n, sequence.length);
-    const perLayer = (count - beforeLayers) / this.layers.length;
+    this.inputFc?.encode(counter, n);
+    let inLayers = 0;
+    for (let l = 0; l < this.layers.length; l++) {
+      this.exported?.encodeBefore(counter, l, n);
+      const before = count;
+      this.layers[l].encode(counter, sequence.binds[l], n, sequence.length);
+      inLayers += count - before;
+    }
+    const perLayer = inLayers / this.layers.length;
+    this.exported?.encodeAfter(counter, n);
+    if (this.ownStateNorm) this.kernels.norm.encode(counter, this.ownStateNorm, n);
     const head = this.head.direct;
     if (head.norm && !this.head.layer.readsNorm(1)) this.kernels.norm.encode(counter, head.norm, 1);
     this.head.layer.encode(counter, head.binds, 1);

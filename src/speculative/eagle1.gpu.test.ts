@@ -56,6 +56,18 @@ describe('an EAGLE-1 head on the GPU', () => {
     expect(head.weights.embed).toBe(pair.target.model.weights.embed);
   });
 
+  it('embeds a draft token straight into [embedding; hidden]: a step copies only the hidden state beside it', () => {
+    const head = pair.eagle?.head as GpuModel;
+    const sequence = head.createSequence(16);
+    const { perLayer, total } = head.countDispatches(sequence, 1);
+    sequence.release();
+    // The embedding (into the first d columns), the hidden state's copy (the last d), fc; its
+    // decoder layer (EAGLE-1's has no input norm: 6 dispatches); the target's LM head (and no
+    // final norm) and argmax's two stages.
+    expect(perLayer).toBe(6);
+    expect(total).toBe(3 + 6 + 3);
+  });
+
   it('gives the reference logits at every pair, and a catch-up in one pass gives the bits of one pair at a time', async () => {
     const { worst, scale, sameBits } = await headAgainstReference(
       model,
