@@ -52,6 +52,9 @@ describe('benchmark page', () => {
       expect(run.acceptance_rate).toBeLessThanOrEqual(1);
     }
     expect(results.decode.acceptance_rate).toBeGreaterThan(0.3); // the fixture pair agrees often
+    // The EAGLE-3 head's step: the embedding, its layer (the two input norms in one dispatch), the
+    // final norm, the LM head over its draft vocabulary and argmax's two stages.
+    expect(results.decode.eagle?.head_dispatches_per_step).toBe(12);
     // The Qwen3.5 fixture drafting with its own MTP layer (PyTorch: 3.13 tokens a pass at k = 3;
     // its first draft accepted 86% of the time at k = 1). Tokens a pass follow the lengths 'auto'
     // chose from this machine's timings; the first draft's acceptance does not.

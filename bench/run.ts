@@ -13,7 +13,7 @@ import { type ModelResults, runModelSuite } from './suites/model';
 import { runShapesSuite, type ShapeResults } from './suites/shapes';
 import { runTtftSuite, type TtftResults } from './suites/ttft';
 
-export const SCHEMA_VERSION = 14;
+export const SCHEMA_VERSION = 15;
 
 /** The suites in the order they run, with their rough share of a run's time. */
 const STAGES = [
@@ -172,7 +172,8 @@ function logDecode(decode: DecodeResults, log: (line: string) => void): void {
   ] as const) {
     if (!e) continue;
     log(
-      `${name}: a step ${e.head_step_ms} ms (${e.head_step_ratio} of the target's); auto, greedy: x${e.speedup}, ` +
+      `${name}: a step ${e.head_step_ms} ms (${e.head_step_ratio} of the target's, ${e.head_dispatches_per_step} ` +
+        `dispatches); auto, greedy: x${e.speedup}, ` +
         `acceptance ${e.acceptance_rate}, ${e.mean_accepted_length} tokens per target pass`,
     );
   }

@@ -83,6 +83,7 @@ export const RESULT_FIELDS: Record<string, Kind> = {
   'decode.runs[].predicted_speedup': 'positive',
   'decode.eagle.head_step_ms': 'positive',
   'decode.eagle.head_step_ratio': 'positive',
+  'decode.eagle.head_dispatches_per_step': 'positive',
   'decode.eagle.speedup': 'positive',
   'decode.eagle.acceptance_rate': 'fraction',
   'decode.eagle.mean_accepted_length': 'positive',
@@ -90,6 +91,7 @@ export const RESULT_FIELDS: Record<string, Kind> = {
   'decode.mtp.target_step_ms': 'positive',
   'decode.mtp.head_step_ms': 'positive',
   'decode.mtp.head_step_ratio': 'positive',
+  'decode.mtp.head_dispatches_per_step': 'positive',
   'decode.mtp.speedup': 'positive',
   'decode.mtp.acceptance_rate': 'fraction',
   'decode.mtp.mean_accepted_length': 'positive',
@@ -268,6 +270,8 @@ export const FIELDS_SINCE: Record<string, number> = {
   'decode.mtp.acceptance_rate': 13,
   'decode.mtp.mean_accepted_length': 13,
   'decode.runs[].mean_draft_length': 14,
+  'decode.eagle.head_dispatches_per_step': 15,
+  'decode.mtp.head_dispatches_per_step': 15,
 };
 
 export function checkResults(results: unknown): string[] {

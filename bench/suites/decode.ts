@@ -107,6 +107,8 @@ export interface DecodeResults {
 export interface HeadResults {
   head_step_ms: number;
   head_step_ratio: number;
+  /** Dispatches the head's decode step records (its input projection, layer, LM head and argmax). */
+  head_dispatches_per_step: number;
   speedup: number;
   acceptance_rate: number;
   mean_accepted_length: number;
@@ -131,6 +133,8 @@ interface Subject {
   prompts: number[][];
   targetStepMs: number;
   draftStepMs: number;
+  /** A head's dispatches a decode step (GpuModel.countDispatches). */
+  headDispatches?: number;
   verify: VerifyCost[];
 }
 
@@ -279,6 +283,12 @@ export async function runDecodeSuite(
   const eagleStepMs = eagle ? await headStepMs(eagle, prompts[0], capacity) : 0;
   const fixture = { prompts, targetStepMs, verify, plain: targetModel };
   const stepsAhead = (t: GpuModel, d: GpuModel) => () => stepBuffers(t, d).stepsAhead;
+  const dispatchCount = (model: GpuModel) => {
+    const sequence = model.createSequence(capacity);
+    const count = model.countDispatches(sequence, 1);
+    sequence.release();
+    return count;
+  };
   const draftModelSubject = (t: GpuModel, d: GpuModel, sequence: GpuSequence): Subject => {
     const draft = { model: d, sequence };
     return { ...fixture, model: t, counted: [t, d], draft, stepsAhead: stepsAhead(t, d), draftStepMs };
@@ -291,6 +301,7 @@ export async function runDecodeSuite(
       counted: [t, pair.head],
       stepsAhead: stepsAhead(t, pair.head),
       draftStepMs: eagleStepMs,
+      headDispatches: dispatchCount(pair.head).total,
     };
   };
   const subjects: Partial<Record<RunDraft, Subject>> = {
@@ -323,15 +334,10 @@ export async function runDecodeSuite(
       prompts: mtpPrompts,
       targetStepMs: await stepMs(plain, mtpPrompts[0], capacity),
       draftStepMs: await headStepMs(mtpPair.eagle, mtpPrompts[0], capacity),
+      headDispatches: dispatchCount(head).total,
       verify: mtpVerify,
     };
   }
-  const dispatchCount = (model: GpuModel) => {
-    const sequence = model.createSequence(capacity);
-    const count = model.countDispatches(sequence, 1);
-    sequence.release();
-    return count;
-  };
   const targetDispatches = dispatchCount(targetModel);
   const draftDispatches = dispatchCount(draftModel);
 
@@ -472,6 +478,7 @@ export async function runDecodeSuite(
   const headResults = (run: DecodeRun, subject: Subject): HeadResults => ({
     head_step_ms: round(subject.draftStepMs),
     head_step_ratio: round(subject.draftStepMs / subject.targetStepMs),
+    head_dispatches_per_step: subject.headDispatches ?? 0,
     speedup: run.speedup,
     acceptance_rate: run.acceptance_rate,
     mean_accepted_length: run.mean_accepted_length,
