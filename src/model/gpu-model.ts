@@ -961,16 +961,20 @@ export class GpuModel implements CausalLM<GpuSequence> {
     if (features && act.features && pass.featuresAtStart) {
       this.encodeRowsAtStart(compute, { x: act.features, out: features }, n);
     }
-    if (this.ownStateNorm) this.kernels.norm.encode(compute, this.ownStateNorm, n);
     // A head over every row of the pass reads them in x, in the same pass; else its rows are
     // copied out after the pass, into a pass of its own.
     const direct = headRows === n;
+    const stateFromHead = this.stateFromHead(headRows, direct);
+    if (this.ownStateNorm && !stateFromHead) this.kernels.norm.encode(compute, this.ownStateNorm, n);
     if (headRows > 0 && direct) this.encodeHead(compute, sequence, headRows, want, this.head.direct);
     compute.end();
     if (features && act.features && !pass.featuresAtStart) {
       encoder.copyBufferToBuffer(act.features, 0, features, start * d * 4, n * d * 4);
     }
-    if (hidden) encoder.copyBufferToBuffer(act.ownState ?? act.x, (n - 1) * d * 4, hidden, 0, d * 4);
+    if (hidden) {
+      const [state, row] = stateFromHead ? [act.normed, headRows - 1] : [act.ownState ?? act.x, n - 1];
+      encoder.copyBufferToBuffer(state, row * d * 4, hidden, 0, d * 4);
+    }
     if (headRows > 0 && !direct) {
       encoder.copyBufferToBuffer(act.x, (n - headRows) * d * 4, act.headIn, 0, headRows * d * 4);
       compute = this.beginPass(encoder);
@@ -980,6 +984,23 @@ export class GpuModel implements CausalLM<GpuSequence> {
     after?.(encoder);
     this.profiler?.resolve(encoder);
     emit(encoder.finish());
+  }
+
+  /**
+   * Whether an MTP head's own state (x after its final norm, for its next draft) is the row the
+   * head's own final norm writes last in this pass: a head over all of the pass's rows
+   * (`direct`) that runs that norm on its own (not folded into the LM head). The same kernel
+   * over the same row, so the same bits: the state's norm then runs once, not twice.
+   */
+  private stateFromHead(headRows: number, direct: boolean): boolean {
+    const { head } = this;
+    return (
+      this.ownStateNorm !== undefined &&
+      headRows > 0 &&
+      direct &&
+      head.direct.norm !== undefined &&
+      !head.layer.readsNorm(headRows)
+    );
   }
 
   /** Records columns.wgsl's copy of n rows at the step's start (`rowsAtStart`), its bind group made once per sequence buffer. */
@@ -1041,7 +1062,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
     }
     const perLayer = inLayers / this.layers.length;
     this.exported?.encodeAfter(counter, n);
-    if (this.ownStateNorm) this.kernels.norm.encode(counter, this.ownStateNorm, n);
+    if (this.ownStateNorm && !this.stateFromHead(1, n === 1)) this.kernels.norm.encode(counter, this.ownStateNorm, n);
     const head = this.head.direct;
     if (head.norm && !this.head.layer.readsNorm(1)) this.kernels.norm.encode(counter, head.norm, 1);
     this.head.layer.encode(counter, head.binds, 1);

@@ -79,6 +79,16 @@ describe("Qwen3.5's MTP layer on the GPU", () => {
     expect(head.weights.lmHead).toBe(pair.target.model.weights.lmHead);
   });
 
+  it("takes the state it feeds itself from the head's final norm: a draft step runs that norm once", async () => {
+    const head = pair.eagle?.head as GpuModel;
+    const sequence = head.createSequence(16);
+    const { perLayer, total } = head.countDispatches(sequence, 1);
+    sequence.release();
+    // The embedding, the two input norms (one dispatch), fc; its layer; the final norm (whose
+    // row is also the state), the LM head and argmax's two stages.
+    expect(total).toBe(3 + perLayer + 4);
+  });
+
   it('gives the reference logits at every pair, and a catch-up in one pass gives the bits of one pair at a time', async () => {
     const { worst, scale, sameBits } = await headAgainstReference(model, reference, loadMtpGolden().prompt);
     // f32 throughout; the GPU sums in another order than the reference's float64.

@@ -194,9 +194,9 @@ export async function headGoldenError<S extends Sequence, H extends Sequence>(
 
 /**
  * A GPU head against the reference head at every pair of `prompt` (the target's features of t,
- * the token at t + 1): the largest difference of their logits and the largest reference logit;
- * and whether a catch-up over every pair in one pass gives the bits the last pair gives when the
- * pairs run one at a time.
+ * the token at t + 1), then for three draft steps fed their own state, as a head drafts: the
+ * largest difference of their logits and the largest reference logit; and whether a catch-up
+ * over every pair in one pass gives the bits the last pair gives when the pairs run one at a time.
  */
 export async function headAgainstReference<
   S extends Sequence,
@@ -214,17 +214,26 @@ export async function headAgainstReference<
   await reference.greedy(refSequence, prompt, 'last');
   let worst = 0;
   let scale = 0;
+  const compare = (got: Float32Array, expected: Float32Array) => {
+    for (let i = 0; i < got.length; i++) {
+      worst = Math.max(worst, Math.abs(got[i] - expected[i]));
+      scale = Math.max(scale, Math.abs(expected[i]));
+    }
+  };
   let last: Float32Array = new Float32Array(0);
   for (let t = 0; t < prompt.length - 1; t++) {
     const token = [prompt[t + 1]];
     last = await model.head.forwardHidden(stepped.head, token, { of: stepped.target, from: t });
-    const expected = await reference.head.forwardHidden(refSequence.head, token, { of: refSequence.target, from: t });
-    for (let i = 0; i < last.length; i++) {
-      worst = Math.max(worst, Math.abs(last[i] - expected[i]));
-      scale = Math.max(scale, Math.abs(expected[i]));
-    }
+    compare(last, await reference.head.forwardHidden(refSequence.head, token, { of: refSequence.target, from: t }));
   }
   const once = await model.head.forwardHidden(whole.head, prompt.slice(1), { of: whole.target, from: 0 });
+  // Draft steps: each token fed with the state the head kept from its step before.
+  for (const token of prompt.slice(1, 4)) {
+    compare(
+      await model.head.forwardHidden(stepped.head, [token], 'own'),
+      await reference.head.forwardHidden(refSequence.head, [token], 'own'),
+    );
+  }
   for (const s of [whole, stepped, refSequence]) s.release();
   return { worst, scale, sameBits: once.length === last.length && once.every((v, i) => Object.is(v, last[i])) };
 }
