@@ -238,15 +238,15 @@ async function submitHeadStep(
   if (leaves === 0 && serves(ahead, verify?.kind ?? 'greedy', ts, hs, k, context.length, from)) {
     const writeRule = sampled && (() => writeSampledRule(t, sampled.verify, sampled.options));
     submitAhead(t, buffers, ahead, from, context.slice(from + 1, base + 1), last, writeMap, writeRule);
-  } else if (verify && sampled) {
+  } else if (sampled) {
     recordDrafts('sample', (i) => {
       const map = mapTo(i, true);
       return (encoder) => {
         map(encoder);
-        keepDraftRow(h, verify.rows, i)(encoder);
+        keepDraftRow(h, sampled.verify.rows, i)(encoder);
       };
     });
-    recordSampledVerify(t, ts, buffers.drafts, verify, last, sampled.options);
+    recordSampledVerify(t, ts, buffers.drafts, sampled.verify, last, sampled.options);
   } else {
     recordDrafts('ids', mapTo);
     recordVerify(t, ts, buffers, last, k, leaves, ranks);
