@@ -205,6 +205,7 @@ describe('tandem generate', () => {
       [['--draft-len', '0'], /^tandem: draft length "0": "auto" or a whole number from 1\n/],
       [['--system-file', '/no/such/file'], /^tandem: --system-file: cannot read \/no\/such\/file \(ENOENT/],
       [['--app-config', join(target, 'golden.safetensors')], /^tandem: --app-config: .* is not JSON \(/],
+      [['--draft', join(target, 'golden.safetensors')], /^tandem: --draft: .* is a file, not a model folder/],
     ];
     for (const [options, said] of mistakes) {
       const { code, stderr } = await run(['generate', '--target', target, '--prompt', 'Hello', ...options]);

@@ -16,12 +16,15 @@ import type { TandemRequest } from '../engine/request';
 import { TandemError } from '../errors';
 import { parseDraftLength } from '../speculative/draft-length';
 import { runGenerate } from './generate';
+import { modelArgument } from './model-argument';
+import { UsageError } from './usage-error';
 
 export const USAGE = `Usage: npx tandem generate --target <model dir|model id> --prompt "..." [options]
 
   --target DIR|ID     a model folder (Hugging Face or MLC), a GGUF file (F16, Q8_0, Q4_K_M...),
                       or a model id of web-llm's catalogue
-                      (e.g. Llama-3.2-1B-Instruct-q4f16_1-MLC, downloaded with its suggested draft)
+                      (e.g. Llama-3.2-1B-Instruct-q4f16_1-MLC, downloaded with its suggested draft;
+                      a folder of that name here is read instead)
   --app-config FILE   look model ids up in this appConfig JSON ({ model_list: [...] }) instead
   --prompt TEXT       the text to continue, or with --chat the user's message
   --chat              wrap the prompt in the model's chat template (as a user turn)
@@ -45,14 +48,6 @@ export const USAGE = `Usage: npx tandem generate --target <model dir|model id> -
                       candidates beside each of those tokens (default 1, at most 3)
   --json              print one JSON object (text, token ids, finish reason, usage, adapter)
                       instead of streaming text`;
-
-/** A mistake in the command line: said with the usage, exit code 2. */
-class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'UsageError';
-  }
-}
 
 export async function main(args: string[]): Promise<number> {
   try {
@@ -118,8 +113,8 @@ async function run(args: string[]): Promise<number> {
       : { ...fields, prompt: values.prompt };
   const appConfig = values['app-config'];
   return runGenerate({
-    target: values.target,
-    draft: values.draft,
+    target: modelArgument('--target', values.target),
+    draft: values.draft === undefined ? undefined : modelArgument('--draft', values.draft),
     appConfig: appConfig ? readJsonOption('--app-config', appConfig) : undefined,
     draftLength: usage(() => parseDraftLength(values['draft-len'])),
     request,
