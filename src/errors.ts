@@ -258,6 +258,14 @@ export class ValueRangeError extends InvalidRequestError {
   }
 }
 
+/** More than one choice (`n` > 1) of a streamed reply: choices are made one after another. */
+export class StreamingCountError extends InvalidRequestError {
+  constructor() {
+    super('When streaming, `n` cannot be > 1.');
+    this.name = 'StreamingCountError';
+  }
+}
+
 /** A field that needs another field set: `top_logprobs` without `logprobs: true`. */
 export class DependencyError extends InvalidRequestError {
   constructor(dependent: string, required: string, value: unknown) {

@@ -206,6 +206,52 @@ describe('engine.chat.completions.create', () => {
     tokenizer.dispose();
   });
 
+  it('makes n choices one after another, choice i as the request seeded seed + i, the prompt counted once', async () => {
+    const request = { messages: ask('Tell me a story about a little robot.'), temperature: 1, max_tokens: 24, seed: 7 };
+    const reply = (await engine.chat.completions.create({ ...request, n: 3 })) as ChatCompletion;
+    expect(reply.choices.map((c) => c.index)).toEqual([0, 1, 2]);
+    const alone: ChatCompletion[] = [];
+    for (let i = 0; i < 3; i++) {
+      alone.push((await engine.chat.completions.create({ ...request, seed: 7 + i })) as ChatCompletion);
+    }
+    const texts = reply.choices.map((c) => c.message.content);
+    expect(texts).toEqual(alone.map((r) => r.choices[0].message.content));
+    expect(new Set(texts).size).toBeGreaterThan(1);
+    const usage = reply.usage as TandemUsage;
+    const completions = alone.map((r) => (r.usage as TandemUsage).completion_tokens);
+    expect(usage.completion_tokens).toBe(completions[0] + completions[1] + completions[2]);
+    expect(usage.prompt_tokens).toBe(alone[0].usage?.prompt_tokens);
+    expect(usage.total_tokens).toBe(usage.prompt_tokens + usage.completion_tokens);
+    expect(usage.spec?.drafted).toBe(
+      alone.reduce((total, r) => total + ((r.usage as TandemUsage).spec?.drafted ?? 0), 0),
+    );
+
+    const completion = await engine.completions.create({
+      prompt: 'Once upon a time',
+      temperature: 0,
+      max_tokens: 8,
+      n: 2,
+    });
+    expect(completion.choices.map((c) => c.index)).toEqual([0, 1]);
+    expect(completion.choices[1].text).toBe(completion.choices[0].text); // greedy: the same twice
+
+    const error = await engine.chat.completions.create({ ...request, n: 2, stream: true }).catch((e: Error) => e);
+    expect((error as Error).name).toBe('StreamingCountError');
+  });
+
+  it('stops making choices once one is interrupted', async () => {
+    const reply = (await engine.chat.completions.create({
+      messages: ask('Tell me a long story about a whale named Wanda.'),
+      temperature: 1,
+      max_tokens: 100,
+      n: 3,
+      onPrefillProgress: () => engine.interrupt(),
+    })) as ChatCompletion;
+    expect(reply.choices.map((c) => c.finish_reason)).toEqual(['abort', 'abort', 'abort']);
+    expect(reply.choices.slice(1).map((c) => c.message.content)).toEqual(['', '']);
+    expect(reply.usage?.completion_tokens).toBeLessThan(3);
+  });
+
   it('raises a named error for a bad request and stays usable', async () => {
     const error = await engine.chat.completions
       .create({ messages: [{ role: 'tool', content: 'x', tool_call_id: '1' }] })

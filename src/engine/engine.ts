@@ -24,7 +24,7 @@ import type {
 import { CachedGenerator } from '../cache/cached-generator';
 import { type FileDirectory, originDirectory } from '../cache/file-directory';
 import { modelKey, PREFIX_DIRECTORY, PrefixStore } from '../cache/prefix-store';
-import { ModelNotLoadedError } from '../errors';
+import { ModelNotLoadedError, StreamingCountError } from '../errors';
 import { type Gpu, requestGpu } from '../gpu/device';
 import type { KvFormat } from '../kernels/kv-cache';
 import type { FileProgress, ModelSource } from '../loader/source';
@@ -53,7 +53,7 @@ import {
   templateVariables,
 } from './request';
 import { chatChunk, chatCompletion, completionChunk, envelope, streamReply, textCompletion } from './responses';
-import type { TandemUsage } from './usage';
+import { combinedUsage, type TandemUsage } from './usage';
 
 export type { ModelLocation } from './locations';
 export type { RequestOptions } from './request';
@@ -360,9 +360,34 @@ export class TandemEngine {
     return { target: this.pair.target.model, draft: this.pair.draft?.model };
   }
 
+  /**
+   * The replies to a request for `n` choices, one after another as web-llm makes them (the
+   * later ones read the prompt from the prefix cache): choice i with seed `seed + i` when the
+   * request has a seed, so that they differ and each can be had again alone. Once one is
+   * interrupted the rest are not made: empty, finish reason "abort". Their usage is one
+   * (usage.ts: `combinedUsage`), of the replies made.
+   */
+  private async choices(request: TandemRequest): Promise<{ replies: Reply[]; usage: TandemUsage }> {
+    const made = [await this.generate(request)]; // checks the request, `n` among its fields
+    const n = request.n ?? 1;
+    const { seed } = request;
+    while (made.length < n && made[made.length - 1].finishReason !== 'abort') {
+      const i = made.length;
+      made.push(
+        await this.generate(seed == null ? request : { ...request, seed: (seed + i) % Number.MAX_SAFE_INTEGER }),
+      );
+    }
+    const unmade: Reply = { ...made[0], text: '', tokens: [], finishReason: 'abort', logprobs: undefined };
+    const replies = [...made, ...new Array(n - made.length).fill(unmade)];
+    const usage = combinedUsage(made.map((r) => r.usage));
+    this.lastUsage = usage;
+    return { replies, usage };
+  }
+
   private async createChat(request: TandemChatRequest) {
     const e = envelope(this.modelId, 'chatcmpl');
-    if (!request.stream) return chatCompletion(e, await this.generate(request));
+    if (!request.stream) return chatCompletion(e, await this.choices(request));
+    refuseStreamedChoices(request);
     return streamReply(
       (onText) => this.generate(request, onText),
       (piece) => chatChunk(e, piece),
@@ -372,13 +397,19 @@ export class TandemEngine {
 
   private async createCompletion(request: TandemCompletionRequest) {
     const e = envelope(this.modelId, 'cmpl');
-    if (!request.stream) return textCompletion(e, await this.generate(request));
+    if (!request.stream) return textCompletion(e, await this.choices(request));
+    refuseStreamedChoices(request);
     return streamReply(
       (onText) => this.generate(request, onText),
       (piece) => completionChunk(e, piece),
       { includeUsage: !!request.stream_options?.include_usage },
     );
   }
+}
+
+/** A stream of several choices is refused when it is asked for, as web-llm refuses it, not when it is read. */
+function refuseStreamedChoices(request: TandemRequest): void {
+  if ((request.n ?? 1) > 1) throw new StreamingCountError();
 }
 
 /**

@@ -42,7 +42,7 @@ export class MLCEngineSurface<E extends LoadedEngine> {
   /** web-llm's method forms of `chat.completions.create` and `completions.create`. */
   readonly chatCompletion = this.chat.completions.create;
   readonly completion = this.completions.create;
-  /** The text of the last reply, as far as it has streamed. */
+  /** The text of the last reply (of a request's choices, the last), as far as it has streamed. */
   private message = '';
 
   constructor(
@@ -127,7 +127,7 @@ export class MLCEngineSurface<E extends LoadedEngine> {
     this.message = '';
     const result = await this.engine.chat.completions.create(request);
     if (!isStream(result)) {
-      this.message = result.choices[0]?.message.content ?? '';
+      this.message = result.choices.at(-1)?.message.content ?? ''; // web-llm's: the last choice's
       return result;
     }
     return this.keep(result, (chunk: ChatCompletionChunk) => chunk.choices[0]?.delta.content ?? '');
@@ -137,7 +137,7 @@ export class MLCEngineSurface<E extends LoadedEngine> {
     this.message = '';
     const result = await this.engine.completions.create(request);
     if (!isStream(result)) {
-      this.message = result.choices[0]?.text ?? '';
+      this.message = result.choices.at(-1)?.text ?? '';
       return result;
     }
     return this.keep(result, (chunk: Completion) => chunk.choices[0]?.text ?? '');

@@ -98,6 +98,11 @@ describe("web-llm's factories", () => {
       expect(await engine.runtimeStatsText()).toMatch(
         /^prefill: \d+\.\d{4} tokens\/sec, decoding: \d+\.\d{4} tokens\/sec, acceptance: [\d.]+, tokens per target pass: [\d.]+$/,
       );
+      // Several choices, through the worker: the last message is the last choice's, as in web-llm.
+      const choices = (await engine.chatCompletion({ ...request, n: 2, temperature: 1, seed: 3 })) as ChatCompletion;
+      expect(choices.choices).toHaveLength(2);
+      expect(await engine.getMessage()).toBe(choices.choices[1].message.content);
+      expect(await engine.runtimeStatsText()).toMatch(/^prefill: /);
       await engine.resetChat();
       expect(await engine.getMessage()).toBe('');
       expect(await engine.getGPUVendor()).toBe((await testGpu()).info.vendor);

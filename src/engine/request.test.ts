@@ -80,7 +80,10 @@ describe('generationParams', () => {
       [{ draftTree: 1.5 }, 'RangeError', /draftTree/],
       [{ draftTreeWidth: 0 }, 'RangeError', /draftTreeWidth/],
       [{ draftTreeWidth: 4 }, 'RangeError', /draftTreeWidth/],
-      [{ n: 2 }, 'UnsupportedFieldsError', /\bn\b/],
+      [{ n: 0 }, 'RangeError', /`n` is in 1 to 128/],
+      [{ n: 1.5 }, 'RangeError', /`n`/],
+      [{ n: 129 }, 'RangeError', /`n`/],
+      [{ n: 2, stream: true }, 'StreamingCountError', /When streaming, `n` cannot be > 1/],
       [{ tools: [{ type: 'function' }] }, 'UnsupportedFieldsError', /tools/],
       [{ top_logprobs: 2 }, 'DependencyError', /`top_logprobs` requires `logprobs` to be true/],
       [{ logprobs: true, top_logprobs: 6 }, 'RangeError', /top_logprobs/],
@@ -96,6 +99,8 @@ describe('generationParams', () => {
       expect(error.message, JSON.stringify(request)).toMatch(message);
     }
     expect(read({ response_format: { type: 'text' }, logprobs: false }).maxTokens).toBeGreaterThan(0);
+    expect(read({ n: 3 }).maxTokens).toBeGreaterThan(0); // choices: made one after another (engine.ts)
+    expect(read({ n: 1, stream: true }).maxTokens).toBeGreaterThan(0);
     expect(read({ logprobs: false }).logprobs).toBeUndefined();
     expect(read({ logprobs: true }).logprobs).toBe(0);
     expect(read({ logprobs: true, top_logprobs: 5 }).logprobs).toBe(5);

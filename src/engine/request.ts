@@ -15,6 +15,7 @@ import {
   MinValueError,
   NonNegativeError,
   SeedTypeError,
+  StreamingCountError,
   UnsupportedFieldsError,
   ValueRangeError,
 } from '../errors';
@@ -68,6 +69,9 @@ export interface EngineDefaults {
 /** Tokens kept free past the prompt and reply for a verify pass's drafts. */
 const VERIFY_ROOM = 16;
 /** Fields of web-llm's requests that Tandem does not implement: refused when set. */
+/** Choices a request may ask for (`n`, as OpenAI's API bounds it). */
+export const MAX_CHOICES = 128;
+
 const UNSUPPORTED = ['tools', 'tool_choice', 'response_format', 'suffix', 'echo', 'best_of'];
 const DRAFT_KINDS: readonly DraftKind[] = ['model', 'eagle', 'ngram', 'none'];
 
@@ -120,8 +124,11 @@ export function generationParams(
   const r = request as TandemRequest & Record<string, unknown>;
   const set = (key: string) => r[key] !== undefined && r[key] !== null;
   const unsupported = UNSUPPORTED.filter((key) => set(key) && r[key] !== false && !isPlainText(key, r[key]));
-  if (set('n') && r.n !== 1) unsupported.push('n (other than 1)');
   if (unsupported.length > 0) throw new UnsupportedFieldsError(unsupported);
+  const n = r.n ?? 1;
+  if (!(Number.isSafeInteger(n) && n >= 1 && n <= MAX_CHOICES))
+    throw new ValueRangeError('n', `1 to ${MAX_CHOICES}`, n);
+  if (r.stream && n > 1) throw new StreamingCountError();
   if (set('stream_options') && !r.stream) {
     throw new InvalidRequestError('Only specify stream_options when stream is true.');
   }

@@ -19,28 +19,35 @@ export function envelope(model: string, kind: 'chatcmpl' | 'cmpl'): Envelope {
   return { id: `${kind}-${Math.random().toString(36).slice(2)}`, created: Math.floor(Date.now() / 1000), model };
 }
 
-export function chatCompletion(e: Envelope, reply: Reply): ChatCompletion {
+/** A whole reply: a choice for each of `replies` (a request's `n`), and their usage. */
+export function chatCompletion(
+  e: Envelope,
+  { replies, usage }: { replies: Reply[]; usage: TandemUsage },
+): ChatCompletion {
   return {
     ...e,
     object: 'chat.completion',
-    choices: [
-      {
-        index: 0,
-        message: { role: 'assistant', content: reply.text },
-        finish_reason: reply.finishReason,
-        logprobs: logprobsOf(reply.logprobs),
-      },
-    ],
-    usage: reply.usage,
+    choices: replies.map((reply, index) => ({
+      index,
+      message: { role: 'assistant', content: reply.text },
+      finish_reason: reply.finishReason,
+      logprobs: logprobsOf(reply.logprobs),
+    })),
+    usage,
   } as ChatCompletion;
 }
 
-export function textCompletion(e: Envelope, reply: Reply): Completion {
+export function textCompletion(e: Envelope, { replies, usage }: { replies: Reply[]; usage: TandemUsage }): Completion {
   return {
     ...e,
     object: 'text_completion',
-    choices: [{ index: 0, text: reply.text, finish_reason: reply.finishReason, logprobs: logprobsOf(reply.logprobs) }],
-    usage: reply.usage,
+    choices: replies.map((reply, index) => ({
+      index,
+      text: reply.text,
+      finish_reason: reply.finishReason,
+      logprobs: logprobsOf(reply.logprobs),
+    })),
+    usage,
   };
 }
 

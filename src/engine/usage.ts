@@ -21,7 +21,7 @@
  */
 
 import type { CompletionUsage } from '@mlc-ai/web-llm';
-import type { SpecStats } from '../speculative/stats';
+import { combinedSpecStats, type SpecStats } from '../speculative/stats';
 
 export interface TandemUsage extends CompletionUsage {
   cache_creation_input_tokens: number;
@@ -120,5 +120,39 @@ export function buildUsage({
     },
     ...(cacheMiss ? { cache_miss: cacheMiss } : {}),
     ...(spec ? { spec } : {}),
+  };
+}
+
+/**
+ * The usage of a request's `n` replies, made one after another: the prompt as the first reply
+ * read it (computed or cached once; the later ones read it from the cache), the generated
+ * tokens of all, the first reply's time to first token and prefill speed, decode speed over
+ * all replies' decoding, and their end-to-end latencies summed.
+ */
+export function combinedUsage(all: TandemUsage[]): TandemUsage {
+  const [first] = all;
+  if (all.length === 1) return first;
+  const completion = all.reduce((total, u) => total + u.completion_tokens, 0);
+  // Each reply decodes its tokens after the first at its own speed: the time that took.
+  let decoded = 0;
+  let decodeSeconds = 0;
+  for (const u of all) {
+    if (u.extra.decode_tokens_per_s <= 0) continue;
+    decoded += u.completion_tokens - 1;
+    decodeSeconds += (u.completion_tokens - 1) / u.extra.decode_tokens_per_s;
+  }
+  const decodeTokS = decodeSeconds > 0 ? decoded / decodeSeconds : 0;
+  const specs = all.flatMap((u) => (u.spec ? [u.spec] : []));
+  return {
+    ...first,
+    completion_tokens: completion,
+    total_tokens: first.prompt_tokens + completion,
+    extra: {
+      ...first.extra,
+      e2e_latency_s: all.reduce((total, u) => total + u.extra.e2e_latency_s, 0),
+      decode_tokens_per_s: decodeTokS,
+      time_per_output_token_s: decodeTokS > 0 ? 1 / decodeTokS : 0,
+    },
+    ...(specs.length > 0 ? { spec: combinedSpecStats(specs) } : {}),
   };
 }

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../util/rng';
 import { AUTO_DRAFT_COST, AUTO_MAX, AUTO_SWITCH_GAIN, DraftLengthPolicy, StepTimes } from './draft-length';
-import { speculativeStats } from './stats';
+import { combinedSpecStats, speculativeStats } from './stats';
 
 describe('speculativeStats', () => {
   it('derives acceptance, per-position acceptance and tokens per target pass', () => {
@@ -18,8 +18,31 @@ describe('speculativeStats', () => {
     });
     expect(stats).toMatchObject({ drafted: 10, accepted: 6, acceptance_rate: 0.6, mean_accepted_length: 2.5 });
     expect(stats.per_position).toEqual([0.75, 0.5, 0.5]);
+    expect(stats.drafted_per_position).toEqual([4, 4, 2]);
     expect(stats.fell_back).toBe(false);
     expect('fallback_reason' in stats).toBe(false);
+  });
+
+  it("combines several replies' figures as if their counts were one reply's", () => {
+    const a = { steps: 4, produced: 10, drafted: [4, 4, 2, 0], accepted: [3, 2, 1, 0] };
+    const b = { steps: 2, produced: 3, drafted: [2, 1, 1, 1], accepted: [1, 0, 0, 0] };
+    const stats = (c: typeof a, fallback?: string) =>
+      speculativeStats({ draft: 'model', ...c, targetForwards: c.steps + 2, draftForwards: 9, fallback });
+    const whole = speculativeStats({
+      draft: 'model',
+      steps: 6,
+      produced: 13,
+      drafted: [6, 5, 3, 1],
+      accepted: [4, 2, 1, 0],
+      targetForwards: 10,
+      draftForwards: 18,
+    });
+    expect(combinedSpecStats([stats(a), stats(b)])).toEqual(whole);
+    expect(combinedSpecStats([stats(a)])).toEqual(stats(a));
+    expect(combinedSpecStats([stats(a), stats(b, 'slower')])).toMatchObject({
+      fell_back: true,
+      fallback_reason: 'slower',
+    });
   });
 
   it('says why speculation was switched off', () => {

@@ -19,6 +19,8 @@ export interface SpecStats {
   mean_accepted_length: number;
   /** Acceptance rate at each draft position: [P(first accepted), P(second accepted | drafted), ...]. */
   per_position: number[];
+  /** Drafts made at each position (what per_position's rates are out of). */
+  drafted_per_position: number[];
   target_forwards: number;
   draft_forwards: number;
   /** Set when speculation was measured slower than plain decoding and switched off. */
@@ -40,9 +42,38 @@ export function speculativeStats(counts: SpeculativeCounts): SpecStats {
     acceptance_rate: drafted > 0 ? accepted / drafted : 0,
     mean_accepted_length: counts.steps > 0 ? counts.produced / counts.steps : 0,
     per_position: counts.drafted.slice(0, used).map((n, i) => counts.accepted[i] / n),
+    drafted_per_position: counts.drafted.slice(0, used),
     target_forwards: counts.targetForwards,
     draft_forwards: counts.draftForwards,
     fell_back: counts.fallback !== undefined,
     ...(counts.fallback === undefined ? {} : { fallback_reason: counts.fallback }),
+  };
+}
+
+/** The figures of several replies' speculation as one (a request's choices): counts summed, rates from the sums. */
+export function combinedSpecStats(all: SpecStats[]): SpecStats {
+  const [first] = all;
+  const drafted = sum(all.map((s) => s.drafted));
+  const accepted = sum(all.map((s) => s.accepted));
+  const steps = sum(all.map((s) => s.steps));
+  const positions = Math.max(...all.map((s) => s.drafted_per_position.length));
+  const at = (s: SpecStats, i: number) => s.drafted_per_position[i] ?? 0;
+  const draftedAt = Array.from({ length: positions }, (_, i) => sum(all.map((s) => at(s, i))));
+  // Each reply's accepted drafts at position i: its rate there times its drafts there.
+  const acceptedAt = draftedAt.map((_, i) => sum(all.map((s) => (s.per_position[i] ?? 0) * at(s, i))));
+  const fallback = all.find((s) => s.fell_back);
+  return {
+    draft: first.draft,
+    steps,
+    drafted,
+    accepted,
+    acceptance_rate: drafted > 0 ? accepted / drafted : 0,
+    mean_accepted_length: steps > 0 ? sum(all.map((s) => s.mean_accepted_length * s.steps)) / steps : 0,
+    per_position: draftedAt.map((n, i) => (n > 0 ? acceptedAt[i] / n : 0)),
+    drafted_per_position: draftedAt,
+    target_forwards: sum(all.map((s) => s.target_forwards)),
+    draft_forwards: sum(all.map((s) => s.draft_forwards)),
+    fell_back: fallback !== undefined,
+    ...(fallback?.fallback_reason === undefined ? {} : { fallback_reason: fallback.fallback_reason }),
   };
 }
