@@ -239,6 +239,26 @@ describe('engine.chat.completions.create', () => {
     expect((error as Error).name).toBe('StreamingCountError');
   });
 
+  it("generates past stop tokens and strings to max_tokens with web-llm's ignore_eos", async () => {
+    const request = { messages: ask('Tell me a story about a cat named Tom.'), temperature: 0, max_tokens: 120 };
+    const stopped = (await engine.chat.completions.create(request)) as ChatCompletion;
+    expect(stopped.choices[0].finish_reason).toBe('stop'); // the reply's stop token
+    const tokens = (stopped.usage as TandemUsage).completion_tokens;
+    expect(tokens).toBeLessThan(120);
+    const on = (await engine.chat.completions.create({
+      ...request,
+      ignore_eos: true,
+      stop: ['Tom'],
+    })) as ChatCompletion;
+    expect(on.choices[0].finish_reason).toBe('length');
+    expect(on.usage?.completion_tokens).toBe(120);
+    // The same tokens up to the stop token (never shown), then more.
+    expect(on.choices[0].message.content?.startsWith(stopped.choices[0].message.content ?? '-')).toBe(true);
+    expect(on.choices[0].message.content?.length).toBeGreaterThan(stopped.choices[0].message.content?.length ?? 0);
+    const error = await engine.chat.completions.create({ ...request, ignore_eos: 'yes' } as never).catch((e) => e);
+    expect((error as Error).name).toBe('InvalidRequestError');
+  });
+
   it('stops making choices once one is interrupted', async () => {
     const reply = (await engine.chat.completions.create({
       messages: ask('Tell me a long story about a whale named Wanda.'),

@@ -33,6 +33,8 @@ export interface GenerationParams {
   seeded: boolean;
   /** Strings that end the reply; it stops before them. */
   stop: string[];
+  /** web-llm's `ignore_eos`: neither stop tokens nor stop strings end the reply, only max_tokens. */
+  ignoreEos?: boolean;
   draft: DraftKind;
   draftLength: DraftLength;
   /** Depths with leaves beside the first drafts, and leaves at each: a token tree (speculative/tree.ts). */
@@ -87,8 +89,8 @@ export async function generateReply<S extends Sequence, D extends Sequence>(
   hooks: ReplyHooks = {},
 ): Promise<Reply> {
   const clock = new ReplyClock();
-  const text = new StreamingText(model.tokenizer, params.stop);
-  const stopTokens = new Set(model.stopTokenIds);
+  const text = new StreamingText(model.tokenizer, params.ignoreEos ? [] : params.stop);
+  const stopTokens = new Set(params.ignoreEos ? [] : model.stopTokenIds);
   const aborted = () => hooks.aborted?.() ?? false;
   const wantLogprobs = params.logprobs !== undefined;
   const logprobs: ChatCompletionTokenLogprob[] = [];

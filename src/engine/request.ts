@@ -168,6 +168,7 @@ export function generationParams(
     seed: r.seed ?? Math.floor(Math.random() * 2 ** 31),
     seeded: r.seed !== undefined,
     stop: stopStrings(r.stop),
+    ignoreEos: ignoreEos(r.ignore_eos),
     draft,
     draftLength,
     draftTree,
@@ -176,6 +177,12 @@ export function generationParams(
     rules: logitRules(r, vocabSize, g),
     logprobs: topLogprobs(r),
   };
+}
+
+/** web-llm's `ignore_eos`: true, false, or left out. */
+function ignoreEos(value: unknown): boolean {
+  if (value != null && typeof value !== 'boolean') throw new InvalidRequestError('`ignore_eos` must be true or false.');
+  return value === true;
 }
 
 /** How many alternatives each token's log-probability comes with; undefined: none asked for (web-llm's rules). */
