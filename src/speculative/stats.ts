@@ -59,8 +59,8 @@ export function combinedSpecStats(all: SpecStats[]): SpecStats {
   const positions = Math.max(...all.map((s) => s.drafted_per_position.length));
   const at = (s: SpecStats, i: number) => s.drafted_per_position[i] ?? 0;
   const draftedAt = Array.from({ length: positions }, (_, i) => sum(all.map((s) => at(s, i))));
-  // Each reply's accepted drafts at position i: its rate there times its drafts there.
-  const acceptedAt = draftedAt.map((_, i) => sum(all.map((s) => (s.per_position[i] ?? 0) * at(s, i))));
+  // Each reply's accepted drafts at position i: its rate there times its drafts there (a count).
+  const acceptedAt = draftedAt.map((_, i) => sum(all.map((s) => Math.round((s.per_position[i] ?? 0) * at(s, i)))));
   const fallback = all.find((s) => s.fell_back);
   return {
     draft: first.draft,
@@ -68,7 +68,8 @@ export function combinedSpecStats(all: SpecStats[]): SpecStats {
     drafted,
     accepted,
     acceptance_rate: drafted > 0 ? accepted / drafted : 0,
-    mean_accepted_length: steps > 0 ? sum(all.map((s) => s.mean_accepted_length * s.steps)) / steps : 0,
+    // Tokens produced by each reply's speculative steps: a count again.
+    mean_accepted_length: steps > 0 ? sum(all.map((s) => Math.round(s.mean_accepted_length * s.steps))) / steps : 0,
     per_position: draftedAt.map((n, i) => (n > 0 ? acceptedAt[i] / n : 0)),
     drafted_per_position: draftedAt,
     target_forwards: sum(all.map((s) => s.target_forwards)),
