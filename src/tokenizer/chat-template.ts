@@ -17,6 +17,12 @@ const MAX_STEPS = 2_000_000;
 /** Characters of any string a template makes, and items of any list. */
 const MAX_CHARS = 16 << 20;
 const MAX_ITEMS = 1 << 20;
+/**
+ * Items all of a render's ranges may make: real templates range over messages or tools (a few
+ * thousand at most). Each item is an iteration the interpreter pays for even with an empty body,
+ * so this bound, not MAX_STEPS, is what ends nested empty loops: at 1 << 20 that took 5 s.
+ */
+const MAX_RANGE_ITEMS = 1 << 17;
 
 type Value = ReturnType<Interpreter['evaluate']>;
 
@@ -38,7 +44,7 @@ class BoundedInterpreter extends Interpreter {
   }
 }
 
-/** Python's range, for one render: all its calls together make at most MAX_ITEMS items. */
+/** Python's range, for one render: all its calls together make at most MAX_RANGE_ITEMS items. */
 function boundedRange() {
   let made = 0;
   return (start: number, stop?: number, step = 1): number[] => {
@@ -46,7 +52,9 @@ function boundedRange() {
     if (step === 0) throw new ChatTemplateError('range() step must not be zero');
     const count = Math.max(0, Math.ceil((to - from) / step));
     made += count;
-    if (!(made <= MAX_ITEMS)) throw new ChatTemplateError(`the chat template's ranges made over ${MAX_ITEMS} items`);
+    if (!(made <= MAX_RANGE_ITEMS)) {
+      throw new ChatTemplateError(`the chat template's ranges made over ${MAX_RANGE_ITEMS} items`);
+    }
     return Array.from({ length: count }, (_, i) => from + i * step);
   };
 }
