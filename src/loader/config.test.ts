@@ -75,6 +75,40 @@ const SMOLLM2_135M = {
   eos_token_id: 0,
   hidden_act: 'silu',
 };
+/** In the shape of SmolLM3-3B's config.json: RoPE left out of every fourth of its 36 layers. */
+const SMOLLM3_3B = {
+  architectures: ['SmolLM3ForCausalLM'],
+  attention_bias: false,
+  attention_dropout: 0.0,
+  bos_token_id: null,
+  eos_token_id: 128012,
+  hidden_act: 'silu',
+  hidden_size: 2048,
+  initializer_range: 0.02,
+  intermediate_size: 11008,
+  layer_types: new Array(36).fill('full_attention'),
+  max_position_embeddings: 65536,
+  max_window_layers: 28,
+  mlp_bias: false,
+  model_type: 'smollm3',
+  no_rope_layer_interval: 4,
+  no_rope_layers: Array.from({ length: 36 }, (_, i) => ((i + 1) % 4 === 0 ? 0 : 1)),
+  num_attention_heads: 16,
+  num_hidden_layers: 36,
+  num_key_value_heads: 4,
+  pad_token_id: 128004,
+  pretraining_tp: 2,
+  rms_norm_eps: 1e-6,
+  rope_scaling: null,
+  rope_theta: 5000000.0,
+  sliding_window: null,
+  tie_word_embeddings: true,
+  torch_dtype: 'bfloat16',
+  transformers_version: '4.54.0',
+  use_cache: false,
+  use_sliding_window: false,
+  vocab_size: 128256,
+};
 const LLAMA_32_1B = {
   architectures: ['LlamaForCausalLM'],
   hidden_size: 2048,
@@ -432,6 +466,37 @@ describe('parseModelConfig', () => {
     expect(inv[0]).toBe(1); // wavelength 2 pi: far below highWavelen, unchanged
     const plain = 1 / 500000 ** (62 / 64);
     expect(inv[31]).toBeCloseTo(plain / 32, 15); // the longest wavelength: divided by 32
+  });
+
+  it("reads SmolLM3: Llama's layer, RoPE left out of the layers no_rope_layers marks (NoPE)", () => {
+    const config = parseModelConfig(SMOLLM3_3B);
+    expect(config).toMatchObject({ architecture: 'SmolLM3ForCausalLM', headDim: 128, qkvBias: false, unknownKeys: [] });
+    expect(config.ropes).toEqual([
+      { theta: 5000000, scaling: { type: 'default' } },
+      { theta: 5000000, scaling: { type: 'default' }, passes: true },
+    ]);
+    const nope = config.layers.flatMap((l, i) => (l.rope === 1 ? [i] : []));
+    expect(nope).toEqual([3, 7, 11, 15, 19, 23, 27, 31, 35]);
+    expect(config.layers.every((l) => l.window === null)).toBe(true);
+    // Without the list: every no_rope_layer_interval-th layer, as transformers fills it in (4 by default).
+    const { no_rope_layers: _, ...interval } = SMOLLM3_3B;
+    expect(parseModelConfig(interval).layers).toEqual(config.layers);
+    const every2 = parseModelConfig({ ...interval, no_rope_layer_interval: 2 });
+    expect(every2.layers.filter((l) => l.rope === 1)).toHaveLength(18);
+    const none = parseModelConfig({ ...SMOLLM3_3B, no_rope_layers: new Array(36).fill(1) });
+    expect(none.ropes).toHaveLength(1);
+    expect(() => parseModelConfig({ ...SMOLLM3_3B, no_rope_layers: [1, 0] })).toThrow(/no_rope_layers must be/);
+    expect(() => parseModelConfig({ ...interval, no_rope_layer_interval: 0 })).toThrow(/no_rope_layer_interval/);
+    // A window where its layer_types say so.
+    const windowed = parseModelConfig({
+      ...SMOLLM3_3B,
+      sliding_window: 4096,
+      layer_types: Array.from({ length: 36 }, (_, i) => (i < 28 ? 'full_attention' : 'sliding_attention')),
+    });
+    expect(windowed.layers.map((l) => l.window)).toEqual([...new Array(28).fill(null), ...new Array(8).fill(4096)]);
+    // A NoPE layer's table passes every value: cos 1, sin 0.
+    const tables = ropeTables(config.ropes[1], 128, 16);
+    expect(tables.cos.every((c) => c === 1) && tables.sin.every((s) => s === 0)).toBe(true);
   });
 
   it('gives Qwen2 its q/k/v biases', () => {
@@ -805,6 +870,7 @@ describe('parseModelConfig', () => {
       STABLELM2_16B,
       PHI2,
       REDPAJAMA_3B,
+      SMOLLM3_3B,
     ]) {
       expect(parseModelConfig(json).unknownKeys).toEqual([]);
     }

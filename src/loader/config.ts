@@ -40,6 +40,7 @@ import { ModelConfigError, UnsupportedArchitectureError } from '../errors';
 
 export const SUPPORTED_ARCHITECTURES = [
   'LlamaForCausalLM',
+  'SmolLM3ForCausalLM',
   'MistralForCausalLM',
   'Qwen2ForCausalLM',
   'Qwen3ForCausalLM',
@@ -97,6 +98,8 @@ export interface QueryScaling {
 export interface Rope {
   theta: number;
   scaling: RopeScaling;
+  /** No rotation at all (NoPE: SmolLM3's every fourth layer): cos 1 and sin 0 pass the values. */
+  passes?: true;
   /** The queries' scaling by position (Ministral 3), or none. */
   queryScaling?: QueryScaling;
 }
@@ -271,8 +274,9 @@ export const CONFIG_KEYS: Record<string, string> = {
   output_hidden_states: 'a Python API switch',
   return_dict: 'a Python API switch',
   use_return_dict: 'a Python API switch',
-  max_window_layers: 'read with use_sliding_window (Qwen2)',
-  use_sliding_window: 'read with sliding_window (Qwen2)',
+  max_window_layers: 'read with use_sliding_window (Qwen2, SmolLM3)',
+  use_sliding_window: 'read with sliding_window (Qwen2, SmolLM3)',
+  no_rope_layer_interval: 'read where no_rope_layers is left out (SmolLM3)',
   tokenizer_class: 'the tokenizer files decide',
   _attn_implementation: 'a Python kernel choice',
   rope_local_base_freq: 'read (Gemma 3)',
@@ -330,6 +334,7 @@ const READ_KEYS = new Set([
   'eos_token_id',
   'sliding_window',
   'layer_types',
+  'no_rope_layers',
   'query_pre_attn_scalar',
   'attn_logit_softcapping',
   'final_logit_softcapping',
@@ -489,11 +494,20 @@ export function parseModelConfig(json: unknown, source = 'config.json'): ModelCo
     layers = slidingLayers.map((sliding) => (sliding ? { window: windowOf(), rope: 1 } : { window: null, rope: 0 }));
   } else if (arch === 'Gemma2ForCausalLM') {
     layers = slidingLayers.map((sliding) => ({ window: sliding ? windowOf() : null, rope: 0 }));
-  } else if (arch === 'Qwen2ForCausalLM' || arch === 'Qwen3ForCausalLM') {
-    // Qwen's sliding window applies only when use_sliding_window says so, from max_window_layers on.
-    if (flag('use_sliding_window', false) && raw.sliding_window != null) {
+  } else if (arch === 'Qwen2ForCausalLM' || arch === 'Qwen3ForCausalLM' || arch === 'SmolLM3ForCausalLM') {
+    // Qwen's sliding window applies only when use_sliding_window says so, from max_window_layers
+    // on; SmolLM3's where its layer_types say so, or as Qwen's when they are left out.
+    if (arch === 'SmolLM3ForCausalLM' && Array.isArray(raw.layer_types)) {
+      layers = slidingLayers.map((sliding) => ({ window: sliding ? windowOf() : null, rope: 0 }));
+    } else if (flag('use_sliding_window', false) && raw.sliding_window != null) {
       const from = raw.max_window_layers == null ? 0 : int('max_window_layers', undefined, MAX_LAYERS);
       layers = layers.map((l, i) => ({ ...l, window: i >= from ? windowOf() : null }));
+    }
+    if (arch === 'SmolLM3ForCausalLM') {
+      // NoPE layers: no rotation, a table of cos 1 and sin 0 (`passes`).
+      const turned = parseRopeLayers(raw, numLayers, fail);
+      if (turned.includes(false)) ropes.push({ ...ropes[0], passes: true });
+      layers = layers.map((l, i) => ({ ...l, rope: turned[i] ? 0 : 1 }));
     }
   } else if (raw.sliding_window != null) {
     // Mistral v0.1 and Phi-3 attend within a window on every layer.
@@ -623,6 +637,25 @@ function parseLinearAttention(
     valueDim: int('linear_value_head_dim', 128, 4096),
     convKernel: int('linear_conv_kernel_dim', 4, 64),
   };
+}
+
+/**
+ * Which of SmolLM3's layers turn queries and keys by RoPE: `no_rope_layers` (1: RoPE, 0: none),
+ * else all but every `no_rope_layer_interval`-th (4 by default), as transformers fills it in.
+ */
+function parseRopeLayers(raw: Record<string, unknown>, numLayers: number, fail: (message: string) => Error) {
+  const given = raw.no_rope_layers;
+  if (given != null) {
+    if (!Array.isArray(given) || given.length !== numLayers || !given.every((v) => v === 0 || v === 1)) {
+      throw fail(`no_rope_layers must be 1 (RoPE) or 0 (none) for each of the ${numLayers} layers`);
+    }
+    return given.map((v) => v === 1);
+  }
+  const every = raw.no_rope_layer_interval ?? 4;
+  if (!Number.isSafeInteger(every) || (every as number) < 1) {
+    throw fail(`no_rope_layer_interval ${JSON.stringify(every)} is not a whole number of layers`);
+  }
+  return Array.from({ length: numLayers }, (_, i) => (i + 1) % (every as number) !== 0);
 }
 
 /** Which layers attend within a sliding window (Gemma): `layer_types`, else the architecture's pattern. */

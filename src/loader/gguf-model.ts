@@ -149,6 +149,9 @@ const QWEN35_LAYER_NAMES: Record<string, string> = {
 const plain = { permuted: false, normPlusOne: false, windowed: false, layerNames: LAYER_NAMES };
 const ARCHITECTURES: Record<string, GgufArchitecture> = {
   llama: { ...plain, architecture: 'LlamaForCausalLM', permuted: true },
+  // SmolLM3: a Llama to llama.cpp's converter; RoPE left out of every fourth layer, which
+  // llama.cpp assumes (no key says it), as Tandem does where config.json leaves it out.
+  smollm3: { ...plain, architecture: 'SmolLM3ForCausalLM', permuted: true },
   qwen2: { ...plain, architecture: 'Qwen2ForCausalLM' },
   qwen3: { ...plain, architecture: 'Qwen3ForCausalLM' },
   phi3: { ...plain, architecture: 'Phi3ForCausalLM', windowed: true, layerNames: PHI3_LAYER_NAMES },

@@ -25,6 +25,7 @@ import {
   PHI2_GGUF_FIXTURE,
   PHI3_GGUF_FIXTURE,
   QWEN35_GGUF_FIXTURE,
+  SMOLLM3_GGUF_FIXTURE,
   STABLELM2_GGUF_FIXTURE,
 } from '../testing/fixtures';
 import {
@@ -464,6 +465,18 @@ describe('the Gemma fixture as a GGUF file', () => {
     expect(config).toEqual(expected);
     expect(eps.read).toBe(eps.expected);
     expectF16Weights(gguf, folder);
+  });
+});
+
+describe('the SmolLM3 fixture as a GGUF file', () => {
+  it("reads the folder's config and weights back: RoPE left out of every fourth layer, q and k unpermuted", async () => {
+    const { gguf, folder } = await loadBoth(SMOLLM3_GGUF_FIXTURE, FIXTURES.smollm3);
+    const { config, expected, eps } = configs(gguf, folder);
+    expect(config).toEqual(expected);
+    expect(config.layers.map((l) => l.rope)).toEqual([0, 0, 0, 1]);
+    expect(config.ropes[1]).toMatchObject({ passes: true });
+    expect(eps.read).toBe(eps.expected);
+    expectF16Weights(gguf, folder, false);
   });
 });
 

@@ -23,7 +23,8 @@
  *
  * A table has hd/2 entries a position, whatever r is: entry i turns the pair (i, i + hd/2) of a
  * head as the GPU lays it out (gpu-weights.ts moves partial RoPE's pairs (i, i + r/2) there), so
- * the entries from r/2 on are cos 1 and sin 0, the values RoPE passes.
+ * the entries from r/2 on are cos 1 and sin 0, the values RoPE passes. A RoPE that `passes`
+ * (NoPE: SmolLM3's every fourth layer) is all cos 1 and sin 0: q cos - q' sin = q, exactly.
  */
 
 import type { Rope } from '../loader/config';
@@ -87,7 +88,7 @@ export function queryScale(rope: Rope, p: number): number {
  */
 export function ropeTables(rope: Rope, headDim: number, positions: number, rotaryDim = headDim) {
   const half = headDim / 2;
-  const turned = rotaryDim / 2;
+  const turned = rope.passes ? 0 : rotaryDim / 2;
   const queryTable = queryScale(rope, positions - 1) === 1 ? 0 : positions * half;
   const cos = new Float32Array(positions * half + queryTable).fill(1);
   const sin = new Float32Array(positions * half + queryTable);

@@ -42,6 +42,8 @@ export const FIXTURES = {
   neox: 'tandem-neox',
   /** Qwen3.5: three Gated DeltaNet layers to one of gated attention, two value heads per key head; a vision-language checkpoint's names. */
   qwen35: 'tandem-qwen35',
+  /** SmolLM3: Llama's layer with RoPE left out of every fourth layer (NoPE): the last of its 4. */
+  smollm3: 'tandem-smollm3',
   llamaBias: 'tandem-llama-bias',
   /** MLC folders, q4f16_1 (scripts/fixtures/mlc.py): the target with its Jinja template, the draft with MLC's conv_template. */
   targetQ4: 'tandem-target-q4f16_1-MLC',
@@ -81,6 +83,8 @@ export const GEMMA2_GGUF_FIXTURE = 'tandem-gemma2-gguf/tandem-gemma2-F16.gguf';
 export const GEMMA3_GGUF_FIXTURE = 'tandem-gemma3-gguf/tandem-gemma3-F16.gguf';
 /** The OLMo 2 fixture as a GGUF file: the branches' output norms, whole-projection q and k norms, F16 matrices. */
 export const OLMO2_GGUF_FIXTURE = 'tandem-olmo2-gguf/tandem-olmo2-F16.gguf';
+/** The SmolLM3 fixture as a GGUF file (smollm3): a llama's keys and permuted q and k, its NoPE layers llama.cpp's assumption. */
+export const SMOLLM3_GGUF_FIXTURE = 'tandem-smollm3-gguf/tandem-smollm3-F16.gguf';
 /** The Ministral 3 fixture as a GGUF file (mistral3): YaRN and the query scale in the metadata, q and k permuted, F16. */
 export const MINISTRAL3_GGUF_FIXTURE = 'tandem-ministral3-gguf/tandem-ministral3-F16.gguf';
 /** The StableLM 2 fixture as a GGUF file (stablelm): LayerNorm biases, RoPE's part of a head, F16 matrices. */
