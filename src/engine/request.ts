@@ -68,10 +68,9 @@ export interface EngineDefaults {
 
 /** Tokens kept free past the prompt and reply for a verify pass's drafts. */
 const VERIFY_ROOM = 16;
-/** Fields of web-llm's requests that Tandem does not implement: refused when set. */
 /** Choices a request may ask for (`n`, as OpenAI's API bounds it). */
 export const MAX_CHOICES = 128;
-
+/** Fields of web-llm's requests that Tandem does not implement: refused when set. */
 const UNSUPPORTED = ['tools', 'tool_choice', 'response_format', 'suffix', 'echo', 'best_of'];
 const DRAFT_KINDS: readonly DraftKind[] = ['model', 'eagle', 'ngram', 'none'];
 
