@@ -266,6 +266,44 @@ export class StreamingCountError extends InvalidRequestError {
   }
 }
 
+/** `response_format.schema` given with a type other than `json_object`. */
+export class InvalidResponseFormatError extends InvalidRequestError {
+  constructor() {
+    super('JSON schema is only supported with `json_object` response format.');
+    this.name = 'InvalidResponseFormatError';
+  }
+}
+
+/** `response_format.type` 'grammar' without a grammar, or a grammar with another type. */
+export class InvalidResponseFormatGrammarError extends InvalidRequestError {
+  constructor() {
+    super(
+      'When ResponseFormat.type is `grammar`, ResponseFormat.grammar needs to be specified.\n' +
+        'When ResponseFormat.grammar is specified, ResponseFormat.type needs to be grammar.',
+    );
+    this.name = 'InvalidResponseFormatGrammarError';
+  }
+}
+
+/** `response_format.type` 'structural_tag' without its tag, or a tag with another type. */
+export class InvalidResponseFormatStructuralTagError extends InvalidRequestError {
+  constructor() {
+    super(
+      'When ResponseFormat.type is `structural_tag`, ResponseFormat.structural_tag needs to be specified.\n' +
+        'When ResponseFormat.structural_tag is specified, ResponseFormat.type needs to be structural_tag.',
+    );
+    this.name = 'InvalidResponseFormatStructuralTagError';
+  }
+}
+
+/** A response format's schema, grammar or structural tag that cannot be compiled. */
+export class GrammarMatcherInitError extends InvalidRequestError {
+  constructor(type: string, reason: string, options?: ErrorOptions) {
+    super(`Failed to initialize the grammar matcher for response format \`${type}\`: ${reason}`, options);
+    this.name = 'GrammarMatcherInitError';
+  }
+}
+
 /** A field that needs another field set: `top_logprobs` without `logprobs: true`. */
 export class DependencyError extends InvalidRequestError {
   constructor(dependent: string, required: string, value: unknown) {

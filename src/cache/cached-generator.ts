@@ -143,6 +143,7 @@ export class CachedGenerator<S extends Sequence, D extends Sequence> {
           request.treeWidth ?? 1,
           request.sampling.temperature > 0,
           request.logprobs,
+          request.constraint !== undefined, // a constrained step reads its rows back
         ];
         const result = await speculativeGenerate(this.target, entry.target, source, [...prompt], {
           ...request,

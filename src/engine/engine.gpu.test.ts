@@ -259,6 +259,59 @@ describe('engine.chat.completions.create', () => {
     expect((error as Error).name).toBe('InvalidRequestError');
   });
 
+  it("follows web-llm's response_format (a JSON schema, any JSON, a grammar), speculating or not alike", async () => {
+    const schema = JSON.stringify({
+      type: 'object',
+      properties: { hero: { type: 'string', maxLength: 16 }, brave: { type: 'boolean' } },
+      required: ['hero', 'brave'],
+      additionalProperties: false,
+    });
+    const request = {
+      messages: ask('Tell me a story about a brave fox named Leo.'),
+      temperature: 0,
+      max_tokens: 60,
+      response_format: { type: 'json_object' as const, schema },
+    };
+    const reply = (await engine.chat.completions.create(request)) as ChatCompletion;
+    expect(reply.choices[0].finish_reason).toBe('stop');
+    const json = JSON.parse(reply.choices[0].message.content ?? '');
+    expect(Object.keys(json).sort()).toEqual(['brave', 'hero']);
+    expect(typeof json.hero).toBe('string');
+    expect(typeof json.brave).toBe('boolean');
+    // The draft model drafts under the schema too: free, its drafts (prose) were nearly all rejected (0.06).
+    expect((reply.usage as TandemUsage).spec?.acceptance_rate).toBeGreaterThan(0.3);
+    const plain = (await engine.chat.completions.create({ ...request, draft: 'none' })) as ChatCompletion;
+    expect(plain.choices[0].message.content).toBe(reply.choices[0].message.content);
+    const streamed = await collect(await engine.chat.completions.create({ ...request, stream: true }));
+    expect(streamed.map((c) => c.choices[0]?.delta.content ?? '').join('')).toBe(reply.choices[0].message.content);
+
+    const anyJson = (await engine.chat.completions.create({
+      ...request,
+      response_format: { type: 'json_object' },
+    })) as ChatCompletion;
+    expect(typeof JSON.parse(anyJson.choices[0].message.content ?? '')).toBe('object');
+    const grammar = 'root ::= "The fox is " ("brave" | "kind" | "small") "."';
+    const chosen = (await engine.chat.completions.create({
+      ...request,
+      response_format: { type: 'grammar', grammar },
+    })) as ChatCompletion;
+    expect(chosen.choices[0].message.content).toMatch(/^The fox is (brave|kind|small)\.$/);
+  });
+
+  it('says by name which response format does not compile, and stays usable', async () => {
+    const request = { messages: ask('Tell me a story about a bee named Bo.'), temperature: 0, max_tokens: 8 };
+    const bad = await engine.chat.completions
+      .create({ ...request, response_format: { type: 'grammar', grammar: 'root ::= "a" |' } })
+      .catch((e: Error) => e);
+    expect((bad as Error).name).toBe('GrammarMatcherInitError');
+    const misplaced = await engine.chat.completions
+      .create({ ...request, response_format: { type: 'text', schema: '{}' } })
+      .catch((e: Error) => e);
+    expect((misplaced as Error).name).toBe('InvalidResponseFormatError');
+    const reply = (await engine.chat.completions.create(request)) as ChatCompletion;
+    expect(reply.choices[0].message.content?.length).toBeGreaterThan(0);
+  });
+
   it('stops making choices once one is interrupted', async () => {
     const reply = (await engine.chat.completions.create({
       messages: ask('Tell me a long story about a whale named Wanda.'),

@@ -33,6 +33,7 @@ import type { GpuSequence } from '../model/gpu-sequence';
 import { bufferLimit } from '../model/gpu-weights';
 import { type DraftSource, destroyPair, disposeFolders, type ModelPair, readPair, uploadPair } from '../model/pair';
 import type { CausalLM, Sequence } from '../model/types';
+import { ResponseGrammars } from '../sampling/grammar';
 import type { DraftLength } from '../speculative/draft-length';
 import type { DraftKind } from '../speculative/draft-source';
 import type { TemplateVariables } from '../tokenizer/tokenizer';
@@ -126,6 +127,8 @@ export class TandemEngine {
   private running: { interrupted: boolean } | undefined;
   private unloaded = false;
   private readonly generator: CachedGenerator<Sequence, GpuSequence>;
+  /** `response_format`'s grammars, compiled against the target's vocabulary when first asked for. */
+  private readonly grammars: ResponseGrammars;
 
   private constructor(
     readonly gpu: Gpu,
@@ -150,6 +153,12 @@ export class TandemEngine {
       store,
       describe: (tokens) => tokenizer.decode(tokens, { skipSpecial: true }).trim(),
     });
+    this.grammars = new ResponseGrammars(() => ({
+      table: tokenizer.tokenTable(),
+      spelling: tokenizer.spelling,
+      vocabSize: pair.target.model.config.vocabSize,
+      stopTokens: pair.target.folder.stopTokenIds,
+    }));
   }
 
   /** The prefix store this engine reads and writes (none: memory only). */
@@ -277,7 +286,8 @@ export class TandemEngine {
     );
     const state = { interrupted: false };
     try {
-      const reply = await generateReply(this.generator, { tokenizer, stopTokenIds }, prompt.ids, params, {
+      const model = { tokenizer, stopTokenIds, grammars: this.grammars };
+      const reply = await generateReply(this.generator, model, prompt.ids, params, {
         onText,
         onStart: () => {
           this.running = state;
@@ -347,6 +357,7 @@ export class TandemEngine {
     this.unloaded = true;
     await this.generator.cache.exclusive(async () => this.generator.cache.clear());
     await this.generator.store?.flush();
+    this.grammars.dispose();
     destroyPair(this.pair);
   }
 

@@ -5,10 +5,12 @@
  * ids become text in StreamingText; the finish reason is decided and the usage built here.
  */
 
-import type { ChatCompletionTokenLogprob } from '@mlc-ai/web-llm';
+import type { ChatCompletionTokenLogprob, ResponseFormat } from '@mlc-ai/web-llm';
 import type { CachedGenerator } from '../cache/cached-generator';
 import type { Divergence } from '../cache/prefix-cache';
+import { InvalidRequestError } from '../errors';
 import type { Sequence } from '../model/types';
+import { isConstrained, type ResponseGrammars } from '../sampling/grammar';
 import type { LogitRules } from '../sampling/logit-rules';
 import type { TokenLogprob } from '../sampling/logprobs';
 import type { SamplingParams } from '../sampling/sampling';
@@ -46,6 +48,8 @@ export interface GenerationParams {
   rules?: LogitRules;
   /** Log-probabilities of each token with this many alternatives (`top_logprobs`); unset: none. */
   logprobs?: number;
+  /** web-llm's `response_format`: a JSON schema, any JSON or a grammar the reply follows (none: free text). */
+  responseFormat?: ResponseFormat;
 }
 
 /** web-llm's finish reasons: a stop token or string, max_tokens, or an interrupt. */
@@ -79,6 +83,8 @@ export interface ModelText {
   tokenizer: TextTokenizer;
   /** Ids that end a reply. */
   stopTokenIds: readonly number[];
+  /** The grammars of `response_format` over this vocabulary (absent: a request with one is refused). */
+  grammars?: ResponseGrammars;
 }
 
 export async function generateReply<S extends Sequence, D extends Sequence>(
@@ -103,37 +109,47 @@ export async function generateReply<S extends Sequence, D extends Sequence>(
     hooks.onText?.(piece, wantLogprobs ? fresh : undefined);
   };
   let latest: TokenLogprob | undefined; // given just before its token
-  const result = await generator.generate(prompt, {
-    maxTokens: params.maxTokens,
-    sampling: params.sampling,
-    seed: params.seed,
-    // A sampled reply given its seed repeats: nothing it does depends on timings (draft-length.ts).
-    ...(params.seeded && params.sampling.temperature > 0 && { draftCost: AUTO_DRAFT_COST, fallback: false }),
-    stopTokens: [...stopTokens],
-    draft: params.draft,
-    draftLength: params.draftLength,
-    tree: params.draftTree,
-    treeWidth: params.draftTreeWidth,
-    keep: params.keep,
-    rules: params.rules,
-    logprobs: params.logprobs,
-    onLogprob: (logprob) => {
-      latest = logprob;
-    },
-    onStart: hooks.onStart,
-    onPrefill: hooks.onPrefill,
-    shouldStop: () => text.stopped || aborted(),
-    onToken: (token) => {
-      clock.token();
-      if (stopTokens.has(token)) return;
-      if (latest) logprobs.push(describeLogprob(model.tokenizer, latest));
-      send(text.push(token));
-    },
-  });
+  const constraint = await replyConstraint(model, params.responseFormat);
+  const result = await generator
+    .generate(prompt, {
+      constraint,
+      maxTokens: params.maxTokens,
+      sampling: params.sampling,
+      seed: params.seed,
+      // A sampled reply given its seed repeats: nothing it does depends on timings (draft-length.ts).
+      ...(params.seeded && params.sampling.temperature > 0 && { draftCost: AUTO_DRAFT_COST, fallback: false }),
+      stopTokens: [...stopTokens],
+      draft: params.draft,
+      draftLength: params.draftLength,
+      tree: params.draftTree,
+      treeWidth: params.draftTreeWidth,
+      keep: params.keep,
+      rules: params.rules,
+      logprobs: params.logprobs,
+      onLogprob: (logprob) => {
+        latest = logprob;
+      },
+      onStart: hooks.onStart,
+      onPrefill: hooks.onPrefill,
+      shouldStop: () => text.stopped || aborted(),
+      onToken: (token) => {
+        clock.token();
+        if (stopTokens.has(token)) return;
+        if (latest) logprobs.push(describeLogprob(model.tokenizer, latest));
+        send(text.push(token));
+      },
+    })
+    .finally(() => constraint?.dispose());
   send(text.end(), true);
   clock.end();
   const last = result.tokens[result.tokens.length - 1];
-  const finishReason: FinishReason = aborted() ? 'abort' : text.stopped || stopTokens.has(last) ? 'stop' : 'length';
+  // A grammar complete ends the reply with its stop token, even where ignore_eos would go on.
+  const complete = constraint?.terminated ?? false;
+  const finishReason: FinishReason = aborted()
+    ? 'abort'
+    : text.stopped || stopTokens.has(last) || complete
+      ? 'stop'
+      : 'length';
   const usage = buildUsage({
     promptTokens: prompt.length,
     cachedTokens: result.reused,
@@ -144,6 +160,14 @@ export async function generateReply<S extends Sequence, D extends Sequence>(
     spec: result.counts.draft === 'none' ? undefined : speculativeStats(result.counts),
   });
   return { text: text.final, tokens: result.tokens, finishReason, usage, ...(wantLogprobs ? { logprobs } : {}) };
+}
+
+/** A fresh grammar state for a reply in `format` (none for free text). */
+async function replyConstraint(model: ModelText, format: ResponseFormat | undefined) {
+  if (!isConstrained(format)) return undefined;
+  if (!model.grammars)
+    throw new InvalidRequestError('This engine cannot constrain replies: `response_format` is not available.');
+  return model.grammars.constraint(format);
 }
 
 /** Tokens of context shown either side of where a prompt parts from the cache. */

@@ -89,7 +89,26 @@ describe('generationParams', () => {
       [{ logprobs: true, top_logprobs: 6 }, 'RangeError', /top_logprobs/],
       [{ logprobs: true, top_logprobs: 1.5 }, 'RangeError', /top_logprobs/],
       [{ logprobs: 'yes' }, 'InvalidRequestError', /logprobs/],
-      [{ response_format: { type: 'json_object' } }, 'UnsupportedFieldsError', /response_format/],
+      [{ response_format: 'json' }, 'InvalidRequestError', /`response_format` must be an object/],
+      [{ response_format: { type: 'xml' } }, 'RangeError', /response_format.type/],
+      [
+        { response_format: { type: 'text', schema: '{}' } },
+        'InvalidResponseFormatError',
+        /only supported with `json_object`/,
+      ],
+      [{ response_format: { type: 'grammar' } }, 'InvalidResponseFormatGrammarError', /grammar needs to be specified/],
+      [
+        { response_format: { type: 'json_object', grammar: 'root ::= "a"' } },
+        'InvalidResponseFormatGrammarError',
+        /type needs to be grammar/,
+      ],
+      [
+        { response_format: { type: 'structural_tag' } },
+        'InvalidResponseFormatStructuralTagError',
+        /structural_tag needs/,
+      ],
+      [{ response_format: { type: 'json_object', schema: 7 } }, 'InvalidRequestError', /schema` must be a JSON schema/],
+      [{ response_format: { type: 'grammar', grammar: ['root'] } }, 'InvalidRequestError', /grammar` must be a string/],
       [{ stream_options: { include_usage: true } }, 'InvalidRequestError', /stream_options/],
       [{ stop: [''] }, 'InvalidRequestError', /stop/],
     ];
@@ -98,7 +117,15 @@ describe('generationParams', () => {
       expect(error.name, JSON.stringify(request)).toBe(name);
       expect(error.message, JSON.stringify(request)).toMatch(message);
     }
-    expect(read({ response_format: { type: 'text' }, logprobs: false }).maxTokens).toBeGreaterThan(0);
+    expect(read({ response_format: { type: 'text' }, logprobs: false }).responseFormat).toEqual({ type: 'text' });
+    const schema = { type: 'object', properties: { a: { type: 'integer' } } };
+    expect(read({ response_format: { type: 'json_object', schema } }).responseFormat).toEqual({
+      type: 'json_object',
+      schema: JSON.stringify(schema), // an object is taken as its JSON text
+    });
+    expect(read({ response_format: { type: 'grammar', grammar: 'root ::= "a"' } }).responseFormat?.grammar).toBe(
+      'root ::= "a"',
+    );
     expect(read({ n: 3 }).maxTokens).toBeGreaterThan(0); // choices: made one after another (engine.ts)
     expect(read({ n: 1, stream: true }).maxTokens).toBeGreaterThan(0);
     expect(read({ logprobs: false }).logprobs).toBeUndefined();

@@ -6,11 +6,14 @@
  * (generation_config.json), then the engine's.
  */
 
-import type { ChatCompletionRequest, CompletionCreateParams } from '@mlc-ai/web-llm';
+import type { ChatCompletionRequest, CompletionCreateParams, ResponseFormat } from '@mlc-ai/web-llm';
 import {
   ContextWindowSizeExceededError,
   DependencyError,
   InvalidRequestError,
+  InvalidResponseFormatError,
+  InvalidResponseFormatGrammarError,
+  InvalidResponseFormatStructuralTagError,
   MessageOrderError,
   MinValueError,
   NonNegativeError,
@@ -71,7 +74,8 @@ const VERIFY_ROOM = 16;
 /** Choices a request may ask for (`n`, as OpenAI's API bounds it). */
 export const MAX_CHOICES = 128;
 /** Fields of web-llm's requests that Tandem does not implement: refused when set. */
-const UNSUPPORTED = ['tools', 'tool_choice', 'response_format', 'suffix', 'echo', 'best_of'];
+const UNSUPPORTED = ['tools', 'tool_choice', 'suffix', 'echo', 'best_of'];
+const RESPONSE_FORMATS = ['text', 'json_object', 'grammar', 'structural_tag'];
 const DRAFT_KINDS: readonly DraftKind[] = ['model', 'eagle', 'ngram', 'none'];
 
 export function isChat(request: TandemRequest): request is TandemChatRequest {
@@ -122,7 +126,7 @@ export function generationParams(
 ): GenerationParams {
   const r = request as TandemRequest & Record<string, unknown>;
   const set = (key: string) => r[key] !== undefined && r[key] !== null;
-  const unsupported = UNSUPPORTED.filter((key) => set(key) && r[key] !== false && !isPlainText(key, r[key]));
+  const unsupported = UNSUPPORTED.filter((key) => set(key) && r[key] !== false);
   if (unsupported.length > 0) throw new UnsupportedFieldsError(unsupported);
   const n = r.n ?? 1;
   if (!(Number.isSafeInteger(n) && n >= 1 && n <= MAX_CHOICES))
@@ -175,7 +179,37 @@ export function generationParams(
     keep: prompt.keep,
     rules: logitRules(r, vocabSize, g),
     logprobs: topLogprobs(r),
+    responseFormat: responseFormat(r.response_format),
   };
+}
+
+/**
+ * `response_format`, checked as web-llm checks it: a schema only with `json_object`, a grammar
+ * exactly with `grammar`, a structural tag exactly with `structural_tag`. A schema may also be
+ * given as an object (it is sent to the grammar compiler as its JSON text).
+ */
+function responseFormat(value: unknown): ResponseFormat | undefined {
+  if (value == null) return undefined;
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    throw new InvalidRequestError('`response_format` must be an object such as { type: "json_object" }.');
+  }
+  const format = value as ResponseFormat & Record<string, unknown>;
+  if (format.type !== undefined && !RESPONSE_FORMATS.includes(format.type)) {
+    throw new ValueRangeError('response_format.type', RESPONSE_FORMATS.join(', '), format.type);
+  }
+  const has = (key: string) => format[key] != null;
+  if (has('schema') && format.type !== 'json_object') throw new InvalidResponseFormatError();
+  if (has('grammar') !== (format.type === 'grammar')) throw new InvalidResponseFormatGrammarError();
+  if (has('structural_tag') !== (format.type === 'structural_tag')) throw new InvalidResponseFormatStructuralTagError();
+  const schema = format.schema as unknown;
+  if (has('schema') && typeof schema !== 'string' && (typeof schema !== 'object' || Array.isArray(schema))) {
+    throw new InvalidRequestError('`response_format.schema` must be a JSON schema: its text, or the object.');
+  }
+  if (has('grammar') && typeof format.grammar !== 'string') {
+    throw new InvalidRequestError('`response_format.grammar` must be a string (an EBNF grammar).');
+  }
+  if (typeof schema === 'object' && schema !== null) return { ...format, schema: JSON.stringify(schema) };
+  return format;
 }
 
 /** web-llm's `ignore_eos`: true, false, or left out. */
@@ -194,11 +228,6 @@ function topLogprobs(r: TandemRequest): number | undefined {
     if (!(Number.isSafeInteger(top) && top >= 0 && top <= 5)) throw new ValueRangeError('top_logprobs', '0 to 5', top);
   }
   return logprobs ? (top ?? 0) : undefined;
-}
-
-/** `response_format: { type: 'text' }` asks for nothing: plain text is what Tandem gives. */
-function isPlainText(key: string, value: unknown): boolean {
-  return key === 'response_format' && (value as { type?: unknown })?.type === 'text';
 }
 
 function stopStrings(stop: unknown): string[] {

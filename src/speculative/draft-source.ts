@@ -10,6 +10,7 @@ import { isEagleTarget } from '../model/eagle';
 import type { SampledDeviceStep, SampledStepOptions } from '../model/gpu-sampled-verify';
 import type { DeviceStep } from '../model/gpu-step-buffers';
 import type { CausalLM, Sequence } from '../model/types';
+import type { TokenConstraint } from '../sampling/grammar';
 import type { SamplingParams } from '../sampling/sampling';
 import type { Rng } from '../util/rng';
 import { EagleDraftSource } from './eagle-draft';
@@ -48,6 +49,11 @@ export interface DraftRequest {
    */
   leaves?: number;
   width?: number;
+  /**
+   * The grammar the reply follows, where it has one: a source that can (a draft model) drafts
+   * under its masks, as the target will choose, and leaves it as it found it.
+   */
+  constraint?: TokenConstraint;
 }
 
 export interface DraftSource {

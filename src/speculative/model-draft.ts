@@ -26,27 +26,38 @@ export class ModelDraftSource<S extends Sequence> implements DraftSource {
     readonly sequence: S,
   ) {}
 
-  async propose(context: readonly number[], { k, minConfidence, sampling, rng }: DraftRequest): Promise<Draft> {
+  async propose(
+    context: readonly number[],
+    { k, minConfidence, sampling, rng, constraint }: DraftRequest,
+  ): Promise<Draft> {
     const tokens: number[] = [];
     const probs: Float64Array[] = [];
     const greedy = sampling.temperature <= 0;
     // Room in the cache: the context, then k - 1 drafts (the last draft is never fed).
     const room = this.sequence.capacity - context.length + 1;
     let pending = context.slice(this.sequence.length);
-    for (let i = 0; i < Math.min(k, room); i++) {
-      this.forwards++;
-      let token: number;
-      if (greedy && minConfidence <= 0) {
-        token = (await this.model.greedy(this.sequence, pending, 'last'))[0];
-      } else {
-        const logits = await this.model.forwardLast(this.sequence, pending);
-        const p = distribution(logits, greedy ? { temperature: 1, topK: 0, topP: 1 } : sampling);
-        token = greedy ? argmax(logits) : sample(p, rng);
-        if (minConfidence > 0 && i > 0 && p[argmax(p)] < minConfidence) break;
-        if (!greedy) probs.push(p);
+    try {
+      for (let i = 0; i < Math.min(k, room); i++) {
+        this.forwards++;
+        let token: number;
+        if (greedy && minConfidence <= 0 && !constraint) {
+          token = (await this.model.greedy(this.sequence, pending, 'last'))[0];
+        } else {
+          // Under a grammar each draft is chosen from its masked row, as the target will choose.
+          const logits = await this.model.forwardLast(this.sequence, pending);
+          await constraint?.mask(logits);
+          const p = distribution(logits, greedy ? { temperature: 1, topK: 0, topP: 1 } : sampling);
+          token = greedy ? argmax(logits) : sample(p, rng);
+          if (minConfidence > 0 && i > 0 && p[argmax(p)] < minConfidence) break;
+          if (constraint && !constraint.accept(token)) break; // nothing allowed: no draft here
+          if (!greedy) probs.push(p);
+        }
+        tokens.push(token);
+        pending = [token];
+        if (constraint?.terminated) break; // a stop token completed the grammar
       }
-      tokens.push(token);
-      pending = [token];
+    } finally {
+      constraint?.rollBack(tokens.length);
     }
     return greedy ? { tokens } : { tokens, probs };
   }

@@ -17,11 +17,13 @@
  * (acceptance, tokens per target pass) is derived in stats.ts, and time is measured by callers.
  */
 
+import { InvalidRequestError } from '../errors';
 import type { GenerateOptions } from '../model/generate';
 import type { SampledDeviceStep } from '../model/gpu-sampled-verify';
 import type { CausalLM, Sequence } from '../model/types';
+import type { TokenConstraint } from '../sampling/grammar';
 import { type TokenLogprob, tokenLogprob } from '../sampling/logprobs';
-import { distribution } from '../sampling/sampling';
+import { argmax, distribution, sampleToken } from '../sampling/sampling';
 import { Rng } from '../util/rng';
 import { type DraftLength, DraftLengthPolicy, type StepTimes } from './draft-length';
 import type { Draft, DraftKind, DraftSource } from './draft-source';
@@ -59,6 +61,12 @@ export interface SpeculativeOptions extends GenerateOptions {
   tree?: number;
   /** Leaves beside each of those drafts: 1 (the default) to 3; 2 verifies the top three candidates at each. */
   treeWidth?: number;
+  /**
+   * A grammar the reply must follow (sampling/grammar.ts): each row the target gives is read
+   * back and masked by it, and the token chosen here; steps then verify a chain (no tree, no
+   * step on the device). Accepted tokens advance it; it ends the reply once it is complete.
+   */
+  constraint?: TokenConstraint;
 }
 
 /** What happened in a generation, counted as it ran. */
@@ -135,14 +143,28 @@ export async function speculativeGenerate<S extends Sequence>(
   let done = false;
   const vocab = target.config.vocabSize;
   const logprobs = options.logprobs;
+  const constraint = options.constraint;
   /** Emits `token`, chosen from `row` (its logits), which log-probabilities are read from when asked. */
   const emit = (token: number, row: Float32Array | undefined) => {
     if (done) return;
+    if (constraint && !constraint.accept(token))
+      throw new Error(`the grammar refused token ${token}, chosen under its mask`);
     out.push(token);
     context.push(token);
     if (logprobs !== undefined && row) options.onLogprob?.(tokenLogprob(row, token, logprobs));
     options.onToken?.(token);
-    if (stop.has(token) || out.length >= maxTokens || options.shouldStop?.()) done = true;
+    if (stop.has(token) || out.length >= maxTokens || options.shouldStop?.() || constraint?.terminated) done = true;
+  };
+  /** `row` masked by the grammar's present state; an error where it allows no token at all. */
+  const masked = async (row: Float32Array): Promise<Float32Array> => {
+    await constraint?.mask(row);
+    if (row[argmax(row)] === Number.NEGATIVE_INFINITY) {
+      throw new InvalidRequestError(
+        'The response format allows no token of this model at this point of the reply: ' +
+          'its vocabulary cannot spell what the schema or grammar requires.',
+      );
+    }
+    return row;
   };
   /**
    * The target's next token after `tokens`, from the last row: plain decoding reads back an id
@@ -150,6 +172,10 @@ export async function speculativeGenerate<S extends Sequence>(
    */
   const plainStep = async (tokens: ArrayLike<number>): Promise<[number, Float32Array | undefined]> => {
     counts.targetForwards++;
+    if (constraint) {
+      const row = await masked(await target.forwardLast(sequence, tokens));
+      return [sampleToken(row, sampling, rng), row];
+    }
     const seed = greedy ? 0 : rng.nextUint32();
     if (logprobs !== undefined) {
       const { id, logits } = await target.sampleWithLogits(sequence, tokens, sampling, seed);
@@ -170,6 +196,7 @@ export async function speculativeGenerate<S extends Sequence>(
 
   /** The target's verify pass over the newest token and `draft`, and the acceptance rule. */
   const verify = async (draft: Draft, last: number): Promise<VerifiedStep> => {
+    if (constraint) return verifyConstrained(draft, last);
     const leaves = draft.leaves ?? [];
     if (greedy && leaves.length > 0 && target.greedyTree) return verifyGreedyTree(draft, leaves, last);
     if (!greedy && leaves.length > 0 && target.forwardTree) return verifySampledTree(draft, leaves, last);
@@ -186,6 +213,31 @@ export async function speculativeGenerate<S extends Sequence>(
     while (accepted < draft.tokens.length && draft.tokens[accepted] === choices[accepted]) accepted++;
     const next = choices[accepted];
     return { drafts: draft.tokens, drafted: draft.tokens.length, accepted, next, logits };
+  };
+
+  /**
+   * A verify pass under a grammar: row i masked by the grammar's state after drafts 0..i-1 (the
+   * matcher walks the drafts and is rolled back), then the rule over the masked rows, as plain
+   * constrained decoding would take them. Rows after a draft the grammar forbids stay unmasked:
+   * that draft is rejected (its logit is -Infinity), so they are never read; nor are rows after
+   * a stop token that completes the grammar, where the reply ends.
+   */
+  const verifyConstrained = async (draft: Draft, last: number): Promise<VerifiedStep> => {
+    if (!constraint) throw new Error('a constrained verify pass without its grammar');
+    const rows = await target.forward(sequence, [last, ...draft.tokens]);
+    const row = (i: number) => rows.subarray(i * vocab, (i + 1) * vocab);
+    let walked = 0;
+    for (let i = 0; i <= draft.tokens.length; i++) {
+      await masked(row(i));
+      if (i === draft.tokens.length || !constraint.accept(draft.tokens[i])) break;
+      walked++;
+      if (constraint.terminated) break; // a stop token the grammar took: the reply ends there
+    }
+    constraint.rollBack(walked);
+    if (!greedy) return acceptSampled(rows, { chain: draft.tokens, leaves: [] }, (i) => draft.probs?.[i]);
+    let accepted = 0;
+    while (accepted < draft.tokens.length && draft.tokens[accepted] === argmax(row(accepted))) accepted++;
+    return { drafts: draft.tokens, drafted: draft.tokens.length, accepted, next: argmax(row(accepted)), logits: rows };
   };
 
   /**
@@ -278,11 +330,13 @@ export async function speculativeGenerate<S extends Sequence>(
     const room = Math.min(sequence.capacity - sequence.length, target.maxBatch ?? Number.POSITIVE_INFINITY) - 1 - k;
     const treePass = target.maxCutBack !== undefined ? undefined : greedy ? target.greedyTree : target.forwardTree;
     const leaves =
-      logprobs === undefined && treePass ? Math.max(0, Math.min(options.tree ?? 0, k, Math.floor(room / width))) : 0;
+      logprobs === undefined && !constraint && treePass
+        ? Math.max(0, Math.min(options.tree ?? 0, k, Math.floor(room / width)))
+        : 0;
     // A step on the device when the source can take one (drafts, verify and, as the profile
     // says, the acceptance rule, of a tree as well, with one readback); else the draft comes back
     // to the CPU and is verified here.
-    const deviceStep = speculating && k >= 1;
+    const deviceStep = speculating && k >= 1 && !constraint;
     const onDevice =
       deviceStep && greedy && logprobs === undefined
         ? await source.greedyStepOnDevice?.({ model: target, sequence }, context, k, leaves, width)
@@ -310,7 +364,15 @@ export async function speculativeGenerate<S extends Sequence>(
       step = acceptOnDevice(sampledOnDevice);
     } else {
       const draft = speculating
-        ? await source.propose(context, { k, minConfidence: policy.minConfidence, sampling, rng, leaves, width })
+        ? await source.propose(context, {
+            k,
+            minConfidence: policy.minConfidence,
+            sampling,
+            rng,
+            leaves,
+            width,
+            constraint,
+          })
         : { tokens: [] };
       if (draft.tokens.length === 0) {
         emit(...(await plainStep([last])));

@@ -12,6 +12,18 @@ import { TokenizerError } from '../errors';
 export interface TokenizerJson {
   added_tokens?: { id: number; content: string; special?: boolean }[];
   post_processor?: PostProcessor | null;
+  normalizer?: Component | null;
+  pre_tokenizer?: Component | null;
+  decoder?: Component | null;
+}
+
+/** A pipeline component: its type, its options, and the components of a Sequence. */
+export interface Component {
+  type: string;
+  decoders?: Component[];
+  normalizers?: Component[];
+  prepend?: string;
+  prepend_scheme?: string;
 }
 
 export type TemplatePiece = { SpecialToken?: { id: string }; Sequence?: { id: string } };
@@ -93,4 +105,28 @@ export function describeTokenizer(json: TokenizerJson): string {
     .filter(([, type]) => type !== undefined)
     .map(([key, type]) => `${key} ${JSON.stringify(type)}`);
   return types.length > 0 ? types.join(', ') : 'no component types';
+}
+
+/**
+ * How a vocabulary's token strings spell text, in the terms of xgrammar's TokenizerInfo (which
+ * needs to know to match tokens against a grammar), detected as xgrammar detects it from
+ * tokenizer.json: 'byte_level' where a ByteLevel decoder maps bytes to printable characters
+ * (GPT-2, Llama 3, Qwen), 'byte_fallback' where a ByteFallback decoder spells bytes `<0x0A>` and
+ * spaces `▁` (Llama 2, Gemma), else 'raw'; `prependSpace` where the normalizer prepends `▁` or a
+ * Metaspace pre-tokenizer does.
+ */
+export interface TokenSpelling {
+  type: 'byte_level' | 'byte_fallback' | 'raw';
+  prependSpace: boolean;
+}
+
+export function tokenSpelling(json: TokenizerJson): TokenSpelling {
+  const decoders = json.decoder?.type === 'Sequence' ? (json.decoder.decoders ?? []) : [json.decoder];
+  const decoder = decoders.find((d) => d?.type === 'ByteLevel' || d?.type === 'ByteFallback')?.type;
+  const type = decoder === 'ByteLevel' ? 'byte_level' : decoder === 'ByteFallback' ? 'byte_fallback' : 'raw';
+  const normalizers = json.normalizer?.type === 'Sequence' ? (json.normalizer.normalizers ?? []) : [json.normalizer];
+  const prepends = normalizers.some((n) => n?.type === 'Prepend' && n.prepend === '\u2581');
+  const pre = json.pre_tokenizer;
+  const metaspace = pre?.type === 'Metaspace' && (pre.prepend_scheme === 'always' || pre.prepend_scheme === 'first');
+  return { type, prependSpace: prepends || metaspace };
 }

@@ -20,7 +20,14 @@ import type { ConvTemplate } from '../loader/mlc-config';
 import { type ModelSource, readJson } from '../loader/source';
 import { ChatTemplate, ChatTemplateRefusal } from './chat-template';
 import { ConvTemplateFormat } from './conv-template';
-import { describeTokenizer, type PostProcessor, parseTokenizerJson, type TokenizerJson } from './tokenizer-json';
+import {
+  describeTokenizer,
+  type PostProcessor,
+  parseTokenizerJson,
+  type TokenizerJson,
+  type TokenSpelling,
+  tokenSpelling,
+} from './tokenizer-json';
 import { loadWasmTokenizer, type WasmTokenizer } from './wasm';
 
 export interface ChatMessage {
@@ -63,6 +70,8 @@ export class TextTokenizer {
   private readonly specialPattern: RegExp | undefined;
   /** Ids the post-processor puts before and after a single sequence. */
   private readonly frame: { before: number[]; after: number[] };
+  /** How the token strings spell text (grammar matching needs it: sampling/grammar.ts). */
+  readonly spelling: TokenSpelling;
 
   private constructor(
     private readonly wasm: WasmTokenizer,
@@ -89,6 +98,7 @@ export class TextTokenizer {
     const texts = special.map((t) => t.content).sort((a, b) => b.length - a.length);
     this.specialPattern = texts.length > 0 ? new RegExp(texts.map(escapeRegExp).join('|'), 'g') : undefined;
     this.frame = singleFrame(json.post_processor ?? undefined) ?? this.bosFrame();
+    this.spelling = tokenSpelling(json);
   }
 
   /** `conv`: an MLC folder's conversation template, used when tokenizer_config.json has no chat template. */
@@ -168,6 +178,14 @@ export class TextTokenizer {
 
   idToToken(id: number): string {
     return this.wasm.idToToken(id);
+  }
+
+  /**
+   * Every token's string by id, as the vocabulary spells it (`spelling`), special tokens as ''
+   * (they spell no text: a grammar never matches them).
+   */
+  tokenTable(): string[] {
+    return Array.from({ length: this.vocabSize }, (_, id) => (this.specialIds.has(id) ? '' : this.idToToken(id)));
   }
 
   tokenId(token: string): number | undefined {

@@ -1,0 +1,214 @@
+/**
+ * Speculative decoding under a grammar (`response_format`) on the reference models: greedy
+ * output equal to plain constrained decoding token for token, with a grammar of our own (which
+ * tokens may follow which) and with xgrammar's JSON schemas over the fixture's vocabulary; and
+ * sampled output with exactly the masked target's distribution. Each row of a verify pass must
+ * be masked by the grammar's state after the drafts before it: a pass masked by any other
+ * state fails these.
+ */
+
+import { beforeAll, describe, expect, it } from 'vitest';
+import { randomModel } from '../model/random-weights';
+import { ReferenceModel } from '../ref/model';
+import { ResponseGrammars, type TokenConstraint } from '../sampling/grammar';
+import { distribution, GREEDY, type SamplingParams } from '../sampling/sampling';
+import { FIXTURES, loadFixture } from '../testing/fixtures';
+import { chiSquare, countSampledTokens, TINY_SHAPE } from '../testing/spec';
+import type { TextTokenizer } from '../tokenizer/tokenizer';
+import type { DraftLength } from './draft-length';
+import { type DraftSource, noDraft } from './draft-source';
+import { ModelDraftSource } from './model-draft';
+import { PromptLookupSource } from './prompt-lookup';
+import { speculativeGenerate } from './speculative';
+import { speculativeStats } from './stats';
+
+/**
+ * A grammar of adjacent pairs: token t may follow token p unless (t + p) is a multiple of
+ * `modulus`; the first token may be anything. It never ends (replies end at max_tokens).
+ */
+class PairGrammar implements TokenConstraint {
+  private readonly history: number[] = [];
+  readonly terminated = false;
+
+  constructor(private readonly modulus: number) {}
+
+  allows(token: number, after = this.history.at(-1)): boolean {
+    return after === undefined || (token + after) % this.modulus !== 0;
+  }
+
+  async mask(row: Float32Array): Promise<Float32Array> {
+    for (let t = 0; t < row.length; t++) if (!this.allows(t)) row[t] = Number.NEGATIVE_INFINITY;
+    return row;
+  }
+
+  accept(token: number): boolean {
+    if (!this.allows(token)) return false;
+    this.history.push(token);
+    return true;
+  }
+
+  rollBack(tokens: number): void {
+    this.history.length -= tokens;
+  }
+
+  dispose(): void {}
+}
+
+const TOKENS = 40;
+
+let target: ReferenceModel;
+let draft: ReferenceModel;
+let tokenizer: TextTokenizer;
+let stopTokens: number[];
+let prompts: number[][];
+beforeAll(async () => {
+  const t = await loadFixture(FIXTURES.target);
+  const d = await loadFixture(FIXTURES.draft);
+  target = new ReferenceModel(t.config, t.weights);
+  draft = new ReferenceModel(d.config, d.weights);
+  tokenizer = t.tokenizer;
+  stopTokens = t.stopTokenIds;
+  d.tokenizer.dispose();
+  const chat = (user: string) =>
+    tokenizer.encodeChat([
+      { role: 'system', content: 'You tell short, happy stories for children.' },
+      { role: 'user', content: user },
+    ]);
+  prompts = [
+    chat('Can you tell me a story about Zoe the turtle?'),
+    chat('Please write a story about a bear called Max.'),
+  ];
+});
+
+async function constrained(
+  prompt: number[],
+  source: DraftSource,
+  draftLength: DraftLength,
+  constraint: TokenConstraint,
+  maxTokens = TOKENS,
+) {
+  const { tokens, counts } = await speculativeGenerate(target, target.createSequence(256), source, prompt, {
+    maxTokens,
+    sampling: GREEDY,
+    stopTokens,
+    draftLength,
+    fallback: false,
+    constraint,
+  });
+  return { tokens, stats: speculativeStats(counts) };
+}
+
+describe('greedy speculative decoding under a grammar equals plain constrained decoding', () => {
+  const lengths: DraftLength[] = [1, 3, 6, 'auto'];
+
+  it.each(lengths)('with the draft model and prompt lookup, k = %s, under a grammar of adjacent pairs', async (k) => {
+    for (const prompt of prompts) {
+      const { tokens: expected } = await constrained(prompt, noDraft, k, new PairGrammar(3));
+      const free = await constrained(prompt, noDraft, k, new PairGrammar(Number.POSITIVE_INFINITY));
+      expect(expected).not.toEqual(free.tokens); // the grammar changed the reply
+      for (let i = 1; i < expected.length; i++) expect((expected[i] + expected[i - 1]) % 3).not.toBe(0);
+      const model = await constrained(
+        prompt,
+        new ModelDraftSource(draft, draft.createSequence(256)),
+        k,
+        new PairGrammar(3),
+      );
+      expect(model.tokens).toEqual(expected);
+      expect(model.stats.drafted).toBeGreaterThan(0);
+      expect(model.stats.accepted).toBeGreaterThan(0);
+      expect(model.stats.accepted).toBeLessThan(model.stats.drafted); // drafts the grammar forbids were rejected
+      const lookup = await constrained(prompt, new PromptLookupSource(), k, new PairGrammar(3));
+      expect(lookup.tokens).toEqual(expected);
+    }
+  });
+
+  it("with a JSON schema compiled by xgrammar over the fixture's vocabulary: a reply that parses and obeys it", async () => {
+    const grammars = new ResponseGrammars(() => ({
+      table: tokenizer.tokenTable(),
+      spelling: tokenizer.spelling,
+      vocabSize: target.config.vocabSize,
+      stopTokens,
+    }));
+    const schema = JSON.stringify({
+      type: 'object',
+      properties: { name: { type: 'string', maxLength: 12 }, happy: { type: 'boolean' } },
+      required: ['name', 'happy'],
+      additionalProperties: false,
+    });
+    const format = { type: 'json_object', schema } as const;
+    for (const prompt of prompts) {
+      const plainConstraint = await grammars.constraint(format);
+      const { tokens: expected } = await constrained(prompt, noDraft, 4, plainConstraint, 60);
+      expect(plainConstraint.terminated).toBe(true); // the object closed and a stop token followed
+      expect(stopTokens).toContain(expected.at(-1));
+      const reply = JSON.parse(tokenizer.decode(expected, { skipSpecial: true }));
+      expect(Object.keys(reply).sort()).toEqual(['happy', 'name']);
+      expect(typeof reply.name).toBe('string');
+      expect(typeof reply.happy).toBe('boolean');
+      for (const source of [new ModelDraftSource(draft, draft.createSequence(256)), new PromptLookupSource()]) {
+        const { tokens, stats } = await constrained(prompt, source, 4, await grammars.constraint(format), 60);
+        expect(tokens).toEqual(expected);
+        // The draft model drafts under the schema as well; drafting freely, it proposes prose.
+        if (source.kind === 'model') expect(stats.acceptance_rate).toBeGreaterThan(0.3);
+      }
+    }
+    grammars.dispose();
+  });
+});
+
+describe('speculative sampling under a grammar keeps the masked target distribution', () => {
+  const prompt = [0, 3];
+  const sampling: SamplingParams = { temperature: 1, topK: 0, topP: 1 };
+  const modulus = 4; // on six tokens: each token rules out one or two successors
+
+  /** The exact marginal of output token `at` under `model` with the pair grammar's masks, every path enumerated. */
+  const exactMarginal = (model: ReferenceModel, at: number) => {
+    const vocab = model.config.vocabSize;
+    const marginal = new Float64Array(vocab);
+    const walk = (context: number[], weight: number, depth: number) => {
+      const row = model.forwardSync(model.createSequence(16), context).slice(-vocab);
+      const last = depth === 0 ? undefined : context.at(-1);
+      for (let t = 0; t < vocab; t++)
+        if (last !== undefined && (t + last) % modulus === 0) row[t] = Number.NEGATIVE_INFINITY;
+      const p = distribution(row, sampling);
+      if (depth === at) {
+        for (let i = 0; i < vocab; i++) marginal[i] += weight * p[i];
+        return;
+      }
+      for (let i = 0; i < vocab; i++) if (p[i] > 0) walk([...context, i], weight * p[i], depth + 1);
+    };
+    walk(prompt, 1, 0);
+    return marginal;
+  };
+
+  it('tokens 3 and 4 (from a speculative step with the draft model) match the exact masked marginals', async () => {
+    const tiny = (seed: number) => {
+      const { config, weights } = randomModel(TINY_SHAPE, seed);
+      return new ReferenceModel(config, weights);
+    };
+    const t = tiny(1);
+    const d = tiny(2);
+    const { counts, acceptance } = await countSampledTokens(3000, 6, (seed) =>
+      speculativeGenerate(t, t.createSequence(16), new ModelDraftSource(d, d.createSequence(16)), prompt, {
+        maxTokens: 5,
+        sampling,
+        seed,
+        draftLength: 3,
+        fallback: false,
+        constraint: new PairGrammar(modulus),
+      }),
+    );
+    expect(acceptance).toBeGreaterThan(0.1);
+    expect(acceptance).toBeLessThan(0.9);
+    // 5 degrees of freedom: P(chi2 > 20.5) = 0.001; the seeds are fixed, so this is deterministic.
+    // A token the mask rules out has probability 0 in both: it must never be drawn.
+    const expect3 = exactMarginal(t, 2);
+    const expect4 = exactMarginal(t, 3);
+    const live = (counts: number[], p: Float64Array) =>
+      [counts.filter((_, i) => p[i] > 0), p.filter((x) => x > 0)] as const;
+    expect(counts[0].filter((_, i) => expect3[i] === 0).every((c) => c === 0)).toBe(true);
+    expect(counts[1].filter((_, i) => expect4[i] === 0).every((c) => c === 0)).toBe(true);
+    expect(chiSquare(...live(counts[0], expect3))).toBeLessThan(20.5);
+    expect(chiSquare(...live(counts[1], expect4))).toBeLessThan(20.5);
+  });
+});
