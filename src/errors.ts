@@ -304,6 +304,17 @@ export class GrammarMatcherInitError extends InvalidRequestError {
   }
 }
 
+/** `response_format` beside `tools`: function calling sets the format itself. */
+export class CustomResponseFormatError extends InvalidRequestError {
+  constructor(format: unknown) {
+    super(
+      'When calling functions (`tools`), `response_format` cannot be given: the reply is held to a list of calls. ' +
+        `It was set to: ${JSON.stringify(format)}`,
+    );
+    this.name = 'CustomResponseFormatError';
+  }
+}
+
 /** A field that needs another field set: `top_logprobs` without `logprobs: true`. */
 export class DependencyError extends InvalidRequestError {
   constructor(dependent: string, required: string, value: unknown) {
@@ -368,5 +379,31 @@ export class InvalidLogitsError extends TandemError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = 'InvalidLogitsError';
+  }
+}
+
+/*
+ * A reply to a request with `tools` that is not a list of calls (web-llm's names): only where a
+ * grammar did not hold it, so never in a reply that ended with its stop token.
+ */
+
+export class ToolCallOutputParseError extends TandemError {
+  constructor(output: string, cause: unknown) {
+    super(`The reply to a function-calling request is not JSON: ${output}`, { cause });
+    this.name = 'ToolCallOutputParseError';
+  }
+}
+
+export class ToolCallOutputInvalidTypeError extends TandemError {
+  constructor(expected: string) {
+    super(`The reply to a function-calling request should be an ${expected} of calls.`);
+    this.name = 'ToolCallOutputInvalidTypeError';
+  }
+}
+
+export class ToolCallOutputMissingFieldsError extends TandemError {
+  constructor(fields: string[], call: unknown) {
+    super(`A tool call should have the fields ${fields.map((f) => `"${f}"`).join(', ')}; got ${JSON.stringify(call)}.`);
+    this.name = 'JSONFieldError';
   }
 }

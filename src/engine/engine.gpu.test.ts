@@ -298,6 +298,62 @@ describe('engine.chat.completions.create', () => {
     expect(chosen.choices[0].message.content).toMatch(/^The fox is (brave|kind|small)\.$/);
   });
 
+  it('calls functions as web-llm does: tool_calls the schema of the tools holds, whole or streamed, speculating or not', async () => {
+    // Small tools: a prompt on the fixture's 763-token vocabulary takes about 3 characters a token.
+    const tools = [
+      {
+        type: 'function' as const,
+        function: {
+          name: 'find',
+          parameters: {
+            type: 'object',
+            properties: { animal: { type: 'string', maxLength: 12 } },
+            required: ['animal'],
+          },
+        },
+      },
+      { type: 'function' as const, function: { name: 'count' } },
+    ];
+    const request = {
+      messages: ask('Tell me a story about a brave fox named Leo.'),
+      temperature: 0,
+      max_tokens: 60,
+      tools,
+      parallel_tool_calls: false, // one call: the fixture, a storyteller, would list calls to max_tokens
+    };
+    const reply = (await engine.chat.completions.create(request)) as ChatCompletion;
+    const [choice] = reply.choices;
+    expect(choice.finish_reason).toBe('tool_calls');
+    expect(choice.message.content).toBeNull();
+    const calls = choice.message.tool_calls ?? [];
+    expect(calls.length).toBeGreaterThan(0);
+    for (const call of calls) {
+      expect(['find', 'count']).toContain(call.function.name);
+      const args = JSON.parse(call.function.arguments);
+      if (call.function.name === 'find') expect(Object.keys(args)).toEqual(['animal']);
+    }
+    const plain = (await engine.chat.completions.create({ ...request, draft: 'none' })) as ChatCompletion;
+    expect(plain.choices[0].message.tool_calls).toEqual(calls);
+    const chunks = await collect(await engine.chat.completions.create({ ...request, stream: true }));
+    const last = chunks.at(-1)?.choices[0];
+    expect(last?.finish_reason).toBe('tool_calls');
+    expect(last?.delta.tool_calls?.map(({ index, ...call }) => call)).toEqual(calls);
+
+    // The next turn: the calls made and their result; with tool_choice "none", a reply in text.
+    const answer = (await engine.chat.completions.create({
+      ...request,
+      messages: [
+        ...request.messages,
+        { role: 'assistant', content: null, tool_calls: calls } as never,
+        { role: 'tool', tool_call_id: calls[0].id, content: 'Leo the fox found a red kite.' },
+      ],
+      tool_choice: 'none',
+    })) as ChatCompletion;
+    expect(answer.choices[0].finish_reason).not.toBe('tool_calls');
+    expect(answer.choices[0].message.content?.length).toBeGreaterThan(0);
+    expect((answer.usage as TandemUsage).cache_read_input_tokens).toBeGreaterThan(10); // the turn before, from the cache
+  });
+
   it('says by name which response format does not compile, and stays usable', async () => {
     const request = { messages: ask('Tell me a story about a bee named Bo.'), temperature: 0, max_tokens: 8 };
     const bad = await engine.chat.completions

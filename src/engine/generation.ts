@@ -5,7 +5,7 @@
  * ids become text in StreamingText; the finish reason is decided and the usage built here.
  */
 
-import type { ChatCompletionTokenLogprob, ResponseFormat } from '@mlc-ai/web-llm';
+import type { ChatCompletionMessageToolCall, ChatCompletionTokenLogprob, ResponseFormat } from '@mlc-ai/web-llm';
 import type { CachedGenerator } from '../cache/cached-generator';
 import type { Divergence } from '../cache/prefix-cache';
 import { InvalidRequestError } from '../errors';
@@ -20,6 +20,7 @@ import { speculativeStats } from '../speculative/stats';
 import type { TextTokenizer } from '../tokenizer/tokenizer';
 import { StreamingText } from './streaming-text';
 import { describeLogprob } from './token-logprobs';
+import { parseToolCalls } from './tools';
 import { buildUsage, type CacheMiss, ReplyClock, type TandemUsage } from './usage';
 
 /** How a reply is generated, once a request's fields are read and checked. */
@@ -50,10 +51,12 @@ export interface GenerationParams {
   logprobs?: number;
   /** web-llm's `response_format`: a JSON schema, any JSON or a grammar the reply follows (none: free text). */
   responseFormat?: ResponseFormat;
+  /** The reply is a list of function calls (tools.ts): read back as `toolCalls` when it ends with its stop token. */
+  toolCalls?: boolean;
 }
 
-/** web-llm's finish reasons: a stop token or string, max_tokens, or an interrupt. */
-export type FinishReason = 'stop' | 'length' | 'abort';
+/** web-llm's finish reasons: a stop token or string, max_tokens, an interrupt, or a list of function calls. */
+export type FinishReason = 'stop' | 'length' | 'abort' | 'tool_calls';
 
 export interface Reply {
   text: string;
@@ -63,6 +66,8 @@ export interface Reply {
   usage: TandemUsage;
   /** One per generated token but a stop token, when asked for (`logprobs`). */
   logprobs?: ChatCompletionTokenLogprob[];
+  /** The calls a reply to a request with tools made (finish reason "tool_calls"). */
+  toolCalls?: ChatCompletionMessageToolCall[];
 }
 
 export interface ReplyHooks {
@@ -159,7 +164,14 @@ export async function generateReply<S extends Sequence, D extends Sequence>(
     clock,
     spec: result.counts.draft === 'none' ? undefined : speculativeStats(result.counts),
   });
-  return { text: text.final, tokens: result.tokens, finishReason, usage, ...(wantLogprobs ? { logprobs } : {}) };
+  const reply: Reply = { text: text.final, tokens: result.tokens, finishReason, usage };
+  if (wantLogprobs) reply.logprobs = logprobs;
+  // The list of calls complete (its grammar took the stop token): the calls, as web-llm gives them.
+  if (params.toolCalls && complete && !aborted()) {
+    reply.toolCalls = parseToolCalls(text.final);
+    reply.finishReason = 'tool_calls';
+  }
+  return reply;
 }
 
 /** A fresh grammar state for a reply in `format` (none for free text). */

@@ -6,9 +6,10 @@
  * explicit cache breakpoints.
  */
 
-import type { ChatCompletionMessageParam } from '@mlc-ai/web-llm';
+import type { ChatCompletionMessageParam, ChatCompletionMessageToolCall } from '@mlc-ai/web-llm';
 import { InvalidRequestError, UnsupportedRoleError } from '../errors';
 import type { ChatMessage, TemplateVariables, TextTokenizer } from '../tokenizer/tokenizer';
+import { callsText, systemWithTools, toolResponseText } from './tools';
 
 interface CacheControlled {
   cache_control?: { type: string };
@@ -30,6 +31,11 @@ export function toChatMessages(messages: ChatCompletionMessageParam[]): {
   let breakpoint = -1;
   const out = messages.map((message, index): ChatMessage => {
     const role = (message as { role?: unknown } | null)?.role;
+    // Function calling's turns (tools.ts): a tool's result, read by the model as a user turn,
+    // and the calls an assistant made, as the list it generated.
+    if (role === 'tool') return { role: 'user', content: toolResponseText(textOf(message.content, index)) };
+    const calls = (message as { tool_calls?: ChatCompletionMessageToolCall[] | null }).tool_calls;
+    if (role === 'assistant' && calls?.length) return { role, content: callsText(calls) };
     if (role !== 'system' && role !== 'user' && role !== 'assistant') throw new UnsupportedRoleError(role);
     const content = message.content ?? '';
     if (typeof content === 'string') return { role, content };
@@ -49,6 +55,29 @@ export function toChatMessages(messages: ChatCompletionMessageParam[]): {
     return { role, content: texts.join('') };
   });
   return { messages: out, breakpoint };
+}
+
+/** A tool message's content: a string, or text parts joined. */
+function textOf(content: unknown, index: number): string {
+  if (typeof content === 'string') return content;
+  if (Array.isArray(content) && content.every((part) => part?.type === 'text' && typeof part.text === 'string')) {
+    return content.map((part) => part.text).join('');
+  }
+  throw new InvalidRequestError(`Message ${index}: a tool's content must be a string or text parts.`);
+}
+
+/**
+ * `messages` with `prompt` (the tools offered: tools.ts) at the head of the system message, or
+ * as the system message where there is none.
+ */
+export function withSystemPrompt(messages: ChatCompletionMessageParam[], prompt: string): ChatCompletionMessageParam[] {
+  const [first, ...rest] = messages;
+  if (first?.role !== 'system') return [{ role: 'system', content: prompt }, ...messages];
+  // Tandem takes text parts in any message (a system prompt's cache_control among them).
+  const parts = first.content as string | { type: 'text'; text: string }[];
+  const content =
+    typeof parts === 'string' ? systemWithTools(prompt, parts) : [{ type: 'text', text: `${prompt}\n\n` }, ...parts];
+  return [{ ...first, content } as ChatCompletionMessageParam, ...rest];
 }
 
 /** The prompt's ids; `openReply` adds the opening of the assistant's turn (the generation prompt). */

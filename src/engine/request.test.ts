@@ -84,7 +84,7 @@ describe('generationParams', () => {
       [{ n: 1.5 }, 'RangeError', /`n`/],
       [{ n: 129 }, 'RangeError', /`n`/],
       [{ n: 2, stream: true }, 'StreamingCountError', /When streaming, `n` cannot be > 1/],
-      [{ tools: [{ type: 'function' }] }, 'UnsupportedFieldsError', /tools/],
+      [{ tools: [{ type: 'function' }] }, 'InvalidRequestError', /tools\[0\] must be/],
       [{ top_logprobs: 2 }, 'DependencyError', /`top_logprobs` requires `logprobs` to be true/],
       [{ logprobs: true, top_logprobs: 6 }, 'RangeError', /top_logprobs/],
       [{ logprobs: true, top_logprobs: 1.5 }, 'RangeError', /top_logprobs/],
@@ -127,6 +127,12 @@ describe('generationParams', () => {
       'root ::= "a"',
     );
     expect(read({ n: 3 }).maxTokens).toBeGreaterThan(0); // choices: made one after another (engine.ts)
+    const tool = { type: 'function', function: { name: 'add' } };
+    expect(read({ tools: [tool] })).toMatchObject({ toolCalls: true, responseFormat: { type: 'json_object' } });
+    const described = read({ tools: [tool], tool_choice: 'none' }); // described in the prompt, not called
+    expect([described.toolCalls, described.responseFormat]).toEqual([undefined, undefined]);
+    const completion = () => generationParams({ prompt: 'x', tools: [tool] } as never, prompt, 100, 50, defaults);
+    expect(completion).toThrow(expect.objectContaining({ name: 'UnsupportedFieldsError' }));
     expect(read({ n: 1, stream: true }).maxTokens).toBeGreaterThan(0);
     expect(read({ logprobs: false }).logprobs).toBeUndefined();
     expect(read({ logprobs: true }).logprobs).toBe(0);

@@ -29,7 +29,8 @@ import type { DraftKind } from '../speculative/draft-source';
 import { MAX_TREE_WIDTH } from '../speculative/tree';
 import type { TemplateVariables, TextTokenizer } from '../tokenizer/tokenizer';
 import type { GenerationParams } from './generation';
-import { buildPrompt, type Prompt } from './prompt';
+import { buildPrompt, type Prompt, withSystemPrompt } from './prompt';
+import { toolUse } from './tools';
 
 /** Tandem's fields beside web-llm's. */
 export interface RequestOptions {
@@ -74,7 +75,9 @@ const VERIFY_ROOM = 16;
 /** Choices a request may ask for (`n`, as OpenAI's API bounds it). */
 export const MAX_CHOICES = 128;
 /** Fields of web-llm's requests that Tandem does not implement: refused when set. */
-const UNSUPPORTED = ['tools', 'tool_choice', 'suffix', 'echo', 'best_of'];
+const UNSUPPORTED = ['suffix', 'echo', 'best_of'];
+/** Fields only a chat request has: refused in a text completion. */
+const CHAT_ONLY = ['tools', 'tool_choice'];
 const RESPONSE_FORMATS = ['text', 'json_object', 'grammar', 'structural_tag'];
 const DRAFT_KINDS: readonly DraftKind[] = ['model', 'eagle', 'ngram', 'none'];
 
@@ -89,9 +92,12 @@ export function requestPrompt(tokenizer: TextTokenizer, request: TandemRequest):
   }
   let prompt: Prompt;
   if (isChat(request)) {
-    prompt = buildPrompt(tokenizer, request.messages, true, templateVariables(request));
-    if (request.messages.at(-1)?.role !== 'user')
-      throw new MessageOrderError('The last message should be from the user.');
+    const tools = toolUse(request);
+    const messages = tools ? withSystemPrompt(request.messages, tools.prompt) : request.messages;
+    prompt = buildPrompt(tokenizer, messages, true, templateVariables(request));
+    const last = request.messages.at(-1)?.role;
+    // A tool's result is read as a user turn (tools.ts): a reply may follow it.
+    if (last !== 'user' && last !== 'tool') throw new MessageOrderError('The last message should be from the user.');
   } else {
     if (typeof request.prompt !== 'string') {
       throw new InvalidRequestError('`prompt` must be a string (or send `messages` for a chat).');
@@ -126,7 +132,9 @@ export function generationParams(
 ): GenerationParams {
   const r = request as TandemRequest & Record<string, unknown>;
   const set = (key: string) => r[key] !== undefined && r[key] !== null;
-  const unsupported = UNSUPPORTED.filter((key) => set(key) && r[key] !== false);
+  const unsupported = [...UNSUPPORTED, ...(isChat(request) ? [] : CHAT_ONLY)].filter(
+    (key) => set(key) && r[key] !== false,
+  );
   if (unsupported.length > 0) throw new UnsupportedFieldsError(unsupported);
   const n = r.n ?? 1;
   if (!(Number.isSafeInteger(n) && n >= 1 && n <= MAX_CHOICES))
@@ -179,8 +187,15 @@ export function generationParams(
     keep: prompt.keep,
     rules: logitRules(r, vocabSize, g),
     logprobs: topLogprobs(r),
-    responseFormat: responseFormat(r.response_format),
+    ...replyFormat(request),
   };
+}
+
+/** The format a reply follows: the list of calls of a request's tools (tools.ts), or its `response_format`. */
+function replyFormat(request: TandemRequest): Pick<GenerationParams, 'responseFormat' | 'toolCalls'> {
+  const tools = isChat(request) ? toolUse(request) : undefined;
+  if (tools?.format) return { responseFormat: tools.format, toolCalls: true };
+  return { responseFormat: responseFormat((request as { response_format?: unknown }).response_format) };
 }
 
 /**

@@ -29,7 +29,9 @@ export function chatCompletion(
     object: 'chat.completion',
     choices: replies.map((reply, index) => ({
       index,
-      message: { role: 'assistant', content: reply.text },
+      message: reply.toolCalls
+        ? { role: 'assistant', content: null, tool_calls: reply.toolCalls }
+        : { role: 'assistant', content: reply.text },
       finish_reason: reply.finishReason,
       logprobs: logprobsOf(reply.logprobs),
     })),
@@ -53,7 +55,7 @@ export function textCompletion(e: Envelope, { replies, usage }: { replies: Reply
 
 type Piece =
   | { text: string; logprobs?: ChatCompletionTokenLogprob[] }
-  | { finish: Reply['finishReason'] }
+  | { finish: Reply['finishReason']; toolCalls?: Reply['toolCalls'] }
   | { usage: TandemUsage };
 
 /** A choice's `logprobs`: the tokens' entries when they were asked for, else null. */
@@ -64,7 +66,16 @@ function logprobsOf(entries: ChatCompletionTokenLogprob[] | undefined) {
 export function chatChunk(e: Envelope, piece: Piece | { role: 'assistant' }): ChatCompletionChunk {
   const base = { ...e, object: 'chat.completion.chunk' as const };
   if ('usage' in piece) return { ...base, choices: [], usage: piece.usage };
-  const delta = 'role' in piece ? { role: piece.role, content: '' } : 'text' in piece ? { content: piece.text } : {};
+  // The calls of a reply to a request with tools come whole with its finish reason, as in web-llm.
+  const calls = 'toolCalls' in piece && piece.toolCalls;
+  const delta =
+    'role' in piece
+      ? { role: piece.role, content: '' }
+      : 'text' in piece
+        ? { content: piece.text }
+        : calls
+          ? { role: 'assistant' as const, tool_calls: calls.map((call, index) => ({ index, ...call })) }
+          : {};
   const finish = 'finish' in piece ? piece.finish : null;
   const logprobs = logprobsOf('logprobs' in piece ? piece.logprobs : undefined);
   return { ...base, choices: [{ index: 0, delta, finish_reason: finish, logprobs }] };
@@ -93,7 +104,7 @@ export function streamReply<T>(
   if (options.first) queue.push(options.first);
   run((text, logprobs) => queue.push(chunk({ text, logprobs }))).then(
     (reply) => {
-      queue.push(chunk({ finish: reply.finishReason }));
+      queue.push(chunk({ finish: reply.finishReason, toolCalls: reply.toolCalls }));
       if (options.includeUsage) queue.push(chunk({ usage: reply.usage }));
       queue.close();
     },
