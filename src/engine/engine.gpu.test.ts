@@ -383,7 +383,7 @@ describe('engine.chat.completions.create', () => {
 
   it('raises a named error for a bad request and stays usable', async () => {
     const error = await engine.chat.completions
-      .create({ messages: [{ role: 'tool', content: 'x', tool_call_id: '1' }] })
+      .create({ messages: [{ role: 'function', content: 'x', name: 'f' } as never] })
       .catch((e: Error) => e);
     expect((error as Error).name).toBe('UnsupportedRoleError');
     const reply = (await engine.chat.completions.create({

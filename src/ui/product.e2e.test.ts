@@ -3,7 +3,8 @@
  * to desktops, every control has a name, settings are checked against their limits and apply
  * only where they mean something, figures say "–" until known, replies render as sanitised
  * markdown and say how they ended, Esc and Stop end even a long prompt's prefill, the
- * conversation and the theme outlive a reload, and a failed model load keeps the model in use.
+ * conversation and the theme outlive a reload, a failed model load keeps the model in use, and
+ * the grammar library of `response_format` runs in the page.
  */
 
 import type { Browser, Page } from 'playwright-core';
@@ -107,6 +108,35 @@ describe('chat page as a product', () => {
     expect(await text('prompt-tokens')).toBe('–'); // the last reply's figures are gone
     await expect.poll(() => replies().last().getAttribute('data-state'), { timeout: 120_000 }).not.toBe('streaming');
     expect(Number(await text('prompt-tokens'))).toBeGreaterThan(10);
+  });
+
+  it("holds a reply to a JSON schema in the browser: xgrammar's WebAssembly loads when first asked for", async () => {
+    const held = await page.evaluate(`(async () => {
+      const store = await import('/src/loader/model-store.ts');
+      const { TextTokenizer } = await import('/src/tokenizer/tokenizer.ts');
+      const { ResponseGrammars } = await import('/src/sampling/grammar.ts');
+      const tokenizer = await TextTokenizer.load(store.storedSource('/models/tandem-draft'));
+      const vocabSize = tokenizer.vocabSize;
+      const stop = tokenizer.tokenId('<|endoftext|>');
+      const grammars = new ResponseGrammars(() => ({
+        table: tokenizer.tokenTable(), spelling: tokenizer.spelling, vocabSize, stopTokens: [stop],
+      }));
+      const schema = JSON.stringify({ type: 'object', properties: { age: { type: 'integer' } }, required: ['age'] });
+      const takes = async (text) => {
+        const constraint = await grammars.constraint({ type: 'json_object', schema });
+        for (const id of tokenizer.encode(text)) {
+          const row = await constraint.mask(new Float32Array(vocabSize));
+          if (row[id] !== 0 || !constraint.accept(id)) return false;
+        }
+        const row = await constraint.mask(new Float32Array(vocabSize));
+        return row.filter((x) => x === 0).length === 1 && row[stop] === 0; // only the stop token is left
+      };
+      const result = { number: await takes('{"age": 42}'), text: await takes('{"age": "42"}') };
+      grammars.dispose();
+      tokenizer.dispose();
+      return result;
+    })()`);
+    expect(held).toEqual({ number: true, text: false });
   });
 
   it('renders replies as markdown, sanitised: no HTML from a reply, a prompt or a message runs', async () => {
