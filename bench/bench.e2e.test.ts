@@ -52,6 +52,10 @@ describe('benchmark page', () => {
       expect(run.acceptance_rate).toBeLessThanOrEqual(1);
     }
     expect(results.decode.acceptance_rate).toBeGreaterThan(0.3); // the fixture pair agrees often
+    // JSON mode, in this page's worker: xgrammar loaded there, and the draft model drafting under the schema.
+    const json = results.decode.runs.filter((r) => r.constrained);
+    expect(json.map((r) => [r.draft, r.draft_length, r.temperature])).toEqual([['model', 'auto', 0]]);
+    expect(json[0].acceptance_rate).toBeGreaterThan(0.3);
     // The EAGLE-3 head's step: the embedding, its layer (the two input norms in one dispatch), the
     // final norm, the LM head over its draft vocabulary and argmax's two stages.
     expect(results.decode.eagle?.head_dispatches_per_step).toBe(12);

@@ -70,6 +70,7 @@ export const RESULT_FIELDS: Record<string, Kind> = {
   'decode.runs[].readback_bytes_per_token': 'positive',
   'decode.runs[].submissions_per_step': 'positive',
   'decode.runs[].record_ahead': 'boolean',
+  'decode.runs[].constrained': 'boolean',
   'decode.runs[].steps_ahead': 'fraction',
   'decode.runs[].plain_tok_s_range': 'array',
   'decode.runs[].step_ms': 'positive',
@@ -210,7 +211,6 @@ function fits(kind: Kind, value: unknown): boolean {
   }
 }
 
-/** Every field missing or out of range, as "path: why"; empty for a sound results object. */
 /** Fields added by a later schema, with the version that added them: older results lack them. */
 export const FIELDS_SINCE: Record<string, number> = {
   'shapes.models[].quantization': 3,
@@ -272,8 +272,10 @@ export const FIELDS_SINCE: Record<string, number> = {
   'decode.runs[].mean_draft_length': 14,
   'decode.eagle.head_dispatches_per_step': 15,
   'decode.mtp.head_dispatches_per_step': 15,
+  'decode.runs[].constrained': 16,
 };
 
+/** Every field missing or out of range, as "path: why"; empty for a sound results object. */
 export function checkResults(results: unknown): string[] {
   const problems: string[] = [];
   const version = (results as { schema?: unknown } | null)?.schema;

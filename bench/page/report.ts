@@ -193,7 +193,7 @@ function charts(all: BenchResults[]): HTMLElement {
   wrap.className = 'charts';
   const source = { ngram: 'lookup', model: 'draft', eagle: 'EAGLE', mtp: 'MTP' } as const;
   const runName = (r: BenchResults['decode']['runs'][number]) =>
-    `${source[r.draft]} k=${r.draft_length}${r.tree ? ` tree ${r.tree}x${r.tree_width ?? 1}` : ''}${r.temperature > 0 ? ` T=${r.temperature}` : ''}${r.record_ahead === false ? ' (no recording ahead)' : ''}`;
+    `${source[r.draft]} k=${r.draft_length}${r.tree ? ` tree ${r.tree}x${r.tree_width ?? 1}` : ''}${r.temperature > 0 ? ` T=${r.temperature}` : ''}${r.constrained ? ' JSON' : ''}${r.record_ahead === false ? ' (no recording ahead)' : ''}`;
 
   const tokS: BarGroup[] = first.decode.runs.map((r) => ({
     label: runName(r),
@@ -305,7 +305,7 @@ function details(r: BenchResults): HTMLElement[] {
     r.decode.runs.map((run) => [
       // 'auto' with the lengths it drafted on average (results of schema 14 on).
       `${run.draft} k=${run.draft_length}${run.draft_length === 'auto' && run.mean_draft_length ? ` (${formatNumber(run.mean_draft_length)})` : ''}` +
-        `${run.tree ? ` tree ${run.tree}x${run.tree_width ?? 1}` : ''} T=${run.temperature}`,
+        `${run.tree ? ` tree ${run.tree}x${run.tree_width ?? 1}` : ''} T=${run.temperature}${run.constrained ? ' JSON' : ''}`,
       withRange(run.plain_tok_s, run.plain_tok_s_range),
       withRange(run.spec_tok_s, run.spec_tok_s_range),
       run.speedup,

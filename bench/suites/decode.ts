@@ -9,7 +9,9 @@
  * 'eagle', against plain decoding of the target without the head's feature export) and the
  * head's step against the target's (`eagle`). Given a model with its own multi-token prediction
  * layer (the Qwen3.5 fixture), the same for that layer drafting for it (runs with draft 'mtp',
- * against the model's plain decoding; `mtp`).
+ * against the model's plain decoding; `mtp`). One run holds every reply to a JSON schema, plain
+ * and speculative alike (`constrained`): JSON mode masks each row on the CPU, so its steps read
+ * their rows back.
  */
 
 import { ReplyClock } from '../../src/engine/usage';
@@ -21,6 +23,7 @@ import type { GpuSequence } from '../../src/model/gpu-sequence';
 import { stepBuffers } from '../../src/model/gpu-step-buffers';
 import { type FolderPair, uploadPair } from '../../src/model/pair';
 import type { Sequence } from '../../src/model/types';
+import { ResponseGrammars } from '../../src/sampling/grammar';
 import type { SamplingParams } from '../../src/sampling/sampling';
 import { type DraftLength, StepTimes } from '../../src/speculative/draft-length';
 import { type DraftKind, draftSource } from '../../src/speculative/draft-source';
@@ -43,6 +46,11 @@ export interface DecodeRun {
   /** Leaves at each of those depths. */
   tree_width: number;
   temperature: number;
+  /**
+   * Whether the replies were held to a JSON schema (`response_format`: plain and speculative
+   * decoding alike), each row masked on the CPU: what speculation gains in JSON mode.
+   */
+  constrained: boolean;
   plain_tok_s: number;
   spec_tok_s: number;
   /** The fastest and slowest of the runs behind each median: how far this machine's timings swing. */
@@ -138,6 +146,16 @@ interface Subject {
   verify: VerifyCost[];
 }
 
+/** The JSON mode run's schema: a small object the fixture pair (storytellers) fills in a few dozen tokens. */
+const JSON_REPLY = {
+  type: 'json_object' as const,
+  schema: JSON.stringify({
+    type: 'object',
+    properties: { hero: { type: 'string', maxLength: 16 }, brave: { type: 'boolean' } },
+    required: ['hero', 'brave'],
+  }),
+};
+
 export const HELD_OUT_REQUESTS = [
   'Can you tell me a story about Zoe the turtle?',
   'Please write a short story about a bear called Max.',
@@ -213,6 +231,12 @@ export async function runDecodeSuite(
   const eagleNow =
     quick || !folders.head ? undefined : await uploadPair(gpu, { target: folders.target, head: folders.head }, still);
   const mtpPlain = mtp && (await uploadPair(gpu, { target: mtp.target }, { maxContext: capacity }));
+  const grammars = new ResponseGrammars(() => ({
+    table: folders.target.tokenizer.tokenTable(),
+    spelling: folders.target.tokenizer.spelling,
+    vocabSize: targetModel.config.vocabSize,
+    stopTokens: folders.target.stopTokenIds,
+  }));
 
   /** Decodes `prompt` for `subject` with a draft source of `kind`; the speed counts the tokens after the first. */
   const decode = async (
@@ -224,8 +248,10 @@ export async function runDecodeSuite(
     tree = 0,
     treeWidth = 1,
     stepTimes?: StepTimes,
+    constrained = false,
   ) => {
     const [model, models] = kind === 'none' ? [subject.plain, [subject.plain]] : [subject.model, subject.counted];
+    const constraint = constrained ? await grammars.constraint(JSON_REPLY) : undefined;
     const sequence = model.createSequence(capacity);
     subject.draft?.sequence.truncate(0);
     const clock = new ReplyClock();
@@ -256,12 +282,14 @@ export async function runDecodeSuite(
         tree,
         treeWidth,
         stepTimes,
+        constraint,
         onToken: () => {
           firstToken();
           clock.token();
         },
       },
     );
+    constraint?.dispose();
     clock.end();
     const wallMs = performance.now() - started;
     const after = cpu();
@@ -348,6 +376,7 @@ export async function runDecodeSuite(
     tree = 0,
     treeWidth = 1,
     recordAhead = true,
+    constrained = false,
   ): Promise<DecodeRun> => {
     const subject = (recordAhead ? subjects : subjectsNow)[draft];
     if (!subject) throw new Error(`no ${draft} to draft with`);
@@ -370,9 +399,9 @@ export async function runDecodeSuite(
     // A run's generations share what 'auto' timed, as the requests of a chat do (cached-generator.ts).
     const stepTimes = new StepTimes();
     for (const prompt of subject.prompts) {
-      await decode(subject, prompt, 'none', 1, sampling); // warm-up
+      await decode(subject, prompt, 'none', 1, sampling, 0, 1, undefined, constrained); // warm-up
       for (let repeat = 0; repeat < (quick ? 1 : 2); repeat++) {
-        plain.push((await decode(subject, prompt, 'none', 1, sampling)).tokS);
+        plain.push((await decode(subject, prompt, 'none', 1, sampling, 0, 1, undefined, constrained)).tokS);
         const {
           tokens: out,
           stats,
@@ -381,7 +410,7 @@ export async function runDecodeSuite(
           readbackBytes: bytes,
           submissions: submitted,
           time: t,
-        } = await decode(subject, prompt, kind, draftLength, sampling, tree, treeWidth, stepTimes);
+        } = await decode(subject, prompt, kind, draftLength, sampling, tree, treeWidth, stepTimes, constrained);
         spec.push(tokS);
         roundTrips += trips;
         readbackBytes += bytes;
@@ -412,6 +441,7 @@ export async function runDecodeSuite(
       tree,
       tree_width: treeWidth,
       temperature,
+      constrained,
       plain_tok_s: round(plainTokS, 1),
       spec_tok_s: round(specTokS, 1),
       plain_tok_s_range: [round(plainSummary.min, 1), round(plainSummary.max, 1)],
@@ -443,6 +473,7 @@ export async function runDecodeSuite(
   const lengths: DraftLength[] = quick ? [1, 2, 4, 'auto'] : [1, 2, 3, 4, 5, 6, 7, 8, 'auto'];
   for (const k of lengths) runs.push(await measure('model', k, 0));
   runs.push(await measure('ngram', 'auto', 0));
+  runs.push(await measure('model', 'auto', 0, 0, 1, true, true)); // JSON mode: replies held to a schema
   runs.push(await measure('model', 'auto', 0.7));
   if (!quick) runs.push(await measure('model', 3, 0, 0, 1, false)); // each step recorded when it runs
   if (!quick) runs.push(await measure('model', 'auto', 0.7, 0, 1, false)); // the same, sampled
@@ -459,6 +490,7 @@ export async function runDecodeSuite(
     for (const k of (quick ? ['auto'] : [1, 3, 'auto']) as DraftLength[]) runs.push(await measure('mtp', k, 0));
     if (!quick) runs.push(await measure('mtp', 'auto', 0.7));
   }
+  grammars.dispose();
   draftSequence.release();
   subjectsNow.model?.draft?.sequence.release();
   targetModel.destroy();
@@ -473,7 +505,13 @@ export async function runDecodeSuite(
   mtpPlain?.target.model.destroy();
   const headline = (draft: RunDraft) =>
     runs.find(
-      (r) => r.draft === draft && r.draft_length === 'auto' && r.temperature === 0 && r.tree === 0 && r.record_ahead,
+      (r) =>
+        r.draft === draft &&
+        r.draft_length === 'auto' &&
+        r.temperature === 0 &&
+        r.tree === 0 &&
+        r.record_ahead &&
+        !r.constrained,
     );
   const headResults = (run: DecodeRun, subject: Subject): HeadResults => ({
     head_step_ms: round(subject.draftStepMs),
