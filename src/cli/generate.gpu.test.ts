@@ -3,8 +3,8 @@
  * its greedy continuation of the golden prompts is PyTorch's, token for token (plain text, and
  * a chat with a system prompt through the model's template); `--json` gives every documented
  * field, usage as the engine reports it; streamed text is the JSON's text; a draft model
- * changes no token (an MLC folder and a GGUF file too); bad arguments and bad model folders end
- * with a usage message or a named error.
+ * changes no token (an MLC folder and a GGUF file too); a reply holds to a schema or a grammar
+ * from a file; bad arguments and bad model folders end with a usage message or a named error.
  */
 
 import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -172,6 +172,31 @@ describe('tandem generate', () => {
     expect(draft.tokens).toEqual(plain.tokens);
     expect(draft.usage.spec.draft).toBe('model');
     expect(draft.usage.spec.drafted).toBeGreaterThan(0);
+  });
+
+  it('holds a reply to a JSON schema or a grammar from a file (--reply-schema, --reply-grammar)', {
+    timeout: 300_000,
+  }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tandem-cli-'));
+    const schema = join(dir, 'owl.schema.json');
+    writeFileSync(
+      schema,
+      JSON.stringify({ type: 'object', properties: { name: { type: 'string', maxLength: 12 } }, required: ['name'] }),
+    );
+    const grammar = join(dir, 'answer.ebnf');
+    writeFileSync(grammar, 'root ::= "The owl is " ("shy" | "wise") "."');
+    const args = ['generate', '--target', target, '--system', 'You are a friendly storyteller.', '--max-tokens', '40'];
+    const ask = [...args, '--prompt', 'Tell me a story about a shy owl named Nora.', '--json'];
+    const json = JSON.parse(
+      (await run([...ask, '--reply-schema', schema, '--draft', fixturePath(FIXTURES.draft)])).stdout,
+    );
+    expect(json.finish_reason).toBe('stop');
+    expect(Object.keys(JSON.parse(json.text))).toEqual(['name']);
+    const chosen = JSON.parse((await run([...ask, '--reply-grammar', grammar])).stdout);
+    expect(chosen.text).toMatch(/^The owl is (shy|wise)\.$/);
+    const both = await run([...ask, '--reply-json', '--reply-grammar', grammar]);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(/^tandem: --reply-json and --reply-grammar: give one format for the reply\n/);
   });
 
   it("drafts with Qwen3.5's own MTP layer (--draft mtp), changing no token; names a model without one", {

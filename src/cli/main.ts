@@ -46,6 +46,10 @@ export const USAGE = `Usage: npx tandem generate --target <model dir|model id> -
                       W tokens (default 0: a chain; an EAGLE head proposes them)
   --draft-tree-width R
                       candidates beside each of those tokens (default 1, at most 3)
+  --reply-json        hold the reply to JSON: any object (web-llm's response_format json_object)
+  --reply-schema FILE hold the reply to the JSON schema in FILE
+  --reply-grammar FILE
+                      hold the reply to the EBNF grammar in FILE (response_format grammar)
   --json              print one JSON object (text, token ids, finish reason, usage, adapter)
                       instead of streaming text`;
 
@@ -91,6 +95,9 @@ async function run(args: string[]): Promise<number> {
       'draft-tree-width': { type: 'string', default: '1' },
       chat: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
+      'reply-json': { type: 'boolean', default: false },
+      'reply-schema': { type: 'string' },
+      'reply-grammar': { type: 'string' },
     },
   });
   if (!values.target) throw new UsageError('--target is missing: a model folder, a GGUF file or a model id');
@@ -105,6 +112,7 @@ async function run(args: string[]): Promise<number> {
     seed: whole('seed'),
     draftTree: whole('draft-tree'),
     draftTreeWidth: whole('draft-tree-width'),
+    ...replyFormat(values['reply-json'], values['reply-schema'], values['reply-grammar']),
   };
   const user = { role: 'user' as const, content: values.prompt };
   const request: TandemRequest =
@@ -121,6 +129,19 @@ async function run(args: string[]): Promise<number> {
     repeat: Math.max(1, whole('repeat')),
     json: values.json,
   });
+}
+
+/** The `response_format` the --reply-* options ask for (at most one of them). */
+function replyFormat(json: boolean | undefined, schemaFile: string | undefined, grammarFile: string | undefined) {
+  const asked = [json && '--reply-json', schemaFile && '--reply-schema', grammarFile && '--reply-grammar'].filter(
+    Boolean,
+  );
+  if (asked.length > 1) throw new UsageError(`${asked.join(' and ')}: give one format for the reply`);
+  if (schemaFile)
+    return { response_format: { type: 'json_object' as const, schema: readOption('--reply-schema', schemaFile) } };
+  if (grammarFile)
+    return { response_format: { type: 'grammar' as const, grammar: readOption('--reply-grammar', grammarFile) } };
+  return json ? { response_format: { type: 'json_object' as const } } : {};
 }
 
 /** An option's number; the request's own checks say what range it must be in. */
