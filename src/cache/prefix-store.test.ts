@@ -9,9 +9,9 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ReferenceModel } from '../ref/model';
+import type { ReferenceModel } from '../ref/model';
 import { GREEDY } from '../sampling/sampling';
-import { FIXTURES, loadFixture } from '../testing/fixtures';
+import { loadReferencePair } from '../testing/fixtures';
 import type { TextTokenizer } from '../tokenizer/tokenizer';
 import { CachedGenerator, type CachedRequest } from './cached-generator';
 import type { FileDirectory } from './file-directory';
@@ -31,12 +31,7 @@ let directory: FileDirectory;
 let warnings: Error[];
 
 beforeAll(async () => {
-  const t = await loadFixture(FIXTURES.target);
-  const d = await loadFixture(FIXTURES.draft);
-  target = new ReferenceModel(t.config, t.weights);
-  draft = new ReferenceModel(d.config, d.weights);
-  tokenizer = t.tokenizer;
-  d.tokenizer.dispose();
+  ({ target, draft, tokenizer } = await loadReferencePair());
 });
 
 beforeEach(async () => {

@@ -12,7 +12,7 @@ import { randomModel } from '../model/random-weights';
 import { ReferenceModel } from '../ref/model';
 import { ResponseGrammars, type TokenConstraint } from '../sampling/grammar';
 import { distribution, GREEDY, type SamplingParams } from '../sampling/sampling';
-import { FIXTURES, loadFixture } from '../testing/fixtures';
+import { loadReferencePair } from '../testing/fixtures';
 import { chiSquare, countSampledTokens, TINY_SHAPE } from '../testing/spec';
 import type { TextTokenizer } from '../tokenizer/tokenizer';
 import type { DraftLength } from './draft-length';
@@ -62,13 +62,7 @@ let tokenizer: TextTokenizer;
 let stopTokens: number[];
 let prompts: number[][];
 beforeAll(async () => {
-  const t = await loadFixture(FIXTURES.target);
-  const d = await loadFixture(FIXTURES.draft);
-  target = new ReferenceModel(t.config, t.weights);
-  draft = new ReferenceModel(d.config, d.weights);
-  tokenizer = t.tokenizer;
-  stopTokens = t.stopTokenIds;
-  d.tokenizer.dispose();
+  ({ target, draft, tokenizer, stopTokenIds: stopTokens } = await loadReferencePair());
   const chat = (user: string) =>
     tokenizer.encodeChat([
       { role: 'system', content: 'You tell short, happy stories for children.' },

@@ -11,7 +11,7 @@ import { ReferenceModel, type ReferenceSequence } from '../ref/model';
 import type { LogitRules } from '../sampling/logit-rules';
 import { type TokenLogprob, tokenLogprob } from '../sampling/logprobs';
 import { GREEDY, type SamplingParams } from '../sampling/sampling';
-import { FIXTURES, loadFixture, loadGolden } from '../testing/fixtures';
+import { FIXTURES, loadGolden, loadReferencePair } from '../testing/fixtures';
 import {
   chiSquare,
   countSampledTokens,
@@ -30,12 +30,10 @@ let target: ReferenceModel;
 let draft: ReferenceModel;
 let prompts: number[][];
 beforeAll(async () => {
-  const t = await loadFixture(FIXTURES.target);
-  const d = await loadFixture(FIXTURES.draft);
-  target = new ReferenceModel(t.config, t.weights);
-  draft = new ReferenceModel(d.config, d.weights);
+  const pair = await loadReferencePair();
+  ({ target, draft } = pair);
   const chat = (user: string) =>
-    t.tokenizer.encodeChat([
+    pair.tokenizer.encodeChat([
       { role: 'system', content: 'You tell short, happy stories for children.' },
       { role: 'user', content: user },
     ]);
@@ -44,8 +42,7 @@ beforeAll(async () => {
     chat('Can you tell me a story about Zoe the turtle?'),
     chat('Please write a short story about a bear called Max.'),
   ];
-  t.tokenizer.dispose();
-  d.tokenizer.dispose();
+  pair.tokenizer.dispose();
 });
 
 const TOKENS = 40;

@@ -16,6 +16,7 @@ import { memorySource, singleFileModel } from '../loader/source';
 import type { EagleTarget } from '../model/eagle';
 import { loadPair, type ModelPair } from '../model/pair';
 import type { Sequence } from '../model/types';
+import { ReferenceModel } from '../ref/model';
 
 export const MODELS_DIR = resolve(import.meta.dirname, '../../public/models');
 
@@ -115,6 +116,21 @@ export function loadMtpGolden() {
 
 export function fixturePath(name: string): string {
   return join(MODELS_DIR, name);
+}
+
+/**
+ * The fixture pair as reference (CPU) models, with the target's tokenizer (the caller disposes
+ * of it) and stop tokens; the draft's tokenizer, the same vocabulary, is disposed of here.
+ */
+export async function loadReferencePair() {
+  const [t, d] = await Promise.all([loadFixture(FIXTURES.target), loadFixture(FIXTURES.draft)]);
+  d.tokenizer.dispose();
+  return {
+    target: new ReferenceModel(t.config, t.weights),
+    draft: new ReferenceModel(d.config, d.weights),
+    tokenizer: t.tokenizer,
+    stopTokenIds: t.stopTokenIds,
+  };
 }
 
 /** A fixture model: a folder, or a GGUF file in one. */
