@@ -2,7 +2,7 @@
  * Response formats compiled by xgrammar over real vocabularies: how each tokenizer's token
  * strings spell text (byte-level: the fixtures' and Qwen3's published tokenizer; SentencePiece
  * with byte fallback: a GGUF file's), the mask after each token of a reply, rollback, special
- * tokens, and formats that do not compile. (Generation under a grammar: speculative/constrained.test.ts.)
+ * tokens, structural tags, and formats that do not compile. (Generation under a grammar: speculative/constrained.test.ts.)
  */
 
 import { readFileSync } from 'node:fs';
@@ -131,6 +131,36 @@ describe("the fixture's byte-level vocabulary", () => {
     await walk(constraint, other.slice(2), vocabSize);
     expect(await allowed(constraint, vocabSize)).toEqual(new Set(stopTokens));
     constraint.dispose();
+  });
+
+  it("follows a structural tag: free text, and after its trigger, the tag's JSON schema", async () => {
+    const structural_tag = {
+      type: 'structural_tag',
+      format: {
+        type: 'triggered_tags',
+        triggers: ['<call='],
+        tags: [
+          {
+            begin: '<call=add>',
+            content: { type: 'json_schema', json_schema: { type: 'object', properties: { a: { type: 'integer' } } } },
+            end: '</call>',
+          },
+        ],
+      },
+    };
+    const takes = async (text: string) => {
+      const constraint = await grammars.constraint({ type: 'structural_tag', structural_tag });
+      try {
+        for (const id of tokenizer.encode(text)) {
+          if (!(await allowed(constraint, vocabSize)).has(id) || !constraint.accept(id)) return false;
+        }
+        return true;
+      } finally {
+        constraint.dispose();
+      }
+    };
+    expect(await takes('Let me add them. <call=add>{"a": 2}</call> Done.')).toBe(true);
+    expect(await takes('Let me add them. <call=add>{"a": "two"}')).toBe(false);
   });
 
   it('says by name which format does not compile', async () => {
