@@ -171,6 +171,10 @@ class MatcherConstraint implements TokenConstraint {
       const allowed = bits[word];
       if (allowed === -1) continue; // all 32 allowed
       const end = Math.min(row.length, (word + 1) * 32);
+      if (allowed === 0) {
+        row.fill(Number.NEGATIVE_INFINITY, word * 32, end); // none: most words where JSON wants punctuation
+        continue;
+      }
       for (let token = word * 32; token < end; token++) {
         if (((allowed >>> (token & 31)) & 1) === 0) row[token] = Number.NEGATIVE_INFINITY;
       }
