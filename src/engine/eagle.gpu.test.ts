@@ -2,7 +2,7 @@
  * The engine with an EAGLE-3 head as its draft (the draft folder's config.json says what it
  * is): replies equal plain decoding's, drafted by the head; a cached system prompt, in memory
  * or read from the prefix store after a reload, carries the target's features, so the head
- * drafts from it as from a computed one.
+ * drafts from it as from a computed one; under a JSON schema it drafts through the grammar's masks.
  */
 
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -65,6 +65,22 @@ describe('an engine whose draft is an EAGLE head', () => {
     // A token tree: the same reply again.
     const tree = await ask(engine, 'Can you tell me a story about Mia the duck?', undefined, 3);
     expect(tree.text).toBe(second.text);
+    // JSON mode: the head drafts under the schema through d2t, and the reply is plain decoding's.
+    const hero = { hero: { type: 'string', maxLength: 12 } };
+    const schema = JSON.stringify({ type: 'object', properties: hero, required: ['hero'] });
+    const json = async (draft?: 'none') =>
+      (await engine.chat.completions.create({
+        messages: [SYSTEM, { role: 'user', content: 'Tell me a story about a brave fox named Leo.' }],
+        temperature: 0,
+        max_tokens: 40,
+        response_format: { type: 'json_object', schema },
+        ...(draft ? { draft } : {}),
+      })) as ChatCompletion;
+    const held = await json();
+    expect(held.choices[0].finish_reason).toBe('stop');
+    expect(Object.keys(JSON.parse(held.choices[0].message.content ?? ''))).toEqual(['hero']);
+    expect((held.usage as TandemUsage).spec?.accepted).toBeGreaterThan(0);
+    expect(held.choices[0].message.content).toBe((await json('none')).choices[0].message.content);
     await engine.unload();
   });
 

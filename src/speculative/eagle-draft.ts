@@ -7,7 +7,8 @@
  * positions are dropped: the next catch-up replaces them with pairs of real features. Asked for
  * leaves, it proposes other candidates beside each of the first drafts, a tree (tree.ts): its
  * runners-up (greedy), or further draws from the same distribution without the tokens drawn
- * before (sampling).
+ * before (sampling). Under a grammar it drafts from rows masked through d2t (its draft ids'
+ * target tokens the grammar forbids are -Infinity).
  */
 
 import type { EagleSequence, EagleTarget } from '../model/eagle';
@@ -15,6 +16,7 @@ import { eagleSampledStepOnDevice, eagleStepOnDevice } from '../model/gpu-eagle-
 import type { SampledDeviceStep, SampledStepOptions } from '../model/gpu-sampled-verify';
 import type { DeviceStep } from '../model/gpu-step-buffers';
 import type { Sequence } from '../model/types';
+import type { TokenConstraint } from '../sampling/grammar';
 import { argmax, distribution, runnerUp, sample, without } from '../sampling/sampling';
 import type { Rng } from '../util/rng';
 import type { Draft, DraftRequest, DraftSource } from './draft-source';
@@ -24,6 +26,8 @@ export class EagleDraftSource<S extends Sequence, H extends Sequence> implements
   forwards = 0;
   /** Pairs of real features the head held after its last catch-up. */
   private realPairs = 0;
+  /** A row over the target's vocabulary, for a grammar's mask (made on the first constrained draft). */
+  private targetRow: Float32Array | undefined;
 
   constructor(
     private readonly model: EagleTarget<S, H>,
@@ -32,7 +36,7 @@ export class EagleDraftSource<S extends Sequence, H extends Sequence> implements
 
   async propose(
     context: readonly number[],
-    { k, minConfidence, sampling, rng, leaves = 0, width = 1 }: DraftRequest,
+    { k, minConfidence, sampling, rng, leaves = 0, width = 1, constraint }: DraftRequest,
   ): Promise<Draft> {
     const { head, draftToTarget } = this.model;
     const { target: targetSequence, head: headSequence } = this.sequence;
@@ -46,25 +50,33 @@ export class EagleDraftSource<S extends Sequence, H extends Sequence> implements
     // Room in the head's cache: a pair per position up to the one before the last draft.
     const room = headSequence.capacity - computed + 1;
     let pending = context.slice(from + 1, computed + 1);
-    for (let i = 0; i < Math.min(k, room); i++) {
-      this.forwards++;
-      const hidden = i === 0 ? { of: targetSequence, from } : 'own';
-      let id: number;
-      const tree = i < leaves;
-      if (greedy && minConfidence <= 0 && !tree) {
-        id = await head.greedyHidden(headSequence, pending, hidden);
-      } else {
-        const logits = await head.forwardHidden(headSequence, pending, hidden);
-        const p = distribution(logits, greedy ? { temperature: 1, topK: 0, topP: 1 } : sampling);
-        id = greedy ? argmax(logits) : sample(p, rng);
-        if (tree)
-          alternatives.push(leavesBeside(id, greedy ? logits : p, greedy, width, rng).map((x) => draftToTarget[x]));
-        if (minConfidence > 0 && i > 0 && p[argmax(p)] < minConfidence) break;
-        if (!greedy) probs.push(onTargetVocabulary(p, draftToTarget, this.model.config.vocabSize));
+    try {
+      for (let i = 0; i < Math.min(k, room); i++) {
+        this.forwards++;
+        const hidden = i === 0 ? { of: targetSequence, from } : 'own';
+        let id: number;
+        const tree = i < leaves;
+        if (greedy && minConfidence <= 0 && !tree && !constraint) {
+          id = await head.greedyHidden(headSequence, pending, hidden);
+        } else {
+          const logits = await head.forwardHidden(headSequence, pending, hidden);
+          // Under a grammar each draft is chosen from its masked row, as the target will choose.
+          if (constraint) await this.maskDrafts(logits, constraint);
+          const p = distribution(logits, greedy ? { temperature: 1, topK: 0, topP: 1 } : sampling);
+          id = greedy ? argmax(logits) : sample(p, rng);
+          if (tree)
+            alternatives.push(leavesBeside(id, greedy ? logits : p, greedy, width, rng).map((x) => draftToTarget[x]));
+          if (minConfidence > 0 && i > 0 && p[argmax(p)] < minConfidence) break;
+          if (constraint && !constraint.accept(draftToTarget[id])) break; // no draft id allowed here
+          if (!greedy) probs.push(onTargetVocabulary(p, draftToTarget, this.model.config.vocabSize));
+        }
+        const token = draftToTarget[id];
+        tokens.push(token);
+        pending = [token];
+        if (constraint?.terminated) break; // a stop token completed the grammar
       }
-      const token = draftToTarget[id];
-      tokens.push(token);
-      pending = [token];
+    } finally {
+      constraint?.rollBack(tokens.length);
     }
     const depths = Math.min(alternatives.length, tokens.length);
     const tree =
@@ -116,6 +128,20 @@ export class EagleDraftSource<S extends Sequence, H extends Sequence> implements
     const { draftToTarget, config } = this.model;
     const draftRows = step.draftRows && rowsOnTargetVocabulary(step.draftRows, k, draftToTarget, config.vocabSize);
     return { ...step, draftRows };
+  }
+
+  /**
+   * Sets the logit of each draft id whose target token the grammar forbids next to -Infinity:
+   * the grammar's mask over the target's vocabulary, read through d2t.
+   */
+  private async maskDrafts(logits: Float32Array, constraint: TokenConstraint): Promise<void> {
+    const row = (this.targetRow ??= new Float32Array(this.model.config.vocabSize));
+    row.fill(0);
+    await constraint.mask(row);
+    const { draftToTarget } = this.model;
+    for (let id = 0; id < logits.length; id++) {
+      if (row[draftToTarget[id]] === Number.NEGATIVE_INFINITY) logits[id] = Number.NEGATIVE_INFINITY;
+    }
   }
 
   rollback(length: number): void {
