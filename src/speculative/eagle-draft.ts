@@ -135,7 +135,8 @@ export class EagleDraftSource<S extends Sequence, H extends Sequence> implements
    * the grammar's mask over the target's vocabulary, read through d2t.
    */
   private async maskDrafts(logits: Float32Array, constraint: TokenConstraint): Promise<void> {
-    const row = (this.targetRow ??= new Float32Array(this.model.config.vocabSize));
+    this.targetRow ??= new Float32Array(this.model.config.vocabSize);
+    const row = this.targetRow;
     row.fill(0);
     await constraint.mask(row);
     const { draftToTarget } = this.model;
