@@ -88,6 +88,15 @@ beforeAll(async () => {
   ];
 });
 
+/** Response formats compiled over the fixture's vocabulary. */
+const fixtureGrammars = () =>
+  new ResponseGrammars(() => ({
+    table: tokenizer.tokenTable(),
+    spelling: tokenizer.spelling,
+    vocabSize: target.config.vocabSize,
+    stopTokens,
+  }));
+
 async function constrained(
   prompt: number[],
   source: DraftSource,
@@ -131,12 +140,7 @@ describe('greedy speculative decoding under a grammar equals plain constrained d
   });
 
   it("with a JSON schema compiled by xgrammar over the fixture's vocabulary: a reply that parses and obeys it", async () => {
-    const grammars = new ResponseGrammars(() => ({
-      table: tokenizer.tokenTable(),
-      spelling: tokenizer.spelling,
-      vocabSize: target.config.vocabSize,
-      stopTokens,
-    }));
+    const grammars = fixtureGrammars();
     const format = STORY_FORMAT;
     for (const prompt of prompts) {
       const plainConstraint = await grammars.constraint(format);
@@ -185,12 +189,7 @@ describe('greedy drafting with an EAGLE head under a grammar', () => {
   });
 
   it('under a JSON schema: a reply equal to plain constrained decoding, half the drafts accepted', async () => {
-    const grammars = new ResponseGrammars(() => ({
-      table: tokenizer.tokenTable(),
-      spelling: tokenizer.spelling,
-      vocabSize: target.config.vocabSize,
-      stopTokens,
-    }));
+    const grammars = fixtureGrammars();
     let drafted = 0;
     let accepted = 0;
     for (const prompt of prompts) {
