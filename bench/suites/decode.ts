@@ -10,8 +10,8 @@
  * head's step against the target's (`eagle`). Given a model with its own multi-token prediction
  * layer (the Qwen3.5 fixture), the same for that layer drafting for it (runs with draft 'mtp',
  * against the model's plain decoding; `mtp`). One run holds every reply to a JSON schema, plain
- * and speculative alike (`constrained`): JSON mode masks each row on the CPU, so its steps read
- * their rows back.
+ * and speculative alike (`constrained`): each row masked by the grammar's mask, made on the CPU
+ * between passes and applied on the GPU.
  */
 
 import { ReplyClock } from '../../src/engine/usage';
@@ -48,7 +48,7 @@ export interface DecodeRun {
   temperature: number;
   /**
    * Whether the replies were held to a JSON schema (`response_format`: plain and speculative
-   * decoding alike), each row masked on the CPU: what speculation gains in JSON mode.
+   * decoding alike), each row masked by the grammar: what speculation gains in JSON mode.
    */
   constrained: boolean;
   plain_tok_s: number;

@@ -13,6 +13,7 @@ import { f16ToF32, f32ToF16, widenF16 } from '../loader/half';
 import { applyRope, attention, layerNorm, rmsNorm, softcap } from '../ref/ops';
 import { ropeTables } from '../ref/rope';
 import { argmax, runnerUp } from '../sampling/sampling';
+import { GPU_MASKED_LOGIT, maskRows, maskWords } from '../sampling/token-mask';
 import { expectBitwiseEqual, expectClose } from '../testing/compare';
 import { readFloats, runPass, testGpu } from '../testing/gpu';
 import { packWeights } from '../testing/weights';
@@ -27,6 +28,7 @@ import {
   QkNormRopeKernel,
   SoftcapKernel,
   serialRows,
+  TokenMaskKernel,
 } from './ops';
 import { StepUniform } from './step';
 
@@ -318,6 +320,35 @@ describe('soft capping', () => {
     expectClose(got.subarray(0, 2 * vocab), softcap(logits.slice(0, 2 * vocab), 30), EXACT, 'capped rows');
     expectClose(got.subarray(2 * vocab), logits.subarray(2 * vocab), EXACT, 'the row past the step');
   });
+});
+
+describe('token masks', () => {
+  it.each([
+    [100, 3], // a partial last word
+    [151_936, 2], // Qwen2.5's vocabulary, a multiple of 32
+  ])(
+    'keeps the allowed logits of each row of the step and gives the rest the lowest float (vocab %i, %i rows)',
+    async (vocab, rows) => {
+      const rng = new Rng(12);
+      const logits = rng.floats((rows + 1) * vocab, -30, 30);
+      // Words of every kind: all allowed, none, and mixed bits (the high bit included).
+      const masks = new Uint32Array((rows + 1) * maskWords(vocab));
+      for (let i = 0; i < masks.length; i++) masks[i] = [0xffffffff, 0, rng.nextUint32(), 0x80000001][i % 4];
+      const buffer = upload(logits);
+      const kernel = new TokenMaskKernel(device, vocab);
+      step.write(rows);
+      const bind = kernel.bind({ head: step.buffer, masks: upload(masks), logits: buffer });
+      await runPass(device, (pass) => kernel.encode(pass, bind, rows));
+      const got = await readFloats(device, buffer, logits.length);
+      const want = maskRows(logits.slice(0, rows * vocab), masks, vocab, GPU_MASKED_LOGIT);
+      expectBitwiseEqual(got.subarray(0, rows * vocab), want, 'masked rows');
+      expectBitwiseEqual(got.subarray(rows * vocab), logits.subarray(rows * vocab), 'the row past the step');
+      expect(want.filter((l) => l === GPU_MASKED_LOGIT).length).toBeGreaterThan(rows * (vocab / 4));
+      // The argmax over a masked row is the CPU's over the row masked with -Infinity.
+      const cpu = maskRows(logits.slice(0, vocab), masks, vocab);
+      expect(argmax(got.subarray(0, vocab))).toBe(argmax(cpu));
+    },
+  );
 });
 
 describe.each([

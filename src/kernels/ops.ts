@@ -26,6 +26,7 @@ import sampleCode from './sample.wgsl?raw';
 import sigmoidGateCode from './sigmoid_gate.wgsl?raw';
 import softcapCode from './softcap.wgsl?raw';
 import { TREE_POSITION_CODE } from './step';
+import tokenMaskCode from './token_mask.wgsl?raw';
 
 /**
  * x[n, :] = table[tokens[n], :] * scale. A table split by rows over several buffers (one over
@@ -467,6 +468,22 @@ export class LogitRulesKernel extends ComputeKernel {
     logits: GPUBuffer;
   }) {
     return this.bindAll([b.head, b.step, b.rules, b.counts, b.bias, b.tokens, b.logits]);
+  }
+  encode(pass: GPUComputePassEncoder, bindGroup: GPUBindGroup, rows: number) {
+    this.dispatch(pass, bindGroup, Math.ceil(this.vocabSize / 256), rows);
+  }
+}
+
+/** A grammar's token masks on the rows the LM head wrote, after the logit rules (token_mask.wgsl). */
+export class TokenMaskKernel extends ComputeKernel {
+  constructor(
+    device: GPUDevice,
+    private readonly vocabSize: number,
+  ) {
+    super(device, `token mask ${vocabSize}`, tokenMaskCode, { V: vocabSize });
+  }
+  bind(b: { head: GPUBuffer; masks: GPUBuffer; logits: GPUBuffer }) {
+    return this.bindAll([b.head, b.masks, b.logits]);
   }
   encode(pass: GPUComputePassEncoder, bindGroup: GPUBindGroup, rows: number) {
     this.dispatch(pass, bindGroup, Math.ceil(this.vocabSize / 256), rows);

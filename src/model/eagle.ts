@@ -60,6 +60,11 @@ export class EagleSequence<S extends Sequence, H extends Sequence> implements Se
     this.target.setLogitRules(...args);
   }
 
+  /** The target's rows are the ones a grammar masks (a head's drafts are masked through d2t on the CPU). */
+  maskNextPass(masks: Uint32Array<ArrayBuffer>): void {
+    this.target.maskNextPass(masks);
+  }
+
   /** Frees both caches. */
   release(): void {
     for (const s of [this.target, this.head]) (s as Sequence & { release?: () => void }).release?.();

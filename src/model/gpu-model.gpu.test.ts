@@ -18,7 +18,8 @@ import { memorySource } from '../loader/source';
 import { quantizeWeights } from '../loader/tensors';
 import type { WeightTensor } from '../loader/weights';
 import { ReferenceModel } from '../ref/model';
-import { GREEDY } from '../sampling/sampling';
+import { argmax, GREEDY } from '../sampling/sampling';
+import { maskRows, maskWords } from '../sampling/token-mask';
 import { expectBitwiseEqual, expectClose } from '../testing/compare';
 import {
   FIXTURES,
@@ -39,6 +40,7 @@ import {
 } from '../testing/gguf-writer';
 import { testGpu } from '../testing/gpu';
 import { LEAN_GPU_PROFILE } from '../testing/profiles';
+import { Rng } from '../util/rng';
 
 import { generate } from './generate';
 import { defaultKvFormat, GpuModel } from './gpu-model';
@@ -475,6 +477,59 @@ describe('GPU KV cache and batching', () => {
     sequence.truncate(ids.length - 3);
     const again = await model.forward(sequence, ids.slice(-3));
     expectBitwiseEqual(again, fresh.subarray(-3 * vocab), 'logits after truncate');
+    model.destroy();
+  });
+
+  it.each([
+    ['GPU', GPU_PROFILE],
+    ['CPU', CPU_PROFILE],
+  ] as const)('%s profile: masks the rows of one pass where they are, reading back ids only', async (_, profile) => {
+    const { config, weights } = folder(FIXTURES.target);
+    const model = await GpuModel.create(gpu, config, weights, { maxContext: 256, profile, compile: 'on-first-use' });
+    const { ids } = loadGolden(FIXTURES.target)[0];
+    const vocab = config.vocabSize;
+    const words = maskWords(vocab);
+    const rng = new Rng(4);
+    const verify = [...ids.slice(-4)]; // a verify pass's rows: each masked by its own words
+    const masks = new Uint32Array(verify.length * words).map(() => rng.nextUint32() & rng.nextUint32());
+    const prefix = ids.slice(0, -4);
+    const fresh = async () => {
+      const sequence = model.createSequence(64);
+      await model.forward(sequence, prefix);
+      return sequence;
+    };
+    const free = await model.forward(await fresh(), verify);
+    const cpuMasked = maskRows(free.slice(), masks, vocab);
+
+    let sequence = await fresh();
+    sequence.maskNextPass(masks);
+    const before = model.readbackBytes;
+    const choices = await model.greedy(sequence, verify, 'all');
+    expect(model.readbackBytes - before).toBe(verify.length * 4); // ids, no rows
+    expect(Array.from(choices)).toEqual(verify.map((_, r) => argmax(cpuMasked, r * vocab, vocab)));
+    expect(Array.from(choices)).not.toEqual(verify.map((_, r) => argmax(free, r * vocab, vocab)));
+    // Rows read back hold -Infinity where masked, every other logit's bits as without masks.
+    sequence = await fresh();
+    sequence.maskNextPass(masks);
+    expectBitwiseEqual(await model.forward(sequence, verify), cpuMasked, 'masked rows read back');
+    // The masks were the next pass's alone.
+    const after = await model.forward(sequence, [choices[0]]);
+    expect(after.some((l) => l === Number.NEGATIVE_INFINITY)).toBe(false);
+
+    // A draw comes from the allowed tokens only: a mask of three.
+    const three = new Uint32Array(words);
+    for (const t of [7, 100, 300]) three[t >> 5] |= 1 << (t & 31);
+    const sampling = { temperature: 1.5, topK: 0, topP: 1 };
+    for (let seed = 0; seed < 8; seed++) {
+      sequence = await fresh();
+      sequence.maskNextPass(three);
+      expect([7, 100, 300]).toContain(await model.sample(sequence, verify.slice(0, 1), sampling, seed));
+    }
+    // A mask of the wrong size is refused before the pass, the sequence as it was.
+    sequence = await fresh();
+    sequence.maskNextPass(three);
+    await expect(model.greedy(sequence, verify, 'all')).rejects.toThrow(/mask words for 4 rows/);
+    expect(sequence.length).toBe(prefix.length);
     model.destroy();
   });
 

@@ -49,6 +49,7 @@ import {
   LogitRulesKernel,
   SampleKernel,
   SoftcapKernel,
+  TokenMaskKernel,
   writeSamplingParams,
 } from '../kernels/ops';
 import { type KernelProfile, kernelProfile } from '../kernels/profile';
@@ -58,6 +59,7 @@ import type { ModelWeights } from '../loader/weights';
 import type { FeatureExport, HiddenInput } from '../ref/model';
 import { ropeTables } from '../ref/rope';
 import type { SamplingParams } from '../sampling/sampling';
+import { maskRows, maskWords } from '../sampling/token-mask';
 import { FeatureExporter, InputProjection } from './gpu-eagle-io';
 import { GpuLayer, type LayerActivations, LayerKernels } from './gpu-layer';
 import { GpuSequence, SEQUENCE_START_TOKENS, SequenceMemory } from './gpu-sequence';
@@ -107,6 +109,10 @@ export interface GpuModelOptions {
  */
 export const RECURRENT_WINDOW = 17;
 
+/** Token masks are taken by passes run through forward, greedy and sample; a device step's passes take none. */
+const UNMASKED_PASS =
+  'a recorded pass takes no token masks: a grammar masks passes run through forward, greedy or sample';
+
 /** A token's f32 KV cache at or above which a model's caches default to f16. */
 const F16_KV_FROM_BYTES = 128 << 10;
 
@@ -123,6 +129,7 @@ interface Activations extends LayerActivations {
   ids: GPUBuffer; // (B) u32
   idsReadback: GPUBuffer; // (B) u32, MAP_READ
   logitsReadback: GPUBuffer; // (B, vocab), MAP_READ
+  masks: GPUBuffer; // (B, vocab / 32) u32: a grammar's token masks for the head's rows
   slot: GPUBuffer; // one position's keys and values, every layer, and its features: moveSlot's stop on the way
   captured?: GPUBuffer; // (B, 3d): the inputs of the layers an EAGLE-3 head reads
   features?: GPUBuffer; // (B, d): those, projected by the head's fc; or x after the final norm (EAGLE-1)
@@ -147,6 +154,8 @@ interface Pass {
   featuresAtStart?: boolean;
   /** A tree pass: the first `chain` tokens are the chain, the rest leaves (kernels/step.ts). */
   tree?: TreeShape;
+  /** A grammar's token masks for the head's rows (sampling/token-mask.ts). */
+  masks?: Uint32Array<ArrayBuffer>;
 }
 
 /** A pass recorded ahead of its turn (`GpuModel.recordAhead`). */
@@ -211,6 +220,8 @@ export class GpuModel implements CausalLM<GpuSequence> {
   private readonly kernels: LayerKernels;
   private readonly argmax: ArgmaxKernel;
   private readonly logitRules: LogitRulesKernel;
+  private readonly tokenMask: TokenMaskKernel;
+  private readonly tokenMaskBind: GPUBindGroup;
   private readonly sampler: SampleKernel;
   private readonly samplingParams: GPUBuffer; // struct Sampling, written per sampled step
   private readonly samplingScratch = new ArrayBuffer(16);
@@ -305,6 +316,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
       idsReadback: readback(B, 'ids readback'),
       slot: f32(2 * config.numLayers * nkv * hd + d, 'slot'),
       logitsReadback: readback(B * vocabSize, 'logits readback'),
+      masks: createStorage(device, B * maskWords(vocabSize) * 4, 'token masks'),
     };
     this.ropes = config.ropes.map((rope, i) => {
       const tables = ropeTables(rope, hd, this.maxContext, config.rotaryDim);
@@ -335,6 +347,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
     );
     this.argmax = new ArgmaxKernel(device, vocabSize, B, this.profile.rowWorkgroup);
     this.logitRules = new LogitRulesKernel(device, vocabSize);
+    this.tokenMask = new TokenMaskKernel(device, vocabSize);
     this.sampler = new SampleKernel(device, vocabSize, this.profile.rowWorkgroup);
     this.samplingParams = createUniform(device, 16, 'sampling');
     const step = this.step.buffer;
@@ -392,6 +405,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
       }),
     });
     this.argmaxBind = this.argmax.bind({ step: headStep, logits: act.logits, ids: act.ids });
+    this.tokenMaskBind = this.tokenMask.bind({ head: headStep, masks: act.masks, logits: act.logits });
     this.sampleBind = this.sampler.bind({
       step: headStep,
       params: this.samplingParams,
@@ -582,6 +596,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
     if (n === 0 || n > this.maxBatch || rows > n)
       throw new RangeError(`a recorded pass takes 1 to ${this.maxBatch} tokens`);
     if (sequence.length + n > sequence.capacity) throw new RangeError('the pass would overflow the sequence');
+    if (sequence.takeMasks()) throw new Error(UNMASKED_PASS);
     if ((input.hidden !== undefined) !== (this.config.hiddenInput !== undefined)) {
       throw new Error('an EAGLE head runs with hidden inputs, and only a head does');
     }
@@ -749,6 +764,12 @@ export class GpuModel implements CausalLM<GpuSequence> {
     }
     const vocab = this.config.vocabSize;
     const outputRows = rows === 'all' ? tokens.length : 1;
+    const words = maskWords(vocab);
+    const masks = sequence.takeMasks();
+    if (masks && masks.length !== outputRows * words) {
+      throw new RangeError(`${masks.length} mask words for ${outputRows} rows of ${vocab} logits`);
+    }
+    if (masks && tree) throw new Error('a tree pass takes no token masks');
     const out: PassOutput = {
       ids: want === 'logits' ? undefined : new Uint32Array(outputRows),
       logits: withLogits ? new Float32Array(outputRows * vocab) : undefined,
@@ -765,8 +786,9 @@ export class GpuModel implements CausalLM<GpuSequence> {
           : hidden === 'own'
             ? { buffer: sequence.extra.hidden as GPUBuffer, offset: 0 }
             : { buffer: featuresOf(hidden.of, hidden.from + end - begin), offset: (hidden.from + begin) * rowBytes };
-      const result = await this.chunk(sequence, end - begin, chunkRows, want, withLogits, from, tree);
       const row = rows === 'all' ? begin : 0;
+      const chunkMasks = masks?.subarray(row * words, (row + chunkRows) * words);
+      const result = await this.chunk(sequence, end - begin, chunkRows, want, withLogits, from, tree, chunkMasks);
       if (result.ids) out.ids?.set(result.ids, row);
       if (result.logits) out.logits?.set(result.logits, row * vocab);
     }
@@ -785,13 +807,15 @@ export class GpuModel implements CausalLM<GpuSequence> {
     withLogits: boolean,
     hidden?: DeviceRows,
     tree?: TreeShape,
+    masks?: Uint32Array<ArrayBuffer>,
   ): Promise<PassOutput> {
     const { act } = this;
     const vocab = this.config.vocabSize;
     const wantIds = want !== 'logits';
     const tokens = this.tokenIds.subarray(0, n);
     await this.makeRoom(sequence, sequence.length + n);
-    this.record(sequence, { n, headRows, want, tokens, hidden, tree }, (encoder) => {
+    const pass = { n, headRows, want, tokens, hidden, tree, masks: headRows > 0 ? masks : undefined };
+    this.record(sequence, pass, (encoder) => {
       if (headRows === 0) return;
       if (withLogits) encoder.copyBufferToBuffer(act.logits, 0, act.logitsReadback, 0, headRows * vocab * 4);
       if (wantIds) encoder.copyBufferToBuffer(act.ids, 0, act.idsReadback, 0, headRows * 4);
@@ -801,9 +825,11 @@ export class GpuModel implements CausalLM<GpuSequence> {
       wantIds ? this.readBack(act.idsReadback, headRows * 4) : undefined,
       withLogits ? this.readBack(act.logitsReadback, headRows * vocab * 4) : undefined,
     ]);
+    // Masked logits read back say -Infinity, as the CPU masks them (the GPU wrote the lowest float).
+    const rows = logits && checkLogits(new Float32Array(logits));
     return {
       ids: ids && checkIds(new Uint32Array(ids), vocab),
-      logits: logits && checkLogits(new Float32Array(logits)),
+      logits: rows && pass.masks ? maskRows(rows, pass.masks, vocab) : rows,
     };
   }
 
@@ -857,6 +883,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
     if (n === 0 || n > this.maxBatch || rows > n || maxStart + n > sequence.capacity) {
       throw new RangeError(`a pass recorded ahead takes 1 to ${this.maxBatch} tokens within the sequence`);
     }
+    if (sequence.takeMasks()) throw new Error(UNMASKED_PASS);
     if ((input.hidden !== undefined) !== (this.config.hiddenInput !== undefined)) {
       throw new Error('an EAGLE head runs with hidden inputs, and only a head does');
     }
@@ -907,6 +934,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
     }
     this.step.write(pass.n, sequence.length, pass.tree?.chain ?? 0, pass.tree?.depths ?? 0);
     if (pass.headRows > 0) this.headStep.write(pass.headRows, sequence.length + pass.n - pass.headRows);
+    if (pass.masks) this.gpu.device.queue.writeBuffer(this.act.masks, 0, pass.masks);
   }
 
   /** After a pass's submission: the sequence holds its tokens. */
@@ -931,7 +959,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
   ): void {
     const { device } = this.gpu;
     const { act } = this;
-    const { n, headRows, want } = pass;
+    const { n, headRows } = pass;
     const fromCpu = pass.tokens.length;
     let encoder = device.createCommandEncoder();
     if (pass.fromGpu) {
@@ -966,7 +994,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
     const direct = headRows === n;
     const stateFromHead = this.stateFromHead(headRows, direct);
     if (this.ownStateNorm && !stateFromHead) this.kernels.norm.encode(compute, this.ownStateNorm, n);
-    if (headRows > 0 && direct) this.encodeHead(compute, sequence, headRows, want, this.head.direct);
+    if (headRows > 0 && direct) this.encodeHead(compute, sequence, pass, this.head.direct);
     compute.end();
     if (features && act.features && !pass.featuresAtStart) {
       encoder.copyBufferToBuffer(act.features, 0, features, start * d * 4, n * d * 4);
@@ -978,7 +1006,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
     if (headRows > 0 && !direct) {
       encoder.copyBufferToBuffer(act.x, (n - headRows) * d * 4, act.headIn, 0, headRows * d * 4);
       compute = this.beginPass(encoder);
-      this.encodeHead(compute, sequence, headRows, want, this.head.copied);
+      this.encodeHead(compute, sequence, pass, this.head.copied);
       compute.end();
     }
     after?.(encoder);
@@ -1013,14 +1041,12 @@ export class GpuModel implements CausalLM<GpuSequence> {
     kernel.encode(compute, bind, n);
   }
 
-  /** The head over `headRows` rows of `input`: the final norm, the LM head, softcap, logit rules, then the argmax or draw. */
-  private encodeHead(
-    compute: GPUComputePassEncoder,
-    sequence: GpuSequence,
-    headRows: number,
-    want: Want,
-    input: HeadInput,
-  ): void {
+  /**
+   * The head over the pass's `headRows` rows of `input`: the final norm, the LM head, softcap,
+   * logit rules, token masks, then the argmax or draw.
+   */
+  private encodeHead(compute: GPUComputePassEncoder, sequence: GpuSequence, pass: Pass, input: HeadInput): void {
+    const { headRows, want } = pass;
     if (input.norm && !this.head.layer.readsNorm(headRows)) this.kernels.norm.encode(compute, input.norm, headRows);
     this.head.layer.encode(compute, input.binds, headRows);
     if (this.softcap) this.softcap.kernel.encode(compute, this.softcap.bind, headRows);
@@ -1033,6 +1059,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
       });
       this.logitRules.encode(compute, bind, headRows);
     }
+    if (pass.masks) this.tokenMask.encode(compute, this.tokenMaskBind, headRows);
     if (want === 'ids') this.argmax.encode(compute, this.argmaxBind, headRows);
     if (want === 'sample') this.sampler.encode(compute, this.sampleBind, headRows);
   }

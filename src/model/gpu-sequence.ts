@@ -98,6 +98,20 @@ export class GpuSequence implements Sequence {
     this.rules.set(rules, countFrom, this.tokens, this.length);
   }
 
+  /** Masks for the rows of the next pass (`maskNextPass`), which takes them (`takeMasks`). */
+  private masks: Uint32Array<ArrayBuffer> | undefined;
+
+  maskNextPass(masks: Uint32Array<ArrayBuffer>): void {
+    this.masks = masks;
+  }
+
+  /** The masks for this pass, if any: taken, so that no later pass applies them. */
+  takeMasks(): Uint32Array<ArrayBuffer> | undefined {
+    const { masks } = this;
+    this.masks = undefined;
+    return masks;
+  }
+
   /** GPU memory its buffers take now: keys and values, every layer, `allocated` positions (and features). */
   get bytes(): number {
     return this.buffers.reduce((sum, buffer) => sum + buffer.size, 0);

@@ -32,6 +32,13 @@ export interface Sequence {
   restorable?(length: number): number;
   /** Applies `rules` to the logits of this sequence's later passes (none: `undefined`); tokens count from `countFrom`. */
   setLogitRules(rules: LogitRules | undefined, countFrom: number): void;
+  /**
+   * Masks the rows of the next pass, and of that pass only, after the logit rules: row r keeps
+   * the tokens its mask allows (`masks`: a mask a row, sampling/token-mask.ts), the others can
+   * be neither chosen nor drawn, and rows read back hold -Infinity for them. A grammar's masks:
+   * the GPU applies them where the logits are, so a constrained step reads back ids only.
+   */
+  maskNextPass(masks: Uint32Array<ArrayBuffer>): void;
 }
 
 /** Which tokens of a forward pass the output is wanted for: each of them, or the last one. */

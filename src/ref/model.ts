@@ -39,6 +39,7 @@ import type { ModelWeights, WeightTensor } from '../loader/weights';
 import { type CausalLM, prefixBytes, type Rows, type Sequence } from '../model/types';
 import { applyLogitRules, hasRules, type LogitRules, tokenCounts } from '../sampling/logit-rules';
 import { argmax, type SamplingParams, sampleToken } from '../sampling/sampling';
+import { maskRows, maskWords } from '../sampling/token-mask';
 import { Rng } from '../util/rng';
 import { causalConvRow, deltaRuleStep, gatedRmsNorm, l2normHeads, sigmoid, softplus } from './gated-delta';
 import { linear } from './linear';
@@ -133,6 +134,13 @@ export class ReferenceSequence implements Sequence {
   setLogitRules(rules: LogitRules | undefined, countFrom: number): void {
     this.rules = hasRules(rules) ? rules : undefined;
     this.countFrom = countFrom;
+  }
+
+  /** Masks for the rows of the next pass (`maskNextPass`), taken by that pass. */
+  masks: Uint32Array<ArrayBuffer> | undefined;
+
+  maskNextPass(masks: Uint32Array<ArrayBuffer>): void {
+    this.masks = masks;
   }
 
   truncate(length: number): void {
@@ -299,11 +307,11 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
   }
 
   async forward(sequence: ReferenceSequence, tokens: ArrayLike<number>): Promise<Float32Array> {
-    return this.forwardSync(sequence, tokens);
+    return this.outputRows(sequence, tokens, 'all');
   }
 
   async forwardLast(sequence: ReferenceSequence, tokens: ArrayLike<number>): Promise<Float32Array> {
-    return this.forwardSync(sequence, tokens).slice(-this.config.vocabSize);
+    return this.outputRows(sequence, tokens, 'last');
   }
 
   async greedy(sequence: ReferenceSequence, tokens: ArrayLike<number>, rows: Rows = 'all'): Promise<Uint32Array> {
@@ -312,8 +320,7 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
 
   async greedyWithLogits(sequence: ReferenceSequence, tokens: ArrayLike<number>, rows: Rows = 'all') {
     const vocab = this.config.vocabSize;
-    const all = this.forwardSync(sequence, tokens);
-    const logits = rows === 'last' ? all.slice(-vocab) : all;
+    const logits = this.outputRows(sequence, tokens, rows);
     const ids = Uint32Array.from({ length: logits.length / vocab }, (_, i) => argmax(logits, i * vocab, vocab));
     return { ids, logits };
   }
@@ -329,7 +336,7 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
     seed: number,
   ) {
     const position = sequence.length + tokens.length - 1;
-    const logits = this.forwardSync(sequence, tokens).slice(-this.config.vocabSize);
+    const logits = this.outputRows(sequence, tokens, 'last');
     const id = sampleToken(logits, sampling, new Rng((seed ^ Math.imul(position + 1, 0x9e3779b1)) >>> 0));
     return { id, logits };
   }
@@ -434,6 +441,20 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
     return logits;
   }
 
+  /** The logits of each token's row, or of the last one's, masked by the masks the sequence was given for this pass. */
+  private outputRows(sequence: ReferenceSequence, tokens: ArrayLike<number>, rows: Rows): Float32Array {
+    const vocab = this.config.vocabSize;
+    const masks = sequence.masks;
+    sequence.masks = undefined;
+    const all = this.forwardSync(sequence, tokens);
+    const logits = rows === 'last' ? all.slice(-vocab) : all;
+    if (!masks) return logits;
+    if (masks.length !== (logits.length / vocab) * maskWords(vocab)) {
+      throw new RangeError(`${masks.length} mask words for ${logits.length / vocab} rows of ${vocab} logits`);
+    }
+    return maskRows(logits, masks, vocab);
+  }
+
   /**
    * A tree verify pass (speculative/tree.ts): the first `chain` tokens run as usual; the leaves
    * after them stand in ranks of `depths` (one rank unless told): leaf j sits at the position
@@ -464,6 +485,7 @@ export class ReferenceModel implements CausalLM<ReferenceSequence> {
       throw new RangeError(`sequence capacity ${sequence.capacity} exceeded`);
     }
     this.refuseRecurrentState('a tree pass');
+    if (sequence.masks) throw new Error('a tree pass takes no token masks');
     const logits = new Float32Array(tokens.length * vocab);
     for (let i = 0; i < tokens.length; i++) {
       const position = i < chain ? start + i : start + ((i - chain) % depths) + 1;

@@ -15,6 +15,7 @@ import { FIXTURES, fixturePath, loadFixture } from '../testing/fixtures';
 import { ggufTokenizer } from '../tokenizer/gguf-tokenizer';
 import { TextTokenizer } from '../tokenizer/tokenizer';
 import { type GrammarVocabulary, ResponseGrammars, type TokenConstraint } from './grammar';
+import { maskRows } from './token-mask';
 
 const vocabularyOf =
   (tokenizer: TextTokenizer, stopTokens: number[], vocabSize = tokenizer.vocabSize) =>
@@ -28,7 +29,7 @@ const vocabularyOf =
 
 /** The tokens `constraint` allows next, as a set. */
 async function allowed(constraint: TokenConstraint, vocabSize: number): Promise<Set<number>> {
-  const row = await constraint.mask(new Float32Array(vocabSize));
+  const row = maskRows(new Float32Array(vocabSize), await constraint.allowed(), vocabSize);
   return new Set([...row.keys()].filter((t) => row[t] === 0));
 }
 

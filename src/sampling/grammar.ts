@@ -2,8 +2,8 @@
  * Constrained decoding: web-llm's `response_format` (any JSON, a JSON schema, an EBNF grammar or
  * a structural tag) as a mask over each row of logits. xgrammar compiles the format against the
  * vocabulary once (cached per format) and, as tokens are accepted, says which tokens may come
- * next: a bitmask, bit t of word t >> 5 set where token t is allowed. A masked logit is -Infinity,
- * so greedy decoding never picks it and sampling gives it probability 0, the rest renormalized.
+ * next: a bitmask, bit t of word t >> 5 set where token t is allowed (token-mask.ts applies it,
+ * on the CPU or where the logits are, on the GPU).
  *
  * Speculative decoding stays exact under a mask: the row after draft i is masked by the state
  * after drafts 0..i-1 (the matcher walks the drafts, then rolls back), so each row is the one
@@ -19,6 +19,7 @@ import type {
 } from '@mlc-ai/web-xgrammar';
 import { GrammarMatcherInitError } from '../errors';
 import type { TokenSpelling } from '../tokenizer/tokenizer-json';
+import { maskWords } from './token-mask';
 import { loadXGrammar } from './xgrammar';
 
 /** The vocabulary a grammar is compiled against. */
@@ -34,8 +35,8 @@ export interface GrammarVocabulary {
 
 /** A grammar's state over one reply. */
 export interface TokenConstraint {
-  /** Sets the logit of every token the grammar does not allow next to -Infinity, in place. */
-  mask(row: Float32Array): Promise<Float32Array>;
+  /** The tokens the grammar allows next: a mask of `maskWords(vocabSize)` words (token-mask.ts). */
+  allowed(): Promise<Uint32Array<ArrayBuffer>>;
   /** Advances past `token`; false, and nothing changed, where the grammar does not allow it. */
   accept(token: number): boolean;
   /** Takes back the last `tokens` accepted. */
@@ -81,7 +82,7 @@ export class ResponseGrammars {
     });
     const compiled = await this.compile(format);
     const matcher = await xgrammar.GrammarMatcher.createGrammarMatcher(compiled);
-    return new MatcherConstraint(matcher);
+    return new MatcherConstraint(matcher, this.vocabulary().vocabSize);
   }
 
   dispose(): void {
@@ -159,27 +160,21 @@ export class ResponseGrammars {
   }
 }
 
-/** A reply's matcher; the mask is read from xgrammar's bitmask a 32-token word at a time. */
+/** A reply's matcher. */
 class MatcherConstraint implements TokenConstraint {
   private ended: boolean | undefined; // terminated, as it was when disposed
 
-  constructor(private readonly matcher: Matcher) {}
+  constructor(
+    private readonly matcher: Matcher,
+    private readonly vocabSize: number,
+  ) {}
 
-  async mask(row: Float32Array): Promise<Float32Array> {
+  async allowed(): Promise<Uint32Array<ArrayBuffer>> {
+    // xgrammar's words are as many as its vocabulary (the model's) needs; read as unsigned.
     const bits = await this.matcher.getNextTokenBitmask();
-    for (let word = 0; word < bits.length; word++) {
-      const allowed = bits[word];
-      if (allowed === -1) continue; // all 32 allowed
-      const end = Math.min(row.length, (word + 1) * 32);
-      if (allowed === 0) {
-        row.fill(Number.NEGATIVE_INFINITY, word * 32, end); // none: most words where JSON wants punctuation
-        continue;
-      }
-      for (let token = word * 32; token < end; token++) {
-        if (((allowed >>> (token & 31)) & 1) === 0) row[token] = Number.NEGATIVE_INFINITY;
-      }
-    }
-    return row;
+    const mask = new Uint32Array(maskWords(this.vocabSize));
+    mask.set(new Uint32Array(bits.buffer, bits.byteOffset, Math.min(bits.length, mask.length)));
+    return mask;
   }
 
   accept(token: number): boolean {

@@ -15,6 +15,7 @@ import type { ReferenceSequence } from '../ref/model';
 import { ReferenceModel } from '../ref/model';
 import { ResponseGrammars, type TokenConstraint } from '../sampling/grammar';
 import { distribution, GREEDY, type SamplingParams } from '../sampling/sampling';
+import { maskWords } from '../sampling/token-mask';
 import { FIXTURES, loadEagleFixture, loadFixture, loadReferencePair } from '../testing/fixtures';
 import { chiSquare, countSampledTokens, TINY_SHAPE } from '../testing/spec';
 import type { TextTokenizer } from '../tokenizer/tokenizer';
@@ -33,15 +34,19 @@ class PairGrammar implements TokenConstraint {
   private readonly history: number[] = [];
   readonly terminated = false;
 
-  constructor(private readonly modulus: number) {}
+  constructor(
+    private readonly modulus: number,
+    private readonly vocabSize: number,
+  ) {}
 
   allows(token: number, after = this.history.at(-1)): boolean {
     return after === undefined || (token + after) % this.modulus !== 0;
   }
 
-  async mask(row: Float32Array): Promise<Float32Array> {
-    for (let t = 0; t < row.length; t++) if (!this.allows(t)) row[t] = Number.NEGATIVE_INFINITY;
-    return row;
+  async allowed(): Promise<Uint32Array<ArrayBuffer>> {
+    const mask = new Uint32Array(maskWords(this.vocabSize));
+    for (let t = 0; t < this.vocabSize; t++) if (this.allows(t)) mask[t >> 5] |= 1 << (t & 31);
+    return mask;
   }
 
   accept(token: number): boolean {
@@ -71,6 +76,8 @@ const STORY_FORMAT = {
 } as const;
 
 let target: ReferenceModel;
+/** The pair grammar over the fixture target's vocabulary. */
+const pairs = (modulus: number) => new PairGrammar(modulus, target.config.vocabSize);
 let draft: ReferenceModel;
 let tokenizer: TextTokenizer;
 let stopTokens: number[];
@@ -120,21 +127,16 @@ describe('greedy speculative decoding under a grammar equals plain constrained d
 
   it.each(lengths)('with the draft model and prompt lookup, k = %s, under a grammar of adjacent pairs', async (k) => {
     for (const prompt of prompts) {
-      const { tokens: expected } = await constrained(prompt, noDraft, k, new PairGrammar(3));
-      const free = await constrained(prompt, noDraft, k, new PairGrammar(Number.POSITIVE_INFINITY));
+      const { tokens: expected } = await constrained(prompt, noDraft, k, pairs(3));
+      const free = await constrained(prompt, noDraft, k, pairs(Number.POSITIVE_INFINITY));
       expect(expected).not.toEqual(free.tokens); // the grammar changed the reply
       for (let i = 1; i < expected.length; i++) expect((expected[i] + expected[i - 1]) % 3).not.toBe(0);
-      const model = await constrained(
-        prompt,
-        new ModelDraftSource(draft, draft.createSequence(256)),
-        k,
-        new PairGrammar(3),
-      );
+      const model = await constrained(prompt, new ModelDraftSource(draft, draft.createSequence(256)), k, pairs(3));
       expect(model.tokens).toEqual(expected);
       expect(model.stats.drafted).toBeGreaterThan(0);
       expect(model.stats.accepted).toBeGreaterThan(0);
       expect(model.stats.accepted).toBeLessThan(model.stats.drafted); // drafts the grammar forbids were rejected
-      const lookup = await constrained(prompt, new PromptLookupSource(), k, new PairGrammar(3));
+      const lookup = await constrained(prompt, new PromptLookupSource(), k, pairs(3));
       expect(lookup.tokens).toEqual(expected);
     }
   });
@@ -181,8 +183,8 @@ describe('greedy drafting with an EAGLE head under a grammar', () => {
 
   it('equals plain constrained decoding, the head drafting under the masks read through d2t', async () => {
     for (const prompt of prompts) {
-      const { tokens: expected } = await constrained(prompt, noDraft, 4, new PairGrammar(3));
-      const { tokens, stats } = await withHead(prompt, new PairGrammar(3));
+      const { tokens: expected } = await constrained(prompt, noDraft, 4, pairs(3));
+      const { tokens, stats } = await withHead(prompt, pairs(3));
       expect(tokens).toEqual(expected);
       expect(stats.drafted).toBeGreaterThan(0);
     }
@@ -244,7 +246,7 @@ describe('speculative sampling under a grammar keeps the masked target distribut
         seed,
         draftLength: 3,
         fallback: false,
-        constraint: new PairGrammar(modulus),
+        constraint: new PairGrammar(modulus, t.config.vocabSize),
       }),
     );
     expect(acceptance).toBeGreaterThan(0.1);

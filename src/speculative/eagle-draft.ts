@@ -26,8 +26,6 @@ export class EagleDraftSource<S extends Sequence, H extends Sequence> implements
   forwards = 0;
   /** Pairs of real features the head held after its last catch-up. */
   private realPairs = 0;
-  /** A row over the target's vocabulary, for a grammar's mask (made on the first constrained draft). */
-  private targetRow: Float32Array | undefined;
 
   constructor(
     private readonly model: EagleTarget<S, H>,
@@ -135,13 +133,11 @@ export class EagleDraftSource<S extends Sequence, H extends Sequence> implements
    * the grammar's mask over the target's vocabulary, read through d2t.
    */
   private async maskDrafts(logits: Float32Array, constraint: TokenConstraint): Promise<void> {
-    this.targetRow ??= new Float32Array(this.model.config.vocabSize);
-    const row = this.targetRow;
-    row.fill(0);
-    await constraint.mask(row);
+    const allowed = await constraint.allowed();
     const { draftToTarget } = this.model;
     for (let id = 0; id < logits.length; id++) {
-      if (row[draftToTarget[id]] === Number.NEGATIVE_INFINITY) logits[id] = Number.NEGATIVE_INFINITY;
+      const token = draftToTarget[id];
+      if (((allowed[token >>> 5] >>> (token & 31)) & 1) === 0) logits[id] = Number.NEGATIVE_INFINITY;
     }
   }
 

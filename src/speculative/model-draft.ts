@@ -4,9 +4,10 @@
  * Given a confidence threshold it stops drafting early when its top probability falls below
  * it (see draft-length.ts).
  *
- * Greedy drafting without a threshold reads back token ids only; otherwise the last row of
- * logits is read back to form the distribution. On a GPU, a step can run whole on the device
- * (model/gpu-speculation.ts): the drafts never come back to the CPU one by one.
+ * Greedy drafting without a threshold reads back token ids only (under a grammar too: the GPU
+ * masks the row); otherwise the last row of logits is read back to form the distribution. On a
+ * GPU, a step can run whole on the device (model/gpu-speculation.ts): the drafts never come back
+ * to the CPU one by one.
  */
 
 import type { SampledDeviceStep, SampledStepOptions } from '../model/gpu-sampled-verify';
@@ -14,6 +15,7 @@ import { greedyStepOnDevice, sampledStepOnDevice } from '../model/gpu-speculatio
 import type { DeviceStep } from '../model/gpu-step-buffers';
 import type { CausalLM, Sequence } from '../model/types';
 import { argmax, distribution, sample } from '../sampling/sampling';
+import { allowsAny } from '../sampling/token-mask';
 import type { Draft, DraftRequest, DraftSource } from './draft-source';
 
 export class ModelDraftSource<S extends Sequence> implements DraftSource {
@@ -38,20 +40,25 @@ export class ModelDraftSource<S extends Sequence> implements DraftSource {
     let pending = context.slice(this.sequence.length);
     try {
       for (let i = 0; i < Math.min(k, room); i++) {
+        // Under a grammar each draft is chosen from its masked row, as the target will choose.
+        if (constraint) {
+          const allowed = await constraint.allowed();
+          if (!allowsAny(allowed, this.model.config.vocabSize)) break; // nothing allowed: no draft here
+          this.sequence.maskNextPass(allowed);
+        }
         this.forwards++;
         let token: number;
-        if (greedy && minConfidence <= 0 && !constraint) {
+        if (greedy && minConfidence <= 0) {
           token = (await this.model.greedy(this.sequence, pending, 'last'))[0];
         } else {
-          // Under a grammar each draft is chosen from its masked row, as the target will choose.
           const logits = await this.model.forwardLast(this.sequence, pending);
-          await constraint?.mask(logits);
           const p = distribution(logits, greedy ? { temperature: 1, topK: 0, topP: 1 } : sampling);
           token = greedy ? argmax(logits) : sample(p, rng);
           if (minConfidence > 0 && i > 0 && p[argmax(p)] < minConfidence) break;
-          if (constraint && !constraint.accept(token)) break; // nothing allowed: no draft here
           if (!greedy) probs.push(p);
         }
+        if (constraint && !constraint.accept(token))
+          throw new Error(`the grammar refused draft ${token}, chosen under its mask`);
         tokens.push(token);
         pending = [token];
         if (constraint?.terminated) break; // a stop token completed the grammar

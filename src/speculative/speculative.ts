@@ -23,7 +23,8 @@ import type { SampledDeviceStep } from '../model/gpu-sampled-verify';
 import type { CausalLM, Sequence } from '../model/types';
 import type { TokenConstraint } from '../sampling/grammar';
 import { type TokenLogprob, tokenLogprob } from '../sampling/logprobs';
-import { argmax, distribution, sampleToken } from '../sampling/sampling';
+import { distribution } from '../sampling/sampling';
+import { allowAll, allowsAny, maskWords } from '../sampling/token-mask';
 import { Rng } from '../util/rng';
 import { type DraftLength, DraftLengthPolicy, type StepTimes } from './draft-length';
 import type { Draft, DraftKind, DraftSource } from './draft-source';
@@ -155,27 +156,25 @@ export async function speculativeGenerate<S extends Sequence>(
     options.onToken?.(token);
     if (stop.has(token) || out.length >= maxTokens || options.shouldStop?.() || constraint?.terminated) done = true;
   };
-  /** `row` masked by the grammar's present state; an error where it allows no token at all. */
-  const masked = async (row: Float32Array): Promise<Float32Array> => {
-    await constraint?.mask(row);
-    if (row[argmax(row)] === Number.NEGATIVE_INFINITY) {
+  /** The tokens the grammar allows next; an error where it allows none of the model's. */
+  const allowedNow = async (grammar: TokenConstraint): Promise<Uint32Array<ArrayBuffer>> => {
+    const mask = await grammar.allowed();
+    if (!allowsAny(mask, vocab)) {
       throw new InvalidRequestError(
         'The response format allows no token of this model at this point of the reply: ' +
           'its vocabulary cannot spell what the schema or grammar requires.',
       );
     }
-    return row;
+    return mask;
   };
   /**
    * The target's next token after `tokens`, from the last row: plain decoding reads back an id
-   * (the argmax, or a draw made where the logits are), and the row too when log-probabilities are asked.
+   * (the argmax, or a draw made where the logits are), and the row too when log-probabilities
+   * are asked. Under a grammar the row is masked where it is, before the choice.
    */
   const plainStep = async (tokens: ArrayLike<number>): Promise<[number, Float32Array | undefined]> => {
     counts.targetForwards++;
-    if (constraint) {
-      const row = await masked(await target.forwardLast(sequence, tokens));
-      return [sampleToken(row, sampling, rng), row];
-    }
+    if (constraint) sequence.maskNextPass(await allowedNow(constraint));
     const seed = greedy ? 0 : rng.nextUint32();
     if (logprobs !== undefined) {
       const { id, logits } = await target.sampleWithLogits(sequence, tokens, sampling, seed);
@@ -196,7 +195,7 @@ export async function speculativeGenerate<S extends Sequence>(
 
   /** The target's verify pass over the newest token and `draft`, and the acceptance rule. */
   const verify = async (draft: Draft, last: number): Promise<VerifiedStep> => {
-    if (constraint) return verifyConstrained(draft, last);
+    if (constraint) sequence.maskNextPass(await verifyMasks(constraint, draft.tokens));
     const leaves = draft.leaves ?? [];
     if (greedy && leaves.length > 0 && target.greedyTree) return verifyGreedyTree(draft, leaves, last);
     if (!greedy && leaves.length > 0 && target.forwardTree) return verifySampledTree(draft, leaves, last);
@@ -216,28 +215,24 @@ export async function speculativeGenerate<S extends Sequence>(
   };
 
   /**
-   * A verify pass under a grammar: row i masked by the grammar's state after drafts 0..i-1 (the
-   * matcher walks the drafts and is rolled back), then the rule over the masked rows, as plain
-   * constrained decoding would take them. Rows after a draft the grammar forbids stay unmasked:
-   * that draft is rejected (its logit is -Infinity), so they are never read; nor are rows after
-   * a stop token that completes the grammar, where the reply ends.
+   * The masks of a verify pass under a grammar: row i's is the grammar's state after drafts
+   * 0..i-1 (the matcher walks the drafts and is rolled back), so the rule takes each row as
+   * plain constrained decoding would. Rows after a draft the grammar forbids allow every token:
+   * that draft is rejected (its row's mask leaves it out), so they are never read; nor are rows
+   * after a stop token that completes the grammar, where the reply ends.
    */
-  const verifyConstrained = async (draft: Draft, last: number): Promise<VerifiedStep> => {
-    if (!constraint) throw new Error('a constrained verify pass without its grammar');
-    const rows = await target.forward(sequence, [last, ...draft.tokens]);
-    const row = (i: number) => rows.subarray(i * vocab, (i + 1) * vocab);
+  const verifyMasks = async (grammar: TokenConstraint, drafts: number[]): Promise<Uint32Array<ArrayBuffer>> => {
+    const words = maskWords(vocab);
+    const masks = allowAll(drafts.length + 1, vocab);
     let walked = 0;
-    for (let i = 0; i <= draft.tokens.length; i++) {
-      await masked(row(i));
-      if (i === draft.tokens.length || !constraint.accept(draft.tokens[i])) break;
+    for (let i = 0; i <= drafts.length; i++) {
+      masks.set(await allowedNow(grammar), i * words);
+      if (i === drafts.length || !grammar.accept(drafts[i])) break;
       walked++;
-      if (constraint.terminated) break; // a stop token the grammar took: the reply ends there
+      if (grammar.terminated) break; // a stop token the grammar took: the reply ends there
     }
-    constraint.rollBack(walked);
-    if (!greedy) return acceptSampled(rows, { chain: draft.tokens, leaves: [] }, (i) => draft.probs?.[i]);
-    let accepted = 0;
-    while (accepted < draft.tokens.length && draft.tokens[accepted] === argmax(row(accepted))) accepted++;
-    return { drafts: draft.tokens, drafted: draft.tokens.length, accepted, next: argmax(row(accepted)), logits: rows };
+    grammar.rollBack(walked);
+    return masks;
   };
 
   /**
