@@ -268,4 +268,5 @@ const NOTHING_GENERATED: SpeculativeCounts = {
   accepted: [],
   targetForwards: 0,
   draftForwards: 0,
+  forced: 0,
 };

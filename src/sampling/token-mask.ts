@@ -32,6 +32,18 @@ export function allowsAny(mask: Uint32Array, vocab: number): boolean {
   return false;
 }
 
+/** The one token of the first `vocab` that `mask` (one row's) allows, if it allows exactly one. */
+export function onlyToken(mask: Uint32Array, vocab: number): number | undefined {
+  let only: number | undefined;
+  for (let word = 0; word < maskWords(vocab); word++) {
+    const bits = mask[word] | 0;
+    if (bits === 0) continue;
+    if (only !== undefined || (bits & (bits - 1)) !== 0) return undefined; // a second token
+    only = word * 32 + (31 - Math.clz32(bits));
+  }
+  return only !== undefined && only < vocab ? only : undefined;
+}
+
 /**
  * Sets every logit of `rows` ((rows, vocab), in place) whose token its row's mask does not allow
  * to `value` (-Infinity; the GPU kernel's reference takes GPU_MASKED_LOGIT): the rows `masks`

@@ -24,7 +24,7 @@ import type { CausalLM, Sequence } from '../model/types';
 import type { TokenConstraint } from '../sampling/grammar';
 import { type TokenLogprob, tokenLogprob } from '../sampling/logprobs';
 import { distribution } from '../sampling/sampling';
-import { allowAll, allowsAny, maskWords } from '../sampling/token-mask';
+import { allowAll, allowsAny, maskWords, onlyToken } from '../sampling/token-mask';
 import { Rng } from '../util/rng';
 import { type DraftLength, DraftLengthPolicy, type StepTimes } from './draft-length';
 import type { Draft, DraftKind, DraftSource } from './draft-source';
@@ -63,9 +63,10 @@ export interface SpeculativeOptions extends GenerateOptions {
   /** Leaves beside each of those drafts: 1 (the default) to 3; 2 verifies the top three candidates at each. */
   treeWidth?: number;
   /**
-   * A grammar the reply must follow (sampling/grammar.ts): each row the target gives is read
-   * back and masked by it, and the token chosen here; steps then verify a chain (no tree, no
-   * step on the device). Accepted tokens advance it; it ends the reply once it is complete.
+   * A grammar the reply must follow (sampling/grammar.ts): each row the target gives is masked
+   * by it where the logits are; steps then verify a chain (no tree, no step on the device), and
+   * tokens it allows alone are verified without drafting them. Accepted tokens advance it; it
+   * ends the reply once it is complete.
    */
   constraint?: TokenConstraint;
 }
@@ -83,6 +84,11 @@ export interface SpeculativeCounts {
   accepted: number[];
   targetForwards: number;
   draftForwards: number;
+  /**
+   * Tokens a grammar allowed alone, one after another: known without a draft, they were
+   * verified in target passes of their own (not counted as steps, drafts or produced tokens).
+   */
+  forced: number;
   /** Why speculation was switched off part way (measured slower than plain decoding), if it was. */
   fallback?: string;
 }
@@ -97,6 +103,8 @@ const FALLBACK_WINDOW = 8; // speculative steps per comparison with plain decodi
  */
 const FALLBACK_MARGIN = 1.2;
 const FALLBACK_WINDOWS = 2;
+/** Tokens a grammar forces that one target pass verifies at most (a verify tile's worth). */
+const MAX_FORCED = 16;
 
 /** A verified step: the drafts (at least the accepted ones), how many were drafted and accepted, the target's next token. */
 interface VerifiedStep {
@@ -140,6 +148,7 @@ export async function speculativeGenerate<S extends Sequence>(
     accepted: new Array<number>(policy.longest).fill(0),
     targetForwards: 0,
     draftForwards: 0,
+    forced: 0,
   };
   let done = false;
   const vocab = target.config.vocabSize;
@@ -212,6 +221,24 @@ export async function speculativeGenerate<S extends Sequence>(
     while (accepted < draft.tokens.length && draft.tokens[accepted] === choices[accepted]) accepted++;
     const next = choices[accepted];
     return { drafts: draft.tokens, drafted: draft.tokens.length, accepted, next, logits };
+  };
+
+  /**
+   * The tokens the grammar allows alone from here, one after another (at most `max`; up to a
+   * stop token that completes it): walked, then taken back. The target must choose each (its
+   * masked row allows nothing else, for greedy decoding and sampling alike), so one pass over
+   * them verifies all, as drafts that cannot be rejected: JSON's keys and punctuation under a
+   * schema cost a pass together instead of a pass each.
+   */
+  const forcedRun = async (grammar: TokenConstraint, max: number): Promise<number[]> => {
+    const tokens: number[] = [];
+    while (tokens.length < max && !grammar.terminated) {
+      const only = onlyToken(await grammar.allowed(), vocab);
+      if (only === undefined || !grammar.accept(only)) break;
+      tokens.push(only);
+    }
+    grammar.rollBack(tokens.length);
+    return tokens;
   };
 
   /**
@@ -358,6 +385,21 @@ export async function speculativeGenerate<S extends Sequence>(
     } else if (sampledOnDevice) {
       step = acceptOnDevice(sampledOnDevice);
     } else {
+      // Room for the forced tokens and the target's token after them, in the reply and the cache.
+      const forcedRoom = Math.min(MAX_FORCED, maxTokens - out.length - 1, sequence.capacity - sequence.length - 1);
+      const forced = constraint ? await forcedRun(constraint, forcedRoom) : [];
+      if (forced.length > 0) {
+        const { accepted, next, logits } = await verify({ tokens: forced }, last);
+        if (accepted !== forced.length) throw new Error('the target refused a token its grammar forced');
+        counts.targetForwards++;
+        counts.forced += accepted;
+        source.rollback(contextLength + accepted);
+        const rowOf = (i: number) => logits?.subarray(i * vocab, (i + 1) * vocab);
+        for (let i = 0; i < accepted; i++) emit(forced[i], rowOf(i));
+        emit(next, rowOf(accepted));
+        stepStart = performance.now();
+        continue;
+      }
       const draft = speculating
         ? await source.propose(context, {
             k,

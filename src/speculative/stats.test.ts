@@ -15,6 +15,7 @@ describe('speculativeStats', () => {
       accepted: [3, 2, 1, 0],
       targetForwards: 6,
       draftForwards: 12,
+      forced: 0,
     });
     expect(stats).toMatchObject({ drafted: 10, accepted: 6, acceptance_rate: 0.6, mean_accepted_length: 2.5 });
     expect(stats.per_position).toEqual([0.75, 0.5, 0.5]);
@@ -24,8 +25,8 @@ describe('speculativeStats', () => {
   });
 
   it("combines several replies' figures as if their counts were one reply's", () => {
-    const a = { steps: 4, produced: 10, drafted: [4, 4, 2, 0], accepted: [3, 2, 1, 0] };
-    const b = { steps: 2, produced: 3, drafted: [2, 1, 1, 1], accepted: [1, 0, 0, 0] };
+    const a = { steps: 4, produced: 10, drafted: [4, 4, 2, 0], accepted: [3, 2, 1, 0], forced: 5 };
+    const b = { steps: 2, produced: 3, drafted: [2, 1, 1, 1], accepted: [1, 0, 0, 0], forced: 2 };
     const stats = (c: typeof a, fallback?: string) =>
       speculativeStats({ draft: 'model', ...c, targetForwards: c.steps + 2, draftForwards: 9, fallback });
     const whole = speculativeStats({
@@ -36,6 +37,7 @@ describe('speculativeStats', () => {
       accepted: [4, 2, 1, 0],
       targetForwards: 10,
       draftForwards: 18,
+      forced: 7,
     });
     expect(combinedSpecStats([stats(a), stats(b)])).toEqual(whole);
     expect(combinedSpecStats([stats(a)])).toEqual(stats(a));
@@ -54,6 +56,7 @@ describe('speculativeStats', () => {
       accepted: [0],
       targetForwards: 3,
       draftForwards: 0,
+      forced: 0,
       fallback: 'slower',
     });
     expect(stats).toMatchObject({ fell_back: true, fallback_reason: 'slower', acceptance_rate: 0 });

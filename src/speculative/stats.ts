@@ -23,6 +23,8 @@ export interface SpecStats {
   drafted_per_position: number[];
   target_forwards: number;
   draft_forwards: number;
+  /** Tokens a response format's grammar allowed alone, verified without drafting them (speculative.ts). */
+  forced_tokens: number;
   /** Set when speculation was measured slower than plain decoding and switched off. */
   fell_back: boolean;
   fallback_reason?: string;
@@ -45,6 +47,7 @@ export function speculativeStats(counts: SpeculativeCounts): SpecStats {
     drafted_per_position: counts.drafted.slice(0, used),
     target_forwards: counts.targetForwards,
     draft_forwards: counts.draftForwards,
+    forced_tokens: counts.forced,
     fell_back: counts.fallback !== undefined,
     ...(counts.fallback === undefined ? {} : { fallback_reason: counts.fallback }),
   };
@@ -74,6 +77,7 @@ export function combinedSpecStats(all: SpecStats[]): SpecStats {
     drafted_per_position: draftedAt,
     target_forwards: sum(all.map((s) => s.target_forwards)),
     draft_forwards: sum(all.map((s) => s.draft_forwards)),
+    forced_tokens: sum(all.map((s) => s.forced_tokens)),
     fell_back: fallback !== undefined,
     ...(fallback?.fallback_reason === undefined ? {} : { fallback_reason: fallback.fallback_reason }),
   };

@@ -58,10 +58,11 @@ export async function countSampledTokens(
   seeds: number,
   vocab: number,
   generate: (seed: number) => Promise<{ tokens: number[]; counts: SpeculativeCounts }>,
-): Promise<{ counts: number[][]; acceptance: number }> {
+): Promise<{ counts: number[][]; acceptance: number; forced: number }> {
   const counts = [new Array(vocab).fill(0), new Array(vocab).fill(0)];
   let drafted = 0;
   let accepted = 0;
+  let forced = 0;
   for (let seed = 0; seed < seeds; seed++) {
     const { tokens, counts: step } = await generate(seed);
     counts[0][tokens[2]]++;
@@ -69,8 +70,9 @@ export async function countSampledTokens(
     const stats = speculativeStats(step);
     drafted += stats.drafted;
     accepted += stats.accepted;
+    forced += stats.forced_tokens;
   }
-  return { counts, acceptance: accepted / drafted };
+  return { counts, acceptance: accepted / drafted, forced };
 }
 
 /** Pearson's chi-square statistic of `counts` against `expected` probabilities. */
