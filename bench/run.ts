@@ -13,7 +13,7 @@ import { type ModelResults, runModelSuite } from './suites/model';
 import { runShapesSuite, type ShapeResults } from './suites/shapes';
 import { runTtftSuite, type TtftResults } from './suites/ttft';
 
-export const SCHEMA_VERSION = 16;
+export const SCHEMA_VERSION = 17;
 
 /** The suites in the order they run, with their rough share of a run's time. */
 const STAGES = [
@@ -159,7 +159,7 @@ function logDecode(decode: DecodeResults, log: (line: string) => void): void {
   for (const run of decode.runs) {
     log(
       `decode ${run.draft} k=${run.draft_length}${run.tree ? ` tree=${run.tree}x${run.tree_width}` : ''} T=${run.temperature}` +
-        `${run.constrained ? ' JSON' : ''}: plain ${run.plain_tok_s} tok/s, ` +
+        `${run.constrained ? ` JSON (${run.forced_share} of the tokens forced by the grammar)` : ''}: plain ${run.plain_tok_s} tok/s, ` +
         `speculative ${run.spec_tok_s} tok/s (x${run.speedup}), ${run.mean_draft_length} drafts a step, acceptance ${run.acceptance_rate}, ` +
         `${run.mean_accepted_length} tokens per target pass (cost model: x${run.predicted_speedup}); a step ` +
         `${run.step_ms} ms: record ${run.record_ms} ms, wait ${run.wait_ms} ms, ${run.submissions_per_step} submissions, ` +

@@ -66,6 +66,7 @@ export const RESULT_FIELDS: Record<string, Kind> = {
   'decode.runs[].per_position': 'array',
   'decode.runs[].target_forwards_per_token': 'positive',
   'decode.runs[].draft_forwards_per_token': 'number',
+  'decode.runs[].forced_share': 'number',
   'decode.runs[].round_trips_per_token': 'positive',
   'decode.runs[].readback_bytes_per_token': 'positive',
   'decode.runs[].submissions_per_step': 'positive',
@@ -273,6 +274,7 @@ export const FIELDS_SINCE: Record<string, number> = {
   'decode.eagle.head_dispatches_per_step': 15,
   'decode.mtp.head_dispatches_per_step': 15,
   'decode.runs[].constrained': 16,
+  'decode.runs[].forced_share': 17,
 };
 
 /** Every field missing or out of range, as "path: why"; empty for a sound results object. */

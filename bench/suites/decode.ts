@@ -64,6 +64,8 @@ export interface DecodeRun {
   per_position: number[];
   target_forwards_per_token: number;
   draft_forwards_per_token: number;
+  /** Of the speculative side's tokens, the share a JSON mode run's grammar allowed alone (verified without drafts; 0 unconstrained). */
+  forced_share: number;
   /** GPU-to-CPU readbacks (each a wait for the GPU) per generated token, speculating: target and draft together. */
   round_trips_per_token: number;
   /** Bytes those readbacks carried per generated token: token ids and verdicts, or rows of logits. */
@@ -391,6 +393,7 @@ export async function runDecodeSuite(
     let produced = 0;
     let targetForwards = 0;
     let draftForwards = 0;
+    let forced = 0;
     let roundTrips = 0;
     let readbackBytes = 0;
     let submissions = 0;
@@ -424,6 +427,7 @@ export async function runDecodeSuite(
         produced += out.length;
         targetForwards += stats.target_forwards;
         draftForwards += stats.draft_forwards;
+        forced += stats.forced_tokens;
         perPosition.push(stats.per_position);
       }
     }
@@ -456,6 +460,7 @@ export async function runDecodeSuite(
       }),
       target_forwards_per_token: round(targetForwards / produced),
       draft_forwards_per_token: round(draftForwards / produced),
+      forced_share: round(forced / produced),
       round_trips_per_token: round(roundTrips / produced),
       readback_bytes_per_token: Math.round(readbackBytes / produced),
       submissions_per_step: round(submissions / steps),
