@@ -170,7 +170,7 @@ describe('greedy speculative decoding under a grammar equals plain constrained d
 });
 
 describe('tokens a grammar allows alone', () => {
-  it('are verified together: plain constrained decoding token for token, in fewer target passes', async () => {
+  it('are verified together and drafted without forwards: constrained decoding token for token, in fewer passes', async () => {
     const grammars = fixtureGrammars();
     const vocab = target.config.vocabSize;
     for (const prompt of prompts) {
@@ -191,6 +191,11 @@ describe('tokens a grammar allows alone', () => {
       // The keys and punctuation: a third of the reply or more, each pass verifying a run of them.
       expect(stats.forced_tokens).toBeGreaterThan(tokens.length / 3);
       expect(stats.target_forwards).toBe(tokens.length - stats.forced_tokens);
+      // The draft model drafts such tokens inside its drafts without a forward of its own.
+      const source = new ModelDraftSource(draft, draft.createSequence(256));
+      const drafted = await constrained(prompt, source, 4, await grammars.constraint(STORY_FORMAT), 60);
+      expect(drafted.tokens).toEqual(expected);
+      expect(drafted.stats.draft_forwards).toBeLessThan(drafted.stats.drafted);
     }
     grammars.dispose();
   });

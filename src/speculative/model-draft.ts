@@ -15,7 +15,7 @@ import { greedyStepOnDevice, sampledStepOnDevice } from '../model/gpu-speculatio
 import type { DeviceStep } from '../model/gpu-step-buffers';
 import type { CausalLM, Sequence } from '../model/types';
 import { argmax, distribution, sample } from '../sampling/sampling';
-import { allowsAny } from '../sampling/token-mask';
+import { allowsAny, onlyToken } from '../sampling/token-mask';
 import type { Draft, DraftRequest, DraftSource } from './draft-source';
 
 export class ModelDraftSource<S extends Sequence> implements DraftSource {
@@ -40,10 +40,20 @@ export class ModelDraftSource<S extends Sequence> implements DraftSource {
     let pending = context.slice(this.sequence.length);
     try {
       for (let i = 0; i < Math.min(k, room); i++) {
-        // Under a grammar each draft is chosen from its masked row, as the target will choose.
+        // Under a grammar each draft is chosen from its masked row, as the target will choose; a
+        // token the grammar allows alone is the draft without a forward (fed with the next one).
         if (constraint) {
+          const vocab = this.model.config.vocabSize;
           const allowed = await constraint.allowed();
-          if (!allowsAny(allowed, this.model.config.vocabSize)) break; // nothing allowed: no draft here
+          if (!allowsAny(allowed, vocab)) break; // nothing allowed: no draft here
+          const only = onlyToken(allowed, vocab);
+          if (only !== undefined && constraint.accept(only)) {
+            tokens.push(only);
+            if (!greedy) probs.push(oneHot(only, vocab));
+            pending = [...pending, only];
+            if (constraint.terminated) break;
+            continue;
+          }
           this.sequence.maskNextPass(allowed);
         }
         this.forwards++;
@@ -98,4 +108,11 @@ export class ModelDraftSource<S extends Sequence> implements DraftSource {
     if (step) this.forwards += k;
     return step;
   }
+}
+
+/** The distribution that puts all its mass on `token`. */
+function oneHot(token: number, vocab: number): Float64Array {
+  const p = new Float64Array(vocab);
+  p[token] = 1;
+  return p;
 }
