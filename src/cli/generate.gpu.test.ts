@@ -192,6 +192,7 @@ describe('tandem generate', () => {
     );
     expect(json.finish_reason).toBe('stop');
     expect(Object.keys(JSON.parse(json.text))).toEqual(['name']);
+    expect(json.usage.spec.forced_tokens).toBeGreaterThan(0); // '{"name": "' needs no draft
     const chosen = JSON.parse((await run([...ask, '--reply-grammar', grammar])).stdout);
     expect(chosen.text).toMatch(/^The owl is (shy|wise)\.$/);
     const both = await run([...ask, '--reply-json', '--reply-grammar', grammar]);

@@ -14,6 +14,7 @@ export function usageSummary(usage: TandemUsage, architecture: string): string {
     line +=
       `\n[speculative (${spec.draft}): ${spec.accepted}/${spec.drafted} drafts accepted ` +
       `(${(spec.acceptance_rate * 100).toFixed(0)}%), ${spec.mean_accepted_length.toFixed(2)} tokens per target pass` +
+      `${spec.forced_tokens > 0 ? `; ${spec.forced_tokens} tokens forced by the response format` : ''}` +
       `${spec.fell_back ? `; ${spec.fallback_reason}` : ''}]`;
   }
   return line;
