@@ -115,6 +115,7 @@ describe('chat page as a product', () => {
       const store = await import('/src/loader/model-store.ts');
       const { TextTokenizer } = await import('/src/tokenizer/tokenizer.ts');
       const { ResponseGrammars } = await import('/src/sampling/grammar.ts');
+      const { maskRows } = await import('/src/sampling/token-mask.ts');
       const tokenizer = await TextTokenizer.load(store.storedSource('/models/tandem-draft'));
       const vocabSize = tokenizer.vocabSize;
       const stop = tokenizer.tokenId('<|endoftext|>');
@@ -125,10 +126,10 @@ describe('chat page as a product', () => {
       const takes = async (text) => {
         const constraint = await grammars.constraint({ type: 'json_object', schema });
         for (const id of tokenizer.encode(text)) {
-          const row = await constraint.mask(new Float32Array(vocabSize));
+          const row = maskRows(new Float32Array(vocabSize), await constraint.allowed(), vocabSize);
           if (row[id] !== 0 || !constraint.accept(id)) return false;
         }
-        const row = await constraint.mask(new Float32Array(vocabSize));
+        const row = maskRows(new Float32Array(vocabSize), await constraint.allowed(), vocabSize);
         return row.filter((x) => x === 0).length === 1 && row[stop] === 0; // only the stop token is left
       };
       const result = { number: await takes('{"age": 42}'), text: await takes('{"age": "42"}') };
