@@ -8,6 +8,7 @@
 import type { ChatCompletionTool } from '@mlc-ai/web-llm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ResponseGrammars } from '../sampling/grammar';
+import { isAllowed } from '../sampling/token-mask';
 import { FIXTURES, loadFixture } from '../testing/fixtures';
 import type { TextTokenizer } from '../tokenizer/tokenizer';
 import { toChatMessages, withSystemPrompt } from './prompt';
@@ -169,7 +170,7 @@ describe("the schema of a reply's calls, over the fixture's vocabulary", () => {
     try {
       for (const id of tokenizer.encode(text)) {
         const allowed = await constraint.allowed();
-        if (((allowed[id >> 5] >>> (id & 31)) & 1) === 0 || !constraint.accept(id)) return false;
+        if (!isAllowed(allowed, id) || !constraint.accept(id)) return false;
       }
       return true;
     } finally {

@@ -35,7 +35,7 @@ export interface GrammarVocabulary {
 
 /** A grammar's state over one reply. */
 export interface TokenConstraint {
-  /** The tokens the grammar allows next: a mask of `maskWords(vocabSize)` words (token-mask.ts). */
+  /** The tokens the grammar allows next: a mask of `maskWords(vocabSize)` words (token-mask.ts), not to be changed. */
   allowed(): Promise<Uint32Array<ArrayBuffer>>;
   /** Advances past `token`; false, and nothing changed, where the grammar does not allow it. */
   accept(token: number): boolean;
@@ -160,9 +160,13 @@ export class ResponseGrammars {
   }
 }
 
-/** A reply's matcher. */
+/**
+ * A reply's matcher. The mask of its present state is kept until the state changes: a step asks
+ * for it several times (the forced tokens, the draft, the verify pass's first row).
+ */
 class MatcherConstraint implements TokenConstraint {
   private ended: boolean | undefined; // terminated, as it was when disposed
+  private present: Uint32Array<ArrayBuffer> | undefined; // the mask of the present state, once read
 
   constructor(
     private readonly matcher: Matcher,
@@ -170,19 +174,25 @@ class MatcherConstraint implements TokenConstraint {
   ) {}
 
   async allowed(): Promise<Uint32Array<ArrayBuffer>> {
+    if (this.present) return this.present;
     // xgrammar's words are as many as its vocabulary (the model's) needs; read as unsigned.
     const bits = await this.matcher.getNextTokenBitmask();
     const mask = new Uint32Array(maskWords(this.vocabSize));
     mask.set(new Uint32Array(bits.buffer, bits.byteOffset, Math.min(bits.length, mask.length)));
+    this.present = mask;
     return mask;
   }
 
   accept(token: number): boolean {
-    return this.matcher.acceptToken(token);
+    const accepted = this.matcher.acceptToken(token);
+    if (accepted) this.present = undefined;
+    return accepted;
   }
 
   rollBack(tokens: number): void {
-    if (tokens > 0) this.matcher.rollBack(tokens);
+    if (tokens === 0) return;
+    this.matcher.rollBack(tokens);
+    this.present = undefined;
   }
 
   get terminated(): boolean {

@@ -23,6 +23,11 @@ export function allowAll(rows: number, vocab: number): Uint32Array<ArrayBuffer> 
   return new Uint32Array(rows * maskWords(vocab)).fill(0xffffffff);
 }
 
+/** Whether `mask` (one row's) allows `token`. */
+export function isAllowed(mask: Uint32Array, token: number): boolean {
+  return ((mask[token >>> 5] >>> (token & 31)) & 1) === 1;
+}
+
 /** Whether `mask` (one row's) allows any of the first `vocab` tokens. */
 export function allowsAny(mask: Uint32Array, vocab: number): boolean {
   for (let word = 0; word < maskWords(vocab); word++) {

@@ -18,6 +18,7 @@ import type { DeviceStep } from '../model/gpu-step-buffers';
 import type { Sequence } from '../model/types';
 import type { TokenConstraint } from '../sampling/grammar';
 import { argmax, distribution, runnerUp, sample, without } from '../sampling/sampling';
+import { isAllowed } from '../sampling/token-mask';
 import type { Rng } from '../util/rng';
 import type { Draft, DraftRequest, DraftSource } from './draft-source';
 
@@ -136,8 +137,7 @@ export class EagleDraftSource<S extends Sequence, H extends Sequence> implements
     const allowed = await constraint.allowed();
     const { draftToTarget } = this.model;
     for (let id = 0; id < logits.length; id++) {
-      const token = draftToTarget[id];
-      if (((allowed[token >>> 5] >>> (token & 31)) & 1) === 0) logits[id] = Number.NEGATIVE_INFINITY;
+      if (!isAllowed(allowed, draftToTarget[id])) logits[id] = Number.NEGATIVE_INFINITY;
     }
   }
 

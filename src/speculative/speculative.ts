@@ -202,6 +202,13 @@ export async function speculativeGenerate<S extends Sequence>(
   if (!done) emit(...(await plainStep([context[context.length - 1]])));
   const plainMsPerToken = performance.now() - decodeStart;
 
+  /** Emits a verified step's accepted drafts and the target's token after them, each with its row if read back. */
+  const emitVerified = ({ drafts, accepted, next, logits }: VerifiedStep) => {
+    const rowOf = (i: number) => logits?.subarray(i * vocab, (i + 1) * vocab);
+    for (let i = 0; i < accepted; i++) emit(drafts[i], rowOf(i));
+    emit(next, rowOf(accepted));
+  };
+
   /** The target's verify pass over the newest token and `draft`, and the acceptance rule. */
   const verify = async (draft: Draft, last: number): Promise<VerifiedStep> => {
     if (constraint) sequence.maskNextPass(await verifyMasks(constraint, draft.tokens));
@@ -389,14 +396,12 @@ export async function speculativeGenerate<S extends Sequence>(
       const forcedRoom = Math.min(MAX_FORCED, maxTokens - out.length - 1, sequence.capacity - sequence.length - 1);
       const forced = constraint ? await forcedRun(constraint, forcedRoom) : [];
       if (forced.length > 0) {
-        const { accepted, next, logits } = await verify({ tokens: forced }, last);
-        if (accepted !== forced.length) throw new Error('the target refused a token its grammar forced');
+        const verified = await verify({ tokens: forced }, last);
+        if (verified.accepted !== forced.length) throw new Error('the target refused a token its grammar forced');
         counts.targetForwards++;
-        counts.forced += accepted;
-        source.rollback(contextLength + accepted);
-        const rowOf = (i: number) => logits?.subarray(i * vocab, (i + 1) * vocab);
-        for (let i = 0; i < accepted; i++) emit(forced[i], rowOf(i));
-        emit(next, rowOf(accepted));
+        counts.forced += verified.accepted;
+        source.rollback(contextLength + verified.accepted);
+        emitVerified(verified);
         stepStart = performance.now();
         continue;
       }
@@ -420,16 +425,14 @@ export async function speculativeGenerate<S extends Sequence>(
     }
     counts.steps++;
     counts.targetForwards++;
-    const { drafts, accepted, next, logits } = step;
-    const rowOf = (i: number) => logits?.subarray(i * vocab, (i + 1) * vocab);
+    const { accepted } = step;
     sequence.truncate(base + 1 + accepted); // keep the newest token and the accepted drafts
     source.rollback(contextLength + accepted);
 
     for (let i = 0; i < step.drafted; i++) counts.drafted[i]++;
     for (let i = 0; i < accepted; i++) counts.accepted[i]++;
     const before = out.length;
-    for (let i = 0; i < accepted; i++) emit(drafts[i], rowOf(i));
-    emit(next, rowOf(accepted));
+    emitVerified(step);
     counts.produced += out.length - before;
     windowTokens += out.length - before;
     const now = performance.now();
