@@ -35,6 +35,15 @@ describe('the kernel suite on the GPU profile', () => {
     expect(two.threads).toBe(one.threads / 2);
   });
 
+  it('times a q4 layer with its lanes taking u32s of its words, as the GPU profile does, and whole words', async () => {
+    const shape = { rows: 256, k: 512, dtype: 'Q4F16' } as const;
+    const split = await linearBandwidth(gpu, shape, 1);
+    const whole = await linearBandwidth(gpu, shape, 1, { splitGroups: false });
+    expect(split.splitGroups).toBe(true);
+    expect(whole.splitGroups).toBe(false);
+    expect(whole.gbPerS).toBeGreaterThan(0);
+  });
+
   it('times every type a full run times at the 8B shapes (here on a small matrix)', async () => {
     for (const dtype of ['F16', 'Q4F16', 'Q4_K', 'Q5_K', 'Q6_K', 'Q6A', 'IQ4', 'IQ2_S', 'Q8_0', 'Q8', 'Q8A'] as const) {
       const timing = await linearBandwidth(gpu, { rows: 64, k: 512, dtype }, 1);

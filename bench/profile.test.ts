@@ -31,6 +31,14 @@ describe('--profile alternatives', () => {
     ]);
   });
 
+  it("times a quantized model's lanes taking whole words, in every step", () => {
+    for (const tokens of [1, 5, 64]) {
+      expect(alternatives(GPU_PROFILE, tokens, 64, true)).toContainEqual({ splitGroups: false });
+      expect(alternatives(GPU_PROFILE, tokens, 64)).not.toContainEqual({ splitGroups: false });
+    }
+    expect(alternatives(CPU_PROFILE, 1, 64, true)).toEqual([]);
+  });
+
   it('sizes attention segments to the workgroup of a head dimension over 64', () => {
     expect(alternatives(GPU_PROFILE, 1, 128)).toContainEqual({ attentionSplit: 128 });
     expect(alternatives({ ...GPU_PROFILE, attentionSplit: 128 }, 1, 128)).not.toContainEqual({ attentionSplit: 128 });

@@ -16,7 +16,7 @@ import { runsPrefill } from '../src/kernels/linear-layer';
 import { attentionWorkgroup } from '../src/kernels/ops';
 import { type KernelProfile, kernelProfile } from '../src/kernels/profile';
 import type { ModelConfig } from '../src/loader/config';
-import type { ModelWeights } from '../src/loader/weights';
+import { isQuantized, type ModelWeights } from '../src/loader/weights';
 import { GpuModel } from '../src/model/gpu-model';
 import { destroyWeights, uploadWeights } from '../src/model/gpu-weights';
 import { timingWeights } from '../src/model/random-weights';
@@ -96,12 +96,20 @@ function byKernel(times: { label: string; ns: number }[]): KernelTime[] {
 
 /**
  * The choices of `profile` worth timing the other way for a step of `tokens`, one at a time:
- * the questions one short run on a GPU server should answer.
+ * the questions one short run on a GPU server should answer. `quantized`: the model has
+ * quantized weights, whose lanes may take whole words or their u32s.
  */
-export function alternatives(profile: KernelProfile, tokens: number, headDim: number): Partial<KernelProfile>[] {
+export function alternatives(
+  profile: KernelProfile,
+  tokens: number,
+  headDim: number,
+  quantized = false,
+): Partial<KernelProfile>[] {
   const prefill = runsPrefill(profile, tokens);
   const changes: Partial<KernelProfile>[] = [];
   if (prefill) changes.push({ prefill: false }); // tiles of 16 tokens instead of the prefill kernel
+  // A quantized row's lanes the other way: whole words, or their u32s (quantized.wgsl).
+  if (profile.rowBlock === 1 && quantized) changes.push({ splitGroups: !profile.splitGroups });
   if (profile.rowBlock === 1) {
     // The norms' other placement (prologues exist in the token tiles only), and more threads a
     // layer: on an H200 a matrix's bandwidth grew with its threads (bench/README.md).
@@ -137,6 +145,7 @@ export async function profileModel(gpu: Gpu, subject: ProfiledModel, runs = 10):
   const { config } = subject;
   const capacity = CONTEXT + Math.max(...STEP_TOKENS);
   const weights = uploadWeights(gpu, config, subject.weights); // one upload; each variant below builds on it
+  const quantized = [...subject.weights.values()].some((tensor) => isQuantized(tensor.dtype));
   const profile = kernelProfile(gpu.info);
   const profiler = new DispatchProfiler(gpu.device);
   const rng = new Rng(3);
@@ -180,7 +189,7 @@ export async function profileModel(gpu: Gpu, subject: ProfiledModel, runs = 10):
         ms: number;
       };
       const others = [];
-      for (const change of alternatives(profile, tokens, config.headDim)) {
+      for (const change of alternatives(profile, tokens, config.headDim, quantized)) {
         others.push({ change: describeChange(change), wall_ms: await wallMs(change, tokens) });
       }
       const profiled = await variant({}, profiler);

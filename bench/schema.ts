@@ -31,6 +31,7 @@ export const RESULT_FIELDS: Record<string, Kind> = {
   'kernels.linear[].fraction_of_copy': 'positive',
   'kernels.linear[].threads': 'positive',
   'kernels.linear[].lanes_by': 'string',
+  'kernels.linear[].split_groups': 'boolean',
   'kernels.linear[].two_rows': 'boolean',
 
   'model.model': 'string',
@@ -275,6 +276,7 @@ export const FIELDS_SINCE: Record<string, number> = {
   'decode.mtp.head_dispatches_per_step': 15,
   'decode.runs[].constrained': 16,
   'decode.runs[].forced_share': 17,
+  'kernels.linear[].split_groups': 18,
 };
 
 /** Every field missing or out of range, as "path: why"; empty for a sound results object. */
@@ -296,7 +298,9 @@ export function checkResults(results: unknown): string[] {
  * What sets a linear kernel's timing apart from the profile's own kernel, as the CLI's summary
  * and the page name it: " (two rows a thread)", or nothing.
  */
-export function variantNote(linear: { lanes_by: string; two_rows?: boolean }): string {
+export function variantNote(linear: { lanes_by: string; two_rows?: boolean; split_groups?: boolean }): string {
   if (linear.lanes_by === 'q4 words') return ' (lanes by q4 words)';
-  return linear.two_rows ? ' (two rows a thread)' : '';
+  if (linear.two_rows) return ' (two rows a thread)';
+  // A quantized layer's lanes taking whole words (results before schema 18 do not say).
+  return linear.lanes_by === 'f16 words' && linear.split_groups === false ? ' (whole words)' : '';
 }

@@ -42,6 +42,12 @@ export interface LinearResult {
   lanes_by: string;
   /** Two rows a thread (linear.wgsl's TWO_ROWS), timed beside one for the q4 types on GPUs. */
   two_rows: boolean;
+  /**
+   * Whether a lane took a quantized word's u32s (quantized.wgsl's SPLIT_GROUPS, the GPU
+   * profile's way) or whole words (timed beside it for the q4 types on GPUs); false for the
+   * float types and on CPU adapters, whose one lane a row sums the same either way.
+   */
+  split_groups: boolean;
 }
 
 export interface KernelResults {
@@ -113,7 +119,7 @@ export async function linearBandwidth(
   gpu: Gpu,
   shape: { rows: number; k: number; dtype: WeightDType },
   runs: number,
-  options: { lanes?: number; twoRows?: boolean; cycle?: boolean } = {},
+  options: { lanes?: number; twoRows?: boolean; splitGroups?: boolean; cycle?: boolean } = {},
 ) {
   const { device } = gpu;
   const { rows, k, dtype } = shape;
@@ -130,6 +136,7 @@ export async function linearBandwidth(
           ...profileDecode,
           lanes: options.lanes ?? profileDecode.lanes,
           twoRows: options.twoRows ?? profileDecode.twoRows,
+          splitGroups: options.splitGroups ?? profileDecode.splitGroups,
         }
       : profileDecode;
   const kernel = new LinearKernel(device, shape, { kind: 'store' }, decode);
@@ -149,7 +156,8 @@ export async function linearBandwidth(
   );
   for (const buffer of [...Object.values(buffers), ...weights]) buffer.destroy();
   const threads = decode.kind === 'lanes' ? (rows * decode.lanes) / (decode.twoRows ? 2 : 1) : Math.ceil(rows / 4);
-  return { ms, gbPerS: weightData.byteLength / (ms / 1000) / 1e9, threads };
+  const splitGroups = decode.kind === 'lanes' && (decode.splitGroups ?? false);
+  return { ms, gbPerS: weightData.byteLength / (ms / 1000) / 1e9, threads, splitGroups };
 }
 
 /** A (rows, k) matrix of one small value in `dtype`: a kernel's speed does not depend on the values. */
@@ -222,10 +230,10 @@ export async function runKernelSuite(
     dtype: WeightDType,
     shape: { rows: number; k: number },
     lanesBy: string,
-    options: { lanes?: number; twoRows?: boolean } = {},
+    options: { lanes?: number; twoRows?: boolean; splitGroups?: boolean } = {},
   ) =>
     linearBandwidth(gpu, { ...shape, dtype }, runs, { ...options, cycle: !quick }).then(
-      ({ ms, gbPerS, threads }): LinearResult => ({
+      ({ ms, gbPerS, threads, splitGroups }): LinearResult => ({
         dtype,
         ...shape,
         ms: round(ms, 4),
@@ -234,6 +242,7 @@ export async function runKernelSuite(
         threads,
         lanes_by: lanesBy,
         two_rows: options.twoRows ?? false,
+        split_groups: splitGroups,
       }),
     );
   for (const { dtypes, ...shape } of shapes) {
@@ -241,11 +250,12 @@ export async function runKernelSuite(
       const lanesKernel = profile.rowBlock === 1; // blocks of 4 rows (CPU adapters) have no lanes
       linear.push(await result(dtype, shape, isQuantized(dtype) && lanesKernel ? 'f16 words' : 'profile'));
       if (dtype.startsWith('Q4') && lanesKernel) {
-        // Side by side: the lanes a row that counting q4 words (32 values each) would give, and
-        // two rows a thread (each input chunk, 8 of them a q4 word, serving both).
+        // Side by side: the lanes a row that counting q4 words (32 values each) would give, two
+        // rows a thread (each input chunk serving both), and lanes taking whole words.
         const lanes = linearLanes(shape.k / 32, profile.wordsPerLane, shape.rows, profile.minWorkgroups);
         linear.push(await result(dtype, shape, 'q4 words', { lanes }));
         linear.push(await result(dtype, shape, 'f16 words', { twoRows: true }));
+        linear.push(await result(dtype, shape, 'f16 words', { splitGroups: !profile.splitGroups }));
       }
     }
     keep(soFar());

@@ -9,13 +9,14 @@
  * in a decode step, a verify pass and a prefill chunk.
  */
 
+import { isQuantized } from '../loader/weights';
 import code from './linear.wgsl?raw';
 import {
   type KernelPlan,
   type LinearOutput,
   type LinearShape,
+  type LinearVariant,
   linearCode,
-  type NormPrologue,
   normConstants,
   planLabel,
   sharedConstants,
@@ -43,10 +44,11 @@ export function linearLanes(words: number, wordsPerLane: number, rows = 0, minWo
 export function lanesPlan(
   shape: LinearShape,
   output: LinearOutput,
-  variant: { tileN: number; lanes: number; shuffle: number; norm?: NormPrologue; twoRows?: boolean },
+  variant: Omit<Extract<LinearVariant, { kind: 'lanes' }>, 'kind'>,
 ): KernelPlan {
   const { tileN, lanes, shuffle, norm } = variant;
   const twoRows = variant.twoRows ?? false;
+  const splitGroups = variant.splitGroups ?? false;
   if (!(Number.isInteger(tileN) && tileN >= 1 && tileN <= MAX_TILE_N)) {
     throw new RangeError(`linear: tileN = ${tileN} must be a whole number from 1 to ${MAX_TILE_N}`);
   }
@@ -55,7 +57,12 @@ export function lanesPlan(
   // workgroup computes as many weight rows.
   const paired = output.kind === 'gate' || output.kind === 'rope';
   const workgroup = paired && !twoRows ? Math.max(WORKGROUP, 2 * lanes) : WORKGROUP;
-  const named = [shuffle > 1 ? `shuffle ${shuffle}` : '', twoRows ? 'two rows' : '', norm ? 'norm' : ''];
+  const named = [
+    shuffle > 1 ? `shuffle ${shuffle}` : '',
+    twoRows ? 'two rows' : '',
+    splitGroups && isQuantized(shape.dtype) ? 'split' : '',
+    norm ? 'norm' : '',
+  ];
   return {
     label: planLabel(shape, tileN, named.filter(Boolean).join(' '), output),
     code: withNorm(linearCode(withShuffle(code, shuffle), output), output, norm),
@@ -67,6 +74,7 @@ export function lanesPlan(
       SHUFFLE: shuffle,
       TILE_N: tileN,
       TWO_ROWS: twoRows,
+      SPLIT_GROUPS: splitGroups,
     },
     rowsPerGroup: ((twoRows ? 2 : 1) * workgroup) / lanes,
     tileN,

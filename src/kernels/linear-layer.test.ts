@@ -23,9 +23,9 @@ describe('layerVariants', () => {
     expect(runsPrefill(GPU_PROFILE, 17)).toBe(true);
   });
 
-  it('gives a q4 layer the lanes of the f16 layer of its shape, with a q4 word a lane at least', () => {
-    const lanesOf = (rows: number, k: number, dtype: 'F16' | 'Q4F16' | 'Q4F32') => {
-      const [decode] = layerVariants({ rows, k, dtype }, GPU_PROFILE, 32);
+  it('gives a q4 layer the lanes of the f16 layer of its shape, with a unit a lane at least', () => {
+    const lanesOf = (rows: number, k: number, dtype: 'F16' | 'Q4F16' | 'Q4F32', splitGroups = true) => {
+      const [decode] = layerVariants({ rows, k, dtype }, { ...GPU_PROFILE, splitGroups }, 32);
       return decode.kind === 'lanes' ? decode.lanes : 0;
     };
     // Llama-3.1-8B's gate|up and down: 32 and 64 lanes (counting q4 words gave 4 and 16).
@@ -39,10 +39,22 @@ describe('layerVariants', () => {
     }
     expect(lanesOf(28672, 4096, 'Q4F16')).toBe(32);
     expect(lanesOf(4096, 14336, 'Q4F16')).toBe(64);
-    // A short row of 4 q4 words: 4 lanes, one word each, where its 16 f16 words would ask for 8.
-    expect(lanesOf(64, 128, 'Q4F16')).toBe(4);
+    // A short row of 4 q4 words: 4 lanes of whole words, one word each, where its 16 f16 words
+    // ask for 8; its 16 split units (u32s) take the f16 row's 8.
+    expect(lanesOf(64, 128, 'Q4F16', false)).toBe(4);
     expect(lanesOf(64, 128, 'F16')).toBe(8);
-    expect(lanesOf(64, 96, 'Q4F16')).toBe(2);
+    expect(lanesOf(64, 128, 'Q4F16')).toBe(8);
+    expect(lanesOf(64, 96, 'Q4F16', false)).toBe(2);
+    expect(lanesOf(64, 96, 'Q4F16')).toBe(lanesOf(64, 96, 'F16'));
+  });
+
+  it('splits the groups of a quantized layer in every variant on a GPU, and of no other', () => {
+    const split = (dtype: 'F16' | 'Q4F16' | 'Q8_0', profile = GPU_PROFILE) =>
+      layerVariants({ rows: 256, k: 2048, dtype }, profile, 32).map((v) => v.kind !== 'blocked' && v.splitGroups);
+    expect(new Set(split('Q4F16'))).toEqual(new Set([true]));
+    expect(new Set(split('Q8_0'))).toEqual(new Set([true]));
+    expect(new Set(split('F16'))).toEqual(new Set([undefined]));
+    expect(new Set(split('Q4F16', { ...GPU_PROFILE, splitGroups: false }))).toEqual(new Set([undefined]));
   });
 
   it('gives a CPU adapter blocks of 4 rows, a tile each, and no prefill kernel', () => {

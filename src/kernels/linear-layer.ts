@@ -5,6 +5,7 @@
  * are shared out among workgroups, never the order of a sum, so any choice gives the same bits.
  */
 
+import { isQuantized } from '../loader/weights';
 import { LinearKernel } from './linear';
 import { linearLanes } from './linear-lanes';
 import {
@@ -13,6 +14,7 @@ import {
   type LinearShape,
   type LinearVariant,
   type NormPrologue,
+  valuesPerUnit,
   valuesPerWord,
 } from './linear-shape';
 import type { KernelProfile } from './profile';
@@ -96,11 +98,12 @@ export function layerVariants(
   }
   const lanes = layerLanes(shape, profile);
   const shuffle = profile.subgroups ? subgroupShuffle : 1;
+  const split = profile.splitGroups && isQuantized(shape.dtype) ? { splitGroups: true } : {};
   const variants: LinearVariant[] = tiles.map((tileN) => {
     const twoRows = tileN >= profile.twoRowsFrom;
-    return { kind: 'lanes', tileN, lanes, shuffle, norm, ...(twoRows ? { twoRows } : {}) };
+    return { kind: 'lanes', tileN, lanes, shuffle, norm, ...(twoRows ? { twoRows } : {}), ...split };
   });
-  return profile.prefill ? [...variants, { kind: 'prefill', lanes, shuffle }] : variants;
+  return profile.prefill ? [...variants, { kind: 'prefill', lanes, shuffle, ...split }] : variants;
 }
 
 /**
@@ -108,13 +111,14 @@ export function layerVariants(
  * counts as the f16 row of its length. A lane's time goes into its input's chunks as much as
  * into its weight's bytes: a q4 word's 32 values take 8 chunks of x (a q8 word's 16, 4) where
  * an f16 word's take 2, so a quantized layer gets the lanes, the threads and the loads in
- * flight of the f16 layer of its shape, but never more lanes than its row has words.
+ * flight of the f16 layer of its shape, but never more lanes than its row has units (words, or
+ * with `splitGroups` their u32s).
  */
 export function layerLanes(shape: LinearShape, profile: KernelProfile): number {
   const perWord = valuesPerWord(shape.dtype);
   const lanes = linearLanes(shape.k / Math.min(perWord, 8), profile.wordsPerLane, shape.rows, profile.minWorkgroups);
-  const words = shape.k / perWord;
-  return lanes <= words ? lanes : 2 ** Math.floor(Math.log2(words));
+  const units = shape.k / valuesPerUnit(shape.dtype, profile.splitGroups);
+  return lanes <= units ? lanes : 2 ** Math.floor(Math.log2(units));
 }
 
 /** Whether a step of `tokens` tokens runs the prefill kernel: the profile has it and no tile holds the step. */

@@ -6,6 +6,7 @@
  * their sums by the same tree, so its bits are those of linear.wgsl.
  */
 
+import { isQuantized } from '../loader/weights';
 import code from './linear_prefill.wgsl?raw';
 import {
   type KernelPlan,
@@ -15,7 +16,7 @@ import {
   planLabel,
   scaleBytes,
   sharedConstants,
-  valuesPerWord,
+  valuesPerUnit,
   withShuffle,
 } from './linear-shape';
 
@@ -25,7 +26,8 @@ const PREFILL_STORAGE = 32768; // bytes of workgroup memory at most, where the d
 const PREFILL_TOKENS = 32; // a prefill runs in chunks of the model's maxBatch (64 by default)
 
 /**
- * The tile for a layer of `lanes` lanes a row and weight words of `chunks` 4-value chunks:
+ * The tile for a layer of `lanes` lanes a row and units (words, or quantized words' u32s) of
+ * `chunks` 4-value chunks:
  * threads along the tokens and along the rows, 4 of each a thread. Tokens grow first (each
  * weight word read then serves more of them) up to PREFILL_TOKENS, then rows, while the
  * workgroup keeps to `invocations` threads and `storage` bytes of workgroup memory, which holds
@@ -55,17 +57,20 @@ export function prefillPlan(
   device: GPUDevice,
   shape: LinearShape,
   output: LinearOutput,
-  variant: { lanes: number; shuffle: number },
+  variant: { lanes: number; shuffle: number; splitGroups?: boolean },
 ): KernelPlan {
   const { lanes, shuffle } = variant;
+  const splitGroups = variant.splitGroups ?? false;
   const storage = Math.min(device.limits.maxComputeWorkgroupStorageSize, PREFILL_STORAGE);
   const invocations = Math.min(device.limits.maxComputeInvocationsPerWorkgroup, PREFILL_INVOCATIONS);
-  const tile = prefillTile(lanes, valuesPerWord(shape.dtype) / 4, storage, invocations, scaleBytes(shape.dtype));
+  const chunks = valuesPerUnit(shape.dtype, splitGroups) / 4;
+  const tile = prefillTile(lanes, chunks, storage, invocations, scaleBytes(shape.dtype));
   const rowsPerGroup = 4 * tile.rowThreads;
   const tileN = 4 * tile.tokenThreads;
   const shuffled = shuffle > 1 ? `shuffle ${shuffle} ` : '';
+  const split = splitGroups && isQuantized(shape.dtype) ? ' split' : '';
   return {
-    label: planLabel(shape, tileN, `${shuffled}prefill ${rowsPerGroup}x${tileN}`, output),
+    label: planLabel(shape, tileN, `${shuffled}prefill ${rowsPerGroup}x${tileN}${split}`, output),
     code: linearCode(withShuffle(code, shuffle), output),
     constants: {
       ...sharedConstants(shape, output),
@@ -73,6 +78,7 @@ export function prefillPlan(
       SHUFFLE: shuffle,
       ROW_THREADS: tile.rowThreads,
       TOKEN_THREADS: tile.tokenThreads,
+      SPLIT_GROUPS: splitGroups,
     },
     rowsPerGroup,
     tileN,

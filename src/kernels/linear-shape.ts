@@ -69,11 +69,23 @@ export type LinearVariant =
    * linear.wgsl: `lanes` threads a row, `tileN` tokens a workgroup (1 to 16); `norm`: reads x
    * through a norm; `twoRows`: a thread sums two rows for each input chunk it loads (the same bits).
    */
-  | { kind: 'lanes'; tileN: number; lanes: number; shuffle: number; norm?: NormPrologue; twoRows?: boolean }
+  | {
+      kind: 'lanes';
+      tileN: number;
+      lanes: number;
+      shuffle: number;
+      norm?: NormPrologue;
+      twoRows?: boolean;
+      splitGroups?: boolean;
+    }
   /** linear_blocked.wgsl: a thread computes 4 rows for `tileN` tokens (1 to 8), no barrier. */
   | { kind: 'blocked'; tileN: number }
-  /** linear_prefill.wgsl: `lanes` threads a row over tiles in workgroup memory (their size from the device). */
-  | { kind: 'prefill'; lanes: number; shuffle: number };
+  /**
+   * linear_prefill.wgsl: `lanes` threads a row over tiles in workgroup memory (their size from
+   * the device). `splitGroups` (both): a lane takes a u32 of a quantized word at a time
+   * (quantized.wgsl), which sets the order of a row's sum: a layer's variants agree on it.
+   */
+  | { kind: 'prefill'; lanes: number; shuffle: number; splitGroups?: boolean };
 
 export interface LinearBuffers {
   step: GPUBuffer;
@@ -149,6 +161,14 @@ export function formatConstants(dtype: WeightDType): Record<string, number> {
 /** Values in one word (a vec4u) of a weight row: 4 in f32, 8 in f16 or bf16, a group of 32 in q4 to q6, 16 in q8. */
 export function valuesPerWord(dtype: WeightDType): number {
   return dtype === 'F32' ? 4 : dtype === 'F16' || dtype === 'BF16' ? 8 : dtype.startsWith('Q8') ? 16 : 32;
+}
+
+/**
+ * Values in a lane's unit of a weight row (quantized.wgsl): a word, or with `splitGroups` a
+ * quantized word's u32 (8 values of a 4- to 6-bit group, 4 of an 8-bit one).
+ */
+export function valuesPerUnit(dtype: WeightDType, splitGroups: boolean): number {
+  return splitGroups && isQuantized(dtype) ? valuesPerWord(dtype) / 4 : valuesPerWord(dtype);
 }
 
 /**

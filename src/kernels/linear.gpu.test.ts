@@ -237,16 +237,24 @@ describe('linear kernel, prefill tiles in workgroup memory', () => {
     { k: 528, dtype: 'Q8A', wordsPerLane: 2 },
   ] as const;
   for (const shape of cases) {
-    const laneCount = lanesFor(shape.k, shape.dtype, shape.wordsPerLane);
-    it(`gives linear.wgsl's bits and matches the reference: ${shape.dtype}, k ${shape.k}, ${laneCount} lanes a row`, async () => {
-      for (const shuffle of new Set([1, gpu.subgroupShuffle])) {
-        const c = { k: shape.k, dtype: shape.dtype, rows: 75, tokens: 37, bias: true, accumulate: true };
-        const prefill = await runLinear(c, { kind: 'prefill', lanes: laneCount, shuffle }, new Rng(5));
-        expectClose(prefill.out, prefill.expected, TOLERANCE, 'y');
-        const tiles = await runLinear(c, lanes(laneCount, 16, shuffle), new Rng(5));
-        expectBitwiseEqual(prefill.out, tiles.out, `prefill vs tiles of 16, shuffle ${shuffle}`);
-      }
-    });
+    // Quantized rows both ways: a lane takes whole words, or their u32s (quantized.wgsl).
+    for (const splitGroups of isQuantized(shape.dtype) ? [false, true] : [false]) {
+      const laneCount = lanesFor(shape.k, shape.dtype, shape.wordsPerLane);
+      const split = splitGroups ? ', groups split' : '';
+      it(`gives linear.wgsl's bits and matches the reference: ${shape.dtype}, k ${shape.k}, ${laneCount} lanes a row${split}`, async () => {
+        for (const shuffle of new Set([1, gpu.subgroupShuffle])) {
+          const c = { k: shape.k, dtype: shape.dtype, rows: 75, tokens: 37, bias: true, accumulate: true };
+          const prefill = await runLinear(c, { kind: 'prefill', lanes: laneCount, shuffle, splitGroups }, new Rng(5));
+          expectClose(prefill.out, prefill.expected, TOLERANCE, 'y');
+          const tiles = await runLinear(
+            c,
+            { ...lanes(laneCount, 16, shuffle), splitGroups } as LinearVariant,
+            new Rng(5),
+          );
+          expectBitwiseEqual(prefill.out, tiles.out, `prefill vs tiles of 16, shuffle ${shuffle}`);
+        }
+      });
+    }
   }
 });
 
@@ -281,6 +289,11 @@ describe('linear kernel, blocks of 4 rows', () => {
         const blocked = await runLinear(c, { kind: 'blocked', tileN }, new Rng(7));
         const oneLane = await runLinear(c, lanes(1, tileN), new Rng(7));
         expectBitwiseEqual(blocked.out, oneLane.out, 'blocked vs one lane a row');
+        if (isQuantized(dtype)) {
+          // One lane a row takes a word's u32s in the word's order: the same sum.
+          const split = await runLinear(c, { ...lanes(1, tileN), splitGroups: true } as LinearVariant, new Rng(7));
+          expectBitwiseEqual(blocked.out, split.out, 'blocked vs one lane a row, groups split');
+        }
       });
     }
   }
@@ -297,7 +310,7 @@ describe('linear kernel, two rows a thread', () => {
   // Rows that leave a workgroup's second rows past the end; lanes from 1 to 64 (a tree in
   // workgroup memory for both rows); every kind of weight word; a decode, a verify and a
   // 16-token tile.
-  const cases: (Case & { lanes: number; tileN: number })[] = [
+  const cases: (Case & { lanes: number; tileN: number; splitGroups?: boolean })[] = [
     { rows: 67, k: 1024, tokens: 1, tileN: 1, lanes: 64, dtype: 'F32', bias: true },
     { rows: 67, k: 256, tokens: 5, tileN: 5, lanes: 8, dtype: 'F32', accumulate: true },
     { rows: 100, k: 264, tokens: 13, tileN: 16, lanes: 1, dtype: 'F16' },
@@ -306,14 +319,23 @@ describe('linear kernel, two rows a thread', () => {
     { rows: 65, k: 1024, tokens: 5, tileN: 5, lanes: 32, dtype: 'Q4F16', bias: true },
     { rows: 37, k: 320, tokens: 7, tileN: 9, lanes: 2, dtype: 'Q6_K', accumulate: true },
     { rows: 37, k: 256, tokens: 3, tileN: 3, lanes: 4, dtype: 'Q8_0' },
+    { rows: 65, k: 1024, tokens: 1, tileN: 1, lanes: 32, dtype: 'Q4F16', splitGroups: true },
+    { rows: 37, k: 320, tokens: 7, tileN: 9, lanes: 8, dtype: 'Q6_K', splitGroups: true },
+    { rows: 37, k: 256, tokens: 3, tileN: 3, lanes: 16, dtype: 'Q8_0', splitGroups: true },
   ];
   for (const c of cases) {
-    it(`gives the bits of one row a thread: ${c.dtype}, ${c.lanes} lanes, ${c.tokens} tokens in tiles of ${c.tileN}`, async () => {
+    const split = c.splitGroups ? ', groups split' : '';
+    it(`gives the bits of one row a thread: ${c.dtype}, ${c.lanes} lanes, ${c.tokens} tokens in tiles of ${c.tileN}${split}`, async () => {
       const shuffle = Math.min(gpu.subgroupShuffle, c.lanes);
-      const one = await runLinear(c, lanes(c.lanes, c.tileN, shuffle), new Rng(13));
+      const splitGroups = c.splitGroups ?? false;
+      const one = await runLinear(
+        c,
+        { ...lanes(c.lanes, c.tileN, shuffle), splitGroups } as LinearVariant,
+        new Rng(13),
+      );
       const two = await runLinear(
         c,
-        { ...lanes(c.lanes, c.tileN, shuffle), twoRows: true } as LinearVariant,
+        { ...lanes(c.lanes, c.tileN, shuffle), twoRows: true, splitGroups } as LinearVariant,
         new Rng(13),
       );
       expectBitwiseEqual(two.out, one.out, 'two rows a thread vs one');

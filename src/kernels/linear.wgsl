@@ -26,8 +26,9 @@
 //
 // Batch invariance: the sum for one (row, token) pair is always formed in the same order:
 // lane l adds the dot products of 4-value chunks l, l + LANES, ... (f32) or of word l's two
-// chunks, then word l + LANES's, ... (f16, bf16; quantized: a word's four or eight chunks), then the LANES partial sums are combined by a
-// fixed binary tree. LANES depends on K and the device only, never on the token count, so
+// chunks, then word l + LANES's, ... (f16, bf16; quantized: unit l's chunks, a unit being a
+// word or with SPLIT_GROUPS a u32 of it, quantized.wgsl), then the LANES partial sums are
+// combined by a fixed binary tree. LANES depends on K and the device only, never on the token count, so
 // decode (1 token), verify (k+1) and prefill (any chunking) give bit-identical rows.
 //
 // The tree's strides of SHUFFLE and more go through workgroup memory, a barrier each; the
@@ -201,17 +202,18 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
       add(bitcast<vec4f>(weight[row * k4 + c]), bitcast<vec4f>(weight[read_b * k4 + c]), c, n0, last);
     }
   } else if (live && FORMAT >= 3u) {
-    let words = K / GROUP_VALUES;
-    for (var c = lane; c < words; c += LANES) {
-      let word = weight[row * words + c];
+    for (var u = lane; u < UNITS; u += LANES) {
+      let c = unit_group(u);
+      let first = unit_first_chunk(u);
+      let word = unit_word(row, u);
       let scale = group_scale(row, c);
       let scale2 = group_scale2(row, c);
       let high = group_high(row, c);
-      let word_b = weight[read_b * words + c];
+      let word_b = unit_word(read_b, u);
       let scale_b = group_scale(read_b, c);
       let scale2_b = group_scale2(read_b, c);
       let high_b = group_high(read_b, c);
-      for (var h = 0u; h < GROUP_CHUNKS; h++) {
+      for (var h = first; h < first + UNIT_CHUNKS; h++) {
         add(group_chunk(word, h, scale, scale2, high), group_chunk(word_b, h, scale_b, scale2_b, high_b),
             GROUP_CHUNKS * c + h, n0, last);
       }

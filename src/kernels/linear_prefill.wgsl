@@ -11,8 +11,9 @@
 // serves TILE_N tokens, each input chunk TILE_R rows.
 //
 // Batch invariance (the same bits as linear.wgsl for any token count): the reduction over K is
-// split exactly as there. Lane l of a row adds the dot products of words l, l + LANES, ... (f32:
-// one 4-value chunk a word; f16, bf16: a word's two chunks in order) for each of its 16 sums,
+// split exactly as there. Lane l of a row adds the dot products of units l, l + LANES, ... (f32:
+// one 4-value chunk a word; f16, bf16: a word's two chunks in order; quantized: the unit's
+// chunks in order, quantized.wgsl) for each of its 16 sums,
 // and the LANES partial sums meet by the same binary tree, through workgroup memory for strides
 // of SHUFFLE and more and by subgroup shuffles below. So the workgroup walks K in steps of
 // LANES words: each step stages word base + l of every tile row for lane l, and the inputs
@@ -43,9 +44,10 @@ override PAIR_SPAN: u32 = 0u;  // 0: rows stand alone; else an epilogue pairs ro
 override WG: u32 = LANES * ROW_THREADS * TOKEN_THREADS;
 override TILE_R: u32 = 4u * ROW_THREADS;                // weight rows a workgroup
 override TILE_N: u32 = 4u * TOKEN_THREADS;              // tokens a workgroup
-override CHUNKS: u32 = select(select(2u, GROUP_CHUNKS, FORMAT >= 3u), 1u, FORMAT == 0u);  // 4-value chunks a weight word
+// A lane's unit of a row: a word (f32, f16, bf16), or a quantized row's unit (quantized.wgsl).
+override CHUNKS: u32 = select(select(2u, UNIT_CHUNKS, FORMAT >= 3u), 1u, FORMAT == 0u);  // 4-value chunks a unit
 override STAGED: u32 = min(CHUNKS, 2u);                 // chunks of inputs staged at a time
-override WORDS: u32 = K / (4u * CHUNKS);                // words a weight row
+override WORDS: u32 = K / (4u * CHUNKS);                // units a weight row
 
 struct Step { tokens: u32, start: u32, chain: u32, depths: u32 }
 
@@ -91,10 +93,11 @@ fn bf16x2(word: u32) -> vec2f {
   return vec2f(bitcast<f32>(word << 16u), bitcast<f32>(word & 0xffff0000u));
 }
 
-// Chunk h of a weight word as 4 floats (quantized: with the word's scales and high bits).
+// Chunk h of a weight word as 4 floats (quantized: chunk h of its group, with the group's scales
+// and high bits; a split unit's u32 is the staged word's first component).
 fn widen(word: vec4u, h: u32, scale: vec2f, scale2: vec2f, high: vec2u) -> vec4f {
   if (FORMAT == 0u) { return bitcast<vec4f>(word); }
-  if (FORMAT >= 3u) { return group_chunk(word, h, scale, scale2, high); }
+  if (FORMAT >= 3u) { return group_chunk(select(word, vec4u(word.x), SPLIT_GROUPS), h, scale, scale2, high); }
   let pair = select(word.xy, word.zw, h == 1u);
   if (FORMAT == 1u) { return vec4f(unpack2x16float(pair.x), unpack2x16float(pair.y)); }
   return vec4f(bf16x2(pair.x), bf16x2(pair.y));
@@ -143,10 +146,15 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
     for (var i = t; i < X_TILE; i += WG) {
       let row = min(weight_row(group, i / LANES), ROWS - 1u);  // rows past the end: discarded
       let word = min(base + i % LANES, WORDS - 1u);
-      tile[i] = weight[row * WORDS + word];
-      if (FORMAT >= 3u) { scale_tile[min(i, SCALE_SLOTS - 1u)] = group_scale(row, word); }
-      if (HAS_SCALE2) { scale2_tile[min(i, SCALE2_SLOTS - 1u)] = group_scale2(row, word); }
-      if (HAS_HIGH) { high_tile[min(i, HIGH_SLOTS - 1u)] = group_high(row, word); }
+      if (FORMAT >= 3u) {
+        let c = unit_group(word);
+        tile[i] = unit_word(row, word);
+        scale_tile[min(i, SCALE_SLOTS - 1u)] = group_scale(row, c);
+        if (HAS_SCALE2) { scale2_tile[min(i, SCALE2_SLOTS - 1u)] = group_scale2(row, c); }
+        if (HAS_HIGH) { high_tile[min(i, HIGH_SLOTS - 1u)] = group_high(row, c); }
+      } else {
+        tile[i] = weight[row * WORDS + word];
+      }
     }
     for (var h0 = 0u; h0 < CHUNKS; h0 += STAGED) {
       for (var i = t; i < TILE_N * STAGED * LANES; i += WG) {
@@ -172,16 +180,18 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
         let f1 = staged_high(i1);
         let f2 = staged_high(i2);
         let f3 = staged_high(i3);
+        // A quantized unit's chunks are chunks `first` on of its group (0 for the other formats).
+        let first = select(0u, unit_first_chunk(base + lane), FORMAT >= 3u);
         for (var h = 0u; h < STAGED; h++) {
           let at = X_TILE + (4u * token_block * STAGED + h) * LANES + lane;
           let x0 = bitcast<vec4f>(tile[at]);
           let x1 = bitcast<vec4f>(tile[at + STAGED * LANES]);
           let x2 = bitcast<vec4f>(tile[at + 2u * STAGED * LANES]);
           let x3 = bitcast<vec4f>(tile[at + 3u * STAGED * LANES]);
-          a0 += dots(widen(tile[i0], h0 + h, s0, t0, f0), x0, x1, x2, x3);
-          a1 += dots(widen(tile[i1], h0 + h, s1, t1, f1), x0, x1, x2, x3);
-          a2 += dots(widen(tile[i2], h0 + h, s2, t2, f2), x0, x1, x2, x3);
-          a3 += dots(widen(tile[i3], h0 + h, s3, t3, f3), x0, x1, x2, x3);
+          a0 += dots(widen(tile[i0], first + h0 + h, s0, t0, f0), x0, x1, x2, x3);
+          a1 += dots(widen(tile[i1], first + h0 + h, s1, t1, f1), x0, x1, x2, x3);
+          a2 += dots(widen(tile[i2], first + h0 + h, s2, t2, f2), x0, x1, x2, x3);
+          a3 += dots(widen(tile[i3], first + h0 + h, s3, t3, f3), x0, x1, x2, x3);
         }
       }
       workgroupBarrier();

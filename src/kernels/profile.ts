@@ -49,6 +49,14 @@ export interface KernelProfile {
    */
   twoRowsFrom: number;
   /**
+   * A lane of a quantized row takes a u32 of a group's word at a time (8 values of a 4- to 6-bit
+   * group), not the whole word (quantized.wgsl's SPLIT_GROUPS): the row's lanes then read their
+   * inputs side by side, 32 bytes apart as an f16 row's do, where whole 4-bit words put them
+   * 128 bytes apart. The order of a row's sum follows the unit, the same in every kernel of a
+   * profile. Blocks of 4 rows (one lane a row) sum in the same order either way.
+   */
+  splitGroups: boolean;
+  /**
    * Steps of more tokens than the largest tile run linear_prefill.wgsl: tiles of rows and
    * tokens staged in workgroup memory, a thread 4 rows x 4 tokens of them.
    */
@@ -101,6 +109,12 @@ export const GPU_PROFILE: KernelProfile = {
   // cost 1.46-1.73 decode steps, a 9-token one 4.08 of Llama-3.2-1B's); decode keeps one row a
   // thread, twice the threads. Both the other way are timed by --profile.
   twoRowsFrom: 2,
+  // H200, whole words: a q4 layer of Llama-3.1-8B's shapes read 0.37-0.40 TB/s where the same
+  // f16 layer read 2.1-2.9 (bench/results/2026-12-01-h200-bench.txt), taking longer for a
+  // quarter of the bytes. Each of a lane's 8 input loads for a word lands on a cache line of
+  // its own; split units load their inputs as f16's lanes do. Chosen by that reading, not yet
+  // timed: --profile and the kernel suite time whole words beside split units on a GPU.
+  splitGroups: true,
   prefill: true,
   serialAttention: false,
   tiledAttention: true,
@@ -118,6 +132,7 @@ export const CPU_PROFILE: KernelProfile = {
   subgroups: false,
   tiles: [2, 3, 4, 5, 6],
   twoRowsFrom: Number.POSITIVE_INFINITY, // blocks of 4 rows a thread have no lanes
+  splitGroups: false, // one lane a row: the same order either way
   prefill: false,
   serialAttention: true,
   tiledAttention: false,

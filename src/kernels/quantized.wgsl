@@ -38,6 +38,27 @@
 override GROUP_VALUES: u32 = select(32u, 16u, FORMAT == 7u || FORMAT == 8u || FORMAT == 12u);  // values a word
 override GROUP_CHUNKS: u32 = GROUP_VALUES / 4u;                               // 4-value chunks a word
 
+// A lane's unit of a row (linear.wgsl, linear_prefill.wgsl; the lanes of a row take units l,
+// l + LANES, ...): with SPLIT_GROUPS one u32 of a word (8 values of the 4- to 6-bit groups, 4 of
+// the 8-bit ones), else the whole word. Split, neighbouring lanes read neighbouring inputs, 32
+// bytes apart as an f16 row's lanes do; whole, a 4-bit word's 32 values put them 128 bytes
+// apart, so each load of an input chunk touches a cache line per lane (profile.ts).
+override SPLIT_GROUPS: bool = false;
+override UNITS_A_WORD: u32 = select(1u, 4u, SPLIT_GROUPS);
+override UNIT_CHUNKS: u32 = GROUP_CHUNKS / UNITS_A_WORD;  // 4-value chunks a unit
+override UNITS: u32 = K / GROUP_VALUES * UNITS_A_WORD;     // units a row
+
+// Unit `u` of row `row` as a word group_chunk reads its chunks from (split: the u32 in every
+// component, so that chunk h of the group finds it at word[h / 2] or word[h]).
+fn unit_word(row: u32, u: u32) -> vec4u {
+  if (SPLIT_GROUPS) { return vec4u(weight_u32(row * UNITS + u)); }
+  return weight[row * UNITS + u];
+}
+
+// The group (word) unit `u` belongs to, and the first of its chunks there.
+fn unit_group(u: u32) -> u32 { return u / UNITS_A_WORD; }
+fn unit_first_chunk(u: u32) -> u32 { return (u % UNITS_A_WORD) * UNIT_CHUNKS; }
+
 // The u32 at `i` of the weight buffer.
 fn weight_u32(i: u32) -> u32 {
   return weight[i / 4u][i % 4u];
