@@ -1,11 +1,12 @@
 /**
  * The linear layer (linear.wgsl and, past its largest tile, linear_prefill.wgsl for the GPU
- * profile; linear_blocked.wgsl for the CPU profile) against the reference on random shapes (rows and k not multiples of the workgroup or the
- * block, token counts across tile boundaries), and its batch invariance: a row's result is
- * bit-identical whether it is computed alone (decode), in a verify batch or in a prefill.
- * The blocked kernel also gives the same bits as linear.wgsl with one lane a row, the prefill
- * kernel the same bits as its tiles, and a reduction ended by subgroup shuffles the same bits
- * as one through workgroup memory.
+ * profile; linear_blocked.wgsl for the CPU profile) against the reference on random shapes
+ * (rows and k not multiples of the workgroup or the block, token counts across tile
+ * boundaries), and its batch invariance: a row's result is bit-identical whether it is computed
+ * alone (decode), in a verify batch or in a prefill. The blocked kernel also gives the same bits
+ * as linear.wgsl with one lane a row (a quantized row's lanes taking whole words or their u32s),
+ * the prefill kernel the same bits as its tiles (both ways for quantized rows), and a reduction
+ * ended by subgroup shuffles the same bits as one through workgroup memory.
  *
  * Tolerance: float32 sums of k products of values in [-1, 1] carry a rounding error of order
  * sqrt(k) * 2^-24 * |terms|; atol 1e-5 and rtol 1e-5 leave a wide margin at k <= 2048.

@@ -28,8 +28,8 @@
 // lane l adds the dot products of 4-value chunks l, l + LANES, ... (f32) or of word l's two
 // chunks, then word l + LANES's, ... (f16, bf16; quantized: unit l's chunks, a unit being a
 // word or with SPLIT_GROUPS a u32 of it, quantized.wgsl), then the LANES partial sums are
-// combined by a fixed binary tree. LANES depends on K and the device only, never on the token count, so
-// decode (1 token), verify (k+1) and prefill (any chunking) give bit-identical rows.
+// combined by a fixed binary tree. LANES depends on K and the device only, never on the token
+// count, so decode (1 token), verify (k+1) and prefill (any chunking) give bit-identical rows.
 //
 // The tree's strides of SHUFFLE and more go through workgroup memory, a barrier each; the
 // strides below SHUFFLE (lanes within one subgroup) by subgroupShuffleXor, with no barrier.
