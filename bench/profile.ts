@@ -108,9 +108,9 @@ export function alternatives(
   const prefill = runsPrefill(profile, tokens);
   const changes: Partial<KernelProfile>[] = [];
   if (prefill) changes.push({ prefill: false }); // tiles of 16 tokens instead of the prefill kernel
-  // A quantized row's lanes the other way: whole words, or their u32s (quantized.wgsl).
-  if (profile.rowBlock === 1 && quantized) changes.push({ splitGroups: !profile.splitGroups });
   if (profile.rowBlock === 1) {
+    // A quantized row's lanes the other way: whole words, or their u32s (quantized.wgsl).
+    if (quantized) changes.push({ splitGroups: !profile.splitGroups });
     // The norms' other placement (prologues exist in the token tiles only), and more threads a
     // layer: on an H200 a matrix's bandwidth grew with its threads (bench/README.md).
     if (!prefill) changes.push({ fusedNorm: !profile.fusedNorm });

@@ -296,7 +296,7 @@ export function checkResults(results: unknown): string[] {
 
 /**
  * What sets a linear kernel's timing apart from the profile's own kernel, as the CLI's summary
- * and the page name it: " (two rows a thread)", or nothing.
+ * and the page name it: " (two rows a thread)", " (whole words)", or nothing.
  */
 export function variantNote(linear: { lanes_by: string; two_rows?: boolean; split_groups?: boolean }): string {
   if (linear.lanes_by === 'q4 words') return ' (lanes by q4 words)';
