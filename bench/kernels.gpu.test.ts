@@ -25,13 +25,16 @@ beforeAll(async () => {
 describe('the kernel suite on the GPU profile', () => {
   it('times a q4 layer with one row and two rows a thread, through copies of the matrix', async () => {
     const shape = { rows: 256, k: 512, dtype: 'Q4F16' } as const;
-    const one = await linearBandwidth(gpu, shape, 1, { cycle: true });
+    const profile = await linearBandwidth(gpu, shape, 1, { cycle: true });
+    const one = await linearBandwidth(gpu, shape, 1, { cycle: true, twoRows: false });
     const two = await linearBandwidth(gpu, shape, 1, { cycle: true, twoRows: true });
-    for (const timing of [one, two]) {
+    for (const timing of [profile, one, two]) {
       expect(timing.ms).toBeGreaterThan(0);
       expect(timing.gbPerS).toBeGreaterThan(0);
     }
-    // Lanes a row from the profile; two rows a thread take half the threads.
+    // The GPU profile's decode sums two rows a thread; lanes a row from the profile either way,
+    // so two rows a thread take half the threads.
+    expect([profile.twoRows, one.twoRows, two.twoRows]).toEqual([true, false, true]);
     expect(two.threads).toBe(one.threads / 2);
   });
 

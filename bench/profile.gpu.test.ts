@@ -36,10 +36,9 @@ describe('--profile alternatives on the GPU profile', () => {
     );
     expect([...changes.keys()]).toEqual([
       'fusedNorm: true',
-      'twoRowsFrom: 1',
+      'twoRowsFrom: Infinity',
       'minWorkgroups: 4096',
       'attentionSplit: 64',
-      'twoRowsFrom: Infinity',
       'tiles: 2,3, prefill: false',
       'prefill: false',
     ]);

@@ -5,13 +5,15 @@ import { CPU_PROFILE, GPU_PROFILE } from '../src/kernels/profile';
 import { alternatives } from './profile';
 
 describe('--profile alternatives', () => {
-  it('times the norms fused, two rows a thread, four times the workgroups and short attention segments for a GPU decode step', () => {
+  it('times the norms fused, one row a thread, four times the workgroups and short attention segments for a GPU decode step', () => {
     expect(alternatives(GPU_PROFILE, 1, 64)).toEqual([
       { fusedNorm: true },
-      { twoRowsFrom: 1 },
+      { twoRowsFrom: Number.POSITIVE_INFINITY },
       { minWorkgroups: 4 * GPU_PROFILE.minWorkgroups },
       { attentionSplit: 64 },
     ]);
+    // On a profile whose decode sums one row a thread, two rows from the step's tile on.
+    expect(alternatives({ ...GPU_PROFILE, twoRowsFrom: 2 }, 1, 64)).toContainEqual({ twoRowsFrom: 1 });
     // A verify pass runs a tile too; the norms' placement is the other way on a profile that
     // fuses, and its tile of two rows a thread takes one.
     expect(alternatives({ ...GPU_PROFILE, fusedNorm: true }, 5, 64).slice(0, 2)).toEqual([

@@ -33,6 +33,7 @@ export const RESULT_FIELDS: Record<string, Kind> = {
   'kernels.linear[].lanes_by': 'string',
   'kernels.linear[].split_groups': 'boolean',
   'kernels.linear[].two_rows': 'boolean',
+  'kernels.linear[].variant': 'string',
 
   'model.model': 'string',
   'model.parameters': 'positive',
@@ -277,6 +278,7 @@ export const FIELDS_SINCE: Record<string, number> = {
   'decode.runs[].constrained': 16,
   'decode.runs[].forced_share': 17,
   'kernels.linear[].split_groups': 18,
+  'kernels.linear[].variant': 19,
 };
 
 /**
@@ -303,9 +305,16 @@ export function checkResults(results: unknown): string[] {
 
 /**
  * What sets a linear kernel's timing apart from the profile's own kernel, as the CLI's summary
- * and the page name it: " (two rows a thread)", " (whole words)", or nothing.
+ * and the page name it: " (one row a thread)", " (whole words)" and the like, or nothing.
  */
-export function variantNote(linear: { lanes_by: string; two_rows?: boolean; split_groups?: boolean }): string {
+export function variantNote(linear: {
+  lanes_by: string;
+  two_rows?: boolean;
+  split_groups?: boolean;
+  variant?: string;
+}): string {
+  if (linear.variant !== undefined) return linear.variant === 'profile' ? '' : ` (${linear.variant})`;
+  // Results before schema 19, whose profile summed one row a thread at decode.
   if (linear.lanes_by === 'q4 words') return ' (lanes by q4 words)';
   if (linear.two_rows) return ' (two rows a thread)';
   // A quantized layer's lanes taking whole words (results before schema 18 do not say).

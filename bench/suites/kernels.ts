@@ -40,7 +40,7 @@ export interface LinearResult {
    * other types.
    */
   lanes_by: string;
-  /** Two rows a thread (linear.wgsl's TWO_ROWS), timed beside one for the q4 types on GPUs. */
+  /** Two rows a thread (linear.wgsl's TWO_ROWS), timed the profile's way and the other for the q4 types on GPUs. */
   two_rows: boolean;
   /**
    * Whether a lane took a quantized word's u32s (quantized.wgsl's SPLIT_GROUPS, the GPU
@@ -48,6 +48,11 @@ export interface LinearResult {
    * float types and on CPU adapters, whose one lane a row sums the same either way.
    */
   split_groups: boolean;
+  /**
+   * 'profile' for the kernel the device's profile runs, else how the kernel timed beside it
+   * differs: 'lanes by q4 words', 'two rows a thread', 'one row a thread' or 'whole words'.
+   */
+  variant: string;
 }
 
 export interface KernelResults {
@@ -157,7 +162,8 @@ export async function linearBandwidth(
   for (const buffer of [...Object.values(buffers), ...weights]) buffer.destroy();
   const threads = decode.kind === 'lanes' ? (rows * decode.lanes) / (decode.twoRows ? 2 : 1) : Math.ceil(rows / 4);
   const splitGroups = decode.kind === 'lanes' && (decode.splitGroups ?? false);
-  return { ms, gbPerS: weightData.byteLength / (ms / 1000) / 1e9, threads, splitGroups };
+  const twoRows = decode.kind === 'lanes' && (decode.twoRows ?? false);
+  return { ms, gbPerS: weightData.byteLength / (ms / 1000) / 1e9, threads, splitGroups, twoRows };
 }
 
 /** A (rows, k) matrix of one small value in `dtype`: a kernel's speed does not depend on the values. */
@@ -230,10 +236,11 @@ export async function runKernelSuite(
     dtype: WeightDType,
     shape: { rows: number; k: number },
     lanesBy: string,
+    variant = 'profile',
     options: { lanes?: number; twoRows?: boolean; splitGroups?: boolean } = {},
   ) =>
     linearBandwidth(gpu, { ...shape, dtype }, runs, { ...options, cycle: !quick }).then(
-      ({ ms, gbPerS, threads, splitGroups }): LinearResult => ({
+      ({ ms, gbPerS, threads, splitGroups, twoRows }): LinearResult => ({
         dtype,
         ...shape,
         ms: round(ms, 4),
@@ -241,21 +248,27 @@ export async function runKernelSuite(
         fraction_of_copy: round(gbPerS / copy),
         threads,
         lanes_by: lanesBy,
-        two_rows: options.twoRows ?? false,
+        two_rows: twoRows,
         split_groups: splitGroups,
+        variant,
       }),
     );
   for (const { dtypes, ...shape } of shapes) {
     for (const dtype of dtypes) {
       const lanesKernel = profile.rowBlock === 1; // blocks of 4 rows (CPU adapters) have no lanes
-      linear.push(await result(dtype, shape, isQuantized(dtype) && lanesKernel ? 'f16 words' : 'profile'));
+      const own = await result(dtype, shape, isQuantized(dtype) && lanesKernel ? 'f16 words' : 'profile');
+      linear.push(own);
       if (dtype.startsWith('Q4') && lanesKernel) {
-        // Side by side: the lanes a row that counting q4 words (32 values each) would give, two
-        // rows a thread (each input chunk serving both), and lanes taking whole words.
+        // Side by side: the lanes a row that counting q4 words (32 values each) would give, the
+        // other number of rows a thread (two: each input chunk serving both), and the other
+        // unit (whole words, or their u32s).
         const lanes = linearLanes(shape.k / 32, profile.wordsPerLane, shape.rows, profile.minWorkgroups);
-        linear.push(await result(dtype, shape, 'q4 words', { lanes }));
-        linear.push(await result(dtype, shape, 'f16 words', { twoRows: true }));
-        linear.push(await result(dtype, shape, 'f16 words', { splitGroups: !profile.splitGroups }));
+        const twoRows = !own.two_rows;
+        const rowsNote = twoRows ? 'two rows a thread' : 'one row a thread';
+        const wordsNote = profile.splitGroups ? 'whole words' : 'split units';
+        linear.push(await result(dtype, shape, 'q4 words', 'lanes by q4 words', { lanes }));
+        linear.push(await result(dtype, shape, 'f16 words', rowsNote, { twoRows }));
+        linear.push(await result(dtype, shape, 'f16 words', wordsNote, { splitGroups: !profile.splitGroups }));
       }
     }
     keep(soFar());

@@ -106,9 +106,12 @@ export const GPU_PROFILE: KernelProfile = {
   subgroups: true,
   tiles: [2, 3, 4, 5, 6, 7, 8, 9, 16],
   // A verify tile of n tokens loads n input chunks for each weight chunk (H200: a 5-token pass
-  // cost 1.46-1.73 decode steps, a 9-token one 4.08 of Llama-3.2-1B's); decode keeps one row a
-  // thread, twice the threads. Both the other way are timed by --profile.
-  twoRowsFrom: 2,
+  // cost 1.46-1.73 decode steps, a 9-token one 4.08 of Llama-3.2-1B's). Decode too: on an H200
+  // a q4f16_1 layer of Llama-3.1-8B's shapes read 0.99 TB/s two rows a thread against 0.82 one
+  // (28672x4096), 0.81 against 0.52 (4096x14336), 0.61 against 0.50 (6144x4096), 0.38 against
+  // 0.40 (4096x4096); Llama-3.2-1B's f16 decode step took 1.86 ms against 1.91
+  // (bench/results/2026-12-04-h200-bench.txt, -profile.txt). --profile times one row a thread.
+  twoRowsFrom: 1,
   // H200, whole words: a q4 layer of Llama-3.1-8B's shapes read 0.37-0.40 TB/s where the same
   // f16 layer read 2.1-2.9 (bench/results/2026-12-01-h200-bench.txt), taking longer for a
   // quarter of the bytes. Each of a lane's 8 input loads for a word lands on a cache line of
