@@ -37,6 +37,9 @@ describe('bench CLI', () => {
       expect(await main(['--invariance', '--long', 'many'])).toBe(2);
       expect(said).toMatch(/^bench: --long: many is not a number of tokens\n/);
       said = '';
+      expect(await main(['--profile', '--context', '0'])).toBe(2);
+      expect(said).toMatch(/^bench: --context: a step needs a context of at least 1 token\n/);
+      said = '';
       expect(await main(['--suite', 'kernels,speed'])).toBe(2);
       expect(said).toMatch(/^bench: --suite: speed is not a suite \(kernels, model, decode, ttft, memory, shapes\)\n/);
     } finally {
@@ -62,14 +65,15 @@ describe('bench CLI', () => {
     expect(results.kernels?.copy_gb_s).toBeGreaterThan(0);
   });
 
-  it('profiles the fixtures step by step, kernel by kernel, with its profile timed the other way', {
+  it('profiles the fixtures step by step after the context asked for, kernel by kernel, with its profile timed the other way', {
     timeout: 900_000,
   }, async () => {
     const file = join(mkdtempSync(join(tmpdir(), 'tandem-bench-')), 'profile.json');
     const quiet = vi.spyOn(console, 'log').mockImplementation(() => {});
     const progress = vi.spyOn(console, 'error').mockImplementation(() => {});
     try {
-      expect(await main(['--profile', '--shape', 'none', '--target', DRAFT_DIR, '--json', file])).toBe(0);
+      const args = ['--profile', '--context', '40', '--shape', 'none', '--target', DRAFT_DIR, '--json', file];
+      expect(await main(args)).toBe(0);
     } finally {
       quiet.mockRestore();
       progress.mockRestore();
@@ -79,6 +83,7 @@ describe('bench CLI', () => {
     const gpu = await testGpu();
     const { headDim } = (await loadFixture(FIXTURES.draft)).config;
     for (const model of results.models) {
+      expect(model.context_tokens).toBe(40);
       expect(model.steps.map((s) => s.tokens)).toEqual([1, 5, 64]);
       for (const step of model.steps) {
         expect(step.wall_ms).toBeGreaterThan(0);

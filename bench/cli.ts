@@ -3,8 +3,9 @@
  * [--draft DIR] [--help]`: the benchmark suites (all, or those named) in Node through Dawn, on
  * this machine's adapter. Prints a summary and, with --json, writes the results (schema in
  * bench/README.md), rewritten after each suite, model, kernel matrix or real-shape pair so
- * that a run stopped part way keeps what it measured. `--profile [--shape NAME]` instead times
- * every kernel of a decode, a verify and a prefill step, per model (bench/profile.ts);
+ * that a run stopped part way keeps what it measured. `--profile [--shape NAME] [--context
+ * TOKENS]` instead times every kernel of a decode, a verify and a prefill step after a context
+ * of 64 tokens (or TOKENS), per model (bench/profile.ts);
  * `--invariance [--shape NAME] [--long TOKENS]` checks that splitting a prompt (and with --long
  * one of TOKENS tokens) changes no bit of its logits (bench/invariance.ts), and exits with 1 if
  * one does. A mistake in the options is said in one line with the usage (`--help`), exit code 2.
@@ -19,7 +20,7 @@ import { directorySource } from '../src/loader/node-source';
 import { quantizeWeights } from '../src/loader/tensors';
 import { readHead, readPair } from '../src/model/pair';
 import { runInvariance } from './invariance';
-import { runProfile } from './profile';
+import { PROFILE_CONTEXT, runProfile } from './profile';
 import { runSuites, SUITE_NAMES, type SuiteName } from './run';
 
 const USAGE = `Usage: npm run bench -- [options]
@@ -34,6 +35,7 @@ const USAGE = `Usage: npm run bench -- [options]
   --suite NAMES       only these suites, comma-separated: kernels, model, decode (brings
                       model), ttft, memory, shapes (default: all)
   --profile           time every kernel of a decode, a verify and a prefill step instead
+  --context TOKENS    with --profile, the steps' context (default 64)
   --invariance        check that splitting a prompt changes no bit of its logits instead
                       (exits with 1 if one does)
   --long TOKENS       with --invariance, also a prompt of that many tokens
@@ -44,11 +46,13 @@ const USAGE = `Usage: npm run bench -- [options]
 
 Results schema and figures: bench/README.md.`;
 
-function longPromptTokens(value: string): number {
+function tokenCount(option: string, value: string): number {
   const tokens = Number(value);
-  if (!Number.isSafeInteger(tokens) || tokens < 0) throw new RangeError(`--long: ${value} is not a number of tokens`);
+  if (!Number.isSafeInteger(tokens) || tokens < 0)
+    throw new RangeError(`${option}: ${value} is not a number of tokens`);
   return tokens;
 }
+const longPromptTokens = (value: string) => tokenCount('--long', value);
 
 function suiteNames(value: string | undefined): SuiteName[] | undefined {
   if (value === undefined) return undefined;
@@ -76,6 +80,7 @@ function parseOptions(args: string[]) {
       suite: { type: 'string' },
       shape: { type: 'string', default: '' },
       long: { type: 'string', default: '0' },
+      context: { type: 'string', default: String(PROFILE_CONTEXT) },
       help: { type: 'boolean', default: false },
     },
   });
@@ -93,6 +98,8 @@ export async function main(args: string[]): Promise<number> {
   try {
     values = parseOptions(args).values;
     longPromptTokens(values.long);
+    if (tokenCount('--context', values.context) < 1)
+      throw new RangeError('--context: a step needs a context of at least 1 token');
     suites = suiteNames(values.suite);
   } catch (error) {
     console.error(`bench: ${(error as Error).message}\n\n${USAGE}`);
@@ -121,7 +128,7 @@ export async function main(args: string[]): Promise<number> {
   const results = values.invariance
     ? await runInvariance(gpu, fixtures, log, values.shape, longPromptTokens(values.long), write)
     : values.profile
-      ? await runProfile(gpu, fixtures, log, values.shape, write)
+      ? await runProfile(gpu, fixtures, log, values.shape, write, Number(values.context))
       : await runSuites(
           gpu,
           {

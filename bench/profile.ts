@@ -77,7 +77,8 @@ export interface ProfiledModel {
   weights: ModelWeights;
 }
 
-const CONTEXT = 64;
+/** Positions cached before each timed step (`--context`: longer, for attention's share). */
+export const PROFILE_CONTEXT = 64;
 const VERIFY_TOKENS = 5;
 /** Decode, verify and prefill steps; all but verify read back the last token's id only. */
 const STEP_TOKENS = [1, VERIFY_TOKENS, 64];
@@ -141,15 +142,20 @@ export function describeChange(change: Partial<KernelProfile>): string {
     .join(', ');
 }
 
-export async function profileModel(gpu: Gpu, subject: ProfiledModel, runs = 10): Promise<ModelProfile> {
+export async function profileModel(
+  gpu: Gpu,
+  subject: ProfiledModel,
+  runs = 10,
+  context = PROFILE_CONTEXT,
+): Promise<ModelProfile> {
   const { config } = subject;
-  const capacity = CONTEXT + Math.max(...STEP_TOKENS);
+  const capacity = context + Math.max(...STEP_TOKENS);
   const weights = uploadWeights(gpu, config, subject.weights); // one upload; each variant below builds on it
   const quantized = [...subject.weights.values()].some((tensor) => isQuantized(tensor.dtype));
   const profile = kernelProfile(gpu.info);
   const profiler = new DispatchProfiler(gpu.device);
   const rng = new Rng(3);
-  const prompt = Array.from({ length: CONTEXT }, () => rng.int(0, config.vocabSize));
+  const prompt = Array.from({ length: context }, () => rng.int(0, config.vocabSize));
   /** A model with `changes` to the device's kernel profile (or a profiler), its context prefilled. */
   const variant = async (changes: Partial<KernelProfile>, withProfiler?: DispatchProfiler) => {
     const model = await GpuModel.onWeights(gpu, config, weights, {
@@ -160,7 +166,7 @@ export async function profileModel(gpu: Gpu, subject: ProfiledModel, runs = 10):
     const sequence = model.createSequence(capacity);
     await model.greedy(sequence, prompt, 'last');
     const step = async (tokens: number) => {
-      sequence.truncate(CONTEXT);
+      sequence.truncate(context);
       await model.greedy(sequence, prompt.slice(0, tokens), tokens === VERIFY_TOKENS ? 'all' : 'last');
     };
     const dispose = () => {
@@ -215,7 +221,7 @@ export async function profileModel(gpu: Gpu, subject: ProfiledModel, runs = 10):
         kernels: byKernel(split.passes),
       });
     }
-    return { name: subject.name, context_tokens: CONTEXT, steps };
+    return { name: subject.name, context_tokens: context, steps };
   } finally {
     profiler.destroy();
     destroyWeights(weights);
@@ -282,13 +288,14 @@ export async function runProfile(
   log: (line: string) => void = () => {},
   only = '',
   measured: (partial: ProfileResults) => void = () => {},
+  context = PROFILE_CONTEXT,
 ): Promise<ProfileResults> {
   const device = `${gpu.info.vendor} ${gpu.info.device || gpu.info.architecture}`;
   const dispatch = await dispatchCost(gpu);
   log(`one small dependent dispatch: recording ${dispatch.record_us} us, GPU ${dispatch.gpu_us} us`);
   const models: ModelProfile[] = [];
   for (const subject of modelsToRun(fixtures, only)) {
-    const profile = await profileModel(gpu, subject());
+    const profile = await profileModel(gpu, subject(), 10, context);
     models.push(profile);
     measured({ device, dispatch, models });
     for (const step of profile.steps) {
@@ -297,7 +304,7 @@ export async function runProfile(
         .map((k) => `${k.label} ${k.us} us/${k.calls}`)
         .join('; ');
       log(
-        `${profile.name}, ${step.tokens} token(s): wall ${step.wall_ms} ms ` +
+        `${profile.name}, ${step.tokens} token(s) after ${context}: wall ${step.wall_ms} ms ` +
           `(${step.wall_by_command_buffers.map((w) => `${w.ms} in ${w.command_buffers}`).join(', ')}` +
           `${step.alternatives.map((a) => `; ${a.wall_ms} with ${a.change}`).join('')}), ` +
           `recording ${step.record_ms} ms, ` +
