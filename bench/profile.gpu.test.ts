@@ -38,7 +38,7 @@ describe('--profile alternatives on the GPU profile', () => {
       'fusedNorm: true',
       'twoRowsFrom: Infinity',
       'minWorkgroups: 4096',
-      'attentionSplit: 64',
+      'attentionFine: 0',
       'tiles: 2,3, prefill: false',
       'prefill: false',
     ]);

@@ -5,13 +5,15 @@ import { CPU_PROFILE, GPU_PROFILE } from '../src/kernels/profile';
 import { alternatives } from './profile';
 
 describe('--profile alternatives', () => {
-  it('times the norms fused, one row a thread, four times the workgroups and short attention segments for a GPU decode step', () => {
+  it('times the norms fused, one row a thread, four times the workgroups and attention without one-tile segments for a GPU decode step', () => {
     expect(alternatives(GPU_PROFILE, 1, 64)).toEqual([
       { fusedNorm: true },
       { twoRowsFrom: Number.POSITIVE_INFINITY },
       { minWorkgroups: 4 * GPU_PROFILE.minWorkgroups },
-      { attentionSplit: 64 },
+      { attentionFine: 0 },
     ]);
+    // Without them, segments of one tile throughout.
+    expect(alternatives({ ...GPU_PROFILE, attentionFine: 0 }, 1, 64)).toContainEqual({ attentionSplit: 64 });
     // On a profile whose decode sums one row a thread, two rows from the step's tile on.
     expect(alternatives({ ...GPU_PROFILE, twoRowsFrom: 2 }, 1, 64)).toContainEqual({ twoRowsFrom: 1 });
     // A verify pass runs a tile too; the norms' placement is the other way on a profile that
@@ -29,7 +31,7 @@ describe('--profile alternatives', () => {
     expect(alternatives(GPU_PROFILE, 64, 64)).toEqual([
       { prefill: false },
       { minWorkgroups: 4 * GPU_PROFILE.minWorkgroups },
-      { attentionSplit: 64 },
+      { attentionFine: 0 },
     ]);
   });
 
@@ -42,8 +44,9 @@ describe('--profile alternatives', () => {
   });
 
   it('sizes attention segments to the workgroup of a head dimension over 64', () => {
-    expect(alternatives(GPU_PROFILE, 1, 128)).toContainEqual({ attentionSplit: 128 });
-    expect(alternatives({ ...GPU_PROFILE, attentionSplit: 128 }, 1, 128)).not.toContainEqual({ attentionSplit: 128 });
+    const uniform = { ...GPU_PROFILE, attentionFine: 0 };
+    expect(alternatives(uniform, 1, 128)).toContainEqual({ attentionSplit: 128 });
+    expect(alternatives({ ...uniform, attentionSplit: 128 }, 1, 128)).not.toContainEqual({ attentionSplit: 128 });
   });
 
   it('has no question for the CPU profile (blocks of rows, serial attention)', () => {

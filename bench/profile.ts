@@ -129,9 +129,11 @@ export function alternatives(
       changes.push({ tiles: profile.tiles.filter((n) => n <= 3), prefill: false });
     }
   }
-  // Attention in segments of one workgroup's width: several workgroups a head even at short contexts.
+  // Attention in segments of one workgroup's width up to attentionFine positions (several
+  // workgroups a head even at short contexts), or where the profile has them, without them.
   const segment = attentionWorkgroup(headDim);
-  if (!profile.serialAttention && profile.attentionSplit > segment) changes.push({ attentionSplit: segment });
+  if (!profile.serialAttention && profile.attentionFine > 0) changes.push({ attentionFine: 0 });
+  else if (!profile.serialAttention && profile.attentionSplit > segment) changes.push({ attentionSplit: segment });
   return changes;
 }
 

@@ -17,11 +17,12 @@
 // j mod 4, added as (s0 + s1) + (s2 + s3)): short dependency chains let the GPU keep several
 // loads in flight, where one long chain of scalar loads waits on memory at every step.
 //
-// Long contexts are split (flash-decoding): positions fall in segments of SPLIT, a multiple of
-// WG, and workgroup z walks segment z only. A token whose positions fit one segment writes its
-// output; a longer one writes its segment's (acc, m, l) to `partials`, and attention_combine.wgsl
-// merges the segments in order. Segments start at fixed positions, so a token's result still
-// depends on its position only; within the first segment it is what a single walk gives.
+// Long contexts are split (flash-decoding): positions fall in segments (one tile each for the
+// first FINE positions, then SPLIT, a multiple of WG: attention_segments.wgsl), and workgroup z
+// walks segment z only. A token whose positions fit one segment writes its output; a longer
+// one writes its segment's (acc, m, l) to `partials`, and attention_combine.wgsl merges the
+// segments in order. Segments start at fixed positions, so a token's result still depends on
+// its position only; within the first segment it is what a single walk gives.
 
 override NH: u32;
 override NKV: u32;
@@ -30,7 +31,7 @@ override WG: u32 = 64u;     // >= HD: thread d accumulates output dimension d
 override SCALE: f32;
 override SOFTCAP: f32 = 0.0;
 override WINDOW: u32 = 0u;  // 0: every position
-override SPLIT: u32 = 512u;  // positions a workgroup walks: a multiple of WG
+override SPLIT: u32 = 512u;  // positions a workgroup walks past the first FINE: a multiple of WG
 override SEGMENTS: u32 = 1u; // segments of the longest context: the partials' stride per (token, head)
 
 const NEG_LARGE = -3.0e38;  // stands for -infinity (WGSL constants cannot be infinite)
@@ -58,11 +59,11 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
   let p = position_of(n);
   let own = step.start + n;  // the slot its key and value were written to
   let length = p + 1u;
-  let segments = (length + SPLIT - 1u) / SPLIT;
+  let segments = segment_count(length);
   if (segment >= segments) { return; }
   let first = select(0u, length - WINDOW, WINDOW > 0u && length > WINDOW);  // the first position seen
-  let seg_from = max(first / WG * WG, segment * SPLIT);
-  let seg_to = min(length, (segment + 1u) * SPLIT);
+  let seg_from = max(first / WG * WG, segment_start(segment));
+  let seg_to = min(length, segment_start(segment + 1u));
   let hd4 = HD / 4u;
   if (t < hd4) { q_tile[t] = q[(n * NH + h) * hd4 + t]; }
   workgroupBarrier();

@@ -1,5 +1,5 @@
 // Merges the segments of split attention (attention.wgsl) for tokens whose context spans more
-// than one, in segment order:
+// than one (attention_segments.wgsl), in segment order:
 //   m = max_c m_c,  l = sum_c l_c e^(m_c - m),  out = (sum_c acc_c e^(m_c - m)) / l.
 // One workgroup per (query head, token), a thread per output dimension; every thread walks the
 // segments in the same order, so the result depends on the token's position only. Tokens of
@@ -23,7 +23,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
   let n = wg.y;
   if (n >= step.tokens || t >= HD) { return; }
   let length = position_of(n) + 1u;
-  let segments = (length + SPLIT - 1u) / SPLIT;
+  let segments = segment_count(length);
   if (segments == 1u) { return; }
   let base = (n * NH + h) * SEGMENTS * (HD + 2u);
   var m = partials[base + HD];

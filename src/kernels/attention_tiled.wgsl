@@ -13,7 +13,7 @@
 // count mod 4 positions of a row's tile added to the first one in order. A row visits only
 // its own tiles and segments: in a tile before its first or after its last it changes nothing.
 //
-// Segments of SPLIT positions (flash-decoding) are split as attention.wgsl splits them, into
+// Segments (flash-decoding: attention_segments.wgsl) are split as attention.wgsl splits them, into
 // the same partials, which attention_combine.wgsl merges. A tree pass, whose leaves read their
 // own slots, runs attention.wgsl: here position p's key and value are slot p's.
 
@@ -24,7 +24,7 @@ override WG: u32 = 64u;     // >= HD: thread d accumulates output dimension d
 override SCALE: f32;
 override SOFTCAP: f32 = 0.0;
 override WINDOW: u32 = 0u;  // 0: every position
-override SPLIT: u32 = 512u;  // positions a workgroup walks: a multiple of WG
+override SPLIT: u32 = 512u;  // positions a workgroup walks past the first FINE: a multiple of WG
 override SEGMENTS: u32 = 1u; // segments of the longest context: the partials' stride per (token, head)
 
 const ROWS = 8u;            // (token, head) rows of a workgroup; ops.ts lowers it where HD is large
@@ -54,9 +54,9 @@ fn row_at(kvh: u32, y: u32, r: u32, segment: u32) -> Row {
   row.h = kvh * group + pair % group;
   row.length = step.start + row.n + 1u;
   row.first = select(0u, row.length - WINDOW, WINDOW > 0u && row.length > WINDOW);
-  row.begin = max(row.first / WG * WG, segment * SPLIT);
-  row.end = min(row.length, (segment + 1u) * SPLIT);
-  row.live = row.n < step.tokens && segment < (row.length + SPLIT - 1u) / SPLIT;
+  row.begin = max(row.first / WG * WG, segment_start(segment));
+  row.end = min(row.length, segment_start(segment + 1u));
+  row.live = row.n < step.tokens && segment < segment_count(row.length);
   return row;
 }
 
@@ -191,7 +191,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
   for (var r = 0u; r < ROWS; r++) {
     let row = rows[r];
     if (!row.live) { continue; }
-    if (row.length <= SPLIT) {
+    if (segment_count(row.length) == 1u) {
       if (t < HD) { out[(row.n * NH + row.h) * HD + t] = acc[r] / l[r]; }
       continue;
     }

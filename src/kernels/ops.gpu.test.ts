@@ -389,6 +389,14 @@ describe.each([
     [4, 1, 32, 24, 60, { scale: 1 / Math.sqrt(24), softcap: 5, window: 8 }],
     [4, 1, 32, 19, 600, { window: 100 }],
     [4, 2, 32, 18, 1100, { window: 70, softcap: 5 }],
+    // Segments of one tile for the first `fine` positions, then of 512 (the GPU profile's 2,048):
+    // decode and tiled steps across the change of width, past 8k, and with a window.
+    [4, 2, 32, 3, 500, { fine: 1024 }],
+    [4, 2, 32, 30, 200, { fine: 512 }],
+    [4, 2, 32, 3, 1500, { fine: 1024 }],
+    [4, 2, 32, 2, 8200, { fine: 2048 }],
+    [4, 2, 64, 21, 8190, { fine: 2048 }],
+    [4, 1, 32, 19, 600, { window: 100, fine: 256 }],
   ])('nh %i, nkv %i, hd %i: %i tokens after %i cached, %o', async (nh, nkv, hd, tokens, start, options) => {
     const rng = new Rng(4);
     const capacity = start + tokens;
@@ -398,10 +406,12 @@ describe.each([
     const keys = cache(rng.floats(capacity * nkv * hd, -2, 2));
     const values = cache(rng.floats(capacity * nkv * hd));
     const out = createStorage(device, q.byteLength, 'out');
-    const shape = { scale: 1 / Math.sqrt(hd), softcap: null, window: null, ...options };
+    const { fine, ...shaped } = options as { fine?: number };
+    const shape = { scale: 1 / Math.sqrt(hd), softcap: null, window: null, ...shaped };
     const kernel = new AttentionKernel(device, { numHeads: nh, numKvHeads: nkv, headDim: hd }, serial, shape, kv, {
       maxTokens: tokens,
       maxContext: capacity,
+      fine,
       tiled: walk === 'tiled',
     });
     const bindGroup = kernel.bind({
@@ -457,6 +467,8 @@ describe('split and tiled attention', () => {
     ['f16', {}],
     ['f32', { window: 70, softcap: 5 }],
     ['f16', { window: 1000 }],
+    // One-tile segments up to 1,024 positions, then of 512: positions 1016-1039 cross the change.
+    ['f16', { fine: 1024 }],
   ] as const)(
     'give a token the same bits alone as among others, across segment ends (%s KV cache, %o)',
     async (kv, options) => {
@@ -467,11 +479,13 @@ describe('split and tiled attention', () => {
       const kCache = upload(cache(rng.floats(capacity * nkv * hd, -2, 2)));
       const vCache = upload(cache(rng.floats(capacity * nkv * hd)));
       const q = rng.floats(tokens * nh * hd, -2, 2);
-      const shape = { scale: 1 / Math.sqrt(hd), softcap: null, window: null, ...options };
+      const { fine, ...shaped } = options as { fine?: number };
+      const shape = { scale: 1 / Math.sqrt(hd), softcap: null, window: null, ...shaped };
       const kernel = (tiled: boolean) =>
         new AttentionKernel(device, { numHeads: nh, numKvHeads: nkv, headDim: hd }, false, shape, kv, {
           maxTokens: tokens,
           maxContext: capacity,
+          fine,
           tiled,
         });
       /** Attention of the queries as one step after `start` (tiled or not), or one token at a time. */

@@ -9,6 +9,7 @@ import type { WeightDType } from '../loader/weights';
 import argmaxCode from './argmax.wgsl?raw';
 import attentionCode from './attention.wgsl?raw';
 import attentionCombineCode from './attention_combine.wgsl?raw';
+import attentionSegmentsCode from './attention_segments.wgsl?raw';
 import attentionSerialCode from './attention_serial.wgsl?raw';
 import attentionTiledCode from './attention_tiled.wgsl?raw';
 import columnsCode from './columns.wgsl?raw';
@@ -253,13 +254,23 @@ export interface AttentionBinds {
 
 /**
  * Causal grouped-query attention of each new token over the cache: a workgroup per head, token
- * and segment of `limits.split` positions (attention.wgsl), the segments of a longer context
+ * and segment (one workgroup's width each for the first `limits.fine` positions, then
+ * `limits.split`: attention_segments.wgsl) (attention.wgsl), the segments of a longer context
  * then merged in order (attention_combine.wgsl); or with `serial` a thread per head and token
  * (attention_serial.wgsl, for CPU adapters). Scaled, soft-capped and windowed as `shape` says.
  * `limits` size the segments' scratch: the most tokens of a step and the longest context.
  * With `limits.tiled`, steps of TILED_ATTENTION_MIN_TOKENS or more (prefill) run
  * attention_tiled.wgsl instead, the same bits for each token with the keys read once for several.
  */
+/**
+ * Segments of split attention in a context of `length` positions: the first `fine` in segments
+ * of `width` (a workgroup's), the rest in segments of `split` (attention_segments.wgsl).
+ */
+export function attentionSegments(length: number, split: number, fine: number, width: number): number {
+  if (length <= fine) return Math.ceil(length / width);
+  return fine / width + Math.ceil((length - fine) / split);
+}
+
 export class AttentionKernel extends ComputeKernel {
   /** attention_serial.wgsl's rows a thread, for a serial kernel. */
   private readonly serialRows?: { heads: number; tokens: number };
@@ -267,7 +278,7 @@ export class AttentionKernel extends ComputeKernel {
   /** (tokens, NH, segments, HD + 2) floats, shared by every use of this kernel (steps run in order). */
   private readonly partials?: GPUBuffer;
   private readonly segments: number;
-  private readonly split: number;
+  private readonly segmentCount: (length: number) => number;
   /** attention_tiled.wgsl for long steps, and the (token, head) rows of its workgroups. */
   private readonly tiled?: { kernel: ComputeKernel; rows: number };
 
@@ -277,7 +288,7 @@ export class AttentionKernel extends ComputeKernel {
     serial = false,
     shape: AttentionShape = { scale: 1 / Math.sqrt(heads.headDim), softcap: null, window: null },
     kv: KvFormat = 'f32',
-    limits: { maxTokens: number; maxContext: number; split?: number; tiled?: boolean } = {
+    limits: { maxTokens: number; maxContext: number; split?: number; fine?: number; tiled?: boolean } = {
       maxTokens: 64,
       maxContext: 512,
     },
@@ -289,13 +300,17 @@ export class AttentionKernel extends ComputeKernel {
     }
     const wg = serial ? SERIAL_WORKGROUP : attentionWorkgroup(hd);
     const split = limits.split ?? 512;
+    const fine = limits.fine ?? 0;
     if (!serial && split % wg !== 0) throw new RangeError(`attention: a split of ${split} is not a multiple of ${wg}`);
-    const segments = serial ? 1 : Math.ceil(limits.maxContext / split);
+    if (!serial && fine % wg !== 0)
+      throw new RangeError(`attention: ${fine} fine positions are not a multiple of ${wg}`);
+    const segmentCount = (length: number) => (serial ? 1 : attentionSegments(length, split, fine, wg));
+    const segments = segmentCount(limits.maxContext);
     const label = `attention ${nh}/${nkv}x${hd}${serial ? ' serial' : ''}${shape.window ? ` window ${shape.window}` : ''} ${kv}`;
     const code = serial
       ? `${serialCode(heads)}${kvReadCode(kv, 'four')}${TREE_POSITION_CODE}`
-      : `${attentionCode}${kvReadCode(kv, 'one')}${TREE_POSITION_CODE}`;
-    const splitting: Record<string, number> = serial ? {} : { SPLIT: split, SEGMENTS: segments };
+      : `${attentionCode}${attentionSegmentsCode}${kvReadCode(kv, 'one')}${TREE_POSITION_CODE}`;
+    const splitting: Record<string, number> = serial ? {} : { SPLIT: split, SEGMENTS: segments, FINE: fine };
     super(device, label, code, {
       NH: nh,
       NKV: nkv,
@@ -308,13 +323,14 @@ export class AttentionKernel extends ComputeKernel {
     });
     if (serial) this.serialRows = serialRows(heads);
     this.segments = segments;
-    this.split = split;
+    this.segmentCount = segmentCount;
     if (!serial) {
       // A context of one segment never writes partials: a word stands in for them.
       const floats = segments > 1 ? limits.maxTokens * nh * segments * (hd + 2) : 1;
       this.partials = createStorage(device, floats * 4, `${label} partials`);
       if (segments > 1) {
-        this.combine = new ComputeKernel(device, `${label} combine`, `${attentionCombineCode}${TREE_POSITION_CODE}`, {
+        const combineCode = `${attentionCombineCode}${attentionSegmentsCode}${TREE_POSITION_CODE}`;
+        this.combine = new ComputeKernel(device, `${label} combine`, combineCode, {
           NH: nh,
           HD: hd,
           WG: wg,
@@ -329,12 +345,17 @@ export class AttentionKernel extends ComputeKernel {
         const constants = { NH: nh, NKV: nkv, HD: hd, WG: wg, SCALE: Math.fround(shape.scale) };
         this.tiled = {
           rows,
-          kernel: new ComputeKernel(device, `${label} tiled`, `${code}${kvReadCode(kv, 'one')}`, {
-            ...constants,
-            SOFTCAP: shape.softcap ?? 0,
-            WINDOW: shape.window ?? 0,
-            ...splitting,
-          }),
+          kernel: new ComputeKernel(
+            device,
+            `${label} tiled`,
+            `${code}${attentionSegmentsCode}${kvReadCode(kv, 'one')}`,
+            {
+              ...constants,
+              SOFTCAP: shape.softcap ?? 0,
+              WINDOW: shape.window ?? 0,
+              ...splitting,
+            },
+          ),
         };
       }
     }
@@ -368,7 +389,7 @@ export class AttentionKernel extends ComputeKernel {
       this.dispatch(pass, binds.main, Math.ceil(threads / SERIAL_WORKGROUP));
       return;
     }
-    const segments = Math.ceil((start + tokens) / this.split);
+    const segments = this.segmentCount(start + tokens);
     if (segments > this.segments) throw new RangeError(`attention: a context of ${start + tokens} exceeds its limit`);
     if (this.tiled && binds.tiled && tokens >= TILED_ATTENTION_MIN_TOKENS && !tree) {
       // Leaves of a tree read their own slots, which only attention.wgsl does.

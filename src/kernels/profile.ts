@@ -69,10 +69,17 @@ export interface KernelProfile {
    */
   tiledAttention: boolean;
   /**
-   * Positions a workgroup of attention walks: longer contexts split into segments of this many,
-   * walked side by side and merged in order (a multiple of the attention workgroup's width).
+   * Positions a workgroup of attention walks past the first `attentionFine`: longer contexts
+   * split into segments of this many, walked side by side and merged in order (a multiple of the
+   * attention workgroup's width).
    */
   attentionSplit: number;
+  /**
+   * Positions before the SPLIT-wide segments that fall in segments of one workgroup's width (a
+   * multiple of it, 0: none): a short context over a workgroup per tile, a long one in few
+   * segments to merge (attention_segments.wgsl).
+   */
+  attentionFine: number;
   /** Threads per workgroup of a kernel that reduces a row alone (RMSNorm, argmax, sampling). */
   rowWorkgroup: number;
   /**
@@ -122,6 +129,11 @@ export const GPU_PROFILE: KernelProfile = {
   serialAttention: false,
   tiledAttention: true,
   attentionSplit: 512,
+  // H200, Llama-3.2-1B q4f16_1 after 1,024 positions: a decode step took 2.16 ms in segments of
+  // 64 and 3.55 in segments of 512, a 5-token verify 3.21 and 4.34, attention then 1.83 of the
+  // step's 3.81 ms kernel by kernel (bench/results/2026-12-04-h200-profile-1024.txt). 32 tiles'
+  // segments up to 2,048 positions; longer contexts merge 28 segments more than before.
+  attentionFine: 2048,
   rowWorkgroup: 256,
   fusedNorm: false, // H200: SmolLM2-360M's decode step 2.07 ms with the norms apart, 2.80 fused
   deviceAcceptance: true,
@@ -140,6 +152,7 @@ export const CPU_PROFILE: KernelProfile = {
   serialAttention: true,
   tiledAttention: false,
   attentionSplit: 512, // unused: the serial kernel walks every position itself
+  attentionFine: 0,
   rowWorkgroup: 4,
   fusedNorm: false, // blocks of 4 rows have no prologue; a barrier-free norm costs little here
   deviceAcceptance: false,

@@ -146,7 +146,12 @@ export class LayerKernels {
         this.profile.serialAttention,
         { scale, softcap, window },
         this.kv,
-        { ...this.limits, split: this.profile.attentionSplit, tiled: this.profile.tiledAttention },
+        {
+          ...this.limits,
+          split: this.profile.attentionSplit,
+          fine: this.profile.attentionFine,
+          tiled: this.profile.tiledAttention,
+        },
       );
       this.attention.set(key, kernel);
     }

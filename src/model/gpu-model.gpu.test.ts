@@ -396,37 +396,44 @@ describe('GPU model with an f16 KV cache', () => {
 });
 
 describe('GPU model past one attention segment (split attention)', () => {
-  it('matches the reference across segments, and gives the same bits in one pass, in chunks and token by token', async () => {
-    const { config, weights, tokenizer } = folder(FIXTURES.target);
-    const text = 'Once upon a time, there was a little cat named Tom. Tom lived in a small house near the river. ';
-    const ids = tokenizer.encodePrompt(text.repeat(12)).slice(0, 200);
-    expect(ids.length).toBe(200);
-    // Segments of 64 positions (512 on GPUs): the prompt spans four, and their merges.
-    const profile = { ...LEAN_GPU_PROFILE, attentionSplit: 64 };
-    const model = await GpuModel.create(gpu, config, weights, {
-      maxContext: 256,
-      maxBatch: 64,
-      profile,
-      compile: 'on-first-use',
-    });
-    const whole = model.createSequence(256);
-    const wholeLogits = await model.forward(whole, ids); // chunks of 64 (the model's batch)
-    const chunked = model.createSequence(256);
-    await model.forward(chunked, ids.slice(0, 100));
-    const chunkLogits = await model.forward(chunked, ids.slice(100, 195));
-    const byToken = model.createSequence(256);
-    await model.forward(byToken, ids.slice(0, 195));
-    const vocab = config.vocabSize;
-    for (const [i, token] of ids.slice(195).entries()) {
-      const row = await model.forward(byToken, [token]);
-      expectBitwiseEqual(row, wholeLogits.subarray((195 + i) * vocab, (196 + i) * vocab), `token ${195 + i} alone`);
-    }
-    expectBitwiseEqual(chunkLogits, wholeLogits.subarray(100 * vocab, 195 * vocab), 'logits computed in chunks');
-    const reference = new ReferenceModel(config, weights);
-    const referenceLogits = await reference.forward(reference.createSequence(256), ids);
-    expectClose(wholeLogits, referenceLogits, { atol: 2e-3, rtol: 2e-3 }, 'logits at every position');
-    model.destroy();
-  });
+  it.each([
+    // Segments of 64 positions: the prompt spans four, and their merges.
+    ['segments of 64', { attentionSplit: 64, attentionFine: 0 }],
+    // Two of one tile (64 positions), then of 128 (as the GPU profile's first 2,048, then 512).
+    ['two segments of 64, then of 128', { attentionSplit: 128, attentionFine: 128 }],
+  ])(
+    'matches the reference across %s, and gives the same bits in one pass, in chunks and token by token',
+    async (_, split) => {
+      const { config, weights, tokenizer } = folder(FIXTURES.target);
+      const text = 'Once upon a time, there was a little cat named Tom. Tom lived in a small house near the river. ';
+      const ids = tokenizer.encodePrompt(text.repeat(12)).slice(0, 200);
+      expect(ids.length).toBe(200);
+      const profile = { ...LEAN_GPU_PROFILE, ...split };
+      const model = await GpuModel.create(gpu, config, weights, {
+        maxContext: 256,
+        maxBatch: 64,
+        profile,
+        compile: 'on-first-use',
+      });
+      const whole = model.createSequence(256);
+      const wholeLogits = await model.forward(whole, ids); // chunks of 64 (the model's batch)
+      const chunked = model.createSequence(256);
+      await model.forward(chunked, ids.slice(0, 100));
+      const chunkLogits = await model.forward(chunked, ids.slice(100, 195));
+      const byToken = model.createSequence(256);
+      await model.forward(byToken, ids.slice(0, 195));
+      const vocab = config.vocabSize;
+      for (const [i, token] of ids.slice(195).entries()) {
+        const row = await model.forward(byToken, [token]);
+        expectBitwiseEqual(row, wholeLogits.subarray((195 + i) * vocab, (196 + i) * vocab), `token ${195 + i} alone`);
+      }
+      expectBitwiseEqual(chunkLogits, wholeLogits.subarray(100 * vocab, 195 * vocab), 'logits computed in chunks');
+      const reference = new ReferenceModel(config, weights);
+      const referenceLogits = await reference.forward(reference.createSequence(256), ids);
+      expectClose(wholeLogits, referenceLogits, { atol: 2e-3, rtol: 2e-3 }, 'logits at every position');
+      model.destroy();
+    },
+  );
 
   it('runs a pass recorded ahead, its grids sized for a longer context, with the bits of one recorded when it runs', async () => {
     const { config, weights, tokenizer } = folder(FIXTURES.target);
