@@ -4,6 +4,11 @@
 // One workgroup per (query head, token), a thread per output dimension; every thread walks the
 // segments in the same order, so the result depends on the token's position only. Tokens of
 // one segment wrote their output already and are skipped.
+//
+// A long context has a hundred segments and more, and a walk that waited on each segment's
+// load before the next would take that many memory latencies: both walks load four segments
+// at a time, then add them in order (each sum's operations and their order are unchanged; a
+// max is exact in any order).
 
 override NH: u32;
 override HD: u32;
@@ -26,12 +31,32 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
   let segments = segment_count(length);
   if (segments == 1u) { return; }
   let base = (n * NH + h) * SEGMENTS * (HD + 2u);
+  let stride = HD + 2u;
   var m = partials[base + HD];
-  for (var c = 1u; c < segments; c++) { m = max(m, partials[base + c * (HD + 2u) + HD]); }
+  var c = 1u;
+  for (; c + 4u <= segments; c += 4u) {
+    let at = base + c * stride + HD;
+    let four = vec4f(partials[at], partials[at + stride], partials[at + 2u * stride], partials[at + 3u * stride]);
+    m = max(m, max(max(four.x, four.y), max(four.z, four.w)));
+  }
+  for (; c < segments; c++) { m = max(m, partials[base + c * stride + HD]); }
   var l = 0.0;
   var acc = 0.0;
-  for (var c = 0u; c < segments; c++) {
-    let at = base + c * (HD + 2u);
+  c = 0u;
+  for (; c + 4u <= segments; c += 4u) {
+    let at = base + c * stride;
+    let mc = vec4f(partials[at + HD], partials[at + stride + HD], partials[at + 2u * stride + HD], partials[at + 3u * stride + HD]);
+    let lc = vec4f(partials[at + HD + 1u], partials[at + stride + HD + 1u], partials[at + 2u * stride + HD + 1u],
+                   partials[at + 3u * stride + HD + 1u]);
+    let ac = vec4f(partials[at + t], partials[at + stride + t], partials[at + 2u * stride + t], partials[at + 3u * stride + t]);
+    for (var i = 0u; i < 4u; i++) {
+      let weight = select(exp(mc[i] - m), 1.0, mc[i] == m);
+      l += lc[i] * weight;
+      acc += ac[i] * weight;
+    }
+  }
+  for (; c < segments; c++) {
+    let at = base + c * stride;
     let mc = partials[at + HD];
     let weight = select(exp(mc - m), 1.0, mc == m);
     l += partials[at + HD + 1u] * weight;
