@@ -395,7 +395,6 @@ describe.each([
     [4, 2, 32, 30, 200, { fine: 512 }],
     [4, 2, 32, 3, 1500, { fine: 1024 }],
     [4, 2, 32, 2, 8200, { fine: 2048 }],
-    [4, 2, 64, 21, 8190, { fine: 2048 }],
     [4, 1, 32, 19, 600, { window: 100, fine: 256 }],
   ])('nh %i, nkv %i, hd %i: %i tokens after %i cached, %o', async (nh, nkv, hd, tokens, start, options) => {
     const rng = new Rng(4);
