@@ -50,7 +50,8 @@ export interface LinearResult {
   split_groups: boolean;
   /**
    * 'profile' for the kernel the device's profile runs, else how the kernel timed beside it
-   * differs: 'lanes by q4 words', 'two rows a thread', 'one row a thread' or 'whole words'.
+   * differs: 'lanes by q4 words', 'two rows a thread' or 'one row a thread', 'whole words' or
+   * 'split units'.
    */
   variant: string;
 }
