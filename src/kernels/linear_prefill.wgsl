@@ -94,10 +94,10 @@ fn bf16x2(word: u32) -> vec2f {
 }
 
 // Chunk h of a weight word as 4 floats (quantized: chunk h of its group, with the group's scales
-// and high bits; a split unit's u32 is the staged word's first component).
+// and high bits; a split unit is staged as unit_word gives it, its u32 in every component).
 fn widen(word: vec4u, h: u32, scale: vec2f, scale2: vec2f, high: vec2u) -> vec4f {
   if (FORMAT == 0u) { return bitcast<vec4f>(word); }
-  if (FORMAT >= 3u) { return group_chunk(select(word, vec4u(word.x), SPLIT_GROUPS), h, scale, scale2, high); }
+  if (FORMAT >= 3u) { return group_chunk(word, h, scale, scale2, high); }
   let pair = select(word.xy, word.zw, h == 1u);
   if (FORMAT == 1u) { return vec4f(unpack2x16float(pair.x), unpack2x16float(pair.y)); }
   return vec4f(bf16x2(pair.x), bf16x2(pair.y));

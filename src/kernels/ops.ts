@@ -253,16 +253,6 @@ export interface AttentionBinds {
 }
 
 /**
- * Causal grouped-query attention of each new token over the cache: a workgroup per head, token
- * and segment (one workgroup's width each for the first `limits.fine` positions, then
- * `limits.split`: attention_segments.wgsl) (attention.wgsl), the segments of a longer context
- * then merged in order (attention_combine.wgsl); or with `serial` a thread per head and token
- * (attention_serial.wgsl, for CPU adapters). Scaled, soft-capped and windowed as `shape` says.
- * `limits` size the segments' scratch: the most tokens of a step and the longest context.
- * With `limits.tiled`, steps of TILED_ATTENTION_MIN_TOKENS or more (prefill) run
- * attention_tiled.wgsl instead, the same bits for each token with the keys read once for several.
- */
-/**
  * Segments of split attention in a context of `length` positions: the first `fine` in segments
  * of `width` (a workgroup's), the rest in segments of `split` (attention_segments.wgsl).
  */
@@ -271,6 +261,16 @@ export function attentionSegments(length: number, split: number, fine: number, w
   return fine / width + Math.ceil((length - fine) / split);
 }
 
+/**
+ * Causal grouped-query attention of each new token over the cache (attention.wgsl): a workgroup
+ * per head, token and segment (one workgroup's width each for the first `limits.fine` positions,
+ * then `limits.split`: attention_segments.wgsl), the segments of a longer context then merged
+ * in order (attention_combine.wgsl); or with `serial` a thread per head and token
+ * (attention_serial.wgsl, for CPU adapters). Scaled, soft-capped and windowed as `shape` says.
+ * `limits` size the segments' scratch: the most tokens of a step and the longest context.
+ * With `limits.tiled`, steps of TILED_ATTENTION_MIN_TOKENS or more (prefill) run
+ * attention_tiled.wgsl instead, the same bits for each token with the keys read once for several.
+ */
 export class AttentionKernel extends ComputeKernel {
   /** attention_serial.wgsl's rows a thread, for a serial kernel. */
   private readonly serialRows?: { heads: number; tokens: number };
