@@ -8,7 +8,7 @@ import { expectedTensors, type ModelConfig, parseModelConfig } from '../loader/c
 import { EAGLE3_ARCHITECTURE, expectedHeadTensors } from '../loader/eagle';
 import { f32ToF16 } from '../loader/half';
 import { mtpHeadConfig, mtpTensors } from '../loader/mtp';
-import { Q4_GROUP, quantizeQ4 } from '../loader/q4';
+import { packNibbles, Q4_GROUP, quantizeQ4 } from '../loader/q4';
 import { encodeSafetensors, type TensorToWrite } from '../loader/safetensors-writer';
 import type { ModelWeights, WeightDType } from '../loader/weights';
 import { Rng } from '../util/rng';
@@ -59,9 +59,9 @@ export function randomWeights(config: ModelConfig, seed: number, dtype: WeightDT
 /**
  * Weights for timing only, in the shapes of real checkpoints (up to billions of values): each
  * f16 matrix is tiled from a pool of 64 Ki random values drawn with the same bounds as
- * `randomWeights`, copied in blocks at random offsets (q4: random 4-bit words, one scale per
- * matrix that gives the same bounds). That takes a memory copy's time instead of minutes of
- * drawing every value; a kernel's speed does not depend on the values it reads.
+ * `randomWeights`, copied in blocks at random offsets (q4: random 4-bit values likewise, with
+ * one scale that gives the same variance). That takes a memory copy's time instead of minutes
+ * of drawing every value; a kernel's speed does not depend on the values it reads.
  */
 export function timingWeights(
   config: ModelConfig,
@@ -97,13 +97,25 @@ export function timingWeights(
   return weights;
 }
 
-/** Random 4-bit values and a scale of bound / 7 for every group: q4f16_1 matrices of `count` values. */
+/**
+ * q4f16_1 matrices of `count` values for timing: 4-bit values uniform over the format's 0..14
+ * (zero at 7), in blocks of a pool at random offsets as the f16 matrices are, and one scale,
+ * bound / sqrt(56), for every group. q - 7 is uniform over -7..7 with variance 56 / 3, so the
+ * weights have the variance of uniform +-bound, bound^2 / 3, and mean zero. A mean off zero
+ * (values drawn over all of 0..15 average 7.5) is not harmless: a head that feeds its own
+ * hidden state back without a norm (EAGLE-1) grows it by a constant factor every step until it
+ * overflows.
+ */
 function timingQ4(rng: Rng, count: number, bound: number) {
   const POOL = 1 << 14;
-  const pool = Uint32Array.from({ length: POOL }, () => rng.nextUint32());
+  const BLOCK = 1 << 9;
+  const pool = packNibbles(Uint8Array.from({ length: 8 * (POOL + BLOCK) }, () => rng.int(0, 15)));
   const data = new Uint32Array(count / 8);
-  for (let at = 0; at < data.length; at += POOL) data.set(pool.subarray(0, Math.min(POOL, data.length - at)), at);
-  const scales = new Uint16Array(count / Q4_GROUP).fill(f32ToF16(bound / 7));
+  for (let at = 0; at < data.length; at += BLOCK) {
+    const from = rng.int(0, POOL);
+    data.set(pool.subarray(from, from + Math.min(BLOCK, data.length - at)), at);
+  }
+  const scales = new Uint16Array(count / Q4_GROUP).fill(f32ToF16(bound / Math.sqrt(56)));
   return { data, scales };
 }
 
