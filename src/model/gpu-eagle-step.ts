@@ -20,6 +20,7 @@
  */
 
 import { createUniform, STORAGE, uploadBuffer } from '../gpu/buffers';
+import { collectPipelines, compilePipelines } from '../gpu/pipelines';
 import { DRAFT_TO_TARGET_PARAMS_BYTES, DraftToTargetKernel } from '../kernels/draft-to-target';
 import { ArgmaxKernel, SampleKernel } from '../kernels/ops';
 import { MAX_TREE_WIDTH } from '../speculative/tree';
@@ -334,9 +335,10 @@ export async function eagleSampledStepOnDevice<S extends Sequence, H extends Seq
  * Makes a target and head's device-step buffers and kernels at load (gpu-speculation.ts:
  * `prepareDeviceSteps`), the head's own with them, so that the first step compiles nothing.
  */
-export function prepareHeadSteps(target: GpuModel, head: GpuModel, draftToTarget: Uint32Array): void {
-  prepareDeviceSteps(target, head, draftToTarget);
-  headBuffers(head, draftToTarget, stepBuffers(target, head).drafts);
+export async function prepareHeadSteps(target: GpuModel, head: GpuModel, draftToTarget: Uint32Array) {
+  await prepareDeviceSteps(target, head, draftToTarget);
+  const { pipelines } = collectPipelines(() => headBuffers(head, draftToTarget, stepBuffers(target, head).drafts));
+  await compilePipelines(pipelines);
 }
 
 function headBuffers(head: GpuModel, draftToTarget: Uint32Array, drafts: GPUBuffer): HeadBuffers {

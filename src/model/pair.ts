@@ -91,7 +91,7 @@ export async function uploadPair(gpu: Gpu, folders: FolderPair, options: GpuMode
         ...(layout !== 'eagle3' ? { sharedHead: target.weights.lmHead } : {}),
       });
       const eagle = new EagleTarget(target, model, draftToTarget);
-      prepareHeadSteps(target, model, draftToTarget);
+      await prepareHeadSteps(target, model, draftToTarget);
       const fingerprint = modelFingerprint(config, weights);
       return {
         target: { folder: folders.target, model: target },
@@ -105,7 +105,7 @@ export async function uploadPair(gpu: Gpu, folders: FolderPair, options: GpuMode
   if (!folders.draft) return { target: { folder: folders.target, model: target } };
   try {
     const draft = await GpuModel.create(gpu, folders.draft.config, folders.draft.weights, options);
-    prepareDeviceSteps(target, draft);
+    await prepareDeviceSteps(target, draft);
     return { target: { folder: folders.target, model: target }, draft: { folder: folders.draft, model: draft } };
   } catch (error) {
     target.destroy();
