@@ -1,6 +1,6 @@
 /**
  * The kernel suite's timing of a linear layer as a GPU runs it: CI's adapter is a CPU one,
- * whose profile has no lanes, so the GPU profile's paths (the lanes kernel, two rows a thread,
+ * whose profile has no lanes, so the GPU profile's paths (the lanes kernel, two or four rows a thread,
  * copies of the matrix cycled through) are taken here with the adapter described as a GPU. The
  * times are the adapter's; what is checked is that each path builds, runs and reports.
  */
@@ -23,19 +23,22 @@ beforeAll(async () => {
 });
 
 describe('the kernel suite on the GPU profile', () => {
-  it('times a q4 layer with one row and two rows a thread, through copies of the matrix', async () => {
+  it('times a q4 layer with one, two and four rows a thread, through copies of the matrix', async () => {
     const shape = { rows: 256, k: 512, dtype: 'Q4F16' } as const;
     const profile = await linearBandwidth(gpu, shape, 1, { cycle: true });
     const one = await linearBandwidth(gpu, shape, 1, { cycle: true, twoRows: false });
     const two = await linearBandwidth(gpu, shape, 1, { cycle: true, twoRows: true });
-    for (const timing of [profile, one, two]) {
+    const four = await linearBandwidth(gpu, shape, 1, { cycle: true, fourRows: true });
+    for (const timing of [profile, one, two, four]) {
       expect(timing.ms).toBeGreaterThan(0);
       expect(timing.gbPerS).toBeGreaterThan(0);
     }
     // The GPU profile's decode sums two rows a thread; lanes a row from the profile either way,
-    // so two rows a thread take half the threads.
-    expect([profile.twoRows, one.twoRows, two.twoRows]).toEqual([true, false, true]);
+    // so two rows a thread take half the threads, four a quarter.
+    expect([profile, one, two, four].map((t) => t.rowsAThread)).toEqual([2, 1, 2, 4]);
+    expect([profile.twoRows, one.twoRows, two.twoRows, four.twoRows]).toEqual([true, false, true, true]);
     expect(two.threads).toBe(one.threads / 2);
+    expect(four.threads).toBe(one.threads / 4);
   });
 
   it('times a q4 layer with its lanes taking u32s of its words, as the GPU profile does, and whole words', async () => {

@@ -5,10 +5,11 @@ import { CPU_PROFILE, GPU_PROFILE } from '../src/kernels/profile';
 import { alternatives } from './profile';
 
 describe('--profile alternatives', () => {
-  it('times the norms fused, one row a thread, four times the workgroups and attention without one-tile segments for a GPU decode step', () => {
+  it('times the norms fused, one row a thread, four rows, four times the workgroups and attention without one-tile segments for a GPU decode step', () => {
     expect(alternatives(GPU_PROFILE, 1, 64)).toEqual([
       { fusedNorm: true },
       { twoRowsFrom: Number.POSITIVE_INFINITY },
+      { fourRowsAtDecode: true },
       { minWorkgroups: 4 * GPU_PROFILE.minWorkgroups },
       { attentionFine: 0 },
     ]);
@@ -25,6 +26,8 @@ describe('--profile alternatives', () => {
     // Its tokens over more workgroups: tiles of at most 3 (a decode step has one token to spread).
     expect(alternatives(GPU_PROFILE, 5, 64)).toContainEqual({ tiles: [2, 3], prefill: false });
     expect(alternatives(GPU_PROFILE, 1, 64).some((change) => 'tiles' in change)).toBe(false);
+    // Four rows a thread serve a decode step only.
+    expect(alternatives(GPU_PROFILE, 5, 64).some((change) => 'fourRowsAtDecode' in change)).toBe(false);
   });
 
   it('times a prefill step in tiles instead of the prefill kernel, with no norm prologue to try', () => {

@@ -119,6 +119,8 @@ export function alternatives(
     if (!prefill) {
       changes.push({ twoRowsFrom: tokens >= profile.twoRowsFrom ? Number.POSITIVE_INFINITY : tokens });
     }
+    // A decode step's rows four a thread, or as the profile's tiles have them.
+    if (tokens === 1) changes.push({ fourRowsAtDecode: !profile.fourRowsAtDecode });
     changes.push({ minWorkgroups: profile.minWorkgroups * 4 });
     // A verify step's tokens over more workgroups: tiles of at most 3 tokens (each loading the
     // weights again), where a step's time goes into each thread's serial work, not its bytes

@@ -33,6 +33,7 @@ export const RESULT_FIELDS: Record<string, Kind> = {
   'kernels.linear[].lanes_by': 'string',
   'kernels.linear[].split_groups': 'boolean',
   'kernels.linear[].two_rows': 'boolean',
+  'kernels.linear[].rows_a_thread': 'positive',
   'kernels.linear[].variant': 'string',
 
   'model.model': 'string',
@@ -279,6 +280,7 @@ export const FIELDS_SINCE: Record<string, number> = {
   'decode.runs[].forced_share': 17,
   'kernels.linear[].split_groups': 18,
   'kernels.linear[].variant': 19,
+  'kernels.linear[].rows_a_thread': 20,
 };
 
 /**

@@ -40,8 +40,10 @@ export interface LinearResult {
    * other types.
    */
   lanes_by: string;
-  /** Two rows a thread (linear.wgsl's TWO_ROWS), timed the profile's way and the other for the q4 types on GPUs. */
+  /** Two rows a thread or more (linear.wgsl's TWO_ROWS), timed the profile's way and the other for the q4 types on GPUs. */
   two_rows: boolean;
+  /** Rows a thread sums: 1, 2, or 4 (FOUR_ROWS, timed beside the profile's for the q4 types on GPUs); 4 in blocks of rows. */
+  rows_a_thread: number;
   /**
    * Whether a lane took a quantized word's u32s (quantized.wgsl's SPLIT_GROUPS, the GPU
    * profile's way) or whole words (timed beside it for the q4 types on GPUs); false for the
@@ -125,7 +127,7 @@ export async function linearBandwidth(
   gpu: Gpu,
   shape: { rows: number; k: number; dtype: WeightDType },
   runs: number,
-  options: { lanes?: number; twoRows?: boolean; splitGroups?: boolean; cycle?: boolean } = {},
+  options: { lanes?: number; twoRows?: boolean; fourRows?: boolean; splitGroups?: boolean; cycle?: boolean } = {},
 ) {
   const { device } = gpu;
   const { rows, k, dtype } = shape;
@@ -141,7 +143,8 @@ export async function linearBandwidth(
       ? {
           ...profileDecode,
           lanes: options.lanes ?? profileDecode.lanes,
-          twoRows: options.twoRows ?? profileDecode.twoRows,
+          twoRows: options.fourRows || (options.twoRows ?? profileDecode.twoRows),
+          fourRows: options.fourRows ?? profileDecode.fourRows,
           splitGroups: options.splitGroups ?? profileDecode.splitGroups,
         }
       : profileDecode;
@@ -161,10 +164,11 @@ export async function linearBandwidth(
     runs,
   );
   for (const buffer of [...Object.values(buffers), ...weights]) buffer.destroy();
-  const threads = decode.kind === 'lanes' ? (rows * decode.lanes) / (decode.twoRows ? 2 : 1) : Math.ceil(rows / 4);
+  const rowsAThread = decode.kind !== 'lanes' ? 4 : decode.fourRows ? 4 : decode.twoRows ? 2 : 1;
+  const threads = decode.kind === 'lanes' ? (rows * decode.lanes) / rowsAThread : Math.ceil(rows / 4);
   const splitGroups = decode.kind === 'lanes' && (decode.splitGroups ?? false);
   const twoRows = decode.kind === 'lanes' && (decode.twoRows ?? false);
-  return { ms, gbPerS: weightData.byteLength / (ms / 1000) / 1e9, threads, splitGroups, twoRows };
+  return { ms, gbPerS: weightData.byteLength / (ms / 1000) / 1e9, threads, splitGroups, twoRows, rowsAThread };
 }
 
 /** A (rows, k) matrix of one small value in `dtype`: a kernel's speed does not depend on the values. */
@@ -238,10 +242,10 @@ export async function runKernelSuite(
     shape: { rows: number; k: number },
     lanesBy: string,
     variant = 'profile',
-    options: { lanes?: number; twoRows?: boolean; splitGroups?: boolean } = {},
+    options: { lanes?: number; twoRows?: boolean; fourRows?: boolean; splitGroups?: boolean } = {},
   ) =>
     linearBandwidth(gpu, { ...shape, dtype }, runs, { ...options, cycle: !quick }).then(
-      ({ ms, gbPerS, threads, splitGroups, twoRows }): LinearResult => ({
+      ({ ms, gbPerS, threads, splitGroups, twoRows, rowsAThread }): LinearResult => ({
         dtype,
         ...shape,
         ms: round(ms, 4),
@@ -250,6 +254,7 @@ export async function runKernelSuite(
         threads,
         lanes_by: lanesBy,
         two_rows: twoRows,
+        rows_a_thread: rowsAThread,
         split_groups: splitGroups,
         variant,
       }),
@@ -261,14 +266,17 @@ export async function runKernelSuite(
       linear.push(own);
       if (dtype.startsWith('Q4') && lanesKernel) {
         // Side by side: the lanes a row that counting q4 words (32 values each) would give, the
-        // other number of rows a thread (two: each input chunk serving both), and the other
-        // unit (whole words, or their u32s).
+        // other number of rows a thread (two: each input chunk serving both; and four), and the
+        // other unit (whole words, or their u32s).
         const lanes = linearLanes(shape.k / 32, profile.wordsPerLane, shape.rows, profile.minWorkgroups);
         const twoRows = !own.two_rows;
         const rowsNote = twoRows ? 'two rows a thread' : 'one row a thread';
         const wordsNote = profile.splitGroups ? 'whole words' : 'split units';
         linear.push(await result(dtype, shape, 'q4 words', 'lanes by q4 words', { lanes }));
-        linear.push(await result(dtype, shape, 'f16 words', rowsNote, { twoRows }));
+        linear.push(await result(dtype, shape, 'f16 words', rowsNote, { twoRows, fourRows: false }));
+        if (own.rows_a_thread !== 4) {
+          linear.push(await result(dtype, shape, 'f16 words', 'four rows a thread', { fourRows: true }));
+        }
         linear.push(await result(dtype, shape, 'f16 words', wordsNote, { splitGroups: !profile.splitGroups }));
       }
     }

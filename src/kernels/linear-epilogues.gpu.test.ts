@@ -29,7 +29,7 @@ import { Rng } from '../util/rng';
 import { type KvFormat, kvValueBytes } from './kv-cache';
 import { LinearKernel, type LinearOutput, type LinearShape } from './linear';
 import { LinearLayer, layerVariants } from './linear-layer';
-import { CPU_PROFILE, GPU_PROFILE } from './profile';
+import { CPU_PROFILE, GPU_PROFILE, type KernelProfile } from './profile';
 import { StepUniform } from './step';
 
 const TOLERANCE = { atol: 1e-4, rtol: 1e-4 };
@@ -153,83 +153,10 @@ describe.each([
     'rope: nh %i, nkv %i, hd %i, k %i: %i tokens from position %i, %s weights, bias %s, %s RoPE',
     async (nh, nkv, hd, k, tokens, start, dtype, withBias, rope = 'plain') => {
       for (const kv of ['f32', 'f16'] as const) {
-        await ropeCase(nh, nkv, hd, k, tokens, start, dtype, withBias, kv, ROPES[rope]);
+        await ropeCase(profile, nh, nkv, hd, k, tokens, start, dtype, withBias, kv, ROPES[rope]);
       }
     },
   );
-
-  /** The rope epilogue writing a KV cache in `kv`: an f16 cache holds the f32 results rounded to halves. */
-  async function ropeCase(
-    nh: number,
-    nkv: number,
-    hd: number,
-    k: number,
-    tokens: number,
-    start: number,
-    dtype: WeightDType,
-    withBias: boolean,
-    kv: KvFormat,
-    ropeKind: Rope,
-  ) {
-    const rng = new Rng(22);
-    const rows = (nh + 2 * nkv) * hd;
-    const capacity = 64;
-    const l = layer(rng, rows, k, tokens, dtype, withBias);
-    const tables = ropeTables(ropeKind, hd, capacity);
-    const { queryTable } = tables;
-    const q = createStorage(device, tokens * nh * hd * 4, 'q');
-    const kCache = createStorage(device, capacity * nkv * hd * kvValueBytes(kv), 'k');
-    const vCache = createStorage(device, capacity * nkv * hd * kvValueBytes(kv), 'v');
-    const heads = { numHeads: nh, numKvHeads: nkv, headDim: hd };
-    const shape = { rows, k, dtype };
-    const kernel = modelLayer(shape, { kind: 'rope', heads, kv, queryTable });
-    const rope = { cos: upload(tables.cos), sin: upload(tables.sin), kCache, vCache };
-    const binds = kernel.bind({
-      step: step.buffer,
-      weight: l.weight,
-      bias: l.biasBuffer,
-      x: l.xBuffer,
-      y: q,
-      rope,
-    });
-    step.write(tokens, start);
-    await runPass(device, (pass) => kernel.encode(pass, binds, tokens));
-
-    // The same layer without an epilogue, a token a workgroup: the plain rows' bits.
-    const [decode] = layerVariants(shape, profile, gpu.subgroupShuffle);
-    const plain = new LinearKernel(device, shape, { kind: 'store' }, decode);
-    const qkv = createStorage(device, tokens * rows * 4, 'qkv');
-    const plainBind = plain.bind({ step: step.buffer, weight: l.weight, bias: l.biasBuffer, x: l.xBuffer, y: qkv });
-    await runPass(device, (pass) => plain.encode(pass, plainBind, tokens));
-    const plainRows = await readFloats(device, qkv, tokens * rows);
-
-    const gotQ = await readFloats(device, q, tokens * nh * hd);
-    const cache = async (buffer: GPUBuffer) =>
-      kv === 'f32'
-        ? readFloats(device, buffer, capacity * nkv * hd)
-        : widenF16(new Uint16Array(await readBuffer(device, buffer, capacity * nkv * hd * 2)));
-    const toCache = (values: Float32Array) => (kv === 'f32' ? values : values.map((x) => f16ToF32(f32ToF16(x))));
-    const gotK = await cache(kCache);
-    const gotV = await cache(vCache);
-    // A rounding to f16 may go either way (WGSL leaves it open): one f16 step of tolerance.
-    const cached = kv === 'f32' ? TOLERANCE : { atol: 2e-3, rtol: 1e-3 };
-    const reference = linear(l.x, l.values, rows, l.bias);
-    for (let n = 0; n < tokens; n++) {
-      const row = reference.subarray(n * rows, (n + 1) * rows);
-      const wantQ = row.slice(0, nh * hd);
-      const wantK = row.slice(nh * hd, (nh + nkv) * hd);
-      applyRope(wantQ, nh, start + n, tables.cos.subarray(queryTable), tables.sin.subarray(queryTable));
-      applyRope(wantK, nkv, start + n, tables.cos, tables.sin);
-      const at = (start + n) * nkv * hd;
-      expectClose(gotQ.subarray(n * nh * hd, (n + 1) * nh * hd), wantQ, TOLERANCE, `q of token ${n}`);
-      expectClose(gotK.subarray(at, at + nkv * hd), toCache(wantK), cached, `${kv} k of token ${n}`);
-      const plainV = plainRows.subarray(n * rows + (nh + nkv) * hd, (n + 1) * rows);
-      if (kv === 'f32')
-        expectBitwiseEqual(gotV.subarray(at, at + nkv * hd), plainV, `v of token ${n} vs the plain layer`);
-      expectClose(gotV.subarray(at, at + nkv * hd), toCache(plainV), cached, `${kv} v of token ${n}`);
-      expectClose(plainV, row.subarray((nh + nkv) * hd), TOLERANCE, `v of token ${n}`);
-    }
-  }
 
   it('refuses shapes an epilogue cannot pair', () => {
     const heads = { numHeads: 4, numKvHeads: 2, headDim: 16 };
@@ -238,4 +165,122 @@ describe.each([
     );
     expect(() => modelLayer({ rows: 100, k: 8, dtype: 'F32' }, { kind: 'rope', heads })).toThrow(/rope needs/);
   });
+});
+
+/** The rope epilogue writing a KV cache in `kv`: an f16 cache holds the f32 results rounded to halves. */
+async function ropeCase(
+  profile: KernelProfile,
+  nh: number,
+  nkv: number,
+  hd: number,
+  k: number,
+  tokens: number,
+  start: number,
+  dtype: WeightDType,
+  withBias: boolean,
+  kv: KvFormat,
+  ropeKind: Rope,
+) {
+  const rng = new Rng(22);
+  const rows = (nh + 2 * nkv) * hd;
+  const capacity = 64;
+  const l = layer(rng, rows, k, tokens, dtype, withBias);
+  const tables = ropeTables(ropeKind, hd, capacity);
+  const { queryTable } = tables;
+  const q = createStorage(device, tokens * nh * hd * 4, 'q');
+  const kCache = createStorage(device, capacity * nkv * hd * kvValueBytes(kv), 'k');
+  const vCache = createStorage(device, capacity * nkv * hd * kvValueBytes(kv), 'v');
+  const heads = { numHeads: nh, numKvHeads: nkv, headDim: hd };
+  const shape = { rows, k, dtype };
+  const kernel = new LinearLayer(device, shape, { kind: 'rope', heads, kv, queryTable }, profile, gpu.subgroupShuffle);
+  const rope = { cos: upload(tables.cos), sin: upload(tables.sin), kCache, vCache };
+  const binds = kernel.bind({
+    step: step.buffer,
+    weight: l.weight,
+    bias: l.biasBuffer,
+    x: l.xBuffer,
+    y: q,
+    rope,
+  });
+  step.write(tokens, start);
+  await runPass(device, (pass) => kernel.encode(pass, binds, tokens));
+
+  // The same layer without an epilogue, a token a workgroup: the plain rows' bits.
+  const [decode] = layerVariants(shape, profile, gpu.subgroupShuffle);
+  const plain = new LinearKernel(device, shape, { kind: 'store' }, decode);
+  const qkv = createStorage(device, tokens * rows * 4, 'qkv');
+  const plainBind = plain.bind({ step: step.buffer, weight: l.weight, bias: l.biasBuffer, x: l.xBuffer, y: qkv });
+  await runPass(device, (pass) => plain.encode(pass, plainBind, tokens));
+  const plainRows = await readFloats(device, qkv, tokens * rows);
+
+  const gotQ = await readFloats(device, q, tokens * nh * hd);
+  const cache = async (buffer: GPUBuffer) =>
+    kv === 'f32'
+      ? readFloats(device, buffer, capacity * nkv * hd)
+      : widenF16(new Uint16Array(await readBuffer(device, buffer, capacity * nkv * hd * 2)));
+  const toCache = (values: Float32Array) => (kv === 'f32' ? values : values.map((x) => f16ToF32(f32ToF16(x))));
+  const gotK = await cache(kCache);
+  const gotV = await cache(vCache);
+  // A rounding to f16 may go either way (WGSL leaves it open): one f16 step of tolerance.
+  const cached = kv === 'f32' ? TOLERANCE : { atol: 2e-3, rtol: 1e-3 };
+  const reference = linear(l.x, l.values, rows, l.bias);
+  for (let n = 0; n < tokens; n++) {
+    const row = reference.subarray(n * rows, (n + 1) * rows);
+    const wantQ = row.slice(0, nh * hd);
+    const wantK = row.slice(nh * hd, (nh + nkv) * hd);
+    applyRope(wantQ, nh, start + n, tables.cos.subarray(queryTable), tables.sin.subarray(queryTable));
+    applyRope(wantK, nkv, start + n, tables.cos, tables.sin);
+    const at = (start + n) * nkv * hd;
+    expectClose(gotQ.subarray(n * nh * hd, (n + 1) * nh * hd), wantQ, TOLERANCE, `q of token ${n}`);
+    expectClose(gotK.subarray(at, at + nkv * hd), toCache(wantK), cached, `${kv} k of token ${n}`);
+    const plainV = plainRows.subarray(n * rows + (nh + nkv) * hd, (n + 1) * rows);
+    if (kv === 'f32')
+      expectBitwiseEqual(gotV.subarray(at, at + nkv * hd), plainV, `v of token ${n} vs the plain layer`);
+    expectClose(gotV.subarray(at, at + nkv * hd), toCache(plainV), cached, `${kv} v of token ${n}`);
+    expectClose(plainV, row.subarray((nh + nkv) * hd), TOLERANCE, `v of token ${n}`);
+  }
+}
+
+describe('linear epilogues, four rows a thread at decode', () => {
+  // A thread holds two pairs: its own and the one WG / LANES pairs on; outputs that leave a
+  // workgroup's second pairs past the end, and lanes from 2 to 64.
+  const four = { ...GPU_PROFILE, fourRowsAtDecode: true };
+  it.each([
+    [37, 100, 'F32'],
+    [64, 1024, 'F16'],
+    [50, 136, 'BF16'],
+    [48, 256, 'Q4F16'],
+    [40, 256, 'Q6_K'],
+  ] as const)('gate: f %i, k %i, %s weights: the bits of two rows a thread', async (f, k, dtype) => {
+    const l = layer(new Rng(24), 2 * f, k, 1, dtype, true);
+    const gated = async (profile: KernelProfile) => {
+      const y = createStorage(device, f * 4, 'gated');
+      const kernel = new LinearLayer(
+        device,
+        { rows: 2 * f, k, dtype },
+        { kind: 'gate', activation: 'silu' },
+        profile,
+        gpu.subgroupShuffle,
+      );
+      const binds = kernel.bind({ step: step.buffer, weight: l.weight, bias: l.biasBuffer, x: l.xBuffer, y });
+      step.write(1);
+      await runPass(device, (pass) => kernel.encode(pass, binds, 1));
+      return readFloats(device, y, f);
+    };
+    const got = await gated(four);
+    expectBitwiseEqual(got, await gated(GPU_PROFILE), 'four rows a thread vs two');
+    const gateUp = linear(l.x, l.values, 2 * f, l.bias);
+    expectClose(got, siluGate(gateUp.subarray(0, f), gateUp.subarray(f)), TOLERANCE, 'silu(gate) * up');
+  });
+
+  it.each([
+    [4, 2, 32, 64, 9, 'F32'],
+    [8, 2, 64, 512, 3, 'Q4F16'],
+    [6, 2, 16, 96, 0, 'F16'],
+  ] as [number, number, number, number, number, WeightDType][])(
+    'rope: nh %i, nkv %i, hd %i, k %i: a token at position %i, %s weights',
+    async (nh, nkv, hd, k, start, dtype) => {
+      await ropeCase(four, nh, nkv, hd, k, 1, start, dtype, true, 'f32', ROPES.plain);
+    },
+  );
 });

@@ -2,7 +2,8 @@
  * The GPU's linear kernel (linear.wgsl): a workgroup of 64 threads (more with a pair epilogue
  * whose pairs span more lanes) computes 64 / LANES weight rows, LANES threads a row, for a tile
  * of TILE_N tokens held in registers, so each weight read serves the whole tile; or, two rows a
- * thread, twice as many rows, each input read serving both.
+ * thread, twice as many rows, each input read serving both; or, four rows a thread (decode
+ * tiles), four times as many.
  *
  * LANES is a function of the layer's shape and the device's profile (`linearLanes`), never of
  * the token count, so every tile sums a row in one order: a token's result is the same bits
@@ -47,19 +48,21 @@ export function lanesPlan(
   variant: Omit<Extract<LinearVariant, { kind: 'lanes' }>, 'kind'>,
 ): KernelPlan {
   const { tileN, lanes, shuffle, norm } = variant;
-  const twoRows = variant.twoRows ?? false;
+  const fourRows = variant.fourRows ?? false;
+  const twoRows = fourRows || (variant.twoRows ?? false);
+  if (fourRows && tileN !== 1)
+    throw new RangeError(`linear: four rows a thread serve one token, not a tile of ${tileN}`);
   const splitGroups = variant.splitGroups ?? false;
   if (!(Number.isInteger(tileN) && tileN >= 1 && tileN <= MAX_TILE_N)) {
     throw new RangeError(`linear: tileN = ${tileN} must be a whole number from 1 to ${MAX_TILE_N}`);
   }
   // One row a thread, a pair's rows share a workgroup (its first and second half of rows), so
-  // it takes at least two rows; two rows a thread, a thread takes a pair. Either way a
-  // workgroup computes as many weight rows.
+  // it takes at least two rows; two rows a thread, a thread takes a pair (four rows, two pairs).
   const paired = output.kind === 'gate' || output.kind === 'rope';
   const workgroup = paired && !twoRows ? Math.max(WORKGROUP, 2 * lanes) : WORKGROUP;
   const named = [
     shuffle > 1 ? `shuffle ${shuffle}` : '',
-    twoRows ? 'two rows' : '',
+    fourRows ? 'four rows' : twoRows ? 'two rows' : '',
     splitGroups && isQuantized(shape.dtype) ? 'split' : '',
     norm ? 'norm' : '',
   ];
@@ -74,9 +77,10 @@ export function lanesPlan(
       SHUFFLE: shuffle,
       TILE_N: tileN,
       TWO_ROWS: twoRows,
+      FOUR_ROWS: fourRows,
       SPLIT_GROUPS: splitGroups,
     },
-    rowsPerGroup: ((twoRows ? 2 : 1) * workgroup) / lanes,
+    rowsPerGroup: ((fourRows ? 4 : twoRows ? 2 : 1) * workgroup) / lanes,
     tileN,
   };
 }

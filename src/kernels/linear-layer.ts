@@ -101,7 +101,9 @@ export function layerVariants(
   const split = profile.splitGroups && isQuantized(shape.dtype) ? { splitGroups: true } : {};
   const variants: LinearVariant[] = tiles.map((tileN) => {
     const twoRows = tileN >= profile.twoRowsFrom;
-    return { kind: 'lanes', tileN, lanes, shuffle, norm, ...(twoRows ? { twoRows } : {}), ...split };
+    const fourRows = tileN === 1 && profile.fourRowsAtDecode;
+    const rows = fourRows ? { twoRows: true, fourRows } : twoRows ? { twoRows } : {};
+    return { kind: 'lanes', tileN, lanes, shuffle, norm, ...rows, ...split };
   });
   return profile.prefill ? [...variants, { kind: 'prefill', lanes, shuffle, ...split }] : variants;
 }

@@ -67,7 +67,8 @@ export interface NormPrologue {
 export type LinearVariant =
   /**
    * linear.wgsl: `lanes` threads a row, `tileN` tokens a workgroup (1 to 16); `norm`: reads x
-   * through a norm; `twoRows`: a thread sums two rows for each input chunk it loads (the same bits).
+   * through a norm; `twoRows`: a thread sums two rows for each input chunk it loads (the same
+   * bits); `fourRows` (decode, tileN 1): four.
    */
   | {
       kind: 'lanes';
@@ -76,6 +77,7 @@ export type LinearVariant =
       shuffle: number;
       norm?: NormPrologue;
       twoRows?: boolean;
+      fourRows?: boolean;
       splitGroups?: boolean;
     }
   /** linear_blocked.wgsl: a thread computes 4 rows for `tileN` tokens (1 to 8), no barrier. */

@@ -44,6 +44,10 @@
 // row is summed in the same order, by the same expressions, as with one row a thread: the bits
 // are the same either way, so tiles with and without it can serve one layer.
 //
+// Four rows a thread (FOUR_ROWS, with TWO_ROWS, decode tiles only: TILE_N = 1): each input
+// chunk serves four rows, `row` + 0, 1, 2 and 3 times WG / LANES, or with pairs two pairs, the
+// thread's pair and the one WG / LANES pairs on; each summed as ever, the same bits again.
+//
 // Norm: where the profile fuses RMSNorm into the layer that reads it, linear-shape.ts appends
 // linear_norm.wgsl, whose prologue normalises each token's input as rmsnorm.wgsl would (to the
 // bit); else `norm_prologue` does nothing and `normed` returns its input.
@@ -72,6 +76,9 @@ override ROW_OFFSET: u32 = 0u;
 override Y_ROWS: u32 = ROWS;
 override PAIR_SPAN: u32 = 0u;  // 0: rows stand alone; else an epilogue pairs rows this far apart
 override TWO_ROWS: bool = false;  // a thread sums two weight rows for each input chunk it loads
+override FOUR_ROWS: bool = false; // four (with TWO_ROWS, TILE_N = 1)
+// Rows a thread sums (never set: it follows the two above).
+override HELD: u32 = select(select(1u, 2u, TWO_ROWS), 4u, FOUR_ROWS);
 
 struct Step { tokens: u32, start: u32, chain: u32, depths: u32 }
 
@@ -81,8 +88,8 @@ struct Step { tokens: u32, start: u32, chain: u32, depths: u32 }
 @group(0) @binding(3) var<storage, read> x: array<vec4f>;         // (tokens, K / 4)
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;     // (tokens, ROWS), or the epilogue's
 
-// (rows a thread, WG, TILE_N): a thread's first row's lanes, then its second's.
-var<workgroup> partial: array<f32, WG * TILE_N * select(1u, 2u, TWO_ROWS)>;
+// (rows a thread, WG, TILE_N): a thread's first row's lanes, then its second's, ...
+var<workgroup> partial: array<f32, WG * TILE_N * HELD>;
 // Pairs on one row a thread: (rows of the workgroup, TILE_N); a single unused slot otherwise.
 var<workgroup> totals: array<f32, select(1u, WG / LANES * TILE_N, PAIR_SPAN > 0u && !TWO_ROWS)>;
 
@@ -96,9 +103,20 @@ var<private> b0: vec4f;
 var<private> b1: vec4f;
 var<private> b2: vec4f;
 var<private> b3: vec4f;
+var<private> s_c: f32;         // the thread's third and fourth rows (FOUR_ROWS)
+var<private> s_d: f32;
 
 fn bf16x2(word: u32) -> vec2f {
   return vec2f(bitcast<f32>(word << 16u), bitcast<f32>(word & 0xffff0000u));
+}
+
+// Four values of an f16 or bf16 row from two u32s (the low half of each the earlier value).
+fn half_chunk(words: vec2u) -> vec4f {
+  return vec4f(unpack2x16float(words.x), unpack2x16float(words.y));
+}
+
+fn bf16_chunk(words: vec2u) -> vec4f {
+  return vec4f(bf16x2(words.x), bf16x2(words.y));
 }
 
 // Row a of pair j.
@@ -131,14 +149,18 @@ fn add4(w: vec4f, w_b: vec4f, c: u32, n0: u32, g: u32, last: u32, gain: vec4f,
   if (TWO_ROWS) { *acc_b += d_b; }
 }
 
-// Adds weight chunk w (values 4c .. 4c + 3 of the row; w_b: of the second row, with TWO_ROWS)
-// times every token of the tile.
-fn add(w: vec4f, w_b: vec4f, c: u32, n0: u32, last: u32) {
+// Adds weight chunk w (values 4c .. 4c + 3 of the row; w_b: of the second row, with TWO_ROWS;
+// w_c, w_d: of the third and fourth, with FOUR_ROWS) times every token of the tile.
+fn add(w: vec4f, w_b: vec4f, w_c: vec4f, w_d: vec4f, c: u32, n0: u32, last: u32) {
   let gain = norm_gain(c);
   if (TILE_N == 1u) {
     let v = input(n0, c, n0, gain);
     s += dot(w, v);
     if (TWO_ROWS) { s_b += dot(w_b, v); }
+    if (FOUR_ROWS) {
+      s_c += dot(w_c, v);
+      s_d += dot(w_d, v);
+    }
     return;
   }
   add4(w, w_b, c, n0, 0u, last, gain, &a0, &b0);
@@ -147,9 +169,11 @@ fn add(w: vec4f, w_b: vec4f, c: u32, n0: u32, last: u32) {
   if (TILE_N > 12u && n0 + 12u <= last) { add4(w, w_b, c, n0, 3u, last, gain, &a3, &b3); }
 }
 
-// The lane's sum for token n0 + j of its first row (second: 1), before the lanes meet.
-fn sum_of(second: u32, j: u32) -> f32 {
-  if (second == 1u) {
+// The lane's sum for token n0 + j of its row r (0: first, 1: second, ...), before the lanes meet.
+fn sum_of(r: u32, j: u32) -> f32 {
+  if (r == 3u) { return s_d; }  // four rows a thread: decode tiles only
+  if (r == 2u) { return s_c; }
+  if (r == 1u) {
     if (TILE_N == 1u) { return s_b; }
     if (j < 4u) { return b0[j]; }
     if (j < 8u) { return b1[j - 4u]; }
@@ -163,10 +187,10 @@ fn sum_of(second: u32, j: u32) -> f32 {
   return a3[j - 12u];
 }
 
-// The full sum of token n0 + j of the thread's first row (second: 1), in lane 0: the lanes'
-// sums met by the fixed tree, its strides of SHUFFLE and more already done in `partial`.
-fn lanes_total(t: u32, lane: u32, second: u32, j: u32) -> f32 {
-  var total = select(sum_of(second, j), partial[(second * WG + t) * TILE_N + j], LANES > SHUFFLE);
+// The full sum of token n0 + j of the thread's row r, in lane 0: the lanes' sums met by the
+// fixed tree, its strides of SHUFFLE and more already done in `partial`.
+fn lanes_total(t: u32, lane: u32, r: u32, j: u32) -> f32 {
+  var total = select(sum_of(r, j), partial[(r * WG + t) * TILE_N + j], LANES > SHUFFLE);
   for (var stride = min(LANES, SHUFFLE) / 2u; stride > 0u; stride >>= 1u) {
     total += lane_shuffle_xor(total, stride);
   }
@@ -178,28 +202,39 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
   let lane = t % LANES;
   let slot = t / LANES;  // this thread's row (or pair) among the workgroup's
   let group = wg.y * GRID_X + wg.x;
-  let slots = WG / LANES;  // the workgroup's rows (pairs' rows), or with TWO_ROWS half of them
-  var row = group * slots * select(1u, 2u, TWO_ROWS) + slot;
+  let slots = WG / LANES;  // the workgroup's rows (pairs' rows), or with HELD rows a thread 1 / HELD of them
+  var row = group * slots * HELD + slot;
   var row_b = row + slots;  // the second row (TWO_ROWS)
-  // Pairs: one row a thread, a pair per two slots; two rows a thread, a pair a slot.
-  let pairs = select(max(slots / 2u, 1u), slots, TWO_ROWS);  // pairs a workgroup
+  var row_c = row + 2u * slots;  // the third and fourth (FOUR_ROWS)
+  var row_d = row + 3u * slots;
+  // Pairs: one row a thread, a pair per two slots; two rows a thread, a pair a slot; four, two.
+  let pairs = select(max(slots / 2u, 1u), slots * HELD / 2u, TWO_ROWS);  // pairs a workgroup
   let pair = group * pairs + slot % pairs;
+  let pair_c = pair + slots;  // the thread's second pair (FOUR_ROWS)
   if (PAIR_SPAN > 0u) {
     row = select(pair_row(pair), pair_row(pair) + PAIR_SPAN, !TWO_ROWS && slot >= pairs);
     row_b = pair_row(pair) + PAIR_SPAN;
+    row_c = pair_row(pair_c);
+    row_d = row_c + PAIR_SPAN;
   }
   let n0 = wg.z * TILE_N;
   let tokens = min(TILE_N, step.tokens - n0);
   let last = n0 + tokens - 1u;
   let live = row < ROWS && (PAIR_SPAN == 0u || pair < ROWS / 2u);  // rows past the end still reach every barrier
   let live_b = TWO_ROWS && row_b < ROWS && (PAIR_SPAN == 0u || pair < ROWS / 2u);
-  let read_b = min(row_b, ROWS - 1u);  // a second row past the end reads the last (its sums are discarded)
+  let live_c = FOUR_ROWS && row_c < ROWS && (PAIR_SPAN == 0u || pair_c < ROWS / 2u);
+  let live_d = FOUR_ROWS && row_d < ROWS && (PAIR_SPAN == 0u || pair_c < ROWS / 2u);
+  // A later row past the end reads the last (its sums are discarded).
+  let read_b = min(row_b, ROWS - 1u);
+  let read_c = min(row_c, ROWS - 1u);
+  let read_d = min(row_d, ROWS - 1u);
   norm_prologue(t, n0, tokens);
 
   if (live && FORMAT == 0u) {
     let k4 = K / 4u;
     for (var c = lane; c < k4; c += LANES) {
-      add(bitcast<vec4f>(weight[row * k4 + c]), bitcast<vec4f>(weight[read_b * k4 + c]), c, n0, last);
+      add(bitcast<vec4f>(weight[row * k4 + c]), bitcast<vec4f>(weight[read_b * k4 + c]),
+          bitcast<vec4f>(weight[read_c * k4 + c]), bitcast<vec4f>(weight[read_d * k4 + c]), c, n0, last);
     }
   } else if (live && FORMAT >= 3u) {
     for (var u = lane; u < UNITS; u += LANES) {
@@ -213,8 +248,17 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
       let scale_b = group_scale(read_b, c);
       let scale2_b = group_scale2(read_b, c);
       let high_b = group_high(read_b, c);
+      let word_c = unit_word(read_c, u);
+      let scale_c = group_scale(read_c, c);
+      let scale2_c = group_scale2(read_c, c);
+      let high_c = group_high(read_c, c);
+      let word_d = unit_word(read_d, u);
+      let scale_d = group_scale(read_d, c);
+      let scale2_d = group_scale2(read_d, c);
+      let high_d = group_high(read_d, c);
       for (var h = first; h < first + UNIT_CHUNKS; h++) {
         add(group_chunk(word, h, scale, scale2, high), group_chunk(word_b, h, scale_b, scale2_b, high_b),
+            group_chunk(word_c, h, scale_c, scale2_c, high_c), group_chunk(word_d, h, scale_d, scale2_d, high_d),
             GROUP_CHUNKS * c + h, n0, last);
       }
     }
@@ -223,28 +267,27 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
     for (var c = lane; c < k8; c += LANES) {
       let word = weight[row * k8 + c];
       let word_b = weight[read_b * k8 + c];
+      let word_c = weight[read_c * k8 + c];
+      let word_d = weight[read_d * k8 + c];
       if (FORMAT == 1u) {
-        add(vec4f(unpack2x16float(word.x), unpack2x16float(word.y)),
-            vec4f(unpack2x16float(word_b.x), unpack2x16float(word_b.y)), 2u * c, n0, last);
-        add(vec4f(unpack2x16float(word.z), unpack2x16float(word.w)),
-            vec4f(unpack2x16float(word_b.z), unpack2x16float(word_b.w)), 2u * c + 1u, n0, last);
+        add(half_chunk(word.xy), half_chunk(word_b.xy), half_chunk(word_c.xy), half_chunk(word_d.xy), 2u * c, n0, last);
+        add(half_chunk(word.zw), half_chunk(word_b.zw), half_chunk(word_c.zw), half_chunk(word_d.zw), 2u * c + 1u, n0, last);
       } else {
-        add(vec4f(bf16x2(word.x), bf16x2(word.y)), vec4f(bf16x2(word_b.x), bf16x2(word_b.y)), 2u * c, n0, last);
-        add(vec4f(bf16x2(word.z), bf16x2(word.w)), vec4f(bf16x2(word_b.z), bf16x2(word_b.w)), 2u * c + 1u, n0, last);
+        add(bf16_chunk(word.xy), bf16_chunk(word_b.xy), bf16_chunk(word_c.xy), bf16_chunk(word_d.xy), 2u * c, n0, last);
+        add(bf16_chunk(word.zw), bf16_chunk(word_b.zw), bf16_chunk(word_c.zw), bf16_chunk(word_d.zw), 2u * c + 1u, n0, last);
       }
     }
   }
 
   // The lanes meet: strides of SHUFFLE and more in workgroup memory, both rows at each stride.
-  let held = select(1u, 2u, TWO_ROWS);
   if (LANES > SHUFFLE) {
-    for (var r = 0u; r < held; r++) {
+    for (var r = 0u; r < HELD; r++) {
       for (var j = 0u; j < TILE_N; j++) { partial[(r * WG + t) * TILE_N + j] = sum_of(r, j); }
     }
     workgroupBarrier();
     for (var stride = LANES / 2u; stride >= SHUFFLE; stride >>= 1u) {
       if (lane < stride) {
-        for (var r = 0u; r < held; r++) {
+        for (var r = 0u; r < HELD; r++) {
           for (var j = 0u; j < TILE_N; j++) {
             partial[(r * WG + t) * TILE_N + j] += partial[(r * WG + t + stride) * TILE_N + j];
           }
@@ -256,15 +299,26 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
   for (var j = 0u; j < TILE_N; j++) {
     let total = lanes_total(t, lane, 0u, j);
     var total_b = 0.0;
+    var total_c = 0.0;
+    var total_d = 0.0;
     if (TWO_ROWS) { total_b = lanes_total(t, lane, 1u, j); }
+    if (FOUR_ROWS) {
+      total_c = lanes_total(t, lane, 2u, j);
+      total_d = lanes_total(t, lane, 3u, j);
+    }
     if (PAIR_SPAN > 0u && TWO_ROWS) {
-      // The thread holds both rows of its pair.
+      // The thread holds both rows of its pair (and of its second pair).
       if (live && lane == 0u && j < tokens) { store_pair(pair, n0 + j, total + bias[row], total_b + bias[row_b]); }
+      if (live_c && lane == 0u && j < tokens) {
+        store_pair(pair_c, n0 + j, total_c + bias[row_c], total_d + bias[row_d]);
+      }
     } else if (PAIR_SPAN > 0u) {
       if (lane == 0u) { totals[slot * TILE_N + j] = total + bias[min(row, ROWS - 1u)]; }
     } else if (lane == 0u && j < tokens) {
       if (live) { store_row(row, n0 + j, total + bias[row]); }
       if (live_b) { store_row(row_b, n0 + j, total_b + bias[row_b]); }
+      if (live_c) { store_row(row_c, n0 + j, total_c + bias[row_c]); }
+      if (live_d) { store_row(row_d, n0 + j, total_d + bias[row_d]); }
     }
   }
   if (PAIR_SPAN > 0u && !TWO_ROWS) {

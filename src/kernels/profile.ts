@@ -49,6 +49,11 @@ export interface KernelProfile {
    */
   twoRowsFrom: number;
   /**
+   * Decode (one token) sums four weight rows a thread (linear.wgsl's FOUR_ROWS): each input
+   * chunk serves four rows, a quarter of one row a thread's input loads. The same bits.
+   */
+  fourRowsAtDecode: boolean;
+  /**
    * A lane of a quantized row takes a u32 of a group's word at a time (8 values of a 4- to 6-bit
    * group), not the whole word (quantized.wgsl's SPLIT_GROUPS): the row's lanes then read their
    * inputs side by side, 32 bytes apart as an f16 row's do, where whole 4-bit words put them
@@ -119,6 +124,9 @@ export const GPU_PROFILE: KernelProfile = {
   // 0.40 (4096x4096); Llama-3.2-1B's f16 decode step took 1.86 ms against 1.91
   // (bench/results/2026-12-04-h200-bench.txt, -profile.txt). --profile times one row a thread.
   twoRowsFrom: 1,
+  // Two rows a thread halved the input loads a q4 value costs and read 1.2-1.6 times as fast;
+  // four halve them again. Not yet timed on a GPU: --profile and the kernel suite time it.
+  fourRowsAtDecode: false,
   // H200, whole words: a q4 layer of Llama-3.1-8B's shapes read 0.37-0.40 TB/s where the same
   // f16 layer read 2.1-2.9 (bench/results/2026-12-01-h200-bench.txt), taking longer for a
   // quarter of the bytes. Each of a lane's 8 input loads for a word lands on a cache line of
@@ -147,6 +155,7 @@ export const CPU_PROFILE: KernelProfile = {
   subgroups: false,
   tiles: [2, 3, 4, 5, 6],
   twoRowsFrom: Number.POSITIVE_INFINITY, // blocks of 4 rows a thread have no lanes
+  fourRowsAtDecode: false,
   splitGroups: false, // one lane a row: the same order either way
   prefill: false,
   serialAttention: true,
