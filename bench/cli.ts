@@ -13,6 +13,7 @@
 
 import '../src/node/require-shim';
 import { writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Gpu } from '../src/gpu/device';
 import { requestNodeGpu } from '../src/gpu/node';
@@ -28,7 +29,8 @@ const USAGE = `Usage: npm run bench -- [options]
   --quick             the short run: fewer repeats, the SmolLM2 pair of the real shapes only
   --json FILE         write the results there, rewritten after each suite or model
   --target DIR        the target model folder (default public/models/tandem-target)
-  --draft DIR         the draft model folder (default public/models/tandem-draft)
+  --draft DIR         the draft model folder (default public/models/tandem-draft; with
+                      --profile or --invariance, the target's own folder: the target alone)
   --head DIR          the target's EAGLE head (default public/models/tandem-target-eagle3)
   --mtp DIR           a model with its own MTP layer, measured drafting with it (default
                       public/models/tandem-qwen35)
@@ -120,10 +122,12 @@ export async function main(args: string[]): Promise<number> {
   const started = performance.now();
   const log = (line: string) => console.error(`[${Math.round((performance.now() - started) / 1000)} s] ${line}`);
   const write = (results: object) => values.json && writeFileSync(values.json, `${JSON.stringify(results, null, 2)}\n`);
+  // A draft that is the target's own folder is one model: profiled and checked once.
+  const sameModel = resolve(values.target) === resolve(values.draft);
   const fixtures = [
     { ...target, name: 'fixture target' },
     { ...target, name: 'fixture target q4f16_1', weights: quantizeWeights(target.weights, 'Q4F16') },
-    { ...draft, name: 'fixture draft' },
+    ...(sameModel ? [] : [{ ...draft, name: 'fixture draft' }]),
   ];
   const results = values.invariance
     ? await runInvariance(gpu, fixtures, log, values.shape, longPromptTokens(values.long), write)
