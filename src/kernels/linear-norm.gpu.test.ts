@@ -60,6 +60,12 @@ describe('RMSNorm fused into a linear layer (GPU profile)', () => {
         eps: EPS,
         lanes,
       });
+      // Decode four rows a thread too: the prologue serves every row the thread holds.
+      const fourRows = { ...GPU_PROFILE, fourRowsAtDecode: true };
+      const fusedFour = new LinearLayer(device, shape, output, fourRows, gpu.subgroupShuffle, undefined, {
+        eps: EPS,
+        lanes,
+      });
       const outputs = output.kind === 'gate' ? rows / 2 : rows;
 
       for (const tokens of [1, 2, 5, 9, 16, 23]) {
@@ -89,6 +95,7 @@ describe('RMSNorm fused into a linear layer (GPU profile)', () => {
         expect(fused.readsNorm(tokens)).toBe(tokens <= 16);
         const want = await run(plain, false);
         expectBitwiseEqual(await run(fused, fused.readsNorm(tokens)), want, `${tokens} tokens`);
+        if (tokens === 1) expectBitwiseEqual(await run(fusedFour, true), want, 'a token, four rows a thread');
 
         const sums = linear(rmsNorm(x, normWeight, EPS), values, rows, bias);
         const expected = new Float32Array(tokens * outputs);
