@@ -14,16 +14,15 @@
  */
 
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createStorage, readBuffer, STORAGE, uploadBuffer } from '../gpu/buffers';
+import { createStorage, STORAGE, uploadBuffer } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
 import type { Rope } from '../loader/config';
-import { f16ToF32, f32ToF16, widenF16 } from '../loader/half';
 import type { WeightDType } from '../loader/weights';
 import { linear } from '../ref/linear';
 import { activate, applyRope, geluGate, siluGate } from '../ref/ops';
 import { ropeTables } from '../ref/rope';
 import { expectBitwiseEqual, expectClose } from '../testing/compare';
-import { readFloats, runPass, testGpu } from '../testing/gpu';
+import { asKvCache, readFloats, readKvCache, runPass, testGpu } from '../testing/gpu';
 import { packWeights } from '../testing/weights';
 import { Rng } from '../util/rng';
 import { type KvFormat, kvValueBytes } from './kv-cache';
@@ -214,11 +213,8 @@ async function ropeCase(
   const plainRows = await readFloats(device, qkv, tokens * rows);
 
   const gotQ = await readFloats(device, q, tokens * nh * hd);
-  const cache = async (buffer: GPUBuffer) =>
-    kv === 'f32'
-      ? readFloats(device, buffer, capacity * nkv * hd)
-      : widenF16(new Uint16Array(await readBuffer(device, buffer, capacity * nkv * hd * 2)));
-  const toCache = (values: Float32Array) => (kv === 'f32' ? values : values.map((x) => f16ToF32(f32ToF16(x))));
+  const cache = (buffer: GPUBuffer) => readKvCache(device, buffer, kv, capacity * nkv * hd);
+  const toCache = (values: Float32Array) => asKvCache(values, kv);
   const gotK = await cache(kCache);
   const gotV = await cache(vCache);
   // A rounding to f16 may go either way (WGSL leaves it open): one f16 step of tolerance.

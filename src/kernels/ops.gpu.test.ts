@@ -7,15 +7,14 @@
  */
 
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createStorage, readBuffer, STORAGE, uploadBuffer } from '../gpu/buffers';
+import { createStorage, STORAGE, uploadBuffer } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
-import { f16ToF32, f32ToF16, widenF16 } from '../loader/half';
 import { applyRope, attention, layerNorm, rmsNorm, softcap } from '../ref/ops';
 import { ropeTables } from '../ref/rope';
 import { argmax, runnerUp } from '../sampling/sampling';
 import { GPU_MASKED_LOGIT, maskRows, maskWords } from '../sampling/token-mask';
 import { expectBitwiseEqual, expectClose } from '../testing/compare';
-import { readFloats, runPass, testGpu } from '../testing/gpu';
+import { asKvCache, readFloats, readKvCache, runPass, testGpu } from '../testing/gpu';
 import { packWeights } from '../testing/weights';
 import { Rng } from '../util/rng';
 import { kvValueBytes } from './kv-cache';
@@ -279,11 +278,8 @@ describe('q/k norm with RoPE, per head or over the whole projection', () => {
       await runPass(device, (pass) => kernel.encode(pass, bindGroup, tokens));
       const gotQ = await readFloats(device, q, tokens * nh * hd);
       // An f16 cache holds the results rounded to halves, either way (WGSL leaves the direction open).
-      const cache = async (buffer: GPUBuffer) =>
-        kv === 'f32'
-          ? readFloats(device, buffer, capacity * nkv * hd)
-          : widenF16(new Uint16Array(await readBuffer(device, buffer, capacity * nkv * hd * 2)));
-      const toCache = (values: Float32Array) => (kv === 'f32' ? values : values.map((x) => f16ToF32(f32ToF16(x))));
+      const cache = (buffer: GPUBuffer) => readKvCache(device, buffer, kv, capacity * nkv * hd);
+      const toCache = (values: Float32Array) => asKvCache(values, kv);
       const cached = kv === 'f32' ? SUMS : { atol: 2e-3, rtol: 1e-3 };
       const gotK = await cache(kCache);
       const gotV = await cache(vCache);

@@ -8,6 +8,8 @@ import { readBuffer } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
 import { requestNodeGpu } from '../gpu/node';
 import { runComputePass } from '../gpu/passes';
+import type { KvFormat } from '../kernels/kv-cache';
+import { f16ToF32, f32ToF16, widenF16 } from '../loader/half';
 
 let shared: Promise<Gpu> | undefined;
 
@@ -54,4 +56,15 @@ export async function runPass(device: GPUDevice, record: (pass: GPUComputePassEn
 
 export async function readFloats(device: GPUDevice, buffer: GPUBuffer, count: number): Promise<Float32Array> {
   return new Float32Array(await readBuffer(device, buffer, count * 4));
+}
+
+/** The first `count` values of a KV cache in `kv` (an f16 cache widened to f32). */
+export async function readKvCache(device: GPUDevice, buffer: GPUBuffer, kv: KvFormat, count: number) {
+  if (kv === 'f32') return readFloats(device, buffer, count);
+  return widenF16(new Uint16Array(await readBuffer(device, buffer, count * 2)));
+}
+
+/** What a KV cache in `kv` holds of f32 `values`: an f16 cache rounds them to halves. */
+export function asKvCache(values: Float32Array, kv: KvFormat): Float32Array {
+  return kv === 'f32' ? values : values.map((x) => f16ToF32(f32ToF16(x)));
 }
