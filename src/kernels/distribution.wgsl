@@ -8,8 +8,16 @@
 //     the top-k set or the smallest top-p set, whichever is smaller (as on the CPU), then
 //     renormalised by the mass it keeps.
 //
-// tau is found by binary search over the bit patterns of non-negative floats, which order the
-// same way as the floats. Random numbers come from a hash of (seed, stream): reproducible.
+// tau is found by search over the bit patterns of non-negative floats, which order the same
+// way as the floats: each pass over the row tries eight thresholds spread over what is left
+// of the range, which takes about 11 passes (each an exp a token, and barriers) where halving
+// the range took 32.
+// Whether a threshold keeps enough is monotone in it (a smaller threshold keeps a superset, and
+// a float sum of non-negative terms only grows as terms join it), so tau is the largest
+// acceptable pattern however the range is cut: what a binary search would find, bit for bit, a
+// threshold's mass being summed in one order (each thread's tokens in index order, then the
+// threads' tree) whichever pass tries it. Random numbers come from a hash of (seed, stream):
+// reproducible.
 
 struct Sampling { temperature: f32, top_p: f32, top_k: u32, seed: u32 }
 
@@ -19,6 +27,10 @@ struct RowStats { m: f32, inv_total: f32, tau: f32 }
 var<workgroup> sums: array<f32, WG>;
 var<workgroup> counts: array<u32, WG>;
 var<workgroup> shared_total: f32;   // read with workgroupUniformLoad: control flow may depend on it
+// A search pass's eight thresholds' kept masses (as f32 bits), then counts: the threads' sums
+// met by a tree.
+var<workgroup> tried: array<vec4u, 2 * WG>;
+var<workgroup> searched: vec2u;     // the range left, [lo, hi): read with workgroupUniformLoad
 var<workgroup> decision: u32;
 
 fn reduce(t: u32, value: f32, count: u32) {
@@ -32,6 +44,40 @@ fn reduce(t: u32, value: f32, count: u32) {
     }
     workgroupBarrier();
   }
+}
+
+// The threads' eight masses (a, b: four each) added by the same tree as `reduce`: the totals.
+fn reduce_masses(t: u32, a: vec4f, b: vec4f) -> array<vec4f, 2> {
+  tried[t] = bitcast<vec4u>(a);
+  tried[WG + t] = bitcast<vec4u>(b);
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    if (t < s) {
+      tried[t] = bitcast<vec4u>(bitcast<vec4f>(tried[t]) + bitcast<vec4f>(tried[t + s]));
+      tried[WG + t] = bitcast<vec4u>(bitcast<vec4f>(tried[WG + t]) + bitcast<vec4f>(tried[WG + t + s]));
+    }
+    workgroupBarrier();
+  }
+  let totals = array<vec4f, 2>(bitcast<vec4f>(tried[0]), bitcast<vec4f>(tried[WG]));
+  workgroupBarrier();
+  return totals;
+}
+
+// The threads' eight counts, as `reduce_masses`.
+fn reduce_counts(t: u32, a: vec4u, b: vec4u) -> array<vec4u, 2> {
+  tried[t] = a;
+  tried[WG + t] = b;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    if (t < s) {
+      tried[t] += tried[t + s];
+      tried[WG + t] += tried[WG + t + s];
+    }
+    workgroupBarrier();
+  }
+  let totals = array<vec4u, 2>(tried[0], tried[WG]);
+  workgroupBarrier();
+  return totals;
 }
 
 fn reduce_max(t: u32, value: f32) -> f32 {
@@ -81,21 +127,46 @@ fn row_stats(t: u32, row: u32, params: Sampling) -> RowStats {
   var lo = 0u;                                   // always acceptable
   var hi = bitcast<u32>(inv_total) + 1u;         // above the top probability (exp(0) / total): never
   if (top_k_on || top_p_on) {
-    for (var iteration = 0u; iteration < 32u && hi - lo > 1u; iteration++) {
-      let mid = lo + (hi - lo) / 2u;
-      let tau = bitcast<f32>(mid);
-      var mass = 0.0;
-      var count = 0u;
+    // Each pass leaves at most an eighth of the range and 8 patterns: 13 passes cover 2^32.
+    for (var round = 0u; round < 16u && hi - lo > 1u; round++) {
+      // Thresholds lo + part, lo + 2 part, ..., lo + 7 part and hi - 1, ascending, below hi.
+      let part = max((hi - lo) / 8u, 1u);
+      let below = vec4u(hi - 1u);
+      let bits_a = min(vec4u(lo) + vec4u(1u, 2u, 3u, 4u) * part, below);
+      let bits_b = min(vec4u(lo + 5u * part, lo + 6u * part, lo + 7u * part, hi - 1u), below);
+      let taus_a = bitcast<vec4f>(bits_a);
+      let taus_b = bitcast<vec4f>(bits_b);
+      var mass_a = vec4f(0.0);
+      var mass_b = vec4f(0.0);
+      var count_a = vec4u(0u);
+      var count_b = vec4u(0u);
       for (var i = t; i < V; i += WG) {
-        let p = exp((logits[row + i] - m) * inv_t) * inv_total;
-        if (p >= tau) { mass += p; count += 1u; }
+        let p = vec4f(exp((logits[row + i] - m) * inv_t) * inv_total);
+        // Adding 0 where a threshold drops the token leaves the sum as it was.
+        mass_a += select(vec4f(0.0), p, p >= taus_a);
+        mass_b += select(vec4f(0.0), p, p >= taus_b);
+        count_a += select(vec4u(0u), vec4u(1u), p >= taus_a);
+        count_b += select(vec4u(0u), vec4u(1u), p >= taus_b);
       }
-      reduce(t, mass, count);
+      let kept_mass = reduce_masses(t, mass_a, mass_b);
+      var kept_count = array<vec4u, 2>(vec4u(0u), vec4u(0u));
+      if (top_k_on) { kept_count = reduce_counts(t, count_a, count_b); }
       if (t == 0u) {
-        let ok = (top_k_on && counts[0] >= params.top_k) || (top_p_on && sums[0] >= params.top_p);
-        decision = select(0u, 1u, ok);
+        // The thresholds that keep enough are the first few: lo moves to the last, hi to the next.
+        var next = vec2u(lo, hi);
+        for (var j = 0u; j < 8u; j++) {
+          let half = j / 4u;
+          let lane = j % 4u;
+          let tau = select(bits_a[lane], bits_b[lane], half == 1u);
+          let ok = (top_k_on && kept_count[half][lane] >= params.top_k) ||
+                   (top_p_on && kept_mass[half][lane] >= params.top_p);
+          if (ok) { next.x = tau; } else { next.y = min(next.y, tau); }
+        }
+        searched = next;
       }
-      if (workgroupUniformLoad(&decision) == 1u) { lo = mid; } else { hi = mid; }
+      let range = workgroupUniformLoad(&searched);
+      lo = range.x;
+      hi = range.y;
     }
   }
   return RowStats(m, inv_total, bitcast<f32>(lo));
