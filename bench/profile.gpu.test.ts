@@ -37,7 +37,7 @@ describe('--profile alternatives on the GPU profile', () => {
     expect([...changes.keys()]).toEqual([
       'fusedNorm: true',
       'twoRowsFrom: Infinity',
-      'fourRowsAtDecode: true',
+      'fourRowsMinThreads: Infinity',
       'minWorkgroups: 4096',
       'attentionFine: 0',
       'tiles: 2,3, prefill: false',

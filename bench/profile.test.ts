@@ -9,7 +9,7 @@ describe('--profile alternatives', () => {
     expect(alternatives(GPU_PROFILE, 1, 64)).toEqual([
       { fusedNorm: true },
       { twoRowsFrom: Number.POSITIVE_INFINITY },
-      { fourRowsAtDecode: true },
+      { fourRowsMinThreads: Number.POSITIVE_INFINITY },
       { minWorkgroups: 4 * GPU_PROFILE.minWorkgroups },
       { attentionFine: 0 },
     ]);
@@ -26,8 +26,11 @@ describe('--profile alternatives', () => {
     // Its tokens over more workgroups: tiles of at most 3 (a decode step has one token to spread).
     expect(alternatives(GPU_PROFILE, 5, 64)).toContainEqual({ tiles: [2, 3], prefill: false });
     expect(alternatives(GPU_PROFILE, 1, 64).some((change) => 'tiles' in change)).toBe(false);
+    // After a context past the one-tile segments, segments half as long.
+    expect(alternatives(GPU_PROFILE, 1, 64, false, 8192)).toContainEqual({ attentionSplit: 256 });
+    expect(alternatives(GPU_PROFILE, 1, 64, false, 1024).some((change) => 'attentionSplit' in change)).toBe(false);
     // Four rows a thread serve a decode step only.
-    expect(alternatives(GPU_PROFILE, 5, 64).some((change) => 'fourRowsAtDecode' in change)).toBe(false);
+    expect(alternatives(GPU_PROFILE, 5, 64).some((change) => 'fourRowsMinThreads' in change)).toBe(false);
   });
 
   it('times a prefill step in tiles instead of the prefill kernel, with no norm prologue to try', () => {

@@ -98,13 +98,15 @@ function byKernel(times: { label: string; ns: number }[]): KernelTime[] {
 /**
  * The choices of `profile` worth timing the other way for a step of `tokens`, one at a time:
  * the questions one short run on a GPU server should answer. `quantized`: the model has
- * quantized weights, whose lanes may take whole words or their u32s.
+ * quantized weights, whose lanes may take whole words or their u32s; `context`: the positions
+ * before the step.
  */
 export function alternatives(
   profile: KernelProfile,
   tokens: number,
   headDim: number,
   quantized = false,
+  context = 0,
 ): Partial<KernelProfile>[] {
   const prefill = runsPrefill(profile, tokens);
   const changes: Partial<KernelProfile>[] = [];
@@ -119,8 +121,11 @@ export function alternatives(
     if (!prefill) {
       changes.push({ twoRowsFrom: tokens >= profile.twoRowsFrom ? Number.POSITIVE_INFINITY : tokens });
     }
-    // A decode step's rows four a thread, or as the profile's tiles have them.
-    if (tokens === 1) changes.push({ fourRowsAtDecode: !profile.fourRowsAtDecode });
+    // A decode step's rows four a thread in no layer, or where the profile has none, in every one.
+    if (tokens === 1) {
+      const never = profile.fourRowsMinThreads === Number.POSITIVE_INFINITY;
+      changes.push({ fourRowsMinThreads: never ? 0 : Number.POSITIVE_INFINITY });
+    }
     changes.push({ minWorkgroups: profile.minWorkgroups * 4 });
     // A verify step's tokens over more workgroups: tiles of at most 3 tokens (each loading the
     // weights again), where a step's time goes into each thread's serial work, not its bytes
@@ -136,6 +141,10 @@ export function alternatives(
   const segment = attentionWorkgroup(headDim);
   if (!profile.serialAttention && profile.attentionFine > 0) changes.push({ attentionFine: 0 });
   else if (!profile.serialAttention && profile.attentionSplit > segment) changes.push({ attentionSplit: segment });
+  // Past the one-tile segments, segments half as long: a shorter serial walk for each workgroup.
+  if (!profile.serialAttention && profile.attentionFine > 0 && context > profile.attentionFine) {
+    changes.push({ attentionSplit: profile.attentionSplit / 2 });
+  }
   return changes;
 }
 
@@ -168,7 +177,10 @@ export async function profileModel(
       profiler: withProfiler,
     });
     const sequence = model.createSequence(capacity);
+    // The context's prefill untimed: its chunks' dispatches would outnumber a step's queries.
+    if (withProfiler) withProfiler.paused = true;
     await model.greedy(sequence, prompt, 'last');
+    if (withProfiler) withProfiler.paused = false;
     const step = async (tokens: number) => {
       sequence.truncate(context);
       await model.greedy(sequence, prompt.slice(0, tokens), tokens === VERIFY_TOKENS ? 'all' : 'last');
@@ -199,7 +211,7 @@ export async function profileModel(
         ms: number;
       };
       const others = [];
-      for (const change of alternatives(profile, tokens, config.headDim, quantized)) {
+      for (const change of alternatives(profile, tokens, config.headDim, quantized, context)) {
         others.push({ change: describeChange(change), wall_ms: await wallMs(change, tokens) });
       }
       const profiled = await variant({}, profiler);

@@ -269,13 +269,11 @@ export async function runKernelSuite(
         // other number of rows a thread (two: each input chunk serving both; and four), and the
         // other unit (whole words, or their u32s).
         const lanes = linearLanes(shape.k / 32, profile.wordsPerLane, shape.rows, profile.minWorkgroups);
-        const twoRows = !own.two_rows;
-        const rowsNote = twoRows ? 'two rows a thread' : 'one row a thread';
         const wordsNote = profile.splitGroups ? 'whole words' : 'split units';
         linear.push(await result(dtype, shape, 'q4 words', 'lanes by q4 words', { lanes }));
-        linear.push(await result(dtype, shape, 'f16 words', rowsNote, { twoRows, fourRows: false }));
-        if (own.rows_a_thread !== 4) {
-          linear.push(await result(dtype, shape, 'f16 words', 'four rows a thread', { fourRows: true }));
+        for (const rows of ROWS_A_THREAD.filter((r) => r !== own.rows_a_thread)) {
+          const options = { twoRows: rows >= 2, fourRows: rows === 4 };
+          linear.push(await result(dtype, shape, 'f16 words', ROWS_NOTES[rows], options));
         }
         linear.push(await result(dtype, shape, 'f16 words', wordsNote, { splitGroups: !profile.splitGroups }));
       }
@@ -284,5 +282,13 @@ export async function runKernelSuite(
   }
   return soFar();
 }
+
+/** The rows a lanes kernel's thread may sum, each timed beside the profile's for the q4 types. */
+const ROWS_A_THREAD = [1, 2, 4] as const;
+const ROWS_NOTES: Record<(typeof ROWS_A_THREAD)[number], string> = {
+  1: 'one row a thread',
+  2: 'two rows a thread',
+  4: 'four rows a thread',
+};
 
 export const round = (x: number, digits = 3) => Number(x.toFixed(digits));

@@ -40,6 +40,8 @@ export class DispatchProfiler {
   private recordStart = 0;
   private recordEnd = 0;
   mode: ProfileMode = 'dispatches';
+  /** While set, passes run untimed (a context's prefill before the step that is profiled). */
+  paused = false;
 
   /** Needs a device with the `timestamp-query` feature; `capacity` dispatches per step at most. */
   constructor(
@@ -68,6 +70,7 @@ export class DispatchProfiler {
 
   /** A compute pass for `encoder`, timed as `mode` says (in `dispatches` mode it offers only what kernels call). */
   pass(encoder: GPUCommandEncoder): GPUComputePassEncoder {
+    if (this.paused) return encoder.beginComputePass();
     if (this.labels.length === 0) this.recordStart = performance.now();
     if (this.mode === 'passes') return this.timedPass(encoder, 'pass');
     let pipeline: GPUComputePipeline | undefined;
@@ -107,6 +110,7 @@ export class DispatchProfiler {
 
   /** Records copying this step's timestamps out; call once, after the step's last pass. */
   resolve(encoder: GPUCommandEncoder): void {
+    if (this.paused) return;
     this.recordEnd = performance.now();
     const count = 2 * this.labels.length;
     if (count === 0) return;

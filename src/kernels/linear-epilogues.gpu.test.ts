@@ -240,7 +240,7 @@ async function ropeCase(
 describe('linear epilogues, four rows a thread at decode', () => {
   // A thread holds two pairs: its own and the one WG / LANES pairs on; outputs that leave a
   // workgroup's second pairs past the end, and lanes from 2 to 64.
-  const four = { ...GPU_PROFILE, fourRowsAtDecode: true };
+  const four = { ...GPU_PROFILE, fourRowsMinThreads: 0 };
   it.each([
     [37, 100, 'F32'],
     [64, 1024, 'F16'],

@@ -101,7 +101,7 @@ export function layerVariants(
   const split = profile.splitGroups && isQuantized(shape.dtype) ? { splitGroups: true } : {};
   const variants: LinearVariant[] = tiles.map((tileN) => {
     const twoRows = tileN >= profile.twoRowsFrom;
-    const fourRows = tileN === 1 && profile.fourRowsAtDecode;
+    const fourRows = tileN === 1 && (shape.rows * lanes) / 4 >= profile.fourRowsMinThreads;
     const rows = fourRows ? { twoRows: true, fourRows } : twoRows ? { twoRows } : {};
     return { kind: 'lanes', tileN, lanes, shuffle, norm, ...rows, ...split };
   });

@@ -61,7 +61,7 @@ describe('RMSNorm fused into a linear layer (GPU profile)', () => {
         lanes,
       });
       // Decode four rows a thread too: the prologue serves every row the thread holds.
-      const fourRows = { ...GPU_PROFILE, fourRowsAtDecode: true };
+      const fourRows = { ...GPU_PROFILE, fourRowsMinThreads: 0 };
       const fusedFour = new LinearLayer(device, shape, output, fourRows, gpu.subgroupShuffle, undefined, {
         eps: EPS,
         lanes,

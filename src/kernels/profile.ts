@@ -49,10 +49,12 @@ export interface KernelProfile {
    */
   twoRowsFrom: number;
   /**
-   * Decode (one token) sums four weight rows a thread (linear.wgsl's FOUR_ROWS): each input
-   * chunk serves four rows, a quarter of one row a thread's input loads. The same bits.
+   * A decode step (one token) sums four weight rows a thread (linear.wgsl's FOUR_ROWS) in the
+   * layers that still run at least this many threads that way: each input chunk serves four
+   * rows, a quarter of one row a thread's input loads, where a smaller layer would leave the
+   * device short of threads. The same bits. Infinity: never.
    */
-  fourRowsAtDecode: boolean;
+  fourRowsMinThreads: number;
   /**
    * A lane of a quantized row takes a u32 of a group's word at a time (8 values of a 4- to 6-bit
    * group), not the whole word (quantized.wgsl's SPLIT_GROUPS): the row's lanes then read their
@@ -124,9 +126,11 @@ export const GPU_PROFILE: KernelProfile = {
   // 0.40 (4096x4096); Llama-3.2-1B's f16 decode step took 1.86 ms against 1.91
   // (bench/results/2026-12-04-h200-bench.txt, -profile.txt). --profile times one row a thread.
   twoRowsFrom: 1,
-  // Two rows a thread halved the input loads a q4 value costs and read 1.2-1.6 times as fast;
-  // four halve them again. Not yet timed on a GPU: --profile and the kernel suite time it.
-  fourRowsAtDecode: false,
+  // H200, q4f16_1 at Llama-3.1-8B's shapes, four rows a thread against two: 6144x4096 0.62
+  // TB/s against 0.51 (49,152 threads that way), 4096x14336 0.88 against 0.82 (65,536),
+  // 28672x4096 1.02 against 0.97 (229,376), but 4096x4096 0.42 against 0.50 (32,768); Q4_K
+  // alike (bench/results/2026-12-04-h200-rerun-bench.json).
+  fourRowsMinThreads: 49152,
   // H200, whole words: a q4 layer of Llama-3.1-8B's shapes read 0.37-0.40 TB/s where the same
   // f16 layer read 2.1-2.9 (bench/results/2026-12-01-h200-bench.txt), taking longer for a
   // quarter of the bytes. Each of a lane's 8 input loads for a word lands on a cache line of
@@ -155,7 +159,7 @@ export const CPU_PROFILE: KernelProfile = {
   subgroups: false,
   tiles: [2, 3, 4, 5, 6],
   twoRowsFrom: Number.POSITIVE_INFINITY, // blocks of 4 rows a thread have no lanes
-  fourRowsAtDecode: false,
+  fourRowsMinThreads: Number.POSITIVE_INFINITY, // blocks of 4 rows a thread have no lanes
   splitGroups: false, // one lane a row: the same order either way
   prefill: false,
   serialAttention: true,

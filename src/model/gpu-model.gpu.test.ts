@@ -735,6 +735,25 @@ describe('GPU KV cache and batching', () => {
     for (const [i, what] of ['prefill', 'decode', 'verify'].entries()) expectBitwiseEqual(fused[i], apart[i], what);
   }, 300_000);
 
+  it('GPU profile: decode four rows a thread in every layer gives the bits of two', async () => {
+    const { config, weights } = folder(FIXTURES.target);
+    const ids = Array.from({ length: 12 }, (_, i) => (i * 29 + 7) % config.vocabSize);
+    const run = async (fourRowsMinThreads: number) => {
+      const profile = { ...LEAN_GPU_PROFILE, fourRowsMinThreads };
+      const model = await GpuModel.create(gpu, config, weights, { maxContext: 64, profile, compile: 'on-first-use' });
+      const sequence = model.createSequence(64);
+      await model.forward(sequence, ids.slice(0, 8));
+      const steps = [];
+      for (const id of ids.slice(8)) steps.push(await model.forward(sequence, [id]));
+      sequence.release();
+      model.destroy();
+      return steps;
+    };
+    // The fixture's layers are far below the profile's threshold: 0 puts every layer over it.
+    const [four, two] = [await run(0), await run(Number.POSITIVE_INFINITY)];
+    for (const [i, step] of four.entries()) expectBitwiseEqual(step, two[i], `decode step ${i}`);
+  }, 300_000);
+
   it('grows a sequence as it fills, doubling its buffers, and gives the bits of one allocated whole', async () => {
     const { config, weights } = folder(FIXTURES.target);
     const model = await GpuModel.create(gpu, config, weights, { maxContext: 64, maxBatch: 8 });
