@@ -242,9 +242,9 @@ describe('linear epilogues, four rows a thread at decode', () => {
   // workgroup's second pairs past the end, and lanes from 2 to 64.
   const four = { ...GPU_PROFILE, fourRowsMinThreads: 0 };
   it.each([
-    [37, 100, 'F32'],
-    [64, 1024, 'F16'],
-    [50, 136, 'BF16'],
+    [37, 128, 'Q4F32'],
+    [64, 1024, 'Q4F16'],
+    [50, 256, 'Q4_K'],
     [48, 256, 'Q4F16'],
     [40, 256, 'Q6_K'],
   ] as const)('gate: f %i, k %i, %s weights: the bits of two rows a thread', async (f, k, dtype) => {
@@ -270,9 +270,9 @@ describe('linear epilogues, four rows a thread at decode', () => {
   });
 
   it.each([
-    [4, 2, 32, 64, 9, 'F32'],
+    [4, 2, 32, 64, 9, 'Q4F32'],
     [8, 2, 64, 512, 3, 'Q4F16'],
-    [6, 2, 16, 96, 0, 'F16'],
+    [6, 2, 16, 96, 0, 'Q8_0'],
   ] as [number, number, number, number, number, WeightDType][])(
     'rope: nh %i, nkv %i, hd %i, k %i: a token at position %i, %s weights',
     async (nh, nkv, hd, k, start, dtype) => {

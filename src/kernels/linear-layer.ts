@@ -98,10 +98,11 @@ export function layerVariants(
   }
   const lanes = layerLanes(shape, profile);
   const shuffle = profile.subgroups ? subgroupShuffle : 1;
-  const split = profile.splitGroups && isQuantized(shape.dtype) ? { splitGroups: true } : {};
+  const quantized = isQuantized(shape.dtype);
+  const split = profile.splitGroups && quantized ? { splitGroups: true } : {};
   const variants: LinearVariant[] = tiles.map((tileN) => {
     const twoRows = tileN >= profile.twoRowsFrom;
-    const fourRows = tileN === 1 && (shape.rows * lanes) / 4 >= profile.fourRowsMinThreads;
+    const fourRows = tileN === 1 && quantized && (shape.rows * lanes) / 4 >= profile.fourRowsMinThreads;
     const rows = fourRows ? { twoRows: true, fourRows } : twoRows ? { twoRows } : {};
     return { kind: 'lanes', tileN, lanes, shuffle, norm, ...rows, ...split };
   });

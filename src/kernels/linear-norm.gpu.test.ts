@@ -60,7 +60,7 @@ describe('RMSNorm fused into a linear layer (GPU profile)', () => {
         eps: EPS,
         lanes,
       });
-      // Decode four rows a thread too: the prologue serves every row the thread holds.
+      // Decode four rows a thread too (quantized layers): the prologue serves every row a thread holds.
       const fourRows = { ...GPU_PROFILE, fourRowsMinThreads: 0 };
       const fusedFour = new LinearLayer(device, shape, output, fourRows, gpu.subgroupShuffle, undefined, {
         eps: EPS,

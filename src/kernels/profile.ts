@@ -50,9 +50,10 @@ export interface KernelProfile {
   twoRowsFrom: number;
   /**
    * A decode step (one token) sums four weight rows a thread (linear.wgsl's FOUR_ROWS) in the
-   * layers that still run at least this many threads that way: each input chunk serves four
-   * rows, a quarter of one row a thread's input loads, where a smaller layer would leave the
-   * device short of threads. The same bits. Infinity: never.
+   * quantized layers that still run at least this many threads that way: each input chunk
+   * serves four rows, a quarter of one row a thread's input loads, where a smaller layer would
+   * leave the device short of threads. The same bits. Infinity: never. (Float layers, whose
+   * values cost less work each, keep two rows: four are untimed there.)
    */
   fourRowsMinThreads: number;
   /**

@@ -735,8 +735,8 @@ describe('GPU KV cache and batching', () => {
     for (const [i, what] of ['prefill', 'decode', 'verify'].entries()) expectBitwiseEqual(fused[i], apart[i], what);
   }, 300_000);
 
-  it('GPU profile: decode four rows a thread in every layer gives the bits of two', async () => {
-    const { config, weights } = folder(FIXTURES.target);
+  it('GPU profile: decode four rows a thread in every quantized layer gives the bits of two', async () => {
+    const { config, weights } = folder(FIXTURES.targetQ4);
     const ids = Array.from({ length: 12 }, (_, i) => (i * 29 + 7) % config.vocabSize);
     const run = async (fourRowsMinThreads: number) => {
       const profile = { ...LEAN_GPU_PROFILE, fourRowsMinThreads };
