@@ -27,9 +27,9 @@ struct RowStats { m: f32, inv_total: f32, tau: f32 }
 var<workgroup> sums: array<f32, WG>;
 var<workgroup> counts: array<u32, WG>;
 var<workgroup> shared_total: f32;   // read with workgroupUniformLoad: control flow may depend on it
-// A search pass's eight thresholds' kept masses (as f32 bits), then counts: the threads' sums
-// met by a tree.
-var<workgroup> tried: array<vec4u, 2 * WG>;
+// A search pass's eight thresholds' kept masses, then counts (whole numbers below 2^24, exact
+// in f32): the threads' sums met by a tree.
+var<workgroup> tried: array<vec4f, 2 * WG>;
 var<workgroup> searched: vec2u;     // the range left, [lo, hi): read with workgroupUniformLoad
 var<workgroup> decision: u32;
 
@@ -46,25 +46,8 @@ fn reduce(t: u32, value: f32, count: u32) {
   }
 }
 
-// The threads' eight masses (a, b: four each) added by the same tree as `reduce`: the totals.
-fn reduce_masses(t: u32, a: vec4f, b: vec4f) -> array<vec4f, 2> {
-  tried[t] = bitcast<vec4u>(a);
-  tried[WG + t] = bitcast<vec4u>(b);
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (t < s) {
-      tried[t] = bitcast<vec4u>(bitcast<vec4f>(tried[t]) + bitcast<vec4f>(tried[t + s]));
-      tried[WG + t] = bitcast<vec4u>(bitcast<vec4f>(tried[WG + t]) + bitcast<vec4f>(tried[WG + t + s]));
-    }
-    workgroupBarrier();
-  }
-  let totals = array<vec4f, 2>(bitcast<vec4f>(tried[0]), bitcast<vec4f>(tried[WG]));
-  workgroupBarrier();
-  return totals;
-}
-
-// The threads' eight counts, as `reduce_masses`.
-fn reduce_counts(t: u32, a: vec4u, b: vec4u) -> array<vec4u, 2> {
+// The threads' eight sums (a, b: four each) added by the same tree as `reduce`: the totals.
+fn reduce_tried(t: u32, a: vec4f, b: vec4f) -> array<vec4f, 2> {
   tried[t] = a;
   tried[WG + t] = b;
   workgroupBarrier();
@@ -75,7 +58,7 @@ fn reduce_counts(t: u32, a: vec4u, b: vec4u) -> array<vec4u, 2> {
     }
     workgroupBarrier();
   }
-  let totals = array<vec4u, 2>(tried[0], tried[WG]);
+  let totals = array<vec4f, 2>(tried[0], tried[WG]);
   workgroupBarrier();
   return totals;
 }
@@ -138,19 +121,19 @@ fn row_stats(t: u32, row: u32, params: Sampling) -> RowStats {
       let taus_b = bitcast<vec4f>(bits_b);
       var mass_a = vec4f(0.0);
       var mass_b = vec4f(0.0);
-      var count_a = vec4u(0u);
-      var count_b = vec4u(0u);
+      var count_a = vec4f(0.0);
+      var count_b = vec4f(0.0);
       for (var i = t; i < V; i += WG) {
         let p = vec4f(exp((logits[row + i] - m) * inv_t) * inv_total);
         // Adding 0 where a threshold drops the token leaves the sum as it was.
         mass_a += select(vec4f(0.0), p, p >= taus_a);
         mass_b += select(vec4f(0.0), p, p >= taus_b);
-        count_a += select(vec4u(0u), vec4u(1u), p >= taus_a);
-        count_b += select(vec4u(0u), vec4u(1u), p >= taus_b);
+        count_a += select(vec4f(0.0), vec4f(1.0), p >= taus_a);
+        count_b += select(vec4f(0.0), vec4f(1.0), p >= taus_b);
       }
-      let kept_mass = reduce_masses(t, mass_a, mass_b);
-      var kept_count = array<vec4u, 2>(vec4u(0u), vec4u(0u));
-      if (top_k_on) { kept_count = reduce_counts(t, count_a, count_b); }
+      let kept_mass = reduce_tried(t, mass_a, mass_b);
+      var kept_count = array<vec4f, 2>(vec4f(0.0), vec4f(0.0));
+      if (top_k_on) { kept_count = reduce_tried(t, count_a, count_b); }
       if (t == 0u) {
         // The thresholds that keep enough are the first few: lo moves to the last, hi to the next.
         var next = vec2u(lo, hi);
@@ -158,7 +141,7 @@ fn row_stats(t: u32, row: u32, params: Sampling) -> RowStats {
           let half = j / 4u;
           let lane = j % 4u;
           let tau = select(bits_a[lane], bits_b[lane], half == 1u);
-          let ok = (top_k_on && kept_count[half][lane] >= params.top_k) ||
+          let ok = (top_k_on && kept_count[half][lane] >= f32(params.top_k)) ||
                    (top_p_on && kept_mass[half][lane] >= params.top_p);
           if (ok) { next.x = tau; } else { next.y = min(next.y, tau); }
         }

@@ -40,7 +40,7 @@ import {
   writeSampledRule,
 } from './gpu-sampled-verify';
 import type { GpuSequence } from './gpu-sequence';
-import { prepareDeviceSteps } from './gpu-speculation';
+import { makeDeviceSteps } from './gpu-speculation';
 import { bothRecordAhead, keepAhead, serves, submitAhead, takeAhead } from './gpu-step-ahead';
 import { type DeviceStep, MAX_DEVICE_DRAFTS, MAX_DEVICE_LIST, stepBuffers } from './gpu-step-buffers';
 import type { Sequence } from './types';
@@ -333,11 +333,14 @@ export async function eagleSampledStepOnDevice<S extends Sequence, H extends Seq
 
 /**
  * Makes a target and head's device-step buffers and kernels at load (gpu-speculation.ts:
- * `prepareDeviceSteps`), the head's own with them, so that the first step compiles nothing.
+ * `makeDeviceSteps`), the head's own with them, and compiles all their pipelines side by side,
+ * so that the first step compiles nothing.
  */
 export async function prepareHeadSteps(target: GpuModel, head: GpuModel, draftToTarget: Uint32Array) {
-  await prepareDeviceSteps(target, head, draftToTarget);
-  const { pipelines } = collectPipelines(() => headBuffers(head, draftToTarget, stepBuffers(target, head).drafts));
+  const { pipelines } = collectPipelines(() => {
+    makeDeviceSteps(target, head, draftToTarget);
+    headBuffers(head, draftToTarget, stepBuffers(target, head).drafts);
+  });
   await compilePipelines(pipelines);
 }
 

@@ -221,11 +221,13 @@ function recordNextStep(
  * `draftToTarget`: a head's d2t.
  */
 export async function prepareDeviceSteps(target: GpuModel, draft: GpuModel, draftToTarget?: Uint32Array) {
-  const { pipelines } = collectPipelines(() => {
-    stepBuffers(target, draft);
-    sampledBuffers(target, draft, draftToTarget);
-  });
-  await compilePipelines(pipelines);
+  await compilePipelines(collectPipelines(() => makeDeviceSteps(target, draft, draftToTarget)).pipelines);
+}
+
+/** Makes a pair's device-step buffers and kernels (their pipelines not yet compiled). */
+export function makeDeviceSteps(target: GpuModel, draft: GpuModel, draftToTarget?: Uint32Array): void {
+  stepBuffers(target, draft);
+  sampledBuffers(target, draft, draftToTarget);
 }
 
 /**
