@@ -64,6 +64,21 @@ describe('bench CLI', () => {
     expect(Object.keys(results)).toEqual(['schema', 'date', 'quick', 'environment', 'device', 'kernels']);
     expect(results.kernels?.linear.map((l) => l.dtype)).toEqual(['F32', 'F16', 'Q4F16', 'Q4F32']);
     expect(results.kernels?.copy_gb_s).toBeGreaterThan(0);
+    // Attention: the quick run's one context, and on a GPU its heads grouped beside (a CPU
+    // adapter's serial kernel has no other way).
+    const attention = results.kernels?.attention ?? [];
+    const serial = kernelProfile((await testGpu()).info).serialAttention;
+    expect(attention.map((a) => [a.shape, a.heads, a.kv, a.context, a.tokens, a.variant])).toEqual(
+      ['profile', ...(serial ? [] : ['heads grouped'])].map((variant) => [
+        'Llama-3.2-1B',
+        '32/8x64',
+        'f32',
+        1024,
+        1,
+        variant,
+      ]),
+    );
+    expect(attention.every((a) => a.ms > 0 && a.step_ms > a.ms)).toBe(true);
   });
 
   it('profiles the fixtures step by step after the context asked for, kernel by kernel, with its profile timed the other way', {

@@ -40,6 +40,7 @@ describe('--profile alternatives on the GPU profile', () => {
       'fourRowsMinThreads: Infinity',
       'minWorkgroups: 4096',
       'attentionFine: 0',
+      'attentionGroupedFrom: 0',
       'tiles: 2,3, prefill: false',
       'prefill: false',
     ]);

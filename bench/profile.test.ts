@@ -5,14 +5,19 @@ import { CPU_PROFILE, GPU_PROFILE } from '../src/kernels/profile';
 import { alternatives } from './profile';
 
 describe('--profile alternatives', () => {
-  it('times the norms fused, one row a thread, four rows, four times the workgroups and attention without one-tile segments for a GPU decode step', () => {
+  it('times the norms fused, one row a thread, four rows, four times the workgroups, attention without one-tile segments and with heads grouped for a GPU decode step', () => {
     expect(alternatives(GPU_PROFILE, 1, 64)).toEqual([
       { fusedNorm: true },
       { twoRowsFrom: Number.POSITIVE_INFINITY },
       { fourRowsMinThreads: Number.POSITIVE_INFINITY },
       { minWorkgroups: 4 * GPU_PROFILE.minWorkgroups },
       { attentionFine: 0 },
+      { attentionGroupedFrom: 0 },
     ]);
+    // Past the context the heads of a KV head are grouped from, apart.
+    expect(alternatives(GPU_PROFILE, 1, 64, false, 8192)).toContainEqual({
+      attentionGroupedFrom: Number.POSITIVE_INFINITY,
+    });
     // Without them, segments of one tile throughout.
     expect(alternatives({ ...GPU_PROFILE, attentionFine: 0 }, 1, 64)).toContainEqual({ attentionSplit: 64 });
     // On a profile whose decode sums one row a thread, two rows from the step's tile on.

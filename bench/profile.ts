@@ -13,7 +13,7 @@ import type { Gpu } from '../src/gpu/device';
 import { DispatchProfiler, type ProfileMode, type StepTimes } from '../src/gpu/dispatch-profiler';
 import { bindBuffers, computePipeline } from '../src/gpu/pipelines';
 import { runsPrefill } from '../src/kernels/linear-layer';
-import { attentionWorkgroup } from '../src/kernels/ops';
+import { attentionWorkgroup, TILED_ATTENTION_MIN_TOKENS } from '../src/kernels/ops';
 import { type KernelProfile, kernelProfile } from '../src/kernels/profile';
 import type { ModelConfig } from '../src/loader/config';
 import { isQuantized, type ModelWeights } from '../src/loader/weights';
@@ -144,6 +144,12 @@ export function alternatives(
   // Past the one-tile segments, segments half as long: a shorter serial walk for each workgroup.
   if (!profile.serialAttention && profile.attentionFine > 0 && context > profile.attentionFine) {
     changes.push({ attentionSplit: profile.attentionSplit / 2 });
+  }
+  // Past a prefill's tokens, a KV head's query heads in one workgroup or apart, the other way
+  // from the profile at this context.
+  if (!profile.serialAttention && tokens < TILED_ATTENTION_MIN_TOKENS) {
+    const grouped = context + tokens >= profile.attentionGroupedFrom;
+    changes.push({ attentionGroupedFrom: grouped ? Number.POSITIVE_INFINITY : 0 });
   }
   return changes;
 }

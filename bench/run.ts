@@ -13,7 +13,7 @@ import { type ModelResults, runModelSuite } from './suites/model';
 import { runShapesSuite, type ShapeResults } from './suites/shapes';
 import { runTtftSuite, type TtftResults } from './suites/ttft';
 
-export const SCHEMA_VERSION = 20;
+export const SCHEMA_VERSION = 21;
 
 /** The suites in the order they run, with their rough share of a run's time. */
 const STAGES = [
@@ -108,6 +108,9 @@ export async function runSuites(
     partial.kernels = kernels;
     log(
       `copy ${kernels.copy_gb_s} GB/s; ${kernels.linear.map((l) => `${l.dtype} ${l.rows}x${l.k}${variantNote(l)}: ${l.gb_s} GB/s (${l.fraction_of_copy} of copy, ${l.threads} threads)`).join('; ')}`,
+    );
+    log(
+      `attention a layer: ${kernels.attention.map((a) => `${a.shape} ${a.tokens} after ${a.context}${a.variant === 'profile' ? '' : ` (${a.variant})`}: ${a.ms} ms (${a.kv_gb_s} GB/s)`).join('; ')}`,
     );
   }
   const { target } = options.pair;

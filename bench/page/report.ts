@@ -287,6 +287,14 @@ function details(r: BenchResults): HTMLElement[] {
         l.gb_s,
         l.fraction_of_copy,
       ]),
+      // A layer's attention, its cache read once (results of schema 21 on).
+      ...(r.kernels.attention ?? []).map((a): Cell[] => [
+        `attention ${a.heads} ${a.kv}${a.variant === 'profile' ? '' : ` (${a.variant})`}`,
+        `${a.tokens} after ${a.context}`,
+        a.ms,
+        a.kv_gb_s,
+        a.kv_gb_s / r.kernels.copy_gb_s,
+      ]),
     ],
     'bench-kernels',
   );

@@ -1,6 +1,7 @@
 /**
  * Kernel suite: the copy kernel's bandwidth (the device's practical memory speed), and the
- * linear kernel's weight-read bandwidth next to it, per weight type, in the same run.
+ * linear kernel's weight-read bandwidth next to it, per weight type, in the same run; then
+ * attention at long contexts (suites/attention.ts).
  *
  * Bandwidth = bytes moved / time: a copy moves 2 x size (read + write); a linear layer reads
  * its weights once (x and y are small and cached). A dispatch's time is the difference between
@@ -23,6 +24,7 @@ import { isQuantized, type WeightDType, type WeightTensor } from '../../src/load
 import { matrixBuffer } from '../../src/model/gpu-weights';
 import copyCode from '../copy.wgsl?raw';
 import { time } from '../stats';
+import { type AttentionResult, runAttentionTimings } from './attention';
 
 export interface LinearResult {
   dtype: WeightDType;
@@ -62,6 +64,8 @@ export interface KernelResults {
   copy_gb_s: number;
   copy_bytes: number;
   linear: LinearResult[];
+  /** Attention at long contexts, the profile's way and each choice the other (suites/attention.ts) */
+  attention: AttentionResult[];
 }
 
 /** Bytes of copies of a matrix a full run cycles through: more than a GPU's cache holds. */
@@ -72,7 +76,7 @@ const CYCLED_BYTES = 128 << 20;
  * dispatches (`dispatch(pass, i)` records the i-th), their difference over many - few. Where
  * noise makes that difference no larger than zero, the many's time over their count.
  */
-async function dispatchMs(
+export async function dispatchMs(
   device: GPUDevice,
   dispatch: (pass: GPUComputePassEncoder, i: number) => void,
   few: number,
@@ -235,7 +239,8 @@ export async function runKernelSuite(
         { rows: 576, k: 1536, dtypes: all },
       ];
   const linear: LinearResult[] = [];
-  const soFar = (): KernelResults => ({ copy_gb_s: round(copy), copy_bytes: copyBytes, linear });
+  let attention: AttentionResult[] = [];
+  const soFar = (): KernelResults => ({ copy_gb_s: round(copy), copy_bytes: copyBytes, linear, attention });
   const profile = kernelProfile(gpu.info);
   const result = (
     dtype: WeightDType,
@@ -280,6 +285,10 @@ export async function runKernelSuite(
     }
     keep(soFar());
   }
+  attention = await runAttentionTimings(gpu, quick, (timed) => {
+    attention = timed;
+    keep(soFar());
+  });
   return soFar();
 }
 

@@ -3,7 +3,9 @@
 // the KV head's group, ordered token by token: rows r = 0, 1, ... of workgroup y are pair
 // y * ROWS + r, token (y * ROWS + r) / G and head kvh * G + (y * ROWS + r) % G, G = NH / NKV.
 // A thread loads a key and a value once for all of them, where attention.wgsl loads it once
-// for every head and token: a prompt's keys are read ROWS times less.
+// for every head and token: a prompt's keys are read ROWS times less. Compiled with ROWS = G
+// (ops.ts), a workgroup holds one token's heads of a KV head: a decode step at a long context
+// then reads each cached key and value once, where attention.wgsl reads them G times.
 //
 // Each row's arithmetic is attention.wgsl's, operation for operation, so a token gets the
 // same bits whichever kernel runs it (a prefill here, a decode step there): tiles of WG
@@ -27,7 +29,7 @@ override WINDOW: u32 = 0u;  // 0: every position
 override SPLIT: u32 = 512u;  // positions a workgroup walks past the first FINE: a multiple of WG
 override SEGMENTS: u32 = 1u; // segments of the longest context: the partials' stride per (token, head)
 
-const ROWS = 8u;            // (token, head) rows of a workgroup; ops.ts lowers it where HD is large
+const ROWS = 8u;            // (token, head) rows of a workgroup; ops.ts sets it (fewer where HD is large)
 const NEG_LARGE = -3.0e38;  // stands for -infinity (WGSL constants cannot be infinite)
 
 struct Step { tokens: u32, start: u32, chain: u32, depths: u32 }
@@ -149,34 +151,28 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
       }
     }
     if (t < HD) {
-      // Values: four at a time, each read once for every row; a row whose count ends inside a
-      // four adds that four's positions before its end to s0, as attention.wgsl's tail does.
+      // Values: each read once for every row, sixteen positions' loads in flight before any is
+      // added (as attention.wgsl loads them), then four at a time to the tile's end.
       var s0 = array<f32, ROWS>();
       var s1 = array<f32, ROWS>();
       var s2 = array<f32, ROWS>();
       var s3 = array<f32, ROWS>();
-      for (var j = 0u; j < most; j += 4u) {
+      var j = 0u;
+      for (; j + 16u <= most; j += 16u) {
         let at = ((tile + j) * NKV + kvh) * HD + t;  // position tile + j + i is NKV * HD further on
-        let v0 = value(at);
-        var v1 = 0.0;
-        var v2 = 0.0;
-        var v3 = 0.0;
-        if (j + 1u < most) { v1 = value(at + NKV * HD); }
-        if (j + 2u < most) { v2 = value(at + 2u * NKV * HD); }
-        if (j + 3u < most) { v3 = value(at + 3u * NKV * HD); }
-        for (var r = 0u; r < ROWS; r++) {
-          let p = r * WG + j;
-          if (j + 4u <= count[r]) {
-            s0[r] += probs[p] * v0;
-            s1[r] += probs[p + 1u] * v1;
-            s2[r] += probs[p + 2u] * v2;
-            s3[r] += probs[p + 3u] * v3;
-          } else if (j < count[r]) {
-            s0[r] += probs[p] * v0;
-            if (j + 1u < count[r]) { s0[r] += probs[p + 1u] * v1; }
-            if (j + 2u < count[r]) { s0[r] += probs[p + 2u] * v2; }
-          }
+        var v = array<f32, 16>();
+        for (var i = 0u; i < 16u; i++) { v[i] = value(at + i * NKV * HD); }
+        for (var f = 0u; f < 16u; f += 4u) {
+          add_four(&s0, &s1, &s2, &s3, count, j + f, vec4f(v[f], v[f + 1u], v[f + 2u], v[f + 3u]));
         }
+      }
+      for (; j < most; j += 4u) {
+        let at = ((tile + j) * NKV + kvh) * HD + t;
+        var v = vec4f(value(at), 0.0, 0.0, 0.0);
+        if (j + 1u < most) { v.y = value(at + NKV * HD); }
+        if (j + 2u < most) { v.z = value(at + 2u * NKV * HD); }
+        if (j + 3u < most) { v.w = value(at + 3u * NKV * HD); }
+        add_four(&s0, &s1, &s2, &s3, count, j, v);
       }
       for (var r = 0u; r < ROWS; r++) {
         if (walks[r]) { acc[r] = acc[r] * correction[r] + ((s0[r] + s1[r]) + (s2[r] + s3[r])); }
@@ -201,6 +197,27 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
     if (t == 0u) {
       partials[base + HD] = m[r];
       partials[base + HD + 1u] = l[r];
+    }
+  }
+}
+
+// Adds positions j..j+3 of the tile, values v, to each row's four partial sums (positions
+// j mod 4 apart); a row whose count ends inside the four adds its positions before the end to
+// s0, as attention.wgsl's tail does.
+fn add_four(s0: ptr<function, array<f32, ROWS>>, s1: ptr<function, array<f32, ROWS>>,
+            s2: ptr<function, array<f32, ROWS>>, s3: ptr<function, array<f32, ROWS>>,
+            count: array<u32, ROWS>, j: u32, v: vec4f) {
+  for (var r = 0u; r < ROWS; r++) {
+    let p = r * WG + j;
+    if (j + 4u <= count[r]) {
+      (*s0)[r] += probs[p] * v.x;
+      (*s1)[r] += probs[p + 1u] * v.y;
+      (*s2)[r] += probs[p + 2u] * v.z;
+      (*s3)[r] += probs[p + 3u] * v.w;
+    } else if (j < count[r]) {
+      (*s0)[r] += probs[p] * v.x;
+      if (j + 1u < count[r]) { (*s0)[r] += probs[p + 1u] * v.y; }
+      if (j + 2u < count[r]) { (*s0)[r] += probs[p + 2u] * v.z; }
     }
   }
 }

@@ -20,6 +20,7 @@ import { Rng } from '../util/rng';
 import { kvValueBytes } from './kv-cache';
 import {
   ArgmaxKernel,
+  type AttentionBinds,
   AttentionKernel,
   ColumnsKernel,
   EmbedKernel,
@@ -354,6 +355,8 @@ describe.each([
   ['workgroup', 'f16'],
   ['serial', 'f16'],
   ['tiled', 'f16'],
+  ['grouped', 'f32'],
+  ['grouped', 'f16'],
 ] as const)('attention, %s kernel, %s KV cache', (walk, kv) => {
   const serial = walk === 'serial';
   it.each([
@@ -408,6 +411,7 @@ describe.each([
       maxContext: capacity,
       fine,
       tiled: walk === 'tiled',
+      groupedFrom: walk === 'grouped' ? 0 : undefined,
     });
     const bindGroup = kernel.bind({
       step: step.buffer,
@@ -456,6 +460,18 @@ async function attendInChunks(
   return result;
 }
 
+/** The labels of the pipelines `kernel` sets recording a step (into a pass that records nothing else). */
+function pipelinesSet(kernel: AttentionKernel, binds: AttentionBinds, tokens: number, start: number, tree = false) {
+  const labels: string[] = [];
+  const pass = {
+    setPipeline: (pipeline: GPUComputePipeline) => labels.push(pipeline.label),
+    setBindGroup: () => {},
+    dispatchWorkgroups: () => {},
+  } as unknown as GPUComputePassEncoder;
+  kernel.encode(pass, binds, tokens, start, tree);
+  return labels;
+}
+
 describe('split and tiled attention', () => {
   it.each([
     ['f32', {}],
@@ -476,22 +492,37 @@ describe('split and tiled attention', () => {
       const q = rng.floats(tokens * nh * hd, -2, 2);
       const { fine, ...shaped } = options as { fine?: number };
       const shape = { scale: 1 / Math.sqrt(hd), softcap: null, window: null, ...shaped };
-      const kernel = (tiled: boolean) =>
+      const kernel = (tiled: boolean, groupedFrom?: number) =>
         new AttentionKernel(device, { numHeads: nh, numKvHeads: nkv, headDim: hd }, false, shape, kv, {
           maxTokens: tokens,
           maxContext: capacity,
           fine,
           tiled,
+          groupedFrom,
         });
       /** Attention of the queries as one step after `start` (tiled or not), or one token at a time. */
       const run = (start: number, kernel: AttentionKernel, together: boolean) =>
         attendInChunks(kernel, q, nh * hd, { kCache, vCache }, start, together ? tokens : 1);
-      const [walked, tiled] = [kernel(false), kernel(true)];
+      // Grouped from 1,030 positions: tokens alone after 1016 change kernel halfway.
+      const [walked, tiled, grouped] = [kernel(false), kernel(true), kernel(false, 1030)];
+      const binds = grouped.bind({
+        step: step.buffer,
+        q: upload(q),
+        kCache,
+        vCache,
+        out: createStorage(device, 4, 'out'),
+      });
+      expect(pipelinesSet(grouped, binds, 1, 1028)).not.toContainEqual(expect.stringMatching(/grouped$/));
+      expect(pipelinesSet(grouped, binds, 1, 1029)).toContainEqual(expect.stringMatching(/grouped$/));
+      expect(pipelinesSet(grouped, binds, 5, 1100, true)).not.toContainEqual(expect.stringMatching(/grouped$/));
       // Positions 1016-1039: the last ones of segment 1 and the first of segment 2; and past 8k.
       for (const start of [1016, 8184]) {
         const alone = await run(start, walked, false);
         expectBitwiseEqual(await run(start, walked, true), alone, `split attention after ${start}, together and alone`);
         expectBitwiseEqual(await run(start, tiled, true), alone, `tiled attention after ${start} and a token alone`);
+        expectBitwiseEqual(await run(start, grouped, false), alone, `grouped heads after ${start}, token by token`);
+        const fives = await attendInChunks(grouped, q, nh * hd, { kCache, vCache }, start, 5);
+        expectBitwiseEqual(fives, alone, `grouped heads after ${start}, five tokens a step`);
       }
     },
   );

@@ -250,6 +250,14 @@ export interface AttentionBinds {
   main: GPUBindGroup;
   combine?: GPUBindGroup;
   tiled?: GPUBindGroup;
+  grouped?: GPUBindGroup;
+}
+
+/** The (token, head) rows of attention_tiled.wgsl's workgroup: `rows` at most, as many as its memory holds. */
+function tiledRows(rows: number, headDim: number, workgroup: number): number {
+  let fitting = rows;
+  while (fitting > 1 && fitting * (headDim + 2 * workgroup) * 4 > WORKGROUP_BYTES) fitting--;
+  return fitting;
 }
 
 /**
@@ -270,6 +278,10 @@ export function attentionSegments(length: number, split: number, fine: number, w
  * `limits` size the segments' scratch: the most tokens of a step and the longest context.
  * With `limits.tiled`, steps of TILED_ATTENTION_MIN_TOKENS or more (prefill) run
  * attention_tiled.wgsl instead, the same bits for each token with the keys read once for several.
+ * Shorter steps whose context reaches `limits.groupedFrom` positions run it with a workgroup
+ * for each token's heads of a KV head (grouped-query attention's group, G = NH / NKV heads):
+ * each cached key and value is read once for the group, not G times, which at 32k positions
+ * is most of a decode step's bytes. Never for a tree pass, whose leaves read their own slots.
  */
 export class AttentionKernel extends ComputeKernel {
   /** attention_serial.wgsl's rows a thread, for a serial kernel. */
@@ -281,6 +293,8 @@ export class AttentionKernel extends ComputeKernel {
   private readonly segmentCount: (length: number) => number;
   /** attention_tiled.wgsl for long steps, and the (token, head) rows of its workgroups. */
   private readonly tiled?: { kernel: ComputeKernel; rows: number };
+  /** attention_tiled.wgsl with a token's heads of a KV head a workgroup, for shorter steps from `from` positions. */
+  private readonly grouped?: { kernel: ComputeKernel; rows: number; from: number };
 
   constructor(
     device: GPUDevice,
@@ -288,7 +302,14 @@ export class AttentionKernel extends ComputeKernel {
     serial = false,
     shape: AttentionShape = { scale: 1 / Math.sqrt(heads.headDim), softcap: null, window: null },
     kv: KvFormat = 'f32',
-    limits: { maxTokens: number; maxContext: number; split?: number; fine?: number; tiled?: boolean } = {
+    limits: {
+      maxTokens: number;
+      maxContext: number;
+      split?: number;
+      fine?: number;
+      tiled?: boolean;
+      groupedFrom?: number;
+    } = {
       maxTokens: 64,
       maxContext: 512,
     },
@@ -311,7 +332,7 @@ export class AttentionKernel extends ComputeKernel {
       ? `${serialCode(heads)}${kvReadCode(kv, 'four')}${TREE_POSITION_CODE}`
       : `${attentionCode}${attentionSegmentsCode}${kvReadCode(kv, 'one')}${TREE_POSITION_CODE}`;
     const splitting: Record<string, number> = serial ? {} : { SPLIT: split, SEGMENTS: segments, FINE: fine };
-    super(device, label, code, {
+    const constants = {
       NH: nh,
       NKV: nkv,
       HD: hd,
@@ -320,7 +341,8 @@ export class AttentionKernel extends ComputeKernel {
       SOFTCAP: shape.softcap ?? 0,
       WINDOW: shape.window ?? 0,
       ...splitting,
-    });
+    };
+    super(device, label, code, constants);
     if (serial) this.serialRows = serialRows(heads);
     this.segments = segments;
     this.segmentCount = segmentCount;
@@ -337,26 +359,23 @@ export class AttentionKernel extends ComputeKernel {
           ...splitting,
         });
       }
+      const tiledKernel = (rows: number, name: string) => {
+        const code = attentionTiledCode.replace('const ROWS = 8u;', `const ROWS = ${rows}u;`);
+        return new ComputeKernel(
+          device,
+          `${label} ${name}`,
+          `${code}${attentionSegmentsCode}${kvReadCode(kv, 'one')}`,
+          constants,
+        );
+      };
       if (limits.tiled) {
         // Eight rows where their queries, probabilities and reduction fit the workgroup's memory.
-        let rows = 8;
-        while (rows > 1 && rows * (hd + 2 * wg) * 4 > WORKGROUP_BYTES) rows /= 2;
-        const code = attentionTiledCode.replace('const ROWS = 8u;', `const ROWS = ${rows}u;`);
-        const constants = { NH: nh, NKV: nkv, HD: hd, WG: wg, SCALE: Math.fround(shape.scale) };
-        this.tiled = {
-          rows,
-          kernel: new ComputeKernel(
-            device,
-            `${label} tiled`,
-            `${code}${attentionSegmentsCode}${kvReadCode(kv, 'one')}`,
-            {
-              ...constants,
-              SOFTCAP: shape.softcap ?? 0,
-              WINDOW: shape.window ?? 0,
-              ...splitting,
-            },
-          ),
-        };
+        const rows = tiledRows(8, hd, wg);
+        this.tiled = { rows, kernel: tiledKernel(rows, 'tiled') };
+      }
+      const grouped = tiledRows(nh / nkv, hd, wg);
+      if (limits.groupedFrom !== undefined && Number.isFinite(limits.groupedFrom) && grouped > 1) {
+        this.grouped = { rows: grouped, from: limits.groupedFrom, kernel: tiledKernel(grouped, 'grouped') };
       }
     }
   }
@@ -377,7 +396,20 @@ export class AttentionKernel extends ComputeKernel {
       main: this.bindAll(buffers),
       combine: this.combine?.bindAll([b.step, this.partials, b.out]),
       tiled: this.tiled?.kernel.bindAll(buffers),
+      grouped: this.grouped?.kernel.bindAll(buffers),
     };
+  }
+
+  /** attention_tiled.wgsl's walk for a step, if it runs one: prefill-sized, or at a context long enough for the grouped rows. */
+  private tiledWalk(binds: AttentionBinds, tokens: number, start: number, tree: boolean) {
+    if (tree) return undefined; // leaves of a tree read their own slots, which only attention.wgsl does
+    if (tokens >= TILED_ATTENTION_MIN_TOKENS) {
+      return this.tiled && binds.tiled && { ...this.tiled, bindGroup: binds.tiled };
+    }
+    if (this.grouped && binds.grouped && start + tokens >= this.grouped.from) {
+      return { ...this.grouped, bindGroup: binds.grouped };
+    }
+    return undefined;
   }
 
   /** Records attention for `tokens` tokens after `start` cached positions; `tree`: a tree verify pass. */
@@ -391,11 +423,11 @@ export class AttentionKernel extends ComputeKernel {
     }
     const segments = this.segmentCount(start + tokens);
     if (segments > this.segments) throw new RangeError(`attention: a context of ${start + tokens} exceeds its limit`);
-    if (this.tiled && binds.tiled && tokens >= TILED_ATTENTION_MIN_TOKENS && !tree) {
-      // Leaves of a tree read their own slots, which only attention.wgsl does.
-      const rows = Math.ceil((tokens * numHeads) / numKvHeads / this.tiled.rows);
-      pass.setPipeline(this.tiled.kernel.pipeline);
-      pass.setBindGroup(0, binds.tiled);
+    const tiled = this.tiledWalk(binds, tokens, start, tree);
+    if (tiled) {
+      const rows = Math.ceil((tokens * numHeads) / numKvHeads / tiled.rows);
+      pass.setPipeline(tiled.kernel.pipeline);
+      pass.setBindGroup(0, tiled.bindGroup);
       pass.dispatchWorkgroups(numKvHeads, rows, segments);
     } else this.dispatch(pass, binds.main, numHeads, tokens, segments);
     if (segments > 1 && this.combine && binds.combine) {

@@ -88,6 +88,13 @@ export interface KernelProfile {
    * segments to merge (attention_segments.wgsl).
    */
   attentionFine: number;
+  /**
+   * Decode and verify steps whose context reaches this many positions attend with a workgroup
+   * for each token's heads of a KV head (attention_tiled.wgsl with G = NH / NKV rows), reading
+   * each cached key and value once for the G heads where attention.wgsl reads it G times. The
+   * same bits. Infinity: never.
+   */
+  attentionGroupedFrom: number;
   /** Threads per workgroup of a kernel that reduces a row alone (RMSNorm, argmax, sampling). */
   rowWorkgroup: number;
   /**
@@ -147,6 +154,12 @@ export const GPU_PROFILE: KernelProfile = {
   // step's 3.81 ms kernel by kernel (bench/results/2026-12-04-h200-profile-1024.txt). 32 tiles'
   // segments up to 2,048 positions; longer contexts merge 28 segments more than before.
   attentionFine: 2048,
+  // Past the one-tile segments, where each workgroup walks 512 positions: at 32k positions
+  // Llama-3.2-1B's f32 cache is 134 MB a layer, which attention.wgsl reads four times over (H200:
+  // the step grew 2.06 ms from 1k to 32k positions, about what 537 MB a layer at the card's
+  // 4.8 TB/s takes). Chosen by the bytes it saves, not yet timed: the kernel suite's
+  // attention and --profile time it both ways.
+  attentionGroupedFrom: 2048,
   rowWorkgroup: 256,
   fusedNorm: false, // H200: SmolLM2-360M's decode step 2.07 ms with the norms apart, 2.80 fused
   deviceAcceptance: true,
@@ -167,6 +180,7 @@ export const CPU_PROFILE: KernelProfile = {
   tiledAttention: false,
   attentionSplit: 512, // unused: the serial kernel walks every position itself
   attentionFine: 0,
+  attentionGroupedFrom: Number.POSITIVE_INFINITY, // unused: the serial kernel serves every step
   rowWorkgroup: 4,
   fusedNorm: false, // blocks of 4 rows have no prologue; a barrier-free norm costs little here
   deviceAcceptance: false,

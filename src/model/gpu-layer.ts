@@ -151,6 +151,7 @@ export class LayerKernels {
           split: this.profile.attentionSplit,
           fine: this.profile.attentionFine,
           tiled: this.profile.tiledAttention,
+          groupedFrom: this.profile.attentionGroupedFrom,
         },
       );
       this.attention.set(key, kernel);

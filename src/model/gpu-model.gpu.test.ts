@@ -401,6 +401,11 @@ describe('GPU model past one attention segment (split attention)', () => {
     ['segments of 64', { attentionSplit: 64, attentionFine: 0 }],
     // Two of one tile (64 positions), then of 128 (as the GPU profile's first 2,048, then 512).
     ['two segments of 64, then of 128', { attentionSplit: 128, attentionFine: 128 }],
+    // Decode and verify steps from 150 positions attend with a KV head's query heads together.
+    [
+      'segments of 64, heads grouped from 150 positions',
+      { attentionSplit: 64, attentionFine: 0, attentionGroupedFrom: 150 },
+    ],
   ])(
     'matches the reference across %s, and gives the same bits in one pass, in chunks and token by token',
     async (_, split) => {

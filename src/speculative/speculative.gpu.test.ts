@@ -129,6 +129,11 @@ describe('speculative decoding on the GPU', () => {
     // Attention split into segments of 64 positions, grids sized for the longest context a
     // step recorded ahead may meet: segments past a shorter one return at once.
     ['attention in segments of 64', { serialAttention: false, tiledAttention: false, attentionSplit: 64 }],
+    // From 60 positions on, a KV head's query heads in one workgroup: the kernel changes mid-reply.
+    [
+      'heads grouped from 60 positions',
+      { serialAttention: false, tiledAttention: false, attentionSplit: 64, attentionGroupedFrom: 60 },
+    ],
   ])('records each greedy step while the GPU runs the one before (%s), and equals plain greedy', async (_, change) => {
     const profile = { ...kernelProfile(gpu.info), ...change };
     const { target: t, draft: d, tokenizer } = await loadGpuPair(gpu, 256, { ...profile, recordAhead: true });
