@@ -162,6 +162,7 @@ export const RESULT_FIELDS: Record<string, Kind> = {
   'shapes.models[].decode_ms': 'positive',
   'shapes.models[].decode_tok_s': 'positive',
   'shapes.models[].decode_gb_s': 'positive',
+  'shapes.models[].chain_step_ms': 'positive',
   'shapes.models[].verify[].tokens': 'positive',
   'shapes.models[].verify[].ms': 'positive',
   'shapes.models[].verify[].ratio': 'positive',
@@ -170,6 +171,8 @@ export const RESULT_FIELDS: Record<string, Kind> = {
   'shapes.pairs[].target_decode_ms': 'positive',
   'shapes.pairs[].draft_decode_ms': 'positive',
   'shapes.pairs[].draft_cost_ratio': 'positive',
+  'shapes.pairs[].draft_chain_ms': 'positive',
+  'shapes.pairs[].draft_chain_ratio': 'positive',
   'shapes.pairs[].predicted[].acceptance': 'fraction',
   'shapes.pairs[].predicted[].by_k[].k': 'positive',
   'shapes.pairs[].predicted[].by_k[].speedup': 'positive',
@@ -181,6 +184,8 @@ export const RESULT_FIELDS: Record<string, Kind> = {
   'shapes.eagle[].head_step_ms': 'positive',
   'shapes.eagle[].target_decode_ms': 'positive',
   'shapes.eagle[].head_step_ratio': 'positive',
+  'shapes.eagle[].head_chain_step_ms': 'positive',
+  'shapes.eagle[].head_chain_ratio': 'positive',
   'shapes.eagle[].predicted': 'array',
 };
 
@@ -303,6 +308,11 @@ export const FIELDS_SINCE: Record<string, number> = {
   'kernels.attention[].ms': 21,
   'kernels.attention[].step_ms': 21,
   'kernels.attention[].kv_gb_s': 21,
+  'shapes.models[].chain_step_ms': 21,
+  'shapes.pairs[].draft_chain_ms': 21,
+  'shapes.pairs[].draft_chain_ratio': 21,
+  'shapes.eagle[].head_chain_step_ms': 21,
+  'shapes.eagle[].head_chain_ratio': 21,
 };
 
 /**

@@ -11,10 +11,17 @@
  * own MTP layer for its shape (fc over two norms, one gated-attention layer, the target's LM
  * head), in f16 as the Hugging Face folders that carry it hold it: their step against the
  * target's, and the speed-up predicted at stated mean accepted lengths (`eagle`).
+ *
+ * A step alone (decode_ms, head_step_ms) is a pass and a readback: what plain decoding pays a
+ * token. A speculative step on the GPU (model/gpu-speculation.ts) runs its drafts back to back,
+ * each reading the token before it on the GPU, and waits once: there a draft costs what a
+ * further step of such a chain adds (chain_step_ms, head_chain_step_ms), and the predictions
+ * price the drafts so.
  */
 
 import type { Gpu } from '../../src/gpu/device';
 import { GpuModel } from '../../src/model/gpu-model';
+import type { GpuSequence } from '../../src/model/gpu-sequence';
 import { timingEagleHead, timingWeights } from '../../src/model/random-weights';
 import { prefixBytes } from '../../src/model/types';
 import { Rng } from '../../src/util/rng';
@@ -42,6 +49,8 @@ export interface ShapeModelResult {
   decode_tok_s: number;
   /** weight_bytes / decode_ms: the bandwidth a decode step reaches on its weights. */
   decode_gb_s: number;
+  /** What each further decode step of a chain on the GPU adds (chainStepMs): a draft's cost in a speculative step. */
+  chain_step_ms: number;
   /** Forward passes over n tokens at the context's end (targets; a draft only has n = 1). */
   verify: VerifyCost[];
 }
@@ -53,7 +62,11 @@ export interface ShapePairResult {
   draft_decode_ms: number;
   /** draft step / target step */
   draft_cost_ratio: number;
-  /** Predicted, not measured: one entry per stated acceptance rate. */
+  /** The draft's chain step (what a draft adds to a speculative step on the GPU) */
+  draft_chain_ms: number;
+  /** draft_chain_ms / target step */
+  draft_chain_ratio: number;
+  /** Predicted, not measured, with the drafts priced at draft_chain_ms: one entry per stated acceptance rate. */
   predicted: Prediction[];
 }
 
@@ -68,7 +81,11 @@ export interface ShapeEagleResult {
   target_decode_ms: number;
   /** head step / target step */
   head_step_ratio: number;
-  /** Predicted, not measured: k = 4 drafts a pass, at stated tokens per target pass. */
+  /** What each further head step of a chain on the GPU adds: a draft's cost in a speculative step */
+  head_chain_step_ms: number;
+  /** head_chain_step_ms / target step */
+  head_chain_ratio: number;
+  /** Predicted, not measured, the drafts priced at head_chain_step_ms: k = 4 drafts a pass, at stated tokens per target pass. */
   predicted: { tokens_per_pass: number; k: number; speedup: number }[];
 }
 
@@ -84,6 +101,8 @@ export interface ShapeResults {
 export const STATED_ACCEPTED_LENGTHS = [3, 4];
 const EAGLE_DRAFT_VOCAB = 32000;
 const EAGLE_K = 4;
+/** Steps of the chain whose time, less one step's, gives a chain step. */
+const CHAIN = 5;
 type HeadLayout = 'eagle3' | 'eagle1' | 'mtp';
 /**
  * The targets whose heads are measured, with their layouts: Llama 3's, as published EAGLE heads
@@ -101,14 +120,55 @@ const HEAD_NAMES: Record<HeadLayout, string> = { eagle3: 'EAGLE-3', eagle1: 'EAG
 const headVocab = (shape: Shape, layout: HeadLayout) =>
   layout === 'eagle3' ? Math.min(EAGLE_DRAFT_VOCAB, shape.config.vocabSize) : shape.config.vocabSize;
 
-/** An EAGLE head's decode step for a target of `shape`, after `context` positions, ms. */
+/**
+ * What each further step of a chain adds, ms: CHAIN decode steps recorded back to back, each
+ * reading the argmax before it on the GPU (and a head its own last hidden state), as a
+ * speculative step's drafts run, the CPU waiting once at the end; their time less one step's,
+ * over CHAIN - 1. The CPU records each step while the GPU runs the one before, so a step costs
+ * the longer of the two.
+ */
+async function chainStepMs(model: GpuModel, sequence: GpuSequence, context: number, runs: number): Promise<number> {
+  const { device } = model.gpu;
+  const id = device.createBuffer({ size: 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const hidden = sequence.extra.hidden;
+  const input = hidden ? { hidden: { buffer: hidden, offset: 0 } } : {};
+  const previous = { buffer: model.idsBuffer, offset: 0, count: 1 };
+  const chain = (steps: number) =>
+    model.exclusive(async () => {
+      sequence.truncate(context);
+      for (let i = 0; i < steps; i++) {
+        const last = i === steps - 1;
+        const after = last
+          ? (encoder: GPUCommandEncoder) => encoder.copyBufferToBuffer(model.idsBuffer, 0, id, 0, 4)
+          : undefined;
+        model.recordPass(
+          sequence,
+          { tokens: i === 0 ? [1] : [], ...(i > 0 ? { fromGpu: previous } : {}), ...input },
+          1,
+          'ids',
+          after,
+        );
+      }
+      await model.readBack(id, 4);
+    });
+  try {
+    const one = await time(() => chain(1), runs + 2);
+    const many = await time(() => chain(CHAIN), runs + 2);
+    const further = (many.median - one.median) / (CHAIN - 1);
+    return further > 0 ? further : many.median / CHAIN; // noise left nothing: the chain's mean step
+  } finally {
+    id.destroy();
+  }
+}
+
+/** An EAGLE head's decode step for a target of `shape`, after `context` positions, ms: alone, and in a chain. */
 async function measureHeadStep(
   gpu: Gpu,
   shape: Shape,
   layout: HeadLayout,
   context: number,
   runs: number,
-): Promise<number> {
+): Promise<{ alone: number; chained: number }> {
   // An MTP layer is only in Hugging Face folders (conversions leave it out): f16.
   const dtype = shape.quantization === 'q4f16_1' && layout !== 'mtp' ? 'Q4F16' : 'F16';
   const kind = layout === 'eagle3' ? { layout, draftVocab: headVocab(shape, layout) } : { layout };
@@ -118,12 +178,11 @@ async function measureHeadStep(
   try {
     // A context of `context` positions (their keys and values are zeros: the timing is the same).
     await head.writePrefix(sequence, new Array(context).fill(0), new Uint8Array(prefixBytes(head, context)));
-    return (
-      await time(async () => {
-        sequence.truncate(context);
-        await head.greedyHidden(sequence, [1], 'own');
-      }, runs + 2)
-    ).median;
+    const alone = await time(async () => {
+      sequence.truncate(context);
+      await head.greedyHidden(sequence, [1], 'own');
+    }, runs + 2);
+    return { alone: alone.median, chained: await chainStepMs(head, sequence, context, runs) };
   } finally {
     sequence.release();
     head.destroy();
@@ -156,6 +215,7 @@ async function measureShape(
       await model.greedy(sequence, prompt.slice(0, n), n === 1 ? 'last' : 'all');
     };
     const decode = await time(() => step(1), runs + 2);
+    const chained = await chainStepMs(model, sequence, context, runs);
     const verify: VerifyCost[] = [];
     for (const n of counts) {
       const summary = n === 1 ? decode : await time(() => step(n), runs, 0);
@@ -173,6 +233,7 @@ async function measureShape(
       decode_ms: round(decode.median),
       decode_tok_s: round(1000 / decode.median, 1),
       decode_gb_s: round(model.weights.bytes / (decode.median / 1000) / 1e9),
+      chain_step_ms: round(chained),
       verify,
     };
   } finally {
@@ -215,16 +276,18 @@ export async function runShapesSuite(
     );
     const measured = models.find((m) => m.name === pair.draft.name); // drafts may serve several targets
     const draft = measured ?? (await measureShape(gpu, pair.draft, 'draft', context, [1], runs));
-    log(`shape ${draft.name}: decode ${draft.decode_ms} ms`);
+    log(`shape ${draft.name}: decode ${draft.decode_ms} ms, ${draft.chain_step_ms} ms in a chain`);
     models.push(target);
     if (!measured) models.push(draft);
-    const costs = { targetStepMs: target.decode_ms, draftStepMs: draft.decode_ms, verify: target.verify };
+    const costs = { targetStepMs: target.decode_ms, draftStepMs: draft.chain_step_ms, verify: target.verify };
     pairs.push({
       target: target.name,
       draft: draft.name,
       target_decode_ms: target.decode_ms,
       draft_decode_ms: draft.decode_ms,
       draft_cost_ratio: round(draft.decode_ms / target.decode_ms),
+      draft_chain_ms: draft.chain_step_ms,
+      draft_chain_ratio: round(draft.chain_step_ms / target.decode_ms),
       predicted: STATED_ACCEPTANCE.map((a) => {
         const p = predict(costs, a, maxK);
         return {
@@ -245,8 +308,9 @@ export async function runShapesSuite(
     if (!target) continue;
     for (const layout of HEAD_TARGETS[shape.name] ?? ['eagle3', 'eagle1']) {
       let headMs: number;
+      let chainMs: number;
       try {
-        headMs = await measureHeadStep(gpu, shape, layout, context, runs);
+        ({ alone: headMs, chained: chainMs } = await measureHeadStep(gpu, shape, layout, context, runs));
       } catch (error) {
         // One head's failure (its random weights' logits, say) leaves the heads after it to measure.
         log(
@@ -254,7 +318,7 @@ export async function runShapesSuite(
         );
         continue;
       }
-      const passMs = EAGLE_K * headMs + verifyMs(target.verify, EAGLE_K + 1);
+      const passMs = EAGLE_K * chainMs + verifyMs(target.verify, EAGLE_K + 1);
       eagle.push({
         target: target.name,
         layout,
@@ -262,6 +326,8 @@ export async function runShapesSuite(
         head_step_ms: round(headMs),
         target_decode_ms: target.decode_ms,
         head_step_ratio: round(headMs / target.decode_ms),
+        head_chain_step_ms: round(chainMs),
+        head_chain_ratio: round(chainMs / target.decode_ms),
         predicted: STATED_ACCEPTED_LENGTHS.map((length) => ({
           tokens_per_pass: length,
           k: EAGLE_K,
@@ -270,7 +336,7 @@ export async function runShapesSuite(
       });
       const name = HEAD_NAMES[layout];
       log(
-        `shape ${target.name}: ${name} head step ${round(headMs)} ms (${round(headMs / target.decode_ms)} of the target's)`,
+        `shape ${target.name}: ${name} head step ${round(headMs)} ms (${round(headMs / target.decode_ms)} of the target's), ${round(chainMs)} ms in a chain (${round(chainMs / target.decode_ms)})`,
       );
       keep(soFar());
     }
