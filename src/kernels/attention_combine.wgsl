@@ -6,15 +6,17 @@
 // one segment wrote their output already and are skipped.
 //
 // A long context has a hundred segments and more, and a walk that waited on each segment's
-// load before the next would take that many memory latencies: both walks load four segments
-// at a time, then add them in order (each sum's operations and their order are unchanged; a
-// max is exact in any order).
+// load before the next would take that many memory latencies: both walks load AHEAD segments
+// at a time, then add them in order (each sum's operations and their order are those of a walk
+// one segment at a time; a max is exact in any order).
 
 override NH: u32;
 override HD: u32;
 override WG: u32 = 64u;     // >= HD
 override SPLIT: u32 = 512u;
 override SEGMENTS: u32 = 1u;
+
+const AHEAD = 16u;  // segments whose partials a walk loads before it adds any
 
 struct Step { tokens: u32, start: u32, chain: u32, depths: u32 }
 
@@ -34,22 +36,26 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
   let stride = HD + 2u;
   var m = partials[base + HD];
   var c = 1u;
-  for (; c + 4u <= segments; c += 4u) {
-    let at = base + c * stride + HD;
-    let four = vec4f(partials[at], partials[at + stride], partials[at + 2u * stride], partials[at + 3u * stride]);
-    m = max(m, max(max(four.x, four.y), max(four.z, four.w)));
+  for (; c + AHEAD <= segments; c += AHEAD) {
+    var ms = array<f32, AHEAD>();
+    for (var i = 0u; i < AHEAD; i++) { ms[i] = partials[base + (c + i) * stride + HD]; }
+    for (var i = 0u; i < AHEAD; i++) { m = max(m, ms[i]); }
   }
   for (; c < segments; c++) { m = max(m, partials[base + c * stride + HD]); }
   var l = 0.0;
   var acc = 0.0;
   c = 0u;
-  for (; c + 4u <= segments; c += 4u) {
-    let at = base + c * stride;
-    let mc = vec4f(partials[at + HD], partials[at + stride + HD], partials[at + 2u * stride + HD], partials[at + 3u * stride + HD]);
-    let lc = vec4f(partials[at + HD + 1u], partials[at + stride + HD + 1u], partials[at + 2u * stride + HD + 1u],
-                   partials[at + 3u * stride + HD + 1u]);
-    let ac = vec4f(partials[at + t], partials[at + stride + t], partials[at + 2u * stride + t], partials[at + 3u * stride + t]);
-    for (var i = 0u; i < 4u; i++) {
+  for (; c + AHEAD <= segments; c += AHEAD) {
+    var mc = array<f32, AHEAD>();
+    var lc = array<f32, AHEAD>();
+    var ac = array<f32, AHEAD>();
+    for (var i = 0u; i < AHEAD; i++) {
+      let at = base + (c + i) * stride;
+      mc[i] = partials[at + HD];
+      lc[i] = partials[at + HD + 1u];
+      ac[i] = partials[at + t];
+    }
+    for (var i = 0u; i < AHEAD; i++) {
       let weight = select(exp(mc[i] - m), 1.0, mc[i] == m);
       l += lc[i] * weight;
       acc += ac[i] * weight;
