@@ -83,7 +83,7 @@ export interface EngineOptions {
    * the load report says which. Asked past the window, it is given, with a warning.
    */
   contextLength?: number;
-  /** How KV caches hold keys and values: 'f16' halves their memory (default: f16 for 3B-class models and up). */
+  /** How KV caches hold keys and values: 'f16' halves their memory (default: f16 for real checkpoints, f32 for the tiny fixtures). */
   kvCache?: KvFormat;
   initProgressCallback?: (report: InitProgressReport) => void;
   /** A GPU to use; by default `navigator.gpu`'s. */

@@ -339,10 +339,12 @@ describe('GPU model on 4-bit weights (the target fixture quantized as MLC quanti
 });
 
 describe('GPU model with an f16 KV cache', () => {
-  it('is the default for large models only', () => {
+  it("is the default for real checkpoints' sizes, not the fixtures'", () => {
     const llama8b = { ...folder(FIXTURES.target).config, numLayers: 32, numKvHeads: 8, headDim: 128 };
     expect(defaultKvFormat(llama8b)).toBe('f16'); // 256 KiB a token in f32
-    expect(defaultKvFormat(folder(FIXTURES.target).config)).toBe('f32');
+    const qwen05b = { ...folder(FIXTURES.target).config, numLayers: 24, numKvHeads: 2, headDim: 64 };
+    expect(defaultKvFormat(qwen05b)).toBe('f16'); // 24 KiB
+    expect(defaultKvFormat(folder(FIXTURES.target).config)).toBe('f32'); // 3 KiB
   });
 
   it.each([

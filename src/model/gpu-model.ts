@@ -80,8 +80,8 @@ export interface GpuModelOptions {
   profiler?: DispatchProfiler;
   /**
    * How KV caches store keys and values: 'f16' halves their memory and the bytes attention
-   * reads. By default f16 for a model whose cache would take 128 KiB a token in f32 (3B and
-   * larger), f32 for smaller ones.
+   * reads. By default f16 for a model whose cache would take 16 KiB a token or more in f32
+   * (every real checkpoint: Qwen2.5-0.5B's 24 KiB, Llama-3.2-1B's 64), f32 for smaller ones.
    */
   kvCache?: KvFormat;
   /** Export an EAGLE head's features (ref/model.ts: `FeatureExport`). */
@@ -113,8 +113,13 @@ export const RECURRENT_WINDOW = 17;
 const UNMASKED_PASS =
   'a recorded pass takes no token masks: a grammar masks passes run through forward, greedy or sample';
 
-/** A token's f32 KV cache at or above which a model's caches default to f16. */
-const F16_KV_FROM_BYTES = 128 << 10;
+/**
+ * A token's f32 KV cache at or above which a model's caches default to f16: every real
+ * checkpoint's (24 KiB and up), as web-llm keeps them, where f32 would double the bytes a long
+ * context's attention reads (Llama-3.2-1B after 32k positions: 2.1 GB a step in f32); not the
+ * fixtures' (3 KiB at most), whose golden logits the f32 reference gives.
+ */
+const F16_KV_FROM_BYTES = 16 << 10;
 
 /** The KV format a model of `config` uses unless told otherwise. */
 export function defaultKvFormat(config: ModelConfig): KvFormat {
