@@ -72,7 +72,7 @@ describe('bench CLI', () => {
       ['profile', ...(serial ? [] : ['heads grouped'])].map((variant) => [
         'Llama-3.2-1B',
         '32/8x64',
-        'f32',
+        'f16',
         1024,
         1,
         variant,

@@ -155,10 +155,10 @@ export const GPU_PROFILE: KernelProfile = {
   // segments up to 2,048 positions; longer contexts merge 28 segments more than before.
   attentionFine: 2048,
   // Past the one-tile segments, where each workgroup walks 512 positions: at 32k positions
-  // Llama-3.2-1B's f32 cache is 134 MB a layer, which attention.wgsl reads four times over (H200:
-  // the step grew 2.06 ms from 1k to 32k positions, about what 537 MB a layer at the card's
-  // 4.8 TB/s takes). Chosen by the bytes it saves, not yet timed: the kernel suite's
-  // attention and --profile time it both ways.
+  // Llama-3.2-1B's cache was 134 MB a layer in f32, which attention.wgsl reads four times over
+  // (H200: the step grew 2.06 ms from 1k to 32k positions, about what 537 MB a layer at the
+  // card's 4.8 TB/s takes; f16 now halves it). Chosen by the bytes it saves, not yet timed: the
+  // kernel suite's attention and --profile time it both ways.
   attentionGroupedFrom: 2048,
   rowWorkgroup: 256,
   fusedNorm: false, // H200: SmolLM2-360M's decode step 2.07 ms with the norms apart, 2.80 fused
