@@ -373,8 +373,9 @@ export class AttentionKernel extends ComputeKernel {
         const rows = tiledRows(8, hd, wg);
         this.tiled = { rows, kernel: tiledKernel(rows, 'tiled') };
       }
+      // Only where a context can reach it: else its pipeline would be compiled for nothing.
       const grouped = tiledRows(nh / nkv, hd, wg);
-      if (limits.groupedFrom !== undefined && Number.isFinite(limits.groupedFrom) && grouped > 1) {
+      if (limits.groupedFrom !== undefined && limits.groupedFrom <= limits.maxContext && grouped > 1) {
         this.grouped = { rows: grouped, from: limits.groupedFrom, kernel: tiledKernel(grouped, 'grouped') };
       }
     }
