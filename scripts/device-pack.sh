@@ -7,6 +7,8 @@
 #   app.tar.xz            the bundled CLI and benchmark (npm run build:node) and Dawn's binding
 #   *.deb                 the Vulkan loader and glvnd, unpacked there only if missing
 #   run.sh                unpacks, points Vulkan at the NVIDIA driver, runs: run.sh bench --quick ...
+#   measure.sh            the benchmark's parts that answer the open goals, each with a time limit:
+#                         measure.sh OUT [PART...] (bench/README.md, "On a GPU server without Node")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -49,4 +51,40 @@ cd "$here/.."
 exec "$work/node" "$work/app/run.mjs" "$command" "$@"
 RUN
 chmod +x .device/run.sh
+
+cat > .device/measure.sh <<'MEASURE'
+#!/usr/bin/env bash
+# On the GPU server, from the repository root: bash .device/measure.sh OUT [PART...]
+# Runs each part with its own time limit (a part stopped at its limit keeps what its --json
+# file holds), writing OUT/PART.json and OUT/PART.txt (the log), the SM and memory clocks
+# every half second to OUT/clocks.csv, and OUT/results.tar.gz after each part. The default
+# parts take about 550 s; `profile` (120 s) and `quick` (a smoke test) are asked for by name.
+set -u
+out="$1"; shift
+mkdir -p "$out"
+here="$(cd "$(dirname "$0")" && pwd)"
+parts=("$@"); [ ${#parts[@]} -gt 0 ] || parts=(bench ttft shapes invariance)
+if command -v nvidia-smi >/dev/null; then
+  nvidia-smi --query-gpu=timestamp,clocks.sm,clocks.mem,temperature.gpu,power.draw --format=csv -lms 500 > "$out/clocks.csv" 2>/dev/null &
+  clocks=$!
+fi
+for part in "${parts[@]}"; do
+  case "$part" in
+    bench) limit=170; args=(--suite kernels,decode,memory) ;;
+    ttft) limit=190; args=(--suite ttft) ;;
+    shapes) limit=130; args=(--suite shapes --shape Llama) ;;
+    invariance) limit=60; args=(--invariance --shape none --long 8300) ;;
+    profile) limit=120; args=(--profile --shape "1B q4" --context 1024) ;;
+    quick) limit=300; args=(--quick --suite kernels) ;;
+    *) echo "measure.sh: no part named $part (bench, ttft, shapes, invariance, profile, quick)" >&2; continue ;;
+  esac
+  start=$(date +%s)
+  timeout "$limit" bash "$here/run.sh" bench "${args[@]}" --json "$out/$part.json" 2> "$out/$part.txt" > /dev/null
+  echo "$part: exit $? after $(( $(date +%s) - start )) s (limit $limit s)" | tee -a "$out/parts.txt"
+  tar -C "$out" --exclude results.tar.gz -czf "/tmp/results.$$.tar.gz" . && mv "/tmp/results.$$.tar.gz" "$out/results.tar.gz"
+done
+[ -n "${clocks:-}" ] && kill "$clocks" 2>/dev/null
+exit 0
+MEASURE
+chmod +x .device/measure.sh
 du -sh .device
