@@ -366,6 +366,9 @@ describe.each([
     [2, 2, 64, 2, 200, {}],
     [8, 1, 128, 3, 7, {}],
     [3, 1, 256, 2, 40, {}],
+    // Eight heads of 256 a KV head: the tiled and grouped workgroups hold 5 rows (their memory),
+    // so a workgroup holds the heads of two tokens.
+    [8, 1, 256, 3, 40, {}],
     // Gemma 2: its own scale, soft-capped scores, a window; windows inside and across tiles
     [4, 1, 32, 5, 60, { scale: 1 / Math.sqrt(24), softcap: 5, window: 8 }],
     [4, 2, 32, 9, 130, { window: 70 }],
