@@ -366,8 +366,8 @@ describe.each([
     [2, 2, 64, 2, 200, {}],
     [8, 1, 128, 3, 7, {}],
     [3, 1, 256, 2, 40, {}],
-    // Eight heads of 256 a KV head: the tiled and grouped workgroups hold 5 rows (their memory),
-    // so a workgroup holds the heads of two tokens.
+    // Eight heads of 256 a KV head: a grouped workgroup holds four rows (its memory), half a
+    // token's heads.
     [8, 1, 256, 3, 40, {}],
     // Gemma 2: its own scale, soft-capped scores, a window; windows inside and across tiles
     [4, 1, 32, 5, 60, { scale: 1 / Math.sqrt(24), softcap: 5, window: 8 }],

@@ -253,10 +253,13 @@ export interface AttentionBinds {
   grouped?: GPUBindGroup;
 }
 
-/** The (token, head) rows of attention_tiled.wgsl's workgroup: `rows` at most, as many as its memory holds. */
+/**
+ * The (token, head) rows of attention_tiled.wgsl's workgroup: the largest divisor of `rows`
+ * whose queries, probabilities and reduction fit the workgroup's memory.
+ */
 function tiledRows(rows: number, headDim: number, workgroup: number): number {
   let fitting = rows;
-  while (fitting > 1 && fitting * (headDim + 2 * workgroup) * 4 > WORKGROUP_BYTES) fitting--;
+  while (fitting > 1 && (rows % fitting !== 0 || fitting * (headDim + 2 * workgroup) * 4 > WORKGROUP_BYTES)) fitting--;
   return fitting;
 }
 
