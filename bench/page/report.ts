@@ -347,7 +347,16 @@ function details(r: BenchResults): HTMLElement[] {
     `Engine defaults: ${r.memory.context_tokens}-token context, ${mib(r.memory.prefix_cache.budget_bytes)} cache budget.`,
   );
   const shapes = table(
-    ['Shape (random weights)', 'role', 'parameters', 'weights', 'prefill tok/s', 'decode ms', 'verify(n) / decode'],
+    [
+      'Shape (random weights)',
+      'role',
+      'parameters',
+      'weights',
+      'prefill tok/s',
+      'decode ms',
+      'in a chain ms',
+      'verify(n) / decode',
+    ],
     r.shapes.models.map((m) => [
       m.name,
       m.role,
@@ -355,16 +364,18 @@ function details(r: BenchResults): HTMLElement[] {
       mib(m.weight_bytes),
       m.prefill_tok_s,
       m.decode_ms,
+      m.chain_step_ms ?? Number.NaN, // results of schema 21 on
       m.verify.length > 1 ? m.verify.map((v) => `${v.tokens}: ${formatNumber(v.ratio)}`).join(', ') : '–',
     ]),
     'bench-shapes',
     `Timings measured at position ${r.shapes.context_tokens}.`,
   );
   const predictions = table(
-    ['Pair', 'draft/target step', ...r.shapes.acceptance_rates.map((a) => `acceptance ${a}`)],
+    ['Pair', 'draft/target step', 'in a chain', ...r.shapes.acceptance_rates.map((a) => `acceptance ${a}`)],
     r.shapes.pairs.map((p) => [
       `${p.target} + ${p.draft}`,
       p.draft_cost_ratio,
+      p.draft_chain_ratio ?? Number.NaN,
       ...p.predicted.map((e) => `${times(e.best_speedup)} at k=${e.best_k}`),
     ]),
     'bench-predicted',
