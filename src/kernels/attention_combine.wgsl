@@ -7,8 +7,9 @@
 //
 // A long context has a hundred segments and more, and a walk that waited on each segment's
 // load before the next would take that many memory latencies: both walks load AHEAD segments
-// at a time, then add them in order (each sum's operations and their order are those of a walk
-// one segment at a time; a max is exact in any order).
+// at a time, the last chunk cut short, then add them in order (each sum's operations and their
+// order are those of a walk one segment at a time; a max is exact in any order). 92 segments
+// (32k positions) wait on memory 12 times.
 
 override NH: u32;
 override HD: u32;
@@ -17,6 +18,7 @@ override SPLIT: u32 = 512u;
 override SEGMENTS: u32 = 1u;
 
 const AHEAD = 16u;  // segments whose partials a walk loads before it adds any
+const NEG_LARGE = -3.0e38;  // stands for -infinity (WGSL constants cannot be infinite)
 
 struct Step { tokens: u32, start: u32, chain: u32, depths: u32 }
 
@@ -34,39 +36,37 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
   if (segments == 1u) { return; }
   let base = (n * NH + h) * SEGMENTS * (HD + 2u);
   let stride = HD + 2u;
-  var m = partials[base + HD];
-  var c = 1u;
-  for (; c + AHEAD <= segments; c += AHEAD) {
+  // Both walks take AHEAD segments at a time, the last chunk cut at the token's segments.
+  var m = NEG_LARGE;
+  for (var c = 0u; c < segments; c += AHEAD) {
     var ms = array<f32, AHEAD>();
-    for (var i = 0u; i < AHEAD; i++) { ms[i] = partials[base + (c + i) * stride + HD]; }
+    for (var i = 0u; i < AHEAD; i++) {
+      ms[i] = NEG_LARGE;
+      if (c + i < segments) { ms[i] = partials[base + (c + i) * stride + HD]; }
+    }
     for (var i = 0u; i < AHEAD; i++) { m = max(m, ms[i]); }
   }
-  for (; c < segments; c++) { m = max(m, partials[base + c * stride + HD]); }
   var l = 0.0;
   var acc = 0.0;
-  c = 0u;
-  for (; c + AHEAD <= segments; c += AHEAD) {
+  for (var c = 0u; c < segments; c += AHEAD) {
     var mc = array<f32, AHEAD>();
     var lc = array<f32, AHEAD>();
     var ac = array<f32, AHEAD>();
     for (var i = 0u; i < AHEAD; i++) {
-      let at = base + (c + i) * stride;
-      mc[i] = partials[at + HD];
-      lc[i] = partials[at + HD + 1u];
-      ac[i] = partials[at + t];
+      if (c + i < segments) {
+        let at = base + (c + i) * stride;
+        mc[i] = partials[at + HD];
+        lc[i] = partials[at + HD + 1u];
+        ac[i] = partials[at + t];
+      }
     }
     for (var i = 0u; i < AHEAD; i++) {
-      let weight = select(exp(mc[i] - m), 1.0, mc[i] == m);
-      l += lc[i] * weight;
-      acc += ac[i] * weight;
+      if (c + i < segments) {
+        let weight = select(exp(mc[i] - m), 1.0, mc[i] == m);
+        l += lc[i] * weight;
+        acc += ac[i] * weight;
+      }
     }
-  }
-  for (; c < segments; c++) {
-    let at = base + c * stride;
-    let mc = partials[at + HD];
-    let weight = select(exp(mc - m), 1.0, mc == m);
-    l += partials[at + HD + 1u] * weight;
-    acc += partials[at + t] * weight;
   }
   out[(n * NH + h) * HD + t] = acc / l;
 }
