@@ -347,16 +347,7 @@ function details(r: BenchResults): HTMLElement[] {
     `Engine defaults: ${r.memory.context_tokens}-token context, ${mib(r.memory.prefix_cache.budget_bytes)} cache budget.`,
   );
   const shapes = table(
-    [
-      'Shape (random weights)',
-      'role',
-      'parameters',
-      'weights',
-      'prefill tok/s',
-      'decode ms',
-      'in a chain ms',
-      'verify(n) / decode',
-    ],
+    ['Shape (random weights)', 'role', 'parameters', 'weights', 'prefill tok/s', 'decode ms', 'verify(n) / decode'],
     r.shapes.models.map((m) => [
       m.name,
       m.role,
@@ -364,7 +355,6 @@ function details(r: BenchResults): HTMLElement[] {
       mib(m.weight_bytes),
       m.prefill_tok_s,
       m.decode_ms,
-      m.chain_step_ms ?? Number.NaN, // results of schema 21 on
       m.verify.length > 1 ? m.verify.map((v) => `${v.tokens}: ${formatNumber(v.ratio)}`).join(', ') : '–',
     ]),
     'bench-shapes',

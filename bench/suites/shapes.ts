@@ -15,8 +15,8 @@
  * A step alone (decode_ms, head_step_ms) is a pass and a readback: what plain decoding pays a
  * token. A speculative step on the GPU (model/gpu-speculation.ts) runs its drafts back to back,
  * each reading the token before it on the GPU, and waits once: there a draft costs what a
- * further step of such a chain adds (chain_step_ms, head_chain_step_ms), and the predictions
- * price the drafts so.
+ * further step of such a chain adds (draft_chain_ms, head_chain_step_ms), and the predictions
+ * price the drafts so. (Only drafts' chains are timed: a software adapter takes seconds a step.)
  */
 
 import type { Gpu } from '../../src/gpu/device';
@@ -49,8 +49,6 @@ export interface ShapeModelResult {
   decode_tok_s: number;
   /** weight_bytes / decode_ms: the bandwidth a decode step reaches on its weights. */
   decode_gb_s: number;
-  /** What each further decode step of a chain on the GPU adds (chainStepMs): a draft's cost in a speculative step. */
-  chain_step_ms: number;
   /** Forward passes over n tokens at the context's end (targets; a draft only has n = 1). */
   verify: VerifyCost[];
 }
@@ -152,8 +150,9 @@ async function chainStepMs(model: GpuModel, sequence: GpuSequence, context: numb
       await model.readBack(id, 4);
     });
   try {
-    const one = await time(() => chain(1), runs + 2);
-    const many = await time(() => chain(CHAIN), runs + 2);
+    // Right after the step alone was timed: the GPU is warm.
+    const one = await time(() => chain(1), runs, 0);
+    const many = await time(() => chain(CHAIN), runs, 0);
     const further = (many.median - one.median) / (CHAIN - 1);
     return further > 0 ? further : many.median / CHAIN; // noise left nothing: the chain's mean step
   } finally {
@@ -189,6 +188,10 @@ async function measureHeadStep(
   }
 }
 
+/**
+ * A model of `shape`: its prefill, decode step and verify passes over `counts` tokens; with
+ * `chainMs`, its chain step too (chainStepMs), set there under its name.
+ */
 async function measureShape(
   gpu: Gpu,
   shape: Shape,
@@ -196,6 +199,7 @@ async function measureShape(
   context: number,
   counts: number[],
   runs: number,
+  chainMs?: Map<string, number>,
 ): Promise<ShapeModelResult> {
   // Prefill runs the many-token kernels and the decode warm-up keeps the GPU busy right before
   // them, so the verify passes need no warm-up of their own.
@@ -215,7 +219,7 @@ async function measureShape(
       await model.greedy(sequence, prompt.slice(0, n), n === 1 ? 'last' : 'all');
     };
     const decode = await time(() => step(1), runs + 2);
-    const chained = await chainStepMs(model, sequence, context, runs);
+    if (chainMs) chainMs.set(shape.name, await chainStepMs(model, sequence, context, runs));
     const verify: VerifyCost[] = [];
     for (const n of counts) {
       const summary = n === 1 ? decode : await time(() => step(n), runs, 0);
@@ -233,7 +237,6 @@ async function measureShape(
       decode_ms: round(decode.median),
       decode_tok_s: round(1000 / decode.median, 1),
       decode_gb_s: round(model.weights.bytes / (decode.median / 1000) / 1e9),
-      chain_step_ms: round(chained),
       verify,
     };
   } finally {
@@ -269,25 +272,30 @@ export async function runShapesSuite(
     eagle,
   });
   const chosen = pairsToRun(quick, only);
+  /** The chain steps of the models some pair drafts with, by name. */
+  const chainMs = new Map<string, number>();
+  // A model some pair drafts with gets its chain step timed, whichever role it has here.
+  const drafts = (shape: Shape) => (chosen.some((p) => p.draft.name === shape.name) ? chainMs : undefined);
   for (const pair of chosen) {
-    const target = await measureShape(gpu, pair.target, 'target', context, counts, runs);
+    const target = await measureShape(gpu, pair.target, 'target', context, counts, runs, drafts(pair.target));
     log(
       `shape ${target.name}: decode ${target.decode_ms} ms, verify(${maxK + 1})/decode ${target.verify.at(-1)?.ratio}`,
     );
     const measured = models.find((m) => m.name === pair.draft.name); // drafts may serve several targets
-    const draft = measured ?? (await measureShape(gpu, pair.draft, 'draft', context, [1], runs));
-    log(`shape ${draft.name}: decode ${draft.decode_ms} ms, ${draft.chain_step_ms} ms in a chain`);
+    const draft = measured ?? (await measureShape(gpu, pair.draft, 'draft', context, [1], runs, chainMs));
+    const draftChainMs = chainMs.get(draft.name) ?? Number.NaN;
+    log(`shape ${draft.name}: decode ${draft.decode_ms} ms, ${round(draftChainMs)} ms in a chain`);
     models.push(target);
     if (!measured) models.push(draft);
-    const costs = { targetStepMs: target.decode_ms, draftStepMs: draft.chain_step_ms, verify: target.verify };
+    const costs = { targetStepMs: target.decode_ms, draftStepMs: draftChainMs, verify: target.verify };
     pairs.push({
       target: target.name,
       draft: draft.name,
       target_decode_ms: target.decode_ms,
       draft_decode_ms: draft.decode_ms,
       draft_cost_ratio: round(draft.decode_ms / target.decode_ms),
-      draft_chain_ms: draft.chain_step_ms,
-      draft_chain_ratio: round(draft.chain_step_ms / target.decode_ms),
+      draft_chain_ms: round(draftChainMs),
+      draft_chain_ratio: round(draftChainMs / target.decode_ms),
       predicted: STATED_ACCEPTANCE.map((a) => {
         const p = predict(costs, a, maxK);
         return {
@@ -308,9 +316,9 @@ export async function runShapesSuite(
     if (!target) continue;
     for (const layout of HEAD_TARGETS[shape.name] ?? ['eagle3', 'eagle1']) {
       let headMs: number;
-      let chainMs: number;
+      let headChainMs: number;
       try {
-        ({ alone: headMs, chained: chainMs } = await measureHeadStep(gpu, shape, layout, context, runs));
+        ({ alone: headMs, chained: headChainMs } = await measureHeadStep(gpu, shape, layout, context, runs));
       } catch (error) {
         // One head's failure (its random weights' logits, say) leaves the heads after it to measure.
         log(
@@ -318,7 +326,7 @@ export async function runShapesSuite(
         );
         continue;
       }
-      const passMs = EAGLE_K * chainMs + verifyMs(target.verify, EAGLE_K + 1);
+      const passMs = EAGLE_K * headChainMs + verifyMs(target.verify, EAGLE_K + 1);
       eagle.push({
         target: target.name,
         layout,
@@ -326,8 +334,8 @@ export async function runShapesSuite(
         head_step_ms: round(headMs),
         target_decode_ms: target.decode_ms,
         head_step_ratio: round(headMs / target.decode_ms),
-        head_chain_step_ms: round(chainMs),
-        head_chain_ratio: round(chainMs / target.decode_ms),
+        head_chain_step_ms: round(headChainMs),
+        head_chain_ratio: round(headChainMs / target.decode_ms),
         predicted: STATED_ACCEPTED_LENGTHS.map((length) => ({
           tokens_per_pass: length,
           k: EAGLE_K,
@@ -336,7 +344,7 @@ export async function runShapesSuite(
       });
       const name = HEAD_NAMES[layout];
       log(
-        `shape ${target.name}: ${name} head step ${round(headMs)} ms (${round(headMs / target.decode_ms)} of the target's), ${round(chainMs)} ms in a chain (${round(chainMs / target.decode_ms)})`,
+        `shape ${target.name}: ${name} head step ${round(headMs)} ms (${round(headMs / target.decode_ms)} of the target's), ${round(headChainMs)} ms in a chain (${round(headChainMs / target.decode_ms)})`,
       );
       keep(soFar());
     }
