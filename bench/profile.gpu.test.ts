@@ -35,7 +35,7 @@ describe('--profile alternatives on the GPU profile', () => {
         .map((c) => [describeChange(c), c]),
     );
     expect([...changes.keys()]).toEqual([
-      'fusedNorm: true',
+      'fusedNorm: false',
       'twoRowsFrom: Infinity',
       'fourRowsMinThreads: Infinity',
       'minWorkgroups: 4096',

@@ -5,9 +5,9 @@ import { CPU_PROFILE, GPU_PROFILE } from '../src/kernels/profile';
 import { alternatives } from './profile';
 
 describe('--profile alternatives', () => {
-  it('times the norms fused, one row a thread, four rows, four times the workgroups, attention without one-tile segments and with heads grouped for a GPU decode step', () => {
+  it('times the norms apart, one row a thread, four rows, four times the workgroups, attention without one-tile segments and with heads grouped for a GPU decode step', () => {
     expect(alternatives(GPU_PROFILE, 1, 64)).toEqual([
-      { fusedNorm: true },
+      { fusedNorm: false },
       { twoRowsFrom: Number.POSITIVE_INFINITY },
       { fourRowsMinThreads: Number.POSITIVE_INFINITY },
       { minWorkgroups: 4 * GPU_PROFILE.minWorkgroups },
@@ -23,9 +23,9 @@ describe('--profile alternatives', () => {
     // On a profile whose decode sums one row a thread, two rows from the step's tile on.
     expect(alternatives({ ...GPU_PROFILE, twoRowsFrom: 2 }, 1, 64)).toContainEqual({ twoRowsFrom: 1 });
     // A verify pass runs a tile too; the norms' placement is the other way on a profile that
-    // fuses, and its tile of two rows a thread takes one.
-    expect(alternatives({ ...GPU_PROFILE, fusedNorm: true }, 5, 64).slice(0, 2)).toEqual([
-      { fusedNorm: false },
+    // keeps them apart, and its tile of two rows a thread takes one.
+    expect(alternatives({ ...GPU_PROFILE, fusedNorm: false }, 5, 64).slice(0, 2)).toEqual([
+      { fusedNorm: true },
       { twoRowsFrom: Number.POSITIVE_INFINITY },
     ]);
     // Its tokens over more workgroups: tiles of at most 3 (a decode step has one token to spread).
@@ -38,7 +38,7 @@ describe('--profile alternatives', () => {
     expect(alternatives(GPU_PROFILE, 5, 64).some((change) => 'fourRowsMinThreads' in change)).toBe(false);
   });
 
-  it('times a prefill step in tiles instead of the prefill kernel, with no norm prologue to try', () => {
+  it('times a prefill step in tiles instead of the prefill kernel (a norm dispatch either way)', () => {
     expect(alternatives(GPU_PROFILE, 64, 64)).toEqual([
       { prefill: false },
       { minWorkgroups: 4 * GPU_PROFILE.minWorkgroups },

@@ -114,8 +114,8 @@ export function alternatives(
   if (profile.rowBlock === 1) {
     // A quantized row's lanes the other way: whole words, or their u32s (quantized.wgsl).
     if (quantized) changes.push({ splitGroups: !profile.splitGroups });
-    // The norms' other placement (prologues exist in the token tiles only), and more threads a
-    // layer: on an H200 a matrix's bandwidth grew with its threads (bench/README.md).
+    // The norms' other placement (a prefill step runs a norm dispatch either way), and more
+    // threads a layer: on an H200 a matrix's bandwidth grew with its threads (bench/README.md).
     if (!prefill) changes.push({ fusedNorm: !profile.fusedNorm });
     // Two rows a thread in the step's tile, or one (the step's tile decides; bits are the same).
     if (!prefill) {

@@ -62,16 +62,14 @@ describe('layerVariants', () => {
     expect(variants).toEqual([1, ...CPU_PROFILE.tiles].map((tileN) => ({ kind: 'blocked', tileN })));
     expect(runsPrefill(CPU_PROFILE, 64)).toBe(false);
     expect(() => layerVariants(shape, { ...CPU_PROFILE, prefill: true }, 1)).toThrow(/no prefill kernel/);
-    expect(() => layerVariants(shape, CPU_PROFILE, 1, { eps: 1e-5, lanes: 4 })).toThrow(/no norm prologue/);
+    expect(() => layerVariants(shape, CPU_PROFILE, 1, { eps: 1e-5 })).toThrow(/fold no norm/);
   });
 
-  it('gives a norm prologue to the token tiles only: the prefill kernel reads the norm on its own', () => {
-    const norm = { eps: 1e-5, lanes: 256 };
+  it('folds a norm into every variant: the token tiles read x, the prefill kernel scales by inv', () => {
+    const norm = { eps: 1e-5 };
     const variants = layerVariants(shape, GPU_PROFILE, 32, norm);
-    expect(variants.map((v) => (v.kind === 'lanes' ? v.norm : v.kind))).toEqual([
-      ...[1, ...GPU_PROFILE.tiles].map(() => norm),
-      'prefill',
-    ]);
+    expect(variants.map((v) => v.kind)).toEqual([...[1, ...GPU_PROFILE.tiles].map(() => 'lanes'), 'prefill']);
+    expect(variants.map((v) => v.kind !== 'blocked' && v.norm)).toEqual(variants.map(() => norm));
   });
 });
 

@@ -3,20 +3,25 @@
  * tile (1 for decode, then the profile's verify tiles, ascending), and on GPUs the prefill
  * kernel, with the choice of which one runs a step of n tokens. The choice changes how tokens
  * are shared out among workgroups, never the order of a sum, so any choice gives the same bits.
+ *
+ * A layer may fold in the RMSNorm of its input (linear_norm.wgsl): its token tiles then read
+ * the residual stream itself, and a step that runs its prefill kernel runs norm_lanes.wgsl just
+ * before it (one dispatch, as the norm's own would be), so the caller never runs that norm.
  */
 
 import { isQuantized } from '../loader/weights';
 import { LinearKernel } from './linear';
 import { linearLanes } from './linear-lanes';
 import {
+  type FoldedNorm,
   type LinearBuffers,
   type LinearOutput,
   type LinearShape,
   type LinearVariant,
-  type NormPrologue,
   valuesPerUnit,
   valuesPerWord,
 } from './linear-shape';
+import { NormLanesKernel } from './norm-lanes';
 import type { KernelProfile } from './profile';
 
 export class LinearLayer {
@@ -24,6 +29,13 @@ export class LinearLayer {
   private readonly parts: LinearKernel[][];
   /** Tokens of each tile: 1, then the profile's tiles. */
   private readonly tiles: number[];
+  /** A folded norm's own dispatch before the prefill kernel (where the profile has one). */
+  private readonly prefillNorm?: NormLanesKernel;
+  /**
+   * Whether the layer normalises its input itself, reading `norm.x` (the caller then runs no
+   * norm before it), or reads `x` as it is.
+   */
+  readonly foldsNorm: boolean;
 
   /**
    * `partRows`: the rows of each buffer the weights are split over (gpu-weights.ts), all in one
@@ -36,12 +48,18 @@ export class LinearLayer {
     private readonly profile: KernelProfile,
     subgroupShuffle: number,
     partRows: number[] = [shape.rows],
-    /** RMSNorm fused into the token tiles' kernels (not the prefill kernel's): see `readsNorm`. */
-    private readonly norm?: NormPrologue,
+    /** The RMSNorm of its input, folded in: see `foldsNorm`. */
+    norm?: FoldedNorm,
   ) {
     this.tiles = [1, ...profile.tiles];
     const variants = layerVariants(shape, profile, subgroupShuffle, norm);
-    if (norm && partRows.length > 1) throw new RangeError('linear: a norm prologue needs the matrix in one buffer');
+    if (norm && partRows.length > 1) throw new RangeError('linear: a folded norm needs the matrix in one buffer');
+    this.foldsNorm = norm !== undefined;
+    const prefill = variants.at(-1);
+    if (norm && prefill?.kind === 'prefill') {
+      const chunks = valuesPerUnit(shape.dtype, prefill.splitGroups ?? false) / 4;
+      this.prefillNorm = new NormLanesKernel(device, shape.k, norm.eps, prefill.lanes, chunks);
+    }
     if (partRows.length > 1 && output.kind !== 'store' && output.kind !== 'accumulate') {
       throw new RangeError(`linear: a ${output.kind} epilogue pairs rows across the matrix; it cannot be split`);
     }
@@ -53,7 +71,11 @@ export class LinearLayer {
     });
   }
 
-  /** A bind group for each part and kernel; `weight` (and `bias`) one buffer per part. */
+  /**
+   * A bind group for each part and kernel; `weight` (and `bias`) one buffer per part. With a
+   * folded norm (one part), the part's last bind group is the prefill norm's, which writes
+   * x * g into `x` and the inverse RMS into `norm.scale`.
+   */
   bind(
     buffers: Omit<LinearBuffers, 'weight' | 'bias'> & {
       weight: GPUBuffer | GPUBuffer[];
@@ -61,24 +83,24 @@ export class LinearLayer {
     },
   ): GPUBindGroup[][] {
     const pick = (b: GPUBuffer | GPUBuffer[], i: number) => (Array.isArray(b) ? b[i] : b);
-    return this.parts.map((kernels, i) =>
+    const binds = this.parts.map((kernels, i) =>
       kernels.map((kernel) =>
         kernel.bind({ ...buffers, weight: pick(buffers.weight, i), bias: pick(buffers.bias, i) }),
       ),
     );
-  }
-
-  /**
-   * Whether a step of `tokens` tokens normalises its input itself (a token tile with the norm
-   * prologue), reading `norm.x`; if not, the caller runs the norm first, into `x`.
-   */
-  readsNorm(tokens: number): boolean {
-    return this.norm !== undefined && !runsPrefill(this.profile, tokens);
+    const { norm } = buffers;
+    if (this.prefillNorm && norm) {
+      const { step, x: out } = buffers;
+      binds[0].push(this.prefillNorm.bind({ step, weight: norm.weight, x: norm.x, out, scale: norm.scale }));
+    }
+    return binds;
   }
 
   /** Records the layer for a step of `tokens` tokens with `binds` (from `bind`). */
   encode(pass: GPUComputePassEncoder, binds: GPUBindGroup[][], tokens: number): void {
-    const at = runsPrefill(this.profile, tokens) ? this.tiles.length : tileFor(this.tiles, tokens);
+    const prefill = runsPrefill(this.profile, tokens);
+    const at = prefill ? this.tiles.length : tileFor(this.tiles, tokens);
+    if (prefill && this.prefillNorm) this.prefillNorm.encode(pass, binds[0][at + 1], tokens);
     for (let i = 0; i < this.parts.length; i++) this.parts[i][at].encode(pass, binds[i][at], tokens);
   }
 }
@@ -88,12 +110,12 @@ export function layerVariants(
   shape: LinearShape,
   profile: KernelProfile,
   subgroupShuffle: number,
-  norm?: NormPrologue,
+  norm?: FoldedNorm,
 ): LinearVariant[] {
   const tiles = [1, ...profile.tiles];
   if (profile.rowBlock === 4) {
     if (profile.prefill) throw new RangeError('kernel profile: blocks of 4 rows have no prefill kernel');
-    if (norm) throw new RangeError('kernel profile: blocks of 4 rows have no norm prologue');
+    if (norm) throw new RangeError('kernel profile: blocks of 4 rows fold no norm');
     return tiles.map((tileN) => ({ kind: 'blocked', tileN }));
   }
   const lanes = layerLanes(shape, profile);
@@ -106,7 +128,7 @@ export function layerVariants(
     const rows = fourRows ? { twoRows: true, fourRows } : twoRows ? { twoRows } : {};
     return { kind: 'lanes', tileN, lanes, shuffle, norm, ...rows, ...split };
   });
-  return profile.prefill ? [...variants, { kind: 'prefill', lanes, shuffle, ...split }] : variants;
+  return profile.prefill ? [...variants, { kind: 'prefill', lanes, shuffle, norm, ...split }] : variants;
 }
 
 /**

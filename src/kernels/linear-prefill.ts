@@ -12,11 +12,13 @@ import {
   type KernelPlan,
   type LinearOutput,
   type LinearShape,
+  type LinearVariant,
   linearCode,
   planLabel,
   scaleBytes,
   sharedConstants,
   valuesPerUnit,
+  withNormScale,
   withShuffle,
 } from './linear-shape';
 
@@ -57,7 +59,7 @@ export function prefillPlan(
   device: GPUDevice,
   shape: LinearShape,
   output: LinearOutput,
-  variant: { lanes: number; shuffle: number; splitGroups?: boolean },
+  variant: Omit<Extract<LinearVariant, { kind: 'prefill' }>, 'kind'>,
 ): KernelPlan {
   const { lanes, shuffle } = variant;
   const splitGroups = variant.splitGroups ?? false;
@@ -69,9 +71,10 @@ export function prefillPlan(
   const tileN = 4 * tile.tokenThreads;
   const shuffled = shuffle > 1 ? `shuffle ${shuffle} ` : '';
   const split = splitGroups && isQuantized(shape.dtype) ? ' split' : '';
+  const norm = variant.norm ? ' norm' : '';
   return {
-    label: planLabel(shape, tileN, `${shuffled}prefill ${rowsPerGroup}x${tileN}${split}`, output),
-    code: linearCode(withShuffle(code, shuffle), output),
+    label: planLabel(shape, tileN, `${shuffled}prefill ${rowsPerGroup}x${tileN}${split}${norm}`, output),
+    code: withNormScale(linearCode(withShuffle(code, shuffle), output), output, variant.norm),
     constants: {
       ...sharedConstants(shape, output),
       LANES: lanes,

@@ -56,18 +56,17 @@ export interface RowPart {
 }
 
 /**
- * RMSNorm fused in front of a layer as a prologue (linear_norm.wgsl): the norm's epsilon, and
- * the lanes of its sum of squares (the threads norm.wgsl runs with, whose bits it repeats).
+ * RMSNorm folded into a layer (linear_norm.wgsl): its token tiles read x, and its prefill kernel
+ * reads norm_lanes.wgsl's x * g and scales by each token's inverse RMS. The norm's epsilon.
  */
-export interface NormPrologue {
+export interface FoldedNorm {
   eps: number;
-  lanes: number;
 }
 
 export type LinearVariant =
   /**
    * linear.wgsl: `lanes` threads a row, `tileN` tokens a workgroup (1 to 16); `norm`: reads x
-   * through a norm; `twoRows`: a thread sums two rows for each input chunk it loads (the same
+   * and folds the norm in; `twoRows`: a thread sums two rows for each input chunk it loads (the same
    * bits); `fourRows` (decode, tileN 1): four.
    */
   | {
@@ -75,7 +74,7 @@ export type LinearVariant =
       tileN: number;
       lanes: number;
       shuffle: number;
-      norm?: NormPrologue;
+      norm?: FoldedNorm;
       twoRows?: boolean;
       fourRows?: boolean;
       splitGroups?: boolean;
@@ -86,8 +85,9 @@ export type LinearVariant =
    * linear_prefill.wgsl: `lanes` threads a row over tiles in workgroup memory (their size from
    * the device). `splitGroups` (both): a lane takes a u32 of a quantized word at a time
    * (quantized.wgsl), which sets the order of a row's sum: a layer's variants agree on it.
+   * `norm`: x is a folded norm's x * g (norm_lanes.wgsl), each sum scaled by the token's inv.
    */
-  | { kind: 'prefill'; lanes: number; shuffle: number; splitGroups?: boolean };
+  | { kind: 'prefill'; lanes: number; shuffle: number; splitGroups?: boolean; norm?: FoldedNorm };
 
 export interface LinearBuffers {
   step: GPUBuffer;
@@ -98,13 +98,17 @@ export interface LinearBuffers {
   /** The 'rope' epilogue's tables, (positions, hd/2) each, and the KV cache, (capacity, nkv, hd) each */
   rope?: { cos: GPUBuffer; sin: GPUBuffer; kCache: GPUBuffer; vCache: GPUBuffer };
   /**
-   * For a layer with a norm prologue: the input before the norm, (tokens, k), and the norm's
-   * weight, (k). Its variants without the prologue (prefill) read `x`, the norm's output.
+   * For a layer that folds its norm: the input before the norm, (tokens, k), which its token
+   * tiles read, the norm's weight, (k), and each token's inverse RMS, (tokens), which
+   * norm_lanes.wgsl writes beside x * g (into `x`) for the prefill kernel.
    */
-  norm?: { x: GPUBuffer; weight: GPUBuffer };
+  norm?: { x: GPUBuffer; weight: GPUBuffer; scale: GPUBuffer };
 }
 
-/** Storage buffers a linear kernel binds: weight, bias, x and y, the rope epilogue's tables and cache, the norm's weight. */
+/**
+ * Storage buffers a linear kernel binds: weight, bias, x and y, the rope epilogue's tables and
+ * cache, and a folded norm's weight (token tiles) or inverse RMS (prefill).
+ */
 export function storageBuffers(output: LinearOutput, norm: boolean): number {
   return 4 + (output.kind === 'rope' ? 4 : 0) + (norm ? 1 : 0);
 }
@@ -225,30 +229,39 @@ export function linearCode(code: string, output: LinearOutput): string {
 }
 
 /**
- * linear.wgsl reads its input through `normed`: with a norm prologue linear_norm.wgsl, its
- * weight bound after every other buffer, else the identity.
+ * linear.wgsl reads its input through `normed` and scales its sums by `norm_scale`: with a
+ * folded norm linear_norm.wgsl, its weight bound after every other buffer, else the identity.
  */
-export function withNorm(code: string, output: LinearOutput, norm: NormPrologue | undefined): string {
+export function withNorm(code: string, output: LinearOutput, norm: FoldedNorm | undefined): string {
   if (!norm) {
     return `${code}
-// No norm prologue: the input is read as it is.
-fn norm_prologue(t: u32, n0: u32, tokens: u32) {}
+// No folded norm: the input is read, and the sums stored, as they are.
 fn norm_gain(c: u32) -> vec4f { return vec4f(1.0); }
 fn normed(v: vec4f, j: u32, gain: vec4f) -> vec4f { return v; }
+fn norm_finish(t: u32, lane: u32) {}
+fn norm_scale(total: f32, j: u32) -> f32 { return total; }
 `;
   }
   return `${code}
 ${normCode.replace('NORM_BINDING', String(storageBuffers(output, true)))}`;
 }
 
-/** The constants of a norm prologue (none without one). */
-export function normConstants(norm: NormPrologue | undefined): Record<string, number> {
-  if (!norm) return {};
-  // linear_norm.wgsl spreads the lanes over 64 threads and holds up to 16 a thread.
-  if (norm.lanes < 1 || norm.lanes > 1024 || (norm.lanes & (norm.lanes - 1)) !== 0) {
-    throw new RangeError(`linear: the norm's lanes (${norm.lanes}) must be a power of two up to 1024`);
-  }
-  return { NORM_LANES: norm.lanes, NORM_EPS: norm.eps };
+/**
+ * linear_prefill.wgsl scales its sums by `norm_scale`: with a folded norm by each token's inverse
+ * RMS, bound after every other buffer, else not at all.
+ */
+export function withNormScale(code: string, output: LinearOutput, norm: FoldedNorm | undefined): string {
+  if (!norm) return `${code}\nfn norm_scale(total: f32, n: u32) -> f32 { return total; }\n`;
+  return `${code}
+// A folded norm: token n's inverse RMS (norm_lanes.wgsl).
+@group(0) @binding(${storageBuffers(output, true)}) var<storage, read> norm_inv: array<f32>;
+fn norm_scale(total: f32, n: u32) -> f32 { return total * norm_inv[n]; }
+`;
+}
+
+/** The constants of a folded norm (none without one). */
+export function normConstants(norm: FoldedNorm | undefined): Record<string, number> {
+  return norm ? { NORM_EPS: norm.eps } : {};
 }
 
 /** linear.wgsl and linear_prefill.wgsl end their reduction tree with `lane_shuffle_xor` when SHUFFLE > 1. */

@@ -45,16 +45,21 @@ export class LinearKernel extends ComputeKernel {
     this.gridY = Math.ceil(groups / gridX);
   }
 
-  /** Binds the buffers (see LinearBuffers; `rope` with the 'rope' output only, `norm` with a norm prologue). */
+  /**
+   * Binds the buffers (see LinearBuffers; `rope` with the 'rope' output only, `norm` with a
+   * folded norm: token tiles read its x and weight, the prefill kernel `x` and its scale).
+   */
   bind(b: LinearBuffers): GPUBindGroup {
-    const norm = this.variant.kind === 'lanes' ? this.variant.norm : undefined;
-    if (norm && !b.norm) throw new Error(`${this.label}: the norm prologue needs its input and weight`);
-    const buffers = [b.step, b.weight, b.bias, norm && b.norm ? b.norm.x : b.x, b.y];
+    const { variant } = this;
+    const folds = variant.kind !== 'blocked' && variant.norm !== undefined;
+    if (folds && !b.norm) throw new Error(`${this.label}: a folded norm needs its input, weight and scale`);
+    const tiles = folds && variant.kind === 'lanes';
+    const buffers = [b.step, b.weight, b.bias, tiles && b.norm ? b.norm.x : b.x, b.y];
     if (this.output.kind === 'rope') {
       if (!b.rope) throw new Error(`${this.label}: the rope epilogue needs its tables and the KV cache`);
       buffers.push(b.rope.cos, b.rope.sin, b.rope.kCache, b.rope.vCache);
     }
-    if (norm && b.norm) buffers.push(b.norm.weight);
+    if (folds && b.norm) buffers.push(tiles ? b.norm.weight : b.norm.scale);
     return this.bindAll(buffers);
   }
 

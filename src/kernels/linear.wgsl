@@ -48,9 +48,10 @@
 // chunk serves four rows, `row` + 0, 1, 2 and 3 times WG / LANES, or with pairs two pairs, the
 // thread's pair and the one WG / LANES pairs on; each summed as ever, the same bits again.
 //
-// Norm: where the profile fuses RMSNorm into the layer that reads it, linear-shape.ts appends
-// linear_norm.wgsl, whose prologue normalises each token's input as rmsnorm.wgsl would (to the
-// bit); else `norm_prologue` does nothing and `normed` returns its input.
+// Norm: where the profile folds RMSNorm into the layer that reads it, linear-shape.ts appends
+// linear_norm.wgsl: the layer reads x times the norm's weight, sums its squares as it goes
+// (`normed`), and scales each finished sum by the token's inverse RMS (`norm_finish`,
+// `norm_scale`); else those functions leave the input and the sums as they are.
 //
 // Pairs: with PAIR_SPAN > 0, output j (of ROWS / 2) combines rows a = (j / PAIR_SPAN) *
 // 2 PAIR_SPAN + j % PAIR_SPAN and b = a + PAIR_SPAN (gate and up; or dimensions i and
@@ -125,11 +126,11 @@ fn pair_row(j: u32) -> u32 {
   return (j / span) * 2u * span + j % span;
 }
 
-// Chunk c of token n's input (n0: the tile's first token), through the norm prologue where the
-// layer has one (linear_norm.wgsl: `gain`, the norm's weight for chunk c, is loaded once for
-// the whole tile); without it `normed` returns the chunk as it is.
-fn input(n: u32, c: u32, n0: u32, gain: vec4f) -> vec4f {
-  return normed(x[n * (K / 4u) + c], n - n0, gain);
+// Chunk c of token n's input, the tile's token j, through the folded norm where the layer has
+// one (linear_norm.wgsl: `gain`, the norm's weight for chunk c, is loaded once for the whole
+// tile); without it `normed` returns the chunk as it is.
+fn input(n: u32, c: u32, j: u32, gain: vec4f) -> vec4f {
+  return normed(x[n * (K / 4u) + c], j, gain);
 }
 
 // Adds w . x[n, chunk c] for tokens n0 + 4g .. n0 + 4g + 3 into *acc, and w_b's products into
@@ -139,12 +140,12 @@ fn input(n: u32, c: u32, n0: u32, gain: vec4f) -> vec4f {
 fn add4(w: vec4f, w_b: vec4f, c: u32, n0: u32, g: u32, last: u32, gain: vec4f,
         acc: ptr<private, vec4f>, acc_b: ptr<private, vec4f>) {
   let n = n0 + 4u * g;
-  var v = input(min(n, last), c, n0, gain);
+  var v = input(min(n, last), c, 4u * g, gain);
   var d = vec4f(dot(w, v), 0.0, 0.0, 0.0);
   var d_b = vec4f(dot(w_b, v), 0.0, 0.0, 0.0);
-  if (TILE_N > 4u * g + 1u) { v = input(min(n + 1u, last), c, n0, gain); d.y = dot(w, v); d_b.y = dot(w_b, v); }
-  if (TILE_N > 4u * g + 2u) { v = input(min(n + 2u, last), c, n0, gain); d.z = dot(w, v); d_b.z = dot(w_b, v); }
-  if (TILE_N > 4u * g + 3u) { v = input(min(n + 3u, last), c, n0, gain); d.w = dot(w, v); d_b.w = dot(w_b, v); }
+  if (TILE_N > 4u * g + 1u) { v = input(min(n + 1u, last), c, 4u * g + 1u, gain); d.y = dot(w, v); d_b.y = dot(w_b, v); }
+  if (TILE_N > 4u * g + 2u) { v = input(min(n + 2u, last), c, 4u * g + 2u, gain); d.z = dot(w, v); d_b.z = dot(w_b, v); }
+  if (TILE_N > 4u * g + 3u) { v = input(min(n + 3u, last), c, 4u * g + 3u, gain); d.w = dot(w, v); d_b.w = dot(w_b, v); }
   *acc += d;
   if (TWO_ROWS) { *acc_b += d_b; }
 }
@@ -154,7 +155,7 @@ fn add4(w: vec4f, w_b: vec4f, c: u32, n0: u32, g: u32, last: u32, gain: vec4f,
 fn add(w: vec4f, w_b: vec4f, w_c: vec4f, w_d: vec4f, c: u32, n0: u32, last: u32) {
   let gain = norm_gain(c);
   if (TILE_N == 1u) {
-    let v = input(n0, c, n0, gain);
+    let v = input(n0, c, 0u, gain);
     s += dot(w, v);
     if (TWO_ROWS) { s_b += dot(w_b, v); }
     if (FOUR_ROWS) {
@@ -228,7 +229,6 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
   let read_b = min(row_b, ROWS - 1u);
   let read_c = min(row_c, ROWS - 1u);
   let read_d = min(row_d, ROWS - 1u);
-  norm_prologue(t, n0, tokens);
 
   if (live && FORMAT == 0u) {
     let k4 = K / 4u;
@@ -279,6 +279,8 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
     }
   }
 
+  norm_finish(t, lane);  // a folded norm's inv for each token (linear_norm.wgsl)
+
   // The lanes meet: strides of SHUFFLE and more in workgroup memory, both rows at each stride.
   if (LANES > SHUFFLE) {
     for (var r = 0u; r < HELD; r++) {
@@ -297,14 +299,14 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
     }
   }
   for (var j = 0u; j < TILE_N; j++) {
-    let total = lanes_total(t, lane, 0u, j);
+    let total = norm_scale(lanes_total(t, lane, 0u, j), j);
     var total_b = 0.0;
     var total_c = 0.0;
     var total_d = 0.0;
-    if (TWO_ROWS) { total_b = lanes_total(t, lane, 1u, j); }
+    if (TWO_ROWS) { total_b = norm_scale(lanes_total(t, lane, 1u, j), j); }
     if (FOUR_ROWS) {
-      total_c = lanes_total(t, lane, 2u, j);
-      total_d = lanes_total(t, lane, 3u, j);
+      total_c = norm_scale(lanes_total(t, lane, 2u, j), j);
+      total_d = norm_scale(lanes_total(t, lane, 3u, j), j);
     }
     if (PAIR_SPAN > 0u && TWO_ROWS) {
       // The thread holds both rows of its pair (and of its second pair).

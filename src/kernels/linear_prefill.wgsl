@@ -25,6 +25,10 @@
 // .. + 3. With pairs (PAIR_SPAN > 0, see linear.wgsl) the workgroup's first TILE_R / 2 rows are
 // the a rows of its outputs and the rest their b rows, so a thread's rows m and m + 2 are a
 // pair, and its lane 0 hands both to the epilogue's `store_pair`.
+//
+// A layer that folds its norm (linear_norm.wgsl) reads x * g here, which norm_lanes.wgsl wrote
+// with each token's inverse RMS, and scales each sum by it (`norm_scale`, appended by
+// linear-prefill.ts; without a norm it returns the sum).
 
 override ROWS: u32;            // weight rows
 override K: u32;
@@ -238,7 +242,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
       let a = sums(m);
       let b = sums(m + 2u);
       for (var j = 0u; j < 4u && first + j <= last; j++) {
-        store_pair(pair, first + j, a[j] + bias[ra], b[j] + bias[rb]);
+        store_pair(pair, first + j, norm_scale(a[j], first + j) + bias[ra], norm_scale(b[j], first + j) + bias[rb]);
       }
     }
     return;
@@ -249,7 +253,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
     let total = sums(m);
     for (var j = 0u; j < 4u && first + j <= last; j++) {
       let at = (first + j) * Y_ROWS + ROW_OFFSET + row;
-      let value = total[j] + bias[row];
+      let value = norm_scale(total[j], first + j) + bias[row];
       if (ACCUMULATE) { y[at] = y[at] + value; } else { y[at] = stored(value); }
     }
   }

@@ -19,9 +19,9 @@
  * dispatches. GPT-NeoX's MLP has a norm of its own, of the same x: it runs before attention's
  * add, into `mlpInput` (7 dispatches).
  * So a Llama layer is 7 dispatches, Qwen3's 8, OLMo 2's 8, Gemma 2's 9 and Gemma 3's 10. Where the profile
- * fuses RMSNorm (profile.ts; none does by default), the two norms before q|k|v and gate|up run
- * as the prologue of those projections in decode and verify steps (linear_norm.wgsl, the same
- * bits), and a Llama layer is 5 dispatches; prefill steps keep the norms' own dispatches. The
+ * folds RMSNorm (profile.ts: the GPU profile), q|k|v and gate|up fold in the norm before them
+ * (linear_norm.wgsl: they read x, and scale each sum by the token's inverse RMS), and a Llama
+ * layer is 5 dispatches; a prefill step runs norm_lanes.wgsl before each (7). The
  * q|k|v step and attention read a sequence's KV cache: their bind groups are made with each
  * sequence.
  *
@@ -60,6 +60,7 @@ import type { GpuLayerWeights, GpuMatrix } from './gpu-weights';
 export interface LayerActivations {
   x: GPUBuffer; // (B, d) the residual stream
   normed: GPUBuffer; // (B, d), or (B, 2d) for an EAGLE head's attention input
+  normScale: GPUBuffer; // (B): each token's inverse RMS, where a layer that folds its norm runs its prefill kernel
   embedded?: GPUBuffer; // (B, d): an EAGLE head's token embeddings
   ownState?: GPUBuffer; // (B, d): an MTP head's x after its final norm, the state it feeds itself
   qkv?: GPUBuffer; // (B, (nh + 2 nkv) hd): the projection's rows, with q/k norms
@@ -171,9 +172,9 @@ export class LayerKernels {
 
   /**
    * The pipelines of a linear layer with weights `m` (split as they are) and `output`; with
-   * `normed`, one that reads an RMSNorm of its input, fused into its token tiles where the
-   * profile does so and the device binds enough buffers (see `LinearLayer.readsNorm`); a
-   * LayerNorm keeps its own dispatch.
+   * `normed`, one that reads an RMSNorm of its input, folded in where the profile does so and
+   * the device binds enough buffers (see `LinearLayer.foldsNorm`); a LayerNorm keeps its own
+   * dispatch.
    */
   linear(m: GpuMatrix, output: LinearOutput, normed = false): LinearLayer {
     const shape = { rows: m.rows, k: m.cols, dtype: m.dtype };
@@ -183,7 +184,7 @@ export class LayerKernels {
       this.profile.fusedNorm &&
       m.partRows.length === 1 &&
       storageBuffers(output, true) <= this.gpu.device.limits.maxStorageBuffersPerShaderStage;
-    const norm = fuse ? { eps: this.config.normEps, lanes: this.profile.rowWorkgroup } : undefined;
+    const norm = fuse ? { eps: this.config.normEps } : undefined;
     return new LinearLayer(this.gpu.device, shape, output, this.profile, this.gpu.subgroupShuffle, m.partRows, norm);
   }
 }
@@ -202,10 +203,11 @@ interface Bound {
   binds: GPUBindGroup[][];
 }
 
-/** A norm a linear layer may fold in: its input and its weight. */
+/** A norm a linear layer may fold in: its input, its weight, and where its prefill steps keep each token's scale. */
 interface Norm {
   x: GPUBuffer;
   weight: GPUBuffer;
+  scale: GPUBuffer;
 }
 
 export class GpuLayer {
@@ -258,7 +260,9 @@ export class GpuLayer {
     // Branches side by side read the norm's output twice, as do q|k|v and the output gate
     // (Qwen3.5): it is written by its own dispatch.
     const readTwice = config.parallelBranches || w.outputGate !== undefined;
-    this.inputNormOf = inputNorm && !(pair && w.hiddenNorm) && !readTwice ? { x: act.x, weight: inputNorm } : undefined;
+    /** A norm of x with `weight`, for a layer to fold in. */
+    const normOfX = (weight: GPUBuffer): Norm => ({ x: act.x, weight, scale: act.normScale });
+    this.inputNormOf = inputNorm && !(pair && w.hiddenNorm) && !readTwice ? normOfX(inputNorm) : undefined;
     if (inputNorm && pair && w.hiddenNorm && act.embedded) {
       const [weight, weight_b] = [inputNorm, w.hiddenNorm];
       this.inputNorm = pair.bind({ step, weight, x: act.embedded, out: act.normed, weight_b, x_b: act.x });
@@ -301,7 +305,7 @@ export class GpuLayer {
     this.gateUp = this.mlpFirst
       ? bound(w.gateUp, mlpIn, mlpInput, act.gated, w.gateUpBias)
       : w.mlpNorm
-        ? bound(w.gateUp, mlpIn, act.normed, act.gated, w.gateUpBias, { x: act.x, weight: w.mlpNorm })
+        ? bound(w.gateUp, mlpIn, act.normed, act.gated, w.gateUpBias, normOfX(w.mlpNorm))
         : bound(w.gateUp, mlpIn, config.parallelBranches ? act.normed : act.x, act.gated, w.gateUpBias);
     this.down = bound(w.down, { kind: sandwich ? 'store' : 'accumulate' }, act.gated, branch, w.downBias);
     if (sandwich && kernels.normAdd && w.attentionOutNorm && w.mlpOutNorm) {
@@ -365,7 +369,7 @@ export class GpuLayer {
     const { norm, normAdd, qkNormRope, hiddenInputNorms } = this.kernels;
     if (this.pairedNorm && hiddenInputNorms && this.inputNorm) {
       hiddenInputNorms.encode(pass, this.inputNorm, n);
-    } else if (this.inputNorm && !this.qkv.readsNorm(n)) {
+    } else if (this.inputNorm && !this.qkv.foldsNorm) {
       norm.encode(pass, this.inputNorm, n);
     }
     if (this.mlpFirst && this.mlpNorm) norm.encode(pass, this.mlpNorm, n);
@@ -389,7 +393,7 @@ export class GpuLayer {
     }
     this.o.layer.encode(pass, this.o.binds, n);
     if (normAdd && this.attentionOutNorm) normAdd.encode(pass, this.attentionOutNorm, n);
-    if (this.mlpNorm && !this.mlpFirst && !this.gateUp.layer.readsNorm(n)) norm.encode(pass, this.mlpNorm, n);
+    if (this.mlpNorm && !this.mlpFirst && !this.gateUp.layer.foldsNorm) norm.encode(pass, this.mlpNorm, n);
     this.gateUp.layer.encode(pass, this.gateUp.binds, n);
     this.down.layer.encode(pass, this.down.binds, n);
     if (normAdd && this.mlpOutNorm) normAdd.encode(pass, this.mlpOutNorm, n);

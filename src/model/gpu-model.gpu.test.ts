@@ -716,10 +716,10 @@ describe('GPU KV cache and batching', () => {
     whole.destroy();
   });
 
-  it('GPU profile: RMSNorm folded into the projections gives the bits of the norm on its own', async () => {
+  it('GPU profile: RMSNorm folded into the projections gives a token the same bits in any step, close to the norms apart', async () => {
     const { config, weights } = folder(FIXTURES.target);
     const ids = Array.from({ length: 26 }, (_, i) => (i * 37 + 5) % config.vocabSize);
-    const run = async (fusedNorm: boolean) => {
+    const run = async (fusedNorm: boolean, steps: number[][]) => {
       const profile = { ...LEAN_GPU_PROFILE, fusedNorm };
       const model = await GpuModel.create(gpu, config, weights, {
         maxContext: 64,
@@ -727,19 +727,32 @@ describe('GPU KV cache and batching', () => {
         profile,
         compile: 'on-first-use',
       });
+      expect(model.countDispatches(model.createSequence(64), 1).perLayer).toBe(fusedNorm ? 5 : 7);
       const sequence = model.createSequence(64);
-      // A prefill chunk (the norms on their own either way), a decode step and a verify pass.
-      const rows = [
-        await model.forward(sequence, ids.slice(0, 20)),
-        await model.forward(sequence, ids.slice(20, 21)),
-        await model.forward(sequence, ids.slice(21)),
-      ];
+      const logits = new Float32Array(ids.length * config.vocabSize);
+      let at = 0;
+      for (const step of steps) {
+        logits.set(await model.forward(sequence, step), at);
+        at += step.length * config.vocabSize;
+      }
       sequence.release();
       model.destroy();
-      return rows;
+      return logits;
     };
-    const [fused, apart] = [await run(true), await run(false)];
-    for (const [i, what] of ['prefill', 'decode', 'verify'].entries()) expectBitwiseEqual(fused[i], apart[i], what);
+    // A prefill chunk (norm_lanes.wgsl and the prefill kernel), a decode step and a verify pass;
+    // then the whole prompt in verify tiles, and token by token.
+    const mixed = [ids.slice(0, 20), ids.slice(20, 21), ids.slice(21)];
+    const folded = await run(true, mixed);
+    expectBitwiseEqual(await run(true, [ids.slice(0, 13), ids.slice(13)]), folded, 'in tiles of 13');
+    expectBitwiseEqual(
+      await run(
+        true,
+        ids.map((id) => [id]),
+      ),
+      folded,
+      'token by token',
+    );
+    expectClose(folded, await run(false, mixed), GOLDEN, 'against the norms apart');
   }, 300_000);
 
   it('GPU profile: decode four rows a thread in every quantized layer gives the bits of two', async () => {
@@ -818,9 +831,9 @@ describe('GPU KV cache and batching', () => {
     sequence.release();
     model.destroy();
 
-    // With fusedNorm (off on both profiles, measured slower on an H200) both RMSNorms are folded
-    // into the projections after them in decode and verify steps (5 a layer), and the final norm
-    // into the LM head; a prefill step runs them on their own (7).
+    // With fusedNorm (the GPU profile's) both RMSNorms are folded into the projections after
+    // them (5 a layer), and the final norm into the LM head; a prefill step runs norm_lanes.wgsl
+    // before each projection that folds one (7).
     const profile = { ...GPU_PROFILE, fusedNorm: true };
     const fused = await GpuModel.create(gpu, config, weights, {
       maxContext: 64,

@@ -298,6 +298,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
       tokens: f32(B, 'tokens'),
       x: f32(B * d, 'x'),
       normed: f32(B * d * (hiddenInput ? 2 : 1), 'normed'),
+      normScale: f32(B, 'norm scale'),
       // An EAGLE-1 head embeds straight into [embedding; hidden] (normed), which its fc reads.
       ...(hiddenInput && config.hiddenInput !== 'eagle1' ? { embedded: f32(B * d, 'embedded') } : {}),
       ...(config.hiddenInput === 'mtp' ? { ownState: f32(B * d, 'own state') } : {}),
@@ -376,7 +377,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
       this.kernels.bytes;
     const headStep = this.headStep.buffer;
     const { finalNorm } = weights; // none in an EAGLE-1 head: its LM head reads x
-    // The final norm runs as the head's prologue where the profile folds norms (decode and verify).
+    // The LM head folds the final norm in where the profile folds norms.
     const head = this.kernels.linear(weights.lmHead, { kind: 'store' }, finalNorm !== undefined);
     // The head reads its rows where they are, in x, when they are all of a pass's rows (decode,
     // verify), else the last rows, copied out (prefill).
@@ -388,7 +389,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
         bias: weights.lmHeadBias ?? weights.zeros,
         x: finalNorm ? act.normed : input,
         y: act.logits,
-        norm: finalNorm && { x: input, weight: finalNorm },
+        norm: finalNorm && { x: input, weight: finalNorm, scale: act.normScale },
       }),
     });
     this.head = { layer: head, direct: reading(act.x), copied: reading(act.headIn) };
@@ -1032,7 +1033,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
       headRows > 0 &&
       direct &&
       head.direct.norm !== undefined &&
-      !head.layer.readsNorm(headRows)
+      !head.layer.foldsNorm
     );
   }
 
@@ -1052,7 +1053,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
    */
   private encodeHead(compute: GPUComputePassEncoder, sequence: GpuSequence, pass: Pass, input: HeadInput): void {
     const { headRows, want } = pass;
-    if (input.norm && !this.head.layer.readsNorm(headRows)) this.kernels.norm.encode(compute, input.norm, headRows);
+    if (input.norm && !this.head.layer.foldsNorm) this.kernels.norm.encode(compute, input.norm, headRows);
     this.head.layer.encode(compute, input.binds, headRows);
     if (this.softcap) this.softcap.kernel.encode(compute, this.softcap.bind, headRows);
     if (sequence.rules?.active) {
@@ -1096,7 +1097,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
     this.exported?.encodeAfter(counter, n);
     if (this.ownStateNorm && !this.stateFromHead(1, n === 1)) this.kernels.norm.encode(counter, this.ownStateNorm, n);
     const head = this.head.direct;
-    if (head.norm && !this.head.layer.readsNorm(1)) this.kernels.norm.encode(counter, head.norm, 1);
+    if (head.norm && !this.head.layer.foldsNorm) this.kernels.norm.encode(counter, head.norm, 1);
     this.head.layer.encode(counter, head.binds, 1);
     if (this.softcap) this.softcap.kernel.encode(counter, this.softcap.bind, 1);
     this.argmax.encode(counter, this.argmaxBind, 1);
