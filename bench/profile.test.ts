@@ -32,7 +32,9 @@ describe('--profile alternatives', () => {
     expect(alternatives(GPU_PROFILE, 5, 64)).toContainEqual({ tiles: [2, 3], prefill: false });
     expect(alternatives(GPU_PROFILE, 1, 64).some((change) => 'tiles' in change)).toBe(false);
     // After a context past the one-tile segments, segments half as long.
-    expect(alternatives(GPU_PROFILE, 1, 64, false, 8192)).toContainEqual({ attentionSplit: 256 });
+    expect(alternatives(GPU_PROFILE, 1, 64, false, 8192)).toContainEqual({
+      attentionSplit: GPU_PROFILE.attentionSplit / 2,
+    });
     expect(alternatives(GPU_PROFILE, 1, 64, false, 1024).some((change) => 'attentionSplit' in change)).toBe(false);
     // Four rows a thread serve a decode step only.
     expect(alternatives(GPU_PROFILE, 5, 64).some((change) => 'fourRowsMinThreads' in change)).toBe(false);

@@ -5,7 +5,7 @@ import { attentionSegments } from './ops';
 
 describe('attention segments', () => {
   it('are one tile each up to the fine positions, then split wide', () => {
-    // The GPU profile's: tiles of 64 up to 2,048 positions, then segments of 512.
+    // Tiles of 64 up to 2,048 positions, then segments of 512.
     const segments = (length: number) => attentionSegments(length, 512, 2048, 64);
     expect([1, 64, 65, 1024, 2048].map(segments)).toEqual([1, 1, 2, 16, 32]);
     expect([2049, 2560, 2561, 32768].map(segments)).toEqual([33, 33, 34, 92]);

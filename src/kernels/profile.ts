@@ -149,24 +149,29 @@ export const GPU_PROFILE: KernelProfile = {
   prefill: true,
   serialAttention: false,
   tiledAttention: true,
-  attentionSplit: 512,
+  // H200, a layer's attention past the one-tile segments (kernels.attention[]): Llama-3.2-1B
+  // after 8,192 positions 0.155 ms in segments of 512, 0.094 in segments of 256 (5 tokens 0.185,
+  // 0.127), after 32,768 0.180 and 0.133 (5 tokens 0.369, 0.359); Llama-3.1-8B q4f16_1 after
+  // 8,192 0.124 and 0.079, after 32,768 0.165 and 0.176 (bench/results/2026-12-04-h200-fold-
+  // bench.json). A workgroup walks four tiles, not eight; 32k positions merge 152 segments.
+  attentionSplit: 256,
   // H200, Llama-3.2-1B q4f16_1 after 1,024 positions: a decode step took 2.16 ms in segments of
   // 64 and 3.55 in segments of 512, a 5-token verify 3.21 and 4.34, attention then 1.83 of the
   // step's 3.81 ms kernel by kernel (bench/results/2026-12-04-h200-profile-1024.txt). 32 tiles'
   // segments up to 2,048 positions; longer contexts merge 28 segments more than before.
   attentionFine: 2048,
-  // Past the one-tile segments, where each workgroup walks 512 positions: at 32k positions
-  // Llama-3.2-1B's cache was 134 MB a layer in f32, which attention.wgsl reads four times over
-  // (H200: the step grew 2.06 ms from 1k to 32k positions, about what 537 MB a layer at the
-  // card's 4.8 TB/s takes; f16 now halves it). Chosen by the bytes it saves, not yet timed: the
-  // kernel suite's attention and --profile time it both ways.
+  // Past the one-tile segments each cached key and value is read once for the G heads of its
+  // KV head. H200, a layer's attention grouped against apart (segments of 512, same file as
+  // attentionSplit's): Llama-3.1-8B q4f16_1 after 32,768 positions 0.165 ms against 0.274, its
+  // 5-token verify 0.54 against 1.02; Llama-3.2-1B's 5-token verify 0.369 against 0.576, though
+  // its decode step 0.180 against 0.171 (after 8,192: 0.155 against 0.140).
   attentionGroupedFrom: 2048,
   rowWorkgroup: 256,
-  // H200: an RMSNorm over 2,048 values took 13 us a call kernel by kernel, 33 calls 0.43 ms of
-  // Llama-3.2-1B q4f16_1's 1.92 ms step after 1,024 positions; folded with a prologue that
-  // formed norm.wgsl's sum before the weights streamed, the step took 2.09 ms (SmolLM2-360M 2.80
-  // against 2.07). Folded in the loop, the sum costs no load and no wait: chosen by that
-  // reading, not yet timed (--profile times the norms apart beside it).
+  // H200, Llama-3.2-1B q4f16_1 after 1,024 positions: a decode step 1.86 ms folded against 1.98
+  // with the norms apart, a 5-token verify 3.37 against 3.30; the fixture target's decode step
+  // 0.35 against 0.81, the draft's 0.18 against 0.22 (bench/results/2026-12-04-h200-fold-
+  // profile.txt). A prologue that formed norm.wgsl's sum before the weights streamed had cost
+  // more than the dispatches it saved (2.09 ms against 1.92).
   fusedNorm: true,
   deviceAcceptance: true,
   commandBuffers: 8,
