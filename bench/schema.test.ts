@@ -9,6 +9,7 @@ function sample(): Record<string, unknown> {
     positive: 2,
     count: 0,
     fraction: 0.5,
+    share: 0,
     number: -1,
     string: 'x',
     boolean: true,
@@ -55,10 +56,12 @@ describe('results schema', () => {
     results.decode.runs.push({ ...results.decode.runs[0], acceptance_rate: 1.5 });
     delete results.ttft.warm_ms;
     results.decode.runs[0].draft_length = 0;
+    results.ttft.typeahead_ratio = -0.1;
     expect(checkResults(results)).toEqual([
       'decode.runs[0].draft_length: 0 is not a draft length',
       'decode.runs[1].acceptance_rate: 1.5 is not a fraction',
       'ttft.warm_ms: missing',
+      'ttft.typeahead_ratio: -0.1 is not a share',
     ]);
     expect(checkResults({ shapes: { pairs: [] } })).toContain('shapes.pairs[].target: missing');
     // A run of some suites: the others' fields are not asked for, the common ones are.

@@ -6,10 +6,11 @@
  * A path's `[]` means every element of that array; kinds:
  *   positive  a finite number > 0          count     an integer >= 0
  *   fraction  a number in [0, 1]            number    any finite number
+ *   share     a finite number >= 0: a time over a far longer one, which rounding may make 0
  *   string / boolean / object / array, and `k` (an integer >= 1 or "auto")
  */
 
-type Kind = 'positive' | 'count' | 'fraction' | 'number' | 'string' | 'boolean' | 'object' | 'array' | 'k';
+type Kind = 'positive' | 'count' | 'fraction' | 'share' | 'number' | 'string' | 'boolean' | 'object' | 'array' | 'k';
 
 export const RESULT_FIELDS: Record<string, Kind> = {
   schema: 'positive',
@@ -117,8 +118,8 @@ export const RESULT_FIELDS: Record<string, Kind> = {
   'ttft.cold_ms': 'positive',
   'ttft.warm_ms': 'positive',
   'ttft.typeahead_ms': 'positive',
-  'ttft.warm_ratio': 'positive',
-  'ttft.typeahead_ratio': 'positive',
+  'ttft.warm_ratio': 'share',
+  'ttft.typeahead_ratio': 'share',
   'ttft.decode_step_ms': 'positive',
   'ttft.restored_ms': 'positive',
   'ttft.restored_ratio': 'positive',
@@ -132,8 +133,8 @@ export const RESULT_FIELDS: Record<string, Kind> = {
   'ttft.long[].cold_ms': 'positive',
   'ttft.long[].warm_ms': 'positive',
   'ttft.long[].typeahead_ms': 'positive',
-  'ttft.long[].warm_ratio': 'positive',
-  'ttft.long[].typeahead_ratio': 'positive',
+  'ttft.long[].warm_ratio': 'share',
+  'ttft.long[].typeahead_ratio': 'share',
   'ttft.long[].decode_step_ms': 'positive',
   'ttft.long[].decode_step_ratio': 'positive',
 
@@ -217,6 +218,8 @@ function fits(kind: Kind, value: unknown): boolean {
       return Number.isInteger(value) && (value as number) >= 0;
     case 'fraction':
       return finite && (value as number) >= 0 && (value as number) <= 1;
+    case 'share':
+      return finite && (value as number) >= 0;
     case 'number':
       return finite;
     case 'k':

@@ -24,7 +24,7 @@ import { GREEDY } from '../../src/sampling/sampling';
 import { Rng } from '../../src/util/rng';
 import { SHAPE_PAIRS } from '../shapes';
 import { summarize } from '../stats';
-import { round } from './kernels';
+import { round, share } from './kernels';
 
 export interface LongPrefix {
   /** 'fixture target' or a real checkpoint's shape */
@@ -115,8 +115,8 @@ async function measureSubject(gpu: Gpu, subject: Subject, prefixes: number[]): P
         cold_ms: round(coldMs, 1),
         warm_ms: round(warmMs, 1),
         typeahead_ms: round(typeaheadMs, 1),
-        warm_ratio: round(warmMs / coldMs),
-        typeahead_ratio: round(typeaheadMs / coldMs),
+        warm_ratio: share(warmMs / coldMs),
+        typeahead_ratio: share(typeaheadMs / coldMs),
         decode_step_ms: round(stepMs, 2),
         decode_step_ratio: round(stepMs / firstStep),
       });

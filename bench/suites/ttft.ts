@@ -26,7 +26,7 @@ import { GREEDY } from '../../src/sampling/sampling';
 import { Rng } from '../../src/util/rng';
 import { QUICK_PAIRS, SHAPE_PAIRS, type Shape } from '../shapes';
 import { summarize } from '../stats';
-import { round } from './kernels';
+import { round, share } from './kernels';
 import { type LongPrefix, runLongContext } from './long-context';
 
 export interface TtftResults {
@@ -242,8 +242,8 @@ export async function runTtftSuite(gpu: Gpu, target: ModelFolder, quick: boolean
     cold_ms: round(coldMs, 1),
     warm_ms: round(warmMs, 1),
     typeahead_ms: round(typeaheadMs, 1),
-    warm_ratio: round(warmMs / coldMs),
-    typeahead_ratio: round(typeaheadMs / coldMs),
+    warm_ratio: share(warmMs / coldMs),
+    typeahead_ratio: share(typeaheadMs / coldMs),
     decode_step_ms: round(summarize(steps).median, 1),
     restored_ms: round(restoredMs, 1),
     restored_ratio: round(restoredMs / coldMs),
