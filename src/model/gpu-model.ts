@@ -382,7 +382,11 @@ export class GpuModel implements CausalLM<GpuSequence> {
     // The head reads its rows where they are, in x, when they are all of a pass's rows (decode,
     // verify), else the last rows, copied out (prefill).
     const reading = (input: GPUBuffer): HeadInput => ({
-      norm: finalNorm && this.kernels.norm.bind({ step: headStep, weight: finalNorm, x: input, out: act.normed }),
+      // The final norm's own dispatch, where the head does not fold it in.
+      norm:
+        finalNorm && !head.foldsNorm
+          ? this.kernels.norm.bind({ step: headStep, weight: finalNorm, x: input, out: act.normed })
+          : undefined,
       binds: head.bind({
         step: headStep,
         weight: weights.lmHead.parts,
@@ -1028,13 +1032,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
    */
   private stateFromHead(headRows: number, direct: boolean): boolean {
     const { head } = this;
-    return (
-      this.ownStateNorm !== undefined &&
-      headRows > 0 &&
-      direct &&
-      head.direct.norm !== undefined &&
-      !head.layer.foldsNorm
-    );
+    return this.ownStateNorm !== undefined && headRows > 0 && direct && head.direct.norm !== undefined;
   }
 
   /** Records columns.wgsl's copy of n rows at the step's start (`rowsAtStart`), its bind group made once per sequence buffer. */
@@ -1053,7 +1051,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
    */
   private encodeHead(compute: GPUComputePassEncoder, sequence: GpuSequence, pass: Pass, input: HeadInput): void {
     const { headRows, want } = pass;
-    if (input.norm && !this.head.layer.foldsNorm) this.kernels.norm.encode(compute, input.norm, headRows);
+    if (input.norm) this.kernels.norm.encode(compute, input.norm, headRows);
     this.head.layer.encode(compute, input.binds, headRows);
     if (this.softcap) this.softcap.kernel.encode(compute, this.softcap.bind, headRows);
     if (sequence.rules?.active) {
@@ -1097,7 +1095,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
     this.exported?.encodeAfter(counter, n);
     if (this.ownStateNorm && !this.stateFromHead(1, n === 1)) this.kernels.norm.encode(counter, this.ownStateNorm, n);
     const head = this.head.direct;
-    if (head.norm && !this.head.layer.foldsNorm) this.kernels.norm.encode(counter, head.norm, 1);
+    if (head.norm) this.kernels.norm.encode(counter, head.norm, 1);
     this.head.layer.encode(counter, head.binds, 1);
     if (this.softcap) this.softcap.kernel.encode(counter, this.softcap.bind, 1);
     this.argmax.encode(counter, this.argmaxBind, 1);
@@ -1149,8 +1147,9 @@ export class GpuModel implements CausalLM<GpuSequence> {
   }
 }
 
-/** The head's bind groups over one input buffer: the final norm's (if the model has one), the LM head's. */
+/** The head's bind groups over one input buffer: the final norm's where it runs on its own, the LM head's. */
 interface HeadInput {
+  /** The final norm's own dispatch (none where the LM head folds it in, or the model has none). */
   norm?: GPUBindGroup;
   binds: GPUBindGroup[][];
 }
