@@ -25,7 +25,7 @@ import { type FolderPair, uploadPair } from '../../src/model/pair';
 import type { Sequence } from '../../src/model/types';
 import { ResponseGrammars } from '../../src/sampling/grammar';
 import type { SamplingParams } from '../../src/sampling/sampling';
-import { type DraftLength, StepTimes } from '../../src/speculative/draft-length';
+import { DraftHistory, type DraftLength } from '../../src/speculative/draft-length';
 import { type DraftKind, draftSource } from '../../src/speculative/draft-source';
 import { speculativeGenerate } from '../../src/speculative/speculative';
 import { speculativeStats } from '../../src/speculative/stats';
@@ -249,7 +249,7 @@ export async function runDecodeSuite(
     sampling: SamplingParams,
     tree = 0,
     treeWidth = 1,
-    stepTimes?: StepTimes,
+    history?: DraftHistory,
     constrained = false,
   ) => {
     const [model, models] = kind === 'none' ? [subject.plain, [subject.plain]] : [subject.model, subject.counted];
@@ -283,7 +283,7 @@ export async function runDecodeSuite(
         fallback: false,
         tree,
         treeWidth,
-        stepTimes,
+        history,
         constraint,
         onToken: () => {
           firstToken();
@@ -399,8 +399,8 @@ export async function runDecodeSuite(
     let submissions = 0;
     const time = { wallMs: 0, recordMs: 0, waitMs: 0 };
     const perPosition: number[][] = [];
-    // A run's generations share what 'auto' timed, as the requests of a chat do (cached-generator.ts).
-    const stepTimes = new StepTimes();
+    // A run's generations share what 'auto' learned, as the requests of a chat do (cached-generator.ts).
+    const history = new DraftHistory();
     for (const prompt of subject.prompts) {
       await decode(subject, prompt, 'none', 1, sampling, 0, 1, undefined, constrained); // warm-up
       for (let repeat = 0; repeat < (quick ? 1 : 2); repeat++) {
@@ -413,7 +413,7 @@ export async function runDecodeSuite(
           readbackBytes: bytes,
           submissions: submitted,
           time: t,
-        } = await decode(subject, prompt, kind, draftLength, sampling, tree, treeWidth, stepTimes, constrained);
+        } = await decode(subject, prompt, kind, draftLength, sampling, tree, treeWidth, history, constrained);
         spec.push(tokS);
         roundTrips += trips;
         readbackBytes += bytes;

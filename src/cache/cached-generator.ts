@@ -20,7 +20,7 @@
 import { isEagleTarget } from '../model/eagle';
 import { type CausalLM, type Sequence, storedPrefixBytes } from '../model/types';
 import type { LogitRules } from '../sampling/logit-rules';
-import { StepTimes } from '../speculative/draft-length';
+import { DraftHistory } from '../speculative/draft-length';
 import { type DraftKind, draftSource } from '../speculative/draft-source';
 import { type SpeculativeCounts, type SpeculativeOptions, speculativeGenerate } from '../speculative/speculative';
 import { type CacheEntry, type Divergence, PrefixCache } from './prefix-cache';
@@ -73,7 +73,7 @@ export class CachedGenerator<S extends Sequence, D extends Sequence> {
    * What 'auto' timed, for each kind of step (draft source, tree, greedy or sampled, with or
    * without log-probabilities): each request's steps start from what earlier ones measured.
    */
-  private readonly stepTimes = new Map<string, StepTimes>();
+  private readonly histories = new Map<string, DraftHistory>();
 
   constructor(
     readonly target: CausalLM<S>,
@@ -147,7 +147,7 @@ export class CachedGenerator<S extends Sequence, D extends Sequence> {
         ];
         const result = await speculativeGenerate(this.target, entry.target, source, [...prompt], {
           ...request,
-          stepTimes: request.stepTimes ?? this.timesOf(step.join()),
+          history: request.history ?? this.historyOf(step.join()),
           tree: request.tree,
           onToken: (token) => {
             tokens.push(token);
@@ -164,11 +164,11 @@ export class CachedGenerator<S extends Sequence, D extends Sequence> {
     });
   }
 
-  /** The step times kept for one kind of step. */
-  private timesOf(step: string): StepTimes {
-    const times = this.stepTimes.get(step) ?? new StepTimes();
-    this.stepTimes.set(step, times);
-    return times;
+  /** What 'auto' learned of one kind of step. */
+  private historyOf(step: string): DraftHistory {
+    const history = this.histories.get(step) ?? new DraftHistory();
+    this.histories.set(step, history);
+    return history;
   }
 
   /**

@@ -14,15 +14,25 @@
  * written), pulled towards a_(i-1) by a pseudo-count: a position never drafted is assumed as
  * good as the one before it, which is how the length grows to find out.
  *
- * cost(k) is the measured wall time of recent steps of k drafts (`StepTimes`, which a caller
- * may keep across generations): what a length costs differs from device to device and is not
- * linear in k (on SwiftShader a verify pass over 4 tokens is faster than over 3; on an H200
- * the fixture pair's steps of 2 and 3 drafts took the same time). A length not measured
+ * cost(k) is the measured wall time of recent steps of k drafts: what a length costs differs
+ * from device to device and is not linear in k (on SwiftShader a verify pass over 4 tokens is
+ * faster than over 3; on an H200 the fixture pair's steps of 2 and 3 drafts took the same time). A length not measured
  * lately is priced from the best-measured one by the model 1 + c k (c: what a draft token adds
  * to a step, relative to the step's fixed part), so a length is tried when the model says it
  * may pay, and kept or dropped as its own steps measure. Without timings (`update` given no
  * time) cost(k) is 1 + c k itself, and the lengths drafted follow from the verdicts alone, as
  * a seeded sampled run needs in order to repeat exactly.
+ *
+ * A step that drafts another length than the step before it is not timed: it pays for the
+ * change (a step recorded ahead serves only its own k, model/gpu-step-ahead.ts, so the new
+ * length's first step is recorded while the GPU waits), not for its length. Priced by such
+ * steps, a length tried once looked dearer than it is, and on an H200, where a host's hiccups
+ * move a step's time as much as the lengths differ, 'auto' wandered between lengths.
+ *
+ * What 'auto' learns (`DraftHistory`: the acceptance counts and the step times) a caller keeps
+ * across the generations of the same models: a new generation drafts the length the last one
+ * ended on, from the acceptance the earlier ones saw, fading as its own verdicts come, not from
+ * a flat prior that sends it exploring long drafts again.
  *
  * k changes only when the new length is expected to be clearly faster, so a generation drafts
  * the same k for long runs (a step recorded ahead serves only its own k: model/gpu-step-ahead.ts).
@@ -52,8 +62,11 @@ const FADE = 0.95;
 const COST_FADE = 0.99;
 /** Lengths are priced from measured times once one has this much weight, and hiccups capped from then on. */
 const MEASURED = 0.5;
-/** The weight, in steps, of the model's price of a length beside its measured time. */
-const MODEL_WEIGHT = 0.5;
+/**
+ * The weight, in steps, of the model's price of a length beside its measured time: a quarter
+ * of one step, since c is a guess and one step of the length is a measurement.
+ */
+const MODEL_WEIGHT = 0.25;
 /** A step timed at more than this many times its length's measured time counts as this many (a hiccup of the host). */
 const OUTLIER = 3;
 /** The weight of a position's prior (the estimate of the position before it), in verdicts. */
@@ -73,8 +86,7 @@ export function parseDraftLength(text: string): DraftLength {
 
 /**
  * What speculative steps of each length took (ms), each length's mean fading as steps of any
- * length are added. A caller keeps one across the generations of the same models and kind of
- * step: what a length costs belongs to the device and the models, not to the text.
+ * length are added: what a length costs belongs to the device and the models, not to the text.
  */
 export class StepTimes {
   /** Mean wall time of the steps that drafted i + 1 tokens, and its weight. */
@@ -109,6 +121,21 @@ export class StepTimes {
   }
 }
 
+/**
+ * What 'auto' has learned of a pair of models (or a model and its head) on a device: the faded
+ * counts of verdicts at and acceptances of each draft position, and the step times of each
+ * length. A caller keeps one across the generations of the same models and kind of step, so
+ * that each generation starts from what the earlier ones saw.
+ */
+export class DraftHistory {
+  /** Faded counts of verdicts at, and acceptances of, draft position i + 1. */
+  readonly verdicts = new Float64Array(AUTO_MAX);
+  readonly acceptances = new Float64Array(AUTO_MAX);
+  readonly times = new StepTimes();
+  /** The length drafted last (0: none yet), where the next generation starts. */
+  length = 0;
+}
+
 export class DraftLengthPolicy {
   /** Tokens to draft in the next step. */
   k: number;
@@ -116,38 +143,41 @@ export class DraftLengthPolicy {
   readonly minConfidence: number;
   /** The longest draft this policy can ask for. */
   readonly longest: number;
-  /** Faded counts of verdicts at, and acceptances of, draft position i + 1. */
-  private readonly verdicts = new Float64Array(AUTO_MAX);
-  private readonly acceptances = new Float64Array(AUTO_MAX);
+  /** The length the step before the one being updated drafted (0: none yet). */
+  private lastK = 0;
 
-  /** `draftCost`: c, for lengths not measured; `times`: the steps measured so far (this generation's, or also earlier ones'). */
+  /** `draftCost`: c, for lengths not measured; `history`: what earlier generations learned (none: start afresh). */
   constructor(
     private readonly length: DraftLength,
     private readonly draftCost = AUTO_DRAFT_COST,
-    private readonly times = new StepTimes(),
+    private readonly history = new DraftHistory(),
   ) {
     this.minConfidence = length === 'auto' ? AUTO_CONFIDENCE : 0;
     this.longest = length === 'auto' ? AUTO_MAX : length;
-    this.k = length === 'auto' ? this.best() : length;
+    this.k = length === 'auto' ? this.history.length || this.best() : length;
   }
 
   /**
    * Takes the outcome of a step that drafted `drafted` tokens and kept `accepted` of them, and
-   * its wall time in ms where the caller times steps.
+   * its wall time in ms where the caller times steps (counted only when the step before it
+   * drafted the same length: see the top of this file).
    */
   update(accepted: number, drafted: number, ms?: number): void {
     if (this.length !== 'auto') return;
+    const { verdicts, acceptances, times } = this.history;
     for (let i = 0; i < AUTO_MAX; i++) {
-      this.verdicts[i] *= FADE;
-      this.acceptances[i] *= FADE;
+      verdicts[i] *= FADE;
+      acceptances[i] *= FADE;
     }
-    if (ms !== undefined) this.times.add(drafted, ms);
+    if (ms !== undefined && this.k === this.lastK) times.add(drafted, ms);
+    this.lastK = this.k;
     // Positions up to the first rejection had a verdict; those before it were accepted.
     const judged = Math.min(accepted + 1, drafted, AUTO_MAX);
-    for (let i = 0; i < judged; i++) this.verdicts[i]++;
-    for (let i = 0; i < Math.min(accepted, AUTO_MAX); i++) this.acceptances[i]++;
+    for (let i = 0; i < judged; i++) verdicts[i]++;
+    for (let i = 0; i < Math.min(accepted, AUTO_MAX); i++) acceptances[i]++;
     const best = this.best();
     if (this.yieldPerCost(best) > this.yieldPerCost(this.k) * (1 + AUTO_SWITCH_GAIN)) this.k = best;
+    this.history.length = this.k;
   }
 
   /** The length with the most expected tokens per unit of cost. */
@@ -163,11 +193,11 @@ export class DraftLengthPolicy {
     let reach = 1; // P_j
     let prior = FIRST_PRIOR;
     for (let i = 0; i < k; i++) {
-      const a = (this.acceptances[i] + PRIOR_WEIGHT * prior) / (this.verdicts[i] + PRIOR_WEIGHT);
+      const a = (this.history.acceptances[i] + PRIOR_WEIGHT * prior) / (this.history.verdicts[i] + PRIOR_WEIGHT);
       reach *= a;
       expected += reach;
       prior = a;
     }
-    return expected / this.times.cost(k, this.draftCost);
+    return expected / this.history.times.cost(k, this.draftCost);
   }
 }

@@ -26,7 +26,7 @@ import { type TokenLogprob, tokenLogprob } from '../sampling/logprobs';
 import { distribution } from '../sampling/sampling';
 import { allowAll, allowsAny, maskWords, onlyToken } from '../sampling/token-mask';
 import { Rng } from '../util/rng';
-import { type DraftLength, DraftLengthPolicy, type StepTimes } from './draft-length';
+import { type DraftHistory, type DraftLength, DraftLengthPolicy } from './draft-length';
 import type { Draft, DraftKind, DraftSource } from './draft-source';
 import { acceptSampledTree, acceptTree, type TreeDraft, treeDepths, treeTokens } from './tree';
 
@@ -40,10 +40,11 @@ export interface SpeculativeOptions extends GenerateOptions {
    */
   draftCost?: number;
   /**
-   * With 'auto': the steps timed so far, kept by the caller across generations of the same
-   * models (and kind of step) so that each starts from what the earlier ones measured.
+   * With 'auto': what the steps so far taught it (acceptance and step times), kept by the caller
+   * across generations of the same models (and kind of step) so that each starts from what the
+   * earlier ones saw.
    */
-  stepTimes?: StepTimes;
+  history?: DraftHistory;
   /** Measured fallback to plain decoding (default true). */
   fallback?: boolean;
   /** Polled between steps: returning true ends generation early (interrupt, stop strings). */
@@ -135,9 +136,10 @@ export async function speculativeGenerate<S extends Sequence>(
   const width = options.treeWidth ?? 1;
   const rng = new Rng(options.seed ?? 0);
   const stop = new Set(options.stopTokens ?? []);
-  // Given a draft cost, lengths follow from the verdicts alone: no step times, measured or kept.
+  // Given a draft cost, lengths follow from this generation's verdicts alone: no step times,
+  // measured or kept, and nothing learned before.
   const timed = options.draftCost === undefined;
-  const policy = new DraftLengthPolicy(options.draftLength, options.draftCost, timed ? options.stepTimes : undefined);
+  const policy = new DraftLengthPolicy(options.draftLength, options.draftCost, timed ? options.history : undefined);
   const out: number[] = [];
   const context = [...prompt];
   const counts: SpeculativeCounts = {
