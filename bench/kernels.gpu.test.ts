@@ -1,7 +1,7 @@
 /**
  * The kernel suite's timing of a linear layer as a GPU runs it: CI's adapter is a CPU one,
  * whose profile has no lanes, so the GPU profile's paths (the lanes kernel, two or four rows a thread,
- * copies of the matrix cycled through) are taken here with the adapter described as a GPU. The
+ * quantized units in flight, copies of the matrix cycled through) are taken here with the adapter described as a GPU. The
  * times are the adapter's; what is checked is that each path builds, runs and reports.
  */
 
@@ -48,6 +48,16 @@ describe('the kernel suite on the GPU profile', () => {
     expect(split.splitGroups).toBe(true);
     expect(whole.splitGroups).toBe(false);
     expect(whole.gbPerS).toBeGreaterThan(0);
+  });
+
+  it('times a q4 layer with its units loaded four at a time, as the GPU profile does, and one at a time', async () => {
+    const shape = { rows: 256, k: 512, dtype: 'Q4F16' } as const;
+    const profile = await linearBandwidth(gpu, shape, 1);
+    const one = await linearBandwidth(gpu, shape, 1, { unitsInFlight: 1 });
+    expect([profile.unitsInFlight, one.unitsInFlight]).toEqual([4, 1]);
+    expect(one.gbPerS).toBeGreaterThan(0);
+    // Float weights have no units to load ahead.
+    expect((await linearBandwidth(gpu, { ...shape, dtype: 'F16' }, 1)).unitsInFlight).toBe(1);
   });
 
   it('times every type a full run times at the 8B shapes (here on a small matrix)', async () => {

@@ -114,6 +114,8 @@ export function alternatives(
   if (profile.rowBlock === 1) {
     // A quantized row's lanes the other way: whole words, or their u32s (quantized.wgsl).
     if (quantized) changes.push({ splitGroups: !profile.splitGroups });
+    // Its units loaded one at a time, or four before the first is added (the same bits).
+    if (quantized) changes.push({ unitsInFlight: profile.unitsInFlight > 1 ? 1 : 4 });
     // The norms' other placement (a prefill step runs a norm dispatch either way), and more
     // threads a layer: on an H200 a matrix's bandwidth grew with its threads (bench/README.md).
     if (!prefill) changes.push({ fusedNorm: !profile.fusedNorm });

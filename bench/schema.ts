@@ -35,6 +35,7 @@ export const RESULT_FIELDS: Record<string, Kind> = {
   'kernels.linear[].split_groups': 'boolean',
   'kernels.linear[].two_rows': 'boolean',
   'kernels.linear[].rows_a_thread': 'positive',
+  'kernels.linear[].units_in_flight': 'positive',
   'kernels.linear[].variant': 'string',
   'kernels.attention[].shape': 'string',
   'kernels.attention[].heads': 'string',
@@ -314,6 +315,7 @@ export const FIELDS_SINCE: Record<string, number> = {
   'shapes.pairs[].draft_chain_ratio': 21,
   'shapes.eagle[].head_chain_step_ms': 21,
   'shapes.eagle[].head_chain_ratio': 21,
+  'kernels.linear[].units_in_flight': 22,
 };
 
 /**

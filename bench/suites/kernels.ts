@@ -47,6 +47,12 @@ export interface LinearResult {
   /** Rows a thread sums: 1, 2, or 4 (FOUR_ROWS, timed beside the profile's for the q4 types on GPUs); 4 in blocks of rows. */
   rows_a_thread: number;
   /**
+   * Units of each row a lane loaded before adding the first (linear.wgsl's UNITS_IN_FLIGHT: the
+   * profile's, and for the q4 types on GPUs one at a time or four beside it); 1 for the float
+   * types and on CPU adapters.
+   */
+  units_in_flight: number;
+  /**
    * Whether a lane took a quantized word's u32s (quantized.wgsl's SPLIT_GROUPS, the GPU
    * profile's way) or whole words (timed beside it for the q4 types on GPUs); false for the
    * float types and on CPU adapters, whose one lane a row sums the same either way.
@@ -55,7 +61,7 @@ export interface LinearResult {
   /**
    * 'profile' for the kernel the device's profile runs, else how the kernel timed beside it
    * differs: 'lanes by q4 words', 'two rows a thread' or 'one row a thread', 'whole words' or
-   * 'split units'.
+   * 'split units', 'one unit at a time' or '4 units in flight'.
    */
   variant: string;
 }
@@ -131,7 +137,7 @@ export async function linearBandwidth(
   gpu: Gpu,
   shape: { rows: number; k: number; dtype: WeightDType },
   runs: number,
-  options: { lanes?: number; twoRows?: boolean; fourRows?: boolean; splitGroups?: boolean; cycle?: boolean } = {},
+  options: LinearOptions & { cycle?: boolean } = {},
 ) {
   const { device } = gpu;
   const { rows, k, dtype } = shape;
@@ -150,6 +156,7 @@ export async function linearBandwidth(
           twoRows: options.fourRows || (options.twoRows ?? profileDecode.twoRows),
           fourRows: options.fourRows ?? profileDecode.fourRows,
           splitGroups: options.splitGroups ?? profileDecode.splitGroups,
+          unitsInFlight: options.unitsInFlight ?? profileDecode.unitsInFlight,
         }
       : profileDecode;
   const kernel = new LinearKernel(device, shape, { kind: 'store' }, decode);
@@ -172,7 +179,18 @@ export async function linearBandwidth(
   const threads = decode.kind === 'lanes' ? (rows * decode.lanes) / rowsAThread : Math.ceil(rows / 4);
   const splitGroups = decode.kind === 'lanes' && (decode.splitGroups ?? false);
   const twoRows = decode.kind === 'lanes' && (decode.twoRows ?? false);
-  return { ms, gbPerS: weightData.byteLength / (ms / 1000) / 1e9, threads, splitGroups, twoRows, rowsAThread };
+  const unitsInFlight = decode.kind === 'lanes' && isQuantized(dtype) ? (decode.unitsInFlight ?? 1) : 1;
+  const gbPerS = weightData.byteLength / (ms / 1000) / 1e9;
+  return { ms, gbPerS, threads, splitGroups, twoRows, rowsAThread, unitsInFlight };
+}
+
+/** How a timed linear kernel may differ from the profile's decode kernel for its shape. */
+interface LinearOptions {
+  lanes?: number;
+  twoRows?: boolean;
+  fourRows?: boolean;
+  splitGroups?: boolean;
+  unitsInFlight?: number;
 }
 
 /** A (rows, k) matrix of one small value in `dtype`: a kernel's speed does not depend on the values. */
@@ -247,10 +265,10 @@ export async function runKernelSuite(
     shape: { rows: number; k: number },
     lanesBy: string,
     variant = 'profile',
-    options: { lanes?: number; twoRows?: boolean; fourRows?: boolean; splitGroups?: boolean } = {},
+    options: LinearOptions = {},
   ) =>
     linearBandwidth(gpu, { ...shape, dtype }, runs, { ...options, cycle: !quick }).then(
-      ({ ms, gbPerS, threads, splitGroups, twoRows, rowsAThread }): LinearResult => ({
+      ({ ms, gbPerS, threads, splitGroups, twoRows, rowsAThread, unitsInFlight }): LinearResult => ({
         dtype,
         ...shape,
         ms: round(ms, 4),
@@ -260,6 +278,7 @@ export async function runKernelSuite(
         lanes_by: lanesBy,
         two_rows: twoRows,
         rows_a_thread: rowsAThread,
+        units_in_flight: unitsInFlight,
         split_groups: splitGroups,
         variant,
       }),
@@ -272,7 +291,8 @@ export async function runKernelSuite(
       if (dtype.startsWith('Q4') && lanesKernel) {
         // Side by side: the lanes a row that counting q4 words (32 values each) would give, the
         // other number of rows a thread (two: each input chunk serving both; and four), and the
-        // other unit (whole words, or their u32s).
+        // other unit (whole words, or their u32s), and units loaded one at a time or four before
+        // the first is added, the other way from the profile.
         const lanes = linearLanes(shape.k / 32, profile.wordsPerLane, shape.rows, profile.minWorkgroups);
         const wordsNote = profile.splitGroups ? 'whole words' : 'split units';
         linear.push(await result(dtype, shape, 'q4 words', 'lanes by q4 words', { lanes }));
@@ -281,6 +301,9 @@ export async function runKernelSuite(
           linear.push(await result(dtype, shape, 'f16 words', ROWS_NOTES[rows], options));
         }
         linear.push(await result(dtype, shape, 'f16 words', wordsNote, { splitGroups: !profile.splitGroups }));
+        const inFlight = profile.unitsInFlight > 1 ? 1 : 4;
+        const inFlightNote = inFlight === 1 ? 'one unit at a time' : '4 units in flight';
+        linear.push(await result(dtype, shape, 'f16 words', inFlightNote, { unitsInFlight: inFlight }));
       }
     }
     keep(soFar());

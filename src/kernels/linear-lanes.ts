@@ -3,7 +3,8 @@
  * whose pairs span more lanes) computes 64 / LANES weight rows, LANES threads a row, for a tile
  * of TILE_N tokens held in registers, so each weight read serves the whole tile; or, two rows a
  * thread, twice as many rows, each input read serving both; or, four rows a thread (decode
- * tiles), four times as many.
+ * tiles), four times as many. A lane of a quantized row may load its next 2 or 4 units before
+ * adding the first, so that their loads are in flight together.
  *
  * LANES is a function of the layer's shape and the device's profile (`linearLanes`), never of
  * the token count, so every tile sums a row in one order: a token's result is the same bits
@@ -53,6 +54,10 @@ export function lanesPlan(
   if (fourRows && tileN !== 1)
     throw new RangeError(`linear: four rows a thread serve one token, not a tile of ${tileN}`);
   const splitGroups = variant.splitGroups ?? false;
+  const unitsInFlight = isQuantized(shape.dtype) ? (variant.unitsInFlight ?? 1) : 1;
+  if (![1, 2, 4].includes(unitsInFlight)) {
+    throw new RangeError(`linear: ${unitsInFlight} units in flight, where a lane loads 1, 2 or 4`);
+  }
   if (!(Number.isInteger(tileN) && tileN >= 1 && tileN <= MAX_TILE_N)) {
     throw new RangeError(`linear: tileN = ${tileN} must be a whole number from 1 to ${MAX_TILE_N}`);
   }
@@ -64,6 +69,7 @@ export function lanesPlan(
     shuffle > 1 ? `shuffle ${shuffle}` : '',
     fourRows ? 'four rows' : twoRows ? 'two rows' : '',
     splitGroups && isQuantized(shape.dtype) ? 'split' : '',
+    unitsInFlight > 1 ? `${unitsInFlight} in flight` : '',
     norm ? 'norm' : '',
   ];
   return {
@@ -79,6 +85,7 @@ export function lanesPlan(
       TWO_ROWS: twoRows,
       FOUR_ROWS: fourRows,
       SPLIT_GROUPS: splitGroups,
+      UNITS_IN_FLIGHT: unitsInFlight,
     },
     rowsPerGroup: ((fourRows ? 4 : twoRows ? 2 : 1) * workgroup) / lanes,
     tileN,

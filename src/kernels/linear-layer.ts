@@ -122,11 +122,12 @@ export function layerVariants(
   const shuffle = profile.subgroups ? subgroupShuffle : 1;
   const quantized = isQuantized(shape.dtype);
   const split = profile.splitGroups && quantized ? { splitGroups: true } : {};
+  const inFlight = quantized && profile.unitsInFlight > 1 ? { unitsInFlight: profile.unitsInFlight } : {};
   const variants: LinearVariant[] = tiles.map((tileN) => {
     const twoRows = tileN >= profile.twoRowsFrom;
     const fourRows = tileN === 1 && quantized && (shape.rows * lanes) / 4 >= profile.fourRowsMinThreads;
     const rows = fourRows ? { twoRows: true, fourRows } : twoRows ? { twoRows } : {};
-    return { kind: 'lanes', tileN, lanes, shuffle, norm, ...rows, ...split };
+    return { kind: 'lanes', tileN, lanes, shuffle, norm, ...rows, ...split, ...inFlight };
   });
   return profile.prefill ? [...variants, { kind: 'prefill', lanes, shuffle, norm, ...split }] : variants;
 }

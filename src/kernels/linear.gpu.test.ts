@@ -6,7 +6,8 @@
  * alone (decode), in a verify batch or in a prefill. The blocked kernel also gives the same bits
  * as linear.wgsl with one lane a row (a quantized row's lanes taking whole words or their u32s),
  * the prefill kernel the same bits as its tiles (both ways for quantized rows), and a reduction
- * ended by subgroup shuffles the same bits as one through workgroup memory.
+ * ended by subgroup shuffles the same bits as one through workgroup memory, and a quantized row's
+ * lanes loading several units before adding them the same bits as one unit at a time.
  *
  * Tolerance: float32 sums of k products of values in [-1, 1] carry a rounding error of order
  * sqrt(k) * 2^-24 * |terms|; atol 1e-5 and rtol 1e-5 leave a wide margin at k <= 2048.
@@ -379,6 +380,41 @@ describe('linear kernel, four rows a thread (decode)', () => {
     const variant = { ...lanes(8, 2), twoRows: true, fourRows: true } as LinearVariant;
     expect(() => new LinearKernel(gpu.device, { rows: 8, k: 64, dtype: 'F32' }, { kind: 'store' }, variant)).toThrow(
       /four rows a thread serve one token/,
+    );
+  });
+});
+
+describe('linear kernel, quantized units in flight', () => {
+  // Units a lane that divide into whole batches of those in flight and ones that leave a batch
+  // part full (a lane's last batch holding 1, 2 or 3 units, or 1 of 2); split units and whole words; one,
+  // two and four rows a thread; groups with second scales, high bits, a scale a two words and
+  // levels.
+  const cases: (Case & { lanes: number; tileN: number; inFlight: number; rowsAThread: 1 | 2 | 4; split: boolean })[] = [
+    { rows: 65, k: 1024, tokens: 1, tileN: 1, lanes: 32, dtype: 'Q4F16', inFlight: 4, rowsAThread: 4, split: true },
+    { rows: 37, k: 320, tokens: 7, tileN: 9, lanes: 8, dtype: 'Q6_K', inFlight: 4, rowsAThread: 2, split: true },
+    { rows: 45, k: 224, tokens: 1, tileN: 1, lanes: 8, dtype: 'Q4F16', inFlight: 4, rowsAThread: 4, split: true },
+    { rows: 37, k: 224, tokens: 3, tileN: 3, lanes: 4, dtype: 'Q8_0', inFlight: 2, rowsAThread: 2, split: false },
+    { rows: 41, k: 96, tokens: 1, tileN: 1, lanes: 2, dtype: 'Q5_K', inFlight: 4, rowsAThread: 1, split: true },
+    { rows: 33, k: 160, tokens: 5, tileN: 5, lanes: 16, dtype: 'IQ2_XS', inFlight: 4, rowsAThread: 2, split: true },
+    { rows: 70, k: 512, tokens: 2, tileN: 2, lanes: 16, dtype: 'Q4F32', inFlight: 2, rowsAThread: 1, split: true },
+  ];
+  for (const c of cases) {
+    const words = c.split ? 'split units' : 'whole words';
+    it(`gives the bits of one unit at a time: ${c.rows}x${c.k} ${c.dtype}, ${c.inFlight} in flight, ${c.lanes} lanes, ${c.rowsAThread} row(s) a thread, ${c.tokens} tokens in tiles of ${c.tileN}, ${words}`, async () => {
+      const shuffle = Math.min(gpu.subgroupShuffle, c.lanes);
+      const rows = c.rowsAThread === 4 ? { twoRows: true, fourRows: true } : { twoRows: c.rowsAThread === 2 };
+      const variant = { ...lanes(c.lanes, c.tileN, shuffle), ...rows, splitGroups: c.split } as LinearVariant;
+      const one = await runLinear(c, variant, new Rng(19));
+      const inFlight = await runLinear(c, { ...variant, unitsInFlight: c.inFlight } as LinearVariant, new Rng(19));
+      expectBitwiseEqual(inFlight.out, one.out, `${c.inFlight} units in flight vs one`);
+      expectClose(inFlight.out, inFlight.expected, TOLERANCE, 'y');
+    });
+  }
+
+  it('refuses a number of units other than 1, 2 or 4', () => {
+    const variant = { ...lanes(8, 1), unitsInFlight: 3 } as LinearVariant;
+    expect(() => new LinearKernel(gpu.device, { rows: 8, k: 64, dtype: 'Q4F16' }, { kind: 'store' }, variant)).toThrow(
+      /3 units in flight/,
     );
   });
 });

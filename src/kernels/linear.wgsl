@@ -44,6 +44,12 @@
 // row is summed in the same order, by the same expressions, as with one row a thread: the bits
 // are the same either way, so tiles with and without it can serve one layer.
 //
+// Units in flight (UNITS_IN_FLIGHT, quantized formats): a lane loads its next 1, 2 or 4 units of
+// each of its rows (words and scales) before it adds the first, then adds them in order, so that
+// their loads wait on memory together instead of one after another: a 4-bit unit is a u32, 8
+// values, so one a row leaves a thread 4 to 16 bytes in flight. The sums and their order are
+// those of one unit at a time, the same bits.
+//
 // Four rows a thread (FOUR_ROWS, with TWO_ROWS, decode tiles only: TILE_N = 1): each input
 // chunk serves four rows, `row` + 0, 1, 2 and 3 times WG / LANES, or with pairs two pairs, the
 // thread's pair and the one WG / LANES pairs on; each summed as ever, the same bits again.
@@ -78,6 +84,8 @@ override Y_ROWS: u32 = ROWS;
 override PAIR_SPAN: u32 = 0u;  // 0: rows stand alone; else an epilogue pairs rows this far apart
 override TWO_ROWS: bool = false;  // a thread sums two weight rows for each input chunk it loads
 override FOUR_ROWS: bool = false; // four (with TWO_ROWS, TILE_N = 1)
+// Quantized units of each row a thread loads before adding the first (quantized.wgsl): 1, 2 or 4.
+override UNITS_IN_FLIGHT: u32 = 1u;
 // Rows a thread sums (never set: it follows the two above).
 override HELD: u32 = select(select(1u, 2u, TWO_ROWS), 4u, FOUR_ROWS);
 
@@ -170,6 +178,16 @@ fn add(w: vec4f, w_b: vec4f, w_c: vec4f, w_d: vec4f, c: u32, n0: u32, last: u32)
   if (TILE_N > 12u && n0 + 12u <= last) { add4(w, w_b, c, n0, 3u, last, gain, &a3, &b3); }
 }
 
+// Adds unit u of the thread's rows (a: its first row's, b, c, d: its second to fourth's, read
+// whether it sums them or not) times every token of the tile, chunk by chunk.
+fn add_unit(a: Unit, b: Unit, c: Unit, d: Unit, u: u32, n0: u32, last: u32) {
+  let first = unit_first_chunk(u);
+  let base = GROUP_CHUNKS * unit_group(u);
+  for (var h = first; h < first + UNIT_CHUNKS; h++) {
+    add(unit_chunk(a, h), unit_chunk(b, h), unit_chunk(c, h), unit_chunk(d, h), base + h, n0, last);
+  }
+}
+
 // The lane's sum for token n0 + j of its row r (0: first, 1: second, ...), before the lanes meet.
 fn sum_of(r: u32, j: u32) -> f32 {
   if (r == 3u) { return s_d; }  // four rows a thread: decode tiles only
@@ -237,30 +255,31 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
           bitcast<vec4f>(weight[read_c * k4 + c]), bitcast<vec4f>(weight[read_d * k4 + c]), c, n0, last);
     }
   } else if (live && FORMAT >= 3u) {
-    for (var u = lane; u < UNITS; u += LANES) {
-      let c = unit_group(u);
-      let first = unit_first_chunk(u);
-      let word = unit_word(row, u);
-      let scale = group_scale(row, c);
-      let scale2 = group_scale2(row, c);
-      let high = group_high(row, c);
-      let word_b = unit_word(read_b, u);
-      let scale_b = group_scale(read_b, c);
-      let scale2_b = group_scale2(read_b, c);
-      let high_b = group_high(read_b, c);
-      let word_c = unit_word(read_c, u);
-      let scale_c = group_scale(read_c, c);
-      let scale2_c = group_scale2(read_c, c);
-      let high_c = group_high(read_c, c);
-      let word_d = unit_word(read_d, u);
-      let scale_d = group_scale(read_d, c);
-      let scale2_d = group_scale2(read_d, c);
-      let high_d = group_high(read_d, c);
-      for (var h = first; h < first + UNIT_CHUNKS; h++) {
-        add(group_chunk(word, h, scale, scale2, high), group_chunk(word_b, h, scale_b, scale2_b, high_b),
-            group_chunk(word_c, h, scale_c, scale2_c, high_c), group_chunk(word_d, h, scale_d, scale2_d, high_d),
-            GROUP_CHUNKS * c + h, n0, last);
+    // UNITS_IN_FLIGHT units of each row are loaded before the first is added, so that their
+    // loads are in flight together; they are added in the order one at a time adds them.
+    for (var u = lane; u < UNITS; u += LANES * UNITS_IN_FLIGHT) {
+      let a0 = load_unit(row, u);
+      let b0 = load_unit(read_b, u);
+      let c0 = load_unit(read_c, u);
+      let d0 = load_unit(read_d, u);
+      var a1: Unit; var b1: Unit; var c1: Unit; var d1: Unit;
+      var a2: Unit; var b2: Unit; var c2: Unit; var d2: Unit;
+      var a3: Unit; var b3: Unit; var c3: Unit; var d3: Unit;
+      // A unit past the row's last loads the last (it is not added).
+      let u1 = min(u + LANES, UNITS - 1u);
+      let u2 = min(u + 2u * LANES, UNITS - 1u);
+      let u3 = min(u + 3u * LANES, UNITS - 1u);
+      if (UNITS_IN_FLIGHT > 1u) {
+        a1 = load_unit(row, u1); b1 = load_unit(read_b, u1); c1 = load_unit(read_c, u1); d1 = load_unit(read_d, u1);
       }
+      if (UNITS_IN_FLIGHT > 2u) {
+        a2 = load_unit(row, u2); b2 = load_unit(read_b, u2); c2 = load_unit(read_c, u2); d2 = load_unit(read_d, u2);
+        a3 = load_unit(row, u3); b3 = load_unit(read_b, u3); c3 = load_unit(read_c, u3); d3 = load_unit(read_d, u3);
+      }
+      add_unit(a0, b0, c0, d0, u, n0, last);
+      if (UNITS_IN_FLIGHT > 1u && u + LANES < UNITS) { add_unit(a1, b1, c1, d1, u1, n0, last); }
+      if (UNITS_IN_FLIGHT > 2u && u + 2u * LANES < UNITS) { add_unit(a2, b2, c2, d2, u2, n0, last); }
+      if (UNITS_IN_FLIGHT > 2u && u + 3u * LANES < UNITS) { add_unit(a3, b3, c3, d3, u3, n0, last); }
     }
   } else if (live) {
     let k8 = K / 8u;

@@ -65,6 +65,13 @@ export interface KernelProfile {
    */
   splitGroups: boolean;
   /**
+   * Units (quantized.wgsl: a u32 of a group with `splitGroups`) of each of its rows a lane of a
+   * quantized layer loads before it adds the first (linear.wgsl's UNITS_IN_FLIGHT): 1, 2 or 4.
+   * A GPU hides memory latency with loads in flight, and a 4-bit unit is only 4 bytes: one at a
+   * time, a thread of two rows waits on 8 bytes where an f16 thread waits on 32. The same bits.
+   */
+  unitsInFlight: number;
+  /**
    * Steps of more tokens than the largest tile run linear_prefill.wgsl: tiles of rows and
    * tokens staged in workgroup memory, a thread 4 rows x 4 tokens of them.
    */
@@ -146,6 +153,11 @@ export const GPU_PROFILE: KernelProfile = {
   // its own; split units load their inputs as f16's lanes do. Chosen by that reading, not yet
   // timed: --profile and the kernel suite time whole words beside split units on a GPU.
   splitGroups: true,
+  // Chosen by reading, not yet timed: on an H200 q4f16_1 layers of Llama-3.1-8B's shapes read
+  // 0.40-1.02 TB/s one to four rows a thread (4 to 16 bytes of weights in flight a thread), the
+  // same f16 layers 2.1-2.9 (32 bytes). --profile times one unit at a time beside this, and the
+  // kernel suite the q4 layers both ways.
+  unitsInFlight: 4,
   prefill: true,
   serialAttention: false,
   tiledAttention: true,
@@ -186,6 +198,7 @@ export const CPU_PROFILE: KernelProfile = {
   twoRowsFrom: Number.POSITIVE_INFINITY, // blocks of 4 rows a thread have no lanes
   fourRowsMinThreads: Number.POSITIVE_INFINITY, // blocks of 4 rows a thread have no lanes
   splitGroups: false, // one lane a row: the same order either way
+  unitsInFlight: 1, // blocks of 4 rows have no lanes
   prefill: false,
   serialAttention: true,
   tiledAttention: false,

@@ -55,6 +55,20 @@ fn unit_word(row: u32, u: u32) -> vec4u {
   return weight[row * UNITS + u];
 }
 
+// A unit of a row as a lane holds it before adding it: its word (unit_word's) and its group's
+// (scale, min), second pair and high bits (group_scale, group_scale2, group_high).
+struct Unit { word: vec4u, scale: vec2f, scale2: vec2f, high: vec2u }
+
+fn load_unit(row: u32, u: u32) -> Unit {
+  let c = unit_group(u);
+  return Unit(unit_word(row, u), group_scale(row, c), group_scale2(row, c), group_high(row, c));
+}
+
+// Chunk h of the unit's group (values 4h .. 4h + 3), dequantized.
+fn unit_chunk(unit: Unit, h: u32) -> vec4f {
+  return group_chunk(unit.word, h, unit.scale, unit.scale2, unit.high);
+}
+
 // The group (word) unit `u` belongs to, and the first of its chunks there.
 fn unit_group(u: u32) -> u32 { return u / UNITS_A_WORD; }
 fn unit_first_chunk(u: u32) -> u32 { return (u % UNITS_A_WORD) * UNIT_CHUNKS; }
