@@ -56,6 +56,11 @@ export interface DecodeRun {
   /** The fastest and slowest of the runs behind each median: how far this machine's timings swing. */
   plain_tok_s_range: [number, number];
   spec_tok_s_range: [number, number];
+  /**
+   * The median of each speculative generation's speed over the plain one timed just before it
+   * (the same prompt, back to back): a drift of the host's or the GPU's speed between
+   * generations moves it less than it moves the ratio of the two medians.
+   */
   speedup: number;
   acceptance_rate: number;
   mean_accepted_length: number;
@@ -450,7 +455,7 @@ export async function runDecodeSuite(
       spec_tok_s: round(specTokS, 1),
       plain_tok_s_range: [round(plainSummary.min, 1), round(plainSummary.max, 1)],
       spec_tok_s_range: [round(specSummary.min, 1), round(specSummary.max, 1)],
-      speedup: round(specTokS / plainTokS),
+      speedup: round(summarize(spec.map((tokS, i) => tokS / plain[i])).median),
       acceptance_rate: round(drafted > 0 ? accepted / drafted : 0),
       mean_accepted_length: round(steps > 0 ? (accepted + steps) / steps : 0),
       mean_draft_length: round(steps > 0 ? drafted / steps : 0),
