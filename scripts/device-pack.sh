@@ -58,7 +58,7 @@ cat > .device/measure.sh <<'MEASURE'
 # Runs each part with its own time limit (a part stopped at its limit keeps what its --json
 # file holds), writing OUT/PART.json and OUT/PART.txt (the log), the SM and memory clocks
 # every half second to OUT/clocks.csv, and OUT/results.tar.gz after each part. The default
-# parts take about 550 s; `profile` (120 s) and `quick` (a smoke test) are asked for by name.
+# parts take about 580 s; `profile` (120 s) and `quick` (a smoke test) are asked for by name.
 set -u
 out="$1"; shift
 mkdir -p "$out"
@@ -70,7 +70,7 @@ if command -v nvidia-smi >/dev/null; then
 fi
 for part in "${parts[@]}"; do
   case "$part" in
-    bench) limit=170; args=(--suite kernels,decode,memory) ;;
+    bench) limit=200; args=(--suite kernels,decode,memory) ;;
     ttft) limit=190; args=(--suite ttft) ;;
     shapes) limit=130; args=(--suite shapes --shape Llama) ;;
     invariance) limit=60; args=(--invariance --shape none --long 8300) ;;
