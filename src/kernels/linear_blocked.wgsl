@@ -151,27 +151,14 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
           bitcast<vec4f>(weight[r2 * k4 + c]), bitcast<vec4f>(weight[r3 * k4 + c]), c, n0, last);
     }
   } else if (FORMAT >= 3u) {
-    let words = K / GROUP_VALUES;
-    for (var c = 0u; c < words; c++) {
-      let u0 = weight[r0 * words + c];
-      let u1 = weight[r1 * words + c];
-      let u2 = weight[r2 * words + c];
-      let u3 = weight[r3 * words + c];
-      let s0 = group_scale(r0, c);
-      let s1 = group_scale(r1, c);
-      let s2 = group_scale(r2, c);
-      let s3 = group_scale(r3, c);
-      let t0 = group_scale2(r0, c);
-      let t1 = group_scale2(r1, c);
-      let t2 = group_scale2(r2, c);
-      let t3 = group_scale2(r3, c);
-      let f0 = group_high(r0, c);
-      let f1 = group_high(r1, c);
-      let f2 = group_high(r2, c);
-      let f3 = group_high(r3, c);
+    // Whole words (SPLIT_GROUPS is never set here): unit c of a row is its word c.
+    for (var c = 0u; c < UNITS; c++) {
+      let u0 = load_unit(r0, c);
+      let u1 = load_unit(r1, c);
+      let u2 = load_unit(r2, c);
+      let u3 = load_unit(r3, c);
       for (var h = 0u; h < GROUP_CHUNKS; h++) {
-        add(group_chunk(u0, h, s0, t0, f0), group_chunk(u1, h, s1, t1, f1), group_chunk(u2, h, s2, t2, f2),
-            group_chunk(u3, h, s3, t3, f3), GROUP_CHUNKS * c + h, n0, last);
+        add(unit_chunk(u0, h), unit_chunk(u1, h), unit_chunk(u2, h), unit_chunk(u3, h), GROUP_CHUNKS * c + h, n0, last);
       }
     }
   } else {

@@ -55,8 +55,9 @@ fn unit_word(row: u32, u: u32) -> vec4u {
   return weight[row * UNITS + u];
 }
 
-// A unit of a row as a lane holds it before adding it: its word (unit_word's) and its group's
-// (scale, min), second pair and high bits (group_scale, group_scale2, group_high).
+// A unit of a row as a thread holds it before adding it (linear.wgsl, linear_blocked.wgsl): its
+// word (unit_word's) and its group's (scale, min), second pair and high bits (group_scale,
+// group_scale2, group_high).
 struct Unit { word: vec4u, scale: vec2f, scale2: vec2f, high: vec2u }
 
 fn load_unit(row: u32, u: u32) -> Unit {
