@@ -13,7 +13,7 @@ import { type ModelResults, runModelSuite } from './suites/model';
 import { runShapesSuite, type ShapeResults } from './suites/shapes';
 import { runTtftSuite, type TtftResults } from './suites/ttft';
 
-export const SCHEMA_VERSION = 22;
+export const SCHEMA_VERSION = 23;
 
 /** The suites in the order they run, with their rough share of a run's time. */
 const STAGES = [

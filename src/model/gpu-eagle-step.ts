@@ -52,7 +52,9 @@ import type { Sequence } from './types';
  * sampling: written to ids[rank]) and map it into the slot its `params` name.
  */
 interface HeadBuffers {
-  params: GPUBuffer;
+  params: GPUBuffer; // the map's: the draft's slot in the list (draft pass i's: copied from slots)
+  /** Records the copy of draft pass i's map uniform into `params` (so that a step's passes, submitted together, each map into their own slot). */
+  toSlot(encoder: GPUCommandEncoder, i: number): void;
   kernel: DraftToTargetKernel;
   bind: GPUBindGroup;
   ranks: LeafRank[];
@@ -128,12 +130,12 @@ function eagleStepParts<S extends Sequence, H extends Sequence>(
   const mapTo = (i: number, sampled = false) => {
     const tree = i < leaves ? map.ranks.slice(0, ranks) : [];
     // Before the pass's submit, after the last's.
-    writeMap(i);
     for (const [r, rank] of tree.entries()) {
       write(rank.params, k + r * leaves + i, r + 1);
       if (sampled) write(rank.drawStep, 1, LEAF_STREAM + r * MAX_DEVICE_DRAFTS + i);
     }
     return (encoder: GPUCommandEncoder) => {
+      map.toSlot(encoder, i);
       const pass = encoder.beginComputePass();
       map.kernel.encode(pass, map.bind);
       for (const rank of tree) {
@@ -149,10 +151,9 @@ function eagleStepParts<S extends Sequence, H extends Sequence>(
     map.words[1] = b;
     queue.writeBuffer(buffer, 0, map.words);
   };
-  /** A chain draft's d2t map into slot i: its uniform, written before the pass's submission. */
-  const writeMap = (i: number) => write(map.params, i, 0);
-  /** The map's kernel, after a chain draft pass: it reads its slot from that uniform. */
-  const encodeMap = (encoder: GPUCommandEncoder) => {
+  /** The map's kernel after chain draft pass i, into slot i of the list of drafts. */
+  const encodeMap = (i: number) => (encoder: GPUCommandEncoder) => {
+    map.toSlot(encoder, i);
     const pass = encoder.beginComputePass();
     map.kernel.encode(pass, map.bind);
     pass.end();
@@ -176,7 +177,7 @@ function eagleStepParts<S extends Sequence, H extends Sequence>(
       h.recordPass(hs, { tokens: [], fromGpu: previous, hidden: { buffer: hidden, offset: 0 } }, 1, want, after(i));
     }
   };
-  return { t, h, ts, hs, buffers, mapTo, writeMap, encodeMap, makeRoom, recordDrafts };
+  return { t, h, ts, hs, buffers, mapTo, encodeMap, makeRoom, recordDrafts };
 }
 
 /**
@@ -223,7 +224,7 @@ async function submitHeadStep(
   ranks: number,
   sampled?: { verify: SampledVerify; options: SampledStepOptions },
 ): Promise<void> {
-  const { t, h, ts, hs, buffers, mapTo, writeMap, makeRoom, recordDrafts } = parts;
+  const { t, h, ts, hs, buffers, mapTo, makeRoom, recordDrafts } = parts;
   const base = ts.length;
   const last = context[context.length - 1];
   // A chain's next step is recorded ahead while k holds (gpu-step-ahead.ts); the target's
@@ -238,7 +239,7 @@ async function submitHeadStep(
   const from = base - (k + 1);
   if (leaves === 0 && serves(ahead, verify?.kind ?? 'greedy', ts, hs, k, context.length, from)) {
     const writeRule = sampled && (() => writeSampledRule(t, sampled.verify, sampled.options));
-    submitAhead(t, buffers, ahead, from, context.slice(from + 1, base + 1), last, writeMap, writeRule);
+    submitAhead(t, buffers, ahead, from, context.slice(from + 1, base + 1), last, writeRule);
   } else if (sampled) {
     recordDrafts('sample', (i) => {
       const map = mapTo(i, true);
@@ -280,22 +281,25 @@ function recordHeadStepAhead(parts: HeadStepParts, k: number, next: number, samp
   const after = (i: number) =>
     sampled
       ? (encoder: GPUCommandEncoder) => {
-          encodeMap(encoder);
+          encodeMap(i)(encoder);
           keepDraftRow(h, sampled.rows, i)(encoder);
         }
-      : encodeMap;
+      : encodeMap(i);
   const features = ts.extra.features as GPUBuffer; // as it is after makeRoom
-  const catchUp = { cpuTokens: k + 1, hidden: { rowsOf: features } };
+  const into = t.gpu.device.createCommandEncoder();
+  const catchUp = { cpuTokens: k + 1, hidden: { rowsOf: features }, slot: 0, into };
   const drafts = [h.recordAhead(hs, catchUp, 1, next - k - 1, after(0), want)];
   for (let i = 1; i < k; i++) {
     const fromGpu = { buffer: buffers.drafts, offset: (i - 1) * 4, count: 1 };
-    drafts.push(h.recordAhead(hs, { cpuTokens: 0, fromGpu, hidden: 'own' }, 1, next + i - 1, after(i), want));
+    const input = { cpuTokens: 0, fromGpu, hidden: 'own', slot: i, into } as const;
+    drafts.push(h.recordAhead(hs, input, 1, next + i - 1, after(i), want));
   }
   const verify = sampled
-    ? recordSampledVerifyAhead(t, ts, buffers.drafts, sampled, next)
-    : recordVerifyAhead(t, ts, buffers, k, next);
+    ? recordSampledVerifyAhead(t, ts, buffers.drafts, sampled, next, into)
+    : recordVerifyAhead(t, ts, buffers, k, next, into);
   const kind = sampled ? sampled.kind : 'greedy';
-  keepAhead(buffers, { kind, k, target: ts, draft: hs, maxContext: next + 1, drafts, verify });
+  const commands = [into.finish()];
+  keepAhead(buffers, { kind, k, target: ts, draft: hs, maxContext: next + 1, drafts, verify, commands });
 }
 
 /**
@@ -373,7 +377,11 @@ function headBuffers(head: GpuModel, draftToTarget: Uint32Array, drafts: GPUBuff
       };
     });
     const bind = kernel.bind({ params, ids, map, drafts });
-    buffers = { params, kernel, bind, ranks, words: new Uint32Array(4) };
+    // Draft pass i's map uniform at 16 i bytes: (slot i, rank 0).
+    const slotWords = new Uint32Array(4 * MAX_DEVICE_DRAFTS).map((_, j) => (j % 4 === 0 ? j / 4 : 0));
+    const slots = uploadBuffer(device, slotWords, GPUBufferUsage.COPY_SRC, 'draft map slots');
+    const toSlot = (encoder: GPUCommandEncoder, i: number) => encoder.copyBufferToBuffer(slots, 16 * i, params, 0, 16);
+    buffers = { params, toSlot, kernel, bind, ranks, words: new Uint32Array(4) };
     heads.set(head, buffers);
   }
   return buffers;

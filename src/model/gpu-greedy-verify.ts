@@ -11,10 +11,17 @@ import type { GpuModel } from './gpu-model';
 import type { GpuSequence } from './gpu-sequence';
 import { type StepBuffers, VERDICT_WORDS } from './gpu-step-buffers';
 
-/** A verify pass over the newest token and k drafts, with the acceptance kernel after it, recorded ahead. */
-export function recordVerifyAhead(t: GpuModel, ts: GpuSequence, buffers: StepBuffers, k: number, maxStart: number) {
+/** A verify pass over the newest token and k drafts, with the acceptance kernel after it, recorded ahead into `into`. */
+export function recordVerifyAhead(
+  t: GpuModel,
+  ts: GpuSequence,
+  buffers: StepBuffers,
+  k: number,
+  maxStart: number,
+  into: GPUCommandEncoder,
+) {
   const fromGpu = { buffer: buffers.drafts, offset: 0, count: k };
-  return t.recordAhead(ts, { cpuTokens: 1, fromGpu }, k + 1, maxStart, acceptAndCopy(buffers, k));
+  return t.recordAhead(ts, { cpuTokens: 1, fromGpu, slot: 0, into }, k + 1, maxStart, acceptAndCopy(buffers, k));
 }
 
 /**

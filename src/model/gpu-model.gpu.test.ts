@@ -42,6 +42,7 @@ import { testGpu } from '../testing/gpu';
 import { LEAN_GPU_PROFILE } from '../testing/profiles';
 import { Rng } from '../util/rng';
 
+import { AHEAD_SLOTS } from './ahead-inputs';
 import { generate } from './generate';
 import { defaultKvFormat, GpuModel } from './gpu-model';
 
@@ -442,37 +443,53 @@ describe('GPU model past one attention segment (split attention)', () => {
     },
   );
 
-  it('runs a pass recorded ahead, its grids sized for a longer context, with the bits of one recorded when it runs', async () => {
+  it('runs passes recorded ahead, their grids sized for a longer context and submitted together, with the bits of passes recorded when they run', async () => {
     const { config, weights, tokenizer } = folder(FIXTURES.target);
     const ids = tokenizer.encodePrompt('Once upon a time, there was a little cat named Tom. '.repeat(12)).slice(0, 140);
     const profile = { ...LEAN_GPU_PROFILE, attentionSplit: 64 };
     const model = await GpuModel.create(gpu, config, weights, { maxContext: 256, maxBatch: 64, profile });
     const vocab = config.vocabSize;
-    const rows = gpu.device.createBuffer({
-      size: 2 * vocab * 4,
-      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-    });
-    const copyRows = (encoder: GPUCommandEncoder) =>
-      encoder.copyBufferToBuffer(model.logitsBuffer, 0, rows, 0, 2 * vocab * 4);
+    const readback = () =>
+      gpu.device.createBuffer({ size: 2 * vocab * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    const rows = [readback(), readback()];
+    const copyRows = (to: GPUBuffer, count: number) => (encoder: GPUCommandEncoder) =>
+      encoder.copyBufferToBuffer(model.logitsBuffer, 0, to, 0, count * vocab * 4);
     // Recorded at 40 positions for up to 130 (three segments of 64), run at 40 (one) and at
-    // 100 (two): the last two tokens' logits, as a pass recorded when it runs gives them.
+    // 100 (two): two tokens, then one more in a second pass of the same submission (its own
+    // slot of staged inputs), their logits as passes recorded when they run give them.
     for (const at of [40, 100]) {
       const sequence = model.createSequence(256);
       await model.forward(sequence, ids.slice(0, 40));
-      const ahead = model.recordAhead(sequence, { cpuTokens: 2 }, 2, 130, copyRows);
+      const into = gpu.device.createCommandEncoder();
+      const first = model.recordAhead(sequence, { cpuTokens: 2, slot: 0, into }, 2, 130, copyRows(rows[0], 2));
+      const second = model.recordAhead(sequence, { cpuTokens: 1, slot: 1, into }, 1, 132, copyRows(rows[1], 1));
+      const commands = [into.finish()];
       if (at > 40) await model.forward(sequence, ids.slice(40, at));
-      ahead.submit(ids.slice(at, at + 2));
-      const got = new Float32Array(await model.readBack(rows, 2 * vocab * 4));
-      const fresh = await model.forward(model.createSequence(256), ids.slice(0, at + 2));
-      expectBitwiseEqual(got, fresh.subarray(at * vocab), `two tokens after ${at}, recorded ahead`);
-      expect(sequence.length).toBe(at + 2);
+      const submissions = model.submissions;
+      first.stage(ids.slice(at, at + 2));
+      second.stage(ids.slice(at + 2, at + 3));
+      model.submitStaged(commands);
+      expect(model.submissions - submissions).toBe(1);
+      const got = new Float32Array(await model.readBack(rows[0], 2 * vocab * 4));
+      const next = new Float32Array(await model.readBack(rows[1], vocab * 4));
+      const fresh = await model.forward(model.createSequence(256), ids.slice(0, at + 3));
+      expectBitwiseEqual(got, fresh.subarray(at * vocab, (at + 2) * vocab), `two tokens after ${at}, recorded ahead`);
+      expectBitwiseEqual(next, fresh.subarray((at + 2) * vocab), `the token after them, in the same submission`);
+      expect(sequence.length).toBe(at + 3);
       // Past the context it was recorded for, it refuses to run.
-      const late = model.recordAhead(sequence, { cpuTokens: 1 }, 1, at + 2);
-      await model.forward(sequence, ids.slice(at + 2, at + 3));
-      expect(() => late.submit([1])).toThrow(/no longer fits/);
+      const late = model.recordAhead(
+        sequence,
+        { cpuTokens: 1, slot: 0, into: gpu.device.createCommandEncoder() },
+        1,
+        at + 3,
+      );
+      await model.forward(sequence, ids.slice(at + 3, at + 4));
+      expect(() => late.stage([1])).toThrow(/no longer fits/);
+      const beyond = { cpuTokens: 1, slot: AHEAD_SLOTS, into: gpu.device.createCommandEncoder() };
+      expect(() => model.recordAhead(sequence, beyond, 1, at + 4)).toThrow(/slot/);
       sequence.release();
     }
-    rows.destroy();
+    for (const buffer of rows) buffer.destroy();
     model.destroy();
   });
 });

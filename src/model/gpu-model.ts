@@ -11,7 +11,8 @@
  * or logits. Longer
  * inputs run in chunks of `maxBatch`; kernels are batch-invariant, so chunking changes no bit
  * of the result. A pass may also be recorded ahead of its turn (`recordAhead`: a speculative
- * step's next one), its uniforms and tokens written when it is submitted.
+ * step's next one), its uniforms and tokens staged when its turn comes (ahead-inputs.ts), so
+ * that a step's passes go to the GPU in one submission.
  *
  *   x = embed(tokens) * scale            (B, d)
  *   x = layer(x), for each layer
@@ -60,6 +61,7 @@ import type { FeatureExport, HiddenInput } from '../ref/model';
 import { ropeTables } from '../ref/rope';
 import type { SamplingParams } from '../sampling/sampling';
 import { maskRows, maskWords } from '../sampling/token-mask';
+import { AheadInputs } from './ahead-inputs';
 import { FeatureExporter, InputProjection } from './gpu-eagle-io';
 import { GpuLayer, type LayerActivations, LayerKernels } from './gpu-layer';
 import { GpuSequence, SEQUENCE_START_TOKENS, SequenceMemory } from './gpu-sequence';
@@ -161,14 +163,20 @@ interface Pass {
   tree?: TreeShape;
   /** A grammar's token masks for the head's rows (sampling/token-mask.ts). */
   masks?: Uint32Array<ArrayBuffer>;
+  /** A pass recorded ahead: its inputs are copied at its start from this slot of the staged ones (ahead-inputs.ts). */
+  slot?: number;
 }
 
 /** A pass recorded ahead of its turn (`GpuModel.recordAhead`). */
 export interface AheadPass {
   /** Whether the sequence's buffers are still the ones it was recorded with. */
   current(): boolean;
-  /** Writes its tokens from the CPU and step uniforms at the sequence's length, and submits it. */
-  submit(tokens: ArrayLike<number>): void;
+  /**
+   * Stages its tokens from the CPU and its step uniforms at the sequence's length, for the
+   * caller to submit its step's commands (`GpuModel.submitStaged`) before staging any other
+   * pass of its slot.
+   */
+  stage(tokens: ArrayLike<number>): void;
 }
 
 interface RecordedInput {
@@ -218,6 +226,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
   private readonly profiler: DispatchProfiler | undefined;
   private readonly step: StepUniform; // the main body's step: B tokens from the sequence's length
   private readonly headStep: StepUniform; // the LM head's step: B rows, or 1
+  private readonly aheadInputs: AheadInputs; // the staged inputs of passes recorded ahead
   private readonly act: Activations;
   private readonly tokenIds: Uint32Array<ArrayBuffer>; // (B) staging for the token ids of a chunk
   /** The embedding lookup: a kernel and bind group for each part of the table's rows. */
@@ -233,7 +242,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
   private pending: Promise<unknown> = Promise.resolve();
   /** Its sequences' KV caches (and exported features): made, grown, copied, read and written. */
   private readonly memory: SequenceMemory;
-  /** Command buffers its forward passes submitted so far (benchmarks count them a step). */
+  /** Submissions (queue.submit calls) of its forward passes so far; staged passes count in `submitStaged` (benchmarks count them a step). */
   submissions = 0;
   /** GPU-to-CPU readbacks so far (a speculative step on the device does one: tests count them). */
   readbacks = 0;
@@ -289,6 +298,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
     this.tokenIds = new Uint32Array(B);
     this.step = new StepUniform(device);
     this.headStep = new StepUniform(device);
+    this.aheadInputs = new AheadInputs(device, B);
     const f32 = (count: number, label: string) => createStorage(device, count * 4, label);
     const readback = (count: number, label: string) =>
       device.createBuffer({ label, size: count * 4, usage: 0x01 | 0x08 }); // MAP_READ | COPY_DST
@@ -372,7 +382,10 @@ export class GpuModel implements CausalLM<GpuSequence> {
       };
     }
     this.scratchBytes =
-      [...Object.values(this.act), ...this.ropes.flatMap((r) => [r.cos, r.sin])].reduce((sum, b) => sum + b.size, 0) +
+      [...Object.values(this.act), ...this.ropes.flatMap((r) => [r.cos, r.sin]), this.aheadInputs.buffer].reduce(
+        (sum, b) => sum + b.size,
+        0,
+      ) +
       this.argmax.bytes +
       this.kernels.bytes;
     const headStep = this.headStep.buffer;
@@ -861,19 +874,23 @@ export class GpuModel implements CausalLM<GpuSequence> {
     // queued behind others (the drafts and the verify pass of a device step) is submitted
     // whole, since each submission costs the CPU time the GPU no longer waits for.
     const parts = busyDevices.has(device) ? 1 : this.profile.commandBuffers;
-    this.encode(sequence, pass, sequence.length, parts, after, (buffer) => {
+    const emit = (buffer: GPUCommandBuffer) => {
       device.queue.submit([buffer]);
       this.submissions++;
-    });
+    };
+    this.encode(sequence, pass, sequence.length, { parts, emit }, after);
     this.submitted(sequence, pass);
     this.cpuTime.recordMs += performance.now() - started;
   }
 
   /**
-   * Records a pass as `recordPass` does, to be submitted later (`AheadPass.submit`), when the
-   * sequence's length (at most `maxStart` then) and the tokens from the CPU are known: the
-   * next speculative step, recorded while the GPU runs this one. Each kernel reads the length
-   * from the step uniform, written at submission; the grids are sized for `maxStart`, and
+   * Records a pass as `recordPass` does, into `input.into` after what is recorded there (a
+   * step's encoder, which the caller finishes), to be staged later (`AheadPass.stage`) when the
+   * sequence's length (at most `maxStart` then) and the tokens from the CPU are known, and
+   * submitted with the rest of its step (`submitStaged`): the next speculative step, recorded
+   * while the GPU runs this one. Its inputs are staged in `input.slot` (ahead-inputs.ts): the
+   * passes of a model that one submission holds take different slots. Each kernel reads the length from the step
+   * uniform, copied from the slot at the pass's start; the grids are sized for `maxStart`, and
    * workgroups past the length return at once; a target's features are stored, and a head's
    * hidden inputs read (`hidden`: its own last state, or the rows of `rowsOf` at its pairs'
    * positions), at the step's start by a kernel. The head chooses as `want` says (the argmax, a
@@ -882,7 +899,13 @@ export class GpuModel implements CausalLM<GpuSequence> {
    */
   recordAhead(
     sequence: GpuSequence,
-    input: { cpuTokens: number; fromGpu?: DeviceTokens & { count: number }; hidden?: 'own' | { rowsOf: GPUBuffer } },
+    input: {
+      cpuTokens: number;
+      fromGpu?: DeviceTokens & { count: number };
+      hidden?: 'own' | { rowsOf: GPUBuffer };
+      slot: number;
+      into: GPUCommandEncoder;
+    },
     rows: number,
     maxStart: number,
     after?: (encoder: GPUCommandEncoder) => void,
@@ -899,9 +922,9 @@ export class GpuModel implements CausalLM<GpuSequence> {
     }
     const own = input.hidden === 'own' ? sequence.extra.hidden : undefined;
     if (input.hidden === 'own' && (!own || n !== 1)) throw new RangeError('the head feeds itself one token at a time');
+    this.aheadInputs.check(input.slot);
     this.reserve(sequence, maxStart + n);
     const binds = sequence.binds;
-    const buffers: GPUCommandBuffer[] = [];
     const shape = {
       n,
       headRows: rows,
@@ -910,27 +933,36 @@ export class GpuModel implements CausalLM<GpuSequence> {
       ...(own ? { hidden: { buffer: own, offset: 0 } } : {}),
       ...(typeof input.hidden === 'object' ? { hiddenAtStart: input.hidden.rowsOf } : {}),
       featuresAtStart: sequence.extra.features !== undefined,
+      slot: input.slot,
     };
     // Recorded for as many tokens from the CPU as it will be given (the ids from the GPU follow them).
     const placeholder = { ...shape, tokens: new Uint32Array(input.cpuTokens) };
-    this.encode(sequence, placeholder, maxStart, 1, after, (buffer) => buffers.push(buffer));
+    this.encode(sequence, placeholder, maxStart, input.into, after);
     this.cpuTime.recordMs += performance.now() - started;
     return {
       current: () => sequence.binds === binds,
-      submit: (tokens: ArrayLike<number>) => {
+      stage: (tokens: ArrayLike<number>) => {
         const start = performance.now();
         if (tokens.length !== input.cpuTokens || sequence.length > maxStart || sequence.binds !== binds) {
           throw new Error('a pass recorded ahead no longer fits its sequence');
         }
         if (sequence.rules?.active) throw new Error('logit rules count tokens the CPU has seen');
         const pass = { ...shape, tokens };
-        this.writeInputs(sequence, pass);
-        this.gpu.device.queue.submit(buffers);
-        this.submissions += buffers.length;
+        const at = sequence.length;
+        for (let i = 0; i < tokens.length; i++) sequence.tokens[at + i] = tokens[i];
+        this.aheadInputs.write(input.slot, [n, at, 0, 0], [rows, at + n - rows], tokens);
         this.submitted(sequence, pass);
         this.cpuTime.recordMs += performance.now() - start;
       },
     };
+  }
+
+  /** Submits the command buffers of passes recorded ahead once they are staged (`AheadPass.stage`: a step's, this model's and others'), in one submission. */
+  submitStaged(buffers: GPUCommandBuffer[]): void {
+    const start = performance.now();
+    this.gpu.device.queue.submit(buffers);
+    this.submissions++;
+    this.cpuTime.recordMs += performance.now() - start;
   }
 
   /** Writes a pass's inputs from the CPU: its tokens from the CPU, and its step uniforms at the sequence's length. */
@@ -957,21 +989,26 @@ export class GpuModel implements CausalLM<GpuSequence> {
 
   /**
    * Records the pass's commands for a sequence of `start` positions (what the grids are sized
-   * for) in `parts` command buffers, handing each to `emit` as it is finished.
+   * for) in `out.parts` command buffers, handing each to `out.emit` as it is finished; or into
+   * the encoder `out` (a step's, which its caller finishes).
    */
   private encode(
     sequence: GpuSequence,
     pass: Pass,
     start: number,
-    parts: number,
-    after: ((encoder: GPUCommandEncoder) => void) | undefined,
-    emit: (buffer: GPUCommandBuffer) => void,
+    out: { parts: number; emit: (buffer: GPUCommandBuffer) => void } | GPUCommandEncoder,
+    after?: (encoder: GPUCommandEncoder) => void,
   ): void {
     const { device } = this.gpu;
     const { act } = this;
     const { n, headRows } = pass;
     const fromCpu = pass.tokens.length;
-    let encoder = device.createCommandEncoder();
+    const emitted = 'emit' in out ? out : undefined;
+    let encoder = emitted ? device.createCommandEncoder() : (out as GPUCommandEncoder);
+    if (pass.slot !== undefined) {
+      const to = { step: this.step.buffer, headStep: this.headStep.buffer, tokens: act.tokens };
+      this.aheadInputs.encodeCopies(encoder, pass.slot, to, headRows > 0, fromCpu);
+    }
     if (pass.fromGpu) {
       const { buffer, offset } = pass.fromGpu;
       encoder.copyBufferToBuffer(buffer, offset, act.tokens, fromCpu * 4, (n - fromCpu) * 4);
@@ -983,11 +1020,11 @@ export class GpuModel implements CausalLM<GpuSequence> {
     for (const { kernel, bind } of this.embed) kernel.encode(compute, bind, n);
     this.inputFc?.encode(compute, n);
     const layers = this.layers.length;
-    const layersPerBuffer = Math.ceil(layers / parts);
+    const layersPerBuffer = Math.ceil(layers / (emitted?.parts ?? 1));
     for (let l = 0; l < layers; l++) {
-      if (l > 0 && l % layersPerBuffer === 0) {
+      if (emitted && l > 0 && l % layersPerBuffer === 0) {
         compute.end();
-        emit(encoder.finish());
+        emitted.emit(encoder.finish());
         encoder = device.createCommandEncoder();
         compute = this.beginPass(encoder);
       }
@@ -1021,7 +1058,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
     }
     after?.(encoder);
     this.profiler?.resolve(encoder);
-    emit(encoder.finish());
+    emitted?.emit(encoder.finish());
   }
 
   /**

@@ -248,18 +248,19 @@ export function recordSampledVerify(
   t.recordPass(ts, input, listed + 1, 'logits', ruleAndCopies(t, drafts, verify));
 }
 
-/** A sampled chain step's verify pass, with the rule and the copies after it, recorded ahead (the rule's uniform is written at submission). */
+/** A sampled chain step's verify pass, with the rule and the copies after it, recorded ahead into `into` (the rule's uniform is written at submission). */
 export function recordSampledVerifyAhead(
   t: GpuModel,
   ts: GpuSequence,
   drafts: GPUBuffer,
   verify: SampledVerify,
   maxStart: number,
+  into: GPUCommandEncoder,
 ) {
   const fromGpu = { buffer: drafts, offset: 0, count: verify.k };
   return t.recordAhead(
     ts,
-    { cpuTokens: 1, fromGpu },
+    { cpuTokens: 1, fromGpu, slot: 0, into },
     verify.k + 1,
     maxStart,
     ruleAndCopies(t, drafts, verify),

@@ -20,11 +20,12 @@
  * gpu-sampled-verify.ts's, shared with an EAGLE head's step.
  *
  * A chain step records the next one (`NextStep`) while the GPU runs it, before waiting for its
- * verdict, so that after the verdict the CPU only writes uniforms and submits
- * (GpuModel.recordAhead): the draft model's first pass then takes the context's last two
- * tokens, an EAGLE head's catch-up its last k + 1 pairs, whatever was accepted, so that each
- * pass has one shape. While k holds from step to step more often than not (gpu-step-ahead.ts).
- * A sampled step's seeds, like every length, are uniforms written at submission.
+ * verdict, so that after the verdict the CPU only stages each pass's uniforms and tokens and
+ * submits the whole step at once (GpuModel.recordAhead, ahead-inputs.ts): the draft model's
+ * first pass then takes the context's last two tokens, an EAGLE head's catch-up its last
+ * k + 1 pairs, whatever was accepted, so that each pass has one shape. While k holds from step
+ * to step more often than not (gpu-step-ahead.ts). A sampled step's seeds, like every length,
+ * are uniforms written at submission.
  *
  * A sampled step goes the same way with one readback too: the draft draws its tokens on the GPU
  * (sample.wgsl), keeping the row each was drawn from, and after the verify pass the acceptance
@@ -143,7 +144,7 @@ async function submitStep(
   const draftFrom = context.length - 2;
   if (serves(ahead, verify?.kind ?? 'greedy', ts, ds, k, context.length, draftFrom)) {
     const writeRule = sampled && (() => writeSampledRule(t, sampled.verify, sampled.options));
-    submitAhead(t, buffers, ahead, draftFrom, context.slice(-2), last, undefined, writeRule);
+    submitAhead(t, buffers, ahead, draftFrom, context.slice(-2), last, writeRule);
   } else {
     // The draft catches up on what it has not seen, then drafts k tokens, each step reading the
     // previous one's choice (argmax or draw) from the list of drafts.
@@ -195,11 +196,15 @@ function recordNextStep(
   const [want, keep] = sampled
     ? (['sample', (i: number) => keepSampledDraft(d, buffers, sampled.rows, i)] as const)
     : (['ids', (i: number) => keepDraft(d, buffers, i)] as const);
-  const drafts = [d.recordAhead(ds, { cpuTokens: 2 }, 1, maxContext - 2, keep(0), want)];
+  const into = t.gpu.device.createCommandEncoder();
+  const drafts = [d.recordAhead(ds, { cpuTokens: 2, slot: 0, into }, 1, maxContext - 2, keep(0), want)];
   for (let i = 1; i < k; i++) {
     const fromGpu = { buffer: buffers.drafts, offset: (i - 1) * 4, count: 1 };
-    drafts.push(d.recordAhead(ds, { cpuTokens: 0, fromGpu }, 1, maxContext + i - 1, keep(i), want));
+    drafts.push(d.recordAhead(ds, { cpuTokens: 0, fromGpu, slot: i, into }, 1, maxContext + i - 1, keep(i), want));
   }
+  const verify = sampled
+    ? recordSampledVerifyAhead(t, ts, buffers.drafts, sampled, maxContext - 1, into)
+    : recordVerifyAhead(t, ts, buffers, k, maxContext - 1, into);
   keepAhead(buffers, {
     kind: sampled ? sampled.kind : 'greedy',
     k,
@@ -207,9 +212,8 @@ function recordNextStep(
     draft: ds,
     maxContext,
     drafts,
-    verify: sampled
-      ? recordSampledVerifyAhead(t, ts, buffers.drafts, sampled, maxContext - 1)
-      : recordVerifyAhead(t, ts, buffers, k, maxContext - 1),
+    verify,
+    commands: [into.finish()],
   });
 }
 

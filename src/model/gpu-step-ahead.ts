@@ -56,10 +56,10 @@ export function serves(
 }
 
 /**
- * Submits a step recorded ahead: the draft cut back to `draftFrom`, its first pass given the
- * tokens `first`, `beforeDraft(i)` called before draft pass i is; then the verify pass over
- * the newest token `last`, after `beforeVerify` (which writes the acceptance rule's uniform;
- * by default the greedy kernel's).
+ * Submits a step recorded ahead, in one submission: the draft cut back to `draftFrom`, its
+ * first pass given the tokens `first`; then the verify pass over the newest token `last`,
+ * after `beforeVerify` (which writes the acceptance rule's uniform; by default the greedy
+ * kernel's). Each pass's uniforms and tokens are staged in its own slot (ahead-inputs.ts).
  */
 export function submitAhead(
   t: GpuModel,
@@ -68,16 +68,13 @@ export function submitAhead(
   draftFrom: number,
   first: readonly number[],
   last: number,
-  beforeDraft?: (i: number) => void,
   beforeVerify = () => writeAcceptGreedyParams(t, buffers, ahead.k),
 ): void {
   ahead.draft.truncate(draftFrom);
-  for (const [i, pass] of ahead.drafts.entries()) {
-    beforeDraft?.(i);
-    pass.submit(i === 0 ? first : []);
-  }
+  for (const [i, pass] of ahead.drafts.entries()) pass.stage(i === 0 ? first : []);
   beforeVerify();
-  ahead.verify.submit([last]);
+  ahead.verify.stage([last]);
+  t.submitStaged(ahead.commands);
   buffers.stepsAhead++;
 }
 

@@ -70,6 +70,8 @@ export interface NextStep {
   maxContext: number;
   drafts: AheadPass[];
   verify: AheadPass;
+  /** The command buffer they were all recorded into, in that order. */
+  commands: GPUCommandBuffer[];
 }
 
 /**
