@@ -11,8 +11,10 @@
  *   slot s at s * stride bytes:  step (4 u32) | head step (4 u32) | tokens from the CPU (the batch's u32s)
  */
 
-/** The passes of one model a submission holds at most: a step's drafts (MAX_DEVICE_DRAFTS). */
-export const AHEAD_SLOTS = 16;
+import { MAX_DEVICE_DRAFTS } from './gpu-step-buffers';
+
+/** The passes of one model a submission holds at most: a step's drafts. */
+export const AHEAD_SLOTS = MAX_DEVICE_DRAFTS;
 
 /** Where a pass's staged inputs go: the buffers its kernels read. */
 export interface PassInputBuffers {

@@ -871,8 +871,9 @@ export class GpuModel implements CausalLM<GpuSequence> {
     this.reserve(sequence, sequence.length + pass.n);
     this.writeInputs(sequence, pass);
     // The GPU starts on the first layers while the rest are recorded, if it is idle: a pass
-    // queued behind others (the drafts and the verify pass of a device step) is submitted
-    // whole, since each submission costs the CPU time the GPU no longer waits for.
+    // queued behind others (the drafts and the verify pass of a device step recorded as it
+    // runs) is submitted whole, since each submission costs the CPU time the GPU no longer
+    // waits for. (A step recorded ahead goes in one submission: recordAhead.)
     const parts = busyDevices.has(device) ? 1 : this.profile.commandBuffers;
     const emit = (buffer: GPUCommandBuffer) => {
       device.queue.submit([buffer]);
@@ -889,11 +890,11 @@ export class GpuModel implements CausalLM<GpuSequence> {
    * sequence's length (at most `maxStart` then) and the tokens from the CPU are known, and
    * submitted with the rest of its step (`submitStaged`): the next speculative step, recorded
    * while the GPU runs this one. Its inputs are staged in `input.slot` (ahead-inputs.ts): the
-   * passes of a model that one submission holds take different slots. Each kernel reads the length from the step
-   * uniform, copied from the slot at the pass's start; the grids are sized for `maxStart`, and
-   * workgroups past the length return at once; a target's features are stored, and a head's
-   * hidden inputs read (`hidden`: its own last state, or the rows of `rowsOf` at its pairs'
-   * positions), at the step's start by a kernel. The head chooses as `want` says (the argmax, a
+   * passes of a model that one submission holds take different slots. Each kernel reads the
+   * length from the step uniform, copied from the slot at the pass's start; the grids are sized
+   * for `maxStart`, and workgroups past the length return at once; a target's features are
+   * stored, and a head's hidden inputs read (`hidden`: its own last state, or the rows of
+   * `rowsOf` at its pairs' positions), at the step's start by a kernel. The head chooses as `want` says (the argmax, a
    * draw under the sampling uniform as it is at submission, or no id). Not for passes with
    * logit rules; void once the sequence's buffers grow (`current`).
    */
