@@ -51,8 +51,11 @@ export function recordVerify(
 
 /** The greedy acceptance kernel's uniform: k drafts in a chain, `ranks` leaves beside each of the first `leaves`. */
 export function writeAcceptGreedyParams(t: GpuModel, buffers: StepBuffers, k: number, leaves = 0, ranks = 1) {
-  buffers.paramsWords.set([k, leaves, ranks, 0]);
-  t.gpu.device.queue.writeBuffer(buffers.params, 0, buffers.paramsWords);
+  const words = buffers.paramsWords;
+  // The uniform keeps what was written last: a step shaped as the one before writes nothing.
+  if (words[0] === k && words[1] === leaves && words[2] === ranks) return;
+  words.set([k, leaves, ranks, 0]);
+  t.gpu.device.queue.writeBuffer(buffers.params, 0, words);
 }
 
 /** After a verify pass over `drafts` drafts: the acceptance kernel, then the verdict and the drafts copied to the readback. */

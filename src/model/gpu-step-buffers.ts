@@ -49,7 +49,7 @@ export interface StepBuffers {
    */
   lastK: number;
   steadiness: number;
-  /** Staging for the acceptance kernel's uniform (writeBuffer copies it at once): nothing allocated a step. */
+  /** The acceptance kernel's uniform as last written (k is never 0: zeros until the first step); nothing allocated a step. */
   paramsWords: Uint32Array<ArrayBuffer>;
 }
 
