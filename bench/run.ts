@@ -165,7 +165,7 @@ function logDecode(decode: DecodeResults, log: (line: string) => void): void {
         `${run.constrained ? ` JSON (${run.forced_share} of the tokens forced by the grammar)` : ''}: plain ${run.plain_tok_s} tok/s, ` +
         `speculative ${run.spec_tok_s} tok/s (x${run.speedup}), ${run.mean_draft_length} drafts a step, acceptance ${run.acceptance_rate}, ` +
         `${run.mean_accepted_length} tokens per target pass (cost model: x${run.predicted_speedup}); a step ` +
-        `${run.step_ms} ms: record ${run.record_ms} ms, wait ${run.wait_ms} ms, ${run.submissions_per_step} submissions, ` +
+        `${run.step_ms} ms: record ${run.record_ms} ms (submit ${run.submit_ms}), wait ${run.wait_ms} ms, ${run.submissions_per_step} submissions, ` +
         `${run.record_ahead ? `${run.steps_ahead} recorded ahead` : 'each recorded when it runs'}; ` +
         `${run.round_trips_per_token} round trips per token, ${run.readback_bytes_per_token} bytes read back`,
     );

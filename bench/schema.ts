@@ -92,6 +92,7 @@ export const RESULT_FIELDS: Record<string, Kind> = {
   'decode.runs[].plain_tok_s_range': 'array',
   'decode.runs[].step_ms': 'positive',
   'decode.runs[].record_ms': 'positive',
+  'decode.runs[].submit_ms': 'positive',
   'decode.runs[].wait_ms': 'positive',
   'decode.dispatches.target_per_layer': 'positive',
   'decode.dispatches.target_per_step': 'positive',
@@ -316,6 +317,7 @@ export const FIELDS_SINCE: Record<string, number> = {
   'shapes.eagle[].head_chain_step_ms': 21,
   'shapes.eagle[].head_chain_ratio': 21,
   'kernels.linear[].units_in_flight': 22,
+  'decode.runs[].submit_ms': 23,
 };
 
 /**

@@ -91,6 +91,7 @@ export interface DecodeRun {
    */
   step_ms: number;
   record_ms: number;
+  submit_ms: number;
   wait_ms: number;
   /**
    * The speed-up the cost model (bench/predict.ts) gives for this run's measured tokens per
@@ -266,7 +267,11 @@ export async function runDecodeSuite(
     const readbacks = sum((m) => m.readbacks);
     const readbackBytes = sum((m) => m.readbackBytes);
     const submissions = sum((m) => m.submissions);
-    const cpu = () => ({ record: sum((m) => m.cpuTime.recordMs), wait: sum((m) => m.cpuTime.waitMs) });
+    const cpu = () => ({
+      record: sum((m) => m.cpuTime.recordMs),
+      submit: sum((m) => m.cpuTime.submitMs),
+      wait: sum((m) => m.cpuTime.waitMs),
+    });
     // Counted from the first token on: the prompt's prefill is not a step.
     let before = cpu();
     let started = performance.now();
@@ -302,7 +307,12 @@ export async function runDecodeSuite(
     const after = cpu();
     sequence.release();
     return {
-      time: { wallMs, recordMs: after.record - before.record, waitMs: after.wait - before.wait },
+      time: {
+        wallMs,
+        recordMs: after.record - before.record,
+        submitMs: after.submit - before.submit,
+        waitMs: after.wait - before.wait,
+      },
       roundTrips: sum((m) => m.readbacks) - readbacks,
       readbackBytes: sum((m) => m.readbackBytes) - readbackBytes,
       submissions: sum((m) => m.submissions) - submissions,
@@ -402,7 +412,7 @@ export async function runDecodeSuite(
     let roundTrips = 0;
     let readbackBytes = 0;
     let submissions = 0;
-    const time = { wallMs: 0, recordMs: 0, waitMs: 0 };
+    const time = { wallMs: 0, recordMs: 0, submitMs: 0, waitMs: 0 };
     const perPosition: number[][] = [];
     // A run's generations share what 'auto' learned, as the requests of a chat do (cached-generator.ts).
     const history = new DraftHistory();
@@ -425,6 +435,7 @@ export async function runDecodeSuite(
         submissions += submitted;
         time.wallMs += t.wallMs;
         time.recordMs += t.recordMs;
+        time.submitMs += t.submitMs;
         time.waitMs += t.waitMs;
         drafted += stats.drafted;
         accepted += stats.accepted;
@@ -474,6 +485,7 @@ export async function runDecodeSuite(
       // Per speculative step, from the first token on.
       step_ms: round(time.wallMs / steps),
       record_ms: round(time.recordMs / steps),
+      submit_ms: round(time.submitMs / steps),
       wait_ms: round(time.waitMs / steps),
       predicted_speedup: round(predicted),
     };

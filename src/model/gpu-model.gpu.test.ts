@@ -844,6 +844,10 @@ describe('GPU KV cache and batching', () => {
     const before = { ...model.cpuTime };
     await model.greedy(sequence, [1, 2, 3], 'last');
     expect(model.cpuTime.recordMs).toBeGreaterThan(before.recordMs);
+    // Submitting (the inputs written, queue.submit) is a part of the recording's time.
+    const submitted = model.cpuTime.submitMs - before.submitMs;
+    expect(submitted).toBeGreaterThan(0);
+    expect(submitted).toBeLessThan(model.cpuTime.recordMs - before.recordMs);
     expect(model.cpuTime.waitMs).toBeGreaterThan(before.waitMs);
     sequence.release();
     model.destroy();

@@ -250,9 +250,10 @@ export class GpuModel implements CausalLM<GpuSequence> {
   readbackBytes = 0;
   /**
    * Where a step's wall time goes on the CPU, so far (benchmarks): recording and submitting
-   * passes, and waiting for the GPU to hand results back (ms).
+   * passes, of that the submitting (writing or staging each pass's inputs, and queue.submit),
+   * and waiting for the GPU to hand results back (ms).
    */
-  readonly cpuTime = { recordMs: 0, waitMs: 0 };
+  readonly cpuTime = { recordMs: 0, submitMs: 0, waitMs: 0 };
   private waiting = 0;
   private waitStarted = 0;
   private readonly layers: GpuLayer[];
@@ -869,15 +870,19 @@ export class GpuModel implements CausalLM<GpuSequence> {
       throw new UnsupportedArchitectureError(`${this.config.architecture}: a Gated DeltaNet layer runs no tree pass`);
     }
     this.reserve(sequence, sequence.length + pass.n);
+    const writing = performance.now();
     this.writeInputs(sequence, pass);
+    this.cpuTime.submitMs += performance.now() - writing;
     // The GPU starts on the first layers while the rest are recorded, if it is idle: a pass
     // queued behind others (the drafts and the verify pass of a device step recorded as it
     // runs) is submitted whole, since each submission costs the CPU time the GPU no longer
     // waits for. (A step recorded ahead goes in one submission: recordAhead.)
     const parts = busyDevices.has(device) ? 1 : this.profile.commandBuffers;
     const emit = (buffer: GPUCommandBuffer) => {
+      const submitting = performance.now();
       device.queue.submit([buffer]);
       this.submissions++;
+      this.cpuTime.submitMs += performance.now() - submitting;
     };
     this.encode(sequence, pass, sequence.length, { parts, emit }, after);
     this.submitted(sequence, pass);
@@ -953,7 +958,9 @@ export class GpuModel implements CausalLM<GpuSequence> {
         for (let i = 0; i < tokens.length; i++) sequence.tokens[at + i] = tokens[i];
         this.aheadInputs.write(input.slot, [n, at, 0, 0], [rows, at + n - rows], tokens);
         this.submitted(sequence, pass);
-        this.cpuTime.recordMs += performance.now() - start;
+        const took = performance.now() - start;
+        this.cpuTime.recordMs += took;
+        this.cpuTime.submitMs += took;
       },
     };
   }
@@ -963,7 +970,9 @@ export class GpuModel implements CausalLM<GpuSequence> {
     const start = performance.now();
     this.gpu.device.queue.submit(buffers);
     this.submissions++;
-    this.cpuTime.recordMs += performance.now() - start;
+    const took = performance.now() - start;
+    this.cpuTime.recordMs += took;
+    this.cpuTime.submitMs += took;
   }
 
   /** Writes a pass's inputs from the CPU: its tokens from the CPU, and its step uniforms at the sequence's length. */
