@@ -955,12 +955,10 @@ export class GpuModel implements CausalLM<GpuSequence> {
         if (sequence.rules?.active) throw new Error('logit rules count tokens the CPU has seen');
         const pass = { ...shape, tokens };
         const at = sequence.length;
-        for (let i = 0; i < tokens.length; i++) sequence.tokens[at + i] = tokens[i];
+        sequence.tokens.set(tokens, at);
         this.aheadInputs.write(input.slot, [n, at, 0, 0], [rows, at + n - rows], tokens);
         this.submitted(sequence, pass);
-        const took = performance.now() - start;
-        this.cpuTime.recordMs += took;
-        this.cpuTime.submitMs += took;
+        this.countSubmitting(start);
       },
     };
   }
@@ -970,6 +968,11 @@ export class GpuModel implements CausalLM<GpuSequence> {
     const start = performance.now();
     this.gpu.device.queue.submit(buffers);
     this.submissions++;
+    this.countSubmitting(start);
+  }
+
+  /** Counts the CPU's time since `start` as submitting, a part of recording (`cpuTime`). */
+  private countSubmitting(start: number): void {
     const took = performance.now() - start;
     this.cpuTime.recordMs += took;
     this.cpuTime.submitMs += took;
