@@ -37,12 +37,13 @@ import {
   sampledBuffers,
   sampledVerdict,
   sampledVerify,
+  sampledVerifyOf,
   writeSampledRule,
 } from './gpu-sampled-verify';
 import type { GpuSequence } from './gpu-sequence';
 import { makeDeviceSteps } from './gpu-speculation';
 import { bothRecordAhead, keepAhead, serves, submitAhead, takeAhead } from './gpu-step-ahead';
-import { type DeviceStep, MAX_DEVICE_DRAFTS, MAX_DEVICE_LIST, stepBuffers } from './gpu-step-buffers';
+import { type DeviceStep, MAX_DEVICE_DRAFTS, MAX_DEVICE_LIST, type StepLengths, stepBuffers } from './gpu-step-buffers';
 import type { Sequence } from './types';
 
 /**
@@ -189,17 +190,18 @@ export async function eagleStepOnDevice<S extends Sequence, H extends Sequence>(
   model: EagleTarget<S, H>,
   sequence: EagleSequence<S, H>,
   context: readonly number[],
-  k: number,
+  lengths: StepLengths,
   leaves = 0,
   ranks = 1,
 ): Promise<DeviceStep | undefined> {
+  const { k } = lengths;
   const parts = eagleStepParts(model, sequence, context, k, leaves, ranks);
   if (!parts) return undefined;
   const { t, h, ts, buffers } = parts;
   const base = ts.length;
   return t.exclusive(() =>
     h.exclusive(async () => {
-      await submitHeadStep(parts, context, k, leaves, ranks);
+      await submitHeadStep(parts, context, lengths, leaves, ranks);
       const { accepted, next: token, leaf } = await verdict(t, buffers, k, leaves, ranks);
       // An accepted leaf's keys and values, in its slot after the chain's, move to its position.
       if (leaf !== undefined) model.moveSlot(sequence, base + 1 + k + leaf, base + 1 + (leaf % leaves));
@@ -210,16 +212,16 @@ export async function eagleStepOnDevice<S extends Sequence, H extends Sequence>(
 }
 
 /**
- * Submits a head's device step, greedy or (`sampled`: its verify and options, the head's seed
- * already written by setSampling) sampled: room for it and, for a chain while k holds, for the
- * next one; the passes recorded ahead for it where they serve, else its passes recorded now;
- * then, while the GPU runs it, a chain's next step recorded ahead (call inside both models'
- * `exclusive`; the caller then waits for its verdict).
+ * Submits a head's device step of `lengths.k` drafts, greedy or (`sampled`: its verify and
+ * options, the head's seed already written by setSampling) sampled: room for it and, for a
+ * chain, for the next one, of `lengths.next`; the passes recorded ahead for it where they
+ * serve, else its passes recorded now; then, while the GPU runs it, a chain's next step
+ * recorded ahead (call inside both models' `exclusive`; the caller then waits for its verdict).
  */
 async function submitHeadStep(
   parts: HeadStepParts,
   context: readonly number[],
-  k: number,
+  { k, next }: StepLengths,
   leaves: number,
   ranks: number,
   sampled?: { verify: SampledVerify; options: SampledStepOptions },
@@ -227,16 +229,17 @@ async function submitHeadStep(
   const { t, h, ts, hs, buffers, mapTo, makeRoom, recordDrafts } = parts;
   const base = ts.length;
   const last = context[context.length - 1];
-  // A chain's next step is recorded ahead while k holds (gpu-step-ahead.ts); the target's
-  // length then is at most this one's and k + 1.
-  const { ahead, steady } = takeAhead(buffers, k);
-  const next = base + k + 1;
-  const recordNext = steady && leaves === 0 && headRecordsAhead(parts, k, next);
-  await makeRoom(recordNext ? { head: next + k - 1, target: next + k + 1 } : undefined);
+  // A chain's next step is recorded ahead (gpu-step-ahead.ts); the target's length then is at
+  // most this one's and k + 1.
+  const ahead = takeAhead(buffers);
+  const nextBase = base + k + 1;
+  const recordNext = leaves === 0 && headRecordsAhead(parts, k, next, nextBase);
+  await makeRoom(recordNext ? { head: nextBase + next - 1, target: nextBase + next + 1 } : undefined);
   const verify = sampled?.verify;
-  // A step recorded ahead catches up on the last k + 1 pairs, whatever the last accepted: the
-  // head goes back to the first of them (their keys and values come out as before).
-  const from = base - (k + 1);
+  // A step recorded ahead catches up on the pairs of the verify pass before it, whatever the
+  // last accepted: the head goes back to the first of them (their keys and values come out as
+  // before).
+  const from = base - (ahead?.firstTokens ?? 0);
   if (leaves === 0 && serves(ahead, verify?.kind ?? 'greedy', ts, hs, k, context.length, from)) {
     const writeRule = sampled && (() => writeSampledRule(t, sampled.verify, sampled.options));
     submitAhead(t, buffers, ahead, from, context.slice(from + 1, base + 1), last, writeRule);
@@ -253,29 +256,44 @@ async function submitHeadStep(
     recordDrafts('ids', mapTo);
     recordVerify(t, ts, buffers, last, k, leaves, ranks);
   }
-  if (recordNext) recordHeadStepAhead(parts, k, next, verify);
+  if (recordNext) recordHeadStepAhead(parts, k, next, nextBase, verify && sampledVerifyOf(t, verify, next));
 }
 
 type HeadStepParts = NonNullable<ReturnType<typeof eagleStepParts>>;
 
 /**
- * Whether a head's next chain step (the target holding at most `next` positions then) is
- * recorded ahead: both profiles say so, no Gated DeltaNet layers, a catch-up of k + 1 pairs
- * within the head's batch, and both caches hold it.
+ * Whether a head's next chain step after this one of k drafts, of `next` drafts (the target
+ * holding at most `nextBase` positions then), is recorded ahead: both profiles say so, no
+ * Gated DeltaNet layers, a catch-up of k + 1 pairs and a verify of next + 1 tokens within the
+ * batches, and both caches hold it.
  */
-function headRecordsAhead(parts: HeadStepParts, k: number, next: number): boolean {
+function headRecordsAhead(parts: HeadStepParts, k: number, next: number, nextBase: number): boolean {
   const { t, h, ts, hs } = parts;
-  return bothRecordAhead(t, h) && h.maxBatch >= k + 1 && next + k + 1 <= ts.capacity && next + k - 1 <= hs.capacity;
+  return (
+    bothRecordAhead(t, h) &&
+    h.maxBatch >= k + 1 &&
+    next <= MAX_DEVICE_DRAFTS &&
+    next + 1 <= t.maxBatch &&
+    nextBase + next + 1 <= ts.capacity &&
+    nextBase + next - 1 <= hs.capacity
+  );
 }
 
 /**
- * Records a head's next chain step ahead, for a target of C positions then, whatever C up to
- * `next`: the head's catch-up over the pairs of C's last k + 1 positions, its features read on
- * the GPU at the head's start (GpuModel.recordAhead's `rowsOf`), its k - 1 draft passes, and the
- * verify pass, its features stored at the target's start. A sampled step (`sampled`) draws its
- * drafts, keeps the rows they were drawn from, and ends with the sampled rule.
+ * Records a head's next chain step ahead, of `next` drafts after this one of k, for a target of
+ * C positions then, whatever C up to `nextBase`: the head's catch-up over the pairs of C's last
+ * k + 1 positions (this step's verify pass), its features read on the GPU at the head's start
+ * (GpuModel.recordAhead's `rowsOf`), its next - 1 draft passes, and the verify pass, its
+ * features stored at the target's start. A sampled step (`sampled`) draws its drafts, keeps the
+ * rows they were drawn from, and ends with the sampled rule.
  */
-function recordHeadStepAhead(parts: HeadStepParts, k: number, next: number, sampled?: SampledVerify): void {
+function recordHeadStepAhead(
+  parts: HeadStepParts,
+  k: number,
+  next: number,
+  nextBase: number,
+  sampled?: SampledVerify,
+): void {
   const { t, h, ts, hs, buffers, encodeMap } = parts;
   const want = sampled ? 'sample' : 'ids';
   const after = (i: number) =>
@@ -287,19 +305,21 @@ function recordHeadStepAhead(parts: HeadStepParts, k: number, next: number, samp
       : encodeMap(i);
   const features = ts.extra.features as GPUBuffer; // as it is after makeRoom
   const into = t.gpu.device.createCommandEncoder();
-  const catchUp = { cpuTokens: k + 1, hidden: { rowsOf: features }, slot: 0, into };
-  const drafts = [h.recordAhead(hs, catchUp, 1, next - k - 1, after(0), want)];
-  for (let i = 1; i < k; i++) {
+  const firstTokens = k + 1;
+  const catchUp = { cpuTokens: firstTokens, hidden: { rowsOf: features }, slot: 0, into };
+  const drafts = [h.recordAhead(hs, catchUp, 1, nextBase - firstTokens, after(0), want)];
+  for (let i = 1; i < next; i++) {
     const fromGpu = { buffer: buffers.drafts, offset: (i - 1) * 4, count: 1 };
     const input = { cpuTokens: 0, fromGpu, hidden: 'own', slot: i, into } as const;
-    drafts.push(h.recordAhead(hs, input, 1, next + i - 1, after(i), want));
+    drafts.push(h.recordAhead(hs, input, 1, nextBase + i - 1, after(i), want));
   }
   const verify = sampled
-    ? recordSampledVerifyAhead(t, ts, buffers.drafts, sampled, next, into)
-    : recordVerifyAhead(t, ts, buffers, k, next, into);
+    ? recordSampledVerifyAhead(t, ts, buffers.drafts, sampled, nextBase, into)
+    : recordVerifyAhead(t, ts, buffers, next, nextBase, into);
   const kind = sampled ? sampled.kind : 'greedy';
   const commands = [into.finish()];
-  keepAhead(buffers, { kind, k, target: ts, draft: hs, maxContext: next + 1, drafts, verify, commands });
+  const maxContext = nextBase + 1;
+  keepAhead(buffers, { kind, k: next, firstTokens, target: ts, draft: hs, maxContext, drafts, verify, commands });
 }
 
 /**
@@ -315,11 +335,12 @@ export async function eagleSampledStepOnDevice<S extends Sequence, H extends Seq
   model: EagleTarget<S, H>,
   sequence: EagleSequence<S, H>,
   context: readonly number[],
-  k: number,
+  lengths: StepLengths,
   options: SampledStepOptions,
   leaves = 0,
   ranks = 1,
 ): Promise<SampledDeviceStep | undefined> {
+  const { k } = lengths;
   const parts = eagleStepParts(model, sequence, context, k, leaves, ranks);
   if (!parts) return undefined;
   const { t, h, ts } = parts;
@@ -329,7 +350,7 @@ export async function eagleSampledStepOnDevice<S extends Sequence, H extends Seq
   return t.exclusive(() =>
     h.exclusive(async () => {
       h.setSampling(options.sampling, seed);
-      await submitHeadStep(parts, context, k, leaves, ranks, { verify, options });
+      await submitHeadStep(parts, context, lengths, leaves, ranks, { verify, options });
       return sampledVerdict(t, ts, verify, context.length);
     }),
   );

@@ -195,6 +195,11 @@ export function sampledVerify(
   };
 }
 
+/** The same verify for a chain step of k drafts (the step after this one, recorded ahead). */
+export function sampledVerifyOf(t: GpuModel, verify: SampledVerify, k: number): SampledVerify {
+  return sampledVerify(t, verify.rows, verify.draftWidth, k, verify.kind === sampledKind(true));
+}
+
 /** Writes the device rule's uniform, seeded from `options.rng` (before the verify pass's submission); nothing where the CPU takes the rule. */
 export function writeSampledRule(t: GpuModel, verify: SampledVerify, options: SampledStepOptions): void {
   const { rule } = verify.rows;

@@ -22,10 +22,11 @@
  * A chain step records the next one (`NextStep`) while the GPU runs it, before waiting for its
  * verdict, so that after the verdict the CPU only stages each pass's uniforms and tokens and
  * submits the whole step at once (GpuModel.recordAhead, ahead-inputs.ts): the draft model's
- * first pass then takes the context's last two tokens, an EAGLE head's catch-up its last
- * k + 1 pairs, whatever was accepted, so that each pass has one shape. While k holds from step
- * to step more often than not (gpu-step-ahead.ts). A sampled step's seeds, like every length,
- * are uniforms written at submission.
+ * first pass then takes the context's last two tokens, an EAGLE head's catch-up the pairs of
+ * the verify pass before, whatever was accepted, so that each pass has one shape. The next
+ * step's length is known then: the policy fixes it a step ahead (`StepLengths`), so a change
+ * of length voids nothing. A sampled step's seeds, like every length, are uniforms written at
+ * submission.
  *
  * A sampled step goes the same way with one readback too: the draft draws its tokens on the GPU
  * (sample.wgsl), keeping the row each was drawn from, and after the verify pass the acceptance
@@ -48,12 +49,25 @@ import {
   sampledBuffers,
   sampledVerdict,
   sampledVerify,
+  sampledVerifyOf,
   writeSampledRule,
 } from './gpu-sampled-verify';
 import type { GpuSequence } from './gpu-sequence';
 import { bothRecordAhead, keepAhead, serves, submitAhead, takeAhead } from './gpu-step-ahead';
-import { type DeviceStep, MAX_DEVICE_DRAFTS, type StepBuffers, stepBuffers } from './gpu-step-buffers';
+import {
+  type DeviceStep,
+  MAX_DEVICE_DRAFTS,
+  type StepBuffers,
+  type StepLengths,
+  stepBuffers,
+} from './gpu-step-buffers';
 import type { Sequence } from './types';
+
+/**
+ * The tokens a draft's first pass takes from the CPU in a step recorded ahead: the newest and
+ * the one before it, whatever the last step accepted, so that the pass has one shape.
+ */
+const FIRST_DRAFT_TOKENS = 2;
 
 /** Both models and sequences of a device step, and what the draft has not seen. */
 type DeviceStepParts = NonNullable<ReturnType<typeof deviceStepParts>>;
@@ -101,15 +115,16 @@ export async function greedyStepOnDevice<S extends Sequence, D extends Sequence>
   target: { model: unknown; sequence: S },
   draft: { model: unknown; sequence: D },
   context: readonly number[],
-  k: number,
+  lengths: StepLengths,
 ): Promise<DeviceStep | undefined> {
+  const { k } = lengths;
   const parts = deviceStepParts(target, draft, context, k);
   if (!parts) return undefined;
   const { t, d, ts, ds } = parts;
   const buffers = stepBuffers(t, d);
   return t.exclusive(() =>
     d.exclusive(async () => {
-      await submitStep(parts, buffers, context, k);
+      await submitStep(parts, buffers, context, lengths);
       const { accepted, next } = await verdict(t, buffers, k);
       // The CPU's record of the tokens at each position: the accepted drafts were copied on the GPU.
       ts.tokens.set(accepted, context.length);
@@ -120,31 +135,32 @@ export async function greedyStepOnDevice<S extends Sequence, D extends Sequence>
 }
 
 /**
- * Submits a device step with a draft model, greedy or (`sampled`: its verify and options, the
- * draft's seed already written by setSampling) sampled: room for it and, while k holds, for the
- * next one; the passes recorded ahead for it where they serve, else its passes recorded now;
- * then, while the GPU runs it, the next step recorded ahead (call inside both models'
- * `exclusive`; the caller then waits for its verdict).
+ * Submits a device step of `lengths.k` drafts with a draft model, greedy or (`sampled`: its
+ * verify and options, the draft's seed already written by setSampling) sampled: room for it
+ * and for the next one, of `lengths.next`; the passes recorded ahead for it where they serve,
+ * else its passes recorded now; then, while the GPU runs it, the next step recorded ahead
+ * (call inside both models' `exclusive`; the caller then waits for its verdict).
  */
 async function submitStep(
   parts: DeviceStepParts,
   buffers: StepBuffers,
   context: readonly number[],
-  k: number,
+  { k, next }: StepLengths,
   sampled?: { verify: SampledVerify; options: SampledStepOptions },
 ): Promise<void> {
   const { t, d, ts, ds, pending } = parts;
   const last = context[context.length - 1];
-  const { ahead, steady } = takeAhead(buffers, k);
-  const recordNext = steady && recordsAhead(parts, k, context.length);
-  await makeRoom(parts, k, recordNext ? context.length + 2 * k + 1 : 0);
+  const ahead = takeAhead(buffers);
+  const nextContext = context.length + k + 1; // the most the next step can start from
+  const recordNext = recordsAhead(parts, next, nextContext);
+  await makeRoom(parts, k, recordNext ? nextContext + next : 0);
   const verify = sampled?.verify;
   // A step recorded ahead: the draft goes back to before the newest token but one, which its
   // first pass takes with the newest.
-  const draftFrom = context.length - 2;
+  const draftFrom = context.length - FIRST_DRAFT_TOKENS;
   if (serves(ahead, verify?.kind ?? 'greedy', ts, ds, k, context.length, draftFrom)) {
     const writeRule = sampled && (() => writeSampledRule(t, sampled.verify, sampled.options));
-    submitAhead(t, buffers, ahead, draftFrom, context.slice(-2), last, writeRule);
+    submitAhead(t, buffers, ahead, draftFrom, context.slice(-FIRST_DRAFT_TOKENS), last, writeRule);
   } else {
     // The draft catches up on what it has not seen, then drafts k tokens, each step reading the
     // previous one's choice (argmax or draw) from the list of drafts.
@@ -160,7 +176,7 @@ async function submitStep(
     else recordVerify(t, ts, buffers, last, k);
   }
   // While the GPU runs this step, the next one is recorded.
-  if (recordNext) recordNextStep(parts, buffers, k, context.length + k + 1, verify);
+  if (recordNext) recordNextStep(parts, buffers, next, nextContext, verify && sampledVerifyOf(t, verify, next));
 }
 
 /** Copies a draft pass's argmax into slot i of the list of drafts, after the pass. */
@@ -169,14 +185,21 @@ function keepDraft(d: GpuModel, buffers: StepBuffers, i: number) {
 }
 
 /**
- * Whether the step after this one (for a context of at most this one's and k + 1 tokens) is
- * recorded ahead: the profile says so, neither model has Gated DeltaNet layers (whose states
- * a pass over the same position again would not leave as they were), and both caches hold it.
+ * Whether the step after this one, of k drafts for a context of at most `maxContext` tokens,
+ * is recorded ahead: the profile says so, neither model has Gated DeltaNet layers (whose
+ * states a pass over the same position again would not leave as they were), the batches take
+ * it, and both caches hold it.
  */
-function recordsAhead(parts: DeviceStepParts, k: number, contextLength: number): boolean {
+function recordsAhead(parts: DeviceStepParts, k: number, maxContext: number): boolean {
   const { t, d, ts, ds } = parts;
-  const maxContext = contextLength + k + 1;
-  return bothRecordAhead(t, d) && d.maxBatch >= 2 && maxContext + k <= ts.capacity && maxContext + k - 1 <= ds.capacity;
+  return (
+    bothRecordAhead(t, d) &&
+    k <= MAX_DEVICE_DRAFTS &&
+    k + 1 <= t.maxBatch &&
+    d.maxBatch >= FIRST_DRAFT_TOKENS &&
+    maxContext + k <= ts.capacity &&
+    maxContext + k - 1 <= ds.capacity
+  );
 }
 
 /**
@@ -197,7 +220,8 @@ function recordNextStep(
     ? (['sample', (i: number) => keepSampledDraft(d, buffers, sampled.rows, i)] as const)
     : (['ids', (i: number) => keepDraft(d, buffers, i)] as const);
   const into = t.gpu.device.createCommandEncoder();
-  const drafts = [d.recordAhead(ds, { cpuTokens: 2, slot: 0, into }, 1, maxContext - 2, keep(0), want)];
+  const first = { cpuTokens: FIRST_DRAFT_TOKENS, slot: 0, into };
+  const drafts = [d.recordAhead(ds, first, 1, maxContext - FIRST_DRAFT_TOKENS, keep(0), want)];
   for (let i = 1; i < k; i++) {
     const fromGpu = { buffer: buffers.drafts, offset: (i - 1) * 4, count: 1 };
     drafts.push(d.recordAhead(ds, { cpuTokens: 0, fromGpu, slot: i, into }, 1, maxContext + i - 1, keep(i), want));
@@ -208,6 +232,7 @@ function recordNextStep(
   keepAhead(buffers, {
     kind: sampled ? sampled.kind : 'greedy',
     k,
+    firstTokens: FIRST_DRAFT_TOKENS,
     target: ts,
     draft: ds,
     maxContext,
@@ -247,9 +272,10 @@ export async function sampledStepOnDevice<S extends Sequence, D extends Sequence
   target: { model: unknown; sequence: S },
   draft: { model: unknown; sequence: D },
   context: readonly number[],
-  k: number,
+  lengths: StepLengths,
   options: SampledStepOptions,
 ): Promise<SampledDeviceStep | undefined> {
+  const { k } = lengths;
   const parts = deviceStepParts(target, draft, context, k);
   if (!parts) return undefined;
   const { t, d, ts, ds } = parts;
@@ -259,7 +285,7 @@ export async function sampledStepOnDevice<S extends Sequence, D extends Sequence
   return t.exclusive(() =>
     d.exclusive(async () => {
       d.setSampling(options.sampling, seed);
-      await submitStep(parts, buffers, context, k, { verify, options });
+      await submitStep(parts, buffers, context, lengths, { verify, options });
       const step = await sampledVerdict(t, ts, verify, context.length);
       ds.tokens.set(step.drafts.slice(0, -1), context.length);
       return step;

@@ -1,9 +1,9 @@
 /**
  * A pair's next speculative step recorded while the GPU runs this one (`NextStep`,
- * gpu-step-buffers.ts): whether to record it (while k holds from step to step), whether a step
- * recorded ahead serves the one at hand, and its submission, the lengths and newest tokens
- * written as uniforms then. Shared by a draft model's steps (gpu-speculation.ts) and an EAGLE
- * head's (gpu-eagle-step.ts).
+ * gpu-step-buffers.ts), of the length the draft-length policy fixed for it a step ahead
+ * (`StepLengths`): whether a step recorded ahead serves the one at hand, and its submission,
+ * the lengths and newest tokens written as uniforms then. Shared by a draft model's steps
+ * (gpu-speculation.ts) and an EAGLE head's (gpu-eagle-step.ts).
  */
 
 import { writeAcceptGreedyParams } from './gpu-greedy-verify';
@@ -11,21 +11,11 @@ import type { GpuModel } from './gpu-model';
 import type { GpuSequence } from './gpu-sequence';
 import type { AheadKind, NextStep, StepBuffers } from './gpu-step-buffers';
 
-/** The weight of the past in `StepBuffers.steadiness`: a change of k twice in a row stops the recording ahead. */
-const STEADINESS_DECAY = 0.75;
-
-/**
- * Takes the step a pair recorded ahead (to be checked with `serves`), and says whether to
- * record the next one: while k holds from step to step more often than not (a fixed k, or
- * 'auto' settled; 'auto' going up and down would record steps in vain).
- */
-export function takeAhead(buffers: StepBuffers, k: number): { ahead?: NextStep; steady: boolean } {
+/** Takes the step a pair recorded ahead, if any (to be checked with `serves`). */
+export function takeAhead(buffers: StepBuffers): NextStep | undefined {
   const ahead = buffers.next;
   buffers.next = undefined;
-  const held = k === buffers.lastK ? 1 : 0;
-  buffers.steadiness = STEADINESS_DECAY * buffers.steadiness + (1 - STEADINESS_DECAY) * held;
-  buffers.lastK = k;
-  return { ahead, steady: buffers.steadiness >= 0.5 };
+  return ahead;
 }
 
 /**

@@ -29,6 +29,16 @@ export interface DeviceStep {
   drafted: number;
 }
 
+/**
+ * A device step's drafts, and the next step's, which it records ahead while the GPU runs it:
+ * the lengths are decided a step ahead (speculative/draft-length.ts), so that a step recorded
+ * ahead serves the step it was recorded for whatever the verdicts between.
+ */
+export interface StepLengths {
+  k: number;
+  next: number;
+}
+
 /** What a (target, draft) pair's device steps reuse: made on the first step. */
 export interface StepBuffers {
   drafts: GPUBuffer; // (MAX_DEVICE_LIST) u32: the chain, then a tree's leaves, rank by rank
@@ -42,13 +52,6 @@ export interface StepBuffers {
   /** Steps taken so far from passes recorded ahead, and steps recorded ahead (tests count them). */
   stepsAhead: number;
   recordedAhead: number;
-  /**
-   * The last device step's k, and how steadily k has held from step to step (a moving average
-   * of 1 when it did, 0 when it changed): passes recorded ahead serve only a step of their k,
-   * so the next step is recorded ahead only while k holds more often than not.
-   */
-  lastK: number;
-  steadiness: number;
   /** The acceptance kernel's uniform as last written (k is never 0: zeros until the first step); nothing allocated a step. */
   paramsWords: Uint32Array<ArrayBuffer>;
 }
@@ -57,7 +60,8 @@ export interface StepBuffers {
  * A device step of k drafts recorded ahead, for a context of any length up to
  * `maxContext`: the draft's passes (a draft model's first over the context's last two tokens,
  * the one before the newest again, so that the pass has the same shape whatever the last step
- * accepted; an EAGLE head's catch-up over the last k + 1 pairs, gpu-eagle-step.ts: what is
+ * accepted; an EAGLE head's catch-up over the pairs of the verify pass before it, k' + 1 after
+ * a step of k' drafts, gpu-eagle-step.ts: what is
  * computed again comes out bit for bit as before, the kernels being batch-invariant), then the
  * target's verify pass over the newest token and the drafts, and the acceptance kernel (greedy,
  * or the sampled rule with the copies of what its kind reads back: `kind`).
@@ -65,6 +69,8 @@ export interface StepBuffers {
 export interface NextStep {
   kind: AheadKind;
   k: number;
+  /** The tokens its first draft pass takes from the CPU: a draft model's 2, a head's catch-up k + 1 of the step that recorded it. */
+  firstTokens: number;
   target: GpuSequence;
   draft: GpuSequence;
   maxContext: number;
@@ -128,8 +134,6 @@ export const stepBuffers = perPair((target): StepBuffers => {
     bind,
     stepsAhead: 0,
     recordedAhead: 0,
-    lastK: 0,
-    steadiness: 1,
     paramsWords: new Uint32Array(4),
   };
 });

@@ -23,11 +23,19 @@
  * time) cost(k) is 1 + c k itself, and the lengths drafted follow from the verdicts alone, as
  * a seeded sampled run needs in order to repeat exactly.
  *
- * A step that drafts another length than the step before it is not timed: it pays for the
- * change (a step recorded ahead serves only its own k, model/gpu-step-ahead.ts, so the new
- * length's first step is recorded while the GPU waits), not for its length. Priced by such
- * steps, a length tried once looked dearer than it is, and on an H200, where a host's hiccups
- * move a step's time as much as the lengths differ, 'auto' wandered between lengths.
+ * The length is decided a step ahead: `k` is this step's, fixed when the step before it began,
+ * and `next` the next step's, which a step on the GPU records while the GPU runs this one
+ * (model/gpu-step-ahead.ts). A step recorded ahead serves only its own length, so a length
+ * chosen after that recording would void it: the new length's first step would be recorded
+ * while the GPU waits, and the recording ahead wasted. Deciding a step ahead costs 'auto' one
+ * step of reaction and leaves every change free. (On an H200, before this, the sampled `auto`
+ * runs took half their steps from passes recorded ahead; the rest were recorded again.)
+ *
+ * A step is timed only when the next step drafts its length, and not the first step of a
+ * reply: a step's wall time holds the recording of the next step, and the first of a reply is
+ * recorded while the GPU waits. Priced by steps that mix lengths, a length tried once looked
+ * dearer than it is, and on an H200, where a host's hiccups move a step's time as much as the
+ * lengths differ, 'auto' wandered between lengths.
  *
  * What 'auto' learns (`DraftHistory`: the acceptance counts and the step times) a caller keeps
  * across the generations of the same models: a new generation drafts the length the last one
@@ -35,8 +43,7 @@
  * a flat prior that sends it exploring long drafts again.
  *
  * k changes only when the new length is expected to be clearly faster, so a generation drafts
- * the same k for long runs (a step recorded ahead serves only its own k: model/gpu-step-ahead.ts).
- * This replaces "one more after a full acceptance, one fewer after a poor step", which in the
+ * the same k for long runs. This replaces "one more after a full acceptance, one fewer after a poor step", which in the
  * middle of its range changed k in about three steps of four.
  *
  * A draft model stops early when its top probability falls below one half: a token the draft
@@ -132,19 +139,21 @@ export class DraftHistory {
   readonly verdicts = new Float64Array(AUTO_MAX);
   readonly acceptances = new Float64Array(AUTO_MAX);
   readonly times = new StepTimes();
-  /** The length drafted last (0: none yet), where the next generation starts. */
+  /** The length the last generation would have drafted next (0: none yet), where the next one starts. */
   length = 0;
 }
 
 export class DraftLengthPolicy {
-  /** Tokens to draft in the next step. */
+  /** Tokens to draft in this step (the one `update` is told of next). */
   k: number;
+  /** Tokens to draft in the step after it: fixed now, so that the step can be recorded ahead. */
+  next: number;
   /** A draft model stops drafting when its top probability is below this (0: never). */
   readonly minConfidence: number;
   /** The longest draft this policy can ask for. */
   readonly longest: number;
-  /** The length the step before the one being updated drafted (0: none yet). */
-  private lastK = 0;
+  /** Steps this policy was told of. */
+  private steps = 0;
 
   /** `draftCost`: c, for lengths not measured; `history`: what earlier generations learned (none: start afresh). */
   constructor(
@@ -155,12 +164,14 @@ export class DraftLengthPolicy {
     this.minConfidence = length === 'auto' ? AUTO_CONFIDENCE : 0;
     this.longest = length === 'auto' ? AUTO_MAX : length;
     this.k = length === 'auto' ? this.history.length || this.best() : length;
+    this.next = this.k;
   }
 
   /**
    * Takes the outcome of a step that drafted `drafted` tokens and kept `accepted` of them, and
-   * its wall time in ms where the caller times steps (counted only when the step before it
-   * drafted the same length: see the top of this file).
+   * its wall time in ms where the caller times steps (counted only when the next step drafts the
+   * same length, and not for a reply's first step: see the top of this file). The next step
+   * drafts `next`; the one after it, the length these verdicts favour.
    */
   update(accepted: number, drafted: number, ms?: number): void {
     if (this.length !== 'auto') return;
@@ -169,15 +180,18 @@ export class DraftLengthPolicy {
       verdicts[i] *= FADE;
       acceptances[i] *= FADE;
     }
-    if (ms !== undefined && this.k === this.lastK) times.add(drafted, ms);
-    this.lastK = this.k;
+    // Not the reply's first step (recorded while the GPU waited), nor one before a change of
+    // length (its time holds the recording of the next step, of another length).
+    if (ms !== undefined && this.steps > 0 && drafted === this.next) times.add(drafted, ms);
+    this.steps++;
     // Positions up to the first rejection had a verdict; those before it were accepted.
     const judged = Math.min(accepted + 1, drafted, AUTO_MAX);
     for (let i = 0; i < judged; i++) verdicts[i]++;
     for (let i = 0; i < Math.min(accepted, AUTO_MAX); i++) acceptances[i]++;
+    this.k = this.next;
     const best = this.best();
-    if (this.yieldPerCost(best) > this.yieldPerCost(this.k) * (1 + AUTO_SWITCH_GAIN)) this.k = best;
-    this.history.length = this.k;
+    if (this.yieldPerCost(best) > this.yieldPerCost(this.next) * (1 + AUTO_SWITCH_GAIN)) this.next = best;
+    this.history.length = this.next;
   }
 
   /** The length with the most expected tokens per unit of cost. */

@@ -8,7 +8,7 @@
 import { InvalidRequestError } from '../errors';
 import { isEagleTarget } from '../model/eagle';
 import type { SampledDeviceStep, SampledStepOptions } from '../model/gpu-sampled-verify';
-import type { DeviceStep } from '../model/gpu-step-buffers';
+import type { DeviceStep, StepLengths } from '../model/gpu-step-buffers';
 import type { CausalLM, Sequence } from '../model/types';
 import type { TokenConstraint } from '../sampling/grammar';
 import type { SamplingParams } from '../sampling/sampling';
@@ -67,29 +67,32 @@ export interface DraftSource {
   /** Drafts this source can take back after proposing them (a draft model's `maxCutBack`); absent: any. */
   readonly maxCutBack?: number;
   /**
-   * Drafts k tokens and has `target` verify them greedily on the device in one go, when this
-   * source and the target can (a draft model on the target's GPU); else undefined, and the
-   * step is taken the usual way. Leaves both caches as `propose` and a verify pass would.
-   * `leaves` and `width`: a tree, as `DraftRequest` asks (a source that drafts no trees ignores them).
+   * Drafts `lengths.k` tokens and has `target` verify them greedily on the device in one go,
+   * when this source and the target can (a draft model on the target's GPU); else undefined,
+   * and the step is taken the usual way. Leaves both caches as `propose` and a verify pass
+   * would. `lengths.next`: the next step's drafts, which the device may record while it runs
+   * this one. `leaves` and `width`: a tree, as `DraftRequest` asks (a source that drafts no
+   * trees ignores them).
    */
   greedyStepOnDevice?<S extends Sequence>(
     target: { model: CausalLM<S>; sequence: S },
     context: readonly number[],
-    k: number,
+    lengths: StepLengths,
     leaves?: number,
     width?: number,
   ): Promise<DeviceStep | undefined>;
   /**
-   * Draws k tokens on the device and has `target` run its verify pass and the acceptance rule
-   * after them in the same go, when this source and the target can; the verdict and the drafts
-   * come back (and the target's rows, if `options.rows`). The seeds come from `options.rng`,
-   * drawn only when the step is taken. Else undefined, as above. `leaves` and `width`: a tree,
-   * further draws beside each of the first drafts (a source that drafts no trees ignores them).
+   * Draws `lengths.k` tokens on the device and has `target` run its verify pass and the
+   * acceptance rule after them in the same go, when this source and the target can; the
+   * verdict and the drafts come back (and the target's rows, if `options.rows`). The seeds come
+   * from `options.rng`, drawn only when the step is taken. Else undefined, as above. `leaves`
+   * and `width`: a tree, further draws beside each of the first drafts (a source that drafts no
+   * trees ignores them).
    */
   sampledStepOnDevice?<S extends Sequence>(
     target: { model: CausalLM<S>; sequence: S },
     context: readonly number[],
-    k: number,
+    lengths: StepLengths,
     options: SampledStepOptions,
     leaves?: number,
     width?: number,

@@ -14,7 +14,7 @@
 import type { EagleSequence, EagleTarget } from '../model/eagle';
 import { eagleSampledStepOnDevice, eagleStepOnDevice } from '../model/gpu-eagle-step';
 import type { SampledDeviceStep, SampledStepOptions } from '../model/gpu-sampled-verify';
-import type { DeviceStep } from '../model/gpu-step-buffers';
+import type { DeviceStep, StepLengths } from '../model/gpu-step-buffers';
 import type { Sequence } from '../model/types';
 import type { TokenConstraint } from '../sampling/grammar';
 import { argmax, distribution, runnerUp, sample, without } from '../sampling/sampling';
@@ -92,14 +92,14 @@ export class EagleDraftSource<S extends Sequence, H extends Sequence> implements
   async greedyStepOnDevice(
     _target: unknown,
     context: readonly number[],
-    k: number,
+    lengths: StepLengths,
     leaves = 0,
     width = 1,
   ): Promise<DeviceStep | undefined> {
     const computed = this.sequence.target.length;
-    const step = await eagleStepOnDevice(this.model, this.sequence, context, k, leaves, width);
+    const step = await eagleStepOnDevice(this.model, this.sequence, context, lengths, leaves, width);
     if (step) {
-      this.forwards += k;
+      this.forwards += lengths.k;
       this.realPairs = computed;
     }
     return step;
@@ -114,13 +114,14 @@ export class EagleDraftSource<S extends Sequence, H extends Sequence> implements
   async sampledStepOnDevice(
     _target: unknown,
     context: readonly number[],
-    k: number,
+    lengths: StepLengths,
     options: SampledStepOptions,
     leaves = 0,
     width = 1,
   ): Promise<SampledDeviceStep | undefined> {
+    const { k } = lengths;
     const computed = this.sequence.target.length;
-    const step = await eagleSampledStepOnDevice(this.model, this.sequence, context, k, options, leaves, width);
+    const step = await eagleSampledStepOnDevice(this.model, this.sequence, context, lengths, options, leaves, width);
     if (!step) return undefined;
     this.forwards += k;
     this.realPairs = computed;

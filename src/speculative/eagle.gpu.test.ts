@@ -33,7 +33,7 @@ import {
 import { testGpu } from '../testing/gpu';
 import { LEAN_GPU_PROFILE } from '../testing/profiles';
 import { chiSquare, countingLeaves, countSampledTokens, exactMarginal, TINY_SHAPE } from '../testing/spec';
-import type { DraftLength } from './draft-length';
+import { AUTO_DRAFT_COST, type DraftLength } from './draft-length';
 import { draftSource } from './draft-source';
 import { EagleDraftSource } from './eagle-draft';
 import { speculativeGenerate } from './speculative';
@@ -156,15 +156,19 @@ describe('an EAGLE head on the GPU', () => {
       };
       const pairs = [await load(true), await load(false)];
       const prompt = loadEagleGolden().prompt;
-      // A sampled chain too: its seeds are uniforms written when a step is submitted.
+      // A sampled chain too: its seeds are uniforms written when a step is submitted. 'auto'
+      // changes its length on the way (priced by the model, not by timings, so that both runs
+      // draft the same lengths): a step recorded ahead then catches up on the pairs of a verify
+      // pass of another length than its own.
       const sampled = { temperature: 0.7, topK: 0, topP: 0.95 };
       for (const [k, sampling] of [
         [3, GREEDY],
         [5, GREEDY],
         [4, sampled],
+        ['auto', sampled],
       ] as const) {
         const runs = [];
-        const options = { maxTokens: 64, sampling, seed: 9 };
+        const options = { maxTokens: 64, sampling, seed: 9, draftCost: AUTO_DRAFT_COST };
         for (const pair of pairs) {
           const eagle = pair.eagle as NonNullable<typeof pair.eagle>;
           const buffers = stepBuffers(eagle.model.target as GpuModel, eagle.head);
@@ -186,6 +190,9 @@ describe('an EAGLE head on the GPU', () => {
         // All but the first step, and the last (its drafts cut to the tokens left).
         expect(ahead.ahead).toBeGreaterThanOrEqual(ahead.counts.steps - 2);
         expect(now.ahead).toBe(0);
+        console.info(
+          `k = ${k}: ${ahead.ahead} of ${ahead.counts.steps} steps recorded ahead, drafts by position ${ahead.counts.drafted}`,
+        );
       }
       for (const pair of pairs) destroyPair(pair);
     },

@@ -12,7 +12,7 @@
 
 import type { SampledDeviceStep, SampledStepOptions } from '../model/gpu-sampled-verify';
 import { greedyStepOnDevice, sampledStepOnDevice } from '../model/gpu-speculation';
-import type { DeviceStep } from '../model/gpu-step-buffers';
+import type { DeviceStep, StepLengths } from '../model/gpu-step-buffers';
 import type { CausalLM, Sequence } from '../model/types';
 import { argmax, distribution, sample } from '../sampling/sampling';
 import { allowsAny, onlyToken } from '../sampling/token-mask';
@@ -90,22 +90,22 @@ export class ModelDraftSource<S extends Sequence> implements DraftSource {
   async greedyStepOnDevice<T extends Sequence>(
     target: { model: CausalLM<T>; sequence: T },
     context: readonly number[],
-    k: number,
+    lengths: StepLengths,
   ): Promise<DeviceStep | undefined> {
-    const step = await greedyStepOnDevice(target, { model: this.model, sequence: this.sequence }, context, k);
-    if (step) this.forwards += k;
+    const step = await greedyStepOnDevice(target, { model: this.model, sequence: this.sequence }, context, lengths);
+    if (step) this.forwards += lengths.k;
     return step;
   }
 
   async sampledStepOnDevice<T extends Sequence>(
     target: { model: CausalLM<T>; sequence: T },
     context: readonly number[],
-    k: number,
+    lengths: StepLengths,
     options: SampledStepOptions,
   ): Promise<SampledDeviceStep | undefined> {
     const draft = { model: this.model, sequence: this.sequence };
-    const step = await sampledStepOnDevice(target, draft, context, k, options);
-    if (step) this.forwards += k;
+    const step = await sampledStepOnDevice(target, draft, context, lengths, options);
+    if (step) this.forwards += lengths.k;
     return step;
   }
 }

@@ -347,13 +347,15 @@ export async function speculativeGenerate<S extends Sequence>(
   let stepStart = performance.now(); // a step's time runs from the end of the one before
   while (!done) {
     const last = context[context.length - 1];
-    // No more drafts than target and draft can take back (Gated DeltaNet states are kept for a few positions).
-    const k = Math.min(
-      policy.k,
-      maxTokens - out.length - 1,
+    // No more drafts than target and draft can take back (Gated DeltaNet states are kept for a
+    // few positions), nor than the reply has room for. The next step's length is fixed now, so
+    // that a step on the device can record it while the GPU runs this one (draft-length.ts).
+    const cutBack = Math.min(
       target.maxCutBack ?? Number.POSITIVE_INFINITY,
       source.maxCutBack ?? Number.POSITIVE_INFINITY,
     );
+    const k = Math.min(policy.k, maxTokens - out.length - 1, cutBack);
+    const lengths = { k, next: Math.min(policy.next, cutBack) };
     const base = sequence.length;
     const contextLength = context.length;
     // Leaves only where the tree pass has room in the cache (none near its end) and in a batch,
@@ -370,14 +372,14 @@ export async function speculativeGenerate<S extends Sequence>(
     const deviceStep = speculating && k >= 1 && !constraint;
     const onDevice =
       deviceStep && greedy && logprobs === undefined
-        ? await source.greedyStepOnDevice?.({ model: target, sequence }, context, k, leaves, width)
+        ? await source.greedyStepOnDevice?.({ model: target, sequence }, context, lengths, leaves, width)
         : undefined;
     const sampledOnDevice =
       deviceStep && !greedy
         ? await source.sampledStepOnDevice?.(
             { model: target, sequence },
             context,
-            k,
+            lengths,
             { sampling, rng, rows: logprobs !== undefined },
             leaves,
             width,

@@ -198,17 +198,20 @@ describe('DraftLengthPolicy', () => {
     expect(new DraftLengthPolicy('auto').k).toBe(3);
   });
 
-  it("with 'auto' does not time a step that changed the length: the change costs it, not the length", () => {
+  it("with 'auto' fixes each length a step ahead, and times neither a reply's first step nor one before a change", () => {
     const history = new DraftHistory();
-    const policy = new DraftLengthPolicy('auto', AUTO_DRAFT_COST, history);
     const lengths = new Set<number>();
-    let previous = 0;
-    for (let i = 0; i < 60; i++) {
-      const k = policy.k;
-      // Steps of a length held cost 10 ms whatever the length; a step after a change 1,000.
-      policy.update(Math.min(k, 2), k, k === previous ? 10 : 1000);
-      lengths.add(k);
-      previous = k;
+    for (let reply = 0; reply < 3; reply++) {
+      const policy = new DraftLengthPolicy('auto', AUTO_DRAFT_COST, history);
+      expect(policy.next).toBe(policy.k);
+      for (let i = 0; i < 20; i++) {
+        const { k, next } = policy;
+        // Steps cost 10 ms whatever the length; the first of a reply, and one that records the
+        // next step at another length, 1,000.
+        policy.update(Math.min(k, 2), k, i === 0 || next !== k ? 1000 : 10);
+        expect(policy.k).toBe(next); // the length fixed a step ahead
+        lengths.add(k);
+      }
     }
     expect(lengths.size).toBeGreaterThan(1);
     for (const k of lengths) expect(history.times.cost(k, AUTO_DRAFT_COST), `k = ${k}`).toBeLessThan(20);
@@ -217,8 +220,9 @@ describe('DraftLengthPolicy', () => {
   // Generations of 64 tokens sharing a history, as a chat's requests do, on a host like the
   // H200's (bench/results/2026-12-04-h200-fold-bench.json): a step costs its fixed part and a
   // part per draft token, times noise of -7% to +18%, and one step in `hiccups` 1.5 to 3.5
-  // times that (the host's hiccups); the first step at a new length costs 0.4 ms more (its
-  // passes are recorded while the GPU waits). Tokens per ms, over 16 generations.
+  // times that (the host's hiccups). A change of length costs nothing more: it is decided a
+  // step ahead, so the step of the new length is recorded ahead as any other. Tokens per ms,
+  // over 16 generations.
   const tokensPerMs = (
     length: DraftLength,
     accept: readonly number[],
@@ -232,15 +236,12 @@ describe('DraftLengthPolicy', () => {
     let ms = 0;
     for (let generation = 0; generation < 16; generation++) {
       const policy = new DraftLengthPolicy(length, AUTO_DRAFT_COST, history);
-      let previous = 0;
       for (let produced = 0; produced < 64; ) {
         const k = policy.k;
         let accepted = 0;
         while (accepted < k && rng.next() < accept[accepted]) accepted++;
         let step = stepMs(k) * (1 + 0.25 * (rng.next() - 0.3));
         if (rng.next() < hiccups) step *= 1.5 + 2 * rng.next();
-        if (k !== previous) step += 0.4;
-        previous = k;
         policy.update(accepted, k, step);
         produced += accepted + 1;
         tokens += accepted + 1;
