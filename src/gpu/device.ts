@@ -10,6 +10,7 @@
  */
 
 import { GPUDeviceLostError, GPUOutOfMemoryError, GPUValidationError, WebGPUUnavailableError } from '../errors';
+import type { GpuBusyTimer } from './busy-timer';
 import { subgroupShuffleWidth } from './subgroups';
 
 /** Optional features we use when the adapter has them. */
@@ -43,6 +44,8 @@ export interface Gpu {
   /** Aligned blocks of this many consecutive lanes share a subgroup (1: no subgroup shuffles). */
   subgroupShuffle: number;
   hasTimestamps: boolean;
+  /** Where set (benchmarks), times the GPU's busy time in every compute pass the models begin (busy-timer.ts). */
+  busyTimer?: GpuBusyTimer;
   /** The first fatal error seen (device lost, out of memory, validation), if any. */
   readonly failure: Error | undefined;
   /** Throws `failure` if the device can no longer be trusted. */

@@ -20,6 +20,7 @@
  */
 
 import { createUniform, STORAGE, uploadBuffer } from '../gpu/buffers';
+import { beginComputePass } from '../gpu/busy-timer';
 import { collectPipelines, compilePipelines } from '../gpu/pipelines';
 import { DRAFT_TO_TARGET_PARAMS_BYTES, DraftToTargetKernel } from '../kernels/draft-to-target';
 import { ArgmaxKernel, SampleKernel } from '../kernels/ops';
@@ -137,7 +138,7 @@ function eagleStepParts<S extends Sequence, H extends Sequence>(
     }
     return (encoder: GPUCommandEncoder) => {
       map.toSlot(encoder, i);
-      const pass = encoder.beginComputePass();
+      const pass = beginComputePass(h.gpu, encoder);
       map.kernel.encode(pass, map.bind);
       for (const rank of tree) {
         if (sampled) rank.draw.encode(pass, rank.drawBind, 1);
@@ -155,7 +156,7 @@ function eagleStepParts<S extends Sequence, H extends Sequence>(
   /** The map's kernel after chain draft pass i, into slot i of the list of drafts. */
   const encodeMap = (i: number) => (encoder: GPUCommandEncoder) => {
     map.toSlot(encoder, i);
-    const pass = encoder.beginComputePass();
+    const pass = beginComputePass(h.gpu, encoder);
     map.kernel.encode(pass, map.bind);
     pass.end();
   };

@@ -6,6 +6,7 @@
  */
 
 import { InvalidLogitsError } from '../errors';
+import { beginComputePass } from '../gpu/busy-timer';
 import { NO_LEAF } from '../kernels/accept-greedy';
 import type { GpuModel } from './gpu-model';
 import type { GpuSequence } from './gpu-sequence';
@@ -21,7 +22,7 @@ export function recordVerifyAhead(
   into: GPUCommandEncoder,
 ) {
   const fromGpu = { buffer: buffers.drafts, offset: 0, count: k };
-  return t.recordAhead(ts, { cpuTokens: 1, fromGpu, slot: 0, into }, k + 1, maxStart, acceptAndCopy(buffers, k));
+  return t.recordAhead(ts, { cpuTokens: 1, fromGpu, slot: 0, into }, k + 1, maxStart, acceptAndCopy(t, buffers, k));
 }
 
 /**
@@ -46,7 +47,7 @@ export function recordVerify(
     fromGpu: { buffer: buffers.drafts, offset: 0, count: drafts },
     ...(leaves > 0 ? { tree: { chain: k + 1, depths: leaves } } : {}),
   };
-  t.recordGreedy(ts, input, drafts + 1, acceptAndCopy(buffers, drafts));
+  t.recordGreedy(ts, input, drafts + 1, acceptAndCopy(t, buffers, drafts));
 }
 
 /** The greedy acceptance kernel's uniform: k drafts in a chain, `ranks` leaves beside each of the first `leaves`. */
@@ -59,9 +60,9 @@ export function writeAcceptGreedyParams(t: GpuModel, buffers: StepBuffers, k: nu
 }
 
 /** After a verify pass over `drafts` drafts: the acceptance kernel, then the verdict and the drafts copied to the readback. */
-function acceptAndCopy(buffers: StepBuffers, drafts: number) {
+function acceptAndCopy(t: GpuModel, buffers: StepBuffers, drafts: number) {
   return (encoder: GPUCommandEncoder) => {
-    const pass = encoder.beginComputePass();
+    const pass = beginComputePass(t.gpu, encoder);
     buffers.accept.encode(pass, buffers.bind);
     pass.end();
     encoder.copyBufferToBuffer(buffers.drafts, 0, buffers.result, VERDICT_WORDS * 4, drafts * 4);

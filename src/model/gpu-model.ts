@@ -31,6 +31,7 @@
 
 import { GPUDeviceLostError, GPUOutOfMemoryError, InvalidLogitsError, UnsupportedArchitectureError } from '../errors';
 import { createStorage, createUniform } from '../gpu/buffers';
+import { beginComputePass } from '../gpu/busy-timer';
 import type { Gpu } from '../gpu/device';
 import type { DispatchProfiler } from '../gpu/dispatch-profiler';
 import { collectPipelines, compilePipelines } from '../gpu/pipelines';
@@ -1177,7 +1178,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
   }
 
   private beginPass(encoder: GPUCommandEncoder): GPUComputePassEncoder {
-    return this.profiler ? this.profiler.pass(encoder) : encoder.beginComputePass();
+    return this.profiler ? this.profiler.pass(encoder) : beginComputePass(this.gpu, encoder);
   }
 
   /** Frees the activations, and the weights if this model uploaded them (sequences are freed with their own `release`). */

@@ -10,6 +10,7 @@
 
 import { InvalidLogitsError } from '../errors';
 import { createStorage, createUniform, STORAGE, uploadBuffer } from '../gpu/buffers';
+import { beginComputePass } from '../gpu/busy-timer';
 import { NO_LEAF } from '../kernels/accept-greedy';
 import {
   ACCEPT_PARAMS_BYTES,
@@ -215,7 +216,7 @@ function ruleAndCopies(t: GpuModel, drafts: GPUBuffer, verify: SampledVerify) {
   const { rule } = rows;
   return (encoder: GPUCommandEncoder) => {
     if (rule) {
-      const pass = encoder.beginComputePass();
+      const pass = beginComputePass(t.gpu, encoder);
       rule.draftStats.encode(pass, rule.binds.draftStats, verify.k);
       rule.targetStats.encode(pass, rule.binds.targetStats, listed + 1);
       rule.accept.encode(pass, rule.binds.accept);
