@@ -13,7 +13,7 @@ import { type ModelResults, runModelSuite } from './suites/model';
 import { runShapesSuite, type ShapeResults } from './suites/shapes';
 import { runTtftSuite, type TtftResults } from './suites/ttft';
 
-export const SCHEMA_VERSION = 23;
+export const SCHEMA_VERSION = 24;
 
 /** The suites in the order they run, with their rough share of a run's time. */
 const STAGES = [
@@ -158,6 +158,11 @@ export async function runSuites(
   return partial;
 }
 
+/** A GPU time for the log: "1.234 ms", or "not measured" (no timestamp queries). */
+function gpuTime(ms: number | null): string {
+  return ms === null ? 'not measured' : `${ms} ms`;
+}
+
 function logDecode(decode: DecodeResults, log: (line: string) => void): void {
   for (const run of decode.runs) {
     log(
@@ -165,7 +170,7 @@ function logDecode(decode: DecodeResults, log: (line: string) => void): void {
         `${run.constrained ? ` JSON (${run.forced_share} of the tokens forced by the grammar)` : ''}: plain ${run.plain_tok_s} tok/s, ` +
         `speculative ${run.spec_tok_s} tok/s (x${run.speedup}), ${run.mean_draft_length} drafts a step, acceptance ${run.acceptance_rate}, ` +
         `${run.mean_accepted_length} tokens per target pass (cost model: x${run.predicted_speedup}); a step ` +
-        `${run.step_ms} ms: record ${run.record_ms} ms (submit ${run.submit_ms}), wait ${run.wait_ms} ms, ${run.submissions_per_step} submissions, ` +
+        `${run.step_ms} ms: record ${run.record_ms} ms (submit ${run.submit_ms}), wait ${run.wait_ms} ms, GPU ${gpuTime(run.gpu_ms)} (plain step: ${gpuTime(run.plain_gpu_ms)}), ${run.submissions_per_step} submissions, ` +
         `${run.record_ahead ? `${run.steps_ahead} recorded ahead` : 'each recorded when it runs'}; ` +
         `${run.round_trips_per_token} round trips per token, ${run.readback_bytes_per_token} bytes read back`,
     );

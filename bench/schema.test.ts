@@ -10,6 +10,7 @@ function sample(): Record<string, unknown> {
     count: 0,
     fraction: 0.5,
     share: 0,
+    measured: null,
     number: -1,
     string: 'x',
     boolean: true,

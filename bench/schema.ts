@@ -7,10 +7,22 @@
  *   positive  a finite number > 0          count     an integer >= 0
  *   fraction  a number in [0, 1]            number    any finite number
  *   share     a finite number >= 0: a time over a far longer one, which rounding may make 0
+ *   measured  a finite number >= 0, or null where the device could not measure it
  *   string / boolean / object / array, and `k` (an integer >= 1 or "auto")
  */
 
-type Kind = 'positive' | 'count' | 'fraction' | 'share' | 'number' | 'string' | 'boolean' | 'object' | 'array' | 'k';
+type Kind =
+  | 'positive'
+  | 'count'
+  | 'fraction'
+  | 'share'
+  | 'measured'
+  | 'number'
+  | 'string'
+  | 'boolean'
+  | 'object'
+  | 'array'
+  | 'k';
 
 export const RESULT_FIELDS: Record<string, Kind> = {
   schema: 'positive',
@@ -94,6 +106,8 @@ export const RESULT_FIELDS: Record<string, Kind> = {
   'decode.runs[].record_ms': 'positive',
   'decode.runs[].submit_ms': 'positive',
   'decode.runs[].wait_ms': 'positive',
+  'decode.runs[].gpu_ms': 'measured',
+  'decode.runs[].plain_gpu_ms': 'measured',
   'decode.dispatches.target_per_layer': 'positive',
   'decode.dispatches.target_per_step': 'positive',
   'decode.dispatches.draft_per_layer': 'positive',
@@ -222,6 +236,8 @@ function fits(kind: Kind, value: unknown): boolean {
       return finite && (value as number) >= 0 && (value as number) <= 1;
     case 'share':
       return finite && (value as number) >= 0;
+    case 'measured':
+      return value === null || (finite && (value as number) >= 0);
     case 'number':
       return finite;
     case 'k':
@@ -318,6 +334,8 @@ export const FIELDS_SINCE: Record<string, number> = {
   'shapes.eagle[].head_chain_ratio': 21,
   'kernels.linear[].units_in_flight': 22,
   'decode.runs[].submit_ms': 23,
+  'decode.runs[].gpu_ms': 24,
+  'decode.runs[].plain_gpu_ms': 24,
 };
 
 /**

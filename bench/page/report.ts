@@ -308,6 +308,7 @@ function details(r: BenchResults): HTMLElement[] {
       'acceptance',
       'tokens/pass',
       'step ms (record / wait)',
+      'GPU ms (plain step)',
       'round trips/token',
     ],
     r.decode.runs.map((run) => [
@@ -324,10 +325,12 @@ function details(r: BenchResults): HTMLElement[] {
       run.step_ms
         ? `${formatNumber(run.step_ms)} (${formatNumber(run.record_ms)} / ${formatNumber(run.wait_ms)})`
         : '–',
+      // Results of schema 24 on, on a device with timestamp queries.
+      run.gpu_ms != null ? `${formatNumber(run.gpu_ms)} (${formatNumber(run.plain_gpu_ms ?? 0)})` : '–',
       run.round_trips_per_token ?? '–',
     ]),
     'bench-decode',
-    'Measured on the fixture pair: medians, with the slowest and fastest run in brackets; "cost model" is the speed-up the measured step and verify costs predict for the measured tokens per pass; a step\'s wall time, of which the CPU spent "record" recording and submitting passes and "wait" waiting for results; round trips: GPU-to-CPU readbacks per generated token.',
+    'Measured on the fixture pair: medians, with the slowest and fastest run in brackets; "cost model" is the speed-up the measured step and verify costs predict for the measured tokens per pass; a step\'s wall time, of which the CPU spent "record" recording and submitting passes and "wait" waiting for results; the GPU\'s busy time in a step, and in a plain step; round trips: GPU-to-CPU readbacks per generated token.',
   );
   const memory = table(
     ['Buffer', 'Bytes'],

@@ -15,6 +15,7 @@
  */
 
 import { ReplyClock } from '../../src/engine/usage';
+import { GpuBusyTimer } from '../../src/gpu/busy-timer';
 import type { Gpu } from '../../src/gpu/device';
 import { kernelProfile } from '../../src/kernels/profile';
 import type { EagleTarget } from '../../src/model/eagle';
@@ -94,6 +95,14 @@ export interface DecodeRun {
   submit_ms: number;
   wait_ms: number;
   /**
+   * The GPU's busy time in a speculative step (ms), and in a plain step of the same runs: the
+   * compute passes' spans by timestamp queries, the gaps where the GPU waited for the CPU left
+   * out. Beside `step_ms` it says whether a step is bound by the GPU or by the CPU. Null where
+   * the device has no timestamp queries.
+   */
+  gpu_ms: number | null;
+  plain_gpu_ms: number | null;
+  /**
    * The speed-up the cost model (bench/predict.ts) gives for this run's measured tokens per
    * target pass and draft steps per pass: close to `speedup` when the measured step and verify
    * costs explain it, as the real-shape predictions assume.
@@ -170,6 +179,11 @@ export const HELD_OUT_REQUESTS = [
   'I would like a story about a curious owl. Its name is Ruby.',
 ];
 
+/** A sum of GPU times that stays undefined once one of them could not be measured. */
+function addTime(sum: number | undefined, ms: number | undefined): number | undefined {
+  return sum === undefined || ms === undefined ? undefined : sum + ms;
+}
+
 /** The held-out requests as `tokenizer`'s chat template renders them. */
 function chatPrompts(tokenizer: TextTokenizer, requests: string[]): number[][] {
   return requests.map((user) =>
@@ -235,6 +249,8 @@ export async function runDecodeSuite(
   const mtpPair = mtp && (await uploadPair(gpu, mtp, { maxContext: capacity }));
   // The pair and the head again, each step recorded when it runs: what recording ahead gains.
   const still = { maxContext: capacity, profile: { ...kernelProfile(gpu.info), recordAhead: false } };
+  // The GPU's busy time in each run's steps, where the device has timestamp queries.
+  const busy = gpu.hasTimestamps ? new GpuBusyTimer(gpu.device) : undefined;
   const pairNow = quick ? undefined : await uploadPair(gpu, { target: folders.target, draft: folders.draft }, still);
   const eagleNow =
     quick || !folders.head ? undefined : await uploadPair(gpu, { target: folders.target, head: folders.head }, still);
@@ -275,8 +291,11 @@ export async function runDecodeSuite(
     // Counted from the first token on: the prompt's prefill is not a step.
     let before = cpu();
     let started = performance.now();
+    busy?.reset();
+    let busyFrom = 0;
     const firstToken = () => {
       if (clock.firstToken !== undefined) return;
+      busyFrom = busy?.mark() ?? 0; // a marker submitted: before the clocks start
       before = cpu();
       started = performance.now();
     };
@@ -306,12 +325,15 @@ export async function runDecodeSuite(
     const wallMs = performance.now() - started;
     const after = cpu();
     sequence.release();
+    // The GPU's busy time over the same steps (undefined without timestamp queries).
+    const gpuMs = busy && (await busy.readMs(busyFrom));
     return {
       time: {
         wallMs,
         recordMs: after.record - before.record,
         submitMs: after.submit - before.submit,
         waitMs: after.wait - before.wait,
+        gpuMs,
       },
       roundTrips: sum((m) => m.readbacks) - readbacks,
       readbackBytes: sum((m) => m.readbackBytes) - readbackBytes,
@@ -385,6 +407,7 @@ export async function runDecodeSuite(
   }
   const targetDispatches = dispatchCount(targetModel);
   const draftDispatches = dispatchCount(draftModel);
+  gpu.busyTimer = busy; // from here on, every run's passes are timed
 
   const measure = async (
     draft: RunDraft,
@@ -402,6 +425,8 @@ export async function runDecodeSuite(
     const sampling = { temperature, topK: 0, topP: 1 };
     const plain: number[] = [];
     const spec: number[] = [];
+    // GPU time of the plain side's steps and how many (undefined once a run could not be timed).
+    const plainGpu: { ms: number | undefined; steps: number } = { ms: 0, steps: 0 };
     let drafted = 0;
     let accepted = 0;
     let steps = 0;
@@ -412,14 +437,17 @@ export async function runDecodeSuite(
     let roundTrips = 0;
     let readbackBytes = 0;
     let submissions = 0;
-    const time = { wallMs: 0, recordMs: 0, submitMs: 0, waitMs: 0 };
+    const time = { wallMs: 0, recordMs: 0, submitMs: 0, waitMs: 0, gpuMs: 0 as number | undefined };
     const perPosition: number[][] = [];
     // A run's generations share what 'auto' learned, as the requests of a chat do (cached-generator.ts).
     const history = new DraftHistory();
     for (const prompt of subject.prompts) {
       await decode(subject, prompt, 'none', 1, sampling, 0, 1, undefined, constrained); // warm-up
       for (let repeat = 0; repeat < (quick ? 1 : 2); repeat++) {
-        plain.push((await decode(subject, prompt, 'none', 1, sampling, 0, 1, undefined, constrained)).tokS);
+        const plainRun = await decode(subject, prompt, 'none', 1, sampling, 0, 1, undefined, constrained);
+        plain.push(plainRun.tokS);
+        plainGpu.ms = addTime(plainGpu.ms, plainRun.time.gpuMs);
+        plainGpu.steps += plainRun.tokens.length - 1; // a step a token after the first
         const {
           tokens: out,
           stats,
@@ -437,6 +465,7 @@ export async function runDecodeSuite(
         time.recordMs += t.recordMs;
         time.submitMs += t.submitMs;
         time.waitMs += t.waitMs;
+        time.gpuMs = addTime(time.gpuMs, t.gpuMs);
         drafted += stats.drafted;
         accepted += stats.accepted;
         steps += stats.steps;
@@ -487,6 +516,8 @@ export async function runDecodeSuite(
       record_ms: round(time.recordMs / steps),
       submit_ms: round(time.submitMs / steps),
       wait_ms: round(time.waitMs / steps),
+      gpu_ms: time.gpuMs === undefined ? null : round(time.gpuMs / steps),
+      plain_gpu_ms: plainGpu.ms === undefined ? null : round(plainGpu.ms / plainGpu.steps),
       predicted_speedup: round(predicted),
     };
   };
@@ -512,6 +543,8 @@ export async function runDecodeSuite(
     for (const k of (quick ? ['auto'] : [1, 3, 'auto']) as DraftLength[]) runs.push(await measure('mtp', k, 0));
     if (!quick) runs.push(await measure('mtp', 'auto', 0.7));
   }
+  gpu.busyTimer = undefined;
+  busy?.destroy();
   grammars.dispose();
   draftSequence.release();
   subjectsNow.model?.draft?.sequence.release();
