@@ -50,12 +50,19 @@ describe('benchmark page', () => {
       expect(run.spec_tok_s).toBeGreaterThan(0);
       expect(run.acceptance_rate).toBeGreaterThanOrEqual(0);
       expect(run.acceptance_rate).toBeLessThanOrEqual(1);
+      // The GPU's busy time in a step (this adapter has timestamp queries): some, and no more
+      // than the step's wall time (the browser rounds timestamps to 0.1 ms).
+      expect(run.gpu_ms).toBeGreaterThan(0);
+      expect(run.gpu_ms).toBeLessThanOrEqual(run.step_ms * 1.1);
+      expect(run.plain_gpu_ms).toBeGreaterThan(0);
     }
     expect(results.decode.acceptance_rate).toBeGreaterThan(0.3); // the fixture pair agrees often
-    // JSON mode, in this page's worker: xgrammar loaded there, and the draft model drafting under the schema.
+    // JSON mode, in this page's worker: xgrammar loaded there, and the draft model drafting under
+    // the schema (a draft that ignored it would be rejected at almost every position; the few
+    // steps between the forced runs accept a quarter to a third of their drafts).
     const json = results.decode.runs.filter((r) => r.constrained);
     expect(json.map((r) => [r.draft, r.draft_length, r.temperature])).toEqual([['model', 'auto', 0]]);
-    expect(json[0].acceptance_rate).toBeGreaterThan(0.3);
+    expect(json[0].acceptance_rate).toBeGreaterThan(0.2);
     // The EAGLE-3 head's step: the embedding, its layer (the two input norms in one dispatch), the
     // final norm, the LM head over its draft vocabulary and argmax's two stages.
     expect(results.decode.eagle?.head_dispatches_per_step).toBe(12);
