@@ -198,6 +198,7 @@ export function sampledVerify(
 
 /** The same verify for a chain step of k drafts (the step after this one, recorded ahead). */
 export function sampledVerifyOf(t: GpuModel, verify: SampledVerify, k: number): SampledVerify {
+  if (k === verify.k && verify.leaves === 0) return verify;
   return sampledVerify(t, verify.rows, verify.draftWidth, k, verify.kind === sampledKind(true));
 }
 

@@ -43,8 +43,8 @@
  * a flat prior that sends it exploring long drafts again.
  *
  * k changes only when the new length is expected to be clearly faster, so a generation drafts
- * the same k for long runs. This replaces "one more after a full acceptance, one fewer after a poor step", which in the
- * middle of its range changed k in about three steps of four.
+ * the same k for long runs. This replaces "one more after a full acceptance, one fewer after a
+ * poor step", which in the middle of its range changed k in about three steps of four.
  *
  * A draft model stops early when its top probability falls below one half: a token the draft
  * itself doubts is likely to be rejected, and drafting it costs a forward pass.
