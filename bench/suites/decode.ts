@@ -291,8 +291,7 @@ export async function runDecodeSuite(
     // Counted from the first token on: the prompt's prefill is not a step.
     let before = cpu();
     let started = performance.now();
-    busy?.reset();
-    let busyFrom = 0;
+    let busyFrom = 0; // each read leaves a fresh window: the marker at the first token starts this run's
     const firstToken = () => {
       if (clock.firstToken !== undefined) return;
       busyFrom = busy?.mark() ?? 0; // a marker submitted: before the clocks start
