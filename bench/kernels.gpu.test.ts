@@ -6,8 +6,7 @@
  */
 
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { Gpu } from '../src/gpu/device';
-import { isCpuAdapter } from '../src/kernels/profile';
+import { type Gpu, isCpuAdapter } from '../src/gpu/device';
 import { testGpu } from '../src/testing/gpu';
 import { linearBandwidth } from './suites/kernels';
 

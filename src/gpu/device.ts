@@ -36,6 +36,11 @@ export interface GpuInfo {
   limits: Record<string, number>;
 }
 
+/** Whether the adapter runs on the CPU (SwiftShader, llvmpipe, WARP): its kernels share the host's cores. */
+export function isCpuAdapter(info: GpuInfo): boolean {
+  return /swiftshader|llvmpipe|lavapipe|warp|software/i.test(`${info.architecture} ${info.description} ${info.vendor}`);
+}
+
 export interface Gpu {
   adapter: GPUAdapter;
   device: GPUDevice;

@@ -9,7 +9,8 @@
 
 import { existsSync } from 'node:fs';
 import { WebGPUUnavailableError } from '../errors';
-import { type Gpu, requestGpu } from './device';
+import { paceDawnPolling } from './dawn-polling';
+import { type Gpu, isCpuAdapter, requestGpu } from './device';
 
 const SWIFTSHADER_ICDS = [
   '/usr/lib/chromium/vk_swiftshader_icd.json',
@@ -53,6 +54,9 @@ export async function nodeNavigatorGpu(): Promise<GPU> {
   throw new WebGPUUnavailableError(NODE_HELP);
 }
 
+/** A device through Dawn; on a CPU adapter, Dawn's polling paced so that it leaves the adapter its cores. */
 export async function requestNodeGpu(): Promise<Gpu> {
-  return requestGpu(await nodeNavigatorGpu());
+  const gpu = await requestGpu(await nodeNavigatorGpu());
+  if (isCpuAdapter(gpu.info)) paceDawnPolling();
+  return gpu;
 }

@@ -23,7 +23,7 @@
  * benchmark that compares choices builds a model with another profile; it never changes one.
  */
 
-import type { GpuInfo } from '../gpu/device';
+import { type GpuInfo, isCpuAdapter } from '../gpu/device';
 
 export interface KernelProfile {
   /** Rows of a linear layer each thread computes: 1 (lanes share a row) or 4 (CPU adapters). */
@@ -211,10 +211,6 @@ export const CPU_PROFILE: KernelProfile = {
   commandBuffers: 1,
   recordAhead: true,
 };
-
-export function isCpuAdapter(info: GpuInfo): boolean {
-  return /swiftshader|llvmpipe|lavapipe|warp|software/i.test(`${info.architecture} ${info.description} ${info.vendor}`);
-}
 
 export function kernelProfile(info: GpuInfo): KernelProfile {
   return isCpuAdapter(info) ? CPU_PROFILE : GPU_PROFILE;
