@@ -14,9 +14,10 @@
  * profile says, the CPU over the rows read back), and an accepted leaf's keys and values move
  * to its position.
  *
- * A chain step, greedy or sampled, records the next one while the GPU runs it
+ * A step, greedy or sampled, chain or tree, records the next one while the GPU runs it
  * (gpu-speculation.ts): its catch-up over the last k + 1 pairs, reading their features at the
- * head's start on the GPU.
+ * head's start on the GPU, and its leaves' kernels, whose uniforms each pass copies from tables
+ * at its start.
  */
 
 import { createUniform, STORAGE, uploadBuffer } from '../gpu/buffers';
@@ -49,19 +50,21 @@ import type { Sequence } from './types';
 
 /**
  * What a head's device steps reuse, made at load: its d2t table and the kernel that reads it
- * (the chain's draft into the slot `params` names), and for each rank of leaves the kernels that
- * choose it over the head's one row (the next runner-up when greedy, a further draw when
- * sampling: written to ids[rank]) and map it into the slot its `params` name.
+ * (the chain's draft into the slot its `params` name), and for each rank of leaves the kernels
+ * that choose it over the head's one row (the next runner-up when greedy, a further draw when
+ * sampling: written to ids[rank]) and map it into the slot its own `params` name. Those uniforms
+ * are copied from tables at each pass's start, never written between passes: the passes of a
+ * step, submitted together (a step recorded ahead), each read their own.
  */
 interface HeadBuffers {
-  params: GPUBuffer; // the map's: the draft's slot in the list (draft pass i's: copied from slots)
-  /** Records the copy of draft pass i's map uniform into `params` (so that a step's passes, submitted together, each map into their own slot). */
-  toSlot(encoder: GPUCommandEncoder, i: number): void;
+  params: GPUBuffer; // the chain's map: the draft's slot in the list
+  /** Records the copy of a map's uniform: the id chosen as `rank` (0: the chain's draft) into list slot `slot`. */
+  toSlot(encoder: GPUCommandEncoder, params: GPUBuffer, slot: number, rank: number): void;
+  /** Records the copy of rank r's draw uniform at draft depth i: a step of one token whose start names its random stream. */
+  toStream(encoder: GPUCommandEncoder, drawStep: GPUBuffer, r: number, i: number): void;
   kernel: DraftToTargetKernel;
   bind: GPUBindGroup;
   ranks: LeafRank[];
-  /** Staging for the uniforms a step writes (writeBuffer copies it at once): nothing allocated a step. */
-  words: Uint32Array<ArrayBuffer>;
 }
 
 interface LeafRank {
@@ -82,6 +85,13 @@ interface LeafRank {
 const LEAF_STREAM = 0x80000000;
 
 const heads = new WeakMap<GpuModel, HeadBuffers>();
+
+/** A step's list of drafts: k in a chain, then `ranks` leaves beside each of the first `leaves` (none: a chain). */
+interface DraftList {
+  k: number;
+  leaves: number;
+  ranks: number;
+}
 
 /**
  * Target and head of a device step, their sequences and buffers, and the catch-up's pairs, when
@@ -123,41 +133,26 @@ function eagleStepParts<S extends Sequence, H extends Sequence>(
   const buffers = stepBuffers(t, h);
   const map = headBuffers(h, model.draftToTarget, buffers.drafts);
   if (leaves > 0 && ranks > map.ranks.length) return undefined;
-  const { queue } = t.gpu.device;
   /**
-   * Appends to draft pass i the mapping of its id to the target's, into the list of drafts; at
-   * a tree's depth (i < leaves), its leaves' too, rank by rank (the runners-up, or further draws
-   * when `sampled`), after the k drafts of the chain: rank r's at k + r * leaves + i.
+   * Appends to draft pass i of a step (`list`: its k drafts and leaves) the mapping of its id
+   * to the target's, into the list of drafts; at a tree's depth (i < leaves), its leaves' too,
+   * rank by rank (the runners-up, or further draws when `sampled`), after the k drafts of the
+   * chain: rank r's at k + r * leaves + i.
    */
-  const mapTo = (i: number, sampled = false) => {
-    const tree = i < leaves ? map.ranks.slice(0, ranks) : [];
-    // Before the pass's submit, after the last's.
+  const mapTo = (list: DraftList, i: number, sampled: boolean) => (encoder: GPUCommandEncoder) => {
+    const tree = i < list.leaves ? map.ranks.slice(0, list.ranks) : [];
+    map.toSlot(encoder, map.params, i, 0);
     for (const [r, rank] of tree.entries()) {
-      write(rank.params, k + r * leaves + i, r + 1);
-      if (sampled) write(rank.drawStep, 1, LEAF_STREAM + r * MAX_DEVICE_DRAFTS + i);
+      map.toSlot(encoder, rank.params, list.k + r * list.leaves + i, r + 1);
+      if (sampled) map.toStream(encoder, rank.drawStep, r, i);
     }
-    return (encoder: GPUCommandEncoder) => {
-      map.toSlot(encoder, i);
-      const pass = beginComputePass(h.gpu, encoder);
-      map.kernel.encode(pass, map.bind);
-      for (const rank of tree) {
-        if (sampled) rank.draw.encode(pass, rank.drawBind, 1);
-        else rank.best.encode(pass, rank.bestBind, 1);
-        map.kernel.encode(pass, rank.bind);
-      }
-      pass.end();
-    };
-  };
-  const write = (buffer: GPUBuffer, a: number, b: number) => {
-    map.words[0] = a;
-    map.words[1] = b;
-    queue.writeBuffer(buffer, 0, map.words);
-  };
-  /** The map's kernel after chain draft pass i, into slot i of the list of drafts. */
-  const encodeMap = (i: number) => (encoder: GPUCommandEncoder) => {
-    map.toSlot(encoder, i);
     const pass = beginComputePass(h.gpu, encoder);
     map.kernel.encode(pass, map.bind);
+    for (const rank of tree) {
+      if (sampled) rank.draw.encode(pass, rank.drawBind, 1);
+      else rank.best.encode(pass, rank.bestBind, 1);
+      map.kernel.encode(pass, rank.bind);
+    }
     pass.end();
   };
   /**
@@ -179,7 +174,7 @@ function eagleStepParts<S extends Sequence, H extends Sequence>(
       h.recordPass(hs, { tokens: [], fromGpu: previous, hidden: { buffer: hidden, offset: 0 } }, 1, want, after(i));
     }
   };
-  return { t, h, ts, hs, buffers, mapTo, encodeMap, makeRoom, recordDrafts };
+  return { t, h, ts, hs, buffers, mapTo, makeRoom, recordDrafts, rankCount: map.ranks.length };
 }
 
 /**
@@ -214,15 +209,16 @@ export async function eagleStepOnDevice<S extends Sequence, H extends Sequence>(
 
 /**
  * Submits a head's device step of `lengths.k` drafts, greedy or (`sampled`: its verify and
- * options, the head's seed already written by setSampling) sampled: room for it and, for a
- * chain, for the next one, of `lengths.next`; the passes recorded ahead for it where they
- * serve, else its passes recorded now; then, while the GPU runs it, a chain's next step
- * recorded ahead (call inside both models' `exclusive`; the caller then waits for its verdict).
+ * options, the head's seed already written by setSampling) sampled, a tree with `ranks` leaves
+ * beside each of the first `leaves` drafts: room for it and for the next one, of `lengths.next`
+ * drafts and `lengths.nextLeaves` leaves of each rank; the passes recorded ahead for it where
+ * they serve, else its passes recorded now; then, while the GPU runs it, the next step recorded
+ * ahead (call inside both models' `exclusive`; the caller then waits for its verdict).
  */
 async function submitHeadStep(
   parts: HeadStepParts,
   context: readonly number[],
-  { k, next }: StepLengths,
+  { k, next, nextLeaves = 0 }: StepLengths,
   leaves: number,
   ranks: number,
   sampled?: { verify: SampledVerify; options: SampledStepOptions },
@@ -230,97 +226,106 @@ async function submitHeadStep(
   const { t, h, ts, hs, buffers, mapTo, makeRoom, recordDrafts } = parts;
   const base = ts.length;
   const last = context[context.length - 1];
-  // A chain's next step is recorded ahead (gpu-step-ahead.ts); the target's length then is at
-  // most this one's and k + 1.
+  // The next step is recorded ahead (gpu-step-ahead.ts); the target's length then is at most
+  // this one's and k + 1.
   const ahead = takeAhead(buffers);
   const nextBase = base + k + 1;
-  const recordNext = leaves === 0 && headRecordsAhead(parts, k, next, nextBase);
-  await makeRoom(recordNext ? { head: nextBase + next - 1, target: nextBase + next + 1 } : undefined);
+  const nextList = { k: next, leaves: nextLeaves, ranks };
+  const recordNext = headRecordsAhead(parts, k, nextList, nextBase);
+  const nextEnd = nextBase + next + 1 + nextLeaves * ranks;
+  await makeRoom(recordNext ? { head: nextBase + next - 1, target: nextEnd } : undefined);
   const verify = sampled?.verify;
-  // A step recorded ahead catches up on the pairs of the verify pass before it, whatever the
-  // last accepted: the head goes back to the first of them (their keys and values come out as
-  // before).
+  // A step recorded ahead catches up on the pairs of the verify pass before it (its chain),
+  // whatever the last accepted: the head goes back to the first of them (their keys and values
+  // come out as before; an accepted leaf's features were moved to its position).
   const from = base - (ahead?.firstTokens ?? 0);
-  if (leaves === 0 && serves(ahead, verify?.kind ?? 'greedy', ts, hs, k, context.length, from)) {
+  const list = { k, leaves, ranks };
+  if (serves(ahead, verify?.kind ?? 'greedy', ts, hs, k, context.length, from, leaves, ranks)) {
     const writeRule = sampled && (() => writeSampledRule(t, sampled.verify, sampled.options));
     submitAhead(t, buffers, ahead, from, context.slice(from + 1, base + 1), last, writeRule);
   } else if (sampled) {
-    recordDrafts('sample', (i) => {
-      const map = mapTo(i, true);
-      return (encoder) => {
-        map(encoder);
-        keepDraftRow(h, sampled.verify.rows, i)(encoder);
-      };
+    recordDrafts('sample', (i) => (encoder) => {
+      mapTo(list, i, true)(encoder);
+      keepDraftRow(h, sampled.verify.rows, i)(encoder);
     });
     recordSampledVerify(t, ts, buffers.drafts, sampled.verify, last, sampled.options);
   } else {
-    recordDrafts('ids', mapTo);
+    recordDrafts('ids', (i) => mapTo(list, i, false));
     recordVerify(t, ts, buffers, last, k, leaves, ranks);
   }
-  if (recordNext) recordHeadStepAhead(parts, k, next, nextBase, verify && sampledVerifyOf(t, verify, next));
+  if (!recordNext) return;
+  const nextVerify = verify && sampledVerifyOf(t, verify, next, nextLeaves, ranks);
+  recordHeadStepAhead(parts, k, nextList, nextBase, nextVerify);
 }
 
 type HeadStepParts = NonNullable<ReturnType<typeof eagleStepParts>>;
 
 /**
- * Whether a head's next chain step after this one of k drafts, of `next` drafts (the target
- * holding at most `nextBase` positions then), is recorded ahead: both profiles say so, no
- * Gated DeltaNet layers, a catch-up of k + 1 pairs and a verify of next + 1 tokens within the
- * batches, and both caches hold it.
+ * Whether a head's next step after this one of k drafts (`next`: its drafts and leaves; the
+ * target holding at most `nextBase` positions then) is recorded ahead: both profiles say so, no
+ * Gated DeltaNet layers, a catch-up of k + 1 pairs and the verify pass within the batches, its
+ * list within the device step's, its ranks among the head's, and both caches hold it.
  */
-function headRecordsAhead(parts: HeadStepParts, k: number, next: number, nextBase: number): boolean {
-  const { t, h, ts, hs } = parts;
+function headRecordsAhead(parts: HeadStepParts, k: number, next: DraftList, nextBase: number): boolean {
+  const { t, h, ts, hs, rankCount } = parts;
+  const leaves = next.leaves * next.ranks;
   return (
     bothRecordAhead(t, h) &&
     h.maxBatch >= k + 1 &&
-    next <= MAX_DEVICE_DRAFTS &&
-    next + 1 <= t.maxBatch &&
-    nextBase + next + 1 <= ts.capacity &&
-    nextBase + next - 1 <= hs.capacity
+    next.k <= MAX_DEVICE_DRAFTS &&
+    next.leaves <= next.k &&
+    (next.leaves === 0 || next.ranks <= rankCount) &&
+    next.k + leaves <= MAX_DEVICE_LIST &&
+    next.k + 1 + leaves <= t.maxBatch &&
+    nextBase + next.k + 1 + leaves <= ts.capacity &&
+    nextBase + next.k - 1 <= hs.capacity
   );
 }
 
 /**
- * Records a head's next chain step ahead, of `next` drafts after this one of k, for a target of
- * C positions then, whatever C up to `nextBase`: the head's catch-up over the pairs of C's last
- * k + 1 positions (this step's verify pass), its features read on the GPU at the head's start
- * (GpuModel.recordAhead's `rowsOf`), its next - 1 draft passes, and the verify pass, its
- * features stored at the target's start. A sampled step (`sampled`) draws its drafts, keeps the
- * rows they were drawn from, and ends with the sampled rule.
+ * Records a head's next step ahead (`next`: its drafts and leaves) after this one of k, for a
+ * target of C positions then, whatever C up to `nextBase`: the head's catch-up over the pairs
+ * of C's last k + 1 positions (this step's verify pass), its features read on the GPU at the
+ * head's start (GpuModel.recordAhead's `rowsOf`), its further draft passes (a tree's leaves
+ * chosen and mapped beside the first, each pass's uniforms copied at its start), and the verify
+ * pass, its features stored at the target's start. A sampled step (`sampled`) draws its drafts
+ * and leaves, keeps the rows they were drawn from, and ends with the sampled rule.
  */
 function recordHeadStepAhead(
   parts: HeadStepParts,
   k: number,
-  next: number,
+  next: DraftList,
   nextBase: number,
   sampled?: SampledVerify,
 ): void {
-  const { t, h, ts, hs, buffers, encodeMap } = parts;
+  const { t, h, ts, hs, buffers, mapTo } = parts;
   const want = sampled ? 'sample' : 'ids';
   const after = (i: number) =>
     sampled
       ? (encoder: GPUCommandEncoder) => {
-          encodeMap(i)(encoder);
+          mapTo(next, i, true)(encoder);
           keepDraftRow(h, sampled.rows, i)(encoder);
         }
-      : encodeMap(i);
+      : mapTo(next, i, false);
   const features = ts.extra.features as GPUBuffer; // as it is after makeRoom
   const into = t.gpu.device.createCommandEncoder();
   const firstTokens = k + 1;
   const catchUp = { cpuTokens: firstTokens, hidden: { rowsOf: features }, slot: 0, into };
   const drafts = [h.recordAhead(hs, catchUp, 1, nextBase - firstTokens, after(0), want)];
-  for (let i = 1; i < next; i++) {
+  for (let i = 1; i < next.k; i++) {
     const fromGpu = { buffer: buffers.drafts, offset: (i - 1) * 4, count: 1 };
     const input = { cpuTokens: 0, fromGpu, hidden: 'own', slot: i, into } as const;
     drafts.push(h.recordAhead(hs, input, 1, nextBase + i - 1, after(i), want));
   }
+  const { leaves, ranks } = next;
   const verify = sampled
     ? recordSampledVerifyAhead(t, ts, buffers.drafts, sampled, nextBase, into)
-    : recordVerifyAhead(t, ts, buffers, next, nextBase, into);
+    : recordVerifyAhead(t, ts, buffers, next.k, nextBase, into, leaves, ranks);
   const kind = sampled ? sampled.kind : 'greedy';
   const commands = [into.finish()];
   const maxContext = nextBase + 1;
-  keepAhead(buffers, { kind, k: next, firstTokens, target: ts, draft: hs, maxContext, drafts, verify, commands });
+  const step = { kind, k: next.k, leaves, ranks, firstTokens, target: ts, draft: hs, maxContext, drafts, verify };
+  keepAhead(buffers, { ...step, commands });
 }
 
 /**
@@ -399,11 +404,24 @@ function headBuffers(head: GpuModel, draftToTarget: Uint32Array, drafts: GPUBuff
       };
     });
     const bind = kernel.bind({ params, ids, map, drafts });
-    // Draft pass i's map uniform at 16 i bytes: (slot i, rank 0).
-    const slotWords = new Uint32Array(4 * MAX_DEVICE_DRAFTS).map((_, j) => (j % 4 === 0 ? j / 4 : 0));
+    // The map's uniform for (slot s, rank r) at 16 (r MAX_DEVICE_LIST + s) bytes: (s, r); the
+    // draw's for rank r at depth i at 16 (r MAX_DEVICE_DRAFTS + i): one token, from its stream.
+    const slotWords = new Uint32Array(4 * (MAX_TREE_WIDTH + 1) * MAX_DEVICE_LIST);
+    for (let j = 0; j < slotWords.length / 4; j++)
+      slotWords.set([j % MAX_DEVICE_LIST, Math.floor(j / MAX_DEVICE_LIST)], 4 * j);
     const slots = uploadBuffer(device, slotWords, GPUBufferUsage.COPY_SRC, 'draft map slots');
-    const toSlot = (encoder: GPUCommandEncoder, i: number) => encoder.copyBufferToBuffer(slots, 16 * i, params, 0, 16);
-    buffers = { params, toSlot, kernel, bind, ranks, words: new Uint32Array(4) };
+    const streamWords = new Uint32Array(4 * MAX_TREE_WIDTH * MAX_DEVICE_DRAFTS);
+    for (let j = 0; j < streamWords.length / 4; j++) streamWords.set([1, LEAF_STREAM + j], 4 * j);
+    const streams = uploadBuffer(device, streamWords, GPUBufferUsage.COPY_SRC, 'leaf draw streams');
+    buffers = {
+      params,
+      toSlot: (encoder, to, slot, rank) =>
+        encoder.copyBufferToBuffer(slots, 16 * (rank * MAX_DEVICE_LIST + slot), to, 0, 16),
+      toStream: (encoder, to, r, i) => encoder.copyBufferToBuffer(streams, 16 * (r * MAX_DEVICE_DRAFTS + i), to, 0, 16),
+      kernel,
+      bind,
+      ranks,
+    };
     heads.set(head, buffers);
   }
   return buffers;

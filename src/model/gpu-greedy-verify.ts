@@ -12,7 +12,10 @@ import type { GpuModel } from './gpu-model';
 import type { GpuSequence } from './gpu-sequence';
 import { type StepBuffers, VERDICT_WORDS } from './gpu-step-buffers';
 
-/** A verify pass over the newest token and k drafts, with the acceptance kernel after it, recorded ahead into `into`. */
+/**
+ * A verify pass over the newest token and k drafts (a tree pass with `ranks` leaves beside each
+ * of the first `leaves`), with the acceptance kernel after it, recorded ahead into `into`.
+ */
 export function recordVerifyAhead(
   t: GpuModel,
   ts: GpuSequence,
@@ -20,9 +23,14 @@ export function recordVerifyAhead(
   k: number,
   maxStart: number,
   into: GPUCommandEncoder,
+  leaves = 0,
+  ranks = 1,
 ) {
-  const fromGpu = { buffer: buffers.drafts, offset: 0, count: k };
-  return t.recordAhead(ts, { cpuTokens: 1, fromGpu, slot: 0, into }, k + 1, maxStart, acceptAndCopy(t, buffers, k));
+  const drafts = k + leaves * ranks;
+  const fromGpu = { buffer: buffers.drafts, offset: 0, count: drafts };
+  const tree = leaves > 0 ? { tree: { chain: k + 1, depths: leaves } } : {};
+  const input = { cpuTokens: 1, fromGpu, slot: 0, into, ...tree };
+  return t.recordAhead(ts, input, drafts + 1, maxStart, acceptAndCopy(t, buffers, drafts));
 }
 
 /**

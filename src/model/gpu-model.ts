@@ -910,6 +910,8 @@ export class GpuModel implements CausalLM<GpuSequence> {
       cpuTokens: number;
       fromGpu?: DeviceTokens & { count: number };
       hidden?: 'own' | { rowsOf: GPUBuffer };
+      /** A tree pass: its first `chain` tokens a chain, the rest leaves (kernels/step.ts). */
+      tree?: TreeShape;
       slot: number;
       into: GPUCommandEncoder;
     },
@@ -941,6 +943,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
       ...(typeof input.hidden === 'object' ? { hiddenAtStart: input.hidden.rowsOf } : {}),
       featuresAtStart: sequence.extra.features !== undefined,
       slot: input.slot,
+      ...(input.tree ? { tree: input.tree } : {}),
     };
     // Recorded for as many tokens from the CPU as it will be given (the ids from the GPU follow them).
     const placeholder = { ...shape, tokens: new Uint32Array(input.cpuTokens) };
@@ -957,7 +960,8 @@ export class GpuModel implements CausalLM<GpuSequence> {
         const pass = { ...shape, tokens };
         const at = sequence.length;
         sequence.tokens.set(tokens, at);
-        this.aheadInputs.write(input.slot, [n, at, 0, 0], [rows, at + n - rows], tokens);
+        const { chain, depths } = input.tree ?? { chain: 0, depths: 0 };
+        this.aheadInputs.write(input.slot, [n, at, chain, depths], [rows, at + n - rows], tokens);
         this.submitted(sequence, pass);
         this.countSubmitting(start);
       },

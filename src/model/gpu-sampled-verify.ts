@@ -196,10 +196,10 @@ export function sampledVerify(
   };
 }
 
-/** The same verify for a chain step of k drafts (the step after this one, recorded ahead). */
-export function sampledVerifyOf(t: GpuModel, verify: SampledVerify, k: number): SampledVerify {
-  if (k === verify.k && verify.leaves === 0) return verify;
-  return sampledVerify(t, verify.rows, verify.draftWidth, k, verify.kind === sampledKind(true));
+/** The same verify for a step of k drafts and `ranks` leaves beside each of the first `leaves` (the step after this one, recorded ahead). */
+export function sampledVerifyOf(t: GpuModel, verify: SampledVerify, k: number, leaves = 0, ranks = 1): SampledVerify {
+  if (k === verify.k && leaves === verify.leaves && (leaves === 0 || ranks === verify.ranks)) return verify;
+  return sampledVerify(t, verify.rows, verify.draftWidth, k, verify.kind === sampledKind(true), leaves, ranks);
 }
 
 /** Writes the device rule's uniform, seeded from `options.rng` (before the verify pass's submission); nothing where the CPU takes the rule. */
@@ -255,7 +255,7 @@ export function recordSampledVerify(
   t.recordPass(ts, input, listed + 1, 'logits', ruleAndCopies(t, drafts, verify));
 }
 
-/** A sampled chain step's verify pass, with the rule and the copies after it, recorded ahead into `into` (the rule's uniform is written at submission). */
+/** A sampled step's verify pass (a tree pass where `verify` has leaves), with the rule and the copies after it, recorded ahead into `into` (the rule's uniform is written at submission). */
 export function recordSampledVerifyAhead(
   t: GpuModel,
   ts: GpuSequence,
@@ -264,15 +264,11 @@ export function recordSampledVerifyAhead(
   maxStart: number,
   into: GPUCommandEncoder,
 ) {
-  const fromGpu = { buffer: drafts, offset: 0, count: verify.k };
-  return t.recordAhead(
-    ts,
-    { cpuTokens: 1, fromGpu, slot: 0, into },
-    verify.k + 1,
-    maxStart,
-    ruleAndCopies(t, drafts, verify),
-    'logits',
-  );
+  const { k, leaves, listed } = verify;
+  const fromGpu = { buffer: drafts, offset: 0, count: listed };
+  const tree = leaves > 0 ? { tree: { chain: k + 1, depths: leaves } } : {};
+  const input = { cpuTokens: 1, fromGpu, slot: 0, into, ...tree };
+  return t.recordAhead(ts, input, listed + 1, maxStart, ruleAndCopies(t, drafts, verify), 'logits');
 }
 
 /**

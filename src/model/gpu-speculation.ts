@@ -232,6 +232,8 @@ function recordNextStep(
   keepAhead(buffers, {
     kind: sampled ? sampled.kind : 'greedy',
     k,
+    leaves: 0,
+    ranks: 1,
     firstTokens: FIRST_DRAFT_TOKENS,
     target: ts,
     draft: ds,

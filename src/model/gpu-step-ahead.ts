@@ -19,8 +19,9 @@ export function takeAhead(buffers: StepBuffers): NextStep | undefined {
 }
 
 /**
- * Whether a step recorded ahead serves this one: the same kind, sequences and k, still in
- * their buffers, a context within its reach, and a draft that holds what its first pass follows.
+ * Whether a step recorded ahead serves this one: the same kind, sequences, k and tree (`ranks`
+ * leaves beside each of the first `leaves` drafts), still in their buffers, a context within
+ * its reach, and a draft that holds what its first pass follows.
  */
 export function serves(
   ahead: NextStep | undefined,
@@ -30,11 +31,15 @@ export function serves(
   k: number,
   contextLength: number,
   draftFrom: number,
+  leaves = 0,
+  ranks = 1,
 ): ahead is NextStep {
   return (
     ahead !== undefined &&
     ahead.kind === kind &&
     ahead.k === k &&
+    ahead.leaves === leaves &&
+    (leaves === 0 || ahead.ranks === ranks) &&
     ahead.target === target &&
     ahead.draft === draft &&
     contextLength <= ahead.maxContext &&
@@ -58,7 +63,7 @@ export function submitAhead(
   draftFrom: number,
   first: readonly number[],
   last: number,
-  beforeVerify = () => writeAcceptGreedyParams(t, buffers, ahead.k),
+  beforeVerify = () => writeAcceptGreedyParams(t, buffers, ahead.k, ahead.leaves, ahead.ranks),
 ): void {
   ahead.draft.truncate(draftFrom);
   for (const [i, pass] of ahead.drafts.entries()) pass.stage(i === 0 ? first : []);

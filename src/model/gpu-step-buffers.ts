@@ -37,6 +37,8 @@ export interface DeviceStep {
 export interface StepLengths {
   k: number;
   next: number;
+  /** Of a tree step (an EAGLE head's): the leaves of each rank in the next step (none by default). */
+  nextLeaves?: number;
 }
 
 /** What a (target, draft) pair's device steps reuse: made on the first step. */
@@ -69,6 +71,9 @@ export interface StepBuffers {
 export interface NextStep {
   kind: AheadKind;
   k: number;
+  /** A tree's leaves of each rank, and its ranks (a chain: 0 and 1). */
+  leaves: number;
+  ranks: number;
   /** The tokens its first draft pass takes from the CPU: a draft model's 2, a head's catch-up k + 1 of the step that recorded it. */
   firstTokens: number;
   target: GpuSequence;

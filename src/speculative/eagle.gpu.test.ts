@@ -141,11 +141,13 @@ describe('an EAGLE head on the GPU', () => {
     ['the profile of the adapter', {}],
     ['lean GPU, attention in segments of 64', { ...LEAN_GPU_PROFILE, attentionSplit: 64 }],
   ])(
-    'records each chain step while the GPU runs the one before (%s): the drafts of steps recorded when they run, bit for bit',
+    'records each step while the GPU runs the one before (%s): the drafts of steps recorded when they run, bit for bit',
     async (_, change) => {
       // The same pair with steps recorded ahead and without: the head reads its features on the
       // GPU at its own start and catches up on k + 1 pairs, so its drafts, and what the target
-      // accepts of them, must be the same step for step; and greedy equals plain.
+      // accepts of them, must be the same step for step; and greedy equals plain. Trees too:
+      // their leaves' kernels copy their uniforms at each pass's start, and an accepted leaf
+      // moves to its position before the next step, recorded ahead, reads its features.
       const load = async (recordAhead: boolean) => {
         const profile = { ...kernelProfile(gpu.info), ...change, recordAhead };
         const sources = {
@@ -161,23 +163,29 @@ describe('an EAGLE head on the GPU', () => {
       // draft the same lengths): a step recorded ahead then catches up on the pairs of a verify
       // pass of another length than its own.
       const sampled = { temperature: 0.7, topK: 0, topP: 0.95 };
-      for (const [k, sampling] of [
-        [3, GREEDY],
-        [5, GREEDY],
-        [4, sampled],
-        ['auto', sampled],
+      let leavesTaken = 0;
+      for (const [k, sampling, tree, treeWidth] of [
+        [3, GREEDY, 0, 1],
+        [5, GREEDY, 0, 1],
+        [4, sampled, 0, 1],
+        ['auto', sampled, 0, 1],
+        [5, GREEDY, 3, 1],
+        [4, GREEDY, 2, 2],
+        [4, sampled, 2, 2],
+        ['auto', GREEDY, 2, 1],
       ] as const) {
         const runs = [];
-        const options = { maxTokens: 64, sampling, seed: 9, draftCost: AUTO_DRAFT_COST };
+        const options = { maxTokens: 64, sampling, seed: 9, draftCost: AUTO_DRAFT_COST, tree, treeWidth };
         for (const pair of pairs) {
           const eagle = pair.eagle as NonNullable<typeof pair.eagle>;
           const buffers = stepBuffers(eagle.model.target as GpuModel, eagle.head);
           const before = buffers.stepsAhead;
-          const sequence = eagle.model.createSequence(256);
-          const source = draftSource('eagle', undefined, { model: eagle.model, sequence });
+          const { model: counting, taken } = countingLeaves(eagle.model);
+          const sequence = counting.createSequence(256);
+          const source = draftSource('eagle', undefined, { model: counting, sequence });
           const speculating = { ...options, draftLength: k, fallback: false };
-          const { tokens, counts } = await speculativeGenerate(eagle.model, sequence, source, prompt, speculating);
-          runs.push({ tokens, counts, ahead: buffers.stepsAhead - before });
+          const { tokens, counts } = await speculativeGenerate(counting, sequence, source, prompt, speculating);
+          runs.push({ tokens, counts, ahead: buffers.stepsAhead - before, leaves: taken() });
           sequence.release();
         }
         const [ahead, now] = runs;
@@ -187,13 +195,17 @@ describe('an EAGLE head on the GPU', () => {
         }
         expect(ahead.tokens).toEqual(now.tokens);
         expect(ahead.counts).toEqual(now.counts);
+        expect(ahead.leaves).toBe(now.leaves);
+        leavesTaken += ahead.leaves;
         // All but the first step, and the last (its drafts cut to the tokens left).
         expect(ahead.ahead).toBeGreaterThanOrEqual(ahead.counts.steps - 2);
         expect(now.ahead).toBe(0);
         console.info(
-          `k = ${k}: ${ahead.ahead} of ${ahead.counts.steps} steps recorded ahead, drafts by position ${ahead.counts.drafted}`,
+          `k = ${k}, tree ${tree}x${treeWidth}: ${ahead.ahead} of ${ahead.counts.steps} steps recorded ahead, ` +
+            `drafts by position ${ahead.counts.drafted}, leaves taken ${ahead.leaves}`,
         );
       }
+      expect(leavesTaken).toBeGreaterThan(0); // leaves taken, and the steps after them recorded ahead
       for (const pair of pairs) destroyPair(pair);
     },
   );

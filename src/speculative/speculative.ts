@@ -355,17 +355,16 @@ export async function speculativeGenerate<S extends Sequence>(
       source.maxCutBack ?? Number.POSITIVE_INFINITY,
     );
     const k = Math.min(policy.k, maxTokens - out.length - 1, cutBack);
-    const lengths = { k, next: Math.min(policy.next, cutBack) };
     const base = sequence.length;
     const contextLength = context.length;
     // Leaves only where the tree pass has room in the cache (none near its end) and in a batch,
     // and not in a target that keeps recurrent states (maxCutBack): its branches would need one each.
     const room = Math.min(sequence.capacity - sequence.length, target.maxBatch ?? Number.POSITIVE_INFINITY) - 1 - k;
     const treePass = target.maxCutBack !== undefined ? undefined : greedy ? target.greedyTree : target.forwardTree;
-    const leaves =
-      logprobs === undefined && !constraint && treePass
-        ? Math.max(0, Math.min(options.tree ?? 0, k, Math.floor(room / width)))
-        : 0;
+    const depths = logprobs === undefined && !constraint && treePass ? (options.tree ?? 0) : 0;
+    const leaves = Math.max(0, Math.min(depths, k, Math.floor(room / width)));
+    const next = Math.min(policy.next, cutBack);
+    const lengths = { k, next, nextLeaves: Math.min(depths, next) };
     // A step on the device when the source can take one (drafts, verify and, as the profile
     // says, the acceptance rule, of a tree as well, with one readback); else the draft comes back
     // to the CPU and is verified here.
