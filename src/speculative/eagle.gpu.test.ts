@@ -210,6 +210,31 @@ describe('an EAGLE head on the GPU', () => {
     },
   );
 
+  it('records ahead a tree whose leaves the batch caps, with the leaves its step will take', async () => {
+    // A batch of 12: a step of 5 drafts has room for 6 more tokens, two depths of 3 leaves, not
+    // the four asked for. The next step, recorded ahead, must have the leaves it will take.
+    const sources = {
+      target: directorySource(fixturePath(FIXTURES.target)),
+      draft: directorySource(fixturePath(EAGLE_FIXTURE)),
+    };
+    const pair = await loadPair(gpu, sources, { maxContext: 256, maxBatch: 12 });
+    const eagle = pair.eagle as NonNullable<typeof pair.eagle>;
+    const buffers = stepBuffers(eagle.model.target as GpuModel, eagle.head);
+    const prompt = loadEagleGolden().prompt;
+    const options = { maxTokens: 64, sampling: GREEDY, draftLength: 5, fallback: false, tree: 4, treeWidth: 3 };
+    const sequence = eagle.model.createSequence(256);
+    const source = draftSource('eagle', undefined, { model: eagle.model, sequence });
+    const before = buffers.stepsAhead;
+    const { tokens, counts } = await speculativeGenerate(eagle.model, sequence, source, prompt, options);
+    const plain = pair.target.model;
+    expect(tokens).toEqual(await generate(plain, plain.createSequence(256), prompt, options));
+    // All but the first two: the prompt's 32 pairs are more than a batch for the head's catch-up,
+    // so the first step is taken on the CPU, and the second recorded as it runs.
+    expect(buffers.stepsAhead - before).toBeGreaterThanOrEqual(counts.steps - 2);
+    sequence.release();
+    destroyPair(pair);
+  });
+
   it.each([
     [3, 2, 1],
     [5, 3, 1],

@@ -359,12 +359,16 @@ export async function speculativeGenerate<S extends Sequence>(
     const contextLength = context.length;
     // Leaves only where the tree pass has room in the cache (none near its end) and in a batch,
     // and not in a target that keeps recurrent states (maxCutBack): its branches would need one each.
-    const room = Math.min(sequence.capacity - sequence.length, target.maxBatch ?? Number.POSITIVE_INFINITY) - 1 - k;
     const treePass = target.maxCutBack !== undefined ? undefined : greedy ? target.greedyTree : target.forwardTree;
     const depths = logprobs === undefined && !constraint && treePass ? (options.tree ?? 0) : 0;
-    const leaves = Math.max(0, Math.min(depths, k, Math.floor(room / width)));
+    const leavesFor = (drafts: number, free: number) => {
+      const room = Math.min(free, target.maxBatch ?? Number.POSITIVE_INFINITY) - 1 - drafts;
+      return Math.max(0, Math.min(depths, drafts, Math.floor(room / width)));
+    };
+    const leaves = leavesFor(k, sequence.capacity - sequence.length);
+    // The next step's, recorded ahead while this one runs: its room as if every draft is accepted.
     const next = Math.min(policy.next, cutBack);
-    const lengths = { k, next, nextLeaves: Math.min(depths, next) };
+    const lengths = { k, next, nextLeaves: leavesFor(next, sequence.capacity - sequence.length - k - 1) };
     // A step on the device when the source can take one (drafts, verify and, as the profile
     // says, the acceptance rule, of a tree as well, with one readback); else the draft comes back
     // to the CPU and is verified here.
