@@ -8,7 +8,9 @@
  * of 64 tokens (or TOKENS), per model (bench/profile.ts);
  * `--invariance [--shape NAME] [--long TOKENS]` checks that splitting a prompt (and with --long
  * one of TOKENS tokens) changes no bit of its logits (bench/invariance.ts), and exits with 1 if
- * one does. A mistake in the options is said in one line with the usage (`--help`), exit code 2.
+ * one does. `--cpu-profile FILE` writes where the run's CPU time went, by function
+ * (bench/cpu-profile.ts), and logs a summary. A mistake in the options is said in one line with
+ * the usage (`--help`), exit code 2.
  */
 
 import '../src/node/require-shim';
@@ -20,6 +22,7 @@ import { requestNodeGpu } from '../src/gpu/node';
 import { directorySource } from '../src/loader/node-source';
 import { quantizeWeights } from '../src/loader/tensors';
 import { readHead, readPair } from '../src/model/pair';
+import { withCpuProfile } from './cpu-profile';
 import { runInvariance } from './invariance';
 import { PROFILE_CONTEXT, runProfile } from './profile';
 import { runSuites, SUITE_NAMES, type SuiteName } from './run';
@@ -41,6 +44,8 @@ const USAGE = `Usage: npm run bench -- [options]
   --invariance        check that splitting a prompt changes no bit of its logits instead
                       (exits with 1 if one does)
   --long TOKENS       with --invariance, also a prompt of that many tokens
+  --cpu-profile FILE  write a V8 profile of the run's CPU time there, and log the functions
+                      that took most of it (with --suite decode: what recording a step costs)
   --shape NAME        the real shapes (bench/shapes.ts) whose names hold NAME: with --profile
                       or --invariance besides the fixtures (none: no shape), in the shapes
                       suite the pairs whose target's name does (default: all)
@@ -83,6 +88,7 @@ function parseOptions(args: string[]) {
       shape: { type: 'string', default: '' },
       long: { type: 'string', default: '0' },
       context: { type: 'string', default: String(PROFILE_CONTEXT) },
+      'cpu-profile': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -129,23 +135,22 @@ export async function main(args: string[]): Promise<number> {
     { ...target, name: 'fixture target q4f16_1', weights: quantizeWeights(target.weights, 'Q4F16') },
     ...(sameModel ? [] : [{ ...draft, name: 'fixture draft' }]),
   ];
-  const results = values.invariance
-    ? await runInvariance(gpu, fixtures, log, values.shape, longPromptTokens(values.long), write)
-    : values.profile
-      ? await runProfile(gpu, fixtures, log, values.shape, write, Number(values.context))
-      : await runSuites(
-          gpu,
-          {
-            pair: await withHead(),
-            mtp: await readPair({ target: directorySource(values.mtp), draft: 'mtp' }),
-            quick: values.quick,
-            environment,
-            measured: write,
-            suites,
-            shapes: values.shape,
-          },
-          log,
-        );
+  const run = async () => {
+    if (values.invariance) return runInvariance(gpu, fixtures, log, values.shape, longPromptTokens(values.long), write);
+    if (values.profile) return runProfile(gpu, fixtures, log, values.shape, write, Number(values.context));
+    const options = {
+      pair: await withHead(),
+      mtp: await readPair({ target: directorySource(values.mtp), draft: 'mtp' }),
+      quick: values.quick,
+      environment,
+      measured: write,
+      suites,
+      shapes: values.shape,
+    };
+    return runSuites(gpu, options, log);
+  };
+  const cpuProfile = values['cpu-profile'];
+  const results = cpuProfile ? await withCpuProfile(cpuProfile, log, run) : await run();
   write(results);
   console.log(JSON.stringify(results, null, 2));
   return 'identical' in results && !results.identical ? 1 : 0;
