@@ -268,16 +268,16 @@ type HeadStepParts = NonNullable<ReturnType<typeof eagleStepParts>>;
  */
 function headRecordsAhead(parts: HeadStepParts, k: number, next: DraftList, nextBase: number): boolean {
   const { t, h, ts, hs, rankCount } = parts;
-  const leaves = next.leaves * next.ranks;
+  const leafCount = next.leaves * next.ranks;
   return (
     bothRecordAhead(t, h) &&
     h.maxBatch >= k + 1 &&
     next.k <= MAX_DEVICE_DRAFTS &&
     next.leaves <= next.k &&
     (next.leaves === 0 || next.ranks <= rankCount) &&
-    next.k + leaves <= MAX_DEVICE_LIST &&
-    next.k + 1 + leaves <= t.maxBatch &&
-    nextBase + next.k + 1 + leaves <= ts.capacity &&
+    next.k + leafCount <= MAX_DEVICE_LIST &&
+    next.k + 1 + leafCount <= t.maxBatch &&
+    nextBase + next.k + 1 + leafCount <= ts.capacity &&
     nextBase + next.k - 1 <= hs.capacity
   );
 }
