@@ -64,8 +64,9 @@ describe('benchmark page', () => {
     expect(json.map((r) => [r.draft, r.draft_length, r.temperature])).toEqual([['model', 'auto', 0]]);
     expect(json[0].acceptance_rate).toBeGreaterThan(0.2);
     // The EAGLE-3 head's step: the embedding, its layer (the two input norms in one dispatch), the
-    // final norm, the LM head over its draft vocabulary and argmax's two stages.
-    expect(results.decode.eagle?.head_dispatches_per_step).toBe(12);
+    // final norm, the LM head over its draft vocabulary and the argmax (one dispatch over its 512
+    // tokens, a slice of the vocabulary).
+    expect(results.decode.eagle?.head_dispatches_per_step).toBe(11);
     // The Qwen3.5 fixture drafting with its own MTP layer (PyTorch: 3.13 tokens a pass at k = 3;
     // its first draft accepted 86% of the time at k = 1). Tokens a pass follow the lengths 'auto'
     // chose from this machine's timings; the first draft's acceptance does not.

@@ -5,6 +5,7 @@
 // workgroup walking 128k logits alone took ~200 us on an H100):
 //   STAGE 0: workgroup (s, n) finds the best of slice s (SLICE logits) of row n -> best[n, s]
 //   STAGE 1: workgroup n finds the best of row n's SLICES results -> ids[n]
+// A vocabulary of one slice needs no second stage: STAGE 0 writes ids[n] itself.
 // "Best" is the largest value, then the lowest index: an exact choice, so neither the slicing
 // nor the order of comparisons can change a result.
 //
@@ -65,7 +66,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
     workgroupBarrier();
   }
   if (t == 0u) {
-    if (STAGE == 0u) { best[n * SLICES + wg.x] = vec2u(bitcast<u32>(best_value[0]), best_index[0]); }
+    if (STAGE == 0u && SLICES > 1u) { best[n * SLICES + wg.x] = vec2u(bitcast<u32>(best_value[0]), best_index[0]); }
     else { ids[RANK * step.tokens + n] = best_index[0]; }
   }
 }

@@ -563,7 +563,8 @@ describe('serial attention', () => {
 
 describe('argmax', () => {
   it.each([
-    [1000, 4, 256],
+    [1000, 4, 256], // one slice: one dispatch
+    [4096, 3, 256], // one whole slice
     [10_000, 5, 256], // three slices of 4096, the last one partial
     [151_936, 2, 256], // Qwen2.5's vocabulary: 38 slices
     [1000, 4, 4],

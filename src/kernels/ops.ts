@@ -584,23 +584,22 @@ class ArgmaxStage extends ComputeKernel {
 }
 
 /**
- * ids[n] = argmax(logits[n, :]), lowest index among ties, in two dispatches (argmax.wgsl); or,
+ * ids[n] = argmax(logits[n, :]), lowest index among ties, in two dispatches (argmax.wgsl; one
+ * for a vocabulary of one slice, a fixture's: a draft step's dispatches are its cost); or,
  * `rank` r > 0, the same over every index but those ranks 0 .. r - 1 hold (ids[j * rows + n]),
  * into ids[r * rows + n] (sampling.ts: `runnerUp`).
  */
 export class ArgmaxKernel {
   private readonly slices: number;
-  private readonly stages: [ArgmaxStage, ArgmaxStage];
+  private readonly stages: ArgmaxStage[];
   /** (maxRows, slices) partial results, made at load */
   private readonly best: GPUBuffer;
 
   /** `workgroup` threads a row: a power of two (the choice is exact, so any width gives the same ids). */
   constructor(device: GPUDevice, vocabSize: number, maxRows: number, workgroup = 256, rank = 0) {
     this.slices = Math.ceil(vocabSize / ARGMAX_SLICE);
-    this.stages = [
-      new ArgmaxStage(device, vocabSize, 0, workgroup, rank),
-      new ArgmaxStage(device, vocabSize, 1, workgroup, rank),
-    ];
+    this.stages = [new ArgmaxStage(device, vocabSize, 0, workgroup, rank)];
+    if (this.slices > 1) this.stages.push(new ArgmaxStage(device, vocabSize, 1, workgroup, rank));
     this.best = createStorage(device, maxRows * this.slices * 8, 'argmax slices');
   }
   get bytes(): number {
@@ -611,7 +610,7 @@ export class ArgmaxKernel {
   }
   encode(pass: GPUComputePassEncoder, bindGroups: GPUBindGroup[], tokens: number) {
     this.stages[0].encode(pass, bindGroups[0], this.slices, tokens);
-    this.stages[1].encode(pass, bindGroups[1], tokens, 1);
+    this.stages[1]?.encode(pass, bindGroups[1], tokens, 1);
   }
   destroy(): void {
     this.best.destroy();

@@ -837,10 +837,11 @@ describe('GPU KV cache and batching', () => {
     const sequence = model.createSequence(64);
     const { perLayer, total } = model.countDispatches(sequence, 1);
     // A Llama layer: RMSNorm, q|k|v with the RoPE epilogue, attention, o, RMSNorm, gate|up with
-    // SwiGLU's epilogue, down. The step adds the embedding, the final norm, the LM head and
-    // argmax's two stages (slices of the vocabulary, then their best).
+    // SwiGLU's epilogue, down. The step adds the embedding, the final norm, the LM head and the
+    // argmax: one dispatch, the fixture's 1,024 tokens being one slice of the vocabulary (a
+    // larger vocabulary takes two: slices, then their best).
     expect(perLayer).toBe(7);
-    expect(total).toBe(7 * config.numLayers + 5);
+    expect(total).toBe(7 * config.numLayers + 4);
     const before = { ...model.cpuTime };
     await model.greedy(sequence, [1, 2, 3], 'last');
     expect(model.cpuTime.recordMs).toBeGreaterThan(before.recordMs);
@@ -853,8 +854,9 @@ describe('GPU KV cache and batching', () => {
     model.destroy();
 
     // With fusedNorm (the GPU profile's) both RMSNorms are folded into the projections after
-    // them (5 a layer), and the final norm into the LM head; a prefill step runs norm_lanes.wgsl
-    // before each projection that folds one (7).
+    // them (5 a layer), and the final norm into the LM head (a step: the embedding, the layers,
+    // the LM head, the argmax); a prefill step runs norm_lanes.wgsl before each projection that
+    // folds one (7).
     const profile = { ...GPU_PROFILE, fusedNorm: true };
     const fused = await GpuModel.create(gpu, config, weights, {
       maxContext: 64,
@@ -863,7 +865,7 @@ describe('GPU KV cache and batching', () => {
       compile: 'on-first-use',
     });
     const fusedSequence = fused.createSequence(64);
-    expect(fused.countDispatches(fusedSequence, 1)).toEqual({ perLayer: 5, total: 5 * config.numLayers + 4 });
+    expect(fused.countDispatches(fusedSequence, 1)).toEqual({ perLayer: 5, total: 5 * config.numLayers + 3 });
     expect(fused.countDispatches(fusedSequence, 5).perLayer).toBe(5);
     expect(fused.countDispatches(fusedSequence, 32).perLayer).toBe(7);
     fusedSequence.release();
