@@ -115,24 +115,15 @@ function eagleStepParts<S extends Sequence, H extends Sequence>(
   const computed = ts.length; // the target holds every token but the newest
   const from = hs.length;
   const pending = context.slice(from + 1, computed + 1);
+  const buffers = stepBuffers(t, h);
+  const map = headBuffers(h, model.draftToTarget, buffers.drafts);
   const fits =
-    k >= 1 &&
-    k <= MAX_DEVICE_DRAFTS &&
-    leaves >= 0 &&
-    leaves <= k &&
-    ranks >= 1 &&
-    ranks <= MAX_TREE_WIDTH &&
-    k + leaves * ranks <= MAX_DEVICE_LIST &&
-    k + 1 + leaves * ranks <= t.maxBatch &&
+    listFits({ k, leaves, ranks }, map.ranks.length, t, ts, computed) &&
     pending.length >= 1 &&
     pending.length <= h.maxBatch &&
     from + pending.length + k - 1 <= hs.capacity &&
-    computed + k + 1 + leaves * ranks <= ts.capacity &&
     computed === context.length - 1;
   if (!fits) return undefined;
-  const buffers = stepBuffers(t, h);
-  const map = headBuffers(h, model.draftToTarget, buffers.drafts);
-  if (leaves > 0 && ranks > map.ranks.length) return undefined;
   /**
    * Appends to draft pass i of a step (`list`: its k drafts and leaves) the mapping of its id
    * to the target's, into the list of drafts; at a tree's depth (i < leaves), its leaves' too,
@@ -268,17 +259,34 @@ type HeadStepParts = NonNullable<ReturnType<typeof eagleStepParts>>;
  */
 function headRecordsAhead(parts: HeadStepParts, k: number, next: DraftList, nextBase: number): boolean {
   const { t, h, ts, hs, rankCount } = parts;
-  const leafCount = next.leaves * next.ranks;
   return (
     bothRecordAhead(t, h) &&
     h.maxBatch >= k + 1 &&
-    next.k <= MAX_DEVICE_DRAFTS &&
-    next.leaves <= next.k &&
-    (next.leaves === 0 || next.ranks <= rankCount) &&
-    next.k + leafCount <= MAX_DEVICE_LIST &&
-    next.k + 1 + leafCount <= t.maxBatch &&
-    nextBase + next.k + 1 + leafCount <= ts.capacity &&
+    listFits(next, rankCount, t, ts, nextBase) &&
     nextBase + next.k - 1 <= hs.capacity
+  );
+}
+
+/**
+ * Whether a step's list of drafts fits a device step: 1 to MAX_DEVICE_DRAFTS drafts, leaves at
+ * no more depths than drafts, in ranks the head has kernels for, the list within the device
+ * step's, and the verify pass over it within the target's batch and, from `start` positions,
+ * its cache.
+ */
+function listFits(list: DraftList, rankCount: number, t: GpuModel, ts: GpuSequence, start: number): boolean {
+  const { k, leaves, ranks } = list;
+  const leafCount = leaves * ranks;
+  return (
+    k >= 1 &&
+    k <= MAX_DEVICE_DRAFTS &&
+    leaves >= 0 &&
+    leaves <= k &&
+    ranks >= 1 &&
+    ranks <= MAX_TREE_WIDTH &&
+    (leaves === 0 || ranks <= rankCount) &&
+    k + leafCount <= MAX_DEVICE_LIST &&
+    k + 1 + leafCount <= t.maxBatch &&
+    start + k + 1 + leafCount <= ts.capacity
   );
 }
 
