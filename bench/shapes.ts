@@ -8,7 +8,8 @@
  * are a real part of a draft step's cost.
  */
 
-import { expectedTensors, type ModelConfig, parseModelConfig } from '../src/loader/config';
+import { type ModelConfig, parseModelConfig } from '../src/loader/config';
+import { expectedTensors } from '../src/loader/tensor-names';
 import { llamaConfigJson } from '../src/model/random-weights';
 
 /** How the weights are stored: f16 (MLC's name for it, q0f16) or MLC's 4-bit q4f16_1. */

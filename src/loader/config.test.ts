@@ -2,7 +2,8 @@
 
 import { describe, expect, it } from 'vitest';
 import { inverseFrequencies, queryScale, ropeTables } from '../ref/rope';
-import { CONFIG_KEYS, checkpointTensorName, expectedTensors, parseModelConfig } from './config';
+import { CONFIG_KEYS, parseModelConfig } from './config';
+import { checkpointTensorName, expectedTensors } from './tensor-names';
 
 // Trimmed from the published config.json files of these checkpoints.
 const QWEN35_LAYER_TYPES = Array.from({ length: 24 }, (_, i) => (i % 4 === 3 ? 'full_attention' : 'linear_attention'));

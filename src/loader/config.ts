@@ -1,6 +1,7 @@
 /**
  * config.json of the architectures Tandem runs, as published checkpoints spell it, reduced to
- * what the forward pass needs, and the tensor names and shapes it implies.
+ * what the forward pass needs (its RoPE through rope-config.ts; the tensor names and shapes it
+ * implies are tensor-names.ts's).
  *
  *   Llama, Mistral, Qwen2   the Llama layer (RMSNorm, RoPE, grouped-query attention, SwiGLU)
  *   Qwen3                   + an RMSNorm over each head of q and k before RoPE
@@ -20,10 +21,10 @@
  *   Phi-1, Phi-1.5, Phi-2   StableLM's norms and partial RoPE; attention and the MLP side by side
  *                             on one norm; an MLP without a gate (fc1, GELU, fc2); biases
  *                             everywhere, the LM head's too. Its checkpoints' own tensor names
- *                             (dense, fc1, fc2, final_layernorm) are read as Llama's (PHI_NAMES)
+ *                             (dense, fc1, fc2, final_layernorm) are read as Llama's (tensor-names.ts)
  *   GPT-NeoX (RedPajama)    Phi's layer with a norm of its own for each branch (or the branches
  *                             one after the other: use_parallel_residual), the exact GELU; q|k|v
- *                             fused head by head in its checkpoints (NEOX_NAMES; weights.ts)
+ *                             fused head by head in its checkpoints (tensor-names.ts; weights.ts)
  *   Qwen3.5                 hybrid: Gated DeltaNet layers (linear attention with a recurrent
  *                             state, `linearAttention`) among Qwen3 attention layers whose output
  *                             is gated; every norm by (1 + w). Published as a vision-language
@@ -37,6 +38,7 @@
  */
 
 import { ModelConfigError, UnsupportedArchitectureError } from '../errors';
+import { parseQueryScaling, parseRopeLayers, parseRopeScaling, parseRotaryDim, positiveNumber } from './rope-config';
 
 export const SUPPORTED_ARCHITECTURES = [
   'LlamaForCausalLM',
@@ -639,25 +641,6 @@ function parseLinearAttention(
   };
 }
 
-/**
- * Which of SmolLM3's layers turn queries and keys by RoPE: `no_rope_layers` (1: RoPE, 0: none),
- * else all but every `no_rope_layer_interval`-th (4 by default), as transformers fills it in.
- */
-function parseRopeLayers(raw: Record<string, unknown>, numLayers: number, fail: (message: string) => Error) {
-  const given = raw.no_rope_layers;
-  if (given != null) {
-    if (!Array.isArray(given) || given.length !== numLayers || !given.every((v) => v === 0 || v === 1)) {
-      throw fail(`no_rope_layers must be 1 (RoPE) or 0 (none) for each of the ${numLayers} layers`);
-    }
-    return given.map((v) => v === 1);
-  }
-  const every = raw.no_rope_layer_interval ?? 4;
-  if (!Number.isSafeInteger(every) || (every as number) < 1) {
-    throw fail(`no_rope_layer_interval ${JSON.stringify(every)} is not a whole number of layers`);
-  }
-  return Array.from({ length: numLayers }, (_, i) => (i + 1) % (every as number) !== 0);
-}
-
 /** Which layers attend within a sliding window (Gemma): `layer_types`, else the architecture's pattern. */
 function parseLayerTypes(
   raw: Record<string, unknown>,
@@ -678,356 +661,7 @@ function parseLayerTypes(
   return Array.from({ length: numLayers }, (_, i) => (i + 1) % every !== 0);
 }
 
-/**
- * The values of a head RoPE turns: int(head_dim x partial_rotary_factor), as transformers takes
- * it (GPT-NeoX's rotary_pct). Only Phi-3's attention (Phi-4-mini), StableLM's, Phi-1/2's and
- * GPT-NeoX's turn part of a head; Llama's and the others' would fail in transformers with a
- * factor below 1, and are refused.
- */
-function parseRotaryDim(
-  raw: Record<string, unknown>,
-  arch: Architecture,
-  headDim: number,
-  fail: (message: string) => Error,
-): number {
-  // GPT-NeoX's checkpoints name it rotary_pct; transformers 5 may keep it in rope_parameters.
-  const parameters = raw.rope_parameters as Record<string, unknown> | null | undefined;
-  const factor =
-    raw.partial_rotary_factor ??
-    (arch === 'GPTNeoXForCausalLM' ? raw.rotary_pct : undefined) ??
-    parameters?.partial_rotary_factor ??
-    1;
-  if (factor === 1) return headDim;
-  if (typeof factor !== 'number' || !(factor > 0 && factor < 1)) {
-    throw fail(`"partial_rotary_factor" must be a number above 0 and at most 1, got ${JSON.stringify(factor)}`);
-  }
-  if (
-    !['Phi3ForCausalLM', 'StableLmForCausalLM', 'PhiForCausalLM', 'GPTNeoXForCausalLM', 'Qwen3_5ForCausalLM'].includes(
-      arch,
-    )
-  ) {
-    throw fail(
-      `partial_rotary_factor ${factor}: ${arch} turns whole heads; RoPE over part of a head is Phi's, StableLM's and GPT-NeoX's`,
-    );
-  }
-  const rotaryDim = Math.floor(headDim * factor);
-  if (rotaryDim < 2 || rotaryDim % 2 !== 0) {
-    throw fail(
-      `partial_rotary_factor ${factor} turns ${rotaryDim} of a head's ${headDim} values; RoPE needs an even count`,
-    );
-  }
-  return rotaryDim;
-}
-
-/**
- * Ministral 3's `llama_4_scaling_beta` in its RoPE parameters, with the original context as the
- * interval, as transformers' Ministral 3 reads them; other architectures have no such scaling,
- * and are refused one.
- */
-function parseQueryScaling(
-  parameters: Record<string, unknown> | null | undefined,
-  arch: Architecture,
-  fail: (message: string) => Error,
-): { queryScaling?: QueryScaling } {
-  const beta = parameters?.llama_4_scaling_beta;
-  if (beta == null || beta === 0) return {};
-  if (arch !== 'Ministral3ForCausalLM') throw fail(`llama_4_scaling_beta: ${arch} scales no queries by position`);
-  if (typeof beta !== 'number' || !Number.isFinite(beta) || beta < 0) {
-    throw fail(`"llama_4_scaling_beta" must be a finite number of at least 0, got ${JSON.stringify(beta)}`);
-  }
-  return {
-    queryScaling: {
-      beta,
-      interval: positiveNumber(parameters?.original_max_position_embeddings, 'original_max_position_embeddings', fail),
-    },
-  };
-}
-
-function positiveNumber(value: unknown, key: string, fail: (message: string) => Error): number {
-  if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value)) {
-    throw fail(`"${key}" must be a positive finite number, got ${JSON.stringify(value)}`);
-  }
-  return value;
-}
-
-function parseRopeScaling(
-  value: unknown,
-  raw: Record<string, unknown>,
-  maxPositions: number,
-  rotaryDim: number,
-  fail: (message: string) => Error,
-): RopeScaling {
-  if (value == null) return { type: 'default' };
-  const scaling = value as Record<string, unknown>;
-  const type = scaling.rope_type ?? scaling.type ?? 'default';
-  const positive = (key: string, from = scaling) => {
-    const v = from[key];
-    if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) {
-      throw fail(`rope_scaling (${String(type)}) needs a positive "${key}", got ${JSON.stringify(v)}`);
-    }
-    return v;
-  };
-  if (type === 'default') return { type: 'default' };
-  if (type === 'linear') return { type: 'linear', factor: positive('factor') };
-  if (type === 'llama3') {
-    const low = positive('low_freq_factor');
-    const high = positive('high_freq_factor');
-    if (!(high > low)) throw fail(`rope_scaling (llama3): high_freq_factor ${high} must exceed low_freq_factor ${low}`);
-    return {
-      type: 'llama3',
-      factor: positive('factor'),
-      lowFreqFactor: low,
-      highFreqFactor: high,
-      originalMaxPositions: positive('original_max_position_embeddings'),
-    };
-  }
-  if (type === 'longrope' || type === 'su') {
-    const half = rotaryDim / 2;
-    const factors = (key: string) => {
-      const list = scaling[key];
-      if (!Array.isArray(list) || list.length !== half || !list.every((f) => typeof f === 'number' && f > 0)) {
-        throw fail(`rope_scaling (longrope) needs "${key}": ${half} positive factors, one per frequency`);
-      }
-      return list as number[];
-    };
-    const original =
-      typeof scaling.original_max_position_embeddings === 'number'
-        ? positive('original_max_position_embeddings')
-        : positive('original_max_position_embeddings', raw);
-    // Phi-3's scaling of cos and sin: sqrt(1 + ln(s) / ln(original)) for a context s times the original.
-    const s = maxPositions / original;
-    const attentionFactor =
-      typeof scaling.attention_factor === 'number'
-        ? positive('attention_factor')
-        : s <= 1
-          ? 1
-          : Math.sqrt(1 + Math.log(s) / Math.log(original));
-    return {
-      type: 'longrope',
-      short: factors('short_factor'),
-      long: factors('long_factor'),
-      originalMaxPositions: original,
-      attentionFactor,
-    };
-  }
-  if (type === 'yarn') return parseYarn(scaling, raw, maxPositions, fail);
-  throw fail(`rope_scaling type ${JSON.stringify(type)} is not supported (default, linear, llama3, longrope, yarn)`);
-}
-
-/**
- * YaRN's parameters as transformers reads them: the factor, the original context (else the
- * model's), beta_fast and beta_slow (32 and 1 if absent), and the attention factor: given, else
- * mscale(factor, mscale) / mscale(factor, mscale_all_dim) where both are given, else
- * mscale(factor), with mscale(s, m) = 0.1 m ln(s) + 1 (1 for s <= 1).
- */
-function parseYarn(
-  scaling: Record<string, unknown>,
-  raw: Record<string, unknown>,
-  maxPositions: number,
-  fail: (message: string) => Error,
-): RopeScaling {
-  const positive = (key: string) => positiveNumber(scaling[key], key, fail);
-  const optional = (key: string, fallback: number) => (scaling[key] ? positive(key) : fallback);
-  const original = positiveNumber(
-    scaling.original_max_position_embeddings ?? raw.original_max_position_embeddings ?? maxPositions,
-    'original_max_position_embeddings',
-    fail,
-  );
-  const factor = positive('factor');
-  const mscale = (s: number, m: number) => (s <= 1 ? 1 : 0.1 * m * Math.log(s) + 1);
-  const attentionFactor =
-    scaling.attention_factor != null
-      ? positive('attention_factor')
-      : scaling.mscale && scaling.mscale_all_dim
-        ? mscale(factor, positive('mscale')) / mscale(factor, positive('mscale_all_dim'))
-        : mscale(factor, 1);
-  const truncate = scaling.truncate ?? true;
-  if (typeof truncate !== 'boolean') throw fail(`rope_scaling (yarn): "truncate" must be true or false`);
-  return {
-    type: 'yarn',
-    factor,
-    originalMaxPositions: original,
-    betaFast: optional('beta_fast', 32),
-    betaSlow: optional('beta_slow', 1),
-    truncate,
-    attentionFactor,
-  };
-}
-
-/**
- * Phi-1/2's checkpoints name some tensors their own way: Tandem reads them under Llama's names
- * (the loaders map file names through `checkpointTensorName`).
- */
-const PHI_NAMES: [RegExp, string][] = [
-  [/^model\.norm\./, 'model.final_layernorm.'],
-  [/\.self_attn\.o_proj\./, '.self_attn.dense.'],
-  [/\.mlp\.up_proj\./, '.mlp.fc1.'],
-  [/\.mlp\.down_proj\./, '.mlp.fc2.'],
-];
-
-/**
- * GPT-NeoX's names, in its checkpoints and in MLC's folders alike (q|k|v as query_key_value: its
- * rows head by head in a checkpoint, weights.ts puts them in q|k|v order; MLC's are in that order).
- */
-const NEOX_NAMES: [RegExp, string][] = [
-  [/^model\.embed_tokens\./, 'gpt_neox.embed_in.'],
-  [/^model\.norm\./, 'gpt_neox.final_layer_norm.'],
-  [/^lm_head\./, 'embed_out.'],
-  [/^model\.layers\./, 'gpt_neox.layers.'],
-  [/\.self_attn\.qkv_proj\./, '.attention.query_key_value.'],
-  [/\.self_attn\.o_proj\./, '.attention.dense.'],
-  [/\.mlp\.up_proj\./, '.mlp.dense_h_to_4h.'],
-  [/\.mlp\.down_proj\./, '.mlp.dense_4h_to_h.'],
-];
-
-const rename = (names: [RegExp, string][], name: string) =>
-  names.reduce((renamed, [pattern, replacement]) => renamed.replace(pattern, replacement), name);
-
-/** The name of the tensor Tandem calls `name` in GPT-NeoX's checkpoints and MLC folders. */
-export const neoxTensorName = (name: string) => rename(NEOX_NAMES, name);
-
-/** The name a tensor Tandem calls `name` has in a Hugging Face checkpoint of `config`'s architecture. */
-export function checkpointTensorName(config: ModelConfig, name: string): string {
-  if (config.architecture === 'PhiForCausalLM') return rename(PHI_NAMES, name);
-  if (config.architecture === 'GPTNeoXForCausalLM') return neoxTensorName(name);
-  if (config.languageModelOfMultimodal) return name.replace(/^model\./, 'model.language_model.');
-  return name;
-}
-
 /** Layers that attend, and so keep keys and values: all but Gated DeltaNet layers. */
 export function attentionLayerCount(config: ModelConfig): number {
   return config.numLayers - config.layers.filter((layer) => layer.linear).length;
-}
-
-/** The Hugging Face names of a Gated DeltaNet layer's tensors (Qwen3.5's `linear_attn`). */
-export function linearTensorNames(l: number) {
-  const p = `model.layers.${l}.linear_attn`;
-  return {
-    /** q|k|v before the convolution, (2 keyHeads keyDim + valueHeads valueDim, d). */
-    qkv: `${p}.in_proj_qkv.weight`,
-    /** The output gate z, (valueHeads valueDim, d). */
-    z: `${p}.in_proj_z.weight`,
-    /** beta's and the decay's projections, (valueHeads, d) each. */
-    b: `${p}.in_proj_b.weight`,
-    a: `${p}.in_proj_a.weight`,
-    /** The depthwise convolution, (channels, 1, convKernel): the newest row meets the last tap. */
-    conv: `${p}.conv1d.weight`,
-    dtBias: `${p}.dt_bias`,
-    aLog: `${p}.A_log`,
-    /** The gated RMSNorm over each value head, (valueDim): by w, not 1 + w. */
-    norm: `${p}.norm.weight`,
-    out: `${p}.out_proj.weight`,
-  };
-}
-
-/** The Hugging Face names of layer `l`'s tensors, by their part in the forward pass. */
-export function layerTensorNames(config: ModelConfig, l: number) {
-  const p = `model.layers.${l}`;
-  const sandwich = config.sandwichNorms;
-  const inputs = config.branchInputNorms;
-  return {
-    /** The norm before attention: none in OLMo 2. */
-    inputNorm: inputs ? `${p}.input_layernorm.weight` : undefined,
-    /** Gemma 2 and 3, OLMo 2: the norm on the attention branch's output; elsewhere none. */
-    attentionOutNorm: sandwich ? `${p}.post_attention_layernorm.weight` : undefined,
-    /**
-     * The norm before the MLP: Gemma's pre_feedforward_layernorm, Llama's post_attention_layernorm;
-     * none in OLMo 2, nor where the MLP reads attention's input norm (Phi-1/2).
-     */
-    mlpNorm:
-      !inputs || config.sharedBranchNorm
-        ? undefined
-        : sandwich
-          ? `${p}.pre_feedforward_layernorm.weight`
-          : `${p}.post_attention_layernorm.weight`,
-    mlpOutNorm: sandwich ? `${p}.post_feedforward_layernorm.weight` : undefined,
-    q: `${p}.self_attn.q_proj`,
-    k: `${p}.self_attn.k_proj`,
-    v: `${p}.self_attn.v_proj`,
-    qkv: `${p}.self_attn.qkv_proj`,
-    o: `${p}.self_attn.o_proj`,
-    qNorm: `${p}.self_attn.q_norm.weight`,
-    kNorm: `${p}.self_attn.k_norm.weight`,
-    gate: `${p}.mlp.gate_proj`,
-    up: `${p}.mlp.up_proj`,
-    gateUp: `${p}.mlp.gate_up_proj`,
-    down: `${p}.mlp.down_proj`,
-  };
-}
-
-/** Every tensor the config implies, by its Hugging Face name, with its shape [out, in] or [n]. */
-export function expectedTensors(config: ModelConfig): Map<string, number[]> {
-  const { hiddenSize: d, intermediateSize: f, numHeads, numKvHeads, headDim: hd, vocabSize } = config;
-  const qRows = numHeads * hd;
-  const kvRows = numKvHeads * hd;
-  const shapes = new Map<string, number[]>();
-  shapes.set('model.embed_tokens.weight', [vocabSize, d]);
-  for (let l = 0; l < config.numLayers; l++) {
-    const t = layerTensorNames(config, l);
-    for (const norm of [t.inputNorm, t.attentionOutNorm, t.mlpNorm, t.mlpOutNorm]) if (norm) shapes.set(norm, [d]);
-    const linear = config.layers[l].linear && config.linearAttention;
-    if (linear) {
-      for (const [name, shape] of linearTensorShapes(linear, l, d)) shapes.set(name, shape);
-    } else if (config.fused.qkv) {
-      // Qwen3.5 in MLC's folders: q_proj's rows (each head's query, then its gate), k's, v's.
-      shapes.set(`${t.qkv}.weight`, [(config.attentionOutputGate ? 2 : 1) * qRows + 2 * kvRows, d]);
-      if (config.qkvBias) shapes.set(`${t.qkv}.bias`, [qRows + 2 * kvRows]);
-    } else {
-      // Qwen3.5's q_proj gives each head's gate after its query.
-      for (const [name, rows] of [
-        [t.q, config.attentionOutputGate ? 2 * qRows : qRows],
-        [t.k, kvRows],
-        [t.v, kvRows],
-      ] as const) {
-        shapes.set(`${name}.weight`, [rows, d]);
-        if (config.qkvBias) shapes.set(`${name}.bias`, [rows]);
-      }
-    }
-    if (config.fused.gateUp) {
-      shapes.set(`${t.gateUp}.weight`, [2 * f, d]);
-      if (config.mlpBias) shapes.set(`${t.gateUp}.bias`, [2 * f]);
-    } else {
-      for (const name of config.gatedMlp ? [t.gate, t.up] : [t.up]) {
-        shapes.set(`${name}.weight`, [f, d]);
-        if (config.mlpBias) shapes.set(`${name}.bias`, [f]);
-      }
-    }
-    if (config.qkNorm && !linear) {
-      const whole = config.qkNorm === 'projection';
-      shapes.set(t.qNorm, [whole ? qRows : hd]);
-      shapes.set(t.kNorm, [whole ? kvRows : hd]);
-    }
-    if (!linear) shapes.set(`${t.o}.weight`, [d, qRows]);
-    if (config.outputBias && !linear) shapes.set(`${t.o}.bias`, [d]);
-    shapes.set(`${t.down}.weight`, [d, f]);
-    if (config.mlpBias) shapes.set(`${t.down}.bias`, [d]);
-  }
-  shapes.set('model.norm.weight', [d]);
-  // A LayerNorm's bias beside each norm's weight.
-  if (config.norm === 'layer') {
-    for (const [name, shape] of [...shapes]) {
-      if (/norm\.weight$/.test(name)) shapes.set(name.replace(/weight$/, 'bias'), shape);
-    }
-  }
-  if (!config.tieWordEmbeddings) shapes.set('lm_head.weight', [vocabSize, d]);
-  if (config.headBias) shapes.set('lm_head.bias', [vocabSize]);
-  return shapes;
-}
-
-/** A Gated DeltaNet layer's tensors and their shapes. */
-function linearTensorShapes(linear: LinearAttention, l: number, d: number): [string, number[]][] {
-  const { keyHeads, valueHeads, keyDim, valueDim, convKernel } = linear;
-  const channels = 2 * keyHeads * keyDim + valueHeads * valueDim;
-  const t = linearTensorNames(l);
-  return [
-    [t.qkv, [channels, d]],
-    [t.z, [valueHeads * valueDim, d]],
-    [t.b, [valueHeads, d]],
-    [t.a, [valueHeads, d]],
-    [t.conv, [channels, 1, convKernel]],
-    [t.dtBias, [valueHeads]],
-    [t.aLog, [valueHeads]],
-    [t.norm, [valueDim]],
-    [t.out, [d, valueHeads * valueDim]],
-  ];
 }

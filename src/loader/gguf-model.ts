@@ -32,7 +32,7 @@
 
 import { ModelConfigError, TensorMissingError, TensorShapeError, UnsupportedArchitectureError } from '../errors';
 import { type GgufTokenizer, ggufTokenizer } from '../tokenizer/gguf-tokenizer';
-import { type Architecture, expectedTensors, type ModelConfig, parseModelConfig } from './config';
+import { type Architecture, type ModelConfig, parseModelConfig } from './config';
 import { type GgufHeader, type GgufTensorInfo, type GgufValue, readGguf } from './gguf';
 import {
   DEQUANTIZED_TYPES,
@@ -57,6 +57,7 @@ import {
 import { f32ToF16, widenBF16 } from './half';
 import { isLevelDType, type LevelDType } from './iq4';
 import type { FileProgress, ModelSource } from './source';
+import { expectedTensors } from './tensor-names';
 import { minusOne } from './tensors';
 import type { ModelWeights, WeightDType, WeightTensor } from './weights';
 

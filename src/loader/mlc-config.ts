@@ -9,7 +9,8 @@
  */
 
 import { ModelConfigError, UnsupportedArchitectureError, UnsupportedQuantizationError } from '../errors';
-import { type ModelConfig, neoxTensorName, parseModelConfig } from './config';
+import { type ModelConfig, parseModelConfig } from './config';
+import { neoxTensorName } from './tensor-names';
 import type { WeightDType } from './weights';
 
 /**

@@ -7,12 +7,12 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIXTURES, fixturePath, loadFixture } from '../testing/fixtures';
-import { expectedTensors } from './config';
 import { f16ToF32, f32ToF16 } from './half';
 import { mlcTensorName, parseMlcConfig } from './mlc-config';
 import type { ModelFolder } from './model-folder';
 import { loadModelFolder } from './model-folder';
 import { memorySource } from './source';
+import { expectedTensors } from './tensor-names';
 import { toFloat32 } from './tensors';
 import type { WeightTensor } from './weights';
 

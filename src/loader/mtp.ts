@@ -21,8 +21,9 @@
  */
 
 import { NoMtpLayerError, UnsupportedArchitectureError } from '../errors';
-import { expectedTensors, type ModelConfig } from './config';
+import type { ModelConfig } from './config';
 import type { EagleHead } from './eagle';
+import { expectedTensors } from './tensor-names';
 import type { ModelWeights } from './weights';
 
 /**

@@ -16,10 +16,10 @@
 
 import { TensorCacheFormatError, TensorMissingError, TensorShapeError } from '../errors';
 import { ByteReader } from './byte-reader';
-import { expectedTensors } from './config';
 import { type MlcFolderConfig, mlcTensorName } from './mlc-config';
 import { Q4_GROUP } from './q4';
 import { confined, type FileProgress, type ModelSource, readJson } from './source';
+import { expectedTensors } from './tensor-names';
 import { minusOne } from './tensors';
 import type { ModelWeights, WeightDType, WeightTensor } from './weights';
 

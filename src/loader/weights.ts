@@ -8,9 +8,10 @@
  */
 
 import { ModelFileMissingError, SafetensorsFormatError, TensorMissingError, TensorShapeError } from '../errors';
-import { checkpointTensorName, expectedTensors, type ModelConfig } from './config';
+import type { ModelConfig } from './config';
 import { readSafetensors, type SafetensorsHeader } from './safetensors';
 import { confined, type FileProgress, type ModelSource, readJson } from './source';
+import { checkpointTensorName, expectedTensors } from './tensor-names';
 
 /**
  * Floats as stored, or 4-bit groups of 32 (q4.ts): MLC's with f16 or f32 scales, values

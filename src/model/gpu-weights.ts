@@ -18,7 +18,8 @@
 import { ModelTooLargeError, TensorShapeError } from '../errors';
 import { STORAGE, uploadBuffer } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
-import { layerTensorNames, linearTensorNames, type ModelConfig } from '../loader/config';
+import type { ModelConfig } from '../loader/config';
+import { layerTensorNames, linearTensorNames } from '../loader/tensor-names';
 import { toFloat32 } from '../loader/tensors';
 import type { ModelWeights, WeightDType, WeightTensor } from '../loader/weights';
 import { rotaryOrder } from '../ref/rope';

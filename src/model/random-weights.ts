@@ -4,12 +4,13 @@
  * timings are real and the text is not. Nothing is downloaded; the weights come from a seed.
  */
 
-import { expectedTensors, type ModelConfig, parseModelConfig } from '../loader/config';
+import { type ModelConfig, parseModelConfig } from '../loader/config';
 import { EAGLE3_ARCHITECTURE, expectedHeadTensors } from '../loader/eagle';
 import { f32ToF16 } from '../loader/half';
 import { mtpHeadConfig, mtpTensors } from '../loader/mtp';
 import { packNibbles, Q4_GROUP, quantizeQ4 } from '../loader/q4';
 import { encodeSafetensors, type TensorToWrite } from '../loader/safetensors-writer';
+import { expectedTensors } from '../loader/tensor-names';
 import type { ModelWeights, WeightDType } from '../loader/weights';
 import { Rng } from '../util/rng';
 

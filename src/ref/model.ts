@@ -26,14 +26,9 @@
 import { UnsupportedArchitectureError } from '../errors';
 import { linearChannels } from '../kernels/gated-delta';
 import type { KvFormat } from '../kernels/kv-cache';
-import {
-  type Activation,
-  type LinearAttention,
-  layerTensorNames,
-  linearTensorNames,
-  type ModelConfig,
-} from '../loader/config';
+import type { Activation, LinearAttention, ModelConfig } from '../loader/config';
 import { f16ToF32, f32ToF16, widenF16 } from '../loader/half';
+import { layerTensorNames, linearTensorNames } from '../loader/tensor-names';
 import { toFloat32 } from '../loader/tensors';
 import type { ModelWeights, WeightTensor } from '../loader/weights';
 import { type CausalLM, prefixBytes, type Rows, type Sequence } from '../model/types';
