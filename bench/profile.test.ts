@@ -36,8 +36,22 @@ describe('--profile alternatives', () => {
       attentionSplit: GPU_PROFILE.attentionSplit / 2,
     });
     expect(alternatives(GPU_PROFILE, 1, 64, false, 1024).some((change) => 'attentionSplit' in change)).toBe(false);
-    // Four rows a thread serve a decode step only.
+    // Where rows go four a thread is a decode step's question; a verify tile's is its own tile's.
     expect(alternatives(GPU_PROFILE, 5, 64).some((change) => 'fourRowsMinThreads' in change)).toBe(false);
+  });
+
+  it("times a quantized verify tile's rows four a thread the other way", () => {
+    // The profile's tile of 5 sums four rows a thread: without it, tiles of up to 4 alone do.
+    expect(GPU_PROFILE.fourRowsTiles).toBeGreaterThanOrEqual(5);
+    expect(alternatives(GPU_PROFILE, 5, 64, true)).toContainEqual({ fourRowsTiles: 4 });
+    // A profile whose tiles keep two rows: with it.
+    expect(alternatives({ ...GPU_PROFILE, fourRowsTiles: 1 }, 5, 64, true)).toContainEqual({ fourRowsTiles: 5 });
+    // 7 tokens run the tile of 7; 12 the tile of 16, which holds no four rows a thread.
+    expect(alternatives({ ...GPU_PROFILE, fourRowsTiles: 1 }, 7, 64, true)).toContainEqual({ fourRowsTiles: 7 });
+    expect(alternatives(GPU_PROFILE, 12, 64, true).some((change) => 'fourRowsTiles' in change)).toBe(false);
+    // Float layers and decode steps: no such question.
+    expect(alternatives(GPU_PROFILE, 5, 64).some((change) => 'fourRowsTiles' in change)).toBe(false);
+    expect(alternatives(GPU_PROFILE, 1, 64, true).some((change) => 'fourRowsTiles' in change)).toBe(false);
   });
 
   it('times a prefill step in tiles instead of the prefill kernel (a norm dispatch either way)', () => {

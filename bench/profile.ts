@@ -12,7 +12,8 @@ import { createStorage } from '../src/gpu/buffers';
 import type { Gpu } from '../src/gpu/device';
 import { DispatchProfiler, type ProfileMode, type StepTimes } from '../src/gpu/dispatch-profiler';
 import { bindBuffers, computePipeline } from '../src/gpu/pipelines';
-import { runsPrefill } from '../src/kernels/linear-layer';
+import { MAX_FOUR_ROWS_TILE_N } from '../src/kernels/linear-lanes';
+import { runsPrefill, tileFor } from '../src/kernels/linear-layer';
 import { attentionWorkgroup, TILED_ATTENTION_MIN_TOKENS } from '../src/kernels/ops';
 import { type KernelProfile, kernelProfile } from '../src/kernels/profile';
 import type { ModelConfig } from '../src/loader/config';
@@ -127,6 +128,13 @@ export function alternatives(
     if (tokens === 1) {
       const never = profile.fourRowsMinThreads === Number.POSITIVE_INFINITY;
       changes.push({ fourRowsMinThreads: never ? 0 : Number.POSITIVE_INFINITY });
+    }
+    // A verify tile's rows four a thread where the decode step's are (quantized layers with the
+    // threads for it), or two: the step's tile the other way.
+    const tiles = [1, ...profile.tiles];
+    const tile = tiles[tileFor(tiles, tokens)];
+    if (quantized && !prefill && tile > 1 && tile <= MAX_FOUR_ROWS_TILE_N && profile.fourRowsMinThreads < Infinity) {
+      changes.push({ fourRowsTiles: tile <= profile.fourRowsTiles ? tile - 1 : tile });
     }
     changes.push({ minWorkgroups: profile.minWorkgroups * 4 });
     // A verify step's tokens over more workgroups: tiles of at most 3 tokens (each loading the

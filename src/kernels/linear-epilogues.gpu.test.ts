@@ -237,46 +237,57 @@ async function ropeCase(
   }
 }
 
-describe('linear epilogues, four rows a thread at decode', () => {
+describe('linear epilogues, four rows a thread', () => {
   // A thread holds two pairs: its own and the one WG / LANES pairs on; outputs that leave a
-  // workgroup's second pairs past the end, and lanes from 2 to 64.
+  // workgroup's second pairs past the end, and lanes from 2 to 64; a decode step and a verify
+  // tile of 5 tokens.
   const four = { ...GPU_PROFILE, fourRowsMinThreads: 0 };
   it.each([
-    [37, 128, 'Q4F32'],
-    [64, 1024, 'Q4F16'],
-    [50, 256, 'Q4_K'],
-    [48, 256, 'Q4F16'],
-    [40, 256, 'Q6_K'],
-  ] as const)('gate: f %i, k %i, %s weights: the bits of two rows a thread', async (f, k, dtype) => {
-    const l = layer(new Rng(24), 2 * f, k, 1, dtype, true);
-    const gated = async (profile: KernelProfile) => {
-      const y = createStorage(device, f * 4, 'gated');
-      const kernel = new LinearLayer(
-        device,
-        { rows: 2 * f, k, dtype },
-        { kind: 'gate', activation: 'silu' },
-        profile,
-        gpu.subgroupShuffle,
-      );
-      const binds = kernel.bind({ step: step.buffer, weight: l.weight, bias: l.biasBuffer, x: l.xBuffer, y });
-      step.write(1);
-      await runPass(device, (pass) => kernel.encode(pass, binds, 1));
-      return readFloats(device, y, f);
-    };
-    const got = await gated(four);
-    expectBitwiseEqual(got, await gated(GPU_PROFILE), 'four rows a thread vs two');
-    const gateUp = linear(l.x, l.values, 2 * f, l.bias);
-    expectClose(got, siluGate(gateUp.subarray(0, f), gateUp.subarray(f)), TOLERANCE, 'silu(gate) * up');
-  });
+    [37, 128, 1, 'Q4F32'],
+    [64, 1024, 1, 'Q4F16'],
+    [50, 256, 1, 'Q4_K'],
+    [48, 256, 5, 'Q4F16'],
+    [40, 256, 5, 'Q6_K'],
+    [37, 128, 5, 'Q8_0'],
+  ] as const)(
+    'gate: f %i, k %i, %i token(s), %s weights: the bits of two rows a thread',
+    async (f, k, tokens, dtype) => {
+      const l = layer(new Rng(24), 2 * f, k, tokens, dtype, true);
+      const gated = async (profile: KernelProfile) => {
+        const y = createStorage(device, tokens * f * 4, 'gated');
+        const kernel = new LinearLayer(
+          device,
+          { rows: 2 * f, k, dtype },
+          { kind: 'gate', activation: 'silu' },
+          profile,
+          gpu.subgroupShuffle,
+        );
+        const binds = kernel.bind({ step: step.buffer, weight: l.weight, bias: l.biasBuffer, x: l.xBuffer, y });
+        step.write(tokens);
+        await runPass(device, (pass) => kernel.encode(pass, binds, tokens));
+        return readFloats(device, y, tokens * f);
+      };
+      const got = await gated(four);
+      expectBitwiseEqual(got, await gated(GPU_PROFILE), 'four rows a thread vs two');
+      const gateUp = linear(l.x, l.values, 2 * f, l.bias);
+      for (let n = 0; n < tokens; n++) {
+        const row = gateUp.subarray(n * 2 * f, (n + 1) * 2 * f);
+        const want = siluGate(row.subarray(0, f), row.subarray(f));
+        expectClose(got.subarray(n * f, (n + 1) * f), want, TOLERANCE, `silu(gate) * up, token ${n}`);
+      }
+    },
+  );
 
   it.each([
-    [4, 2, 32, 64, 9, 'Q4F32'],
-    [8, 2, 64, 512, 3, 'Q4F16'],
-    [6, 2, 16, 96, 0, 'Q8_0'],
-  ] as [number, number, number, number, number, WeightDType][])(
-    'rope: nh %i, nkv %i, hd %i, k %i: a token at position %i, %s weights',
-    async (nh, nkv, hd, k, start, dtype) => {
-      await ropeCase(four, nh, nkv, hd, k, 1, start, dtype, true, 'f32', ROPES.plain);
+    [4, 2, 32, 64, 1, 9, 'Q4F32'],
+    [8, 2, 64, 512, 1, 3, 'Q4F16'],
+    [6, 2, 16, 96, 1, 0, 'Q8_0'],
+    [8, 2, 64, 512, 5, 3, 'Q4F16'],
+    [4, 2, 32, 64, 5, 9, 'Q4F32'],
+  ] as [number, number, number, number, number, number, WeightDType][])(
+    'rope: nh %i, nkv %i, hd %i, k %i: %i token(s) from position %i, %s weights',
+    async (nh, nkv, hd, k, tokens, start, dtype) => {
+      await ropeCase(four, nh, nkv, hd, k, tokens, start, dtype, true, 'f32', ROPES.plain);
     },
   );
 });

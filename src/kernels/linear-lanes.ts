@@ -2,8 +2,8 @@
  * The GPU's linear kernel (linear.wgsl): a workgroup of 64 threads (more with a pair epilogue
  * whose pairs span more lanes) computes 64 / LANES weight rows, LANES threads a row, for a tile
  * of TILE_N tokens held in registers, so each weight read serves the whole tile; or, two rows a
- * thread, twice as many rows, each input read serving both; or, four rows a thread (decode
- * tiles), four times as many. A lane of a quantized row may load its next 2 or 4 units before
+ * thread, twice as many rows, each input read serving both; or, four rows a thread (tiles of up
+ * to 12 tokens), four times as many. A lane of a quantized row may load its next 2 or 4 units before
  * adding the first, so that their loads are in flight together.
  *
  * LANES is a function of the layer's shape and the device's profile (`linearLanes`), never of
@@ -28,6 +28,8 @@ import {
 
 const WORKGROUP = 64;
 const MAX_TILE_N = 16;
+/** Four rows a thread hold a tile's sums of all four in workgroup memory (linear.wgsl's `partial`): 12 tokens fit. */
+export const MAX_FOUR_ROWS_TILE_N = 12;
 
 /**
  * Threads per row: enough that each adds at least `wordsPerLane` words of the row, and more
@@ -51,8 +53,11 @@ export function lanesPlan(
   const { tileN, lanes, shuffle, norm } = variant;
   const fourRows = variant.fourRows ?? false;
   const twoRows = fourRows || (variant.twoRows ?? false);
-  if (fourRows && tileN !== 1)
-    throw new RangeError(`linear: four rows a thread serve one token, not a tile of ${tileN}`);
+  if (fourRows && tileN > MAX_FOUR_ROWS_TILE_N) {
+    throw new RangeError(
+      `linear: four rows a thread serve tiles of up to ${MAX_FOUR_ROWS_TILE_N} tokens, not ${tileN}`,
+    );
+  }
   const splitGroups = variant.splitGroups ?? false;
   const unitsInFlight = isQuantized(shape.dtype) ? (variant.unitsInFlight ?? 1) : 1;
   if (![1, 2, 4].includes(unitsInFlight)) {

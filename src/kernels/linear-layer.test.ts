@@ -57,6 +57,27 @@ describe('layerVariants', () => {
     expect(new Set(split('Q4F16', { ...GPU_PROFILE, splitGroups: false }))).toEqual(new Set([undefined]));
   });
 
+  it('sums four rows a thread in the quantized tiles the profile names, where threads suffice', () => {
+    const rowsOf = (rows: number, k: number, dtype: 'F16' | 'Q4F16', profile = GPU_PROFILE) =>
+      layerVariants({ rows, k, dtype }, profile, 32).map((v) =>
+        v.kind !== 'lanes' ? `${v.kind}` : v.fourRows ? 4 : v.twoRows ? 2 : 1,
+      );
+    // Llama-3.2-1B's gate|up in q4f16_1: 16 lanes, 65,536 threads four rows a thread.
+    const tiles = [1, ...GPU_PROFILE.tiles];
+    expect(rowsOf(16384, 2048, 'Q4F16')).toEqual([
+      ...tiles.map((n) => (n <= GPU_PROFILE.fourRowsTiles ? 4 : 2)),
+      'prefill',
+    ]);
+    expect(rowsOf(16384, 2048, 'Q4F16', { ...GPU_PROFILE, fourRowsTiles: 1 })).toEqual([
+      4,
+      ...GPU_PROFILE.tiles.map(() => 2),
+      'prefill',
+    ]);
+    // Its o projection (2048 rows: 8,192 threads that way) and every float layer: two.
+    expect(new Set(rowsOf(2048, 2048, 'Q4F16').slice(0, -1))).toEqual(new Set([2]));
+    expect(new Set(rowsOf(16384, 2048, 'F16').slice(0, -1))).toEqual(new Set([2]));
+  });
+
   it('gives a CPU adapter blocks of 4 rows, a tile each, and no prefill kernel', () => {
     const variants = layerVariants(shape, CPU_PROFILE, 32);
     expect(variants).toEqual([1, ...CPU_PROFILE.tiles].map((tileN) => ({ kind: 'blocked', tileN })));

@@ -125,7 +125,8 @@ export function layerVariants(
   const inFlight = quantized && profile.unitsInFlight > 1 ? { unitsInFlight: profile.unitsInFlight } : {};
   const variants: LinearVariant[] = tiles.map((tileN) => {
     const twoRows = tileN >= profile.twoRowsFrom;
-    const fourRows = tileN === 1 && quantized && (shape.rows * lanes) / 4 >= profile.fourRowsMinThreads;
+    const fourRows =
+      tileN <= profile.fourRowsTiles && quantized && (shape.rows * lanes) / 4 >= profile.fourRowsMinThreads;
     const rows = fourRows ? { twoRows: true, fourRows } : twoRows ? { twoRows } : {};
     return { kind: 'lanes', tileN, lanes, shuffle, norm, ...rows, ...split, ...inFlight };
   });

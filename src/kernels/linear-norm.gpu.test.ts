@@ -59,8 +59,8 @@ describe('RMSNorm folded into a linear layer (GPU profile)', () => {
       const norm = { eps: EPS };
       const folded = new LinearLayer(device, shape, output, GPU_PROFILE, gpu.subgroupShuffle, undefined, norm);
       expect(folded.foldsNorm).toBe(true);
-      // Without shuffles the lanes meet in workgroup memory alone; four rows a thread decode
-      // quantized layers where their threads are many.
+      // Without shuffles the lanes meet in workgroup memory alone; four rows a thread serve
+      // decode steps and verify tiles of quantized layers where their threads are many.
       const unshuffled = new LinearLayer(device, shape, output, GPU_PROFILE, 1, undefined, norm);
       const fourRows = { ...GPU_PROFILE, fourRowsMinThreads: 0 };
       const foldedFour = new LinearLayer(device, shape, output, fourRows, gpu.subgroupShuffle, undefined, norm);
@@ -94,6 +94,10 @@ describe('RMSNorm folded into a linear layer (GPU profile)', () => {
         expectBitwiseEqual(await run(folded, 0, tokens), want, `${tokens} tokens against each alone`);
       }
       expectBitwiseEqual(await run(foldedFour, 3, 1), alone.subarray(3 * outputs, 4 * outputs), 'four rows a thread');
+      for (const tokens of [5, 9]) {
+        const want = alone.subarray(0, tokens * outputs);
+        expectBitwiseEqual(await run(foldedFour, 0, tokens), want, `four rows a thread, ${tokens} tokens`);
+      }
       expectBitwiseEqual(await run(unshuffled, 0, 23), alone, 'without shuffles, 23 tokens');
       expectBitwiseEqual(await run(unshuffled, 0, 5), alone.subarray(0, 5 * outputs), 'without shuffles, 5 tokens');
 

@@ -67,7 +67,7 @@ export type LinearVariant =
   /**
    * linear.wgsl: `lanes` threads a row, `tileN` tokens a workgroup (1 to 16); `norm`: reads x
    * and folds the norm in; `twoRows`: a thread sums two rows for each input chunk it loads (the same
-   * bits); `fourRows` (decode, tileN 1): four; `unitsInFlight` (quantized): units of each row a
+   * bits); `fourRows` (tileN up to 12): four; `unitsInFlight` (quantized): units of each row a
    * lane loads before adding the first, 1, 2 or 4 (the same bits).
    */
   | {

@@ -350,25 +350,33 @@ describe('linear kernel, two rows a thread', () => {
   }
 });
 
-describe('linear kernel, four rows a thread (decode)', () => {
+describe('linear kernel, four rows a thread', () => {
   // Rows that leave a workgroup's third and fourth rows past the end (or only its fourth);
-  // lanes from 1 to 64 (a tree in workgroup memory for all four rows); every kind of word.
-  const cases: (Case & { lanes: number; splitGroups?: boolean })[] = [
-    { rows: 67, k: 1024, tokens: 1, lanes: 64, dtype: 'F32', bias: true },
-    { rows: 131, k: 256, tokens: 1, lanes: 8, dtype: 'F32', accumulate: true },
-    { rows: 300, k: 264, tokens: 1, lanes: 1, dtype: 'F16' },
-    { rows: 105, k: 136, tokens: 1, lanes: 4, dtype: 'BF16', bias: true },
-    { rows: 65, k: 1024, tokens: 1, lanes: 32, dtype: 'Q4F16' },
-    { rows: 97, k: 1024, tokens: 1, lanes: 16, dtype: 'Q4F32', bias: true, splitGroups: true },
-    { rows: 37, k: 320, tokens: 1, lanes: 8, dtype: 'Q6_K', splitGroups: true },
-    { rows: 37, k: 256, tokens: 1, lanes: 4, dtype: 'Q8_0' },
+  // lanes from 1 to 64 (a tree in workgroup memory for all four rows); every kind of word; a
+  // decode step, and tiles of 2 to 12 tokens (each of the three sets of sums a row, and a tile
+  // the step does not fill).
+  const cases: (Case & { lanes: number; tileN: number; splitGroups?: boolean })[] = [
+    { rows: 67, k: 1024, tokens: 1, tileN: 1, lanes: 64, dtype: 'F32', bias: true },
+    { rows: 131, k: 256, tokens: 1, tileN: 1, lanes: 8, dtype: 'F32', accumulate: true },
+    { rows: 300, k: 264, tokens: 1, tileN: 1, lanes: 1, dtype: 'F16' },
+    { rows: 105, k: 136, tokens: 1, tileN: 1, lanes: 4, dtype: 'BF16', bias: true },
+    { rows: 65, k: 1024, tokens: 1, tileN: 1, lanes: 32, dtype: 'Q4F16' },
+    { rows: 97, k: 1024, tokens: 1, tileN: 1, lanes: 16, dtype: 'Q4F32', bias: true, splitGroups: true },
+    { rows: 37, k: 320, tokens: 1, tileN: 1, lanes: 8, dtype: 'Q6_K', splitGroups: true },
+    { rows: 37, k: 256, tokens: 1, tileN: 1, lanes: 4, dtype: 'Q8_0' },
+    { rows: 67, k: 256, tokens: 2, tileN: 2, lanes: 8, dtype: 'F32', accumulate: true },
+    { rows: 65, k: 1024, tokens: 5, tileN: 5, lanes: 32, dtype: 'Q4F16', bias: true, splitGroups: true },
+    { rows: 131, k: 264, tokens: 8, tileN: 8, lanes: 1, dtype: 'F16' },
+    { rows: 37, k: 320, tokens: 7, tileN: 9, lanes: 8, dtype: 'Q6_K', splitGroups: true },
+    { rows: 97, k: 512, tokens: 12, tileN: 12, lanes: 64, dtype: 'Q4F32', accumulate: true, splitGroups: true },
+    { rows: 45, k: 256, tokens: 10, tileN: 12, lanes: 4, dtype: 'Q8_0', bias: true },
   ];
   for (const c of cases) {
     const split = c.splitGroups ? ', groups split' : '';
-    it(`gives the bits of one row a thread: ${c.rows}x${c.k} ${c.dtype}, ${c.lanes} lanes${split}`, async () => {
+    it(`gives the bits of one row a thread: ${c.rows}x${c.k} ${c.dtype}, ${c.lanes} lanes, ${c.tokens} token(s) in tiles of ${c.tileN}${split}`, async () => {
       const shuffle = Math.min(gpu.subgroupShuffle, c.lanes);
       const splitGroups = c.splitGroups ?? false;
-      const variant = { ...lanes(c.lanes, 1, shuffle), splitGroups } as LinearVariant;
+      const variant = { ...lanes(c.lanes, c.tileN, shuffle), splitGroups } as LinearVariant;
       const one = await runLinear(c, variant, new Rng(17));
       const four = await runLinear(c, { ...variant, twoRows: true, fourRows: true } as LinearVariant, new Rng(17));
       expectBitwiseEqual(four.out, one.out, 'four rows a thread vs one');
@@ -376,10 +384,10 @@ describe('linear kernel, four rows a thread (decode)', () => {
     });
   }
 
-  it('serves one token only', () => {
-    const variant = { ...lanes(8, 2), twoRows: true, fourRows: true } as LinearVariant;
+  it('serves tiles of up to 12 tokens', () => {
+    const variant = { ...lanes(8, 16), twoRows: true, fourRows: true } as LinearVariant;
     expect(() => new LinearKernel(gpu.device, { rows: 8, k: 64, dtype: 'F32' }, { kind: 'store' }, variant)).toThrow(
-      /four rows a thread serve one token/,
+      /four rows a thread serve tiles of up to 12 tokens, not 16/,
     );
   });
 });

@@ -50,9 +50,11 @@
 // values, so one a row leaves a thread 4 to 16 bytes in flight. The sums and their order are
 // those of one unit at a time, the same bits.
 //
-// Four rows a thread (FOUR_ROWS, with TWO_ROWS, decode tiles only: TILE_N = 1): each input
-// chunk serves four rows, `row` + 0, 1, 2 and 3 times WG / LANES, or with pairs two pairs, the
-// thread's pair and the one WG / LANES pairs on; each summed as ever, the same bits again.
+// Four rows a thread (FOUR_ROWS, with TWO_ROWS; tiles of up to 12 tokens, so that `partial`
+// stays within a workgroup's memory): each input chunk serves four rows, `row` + 0, 1, 2 and 3
+// times WG / LANES, or with pairs two pairs, the thread's pair and the one WG / LANES pairs on;
+// each summed as ever, the same bits again. A verify tile of n tokens then loads n input chunks
+// for every four weight chunks, not every two.
 //
 // Norm: where the profile folds RMSNorm into the layer that reads it, linear-shape.ts appends
 // linear_norm.wgsl: the layer reads x times the norm's weight, sums its squares as it goes
@@ -83,7 +85,7 @@ override ROW_OFFSET: u32 = 0u;
 override Y_ROWS: u32 = ROWS;
 override PAIR_SPAN: u32 = 0u;  // 0: rows stand alone; else an epilogue pairs rows this far apart
 override TWO_ROWS: bool = false;  // a thread sums two weight rows for each input chunk it loads
-override FOUR_ROWS: bool = false; // four (with TWO_ROWS, TILE_N = 1)
+override FOUR_ROWS: bool = false; // four (with TWO_ROWS, TILE_N up to 12)
 // Quantized units of each row a thread loads before adding the first (quantized.wgsl): 1, 2 or 4.
 override UNITS_IN_FLIGHT: u32 = 1u;
 // Rows a thread sums (never set: it follows the two above).
@@ -114,6 +116,12 @@ var<private> b2: vec4f;
 var<private> b3: vec4f;
 var<private> s_c: f32;         // the thread's third and fourth rows (FOUR_ROWS)
 var<private> s_d: f32;
+var<private> c0: vec4f;
+var<private> c1: vec4f;
+var<private> c2: vec4f;
+var<private> d0: vec4f;
+var<private> d1: vec4f;
+var<private> d2: vec4f;
 
 fn bf16x2(word: u32) -> vec2f {
   return vec2f(bitcast<f32>(word << 16u), bitcast<f32>(word & 0xffff0000u));
@@ -141,21 +149,30 @@ fn input(n: u32, c: u32, j: u32, gain: vec4f) -> vec4f {
   return normed(x[n * (K / 4u) + c], j, gain);
 }
 
-// Adds w . x[n, chunk c] for tokens n0 + 4g .. n0 + 4g + 3 into *acc, and w_b's products into
-// *acc_b with TWO_ROWS, those tokens the tile has: TILE_N and g are constants, so a tile of 5
-// or 6 tokens computes 5 or 6 products a row, not 8. Tokens past `last` repeat `last` (their
-// sums are discarded).
-fn add4(w: vec4f, w_b: vec4f, c: u32, n0: u32, g: u32, last: u32, gain: vec4f,
-        acc: ptr<private, vec4f>, acc_b: ptr<private, vec4f>) {
+// The products of the thread's rows' weight chunks (w, w_b, w_c, w_d) with four tokens' inputs.
+struct Products { a: vec4f, b: vec4f, c: vec4f, d: vec4f }
+
+// Sets component i of each row's products to its weight chunk . v (rows the thread sums).
+fn product(p: ptr<function, Products>, i: u32, w: vec4f, w_b: vec4f, w_c: vec4f, w_d: vec4f, v: vec4f) {
+  (*p).a[i] = dot(w, v);
+  if (TWO_ROWS) { (*p).b[i] = dot(w_b, v); }
+  if (FOUR_ROWS) {
+    (*p).c[i] = dot(w_c, v);
+    (*p).d[i] = dot(w_d, v);
+  }
+}
+
+// The products of weight chunk c of the thread's rows with tokens n0 + 4g .. n0 + 4g + 3, those
+// the tile has: TILE_N and g are constants, so a tile of 5 or 6 tokens computes 5 or 6 products
+// a row, not 8. Tokens past `last` repeat `last` (their sums are discarded).
+fn products4(w: vec4f, w_b: vec4f, w_c: vec4f, w_d: vec4f, c: u32, n0: u32, g: u32, last: u32, gain: vec4f) -> Products {
   let n = n0 + 4u * g;
-  var v = input(min(n, last), c, 4u * g, gain);
-  var d = vec4f(dot(w, v), 0.0, 0.0, 0.0);
-  var d_b = vec4f(dot(w_b, v), 0.0, 0.0, 0.0);
-  if (TILE_N > 4u * g + 1u) { v = input(min(n + 1u, last), c, 4u * g + 1u, gain); d.y = dot(w, v); d_b.y = dot(w_b, v); }
-  if (TILE_N > 4u * g + 2u) { v = input(min(n + 2u, last), c, 4u * g + 2u, gain); d.z = dot(w, v); d_b.z = dot(w_b, v); }
-  if (TILE_N > 4u * g + 3u) { v = input(min(n + 3u, last), c, 4u * g + 3u, gain); d.w = dot(w, v); d_b.w = dot(w_b, v); }
-  *acc += d;
-  if (TWO_ROWS) { *acc_b += d_b; }
+  var p = Products(vec4f(0.0), vec4f(0.0), vec4f(0.0), vec4f(0.0));
+  product(&p, 0u, w, w_b, w_c, w_d, input(min(n, last), c, 4u * g, gain));
+  if (TILE_N > 4u * g + 1u) { product(&p, 1u, w, w_b, w_c, w_d, input(min(n + 1u, last), c, 4u * g + 1u, gain)); }
+  if (TILE_N > 4u * g + 2u) { product(&p, 2u, w, w_b, w_c, w_d, input(min(n + 2u, last), c, 4u * g + 2u, gain)); }
+  if (TILE_N > 4u * g + 3u) { product(&p, 3u, w, w_b, w_c, w_d, input(min(n + 3u, last), c, 4u * g + 3u, gain)); }
+  return p;
 }
 
 // Adds weight chunk w (values 4c .. 4c + 3 of the row; w_b: of the second row, with TWO_ROWS;
@@ -172,10 +189,27 @@ fn add(w: vec4f, w_b: vec4f, w_c: vec4f, w_d: vec4f, c: u32, n0: u32, last: u32)
     }
     return;
   }
-  add4(w, w_b, c, n0, 0u, last, gain, &a0, &b0);
-  if (TILE_N > 4u && n0 + 4u <= last) { add4(w, w_b, c, n0, 1u, last, gain, &a1, &b1); }
-  if (TILE_N > 8u && n0 + 8u <= last) { add4(w, w_b, c, n0, 2u, last, gain, &a2, &b2); }
-  if (TILE_N > 12u && n0 + 12u <= last) { add4(w, w_b, c, n0, 3u, last, gain, &a3, &b3); }
+  let p0 = products4(w, w_b, w_c, w_d, c, n0, 0u, last, gain);
+  a0 += p0.a;
+  if (TWO_ROWS) { b0 += p0.b; }
+  if (FOUR_ROWS) { c0 += p0.c; d0 += p0.d; }
+  if (TILE_N > 4u && n0 + 4u <= last) {
+    let p1 = products4(w, w_b, w_c, w_d, c, n0, 1u, last, gain);
+    a1 += p1.a;
+    if (TWO_ROWS) { b1 += p1.b; }
+    if (FOUR_ROWS) { c1 += p1.c; d1 += p1.d; }
+  }
+  if (TILE_N > 8u && n0 + 8u <= last) {
+    let p2 = products4(w, w_b, w_c, w_d, c, n0, 2u, last, gain);
+    a2 += p2.a;
+    if (TWO_ROWS) { b2 += p2.b; }
+    if (FOUR_ROWS) { c2 += p2.c; d2 += p2.d; }
+  }
+  if (TILE_N > 12u && n0 + 12u <= last) {
+    let p3 = products4(w, w_b, w_c, w_d, c, n0, 3u, last, gain);
+    a3 += p3.a;
+    if (TWO_ROWS) { b3 += p3.b; }
+  }
 }
 
 // Adds unit u of the thread's rows (a: its first row's, b, c, d: its second to fourth's, read
@@ -190,8 +224,18 @@ fn add_unit(a: Unit, b: Unit, c: Unit, d: Unit, u: u32, n0: u32, last: u32) {
 
 // The lane's sum for token n0 + j of its row r (0: first, 1: second, ...), before the lanes meet.
 fn sum_of(r: u32, j: u32) -> f32 {
-  if (r == 3u) { return s_d; }  // four rows a thread: decode tiles only
-  if (r == 2u) { return s_c; }
+  if (r == 3u) {  // four rows a thread: tiles of up to 12 tokens
+    if (TILE_N == 1u) { return s_d; }
+    if (j < 4u) { return d0[j]; }
+    if (j < 8u) { return d1[j - 4u]; }
+    return d2[j - 8u];
+  }
+  if (r == 2u) {
+    if (TILE_N == 1u) { return s_c; }
+    if (j < 4u) { return c0[j]; }
+    if (j < 8u) { return c1[j - 4u]; }
+    return c2[j - 8u];
+  }
   if (r == 1u) {
     if (TILE_N == 1u) { return s_b; }
     if (j < 4u) { return b0[j]; }

@@ -49,13 +49,20 @@ export interface KernelProfile {
    */
   twoRowsFrom: number;
   /**
-   * A decode step (one token) sums four weight rows a thread (linear.wgsl's FOUR_ROWS) in the
-   * quantized layers that still run at least this many threads that way: each input chunk
-   * serves four rows, a quarter of one row a thread's input loads, where a smaller layer would
-   * leave the device short of threads. The same bits. Infinity: never. (Float layers, whose
-   * values cost less work each, keep two rows: four are untimed there.)
+   * Decode steps (and the verify tiles `fourRowsTiles` names) sum four weight rows a thread
+   * (linear.wgsl's FOUR_ROWS) in the quantized layers that still run at least this many threads
+   * that way: each input chunk serves four rows, a quarter of one row a thread's input loads,
+   * where a smaller layer would leave the device short of threads. The same bits. Infinity:
+   * never. (Float layers, whose values cost less work each, keep two rows: four are untimed
+   * there.)
    */
   fourRowsMinThreads: number;
+  /**
+   * Token tiles of up to this many tokens may sum four rows a thread (`fourRowsMinThreads`), at
+   * most 12 (linear-lanes.ts): 1, decode steps alone. A verify tile of n tokens loads n input
+   * chunks for each chunk of its rows' weights: four rows a thread halve those loads again.
+   */
+  fourRowsTiles: number;
   /**
    * A lane of a quantized row takes a u32 of a group's word at a time (8 values of a 4- to 6-bit
    * group), not the whole word (quantized.wgsl's SPLIT_GROUPS): the row's lanes then read their
@@ -147,6 +154,11 @@ export const GPU_PROFILE: KernelProfile = {
   // 28672x4096 1.02 against 0.97 (229,376), but 4096x4096 0.42 against 0.50 (32,768); Q4_K
   // alike (bench/results/2026-12-04-h200-rerun-bench.json).
   fourRowsMinThreads: 49152,
+  // Chosen by reading, not yet timed: an H200's 5-token verify of Llama-3.2-1B q4f16_1 took 1147
+  // us in its gate|up layers two rows a thread where the decode step took 459 four rows a thread
+  // (2.5 times; its other layers, two rows a thread both ways, 1.5-1.9 times: bench/results/
+  // 2026-12-04-h200-fold-profile.json). --profile times decode alone four rows a thread beside.
+  fourRowsTiles: 9,
   // H200, whole words: a q4 layer of Llama-3.1-8B's shapes read 0.37-0.40 TB/s where the same
   // f16 layer read 2.1-2.9 (bench/results/2026-12-01-h200-bench.txt), taking longer for a
   // quarter of the bytes. Each of a lane's 8 input loads for a word lands on a cache line of
@@ -197,6 +209,7 @@ export const CPU_PROFILE: KernelProfile = {
   tiles: [2, 3, 4, 5, 6],
   twoRowsFrom: Number.POSITIVE_INFINITY, // blocks of 4 rows a thread have no lanes
   fourRowsMinThreads: Number.POSITIVE_INFINITY, // blocks of 4 rows a thread have no lanes
+  fourRowsTiles: 1,
   splitGroups: false, // one lane a row: the same order either way
   unitsInFlight: 1, // blocks of 4 rows have no lanes
   prefill: false,

@@ -772,23 +772,27 @@ describe('GPU KV cache and batching', () => {
     expectClose(folded, await run(false, mixed), GOLDEN, 'against the norms apart');
   }, 300_000);
 
-  it('GPU profile: decode four rows a thread in every quantized layer gives the bits of two', async () => {
+  it('GPU profile: four rows a thread in every quantized layer, decode and verify, give the bits of two', async () => {
     const { config, weights } = folder(FIXTURES.targetQ4);
-    const ids = Array.from({ length: 12 }, (_, i) => (i * 29 + 7) % config.vocabSize);
+    const ids = Array.from({ length: 18 }, (_, i) => (i * 29 + 7) % config.vocabSize);
     const run = async (fourRowsMinThreads: number) => {
       const profile = { ...LEAN_GPU_PROFILE, fourRowsMinThreads };
       const model = await GpuModel.create(gpu, config, weights, { maxContext: 64, profile, compile: 'on-first-use' });
       const sequence = model.createSequence(64);
       await model.forward(sequence, ids.slice(0, 8));
       const steps = [];
-      for (const id of ids.slice(8)) steps.push(await model.forward(sequence, [id]));
+      for (const id of ids.slice(8, 12)) steps.push(await model.forward(sequence, [id]));
+      // Verify passes of 2 and 5 tokens: tiles of their own, four rows a thread (fourRowsTiles).
+      steps.push(await model.forward(sequence, ids.slice(12, 14)));
+      steps.push(await model.forward(sequence, ids.slice(14, 19)));
       sequence.release();
       model.destroy();
       return steps;
     };
+    expect(LEAN_GPU_PROFILE.fourRowsTiles).toBeGreaterThanOrEqual(5);
     // The fixture's layers are far below the profile's threshold: 0 puts every layer over it.
     const [four, two] = [await run(0), await run(Number.POSITIVE_INFINITY)];
-    for (const [i, step] of four.entries()) expectBitwiseEqual(step, two[i], `decode step ${i}`);
+    for (const [i, step] of four.entries()) expectBitwiseEqual(step, two[i], `step ${i}`);
   }, 300_000);
 
   it('grows a sequence as it fills, doubling its buffers, and gives the bits of one allocated whole', async () => {
