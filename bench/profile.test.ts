@@ -62,6 +62,13 @@ describe('--profile alternatives', () => {
     ]);
   });
 
+  it("times a quantized model's prefill step with the prefill kernel, where its layers take tiles", () => {
+    expect(alternatives(GPU_PROFILE, 64, 64, true)).toContainEqual({ prefillQuantized: true });
+    expect(alternatives(GPU_PROFILE, 64, 64, true)).not.toContainEqual({ prefill: false });
+    expect(alternatives({ ...GPU_PROFILE, prefillQuantized: true }, 64, 64, true)).toContainEqual({ prefill: false });
+    expect(alternatives(GPU_PROFILE, 5, 64, true).some((change) => 'prefillQuantized' in change)).toBe(false);
+  });
+
   it("times a quantized model's lanes taking whole words, in every step", () => {
     for (const tokens of [1, 5, 64]) {
       expect(alternatives(GPU_PROFILE, tokens, 64, true)).toContainEqual({ splitGroups: false });

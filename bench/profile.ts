@@ -111,7 +111,9 @@ export function alternatives(
 ): Partial<KernelProfile>[] {
   const prefill = runsPrefill(profile, tokens);
   const changes: Partial<KernelProfile>[] = [];
-  if (prefill) changes.push({ prefill: false }); // tiles of 16 tokens instead of the prefill kernel
+  // Tiles of 16 tokens instead of the prefill kernel, or for a quantized model whose layers take
+  // tiles, the prefill kernel instead.
+  if (prefill) changes.push(quantized && !profile.prefillQuantized ? { prefillQuantized: true } : { prefill: false });
   if (profile.rowBlock === 1) {
     // A quantized row's lanes the other way: whole words, or their u32s (quantized.wgsl).
     if (quantized) changes.push({ splitGroups: !profile.splitGroups });

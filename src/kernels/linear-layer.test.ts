@@ -64,18 +64,26 @@ describe('layerVariants', () => {
       );
     // Llama-3.2-1B's gate|up in q4f16_1: 16 lanes, 65,536 threads four rows a thread.
     const tiles = [1, ...GPU_PROFILE.tiles];
-    expect(rowsOf(16384, 2048, 'Q4F16')).toEqual([
-      ...tiles.map((n) => (n <= GPU_PROFILE.fourRowsTiles ? 4 : 2)),
-      'prefill',
-    ]);
+    expect(rowsOf(16384, 2048, 'Q4F16')).toEqual(tiles.map((n) => (n <= GPU_PROFILE.fourRowsTiles ? 4 : 2)));
     expect(rowsOf(16384, 2048, 'Q4F16', { ...GPU_PROFILE, fourRowsTiles: 1 })).toEqual([
       4,
       ...GPU_PROFILE.tiles.map(() => 2),
-      'prefill',
     ]);
     // Its o projection (2048 rows: 8,192 threads that way) and every float layer: two.
-    expect(new Set(rowsOf(2048, 2048, 'Q4F16').slice(0, -1))).toEqual(new Set([2]));
+    expect(new Set(rowsOf(2048, 2048, 'Q4F16'))).toEqual(new Set([2]));
     expect(new Set(rowsOf(16384, 2048, 'F16').slice(0, -1))).toEqual(new Set([2]));
+  });
+
+  it('gives quantized layers the prefill kernel only where the profile says so', () => {
+    const kinds = (dtype: 'F16' | 'Q4F16' | 'Q8_0', profile = GPU_PROFILE) =>
+      layerVariants({ rows: 2048, k: 2048, dtype }, profile, 32).map((v) => v.kind);
+    const tiles = [1, ...GPU_PROFILE.tiles].map(() => 'lanes');
+    expect(GPU_PROFILE.prefillQuantized).toBe(false);
+    expect(kinds('F16')).toEqual([...tiles, 'prefill']);
+    expect(kinds('Q4F16')).toEqual(tiles);
+    expect(kinds('Q8_0')).toEqual(tiles);
+    expect(kinds('Q4F16', { ...GPU_PROFILE, prefillQuantized: true })).toEqual([...tiles, 'prefill']);
+    expect(kinds('Q4F16', { ...GPU_PROFILE, prefill: false, prefillQuantized: true })).toEqual(tiles);
   });
 
   it('gives a CPU adapter blocks of 4 rows, a tile each, and no prefill kernel', () => {

@@ -1,7 +1,7 @@
 /**
  * A linear layer as a model runs it: the pipelines its device profile calls for, one per token
  * tile (1 for decode, then the profile's verify tiles, ascending), and on GPUs the prefill
- * kernel, with the choice of which one runs a step of n tokens. The choice changes how tokens
+ * kernel (for quantized weights where the profile says so), with the choice of which one runs a step of n tokens. The choice changes how tokens
  * are shared out among workgroups, never the order of a sum, so any choice gives the same bits.
  *
  * A layer may fold in the RMSNorm of its input (linear_norm.wgsl): its token tiles then read
@@ -31,6 +31,8 @@ export class LinearLayer {
   private readonly tiles: number[];
   /** A folded norm's own dispatch before the prefill kernel (where the profile has one). */
   private readonly prefillNorm?: NormLanesKernel;
+  /** Whether its steps past the largest tile run the prefill kernel (else tiles of the largest size). */
+  private readonly hasPrefill: boolean;
   /**
    * Whether the layer normalises its input itself, reading `norm.x` (the caller then runs no
    * norm before it), or reads `x` as it is.
@@ -56,6 +58,7 @@ export class LinearLayer {
     if (norm && partRows.length > 1) throw new RangeError('linear: a folded norm needs the matrix in one buffer');
     this.foldsNorm = norm !== undefined;
     const prefill = variants.at(-1);
+    this.hasPrefill = prefill?.kind === 'prefill';
     if (norm && prefill?.kind === 'prefill') {
       const chunks = valuesPerUnit(shape.dtype, prefill.splitGroups ?? false) / 4;
       this.prefillNorm = new NormLanesKernel(device, shape.k, norm.eps, prefill.lanes, chunks);
@@ -98,7 +101,7 @@ export class LinearLayer {
 
   /** Records the layer for a step of `tokens` tokens with `binds` (from `bind`). */
   encode(pass: GPUComputePassEncoder, binds: GPUBindGroup[][], tokens: number): void {
-    const prefill = runsPrefill(this.profile, tokens);
+    const prefill = this.hasPrefill && runsPrefill(this.profile, tokens);
     const at = prefill ? this.tiles.length : tileFor(this.tiles, tokens);
     if (prefill && this.prefillNorm) this.prefillNorm.encode(pass, binds[0][at + 1], tokens);
     for (let i = 0; i < this.parts.length; i++) this.parts[i][at].encode(pass, binds[i][at], tokens);
@@ -130,7 +133,8 @@ export function layerVariants(
     const rows = fourRows ? { twoRows: true, fourRows } : twoRows ? { twoRows } : {};
     return { kind: 'lanes', tileN, lanes, shuffle, norm, ...rows, ...split, ...inFlight };
   });
-  return profile.prefill ? [...variants, { kind: 'prefill', lanes, shuffle, norm, ...split }] : variants;
+  const prefill = profile.prefill && (!quantized || profile.prefillQuantized);
+  return prefill ? [...variants, { kind: 'prefill', lanes, shuffle, norm, ...split }] : variants;
 }
 
 /**

@@ -83,6 +83,11 @@ export interface KernelProfile {
    * tokens staged in workgroup memory, a thread 4 rows x 4 tokens of them.
    */
   prefill: boolean;
+  /**
+   * Quantized layers run the prefill kernel too (with `prefill`); else their longer steps run
+   * as few tiles of the largest size as they need, which give the same bits.
+   */
+  prefillQuantized: boolean;
   /** Attention by a thread per head and token with no barriers (CPU adapters), not a workgroup. */
   serialAttention: boolean;
   /**
@@ -171,6 +176,12 @@ export const GPU_PROFILE: KernelProfile = {
   // kernel suite the q4 layers both ways.
   unitsInFlight: 4,
   prefill: true,
+  // H200, Llama-3.2-1B q4f16_1 after 1,024 positions, a 64-token step: 24.1 and 26.4 ms in tiles
+  // of 16 against 32.9 and 33.0 with the prefill kernel, in two runs (25.0 against 26.5 in an
+  // earlier one); its f16 layers ran faster with it (18.1 against 22.7 ms after 64 positions).
+  // The fixtures' small q4 layers ran faster with it as well (0.7 against 0.9 ms): untimed
+  // between those sizes (bench/results/2026-12-04-h200-*profile*.json).
+  prefillQuantized: false,
   serialAttention: false,
   tiledAttention: true,
   // H200, a layer's attention past the one-tile segments (kernels.attention[]): Llama-3.2-1B
@@ -213,6 +224,7 @@ export const CPU_PROFILE: KernelProfile = {
   splitGroups: false, // one lane a row: the same order either way
   unitsInFlight: 1, // blocks of 4 rows have no lanes
   prefill: false,
+  prefillQuantized: false,
   serialAttention: true,
   tiledAttention: false,
   attentionSplit: 512, // unused: the serial kernel walks every position itself

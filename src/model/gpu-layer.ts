@@ -21,7 +21,8 @@
  * So a Llama layer is 7 dispatches, Qwen3's 8, OLMo 2's 8, Gemma 2's 9 and Gemma 3's 10. Where the profile
  * folds RMSNorm (profile.ts: the GPU profile), q|k|v and gate|up fold in the norm before them
  * (linear_norm.wgsl: they read x, and scale each sum by the token's inverse RMS), and a Llama
- * layer is 5 dispatches; a prefill step runs norm_lanes.wgsl before each (7). The
+ * layer is 5 dispatches; a step that runs the prefill kernel runs norm_lanes.wgsl before each
+ * (7; quantized layers on the GPU profile take tiles instead, 5). The
  * q|k|v step and attention read a sequence's KV cache: their bind groups are made with each
  * sequence.
  *
