@@ -58,7 +58,7 @@ cat > .device/measure.sh <<'MEASURE'
 # Runs each part with its own time limit (a part stopped at its limit keeps what its --json
 # file holds), writing OUT/PART.json and OUT/PART.txt (the log), the SM and memory clocks
 # every half second to OUT/clocks.csv, and OUT/results.tar.gz after each part. The default
-# parts take about 580 s; `profile` (120 s), `cpu` (90 s: the quick decode suite with the
+# parts take about 580 s; `profile` (150 s), `cpu` (90 s: the quick decode suite with the
 # CPU's time by function, bench/cpu-profile.ts) and `quick` (a smoke test) are asked for by name.
 set -u
 out="$1"; shift
@@ -75,7 +75,7 @@ for part in "${parts[@]}"; do
     ttft) limit=190; args=(--suite ttft) ;;
     shapes) limit=130; args=(--suite shapes --shape Llama) ;;
     invariance) limit=60; args=(--invariance --shape none --long 8300) ;;
-    profile) limit=120; args=(--profile --shape "1B q4" --context 1024) ;;
+    profile) limit=150; args=(--profile --shape "1B q4" --context 1024) ;;
     quick) limit=300; args=(--quick --suite kernels) ;;
     cpu) limit=90; args=(--quick --suite decode --cpu-profile "$out/cpu.cpuprofile") ;;
     *) echo "measure.sh: no part named $part (bench, ttft, shapes, invariance, profile, quick, cpu)" >&2; continue ;;
