@@ -119,9 +119,11 @@ var<private> s_d: f32;
 var<private> c0: vec4f;
 var<private> c1: vec4f;
 var<private> c2: vec4f;
+var<private> c3: vec4f;        // (tiles of more than 12 tokens sum no four rows: never used)
 var<private> d0: vec4f;
 var<private> d1: vec4f;
 var<private> d2: vec4f;
+var<private> d3: vec4f;
 
 fn bf16x2(word: u32) -> vec2f {
   return vec2f(bitcast<f32>(word << 16u), bitcast<f32>(word & 0xffff0000u));
@@ -175,6 +177,17 @@ fn products4(w: vec4f, w_b: vec4f, w_c: vec4f, w_d: vec4f, c: u32, n0: u32, g: u
   return p;
 }
 
+// Adds each row's products into its accumulators (those of the rows the thread sums).
+fn accumulate(p: Products, a: ptr<private, vec4f>, b: ptr<private, vec4f>, c: ptr<private, vec4f>,
+              d: ptr<private, vec4f>) {
+  *a += p.a;
+  if (TWO_ROWS) { *b += p.b; }
+  if (FOUR_ROWS) {
+    *c += p.c;
+    *d += p.d;
+  }
+}
+
 // Adds weight chunk w (values 4c .. 4c + 3 of the row; w_b: of the second row, with TWO_ROWS;
 // w_c, w_d: of the third and fourth, with FOUR_ROWS) times every token of the tile.
 fn add(w: vec4f, w_b: vec4f, w_c: vec4f, w_d: vec4f, c: u32, n0: u32, last: u32) {
@@ -189,27 +202,10 @@ fn add(w: vec4f, w_b: vec4f, w_c: vec4f, w_d: vec4f, c: u32, n0: u32, last: u32)
     }
     return;
   }
-  let p0 = products4(w, w_b, w_c, w_d, c, n0, 0u, last, gain);
-  a0 += p0.a;
-  if (TWO_ROWS) { b0 += p0.b; }
-  if (FOUR_ROWS) { c0 += p0.c; d0 += p0.d; }
-  if (TILE_N > 4u && n0 + 4u <= last) {
-    let p1 = products4(w, w_b, w_c, w_d, c, n0, 1u, last, gain);
-    a1 += p1.a;
-    if (TWO_ROWS) { b1 += p1.b; }
-    if (FOUR_ROWS) { c1 += p1.c; d1 += p1.d; }
-  }
-  if (TILE_N > 8u && n0 + 8u <= last) {
-    let p2 = products4(w, w_b, w_c, w_d, c, n0, 2u, last, gain);
-    a2 += p2.a;
-    if (TWO_ROWS) { b2 += p2.b; }
-    if (FOUR_ROWS) { c2 += p2.c; d2 += p2.d; }
-  }
-  if (TILE_N > 12u && n0 + 12u <= last) {
-    let p3 = products4(w, w_b, w_c, w_d, c, n0, 3u, last, gain);
-    a3 += p3.a;
-    if (TWO_ROWS) { b3 += p3.b; }
-  }
+  accumulate(products4(w, w_b, w_c, w_d, c, n0, 0u, last, gain), &a0, &b0, &c0, &d0);
+  if (TILE_N > 4u && n0 + 4u <= last) { accumulate(products4(w, w_b, w_c, w_d, c, n0, 1u, last, gain), &a1, &b1, &c1, &d1); }
+  if (TILE_N > 8u && n0 + 8u <= last) { accumulate(products4(w, w_b, w_c, w_d, c, n0, 2u, last, gain), &a2, &b2, &c2, &d2); }
+  if (TILE_N > 12u && n0 + 12u <= last) { accumulate(products4(w, w_b, w_c, w_d, c, n0, 3u, last, gain), &a3, &b3, &c3, &d3); }
 }
 
 // Adds unit u of the thread's rows (a: its first row's, b, c, d: its second to fourth's, read
