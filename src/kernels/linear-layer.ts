@@ -1,8 +1,9 @@
 /**
  * A linear layer as a model runs it: the pipelines its device profile calls for, one per token
  * tile (1 for decode, then the profile's verify tiles, ascending), and on GPUs the prefill
- * kernel (for quantized weights where the profile says so), with the choice of which one runs a step of n tokens. The choice changes how tokens
- * are shared out among workgroups, never the order of a sum, so any choice gives the same bits.
+ * kernel (for quantized weights where the profile says so), with the choice of which one runs a
+ * step of n tokens. The choice changes how tokens are shared out among workgroups, never the
+ * order of a sum, so any choice gives the same bits.
  *
  * A layer may fold in the RMSNorm of its input (linear_norm.wgsl): its token tiles then read
  * the residual stream itself, and a step that runs its prefill kernel runs norm_lanes.wgsl just

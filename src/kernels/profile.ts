@@ -162,7 +162,8 @@ export const GPU_PROFILE: KernelProfile = {
   // Chosen by reading, not yet timed: an H200's 5-token verify of Llama-3.2-1B q4f16_1 took 1147
   // us in its gate|up layers two rows a thread where the decode step took 459 four rows a thread
   // (2.5 times; its other layers, two rows a thread both ways, 1.5-1.9 times: bench/results/
-  // 2026-12-04-h200-fold-profile.json). --profile times decode alone four rows a thread beside.
+  // 2026-12-04-h200-fold-profile.json). --profile times a verify step's tile two rows a thread
+  // beside.
   fourRowsTiles: 9,
   // H200, whole words: a q4 layer of Llama-3.1-8B's shapes read 0.37-0.40 TB/s where the same
   // f16 layer read 2.1-2.9 (bench/results/2026-12-01-h200-bench.txt), taking longer for a
