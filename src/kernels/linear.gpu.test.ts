@@ -312,6 +312,24 @@ describe('linear kernel, blocks of 4 rows', () => {
   });
 });
 
+/**
+ * Runs case `c` one row a thread and with `rows` (two or four a thread), on the same weights and
+ * inputs: the same bits, and the reference's values.
+ */
+async function expectBitsOfOneRow(
+  c: Case & { lanes: number; tileN: number; splitGroups?: boolean },
+  rows: { twoRows: true; fourRows?: true },
+  seed: number,
+  label: string,
+): Promise<void> {
+  const shuffle = Math.min(gpu.subgroupShuffle, c.lanes);
+  const variant = { ...lanes(c.lanes, c.tileN, shuffle), splitGroups: c.splitGroups ?? false } as LinearVariant;
+  const one = await runLinear(c, variant, new Rng(seed));
+  const many = await runLinear(c, { ...variant, ...rows } as LinearVariant, new Rng(seed));
+  expectBitwiseEqual(many.out, one.out, label);
+  expectClose(many.out, many.expected, TOLERANCE, 'y');
+}
+
 describe('linear kernel, two rows a thread', () => {
   // Rows that leave a workgroup's second rows past the end; lanes from 1 to 64 (a tree in
   // workgroup memory for both rows); every kind of weight word; a decode, a verify and a
@@ -332,20 +350,7 @@ describe('linear kernel, two rows a thread', () => {
   for (const c of cases) {
     const split = c.splitGroups ? ', groups split' : '';
     it(`gives the bits of one row a thread: ${c.dtype}, ${c.lanes} lanes, ${c.tokens} tokens in tiles of ${c.tileN}${split}`, async () => {
-      const shuffle = Math.min(gpu.subgroupShuffle, c.lanes);
-      const splitGroups = c.splitGroups ?? false;
-      const one = await runLinear(
-        c,
-        { ...lanes(c.lanes, c.tileN, shuffle), splitGroups } as LinearVariant,
-        new Rng(13),
-      );
-      const two = await runLinear(
-        c,
-        { ...lanes(c.lanes, c.tileN, shuffle), twoRows: true, splitGroups } as LinearVariant,
-        new Rng(13),
-      );
-      expectBitwiseEqual(two.out, one.out, 'two rows a thread vs one');
-      expectClose(two.out, two.expected, TOLERANCE, 'y');
+      await expectBitsOfOneRow(c, { twoRows: true }, 13, 'two rows a thread vs one');
     });
   }
 });
@@ -374,13 +379,7 @@ describe('linear kernel, four rows a thread', () => {
   for (const c of cases) {
     const split = c.splitGroups ? ', groups split' : '';
     it(`gives the bits of one row a thread: ${c.rows}x${c.k} ${c.dtype}, ${c.lanes} lanes, ${c.tokens} token(s) in tiles of ${c.tileN}${split}`, async () => {
-      const shuffle = Math.min(gpu.subgroupShuffle, c.lanes);
-      const splitGroups = c.splitGroups ?? false;
-      const variant = { ...lanes(c.lanes, c.tileN, shuffle), splitGroups } as LinearVariant;
-      const one = await runLinear(c, variant, new Rng(17));
-      const four = await runLinear(c, { ...variant, twoRows: true, fourRows: true } as LinearVariant, new Rng(17));
-      expectBitwiseEqual(four.out, one.out, 'four rows a thread vs one');
-      expectClose(four.out, four.expected, TOLERANCE, 'y');
+      await expectBitsOfOneRow(c, { twoRows: true, fourRows: true }, 17, 'four rows a thread vs one');
     });
   }
 
