@@ -26,6 +26,7 @@ import { withCpuProfile } from './cpu-profile';
 import { runInvariance } from './invariance';
 import { PROFILE_CONTEXT, runProfile } from './profile';
 import { runSuites, SUITE_NAMES, type SuiteName } from './run';
+import { withCallCosts } from './webgpu-calls';
 
 const USAGE = `Usage: npm run bench -- [options]
 
@@ -45,7 +46,8 @@ const USAGE = `Usage: npm run bench -- [options]
                       (exits with 1 if one does)
   --long TOKENS       with --invariance, also a prompt of that many tokens
   --cpu-profile FILE  write a V8 profile of the run's CPU time there, and log the functions
-                      that took most of it (with --suite decode: what recording a step costs)
+                      that took most of it and each WebGPU call's count and time (with
+                      --suite decode: what recording a step costs)
   --shape NAME        the real shapes (bench/shapes.ts) whose names hold NAME: with --profile
                       or --invariance besides the fixtures (none: no shape), in the shapes
                       suite the pairs whose target's name does (default: all)
@@ -150,7 +152,7 @@ export async function main(args: string[]): Promise<number> {
     return runSuites(gpu, options, log);
   };
   const cpuProfile = values['cpu-profile'];
-  const results = cpuProfile ? await withCpuProfile(cpuProfile, log, run) : await run();
+  const results = cpuProfile ? await withCpuProfile(cpuProfile, log, () => withCallCosts(log, run)) : await run();
   write(results);
   console.log(JSON.stringify(results, null, 2));
   return 'identical' in results && !results.identical ? 1 : 0;

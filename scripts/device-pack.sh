@@ -59,7 +59,8 @@ cat > .device/measure.sh <<'MEASURE'
 # file holds), writing OUT/PART.json and OUT/PART.txt (the log), the SM and memory clocks
 # every half second to OUT/clocks.csv, and OUT/results.tar.gz after each part. The default
 # parts take about 580 s; `profile` (150 s), `cpu` (90 s: the quick decode suite with the
-# CPU's time by function, bench/cpu-profile.ts) and `quick` (a smoke test) are asked for by name.
+# CPU's time by function and by WebGPU call, bench/cpu-profile.ts and webgpu-calls.ts) and
+# `quick` (a smoke test) are asked for by name.
 set -u
 out="$1"; shift
 mkdir -p "$out"
