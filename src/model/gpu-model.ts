@@ -2,22 +2,22 @@
  * The forward pass on the GPU, behind the same interface as the reference model.
  *
  * Everything is made at load: weights (gpu-weights.ts), pipelines, activation buffers for up
- * to `maxBatch` tokens, bind groups, RoPE tables. A sequence (gpu-sequence.ts) adds its KV
- * cache and the bind groups that read it. A forward pass then writes the step uniform, records
- * the embedding, each layer's dispatches (gpu-layer.ts: 7 for a Llama layer, 5 with its norms
- * folded into the projections) and the head (into one command buffer, or on a GPU a few
- * submitted as they are recorded, so the GPU need not wait for the whole step to be recorded),
- * and reads back only what the caller asked for: a token id (greedy, or sampled on the GPU),
- * or logits. Longer
- * inputs run in chunks of `maxBatch`; kernels are batch-invariant, so chunking changes no bit
- * of the result. A pass may also be recorded ahead of its turn (`recordAhead`: a speculative
- * step's next one), its uniforms and tokens staged when its turn comes (ahead-inputs.ts), so
- * that a step's passes go to the GPU in one submission.
+ * to `maxBatch` tokens (gpu-activations.ts), bind groups, RoPE tables. A sequence
+ * (gpu-sequence.ts) adds its KV cache and the bind groups that read it. A forward pass then
+ * writes the step uniform, records the embedding, each layer's dispatches (gpu-layer.ts: 7 for
+ * a Llama layer, 5 with its norms folded into the projections) and the head (into one command
+ * buffer, or on a GPU a few submitted as they are recorded, so the GPU need not wait for the
+ * whole step to be recorded), and reads back only what the caller asked for: a token id
+ * (greedy, or sampled on the GPU), or logits. Longer inputs run in chunks of `maxBatch`;
+ * kernels are batch-invariant, so chunking changes no bit of the result. A pass may also be
+ * recorded ahead of its turn (`recordAhead`: a speculative step's next one), its uniforms and
+ * tokens staged when its turn comes (ahead-inputs.ts), so that a step's passes go to the GPU
+ * in one submission.
  *
  *   x = embed(tokens) * scale            (B, d)
  *   x = layer(x), for each layer
- *   logits = rmsnorm(x) W_head^T (+ b)    soft-capped for Gemma 2; the norm folded in as the
- *                                         layers' are
+ *   logits = rmsnorm(x) W_head^T (+ b)    the head (gpu-lm-head.ts): soft-capped for Gemma 2,
+ *                                         a request's rules and a grammar's masks applied
  *   ids = argmax(logits), or a draw
  *
  * EAGLE (model/eagle.ts): a target built with `features` also gathers the inputs of three
@@ -30,30 +30,14 @@
  */
 
 import { GPUDeviceLostError, GPUOutOfMemoryError, InvalidLogitsError, UnsupportedArchitectureError } from '../errors';
-import { createStorage, createUniform } from '../gpu/buffers';
+import { createStorage } from '../gpu/buffers';
 import { beginComputePass } from '../gpu/busy-timer';
 import type { Gpu } from '../gpu/device';
 import type { DispatchProfiler } from '../gpu/dispatch-profiler';
 import { collectPipelines, compilePipelines } from '../gpu/pipelines';
-import {
-  linearChannels,
-  linearProjectionWidth,
-  linearShapeProblem,
-  recurrentStateBytes,
-  ringLayout,
-} from '../kernels/gated-delta';
+import { linearShapeProblem, recurrentStateBytes, ringLayout } from '../kernels/gated-delta';
 import { type KvFormat, kvValueBytes } from '../kernels/kv-cache';
-import type { LinearLayer } from '../kernels/linear-layer';
-import {
-  ArgmaxKernel,
-  ColumnsKernel,
-  EmbedKernel,
-  LogitRulesKernel,
-  SampleKernel,
-  SoftcapKernel,
-  TokenMaskKernel,
-  writeSamplingParams,
-} from '../kernels/ops';
+import { ColumnsKernel, EmbedKernel } from '../kernels/ops';
 import { type KernelProfile, kernelProfile } from '../kernels/profile';
 import { StepUniform } from '../kernels/step';
 import { attentionLayerCount, type ModelConfig } from '../loader/config';
@@ -63,8 +47,10 @@ import { ropeTables } from '../ref/rope';
 import type { SamplingParams } from '../sampling/sampling';
 import { maskRows, maskWords } from '../sampling/token-mask';
 import { AheadInputs } from './ahead-inputs';
+import { type Activations, createActivations } from './gpu-activations';
 import { FeatureExporter, InputProjection } from './gpu-eagle-io';
-import { GpuLayer, type LayerActivations, LayerKernels } from './gpu-layer';
+import { GpuLayer, LayerKernels } from './gpu-layer';
+import { GpuLmHead, type Want } from './gpu-lm-head';
 import { GpuSequence, SEQUENCE_START_TOKENS, SequenceMemory } from './gpu-sequence';
 import { checkLimits, destroyWeights, type GpuMatrix, type GpuWeights, uploadWeights } from './gpu-weights';
 import type { CausalLM, Rows } from './types';
@@ -130,23 +116,8 @@ export function defaultKvFormat(config: ModelConfig): KvFormat {
   return perToken >= F16_KV_FROM_BYTES ? 'f16' : 'f32';
 }
 
-interface Activations extends LayerActivations {
-  tokens: GPUBuffer; // (B) u32
-  headIn: GPUBuffer; // (B, d) the rows the LM head reads
-  logits: GPUBuffer; // (B, vocab)
-  ids: GPUBuffer; // (B) u32
-  idsReadback: GPUBuffer; // (B) u32, MAP_READ
-  logitsReadback: GPUBuffer; // (B, vocab), MAP_READ
-  masks: GPUBuffer; // (B, vocab / 32) u32: a grammar's token masks for the head's rows
-  slot: GPUBuffer; // one position's keys and values, every layer, and its features: moveSlot's stop on the way
-  captured?: GPUBuffer; // (B, 3d): the inputs of the layers an EAGLE-3 head reads
-  features?: GPUBuffer; // (B, d): those, projected by the head's fc; or x after the final norm (EAGLE-1)
-}
+export type { Want } from './gpu-lm-head';
 
-/** What a pass's head computes per row: logits only, or an id too (the argmax, or a draw). */
-export type Want = 'logits' | 'ids' | 'sample';
-
-/** A recorded pass's tokens: from the CPU, then `count` ids copied on the GPU. */
 /** A forward pass as `record` takes it: n tokens, the head over the last `headRows` rows. */
 interface Pass {
   n: number;
@@ -233,13 +204,6 @@ export class GpuModel implements CausalLM<GpuSequence> {
   /** The embedding lookup: a kernel and bind group for each part of the table's rows. */
   private readonly embed: { kernel: EmbedKernel; bind: GPUBindGroup }[];
   private readonly kernels: LayerKernels;
-  private readonly argmax: ArgmaxKernel;
-  private readonly logitRules: LogitRulesKernel;
-  private readonly tokenMask: TokenMaskKernel;
-  private readonly tokenMaskBind: GPUBindGroup;
-  private readonly sampler: SampleKernel;
-  private readonly samplingParams: GPUBuffer; // struct Sampling, written per sampled step
-  private readonly samplingScratch = new ArrayBuffer(16);
   private pending: Promise<unknown> = Promise.resolve();
   /** Its sequences' KV caches (and exported features): made, grown, copied, read and written. */
   private readonly memory: SequenceMemory;
@@ -258,10 +222,8 @@ export class GpuModel implements CausalLM<GpuSequence> {
   private waiting = 0;
   private waitStarted = 0;
   private readonly layers: GpuLayer[];
-  private readonly head: { layer: LinearLayer; direct: HeadInput; copied: HeadInput };
-  private readonly softcap?: { kernel: SoftcapKernel; bind: GPUBindGroup };
-  private readonly argmaxBind: GPUBindGroup[];
-  private readonly sampleBind: GPUBindGroup;
+  /** The final norm, the LM head and the choice of a token (gpu-lm-head.ts). */
+  private readonly head: GpuLmHead;
   /** One pair of tables for each of the config's RoPEs: (maxContext, hd/2) each. */
   private readonly ropes: { cos: GPUBuffer; sin: GPUBuffer; queryTable: number }[];
   /** A target's export of its EAGLE head's features (gpu-eagle-io.ts). */
@@ -285,7 +247,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
     private readonly ownsWeights: boolean,
   ) {
     const { device } = gpu;
-    const { hiddenSize: d, intermediateSize: f, numHeads: nh, numKvHeads: nkv, headDim: hd, vocabSize } = config;
+    const { hiddenSize: d, headDim: hd, vocabSize } = config;
     this.maxBatch = options.maxBatch ?? 64;
     const B = this.maxBatch;
     this.profile = options.profile ?? kernelProfile(gpu.info);
@@ -301,41 +263,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
     this.step = new StepUniform(device);
     this.headStep = new StepUniform(device);
     this.aheadInputs = new AheadInputs(device, B);
-    const f32 = (count: number, label: string) => createStorage(device, count * 4, label);
-    const readback = (count: number, label: string) =>
-      device.createBuffer({ label, size: count * 4, usage: 0x01 | 0x08 }); // MAP_READ | COPY_DST
-    const hiddenInput = config.hiddenInput !== undefined;
-    const captures = options.features !== undefined && 'fc' in options.features;
-    this.act = {
-      tokens: f32(B, 'tokens'),
-      x: f32(B * d, 'x'),
-      normed: f32(B * d * (hiddenInput ? 2 : 1), 'normed'),
-      normScale: f32(B, 'norm scale'),
-      // An EAGLE-1 head embeds straight into [embedding; hidden] (normed), which its fc reads.
-      ...(hiddenInput && config.hiddenInput !== 'eagle1' ? { embedded: f32(B * d, 'embedded') } : {}),
-      ...(config.hiddenInput === 'mtp' ? { ownState: f32(B * d, 'own state') } : {}),
-      ...(captures ? { captured: f32(B * 3 * d, 'captured') } : {}),
-      ...(options.features ? { features: f32(B * d, 'features') } : {}),
-      ...(config.qkNorm ? { qkv: f32(B * (nh + 2 * nkv) * hd, 'qkv') } : {}),
-      q: f32(B * nh * hd, 'q'),
-      attn: f32(B * nh * hd, 'attn'),
-      ...(config.sandwichNorms ? { branch: f32(B * d, 'branch') } : {}),
-      ...(config.parallelBranches && !config.sharedBranchNorm ? { mlpInput: f32(B * d, 'mlp_input') } : {}),
-      gated: f32(B * f, 'gated'),
-      ...(linear && {
-        proj: f32(B * linearProjectionWidth(linear), 'linear proj'),
-        mixed: f32(B * linearChannels(linear), 'linear mixed'),
-        linearOut: f32(B * linear.valueHeads * linear.valueDim, 'linear out'),
-      }),
-      ...(config.attentionOutputGate ? { outputGate: f32(B * nh * hd, 'output gate') } : {}),
-      headIn: f32(B * d, 'head_in'),
-      logits: f32(B * vocabSize, 'logits'),
-      ids: f32(B, 'ids'),
-      idsReadback: readback(B, 'ids readback'),
-      slot: f32(2 * config.numLayers * nkv * hd + d, 'slot'),
-      logitsReadback: readback(B * vocabSize, 'logits readback'),
-      masks: createStorage(device, B * maskWords(vocabSize) * 4, 'token masks'),
-    };
+    this.act = createActivations(device, config, B, options.features);
     this.ropes = config.ropes.map((rope, i) => {
       const tables = ropeTables(rope, hd, this.maxContext, config.rotaryDim);
       const cos = createStorage(device, tables.cos.byteLength, `rope ${i} cos`);
@@ -363,11 +291,6 @@ export class GpuModel implements CausalLM<GpuSequence> {
       { maxTokens: B, maxContext: this.maxContext },
       this.recurrentWindow,
     );
-    this.argmax = new ArgmaxKernel(device, vocabSize, B, this.profile.rowWorkgroup);
-    this.logitRules = new LogitRulesKernel(device, vocabSize);
-    this.tokenMask = new TokenMaskKernel(device, vocabSize);
-    this.sampler = new SampleKernel(device, vocabSize, this.profile.rowWorkgroup);
-    this.samplingParams = createUniform(device, 16, 'sampling');
     const step = this.step.buffer;
     const { act } = this;
     this.layers = weights.layers.map(
@@ -383,41 +306,17 @@ export class GpuModel implements CausalLM<GpuSequence> {
         binds: new WeakMap(),
       };
     }
+    const uniforms = { step, headStep: this.headStep.buffer };
+    this.head = new GpuLmHead(device, this.kernels, config, weights, this.profile, B, act, uniforms);
     this.scratchBytes =
       [...Object.values(this.act), ...this.ropes.flatMap((r) => [r.cos, r.sin]), this.aheadInputs.buffer].reduce(
         (sum, b) => sum + b.size,
         0,
       ) +
-      this.argmax.bytes +
+      this.head.bytes +
       this.kernels.bytes;
-    const headStep = this.headStep.buffer;
-    const { finalNorm } = weights; // none in an EAGLE-1 head: its LM head reads x
-    // The LM head folds the final norm in where the profile folds norms.
-    const head = this.kernels.linear(weights.lmHead, { kind: 'store' }, finalNorm !== undefined);
-    // The head reads its rows where they are, in x, when they are all of a pass's rows (decode,
-    // verify), else the last rows, copied out (prefill).
-    const reading = (input: GPUBuffer): HeadInput => ({
-      // The final norm's own dispatch, where the head does not fold it in.
-      norm:
-        finalNorm && !head.foldsNorm
-          ? this.kernels.norm.bind({ step: headStep, weight: finalNorm, x: input, out: act.normed })
-          : undefined,
-      binds: head.bind({
-        step: headStep,
-        weight: weights.lmHead.parts,
-        bias: weights.lmHeadBias ?? weights.zeros,
-        x: finalNorm ? act.normed : input,
-        y: act.logits,
-        norm: finalNorm && { x: input, weight: finalNorm, scale: act.normScale },
-      }),
-    });
-    this.head = { layer: head, direct: reading(act.x), copied: reading(act.headIn) };
-    if (act.ownState && finalNorm) {
-      this.ownStateNorm = this.kernels.norm.bind({ step, weight: finalNorm, x: act.x, out: act.ownState });
-    }
-    if (config.finalSoftcap !== null) {
-      const kernel = new SoftcapKernel(device, vocabSize, config.finalSoftcap);
-      this.softcap = { kernel, bind: kernel.bind({ step: headStep, logits: act.logits }) };
+    if (act.ownState && weights.finalNorm) {
+      this.ownStateNorm = this.kernels.norm.bind({ step, weight: weights.finalNorm, x: act.x, out: act.ownState });
     }
     const window = this.recurrentWindow;
     this.memory = new SequenceMemory(gpu, {
@@ -428,14 +327,6 @@ export class GpuModel implements CausalLM<GpuSequence> {
       ...(linear && {
         rings: config.layers.map((layer) => (layer.linear ? ringLayout(linear, window) : undefined)),
       }),
-    });
-    this.argmaxBind = this.argmax.bind({ step: headStep, logits: act.logits, ids: act.ids });
-    this.tokenMaskBind = this.tokenMask.bind({ head: headStep, masks: act.masks, logits: act.logits });
-    this.sampleBind = this.sampler.bind({
-      step: headStep,
-      params: this.samplingParams,
-      logits: act.logits,
-      ids: act.ids,
     });
   }
 
@@ -573,12 +464,12 @@ export class GpuModel implements CausalLM<GpuSequence> {
 
   /** The uniform of the distribution and seed a sampled pass draws with (struct Sampling): `setSampling` writes it. */
   get samplingBuffer(): GPUBuffer {
-    return this.samplingParams;
+    return this.head.samplingParams;
   }
 
   /** The distribution and seed of the passes recorded to sample (`recordPass` with 'sample') from now on. */
   setSampling(sampling: SamplingParams, seed: number): void {
-    writeSamplingParams(this.gpu.device, this.samplingParams, sampling, seed, this.samplingScratch);
+    this.head.setSampling(sampling, seed);
   }
 
   /**
@@ -737,8 +628,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
     withLogits = true,
   ): Promise<{ id: number; logits: Float32Array }> {
     const greedy = sampling.temperature <= 0;
-    const before = () =>
-      writeSamplingParams(this.gpu.device, this.samplingParams, sampling, seed, this.samplingScratch);
+    const before = () => this.head.setSampling(sampling, seed);
     const { ids, logits } = await this.run(sequence, tokens, 'last', greedy ? 'ids' : 'sample', {
       before: greedy ? undefined : before,
       withLogits,
@@ -1059,7 +949,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
     const direct = headRows === n;
     const stateFromHead = this.stateFromHead(headRows, direct);
     if (this.ownStateNorm && !stateFromHead) this.kernels.norm.encode(compute, this.ownStateNorm, n);
-    if (headRows > 0 && direct) this.encodeHead(compute, sequence, pass, this.head.direct);
+    if (headRows > 0 && direct) this.encodeHead(compute, sequence, pass, true);
     compute.end();
     if (features && act.features && !pass.featuresAtStart) {
       encoder.copyBufferToBuffer(act.features, 0, features, start * d * 4, n * d * 4);
@@ -1071,7 +961,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
     if (headRows > 0 && !direct) {
       encoder.copyBufferToBuffer(act.x, (n - headRows) * d * 4, act.headIn, 0, headRows * d * 4);
       compute = this.beginPass(encoder);
-      this.encodeHead(compute, sequence, pass, this.head.copied);
+      this.encodeHead(compute, sequence, pass, false);
       compute.end();
     }
     after?.(encoder);
@@ -1086,8 +976,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
    * over the same row, so the same bits: the state's norm then runs once, not twice.
    */
   private stateFromHead(headRows: number, direct: boolean): boolean {
-    const { head } = this;
-    return this.ownStateNorm !== undefined && headRows > 0 && direct && head.direct.norm !== undefined;
+    return this.ownStateNorm !== undefined && headRows > 0 && direct && this.head.separateNorm;
   }
 
   /** Records columns.wgsl's copy of n rows at the step's start (`rowsAtStart`), its bind group made once per sequence buffer. */
@@ -1100,27 +989,10 @@ export class GpuModel implements CausalLM<GpuSequence> {
     kernel.encode(compute, bind, n);
   }
 
-  /**
-   * The head over the pass's `headRows` rows of `input`: the final norm, the LM head, softcap,
-   * logit rules, token masks, then the argmax or draw.
-   */
-  private encodeHead(compute: GPUComputePassEncoder, sequence: GpuSequence, pass: Pass, input: HeadInput): void {
-    const { headRows, want } = pass;
-    if (input.norm) this.kernels.norm.encode(compute, input.norm, headRows);
-    this.head.layer.encode(compute, input.binds, headRows);
-    if (this.softcap) this.softcap.kernel.encode(compute, this.softcap.bind, headRows);
-    if (sequence.rules?.active) {
-      const bind = sequence.rules.bindTo(this.logitRules, {
-        head: this.headStep.buffer,
-        step: this.step.buffer,
-        tokens: this.act.tokens,
-        logits: this.act.logits,
-      });
-      this.logitRules.encode(compute, bind, headRows);
-    }
-    if (pass.masks) this.tokenMask.encode(compute, this.tokenMaskBind, headRows);
-    if (want === 'ids') this.argmax.encode(compute, this.argmaxBind, headRows);
-    if (want === 'sample') this.sampler.encode(compute, this.sampleBind, headRows);
+  /** The head over the pass's `headRows` rows, read in x (`direct`) or copied out to headIn. */
+  private encodeHead(compute: GPUComputePassEncoder, sequence: GpuSequence, pass: Pass, direct: boolean): void {
+    const rules = sequence.rules?.active ? sequence.rules : undefined;
+    this.head.encode(compute, pass.headRows, direct, { want: pass.want, rules, masks: pass.masks !== undefined });
   }
 
   /**
@@ -1149,11 +1021,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
     const perLayer = inLayers / this.layers.length;
     this.exported?.encodeAfter(counter, n);
     if (this.ownStateNorm && !this.stateFromHead(1, n === 1)) this.kernels.norm.encode(counter, this.ownStateNorm, n);
-    const head = this.head.direct;
-    if (head.norm) this.kernels.norm.encode(counter, head.norm, 1);
-    this.head.layer.encode(counter, head.binds, 1);
-    if (this.softcap) this.softcap.kernel.encode(counter, this.softcap.bind, 1);
-    this.argmax.encode(counter, this.argmaxBind, 1);
+    this.head.encode(counter, 1, true, { want: 'ids', masks: false });
     return { perLayer, total: count };
   }
 
@@ -1191,8 +1059,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
     this.exported?.destroy();
     this.step.buffer.destroy();
     this.headStep.buffer.destroy();
-    this.samplingParams.destroy();
-    this.argmax.destroy();
+    this.head.destroy();
     this.kernels.destroy();
     for (const { cos, sin } of this.ropes) {
       cos.destroy();
@@ -1200,13 +1067,6 @@ export class GpuModel implements CausalLM<GpuSequence> {
     }
     if (this.ownsWeights) destroyWeights(this.weights);
   }
-}
-
-/** The head's bind groups over one input buffer: the final norm's where it runs on its own, the LM head's. */
-interface HeadInput {
-  /** The final norm's own dispatch (none where the LM head folds it in, or the model has none). */
-  norm?: GPUBindGroup;
-  binds: GPUBindGroup[][];
 }
 
 /** Rows of d f32 values in a GPU buffer, from `offset` bytes: an EAGLE head's hidden inputs. */
