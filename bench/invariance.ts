@@ -18,7 +18,7 @@
  */
 
 import type { Gpu } from '../src/gpu/device';
-import { attentionWorkgroup } from '../src/kernels/ops';
+import { attentionWorkgroup } from '../src/kernels/attention';
 import { CPU_PROFILE, GPU_PROFILE } from '../src/kernels/profile';
 import { GpuModel } from '../src/model/gpu-model';
 import { Rng } from '../src/util/rng';

@@ -13,8 +13,8 @@
 
 import { createStorage } from '../../src/gpu/buffers';
 import type { Gpu } from '../../src/gpu/device';
+import { AttentionKernel } from '../../src/kernels/attention';
 import { kvValueBytes } from '../../src/kernels/kv-cache';
-import { AttentionKernel } from '../../src/kernels/ops';
 import { type KernelProfile, kernelProfile } from '../../src/kernels/profile';
 import { StepUniform } from '../../src/kernels/step';
 import { attentionLayerCount, type ModelConfig } from '../../src/loader/config';

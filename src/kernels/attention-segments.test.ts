@@ -1,7 +1,7 @@
-/** Where split attention's segments lie: attention_segments.wgsl's count, as ops.ts sizes its grids and scratch. */
+/** Where split attention's segments lie: attention_segments.wgsl's count, as attention.ts sizes its grids and scratch. */
 
 import { describe, expect, it } from 'vitest';
-import { attentionSegments } from './ops';
+import { attentionSegments } from './attention';
 
 describe('attention segments', () => {
   it('are one tile each up to the fine positions, then split wide', () => {

@@ -15,12 +15,12 @@ import type { Activation } from '../loader/config';
 import { isLevelDType, LEVELS, levelWords } from '../loader/iq4';
 import { isQuantized, type WeightDType } from '../loader/weights';
 import activationCode from './activation.wgsl?raw';
+import type { HeadShape } from './attention';
 import gateCode from './epilogue_gate.wgsl?raw';
 import ropeCode from './epilogue_rope.wgsl?raw';
 import iq4LevelsCode from './iq4_levels.wgsl?raw';
 import { type KvFormat, kvWriteCode } from './kv-cache';
 import normCode from './linear_norm.wgsl?raw';
-import type { HeadShape } from './ops';
 import quantizedCode from './quantized.wgsl?raw';
 import { TREE_POSITION_CODE } from './step';
 

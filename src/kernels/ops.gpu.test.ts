@@ -17,17 +17,15 @@ import { expectBitwiseEqual, expectClose } from '../testing/compare';
 import { asKvCache, readFloats, readKvCache, runPass, testGpu } from '../testing/gpu';
 import { packWeights } from '../testing/weights';
 import { Rng } from '../util/rng';
+import { type AttentionBinds, AttentionKernel, serialRows } from './attention';
 import { kvValueBytes } from './kv-cache';
 import {
   ArgmaxKernel,
-  type AttentionBinds,
-  AttentionKernel,
   ColumnsKernel,
   EmbedKernel,
   NormKernel,
   QkNormRopeKernel,
   SoftcapKernel,
-  serialRows,
   TokenMaskKernel,
 } from './ops';
 import { StepUniform } from './step';

@@ -41,18 +41,12 @@
  */
 
 import type { Gpu } from '../gpu/device';
+import { type AttentionBinds, AttentionKernel, type HeadShape } from '../kernels/attention';
 import { GatedDeltaKernel, ShortConvKernel } from '../kernels/gated-delta';
 import type { KvFormat } from '../kernels/kv-cache';
 import { LinearLayer } from '../kernels/linear-layer';
 import { type LinearOutput, storageBuffers } from '../kernels/linear-shape';
-import {
-  type AttentionBinds,
-  AttentionKernel,
-  type HeadShape,
-  NormKernel,
-  QkNormRopeKernel,
-  SigmoidGateKernel,
-} from '../kernels/ops';
+import { NormKernel, QkNormRopeKernel, SigmoidGateKernel } from '../kernels/ops';
 import type { KernelProfile } from '../kernels/profile';
 import type { ModelConfig } from '../loader/config';
 import type { GpuLayerWeights, GpuMatrix } from './gpu-weights';

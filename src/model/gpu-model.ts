@@ -116,8 +116,6 @@ export function defaultKvFormat(config: ModelConfig): KvFormat {
   return perToken >= F16_KV_FROM_BYTES ? 'f16' : 'f32';
 }
 
-export type { Want } from './gpu-lm-head';
-
 /** A forward pass as `record` takes it: n tokens, the head over the last `headRows` rows. */
 interface Pass {
   n: number;
