@@ -52,13 +52,6 @@ interface HeadInput {
   binds: GPUBindGroup[][];
 }
 
-/** How a pass's head chooses: what it wants, the sequence's rules if active, and whether it has masks. */
-export interface HeadChoice {
-  want: Want;
-  rules?: SequenceRules;
-  masks: boolean;
-}
-
 export class GpuLmHead {
   /** Its own GPU memory: the argmax's partial results. */
   readonly bytes: number;
@@ -141,16 +134,25 @@ export class GpuLmHead {
 
   /**
    * Records the head over `rows` rows, read in x (`direct`) or in headIn: the final norm, the
-   * LM head, the soft cap, the rules, the masks, then the argmax or the draw.
+   * LM head, the soft cap, the sequence's `rules` where active, a grammar's masks where the pass
+   * has them (`masks`), then the argmax or the draw as `want` says. (Arguments, not an options
+   * object: it runs once a pass, in the decode loop.)
    */
-  encode(compute: GPUComputePassEncoder, rows: number, direct: boolean, choice: HeadChoice): void {
+  encode(
+    compute: GPUComputePassEncoder,
+    rows: number,
+    direct: boolean,
+    want: Want,
+    rules: SequenceRules | undefined,
+    masks: boolean,
+  ): void {
     const input = direct ? this.direct : this.copied;
     if (input.norm) this.kernels.norm.encode(compute, input.norm, rows);
     this.layer.encode(compute, input.binds, rows);
     if (this.softcap) this.softcap.kernel.encode(compute, this.softcap.bind, rows);
-    if (choice.rules) {
+    if (rules) {
       const { act, uniforms } = this;
-      const bind = choice.rules.bindTo(this.logitRules, {
+      const bind = rules.bindTo(this.logitRules, {
         head: uniforms.headStep,
         step: uniforms.step,
         tokens: act.tokens,
@@ -158,9 +160,9 @@ export class GpuLmHead {
       });
       this.logitRules.encode(compute, bind, rows);
     }
-    if (choice.masks) this.tokenMask.encode(compute, this.tokenMaskBind, rows);
-    if (choice.want === 'ids') this.argmax.encode(compute, this.argmaxBind, rows);
-    if (choice.want === 'sample') this.sampler.encode(compute, this.sampleBind, rows);
+    if (masks) this.tokenMask.encode(compute, this.tokenMaskBind, rows);
+    if (want === 'ids') this.argmax.encode(compute, this.argmaxBind, rows);
+    if (want === 'sample') this.sampler.encode(compute, this.sampleBind, rows);
   }
 
   destroy(): void {

@@ -990,7 +990,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
   /** The head over the pass's `headRows` rows, read in x (`direct`) or copied out to headIn. */
   private encodeHead(compute: GPUComputePassEncoder, sequence: GpuSequence, pass: Pass, direct: boolean): void {
     const rules = sequence.rules?.active ? sequence.rules : undefined;
-    this.head.encode(compute, pass.headRows, direct, { want: pass.want, rules, masks: pass.masks !== undefined });
+    this.head.encode(compute, pass.headRows, direct, pass.want, rules, pass.masks !== undefined);
   }
 
   /**
@@ -1019,7 +1019,7 @@ export class GpuModel implements CausalLM<GpuSequence> {
     const perLayer = inLayers / this.layers.length;
     this.exported?.encodeAfter(counter, n);
     if (this.ownStateNorm && !this.stateFromHead(1, n === 1)) this.kernels.norm.encode(counter, this.ownStateNorm, n);
-    this.head.encode(counter, 1, true, { want: 'ids', masks: false });
+    this.head.encode(counter, 1, true, 'ids', undefined, false);
     return { perLayer, total: count };
   }
 
